@@ -1,0 +1,1 @@
+"""ledgerbridge: keeps a business app and its accounting system aligned."""

@@ -1,0 +1,1 @@
+"""All tables; importing this package registers them on ``Base.metadata``."""
