@@ -1,0 +1,85 @@
+"""Canonical records: the vendor-neutral shapes every connector maps to and from.
+
+They are also the hub API's request and response bodies. This package imports nothing else
+from ledgerbridge, so every other layer can depend on it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from ledgerbridge.model.common import (
+    Address,
+    CountryCode,
+    CurrencyCode,
+    Ean,
+    Email,
+    Gln,
+    Iban,
+    Locale,
+    Record,
+)
+from ledgerbridge.model.invoice import Invoice, InvoiceLine, Payment, round_money
+from ledgerbridge.model.party import ContactPerson, Party
+from ledgerbridge.model.product import COMMON_UNITS, Product, StockLevel, Unit, VatCode
+from ledgerbridge.model.statistics import PeriodStatistics
+from ledgerbridge.model.validation import (
+    normalize_country,
+    normalize_currency,
+    normalize_ean,
+    normalize_email,
+    normalize_gln,
+    normalize_iban,
+    normalize_locale,
+    normalize_organisation_number,
+    normalize_vat_number,
+    vat_number_country,
+)
+
+__all__ = [
+    "COMMON_UNITS",
+    "ENTITY_TYPES",
+    "Address",
+    "ContactPerson",
+    "CountryCode",
+    "CurrencyCode",
+    "Ean",
+    "Email",
+    "Gln",
+    "Iban",
+    "Invoice",
+    "InvoiceLine",
+    "Locale",
+    "Party",
+    "Payment",
+    "PeriodStatistics",
+    "Product",
+    "Record",
+    "StockLevel",
+    "Unit",
+    "VatCode",
+    "normalize_country",
+    "normalize_currency",
+    "normalize_ean",
+    "normalize_email",
+    "normalize_gln",
+    "normalize_iban",
+    "normalize_locale",
+    "normalize_organisation_number",
+    "normalize_vat_number",
+    "round_money",
+    "vat_number_country",
+]
+
+# Entity type names as they appear in API paths, links and skip reasons.
+ENTITY_TYPES: dict[str, type[BaseModel]] = {
+    "party": Party,
+    "contact_person": ContactPerson,
+    "product": Product,
+    "stock_level": StockLevel,
+    "vat_code": VatCode,
+    "unit": Unit,
+    "invoice": Invoice,
+    "payment": Payment,
+    "period_statistics": PeriodStatistics,
+}

@@ -1,0 +1,95 @@
+"""Building blocks shared by every canonical record: the base class, addresses and code types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic_core import PydanticCustomError
+
+from ledgerbridge.model.validation import (
+    normalize_country,
+    normalize_currency,
+    normalize_ean,
+    normalize_email,
+    normalize_gln,
+    normalize_iban,
+    normalize_locale,
+)
+
+__all__ = [
+    "MODEL_CONFIG",
+    "Address",
+    "CountryCode",
+    "CurrencyCode",
+    "Ean",
+    "Email",
+    "Gln",
+    "Iban",
+    "Locale",
+    "Record",
+    "field_error",
+]
+
+MODEL_CONFIG = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def field_error(error_type: str, exc: ValueError) -> PydanticCustomError:
+    """A pydantic error of a stable ``type`` whose message is the validator's, unprefixed.
+
+    API clients switch on ``type`` and show ``msg``; pydantic's default "Value error, …" prefix
+    would say nothing to them.
+    """
+    return PydanticCustomError(error_type, "{reason}", {"reason": str(exc)})
+
+
+def _checked(normalize: Callable[[str], str], error_type: str) -> AfterValidator:
+    """Wrap a ``validation`` normaliser as a field validator that reports ``error_type``."""
+
+    def check(value: str) -> str:
+        try:
+            return normalize(value)
+        except ValueError as exc:
+            raise field_error(error_type, exc) from None
+
+    return AfterValidator(check)
+
+
+CountryCode = Annotated[str, _checked(normalize_country, "country_code")]
+CurrencyCode = Annotated[str, _checked(normalize_currency, "currency_code")]
+Locale = Annotated[str, _checked(normalize_locale, "locale")]
+Email = Annotated[str, _checked(normalize_email, "email")]
+Iban = Annotated[str, _checked(normalize_iban, "iban")]
+Gln = Annotated[str, _checked(normalize_gln, "gln")]
+Ean = Annotated[str, _checked(normalize_ean, "ean")]
+
+
+class Record(BaseModel):
+    """Base of every synchronised record: strict about its fields, carrying the hub's id.
+
+    Unknown fields are rejected rather than dropped, so a mapping that sends a misspelt field
+    fails in tests instead of silently losing data.
+    """
+
+    model_config = MODEL_CONFIG
+
+    id: str | None = None
+
+    def content(self) -> dict[str, Any]:
+        """The record in JSON form without its id: what change detection compares and hashes."""
+        return self.model_dump(mode="json", exclude={"id"})
+
+
+class Address(BaseModel):
+    """A postal address; part of a record, so it has no id of its own."""
+
+    model_config = MODEL_CONFIG
+
+    line1: str | None = None
+    line2: str | None = None
+    line3: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    region: str | None = None
+    country: CountryCode | None = None

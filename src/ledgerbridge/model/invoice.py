@@ -1,0 +1,156 @@
+"""Invoices, credit notes and the payments made against them.
+
+Amounts derived from lines (net amount, VAT, totals) are properties, not fields: they are never
+accepted as input (``extra="forbid"`` rejects them), so a record cannot carry a total that
+disagrees with its lines, and ``model_validate(model_dump())`` round-trips.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from ledgerbridge.model.common import MODEL_CONFIG, CurrencyCode, Record
+
+__all__ = ["Invoice", "InvoiceLine", "Payment", "round_money"]
+
+_CENT = Decimal("0.01")
+# Enough digits that a product of three 20-digit amounts is exact before it is rounded.
+_PRECISION = 80
+
+
+def round_money(amount: Decimal) -> Decimal:
+    """Round to cents, halves away from zero, as invoices are printed and booked."""
+    with localcontext() as context:
+        context.prec = _PRECISION
+        return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+class InvoiceLine(BaseModel):
+    """One line of an invoice; part of the invoice, so it has no id of its own."""
+
+    model_config = MODEL_CONFIG
+
+    line_number: int | None = None
+    product_id: str | None = None
+    sku: str | None = None
+    description: str | None = None
+    quantity: Decimal
+    unit: str | None = None
+    unit_price: Decimal
+    discount_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    vat_code: str | None = None
+    vat_rate: Decimal | None = Field(default=None, ge=0, le=100)
+
+    @property
+    def net_amount(self) -> Decimal:
+        """quantity × unit price less the discount, rounded to cents half-up."""
+        with localcontext() as context:
+            context.prec = _PRECISION
+            gross = self.quantity * self.unit_price
+            net = gross * (1 - self.discount_percent / 100)
+        return round_money(net)
+
+    @property
+    def vat_amount(self) -> Decimal:
+        """VAT on the rounded net amount, rounded per line; a line without a rate carries none.
+
+        The rate is resolved from the VAT code by the connector mapping; until it is, the line
+        contributes no VAT rather than a guessed one.
+        """
+        if self.vat_rate is None:
+            return Decimal("0.00")
+        with localcontext() as context:
+            context.prec = _PRECISION
+            vat = self.net_amount * self.vat_rate / 100
+        return round_money(vat)
+
+
+class Invoice(Record):
+    """A sales invoice or credit note.
+
+    ``kind`` is always explicit: a credit note is not inferred from negative lines, because
+    some systems book corrections as invoices with negative lines and the two post differently.
+    Credit notes carry negative amounts, and only they may name the invoice they credit.
+    """
+
+    kind: Literal["invoice", "credit_note"] = "invoice"
+    number: str | None = None
+    party_id: str = Field(min_length=1)
+    date: dt.date
+    due_date: dt.date | None = None
+    payment_term_days: int | None = Field(default=None, ge=0, le=365)
+    currency: CurrencyCode
+    status: Literal["draft", "sent", "booked", "paid", "cancelled"] = "draft"
+    lines: list[InvoiceLine] = Field(default_factory=list)
+    credits_invoice_id: str | None = None
+    reference: str | None = None
+    notes: str | None = None
+    amount_open: Decimal | None = None
+
+    @field_validator("due_date")
+    @classmethod
+    def _due_not_before_date(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        invoice_date = info.data.get("date")
+        if value is not None and invoice_date is not None and value < invoice_date:
+            raise PydanticCustomError(
+                "due_date_before_date",
+                "due date {due_date} is before the invoice date {date}",
+                {"due_date": value.isoformat(), "date": invoice_date.isoformat()},
+            )
+        return value
+
+    @field_validator("lines")
+    @classmethod
+    def _credit_note_not_positive(
+        cls, value: list[InvoiceLine], info: ValidationInfo
+    ) -> list[InvoiceLine]:
+        if info.data.get("kind") == "credit_note":
+            net_total = sum((line.net_amount for line in value), Decimal(0))
+            if net_total > 0:
+                raise PydanticCustomError(
+                    "credit_note_positive",
+                    "a credit note's lines must total zero or less (negative quantities or "
+                    "prices); their net total is {net_total}",
+                    {"net_total": str(net_total)},
+                )
+        return value
+
+    @field_validator("credits_invoice_id")
+    @classmethod
+    def _credits_only_on_credit_notes(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("kind") == "invoice":
+            raise PydanticCustomError(
+                "credits_invoice_id_on_invoice",
+                "only a credit note can credit another invoice",
+            )
+        return value
+
+    @property
+    def net_total(self) -> Decimal:
+        """Sum of the lines' rounded net amounts."""
+        return sum((line.net_amount for line in self.lines), Decimal("0.00"))
+
+    @property
+    def vat_total(self) -> Decimal:
+        """Sum of the VAT rounded per line (how Nordic and Benelux systems book it)."""
+        return sum((line.vat_amount for line in self.lines), Decimal("0.00"))
+
+    @property
+    def gross_total(self) -> Decimal:
+        """Net total plus VAT total: the amount the party pays (or receives, for a credit)."""
+        return self.net_total + self.vat_total
+
+
+class Payment(Record):
+    """A payment received against an invoice; refunds are credit notes, not negative payments."""
+
+    invoice_id: str = Field(min_length=1)
+    date: dt.date
+    amount: Decimal = Field(gt=0)
+    currency: CurrencyCode
+    reference: str | None = None
