@@ -1,0 +1,1 @@
+"""Uniconta: Nordic cloud ERP, reached through its OData/REST API."""

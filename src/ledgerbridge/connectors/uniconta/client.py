@@ -1,0 +1,145 @@
+"""The Uniconta wire: HTTP Basic ``00<CompanyId>/<user>``, OData reads, REST entity writes.
+
+Every request is announced to the call meter first, because Uniconta counts calls per user per
+day (5,000 included) and slows down everyone over the limit for 24 hours.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from ledgerbridge.connectors.base import (
+    JSON,
+    AmbiguousWrite,
+    AuthenticationFailed,
+    CallMeter,
+    RemoteRejected,
+    RemoteUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://odata.uniconta.com"
+
+
+def odata_quote(value: str) -> str:
+    """An OData string literal (single quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+class UnicontaClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        company_id: int,
+        username: str,
+        password: str,
+        meter: CallMeter,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.company_id = company_id
+        self._meter = meter
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            auth=httpx.BasicAuth(f"00{company_id}/{username}", password),
+            timeout=timeout,
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def service_document(self) -> list[JSON]:
+        body = self._request("GET", f"/odata/{self.company_id}", write=False)
+        return list(body.get("value", [])) if isinstance(body, dict) else []
+
+    def query(
+        self,
+        entity: str,
+        *,
+        filter: str | None = None,
+        orderby: str | None = None,
+        top: int | None = None,
+        skip: int | None = None,
+    ) -> list[JSON]:
+        params: dict[str, str] = {}
+        if filter:
+            params["$filter"] = filter
+        if orderby:
+            params["$orderby"] = orderby
+        if top is not None:
+            params["$top"] = str(top)
+        if skip:
+            params["$skip"] = str(skip)
+        path = f"/odata/{self.company_id}/{entity}"
+        body = self._request("GET", path, params=params, write=False)
+        if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+            raise RemoteUnavailable(f"unexpected OData response for {entity}")
+        return list(body["value"])
+
+    def insert(self, entity: str, rows: Sequence[JSON]) -> list[JSON]:
+        body = self._request("POST", f"/api/Entities/Insert/{entity}", json=list(rows), write=True)
+        return list(body) if isinstance(body, list) else [body]
+
+    def update(self, entity: str, rows: Sequence[JSON]) -> list[JSON]:
+        body = self._request("PUT", f"/api/Entities/Update/{entity}", json=list(rows), write=True)
+        return list(body) if isinstance(body, list) else [body]
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        write: bool,
+    ) -> Any:
+        self._meter(1)
+        try:
+            response = self._http.request(method, path, params=params, json=json)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise RemoteUnavailable(f"Uniconta is unreachable: {exc}") from exc
+        except httpx.TransportError as exc:
+            # The request may have reached Uniconta: a write is now of unknown outcome.
+            if write:
+                raise AmbiguousWrite(f"no answer from Uniconta to {method} {path}: {exc}") from exc
+            raise RemoteUnavailable(f"no answer from Uniconta to {method} {path}: {exc}") from exc
+        status = response.status_code
+        if status in (401, 403):
+            raise AuthenticationFailed(
+                "Uniconta refused the credentials"
+                if status == 401
+                else "the Uniconta user has no access to this company"
+            )
+        if status >= 500:
+            if write:
+                raise AmbiguousWrite(f"Uniconta answered {status} to {method} {path}")
+            raise RemoteUnavailable(f"Uniconta answered {status} to {method} {path}")
+        if status == 429:
+            raise RemoteUnavailable("Uniconta is throttling this user")
+        if status >= 400:
+            raise RemoteRejected(_error_message(response))
+        if not response.content:
+            return None
+        return response.json()
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    if isinstance(body, dict):
+        if "error" in body and isinstance(body["error"], dict):
+            return str(body["error"].get("message") or body["error"])
+        code, message = body.get("ErrorCode"), body.get("Message")
+        if code or message:
+            return f"{code}: {message}" if code else str(message)
+    return f"HTTP {response.status_code}: {str(body)[:300]}"

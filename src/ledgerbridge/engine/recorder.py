@@ -1,0 +1,145 @@
+"""The sync log and the open issues: every record's outcome, every skip with its reason.
+
+An issue is keyed by (connection, entity, direction, record key) and is deleted as soon as the
+record syncs, so "what needs attention" clears itself once the cause is fixed.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.store.tables.sync import SyncIssue, SyncLogEntry
+
+OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
+
+
+class SyncRecorder:
+    def __init__(
+        self, clock: Clock, connection_id: str, run_id: str | None, counts: Counter[str]
+    ) -> None:
+        self.clock = clock
+        self.connection_id = connection_id
+        self.run_id = run_id
+        self.counts = counts
+
+    def log(
+        self,
+        session: Session,
+        *,
+        entity: str,
+        direction: str,
+        outcome: str,
+        record_id: str | None = None,
+        remote_id: str | None = None,
+        reason: str | None = None,
+        message: str | None = None,
+        persist: bool = True,
+    ) -> None:
+        """Count the outcome; write a log row unless it is an unremarkable 'unchanged'."""
+        self.counts[outcome] += 1
+        if not persist:
+            return
+        session.add(
+            SyncLogEntry(
+                connection_id=self.connection_id,
+                run_id=self.run_id,
+                entity=entity,
+                direction=direction,
+                record_id=record_id,
+                remote_id=remote_id,
+                outcome=outcome,
+                reason_code=reason,
+                message=message,
+                at=self.clock.now(),
+            )
+        )
+
+    def issue(
+        self,
+        session: Session,
+        *,
+        entity: str,
+        direction: str,
+        key: str,
+        reason: str,
+        message: str,
+        outcome: str = "skipped",
+        record_id: str | None = None,
+        remote_id: str | None = None,
+    ) -> None:
+        """Log a skip or failure and keep it open until the record syncs."""
+        self.log(
+            session,
+            entity=entity,
+            direction=direction,
+            outcome=outcome,
+            record_id=record_id,
+            remote_id=remote_id,
+            reason=reason,
+            message=message,
+        )
+        now = self.clock.now()
+        existing = session.scalar(
+            sa.select(SyncIssue).where(
+                SyncIssue.connection_id == self.connection_id,
+                SyncIssue.entity == entity,
+                SyncIssue.direction == direction,
+                SyncIssue.key == key,
+            )
+        )
+        if existing is None:
+            session.add(
+                SyncIssue(
+                    connection_id=self.connection_id,
+                    entity=entity,
+                    direction=direction,
+                    key=key,
+                    outcome=outcome,
+                    reason_code=reason,
+                    message=message,
+                    first_seen_at=now,
+                    last_seen_at=now,
+                    attempts=1,
+                )
+            )
+        else:
+            existing.outcome = outcome
+            existing.reason_code = reason
+            existing.message = message
+            existing.last_seen_at = now
+            existing.attempts += 1
+        session.flush()
+
+    def open_issue_keys(
+        self, session: Session, entity: str, direction: str, keys: Iterable[str]
+    ) -> set[str]:
+        wanted = list(set(keys))
+        if not wanted:
+            return set()
+        return set(
+            session.scalars(
+                sa.select(SyncIssue.key).where(
+                    SyncIssue.connection_id == self.connection_id,
+                    SyncIssue.entity == entity,
+                    SyncIssue.direction == direction,
+                    SyncIssue.key.in_(wanted),
+                )
+            )
+        )
+
+    def resolve(self, session: Session, entity: str, direction: str, keys: Iterable[str]) -> None:
+        wanted = list(set(keys))
+        if wanted:
+            session.execute(
+                sa.delete(SyncIssue).where(
+                    SyncIssue.connection_id == self.connection_id,
+                    SyncIssue.entity == entity,
+                    SyncIssue.direction == direction,
+                    SyncIssue.key.in_(wanted),
+                )
+            )

@@ -1,0 +1,28 @@
+"""Installation settings, from the environment (``LEDGERBRIDGE_*``) or a ``.env`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGERBRIDGE_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///./ledgerbridge.db"
+    secret_keys: str | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).",
+    )
+    secret_key_file: Path = Path("./ledgerbridge.key")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Base URL at which accounting systems reach this installation's callbacks.",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    worker_concurrency: int = 2
+    poll_interval: float = 1.0
+    log_level: str = "INFO"

@@ -1,0 +1,53 @@
+"""Encryption of connection secrets at rest (Fernet, with MultiFernet for key rotation).
+
+The keys come from settings or a key file beside the database, never from the database itself:
+a stolen database dump alone reveals no password or token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+
+class SecretsKeyError(RuntimeError):
+    """The configured keys cannot decrypt a stored secret (wrong or rotated-out key)."""
+
+
+class SecretBox:
+    def __init__(self, keys: list[str]) -> None:
+        if not keys:
+            raise ValueError("at least one secret key is required")
+        self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+
+    @classmethod
+    def from_settings(cls, secret_keys: str | None, key_file: Path) -> SecretBox:
+        """Use the configured keys, or a key file that is created (mode 0600) on first start."""
+        if secret_keys:
+            return cls([k.strip() for k in secret_keys.split(",") if k.strip()])
+        if not key_file.exists():
+            key_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(Fernet.generate_key().decode())
+        return cls([key_file.read_text().strip()])
+
+    def seal(self, secrets: dict[str, Any]) -> str:
+        return self._fernet.encrypt(json.dumps(secrets, sort_keys=True).encode()).decode()
+
+    def open(self, token: str) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self._fernet.decrypt(token.encode()))
+        except InvalidToken as exc:
+            raise SecretsKeyError(
+                "stored secrets cannot be decrypted with the configured keys"
+            ) from exc
+        return data
+
+    def rotate(self, token: str) -> str:
+        """Re-encrypt with the primary key, so an old key can then be retired."""
+        return self._fernet.rotate(token.encode()).decode()

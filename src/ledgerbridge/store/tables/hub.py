@@ -1,0 +1,48 @@
+"""The hub: canonical records of every tenant and the change feed over them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ledgerbridge.store.base import Base, JSONDoc, new_id
+
+BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""Autoincrementing 64-bit keys; SQLite only autoincrements a plain INTEGER primary key."""
+
+
+class HubRecord(Base):
+    """One canonical record. ``origin`` says who made the last change (``api`` or a connection)."""
+
+    __tablename__ = "hub_records"
+    __table_args__ = (sa.Index("ix_hub_records_tenant_entity", "tenant_id", "entity"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    entity: Mapped[str] = mapped_column(sa.String(32))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    content_hash: Mapped[str] = mapped_column(sa.String(64))
+    version: Mapped[int] = mapped_column(default=1)
+    origin: Mapped[str] = mapped_column(sa.String(64))
+    deleted: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Change(Base):
+    """Append-only change feed; ``seq`` is the cursor handed to apps and to push jobs."""
+
+    __tablename__ = "changes"
+    __table_args__ = (sa.Index("ix_changes_tenant_seq", "tenant_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    entity: Mapped[str] = mapped_column(sa.String(32))
+    record_id: Mapped[str] = mapped_column(sa.String(36))
+    version: Mapped[int]
+    operation: Mapped[str] = mapped_column(sa.String(16))
+    origin: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime]
