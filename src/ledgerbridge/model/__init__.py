@@ -22,7 +22,7 @@ from ledgerbridge.model.common import (
 from ledgerbridge.model.invoice import Invoice, InvoiceLine, Payment, round_money
 from ledgerbridge.model.party import ContactPerson, Party
 from ledgerbridge.model.product import COMMON_UNITS, Product, StockLevel, Unit, VatCode
-from ledgerbridge.model.statistics import PeriodStatistics
+from ledgerbridge.model.statistics import MetricName, PeriodStatistics
 from ledgerbridge.model.validation import (
     normalize_country,
     normalize_currency,
@@ -50,6 +50,7 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "Locale",
+    "MetricName",
     "Party",
     "Payment",
     "PeriodStatistics",

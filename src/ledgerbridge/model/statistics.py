@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from ledgerbridge.model.common import Record
 
-__all__ = ["PeriodStatistics"]
+__all__ = ["MetricName", "PeriodStatistics"]
+
+MetricName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 
 
 class PeriodStatistics(Record):
     """Named metrics for one party over an inclusive period.
 
-    Metrics are an open mapping because each system reports a different set; the names are
-    canonical (``turnover``, ``open_balance``…) and chosen by the connector mapping.
+    Metrics are an open mapping because each system reports a different set. Their names are
+    canonical snake_case (``turnover``, ``open_balance``), chosen by the connector mapping; the
+    pattern keeps two spellings of one metric from living side by side.
     """
 
     party_id: str = Field(min_length=1)
     period_start: dt.date
     period_end: dt.date
-    metrics: dict[str, Decimal] = Field(default_factory=dict)
+    metrics: dict[MetricName, Decimal] = Field(default_factory=dict)
 
     @field_validator("period_end")
     @classmethod
