@@ -1,0 +1,81 @@
+"""The hub REST API (``/api/v1``): thin handlers over the services.
+
+Errors are always JSON and name the field: 401 without a valid key, 403 for a role that may
+not act, 404 for what the tenant cannot see (another tenant's record looks missing), 409 for a
+business key already taken or a stale version, 422 for invalid input.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from ledgerbridge.api import connections, inbound, records, tenancy
+from ledgerbridge.runtime.system import System
+from ledgerbridge.services.errors import ServiceError
+from ledgerbridge.store.secrets import SecretsKeyError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(system: System) -> FastAPI:
+    app = FastAPI(
+        title="ledgerbridge",
+        version="1",
+        summary="Keeps a business app and its accounting system aligned.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+    )
+    app.state.system = system
+    app.include_router(records.router, prefix="/api/v1")
+    app.include_router(connections.router, prefix="/api/v1")
+    app.include_router(tenancy.router, prefix="/api/v1")
+    app.include_router(inbound.router, prefix="/api/v1")
+
+    @app.get("/api/v1/health", tags=["system"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.exception_handler(ServiceError)
+    def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        if exc.status == 422:
+            loc = ["body", *exc.field.split(".")] if exc.field else ["body"]
+            detail: Any = [{"loc": loc, "msg": exc.message, "type": "invalid"}]
+        else:
+            detail = exc.message
+        body: dict[str, Any] = {"detail": detail}
+        if exc.field and exc.status != 422:
+            body["field"] = exc.field
+        return JSONResponse(status_code=exc.status, content=body)
+
+    @app.exception_handler(ValidationError)
+    def validation_error(_request: Request, exc: ValidationError) -> JSONResponse:
+        errors = [
+            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        return JSONResponse(status_code=422, content={"detail": errors})
+
+    @app.exception_handler(RequestValidationError)
+    def request_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(status_code=422, content=jsonable_encoder({"detail": errors}))
+
+    @app.exception_handler(SecretsKeyError)
+    def secrets_error(_request: Request, exc: SecretsKeyError) -> JSONResponse:
+        log.error("secrets key error: %s", exc)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "stored credentials cannot be decrypted: check the secret keys"},
+        )
+
+    return app

@@ -1,0 +1,114 @@
+"""Connections to accounting systems: set up, test, import, watch, retry."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledgerbridge.api.deps import PrincipalDep, SystemDep
+
+router = APIRouter(prefix="/connections", tags=["connections"])
+
+
+class ConnectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    system: str = Field(description="Accounting system, e.g. `uniconta`")
+    name: str = ""
+    timezone: str = Field("Europe/Copenhagen", description="IANA zone the schedules run in")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="For uniconta: company_id, username, optional base_url, entities, pull_cron",
+    )
+    secrets: dict[str, str] = Field(
+        default_factory=dict, description="For uniconta: password. Stored encrypted, never shown"
+    )
+
+
+class ConnectionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    timezone: str | None = None
+    settings: dict[str, Any] | None = None
+    secrets: dict[str, str] | None = None
+    active: bool | None = None
+
+
+@router.post("", status_code=201)
+def create(body: ConnectionCreate, principal: PrincipalDep, system: SystemDep) -> Any:
+    return system.connections.create(
+        principal, system=body.system, name=body.name, timezone=body.timezone,
+        settings=body.settings, secrets_=body.secrets,
+    )  # fmt: skip
+
+
+@router.get("")
+def list_(principal: PrincipalDep, system: SystemDep) -> Any:
+    return system.connections.list(principal)
+
+
+@router.get("/{connection_id}")
+def status(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    return system.connections.status(principal, connection_id)
+
+
+@router.patch("/{connection_id}")
+def configure(
+    connection_id: str, body: ConnectionUpdate, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    return system.connections.configure(
+        principal, connection_id, name=body.name, timezone=body.timezone,
+        settings=body.settings, secrets_=body.secrets, active=body.active,
+    )  # fmt: skip
+
+
+@router.post("/{connection_id}/test")
+def test(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    return system.connections.test(principal, connection_id, system.connector)
+
+
+@router.post("/{connection_id}/import", status_code=202)
+def start_import(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    return system.connections.start_import(principal, connection_id)
+
+
+@router.post("/{connection_id}/jobs/{kind}", status_code=202)
+def request_job(
+    connection_id: str,
+    kind: Literal["pull", "push", "retry"],
+    principal: PrincipalDep,
+    system: SystemDep,
+) -> Any:
+    """Run a pull, a push, or a retry of every skipped and failed record now."""
+    return system.connections.request(principal, connection_id, kind)
+
+
+@router.get("/{connection_id}/sync-log")
+def sync_log(
+    connection_id: str,
+    principal: PrincipalDep,
+    system: SystemDep,
+    outcome: Literal["created", "updated", "unchanged", "skipped", "failed"] | None = None,
+    reason: str | None = Query(None, description="Reason code, e.g. debtor_number_missing"),
+    entity: str | None = None,
+    before: int | None = Query(None, description="Entries older than this id (paging)"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> Any:
+    return system.connections.sync_log(
+        principal, connection_id, outcome=outcome, reason=reason, entity=entity,
+        before=before, limit=limit,
+    )  # fmt: skip
+
+
+@router.get("/{connection_id}/issues")
+def issues(
+    connection_id: str,
+    principal: PrincipalDep,
+    system: SystemDep,
+    reason: str | None = None,
+) -> Any:
+    """Records that are skipped or failed now; each clears itself once it syncs."""
+    return system.connections.issues(principal, connection_id, reason)

@@ -1,0 +1,135 @@
+"""CRUD over canonical records and the change feed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Query, Response
+from pydantic import BaseModel, create_model
+
+from ledgerbridge.api.deps import PrincipalDep, SystemDep
+from ledgerbridge.model import ContactPerson, Invoice, Party, Product
+from ledgerbridge.services.records import RecordView
+
+router = APIRouter()
+
+RESOURCES: dict[str, tuple[str, type[BaseModel]]] = {
+    "parties": ("party", Party),
+    "contact-persons": ("contact_person", ContactPerson),
+    "products": ("product", Product),
+    "invoices": ("invoice", Invoice),
+}
+
+
+class SyncState(BaseModel):
+    connection_id: str
+    system: str | None = None
+    remote_id: str | None = None
+    issue: dict[str, str] | None = None
+
+
+class ChangeOut(BaseModel):
+    seq: int
+    entity: str
+    record_id: str
+    operation: str
+    version: int
+    origin: str
+    at: datetime
+
+
+class ChangesPage(BaseModel):
+    items: list[ChangeOut]
+    next: int
+    """Pass as ``after`` to get the changes that follow."""
+
+
+def _out_model(model: type[BaseModel]) -> type[BaseModel]:
+    fields: dict[str, Any] = {
+        "id": (str, ...),
+        "version": (int, ...),
+        "origin": (str, ...),
+        "created_at": (datetime, ...),
+        "updated_at": (datetime, ...),
+        "data": (dict[str, Any], ...),
+        "sync": (list[SyncState], ...),
+    }
+    return create_model(f"{model.__name__}Record", **fields)
+
+
+def _dump(view: RecordView) -> dict[str, Any]:
+    return {
+        "id": view.id,
+        "version": view.version,
+        "origin": view.origin,
+        "created_at": view.created_at,
+        "updated_at": view.updated_at,
+        "data": view.data,
+        "sync": view.sync,
+    }
+
+
+def _register(path: str, entity: str, model: type[BaseModel]) -> None:
+    out = _out_model(model)
+    out_list = create_model(f"{model.__name__}Page", items=(list[out], ...), next=(str | None, None))  # type: ignore[valid-type]
+    tag = path
+
+    @router.post(f"/{path}", status_code=201, response_model=out, tags=[tag], name=f"create_{entity}")
+    def create(body: model, principal: PrincipalDep, system: SystemDep) -> Any:  # type: ignore[valid-type]
+        data = body.model_dump(mode="json", exclude={"id"})  # type: ignore[attr-defined]
+        return _dump(system.records.create(principal, entity, data))
+
+    @router.get(f"/{path}", response_model=out_list, tags=[tag], name=f"list_{entity}")
+    def list_(
+        principal: PrincipalDep,
+        system: SystemDep,
+        limit: int = Query(100, ge=1, le=1000),
+        after: str | None = Query(None, description="Last id of the previous page"),
+    ) -> Any:
+        views = system.records.list(principal, entity, limit=limit, after=after)
+        return {"items": [_dump(v) for v in views], "next": views[-1].id if len(views) == limit else None}
+
+    @router.get(f"/{path}/{{record_id}}", response_model=out, tags=[tag], name=f"get_{entity}")
+    def get(record_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+        return _dump(system.records.get(principal, entity, record_id))
+
+    @router.put(f"/{path}/{{record_id}}", response_model=out, tags=[tag], name=f"replace_{entity}")
+    def replace(
+        record_id: str,
+        body: model,  # type: ignore[valid-type]
+        principal: PrincipalDep,
+        system: SystemDep,
+        if_version: int | None = Query(None, description="Refuse with 409 unless at this version"),
+    ) -> Any:
+        data = body.model_dump(mode="json", exclude={"id"})  # type: ignore[attr-defined]
+        return _dump(system.records.replace(principal, entity, record_id, data, if_version=if_version))
+
+    @router.patch(f"/{path}/{{record_id}}", response_model=out, tags=[tag], name=f"patch_{entity}")
+    def patch(
+        record_id: str,
+        principal: PrincipalDep,
+        system: SystemDep,
+        body: dict[str, Any] = Body(..., description="Fields to change; the result is validated whole"),
+    ) -> Any:
+        return _dump(system.records.patch(principal, entity, record_id, body))
+
+    @router.delete(f"/{path}/{{record_id}}", status_code=204, tags=[tag], name=f"delete_{entity}")
+    def delete(record_id: str, principal: PrincipalDep, system: SystemDep) -> Response:
+        system.records.delete(principal, entity, record_id)
+        return Response(status_code=204)
+
+
+for _path, (_entity, _model) in RESOURCES.items():
+    _register(_path, _entity, _model)
+
+
+@router.get("/changes", response_model=ChangesPage, tags=["changes"])
+def changes(
+    principal: PrincipalDep,
+    system: SystemDep,
+    after: int = Query(0, ge=0, description="Cursor: the `next` of the previous page"),
+    limit: int = Query(100, ge=1, le=1000),
+) -> Any:
+    items, next_cursor = system.records.changes(principal, after, limit)
+    return {"items": items, "next": next_cursor}

@@ -1,0 +1,219 @@
+"""Job handlers: open the connection's connector, run one engine operation, record the run.
+
+Failures are sorted by what helps: a spent quota postpones the job to the next quota day
+(no attempt counted), an unreachable system or a write of unknown outcome retries with backoff,
+refused credentials stop and say so on the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.connectors.base import (
+    AmbiguousWrite,
+    AuthenticationFailed,
+    Connector,
+    RemoteUnavailable,
+)
+from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
+from ledgerbridge.engine.sync import RunContext, SyncEngine
+from ledgerbridge.runtime.queue import JobQueue
+from ledgerbridge.runtime.worker import (
+    Handler,
+    JobContext,
+    Postpone,
+    RetryableError,
+    exponential_backoff,
+)
+from ledgerbridge.services.connections import ConnectionService, ConnectorHandle
+from ledgerbridge.services.webhooks import WebhookService
+from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.tables.tenancy import Connection
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+NEEDS_IMPORT = ("pull", "push", "retry", "inbox")
+"""Jobs that wait for the initial import: before it, links do not exist yet."""
+
+
+class SyncJobs:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        connections: ConnectionService,
+        engine: SyncEngine,
+        ledger: QuotaLedger,
+        queue: JobQueue,
+        webhooks: WebhookService,
+        clock: Clock,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self._connections = connections
+        self._engine = engine
+        self._ledger = ledger
+        self._queue = queue
+        self._webhooks = webhooks
+        self._clock = clock
+        self.transport = transport
+
+    def handlers(self) -> dict[str, Handler]:
+        engine = self._engine
+        return {
+            "import": lambda job: self._run("import", job, engine.run_import),
+            "pull": lambda job: self._run("pull", job, engine.run_pull),
+            "push": lambda job: self._run("push", job, engine.run_push),
+            "inbox": lambda job: self._run("inbox", job, engine.process_inbox),
+            "retry": lambda job: self._run("retry", job, engine.retry_issues),
+            "deliver_webhooks": lambda job: dict(self._webhooks.deliver_due()),
+        }
+
+    @contextmanager
+    def open_connector(
+        self, connection_id: str, on_call: Callable[[int], None] | None = None
+    ) -> Iterator[Connector]:
+        """A connector whose every API call is first booked in the quota ledger."""
+        handle = self._connections.handle(connection_id)
+        limit = int(handle.settings.get("daily_call_limit", handle.system.daily_call_limit))
+
+        def meter(calls: int) -> None:
+            self._ledger.consume(handle.credential_key, limit, handle.system.quota_timezone, calls)
+            if on_call is not None:
+                on_call(calls)
+
+        connector = handle.system.factory(handle.settings, handle.secrets, meter, self.transport)
+        try:
+            yield connector
+        finally:
+            connector.close()
+
+    def _run(self, kind: str, job: JobContext, action: Callable[[RunContext], Any]) -> JSON:
+        connection_id = job.job.connection_id
+        if connection_id is None:
+            raise ValueError(f"{kind} job without a connection")
+        with self._sessions() as session:
+            row = session.get(Connection, connection_id)
+            if row is None or not row.active:
+                return {"skipped": "connection removed or paused"}
+            if kind in NEEDS_IMPORT and row.import_state != "done":
+                return {"skipped": "initial import not finished"}
+        handle = self._connections.handle(connection_id)
+        run_id = self._start_run(handle, kind, job.job.id)
+        calls = Counter[str]()
+        counts: Counter[str] = Counter()
+
+        def heartbeat() -> None:
+            job.heartbeat()
+            self._progress(run_id, counts, calls["calls"])
+
+        def on_call(n: int) -> None:
+            calls["calls"] += n
+
+        try:
+            with self.open_connector(connection_id, on_call) as connector:
+                ctx = RunContext(
+                    connection_id=connection_id,
+                    tenant_id=handle.tenant_id,
+                    settings=handle.settings,
+                    connector=connector,
+                    run_id=run_id,
+                    page_size=int(handle.settings.get("page_size", handle.system.page_size)),
+                    write_batch_size=handle.system.write_batch_size,
+                    heartbeat=heartbeat,
+                    counts=counts,
+                )
+                action(ctx)
+        except QuotaExhausted as exc:
+            self._finish(run_id, handle, "deferred", counts, calls["calls"], str(exc))
+            raise Postpone(exc.resumes_at, str(exc)) from exc
+        except AuthenticationFailed as exc:
+            self._finish(run_id, handle, "failed", counts, calls["calls"], str(exc), error=True)
+            return {"error": str(exc)}
+        except (RemoteUnavailable, AmbiguousWrite) as exc:
+            self._finish(run_id, handle, "failed", counts, calls["calls"], str(exc), error=True)
+            raise RetryableError(str(exc), retry_in=exponential_backoff(job.job.attempts)) from exc
+        except Exception as exc:
+            self._finish(
+                run_id, handle, "failed", counts, calls["calls"],
+                f"{type(exc).__name__}: {exc}", error=True,
+            )  # fmt: skip
+            raise
+        self._finish(run_id, handle, "succeeded", counts, calls["calls"], None)
+        if kind == "import":
+            self._import_done(handle)
+        return {"run_id": run_id, "counts": dict(counts), "calls": calls["calls"]}
+
+    def _start_run(self, handle: ConnectorHandle, kind: str, job_id: str) -> str:
+        with self._sessions.begin() as session:
+            run = Run(
+                connection_id=handle.connection_id, kind=kind, job_id=job_id, status="running",
+                counts={}, calls=0, started_at=self._clock.now(),
+            )  # fmt: skip
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def _progress(self, run_id: str, counts: Counter[str], calls: int) -> None:
+        with self._sessions.begin() as session:
+            run = session.get(Run, run_id)
+            if run is not None:
+                run.counts = dict(counts)
+                run.calls = calls
+
+    def _finish(
+        self,
+        run_id: str,
+        handle: ConnectorHandle,
+        status: str,
+        counts: Counter[str],
+        calls: int,
+        message: str | None,
+        *,
+        error: bool = False,
+    ) -> None:
+        now = self._clock.now()
+        with self._sessions.begin() as session:
+            run = session.get(Run, run_id)
+            if run is not None:
+                run.status = status
+                run.counts = dict(counts)
+                run.calls = calls
+                run.message = message
+                run.finished_at = now
+            connection = session.get(Connection, handle.connection_id)
+            if connection is not None:
+                if error:
+                    connection.last_error_at = now
+                    connection.last_error = message
+                elif status == "succeeded":
+                    connection.last_success_at = now
+                if status == "deferred":
+                    connection.last_error = message
+                    connection.last_error_at = now
+
+    def _import_done(self, handle: ConnectorHandle) -> None:
+        with self._sessions.begin() as session:
+            connection = session.get(Connection, handle.connection_id)
+            if connection is not None:
+                connection.import_state = "done"
+            self._webhooks.emit(
+                session, handle.tenant_id, "connection.import_completed",
+                {"connection_id": handle.connection_id, "at": self._clock.now().isoformat()},
+            )  # fmt: skip
+        # Hub records that existed before the connection now go out, and callbacks that
+        # arrived during the import are applied.
+        for kind in ("push", "inbox"):
+            self._queue.enqueue(
+                kind, connection_id=handle.connection_id, tenant_id=handle.tenant_id,
+                dedupe_key=f"{kind}:{handle.connection_id}",
+            )  # fmt: skip
+

@@ -1,0 +1,186 @@
+"""Wires one installation together from its settings: store, engine, services, queue, worker.
+
+``serve`` (embedded) runs the API, the scheduler tick and the worker in one process on SQLite;
+``worker`` runs only the tick and the worker, many of them against one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ledgerbridge.clock import Clock, SystemClock
+from ledgerbridge.connectors.base import Connector
+from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.engine.hub import HubStore, connection_origin
+from ledgerbridge.engine.quota import QuotaLedger
+from ledgerbridge.engine.sync import SyncEngine
+from ledgerbridge.runtime.jobs import SyncJobs
+from ledgerbridge.runtime.queue import JobQueue
+from ledgerbridge.runtime.schedules import Scheduler
+from ledgerbridge.runtime.worker import Worker
+from ledgerbridge.services.connections import ConnectionService
+from ledgerbridge.services.records import RecordService
+from ledgerbridge.services.tenancy import TenancyService
+from ledgerbridge.services.webhooks import WebhookService
+from ledgerbridge.settings import Settings
+from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
+from ledgerbridge.store.hooks import after_commit
+from ledgerbridge.store.secrets import SecretBox
+from ledgerbridge.store.tables.hub import Change
+from ledgerbridge.store.tables.tenancy import Connection
+
+log = logging.getLogger(__name__)
+
+SYSTEM_SCOPE = "system"
+"""Pseudo connection id of installation-wide housekeeping jobs (webhook delivery)."""
+
+
+class System:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        webhook_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = create_db_engine(settings.database_url)
+        migrate(self.db)
+        self.sessions = create_session_factory(self.db)
+        self.box = SecretBox.from_settings(settings.secret_keys, Path(settings.secret_key_file))
+        self.queue = JobQueue(self.sessions, self.clock)
+        self.scheduler = Scheduler(self.sessions, self.queue, self.clock)
+        self.ledger = QuotaLedger(self.sessions, self.clock)
+        self.hub = HubStore(self.clock)
+        self.webhooks = WebhookService(self.sessions, self.box, self.clock, webhook_transport)
+        self.tenancy = TenancyService(self.sessions, self.clock)
+        self.records = RecordService(self.sessions, self.hub, self.clock)
+        self.connections = ConnectionService(
+            self.sessions, self.box, self.queue, self.scheduler, self.ledger, self.clock,
+            settings.public_url,
+        )  # fmt: skip
+        self.engine = SyncEngine(self.sessions, self.hub, self.clock)
+        self.jobs = SyncJobs(
+            self.sessions, self.connections, self.engine, self.ledger, self.queue,
+            self.webhooks, self.clock, transport,
+        )  # fmt: skip
+        self.worker = Worker(
+            self.queue,
+            self.jobs.handlers(),
+            concurrency=settings.worker_concurrency,
+            poll_interval=settings.poll_interval,
+        )
+        self.queue.on_enqueue = self.worker.wake
+        self.hub.listeners.append(self.webhooks.on_change)
+        self.hub.listeners.append(self._push_on_change)
+        self.webhooks.on_pending = self._deliver_soon
+        self.scheduler.set(SYSTEM_SCOPE, "deliver_webhooks", "* * * * *", "UTC")
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ---------------------------------------------------------------- change fan-out
+
+    def _push_on_change(self, session: Session, change: Change) -> None:
+        """Queue a push for every other connection of the tenant that sends this entity."""
+        seen: set[tuple[str, str, str]] = session.info.setdefault("ledgerbridge.pushed", set())
+        marker = (change.tenant_id, change.entity, change.origin)
+        if marker in seen:
+            return
+        seen.add(marker)
+        rows = session.execute(
+            sa.select(Connection.id, Connection.system).where(
+                Connection.tenant_id == change.tenant_id,
+                Connection.active.is_(True),
+                Connection.import_state == "done",
+            )
+        ).all()
+        targets = [
+            cid
+            for cid, system in rows
+            if connection_origin(cid) != change.origin
+            and change.entity in SYSTEMS[system].factory.mappings  # type: ignore[attr-defined]
+        ]
+        for connection_id in targets:
+            after_commit(
+                session,
+                lambda cid=connection_id: self.queue.enqueue(  # type: ignore[misc]
+                    "push", connection_id=cid, tenant_id=change.tenant_id,
+                    dedupe_key=f"push:{cid}", priority=30,
+                ),  # fmt: skip
+            )
+
+    def _deliver_soon(self) -> None:
+        self.queue.enqueue(
+            "deliver_webhooks", connection_id=SYSTEM_SCOPE,
+            dedupe_key="deliver_webhooks", priority=40,
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------- running
+
+    @contextmanager
+    def connector(self, connection_id: str) -> Iterator[Connector]:
+        with self.jobs.open_connector(connection_id) as connector:
+            yield connector
+
+    def run_until_idle(self, max_rounds: int = 100) -> int:
+        """Tick the scheduler and run jobs until nothing is due (scripts, tests, --once)."""
+        total = 0
+        for _ in range(max_rounds):
+            self.scheduler.tick()
+            ran = self.worker.run_until_idle()
+            total += ran
+            if ran == 0:
+                break
+        return total
+
+    def start_background(self, *, recover: bool) -> None:
+        """Start the worker threads and the scheduler tick. ``recover`` (embedded mode, the
+        only process on its database) requeues jobs a killed process left running."""
+        if recover:
+            recovered = self.queue.recover_all_running()
+            if recovered:
+                log.info("requeued %d job(s) left running by a previous process", recovered)
+        self._stop.clear()
+        worker = threading.Thread(
+            target=self.worker.run_forever, args=(self._stop,), name="ledgerbridge-worker",
+            daemon=True,
+        )  # fmt: skip
+        ticker = threading.Thread(target=self._tick_loop, name="ledgerbridge-tick", daemon=True)
+        self._threads = [worker, ticker]
+        for thread in self._threads:
+            thread.start()
+
+    def _tick_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self.scheduler.tick():
+                    self.worker.wake()
+            except Exception:
+                log.exception("scheduler tick failed")
+            self._stop.wait(5.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.worker.wake()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self._threads = []
+
+    def close(self) -> None:
+        self.stop()
+        self.db.dispose()
+
+
+def build(settings: Settings | None = None, **kwargs: Any) -> System:
+    return System(settings or Settings(), **kwargs)

@@ -1,0 +1,424 @@
+"""Connections: create, configure, test, import, status, sync log, issues, retries, and the
+inbound callback endpoint that accounting systems call."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.connectors.base import ConnectorError
+from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
+from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
+from ledgerbridge.runtime.queue import JobQueue
+from ledgerbridge.runtime.schedules import Scheduler
+from ledgerbridge.services.errors import Invalid, NotFound, ServiceError
+from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.hooks import after_commit
+from ledgerbridge.store.secrets import SecretBox
+from ledgerbridge.store.tables.sync import InboxEvent, Run, SyncIssue, SyncLogEntry
+from ledgerbridge.store.tables.tenancy import Connection
+
+JSON = dict[str, Any]
+DIRECTIONS = ("both", "inbound", "outbound")
+
+
+@dataclass(frozen=True)
+class ConnectorHandle:
+    """What the runtime needs to open a connector for a connection."""
+
+    connection_id: str
+    tenant_id: str
+    system: SystemSpec
+    settings: JSON
+    secrets: JSON
+    timezone: str
+    credential_key: str
+
+
+class ConnectionService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        box: SecretBox,
+        queue: JobQueue,
+        scheduler: Scheduler,
+        ledger: QuotaLedger,
+        clock: Clock,
+        public_url: str,
+    ) -> None:
+        self._sessions = session_factory
+        self._box = box
+        self._queue = queue
+        self._scheduler = scheduler
+        self._ledger = ledger
+        self._clock = clock
+        self.public_url = public_url.rstrip("/")
+
+    # ------------------------------------------------------------- lifecycle
+
+    def create(
+        self,
+        principal: Principal,
+        *,
+        system: str,
+        name: str,
+        timezone: str,
+        settings: JSON,
+        secrets_: JSON,
+    ) -> JSON:
+        principal.require_admin("creating a connection")
+        spec = _system(system)
+        _check_timezone(timezone)
+        settings = _check_settings(spec, settings)
+        _check_secrets(spec, secrets_)
+        token = secrets.token_urlsafe(24)
+        now = self._clock.now()
+        with self._sessions.begin() as session:
+            row = Connection(
+                tenant_id=principal.tenant_id,
+                system=spec.name,
+                name=name.strip() or spec.name,
+                timezone=timezone,
+                settings=settings,
+                secrets=self._box.seal({**secrets_, "inbound_token": token}),
+                credential_key=spec.credential_key(settings),
+                inbound_token_hash=_hash(token),
+                active=True,
+                import_state="not_started",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            connection_id = row.id
+        self._schedule(connection_id, principal.tenant_id, spec, timezone, settings)
+        return self.status(principal, connection_id)
+
+    def configure(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        name: str | None = None,
+        timezone: str | None = None,
+        settings: JSON | None = None,
+        secrets_: JSON | None = None,
+        active: bool | None = None,
+    ) -> JSON:
+        principal.require_admin("changing a connection")
+        with self._sessions.begin() as session:
+            row = self._load(session, principal, connection_id)
+            spec = _system(row.system)
+            if name is not None:
+                row.name = name.strip() or row.name
+            if timezone is not None:
+                _check_timezone(timezone)
+                row.timezone = timezone
+            if settings is not None:
+                merged = {**row.settings, **settings}
+                row.settings = _check_settings(spec, merged)
+                row.credential_key = spec.credential_key(row.settings)
+            if secrets_:
+                current = self._box.open(row.secrets)
+                row.secrets = self._box.seal({**current, **secrets_})
+            if active is not None:
+                row.active = active
+            row.updated_at = self._clock.now()
+            state = (row.tenant_id, spec, row.timezone, dict(row.settings), row.active)
+        tenant_id, spec, tz, merged_settings, is_active = state
+        if is_active:
+            self._schedule(connection_id, tenant_id, spec, tz, merged_settings)
+        else:
+            self._scheduler.remove(connection_id)
+        return self.status(principal, connection_id)
+
+    def _schedule(
+        self, connection_id: str, tenant_id: str, spec: SystemSpec, timezone: str, settings: JSON
+    ) -> None:
+        cron = str(settings.get("pull_cron") or spec.pull_cron)
+        self._scheduler.set(connection_id, "pull", cron, timezone, tenant_id=tenant_id)
+        # Pushes follow hub changes at once; this catches one whose enqueue was lost in a crash.
+        self._scheduler.set(connection_id, "push", "*/5 * * * *", timezone, tenant_id=tenant_id)
+
+    def handle(self, connection_id: str) -> ConnectorHandle:
+        """Decrypted settings for the runtime; never returned through the API."""
+        with self._sessions() as session:
+            row = session.get(Connection, connection_id)
+            if row is None:
+                raise NotFound(f"connection {connection_id} not found")
+            return ConnectorHandle(
+                connection_id=row.id,
+                tenant_id=row.tenant_id,
+                system=_system(row.system),
+                settings=dict(row.settings),
+                secrets=self._box.open(row.secrets),
+                timezone=row.timezone,
+                credential_key=row.credential_key,
+            )
+
+    def test(self, principal: Principal, connection_id: str, opener: Any) -> JSON:
+        """Call the system once with the stored credentials; says what it reached or why not."""
+        with self._sessions() as session:
+            self._load(session, principal, connection_id)
+        try:
+            with opener(connection_id) as connector:
+                description = connector.test()
+        except QuotaExhausted as exc:
+            return {"ok": False, "error": str(exc)}
+        except ConnectorError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "description": description}
+
+    def start_import(self, principal: Principal, connection_id: str) -> JSON:
+        principal.require_admin("starting an import")
+        with self._sessions.begin() as session:
+            row = self._load(session, principal, connection_id)
+            if not row.active:
+                raise Invalid("the connection is paused; activate it first", field="active")
+            if row.import_state != "done":
+                row.import_state = "running"
+            tenant_id = row.tenant_id
+        job_id = self._queue.enqueue(
+            "import", connection_id=connection_id, tenant_id=tenant_id,
+            dedupe_key=f"import:{connection_id}", priority=50,
+        )  # fmt: skip
+        return {"job_id": job_id, "status": "queued"}
+
+    def request(self, principal: Principal, connection_id: str, kind: str) -> JSON:
+        """Queue a pull, push or retry now instead of waiting for its schedule."""
+        if kind not in ("pull", "push", "retry"):
+            raise Invalid(f"unknown job kind {kind}", field="kind")
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            tenant_id = row.tenant_id
+        job_id = self._queue.enqueue(
+            kind, connection_id=connection_id, tenant_id=tenant_id,
+            dedupe_key=f"{kind}:{connection_id}",
+        )  # fmt: skip
+        return {"job_id": job_id, "status": "queued"}
+
+    # ------------------------------------------------------------- reading
+
+    def list(self, principal: Principal) -> list[JSON]:
+        with self._sessions() as session:
+            ids = session.scalars(
+                sa.select(Connection.id)
+                .where(Connection.tenant_id == principal.tenant_id)
+                .order_by(Connection.created_at)
+            ).all()
+        return [self.status(principal, cid) for cid in ids]
+
+    def status(self, principal: Principal, connection_id: str) -> JSON:
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            spec = _system(row.system)
+            token = self._box.open(row.secrets).get("inbound_token", "")
+            runs = session.scalars(
+                sa.select(Run)
+                .where(Run.connection_id == row.id)
+                .order_by(Run.started_at.desc())
+                .limit(5)
+            ).all()
+            issues = session.execute(
+                sa.select(SyncIssue.reason_code, sa.func.count())
+                .where(SyncIssue.connection_id == row.id)
+                .group_by(SyncIssue.reason_code)
+            ).all()
+            pending = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(InboxEvent)
+                .where(InboxEvent.connection_id == row.id, InboxEvent.processed_at.is_(None))
+            )
+            return {
+                "id": row.id,
+                "system": row.system,
+                "name": row.name,
+                "timezone": row.timezone,
+                "active": row.active,
+                "settings": row.settings,
+                "import_state": row.import_state,
+                "last_success_at": _iso(row.last_success_at),
+                "last_error_at": _iso(row.last_error_at),
+                "last_error": row.last_error,
+                "calls_used_today": self._ledger.used(row.credential_key, spec.quota_timezone),
+                "daily_call_limit": int(row.settings.get("daily_call_limit", spec.daily_call_limit)),
+                "quota_day": self._ledger.day(spec.quota_timezone),
+                "change_url": f"{self.public_url}/api/v1/inbound/{row.id}/{token}",
+                "open_issues": {reason: count for reason, count in issues},
+                "pending_callbacks": int(pending or 0),
+                "recent_runs": [_run_view(r) for r in runs],
+            }
+
+    def sync_log(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        outcome: str | None,
+        reason: str | None,
+        entity: str | None,
+        before: int | None,
+        limit: int,
+    ) -> list[JSON]:
+        with self._sessions() as session:
+            self._load(session, principal, connection_id)
+            query = sa.select(SyncLogEntry).where(SyncLogEntry.connection_id == connection_id)
+            if outcome:
+                query = query.where(SyncLogEntry.outcome == outcome)
+            if reason:
+                query = query.where(SyncLogEntry.reason_code == reason)
+            if entity:
+                query = query.where(SyncLogEntry.entity == entity)
+            if before:
+                query = query.where(SyncLogEntry.id < before)
+            rows = session.scalars(query.order_by(SyncLogEntry.id.desc()).limit(limit))
+            return [
+                {
+                    "id": r.id,
+                    "at": r.at.isoformat(),
+                    "run_id": r.run_id,
+                    "entity": r.entity,
+                    "direction": r.direction,
+                    "record_id": r.record_id,
+                    "remote_id": r.remote_id,
+                    "outcome": r.outcome,
+                    "reason": r.reason_code,
+                    "message": r.message,
+                }
+                for r in rows
+            ]
+
+    def issues(self, principal: Principal, connection_id: str, reason: str | None) -> list[JSON]:
+        with self._sessions() as session:
+            self._load(session, principal, connection_id)
+            query = sa.select(SyncIssue).where(SyncIssue.connection_id == connection_id)
+            if reason:
+                query = query.where(SyncIssue.reason_code == reason)
+            return [
+                {
+                    "entity": i.entity,
+                    "direction": i.direction,
+                    "key": i.key,
+                    "outcome": i.outcome,
+                    "reason": i.reason_code,
+                    "message": i.message,
+                    "first_seen_at": i.first_seen_at.isoformat(),
+                    "last_seen_at": i.last_seen_at.isoformat(),
+                    "attempts": i.attempts,
+                }
+                for i in session.scalars(query.order_by(SyncIssue.first_seen_at))
+            ]
+
+    # ------------------------------------------------------------- inbound callbacks
+
+    def receive(
+        self, connection_id: str, token: str, query: Mapping[str, str], body: bytes
+    ) -> bool:
+        """Store an inbound callback, then queue its processing. False if the token is wrong
+        (the caller answers 404, revealing nothing)."""
+        with self._sessions.begin() as session:
+            row = session.get(Connection, connection_id)
+            if row is None or not hmac.compare_digest(row.inbound_token_hash, _hash(token)):
+                return False
+            session.add(
+                InboxEvent(
+                    connection_id=connection_id,
+                    event_key=secrets.token_hex(16),
+                    payload={"query": dict(query), "body": body.decode("utf-8", "replace")},
+                    received_at=self._clock.now(),
+                )
+            )
+            tenant_id = row.tenant_id
+            after_commit(
+                session,
+                lambda: self._queue.enqueue(
+                    "inbox", connection_id=connection_id, tenant_id=tenant_id,
+                    dedupe_key=f"inbox:{connection_id}", priority=20,
+                ),  # fmt: skip
+            )
+        return True
+
+    def _load(self, session: Session, principal: Principal, connection_id: str) -> Connection:
+        row = session.get(Connection, connection_id)
+        if row is None or row.tenant_id != principal.tenant_id:
+            raise NotFound(f"connection {connection_id} not found")
+        return row
+
+
+def _system(name: str) -> SystemSpec:
+    spec = SYSTEMS.get(name)
+    if spec is None:
+        raise Invalid(
+            f"unknown system '{name}'; supported: {', '.join(sorted(SYSTEMS))}", field="system"
+        )
+    return spec
+
+
+def _check_timezone(timezone: str) -> None:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"unknown time zone '{timezone}'", field="timezone") from None
+
+
+def _check_settings(spec: SystemSpec, settings: JSON) -> JSON:
+    for key in spec.required_settings:
+        if settings.get(key) in (None, ""):
+            raise Invalid(f"settings.{key} is required for {spec.name}", field=f"settings.{key}")
+    entities = settings.get("entities", {})
+    if not isinstance(entities, dict):
+        raise Invalid("settings.entities must be an object", field="settings.entities")
+    for entity, choice in entities.items():
+        if not isinstance(choice, dict):
+            raise Invalid(f"settings.entities.{entity} must be an object", field="settings.entities")
+        direction = choice.get("direction", "both")
+        if direction not in DIRECTIONS:
+            raise Invalid(
+                f"settings.entities.{entity}.direction must be one of {', '.join(DIRECTIONS)}",
+                field=f"settings.entities.{entity}.direction",
+            )
+    if spec.name == "uniconta":
+        try:
+            settings = {**settings, "company_id": int(settings["company_id"])}
+        except (TypeError, ValueError):
+            raise Invalid("settings.company_id must be a number", field="settings.company_id") from None
+    return settings
+
+
+def _check_secrets(spec: SystemSpec, given: JSON) -> None:
+    for key in spec.required_secrets:
+        if not given.get(key):
+            raise Invalid(f"secrets.{key} is required for {spec.name}", field=f"secrets.{key}")
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _run_view(run: Run) -> JSON:
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "status": run.status,
+        "counts": run.counts,
+        "calls": run.calls,
+        "message": run.message,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": _iso(run.finished_at),
+    }
+
+
+__all__ = ["ConnectionService", "ConnectorHandle", "ServiceError"]

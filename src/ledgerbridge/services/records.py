@@ -1,0 +1,230 @@
+"""Hub records for the app: create, read, replace, patch, delete, and the change feed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.engine.canonical import validate
+from ledgerbridge.engine.hub import API_ORIGIN, HubStore
+from ledgerbridge.services.errors import Conflict, Invalid, NotFound
+from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.tables.hub import HubRecord
+from ledgerbridge.store.tables.sync import Link, SyncIssue
+from ledgerbridge.store.tables.tenancy import Connection
+
+JSON = dict[str, Any]
+
+UNIQUE_FIELDS: dict[str, tuple[str, ...]] = {
+    "party": ("debtor_number", "creditor_number"),
+    "product": ("sku",),
+    "invoice": ("number",),
+}
+"""Business keys accounting systems enforce: two hub records must not claim the same one."""
+
+PARENT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "contact_person": (("party_id", "party"),),
+    "invoice": (("party_id", "party"), ("credits_invoice_id", "invoice")),
+    "stock_level": (("product_id", "product"),),
+    "payment": (("invoice_id", "invoice"),),
+}
+"""References that must point at a live record of the same tenant."""
+
+
+@dataclass(frozen=True)
+class RecordView:
+    id: str
+    entity: str
+    version: int
+    origin: str
+    deleted: bool
+    created_at: datetime
+    updated_at: datetime
+    data: JSON
+    sync: list[JSON]
+
+
+class RecordService:
+    def __init__(self, session_factory: sessionmaker[Session], hub: HubStore, clock: Clock) -> None:
+        self._sessions = session_factory
+        self._hub = hub
+        self._clock = clock
+
+    def create(self, principal: Principal, entity: str, data: JSON) -> RecordView:
+        clean = self._validate(entity, data)
+        with self._sessions.begin() as session:
+            self._check_references(session, principal.tenant_id, entity, clean)
+            self._check_unique(session, principal.tenant_id, entity, clean, None)
+            record = self._hub.create(session, principal.tenant_id, entity, clean, API_ORIGIN)
+            return self._view(session, record)
+
+    def get(self, principal: Principal, entity: str, record_id: str) -> RecordView:
+        with self._sessions() as session:
+            return self._view(session, self._load(session, principal, entity, record_id))
+
+    def list(
+        self, principal: Principal, entity: str, *, limit: int, after: str | None
+    ) -> list[RecordView]:
+        with self._sessions() as session:
+            query = (
+                sa.select(HubRecord)
+                .where(
+                    HubRecord.tenant_id == principal.tenant_id,
+                    HubRecord.entity == entity,
+                    HubRecord.deleted.is_(False),
+                )
+                .order_by(HubRecord.id)
+                .limit(limit)
+            )
+            if after:
+                query = query.where(HubRecord.id > after)
+            records = list(session.scalars(query))
+            sync = self._sync_state(session, [r.id for r in records])
+            return [self._view(session, r, sync.get(r.id, [])) for r in records]
+
+    def replace(
+        self,
+        principal: Principal,
+        entity: str,
+        record_id: str,
+        data: JSON,
+        *,
+        if_version: int | None = None,
+    ) -> RecordView:
+        clean = self._validate(entity, data)
+        with self._sessions.begin() as session:
+            record = self._load(session, principal, entity, record_id)
+            if if_version is not None and record.version != if_version:
+                raise Conflict(
+                    f"record {record_id} is at version {record.version}, not {if_version}",
+                    field="version",
+                )
+            self._check_references(session, principal.tenant_id, entity, clean)
+            self._check_unique(session, principal.tenant_id, entity, clean, record_id)
+            self._hub.update(session, record, clean, API_ORIGIN)
+            return self._view(session, record)
+
+    def patch(
+        self, principal: Principal, entity: str, record_id: str, changes: JSON
+    ) -> RecordView:
+        with self._sessions() as session:
+            current = dict(self._load(session, principal, entity, record_id).data)
+            version = self._load(session, principal, entity, record_id).version
+        current.update(changes)
+        return self.replace(principal, entity, record_id, current, if_version=version)
+
+    def delete(self, principal: Principal, entity: str, record_id: str) -> None:
+        with self._sessions.begin() as session:
+            record = self._load(session, principal, entity, record_id)
+            self._hub.delete(session, record, API_ORIGIN)
+
+    def changes(self, principal: Principal, after: int, limit: int) -> tuple[list[JSON], int]:
+        with self._sessions() as session:
+            rows = self._hub.changes(session, principal.tenant_id, after, limit)
+        items = [
+            {
+                "seq": c.seq,
+                "entity": c.entity,
+                "record_id": c.record_id,
+                "operation": c.operation,
+                "version": c.version,
+                "origin": c.origin,
+                "at": c.at.isoformat(),
+            }
+            for c in rows
+        ]
+        return items, (rows[-1].seq if rows else after)
+
+    # ------------------------------------------------------------------
+
+    def _validate(self, entity: str, data: JSON) -> JSON:
+        try:
+            return validate(entity, data)
+        except ValidationError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise Invalid(str(exc)) from exc
+
+    def _load(
+        self, session: Session, principal: Principal, entity: str, record_id: str
+    ) -> HubRecord:
+        record = self._hub.get(session, principal.tenant_id, entity, record_id)
+        if record is None or record.deleted:
+            raise NotFound(f"{entity.replace('_', ' ')} {record_id} not found")
+        return record
+
+    def _check_references(self, session: Session, tenant_id: str, entity: str, data: JSON) -> None:
+        for field, target in PARENT_FIELDS.get(entity, ()):
+            value = data.get(field)
+            if value is None:
+                continue
+            parent = self._hub.get(session, tenant_id, target, str(value))
+            if parent is None or parent.deleted:
+                raise Invalid(f"{field}: no {target.replace('_', ' ')} {value}", field=field)
+
+    def _check_unique(
+        self, session: Session, tenant_id: str, entity: str, data: JSON, record_id: str | None
+    ) -> None:
+        for field in UNIQUE_FIELDS.get(entity, ()):
+            value = data.get(field)
+            if value is None:
+                continue
+            query = sa.select(HubRecord.id).where(
+                HubRecord.tenant_id == tenant_id,
+                HubRecord.entity == entity,
+                HubRecord.deleted.is_(False),
+                HubRecord.data[field].as_string() == str(value),
+            )
+            if record_id is not None:
+                query = query.where(HubRecord.id != record_id)
+            other = session.scalar(query.limit(1))
+            if other is not None:
+                raise Conflict(f"{field} {value} is already used by {other}", field=field)
+
+    def _sync_state(self, session: Session, record_ids: list[str]) -> dict[str, list[JSON]]:
+        if not record_ids:
+            return {}
+        state: dict[str, list[JSON]] = {}
+        links = session.execute(
+            sa.select(Link.record_id, Link.connection_id, Link.remote_id, Connection.system)
+            .join(Connection, Connection.id == Link.connection_id)
+            .where(Link.record_id.in_(record_ids))
+        )
+        for record_id, connection_id, remote_id, system in links:
+            state.setdefault(record_id, []).append(
+                {"connection_id": connection_id, "system": system, "remote_id": remote_id}
+            )
+        issues = session.execute(
+            sa.select(SyncIssue).where(SyncIssue.key.in_(record_ids), SyncIssue.direction == "outbound")
+        ).scalars()
+        for issue in issues:
+            state.setdefault(issue.key, []).append(
+                {
+                    "connection_id": issue.connection_id,
+                    "issue": {"reason": issue.reason_code, "message": issue.message},
+                }
+            )
+        return state
+
+    def _view(
+        self, session: Session, record: HubRecord, sync: list[JSON] | None = None
+    ) -> RecordView:
+        if sync is None:
+            sync = self._sync_state(session, [record.id]).get(record.id, [])
+        return RecordView(
+            id=record.id,
+            entity=record.entity,
+            version=record.version,
+            origin=record.origin,
+            deleted=record.deleted,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            data=record.data,
+            sync=sync,
+        )

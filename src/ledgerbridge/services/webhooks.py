@@ -1,0 +1,222 @@
+"""Signed outbound webhooks to the app.
+
+Each hub change writes a delivery row in the transaction that made the change (an outbox), so a
+change is never committed without its notification. A job delivers pending rows with
+``X-Ledgerbridge-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">``, the scheme
+Stripe and Qonto use, so the app can reject replays by the timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.services.errors import Invalid, NotFound
+from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.hooks import after_commit
+from ledgerbridge.store.secrets import SecretBox
+from ledgerbridge.store.tables.hub import Change, HubRecord
+from ledgerbridge.store.tables.tenancy import WebhookDelivery, WebhookSubscription
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Ledgerbridge-Signature"
+MAX_ATTEMPTS = 8
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def verify(secret: str, header: str, body: bytes, now: int, tolerance: int = 300) -> bool:
+    """What an app does on receipt (also used by the tests)."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), header)
+
+
+def backoff(attempt: int) -> timedelta:
+    return timedelta(seconds=min(30 * 2 ** (attempt - 1), 6 * 3600))
+
+
+class WebhookService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        box: SecretBox,
+        clock: Clock,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self._box = box
+        self._clock = clock
+        self._transport = transport
+        self.on_pending: Callable[[], None] = lambda: None
+
+    def subscribe(self, principal: Principal, url: str, events: list[str]) -> dict[str, Any]:
+        principal.require_admin("adding a webhook")
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise Invalid(f"'{url}' is not an http(s) URL", field="url")
+        secret = "whsec_" + secrets.token_urlsafe(24)
+        with self._sessions.begin() as session:
+            row = WebhookSubscription(
+                tenant_id=principal.tenant_id,
+                url=url,
+                secret=self._box.seal({"secret": secret}),
+                events=events or ["*"],
+                active=True,
+                created_at=self._clock.now(),
+            )
+            session.add(row)
+            session.flush()
+            return {"id": row.id, "url": url, "events": row.events, "secret": secret}
+
+    def list(self, principal: Principal) -> list[dict[str, Any]]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                sa.select(WebhookSubscription).where(
+                    WebhookSubscription.tenant_id == principal.tenant_id
+                )
+            )
+            return [{"id": r.id, "url": r.url, "events": r.events, "active": r.active} for r in rows]
+
+    def unsubscribe(self, principal: Principal, subscription_id: str) -> None:
+        principal.require_admin("removing a webhook")
+        with self._sessions.begin() as session:
+            row = session.get(WebhookSubscription, subscription_id)
+            if row is None or row.tenant_id != principal.tenant_id:
+                raise NotFound(f"webhook {subscription_id} not found")
+            session.delete(row)
+
+    def on_change(self, session: Session, change: Change) -> None:
+        """Hub change listener: queue a delivery per matching subscription, same transaction."""
+        event = f"{change.entity}.{change.operation}"
+        self.emit(
+            session,
+            change.tenant_id,
+            event,
+            {
+                "seq": change.seq,
+                "entity": change.entity,
+                "record_id": change.record_id,
+                "operation": change.operation,
+                "version": change.version,
+                "origin": change.origin,
+                "at": change.at.isoformat(),
+                "data": _record_data(session, change.record_id),
+            },
+        )
+
+    def emit(self, session: Session, tenant_id: str, event: str, payload: dict[str, Any]) -> None:
+        subscriptions = session.scalars(
+            sa.select(WebhookSubscription).where(
+                WebhookSubscription.tenant_id == tenant_id, WebhookSubscription.active.is_(True)
+            )
+        )
+        now = self._clock.now()
+        queued = False
+        for sub in subscriptions:
+            if "*" not in sub.events and event not in sub.events:
+                continue
+            session.add(
+                WebhookDelivery(
+                    subscription_id=sub.id,
+                    tenant_id=tenant_id,
+                    event_type=event,
+                    payload={"event": event, **payload},
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            queued = True
+        if queued:
+            after_commit(session, self.on_pending)
+
+    def deliver_due(self, limit: int = 200) -> dict[str, int]:
+        """Send every due delivery once; failures are rescheduled with backoff."""
+        now = self._clock.now()
+        with self._sessions() as session:
+            due = list(
+                session.execute(
+                    sa.select(WebhookDelivery, WebhookSubscription)
+                    .join(WebhookSubscription)
+                    .where(
+                        WebhookDelivery.status == "pending",
+                        WebhookDelivery.next_attempt_at <= now,
+                    )
+                    .order_by(WebhookDelivery.created_at)
+                    .limit(limit)
+                )
+            )
+            session.expunge_all()
+        counts = {"delivered": 0, "retrying": 0, "failed": 0}
+        with httpx.Client(timeout=10.0, transport=self._transport) as http:
+            for delivery, sub in due:
+                status_code, error = self._send(http, delivery, sub)
+                with self._sessions.begin() as session:
+                    row = session.get(WebhookDelivery, delivery.id)
+                    if row is None:
+                        continue
+                    row.attempts += 1
+                    row.last_status_code = status_code
+                    row.last_error = error
+                    if error is None:
+                        row.status = "delivered"
+                        row.delivered_at = self._clock.now()
+                        counts["delivered"] += 1
+                    elif row.attempts >= MAX_ATTEMPTS:
+                        row.status = "failed"
+                        counts["failed"] += 1
+                    else:
+                        row.next_attempt_at = self._clock.now() + backoff(row.attempts)
+                        counts["retrying"] += 1
+        return counts
+
+    def _send(
+        self, http: httpx.Client, delivery: WebhookDelivery, sub: WebhookSubscription
+    ) -> tuple[int | None, str | None]:
+        body = json.dumps(delivery.payload, sort_keys=True).encode()
+        secret = self._box.open(sub.secret)["secret"]
+        timestamp = int(self._clock.now().timestamp())
+        try:
+            response = http.post(
+                sub.url,
+                content=body,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-Ledgerbridge-Event": delivery.event_type,
+                    "X-Ledgerbridge-Delivery": delivery.id,
+                    SIGNATURE_HEADER: sign(secret, timestamp, body),
+                },
+            )
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        if 200 <= response.status_code < 300:
+            return response.status_code, None
+        return response.status_code, f"HTTP {response.status_code}"
+
+
+def _record_data(session: Session, record_id: str) -> dict[str, Any] | None:
+    record = session.get(HubRecord, record_id)
+    return None if record is None or record.deleted else dict(record.data)
