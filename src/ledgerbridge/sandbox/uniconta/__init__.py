@@ -1,0 +1,25 @@
+"""Uniconta sandbox: a loopback HTTP simulator of Uniconta's OData/REST API.
+
+The engine's Uniconta client is tested against this over real HTTP, so the package deliberately
+shares no code with ``ledgerbridge.connectors`` or ``ledgerbridge.engine``. See
+``docs/sandbox-uniconta.md`` for what is simulated and how faithfully.
+"""
+
+from ledgerbridge.sandbox.uniconta.app import SandboxServer, create_app, serve
+from ledgerbridge.sandbox.uniconta.entities import CATALOGUE, ENTITIES, EntityDef
+from ledgerbridge.sandbox.uniconta.seed import seed_debtors
+from ledgerbridge.sandbox.uniconta.state import Company, SandboxError, UnicontaSandbox, User
+
+__all__ = [
+    "CATALOGUE",
+    "ENTITIES",
+    "Company",
+    "EntityDef",
+    "SandboxError",
+    "SandboxServer",
+    "UnicontaSandbox",
+    "User",
+    "create_app",
+    "seed_debtors",
+    "serve",
+]
