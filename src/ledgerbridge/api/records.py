@@ -1,6 +1,8 @@
-"""CRUD over canonical records and the change feed."""
+"""CRUD over canonical records and the change feed.
 
-from __future__ import annotations
+No postponed annotations here: the routes are built in a loop, and FastAPI must see each
+route's body model as a class, not as the name of a loop variable.
+"""
 
 from datetime import datetime
 from typing import Any

@@ -336,6 +336,7 @@ class SyncEngine:
                     .limit(1000)
                 )
             )
+            session.flush()
             session.expunge_all()
         if not events:
             return 0
@@ -393,6 +394,7 @@ class SyncEngine:
             with self._transaction() as session:
                 after = int(self._cursor(session, ctx, "push") or 0)
                 changes = self.hub.changes(session, ctx.tenant_id, after, 500)
+                session.flush()
                 session.expunge_all()
             if not changes:
                 return
@@ -459,6 +461,7 @@ class SyncEngine:
                 else:
                     updates.append((record, link, projection))
             recorder.resolve(session, entity, OUTBOUND, resolved)
+            session.flush()
             session.expunge_all()
         if updates:
             self._push_updates(ctx, mapping, updates)
@@ -667,6 +670,7 @@ class SyncEngine:
                     )
                 )
             )
+            session.flush()
             session.expunge_all()
         by_entity: dict[str, list[WriteIntent]] = {}
         for intent in open_intents:
@@ -714,6 +718,7 @@ class SyncEngine:
                     sa.select(SyncIssue).where(SyncIssue.connection_id == ctx.connection_id)
                 )
             )
+            session.flush()
             session.expunge_all()
         for entity, mapping in ctx.connector.mappings.items():
             inbound_ids = sorted(

@@ -32,15 +32,37 @@ def create_db_engine(url: str, **kwargs: Any) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: sa.Connection) -> None:
-            # IMMEDIATE takes the write lock up front: no lock upgrade deadlocks between writers.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the write lock up front (no lock-upgrade failures between writers);
+            # readers start a deferred transaction and, in WAL mode, never wait for a writer.
+            immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
 
 
+_WRITE_OPTION = "ledgerbridge_write"
+
+
+class SessionFactory(sessionmaker[Session]):
+    """``factory()`` gives a session for reading; ``factory.begin()`` a transaction that writes.
+
+    The distinction matters on SQLite only, where a writing transaction must hold the write
+    lock from its first statement.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        super().__init__(engine, expire_on_commit=False)
+        self._writer = sessionmaker(
+            engine.execution_options(**{_WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    def begin(self) -> Any:
+        return self._writer.begin()
+
+
 def create_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    return SessionFactory(engine)
 
 
 def migrate(engine: sa.Engine) -> None:

@@ -1,0 +1,308 @@
+"""Customers both ways between the hub and the Uniconta sandbox, over real HTTP and a real DB."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledgerbridge.runtime.system import System
+from ledgerbridge.store.tables.hub import HubRecord
+from ledgerbridge.store.tables.sync import Link, Run
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, seed
+
+
+def _parties(tenant: Tenant) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    after = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000}
+        if after:
+            params["after"] = after
+        page = tenant.api.get("/parties", params=params).json()
+        items.extend(page["items"])
+        after = page["next"]
+        if after is None:
+            return items
+
+
+def _last_run(system: System, connection_id: str, kind: str) -> Run:
+    with system.sessions() as session:
+        run = session.scalars(
+            sa.select(Run)
+            .where(Run.connection_id == connection_id, Run.kind == kind)
+            .order_by(Run.started_at.desc())
+        ).first()
+        assert run is not None
+        return run
+
+
+def test_initial_import_of_1000_debtors_then_a_second_run_changes_nothing(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 1000)
+    connection = connect(tenant, uniconta)
+    before = uniconta.calls()
+    import_all(system, tenant, connection["id"])
+
+    parties = _parties(tenant)
+    assert len(parties) == 1000
+    assert sorted(p["data"]["debtor_number"] for p in parties) == sorted(accounts)
+    first = next(p for p in parties if p["data"]["debtor_number"] == accounts[0])
+    debtor = uniconta.debtor(accounts[0])
+    assert debtor is not None
+    assert first["data"]["name"] == debtor["Name"]
+    assert first["data"]["is_customer"] is True
+    assert first["data"]["vat_number"] == debtor["VatNumber"]
+    assert first["data"]["billing_address"]["city"] == debtor["City"]
+    assert first["data"]["billing_address"]["country"] == "DK"
+    run = _last_run(system, connection["id"], "import")
+    assert run.counts == {"created": 1000}
+    # 1,000 rows in pages of 1,000: one full page, then one empty page that ends the scan.
+    assert run.calls == 2
+    assert uniconta.calls() - before == 2
+
+    second_before = uniconta.calls()
+    assert tenant.api.post(f"/connections/{connection['id']}/jobs/pull").status_code == 202
+    system.run_until_idle()
+    pull = _last_run(system, connection["id"], "pull")
+    assert pull.status == "succeeded"
+    assert pull.counts == {"unchanged": 1000}
+    assert pull.calls == 2
+    assert uniconta.calls() - second_before == 2
+    assert len(_parties(tenant)) == 1000
+
+
+def test_hub_change_reaches_uniconta_in_one_job_and_does_not_echo(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 20)
+    connection = connect(tenant, uniconta)
+    uniconta.sandbox.set_change_url(COMPANY, connection["change_url"])
+    import_all(system, tenant, connection["id"])
+    party = next(p for p in _parties(tenant) if p["data"]["debtor_number"] == accounts[5])
+    untouched = uniconta.debtor(accounts[5])
+    assert untouched is not None
+
+    changed = tenant.api.patch(
+        f"/parties/{party['id']}",
+        json={"phone": "+45 70 20 30 40", "website": "https://nordlys.example"},
+    )
+    assert changed.status_code == 200, changed.text
+    version = changed.json()["version"]
+
+    assert system.worker.run_once()  # exactly one job: the push
+    debtor = uniconta.debtor(accounts[5])
+    assert debtor is not None
+    assert debtor["Phone"] == "+45 70 20 30 40"
+    assert debtor["Www"] == "https://nordlys.example"
+    # Fields the hub does not carry survived the full-entity update.
+    for field in ("Group", "Payment", "PriceGroup", "VatZone"):
+        assert debtor.get(field) == untouched.get(field)
+    assert not system.worker.run_once()
+
+    # Uniconta calls back for our own write: recognised as an echo, nothing changes.
+    uniconta.sandbox.wait_for_callbacks()
+    calls = uniconta.calls()
+    system.run_until_idle()
+    after = tenant.api.get(f"/parties/{party['id']}").json()
+    assert after["version"] == version
+    echoes = tenant.api.get(
+        f"/connections/{connection['id']}/sync-log",
+        params={"outcome": "unchanged", "reason": "echo"},
+    ).json()
+    assert [e["remote_id"] for e in echoes] == [accounts[5]]
+    assert uniconta.calls() - calls == 1  # the callback's one read, and no write
+
+
+def test_uniconta_change_arrives_through_the_change_url_and_does_not_echo(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 20)
+    connection = connect(tenant, uniconta)
+    uniconta.sandbox.set_change_url(COMPANY, connection["change_url"])
+    import_all(system, tenant, connection["id"])
+
+    uniconta.sandbox.update(COMPANY, "DebtorClient", accounts[3], {"City": "Skagen"})
+    uniconta.sandbox.wait_for_callbacks()
+    calls = uniconta.calls()
+    system.run_until_idle()
+
+    party = next(p for p in _parties(tenant) if p["data"]["debtor_number"] == accounts[3])
+    assert party["data"]["billing_address"]["city"] == "Skagen"
+    assert party["origin"] == f"connection:{connection['id']}"
+    # One read for the callback; the hub change it caused is not pushed back.
+    assert uniconta.calls() - calls == 1
+    log = tenant.api.get(
+        f"/connections/{connection['id']}/sync-log", params={"outcome": "updated"}
+    ).json()
+    assert [(e["direction"], e["remote_id"]) for e in log] == [("inbound", accounts[3])]
+
+
+def test_uniconta_change_with_post_body_needs_no_read(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 5)
+    connection = connect(tenant, uniconta)
+    uniconta.sandbox.set_change_url(COMPANY, connection["change_url"], post_body=True)
+    import_all(system, tenant, connection["id"])
+
+    uniconta.sandbox.update(COMPANY, "DebtorClient", accounts[0], {"Name": "Nordlys Træ A/S"})
+    uniconta.sandbox.wait_for_callbacks()
+    calls = uniconta.calls()
+    system.run_until_idle()
+    party = next(p for p in _parties(tenant) if p["data"]["debtor_number"] == accounts[0])
+    assert party["data"]["name"] == "Nordlys Træ A/S"
+    assert uniconta.calls() == calls
+
+
+def test_uniconta_change_arrives_through_the_pull_when_callbacks_are_off(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 30)
+    connection = connect(tenant, uniconta)
+    import_all(system, tenant, connection["id"])
+    uniconta.sandbox.update(COMPANY, "DebtorClient", accounts[7], {"ContactEmail": "ny@kunde.dk"})
+    uniconta.sandbox.insert(
+        COMPANY, "DebtorClient", {"Account": "99001", "Name": "Ny Kunde ApS", "Country": "Denmark"}
+    )
+
+    tenant.api.post(f"/connections/{connection['id']}/jobs/pull")
+    calls = uniconta.calls()
+    system.run_until_idle()
+    by_number = {p["data"]["debtor_number"]: p for p in _parties(tenant)}
+    assert by_number[accounts[7]]["data"]["email"] == "ny@kunde.dk"
+    assert by_number["99001"]["data"]["name"] == "Ny Kunde ApS"
+    assert len(by_number) == 31
+    assert uniconta.calls() - calls == 1  # 31 rows fit one page; the pull writes nothing
+
+
+def test_new_hub_customer_is_created_in_uniconta_and_supplier_only_party_is_not(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed(uniconta, 3)
+    connection = connect(tenant, uniconta)
+    import_all(system, tenant, connection["id"])
+    customer = tenant.api.post(
+        "/parties",
+        json={
+            "name": "Fjordbyen Bageri ApS",
+            "is_customer": True,
+            "debtor_number": "70001",
+            "vat_number": "DK13585628",
+            "billing_address": {"line1": "Havnegade 4", "postal_code": "5000", "city": "Odense",
+                                "country": "DK"},
+        },
+    )
+    assert customer.status_code == 201, customer.text
+    supplier = tenant.api.post("/parties", json={"name": "Papir A/S", "is_supplier": True})
+    assert supplier.status_code == 201
+    system.run_until_idle()
+
+    debtor = uniconta.debtor("70001")
+    assert debtor is not None
+    assert debtor["Name"] == "Fjordbyen Bageri ApS"
+    assert debtor["VatNumber"] == "DK13585628"
+    assert debtor["Country"] == "Denmark"
+    assert len(uniconta.sandbox.all(COMPANY, "DebtorClient")) == 4
+    record = tenant.api.get(f"/parties/{customer.json()['id']}").json()
+    assert record["sync"] == [
+        {"connection_id": connection["id"], "system": "uniconta", "remote_id": "70001",
+         "issue": None}
+    ]
+
+
+def test_customer_without_debtor_number_is_skipped_with_a_reason_that_clears(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed(uniconta, 2)
+    connection = connect(tenant, uniconta)
+    import_all(system, tenant, connection["id"])
+    created = tenant.api.post("/parties", json={"name": "Uden Nummer ApS", "is_customer": True})
+    party_id = created.json()["id"]
+    system.run_until_idle()
+
+    issues = tenant.api.get(f"/connections/{connection['id']}/issues").json()
+    assert [(i["key"], i["reason"]) for i in issues] == [(party_id, "debtor_number_missing")]
+    skipped = tenant.api.get(
+        f"/connections/{connection['id']}/sync-log",
+        params={"outcome": "skipped", "reason": "debtor_number_missing"},
+    ).json()
+    assert len(skipped) == 1 and "debtor number" in skipped[0]["message"]
+    record = tenant.api.get(f"/parties/{party_id}").json()
+    assert record["sync"][0]["issue"]["reason"] == "debtor_number_missing"
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert status["open_issues"] == {"debtor_number_missing": 1}
+
+    tenant.api.patch(f"/parties/{party_id}", json={"debtor_number": "70002"})
+    system.run_until_idle()
+    assert uniconta.debtor("70002") is not None
+    assert tenant.api.get(f"/connections/{connection['id']}/issues").json() == []
+
+
+def test_existing_hub_customer_is_linked_by_debtor_number_not_duplicated(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 10)
+    uniconta.sandbox.update(COMPANY, "DebtorClient", accounts[2], {"Www": None})
+    existing = tenant.api.post(
+        "/parties",
+        json={"name": "Old CRM name", "is_customer": True, "debtor_number": accounts[2],
+              "website": "https://crm-only.example"},
+    ).json()
+    connection = connect(tenant, uniconta)
+    import_all(system, tenant, connection["id"])
+    system.run_until_idle()
+
+    parties = _parties(tenant)
+    assert len(parties) == 10
+    merged = next(p for p in parties if p["id"] == existing["id"])
+    debtor = uniconta.debtor(accounts[2])
+    assert debtor is not None
+    assert merged["data"]["name"] == debtor["Name"]
+    assert len(uniconta.sandbox.all(COMPANY, "DebtorClient")) == 10
+    # On first match Uniconta's values win where it has one; the CRM's website, which
+    # Uniconta lacked, goes out on the first push.
+    assert debtor["Www"] == "https://crm-only.example"
+
+
+def test_concurrent_changes_on_both_sides_merge_field_by_field(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 3)
+    connection = connect(tenant, uniconta)
+    import_all(system, tenant, connection["id"])
+    party = next(p for p in _parties(tenant) if p["data"]["debtor_number"] == accounts[1])
+
+    uniconta.sandbox.update(COMPANY, "DebtorClient", accounts[1], {"Phone": "+45 11 22 33 44"})
+    tenant.api.patch(f"/parties/{party['id']}", json={"email": "faktura@example.dk"})
+    system.run_until_idle()
+
+    debtor = uniconta.debtor(accounts[1])
+    assert debtor is not None
+    assert debtor["ContactEmail"] == "faktura@example.dk"
+    assert debtor["Phone"] == "+45 11 22 33 44"
+    record = tenant.api.get(f"/parties/{party['id']}").json()
+    assert record["data"]["phone"] == "+45 11 22 33 44"
+    assert record["data"]["email"] == "faktura@example.dk"
+
+
+def test_deleting_in_the_hub_never_deletes_in_uniconta(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 3)
+    connection = connect(tenant, uniconta)
+    import_all(system, tenant, connection["id"])
+    party = next(p for p in _parties(tenant) if p["data"]["debtor_number"] == accounts[0])
+    assert tenant.api.delete(f"/parties/{party['id']}").status_code == 204
+    system.run_until_idle()
+    assert uniconta.debtor(accounts[0]) is not None
+    log = tenant.api.get(
+        f"/connections/{connection['id']}/sync-log", params={"reason": "delete_not_propagated"}
+    ).json()
+    assert [e["record_id"] for e in log] == [party["id"]]
+    with system.sessions() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(Link)) == 3
+        assert session.scalar(
+            sa.select(HubRecord.deleted).where(HubRecord.id == party["id"])
+        ) is True
