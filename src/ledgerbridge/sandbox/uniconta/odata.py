@@ -132,6 +132,8 @@ class _Parser:
         return token
 
     def _expect(self, text: str) -> None:
+        if self._peek() is None:
+            raise QueryError(f"Syntax error in $filter: expected {text!r} at the end")
         token = self._next()
         if token.text != text:
             raise QueryError(
