@@ -49,6 +49,7 @@ from ledgerbridge.sandbox.uniconta.state import (
 MAX_PAGE_SIZE = 1000
 ODATA_MEDIA_TYPE = "application/json; odata.metadata=minimal; charset=utf-8"
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+Writer = Callable[[int, str, Sequence[Mapping[str, Any]]], list[dict[str, Any]]]
 _SUPPORTED_OPTIONS = {"$filter", "$orderby", "$top", "$skip", "$select", "$count", "$format"}
 
 
@@ -167,16 +168,26 @@ def create_app(sandbox: UnicontaSandbox) -> FastAPI:
             "InvalidRequest", "Request body must be a JSON object or an array of objects"
         )
 
-    def write_result(rows: Sequence[Mapping[str, Any]], batch: bool) -> Response:
-        """Answer a write in the shape it was sent: object for object, array for array."""
-        return _json(list(rows) if batch else rows[0])
-
     async def list_rows(request: Request, entity: str) -> Response:
         """Shared body of the two REST read routes."""
 
         async def handle() -> Response:
+            """Authenticate, then list the rows."""
             _, company_id = await login(request, None)
             return _rest_list(sandbox, request, company_id, entity)
+
+        return await _guard(handle)
+
+    async def write(request: Request, entity: str, apply: Writer) -> Response:
+        """Shared body of the REST writes; answers in the shape sent (object or array)."""
+
+        async def handle() -> Response:
+            """Authenticate, parse the body and apply the write."""
+            _, company_id = await login(request, None)
+            entity_def(entity)
+            items, batch = await read_body(request)
+            rows = apply(company_id, entity, items)
+            return _json(rows if batch else rows[0])
 
         return await _guard(handle)
 
@@ -193,45 +204,24 @@ def create_app(sandbox: UnicontaSandbox) -> FastAPI:
     @app.post("/api/Entities/Insert/{entity}", tags=["Uniconta REST"])
     async def rest_insert(request: Request, entity: str) -> Response:
         """Insert one object or a batch; returns the stored row(s) with RowId and Created."""
-
-        async def handle() -> Response:
-            _, company_id = await login(request, None)
-            entity_def(entity)
-            items, batch = await read_body(request)
-            return write_result(sandbox.api_insert(company_id, entity, items), batch)
-
-        return await _guard(handle)
+        return await write(request, entity, sandbox.api_insert)
 
     @app.put("/api/Entities/Update/{entity}", tags=["Uniconta REST"])
     async def rest_update(request: Request, entity: str) -> Response:
         """Replace one entity or a batch with the full entity sent."""
-
-        async def handle() -> Response:
-            _, company_id = await login(request, None)
-            entity_def(entity)
-            items, batch = await read_body(request)
-            return write_result(sandbox.api_update(company_id, entity, items), batch)
-
-        return await _guard(handle)
+        return await write(request, entity, sandbox.api_update)
 
     @app.delete("/api/Entities/Delete/{entity}", tags=["Uniconta REST"])
     async def rest_delete(request: Request, entity: str) -> Response:
         """Delete the row(s) identified by key in the body; returns the deleted row(s)."""
-
-        async def handle() -> Response:
-            _, company_id = await login(request, None)
-            entity_def(entity)
-            items, batch = await read_body(request)
-            return write_result(sandbox.api_delete(company_id, entity, items), batch)
-
-        return await _guard(handle)
+        return await write(request, entity, sandbox.api_delete)
 
     _add_admin_routes(app, sandbox)
     return app
 
 
 async def _guard(handler: Callable[[], Awaitable[Response]]) -> Response:
-    """Run an async REST write handler, mapping refusals to REST error bodies."""
+    """Run a REST handler, mapping refusals to ``{"ErrorCode", "Message"}`` bodies."""
     try:
         return await handler()
     except SandboxError as exc:
@@ -353,6 +343,7 @@ def _add_admin_routes(app: FastAPI, sandbox: UnicontaSandbox) -> None:
     """Sandbox-only endpoints (no auth): inspect calls, set the Change URL, act as a UI user."""
 
     def admin(handler: Callable[[], Any]) -> Response:
+        """Run an admin action, answering its result as JSON or its refusal as a REST error."""
         try:
             return _json(handler())
         except SandboxError as exc:
@@ -379,6 +370,7 @@ def _add_admin_routes(app: FastAPI, sandbox: UnicontaSandbox) -> None:
         """Set or clear (``url: null``) the company's Change URL."""
 
         def handle() -> dict[str, Any]:
+            """The admin action itself."""
             sandbox.set_change_url(company_id, body.url, body.post_body)
             url, post_body = sandbox.change_url(company_id)
             return {"company_id": company_id, "url": url, "post_body": post_body}
@@ -398,6 +390,7 @@ def _add_admin_routes(app: FastAPI, sandbox: UnicontaSandbox) -> None:
         """Read one record without counting an API call."""
 
         def handle() -> dict[str, Any]:
+            """The admin action itself."""
             row = sandbox.get(company_id, entity, key)
             if row is None:
                 raise SandboxError("RecordNotFound", f"{entity} {key!r} does not exist", 404)
@@ -418,6 +411,7 @@ def _add_admin_routes(app: FastAPI, sandbox: UnicontaSandbox) -> None:
         """Delete a record as a UI user (fires the Change URL callback)."""
 
         def handle() -> dict[str, Any]:
+            """The admin action itself."""
             sandbox.delete(company_id, entity, key)
             return {"deleted": key}
 

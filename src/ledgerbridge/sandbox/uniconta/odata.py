@@ -51,6 +51,8 @@ _CASE_FUNCTIONS = {"tolower", "toupper"}
 
 @dataclass(frozen=True)
 class _Token:
+    """One lexical token and where it starts, for error messages."""
+
     kind: str
     text: str
     pos: int
@@ -122,9 +124,11 @@ class _Parser:
         return lambda row: fn(row) is True
 
     def _peek(self) -> _Token | None:
+        """Next token without consuming it."""
         return self.tokens[self.index] if self.index < len(self.tokens) else None
 
     def _next(self) -> _Token:
+        """Consume the next token; running out is a syntax error."""
         token = self._peek()
         if token is None:
             raise QueryError("Syntax error in $filter: expression ends unexpectedly")
@@ -132,6 +136,7 @@ class _Parser:
         return token
 
     def _expect(self, text: str) -> None:
+        """Consume a required punctuation token."""
         if self._peek() is None:
             raise QueryError(f"Syntax error in $filter: expected {text!r} at the end")
         token = self._next()
@@ -142,6 +147,7 @@ class _Parser:
             )
 
     def _keyword(self, *words: str) -> str | None:
+        """Consume one of ``words`` if it is next."""
         token = self._peek()
         if token is not None and token.kind == "ident" and token.text in words:
             self.index += 1
@@ -150,10 +156,12 @@ class _Parser:
 
     @staticmethod
     def _require_bool(node: _Typed, what: str) -> None:
+        """Logical operators and the whole filter need boolean operands."""
         if node.ftype is None or node.ftype.kind is not Kind.BOOL:
             raise QueryError(f"{what} must be a boolean expression")
 
     def _or(self) -> _Typed:
+        """``or`` binds loosest."""
         left = self._and()
         while self._keyword("or"):
             right = self._and()
@@ -163,6 +171,7 @@ class _Parser:
         return left
 
     def _and(self) -> _Typed:
+        """``and`` binds tighter than ``or``."""
         left = self._comparison()
         while self._keyword("and"):
             right = self._comparison()
@@ -172,6 +181,7 @@ class _Parser:
         return left
 
     def _comparison(self) -> _Typed:
+        """At most one comparison operator between two unary expressions."""
         left = self._unary()
         op = self._keyword(*_COMPARISONS)
         if op is None:
@@ -180,6 +190,7 @@ class _Parser:
         return _compare(op, left, right)
 
     def _unary(self) -> _Typed:
+        """``not`` binds tighter than comparisons, as in the OData grammar."""
         if self._keyword("not"):
             operand = self._unary()
             self._require_bool(operand, "The operand of 'not'")
@@ -188,6 +199,7 @@ class _Parser:
         return self._primary()
 
     def _primary(self) -> _Typed:
+        """Parenthesised expression, literal, property or function call."""
         token = self._next()
         if token.text == "(":
             node = self._or()
@@ -215,6 +227,7 @@ class _Parser:
 
     @staticmethod
     def _enum_literal(token: _Token) -> _Typed:
+        """Qualified enum literal such as ``Uniconta.Common.CountryCode'Denmark'``."""
         type_name, _, quoted = token.text.partition("'")
         member = _unquote("'" + quoted)
         return _Typed(
@@ -222,6 +235,7 @@ class _Parser:
         )
 
     def _identifier(self, token: _Token) -> _Typed:
+        """Keyword literal, function call or property (unknown properties are a 400)."""
         name = token.text
         if name in ("true", "false"):
             value = name == "true"
@@ -239,6 +253,7 @@ class _Parser:
         return _Typed(lambda row: row.get(name), ftype)
 
     def _function(self, token: _Token) -> _Typed:
+        """String functions; anything else is reported by name."""
         name = token.text
         self._expect("(")
         args = [self._or()]
@@ -271,16 +286,21 @@ def _logical(lf: Evaluator, rf: Evaluator, *, either: bool) -> Evaluator:
 
 
 def _map_str(value: Any, fn: Callable[[str], str]) -> Any:
+    """Apply a string function, propagating null."""
     return fn(value) if isinstance(value, str) else None
 
 
 def _require_string(arg: _Typed, function: str) -> None:
+    """String functions take string arguments only."""
     if arg.ftype is None or arg.ftype.kind is not Kind.STRING:
         raise QueryError(f"Function '{function}' needs string arguments")
 
 
 def _string_function(name: str, haystack: Evaluator, needle: Evaluator) -> _Typed:
+    """contains/startswith/endswith; a null argument yields null (treated as false)."""
+
     def fn(row: Row) -> bool | None:
+        """Evaluate for one row."""
         h, n = haystack(row), needle(row)
         if not isinstance(h, str) or not isinstance(n, str):
             return None
@@ -346,7 +366,10 @@ def _compare(op: str, left: _Typed, right: _Typed) -> _Typed:
 
 
 def _mapped(fn: Evaluator, mapper: Callable[[str], int]) -> Evaluator:
+    """Evaluator whose non-null result is passed through ``mapper`` (enum name to ordinal)."""
+
     def inner(row: Row) -> Any:
+        """Evaluate for one row."""
         value = fn(row)
         return None if value is None else mapper(value)
 
@@ -361,6 +384,7 @@ def _comparison_fn(op: str, lf: Evaluator, rf: Evaluator) -> Evaluator:
         return lambda row: lf(row) != rf(row)
 
     def ordered(row: Row) -> bool:
+        """Evaluate for one row."""
         a, b = lf(row), rf(row)
         if a is None or b is None:
             return False
@@ -416,6 +440,7 @@ def sort_rows(rows: Sequence[RowT], keys: list[OrderKey], entity: EntityDef) -> 
         name = key.field
 
         def sort_key(row: RowT, name: str = name, definition: Any = definition) -> tuple[int, Any]:
+            """Nulls first, then the value (enums by ordinal)."""
             value = row.get(name)
             if value is None:
                 return (0, 0)
