@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -237,7 +238,7 @@ class UnicontaSandbox:
         company_id, username = parse_login(login)
         with self._lock:
             user = self._users.get(username)
-            if user is None or user.password != password:
+            if user is None or not hmac.compare_digest(user.password, password):
                 raise SandboxError("Unauthorized", "Unknown user or wrong password", 401)
             if company_id is None:
                 company_id = user.standard_company
@@ -302,7 +303,7 @@ class UnicontaSandbox:
             self._company(company_id)
             now = self.clock.now()
             users: dict[str, Any] = {}
-            for (cid, username), _quota in sorted(self._quotas.items()):
+            for cid, username in sorted(self._quotas):
                 if cid != company_id:
                     continue
                 delay, ends = self.throttle(cid, username)
