@@ -269,8 +269,12 @@ def test_processes_never_overlap_jobs_of_one_connection(
     ]
     for proc in procs:
         assert proc.wait(timeout=60) == 0
-    runs = [tuple(run) for out in outputs for run in json.loads(out.read_text())]
-    assert_serial_and_once(queue, runs, expected=40)  # type: ignore[arg-type]
+    runs = [
+        (job_id, connection_id, start, end)
+        for out in outputs
+        for job_id, connection_id, start, end in json.loads(out.read_text())
+    ]
+    assert_serial_and_once(queue, runs, expected=40)
 
 
 def test_expired_lease_is_recovered_and_the_old_holder_loses_it(
