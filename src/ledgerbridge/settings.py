@@ -25,4 +25,8 @@ class Settings(BaseSettings):
     port: int = 8000
     worker_concurrency: int = 2
     poll_interval: float = 1.0
+    job_lease_seconds: float = Field(
+        default=60.0,
+        description="A running job whose worker stops renewing it for this long is run again.",
+    )
     log_level: str = "INFO"

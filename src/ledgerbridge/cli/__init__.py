@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -29,10 +28,9 @@ app.add_typer(tenant_app, name="tenant")
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from ledgerbridge.logs import configure
+
+    configure(settings.log_level)
 
 
 @app.command()
@@ -68,7 +66,7 @@ def serve(
     try:
         uvicorn.run(
             create_app(system), host=host or settings.host, port=port or settings.port,
-            log_level=settings.log_level.lower(),
+            log_level=settings.log_level.lower(), log_config=None,
         )  # fmt: skip
     finally:
         system.close()

@@ -45,7 +45,7 @@ def _fresh_files(workdir: Path) -> None:
 
 
 def run_demo(*, once: bool, port: int, debtors: int) -> int:
-    console = Console()
+    console = Console(soft_wrap=True)
     workdir = Path.cwd()
     _fresh_files(workdir)
 

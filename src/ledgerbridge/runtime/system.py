@@ -59,7 +59,9 @@ class System:
         migrate(self.db)
         self.sessions = create_session_factory(self.db)
         self.box = SecretBox.from_settings(settings.secret_keys, Path(settings.secret_key_file))
-        self.queue = JobQueue(self.sessions, self.clock)
+        self.queue = JobQueue(
+            self.sessions, self.clock, lease_seconds=settings.job_lease_seconds
+        )
         self.scheduler = Scheduler(self.sessions, self.queue, self.clock)
         self.ledger = QuotaLedger(self.sessions, self.clock)
         self.hub = HubStore(self.clock)
