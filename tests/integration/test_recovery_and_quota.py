@@ -1,0 +1,122 @@
+"""Exactly-once creates after a lost answer, and the daily call budget."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from ledgerbridge.api.app import create_app
+from ledgerbridge.clock import ManualClock
+from ledgerbridge.runtime.http import ServerThread
+from ledgerbridge.runtime.system import System
+from ledgerbridge.settings import Settings
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, new_tenant, seed
+
+
+class LoseFirstInsertAnswer(httpx.BaseTransport):
+    """The Insert really reaches the Uniconta sandbox and is applied; only its answer is lost,
+    as when a connection drops after the request left. (A lost answer cannot be produced on
+    demand by a real network on loopback, so this transport drops it.)"""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.inserts = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if "/api/Entities/Insert/" in request.url.path:
+            self.inserts += 1
+            if self.inserts == 1:
+                response.read()
+                response.close()
+                raise httpx.ReadTimeout("the answer was lost", request=request)
+        return response
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def lossy() -> LoseFirstInsertAnswer:
+    return LoseFirstInsertAnswer()
+
+
+@pytest.fixture
+def manual_system(
+    settings: Settings, clock: ManualClock, lossy: LoseFirstInsertAnswer
+) -> Iterator[System]:
+    built = System(settings, clock=clock, transport=lossy)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def manual_tenant(manual_system: System, hub_port: int) -> Iterator[Tenant]:
+    server = ServerThread(create_app(manual_system), port=hub_port).start()
+    created = new_tenant(manual_system, f"{server.url}/api/v1")
+    yield created
+    server.stop()
+
+
+def test_create_whose_answer_was_lost_is_found_not_duplicated(
+    manual_system: System,
+    manual_tenant: Tenant,
+    uniconta: Uniconta,
+    clock: ManualClock,
+    lossy: LoseFirstInsertAnswer,
+) -> None:
+    seed(uniconta, 3)
+    connection = connect(manual_tenant, uniconta)
+    import_all(manual_system, manual_tenant, connection["id"])
+    created = manual_tenant.api.post(
+        "/parties", json={"name": "Kvist ApS", "is_customer": True, "debtor_number": "70001"}
+    )
+    manual_system.run_until_idle()
+    assert lossy.inserts == 1
+    assert uniconta.debtor("70001") is not None  # it did arrive
+    failed = manual_tenant.api.get(f"/connections/{connection['id']}").json()
+    assert "answer was lost" in failed["last_error"]
+
+    clock.advance(timedelta(minutes=1))  # the retry is due
+    manual_system.run_until_idle()
+    assert lossy.inserts == 1  # never sent again
+    assert [d["Account"] for d in uniconta.sandbox.all(COMPANY, "DebtorClient")].count("70001") == 1
+    recovered = manual_tenant.api.get(
+        f"/connections/{connection['id']}/sync-log",
+        params={"reason": "recovered_after_ambiguous_write"},
+    ).json()
+    assert [e["record_id"] for e in recovered] == [created.json()["id"]]
+    record = manual_tenant.api.get(f"/parties/{created.json()['id']}").json()
+    assert record["sync"][0]["remote_id"] == "70001"
+
+
+def test_spent_quota_postpones_the_import_to_the_next_quota_day(
+    manual_system: System, manual_tenant: Tenant, uniconta: Uniconta, clock: ManualClock
+) -> None:
+    seed(uniconta, 45)
+    connection = connect(manual_tenant, uniconta, settings={"daily_call_limit": 3, "page_size": 10})
+    manual_tenant.api.post(f"/connections/{connection['id']}/import")
+    manual_system.run_until_idle()
+
+    status = manual_tenant.api.get(f"/connections/{connection['id']}").json()
+    assert status["import_state"] == "running"
+    assert status["calls_used_today"] == 3
+    assert "quota of 3 calls used up" in status["last_error"]
+    assert status["recent_runs"][0]["status"] == "deferred"
+    assert len(manual_tenant.api.get("/parties").json()["items"]) == 30
+    assert uniconta.calls() == 3  # the ledger stopped us before a fourth call
+
+    clock.set(datetime(2026, 11, 20, 23, 0, 30, tzinfo=UTC))  # 00:00:30 in Copenhagen
+    manual_system.run_until_idle()
+    status = manual_tenant.api.get(f"/connections/{connection['id']}").json()
+    assert status["import_state"] == "done"
+    assert status["quota_day"] == "2026-11-21"
+    resumed = next(r for r in status["recent_runs"] if r["kind"] == "import")
+    assert resumed["status"] == "succeeded"
+    assert resumed["calls"] == 2  # resumed from its cursor: pages 4 and 5 only
+    assert len(manual_tenant.api.get("/parties", params={"limit": 100}).json()["items"]) == 45
