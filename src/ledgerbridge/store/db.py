@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -65,9 +68,28 @@ def create_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     return SessionFactory(engine)
 
 
-def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the latest version (run at every start-up)."""
-    from ledgerbridge.store import tables  # noqa: F401  (registers every table)
-    from ledgerbridge.store.base import Base
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x1ED6E4B1D6E
+"""PostgreSQL advisory lock key: processes starting together migrate one after another."""
 
-    Base.metadata.create_all(engine)
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the schema to the latest Alembic revision (run at every start-up)."""
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})")
+            connection.commit()
+        try:
+            command.upgrade(alembic_config(connection), "head")
+            connection.commit()
+        finally:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
+                connection.commit()
