@@ -142,6 +142,31 @@ def test_one_running_job_per_connection(queue: JobQueue, clock: ManualClock) -> 
     assert claim(queue, "w4").id == b2
 
 
+def test_kinds_filter_sees_the_head_of_its_own_kinds(queue: JobQueue) -> None:
+    """A worker without an import handler still takes the connection's pull."""
+    queue.enqueue("import", connection_id="c1", priority=10)
+    pull = queue.enqueue("pull", connection_id="c1", priority=20)
+    assert claim_kinds(queue, ["pull"]).id == pull
+    assert queue.claim("w2") is None  # the connection is busy now
+
+
+def test_a_locked_head_job_makes_claims_pass_over_its_connection(
+    db_url: str, queue: JobQueue, session_factory: sessionmaker[Session]
+) -> None:
+    """While another worker is claiming a connection's first job (row locked), a claim moves on
+    to other connections instead of taking that connection's second job."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("row locks with SKIP LOCKED are PostgreSQL's; SQLite serializes claims")
+    a1 = queue.enqueue("pull", connection_id="a")
+    queue.enqueue("push", connection_id="a")
+    b1 = queue.enqueue("pull", connection_id="b")
+    with session_factory.begin() as other:
+        other.execute(sa.select(Job).where(Job.id == a1).with_for_update())
+        assert claim(queue).id == b1
+        assert queue.claim("w2") is None
+    assert claim(queue, "w3").id == a1
+
+
 def test_database_enforces_the_queue_rules(session_factory: sessionmaker[Session]) -> None:
     """The partial unique indexes hold even against writes that bypass the queue."""
 

@@ -42,23 +42,45 @@ _T = TypeVar("_T")
 
 # Statements are built once: building them per claim costs more than running them on SQLite.
 _NOW = sa.bindparam("now", type_=UTCDateTime())
-_OTHER = aliased(Job, name="other")
-_DUE = sa.select(Job).where(
-    Job.status == "queued",
-    Job.run_after <= _NOW,
-    sa.or_(
-        Job.connection_id.is_(None),
-        ~sa.exists().where(_OTHER.connection_id == Job.connection_id, _OTHER.status == "running"),
-    ),
-)
-_CLAIM_ORDER = (Job.priority, Job.run_after, Job.seq, Job.id)
-_CLAIM_ANY_KIND = _DUE.order_by(*_CLAIM_ORDER).limit(1).with_for_update(skip_locked=True, of=Job)
-_CLAIM_OF_KINDS = (
-    _DUE.where(Job.kind.in_(sa.bindparam("kinds", expanding=True)))
-    .order_by(*_CLAIM_ORDER)
-    .limit(1)
-    .with_for_update(skip_locked=True, of=Job)
-)
+_KINDS: sa.BindParameter[str] = sa.bindparam("kinds", expanding=True)
+
+
+def _claim_statement(*, of_kinds: bool) -> sa.Select[Job]:
+    """The first due job, in claim order, among the jobs that head their connection's line.
+
+    Only a connection's head job is a candidate: when another worker has it locked, SKIP
+    LOCKED passes over the whole connection instead of taking its second job, which would
+    only collide with the first on the one-running-job index.
+    """
+    running = aliased(Job, name="running")
+    earlier = aliased(Job, name="earlier")
+    # The order of ix_jobs_claim, so that the scan stops at the first candidate; the id
+    # settles the rare tie of two jobs enqueued with the same seq.
+    order = (Job.priority, Job.run_after, Job.seq)
+    ahead = sa.exists().where(
+        earlier.connection_id == Job.connection_id,
+        earlier.status == "queued",
+        earlier.run_after <= _NOW,
+        sa.tuple_(earlier.priority, earlier.run_after, earlier.seq, earlier.id)
+        < sa.tuple_(*order, Job.id),
+    )
+    if of_kinds:
+        ahead = ahead.where(earlier.kind.in_(_KINDS))
+    busy = sa.exists().where(
+        running.connection_id == Job.connection_id, running.status == "running"
+    )
+    query = sa.select(Job).where(
+        Job.status == "queued",
+        Job.run_after <= _NOW,
+        sa.or_(Job.connection_id.is_(None), sa.and_(~busy, ~ahead)),
+    )
+    if of_kinds:
+        query = query.where(Job.kind.in_(_KINDS))
+    return query.order_by(*order).limit(1).with_for_update(skip_locked=True, of=Job)
+
+
+_CLAIM_ANY_KIND = _claim_statement(of_kinds=False)
+_CLAIM_OF_KINDS = _claim_statement(of_kinds=True)
 # Under concurrent enqueues on PostgreSQL two jobs may share a number; they were enqueued at
 # the same time, so either order is FIFO.
 _NEXT_SEQ = sa.select(sa.func.coalesce(sa.func.max(Job.seq), 0) + 1).scalar_subquery()

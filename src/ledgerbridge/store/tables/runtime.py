@@ -50,12 +50,17 @@ class Job(Base):
         ),
         # The claim order; its leading column also finds running jobs with an expired lease.
         sa.Index("ix_jobs_claim", "status", "priority", "run_after", "seq"),
+        # A connection's line of queued jobs, for "is another job ahead of this one"; its
+        # leading column serves lookups by connection.
+        sa.Index(
+            "ix_jobs_connection_line", "connection_id", "status", "priority", "run_after", "seq"
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(sa.String(100))
     # No foreign key: a job (and its history) may outlive the connection it worked for.
-    connection_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    connection_id: Mapped[str | None] = mapped_column(sa.String(36))
     tenant_id: Mapped[str | None] = mapped_column(sa.String(36))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     status: Mapped[str] = mapped_column(sa.String(16), default="queued")
