@@ -14,10 +14,15 @@ from sqlalchemy.orm import Session
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.engine.canonical import content_hash
+from ledgerbridge.store.base import new_id
 from ledgerbridge.store.tables.hub import Change, HubRecord
 
 JSON = dict[str, Any]
-ChangeListener = Callable[[Session, Change], None]
+ChangeListener = Callable[[Session, list[Change]], None]
+"""Called once per transaction, just before it commits, with every change it made (their
+``seq`` assigned): listeners add their rows (webhook outbox) to the same transaction."""
+
+_PENDING = "ledgerbridge.hub.changes"
 
 API_ORIGIN = "api"
 
@@ -59,6 +64,7 @@ class HubStore:
     ) -> HubRecord:
         now = self.clock.now()
         record = HubRecord(
+            id=new_id(),
             tenant_id=tenant_id,
             entity=entity,
             data=data,
@@ -70,7 +76,6 @@ class HubStore:
             updated_at=now,
         )
         session.add(record)
-        session.flush()
         self._record_change(session, record, "created")
         return record
 
@@ -84,7 +89,6 @@ class HubStore:
         record.version += 1
         record.origin = origin
         record.updated_at = self.clock.now()
-        session.flush()
         self._record_change(session, record, "updated")
         return True
 
@@ -96,7 +100,6 @@ class HubStore:
         record.version += 1
         record.origin = origin
         record.updated_at = self.clock.now()
-        session.flush()
         self._record_change(session, record, "deleted")
 
     def _record_change(self, session: Session, record: HubRecord, operation: str) -> None:
@@ -110,9 +113,13 @@ class HubStore:
             at=record.updated_at,
         )
         session.add(change)
+        _, pending = session.info.setdefault(_PENDING, (self, []))
+        pending.append(change)
+
+    def dispatch(self, session: Session, changes: list[Change]) -> None:
         session.flush()
         for listener in self.listeners:
-            listener(session, change)
+            listener(session, changes)
 
     def changes(
         self, session: Session, tenant_id: str, after: int, limit: int
@@ -125,3 +132,16 @@ class HubStore:
                 .limit(limit)
             )
         )
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _dispatch_changes(session: Session) -> None:
+    entry = session.info.pop(_PENDING, None)
+    if entry is not None:
+        hub, changes = entry
+        hub.dispatch(session, changes)
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _drop_changes(session: Session) -> None:
+    session.info.pop(_PENDING, None)

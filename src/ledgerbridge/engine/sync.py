@@ -118,8 +118,12 @@ class SyncEngine:
 
     def _normalise(self, mapping: EntityMapping, canonical: JSON) -> JSON:
         """The remote's canonical fields as the hub would store them (validated, normalised)."""
+        return self._validated(mapping, canonical)[0]
+
+    def _validated(self, mapping: EntityMapping, canonical: JSON) -> tuple[JSON, JSON]:
+        """(projection on the mapping's fields, the whole record a create would store)."""
         full = validate(mapping.entity, {**mapping.defaults(), **canonical})
-        return {name: full.get(name) for name in sorted(mapping.fields)}
+        return {name: full.get(name) for name in sorted(mapping.fields)}, full
 
     def _links_by(
         self, session: Session, ctx: RunContext, entity: str, column: Any, values: list[str]
@@ -165,7 +169,6 @@ class SyncEngine:
             link.remote_hash = content_hash(synced)
             link.hub_hash = record.content_hash
             link.updated_at = now
-        session.flush()
         return link
 
     # ------------------------------------------------------------------ inbound
@@ -188,7 +191,7 @@ class SyncEngine:
         resolved: list[str] = []
         for row, remote_id in zip(rows, remote_ids, strict=True):
             try:
-                remote = self._normalise(mapping, mapping.to_canonical(row))
+                remote, full = self._validated(mapping, mapping.to_canonical(row))
             except SkipRecord as skip:
                 recorder.issue(
                     session, entity=entity, direction=INBOUND, key=remote_id,
@@ -235,8 +238,7 @@ class SyncEngine:
                 base = {name: None for name in mapping.fields}
             try:
                 if record is None:
-                    data = validate(entity, {**mapping.defaults(), **remote})
-                    record = self.hub.create(session, ctx.tenant_id, entity, data, ctx.origin)
+                    record = self.hub.create(session, ctx.tenant_id, entity, full, ctx.origin)
                     outcome = "created"
                 else:
                     data = dict(record.data)

@@ -84,7 +84,7 @@ class System:
             poll_interval=settings.poll_interval,
         )
         self.queue.on_enqueue = self.worker.wake
-        self.hub.listeners.append(self.webhooks.on_change)
+        self.hub.listeners.append(self.webhooks.on_changes)
         self.hub.listeners.append(self._push_on_change)
         self.webhooks.on_pending = self._deliver_soon
         self.scheduler.set(SYSTEM_SCOPE, "deliver_webhooks", "* * * * *", "UTC")
@@ -93,31 +93,31 @@ class System:
 
     # ---------------------------------------------------------------- change fan-out
 
-    def _push_on_change(self, session: Session, change: Change) -> None:
-        """Queue a push for every other connection of the tenant that sends this entity."""
-        seen: set[tuple[str, str, str]] = session.info.setdefault("ledgerbridge.pushed", set())
-        marker = (change.tenant_id, change.entity, change.origin)
-        if marker in seen:
-            return
-        seen.add(marker)
-        rows = session.execute(
-            sa.select(Connection.id, Connection.system).where(
-                Connection.tenant_id == change.tenant_id,
-                Connection.active.is_(True),
-                Connection.import_state == "done",
-            )
-        ).all()
-        targets = [
-            cid
-            for cid, system in rows
-            if connection_origin(cid) != change.origin
-            and change.entity in SYSTEMS[system].factory.mappings  # type: ignore[attr-defined]
-        ]
-        for connection_id in targets:
+    def _push_on_change(self, session: Session, changes: list[Change]) -> None:
+        """Queue a push for every other connection of the tenant that sends these entities."""
+        targets: set[tuple[str, str]] = set()
+        for tenant_id in {c.tenant_id for c in changes}:
+            rows = session.execute(
+                sa.select(Connection.id, Connection.system).where(
+                    Connection.tenant_id == tenant_id,
+                    Connection.active.is_(True),
+                    Connection.import_state == "done",
+                )
+            ).all()
+            for change in changes:
+                for cid, system in rows:
+                    mappings = SYSTEMS[system].factory.mappings  # type: ignore[attr-defined]
+                    if (
+                        change.tenant_id == tenant_id
+                        and connection_origin(cid) != change.origin
+                        and change.entity in mappings
+                    ):
+                        targets.add((cid, tenant_id))
+        for connection_id, tenant_id in sorted(targets):
             after_commit(
                 session,
-                lambda cid=connection_id: self.queue.enqueue(  # type: ignore[misc]
-                    "push", connection_id=cid, tenant_id=change.tenant_id,
+                lambda cid=connection_id, tid=tenant_id: self.queue.enqueue(  # type: ignore[misc]
+                    "push", connection_id=cid, tenant_id=tid,
                     dedupe_key=f"push:{cid}", priority=30,
                 ),  # fmt: skip
             )

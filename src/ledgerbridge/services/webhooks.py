@@ -107,31 +107,54 @@ class WebhookService:
                 raise NotFound(f"webhook {subscription_id} not found")
             session.delete(row)
 
-    def on_change(self, session: Session, change: Change) -> None:
+    def on_changes(self, session: Session, changes: list[Change]) -> None:
         """Hub change listener: queue a delivery per matching subscription, same transaction."""
-        event = f"{change.entity}.{change.operation}"
-        self.emit(
-            session,
-            change.tenant_id,
-            event,
-            {
-                "seq": change.seq,
-                "entity": change.entity,
-                "record_id": change.record_id,
-                "operation": change.operation,
-                "version": change.version,
-                "origin": change.origin,
-                "at": change.at.isoformat(),
-                "data": _record_data(session, change.record_id),
-            },
-        )
+        subscriptions: dict[str, list[WebhookSubscription]] = {}
+        for change in changes:
+            if change.tenant_id not in subscriptions:
+                subscriptions[change.tenant_id] = self._subscriptions(session, change.tenant_id)
+            if not subscriptions[change.tenant_id]:
+                continue
+            self._queue(
+                session,
+                subscriptions[change.tenant_id],
+                change.tenant_id,
+                f"{change.entity}.{change.operation}",
+                {
+                    "seq": change.seq,
+                    "entity": change.entity,
+                    "record_id": change.record_id,
+                    "operation": change.operation,
+                    "version": change.version,
+                    "origin": change.origin,
+                    "at": change.at.isoformat(),
+                    "data": _record_data(session, change.record_id),
+                },
+            )
 
     def emit(self, session: Session, tenant_id: str, event: str, payload: dict[str, Any]) -> None:
-        subscriptions = session.scalars(
-            sa.select(WebhookSubscription).where(
-                WebhookSubscription.tenant_id == tenant_id, WebhookSubscription.active.is_(True)
+        """Queue an event that is not a record change (e.g. an import finished)."""
+        self._queue(session, self._subscriptions(session, tenant_id), tenant_id, event, payload)
+
+    @staticmethod
+    def _subscriptions(session: Session, tenant_id: str) -> list[WebhookSubscription]:
+        return list(
+            session.scalars(
+                sa.select(WebhookSubscription).where(
+                    WebhookSubscription.tenant_id == tenant_id,
+                    WebhookSubscription.active.is_(True),
+                )
             )
         )
+
+    def _queue(
+        self,
+        session: Session,
+        subscriptions: list[WebhookSubscription],
+        tenant_id: str,
+        event: str,
+        payload: dict[str, Any],
+    ) -> None:
         now = self._clock.now()
         queued = False
         for sub in subscriptions:
