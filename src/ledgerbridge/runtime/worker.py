@@ -1,10 +1,10 @@
 """Runs queued jobs through handlers: in-process threads (embedded) or worker processes.
 
 A handler is a plain function of a ``JobContext``. The worker owns the bookkeeping: it claims,
-renews nothing on its own (handlers call ``heartbeat`` between pages of long work, where they
-know they are making progress), records the result, and turns exceptions into retries with
-backoff. Claims and results are short transactions of the queue; none is open while a handler
-runs.
+records the result and turns exceptions into retries with backoff. It does not renew leases by
+itself: handlers call ``heartbeat`` between pages of long work, where they know they are making
+progress, so a handler stuck for good loses its lease. Claims and results are short transactions
+of the queue; none is open while a handler runs.
 """
 
 from __future__ import annotations
