@@ -108,7 +108,7 @@ def main() -> int:
         _phase("second_run", results, url, second_run)
 
         changes = max(1, args.debtors // 100)
-        views = system.records.list(principal, "party", limit=changes, after=None)
+        views = system.records.list_page(principal, "party", limit=changes, after=None)
 
         def hub_changes() -> None:
             for view in views:
@@ -118,7 +118,9 @@ def main() -> int:
         _phase("push_1_percent", results, url, hub_changes)
         tracemalloc.stop()
 
-        parties = len(system.records.list(principal, "party", limit=args.debtors + 10, after=None))
+        parties = len(
+            system.records.list_page(principal, "party", limit=args.debtors + 10, after=None)
+        )
         imp = results["initial_import"]
         minimum = math.ceil(args.debtors / args.page_size) + (args.debtors % args.page_size == 0)
         imp.update(

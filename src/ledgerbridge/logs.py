@@ -23,7 +23,9 @@ class RedactCallbackTokens(logging.Filter):
 
 
 def configure(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactCallbackTokens())
     # uvicorn's own handlers do not propagate to the root logger.

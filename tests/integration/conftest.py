@@ -14,7 +14,8 @@ from cryptography.fernet import Fernet
 from ledgerbridge.api.app import create_app
 from ledgerbridge.runtime.http import ServerThread, free_port
 from ledgerbridge.runtime.system import System
-from ledgerbridge.sandbox.uniconta import UnicontaSandbox, create_app as sandbox_app, seed_debtors
+from ledgerbridge.sandbox.uniconta import UnicontaSandbox, seed_debtors
+from ledgerbridge.sandbox.uniconta import create_app as sandbox_app
 from ledgerbridge.settings import Settings
 
 COMPANY = 48213

@@ -10,7 +10,15 @@ import sqlalchemy as sa
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.store.tables.tenancy import ApiKey, Connection
-from tests.integration.conftest import PASSWORD, Tenant, Uniconta, connect, import_all, new_tenant, seed
+from tests.integration.conftest import (
+    PASSWORD,
+    Tenant,
+    Uniconta,
+    connect,
+    import_all,
+    new_tenant,
+    seed,
+)
 
 
 def _fields(response: httpx.Response) -> list[str]:
@@ -68,7 +76,9 @@ def test_debtor_number_is_unique_per_tenant(tenant: Tenant) -> None:
 def test_stale_version_is_a_conflict(tenant: Tenant) -> None:
     created = tenant.api.post("/parties", json={"name": "A"}).json()
     tenant.api.put(f"/parties/{created['id']}", json={"name": "B"})
-    stale = tenant.api.put(f"/parties/{created['id']}", params={"if_version": 1}, json={"name": "C"})
+    stale = tenant.api.put(
+        f"/parties/{created['id']}", params={"if_version": 1}, json={"name": "C"}
+    )
     assert stale.status_code == 409
 
 
@@ -128,7 +138,9 @@ def test_connection_settings_are_checked(tenant: Tenant, uniconta: Uniconta) -> 
     )
 
 
-def test_wrong_password_is_reported_by_the_connection_test(tenant: Tenant, uniconta: Uniconta) -> None:
+def test_wrong_password_is_reported_by_the_connection_test(
+    tenant: Tenant, uniconta: Uniconta
+) -> None:
     connection = connect(tenant, uniconta)
     tenant.api.patch(f"/connections/{connection['id']}", json={"secrets": {"password": "wrong"}})
     result = tenant.api.post(f"/connections/{connection['id']}/test").json()

@@ -87,9 +87,9 @@ def test_sigkill_during_initial_import(
         with system.sessions() as session:
             return int(
                 session.scalar(
-                    sa.select(sa.func.count()).select_from(Link).where(
-                        Link.connection_id == connection["id"]
-                    )
+                    sa.select(sa.func.count())
+                    .select_from(Link)
+                    .where(Link.connection_id == connection["id"])
                 )
                 or 0
             )

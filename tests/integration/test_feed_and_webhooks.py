@@ -26,7 +26,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if receiver.fail_first > 0:
                     receiver.fail_first -= 1
@@ -67,9 +67,13 @@ def test_change_feed_pages_through_every_change(tenant: Tenant) -> None:
     assert tenant.api.get("/changes", params={"after": rest["next"]}).json()["items"] == []
 
 
-def test_webhooks_are_signed_and_retried(system: System, tenant: Tenant, receiver: Receiver) -> None:
+def test_webhooks_are_signed_and_retried(
+    system: System, tenant: Tenant, receiver: Receiver
+) -> None:
     receiver.fail_first = 1
-    subscribed = tenant.api.post("/webhooks", json={"url": receiver.url, "events": ["party.created"]})
+    subscribed = tenant.api.post(
+        "/webhooks", json={"url": receiver.url, "events": ["party.created"]}
+    )
     assert subscribed.status_code == 201
     secret = subscribed.json()["secret"]
     party = tenant.api.post("/parties", json={"name": "Hook ApS"}).json()

@@ -13,7 +13,15 @@ from ledgerbridge.clock import ManualClock
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings
-from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, new_tenant, seed
+from tests.integration.conftest import (
+    COMPANY,
+    Tenant,
+    Uniconta,
+    connect,
+    import_all,
+    new_tenant,
+    seed,
+)
 
 
 class LoseFirstInsertAnswer(httpx.BaseTransport):

@@ -190,8 +190,12 @@ def test_new_hub_customer_is_created_in_uniconta_and_supplier_only_party_is_not(
             "is_customer": True,
             "debtor_number": "70001",
             "vat_number": "DK13585628",
-            "billing_address": {"line1": "Havnegade 4", "postal_code": "5000", "city": "Odense",
-                                "country": "DK"},
+            "billing_address": {
+                "line1": "Havnegade 4",
+                "postal_code": "5000",
+                "city": "Odense",
+                "country": "DK",
+            },
         },
     )
     assert customer.status_code == 201, customer.text
@@ -207,8 +211,12 @@ def test_new_hub_customer_is_created_in_uniconta_and_supplier_only_party_is_not(
     assert len(uniconta.sandbox.all(COMPANY, "DebtorClient")) == 4
     record = tenant.api.get(f"/parties/{customer.json()['id']}").json()
     assert record["sync"] == [
-        {"connection_id": connection["id"], "system": "uniconta", "remote_id": "70001",
-         "issue": None}
+        {
+            "connection_id": connection["id"],
+            "system": "uniconta",
+            "remote_id": "70001",
+            "issue": None,
+        }
     ]
 
 
@@ -247,8 +255,12 @@ def test_existing_hub_customer_is_linked_by_debtor_number_not_duplicated(
     uniconta.sandbox.update(COMPANY, "DebtorClient", accounts[2], {"Www": None})
     existing = tenant.api.post(
         "/parties",
-        json={"name": "Old CRM name", "is_customer": True, "debtor_number": accounts[2],
-              "website": "https://crm-only.example"},
+        json={
+            "name": "Old CRM name",
+            "is_customer": True,
+            "debtor_number": accounts[2],
+            "website": "https://crm-only.example",
+        },
     ).json()
     connection = connect(tenant, uniconta)
     import_all(system, tenant, connection["id"])
@@ -303,6 +315,6 @@ def test_deleting_in_the_hub_never_deletes_in_uniconta(
     assert [e["record_id"] for e in log] == [party["id"]]
     with system.sessions() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(Link)) == 3
-        assert session.scalar(
-            sa.select(HubRecord.deleted).where(HubRecord.id == party["id"])
-        ) is True
+        assert (
+            session.scalar(sa.select(HubRecord.deleted).where(HubRecord.id == party["id"])) is True
+        )

@@ -47,7 +47,7 @@ def create(body: ConnectionCreate, principal: PrincipalDep, system: SystemDep) -
 
 @router.get("")
 def list_(principal: PrincipalDep, system: SystemDep) -> Any:
-    return system.connections.list(principal)
+    return system.connections.list_connections(principal)
 
 
 @router.get("/{connection_id}")

@@ -11,7 +11,9 @@ router = APIRouter(prefix="/inbound", tags=["inbound"])
 
 
 @router.api_route("/{connection_id}/{token}", methods=["GET", "POST"], status_code=200)
-async def receive(connection_id: str, token: str, request: Request, system: SystemDep) -> dict[str, str]:
+async def receive(
+    connection_id: str, token: str, request: Request, system: SystemDep
+) -> dict[str, str]:
     body = await request.body()
     from starlette.concurrency import run_in_threadpool
 

@@ -5,7 +5,7 @@ route's body model as a class, not as the name of a loop variable.
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, create_model
@@ -15,6 +15,9 @@ from ledgerbridge.model import ContactPerson, Invoice, Party, Product
 from ledgerbridge.services.records import RecordView
 
 router = APIRouter()
+PatchBody = Annotated[
+    dict[str, Any], Body(description="Fields to change; the result is validated whole")
+]
 
 RESOURCES: dict[str, tuple[str, type[BaseModel]]] = {
     "parties": ("party", Party),
@@ -74,10 +77,13 @@ def _dump(view: RecordView) -> dict[str, Any]:
 
 def _register(path: str, entity: str, model: type[BaseModel]) -> None:
     out = _out_model(model)
-    out_list = create_model(f"{model.__name__}Page", items=(list[out], ...), next=(str | None, None))  # type: ignore[valid-type]
+    page_fields: dict[str, Any] = {"items": (list[out], ...), "next": (str | None, None)}  # type: ignore[valid-type]
+    out_list = create_model(f"{model.__name__}Page", **page_fields)
     tag = path
 
-    @router.post(f"/{path}", status_code=201, response_model=out, tags=[tag], name=f"create_{entity}")
+    @router.post(
+        f"/{path}", status_code=201, response_model=out, tags=[tag], name=f"create_{entity}"
+    )
     def create(body: model, principal: PrincipalDep, system: SystemDep) -> Any:  # type: ignore[valid-type]
         data = body.model_dump(mode="json", exclude={"id"})  # type: ignore[attr-defined]
         return _dump(system.records.create(principal, entity, data))
@@ -89,8 +95,11 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
         limit: int = Query(100, ge=1, le=1000),
         after: str | None = Query(None, description="Last id of the previous page"),
     ) -> Any:
-        views = system.records.list(principal, entity, limit=limit, after=after)
-        return {"items": [_dump(v) for v in views], "next": views[-1].id if len(views) == limit else None}
+        views = system.records.list_page(principal, entity, limit=limit, after=after)
+        return {
+            "items": [_dump(v) for v in views],
+            "next": views[-1].id if len(views) == limit else None,
+        }
 
     @router.get(f"/{path}/{{record_id}}", response_model=out, tags=[tag], name=f"get_{entity}")
     def get(record_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
@@ -105,14 +114,16 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
         if_version: int | None = Query(None, description="Refuse with 409 unless at this version"),
     ) -> Any:
         data = body.model_dump(mode="json", exclude={"id"})  # type: ignore[attr-defined]
-        return _dump(system.records.replace(principal, entity, record_id, data, if_version=if_version))
+        return _dump(
+            system.records.replace(principal, entity, record_id, data, if_version=if_version)
+        )
 
     @router.patch(f"/{path}/{{record_id}}", response_model=out, tags=[tag], name=f"patch_{entity}")
     def patch(
         record_id: str,
         principal: PrincipalDep,
         system: SystemDep,
-        body: dict[str, Any] = Body(..., description="Fields to change; the result is validated whole"),
+        body: PatchBody,
     ) -> Any:
         return _dump(system.records.patch(principal, entity, record_id, body))
 

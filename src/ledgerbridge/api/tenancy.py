@@ -49,7 +49,7 @@ def revoke_key(key_id: str, principal: PrincipalDep, system: SystemDep) -> Respo
 
 @router.get("/webhooks", tags=["webhooks"])
 def list_webhooks(principal: PrincipalDep, system: SystemDep) -> Any:
-    return system.webhooks.list(principal)
+    return system.webhooks.list_subscriptions(principal)
 
 
 @router.post("/webhooks", status_code=201, tags=["webhooks"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from typing import Annotated
 
@@ -35,7 +34,9 @@ def _logging(settings: Settings) -> None:
 
 @app.command()
 def demo(
-    once: Annotated[bool, typer.Option("--once", help="Exit 0 after the demo instead of serving")] = False,
+    once: Annotated[
+        bool, typer.Option("--once", help="Exit 0 after the demo instead of serving")
+    ] = False,
     port: Annotated[int, typer.Option(help="Port of the hub API (0 picks a free one)")] = 8000,
     debtors: Annotated[int, typer.Option(help="Debtors seeded in the Uniconta sandbox")] = 300,
 ) -> None:
@@ -155,4 +156,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

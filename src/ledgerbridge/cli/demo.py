@@ -19,7 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ledgerbridge.api.app import create_app
 from ledgerbridge.runtime.http import ServerThread, free_port
 from ledgerbridge.runtime.system import System
-from ledgerbridge.sandbox.uniconta import UnicontaSandbox, create_app as sandbox_app, seed_debtors
+from ledgerbridge.sandbox.uniconta import UnicontaSandbox, seed_debtors
+from ledgerbridge.sandbox.uniconta import create_app as sandbox_app
 from ledgerbridge.settings import Settings
 
 DB_FILE = "ledgerbridge-demo.db"
@@ -77,20 +78,24 @@ def run_demo(*, once: bool, port: int, debtors: int) -> int:
             headers={"Authorization": f"Bearer {issued.api_key}"},
             timeout=30,
         )
-        connection = api.post(
-            "/connections",
-            json={
-                "system": "uniconta",
-                "name": "Uniconta (sandbox)",
-                "timezone": "Europe/Copenhagen",
-                "settings": {
-                    "company_id": COMPANY_ID,
-                    "username": USER,
-                    "base_url": uniconta.url,
+        connection = (
+            api.post(
+                "/connections",
+                json={
+                    "system": "uniconta",
+                    "name": "Uniconta (sandbox)",
+                    "timezone": "Europe/Copenhagen",
+                    "settings": {
+                        "company_id": COMPANY_ID,
+                        "username": USER,
+                        "base_url": uniconta.url,
+                    },
+                    "secrets": {"password": PASSWORD},
                 },
-                "secrets": {"password": PASSWORD},
-            },
-        ).raise_for_status().json()
+            )
+            .raise_for_status()
+            .json()
+        )
         cid = connection["id"]
         tested = api.post(f"/connections/{cid}/test").json()
         console.print(f"Connection test: {tested.get('description') or tested.get('error')}")

@@ -121,9 +121,7 @@ class HubStore:
         for listener in self.listeners:
             listener(session, changes)
 
-    def changes(
-        self, session: Session, tenant_id: str, after: int, limit: int
-    ) -> list[Change]:
+    def changes(self, session: Session, tenant_id: str, after: int, limit: int) -> list[Change]:
         return list(
             session.scalars(
                 sa.select(Change)

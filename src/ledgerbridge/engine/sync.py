@@ -679,9 +679,7 @@ class SyncEngine:
             by_entity.setdefault(intent.entity, []).append(intent)
         for entity, intents in by_entity.items():
             mapping = ctx.connector.mappings[entity]
-            found = ctx.connector.find_by_business_key(
-                entity, [i.business_key for i in intents]
-            )
+            found = ctx.connector.find_by_business_key(entity, [i.business_key for i in intents])
             with self._transaction() as session:
                 recorder = self._recorder(ctx)
                 for intent in intents:
@@ -737,4 +735,3 @@ class SyncEngine:
                         ctx, entity, outbound_ids[start : start + ctx.write_batch_size]
                     )
         return len(issues)
-

@@ -27,7 +27,9 @@ class ServerThread:
             app, host=host, port=self.port, log_level="warning", access_log=False, lifespan="off"
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True, name=f"http:{self.port}")
+        self._thread = threading.Thread(
+            target=self._server.run, daemon=True, name=f"http:{self.port}"
+        )
 
     @property
     def url(self) -> str:

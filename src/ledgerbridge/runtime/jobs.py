@@ -216,4 +216,3 @@ class SyncJobs:
                 kind, connection_id=handle.connection_id, tenant_id=handle.tenant_id,
                 dedupe_key=f"{kind}:{handle.connection_id}",
             )  # fmt: skip
-

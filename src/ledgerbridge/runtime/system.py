@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,7 @@ class System:
         migrate(self.db)
         self.sessions = create_session_factory(self.db)
         self.box = SecretBox.from_settings(settings.secret_keys, Path(settings.secret_key_file))
-        self.queue = JobQueue(
-            self.sessions, self.clock, lease_seconds=settings.job_lease_seconds
-        )
+        self.queue = JobQueue(self.sessions, self.clock, lease_seconds=settings.job_lease_seconds)
         self.scheduler = Scheduler(self.sessions, self.queue, self.clock)
         self.ledger = QuotaLedger(self.sessions, self.clock)
         self.hub = HubStore(self.clock)
@@ -116,10 +115,14 @@ class System:
         for connection_id, tenant_id in sorted(targets):
             after_commit(
                 session,
-                lambda cid=connection_id, tid=tenant_id: self.queue.enqueue(  # type: ignore[misc]
-                    "push", connection_id=cid, tenant_id=tid,
-                    dedupe_key=f"push:{cid}", priority=30,
-                ),  # fmt: skip
+                partial(
+                    self.queue.enqueue,
+                    "push",
+                    connection_id=connection_id,
+                    tenant_id=tenant_id,
+                    dedupe_key=f"push:{connection_id}",
+                    priority=30,
+                ),
             )
 
     def _deliver_soon(self) -> None:

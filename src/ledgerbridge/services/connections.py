@@ -208,7 +208,7 @@ class ConnectionService:
 
     # ------------------------------------------------------------- reading
 
-    def list(self, principal: Principal) -> list[JSON]:
+    def list_connections(self, principal: Principal) -> list[JSON]:
         with self._sessions() as session:
             ids = session.scalars(
                 sa.select(Connection.id)
@@ -250,7 +250,9 @@ class ConnectionService:
                 "last_error_at": _iso(row.last_error_at),
                 "last_error": row.last_error,
                 "calls_used_today": self._ledger.used(row.credential_key, spec.quota_timezone),
-                "daily_call_limit": int(row.settings.get("daily_call_limit", spec.daily_call_limit)),
+                "daily_call_limit": int(
+                    row.settings.get("daily_call_limit", spec.daily_call_limit)
+                ),
                 "quota_day": self._ledger.day(spec.quota_timezone),
                 "change_url": f"{self.public_url}/api/v1/inbound/{row.id}/{token}",
                 "open_issues": {reason: count for reason, count in issues},
@@ -341,9 +343,12 @@ class ConnectionService:
             after_commit(
                 session,
                 lambda: self._queue.enqueue(
-                    "inbox", connection_id=connection_id, tenant_id=tenant_id,
-                    dedupe_key=f"inbox:{connection_id}", priority=20,
-                ),  # fmt: skip
+                    "inbox",
+                    connection_id=connection_id,
+                    tenant_id=tenant_id,
+                    dedupe_key=f"inbox:{connection_id}",
+                    priority=20,
+                ),
             )
         return True
 
@@ -379,7 +384,9 @@ def _check_settings(spec: SystemSpec, settings: JSON) -> JSON:
         raise Invalid("settings.entities must be an object", field="settings.entities")
     for entity, choice in entities.items():
         if not isinstance(choice, dict):
-            raise Invalid(f"settings.entities.{entity} must be an object", field="settings.entities")
+            raise Invalid(
+                f"settings.entities.{entity} must be an object", field="settings.entities"
+            )
         direction = choice.get("direction", "both")
         if direction not in DIRECTIONS:
             raise Invalid(
@@ -390,7 +397,9 @@ def _check_settings(spec: SystemSpec, settings: JSON) -> JSON:
         try:
             settings = {**settings, "company_id": int(settings["company_id"])}
         except (TypeError, ValueError):
-            raise Invalid("settings.company_id must be a number", field="settings.company_id") from None
+            raise Invalid(
+                "settings.company_id must be a number", field="settings.company_id"
+            ) from None
     return settings
 
 

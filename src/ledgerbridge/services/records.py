@@ -68,7 +68,7 @@ class RecordService:
         with self._sessions() as session:
             return self._view(session, self._load(session, principal, entity, record_id))
 
-    def list(
+    def list_page(
         self, principal: Principal, entity: str, *, limit: int, after: str | None
     ) -> list[RecordView]:
         with self._sessions() as session:
@@ -110,9 +110,7 @@ class RecordService:
             self._hub.update(session, record, clean, API_ORIGIN)
             return self._view(session, record)
 
-    def patch(
-        self, principal: Principal, entity: str, record_id: str, changes: JSON
-    ) -> RecordView:
+    def patch(self, principal: Principal, entity: str, record_id: str, changes: JSON) -> RecordView:
         with self._sessions() as session:
             current = dict(self._load(session, principal, entity, record_id).data)
             version = self._load(session, principal, entity, record_id).version
@@ -201,7 +199,9 @@ class RecordService:
                 {"connection_id": connection_id, "system": system, "remote_id": remote_id}
             )
         issues = session.execute(
-            sa.select(SyncIssue).where(SyncIssue.key.in_(record_ids), SyncIssue.direction == "outbound")
+            sa.select(SyncIssue).where(
+                SyncIssue.key.in_(record_ids), SyncIssue.direction == "outbound"
+            )
         ).scalars()
         for issue in issues:
             state.setdefault(issue.key, []).append(

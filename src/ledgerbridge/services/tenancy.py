@@ -31,7 +31,9 @@ class Principal:
 
     def require_admin(self, action: str) -> None:
         if self.role not in ADMIN_ROLES:
-            raise Forbidden(f"{action} needs the owner or admin role; this key's role is {self.role}")
+            raise Forbidden(
+                f"{action} needs the owner or admin role; this key's role is {self.role}"
+            )
 
 
 @dataclass(frozen=True)

@@ -90,14 +90,16 @@ class WebhookService:
             session.flush()
             return {"id": row.id, "url": url, "events": row.events, "secret": secret}
 
-    def list(self, principal: Principal) -> list[dict[str, Any]]:
+    def list_subscriptions(self, principal: Principal) -> list[dict[str, Any]]:
         with self._sessions() as session:
             rows = session.scalars(
                 sa.select(WebhookSubscription).where(
                     WebhookSubscription.tenant_id == principal.tenant_id
                 )
             )
-            return [{"id": r.id, "url": r.url, "events": r.events, "active": r.active} for r in rows]
+            return [
+                {"id": r.id, "url": r.url, "events": r.events, "active": r.active} for r in rows
+            ]
 
     def unsubscribe(self, principal: Principal, subscription_id: str) -> None:
         principal.require_admin("removing a webhook")

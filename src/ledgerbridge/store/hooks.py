@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 _KEY = "ledgerbridge.after_commit"
 
 
-def after_commit(session: Session, callback: Callable[[], None]) -> None:
+def after_commit(session: Session, callback: Callable[[], object]) -> None:
     """Call ``callback`` once the session's current transaction has committed."""
     session.info.setdefault(_KEY, []).append(callback)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -107,7 +107,9 @@ class UnicontaConnector(Connector):
             return []
         if str(query.get("CompanyId", self.company_id)) != str(self.company_id):
             return []
-        operation = "delete" if query.get("Operation") == "Delete" else "upsert"
+        operation: Literal["upsert", "delete"] = (
+            "delete" if query.get("Operation") == "Delete" else "upsert"
+        )
         data: JSON | None = None
         if body and operation == "upsert":
             try:
