@@ -318,3 +318,48 @@ def test_deleting_in_the_hub_never_deletes_in_uniconta(
         assert (
             session.scalar(sa.select(HubRecord.deleted).where(HubRecord.id == party["id"])) is True
         )
+
+
+def test_invalid_remote_record_is_skipped_then_retried_on_request(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 4)
+    uniconta.sandbox.update(COMPANY, "DebtorClient", accounts[1], {"VatNumber": "DK11111111"})
+    connection = connect(tenant, uniconta)
+    import_all(system, tenant, connection["id"])
+
+    issues = tenant.api.get(f"/connections/{connection['id']}/issues").json()
+    assert [(i["key"], i["reason"]) for i in issues] == [(accounts[1], "invalid_remote_data")]
+    assert "vat_number" in issues[0]["message"]
+    assert len(_parties(tenant)) == 3
+
+    # Fixed in Uniconta while nothing tells us (callbacks off); the user asks for a retry.
+    uniconta.sandbox.update(COMPANY, "DebtorClient", accounts[1], {"VatNumber": "DK13585628"})
+    retry = tenant.api.post(f"/connections/{connection['id']}/jobs/retry")
+    assert retry.status_code == 202
+    system.run_until_idle()
+    assert tenant.api.get(f"/connections/{connection['id']}/issues").json() == []
+    assert len(_parties(tenant)) == 4
+
+
+def test_inbound_only_direction_keeps_hub_changes_out_of_uniconta(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 2)
+    connection = connect(
+        tenant, uniconta, settings={"entities": {"party": {"direction": "inbound"}}}
+    )
+    import_all(system, tenant, connection["id"])
+    party = next(p for p in _parties(tenant) if p["data"]["debtor_number"] == accounts[0])
+    tenant.api.patch(f"/parties/{party['id']}", json={"phone": "+45 99 99 99 99"})
+    calls = uniconta.calls()
+    system.run_until_idle()
+    debtor = uniconta.debtor(accounts[0])
+    assert debtor is not None and debtor.get("Phone") != "+45 99 99 99 99"
+    assert uniconta.calls() == calls
+    bad = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"entities": {"party": {"direction": "sideways"}}}},
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "settings", "entities", "party", "direction"]

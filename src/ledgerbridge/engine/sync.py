@@ -618,12 +618,25 @@ class SyncEngine:
                 if fresh is None:
                     continue
                 link = session.get(Link, old_link.id) if old_link is not None else None
+                remote_id = mapping.remote_id(row)
                 if link is not None:
                     self._adopt_remote_values(session, ctx, mapping, fresh, link.synced, synced)
-                self._save_link(session, ctx, entity, fresh, mapping.remote_id(row), synced, link)
+                else:
+                    taken = self._links_by(session, ctx, entity, Link.remote_id, [remote_id])
+                    if remote_id in taken:
+                        recorder.issue(
+                            session, entity=entity, direction=OUTBOUND, key=record.id,
+                            reason="business_key_conflict",
+                            message=f"{mapping.remote_entity} {remote_id} already exists and "
+                            f"is linked to hub record {taken[remote_id].record_id}; give this "
+                            "record another key",
+                            record_id=record.id, remote_id=remote_id,
+                        )  # fmt: skip
+                        continue
+                self._save_link(session, ctx, entity, fresh, remote_id, synced, link)
                 recorder.log(
                     session, entity=entity, direction=OUTBOUND, outcome=outcome,
-                    record_id=record.id, remote_id=mapping.remote_id(row),
+                    record_id=record.id, remote_id=remote_id,
                 )  # fmt: skip
                 done.append(record.id)
             recorder.resolve(session, entity, OUTBOUND, done)
