@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def test_two_worker_processes_share_the_work_one_job_per_connection(
         runs = session.scalars(sa.select(Run).order_by(Run.started_at)).all()
     for connection_id in connection_ids:
         mine = [r for r in runs if r.connection_id == connection_id]
-        for earlier, later in zip(mine, mine[1:], strict=False):
+        for earlier, later in itertools.pairwise(mine):
             assert earlier.finished_at is not None
             assert earlier.finished_at <= later.started_at, "two jobs of one connection overlapped"
     for principal, connection_id in zip(principals, connection_ids, strict=True):
