@@ -189,21 +189,19 @@ class SyncEngine:
         links = self._links_by(session, ctx, entity, Link.remote_id, remote_ids)
         open_issues = recorder.open_issue_keys(session, entity, INBOUND, remote_ids)
         resolved: list[str] = []
+
+        def skip(remote_id: str, exc: SkipRecord | ValidationError) -> None:
+            reason, message = _skip_reason(exc)
+            recorder.issue(
+                session, entity=entity, direction=INBOUND, key=remote_id,
+                reason=reason, message=message, remote_id=remote_id,
+            )  # fmt: skip
+
         for row, remote_id in zip(rows, remote_ids, strict=True):
             try:
                 remote, full = self._validated(mapping, mapping.to_canonical(row))
-            except SkipRecord as skip:
-                recorder.issue(
-                    session, entity=entity, direction=INBOUND, key=remote_id,
-                    reason=skip.reason, message=skip.message, remote_id=remote_id,
-                )  # fmt: skip
-                continue
-            except ValidationError as exc:
-                recorder.issue(
-                    session, entity=entity, direction=INBOUND, key=remote_id,
-                    reason="invalid_remote_data", message=describe_validation_error(exc),
-                    remote_id=remote_id,
-                )  # fmt: skip
+            except (SkipRecord, ValidationError) as exc:
+                skip(remote_id, exc)
                 continue
             link = links.get(remote_id)
             if link is not None and link.remote_hash == content_hash(remote):
@@ -251,11 +249,7 @@ class SyncEngine:
                     changed = self.hub.update(session, record, data, ctx.origin)
                     outcome = "updated" if changed else "unchanged"
             except ValidationError as exc:
-                recorder.issue(
-                    session, entity=entity, direction=INBOUND, key=remote_id,
-                    reason="invalid_remote_data", message=describe_validation_error(exc),
-                    remote_id=remote_id,
-                )  # fmt: skip
+                skip(remote_id, exc)
                 continue
             self._save_link(session, ctx, entity, record, remote_id, remote, link)
             recorder.log(
@@ -748,3 +742,10 @@ class SyncEngine:
                         ctx, entity, outbound_ids[start : start + ctx.write_batch_size]
                     )
         return len(issues)
+
+
+def _skip_reason(exc: SkipRecord | ValidationError) -> tuple[str, str]:
+    """A connector's skip keeps its reason; data the model refuses names the fields."""
+    if isinstance(exc, SkipRecord):
+        return exc.reason, exc.message
+    return "invalid_remote_data", describe_validation_error(exc)
