@@ -6,6 +6,7 @@ user's (editing a debtor in the sandbox, as in Uniconta's own screens).
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,11 @@ def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     raise TimeoutError(f"timed out waiting for {what}")
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
 def _fresh_files(workdir: Path) -> None:
     """The demo owns these files; each run starts from an empty database."""
     for path in workdir.glob(f"{DB_FILE}*"):
@@ -56,7 +62,9 @@ def run_demo(*, once: bool, port: int, debtors: int) -> int:
     seed_debtors(sandbox, COMPANY_ID, count=debtors, seed=7)
     uniconta = ServerThread(sandbox_app(sandbox)).start()
 
-    if port == 0:
+    if port == 0 or not _port_free(port):
+        if port:
+            console.print(f"Port {port} is taken; using a free one instead.")
         port = free_port()
     hub_url = f"http://127.0.0.1:{port}"
     settings = Settings(
