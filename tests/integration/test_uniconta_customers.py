@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 from ledgerbridge.runtime.system import System
@@ -363,3 +364,31 @@ def test_inbound_only_direction_keeps_hub_changes_out_of_uniconta(
     )
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["body", "settings", "entities", "party", "direction"]
+
+
+def test_debtor_deleted_in_uniconta_stays_in_the_hub(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 3)
+    connection = connect(tenant, uniconta)
+    uniconta.sandbox.set_change_url(COMPANY, connection["change_url"])
+    import_all(system, tenant, connection["id"])
+    uniconta.sandbox.delete(COMPANY, "DebtorClient", accounts[2])
+    uniconta.sandbox.wait_for_callbacks()
+    system.run_until_idle()
+    assert len(_parties(tenant)) == 3
+    log = tenant.api.get(
+        f"/connections/{connection['id']}/sync-log", params={"reason": "delete_not_propagated"}
+    ).json()
+    assert [(e["direction"], e["remote_id"]) for e in log] == [("inbound", accounts[2])]
+
+
+def test_callback_with_a_wrong_token_is_refused_and_stores_nothing(
+    system: System, tenant: Tenant, uniconta: Uniconta, hub: str
+) -> None:
+    connection = connect(tenant, uniconta)
+    wrong = connection["change_url"].rsplit("/", 1)[0] + "/not-the-token"
+    response = httpx.get(wrong, params={"Table": "Debtor", "Key": "1", "Operation": "Insert"})
+    assert response.status_code == 404
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert status["pending_callbacks"] == 0
