@@ -274,7 +274,22 @@ def test_login_without_prefix_uses_the_standard_company(
 def test_service_document_and_metadata(client: httpx.Client) -> None:
     service = client.get(f"/odata/{COMPANY}").json()
     names = [entry["name"] for entry in service["value"]]
-    assert names == ["DebtorClient", "CreditorClient", "ContactClient", "InvItemClient"]
+    assert names == [
+        "DebtorClient",
+        "CreditorClient",
+        "ContactClient",
+        "GLVatClient",
+        "InvWarehouseClient",
+        "InvItemClient",
+        "InvItemStorageClient",
+        "DebtorOrderClient",
+        "DebtorOrderLineClient",
+        "DebtorInvoiceClient",
+        "DebtorInvoiceLines",
+        "DebtorTransOpenClient",
+        "CompanyClient",
+        "UserClient",
+    ]
     assert service["value"][0] == {
         "name": "DebtorClient",
         "kind": "EntitySet",
@@ -605,7 +620,8 @@ def test_other_catalogue_entities(sandbox: UnicontaSandbox, client: httpx.Client
             {"DCType": "Creditor", "DCAccount": "70000", "Name": "Bo Holm", "RowId": 999},
         ],
     ).json()
-    assert [c["RowId"] for c in contacts] == [1, 2]
+    # RowId is one series per company: the five VAT codes and the creditor came first.
+    assert [c["RowId"] for c in contacts] == [7, 8]
     update = dict(contacts[0], Title="Bogholder")
     assert (
         client.put("/api/Entities/Update/ContactClient", json=update).json()["Title"] == "Bogholder"
@@ -620,9 +636,9 @@ def test_other_catalogue_entities(sandbox: UnicontaSandbox, client: httpx.Client
         f"/odata/{COMPANY}/ContactClient", params={"$filter": "DCType eq 'Creditor'"}
     )
     assert [c["Name"] for c in _rows(filtered)] == ["Bo Holm"]
-    deleted = client.request("DELETE", "/api/Entities/Delete/ContactClient", json={"RowId": 2})
+    deleted = client.request("DELETE", "/api/Entities/Delete/ContactClient", json={"RowId": 8})
     assert deleted.status_code == 200
-    assert [c["RowId"] for c in sandbox.all(COMPANY, "ContactClient")] == [1]
+    assert [c["RowId"] for c in sandbox.all(COMPANY, "ContactClient")] == [7]
 
 
 # ------------------------------------------------------------------------------ call quota

@@ -12,7 +12,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from itertools import islice
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -23,6 +24,7 @@ from pydantic import BaseModel
 
 from ledgerbridge.sandbox.uniconta.entities import (
     CATALOGUE,
+    LOGIN_CATALOGUE,
     FieldType,
     InvalidValueError,
     Kind,
@@ -36,7 +38,6 @@ from ledgerbridge.sandbox.uniconta.odata import (
     parse_non_negative,
     parse_orderby,
     parse_select,
-    sort_rows,
 )
 from ledgerbridge.sandbox.uniconta.state import (
     SandboxError,
@@ -117,7 +118,7 @@ def create_app(sandbox: UnicontaSandbox) -> FastAPI:
         """Shared OData handler: errors become OData error bodies."""
         try:
             path_company = _parse_company(company) if company is not None else None
-            _, company_id = await login(request, path_company)
+            user, company_id = await login(request, path_company)
             if entity == "$metadata":
                 return Response(
                     metadata_xml(),
@@ -126,7 +127,7 @@ def create_app(sandbox: UnicontaSandbox) -> FastAPI:
                 )
             if entity is None:
                 return _service_document(request)
-            return _query(sandbox, request, company_id, entity)
+            return _query(sandbox, request, user, company_id, entity)
         except SandboxError as exc:
             return _odata_error(exc.status, exc.code, exc.message)
         except QueryError as exc:
@@ -173,8 +174,8 @@ def create_app(sandbox: UnicontaSandbox) -> FastAPI:
 
         async def handle() -> Response:
             """Authenticate, then list the rows."""
-            _, company_id = await login(request, None)
-            return _rest_list(sandbox, request, company_id, entity)
+            user, company_id = await login(request, None)
+            return _rest_list(sandbox, request, user, company_id, entity)
 
         return await _guard(handle)
 
@@ -216,6 +217,22 @@ def create_app(sandbox: UnicontaSandbox) -> FastAPI:
         """Delete the row(s) identified by key in the body; returns the deleted row(s)."""
         return await write(request, entity, sandbox.api_delete)
 
+    @app.post("/api/Invoice/PostInvoice", tags=["Uniconta REST"])
+    async def post_invoice(request: Request) -> Response:
+        """Post an order as an invoice: ``{"OrderNumber", "Date", "InvoiceNumber",
+        "Simulate"}``. Refusals are ``{"Err": "<code>", "Message"}`` with status 200.
+        """
+
+        async def handle() -> Response:
+            """Authenticate, parse the body and post."""
+            _, company_id = await login(request, None)
+            items, batch = await read_body(request)
+            if batch:
+                raise SandboxError("InvalidRequest", "PostInvoice takes one JSON object")
+            return _json(sandbox.api_post_invoice(company_id, items[0]))
+
+        return await _guard(handle)
+
     _add_admin_routes(app, sandbox)
     return app
 
@@ -236,18 +253,22 @@ def _service_document(request: Request) -> Response:
             "@odata.context": f"{base}/odata/$metadata",
             "value": [
                 {"name": entity.name, "kind": "EntitySet", "url": entity.name}
-                for entity in CATALOGUE
+                for entity in (*CATALOGUE, *LOGIN_CATALOGUE)
             ],
         },
         ODATA_MEDIA_TYPE,
     )
 
 
-def _query(sandbox: UnicontaSandbox, request: Request, company_id: int, entity: str) -> Response:
+def _query(
+    sandbox: UnicontaSandbox, request: Request, user: User, company_id: int, entity: str
+) -> Response:
     """Apply ``$filter``/``$orderby``/``$skip``/``$top``/``$select``/``$count`` to an entity set.
 
     At most ``MAX_PAGE_SIZE`` rows are returned per response; when more were asked for (or no
-    ``$top`` was given) an ``@odata.nextLink`` continues with ``$skip``.
+    ``$top`` was given) an ``@odata.nextLink`` continues with ``$skip``. Rows come from a
+    sorted list the company caches, and filtering stops once the page is full, so keyset
+    paging (``RowId gt <last>``) does not re-sort or re-scan the whole table per page.
     """
     definition = entity_def(entity)
     params = request.query_params
@@ -255,7 +276,7 @@ def _query(sandbox: UnicontaSandbox, request: Request, company_id: int, entity: 
         if name.startswith("$") and name not in _SUPPORTED_OPTIONS:
             raise QueryError(f"Query option '{name}' is not supported")
     predicate = compile_filter(params["$filter"], definition) if "$filter" in params else None
-    order = parse_orderby(params["$orderby"], definition) if "$orderby" in params else None
+    order = parse_orderby(params["$orderby"], definition) if "$orderby" in params else []
     select = parse_select(params["$select"], definition) if "$select" in params else None
     top = parse_non_negative("$top", params["$top"]) if "$top" in params else None
     skip = parse_non_negative("$skip", params["$skip"]) if "$skip" in params else 0
@@ -266,24 +287,32 @@ def _query(sandbox: UnicontaSandbox, request: Request, company_id: int, entity: 
     if fmt not in ("json", "application/json"):
         raise QueryError(f"Unsupported $format {params['$format']!r}; only json is available")
 
-    rows = sandbox.snapshot(company_id, entity)
-    if predicate is not None:
-        rows = [row for row in rows if predicate(row)]
-    already_sorted = order == [OrderKey(definition.key, descending=False)]
-    if order and not already_sorted:
-        rows = sort_rows(rows, order, definition)
+    if order == [OrderKey(name, descending=False) for name in definition.keys]:
+        order = []
+    rows = sandbox.read(user, company_id, entity, order)
     limit = MAX_PAGE_SIZE if top is None else min(top, MAX_PAGE_SIZE)
-    page = rows[skip : skip + limit]
+    matches: Iterable[Mapping[str, Any]] = rows
+    if predicate is not None:
+        matches = (row for row in rows if predicate(row))
+    total: int | None = None
+    if count == "true":
+        matched = list(matches)
+        total = len(matched)
+        window = matched[: skip + limit + 1]
+    else:
+        window = list(islice(matches, skip + limit + 1))
+    page = window[skip : skip + limit]
+    more = len(window) > skip + limit
     base = _base_url(request)
     context = f"{base}/odata/$metadata#{entity}"
     if select is not None:
         context += "(" + ",".join(select) + ")"
     body: dict[str, Any] = {"@odata.context": context}
-    if count == "true":
-        body["@odata.count"] = len(rows)
+    if total is not None:
+        body["@odata.count"] = total
     body["value"] = [row_to_json(row, select) for row in page]
     wanted_more = top is None or top > len(page)
-    if wanted_more and skip + len(page) < len(rows) and len(page) == MAX_PAGE_SIZE:
+    if wanted_more and more and len(page) == MAX_PAGE_SIZE:
         next_params = {
             name: value for name, value in params.items() if name not in ("$skip", "$top")
         }
@@ -297,11 +326,11 @@ def _query(sandbox: UnicontaSandbox, request: Request, company_id: int, entity: 
 
 
 def _rest_list(
-    sandbox: UnicontaSandbox, request: Request, company_id: int, entity: str
+    sandbox: UnicontaSandbox, request: Request, user: User, company_id: int, entity: str
 ) -> Response:
     """``GET /api/Entities/<Entity>[?Name=<Field>&Value=<value>]``: a JSON array of rows."""
     definition = entity_def(entity)
-    rows = sandbox.snapshot(company_id, entity)
+    rows = sandbox.read(user, company_id, entity)
     name = request.query_params.get("Name")
     value = request.query_params.get("Value")
     if name is not None or value is not None:

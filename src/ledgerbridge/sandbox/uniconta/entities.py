@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -21,6 +21,7 @@ from ledgerbridge.sandbox.uniconta.enums import (
     ITEM_TYPE,
     ITEM_UNIT,
     LANGUAGE,
+    VAT_TYPE,
     VAT_ZONES,
     EnumDef,
 )
@@ -34,6 +35,8 @@ class Kind(enum.Enum):
     DECIMAL = "Edm.Double"
     BOOL = "Edm.Boolean"
     DATETIME = "Edm.DateTimeOffset"
+    DATE = "Edm.Date"
+    STRINGS = "Collection(Edm.String)"
     ENUM = "enum"
 
 
@@ -65,6 +68,8 @@ INT = FieldType(Kind.INT)
 DEC = FieldType(Kind.DECIMAL)
 BOOL = FieldType(Kind.BOOL)
 DATETIME = FieldType(Kind.DATETIME)
+DATE = FieldType(Kind.DATE)
+STRINGS = FieldType(Kind.STRINGS)
 
 
 def _enum(definition: EnumDef) -> FieldType:
@@ -72,26 +77,57 @@ def _enum(definition: EnumDef) -> FieldType:
     return FieldType(Kind.ENUM, definition)
 
 
+WRITES = frozenset({"Insert", "Update", "Delete"})
+
+
 @dataclass(frozen=True)
 class EntityDef:
-    """One entity set: key, Change-URL table name, typed properties and read-only ones.
+    """One entity set: key, Change-URL table name, typed properties and the rules on writing.
 
-    ``server_key`` means the key is assigned by the server on Insert (``ContactClient.RowId``);
-    read-only properties are ignored when written, as a client sends back the entity as read.
+    ``server_key`` means the key is ``RowId``, assigned by the server on Insert
+    (``ContactClient``). Read-only properties are ignored when written, because a client sends
+    back the entity as read. ``writes`` lists the REST operations allowed at all (transactions
+    created by posting allow none); ``updatable``, when set, restricts Update to those
+    properties, as for a posted invoice. ``references`` maps a property to the entity whose key
+    it must name. ``parent`` is the property rows are grouped by (lines by order, stock by
+    item) so roll-ups need no scan. ``change_key`` is the property sent as ``Key`` in Change
+    URL callbacks when it is not the key itself.
     """
 
     name: str
-    key: str
+    keys: tuple[str, ...]
     table: str
     fields: Mapping[str, FieldType]
     read_only: frozenset[str]
     server_key: bool = False
     master_data: bool = True
+    writes: frozenset[str] = WRITES
+    updatable: frozenset[str] | None = None
+    references: Mapping[str, str] = field(default_factory=dict)
+    parent: str | None = None
+    change_key: str | None = None
 
     @property
-    def key_type(self) -> FieldType:
-        """Type of the key property."""
-        return self.fields[self.key]
+    def composite(self) -> bool:
+        """Whether the key has more than one property."""
+        return len(self.keys) > 1
+
+    @property
+    def callback_key(self) -> str:
+        """Property whose value is the ``Key`` parameter of a Change URL callback."""
+        return self.change_key or self.keys[0]
+
+    def key_of(self, row: Mapping[str, Any]) -> Any:
+        """Key of a row: the value of a single key, a tuple for a composite one."""
+        if self.composite:
+            return tuple(row.get(name) for name in self.keys)
+        return row.get(self.keys[0])
+
+    def key_label(self, key: Any) -> str:
+        """``Account '10000'`` or ``(Item, Warehouse) ('P1', 'Hoved')`` for messages."""
+        if self.composite:
+            return f"({', '.join(self.keys)}) {key!r}"
+        return f"{self.keys[0]} {key!r}"
 
     def writable(self) -> list[str]:
         """Properties a client may set, in declaration order."""
@@ -181,10 +217,12 @@ _DC_COMMON = _fields(
 _DC_SERVER = {"CurBalance": DEC, "Overdue": DEC, "Created": DATETIME, "RowId": INT}
 _DC_READ_ONLY = frozenset({"CurBalance", "Overdue", "Created", "RowId"})
 
+_ROW_ID = {"RowId": INT}
+
 CATALOGUE: tuple[EntityDef, ...] = (
     EntityDef(
         name="DebtorClient",
-        key="Account",
+        keys=("Account",),
         table="Debtor",
         fields=_fields(
             _DC_COMMON,
@@ -195,14 +233,14 @@ CATALOGUE: tuple[EntityDef, ...] = (
     ),
     EntityDef(
         name="CreditorClient",
-        key="Account",
+        keys=("Account",),
         table="Creditor",
         fields=_fields(_DC_COMMON, {"PaymentId": STR}, _DC_SERVER),
         read_only=_DC_READ_ONLY,
     ),
     EntityDef(
         name="ContactClient",
-        key="RowId",
+        keys=("RowId",),
         table="Contact",
         fields=_fields(
             {"RowId": INT, "DCType": _enum(DC_TYPE)},
@@ -215,8 +253,26 @@ CATALOGUE: tuple[EntityDef, ...] = (
         server_key=True,
     ),
     EntityDef(
+        name="GLVatClient",
+        keys=("Vat",),
+        table="GLVat",
+        fields=_fields(
+            _strings("Vat", "Name"),
+            {"Rate": DEC, "VatType": _enum(VAT_TYPE), "Blocked": BOOL},
+            _ROW_ID,
+        ),
+        read_only=frozenset({"RowId"}),
+    ),
+    EntityDef(
+        name="InvWarehouseClient",
+        keys=("Warehouse",),
+        table="InvWarehouse",
+        fields=_fields(_strings("Warehouse", "Name"), _ROW_ID),
+        read_only=frozenset({"RowId"}),
+    ),
+    EntityDef(
         name="InvItemClient",
-        key="Item",
+        keys=("Item",),
         table="InvItem",
         fields=_fields(
             _strings("Item", "Name"),
@@ -236,7 +292,7 @@ CATALOGUE: tuple[EntityDef, ...] = (
                 "PurchaseUnit": _enum(ITEM_UNIT),
                 "Decimals": INT,
             },
-            _strings("UnitGroup", "Group", "EAN", "Warehouse", "Location"),
+            _strings("Vat", "UnitGroup", "Group", "EAN", "Warehouse", "Location"),
             {
                 "Weight": DEC,
                 "NetWeight": DEC,
@@ -249,13 +305,155 @@ CATALOGUE: tuple[EntityDef, ...] = (
                 "Available": DEC,
             },
             _strings("Dimension1", "Dimension2", "Dimension3", "Dimension4", "Dimension5"),
-            {"RowId": INT},
+            {"RowId": INT, "Created": DATETIME},
         ),
-        read_only=frozenset({"QtyOnStock", "QtyReserved", "QtyOrdered", "Available", "RowId"}),
+        read_only=frozenset(
+            {"QtyOnStock", "QtyReserved", "QtyOrdered", "Available", "RowId", "Created"}
+        ),
+        references={"Vat": "GLVatClient"},
+    ),
+    EntityDef(
+        name="InvItemStorageClient",
+        keys=("Item", "Warehouse"),
+        table="InvItemStorage",
+        fields=_fields(
+            _strings("Item", "Warehouse", "Location"),
+            {"Qty": DEC, "QtyReserved": DEC, "QtyOrdered": DEC, "Available": DEC},
+            _ROW_ID,
+        ),
+        read_only=frozenset({"Available", "RowId"}),
+        references={"Item": "InvItemClient", "Warehouse": "InvWarehouseClient"},
+        parent="Item",
+        change_key="Item",
+    ),
+    EntityDef(
+        name="DebtorOrderClient",
+        keys=("OrderNumber",),
+        table="DebtorOrder",
+        fields=_fields(
+            {"OrderNumber": INT},
+            _strings("Account", "Name"),
+            {"Currency": _enum(CURRENCIES), "InvoiceDate": DATE, "DeliveryDate": DATE},
+            _strings("Payment", "YourRef", "OurRef", "Remark", "Settlements"),
+            {
+                "UpdatedAt": DATETIME,
+                "OrderTotal": DEC,
+                "NoLines": INT,
+                "RowId": INT,
+                "Created": DATETIME,
+            },
+        ),
+        read_only=frozenset({"UpdatedAt", "OrderTotal", "NoLines", "RowId", "Created"}),
+        master_data=False,
+        references={"Account": "DebtorClient"},
+    ),
+    EntityDef(
+        name="DebtorOrderLineClient",
+        keys=("OrderNumber", "LineNumber"),
+        table="DebtorOrderLine",
+        fields=_fields(
+            {"OrderNumber": INT, "LineNumber": DEC},
+            _strings("Item", "Text"),
+            {"Qty": DEC, "Unit": _enum(ITEM_UNIT), "Price": DEC, "DiscountPct": DEC},
+            {"Vat": STR, "Total": DEC, "UpdatedAt": DATETIME, "RowId": INT},
+        ),
+        read_only=frozenset({"Total", "UpdatedAt", "RowId"}),
+        master_data=False,
+        references={
+            "OrderNumber": "DebtorOrderClient",
+            "Item": "InvItemClient",
+            "Vat": "GLVatClient",
+        },
+        parent="OrderNumber",
+    ),
+    EntityDef(
+        name="DebtorInvoiceClient",
+        keys=("InvoiceNumber",),
+        table="DebtorInvoice",
+        fields=_fields(
+            {"InvoiceNumber": INT},
+            _strings("Account", "Name"),
+            {"Date": DATE, "DueDate": DATE, "Payment": STR, "Currency": _enum(CURRENCIES)},
+            {"NetAmount": DEC, "VatAmount": DEC, "TotalAmount": DEC, "OrderNumber": INT},
+            _strings("YourRef", "OurRef", "Remark"),
+            {"RowId": INT, "Created": DATETIME},
+        ),
+        read_only=frozenset({"RowId", "Created"}),
+        master_data=False,
+        writes=frozenset({"Update"}),
+        updatable=frozenset({"Date", "DueDate", "Payment"}),
+    ),
+    EntityDef(
+        name="DebtorInvoiceLines",
+        keys=("InvoiceNumber", "LineNumber"),
+        table="DebtorInvoiceLines",
+        fields=_fields(
+            {"InvoiceNumber": INT, "LineNumber": DEC},
+            _strings("Item", "Text"),
+            {
+                "InvoiceQty": DEC,
+                "Unit": _enum(ITEM_UNIT),
+                "SalesPrice": DEC,
+                "DiscountPct": DEC,
+                "NetAmount": DEC,
+                "Vat": STR,
+                "Currency": _enum(CURRENCIES),
+            },
+            _ROW_ID,
+        ),
+        read_only=frozenset({"RowId"}),
+        master_data=False,
+        writes=frozenset(),
+        parent="InvoiceNumber",
+    ),
+    EntityDef(
+        name="DebtorTransOpenClient",
+        keys=("RowId",),
+        table="DebtorTransOpen",
+        fields=_fields(
+            {"Account": STR, "Invoice": INT, "Date": DATE, "DueDate": DATE},
+            {"Amount": DEC, "AmountOpen": DEC, "Paid": BOOL, "Currency": _enum(CURRENCIES)},
+            _ROW_ID,
+        ),
+        read_only=frozenset({"RowId"}),
+        server_key=True,
+        master_data=False,
+        writes=frozenset(),
+        parent="Invoice",
     ),
 )
 
 ENTITIES: dict[str, EntityDef] = {entity.name: entity for entity in CATALOGUE}
+
+# Not company data: who the login is and which companies it may open. Read-only, answered
+# the same whichever company the login names.
+LOGIN_CATALOGUE: tuple[EntityDef, ...] = (
+    EntityDef(
+        name="CompanyClient",
+        keys=("CompanyId",),
+        table="Company",
+        fields={
+            "CompanyId": INT,
+            "Name": STR,
+            "Country": _enum(COUNTRY_CODE),
+            "CurrencyId": _enum(CURRENCIES),
+        },
+        read_only=frozenset({"CompanyId", "Name", "Country", "CurrencyId"}),
+        master_data=False,
+        writes=frozenset(),
+    ),
+    EntityDef(
+        name="UserClient",
+        keys=("LoginId",),
+        table="User",
+        fields={"LoginId": STR, "Name": STR, "UserType": STR, "Roles": STRINGS},
+        read_only=frozenset({"LoginId", "Name", "UserType", "Roles"}),
+        master_data=False,
+        writes=frozenset(),
+    ),
+)
+
+LOGIN_ENTITIES: dict[str, EntityDef] = {entity.name: entity for entity in LOGIN_CATALOGUE}
 
 
 class InvalidValueError(ValueError):
@@ -276,8 +474,19 @@ def format_datetime(value: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
+def parse_date(text: str) -> date:
+    """Parse ``2026-11-21``; a timestamp is accepted and its date part (as written) kept."""
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    return datetime.fromisoformat(text.replace("z", "Z")).date()
+
+
 def coerce_input(ftype: FieldType, value: Any) -> Any:
-    """Convert a JSON value to the stored form, or raise ``InvalidValueError`` saying why."""
+    """Convert a JSON value to the stored form, or raise ``InvalidValueError`` saying why.
+
+    Python callers (``load``, seeding) may also pass ``Decimal``, ``date`` and ``datetime``
+    objects, which JSON never produces.
+    """
     if value is None:
         if not ftype.nullable:
             raise InvalidValueError("null is not allowed for a non-nullable property")
@@ -298,22 +507,29 @@ def coerce_input(ftype: FieldType, value: Any) -> Any:
             raise InvalidValueError(f"integer {value} is out of range")
         return value
     if kind is Kind.DECIMAL:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidValueError(f"expected a number, got {_describe(value)}")
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation as exc:
-            raise InvalidValueError(f"{value!r} is not a finite number") from exc
-        if not number.is_finite():
-            raise InvalidValueError(f"{value!r} is not a finite number")
-        return number
+        return _coerce_decimal(value)
     if kind is Kind.DATETIME:
+        if isinstance(value, datetime):
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
         if not isinstance(value, str):
             raise InvalidValueError(f"expected an ISO-8601 timestamp, got {_describe(value)}")
         try:
             return parse_datetime(value)
         except ValueError as exc:
             raise InvalidValueError(f"{value!r} is not an ISO-8601 timestamp") from exc
+    if kind is Kind.DATE:
+        if isinstance(value, date):
+            return value.date() if isinstance(value, datetime) else value
+        if not isinstance(value, str):
+            raise InvalidValueError(f"expected a date like 2026-11-21, got {_describe(value)}")
+        try:
+            return parse_date(value)
+        except ValueError as exc:
+            raise InvalidValueError(f"{value!r} is not a date like 2026-11-21") from exc
+    if kind is Kind.STRINGS:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise InvalidValueError(f"expected an array of strings, got {_describe(value)}")
+        return tuple(value)
     assert ftype.enum is not None
     if not isinstance(value, str) or not ftype.enum.has(value):
         raise InvalidValueError(
@@ -322,12 +538,32 @@ def coerce_input(ftype: FieldType, value: Any) -> Any:
     return value
 
 
+def _coerce_decimal(value: Any) -> Decimal:
+    """A JSON number (or a Python ``Decimal``) as a finite ``Decimal``."""
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidValueError(f"expected a number, got {_describe(value)}")
+    else:
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation as exc:
+            raise InvalidValueError(f"{value!r} is not a finite number") from exc
+    if not number.is_finite():
+        raise InvalidValueError(f"{value!r} is not a finite number")
+    return number
+
+
 def to_json_value(value: Any) -> Any:
-    """Stored value to its JSON form: decimals as numbers, timestamps as ISO strings."""
+    """Stored value to its JSON form: decimals as numbers, dates and timestamps as ISO strings."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, datetime):
         return format_datetime(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
     return value
 
 

@@ -134,6 +134,8 @@ DC_TYPE = EnumDef("Uniconta.Common", "DCType", ("Debtor", "Creditor", "Prospect"
 
 ITEM_TYPE = EnumDef("Uniconta.Common", "ItemType", ("Item", "Service", "BOM", "ProductionBOM"))
 
+# Member names chosen so the units a CRM knows map one to one (Piece, Hours, Kg, Litre, ...);
+# the real member list of Uniconta's ItemUnit is not published.
 ITEM_UNIT = EnumDef(
     "Uniconta.Common",
     "ItemUnit",
@@ -141,21 +143,30 @@ ITEM_UNIT = EnumDef(
         "None",
         "Piece",
         "Hours",
-        "Days",
-        "Months",
-        "Kilogram",
+        "Day",
+        "Week",
+        "Month",
+        "Year",
+        "Kg",
         "Gram",
-        "Liter",
+        "Tonne",
+        "Litre",
         "Meter",
         "SquareMeter",
         "CubicMeter",
+        "Km",
         "Box",
-        "Pallet",
+        "Pack",
         "Set",
         "Pair",
-        "Package",
+        "Pallet",
+        "Roll",
     ),
 )
+
+# The real enum is GLVatSaleBuy; its purchase member is spelled "Purchase" here, as the
+# engine's wire contract names it (the Uniconta-Pages source uses GLVatSaleBuy.Buy).
+VAT_TYPE = EnumDef("Uniconta.Common", "GLVatSaleBuy", ("Sales", "Purchase"))
 
 ALL_ENUMS: tuple[EnumDef, ...] = (
     COUNTRY_CODE,
@@ -165,4 +176,5 @@ ALL_ENUMS: tuple[EnumDef, ...] = (
     DC_TYPE,
     ITEM_TYPE,
     ITEM_UNIT,
+    VAT_TYPE,
 )

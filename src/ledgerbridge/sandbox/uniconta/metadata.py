@@ -6,7 +6,7 @@ that reads it (or just follows ``@odata.context``) should find one here too.
 
 from __future__ import annotations
 
-from ledgerbridge.sandbox.uniconta.entities import CATALOGUE
+from ledgerbridge.sandbox.uniconta.entities import CATALOGUE, LOGIN_CATALOGUE
 from ledgerbridge.sandbox.uniconta.enums import ALL_ENUMS
 
 ENTITY_NAMESPACE = "Uniconta.ClientTools.DataModel"
@@ -35,17 +35,19 @@ def metadata_xml() -> str:
             lines.append("</EnumType>")
         lines.append("</Schema>")
     lines.append(f'<Schema Namespace="{ENTITY_NAMESPACE}" xmlns="{_EDM}">')
-    for entity in CATALOGUE:
+    entities = (*CATALOGUE, *LOGIN_CATALOGUE)
+    for entity in entities:
         lines.append(f'<EntityType Name="{entity.name}">')
-        lines.append(f'<Key><PropertyRef Name="{entity.key}"/></Key>')
+        refs = "".join(f'<PropertyRef Name="{key}"/>' for key in entity.keys)
+        lines.append(f"<Key>{refs}</Key>")
         for name, ftype in entity.fields.items():
-            nullable = "true" if ftype.nullable and name != entity.key else "false"
+            nullable = "true" if ftype.nullable and name not in entity.keys else "false"
             lines.append(f'<Property Name="{name}" Type="{ftype.edm_type}" Nullable="{nullable}"/>')
         lines.append("</EntityType>")
     lines.append('<EntityContainer Name="Container">')
     lines.extend(
         f'<EntitySet Name="{entity.name}" EntityType="{ENTITY_NAMESPACE}.{entity.name}"/>'
-        for entity in CATALOGUE
+        for entity in entities
     )
     lines.extend(["</EntityContainer>", "</Schema>", "</edmx:DataServices>", "</edmx:Edmx>"])
     return "\n".join(lines) + "\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -93,6 +93,7 @@ _BOOL_TYPE = FieldType(Kind.BOOL)
 _STRING_TYPE = FieldType(Kind.STRING)
 _DECIMAL_TYPE = FieldType(Kind.DECIMAL)
 _DATETIME_TYPE = FieldType(Kind.DATETIME)
+_DATE_TYPE = FieldType(Kind.DATE)
 
 
 def _unquote(literal: str) -> str:
@@ -211,12 +212,18 @@ class _Parser:
         if token.kind == "number":
             number = Decimal(token.text)
             return _Typed(lambda row: number, _DECIMAL_TYPE, True, number)
-        if token.kind in ("datetime", "date"):
+        if token.kind == "datetime":
             try:
                 when = parse_datetime(token.text)
             except ValueError as exc:
                 raise QueryError(f"{token.text!r} is not a valid date/time literal") from exc
             return _Typed(lambda row: when, _DATETIME_TYPE, True, when)
+        if token.kind == "date":
+            try:
+                day = date.fromisoformat(token.text)
+            except ValueError as exc:
+                raise QueryError(f"{token.text!r} is not a valid date literal") from exc
+            return _Typed(lambda row: day, _DATE_TYPE, True, day)
         if token.kind == "enumlit":
             return self._enum_literal(token)
         if token.kind == "ident":
@@ -337,8 +344,24 @@ def _coerce_to_enum(field: _Typed, literal: _Typed) -> _Typed:
     return _Typed(lambda row: member, field.ftype, True, member)
 
 
+def _as_timestamp(node: _Typed) -> _Typed:
+    """A date literal compared with a timestamp property means midnight UTC of that day."""
+    day = node.literal
+    when = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return _Typed(lambda row: when, _DATETIME_TYPE, True, when)
+
+
+def _is_date_literal(node: _Typed) -> bool:
+    """Whether a node is a date-only literal such as ``2026-01-01``."""
+    return node.is_literal and node.ftype is not None and node.ftype.kind is Kind.DATE
+
+
 def _compare(op: str, left: _Typed, right: _Typed) -> _Typed:
     """Type-check and compile one comparison with OData null semantics."""
+    if left.ftype is not None and left.ftype.kind is Kind.DATETIME and _is_date_literal(right):
+        right = _as_timestamp(right)
+    elif right.ftype is not None and right.ftype.kind is Kind.DATETIME and _is_date_literal(left):
+        left = _as_timestamp(left)
     if left.ftype is not None and left.ftype.kind is Kind.ENUM and right.raw_string is not None:
         right = _coerce_to_enum(left, right)
     elif right.ftype is not None and right.ftype.kind is Kind.ENUM and left.raw_string is not None:
@@ -427,6 +450,8 @@ def parse_orderby(text: str, entity: EntityDef) -> list[OrderKey]:
             raise QueryError(
                 f"Could not find a property named '{name}' on type '{entity.name}' in $orderby"
             )
+        if entity.fields[name].kind is Kind.STRINGS:
+            raise QueryError(f"Cannot order by the collection property '{name}'")
         keys.append(OrderKey(name, direction == "desc"))
     return keys
 
@@ -446,7 +471,7 @@ def sort_rows(rows: Sequence[RowT], keys: list[OrderKey], entity: EntityDef) -> 
                 return (0, 0)
             if definition is not None:
                 return (1, definition.ordinal(value))
-            if isinstance(value, datetime | Decimal | bool | int | str):
+            if isinstance(value, date | Decimal | bool | int | str):
                 return (1, value)
             return (1, str(value))
 

@@ -11,29 +11,52 @@ import binascii
 import hmac
 import json
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from ledgerbridge.sandbox.uniconta import posting, rules
 from ledgerbridge.sandbox.uniconta.callbacks import Callback, CallbackDispatcher
 from ledgerbridge.sandbox.uniconta.entities import (
+    DATE,
+    DEC,
     ENTITIES,
+    INT,
+    LOGIN_ENTITIES,
     EntityDef,
+    FieldType,
     InvalidValueError,
     Kind,
     coerce_input,
     to_json_value,
 )
+from ledgerbridge.sandbox.uniconta.odata import OrderKey, sort_rows
+from ledgerbridge.sandbox.uniconta.store import Company, Key, Payment, Row, Transaction
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 USER_TYPES = ("Server", "Standard")
 THROTTLE_WINDOW = timedelta(hours=24)
 
-Row = dict[str, Any]
-Key = str | int
+# The Danish VAT codes every new company starts with: (code, name, type, rate).
+STANDARD_VAT_CODES: tuple[tuple[str, str, str, int], ...] = (
+    ("S25", "Salg 25%", "Sales", 25),
+    ("K25", "Køb 25%", "Purchase", 25),
+    ("S0", "Momsfritt salg", "Sales", 0),
+    ("EU0", "EU salg", "Sales", 0),
+    ("U25", "Udland 25", "Sales", 25),
+)
+_POSTING_FIELDS: dict[str, FieldType] = {
+    "OrderNumber": INT,
+    "Date": DATE,
+    "InvoiceNumber": INT,
+    "Simulate": FieldType(Kind.BOOL),
+}
+_STOCK = ENTITIES["InvItemStorageClient"]
 
 
 class Clock(Protocol):
@@ -70,41 +93,13 @@ class User:
     password: str
     user_type: str
     roles: tuple[str, ...]
+    name: str
     companies: list[int] = field(default_factory=list)
 
     @property
     def standard_company(self) -> int:
         """Company used when the login name carries no ``00<CompanyId>/`` prefix."""
         return self.companies[0]
-
-
-class Company:
-    """One Uniconta company: a table per catalogue entity and its Change URL setting."""
-
-    def __init__(self, company_id: int, name: str) -> None:
-        self.company_id = company_id
-        self.name = name
-        self.tables: dict[str, dict[Key, Row]] = {entity: {} for entity in ENTITIES}
-        self.next_row_id: dict[str, int] = dict.fromkeys(ENTITIES, 1)
-        self.change_url: str | None = None
-        self.post_body = False
-        self._in_key_order: dict[str, list[Row]] = {}
-
-    def rows_in_key_order(self, entity: str) -> list[Row]:
-        """Rows sorted by key, cached until the next write so paging stays cheap at 20,000 rows."""
-        rows = self._in_key_order.get(entity)
-        if rows is None:
-            table = self.tables[entity]
-            rows = [table[key] for key in sorted(table)]
-            self._in_key_order[entity] = rows
-        return rows
-
-    def changed(self, entity: str) -> None:
-        """Drop the cached key order after a write."""
-        self._in_key_order.pop(entity, None)
-
-    def __repr__(self) -> str:
-        return f"Company({self.company_id}, {self.name!r})"
 
 
 @dataclass
@@ -128,7 +123,15 @@ def parse_login(login: str) -> tuple[int | None, str]:
 
 
 def entity_def(name: str) -> EntityDef:
-    """Catalogue entry for an entity name, or a 404 naming the unknown entity."""
+    """Catalogue entry for an entity name (company or login entity), or a 404 naming it."""
+    entity = ENTITIES.get(name) or LOGIN_ENTITIES.get(name)
+    if entity is None:
+        raise SandboxError("UnknownEntity", f"Entity '{name}' does not exist", status=404)
+    return entity
+
+
+def company_entity(name: str) -> EntityDef:
+    """Catalogue entry of an entity stored per company."""
     entity = ENTITIES.get(name)
     if entity is None:
         raise SandboxError("UnknownEntity", f"Entity '{name}' does not exist", status=404)
@@ -140,6 +143,13 @@ def row_to_json(row: Mapping[str, Any], select: Sequence[str] | None = None) -> 
     if select is None:
         return {name: to_json_value(value) for name, value in row.items() if value is not None}
     return {name: to_json_value(row[name]) for name in select if row.get(name) is not None}
+
+
+def _empty(value: Any) -> bool:
+    """A key value that names nothing: null, ``""`` or a zero number."""
+    if value is None or value == "":
+        return True
+    return isinstance(value, int | Decimal) and not isinstance(value, bool) and value == 0
 
 
 class UnicontaSandbox:
@@ -166,13 +176,23 @@ class UnicontaSandbox:
 
     # ----------------------------------------------------------------- setup
 
-    def add_company(self, company_id: int, name: str) -> Company:
-        """Create an empty company with every catalogue entity."""
+    def add_company(
+        self, company_id: int, name: str, country: str = "Denmark", currency: str = "DKK"
+    ) -> Company:
+        """Create a company holding every catalogue entity and the Danish VAT codes."""
         with self._lock:
             if company_id in self._companies:
                 raise ValueError(f"company {company_id} already exists")
-            company = Company(company_id, name)
+            company = Company(company_id, name, country, currency)
             self._companies[company_id] = company
+            self.load(
+                company_id,
+                "GLVatClient",
+                [
+                    {"Vat": code, "Name": label, "VatType": kind, "Rate": rate}
+                    for code, label, kind, rate in STANDARD_VAT_CODES
+                ],
+            )
             return company
 
     def add_user(
@@ -182,11 +202,12 @@ class UnicontaSandbox:
         password: str,
         user_type: str = "Server",
         roles: Iterable[str] = (),
+        name: str | None = None,
     ) -> User:
         """Give a user rights to a company, creating the user on first call.
 
-        Adding an existing user to another company keeps its standard company and sets the
-        password given.
+        Adding an existing user to another company keeps its standard company (the first),
+        sets the password and user type given and adds the roles given.
         """
         if user_type not in USER_TYPES:
             raise ValueError(f"user_type must be one of {USER_TYPES}, got {user_type!r}")
@@ -194,12 +215,14 @@ class UnicontaSandbox:
             self._company(company_id)
             user = self._users.get(username)
             if user is None:
-                user = User(username, password, user_type, tuple(roles))
+                user = User(username, password, user_type, tuple(roles), name or username)
                 self._users[username] = user
             else:
                 user.password = password
                 user.user_type = user_type
                 user.roles = tuple(dict.fromkeys((*user.roles, *roles)))
+                if name:
+                    user.name = name
             if company_id not in user.companies:
                 user.companies.append(company_id)
             return user
@@ -345,7 +368,7 @@ class UnicontaSandbox:
         self, company_id: int, entity: str, key: Key, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Change some properties of one record (a UI edit); fires the Change URL callback."""
-        definition = entity_def(entity)
+        definition = company_entity(entity)
         with self._lock:
             company = self._company(company_id)
             stored_key = self._lookup_key(definition, key)
@@ -353,19 +376,27 @@ class UnicontaSandbox:
             if current is None:
                 raise SandboxError(
                     "RecordNotFound",
-                    f"{definition.name} with {definition.key} {key!r} does not exist",
+                    f"{definition.name} with {definition.key_label(stored_key)} does not exist",
                 )
-            merged = {**row_to_json(current), **changes, definition.key: current[definition.key]}
+            keys = {name: to_json_value(current[name]) for name in definition.keys}
+            merged = {**row_to_json(current), **changes, **keys}
             return self.api_update(company_id, entity, [merged])[0]
 
     def delete(self, company_id: int, entity: str, key: Key) -> None:
         """Delete one record by key (a UI delete); fires the Change URL callback."""
-        definition = entity_def(entity)
-        self.api_delete(company_id, entity, [{definition.key: self._lookup_key(definition, key)}])
+        definition = company_entity(entity)
+        stored_key = self._lookup_key(definition, key)
+        parts = stored_key if definition.composite else (stored_key,)
+        body = {
+            name: to_json_value(part) for name, part in zip(definition.keys, parts, strict=True)
+        }
+        self.api_delete(company_id, entity, [body])
 
     def get(self, company_id: int, entity: str, key: Key) -> dict[str, Any] | None:
-        """One record in its JSON form, or ``None``."""
-        definition = entity_def(entity)
+        """One record in its JSON form, or ``None``. A composite key is a tuple, or its parts
+        joined by commas (``"P10000,Hoved"``).
+        """
+        definition = company_entity(entity)
         with self._lock:
             company = self._company(company_id)
             try:
@@ -380,27 +411,112 @@ class UnicontaSandbox:
         return [row_to_json(row) for row in self.snapshot(company_id, entity)]
 
     def load(self, company_id: int, entity: str, rows: Iterable[Mapping[str, Any]]) -> list[Key]:
-        """Bulk import for setting up data: validated like Insert, but it may also set
-        read-only values (``Created``, balances) and it fires no callbacks.
+        """Bulk import for setting up data, all or nothing.
+
+        Validated like Insert (keys, types, references), but it may also write read-only
+        values (``Created``, ``UpdatedAt``, balances), it may fill entities the API cannot
+        write (posted invoices, their lines and open items), and it fires no callbacks.
+        Computed values (stock sums, totals, ``Paid``) are always computed. Number series
+        continue above the highest order and invoice number loaded.
         """
-        definition = entity_def(entity)
+        definition = company_entity(entity)
+        now = self.clock.now()
+        with self._transaction(company_id) as tx:
+            return [
+                definition.key_of(
+                    self._insert_item(tx, definition, data, f"item {index}: ", now, load=True)
+                )
+                for index, data in enumerate(rows)
+            ]
+
+    def post_order(
+        self,
+        company_id: int,
+        order_number: int,
+        date: date | str | None = None,
+        invoice_number: int = 0,
+    ) -> dict[str, Any]:
+        """Post an order as a Uniconta user would in the UI: same effect as PostInvoice, no
+        API call counted and no injected failure. Returns the new ``DebtorInvoiceClient``.
+        """
+        invoice_date = self._date_or_today(date)
+        with self._transaction(company_id) as tx:
+            try:
+                result = posting.post_order(
+                    tx, order_number, invoice_date, invoice_number, False, self.clock.now()
+                )
+            except posting.PostingRefused as exc:
+                raise SandboxError(exc.code, exc.message) from exc
+            invoice = tx.get("DebtorInvoiceClient", result["InvoiceNumber"])
+            assert invoice is not None
+            return row_to_json(invoice)
+
+    def register_payment(
+        self,
+        company_id: int,
+        invoice_number: int,
+        amount: Decimal | float | int,
+        date: date | str | None = None,
+    ) -> dict[str, Any]:
+        """Book a payment on an invoice, as Uniconta's bank reconciliation would.
+
+        The open item's ``AmountOpen`` moves towards zero by ``amount`` and ``Paid`` turns true
+        when it reaches zero. Returns the open item. The payment date is kept in
+        ``payments()`` only: the open item has no property for it.
+        """
+        try:
+            value = coerce_input(DEC, amount)
+        except InvalidValueError as exc:
+            raise SandboxError("InvalidValue", f"amount: {exc}") from exc
+        if value <= 0:
+            raise SandboxError("InvalidValue", f"amount must be positive, got {amount}")
+        paid_on = self._date_or_today(date)
+        with self._transaction(company_id) as tx:
+            try:
+                row = posting.apply_payment(tx, invoice_number, value)
+            except posting.PostingRefused as exc:
+                raise SandboxError(exc.code, exc.message, 404) from exc
+            tx.company.payments.append(Payment(invoice_number, value, paid_on))
+            return row_to_json(row)
+
+    def payments(self, company_id: int, invoice_number: int | None = None) -> list[dict[str, Any]]:
+        """Payments registered so far (optionally for one invoice), oldest first."""
         with self._lock:
-            company = self._company(company_id)
-            table = company.tables[definition.name]
-            prepared: list[Row] = []
-            seen: set[Key] = set()
-            for index, data in enumerate(rows):
-                row = self._prepare(definition, data, index, allow_read_only=True)
-                self._check_new_key(definition, row, table, seen, f"item {index}: ")
-                prepared.append(row)
-            keys: list[Key] = []
-            for row in prepared:
-                self._assign_server_values(company, definition, row, keep_created=True)
-                key = row[definition.key]
-                table[key] = self._ordered(definition, row)
-                keys.append(key)
-            company.changed(definition.name)
-            return keys
+            return [
+                {
+                    "Invoice": p.invoice,
+                    "Amount": to_json_value(p.amount),
+                    "Date": p.date.isoformat(),
+                }
+                for p in self._company(company_id).payments
+                if invoice_number is None or p.invoice == invoice_number
+            ]
+
+    def fail_next_postings(self, company_id: int, message: str, count: int = 1) -> None:
+        """Make the next ``count`` PostInvoice API calls fail with ``InvoiceGenerationFailed``
+        and ``message``, posting nothing (the known Uniconta API issue of some companies).
+        """
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        with self._lock:
+            self._company(company_id).failing_postings.extend([message] * count)
+
+    def set_stock(
+        self, company_id: int, item: str, warehouse: str, qty: Decimal | float | int
+    ) -> dict[str, Any]:
+        """Set an item's quantity in one warehouse (creating the stock row if needed), as a
+        stock count in the UI would; fires the ``InvItemStorage`` Change URL callback.
+        """
+        now = self.clock.now()
+        with self._transaction(company_id) as tx:
+            current = tx.get(_STOCK.name, (item, warehouse))
+            if current is None:
+                data = {"Item": item, "Warehouse": warehouse, "Qty": qty}
+                row = self._insert_item(tx, _STOCK, data, "", now, load=False)
+            else:
+                data = {**row_to_json(current), "Qty": qty}
+                row = self._update_item(tx, _STOCK, data, "", now)
+            return row_to_json(row)
 
     def wait_for_callbacks(self, timeout: float = 5.0) -> None:
         """Block until every queued Change URL callback was delivered (or dropped).
@@ -419,36 +535,57 @@ class UnicontaSandbox:
 
     # ------------------------------------------------------- API operations
 
-    def snapshot(self, company_id: int, entity: str) -> list[Row]:
-        """Stored rows in key order. Rows are never mutated in place, so the list may be
-        filtered outside the lock.
+    def snapshot(self, company_id: int, entity: str, order: Sequence[OrderKey] = ()) -> list[Row]:
+        """Stored rows in key order, or in ``order``. Rows are never mutated in place, so the
+        list may be filtered outside the lock.
+        """
+        definition = company_entity(entity)
+        with self._lock:
+            return self._company(company_id).rows_in_order(definition, order)
+
+    def read(
+        self, user: User, company_id: int, entity: str, order: Sequence[OrderKey] = ()
+    ) -> list[Row]:
+        """Rows an API read of ``entity`` sees: company data, or the login's own companies
+        (``CompanyClient``) and user (``UserClient``).
         """
         definition = entity_def(entity)
+        if definition.name not in LOGIN_ENTITIES:
+            return self.snapshot(company_id, entity, order)
         with self._lock:
-            return list(self._company(company_id).rows_in_key_order(definition.name))
+            if definition.name == "UserClient":
+                rows: list[Row] = [
+                    {
+                        "LoginId": user.username,
+                        "Name": user.name,
+                        "UserType": user.user_type,
+                        "Roles": user.roles,
+                    }
+                ]
+            else:
+                rows = [
+                    {
+                        "CompanyId": company.company_id,
+                        "Name": company.name,
+                        "Country": company.country,
+                        "CurrencyId": company.currency,
+                    }
+                    for company in self.companies()
+                    if company.company_id in user.companies
+                ]
+        return sort_rows(rows, list(order), definition) if order else rows
 
     def api_insert(
         self, company_id: int, entity: str, items: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
         """REST Insert: all items or none; returns the rows as stored."""
-        definition = entity_def(entity)
-        with self._lock:
-            company = self._company(company_id)
-            table = company.tables[definition.name]
-            prepared: list[Row] = []
-            seen: set[Key] = set()
-            for index, data in enumerate(items):
-                row = self._prepare(definition, data, self._index(items, index))
-                self._check_new_key(definition, row, table, seen, self._where(items, index))
-                prepared.append(row)
-            stored: list[Row] = []
-            for row in prepared:
-                self._assign_server_values(company, definition, row, keep_created=False)
-                ordered = self._ordered(definition, row)
-                table[ordered[definition.key]] = ordered
-                stored.append(ordered)
-                self._notify(company, definition, ordered, "Insert")
-            company.changed(definition.name)
+        definition = self._writable(entity, "Insert")
+        now = self.clock.now()
+        with self._transaction(company_id) as tx:
+            stored = [
+                self._insert_item(tx, definition, data, self._where(items, index), now, load=False)
+                for index, data in enumerate(items)
+            ]
             return [row_to_json(row) for row in stored]
 
     def api_update(
@@ -457,50 +594,64 @@ class UnicontaSandbox:
         """REST Update: each item replaces the stored entity; omitted properties become null
         (or the type default for numbers and booleans). All items or none.
         """
-        definition = entity_def(entity)
-        with self._lock:
-            company = self._company(company_id)
-            table = company.tables[definition.name]
-            staged: dict[Key, Row] = {}
-            order: list[Key] = []
-            for index, data in enumerate(items):
-                key = self._key_of(definition, data, items, index)
-                current = staged.get(key, table.get(key))
-                if current is None:
-                    raise self._not_found(definition, key, items, index)
-                row = self._prepare(definition, data, self._index(items, index))
-                for name in definition.read_only:
-                    if name in current:
-                        row[name] = current[name]
-                staged[key] = self._ordered(definition, row)
-                order.append(key)
-            for key in order:
-                table[key] = staged[key]
-                self._notify(company, definition, staged[key], "Update")
-            company.changed(definition.name)
-            return [row_to_json(staged[key]) for key in order]
+        definition = self._writable(entity, "Update")
+        now = self.clock.now()
+        with self._transaction(company_id) as tx:
+            stored = [
+                self._update_item(tx, definition, data, self._where(items, index), now)
+                for index, data in enumerate(items)
+            ]
+            return [row_to_json(row) for row in stored]
 
     def api_delete(
         self, company_id: int, entity: str, items: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
         """REST Delete: rows identified by key; all or none. Returns the deleted rows."""
-        definition = entity_def(entity)
-        with self._lock:
-            company = self._company(company_id)
-            table = company.tables[definition.name]
-            keys: list[Key] = []
-            for index, data in enumerate(items):
-                key = self._key_of(definition, data, items, index)
-                if key not in table or key in keys:
-                    raise self._not_found(definition, key, items, index)
-                keys.append(key)
-            removed = [table.pop(key) for key in keys]
-            company.changed(definition.name)
-            for row in removed:
-                self._notify(company, definition, row, "Delete")
+        definition = self._writable(entity, "Delete")
+        now = self.clock.now()
+        with self._transaction(company_id) as tx:
+            removed = [
+                self._delete_item(tx, definition, data, self._where(items, index), now)
+                for index, data in enumerate(items)
+            ]
             return [row_to_json(row) for row in removed]
 
+    def api_post_invoice(self, company_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /api/Invoice/PostInvoice``: post (or with ``Simulate`` only price) an order.
+
+        Answers like the .NET ``InvoicePostingResult``: ``{"Err": "Succes", ...}`` or
+        ``{"Err": "<ErrorCodes>", "Message": ...}``. A malformed body raises ``SandboxError``.
+        """
+        order_number, invoice_date, invoice_number, simulate = self._posting_request(body)
+        with self._transaction(company_id) as tx:
+            if tx.company.failing_postings:
+                message = tx.company.failing_postings.pop(0)
+                return {"Err": "InvoiceGenerationFailed", "Message": message}
+            try:
+                result = posting.post_order(
+                    tx, order_number, invoice_date, invoice_number, simulate, self.clock.now()
+                )
+            except posting.PostingRefused as exc:
+                return {"Err": exc.code, "Message": exc.message}
+            return {name: to_json_value(value) for name, value in result.items()}
+
     # -------------------------------------------------------------- helpers
+
+    @contextmanager
+    def _transaction(self, company_id: int) -> Iterator[Transaction]:
+        """Run changes to one company under the lock; undo them all if any is refused, and
+        queue the Change URL callbacks only once everything succeeded.
+        """
+        with self._lock:
+            company = self._company(company_id)
+            tx = Transaction(company)
+            try:
+                yield tx
+            except BaseException:
+                tx.rollback()
+                raise
+            for definition, row, operation in tx.events:
+                self._notify(company, definition, row, operation)
 
     def _company(self, company_id: int) -> Company:
         """Company by id; unknown ids are a programming error in setup code."""
@@ -509,23 +660,105 @@ class UnicontaSandbox:
             raise SandboxError("UnknownCompany", f"Company {company_id} does not exist", 404)
         return company
 
+    @staticmethod
+    def _writable(entity: str, operation: str) -> EntityDef:
+        """Entity definition, refusing operations the entity does not allow at all."""
+        definition = entity_def(entity)
+        if operation not in definition.writes:
+            raise SandboxError("NotAllowed", _not_allowed(definition, operation))
+        return definition
+
+    def _insert_item(
+        self,
+        tx: Transaction,
+        definition: EntityDef,
+        data: Mapping[str, Any],
+        where: str,
+        now: datetime,
+        *,
+        load: bool,
+    ) -> Row:
+        """Validate and store one new row, with its server-assigned values and roll-ups."""
+        row = self._prepare(definition, data, where, allow_read_only=load)
+        rules.assign_keys(tx, definition, row)
+        if not definition.server_key:
+            self._require_key(definition, row, where)
+        self._check_references(tx, definition, row, where)
+        if not definition.server_key and tx.exists(definition.name, definition.key_of(row)):
+            raise SandboxError(
+                "RecordExists",
+                f"{where}{definition.name} with "
+                f"{definition.key_label(definition.key_of(row))} already exists",
+            )
+        rules.stamp(tx, definition, row, now, new=True, keep=load)
+        if load:
+            rules.follow_loaded_numbers(tx, definition, row)
+        rules.derive(tx, definition, row)
+        stored = tx.put(definition, row)
+        rules.after_write(tx, definition, None, stored, now)
+        if not load:
+            tx.notify(definition, stored, "Insert")
+        return stored
+
+    def _update_item(
+        self,
+        tx: Transaction,
+        definition: EntityDef,
+        data: Mapping[str, Any],
+        where: str,
+        now: datetime,
+    ) -> Row:
+        """Replace one stored row (or, for posted documents, change its updatable fields)."""
+        key = self._key_of(definition, data, where)
+        current = tx.get(definition.name, key)
+        if current is None:
+            raise self._not_found(definition, key, where)
+        if definition.updatable is not None:
+            row = self._restricted_update(definition, current, data, where)
+        else:
+            row = self._prepare(definition, data, where)
+            for name in definition.read_only:
+                if name in current:
+                    row[name] = current[name]
+            self._check_references(tx, definition, row, where)
+        rules.stamp(tx, definition, row, now, new=False, keep=False)
+        rules.derive(tx, definition, row)
+        stored = tx.put(definition, row)
+        rules.after_write(tx, definition, current, stored, now)
+        tx.notify(definition, stored, "Update")
+        return stored
+
+    def _delete_item(
+        self,
+        tx: Transaction,
+        definition: EntityDef,
+        data: Mapping[str, Any],
+        where: str,
+        now: datetime,
+    ) -> Row:
+        """Delete one row and what belongs to it."""
+        key = self._key_of(definition, data, where)
+        if not tx.exists(definition.name, key):
+            raise self._not_found(definition, key, where)
+        removed = tx.remove(definition, key)
+        tx.notify(definition, removed, "Delete")
+        rules.cascade_delete(tx, definition, removed)
+        rules.after_write(tx, definition, removed, None, now)
+        return removed
+
     def _prepare(
         self,
         definition: EntityDef,
         data: Mapping[str, Any],
-        index: int | None,
+        where: str,
         allow_read_only: bool = False,
     ) -> Row:
         """Validate a JSON object into a stored row (full-replace semantics)."""
-        where = f"item {index}: " if index is not None else ""
         if not isinstance(data, Mapping):
             raise SandboxError(
                 "InvalidRequest", f"{where}{definition.name} records must be JSON objects"
             )
-        key_value = data.get(definition.key)
-        label = definition.name
-        if key_value is not None:
-            label = f"{definition.name} {definition.key} {key_value!r}"
+        label = self._label(definition, data)
         row: Row = {}
         for name, value in data.items():
             if name.startswith("@odata."):
@@ -538,120 +771,204 @@ class UnicontaSandbox:
                 )
             if name in definition.read_only and not allow_read_only:
                 continue
-            try:
-                row[name] = coerce_input(ftype, value)
-            except InvalidValueError as exc:
-                raise SandboxError(
-                    "InvalidValue", f"{where}{label}: property '{name}': {exc}"
-                ) from exc
+            row[name] = self._coerce(ftype, value, f"{where}{label}: property '{name}'")
         for name, ftype in definition.fields.items():
             if not ftype.nullable and row.get(name) is None:
                 row[name] = ftype.default
         return row
 
-    def _assign_server_values(
-        self, company: Company, definition: EntityDef, row: Row, keep_created: bool
-    ) -> None:
-        """Give a new row its RowId (and Created), as the server does on Insert."""
-        row_id = company.next_row_id[definition.name]
-        company.next_row_id[definition.name] = row_id + 1
-        row["RowId"] = row_id
-        if "Created" in definition.fields and not (keep_created and row.get("Created")):
-            row["Created"] = self.clock.now().astimezone(UTC)
+    def _restricted_update(
+        self, definition: EntityDef, current: Row, data: Mapping[str, Any], where: str
+    ) -> Row:
+        """Update of a posted document: only ``updatable`` properties may differ from what is
+        stored. Properties left out keep their value, since a posted document cannot lose
+        them. When the date or payment term changes and ``DueDate`` does not, the due date is
+        worked out again.
+        """
+        assert definition.updatable is not None
+        label = f"{definition.name} {definition.key_label(definition.key_of(current))}"
+        row = dict(current)
+        changed: set[str] = set()
+        for name, value in data.items():
+            if name.startswith("@odata."):
+                continue
+            ftype = definition.fields.get(name)
+            if ftype is None:
+                raise SandboxError(
+                    "FieldNotFound",
+                    f"{where}{label}: property '{name}' does not exist on {definition.name}",
+                )
+            if name in definition.read_only:
+                continue
+            coerced = self._coerce(ftype, value, f"{where}{label}: property '{name}'")
+            if coerced == current.get(name):
+                continue
+            if name not in definition.updatable:
+                allowed = ", ".join(sorted(definition.updatable))
+                raise SandboxError(
+                    "FieldReadOnly",
+                    f"{where}{label}: property '{name}' cannot be changed after posting; "
+                    f"only {allowed} can be updated",
+                )
+            if coerced is None and ftype.kind is Kind.DATE:
+                raise SandboxError(
+                    "InvalidValue", f"{where}{label}: property '{name}' cannot be empty"
+                )
+            row[name] = coerced
+            changed.add(name)
+        if changed & {"Date", "Payment"} and "DueDate" not in changed:
+            row["DueDate"] = rules.due_date(row["Date"], row.get("Payment"))
+        return row
 
     @staticmethod
-    def _ordered(definition: EntityDef, row: Row) -> Row:
-        """Row with properties in catalogue order and nulls dropped (sparse storage)."""
-        return {name: row[name] for name in definition.fields if row.get(name) is not None}
+    def _coerce(ftype: FieldType, value: Any, where: str) -> Any:
+        """Coerce one property value, naming it in the 400 on failure."""
+        try:
+            return coerce_input(ftype, value)
+        except InvalidValueError as exc:
+            raise SandboxError("InvalidValue", f"{where}: {exc}") from exc
+
+    @staticmethod
+    def _label(definition: EntityDef, data: Mapping[str, Any]) -> str:
+        """Entity name plus whatever key the data carries, for messages."""
+        parts = [data.get(name) for name in definition.keys]
+        if all(part is None for part in parts):
+            return definition.name
+        key = tuple(parts) if definition.composite else parts[0]
+        return f"{definition.name} {definition.key_label(key)}"
+
+    @staticmethod
+    def _require_key(definition: EntityDef, row: Row, where: str) -> None:
+        """Insert needs every key property set (after server-assigned ones were filled)."""
+        for name in definition.keys:
+            if _empty(row.get(name)):
+                raise SandboxError(
+                    "KeyIsEmpty",
+                    f"{where}{definition.name}: key property '{name}' is missing or empty",
+                )
+
+    @staticmethod
+    def _check_references(tx: Transaction, definition: EntityDef, row: Row, where: str) -> None:
+        """Properties that name another record must name an existing one."""
+        for name, target in definition.references.items():
+            value = row.get(name)
+            if _empty(value) or tx.exists(target, value):
+                continue
+            target_key = ENTITIES[target].keys[0]
+            raise SandboxError(
+                "InvalidValue",
+                f"{where}{UnicontaSandbox._label(definition, row)}: property '{name}': "
+                f"{target} with {target_key} {to_json_value(value)!r} does not exist",
+            )
 
     def _lookup_key(self, definition: EntityDef, key: Key) -> Key:
-        """Normalise a key given by Python callers (``"5"`` is accepted for an int key)."""
-        if definition.key_type.kind is Kind.INT:
-            if isinstance(key, int) and not isinstance(key, bool):
-                return key
-            if isinstance(key, str) and key.strip().lstrip("-").isdigit():
-                return int(key)
-            raise SandboxError("InvalidValue", f"{definition.name}: key {key!r} is not an integer")
-        return str(key)
+        """Normalise a key given by Python callers (``"5"`` is accepted for an int key, and
+        ``"P1,Hoved"`` or a tuple for a composite key).
+        """
+        if not definition.composite:
+            return self._lookup_part(definition, definition.keys[0], key)
+        parts = key.split(",") if isinstance(key, str) else key
+        if not isinstance(parts, tuple | list) or len(parts) != len(definition.keys):
+            raise SandboxError(
+                "InvalidValue",
+                f"{definition.name}: key {key!r} must have the parts {', '.join(definition.keys)}",
+            )
+        return tuple(
+            self._lookup_part(definition, name, part)
+            for name, part in zip(definition.keys, parts, strict=True)
+        )
 
-    def _key_of(
-        self,
-        definition: EntityDef,
-        data: Mapping[str, Any],
-        items: Sequence[Mapping[str, Any]],
-        index: int,
-    ) -> Key:
-        """Key of an Update/Delete item, validated against the key type."""
-        where = self._where(items, index)
+    @staticmethod
+    def _lookup_part(definition: EntityDef, name: str, value: Any) -> Key:
+        """One key part converted to the property's type."""
+        kind = definition.fields[name].kind
+        if kind is Kind.INT:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+                return int(value)
+        elif kind is Kind.DECIMAL:
+            try:
+                return Decimal(str(value).strip())
+            except ArithmeticError:
+                pass
+        else:
+            return str(value)
+        raise SandboxError("InvalidValue", f"{definition.name}: {name} {value!r} is not a number")
+
+    def _key_of(self, definition: EntityDef, data: Mapping[str, Any], where: str) -> Key:
+        """Key of an Update/Delete item, validated against the key types."""
         if not isinstance(data, Mapping):
             raise SandboxError(
                 "InvalidRequest", f"{where}{definition.name} records must be JSON objects"
             )
-        value = data.get(definition.key)
-        if value is None or value == "":
-            raise SandboxError(
-                "KeyIsEmpty",
-                f"{where}{definition.name}: key property '{definition.key}' is missing or empty",
+        parts: list[Any] = []
+        for name in definition.keys:
+            value = data.get(name)
+            if _empty(value):
+                raise SandboxError(
+                    "KeyIsEmpty",
+                    f"{where}{definition.name}: key property '{name}' is missing or empty",
+                )
+            parts.append(
+                self._coerce(
+                    definition.fields[name], value, f"{where}{definition.name}: key '{name}'"
+                )
             )
-        try:
-            key = coerce_input(definition.key_type, value)
-        except InvalidValueError as exc:
-            raise SandboxError(
-                "InvalidValue",
-                f"{where}{definition.name}: key property '{definition.key}': {exc}",
-            ) from exc
-        assert isinstance(key, str | int)
-        return key
+        return tuple(parts) if definition.composite else parts[0]
 
     @staticmethod
-    def _index(items: Sequence[Any], index: int) -> int | None:
-        """Item position for messages, only when the request was a batch."""
-        return index if len(items) > 1 else None
-
-    def _where(self, items: Sequence[Any], index: int) -> str:
-        """Message prefix locating an item inside a batch."""
-        position = self._index(items, index)
-        return f"item {position}: " if position is not None else ""
+    def _where(items: Sequence[Any], index: int) -> str:
+        """Message prefix locating an item inside a batch (empty for a single item)."""
+        return f"item {index}: " if len(items) > 1 else ""
 
     @staticmethod
-    def _check_new_key(
-        definition: EntityDef, row: Row, table: Mapping[Key, Row], seen: set[Key], where: str
-    ) -> None:
-        """Insert needs a non-empty key that is in neither the table nor the same batch."""
-        if definition.server_key:
-            return
-        key = row.get(definition.key)
-        if key is None or key == "":
-            raise SandboxError(
-                "KeyIsEmpty",
-                f"{where}{definition.name}: key property '{definition.key}' is missing or empty",
-            )
-        if key in table or key in seen:
-            raise SandboxError(
-                "RecordExists",
-                f"{where}{definition.name} with {definition.key} {key!r} already exists",
-            )
-        seen.add(key)
-
-    def _not_found(
-        self, definition: EntityDef, key: Any, items: Sequence[Any], index: int
-    ) -> SandboxError:
+    def _not_found(definition: EntityDef, key: Key, where: str) -> SandboxError:
         """RecordNotFound error for an Update/Delete of a missing key."""
         return SandboxError(
             "RecordNotFound",
-            f"{self._where(items, index)}{definition.name} with {definition.key} {key!r} "
-            "does not exist",
+            f"{where}{definition.name} with {definition.key_label(key)} does not exist",
         )
+
+    def _posting_request(self, body: Mapping[str, Any]) -> tuple[int, date, int, bool]:
+        """Validate a PostInvoice body: ``OrderNumber`` (required), ``Date`` (default today),
+        ``InvoiceNumber`` (0 = next free), ``Simulate`` (default false).
+        """
+        values: dict[str, Any] = {}
+        for name, value in body.items():
+            ftype = _POSTING_FIELDS.get(name)
+            if ftype is None:
+                allowed = ", ".join(_POSTING_FIELDS)
+                raise SandboxError(
+                    "FieldNotFound",
+                    f"PostInvoice: property '{name}' does not exist; use {allowed}",
+                )
+            values[name] = self._coerce(ftype, value, f"PostInvoice: property '{name}'")
+        if _empty(values.get("OrderNumber")):
+            raise SandboxError("KeyIsEmpty", "PostInvoice: OrderNumber is missing or 0")
+        return (
+            values["OrderNumber"],
+            values.get("Date") or self._date_or_today(None),
+            values.get("InvoiceNumber") or 0,
+            bool(values.get("Simulate")),
+        )
+
+    def _date_or_today(self, value: date | str | None) -> date:
+        """A date given by a Python caller, or today in Copenhagen."""
+        if value is None:
+            return self.clock.now().astimezone(COPENHAGEN).date()
+        coerced: date = self._coerce(DATE, value, "date")
+        return coerced
 
     def _notify(self, company: Company, definition: EntityDef, row: Row, operation: str) -> None:
         """Queue the Change URL callback for a committed change (caller holds the lock)."""
-        if company.change_url is None or not definition.master_data:
+        if company.change_url is None:
             return
         params = urlencode(
             {
                 "CompanyId": company.company_id,
                 "Table": definition.table,
-                "Key": row[definition.key],
+                "Key": to_json_value(row[definition.callback_key]),
                 "RowId": row["RowId"],
                 "Operation": operation,
             }
@@ -663,3 +980,15 @@ class UnicontaSandbox:
             self._callbacks.submit(Callback(url, "POST", body))
         else:
             self._callbacks.submit(Callback(url, "GET", None))
+
+
+def _not_allowed(definition: EntityDef, operation: str) -> str:
+    """Why an entity refuses a write operation altogether."""
+    if definition.name == "DebtorInvoiceClient":
+        if operation == "Insert":
+            return (
+                "DebtorInvoiceClient cannot be inserted: an invoice is created by posting an "
+                "order (POST /api/Invoice/PostInvoice)"
+            )
+        return "DebtorInvoiceClient cannot be deleted: a posted invoice is permanent"
+    return f"{definition.name} is read-only: {operation} is not allowed"
