@@ -87,7 +87,8 @@ def main() -> int:
         connection = system.connections.create(
             principal, system="uniconta", name="bench", timezone="Europe/Copenhagen",
             settings={"company_id": COMPANY, "username": USER, "base_url": url,
-                      "page_size": args.page_size},
+                      "page_size": args.page_size,
+                      "entities": {"customers": {"enabled": True}}},
             secrets_={"password": PASSWORD},
         )  # fmt: skip
         cid = connection["id"]

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from ledgerbridge.connectors.base import SkipRecord
-from ledgerbridge.connectors.uniconta.mapping import DEBTOR
+from ledgerbridge.connectors.uniconta.mapping import AccountMapping
 from ledgerbridge.engine.canonical import validate
+
+DEBTOR = AccountMapping("DebtorClient", "debtor_number", "is_customer")
 
 DEBTOR_ROW: dict[str, Any] = {
     "Account": "10042",
@@ -61,7 +63,7 @@ CANONICAL: dict[str, Any] = {
 
 @pytest.mark.parametrize("field", sorted(CANONICAL))
 def test_each_field_maps_inbound(field: str) -> None:
-    assert DEBTOR.to_canonical(DEBTOR_ROW)[field] == CANONICAL[field]
+    assert DEBTOR.to_canonical(DEBTOR_ROW, {})[field] == CANONICAL[field]
 
 
 @pytest.mark.parametrize(
@@ -78,39 +80,39 @@ def test_each_field_maps_inbound(field: str) -> None:
     ],
 )  # fmt: skip
 def test_each_field_maps_outbound(wire: str, value: Any) -> None:
-    assert DEBTOR.from_canonical(CANONICAL, None)[wire] == value
+    assert DEBTOR.from_canonical(CANONICAL, None, {})[wire] == value
 
 
 def test_outbound_keeps_fields_the_hub_does_not_carry() -> None:
-    payload = DEBTOR.from_canonical({**CANONICAL, "phone": "+45 70 00 00 00"}, DEBTOR_ROW)
+    payload = DEBTOR.from_canonical({**CANONICAL, "phone": "+45 70 00 00 00"}, DEBTOR_ROW, {})
     assert payload["Group"] == "DK"
     assert payload["Phone"] == "+45 70 00 00 00"
 
 
 def test_round_trip_is_stable_and_valid() -> None:
-    canonical = DEBTOR.to_canonical(DEBTOR_ROW)
-    assert DEBTOR.to_canonical(DEBTOR.from_canonical(canonical, None)) == canonical
+    canonical = DEBTOR.to_canonical(DEBTOR_ROW, {})
+    assert DEBTOR.to_canonical(DEBTOR.from_canonical(canonical, None, {}), {}) == canonical
     validate("party", canonical)
 
 
 def test_blocked_debtor_is_an_inactive_party_and_back() -> None:
-    assert DEBTOR.to_canonical({**DEBTOR_ROW, "Blocked": True})["active"] is False
-    assert DEBTOR.from_canonical({**CANONICAL, "active": False}, None)["Blocked"] is True
+    assert DEBTOR.to_canonical({**DEBTOR_ROW, "Blocked": True}, {})["active"] is False
+    assert DEBTOR.from_canonical({**CANONICAL, "active": False}, None, {})["Blocked"] is True
 
 
 def test_missing_name_and_unknown_country_are_skips_with_reasons() -> None:
     with pytest.raises(SkipRecord) as missing:
-        DEBTOR.to_canonical({"Account": "1"})
+        DEBTOR.to_canonical({"Account": "1"}, {})
     assert missing.value.reason == "name_missing"
     with pytest.raises(SkipRecord) as country:
-        DEBTOR.to_canonical({**DEBTOR_ROW, "Country": "Atlantis"})
+        DEBTOR.to_canonical({**DEBTOR_ROW, "Country": "Atlantis"}, {})
     assert country.value.reason == "country_unmapped"
     assert "Atlantis" in country.value.message
 
 
 def test_party_without_debtor_number_cannot_become_a_debtor() -> None:
     with pytest.raises(SkipRecord) as skip:
-        DEBTOR.from_canonical({"name": "X", "is_customer": True}, None)
+        DEBTOR.from_canonical({"name": "X", "is_customer": True}, None, {})
     assert skip.value.reason == "debtor_number_missing"
 
 

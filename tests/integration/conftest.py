@@ -117,6 +117,7 @@ def connect(
                 "company_id": COMPANY,
                 "username": USER,
                 "base_url": uniconta.url,
+                "entities": {"customers": {"enabled": True}},
                 **(settings or {}),
             },
             "secrets": {"password": PASSWORD},

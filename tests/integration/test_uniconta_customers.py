@@ -58,7 +58,7 @@ def test_initial_import_of_1000_debtors_then_a_second_run_changes_nothing(
     assert first["data"]["billing_address"]["city"] == debtor["City"]
     assert first["data"]["billing_address"]["country"] == "DK"
     run = _last_run(system, connection["id"], "import")
-    assert run.counts == {"created": 1000}
+    assert run.counts == {"customers.created": 1000}
     # 1,000 rows in pages of 1,000: one full page, then one empty page that ends the scan.
     assert run.calls == 2
     assert uniconta.calls() - before == 2
@@ -68,7 +68,7 @@ def test_initial_import_of_1000_debtors_then_a_second_run_changes_nothing(
     system.run_until_idle()
     pull = _last_run(system, connection["id"], "pull")
     assert pull.status == "succeeded"
-    assert pull.counts == {"unchanged": 1000}
+    assert pull.counts == {"customers.unchanged": 1000}
     assert pull.calls == 2
     assert uniconta.calls() - second_before == 2
     assert len(_parties(tenant)) == 1000
@@ -215,6 +215,7 @@ def test_new_hub_customer_is_created_in_uniconta_and_supplier_only_party_is_not(
         {
             "connection_id": connection["id"],
             "system": "uniconta",
+            "stream": "customers",
             "remote_id": "70001",
             "issue": None,
         }
@@ -348,7 +349,7 @@ def test_inbound_only_direction_keeps_hub_changes_out_of_uniconta(
 ) -> None:
     accounts = seed(uniconta, 2)
     connection = connect(
-        tenant, uniconta, settings={"entities": {"party": {"direction": "inbound"}}}
+        tenant, uniconta, settings={"entities": {"customers": {"direction": "inbound"}}}
     )
     import_all(system, tenant, connection["id"])
     party = next(p for p in _parties(tenant) if p["data"]["debtor_number"] == accounts[0])
@@ -360,10 +361,16 @@ def test_inbound_only_direction_keeps_hub_changes_out_of_uniconta(
     assert uniconta.calls() == calls
     bad = tenant.api.patch(
         f"/connections/{connection['id']}",
-        json={"settings": {"entities": {"party": {"direction": "sideways"}}}},
+        json={"settings": {"entities": {"customers": {"direction": "sideways"}}}},
     )
     assert bad.status_code == 422
-    assert bad.json()["detail"][0]["loc"] == ["body", "settings", "entities", "party", "direction"]
+    assert bad.json()["detail"][0]["loc"] == [
+        "body",
+        "settings",
+        "entities",
+        "customers",
+        "direction",
+    ]
 
 
 def test_debtor_deleted_in_uniconta_stays_in_the_hub(

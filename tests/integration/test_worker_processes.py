@@ -98,5 +98,5 @@ def test_two_worker_processes_share_the_work_one_job_per_connection(
     for principal, connection_id in zip(principals, connection_ids, strict=True):
         status = system.connections.status(principal, connection_id)
         imports = [r for r in status["recent_runs"] if r["kind"] == "import"]
-        assert [r["counts"] for r in imports] == [{"created": 400}]
+        assert [r["counts"] for r in imports] == [{"customers.created": 400}]
     system.close()

@@ -78,11 +78,12 @@ def start_import(connection_id: str, principal: PrincipalDep, system: SystemDep)
 @router.post("/{connection_id}/jobs/{kind}", status_code=202)
 def request_job(
     connection_id: str,
-    kind: Literal["pull", "push", "retry"],
+    kind: str,
     principal: PrincipalDep,
     system: SystemDep,
 ) -> Any:
-    """Run a pull, a push, or a retry of every skipped and failed record now."""
+    """Run a job now: `push`, `retry` (every skipped and failed record), or one of the
+    system's scheduled reads (Uniconta: `pull`, `products`, `invoices`, `stock`, `payments`)."""
     return system.connections.request(principal, connection_id, kind)
 
 
@@ -93,12 +94,12 @@ def sync_log(
     system: SystemDep,
     outcome: Literal["created", "updated", "unchanged", "skipped", "failed"] | None = None,
     reason: str | None = Query(None, description="Reason code, e.g. debtor_number_missing"),
-    entity: str | None = None,
+    stream: str | None = Query(None, description="customers, suppliers, contacts, …"),
     before: int | None = Query(None, description="Entries older than this id (paging)"),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
     return system.connections.sync_log(
-        principal, connection_id, outcome=outcome, reason=reason, entity=entity,
+        principal, connection_id, outcome=outcome, reason=reason, stream=stream,
         before=before, limit=limit,
     )  # fmt: skip
 

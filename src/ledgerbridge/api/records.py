@@ -30,6 +30,7 @@ RESOURCES: dict[str, tuple[str, type[BaseModel]]] = {
 class SyncState(BaseModel):
     connection_id: str
     system: str | None = None
+    stream: str | None = None
     remote_id: str | None = None
     issue: dict[str, str] | None = None
 

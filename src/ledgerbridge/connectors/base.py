@@ -3,7 +3,8 @@
 A connector knows its system's wire (client), how records map to canonical form (mappings) and
 how to read and write them in pages and batches. It knows nothing of the store, the queue or
 schedules: the engine decides what to sync, remembers what was synced and recovers from failures.
-Canonical data crosses this boundary as JSON-mode dicts (``Model.model_dump(mode="json")``).
+Canonical data crosses this boundary as JSON-mode dicts (``Model.model_dump(mode="json")``);
+outbound, the dict also carries the hub record's ``id``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 JSON = dict[str, Any]
+ROW_ISSUE = "__issue__"
+"""Key a connector may add to a stored row to report a problem with a write that otherwise
+took effect (an order created whose posting failed): ``{"reason": ..., "message": ...}``. The
+record is linked, and the problem becomes its open issue until a retry succeeds."""
 CallMeter = Callable[[int], None]
 """Called with the number of API calls about to be made, before they are made. The engine
 records them in the quota ledger and may raise to stop a run that would exceed the budget."""
@@ -45,28 +50,58 @@ class AmbiguousWrite(ConnectorError):
 
 
 class RemoteRejected(ConnectorError):
-    """The system refused the record itself (validation): retrying the same data will not help."""
+    """The system refused the record itself (validation): retrying the same data will not help.
+    ``reason`` is the code the record's issue gets."""
+
+    def __init__(self, message: str, reason: str = "remote_rejected") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
 class Page:
     records: list[JSON]
     after: str | None
-    """Keyset position to resume from; ``None`` when this was the last page."""
+    """Keyset position after this page (the last record's key; the starting position when
+    the page is empty)."""
+    more: bool
+    """Whether another page may follow."""
 
 
 @dataclass(frozen=True)
 class ChangeNotice:
     """A system told us that a record changed (callback or webhook)."""
 
-    entity: str
+    stream: str
     remote_id: str
     operation: Literal["upsert", "delete"]
     data: JSON | None = None
 
 
+RemoteRef = tuple[str, str]
+"""A reference as the remote holds it: (stream, remote id), e.g. ("customers", "10042")."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A canonical field that holds the hub id of another record (a contact's ``party_id``).
+
+    The engine resolves it through links in ``streams``: remote → hub id inbound, hub id →
+    remote id outbound. When the referenced record is absent the record is skipped with
+    ``missing_reason``; when it exists but has not synced yet, with ``pending_reason``, and it
+    is tried again by itself as soon as the referenced record syncs.
+    """
+
+    field: str
+    streams: tuple[str, ...]
+    missing_reason: str
+    pending_reason: str
+    required: bool = True
+    """An optional reference that is empty stays empty (a credit note's original invoice)."""
+
+
 class EntityMapping(ABC):
-    """How one canonical entity lives in one remote entity."""
+    """How one canonical entity lives in one remote entity (one stream of a connector)."""
 
     entity: str
     remote_entity: str
@@ -76,21 +111,45 @@ class EntityMapping(ABC):
     """Canonical field holding the natural key the remote enforces (debtor number, invoice
     number): how a record is found again after an ambiguous create, and how an existing hub
     record is recognised on first import."""
+    references: tuple[Reference, ...] = ()
+    incremental: bool = False
+    """Records only ever appear after the last one read (posted invoices): a pull reads what
+    came after its cursor instead of scanning everything again."""
+    attach_to: str | None = None
+    """A stream that never creates hub records but adds its fields to the record linked with
+    the same remote id in this other stream (payment status onto invoices)."""
     inbound: bool = True
     outbound: bool = True
+    read_only_reason: str | None = None
+    """Why hub changes are never sent (the remote is master), for records and the API."""
 
     @abstractmethod
     def remote_id(self, remote: JSON) -> str:
         """The remote record's stable identity."""
 
     @abstractmethod
-    def to_canonical(self, remote: JSON) -> JSON:
-        """Wire → canonical fields (a subset of ``fields``). Raises ``SkipRecord``."""
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        """Wire → canonical fields (a subset of ``fields``); ``refs`` maps each reference
+        field to the resolved hub id. Raises ``SkipRecord``."""
 
-    @abstractmethod
-    def from_canonical(self, record: JSON, current: JSON | None) -> JSON:
-        """Canonical record → wire payload, on top of the remote's current state when updating.
-        Raises ``SkipRecord``."""
+    def from_canonical(
+        self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
+    ) -> JSON:
+        """Canonical record → wire payload, on top of the remote's current state when updating;
+        ``refs`` maps each reference field to the remote record it points at. Raises
+        ``SkipRecord``."""
+        raise SkipRecord(
+            self.read_only_reason or "read_only", f"{self.remote_entity} is not written"
+        )
+
+    def remote_aliases(self, remote: JSON) -> list[str]:
+        """Remote ids this record had before (an order that became an invoice when posted):
+        its link is found under them and moved to the new id."""
+        return []
+
+    def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
+        """The references a remote record holds, per reference field (None when empty)."""
+        return {}
 
     def business_key(self, record: JSON) -> str | None:
         """The record's business key, if it has one."""
@@ -98,6 +157,11 @@ class EntityMapping(ABC):
             return None
         value = record.get(self.business_key_field)
         return str(value).strip() or None if value is not None else None
+
+    def payload_key(self, payload: JSON) -> str | None:
+        """The business key of a wire payload, for records whose key lives only on the wire
+        (a contact: its parent account and name)."""
+        return None
 
     def in_scope(self, record: JSON) -> bool:
         """Whether a hub record belongs in this remote entity at all (a supplier-only party is
@@ -108,41 +172,53 @@ class EntityMapping(ABC):
         """Canonical values given to a hub record first created from this remote entity."""
         return {}
 
-    def project(self, record: JSON) -> JSON:
+    def assigned_values(self, stored: JSON) -> JSON:
+        """Values only the accounting system assigns (an invoice number on posting), taken
+        into the hub record after a create. ``stored`` is the canonical form of the result."""
+        return {}
+
+    def project(self, record: JSON, refs: Mapping[str, RemoteRef | None]) -> JSON:
         """The part of a canonical record that this remote can hold, in the form it comes back:
         the round trip through the wire format. Comparing projections tells whether a change
         matters to the remote, and tells an echo of our own write from a real change."""
-        return self.to_canonical(self.from_canonical(record, None))
+        back = {ref.field: record.get(ref.field) for ref in self.references}
+        return self.to_canonical(self.from_canonical(record, None, refs), back)
 
 
 class Connector(ABC):
-    """One authenticated session with one account of an accounting system."""
+    """One authenticated session with one account of an accounting system.
+
+    Its ``mappings`` are its streams (customers, suppliers, contacts, products, invoices…), in
+    dependency order: a stream comes after the streams it references.
+    """
 
     system: str
     mappings: Mapping[str, EntityMapping]
+    default_streams: frozenset[str] = frozenset()
+    """Streams enabled when a connection does not choose (``settings.entities``)."""
 
     @abstractmethod
     def test(self) -> str:
         """Check the credentials; returns a human description of what we are connected to."""
 
     @abstractmethod
-    def read_page(self, entity: str, after: str | None, limit: int) -> Page:
-        """Records of ``entity`` ordered by their key, strictly after ``after``."""
+    def read_page(self, stream: str, after: str | None, limit: int) -> Page:
+        """Records of a stream ordered by their key, strictly after ``after``."""
 
     @abstractmethod
-    def fetch_many(self, entity: str, remote_ids: list[str]) -> dict[str, JSON]:
+    def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
         """Current state of the given records (missing ones are absent from the result)."""
 
     @abstractmethod
-    def find_by_business_key(self, entity: str, keys: list[str]) -> dict[str, JSON]:
+    def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
         """Records whose business key is in ``keys``, by that key."""
 
     @abstractmethod
-    def create_many(self, entity: str, payloads: list[JSON]) -> list[JSON]:
+    def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         """Create records in one batch; returns them as stored, in order."""
 
     @abstractmethod
-    def update_many(self, entity: str, payloads: list[JSON]) -> list[JSON]:
+    def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         """Update records in one batch; returns them as stored, in order."""
 
     @abstractmethod

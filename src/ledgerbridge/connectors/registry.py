@@ -8,12 +8,27 @@ from typing import Any
 
 import httpx
 
+from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import CallMeter, Connector
-from ledgerbridge.connectors.uniconta.connector import UnicontaConnector
+from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
 
 ConnectorFactory = Callable[
-    [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None], Connector
+    [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None, Clock],
+    Connector,
 ]
+
+
+@dataclass(frozen=True)
+class Pull:
+    """A scheduled read of some streams."""
+
+    streams: tuple[str, ...]
+    cron: str
+    """Default schedule, in the connection's time zone (a setting ``schedules.<kind>``
+    overrides it)."""
+    reserve: float = 0.0
+    """Share of the daily call budget this pull must leave untouched: low-priority refreshes
+    (products, stock) give way to invoices and customers when calls run short."""
 
 
 @dataclass(frozen=True)
@@ -29,8 +44,10 @@ class SystemSpec:
     """The zone in which the vendor's quota day starts."""
     page_size: int
     write_batch_size: int
-    pull_cron: str
-    """Safety-net pull schedule, in the connection's time zone."""
+    pulls: dict[str, Pull]
+    """Scheduled reads by job kind."""
+    entities: frozenset[str]
+    """Canonical entities its streams carry: a hub change to one of them may need a push."""
 
     def credential_key(self, settings: Mapping[str, Any]) -> str:
         """What the vendor counts calls against (for Uniconta: the user, across companies)."""
@@ -47,6 +64,14 @@ SYSTEMS: dict[str, SystemSpec] = {
         quota_timezone="Europe/Copenhagen",
         page_size=1000,
         write_batch_size=100,
-        pull_cron="*/15 * * * *",
+        pulls={
+            # Callbacks bring master-data changes at once; this is the safety net.
+            "pull": Pull(("customers", "suppliers", "contacts"), "0 */6 * * *"),
+            "products": Pull(("products",), "30 */6 * * *", reserve=0.2),
+            "invoices": Pull(("invoices",), "0 * * * *"),
+            "stock": Pull(("stock_levels",), "0 5 * * *", reserve=0.2),
+            "payments": Pull(("payment_status",), "0 3 * * *"),
+        },
+        entities=frozenset(STREAM_ENTITIES.values()),
     ),
 }

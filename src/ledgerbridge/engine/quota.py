@@ -20,9 +20,12 @@ from ledgerbridge.store.tables.sync import QuotaUsage
 class QuotaExhausted(Exception):
     """The day's budget for a credential is spent; work resumes at ``resumes_at``."""
 
-    def __init__(self, credential_key: str, limit: int, resumes_at: datetime) -> None:
+    def __init__(
+        self, credential_key: str, limit: int, resumes_at: datetime, reason: str | None = None
+    ) -> None:
         super().__init__(
-            f"daily API quota of {limit} calls used up; resumes at {resumes_at.isoformat()}"
+            f"{reason or f'daily API quota of {limit} calls used up'}; "
+            f"resumes at {resumes_at.isoformat()}"
         )
         self.credential_key = credential_key
         self.limit = limit

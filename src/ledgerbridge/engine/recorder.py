@@ -1,6 +1,6 @@
 """The sync log and the open issues: every record's outcome, every skip with its reason.
 
-An issue is keyed by (connection, entity, direction, record key) and is deleted as soon as the
+An issue is keyed by (connection, stream, direction, record key) and is deleted as soon as the
 record syncs, so "what needs attention" clears itself once the cause is fixed.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -31,7 +32,7 @@ class SyncRecorder:
         self,
         session: Session,
         *,
-        entity: str,
+        stream: str,
         direction: str,
         outcome: str,
         record_id: str | None = None,
@@ -41,14 +42,14 @@ class SyncRecorder:
         persist: bool = True,
     ) -> None:
         """Count the outcome; write a log row unless it is an unremarkable 'unchanged'."""
-        self.counts[outcome] += 1
+        self.counts[f"{stream}.{outcome}"] += 1
         if not persist:
             return
         session.add(
             SyncLogEntry(
                 connection_id=self.connection_id,
                 run_id=self.run_id,
-                entity=entity,
+                stream=stream,
                 direction=direction,
                 record_id=record_id,
                 remote_id=remote_id,
@@ -63,7 +64,7 @@ class SyncRecorder:
         self,
         session: Session,
         *,
-        entity: str,
+        stream: str,
         direction: str,
         key: str,
         reason: str,
@@ -71,11 +72,13 @@ class SyncRecorder:
         outcome: str = "skipped",
         record_id: str | None = None,
         remote_id: str | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> None:
-        """Log a skip or failure and keep it open until the record syncs."""
+        """Log a skip or failure and keep it open until the record syncs. ``payload`` keeps
+        an inbound record as received, so that retrying it needs no API call."""
         self.log(
             session,
-            entity=entity,
+            stream=stream,
             direction=direction,
             outcome=outcome,
             record_id=record_id,
@@ -87,7 +90,7 @@ class SyncRecorder:
         existing = session.scalar(
             sa.select(SyncIssue).where(
                 SyncIssue.connection_id == self.connection_id,
-                SyncIssue.entity == entity,
+                SyncIssue.stream == stream,
                 SyncIssue.direction == direction,
                 SyncIssue.key == key,
             )
@@ -96,7 +99,7 @@ class SyncRecorder:
             session.add(
                 SyncIssue(
                     connection_id=self.connection_id,
-                    entity=entity,
+                    stream=stream,
                     direction=direction,
                     key=key,
                     outcome=outcome,
@@ -105,6 +108,7 @@ class SyncRecorder:
                     first_seen_at=now,
                     last_seen_at=now,
                     attempts=1,
+                    payload=payload,
                 )
             )
         else:
@@ -113,10 +117,11 @@ class SyncRecorder:
             existing.message = message
             existing.last_seen_at = now
             existing.attempts += 1
+            existing.payload = payload
         session.flush()
 
     def open_issue_keys(
-        self, session: Session, entity: str, direction: str, keys: Iterable[str]
+        self, session: Session, stream: str, direction: str, keys: Iterable[str]
     ) -> set[str]:
         wanted = list(set(keys))
         if not wanted:
@@ -125,20 +130,20 @@ class SyncRecorder:
             session.scalars(
                 sa.select(SyncIssue.key).where(
                     SyncIssue.connection_id == self.connection_id,
-                    SyncIssue.entity == entity,
+                    SyncIssue.stream == stream,
                     SyncIssue.direction == direction,
                     SyncIssue.key.in_(wanted),
                 )
             )
         )
 
-    def resolve(self, session: Session, entity: str, direction: str, keys: Iterable[str]) -> None:
+    def resolve(self, session: Session, stream: str, direction: str, keys: Iterable[str]) -> None:
         wanted = list(set(keys))
         if wanted:
             session.execute(
                 sa.delete(SyncIssue).where(
                     SyncIssue.connection_id == self.connection_id,
-                    SyncIssue.entity == entity,
+                    SyncIssue.stream == stream,
                     SyncIssue.direction == direction,
                     SyncIssue.key.in_(wanted),
                 )

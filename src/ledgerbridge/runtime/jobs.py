@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,8 +24,10 @@ from ledgerbridge.connectors.base import (
     Connector,
     RemoteUnavailable,
 )
+from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.engine.context import RunContext, stream_enabled
 from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
-from ledgerbridge.engine.sync import RunContext, SyncEngine
+from ledgerbridge.engine.sync import SyncEngine
 from ledgerbridge.runtime.queue import JobQueue
 from ledgerbridge.runtime.worker import (
     Handler,
@@ -41,8 +44,6 @@ from ledgerbridge.store.tables.tenancy import Connection
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-NEEDS_IMPORT = ("pull", "push", "retry", "inbox")
-"""Jobs that wait for the initial import: before it, links do not exist yet."""
 
 
 class SyncJobs:
@@ -68,35 +69,75 @@ class SyncJobs:
 
     def handlers(self) -> dict[str, Handler]:
         engine = self._engine
-        return {
+        handlers: dict[str, Handler] = {
             "import": lambda job: self._run("import", job, engine.run_import),
-            "pull": lambda job: self._run("pull", job, engine.run_pull),
             "push": lambda job: self._run("push", job, engine.run_push),
             "inbox": lambda job: self._run("inbox", job, engine.process_inbox),
             "retry": lambda job: self._run("retry", job, engine.retry_issues),
             "deliver_webhooks": lambda job: dict(self._webhooks.deliver_due()),
         }
+        for kind in sorted({k for spec in SYSTEMS.values() for k in spec.pulls}):
+            handlers[kind] = partial(self._pull, kind)
+        return handlers
+
+    def _pull(self, kind: str, job: JobContext) -> JSON:
+        connection_id = job.job.connection_id
+        handle = self._connections.handle(connection_id) if connection_id else None
+        plan = handle.system.pulls.get(kind) if handle else None
+        if plan is None:
+            return {"skipped": f"no {kind} pull for this system"}
+        defaults = handle.system.factory.default_streams  # type: ignore[attr-defined]
+        if not any(stream_enabled(handle.settings, defaults, s) for s in plan.streams):
+            return {"skipped": f"{', '.join(plan.streams)} not enabled"}
+        return self._run(
+            kind, job, lambda ctx: self._engine.inbound.run_pull(ctx, list(plan.streams)),
+            reserve=plan.reserve,
+        )  # fmt: skip
 
     @contextmanager
     def open_connector(
-        self, connection_id: str, on_call: Callable[[int], None] | None = None
+        self,
+        connection_id: str,
+        on_call: Callable[[int], None] | None = None,
+        reserve: float = 0.0,
     ) -> Iterator[Connector]:
-        """A connector whose every API call is first booked in the quota ledger."""
+        """A connector whose every API call is first booked in the quota ledger; ``reserve``
+        is the share of the day's budget this run must leave for higher-priority work."""
         handle = self._connections.handle(connection_id)
         limit = int(handle.settings.get("daily_call_limit", handle.system.daily_call_limit))
+        budget = limit - int(limit * reserve)
 
         def meter(calls: int) -> None:
-            self._ledger.consume(handle.credential_key, limit, handle.system.quota_timezone, calls)
+            try:
+                self._ledger.consume(
+                    handle.credential_key, budget, handle.system.quota_timezone, calls
+                )
+            except QuotaExhausted as exc:
+                if reserve:
+                    raise QuotaExhausted(
+                        exc.credential_key, limit, exc.resumes_at,
+                        reason=f"deferred to the next day: {budget} of the {limit} daily "
+                        "calls are used, and the rest is kept for invoices and customers",
+                    ) from exc  # fmt: skip
+                raise
             if on_call is not None:
                 on_call(calls)
 
-        connector = handle.system.factory(handle.settings, handle.secrets, meter, self.transport)
+        connector = handle.system.factory(
+            handle.settings, handle.secrets, meter, self.transport, self._clock
+        )
         try:
             yield connector
         finally:
             connector.close()
 
-    def _run(self, kind: str, job: JobContext, action: Callable[[RunContext], Any]) -> JSON:
+    def _run(
+        self,
+        kind: str,
+        job: JobContext,
+        action: Callable[[RunContext], Any],
+        reserve: float = 0.0,
+    ) -> JSON:
         connection_id = job.job.connection_id
         if connection_id is None:
             raise ValueError(f"{kind} job without a connection")
@@ -104,7 +145,7 @@ class SyncJobs:
             row = session.get(Connection, connection_id)
             if row is None or not row.active:
                 return {"skipped": "connection removed or paused"}
-            if kind in NEEDS_IMPORT and row.import_state != "done":
+            if kind != "import" and row.import_state != "done":
                 return {"skipped": "initial import not finished"}
         handle = self._connections.handle(connection_id)
         run_id = self._start_run(handle, kind, job.job.id)
@@ -119,7 +160,7 @@ class SyncJobs:
             calls["calls"] += n
 
         try:
-            with self.open_connector(connection_id, on_call) as connector:
+            with self.open_connector(connection_id, on_call, reserve) as connector:
                 ctx = RunContext(
                     connection_id=connection_id,
                     tenant_id=handle.tenant_id,

@@ -105,11 +105,10 @@ class System:
             ).all()
             for change in changes:
                 for cid, system in rows:
-                    mappings = SYSTEMS[system].factory.mappings  # type: ignore[attr-defined]
                     if (
                         change.tenant_id == tenant_id
                         and connection_origin(cid) != change.origin
-                        and change.entity in mappings
+                        and change.entity in SYSTEMS[system].entities
                     ):
                         targets.add((cid, tenant_id))
         for connection_id, tenant_id in sorted(targets):

@@ -144,8 +144,10 @@ class ConnectionService:
     def _schedule(
         self, connection_id: str, tenant_id: str, spec: SystemSpec, timezone: str, settings: JSON
     ) -> None:
-        cron = str(settings.get("pull_cron") or spec.pull_cron)
-        self._scheduler.set(connection_id, "pull", cron, timezone, tenant_id=tenant_id)
+        chosen = settings.get("schedules", {})
+        for kind, pull in spec.pulls.items():
+            cron = str(chosen.get(kind) or pull.cron)
+            self._scheduler.set(connection_id, kind, cron, timezone, tenant_id=tenant_id)
         # Pushes follow hub changes at once; this catches one whose enqueue was lost in a crash.
         self._scheduler.set(connection_id, "push", "*/5 * * * *", timezone, tenant_id=tenant_id)
 
@@ -195,7 +197,9 @@ class ConnectionService:
 
     def request(self, principal: Principal, connection_id: str, kind: str) -> JSON:
         """Queue a pull, push or retry now instead of waiting for its schedule."""
-        if kind not in ("pull", "push", "retry"):
+        with self._sessions() as session:
+            spec = _system(self._load(session, principal, connection_id).system)
+        if kind not in ("push", "retry", *spec.pulls):
             raise Invalid(f"unknown job kind {kind}", field="kind")
         with self._sessions() as session:
             row = self._load(session, principal, connection_id)
@@ -267,7 +271,7 @@ class ConnectionService:
         *,
         outcome: str | None,
         reason: str | None,
-        entity: str | None,
+        stream: str | None,
         before: int | None,
         limit: int,
     ) -> list[JSON]:
@@ -278,8 +282,8 @@ class ConnectionService:
                 query = query.where(SyncLogEntry.outcome == outcome)
             if reason:
                 query = query.where(SyncLogEntry.reason_code == reason)
-            if entity:
-                query = query.where(SyncLogEntry.entity == entity)
+            if stream:
+                query = query.where(SyncLogEntry.stream == stream)
             if before:
                 query = query.where(SyncLogEntry.id < before)
             rows = session.scalars(query.order_by(SyncLogEntry.id.desc()).limit(limit))
@@ -288,7 +292,7 @@ class ConnectionService:
                     "id": r.id,
                     "at": r.at.isoformat(),
                     "run_id": r.run_id,
-                    "entity": r.entity,
+                    "stream": r.stream,
                     "direction": r.direction,
                     "record_id": r.record_id,
                     "remote_id": r.remote_id,
@@ -307,7 +311,7 @@ class ConnectionService:
                 query = query.where(SyncIssue.reason_code == reason)
             return [
                 {
-                    "entity": i.entity,
+                    "stream": i.stream,
                     "direction": i.direction,
                     "key": i.key,
                     "outcome": i.outcome,

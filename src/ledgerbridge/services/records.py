@@ -190,13 +190,20 @@ class RecordService:
             return {}
         state: dict[str, list[JSON]] = {}
         links = session.execute(
-            sa.select(Link.record_id, Link.connection_id, Link.remote_id, Connection.system)
+            sa.select(
+                Link.record_id, Link.connection_id, Link.stream, Link.remote_id, Connection.system
+            )
             .join(Connection, Connection.id == Link.connection_id)
             .where(Link.record_id.in_(record_ids))
         )
-        for record_id, connection_id, remote_id, system in links:
+        for record_id, connection_id, stream, remote_id, system in links:
             state.setdefault(record_id, []).append(
-                {"connection_id": connection_id, "system": system, "remote_id": remote_id}
+                {
+                    "connection_id": connection_id,
+                    "system": system,
+                    "stream": stream,
+                    "remote_id": remote_id,
+                }
             )
         issues = session.execute(
             sa.select(SyncIssue).where(
@@ -207,6 +214,7 @@ class RecordService:
             state.setdefault(issue.key, []).append(
                 {
                     "connection_id": issue.connection_id,
+                    "stream": issue.stream,
                     "issue": {"reason": issue.reason_code, "message": issue.message},
                 }
             )

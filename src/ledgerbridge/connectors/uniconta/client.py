@@ -84,6 +84,43 @@ class UnicontaClient:
             raise RemoteUnavailable(f"unexpected OData response for {entity}")
         return list(body["value"])
 
+    def count(self, entity: str) -> int | None:
+        """Rows of an entity, from OData's ``$count`` (None when the server does not say)."""
+        path = f"/odata/{self.company_id}/{entity}"
+        body = self._request("GET", path, params={"$count": "true", "$top": "0"}, write=False)
+        count = body.get("@odata.count") if isinstance(body, dict) else None
+        return int(count) if count is not None else None
+
+    def companies(self) -> list[JSON]:
+        """The companies this user may reach (the login step of the set-up)."""
+        body = self._request("GET", "/odata/CompanyClient", write=False)
+        return list(body.get("value", [])) if isinstance(body, dict) else []
+
+    def user(self) -> JSON:
+        """The logged-in user: its type (Server or Standard) and roles (Reseller …)."""
+        body = self._request("GET", "/odata/UserClient", write=False)
+        values = body.get("value", []) if isinstance(body, dict) else []
+        return dict(values[0]) if values else {}
+
+    def post_invoice(self, order_number: int, invoice_date: str | None) -> JSON:
+        """Post an order as an invoice (InvoiceAPI.PostInvoice); returns Uniconta's result,
+        whose ``Err`` is ``Succes`` on success and an error code otherwise."""
+        body = self._request(
+            "POST",
+            "/api/Invoice/PostInvoice",
+            json={
+                "OrderNumber": order_number,
+                "Date": invoice_date,
+                "InvoiceNumber": 0,
+                "Simulate": False,
+            },
+            write=True,
+        )
+        return dict(body) if isinstance(body, dict) else {"Err": "NoAnswer"}
+
+    def delete(self, entity: str, rows: Sequence[JSON]) -> None:
+        self._request("DELETE", f"/api/Entities/Delete/{entity}", json=list(rows), write=True)
+
     def insert(self, entity: str, rows: Sequence[JSON]) -> list[JSON]:
         body = self._request("POST", f"/api/Entities/Insert/{entity}", json=list(rows), write=True)
         return list(body) if isinstance(body, list) else [body]

@@ -1,15 +1,25 @@
-"""Uniconta connector: debtors (customers) over OData reads and batched REST writes."""
+"""Uniconta connector: the streams of the Uniconta integration over OData reads and batched
+REST writes.
+
+Streams, in dependency order: customers (DebtorClient), suppliers (CreditorClient), contacts
+(ContactClient), products (InvItemClient, one way), stock levels (InvItemStorageClient, one way,
+daily), invoices (orders and posting out, posted invoices in), payment status
+(DebtorTransOpenClient, one way, daily).
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import httpx
 
+from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import (
     JSON,
+    ROW_ISSUE,
     CallMeter,
     ChangeNotice,
     Connector,
@@ -17,23 +27,70 @@ from ledgerbridge.connectors.base import (
     Page,
     RemoteRejected,
 )
-from ledgerbridge.connectors.uniconta.client import (
-    DEFAULT_BASE_URL,
-    UnicontaClient,
-    odata_quote,
+from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient, odata_quote
+from ledgerbridge.connectors.uniconta.mapping import (
+    INVOICE_REF_PREFIX,
+    AccountMapping,
+    Codes,
+    ContactMapping,
+    InvoiceMapping,
+    PaymentStatusMapping,
+    ProductMapping,
+    StockMapping,
+    contact_key,
 )
-from ledgerbridge.connectors.uniconta.mapping import DEBTOR
 
-MAX_FILTER_KEYS = 40
-"""Keys per ``Account eq … or …`` lookup: keeps URLs well under common 8 KB limits."""
+MAX_FILTER_KEYS = 100
+"""Keys per ``Key eq … or …`` lookup: keeps URLs well under common 8 KB limits."""
 
-CHANGE_URL_TABLES = {"Debtor": "party"}
-"""Change URL table names (entity class without ``Client``) → canonical entity."""
+STREAM_ENTITIES: dict[str, str] = {
+    "customers": "party",
+    "suppliers": "party",
+    "contacts": "contact_person",
+    "products": "product",
+    "stock_levels": "stock_level",
+    "invoices": "invoice",
+    "payment_status": "invoice",
+}
+
+CHANGE_URL_TABLES = {
+    "Debtor": "customers",
+    "Creditor": "suppliers",
+    "Contact": "contacts",
+    "InvItem": "products",
+}
+"""Change URL table names (entity class without ``Client``) → stream. Stock changes are not
+followed in real time: stock levels refresh daily at 05:00, as the integration promises."""
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """How a stream is paged: by which property, and whether it is a number."""
+
+    entity: str
+    key: str
+    numeric: bool
+
+    def literal(self, value: str) -> str:
+        return value if self.numeric else odata_quote(value)
+
+
+KEYSETS: dict[str, Keyset] = {
+    "customers": Keyset("DebtorClient", "Account", numeric=False),
+    "suppliers": Keyset("CreditorClient", "Account", numeric=False),
+    "contacts": Keyset("ContactClient", "RowId", numeric=True),
+    "products": Keyset("InvItemClient", "Item", numeric=False),
+    "stock_levels": Keyset("InvItemStorageClient", "RowId", numeric=True),
+    "invoices": Keyset("DebtorInvoiceClient", "InvoiceNumber", numeric=True),
+    "payment_status": Keyset("DebtorTransOpenClient", "RowId", numeric=True),
+}
 
 
 class UnicontaConnector(Connector):
     system = "uniconta"
-    mappings: Mapping[str, EntityMapping] = {"party": DEBTOR}
+    default_streams = frozenset({"customers", "suppliers", "contacts"})
+    """Products, stock, invoices and payments need VAT and unit mappings (and invoices the
+    Reseller role) first, so they are switched on explicitly."""
 
     def __init__(
         self,
@@ -41,6 +98,7 @@ class UnicontaConnector(Connector):
         secrets: Mapping[str, Any],
         meter: CallMeter,
         transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.company_id = int(settings["company_id"])
         self.client = UnicontaClient(
@@ -51,59 +109,252 @@ class UnicontaConnector(Connector):
             meter=meter,
             transport=transport,
         )
+        self.codes = LazyRates(
+            self._vat_rates,
+            vat_mapping=settings.get("vat_mapping"),
+            unit_mapping=settings.get("unit_mapping"),
+            payment_terms=settings.get("payment_terms"),
+        )
+        now = (clock or SystemClock()).now()
+        self.mappings: Mapping[str, EntityMapping] = {
+            "customers": AccountMapping("DebtorClient", "debtor_number", "is_customer"),
+            "suppliers": AccountMapping("CreditorClient", "creditor_number", "is_supplier"),
+            "contacts": ContactMapping(),
+            "products": ProductMapping(self.codes),
+            "stock_levels": StockMapping(now.isoformat()),
+            "invoices": InvoiceMapping(self.codes, post=bool(settings.get("post_invoices"))),
+            "payment_status": PaymentStatusMapping(),
+        }
 
     def close(self) -> None:
         self.client.close()
-
-    def _remote(self, entity: str) -> EntityMapping:
-        return self.mappings[entity]
 
     def test(self) -> str:
         sets = self.client.service_document()
         return f"Uniconta company {self.company_id} ({len(sets)} entity sets available)"
 
-    def read_page(self, entity: str, after: str | None, limit: int) -> Page:
-        mapping = self._remote(entity)
+    def _vat_rates(self) -> dict[str, str]:
+        rows = self.client.query("GLVatClient")
+        return {str(r["Vat"]): str(r.get("Rate", 0)) for r in rows}
+
+    # ------------------------------------------------------------------ reads
+
+    def count(self, stream: str) -> int | None:
+        """How many records a stream holds (for progress and ETA), when Uniconta says."""
+        return self.client.count(KEYSETS[stream].entity)
+
+    def read_page(self, stream: str, after: str | None, limit: int) -> Page:
+        keyset = KEYSETS[stream]
         rows = self.client.query(
-            mapping.remote_entity,
-            filter=f"Account gt {odata_quote(after)}" if after is not None else None,
-            orderby="Account",
+            keyset.entity,
+            filter=f"{keyset.key} gt {keyset.literal(after)}" if after is not None else None,
+            orderby=keyset.key,
             top=limit,
         )
-        last = mapping.remote_id(rows[-1]) if rows else None
-        return Page(records=rows, after=last if len(rows) >= limit else None)
+        last = str(rows[-1][keyset.key]) if rows else after
+        if stream == "invoices" and rows:
+            rows = self._with_invoice_lines(rows)
+        return Page(records=rows, after=last, more=len(rows) >= limit)
 
-    def fetch_many(self, entity: str, remote_ids: list[str]) -> dict[str, JSON]:
-        return self.find_by_business_key(entity, remote_ids)
+    def _with_invoice_lines(self, invoices: list[JSON]) -> list[JSON]:
+        numbers = [int(r["InvoiceNumber"]) for r in invoices]
+        lines: dict[int, list[JSON]] = {n: [] for n in numbers}
+        for line in self._all(
+            "DebtorInvoiceLines",
+            f"InvoiceNumber ge {min(numbers)} and InvoiceNumber le {max(numbers)}",
+            "InvoiceNumber,LineNumber",
+        ):
+            lines.setdefault(int(line["InvoiceNumber"]), []).append(line)
+        return [{"invoice": r, "lines": lines[int(r["InvoiceNumber"])]} for r in invoices]
 
-    def find_by_business_key(self, entity: str, keys: list[str]) -> dict[str, JSON]:
-        # The Account is both the remote id and the business key of debtors.
-        mapping = self._remote(entity)
-        found: dict[str, JSON] = {}
-        unique = sorted(set(keys))
+    def _all(self, entity: str, filter: str, orderby: str) -> list[JSON]:
+        """Every row matching a filter, page by page."""
+        rows: list[JSON] = []
+        while True:
+            page = self.client.query(
+                entity, filter=filter, orderby=orderby, top=1000, skip=len(rows) or None
+            )
+            rows.extend(page)
+            if len(page) < 1000:
+                return rows
+
+    def _by_keys(self, entity: str, key: str, values: list[str], numeric: bool) -> list[JSON]:
+        found: list[JSON] = []
+        unique = sorted(set(values))
         for start in range(0, len(unique), MAX_FILTER_KEYS):
             chunk = unique[start : start + MAX_FILTER_KEYS]
-            expression = " or ".join(f"Account eq {odata_quote(k)}" for k in chunk)
-            for row in self.client.query(mapping.remote_entity, filter=expression):
-                found[mapping.remote_id(row)] = row
+            literal = (lambda v: v) if numeric else odata_quote
+            expression = " or ".join(f"{key} eq {literal(v)}" for v in chunk)
+            found.extend(self._all(entity, expression, key))
         return found
 
-    def create_many(self, entity: str, payloads: list[JSON]) -> list[JSON]:
-        stored = self.client.insert(self._remote(entity).remote_entity, payloads)
+    def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
+        mapping = self.mappings[stream]
+        if stream == "invoices":
+            return self._fetch_invoices(remote_ids)
+        keyset = KEYSETS[stream]
+        if stream == "stock_levels":
+            items = sorted({rid.split("|", 1)[0] for rid in remote_ids})
+            rows = self._by_keys(keyset.entity, "Item", items, numeric=False)
+        elif stream == "payment_status":
+            rows = self._by_keys(keyset.entity, "Invoice", remote_ids, numeric=True)
+        elif keyset.key == "RowId":
+            rows = self._by_keys(keyset.entity, "RowId", remote_ids, numeric=True)
+        else:
+            rows = self._by_keys(keyset.entity, keyset.key, remote_ids, numeric=keyset.numeric)
+        wanted = set(remote_ids)
+        by_id = {mapping.remote_id(row): row for row in rows}
+        return {rid: row for rid, row in by_id.items() if rid in wanted or stream == "stock_levels"}
+
+    def _fetch_invoices(self, remote_ids: list[str]) -> dict[str, JSON]:
+        posted = [rid for rid in remote_ids if not rid.startswith("order:")]
+        orders = [rid.split(":", 1)[1] for rid in remote_ids if rid.startswith("order:")]
+        found: dict[str, JSON] = {}
+        if posted:
+            rows = self._by_keys("DebtorInvoiceClient", "InvoiceNumber", posted, numeric=True)
+            for row in self._with_invoice_lines(rows) if rows else []:
+                found[str(row["invoice"]["InvoiceNumber"])] = row
+        if orders:
+            for row in self._orders_with_lines(
+                self._by_keys("DebtorOrderClient", "OrderNumber", orders, numeric=True)
+            ):
+                found[f"order:{row['order']['OrderNumber']}"] = row
+        return found
+
+    def _orders_with_lines(self, orders: list[JSON]) -> list[JSON]:
+        if not orders:
+            return []
+        numbers = [str(o["OrderNumber"]) for o in orders]
+        lines: dict[str, list[JSON]] = {n: [] for n in numbers}
+        for line in self._by_keys("DebtorOrderLineClient", "OrderNumber", numbers, numeric=True):
+            lines.setdefault(str(line["OrderNumber"]), []).append(line)
+        return [
+            {"order": o, "lines": sorted(lines[str(o["OrderNumber"])],
+                                         key=lambda ln: float(ln.get("LineNumber") or 0))}
+            for o in orders
+        ]  # fmt: skip
+
+    def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
+        if stream == "contacts":
+            return self._find_contacts(keys)
+        if stream == "invoices":
+            return self._find_invoices(keys)
+        if stream in ("customers", "suppliers", "products"):
+            return self.fetch_many(stream, keys)
+        return {}
+
+    def _find_contacts(self, keys: list[str]) -> dict[str, JSON]:
+        found: dict[str, JSON] = {}
+        for start in range(0, len(keys), MAX_FILTER_KEYS // 2):
+            chunk = keys[start : start + MAX_FILTER_KEYS // 2]
+            expression = " or ".join(
+                f"(DCAccount eq {odata_quote(k.split(chr(9))[0])} and "
+                f"Name eq {odata_quote(k.split(chr(9), 1)[1])})"
+                for k in chunk
+            )
+            for row in self._all("ContactClient", expression, "RowId"):
+                found.setdefault(contact_key(row), row)
+        return found
+
+    def _find_invoices(self, keys: list[str]) -> dict[str, JSON]:
+        refs = [k for k in keys if k.startswith(INVOICE_REF_PREFIX)]
+        numbers = [k for k in keys if not k.startswith(INVOICE_REF_PREFIX)]
+        found: dict[str, JSON] = {}
+        if refs:
+            posted = self._by_keys("DebtorInvoiceClient", "OurRef", refs, numeric=False)
+            for row in self._with_invoice_lines(posted) if posted else []:
+                found[str(row["invoice"]["OurRef"])] = row
+            orders = self._by_keys("DebtorOrderClient", "OurRef", refs, numeric=False)
+            for row in self._orders_with_lines(orders):
+                found.setdefault(str(row["order"]["OurRef"]), row)
+        if numbers:
+            found.update(self._fetch_invoices(numbers))
+        return found
+
+    # ------------------------------------------------------------------ writes
+
+    def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        if stream == "invoices":
+            return self._write_invoices(payloads, create=True)
+        stored = self.client.insert(KEYSETS[stream].entity, payloads)
         if len(stored) != len(payloads):
             raise RemoteRejected(f"Uniconta stored {len(stored)} of {len(payloads)} records")
         return stored
 
-    def update_many(self, entity: str, payloads: list[JSON]) -> list[JSON]:
-        stored = self.client.update(self._remote(entity).remote_entity, payloads)
+    def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        if stream == "invoices":
+            return self._write_invoices(payloads, create=False)
+        stored = self.client.update(KEYSETS[stream].entity, payloads)
         if len(stored) != len(payloads):
             raise RemoteRejected(f"Uniconta stored {len(stored)} of {len(payloads)} records")
         return stored
+
+    def _write_invoices(self, payloads: list[JSON], *, create: bool) -> list[JSON]:
+        """Orders with their lines in two batched calls, posted one by one when the connection
+        posts; header changes of posted invoices in one batched update."""
+        results: list[JSON | None] = [None] * len(payloads)
+        headers = [(i, p) for i, p in enumerate(payloads) if "invoice" in p]
+        if headers:
+            stored = self.client.update("DebtorInvoiceClient", [p["invoice"] for _, p in headers])
+            for (index, payload), invoice in zip(headers, stored, strict=True):
+                results[index] = {"invoice": invoice, "lines": payload["lines"]}
+        orders = [(i, p) for i, p in enumerate(payloads) if "order" in p]
+        if orders:
+            for (index, _), row in zip(orders, self._write_orders(orders, create), strict=True):
+                results[index] = row
+        return [r for r in results if r is not None]
+
+    def _write_orders(self, orders: list[tuple[int, JSON]], create: bool) -> list[JSON]:
+        bodies = [_present(p["order"]) for _, p in orders]
+        if create:
+            stored = self.client.insert("DebtorOrderClient", bodies)
+        else:
+            stored = self.client.update("DebtorOrderClient", bodies)
+            old = self._by_keys(
+                "DebtorOrderLineClient", "OrderNumber",
+                [str(o["OrderNumber"]) for o in stored], numeric=True,
+            )  # fmt: skip
+            if old:
+                self.client.delete("DebtorOrderLineClient", old)
+        lines = [
+            {**_present(line), "OrderNumber": order["OrderNumber"]}
+            for order, (_, payload) in zip(stored, orders, strict=True)
+            for line in payload["lines"]
+        ]
+        stored_lines = self.client.insert("DebtorOrderLineClient", lines) if lines else []
+        by_order: dict[str, list[JSON]] = {}
+        for line in stored_lines:
+            by_order.setdefault(str(line["OrderNumber"]), []).append(line)
+        rows = []
+        for order, (_, payload) in zip(stored, orders, strict=True):
+            row: JSON = {"order": order, "lines": by_order.get(str(order["OrderNumber"]), [])}
+            if payload.get("post"):
+                row = self._post(row, payload["order"].get("InvoiceDate"))
+            rows.append(row)
+        return rows
+
+    def _post(self, row: JSON, invoice_date: str | None) -> JSON:
+        """Post one order; a refusal keeps the order and reports Uniconta's own message."""
+        order_number = row["order"]["OrderNumber"]
+        result = self.client.post_invoice(order_number, invoice_date)
+        if result.get("Err") != "Succes":
+            return {
+                **row,
+                ROW_ISSUE: {
+                    "reason": "invoice_generation_failed",
+                    "message": f"Uniconta could not generate the invoice for order "
+                    f"{order_number}: {result.get('Message') or result.get('Err')}",
+                },
+            }
+        posted = self._fetch_invoices([str(result["InvoiceNumber"])])
+        return posted.get(str(result["InvoiceNumber"]), row)
+
+    # ------------------------------------------------------------------ callbacks
 
     def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:
-        entity = CHANGE_URL_TABLES.get(query.get("Table", ""))
-        key = query.get("Key")
-        if entity is None or not key:
+        stream = CHANGE_URL_TABLES.get(query.get("Table", ""))
+        key = query.get("Key")  # a contact's Key is its RowId
+        if stream is None or not key:
             return []
         if str(query.get("CompanyId", self.company_id)) != str(self.company_id):
             return []
@@ -117,4 +368,25 @@ class UnicontaConnector(Connector):
             except ValueError:
                 parsed = None
             data = parsed if isinstance(parsed, dict) else None
-        return [ChangeNotice(entity=entity, remote_id=key, operation=operation, data=data)]
+        return [ChangeNotice(stream=stream, remote_id=key, operation=operation, data=data)]
+
+
+class LazyRates(Codes):
+    """Code tables whose VAT rates are read from Uniconta on first use (one call per run, and
+    none for runs that never need a rate)."""
+
+    def __init__(self, load: Callable[[], dict[str, str]], **tables: Any) -> None:
+        super().__init__(**tables)
+        self._load = load
+        self._loaded = False
+
+    def rate(self, uniconta_code: str | None) -> str | None:
+        if not self._loaded:
+            self.vat_rates = self._load()
+            self._loaded = True
+        return super().rate(uniconta_code)
+
+
+def _present(row: JSON) -> JSON:
+    """Only the properties that have a value: Uniconta omits nulls, and so do we."""
+    return {k: v for k, v in row.items() if v is not None}

@@ -1,14 +1,18 @@
 """Uniconta ⇄ canonical mapping: pure functions over JSON dicts, table-tested.
 
 Uniconta's OData serialises enum properties by member name (``"Country": "Denmark"``,
-``"UserLanguage": "Danish"``, ``"Currency": "DKK"``); the canonical model uses ISO codes.
+``"UserLanguage": "Danish"``, ``"Currency": "DKK"``, ``"Unit": "Piece"``); the canonical model
+uses ISO codes and its own unit codes. VAT codes and units are mapped per connection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, SkipRecord
+from ledgerbridge.connectors.base import JSON, EntityMapping, Reference, RemoteRef, SkipRecord
 
 COUNTRY_BY_ISO: dict[str, str] = {
     "AT": "Austria", "BE": "Belgium", "BG": "Bulgaria", "CA": "Canada", "CH": "Switzerland",
@@ -30,12 +34,46 @@ LANGUAGE_BY_CODE: dict[str, str] = {
 }  # fmt: skip
 CODE_BY_LANGUAGE = {name: code for code, name in LANGUAGE_BY_CODE.items() if code != "no"}
 
+COMMON_UNITS: dict[str, str] = {
+    "Piece": "pcs", "Hours": "hour", "Day": "day", "Month": "month", "Kg": "kg",
+    "Gram": "g", "Litre": "l", "Meter": "m", "SquareMeter": "m2", "CubicMeter": "m3",
+    "Km": "km", "Box": "box", "Set": "set", "Pack": "pack", "Pallet": "pallet",
+}  # fmt: skip
+"""Uniconta ``ItemUnit`` members pre-mapped to canonical units; connections may add more."""
 
-def _text(value: Any) -> str | None:
+DEFAULT_PAYMENT_TERMS: dict[str, int] = {"Netto 8": 8, "Netto 14": 14, "Netto 30": 30}
+"""Uniconta payment term codes and their days; connections may add their own."""
+
+INVOICE_REF_PREFIX = "LB-"
+"""``OurRef`` of orders created from the hub: the hub invoice id, so an order whose creation
+went unanswered is found again instead of being created twice."""
+
+
+def text(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
-    return text or None
+    stripped = str(value).strip()
+    return stripped or None
+
+
+def dec(value: Any) -> str | None:
+    """A wire number as a canonical decimal string, in one normal form on both sides (so
+    "2", 2 and 2.0 compare equal)."""
+    if value is None or value == "":
+        return None
+    number = Decimal(str(value))
+    if number == number.to_integral_value():
+        return str(number.quantize(Decimal(1)))
+    return str(number.normalize())
+
+
+def num(value: Any) -> float | None:
+    """A canonical decimal as a JSON number for the wire (Uniconta takes doubles)."""
+    return None if value is None else float(Decimal(str(value)))
+
+
+def iso_date(value: Any) -> str | None:
+    return None if value is None else str(value)[:10]
 
 
 def country_to_iso(name: str | None) -> str | None:
@@ -62,12 +100,12 @@ def country_from_iso(code: str | None) -> str | None:
 
 def _address_in(remote: JSON, prefix: str) -> JSON | None:
     address = {
-        "line1": _text(remote.get(f"{prefix}Address1")),
-        "line2": _text(remote.get(f"{prefix}Address2")),
-        "line3": _text(remote.get(f"{prefix}Address3")),
-        "postal_code": _text(remote.get(f"{prefix}ZipCode")),
-        "city": _text(remote.get(f"{prefix}City")),
-        "country": country_to_iso(_text(remote.get(f"{prefix}Country"))),
+        "line1": text(remote.get(f"{prefix}Address1")),
+        "line2": text(remote.get(f"{prefix}Address2")),
+        "line3": text(remote.get(f"{prefix}Address3")),
+        "postal_code": text(remote.get(f"{prefix}ZipCode")),
+        "city": text(remote.get(f"{prefix}City")),
+        "country": country_to_iso(text(remote.get(f"{prefix}Country"))),
     }
     if not any(address.values()):
         return None
@@ -86,6 +124,77 @@ def _address_out(address: JSON | None, prefix: str) -> JSON:
     }
 
 
+class Codes:
+    """A connection's code tables: VAT codes (Uniconta → hub), units, payment terms, and the
+    VAT rates Uniconta holds. Unmapped codes are skips with a reason, never guesses."""
+
+    def __init__(
+        self,
+        vat_mapping: Mapping[str, str] | None = None,
+        unit_mapping: Mapping[str, str] | None = None,
+        payment_terms: Mapping[str, int] | None = None,
+        vat_rates: Mapping[str, str] | None = None,
+    ) -> None:
+        self.vat = dict(vat_mapping or {})
+        self.vat_back = {hub: code for code, hub in sorted(self.vat.items(), reverse=True)}
+        self.units = {**COMMON_UNITS, **(unit_mapping or {})}
+        self.units_back = {hub: code for code, hub in sorted(self.units.items(), reverse=True)}
+        self.terms = {**DEFAULT_PAYMENT_TERMS, **(payment_terms or {})}
+        self.terms_back = {days: code for code, days in sorted(self.terms.items(), reverse=True)}
+        self.vat_rates = dict(vat_rates or {})
+
+    def vat_in(self, code: str | None, what: str) -> str | None:
+        if code is None:
+            return None
+        if code not in self.vat:
+            raise SkipRecord(
+                "vat_code_unmapped",
+                f"{what} uses Uniconta VAT code '{code}', which is not mapped to a hub VAT "
+                "code; map it in the connection's VAT mapping and the record syncs by itself",
+            )
+        return self.vat[code]
+
+    def vat_out(self, code: str | None) -> str | None:
+        if code is None:
+            return None
+        if code not in self.vat_back:
+            raise SkipRecord(
+                "vat_code_unmapped", f"hub VAT code '{code}' is not mapped to a Uniconta code"
+            )
+        return self.vat_back[code]
+
+    def unit_in(self, unit: str | None) -> str | None:
+        if unit is None:
+            return None
+        if unit not in self.units:
+            raise SkipRecord(
+                "unit_unmapped",
+                f"Uniconta unit '{unit}' is not mapped; add it to the connection's unit mapping",
+            )
+        return self.units[unit]
+
+    def unit_out(self, unit: str | None) -> str | None:
+        if unit is None:
+            return None
+        if unit not in self.units_back:
+            raise SkipRecord("unit_unmapped", f"hub unit '{unit}' has no Uniconta unit mapped")
+        return self.units_back[unit]
+
+    def term_out(self, days: int | None) -> str | None:
+        if days is None:
+            return None
+        if days not in self.terms_back:
+            raise SkipRecord(
+                "payment_term_unmapped",
+                f"no Uniconta payment term is mapped to {days} days; add one to the "
+                "connection's payment terms",
+            )
+        return self.terms_back[days]
+
+    def rate(self, uniconta_code: str | None) -> str | None:
+        return self.vat_rates.get(uniconta_code) if uniconta_code else None
+
+
 class AccountMapping(EntityMapping):
     """Debtors and creditors share one shape in Uniconta: an account of a party.
 
@@ -94,7 +203,7 @@ class AccountMapping(EntityMapping):
     """
 
     entity = "party"
-    fields = frozenset(
+    base_fields = frozenset(
         {
             "name", "email", "invoice_email", "phone", "mobile_phone", "website",
             "billing_address", "delivery_address", "vat_number", "organisation_number", "gln",
@@ -107,38 +216,39 @@ class AccountMapping(EntityMapping):
         self.number_field = number_field
         self.business_key_field = number_field
         self.role_field = role_field
-        self.fields = AccountMapping.fields | {number_field, role_field}
+        self.fields = self.base_fields | {number_field, role_field}
 
     def remote_id(self, remote: JSON) -> str:
         return str(remote["Account"])
 
-    def to_canonical(self, remote: JSON) -> JSON:
-        name = _text(remote.get("Name"))
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        name = text(remote.get("Name"))
         if name is None:
             raise SkipRecord("name_missing", f"account {remote.get('Account')} has no name")
-        language = _text(remote.get("UserLanguage"))
-        data: JSON = {
-            self.number_field: _text(remote.get("Account")),
+        language = text(remote.get("UserLanguage"))
+        return {
+            self.number_field: text(remote.get("Account")),
             self.role_field: True,
             "name": name,
-            "email": _text(remote.get("ContactEmail")),
-            "invoice_email": _text(remote.get("InvoiceEmail")),
-            "phone": _text(remote.get("Phone")),
-            "mobile_phone": _text(remote.get("MobilPhone")),
-            "website": _text(remote.get("Www")),
+            "email": text(remote.get("ContactEmail")),
+            "invoice_email": text(remote.get("InvoiceEmail")),
+            "phone": text(remote.get("Phone")),
+            "mobile_phone": text(remote.get("MobilPhone")),
+            "website": text(remote.get("Www")),
             "billing_address": _address_in(remote, ""),
             "delivery_address": _address_in(remote, "Delivery"),
-            "vat_number": _text(remote.get("VatNumber")),
-            "organisation_number": _text(remote.get("CompanyRegNo")),
-            "gln": _text(remote.get("EAN")),
-            "currency": _text(remote.get("Currency")),
+            "vat_number": text(remote.get("VatNumber")),
+            "organisation_number": text(remote.get("CompanyRegNo")),
+            "gln": text(remote.get("EAN")),
+            "currency": text(remote.get("Currency")),
             "locale": CODE_BY_LANGUAGE.get(language) if language else None,
             "active": not bool(remote.get("Blocked", False)),
         }
-        return data
 
-    def from_canonical(self, record: JSON, current: JSON | None) -> JSON:
-        number = _text(record.get(self.number_field))
+    def from_canonical(
+        self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
+    ) -> JSON:
+        number = text(record.get(self.number_field))
         if number is None:
             label = self.number_field.replace("_", " ")
             raise SkipRecord(
@@ -176,4 +286,358 @@ class AccountMapping(EntityMapping):
         return {"kind": "organisation"}
 
 
-DEBTOR = AccountMapping("DebtorClient", number_field="debtor_number", role_field="is_customer")
+PARTY_REFERENCE = Reference(
+    field="party_id",
+    streams=("customers", "suppliers"),
+    missing_reason="contact_parent_missing",
+    pending_reason="contact_parent_pending",
+)
+DC_TYPES = {"Debtor": "customers", "Creditor": "suppliers"}
+
+
+class ContactMapping(EntityMapping):
+    """Contact persons; each belongs to a debtor (or creditor) through ``DCType``/``DCAccount``.
+
+    Contacts have no natural key in Uniconta, so the business key is the parent account and
+    the name: how a contact whose creation went unanswered is found again.
+    """
+
+    entity = "contact_person"
+    remote_entity = "ContactClient"
+    fields = frozenset({"party_id", "name", "email", "mobile_phone", "phone", "job_title"})
+    references = (PARTY_REFERENCE,)
+
+    def remote_id(self, remote: JSON) -> str:
+        return str(remote["RowId"])
+
+    def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
+        account = text(remote.get("DCAccount"))
+        stream = DC_TYPES.get(str(remote.get("DCType") or "Debtor"))
+        return {"party_id": (stream, account) if account and stream else None}
+
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        name = text(remote.get("Name"))
+        if name is None:
+            raise SkipRecord("name_missing", f"contact {remote.get('RowId')} has no name")
+        return {
+            "party_id": refs.get("party_id"),
+            "name": name,
+            "email": text(remote.get("Email")),
+            "mobile_phone": text(remote.get("Mobil")),
+            "phone": text(remote.get("Phone")),
+            "job_title": text(remote.get("Title")),
+        }
+
+    def from_canonical(
+        self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
+    ) -> JSON:
+        parent = refs.get("party_id")
+        if parent is None:
+            raise SkipRecord("contact_parent_missing", "the contact belongs to no party")
+        stream, account = parent
+        payload: JSON = dict(current or {})
+        payload.update(
+            {
+                "DCType": "Debtor" if stream == "customers" else "Creditor",
+                "DCAccount": account,
+                "Name": record.get("name"),
+                "Email": record.get("email"),
+                "Mobil": record.get("mobile_phone"),
+                "Phone": record.get("phone"),
+                "Title": record.get("job_title"),
+            }
+        )
+        return payload
+
+    def business_key(self, record: JSON) -> str | None:
+        return None
+
+    def payload_key(self, payload: JSON) -> str | None:
+        return contact_key(payload)
+
+
+def contact_key(payload: JSON) -> str:
+    """Parent account and name: a contact's identity when it has no RowId yet."""
+    return f"{payload.get('DCAccount')}\t{payload.get('Name')}"
+
+
+class ProductMapping(EntityMapping):
+    """Items, one way: Uniconta is master of products."""
+
+    entity = "product"
+    remote_entity = "InvItemClient"
+    business_key_field = "sku"
+    fields = frozenset(
+        {"sku", "name", "unit", "sales_price", "cost_price", "purchase_price", "currency",
+         "vat_code", "ean", "active"}
+    )  # fmt: skip
+    outbound = False
+    read_only_reason = "product_master_is_uniconta"
+
+    def __init__(self, codes: Codes) -> None:
+        self.codes = codes
+
+    def remote_id(self, remote: JSON) -> str:
+        return str(remote["Item"])
+
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        item = str(remote["Item"])
+        return {
+            "sku": item,
+            "name": text(remote.get("Name")) or item,
+            "unit": self.codes.unit_in(text(remote.get("Unit"))),
+            "sales_price": dec(remote.get("SalesPrice1")),
+            "cost_price": dec(remote.get("CostPrice")),
+            "purchase_price": dec(remote.get("PurchasePrice")),
+            "currency": text(remote.get("Currency1")),
+            "vat_code": self.codes.vat_in(text(remote.get("Vat")), f"item {item}"),
+            "ean": text(remote.get("EAN")),
+            "active": not bool(remote.get("Blocked", False)),
+        }
+
+
+class StockMapping(EntityMapping):
+    """Stock per item and warehouse, one way, refreshed daily."""
+
+    entity = "stock_level"
+    remote_entity = "InvItemStorageClient"
+    fields = frozenset({"product_id", "warehouse", "location", "quantity", "reserved",
+                        "ordered", "available", "as_of"})  # fmt: skip
+    references = (
+        Reference(
+            field="product_id",
+            streams=("products",),
+            missing_reason="stock_product_missing",
+            pending_reason="stock_product_pending",
+        ),
+    )
+    outbound = False
+    read_only_reason = "stock_master_is_uniconta"
+
+    def __init__(self, as_of: str) -> None:
+        self.as_of = as_of
+
+    def remote_id(self, remote: JSON) -> str:
+        return f"{remote['Item']}|{remote.get('Warehouse') or ''}|{remote.get('Location') or ''}"
+
+    def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
+        return {"product_id": ("products", str(remote["Item"]))}
+
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        qty = Decimal(str(remote.get("Qty") or 0))
+        reserved = Decimal(str(remote.get("QtyReserved") or 0))
+        return {
+            "product_id": refs.get("product_id"),
+            "warehouse": text(remote.get("Warehouse")),
+            "location": text(remote.get("Location")),
+            "quantity": dec(qty),
+            "reserved": dec(reserved),
+            "ordered": dec(remote.get("QtyOrdered") or 0),
+            "available": dec(remote.get("Available", qty - reserved)),
+            "as_of": self.as_of,
+        }
+
+
+INVOICE_PARTY = Reference(
+    field="party_id",
+    streams=("customers",),
+    missing_reason="invoice_customer_missing",
+    pending_reason="invoice_customer_pending",
+)
+CREDITED_INVOICE = Reference(
+    field="credits_invoice_id",
+    streams=("invoices",),
+    missing_reason="credited_invoice_missing",
+    pending_reason="credited_invoice_pending",
+    required=False,
+)
+
+
+class InvoiceMapping(EntityMapping):
+    """Invoices both ways. Rows are composite: ``{"order": …, "lines": […]}`` for an order not
+    yet posted, ``{"invoice": …, "lines": […]}`` for a posted invoice. A posted invoice's lines
+    are read-only; its Date and payment term still sync.
+    """
+
+    entity = "invoice"
+    remote_entity = "DebtorInvoiceClient"
+    business_key_field = "number"
+    fields = frozenset(
+        {"number", "party_id", "kind", "date", "due_date", "payment_term_days", "currency",
+         "status", "lines", "credits_invoice_id", "reference"}
+    )  # fmt: skip
+    references = (INVOICE_PARTY, CREDITED_INVOICE)
+
+    def __init__(self, codes: Codes, *, post: bool) -> None:
+        self.codes = codes
+        self.post = post
+
+    def remote_id(self, remote: JSON) -> str:
+        if "invoice" in remote:
+            return str(remote["invoice"]["InvoiceNumber"])
+        return f"order:{remote['order']['OrderNumber']}"
+
+    def remote_aliases(self, remote: JSON) -> list[str]:
+        number = (remote.get("invoice") or {}).get("OrderNumber")
+        return [f"order:{number}"] if number else []
+
+    def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
+        header = remote.get("invoice") or remote.get("order") or {}
+        account = text(header.get("Account"))
+        settles = text(header.get("Settlements"))
+        return {
+            "party_id": ("customers", account) if account else None,
+            "credits_invoice_id": ("invoices", settles) if settles else None,
+        }
+
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        posted = "invoice" in remote
+        header = remote["invoice"] if posted else remote["order"]
+        lines = [self._line_in(i, line, posted) for i, line in enumerate(remote.get("lines", []))]
+        invoice_date = iso_date(header.get("Date") if posted else header.get("InvoiceDate"))
+        due = iso_date(header.get("DueDate"))
+        term = text(header.get("Payment"))
+        days = self.codes.terms.get(term) if term else None
+        if days is None and due and invoice_date:
+            days = (date.fromisoformat(due) - date.fromisoformat(invoice_date)).days
+        total = sum((Decimal(str(ln["quantity"])) * Decimal(str(ln["unit_price"])) for ln in lines),
+                    Decimal(0))  # fmt: skip
+        canonical: JSON = {
+            "number": str(header["InvoiceNumber"]) if posted else None,
+            "party_id": refs.get("party_id"),
+            "kind": "credit_note" if total < 0 else "invoice",
+            "date": invoice_date,
+            "due_date": due,
+            "payment_term_days": days,
+            "currency": text(header.get("Currency")),
+            "lines": lines,
+            "credits_invoice_id": refs.get("credits_invoice_id"),
+            "reference": text(header.get("YourRef")),
+        }
+        if posted:
+            canonical["status"] = "booked"
+        return canonical
+
+    def assigned_values(self, stored: JSON) -> JSON:
+        if stored.get("status") != "booked":
+            return {}
+        return {
+            name: stored[name]
+            for name in ("number", "status", "due_date", "payment_term_days")
+            if stored.get(name) is not None
+        }
+
+    def _line_in(self, index: int, line: JSON, posted: bool) -> JSON:
+        vat = text(line.get("Vat"))
+        return {
+            "line_number": index + 1,
+            "sku": text(line.get("Item")),
+            "description": text(line.get("Text")),
+            "quantity": dec(line.get("InvoiceQty" if posted else "Qty")) or "0",
+            "unit": self.codes.unit_in(text(line.get("Unit"))),
+            "unit_price": dec(line.get("SalesPrice" if posted else "Price")) or "0",
+            "discount_percent": dec(line.get("DiscountPct")) or "0",
+            "vat_code": self.codes.vat_in(vat, "an invoice line"),
+            "vat_rate": self.codes.rate(vat),
+        }
+
+    def _line_out(self, line: JSON) -> JSON:
+        return {
+            "Item": line.get("sku"),
+            "Text": line.get("description"),
+            "Qty": num(line.get("quantity")),
+            "Unit": self.codes.unit_out(line.get("unit")),
+            "Price": num(line.get("unit_price")),
+            "DiscountPct": num(line.get("discount_percent")) or 0.0,
+            "Vat": self.codes.vat_out(line.get("vat_code")),
+        }
+
+    def from_canonical(
+        self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
+    ) -> JSON:
+        party = refs.get("party_id")
+        if party is None:
+            raise SkipRecord("invoice_customer_missing", "the invoice has no customer")
+        credited = refs.get("credits_invoice_id")
+        header = {
+            "Account": party[1],
+            "Currency": record.get("currency"),
+            "Payment": self.codes.term_out(record.get("payment_term_days")),
+            "YourRef": record.get("reference"),
+            "Settlements": credited[1] if credited else None,
+        }
+        lines = [self._line_out(line) for line in record.get("lines", [])]
+        if current is not None and "invoice" in current:
+            return self._posted_update(record, current, lines)
+        if record.get("number") is not None and record.get("status") != "draft":
+            # The form a posted invoice comes back in (projection of a posted record).
+            return {
+                "invoice": {
+                    **header,
+                    "InvoiceNumber": int(record["number"]),
+                    "Date": record.get("date"),
+                    "DueDate": record.get("due_date"),
+                },
+                "lines": [
+                    {**ln, "InvoiceQty": ln["Qty"], "SalesPrice": ln["Price"]} for ln in lines
+                ],
+            }
+        order = dict((current or {}).get("order") or {})
+        order.update(
+            header,
+            InvoiceDate=record.get("date"),
+            Remark=record.get("notes"),
+            OurRef=INVOICE_REF_PREFIX + str(record.get("id") or order.get("OurRef", "")[3:]),
+        )
+        return {"order": order, "lines": lines, "post": self.post}
+
+    def _posted_update(self, record: JSON, current: JSON, lines: list[JSON]) -> JSON:
+        """After posting, only the header's Date and payment term may change."""
+        posted_lines = [self._line_in(i, ln, True) for i, ln in enumerate(current["lines"])]
+        wanted = [self._line_in(i, {**ln, "InvoiceQty": ln["Qty"], "SalesPrice": ln["Price"]},
+                                True) for i, ln in enumerate(lines)]  # fmt: skip
+        if _comparable(posted_lines) != _comparable(wanted):
+            raise SkipRecord(
+                "invoice_lines_readonly_after_posting",
+                f"invoice {current['invoice'].get('InvoiceNumber')} is posted in Uniconta: its "
+                "lines can no longer change; only the date and the payment term sync",
+            )
+        invoice = dict(current["invoice"])
+        invoice.update(
+            Date=record.get("date"),
+            DueDate=record.get("due_date"),
+            Payment=self.codes.term_out(record.get("payment_term_days")),
+        )
+        return {"invoice": invoice, "lines": current["lines"]}
+
+    def business_key(self, record: JSON) -> str | None:
+        # Orders created from the hub carry the hub id in OurRef; posted invoices their number.
+        record_id = record.get("id")
+        return INVOICE_REF_PREFIX + str(record_id) if record_id else text(record.get("number"))
+
+    def in_scope(self, record: JSON) -> bool:
+        return record.get("status") != "cancelled"
+
+
+def _comparable(lines: list[JSON]) -> list[tuple[Any, ...]]:
+    keys = ("sku", "description", "quantity", "unit", "unit_price", "discount_percent", "vat_code")
+    return [tuple(dec(ln[k]) if k in ("quantity", "unit_price", "discount_percent") else ln[k]
+                  for k in keys) for ln in lines]  # fmt: skip
+
+
+class PaymentStatusMapping(EntityMapping):
+    """Open items, one way, daily: an invoice is paid when its open amount reaches 0."""
+
+    entity = "invoice"
+    remote_entity = "DebtorTransOpenClient"
+    fields = frozenset({"amount_open", "status"})
+    attach_to = "invoices"
+    outbound = False
+
+    def remote_id(self, remote: JSON) -> str:
+        return str(remote["Invoice"])
+
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        open_amount = dec(remote.get("AmountOpen")) or "0"
+        paid = bool(remote.get("Paid")) or Decimal(open_amount) == 0
+        return {"amount_open": open_amount, "status": "paid" if paid else "booked"}

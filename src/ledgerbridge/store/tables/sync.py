@@ -16,7 +16,9 @@ _CONNECTION_FK = "connections.id"
 
 
 class Link(Base):
-    """Binds a hub record to its remote twin: the one source of id truth.
+    """Binds a hub record to its remote twin in one stream (customers, suppliers, …) of one
+    connection: the one source of id truth. A party that is both customer and supplier has a
+    link in each stream.
 
     ``synced`` is the canonical projection both sides agreed on at the last sync; it is the base
     of the three-way merge when both sides changed, and its hash tells an echo from a change.
@@ -24,13 +26,13 @@ class Link(Base):
 
     __tablename__ = "links"
     __table_args__ = (
-        sa.UniqueConstraint("connection_id", "entity", "remote_id"),
-        sa.UniqueConstraint("connection_id", "entity", "record_id"),
+        sa.UniqueConstraint("connection_id", "stream", "remote_id"),
+        sa.UniqueConstraint("connection_id", "stream", "record_id"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     connection_id: Mapped[str] = mapped_column(sa.ForeignKey(_CONNECTION_FK, ondelete="CASCADE"))
-    entity: Mapped[str] = mapped_column(sa.String(32))
+    stream: Mapped[str] = mapped_column(sa.String(32))
     record_id: Mapped[str] = mapped_column(sa.String(36))
     remote_id: Mapped[str] = mapped_column(sa.String(200))
     synced: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
@@ -79,7 +81,7 @@ class SyncLogEntry(Base):
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     connection_id: Mapped[str] = mapped_column(sa.ForeignKey(_CONNECTION_FK, ondelete="CASCADE"))
     run_id: Mapped[str | None] = mapped_column(sa.String(36))
-    entity: Mapped[str] = mapped_column(sa.String(32))
+    stream: Mapped[str] = mapped_column(sa.String(32))
     direction: Mapped[str] = mapped_column(sa.String(8))
     record_id: Mapped[str | None] = mapped_column(sa.String(36))
     remote_id: Mapped[str | None] = mapped_column(sa.String(200))
@@ -94,16 +96,18 @@ class SyncIssue(Base):
     is always "what still needs attention", while the sync log keeps the history."""
 
     __tablename__ = "sync_issues"
-    __table_args__ = (sa.UniqueConstraint("connection_id", "entity", "direction", "key"),)
+    __table_args__ = (sa.UniqueConstraint("connection_id", "stream", "direction", "key"),)
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     connection_id: Mapped[str] = mapped_column(sa.ForeignKey(_CONNECTION_FK, ondelete="CASCADE"))
-    entity: Mapped[str] = mapped_column(sa.String(32))
+    stream: Mapped[str] = mapped_column(sa.String(32))
     direction: Mapped[str] = mapped_column(sa.String(8))
     key: Mapped[str] = mapped_column(sa.String(200))
     outcome: Mapped[str] = mapped_column(sa.String(16))
     reason_code: Mapped[str] = mapped_column(sa.String(64))
     message: Mapped[str] = mapped_column(sa.Text)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    """The remote record as received, for inbound issues: a retry needs no API call."""
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=1)
@@ -118,7 +122,7 @@ class WriteIntent(Base):
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     connection_id: Mapped[str] = mapped_column(sa.ForeignKey(_CONNECTION_FK, ondelete="CASCADE"))
-    entity: Mapped[str] = mapped_column(sa.String(32))
+    stream: Mapped[str] = mapped_column(sa.String(32))
     record_id: Mapped[str] = mapped_column(sa.String(36))
     operation: Mapped[str] = mapped_column(sa.String(16))
     business_key: Mapped[str] = mapped_column(sa.String(200))

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 10:27:57.786015
+Create Date: 2026-11-21 10:44:54.765382
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ def upgrade() -> None:
         "links",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("connection_id", sa.String(length=36), nullable=False),
-        sa.Column("entity", sa.String(length=32), nullable=False),
+        sa.Column("stream", sa.String(length=32), nullable=False),
         sa.Column("record_id", sa.String(length=36), nullable=False),
         sa.Column("remote_id", sa.String(length=200), nullable=False),
         sa.Column(
@@ -305,8 +305,8 @@ def upgrade() -> None:
         sa.Column("updated_at", ledgerbridge.store.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["connection_id"], ["connections.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("connection_id", "entity", "record_id"),
-        sa.UniqueConstraint("connection_id", "entity", "remote_id"),
+        sa.UniqueConstraint("connection_id", "stream", "record_id"),
+        sa.UniqueConstraint("connection_id", "stream", "remote_id"),
     )
     op.create_table(
         "runs",
@@ -336,12 +336,17 @@ def upgrade() -> None:
         "sync_issues",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("connection_id", sa.String(length=36), nullable=False),
-        sa.Column("entity", sa.String(length=32), nullable=False),
+        sa.Column("stream", sa.String(length=32), nullable=False),
         sa.Column("direction", sa.String(length=8), nullable=False),
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("reason_code", sa.String(length=64), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column(
             "first_seen_at", ledgerbridge.store.base.UTCDateTime(timezone=True), nullable=False
         ),
@@ -351,7 +356,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["connection_id"], ["connections.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("connection_id", "entity", "direction", "key"),
+        sa.UniqueConstraint("connection_id", "stream", "direction", "key"),
     )
     op.create_table(
         "sync_log",
@@ -363,7 +368,7 @@ def upgrade() -> None:
         ),
         sa.Column("connection_id", sa.String(length=36), nullable=False),
         sa.Column("run_id", sa.String(length=36), nullable=True),
-        sa.Column("entity", sa.String(length=32), nullable=False),
+        sa.Column("stream", sa.String(length=32), nullable=False),
         sa.Column("direction", sa.String(length=8), nullable=False),
         sa.Column("record_id", sa.String(length=36), nullable=True),
         sa.Column("remote_id", sa.String(length=200), nullable=True),
@@ -421,7 +426,7 @@ def upgrade() -> None:
         "write_intents",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("connection_id", sa.String(length=36), nullable=False),
-        sa.Column("entity", sa.String(length=32), nullable=False),
+        sa.Column("stream", sa.String(length=32), nullable=False),
         sa.Column("record_id", sa.String(length=36), nullable=False),
         sa.Column("operation", sa.String(length=16), nullable=False),
         sa.Column("business_key", sa.String(length=200), nullable=False),

@@ -1,0 +1,69 @@
+"""What one run of one job knows: the connection, its connector, counters and budget."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledgerbridge.connectors.base import Connector, EntityMapping
+from ledgerbridge.engine.hub import connection_origin
+
+INBOUND = "inbound"
+OUTBOUND = "outbound"
+
+
+def stream_enabled(settings: dict[str, Any], default_streams: frozenset[str], stream: str) -> bool:
+    """A connection's choice (``settings.entities.<stream>.enabled``), else the default."""
+    entities = settings.get("entities")
+    if entities is None:
+        return stream in default_streams
+    chosen = entities.get(stream)
+    return chosen is not None and bool(chosen.get("enabled", True))
+
+
+@dataclass
+class RunContext:
+    connection_id: str
+    tenant_id: str
+    settings: dict[str, Any]
+    connector: Connector
+    run_id: str | None
+    page_size: int
+    write_batch_size: int
+    heartbeat: Callable[[], None] = lambda: None
+    counts: Counter[str] = field(default_factory=Counter)
+    """Outcomes per ``<stream>.<outcome>``."""
+    unlinked_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per stream: hub records not yet linked, by business key (computed once per run)."""
+    deferred: list[str] = field(default_factory=list)
+    """Streams left for the next quota day, with the reason (quota planning)."""
+
+    @property
+    def origin(self) -> str:
+        return connection_origin(self.connection_id)
+
+    def mapping(self, stream: str) -> EntityMapping:
+        return self.connector.mappings[stream]
+
+    def directions(self, stream: str) -> tuple[bool, bool]:
+        """(inbound, outbound) for a stream: the connector's abilities and the user's choice."""
+        mapping = self.connector.mappings.get(stream)
+        if mapping is None:
+            return False, False
+        if not stream_enabled(self.settings, self.connector.default_streams, stream):
+            return False, False
+        direction = (self.settings.get("entities") or {}).get(stream, {}).get("direction", "both")
+        return (
+            mapping.inbound and direction in ("both", INBOUND),
+            mapping.outbound and direction in ("both", OUTBOUND),
+        )
+
+    def streams(self, *, inbound: bool = False, outbound: bool = False) -> list[str]:
+        """Enabled streams in dependency order."""
+        return [
+            s
+            for s in self.connector.mappings
+            if (inbound and self.directions(s)[0]) or (outbound and self.directions(s)[1])
+        ]

@@ -1,0 +1,310 @@
+"""Accounting system → hub: the initial import, the safety-net pull, callbacks, waiting records.
+
+A page of remote records is applied with its links, log rows and cursor in one transaction: a
+crash loses at most the page in flight, and applying a page again changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from ledgerbridge.connectors.base import JSON, SkipRecord
+from ledgerbridge.engine.canonical import content_hash, validate
+from ledgerbridge.engine.context import INBOUND, RunContext
+from ledgerbridge.engine.state import SyncState, skip_reason
+from ledgerbridge.store.tables.hub import HubRecord
+from ledgerbridge.store.tables.sync import InboxEvent, Link, SyncIssue
+
+DONE = "done"
+
+
+class InboundSync(SyncState):
+    def apply(
+        self,
+        session: Session,
+        ctx: RunContext,
+        stream: str,
+        rows: list[JSON],
+        *,
+        log_unchanged: bool = False,
+        follow_dependents: bool = True,
+    ) -> None:
+        """Bring remote records into the hub (create, merge or leave), in the given session."""
+        mapping = ctx.mapping(stream)
+        entity = mapping.entity
+        recorder = self.recorder(ctx)
+        remote_ids = [mapping.remote_id(row) for row in rows]
+        links = self._links_for(session, ctx, stream, rows, remote_ids)
+        open_issues = recorder.open_issue_keys(session, stream, INBOUND, remote_ids)
+        references = self.resolve_inbound(session, ctx, mapping, rows)
+        resolved: list[str] = []
+        newly_linked = False
+
+        def skip(remote_id: str, row: JSON, exc: SkipRecord | ValidationError) -> None:
+            reason, message = skip_reason(exc)
+            recorder.issue(
+                session, stream=stream, direction=INBOUND, key=remote_id, reason=reason,
+                message=message, remote_id=remote_id, payload=row,
+            )  # fmt: skip
+
+        for row, remote_id, refs in zip(rows, remote_ids, references, strict=True):
+            link = links.get(remote_id)
+            record: HubRecord | None = None
+            if link is not None:
+                record = self.hub.get(session, ctx.tenant_id, entity, link.record_id)
+            elif mapping.attach_to is not None:
+                record = self._attach_target(session, ctx, mapping.attach_to, remote_id, entity)
+                if record is None:
+                    refs = SkipRecord(
+                        f"{stream}_target_pending",
+                        f"waits for {mapping.attach_to} {remote_id} to sync",
+                    )
+            if isinstance(refs, SkipRecord):
+                skip(remote_id, row, refs)
+                continue
+            try:
+                canonical = mapping.to_canonical(row, refs)
+                if mapping.attach_to is not None and record is not None:
+                    merged = validate(entity, {**record.data, **canonical})
+                    remote = {name: merged.get(name) for name in sorted(mapping.fields)}
+                    full = merged
+                else:
+                    remote, full = self.validated(mapping, canonical)
+            except (SkipRecord, ValidationError) as exc:
+                skip(remote_id, row, exc)
+                continue
+            if link is not None and link.remote_hash == content_hash(remote):
+                if link.remote_id != remote_id:
+                    link.remote_id = remote_id
+                recorder.log(
+                    session, stream=stream, direction=INBOUND, outcome="unchanged",
+                    record_id=link.record_id, remote_id=remote_id, persist=log_unchanged,
+                    reason="echo" if log_unchanged else None,
+                )  # fmt: skip
+                if remote_id in open_issues:
+                    resolved.append(remote_id)
+                continue
+            base: JSON = {}
+            if link is not None:
+                base = link.synced
+                if record is not None and record.deleted:
+                    self.save_link(session, ctx, stream, record, remote_id, remote, link)
+                    recorder.log(
+                        session, stream=stream, direction=INBOUND, outcome="unchanged",
+                        record_id=record.id, remote_id=remote_id, reason="deleted_in_hub",
+                        message="changed in the accounting system, but deleted in the hub",
+                    )  # fmt: skip
+                    continue
+            else:
+                key = mapping.business_key(remote)
+                if record is None and key is not None:
+                    record_id = self._unlinked_by_key(session, ctx, stream).pop(key, None)
+                    if record_id is not None:
+                        record = self.hub.get(session, ctx.tenant_id, entity, record_id)
+                # First match of an existing hub record: the accounting system's values win.
+                base = {name: None for name in mapping.fields}
+            try:
+                if record is None:
+                    record = self.hub.create(session, ctx.tenant_id, entity, full, ctx.origin)
+                    outcome = "created"
+                else:
+                    data = dict(record.data)
+                    for name in mapping.fields:
+                        if remote.get(name) != base.get(name) and (
+                            link is not None or remote.get(name) is not None
+                        ):
+                            data[name] = remote.get(name)
+                    changed = self.hub.update(session, record, validate(entity, data), ctx.origin)
+                    outcome = "updated" if changed else "unchanged"
+            except ValidationError as exc:
+                skip(remote_id, row, exc)
+                continue
+            self.save_link(session, ctx, stream, record, remote_id, remote, link)
+            newly_linked = newly_linked or link is None
+            recorder.log(
+                session, stream=stream, direction=INBOUND, outcome=outcome,
+                record_id=record.id, remote_id=remote_id,
+                persist=outcome != "unchanged" or log_unchanged,
+            )  # fmt: skip
+            if remote_id in open_issues:
+                resolved.append(remote_id)
+        recorder.resolve(session, stream, INBOUND, resolved)
+        if newly_linked and follow_dependents:
+            self.release_waiting(session, ctx, stream)
+
+    def _links_for(
+        self,
+        session: Session,
+        ctx: RunContext,
+        stream: str,
+        rows: list[JSON],
+        remote_ids: list[str],
+    ) -> dict[str, Link]:
+        """Links by remote id, including those still filed under an earlier id (alias)."""
+        mapping = ctx.mapping(stream)
+        links = self.links_by(session, ctx, stream, Link.remote_id, remote_ids)
+        aliases = {
+            alias: remote_id
+            for row, remote_id in zip(rows, remote_ids, strict=True)
+            if remote_id not in links
+            for alias in mapping.remote_aliases(row)
+        }
+        if aliases:
+            for alias, link in self.links_by(
+                session, ctx, stream, Link.remote_id, sorted(aliases)
+            ).items():
+                links[aliases[alias]] = link
+        return links
+
+    def _attach_target(
+        self, session: Session, ctx: RunContext, stream: str, remote_id: str, entity: str
+    ) -> HubRecord | None:
+        link = self.links_by(session, ctx, stream, Link.remote_id, [remote_id]).get(remote_id)
+        if link is None:
+            return None
+        return self.hub.get(session, ctx.tenant_id, entity, link.record_id)
+
+    def release_waiting(self, session: Session, ctx: RunContext, parent: str) -> None:
+        """Records that waited for a record of ``parent`` to sync are applied again, from the
+        copy kept with their issue: no manual action and no API call."""
+        for stream, mapping in ctx.connector.mappings.items():
+            pending = {r.pending_reason for r in mapping.references if parent in r.streams}
+            if not pending or not ctx.directions(stream)[0]:
+                continue
+            rows = session.scalars(
+                sa.select(SyncIssue.payload).where(
+                    SyncIssue.connection_id == ctx.connection_id,
+                    SyncIssue.stream == stream,
+                    SyncIssue.direction == INBOUND,
+                    SyncIssue.reason_code.in_(pending),
+                )
+            ).all()
+            waiting = [dict(row) for row in rows if row]
+            if waiting:
+                self.apply(session, ctx, stream, waiting)
+
+    def _unlinked_by_key(self, session: Session, ctx: RunContext, stream: str) -> dict[str, str]:
+        """Hub records not yet linked in this stream, by business key: an app may have
+        created the customer before the accounting system was connected."""
+        cached = ctx.unlinked_keys.get(stream)
+        if cached is not None:
+            return cached
+        mapping = ctx.mapping(stream)
+        if mapping.business_key_field is None:
+            return ctx.unlinked_keys.setdefault(stream, {})
+        numbers = self.hub.index_by_field(
+            session, ctx.tenant_id, mapping.entity, mapping.business_key_field
+        )
+        linked = set(
+            session.scalars(
+                sa.select(Link.record_id).where(
+                    Link.connection_id == ctx.connection_id, Link.stream == stream
+                )
+            )
+        )
+        unlinked = {key: rid for key, rid in numbers.items() if rid not in linked}
+        return ctx.unlinked_keys.setdefault(stream, unlinked)
+
+    def scan(self, ctx: RunContext, stream: str, cursor: str, *, restart: bool) -> None:
+        """Read a stream page by page from its cursor, saved with each page, so a run that
+        stops (a crash, a spent quota) resumes where it was. ``restart``: a finished scan
+        starts again from the beginning next time (a full pull); otherwise the cursor stays at
+        the last record seen and the next run reads only what came after (new invoices)."""
+        with self.transaction() as session:
+            after = self.cursor(session, ctx, cursor)
+        more = True
+        while more:
+            page = ctx.connector.read_page(stream, after, ctx.page_size)
+            with self.transaction() as session:
+                self.apply(session, ctx, stream, page.records)
+                after, more = page.after, page.more
+                self.set_cursor(session, ctx, cursor, None if restart and not more else after)
+            ctx.heartbeat()
+
+    def run_import(self, ctx: RunContext) -> None:
+        """The initial import, resumable: one cursor per stream. Afterwards the cursors of
+        streams read incrementally continue from where the import ended."""
+        for stream in ctx.streams(inbound=True):
+            name = f"import:{stream}"
+            with self.transaction() as session:
+                finished = self.cursor(session, ctx, name) == DONE
+            if finished:
+                continue
+            self.scan(ctx, stream, f"pull:{stream}", restart=False)
+            with self.transaction() as session:
+                self.set_cursor(session, ctx, name, DONE)
+                if not ctx.mapping(stream).incremental:
+                    self.set_cursor(session, ctx, f"pull:{stream}", None)
+
+    def run_pull(self, ctx: RunContext, streams: list[str]) -> None:
+        """A pull of the given streams: a full keyset scan comparing hashes for most (Uniconta
+        has no modified-since filter on accounts), only new records for incremental ones."""
+        enabled = set(ctx.streams(inbound=True))
+        for stream in streams:
+            if stream in enabled:
+                incremental = ctx.mapping(stream).incremental
+                self.scan(ctx, stream, f"pull:{stream}", restart=not incremental)
+
+    def process_inbox(self, ctx: RunContext) -> int:
+        """Apply stored callbacks: bodies when the system sent them, else one batched read."""
+        with self.transaction() as session:
+            events = list(
+                session.scalars(
+                    sa.select(InboxEvent)
+                    .where(
+                        InboxEvent.connection_id == ctx.connection_id,
+                        InboxEvent.processed_at.is_(None),
+                    )
+                    .order_by(InboxEvent.id)
+                    .limit(1000)
+                )
+            )
+            session.expunge_all()
+        if not events:
+            return 0
+        with_data: dict[str, dict[str, JSON]] = {}
+        to_fetch: dict[str, set[str]] = {}
+        deletes: list[tuple[str, str]] = []
+        for event in events:
+            notices = ctx.connector.parse_notification(
+                event.payload.get("query", {}), event.payload.get("body", "").encode()
+            )
+            for notice in notices:
+                if not ctx.directions(notice.stream)[0]:
+                    continue
+                if notice.operation == "delete":
+                    deletes.append((notice.stream, notice.remote_id))
+                elif notice.data is not None:
+                    with_data.setdefault(notice.stream, {})[notice.remote_id] = notice.data
+                else:
+                    to_fetch.setdefault(notice.stream, set()).add(notice.remote_id)
+        fetched: dict[str, dict[str, JSON]] = {}
+        for stream, ids in to_fetch.items():
+            missing = sorted(ids - set(with_data.get(stream, {})))
+            fetched[stream] = ctx.connector.fetch_many(stream, missing) if missing else {}
+        with self.transaction() as session:
+            recorder = self.recorder(ctx)
+            for stream in ctx.connector.mappings:
+                rows = {**fetched.get(stream, {}), **with_data.get(stream, {})}
+                if rows:
+                    self.apply(session, ctx, stream, list(rows.values()), log_unchanged=True)
+            for stream, remote_id in deletes:
+                recorder.log(
+                    session, stream=stream, direction=INBOUND, outcome="unchanged",
+                    remote_id=remote_id, reason="delete_not_propagated",
+                    message="deleted in the accounting system; the hub record is kept",
+                )  # fmt: skip
+            session.execute(
+                sa.update(InboxEvent)
+                .where(InboxEvent.id.in_([e.id for e in events]))
+                .values(processed_at=self.clock.now(), outcome="applied")
+            )
+        return len(events)
+
+    def retry(self, ctx: RunContext, stream: str, remote_ids: list[str]) -> None:
+        """Read the given records again and apply them (a retry asked for by the user)."""
+        rows = ctx.connector.fetch_many(stream, remote_ids)
+        with self.transaction() as session:
+            self.apply(session, ctx, stream, list(rows.values()))
