@@ -812,93 +812,110 @@ class QontoSandbox:
         not add up to more than its total; reaching it exactly cancels the invoice.
         """
         with self._lock:
-            if not isinstance(data, Mapping):
-                raise validation("must be an object", "/")
-            invoice_id = data.get("invoice_id")
-            if not invoice_id:
-                raise validation("can't be blank", "/invoice_id", "blank")
-            invoice = self._invoices.get(str(invoice_id))
-            if invoice is None:
-                raise validation("Client invoice not found", "/invoice_id", "not_found")
-            if invoice.status not in ("unpaid", "paid"):
-                raise QontoError(
-                    422,
-                    "invalid_status",
-                    f"A credit note cannot be created for a client invoice with status "
-                    f"{invoice.status}",
-                    pointer="/invoice_id",
-                )
-            issue_date = self._now().date()
-            if data.get("issue_date") is not None:
-                issue_date = parse_date(data["issue_date"], "/issue_date")
-            currency = invoice.currency
-            if data.get("currency") is not None:
-                currency = parse_currency(data["currency"], "/currency")
-                if currency != invoice.currency:
-                    raise validation(
-                        f"must be the invoice currency ({invoice.currency})", "/currency"
-                    )
-            items = data.get("items")
-            if not isinstance(items, list) or not items:
-                raise validation("must contain at least one item", "/items", "blank")
-            lines = [
-                parse_line(item, f"/items/{index}", currency)[0].negated()
-                for index, item in enumerate(items)
-            ]
-            discount = parse_discount(data.get("discount"), "/discount")
-            totals = compute(lines, discount)
-            credited = sum(
-                (-self._credit_notes[cid].totals.total for cid in invoice.credit_note_ids),
-                Decimal(0),
-            )
-            if credited - totals.total > invoice.totals.total:
-                raise validation(
-                    "The cumulative total of all credit notes for an invoice cannot exceed the "
-                    f"invoice amount ({invoice.totals.total} {currency}; already credited "
-                    f"{credited} {currency})",
-                    "/items",
-                    "less_than_or_equal_to",
-                )
-            number = data.get("number")
-            if number is not None:
-                if not isinstance(number, str) or not number.strip() or len(number) > 40:
-                    raise validation("must be a string of 1 to 40 characters", "/number")
-                if number in self._credit_note_numbers:
-                    raise validation("has already been taken", "/number", "taken")
-                self._credit_note_numbers.add(number)
-            elif self.automatic_numbering:
-                number = self._next_number("AV", issue_date.year, self._credit_note_numbers)
-            else:
-                raise validation(
-                    "can't be blank when automatic numbering is disabled", "/number", "blank"
-                )
-            extra: dict[str, Any] = {}
-            for key in ("reason", "terms_and_conditions", "header", "footer", "contact_email"):
-                value = data.get(key)
-                if value is not None and not isinstance(value, str):
-                    raise validation("must be a string", f"/{key}")
-                extra[key] = value
-            note = CreditNoteRecord(
-                id=new_id(self._rng),
-                invoice_id=invoice.id,
-                number=number,
-                issue_date=issue_date,
-                invoice_issue_date=invoice.issue_date,
-                currency=currency,
-                lines=tuple(lines),
-                discount=discount,
-                totals=totals,
-                client=dict(invoice.client),
-                extra=extra,
-                created_at=self._now(),
-                attachment_id=new_id(self._rng),
-            )
-            self._credit_notes[note.id] = note
-            invoice.credit_note_ids.append(note.id)
-            if credited - totals.total == invoice.totals.total:
-                invoice.status = "canceled"
-            self._changed(invoice)
+            note = self._add_credit_note(data, new_id(self._rng), self._now())
+            self._changed(self._invoices[note.invoice_id])
             return note.render()
+
+    def load_credit_note(
+        self, data: Mapping[str, Any], credit_note_id: str, created_at: datetime
+    ) -> str:
+        """Import a credit note for setup: same rules, given id and time, no webhook."""
+        with self._lock:
+            note = self._add_credit_note(data, credit_note_id, utc_ms(created_at))
+            invoice = self._invoices[note.invoice_id]
+            invoice.updated_at = max(invoice.updated_at, note.created_at)
+            invoice._rendered = None
+            return note.id
+
+    def _add_credit_note(
+        self, data: Mapping[str, Any], credit_note_id: str, created_at: datetime
+    ) -> CreditNoteRecord:
+        """Validate and store a credit note; cancel the invoice when fully credited."""
+        if not isinstance(data, Mapping):
+            raise validation("must be an object", "/")
+        invoice_id = data.get("invoice_id")
+        if not invoice_id:
+            raise validation("can't be blank", "/invoice_id", "blank")
+        invoice = self._invoices.get(str(invoice_id))
+        if invoice is None:
+            raise validation("Client invoice not found", "/invoice_id", "not_found")
+        if invoice.status not in ("unpaid", "paid"):
+            raise QontoError(
+                422,
+                "invalid_status",
+                f"A credit note cannot be created for a client invoice with status "
+                f"{invoice.status}",
+                pointer="/invoice_id",
+            )
+        issue_date = created_at.date()
+        if data.get("issue_date") is not None:
+            issue_date = parse_date(data["issue_date"], "/issue_date")
+        currency = invoice.currency
+        if data.get("currency") is not None:
+            currency = parse_currency(data["currency"], "/currency")
+            if currency != invoice.currency:
+                raise validation(f"must be the invoice currency ({invoice.currency})", "/currency")
+        items = data.get("items")
+        if not isinstance(items, list) or not items:
+            raise validation("must contain at least one item", "/items", "blank")
+        lines = [
+            parse_line(item, f"/items/{index}", currency)[0].negated()
+            for index, item in enumerate(items)
+        ]
+        discount = parse_discount(data.get("discount"), "/discount")
+        totals = compute(lines, discount)
+        credited = sum(
+            (-self._credit_notes[cid].totals.total for cid in invoice.credit_note_ids),
+            Decimal(0),
+        )
+        if credited - totals.total > invoice.totals.total:
+            raise validation(
+                "The cumulative total of all credit notes for an invoice cannot exceed the "
+                f"invoice amount ({invoice.totals.total} {currency}; already credited "
+                f"{credited} {currency})",
+                "/items",
+                "less_than_or_equal_to",
+            )
+        number = data.get("number")
+        if number is not None:
+            if not isinstance(number, str) or not number.strip() or len(number) > 40:
+                raise validation("must be a string of 1 to 40 characters", "/number")
+            if number in self._credit_note_numbers:
+                raise validation("has already been taken", "/number", "taken")
+        elif not self.automatic_numbering:
+            raise validation(
+                "can't be blank when automatic numbering is disabled", "/number", "blank"
+            )
+        extra: dict[str, Any] = {}
+        for key in ("reason", "terms_and_conditions", "header", "footer", "contact_email"):
+            value = data.get(key)
+            if value is not None and not isinstance(value, str):
+                raise validation("must be a string", f"/{key}")
+            extra[key] = value
+        if number is None:
+            number = self._next_number("AV", issue_date.year, self._credit_note_numbers)
+        else:
+            self._credit_note_numbers.add(number)
+        note = CreditNoteRecord(
+            id=credit_note_id,
+            invoice_id=invoice.id,
+            number=number,
+            issue_date=issue_date,
+            invoice_issue_date=invoice.issue_date,
+            currency=currency,
+            lines=tuple(lines),
+            discount=discount,
+            totals=totals,
+            client=dict(invoice.client),
+            extra=extra,
+            created_at=created_at,
+            attachment_id=new_id(self._rng),
+        )
+        self._credit_notes[note.id] = note
+        invoice.credit_note_ids.append(note.id)
+        if credited - totals.total == invoice.totals.total:
+            invoice.status = "canceled"
+        return note
 
     def get_credit_note(self, credit_note_id: str) -> dict[str, Any] | None:
         """One credit note, or ``None``."""
