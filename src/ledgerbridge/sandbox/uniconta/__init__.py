@@ -7,7 +7,8 @@ shares no code with ``ledgerbridge.connectors`` or ``ledgerbridge.engine``. See
 
 from ledgerbridge.sandbox.uniconta.app import SandboxServer, create_app, serve
 from ledgerbridge.sandbox.uniconta.entities import CATALOGUE, ENTITIES, EntityDef
-from ledgerbridge.sandbox.uniconta.seed import seed_debtors
+from ledgerbridge.sandbox.uniconta.seed import seed_creditors, seed_debtors
+from ledgerbridge.sandbox.uniconta.seed_trade import seed_contacts, seed_invoices, seed_products
 from ledgerbridge.sandbox.uniconta.state import Company, SandboxError, UnicontaSandbox, User
 
 __all__ = [
@@ -20,6 +21,10 @@ __all__ = [
     "UnicontaSandbox",
     "User",
     "create_app",
+    "seed_contacts",
+    "seed_creditors",
     "seed_debtors",
+    "seed_invoices",
+    "seed_products",
     "serve",
 ]

@@ -8,11 +8,13 @@ sandbox-only tooling (no auth) for tests and the demo.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from itertools import islice
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -368,6 +370,36 @@ class ChangeUrlBody(BaseModel):
     post_body: bool = False
 
 
+class PaymentBody(BaseModel):
+    """Body of ``POST /_sandbox/companies/{id}/payments``: a bank payment of an invoice."""
+
+    invoice: int
+    amount: Decimal
+    date: dt.date | None = None
+
+
+class FailPostingsBody(BaseModel):
+    """Body of ``POST /_sandbox/companies/{id}/fail-postings``."""
+
+    message: str
+    count: int = 1
+
+
+class PostOrderBody(BaseModel):
+    """Body of ``POST /_sandbox/companies/{id}/orders/{order}/post``."""
+
+    date: dt.date | None = None
+    invoice_number: int = 0
+
+
+class StockBody(BaseModel):
+    """Body of ``PUT /_sandbox/companies/{id}/stock``."""
+
+    item: str
+    warehouse: str
+    qty: Decimal
+
+
 def _add_admin_routes(app: FastAPI, sandbox: UnicontaSandbox) -> None:
     """Sandbox-only endpoints (no auth): inspect calls, set the Change URL, act as a UI user."""
 
@@ -405,6 +437,44 @@ def _add_admin_routes(app: FastAPI, sandbox: UnicontaSandbox) -> None:
             return {"company_id": company_id, "url": url, "post_body": post_body}
 
         return admin(handle)
+
+    @app.post("/_sandbox/companies/{company_id}/payments", tags=["sandbox admin"])
+    def register_payment(company_id: int, body: PaymentBody) -> Response:
+        """Pay (part of) an invoice, as bank reconciliation in Uniconta would."""
+        return admin(
+            lambda: sandbox.register_payment(company_id, body.invoice, body.amount, body.date)
+        )
+
+    @app.get("/_sandbox/companies/{company_id}/payments", tags=["sandbox admin"])
+    def payments(company_id: int) -> Response:
+        """Payments registered so far."""
+        return admin(lambda: sandbox.payments(company_id))
+
+    @app.post("/_sandbox/companies/{company_id}/fail-postings", tags=["sandbox admin"])
+    def fail_postings(company_id: int, body: FailPostingsBody) -> Response:
+        """Make the next PostInvoice calls fail with ``InvoiceGenerationFailed``."""
+
+        def handle() -> dict[str, Any]:
+            """The admin action itself."""
+            try:
+                sandbox.fail_next_postings(company_id, body.message, body.count)
+            except ValueError as exc:
+                raise SandboxError("InvalidValue", str(exc)) from exc
+            return {"company_id": company_id, "failing_postings": body.count}
+
+        return admin(handle)
+
+    @app.post("/_sandbox/companies/{company_id}/orders/{order_number}/post", tags=["sandbox admin"])
+    def post_order(company_id: int, order_number: int, body: PostOrderBody) -> Response:
+        """Post an order as a UI user (no API call counted); returns the invoice."""
+        return admin(
+            lambda: sandbox.post_order(company_id, order_number, body.date, body.invoice_number)
+        )
+
+    @app.put("/_sandbox/companies/{company_id}/stock", tags=["sandbox admin"])
+    def set_stock(company_id: int, body: StockBody) -> Response:
+        """Set an item's quantity in a warehouse (fires the InvItemStorage callback)."""
+        return admin(lambda: sandbox.set_stock(company_id, body.item, body.warehouse, body.qty))
 
     @app.post("/_sandbox/companies/{company_id}/{entity}", tags=["sandbox admin"])
     async def ui_insert(request: Request, company_id: int, entity: str) -> Response:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from ledgerbridge.sandbox.uniconta.enums import (
@@ -128,6 +129,11 @@ class EntityDef:
         if self.composite:
             return f"({', '.join(self.keys)}) {key!r}"
         return f"{self.keys[0]} {key!r}"
+
+    @cached_property
+    def defaults(self) -> dict[str, Any]:
+        """Values of the non-nullable properties (.NET value types) when none is given."""
+        return {name: ftype.default for name, ftype in self.fields.items() if not ftype.nullable}
 
     def writable(self) -> list[str]:
         """Properties a client may set, in declaration order."""

@@ -76,7 +76,7 @@ def follow_loaded_numbers(tx: Transaction, definition: EntityDef, row: Row) -> N
     order never reuses the order number of an imported invoice.
     """
     counters = tx.counters
-    if definition in (ORDER, INVOICE) and row.get("OrderNumber"):
+    if (definition is ORDER or definition is INVOICE) and row.get("OrderNumber"):
         counters.order_number = max(counters.order_number, row["OrderNumber"] + 1)
     if definition is INVOICE:
         counters.invoice_number = max(counters.invoice_number, row["InvoiceNumber"] + 1)

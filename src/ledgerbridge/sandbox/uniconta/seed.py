@@ -21,10 +21,11 @@ from stdnum.se import vat as se_vat
 from ledgerbridge.sandbox.uniconta.state import UnicontaSandbox
 
 FIRST_ACCOUNT = 10000
-_CREATED_FROM = datetime(2018, 1, 2, 8, 0, tzinfo=UTC)
-_CREATED_TO = datetime(2025, 12, 30, 16, 0, tzinfo=UTC)
+FIRST_CREDITOR_ACCOUNT = 50000
+CREATED_FROM = datetime(2018, 1, 2, 8, 0, tzinfo=UTC)
+CREATED_TO = datetime(2025, 12, 30, 16, 0, tzinfo=UTC)
 
-_SURNAMES = (
+SURNAMES = (
     "Jensen", "Nielsen", "Hansen", "Pedersen", "Andersen", "Christensen", "Larsen", "Sørensen",
     "Rasmussen", "Jørgensen", "Petersen", "Madsen", "Kristensen", "Olsen", "Thomsen",
     "Christiansen", "Poulsen", "Johansen", "Møller", "Mortensen", "Knudsen", "Jakobsen",
@@ -33,7 +34,7 @@ _SURNAMES = (
     "Lauridsen", "Kjær", "Mogensen", "Dahl", "Bach", "Skov", "Berg", "Overgaard", "Juhl",
     "Thygesen", "Bertelsen", "Højgaard", "Søndergaard",
 )  # fmt: skip
-_FIRST_NAMES = (
+FIRST_NAMES = (
     "Anne", "Mette", "Kirsten", "Hanne", "Louise", "Camilla", "Maria", "Sofie", "Ida", "Emma",
     "Peter", "Michael", "Lars", "Henrik", "Søren", "Thomas", "Jesper", "Martin", "Rasmus",
     "Mads", "Jens", "Niels", "Morten", "Anders", "Kasper", "Frederik",
@@ -179,15 +180,66 @@ def seed_debtors(
     start = max([FIRST_ACCOUNT - 1, *existing]) + 1
     now = sandbox.clock.now().astimezone(UTC)
     used: set[str] = set()
-    rows = [_debtor(rng, str(start + i), _created(rng, i, count, now), used) for i in range(count)]
+    rows = [
+        _debtor(rng, str(start + i), created_at(rng, i, count, now), used) for i in range(count)
+    ]
     return [str(key) for key in sandbox.load(company_id, "DebtorClient", rows)]
 
 
-def _created(rng: random.Random, index: int, count: int, now: datetime) -> str:
+def seed_creditors(
+    sandbox: UnicontaSandbox, company_id: int, count: int = 100, seed: int = 1
+) -> list[str]:
+    """Create ``count`` suppliers (deterministic for ``seed``); return their Account numbers.
+
+    Accounts start at "50000" (or after the highest numeric creditor account). About 5 % are
+    Swedish or German suppliers. Seeding is a bulk import: it fires no Change URL callbacks.
+    """
+    rng = random.Random(seed)
+    existing = [
+        int(row["Account"])
+        for row in sandbox.snapshot(company_id, "CreditorClient")
+        if str(row["Account"]).isdigit()
+    ]
+    start = max([FIRST_CREDITOR_ACCOUNT - 1, *existing]) + 1
+    now = sandbox.clock.now().astimezone(UTC)
+    used: set[str] = set()
+    rows = [
+        _creditor(rng, str(start + i), created_at(rng, i, count, now), used) for i in range(count)
+    ]
+    return [str(key) for key in sandbox.load(company_id, "CreditorClient", rows)]
+
+
+def _creditor(rng: random.Random, account: str, created: str, used: set[str]) -> dict[str, Any]:
+    """One supplier: a Danish business, or now and then a Swedish or German one."""
+    roll = rng.random()
+    if roll < 0.025:
+        row = _foreign(rng, "Sweden", used)
+    elif roll < 0.05:
+        row = _foreign(rng, "Germany", used)
+    else:
+        row = _danish(rng, used)
+        row.update({"Group": "Leverandør", "Vat": "K25"})
+    if row["Country"] != "Denmark":
+        row.update({"Group": "Udland", "Vat": None})
+    row.pop("PriceGroup", None)
+    balance = Decimal(rng.randint(0, 80_000_00)) / 100 if rng.random() < 0.5 else Decimal(0)
+    row.update(
+        {
+            "Account": account,
+            "Created": created,
+            "CurBalance": float(balance),
+            "Payment": rng.choice(("Netto 8", "Netto 14", "Netto 30", "Netto 30")),
+            "Blocked": rng.random() < 0.01,
+        }
+    )
+    return row
+
+
+def created_at(rng: random.Random, index: int, count: int, now: datetime) -> str:
     """Creation time rising with the account number, never after "now"."""
-    span = (_CREATED_TO - _CREATED_FROM).total_seconds()
+    span = (CREATED_TO - CREATED_FROM).total_seconds()
     offset = span * index / max(count, 1) + rng.uniform(0, span / max(count, 1))
-    created = min(_CREATED_FROM + timedelta(seconds=int(offset)), now)
+    created = min(CREATED_FROM + timedelta(seconds=int(offset)), now)
     return created.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -227,7 +279,7 @@ def _debtor(rng: random.Random, account: str, created: str, used: set[str]) -> d
 
 def _company_name(rng: random.Random) -> str:
     """A plausible Danish business name."""
-    surname = rng.choice(_SURNAMES)
+    surname = rng.choice(SURNAMES)
     pattern = rng.randrange(8)
     if pattern == 0:
         return f"{surname} & Søn ApS"
@@ -236,14 +288,14 @@ def _company_name(rng: random.Random) -> str:
     if pattern == 2:
         return f"{rng.choice(_ADJECTIVES + _COMPASS)} {rng.choice(_NOUNS)} A/S"
     if pattern == 3:
-        return f"{surname} & {rng.choice(_SURNAMES)} I/S"
+        return f"{surname} & {rng.choice(SURNAMES)} I/S"
     if pattern == 4:
         return f"{surname}s {rng.choice(_TRADES)} ApS"
     if pattern == 5:
         return f"{rng.choice(_COMPASS)}{rng.choice(_NOUNS).lower()} ApS"
     if pattern == 6:
         trade = rng.choice(("Consult", "Design", "Rådgivning"))
-        return f"{rng.choice(_FIRST_NAMES)} {surname} {trade}"
+        return f"{rng.choice(FIRST_NAMES)} {surname} {trade}"
     return f"{surname} {rng.choice(_NOUNS)} ApS"
 
 
@@ -280,7 +332,7 @@ def _cvr(rng: random.Random, used: set[str]) -> str:
             return number
 
 
-def _danish_phone(rng: random.Random, prefix: str) -> str:
+def danish_phone(rng: random.Random, prefix: str) -> str:
     """``+45 33 12 34 56`` style number."""
     rest = f"{rng.randint(0, 999999):06d}"
     return f"+45 {prefix} {rest[0:2]} {rest[2:4]} {rest[4:6]}"
@@ -308,28 +360,28 @@ def _danish(rng: random.Random, used: set[str]) -> dict[str, Any]:
         "ZipCode": zip_code,
         "City": city,
         "Country": "Denmark",
-        "Phone": _danish_phone(rng, rng.choice(prefixes)),
-        "ContactPerson": f"{rng.choice(_FIRST_NAMES)} {rng.choice(_SURNAMES)}",
+        "Phone": danish_phone(rng, rng.choice(prefixes)),
+        "ContactPerson": f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}",
         "ContactEmail": f"{rng.choice(('info', 'kontakt', 'mail'))}@{domain}",
         "InvoiceEmail": f"{rng.choice(('faktura', 'bogholderi', 'regnskab'))}@{domain}",
         "Www": f"www.{domain}",
         "CompanyRegNo": cvr,
         "VatNumber": f"DK{cvr}",
         "Group": "Indland",
-        "Payment": rng.choice(("Netto8", "Netto14", "Netto14", "Netto30", "LM30")),
+        "Payment": rng.choice(("Netto 8", "Netto 14", "Netto 14", "Netto 30", "Lb. md. + 30")),
         "Currency": "DKK",
         "PriceGroup": rng.choice(("1", "1", "1", "2")),
         "VatZone": "Domestic",
-        "Vat": "U25",
+        "Vat": "S25",
         "UserLanguage": "Danish",
     }
     if rng.random() < 0.4:
-        row["MobilPhone"] = _danish_phone(rng, rng.choice(("20", "22", "26", "28", "30", "40")))
+        row["MobilPhone"] = danish_phone(rng, rng.choice(("20", "22", "26", "28", "30", "40")))
     if rng.random() < 0.05:
         row["EAN"] = _gln(rng)
         row["PaymentFormat"] = "FIK71"
     if rng.random() < 0.08:
-        row["Address2"] = f"Att. {rng.choice(_FIRST_NAMES)} {rng.choice(_SURNAMES)}"
+        row["Address2"] = f"Att. {rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
     if rng.random() < 0.1:
         d_zip, d_city, _ = rng.choice(_DANISH_TOWNS)
         row.update(
@@ -370,10 +422,10 @@ def _foreign(rng: random.Random, country: str, used: set[str]) -> dict[str, Any]
         "CompanyRegNo": reg_no,
         "VatNumber": vat_number,
         "Group": "Udland" if country == "Norway" else "EU",
-        "Payment": "Netto30",
+        "Payment": "Netto 30",
         "Currency": spec.currency,
         "VatZone": "Foreign" if country == "Norway" else "EU",
-        "Vat": "UEXP" if country == "Norway" else "UEUV",
+        "Vat": "S0" if country == "Norway" else "EU0",
         "UserLanguage": spec.language,
     }
 

@@ -758,7 +758,6 @@ class UnicontaSandbox:
             raise SandboxError(
                 "InvalidRequest", f"{where}{definition.name} records must be JSON objects"
             )
-        label = self._label(definition, data)
         row: Row = {}
         for name, value in data.items():
             if name.startswith("@odata."):
@@ -767,14 +766,21 @@ class UnicontaSandbox:
             if ftype is None:
                 raise SandboxError(
                     "FieldNotFound",
-                    f"{where}{label}: property '{name}' does not exist on {definition.name}",
+                    f"{where}{self._label(definition, data)}: property '{name}' does not exist "
+                    f"on {definition.name}",
                 )
             if name in definition.read_only and not allow_read_only:
                 continue
-            row[name] = self._coerce(ftype, value, f"{where}{label}: property '{name}'")
-        for name, ftype in definition.fields.items():
-            if not ftype.nullable and row.get(name) is None:
-                row[name] = ftype.default
+            try:
+                row[name] = coerce_input(ftype, value)
+            except InvalidValueError as exc:
+                raise SandboxError(
+                    "InvalidValue",
+                    f"{where}{self._label(definition, data)}: property '{name}': {exc}",
+                ) from exc
+        for name, default in definition.defaults.items():
+            if row.get(name) is None:
+                row[name] = default
         return row
 
     def _restricted_update(
