@@ -8,6 +8,12 @@ shares no code with ``ledgerbridge.connectors`` or ``ledgerbridge.engine``. See
 from ledgerbridge.sandbox.qonto.app import SandboxServer, create_app, serve
 from ledgerbridge.sandbox.qonto.core import Clock, OAuthError, QontoError, SystemClock
 from ledgerbridge.sandbox.qonto.oauth import SCOPES, OAuthApp, Principal, TokenSet
+from ledgerbridge.sandbox.qonto.seed import (
+    seed_clients,
+    seed_invoices,
+    seed_organization,
+    seed_products,
+)
 from ledgerbridge.sandbox.qonto.state import ApiCall, Page, QontoSandbox
 from ledgerbridge.sandbox.qonto.webhooks import WebhookDelivery, WebhookEvent, sign
 
@@ -27,6 +33,10 @@ __all__ = [
     "WebhookDelivery",
     "WebhookEvent",
     "create_app",
+    "seed_clients",
+    "seed_invoices",
+    "seed_organization",
+    "seed_products",
     "serve",
     "sign",
 ]

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ledgerbridge.sandbox.qonto.core import (
     OAuthError,
@@ -776,13 +777,15 @@ def serve(sandbox: QontoSandbox, host: str = "127.0.0.1", port: int = 8766) -> N
 class SandboxServer:
     """A sandbox served by uvicorn on a background thread, for tests and benchmarks.
 
-    ``port=0`` picks a free port; ``base_url`` tells where it landed.
+    ``port=0`` picks a free port; ``base_url`` tells where it landed. ``use()`` swaps the
+    sandbox being served without restarting, so a test module can share one server.
     """
 
     def __init__(self, sandbox: QontoSandbox, host: str = "127.0.0.1", port: int = 0) -> None:
         self.sandbox = sandbox
         self.host = host
         self.port = port
+        self._app: ASGIApp = create_app(sandbox)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -790,6 +793,15 @@ class SandboxServer:
     def base_url(self) -> str:
         """``http://host:port`` of the running server."""
         return f"http://{self.host}:{self.port}"
+
+    def use(self, sandbox: QontoSandbox) -> None:
+        """Serve another sandbox from the next request on."""
+        self.sandbox = sandbox
+        self._app = create_app(sandbox)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point forwarding to the current sandbox's app."""
+        await self._app(scope, receive, send)
 
     def start(self, timeout: float = 10.0) -> None:
         """Bind, start serving on a daemon thread and wait until uvicorn accepts requests."""
@@ -800,7 +812,11 @@ class SandboxServer:
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            create_app(self.sandbox), log_level="warning", access_log=False, lifespan="off"
+            self._dispatch,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
         )
         server = uvicorn.Server(config)
         self._server = server
