@@ -109,7 +109,7 @@ _FAMILIES: tuple[tuple[_Family, int], ...] = (
             ("12,5 mm", "95 mm", "18 mm", "2 lag", "30x30 cm"),
             ("SquareMeter", "CubicMeter", "Pallet"),
             "Byggemateriel",
-            (45, 6000),
+            (45, 900),
             weight=(5.0, 900.0),
         ),
         10,
@@ -131,7 +131,7 @@ _FAMILIES: tuple[tuple[_Family, int], ...] = (
             ("", "weekend", "akut", "senior", "junior"),
             ("Hours", "Day", "Km"),
             "Service",
-            (350, 9500),
+            (350, 1800),
             service=True,
         ),
         12,
@@ -142,7 +142,7 @@ _FAMILIES: tuple[tuple[_Family, int], ...] = (
             ("basis", "pro", "pr. bruger", "digital", "2 uger"),
             ("Month", "Year", "Week"),
             "Abonnement",
-            (99, 12000),
+            (99, 4000),
             service=True,
         ),
         6,
@@ -379,12 +379,10 @@ def _order_line(
 ) -> dict[str, Any]:
     """An order line for an item, priced in the invoice currency."""
     unit = item.get("Unit")
-    if unit in ("Kg", "Litre", "Meter", "SquareMeter", "CubicMeter", "Km"):
-        qty = Decimal(rng.randint(5, 2000)) / 10
-    elif unit in ("Hours", "Day"):
+    if unit in ("Kg", "Litre", "Meter", "SquareMeter", "CubicMeter", "Km", "Hours"):
         qty = Decimal(rng.randint(1, 80)) / 2
     else:
-        qty = Decimal(rng.randint(1, 40))
+        qty = Decimal(rng.randint(1, 20))
     price = money(item.get("SalesPrice1", ZERO) * _DKK_RATES.get(currency, Decimal(1)))
     return {
         "LineNumber": Decimal(position),

@@ -539,6 +539,10 @@ class UnicontaSandbox:
         """Stored rows in key order, or in ``order``. Rows are never mutated in place, so the
         list may be filtered outside the lock.
         """
+        return list(self._rows(company_id, entity, order))
+
+    def _rows(self, company_id: int, entity: str, order: Sequence[OrderKey] = ()) -> list[Row]:
+        """The company's cached sorted row list itself (callers must not change it)."""
         definition = company_entity(entity)
         with self._lock:
             return self._company(company_id).rows_in_order(definition, order)
@@ -551,7 +555,7 @@ class UnicontaSandbox:
         """
         definition = entity_def(entity)
         if definition.name not in LOGIN_ENTITIES:
-            return self.snapshot(company_id, entity, order)
+            return self._rows(company_id, entity, order)
         with self._lock:
             if definition.name == "UserClient":
                 rows: list[Row] = [
