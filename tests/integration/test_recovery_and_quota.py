@@ -107,17 +107,19 @@ def test_spent_quota_postpones_the_import_to_the_next_quota_day(
     manual_system: System, manual_tenant: Tenant, uniconta: Uniconta, clock: ManualClock
 ) -> None:
     seed(uniconta, 45)
-    connection = connect(manual_tenant, uniconta, settings={"daily_call_limit": 3, "page_size": 10})
+    # Saving the connection checks the user and its companies (2 calls); the import counts
+    # the debtors (1 call) and reads two pages before the budget is spent.
+    connection = connect(manual_tenant, uniconta, settings={"daily_call_limit": 5, "page_size": 10})
     manual_tenant.api.post(f"/connections/{connection['id']}/import")
     manual_system.run_until_idle()
 
     status = manual_tenant.api.get(f"/connections/{connection['id']}").json()
     assert status["import_state"] == "running"
-    assert status["calls_used_today"] == 3
-    assert "quota of 3 calls used up" in status["last_error"]
+    assert status["calls_used_today"] == 5
+    assert "quota of 5 calls used up" in status["last_error"]
     assert status["recent_runs"][0]["status"] == "deferred"
-    assert len(manual_tenant.api.get("/parties").json()["items"]) == 30
-    assert uniconta.calls() == 3  # the ledger stopped us before a fourth call
+    assert len(manual_tenant.api.get("/parties").json()["items"]) == 20
+    assert uniconta.calls() == 5  # the ledger stopped us before a sixth call
 
     clock.set(datetime(2026, 11, 20, 23, 0, 30, tzinfo=UTC))  # 00:00:30 in Copenhagen
     manual_system.run_until_idle()
@@ -126,5 +128,5 @@ def test_spent_quota_postpones_the_import_to_the_next_quota_day(
     assert status["quota_day"] == "2026-11-21"
     resumed = next(r for r in status["recent_runs"] if r["kind"] == "import")
     assert resumed["status"] == "succeeded"
-    assert resumed["calls"] == 2  # resumed from its cursor: pages 4 and 5 only
+    assert resumed["calls"] == 4  # a count, then pages 3 to 5 from its cursor
     assert len(manual_tenant.api.get("/parties", params={"limit": 100}).json()["items"]) == 45

@@ -72,7 +72,39 @@ def test(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
 
 @router.post("/{connection_id}/import", status_code=202)
 def start_import(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
-    return system.connections.start_import(principal, connection_id)
+    """Start the initial import; `warnings` names codes not mapped yet (their records are
+    skipped, not lost, and sync once mapped). Follow it in the status's `import_progress`."""
+    return system.connections.start_import(principal, connection_id, system.connector)
+
+
+class MappingsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    vat: dict[str, str] | None = Field(None, description="Accounting VAT code → hub VAT code")
+    units: dict[str, str] | None = Field(None, description="Accounting unit → hub unit code")
+    payment_terms: dict[str, int] | None = Field(None, description="Payment term code → days")
+
+
+@router.get("/{connection_id}/mappings")
+def mappings(
+    connection_id: str,
+    principal: PrincipalDep,
+    system: SystemDep,
+    remote: bool = Query(False, description="Also list the system's VAT codes (one API call)"),
+) -> Any:
+    opener = system.connector if remote else None
+    return system.connections.mappings(principal, connection_id, opener)
+
+
+@router.put("/{connection_id}/mappings")
+def set_mappings(
+    connection_id: str, body: MappingsUpdate, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """Save code mappings; records skipped for a missing mapping then sync by themselves."""
+    return system.connections.set_mappings(
+        principal, connection_id, vat=body.vat, units=body.units,
+        payment_terms=body.payment_terms,
+    )  # fmt: skip
 
 
 @router.post("/{connection_id}/jobs/{kind}", status_code=202)

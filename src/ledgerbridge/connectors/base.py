@@ -58,6 +58,23 @@ class RemoteRejected(ConnectorError):
         self.reason = reason
 
 
+class SetupRefused(Exception):
+    """A connection cannot be saved as configured; ``field`` names the setting to fix."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class Verified:
+    """What the set-up checks learned (stored in the settings) and what the user should know."""
+
+    settings: JSON
+    warnings: list[str]
+
+
 @dataclass(frozen=True)
 class Page:
     records: list[JSON]
@@ -200,6 +217,14 @@ class Connector(ABC):
     @abstractmethod
     def test(self) -> str:
         """Check the credentials; returns a human description of what we are connected to."""
+
+    def count(self, stream: str) -> int | None:
+        """How many records a stream holds, when the system can say (progress and ETA)."""
+        return None
+
+    def code_lists(self) -> dict[str, list[JSON]]:
+        """The system's own code tables a user maps (VAT codes …), for the set-up screens."""
+        return {}
 
     @abstractmethod
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:

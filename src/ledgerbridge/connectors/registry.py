@@ -9,12 +9,18 @@ from typing import Any
 import httpx
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.connectors.base import CallMeter, Connector
+from ledgerbridge.connectors.base import CallMeter, Connector, Verified
+from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
 
 ConnectorFactory = Callable[
     [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None, Clock],
     Connector,
+]
+
+
+Verifier = Callable[
+    [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None], Verified
 ]
 
 
@@ -48,6 +54,12 @@ class SystemSpec:
     """Scheduled reads by job kind."""
     entities: frozenset[str]
     """Canonical entities its streams carry: a hub change to one of them may need a push."""
+    default_streams: frozenset[str] = frozenset()
+    """Streams enabled when a connection does not choose."""
+    verify: Verifier | None = None
+    """Checks made with the credentials when a connection is saved."""
+    check_settings: Callable[[Mapping[str, Any]], None] | None = None
+    """Checks of the settings alone, on every change (raises ``SetupRefused``)."""
 
     def credential_key(self, settings: Mapping[str, Any]) -> str:
         """What the vendor counts calls against (for Uniconta: the user, across companies)."""
@@ -73,5 +85,8 @@ SYSTEMS: dict[str, SystemSpec] = {
             "payments": Pull(("payment_status",), "0 3 * * *"),
         },
         entities=frozenset(STREAM_ENTITIES.values()),
+        default_streams=UnicontaConnector.default_streams,
+        verify=uniconta_setup.verify,
+        check_settings=uniconta_setup.check_settings,
     ),
 }

@@ -37,8 +37,8 @@ class RunContext:
     """Outcomes per ``<stream>.<outcome>``."""
     unlinked_keys: dict[str, dict[str, str]] = field(default_factory=dict)
     """Per stream: hub records not yet linked, by business key (computed once per run)."""
-    deferred: list[str] = field(default_factory=list)
-    """Streams left for the next quota day, with the reason (quota planning)."""
+    totals: dict[str, int] = field(default_factory=dict)
+    """Records per stream, when the system can count them (import progress and ETA)."""
 
     @property
     def origin(self) -> str:

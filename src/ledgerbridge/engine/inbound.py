@@ -227,6 +227,10 @@ class InboundSync(SyncState):
         """The initial import, resumable: one cursor per stream. Afterwards the cursors of
         streams read incrementally continue from where the import ended."""
         for stream in ctx.streams(inbound=True):
+            total = ctx.connector.count(stream)
+            if total is not None:
+                ctx.totals[stream] = total
+        for stream in ctx.streams(inbound=True):
             name = f"import:{stream}"
             with self.transaction() as session:
                 finished = self.cursor(session, ctx, name) == DONE

@@ -36,6 +36,30 @@ class SyncEngine:
     def run_push(self, ctx: RunContext) -> None:
         self.outbound.run_push(ctx)
 
+    def reapply(self, ctx: RunContext, reasons: list[str]) -> None:
+        """After a mapping changed: records skipped for these reasons are applied again,
+        inbound from the copy kept with their issue (no API call), outbound by a push."""
+        with self._sessions() as session:
+            issues = session.execute(
+                sa.select(SyncIssue.stream, SyncIssue.direction, SyncIssue.key, SyncIssue.payload)
+                .where(
+                    SyncIssue.connection_id == ctx.connection_id,
+                    SyncIssue.reason_code.in_(reasons),
+                )
+                .order_by(SyncIssue.first_seen_at)
+            ).all()
+        for stream in ctx.connector.mappings:
+            rows = [p for s, d, _, p in issues if s == stream and d == INBOUND and p]
+            if rows and ctx.directions(stream)[0]:
+                for start in range(0, len(rows), ctx.page_size):
+                    page = rows[start : start + ctx.page_size]
+                    with self.inbound.transaction() as session:
+                        self.inbound.apply(session, ctx, stream, page)
+            keys = [k for s, d, k, _ in issues if s == stream and d == OUTBOUND]
+            if keys and ctx.directions(stream)[1]:
+                for start in range(0, len(keys), ctx.write_batch_size):
+                    self.outbound.push(ctx, stream, keys[start : start + ctx.write_batch_size])
+
     def retry_issues(self, ctx: RunContext) -> int:
         """Try every open skipped or failed record of the connection again: inbound ones are
         read afresh (the cause may have been fixed there), outbound ones sent again."""

@@ -74,6 +74,9 @@ class SyncJobs:
             "push": lambda job: self._run("push", job, engine.run_push),
             "inbox": lambda job: self._run("inbox", job, engine.process_inbox),
             "retry": lambda job: self._run("retry", job, engine.retry_issues),
+            "reapply": lambda job: self._run(
+                "reapply", job, lambda ctx: engine.reapply(ctx, job.job.payload["reasons"])
+            ),
             "deliver_webhooks": lambda job: dict(self._webhooks.deliver_due()),
         }
         for kind in sorted({k for spec in SYSTEMS.values() for k in spec.pulls}):
@@ -82,11 +85,13 @@ class SyncJobs:
 
     def _pull(self, kind: str, job: JobContext) -> JSON:
         connection_id = job.job.connection_id
-        handle = self._connections.handle(connection_id) if connection_id else None
-        plan = handle.system.pulls.get(kind) if handle else None
+        if connection_id is None:
+            raise ValueError(f"{kind} job without a connection")
+        handle = self._connections.handle(connection_id)
+        plan = handle.system.pulls.get(kind)
         if plan is None:
             return {"skipped": f"no {kind} pull for this system"}
-        defaults = handle.system.factory.default_streams  # type: ignore[attr-defined]
+        defaults = handle.system.default_streams
         if not any(stream_enabled(handle.settings, defaults, s) for s in plan.streams):
             return {"skipped": f"{', '.join(plan.streams)} not enabled"}
         return self._run(
@@ -152,9 +157,11 @@ class SyncJobs:
         calls = Counter[str]()
         counts: Counter[str] = Counter()
 
+        totals: dict[str, int] = {}
+
         def heartbeat() -> None:
             job.heartbeat()
-            self._progress(run_id, counts, calls["calls"])
+            self._progress(run_id, counts, totals, calls["calls"])
 
         def on_call(n: int) -> None:
             calls["calls"] += n
@@ -171,6 +178,7 @@ class SyncJobs:
                     write_batch_size=handle.system.write_batch_size,
                     heartbeat=heartbeat,
                     counts=counts,
+                    totals=totals,
                 )
                 action(ctx)
         except QuotaExhausted as exc:
@@ -203,11 +211,14 @@ class SyncJobs:
             session.flush()
             return run.id
 
-    def _progress(self, run_id: str, counts: Counter[str], calls: int) -> None:
+    def _progress(
+        self, run_id: str, counts: Counter[str], totals: dict[str, int], calls: int
+    ) -> None:
         with self._sessions.begin() as session:
             run = session.get(Run, run_id)
             if run is not None:
                 run.counts = dict(counts)
+                run.totals = dict(totals) or None
                 run.calls = calls
 
     def _finish(

@@ -30,6 +30,7 @@ from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.runtime.worker import Worker
 from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.records import RecordService
+from ledgerbridge.services.setup import SetupService
 from ledgerbridge.services.tenancy import TenancyService
 from ledgerbridge.services.webhooks import WebhookService
 from ledgerbridge.settings import Settings
@@ -69,8 +70,9 @@ class System:
         self.records = RecordService(self.sessions, self.hub, self.clock)
         self.connections = ConnectionService(
             self.sessions, self.box, self.queue, self.scheduler, self.ledger, self.clock,
-            settings.public_url,
+            settings.public_url, transport,
         )  # fmt: skip
+        self.setup = SetupService(self.ledger, transport)
         self.engine = SyncEngine(self.sessions, self.hub, self.clock)
         self.jobs = SyncJobs(
             self.sessions, self.connections, self.engine, self.ledger, self.queue,

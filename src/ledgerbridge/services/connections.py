@@ -6,17 +6,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.connectors.base import ConnectorError
+from ledgerbridge.connectors.base import (
+    AuthenticationFailed,
+    Connector,
+    ConnectorError,
+    SetupRefused,
+)
 from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
+from ledgerbridge.connectors.uniconta.mapping import COMMON_UNITS, DEFAULT_PAYMENT_TERMS
 from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
 from ledgerbridge.runtime.queue import JobQueue
 from ledgerbridge.runtime.schedules import Scheduler
@@ -28,7 +36,13 @@ from ledgerbridge.store.tables.sync import InboxEvent, Run, SyncIssue, SyncLogEn
 from ledgerbridge.store.tables.tenancy import Connection
 
 JSON = dict[str, Any]
+Opener = Callable[[str], AbstractContextManager[Connector]]
+"""Opens a connection's connector (metered), for set-up steps that ask the system."""
 DIRECTIONS = ("both", "inbound", "outbound")
+VAT_STREAMS = ("products", "invoices")
+UNMAPPED_REASONS = ("vat_code_unmapped", "unit_unmapped", "payment_term_unmapped")
+DEFAULT_UNITS = dict(COMMON_UNITS)
+DEFAULT_TERMS = dict(DEFAULT_PAYMENT_TERMS)
 
 
 @dataclass(frozen=True)
@@ -54,7 +68,9 @@ class ConnectionService:
         ledger: QuotaLedger,
         clock: Clock,
         public_url: str,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        self.transport = transport
         self._sessions = session_factory
         self._box = box
         self._queue = queue
@@ -80,6 +96,8 @@ class ConnectionService:
         _check_timezone(timezone)
         settings = _check_settings(spec, settings)
         _check_secrets(spec, secrets_)
+        settings, warnings = self._verify(spec, settings, secrets_)
+        warnings.extend(self._shared_credentials(spec.credential_key(settings), None))
         token = secrets.token_urlsafe(24)
         now = self._clock.now()
         with self._sessions.begin() as session:
@@ -101,7 +119,44 @@ class ConnectionService:
             session.flush()
             connection_id = row.id
         self._schedule(connection_id, principal.tenant_id, spec, timezone, settings)
-        return self.status(principal, connection_id)
+        return {**self.status(principal, connection_id), "warnings": warnings}
+
+    def _verify(self, spec: SystemSpec, settings: JSON, secrets_: JSON) -> tuple[JSON, list[str]]:
+        """The system's own set-up checks, made with the credentials (metered calls)."""
+        if spec.verify is None:
+            return settings, []
+        limit = int(settings.get("daily_call_limit", spec.daily_call_limit))
+        key = spec.credential_key(settings)
+
+        def meter(calls: int) -> None:
+            self._ledger.consume(key, limit, spec.quota_timezone, calls)
+
+        try:
+            verified = spec.verify(settings, secrets_, meter, self.transport)
+        except SetupRefused as exc:
+            raise Invalid(exc.message, field=exc.field) from exc
+        except AuthenticationFailed as exc:
+            raise Invalid(str(exc), field="secrets") from exc
+        except ConnectorError as exc:
+            raise Invalid(f"could not reach {spec.name}: {exc}", field="settings") from exc
+        return {**settings, **verified.settings}, list(verified.warnings)
+
+    def _shared_credentials(self, credential_key: str, connection_id: str | None) -> list[str]:
+        """The same user in two connections: Uniconta hands out one API session per user, so
+        the two may sign each other out. Worth a warning, not a refusal."""
+        with self._sessions() as session:
+            others = session.scalars(
+                sa.select(Connection.name).where(
+                    Connection.credential_key == credential_key,
+                    Connection.id != (connection_id or ""),
+                )
+            ).all()
+        if not others:
+            return []
+        return [
+            "these credentials are already used by another connection "
+            f"({', '.join(others)}); a dedicated user per integration avoids token conflicts"
+        ]
 
     def configure(
         self,
@@ -115,20 +170,30 @@ class ConnectionService:
         active: bool | None = None,
     ) -> JSON:
         principal.require_admin("changing a connection")
-        with self._sessions.begin() as session:
+        if timezone is not None:
+            _check_timezone(timezone)
+        with self._sessions() as session:
             row = self._load(session, principal, connection_id)
             spec = _system(row.system)
+            merged = _check_settings(spec, {**row.settings, **(settings or {})})
+            current = self._box.open(row.secrets)
+        credentials_changed = bool(secrets_) or any(
+            key in (settings or {}) for key in (*spec.required_settings, "base_url")
+        )
+        if credentials_changed:
+            # Checked with the system before anything is saved: bad credentials never replace
+            # working ones.
+            merged, _ = self._verify(spec, merged, {**current, **(secrets_ or {})})
+        with self._sessions.begin() as session:
+            row = self._load(session, principal, connection_id)
             if name is not None:
                 row.name = name.strip() or row.name
             if timezone is not None:
-                _check_timezone(timezone)
                 row.timezone = timezone
-            if settings is not None:
-                merged = {**row.settings, **settings}
-                row.settings = _check_settings(spec, merged)
+            if settings is not None or credentials_changed:
+                row.settings = merged
                 row.credential_key = spec.credential_key(row.settings)
             if secrets_:
-                current = self._box.open(row.secrets)
                 row.secrets = self._box.seal({**current, **secrets_})
             if active is not None:
                 row.active = active
@@ -180,7 +245,12 @@ class ConnectionService:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "description": description}
 
-    def start_import(self, principal: Principal, connection_id: str) -> JSON:
+    def start_import(
+        self, principal: Principal, connection_id: str, opener: Opener | None = None
+    ) -> JSON:
+        """Queue the initial import. Codes that are not mapped yet do not stop it: the
+        records using them are skipped (not lost) and sync once the codes are mapped; the
+        answer says which."""
         principal.require_admin("starting an import")
         with self._sessions.begin() as session:
             row = self._load(session, principal, connection_id)
@@ -189,11 +259,78 @@ class ConnectionService:
             if row.import_state != "done":
                 row.import_state = "running"
             tenant_id = row.tenant_id
+            settings = dict(row.settings)
+        warnings = self._unmapped_warnings(connection_id, settings, opener)
         job_id = self._queue.enqueue(
             "import", connection_id=connection_id, tenant_id=tenant_id,
             dedupe_key=f"import:{connection_id}", priority=50,
         )  # fmt: skip
-        return {"job_id": job_id, "status": "queued"}
+        return {"job_id": job_id, "status": "queued", "warnings": warnings}
+
+    def _unmapped_warnings(
+        self, connection_id: str, settings: JSON, opener: Opener | None
+    ) -> list[str]:
+        entities = settings.get("entities") or {}
+        needs_vat = any((entities.get(s) or {}).get("enabled") for s in VAT_STREAMS)
+        if not needs_vat or opener is None:
+            return []
+        with opener(connection_id) as connector:
+            codes = [c["code"] for c in connector.code_lists().get("vat", [])]
+        unmapped = [c for c in codes if c not in (settings.get("vat_mapping") or {})]
+        if not unmapped:
+            return []
+        return [
+            f"VAT codes {', '.join(unmapped)} are not mapped: products and invoices using them "
+            "are skipped (not lost) and sync by themselves once the codes are mapped"
+        ]
+
+    def mappings(
+        self, principal: Principal, connection_id: str, opener: Opener | None = None
+    ) -> JSON:
+        """The code mappings (VAT codes, units, payment terms), with the system's own VAT
+        codes and which of them are unmapped when ``opener`` lets us ask the system."""
+        with self._sessions() as session:
+            settings = dict(self._load(session, principal, connection_id).settings)
+        view: JSON = {
+            "vat": dict(settings.get("vat_mapping") or {}),
+            "units": {**DEFAULT_UNITS, **(settings.get("unit_mapping") or {})},
+            "payment_terms": {**DEFAULT_TERMS, **(settings.get("payment_terms") or {})},
+        }
+        if opener is not None:
+            with opener(connection_id) as connector:
+                remote = connector.code_lists().get("vat", [])
+            view["remote_vat_codes"] = remote
+            view["unmapped_vat_codes"] = [c["code"] for c in remote if c["code"] not in view["vat"]]
+        return view
+
+    def set_mappings(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        vat: dict[str, str] | None,
+        units: dict[str, str] | None,
+        payment_terms: dict[str, int] | None,
+    ) -> JSON:
+        """Save mappings; records skipped for a missing mapping then sync by themselves."""
+        principal.require_admin("changing mappings")
+        with self._sessions.begin() as session:
+            row = self._load(session, principal, connection_id)
+            settings = dict(row.settings)
+            for key, given in (("vat_mapping", vat), ("unit_mapping", units),
+                               ("payment_terms", payment_terms)):  # fmt: skip
+                if given is not None:
+                    settings[key] = {**(settings.get(key) or {}), **given}
+            row.settings = settings
+            row.updated_at = self._clock.now()
+            tenant_id, ready = row.tenant_id, row.import_state == "done"
+        if ready:
+            self._queue.enqueue(
+                "reapply", connection_id=connection_id, tenant_id=tenant_id,
+                payload={"reasons": list(UNMAPPED_REASONS)},
+                dedupe_key=f"reapply:{connection_id}", priority=40,
+            )  # fmt: skip
+        return self.mappings(principal, connection_id)
 
     def request(self, principal: Principal, connection_id: str, kind: str) -> JSON:
         """Queue a pull, push or retry now instead of waiting for its schedule."""
@@ -380,6 +517,11 @@ def _check_timezone(timezone: str) -> None:
 
 
 def _check_settings(spec: SystemSpec, settings: JSON) -> JSON:
+    if spec.check_settings is not None:
+        try:
+            spec.check_settings(settings)
+        except SetupRefused as exc:
+            raise Invalid(exc.message, field=exc.field) from exc
     for key in spec.required_settings:
         if settings.get(key) in (None, ""):
             raise Invalid(f"settings.{key} is required for {spec.name}", field=f"settings.{key}")

@@ -42,12 +42,14 @@ class UnicontaClient:
         meter: CallMeter,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
+        company_in_login: bool = True,
     ) -> None:
         self.company_id = company_id
         self._meter = meter
+        login = f"00{company_id}/{username}" if company_in_login else username
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
-            auth=httpx.BasicAuth(f"00{company_id}/{username}", password),
+            auth=httpx.BasicAuth(login, password),
             timeout=timeout,
             transport=transport,
             headers={"Accept": "application/json"},

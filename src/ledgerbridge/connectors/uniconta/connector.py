@@ -39,6 +39,7 @@ from ledgerbridge.connectors.uniconta.mapping import (
     StockMapping,
     contact_key,
 )
+from ledgerbridge.connectors.uniconta.setup import vat_codes
 
 MAX_FILTER_KEYS = 100
 """Keys per ``Key eq … or …`` lookup: keeps URLs well under common 8 KB limits."""
@@ -140,8 +141,13 @@ class UnicontaConnector(Connector):
     # ------------------------------------------------------------------ reads
 
     def count(self, stream: str) -> int | None:
-        """How many records a stream holds (for progress and ETA), when Uniconta says."""
-        return self.client.count(KEYSETS[stream].entity)
+        try:
+            return self.client.count(KEYSETS[stream].entity)
+        except RemoteRejected:
+            return None
+
+    def code_lists(self) -> dict[str, list[JSON]]:
+        return {"vat": vat_codes(self.client)}
 
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:
         keyset = KEYSETS[stream]

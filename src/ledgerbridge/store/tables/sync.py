@@ -63,6 +63,8 @@ class Run(Base):
     job_id: Mapped[str | None] = mapped_column(sa.String(36))
     status: Mapped[str] = mapped_column(sa.String(16))
     counts: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    totals: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    """Records per stream at the start of an import, when the system can count them (ETA)."""
     calls: Mapped[int] = mapped_column(default=0)
     message: Mapped[str | None] = mapped_column(sa.Text)
     started_at: Mapped[datetime]

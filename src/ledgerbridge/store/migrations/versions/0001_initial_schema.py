@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 10:44:54.765382
+Create Date: 2026-11-21 10:49:19.056089
 """
 
 from __future__ import annotations
@@ -319,6 +319,11 @@ def upgrade() -> None:
             "counts",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
+        ),
+        sa.Column(
+            "totals",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
         ),
         sa.Column("calls", sa.Integer(), nullable=False),
         sa.Column("message", sa.Text(), nullable=True),

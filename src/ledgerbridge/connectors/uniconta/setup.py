@@ -1,0 +1,125 @@
+"""The Uniconta set-up checks: who the user is, which companies it reaches, which VAT codes
+the company has. Each check answers with a message a user can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from ledgerbridge.connectors.base import JSON, CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient
+from ledgerbridge.connectors.uniconta.mapping import COMMON_UNITS
+
+SERVER_USER_NEEDED = (
+    "Uniconta user '{user}' is a {kind} user. Integrations need a user of type Server "
+    "(Uniconta › Users › User type): create a dedicated Server user for this integration."
+)
+RESELLER_NEEDED = (
+    "Uniconta user '{user}' lacks the Reseller role, which invoice sync needs: invoices cannot "
+    "be enabled until the role is assigned in Uniconta."
+)
+
+
+@dataclass
+class Login:
+    user: JSON
+    companies: list[JSON]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def is_server_user(self) -> bool:
+        return str(self.user.get("UserType", "")) == "Server"
+
+    @property
+    def has_reseller_role(self) -> bool:
+        return "Reseller" in (self.user.get("Roles") or [])
+
+
+def login(
+    username: str,
+    password: str,
+    meter: CallMeter,
+    base_url: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> Login:
+    """Log in (no company chosen yet) and list the companies; two calls."""
+    client = UnicontaClient(
+        base_url=base_url or DEFAULT_BASE_URL,
+        company_id=0,
+        username=username,
+        password=password,
+        meter=meter,
+        transport=transport,
+        company_in_login=False,
+    )
+    try:
+        result = Login(user=client.user(), companies=client.companies())
+    finally:
+        client.close()
+    if not result.has_reseller_role:
+        result.warnings.append(RESELLER_NEEDED.format(user=username))
+    return result
+
+
+def verify(
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    meter: CallMeter,
+    transport: httpx.BaseTransport | None = None,
+) -> Verified:
+    """Checks made when a connection is saved: a Server user (refused otherwise), with access
+    to the chosen company, and whether it has the Reseller role invoices need."""
+    result = login(
+        str(settings["username"]), str(secrets["password"]), meter,
+        settings.get("base_url"), transport,
+    )  # fmt: skip
+    if not result.is_server_user:
+        raise SetupRefused(
+            SERVER_USER_NEEDED.format(
+                user=settings["username"], kind=result.user.get("UserType") or "Standard"
+            ),
+            field="settings.username",
+        )
+    reachable = {int(c["CompanyId"]) for c in result.companies if c.get("CompanyId") is not None}
+    if int(settings["company_id"]) not in reachable:
+        raise SetupRefused(
+            f"Uniconta user '{settings['username']}' has no access to company "
+            f"{settings['company_id']}; it reaches {sorted(reachable)}",
+            field="settings.company_id",
+        )
+    return Verified(
+        settings={
+            "uniconta_user": {
+                "type": result.user.get("UserType"),
+                "roles": list(result.user.get("Roles") or []),
+            }
+        },
+        warnings=result.warnings,
+    )
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Invoice sync needs the Reseller role (checked when invoices are enabled)."""
+    invoices = (settings.get("entities") or {}).get("invoices") or {}
+    roles = (settings.get("uniconta_user") or {}).get("roles")
+    if invoices.get("enabled") and roles is not None and "Reseller" not in roles:
+        raise SetupRefused(
+            RESELLER_NEEDED.format(user=settings.get("username")),
+            field="settings.entities.invoices",
+        )
+
+
+def vat_codes(client: UnicontaClient) -> list[JSON]:
+    """The company's VAT codes, for the mapping screen."""
+    return [
+        {"code": r.get("Vat"), "name": r.get("Name"), "rate": r.get("Rate"),
+         "type": r.get("VatType")}
+        for r in client.query("GLVatClient", orderby="Vat")
+    ]  # fmt: skip
+
+
+def default_units() -> dict[str, str]:
+    return dict(COMMON_UNITS)
