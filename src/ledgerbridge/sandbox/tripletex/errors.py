@@ -86,7 +86,10 @@ def not_found(what: str, object_id: object) -> TripletexError:
 def param_error(name: str, problem: str) -> TripletexError:
     """422/21000 for a missing or malformed query parameter."""
     return TripletexError(
-        422, PARAM, f"Illegal or missing parameter '{name}': {problem}", validation=[(name, problem)]
+        422,
+        PARAM,
+        f"Illegal or missing parameter '{name}': {problem}",
+        validation=[(name, problem)],
     )
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ledgerbridge.sandbox.tripletex.errors import ILLEGAL_FILTER, SORTING, TripletexError
 from ledgerbridge.sandbox.tripletex.models import PATHS, FieldSpec, models
@@ -21,8 +23,22 @@ Row = dict[str, Any]
 Selection = dict[str, "Selection | None"]
 Resolver = Callable[[str, int], Row | None]
 
+OSLO = ZoneInfo("Europe/Oslo")
 ALL = "*"
 _ALL_SELECTION: Selection = {ALL: None}
+
+
+def local_timestamp(moment: datetime) -> str:
+    """Tripletex DateTime (``YYYY-MM-DDThh:mm:ss``, Norwegian local time)."""
+    return moment.astimezone(OSLO).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def change_entry(kind: str, employee_id: int | None, moment: datetime) -> Row:
+    """One entry of a ``changes`` list."""
+    change: Row = {"timestamp": local_timestamp(moment), "changeType": kind}
+    if employee_id is not None:
+        change["employeeId"] = employee_id
+    return change
 
 
 def parse_fields(text: str | None) -> Selection | None:
@@ -74,7 +90,10 @@ def _add_name(selection: Selection, name: str) -> None:
 def _illegal_fields(text: str, problem: str) -> TripletexError:
     """400/11000 for a ``fields`` value that cannot be applied."""
     return TripletexError(
-        400, ILLEGAL_FILTER, f"Illegal fields filter {text!r}: {problem}.", developer_message=problem
+        400,
+        ILLEGAL_FILTER,
+        f"Illegal fields filter {text!r}: {problem}.",
+        developer_message=problem,
     )
 
 
@@ -136,6 +155,8 @@ class Renderer:
                     out[name] = url
                 continue
             value = row.get(name)
+            if value is None and name == "changes" and "_created" in row:
+                value = [change_entry("CREATE", row.get("_creator"), row["_created"])]
             if value is None:
                 continue
             out[name] = self._value(spec, value, sub)
@@ -180,11 +201,17 @@ def sort_rows(
         keys.append((path, descending))
     ordered = list(rows)
     for path, descending in reversed(keys):
-        ordered.sort(
-            key=lambda row, path=path: _sort_key(_lookup(row, path, model_name, resolve)),
-            reverse=descending,
-        )
+        ordered.sort(key=_key_function(path, model_name, resolve), reverse=descending)
     return ordered
+
+
+def _key_function(path: list[str], model_name: str, resolve: Resolver) -> Callable[[Row], Any]:
+    """Sort key for one ``sorting`` term."""
+
+    def key(row: Row) -> tuple[int, Any]:
+        return _sort_key(_lookup(row, path, model_name, resolve))
+
+    return key
 
 
 def _lookup(row: Mapping[str, Any], path: list[str], model_name: str, resolve: Resolver) -> Any:
