@@ -272,21 +272,33 @@ _PRODUCT_SCHEMA = {
 }
 
 
+_SALES_PREFIX = f"{{{SALES_NS}}}"
+_PREFIX_LENGTH = len(_SALES_PREFIX)
+
+
 class _Block:
     """The children of one XSD sequence, checked: known names only, values of their type."""
 
     def __init__(self, element: etree._Element, schema: Mapping[str, str]) -> None:
-        self.name = etree.QName(element).localname
+        self.element = element
         self.children: dict[str, list[etree._Element]] = {}
-        for child in _elements(element):
-            qname = etree.QName(child)
-            if qname.namespace != SALES_NS or qname.localname not in schema:
+        for child in element:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            local = tag[_PREFIX_LENGTH:] if tag.startswith(_SALES_PREFIX) else ""
+            if local not in schema:
+                qname = etree.QName(child)
                 raise YukiFault(
                     f"The element '{self.name}' in namespace '{SALES_NS}' has invalid child "
                     f"element '{qname.localname}' in namespace '{qname.namespace or ''}'."
                 )
-            self.children.setdefault(qname.localname, []).append(child)
-        self.schema = schema
+            self.children.setdefault(local, []).append(child)
+
+    @property
+    def name(self) -> str:
+        """Local name of the element, for messages."""
+        return etree.QName(self.element).localname
 
     def require(self, name: str) -> None:
         """Fail as the XSD does when a required child is missing."""
