@@ -12,8 +12,10 @@ from ledgerbridge.sandbox.uniconta.entities import ENTITIES
 from ledgerbridge.sandbox.uniconta.odata import (
     QueryError,
     compile_filter,
+    compile_query_filter,
     parse_orderby,
     parse_select,
+    seek,
     sort_rows,
 )
 
@@ -111,3 +113,33 @@ def test_orderby_and_select_reject_unknown_properties() -> None:
     with pytest.raises(QueryError, match="Nope"):
         parse_select("Name,Nope", DEBTOR)
     assert parse_select("*", DEBTOR) == list(DEBTOR.fields)
+
+
+@pytest.mark.parametrize(
+    ("expression", "bounds"),
+    [
+        ("RowId gt 1234", [("RowId", False, Decimal(1234))]),
+        ("RowId ge 5 and Blocked", [("RowId", True, Decimal(5))]),
+        ("10 lt RowId and (Name eq 'x' and CreditMax ge 2)",
+         [("RowId", False, Decimal(10)), ("Name", True, "x"), ("CreditMax", True, Decimal(2))]),
+        ("Created ge 2025-01-01", [("Created", True, datetime(2025, 1, 1, tzinfo=UTC))]),
+        ("RowId gt 5 or Blocked", []),
+        ("not (RowId gt 5)", []),
+        ("RowId lt 5", []),
+        ("Country eq 'Denmark'", []),
+        ("tolower(Name) gt 'a'", []),
+    ],
+)  # fmt: skip
+def test_filter_lower_bounds(expression: str, bounds: list[tuple[str, bool, Any]]) -> None:
+    assert list(compile_query_filter(expression, DEBTOR).bounds) == bounds
+
+
+def test_seek_starts_at_the_first_candidate() -> None:
+    rows = [{"RowId": n} for n in (1, 3, 3, 7, 9)]
+    assert seek(rows, "RowId", [("RowId", False, Decimal(3))]) == 3
+    assert seek(rows, "RowId", [("RowId", True, Decimal(3))]) == 1
+    assert seek(rows, "RowId", [("RowId", True, 2), ("RowId", False, 7)]) == 4
+    assert seek(rows, "RowId", [("RowId", False, 9)]) == 5
+    assert seek(rows, "RowId", [("Name", False, "x")]) == 0
+    with_nulls = [{"City": None}, {"City": "Aarhus"}, {"City": "Vejle"}]
+    assert seek(with_nulls, "City", [("City", True, "B")]) == 2

@@ -36,10 +36,11 @@ from ledgerbridge.sandbox.uniconta.metadata import metadata_xml
 from ledgerbridge.sandbox.uniconta.odata import (
     OrderKey,
     QueryError,
-    compile_filter,
+    compile_query_filter,
     parse_non_negative,
     parse_orderby,
     parse_select,
+    seek,
 )
 from ledgerbridge.sandbox.uniconta.state import (
     SandboxError,
@@ -277,7 +278,7 @@ def _query(
     for name in params:
         if name.startswith("$") and name not in _SUPPORTED_OPTIONS:
             raise QueryError(f"Query option '{name}' is not supported")
-    predicate = compile_filter(params["$filter"], definition) if "$filter" in params else None
+    compiled = compile_query_filter(params["$filter"], definition) if "$filter" in params else None
     order = parse_orderby(params["$orderby"], definition) if "$orderby" in params else []
     select = parse_select(params["$select"], definition) if "$select" in params else None
     top = parse_non_negative("$top", params["$top"]) if "$top" in params else None
@@ -294,8 +295,11 @@ def _query(
     rows = sandbox.read(user, company_id, entity, order)
     limit = MAX_PAGE_SIZE if top is None else min(top, MAX_PAGE_SIZE)
     matches: Iterable[Mapping[str, Any]] = rows
-    if predicate is not None:
-        matches = (row for row in rows if predicate(row))
+    if compiled is not None:
+        leading = order[0] if order else OrderKey(definition.keys[0], descending=False)
+        start = 0 if leading.descending else seek(rows, leading.field, compiled.bounds)
+        predicate = compiled.predicate
+        matches = (row for row in islice(rows, start, None) if predicate(row))
     total: int | None = None
     if count == "true":
         matched = list(matches)

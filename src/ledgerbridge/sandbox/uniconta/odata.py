@@ -8,6 +8,7 @@ from a real OData service, and never from silently empty results.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -22,6 +23,8 @@ from ledgerbridge.sandbox.uniconta.entities import (
 )
 
 Row = Mapping[str, Any]
+# A lower bound a filter puts on a property: (property, inclusive, value).
+Bound = tuple[str, bool, Any]
 RowT = TypeVar("RowT", bound=Mapping[str, Any])
 Evaluator = Callable[[Row], Any]
 
@@ -87,6 +90,8 @@ class _Typed:
     literal: Any = None
     raw_string: str | None = None
     enum_type: str | None = None
+    prop: str | None = None
+    bounds: tuple[Bound, ...] = ()
 
 
 _BOOL_TYPE = FieldType(Kind.BOOL)
@@ -110,7 +115,7 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.index = 0
 
-    def parse(self) -> Evaluator:
+    def parse(self) -> CompiledFilter:
         """Parse the whole filter; it must be one boolean expression."""
         if not self.tokens:
             raise QueryError("The $filter expression is empty")
@@ -122,7 +127,7 @@ class _Parser:
             )
         self._require_bool(node, "The $filter expression")
         fn = node.fn
-        return lambda row: fn(row) is True
+        return CompiledFilter(lambda row: fn(row) is True, node.bounds)
 
     def _peek(self) -> _Token | None:
         """Next token without consuming it."""
@@ -178,7 +183,8 @@ class _Parser:
             right = self._comparison()
             self._require_bool(left, "The operands of 'and'")
             self._require_bool(right, "The operands of 'and'")
-            left = _Typed(_logical(left.fn, right.fn, either=False), _BOOL_TYPE)
+            bounds = left.bounds + right.bounds
+            left = _Typed(_logical(left.fn, right.fn, either=False), _BOOL_TYPE, bounds=bounds)
         return left
 
     def _comparison(self) -> _Typed:
@@ -257,7 +263,7 @@ class _Parser:
             raise QueryError(
                 f"Could not find a property named '{name}' on type '{self.entity.name}'"
             )
-        return _Typed(lambda row: row.get(name), ftype)
+        return _Typed(lambda row: row.get(name), ftype, prop=name)
 
     def _function(self, token: _Token) -> _Typed:
         """String functions; anything else is reported by name."""
@@ -385,7 +391,25 @@ def _compare(op: str, left: _Typed, right: _Typed) -> _Typed:
         ordinal = enum_def.ordinal
         lf = _mapped(left.fn, ordinal)
         rf = _mapped(right.fn, ordinal)
-    return _Typed(_comparison_fn(op, lf, rf), _BOOL_TYPE)
+    return _Typed(_comparison_fn(op, lf, rf), _BOOL_TYPE, bounds=_bound(op, left, right))
+
+
+def _bound(op: str, left: _Typed, right: _Typed) -> tuple[Bound, ...]:
+    """The lower bound ``Prop gt|ge|eq literal`` (or ``literal lt|le|eq Prop``) puts on a
+    property, so a query over rows sorted by it can start at the first candidate.
+    """
+    if op in ("gt", "ge", "eq"):
+        prop, literal, inclusive = left, right, op != "gt"
+    elif op in ("lt", "le"):
+        prop, literal, inclusive = right, left, op != "lt"
+    else:
+        return ()
+    if prop.prop is None or not literal.is_literal or literal.literal is None:
+        return ()
+    assert prop.ftype is not None
+    if prop.ftype.kind in (Kind.ENUM, Kind.BOOL, Kind.STRINGS):
+        return ()
+    return ((prop.prop, inclusive, literal.literal),)
 
 
 def _mapped(fn: Evaluator, mapper: Callable[[str], int]) -> Evaluator:
@@ -422,9 +446,42 @@ def _comparison_fn(op: str, lf: Evaluator, rf: Evaluator) -> Evaluator:
     return ordered
 
 
+@dataclass(frozen=True)
+class CompiledFilter:
+    """A ``$filter`` as a row predicate, plus the lower bounds its top-level ``and`` terms put
+    on properties (``RowId gt 1234``), which let keyset paging seek instead of scan.
+    """
+
+    predicate: Callable[[Row], bool]
+    bounds: tuple[Bound, ...]
+
+
 def compile_filter(text: str, entity: EntityDef) -> Callable[[Row], bool]:
     """Compile a ``$filter`` string to a row predicate, raising ``QueryError`` when invalid."""
+    return _Parser(text, entity).parse().predicate
+
+
+def compile_query_filter(text: str, entity: EntityDef) -> CompiledFilter:
+    """Compile a ``$filter`` string to a predicate and its lower bounds."""
     return _Parser(text, entity).parse()
+
+
+def seek(rows: Sequence[RowT], field: str, bounds: Sequence[Bound]) -> int:
+    """Index of the first row that can satisfy the bounds on ``field``; ``rows`` must be sorted
+    ascending by ``field`` with nulls first (which never satisfy a bound).
+    """
+
+    def key(row: RowT) -> tuple[int, Any]:
+        """Sort key of a row: nulls first, then the value."""
+        value = row.get(field)
+        return (0, 0) if value is None else (1, value)
+
+    start = 0
+    for name, inclusive, value in bounds:
+        if name == field:
+            find = bisect_left if inclusive else bisect_right
+            start = max(start, find(rows, (1, value), key=key))
+    return start
 
 
 @dataclass(frozen=True)
