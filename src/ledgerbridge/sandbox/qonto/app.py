@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ledgerbridge.sandbox.qonto.core import (
     OAuthError,
     QontoError,
+    dumps,
     format_timestamp,
     parse_timestamp,
     validation,
@@ -60,11 +61,6 @@ _STAGING_PAGE = (
 )
 
 
-def _dumps(payload: Any) -> bytes:
-    """Compact UTF-8 JSON (accented names stay readable)."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 def _trace_id() -> str:
     """A fresh trace id, also sent as ``X-Tyk-Trace-Id``."""
     return uuid.uuid4().hex
@@ -75,7 +71,7 @@ def _error_response(exc: QontoError, headers: Mapping[str, str] | None = None) -
     trace = _trace_id()
     body = {"errors": [exc.error_object()], "trace_id": trace}
     return Response(
-        _dumps(body),
+        dumps(body),
         exc.status,
         headers={TRACE_HEADER: trace, **(headers or {})},
         media_type=JSON_MEDIA_TYPE,
@@ -85,7 +81,7 @@ def _error_response(exc: QontoError, headers: Mapping[str, str] | None = None) -
 def _oauth_error(exc: OAuthError) -> Response:
     """RFC 6749 error body ``{"error", "error_description"}``."""
     return Response(
-        _dumps({"error": exc.error, "error_description": exc.description}),
+        dumps({"error": exc.error, "error_description": exc.description}),
         exc.status,
         headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
         media_type=JSON_MEDIA_TYPE,
@@ -97,9 +93,9 @@ def _query(request: Request) -> dict[str, str]:
     return dict(request.query_params)
 
 
-def _page_body(name: str, page: Page) -> dict[str, Any]:
-    """``{"<plural>": [...], "meta": {...}}``."""
-    return {name: page.items, "meta": page.meta}
+def _page_body(name: str, page: Page) -> bytes:
+    """``{"<plural>": [...], "meta": {...}}``, already encoded."""
+    return page.encode(name)
 
 
 def _unwrap(payload: Any, name: str) -> Any:
@@ -239,7 +235,9 @@ def create_app(sandbox: QontoSandbox) -> FastAPI:
 
                 def run() -> tuple[int, bytes]:
                     status, payload = handler(principal, body)
-                    return status, b"" if payload is None else _dumps(payload)
+                    if payload is None:
+                        return status, b""
+                    return status, payload if isinstance(payload, bytes) else dumps(payload)
 
                 status, content = sandbox.idempotent(key, run)
             except QontoError as exc:
@@ -612,7 +610,7 @@ def _add_oauth_routes(
         except OAuthError as exc:
             return _oauth_error(exc)
         return Response(
-            _dumps(tokens.to_json()),
+            dumps(tokens.to_json()),
             200,
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
             media_type=JSON_MEDIA_TYPE,
@@ -640,7 +638,7 @@ def _add_admin_routes(app: FastAPI, sandbox: QontoSandbox) -> None:
     def admin(handler: Callable[[], Any]) -> Response:
         """Run an admin action, answering its result as JSON or its refusal as an error."""
         try:
-            return Response(_dumps(handler()), 200, media_type=JSON_MEDIA_TYPE)
+            return Response(dumps(handler()), 200, media_type=JSON_MEDIA_TYPE)
         except QontoError as exc:
             return _error_response(exc)
         except KeyError as exc:

@@ -6,6 +6,7 @@ bodies, so the two are distinct exception types that the HTTP layer renders diff
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import uuid
@@ -72,6 +73,11 @@ class OAuthError(Exception):
         self.status = status
         self.error = error
         self.description = description
+
+
+def dumps(payload: Any) -> bytes:
+    """Compact UTF-8 JSON, as sent on the wire (accented names stay readable)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def validation(detail: str, pointer: str, code: str = "invalid") -> QontoError:

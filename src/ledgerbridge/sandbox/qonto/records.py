@@ -13,10 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from ledgerbridge.sandbox.qonto.core import (
     bad_parameter,
+    dumps,
     format_timestamp,
     parse_date,
     validation,
@@ -56,6 +57,18 @@ _LIMITS = {
     "recipient_code": 20,
     "e_invoicing_address": 100,
 }
+
+
+class Resource(Protocol):
+    """A stored record that renders as a dict and as cached JSON bytes."""
+
+    def render(self) -> dict[str, Any]:
+        """A fresh dict in Qonto's response shape."""
+        ...
+
+    def encoded(self) -> bytes:
+        """The same as JSON bytes, cached until the record changes."""
+        ...
 
 
 def fold(text: str) -> str:
@@ -110,9 +123,16 @@ class ClientRecord:
     created_at: datetime
     updated_at: datetime
     folded_name: str = field(init=False)
+    _encoded: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.folded_name = fold(self.name)
+
+    def encoded(self) -> bytes:
+        """``render()`` as JSON bytes, cached until the next change."""
+        if self._encoded is None:
+            self._encoded = dumps(self.render())
+        return self._encoded
 
     @property
     def name(self) -> str:
@@ -124,6 +144,7 @@ class ClientRecord:
         self.attrs = attrs
         self.folded_name = fold(self.name)
         self.updated_at = now
+        self._encoded = None
 
     def render(self) -> dict[str, Any]:
         """Qonto's client object."""
@@ -303,12 +324,20 @@ class InvoiceRecord:
     paid_at: datetime | None = None
     attachment_id: str | None = None
     credit_note_ids: list[str] = field(default_factory=list)
-    _rendered: dict[str, Any] | None = None
+    _encoded: bytes | None = field(default=None, repr=False, compare=False)
 
     def changed(self, now: datetime) -> None:
-        """Bump ``updated_at`` and drop the cached rendering."""
+        """Bump ``updated_at`` and drop the cached encoding."""
         self.updated_at = now
-        self._rendered = None
+        self._encoded = None
+
+    def encoded(self) -> bytes:
+        """``render()`` as JSON bytes, cached until the next change: list pages are built
+        from these, which keeps paging through tens of thousands of invoices cheap.
+        """
+        if self._encoded is None:
+            self._encoded = dumps(self.render())
+        return self._encoded
 
     @property
     def amount_paid(self) -> Decimal:
@@ -316,12 +345,7 @@ class InvoiceRecord:
         return self.totals.total if self.status == "paid" else ZERO
 
     def render(self) -> dict[str, Any]:
-        """Qonto's client invoice object (cached until the next change)."""
-        if self._rendered is None:
-            self._rendered = self._render()
-        return self._rendered
-
-    def _render(self) -> dict[str, Any]:
+        """Qonto's client invoice object."""
         currency = self.currency
         totals = self.totals
         extra = self.extra
@@ -440,6 +464,13 @@ class CreditNoteRecord:
     extra: dict[str, Any]
     created_at: datetime
     attachment_id: str
+    _encoded: bytes | None = field(default=None, repr=False, compare=False)
+
+    def encoded(self) -> bytes:
+        """``render()`` as JSON bytes (credit notes never change)."""
+        if self._encoded is None:
+            self._encoded = dumps(self.render())
+        return self._encoded
 
     def render(self) -> dict[str, Any]:
         """Qonto's credit note object."""
@@ -489,6 +520,13 @@ class ProductRecord:
     attrs: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    _encoded: bytes | None = field(default=None, repr=False, compare=False)
+
+    def encoded(self) -> bytes:
+        """``render()`` as JSON bytes (products never change)."""
+        if self._encoded is None:
+            self._encoded = dumps(self.render())
+        return self._encoded
 
     def render(self) -> dict[str, Any]:
         """Qonto's product object."""

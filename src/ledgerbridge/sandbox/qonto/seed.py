@@ -574,7 +574,7 @@ def _credit_note(
         "reason": rng.choice(("Produit retourné", "Geste commercial", "Erreur de facturation")),
         "items": items,
     }
-    if full and invoice.get("discount"):
+    if invoice.get("discount"):
         data["discount"] = {k: invoice["discount"][k] for k in ("type", "value")}
     created = datetime.combine(date.fromisoformat(data["issue_date"]), time(10), tzinfo=UTC)
     sandbox.load_credit_note(data, new_id(rng), min(created, now))

@@ -8,7 +8,6 @@ Everything lives behind one lock because uvicorn serves requests while tests and
 from __future__ import annotations
 
 import base64
-import json
 import random
 import secrets
 import threading
@@ -23,6 +22,7 @@ from ledgerbridge.sandbox.qonto.core import (
     QontoError,
     SystemClock,
     bad_parameter,
+    dumps,
     format_timestamp,
     new_id,
     not_found,
@@ -53,6 +53,7 @@ from ledgerbridge.sandbox.qonto.records import (
     CreditNoteRecord,
     InvoiceRecord,
     ProductRecord,
+    Resource,
     client_input,
     fold,
     invoice_extra,
@@ -110,8 +111,18 @@ class ApiCall:
 class Page:
     """One page of a list and its ``meta`` object."""
 
-    items: list[dict[str, Any]]
+    rows: Sequence[Resource]
     meta: dict[str, Any]
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The page's resources as dicts."""
+        return [row.render() for row in self.rows]
+
+    def encode(self, name: str) -> bytes:
+        """``{"<name>": [...], "meta": {...}}`` assembled from each record's cached JSON."""
+        parts = b",".join(row.encoded() for row in self.rows)
+        return b'{"' + name.encode() + b'":[' + parts + b'],"meta":' + dumps(self.meta) + b"}"
 
 
 def paginate(rows: Sequence[T], query: Mapping[str, str]) -> tuple[Sequence[T], dict[str, Any]]:
@@ -174,9 +185,18 @@ def _in_range(moment: datetime, low: datetime | None, high: datetime | None) -> 
     return (low is None or moment >= low) and (high is None or moment <= high)
 
 
-def _dumps(payload: Any) -> bytes:
-    """Compact UTF-8 JSON, as sent on the wire."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+def _equals_folded(key: str, value: str) -> Callable[[ClientRecord], bool]:
+    """Exact, case-insensitive match of one client attribute."""
+    return lambda row: (row.attrs.get(key) or "").casefold() == value
+
+
+def _select(rows: Sequence[T], checks: Sequence[Callable[[T], bool]]) -> list[T]:
+    """Rows passing every check (a copy, so callers may reorder it)."""
+    if not checks:
+        return list(rows)
+    if len(checks) == 1:
+        return [row for row in rows if checks[0](row)]
+    return [row for row in rows if all(check(row) for check in checks)]
 
 
 class QontoSandbox:
@@ -242,6 +262,7 @@ class QontoSandbox:
         self._invoice_numbers: set[str] = set()
         self._credit_note_numbers: set[str] = set()
         self._invoice_order: list[InvoiceRecord] | None = None
+        self._client_orders: dict[str, list[ClientRecord]] = {}
 
     # ------------------------------------------------------------- basics
 
@@ -431,6 +452,7 @@ class QontoSandbox:
             now = self._now()
             record = ClientRecord(new_id(self._rng), attrs, now, now)
             self._clients[record.id] = record
+            self._client_orders.clear()
             rendered = record.render()
             self._emit("v1/clients", "created", record.id, rendered)
             return rendered
@@ -441,6 +463,7 @@ class QontoSandbox:
             record = self._client(client_id)
             merged = merge_client_patch(client_input(record), changes)
             record.replace(normalize_client(merged, self.legal_country == "IT"), self._now())
+            self._client_orders.clear()
             rendered = record.render()
             self._emit("v1/clients", "updated", record.id, rendered)
             return rendered
@@ -450,6 +473,7 @@ class QontoSandbox:
         with self._lock:
             record = self._client(client_id)
             del self._clients[client_id]
+            self._client_orders.clear()
             self._emit("v1/clients", "deleted", client_id, record.render())
 
     def get_client(self, client_id: str) -> dict[str, Any] | None:
@@ -481,25 +505,31 @@ class QontoSandbox:
                 "name must contain at least 2 characters", "filter[name]", "too_short"
             )
         wanted_name = fold(name.strip()) if name else None
-        updated_low, updated_high = _time_range(query, "updated_at")
+        updated = _time_range(query, "updated_at")
+        checks = [_equals_folded(key, value) for key, value in exact.items()]
+        if wanted_name is not None:
+            checks.append(lambda row: wanted_name in row.folded_name)
+        if updated != (None, None):
+            checks.append(lambda row: _in_range(row.updated_at, *updated))
         with self._lock:
-            rows: list[ClientRecord] = list(self._clients.values())
-        rows = [
-            row
-            for row in rows
-            if all((row.attrs.get(key) or "").casefold() == value for key, value in exact.items())
-            and (wanted_name is None or wanted_name in row.folded_name)
-            and _in_range(row.updated_at, updated_low, updated_high)
-        ]
-        field, _, direction = sort.partition(":")
-        if field == "name":
-            rows.sort(key=lambda row: (row.folded_name, row.created_at, row.id))
-        else:
-            rows.sort(key=lambda row: (getattr(row, field), row.id))
-        if direction == "desc":
-            rows.reverse()
-        page, meta = paginate(rows, query)
-        return Page([row.render() for row in page], meta)
+            ordered = self._clients_sorted(sort)
+        page, meta = paginate(_select(ordered, checks), query)
+        return Page(page, meta)
+
+    def _clients_sorted(self, sort: str) -> list[ClientRecord]:
+        """Clients in a ``sort_by`` order, cached until the next client change."""
+        rows = self._client_orders.get(sort)
+        if rows is None:
+            field, _, direction = sort.partition(":")
+            rows = list(self._clients.values())
+            if field == "name":
+                rows.sort(key=lambda row: (row.folded_name, row.created_at, row.id))
+            else:
+                rows.sort(key=lambda row: (getattr(row, field), row.id))
+            if direction == "desc":
+                rows.reverse()
+            self._client_orders[sort] = rows
+        return rows
 
     def _client(self, client_id: str) -> ClientRecord:
         """Client by id or 404."""
@@ -650,21 +680,26 @@ class QontoSandbox:
         )
         with self._lock:
             rows = self._invoices_by_creation()
-        selected = [
-            row
-            for row in rows
-            if (statuses is None or row.status in statuses)
-            and _in_range(row.created_at, *created)
-            and _in_range(row.updated_at, *updated)
-            and (due[0] is None or row.due_date == due[0])
-            and (due[1] is None or row.due_date >= due[1])
-            and (due[2] is None or row.due_date <= due[2])
-        ]
+        checks: list[Callable[[InvoiceRecord], bool]] = []
+        if statuses is not None:
+            checks.append(lambda row: row.status in statuses)
+        if created != (None, None):
+            checks.append(lambda row: _in_range(row.created_at, *created))
+        if updated != (None, None):
+            checks.append(lambda row: _in_range(row.updated_at, *updated))
+        exact_due, low_due, high_due = due
+        if exact_due is not None:
+            checks.append(lambda row: row.due_date == exact_due)
+        if low_due is not None:
+            checks.append(lambda row: row.due_date >= low_due)
+        if high_due is not None:
+            checks.append(lambda row: row.due_date <= high_due)
+        selected = _select(rows, checks)
         if sort == "created_at:desc":
             selected.reverse()
         page, meta = paginate(selected, query)
         with self._lock:
-            return Page([row.render() for row in page], meta)
+            return Page(page, meta)
 
     def _invoice(self, invoice_id: str) -> InvoiceRecord:
         """Invoice by id or 404."""
@@ -823,8 +858,7 @@ class QontoSandbox:
         with self._lock:
             note = self._add_credit_note(data, credit_note_id, utc_ms(created_at))
             invoice = self._invoices[note.invoice_id]
-            invoice.updated_at = max(invoice.updated_at, note.created_at)
-            invoice._rendered = None
+            invoice.changed(max(invoice.updated_at, note.created_at))
             return note.id
 
     def _add_credit_note(
@@ -938,7 +972,7 @@ class QontoSandbox:
             ]
         rows.sort(key=lambda note: (note.created_at, note.id), reverse=sort == "created_at:desc")
         page, meta = paginate(rows, query)
-        return Page([note.render() for note in page], meta)
+        return Page(page, meta)
 
     # ------------------------------------------------------------ products
 
@@ -978,7 +1012,7 @@ class QontoSandbox:
         if direction == "desc":
             rows.reverse()
         page, meta = paginate(rows, query)
-        return Page([p.render() for p in page], meta)
+        return Page(page, meta)
 
     # ------------------------------------------------------------ webhooks
 
@@ -1130,7 +1164,7 @@ class QontoSandbox:
                 resource_id=resource_id,
                 callback_url=subscription["callback_url"],
                 secret=subscription["secret"],
-                body=_dumps(envelope),
+                body=dumps(envelope),
                 created_at=created_at,
             )
             self._events[event_id] = event
@@ -1182,6 +1216,7 @@ class QontoSandbox:
             attrs = normalize_client(data, self.legal_country == "IT")
             moment = utc_ms(created_at)
             self._clients[client_id] = ClientRecord(client_id, attrs, moment, moment)
+            self._client_orders.clear()
             return client_id
 
     def load_invoice(
