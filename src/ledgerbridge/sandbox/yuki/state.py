@@ -311,7 +311,7 @@ class YukiSandbox:
     def session(self, session_id: str | None) -> Session:
         """A live session, or the fault for an unknown or an expired one."""
         with self._lock:
-            session = self._sessions.get(session_id or "")
+            session = self._sessions.get((session_id or "").strip().lower())
             if session is None:
                 raise YukiFault(INVALID_SESSION_FAULT)
             if self.clock.now() >= session.created + self.session_ttl:
@@ -508,18 +508,17 @@ class YukiSandbox:
         """
         needle = search_value.strip().casefold()
         with self._lock:
-            rows = list(self._domain(domain_id).contacts.values())
-        selected = [
-            c
-            for c in rows
-            if (modified_after is None or c.modified > modified_after)
-            and (active == "Both" or c.active == (active == "Active"))
-            and _type_matches(c, contact_type)
-            and (not needle or _text_matches(c, needle))
-        ]
-        selected.sort(key=lambda c: (c.created, c.hid), reverse=sort_order == "CreatedDesc")
-        start = (max(page, 1) - 1) * PAGE_SIZE
-        return [replace(c) for c in selected[start : start + PAGE_SIZE]]
+            selected = [
+                c
+                for c in self._domain(domain_id).contacts.values()
+                if (modified_after is None or c.modified > modified_after)
+                and (active == "Both" or c.active == (active == "Active"))
+                and _type_matches(c, contact_type)
+                and (not needle or _text_matches(c, needle))
+            ]
+            selected.sort(key=lambda c: (c.created, c.hid), reverse=sort_order == "CreatedDesc")
+            start = (max(page, 1) - 1) * PAGE_SIZE
+            return [replace(c) for c in selected[start : start + PAGE_SIZE]]
 
     def update_contact(self, domain_id: str, update: ContactUpdate) -> tuple[Contact, bool]:
         """``UpdateContact``: update the matching contact or create one; ``True`` if created.
