@@ -26,6 +26,7 @@ from ledgerbridge.sandbox.yuki.model import (
     GlAccount,
     ImportResult,
     InvoiceContactInput,
+    InvoiceLineInput,
     InvoiceResult,
     OutstandingItem,
     Product,
@@ -699,7 +700,7 @@ class YukiSandbox:
                     invoice.contact.full_name,
                     f"Line {number}: GL account '{line.gl_account_code}' does not exist.",
                 )
-        contact = self._invoice_contact(domain, invoice.contact)
+        contact = self._invoice_contact(domain, invoice.contact, now)
         if contact is None:
             return _result(invoice, "", "Contact not found and no FullName given to create it.")
         if not contact.is_customer:
@@ -753,7 +754,9 @@ class YukiSandbox:
             message="",
         )
 
-    def _invoice_contact(self, domain: _DomainState, data: InvoiceContactInput) -> Contact | None:
+    def _invoice_contact(
+        self, domain: _DomainState, data: InvoiceContactInput, now: datetime
+    ) -> Contact | None:
         """Contact an invoice is for: by code, else by name and address, else a new one.
 
         A contact Yuki creates from a sales invoice is a customer from the start.
@@ -762,6 +765,8 @@ class YukiSandbox:
             ids = domain.by_code.get(data.code)
             if ids:
                 return domain.contacts[ids[0]]
+        if not data.full_name:
+            return None
         candidates = [domain.contacts[i] for i in domain.by_name.get(_name_key(data.full_name), [])]
         for contact in candidates:
             if (not data.postcode and not data.address_line_1) or (
@@ -769,10 +774,8 @@ class YukiSandbox:
                 and _name_key(contact.address_line_1) == _name_key(data.address_line_1)
             ):
                 return contact
-        if not data.full_name:
-            return None
         person = data.contact_type == "Person"
-        contact = self._new_contact(domain, "Person" if person else "Company", self.clock.now())
+        contact = self._new_contact(domain, "Person" if person else "Company", now)
         self._apply_fields(
             contact,
             {
@@ -799,7 +802,7 @@ class YukiSandbox:
         return contact
 
     @staticmethod
-    def _record_product(admin: _AdministrationState, line: Any) -> None:
+    def _record_product(admin: _AdministrationState, line: InvoiceLineInput) -> None:
         """Create or update the sales item an invoice line names (matched by description)."""
         if not line.product_description:
             return
@@ -901,7 +904,7 @@ def _result(
     )
 
 
-def _line_total(line: Any) -> Decimal:
+def _line_total(line: InvoiceLineInput) -> Decimal:
     """Amount including VAT of one invoice line, rounded to cents."""
     amount = money(line.quantity * line.sales_price)
     if line.vat_included:

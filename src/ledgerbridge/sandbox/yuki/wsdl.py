@@ -14,7 +14,6 @@ from importlib import resources
 from lxml import etree
 
 SERVICES = ("Accounting", "AccountingInfo", "Archive", "Contact", "Sales", "Vat")
-VERBATIM = frozenset({"Archive"})
 _WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 _ADDRESS = re.compile(rb'(<(?:soap|soap12|http):address location=")[^"]*(")')
 
