@@ -143,7 +143,7 @@ class Query:
         try:
             return to_decimal(value, name)
         except TripletexError as exc:
-            raise param_error(name, f"{value!r} is not a number") from exc
+            raise param_error(name, f"{value!r} is not a number below 10^12") from exc
 
     def day(self, name: str, required: bool = False) -> date | None:
         """A ``YYYY-MM-DD`` parameter."""

@@ -35,6 +35,8 @@ Emit = Callable[[int, str, str, int], None]
 NOK_ID = 1
 NORWAY_ID = 161
 CENT = Decimal("0.01")
+# Numbers at or above this are refused, so products of amounts stay within Decimal precision.
+LARGEST_NUMBER = Decimal(10) ** 12
 ID_BLOCK = 10_000_000
 FIRST_CUSTOMER_NUMBER = 10000
 
@@ -106,7 +108,7 @@ def to_decimal(value: Any, field: str) -> Decimal:
         result = Decimal(str(value))
     except InvalidOperation as exc:
         raise mapping_error(field, value) from exc
-    if not result.is_finite():
+    if not result.is_finite() or abs(result) >= LARGEST_NUMBER:
         raise mapping_error(field, value)
     return result
 

@@ -13,6 +13,7 @@ import binascii
 import json
 import math
 import random
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -76,6 +77,8 @@ CLIENT_ROOT_MESSAGE = (
     "/company/>withLoginAccess in their own company."
 )
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]*")
 
 # (number, name, percentage, kind) of the predefined Norwegian VAT types.
 VAT_TYPES: tuple[tuple[str, str, int, str], ...] = (
@@ -730,6 +733,11 @@ class TripletexSandbox:
         event = row.get("event")
         if event is not None and event not in EVENTS:
             raise validation_error(("event", f"Unknown event {event!r}; see GET /event."))
+        header = row.get("authHeaderName")
+        if header is not None and not _HEADER_NAME.fullmatch(header):
+            raise validation_error(("authHeaderName", "Not a valid HTTP header name."))
+        if "_auth_value" in row and not _HEADER_VALUE.fullmatch(row["_auth_value"] or ""):
+            raise validation_error(("authHeaderValue", "Not a valid HTTP header value."))
         url = row.get("targetUrl")
         if url is not None and not _acceptable_target(url):
             raise validation_error(("targetUrl", "Must be absolute and use HTTPS."))
@@ -945,9 +953,13 @@ def _check_environment(environment: str) -> None:
 
 def _acceptable_target(url: str) -> bool:
     """Absolute HTTPS URL; plain HTTP is accepted for loopback receivers in tests and demos."""
-    parts = urlsplit(url)
-    if not parts.netloc or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not parts.netloc or not host:
         return False
     if parts.scheme == "https":
         return True
-    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    return parts.scheme == "http" and host in LOOPBACK_HOSTS

@@ -124,6 +124,9 @@ class WebhookDispatcher:
                 try:
                     ok = self._deliver(client, delivery)
                     self._on_result(delivery, ok)
+                except Exception:
+                    # A worker that dies silently would strand every later webhook.
+                    log.exception("webhook %s to %s crashed", delivery.event, delivery.url)
                 finally:
                     with self._idle:
                         self._pending -= 1
@@ -139,7 +142,7 @@ class WebhookDispatcher:
                 response = client.post(
                     delivery.url, content=delivery.body, headers=delivery.headers
                 )
-            except httpx.HTTPError as exc:
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 log.info("webhook %s to %s failed: %s", delivery.event, delivery.url, exc)
                 status = None
                 continue
