@@ -451,7 +451,7 @@ def test_numbers_continue_and_must_be_unique(api: httpx.Client) -> None:
     assert kept["number"] == "F-2026-00002"
 
 
-def test_invoice_takes_the_client_currency(api: httpx.Client) -> None:
+def test_invoice_takes_the_client_currency(api: httpx.Client, sandbox: QontoSandbox) -> None:
     client = new_client(api)
     body = invoice_body(client["id"], currency="USD", discount=None)
     body["items"] = [
@@ -466,6 +466,15 @@ def test_invoice_takes_the_client_currency(api: httpx.Client) -> None:
     assert invoice["currency"] == "EUR"
     assert invoice["items"][0]["unit_price"] == {"value": "100.00", "currency": "EUR"}
     assert invoice["total_amount"] == {"value": "120.00", "currency": "EUR"}
+
+    sandbox.set_exchange_rate("USD", "1.20")
+    repriced = ok(api.post("/v2/client_invoices", json=body))["client_invoice"]
+    assert repriced["items"][0]["unit_price"] == {"value": "90.00", "currency": "EUR"}
+    body["currency"] = "JPY"
+    body["items"][0]["unit_price"]["currency"] = "JPY"
+    assert error(api.post("/v2/client_invoices", json=body), 422)["source"] == {
+        "pointer": "/currency"
+    }
 
 
 @pytest.mark.parametrize(

@@ -323,6 +323,19 @@ def test_user_disconnecting_revokes_every_token(http: httpx.Client, sandbox: Qon
     assert sandbox.revoke_refresh_token("ory_rt_unknown") is False
 
 
+def test_revoking_an_app_ends_all_its_consents(http: httpx.Client, sandbox: QontoSandbox) -> None:
+    first, second = connect(http), connect(http)
+    assert sandbox.revoke_app(CLIENT_ID) == 2
+    assert organization(http, bearer(first["access_token"])).status_code == 401
+    assert refresh(http, second["refresh_token"]).json()["error"] == "invalid_grant"
+
+
+def test_swapped_clock_drives_expiry(http: httpx.Client, sandbox: QontoSandbox) -> None:
+    access = connect(http)["access_token"]
+    sandbox.set_clock(ManualClock(START + timedelta(hours=2)))
+    assert organization(http, bearer(access)).status_code == 401
+
+
 def test_revocation_endpoints(http: httpx.Client) -> None:
     tokens = connect(http)
     answer = http.post("/_sandbox/oauth/revoke", json={"refresh_token": tokens["refresh_token"]})

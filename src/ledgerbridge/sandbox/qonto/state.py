@@ -120,7 +120,11 @@ class Page:
         return [row.render() for row in self.rows]
 
     def encode(self, name: str) -> bytes:
-        """``{"<name>": [...], "meta": {...}}`` assembled from each record's cached JSON."""
+        """``{"<name>": [...], "meta": {...}}`` assembled from each record's cached JSON.
+
+        It fills the records' caches, so call it under the sandbox lock, as the HTTP layer
+        does (every handler runs inside ``QontoSandbox.idempotent``).
+        """
         parts = b",".join(row.encoded() for row in self.rows)
         return b'{"' + name.encode() + b'":[' + parts + b'],"meta":' + dumps(self.meta) + b"}"
 
@@ -1252,8 +1256,3 @@ class QontoSandbox:
             self._invoices[invoice_id] = record
             self._invoice_order = None
             return invoice_id
-
-    def new_id(self) -> str:
-        """A fresh resource id from the sandbox's seeded generator."""
-        with self._lock:
-            return new_id(self._rng)

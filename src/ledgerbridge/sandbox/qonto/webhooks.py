@@ -124,7 +124,8 @@ class WebhookDispatcher:
             thread, self._thread = self._thread, None
         if thread is not None:
             self._queue.put(None)
-            thread.join(timeout=(self._timeout + self._backoff * 2**self._attempts) * 8 + 1)
+            worst_job = self._attempts * self._timeout + self._backoff * 2**self._attempts
+            thread.join(timeout=worst_job + 1)
 
     def _ensure_worker(self) -> None:
         """Start the daemon thread lazily so an idle sandbox owns no threads."""
