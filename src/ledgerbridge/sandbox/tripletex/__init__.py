@@ -8,8 +8,17 @@ shares no code with ``ledgerbridge.connectors`` or ``ledgerbridge.engine``. See
 
 from ledgerbridge.sandbox.tripletex.app import SandboxServer, create_app, serve
 from ledgerbridge.sandbox.tripletex.errors import TripletexError
+from ledgerbridge.sandbox.tripletex.seed import (
+    ACCOUNTING_SERVICES,
+    SeededFirm,
+    seed_accounting_firm,
+    seed_customers,
+    seed_products,
+    seed_work_statistics,
+)
 from ledgerbridge.sandbox.tripletex.state import (
     ENVIRONMENTS,
+    EVENTS,
     Auth,
     Company,
     ConsumerToken,
@@ -18,18 +27,28 @@ from ledgerbridge.sandbox.tripletex.state import (
     Session,
     TripletexSandbox,
 )
+from ledgerbridge.sandbox.tripletex.webhooks import DeliveryRecord, sign
 
 __all__ = [
+    "ACCOUNTING_SERVICES",
     "ENVIRONMENTS",
+    "EVENTS",
     "Auth",
     "Company",
     "ConsumerToken",
+    "DeliveryRecord",
     "Employee",
     "EmployeeToken",
     "SandboxServer",
+    "SeededFirm",
     "Session",
     "TripletexError",
     "TripletexSandbox",
     "create_app",
+    "seed_accounting_firm",
+    "seed_customers",
+    "seed_products",
+    "seed_work_statistics",
     "serve",
+    "sign",
 ]

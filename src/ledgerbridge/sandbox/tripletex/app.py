@@ -406,7 +406,8 @@ def create_app(sandbox: TripletexSandbox) -> FastAPI:
         """Unknown paths and methods answer with Tripletex's error envelope."""
         code = NOT_FOUND if exc.status_code == 404 else BAD_REQUEST
         error = TripletexError(exc.status_code, code, f"{exc.detail}: {request.url.path}")
-        return _error_response(error, str(uuid.uuid4()), None)
+        host = request.client.host if request.client else "unknown"
+        return _error_response(error, str(uuid.uuid4()), sandbox.take_rate(("anonymous", host)))
 
     return app
 
