@@ -889,6 +889,7 @@ def _add_admin_routes(app: FastAPI, sandbox: TripletexSandbox) -> None:
                     "attempts": r.attempts,
                     "status": r.status,
                     "delivered": r.delivered,
+                    "idempotencyKey": r.idempotency_key,
                 }
                 for r in sandbox.webhook_deliveries()
             ]

@@ -298,10 +298,6 @@ class Book:
         """Id of an account in the chart by its number."""
         return self._account_ids[number]
 
-    def voucher_type_id(self, name: str) -> int:
-        """Id of a voucher type by its name."""
-        return self._voucher_type_ids[name]
-
     @staticmethod
     def check_version(row: Row, body: Mapping[str, Any], model_name: str) -> None:
         """Optimistic locking: a ``version`` in the body must match the stored one (409)."""

@@ -14,11 +14,9 @@ from typing import Any
 DOC_LINK = "https://www.tripletex.no/tripletex-api-2-0/"
 
 # Internal codes from the spec's info text, by HTTP status.
-EXCEPTION = 1000
 AUTHENTICATION = 3000
 BAD_REQUEST = 4000
 NOT_FOUND = 6000
-OBJECT_EXISTS = 7000
 REVISION = 8000
 SECURITY = 9000
 ILLEGAL_FILTER = 11000

@@ -75,15 +75,10 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class Model:
-    """A schema from the spec: its name, fields in spec order and API path (if it has one)."""
+    """A schema from the spec: its name and fields in spec order."""
 
     name: str
     fields: dict[str, FieldSpec]
-
-    @property
-    def path(self) -> str | None:
-        """Path under ``/v2`` where objects of this model live."""
-        return PATHS.get(self.name)
 
 
 def parse_field(name: str, text: str) -> FieldSpec:

@@ -16,8 +16,7 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -65,13 +64,6 @@ EVENTS: dict[str, tuple[str, str | None]] = {
     "voucher.update": ("Voucher updated", "Voucher"),
     "voucher.delete": ("Voucher deleted", None),
 }
-SUBSCRIPTION_STATUSES = (
-    "ACTIVE",
-    "DISABLED",
-    "DISABLED_TOO_MANY_ERRORS",
-    "DISABLED_RATE_LIMIT_EXCEEDED",
-    "DISABLED_MISUSE",
-)
 CLIENT_ROOT_MESSAGE = (
     "Company owned users(employeeToken) can only access /token/session/>whoAmI & "
     "/company/>withLoginAccess in their own company."
@@ -495,12 +487,6 @@ class TripletexSandbox:
     def today(self) -> date:
         """Today in Norway, by the sandbox clock."""
         return self.clock.now().astimezone(OSLO).date()
-
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the sandbox lock (for callers that read several things consistently)."""
-        with self.lock:
-            yield
 
     # --------------------------------------------------------------- sessions
 
