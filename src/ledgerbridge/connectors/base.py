@@ -189,10 +189,10 @@ class EntityMapping(ABC):
         """Canonical values given to a hub record first created from this remote entity."""
         return {}
 
-    def assigned_values(self, stored: JSON) -> JSON:
-        """Values only the accounting system assigns (an invoice number on posting), taken
-        into the hub record after a create. ``stored`` is the canonical form of the result."""
-        return {}
+    def adopt_assigned(self, record: JSON, stored: JSON) -> JSON:
+        """The hub record after a create, with what only the accounting system assigns (an
+        invoice number and the posted lines). ``stored`` is the canonical form of the result."""
+        return record
 
     def project(self, record: JSON, refs: Mapping[str, RemoteRef | None]) -> JSON:
         """The part of a canonical record that this remote can hold, in the form it comes back:
@@ -217,6 +217,10 @@ class Connector(ABC):
     @abstractmethod
     def test(self) -> str:
         """Check the credentials; returns a human description of what we are connected to."""
+
+    def prepare(self, streams: list[str]) -> None:  # noqa: B027  (optional hook)
+        """Read what the given streams' mappings need before any record is handled (code
+        tables): called outside any database transaction, before a run starts."""
 
     def count(self, stream: str) -> int | None:
         """How many records a stream holds, when the system can say (progress and ETA)."""

@@ -350,6 +350,7 @@ class OutboundSync(SyncState):
                 remote_id = mapping.remote_id(row)
                 if link is not None:
                     self._adopt_remote_values(session, ctx, stream, fresh, link.synced, synced)
+                    self._adopt_assigned_values(session, ctx, stream, fresh, synced)
                 else:
                     taken = self.links_by(session, ctx, stream, Link.remote_id, [remote_id])
                     if remote_id in taken:
@@ -407,9 +408,9 @@ class OutboundSync(SyncState):
         """After a create, values only the accounting system assigns (an invoice number, a
         posting status) are brought into the hub."""
         mapping = ctx.mapping(stream)
-        assigned = mapping.assigned_values(stored)
-        if assigned:
-            self._save_hub(session, ctx, mapping, record, {**record.data, **assigned})
+        adopted = mapping.adopt_assigned(dict(record.data), stored)
+        if adopted != record.data:
+            self._save_hub(session, ctx, mapping, record, adopted)
 
     def _save_hub(
         self,

@@ -140,6 +140,10 @@ class UnicontaConnector(Connector):
 
     # ------------------------------------------------------------------ reads
 
+    def prepare(self, streams: list[str]) -> None:
+        if "invoices" in streams:
+            self.codes.load()
+
     def count(self, stream: str) -> int | None:
         try:
             return self.client.count(KEYSETS[stream].entity)
@@ -378,19 +382,18 @@ class UnicontaConnector(Connector):
 
 
 class LazyRates(Codes):
-    """Code tables whose VAT rates are read from Uniconta on first use (one call per run, and
-    none for runs that never need a rate)."""
+    """Code tables whose VAT rates are read from Uniconta when a run that needs them starts
+    (one call, and none for runs that never need a rate)."""
 
     def __init__(self, load: Callable[[], dict[str, str]], **tables: Any) -> None:
         super().__init__(**tables)
         self._load = load
         self._loaded = False
 
-    def rate(self, uniconta_code: str | None) -> str | None:
+    def load(self) -> None:
         if not self._loaded:
             self.vat_rates = self._load()
             self._loaded = True
-        return super().rate(uniconta_code)
 
 
 def _present(row: JSON) -> JSON:

@@ -35,9 +35,10 @@ LANGUAGE_BY_CODE: dict[str, str] = {
 CODE_BY_LANGUAGE = {name: code for code, name in LANGUAGE_BY_CODE.items() if code != "no"}
 
 COMMON_UNITS: dict[str, str] = {
-    "Piece": "pcs", "Hours": "hour", "Day": "day", "Month": "month", "Kg": "kg",
-    "Gram": "g", "Litre": "l", "Meter": "m", "SquareMeter": "m2", "CubicMeter": "m3",
-    "Km": "km", "Box": "box", "Set": "set", "Pack": "pack", "Pallet": "pallet",
+    "Piece": "pcs", "Hours": "hour", "Day": "day", "Week": "week", "Month": "month",
+    "Year": "year", "Kg": "kg", "Gram": "g", "Tonne": "t", "Litre": "l", "Meter": "m",
+    "SquareMeter": "m2", "CubicMeter": "m3", "Km": "km", "Box": "box", "Set": "set",
+    "Pack": "pack", "Pair": "pair", "Pallet": "pallet", "Roll": "roll",
 }  # fmt: skip
 """Uniconta ``ItemUnit`` members pre-mapped to canonical units; connections may add more."""
 
@@ -164,7 +165,7 @@ class Codes:
         return self.vat_back[code]
 
     def unit_in(self, unit: str | None) -> str | None:
-        if unit is None:
+        if unit is None or unit == "None":
             return None
         if unit not in self.units:
             raise SkipRecord(
@@ -304,7 +305,7 @@ class ContactMapping(EntityMapping):
 
     entity = "contact_person"
     remote_entity = "ContactClient"
-    fields = frozenset({"party_id", "name", "email", "mobile_phone", "phone", "job_title"})
+    fields = frozenset({"party_id", "name", "email", "mobile_phone", "job_title"})
     references = (PARTY_REFERENCE,)
 
     def remote_id(self, remote: JSON) -> str:
@@ -324,7 +325,6 @@ class ContactMapping(EntityMapping):
             "name": name,
             "email": text(remote.get("Email")),
             "mobile_phone": text(remote.get("Mobil")),
-            "phone": text(remote.get("Phone")),
             "job_title": text(remote.get("Title")),
         }
 
@@ -343,7 +343,6 @@ class ContactMapping(EntityMapping):
                 "Name": record.get("name"),
                 "Email": record.get("email"),
                 "Mobil": record.get("mobile_phone"),
-                "Phone": record.get("phone"),
                 "Title": record.get("job_title"),
             }
         )
@@ -514,18 +513,30 @@ class InvoiceMapping(EntityMapping):
             "credits_invoice_id": refs.get("credits_invoice_id"),
             "reference": text(header.get("YourRef")),
         }
-        if posted:
+        if posted or remote.get("post"):
+            # An order that is to be posted projects as booked, so that an order whose
+            # posting failed differs from it and is posted again on retry.
             canonical["status"] = "booked"
         return canonical
 
-    def assigned_values(self, stored: JSON) -> JSON:
+    def adopt_assigned(self, record: JSON, stored: JSON) -> JSON:
+        """Once posted, the invoice is what Uniconta made of it: its number, due date and the
+        lines as posted (units and rates filled in from the items), keeping the hub's product
+        references."""
         if stored.get("status") != "booked":
-            return {}
-        return {
-            name: stored[name]
-            for name in ("number", "status", "due_date", "payment_term_days")
-            if stored.get(name) is not None
-        }
+            return record
+        adopted = {
+            **record,
+            **{name: stored[name] for name in ("number", "status", "due_date",
+               "payment_term_days") if stored.get(name) is not None},
+        }  # fmt: skip
+        hub_lines = record.get("lines") or []
+        adopted["lines"] = [
+            {**(hub_lines[i] if i < len(hub_lines) else {}),
+             **{k: v for k, v in line.items() if v is not None}}
+            for i, line in enumerate(stored.get("lines") or [])
+        ]  # fmt: skip
+        return adopted
 
     def _line_in(self, index: int, line: JSON, posted: bool) -> JSON:
         vat = text(line.get("Vat"))

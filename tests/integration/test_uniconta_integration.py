@@ -1,0 +1,608 @@
+"""Every row of the Uniconta integration's data table and each of its troubleshooting cases,
+against the Uniconta sandbox over loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from ledgerbridge.api.app import create_app
+from ledgerbridge.clock import ManualClock
+from ledgerbridge.runtime.http import ServerThread
+from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.uniconta import (
+    seed_contacts,
+    seed_creditors,
+    seed_debtors,
+    seed_invoices,
+    seed_products,
+)
+from ledgerbridge.settings import Settings
+from tests.integration.conftest import (
+    COMPANY,
+    PASSWORD,
+    USER,
+    Tenant,
+    Uniconta,
+    connect,
+    import_all,
+    new_tenant,
+)
+
+ALL_STREAMS = (
+    "customers", "suppliers", "contacts", "products", "stock_levels", "invoices",
+    "payment_status",
+)  # fmt: skip
+VAT = {"S25": "DK25", "S0": "DK0", "EU0": "EU0", "U25": "U25", "K25": "DK25K"}
+
+
+def full(**extra: Any) -> dict[str, Any]:
+    return {
+        "entities": {s: {"enabled": True} for s in ALL_STREAMS},
+        "vat_mapping": VAT,
+        **extra,
+    }
+
+
+def all_of(tenant: Tenant, path: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    after = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000, **({"after": after} if after else {})}
+        page = tenant.api.get(path, params=params).json()
+        items.extend(page["items"])
+        after = page["next"]
+        if after is None:
+            return items
+
+
+def issues(tenant: Tenant, cid: str, reason: str | None = None) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = tenant.api.get(
+        f"/connections/{cid}/issues", params={"reason": reason} if reason else {}
+    ).json()
+    return found
+
+
+def party_by_number(tenant: Tenant, field: str, number: str) -> dict[str, Any]:
+    return next(p for p in all_of(tenant, "/parties") if p["data"].get(field) == number)
+
+
+# ------------------------------------------------------------------ customers and suppliers
+
+
+def test_suppliers_are_imported_and_sync_both_ways(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=2)
+    creditors = seed_creditors(uniconta.sandbox, COMPANY, count=4, seed=2)
+    connection = connect(
+        tenant, uniconta,
+        settings={"entities": {"customers": {"enabled": True}, "suppliers": {"enabled": True}}},
+    )  # fmt: skip
+    import_all(system, tenant, connection["id"])
+    parties = all_of(tenant, "/parties")
+    suppliers = [p for p in parties if p["data"]["is_supplier"]]
+    assert sorted(p["data"]["creditor_number"] for p in suppliers) == sorted(creditors)
+    assert all(not p["data"]["is_customer"] for p in suppliers)
+
+    supplier = suppliers[0]
+    tenant.api.patch(f"/parties/{supplier['id']}", json={"phone": "+45 40 40 40 40"})
+    created = tenant.api.post(
+        "/parties",
+        json={"name": "Papir og Pap A/S", "is_supplier": True, "creditor_number": "59001"},
+    )
+    both = tenant.api.post(
+        "/parties",
+        json={"name": "Begge Veje ApS", "is_customer": True, "debtor_number": "79001",
+              "is_supplier": True, "creditor_number": "59002"},
+    )  # fmt: skip
+    assert created.status_code == both.status_code == 201
+    system.run_until_idle()
+    creditor = uniconta.sandbox.get(COMPANY, "CreditorClient", supplier["data"]["creditor_number"])
+    assert creditor is not None and creditor["Phone"] == "+45 40 40 40 40"
+    assert uniconta.sandbox.get(COMPANY, "CreditorClient", "59001")["Name"] == "Papir og Pap A/S"
+    assert uniconta.sandbox.get(COMPANY, "CreditorClient", "59002") is not None
+    assert uniconta.sandbox.get(COMPANY, "DebtorClient", "79001") is not None
+    record = tenant.api.get(f"/parties/{both.json()['id']}").json()
+    assert sorted(s["stream"] for s in record["sync"]) == ["customers", "suppliers"]
+
+    uniconta.sandbox.update(COMPANY, "CreditorClient", creditors[1], {"City": "Esbjerg"})
+    tenant.api.post(f"/connections/{connection['id']}/jobs/pull")
+    system.run_until_idle()
+    moved = party_by_number(tenant, "creditor_number", creditors[1])
+    assert moved["data"]["billing_address"]["city"] == "Esbjerg"
+
+
+# ------------------------------------------------------------------ contacts
+
+
+def test_contacts_import_with_their_parents_and_orphans_are_skipped(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=20, seed=4)
+    seed_creditors(uniconta.sandbox, COMPANY, count=3, seed=4)
+    seed_contacts(uniconta.sandbox, COMPANY, count=300, seed=4)
+    contacts = uniconta.sandbox.all(COMPANY, "ContactClient")
+    orphans = [c for c in contacts if not c.get("DCAccount")]
+    assert orphans, "the seed makes some orphan contacts"
+    connection = connect(tenant, uniconta, settings={"entities": {
+        "customers": {"enabled": True}, "suppliers": {"enabled": True},
+        "contacts": {"enabled": True}}})  # fmt: skip
+    import_all(system, tenant, connection["id"])
+
+    persons = all_of(tenant, "/contact-persons")
+    assert len(persons) == len(contacts) - len(orphans)
+    parties = {p["id"]: p for p in all_of(tenant, "/parties")}
+    sample = next(c for c in contacts if c.get("DCType") == "Debtor" and c.get("DCAccount"))
+    person = next(p for p in persons if p["sync"][0]["remote_id"] == str(sample["RowId"]))
+    assert parties[person["data"]["party_id"]]["data"]["debtor_number"] == sample["DCAccount"]
+    skipped = issues(tenant, connection["id"], "contact_parent_missing")
+    assert sorted(i["key"] for i in skipped) == sorted(str(o["RowId"]) for o in orphans)
+
+
+def test_contact_waits_for_its_parent_and_follows_without_manual_action(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=2, seed=5)
+    connection = connect(tenant, uniconta, settings={"entities": {
+        "customers": {"enabled": True}, "contacts": {"enabled": True}}})  # fmt: skip
+    import_all(system, tenant, connection["id"])
+    # A new customer and its contact, created while no callback came through.
+    uniconta.sandbox.insert(COMPANY, "DebtorClient", {"Account": "99001", "Name": "Ny Kunde ApS"})
+    contact = uniconta.sandbox.insert(
+        COMPANY, "ContactClient", {"DCType": "Debtor", "DCAccount": "99001", "Name": "Ida Holm"}
+    )
+    uniconta.sandbox.set_change_url(COMPANY, connection["change_url"])
+    uniconta.sandbox.update(COMPANY, "ContactClient", contact["RowId"], {"Title": "Indkøber"})
+    uniconta.sandbox.wait_for_callbacks()
+    system.run_until_idle()
+    waiting = issues(tenant, connection["id"], "contact_parent_pending")
+    assert [i["key"] for i in waiting] == [str(contact["RowId"])]
+
+    uniconta.sandbox.update(COMPANY, "DebtorClient", "99001", {"City": "Vejle"})
+    uniconta.sandbox.wait_for_callbacks()
+    system.run_until_idle()
+    assert issues(tenant, connection["id"]) == []
+    person = next(p for p in all_of(tenant, "/contact-persons") if p["data"]["name"] == "Ida Holm")
+    assert person["data"]["job_title"] == "Indkøber"
+
+
+def test_contact_created_in_the_hub_reaches_uniconta_under_its_customer(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed_debtors(uniconta.sandbox, COMPANY, count=2, seed=6)
+    connection = connect(tenant, uniconta, settings={"entities": {
+        "customers": {"enabled": True}, "contacts": {"enabled": True}}})  # fmt: skip
+    import_all(system, tenant, connection["id"])
+    party = party_by_number(tenant, "debtor_number", accounts[1])
+    created = tenant.api.post(
+        "/contact-persons",
+        json={"party_id": party["id"], "name": "Søren Dahl", "email": "sd@example.dk"},
+    )
+    assert created.status_code == 201
+    system.run_until_idle()
+    rows = [c for c in uniconta.sandbox.all(COMPANY, "ContactClient") if c["Name"] == "Søren Dahl"]
+    assert len(rows) == 1
+    assert (rows[0]["DCType"], rows[0]["DCAccount"]) == ("Debtor", accounts[1])
+    assert rows[0]["Email"] == "sd@example.dk"
+
+
+# ------------------------------------------------------------------ products and stock
+
+
+def test_products_sync_one_way_and_unmapped_vat_codes_clear_by_themselves(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    items = seed_products(uniconta.sandbox, COMPANY, count=150, seed=7)
+    special = [i for i in uniconta.sandbox.all(COMPANY, "InvItemClient") if i.get("Vat") == "X99"]
+    assert special, "the seed gives some items the unmapped VAT code X99"
+    connection = connect(tenant, uniconta, settings={
+        "entities": {"products": {"enabled": True}}, "vat_mapping": VAT})  # fmt: skip
+    started = tenant.api.post(f"/connections/{connection['id']}/import").json()
+    assert any("X99" in w for w in started["warnings"])
+    system.run_until_idle()
+
+    products = all_of(tenant, "/products")
+    assert len(products) == len(items) - len(special)
+    item = next(i for i in uniconta.sandbox.all(COMPANY, "InvItemClient") if i["Vat"] == "S25")
+    product = next(p for p in products if p["data"]["sku"] == item["Item"])
+    assert product["data"]["vat_code"] == "DK25"
+    assert product["data"]["name"] == item["Name"]
+    skipped = issues(tenant, connection["id"], "vat_code_unmapped")
+    assert sorted(i["key"] for i in skipped) == sorted(i["Item"] for i in special)
+    assert "X99" in skipped[0]["message"]
+
+    calls = uniconta.calls()
+    mapped = tenant.api.put(
+        f"/connections/{connection['id']}/mappings", json={"vat": {"X99": "SPECIAL"}}
+    )
+    assert mapped.status_code == 200
+    system.run_until_idle()
+    assert uniconta.calls() == calls  # applied again from the copy kept with each issue
+    assert len(all_of(tenant, "/products")) == len(items)
+    assert issues(tenant, connection["id"]) == []
+
+
+def test_product_edited_in_the_hub_is_not_sent_and_the_api_says_why(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_products(uniconta.sandbox, COMPANY, count=5, seed=8)
+    settings = {"entities": {"products": {"enabled": True}}, "vat_mapping": {**VAT, "X99": "X"}}
+    connection = connect(tenant, uniconta, settings=settings)
+    import_all(system, tenant, connection["id"])
+    product = all_of(tenant, "/products")[0]
+    before = uniconta.sandbox.get(COMPANY, "InvItemClient", product["data"]["sku"])
+    tenant.api.patch(f"/products/{product['id']}", json={"name": "Renamed in the CRM"})
+    system.run_until_idle()
+    assert uniconta.sandbox.get(COMPANY, "InvItemClient", product["data"]["sku"]) == before
+    record = tenant.api.get(f"/products/{product['id']}").json()
+    notes = [s["issue"] for s in record["sync"] if s.get("issue")]
+    assert notes[0]["reason"] == "product_master_is_uniconta"
+    assert "not sent" in notes[0]["message"]
+
+
+# ------------------------------------------------------------------ scheduled jobs
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 20, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def timed(settings: Settings, clock: ManualClock) -> Iterator[System]:
+    built = System(settings, clock=clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def timed_tenant(timed: System, hub_port: int) -> Iterator[Tenant]:
+    server = ServerThread(create_app(timed), port=hub_port).start()
+    yield new_tenant(timed, f"{server.url}/api/v1")
+    server.stop()
+
+
+def _until(system: System, clock: ManualClock, when: datetime, step: timedelta) -> None:
+    """Move the clock to ``when`` in steps, running whatever comes due (as the tick does)."""
+    while clock.now() < when:
+        clock.advance(min(step, when - clock.now()))
+        system.run_until_idle()
+
+
+def test_stock_levels_refresh_daily_at_0500_local_time(
+    timed: System, timed_tenant: Tenant, uniconta: Uniconta, clock: ManualClock
+) -> None:
+    items = seed_products(uniconta.sandbox, COMPANY, count=10, seed=9)
+    connection = connect(timed_tenant, uniconta, settings={"entities": {
+        "products": {"enabled": True}, "stock_levels": {"enabled": True}},
+        "vat_mapping": {**VAT, "X99": "X"}})  # fmt: skip
+    import_all(timed, timed_tenant, connection["id"])
+    stocked = next(
+        i["Item"] for i in uniconta.sandbox.all(COMPANY, "InvItemStorageClient")
+        if i["Item"] in items
+    )  # fmt: skip
+    uniconta.sandbox.set_stock(COMPANY, stocked, "Hoved", 777)
+
+    def hub_qty() -> str | None:
+        status = timed_tenant.api.get(f"/connections/{connection['id']}").json()
+        assert status["import_state"] == "done"
+        with timed.sessions() as session:
+            from ledgerbridge.store.tables.hub import HubRecord
+
+            rows = session.query(HubRecord).filter(HubRecord.entity == "stock_level").all()
+            product_ids = {
+                p["id"] for p in all_of(timed_tenant, "/products") if p["data"]["sku"] == stocked
+            }
+            for row in rows:
+                if row.data["product_id"] in product_ids and row.data["warehouse"] == "Hoved":
+                    return str(row.data["quantity"])
+        return None
+
+    assert hub_qty() != "777"
+    # 04:59 Copenhagen on 21 November is 03:59 UTC: not yet.
+    _until(timed, clock, datetime(2026, 11, 21, 3, 59, tzinfo=UTC), timedelta(minutes=30))
+    assert hub_qty() != "777"
+    _until(timed, clock, datetime(2026, 11, 21, 4, 1, tzinfo=UTC), timedelta(minutes=1))
+    assert hub_qty() == "777"
+
+
+def test_payment_status_arrives_daily_at_0300_across_a_daylight_saving_change(
+    settings: Settings, uniconta: Uniconta, hub_port: int
+) -> None:
+    clock = ManualClock(datetime(2026, 10, 23, 12, 0, tzinfo=UTC))
+    system = System(settings, clock=clock)
+    server = ServerThread(create_app(system), port=hub_port).start()
+    tenant = new_tenant(system, f"{server.url}/api/v1")
+    try:
+        seed_debtors(uniconta.sandbox, COMPANY, count=5, seed=10)
+        seed_products(uniconta.sandbox, COMPANY, count=5, seed=10)
+        numbers = seed_invoices(uniconta.sandbox, COMPANY, count=6, lines=2, seed=10)
+        connection = connect(tenant, uniconta, settings=full(vat_mapping={**VAT, "X99": "X"}))
+        import_all(system, tenant, connection["id"])
+        unpaid = [
+            o for o in uniconta.sandbox.all(COMPANY, "DebtorTransOpenClient")
+            if not o.get("Paid") and int(o["Invoice"]) in numbers
+        ]  # fmt: skip
+        target = unpaid[0]
+        uniconta.sandbox.register_payment(COMPANY, int(target["Invoice"]), target["AmountOpen"])
+
+        def status_of(number: str) -> str:
+            invoice = next(i for i in all_of(tenant, "/invoices") if i["data"]["number"] == number)
+            return str(invoice["data"]["status"])
+
+        payment_runs: list[datetime] = []
+        # Sunday 25 October 2026: Copenhagen falls back from 03:00 CEST to 02:00 CET.
+        end = datetime(2026, 10, 26, 12, 0, tzinfo=UTC)
+        while clock.now() < end:
+            clock.advance(timedelta(minutes=15))
+            system.run_until_idle()
+            for job in system.queue.list(connection_id=connection["id"]):
+                done = job.kind == "payments" and job.status == "done" and job.started_at
+                if done and job.started_at not in payment_runs:
+                    payment_runs.append(job.started_at)
+        local = [t.astimezone(ZONE).strftime("%Y-%m-%d %H:%M") for t in sorted(payment_runs)]
+        assert [d[:10] for d in local] == ["2026-10-24", "2026-10-25", "2026-10-26"]
+        assert all(d.endswith("03:00") for d in local)
+        assert status_of(str(target["Invoice"])) == "paid"
+    finally:
+        server.stop()
+        system.close()
+
+
+# ------------------------------------------------------------------ invoices
+
+
+@pytest.fixture
+def trading(system: System, tenant: Tenant, uniconta: Uniconta) -> dict[str, Any]:
+    """A company with customers and products, connected with every stream on."""
+    accounts = seed_debtors(uniconta.sandbox, COMPANY, count=5, seed=11)
+    items = seed_products(uniconta.sandbox, COMPANY, count=8, seed=11)
+    connection = connect(tenant, uniconta, settings=full(
+        post_invoices=True, vat_mapping={**VAT, "X99": "X"}))  # fmt: skip
+    import_all(system, tenant, connection["id"])
+    party = party_by_number(tenant, "debtor_number", accounts[0])
+    item = next(i for i in uniconta.sandbox.all(COMPANY, "InvItemClient") if i["Item"] in items
+                and i.get("Vat") == "S25")  # fmt: skip
+    return {"connection": connection, "party": party, "item": item, "accounts": accounts}
+
+
+def _invoice_body(party_id: str, sku: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "party_id": party_id,
+        "date": "2026-11-20",
+        "payment_term_days": 14,
+        "currency": "DKK",
+        "status": "sent",
+        "lines": [
+            {"sku": sku, "description": "Konsulenttimer", "quantity": "3", "unit_price": "850",
+             "vat_code": "DK25"},
+            {"description": "Kørsel", "quantity": "1", "unit_price": "250", "vat_code": "DK25"},
+        ],
+        **extra,
+    }  # fmt: skip
+
+
+def test_hub_invoice_becomes_a_posted_uniconta_invoice(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    created = tenant.api.post(
+        "/invoices", json=_invoice_body(trading["party"]["id"], trading["item"]["Item"])
+    )
+    assert created.status_code == 201, created.text
+    system.run_until_idle()
+    record = tenant.api.get(f"/invoices/{created.json()['id']}").json()
+    assert record["data"]["status"] == "booked"
+    number = int(record["data"]["number"])
+    invoice = uniconta.sandbox.get(COMPANY, "DebtorInvoiceClient", number)
+    assert invoice is not None
+    assert invoice["Account"] == trading["accounts"][0]
+    assert invoice["NetAmount"] == 2800
+    lines = [ln for ln in uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+             if ln["InvoiceNumber"] == number]  # fmt: skip
+    assert [(ln.get("Item"), ln["InvoiceQty"]) for ln in lines] == [
+        (trading["item"]["Item"], 3), (None, 1)]  # fmt: skip
+    assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
+    # The hourly pull recognises it: still one invoice in the hub.
+    tenant.api.post(f"/connections/{trading['connection']['id']}/jobs/invoices")
+    system.run_until_idle()
+    assert len(all_of(tenant, "/invoices")) == 1
+
+
+def test_unposted_order_is_linked_to_the_invoice_posted_later_in_uniconta(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    cid = trading["connection"]["id"]
+    tenant.api.patch(f"/connections/{cid}", json={"settings": {"post_invoices": False}})
+    created = tenant.api.post(
+        "/invoices", json=_invoice_body(trading["party"]["id"], trading["item"]["Item"])
+    ).json()
+    system.run_until_idle()
+    orders = uniconta.sandbox.all(COMPANY, "DebtorOrderClient")
+    assert len(orders) == 1
+    assert tenant.api.get(f"/invoices/{created['id']}").json()["data"]["number"] is None
+
+    posted = uniconta.sandbox.post_order(COMPANY, orders[0]["OrderNumber"], "2026-11-21")
+    tenant.api.post(f"/connections/{cid}/jobs/invoices")
+    system.run_until_idle()
+    invoices = all_of(tenant, "/invoices")
+    assert len(invoices) == 1
+    assert invoices[0]["data"]["number"] == str(posted["InvoiceNumber"])
+    assert invoices[0]["data"]["status"] == "booked"
+
+
+def test_posted_invoice_lines_are_read_only_but_date_and_payment_term_sync(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    created = tenant.api.post(
+        "/invoices", json=_invoice_body(trading["party"]["id"], trading["item"]["Item"])
+    ).json()
+    system.run_until_idle()
+    record = tenant.api.get(f"/invoices/{created['id']}").json()
+    number = int(record["data"]["number"])
+
+    lines = record["data"]["lines"]
+    lines[0]["quantity"] = "5"
+    tenant.api.patch(f"/invoices/{created['id']}", json={"lines": lines})
+    system.run_until_idle()
+    refused = issues(tenant, trading["connection"]["id"], "invoice_lines_readonly_after_posting")
+    assert [i["key"] for i in refused] == [created["id"]]
+    stored = [ln for ln in uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+              if ln["InvoiceNumber"] == number]  # fmt: skip
+    assert stored[0]["InvoiceQty"] == 3
+
+    lines[0]["quantity"] = "3"
+    tenant.api.patch(
+        f"/invoices/{created['id']}",
+        json={"lines": lines, "date": "2026-11-25", "due_date": "2026-12-25",
+              "payment_term_days": 30},
+    )  # fmt: skip
+    system.run_until_idle()
+    invoice = uniconta.sandbox.get(COMPANY, "DebtorInvoiceClient", number)
+    assert invoice is not None
+    assert invoice["Date"].startswith("2026-11-25")
+    assert invoice["Payment"] == "Netto 30"
+    assert issues(tenant, trading["connection"]["id"]) == []
+
+
+def test_credit_note_negates_the_lines_and_settles_the_original(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    original = tenant.api.post(
+        "/invoices", json=_invoice_body(trading["party"]["id"], trading["item"]["Item"])
+    ).json()
+    system.run_until_idle()
+    number = int(tenant.api.get(f"/invoices/{original['id']}").json()["data"]["number"])
+    credit = tenant.api.post(
+        "/invoices",
+        json={
+            "kind": "credit_note", "party_id": trading["party"]["id"], "date": "2026-11-22",
+            "payment_term_days": 14, "currency": "DKK", "status": "sent",
+            "credits_invoice_id": original["id"],
+            "lines": [{"description": "Kørsel", "quantity": "-1", "unit_price": "250",
+                       "vat_code": "DK25"}],
+        },
+    )  # fmt: skip
+    assert credit.status_code == 201, credit.text
+    system.run_until_idle()
+    credit_number = int(tenant.api.get(f"/invoices/{credit.json()['id']}").json()["data"]["number"])
+    posted = uniconta.sandbox.get(COMPANY, "DebtorInvoiceClient", credit_number)
+    assert posted is not None and posted["NetAmount"] == -250
+    open_items = {
+        int(o["Invoice"]): o for o in uniconta.sandbox.all(COMPANY, "DebtorTransOpenClient")
+    }
+    assert open_items[number]["AmountOpen"] == open_items[number]["Amount"] - 312.5
+
+
+def test_invoices_posted_in_uniconta_arrive_with_their_lines(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    numbers = seed_invoices(uniconta.sandbox, COMPANY, count=12, lines=3, seed=12)
+    tenant.api.post(f"/connections/{trading['connection']['id']}/jobs/invoices")
+    system.run_until_idle()
+    invoices = {i["data"]["number"]: i for i in all_of(tenant, "/invoices")}
+    assert sorted(invoices) == sorted(str(n) for n in numbers)
+    sample = invoices[str(numbers[0])]
+    assert len(sample["data"]["lines"]) == 3
+    source = uniconta.sandbox.get(COMPANY, "DebtorInvoiceClient", numbers[0])
+    assert sample["data"]["party_id"] == party_by_number(
+        tenant, "debtor_number", source["Account"])["id"]  # fmt: skip
+
+
+def test_invoice_generation_failure_is_shown_on_the_invoice_and_can_be_retried(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    message = "Fakturanummerserien er ikke sat op"
+    uniconta.sandbox.fail_next_postings(COMPANY, message)
+    created = tenant.api.post(
+        "/invoices", json=_invoice_body(trading["party"]["id"], trading["item"]["Item"])
+    ).json()
+    system.run_until_idle()
+    record = tenant.api.get(f"/invoices/{created['id']}").json()
+    failure = next(s["issue"] for s in record["sync"] if s.get("issue"))
+    assert failure["reason"] == "invoice_generation_failed"
+    assert message in failure["message"]
+    assert len(uniconta.sandbox.all(COMPANY, "DebtorOrderClient")) == 1
+
+    tenant.api.post(f"/connections/{trading['connection']['id']}/jobs/retry")
+    system.run_until_idle()
+    record = tenant.api.get(f"/invoices/{created['id']}").json()
+    assert record["data"]["status"] == "booked"
+    assert all(not s.get("issue") for s in record["sync"])
+    assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
+
+
+# ------------------------------------------------------------------ set-up and quota
+
+
+def test_setup_refuses_a_standard_user_and_explains_the_reseller_role(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    uniconta.sandbox.add_user(COMPANY, "kontor", "pw", user_type="Standard")
+    refused = tenant.api.post(
+        "/setup/uniconta/login",
+        json={"username": "kontor", "password": "pw", "base_url": uniconta.url},
+    )
+    assert refused.status_code == 422
+    assert "type Server" in refused.json()["detail"][0]["msg"]
+
+    uniconta.sandbox.add_user(COMPANY, "integration", "pw2", user_type="Server", roles=())
+    login = tenant.api.post(
+        "/setup/uniconta/login",
+        json={"username": "integration", "password": "pw2", "base_url": uniconta.url},
+    ).json()
+    assert login["companies"][0]["company_id"] == COMPANY
+    assert login["invoices_possible"] is False
+    assert "Reseller" in login["warnings"][0]
+
+    created = tenant.api.post(
+        "/connections",
+        json={"system": "uniconta", "settings": {"company_id": COMPANY, "username": "integration",
+              "base_url": uniconta.url}, "secrets": {"password": "pw2"}},
+    )  # fmt: skip
+    assert created.status_code == 201
+    assert any("Reseller" in w for w in created.json()["warnings"])
+    enabling = tenant.api.patch(
+        f"/connections/{created.json()['id']}",
+        json={"settings": {"entities": {"invoices": {"enabled": True}}}},
+    )
+    assert enabling.status_code == 422
+    assert enabling.json()["detail"][0]["loc"] == ["body", "settings", "entities", "invoices"]
+
+
+def test_second_connection_with_the_same_user_is_warned_about_token_conflicts(
+    tenant: Tenant, uniconta: Uniconta
+) -> None:
+    first = connect(tenant, uniconta)
+    assert first["warnings"] == []
+    second = connect(tenant, uniconta)
+    assert any("already used by another connection" in w for w in second["warnings"])
+
+
+def test_when_calls_run_short_products_wait_and_invoices_go_first(
+    timed: System, timed_tenant: Tenant, uniconta: Uniconta, clock: ManualClock
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=5, seed=13)
+    seed_products(uniconta.sandbox, COMPANY, count=5, seed=13)
+    connection = connect(timed_tenant, uniconta, settings=full(
+        daily_call_limit=40, vat_mapping={**VAT, "X99": "X"}))  # fmt: skip
+    import_all(timed, timed_tenant, connection["id"])
+    used = timed_tenant.api.get(f"/connections/{connection['id']}").json()["calls_used_today"]
+    # Spend the day's budget down to the reserve kept for invoices and customers.
+    timed.ledger.consume(f"uniconta:{uniconta.url}:{USER}", 40, "Europe/Copenhagen", 40 - 8 - used)
+    cid = connection["id"]
+    timed_tenant.api.post(f"/connections/{cid}/jobs/products")
+    timed_tenant.api.post(f"/connections/{cid}/jobs/invoices")
+    timed.run_until_idle()
+    runs = timed_tenant.api.get(f"/connections/{cid}").json()["recent_runs"]
+    latest = {r["kind"]: r for r in reversed(runs)}
+    assert latest["products"]["status"] == "deferred"
+    assert "kept for invoices and customers" in latest["products"]["message"]
+    assert latest["invoices"]["status"] == "succeeded"
+    assert PASSWORD not in str(runs)
+
+
+ZONE = __import__("zoneinfo").ZoneInfo("Europe/Copenhagen")
