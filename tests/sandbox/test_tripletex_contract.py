@@ -29,6 +29,7 @@ objects.
 from __future__ import annotations
 
 import base64
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -295,7 +296,9 @@ class Rewriter:
             if name in DATE_PARAMS:
                 query[name] = DATE_PARAMS[name]
             elif self.types.get(name) == "string" and (name in ID_LIST_PARAMS or name == "number"):
-                query[name] = ",".join(str(abs(hash(str(value))) % 1000 + n) for n in (1, 2))
+                query[name] = ",".join(
+                    str(zlib.crc32(str(value).encode()) % 1000 + n) for n in (1, 2)
+                )
             elif name in NUMBER_TEXT_PARAMS:
                 query[name] = str(len(str(value)))
             elif name == "consumerToken":
