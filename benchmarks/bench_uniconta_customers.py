@@ -63,8 +63,8 @@ def main() -> int:
     url = f"http://127.0.0.1:{port}"
     sandbox = subprocess.Popen(
         [str(Path(sys.executable).parent / "ledgerbridge"), "sandbox", "uniconta",
-         "--port", str(port), "--company", str(COMPANY), "--user", USER,
-         "--password", PASSWORD, "--debtors", str(args.debtors)],
+         "--port", str(port), "--company-id", str(COMPANY), "--user", USER,
+         "--password", PASSWORD, "--debtors", str(args.debtors), "--throttle-delay", "0"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="ledgerbridge-bench-"))

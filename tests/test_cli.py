@@ -50,22 +50,41 @@ def test_worker_refuses_sqlite_with_a_reason(tmp_path: Path) -> None:
     assert "needs PostgreSQL" in result.stderr
 
 
-def test_sandbox_command_serves_the_uniconta_api() -> None:
-    port = free_port()
+def _serving(args: list[str], url: str, **request: object) -> httpx.Response:
+    """Start a sandbox command, make one request once it listens, stop it."""
     process = subprocess.Popen(
-        [LEDGERBRIDGE, "sandbox", "uniconta", "--port", str(port), "--debtors", "5"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [LEDGERBRIDGE, "sandbox", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
-        url = f"http://127.0.0.1:{port}/odata/12345/DebtorClient"
-        for _ in range(100):
+        for _ in range(150):
             try:
-                response = httpx.get(url, auth=("0012345/apiuser", "sandbox"))
-                break
+                return httpx.get(url, **request)  # type: ignore[arg-type]
             except httpx.TransportError:
                 time.sleep(0.1)
-        assert response.status_code == 200
-        assert len(response.json()["value"]) == 5
+        raise AssertionError(f"{args[0]} sandbox did not start")
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_sandbox_command_serves_the_uniconta_api() -> None:
+    port = free_port()
+    response = _serving(
+        ["uniconta", "--port", str(port), "--debtors", "5", "--password", "pw"],
+        f"http://127.0.0.1:{port}/odata/12345/DebtorClient",
+        auth=("0012345/apiuser", "pw"),
+    )
+    assert response.status_code == 200
+    assert len(response.json()["value"]) == 5
+
+
+def test_sandbox_commands_serve_tripletex_qonto_and_yuki() -> None:
+    for name, path in (
+        ("tripletex", "/production/v2/token/session/>whoAmI"),
+        ("qonto", "/v2/organization"),
+        ("yuki", "/ws/Contact.asmx?WSDL"),
+    ):
+        port = free_port()
+        response = _serving([name, "--port", str(port)], f"http://127.0.0.1:{port}{path}")
+        # Served, and the API's own answer to an unauthenticated call or the WSDL.
+        assert response.status_code in (200, 401, 403), (name, response.status_code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import signal
 import threading
 from typing import Annotated
@@ -127,28 +128,36 @@ def tenant_create(
     typer.echo(f"tenant  {issued.tenant_id}\nowner   {owner}\napi key {issued.api_key}")
 
 
-@sandbox_app.command("uniconta")
-def sandbox_uniconta(
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8765,
-    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
-    company: Annotated[int, typer.Option(help="Company id")] = 12345,
-    user: Annotated[str, typer.Option(help="API user name")] = "apiuser",
-    password: Annotated[str, typer.Option(help="API user password")] = "sandbox",
-    debtors: Annotated[int, typer.Option(help="Debtors to seed")] = 300,
-) -> None:
-    """The Uniconta API simulator: OData reads, REST writes, Basic auth 00<company>/<user>,
-    the 5,000-calls-a-day rule and Change URL callbacks."""
-    from ledgerbridge.sandbox.uniconta import UnicontaSandbox, seed_debtors, serve
+SANDBOXES = {
+    "uniconta": "Uniconta's OData/REST API: Basic auth 00<company>/<user>, the 5,000-calls-a-day "
+    "rule, Change URL callbacks, invoice posting.",
+    "tripletex": "Tripletex's API v2 from its official OpenAPI file: session tokens, "
+    "accountant access, paging, optimistic locking, rate limits, signed webhooks.",
+    "qonto": "Qonto's Business API: OAuth 2.0 with refresh-token rotation, clients, invoices, "
+    "credit notes, idempotency keys, rate limits, signed webhooks.",
+    "yuki": "Yuki's SOAP web services with their WSDLs: sessions, contacts, sales invoices, "
+    "outstanding items, the daily call limit.",
+}
 
-    sandbox = UnicontaSandbox()
-    sandbox.add_company(company_id=company, name="Sandbox ApS")
-    sandbox.add_user(company, user, password, user_type="Server", roles=("Reseller",))
-    seed_debtors(sandbox, company, count=debtors, seed=1)
-    typer.echo(
-        f"Uniconta sandbox on http://{host}:{port}  company {company}  "
-        f"user 00{company}/{user}  password {password}  ({debtors} debtors)"
-    )
-    serve(sandbox, host=host, port=port)
+
+def _sandbox_command(name: str) -> None:
+    def run(ctx: typer.Context) -> None:
+        module = importlib.import_module(f"ledgerbridge.sandbox.{name}.__main__")
+        module.main(list(ctx.args))
+
+    sandbox_app.command(
+        name,
+        help=f"{SANDBOXES[name]} Options: --port N, and --help for the rest.",
+        context_settings={
+            "allow_extra_args": True,
+            "ignore_unknown_options": True,
+            "help_option_names": [],
+        },
+    )(run)
+
+
+for _name in SANDBOXES:
+    _sandbox_command(_name)
 
 
 def main() -> None:
