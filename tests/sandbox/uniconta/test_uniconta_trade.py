@@ -502,6 +502,16 @@ def test_invoice_numbers_due_dates_and_posting_errors(
         sandbox.post_order(COMPANY, empty)
     assert refused.value.code == "NoLinesToInvoice"
 
+    # A refusal found half way (a VAT code deleted since the line was written) uses no number.
+    sandbox.insert(COMPANY, "GLVatClient", {"Vat": "S12", "Rate": 12})
+    vat_gone = _order(client)["OrderNumber"]
+    line = _lines(client, vat_gone, {"Text": "Rest", "Qty": 1, "Price": 10, "Vat": "S12"})[0]
+    sandbox.delete(COMPANY, "GLVatClient", "S12")
+    refused_vat = _post(client, OrderNumber=vat_gone)
+    assert refused_vat["Err"] == "RecordNotFound" and "S12" in refused_vat["Message"]
+    client.put("/api/Entities/Update/DebtorOrderLineClient", json=dict(line, Vat="S25"))
+    assert _post(client, OrderNumber=vat_gone)["InvoiceNumber"] == 5003
+
 
 def test_credit_note_settles_against_the_original_invoice(
     sandbox: UnicontaSandbox, client: httpx.Client

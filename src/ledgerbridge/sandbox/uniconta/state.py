@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from ledgerbridge.sandbox.uniconta import posting, rules
 from ledgerbridge.sandbox.uniconta.callbacks import Callback, CallbackDispatcher
 from ledgerbridge.sandbox.uniconta.entities import (
+    BOOL,
     DATE,
     DEC,
     ENTITIES,
@@ -54,7 +55,7 @@ _POSTING_FIELDS: dict[str, FieldType] = {
     "OrderNumber": INT,
     "Date": DATE,
     "InvoiceNumber": INT,
-    "Simulate": FieldType(Kind.BOOL),
+    "Simulate": BOOL,
 }
 _STOCK = ENTITIES["InvItemStorageClient"]
 
@@ -440,16 +441,16 @@ class UnicontaSandbox:
         API call counted and no injected failure. Returns the new ``DebtorInvoiceClient``.
         """
         invoice_date = self._date_or_today(date)
-        with self._transaction(company_id) as tx:
-            try:
+        try:
+            with self._transaction(company_id) as tx:
                 result = posting.post_order(
                     tx, order_number, invoice_date, invoice_number, False, self.clock.now()
                 )
-            except posting.PostingRefused as exc:
-                raise SandboxError(exc.code, exc.message) from exc
-            invoice = tx.get("DebtorInvoiceClient", result["InvoiceNumber"])
-            assert invoice is not None
-            return row_to_json(invoice)
+                invoice = tx.get("DebtorInvoiceClient", result["InvoiceNumber"])
+                assert invoice is not None
+                return row_to_json(invoice)
+        except posting.PostingRefused as exc:
+            raise SandboxError(exc.code, exc.message) from exc
 
     def register_payment(
         self,
@@ -471,13 +472,13 @@ class UnicontaSandbox:
         if value <= 0:
             raise SandboxError("InvalidValue", f"amount must be positive, got {amount}")
         paid_on = self._date_or_today(date)
-        with self._transaction(company_id) as tx:
-            try:
+        try:
+            with self._transaction(company_id) as tx:
                 row = posting.apply_payment(tx, invoice_number, value)
-            except posting.PostingRefused as exc:
-                raise SandboxError(exc.code, exc.message, 404) from exc
-            tx.company.payments.append(Payment(invoice_number, value, paid_on))
-            return row_to_json(row)
+                tx.company.payments.append(Payment(invoice_number, value, paid_on))
+                return row_to_json(row)
+        except posting.PostingRefused as exc:
+            raise SandboxError(exc.code, exc.message, 404) from exc
 
     def payments(self, company_id: int, invoice_number: int | None = None) -> list[dict[str, Any]]:
         """Payments registered so far (optionally for one invoice), oldest first."""
@@ -627,17 +628,18 @@ class UnicontaSandbox:
         ``{"Err": "<ErrorCodes>", "Message": ...}``. A malformed body raises ``SandboxError``.
         """
         order_number, invoice_date, invoice_number, simulate = self._posting_request(body)
-        with self._transaction(company_id) as tx:
-            if tx.company.failing_postings:
-                message = tx.company.failing_postings.pop(0)
-                return {"Err": "InvoiceGenerationFailed", "Message": message}
-            try:
+        try:
+            with self._transaction(company_id) as tx:
+                if tx.company.failing_postings:
+                    message = tx.company.failing_postings.pop(0)
+                    return {"Err": "InvoiceGenerationFailed", "Message": message}
                 result = posting.post_order(
                     tx, order_number, invoice_date, invoice_number, simulate, self.clock.now()
                 )
-            except posting.PostingRefused as exc:
-                return {"Err": exc.code, "Message": exc.message}
-            return {name: to_json_value(value) for name, value in result.items()}
+                return {name: to_json_value(value) for name, value in result.items()}
+        except posting.PostingRefused as exc:
+            # Raised inside the transaction, so anything it had changed is undone.
+            return {"Err": exc.code, "Message": exc.message}
 
     # -------------------------------------------------------------- helpers
 

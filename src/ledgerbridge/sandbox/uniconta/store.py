@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from ledgerbridge.sandbox.uniconta.entities import CATALOGUE, ENTITIES, EntityDef
@@ -37,8 +39,8 @@ class Payment:
     """A payment registered against an invoice, as bank reconciliation would book it."""
 
     invoice: int
-    amount: Any
-    date: Any
+    amount: Decimal
+    date: date
 
 
 class Company:
@@ -121,12 +123,14 @@ class Company:
 
     def _unindex(self, definition: EntityDef, key: Key, row: Row) -> None:
         """Drop a key from the parent group it was filed under."""
+        assert definition.parent is not None
+        parent_value = row.get(definition.parent)
         groups = self._children[definition.name]
-        group = groups.get(row.get(definition.parent or ""))
+        group = groups.get(parent_value)
         if group is not None:
             group.pop(key, None)
             if not group:
-                del groups[row.get(definition.parent or "")]
+                del groups[parent_value]
 
     def __repr__(self) -> str:
         return f"Company({self.company_id}, {self.name!r})"
