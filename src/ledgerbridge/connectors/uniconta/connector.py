@@ -284,17 +284,18 @@ class UnicontaConnector(Connector):
     # ------------------------------------------------------------------ writes
 
     def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
-        if stream == "invoices":
-            return self._write_invoices(payloads, create=True)
-        stored = self.client.insert(KEYSETS[stream].entity, payloads)
-        if len(stored) != len(payloads):
-            raise RemoteRejected(f"Uniconta stored {len(stored)} of {len(payloads)} records")
-        return stored
+        return self._write(stream, payloads, create=True)
 
     def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        return self._write(stream, payloads, create=False)
+
+    def _write(self, stream: str, payloads: list[JSON], *, create: bool) -> list[JSON]:
+        """One batched Insert or Update (all-or-nothing in Uniconta); invoices are composite."""
         if stream == "invoices":
-            return self._write_invoices(payloads, create=False)
-        stored = self.client.update(KEYSETS[stream].entity, payloads)
+            return self._write_invoices(payloads, create=create)
+        entity = KEYSETS[stream].entity
+        write = self.client.insert if create else self.client.update
+        stored = write(entity, payloads)
         if len(stored) != len(payloads):
             raise RemoteRejected(f"Uniconta stored {len(stored)} of {len(payloads)} records")
         return stored
