@@ -35,7 +35,9 @@ def test_demo_once_runs_the_whole_flow_and_exits_0(tmp_path: Path) -> None:
     result = _run("demo", "--once", "--port", "0", "--debtors", "120", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert "Imported 120 customers" in out
+    assert "customers       120 created" in out
+    assert "Initial import done" in out
+    assert "Mapped X99: its records synced by themselves" in out
     assert "App → Uniconta" in out
     assert "Uniconta → app" in out
     assert "Echoes recognised and not sent back: 1" in out

@@ -20,13 +20,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ledgerbridge.api.app import create_app
 from ledgerbridge.runtime.http import ServerThread, free_port
 from ledgerbridge.runtime.system import System
-from ledgerbridge.sandbox.uniconta import UnicontaSandbox, seed_debtors
+from ledgerbridge.sandbox.uniconta import (
+    UnicontaSandbox,
+    seed_contacts,
+    seed_creditors,
+    seed_debtors,
+    seed_invoices,
+    seed_products,
+)
 from ledgerbridge.sandbox.uniconta import create_app as sandbox_app
 from ledgerbridge.settings import Settings
 
 DB_FILE = "ledgerbridge-demo.db"
 KEY_FILE = "ledgerbridge-demo.key"
 COMPANY_ID = 48213
+STREAMS = (
+    "customers", "suppliers", "contacts", "products", "stock_levels", "invoices",
+    "payment_status",
+)  # fmt: skip
 USER, PASSWORD = "ledgerbridge", "demo-password"
 
 
@@ -58,8 +69,14 @@ def run_demo(*, once: bool, port: int, debtors: int) -> int:
 
     sandbox = UnicontaSandbox()
     sandbox.add_company(company_id=COMPANY_ID, name="Nordlys Handel ApS")
+    # The rest of a small Danish trading company: suppliers, contact persons, items in
+    # stock and a year of posted invoices (seeded after the debtors they refer to).
     sandbox.add_user(COMPANY_ID, USER, PASSWORD, user_type="Server", roles=("Reseller",))
     seed_debtors(sandbox, COMPANY_ID, count=debtors, seed=7)
+    seed_creditors(sandbox, COMPANY_ID, count=max(1, debtors // 10), seed=7)
+    seed_contacts(sandbox, COMPANY_ID, count=debtors, seed=7)
+    seed_products(sandbox, COMPANY_ID, count=max(1, debtors // 5), seed=7)
+    seed_invoices(sandbox, COMPANY_ID, count=debtors, lines=3, seed=7)
     uniconta = ServerThread(sandbox_app(sandbox)).start()
 
     if port == 0 or not _port_free(port):
@@ -97,6 +114,8 @@ def run_demo(*, once: bool, port: int, debtors: int) -> int:
                         "company_id": COMPANY_ID,
                         "username": USER,
                         "base_url": uniconta.url,
+                        "entities": {stream: {"enabled": True} for stream in STREAMS},
+                        "post_invoices": True,
                     },
                     "secrets": {"password": PASSWORD},
                 },
@@ -109,30 +128,55 @@ def run_demo(*, once: bool, port: int, debtors: int) -> int:
         console.print(f"Connection test: {tested.get('description') or tested.get('error')}")
         # What a Uniconta user does in Company › Maintenance: point the Change URL at us.
         sandbox.set_change_url(COMPANY_ID, connection["change_url"])
+        # Map Uniconta's VAT codes to the app's; one is left unmapped on purpose, to show a
+        # skip with its reason.
+        codes = api.get(f"/connections/{cid}/mappings", params={"remote": "true"}).json()
+        vat = {c["code"]: f"DK-{c['code']}" for c in codes["remote_vat_codes"]}
+        vat.pop("X99", None)
+        api.put(f"/connections/{cid}/mappings", json={"vat": vat}).raise_for_status()
 
-        api.post(f"/connections/{cid}/import").raise_for_status()
+        started = api.post(f"/connections/{cid}/import").raise_for_status().json()
+        for warning in started["warnings"]:
+            console.print(f"[yellow]Note:[/] {warning}")
         with Progress(
             TextColumn("Initial import"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), console=console,
         ) as progress:  # fmt: skip
-            task = progress.add_task("import", total=debtors)
+            task = progress.add_task("import", total=None)
             while True:
                 status = api.get(f"/connections/{cid}").json()
-                runs = [r for r in status["recent_runs"] if r["kind"] == "import"]
-                done = sum(runs[0]["counts"].values()) if runs else 0
-                progress.update(task, completed=min(done, debtors))
+                report = status["import_progress"] or {}
+                progress.update(
+                    task, completed=report.get("records_done", 0),
+                    total=report.get("records_total"),
+                )  # fmt: skip
                 if status["import_state"] == "done":
-                    progress.update(task, completed=debtors)
                     break
-                if status["last_error"] and runs and runs[0]["status"] == "failed":
+                if report.get("status") == "failed":
                     console.print(f"[red]Import failed:[/] {status['last_error']}")
                     return 1
                 time.sleep(0.2)
-        parties = api.get("/parties", params={"limit": 1000}).json()["items"]
+        for stream, counts in report["streams"].items():
+            outcome = ", ".join(f"{n} {k}" for k, n in counts.items() if k != "total" and n)
+            console.print(f"  {stream:<15} {outcome or 'nothing'}")
         console.print(
-            f"Imported {len(parties)} customers using {status['calls_used_today']} of "
-            f"{status['daily_call_limit']} Uniconta calls today"
+            f"Initial import done using {status['calls_used_today']} of "
+            f"{status['daily_call_limit']} Uniconta calls today; open issues: "
+            f"{status['open_issues'] or 'none'}"
         )
+        # The user maps the missing VAT code: the records that waited for it sync by themselves.
+        api.put(f"/connections/{cid}/mappings", json={"vat": {"X99": "DK-X99"}})
+        issues = _wait(
+            lambda: (lambda s: s if "vat_code_unmapped" not in s["open_issues"] else None)(
+                api.get(f"/connections/{cid}").json()
+            ),
+            60, "the records waiting for the VAT code to sync",
+        )["open_issues"]  # fmt: skip
+        console.print(f"Mapped X99: its records synced by themselves; open issues: {issues}")
+        parties = [
+            p for p in api.get("/parties", params={"limit": 1000}).json()["items"]
+            if p["data"].get("debtor_number")
+        ]  # fmt: skip
 
         # One change on the hub side…
         party = parties[0]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from ledgerbridge.connectors.base import JSON, SkipRecord
 from ledgerbridge.engine.canonical import content_hash, validate
-from ledgerbridge.engine.context import INBOUND, RunContext
+from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.state import SyncState, skip_reason
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import InboxEvent, Link, SyncIssue
@@ -40,6 +40,7 @@ class InboundSync(SyncState):
         open_issues = recorder.open_issue_keys(session, stream, INBOUND, remote_ids)
         references = self.resolve_inbound(session, ctx, mapping, rows)
         resolved: list[str] = []
+        attached: list[str] = []
         newly_linked = False
 
         def skip(remote_id: str, row: JSON, exc: SkipRecord | ValidationError) -> None:
@@ -123,6 +124,8 @@ class InboundSync(SyncState):
                 continue
             self.save_link(session, ctx, stream, record, remote_id, remote, link)
             newly_linked = newly_linked or link is None
+            if link is None and mapping.attach_to is not None:
+                attached.append(record.id)
             recorder.log(
                 session, stream=stream, direction=INBOUND, outcome=outcome,
                 record_id=record.id, remote_id=remote_id,
@@ -131,6 +134,10 @@ class InboundSync(SyncState):
             if remote_id in open_issues:
                 resolved.append(remote_id)
         recorder.resolve(session, stream, INBOUND, resolved)
+        if attached and mapping.attach_to is not None and mapping.resolves:
+            recorder.resolve(
+                session, mapping.attach_to, OUTBOUND, attached, reasons=mapping.resolves
+            )
         if newly_linked and follow_dependents:
             self.release_waiting(session, ctx, stream)
 
@@ -171,6 +178,8 @@ class InboundSync(SyncState):
         copy kept with their issue: no manual action and no API call."""
         for stream, mapping in ctx.connector.mappings.items():
             pending = {r.pending_reason for r in mapping.references if parent in r.streams}
+            if mapping.attach_to == parent:
+                pending.add(f"{stream}_target_pending")
             if not pending or not ctx.directions(stream)[0]:
                 continue
             rows = session.scalars(

@@ -399,7 +399,44 @@ class ConnectionService:
                 "open_issues": {reason: count for reason, count in issues},
                 "pending_callbacks": int(pending or 0),
                 "recent_runs": [_run_view(r) for r in runs],
+                "import_progress": self._import_progress(session, row.id),
             }
+
+    def _import_progress(self, session: Session, connection_id: str) -> JSON | None:
+        """Counts per stream, calls used and, when the totals are known, an ETA."""
+        run = session.scalars(
+            sa.select(Run)
+            .where(Run.connection_id == connection_id, Run.kind == "import")
+            .order_by(Run.started_at.desc())
+            .limit(1)
+        ).first()
+        if run is None:
+            return None
+        per_stream: dict[str, dict[str, int]] = {}
+        for key, count in run.counts.items():
+            stream, _, outcome = key.partition(".")
+            per_stream.setdefault(stream, {})[outcome] = int(count)
+        totals = run.totals or {}
+        done = sum(sum(v.values()) for v in per_stream.values())
+        total = sum(totals.values()) if totals else None
+        end = run.finished_at or self._clock.now()
+        elapsed = (end - run.started_at).total_seconds()
+        eta = None
+        if run.status == "running" and total and done:
+            eta = round(elapsed / done * max(total - done, 0), 1)
+        return {
+            "status": run.status,
+            "streams": {
+                s: {**per_stream.get(s, {}), "total": totals.get(s)}
+                for s in sorted(set(per_stream) | set(totals))
+            },
+            "records_done": done,
+            "records_total": total,
+            "calls": run.calls,
+            "elapsed_seconds": round(elapsed, 1),
+            "eta_seconds": eta,
+            "message": run.message,
+        }
 
     def sync_log(
         self,
