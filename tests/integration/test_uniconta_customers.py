@@ -59,6 +59,10 @@ def test_initial_import_of_1000_debtors_then_a_second_run_changes_nothing(
     assert first["data"]["billing_address"]["country"] == "DK"
     run = _last_run(system, connection["id"], "import")
     assert run.counts == {"customers.created": 1000}
+    progress = tenant.api.get(f"/connections/{connection['id']}").json()["import_progress"]
+    assert progress["streams"] == {"customers": {"created": 1000, "total": 1000}}
+    assert (progress["records_done"], progress["records_total"]) == (1000, 1000)
+    assert progress["status"] == "succeeded" and progress["eta_seconds"] is None
     # A count for the progress bar, then 1,000 rows in pages of 1,000: one full page and one
     # empty page that ends the scan.
     assert run.calls == 3

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 JSON = dict[str, Any]
@@ -56,6 +57,15 @@ class RemoteRejected(ConnectorError):
     def __init__(self, message: str, reason: str = "remote_rejected") -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class QuotaReached(ConnectorError):
+    """The system itself refused a call because the day's call limit is used up (its own
+    counter may be ahead of ours): work resumes at ``resumes_at``, as with the engine's quota."""
+
+    def __init__(self, message: str, resumes_at: datetime) -> None:
+        super().__init__(message)
+        self.resumes_at = resumes_at
 
 
 class SetupRefused(Exception):
@@ -117,6 +127,16 @@ class Reference:
     """An optional reference that is empty stays empty (a credit note's original invoice)."""
 
 
+@dataclass(frozen=True)
+class NumberSequence:
+    """A canonical field whose values the hub hands out (the hub leads for debtor numbers): a
+    record sent without one gets the next number of the connection's setting ``setting``,
+    ``{"next": 10000, "prefix": ""}``, skipping numbers other records already hold."""
+
+    field: str
+    setting: str
+
+
 class EntityMapping(ABC):
     """How one canonical entity lives in one remote entity (one stream of a connector)."""
 
@@ -135,6 +155,12 @@ class EntityMapping(ABC):
     attach_to: str | None = None
     """A stream that never creates hub records but adds its fields to the record linked with
     the same remote id in this other stream (payment status onto invoices)."""
+    sequence: NumberSequence | None = None
+    """Numbers the hub assigns before a record is sent (see ``NumberSequence``)."""
+    resolves: frozenset[str] = frozenset()
+    """For a stream with ``attach_to``: outbound issues of the target record with these reasons
+    close when this stream links it (a notice that asked the user to do something in the
+    accounting system, which this stream now sees done)."""
     inbound: bool = True
     outbound: bool = True
     read_only_reason: str | None = None

@@ -12,6 +12,9 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import CallMeter, Connector, Verified
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
+from ledgerbridge.connectors.yuki import setup as yuki_setup
+from ledgerbridge.connectors.yuki.connector import STREAM_ENTITIES as YUKI_STREAM_ENTITIES
+from ledgerbridge.connectors.yuki.connector import YukiConnector
 
 ConnectorFactory = Callable[
     [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None, Clock],
@@ -60,10 +63,12 @@ class SystemSpec:
     """Checks made with the credentials when a connection is saved."""
     check_settings: Callable[[Mapping[str, Any]], None] | None = None
     """Checks of the settings alone, on every change (raises ``SetupRefused``)."""
+    credential_settings: tuple[str, ...] = ("base_url", "username")
+    """The settings that name what the vendor counts calls against."""
 
     def credential_key(self, settings: Mapping[str, Any]) -> str:
         """What the vendor counts calls against (for Uniconta: the user, across companies)."""
-        return f"{self.name}:{settings.get('base_url', '')}:{settings.get('username', '')}"
+        return ":".join([self.name, *(str(settings.get(k, "")) for k in self.credential_settings)])
 
 
 SYSTEMS: dict[str, SystemSpec] = {
@@ -88,5 +93,26 @@ SYSTEMS: dict[str, SystemSpec] = {
         default_streams=UnicontaConnector.default_streams,
         verify=uniconta_setup.verify,
         check_settings=uniconta_setup.check_settings,
+    ),
+    "yuki": SystemSpec(
+        name="yuki",
+        factory=YukiConnector,
+        required_settings=("domain_id", "administration_id"),
+        required_secrets=("access_key",),
+        daily_call_limit=1000,
+        quota_timezone="Europe/Amsterdam",
+        page_size=100,
+        write_batch_size=500,
+        pulls={
+            # No callbacks: contacts changed in Yuki (and ticked Customer boxes) are read with
+            # modifiedAfter, two calls when nothing changed.
+            "pull": Pull(("contacts", "customers"), "*/30 * * * *"),
+        },
+        entities=frozenset(YUKI_STREAM_ENTITIES.values()),
+        default_streams=YukiConnector.default_streams,
+        verify=yuki_setup.verify,
+        check_settings=yuki_setup.check_settings,
+        # Yuki counts calls per domain, whichever key or connection makes them.
+        credential_settings=("domain_id",),
     ),
 }

@@ -21,6 +21,7 @@ from ledgerbridge.connectors.base import (
     ROW_ISSUE,
     AmbiguousWrite,
     EntityMapping,
+    NumberSequence,
     RemoteRef,
     RemoteRejected,
     SkipRecord,
@@ -30,6 +31,7 @@ from ledgerbridge.engine.context import OUTBOUND, RunContext
 from ledgerbridge.engine.state import SyncState
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Link, SyncIssue, WriteIntent
+from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +157,8 @@ class OutboundSync(SyncState):
             links = self.links_by(session, ctx, stream, Link.record_id, record_ids)
             open_issues = recorder.open_issue_keys(session, stream, OUTBOUND, record_ids)
             resolved: list[str] = []
+            if mapping.sequence is not None:
+                self._number(session, ctx, mapping, mapping.sequence, records)
             for record in records:
                 link = links.get(record.id)
                 if record.deleted:
@@ -194,6 +198,42 @@ class OutboundSync(SyncState):
             self._push_updates(ctx, stream, updates)
         if creates:
             self._push_creates(ctx, stream, creates)
+
+    def _number(
+        self,
+        session: Session,
+        ctx: RunContext,
+        mapping: EntityMapping,
+        sequence: NumberSequence,
+        records: list[HubRecord],
+    ) -> None:
+        """Give records about to be sent without a number the next ones of the connection's
+        sequence. The counter lives in the connection's settings row, read under a row lock
+        and saved in the transaction that stores the numbers, so two workers never hand out
+        the same number; numbers other records hold already are skipped."""
+        wanted = [
+            r for r in records
+            if not r.deleted and mapping.in_scope(r.data) and not r.data.get(sequence.field)
+        ]  # fmt: skip
+        if not wanted:
+            return
+        row = session.get(Connection, ctx.connection_id, with_for_update=True)
+        config = (row.settings or {}).get(sequence.setting) if row is not None else None
+        if row is None or not isinstance(config, dict) or config.get("next") is None:
+            return
+        taken = set(self.hub.index_by_field(session, ctx.tenant_id, mapping.entity, sequence.field))
+        prefix, number = str(config.get("prefix") or ""), int(config["next"])
+        for record in wanted:
+            while f"{prefix}{number}" in taken:
+                number += 1
+            value = f"{prefix}{number}"
+            taken.add(value)
+            number += 1
+            data = validate(mapping.entity, {**record.data, sequence.field: value})
+            self.hub.update(session, record, data, ctx.origin)
+        updated = {**config, "next": number}
+        row.settings = {**row.settings, sequence.setting: updated}
+        ctx.settings[sequence.setting] = updated
 
     def _back_refs(self, mapping: EntityMapping, record: JSON) -> dict[str, str | None]:
         return {ref.field: record.get(ref.field) for ref in mapping.references}
@@ -369,7 +409,8 @@ class OutboundSync(SyncState):
                 if problem:
                     recorder.issue(
                         session, stream=stream, direction=OUTBOUND, key=record.id,
-                        outcome="failed", reason=problem["reason"], message=problem["message"],
+                        outcome=problem.get("outcome", "failed"), reason=problem["reason"],
+                        message=problem["message"],
                         record_id=record.id, remote_id=remote_id,
                     )  # fmt: skip
                     continue

@@ -137,14 +137,23 @@ class SyncRecorder:
             )
         )
 
-    def resolve(self, session: Session, stream: str, direction: str, keys: Iterable[str]) -> None:
+    def resolve(
+        self,
+        session: Session,
+        stream: str,
+        direction: str,
+        keys: Iterable[str],
+        reasons: Iterable[str] | None = None,
+    ) -> None:
+        """Close the records' issues (only those with one of ``reasons``, when given)."""
         wanted = list(set(keys))
         if wanted:
-            session.execute(
-                sa.delete(SyncIssue).where(
-                    SyncIssue.connection_id == self.connection_id,
-                    SyncIssue.stream == stream,
-                    SyncIssue.direction == direction,
-                    SyncIssue.key.in_(wanted),
-                )
+            query = sa.delete(SyncIssue).where(
+                SyncIssue.connection_id == self.connection_id,
+                SyncIssue.stream == stream,
+                SyncIssue.direction == direction,
+                SyncIssue.key.in_(wanted),
             )
+            if reasons is not None:
+                query = query.where(SyncIssue.reason_code.in_(list(reasons)))
+            session.execute(query)

@@ -22,6 +22,7 @@ from ledgerbridge.connectors.base import (
     AmbiguousWrite,
     AuthenticationFailed,
     Connector,
+    QuotaReached,
     RemoteUnavailable,
 )
 from ledgerbridge.connectors.registry import SYSTEMS
@@ -183,6 +184,9 @@ class SyncJobs:
                 connector.prepare(ctx.streams(inbound=True, outbound=True))
                 action(ctx)
         except QuotaExhausted as exc:
+            self._finish(run_id, handle, "deferred", counts, calls["calls"], str(exc))
+            raise Postpone(exc.resumes_at, str(exc)) from exc
+        except QuotaReached as exc:
             self._finish(run_id, handle, "deferred", counts, calls["calls"], str(exc))
             raise Postpone(exc.resumes_at, str(exc)) from exc
         except AuthenticationFailed as exc:
