@@ -1,0 +1,1 @@
+"""Yuki: Dutch and Belgian online bookkeeping, reached through its SOAP web services."""

@@ -1,0 +1,354 @@
+"""Yuki connector: contacts both ways, the customer flag inbound, sent invoices outbound.
+
+Streams, in dependency order: contacts (Contact.asmx, companies and persons; suppliers too
+when the connection retrieves them), customers (the contacts whose Customer box is ticked,
+attached to the parties of contacts: what lets their invoices go), invoices (hub invoices
+with status sent → ProcessSalesInvoices, one way).
+
+Reads are incremental on ``modifiedAfter``; the cursor is ``<modifiedAfter>|<newest Modified
+seen>|<next page>``, all in Yuki's local time (Europe/Amsterdam).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from lxml import etree
+
+from ledgerbridge.clock import Clock, SystemClock
+from ledgerbridge.connectors.base import (
+    JSON,
+    ROW_ISSUE,
+    CallMeter,
+    ChangeNotice,
+    Connector,
+    EntityMapping,
+    Page,
+    RemoteRejected,
+)
+from ledgerbridge.connectors.yuki.client import (
+    CONTACT_NS,
+    DEFAULT_BASE_URL,
+    SALES_NS,
+    YukiClient,
+)
+from ledgerbridge.connectors.yuki.mapping import (
+    ID_PREFIX,
+    NOTICE_REASON,
+    REFUSED_NOT_CUSTOMER,
+    ContactMapping,
+    CustomerFlagMapping,
+    InvoiceMapping,
+    contact_directions,
+    text,
+)
+
+STREAM_ENTITIES: dict[str, str] = {
+    "contacts": "party",
+    "customers": "party",
+    "invoices": "invoice",
+}
+PAGE_SIZE = 100
+"""Yuki's contact searches return at most 100 records a page."""
+OVERLAP = timedelta(hours=1)
+"""Each incremental read starts an hour before the newest change seen: ``Modified`` has
+one-second resolution and repeats an hour when clocks go back; re-read rows are unchanged."""
+INVOICES_PER_CALL = 1000
+"""Invoices per ProcessSalesInvoices call (one call against the daily limit, whatever its size)."""
+NOTICE = (
+    "created in Yuki as a {kind} without the Customer or Supplier box: Yuki's API cannot set "
+    "it. Tick Customer (or Supplier) for relationship {code} in Yuki; invoices to it are held "
+    "until Yuki shows it as a customer, and this notice closes by itself"
+)
+MODIFIED_FORMAT = "%m/%d/%Y %I:%M:%S %p"
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def parse_modified(value: str | None) -> datetime | None:
+    """Yuki's ``Modified`` (``12/18/2019 10:21:40 AM``, local time) as a naive datetime."""
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value.strip(), MODIFIED_FORMAT)
+    except ValueError:
+        return None
+
+
+class YukiConnector(Connector):
+    system = "yuki"
+    default_streams = frozenset({"contacts", "customers", "invoices"})
+
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        secrets: Mapping[str, Any],
+        meter: CallMeter,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.domain_id = str(settings["domain_id"])
+        self.administration_id = str(settings["administration_id"])
+        self.suppliers = bool(settings.get("import_suppliers", False))
+        self.client = YukiClient(
+            base_url=str(settings.get("base_url") or DEFAULT_BASE_URL),
+            access_key=str(secrets["access_key"]),
+            meter=meter,
+            clock=clock or SystemClock(),
+        )
+        self.mappings: Mapping[str, EntityMapping] = {
+            "contacts": ContactMapping(contact_directions(settings)),
+            "customers": CustomerFlagMapping(),
+            "invoices": InvoiceMapping(
+                settings.get("vat_mapping") or {},
+                str(settings.get("payment_method") or "ElectronicTransfer"),
+            ),
+        }
+        self._refused: dict[str, str] = {}
+        """Invoices Yuki refused in this run, by reference, with its message: the engine's
+        one-by-one retry of a refused batch gets Yuki's verdict without a second call."""
+        self._accepted: dict[str, JSON] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    def test(self) -> str:
+        names = {d["ID"]: d.get("Name") for d in self.client.domains()}
+        name = names.get(self.domain_id)
+        if name is None:
+            raise RemoteRejected(f"the access key does not reach Yuki domain {self.domain_id}")
+        return f"Yuki domain {name} ({self.domain_id})"
+
+    # ------------------------------------------------------------------ reads
+
+    def read_page(self, stream: str, after: str | None, limit: int) -> Page:
+        since, newest, page = _cursor(after)
+        if stream == "customers":
+            contact_type = "Customer"
+        else:
+            contact_type = "Both" if self.suppliers else "Customer"
+        rows = self.client.suppliers_and_customers(
+            self.domain_id,
+            contact_type=contact_type,
+            modified_after=since,
+            # Inactive contacts are read to say why they are skipped; not as customers.
+            active="Active" if stream == "customers" else "Both",
+            page=page,
+        )
+        for row in rows:
+            modified = parse_modified(row.get("Modified"))
+            if modified is not None and (newest is None or modified > newest):
+                newest = modified
+        more = len(rows) >= PAGE_SIZE
+        if more:
+            position = _position(since, newest, page + 1)
+        else:
+            start = newest - OVERLAP if newest is not None else since
+            position = _position(start, newest, 1)
+        return Page(records=rows, after=position, more=more)
+
+    def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
+        if stream == "invoices":
+            # A booked sales invoice cannot be changed or read back through the API.
+            return {rid: {"Reference": rid} for rid in remote_ids}
+        found: dict[str, JSON] = {}
+        for remote_id in remote_ids:
+            if remote_id.startswith(ID_PREFIX):
+                # No search by Yuki id exists: an update by id sends the whole contact.
+                found[remote_id] = {"ID": remote_id[len(ID_PREFIX) :]}
+                continue
+            row = self._contact_by_code(remote_id)
+            if row is not None:
+                found[remote_id] = row
+        return found
+
+    def _contact_by_code(self, code: str) -> JSON | None:
+        page = 1
+        while True:
+            rows = self.client.search_contacts(self.domain_id, code, page)
+            for row in rows:
+                if text(row.get("Code")) == code:
+                    return row
+            if len(rows) < PAGE_SIZE:
+                return None
+            page += 1
+
+    def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
+        if stream == "invoices":
+            return self._find_invoices(keys)
+        if stream == "contacts":
+            return self.fetch_many(stream, [k for k in keys if not k.startswith(ID_PREFIX)])
+        return {}
+
+    def _find_invoices(self, references: list[str]) -> dict[str, JSON]:
+        found: dict[str, JSON] = {}
+        for reference in references:
+            if reference in self._accepted:
+                found[reference] = self._accepted[reference]
+            elif reference in self._refused:
+                continue
+            elif self.client.outstanding_items(self.administration_id, reference):
+                found[reference] = {"Reference": reference}
+        return found
+
+    # ------------------------------------------------------------------ writes
+
+    def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        if stream == "invoices":
+            return self._send_invoices(payloads)
+        return [self._write_contact(payload, create=True) for payload in payloads]
+
+    def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        if stream == "invoices":
+            raise RemoteRejected("Yuki cannot change a booked sales invoice")
+        return [self._write_contact(payload, create=False) for payload in payloads]
+
+    def _write_contact(self, payload: JSON, *, create: bool) -> JSON:
+        contact_id, created = self.client.update_contact(self.domain_id, contact_document(payload))
+        stored: JSON = {**payload, "ID": contact_id, "Active": payload.get("Active") or "true"}
+        if created:
+            stored.update(IsCustomer="False", IsSupplier="False")
+            kind = "person" if payload.get("Type") == "Person" else "company"
+            stored[ROW_ISSUE] = {
+                "reason": NOTICE_REASON,
+                "outcome": "created",
+                "message": NOTICE.format(kind=kind, code=payload.get("Code")),
+            }
+        return stored
+
+    def _send_invoices(self, payloads: list[JSON]) -> list[JSON]:
+        """All invoices in as few calls as possible; a refused one fails the batch so that the
+        engine isolates it, and its retry is answered from Yuki's verdict in this run."""
+        for payload in payloads:
+            message = self._refused.get(payload["Reference"])
+            if message is not None and len(payloads) == 1:
+                raise RemoteRejected(message, reason=_refusal_reason(message))
+        pending = [p for p in payloads if p["Reference"] not in self._accepted]
+        for start in range(0, len(pending), INVOICES_PER_CALL):
+            chunk = pending[start : start + INVOICES_PER_CALL]
+            results = self.client.process_sales_invoices(
+                self.administration_id, invoices_document(chunk)
+            )
+            by_reference = {r.get("Reference"): r for r in results}
+            for payload in chunk:
+                reference = payload["Reference"]
+                result = by_reference.get(reference) or {}
+                message = result.get("Message") or ""
+                if result.get("Succeeded") == "true" or "already exists" in message:
+                    self._accepted[reference] = payload
+                elif not message.startswith("Not processed"):
+                    self._refused[reference] = (
+                        f"Yuki refused invoice {reference}: {message or 'no result'}"
+                    )
+        refused = [p["Reference"] for p in payloads if p["Reference"] not in self._accepted]
+        if refused:
+            first = self._refused.get(refused[0], f"Yuki did not process invoice {refused[0]}")
+            raise RemoteRejected(
+                f"{len(refused)} of {len(payloads)} invoices were not accepted; first: {first}",
+                reason=_refusal_reason(first),
+            )
+        return [self._accepted[p["Reference"]] for p in payloads]
+
+    # ------------------------------------------------------------------ callbacks
+
+    def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:
+        """Yuki has no callbacks or webhooks: changes are read with ``modifiedAfter``."""
+        return []
+
+
+def _refusal_reason(message: str) -> str:
+    """A refusal because the contact is not a customer has its own code; it differs from the
+    waiting reason so that a refused invoice is not sent again on every push."""
+    return REFUSED_NOT_CUSTOMER if "is not a customer" in message else "remote_rejected"
+
+
+def _cursor(after: str | None) -> tuple[datetime | None, datetime | None, int]:
+    if not after:
+        return None, None, 1
+    since, newest, page = after.split("|")
+    return (
+        datetime.fromisoformat(since) if since else None,
+        datetime.fromisoformat(newest) if newest else None,
+        int(page),
+    )
+
+
+def _position(since: datetime | None, newest: datetime | None, page: int) -> str:
+    def show(value: datetime | None) -> str:
+        return value.strftime(LOCAL_FORMAT) if value is not None else ""
+
+    return f"{show(since)}|{show(newest)}|{page}"
+
+
+CONTACT_TYPE_CODES = {"Person": "0", "Company": "2"}
+DOCUMENT_ELEMENTS = {
+    "Name": "FullName",
+    "EMailWork": "EmailWork",
+    "Postcode": "PostCode",
+    "MailPostcode": "MailPostCode",
+}
+"""Where the UpdateContact document names an element differently from the search results."""
+
+
+def contact_document(payload: JSON) -> etree._Element:
+    """The ``UpdateContact`` xmlDoc: ``ID`` (empty to create), ``Type`` (0 person, 2 company),
+    ``Code`` and every mapped element, empty where the hub has no value so it is cleared."""
+    root = etree.Element(f"{{{CONTACT_NS}}}Contact", nsmap={None: CONTACT_NS})
+
+    def add(name: str, value: Any) -> None:
+        element = etree.SubElement(root, f"{{{CONTACT_NS}}}{name}")
+        element.text = None if value is None else str(value)
+
+    add("ID", payload.get("ID"))
+    add("Type", CONTACT_TYPE_CODES.get(str(payload.get("Type")), "2"))
+    for key, value in payload.items():
+        if key in ("ID", "Type", "Active", "IsCustomer", "IsSupplier") or key.startswith("_"):
+            continue
+        add(DOCUMENT_ELEMENTS.get(key, key), value)
+    return root
+
+
+def invoices_document(payloads: list[JSON]) -> etree._Element:
+    """The ``ProcessSalesInvoices`` xmlDoc, in the element order of Yuki's example. Invoices
+    are booked (``Process``) so that each becomes an outstanding item; the hub sent them to
+    the customer already, so Yuki does not e-mail them."""
+    root = etree.Element(f"{{{SALES_NS}}}SalesInvoices", nsmap={None: SALES_NS})
+
+    def add(parent: etree._Element, name: str, value: Any = None) -> etree._Element:
+        element = etree.SubElement(parent, f"{{{SALES_NS}}}{name}")
+        if value is not None:
+            element.text = str(value)
+        return element
+
+    for payload in payloads:
+        invoice = add(root, "SalesInvoice")
+        add(invoice, "Reference", payload["Reference"])
+        add(invoice, "Subject", payload.get("Subject"))
+        add(invoice, "PaymentMethod", payload.get("PaymentMethod"))
+        add(invoice, "Process", "true")
+        add(invoice, "EmailToCustomer", "false")
+        add(invoice, "Date", payload.get("Date"))
+        if payload.get("DueDate"):
+            add(invoice, "DueDate", payload["DueDate"])
+        add(invoice, "Currency", payload.get("Currency"))
+        add(invoice, "Remarks", payload.get("Remarks"))
+        contact = add(invoice, "Contact")
+        add(contact, "ContactCode", payload["ContactCode"])
+        lines = add(invoice, "InvoiceLines")
+        for line in payload.get("Lines") or []:
+            element = add(lines, "InvoiceLine")
+            add(element, "Description", line.get("Description"))
+            add(element, "ProductQuantity", line["ProductQuantity"])
+            product = add(element, "Product")
+            add(product, "Description", line.get("Description"))
+            if line.get("ProductReference"):
+                add(product, "Reference", line["ProductReference"])
+            add(product, "SalesPrice", line["SalesPrice"])
+            if line.get("VATPercentage") is not None:
+                add(product, "VATPercentage", line["VATPercentage"])
+            add(product, "VATIncluded", "false")
+            if line.get("VATType") is not None:
+                add(product, "VATType", line["VATType"])
+    return root

@@ -1,0 +1,302 @@
+"""The Yuki integration end to end: the hub API, a real database and the Yuki sandbox served
+over loopback SOAP. One test per behaviour of the integration's description."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.yuki import SandboxServer, YukiSandbox, seed_demo
+from ledgerbridge.sandbox.yuki.seed import SeededDomain
+from ledgerbridge.store.tables.sync import Run
+from tests.integration.conftest import Tenant
+
+
+@dataclass
+class Yuki:
+    sandbox: YukiSandbox
+    seeded: SeededDomain
+    url: str
+
+    @property
+    def domain(self) -> str:
+        return self.seeded.domain_id
+
+    def calls(self) -> int:
+        return self.sandbox.total_calls(self.domain)
+
+
+@pytest.fixture
+def yuki() -> Iterator[Yuki]:
+    sandbox = YukiSandbox()
+    seeded = seed_demo(sandbox, contacts=0, seed=7)
+    server = SandboxServer(sandbox)
+    server.start()
+    yield Yuki(sandbox, seeded, server.base_url)
+    server.stop()
+
+
+def settings_for(yuki: Yuki, **extra: Any) -> dict[str, Any]:
+    return {
+        "domain_id": yuki.domain,
+        "administration_id": yuki.seeded.administration_id,
+        "base_url": yuki.url,
+        "debtor_numbers": {"next": 20000, "prefix": ""},
+        **extra,
+    }
+
+
+def connect(tenant: Tenant, yuki: Yuki, **extra: Any) -> dict[str, Any]:
+    response = tenant.api.post(
+        "/connections",
+        json={
+            "system": "yuki",
+            "name": "Yuki",
+            "timezone": "Europe/Amsterdam",
+            "settings": settings_for(yuki, **extra),
+            "secrets": {"access_key": yuki.seeded.access_key},
+        },
+    )
+    assert response.status_code == 201, response.text
+    connection: dict[str, Any] = response.json()
+    return connection
+
+
+def activate(system: System, tenant: Tenant, cid: str) -> dict[str, Any]:
+    assert tenant.api.post(f"/connections/{cid}/import").status_code == 202
+    system.run_until_idle()
+    status: dict[str, Any] = tenant.api.get(f"/connections/{cid}").json()
+    assert status["import_state"] == "done", status
+    return status
+
+
+def pull(system: System, tenant: Tenant, cid: str) -> None:
+    assert tenant.api.post(f"/connections/{cid}/jobs/pull").status_code == 202
+    system.run_until_idle()
+
+
+def all_of(tenant: Tenant, path: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    after = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000, **({"after": after} if after else {})}
+        page = tenant.api.get(path, params=params).json()
+        items.extend(page["items"])
+        after = page["next"]
+        if after is None:
+            return items
+
+
+def issues(tenant: Tenant, cid: str, reason: str | None = None) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = tenant.api.get(
+        f"/connections/{cid}/issues", params={"reason": reason} if reason else {}
+    ).json()
+    return found
+
+
+def log(tenant: Tenant, cid: str, **params: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = tenant.api.get(
+        f"/connections/{cid}/sync-log", params=params
+    ).json()
+    return found
+
+
+def by_number(tenant: Tenant, number: str) -> dict[str, Any]:
+    return next(p for p in all_of(tenant, "/parties") if p["data"].get("debtor_number") == number)
+
+
+def add_company(yuki: Yuki, code: str, name: str, **fields: Any) -> str:
+    contact = yuki.sandbox.add_contact(
+        yuki.domain, "Company", is_customer=fields.pop("is_customer", True),
+        code=code, full_name=name, **fields,
+    )  # fmt: skip
+    return contact.id
+
+
+def last_run(system: System, cid: str, kind: str) -> Run:
+    with system.sessions() as session:
+        run = session.scalars(
+            sa.select(Run)
+            .where(Run.connection_id == cid, Run.kind == kind)
+            .order_by(Run.started_at.desc())
+        ).first()
+        assert run is not None
+        return run
+
+
+# ------------------------------------------------------------------ activation
+
+
+def test_activation_is_refused_without_debtor_number_generation(tenant: Tenant, yuki: Yuki) -> None:
+    settings = settings_for(yuki)
+    del settings["debtor_numbers"]
+    response = tenant.api.post(
+        "/connections",
+        json={"system": "yuki", "name": "Yuki", "timezone": "Europe/Amsterdam",
+              "settings": settings, "secrets": {"access_key": yuki.seeded.access_key}},
+    )  # fmt: skip
+    assert response.status_code == 422, response.text
+    body = response.text
+    assert '"debtor_numbers"' in body
+    assert "leading system for debtor numbers" in body
+
+
+def test_set_up_checks_the_key_the_domain_and_the_administration(
+    tenant: Tenant, yuki: Yuki
+) -> None:
+    def attempt(settings: dict[str, Any], key: str) -> Any:
+        return tenant.api.post(
+            "/connections",
+            json={"system": "yuki", "name": "Yuki", "timezone": "Europe/Amsterdam",
+                  "settings": settings, "secrets": {"access_key": key}},
+        )  # fmt: skip
+
+    wrong_key = attempt(settings_for(yuki), "not-a-key")
+    assert wrong_key.status_code == 422 and "secrets" in wrong_key.text
+    other = yuki.sandbox.add_domain("elsewhere")
+    wrong_domain = attempt({**settings_for(yuki), "domain_id": other.id}, yuki.seeded.access_key)
+    assert wrong_domain.status_code == 422
+    assert '"domain_id"' in wrong_domain.text and "ledgerbridge-demo" in wrong_domain.text
+    wrong_admin = attempt(
+        {**settings_for(yuki), "administration_id": "nope"}, yuki.seeded.access_key
+    )
+    assert wrong_admin.status_code == 422
+    assert '"administration_id"' in wrong_admin.text
+    assert "Demo Handelsonderneming" in wrong_admin.text
+    good = attempt(settings_for(yuki), yuki.seeded.access_key)
+    assert good.status_code == 201, good.text
+    assert good.json()["settings"]["yuki_domain"]["name"] == "ledgerbridge-demo"
+
+
+# ------------------------------------------------------------------ contacts
+
+
+def test_initial_import_brings_customers_skips_inactive_and_suppliers_only_when_chosen(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.", city="Utrecht")
+    yuki.sandbox.add_contact(
+        yuki.domain, "Person", is_customer=True, code="10002", full_name="Jan de Boer",
+        first_name="Jan", last_name="de Boer", email_home="jan@example.nl",
+    )  # fmt: skip
+    add_company(yuki, "10003", "Oude Klant B.V.", active=False)
+    add_company(yuki, "10004", "Leverancier B.V.", is_customer=False, is_supplier=True)
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+
+    parties = {p["data"]["debtor_number"]: p["data"] for p in all_of(tenant, "/parties")}
+    assert sorted(parties) == ["10001", "10002"]
+    assert parties["10001"]["kind"] == "organisation" and parties["10001"]["is_customer"]
+    assert parties["10002"]["kind"] == "person"
+    assert parties["10002"]["first_name"] == "Jan"
+    skipped = issues(tenant, connection["id"], "contact_inactive")
+    assert [i["key"] for i in skipped] == ["10003"]
+    assert "inactive" in skipped[0]["message"]
+
+    with_suppliers = connect(tenant, yuki, import_suppliers=True)
+    activate(system, tenant, with_suppliers["id"])
+    supplier = by_number(tenant, "10004")
+    assert supplier["data"]["is_supplier"] and not supplier["data"]["is_customer"]
+    assert len(all_of(tenant, "/parties")) == 3  # matched by debtor number, not duplicated
+
+
+def test_changes_in_yuki_are_pulled_incrementally_and_deactivation_is_not_reflected(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    contact = add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.", city="Utrecht")
+    add_company(yuki, "10002", "Hollandse Houthandel V.O.F.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    calls = yuki.calls()
+    pull(system, tenant, connection["id"])
+    assert yuki.calls() - calls == 2  # one page of each stream: nothing changed
+    assert last_run(system, connection["id"], "pull").counts.get("contacts.updated", 0) == 0
+
+    yuki.sandbox.edit_contact(yuki.domain, contact, city="Amersfoort", website="www.devries.nl")
+    pull(system, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    assert party["data"]["billing_address"]["city"] == "Amersfoort"
+    assert party["data"]["website"] == "www.devries.nl"
+
+    yuki.sandbox.set_active(yuki.domain, contact, False)
+    pull(system, tenant, connection["id"])
+    assert by_number(tenant, "10001")["data"]["active"] is True
+    assert len(all_of(tenant, "/parties")) == 2
+
+
+def test_hub_changes_are_pushed_with_update_contact_and_do_not_echo(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.", city="Utrecht", phone_home="030-1")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    changed = tenant.api.patch(
+        f"/parties/{party['id']}", json={"phone": "030-2345678", "email": "info@devries.nl"}
+    )
+    assert changed.status_code == 200, changed.text
+    calls = yuki.calls()
+    system.run_until_idle()
+    stored = yuki.sandbox.get_contact(yuki.domain, "10001")
+    assert stored is not None
+    assert (stored.phone_home, stored.email_work, stored.city) == (
+        "030-2345678", "info@devries.nl", "Utrecht",
+    )  # fmt: skip
+    assert yuki.calls() - calls == 2  # the contact read by its code, then UpdateContact
+    version = tenant.api.get(f"/parties/{party['id']}").json()["version"]
+    pull(system, tenant, connection["id"])
+    assert tenant.api.get(f"/parties/{party['id']}").json()["version"] == version
+    assert len(yuki.sandbox.contacts(yuki.domain)) == 1
+
+
+def test_a_contact_created_in_the_hub_gets_the_next_debtor_number_and_a_notice(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "20000", "Bestaande Klant B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    created = tenant.api.post(
+        "/parties",
+        json={"name": "Nieuwe Klant B.V.", "is_customer": True, "email": "info@nieuw.nl",
+              "billing_address": {"line1": "Kerkstraat 1", "postal_code": "3511 AB",
+                                  "city": "Utrecht", "country": "NL"}},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    person = tenant.api.post(
+        "/parties",
+        json={"kind": "person", "name": "Anna Jansen", "first_name": "Anna",
+              "last_name": "Jansen", "is_customer": True, "mobile_phone": "06-12345678"},
+    )  # fmt: skip
+    system.run_until_idle()
+
+    # 20000 is taken already: the sequence skips it.
+    numbers = {p["data"]["name"]: p["data"]["debtor_number"] for p in all_of(tenant, "/parties")}
+    assert numbers["Nieuwe Klant B.V."] == "20001"
+    assert numbers["Anna Jansen"] == "20002"
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert status["settings"]["debtor_numbers"]["next"] == 20003
+    company = yuki.sandbox.get_contact(yuki.domain, "20001")
+    assert company is not None and company.type == "Company"
+    assert (company.full_name, company.email_work, company.postcode) == (
+        "Nieuwe Klant B.V.", "info@nieuw.nl", "3511 AB",
+    )  # fmt: skip
+    assert not company.is_customer and not company.is_supplier
+    anna = yuki.sandbox.get_contact(yuki.domain, "20002")
+    assert anna is not None and anna.type == "Person" and anna.mobile_home == "06-12345678"
+
+    assert status["open_issues"] == {"yuki_contact_type_manual": 2}
+    notices = log(tenant, connection["id"], reason="yuki_contact_type_manual")
+    assert {n["remote_id"] for n in notices} == {"20001", "20002"}
+    assert all(n["outcome"] == "created" for n in notices)
+    assert "Tick Customer" in notices[0]["message"]
+
+    yuki.sandbox.mark_as_customer(yuki.domain, "20001")
+    pull(system, tenant, connection["id"])
+    left = issues(tenant, connection["id"], "yuki_contact_type_manual")
+    assert [i["key"] for i in left] == [person.json()["id"]]
+    assert len(yuki.sandbox.contacts(yuki.domain)) == 3
