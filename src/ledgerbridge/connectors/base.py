@@ -43,7 +43,12 @@ class AuthenticationFailed(ConnectorError):
 
 
 class RemoteUnavailable(ConnectorError):
-    """The request did not take effect (refused, throttled, 5xx on a read): safe to retry."""
+    """The request did not take effect (refused, throttled, 5xx on a read): safe to retry.
+    ``retry_after`` is how many seconds the system asked us to wait (429 Retry-After)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AmbiguousWrite(ConnectorError):

@@ -10,6 +10,9 @@ import httpx
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import CallMeter, Connector, Verified
+from ledgerbridge.connectors.qonto import setup as qonto_setup
+from ledgerbridge.connectors.qonto.connector import STREAM_ENTITIES as QONTO_STREAM_ENTITIES
+from ledgerbridge.connectors.qonto.connector import QontoConnector
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
 from ledgerbridge.connectors.yuki import setup as yuki_setup
@@ -114,5 +117,26 @@ SYSTEMS: dict[str, SystemSpec] = {
         check_settings=yuki_setup.check_settings,
         # Yuki counts calls per domain, whichever key or connection makes them.
         credential_settings=("domain_id",),
+    ),
+    "qonto": SystemSpec(
+        name="qonto",
+        factory=QontoConnector,
+        required_settings=(),
+        required_secrets=(),
+        # Qonto limits calls per IP address (10,000 per 10 minutes), not per day.
+        daily_call_limit=1_000_000,
+        quota_timezone="Europe/Paris",
+        page_size=100,
+        write_batch_size=50,
+        pulls={
+            # Qonto's changes to clients come back by updated_at: a call when nothing changed.
+            "pull": Pull(("customers",), "*/15 * * * *"),
+        },
+        entities=frozenset(QONTO_STREAM_ENTITIES.values()),
+        default_streams=QontoConnector.default_streams,
+        verify=qonto_setup.verify,
+        check_settings=qonto_setup.check_settings,
+        # The limits count per IP address, so every connection to one Qonto host shares them.
+        credential_settings=("base_url",),
     ),
 }

@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -194,7 +195,11 @@ class SyncJobs:
             return {"error": str(exc)}
         except (RemoteUnavailable, AmbiguousWrite) as exc:
             self._finish(run_id, handle, "failed", counts, calls["calls"], str(exc), error=True)
-            raise RetryableError(str(exc), retry_in=exponential_backoff(job.job.attempts)) from exc
+            retry_in = exponential_backoff(job.job.attempts)
+            asked = exc.retry_after if isinstance(exc, RemoteUnavailable) else None
+            if asked is not None:
+                retry_in = max(retry_in, timedelta(seconds=asked))
+            raise RetryableError(str(exc), retry_in=retry_in) from exc
         except Exception as exc:
             self._finish(
                 run_id, handle, "failed", counts, calls["calls"],

@@ -1,0 +1,1 @@
+"""Qonto: European business finance platform; customers and invoices synced with a CRM."""

@@ -1,0 +1,212 @@
+"""The Qonto Business API v2 wire: wrapped resources, ``page``/``per_page`` paging with ``meta``,
+JSON:API errors, per-IP rate limits and idempotency keys on creates.
+
+Every request is announced to the call meter first, so the engine's quota ledger sees each call
+Qonto counts against its 1,000-per-10-seconds and 10,000-per-10-minutes limits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ledgerbridge.connectors.base import (
+    JSON,
+    AmbiguousWrite,
+    AuthenticationFailed,
+    CallMeter,
+    RemoteRejected,
+    RemoteUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://thirdparty.qonto.com"
+MAX_PER_PAGE = 100
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6b1f4a52-37c4-4c1e-9d55-0c7a2f1e9b41")
+"""Namespace of the idempotency keys derived from a hub record and its content."""
+
+Authorizer = Callable[[], str]
+"""Returns the ``Authorization`` header value for the next request (an API key, or a bearer
+token that may have just been renewed)."""
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """One page of a Qonto list and whether another follows (``meta.next_page``)."""
+
+    items: list[JSON]
+    next_page: int | None
+    total_count: int | None
+
+
+def idempotency_key(hub_id: str, payload: Mapping[str, Any]) -> str:
+    """A key that is the same for the same record sent with the same content: a retry after an
+    unanswered create gets Qonto's stored answer instead of a second client."""
+    content = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{hub_id}:{digest}"))
+
+
+class QontoClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        authorization: Authorizer,
+        meter: CallMeter,
+        staging_token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._meter = meter
+        self._authorization = authorization
+        headers = {"Accept": "application/json"}
+        if staging_token:
+            headers["X-Qonto-Staging-Token"] = staging_token
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"), timeout=timeout, transport=transport, headers=headers
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def organization(self) -> JSON:
+        body = self._request("GET", "/v2/organization", write=False)
+        return dict(body.get("organization") or {})
+
+    def list(
+        self, resource: str, params: Mapping[str, str], *, page: int = 1, per_page: int = 100
+    ) -> ListPage:
+        """One page of ``GET /v2/<resource>``; ``resource`` is also the list's key."""
+        query = {**params, "page": str(page), "per_page": str(min(per_page, MAX_PER_PAGE))}
+        body = self._request("GET", f"/v2/{resource}", params=query, write=False)
+        items = body.get(resource)
+        if not isinstance(items, list):
+            raise RemoteUnavailable(f"unexpected Qonto answer for {resource}: no '{resource}' list")
+        meta = body.get("meta") or {}
+        next_page = meta.get("next_page")
+        total = meta.get("total_count")
+        return ListPage(
+            [dict(item) for item in items],
+            int(next_page) if next_page else None,
+            int(total) if total is not None else None,
+        )
+
+    def get(self, resource: str, wrapper: str, remote_id: str) -> JSON | None:
+        """One record, or None when Qonto no longer has it."""
+        try:
+            body = self._request("GET", f"/v2/{resource}/{remote_id}", write=False)
+        except _NotFound:
+            return None
+        return dict(body.get(wrapper) or {})
+
+    def create(self, resource: str, wrapper: str, payload: JSON, key: str) -> JSON:
+        body = self._request(
+            "POST",
+            f"/v2/{resource}",
+            json=payload,
+            headers={"X-Qonto-Idempotency-Key": key},
+            write=True,
+        )
+        return dict(body.get(wrapper) or {})
+
+    def update(self, resource: str, wrapper: str, remote_id: str, payload: JSON) -> JSON:
+        body = self._request("PATCH", f"/v2/{resource}/{remote_id}", json=payload, write=True)
+        return dict(body.get(wrapper) or {})
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        write: bool,
+    ) -> Any:
+        self._meter(1)
+        sent = {"Authorization": self._authorization(), **(headers or {})}
+        try:
+            response = self._http.request(method, path, params=params, json=json, headers=sent)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise RemoteUnavailable(f"Qonto is unreachable: {exc}") from exc
+        except httpx.TransportError as exc:
+            # The request may have reached Qonto: a write is now of unknown outcome.
+            if write:
+                raise AmbiguousWrite(f"no answer from Qonto to {method} {path}: {exc}") from exc
+            raise RemoteUnavailable(f"no answer from Qonto to {method} {path}: {exc}") from exc
+        status = response.status_code
+        if status == 401:
+            raise AuthenticationFailed("Qonto refused the credentials (401)")
+        if status == 403:
+            raise AuthenticationFailed(
+                f"Qonto does not allow {method} {path} with these credentials: "
+                f"{_error_message(response)}"
+            )
+        if status == 429:
+            retry_after = _retry_after(response)
+            raise RemoteUnavailable(
+                f"Qonto is rate limiting this address: {_error_message(response)}",
+                retry_after=retry_after,
+            )
+        if status >= 500:
+            if write:
+                raise AmbiguousWrite(f"Qonto answered {status} to {method} {path}")
+            raise RemoteUnavailable(f"Qonto answered {status} to {method} {path}")
+        if status == 404 and method == "GET":
+            raise _NotFound(path)
+        if status >= 400:
+            raise RemoteRejected(_error_message(response), reason="remote_rejected")
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError as exc:
+            # The staging gateway answers 200 with an HTML page when its token is missing.
+            raise RemoteUnavailable(
+                f"Qonto answered {method} {path} with something other than JSON; check the "
+                "staging token"
+            ) from exc
+
+
+class _NotFound(Exception):
+    """A read of a record Qonto does not have."""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_message(response: httpx.Response) -> str:
+    """Qonto's JSON:API errors as one sentence naming each field: "name: can't be blank"."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors:
+        return f"HTTP {response.status_code}: {str(body)[:300]}"
+    parts: list[str] = []
+    for error in errors:
+        if not isinstance(error, dict):
+            continue
+        source = error.get("source") or {}
+        where = str(source.get("pointer") or source.get("parameter") or "").strip("/")
+        detail = error.get("detail") or error.get("code") or "invalid"
+        field = where.replace("/", ".")
+        parts.append(f"{field}: {detail}" if field else str(detail))
+    trace = body.get("trace_id")
+    message = "; ".join(parts)
+    return f"{message} (trace {trace})" if trace else message

@@ -1,0 +1,206 @@
+"""Qonto connector: hub customers as Qonto clients, pushed on every hub change and pulled back
+periodically by ``updated_at``.
+
+Reads are incremental: the cursor is ``<updated_at>|<rows already read at that instant>``,
+and a read asks for clients updated at or after that instant, oldest first, skipping the rows
+already read. Qonto has no uniqueness rule on clients, so every create first searches for the
+client by its tax identification number, VAT number, e-mail or name, and each create carries
+an idempotency key derived from the hub record and its content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import httpx
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.connectors.base import (
+    JSON,
+    CallMeter,
+    ChangeNotice,
+    Connector,
+    EntityMapping,
+    Page,
+    RemoteRejected,
+)
+from ledgerbridge.connectors.qonto.client import (
+    DEFAULT_BASE_URL,
+    MAX_PER_PAGE,
+    QontoClient,
+    idempotency_key,
+)
+from ledgerbridge.connectors.qonto.mapping import HUB_ID, ClientMapping, client_name, identity_key
+from ledgerbridge.connectors.qonto.setup import authorization
+
+STREAM_ENTITIES: dict[str, str] = {"customers": "party"}
+
+RESOURCES: dict[str, tuple[str, str]] = {"customers": ("clients", "client")}
+"""Stream → (Qonto resource path and list key, single-record wrapper)."""
+
+WEBHOOK_STREAMS = {"v1/clients": "customers"}
+"""Webhook event types → stream."""
+
+KEY_FILTERS = {"tin": "tax_identification_number", "vat": "vat_number", "email": "email"}
+"""Identity key prefix → the exact ``GET /v2/clients`` filter it is searched with."""
+
+
+def parse_cursor(after: str | None) -> tuple[str | None, int]:
+    """``<updated_at>|<rows read at it>`` → its parts (no cursor: from the beginning)."""
+    if not after:
+        return None, 0
+    moment, _, seen = after.partition("|")
+    return moment or None, int(seen or 0)
+
+
+class QontoConnector(Connector):
+    system = "qonto"
+    default_streams = frozenset({"customers"})
+
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        secrets: Mapping[str, Any],
+        meter: CallMeter,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        value = authorization(secrets)
+        self.client = QontoClient(
+            base_url=str(settings.get("base_url") or DEFAULT_BASE_URL),
+            authorization=lambda: value,
+            meter=meter,
+            staging_token=secrets.get("staging_token"),
+            transport=transport,
+        )
+        self.mappings: Mapping[str, EntityMapping] = {"customers": ClientMapping()}
+
+    def close(self) -> None:
+        self.client.close()
+
+    def test(self) -> str:
+        organization = self.client.organization()
+        name = organization.get("legal_name") or organization.get("slug") or "?"
+        return f"Qonto organization {name}"
+
+    # ------------------------------------------------------------------ reads
+
+    def count(self, stream: str) -> int | None:
+        resource, _ = RESOURCES[stream]
+        return self.client.list(resource, {}, per_page=1).total_count
+
+    def read_page(self, stream: str, after: str | None, limit: int) -> Page:
+        resource, _ = RESOURCES[stream]
+        since, seen = parse_cursor(after)
+        per_page = max(1, min(limit, MAX_PER_PAGE))
+        params = {"sort_by": "updated_at:asc"}
+        if since is not None:
+            params["filter[updated_at_from]"] = since
+        page = self.client.list(resource, params, page=seen // per_page + 1, per_page=per_page)
+        rows = page.items[seen % per_page :]
+        newest, count = since, seen
+        for row in page.items[: seen % per_page]:
+            if row.get("updated_at") != since:
+                # A row read before moved on: the read restarts from what it has now.
+                return Page(records=[], after=since, more=True)
+        for row in rows:
+            stamp = str(row.get("updated_at") or "")
+            if stamp == newest:
+                count += 1
+            else:
+                newest, count = stamp, 1
+        position = f"{newest}|{count}" if newest else None
+        return Page(records=rows, after=position, more=page.next_page is not None)
+
+    def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
+        resource, wrapper = RESOURCES[stream]
+        found: dict[str, JSON] = {}
+        for remote_id in dict.fromkeys(remote_ids):
+            row = self.client.get(resource, wrapper, remote_id)
+            if row is not None:
+                found[remote_id] = row
+        return found
+
+    def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
+        found: dict[str, JSON] = {}
+        for key in dict.fromkeys(keys):
+            row = self._find_client(key)
+            if row is not None:
+                found[key] = row
+        return found
+
+    def _find_client(self, key: str) -> JSON | None:
+        """The oldest client with this identity key, searched with Qonto's filters."""
+        prefix, _, value = key.partition(":")
+        if not value:
+            return None
+        if prefix in KEY_FILTERS:
+            params = {f"filter[{KEY_FILTERS[prefix]}]": value}
+        elif prefix == "name" and len(value) >= 2:
+            params = {"filter[name]": value}
+        else:
+            return None
+        params["sort_by"] = "created_at:asc"
+        page_number: int | None = 1
+        while page_number is not None:
+            page = self.client.list("clients", params, page=page_number)
+            for row in page.items:
+                if identity_key(row) == key or (
+                    prefix == "name" and (client_name(row) or "").casefold() == value.casefold()
+                ):
+                    return row
+            page_number = page.next_page
+        return None
+
+    # ------------------------------------------------------------------ writes
+
+    def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        resource, wrapper = RESOURCES[stream]
+        stored: list[JSON] = []
+        for payload in payloads:
+            hub_id = str(payload.get(HUB_ID) or "")
+            body = {k: v for k, v in payload.items() if k != HUB_ID and v is not None}
+            existing = self._find_client(identity_key(body))
+            if existing is not None:
+                # The same party already is a Qonto client: completed, never duplicated.
+                stored.append(self.client.update(resource, wrapper, str(existing["id"]), body))
+                continue
+            key = idempotency_key(hub_id or identity_key(body), body)
+            stored.append(self.client.create(resource, wrapper, body, key))
+        return stored
+
+    def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        resource, wrapper = RESOURCES[stream]
+        stored: list[JSON] = []
+        for payload in payloads:
+            remote_id = payload.get("id")
+            if not remote_id:
+                raise RemoteRejected(f"{wrapper} update without an id")
+            body = {k: v for k, v in payload.items() if k not in (HUB_ID, "id")}
+            stored.append(self.client.update(resource, wrapper, str(remote_id), body))
+        return stored
+
+    def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:
+        """A Qonto webhook envelope ``{id, type, data: {…, "event"}}`` as a change notice."""
+        try:
+            envelope = json.loads(body) if body else None
+        except ValueError:
+            return []
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
+            return []
+        stream = WEBHOOK_STREAMS.get(str(envelope.get("type")))
+        data = dict(envelope["data"])
+        event = data.pop("event", "updated")
+        if stream is None or not data.get("id"):
+            return []
+        operation: Literal["upsert", "delete"] = "delete" if event == "deleted" else "upsert"
+        return [
+            ChangeNotice(
+                stream=stream,
+                remote_id=str(data["id"]),
+                operation=operation,
+                data=data if operation == "upsert" else None,
+            )
+        ]

@@ -1,0 +1,311 @@
+"""Qonto ⇄ canonical client mapping: one table row per field of the seed, both directions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from ledgerbridge.connectors.base import SkipRecord
+from ledgerbridge.connectors.qonto.client import _error_message, idempotency_key
+from ledgerbridge.connectors.qonto.connector import parse_cursor
+from ledgerbridge.connectors.qonto.mapping import (
+    HUB_ID,
+    ClientMapping,
+    identity_key,
+    phone_out,
+)
+
+MAPPING = ClientMapping()
+
+COMPANY: dict[str, Any] = {
+    "id": "c-1",
+    "kind": "company",
+    "name": "Atlas Rénovation SAS",
+    "email": "contact@atlas.example",
+    "phone": {"country_code": "+33", "number": "142685300"},
+    "phone_number": "+33142685300",
+    "locale": "fr",
+    "currency": "EUR",
+    "tax_identification_number": "732829320",
+    "vat_number": "FR44732829320",
+    "billing_address": {
+        "street_address": "12 bis rue de la République",
+        "zip_code": "69002",
+        "city": "Lyon",
+        "province_code": None,
+        "country_code": "FR",
+    },
+    "delivery_address": {
+        "street_address": "3 quai Perrache",
+        "zip_code": "69002",
+        "city": "Lyon",
+        "province_code": None,
+        "country_code": "FR",
+    },
+}
+
+PERSON: dict[str, Any] = {
+    "id": "c-2",
+    "kind": "individual",
+    "name": "Jan Peter van der Berg",
+    "first_name": "Jan Peter",
+    "last_name": "van der Berg",
+    "email": "jan@mail.example",
+    "phone": {"country_code": "+31", "number": "612345678"},
+    "locale": "nl",
+    "currency": "EUR",
+    "billing_address": {
+        "street_address": "Keizersgracht 123-2",
+        "zip_code": "1015 CJ",
+        "city": "Amsterdam",
+        "province_code": None,
+        "country_code": "NL",
+    },
+}
+
+# (canonical field, Qonto client, expected canonical value)
+ORGANISATION_ROWS = [
+    ("kind", COMPANY, "organisation"),
+    ("name", COMPANY, "Atlas Rénovation SAS"),
+    ("email", COMPANY, "contact@atlas.example"),
+    ("phone", COMPANY, "+33142685300"),
+    ("locale", COMPANY, "fr"),
+    ("organisation_number", COMPANY, "732829320"),
+    ("vat_number", COMPANY, "FR44732829320"),
+    ("is_customer", COMPANY, True),
+    (
+        "billing_address",
+        COMPANY,
+        {"line1": "12 bis rue de la République", "postal_code": "69002", "city": "Lyon",
+         "country": "FR"},
+    ),
+    (
+        "postal_address",
+        COMPANY,
+        {"line1": "3 quai Perrache", "postal_code": "69002", "city": "Lyon", "country": "FR"},
+    ),
+]  # fmt: skip
+
+PERSON_ROWS = [
+    ("kind", PERSON, "person"),
+    ("first_name", PERSON, "Jan"),
+    ("middle_name", PERSON, "Peter"),
+    ("last_name", PERSON, "van der Berg"),
+    ("name", PERSON, "Jan Peter van der Berg"),
+    ("email", PERSON, "jan@mail.example"),
+    ("phone", PERSON, "+31612345678"),
+    ("locale", PERSON, "nl"),
+    (
+        "postal_address",
+        PERSON,
+        {"line1": "Keizersgracht 123-2", "postal_code": "1015 CJ", "city": "Amsterdam",
+         "country": "NL"},
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "remote", "expected"), ORGANISATION_ROWS + PERSON_ROWS)
+def test_inbound_field(field: str, remote: dict[str, Any], expected: Any) -> None:
+    assert MAPPING.to_canonical(remote, {})[field] == expected
+
+
+HUB_ORGANISATION: dict[str, Any] = {
+    "id": "hub-1",
+    "kind": "organisation",
+    "name": "Atlas Rénovation SAS",
+    "is_customer": True,
+    "debtor_number": "10001",
+    "email": "contact@atlas.example",
+    "phone": "+33 1 42 68 53 00",
+    "locale": "fr-FR",
+    "currency": "EUR",
+    "organisation_number": "732829320",
+    "vat_number": "FR44732829320",
+    "billing_address": {"line1": "12 bis rue de la République", "postal_code": "69002",
+                        "city": "Lyon", "country": "FR"},
+    "postal_address": {"line1": "3 quai Perrache", "postal_code": "69002", "city": "Lyon",
+                       "country": "FR"},
+}  # fmt: skip
+
+HUB_PERSON: dict[str, Any] = {
+    "id": "hub-2",
+    "kind": "person",
+    "name": "Jan Peter van der Berg",
+    "first_name": "Jan",
+    "middle_name": "Peter",
+    "last_name": "van der Berg",
+    "is_customer": True,
+    "debtor_number": "10002",
+    "email": "jan@mail.example",
+    "phone": "+31 6 12345678",
+    "locale": "nl-NL",
+    "postal_address": {"line1": "Keizersgracht 123-2", "postal_code": "1015 CJ",
+                       "city": "Amsterdam", "country": "NL"},
+}  # fmt: skip
+
+# (Qonto field, hub record, expected wire value)
+OUTBOUND_ROWS = [
+    ("kind", HUB_ORGANISATION, "company"),
+    ("name", HUB_ORGANISATION, "Atlas Rénovation SAS"),
+    ("email", HUB_ORGANISATION, "contact@atlas.example"),
+    ("phone", HUB_ORGANISATION, {"country_code": "+33", "number": "142685300"}),
+    ("locale", HUB_ORGANISATION, "fr"),
+    ("currency", HUB_ORGANISATION, "EUR"),
+    ("tax_identification_number", HUB_ORGANISATION, "732829320"),
+    ("vat_number", HUB_ORGANISATION, "FR44732829320"),
+    (
+        "billing_address",
+        HUB_ORGANISATION,
+        {"street_address": "12 bis rue de la République", "zip_code": "69002", "city": "Lyon",
+         "province_code": None, "country_code": "FR"},
+    ),
+    (
+        "delivery_address",
+        HUB_ORGANISATION,
+        {"street_address": "3 quai Perrache", "zip_code": "69002", "city": "Lyon",
+         "province_code": None, "country_code": "FR"},
+    ),
+    ("kind", HUB_PERSON, "individual"),
+    ("first_name", HUB_PERSON, "Jan Peter"),
+    ("last_name", HUB_PERSON, "van der Berg"),
+    ("email", HUB_PERSON, "jan@mail.example"),
+    ("phone", HUB_PERSON, {"country_code": "+31", "number": "612345678"}),
+    ("locale", HUB_PERSON, "nl"),
+    (
+        "billing_address",
+        HUB_PERSON,
+        {"street_address": "Keizersgracht 123-2", "zip_code": "1015 CJ", "city": "Amsterdam",
+         "province_code": None, "country_code": "NL"},
+    ),
+    (HUB_ID, HUB_PERSON, "hub-2"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "record", "expected"), OUTBOUND_ROWS)
+def test_outbound_field(field: str, record: dict[str, Any], expected: Any) -> None:
+    assert MAPPING.from_canonical(record, None, {})[field] == expected
+
+
+@pytest.mark.parametrize("record", [HUB_ORGANISATION, HUB_PERSON])
+def test_round_trip_keeps_every_field(record: dict[str, Any]) -> None:
+    """Only the phone's spacing and the locale's region are Qonto's own form."""
+    back = MAPPING.to_canonical(MAPPING.from_canonical(record, None, {}), {})
+    for field in MAPPING.fields:
+        if field == "locale":
+            assert back[field] == record[field].split("-")[0]
+        elif field == "phone":
+            assert back[field] == record[field].replace(" ", "")
+        elif field in record:
+            assert back[field] == record[field], field
+
+
+def test_a_person_known_only_by_full_name_is_split() -> None:
+    record = {**HUB_PERSON, "first_name": None, "middle_name": None, "last_name": None}
+    payload = MAPPING.from_canonical(record, None, {})
+    assert (payload["first_name"], payload["last_name"]) == ("Jan Peter", "van der Berg")
+
+
+def test_a_qonto_client_with_only_a_name_is_split() -> None:
+    remote = {**PERSON, "first_name": None, "last_name": None}
+    canonical = MAPPING.to_canonical(remote, {})
+    assert (canonical["first_name"], canonical["middle_name"], canonical["last_name"]) == (
+        "Jan",
+        "Peter",
+        "van der Berg",
+    )
+
+
+def test_a_freelancer_stays_a_freelancer() -> None:
+    payload = MAPPING.from_canonical(HUB_PERSON, {"id": "c-9", "kind": "freelancer"}, {})
+    assert payload["kind"] == "freelancer"
+    assert payload["id"] == "c-9"
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"is_customer": False, "is_supplier": True}, "relation_type_unsupported"),
+        ({"debtor_number": None}, "debtor_number_missing"),
+        ({"debtor_number": "  "}, "debtor_number_missing"),
+        ({"phone": "0142685300"}, "phone_invalid"),
+    ],
+)
+def test_skips(changes: dict[str, Any], reason: str) -> None:
+    with pytest.raises(SkipRecord) as caught:
+        MAPPING.from_canonical({**HUB_ORGANISATION, **changes}, None, {})
+    assert caught.value.reason == reason
+
+
+def test_a_person_without_a_first_name_is_skipped() -> None:
+    record = {**HUB_PERSON, "name": "Jansen", "first_name": None, "middle_name": None}
+    record["last_name"] = None
+    with pytest.raises(SkipRecord) as caught:
+        MAPPING.from_canonical(record, None, {})
+    assert caught.value.reason == "first_name_missing"
+
+
+def test_an_unsupported_locale_keeps_qontos_own() -> None:
+    payload = MAPPING.from_canonical({**HUB_ORGANISATION, "locale": "da-DK"}, {"locale": "en"}, {})
+    assert payload["locale"] == "en"
+
+
+@pytest.mark.parametrize(
+    ("phone", "expected"),
+    [
+        ("+33 1 42 68 53 00", {"country_code": "+33", "number": "142685300"}),
+        ("+352 26 12 34", {"country_code": "+352", "number": "261234"}),
+        ("+1 212 555 0100", {"country_code": "+1", "number": "2125550100"}),
+        (None, None),
+    ],
+)
+def test_phone_out(phone: str | None, expected: dict[str, str] | None) -> None:
+    assert phone_out(phone) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "key"),
+    [
+        ({"tax_identification_number": "732829320", "vat_number": "FR44732829320"},
+         "tin:732829320"),
+        ({"vat_number": "fr44732829320", "email": "a@b.example"}, "vat:FR44732829320"),
+        ({"email": "Contact@Atlas.example"}, "email:contact@atlas.example"),
+        ({"kind": "company", "name": "Atlas"}, "name:Atlas"),
+        ({"kind": "individual", "first_name": "Jan", "last_name": "Berg"}, "name:Jan Berg"),
+    ],
+)  # fmt: skip
+def test_identity_key(payload: dict[str, Any], key: str) -> None:
+    assert identity_key(payload) == key
+
+
+def test_idempotency_key_is_stable_per_record_and_content() -> None:
+    first = idempotency_key("hub-1", {"name": "A", "email": "a@b.example"})
+    assert first == idempotency_key("hub-1", {"email": "a@b.example", "name": "A"})
+    assert first != idempotency_key("hub-1", {"name": "B", "email": "a@b.example"})
+    assert first != idempotency_key("hub-2", {"name": "A", "email": "a@b.example"})
+
+
+def test_error_message_names_each_field() -> None:
+    response = httpx.Response(
+        422,
+        json={
+            "errors": [
+                {"code": "blank", "detail": "can't be blank", "source": {"pointer": "/name"}},
+                {"code": "invalid", "detail": "is invalid",
+                 "source": {"pointer": "/billing_address/zip_code"}},
+            ],
+            "trace_id": "abc",
+        },
+    )  # fmt: skip
+    assert _error_message(response) == (
+        "name: can't be blank; billing_address.zip_code: is invalid (trace abc)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("cursor", "parts"),
+    [(None, (None, 0)), ("2026-03-10T09:00:00.000Z|3", ("2026-03-10T09:00:00.000Z", 3))],
+)
+def test_parse_cursor(cursor: str | None, parts: tuple[str | None, int]) -> None:
+    assert parse_cursor(cursor) == parts
