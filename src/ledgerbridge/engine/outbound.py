@@ -211,10 +211,11 @@ class OutboundSync(SyncState):
         sequence. The counter lives in the connection's settings row, read under a row lock
         and saved in the transaction that stores the numbers, so two workers never hand out
         the same number; numbers other records hold already are skipped."""
-        wanted = [
-            r for r in records
-            if not r.deleted and mapping.in_scope(r.data) and not r.data.get(sequence.field)
-        ]  # fmt: skip
+        wanted = sorted(
+            (r for r in records
+             if not r.deleted and mapping.in_scope(r.data) and not r.data.get(sequence.field)),
+            key=lambda r: (r.created_at, r.id),
+        )  # fmt: skip
         if not wanted:
             return
         row = session.get(Connection, ctx.connection_id, with_for_update=True)
