@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -300,3 +301,113 @@ def test_a_contact_created_in_the_hub_gets_the_next_debtor_number_and_a_notice(
     left = issues(tenant, connection["id"], "yuki_contact_type_manual")
     assert [i["key"] for i in left] == [person.json()["id"]]
     assert len(yuki.sandbox.contacts(yuki.domain)) == 3
+
+
+# ------------------------------------------------------------------ invoices
+
+
+def invoice_body(party_id: str, number: str, status: str = "sent") -> dict[str, Any]:
+    return {
+        "party_id": party_id,
+        "number": number,
+        "date": "2026-11-02",
+        "payment_term_days": 14,
+        "currency": "EUR",
+        "status": status,
+        "notes": "Thank you",
+        "lines": [
+            {"sku": "ADV-1", "description": "Advies", "quantity": "3", "unit_price": "95.00",
+             "vat_code": "1", "vat_rate": "21"},
+            {"description": "Reiskosten", "quantity": "1", "unit_price": "40.50",
+             "discount_percent": "10", "vat_code": "1", "vat_rate": "21"},
+        ],
+    }  # fmt: skip
+
+
+def test_a_sent_invoice_goes_to_yuki_with_all_lines_as_an_outstanding_item(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    draft = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-001", "draft"))
+    assert draft.status_code == 201, draft.text
+    system.run_until_idle()
+    assert yuki.sandbox.sales_invoices(yuki.seeded.administration_id) == []
+
+    calls = yuki.calls()
+    sent = tenant.api.patch(f"/invoices/{draft.json()['id']}", json={"status": "sent"})
+    assert sent.status_code == 200, sent.text
+    system.run_until_idle()
+    assert yuki.calls() - calls == 1  # one ProcessSalesInvoices call
+    [booked] = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
+    assert booked.reference == "F2026-001" and booked.processed
+    assert booked.due_date is not None and booked.due_date.isoformat() == "2026-11-16"
+    assert [(line.description, line.quantity, line.sales_price, line.vat_type)
+            for line in booked.lines] == [
+        ("Advies", 3, 95, 1), ("Reiskosten", 1, Decimal("36.45"), 1),
+    ]  # fmt: skip
+    [item] = yuki.sandbox.outstanding_items(yuki.seeded.administration_id)
+    assert item.reference == "F2026-001"
+    assert item.open_amount == Decimal("388.95")  # (285 + 36.45) + 21 % VAT per line
+    record = tenant.api.get(f"/invoices/{draft.json()['id']}").json()
+    assert [s["remote_id"] for s in record["sync"]] == ["F2026-001"]
+
+    # Payments are not synced back; a later hub change cannot alter the booked invoice.
+    yuki.sandbox.register_payment(yuki.seeded.administration_id, "F2026-001", "388.95")
+    pull(system, tenant, connection["id"])
+    assert tenant.api.get(f"/invoices/{draft.json()['id']}").json()["data"]["status"] == "sent"
+    tenant.api.patch(f"/invoices/{draft.json()['id']}", json={"notes": "changed"})
+    system.run_until_idle()
+    readonly = issues(tenant, connection["id"], "invoice_readonly_after_sending")
+    assert [i["key"] for i in readonly] == [draft.json()["id"]]
+    assert len(yuki.sandbox.sales_invoices(yuki.seeded.administration_id)) == 1
+
+
+def test_invoices_wait_for_the_customer_box_and_follow_once_it_is_ticked(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = tenant.api.post("/parties", json={"name": "Nieuwe Klant B.V.", "is_customer": True})
+    system.run_until_idle()
+    number = tenant.api.get(f"/parties/{party.json()['id']}").json()["data"]["debtor_number"]
+    invoice = tenant.api.post("/invoices", json=invoice_body(party.json()["id"], "F2026-002"))
+    calls = yuki.calls()
+    system.run_until_idle()
+    assert yuki.calls() == calls  # nothing is sent that Yuki would refuse
+    [waiting] = issues(tenant, connection["id"], "yuki_contact_not_customer")
+    assert waiting["key"] == invoice.json()["id"]
+
+    yuki.sandbox.mark_as_customer(yuki.domain, number)
+    pull(system, tenant, connection["id"])
+    assert tenant.api.post(f"/connections/{connection['id']}/jobs/push").status_code == 202
+    system.run_until_idle()
+    [booked] = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
+    assert booked.reference == "F2026-002"
+    assert issues(tenant, connection["id"]) == []
+
+
+def test_an_invoice_yuki_refuses_gets_a_clear_reason_and_others_in_the_batch_go_through(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    add_company(yuki, "10002", "Hollandse Houthandel V.O.F.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    # The box is cleared in Yuki after the hub last saw it ticked.
+    yuki.sandbox.mark_as_customer(yuki.domain, "10002", customer=False)
+    first, second = by_number(tenant, "10001"), by_number(tenant, "10002")
+    ok = tenant.api.post("/invoices", json=invoice_body(first["id"], "F2026-010"))
+    refused = tenant.api.post("/invoices", json=invoice_body(second["id"], "F2026-011"))
+    calls = yuki.calls()
+    system.run_until_idle()
+    references = [i.reference for i in yuki.sandbox.sales_invoices(yuki.seeded.administration_id)]
+    assert references == ["F2026-010"]
+    assert yuki.calls() - calls == 1  # the batch; the refusal is not sent twice
+    [problem] = issues(tenant, connection["id"])
+    assert problem["key"] == refused.json()["id"]
+    assert problem["reason"] == "yuki_invoice_refused_not_customer"
+    assert "not a customer" in problem["message"]
+    assert ok.status_code == 201
