@@ -344,8 +344,8 @@ class InvoiceMapping(EntityMapping):
         return {
             "Description": line.get("description") or line.get("sku") or "",
             "ProductReference": line.get("sku"),
-            "ProductQuantity": str(Decimal(str(line.get("quantity") or 0)).normalize()),
-            "SalesPrice": str(price.normalize()),
+            "ProductQuantity": plain(Decimal(str(line.get("quantity") or 0))),
+            "SalesPrice": plain(price),
             "VATPercentage": str(line["vat_rate"]) if line.get("vat_rate") is not None else None,
             "VATType": self._vat_type(hub_code),
             "hub_vat_code": hub_code,
@@ -363,6 +363,11 @@ class InvoiceMapping(EntityMapping):
             f"hub VAT code '{hub_code}' is not mapped to a Yuki VAT type; add it to the "
             "connection's vat_mapping",
         )
+
+
+def plain(number: Decimal) -> str:
+    """A decimal without exponent or trailing zeros, as xs:decimal wants it (``10``, ``36.45``)."""
+    return f"{number.normalize():f}"
 
 
 def invoice_reference(record: JSON) -> str | None:
