@@ -66,7 +66,7 @@ PERSON: dict[str, Any] = {
 }
 
 # (canonical field, Qonto client, expected canonical value)
-ORGANISATION_ROWS = [
+ORGANISATION_ROWS: list[tuple[str, dict[str, Any], Any]] = [
     ("kind", COMPANY, "organisation"),
     ("name", COMPANY, "Atlas Rénovation SAS"),
     ("email", COMPANY, "contact@atlas.example"),
@@ -88,7 +88,7 @@ ORGANISATION_ROWS = [
     ),
 ]  # fmt: skip
 
-PERSON_ROWS = [
+PERSON_ROWS: list[tuple[str, dict[str, Any], Any]] = [
     ("kind", PERSON, "person"),
     ("first_name", PERSON, "Jan"),
     ("middle_name", PERSON, "Peter"),
@@ -146,7 +146,7 @@ HUB_PERSON: dict[str, Any] = {
 }  # fmt: skip
 
 # (Qonto field, hub record, expected wire value)
-OUTBOUND_ROWS = [
+OUTBOUND_ROWS: list[tuple[str, dict[str, Any], Any]] = [
     ("kind", HUB_ORGANISATION, "company"),
     ("name", HUB_ORGANISATION, "Atlas Rénovation SAS"),
     ("email", HUB_ORGANISATION, "contact@atlas.example"),

@@ -156,6 +156,8 @@ class ClientMapping(EntityMapping):
             "billing_address", "postal_address",
         }
     )  # fmt: skip
+    incremental = True
+    """Read by ``updated_at``: a pull asks only for clients changed since the last one seen."""
 
     def remote_id(self, remote: JSON) -> str:
         return str(remote["id"])

@@ -1,0 +1,420 @@
+"""Customers between the hub and the Qonto sandbox, over real HTTP on loopback and a real DB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from ledgerbridge.api.app import create_app
+from ledgerbridge.clock import ManualClock
+from ledgerbridge.connectors.base import RemoteUnavailable
+from ledgerbridge.connectors.qonto.client import idempotency_key
+from ledgerbridge.connectors.qonto.connector import QontoConnector
+from ledgerbridge.runtime.http import ServerThread
+from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.qonto import QontoSandbox, SandboxServer, seed_clients
+from ledgerbridge.settings import Settings
+from ledgerbridge.store.tables.runtime import Job
+from ledgerbridge.store.tables.sync import Run
+from tests.integration.conftest import Tenant, new_tenant
+
+CLIENT_ID = "ledgerbridge"
+CLIENT_SECRET = "ledgerbridge-secret-0123456789"
+REDIRECT = "http://127.0.0.1/oauth/qonto/callback"
+SCOPE = "offline_access organization.read client.read client.write"
+
+
+class Qonto:
+    """The sandbox, where it listens, and a consent the tests act under."""
+
+    def __init__(self, sandbox: QontoSandbox, url: str) -> None:
+        self.sandbox = sandbox
+        self.url = url
+        code = sandbox.issue_code(CLIENT_ID, SCOPE, REDIRECT)
+        tokens = sandbox.token_request(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+                "redirect_uri": REDIRECT,
+            }
+        )
+        self.access_token = tokens.access_token
+
+    def clients(self) -> list[dict[str, Any]]:
+        return self.sandbox.clients()
+
+    def writes(self) -> list[str]:
+        return [f"{c.method} {c.path}" for c in self.sandbox.calls() if c.method != "GET"]
+
+
+def start(sandbox: QontoSandbox) -> Iterator[Qonto]:
+    sandbox.add_oauth_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT])
+    with SandboxServer(sandbox) as server:
+        yield Qonto(sandbox, server.base_url)
+    sandbox.close()
+
+
+@pytest.fixture
+def qonto() -> Iterator[Qonto]:
+    yield from start(QontoSandbox(seed=4))
+
+
+def connect(tenant: Tenant, qonto: Qonto, *, secrets: dict[str, Any] | None = None) -> Any:
+    response = tenant.api.post(
+        "/connections",
+        json={
+            "system": "qonto",
+            "name": "Qonto",
+            "timezone": "Europe/Paris",
+            "settings": {"base_url": qonto.url, "entities": {"customers": {"enabled": True}}},
+            "secrets": secrets or {"access_token": qonto.access_token},
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def import_all(system: System, tenant: Tenant, connection_id: str) -> None:
+    assert tenant.api.post(f"/connections/{connection_id}/import").status_code == 202
+    system.run_until_idle()
+    status = tenant.api.get(f"/connections/{connection_id}").json()
+    assert status["import_state"] == "done", status
+
+
+def parties(tenant: Tenant) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = tenant.api.get("/parties", params={"limit": 1000}).json()["items"]
+    return items
+
+
+def last_run(system: System, connection_id: str, kind: str) -> Run:
+    with system.sessions() as session:
+        run = session.scalars(
+            sa.select(Run)
+            .where(Run.connection_id == connection_id, Run.kind == kind)
+            .order_by(Run.started_at.desc())
+        ).first()
+        assert run is not None
+        return run
+
+
+def pull(system: System, tenant: Tenant, connection_id: str) -> Run:
+    assert tenant.api.post(f"/connections/{connection_id}/jobs/pull").status_code == 202
+    system.run_until_idle()
+    return last_run(system, connection_id, "pull")
+
+
+NEW_CUSTOMER = {
+    "name": "Atlas Rénovation SAS",
+    "is_customer": True,
+    "debtor_number": "10001",
+    "email": "contact@atlas-renovation.example",
+    "phone": "+33 1 42 68 53 00",
+    "locale": "fr-FR",
+    "currency": "EUR",
+    "organisation_number": "732829320",
+    "vat_number": "FR44732829320",
+    "billing_address": {
+        "line1": "12 bis rue de la République",
+        "postal_code": "69002",
+        "city": "Lyon",
+        "country": "FR",
+    },
+}
+
+
+def test_import_then_pulls_read_only_what_changed(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    ids = seed_clients(qonto.sandbox, count=250, seed=2)
+    connection = connect(tenant, qonto)
+    import_all(system, tenant, connection["id"])
+
+    imported = parties(tenant)
+    assert len(imported) == 250
+    run = last_run(system, connection["id"], "import")
+    assert run.counts == {"customers.created": 250}
+    assert run.calls == 4  # a count, then three pages of 100
+    by_id = {c["id"]: c for c in qonto.clients()}
+    company = next(c for c in by_id.values() if c["kind"] == "company")
+    person = next(c for c in by_id.values() if c["kind"] == "individual")
+    hub_company = next(p for p in imported if p["data"]["name"] == company["name"])["data"]
+    assert hub_company["kind"] == "organisation"
+    assert hub_company["vat_number"] == company["vat_number"]
+    assert hub_company["organisation_number"] == company["tax_identification_number"]
+    assert hub_company["billing_address"]["line1"] == company["billing_address"]["street_address"]
+    assert hub_company["is_customer"] is True
+    hub_person = next(p for p in imported if p["data"].get("email") == person["email"])["data"]
+    assert hub_person["kind"] == "person"
+    assert hub_person["name"] == f"{person['first_name']} {person['last_name']}"
+    assert hub_person["postal_address"]["city"] == person["billing_address"]["city"]
+
+    nothing = pull(system, tenant, connection["id"])
+    assert nothing.status == "succeeded"
+    assert nothing.calls == 1  # clients updated since the newest one seen: none
+
+    qonto.sandbox.update_client(ids[7], {"city": "Marseille", "address": "1 quai du Port"})
+    changed = pull(system, tenant, connection["id"])
+    assert changed.counts == {"customers.updated": 1}
+    assert changed.calls == 1
+    moved = next(p for p in parties(tenant) if p["data"]["name"] == by_id[ids[7]]["name"])
+    assert moved["data"]["billing_address"]["city"] == "Marseille"
+    assert qonto.writes() == []  # nothing echoed back
+
+
+def test_hub_customer_reaches_qonto_at_once_and_does_not_echo(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection = connect(tenant, qonto)
+    import_all(system, tenant, connection["id"])
+    created = tenant.api.post("/parties", json=NEW_CUSTOMER)
+    assert created.status_code == 201, created.text
+
+    assert system.worker.run_once()  # one job: the push
+    [client] = qonto.clients()
+    assert client["kind"] == "company"
+    assert client["name"] == "Atlas Rénovation SAS"
+    assert client["phone"] == {"country_code": "+33", "number": "142685300"}
+    assert client["tax_identification_number"] == "732829320"
+    assert client["billing_address"]["street_address"] == "12 bis rue de la République"
+    assert client["locale"] == "fr"
+    # Searched by tax identification number before creating, created with a key.
+    searches = [c for c in qonto.sandbox.calls() if c.method == "GET" and c.path == "/v2/clients"]
+    assert parse_qs(searches[-1].query)["filter[tax_identification_number]"] == ["732829320"]
+    assert qonto.writes() == ["POST /v2/clients"]
+
+    version = tenant.api.get(f"/parties/{created.json()['id']}").json()["version"]
+    run = pull(system, tenant, connection["id"])
+    assert run.counts == {"customers.unchanged": 1}
+    assert tenant.api.get(f"/parties/{created.json()['id']}").json()["version"] == version
+
+    changed = tenant.api.patch(
+        f"/parties/{created.json()['id']}", json={"email": "hi@atlas.example"}
+    )
+    assert changed.status_code == 200
+    system.run_until_idle()
+    assert qonto.clients()[0]["email"] == "hi@atlas.example"
+    assert qonto.writes() == ["POST /v2/clients", f"PATCH /v2/clients/{client['id']}"]
+
+
+def test_a_person_customer_is_sent_with_split_names(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection = connect(tenant, qonto)
+    import_all(system, tenant, connection["id"])
+    tenant.api.post(
+        "/parties",
+        json={
+            "kind": "person",
+            "name": "Jan Peter van der Berg",
+            "is_customer": True,
+            "debtor_number": "20001",
+            "email": "jan@mail.example",
+            "locale": "nl",
+            "currency": "EUR",
+            "postal_address": {
+                "line1": "Keizersgracht 123-2",
+                "postal_code": "1015 CJ",
+                "city": "Amsterdam",
+                "country": "NL",
+            },
+        },
+    )
+    system.run_until_idle()
+    [client] = qonto.clients()
+    assert (client["kind"], client["first_name"], client["last_name"]) == (
+        "individual",
+        "Jan Peter",
+        "van der Berg",
+    )
+    assert client["billing_address"]["street_address"] == "Keizersgracht 123-2"
+
+
+def test_an_existing_qonto_client_is_found_not_duplicated(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection = connect(tenant, qonto)
+    import_all(system, tenant, connection["id"])
+    existing = qonto.sandbox.create_client(
+        {
+            "kind": "company",
+            "name": "Atlas Renovation",
+            "vat_number": "FR44732829320",
+            "currency": "EUR",
+            "locale": "fr",
+        }
+    )
+    qonto.sandbox.clear_calls()
+    created = tenant.api.post("/parties", json={**NEW_CUSTOMER, "organisation_number": None})
+    assert tenant.api.post(f"/connections/{connection['id']}/jobs/push").status_code == 202
+    system.worker.run_until_idle()
+
+    [client] = qonto.clients()
+    assert client["id"] == existing["id"]
+    assert client["name"] == "Atlas Rénovation SAS"  # completed from the hub
+    assert qonto.writes() == [f"PATCH /v2/clients/{existing['id']}"]
+    record = tenant.api.get(f"/parties/{created.json()['id']}").json()
+    assert record["sync"][0]["remote_id"] == existing["id"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"is_customer": False, "is_supplier": True}, "relation_type_unsupported"),
+        ({"debtor_number": None}, "debtor_number_missing"),
+    ],
+)
+def test_records_that_cannot_sync_say_why(
+    system: System, tenant: Tenant, qonto: Qonto, changes: dict[str, Any], reason: str
+) -> None:
+    connection = connect(tenant, qonto)
+    import_all(system, tenant, connection["id"])
+    created = tenant.api.post("/parties", json={**NEW_CUSTOMER, **changes})
+    system.run_until_idle()
+    assert qonto.clients() == []
+    issues = tenant.api.get(f"/connections/{connection['id']}/issues").json()
+    assert [(i["reason"], i["key"]) for i in issues] == [(reason, created.json()["id"])]
+
+    fixed = {"is_customer": True, "debtor_number": "10001"}
+    tenant.api.patch(f"/parties/{created.json()['id']}", json=fixed)
+    system.run_until_idle()
+    assert len(qonto.clients()) == 1
+    assert tenant.api.get(f"/connections/{connection['id']}/issues").json() == []
+
+
+def test_an_api_key_reads_but_cannot_create_and_says_so(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    seed_clients(qonto.sandbox, count=5, seed=3)
+    connection = connect(tenant, qonto, secrets={"api_key": qonto.sandbox.api_key})
+    assert any("log in to Qonto" in w for w in connection["warnings"])
+    import_all(system, tenant, connection["id"])
+    assert len(parties(tenant)) == 5
+
+    tenant.api.post("/parties", json=NEW_CUSTOMER)
+    system.run_until_idle()
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert "does not allow POST /v2/clients" in status["last_error"]
+    assert len(qonto.clients()) == 5
+
+
+def test_a_wrong_api_key_is_refused_when_saving(tenant: Tenant, qonto: Qonto) -> None:
+    response = tenant.api.post(
+        "/connections",
+        json={
+            "system": "qonto",
+            "name": "Qonto",
+            "timezone": "Europe/Paris",
+            "settings": {"base_url": qonto.url},
+            "secrets": {"api_key": "someone:wrong"},
+        },
+    )
+    assert response.status_code == 422, response.text
+    assert "refused the credentials" in response.text
+
+
+class LoseFirstCreateAnswer(httpx.BaseTransport):
+    """The create reaches the sandbox and is applied; only its answer is lost."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.creates = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.method == "POST" and request.url.path == "/v2/clients":
+            self.creates += 1
+            if self.creates == 1:
+                response.read()
+                response.close()
+                raise httpx.ReadTimeout("the answer was lost", request=request)
+        return response
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+
+
+def test_create_whose_answer_was_lost_is_found_not_duplicated(
+    settings: Settings, hub_port: int, clock: ManualClock, qonto: Qonto
+) -> None:
+    lossy = LoseFirstCreateAnswer()
+    system = System(settings, clock=clock, transport=lossy)
+    server = ServerThread(create_app(system), port=hub_port).start()
+    try:
+        tenant = new_tenant(system, f"{server.url}/api/v1")
+        connection = connect(tenant, qonto)
+        import_all(system, tenant, connection["id"])
+        created = tenant.api.post("/parties", json=NEW_CUSTOMER)
+        system.run_until_idle()
+        assert lossy.creates == 1
+        assert len(qonto.clients()) == 1  # it did arrive
+        failed = tenant.api.get(f"/connections/{connection['id']}").json()
+        assert "answer was lost" in failed["last_error"]
+
+        clock.advance(timedelta(minutes=1))
+        system.run_until_idle()
+        assert lossy.creates == 1  # found by its tax identification number, never resent
+        assert len(qonto.clients()) == 1
+        recovered = tenant.api.get(
+            f"/connections/{connection['id']}/sync-log",
+            params={"reason": "recovered_after_ambiguous_write"},
+        ).json()
+        assert [e["record_id"] for e in recovered] == [created.json()["id"]]
+        tenant.api.close()
+    finally:
+        server.stop()
+        system.close()
+
+
+def test_a_retried_create_reuses_its_idempotency_key(qonto: Qonto) -> None:
+    """Without an identifier Qonto can search exactly, a resent create carries the same key
+    and Qonto answers with the client it already made."""
+    connector = QontoConnector(
+        {"base_url": qonto.url}, {"access_token": qonto.access_token}, lambda n: None
+    )
+    body = {"kind": "company", "name": "Zéphyr", "currency": "EUR"}
+    try:
+        first = connector.create_many("customers", [{**body, "__hub_id__": "hub-9"}])[0]
+        again = connector.client.create("clients", "client", body, idempotency_key("hub-9", body))
+    finally:
+        connector.close()
+    assert again["id"] == first["id"]
+    assert len(qonto.clients()) == 1
+
+
+@pytest.fixture
+def throttled() -> Iterator[Qonto]:
+    yield from start(QontoSandbox(seed=5, rate_limits=((2, 10.0),)))
+
+
+def test_rate_limit_retries_after_qontos_delay(
+    system: System, tenant: Tenant, throttled: Qonto
+) -> None:
+    seed_clients(throttled.sandbox, count=150, seed=6)
+    connection = connect(tenant, throttled)  # one call: the organization
+    assert tenant.api.post(f"/connections/{connection['id']}/import").status_code == 202
+    system.worker.run_once()  # the count, then the first page; the second page is refused
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert "rate limiting" in status["last_error"]
+    with system.sessions() as session:
+        job = session.scalars(sa.select(Job).where(Job.kind == "import")).one()
+        assert job.status == "queued"
+        assert job.run_after >= system.clock.now() + timedelta(seconds=8)
+    connector = QontoConnector(
+        {"base_url": throttled.url}, {"access_token": throttled.access_token}, lambda n: None
+    )
+    try:
+        with pytest.raises(RemoteUnavailable) as caught:
+            connector.count("customers")
+    finally:
+        connector.close()
+    assert caught.value.retry_after is not None and caught.value.retry_after > 0
