@@ -411,3 +411,94 @@ def test_an_invoice_yuki_refuses_gets_a_clear_reason_and_others_in_the_batch_go_
     assert problem["reason"] == "yuki_invoice_refused_not_customer"
     assert "not a customer" in problem["message"]
     assert ok.status_code == 201
+
+
+# ------------------------------------------------------------------ numbers, types, deletes
+
+
+def test_a_yuki_contact_without_a_code_gets_the_hubs_next_number_when_next_sent(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    contact = add_company(yuki, "", "Zonder Code B.V.", city="Delft")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    [party] = all_of(tenant, "/parties")
+    assert party["data"]["debtor_number"] is None
+    assert party["sync"][0]["remote_id"] == f"id:{contact}"
+
+    tenant.api.patch(f"/parties/{party['id']}", json={"phone": "015-1234567"})
+    system.run_until_idle()
+    stored = yuki.sandbox.get_contact(yuki.domain, contact)
+    assert stored is not None and (stored.code, stored.phone_home) == ("20000", "015-1234567")
+    assert stored.city == "Delft"
+    record = tenant.api.get(f"/parties/{party['id']}").json()
+    assert record["data"]["debtor_number"] == "20000"
+    assert record["sync"][0]["remote_id"] == "20000"
+    pull(system, tenant, connection["id"])
+    assert len(all_of(tenant, "/parties")) == 1
+    assert len(yuki.sandbox.contacts(yuki.domain)) == 1
+
+
+def test_contact_types_choose_what_is_imported_and_exported(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    yuki.sandbox.add_contact(
+        yuki.domain, "Person", is_customer=True, code="10002", full_name="Jan de Boer"
+    )
+    connection = connect(tenant, yuki, contact_types={"person": "none"})
+    activate(system, tenant, connection["id"])
+    assert [p["data"]["debtor_number"] for p in all_of(tenant, "/parties")] == ["10001"]
+    assert [i["key"] for i in issues(tenant, connection["id"], "contact_type_excluded")] == [
+        "10002"
+    ]
+    tenant.api.post("/parties", json={"kind": "person", "name": "Piet Hein"})
+    system.run_until_idle()
+    assert len(yuki.sandbox.contacts(yuki.domain)) == 2  # the person stayed in the hub
+
+
+def test_deletes_never_reach_the_other_side(system: System, tenant: Tenant, yuki: Yuki) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    assert tenant.api.delete(f"/parties/{party['id']}").status_code in (200, 204)
+    system.run_until_idle()
+    assert yuki.sandbox.get_contact(yuki.domain, "10001") is not None
+    kept = log(tenant, connection["id"], reason="delete_not_propagated")
+    assert [entry["record_id"] for entry in kept] == [party["id"]]
+
+
+# ------------------------------------------------------------------ limits
+
+
+def test_yukis_daily_limit_fault_postpones_the_run_to_the_next_amsterdam_day(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    for number in range(250):
+        add_company(yuki, str(10001 + number), f"Klant {number}")
+    connection = connect(tenant, yuki)
+    yuki.sandbox.set_daily_call_limit(yuki.domain, yuki.sandbox.calls_today(yuki.domain) + 2)
+    assert tenant.api.post(f"/connections/{connection['id']}/import").status_code == 202
+    system.run_until_idle()
+    run = last_run(system, connection["id"], "import")
+    assert run.status == "deferred"
+    assert "daily call limit" in (run.message or "")
+    assert "T00:00:00+01:00" in (run.message or "")
+    assert len(all_of(tenant, "/parties")) == 200  # the pages read before the limit are kept
+
+
+def test_the_engine_budgets_calls_per_domain_with_the_configured_limit(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    for number in range(250):
+        add_company(yuki, str(10001 + number), f"Klant {number}")
+    connection = connect(tenant, yuki, daily_call_limit=6)
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert status["daily_call_limit"] == 6
+    assert tenant.api.post(f"/connections/{connection['id']}/import").status_code == 202
+    system.run_until_idle()
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert status["calls_used_today"] == 6
+    assert last_run(system, connection["id"], "import").status == "deferred"
+    assert yuki.sandbox.calls_today(yuki.domain) == 6  # nothing was sent over the budget

@@ -304,7 +304,9 @@ class YukiClient:
             local = self._clock.now().astimezone(AMSTERDAM)
             resumes = datetime.combine(local.date() + timedelta(days=1), time(0), AMSTERDAM)
             raise QuotaReached(
-                f"Yuki's daily call limit for this domain is reached ({detail or text})", resumes
+                f"Yuki's daily call limit for this domain is reached ({detail or text}); "
+                f"resumes at {resumes.isoformat()}",
+                resumes,
             )
         if any(marker in lowered for marker in SESSION_FAULTS) and operation != "Authenticate":
             raise _SessionLost(text)
