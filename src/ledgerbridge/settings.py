@@ -30,3 +30,8 @@ class Settings(BaseSettings):
         description="A running job whose worker stops renewing it for this long is run again.",
     )
     log_level: str = "INFO"
+    tripletex_consumer_token: str | None = Field(
+        default=None,
+        description="The consumer token Tripletex issued to this installation (integration "
+        "partner); tenants paste only their employee tokens.",
+    )

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, create_model
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
-from ledgerbridge.model import ContactPerson, Invoice, Party, Product
+from ledgerbridge.model import ContactPerson, Invoice, Party, Product, VatCode
 from ledgerbridge.services.records import RecordView
 
 router = APIRouter()
@@ -24,6 +24,7 @@ RESOURCES: dict[str, tuple[str, type[BaseModel]]] = {
     "contact-persons": ("contact_person", ContactPerson),
     "products": ("product", Product),
     "invoices": ("invoice", Invoice),
+    "vat-codes": ("vat_code", VatCode),
 }
 
 

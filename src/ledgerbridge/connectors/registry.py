@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import httpx
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.connectors.base import CallMeter, Connector, Verified
+from ledgerbridge.connectors.base import CallMeter, Connector, OAuthFlow, Verified
+from ledgerbridge.connectors.qonto import oauth as qonto_oauth
 from ledgerbridge.connectors.qonto import setup as qonto_setup
 from ledgerbridge.connectors.qonto.connector import STREAM_ENTITIES as QONTO_STREAM_ENTITIES
 from ledgerbridge.connectors.qonto.connector import QontoConnector
+from ledgerbridge.connectors.tripletex import setup as tripletex_setup
+from ledgerbridge.connectors.tripletex.connector import STREAM_ENTITIES as TRIPLETEX_STREAM_ENTITIES
+from ledgerbridge.connectors.tripletex.connector import TripletexConnector
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
 from ledgerbridge.connectors.yuki import setup as yuki_setup
@@ -68,6 +73,15 @@ class SystemSpec:
     """Checks of the settings alone, on every change (raises ``SetupRefused``)."""
     credential_settings: tuple[str, ...] = ("base_url", "username")
     """The settings that name what the vendor counts calls against."""
+    oauth: OAuthFlow | None = None
+    """How a connection logs in with OAuth 2.0, when the system offers it."""
+    installation_secrets: Mapping[str, str] = field(default_factory=dict)
+    """Secrets that belong to the installation, not to a tenant (an integration partner's
+    consumer token): secret name → installation setting. They are added to a connection's
+    secrets when it is verified or opened, and never stored with it."""
+    status_warnings: Callable[[Mapping[str, Any], date], list[str]] | None = None
+    """Warnings about a connection's settings on a given local day (a token about to
+    expire): shown in its status and sent to the app as a daily ``connection.warning``."""
 
     def credential_key(self, settings: Mapping[str, Any]) -> str:
         """What the vendor counts calls against (for Uniconta: the user, across companies)."""
@@ -138,5 +152,29 @@ SYSTEMS: dict[str, SystemSpec] = {
         check_settings=qonto_setup.check_settings,
         # The limits count per IP address, so every connection to one Qonto host shares them.
         credential_settings=("base_url",),
+        oauth=OAuthFlow(qonto_oauth.authorize_url, qonto_oauth.exchange_code),
+    ),
+    "tripletex": SystemSpec(
+        name="tripletex",
+        factory=TripletexConnector,
+        required_settings=("environment",),
+        required_secrets=("employee_token",),
+        # No daily number is published: Tripletex limits per period and says so in headers.
+        daily_call_limit=100_000,
+        quota_timezone="Europe/Oslo",
+        page_size=1000,
+        write_batch_size=100,
+        pulls={
+            # Customers are read with changedSince, so an hourly pull is cheap.
+            "pull": Pull(("customers",), "15 * * * *"),
+            "products": Pull(("products", "vat_codes"), "45 */6 * * *", reserve=0.2),
+        },
+        entities=frozenset(TRIPLETEX_STREAM_ENTITIES.values()),
+        default_streams=TripletexConnector.default_streams,
+        verify=tripletex_setup.verify,
+        check_settings=tripletex_setup.check_settings,
+        credential_settings=("environment", "tripletex_employee_id"),
+        installation_secrets={"consumer_token": "tripletex_consumer_token"},
+        status_warnings=tripletex_setup.token_warnings,
     ),
 }

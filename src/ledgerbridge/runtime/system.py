@@ -27,7 +27,7 @@ from ledgerbridge.engine.sync import SyncEngine
 from ledgerbridge.runtime.jobs import SyncJobs
 from ledgerbridge.runtime.queue import JobQueue
 from ledgerbridge.runtime.schedules import Scheduler
-from ledgerbridge.runtime.worker import Worker
+from ledgerbridge.runtime.worker import JobContext, Worker
 from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.setup import SetupService
@@ -70,7 +70,7 @@ class System:
         self.records = RecordService(self.sessions, self.hub, self.clock)
         self.connections = ConnectionService(
             self.sessions, self.box, self.queue, self.scheduler, self.ledger, self.clock,
-            settings.public_url, transport,
+            settings.public_url, transport, installation=settings.model_dump(),
         )  # fmt: skip
         self.setup = SetupService(self.ledger, transport)
         self.engine = SyncEngine(self.sessions, self.hub, self.clock)
@@ -80,7 +80,7 @@ class System:
         )  # fmt: skip
         self.worker = Worker(
             self.queue,
-            self.jobs.handlers(),
+            {**self.jobs.handlers(), "notices": self._notices},
             concurrency=settings.worker_concurrency,
             poll_interval=settings.poll_interval,
         )
@@ -125,6 +125,21 @@ class System:
                     priority=30,
                 ),
             )
+
+    def _notices(self, job: JobContext) -> dict[str, Any]:
+        """The daily ``connection.warning`` events of a connection (a token about to expire)."""
+        connection_id = job.job.connection_id
+        if connection_id is None:
+            raise ValueError("notices job without a connection")
+        tenant_id, warnings = self.connections.warnings(connection_id)
+        with self.sessions.begin() as session:
+            for warning in warnings:
+                self.webhooks.emit(
+                    session, tenant_id, "connection.warning",
+                    {"connection_id": connection_id, "message": warning,
+                     "at": self.clock.now().isoformat()},
+                )  # fmt: skip
+        return {"warnings": len(warnings)}
 
     def _deliver_soon(self) -> None:
         self.queue.enqueue(

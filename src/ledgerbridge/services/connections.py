@@ -69,8 +69,10 @@ class ConnectionService:
         clock: Clock,
         public_url: str,
         transport: httpx.BaseTransport | None = None,
+        installation: Mapping[str, Any] | None = None,
     ) -> None:
         self.transport = transport
+        self._installation = dict(installation or {})
         self._sessions = session_factory
         self._box = box
         self._queue = queue
@@ -96,7 +98,7 @@ class ConnectionService:
         _check_timezone(timezone)
         settings = _check_settings(spec, settings)
         _check_secrets(spec, secrets_)
-        settings, warnings = self._verify(spec, settings, secrets_)
+        settings, warnings = self._verify(spec, settings, self._with_installation(spec, secrets_))
         warnings.extend(self._shared_credentials(spec.credential_key(settings), None))
         token = secrets.token_urlsafe(24)
         now = self._clock.now()
@@ -119,7 +121,18 @@ class ConnectionService:
             session.flush()
             connection_id = row.id
         self._schedule(connection_id, principal.tenant_id, spec, timezone, settings)
-        return {**self.status(principal, connection_id), "warnings": warnings}
+        status = self.status(principal, connection_id)
+        return {**status, "warnings": [*warnings, *status["warnings"]]}
+
+    def _with_installation(self, spec: SystemSpec, secrets_: JSON) -> JSON:
+        """A connection's secrets plus the installation's own for its system (never stored
+        with the connection; the installation's value wins)."""
+        added = {
+            name: self._installation[setting]
+            for name, setting in spec.installation_secrets.items()
+            if self._installation.get(setting)
+        }
+        return {**secrets_, **added}
 
     def _verify(self, spec: SystemSpec, settings: JSON, secrets_: JSON) -> tuple[JSON, list[str]]:
         """The system's own set-up checks, made with the credentials (metered calls)."""
@@ -183,7 +196,9 @@ class ConnectionService:
         if credentials_changed:
             # Checked with the system before anything is saved: bad credentials never replace
             # working ones.
-            merged, _ = self._verify(spec, merged, {**current, **(secrets_ or {})})
+            merged, _ = self._verify(
+                spec, merged, self._with_installation(spec, {**current, **(secrets_ or {})})
+            )
         with self._sessions.begin() as session:
             row = self._load(session, principal, connection_id)
             if name is not None:
@@ -213,6 +228,11 @@ class ConnectionService:
         for kind, pull in spec.pulls.items():
             cron = str(chosen.get(kind) or pull.cron)
             self._scheduler.set(connection_id, kind, cron, timezone, tenant_id=tenant_id)
+        if spec.status_warnings is not None:
+            # Once per local day: the app hears of a token about to expire before it stops.
+            self._scheduler.set(
+                connection_id, "notices", "0 7 * * *", timezone, tenant_id=tenant_id
+            )
         # Pushes follow hub changes at once; this catches one whose enqueue was lost in a crash.
         self._scheduler.set(connection_id, "push", "*/5 * * * *", timezone, tenant_id=tenant_id)
 
@@ -227,10 +247,18 @@ class ConnectionService:
                 tenant_id=row.tenant_id,
                 system=_system(row.system),
                 settings=dict(row.settings),
-                secrets=self._box.open(row.secrets),
+                secrets=self._with_installation(_system(row.system), self._box.open(row.secrets)),
                 timezone=row.timezone,
                 credential_key=row.credential_key,
             )
+
+    def store_secrets(self, connection_id: str, changed: JSON) -> None:
+        """Seal secrets a connector changed while it ran (a rotated OAuth refresh token) into
+        the connection at once, in their own transaction: a run that fails later keeps them."""
+        with self._sessions.begin() as session:
+            row = session.get(Connection, connection_id, with_for_update=True)
+            if row is not None:
+                row.secrets = self._box.seal({**self._box.open(row.secrets), **changed})
 
     def test(self, principal: Principal, connection_id: str, opener: Any) -> JSON:
         """Call the system once with the stored credentials; says what it reached or why not."""
@@ -400,7 +428,23 @@ class ConnectionService:
                 "pending_callbacks": int(pending or 0),
                 "recent_runs": [_run_view(r) for r in runs],
                 "import_progress": self._import_progress(session, row.id),
+                "warnings": self._warnings(spec, row.settings, row.timezone),
             }
+
+    def _warnings(self, spec: SystemSpec, settings: JSON, timezone: str) -> list[str]:
+        """The system's warnings about the settings, as of today in the connection's zone."""
+        if spec.status_warnings is None:
+            return []
+        today = self._clock.now().astimezone(ZoneInfo(timezone)).date()
+        return spec.status_warnings(settings, today)
+
+    def warnings(self, connection_id: str) -> tuple[str, list[str]]:
+        """(tenant id, current warnings) of a connection, for the daily notice job."""
+        with self._sessions() as session:
+            row = session.get(Connection, connection_id)
+            if row is None:
+                raise NotFound(f"connection {connection_id} not found")
+            return row.tenant_id, self._warnings(_system(row.system), row.settings, row.timezone)
 
     def _import_progress(self, session: Session, connection_id: str) -> JSON | None:
         """Counts per stream, calls used and, when the totals are known, an ETA."""

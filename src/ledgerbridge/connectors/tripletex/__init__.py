@@ -1,0 +1,1 @@
+"""Tripletex (Norway): the firm's clients, products and VAT types, and work statistics."""

@@ -1,0 +1,294 @@
+"""The Tripletex wire: session tokens made from the consumer and employee tokens, HTTP Basic
+``<company id or 0>:<session token>``, offset paging, and errors a user can act on.
+
+Every request is announced to the call meter first. Tripletex limits calls per employee and
+consumer and says how many are left in ``X-Rate-Limit-*`` headers: a 429 is retried later.
+Session tokens are secrets: they never appear in log lines or error messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from ledgerbridge.clock import Clock, SystemClock
+from ledgerbridge.connectors.base import (
+    JSON,
+    AmbiguousWrite,
+    AuthenticationFailed,
+    CallMeter,
+    RemoteRejected,
+    RemoteUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+ENVIRONMENTS: dict[str, str] = {
+    "production": "https://tripletex.no/v2",
+    "test": "https://api-test.tripletex.tech/v2",
+}
+OSLO = ZoneInfo("Europe/Oslo")
+SESSION_DAYS = 2
+"""A session is asked for this many days; it is renewed one day before its expiration date,
+because the cut-off time on that date is not documented."""
+PAGE = 1000
+ROTATE = "generate a new employee token in Tripletex (Selskap → API-tilgang) and paste it"
+
+
+class TokenRefused(AuthenticationFailed):
+    """Tripletex refused a token; ``field`` names the setting or secret the user must fix."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class StaleVersion(RemoteRejected):
+    """A write sent a ``version`` that is no longer current (409, code 8000)."""
+
+
+def base_url(settings: Any, environment: str | None = None) -> str:
+    """The API root of the chosen environment (``base_urls`` overrides, for sandboxes)."""
+    env = environment or str(settings.get("environment") or "production")
+    overrides = settings.get("base_urls") or {}
+    return str(overrides.get(env) or ENVIRONMENTS[env]).rstrip("/")
+
+
+def explain(message: str, environment: str) -> tuple[str, str]:
+    """A Tripletex authentication message → (what to do, which field to fix)."""
+    lowered = message.lower()
+    if "expired" in lowered and "employee token" in lowered:
+        return (
+            f"Tripletex says: {message} The token has expired: {ROTATE}.",
+            "secrets.employee_token",
+        )
+    if "deactivated" in lowered:
+        return (
+            f"Tripletex says: {message} The employee account that owns the token has been "
+            "deactivated in Tripletex: reactivate it, or create a token for an integration user "
+            "that stays active.",
+            "secrets.employee_token",
+        )
+    if "consumer token" in lowered:
+        return (
+            f"Tripletex refused this installation's consumer token in the {environment} "
+            "environment: the installation's LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN does not "
+            "belong to that environment.",
+            "settings.environment",
+        )
+    return (
+        f"Tripletex does not know this employee token in the {environment} environment. Check "
+        "that the environment matches the token (test tokens only work against the test "
+        "environment, production tokens only against production) and that it was copied whole "
+        f"from Tripletex's API-tilgang panel; if it was revoked, {ROTATE}.",
+        "secrets.employee_token",
+    )
+
+
+class TripletexClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        environment: str,
+        consumer_token: str,
+        employee_token: str,
+        meter: CallMeter,
+        clock: Clock | None = None,
+        company_id: int = 0,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.environment = environment
+        self.company_id = company_id
+        self._consumer = consumer_token.strip()
+        # Pasted tokens often carry a stray space or newline; Tripletex compares exactly.
+        self._employee = employee_token.strip()
+        self._meter = meter
+        self._clock = clock or SystemClock()
+        self._session: str | None = None
+        self._session_expires: date | None = None
+        self.rate_remaining: int | None = None
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------ sessions
+
+    def _today(self) -> date:
+        return self._clock.now().astimezone(OSLO).date()
+
+    def session_token(self) -> str:
+        """A valid session token, created or renewed when it expires within a day."""
+        today = self._today()
+        if (
+            self._session is None
+            or self._session_expires is None
+            or self._session_expires - timedelta(days=1) <= today
+        ):
+            expires = today + timedelta(days=SESSION_DAYS)
+            self._meter(1)
+            response = self._send(
+                "POST",
+                "/token/session/:create",
+                json={
+                    "consumerToken": self._consumer,
+                    "employeeToken": self._employee,
+                    "expirationDate": expires.isoformat(),
+                },
+                write=False,
+            )
+            if response.status_code in (401, 403, 422):
+                message, field = explain(_auth_message(response), self.environment)
+                raise TokenRefused(message, field)
+            body = self._body(response, "POST", "/token/session/:create", write=False)
+            self._session = str(body["value"]["token"])
+            self._session_expires = expires
+            log.info("Tripletex session created, valid until %s", expires.isoformat())
+        return self._session
+
+    def who_am_i(self) -> JSON:
+        body = self.request("GET", "/token/session/>whoAmI", params={"fields": "*,company(*)"})
+        return dict(body.get("value") or {})
+
+    # ------------------------------------------------------------------ requests
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> JSON:
+        return dict(self.request("GET", path, params=params) or {})
+
+    def list_page(
+        self, path: str, params: dict[str, Any] | None = None, start: int = 0, count: int = PAGE
+    ) -> list[JSON]:
+        """One page of a search endpoint (``from``/``count`` offset paging)."""
+        body = self.request("GET", path, params={**(params or {}), "from": start, "count": count})
+        return list((body or {}).get("values") or [])
+
+    def list_all(self, path: str, params: dict[str, Any] | None = None) -> Iterator[JSON]:
+        """Every value of a search endpoint, page by page until a short page."""
+        start = 0
+        while True:
+            values = self.list_page(path, params, start)
+            yield from values
+            if len(values) < PAGE:
+                return
+            start += len(values)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        """An authenticated call; a session refused mid-run is created again once."""
+        write = method != "GET"
+        for attempt in range(2):
+            token = self.session_token()
+            self._meter(1)
+            response = self._send(
+                method, path, params=params, json=json, write=write,
+                auth=httpx.BasicAuth(str(self.company_id), token),
+            )  # fmt: skip
+            if response.status_code == 401:
+                message = _auth_message(response)
+                if attempt == 0 and "session token" in message.lower():
+                    self._session = None
+                    continue
+                text, field = explain(message, self.environment)
+                raise TokenRefused(text, field)
+            return self._body(response, method, path, write=write)
+        raise AssertionError("unreachable")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        write: bool,
+        auth: httpx.Auth | None = None,
+    ) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, params=params, json=json, auth=auth)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise RemoteUnavailable(f"Tripletex is unreachable: {exc}") from exc
+        except httpx.TransportError as exc:
+            if write:
+                raise AmbiguousWrite(f"no answer from Tripletex to {method} {path}: {exc}") from exc
+            raise RemoteUnavailable(f"no answer from Tripletex to {method} {path}: {exc}") from exc
+        remaining = response.headers.get("X-Rate-Limit-Remaining")
+        if remaining is not None:
+            self.rate_remaining = int(remaining)
+            log.debug("Tripletex calls left in this period: %s", remaining)
+        return response
+
+    def _body(self, response: httpx.Response, method: str, path: str, *, write: bool) -> Any:
+        status = response.status_code
+        if status == 429:
+            reset = response.headers.get("X-Rate-Limit-Reset", "?")
+            log.warning("Tripletex rate limit reached; it resets in %s s", reset)
+            raise RemoteUnavailable(f"Tripletex rate limit reached; it resets in {reset} s")
+        if status >= 500:
+            if write:
+                raise AmbiguousWrite(f"Tripletex answered {status} to {method} {path}")
+            raise RemoteUnavailable(f"Tripletex answered {status} to {method} {path}")
+        if status == 403:
+            raise AuthenticationFailed(
+                f"the Tripletex employee token has no access to {path} "
+                f"(company {self.company_id or 'own'}): {_error_text(response)}"
+            )
+        if status == 409 and _error_code(response) == 8000:
+            raise StaleVersion(_error_text(response), reason="stale_version")
+        if status >= 400:
+            raise RemoteRejected(_error_text(response))
+        if not response.content:
+            return None
+        return response.json()
+
+
+def _error_body(response: httpx.Response) -> JSON:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _error_code(response: httpx.Response) -> int | None:
+    code = _error_body(response).get("code")
+    return int(code) if isinstance(code, int) else None
+
+
+def _auth_message(response: httpx.Response) -> str:
+    """The most specific text of an authentication refusal (validation message first)."""
+    body = _error_body(response)
+    for item in body.get("validationMessages") or []:
+        if isinstance(item, dict) and item.get("message"):
+            return str(item["message"])
+    return str(body.get("message") or f"HTTP {response.status_code}")
+
+
+def _error_text(response: httpx.Response) -> str:
+    body = _error_body(response)
+    if not body:
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    details = "; ".join(
+        f"{v.get('field')}: {v.get('message')}" if v.get("field") else str(v.get("message"))
+        for v in body.get("validationMessages") or []
+        if isinstance(v, dict)
+    )
+    message = str(body.get("message") or f"HTTP {response.status_code}")
+    return f"{message} ({details})" if details else message

@@ -1,0 +1,186 @@
+"""Tripletex connector: the firm's clients (Tripletex customers), products and VAT types, read
+from the firm's own company with offset paging.
+
+Customers are read incrementally with ``changedSince``; products and VAT types are small and
+rescanned. All three streams are one way: Tripletex is their master.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from ledgerbridge.clock import Clock, SystemClock
+from ledgerbridge.connectors.base import (
+    JSON,
+    CallMeter,
+    ChangeNotice,
+    Connector,
+    EntityMapping,
+    Page,
+    RemoteRejected,
+)
+from ledgerbridge.connectors.tripletex.client import OSLO
+from ledgerbridge.connectors.tripletex.mapping import (
+    CUSTOMER_FIELDS,
+    CustomerMapping,
+    ProductMapping,
+    VatTypeMapping,
+)
+from ledgerbridge.connectors.tripletex.setup import client_for
+
+STREAM_ENTITIES: dict[str, str] = {
+    "vat_codes": "vat_code",
+    "customers": "party",
+    "products": "product",
+}
+CHANGED_SINCE_OVERLAP = timedelta(minutes=1)
+"""A changed-since scan starts this much before the previous one began, so a change saved
+while it ran is read again rather than missed (an unchanged record costs nothing)."""
+
+SEARCHES: dict[str, tuple[str, dict[str, str]]] = {
+    "customers": ("/customer", {"fields": CUSTOMER_FIELDS, "sorting": "id"}),
+    "products": ("/product", {"fields": "*", "sorting": "id"}),
+    "vat_codes": ("/ledger/vatType", {"fields": "*", "sorting": "id"}),
+}
+BY_ID = {"customers": "id", "products": "ids", "vat_codes": "id"}
+BY_KEY = {"customers": "customerAccountNumber", "products": "productNumber", "vat_codes": "number"}
+
+
+class TripletexConnector(Connector):
+    system = "tripletex"
+    default_streams = frozenset({"vat_codes", "customers", "products"})
+
+    def __init__(
+        self,
+        settings: Mapping[str, Any],
+        secrets: Mapping[str, Any],
+        meter: CallMeter,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.client = client_for(settings, secrets, meter, transport, clock=self.clock)
+        self.vat_numbers: dict[str, str] = {}
+        self.mappings: Mapping[str, EntityMapping] = {
+            "vat_codes": VatTypeMapping(),
+            "customers": CustomerMapping(),
+            "products": ProductMapping(self.vat_numbers),
+        }
+
+    def close(self) -> None:
+        self.client.close()
+
+    def test(self) -> str:
+        company = self.client.who_am_i().get("company") or {}
+        return f"Tripletex company {company.get('name')} ({self.client.environment})"
+
+    # ------------------------------------------------------------------ reads
+
+    def prepare(self, streams: list[str]) -> None:
+        if "products" in streams and not self.vat_numbers:
+            self._load_vat_types()
+
+    def _load_vat_types(self) -> list[JSON]:
+        rows = list(
+            self.client.list_all("/ledger/vatType", {"fields": "id,number,name,percentage"})
+        )
+        self.vat_numbers.update({str(r["id"]): str(r.get("number")) for r in rows})
+        return rows
+
+    def code_lists(self) -> dict[str, list[JSON]]:
+        return {
+            "vat": [
+                {"code": str(r.get("number")), "name": r.get("name"), "rate": r.get("percentage")}
+                for r in self._load_vat_types()
+            ]
+        }
+
+    def read_page(self, stream: str, after: str | None, limit: int) -> Page:
+        if stream == "customers":
+            return self._changed_customers(after, limit)
+        path, params = SEARCHES[stream]
+        start = int(after or 0)
+        rows = self.client.list_page(path, params, start, limit)
+        if stream == "vat_codes":
+            rows = self._with_direction(rows)
+        return Page(records=rows, after=str(start + len(rows)), more=len(rows) >= limit)
+
+    def _with_direction(self, rows: list[JSON]) -> list[JSON]:
+        """VAT types carry no direction; the ``typeOfVat`` filter tells sales from purchase."""
+        outgoing = {
+            str(r["id"])
+            for r in self.client.list_all(
+                "/ledger/vatType", {"typeOfVat": "OUTGOING", "fields": "id"}
+            )
+        }
+        incoming = {
+            str(r["id"])
+            for r in self.client.list_all(
+                "/ledger/vatType", {"typeOfVat": "INCOMING", "fields": "id"}
+            )
+        }
+        result = []
+        for row in rows:
+            rid = str(row["id"])
+            direction = "sales" if rid in outgoing else "purchase" if rid in incoming else "both"
+            result.append({**row, "_direction": direction})
+        return result
+
+    def _changed_customers(self, after: str | None, limit: int) -> Page:
+        """Cursor ``<next since>|<since>|<offset>``: the scan in progress reads customers
+        changed since ``since``; when it ends, the next one starts from ``next since``."""
+        if after and after.count("|") == 2:
+            upcoming, since, offset = after.split("|")
+            start = int(offset)
+        else:
+            since = after or ""
+            upcoming = (self.clock.now().astimezone(OSLO) - CHANGED_SINCE_OVERLAP).strftime(
+                "%Y-%m-%dT%H:%M:%S"
+            )
+            start = 0
+        path, params = SEARCHES["customers"]
+        query = {**params, **({"changedSince": since} if since else {})}
+        rows = self.client.list_page(path, query, start, limit)
+        if len(rows) >= limit:
+            return Page(rows, f"{upcoming}|{since}|{start + len(rows)}", more=True)
+        return Page(rows, upcoming, more=False)
+
+    def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
+        return self._search(stream, BY_ID[stream], remote_ids, self.mappings[stream].remote_id)
+
+    def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
+        mapping = self.mappings[stream]
+
+        def key(row: JSON) -> str:
+            return str(mapping.business_key(mapping.to_canonical(row, {})) or "")
+
+        return self._search(stream, BY_KEY[stream], keys, key)
+
+    def _search(self, stream: str, parameter: str, values: list[str], key: Any) -> dict[str, JSON]:
+        path, params = SEARCHES[stream]
+        found: dict[str, JSON] = {}
+        unique = sorted(set(values))
+        for start in range(0, len(unique), 100):
+            chunk = ",".join(unique[start : start + 100])
+            rows = list(self.client.list_all(path, {**params, parameter: chunk}))
+            if stream == "vat_codes":
+                rows = self._with_direction(rows)
+            for row in rows:
+                found.setdefault(key(row), row)
+        wanted = set(values)
+        return {k: v for k, v in found.items() if k in wanted}
+
+    # ------------------------------------------------------------------ writes
+
+    def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        raise RemoteRejected(f"{stream} are not written to Tripletex", reason="read_only")
+
+    def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        raise RemoteRejected(f"{stream} are not written to Tripletex", reason="read_only")
+
+    def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:
+        return []

@@ -1,0 +1,160 @@
+"""The Tripletex set-up checks: the pasted employee token works in the chosen environment
+(each troubleshooting case with its own message), and its expiry date is watched.
+
+The consumer token belongs to the installation (``LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN``) and
+reaches a connection as the secret ``consumer_token``; the tenant only pastes its employee token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+import httpx
+
+from ledgerbridge.connectors.base import CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.tripletex.client import (
+    ENVIRONMENTS,
+    TokenRefused,
+    TripletexClient,
+    base_url,
+)
+
+DEFAULT_WARNING_DAYS = 14
+WHITESPACE_TRIMMED = (
+    "The pasted employee token had leading or trailing whitespace; it was trimmed and the "
+    "trimmed token is used. Copy tokens directly from Tripletex's API-tilgang panel."
+)
+
+
+def client_for(
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    meter: CallMeter,
+    transport: httpx.BaseTransport | None = None,
+    environment: str | None = None,
+    **extra: Any,
+) -> TripletexClient:
+    """A client for the connection's environment (or another one, to diagnose a token)."""
+    consumer = secrets.get("consumer_token")
+    if not consumer:
+        raise SetupRefused(
+            "this installation has no Tripletex consumer token: set "
+            "LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN",
+            field="secrets.consumer_token",
+        )
+    env = environment or str(settings.get("environment") or "production")
+    return TripletexClient(
+        base_url=base_url(settings, env),
+        environment=env,
+        consumer_token=str(consumer),
+        employee_token=str(secrets["employee_token"]),
+        meter=meter,
+        transport=transport,
+        **extra,
+    )
+
+
+def verify(
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    meter: CallMeter,
+    transport: httpx.BaseTransport | None = None,
+) -> Verified:
+    """Test connection: a session from the tokens, then who am I (the company's name).
+    A token unknown in the chosen environment is tried in the other one, to say which."""
+    warnings: list[str] = []
+    token = str(secrets["employee_token"])
+    if token != token.strip():
+        warnings.append(WHITESPACE_TRIMMED)
+    client = client_for(settings, secrets, meter, transport)
+    try:
+        me = client.who_am_i()
+    except TokenRefused as exc:
+        if "does not know" in str(exc) or exc.field == "settings.environment":
+            _diagnose_environment(settings, secrets, meter, transport, client.environment)
+        raise SetupRefused(str(exc), field=exc.field) from exc
+    finally:
+        client.close()
+    company = me.get("company") or {}
+    return Verified(
+        settings={
+            "tripletex_company": {"id": company.get("id"), "name": company.get("name")},
+            "tripletex_employee_id": me.get("employeeId"),
+        },
+        warnings=warnings,
+    )
+
+
+def _diagnose_environment(
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    meter: CallMeter,
+    transport: httpx.BaseTransport | None,
+    chosen: str,
+) -> None:
+    """Raises a wrong-environment refusal when the token works in the other environment."""
+    other = next(env for env in ENVIRONMENTS if env != chosen)
+    probe = client_for(settings, secrets, meter, transport, environment=other)
+    try:
+        probe.session_token()
+    except TokenRefused:
+        return
+    finally:
+        probe.close()
+    raise SetupRefused(
+        f"This employee token belongs to the Tripletex {other} environment, but {chosen} is "
+        f"selected: choose {other} (test tokens never work against production, and vice "
+        "versa).",
+        field="settings.environment",
+    )
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """The environment, the token's expiry date and the warning lead time are well formed."""
+    environment = settings.get("environment", "production")
+    if environment not in ENVIRONMENTS:
+        raise SetupRefused(
+            f"settings.environment must be one of {', '.join(ENVIRONMENTS)}",
+            field="settings.environment",
+        )
+    expires = settings.get("employee_token_expires_on")
+    if expires is not None:
+        try:
+            date.fromisoformat(str(expires))
+        except ValueError:
+            raise SetupRefused(
+                "settings.employee_token_expires_on must be a date (YYYY-MM-DD): the expiry "
+                "date chosen when the token was generated",
+                field="settings.employee_token_expires_on",
+            ) from None
+    days = settings.get("token_warning_days", DEFAULT_WARNING_DAYS)
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 365:
+        raise SetupRefused(
+            "settings.token_warning_days must be a whole number of days (0-365)",
+            field="settings.token_warning_days",
+        )
+
+
+def token_warnings(settings: Mapping[str, Any], today: date) -> list[str]:
+    """A warning from ``token_warning_days`` days before the employee token expires."""
+    expires = settings.get("employee_token_expires_on")
+    if not expires:
+        return []
+    expiry = date.fromisoformat(str(expires))
+    days = int(settings.get("token_warning_days", DEFAULT_WARNING_DAYS))
+    left = (expiry - today).days
+    if left <= 0:
+        return [
+            f"The Tripletex employee token expired on {expiry.isoformat()}: syncing has "
+            "stopped. Generate a new employee token in Tripletex (Selskap → API-tilgang), "
+            "paste it, test the connection and save."
+        ]
+    if left <= days:
+        return [
+            f"The Tripletex employee token expires on {expiry.isoformat()} (in {left} "
+            f"day{'s' if left != 1 else ''}): generate a new one in Tripletex (Selskap → "
+            "API-tilgang), paste it, test the connection and save before then."
+        ]
+    return []

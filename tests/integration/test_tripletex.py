@@ -1,0 +1,393 @@
+"""The Tripletex integration end to end: the hub API, a real database and the Tripletex sandbox
+served over loopback, with a controllable clock for token expiry. One test per behaviour of the
+integration's description (connect, troubleshooting cases, rotation, clients, products, VAT)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from ledgerbridge.api.app import create_app
+from ledgerbridge.clock import ManualClock
+from ledgerbridge.runtime.http import ServerThread
+from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.tripletex import SandboxServer, TripletexSandbox, seed_accounting_firm
+from ledgerbridge.sandbox.tripletex.seed import SeededFirm
+from ledgerbridge.settings import Settings
+from ledgerbridge.store.tables.tenancy import Connection, WebhookDelivery
+from tests.integration.conftest import Tenant, new_tenant
+
+START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Tripletex:
+    sandbox: TripletexSandbox
+    firm: SeededFirm
+    server: SandboxServer
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        return {env: self.server.url(env) for env in ("production", "test")}
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def tripletex(clock: ManualClock) -> Iterator[Tripletex]:
+    sandbox = TripletexSandbox(clock=clock, seed=3)
+    firm = seed_accounting_firm(sandbox, clients=3, seed=3, months=2, token_days=40)
+    server = SandboxServer(sandbox)
+    server.start()
+    yield Tripletex(sandbox, firm, server)
+    server.stop()
+    sandbox.close()
+
+
+@pytest.fixture
+def settings(
+    db_url: str, secret_key: str, hub_port: int, tmp_path: Path, tripletex: Tripletex
+) -> Settings:
+    return Settings(
+        database_url=db_url,
+        secret_keys=secret_key,
+        secret_key_file=tmp_path / "unused.key",
+        public_url=f"http://127.0.0.1:{hub_port}",
+        poll_interval=0.05,
+        worker_concurrency=1,
+        tripletex_consumer_token=tripletex.firm.consumer_token,
+    )
+
+
+@pytest.fixture
+def system(settings: Settings, clock: ManualClock) -> Iterator[System]:
+    built = System(settings, clock=clock)
+    yield built
+    built.close()
+
+
+def body(tripletex: Tripletex, token: str | None = None, **settings: Any) -> dict[str, Any]:
+    return {
+        "system": "tripletex",
+        "name": "Tripletex",
+        "timezone": "Europe/Oslo",
+        "settings": {
+            "environment": "production",
+            "base_urls": tripletex.base_urls,
+            "employee_token_expires_on": tripletex.firm.token_expires.isoformat(),
+            **settings,
+        },
+        "secrets": {"employee_token": token or tripletex.firm.employee_token},
+    }
+
+
+def connect(tenant: Tenant, tripletex: Tripletex, **settings: Any) -> dict[str, Any]:
+    response = tenant.api.post("/connections", json=body(tripletex, **settings))
+    assert response.status_code == 201, response.text
+    connection: dict[str, Any] = response.json()
+    return connection
+
+
+def refused(response: httpx.Response) -> tuple[str, str]:
+    """(field, message) of a 422."""
+    assert response.status_code == 422, response.text
+    error = response.json()["detail"][0]
+    return ".".join(error["loc"][1:]), str(error["msg"])
+
+
+def activate(system: System, tenant: Tenant, cid: str) -> dict[str, Any]:
+    assert tenant.api.post(f"/connections/{cid}/import").status_code == 202
+    system.run_until_idle()
+    status: dict[str, Any] = tenant.api.get(f"/connections/{cid}").json()
+    assert status["import_state"] == "done", status
+    return status
+
+
+def pull(system: System, tenant: Tenant, cid: str) -> None:
+    assert tenant.api.post(f"/connections/{cid}/jobs/pull").status_code == 202
+    system.run_until_idle()
+
+
+def all_of(tenant: Tenant, path: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    after = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000, **({"after": after} if after else {})}
+        page = tenant.api.get(path, params=params).json()
+        items.extend(page["items"])
+        after = page["next"]
+        if after is None:
+            return items
+
+
+# ------------------------------------------------------------------ connecting
+
+
+def test_connect_answers_with_the_company_name_and_never_stores_the_consumer_token(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    connection = connect(tenant, tripletex)
+    company = tripletex.sandbox.shared["Company"][tripletex.firm.firm_id]
+    assert connection["settings"]["tripletex_company"]["name"] == company["name"]
+    assert connection["warnings"] == []
+    tested = tenant.api.post(f"/connections/{connection['id']}/test").json()
+    assert tested["ok"] and company["name"] in tested["description"]
+    with system.sessions() as session:
+        stored = system.box.open(session.get_one(Connection, connection["id"]).secrets)
+    assert "consumer_token" not in stored
+
+
+def test_whitespace_around_the_token_is_trimmed_with_a_warning(
+    tenant: Tenant, tripletex: Tripletex
+) -> None:
+    response = tenant.api.post(
+        "/connections", json=body(tripletex, f"  {tripletex.firm.employee_token}\n")
+    )
+    assert response.status_code == 201, response.text
+    assert any("whitespace" in w and "trimmed" in w for w in response.json()["warnings"])
+    tested = tenant.api.post(f"/connections/{response.json()['id']}/test").json()
+    assert tested["ok"], tested
+
+
+def test_an_expired_token_is_refused_with_its_date(
+    tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    expired = tripletex.sandbox.issue_employee_token(
+        tripletex.firm.employee_id, tripletex.firm.consumer_token, date(2026, 11, 20)
+    )
+    field, message = refused(tenant.api.post("/connections", json=body(tripletex, expired.token)))
+    assert field == "secrets.employee_token"
+    assert "expired on 2026-11-20" in message and "generate a new employee token" in message
+
+
+def test_a_token_of_the_other_environment_is_refused_naming_the_environment(
+    tenant: Tenant, tripletex: Tripletex
+) -> None:
+    field, message = refused(
+        tenant.api.post("/connections", json=body(tripletex, environment="test"))
+    )
+    assert field == "settings.environment"
+    assert "belongs to the Tripletex production environment" in message
+    assert "test is selected" in message
+
+
+def test_an_unknown_token_is_refused_with_what_to_check(
+    tenant: Tenant, tripletex: Tripletex
+) -> None:
+    field, message = refused(tenant.api.post("/connections", json=body(tripletex, "bm9wZQ==")))
+    assert field == "secrets.employee_token"
+    assert "does not know this employee token" in message and "environment" in message
+
+
+def test_a_deactivated_employee_is_refused_and_stops_the_sync_with_the_reason(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    connection = connect(tenant, tripletex)
+    tripletex.sandbox.set_employee_active(tripletex.firm.employee_id, False)
+    field, message = refused(tenant.api.post("/connections", json=body(tripletex)))
+    assert "deactivated" in message and field == "secrets.employee_token"
+    assert tenant.api.post(f"/connections/{connection['id']}/import").status_code == 202
+    system.run_until_idle()
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert "deactivated" in status["last_error"]
+    tested = tenant.api.post(f"/connections/{connection['id']}/test").json()
+    assert not tested["ok"] and "deactivated" in tested["error"]
+
+
+def test_settings_are_checked(tenant: Tenant, tripletex: Tripletex) -> None:
+    assert (
+        refused(tenant.api.post("/connections", json=body(tripletex, environment="staging")))[0]
+        == "settings.environment"
+    )
+    assert (
+        refused(
+            tenant.api.post("/connections", json=body(tripletex, employee_token_expires_on="soon"))
+        )[0]
+        == "settings.employee_token_expires_on"
+    )
+
+
+def test_without_an_installation_consumer_token_nothing_connects(
+    settings: Settings, clock: ManualClock, hub_port: int, tripletex: Tripletex
+) -> None:
+    bare = System(settings.model_copy(update={"tripletex_consumer_token": None}), clock=clock)
+    server = ServerThread(create_app(bare), port=hub_port).start()
+    try:
+        tenant = new_tenant(bare, f"{server.url}/api/v1")
+        field, message = refused(tenant.api.post("/connections", json=body(tripletex)))
+        assert field == "secrets.consumer_token"
+        assert "LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN" in message
+    finally:
+        server.stop()
+        bare.close()
+
+
+def test_only_owner_and_admin_may_connect_or_configure(
+    hub: str, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    connection = connect(tenant, tripletex)
+    added = tenant.api.post("/users", json={"email": "member@uku.example", "role": "member"})
+    member = httpx.Client(
+        base_url=hub, headers={"Authorization": f"Bearer {added.json()['api_key']}"}
+    )
+    for response in (
+        member.post("/connections", json=body(tripletex)),
+        member.patch(f"/connections/{connection['id']}", json={"active": True}),
+        member.patch(
+            f"/connections/{connection['id']}",
+            json={"secrets": {"employee_token": tripletex.firm.employee_token}},
+        ),
+        member.post(f"/connections/{connection['id']}/import"),
+    ):
+        assert response.status_code == 403, response.text
+    admin_key = tenant.api.post(
+        "/users", json={"email": "admin@uku.example", "role": "admin"}
+    ).json()["api_key"]
+    admin = httpx.Client(base_url=hub, headers={"Authorization": f"Bearer {admin_key}"})
+    assert admin.post("/connections", json=body(tripletex)).status_code == 201
+
+
+# ------------------------------------------------------------------ token expiry and rotation
+
+
+def test_expiry_warning_in_status_and_once_a_day_as_a_webhook(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    tenant.api.post("/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["*"]})
+    connection = connect(tenant, tripletex, token_warning_days=10)
+    cid = connection["id"]
+    assert tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
+    expires = tripletex.firm.token_expires
+    clock.set(datetime.combine(expires - timedelta(days=3), datetime.min.time(), UTC))
+    system.run_until_idle()
+    warnings = tenant.api.get(f"/connections/{cid}").json()["warnings"]
+    assert len(warnings) == 1 and f"expires on {expires.isoformat()} (in 3 days)" in warnings[0]
+    for hour in range(1, 32):
+        clock.set(datetime.combine(expires - timedelta(days=3), datetime.min.time(), UTC)
+                  + timedelta(hours=hour))  # fmt: skip
+        system.run_until_idle()
+    with system.sessions() as session:
+        sent = session.scalars(
+            sa.select(WebhookDelivery.payload).where(
+                WebhookDelivery.event_type == "connection.warning"
+            )
+        ).all()
+    # The slot missed while the clock jumped runs once, then one at 07:00 Oslo each day.
+    assert len(sent) == 3
+    assert all(p["connection_id"] == cid and "expires on" in p["message"] for p in sent)
+
+
+def test_rotation_checks_the_new_token_before_saving_it(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    connection = connect(tenant, tripletex)
+    cid = connection["id"]
+    expired = tripletex.sandbox.issue_employee_token(
+        tripletex.firm.employee_id, tripletex.firm.consumer_token, date(2026, 11, 20)
+    )
+    bad = tenant.api.patch(
+        f"/connections/{cid}", json={"secrets": {"employee_token": expired.token}}
+    )
+    field, message = refused(bad)
+    assert field == "secrets.employee_token" and "expired on" in message
+    assert tenant.api.post(f"/connections/{cid}/test").json()["ok"], "old token still in use"
+    fresh = tripletex.sandbox.issue_employee_token(
+        tripletex.firm.employee_id, tripletex.firm.consumer_token, date(2027, 11, 20)
+    )
+    saved = tenant.api.patch(
+        f"/connections/{cid}",
+        json={"secrets": {"employee_token": fresh.token},
+              "settings": {"employee_token_expires_on": "2027-11-20"}},
+    )  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    tripletex.sandbox.revoke_employee_token(tripletex.firm.employee_token)
+    assert tenant.api.post(f"/connections/{cid}/test").json()["ok"]
+
+
+def test_a_token_that_expires_stops_the_sync_on_that_date_with_the_reason(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    connection = connect(tenant, tripletex)
+    activate(system, tenant, connection["id"])
+    clock.set(datetime.combine(tripletex.firm.token_expires, datetime.min.time(), UTC)
+              + timedelta(hours=2))  # fmt: skip
+    assert tenant.api.post(f"/connections/{connection['id']}/jobs/pull").status_code == 202
+    system.run_until_idle()
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    expiry = tripletex.firm.token_expires.isoformat()
+    assert f"expired on {expiry}" in status["last_error"]
+    assert any(f"expired on {expiry}" in w for w in status["warnings"])
+
+
+# ------------------------------------------------------------------ inbound data
+
+
+def test_import_brings_clients_products_and_vat_codes(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    connection = connect(tenant, tripletex)
+    activate(system, tenant, connection["id"])
+    firm = tripletex.firm.firm_id
+    parties = {p["data"]["debtor_number"]: p["data"] for p in all_of(tenant, "/parties")}
+    customers = tripletex.sandbox.all(firm, "Customer")
+    assert len(parties) == len(customers)
+    first = customers[0]
+    party = parties[str(first["customerNumber"])]
+    assert party["name"] == first["name"] and party["is_customer"]
+    assert party["organisation_number"] == first.get("organizationNumber")
+    assert party["postal_address"]["city"]
+    vat = {v["data"]["code"]: v["data"] for v in all_of(tenant, "/vat-codes")}
+    assert vat["3"]["direction"] == "sales" and Decimal(vat["3"]["rate"]) == 25
+    assert vat["1"]["direction"] == "purchase"
+    products = {p["data"]["sku"]: p["data"] for p in all_of(tenant, "/products")}
+    assert len(products) == len(tripletex.sandbox.all(firm, "Product"))
+    assert products["100"]["vat_code"] == "3" and Decimal(products["100"]["sales_price"]) == 4500
+
+
+def test_pull_reads_only_customers_changed_since_the_last_one(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    connection = connect(tenant, tripletex)
+    cid = connection["id"]
+    activate(system, tenant, cid)
+    firm = tripletex.firm.firm_id
+    customer = tripletex.sandbox.all(firm, "Customer")[0]
+    clock.advance(timedelta(hours=2))
+    pull(system, tenant, cid)  # overlaps the import by a minute: everything once more
+    clock.advance(timedelta(hours=2))
+    tripletex.sandbox.update(firm, "Customer", customer["id"], {"email": "ny@eksempel.no"})
+    clock.advance(timedelta(minutes=5))
+    pull(system, tenant, cid)
+    runs = tenant.api.get(f"/connections/{cid}").json()["recent_runs"]
+    run = next(r for r in runs if r["kind"] == "pull")
+    assert run["kind"] == "pull" and run["status"] == "succeeded"
+    assert sum(run["counts"].values()) == 1, run
+    party = next(
+        p for p in all_of(tenant, "/parties")
+        if p["data"]["debtor_number"] == str(customer["customerNumber"])
+    )  # fmt: skip
+    assert party["data"]["email"] == "ny@eksempel.no"
+
+
+def test_clients_are_read_only_with_a_reason(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    connection = connect(tenant, tripletex)
+    activate(system, tenant, connection["id"])
+    party = all_of(tenant, "/parties")[0]
+    changed = tenant.api.patch(f"/parties/{party['id']}", json={"name": "Renamed in the app"})
+    assert changed.status_code == 200
+    system.run_until_idle()
+    firm = tripletex.firm.firm_id
+    assert all(c["name"] != "Renamed in the app" for c in tripletex.sandbox.all(firm, "Customer"))
