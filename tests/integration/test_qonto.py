@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -55,8 +55,8 @@ class Qonto:
         return [f"{c.method} {c.path}" for c in self.sandbox.calls() if c.method != "GET"]
 
 
-def start(sandbox: QontoSandbox) -> Iterator[Qonto]:
-    sandbox.add_oauth_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT])
+def start(sandbox: QontoSandbox, *redirects: str) -> Generator[Qonto, None, None]:
+    sandbox.add_oauth_app(CLIENT_ID, CLIENT_SECRET, [REDIRECT, *redirects])
     with SandboxServer(sandbox) as server:
         yield Qonto(sandbox, server.base_url)
     sandbox.close()
@@ -418,3 +418,171 @@ def test_rate_limit_retries_after_qontos_delay(
     finally:
         connector.close()
     assert caught.value.retry_after is not None and caught.value.retry_after > 0
+
+
+# ---------------------------------------------------------------------------- OAuth 2.0
+
+
+class OAuthWorld:
+    """A hub and a Qonto sandbox on one manual clock, and a tenant using them."""
+
+    def __init__(self, system: System, tenant: Tenant, qonto: Qonto, clock: ManualClock) -> None:
+        self.system = system
+        self.tenant = tenant
+        self.qonto = qonto
+        self.clock = clock
+
+    def connect(self) -> Any:
+        response = self.tenant.api.post(
+            "/connections",
+            json={
+                "system": "qonto",
+                "name": "Qonto",
+                "timezone": "Europe/Paris",
+                "settings": {
+                    "base_url": self.qonto.url,
+                    "oauth_url": self.qonto.url,
+                    "oauth_client_id": CLIENT_ID,
+                    "entities": {"customers": {"enabled": True}},
+                },
+                "secrets": {"oauth_client_secret": CLIENT_SECRET},
+            },
+        )
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def log_in(self, connection_id: str) -> httpx.Response:
+        """The user's browser: the hub's authorize URL, Qonto's consent, back to the hub."""
+        started = self.tenant.api.post(f"/connections/{connection_id}/oauth/authorize")
+        assert started.status_code == 200, started.text
+        with httpx.Client(timeout=30) as browser:
+            consent = browser.get(started.json()["authorize_url"])
+            assert consent.status_code == 302, consent.text
+            return browser.get(consent.headers["location"])
+
+    def secrets(self, connection_id: str) -> dict[str, Any]:
+        return dict(self.system.connections.handle(connection_id).secrets)
+
+    def status(self, connection_id: str) -> Any:
+        return self.tenant.api.get(f"/connections/{connection_id}").json()
+
+
+@pytest.fixture
+def world(settings: Settings, hub_port: int, clock: ManualClock) -> Iterator[OAuthWorld]:
+    sandbox = QontoSandbox(clock=clock, seed=7)
+    qontos = start(sandbox, f"http://127.0.0.1:{hub_port}/api/v1/oauth/callback")
+    qonto = next(qontos)
+    system = System(settings, clock=clock)
+    server = ServerThread(create_app(system), port=hub_port).start()
+    tenant = new_tenant(system, f"{server.url}/api/v1")
+    try:
+        yield OAuthWorld(system, tenant, qonto, clock)
+    finally:
+        tenant.api.close()
+        server.stop()
+        system.close()
+        qontos.close()
+
+
+def test_log_in_to_qonto_then_sync(world: OAuthWorld) -> None:
+    seed_clients(world.qonto.sandbox, count=3, seed=8)
+    connection = world.connect()
+    assert any("not logged in to Qonto yet" in w for w in connection["warnings"])
+
+    answer = world.log_in(connection["id"])
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"status": "connected", "connection_id": connection["id"]}
+    stored = world.secrets(connection["id"])
+    assert stored["access_token"].startswith("ory_at_")
+    assert stored["refresh_token"].startswith("ory_rt_")
+    assert "oauth_state_hash" not in stored
+    # Tokens never show in the connection's status.
+    assert stored["refresh_token"] not in str(world.status(connection["id"]))
+
+    import_all(world.system, world.tenant, connection["id"])
+    assert len(parties(world.tenant)) == 3
+    world.tenant.api.post("/parties", json=NEW_CUSTOMER)
+    world.system.run_until_idle()
+    assert len(world.qonto.clients()) == 4
+
+
+@pytest.mark.parametrize("state", ["unknown-connection.abcdefgh", "nothing-at-all"])
+def test_a_callback_with_an_unknown_state_changes_nothing(world: OAuthWorld, state: str) -> None:
+    connection = world.connect()
+    before = world.secrets(connection["id"])
+    answer = httpx.get(
+        f"{world.tenant.api.base_url}/oauth/callback", params={"state": state, "code": "x"}
+    )
+    assert answer.status_code == 404
+    assert world.secrets(connection["id"]) == before
+
+
+def test_a_login_is_completed_once(world: OAuthWorld) -> None:
+    connection = world.connect()
+    started = world.tenant.api.post(f"/connections/{connection['id']}/oauth/authorize").json()
+    with httpx.Client(timeout=30) as browser:
+        back = browser.get(started["authorize_url"]).headers["location"]
+        assert browser.get(back).status_code == 200
+        tokens = world.secrets(connection["id"])
+        assert browser.get(back).status_code == 404  # replayed: the state is spent
+    assert world.secrets(connection["id"]) == tokens
+
+
+def test_a_refused_consent_says_so(world: OAuthWorld) -> None:
+    connection = world.connect()
+    world.qonto.sandbox.set_consent(False)
+    answer = world.log_in(connection["id"])
+    assert answer.status_code == 422
+    assert "access_denied" in world.status(connection["id"])["last_error"]
+    assert "access_token" not in world.secrets(connection["id"])
+
+
+def test_tokens_are_renewed_during_runs_and_the_new_refresh_token_is_kept(
+    world: OAuthWorld,
+) -> None:
+    connection = world.connect()
+    world.log_in(connection["id"])
+    import_all(world.system, world.tenant, connection["id"])
+    first = world.secrets(connection["id"])
+
+    world.clock.advance(timedelta(minutes=57))  # 3 minutes left: renewed before the call
+    assert pull(world.system, world.tenant, connection["id"]).status == "succeeded"
+    second = world.secrets(connection["id"])
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+
+    # Hours later, long after the old refresh token's 60-second grace: the stored one works.
+    world.clock.advance(timedelta(hours=5))
+    assert pull(world.system, world.tenant, connection["id"]).status == "succeeded"
+    third = world.secrets(connection["id"])
+    assert third["refresh_token"] not in (first["refresh_token"], second["refresh_token"])
+    assert world.status(connection["id"])["last_error"] is None
+
+
+def test_a_revoked_login_asks_the_user_to_log_in_again(world: OAuthWorld) -> None:
+    connection = world.connect()
+    world.log_in(connection["id"])
+    import_all(world.system, world.tenant, connection["id"])
+    world.qonto.sandbox.revoke_refresh_token(world.secrets(connection["id"])["refresh_token"])
+
+    run = pull(world.system, world.tenant, connection["id"])
+    assert run.status == "failed"
+    error = world.status(connection["id"])["last_error"]
+    assert "log in to Qonto again" in error
+
+    world.log_in(connection["id"])
+    assert world.status(connection["id"])["last_error"] is None
+    assert pull(world.system, world.tenant, connection["id"]).status == "succeeded"
+
+
+def test_a_login_older_than_90_days_asks_the_user_to_log_in_again(world: OAuthWorld) -> None:
+    connection = world.connect()
+    world.log_in(connection["id"])
+    import_all(world.system, world.tenant, connection["id"])
+    calls = len(world.qonto.sandbox.calls())
+
+    world.clock.advance(timedelta(days=91))
+    assert pull(world.system, world.tenant, connection["id"]).status == "failed"
+    error = world.status(connection["id"])["last_error"]
+    assert "older than 90 days" in error and "log in to Qonto again" in error
+    assert len(world.qonto.sandbox.calls()) == calls  # no call made with a dead token

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from ledgerbridge.api import connections, inbound, records, setup, tenancy
+from ledgerbridge.api import connections, inbound, oauth, records, setup, tenancy
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import ServiceError
 from ledgerbridge.store.secrets import SecretsKeyError
@@ -38,6 +38,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(tenancy.router, prefix="/api/v1")
     app.include_router(inbound.router, prefix="/api/v1")
     app.include_router(setup.router, prefix="/api/v1")
+    app.include_router(oauth.router, prefix="/api/v1")
 
     @app.get("/api/v1/health", tags=["system"])
     def health() -> dict[str, str]:

@@ -82,6 +82,19 @@ class SetupRefused(Exception):
         self.field = field
 
 
+@dataclass(frozen=True)
+class OAuthFlow:
+    """A system's OAuth 2.0 authorization-code login, served by the hub's generic login
+    endpoints: where the user logs in, and how the code Qonto (or another system) sends back
+    becomes the secrets stored with the connection."""
+
+    authorize_url: Callable[[Mapping[str, Any], Mapping[str, Any], str, str], str]
+    """(settings, secrets, state, redirect URI) → the URL the user's browser opens."""
+    exchange_code: Callable[[Mapping[str, Any], Mapping[str, Any], str, str, Any, Any], JSON]
+    """(settings, secrets, code, redirect URI, HTTP transport, clock) → secrets to add (the
+    tokens and when they expire)."""
+
+
 @dataclass
 class Verified:
     """What the set-up checks learned (stored in the settings) and what the user should know."""
@@ -244,6 +257,9 @@ class Connector(ABC):
     mappings: Mapping[str, EntityMapping]
     default_streams: frozenset[str] = frozenset()
     """Streams enabled when a connection does not choose (``settings.entities``)."""
+    on_secrets: Callable[[JSON], None] | None = None
+    """Set by the runtime: a connector hands it secrets that changed while it ran (a rotated
+    OAuth refresh token), and they are sealed into the connection at once."""
 
     @abstractmethod
     def test(self) -> str:

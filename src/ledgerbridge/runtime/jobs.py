@@ -133,6 +133,7 @@ class SyncJobs:
         connector = handle.system.factory(
             handle.settings, handle.secrets, meter, self.transport, self._clock
         )
+        connector.on_secrets = partial(self._connections.store_secrets, connection_id)
         try:
             yield connector
         finally:

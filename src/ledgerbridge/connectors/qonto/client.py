@@ -62,12 +62,14 @@ class QontoClient:
         base_url: str,
         authorization: Authorizer,
         meter: CallMeter,
+        renew: Callable[[], bool] | None = None,
         staging_token: str | None = None,
         timeout: float = 30.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._meter = meter
         self._authorization = authorization
+        self._renew = renew
         headers = {"Accept": "application/json"}
         if staging_token:
             headers["X-Qonto-Staging-Token"] = staging_token
@@ -132,10 +134,26 @@ class QontoClient:
         headers: Mapping[str, str] | None = None,
         write: bool,
     ) -> Any:
+        response = self._send(method, path, params, json, headers, write)
+        if response.status_code == 401 and self._renew is not None and self._renew():
+            # The access token was refused before its time (revoked by a refresh elsewhere):
+            # once more with a renewed one.
+            response = self._send(method, path, params, json, headers, write)
+        return self._answer(method, path, response, write)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+        write: bool,
+    ) -> httpx.Response:
         self._meter(1)
         sent = {"Authorization": self._authorization(), **(headers or {})}
         try:
-            response = self._http.request(method, path, params=params, json=json, headers=sent)
+            return self._http.request(method, path, params=params, json=json, headers=sent)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise RemoteUnavailable(f"Qonto is unreachable: {exc}") from exc
         except httpx.TransportError as exc:
@@ -143,6 +161,8 @@ class QontoClient:
             if write:
                 raise AmbiguousWrite(f"no answer from Qonto to {method} {path}: {exc}") from exc
             raise RemoteUnavailable(f"no answer from Qonto to {method} {path}: {exc}") from exc
+
+    def _answer(self, method: str, path: str, response: httpx.Response, write: bool) -> Any:
         status = response.status_code
         if status == 401:
             raise AuthenticationFailed("Qonto refused the credentials (401)")

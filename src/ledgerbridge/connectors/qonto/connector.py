@@ -11,12 +11,13 @@ an idempotency key derived from the hub record and its content.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, Literal
 
 import httpx
 
-from ledgerbridge.clock import Clock
+from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import (
     JSON,
     CallMeter,
@@ -33,6 +34,7 @@ from ledgerbridge.connectors.qonto.client import (
     idempotency_key,
 )
 from ledgerbridge.connectors.qonto.mapping import HUB_ID, ClientMapping, client_name, identity_key
+from ledgerbridge.connectors.qonto.oauth import TokenKeeper
 from ledgerbridge.connectors.qonto.setup import authorization
 
 STREAM_ENTITIES: dict[str, str] = {"customers": "party"}
@@ -67,11 +69,20 @@ class QontoConnector(Connector):
         transport: httpx.BaseTransport | None = None,
         clock: Clock | None = None,
     ) -> None:
-        value = authorization(secrets)
+        renew: Callable[[], bool] | None = None
+        if secrets.get("refresh_token") or secrets.get("access_token"):
+            keeper = TokenKeeper(
+                settings, secrets, clock or SystemClock(), transport, self._secrets_changed
+            )
+            authorize: Callable[[], str] = keeper
+            renew = keeper.renew
+        else:
+            authorize = partial(authorization, secrets)
         self.client = QontoClient(
             base_url=str(settings.get("base_url") or DEFAULT_BASE_URL),
-            authorization=lambda: value,
+            authorization=authorize,
             meter=meter,
+            renew=renew,
             staging_token=secrets.get("staging_token"),
             transport=transport,
         )
@@ -79,6 +90,10 @@ class QontoConnector(Connector):
 
     def close(self) -> None:
         self.client.close()
+
+    def _secrets_changed(self, changed: JSON) -> None:
+        if self.on_secrets is not None:
+            self.on_secrets(changed)
 
     def test(self) -> str:
         organization = self.client.organization()

@@ -8,24 +8,31 @@ from typing import Any
 
 import httpx
 
-from ledgerbridge.connectors.base import CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.base import AuthenticationFailed, CallMeter, SetupRefused, Verified
 from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, QontoClient
 
 
 def authorization(secrets: Mapping[str, Any]) -> str:
-    """The ``Authorization`` value: an OAuth access token, else the API key as Qonto wants it
-    (``<organization-slug>:<secret-key>``, no scheme, no Base64)."""
-    token = secrets.get("access_token")
-    if token:
-        return f"Bearer {token}"
+    """The ``Authorization`` value of an API key as Qonto wants it (``<organization-slug>:
+    <secret-key>``, no scheme, no Base64)."""
     key = str(secrets.get("api_key") or "")
     if ":" not in key:
-        raise SetupRefused(
-            "Qonto needs an API key of the form <organization-slug>:<secret-key> (Settings → "
-            "Integrations → API key in the Qonto app), or a login to Qonto",
-            field="secrets.api_key",
+        raise AuthenticationFailed(
+            "the connection is not logged in to Qonto: log in to Qonto, or give an API key "
+            "of the form <organization-slug>:<secret-key>"
         )
     return key
+
+
+def logged_in(secrets: Mapping[str, Any]) -> bool:
+    """Whether the secrets hold an OAuth login (tokens)."""
+    return bool(secrets.get("access_token") or secrets.get("refresh_token"))
+
+
+LOG_IN = (
+    'the connection is saved but not logged in to Qonto yet: use "Log in to Qonto" '
+    "(POST /connections/{id}/oauth/authorize) to finish it"
+)
 
 
 def check_settings(settings: Mapping[str, Any]) -> None:
@@ -41,8 +48,14 @@ def verify(
     meter: CallMeter,
     transport: httpx.BaseTransport | None = None,
 ) -> Verified:
-    """Read the organization the credentials reach, and remember its id and slug."""
-    value = authorization(secrets)
+    """Read the organization the credentials reach, and remember its id and slug. A connection
+    that will log in with OAuth is saved first, and reaches Qonto once the user has logged in."""
+    if logged_in(secrets):
+        value = f"Bearer {secrets.get('access_token')}"
+    elif not secrets.get("api_key") and settings.get("oauth_client_id"):
+        return Verified(settings={}, warnings=[LOG_IN])
+    else:
+        value = authorization(secrets)
     client = QontoClient(
         base_url=str(settings.get("base_url") or DEFAULT_BASE_URL),
         authorization=lambda: value,
@@ -55,7 +68,7 @@ def verify(
     finally:
         client.close()
     warnings: list[str] = []
-    if not secrets.get("access_token"):
+    if not logged_in(secrets):
         warnings.append(
             "an API key lets Qonto be read, but Qonto only accepts new clients and invoices "
             "from an OAuth login: log in to Qonto to send customers"

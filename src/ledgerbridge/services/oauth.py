@@ -1,0 +1,126 @@
+"""Logging a connection in to its system with OAuth 2.0 (authorization code).
+
+The hub hands out the system's authorize URL with a one-time ``state`` bound to the connection;
+the system redirects the user's browser to the hub's callback with a code, which is exchanged
+for tokens that are sealed into the connection's secrets. Tokens never leave the service and
+are never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.connectors.base import JSON, ConnectorError, OAuthFlow
+from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.services.errors import Invalid, NotFound
+from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.secrets import SecretBox
+from ledgerbridge.store.tables.tenancy import Connection
+
+CALLBACK_PATH = "/api/v1/oauth/callback"
+STATE_LIFETIME = timedelta(minutes=15)
+"""How long a login may take between the authorize URL and the callback."""
+STATE_SECRETS = ("oauth_state_hash", "oauth_state_expires_at")
+
+
+class OAuthService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        box: SecretBox,
+        clock: Clock,
+        public_url: str,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self._box = box
+        self._clock = clock
+        self.redirect_uri = public_url.rstrip("/") + CALLBACK_PATH
+        self._transport = transport
+
+    def authorize(self, principal: Principal, connection_id: str) -> JSON:
+        """The URL where the user logs in; its ``state`` is good for one callback."""
+        principal.require_admin("logging a connection in")
+        state = f"{connection_id}.{secrets.token_urlsafe(24)}"
+        with self._sessions.begin() as session:
+            row = session.get(Connection, connection_id)
+            if row is None or row.tenant_id != principal.tenant_id:
+                raise NotFound(f"connection {connection_id} not found")
+            flow = _flow(row.system)
+            stored = self._box.open(row.secrets)
+            try:
+                url = flow.authorize_url(row.settings, stored, state, self.redirect_uri)
+            except ConnectorError as exc:
+                raise Invalid(str(exc), field="settings") from exc
+            expires = self._clock.now() + STATE_LIFETIME
+            row.secrets = self._box.seal(
+                {
+                    **stored,
+                    "oauth_state_hash": _hash(state),
+                    "oauth_state_expires_at": expires.isoformat(),
+                }
+            )
+        return {"authorize_url": url, "state": state, "redirect_uri": self.redirect_uri}
+
+    def callback(self, state: str, code: str | None, error: str | None) -> JSON:
+        """Exchange the code for tokens and store them; an unknown, used or expired ``state``
+        changes nothing."""
+        connection_id = state.split(".", 1)[0]
+        with self._sessions() as session:
+            row = session.get(Connection, connection_id)
+            stored = self._box.open(row.secrets) if row is not None else {}
+            system, settings = (row.system, dict(row.settings)) if row is not None else ("", {})
+        expected = str(stored.get("oauth_state_hash") or "")
+        expires = stored.get("oauth_state_expires_at")
+        if (
+            row is None
+            or not expected
+            or not hmac.compare_digest(expected, _hash(state))
+            or not expires
+            or datetime.fromisoformat(str(expires)) < self._clock.now()
+        ):
+            raise NotFound("unknown or expired login; start the login again")
+        if error or not code:
+            self._finish(connection_id, {}, f"the login was not completed: {error or 'no code'}")
+            raise Invalid(f"the login was not completed: {error or 'no code'}", field="code")
+        try:
+            tokens = _flow(system).exchange_code(
+                settings, stored, code, self.redirect_uri, self._transport, self._clock
+            )
+        except ConnectorError as exc:
+            self._finish(connection_id, {}, str(exc))
+            raise Invalid(str(exc), field="code") from exc
+        self._finish(connection_id, tokens, None)
+        return {"status": "connected", "connection_id": connection_id}
+
+    def _finish(self, connection_id: str, tokens: JSON, problem: str | None) -> None:
+        """Store the tokens (or the reason there are none), and spend the state."""
+        with self._sessions.begin() as session:
+            row = session.get(Connection, connection_id, with_for_update=True)
+            if row is None:
+                return
+            stored = {
+                k: v for k, v in self._box.open(row.secrets).items() if k not in STATE_SECRETS
+            }
+            row.secrets = self._box.seal({**stored, **tokens})
+            row.last_error = problem
+            row.last_error_at = self._clock.now() if problem else None
+            row.updated_at = self._clock.now()
+
+
+def _flow(system: str) -> OAuthFlow:
+    spec = SYSTEMS.get(system)
+    if spec is None or spec.oauth is None:
+        raise Invalid(f"{system} connections do not log in with OAuth", field="system")
+    return spec.oauth
+
+
+def _hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
