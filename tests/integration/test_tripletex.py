@@ -391,3 +391,41 @@ def test_clients_are_read_only_with_a_reason(
     system.run_until_idle()
     firm = tripletex.firm.firm_id
     assert all(c["name"] != "Renamed in the app" for c in tripletex.sandbox.all(firm, "Customer"))
+
+
+# ------------------------------------------------------------------ linking clients
+
+
+def test_clients_are_linked_to_tripletex_customers_picked_from_the_saved_token(
+    system: System, hub: str, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    cid = connect(tenant, tripletex)["id"]
+    listed = tenant.api.get(f"/connections/{cid}/lists/customers")
+    assert listed.status_code == 200, listed.text
+    customers = listed.json()
+    firm = tripletex.firm.firm_id
+    assert {c["id"] for c in customers} == {
+        str(c["id"]) for c in tripletex.sandbox.all(firm, "Customer")
+    }
+    client = tenant.api.post("/parties", json={"name": customers[0]["name"]}).json()
+    linked = tenant.api.patch(
+        f"/connections/{cid}",
+        json={"settings": {"client_links": {client["id"]: customers[1]["id"]}}},
+    )
+    assert linked.status_code == 200, linked.text
+    relinked = tenant.api.patch(
+        f"/connections/{cid}",
+        json={"settings": {"client_links": {client["id"]: customers[0]["id"]}}},
+    )
+    assert relinked.json()["settings"]["client_links"] == {client["id"]: customers[0]["id"]}
+    wrong = tenant.api.patch(
+        f"/connections/{cid}", json={"settings": {"client_links": {client["id"]: "Fjord AS"}}}
+    )
+    assert refused(wrong)[0] == "settings.client_links"
+    assert tenant.api.get(f"/connections/{cid}/lists/nope").status_code == 404
+    added = tenant.api.post("/users", json={"email": "member@uku.example", "role": "member"})
+    member = httpx.Client(
+        base_url=hub, headers={"Authorization": f"Bearer {added.json()['api_key']}"}
+    )
+    link = {"settings": {"client_links": {client["id"]: customers[1]["id"]}}}
+    assert member.patch(f"/connections/{cid}", json=link).status_code == 403

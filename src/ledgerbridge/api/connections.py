@@ -96,6 +96,13 @@ def mappings(
     return system.connections.mappings(principal, connection_id, opener)
 
 
+@router.get("/{connection_id}/lists/{name}")
+def remote_list(connection_id: str, name: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """One of the system's own lists, read with the saved credentials (e.g. Tripletex
+    customers to link a client to)."""
+    return system.connections.remote_list(principal, connection_id, name, system.connector)
+
+
 @router.put("/{connection_id}/mappings")
 def set_mappings(
     connection_id: str, body: MappingsUpdate, principal: PrincipalDep, system: SystemDep

@@ -339,6 +339,19 @@ class ConnectionService:
             view["unmapped_vat_codes"] = [c["code"] for c in remote if c["code"] not in view["vat"]]
         return view
 
+    def remote_list(
+        self, principal: Principal, connection_id: str, name: str, opener: Opener
+    ) -> list[JSON]:
+        """One of the system's own lists (``Connector.code_lists``), read with the saved
+        credentials: what the app shows a user to pick from."""
+        with self._sessions() as session:
+            self._load(session, principal, connection_id)
+        with opener(connection_id) as connector:
+            lists = connector.code_lists()
+        if name not in lists:
+            raise NotFound(f"no list '{name}'; this system has: {', '.join(sorted(lists))}")
+        return lists[name]
+
     def set_mappings(
         self,
         principal: Principal,

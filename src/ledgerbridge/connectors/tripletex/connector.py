@@ -92,11 +92,27 @@ class TripletexConnector(Connector):
         return rows
 
     def code_lists(self) -> dict[str, list[JSON]]:
+        """VAT types for the mapping screen, and the firm's customers a client is linked to
+        (``settings.client_links``)."""
+        customers = self.client.list_all(
+            "/customer",
+            {"fields": "id,name,customerNumber,organizationNumber,email", "sorting": "name"},
+        )
         return {
             "vat": [
                 {"code": str(r.get("number")), "name": r.get("name"), "rate": r.get("percentage")}
                 for r in self._load_vat_types()
-            ]
+            ],
+            "customers": [
+                {
+                    "id": str(r["id"]),
+                    "name": r.get("name"),
+                    "number": r.get("customerNumber"),
+                    "organisation_number": r.get("organizationNumber"),
+                    "email": r.get("email"),
+                }
+                for r in customers
+            ],
         }
 
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:

@@ -112,7 +112,8 @@ def _diagnose_environment(
 
 
 def check_settings(settings: Mapping[str, Any]) -> None:
-    """The environment, the token's expiry date and the warning lead time are well formed."""
+    """The environment, the token's expiry date, the warning lead time and the client links
+    are well formed."""
     environment = settings.get("environment", "production")
     if environment not in ENVIRONMENTS:
         raise SetupRefused(
@@ -129,6 +130,15 @@ def check_settings(settings: Mapping[str, Any]) -> None:
                 "date chosen when the token was generated",
                 field="settings.employee_token_expires_on",
             ) from None
+    links = settings.get("client_links", {})
+    if not isinstance(links, dict) or not all(
+        isinstance(party, str) and str(customer).isdigit() for party, customer in links.items()
+    ):
+        raise SetupRefused(
+            "settings.client_links maps each client (hub party id) to the id of its Tripletex "
+            'customer, e.g. {"<party id>": "1000051"}',
+            field="settings.client_links",
+        )
     days = settings.get("token_warning_days", DEFAULT_WARNING_DAYS)
     if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 365:
         raise SetupRefused(
