@@ -1,0 +1,132 @@
+"""Every request the Tripletex client makes validates against Tripletex's official OpenAPI
+spec (the sync subset of 2.74.00), checked with openapi-core while the connector runs against
+the sandbox over loopback. The sandbox and the spec are independent of the client, so a
+parameter name, a body field or a content type that drifts from the spec fails here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openapi_core import OpenAPI
+from openapi_core.configurations import Config
+from openapi_core.datatypes import RequestParameters
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from ledgerbridge.clock import ManualClock
+from ledgerbridge.connectors.tripletex.connector import TripletexConnector
+from ledgerbridge.sandbox.tripletex import SandboxServer, TripletexSandbox, seed_accounting_firm
+
+SPEC = Path("/work/shared/specs/tripletex/tripletex-openapi-2.74.00.sync-subset.json")
+
+
+@dataclass
+class SpecRequest:
+    """An ``httpx.Request`` seen as openapi-core's request protocol, re-rooted at the spec's
+    server (``https://tripletex.no/v2``) instead of the sandbox's ``/<environment>/v2``."""
+
+    request: httpx.Request
+    parameters: RequestParameters = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(list(self.request.url.params.multi_items())),
+            header=Headers(list(self.request.headers.items())),
+            cookie={},
+        )
+
+    @property
+    def host_url(self) -> str:
+        return "https://tripletex.no"
+
+    @property
+    def path(self) -> str:
+        return "/v2" + self.request.url.path.split("/v2", 1)[1]
+
+    @property
+    def method(self) -> str:
+        return self.request.method.lower()
+
+    @property
+    def content_type(self) -> str:
+        return self.request.headers.get("content-type", "").lower()
+
+    @property
+    def body(self) -> bytes | None:
+        return self.request.content or None
+
+
+class Recording(httpx.HTTPTransport):
+    """A real transport that keeps every request it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.requests.append(request)
+        return super().handle_request(request)
+
+
+@pytest.fixture(scope="module")
+def spec() -> OpenAPI:
+    if not SPEC.exists():
+        pytest.skip("the Tripletex spec is not available")
+    # The spec fails strict validation (string defaults on integer parameters).
+    return OpenAPI.from_dict(json.loads(SPEC.read_text()), config=Config(spec_validator_cls=None))
+
+
+@pytest.fixture
+def recorded() -> Iterator[tuple[TripletexConnector, Recording, Any]]:
+    clock = ManualClock(datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+    sandbox = TripletexSandbox(clock=clock, seed=5)
+    firm = seed_accounting_firm(sandbox, clients=2, seed=5, months=1)
+    server = SandboxServer(sandbox)
+    server.start()
+    recording = Recording()
+    connector = TripletexConnector(
+        {"environment": "production", "base_urls": {"production": server.url("production")}},
+        {"consumer_token": firm.consumer_token, "employee_token": firm.employee_token},
+        lambda calls: None,
+        recording,
+        clock,
+    )
+    yield connector, recording, firm
+    connector.close()
+    server.stop()
+    sandbox.close()
+
+
+def test_every_request_of_the_connector_matches_the_official_spec(
+    spec: OpenAPI, recorded: tuple[TripletexConnector, Recording, Any]
+) -> None:
+    connector, recording, _firm = recorded
+    connector.test()
+    streams = list(connector.mappings)
+    connector.prepare(streams)
+    for stream in streams:
+        page = connector.read_page(stream, None, 5)
+        ids = [connector.mappings[stream].remote_id(r) for r in page.records]
+        assert connector.fetch_many(stream, ids).keys() == set(ids)
+        connector.read_page(stream, page.after, 5)
+    connector.find_by_business_key("customers", ["10000"])
+    connector.find_by_business_key("products", ["100"])
+    connector.find_by_business_key("vat_codes", ["3"])
+    connector.code_lists()
+    paths = {(r.method, r.url.path.split("/v2", 1)[1]) for r in recording.requests}
+    assert ("POST", "/token/session/:create") in paths
+    assert {p for _, p in paths} >= {"/customer", "/product", "/ledger/vatType"}
+    problems = []
+    for request in recording.requests:
+        try:
+            spec.validate_request(SpecRequest(request))
+        except Exception as exc:  # collect every problem, then report them together
+            problems.append(f"{request.method} {request.url}: {exc!r}")
+    assert problems == []
