@@ -13,6 +13,9 @@ from ledgerbridge.connectors.qonto.connector import parse_cursor
 from ledgerbridge.connectors.qonto.mapping import (
     HUB_ID,
     ClientMapping,
+    Codes,
+    CreditNoteMapping,
+    InvoiceMapping,
     identity_key,
     phone_out,
 )
@@ -309,3 +312,226 @@ def test_error_message_names_each_field() -> None:
 )
 def test_parse_cursor(cursor: str | None, parts: tuple[str | None, int]) -> None:
     assert parse_cursor(cursor) == parts
+
+
+# ---------------------------------------------------------------------------- invoices
+
+CODES = Codes(
+    [
+        {"code": "FR20", "rate": "20", "country": "FR"},
+        {"code": "FR5.5", "rate": "5.5", "country": "FR"},
+        {"code": "NL-RC", "rate": "0", "country": "NL"},
+    ],
+    {"stuk": "pcs-nl"},
+    "FR",
+)
+INVOICES = InvoiceMapping(CODES, lambda: "FR7616958000016218830371501")
+CREDIT_NOTES = CreditNoteMapping(CODES, lambda: None)
+
+QONTO_INVOICE: dict[str, Any] = {
+    "id": "inv-1",
+    "number": "F-2026-00042",
+    "status": "unpaid",
+    "client_id": "c-1",
+    "client": {"id": "c-1", "billing_address": {"country_code": "FR"}},
+    "issue_date": "2026-03-10",
+    "due_date": "2026-04-09",
+    "currency": "EUR",
+    "total_amount": {"value": "1321.20", "currency": "EUR"},
+    "amount_paid": {"value": "0.00", "currency": "EUR"},
+    "discount": {"type": "percentage", "value": "0.05"},
+    "items": [
+        {
+            "title": "Conseil",
+            "description": "Mars",
+            "quantity": "1.5",
+            "unit": "hour",
+            "unit_price": {"value": "100.00", "currency": "EUR"},
+            "vat_rate": "0.2",
+            "discount": {"type": "percentage", "value": "0.1"},
+            "subtotal": {"value": "135.00", "currency": "EUR"},
+        },
+        {
+            "title": "Livres",
+            "description": None,
+            "quantity": "3",
+            "unit": "piece",
+            "unit_price": {"value": "19.99", "currency": "EUR"},
+            "vat_rate": "0.055",
+            "discount": {"type": "absolute", "value": "5.997"},
+            "subtotal": {"value": "53.97", "currency": "EUR"},
+        },
+    ],
+}
+
+# (canonical field, expected value) for QONTO_INVOICE
+INVOICE_IN_ROWS: list[tuple[str, Any]] = [
+    ("kind", "invoice"),
+    ("number", "F-2026-00042"),
+    ("party_id", "hub-party"),
+    ("date", "2026-03-10"),
+    ("due_date", "2026-04-09"),
+    ("payment_term_days", 30),
+    ("currency", "EUR"),
+    ("status", "booked"),
+    ("amount_open", "1321.20"),
+]
+
+
+@pytest.mark.parametrize(("field", "expected"), INVOICE_IN_ROWS)
+def test_invoice_inbound_field(field: str, expected: Any) -> None:
+    assert INVOICES.to_canonical(QONTO_INVOICE, {"party_id": "hub-party"})[field] == expected
+
+
+# (line field, expected value of the first line, of the second line)
+LINE_IN_ROWS: list[tuple[str, Any, Any]] = [
+    ("description", "Conseil", "Livres"),
+    ("quantity", "1.5", "3"),
+    ("unit", "hour", "pcs"),
+    ("unit_price", "100", "19.99"),
+    # 10 % on the line and 5 % on the invoice; 5.997 off 59.97 is 10 %.
+    ("discount_percent", "14.5", "14.5"),
+    ("vat_rate", "20", "5.5"),
+    ("vat_code", "FR20", "FR5.5"),
+]
+
+
+@pytest.mark.parametrize(("field", "first", "second"), LINE_IN_ROWS)
+def test_invoice_line_inbound_field(field: str, first: Any, second: Any) -> None:
+    lines = INVOICES.to_canonical(QONTO_INVOICE, {})["lines"]
+    assert (lines[0][field], lines[1][field]) == (first, second)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [("draft", "draft"), ("unpaid", "booked"), ("paid", "paid"), ("canceled", "cancelled")],
+)
+def test_invoice_status(status: str, expected: str) -> None:
+    assert INVOICES.to_canonical({**QONTO_INVOICE, "status": status}, {})["status"] == expected
+
+
+def test_a_vat_rate_without_a_vat_group_fails_naming_rate_and_country() -> None:
+    item = {**QONTO_INVOICE["items"][0], "vat_rate": "0.21"}
+    with pytest.raises(SkipRecord) as caught:
+        INVOICES.to_canonical({**QONTO_INVOICE, "items": [item]}, {})
+    assert caught.value.reason == "vat_group_missing"
+    assert "VAT rate 21% for country FR" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("rate", "client_country", "group"),
+    [("0.2", "NL", "FR20"), ("0", "NL", "NL-RC"), ("0.055", "FR", "FR5.5")],
+)
+def test_charged_rates_are_the_organizations_and_zero_rates_the_clients(
+    rate: str, client_country: str, group: str
+) -> None:
+    item = {**QONTO_INVOICE["items"][0], "vat_rate": rate}
+    remote = {
+        **QONTO_INVOICE,
+        "items": [item],
+        "client": {"billing_address": {"country_code": client_country}},
+    }
+    assert INVOICES.to_canonical(remote, {})["lines"][0]["vat_code"] == group
+
+
+def test_an_unmapped_unit_is_skipped() -> None:
+    item = {**QONTO_INVOICE["items"][0], "unit": "barrel"}
+    with pytest.raises(SkipRecord) as caught:
+        INVOICES.to_canonical({**QONTO_INVOICE, "items": [item]}, {})
+    assert caught.value.reason == "unit_unmapped"
+
+
+HUB_INVOICE: dict[str, Any] = {
+    "id": "hub-inv-1",
+    "kind": "invoice",
+    "party_id": "hub-party",
+    "date": "2026-03-10",
+    "payment_term_days": 14,
+    "currency": "EUR",
+    "lines": [
+        {
+            "description": "Conseil",
+            "quantity": "1.5",
+            "unit": "hour",
+            "unit_price": "100",
+            "discount_percent": "10",
+            "vat_code": "FR20",
+        },
+        {"description": "Livres", "quantity": "3", "unit": "pcs-nl", "unit_price": "19.99",
+         "vat_rate": "5.5"},
+    ],
+}  # fmt: skip
+
+# (Qonto field, expected wire value)
+INVOICE_OUT_ROWS: list[tuple[str, Any]] = [
+    ("client_id", "c-1"),
+    ("issue_date", "2026-03-10"),
+    ("due_date", "2026-03-24"),
+    ("currency", "EUR"),
+    ("payment_methods", {"iban": "FR7616958000016218830371501"}),
+    (HUB_ID, "hub-inv-1"),
+]
+
+
+@pytest.mark.parametrize(("field", "expected"), INVOICE_OUT_ROWS)
+def test_invoice_outbound_field(field: str, expected: Any) -> None:
+    payload = INVOICES.from_canonical(HUB_INVOICE, None, {"party_id": ("customers", "c-1")})
+    assert payload[field] == expected
+
+
+LINE_OUT_ROWS: list[tuple[str, Any, Any]] = [
+    ("title", "Conseil", "Livres"),
+    ("quantity", "1.5", "3"),
+    ("unit", "hour", "stuk"),
+    ("unit_price", {"value": "100", "currency": "EUR"}, {"value": "19.99", "currency": "EUR"}),
+    ("vat_rate", "0.2", "0.055"),
+    ("discount", {"type": "percentage", "value": "0.1"}, None),
+]
+
+
+@pytest.mark.parametrize(("field", "first", "second"), LINE_OUT_ROWS)
+def test_invoice_line_outbound_field(field: str, first: Any, second: Any) -> None:
+    items = INVOICES.from_canonical(HUB_INVOICE, None, {"party_id": ("customers", "c-1")})["items"]
+    assert (items[0].get(field), items[1].get(field)) == (first, second)
+
+
+@pytest.mark.parametrize(
+    ("current", "changes", "reason"),
+    [
+        ({"id": "inv-1", "status": "unpaid", "number": "F-1"}, {}, "invoice_finalized"),
+        (None, {"kind": "credit_note"}, "credit_note_not_sent"),
+        (None, {"lines": [{"description": "x", "quantity": "1", "unit_price": "1"}]},
+         "vat_rate_missing"),
+        (None, {"lines": [{"description": "x", "quantity": "1", "unit_price": "1",
+                           "vat_rate": "20", "unit": "barrel"}]}, "unit_unmapped"),
+    ],
+)  # fmt: skip
+def test_invoice_outbound_skips(
+    current: dict[str, Any] | None, changes: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(SkipRecord) as caught:
+        INVOICES.from_canonical(
+            {**HUB_INVOICE, **changes}, current, {"party_id": ("customers", "c-1")}
+        )
+    assert caught.value.reason == reason
+
+
+def test_credit_note_is_a_negative_invoice_linked_to_the_one_it_credits() -> None:
+    remote = {
+        **QONTO_INVOICE,
+        "id": "cn-1",
+        "number": "AV-2026-00001",
+        "invoice_id": "inv-1",
+        "discount": None,
+        "items": [{**QONTO_INVOICE["items"][0], "quantity": "-1.5"}],
+    }
+    refs = CREDIT_NOTES.remote_refs(remote)
+    assert refs["credits_invoice_id"] == ("invoices", "inv-1")
+    canonical = CREDIT_NOTES.to_canonical(
+        remote, {"party_id": "hub-party", "credits_invoice_id": "hub-inv"}
+    )
+    assert canonical["kind"] == "credit_note"
+    assert canonical["credits_invoice_id"] == "hub-inv"
+    assert canonical["number"] == "AV-2026-00001"
+    assert canonical["lines"][0]["quantity"] == "-1.5"
+    assert canonical["payment_term_days"] == 0

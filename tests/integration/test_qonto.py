@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -16,9 +17,10 @@ from ledgerbridge.clock import ManualClock
 from ledgerbridge.connectors.base import RemoteUnavailable
 from ledgerbridge.connectors.qonto.client import idempotency_key
 from ledgerbridge.connectors.qonto.connector import QontoConnector
+from ledgerbridge.connectors.qonto.oauth import SCOPES
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
-from ledgerbridge.sandbox.qonto import QontoSandbox, SandboxServer, seed_clients
+from ledgerbridge.sandbox.qonto import QontoSandbox, SandboxServer, seed_clients, seed_organization
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.runtime import Job
 from ledgerbridge.store.tables.sync import Run
@@ -27,7 +29,6 @@ from tests.integration.conftest import Tenant, new_tenant
 CLIENT_ID = "ledgerbridge"
 CLIENT_SECRET = "ledgerbridge-secret-0123456789"
 REDIRECT = "http://127.0.0.1/oauth/qonto/callback"
-SCOPE = "offline_access organization.read client.read client.write"
 
 
 class Qonto:
@@ -36,7 +37,7 @@ class Qonto:
     def __init__(self, sandbox: QontoSandbox, url: str) -> None:
         self.sandbox = sandbox
         self.url = url
-        code = sandbox.issue_code(CLIENT_ID, SCOPE, REDIRECT)
+        code = sandbox.issue_code(CLIENT_ID, SCOPES, REDIRECT)
         tokens = sandbox.token_request(
             {
                 "grant_type": "authorization_code",
@@ -586,3 +587,151 @@ def test_a_login_older_than_90_days_asks_the_user_to_log_in_again(world: OAuthWo
     error = world.status(connection["id"])["last_error"]
     assert "older than 90 days" in error and "log in to Qonto again" in error
     assert len(world.qonto.sandbox.calls()) == calls  # no call made with a dead token
+
+
+# ---------------------------------------------------------------------------- invoices
+
+VAT_GROUPS = [
+    {"code": code, "rate": rate, "country": country}
+    for code, rate, country in (
+        ("FR20", "20", "FR"), ("FR10", "10", "FR"), ("FR5.5", "5.5", "FR"),
+        ("FR2.1", "2.1", "FR"), ("NL-RC", "0", "NL"), ("BE-RC", "0", "BE"),
+    )
+]  # fmt: skip
+INVOICE_ENTITIES = {
+    "customers": {"enabled": True},
+    "invoices": {"enabled": True},
+    "credit_notes": {"enabled": True},
+}
+
+
+def connect_invoices(tenant: Tenant, qonto: Qonto, vat_groups: list[dict[str, str]]) -> Any:
+    response = tenant.api.post(
+        "/connections",
+        json={
+            "system": "qonto",
+            "name": "Qonto",
+            "timezone": "Europe/Paris",
+            "settings": {
+                "base_url": qonto.url,
+                "entities": INVOICE_ENTITIES,
+                "vat_groups": vat_groups,
+            },
+            "secrets": {"access_token": qonto.access_token},
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def invoices(tenant: Tenant) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    after = None
+    while True:
+        params: dict[str, Any] = {"limit": 1000}
+        if after:
+            params["after"] = after
+        page = tenant.api.get("/invoices", params=params).json()
+        items.extend(page["items"])
+        after = page["next"]
+        if after is None:
+            return items
+
+
+def test_invoices_and_credit_notes_are_imported_linked_to_their_customers(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    seed_organization(qonto.sandbox, clients=30, invoices=150, seed=1)
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+
+    run = last_run(system, connection["id"], "import")
+    notes = qonto.sandbox.credit_notes()
+    assert notes, "the seed makes credit notes"
+    assert run.counts == {
+        "customers.created": 30,
+        "invoices.created": 150,
+        "credit_notes.created": len(notes),
+    }
+    hub = {i["data"].get("number"): i for i in invoices(tenant)}
+    parties_by_id = {p["id"]: p["data"] for p in parties(tenant)}
+    remote = next(i for i in qonto.sandbox.invoices() if i["status"] == "paid")
+    mine = hub[remote["number"]]["data"]
+    assert mine["status"] == "paid"
+    assert mine["date"] == remote["issue_date"]
+    assert mine["due_date"] == remote["due_date"]
+    assert mine["currency"] == remote["currency"]
+    assert parties_by_id[mine["party_id"]]["name"] == remote["client"]["name"]
+    assert [line["description"] for line in mine["lines"]] == [
+        item["title"] for item in remote["items"]
+    ]
+    note = notes[0]
+    credit = hub[note["number"]]["data"]
+    credited = next(i for i in qonto.sandbox.invoices() if i["id"] == note["invoice_id"])
+    assert credit["kind"] == "credit_note"
+    assert credit["credits_invoice_id"] == hub[credited["number"]]["id"]
+    assert all(Decimal(line["quantity"]) < 0 for line in credit["lines"])
+
+
+def test_an_invoice_without_a_matching_vat_group_fails_until_one_is_added(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    seed_organization(qonto.sandbox, clients=10, invoices=40, seed=2)
+    without_fr20 = [g for g in VAT_GROUPS if g["code"] != "FR20"]
+    connection = connect_invoices(tenant, qonto, without_fr20)
+    import_all(system, tenant, connection["id"])
+
+    issues = tenant.api.get(
+        f"/connections/{connection['id']}/issues", params={"reason": "vat_group_missing"}
+    ).json()
+    uses_20 = [
+        i
+        for i in qonto.sandbox.invoices()
+        if any(item["vat_rate"] == "0.2" for item in i["items"])
+        and i["client"]["billing_address"]["country_code"] == "FR"
+    ]
+    assert uses_20 and len(issues) >= len(uses_20)
+    assert "VAT rate 20% for country FR" in issues[0]["message"]
+
+    changed = tenant.api.patch(
+        f"/connections/{connection['id']}", json={"settings": {"vat_groups": VAT_GROUPS}}
+    )
+    assert changed.status_code == 200, changed.text
+    assert tenant.api.post(f"/connections/{connection['id']}/jobs/retry").status_code == 202
+    system.run_until_idle()
+    left = tenant.api.get(
+        f"/connections/{connection['id']}/issues", params={"reason": "vat_group_missing"}
+    ).json()
+    assert left == []
+    assert len([i for i in invoices(tenant) if i["data"]["kind"] == "invoice"]) == 40
+
+
+def test_a_hub_invoice_becomes_a_qonto_draft(system: System, tenant: Tenant, qonto: Qonto) -> None:
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    party = tenant.api.post("/parties", json=NEW_CUSTOMER).json()
+    system.run_until_idle()
+    created = tenant.api.post(
+        "/invoices",
+        json={
+            "party_id": party["id"],
+            "date": "2026-03-10",
+            "payment_term_days": 30,
+            "currency": "EUR",
+            "lines": [
+                {"description": "Conseil", "quantity": "1.5", "unit": "hour",
+                 "unit_price": "100", "discount_percent": "10", "vat_code": "FR20"},
+            ],
+        },
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    system.run_until_idle()
+
+    [draft] = qonto.sandbox.invoices()
+    assert draft["status"] == "draft"
+    assert draft["due_date"] == "2026-04-09"
+    assert draft["items"][0]["vat_rate"] == "0.2"
+    assert draft["items"][0]["discount"]["value"] == "0.1"
+    assert draft["total_amount"]["value"] == "162.00"
+    record = tenant.api.get(f"/invoices/{created.json()['id']}").json()
+    assert record["sync"][0]["remote_id"] == draft["id"]

@@ -148,6 +148,8 @@ SYSTEMS: dict[str, SystemSpec] = {
         pulls={
             # Qonto's changes to clients come back by updated_at: a call when nothing changed.
             "pull": Pull(("customers",), "*/15 * * * *"),
+            # Credit notes have no webhook; invoices do, and this is their safety net.
+            "credit_notes": Pull(("invoices", "credit_notes"), "5,35 * * * *"),
         },
         entities=frozenset(QONTO_STREAM_ENTITIES.values()),
         default_streams=QontoConnector.default_streams,

@@ -33,16 +33,36 @@ from ledgerbridge.connectors.qonto.client import (
     QontoClient,
     idempotency_key,
 )
-from ledgerbridge.connectors.qonto.mapping import HUB_ID, ClientMapping, client_name, identity_key
+from ledgerbridge.connectors.qonto.mapping import (
+    HUB_ID,
+    ClientMapping,
+    Codes,
+    CreditNoteMapping,
+    InvoiceMapping,
+    client_name,
+    identity_key,
+)
 from ledgerbridge.connectors.qonto.oauth import TokenKeeper
 from ledgerbridge.connectors.qonto.setup import authorization
 
-STREAM_ENTITIES: dict[str, str] = {"customers": "party"}
+STREAM_ENTITIES: dict[str, str] = {
+    "customers": "party",
+    "invoices": "invoice",
+    "credit_notes": "invoice",
+}
 
-RESOURCES: dict[str, tuple[str, str]] = {"customers": ("clients", "client")}
+RESOURCES: dict[str, tuple[str, str]] = {
+    "customers": ("clients", "client"),
+    "invoices": ("client_invoices", "client_invoice"),
+    "credit_notes": ("credit_notes", "credit_note"),
+}
 """Stream → (Qonto resource path and list key, single-record wrapper)."""
 
-WEBHOOK_STREAMS = {"v1/clients": "customers"}
+CHANGE_FILTERS = {"invoices": "updated_at", "credit_notes": "created_at"}
+"""Streams read by a change time Qonto cannot sort on: every page of the records changed
+since the last read, in creation order (credit notes never change once made)."""
+
+WEBHOOK_STREAMS = {"v1/clients": "customers", "v1/client-invoices": "invoices"}
 """Webhook event types → stream."""
 
 KEY_FILTERS = {"tin": "tax_identification_number", "vat": "vat_number", "email": "email"}
@@ -60,6 +80,8 @@ def parse_cursor(after: str | None) -> tuple[str | None, int]:
 class QontoConnector(Connector):
     system = "qonto"
     default_streams = frozenset({"customers"})
+    """Invoices and credit notes need VAT groups (and maybe units) mapped first, so they are
+    switched on explicitly."""
 
     def __init__(
         self,
@@ -86,7 +108,17 @@ class QontoConnector(Connector):
             staging_token=secrets.get("staging_token"),
             transport=transport,
         )
-        self.mappings: Mapping[str, EntityMapping] = {"customers": ClientMapping()}
+        self._codes = codes = Codes(
+            settings.get("vat_groups"),
+            settings.get("unit_mapping"),
+            settings.get("organization_country"),
+        )
+        self._iban: str | None = settings.get("iban")
+        self.mappings: Mapping[str, EntityMapping] = {
+            "customers": ClientMapping(),
+            "invoices": InvoiceMapping(codes, lambda: self._iban),
+            "credit_notes": CreditNoteMapping(codes, lambda: self._iban),
+        }
 
     def close(self) -> None:
         self.client.close()
@@ -102,11 +134,27 @@ class QontoConnector(Connector):
 
     # ------------------------------------------------------------------ reads
 
+    def prepare(self, streams: list[str]) -> None:
+        """Invoices are paid to the organization's main account, and its country's VAT is
+        charged: read them once per run when the settings do not hold them."""
+        wanted = {"invoices", "credit_notes"} & set(streams)
+        if wanted and (self._iban is None or self._codes.home_country is None):
+            organization = self.client.organization()
+            accounts = organization.get("bank_accounts") or []
+            main = next((a for a in accounts if a.get("main")), accounts[0] if accounts else {})
+            self._iban = self._iban or main.get("iban")
+            country = organization.get("legal_country")
+            self._codes.home_country = self._codes.home_country or (
+                str(country).upper() if country else None
+            )
+
     def count(self, stream: str) -> int | None:
         resource, _ = RESOURCES[stream]
         return self.client.list(resource, {}, per_page=1).total_count
 
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:
+        if stream in CHANGE_FILTERS:
+            return self._read_changed(stream, after, limit)
         resource, _ = RESOURCES[stream]
         since, seen = parse_cursor(after)
         per_page = max(1, min(limit, MAX_PER_PAGE))
@@ -129,6 +177,26 @@ class QontoConnector(Connector):
         position = f"{newest}|{count}" if newest else None
         return Page(records=rows, after=position, more=page.next_page is not None)
 
+    def _read_changed(self, stream: str, after: str | None, limit: int) -> Page:
+        """Cursor ``<since>|<newest seen>|<page>``: pages of the records changed at or after
+        ``since`` in creation order; the next read starts at the newest change seen (those
+        records are read again, and found unchanged)."""
+        resource, _ = RESOURCES[stream]
+        field = CHANGE_FILTERS[stream]
+        since, newest, number = _changed_cursor(after)
+        params = {"sort_by": "created_at:asc"}
+        if since:
+            params[f"filter[{field}_from]"] = since
+        page = self.client.list(resource, params, page=number, per_page=limit)
+        for row in page.items:
+            stamp = str(row.get(field) or "")
+            if stamp and (newest is None or stamp > newest):
+                newest = stamp
+        if page.next_page is not None:
+            return Page(page.items, f"{since or ''}|{newest or ''}|{page.next_page}", True)
+        start = newest or since or ""
+        return Page(page.items, f"{start}|{start}|1", False)
+
     def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
         resource, wrapper = RESOURCES[stream]
         found: dict[str, JSON] = {}
@@ -139,6 +207,11 @@ class QontoConnector(Connector):
         return found
 
     def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
+        """Clients by identity key. Invoices cannot be searched by number: a create whose
+        answer was lost is sent again with the same idempotency key, and Qonto answers with
+        the invoice it made."""
+        if stream != "customers":
+            return {}
         found: dict[str, JSON] = {}
         for key in dict.fromkeys(keys):
             row = self._find_client(key)
@@ -177,12 +250,12 @@ class QontoConnector(Connector):
         for payload in payloads:
             hub_id = str(payload.get(HUB_ID) or "")
             body = {k: v for k, v in payload.items() if k != HUB_ID and v is not None}
-            existing = self._find_client(identity_key(body))
+            existing = self._find_client(identity_key(body)) if stream == "customers" else None
             if existing is not None:
                 # The same party already is a Qonto client: completed, never duplicated.
                 stored.append(self.client.update(resource, wrapper, str(existing["id"]), body))
                 continue
-            key = idempotency_key(hub_id or identity_key(body), body)
+            key = idempotency_key(hub_id or json.dumps(body, sort_keys=True), body)
             stored.append(self.client.create(resource, wrapper, body, key))
         return stored
 
@@ -219,3 +292,11 @@ class QontoConnector(Connector):
                 data=data if operation == "upsert" else None,
             )
         ]
+
+
+def _changed_cursor(after: str | None) -> tuple[str | None, str | None, int]:
+    """``<since>|<newest seen>|<page>`` → its parts (no cursor: everything, page 1)."""
+    if not after:
+        return None, None, 1
+    since, newest, number = [*after.split("|"), "", "", ""][:3]
+    return since or None, newest or None, int(number or 1)

@@ -13,12 +13,15 @@ address Qonto's ``delivery_address``; a person's one address is the ``billing_ad
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ledgerbridge.connectors.base import (
     JSON,
     EntityMapping,
+    Reference,
     RemoteRef,
     SkipRecord,
 )
@@ -292,3 +295,332 @@ def _hub_person_names(
             "person's first and last name",
         )
     return parts.first, parts.middle, parts.last
+
+
+# ---------------------------------------------------------------------------- invoices
+
+DEFAULT_UNITS: dict[str, str] = {
+    "hour": "hour", "day": "day", "week": "week", "month": "month", "year": "year",
+    "unit": "pcs", "piece": "pcs", "meter": "m", "kilogram": "kg", "gram": "g", "liter": "l",
+}  # fmt: skip
+"""Qonto's free-text units that are mapped to hub units when a connection starts; the
+connection's ``unit_mapping`` adds to them and overrides them."""
+
+STATUSES = {"draft": "draft", "unpaid": "booked", "paid": "paid", "canceled": "cancelled"}
+HUNDRED = Decimal(100)
+
+
+def dec(value: Any) -> str | None:
+    """A wire decimal as a canonical decimal string in one normal form ("2.50" → "2.5")."""
+    if value is None or value == "":
+        return None
+    number = Decimal(str(value))
+    if number == number.to_integral_value():
+        return str(number.quantize(Decimal(1)))
+    return str(number.normalize())
+
+
+def money(value: Any) -> Decimal | None:
+    """``{"value": "12.50", "currency": "EUR"}`` (or a bare number) as a decimal."""
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    return None if value is None or value == "" else Decimal(str(value))
+
+
+class Codes:
+    """A connection's VAT groups and units: VAT groups are found by rate and country (the
+    organization's country, ``home_country``, for charged rates), units by the mapping; a
+    missing one is a skip that names what to add, never a guess."""
+
+    def __init__(
+        self,
+        vat_groups: list[Mapping[str, Any]] | None = None,
+        unit_mapping: Mapping[str, str] | None = None,
+        home_country: str | None = None,
+    ) -> None:
+        self.home_country = (home_country or "").upper() or None
+        self.groups = {
+            (Decimal(str(g["rate"])), str(g["country"]).upper()): str(g["code"])
+            for g in vat_groups or []
+        }
+        self.rates = {code: rate for (rate, _), code in self.groups.items()}
+        self.units = {**DEFAULT_UNITS, **(unit_mapping or {})}
+        self.units_back = {hub: unit for unit, hub in sorted(self.units.items(), reverse=True)}
+
+    def vat_country(self, rate: Decimal, client_country: str | None) -> str | None:
+        """Whose VAT a rate is: a charged rate is the organization's own country's; a zero
+        rate (reverse charge, export) is the client's country."""
+        if rate and self.home_country:
+            return self.home_country
+        return client_country
+
+    def vat_group(self, rate: Decimal, country: str | None, what: str) -> str:
+        code = self.groups.get((rate, (country or "").upper()))
+        if code is None:
+            raise SkipRecord(
+                "vat_group_missing",
+                f"{what} has VAT rate {dec(rate)}% for country {country or '(none)'}, and no VAT "
+                "group matches that rate and country; add one to the connection's vat_groups "
+                "and the invoice syncs by itself",
+            )
+        return code
+
+    def unit_in(self, unit: str | None) -> str | None:
+        if unit is None:
+            return None
+        if unit not in self.units:
+            raise SkipRecord(
+                "unit_unmapped",
+                f"Qonto unit '{unit}' is not mapped; add it to the connection's unit_mapping",
+            )
+        return self.units[unit]
+
+    def unit_out(self, unit: str | None) -> str | None:
+        if unit is None:
+            return None
+        if unit not in self.units_back:
+            raise SkipRecord(
+                "unit_unmapped", f"hub unit '{unit}' has no Qonto unit in the unit_mapping"
+            )
+        return self.units_back[unit]
+
+
+INVOICE_PARTY = Reference(
+    field="party_id",
+    streams=("customers",),
+    missing_reason="invoice_customer_missing",
+    pending_reason="invoice_customer_pending",
+)
+CREDITED_INVOICE = Reference(
+    field="credits_invoice_id",
+    streams=("invoices",),
+    missing_reason="credited_invoice_missing",
+    pending_reason="credited_invoice_pending",
+)
+
+
+class InvoiceMapping(EntityMapping):
+    """Qonto client invoices both ways. Hub invoices go out as drafts, which Qonto numbers when
+    they are finalized there; only drafts can be changed. The currency is the client's in
+    Qonto, which converts prices sent in another one.
+
+    The canonical invoice has no document discount: Qonto's is folded into each line's
+    discount (5 % on the invoice and 10 % on a line make 14.5 % on that line).
+    """
+
+    entity = "invoice"
+    remote_entity = "client_invoice"
+    business_key_field = "number"
+    fields = frozenset(
+        {"number", "party_id", "kind", "date", "due_date", "payment_term_days", "currency",
+         "status", "lines", "amount_open"}
+    )  # fmt: skip
+    references: tuple[Reference, ...] = (INVOICE_PARTY,)
+    incremental = True
+
+    def __init__(self, codes: Codes, iban: Callable[[], str | None]) -> None:
+        self.codes = codes
+        self.iban = iban
+
+    def remote_id(self, remote: JSON) -> str:
+        return str(remote["id"])
+
+    def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
+        client_id = remote.get("client_id") or (remote.get("client") or {}).get("id")
+        return {"party_id": ("customers", str(client_id)) if client_id else None}
+
+    def to_canonical(
+        self,
+        remote: JSON,
+        refs: Mapping[str, str | None],
+        originals: list[JSON] | None = None,
+    ) -> JSON:
+        issue, due = remote.get("issue_date"), remote.get("due_date")
+        what = f"{self.remote_entity.replace('_', ' ')} {remote.get('number') or remote['id']}"
+        lines = self._lines_in(remote, what, originals)
+        total, paid = money(remote.get("total_amount")), money(remote.get("amount_paid"))
+        status = str(remote.get("status") or "draft")
+        return {
+            "kind": "invoice",
+            "number": text(remote.get("number")),
+            "party_id": refs.get("party_id"),
+            "date": issue,
+            "due_date": due,
+            "payment_term_days": _days(issue, due),
+            "currency": text(remote.get("currency")),
+            "status": STATUSES.get(status, "booked"),
+            "lines": lines,
+            "amount_open": (
+                str(total - (paid or 0)) if total is not None and status != "draft" else None
+            ),
+        }
+
+    def project(self, record: JSON, refs: Mapping[str, RemoteRef | None]) -> JSON:
+        """The round trip through a draft. The wire carries no client country, so each line
+        keeps the hub's VAT group when its rate is that group's rate."""
+        payload = self.from_canonical(record, None, refs)
+        back = {ref.field: record.get(ref.field) for ref in self.references}
+        wire = {**payload, "id": record.get("id") or "", "status": "draft"}
+        originals = list(record.get("lines") or [])
+        projected = self.to_canonical(wire, back, originals)
+        return projected
+
+    def _lines_in(self, remote: JSON, what: str, originals: list[JSON] | None = None) -> list[JSON]:
+        items = list(remote.get("items") or [])
+        country = text(((remote.get("client") or {}).get("billing_address") or {}).get(
+            "country_code"
+        )) or text((remote.get("client") or {}).get("country_code"))  # fmt: skip
+        document = _document_discount(remote.get("discount"), items)
+        lines: list[JSON] = []
+        for number, item in enumerate(items, start=1):
+            rate = Decimal(str(item.get("vat_rate") or "0")) * HUNDRED
+            line_discount = _line_discount(item)
+            combined = HUNDRED - (HUNDRED - line_discount) * (HUNDRED - document) / HUNDRED
+            lines.append(
+                {
+                    "line_number": number,
+                    "description": text(item.get("title")),
+                    "quantity": dec(item.get("quantity")) or "0",
+                    "unit": self.codes.unit_in(text(item.get("unit"))),
+                    "unit_price": dec(money(item.get("unit_price"))) or "0",
+                    "discount_percent": dec(combined.quantize(Decimal("0.0001"))) or "0",
+                    "vat_rate": dec(rate),
+                    "vat_code": (
+                        self._hub_group(originals, number - 1, rate)
+                        if originals is not None
+                        else self.codes.vat_group(rate, self.codes.vat_country(rate, country), what)
+                    ),
+                }
+            )
+        return lines
+
+    def _hub_group(self, originals: list[JSON], index: int, rate: Decimal) -> str | None:
+        code = originals[index].get("vat_code") if index < len(originals) else None
+        return code if code is not None and self.codes.rates.get(str(code)) == rate else None
+
+    def from_canonical(
+        self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
+    ) -> JSON:
+        if record.get("kind") == "credit_note":
+            raise SkipRecord(
+                "credit_note_not_sent", "credit notes are made in Qonto and only pulled"
+            )
+        if current is not None and current.get("status") not in (None, "draft"):
+            raise SkipRecord(
+                "invoice_finalized",
+                f"invoice {current.get('number')} is finalized in Qonto and cannot be changed",
+            )
+        party = refs.get("party_id")
+        if party is None:
+            raise SkipRecord("invoice_customer_missing", "the invoice has no customer")
+        issue = str(record["date"])
+        due = record.get("due_date")
+        if due is None:
+            days = int(record.get("payment_term_days") or 0)
+            due = (date.fromisoformat(issue) + timedelta(days=days)).isoformat()
+        currency = str(record.get("currency"))
+        payload: JSON = {
+            "client_id": party[1],
+            "issue_date": issue,
+            "due_date": due,
+            "currency": currency,
+            "payment_methods": {"iban": self.iban()},
+            "items": [self._line_out(line, currency) for line in record.get("lines") or []],
+        }
+        if record.get("number"):
+            payload["number"] = record["number"]
+        if current and current.get("id"):
+            payload["id"] = current["id"]
+        if record.get("id"):
+            payload[HUB_ID] = str(record["id"])
+        return payload
+
+    def _line_out(self, line: Mapping[str, Any], currency: str) -> JSON:
+        rate = line.get("vat_rate")
+        if rate is None and line.get("vat_code") in self.codes.rates:
+            rate = self.codes.rates[str(line["vat_code"])]
+        if rate is None:
+            raise SkipRecord(
+                "vat_rate_missing",
+                f"line '{line.get('description')}' has no VAT rate; Qonto needs one per line",
+            )
+        item: JSON = {
+            "title": line.get("description") or "-",
+            "quantity": dec(line.get("quantity")),
+            "unit": self.codes.unit_out(line.get("unit")),
+            "unit_price": {"value": dec(line.get("unit_price")), "currency": currency},
+            "vat_rate": dec(Decimal(str(rate)) / HUNDRED),
+        }
+        discount = Decimal(str(line.get("discount_percent") or 0))
+        if discount:
+            item["discount"] = {"type": "percentage", "value": dec(discount / HUNDRED)}
+        return item
+
+    def payload_key(self, payload: JSON) -> str | None:
+        return None
+
+    def adopt_assigned(self, record: JSON, stored: JSON) -> JSON:
+        return {**record, "number": stored.get("number") or record.get("number")}
+
+
+class CreditNoteMapping(InvoiceMapping):
+    """Qonto credit notes, pulled periodically as negative hub invoices of kind credit note,
+    linked to the invoice they credit. Qonto is master: hub changes are not sent."""
+
+    remote_entity = "credit_note"
+    references = (INVOICE_PARTY, CREDITED_INVOICE)
+    fields = InvoiceMapping.fields | {"credits_invoice_id"}
+    outbound = False
+    read_only_reason = "qonto_master"
+
+    def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
+        refs = super().remote_refs(remote)
+        invoice_id = remote.get("invoice_id")
+        refs["credits_invoice_id"] = ("invoices", str(invoice_id)) if invoice_id else None
+        return refs
+
+    def to_canonical(
+        self,
+        remote: JSON,
+        refs: Mapping[str, str | None],
+        originals: list[JSON] | None = None,
+    ) -> JSON:
+        canonical = super().to_canonical(
+            {**remote, "status": "unpaid", "due_date": remote.get("issue_date")}, refs, originals
+        )
+        canonical.update(
+            kind="credit_note",
+            credits_invoice_id=refs.get("credits_invoice_id"),
+            status="booked",
+            amount_open=None,
+        )
+        return canonical
+
+
+def _days(issue: Any, due: Any) -> int | None:
+    if not issue or not due:
+        return None
+    return (date.fromisoformat(str(due)) - date.fromisoformat(str(issue))).days
+
+
+def _line_discount(item: Mapping[str, Any]) -> Decimal:
+    """A line's discount as a percentage; an absolute one is turned into its share."""
+    discount = item.get("discount")
+    if not isinstance(discount, Mapping) or discount.get("value") in (None, ""):
+        return Decimal(0)
+    value = Decimal(str(discount["value"]))
+    if discount.get("type") == "absolute":
+        gross = Decimal(str(item.get("quantity") or 0)) * (money(item.get("unit_price")) or 0)
+        return abs(value / gross * HUNDRED) if gross else Decimal(0)
+    return value * HUNDRED
+
+
+def _document_discount(discount: Any, items: list[JSON]) -> Decimal:
+    """The invoice's own discount as a percentage of the lines' subtotal."""
+    if not isinstance(discount, Mapping) or discount.get("value") in (None, ""):
+        return Decimal(0)
+    value = Decimal(str(discount["value"]))
+    if discount.get("type") == "absolute":
+        subtotal = sum((money(i.get("subtotal")) or Decimal(0) for i in items), Decimal(0))
+        return abs(value / subtotal * HUNDRED) if subtotal else Decimal(0)
+    return value * HUNDRED

@@ -36,10 +36,25 @@ LOG_IN = (
 
 
 def check_settings(settings: Mapping[str, Any]) -> None:
-    """Settings alone: a base URL, when given, is an HTTP(S) URL."""
+    """Settings alone: the base URL, the VAT groups and the unit mapping are well formed."""
     base_url = settings.get("base_url")
     if base_url is not None and not str(base_url).startswith(("https://", "http://")):
         raise SetupRefused("settings.base_url must be an http(s) URL", field="settings.base_url")
+    groups = settings.get("vat_groups") or []
+    if not isinstance(groups, list) or not all(
+        isinstance(g, dict) and g.get("code") and g.get("rate") is not None and g.get("country")
+        for g in groups
+    ):
+        raise SetupRefused(
+            'settings.vat_groups must be a list of {"code", "rate", "country"} (rate in percent, '
+            'e.g. {"code": "FR20", "rate": "20", "country": "FR"})',
+            field="settings.vat_groups",
+        )
+    units = settings.get("unit_mapping") or {}
+    if not isinstance(units, dict):
+        raise SetupRefused(
+            "settings.unit_mapping must map Qonto units to hub units", field="settings.unit_mapping"
+        )
 
 
 def verify(
@@ -77,6 +92,7 @@ def verify(
         settings={
             "organization_id": organization.get("id"),
             "organization_slug": organization.get("slug"),
+            "organization_country": organization.get("legal_country"),
         },
         warnings=warnings,
     )
