@@ -12,7 +12,6 @@ import httpx
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import CallMeter, Connector, OAuthFlow, Verified
 from ledgerbridge.connectors.qonto import oauth as qonto_oauth
-from ledgerbridge.connectors.qonto import oauth as qonto_oauth
 from ledgerbridge.connectors.qonto import setup as qonto_setup
 from ledgerbridge.connectors.qonto.connector import STREAM_ENTITIES as QONTO_STREAM_ENTITIES
 from ledgerbridge.connectors.qonto.connector import QontoConnector
@@ -74,8 +73,6 @@ class SystemSpec:
     """Checks of the settings alone, on every change (raises ``SetupRefused``)."""
     credential_settings: tuple[str, ...] = ("base_url", "username")
     """The settings that name what the vendor counts calls against."""
-    oauth: OAuthFlow | None = None
-    """How a connection logs in with OAuth 2.0, when the system offers it."""
     oauth: OAuthFlow | None = None
     """How a connection logs in with OAuth 2.0, when the system offers it."""
     installation_secrets: Mapping[str, str] = field(default_factory=dict)
@@ -157,7 +154,6 @@ SYSTEMS: dict[str, SystemSpec] = {
         check_settings=qonto_setup.check_settings,
         # The limits count per IP address, so every connection to one Qonto host shares them.
         credential_settings=("base_url",),
-        oauth=OAuthFlow(qonto_oauth.authorize_url, qonto_oauth.exchange_code),
         oauth=OAuthFlow(qonto_oauth.authorize_url, qonto_oauth.exchange_code),
     ),
     "tripletex": SystemSpec(

@@ -260,14 +260,6 @@ class ConnectionService:
             if row is not None:
                 row.secrets = self._box.seal({**self._box.open(row.secrets), **changed})
 
-    def store_secrets(self, connection_id: str, changed: JSON) -> None:
-        """Seal secrets a connector changed while it ran (a rotated OAuth refresh token) into
-        the connection at once, in their own transaction: a run that fails later keeps them."""
-        with self._sessions.begin() as session:
-            row = session.get(Connection, connection_id, with_for_update=True)
-            if row is not None:
-                row.secrets = self._box.seal({**self._box.open(row.secrets), **changed})
-
     def test(self, principal: Principal, connection_id: str, opener: Any) -> JSON:
         """Call the system once with the stored credentials; says what it reached or why not."""
         with self._sessions() as session:
