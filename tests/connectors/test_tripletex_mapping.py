@@ -11,6 +11,7 @@ import pytest
 from ledgerbridge.connectors.base import SetupRefused, SkipRecord
 from ledgerbridge.connectors.tripletex.mapping import (
     CustomerMapping,
+    InvoiceMapping,
     ProductMapping,
     VatTypeMapping,
 )
@@ -114,3 +115,60 @@ def test_token_warnings_start_the_configured_days_before_expiry(
         assert len(warnings) == 1 and expected in warnings[0]
     assert token_warnings({}, today) == []
     assert token_warnings({**settings, "token_warning_days": 0}, date(2026, 12, 30)) == []
+
+
+INVOICE: dict[str, Any] = {
+    "id": "hub-1", "kind": "invoice", "date": "2026-11-20", "due_date": "2026-12-04",
+    "currency": "NOK", "status": "sent",
+    "lines": [{"description": "Rådgivning", "quantity": "1.5", "unit_price": "1200",
+               "discount_percent": "0", "vat_code": "3"}],
+}  # fmt: skip
+PARTY_REF: dict[str, Any] = {"party_id": ("customers", "51"), "credits_invoice_id": None}
+
+
+def test_issued_invoice_becomes_an_order_with_numeric_amounts() -> None:
+    mapping = InvoiceMapping({"3": "5"})
+    payload = mapping.from_canonical(INVOICE, None, PARTY_REF)
+    order = payload["order"]
+    assert order["customer"] == {"id": 51} and order["invoicesDueIn"] == 14
+    assert order["orderLines"] == [
+        {"description": "Rådgivning", "count": 1.5, "unitPriceExcludingVatCurrency": 1200,
+         "vatType": {"id": 5}}
+    ]  # fmt: skip
+    assert payload["invoiceDate"] == "2026-11-20"
+    assert mapping.in_scope(INVOICE) and not mapping.in_scope({**INVOICE, "status": "draft"})
+
+
+@pytest.mark.parametrize(
+    ("record", "refs", "current", "reason"),
+    [
+        (INVOICE, PARTY_REF, {"id": 7}, "invoice_lines_readonly_after_posting"),
+        ({**INVOICE, "currency": "EUR"}, PARTY_REF, None, "currency_unsupported"),
+        ({**INVOICE, "kind": "credit_note"}, PARTY_REF, None, "credited_invoice_missing"),
+        ({**INVOICE, "lines": [{"quantity": "1", "unit_price": "1", "vat_code": "99"}]},
+         PARTY_REF, None, "vat_code_unmapped"),
+    ],
+)  # fmt: skip
+def test_invoices_tripletex_cannot_take_are_skipped_with_a_reason(
+    record: dict[str, Any], refs: dict[str, Any], current: Any, reason: str
+) -> None:
+    with pytest.raises(SkipRecord) as caught:
+        InvoiceMapping({"3": "5"}).from_canonical(record, current, refs)
+    assert caught.value.reason == reason
+
+
+def test_credit_note_credits_the_whole_invoice_and_adopts_tripletex_numbers() -> None:
+    mapping = InvoiceMapping({})
+    refs = {**PARTY_REF, "credits_invoice_id": ("invoices", "901")}
+    payload = mapping.from_canonical({**INVOICE, "kind": "credit_note"}, None, refs)
+    assert payload["credit"] == "901" and payload["date"] == "2026-11-20"
+    stored = {"id": 902, "invoiceNumber": 12, "invoiceDate": "2026-11-20",
+              "invoiceDueDate": "2026-11-20", "isCreditNote": True,
+              "customer": {"id": 51}, "creditedInvoice": 901}  # fmt: skip
+    assert mapping.remote_refs(stored) == {
+        "party_id": ("customers", "51"), "credits_invoice_id": ("invoices", "901"),
+    }  # fmt: skip
+    canonical = mapping.to_canonical(stored, {"party_id": "p", "credits_invoice_id": "i"})
+    assert canonical["number"] == "12" and canonical["kind"] == "credit_note"
+    adopted = mapping.adopt_assigned({**INVOICE, "number": None}, canonical)
+    assert adopted["number"] == "12" and adopted["due_date"] == "2026-11-20"

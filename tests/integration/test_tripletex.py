@@ -429,3 +429,79 @@ def test_clients_are_linked_to_tripletex_customers_picked_from_the_saved_token(
     )
     link = {"settings": {"client_links": {client["id"]: customers[1]["id"]}}}
     assert member.patch(f"/connections/{cid}", json=link).status_code == 403
+
+
+# ------------------------------------------------------------------ invoices
+
+
+ALL_STREAMS = {s: {"enabled": True} for s in ("vat_codes", "customers", "products", "invoices")}
+
+
+def issue(tenant: Tenant, party_id: str, **fields: Any) -> dict[str, Any]:
+    invoice = {
+        "party_id": party_id, "date": "2026-11-20", "due_date": "2026-12-04",
+        "currency": "NOK", "status": "sent",
+        "lines": [{"description": "Regnskapsføring november", "quantity": "1",
+                   "unit_price": "4500", "vat_code": "3"}],
+        **fields,
+    }  # fmt: skip
+    created = tenant.api.post("/invoices", json=invoice)
+    assert created.status_code == 201, created.text
+    record: dict[str, Any] = created.json()
+    return record
+
+
+def test_issued_invoices_and_credit_notes_are_charged_in_tripletex(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    firm = tripletex.firm.firm_id
+    customer = tripletex.sandbox.all(firm, "Customer")[0]
+    party = next(
+        p for p in all_of(tenant, "/parties")
+        if p["data"]["debtor_number"] == str(customer["customerNumber"])
+    )  # fmt: skip
+    draft = issue(tenant, party["id"], status="draft")
+    invoice = issue(tenant, party["id"])
+    system.run_until_idle()
+    charged = tripletex.sandbox.all(firm, "Invoice")
+    assert len(charged) == 1, "drafts stay in the app"
+    assert charged[0]["customer"]["id"] == customer["id"]
+    assert charged[0]["amount"] == Decimal("5625.00")  # 4,500 + 25 % VAT
+    hub = tenant.api.get(f"/invoices/{invoice['id']}").json()["data"]
+    assert hub["number"] == str(charged[0]["invoiceNumber"])
+    assert tenant.api.get(f"/invoices/{draft['id']}").json()["data"]["number"] is None
+
+    credit = issue(
+        tenant, party["id"], kind="credit_note", credits_invoice_id=invoice["id"],
+        lines=[{"description": "Kreditert", "quantity": "-1", "unit_price": "4500",
+                "vat_code": "3"}],
+    )  # fmt: skip
+    system.run_until_idle()
+    notes = [i for i in tripletex.sandbox.all(firm, "Invoice") if i.get("isCreditNote")]
+    assert len(notes) == 1 and notes[0]["amount"] == Decimal("-5625.00")
+    assert tenant.api.get(f"/invoices/{credit['id']}").json()["data"]["number"] == str(
+        notes[0]["invoiceNumber"]
+    )
+    changed = tenant.api.patch(f"/invoices/{invoice['id']}", json={"date": "2026-11-21"})
+    assert changed.status_code == 200
+    system.run_until_idle()
+    assert len(tripletex.sandbox.all(firm, "Invoice")) == 2
+    readonly = tenant.api.get(
+        f"/connections/{cid}/issues", params={"reason": "invoice_lines_readonly_after_posting"}
+    ).json()
+    assert [i["key"] for i in readonly] == [invoice["id"]]
+
+
+def test_an_invoice_with_an_unknown_vat_code_waits_with_the_reason(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    issue(tenant, party["id"], lines=[{"description": "x", "quantity": "1",
+                                       "unit_price": "10", "vat_code": "99"}])  # fmt: skip
+    system.run_until_idle()
+    found = tenant.api.get(f"/connections/{cid}/issues", params={"reason": "vat_code_unmapped"})
+    assert len(found.json()) == 1 and "99" in found.json()[0]["message"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import date, timedelta
+from json import dumps
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ SESSION_DAYS = 2
 """A session is asked for this many days; it is renewed one day before its expiration date,
 because the cut-off time on that date is not documented."""
 PAGE = 1000
+JSON_BODY = "application/json; charset=utf-8"
 ROTATE = "generate a new employee token in Tripletex (Selskap → API-tilgang) and paste it"
 
 
@@ -221,8 +223,13 @@ class TripletexClient:
         write: bool,
         auth: httpx.Auth | None = None,
     ) -> httpx.Response:
+        # The spec declares bodies as "application/json; charset=utf-8", exactly.
+        content = None if json is None else dumps(json).encode("utf-8")
+        headers = None if json is None else {"Content-Type": JSON_BODY}
         try:
-            response = self._http.request(method, path, params=params, json=json, auth=auth)
+            response = self._http.request(
+                method, path, params=params, content=content, headers=headers, auth=auth
+            )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise RemoteUnavailable(f"Tripletex is unreachable: {exc}") from exc
         except httpx.TransportError as exc:

@@ -1,5 +1,5 @@
 """Tripletex connector: the firm's clients (Tripletex customers), products and VAT types, read
-from the firm's own company with offset paging.
+from the firm's own company with offset paging; invoices and credit notes written to it.
 
 Customers are read incrementally with ``changedSince``; products and VAT types are small and
 rescanned. All three streams are one way: Tripletex is their master.
@@ -27,6 +27,7 @@ from ledgerbridge.connectors.tripletex.client import OSLO
 from ledgerbridge.connectors.tripletex.mapping import (
     CUSTOMER_FIELDS,
     CustomerMapping,
+    InvoiceMapping,
     ProductMapping,
     VatTypeMapping,
 )
@@ -36,6 +37,7 @@ STREAM_ENTITIES: dict[str, str] = {
     "vat_codes": "vat_code",
     "customers": "party",
     "products": "product",
+    "invoices": "invoice",
 }
 CHANGED_SINCE_OVERLAP = timedelta(minutes=1)
 """A changed-since scan starts this much before the previous one began, so a change saved
@@ -65,10 +67,12 @@ class TripletexConnector(Connector):
         self.clock = clock or SystemClock()
         self.client = client_for(settings, secrets, meter, transport, clock=self.clock)
         self.vat_numbers: dict[str, str] = {}
+        self.vat_ids: dict[str, str] = {}
         self.mappings: Mapping[str, EntityMapping] = {
             "vat_codes": VatTypeMapping(),
             "customers": CustomerMapping(),
             "products": ProductMapping(self.vat_numbers),
+            "invoices": InvoiceMapping(self.vat_ids),
         }
 
     def close(self) -> None:
@@ -81,7 +85,7 @@ class TripletexConnector(Connector):
     # ------------------------------------------------------------------ reads
 
     def prepare(self, streams: list[str]) -> None:
-        if "products" in streams and not self.vat_numbers:
+        if ("products" in streams or "invoices" in streams) and not self.vat_numbers:
             self._load_vat_types()
 
     def _load_vat_types(self) -> list[JSON]:
@@ -89,6 +93,7 @@ class TripletexConnector(Connector):
             self.client.list_all("/ledger/vatType", {"fields": "id,number,name,percentage"})
         )
         self.vat_numbers.update({str(r["id"]): str(r.get("number")) for r in rows})
+        self.vat_ids.update({str(r.get("number")): str(r["id"]) for r in rows})
         return rows
 
     def code_lists(self) -> dict[str, list[JSON]]:
@@ -166,9 +171,19 @@ class TripletexConnector(Connector):
         return Page(rows, upcoming, more=False)
 
     def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
+        if stream == "invoices":
+            found = {}
+            for rid in remote_ids:
+                try:
+                    found[rid] = dict(self.client.get(f"/invoice/{int(rid)}").get("value") or {})
+                except RemoteRejected:
+                    continue
+            return found
         return self._search(stream, BY_ID[stream], remote_ids, self.mappings[stream].remote_id)
 
     def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
+        if stream == "invoices":
+            return {}
         mapping = self.mappings[stream]
 
         def key(row: JSON) -> str:
@@ -193,7 +208,25 @@ class TripletexConnector(Connector):
     # ------------------------------------------------------------------ writes
 
     def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
-        raise RemoteRejected(f"{stream} are not written to Tripletex", reason="read_only")
+        if stream != "invoices":
+            raise RemoteRejected(f"{stream} are not written to Tripletex", reason="read_only")
+        return [self._issue(payload) for payload in payloads]
+
+    def _issue(self, payload: JSON) -> JSON:
+        """A credit note (``:createCreditNote``), or an order charged at once (``:invoice``).
+        Tripletex does not send them to the customer: the app has issued them already."""
+        if "credit" in payload:
+            body = self.client.request(
+                "PUT", f"/invoice/{int(payload['credit'])}/:createCreditNote",
+                params={"date": payload["date"], "sendToCustomer": "false"},
+            )  # fmt: skip
+            return dict(body["value"])
+        order = self.client.request("POST", "/order", json=payload["order"])["value"]
+        body = self.client.request(
+            "PUT", f"/order/{order['id']}/:invoice",
+            params={"invoiceDate": payload["invoiceDate"], "sendToCustomer": "false"},
+        )  # fmt: skip
+        return dict(body["value"])
 
     def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         raise RemoteRejected(f"{stream} are not written to Tripletex", reason="read_only")

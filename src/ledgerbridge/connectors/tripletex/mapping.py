@@ -1,15 +1,17 @@
 """Tripletex wire ⇄ canonical records: pure functions, table-tested.
 
 Tripletex is master of clients, products and VAT types: these streams are one way (inbound).
+Invoices and credit notes go the other way, once issued in the app.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, SkipRecord
+from ledgerbridge.connectors.base import JSON, EntityMapping, Reference, RemoteRef, SkipRecord
 
 CUSTOMER_FIELDS = "*,postalAddress(*),physicalAddress(*)"
 """``fields`` for customers: addresses expanded, otherwise they are only ``{id, url}``."""
@@ -29,6 +31,13 @@ def dec(value: Any) -> Decimal | None:
         return Decimal(str(value))
     except InvalidOperation:
         return None
+
+
+def number(value: Any) -> int | float:
+    """A JSON number, as the spec types amounts: whole numbers stay exact integers, others
+    go through the shortest float that prints back as the same decimal."""
+    amount = Decimal(str(value))
+    return int(amount) if amount == amount.to_integral_value() else float(amount)
 
 
 def ref_id(value: Any) -> str | None:
@@ -158,4 +167,143 @@ class VatTypeMapping(EntityMapping):
             "rate": dec(remote.get("percentage")) or Decimal(0),
             "country": "NO",
             "direction": direction if direction in ("sales", "purchase") else "both",
+        }
+
+
+INVOICE_PARTY = Reference(
+    field="party_id",
+    streams=("customers",),
+    missing_reason="invoice_customer_missing",
+    pending_reason="invoice_customer_pending",
+)
+CREDITED_INVOICE = Reference(
+    field="credits_invoice_id",
+    streams=("invoices",),
+    missing_reason="credited_invoice_missing",
+    pending_reason="credited_invoice_pending",
+    required=False,
+)
+ISSUED = ("sent", "booked", "paid")
+
+
+class InvoiceMapping(EntityMapping):
+    """Hub invoices, once issued, → a Tripletex order charged with ``:invoice``; credit notes
+    → ``:createCreditNote`` of the invoice they credit (Tripletex credits whole invoices).
+
+    Rows are composite. Outbound payloads: ``{"order": …, "invoiceDate": …}`` or
+    ``{"credit": <invoice id>, "date": …}``; stored rows are Tripletex ``Invoice`` objects.
+    An issued invoice is booked in Tripletex and cannot change; corrections are credit notes.
+    """
+
+    entity = "invoice"
+    remote_entity = "Invoice"
+    fields = frozenset(
+        {"number", "party_id", "kind", "date", "due_date", "currency", "credits_invoice_id"}
+    )
+    references = (INVOICE_PARTY, CREDITED_INVOICE)
+    inbound = False
+
+    def __init__(self, vat_ids: Mapping[str, str]) -> None:
+        self.vat_ids = vat_ids
+        """VAT number → VAT type id."""
+
+    def in_scope(self, record: JSON) -> bool:
+        return record.get("status") in ISSUED
+
+    def remote_id(self, remote: JSON) -> str:
+        return str(remote["id"])
+
+    def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
+        customer = ref_id(remote.get("customer"))
+        credited = remote.get("creditedInvoice")
+        credited_id = ref_id(credited) if isinstance(credited, dict) else text(credited)
+        return {
+            "party_id": ("customers", customer) if customer else None,
+            "credits_invoice_id": ("invoices", credited_id) if credited_id else None,
+        }
+
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        if "order" in remote or "credit" in remote:
+            # A payload: what the invoice will look like once Tripletex has it.
+            return {
+                "number": remote.get("_number"),
+                "party_id": refs.get("party_id"),
+                "kind": "credit_note" if "credit" in remote else "invoice",
+                "date": remote.get("invoiceDate") or remote.get("date"),
+                "due_date": remote.get("_due_date"),
+                "currency": "NOK",
+                "credits_invoice_id": refs.get("credits_invoice_id"),
+            }
+        return {
+            "number": text(remote.get("invoiceNumber")),
+            "party_id": refs.get("party_id"),
+            "kind": "credit_note" if remote.get("isCreditNote") else "invoice",
+            "date": remote.get("invoiceDate"),
+            "due_date": remote.get("invoiceDueDate"),
+            "currency": "NOK",
+            "credits_invoice_id": refs.get("credits_invoice_id"),
+        }
+
+    def from_canonical(
+        self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
+    ) -> JSON:
+        if current is not None:
+            raise SkipRecord(
+                "invoice_lines_readonly_after_posting",
+                "an issued invoice is booked in Tripletex and cannot change: issue a credit note",
+            )
+        if (record.get("currency") or "NOK") != "NOK":
+            raise SkipRecord("currency_unsupported", "invoices are sent to Tripletex in NOK only")
+        party = refs.get("party_id")
+        if party is None:
+            raise SkipRecord("invoice_customer_missing", "the invoice has no customer")
+        assigned = {"_number": record.get("number"), "_due_date": record.get("due_date")}
+        if record.get("kind") == "credit_note":
+            credited = refs.get("credits_invoice_id")
+            if credited is None:
+                raise SkipRecord(
+                    "credited_invoice_missing",
+                    "a credit note is sent to Tripletex as the credit of a whole invoice: "
+                    "set the invoice it credits",
+                )
+            return {"credit": credited[1], "date": record["date"], **assigned}
+        order: JSON = {
+            "customer": {"id": int(party[1])},
+            "orderDate": record["date"],
+            "deliveryDate": record["date"],
+            "orderLines": [self._line_out(line) for line in record.get("lines") or []],
+        }
+        if record.get("reference"):
+            order["reference"] = record["reference"]
+        if record.get("due_date"):
+            days = (
+                date.fromisoformat(record["due_date"]) - date.fromisoformat(record["date"])
+            ).days
+            order["invoicesDueIn"] = max(days, 0)
+            order["invoicesDueInType"] = "DAYS"
+        return {"order": order, "invoiceDate": record["date"], **assigned}
+
+    def _line_out(self, line: JSON) -> JSON:
+        code = text(line.get("vat_code"))
+        vat_id = self.vat_ids.get(code) if code else None
+        if code and vat_id is None:
+            raise SkipRecord(
+                "vat_code_unmapped", f"VAT code {code} is not a Tripletex VAT type number"
+            )
+        out: JSON = {
+            "description": line.get("description") or line.get("sku") or "",
+            "count": number(line.get("quantity")),
+            "unitPriceExcludingVatCurrency": number(line.get("unit_price")),
+        }
+        if vat_id is not None:
+            out["vatType"] = {"id": int(vat_id)}
+        if line.get("discount_percent") not in (None, "0", 0):
+            out["discount"] = number(line["discount_percent"])
+        return out
+
+    def adopt_assigned(self, record: JSON, stored: JSON) -> JSON:
+        """Once charged, the invoice number and due date are Tripletex's."""
+        return {
+            **record,
+            **{k: stored[k] for k in ("number", "due_date") if stored.get(k) is not None},
         }
