@@ -20,10 +20,16 @@ from ledgerbridge.connectors.qonto.connector import QontoConnector
 from ledgerbridge.connectors.qonto.oauth import SCOPES
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
-from ledgerbridge.sandbox.qonto import QontoSandbox, SandboxServer, seed_clients, seed_organization
+from ledgerbridge.sandbox.qonto import (
+    QontoSandbox,
+    SandboxServer,
+    seed_clients,
+    seed_organization,
+    sign,
+)
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.runtime import Job
-from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.tables.sync import InboxEvent, Run
 from tests.integration.conftest import Tenant, new_tenant
 
 CLIENT_ID = "ledgerbridge"
@@ -735,3 +741,121 @@ def test_a_hub_invoice_becomes_a_qonto_draft(system: System, tenant: Tenant, qon
     assert draft["total_amount"]["value"] == "162.00"
     record = tenant.api.get(f"/invoices/{created.json()['id']}").json()
     assert record["sync"][0]["remote_id"] == draft["id"]
+
+
+# ---------------------------------------------------------------------------- webhooks
+
+WEBHOOK_SECRET = "whsec_ledgerbridge-test-secret-0123456789"
+
+
+def inbox_count(system: System, connection_id: str) -> int:
+    with system.sessions() as session:
+        return int(
+            session.scalar(
+                sa.select(sa.func.count())
+                .select_from(InboxEvent)
+                .where(InboxEvent.connection_id == connection_id)
+            )
+            or 0
+        )
+
+
+def webhook_setup(system: System, tenant: Tenant, qonto: Qonto) -> tuple[Any, dict[str, Any]]:
+    """A connection with invoices, imported, and Qonto subscribed to its callback URL."""
+    seed_organization(qonto.sandbox, clients=10, invoices=30, seed=3)
+    response = tenant.api.post(
+        "/connections",
+        json={
+            "system": "qonto",
+            "name": "Qonto",
+            "timezone": "Europe/Paris",
+            "settings": {
+                "base_url": qonto.url,
+                "entities": INVOICE_ENTITIES,
+                "vat_groups": VAT_GROUPS,
+            },
+            "secrets": {"access_token": qonto.access_token, "webhook_secret": WEBHOOK_SECRET},
+        },
+    )
+    assert response.status_code == 201, response.text
+    connection = response.json()
+    import_all(system, tenant, connection["id"])
+    qonto.sandbox.subscribe_webhook(
+        connection["change_url"], ["v1/client-invoices"], secret=WEBHOOK_SECRET
+    )
+    unpaid = next(i for i in qonto.sandbox.invoices() if i["status"] == "unpaid")
+    return connection, unpaid
+
+
+def hub_invoice(tenant: Tenant, number: str) -> dict[str, Any]:
+    return next(i for i in invoices(tenant) if i["data"].get("number") == number)
+
+
+def test_a_payment_in_qonto_arrives_by_webhook(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection, unpaid = webhook_setup(system, tenant, qonto)
+    assert hub_invoice(tenant, unpaid["number"])["data"]["status"] == "booked"
+    calls = len(qonto.sandbox.calls())
+
+    qonto.sandbox.mark_invoice_paid(unpaid["id"])
+    qonto.sandbox.wait_for_webhooks()
+    [delivery] = qonto.sandbox.webhook_deliveries()
+    assert delivery.status_code == 200
+    assert inbox_count(system, connection["id"]) == 1
+    system.run_until_idle()
+
+    paid = hub_invoice(tenant, unpaid["number"])["data"]
+    assert paid["status"] == "paid"
+    assert Decimal(paid["amount_open"]) == 0
+    assert len(qonto.sandbox.calls()) == calls  # the webhook carried the invoice: no read
+
+
+def test_a_replayed_webhook_changes_nothing(system: System, tenant: Tenant, qonto: Qonto) -> None:
+    connection, unpaid = webhook_setup(system, tenant, qonto)
+    qonto.sandbox.mark_invoice_paid(unpaid["id"])
+    qonto.sandbox.wait_for_webhooks()
+    system.run_until_idle()
+    version = hub_invoice(tenant, unpaid["number"])["version"]
+
+    [event] = qonto.sandbox.webhook_events()
+    qonto.sandbox.replay_webhook(event.event_id)
+    qonto.sandbox.replay_webhook(event.event_id)
+    qonto.sandbox.wait_for_webhooks()
+    assert [d.status_code for d in qonto.sandbox.webhook_deliveries()] == [200, 200, 200]
+    assert inbox_count(system, connection["id"]) == 1
+    system.run_until_idle()
+    assert hub_invoice(tenant, unpaid["number"])["version"] == version
+
+
+def test_a_webhook_with_a_bad_signature_changes_nothing(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection, unpaid = webhook_setup(system, tenant, qonto)
+    other = "whsec_someone-else-entirely-0123456789"
+    qonto.sandbox.subscribe_webhook(connection["change_url"], ["v1/client-invoices"], secret=other)
+    qonto.sandbox.mark_invoice_paid(unpaid["id"])
+    qonto.sandbox.wait_for_webhooks()
+    statuses = sorted({d.status_code or 0 for d in qonto.sandbox.webhook_deliveries()})
+    assert statuses == [200, 401]  # ours accepted, the other secret's refused at every retry
+    assert inbox_count(system, connection["id"]) == 1
+
+    ours = next(e for e in qonto.sandbox.webhook_events() if e.secret == WEBHOOK_SECRET)
+    qonto.sandbox.send_webhook_with_bad_signature(ours.event_id)
+    qonto.sandbox.wait_for_webhooks()
+    assert qonto.sandbox.webhook_deliveries()[-1].status_code == 401
+    assert inbox_count(system, connection["id"]) == 1
+
+
+def test_an_unsigned_or_stale_callback_is_refused(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection, _ = webhook_setup(system, tenant, qonto)
+    body = b'{"id": "evt-1", "type": "v1/client-invoices", "data": {"id": "x"}}'
+    unsigned = httpx.post(connection["change_url"], content=body)
+    assert unsigned.status_code == 401
+    stale = int((datetime.now(UTC) - timedelta(hours=1)).timestamp())
+    signed = sign(WEBHOOK_SECRET, stale, body)
+    old = httpx.post(connection["change_url"], content=body, headers={"X-Qonto-Signature": signed})
+    assert old.status_code == 401
+    assert inbox_count(system, connection["id"]) == 0

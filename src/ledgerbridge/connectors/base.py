@@ -73,6 +73,11 @@ class QuotaReached(ConnectorError):
         self.resumes_at = resumes_at
 
 
+class CallbackRefused(Exception):
+    """An inbound callback that did not prove it comes from the system (a bad signature, a
+    stale timestamp): it is answered with an error and nothing is stored."""
+
+
 class SetupRefused(Exception):
     """A connection cannot be saved as configured; ``field`` names the setting to fix."""
 

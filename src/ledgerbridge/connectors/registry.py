@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from ledgerbridge.connectors.qonto import oauth as qonto_oauth
 from ledgerbridge.connectors.qonto import setup as qonto_setup
 from ledgerbridge.connectors.qonto.connector import STREAM_ENTITIES as QONTO_STREAM_ENTITIES
 from ledgerbridge.connectors.qonto.connector import QontoConnector
+from ledgerbridge.connectors.qonto.connector import check_webhook as qonto_check_webhook
 from ledgerbridge.connectors.tripletex import setup as tripletex_setup
 from ledgerbridge.connectors.tripletex.connector import STREAM_ENTITIES as TRIPLETEX_STREAM_ENTITIES
 from ledgerbridge.connectors.tripletex.connector import TripletexConnector
@@ -29,6 +30,9 @@ ConnectorFactory = Callable[
     Connector,
 ]
 
+
+CallbackCheck = Callable[[Mapping[str, Any], Mapping[str, str], bytes, datetime], str | None]
+"""(secrets, request headers, raw body, now) → the event's id."""
 
 Verifier = Callable[
     [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None], Verified
@@ -75,6 +79,10 @@ class SystemSpec:
     """The settings that name what the vendor counts calls against."""
     oauth: OAuthFlow | None = None
     """How a connection logs in with OAuth 2.0, when the system offers it."""
+    callback_check: CallbackCheck | None = None
+    """Checks an inbound callback's signature before it is stored (raises
+    ``CallbackRefused``) and returns its event id, under which a resent event is stored only
+    once; None when the event has no id."""
     installation_secrets: Mapping[str, str] = field(default_factory=dict)
     """Secrets that belong to the installation, not to a tenant (an integration partner's
     consumer token): secret name → installation setting. They are added to a connection's
@@ -155,6 +163,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         # The limits count per IP address, so every connection to one Qonto host shares them.
         credential_settings=("base_url",),
         oauth=OAuthFlow(qonto_oauth.authorize_url, qonto_oauth.exchange_code),
+        callback_check=qonto_check_webhook,
     ),
     "tripletex": SystemSpec(
         name="tripletex",

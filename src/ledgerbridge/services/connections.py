@@ -558,18 +558,37 @@ class ConnectionService:
     # ------------------------------------------------------------- inbound callbacks
 
     def receive(
-        self, connection_id: str, token: str, query: Mapping[str, str], body: bytes
+        self,
+        connection_id: str,
+        token: str,
+        query: Mapping[str, str],
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
     ) -> bool:
         """Store an inbound callback, then queue its processing. False if the token is wrong
-        (the caller answers 404, revealing nothing)."""
+        (the caller answers 404, revealing nothing). A system that signs its callbacks has
+        them checked first (``CallbackRefused``: nothing stored), and an event it sends
+        again under the same id is stored only once."""
         with self._sessions.begin() as session:
             row = session.get(Connection, connection_id)
             if row is None or not hmac.compare_digest(row.inbound_token_hash, _hash(token)):
                 return False
+            check = _system(row.system).callback_check
+            event_key = None
+            if check is not None:
+                event_key = check(
+                    self._box.open(row.secrets), headers or {}, body, self._clock.now()
+                )
+            if event_key is not None and session.scalar(
+                sa.select(InboxEvent.id).where(
+                    InboxEvent.connection_id == connection_id, InboxEvent.event_key == event_key
+                )
+            ):
+                return True
             session.add(
                 InboxEvent(
                     connection_id=connection_id,
-                    event_key=secrets.token_hex(16),
+                    event_key=event_key or secrets.token_hex(16),
                     payload={"query": dict(query), "body": body.decode("utf-8", "replace")},
                     received_at=self._clock.now(),
                 )

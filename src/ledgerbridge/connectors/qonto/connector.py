@@ -10,8 +10,11 @@ an idempotency key derived from the hub record and its content.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
 
@@ -20,6 +23,7 @@ import httpx
 from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import (
     JSON,
+    CallbackRefused,
     CallMeter,
     ChangeNotice,
     Connector,
@@ -43,7 +47,7 @@ from ledgerbridge.connectors.qonto.mapping import (
     identity_key,
 )
 from ledgerbridge.connectors.qonto.oauth import TokenKeeper
-from ledgerbridge.connectors.qonto.setup import authorization
+from ledgerbridge.connectors.qonto.setup import authorization, main_iban
 
 STREAM_ENTITIES: dict[str, str] = {
     "customers": "party",
@@ -140,9 +144,7 @@ class QontoConnector(Connector):
         wanted = {"invoices", "credit_notes"} & set(streams)
         if wanted and (self._iban is None or self._codes.home_country is None):
             organization = self.client.organization()
-            accounts = organization.get("bank_accounts") or []
-            main = next((a for a in accounts if a.get("main")), accounts[0] if accounts else {})
-            self._iban = self._iban or main.get("iban")
+            self._iban = self._iban or main_iban(organization)
             country = organization.get("legal_country")
             self._codes.home_country = self._codes.home_country or (
                 str(country).upper() if country else None
@@ -300,3 +302,36 @@ def _changed_cursor(after: str | None) -> tuple[str | None, str | None, int]:
         return None, None, 1
     since, newest, number = [*after.split("|"), "", "", ""][:3]
     return since or None, newest or None, int(number or 1)
+
+
+SIGNATURE_TOLERANCE = timedelta(minutes=5)
+"""How far a webhook's signed time may be from ours: an old signed body sent again later is
+refused even though its signature is right."""
+
+
+def check_webhook(
+    secrets: Mapping[str, Any], headers: Mapping[str, str], body: bytes, now: datetime
+) -> str | None:
+    """Verify ``X-Qonto-Signature: t=<unix seconds>,v1=<hex>``, the HMAC-SHA256 of
+    ``"<t>.<raw body>"`` with the subscription's secret; returns the event id."""
+    secret = str(secrets.get("webhook_secret") or "")
+    header = next((v for k, v in headers.items() if k.lower() == "x-qonto-signature"), "")
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    if not secret or not parts.get("t") or not parts.get("v1"):
+        raise CallbackRefused("missing X-Qonto-Signature or webhook secret")
+    signed = f"{parts['t']}.".encode() + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, parts["v1"].strip()):
+        raise CallbackRefused("the X-Qonto-Signature does not match")
+    try:
+        sent = datetime.fromtimestamp(int(parts["t"]), tz=UTC)
+    except ValueError:
+        raise CallbackRefused("the X-Qonto-Signature time is not a number") from None
+    if abs(now - sent) > SIGNATURE_TOLERANCE:
+        raise CallbackRefused("the X-Qonto-Signature time is too far from now")
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return None
+    event_id = envelope.get("id") if isinstance(envelope, dict) else None
+    return str(event_id) if event_id else None

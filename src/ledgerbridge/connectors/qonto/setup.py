@@ -93,6 +93,15 @@ def verify(
             "organization_id": organization.get("id"),
             "organization_slug": organization.get("slug"),
             "organization_country": organization.get("legal_country"),
+            "iban": main_iban(organization),
         },
         warnings=warnings,
     )
+
+
+def main_iban(organization: Mapping[str, Any]) -> str | None:
+    """The IBAN invoices are paid to: the organization's main account."""
+    accounts = list(organization.get("bank_accounts") or [])
+    main = next((a for a in accounts if a.get("main")), accounts[0] if accounts else {})
+    iban = main.get("iban")
+    return str(iban) if iban else None
