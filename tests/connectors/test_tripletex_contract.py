@@ -130,6 +130,10 @@ def test_every_request_of_the_connector_matches_the_official_spec(
     }  # fmt: skip
     refs = {"party_id": ("customers", str(customer["id"])), "credits_invoice_id": None}
     charged = connector.create_many("invoices", [invoices.from_canonical(record, None, refs)])[0]
+    payment = {"id": "hub-2", "date": "2026-11-25", "amount": "100.50", "currency": "NOK"}
+    paid_ref = {"invoice_id": ("invoices", str(charged["id"]))}
+    payments = connector.mappings["payments"]
+    connector.create_many("payments", [payments.from_canonical(payment, None, paid_ref)])
     credit = {**record, "kind": "credit_note", "lines": []}
     credit_refs = {**refs, "credits_invoice_id": ("invoices", str(charged["id"]))}
     connector.create_many("invoices", [invoices.from_canonical(credit, None, credit_refs)])

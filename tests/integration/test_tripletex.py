@@ -505,3 +505,29 @@ def test_an_invoice_with_an_unknown_vat_code_waits_with_the_reason(
     system.run_until_idle()
     found = tenant.api.get(f"/connections/{cid}/issues", params={"reason": "vat_code_unmapped"})
     assert len(found.json()) == 1 and "99" in found.json()[0]["message"]
+
+
+def test_payments_of_issued_invoices_are_registered_once(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    streams = {**ALL_STREAMS, "payments": {"enabled": True}}
+    cid = connect(tenant, tripletex, entities=streams)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    invoice = issue(tenant, party["id"])
+    system.run_until_idle()
+    for amount in ("2000.00", "3625.00"):
+        paid = tenant.api.post(
+            "/payments",
+            json={"invoice_id": invoice["id"], "date": "2026-11-25", "amount": amount,
+                  "currency": "NOK"},
+        )  # fmt: skip
+        assert paid.status_code == 201, paid.text
+        system.run_until_idle()
+    charged = tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")[0]
+    assert charged["amountOutstanding"] == Decimal("0.00")
+    assert tenant.api.post(f"/connections/{cid}/jobs/push").status_code == 202
+    system.run_until_idle()
+    charged = tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")[0]
+    assert charged["amountOutstanding"] == Decimal("0.00"), "a payment is never sent twice"
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []

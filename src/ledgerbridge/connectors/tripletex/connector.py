@@ -28,8 +28,10 @@ from ledgerbridge.connectors.tripletex.mapping import (
     CUSTOMER_FIELDS,
     CustomerMapping,
     InvoiceMapping,
+    PaymentMapping,
     ProductMapping,
     VatTypeMapping,
+    text,
 )
 from ledgerbridge.connectors.tripletex.setup import client_for
 
@@ -38,6 +40,7 @@ STREAM_ENTITIES: dict[str, str] = {
     "customers": "party",
     "products": "product",
     "invoices": "invoice",
+    "payments": "payment",
 }
 CHANGED_SINCE_OVERLAP = timedelta(minutes=1)
 """A changed-since scan starts this much before the previous one began, so a change saved
@@ -73,7 +76,9 @@ class TripletexConnector(Connector):
             "customers": CustomerMapping(),
             "products": ProductMapping(self.vat_numbers),
             "invoices": InvoiceMapping(self.vat_ids),
+            "payments": PaymentMapping(),
         }
+        self.payment_type_id: str | None = text(settings.get("payment_type_id"))
 
     def close(self) -> None:
         self.client.close()
@@ -171,6 +176,10 @@ class TripletexConnector(Connector):
         return Page(rows, upcoming, more=False)
 
     def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
+        if stream == "payments":
+            # Nothing to read back: a registered payment is final (see PaymentMapping).
+            return {rid: {"invoice": rid.split(":")[0], "_hub": rid.split(":")[1]}
+                    for rid in remote_ids}  # fmt: skip
         if stream == "invoices":
             found = {}
             for rid in remote_ids:
@@ -182,7 +191,7 @@ class TripletexConnector(Connector):
         return self._search(stream, BY_ID[stream], remote_ids, self.mappings[stream].remote_id)
 
     def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
-        if stream == "invoices":
+        if stream in ("invoices", "payments"):
             return {}
         mapping = self.mappings[stream]
 
@@ -208,9 +217,26 @@ class TripletexConnector(Connector):
     # ------------------------------------------------------------------ writes
 
     def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        if stream == "payments":
+            return [self._pay(payload) for payload in payloads]
         if stream != "invoices":
             raise RemoteRejected(f"{stream} are not written to Tripletex", reason="read_only")
         return [self._issue(payload) for payload in payloads]
+
+    def _pay(self, payload: JSON) -> JSON:
+        """``:payment`` with the connection's payment type (``settings.payment_type_id``),
+        else the first incoming payment type Tripletex lists."""
+        if self.payment_type_id is None:
+            types = self.client.list_page("/invoice/paymentType", {"fields": "id"}, 0, 1)
+            if not types:
+                raise RemoteRejected("Tripletex lists no payment type", reason="remote_rejected")
+            self.payment_type_id = str(types[0]["id"])
+        body = self.client.request(
+            "PUT", f"/invoice/{int(payload['invoice'])}/:payment",
+            params={"paymentDate": payload["paymentDate"], "paidAmount": payload["paidAmount"],
+                    "paymentTypeId": self.payment_type_id},
+        )  # fmt: skip
+        return {**payload, "amountOutstanding": body["value"].get("amountOutstanding")}
 
     def _issue(self, payload: JSON) -> JSON:
         """A credit note (``:createCreditNote``), or an order charged at once (``:invoice``).

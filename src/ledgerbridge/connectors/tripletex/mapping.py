@@ -307,3 +307,55 @@ class InvoiceMapping(EntityMapping):
             **record,
             **{k: stored[k] for k in ("number", "due_date") if stored.get(k) is not None},
         }
+
+
+class PaymentMapping(EntityMapping):
+    """Hub payments of issued invoices → ``:payment`` on the Tripletex invoice. A payment has
+    no object of its own in Tripletex, so its remote id is ``<invoice id>:<hub id>``."""
+
+    entity = "payment"
+    remote_entity = "Payment"
+    fields = frozenset({"invoice_id", "date", "amount", "currency"})
+    references = (
+        Reference(
+            field="invoice_id",
+            streams=("invoices",),
+            missing_reason="payment_invoice_missing",
+            pending_reason="payment_invoice_pending",
+        ),
+    )
+    inbound = False
+
+    def remote_id(self, remote: JSON) -> str:
+        return f"{remote['invoice']}:{remote['_hub']}"
+
+    def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
+        return {"invoice_id": ("invoices", str(remote["invoice"]))}
+
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        return {
+            "invoice_id": refs.get("invoice_id"),
+            "date": remote.get("paymentDate"),
+            "amount": dec(remote.get("paidAmount")),
+            "currency": "NOK",
+        }
+
+    def from_canonical(
+        self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
+    ) -> JSON:
+        if current is not None:
+            raise SkipRecord(
+                "payment_readonly_after_posting",
+                "a payment registered in Tripletex cannot change: register a correction there",
+            )
+        if (record.get("currency") or "NOK") != "NOK":
+            raise SkipRecord("currency_unsupported", "payments are sent to Tripletex in NOK only")
+        invoice = refs.get("invoice_id")
+        if invoice is None:
+            raise SkipRecord("payment_invoice_missing", "the payment has no invoice")
+        return {
+            "invoice": invoice[1],
+            "paymentDate": record["date"],
+            "paidAmount": number(record["amount"]),
+            "_hub": record.get("id"),
+        }
