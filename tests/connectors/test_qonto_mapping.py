@@ -9,7 +9,7 @@ import pytest
 
 from ledgerbridge.connectors.base import SkipRecord
 from ledgerbridge.connectors.qonto.client import _error_message, idempotency_key
-from ledgerbridge.connectors.qonto.connector import parse_cursor
+from ledgerbridge.connectors.qonto.connector import parse_cursor, record_url
 from ledgerbridge.connectors.qonto.mapping import (
     HUB_ID,
     ClientMapping,
@@ -535,3 +535,19 @@ def test_credit_note_is_a_negative_invoice_linked_to_the_one_it_credits() -> Non
     assert canonical["number"] == "AV-2026-00001"
     assert canonical["lines"][0]["quantity"] == "-1.5"
     assert canonical["payment_term_days"] == 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "stream", "url"),
+    [
+        ({"organization_slug": "atlas"}, "customers",
+         "https://app.qonto.com/organizations/atlas/clients/c-1"),
+        ({"organization_slug": "atlas"}, "invoices",
+         "https://app.qonto.com/organizations/atlas/receivable-invoices/c-1"),
+        ({"organization_slug": "atlas", "app_url": "https://app.example/",
+          "record_urls": {"customers": "/c/{id}"}}, "customers", "https://app.example/c/c-1"),
+        ({}, "customers", None),
+    ],
+)  # fmt: skip
+def test_record_url(settings: dict[str, Any], stream: str, url: str | None) -> None:
+    assert record_url(settings, stream, "c-1") == url

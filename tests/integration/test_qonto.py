@@ -269,6 +269,10 @@ def test_an_existing_qonto_client_is_found_not_duplicated(
     assert qonto.writes() == [f"PATCH /v2/clients/{existing['id']}"]
     record = tenant.api.get(f"/parties/{created.json()['id']}").json()
     assert record["sync"][0]["remote_id"] == existing["id"]
+    slug = qonto.sandbox.organization()["slug"]
+    assert record["sync"][0]["url"] == (
+        f"https://app.qonto.com/organizations/{slug}/clients/{existing['id']}"
+    )
 
 
 @pytest.mark.parametrize(
@@ -741,6 +745,7 @@ def test_a_hub_invoice_becomes_a_qonto_draft(system: System, tenant: Tenant, qon
     assert draft["total_amount"]["value"] == "162.00"
     record = tenant.api.get(f"/invoices/{created.json()['id']}").json()
     assert record["sync"][0]["remote_id"] == draft["id"]
+    assert record["sync"][0]["url"].endswith(f"/receivable-invoices/{draft['id']}")
 
 
 # ---------------------------------------------------------------------------- webhooks

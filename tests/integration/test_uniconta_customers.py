@@ -222,6 +222,7 @@ def test_new_hub_customer_is_created_in_uniconta_and_supplier_only_party_is_not(
             "system": "uniconta",
             "stream": "customers",
             "remote_id": "70001",
+            "url": None,
             "issue": None,
         }
     ]

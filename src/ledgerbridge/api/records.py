@@ -34,6 +34,8 @@ class SyncState(BaseModel):
     system: str | None = None
     stream: str | None = None
     remote_id: str | None = None
+    url: str | None = None
+    """The record's page in the system's own app, when the system has one."""
     issue: dict[str, str] | None = None
 
 

@@ -16,6 +16,7 @@ from ledgerbridge.connectors.qonto import setup as qonto_setup
 from ledgerbridge.connectors.qonto.connector import STREAM_ENTITIES as QONTO_STREAM_ENTITIES
 from ledgerbridge.connectors.qonto.connector import QontoConnector
 from ledgerbridge.connectors.qonto.connector import check_webhook as qonto_check_webhook
+from ledgerbridge.connectors.qonto.connector import record_url as qonto_record_url
 from ledgerbridge.connectors.tripletex import setup as tripletex_setup
 from ledgerbridge.connectors.tripletex.connector import STREAM_ENTITIES as TRIPLETEX_STREAM_ENTITIES
 from ledgerbridge.connectors.tripletex.connector import TripletexConnector
@@ -79,6 +80,9 @@ class SystemSpec:
     """The settings that name what the vendor counts calls against."""
     oauth: OAuthFlow | None = None
     """How a connection logs in with OAuth 2.0, when the system offers it."""
+    record_url: Callable[[Mapping[str, Any], str, str], str | None] | None = None
+    """(settings, stream, remote id) → the record's page in the system's own app: the link a
+    synced hub record shows to open it there."""
     callback_check: CallbackCheck | None = None
     """Checks an inbound callback's signature before it is stored (raises
     ``CallbackRefused``) and returns its event id, under which a resent event is stored only
@@ -164,6 +168,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         credential_settings=("base_url",),
         oauth=OAuthFlow(qonto_oauth.authorize_url, qonto_oauth.exchange_code),
         callback_check=qonto_check_webhook,
+        record_url=qonto_record_url,
     ),
     "tripletex": SystemSpec(
         name="tripletex",
@@ -179,6 +184,8 @@ SYSTEMS: dict[str, SystemSpec] = {
             # Customers are read with changedSince, so an hourly pull is cheap.
             "pull": Pull(("customers",), "15 * * * *"),
             "products": Pull(("products", "vat_codes"), "45 */6 * * *", reserve=0.2),
+            # Reads nothing except on a summary import day (settings.summary.import_day).
+            "statistics": Pull(("period_statistics",), "0 6 * * *"),
         },
         entities=frozenset(TRIPLETEX_STREAM_ENTITIES.values()),
         default_streams=TripletexConnector.default_streams,

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.canonical import validate
 from ledgerbridge.engine.hub import API_ORIGIN, HubStore
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
@@ -191,20 +192,28 @@ class RecordService:
         state: dict[str, list[JSON]] = {}
         links = session.execute(
             sa.select(
-                Link.record_id, Link.connection_id, Link.stream, Link.remote_id, Connection.system
+                Link.record_id,
+                Link.connection_id,
+                Link.stream,
+                Link.remote_id,
+                Connection.system,
+                Connection.settings,
             )
             .join(Connection, Connection.id == Link.connection_id)
             .where(Link.record_id.in_(record_ids))
         )
-        for record_id, connection_id, stream, remote_id, system in links:
-            state.setdefault(record_id, []).append(
-                {
-                    "connection_id": connection_id,
-                    "system": system,
-                    "stream": stream,
-                    "remote_id": remote_id,
-                }
-            )
+        for record_id, connection_id, stream, remote_id, system, settings in links:
+            entry: JSON = {
+                "connection_id": connection_id,
+                "system": system,
+                "stream": stream,
+                "remote_id": remote_id,
+            }
+            spec = SYSTEMS.get(system)
+            if spec is not None and spec.record_url is not None:
+                # The navigation button: the record's page in the system's own app.
+                entry["url"] = spec.record_url(settings or {}, stream, remote_id)
+            state.setdefault(record_id, []).append(entry)
         issues = session.execute(
             sa.select(SyncIssue).where(
                 SyncIssue.key.in_(record_ids), SyncIssue.direction == "outbound"

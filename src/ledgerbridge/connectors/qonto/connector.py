@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -335,3 +336,23 @@ def check_webhook(
         return None
     event_id = envelope.get("id") if isinstance(envelope, dict) else None
     return str(event_id) if event_id else None
+
+
+DEFAULT_APP_URL = "https://app.qonto.com"
+RECORD_PATHS = {
+    "customers": "/organizations/{slug}/clients/{id}",
+    "invoices": "/organizations/{slug}/receivable-invoices/{id}",
+    "credit_notes": "/organizations/{slug}/receivable-invoices/credit-notes/{id}",
+}
+"""Pages of the Qonto web app, per stream; ``settings.record_urls`` overrides them."""
+
+
+def record_url(settings: Mapping[str, Any], stream: str, remote_id: str) -> str | None:
+    """The record's page in the Qonto web app (the navigation button of a synced record)."""
+    paths = {**RECORD_PATHS, **(settings.get("record_urls") or {})}
+    path = paths.get(stream)
+    slug = settings.get("organization_slug")
+    if path is None or not slug:
+        return None
+    app = str(settings.get("app_url") or DEFAULT_APP_URL).rstrip("/")
+    return app + str(path).format(slug=quote(str(slug)), id=quote(remote_id))
