@@ -443,7 +443,7 @@ class OAuthWorld:
         self.qonto = qonto
         self.clock = clock
 
-    def connect(self) -> Any:
+    def connect(self, **settings: Any) -> Any:
         response = self.tenant.api.post(
             "/connections",
             json={
@@ -455,6 +455,7 @@ class OAuthWorld:
                     "oauth_url": self.qonto.url,
                     "oauth_client_id": CLIENT_ID,
                     "entities": {"customers": {"enabled": True}},
+                    **settings,
                 },
                 "secrets": {"oauth_client_secret": CLIENT_SECRET},
             },
@@ -515,6 +516,28 @@ def test_log_in_to_qonto_then_sync(world: OAuthWorld) -> None:
     world.tenant.api.post("/parties", json=NEW_CUSTOMER)
     world.system.run_until_idle()
     assert len(world.qonto.clients()) == 4
+
+
+def test_logging_in_subscribes_to_invoice_webhooks(world: OAuthWorld) -> None:
+    seed_organization(world.qonto.sandbox, clients=5, invoices=12, seed=9)
+    connection = world.connect(entities=INVOICE_ENTITIES, vat_groups=VAT_GROUPS)
+    world.log_in(connection["id"])
+    [subscription] = world.qonto.sandbox.subscriptions()
+    assert subscription["callback_url"] == connection["change_url"]
+    assert subscription["types"] == ["v1/client-invoices"]
+    assert world.secrets(connection["id"])["webhook_secret"] == subscription["secret"]
+    import_all(world.system, world.tenant, connection["id"])
+
+    unpaid = next(i for i in world.qonto.sandbox.invoices() if i["status"] == "unpaid")
+    world.qonto.sandbox.mark_invoice_paid(unpaid["id"])
+    world.qonto.sandbox.wait_for_webhooks()
+    world.system.run_until_idle()
+    assert hub_invoice(world.tenant, unpaid["number"])["data"]["status"] == "paid"
+
+    world.log_in(connection["id"])  # logging in again replaces the subscription
+    [again] = world.qonto.sandbox.subscriptions()
+    assert again["id"] != subscription["id"]
+    assert world.secrets(connection["id"])["webhook_secret"] == again["secret"]
 
 
 @pytest.mark.parametrize("state", ["unknown-connection.abcdefgh", "nothing-at-all"])

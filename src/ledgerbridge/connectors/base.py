@@ -98,6 +98,9 @@ class OAuthFlow:
     exchange_code: Callable[[Mapping[str, Any], Mapping[str, Any], str, str, Any, Any], JSON]
     """(settings, secrets, code, redirect URI, HTTP transport, clock) → secrets to add (the
     tokens and when they expire)."""
+    after_login: Callable[[Mapping[str, Any], Mapping[str, Any], str, Any, Any], JSON] | None = None
+    """(settings, secrets with the new tokens, the connection's callback URL, HTTP transport,
+    clock) → secrets to add: what the system needs set up once logged in (webhooks)."""
 
 
 @dataclass

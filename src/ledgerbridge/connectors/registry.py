@@ -166,7 +166,9 @@ SYSTEMS: dict[str, SystemSpec] = {
         check_settings=qonto_setup.check_settings,
         # The limits count per IP address, so every connection to one Qonto host shares them.
         credential_settings=("base_url",),
-        oauth=OAuthFlow(qonto_oauth.authorize_url, qonto_oauth.exchange_code),
+        oauth=OAuthFlow(
+            qonto_oauth.authorize_url, qonto_oauth.exchange_code, qonto_oauth.subscribe_webhooks
+        ),
         callback_check=qonto_check_webhook,
         record_url=qonto_record_url,
     ),

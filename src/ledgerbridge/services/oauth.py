@@ -42,7 +42,8 @@ class OAuthService:
         self._sessions = session_factory
         self._box = box
         self._clock = clock
-        self.redirect_uri = public_url.rstrip("/") + CALLBACK_PATH
+        self._public_url = public_url.rstrip("/")
+        self.redirect_uri = self._public_url + CALLBACK_PATH
         self._transport = transport
 
     def authorize(self, principal: Principal, connection_id: str) -> JSON:
@@ -90,14 +91,28 @@ class OAuthService:
         if error or not code:
             self._finish(connection_id, {}, f"the login was not completed: {error or 'no code'}")
             raise Invalid(f"the login was not completed: {error or 'no code'}", field="code")
+        flow = _flow(system)
         try:
-            tokens = _flow(system).exchange_code(
+            tokens = flow.exchange_code(
                 settings, stored, code, self.redirect_uri, self._transport, self._clock
             )
         except ConnectorError as exc:
             self._finish(connection_id, {}, str(exc))
             raise Invalid(str(exc), field="code") from exc
-        self._finish(connection_id, tokens, None)
+        problem = None
+        if flow.after_login is not None:
+            callback = f"{self._public_url}/api/v1/inbound/{connection_id}/"
+            callback += str(stored.get("inbound_token") or "")
+            try:
+                tokens = {
+                    **tokens,
+                    **flow.after_login(
+                        settings, {**stored, **tokens}, callback, self._transport, self._clock
+                    ),
+                }
+            except ConnectorError as exc:
+                problem = f"logged in, but the {system} set-up that follows failed: {exc}"
+        self._finish(connection_id, tokens, problem)
         return {"status": "connected", "connection_id": connection_id}
 
     def _finish(self, connection_id: str, tokens: JSON, problem: str | None) -> None:

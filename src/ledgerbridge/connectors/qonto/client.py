@@ -120,6 +120,23 @@ class QontoClient:
         )
         return dict(body.get(wrapper) or {})
 
+    def subscribe(self, callback_url: str, event_type: str, secret: str) -> JSON:
+        """A webhook subscription for one event type (answered bare, not wrapped)."""
+        body = self._request(
+            "POST",
+            "/v2/webhook_subscriptions",
+            json={"callback_url": callback_url, "types": [event_type], "secret": secret},
+            write=True,
+        )
+        return dict(body or {})
+
+    def unsubscribe(self, subscription_id: str) -> None:
+        """Remove a webhook subscription; one that is gone already is fine."""
+        try:
+            self._request("DELETE", f"/v2/webhook_subscriptions/{subscription_id}", write=True)
+        except RemoteRejected:
+            return
+
     def update(self, resource: str, wrapper: str, remote_id: str, payload: JSON) -> JSON:
         body = self._request("PATCH", f"/v2/{resource}/{remote_id}", json=payload, write=True)
         return dict(body.get(wrapper) or {})

@@ -9,6 +9,7 @@ lock the connection out. Tokens are never logged.
 
 from __future__ import annotations
 
+import secrets as secrets_module
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ import httpx
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import JSON, AuthenticationFailed, RemoteUnavailable
+from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, QontoClient
 
 DEFAULT_OAUTH_URL = "https://oauth.qonto.com"
 SCOPES = (
@@ -185,3 +187,36 @@ class TokenKeeper:
         self._secrets.update(tokens)
         if self.on_secrets is not None:
             self.on_secrets(tokens)
+
+
+WEBHOOK_TYPES = ("v1/client-invoices",)
+"""Webhooks the integration listens to: invoices and their payment status. Customers and
+credit notes are pulled periodically."""
+
+
+def subscribe_webhooks(
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    callback_url: str,
+    transport: httpx.BaseTransport | None,
+    clock: Clock,
+) -> JSON:
+    """Subscribe the connection's callback URL to Qonto's invoice webhooks, with a secret of
+    our own for the signatures; the subscriptions of an earlier login are removed first, so
+    each event arrives once."""
+    token = str(secrets["access_token"])
+    client = QontoClient(
+        base_url=str(settings.get("base_url") or DEFAULT_BASE_URL),
+        authorization=lambda: f"Bearer {token}",
+        meter=lambda calls: None,
+        staging_token=secrets.get("staging_token"),
+        transport=transport,
+    )
+    secret = "whsec_" + secrets_module.token_urlsafe(48)
+    try:
+        for old in secrets.get("webhook_subscription_ids") or []:
+            client.unsubscribe(str(old))
+        ids = [str(client.subscribe(callback_url, kind, secret)["id"]) for kind in WEBHOOK_TYPES]
+    finally:
+        client.close()
+    return {"webhook_secret": secret, "webhook_subscription_ids": ids}
