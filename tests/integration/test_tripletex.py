@@ -531,3 +531,75 @@ def test_payments_of_issued_invoices_are_registered_once(
     charged = tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")[0]
     assert charged["amountOutstanding"] == Decimal("0.00"), "a payment is never sent twice"
     assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+
+
+# ------------------------------------------------------------------ work statistics
+
+
+SUMMARY = {
+    "title": "Månedsoppsummering", "topic": "Regnskap", "recurrence": "monthly",
+    "import_day": 3,
+    "fields": {"sale_entries": "Salgsbilag", "purchase_entries": "Kjøpsbilag",
+               "bank_transactions": "Banktransaksjoner", "documents": "Dokumenter",
+               "postings": ""},
+}  # fmt: skip
+
+
+def test_on_the_import_day_each_linked_client_gets_its_monthly_summary(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    firm = tripletex.firm
+    customers = {
+        c["organizationNumber"]: c for c in tripletex.sandbox.all(firm.firm_id, "Customer")
+        if c.get("organizationNumber")
+    }  # fmt: skip
+    client_company = firm.client_ids[0]
+    org = tripletex.sandbox.shared["Company"][client_company]["organizationNumber"]
+    linked = customers[org]
+    cid = connect(tenant, tripletex, summary=SUMMARY)["id"]
+    activate(system, tenant, cid)
+    party = next(p for p in all_of(tenant, "/parties") if p["data"]["organisation_number"] == org)
+    unrelated = tenant.api.post("/parties", json={"name": "Not in Tripletex"}).json()
+    links = {party["id"]: str(linked["id"]), unrelated["id"]: str(firm.customer_ids[-1])}
+    assert (
+        tenant.api.patch(
+            f"/connections/{cid}", json={"settings": {"client_links": links}}
+        ).status_code
+        == 200
+    )
+    clock.set(datetime(2026, 12, 2, 12, 0, tzinfo=UTC))  # the day before the import day
+    system.run_until_idle()
+    assert all_of(tenant, "/period-statistics") == []
+    clock.set(datetime(2026, 12, 3, 5, 30, tzinfo=UTC))  # 06:30 in Oslo on the 3rd
+    system.run_until_idle()
+    summaries = all_of(tenant, "/period-statistics")
+    assert len(summaries) == 1
+    summary = summaries[0]["data"]
+    assert summary["party_id"] == party["id"]
+    assert (summary["period_start"], summary["period_end"]) == ("2026-11-01", "2026-11-30")
+    assert set(summary["metrics"]) == {
+        "sale_entries", "purchase_entries", "bank_transactions", "documents",
+    }, "blank mappings are not imported"  # fmt: skip
+    vouchers = [
+        v for v in tripletex.sandbox.all(client_company, "Voucher")
+        if "2026-11-01" <= v["date"] <= "2026-11-30"
+    ]  # fmt: skip
+    types = {t["id"]: t["name"] for t in tripletex.sandbox.all(client_company, "VoucherType")}
+    sales = sum(1 for v in vouchers if types[v["voucherType"]["id"]] == "Utgående faktura")
+    assert Decimal(summary["metrics"]["sale_entries"]) == sales > 0
+    unreachable = tenant.api.get(
+        f"/connections/{cid}/issues", params={"reason": "client_company_unreachable"}
+    ).json()
+    assert len(unreachable) == 1 and "login access" in unreachable[0]["message"]
+    changes = tenant.api.get("/changes", params={"limit": 1000}).json()
+    assert any(c["entity"] == "period_statistics" for c in changes["items"])
+
+
+def test_summary_settings_are_checked(tenant: Tenant, tripletex: Tripletex) -> None:
+    for summary, field in (
+        ({**SUMMARY, "import_day": 29}, "settings.summary.import_day"),
+        ({**SUMMARY, "recurrence": "weekly"}, "settings.summary.recurrence"),
+        ({**SUMMARY, "fields": {"coffee": "Kaffe"}}, "settings.summary.fields"),
+    ):
+        response = tenant.api.post("/connections", json=body(tripletex, summary=summary))
+        assert refused(response)[0] == field

@@ -11,7 +11,15 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, create_model
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
-from ledgerbridge.model import ContactPerson, Invoice, Party, Payment, Product, VatCode
+from ledgerbridge.model import (
+    ContactPerson,
+    Invoice,
+    Party,
+    Payment,
+    PeriodStatistics,
+    Product,
+    VatCode,
+)
 from ledgerbridge.services.records import RecordView
 
 router = APIRouter()
@@ -26,6 +34,7 @@ RESOURCES: dict[str, tuple[str, type[BaseModel]]] = {
     "invoices": ("invoice", Invoice),
     "vat-codes": ("vat_code", VatCode),
     "payments": ("payment", Payment),
+    "period-statistics": ("period_statistics", PeriodStatistics),
 }
 
 

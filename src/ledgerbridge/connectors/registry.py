@@ -186,6 +186,8 @@ SYSTEMS: dict[str, SystemSpec] = {
             # Customers are read with changedSince, so an hourly pull is cheap.
             "pull": Pull(("customers",), "15 * * * *"),
             "products": Pull(("products", "vat_codes"), "45 */6 * * *", reserve=0.2),
+            # Reads nothing except on a summary import day (settings.summary.import_day).
+            "statistics": Pull(("period_statistics",), "0 6 * * *"),
         },
         entities=frozenset(TRIPLETEX_STREAM_ENTITIES.values()),
         default_streams=TripletexConnector.default_streams,

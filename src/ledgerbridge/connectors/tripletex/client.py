@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from json import dumps
 from typing import Any
@@ -125,6 +126,16 @@ class TripletexClient:
 
     def close(self) -> None:
         self._http.close()
+
+    @contextmanager
+    def acting_as(self, company_id: int) -> Iterator[None]:
+        """Calls made inside act in a client company (accountant login access): the same
+        session, with the company id as the Basic user name."""
+        previous, self.company_id = self.company_id, company_id
+        try:
+            yield
+        finally:
+            self.company_id = previous
 
     # ------------------------------------------------------------------ sessions
 

@@ -8,7 +8,7 @@ rescanned. All three streams are one way: Tripletex is their master.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -30,10 +30,12 @@ from ledgerbridge.connectors.tripletex.mapping import (
     InvoiceMapping,
     PaymentMapping,
     ProductMapping,
+    StatisticsMapping,
     VatTypeMapping,
     text,
 )
 from ledgerbridge.connectors.tripletex.setup import client_for
+from ledgerbridge.connectors.tripletex.statistics import due_months, month_statistics, next_month
 
 STREAM_ENTITIES: dict[str, str] = {
     "vat_codes": "vat_code",
@@ -41,7 +43,10 @@ STREAM_ENTITIES: dict[str, str] = {
     "products": "product",
     "invoices": "invoice",
     "payments": "payment",
+    "period_statistics": "period_statistics",
 }
+CLIENTS_PER_PAGE = 10
+"""Linked clients whose statistics one page reads (a few calls each, per month)."""
 CHANGED_SINCE_OVERLAP = timedelta(minutes=1)
 """A changed-since scan starts this much before the previous one began, so a change saved
 while it ran is read again rather than missed (an unchanged record costs nothing)."""
@@ -57,7 +62,7 @@ BY_KEY = {"customers": "customerAccountNumber", "products": "productNumber", "va
 
 class TripletexConnector(Connector):
     system = "tripletex"
-    default_streams = frozenset({"vat_codes", "customers", "products"})
+    default_streams = frozenset({"vat_codes", "customers", "products", "period_statistics"})
 
     def __init__(
         self,
@@ -68,16 +73,23 @@ class TripletexConnector(Connector):
         clock: Clock | None = None,
     ) -> None:
         self.clock = clock or SystemClock()
+        self.summary: JSON = dict(settings.get("summary") or {})
+        self.client_links: dict[str, str] = {
+            str(k): str(v) for k, v in (settings.get("client_links") or {}).items()
+        }
         self.client = client_for(settings, secrets, meter, transport, clock=self.clock)
         self.vat_numbers: dict[str, str] = {}
         self.vat_ids: dict[str, str] = {}
+        self.statistics = StatisticsMapping(self.summary.get("fields") or {})
         self.mappings: Mapping[str, EntityMapping] = {
             "vat_codes": VatTypeMapping(),
             "customers": CustomerMapping(),
             "products": ProductMapping(self.vat_numbers),
             "invoices": InvoiceMapping(self.vat_ids),
             "payments": PaymentMapping(),
+            "period_statistics": self.statistics,
         }
+        self._companies: dict[str, int] | None = None
         self.payment_type_id: str | None = text(settings.get("payment_type_id"))
 
     def close(self) -> None:
@@ -126,6 +138,8 @@ class TripletexConnector(Connector):
         }
 
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:
+        if stream == "period_statistics":
+            return self._statistics(after)
         if stream == "customers":
             return self._changed_customers(after, limit)
         path, params = SEARCHES[stream]
@@ -175,7 +189,63 @@ class TripletexConnector(Connector):
             return Page(rows, f"{upcoming}|{since}|{start + len(rows)}", more=True)
         return Page(rows, upcoming, more=False)
 
+    def _statistics(self, after: str | None) -> Page:
+        """On an import day, each linked client's summary of the due month(s); nothing on
+        other days, for clients not linked, or when no metric is mapped to an app field."""
+        today = self.clock.now().astimezone(OSLO).date()
+        months = due_months(self.summary.get("import_day", "last_work_day"), today)
+        links = sorted(self.client_links.items())
+        start = int(after or 0)
+        chunk = links[start : start + CLIENTS_PER_PAGE]
+        if not months or not chunk or not self.statistics.mapped:
+            return Page([], after, more=False)
+        rows: list[JSON] = []
+        for party_id, customer_id in chunk:
+            for first in months:
+                rows.append(self._client_month(party_id, customer_id, first))
+        end = start + len(chunk)
+        return Page(rows, str(end), more=end < len(links))
+
+    def _client_month(self, party_id: str, customer_id: str, first: date) -> JSON:
+        row: JSON = {
+            "customer": customer_id, "party_id": party_id,
+            "period_start": first.isoformat(),
+            "period_end": (next_month(first) - timedelta(days=1)).isoformat(),
+        }  # fmt: skip
+        company = self._client_companies().get(customer_id)
+        if company is None:
+            row["_problem"] = (
+                f"Tripletex customer {customer_id} has no client company this employee token "
+                "has login access to (matched on organisation number): grant access in "
+                "Tripletex or link the client to another customer"
+            )
+            return row
+        with self.client.acting_as(company):
+            row["metrics"] = month_statistics(self.client, first)
+        return row
+
+    def _client_companies(self) -> dict[str, int]:
+        """Linked customer id → the client company with login access (same organisation
+        number), read once per run: two calls."""
+        if self._companies is None:
+            reachable = {
+                text(c.get("organizationNumber")): int(c.get("customerCompanyId") or c["id"])
+                for c in self.client.list_all("/company/>withLoginAccess")
+            }
+            ids = ",".join(sorted(set(self.client_links.values())))
+            customers = self.client.list_all(
+                "/customer", {"id": ids, "fields": "id,organizationNumber"}
+            )
+            self._companies = {
+                str(c["id"]): reachable[org]
+                for c in customers
+                if (org := text(c.get("organizationNumber"))) and org in reachable
+            }
+        return self._companies
+
     def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
+        if stream == "period_statistics":
+            return {}
         if stream == "payments":
             # Nothing to read back: a registered payment is final (see PaymentMapping).
             return {rid: {"invoice": rid.split(":")[0], "_hub": rid.split(":")[1]}
@@ -191,7 +261,7 @@ class TripletexConnector(Connector):
         return self._search(stream, BY_ID[stream], remote_ids, self.mappings[stream].remote_id)
 
     def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
-        if stream in ("invoices", "payments"):
+        if stream in ("invoices", "payments", "period_statistics"):
             return {}
         mapping = self.mappings[stream]
 

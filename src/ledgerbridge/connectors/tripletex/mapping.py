@@ -359,3 +359,32 @@ class PaymentMapping(EntityMapping):
             "paidAmount": number(record["amount"]),
             "_hub": record.get("id"),
         }
+
+
+class StatisticsMapping(EntityMapping):
+    """A linked client's work statistics for one month → ``PeriodStatistics``. Rows are built
+    by the connector: ``{"customer", "party_id", "period_start", "period_end", "metrics"}``,
+    with ``_problem`` when the client's company cannot be read. Only metrics mapped to one
+    of the app's fields (``settings.summary.fields``) are imported."""
+
+    entity = "period_statistics"
+    remote_entity = "WorkStatistics"
+    fields = frozenset({"party_id", "period_start", "period_end", "metrics"})
+    outbound = False
+    read_only_reason = "statistics_master_is_tripletex"
+
+    def __init__(self, mapped: Mapping[str, Any]) -> None:
+        self.mapped = {name for name, target in mapped.items() if text(target)}
+
+    def remote_id(self, remote: JSON) -> str:
+        return f"{remote['customer']}:{str(remote['period_start'])[:7]}"
+
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        if remote.get("_problem"):
+            raise SkipRecord("client_company_unreachable", str(remote["_problem"]))
+        return {
+            "party_id": remote["party_id"],
+            "period_start": remote["period_start"],
+            "period_end": remote["period_end"],
+            "metrics": {k: str(v) for k, v in remote["metrics"].items() if k in self.mapped},
+        }

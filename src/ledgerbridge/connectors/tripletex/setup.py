@@ -20,6 +20,7 @@ from ledgerbridge.connectors.tripletex.client import (
     TripletexClient,
     base_url,
 )
+from ledgerbridge.connectors.tripletex.statistics import METRICS, valid_rule
 
 DEFAULT_WARNING_DAYS = 14
 WHITESPACE_TRIMMED = (
@@ -139,6 +140,7 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             'customer, e.g. {"<party id>": "1000051"}',
             field="settings.client_links",
         )
+    _check_summary(settings.get("summary") or {})
     days = settings.get("token_warning_days", DEFAULT_WARNING_DAYS)
     if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 365:
         raise SetupRefused(
@@ -168,3 +170,26 @@ def token_warnings(settings: Mapping[str, Any], today: date) -> list[str]:
             "API-tilgang), paste it, test the connection and save before then."
         ]
     return []
+
+
+def _check_summary(summary: Any) -> None:
+    """Monthly summary settings: title, topic, recurrence (monthly), import day and the
+    mapping of statistics to the app's custom fields (blank: not imported)."""
+    field = "settings.summary"
+    if not isinstance(summary, dict):
+        raise SetupRefused("settings.summary must be an object", field=field)
+    if summary.get("recurrence", "monthly") != "monthly":
+        raise SetupRefused("summaries recur monthly only", field=f"{field}.recurrence")
+    if not valid_rule(summary.get("import_day", "last_work_day")):
+        raise SetupRefused(
+            "settings.summary.import_day is last_work_day, last_calendar_day or a day 1-28 of "
+            "the following month",
+            field=f"{field}.import_day",
+        )
+    fields = summary.get("fields") or {}
+    unknown = sorted(set(fields) - set(METRICS)) if isinstance(fields, dict) else ["?"]
+    if unknown:
+        raise SetupRefused(
+            f"unknown statistics {', '.join(unknown)}; known: {', '.join(METRICS)}",
+            field=f"{field}.fields",
+        )
