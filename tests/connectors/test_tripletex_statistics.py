@@ -8,7 +8,12 @@ import pytest
 
 from ledgerbridge.connectors.base import SkipRecord
 from ledgerbridge.connectors.tripletex.mapping import StatisticsMapping
-from ledgerbridge.connectors.tripletex.statistics import due_months, import_day, valid_rule
+from ledgerbridge.connectors.tripletex.statistics import (
+    due_months,
+    import_day,
+    last_months,
+    valid_rule,
+)
 from ledgerbridge.model import PeriodStatistics
 
 
@@ -31,6 +36,12 @@ def test_due_months() -> None:
     assert due_months(3, date(2026, 12, 4)) == []
     assert due_months("last_calendar_day", date(2026, 11, 30)) == [date(2026, 11, 1)]
     assert due_months("last_work_day", date(2026, 5, 31)) == []
+
+
+def test_reload_months_are_the_twelve_before_the_current_one() -> None:
+    months = last_months(date(2026, 1, 15), 12)
+    assert months[0] == date(2025, 1, 1) and months[-1] == date(2025, 12, 1)
+    assert len(set(months)) == 12
 
 
 @pytest.mark.parametrize("rule", ["last_work_day", "last_calendar_day", 1, 28])

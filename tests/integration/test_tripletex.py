@@ -603,3 +603,42 @@ def test_summary_settings_are_checked(tenant: Tenant, tripletex: Tripletex) -> N
     ):
         response = tenant.api.post("/connections", json=body(tripletex, summary=summary))
         assert refused(response)[0] == field
+
+
+def test_reload_back_fills_twelve_months_overwriting_and_announces_completion(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    tenant.api.post("/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["*"]})
+    firm = tripletex.firm
+    org = tripletex.sandbox.shared["Company"][firm.client_ids[1]]["organizationNumber"]
+    customer = next(
+        c for c in tripletex.sandbox.all(firm.firm_id, "Customer")
+        if c.get("organizationNumber") == org
+    )  # fmt: skip
+    cid = connect(tenant, tripletex, summary=SUMMARY)["id"]
+    activate(system, tenant, cid)
+    party = next(p for p in all_of(tenant, "/parties") if p["data"]["organisation_number"] == org)
+
+    def reload(token: str) -> None:
+        settings = {"client_links": {party["id"]: str(customer["id"])},
+                    "summary": {**SUMMARY, "reload_requested_at": token}}  # fmt: skip
+        assert tenant.api.patch(f"/connections/{cid}", json={"settings": settings}).is_success
+        assert tenant.api.post(f"/connections/{cid}/jobs/statistics").status_code == 202
+        system.run_until_idle()
+
+    reload("2026-11-20T10:00:00Z")
+    summaries = all_of(tenant, "/period-statistics")
+    starts = sorted(s["data"]["period_start"] for s in summaries)
+    assert len(starts) == 12 and starts[0] == "2025-11-01" and starts[-1] == "2026-10-01"
+    with_sales = [s for s in summaries if Decimal(s["data"]["metrics"]["sale_entries"]) > 0]
+    assert with_sales, "the seeded months have sales"
+    reload("2026-11-20T10:05:00Z")
+    assert len(all_of(tenant, "/period-statistics")) == 12, "overwritten, not duplicated"
+    with system.sessions() as session:
+        events = session.scalars(
+            sa.select(WebhookDelivery.payload).where(
+                WebhookDelivery.event_type == "connection.statistics_completed"
+            )
+        ).all()
+    assert len(events) >= 2 and all(e["connection_id"] == cid for e in events)
+    assert any(e["counts"].get("period_statistics.created") == 12 for e in events)

@@ -51,6 +51,9 @@ class Pull:
     reserve: float = 0.0
     """Share of the daily call budget this pull must leave untouched: low-priority refreshes
     (products, stock) give way to invoices and customers when calls run short."""
+    announce: bool = False
+    """Tell the app when a run finishes (a ``connection.<kind>_completed`` webhook event with
+    its counts): for work a user starts and waits for, such as a reload."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,8 @@ SYSTEMS: dict[str, SystemSpec] = {
             "pull": Pull(("customers",), "15 * * * *"),
             "products": Pull(("products", "vat_codes"), "45 */6 * * *", reserve=0.2),
             # Reads nothing except on a summary import day (settings.summary.import_day).
-            "statistics": Pull(("period_statistics",), "0 6 * * *"),
+            # Also the reload (settings.summary.reload_requested_at, then this job).
+            "statistics": Pull(("period_statistics",), "0 6 * * *", announce=True),
         },
         entities=frozenset(TRIPLETEX_STREAM_ENTITIES.values()),
         default_streams=TripletexConnector.default_streams,

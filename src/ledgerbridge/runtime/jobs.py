@@ -96,10 +96,18 @@ class SyncJobs:
         defaults = handle.system.default_streams
         if not any(stream_enabled(handle.settings, defaults, s) for s in plan.streams):
             return {"skipped": f"{', '.join(plan.streams)} not enabled"}
-        return self._run(
+        result = self._run(
             kind, job, lambda ctx: self._engine.inbound.run_pull(ctx, list(plan.streams)),
             reserve=plan.reserve,
         )  # fmt: skip
+        if plan.announce and "run_id" in result:
+            with self._sessions.begin() as session:
+                self._webhooks.emit(
+                    session, handle.tenant_id, f"connection.{kind}_completed",
+                    {"connection_id": connection_id, "run_id": result["run_id"],
+                     "counts": result["counts"], "at": self._clock.now().isoformat()},
+                )  # fmt: skip
+        return result
 
     @contextmanager
     def open_connector(

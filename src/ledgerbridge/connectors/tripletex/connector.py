@@ -35,7 +35,13 @@ from ledgerbridge.connectors.tripletex.mapping import (
     text,
 )
 from ledgerbridge.connectors.tripletex.setup import client_for
-from ledgerbridge.connectors.tripletex.statistics import due_months, month_statistics, next_month
+from ledgerbridge.connectors.tripletex.statistics import (
+    RELOAD_MONTHS,
+    due_months,
+    last_months,
+    month_statistics,
+    next_month,
+)
 
 STREAM_ENTITIES: dict[str, str] = {
     "vat_codes": "vat_code",
@@ -190,21 +196,38 @@ class TripletexConnector(Connector):
         return Page(rows, upcoming, more=False)
 
     def _statistics(self, after: str | None) -> Page:
-        """On an import day, each linked client's summary of the due month(s); nothing on
-        other days, for clients not linked, or when no metric is mapped to an app field."""
+        """Each linked client's summary of the due month(s) on an import day, or of the last
+        12 months once after a reload is requested (``settings.summary.reload_requested_at``);
+        nothing otherwise, nor when no metric is mapped to an app field.
+
+        Cursor ``<reload done>|<import day done>|<mode>|<client offset>``: it outlives the
+        scan, so a day's import and a reload each run once, and resume where they stopped."""
         today = self.clock.now().astimezone(OSLO).date()
-        months = due_months(self.summary.get("import_day", "last_work_day"), today)
-        links = sorted(self.client_links.items())
-        start = int(after or 0)
-        chunk = links[start : start + CLIENTS_PER_PAGE]
-        if not months or not chunk or not self.statistics.mapped:
+        parts = after.split("|") if after and after.count("|") == 3 else ["", "", "", "0"]
+        reload_done, day_done, mode, offset = parts
+        requested = str(self.summary.get("reload_requested_at") or "")
+        if mode == "reload" or (not mode and requested and requested != reload_done):
+            mode, months = "reload", last_months(today, RELOAD_MONTHS)
+            finished = f"{requested}|{day_done}||0"
+        elif mode == "day" or (not mode and day_done != today.isoformat()):
+            mode, months = "day", due_months(self.summary.get("import_day", "last_work_day"), today)
+            finished = f"{reload_done}|{today.isoformat()}||0"
+        else:
             return Page([], after, more=False)
-        rows: list[JSON] = []
-        for party_id, customer_id in chunk:
-            for first in months:
-                rows.append(self._client_month(party_id, customer_id, first))
+        if not months:
+            return Page([], after, more=False)
+        links = sorted(self.client_links.items())
+        start = int(offset)
+        chunk = links[start : start + CLIENTS_PER_PAGE] if self.statistics.mapped else []
+        rows = [
+            self._client_month(party_id, customer_id, first)
+            for party_id, customer_id in chunk
+            for first in months
+        ]
         end = start + len(chunk)
-        return Page(rows, str(end), more=end < len(links))
+        if chunk and end < len(links):
+            return Page(rows, f"{reload_done}|{day_done}|{mode}|{end}", more=True)
+        return Page(rows, finished, more=False)
 
     def _client_month(self, party_id: str, customer_id: str, first: date) -> JSON:
         row: JSON = {

@@ -370,6 +370,8 @@ class StatisticsMapping(EntityMapping):
     entity = "period_statistics"
     remote_entity = "WorkStatistics"
     fields = frozenset({"party_id", "period_start", "period_end", "metrics"})
+    incremental = True
+    """The cursor remembers which import day and which reload were done (see the connector)."""
     outbound = False
     read_only_reason = "statistics_master_is_tripletex"
 

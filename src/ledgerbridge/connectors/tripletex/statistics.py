@@ -37,6 +37,7 @@ METRICS: tuple[str, ...] = (
 BANK_ACCOUNT = 1920
 """The bank account whose postings are the month's bank transactions."""
 IMPORT_DAYS = ("last_work_day", "last_calendar_day")
+RELOAD_MONTHS = 12
 
 
 def next_month(first: date) -> date:
@@ -90,6 +91,14 @@ def due_months(rule: Any, today: date) -> list[date]:
     this_month = today.replace(day=1)
     previous = (this_month - timedelta(days=1)).replace(day=1)
     return [first for first in (previous, this_month) if import_day(rule, first) == today]
+
+
+def last_months(today: date, count: int) -> list[date]:
+    """First days of the ``count`` months before the current one, oldest first."""
+    months = [today.replace(day=1)]
+    for _ in range(count):
+        months.append((months[-1] - timedelta(days=1)).replace(day=1))
+    return sorted(months[1:])
 
 
 def valid_rule(rule: Any) -> bool:
