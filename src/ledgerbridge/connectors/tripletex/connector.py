@@ -41,6 +41,7 @@ from ledgerbridge.connectors.tripletex.statistics import (
     last_months,
     month_statistics,
     next_month,
+    voucher_types,
 )
 
 STREAM_ENTITIES: dict[str, str] = {
@@ -96,6 +97,7 @@ class TripletexConnector(Connector):
             "period_statistics": self.statistics,
         }
         self._companies: dict[str, int] | None = None
+        self._voucher_types: dict[int, dict[str, str]] = {}
         self.payment_type_id: str | None = text(settings.get("payment_type_id"))
 
     def close(self) -> None:
@@ -244,7 +246,9 @@ class TripletexConnector(Connector):
             )
             return row
         with self.client.acting_as(company):
-            row["metrics"] = month_statistics(self.client, first)
+            if company not in self._voucher_types:
+                self._voucher_types[company] = voucher_types(self.client)
+            row["metrics"] = month_statistics(self.client, first, self._voucher_types[company])
         return row
 
     def _client_companies(self) -> dict[str, int]:

@@ -44,13 +44,20 @@ def next_month(first: date) -> date:
     return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def month_statistics(client: TripletexClient, first: date) -> dict[str, Decimal]:
-    """Every metric of one company for the month starting ``first`` (``dateTo`` excluded)."""
-    period = {"dateFrom": first.isoformat(), "dateTo": next_month(first).isoformat()}
-    types = {
+def voucher_types(client: TripletexClient) -> dict[str, str]:
+    """The company's voucher type ids → names (ids differ per company)."""
+    return {
         str(t["id"]): str(t.get("name"))
         for t in client.list_all("/ledger/voucherType", {"fields": "id,name"})
     }
+
+
+def month_statistics(
+    client: TripletexClient, first: date, types: dict[str, str]
+) -> dict[str, Decimal]:
+    """Every metric of one company for the month starting ``first`` (``dateTo`` excluded);
+    ``types`` from ``voucher_types``, read once per company."""
+    period = {"dateFrom": first.isoformat(), "dateTo": next_month(first).isoformat()}
     counts = dict.fromkeys(METRICS, 0)
     for voucher in client.list_all(
         "/ledger/voucher", {**period, "fields": "id,voucherType,attachment"}
