@@ -173,10 +173,16 @@ def main() -> int:
             timer.seconds.clear()
             start = time.perf_counter()
             for invoice_id in paid:
-                qonto.post(f"/v2/client_invoices/{invoice_id}/unmark_as_paid")
+                while True:
+                    answer = qonto.post(f"/v2/client_invoices/{invoice_id}/unmark_as_paid")
+                    if answer.status_code != 429:
+                        break
+                    # Qonto's 1,000 calls per 10 seconds per IP: wait as it says.
+                    time.sleep(float(answer.headers.get("Retry-After", "1")))
+        events = len(httpx.get(f"{url}/_sandbox/webhooks/events", timeout=60).json())
         for _ in range(1200):
             delivered = [d for d in deliveries(url) if d["status_code"] == 200]
-            if len(delivered) >= len(paid):
+            if len(delivered) >= events:
                 break
             time.sleep(0.1)
         sent = time.perf_counter() - start
@@ -185,8 +191,8 @@ def main() -> int:
         applied = time.perf_counter() - start
         latencies = [s * 1000 for s in timer.seconds]
         results["webhooks"] = {
-            "events": len(paid),
-            "delivered": len(latencies),
+            "events": events,
+            "acknowledged": len(latencies),
             "ack_ms_p50": round(statistics.median(latencies), 2) if latencies else None,
             "ack_ms_p99": round(percentile(latencies, 0.99), 2) if latencies else None,
             "ack_ms_max": round(max(latencies), 2) if latencies else None,

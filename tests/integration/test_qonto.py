@@ -593,6 +593,30 @@ def test_tokens_are_renewed_during_runs_and_the_new_refresh_token_is_kept(
     assert world.status(connection["id"])["last_error"] is None
 
 
+def test_an_access_token_refused_early_is_renewed_once_and_the_run_goes_on(
+    world: OAuthWorld,
+) -> None:
+    connection = world.connect()
+    world.log_in(connection["id"])
+    import_all(world.system, world.tenant, connection["id"])
+    before = world.secrets(connection["id"])
+    world.qonto.sandbox.revoke_token_request(
+        {
+            "token": before["access_token"],
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }
+    )
+
+    run = pull(world.system, world.tenant, connection["id"])
+    assert run.status == "succeeded"
+    after = world.secrets(connection["id"])
+    assert after["access_token"] != before["access_token"]
+    assert after["refresh_token"] != before["refresh_token"]
+    statuses = [c.status for c in world.qonto.sandbox.calls()[-2:]]
+    assert statuses == [401, 200]
+
+
 def test_a_revoked_login_asks_the_user_to_log_in_again(world: OAuthWorld) -> None:
     connection = world.connect()
     world.log_in(connection["id"])

@@ -1,4 +1,5 @@
-"""Qonto ⇄ canonical mapping for clients: pure functions over JSON dicts, table-tested.
+"""Qonto ⇄ canonical mapping for clients, client invoices and credit notes: pure functions over
+JSON dicts, table-tested.
 
 The CRM's relation types are the canonical party's ``kind`` and ``is_customer``: an
 organisation customer is a "Customer" (Qonto ``kind: company``), a person customer a "Private
