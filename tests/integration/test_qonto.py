@@ -531,8 +531,10 @@ def test_logging_in_subscribes_to_invoice_webhooks(world: OAuthWorld) -> None:
     unpaid = next(i for i in world.qonto.sandbox.invoices() if i["status"] == "unpaid")
     world.qonto.sandbox.mark_invoice_paid(unpaid["id"])
     world.qonto.sandbox.wait_for_webhooks()
+    calls = len(world.qonto.sandbox.calls())
     world.system.run_until_idle()
     assert hub_invoice(world.tenant, unpaid["number"])["data"]["status"] == "paid"
+    assert len(world.qonto.sandbox.calls()) == calls  # what invoices need was kept at login
 
     world.log_in(connection["id"])  # logging in again replaces the subscription
     [again] = world.qonto.sandbox.subscriptions()

@@ -113,12 +113,13 @@ class QontoConnector(Connector):
             staging_token=secrets.get("staging_token"),
             transport=transport,
         )
+        # Learned when the connection was saved with credentials, or at the OAuth login.
         self._codes = codes = Codes(
             settings.get("vat_groups"),
             settings.get("unit_mapping"),
-            settings.get("organization_country"),
+            settings.get("organization_country") or secrets.get("organization_country"),
         )
-        self._iban: str | None = settings.get("iban")
+        self._iban: str | None = settings.get("iban") or secrets.get("organization_iban")
         self.mappings: Mapping[str, EntityMapping] = {
             "customers": ClientMapping(),
             "invoices": InvoiceMapping(codes, lambda: self._iban),
