@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from ledgerbridge.connectors.base import SkipRecord
+from ledgerbridge.connectors.base import CallbackRefused, SkipRecord
 from ledgerbridge.connectors.qonto.client import _error_message, idempotency_key
-from ledgerbridge.connectors.qonto.connector import parse_cursor, record_url
+from ledgerbridge.connectors.qonto.connector import check_webhook, parse_cursor, record_url
 from ledgerbridge.connectors.qonto.mapping import (
     HUB_ID,
     ClientMapping,
@@ -551,3 +554,44 @@ def test_credit_note_is_a_negative_invoice_linked_to_the_one_it_credits() -> Non
 )  # fmt: skip
 def test_record_url(settings: dict[str, Any], stream: str, url: str | None) -> None:
     assert record_url(settings, stream, "c-1") == url
+
+
+# ---------------------------------------------------------------------------- webhooks
+
+DOCS_SIGNATURE = "t=1704110400,v1=56aff06dc227db80d6568a5070f912c601c31f20451745d257cbc0b5dfa93805"
+"""Qonto's documented test vector: body {"test":"data"}, secret test-secret."""
+SIGNED_AT = datetime(2024, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def test_the_documented_signature_is_accepted() -> None:
+    headers = {"X-Qonto-Signature": DOCS_SIGNATURE}
+    assert (
+        check_webhook({"webhook_secret": "test-secret"}, headers, b'{"test":"data"}', SIGNED_AT)
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("secret", "headers", "body", "now"),
+    [
+        ("other-secret", {"X-Qonto-Signature": DOCS_SIGNATURE}, b'{"test":"data"}', SIGNED_AT),
+        ("test-secret", {"X-Qonto-Signature": DOCS_SIGNATURE}, b'{"test": "data"}', SIGNED_AT),
+        ("test-secret", {}, b'{"test":"data"}', SIGNED_AT),
+        ("", {"X-Qonto-Signature": DOCS_SIGNATURE}, b'{"test":"data"}', SIGNED_AT),
+        ("test-secret", {"X-Qonto-Signature": DOCS_SIGNATURE}, b'{"test":"data"}',
+         SIGNED_AT + timedelta(minutes=6)),
+    ],
+)  # fmt: skip
+def test_a_webhook_that_does_not_prove_itself_is_refused(
+    secret: str, headers: dict[str, str], body: bytes, now: datetime
+) -> None:
+    with pytest.raises(CallbackRefused):
+        check_webhook({"webhook_secret": secret}, headers, body, now)
+
+
+def test_a_webhook_gives_its_event_id() -> None:
+    body = b'{"id": "evt-1", "type": "v1/client-invoices", "data": {"id": "inv-1"}}'
+    stamp = int(SIGNED_AT.timestamp())
+    digest = hmac.new(b"s3cret", f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    headers = {"x-qonto-signature": f"t={stamp},v1={digest}"}
+    assert check_webhook({"webhook_secret": "s3cret"}, headers, body, SIGNED_AT) == "evt-1"
