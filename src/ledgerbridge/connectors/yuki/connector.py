@@ -53,9 +53,10 @@ STREAM_ENTITIES: dict[str, str] = {
 }
 PAGE_SIZE = 100
 """Yuki's contact searches return at most 100 records a page."""
-OVERLAP = timedelta(hours=1)
-"""Each incremental read starts an hour before the newest change seen: ``Modified`` has
-one-second resolution and repeats an hour when clocks go back; re-read rows are unchanged."""
+OVERLAP = timedelta(seconds=1)
+"""Each incremental read starts a second before the newest change seen: ``Modified`` has
+one-second resolution, so a change made in that second after the read is not missed; the few
+rows read again are recognised as unchanged."""
 INVOICES_PER_CALL = 1000
 """Invoices per ProcessSalesInvoices call (one call against the daily limit, whatever its size)."""
 NOTICE = (
