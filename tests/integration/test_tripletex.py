@@ -642,3 +642,21 @@ def test_reload_back_fills_twelve_months_overwriting_and_announces_completion(
         ).all()
     assert len(events) >= 2 and all(e["connection_id"] == cid for e in events)
     assert any(e["counts"].get("period_statistics.created") == 12 for e in events)
+
+
+def test_a_customer_deactivated_in_tripletex_becomes_inactive_in_the_hub(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    cid = connect(tenant, tripletex)["id"]
+    activate(system, tenant, cid)
+    firm = tripletex.firm.firm_id
+    customer = tripletex.sandbox.all(firm, "Customer")[0]
+    clock.advance(timedelta(hours=2))
+    tripletex.sandbox.update(firm, "Customer", customer["id"], {"isInactive": True})
+    clock.advance(timedelta(minutes=5))
+    pull(system, tenant, cid)
+    party = next(
+        p for p in all_of(tenant, "/parties")
+        if p["data"]["debtor_number"] == str(customer["customerNumber"])
+    )  # fmt: skip
+    assert party["data"]["active"] is False

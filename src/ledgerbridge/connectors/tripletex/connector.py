@@ -179,22 +179,28 @@ class TripletexConnector(Connector):
         return result
 
     def _changed_customers(self, after: str | None, limit: int) -> Page:
-        """Cursor ``<next since>|<since>|<offset>``: the scan in progress reads customers
-        changed since ``since``; when it ends, the next one starts from ``next since``."""
-        if after and after.count("|") == 2:
-            upcoming, since, offset = after.split("|")
+        """Cursor ``<next since>|<since>|<phase>|<offset>``: the scan in progress reads
+        customers changed since ``since``; when it ends, the next one starts from ``next
+        since``. Tripletex lists active customers unless asked otherwise, so a changed-since
+        scan reads the inactive ones too (phase ``inactive``): a deactivation reaches the hub.
+        The first scan reads active customers only."""
+        if after and after.count("|") == 3:
+            upcoming, since, phase, offset = after.split("|")
             start = int(offset)
         else:
-            since = after or ""
+            since, phase, start = after or "", "active", 0
             upcoming = (self.clock.now().astimezone(OSLO) - CHANGED_SINCE_OVERLAP).strftime(
                 "%Y-%m-%dT%H:%M:%S"
             )
-            start = 0
         path, params = SEARCHES["customers"]
         query = {**params, **({"changedSince": since} if since else {})}
+        if phase == "inactive":
+            query["isInactive"] = "true"
         rows = self.client.list_page(path, query, start, limit)
         if len(rows) >= limit:
-            return Page(rows, f"{upcoming}|{since}|{start + len(rows)}", more=True)
+            return Page(rows, f"{upcoming}|{since}|{phase}|{start + len(rows)}", more=True)
+        if phase == "active" and since:
+            return Page(rows, f"{upcoming}|{since}|inactive|0", more=True)
         return Page(rows, upcoming, more=False)
 
     def _statistics(self, after: str | None) -> Page:
