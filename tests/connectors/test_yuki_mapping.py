@@ -418,3 +418,17 @@ def test_connector_streams_and_defaults() -> None:
     assert connector.mappings["customers"].attach_to == "contacts"
     assert connector.parse_notification({}, b"") == []
     connector.close()
+
+
+def test_incremental_reads_overlap_only_while_the_newest_second_is_recent() -> None:
+    clock = ManualClock(datetime(2026, 11, 21, 10, 0, 30, tzinfo=UTC))  # 11:00:30 Amsterdam
+    connector = YukiConnector(
+        {"domain_id": "d", "administration_id": "a"}, {"access_key": "k"}, lambda n: None,
+        clock=clock,
+    )  # fmt: skip
+    recent = datetime(2026, 11, 21, 11, 0, 10)
+    settled = datetime(2026, 11, 20, 9, 0, 0)
+    assert connector._next_start(None, recent) == datetime(2026, 11, 21, 11, 0, 9)
+    assert connector._next_start(None, settled) == settled
+    assert connector._next_start(settled, None) == settled
+    connector.close()

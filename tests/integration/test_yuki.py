@@ -433,8 +433,23 @@ def test_a_yuki_contact_without_a_code_gets_the_hubs_next_number_when_next_sent(
     assert stored.city == "Delft"
     record = tenant.api.get(f"/parties/{party['id']}").json()
     assert record["data"]["debtor_number"] == "20000"
-    assert record["sync"][0]["remote_id"] == "20000"
+    links = {s["stream"]: s["remote_id"] for s in record["sync"]}
+    assert links["contacts"] == "20000"
+
+    invoice = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-020"))
+    system.run_until_idle()
+    assert [i["key"] for i in issues(tenant, connection["id"], "yuki_contact_not_customer")] == [
+        invoice.json()["id"]
+    ]
     pull(system, tenant, connection["id"])
+    record = tenant.api.get(f"/parties/{party['id']}").json()
+    assert {s["stream"]: s["remote_id"] for s in record["sync"]} == {
+        "contacts": "20000", "customers": "20000",
+    }  # fmt: skip
+    assert tenant.api.post(f"/connections/{connection['id']}/jobs/push").status_code == 202
+    system.run_until_idle()
+    [booked] = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
+    assert booked.reference == "F2026-020"
     assert len(all_of(tenant, "/parties")) == 1
     assert len(yuki.sandbox.contacts(yuki.domain)) == 1
 

@@ -30,6 +30,7 @@ from ledgerbridge.connectors.base import (
     RemoteRejected,
 )
 from ledgerbridge.connectors.yuki.client import (
+    AMSTERDAM,
     CONTACT_NS,
     DEFAULT_BASE_URL,
     SALES_NS,
@@ -54,9 +55,12 @@ STREAM_ENTITIES: dict[str, str] = {
 PAGE_SIZE = 100
 """Yuki's contact searches return at most 100 records a page."""
 OVERLAP = timedelta(seconds=1)
-"""Each incremental read starts a second before the newest change seen: ``Modified`` has
-one-second resolution, so a change made in that second after the read is not missed; the few
-rows read again are recognised as unchanged."""
+"""``Modified`` has one-second resolution: while the newest change seen is recent, the next
+read starts a second before it, so a change made in that second after the read is not missed
+(rows read again are recognised as unchanged)."""
+SETTLED = timedelta(minutes=5)
+"""A second this far in the past (clocks may differ a little) takes no more changes: the next
+read starts right after it, so a bulk edit is not read again on every pull."""
 INVOICES_PER_CALL = 1000
 """Invoices per ProcessSalesInvoices call (one call against the daily limit, whatever its size)."""
 NOTICE = (
@@ -93,11 +97,12 @@ class YukiConnector(Connector):
         self.domain_id = str(settings["domain_id"])
         self.administration_id = str(settings["administration_id"])
         self.suppliers = bool(settings.get("import_suppliers", False))
+        self.clock = clock or SystemClock()
         self.client = YukiClient(
             base_url=str(settings.get("base_url") or DEFAULT_BASE_URL),
             access_key=str(secrets["access_key"]),
             meter=meter,
-            clock=clock or SystemClock(),
+            clock=self.clock,
         )
         self.mappings: Mapping[str, EntityMapping] = {
             "contacts": ContactMapping(contact_directions(settings)),
@@ -146,9 +151,14 @@ class YukiConnector(Connector):
         if more:
             position = _position(since, newest, page + 1)
         else:
-            start = newest - OVERLAP if newest is not None else since
-            position = _position(start, newest, 1)
+            position = _position(self._next_start(since, newest), newest, 1)
         return Page(records=rows, after=position, more=more)
+
+    def _next_start(self, since: datetime | None, newest: datetime | None) -> datetime | None:
+        if newest is None:
+            return since
+        now = self.clock.now().astimezone(AMSTERDAM).replace(tzinfo=None)
+        return newest - OVERLAP if newest > now - SETTLED else newest
 
     def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
         if stream == "invoices":

@@ -95,6 +95,13 @@ def contact_remote_id(remote: JSON) -> str:
     return code if code else f"{ID_PREFIX}{remote.get('ID')}"
 
 
+def contact_aliases(remote: JSON) -> list[str]:
+    """A contact that got its relationship code after it was linked by its Yuki id."""
+    if text(remote.get("Code")) and remote.get("ID"):
+        return [f"{ID_PREFIX}{remote['ID']}"]
+    return []
+
+
 def contact_directions(settings: Mapping[str, Any]) -> dict[str, str]:
     """Per contact kind, which way it syncs (``settings.contact_types``; default both)."""
     chosen = settings.get("contact_types") or {}
@@ -128,10 +135,7 @@ class ContactMapping(EntityMapping):
         return contact_remote_id(remote)
 
     def remote_aliases(self, remote: JSON) -> list[str]:
-        # A contact that got its relationship code after it was linked by its Yuki id.
-        if text(remote.get("Code")) and remote.get("ID"):
-            return [f"{ID_PREFIX}{remote['ID']}"]
-        return []
+        return contact_aliases(remote)
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         kind = KINDS.get(str(remote.get("Type") or "Company"))
@@ -227,6 +231,9 @@ class CustomerFlagMapping(EntityMapping):
     def remote_id(self, remote: JSON) -> str:
         return contact_remote_id(remote)
 
+    def remote_aliases(self, remote: JSON) -> list[str]:
+        return contact_aliases(remote)
+
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         return {"is_customer": flag(remote.get("IsCustomer"))}
 
@@ -310,10 +317,12 @@ class InvoiceMapping(EntityMapping):
             raise SkipRecord("invoice_customer_missing", "the invoice has no customer")
         code = party[1]
         if code.startswith(ID_PREFIX):
+            # Waits like an unticked customer, and follows by itself once a pull has seen the
+            # relationship code the hub gives the contact.
             raise SkipRecord(
-                "debtor_number_missing",
-                "the customer has no relationship code in Yuki yet; it gets one when the "
-                "hub next sends it",
+                NOT_CUSTOMER_REASON,
+                "the customer has no relationship code in Yuki yet; it gets the hub's next "
+                "debtor number when the hub next sends it, and the invoice follows",
             )
         reference = invoice_reference(record)
         due = record.get("due_date")
