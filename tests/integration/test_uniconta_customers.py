@@ -97,7 +97,9 @@ def test_hub_change_reaches_uniconta_in_one_job_and_does_not_echo(
     assert changed.status_code == 200, changed.text
     version = changed.json()["version"]
 
-    assert system.worker.run_once()  # exactly one job: the push
+    queued = [j.kind for j in system.queue.list(statuses=["queued"])]
+    assert queued == ["push"]
+    assert system.worker.run_once()  # one job: the push
     debtor = uniconta.debtor(accounts[5])
     assert debtor is not None
     assert debtor["Phone"] == "+45 70 20 30 40"
@@ -105,10 +107,10 @@ def test_hub_change_reaches_uniconta_in_one_job_and_does_not_echo(
     # Fields the hub does not carry survived the full-entity update.
     for field in ("Group", "Payment", "PriceGroup", "VatZone"):
         assert debtor.get(field) == untouched.get(field)
-    assert not system.worker.run_once()
 
     # Uniconta calls back for our own write: recognised as an echo, nothing changes.
     uniconta.sandbox.wait_for_callbacks()
+    assert [j.kind for j in system.queue.list(statuses=["queued"])] == ["inbox"]
     calls = uniconta.calls()
     system.run_until_idle()
     after = tenant.api.get(f"/parties/{party['id']}").json()
