@@ -5,17 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from ledgerbridge.api.app import create_app
+from ledgerbridge.clock import ManualClock
+from ledgerbridge.connectors.base import AmbiguousWrite
+from ledgerbridge.connectors.yuki.client import YukiClient
+from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.yuki import SandboxServer, YukiSandbox, seed_demo
 from ledgerbridge.sandbox.yuki.seed import SeededDomain
+from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import Run
-from tests.integration.conftest import Tenant
+from tests.integration.conftest import Tenant, new_tenant
 
 
 @dataclass
@@ -517,3 +524,63 @@ def test_the_engine_budgets_calls_per_domain_with_the_configured_limit(
     assert status["calls_used_today"] == 6
     assert last_run(system, connection["id"], "import").status == "deferred"
     assert yuki.sandbox.calls_today(yuki.domain) == 6  # nothing was sent over the budget
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def timed(settings: Settings, clock: ManualClock) -> Iterator[System]:
+    built = System(settings, clock=clock)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def timed_tenant(timed: System, hub_port: int) -> Iterator[Tenant]:
+    server = ServerThread(create_app(timed), port=hub_port).start()
+    created = new_tenant(timed, f"{server.url}/api/v1")
+    yield created
+    server.stop()
+
+
+def test_an_invoice_whose_answer_was_lost_is_found_by_reference_not_sent_twice(
+    timed: System,
+    timed_tenant: Tenant,
+    yuki: Yuki,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant = timed_tenant
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    connection = connect(tenant, yuki)
+    activate(timed, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    original = YukiClient.process_sales_invoices
+    sent: list[str] = []
+
+    def lost_answer(self: YukiClient, administration_id: str, document: Any) -> Any:
+        sent.append(administration_id)
+        answer = original(self, administration_id, document)
+        if len(sent) == 1:
+            raise AmbiguousWrite("connection reset after the request was sent")
+        return answer
+
+    monkeypatch.setattr(YukiClient, "process_sales_invoices", lost_answer)
+    invoice = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-030"))
+    timed.run_until_idle()
+    assert (
+        "connection reset"
+        in tenant.api.get(f"/connections/{connection['id']}").json()["last_error"]
+    )
+    clock.advance(timedelta(minutes=1))  # the retry is due
+    timed.run_until_idle()
+    assert len(sent) == 1  # never sent again
+    assert [i.reference for i in yuki.sandbox.sales_invoices(yuki.seeded.administration_id)] == [
+        "F2026-030"
+    ]
+    recovered = log(tenant, connection["id"], reason="recovered_after_ambiguous_write")
+    assert [entry["record_id"] for entry in recovered] == [invoice.json()["id"]]
+    assert issues(tenant, connection["id"]) == []

@@ -507,9 +507,15 @@ class OutboundSync(SyncState):
                         # Never reached the system: a fresh attempt is safe.
                         db_intent.status = "not_applied"
                         continue
-                    synced = self.normalise(
-                        mapping, mapping.to_canonical(row, self._back_refs(mapping, record.data))
-                    )
+                    try:
+                        synced = self.normalise(
+                            mapping,
+                            mapping.to_canonical(row, self._back_refs(mapping, record.data)),
+                        )
+                    except (SkipRecord, ValidationError):
+                        # A system that cannot return the record as stored (Yuki's sales
+                        # invoices): it holds what was sent.
+                        synced, _ = self.projection(session, ctx, mapping, with_id(record))
                     existing = self.links_by(session, ctx, stream, Link.record_id, [record.id])
                     self._adopt_assigned_values(session, ctx, stream, record, synced)
                     self.save_link(
