@@ -72,12 +72,6 @@ def wsdl_path(service: str) -> str:
     return str(WSDL_DIR / f"{service}.asmx.wsdl")
 
 
-def forget_sessions() -> None:
-    """Drop every cached session (tests that reset the remote)."""
-    with _SESSIONS_LOCK:
-        _SESSIONS.clear()
-
-
 class YukiClient:
     def __init__(
         self,
@@ -231,15 +225,18 @@ class YukiClient:
         write: bool = False,
         session_param: str = "sessionID",
     ) -> etree._Element:
-        for attempt in (1, 2):
-            try:
-                body = {session_param: self.session_id(), **params}
-                return self._send(service, operation, body, write)
-            except _SessionLost:
-                self._drop_session()
-                if attempt == 2:
-                    raise AuthenticationFailed("Yuki keeps refusing new sessions") from None
-        raise AssertionError("unreachable")
+        try:
+            return self._send(
+                service, operation, {session_param: self.session_id(), **params}, write
+            )
+        except _SessionLost:
+            self._drop_session()
+        try:
+            return self._send(
+                service, operation, {session_param: self.session_id(), **params}, write
+            )
+        except _SessionLost as exc:
+            raise AuthenticationFailed(f"Yuki refused a new session: {exc}") from exc
 
     def _proxy(self, service: str) -> Any:
         proxy = self._services.get(service)

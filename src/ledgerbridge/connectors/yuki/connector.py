@@ -116,6 +116,8 @@ class YukiConnector(Connector):
         """Invoices Yuki refused in this run, by reference, with its message: the engine's
         one-by-one retry of a refused batch gets Yuki's verdict without a second call."""
         self._accepted: dict[str, JSON] = {}
+        """Invoices Yuki accepted in this run, by reference: found without a call when the
+        engine looks for them after a refused batch."""
 
     def close(self) -> None:
         self.client.close()
@@ -209,14 +211,16 @@ class YukiConnector(Connector):
     def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         if stream == "invoices":
             return self._send_invoices(payloads)
-        return [self._write_contact(payload, create=True) for payload in payloads]
+        return [self._write_contact(payload) for payload in payloads]
 
     def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         if stream == "invoices":
             raise RemoteRejected("Yuki cannot change a booked sales invoice")
-        return [self._write_contact(payload, create=False) for payload in payloads]
+        return [self._write_contact(payload) for payload in payloads]
 
-    def _write_contact(self, payload: JSON, *, create: bool) -> JSON:
+    def _write_contact(self, payload: JSON) -> JSON:
+        """One UpdateContact (Yuki writes contacts one at a time); a contact Yuki created gets
+        the notice that its Customer or Supplier box must be ticked by hand."""
         contact_id, created = self.client.update_contact(self.domain_id, contact_document(payload))
         stored: JSON = {**payload, "ID": contact_id, "Active": payload.get("Active") or "true"}
         if created:

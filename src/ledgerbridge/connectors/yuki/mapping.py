@@ -244,7 +244,6 @@ INVOICE_CUSTOMER = Reference(
     missing_reason="invoice_customer_missing",
     pending_reason=NOT_CUSTOMER_REASON,
 )
-CENT = Decimal("0.01")
 
 
 class InvoiceMapping(EntityMapping):
