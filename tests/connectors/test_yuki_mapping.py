@@ -21,6 +21,7 @@ from ledgerbridge.connectors.base import (
     AuthenticationFailed,
     QuotaReached,
     RemoteRejected,
+    SetupRefused,
     SkipRecord,
 )
 from ledgerbridge.connectors.yuki.client import (
@@ -38,6 +39,7 @@ from ledgerbridge.connectors.yuki.connector import (
     parse_modified,
 )
 from ledgerbridge.connectors.yuki.mapping import ContactMapping, InvoiceMapping
+from ledgerbridge.connectors.yuki.setup import check_settings
 from ledgerbridge.engine.canonical import validate
 
 EXAMPLES = Path("/work/shared/specs/yuki/examples")
@@ -432,3 +434,26 @@ def test_incremental_reads_overlap_only_while_the_newest_second_is_recent() -> N
     assert connector._next_start(None, settled) == settled
     assert connector._next_start(settled, None) == settled
     connector.close()
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({}, "settings.debtor_numbers"),
+        ({"debtor_numbers": {"prefix": "D"}}, "settings.debtor_numbers"),
+        ({"debtor_numbers": {"next": "ten"}}, "settings.debtor_numbers"),
+        ({"debtor_numbers": {"next": 1, "prefix": 7}}, "settings.debtor_numbers"),
+        ({"debtor_numbers": {"next": 1}, "contact_types": {"person": "sideways"}},
+         "settings.contact_types"),
+        ({"debtor_numbers": {"next": 1}, "daily_call_limit": 0}, "settings.daily_call_limit"),
+    ],
+)  # fmt: skip
+def test_check_settings_names_the_field_to_fix(settings: dict[str, Any], field: str) -> None:
+    with pytest.raises(SetupRefused) as refused:
+        check_settings(settings)
+    assert refused.value.field == field
+
+
+def test_check_settings_accepts_a_sequence_and_the_paid_limits() -> None:
+    check_settings({"debtor_numbers": {"next": 10000, "prefix": "D"}, "daily_call_limit": 5000,
+                    "contact_types": {"organisation": "both", "person": "inbound"}})  # fmt: skip
