@@ -461,6 +461,8 @@ class InvoiceMapping(EntityMapping):
     entity = "invoice"
     remote_entity = "DebtorInvoiceClient"
     business_key_field = "number"
+    incremental = True
+    """Posted invoices only ever get higher numbers: the hourly pull reads the new ones."""
     fields = frozenset(
         {"number", "party_id", "kind", "date", "due_date", "payment_term_days", "currency",
          "status", "lines", "credits_invoice_id", "reference"}
