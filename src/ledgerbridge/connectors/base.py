@@ -274,8 +274,9 @@ class Connector(ABC):
         """Check the credentials; returns a human description of what we are connected to."""
 
     def prepare(self, streams: list[str]) -> None:  # noqa: B027  (optional hook)
-        """Read what the given streams' mappings need before any record is handled (code
-        tables): called outside any database transaction, before a run starts."""
+        """Read what the given streams' mappings need before their records are handled (code
+        tables): the engine calls it outside any database transaction, only when records of
+        those streams are about to be handled, so an idle run makes no call."""
 
     def count(self, stream: str) -> int | None:
         """How many records a stream holds, when the system can say (progress and ETA)."""

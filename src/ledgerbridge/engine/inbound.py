@@ -223,6 +223,7 @@ class InboundSync(SyncState):
         the last record seen and the next run reads only what came after (new invoices)."""
         with self.transaction() as session:
             after = self.cursor(session, ctx, cursor)
+        ctx.connector.prepare([stream])
         more = True
         while more:
             page = ctx.connector.read_page(stream, after, ctx.page_size)
@@ -297,6 +298,7 @@ class InboundSync(SyncState):
         for stream, ids in to_fetch.items():
             missing = sorted(ids - set(with_data.get(stream, {})))
             fetched[stream] = ctx.connector.fetch_many(stream, missing) if missing else {}
+        ctx.connector.prepare(sorted(set(fetched) | set(with_data)))
         with self.transaction() as session:
             recorder = self.recorder(ctx)
             for stream in ctx.connector.mappings:
@@ -318,6 +320,7 @@ class InboundSync(SyncState):
 
     def retry(self, ctx: RunContext, stream: str, remote_ids: list[str]) -> None:
         """Read the given records again and apply them (a retry asked for by the user)."""
+        ctx.connector.prepare([stream])
         rows = ctx.connector.fetch_many(stream, remote_ids)
         with self.transaction() as session:
             self.apply(session, ctx, stream, list(rows.values()))

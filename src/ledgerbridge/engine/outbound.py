@@ -142,6 +142,7 @@ class OutboundSync(SyncState):
         """Create or update the given hub records in the accounting system."""
         mapping = ctx.mapping(stream)
         recorder = self.recorder(ctx)
+        ctx.connector.prepare([stream])
         creates: list[Planned] = []
         updates: list[Planned] = []
         with self.transaction() as session:
@@ -493,6 +494,7 @@ class OutboundSync(SyncState):
             by_stream.setdefault(intent.stream, []).append(intent)
         for stream, intents in by_stream.items():
             mapping = ctx.mapping(stream)
+            ctx.connector.prepare([stream])
             found = ctx.connector.find_by_business_key(stream, [i.business_key for i in intents])
             with self.transaction() as session:
                 recorder = self.recorder(ctx)

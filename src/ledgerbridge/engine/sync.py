@@ -51,6 +51,7 @@ class SyncEngine:
         for stream in ctx.connector.mappings:
             rows = [p for s, d, _, p in issues if s == stream and d == INBOUND and p]
             if rows and ctx.directions(stream)[0]:
+                ctx.connector.prepare([stream])
                 for start in range(0, len(rows), ctx.page_size):
                     page = rows[start : start + ctx.page_size]
                     with self.inbound.transaction() as session:

@@ -191,7 +191,6 @@ class SyncJobs:
                     counts=counts,
                     totals=totals,
                 )
-                connector.prepare(ctx.streams(inbound=True, outbound=True))
                 action(ctx)
         except QuotaExhausted as exc:
             self._finish(run_id, handle, "deferred", counts, calls["calls"], str(exc))
