@@ -29,6 +29,7 @@ import math
 import pstats
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -1048,6 +1049,8 @@ def main() -> int:
         serve_sandbox(args.serve_sandbox, args.scale, args.seed, args.ready_file)
         return 0
 
+    # A terminated run still stops its sandbox and removes its files (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="ledgerbridge-bench-"))
     database = (args.database_url or "sqlite").split(":")[0].split("+")[0]
     results: JSON = {
