@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -880,6 +882,30 @@ def test_a_replayed_webhook_changes_nothing(system: System, tenant: Tenant, qont
     assert inbox_count(system, connection["id"]) == 1
     system.run_until_idle()
     assert hub_invoice(tenant, unpaid["number"])["version"] == version
+
+
+def test_simultaneous_deliveries_of_one_event_are_all_acknowledged_and_stored_once(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """Qonto may deliver an event again before our first answer reached it: eight copies sent
+    at the same moment (a barrier releases the threads together) all get 200, none a 500."""
+    connection, unpaid = webhook_setup(system, tenant, qonto)
+    qonto.sandbox.mark_invoice_paid(unpaid["id"])
+    qonto.sandbox.wait_for_webhooks()
+    system.run_until_idle()
+    [event] = qonto.sandbox.webhook_events()
+    copy = event.body.replace(event.event_id.encode(), b"evt-simultaneous")
+    headers = {"X-Qonto-Signature": sign(event.secret, int(datetime.now(UTC).timestamp()), copy)}
+    barrier = threading.Barrier(8)
+
+    def deliver() -> int:
+        barrier.wait()
+        return httpx.post(connection["change_url"], content=copy, headers=headers).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: deliver(), range(8)))
+    assert statuses == [200] * 8
+    assert inbox_count(system, connection["id"]) == 2  # the original event and this one
 
 
 def test_a_webhook_with_a_bad_signature_changes_nothing(

@@ -10,10 +10,10 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.store.db import insert_new
 from ledgerbridge.store.tables.sync import QuotaUsage
 
 
@@ -50,12 +50,11 @@ class QuotaLedger:
         exceed ``limit``. Returns the day's total."""
         day = self.day(timezone)
         with self._sessions.begin() as session:
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            session.execute(
-                insert(QuotaUsage)
-                .values(credential_key=credential_key, day=day, used=0, limit=limit)
-                .on_conflict_do_nothing(index_elements=["credential_key", "day"])
+            insert_new(
+                session,
+                QuotaUsage,
+                {"credential_key": credential_key, "day": day, "used": 0, "limit": limit},
+                ["credential_key", "day"],
             )
             used = session.execute(
                 sa.update(QuotaUsage)

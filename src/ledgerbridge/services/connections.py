@@ -30,6 +30,7 @@ from ledgerbridge.runtime.queue import JobQueue
 from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.services.errors import Invalid, NotFound, ServiceError
 from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.db import insert_new
 from ledgerbridge.store.hooks import after_commit
 from ledgerbridge.store.secrets import SecretBox
 from ledgerbridge.store.tables.sync import InboxEvent, Run, SyncIssue, SyncLogEntry
@@ -579,20 +580,20 @@ class ConnectionService:
                 event_key = check(
                     self._box.open(row.secrets), headers or {}, body, self._clock.now()
                 )
-            if event_key is not None and session.scalar(
-                sa.select(InboxEvent.id).where(
-                    InboxEvent.connection_id == connection_id, InboxEvent.event_key == event_key
-                )
-            ):
-                return True
-            session.add(
-                InboxEvent(
-                    connection_id=connection_id,
-                    event_key=event_key or secrets.token_hex(16),
-                    payload={"query": dict(query), "body": body.decode("utf-8", "replace")},
-                    received_at=self._clock.now(),
-                )
+            # One atomic insert: a duplicate delivery, even one racing this one, stores nothing.
+            inserted = insert_new(
+                session,
+                InboxEvent,
+                {
+                    "connection_id": connection_id,
+                    "event_key": event_key or secrets.token_hex(16),
+                    "payload": {"query": dict(query), "body": body.decode("utf-8", "replace")},
+                    "received_at": self._clock.now(),
+                },
+                ["connection_id", "event_key"],
             )
+            if not inserted:
+                return True
             tenant_id = row.tenant_id
             after_commit(
                 session,

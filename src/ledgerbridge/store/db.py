@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -93,3 +94,15 @@ def migrate(engine: sa.Engine) -> None:
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_unlock({_MIGRATION_LOCK})")
                 connection.commit()
+
+
+def insert_new(session: Session, table: Any, values: dict[str, Any], keys: list[str]) -> bool:
+    """Insert a row unless one with the same ``keys`` exists; True if this call inserted it.
+
+    One statement (``ON CONFLICT DO NOTHING``), so two writers racing on the same key never
+    meet a unique-constraint error: the loser simply learns the row is there.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
+    return session.execute(statement.returning(sa.literal_column("1"))).first() is not None
