@@ -178,6 +178,66 @@ def test_import_then_pulls_read_only_what_changed(
     assert qonto.writes() == []  # nothing echoed back
 
 
+def test_the_first_import_recognises_customers_the_crm_already_has(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """Qonto has no debtor number: existing CRM customers are recognised by registration
+    number, VAT number or e-mail, and keep their debtor numbers. An e-mail two CRM records
+    share recognises neither (a wrong merge is worse than a second record)."""
+    crm = {
+        "tin": {**NEW_CUSTOMER, "vat_number": None},
+        "vat": {**NEW_CUSTOMER, "name": "Brasserie du Port", "debtor_number": "10002",
+                "organisation_number": None, "vat_number": "FR40303265045",
+                "email": "compta@brasserie-du-port.example"},
+        "email": {"kind": "person", "name": "Jan de Vries", "first_name": "Jan",
+                  "last_name": "de Vries", "is_customer": True, "debtor_number": "10003",
+                  "email": "Jan.deVries@example.nl"},
+        "shared_1": {"kind": "person", "name": "Eva Lund", "is_customer": True,
+                     "debtor_number": "10004", "email": "office@lund.example"},
+        "shared_2": {"kind": "person", "name": "Erik Lund", "is_customer": True,
+                     "debtor_number": "10005", "email": "office@lund.example"},
+    }  # fmt: skip
+    ids = {}
+    for key, body in crm.items():
+        response = tenant.api.post("/parties", json=body)
+        assert response.status_code == 201, response.text
+        ids[key] = response.json()["id"]
+    made = {
+        "tin": qonto.sandbox.create_client(
+            {"kind": "company", "name": "Atlas Rénovation", "currency": "EUR",
+             "tax_identification_number": "732829320"}
+        ),
+        "vat": qonto.sandbox.create_client(
+            {"kind": "company", "name": "Brasserie du Port SARL", "currency": "EUR",
+             "vat_number": "FR 40303265045"}
+        ),
+        "email": qonto.sandbox.create_client(
+            {"kind": "individual", "first_name": "Jan", "last_name": "de Vries",
+             "currency": "EUR", "email": "jan.devries@example.nl"}
+        ),
+        "shared": qonto.sandbox.create_client(
+            {"kind": "individual", "first_name": "Eva", "last_name": "Lund",
+             "currency": "EUR", "email": "office@lund.example"}
+        ),
+    }  # fmt: skip
+    connection = connect(tenant, qonto)
+    import_all(system, tenant, connection["id"])
+
+    run = last_run(system, connection["id"], "import")
+    assert run.counts == {"customers.updated": 3, "customers.created": 1}
+    assert len(parties(tenant)) == 6
+    for key in ("tin", "vat", "email"):
+        record = tenant.api.get(f"/parties/{ids[key]}").json()
+        assert record["sync"][0]["remote_id"] == made[key]["id"], key
+        assert record["data"]["debtor_number"] == crm[key]["debtor_number"]
+    assert tenant.api.get(f"/parties/{ids['vat']}").json()["data"]["name"] == (
+        "Brasserie du Port SARL"  # Qonto's values win on the first match
+    )
+    for key in ("shared_1", "shared_2"):
+        [state] = tenant.api.get(f"/parties/{ids[key]}").json()["sync"]
+        assert state["remote_id"] is None, key
+
+
 def test_hub_customer_reaches_qonto_at_once_and_does_not_echo(
     system: System, tenant: Tenant, qonto: Qonto
 ) -> None:

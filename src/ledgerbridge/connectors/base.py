@@ -174,6 +174,10 @@ class EntityMapping(ABC):
     """Canonical field holding the natural key the remote enforces (debtor number, invoice
     number): how a record is found again after an ambiguous create, and how an existing hub
     record is recognised on first import."""
+    match_fields: tuple[str, ...] = ()
+    """Canonical fields, in order, that recognise an existing unlinked hub record when a remote
+    record is first seen and carries no business key (a VAT number, a registration number, an
+    e-mail address). A value shared by several hub records matches none."""
     references: tuple[Reference, ...] = ()
     incremental: bool = False
     """Records only ever appear after the last one read (posted invoices): a pull reads what

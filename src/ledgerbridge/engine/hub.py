@@ -48,6 +48,13 @@ class HubStore:
         self, session: Session, tenant_id: str, entity: str, field: str
     ) -> dict[str, str]:
         """Live records of an entity by the value of one field (e.g. debtor number → id)."""
+        return dict(self.values_of_field(session, tenant_id, entity, field))
+
+    def values_of_field(
+        self, session: Session, tenant_id: str, entity: str, field: str
+    ) -> list[tuple[str, str]]:
+        """(value, id) of every live record of an entity with this field set; unlike
+        ``index_by_field`` it keeps records that share a value."""
         value = HubRecord.data[field].as_string()
         rows = session.execute(
             sa.select(value, HubRecord.id).where(
@@ -57,7 +64,7 @@ class HubStore:
                 value.is_not(None),
             )
         )
-        return {key: record_id for key, record_id in rows if key}
+        return [(key, record_id) for key, record_id in rows if key]
 
     def create(
         self, session: Session, tenant_id: str, entity: str, data: JSON, origin: str

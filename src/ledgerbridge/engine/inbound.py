@@ -20,6 +20,15 @@ from ledgerbridge.store.tables.sync import InboxEvent, Link, SyncIssue
 DONE = "done"
 
 
+def match_value(value: object) -> str | None:
+    """A match field's value as compared: case and spaces do not tell two identifiers (VAT
+    numbers, registration numbers, e-mail addresses) apart."""
+    if value is None:
+        return None
+    compact = "".join(str(value).split()).upper()
+    return compact or None
+
+
 class InboundSync(SyncState):
     def apply(
         self,
@@ -99,11 +108,8 @@ class InboundSync(SyncState):
                     )  # fmt: skip
                     continue
             else:
-                key = mapping.business_key(remote)
-                if record is None and key is not None:
-                    record_id = self._unlinked_by_key(session, ctx, stream).pop(key, None)
-                    if record_id is not None:
-                        record = self.hub.get(session, ctx.tenant_id, entity, record_id)
+                if record is None:
+                    record = self._match_unlinked(session, ctx, stream, remote)
                 # First match of an existing hub record: the accounting system's values win.
                 base = {name: None for name in mapping.fields}
             try:
@@ -194,18 +200,38 @@ class InboundSync(SyncState):
             if waiting:
                 self.apply(session, ctx, stream, waiting)
 
-    def _unlinked_by_key(self, session: Session, ctx: RunContext, stream: str) -> dict[str, str]:
-        """Hub records not yet linked in this stream, by business key: an app may have
-        created the customer before the accounting system was connected."""
-        cached = ctx.unlinked_keys.get(stream)
+    def _match_unlinked(
+        self, session: Session, ctx: RunContext, stream: str, remote: JSON
+    ) -> HubRecord | None:
+        """The hub record a remote record seen for the first time already is: the app may
+        have created the customer before the accounting system was connected. Matched by
+        business key, else by the mapping's ``match_fields`` in order; a matched record is
+        taken out of every index so it is matched once."""
+        mapping = ctx.mapping(stream)
+        candidates = [(mapping.business_key_field, mapping.business_key(remote))]
+        candidates += [(name, match_value(remote.get(name))) for name in mapping.match_fields]
+        for field, value in candidates:
+            if field is None or value is None:
+                continue
+            record_id = self._unlinked_by(session, ctx, stream, field).get(value)
+            if record_id is not None:
+                for index in ctx.unlinked_keys.values():
+                    for key in [k for k, rid in index.items() if rid == record_id]:
+                        del index[key]
+                return self.hub.get(session, ctx.tenant_id, mapping.entity, record_id)
+        return None
+
+    def _unlinked_by(
+        self, session: Session, ctx: RunContext, stream: str, field: str
+    ) -> dict[str, str]:
+        """Hub records not yet linked in this stream, by one field's value (computed once per
+        run). A match field's value shared by several records matches none of them: a wrong
+        merge is worse than a second record the user can merge."""
+        cache_key = f"{stream}:{field}"
+        cached = ctx.unlinked_keys.get(cache_key)
         if cached is not None:
             return cached
         mapping = ctx.mapping(stream)
-        if mapping.business_key_field is None:
-            return ctx.unlinked_keys.setdefault(stream, {})
-        numbers = self.hub.index_by_field(
-            session, ctx.tenant_id, mapping.entity, mapping.business_key_field
-        )
         linked = set(
             session.scalars(
                 sa.select(Link.record_id).where(
@@ -213,8 +239,19 @@ class InboundSync(SyncState):
                 )
             )
         )
-        unlinked = {key: rid for key, rid in numbers.items() if rid not in linked}
-        return ctx.unlinked_keys.setdefault(stream, unlinked)
+        if field == mapping.business_key_field:
+            numbers = self.hub.index_by_field(session, ctx.tenant_id, mapping.entity, field)
+            unlinked = {key: rid for key, rid in numbers.items() if rid not in linked}
+        else:
+            by_value: dict[str, list[str]] = {}
+            for value, rid in self.hub.values_of_field(
+                session, ctx.tenant_id, mapping.entity, field
+            ):
+                key = match_value(value)
+                if key is not None and rid not in linked:
+                    by_value.setdefault(key, []).append(rid)
+            unlinked = {key: rids[0] for key, rids in by_value.items() if len(rids) == 1}
+        return ctx.unlinked_keys.setdefault(cache_key, unlinked)
 
     def scan(self, ctx: RunContext, stream: str, cursor: str, *, restart: bool) -> None:
         """Read a stream page by page from its cursor, saved with each page, so a run that

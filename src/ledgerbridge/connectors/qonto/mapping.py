@@ -160,6 +160,9 @@ class ClientMapping(EntityMapping):
             "billing_address", "postal_address",
         }
     )  # fmt: skip
+    match_fields = ("organisation_number", "vat_number", "email")
+    """Qonto has no debtor number: a client is recognised as an existing hub customer by the
+    identifiers it searches on too (``identity_key``)."""
     incremental = True
     """Read by ``updated_at``: a pull asks only for clients changed since the last one seen."""
 
