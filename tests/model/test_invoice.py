@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ledgerbridge.model import Invoice, InvoiceLine, Payment, round_money
+from ledgerbridge.model.invoice import combined_discount, fold_document_discount
 
 
 def _line(**fields: Any) -> InvoiceLine:
@@ -136,15 +137,81 @@ def test_invoice_round_trip_and_dump_has_no_totals() -> None:
         reference="PO 77",
         notes="Tak for handlen",
         amount_open="125.00",
+        subject="Invoice_2024-0001",
+        discount_percent="2.5",
         lines=[
-            {"line_number": 1, "sku": "A", "quantity": "1", "unit_price": "100", "vat_rate": "25"},
+            {"line_number": 1, "sku": "A", "quantity": "1", "unit_price": "100", "vat_rate": "25",
+             "extra_description": "March", "product_id": "prod-1", "purchase_price": "61.30"},
         ],
-    )
+    )  # fmt: skip
     data = invoice.model_dump(mode="json")
     assert "net_total" not in data
     assert "net_amount" not in data["lines"][0]
     assert Invoice.model_validate(data) == invoice
     assert Invoice.model_validate_json(invoice.model_dump_json()) == invoice
+
+
+@pytest.mark.parametrize(
+    ("line", "document", "combined"),
+    [
+        ("10", "5", "14.5"),
+        ("0", "5", "5"),
+        ("10", "0", "10"),
+        ("0", "0", "0"),
+        ("12.5", "3.33", "15.41375"),
+        ("100", "5", "100"),
+        ("10.00", "5.0", "14.5"),
+    ],
+)
+def test_combined_discount_is_exact_and_plain(line: str, document: str, combined: str) -> None:
+    assert str(combined_discount(Decimal(line), Decimal(document))) == combined
+
+
+def test_the_document_discount_applies_to_each_line_before_rounding() -> None:
+    invoice = _invoice(
+        discount_percent="5",
+        lines=[
+            {"quantity": "1.5", "unit_price": "100", "discount_percent": "10", "vat_rate": "20"},
+            {"quantity": "3", "unit_price": "19.99", "vat_rate": "5.5"},
+        ],
+    )
+    # 150 less 10 % less 5 % is 128.25; 59.97 less 5 % is 56.9715, rounded once to 56.97.
+    assert [line.net_amount for line in invoice.lines_with_document_discount()] == [
+        Decimal("128.25"),
+        Decimal("56.97"),
+    ]
+    assert invoice.net_total == Decimal("185.22")
+    assert invoice.vat_total == Decimal("25.65") + Decimal("3.13")
+    assert invoice.gross_total == Decimal("214.00")
+    # The lines themselves keep their own discount; the amounts before it stay readable.
+    assert [line.net_amount for line in invoice.lines] == [Decimal("135.00"), Decimal("59.97")]
+
+
+def test_folded_json_lines_are_the_models_folded_lines() -> None:
+    data = {
+        "party_id": "p",
+        "date": "2024-03-01",
+        "currency": "EUR",
+        "discount_percent": "5",
+        "lines": [
+            {"description": "A", "quantity": "1", "unit_price": "10", "discount_percent": "10"},
+            {"description": "B", "quantity": "2", "unit_price": "3"},
+        ],
+    }
+    folded = fold_document_discount(data)
+    assert [line["discount_percent"] for line in folded] == ["14.5", "5"]
+    assert [line["description"] for line in folded] == ["A", "B"]
+    invoice = Invoice.model_validate(data)
+    assert [line.discount_percent for line in invoice.lines_with_document_discount()] == [
+        Decimal(line["discount_percent"]) for line in folded
+    ]
+    assert data["lines"][0]["discount_percent"] == "10"  # the record is left as it was
+
+
+def test_without_a_document_discount_lines_are_folded_as_they_are() -> None:
+    lines = [{"quantity": "1", "unit_price": "10", "discount_percent": "10"}, {"quantity": "1"}]
+    assert fold_document_discount({"lines": lines}) == lines
+    assert fold_document_discount({"lines": lines, "discount_percent": "0"}) == lines
 
 
 def test_due_date_not_before_date() -> None:
@@ -218,6 +285,12 @@ def test_negative_invoice_stays_an_invoice() -> None:
             ("lines", 0, "vat_rate"),
         ),
         ({"lines": [{"quantity": "1", "unit_price": "1", "price": "1"}]}, ("lines", 0, "price")),
+        ({"discount_percent": "100.01"}, ("discount_percent",)),
+        ({"discount_percent": "-1"}, ("discount_percent",)),
+        (
+            {"lines": [{"quantity": "1", "unit_price": "1", "purchase_price": "-0.01"}]},
+            ("lines", 0, "purchase_price"),
+        ),
     ],
 )
 def test_invoice_field_errors(fields: dict[str, Any], loc: tuple[Any, ...]) -> None:
@@ -271,6 +344,33 @@ def test_round_money() -> None:
 
 
 _amounts = st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**15), max_value=10**15)
+_percents = st.decimals(min_value=0, max_value=100, allow_nan=False, places=4)
+
+
+@given(
+    lines=st.lists(
+        st.tuples(_amounts, _amounts, _percents, st.sampled_from(["0", "5.5", "21", "25"])),
+        max_size=5,
+    ),
+    document=_percents,
+)
+def test_an_invoice_totals_as_its_folded_lines(
+    lines: list[tuple[Decimal, Decimal, Decimal, str]], document: Decimal
+) -> None:
+    """Sending folded lines to a system without a document discount books the hub's totals."""
+    data: dict[str, Any] = {
+        "party_id": "p",
+        "date": "2024-03-01",
+        "currency": "EUR",
+        "discount_percent": document,
+        "lines": [
+            {"quantity": q, "unit_price": p, "discount_percent": d, "vat_rate": r}
+            for q, p, d, r in lines
+        ],
+    }
+    invoice = Invoice.model_validate(data)
+    folded = _invoice(lines=fold_document_discount(invoice.model_dump(mode="json")))
+    assert (folded.net_total, folded.vat_total) == (invoice.net_total, invoice.vat_total)
 
 
 @given(

@@ -3,20 +3,35 @@
 Amounts derived from lines (net amount, VAT, totals) are properties, not fields: they are never
 accepted as input (``extra="forbid"`` rejects them), so a record cannot carry a total that
 disagrees with its lines, and ``model_validate(model_dump())`` round-trips.
+
+An invoice's document discount (``Invoice.discount_percent``) applies to every line on top of the
+line's own discount: a line's discounted net is ``quantity × unit price × (1 − line %) ×
+(1 − document %)``, rounded to cents once, and the totals add those up. Folding it into each
+line's discount (:func:`combined_discount`) gives exactly the same amounts, which is how systems
+without a document discount receive it. Systems that discount the sum of the lines instead
+(Qonto) can differ from these totals by rounding: at most half a cent per line.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, localcontext
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from ledgerbridge.model.common import MODEL_CONFIG, CurrencyCode, Record
 
-__all__ = ["Invoice", "InvoiceLine", "Payment", "round_money"]
+__all__ = [
+    "Invoice",
+    "InvoiceLine",
+    "Payment",
+    "combined_discount",
+    "fold_document_discount",
+    "round_money",
+]
 
 _CENT = Decimal("0.01")
 # Enough digits that a product of three 20-digit amounts is exact before it is rounded.
@@ -30,6 +45,37 @@ def round_money(amount: Decimal) -> Decimal:
         return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
+def combined_discount(line_percent: Decimal, document_percent: Decimal) -> Decimal:
+    """The one percentage that discounts like ``line_percent`` then ``document_percent``
+    (10 % then 5 % is 14.5 %): exact, in plain notation, so folded lines total as the invoice."""
+    if not document_percent:
+        return line_percent
+    with localcontext() as context:
+        context.prec = _PRECISION
+        combined = 100 - (100 - line_percent) * (100 - document_percent) / 100
+    return Decimal(f"{combined.normalize():f}")
+
+
+def fold_document_discount(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A canonical invoice's JSON lines with its document discount folded into each line's
+    ``discount_percent``: what a connector sends to a system that has no document discount,
+    so that the invoice it books totals as the hub's. Without one the lines are returned as
+    they are."""
+    lines = [dict(line) for line in record.get("lines") or []]
+    document = Decimal(str(record.get("discount_percent") or 0))
+    if not document:
+        return lines
+    return [
+        {
+            **line,
+            "discount_percent": str(
+                combined_discount(Decimal(str(line.get("discount_percent") or 0)), document)
+            ),
+        }
+        for line in lines
+    ]
+
+
 class InvoiceLine(BaseModel):
     """One line of an invoice; part of the invoice, so it has no id of its own."""
 
@@ -39,9 +85,13 @@ class InvoiceLine(BaseModel):
     product_id: str | None = None
     sku: str | None = None
     description: str | None = None
+    extra_description: str | None = None
+    """Further text under the line's description (Qonto's item description)."""
     quantity: Decimal
     unit: str | None = None
     unit_price: Decimal
+    purchase_price: Decimal | None = Field(default=None, ge=0)
+    """What one unit cost the seller (from the line's product), for margins; not invoiced."""
     discount_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
     vat_code: str | None = None
     vat_rate: Decimal | None = Field(default=None, ge=0, le=100)
@@ -69,6 +119,13 @@ class InvoiceLine(BaseModel):
             vat = self.net_amount * self.vat_rate / 100
         return round_money(vat)
 
+    def with_document_discount(self, percent: Decimal) -> InvoiceLine:
+        """This line with an invoice's document discount folded into its own."""
+        if not percent:
+            return self
+        combined = combined_discount(self.discount_percent, percent)
+        return self.model_copy(update={"discount_percent": combined})
+
 
 class Invoice(Record):
     """A sales invoice or credit note.
@@ -80,6 +137,8 @@ class Invoice(Record):
 
     kind: Literal["invoice", "credit_note"] = "invoice"
     number: str | None = None
+    subject: str | None = None
+    """The invoice's title as the app shows it (from Qonto: ``Invoice_<number>``)."""
     party_id: str = Field(min_length=1)
     date: dt.date
     due_date: dt.date | None = None
@@ -87,6 +146,8 @@ class Invoice(Record):
     currency: CurrencyCode
     status: Literal["draft", "sent", "booked", "paid", "cancelled"] = "draft"
     lines: list[InvoiceLine] = Field(default_factory=list)
+    discount_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
+    """Document discount on every line, on top of the line's own (see the module docstring)."""
     credits_invoice_id: str | None = None
     reference: str | None = None
     notes: str | None = None
@@ -130,15 +191,23 @@ class Invoice(Record):
             )
         return value
 
+    def lines_with_document_discount(self) -> list[InvoiceLine]:
+        """The lines with the document discount folded into their own: what the totals are
+        made of, and what a system without a document discount books."""
+        return [line.with_document_discount(self.discount_percent) for line in self.lines]
+
     @property
     def net_total(self) -> Decimal:
-        """Sum of the lines' rounded net amounts."""
-        return sum((line.net_amount for line in self.lines), Decimal("0.00"))
+        """Sum of the lines' rounded net amounts after the document discount."""
+        lines = self.lines_with_document_discount()
+        return sum((line.net_amount for line in lines), Decimal("0.00"))
 
     @property
     def vat_total(self) -> Decimal:
-        """Sum of the VAT rounded per line (how Nordic and Benelux systems book it)."""
-        return sum((line.vat_amount for line in self.lines), Decimal("0.00"))
+        """Sum of the VAT rounded per line after the document discount (how Nordic and
+        Benelux systems book it)."""
+        lines = self.lines_with_document_discount()
+        return sum((line.vat_amount for line in lines), Decimal("0.00"))
 
     @property
     def gross_total(self) -> Decimal:
