@@ -1,14 +1,16 @@
 """Work statistics of one client company and month, and when a month's summary is imported.
 
-Counts come from the client's own company (accountant login access: the company id is the
-Basic-auth user name), with the endpoints ``docs/sandbox-tripletex.md`` lists per figure.
+Figures come from the client's own company (accountant login access: the company id is the
+Basic-auth user name), with the endpoints ``docs/connector-tripletex.md`` lists per figure:
+counts, and sums of posting amounts in NOK read from the same postings list.
 """
 
 from __future__ import annotations
 
 import calendar
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any
 
 from ledgerbridge.connectors.tripletex.client import TripletexClient
@@ -26,6 +28,8 @@ VOUCHER_METRICS: dict[str, str] = {
     "Mva-melding": "vat_returns",
 }
 """Voucher type names (ids differ per company) → metric."""
+AMOUNT_METRICS: tuple[str, ...] = ("sales_amount", "purchase_amount", "bank_inflow", "bank_outflow")
+"""Sums in NOK (two decimals); each is positive in the usual direction (see ``_add_posting``)."""
 METRICS: tuple[str, ...] = (
     *VOUCHER_METRICS.values(),
     "vouchers",
@@ -33,11 +37,22 @@ METRICS: tuple[str, ...] = (
     "bank_transactions",
     "documents",
     "documents_waiting",
+    *AMOUNT_METRICS,
 )
-BANK_ACCOUNT = 1920
-"""The bank account whose postings are the month's bank transactions."""
+REVENUE_ACCOUNTS = range(3000, 4000)
+"""NS 4102 class 3, sales and operating revenue."""
+COST_ACCOUNTS = range(4000, 8000)
+"""NS 4102 classes 4-7: goods, payroll and other operating costs."""
+POSTING_FIELDS = "amount,account(number,isBankAccount),voucher(voucherType(id))"
+"""What one postings list needs for the posting count, the bank figures and the sums."""
+CENT = Decimal("0.01")
 IMPORT_DAYS = ("last_work_day", "last_calendar_day")
 RELOAD_MONTHS = 12
+EASTER_OFFSETS = (-3, -2, 0, 1, 39, 49, 50)
+"""Days from Easter Sunday of Norway's moving public holidays: Maundy Thursday, Good Friday,
+Easter Sunday and Monday, Ascension Day, Whit Sunday and Monday."""
+FIXED_HOLIDAYS = ((1, 1), (5, 1), (5, 17), (12, 25), (12, 26))
+"""(month, day) of Norway's other public holidays; 24 and 31 December are not among them."""
 
 
 def next_month(first: date) -> date:
@@ -56,38 +71,99 @@ def month_statistics(
     client: TripletexClient, first: date, types: dict[str, str]
 ) -> dict[str, Decimal]:
     """Every metric of one company for the month starting ``first`` (``dateTo`` excluded);
-    ``types`` from ``voucher_types``, read once per company."""
+    ``types`` from ``voucher_types``, read once per company. Three lists: vouchers, postings
+    (counts and every sum) and the voucher reception."""
     period = {"dateFrom": first.isoformat(), "dateTo": next_month(first).isoformat()}
-    counts = dict.fromkeys(METRICS, 0)
+    figures = dict.fromkeys(METRICS, Decimal(0))
     for voucher in client.list_all(
         "/ledger/voucher", {**period, "fields": "id,voucherType,attachment"}
     ):
-        counts["vouchers"] += 1
-        kind = (voucher.get("voucherType") or {}).get("id")
-        metric = VOUCHER_METRICS.get(types.get(str(kind), ""))
+        figures["vouchers"] += 1
+        metric = _voucher_metric(voucher, types)
         if metric is not None:
-            counts[metric] += 1
+            figures[metric] += 1
         if voucher.get("attachment"):
-            counts["documents"] += 1
-    counts["postings"] = _count(client, "/ledger/posting", period)
-    bank = {"accountNumberFrom": BANK_ACCOUNT, "accountNumberTo": BANK_ACCOUNT}
-    counts["bank_transactions"] = _count(client, "/ledger/posting", {**period, **bank})
-    counts["documents_waiting"] = _count(client, "/ledger/voucher/>voucherReception", period)
-    return {name: Decimal(value) for name, value in counts.items()}
+            figures["documents"] += 1
+    for posting in client.list_all("/ledger/posting", {**period, "fields": POSTING_FIELDS}):
+        _add_posting(figures, posting, types)
+    figures["documents_waiting"] = Decimal(
+        _count(client, "/ledger/voucher/>voucherReception", period)
+    )
+    for name in AMOUNT_METRICS:
+        figures[name] = figures[name].quantize(CENT, ROUND_HALF_UP)
+    return figures
 
 
 def _count(client: TripletexClient, path: str, params: dict[str, Any]) -> int:
     return sum(1 for _ in client.list_all(path, {**params, "fields": "id"}))
 
 
+def _voucher_metric(voucher: dict[str, Any], types: dict[str, str]) -> str | None:
+    """The count a voucher adds to, by its type's name."""
+    kind = (voucher.get("voucherType") or {}).get("id")
+    return VOUCHER_METRICS.get(types.get(str(kind), ""))
+
+
+def _add_posting(
+    figures: dict[str, Decimal], posting: dict[str, Any], types: dict[str, str]
+) -> None:
+    """Count one posting and add its amount (Tripletex: debit positive, credit negative).
+
+    Postings on a bank account (``isBankAccount``) are the bank transactions: debits are the
+    inflow, credits the outflow. Revenue is credited, so the sales amount subtracts the
+    revenue postings of sale vouchers; costs are debited, so the purchase amount adds the cost
+    postings of supplier-invoice vouchers. A credit note lowers either."""
+    figures["postings"] += 1
+    amount = Decimal(str(posting.get("amount") or 0))
+    account = posting.get("account") or {}
+    number = int(account.get("number") or 0)
+    metric = _voucher_metric(posting.get("voucher") or {}, types)
+    if account.get("isBankAccount"):
+        figures["bank_transactions"] += 1
+        if amount > 0:
+            figures["bank_inflow"] += amount
+        else:
+            figures["bank_outflow"] -= amount
+    if metric == "sale_entries" and number in REVENUE_ACCOUNTS:
+        figures["sales_amount"] -= amount
+    elif metric == "purchase_entries" and number in COST_ACCOUNTS:
+        figures["purchase_amount"] += amount
+
+
+def easter_sunday(year: int) -> date:
+    """Gregorian Easter Sunday by the anonymous Gregorian (Meeus/Jones/Butcher) algorithm,
+    so the holiday calendar needs no dependency."""
+    golden = year % 19
+    century, rest = divmod(year, 100)
+    leap_centuries, century_remainder = divmod(century, 4)
+    moon_correction = (century - (century + 8) // 25 + 1) // 3
+    epact = (19 * golden + century - leap_centuries - moon_correction + 15) % 30
+    quarters, year_remainder = divmod(rest, 4)
+    weekday = (32 + 2 * century_remainder + 2 * quarters - epact - year_remainder) % 7
+    shift = (golden + 11 * epact + 22 * weekday) // 451
+    month, day = divmod(epact + weekday - 7 * shift + 114, 31)
+    return date(year, month, day + 1)
+
+
+@cache
+def public_holidays(year: int) -> frozenset[date]:
+    """Norway's public holidays (helligdager and 1 and 17 May) of one year."""
+    easter = easter_sunday(year)
+    return frozenset(
+        {easter + timedelta(days=offset) for offset in EASTER_OFFSETS}
+        | {date(year, month, day) for month, day in FIXED_HOLIDAYS}
+    )
+
+
 def import_day(rule: Any, first: date) -> date:
     """The day the summary of the month starting ``first`` is imported: its last work day
-    (Monday to Friday), its last calendar day, or day 1-28 of the following month."""
+    (Monday to Friday, not a Norwegian public holiday), its last calendar day, or day 1-28 of
+    the following month."""
     last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
     if rule == "last_calendar_day":
         return last
     if rule == "last_work_day":
-        while last.weekday() >= 5:
+        while last.weekday() >= 5 or last in public_holidays(last.year):
             last -= timedelta(days=1)
         return last
     return next_month(first).replace(day=int(rule))
