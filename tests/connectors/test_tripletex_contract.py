@@ -20,6 +20,7 @@ from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from ledgerbridge.clock import ManualClock
+from ledgerbridge.connectors.base import RemoteRejected
 from ledgerbridge.connectors.tripletex.connector import TripletexConnector
 from ledgerbridge.sandbox.tripletex import SandboxServer, TripletexSandbox, seed_accounting_firm
 
@@ -138,9 +139,28 @@ def test_every_request_of_the_connector_matches_the_official_spec(
     credit_refs = {**refs, "credits_invoice_id": ("invoices", str(charged["id"]))}
     connector.create_many("invoices", [invoices.from_canonical(credit, None, credit_refs)])
     assert set(connector.fetch_many("invoices", [str(charged["id"])])) == {str(charged["id"])}
+    # The look-ups after a create of unknown outcome, and an order left uninvoiced.
+    order_key = invoices.payload_key(invoices.from_canonical(record, None, refs))
+    credit_key = invoices.payload_key(invoices.from_canonical(credit, None, credit_refs))
+    assert set(connector.find_by_business_key("invoices", [order_key, credit_key])) == {
+        order_key, credit_key
+    }  # fmt: skip
+    paid_key = payments.payload_key(payments.from_canonical(payment, None, paid_ref))
+    assert set(connector.find_by_business_key("payments", [paid_key])) == {paid_key}
+    left = {**record, "id": "hub-3"}
+    connector.client.request(
+        "POST", "/order", json=invoices.from_canonical(left, None, refs)["order"]
+    )
+    left_key = invoices.payload_key(invoices.from_canonical(left, None, refs))
+    assert set(connector.find_by_business_key("invoices", [left_key])) == {left_key}
+    empty = {**record, "id": "hub-4", "lines": []}
+    with pytest.raises(RemoteRejected):
+        connector.create_many("invoices", [invoices.from_canonical(empty, None, refs)])
     paths = {(r.method, r.url.path.split("/v2", 1)[1]) for r in recording.requests}
     assert ("POST", "/token/session/:create") in paths
     assert {p for _, p in paths} >= {"/customer", "/product", "/ledger/vatType", "/order"}
+    assert ("GET", "/order") in paths
+    assert any(m == "DELETE" and p.startswith("/order/") for m, p in paths)
     problems = []
     for request in recording.requests:
         try:

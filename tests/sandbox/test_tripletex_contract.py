@@ -70,8 +70,10 @@ OPERATIONS: tuple[tuple[str, str, str | None], ...] = (
     ("PUT", "/product/{id}", "Product"),
     ("GET", "/ledger/vatType", None),
     ("GET", "/ledger/vatType/{id}", "VatType"),
+    ("GET", "/order", None),
     ("POST", "/order", None),
     ("GET", "/order/{id}", "Order"),
+    ("DELETE", "/order/{id}", "Order"),
     ("PUT", "/order/{id}/:invoice", "Order"),
     ("GET", "/invoice", None),
     ("GET", "/invoice/{id}", "Invoice"),
@@ -106,6 +108,7 @@ RESPONSE_MODEL = {
     "/customer": "Customer",
     "/product": "Product",
     "/ledger/vatType": "VatType",
+    "/order": "Order",
     "/invoice": "Invoice",
     "/invoice/paymentType": "PaymentType",
     "/ledger/voucher": "Voucher",
@@ -142,6 +145,8 @@ DATE_PARAMS = {
     "dateFrom": "2025-01-01",
     "dateTo": "2026-04-01",
     "invoiceDateFrom": "2025-01-01",
+    "orderDateFrom": "2025-01-01",
+    "orderDateTo": "2026-04-01",
     "invoiceDateTo": "2026-04-01",
     "invoiceDate": "2026-03-10",
     "date": "2026-03-10",
@@ -280,6 +285,8 @@ class Rewriter:
             params["id"] = self.fresh_order()
         elif self.path.endswith(":createCreditNote"):
             params["id"] = self.fresh_invoice()
+        elif self.model == "Order" and self.method == "DELETE":
+            params["id"] = self.fresh_order()
         elif self.model == "Subscription" and self.method == "DELETE":
             params["id"] = self.fresh_subscription()
         else:

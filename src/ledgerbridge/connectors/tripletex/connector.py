@@ -7,8 +7,10 @@ rescanned. All three streams are one way: Tripletex is their master.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -19,6 +21,7 @@ from ledgerbridge.connectors.base import (
     CallMeter,
     ChangeNotice,
     Connector,
+    ConnectorError,
     EntityMapping,
     Page,
     RemoteRejected,
@@ -32,6 +35,8 @@ from ledgerbridge.connectors.tripletex.mapping import (
     ProductMapping,
     StatisticsMapping,
     VatTypeMapping,
+    dec,
+    ref_id,
     text,
 )
 from ledgerbridge.connectors.tripletex.setup import client_for
@@ -43,6 +48,8 @@ from ledgerbridge.connectors.tripletex.statistics import (
     next_month,
     voucher_types,
 )
+
+log = logging.getLogger(__name__)
 
 STREAM_ENTITIES: dict[str, str] = {
     "vat_codes": "vat_code",
@@ -294,7 +301,14 @@ class TripletexConnector(Connector):
         return self._search(stream, BY_ID[stream], remote_ids, self.mappings[stream].remote_id)
 
     def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
-        if stream in ("invoices", "payments", "period_statistics"):
+        """Besides master data by number: invoices, credit notes and payments whose create
+        may have taken effect (a lost answer, a batch cut short), so none is sent twice."""
+        if stream == "invoices":
+            found = {key: self._find_invoice(key) for key in sorted(set(keys))}
+            return {key: row for key, row in found.items() if row is not None}
+        if stream == "payments":
+            return self._find_payments(keys)
+        if stream == "period_statistics":
             return {}
         mapping = self.mappings[stream]
 
@@ -302,6 +316,84 @@ class TripletexConnector(Connector):
             return str(mapping.business_key(mapping.to_canonical(row, {})) or "")
 
         return self._search(stream, BY_KEY[stream], keys, key)
+
+    def _find_invoice(self, key: str) -> JSON | None:
+        """The invoice a create left behind: ``order|<number>|<date>`` is the order of that
+        number, its invoice if charged, else charged now (the create stopped between the
+        order and ``:invoice``); ``credit|<invoice id>|<date>`` is the credit note of that
+        invoice. None when the create never reached Tripletex."""
+        kind, reference, day = key.split("|")
+        after = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        if kind == "credit":
+            credited = (
+                self.client.get(
+                    f"/invoice/{int(reference)}", {"fields": "id,isCredited,customer(id)"}
+                ).get("value")
+                or {}
+            )
+            if not credited.get("isCredited"):
+                return None
+            return self._charged_on(
+                day, after, credited, lambda i: text(i.get("creditedInvoice")) == reference
+            )
+        orders = self.client.list_page(
+            "/order",
+            {"number": reference, "orderDateFrom": day, "orderDateTo": after,
+             "fields": "id,isClosed,customer(id)"},
+        )  # fmt: skip
+        if not orders:
+            return None
+        order = max(orders, key=lambda o: (bool(o.get("isClosed")), o["id"]))
+        if not order.get("isClosed"):
+            try:
+                return self._invoice_order(int(order["id"]), day)
+            except RemoteRejected:
+                return None
+        order_id = int(order["id"])
+        return self._charged_on(
+            day, after, order, lambda i: order_id in {int(o["id"]) for o in i.get("orders") or []}
+        )
+
+    def _charged_on(self, day: str, after: str, owner: JSON, match: Any) -> JSON | None:
+        """The customer's invoice of that day that ``match`` picks."""
+        invoices = self.client.list_page(
+            "/invoice",
+            {"invoiceDateFrom": day, "invoiceDateTo": after,
+             "customerId": ref_id(owner.get("customer")) or ""},
+        )  # fmt: skip
+        return next((dict(i) for i in invoices if match(i)), None)
+
+    def _find_payments(self, keys: list[str]) -> dict[str, JSON]:
+        """Payments registered already: a payment posting (negative amount) on the invoice
+        with the payment's date and amount, each posting taken by one payment at most."""
+        by_invoice: dict[str, list[list[str]]] = {}
+        for key in sorted(set(keys)):
+            by_invoice.setdefault(key.split("|")[0], []).append(key.split("|"))
+        found: dict[str, JSON] = {}
+        for invoice_id, wanted in by_invoice.items():
+            try:
+                invoice = (
+                    self.client.get(
+                        f"/invoice/{int(invoice_id)}", {"fields": "id,postings(id,date,amount)"}
+                    ).get("value")
+                    or {}
+                )
+            except RemoteRejected:
+                continue
+            postings = [
+                (str(p.get("date")), -paid)
+                for p in invoice.get("postings") or []
+                if (paid := dec(p.get("amount"))) is not None and paid < 0
+            ]
+            for _, day, amount, hub in wanted:
+                posting = (day, Decimal(amount))
+                if posting in postings:
+                    postings.remove(posting)
+                    found["|".join((invoice_id, day, amount, hub))] = {
+                        "invoice": invoice_id, "paymentDate": day,
+                        "paidAmount": amount, "_hub": hub,
+                    }  # fmt: skip
+        return found
 
     def _search(self, stream: str, parameter: str, values: list[str], key: Any) -> dict[str, JSON]:
         path, params = SEARCHES[stream]
@@ -351,10 +443,24 @@ class TripletexConnector(Connector):
             )  # fmt: skip
             return dict(body["value"])
         order = self.client.request("POST", "/order", json=payload["order"])["value"]
-        body = self.client.request(
-            "PUT", f"/order/{order['id']}/:invoice",
-            params={"invoiceDate": payload["invoiceDate"], "sendToCustomer": "false"},
-        )  # fmt: skip
+        return self._invoice_order(int(order["id"]), payload["invoiceDate"])
+
+    def _invoice_order(self, order_id: int, invoice_date: str) -> JSON:
+        """``:invoice`` an order. An order Tripletex refuses to invoice is deleted, so none is
+        left behind and a corrected retry starts afresh."""
+        try:
+            body = self.client.request(
+                "PUT", f"/order/{order_id}/:invoice",
+                params={"invoiceDate": invoice_date, "sendToCustomer": "false"},
+            )  # fmt: skip
+        except RemoteRejected:
+            try:
+                self.client.request("DELETE", f"/order/{order_id}")
+            except ConnectorError as exc:
+                log.warning(
+                    "Tripletex order %s could not be invoiced nor deleted: %s", order_id, exc
+                )
+            raise
         return dict(body["value"])
 
     def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:

@@ -268,6 +268,8 @@ class InvoiceMapping(EntityMapping):
                 )
             return {"credit": credited[1], "date": record["date"], **assigned}
         order: JSON = {
+            # The hub id as the order number: GET /order finds it again after a lost answer.
+            "number": str(record["id"]),
             "customer": {"id": int(party[1])},
             "orderDate": record["date"],
             "deliveryDate": record["date"],
@@ -282,6 +284,15 @@ class InvoiceMapping(EntityMapping):
             order["invoicesDueIn"] = max(days, 0)
             order["invoicesDueInType"] = "DAYS"
         return {"order": order, "invoiceDate": record["date"], **assigned}
+
+    def payload_key(self, payload: JSON) -> str | None:
+        """``order|<order number>|<date>`` or ``credit|<credited invoice id>|<date>``: what
+        the connector searches for after a create of unknown outcome (GET /order needs the
+        date range; a credited invoice has one credit note)."""
+        if "credit" in payload:
+            return f"credit|{payload['credit']}|{payload['date']}"
+        order = payload["order"]
+        return f"order|{order['number']}|{order['orderDate']}"
 
     def _line_out(self, line: JSON) -> JSON:
         code = text(line.get("vat_code"))
@@ -359,6 +370,14 @@ class PaymentMapping(EntityMapping):
             "paidAmount": number(record["amount"]),
             "_hub": record.get("id"),
         }
+
+    def payload_key(self, payload: JSON) -> str | None:
+        """``<invoice id>|<date>|<amount>|<hub id>``: a payment has no record of its own in
+        Tripletex, only a posting on the invoice, found again by its date and amount."""
+        return (
+            f"{payload['invoice']}|{payload['paymentDate']}|{payload['paidAmount']}|"
+            f"{payload['_hub']}"
+        )
 
 
 class StatisticsMapping(EntityMapping):

@@ -37,6 +37,7 @@ from ledgerbridge.sandbox.tripletex.errors import (
     TripletexError,
     not_found,
     param_error,
+    validation_error,
 )
 from ledgerbridge.sandbox.tripletex.render import (
     OSLO,
@@ -609,6 +610,32 @@ def _sales_routes(route: Route) -> None:
     def get_order(ctx: Ctx) -> Result:
         return ctx.single(ctx.get("Order", ctx.request.path_params["id"]), "Order")
 
+    def orders(ctx: Ctx) -> Result:
+        q = ctx.query
+        start, end = _date_range(q, "orderDateFrom", "orderDateTo", required=True)
+        assert start is not None and end is not None
+        rows = queries.orders(
+            ctx.book,
+            start,
+            end,
+            ids=q.ids("id"),
+            number=q.text("number"),
+            customer_ids=q.ids("customerId"),
+            delivery_comment=q.text("deliveryComment"),
+            closed=q.boolean("isClosed"),
+            subscription=q.boolean("isSubscription"),
+        )
+        return ctx.listing(rows, "Order")
+
+    def delete_order(ctx: Ctx) -> Result:
+        order = ctx.get("Order", ctx.request.path_params["id"])
+        if any(order["id"] in (i.get("orders") or []) for i in ctx.book.rows("Invoice")):
+            raise validation_error(("id", "The order has been invoiced and cannot be deleted."))
+        for line_id in order.get("orderLines") or []:
+            ctx.book.table("OrderLine").pop(line_id, None)
+        ctx.book.delete("Order", order["id"], "order.delete")
+        return Result(None, 204)
+
     def invoice_order(ctx: Ctx) -> Result:
         q = ctx.query
         order_id = path_id(ctx.request.path_params["id"])
@@ -685,7 +712,9 @@ def _sales_routes(route: Route) -> None:
         return ctx.listing(rows, "PaymentType")
 
     route("POST", "/order", create_order, body=True)
+    route("GET", "/order", orders)
     route("GET", "/order/{id}", get_order)
+    route("DELETE", "/order/{id}", delete_order)
     route("PUT", "/order/{id}/:invoice", invoice_order)
     route("GET", "/invoice/paymentType", payment_types)
     route("GET", "/invoice", invoices)

@@ -148,6 +148,30 @@ def vat_types(
     return _filter(rows, _in("id", ids), _in("number", numbers), _in("_kind", wanted))
 
 
+def orders(
+    book: Book,
+    date_from: str,
+    date_to: str,
+    ids: list[int] | None = None,
+    number: str | None = None,
+    customer_ids: list[int] | None = None,
+    delivery_comment: str | None = None,
+    closed: bool | None = None,
+    subscription: bool | None = None,
+) -> list[Row]:
+    """``GET /order`` (orders dated in ``[orderDateFrom, orderDateTo)``)."""
+    return _filter(
+        book.rows("Order"),
+        _date_range("orderDate", date_from, date_to),
+        _in("id", ids),
+        _equals("number", number),
+        _in("customer", customer_ids),
+        _contains("deliveryComment", delivery_comment),
+        None if closed is None else _flag("isClosed", closed),
+        None if subscription is None else _flag("isSubscription", subscription),
+    )
+
+
 def invoices(
     book: Book,
     date_from: str,
