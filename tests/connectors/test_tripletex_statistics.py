@@ -170,7 +170,7 @@ class Company:
     exchanges: Exchanges
 
 
-def _sale(book: Book, customer: int, day: date, price: str, vat_type: int) -> dict[str, Any]:
+def sale_invoice(book: Book, customer: int, day: date, price: str, vat_type: int) -> dict[str, Any]:
     """An order of one line, charged as an invoice the same day."""
     order = book.create_order(
         {
@@ -191,13 +191,13 @@ def _book_november(sandbox: TripletexSandbox, book: Book) -> None:
     """November 2026 of a small company, with a sale on each side of the month."""
     vat = {row["number"]: row["id"] for row in sandbox.shared["VatType"].values()}
     customer = book.create_customer({"name": "Havbris AS"}, None)["id"]
-    credited = _sale(book, customer, date(2026, 11, 3), "1000", vat["3"])  # 25 % VAT
+    credited = sale_invoice(book, customer, date(2026, 11, 3), "1000", vat["3"])  # 25 % VAT
     book.credit_invoice(credited["id"], date(2026, 11, 10), None, None)
-    paid = _sale(book, customer, date(2026, 11, 30), "2450.50", vat["5"])  # no VAT
+    paid = sale_invoice(book, customer, date(2026, 11, 30), "2450.50", vat["5"])  # no VAT
     book.register_payment(paid["id"], date(2026, 11, 30), book.rows("PaymentType")[0]["id"],
                           Decimal("2450.50"), None)  # fmt: skip
-    _sale(book, customer, date(2026, 10, 31), "700", vat["3"])
-    _sale(book, customer, date(2026, 12, 1), "900", vat["3"])
+    sale_invoice(book, customer, date(2026, 10, 31), "700", vat["3"])
+    sale_invoice(book, customer, date(2026, 12, 1), "900", vat["3"])
     document = book.add("Document", {"fileName": "Faktura_1.pdf", "size": 20_000,
                                      "mimeType": "application/pdf"}, None)["id"]  # fmt: skip
     supplier_invoice = [Posting(6300, Decimal("8000")), Posting(2710, Decimal("2000")),
