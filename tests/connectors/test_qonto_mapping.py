@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -20,8 +21,11 @@ from ledgerbridge.connectors.qonto.mapping import (
     CreditNoteMapping,
     InvoiceMapping,
     identity_key,
+    percentage_of,
     phone_out,
 )
+from ledgerbridge.engine.canonical import validate
+from ledgerbridge.engine.lookups import ProductIndex, with_products
 
 MAPPING = ClientMapping()
 
@@ -371,6 +375,8 @@ QONTO_INVOICE: dict[str, Any] = {
 INVOICE_IN_ROWS: list[tuple[str, Any]] = [
     ("kind", "invoice"),
     ("number", "F-2026-00042"),
+    ("subject", "Invoice_F-2026-00042"),
+    ("discount_percent", "5"),
     ("party_id", "hub-party"),
     ("date", "2026-03-10"),
     ("due_date", "2026-04-09"),
@@ -389,11 +395,12 @@ def test_invoice_inbound_field(field: str, expected: Any) -> None:
 # (line field, expected value of the first line, of the second line)
 LINE_IN_ROWS: list[tuple[str, Any, Any]] = [
     ("description", "Conseil", "Livres"),
+    ("extra_description", "Mars", None),
     ("quantity", "1.5", "3"),
     ("unit", "hour", "pcs"),
     ("unit_price", "100", "19.99"),
-    # 10 % on the line and 5 % on the invoice; 5.997 off 59.97 is 10 %.
-    ("discount_percent", "14.5", "14.5"),
+    # The line's own discount: 5.997 off 59.97 is 10 %; the invoice's 5 % is its own field.
+    ("discount_percent", "10", "10"),
     ("vat_rate", "20", "5.5"),
     ("vat_code", "FR20", "FR5.5"),
 ]
@@ -403,6 +410,52 @@ LINE_IN_ROWS: list[tuple[str, Any, Any]] = [
 def test_invoice_line_inbound_field(field: str, first: Any, second: Any) -> None:
     lines = INVOICES.to_canonical(QONTO_INVOICE, {})["lines"]
     assert (lines[0][field], lines[1][field]) == (first, second)
+
+
+def test_a_draft_without_a_number_has_no_subject() -> None:
+    canonical = INVOICES.to_canonical({**QONTO_INVOICE, "status": "draft", "number": None}, {})
+    assert (canonical["number"], canonical["subject"]) == (None, None)
+
+
+# (Qonto invoice discount, items' subtotals, hub discount_percent)
+DOCUMENT_DISCOUNT_ROWS: list[tuple[Any, list[str], str]] = [
+    ({"type": "percentage", "value": "0.05"}, ["135.00"], "5"),
+    ({"type": "percentage", "value": "0.125"}, ["135.00"], "12.5"),
+    (None, ["135.00"], "0"),
+    ({"type": "absolute", "value": "10.00"}, ["150.00", "50.00"], "5"),  # exact
+    ({"type": "absolute", "value": "10.00"}, ["300.00"], "3.333"),  # 3.33 % of 300 is 9.99
+    ({"type": "absolute", "value": "10.00"}, ["3000.00"], "0.3333"),
+    ({"type": "absolute", "value": "10.00"}, ["0.00"], "0"),  # nothing to discount
+    ({"type": "absolute", "value": "-10.00"}, ["-200.00"], "5"),  # a credit note's
+]
+
+
+@pytest.mark.parametrize(("discount", "subtotals", "percent"), DOCUMENT_DISCOUNT_ROWS)
+def test_invoice_discount_inbound(discount: Any, subtotals: list[str], percent: str) -> None:
+    items = [
+        {**QONTO_INVOICE["items"][0], "subtotal": {"value": value, "currency": "EUR"}}
+        for value in subtotals
+    ]
+    remote = {**QONTO_INVOICE, "discount": discount, "items": items}
+    assert INVOICES.to_canonical(remote, {})["discount_percent"] == percent
+
+
+@pytest.mark.parametrize(
+    ("amount", "base", "percent"),
+    [
+        ("10", "200", "5"),
+        ("10", "300", "3.333"),  # 3.33 % of 300 is 9.99: one more place
+        ("10", "30000", "0.03333"),
+        ("0.01", "3", "0.3"),
+        ("250", "200", "100"),  # never more than the base
+        ("1", "60000000001", "0.0000000017"),  # beyond ten places: rounded to ten
+    ],
+)
+def test_an_absolute_discount_is_the_shortest_percentage_giving_it_back_to_the_cent(
+    amount: str, base: str, percent: str
+) -> None:
+    share = percentage_of(Decimal(amount), Decimal(base))
+    assert str(share.normalize()) == str(Decimal(percent).normalize())
 
 
 @pytest.mark.parametrize(
@@ -447,13 +500,16 @@ def test_an_unmapped_unit_is_skipped() -> None:
 HUB_INVOICE: dict[str, Any] = {
     "id": "hub-inv-1",
     "kind": "invoice",
+    "subject": "Renovation, phase 1",
     "party_id": "hub-party",
     "date": "2026-03-10",
     "payment_term_days": 14,
     "currency": "EUR",
+    "discount_percent": "5",
     "lines": [
         {
             "description": "Conseil",
+            "extra_description": "Mars",
             "quantity": "1.5",
             "unit": "hour",
             "unit_price": "100",
@@ -472,6 +528,7 @@ INVOICE_OUT_ROWS: list[tuple[str, Any]] = [
     ("due_date", "2026-03-24"),
     ("currency", "EUR"),
     ("payment_methods", {"iban": "FR7616958000016218830371501"}),
+    ("discount", {"type": "percentage", "value": "0.05"}),
     (HUB_ID, "hub-inv-1"),
 ]
 
@@ -484,6 +541,7 @@ def test_invoice_outbound_field(field: str, expected: Any) -> None:
 
 LINE_OUT_ROWS: list[tuple[str, Any, Any]] = [
     ("title", "Conseil", "Livres"),
+    ("description", "Mars", None),
     ("quantity", "1.5", "3"),
     ("unit", "hour", "stuk"),
     ("unit_price", {"value": "100", "currency": "EUR"}, {"value": "19.99", "currency": "EUR"}),
@@ -496,6 +554,28 @@ LINE_OUT_ROWS: list[tuple[str, Any, Any]] = [
 def test_invoice_line_outbound_field(field: str, first: Any, second: Any) -> None:
     items = INVOICES.from_canonical(HUB_INVOICE, None, {"party_id": ("customers", "c-1")})["items"]
     assert (items[0].get(field), items[1].get(field)) == (first, second)
+
+
+def test_no_invoice_discount_is_sent_as_null_so_a_removed_one_is_removed() -> None:
+    record = {**HUB_INVOICE, "discount_percent": "0"}
+    payload = INVOICES.from_canonical(record, None, {"party_id": ("customers", "c-1")})
+    assert "discount" in payload
+    assert payload["discount"] is None
+
+
+def test_the_subject_is_not_sent_qonto_names_the_invoice_by_its_number() -> None:
+    record = {**HUB_INVOICE, "number": "F-2026-00043"}
+    payload = INVOICES.from_canonical(record, None, {"party_id": ("customers", "c-1")})
+    assert "Renovation, phase 1" not in repr(payload)
+    projected = INVOICES.project(record, {"party_id": ("customers", "c-1")})
+    assert projected["subject"] == "Invoice_F-2026-00043"
+
+
+def test_a_hub_invoice_comes_back_from_its_draft_as_it_was_sent() -> None:
+    projected = INVOICES.project(HUB_INVOICE, {"party_id": ("customers", "c-1")})
+    assert projected["discount_percent"] == "5"
+    assert [line["extra_description"] for line in projected["lines"]] == ["Mars", None]
+    assert [line["discount_percent"] for line in projected["lines"]] == ["10", "0"]
 
 
 @pytest.mark.parametrize(
@@ -538,6 +618,59 @@ def test_credit_note_is_a_negative_invoice_linked_to_the_one_it_credits() -> Non
     assert canonical["number"] == "AV-2026-00001"
     assert canonical["lines"][0]["quantity"] == "-1.5"
     assert canonical["payment_term_days"] == 0
+    assert canonical["subject"] == "Invoice_AV-2026-00001"
+    assert canonical["discount_percent"] == "0"
+    assert canonical["lines"][0]["extra_description"] == "Mars"
+    assert canonical["lines"][0]["discount_percent"] == "10"
+
+
+PRODUCTS = ProductIndex(
+    by_name={
+        "Conseil": [
+            {"id": "p-conseil", "name": "Conseil", "vat_code": "S", "purchase_price": "61.5"},
+            {"id": "p-conseil-0", "name": "Conseil", "vat_code": "Z", "purchase_price": "50"},
+        ],
+        "Livres": [
+            {"id": "p-old", "name": "Livres", "vat_code": "R", "active": False},
+            {"id": "p-livres", "name": "Livres", "vat_code": "R", "purchase_price": "12"},
+        ],
+        "Double": [
+            {"id": "p-d1", "name": "Double", "vat_code": "S"},
+            {"id": "p-d2", "name": "Double", "vat_code": "S"},
+        ],
+        "Group": [{"id": "p-group", "name": "Group", "vat_code": "FR20"}],
+    },
+    rates={"S": {Decimal(20)}, "R": {Decimal("5.5")}, "Z": {Decimal(0)}},
+)
+
+# (item title, item VAT rate, hub product_id, hub purchase_price)
+PRODUCT_ROWS: list[tuple[str, str, str | None, str | None]] = [
+    ("Conseil", "0.2", "p-conseil", "61.5"),  # by name and the rate of its VAT code
+    ("Conseil", "0", "p-conseil-0", "50"),  # the same name at another rate: another product
+    ("  Conseil ", "0.2", "p-conseil", "61.5"),  # runs of spaces aside
+    ("conseil", "0.2", None, None),  # names are compared as written
+    ("Conseil", "0.055", None, None),  # no product at that rate: no product, not an error
+    ("Livres", "0.055", "p-livres", "12"),  # an active one wins over an inactive one
+    ("Double", "0.2", None, None),  # two products fit: none is guessed
+    ("Group", "0.2", "p-group", None),  # the product's VAT code is the line's VAT group
+    ("Inconnu", "0.2", None, None),
+]
+
+
+@pytest.mark.parametrize(("title", "rate", "product_id", "purchase_price"), PRODUCT_ROWS)
+def test_an_inbound_line_gets_its_product_by_name_and_vat_rate_and_its_purchase_price(
+    title: str, rate: str, product_id: str | None, purchase_price: str | None
+) -> None:
+    item = {**QONTO_INVOICE["items"][0], "title": title, "vat_rate": rate}
+    client = {"id": "c-1", "billing_address": {"country_code": "NL"}}  # zero rates: NL-RC
+    remote = {**QONTO_INVOICE, "client": client, "items": [item]}
+    canonical = INVOICES.to_canonical(remote, {"party_id": "hub-party"})
+    assert INVOICES.product_lookup is not None
+    assert CREDIT_NOTES.product_lookup == INVOICES.product_lookup
+    [line] = validate("invoice", with_products(INVOICES.product_lookup, canonical, PRODUCTS))[
+        "lines"
+    ]
+    assert (line["product_id"], line["purchase_price"]) == (product_id, purchase_price)
 
 
 @pytest.mark.parametrize(

@@ -154,6 +154,23 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class ProductLookup:
+    """Invoice lines that come in without a product the hub knows (the remote has no product
+    catalogue it shares): the engine gives each line the hub product whose name is the line's
+    ``name_from`` and whose VAT rate is the line's ``rate_from``, and copies ``copies``
+    (product field, line field) from it. A line no single product matches keeps ``product_id``
+    empty: that is not an error.
+
+    A product's VAT rate is the rate of the hub VAT code it names; a product whose VAT code is
+    the line's own ``vat_code`` matches as well.
+    """
+
+    name_from: str = "description"
+    rate_from: str = "vat_rate"
+    copies: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class NumberSequence:
     """A canonical field whose values the hub hands out (the hub leads for debtor numbers): a
     record sent without one gets the next number of the connection's setting ``setting``,
@@ -187,6 +204,9 @@ class EntityMapping(ABC):
     the same remote id in this other stream (payment status onto invoices)."""
     sequence: NumberSequence | None = None
     """Numbers the hub assigns before a record is sent (see ``NumberSequence``)."""
+    product_lookup: ProductLookup | None = None
+    """Inbound invoice lines get their hub product by name and VAT rate (see
+    ``ProductLookup``)."""
     resolves: frozenset[str] = frozenset()
     """For a stream with ``attach_to``: outbound issues of the target record with these reasons
     close when this stream links it (a notice that asked the user to do something in the

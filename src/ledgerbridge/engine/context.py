@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ledgerbridge.connectors.base import Connector, EntityMapping
 from ledgerbridge.engine.hub import connection_origin
+
+if TYPE_CHECKING:
+    from ledgerbridge.engine.lookups import ProductIndex
 
 INBOUND = "inbound"
 OUTBOUND = "outbound"
@@ -39,6 +42,8 @@ class RunContext:
     """Per stream: hub records not yet linked, by business key (computed once per run)."""
     totals: dict[str, int] = field(default_factory=dict)
     """Records per stream, when the system can count them (import progress and ETA)."""
+    product_index: ProductIndex | None = None
+    """Hub products for invoice lines looked up by name and VAT rate (read once per run)."""
 
     @property
     def origin(self) -> str:

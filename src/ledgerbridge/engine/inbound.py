@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ledgerbridge.connectors.base import JSON, SkipRecord
 from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
+from ledgerbridge.engine.lookups import looked_up
 from ledgerbridge.engine.state import SyncState, skip_reason
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import InboxEvent, Link, SyncIssue
@@ -82,6 +83,8 @@ class InboundSync(SyncState):
                     full = merged
                 else:
                     remote, full = self.validated(mapping, canonical)
+                    # Looked-up values go to the hub copy only; the link keeps ``remote``.
+                    full = looked_up(session, ctx, mapping, full)
             except (SkipRecord, ValidationError) as exc:
                 skip(remote_id, row, exc)
                 continue
@@ -122,7 +125,7 @@ class InboundSync(SyncState):
                         if remote.get(name) != base.get(name) and (
                             link is not None or remote.get(name) is not None
                         ):
-                            data[name] = remote.get(name)
+                            data[name] = full.get(name)
                     changed = self.hub.update(session, record, validate(entity, data), ctx.origin)
                     outcome = "updated" if changed else "unchanged"
             except ValidationError as exc:

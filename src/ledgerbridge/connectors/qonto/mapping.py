@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 from ledgerbridge.connectors.base import (
     JSON,
     EntityMapping,
+    ProductLookup,
     Reference,
     RemoteRef,
     SkipRecord,
@@ -312,6 +313,9 @@ connection's ``unit_mapping`` adds to them and overrides them."""
 
 STATUSES = {"draft": "draft", "unpaid": "booked", "paid": "paid", "canceled": "cancelled"}
 HUNDRED = Decimal(100)
+CENT = Decimal("0.01")
+PERCENT_PLACES = 10
+"""Most decimals an absolute discount's percentage is given (see ``percentage_of``)."""
 
 
 def dec(value: Any) -> str | None:
@@ -408,19 +412,23 @@ class InvoiceMapping(EntityMapping):
     they are finalized there; only drafts can be changed. The currency is the client's in
     Qonto, which converts prices sent in another one.
 
-    The canonical invoice has no document discount: Qonto's is folded into each line's
-    discount (5 % on the invoice and 10 % on a line make 14.5 % on that line).
+    Qonto's invoice discount is the hub's document discount and an item's discount the line's;
+    an absolute one becomes a percentage (``percentage_of``). The subject is
+    ``Invoice_<number>``, inbound only. Qonto has no product on an item: the engine finds the
+    hub product by the item's title and VAT rate, and the line's purchase price is that
+    product's (``product_lookup``).
     """
 
     entity = "invoice"
     remote_entity = "client_invoice"
     business_key_field = "number"
     fields = frozenset(
-        {"number", "party_id", "kind", "date", "due_date", "payment_term_days", "currency",
-         "status", "lines", "amount_open"}
+        {"number", "subject", "party_id", "kind", "date", "due_date", "payment_term_days",
+         "currency", "status", "lines", "discount_percent", "amount_open"}
     )  # fmt: skip
     references: tuple[Reference, ...] = (INVOICE_PARTY,)
     incremental = True
+    product_lookup = ProductLookup(copies=(("purchase_price", "purchase_price"),))
 
     def __init__(self, codes: Codes, iban: Callable[[], str | None]) -> None:
         self.codes = codes
@@ -444,9 +452,12 @@ class InvoiceMapping(EntityMapping):
         lines = self._lines_in(remote, what, originals)
         total, paid = money(remote.get("total_amount")), money(remote.get("amount_paid"))
         status = str(remote.get("status") or "draft")
+        number = text(remote.get("number"))
         return {
             "kind": "invoice",
-            "number": text(remote.get("number")),
+            "number": number,
+            "subject": f"Invoice_{number}" if number else None,
+            "discount_percent": dec(_document_discount(remote)) or "0",
             "party_id": refs.get("party_id"),
             "date": issue,
             "due_date": due,
@@ -474,20 +485,18 @@ class InvoiceMapping(EntityMapping):
         country = text(((remote.get("client") or {}).get("billing_address") or {}).get(
             "country_code"
         )) or text((remote.get("client") or {}).get("country_code"))  # fmt: skip
-        document = _document_discount(remote.get("discount"), items)
         lines: list[JSON] = []
         for number, item in enumerate(items, start=1):
             rate = Decimal(str(item.get("vat_rate") or "0")) * HUNDRED
-            line_discount = _line_discount(item)
-            combined = HUNDRED - (HUNDRED - line_discount) * (HUNDRED - document) / HUNDRED
             lines.append(
                 {
                     "line_number": number,
                     "description": text(item.get("title")),
+                    "extra_description": text(item.get("description")),
                     "quantity": dec(item.get("quantity")) or "0",
                     "unit": self.codes.unit_in(text(item.get("unit"))),
                     "unit_price": dec(money(item.get("unit_price"))) or "0",
-                    "discount_percent": dec(combined.quantize(Decimal("0.0001"))) or "0",
+                    "discount_percent": dec(_line_discount(item)) or "0",
                     "vat_rate": dec(rate),
                     "vat_code": (
                         self._hub_group(originals, number - 1, rate)
@@ -530,6 +539,7 @@ class InvoiceMapping(EntityMapping):
             "currency": currency,
             "payment_methods": {"iban": self.iban()},
             "items": [self._line_out(line, currency) for line in record.get("lines") or []],
+            "discount": _discount_out(record.get("discount_percent")),
         }
         if record.get("number"):
             payload["number"] = record["number"]
@@ -550,14 +560,15 @@ class InvoiceMapping(EntityMapping):
             )
         item: JSON = {
             "title": line.get("description") or "-",
+            "description": line.get("extra_description"),
             "quantity": dec(line.get("quantity")),
             "unit": self.codes.unit_out(line.get("unit")),
             "unit_price": {"value": dec(line.get("unit_price")), "currency": currency},
             "vat_rate": dec(Decimal(str(rate)) / HUNDRED),
         }
-        discount = Decimal(str(line.get("discount_percent") or 0))
+        discount = _discount_out(line.get("discount_percent"))
         if discount:
-            item["discount"] = {"type": "percentage", "value": dec(discount / HUNDRED)}
+            item["discount"] = discount
         return item
 
     def payload_key(self, payload: JSON) -> str | None:
@@ -607,24 +618,56 @@ def _days(issue: Any, due: Any) -> int | None:
     return (date.fromisoformat(str(due)) - date.fromisoformat(str(issue))).days
 
 
+def percentage_of(amount: Decimal, base: Decimal) -> Decimal:
+    """An absolute discount as a percentage of what it discounts: exact when that is a
+    decimal of at most ``PERCENT_PLACES`` places (5 off 200 is 2.5 %), else the shortest one
+    that gives the amount back to the cent on that base (10 off 300 is 3.3333 %). Beyond ten
+    places (bases over about 50 million) it is rounded to ten. Nothing to discount, nothing
+    off; never above 100 %, as Qonto never discounts more than the base."""
+    if not base:
+        return Decimal(0)
+    with localcontext() as context:
+        context.prec = 80
+        exact = min(abs(amount / base) * HUNDRED, HUNDRED)
+        wanted = abs(amount).quantize(CENT, ROUND_HALF_UP)
+        for places in range(PERCENT_PLACES + 1):
+            share = exact.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+            if (
+                share == exact
+                or (abs(base) * share / HUNDRED).quantize(CENT, ROUND_HALF_UP) == wanted
+            ):
+                return share
+    return share
+
+
 def _line_discount(item: Mapping[str, Any]) -> Decimal:
-    """A line's discount as a percentage; an absolute one is turned into its share."""
+    """An item's discount as a percentage of its quantity × unit price."""
     discount = item.get("discount")
     if not isinstance(discount, Mapping) or discount.get("value") in (None, ""):
         return Decimal(0)
     value = Decimal(str(discount["value"]))
     if discount.get("type") == "absolute":
         gross = Decimal(str(item.get("quantity") or 0)) * (money(item.get("unit_price")) or 0)
-        return abs(value / gross * HUNDRED) if gross else Decimal(0)
+        return percentage_of(value, gross)
     return value * HUNDRED
 
 
-def _document_discount(discount: Any, items: list[JSON]) -> Decimal:
-    """The invoice's own discount as a percentage of the lines' subtotal."""
+def _document_discount(remote: Mapping[str, Any]) -> Decimal:
+    """The invoice's discount as a percentage of the items' subtotals (after their own
+    discounts), on which Qonto takes it."""
+    discount = remote.get("discount")
     if not isinstance(discount, Mapping) or discount.get("value") in (None, ""):
         return Decimal(0)
     value = Decimal(str(discount["value"]))
     if discount.get("type") == "absolute":
+        items = remote.get("items") or []
         subtotal = sum((money(i.get("subtotal")) or Decimal(0) for i in items), Decimal(0))
-        return abs(value / subtotal * HUNDRED) if subtotal else Decimal(0)
+        return percentage_of(value, subtotal)
     return value * HUNDRED
+
+
+def _discount_out(percent: Any) -> JSON | None:
+    """A hub discount percentage as Qonto's ``{"type": "percentage", "value": "0.05"}``; none
+    is sent as null, so that a discount removed in the hub is removed in Qonto too."""
+    value = Decimal(str(percent or 0))
+    return {"type": "percentage", "value": dec(value / HUNDRED)} if value else None
