@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ledgerbridge.connectors.base import JSON, EntityMapping, Reference, RemoteRef, SkipRecord
+from ledgerbridge.model.invoice import fold_document_discount
 
 CUSTOMER_FIELDS = "*,postalAddress(*),physicalAddress(*)"
 """``fields`` for customers: addresses expanded, otherwise they are only ``{id, url}``."""
@@ -273,7 +274,9 @@ class InvoiceMapping(EntityMapping):
             "customer": {"id": int(party[1])},
             "orderDate": record["date"],
             "deliveryDate": record["date"],
-            "orderLines": [self._line_out(line) for line in record.get("lines") or []],
+            # Order.discountPercentage is only a default for new lines: the document discount
+            # goes in each line's own discount.
+            "orderLines": [self._line_out(line) for line in fold_document_discount(record)],
         }
         if record.get("reference"):
             order["reference"] = record["reference"]

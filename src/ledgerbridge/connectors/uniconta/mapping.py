@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledgerbridge.connectors.base import JSON, EntityMapping, Reference, RemoteRef, SkipRecord
+from ledgerbridge.model.invoice import fold_document_discount
 
 COUNTRY_BY_ISO: dict[str, str] = {
     "AT": "Austria", "BE": "Belgium", "BG": "Bulgaria", "CA": "Canada", "CH": "Switzerland",
@@ -524,7 +525,8 @@ class InvoiceMapping(EntityMapping):
     def adopt_assigned(self, record: JSON, stored: JSON) -> JSON:
         """Once posted, the invoice is what Uniconta made of it: its number, due date and the
         lines as posted (units and rates filled in from the items), keeping the hub's product
-        references."""
+        references. The posted lines carry the document discount, folded in when the order was
+        sent, so the hub's becomes 0 and its totals stay the same."""
         if stored.get("status") != "booked":
             return record
         adopted = {
@@ -538,6 +540,7 @@ class InvoiceMapping(EntityMapping):
              **{k: v for k, v in line.items() if v is not None}}
             for i, line in enumerate(stored.get("lines") or [])
         ]  # fmt: skip
+        adopted["discount_percent"] = "0"
         return adopted
 
     def _line_in(self, index: int, line: JSON, posted: bool) -> JSON:
@@ -579,7 +582,8 @@ class InvoiceMapping(EntityMapping):
             "YourRef": record.get("reference"),
             "Settlements": credited[1] if credited else None,
         }
-        lines = [self._line_out(line) for line in record.get("lines", [])]
+        # Uniconta orders have no document discount: it goes in each line's DiscountPct.
+        lines = [self._line_out(line) for line in fold_document_discount(record)]
         if current is not None and "invoice" in current:
             return self._posted_update(record, current, lines)
         if record.get("number") is not None and record.get("status") != "draft":

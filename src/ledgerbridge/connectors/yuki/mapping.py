@@ -23,6 +23,7 @@ from ledgerbridge.connectors.base import (
     RemoteRef,
     SkipRecord,
 )
+from ledgerbridge.model.invoice import fold_document_discount
 
 CONTACT_TYPES = {"organisation": "Company", "person": "Person"}
 KINDS = {wire: kind for kind, wire in CONTACT_TYPES.items()}
@@ -340,7 +341,8 @@ class InvoiceMapping(EntityMapping):
             "Remarks": record.get("notes"),
             "ContactCode": code,
             "kind": record.get("kind") or "invoice",
-            "Lines": [self._line_out(line) for line in record.get("lines") or []],
+            # Yuki has no document discount: it is in each line's price, with the line's own.
+            "Lines": [self._line_out(line) for line in fold_document_discount(record)],
         }
 
     def _line_out(self, line: JSON) -> JSON:
