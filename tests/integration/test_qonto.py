@@ -20,6 +20,7 @@ from ledgerbridge.connectors.base import RemoteUnavailable
 from ledgerbridge.connectors.qonto.client import idempotency_key
 from ledgerbridge.connectors.qonto.connector import QontoConnector
 from ledgerbridge.connectors.qonto.oauth import SCOPES
+from ledgerbridge.model import Invoice
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.qonto import (
@@ -857,6 +858,134 @@ def test_a_hub_invoice_becomes_a_qonto_draft(system: System, tenant: Tenant, qon
     record = tenant.api.get(f"/invoices/{created.json()['id']}").json()
     assert record["sync"][0]["remote_id"] == draft["id"]
     assert record["sync"][0]["url"].endswith(f"/receivable-invoices/{draft['id']}")
+
+
+def euros(value: str) -> dict[str, str]:
+    return {"value": value, "currency": "EUR"}
+
+
+def test_an_imported_invoice_and_its_credit_note_have_subject_discount_and_products(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """Subject Invoice_<number>, Qonto's invoice discount as the document discount, an item's
+    description as the line's extra description, and the hub product of the item's title and
+    VAT rate with its purchase price; a line no product fits has none."""
+    assert tenant.api.post(
+        "/vat-codes", json={"code": "TVA20", "rate": "20", "country": "FR"}
+    ).status_code == 201  # fmt: skip
+    product = tenant.api.post(
+        "/products",
+        json={"sku": "CONS", "name": "Conseil", "vat_code": "TVA20", "purchase_price": "61.50"},
+    ).json()
+    client = qonto.sandbox.create_client(
+        {"kind": "company", "name": "Atlas", "currency": "EUR", "locale": "fr",
+         "billing_address": {"street_address": "3 quai Perrache", "zip_code": "69002",
+                             "city": "Lyon", "country_code": "FR"}}
+    )  # fmt: skip
+    draft = qonto.sandbox.create_invoice(
+        {
+            "client_id": client["id"], "issue_date": "2026-03-10", "due_date": "2026-04-09",
+            "currency": "EUR", "payment_methods": {"iban": qonto.sandbox.iban},
+            "discount": {"type": "percentage", "value": "0.05"},
+            "items": [
+                {"title": "Conseil", "description": "Mars, 1,5 jour", "quantity": "1.5",
+                 "unit": "day", "unit_price": euros("400"), "vat_rate": "0.2"},
+                {"title": "Déplacement", "quantity": "1", "unit_price": euros("80"),
+                 "vat_rate": "0.2"},
+            ],
+        }
+    )  # fmt: skip
+    invoice = qonto.sandbox.finalize_invoice(draft["id"])
+    note = qonto.sandbox.create_credit_note(
+        {
+            "invoice_id": invoice["id"], "issue_date": "2026-03-20",
+            "discount": {"type": "percentage", "value": "0.05"},
+            "items": [{"title": "Conseil", "description": "Mars, 1,5 jour", "quantity": "0.5",
+                       "unit": "day", "unit_price": euros("400"), "vat_rate": "0.2"}],
+        }
+    )  # fmt: skip
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+
+    hub = hub_invoice(tenant, invoice["number"])["data"]
+    assert hub["subject"] == f"Invoice_{invoice['number']}"
+    assert hub["discount_percent"] == "5"
+    first, second = hub["lines"]
+    assert (first["description"], first["extra_description"]) == ("Conseil", "Mars, 1,5 jour")
+    assert (first["product_id"], first["purchase_price"]) == (product["id"], "61.50")
+    assert (second["product_id"], second["purchase_price"]) == (None, None)
+    # 680 less 5 % is 646 net, 129.20 VAT: the hub's totals are Qonto's.
+    assert Invoice.model_validate(hub).gross_total == Decimal(invoice["total_amount"]["value"])
+    assert invoice["total_amount"]["value"] == "775.20"
+
+    credit = hub_invoice(tenant, note["number"])["data"]
+    assert credit["subject"] == f"Invoice_{note['number']}"
+    assert credit["discount_percent"] == "5"
+    [line] = credit["lines"]
+    assert (line["product_id"], line["purchase_price"]) == (product["id"], "61.50")
+    assert line["extra_description"] == "Mars, 1,5 jour"
+    assert qonto.writes() == []  # looked-up products are the hub's own: nothing to send back
+
+
+def test_a_hub_invoice_with_a_document_discount_reaches_qonto_with_it(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    party = tenant.api.post("/parties", json=NEW_CUSTOMER).json()
+    system.run_until_idle()
+    created = tenant.api.post(
+        "/invoices",
+        json={
+            "party_id": party["id"], "date": "2026-03-10", "payment_term_days": 30,
+            "currency": "EUR", "subject": "Rénovation, phase 1", "discount_percent": "5",
+            "lines": [
+                {"description": "Conseil", "extra_description": "Mars", "quantity": "1.5",
+                 "unit": "day", "unit_price": "400", "discount_percent": "10", "vat_rate": "20"},
+                {"description": "Déplacement", "quantity": "1", "unit_price": "80",
+                 "vat_rate": "20"},
+            ],
+        },
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    system.run_until_idle()
+
+    [draft] = qonto.sandbox.invoices()
+    assert draft["discount"]["type"] == "percentage"
+    assert Decimal(draft["discount"]["value"]) == Decimal("0.05")
+    assert [item["description"] for item in draft["items"]] == ["Mars", None]
+    assert Decimal(draft["items"][0]["discount"]["value"]) == Decimal("0.1")
+    record = tenant.api.get(f"/invoices/{created.json()['id']}").json()
+    # 540 + 80 less 5 % is 589 net, 117.80 VAT, in the hub and in Qonto alike.
+    assert draft["total_amount"]["value"] == "706.80"
+    assert Invoice.model_validate(record["data"]).gross_total == Decimal("706.80")
+    assert record["data"]["subject"] == "Rénovation, phase 1"  # Qonto's subject is inbound only
+    assert record["version"] == 1  # nothing came back from the draft
+
+    removed = tenant.api.patch(f"/invoices/{record['id']}", json={"discount_percent": "0"})
+    assert removed.status_code == 200, removed.text
+    system.run_until_idle()
+    [draft] = qonto.sandbox.invoices()
+    assert draft["discount"] is None
+    assert draft["total_amount"]["value"] == "744.00"
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"discount_percent": "100.5"}, "body.discount_percent"),
+        ({"discount_percent": "-5"}, "body.discount_percent"),
+        ({"lines": [{"quantity": "1", "unit_price": "1", "purchase_price": "-1"}]},
+         "body.lines.0.purchase_price"),
+    ],
+)  # fmt: skip
+def test_a_bad_discount_or_purchase_price_is_refused_naming_the_field(
+    tenant: Tenant, changes: dict[str, Any], field: str
+) -> None:
+    body = {"party_id": "p", "date": "2026-03-10", "currency": "EUR", **changes}
+    response = tenant.api.post("/invoices", json=body)
+    assert response.status_code == 422, response.text
+    assert field in [".".join(str(p) for p in e["loc"]) for e in response.json()["detail"]]
 
 
 # ---------------------------------------------------------------------------- webhooks
