@@ -27,6 +27,7 @@ from ledgerbridge.connectors.base import (
     RemoteRef,
     SkipRecord,
 )
+from ledgerbridge.connectors.qonto.addresses import StreetParts, join_street, split_street
 from ledgerbridge.connectors.qonto.names import join_name, split_name
 
 HUB_ID = "__hub_id__"
@@ -50,8 +51,9 @@ def address_in(remote: Mapping[str, Any] | None) -> JSON | None:
     if not remote:
         return None
     country = text(remote.get("country_code"))
+    line = text(remote.get("street_address"))
     address = {
-        "line1": text(remote.get("street_address")),
+        "line1": line,
         "postal_code": text(remote.get("zip_code")),
         "city": text(remote.get("city")),
         "region": text(remote.get("province_code")),
@@ -59,6 +61,11 @@ def address_in(remote: Mapping[str, Any] | None) -> JSON | None:
     }
     if not any(address.values()):
         return None
+    if line:
+        parts = split_street(line, country=country)
+        address.update(
+            street=parts.street, house_number=parts.number, house_number_suffix=parts.suffix
+        )
     return {k: v for k, v in address.items() if v is not None}
 
 
@@ -66,8 +73,14 @@ def address_out(address: Mapping[str, Any] | None) -> JSON | None:
     """Canonical address → Qonto's address object (None when the hub has none)."""
     if not address:
         return None
+    line = address.get("line1")
+    parts = (address.get("street"), address.get("house_number"), address.get("house_number_suffix"))
+    if any(parts):
+        # The app's parts win when they are not the line's own split (entered or corrected
+        # there); when they are, the line goes out exactly as it was written.
+        line = join_street(StreetParts(*parts, True, line or ""), country=address.get("country"))
     return {
-        "street_address": address.get("line1"),
+        "street_address": line,
         "zip_code": address.get("postal_code"),
         "city": address.get("city"),
         "province_code": address.get("region"),
@@ -560,12 +573,13 @@ class InvoiceMapping(EntityMapping):
             )
         item: JSON = {
             "title": line.get("description") or "-",
-            "description": line.get("extra_description"),
             "quantity": dec(line.get("quantity")),
             "unit": self.codes.unit_out(line.get("unit")),
             "unit_price": {"value": dec(line.get("unit_price")), "currency": currency},
             "vat_rate": dec(Decimal(str(rate)) / HUNDRED),
         }
+        if line.get("extra_description"):
+            item["description"] = line["extra_description"]
         discount = _discount_out(line.get("discount_percent"))
         if discount:
             item["discount"] = discount
