@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.connectors.base import CallMeter, Connector, OAuthFlow, Verified
+from ledgerbridge.connectors.base import JSON, CallMeter, Connector, OAuthFlow, Verified
 from ledgerbridge.connectors.qonto import oauth as qonto_oauth
 from ledgerbridge.connectors.qonto import setup as qonto_setup
 from ledgerbridge.connectors.qonto.connector import STREAM_ENTITIES as QONTO_STREAM_ENTITIES
@@ -18,6 +18,7 @@ from ledgerbridge.connectors.qonto.connector import QontoConnector
 from ledgerbridge.connectors.qonto.connector import check_webhook as qonto_check_webhook
 from ledgerbridge.connectors.qonto.connector import record_url as qonto_record_url
 from ledgerbridge.connectors.tripletex import setup as tripletex_setup
+from ledgerbridge.connectors.tripletex import webhooks as tripletex_webhooks
 from ledgerbridge.connectors.tripletex.connector import STREAM_ENTITIES as TRIPLETEX_STREAM_ENTITIES
 from ledgerbridge.connectors.tripletex.connector import TripletexConnector
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
@@ -38,6 +39,26 @@ CallbackCheck = Callable[[Mapping[str, Any], Mapping[str, str], bytes, datetime]
 Verifier = Callable[
     [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None], Verified
 ]
+
+
+@dataclass(frozen=True)
+class Webhooks:
+    """A system's webhooks for a connection whose credentials are saved (no OAuth login to
+    hang them on): set up when the connection is created or its credentials change, the ones
+    made with the previous credentials removed first."""
+
+    subscribe: Callable[
+        [Mapping[str, Any], Mapping[str, Any], str, CallMeter, httpx.BaseTransport | None, Clock],
+        JSON,
+    ]
+    """(settings, secrets, the connection's callback URL, meter, HTTP transport, clock) →
+    secrets to add (the signing secret, the subscription ids)."""
+    unsubscribe: Callable[
+        [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None, Clock],
+        None,
+    ]
+    """(previous settings, previous secrets, meter, HTTP transport, clock): removes what
+    ``subscribe`` set up with them."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,9 @@ class SystemSpec:
     status_warnings: Callable[[Mapping[str, Any], date], list[str]] | None = None
     """Warnings about a connection's settings on a given local day (a token about to
     expire): shown in its status and sent to the app as a daily ``connection.warning``."""
+    webhooks: Webhooks | None = None
+    """Webhooks set up with saved credentials (see ``Webhooks``); OAuth systems use
+    ``OAuthFlow.after_login`` instead."""
 
     def credential_key(self, settings: Mapping[str, Any]) -> str:
         """What the vendor counts calls against (for Uniconta: the user, across companies)."""
@@ -200,5 +224,8 @@ SYSTEMS: dict[str, SystemSpec] = {
         credential_settings=("environment", "tripletex_employee_id"),
         installation_secrets={"consumer_token": "tripletex_consumer_token"},
         status_warnings=tripletex_setup.token_warnings,
+        # Customer and product changes arrive at once; the pulls above are the safety net.
+        webhooks=Webhooks(tripletex_webhooks.subscribe, tripletex_webhooks.unsubscribe),
+        callback_check=tripletex_webhooks.check_signature,
     ),
 }

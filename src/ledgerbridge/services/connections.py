@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -35,6 +36,8 @@ from ledgerbridge.store.hooks import after_commit
 from ledgerbridge.store.secrets import SecretBox
 from ledgerbridge.store.tables.sync import InboxEvent, Run, SyncIssue, SyncLogEntry
 from ledgerbridge.store.tables.tenancy import Connection
+
+log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 Opener = Callable[[str], AbstractContextManager[Connector]]
@@ -121,6 +124,8 @@ class ConnectionService:
             session.add(row)
             session.flush()
             connection_id = row.id
+        stored = self._with_installation(spec, {**secrets_, "inbound_token": token})
+        warnings.extend(self._subscribe(connection_id, spec, settings, stored))
         self._schedule(connection_id, principal.tenant_id, spec, timezone, settings)
         status = self.status(principal, connection_id)
         return {**status, "warnings": [*warnings, *status["warnings"]]}
@@ -139,14 +144,8 @@ class ConnectionService:
         """The system's own set-up checks, made with the credentials (metered calls)."""
         if spec.verify is None:
             return settings, []
-        limit = int(settings.get("daily_call_limit", spec.daily_call_limit))
-        key = spec.credential_key(settings)
-
-        def meter(calls: int) -> None:
-            self._ledger.consume(key, limit, spec.quota_timezone, calls)
-
         try:
-            verified = spec.verify(settings, secrets_, meter, self.transport)
+            verified = spec.verify(settings, secrets_, self._meter(spec, settings), self.transport)
         except SetupRefused as exc:
             raise Invalid(exc.message, field=exc.field) from exc
         except AuthenticationFailed as exc:
@@ -154,6 +153,57 @@ class ConnectionService:
         except ConnectorError as exc:
             raise Invalid(f"could not reach {spec.name}: {exc}", field="settings") from exc
         return {**settings, **verified.settings}, list(verified.warnings)
+
+    def _meter(self, spec: SystemSpec, settings: JSON) -> Callable[[int], None]:
+        """Counts set-up calls against the connection's call budget."""
+        limit = int(settings.get("daily_call_limit", spec.daily_call_limit))
+        key = spec.credential_key(settings)
+
+        def meter(calls: int) -> None:
+            self._ledger.consume(key, limit, spec.quota_timezone, calls)
+
+        return meter
+
+    def _subscribe(
+        self,
+        connection_id: str,
+        spec: SystemSpec,
+        settings: JSON,
+        secrets_: JSON,
+        previous: tuple[JSON, JSON] | None = None,
+    ) -> list[str]:
+        """Set up the system's webhooks (``SystemSpec.webhooks``) to this connection's
+        callback URL and seal what they need into it; those of the ``previous`` (settings,
+        secrets) are removed first. A failure is a warning: the scheduled pulls still bring
+        every change."""
+        if spec.webhooks is None:
+            return []
+        if previous is not None:
+            old_settings, old_secrets = previous
+            try:
+                spec.webhooks.unsubscribe(
+                    old_settings, old_secrets, self._meter(spec, old_settings),
+                    self.transport, self._clock,
+                )  # fmt: skip
+            except (ConnectorError, SetupRefused, QuotaExhausted) as exc:
+                # Old credentials that no longer work: their subscriptions fail the new
+                # secret's check, and the system disables them.
+                log.info("the %s webhooks of the previous credentials stay: %s", spec.name, exc)
+        url = self._callback_url(connection_id, str(secrets_.get("inbound_token") or ""))
+        try:
+            added = spec.webhooks.subscribe(
+                settings, secrets_, url, self._meter(spec, settings), self.transport, self._clock
+            )
+        except (ConnectorError, SetupRefused, QuotaExhausted) as exc:
+            return [
+                f"the {spec.name} webhooks could not be set up ({exc}): changes arrive with "
+                "the scheduled pulls only; save the credentials again to retry"
+            ]
+        self.store_secrets(connection_id, added)
+        return []
+
+    def _callback_url(self, connection_id: str, token: str) -> str:
+        return f"{self.public_url}/api/v1/inbound/{connection_id}/{token}"
 
     def _shared_credentials(self, credential_key: str, connection_id: str | None) -> list[str]:
         """The same user in two connections: Uniconta hands out one API session per user, so
@@ -189,7 +239,8 @@ class ConnectionService:
         with self._sessions() as session:
             row = self._load(session, principal, connection_id)
             spec = _system(row.system)
-            merged = _check_settings(spec, {**row.settings, **(settings or {})})
+            previous = dict(row.settings)
+            merged = _check_settings(spec, {**previous, **(settings or {})})
             current = self._box.open(row.secrets)
         credentials_changed = bool(secrets_) or any(
             key in (settings or {}) for key in (*spec.required_settings, "base_url")
@@ -216,11 +267,19 @@ class ConnectionService:
             row.updated_at = self._clock.now()
             state = (row.tenant_id, spec, row.timezone, dict(row.settings), row.active)
         tenant_id, spec, tz, merged_settings, is_active = state
+        warnings: list[str] = []
+        if credentials_changed:
+            warnings = self._subscribe(
+                connection_id, spec, merged_settings,
+                self._with_installation(spec, {**current, **(secrets_ or {})}),
+                previous=(previous, self._with_installation(spec, current)),
+            )  # fmt: skip
         if is_active:
             self._schedule(connection_id, tenant_id, spec, tz, merged_settings)
         else:
             self._scheduler.remove(connection_id)
-        return self.status(principal, connection_id)
+        status = self.status(principal, connection_id)
+        return {**status, "warnings": [*warnings, *status["warnings"]]}
 
     def _schedule(
         self, connection_id: str, tenant_id: str, spec: SystemSpec, timezone: str, settings: JSON
@@ -437,7 +496,7 @@ class ConnectionService:
                     row.settings.get("daily_call_limit", spec.daily_call_limit)
                 ),
                 "quota_day": self._ledger.day(spec.quota_timezone),
-                "change_url": f"{self.public_url}/api/v1/inbound/{row.id}/{token}",
+                "change_url": self._callback_url(row.id, token),
                 "open_issues": {reason: count for reason, count in issues},
                 "pending_callbacks": int(pending or 0),
                 "recent_runs": [_run_view(r) for r in runs],

@@ -48,6 +48,7 @@ from ledgerbridge.connectors.tripletex.statistics import (
     next_month,
     voucher_types,
 )
+from ledgerbridge.connectors.tripletex.webhooks import notices
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +299,16 @@ class TripletexConnector(Connector):
                 except RemoteRejected:
                     continue
             return found
-        return self._search(stream, BY_ID[stream], remote_ids, self.mappings[stream].remote_id)
+        found = self._search(stream, BY_ID[stream], remote_ids, self.mappings[stream].remote_id)
+        missing = [rid for rid in remote_ids if rid not in found]
+        if stream == "customers" and missing:
+            # GET /customer lists active customers unless asked: a deactivated one too.
+            found.update(
+                self._search(
+                    stream, "id", missing, self.mappings[stream].remote_id, {"isInactive": "true"}
+                )
+            )
+        return found
 
     def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
         """Besides master data by number: invoices, credit notes and payments whose create
@@ -395,8 +405,16 @@ class TripletexConnector(Connector):
                     }  # fmt: skip
         return found
 
-    def _search(self, stream: str, parameter: str, values: list[str], key: Any) -> dict[str, JSON]:
+    def _search(
+        self,
+        stream: str,
+        parameter: str,
+        values: list[str],
+        key: Any,
+        extra: Mapping[str, str] | None = None,
+    ) -> dict[str, JSON]:
         path, params = SEARCHES[stream]
+        params = {**params, **(extra or {})}
         found: dict[str, JSON] = {}
         unique = sorted(set(values))
         for start in range(0, len(unique), 100):
@@ -467,4 +485,4 @@ class TripletexConnector(Connector):
         raise RemoteRejected(f"{stream} are not written to Tripletex", reason="read_only")
 
     def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:
-        return []
+        return notices(body)
