@@ -20,6 +20,8 @@ from ledgerbridge.connectors.qonto.mapping import (
     Codes,
     CreditNoteMapping,
     InvoiceMapping,
+    address_in,
+    address_out,
     identity_key,
     percentage_of,
     phone_out,
@@ -88,13 +90,15 @@ ORGANISATION_ROWS: list[tuple[str, dict[str, Any], Any]] = [
     (
         "billing_address",
         COMPANY,
-        {"line1": "12 bis rue de la République", "postal_code": "69002", "city": "Lyon",
-         "country": "FR"},
+        {"line1": "12 bis rue de la République", "street": "rue de la République",
+         "house_number": "12", "house_number_suffix": "bis", "postal_code": "69002",
+         "city": "Lyon", "country": "FR"},
     ),
     (
         "postal_address",
         COMPANY,
-        {"line1": "3 quai Perrache", "postal_code": "69002", "city": "Lyon", "country": "FR"},
+        {"line1": "3 quai Perrache", "street": "quai Perrache", "house_number": "3",
+         "postal_code": "69002", "city": "Lyon", "country": "FR"},
     ),
 ]  # fmt: skip
 
@@ -110,7 +114,8 @@ PERSON_ROWS: list[tuple[str, dict[str, Any], Any]] = [
     (
         "postal_address",
         PERSON,
-        {"line1": "Keizersgracht 123-2", "postal_code": "1015 CJ", "city": "Amsterdam",
+        {"line1": "Keizersgracht 123-2", "street": "Keizersgracht", "house_number": "123",
+         "house_number_suffix": "2", "postal_code": "1015 CJ", "city": "Amsterdam",
          "country": "NL"},
     ),
 ]  # fmt: skip
@@ -133,9 +138,12 @@ HUB_ORGANISATION: dict[str, Any] = {
     "currency": "EUR",
     "organisation_number": "732829320",
     "vat_number": "FR44732829320",
-    "billing_address": {"line1": "12 bis rue de la République", "postal_code": "69002",
-                        "city": "Lyon", "country": "FR"},
-    "postal_address": {"line1": "3 quai Perrache", "postal_code": "69002", "city": "Lyon",
+    "billing_address": {"line1": "12 bis rue de la République",
+                        "street": "rue de la République", "house_number": "12",
+                        "house_number_suffix": "bis", "postal_code": "69002", "city": "Lyon",
+                        "country": "FR"},
+    "postal_address": {"line1": "3 quai Perrache", "street": "quai Perrache",
+                       "house_number": "3", "postal_code": "69002", "city": "Lyon",
                        "country": "FR"},
 }  # fmt: skip
 
@@ -151,8 +159,9 @@ HUB_PERSON: dict[str, Any] = {
     "email": "jan@mail.example",
     "phone": "+31 6 12345678",
     "locale": "nl-NL",
-    "postal_address": {"line1": "Keizersgracht 123-2", "postal_code": "1015 CJ",
-                       "city": "Amsterdam", "country": "NL"},
+    "postal_address": {"line1": "Keizersgracht 123-2", "street": "Keizersgracht",
+                       "house_number": "123", "house_number_suffix": "2",
+                       "postal_code": "1015 CJ", "city": "Amsterdam", "country": "NL"},
 }  # fmt: skip
 
 # (Qonto field, hub record, expected wire value)
@@ -728,3 +737,49 @@ def test_a_webhook_gives_its_event_id() -> None:
     digest = hmac.new(b"s3cret", f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
     headers = {"x-qonto-signature": f"t={stamp},v1={digest}"}
     assert check_webhook({"webhook_secret": "s3cret"}, headers, body, SIGNED_AT) == "evt-1"
+
+
+# Address line 1 ⇄ Street, HouseNumber, HouseNumberSuffix (both directions, per country).
+STREET_ROWS: list[tuple[str, str, tuple[str | None, str | None, str | None]]] = [
+    ("Keizersgracht 123-A", "NL", ("Keizersgracht", "123", "A")),
+    ("Rue de la Loi 16 bte 3", "BE", ("Rue de la Loi", "16", "bte 3")),
+    ("Hovedgaden 12, 3. tv", "DK", ("Hovedgaden", "12", "3. tv")),
+    ("16 bis, rue de la Paix", "FR", ("rue de la Paix", "16", "bis")),
+    ("Storgata 5 H0301", "NO", ("Storgata", "5", "H0301")),
+]
+
+
+@pytest.mark.parametrize(("line", "country", "parts"), STREET_ROWS)
+def test_address_line_1_is_split_into_street_number_and_suffix(
+    line: str, country: str, parts: tuple[str | None, str | None, str | None]
+) -> None:
+    address = address_in({"street_address": line, "city": "X", "country_code": country})
+    assert address is not None
+    assert (address["street"], address["house_number"], address.get("house_number_suffix")) == (
+        parts
+    )
+    assert address["line1"] == line
+
+
+@pytest.mark.parametrize(("line", "country", "parts"), STREET_ROWS)
+def test_street_number_and_suffix_are_joined_into_address_line_1(
+    line: str, country: str, parts: tuple[str | None, str | None, str | None]
+) -> None:
+    street, number, suffix = parts
+    hub = {"street": street, "house_number": number, "house_number_suffix": suffix,
+           "country": country}  # fmt: skip
+    wire = address_out(hub)
+    assert wire is not None
+    assert address_in({**wire, "country_code": country})["street"] == street  # type: ignore[index]
+    assert address_out({**hub, "line1": line}) == {**wire, "street_address": line}
+
+
+def test_a_corrected_split_is_written_joined_and_an_untouched_one_keeps_its_text() -> None:
+    """An ambiguous line, "Keizersgracht 123-2" (number 123 with addition 2, or flat 2): the best
+    reading fills the parts and the original text goes back out; a person who corrects the
+    parts on the record overrides it, and the line is written from their parts."""
+    address = address_in({"street_address": "Keizersgracht 123-2", "country_code": "NL"})
+    assert address is not None
+    assert address_out(address)["street_address"] == "Keizersgracht 123-2"  # type: ignore[index]
+    corrected = {**address, "house_number": "123", "house_number_suffix": "II"}
+    assert address_out(corrected)["street_address"] == "Keizersgracht 123 II"  # type: ignore[index]

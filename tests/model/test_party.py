@@ -229,8 +229,8 @@ def test_whitespace_is_stripped() -> None:
         (Party, {"name": "Acme", "isCustomer": True}, ("isCustomer",)),
         (
             Party,
-            {"name": "Acme", "billing_address": {"street": "x"}},
-            ("billing_address", "street"),
+            {"name": "Acme", "billing_address": {"street_name": "x"}},
+            ("billing_address", "street_name"),
         ),
         (Address, {"zip": "8000"}, ("zip",)),
         (ContactPerson, {"party_id": "p", "name": "Ole", "title": "CFO"}, ("title",)),

@@ -82,11 +82,19 @@ class Record(BaseModel):
 
 
 class Address(BaseModel):
-    """A postal address; part of a record, so it has no id of its own."""
+    """A postal address; part of a record, so it has no id of its own.
+
+    ``line1`` is the first line as written. Apps that keep it in parts (street, house number,
+    suffix) set those too: a system with one free-text line gets the parts joined when they
+    differ from the line's own split, and fills them by splitting the line it sends back.
+    """
 
     model_config = MODEL_CONFIG
 
     line1: str | None = None
+    street: str | None = None
+    house_number: str | None = None
+    house_number_suffix: str | None = None
     line2: str | None = None
     line3: str | None = None
     postal_code: str | None = None
