@@ -72,7 +72,7 @@ class ProductIndex:
             product
             for product in self.by_name.get(_name(name) or "", [])
             if (vat_code is not None and product.get("vat_code") == vat_code)
-            or (wanted is not None and wanted in self.rates.get(str(product.get("vat_code")), ()))
+            or (wanted is not None and wanted in self.rates.get(product.get("vat_code") or "", ()))
         ]
         if len(matches) > 1:
             matches = [product for product in matches if product.get("active", True)]
@@ -100,4 +100,6 @@ def looked_up(session: Session, ctx: RunContext, mapping: EntityMapping, record:
         return record
     if ctx.product_index is None:
         ctx.product_index = ProductIndex.load(session, ctx.tenant_id)
+    if not ctx.product_index.by_name:
+        return record  # no products: every line keeps none, as it came
     return validate(mapping.entity, with_products(lookup, record, ctx.product_index))
