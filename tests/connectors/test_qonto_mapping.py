@@ -576,6 +576,7 @@ def test_the_subject_is_not_sent_qonto_names_the_invoice_by_its_number() -> None
     record = {**HUB_INVOICE, "number": "F-2026-00043"}
     payload = INVOICES.from_canonical(record, None, {"party_id": ("customers", "c-1")})
     assert "Renovation, phase 1" not in repr(payload)
+    assert payload["number"] == "F-2026-00043"
     projected = INVOICES.project(record, {"party_id": ("customers", "c-1")})
     assert projected["subject"] == "Invoice_F-2026-00043"
 
