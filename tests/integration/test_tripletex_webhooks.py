@@ -74,11 +74,12 @@ def test_customer_and_product_changes_arrive_without_a_pull(
     activate(system, tenant, cid)
     firm = tripletex.firm.firm_id
     customer, other = tripletex.sandbox.all(firm, "Customer")[:2]
-    product = tripletex.sandbox.all(firm, "Product")[0]
+    product, gone = tripletex.sandbox.all(firm, "Product")[:2]
     tripletex.sandbox.update(firm, "Customer", customer["id"], {"email": "ny@eksempel.no"})
     tripletex.sandbox.update(firm, "Customer", other["id"], {"isInactive": True})
     tripletex.sandbox.update(firm, "Product", product["id"], {"name": "Årsoppgjør"})
     added = tripletex.sandbox.insert(firm, "Customer", {"name": "Fjordkraft Regnskap AS"})
+    tripletex.sandbox.delete(firm, "Product", gone["id"])
     delivered(system, tripletex)
     kinds = [r["kind"] for r in tenant.api.get(f"/connections/{cid}").json()["recent_runs"]]
     assert kinds[0] == "inbox" and not {"pull", "products"} & set(kinds), kinds
@@ -88,6 +89,11 @@ def test_customer_and_product_changes_arrive_without_a_pull(
     assert party_of(tenant, added)["data"]["name"] == "Fjordkraft Regnskap AS"
     products = {p["data"]["sku"]: p["data"] for p in all_of(tenant, "/products")}
     assert products[str(product["number"])]["name"] == "Årsoppgjør"
+    assert str(gone["number"]) in products, "a delete is logged, the hub record kept"
+    logged = tenant.api.get(
+        f"/connections/{cid}/sync-log", params={"reason": "delete_not_propagated"}
+    ).json()
+    assert [(e["stream"], e["remote_id"]) for e in logged] == [("products", str(gone["id"]))]
 
 
 def test_a_callback_with_a_bad_signature_is_refused_and_nothing_is_stored(

@@ -663,6 +663,46 @@ def test_order_invoice_payment_and_credit_note(world: World) -> None:
         assert "invoiceDateTo" in validation_fields(assert_api_error(missing, 422, 21000))
 
 
+def test_orders_are_found_by_number_and_only_uninvoiced_ones_deleted(world: World) -> None:
+    """GET /order needs its date range and filters by number (equals), customer and
+    ``isClosed``; DELETE /order/{id} removes an order not invoiced yet."""
+    with world.client() as http:
+        customer = http.get("/customer", params={"count": 1}).json()["values"][0]
+        created = []
+        for number in ("hub-1", "hub-2"):
+            order = http.post(
+                "/order",
+                json={
+                    "number": number,
+                    "customer": {"id": customer["id"]},
+                    "orderDate": "2026-03-10",
+                    "deliveryDate": "2026-03-10",
+                    "orderLines": [{"description": "Rådgivning", "count": 1,
+                                    "unitPriceExcludingVatCurrency": 900}],
+                },
+            )  # fmt: skip
+            assert order.status_code == 201, order.text
+            created.append(order.json()["value"]["id"])
+        day = {"orderDateFrom": "2026-03-10", "orderDateTo": "2026-03-11"}
+        found = http.get("/order", params={**day, "number": "hub-2", "fields": "id,number"})
+        assert found.json()["values"] == [{"id": created[1], "number": "hub-2"}]
+        next_day = {"orderDateFrom": "2026-03-11", "orderDateTo": "2026-03-12"}
+        later = http.get("/order", params={**next_day, "number": "hub-2"})
+        assert later.json()["values"] == []
+        missing = http.get("/order", params={"orderDateFrom": "2026-03-10", "number": "hub-2"})
+        assert "orderDateTo" in validation_fields(assert_api_error(missing, 422, 21000))
+
+        assert http.put(f"/order/{created[0]}/:invoice", params={"invoiceDate": "2026-03-10"})
+        closed = http.get(
+            "/order", params={**day, "isClosed": "true", "customerId": customer["id"]}
+        )
+        assert [o["id"] for o in closed.json()["values"]] == [created[0]]
+        refused = http.delete(f"/order/{created[0]}")
+        assert "id" in validation_fields(assert_api_error(refused, 422, 18000))
+        assert http.delete(f"/order/{created[1]}").status_code == 204
+        assert_api_error(http.get(f"/order/{created[1]}"), 404, 6000)
+
+
 def test_prepaid_invoice(world: World) -> None:
     """``paymentTypeId`` + ``paidAmount`` on :invoice register a prepayment; one alone is 422."""
     with world.client() as http:
