@@ -135,13 +135,19 @@ def test_invalid_rules(rule: object) -> None:
     assert not valid_rule(rule)
 
 
-def test_only_mapped_metrics_are_imported() -> None:
-    mapping = StatisticsMapping({"sale_entries": "Salgsbilag", "postings": " "})
+def test_only_mapped_metrics_are_imported_under_their_custom_fields() -> None:
+    summary = {"title": "Month end", "topic": "Bookkeeping",
+               "fields": {"sale_entries": "salgsbilag", "sales_amount": "omsetning",
+                          "postings": " "}}  # fmt: skip
+    mapping = StatisticsMapping(summary)
     row = {"customer": "51", "party_id": "p-1", "period_start": "2026-11-01",
-           "period_end": "2026-11-30", "metrics": {"sale_entries": 12, "postings": 80}}  # fmt: skip
+           "period_end": "2026-11-30",
+           "metrics": {"sale_entries": 12, "postings": 80, "sales_amount": "2450.50"}}  # fmt: skip
     assert mapping.remote_id(row) == "51:2026-11"
     stats = PeriodStatistics.model_validate(mapping.to_canonical(row, {}))
-    assert stats.metrics == {"sale_entries": 12}
+    assert stats.metrics == {"sale_entries": 12, "sales_amount": Decimal("2450.50")}
+    assert stats.fields == {"salgsbilag": 12, "omsetning": Decimal("2450.50")}
+    assert (stats.title, stats.topic) == ("Month end", "Bookkeeping")
     with pytest.raises(SkipRecord) as caught:
         mapping.to_canonical({**row, "_problem": "no access"}, {})
     assert caught.value.reason == "client_company_unreachable"

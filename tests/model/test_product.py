@@ -188,6 +188,7 @@ def test_metrics_survive_json(metrics: dict[str, Decimal]) -> None:
 
 def test_entity_types() -> None:
     assert set(ENTITY_TYPES) == {
+        "custom_field",
         "party",
         "contact_person",
         "product",

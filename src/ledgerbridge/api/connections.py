@@ -114,6 +114,37 @@ def set_mappings(
     )  # fmt: skip
 
 
+@router.get("/{connection_id}/data-fields")
+def data_fields(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """The figures the system offers the app's custom fields (Tripletex: monthly statistics),
+    each with its label, unit, definition, `common` (false: behind "Show more") and the
+    custom field it fills (null: not imported), plus the app's custom fields to pick from.
+    Map them with `PATCH` on `settings.summary.fields`."""
+    return system.data_fields.catalogue(principal, connection_id)
+
+
+class NewCustomField(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, max_length=200, description="Shown in the app")
+    key: str | None = Field(None, description="The field's key; default: from the label")
+
+
+@router.post("/{connection_id}/data-fields/{statistic}/custom-field", status_code=201)
+def new_custom_field(
+    connection_id: str,
+    statistic: str,
+    body: NewCustomField,
+    principal: PrincipalDep,
+    system: SystemDep,
+) -> Any:
+    """ "New custom field" in the mapping dropdown: create a summary-task custom field and map
+    this figure to it in one step."""
+    return system.data_fields.create_custom_field(
+        principal, connection_id, statistic, label=body.label, key=body.key
+    )
+
+
 @router.post("/{connection_id}/jobs/{kind}", status_code=202)
 def request_job(
     connection_id: str,

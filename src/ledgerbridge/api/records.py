@@ -13,6 +13,7 @@ from pydantic import BaseModel, create_model
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
 from ledgerbridge.model import (
     ContactPerson,
+    CustomField,
     Invoice,
     Party,
     Payment,
@@ -35,6 +36,7 @@ RESOURCES: dict[str, tuple[str, type[BaseModel]]] = {
     "vat-codes": ("vat_code", VatCode),
     "payments": ("payment", Payment),
     "period-statistics": ("period_statistics", PeriodStatistics),
+    "custom-fields": ("custom_field", CustomField),
 }
 
 

@@ -180,6 +180,18 @@ class NumberSequence:
     setting: str
 
 
+@dataclass(frozen=True)
+class DataField:
+    """A figure a system offers for the app's custom fields (a monthly statistic), as a
+    mapping screen lists it."""
+
+    label: str
+    unit: Literal["count", "amount"]
+    definition: str
+    common: bool = False
+    """Listed at once; the others are the less common ones behind "Show more"."""
+
+
 class EntityMapping(ABC):
     """How one canonical entity lives in one remote entity (one stream of a connector)."""
 

@@ -10,7 +10,14 @@ from typing import Any
 import httpx
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.connectors.base import JSON, CallMeter, Connector, OAuthFlow, Verified
+from ledgerbridge.connectors.base import (
+    JSON,
+    CallMeter,
+    Connector,
+    DataField,
+    OAuthFlow,
+    Verified,
+)
 from ledgerbridge.connectors.qonto import oauth as qonto_oauth
 from ledgerbridge.connectors.qonto import setup as qonto_setup
 from ledgerbridge.connectors.qonto.connector import STREAM_ENTITIES as QONTO_STREAM_ENTITIES
@@ -21,6 +28,7 @@ from ledgerbridge.connectors.tripletex import setup as tripletex_setup
 from ledgerbridge.connectors.tripletex import webhooks as tripletex_webhooks
 from ledgerbridge.connectors.tripletex.connector import STREAM_ENTITIES as TRIPLETEX_STREAM_ENTITIES
 from ledgerbridge.connectors.tripletex.connector import TripletexConnector
+from ledgerbridge.connectors.tripletex.statistics import DATA_FIELDS as TRIPLETEX_DATA_FIELDS
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
 from ledgerbridge.connectors.yuki import setup as yuki_setup
@@ -121,6 +129,9 @@ class SystemSpec:
     webhooks: Webhooks | None = None
     """Webhooks set up with saved credentials (see ``Webhooks``); OAuth systems use
     ``OAuthFlow.after_login`` instead."""
+    data_fields: Mapping[str, DataField] = field(default_factory=dict)
+    """Figures the system offers the app's custom fields (monthly statistics), by name; the
+    connection maps them in ``settings.summary.fields`` (name → the app's custom field)."""
 
     def credential_key(self, settings: Mapping[str, Any]) -> str:
         """What the vendor counts calls against (for Uniconta: the user, across companies)."""
@@ -227,5 +238,6 @@ SYSTEMS: dict[str, SystemSpec] = {
         # Customer and product changes arrive at once; the pulls above are the safety net.
         webhooks=Webhooks(tripletex_webhooks.subscribe, tripletex_webhooks.unsubscribe),
         callback_check=tripletex_webhooks.check_signature,
+        data_fields=TRIPLETEX_DATA_FIELDS,
     ),
 }

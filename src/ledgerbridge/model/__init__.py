@@ -19,6 +19,7 @@ from ledgerbridge.model.common import (
     Locale,
     Record,
 )
+from ledgerbridge.model.custom_field import CustomField, CustomFieldKey
 from ledgerbridge.model.invoice import Invoice, InvoiceLine, Payment, round_money
 from ledgerbridge.model.party import ContactPerson, Party
 from ledgerbridge.model.product import COMMON_UNITS, Product, StockLevel, Unit, VatCode
@@ -43,6 +44,8 @@ __all__ = [
     "ContactPerson",
     "CountryCode",
     "CurrencyCode",
+    "CustomField",
+    "CustomFieldKey",
     "Ean",
     "Email",
     "Gln",
@@ -83,4 +86,5 @@ ENTITY_TYPES: dict[str, type[BaseModel]] = {
     "invoice": Invoice,
     "payment": Payment,
     "period_statistics": PeriodStatistics,
+    "custom_field": CustomField,
 }

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from ledgerbridge.model.common import Record
+from ledgerbridge.model.custom_field import CustomFieldKey
 
 __all__ = ["MetricName", "PeriodStatistics"]
 
@@ -22,12 +23,18 @@ class PeriodStatistics(Record):
     Metrics are an open mapping because each system reports a different set. Their names are
     canonical snake_case (``turnover``, ``open_balance``), chosen by the connector mapping; the
     pattern keeps two spellings of one metric from living side by side.
+
+    A summary the app files as a task carries its ``title`` and ``topic`` and, in ``fields``,
+    the same figures under the app's custom fields they are mapped to, ready to store.
     """
 
     party_id: str = Field(min_length=1)
     period_start: dt.date
     period_end: dt.date
     metrics: dict[MetricName, Decimal] = Field(default_factory=dict)
+    title: str | None = None
+    topic: str | None = None
+    fields: dict[CustomFieldKey, Decimal] = Field(default_factory=dict)
 
     @field_validator("period_end")
     @classmethod

@@ -29,6 +29,7 @@ from ledgerbridge.runtime.queue import JobQueue
 from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.runtime.worker import JobContext, Worker
 from ledgerbridge.services.connections import ConnectionService
+from ledgerbridge.services.data_fields import DataFieldService
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.setup import SetupService
 from ledgerbridge.services.tenancy import TenancyService
@@ -72,6 +73,7 @@ class System:
             self.sessions, self.box, self.queue, self.scheduler, self.ledger, self.clock,
             settings.public_url, transport, installation=settings.model_dump(),
         )  # fmt: skip
+        self.data_fields = DataFieldService(self.connections, self.records)
         self.setup = SetupService(self.ledger, transport)
         self.engine = SyncEngine(self.sessions, self.hub, self.clock)
         self.jobs = SyncJobs(

@@ -26,6 +26,7 @@ UNIQUE_FIELDS: dict[str, tuple[str, ...]] = {
     "party": ("debtor_number", "creditor_number"),
     "product": ("sku",),
     "invoice": ("number",),
+    "custom_field": ("key",),
 }
 """Business keys accounting systems enforce: two hub records must not claim the same one."""
 

@@ -387,18 +387,25 @@ class StatisticsMapping(EntityMapping):
     """A linked client's work statistics for one month → ``PeriodStatistics``. Rows are built
     by the connector: ``{"customer", "party_id", "period_start", "period_end", "metrics"}``,
     with ``_problem`` when the client's company cannot be read. Only metrics mapped to one
-    of the app's fields (``settings.summary.fields``) are imported."""
+    of the app's fields (``settings.summary.fields``) are imported; the record carries them by
+    statistic (``metrics``) and by the app's custom field (``fields``), with the summary
+    task's title and topic."""
 
     entity = "period_statistics"
     remote_entity = "WorkStatistics"
-    fields = frozenset({"party_id", "period_start", "period_end", "metrics"})
+    fields = frozenset(
+        {"party_id", "period_start", "period_end", "metrics", "title", "topic", "fields"}
+    )
     incremental = True
     """The cursor remembers which import day and which reload were done (see the connector)."""
     outbound = False
     read_only_reason = "statistics_master_is_tripletex"
 
-    def __init__(self, mapped: Mapping[str, Any]) -> None:
-        self.mapped = {name for name, target in mapped.items() if text(target)}
+    def __init__(self, summary: Mapping[str, Any]) -> None:
+        targets = summary.get("fields") or {}
+        self.targets = {name: str(text(t)) for name, t in targets.items() if text(t)}
+        self.title = text(summary.get("title"))
+        self.topic = text(summary.get("topic"))
 
     def remote_id(self, remote: JSON) -> str:
         return f"{remote['customer']}:{str(remote['period_start'])[:7]}"
@@ -406,9 +413,13 @@ class StatisticsMapping(EntityMapping):
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         if remote.get("_problem"):
             raise SkipRecord("client_company_unreachable", str(remote["_problem"]))
+        mapped = {k: str(v) for k, v in remote["metrics"].items() if k in self.targets}
         return {
             "party_id": remote["party_id"],
             "period_start": remote["period_start"],
             "period_end": remote["period_end"],
-            "metrics": {k: str(v) for k, v in remote["metrics"].items() if k in self.mapped},
+            "metrics": mapped,
+            "title": self.title,
+            "topic": self.topic,
+            "fields": {self.targets[k]: v for k, v in mapped.items()},
         }

@@ -193,3 +193,11 @@ def _check_summary(summary: Any) -> None:
             f"unknown statistics {', '.join(unknown)}; known: {', '.join(METRICS)}",
             field=f"{field}.fields",
         )
+    targets = [str(t).strip() for t in fields.values() if t is not None and str(t).strip()]
+    shared = sorted({t for t in targets if targets.count(t) > 1})
+    if shared:
+        raise SetupRefused(
+            f"custom field {', '.join(shared)} is mapped from more than one statistic; each "
+            "custom field holds one figure",
+            field=f"{field}.fields",
+        )

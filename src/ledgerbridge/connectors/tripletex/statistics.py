@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from typing import Any
 
+from ledgerbridge.connectors.base import DataField
 from ledgerbridge.connectors.tripletex.client import TripletexClient
 
 VOUCHER_METRICS: dict[str, str] = {
@@ -30,15 +31,40 @@ VOUCHER_METRICS: dict[str, str] = {
 """Voucher type names (ids differ per company) → metric."""
 AMOUNT_METRICS: tuple[str, ...] = ("sales_amount", "purchase_amount", "bank_inflow", "bank_outflow")
 """Sums in NOK (two decimals); each is positive in the usual direction (see ``_add_posting``)."""
-METRICS: tuple[str, ...] = (
-    *VOUCHER_METRICS.values(),
-    "vouchers",
-    "postings",
-    "bank_transactions",
-    "documents",
-    "documents_waiting",
-    *AMOUNT_METRICS,
-)
+DATA_FIELDS: dict[str, DataField] = {
+    "sale_entries": DataField("Sale entries", "count", "Vouchers of type Utgående faktura "
+                              "(invoices and credit notes)", common=True),
+    "purchase_entries": DataField("Purchase entries", "count", "Vouchers of type "
+                                  "Leverandørfaktura", common=True),
+    "bank_transactions": DataField("Bank transactions", "count", "Postings on a bank "
+                                   "account", common=True),
+    "documents": DataField("Documents", "count", "Vouchers of the month with an attachment",
+                           common=True),
+    "incoming_payments": DataField("Incoming payments", "count", "Innbetaling vouchers"),
+    "outgoing_payments": DataField("Outgoing payments", "count", "Utbetaling vouchers"),
+    "payroll_entries": DataField("Payroll entries", "count", "Lønnsbilag vouchers"),
+    "journal_entries": DataField("Journal entries", "count", "Memorialbilag vouchers"),
+    "travel_expenses": DataField("Travel expenses", "count", "Reiseregning vouchers"),
+    "employee_expenses": DataField("Employee expenses", "count", "Ansattutlegg vouchers"),
+    "bank_reconciliations": DataField("Bank reconciliations", "count", "Bankavstemming "
+                                      "vouchers"),
+    "vat_returns": DataField("VAT returns", "count", "Mva-melding vouchers"),
+    "vouchers": DataField("Vouchers", "count", "All vouchers of the month"),
+    "postings": DataField("Postings", "count", "All postings of the month"),
+    "documents_waiting": DataField("Documents waiting", "count", "Documents in the voucher "
+                                   "reception, not yet booked"),
+    "sales_amount": DataField("Sales amount", "amount", "Net sales excluding VAT, NOK: "
+                              "revenue postings (3000-3999) of sale vouchers"),
+    "purchase_amount": DataField("Purchase amount", "amount", "Net purchases excluding VAT, "
+                                 "NOK: cost postings (4000-7999) of supplier invoices"),
+    "bank_inflow": DataField("Bank inflow", "amount", "Money in: debit postings on bank "
+                             "accounts, NOK"),
+    "bank_outflow": DataField("Bank outflow", "amount", "Money out: credit postings on bank "
+                              "accounts, NOK, as a positive number"),
+}  # fmt: skip
+"""Every statistic a month offers the app's custom fields, as the mapping screen lists them:
+the four the integration names first, then the less common ones ("Show more")."""
+METRICS: tuple[str, ...] = tuple(DATA_FIELDS)
 REVENUE_ACCOUNTS = range(3000, 4000)
 """NS 4102 class 3, sales and operating revenue."""
 COST_ACCOUNTS = range(4000, 8000)
