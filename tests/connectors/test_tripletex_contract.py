@@ -105,6 +105,11 @@ def recorded() -> Iterator[tuple[TripletexConnector, Recording, Any]]:
         settings, secrets, "https://hub.example/api/v1/inbound/c/t", lambda calls: None,
         recording, clock,
     )  # fmt: skip
+    with sandbox.lock:
+        for row in sandbox.book(firm.firm_id).rows("Subscription"):
+            row["status"] = "DISABLED_TOO_MANY_ERRORS"
+    ids = subscribed["webhook_subscription_ids"]
+    assert sorted(webhooks.revive(connector.client, ids)) == sorted(ids)
     webhooks.unsubscribe(settings, {**secrets, **subscribed}, lambda calls: None, recording, clock)
     yield connector, recording, firm
     connector.close()
@@ -171,6 +176,7 @@ def test_every_request_of_the_connector_matches_the_official_spec(
     assert {p for _, p in paths} >= {"/customer", "/product", "/ledger/vatType", "/order"}
     assert ("GET", "/order") in paths
     assert ("POST", "/event/subscription") in paths
+    assert any(m == "PUT" and p.startswith("/event/subscription/") for m, p in paths)
     assert any(m == "DELETE" and p.startswith("/event/subscription/") for m, p in paths)
     assert any(m == "DELETE" and p.startswith("/order/") for m, p in paths)
     problems = []

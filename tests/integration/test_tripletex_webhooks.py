@@ -20,6 +20,7 @@ from tests.integration.test_tripletex import (
     all_of,
     clock,
     connect,
+    pull,
     settings,
     system,
     tripletex,
@@ -162,3 +163,25 @@ def test_a_hub_tripletex_cannot_call_gets_a_warning_and_keeps_its_pulls(
     assert subscriptions(tripletex) == []
     assert "webhook_secret" not in stored_secrets(system, connection["id"])
     activate(system, tenant, connection["id"])
+
+
+def test_the_pull_switches_on_subscriptions_tripletex_disabled_after_failed_calls(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    cid = connect(tenant, tripletex)["id"]
+    activate(system, tenant, cid)
+    firm = tripletex.firm.firm_id
+    # Tripletex disabled one after too many failed calls (the sandbox's own failure count is
+    # tested in tests/sandbox), and a user switched another off by hand: set here directly.
+    statuses = {"customer.update": "DISABLED_TOO_MANY_ERRORS", "product.update": "DISABLED"}
+    with tripletex.sandbox.lock:
+        for row in tripletex.sandbox.book(firm).rows("Subscription"):
+            row["status"] = statuses.get(row["event"], row["status"])
+    pull(system, tenant, cid)
+    now = {s["event"]: s["status"] for s in subscriptions(tripletex)}
+    assert now["customer.update"] == "ACTIVE", "switched on again"
+    assert now["product.update"] == "DISABLED", "a user's choice stays"
+    customer = tripletex.sandbox.all(firm, "Customer")[0]
+    tripletex.sandbox.update(firm, "Customer", customer["id"], {"email": "igjen@aktiv.no"})
+    delivered(system, tripletex)
+    assert party_of(tenant, customer)["data"]["email"] == "igjen@aktiv.no"

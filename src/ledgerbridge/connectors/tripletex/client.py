@@ -204,15 +204,18 @@ class TripletexClient:
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        content_type: str = JSON_BODY,
     ) -> Any:
-        """An authenticated call; a session refused mid-run is created again once."""
+        """An authenticated call; a session refused mid-run is created again once.
+        ``content_type`` is the body's media type as the spec declares it for the operation
+        (``application/json; charset=utf-8`` nearly everywhere)."""
         write = method != "GET"
         for attempt in range(2):
             token = self.session_token()
             self._meter(1)
             response = self._send(
                 method, path, params=params, json=json, write=write,
-                auth=httpx.BasicAuth(str(self.company_id), token),
+                auth=httpx.BasicAuth(str(self.company_id), token), content_type=content_type,
             )  # fmt: skip
             if response.status_code == 401:
                 message = _auth_message(response)
@@ -233,10 +236,10 @@ class TripletexClient:
         json: Any = None,
         write: bool,
         auth: httpx.Auth | None = None,
+        content_type: str = JSON_BODY,
     ) -> httpx.Response:
-        # The spec declares bodies as "application/json; charset=utf-8", exactly.
         content = None if json is None else dumps(json).encode("utf-8")
-        headers = None if json is None else {"Content-Type": JSON_BODY}
+        headers = None if json is None else {"Content-Type": content_type}
         try:
             response = self._http.request(
                 method, path, params=params, content=content, headers=headers, auth=auth

@@ -18,6 +18,7 @@ import httpx
 from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import (
     JSON,
+    AuthenticationFailed,
     CallMeter,
     ChangeNotice,
     Connector,
@@ -26,7 +27,7 @@ from ledgerbridge.connectors.base import (
     Page,
     RemoteRejected,
 )
-from ledgerbridge.connectors.tripletex.client import OSLO
+from ledgerbridge.connectors.tripletex.client import OSLO, TokenRefused
 from ledgerbridge.connectors.tripletex.mapping import (
     CUSTOMER_FIELDS,
     CustomerMapping,
@@ -48,7 +49,7 @@ from ledgerbridge.connectors.tripletex.statistics import (
     next_month,
     voucher_types,
 )
-from ledgerbridge.connectors.tripletex.webhooks import notices
+from ledgerbridge.connectors.tripletex.webhooks import notices, revive
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class TripletexConnector(Connector):
         self._companies: dict[str, int] | None = None
         self._voucher_types: dict[int, dict[str, str]] = {}
         self.payment_type_id: str | None = text(settings.get("payment_type_id"))
+        self.webhook_ids = {str(i) for i in secrets.get("webhook_subscription_ids") or []}
 
     def close(self) -> None:
         self.client.close()
@@ -200,6 +202,7 @@ class TripletexConnector(Connector):
             upcoming = (self.clock.now().astimezone(OSLO) - CHANGED_SINCE_OVERLAP).strftime(
                 "%Y-%m-%dT%H:%M:%S"
             )
+            self._revive_webhooks()
         path, params = SEARCHES["customers"]
         query = {**params, **({"changedSince": since} if since else {})}
         if phase == "inactive":
@@ -210,6 +213,20 @@ class TripletexConnector(Connector):
         if phase == "active" and since:
             return Page(rows, f"{upcoming}|{since}|inactive|0", more=True)
         return Page(rows, upcoming, more=False)
+
+    def _revive_webhooks(self) -> None:
+        """Each customers scan also switches on the webhooks Tripletex disabled after failed
+        calls: the pull is the safety net until then, and changes come in real time again
+        after. A problem here is logged, never fails the pull (a refused token still does)."""
+        try:
+            revived = revive(self.client, self.webhook_ids)
+        except TokenRefused:
+            raise
+        except (RemoteRejected, AuthenticationFailed) as exc:
+            log.warning("Tripletex webhook subscriptions could not be checked: %s", exc)
+            return
+        for subscription_id in revived:
+            log.info("Tripletex webhook subscription %s switched on again", subscription_id)
 
     def _statistics(self, after: str | None) -> Page:
         """Each linked client's summary of the due month(s) on an import day, or of the last

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import json
 import secrets as secrets_module
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
@@ -102,6 +102,29 @@ def _delete(client: TripletexClient, ids: list[str]) -> None:
             client.request("DELETE", f"/event/subscription/{int(subscription_id)}")
         except RemoteRejected:
             continue  # gone already
+
+
+REVIVED = ("DISABLED_TOO_MANY_ERRORS", "DISABLED_RATE_LIMIT_EXCEEDED")
+"""Statuses Tripletex sets when calls failed or came too fast: switched on again. A
+subscription disabled by a user (``DISABLED``) or for misuse stays off."""
+
+
+def revive(client: TripletexClient, ids: Collection[str]) -> list[str]:
+    """Switch our subscriptions that Tripletex disabled back on (one list call, and a
+    partial ``PUT`` without ``version`` per disabled one); returns their ids."""
+    if not ids:
+        return []
+    revived = []
+    for row in client.list_all("/event/subscription", {"fields": "id,status"}):
+        if str(row["id"]) in ids and row.get("status") in REVIVED:
+            client.request(
+                "PUT",
+                f"/event/subscription/{int(row['id'])}",
+                json={"status": "ACTIVE"},
+                content_type="application/json",  # as the spec declares for this operation
+            )
+            revived.append(str(row["id"]))
+    return revived
 
 
 def check_signature(
