@@ -56,8 +56,10 @@ def hub_port() -> int:
     return free_port()
 
 
-@pytest.fixture
-def settings(db_url: str, secret_key: str, hub_port: int, tmp_path: Path) -> Settings:
+def hub_settings(
+    db_url: str, secret_key: str, hub_port: int, tmp_path: Path, **installation: Any
+) -> Settings:
+    """Settings of a hub on loopback that polls fast; ``installation``: e.g. a consumer token."""
     return Settings(
         database_url=db_url,
         secret_keys=secret_key,
@@ -65,7 +67,13 @@ def settings(db_url: str, secret_key: str, hub_port: int, tmp_path: Path) -> Set
         public_url=f"http://127.0.0.1:{hub_port}",
         poll_interval=0.05,
         worker_concurrency=1,
+        **installation,
     )
+
+
+@pytest.fixture
+def settings(db_url: str, secret_key: str, hub_port: int, tmp_path: Path) -> Settings:
+    return hub_settings(db_url, secret_key, hub_port, tmp_path)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from ledgerbridge.sandbox.tripletex import SandboxServer, TripletexSandbox, seed
 from ledgerbridge.sandbox.tripletex.seed import SeededFirm
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.tenancy import Connection, WebhookDelivery
-from tests.integration.conftest import Tenant, new_tenant
+from tests.integration.conftest import Tenant, hub_settings, new_tenant
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -44,10 +44,10 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-@pytest.fixture
-def tripletex(clock: ManualClock) -> Iterator[Tripletex]:
+def serve_firm(clock: ManualClock, *, clients: int, months: int) -> Iterator[Tripletex]:
+    """A seeded accounting firm in the sandbox, served on loopback until the test ends."""
     sandbox = TripletexSandbox(clock=clock, seed=3)
-    firm = seed_accounting_firm(sandbox, clients=3, seed=3, months=2, token_days=40)
+    firm = seed_accounting_firm(sandbox, clients=clients, seed=3, months=months, token_days=40)
     server = SandboxServer(sandbox)
     server.start()
     yield Tripletex(sandbox, firm, server)
@@ -56,18 +56,18 @@ def tripletex(clock: ManualClock) -> Iterator[Tripletex]:
 
 
 @pytest.fixture
+def tripletex(clock: ManualClock) -> Iterator[Tripletex]:
+    yield from serve_firm(clock, clients=3, months=2)
+
+
+@pytest.fixture
 def settings(
     db_url: str, secret_key: str, hub_port: int, tmp_path: Path, tripletex: Tripletex
 ) -> Settings:
-    return Settings(
-        database_url=db_url,
-        secret_keys=secret_key,
-        secret_key_file=tmp_path / "unused.key",
-        public_url=f"http://127.0.0.1:{hub_port}",
-        poll_interval=0.05,
-        worker_concurrency=1,
+    return hub_settings(
+        db_url, secret_key, hub_port, tmp_path,
         tripletex_consumer_token=tripletex.firm.consumer_token,
-    )
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -543,6 +543,25 @@ SUMMARY = {
                "bank_transactions": "Banktransaksjoner", "documents": "Dokumenter",
                "postings": ""},
 }  # fmt: skip
+
+
+def link_first_client(
+    system: System, tenant: Tenant, tripletex: Tripletex, summary: dict[str, Any]
+) -> tuple[str, dict[str, Any], int]:
+    """A connection with these summary settings, imported, with the party of the firm's first
+    client company linked to its Tripletex customer: (connection id, party, company id)."""
+    firm, sandbox = tripletex.firm, tripletex.sandbox
+    company = firm.client_ids[0]
+    org = sandbox.shared["Company"][company]["organizationNumber"]
+    customer = next(
+        c for c in sandbox.all(firm.firm_id, "Customer") if c.get("organizationNumber") == org
+    )
+    cid = connect(tenant, tripletex, summary=summary)["id"]
+    activate(system, tenant, cid)
+    party = next(p for p in all_of(tenant, "/parties") if p["data"]["organisation_number"] == org)
+    links = {"client_links": {party["id"]: str(customer["id"])}}
+    assert tenant.api.patch(f"/connections/{cid}", json={"settings": links}).is_success
+    return cid, party, company
 
 
 def test_on_the_import_day_each_linked_client_gets_its_monthly_summary(

@@ -16,10 +16,10 @@ from tests.integration.conftest import Tenant
 from tests.integration.test_tripletex import (
     SUMMARY,
     Tripletex,
-    activate,
     all_of,
     clock,
     connect,
+    link_first_client,
     settings,
     system,
     tripletex,
@@ -49,17 +49,7 @@ def test_the_mapping_screen_lists_common_figures_first_and_the_rest_behind_show_
 def test_new_custom_field_creates_it_maps_it_and_the_summary_fills_it(
     system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock, hub: str
 ) -> None:
-    firm, sandbox = tripletex.firm, tripletex.sandbox
-    company = firm.client_ids[0]
-    org = sandbox.shared["Company"][company]["organizationNumber"]
-    customer = next(
-        c for c in sandbox.all(firm.firm_id, "Customer") if c.get("organizationNumber") == org
-    )
-    cid = connect(tenant, tripletex, summary=SUMMARY)["id"]
-    activate(system, tenant, cid)
-    party = next(p for p in all_of(tenant, "/parties") if p["data"]["organisation_number"] == org)
-    links = {"client_links": {party["id"]: str(customer["id"])}}
-    assert tenant.api.patch(f"/connections/{cid}", json={"settings": links}).is_success
+    cid, _, _ = link_first_client(system, tenant, tripletex, SUMMARY)
 
     made = tenant.api.post(
         f"/connections/{cid}/data-fields/sales_amount/custom-field", json={"label": "Omsetning"}

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,7 +18,6 @@ import pytest
 
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.runtime.system import System
-from ledgerbridge.sandbox.tripletex import SandboxServer, TripletexSandbox, seed_accounting_firm
 from ledgerbridge.settings import Settings
 from tests.integration.conftest import Tenant
 from tests.integration.test_tripletex import (
@@ -30,7 +28,11 @@ from tests.integration.test_tripletex import (
     all_of,
     connect,
     issue,
+    serve_firm,
+    settings,
 )
+
+__all__ = ["settings"]  # the fixture, with this module's sandbox
 
 STREAMS = {**ALL_STREAMS, "payments": {"enabled": True}}
 
@@ -72,33 +74,12 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def tripletex(clock: ManualClock) -> Iterator[Tripletex]:
-    sandbox = TripletexSandbox(clock=clock, seed=3)
-    firm = seed_accounting_firm(sandbox, clients=1, seed=3, months=1, token_days=40)
-    server = SandboxServer(sandbox)
-    server.start()
-    yield Tripletex(sandbox, firm, server)
-    server.stop()
-    sandbox.close()
+    yield from serve_firm(clock, clients=1, months=1)
 
 
 @pytest.fixture
 def lossy() -> LoseOneAnswer:
     return LoseOneAnswer()
-
-
-@pytest.fixture
-def settings(
-    db_url: str, secret_key: str, hub_port: int, tmp_path: Path, tripletex: Tripletex
-) -> Settings:
-    return Settings(
-        database_url=db_url,
-        secret_keys=secret_key,
-        secret_key_file=tmp_path / "unused.key",
-        public_url=f"http://127.0.0.1:{hub_port}",
-        poll_interval=0.05,
-        worker_concurrency=1,
-        tripletex_consumer_token=tripletex.firm.consumer_token,
-    )
 
 
 @pytest.fixture

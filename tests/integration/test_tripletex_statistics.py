@@ -16,9 +16,8 @@ from tests.integration.conftest import Tenant
 from tests.integration.test_tripletex import (
     SUMMARY,
     Tripletex,
-    activate,
     all_of,
-    connect,
+    link_first_client,
     settings,
     system,
     tripletex,
@@ -43,17 +42,8 @@ def clock() -> ManualClock:
 def test_the_summary_of_an_easter_month_is_imported_on_the_wednesday_before_easter(
     system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
 ) -> None:
-    firm, sandbox = tripletex.firm, tripletex.sandbox
-    company = firm.client_ids[0]
-    org = sandbox.shared["Company"][company]["organizationNumber"]
-    customer = next(
-        c for c in sandbox.all(firm.firm_id, "Customer") if c.get("organizationNumber") == org
-    )
-    cid = connect(tenant, tripletex, summary=EASTER_SUMMARY)["id"]
-    activate(system, tenant, cid)
-    party = next(p for p in all_of(tenant, "/parties") if p["data"]["organisation_number"] == org)
-    links = {"client_links": {party["id"]: str(customer["id"])}}
-    assert tenant.api.patch(f"/connections/{cid}", json={"settings": links}).is_success
+    sandbox = tripletex.sandbox
+    _, _, company = link_first_client(system, tenant, tripletex, EASTER_SUMMARY)
 
     clock.set(datetime(2024, 3, 26, 5, 30, tzinfo=UTC))  # Tuesday, 06:30 in Oslo
     system.run_until_idle()
