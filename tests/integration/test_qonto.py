@@ -397,18 +397,26 @@ def test_a_wrong_api_key_is_refused_when_saving(tenant: Tenant, qonto: Qonto) ->
 class LoseFirstCreateAnswer(httpx.BaseTransport):
     """The create reaches the sandbox and is applied; only its answer is lost."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: str = "/v2/clients", *, lose: int = 1, arrives: bool = True) -> None:
         self.inner = httpx.HTTPTransport()
+        self.path = path
+        self.lose = lose
+        self.arrives = arrives
         self.creates = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self.inner.handle_request(request)
-        if request.method == "POST" and request.url.path == "/v2/clients":
+        """``lose``: which create (1 = the first) times out; ``arrives``: whether it reached
+        the sandbox first (else it is lost on the way there)."""
+        is_create = request.method == "POST" and request.url.path == self.path
+        if is_create:
             self.creates += 1
-            if self.creates == 1:
-                response.read()
-                response.close()
-                raise httpx.ReadTimeout("the answer was lost", request=request)
+        if is_create and self.creates == self.lose and not self.arrives:
+            raise httpx.ReadTimeout("the request was lost", request=request)
+        response = self.inner.handle_request(request)
+        if is_create and self.creates == self.lose:
+            response.read()
+            response.close()
+            raise httpx.ReadTimeout("the answer was lost", request=request)
         return response
 
 
@@ -443,6 +451,85 @@ def test_create_whose_answer_was_lost_is_found_not_duplicated(
             params={"reason": "recovered_after_ambiguous_write"},
         ).json()
         assert [e["record_id"] for e in recovered] == [created.json()["id"]]
+        tenant.api.close()
+    finally:
+        server.stop()
+        system.close()
+
+
+def test_an_invoice_whose_answer_was_lost_is_found_after_its_idempotency_key_expired(
+    settings: Settings, hub_port: int, clock: ManualClock, qonto: Qonto
+) -> None:
+    """Qonto keeps an idempotency key 30 minutes and cannot search invoices by our id: after a
+    longer outage the draft it made is found by its content among recent invoices, and a
+    second hub invoice with the same content still gets a draft of its own."""
+    lossy = LoseFirstCreateAnswer("/v2/client_invoices")
+    system = System(settings, clock=clock, transport=lossy)
+    server = ServerThread(create_app(system), port=hub_port).start()
+    try:
+        tenant = new_tenant(system, f"{server.url}/api/v1")
+        connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+        import_all(system, tenant, connection["id"])
+        party = tenant.api.post("/parties", json=NEW_CUSTOMER).json()
+        system.run_until_idle()
+        invoice = {
+            "party_id": party["id"], "date": "2026-11-20", "payment_term_days": 14,
+            "currency": "EUR",
+            "lines": [{"description": "Audit", "quantity": "2", "unit": "day",
+                       "unit_price": "650", "vat_code": "FR20"}],
+        }  # fmt: skip
+        first = tenant.api.post("/invoices", json=invoice).json()
+        system.run_until_idle()
+        assert lossy.creates == 1 and len(qonto.sandbox.invoices()) == 1  # it did arrive
+
+        clock.advance(timedelta(hours=2))
+        system.run_until_idle()
+        assert lossy.creates == 1, "found, not sent again"
+        [draft] = qonto.sandbox.invoices()
+        record = tenant.api.get(f"/invoices/{first['id']}").json()
+        assert record["sync"][0]["remote_id"] == draft["id"]
+
+        second = tenant.api.post("/invoices", json=invoice).json()
+        system.run_until_idle()
+        assert lossy.creates == 2 and len(qonto.sandbox.invoices()) == 2
+        other = tenant.api.get(f"/invoices/{second['id']}").json()["sync"][0]["remote_id"]
+        assert other not in (None, draft["id"])
+        tenant.api.close()
+    finally:
+        server.stop()
+        system.close()
+
+
+def test_a_lost_invoice_is_not_taken_for_an_identical_one_already_linked(
+    settings: Settings, hub_port: int, clock: ManualClock, qonto: Qonto
+) -> None:
+    """The second of two identical invoices never reached Qonto; the look-up finds the first
+    one's draft, which is linked already, so the second is sent and gets its own."""
+    lossy = LoseFirstCreateAnswer("/v2/client_invoices", lose=2, arrives=False)
+    system = System(settings, clock=clock, transport=lossy)
+    server = ServerThread(create_app(system), port=hub_port).start()
+    try:
+        tenant = new_tenant(system, f"{server.url}/api/v1")
+        connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+        import_all(system, tenant, connection["id"])
+        party = tenant.api.post("/parties", json=NEW_CUSTOMER).json()
+        system.run_until_idle()
+        invoice = {
+            "party_id": party["id"], "date": "2026-11-20", "payment_term_days": 14,
+            "currency": "EUR",
+            "lines": [{"description": "Audit", "quantity": "2", "unit": "day",
+                       "unit_price": "650", "vat_code": "FR20"}],
+        }  # fmt: skip
+        ids = [tenant.api.post("/invoices", json=invoice).json()["id"] for _ in range(2)]
+        system.run_until_idle()
+        assert len(qonto.sandbox.invoices()) == 1  # the second was lost on its way
+
+        clock.advance(timedelta(minutes=5))
+        system.run_until_idle()
+        drafts = qonto.sandbox.invoices()
+        assert len(drafts) == 2
+        linked = [tenant.api.get(f"/invoices/{i}").json()["sync"][0]["remote_id"] for i in ids]
+        assert sorted(linked) == sorted(d["id"] for d in drafts)
         tenant.api.close()
     finally:
         server.stop()

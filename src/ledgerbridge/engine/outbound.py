@@ -505,8 +505,15 @@ class OutboundSync(SyncState):
                     if db_intent is None:
                         continue
                     db_intent.updated_at = self.clock.now()
-                    if row is None or record is None:
-                        # Never reached the system: a fresh attempt is safe.
+                    taken = row is not None and any(
+                        link.record_id != intent.record_id
+                        for link in self.links_by(
+                            session, ctx, stream, Link.remote_id, [mapping.remote_id(row)]
+                        ).values()
+                    )
+                    if row is None or record is None or taken:
+                        # Never reached the system (what was found is another record's): a
+                        # fresh attempt is safe.
                         db_intent.status = "not_applied"
                         continue
                     try:

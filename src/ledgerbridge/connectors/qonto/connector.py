@@ -45,6 +45,7 @@ from ledgerbridge.connectors.qonto.mapping import (
     CreditNoteMapping,
     InvoiceMapping,
     client_name,
+    content_key,
     identity_key,
 )
 from ledgerbridge.connectors.qonto.oauth import TokenKeeper
@@ -69,6 +70,10 @@ since the last read, in creation order (credit notes never change once made)."""
 
 WEBHOOK_STREAMS = {"v1/clients": "customers", "v1/client-invoices": "invoices"}
 """Webhook event types → stream."""
+
+INVOICE_LOOKBACK = timedelta(days=7)
+"""How far back a lost invoice create is looked for: the next push resolves it within minutes,
+a week covers a long outage without reading the whole history."""
 
 KEY_FILTERS = {"tin": "tax_identification_number", "vat": "vat_number", "email": "email"}
 """Identity key prefix → the exact ``GET /v2/clients`` filter it is searched with."""
@@ -96,11 +101,10 @@ class QontoConnector(Connector):
         transport: httpx.BaseTransport | None = None,
         clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         renew: Callable[[], bool] | None = None
         if secrets.get("refresh_token") or secrets.get("access_token"):
-            keeper = TokenKeeper(
-                settings, secrets, clock or SystemClock(), transport, self._secrets_changed
-            )
+            keeper = TokenKeeper(settings, secrets, self.clock, transport, self._secrets_changed)
             authorize: Callable[[], str] = keeper
             renew = keeper.renew
         else:
@@ -211,9 +215,10 @@ class QontoConnector(Connector):
         return found
 
     def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
-        """Clients by identity key. Invoices cannot be searched by number: a create whose
-        answer was lost is sent again with the same idempotency key, and Qonto answers with
-        the invoice it made."""
+        """Clients by identity key; invoices by number or content key among those created
+        lately (Qonto cannot search invoices by either)."""
+        if stream == "invoices":
+            return self._find_invoices(set(keys))
         if stream != "customers":
             return {}
         found: dict[str, JSON] = {}
@@ -221,6 +226,26 @@ class QontoConnector(Connector):
             row = self._find_client(key)
             if row is not None:
                 found[key] = row
+        return found
+
+    def _find_invoices(self, keys: set[str]) -> dict[str, JSON]:
+        """Invoices created in the last ``INVOICE_LOOKBACK`` whose number or content key is
+        asked for, oldest first: after a lost answer the invoice Qonto made is found even once
+        its idempotency key has expired (30 minutes), and is never made a second time."""
+        since = (self.clock.now() - INVOICE_LOOKBACK).astimezone(UTC)
+        params = {
+            "filter[created_at_from]": since.isoformat().replace("+00:00", "Z"),
+            "sort_by": "created_at:asc",
+        }
+        found: dict[str, JSON] = {}
+        page_number: int | None = 1
+        while page_number is not None and len(found) < len(keys):
+            page = self.client.list("client_invoices", params, page=page_number)
+            for row in page.items:
+                for key in (str(row.get("number") or ""), content_key(row)):
+                    if key in keys:
+                        found.setdefault(key, row)
+            page_number = page.next_page
         return found
 
     def _find_client(self, key: str) -> JSON | None:

@@ -14,6 +14,8 @@ address Qonto's ``delivery_address``; a person's one address is the ``billing_ad
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -348,6 +350,22 @@ def money(value: Any) -> Decimal | None:
     return None if value is None or value == "" else Decimal(str(value))
 
 
+def content_key(invoice: Mapping[str, Any]) -> str:
+    """What tells an invoice we created apart when Qonto cannot be asked by our id or number:
+    its client, dates, currency and items (title, quantity, unit price, VAT rate), as one
+    digest. The same for the payload we sent and for the invoice Qonto stored from it."""
+    client = invoice.get("client_id") or (invoice.get("client") or {}).get("id")
+    items = [
+        [str(item.get("title") or ""), dec(item.get("quantity")),
+         dec(money(item.get("unit_price"))), dec(item.get("vat_rate"))]
+        for item in invoice.get("items") or []
+    ]  # fmt: skip
+    content = [str(client), str(invoice.get("issue_date")), str(invoice.get("due_date")),
+               str(invoice.get("currency")), items]  # fmt: skip
+    digest = hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
+    return f"content:{digest}"
+
+
 class Codes:
     """A connection's VAT groups and units: VAT groups are found by rate and country (the
     organization's country, ``home_country``, for charged rates), units by the mapping; a
@@ -586,7 +604,7 @@ class InvoiceMapping(EntityMapping):
         return item
 
     def payload_key(self, payload: JSON) -> str | None:
-        return None
+        return content_key(payload)
 
     def adopt_assigned(self, record: JSON, stored: JSON) -> JSON:
         return {**record, "number": stored.get("number") or record.get("number")}
