@@ -9,7 +9,6 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,8 +23,9 @@ from ledgerbridge.connectors.base import RemoteRejected
 from ledgerbridge.connectors.tripletex import webhooks
 from ledgerbridge.connectors.tripletex.connector import TripletexConnector
 from ledgerbridge.sandbox.tripletex import SandboxServer, TripletexSandbox, seed_accounting_firm
+from tests.specs import spec_path
 
-SPEC = Path("/work/shared/specs/tripletex/tripletex-openapi-2.74.00.sync-subset.json")
+SPEC = spec_path("tripletex/tripletex-openapi-2.74.00.sync-subset.json")
 
 
 @dataclass

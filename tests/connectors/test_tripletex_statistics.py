@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -45,8 +44,9 @@ from ledgerbridge.sandbox.tripletex.books import (
     Posting,
 )
 from tests.connectors.test_tripletex_contract import Recording, SpecRequest
+from tests.specs import spec_path
 
-SPEC = Path("/work/shared/specs/tripletex/tripletex-openapi-2.74.00.json")
+SPEC = spec_path("tripletex/tripletex-openapi-2.74.00.json")
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,8 +40,9 @@ from ledgerbridge.connectors.yuki.connector import (
 from ledgerbridge.connectors.yuki.mapping import ContactMapping, InvoiceMapping
 from ledgerbridge.connectors.yuki.setup import check_settings
 from ledgerbridge.engine.canonical import validate
+from tests.specs import spec_path
 
-EXAMPLES = Path("/work/shared/specs/yuki/examples")
+EXAMPLES = spec_path("yuki/examples")
 BOTH = {"organisation": "both", "person": "both"}
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 

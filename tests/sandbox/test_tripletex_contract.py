@@ -33,7 +33,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,8 +44,9 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.sandbox.tripletex import TripletexSandbox, create_app
 from ledgerbridge.sandbox.tripletex.seed import SeededFirm, seed_accounting_firm
+from tests.specs import spec_path
 
-SPEC = Path(__file__).resolve().parents[3] / "shared/specs/tripletex/tripletex-openapi-2.74.00.json"
+SPEC = spec_path("tripletex/tripletex-openapi-2.74.00.json")
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 EXAMPLES = 20
 

@@ -18,8 +18,9 @@ from ledgerbridge.sandbox.tripletex.render import (
     sort_rows,
     version_digest,
 )
+from tests.specs import spec_path
 
-SPEC = Path(__file__).resolve().parents[3] / "shared/specs/tripletex/tripletex-openapi-2.74.00.json"
+SPEC = spec_path("tripletex/tripletex-openapi-2.74.00.json")
 SCALARS = {"integer": "int", "number": "num", "string": "str", "boolean": "bool"}
 
 
