@@ -13,9 +13,7 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -25,12 +23,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.sandbox.tripletex import TripletexSandbox, create_app
 from ledgerbridge.sandbox.tripletex.seed import SeededFirm, months_back, seed_accounting_firm
+from tests.sandbox.live import SwitchServer, serve_switch
 
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 TOMORROW = "2026-03-11"
@@ -45,47 +42,7 @@ API_ERROR_KEYS = {
 }
 
 
-class AppSwitch:
-    """ASGI app that forwards to whichever app the current test installed."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Forward one ASGI call."""
-        assert self.app is not None, "no sandbox installed for this test"
-        await self.app(scope, receive, send)
-
-
-@dataclass
-class LiveServer:
-    """The shared server: its URL and the switch selecting the sandbox app."""
-
-    base_url: str
-    switch: AppSwitch
-
-
-@pytest.fixture(scope="module")
-def live_server() -> Iterator[LiveServer]:
-    """Run uvicorn on a free loopback port for the whole module."""
-    switch = AppSwitch()
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on TCP-proto sockets, and
-    # without it every response waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(switch, log_level="warning", access_log=False, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.005)
-    yield LiveServer(f"http://127.0.0.1:{port}", switch)
-    server.should_exit = True
-    thread.join(timeout=10)
+live_server = pytest.fixture(scope="module")(serve_switch)
 
 
 @pytest.fixture
@@ -127,7 +84,7 @@ class World:
 
 
 @pytest.fixture
-def world(live_server: LiveServer, clock: ManualClock) -> Iterator[World]:
+def world(live_server: SwitchServer, clock: ManualClock) -> Iterator[World]:
     """Fresh sandbox per test, served by the module's live server."""
     sandbox = TripletexSandbox(clock=clock, seed=3, rate_limit=10_000, webhook_backoff=0.01)
     firm = seed_accounting_firm(sandbox, clients=2, seed=3, months=13)

@@ -8,9 +8,6 @@ test's requests to the app of that test's own sandbox.
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,9 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from lxml import etree
-from starlette.types import ASGIApp, Receive, Scope, Send
 from stdnum.be import vat as be_vat
 from stdnum.nl import btw as nl_btw
 from stdnum.nl import postcode as nl_postcode
@@ -36,6 +31,7 @@ from ledgerbridge.sandbox.yuki import (
     seed_contacts,
     seed_demo,
 )
+from tests.sandbox.live import AppSwitch, SwitchServer
 from tests.sandbox.test_yuki_wsdl import zeep_client
 
 TNS = "http://www.theyukicompany.com/"
@@ -45,18 +41,6 @@ SALES_NS = "urn:xmlns:http://www.theyukicompany.com:salesinvoices"
 CONTACT_NS = "urn:xmlns:http://www.theyukicompany.com:contact"
 START = dt.datetime(2026, 3, 10, 9, 0, tzinfo=dt.UTC)
 DAILY_LIMIT_DETAIL = "Every domain has 1000 free webservice calls a day."
-
-
-class AppSwitch:
-    """ASGI app that forwards to whichever app the current test installed."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Forward one ASGI call."""
-        assert self.app is not None, "no sandbox installed for this test"
-        await self.app(scope, receive, send)
 
 
 @dataclass
@@ -70,27 +54,12 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live() -> Iterator[Live]:
-    """Uvicorn on a free loopback port for the module, with zeep clients from its WSDLs."""
-    switch = AppSwitch()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(switch, log_level="warning", access_log=False, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.005)
-    base_url = f"http://127.0.0.1:{port}"
-    switch.app = create_app(YukiSandbox())
-    services = ("Accounting", "Archive", "Contact", "Sales", "Vat")
-    clients = {service: zeep_client(base_url, service) for service in services}
-    yield Live(base_url, switch, clients)
-    server.should_exit = True
-    thread.join(timeout=10)
+    """A loopback server for the module, with zeep clients from its WSDLs."""
+    with SwitchServer() as server:
+        server.switch.app = create_app(YukiSandbox())
+        services = ("Accounting", "Archive", "Contact", "Sales", "Vat")
+        clients = {service: zeep_client(server.base_url, service) for service in services}
+        yield Live(server.base_url, server.switch, clients)
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -19,14 +17,13 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from lxml import etree
 from zeep import Client
 from zeep.exceptions import TransportError
 from zeep.transports import Transport
 
 from ledgerbridge.clock import ManualClock
-from ledgerbridge.sandbox.yuki import SERVICES, YukiSandbox, create_app, seed_demo
+from ledgerbridge.sandbox.yuki import SERVICES, SandboxServer, YukiSandbox, seed_demo
 from ledgerbridge.sandbox.yuki.wsdl import wsdl_bytes
 
 TNS = "http://www.theyukicompany.com/"
@@ -301,21 +298,8 @@ def served() -> Iterator[tuple[str, YukiSandbox, Any]]:
     """A seeded sandbox served by uvicorn on a free loopback port for the whole module."""
     sandbox = YukiSandbox(clock=ManualClock(START))
     seeded = seed_demo(sandbox, contacts=30, seed=3)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(sandbox), log_level="warning", access_log=False, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.005)
-    yield f"http://127.0.0.1:{port}", sandbox, seeded
-    server.should_exit = True
-    thread.join(timeout=10)
+    with SandboxServer(sandbox) as server:
+        yield server.base_url, sandbox, seeded
 
 
 def _elements(element: etree._Element) -> list[etree._Element]:

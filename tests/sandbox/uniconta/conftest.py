@@ -8,9 +8,7 @@ test's requests to the app of that test's own sandbox. Callback receivers are re
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,11 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.sandbox.uniconta import UnicontaSandbox, create_app
+from tests.sandbox.live import SwitchServer, serve_switch
 
 COMPANY = 12345
 OTHER_COMPANY = 22222
@@ -33,47 +30,7 @@ PASSWORD = "secret"
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
 
-class AppSwitch:
-    """ASGI app that forwards to whichever app the current test installed."""
-
-    def __init__(self) -> None:
-        self.app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Forward one ASGI call."""
-        assert self.app is not None, "no sandbox installed for this test"
-        await self.app(scope, receive, send)
-
-
-@dataclass
-class LiveServer:
-    """The shared server: its URL and the switch selecting the sandbox app."""
-
-    base_url: str
-    switch: AppSwitch
-
-
-@pytest.fixture(scope="module")
-def live_server() -> Iterator[LiveServer]:
-    """Run uvicorn on a free loopback port for the whole module."""
-    switch = AppSwitch()
-    # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on TCP-proto sockets, and
-    # without it every response waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(switch, log_level="warning", access_log=False, lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.005)
-    yield LiveServer(f"http://127.0.0.1:{port}", switch)
-    server.should_exit = True
-    thread.join(timeout=10)
+live_server = pytest.fixture(scope="module")(serve_switch)
 
 
 @pytest.fixture
@@ -95,7 +52,7 @@ def sandbox(clock: ManualClock) -> Iterator[UnicontaSandbox]:
 
 
 @pytest.fixture
-def base_url(live_server: LiveServer, sandbox: UnicontaSandbox) -> str:
+def base_url(live_server: SwitchServer, sandbox: UnicontaSandbox) -> str:
     """URL of the live server, now serving this test's sandbox."""
     live_server.switch.app = create_app(sandbox)
     return live_server.base_url

@@ -20,12 +20,12 @@ from ledgerbridge.sandbox.uniconta import (
     create_app,
     seed_debtors,
 )
+from tests.sandbox.live import SwitchServer
 from tests.sandbox.uniconta.conftest import (
     COMPANY,
     OTHER_COMPANY,
     PASSWORD,
     USER,
-    LiveServer,
     Receiver,
 )
 
@@ -532,7 +532,7 @@ def test_count_resets_at_copenhagen_midnight(
 
 
 def test_throttling_beyond_the_limit_lasts_24_hours(
-    clock: ManualClock, live_server: LiveServer
+    clock: ManualClock, live_server: SwitchServer
 ) -> None:
     box = UnicontaSandbox(daily_call_limit=3, throttle_delay=0.25, clock=clock)
     box.add_company(COMPANY, "Demo ApS")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
+
+from ledgerbridge.sandbox.delivery import DeliveryQueue
 
 log = logging.getLogger(__name__)
 
@@ -85,23 +86,20 @@ class WebhookDispatcher:
         if attempts < 1:
             raise ValueError("webhook attempts must be at least 1")
         self._now = now
-        self._timeout = timeout
         self._attempts = attempts
         self._backoff = backoff
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._queue = DeliveryQueue(
+            self._deliver,
+            name="qonto-sandbox-webhooks",
+            timeout=timeout,
+            drain_within=attempts * timeout + backoff * 2**attempts + 1,
+        )
         self._log_lock = threading.Lock()
         self._deliveries: list[WebhookDelivery] = []
 
     def submit(self, event: WebhookEvent, bad_signature: bool = False) -> None:
         """Queue an event; the worker thread starts on first use."""
-        with self._idle:
-            self._pending += 1
-        self._ensure_worker()
-        self._queue.put(_Job(event, bad_signature))
+        self._queue.submit(_Job(event, bad_signature))
 
     def deliveries(self) -> list[WebhookDelivery]:
         """Every attempt so far, oldest first."""
@@ -110,45 +108,11 @@ class WebhookDispatcher:
 
     def wait(self, timeout: float) -> None:
         """Block until every queued event was delivered or given up; raise on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"{self._pending} webhook(s) still pending")
-                self._idle.wait(remaining)
+        self._queue.wait(timeout)
 
     def close(self) -> None:
         """Stop the worker after it has drained the queue."""
-        with self._start_lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            worst_job = self._attempts * self._timeout + self._backoff * 2**self._attempts
-            thread.join(timeout=worst_job + 1)
-
-    def _ensure_worker(self) -> None:
-        """Start the daemon thread lazily so an idle sandbox owns no threads."""
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="qonto-sandbox-webhooks", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        """Worker loop: one event at a time, in the order they were queued."""
-        with httpx.Client(timeout=self._timeout) as client:
-            while True:
-                job = self._queue.get()
-                if job is None:
-                    return
-                try:
-                    self._deliver(client, job)
-                finally:
-                    with self._idle:
-                        self._pending -= 1
-                        self._idle.notify_all()
+        self._queue.close()
 
     def _deliver(self, client: httpx.Client, job: _Job) -> None:
         """Try an event with exponential backoff; a bad-signature send is tried once."""

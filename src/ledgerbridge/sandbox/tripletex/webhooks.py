@@ -13,13 +13,13 @@ import base64
 import hashlib
 import hmac
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+
+from ledgerbridge.sandbox.delivery import DeliveryQueue
 
 log = logging.getLogger(__name__)
 
@@ -72,65 +72,28 @@ class WebhookDispatcher:
         self._on_result = on_result
         self._attempts = attempts
         self._backoff = backoff
-        self._timeout = timeout
-        self._queue: queue.Queue[Delivery | None] = queue.Queue()
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._queue = DeliveryQueue(
+            self._deliver_and_report,
+            name="tripletex-sandbox-webhooks",
+            timeout=timeout,
+            drain_within=timeout * attempts + 1,
+        )
         self.records: list[DeliveryRecord] = []
 
     def submit(self, delivery: Delivery) -> None:
         """Queue a callback; the worker thread starts on first use."""
-        with self._idle:
-            self._pending += 1
-        self._ensure_worker()
-        self._queue.put(delivery)
+        self._queue.submit(delivery)
 
     def wait(self, timeout: float) -> None:
         """Block until every queued callback was delivered or dropped; raise on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"{self._pending} webhook callback(s) still pending")
-                self._idle.wait(remaining)
+        self._queue.wait(timeout)
 
     def close(self) -> None:
         """Stop the worker after it has drained the queue."""
-        with self._start_lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout=self._timeout * self._attempts + 1)
+        self._queue.close()
 
-    def _ensure_worker(self) -> None:
-        """Start the daemon thread lazily so an idle sandbox owns no threads."""
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="tripletex-sandbox-webhooks", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        """Worker loop: deliver callbacks one at a time, in the order they were queued."""
-        with httpx.Client(timeout=self._timeout) as client:
-            while True:
-                delivery = self._queue.get()
-                if delivery is None:
-                    return
-                try:
-                    ok = self._deliver(client, delivery)
-                    self._on_result(delivery, ok)
-                except Exception:
-                    # A worker that dies silently would strand every later webhook.
-                    log.exception("webhook %s to %s crashed", delivery.event, delivery.url)
-                finally:
-                    with self._idle:
-                        self._pending -= 1
-                        self._idle.notify_all()
+    def _deliver_and_report(self, client: httpx.Client, delivery: Delivery) -> None:
+        self._on_result(delivery, self._deliver(client, delivery))
 
     def _deliver(self, client: httpx.Client, delivery: Delivery) -> bool:
         """POST with exponential backoff between attempts; the same idempotency key each time."""

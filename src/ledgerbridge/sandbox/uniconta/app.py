@@ -10,9 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import socket
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from itertools import islice
@@ -24,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from ledgerbridge.sandbox.server import LoopbackServer
 from ledgerbridge.sandbox.uniconta.entities import (
     CATALOGUE,
     LOGIN_CATALOGUE,
@@ -537,61 +535,17 @@ def serve(sandbox: UnicontaSandbox, host: str = "127.0.0.1", port: int = 8765) -
     uvicorn.run(create_app(sandbox), host=host, port=port, log_level="info")
 
 
-class SandboxServer:
+class SandboxServer(LoopbackServer):
     """A sandbox served by uvicorn on a background thread, for tests and benchmarks.
 
     ``port=0`` picks a free port; ``base_url`` tells where it landed.
     """
 
+    name = "Uniconta sandbox"
+
     def __init__(self, sandbox: UnicontaSandbox, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.sandbox = sandbox
-        self.host = host
-        self.port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
 
-    @property
-    def base_url(self) -> str:
-        """``http://host:port`` of the running server."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout: float = 10.0) -> None:
-        """Bind, start serving on a daemon thread and wait until uvicorn accepts requests."""
-        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on TCP-proto sockets, and
-        # without it every response waits ~40 ms for a delayed ACK (Nagle).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.sandbox), log_level="warning", access_log=False, lifespan="off"
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="uniconta-sandbox", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("Uniconta sandbox server did not start")
-            time.sleep(0.005)
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and wait for the thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> SandboxServer:
-        """Start on entering a ``with`` block."""
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Stop on leaving the ``with`` block."""
-        self.stop()
+    def app(self) -> Any:
+        return create_app(self.sandbox)

@@ -7,12 +7,12 @@ so callbacks are queued at commit time and delivered here with retries.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
 from dataclasses import dataclass
 
 import httpx
+
+from ledgerbridge.sandbox.delivery import DeliveryQueue
 
 log = logging.getLogger(__name__)
 
@@ -32,62 +32,26 @@ class CallbackDispatcher:
     def __init__(self, attempts: int = 4, backoff: float = 0.05, timeout: float = 5.0) -> None:
         self._attempts = attempts
         self._backoff = backoff
-        self._timeout = timeout
-        self._queue: queue.Queue[Callback | None] = queue.Queue()
-        self._pending = 0
-        self._idle = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._queue = DeliveryQueue(
+            self._deliver,
+            name="uniconta-sandbox-callbacks",
+            timeout=timeout,
+            drain_within=timeout * attempts + 1,
+        )
         self.delivered = 0
         self.dropped = 0
 
     def submit(self, callback: Callback) -> None:
         """Queue a callback; the worker thread starts on first use."""
-        with self._idle:
-            self._pending += 1
-        self._ensure_worker()
-        self._queue.put(callback)
+        self._queue.submit(callback)
 
     def wait(self, timeout: float) -> None:
         """Block until every queued callback was delivered or dropped; raise on timeout."""
-        deadline = time.monotonic() + timeout
-        with self._idle:
-            while self._pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"{self._pending} Change URL callback(s) still pending")
-                self._idle.wait(remaining)
+        self._queue.wait(timeout)
 
     def close(self) -> None:
         """Stop the worker after it has drained the queue."""
-        with self._start_lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(None)
-            thread.join(timeout=self._timeout * self._attempts + 1)
-
-    def _ensure_worker(self) -> None:
-        """Start the daemon thread lazily so an idle sandbox owns no threads."""
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="uniconta-sandbox-callbacks", daemon=True
-                )
-                self._thread.start()
-
-    def _run(self) -> None:
-        """Worker loop: deliver callbacks one at a time, in the order they were queued."""
-        with httpx.Client(timeout=self._timeout) as client:
-            while True:
-                callback = self._queue.get()
-                if callback is None:
-                    return
-                try:
-                    self._deliver(client, callback)
-                finally:
-                    with self._idle:
-                        self._pending -= 1
-                        self._idle.notify_all()
+        self._queue.close()
 
     def _deliver(self, client: httpx.Client, callback: Callback) -> None:
         """Try a callback a few times with exponential backoff, then drop it with a warning."""

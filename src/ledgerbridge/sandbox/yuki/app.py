@@ -10,9 +10,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-import socket
-import threading
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -23,6 +20,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from ledgerbridge.sandbox.server import LoopbackServer
 from ledgerbridge.sandbox.yuki.operations import dispatch, simulated
 from ledgerbridge.sandbox.yuki.state import YukiSandbox
 from ledgerbridge.sandbox.yuki.wsdl import SERVICES, operation_docs, served_wsdl
@@ -203,65 +201,21 @@ def serve(sandbox: YukiSandbox, host: str = "127.0.0.1", port: int = 8766) -> No
     uvicorn.run(create_app(sandbox), host=host, port=port, log_level="info")
 
 
-class SandboxServer:
+class SandboxServer(LoopbackServer):
     """A sandbox served by uvicorn on a background thread, for tests and benchmarks.
 
     ``port=0`` picks a free port; ``base_url`` tells where it landed.
     """
 
-    def __init__(self, sandbox: YukiSandbox, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.sandbox = sandbox
-        self.host = host
-        self.port = port
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+    name = "Yuki sandbox"
 
-    @property
-    def base_url(self) -> str:
-        """``http://host:port`` of the running server."""
-        return f"http://{self.host}:{self.port}"
+    def __init__(self, sandbox: YukiSandbox, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self.sandbox = sandbox
 
     def url(self, service: str) -> str:
         """Endpoint of one service, e.g. ``url("Contact")`` → ``…/ws/Contact.asmx``."""
         return f"{self.base_url}/ws/{service}.asmx"
 
-    def start(self, timeout: float = 10.0) -> None:
-        """Bind, start serving on a daemon thread and wait until uvicorn accepts requests."""
-        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on TCP-proto sockets, and
-        # without it every response waits ~40 ms for a delayed ACK (Nagle).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            create_app(self.sandbox), log_level="warning", access_log=False, lifespan="off"
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="yuki-sandbox", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("Yuki sandbox server did not start")
-            time.sleep(0.005)
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and wait for the thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> SandboxServer:
-        """Start on entering a ``with`` block."""
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Stop on leaving the ``with`` block."""
-        self.stop()
+    def app(self) -> Any:
+        return create_app(self.sandbox)
