@@ -39,7 +39,10 @@ class RunContext:
     counts: Counter[str] = field(default_factory=Counter)
     """Outcomes per ``<stream>.<outcome>``."""
     unlinked_keys: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Per stream: hub records not yet linked, by business key (computed once per run)."""
+    """Per stream and field: hub records not yet linked, by that field's value (computed once
+    per run)."""
+    matched: set[str] = field(default_factory=set)
+    """Hub records a remote record was matched to in this run (each is matched once)."""
     totals: dict[str, int] = field(default_factory=dict)
     """Records per stream, when the system can count them (import progress and ETA)."""
     product_index: ProductIndex | None = None

@@ -208,8 +208,8 @@ class InboundSync(SyncState):
     ) -> HubRecord | None:
         """The hub record a remote record seen for the first time already is: the app may
         have created the customer before the accounting system was connected. Matched by
-        business key, else by the mapping's ``match_fields`` in order; a matched record is
-        taken out of every index so it is matched once."""
+        business key, else by the mapping's ``match_fields`` in order; a record is matched
+        once per run (``ctx.matched``)."""
         mapping = ctx.mapping(stream)
         candidates = [(mapping.business_key_field, mapping.business_key(remote))]
         candidates += [(name, match_value(remote.get(name))) for name in mapping.match_fields]
@@ -217,10 +217,8 @@ class InboundSync(SyncState):
             if field is None or value is None:
                 continue
             record_id = self._unlinked_by(session, ctx, stream, field).get(value)
-            if record_id is not None:
-                for index in ctx.unlinked_keys.values():
-                    for key in [k for k, rid in index.items() if rid == record_id]:
-                        del index[key]
+            if record_id is not None and record_id not in ctx.matched:
+                ctx.matched.add(record_id)
                 return self.hub.get(session, ctx.tenant_id, mapping.entity, record_id)
         return None
 
