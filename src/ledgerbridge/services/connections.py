@@ -377,8 +377,7 @@ class ConnectionService:
     ) -> JSON:
         """The code mappings (VAT codes, units, payment terms), with the system's own VAT
         codes and which of them are unmapped when ``opener`` lets us ask the system."""
-        with self._sessions() as session:
-            settings = dict(self._load(session, principal, connection_id).settings)
+        _, settings = self.settings_of(principal, connection_id)
         view: JSON = {
             "vat": dict(settings.get("vat_mapping") or {}),
             "units": {**DEFAULT_UNITS, **(settings.get("unit_mapping") or {})},
@@ -390,6 +389,12 @@ class ConnectionService:
             view["remote_vat_codes"] = remote
             view["unmapped_vat_codes"] = [c["code"] for c in remote if c["code"] not in view["vat"]]
         return view
+
+    def settings_of(self, principal: Principal, connection_id: str) -> tuple[str, JSON]:
+        """A connection's system and settings, for the screens built on them (no secrets)."""
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            return row.system, dict(row.settings)
 
     def remote_list(
         self, principal: Principal, connection_id: str, name: str, opener: Opener

@@ -77,11 +77,11 @@ class DataFieldService:
         self, principal: Principal, connection_id: str
     ) -> tuple[Mapping[str, DataField], JSON]:
         """The figures the connection's system offers, and its summary settings."""
-        status = self._connections.status(principal, connection_id)
-        spec = SYSTEMS[status["system"]]
+        system, settings = self._connections.settings_of(principal, connection_id)
+        spec = SYSTEMS[system]
         if not spec.data_fields:
             raise NotFound(f"{spec.name} offers no data fields for the app's custom fields")
-        return spec.data_fields, dict(status["settings"].get("summary") or {})
+        return spec.data_fields, dict(settings.get("summary") or {})
 
     def _custom_fields(self, principal: Principal) -> list[JSON]:
         found: list[JSON] = []
