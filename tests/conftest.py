@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import stamina
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
@@ -62,3 +63,11 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     return create_session_factory(engine)
+
+
+@pytest.fixture(autouse=True)
+def instant_retries() -> Iterator[None]:
+    """Calls repeated in place after a transient failure (stamina) do not wait in tests; a
+    test about the retries themselves sets its own number of attempts."""
+    with stamina.set_testing(True, attempts=3):
+        yield

@@ -19,12 +19,12 @@ import httpx
 
 from ledgerbridge.connectors.base import (
     JSON,
-    AmbiguousWrite,
     AuthenticationFailed,
     CallMeter,
     RemoteRejected,
     RemoteUnavailable,
 )
+from ledgerbridge.connectors.kit.http import httpx_failure, status_failure, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +151,15 @@ class QontoClient:
         headers: Mapping[str, str] | None = None,
         write: bool,
     ) -> Any:
-        response = self._send(method, path, params, json, headers, write)
-        if response.status_code == 401 and self._renew is not None and self._renew():
-            # The access token was refused before its time (revoked by a refresh elsewhere):
-            # once more with a renewed one.
+        def attempt() -> Any:
             response = self._send(method, path, params, json, headers, write)
-        return self._answer(method, path, response, write)
+            if response.status_code == 401 and self._renew is not None and self._renew():
+                # The access token was refused before its time (revoked by a refresh
+                # elsewhere): once more with a renewed one.
+                response = self._send(method, path, params, json, headers, write)
+            return self._answer(method, path, response, write)
+
+        return with_retries(attempt)
 
     def _send(
         self,
@@ -171,13 +174,8 @@ class QontoClient:
         sent = {"Authorization": self._authorization(), **(headers or {})}
         try:
             return self._http.request(method, path, params=params, json=json, headers=sent)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise RemoteUnavailable(f"Qonto is unreachable: {exc}") from exc
         except httpx.TransportError as exc:
-            # The request may have reached Qonto: a write is now of unknown outcome.
-            if write:
-                raise AmbiguousWrite(f"no answer from Qonto to {method} {path}: {exc}") from exc
-            raise RemoteUnavailable(f"no answer from Qonto to {method} {path}: {exc}") from exc
+            raise httpx_failure("Qonto", method, path, exc, write=write) from exc
 
     def _answer(self, method: str, path: str, response: httpx.Response, write: bool) -> Any:
         status = response.status_code
@@ -188,16 +186,12 @@ class QontoClient:
                 f"Qonto does not allow {method} {path} with these credentials: "
                 f"{_error_message(response)}"
             )
-        if status == 429:
-            retry_after = _retry_after(response)
-            raise RemoteUnavailable(
-                f"Qonto is rate limiting this address: {_error_message(response)}",
-                retry_after=retry_after,
-            )
-        if status >= 500:
-            if write:
-                raise AmbiguousWrite(f"Qonto answered {status} to {method} {path}")
-            raise RemoteUnavailable(f"Qonto answered {status} to {method} {path}")
+        detail = _error_message(response) if status == 429 else ""
+        failure = status_failure(
+            "Qonto", method, path, status, response.headers, write=write, detail=detail
+        )
+        if failure is not None:
+            raise failure
         if status == 404 and method == "GET":
             raise _NotFound(path)
         if status >= 400:
@@ -216,14 +210,6 @@ class QontoClient:
 
 class _NotFound(Exception):
     """A read of a record Qonto does not have."""
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(float(value), 0.0) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -21,12 +21,11 @@ import httpx
 from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import (
     JSON,
-    AmbiguousWrite,
     AuthenticationFailed,
     CallMeter,
     RemoteRejected,
-    RemoteUnavailable,
 )
+from ledgerbridge.connectors.kit.http import httpx_failure, status_failure, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +209,19 @@ class TripletexClient:
         ``content_type`` is the body's media type as the spec declares it for the operation
         (``application/json; charset=utf-8`` nearly everywhere)."""
         write = method != "GET"
+        return with_retries(
+            lambda: self._authenticated(method, path, params, json, content_type, write)
+        )
+
+    def _authenticated(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None,
+        json: Any,
+        content_type: str,
+        write: bool,
+    ) -> Any:
         for attempt in range(2):
             token = self.session_token()
             self._meter(1)
@@ -244,12 +256,8 @@ class TripletexClient:
             response = self._http.request(
                 method, path, params=params, content=content, headers=headers, auth=auth
             )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise RemoteUnavailable(f"Tripletex is unreachable: {exc}") from exc
         except httpx.TransportError as exc:
-            if write:
-                raise AmbiguousWrite(f"no answer from Tripletex to {method} {path}: {exc}") from exc
-            raise RemoteUnavailable(f"no answer from Tripletex to {method} {path}: {exc}") from exc
+            raise httpx_failure("Tripletex", method, path, exc, write=write) from exc
         remaining = response.headers.get("X-Rate-Limit-Remaining")
         if remaining is not None:
             self.rate_remaining = int(remaining)
@@ -258,14 +266,10 @@ class TripletexClient:
 
     def _body(self, response: httpx.Response, method: str, path: str, *, write: bool) -> Any:
         status = response.status_code
-        if status == 429:
-            reset = response.headers.get("X-Rate-Limit-Reset", "?")
-            log.warning("Tripletex rate limit reached; it resets in %s s", reset)
-            raise RemoteUnavailable(f"Tripletex rate limit reached; it resets in {reset} s")
-        if status >= 500:
-            if write:
-                raise AmbiguousWrite(f"Tripletex answered {status} to {method} {path}")
-            raise RemoteUnavailable(f"Tripletex answered {status} to {method} {path}")
+        failure = status_failure("Tripletex", method, path, status, response.headers, write=write)
+        if failure is not None:
+            log.warning("%s", failure)
+            raise failure
         if status == 403:
             raise AuthenticationFailed(
                 f"the Tripletex employee token has no access to {path} "

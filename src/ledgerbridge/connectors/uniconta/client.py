@@ -14,12 +14,12 @@ import httpx
 
 from ledgerbridge.connectors.base import (
     JSON,
-    AmbiguousWrite,
     AuthenticationFailed,
     CallMeter,
     RemoteRejected,
     RemoteUnavailable,
 )
+from ledgerbridge.connectors.kit.http import httpx_failure, status_failure, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -140,16 +140,16 @@ class UnicontaClient:
         json: Any = None,
         write: bool,
     ) -> Any:
+        return with_retries(lambda: self._attempt(method, path, params, json, write))
+
+    def _attempt(
+        self, method: str, path: str, params: dict[str, str] | None, json: Any, write: bool
+    ) -> Any:
         self._meter(1)
         try:
             response = self._http.request(method, path, params=params, json=json)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise RemoteUnavailable(f"Uniconta is unreachable: {exc}") from exc
         except httpx.TransportError as exc:
-            # The request may have reached Uniconta: a write is now of unknown outcome.
-            if write:
-                raise AmbiguousWrite(f"no answer from Uniconta to {method} {path}: {exc}") from exc
-            raise RemoteUnavailable(f"no answer from Uniconta to {method} {path}: {exc}") from exc
+            raise httpx_failure("Uniconta", method, path, exc, write=write) from exc
         status = response.status_code
         if status in (401, 403):
             raise AuthenticationFailed(
@@ -157,12 +157,9 @@ class UnicontaClient:
                 if status == 401
                 else "the Uniconta user has no access to this company"
             )
-        if status >= 500:
-            if write:
-                raise AmbiguousWrite(f"Uniconta answered {status} to {method} {path}")
-            raise RemoteUnavailable(f"Uniconta answered {status} to {method} {path}")
-        if status == 429:
-            raise RemoteUnavailable("Uniconta is throttling this user")
+        failure = status_failure("Uniconta", method, path, status, response.headers, write=write)
+        if failure is not None:
+            raise failure
         if status >= 400:
             raise RemoteRejected(_error_message(response))
         if not response.content:

@@ -37,6 +37,7 @@ from ledgerbridge.connectors.base import (
     RemoteRejected,
     RemoteUnavailable,
 )
+from ledgerbridge.connectors.kit.http import status_failure, transport_failure, with_retries
 
 WSDL_DIR = Path(__file__).parent / "wsdl"
 TNS = "http://www.theyukicompany.com/"
@@ -255,21 +256,21 @@ class YukiClient:
     def _send(
         self, service: str, operation: str, params: Mapping[str, Any], write: bool
     ) -> etree._Element:
-        """One metered SOAP call; returns the ``<Operation>Result`` element."""
+        """One metered SOAP call, repeated when it failed without effect; returns the
+        ``<Operation>Result`` element."""
+        return with_retries(lambda: self._attempt(service, operation, params, write))
+
+    def _attempt(
+        self, service: str, operation: str, params: Mapping[str, Any], write: bool
+    ) -> etree._Element:
         proxy = self._proxy(service)
         self._meter(1)
         try:
             response = getattr(proxy, operation)(**params)
-        except requests.exceptions.ConnectTimeout as exc:
-            raise RemoteUnavailable(f"Yuki is unreachable: {exc}") from exc
-        except requests.exceptions.ConnectionError as exc:
-            if "Failed to establish a new connection" in str(exc) or not write:
-                raise RemoteUnavailable(f"Yuki is unreachable: {exc}") from exc
-            raise AmbiguousWrite(f"no answer from Yuki to {operation}: {exc}") from exc
         except requests.exceptions.RequestException as exc:
-            if write:
-                raise AmbiguousWrite(f"no answer from Yuki to {operation}: {exc}") from exc
-            raise RemoteUnavailable(f"no answer from Yuki to {operation}: {exc}") from exc
+            raise transport_failure(
+                "Yuki", "SOAP", operation, exc, sent=not _before_sending(exc), write=write
+            ) from exc
         return self._result(operation, response, write)
 
     def _result(self, operation: str, response: requests.Response, write: bool) -> etree._Element:
@@ -282,10 +283,12 @@ class YukiClient:
         if fault is not None:
             self._raise_fault(operation, fault, write)
         if response.status_code != 200 or body is None:
-            message = f"Yuki answered HTTP {response.status_code} to {operation}"
-            if write and response.status_code >= 500:
-                raise AmbiguousWrite(message)
-            raise RemoteUnavailable(message)
+            failure = status_failure(
+                "Yuki", "SOAP", operation, response.status_code, response.headers, write=write
+            )
+            raise failure or RemoteUnavailable(
+                f"Yuki answered HTTP {response.status_code} to {operation}"
+            )
         answer = _child(body)
         result = _child(answer) if answer is not None else None
         if result is None:
@@ -313,6 +316,16 @@ class YukiClient:
         if write:
             raise RemoteRejected(message, reason="yuki_fault")
         raise RemoteUnavailable(message)
+
+
+def _before_sending(exc: requests.exceptions.RequestException) -> bool:
+    """Whether the connection failed before the request left (refused, or no connection
+    made in time), so that not even a write can have reached Yuki."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    return isinstance(exc, requests.exceptions.ConnectionError) and (
+        "Failed to establish a new connection" in str(exc)
+    )
 
 
 class _SessionLost(Exception):

@@ -1,0 +1,145 @@
+"""What every client does with a failed call, in one place: which failures say the request took
+no effect (and may be repeated at once), which leave a write of unknown outcome, how long the
+system asked us to wait, and the retries in place.
+
+A call is repeated here only when the failure proves it took no effect: the connection was
+refused before anything was sent, the system answered 429 (throttled) or 503 (not processed),
+or a read failed in any way. A write that was sent and not answered, or answered with another
+5xx, is an ``AmbiguousWrite``: repeating it could apply it twice, so the engine looks the
+record up by its business key instead.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import httpx
+import stamina
+
+from ledgerbridge.connectors.base import AmbiguousWrite, ConnectorError, RemoteUnavailable
+
+T = TypeVar("T")
+
+LONGEST_WAIT_IN_PLACE = 30.0
+"""Seconds a call waits in place for a throttled system; when the system asks for longer,
+the error goes up and the job is given back until then."""
+ATTEMPTS = 4
+"""Tries of one call (the first and three repeats) before the failure goes up."""
+RETRY_TIMEOUT = 90.0
+"""Seconds all tries of one call may take together."""
+NOT_PROCESSED = 503
+"""Service Unavailable: the server did not handle the request, so even a write took no effect."""
+
+
+class TransientFailure(RemoteUnavailable):
+    """The call took no effect and may well succeed if made again soon (network failure, 5xx
+    on a read, 429, 503): ``with_retries`` repeats it. Other ``RemoteUnavailable`` errors (an
+    answer in an unexpected shape) go up at once."""
+
+
+def retry_after(headers: Mapping[str, str], now: datetime | None = None) -> float | None:
+    """Seconds the system asked us to wait: ``Retry-After`` (seconds or an HTTP date), else
+    ``X-Rate-Limit-Reset`` (Tripletex: seconds left in the rate-limit period)."""
+    for name in ("Retry-After", "X-Rate-Limit-Reset"):
+        value = headers.get(name)
+        if value is None or not value.strip():
+            continue
+        seconds = _seconds(value, now)
+        if seconds is not None and math.isfinite(seconds):
+            return max(seconds, 0.0)
+    return None
+
+
+def _seconds(value: str, now: datetime | None) -> float | None:
+    """A header's delay: a number of seconds, or an HTTP date to wait until."""
+    try:
+        return float(value)
+    except ValueError:
+        return _seconds_until(value, now)
+
+
+def _seconds_until(http_date: str, now: datetime | None) -> float | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - (now or datetime.now(UTC))).total_seconds()
+
+
+def transport_failure(
+    system: str, method: str, what: str, exc: Exception, *, sent: bool, write: bool
+) -> ConnectorError:
+    """A failure below HTTP. ``sent`` says whether the request may have reached the system:
+    if not, nothing took effect; if so, a read is repeated and a write is ambiguous."""
+    if not sent:
+        return TransientFailure(f"{system} is unreachable: {exc}")
+    message = f"no answer from {system} to {method} {what}: {exc}"
+    return AmbiguousWrite(message) if write else TransientFailure(message)
+
+
+def httpx_failure(
+    system: str, method: str, path: str, exc: httpx.TransportError, *, write: bool
+) -> ConnectorError:
+    """``transport_failure`` for httpx: only a refused or timed-out connection proves that
+    nothing was sent."""
+    sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+    return transport_failure(system, method, path, exc, sent=sent, write=write)
+
+
+def status_failure(
+    system: str,
+    method: str,
+    what: str,
+    status: int,
+    headers: Mapping[str, str],
+    *,
+    write: bool,
+    detail: str = "",
+) -> ConnectorError | None:
+    """The error for a throttled or failed answer (429 or 5xx), None for any other status:
+    the client then reads its system's own error body for the 4xx it knows."""
+    suffix = f": {detail}" if detail else ""
+    if status == 429:
+        delay = retry_after(headers)
+        when = f"; it resets in {delay:g} s" if delay is not None else ""
+        return TransientFailure(
+            f"{system} is rate limiting these calls (HTTP 429){when}{suffix}", retry_after=delay
+        )
+    if status == NOT_PROCESSED:
+        return TransientFailure(
+            f"{system} answered {status} to {method} {what}{suffix}",
+            retry_after=retry_after(headers),
+        )
+    if status >= 500:
+        message = f"{system} answered {status} to {method} {what}{suffix}"
+        return AmbiguousWrite(message) if write else TransientFailure(message)
+    return None
+
+
+def _backoff(exc: Exception) -> bool | float:
+    """stamina's hook: repeat transient failures, after the delay the system asked for when
+    it names one we are willing to wait in place."""
+    if not isinstance(exc, TransientFailure):
+        return False
+    if exc.retry_after is None:
+        return True
+    if exc.retry_after > LONGEST_WAIT_IN_PLACE:
+        return False
+    return exc.retry_after
+
+
+_retrying = stamina.RetryingCaller(
+    attempts=ATTEMPTS, timeout=RETRY_TIMEOUT, wait_initial=0.5, wait_max=5.0
+).on(_backoff)
+
+
+def with_retries(call: Callable[[], T]) -> T:
+    """``call()``, made again while it fails with a ``TransientFailure`` (see the module
+    docstring); each try goes through the call meter inside ``call``, so it is counted."""
+    return _retrying(call)
