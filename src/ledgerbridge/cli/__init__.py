@@ -147,7 +147,8 @@ def _sandbox_command(name: str) -> None:
 
     sandbox_app.command(
         name,
-        help=f"{SANDBOXES[name]} Options: --port N, and --help for the rest.",
+        help=f"{SANDBOXES[name]} Options: --port N, --faults SPEC (fault injection, e.g. "
+        "rate=0.1,seed=7), --latency-ms N, and --help for the rest.",
         context_settings={
             "allow_extra_args": True,
             "ignore_unknown_options": True,

@@ -1,6 +1,7 @@
 """Serving a sandbox with uvicorn on a background thread, for tests, benchmarks and the demo.
 
 Shared by every vendor's sandbox (never by the clients): only the app and a name differ.
+A server given a ``FaultInjector`` serves its app behind it (see ``faults``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any, Self
 
 import uvicorn
 
+from ledgerbridge.sandbox.faults import FaultInjector
+
 
 class LoopbackServer:
     """An ASGI app on ``host:port`` (``port=0`` picks a free one; ``base_url`` tells where it
@@ -20,9 +23,12 @@ class LoopbackServer:
     name = "sandbox"
     """Shown in the thread's name and in a failure to start."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, faults: FaultInjector | None = None
+    ) -> None:
         self.host = host
         self.port = port
+        self.faults = faults
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -43,8 +49,13 @@ class LoopbackServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
+        app = self.app()
         config = uvicorn.Config(
-            self.app(), log_level="warning", access_log=False, lifespan="off", interface="asgi3"
+            app if self.faults is None else self.faults.wrap(app),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            interface="asgi3",
         )
         server = uvicorn.Server(config)
         self._server = server

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ledgerbridge.sandbox.faults import add_fault_options, fault_plan
 from ledgerbridge.sandbox.qonto.app import serve
 from ledgerbridge.sandbox.qonto.seed import seed_organization
 from ledgerbridge.sandbox.qonto.state import QontoSandbox
@@ -23,7 +24,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client-id", default="ledgerbridge-sandbox")
     parser.add_argument("--client-secret", default="sandbox-secret")
     parser.add_argument("--redirect-uri", action="append", default=None)
+    add_fault_options(parser)
     args = parser.parse_args(argv)
+    faults = fault_plan(parser, args)
 
     sandbox = QontoSandbox(seed=args.seed)
     redirect_uris = args.redirect_uri or ["http://127.0.0.1:8000/connections/qonto/callback"]
@@ -36,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         f"  OAuth app: client_id={args.client_id} client_secret={args.client_secret}\n"
         f"  Authorize: {base}/oauth2/auth  Token: {base}/oauth2/token"
     )
-    serve(sandbox, host=args.host, port=args.port)
+    serve(sandbox, host=args.host, port=args.port, faults=faults)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ledgerbridge.sandbox.faults import FaultInjector, FaultPlan, VendorFaults
 from ledgerbridge.sandbox.qonto.core import (
     OAuthError,
     QontoError,
@@ -765,9 +766,28 @@ def _add_admin_routes(app: FastAPI, sandbox: QontoSandbox) -> None:
         )
 
 
-def serve(sandbox: QontoSandbox, host: str = "127.0.0.1", port: int = 8766) -> None:
-    """Run the sandbox with uvicorn until interrupted (blocking)."""
-    uvicorn.run(create_app(sandbox), host=host, port=port, log_level="info")
+FAULTS = VendorFaults(
+    error=lambda scope: _error_response(
+        QontoError(500, "internal_server_error", "An unexpected error occurred.")
+    ),
+    throttle=lambda scope, retry_after: _error_response(
+        QontoError(429, "too_many_requests", "Rate limit exceeded."),
+        {"Retry-After": str(retry_after)},
+    ),
+    is_session=lambda scope: str(scope["path"]).startswith("/oauth2/"),
+)
+"""Qonto's JSON:API errors; the OAuth endpoints keep the session alive."""
+
+
+def serve(
+    sandbox: QontoSandbox,
+    host: str = "127.0.0.1",
+    port: int = 8766,
+    faults: FaultPlan | None = None,
+) -> None:
+    """Run the sandbox with uvicorn until interrupted (blocking), behind fault injection."""
+    app = FaultInjector(FAULTS, faults).wrap(create_app(sandbox))
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 class SandboxServer(LoopbackServer):
@@ -779,8 +799,14 @@ class SandboxServer(LoopbackServer):
 
     name = "Qonto sandbox"
 
-    def __init__(self, sandbox: QontoSandbox, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port)
+    def __init__(
+        self,
+        sandbox: QontoSandbox,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | None = None,
+    ) -> None:
+        super().__init__(host, port, FaultInjector(FAULTS, faults))
         self.sandbox = sandbox
         self._app: ASGIApp = create_app(sandbox)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ledgerbridge.sandbox.faults import add_fault_options, fault_plan
 from ledgerbridge.sandbox.tripletex.app import serve
 from ledgerbridge.sandbox.tripletex.seed import seed_accounting_firm
 from ledgerbridge.sandbox.tripletex.state import TripletexSandbox
@@ -22,7 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--environment", choices=("production", "test"), default="production")
     parser.add_argument("--rate-limit", type=int, default=1000)
+    add_fault_options(parser)
     args = parser.parse_args(argv)
+    faults = fault_plan(parser, args)
 
     sandbox = TripletexSandbox(rate_limit=args.rate_limit, seed=args.seed)
     firm = seed_accounting_firm(
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  employeeToken  {firm.employee_token} (expires {firm.token_expires})")
     print(f"  firm company   {firm.firm_id}, {len(firm.client_ids)} client companies")
     print(f"  session:  curl -X PUT '{root}/token/session/:create?consumerToken=...")
-    serve(sandbox, host=args.host, port=args.port)
+    serve(sandbox, host=args.host, port=args.port, faults=faults)
 
 
 if __name__ == "__main__":

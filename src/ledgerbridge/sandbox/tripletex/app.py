@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ledgerbridge.sandbox.faults import FaultInjector, FaultPlan, VendorFaults
 from ledgerbridge.sandbox.server import LoopbackServer
 from ledgerbridge.sandbox.tripletex import queries
 from ledgerbridge.sandbox.tripletex.books import Book, to_decimal
@@ -985,9 +986,36 @@ def _add_admin_routes(app: FastAPI, sandbox: TripletexSandbox) -> None:
         return answer(handle)
 
 
-def serve(sandbox: TripletexSandbox, host: str = "127.0.0.1", port: int = 8766) -> None:
-    """Run the sandbox with uvicorn until interrupted (blocking)."""
-    uvicorn.run(create_app(sandbox), host=host, port=port, log_level="info")
+SERVER_ERROR = 1000
+"""The spec's internal code for a 500."""
+
+
+FAULTS = VendorFaults(
+    error=lambda scope: _error_response(
+        TripletexError(500, SERVER_ERROR, "Internal server error."), str(uuid.uuid4()), None
+    ),
+    throttle=lambda scope, retry_after: _error_response(
+        TripletexError(
+            429, RATE_LIMIT, "Too many requests: the rate limit for this period is used up."
+        ),
+        str(uuid.uuid4()),
+        RateStatus(limit=0, remaining=0, reset=retry_after, allowed=False),
+    ),
+    is_session=lambda scope: "/token/session/" in str(scope["path"]),
+)
+"""Tripletex's ``ApiError``; a 429 says when to come back in ``X-Rate-Limit-Reset``. Session
+tokens are created under ``/token/session/``."""
+
+
+def serve(
+    sandbox: TripletexSandbox,
+    host: str = "127.0.0.1",
+    port: int = 8766,
+    faults: FaultPlan | None = None,
+) -> None:
+    """Run the sandbox with uvicorn until interrupted (blocking), behind fault injection."""
+    app = FaultInjector(FAULTS, faults).wrap(create_app(sandbox))
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 class SandboxServer(LoopbackServer):
@@ -998,8 +1026,14 @@ class SandboxServer(LoopbackServer):
 
     name = "Tripletex sandbox"
 
-    def __init__(self, sandbox: TripletexSandbox, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port)
+    def __init__(
+        self,
+        sandbox: TripletexSandbox,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | None = None,
+    ) -> None:
+        super().__init__(host, port, FaultInjector(FAULTS, faults))
         self.sandbox = sandbox
 
     def url(self, environment: str = "production") -> str:

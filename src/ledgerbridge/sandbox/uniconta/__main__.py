@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ledgerbridge.sandbox.faults import add_fault_options, fault_plan
 from ledgerbridge.sandbox.uniconta.app import serve
 from ledgerbridge.sandbox.uniconta.seed import seed_creditors, seed_debtors
 from ledgerbridge.sandbox.uniconta.seed_trade import seed_contacts, seed_invoices, seed_products
@@ -30,7 +31,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--daily-call-limit", type=int, default=5000)
     parser.add_argument("--throttle-delay", type=float, default=1.0)
+    add_fault_options(parser)
     args = parser.parse_args(argv)
+    faults = fault_plan(parser, args)
 
     sandbox = UnicontaSandbox(
         daily_call_limit=args.daily_call_limit, throttle_delay=args.throttle_delay
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         f"00{args.company_id}/{args.user}, {args.debtors} debtors, "
         f"http://{args.host}:{args.port}/odata/{args.company_id}/DebtorClient"
     )
-    serve(sandbox, host=args.host, port=args.port)
+    serve(sandbox, host=args.host, port=args.port, faults=faults)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from starlette.types import Scope
 
+from ledgerbridge.sandbox.faults import FaultInjector, FaultPlan, VendorFaults
 from ledgerbridge.sandbox.server import LoopbackServer
 from ledgerbridge.sandbox.uniconta.entities import (
     CATALOGUE,
@@ -530,9 +532,30 @@ async def _admin_body(request: Request) -> dict[str, Any] | Response:
     return payload
 
 
-def serve(sandbox: UnicontaSandbox, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Run the sandbox with uvicorn until interrupted (blocking)."""
-    uvicorn.run(create_app(sandbox), host=host, port=port, log_level="info")
+def _throttled(scope: Scope, retry_after: int) -> Response:
+    """What a throttling gateway in front of Uniconta answers (Uniconta itself slows calls
+    down rather than refusing them, and documents no 429 body)."""
+    response = _rest_error(429, "TooManyRequests", "Too many requests; retry later.")
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+FAULTS = VendorFaults(
+    error=lambda scope: _rest_error(500, "InternalServerError", "An internal error occurred."),
+    throttle=_throttled,
+)
+"""Uniconta authenticates every call with Basic auth: no session call to spare."""
+
+
+def serve(
+    sandbox: UnicontaSandbox,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    faults: FaultPlan | None = None,
+) -> None:
+    """Run the sandbox with uvicorn until interrupted (blocking), behind fault injection."""
+    app = FaultInjector(FAULTS, faults).wrap(create_app(sandbox))
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 class SandboxServer(LoopbackServer):
@@ -543,8 +566,14 @@ class SandboxServer(LoopbackServer):
 
     name = "Uniconta sandbox"
 
-    def __init__(self, sandbox: UnicontaSandbox, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port)
+    def __init__(
+        self,
+        sandbox: UnicontaSandbox,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | None = None,
+    ) -> None:
+        super().__init__(host, port, FaultInjector(FAULTS, faults))
         self.sandbox = sandbox
 
     def app(self) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from ledgerbridge.sandbox.faults import add_fault_options, fault_plan
 from ledgerbridge.sandbox.yuki.app import serve
 from ledgerbridge.sandbox.yuki.seed import DEMO_ACCESS_KEY, seed_demo
 from ledgerbridge.sandbox.yuki.state import YukiSandbox
@@ -21,7 +22,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--contacts", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--daily-call-limit", type=int, default=1000)
+    add_fault_options(parser)
     args = parser.parse_args(argv)
+    faults = fault_plan(parser, args)
 
     sandbox = YukiSandbox(daily_call_limit=args.daily_call_limit)
     seeded = seed_demo(sandbox, contacts=args.contacts, seed=args.seed, access_key=args.access_key)
@@ -30,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         f"access key {seeded.access_key}  domain {seeded.domain_id}  "
         f"administration {seeded.administration_id}  ({args.contacts} contacts)"
     )
-    serve(sandbox, host=args.host, port=args.port)
+    serve(sandbox, host=args.host, port=args.port, faults=faults)
 
 
 if __name__ == "__main__":

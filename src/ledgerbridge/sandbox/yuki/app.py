@@ -19,10 +19,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
+from ledgerbridge.sandbox.faults import FaultInjector, FaultPlan, VendorFaults, header
 from ledgerbridge.sandbox.server import LoopbackServer
 from ledgerbridge.sandbox.yuki.operations import dispatch, simulated
-from ledgerbridge.sandbox.yuki.state import YukiSandbox
+from ledgerbridge.sandbox.yuki.soap import fault_envelope, media_type
+from ledgerbridge.sandbox.yuki.state import YukiFault, YukiSandbox
 from ledgerbridge.sandbox.yuki.wsdl import SERVICES, operation_docs, served_wsdl
 
 _SERVICE_BY_PATH = {f"{name.lower()}.asmx": name for name in SERVICES}
@@ -196,9 +199,45 @@ def _add_admin_routes(app: FastAPI, sandbox: YukiSandbox) -> None:
         return admin(lambda: sandbox.register_payment(admin_id, body.reference, body.amount))
 
 
-def serve(sandbox: YukiSandbox, host: str = "127.0.0.1", port: int = 8766) -> None:
-    """Run the sandbox with uvicorn until interrupted (blocking)."""
-    uvicorn.run(create_app(sandbox), host=host, port=port, log_level="info")
+def _soap_version(scope: Scope) -> str:
+    return "1.2" if "application/soap+xml" in header(scope, "content-type") else "1.1"
+
+
+def _soap_fault(scope: Scope, status: int, fault: YukiFault) -> Response:
+    version = _soap_version(scope)
+    return Response(fault_envelope(version, fault), status, media_type=media_type(version))
+
+
+def _throttled(scope: Scope, retry_after: int) -> Response:
+    """Yuki documents only a daily limit; a 429 is what a gateway in front of it answers."""
+    response = _soap_fault(scope, 429, YukiFault("Too many requests.", code="Server"))
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+FAULTS = VendorFaults(
+    error=lambda scope: _soap_fault(
+        scope, 500, YukiFault("Server was unable to process request.", code="Server")
+    ),
+    throttle=_throttled,
+    is_session=lambda scope: (
+        "Authenticate" in header(scope, "soapaction")
+        or "Authenticate" in header(scope, "content-type")
+    ),
+)
+"""Yuki answers errors as SOAP faults with HTTP 500, as ASMX services do; a session starts
+with ``Authenticate``."""
+
+
+def serve(
+    sandbox: YukiSandbox,
+    host: str = "127.0.0.1",
+    port: int = 8766,
+    faults: FaultPlan | None = None,
+) -> None:
+    """Run the sandbox with uvicorn until interrupted (blocking), behind fault injection."""
+    app = FaultInjector(FAULTS, faults).wrap(create_app(sandbox))
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 class SandboxServer(LoopbackServer):
@@ -209,8 +248,14 @@ class SandboxServer(LoopbackServer):
 
     name = "Yuki sandbox"
 
-    def __init__(self, sandbox: YukiSandbox, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(host, port)
+    def __init__(
+        self,
+        sandbox: YukiSandbox,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultPlan | None = None,
+    ) -> None:
+        super().__init__(host, port, FaultInjector(FAULTS, faults))
         self.sandbox = sandbox
 
     def url(self, service: str) -> str:
