@@ -202,12 +202,15 @@ class SyncJobs:
             self._finish(run_id, handle, "failed", counts, calls["calls"], str(exc), error=True)
             return {"error": str(exc)}
         except (RemoteUnavailable, AmbiguousWrite) as exc:
-            self._finish(run_id, handle, "failed", counts, calls["calls"], str(exc), error=True)
-            retry_in = exponential_backoff(job.job.attempts)
             asked = exc.retry_after if isinstance(exc, RemoteUnavailable) else None
             if asked is not None:
-                retry_in = max(retry_in, timedelta(seconds=asked))
-            raise RetryableError(str(exc), retry_in=retry_in) from exc
+                # Throttled: the system said when to come back. That is no failure of the job,
+                # so it waits that long without counting an attempt, and resumes from its cursor.
+                self._finish(run_id, handle, "deferred", counts, calls["calls"], str(exc))
+                resume_at = self._clock.now() + timedelta(seconds=max(asked, 1.0))
+                raise Postpone(resume_at, str(exc)) from exc
+            self._finish(run_id, handle, "failed", counts, calls["calls"], str(exc), error=True)
+            raise RetryableError(str(exc), retry_in=exponential_backoff(job.job.attempts)) from exc
         except Exception as exc:
             self._finish(
                 run_id, handle, "failed", counts, calls["calls"],
