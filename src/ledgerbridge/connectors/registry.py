@@ -18,20 +18,25 @@ from ledgerbridge.connectors.base import (
     OAuthFlow,
     Verified,
 )
+from ledgerbridge.connectors.kit.credentials import counter_key
 from ledgerbridge.connectors.qonto import oauth as qonto_oauth
 from ledgerbridge.connectors.qonto import setup as qonto_setup
+from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL as QONTO_URL
 from ledgerbridge.connectors.qonto.connector import STREAM_ENTITIES as QONTO_STREAM_ENTITIES
 from ledgerbridge.connectors.qonto.connector import QontoConnector
 from ledgerbridge.connectors.qonto.connector import check_webhook as qonto_check_webhook
 from ledgerbridge.connectors.qonto.connector import record_url as qonto_record_url
 from ledgerbridge.connectors.tripletex import setup as tripletex_setup
 from ledgerbridge.connectors.tripletex import webhooks as tripletex_webhooks
+from ledgerbridge.connectors.tripletex.client import base_url as tripletex_base_url
 from ledgerbridge.connectors.tripletex.connector import STREAM_ENTITIES as TRIPLETEX_STREAM_ENTITIES
 from ledgerbridge.connectors.tripletex.connector import TripletexConnector
 from ledgerbridge.connectors.tripletex.statistics import DATA_FIELDS as TRIPLETEX_DATA_FIELDS
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
+from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL as UNICONTA_URL
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
 from ledgerbridge.connectors.yuki import setup as yuki_setup
+from ledgerbridge.connectors.yuki.client import DEFAULT_BASE_URL as YUKI_URL
 from ledgerbridge.connectors.yuki.connector import STREAM_ENTITIES as YUKI_STREAM_ENTITIES
 from ledgerbridge.connectors.yuki.connector import YukiConnector
 
@@ -96,6 +101,10 @@ class SystemSpec:
     daily_call_limit: int
     quota_timezone: str
     """The zone in which the vendor's quota day starts."""
+    counted_per: Callable[[Mapping[str, Any]], tuple[str, ...]]
+    """(settings) → what the vendor counts calls against: the base URL the connection
+    reaches, then the user or domain the counter belongs to (nothing more when the vendor
+    counts per address)."""
     page_size: int
     write_batch_size: int
     pulls: dict[str, Pull]
@@ -108,8 +117,6 @@ class SystemSpec:
     """Checks made with the credentials when a connection is saved."""
     check_settings: Callable[[Mapping[str, Any]], None] | None = None
     """Checks of the settings alone, on every change (raises ``SetupRefused``)."""
-    credential_settings: tuple[str, ...] = ("base_url", "username")
-    """The settings that name what the vendor counts calls against."""
     oauth: OAuthFlow | None = None
     """How a connection logs in with OAuth 2.0, when the system offers it."""
     record_url: Callable[[Mapping[str, Any], str, str], str | None] | None = None
@@ -134,8 +141,9 @@ class SystemSpec:
     connection maps them in ``settings.summary.fields`` (name → the app's custom field)."""
 
     def credential_key(self, settings: Mapping[str, Any]) -> str:
-        """What the vendor counts calls against (for Uniconta: the user, across companies)."""
-        return ":".join([self.name, *(str(settings.get(k, "")) for k in self.credential_settings)])
+        """The quota ledger's key for the vendor's real counter, shared by every connection
+        and tenant that uses it, however its base URL or user name is spelt."""
+        return counter_key(self.name, *self.counted_per(settings))
 
 
 SYSTEMS: dict[str, SystemSpec] = {
@@ -160,6 +168,11 @@ SYSTEMS: dict[str, SystemSpec] = {
         default_streams=UnicontaConnector.default_streams,
         verify=uniconta_setup.verify,
         check_settings=uniconta_setup.check_settings,
+        # Uniconta counts calls per user, across the companies it reaches.
+        counted_per=lambda settings: (
+            str(settings.get("base_url") or UNICONTA_URL),
+            str(settings.get("username") or ""),
+        ),
     ),
     "yuki": SystemSpec(
         name="yuki",
@@ -180,7 +193,10 @@ SYSTEMS: dict[str, SystemSpec] = {
         verify=yuki_setup.verify,
         check_settings=yuki_setup.check_settings,
         # Yuki counts calls per domain, whichever key or connection makes them.
-        credential_settings=("domain_id",),
+        counted_per=lambda settings: (
+            str(settings.get("base_url") or YUKI_URL),
+            str(settings.get("domain_id") or ""),
+        ),
     ),
     "qonto": SystemSpec(
         name="qonto",
@@ -203,7 +219,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         verify=qonto_setup.verify,
         check_settings=qonto_setup.check_settings,
         # The limits count per IP address, so every connection to one Qonto host shares them.
-        credential_settings=("base_url",),
+        counted_per=lambda settings: (str(settings.get("base_url") or QONTO_URL),),
         oauth=OAuthFlow(
             qonto_oauth.authorize_url, qonto_oauth.exchange_code, qonto_oauth.subscribe_webhooks
         ),
@@ -232,7 +248,11 @@ SYSTEMS: dict[str, SystemSpec] = {
         default_streams=TripletexConnector.default_streams,
         verify=tripletex_setup.verify,
         check_settings=tripletex_setup.check_settings,
-        credential_settings=("environment", "tripletex_employee_id"),
+        # Tripletex limits per employee and API consumer (the consumer is the installation's).
+        counted_per=lambda settings: (
+            tripletex_base_url(settings),
+            str(settings.get("tripletex_employee_id") or ""),
+        ),
         installation_secrets={"consumer_token": "tripletex_consumer_token"},
         status_warnings=tripletex_setup.token_warnings,
         # Customer and product changes arrive at once; the pulls above are the safety net.
