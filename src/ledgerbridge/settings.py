@@ -27,7 +27,16 @@ class Settings(BaseSettings):
     poll_interval: float = 1.0
     job_lease_seconds: float = Field(
         default=60.0,
-        description="A running job whose worker stops renewing it for this long is run again.",
+        gt=0,
+        description="A running job whose worker stops renewing it for this long is run again "
+        "(renewed every third of it by a background thread, whatever the job's pace).",
+    )
+    retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Finished jobs, the sync log, processed inbox events, delivered webhooks "
+        "and the change feed older than this are deleted daily (never what a reader still "
+        "needs).",
     )
     log_level: str = "INFO"
     tripletex_consumer_token: str | None = Field(

@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import ManualClock
-from ledgerbridge.runtime.queue import JobQueue
+from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
+from ledgerbridge.runtime.jobqueue.port import JobContext
 from ledgerbridge.runtime.schedules import Scheduler
-from ledgerbridge.runtime.worker import JobContext, Worker
+from ledgerbridge.runtime.worker import Worker
 from ledgerbridge.store.db import create_db_engine, create_session_factory
 from ledgerbridge.store.tables.runtime import Schedule
 
@@ -39,8 +40,9 @@ class Harness:
 
     def __init__(self, session_factory: sessionmaker[Session], start: datetime) -> None:
         self.clock = ManualClock(start)
-        self.queue = JobQueue(session_factory, self.clock)
-        self.scheduler = Scheduler(session_factory, self.queue, self.clock)
+        self.jobs = EmbeddedBackend(session_factory, self.clock, lease_seconds=60)
+        self.queue = self.jobs.queue
+        self.scheduler = Scheduler(session_factory, self.jobs, self.clock)
         self.runs: list[Run] = []
         self.worker = Worker(self.queue, {"pull": self._record, "status": self._record})
 
@@ -203,8 +205,9 @@ def test_concurrent_ticks_enqueue_once(db_url: str) -> None:
     try:
         clock = ManualClock(datetime(2026, 6, 1, 0, 30, tzinfo=UTC))
         factories = [create_session_factory(engine) for engine in engines]
-        queues = [JobQueue(factory, clock) for factory in factories]
-        schedulers = [Scheduler(f, q, clock) for f, q in zip(factories, queues, strict=True)]
+        backends = [EmbeddedBackend(f, clock, lease_seconds=60) for f in factories]
+        queues = [backend.queue for backend in backends]
+        schedulers = [Scheduler(f, b, clock) for f, b in zip(factories, backends, strict=True)]
         schedulers[0].set("c", "pull", "0 * * * *", "Europe/Oslo", payload={"full": False})
         barrier = threading.Barrier(2, timeout=10)
         for _ in range(24):

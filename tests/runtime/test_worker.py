@@ -9,17 +9,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledgerbridge.clock import ManualClock
-from ledgerbridge.runtime.queue import ClaimedJob, JobInfo, JobQueue
-from ledgerbridge.runtime.worker import (
+from ledgerbridge.clock import ManualClock, SystemClock
+from ledgerbridge.runtime.jobqueue.port import (
     JobContext,
+    LeaseLost,
     Postpone,
     RetryableError,
-    Worker,
+    RunningJob,
     exponential_backoff,
 )
+from ledgerbridge.runtime.queue import ClaimedJob, JobInfo, JobQueue
+from ledgerbridge.runtime.worker import Worker
+from ledgerbridge.store.tables.runtime import Job
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -41,7 +45,7 @@ def info(queue: JobQueue, job_id: str) -> JobInfo:
 
 
 def test_handler_result_is_stored(queue: JobQueue) -> None:
-    seen: list[ClaimedJob] = []
+    seen: list[RunningJob] = []
 
     def pull(ctx: JobContext) -> dict[str, Any]:
         seen.append(ctx.job)
@@ -134,28 +138,58 @@ def test_postpone_releases_without_counting_an_attempt(queue: JobQueue, clock: M
     assert info(queue, job_id).status == "done"
 
 
-def test_heartbeats_are_rate_limited_and_keep_the_lease(
-    queue: JobQueue, clock: ManualClock
+def test_the_runtime_renews_the_lease_of_a_handler_that_never_checks_in(
+    session_factory: sessionmaker[Session],
 ) -> None:
-    writes: list[datetime] = []
+    """A handler stuck in one slow remote call for three leases keeps its job: the lease is
+    renewed by the worker's heartbeat thread, not by the handler's pace."""
+    queue = JobQueue(session_factory, SystemClock(), lease_seconds=0.6)
+    renewals: list[float] = []
     original = queue.heartbeat
 
     def counting(job: ClaimedJob) -> None:
-        writes.append(clock.now())
+        renewals.append(time.monotonic())
         original(job)
 
     queue.heartbeat = counting  # type: ignore[method-assign]
+    recovered: list[int] = []
 
-    def long_import(ctx: JobContext) -> None:
-        for _page in range(36):  # 3 minutes of pages, 5 s each: three leases long
-            clock.advance(timedelta(seconds=5))
-            ctx.heartbeat()
-        assert queue.recover_expired() == 0
+    def slow_call(ctx: JobContext) -> None:
+        for _ in range(6):
+            time.sleep(0.3)
+            recovered.append(queue.recover_expired())
 
     job_id = queue.enqueue("import")
-    Worker(queue, {"import": long_import}).run_until_idle()
+    Worker(queue, {"import": slow_call}).run_until_idle()
     assert info(queue, job_id).status == "done"
-    assert writes == [T0 + timedelta(seconds=20 * n) for n in range(1, 10)]
+    assert recovered == [0] * 6
+    assert len(renewals) >= 6  # every 0.2 s over 1.8 s
+
+
+def test_a_lost_lease_stops_the_handler_at_its_next_check(
+    session_factory: sessionmaker[Session],
+) -> None:
+    queue = JobQueue(session_factory, SystemClock(), lease_seconds=0.3)
+    checks: list[str] = []
+
+    def handler(ctx: JobContext) -> None:
+        taken = queue.claim("w2")  # nothing to take: the lease is being renewed
+        assert taken is None
+        with session_factory.begin() as session:  # another worker takes the job over
+            session.execute(sa.update(Job).values(lease_owner="w2#stolen"))
+        for _ in range(20):
+            time.sleep(0.05)
+            try:
+                ctx.heartbeat()
+            except LeaseLost:
+                checks.append("stopped")
+                raise
+        checks.append("ran to the end")
+
+    job_id = queue.enqueue("import")
+    Worker(queue, {"import": handler}, worker_id="w1").run_once()
+    assert checks == ["stopped"]
+    assert info(queue, job_id).lease_owner == "w2#stolen"
 
 
 def test_a_handler_that_lost_its_lease_records_nothing(

@@ -8,9 +8,12 @@ and for worker processes on many machines alike:
 - at most one running job per connection; other connections run in parallel;
 - at most one queued job per dedupe key, so bursts coalesce; a running job does not count, so a
   change that arrives during a run is picked up by the next one;
-- a claim is a lease: a worker that dies stops renewing it, and once it expires the job goes back
-  to the queue (the next claim does this itself, so a dead worker blocks its connection for at
-  most one lease).
+- a claim is a lease: the worker renews it from a background thread while the job runs; a
+  worker that dies stops renewing it, and once it expires the job goes back to the queue (the
+  next claim does this itself, so a dead worker blocks its connection for at most one lease).
+
+This is the embedded backend's queue (``ledgerbridge.runtime.jobqueue.embedded``); worker
+processes on PostgreSQL use procrastinate instead.
 
 Every method is one short transaction; no transaction is held while a job runs. On PostgreSQL
 the claim uses ``FOR UPDATE SKIP LOCKED`` so workers do not wait for each other; on SQLite every
@@ -31,6 +34,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.runtime.jobqueue import port
+from ledgerbridge.runtime.jobqueue.port import LeaseLost, RecoveredHook
 from ledgerbridge.store.base import UTCDateTime, new_id
 from ledgerbridge.store.tables.runtime import FINISHED_STATUSES, Job
 
@@ -88,13 +93,8 @@ _RUNNING = sa.select(Job).where(Job.status == "running").with_for_update(skip_lo
 _EXPIRED = _RUNNING.where(Job.lease_until < _NOW)
 
 
-class LeaseLost(Exception):
-    """The job is no longer ours: its lease expired and it went back to the queue or to another
-    worker. The holder must stop and must not record a result."""
-
-
 @dataclass(frozen=True)
-class ClaimedJob:
+class ClaimedJob(port.RunningJob):
     """A job as handed to the worker that holds its lease.
 
     ``lease_owner`` is the worker id plus a per-claim suffix, so that a stale handle from an
@@ -102,37 +102,17 @@ class ClaimedJob:
     worker.
     """
 
-    id: str
-    kind: str
-    connection_id: str | None
-    tenant_id: str | None
-    payload: dict[str, Any]
-    attempts: int
-    lease_owner: str
+    lease_owner: str = ""
 
 
 @dataclass(frozen=True)
-class JobInfo:
-    """A read-only snapshot of a job row, for status pages and tests."""
+class JobInfo(port.JobInfo):
+    """A job row with what only this queue keeps: the lease, the attempt limit, the result."""
 
-    id: str
-    kind: str
-    connection_id: str | None
-    tenant_id: str | None
-    payload: dict[str, Any]
-    status: str
-    priority: int
-    run_after: datetime
-    attempts: int
-    max_attempts: int
-    dedupe_key: str | None
-    lease_owner: str | None
-    lease_until: datetime | None
-    last_error: str | None
-    result: dict[str, Any] | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    max_attempts: int = 1
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    result: dict[str, Any] | None = None
 
 
 def _info(job: Job) -> JobInfo:
@@ -176,6 +156,8 @@ class JobQueue:
         self.on_enqueue: Callable[[], None] | None = None
         """Called once a new job is committed: wire it to ``Worker.wake`` so that idle worker
         threads of this process start it without waiting for their next poll."""
+        self.on_recovered: RecoveredHook | None = None
+        """Called, after commit, with the ids of jobs put back because their worker died."""
 
     @property
     def clock(self) -> Clock:
@@ -284,13 +266,22 @@ class JobQueue:
         """
         if kinds is not None and not kinds:
             return None
-        return self._transaction(lambda session: self._claim_in(session, worker_id, kinds))
+        recovered: builtins.list[str] = []
+        claimed = self._transaction(
+            lambda session: self._claim_in(session, worker_id, kinds, recovered)
+        )
+        self._announce(recovered)
+        return claimed
 
     def _claim_in(
-        self, session: Session, worker_id: str, kinds: Collection[str] | None
+        self,
+        session: Session,
+        worker_id: str,
+        kinds: Collection[str] | None,
+        recovered: builtins.list[str],
     ) -> ClaimedJob | None:
         now = self._clock.now()
-        self._recover(session, now, expired_only=True)
+        recovered[:] = self._recover(session, now, expired_only=True)
         if kinds is None:
             job = session.scalars(_CLAIM_ANY_KIND, {"now": now}).first()
         else:
@@ -381,11 +372,19 @@ class JobQueue:
         return self._recover_in_own_transaction(expired_only=False)
 
     def _recover_in_own_transaction(self, *, expired_only: bool) -> int:
-        return self._transaction(
+        recovered = self._transaction(
             lambda session: self._recover(session, self._clock.now(), expired_only=expired_only)
         )
+        self._announce(recovered)
+        return len(recovered)
 
-    def _recover(self, session: Session, now: datetime, *, expired_only: bool) -> int:
+    def _announce(self, recovered: builtins.list[str]) -> None:
+        if recovered and self.on_recovered is not None:
+            self.on_recovered(recovered)
+
+    def _recover(
+        self, session: Session, now: datetime, *, expired_only: bool
+    ) -> builtins.list[str]:
         if expired_only:
             rows = session.scalars(_EXPIRED, {"now": now}).all()
         else:
@@ -397,7 +396,7 @@ class JobQueue:
                 self._requeue(session, row, run_after=row.run_after, error=error, now=now)
             else:
                 self._finish(session, row, "failed", error, now)
-        return len(rows)
+        return [row.id for row in rows]
 
     def _held(self, session: Session, job: ClaimedJob) -> Job:
         row = session.scalars(

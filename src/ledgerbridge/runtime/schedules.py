@@ -18,7 +18,8 @@ whatever daylight saving does. The rules:
 - **One enqueue per slot across processes.** Each tick advances ``next_run_at`` with a
   conditional UPDATE (``WHERE next_run_at = :seen``) in the same transaction as the enqueue, so
   of several workers ticking at once exactly one fires; the job's dedupe key
-  (``"{kind}:{connection_id}"``) is the second guard.
+  (``"{kind}:{connection_id}"``) is the second guard. The job is deferred through the job
+  port in that same transaction, on either backend.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.runtime.queue import JobQueue
+from ledgerbridge.runtime.jobqueue.port import Command, JobBackend
 from ledgerbridge.store.base import UTCDateTime
 from ledgerbridge.store.tables.runtime import Schedule
 
@@ -155,10 +156,10 @@ class Scheduler:
     """Keeps per-connection cron schedules and turns due slots into queued jobs."""
 
     def __init__(
-        self, session_factory: sessionmaker[Session], queue: JobQueue, clock: Clock
+        self, session_factory: sessionmaker[Session], jobs: JobBackend, clock: Clock
     ) -> None:
         self._session_factory = session_factory
-        self._queue = queue
+        self._jobs = jobs
         self._clock = clock
 
     def set(
@@ -273,11 +274,13 @@ class Scheduler:
             )
             if advanced.rowcount != 1 or not fires:  # type: ignore[attr-defined]
                 return None
-            return self._queue.enqueue(
-                row.kind,
-                connection_id=row.connection_id,
-                tenant_id=row.tenant_id,
-                payload={**(row.payload or {}), "slot": slot},
-                dedupe_key=f"{row.kind}:{row.connection_id}",
+            return self._jobs.enqueue(
+                Command(
+                    row.kind,
+                    connection_id=row.connection_id,
+                    tenant_id=row.tenant_id,
+                    payload={**(row.payload or {}), "slot": slot},
+                    dedupe_key=f"{row.kind}:{row.connection_id}",
+                ),
                 session=session,
             )

@@ -1,7 +1,8 @@
-"""Wires one installation together from its settings: store, engine, services, queue, worker.
+"""Wires one installation together from its settings: store, engine, services, jobs, worker.
 
-``serve`` (embedded) runs the API, the scheduler tick and the worker in one process on SQLite;
-``worker`` runs only the tick and the worker, many of them against one PostgreSQL database.
+The job backend follows the database: on SQLite the embedded queue, run by threads of the one
+``serve`` process; on PostgreSQL procrastinate, so that ``serve`` (API, tick and an in-process
+worker) and any number of ``ledgerbridge worker`` processes share one queue.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import Connector
@@ -24,10 +25,12 @@ from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.hub import HubStore, connection_origin
 from ledgerbridge.engine.quota import QuotaLedger
 from ledgerbridge.engine.sync import SyncEngine
+from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
+from ledgerbridge.runtime.jobqueue.port import Command, JobBackend, JobContext
+from ledgerbridge.runtime.jobqueue.procrastinate import ProcrastinateBackend
 from ledgerbridge.runtime.jobs import SyncJobs
-from ledgerbridge.runtime.queue import JobQueue
+from ledgerbridge.runtime.retention import Retention
 from ledgerbridge.runtime.schedules import Scheduler
-from ledgerbridge.runtime.worker import JobContext, Worker
 from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.data_fields import DataFieldService
 from ledgerbridge.services.records import RecordService
@@ -36,15 +39,26 @@ from ledgerbridge.services.tenancy import TenancyService
 from ledgerbridge.services.webhooks import WebhookService
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
-from ledgerbridge.store.hooks import after_commit
 from ledgerbridge.store.secrets import SecretBox
 from ledgerbridge.store.tables.hub import Change
+from ledgerbridge.store.tables.sync import Run
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
 
 SYSTEM_SCOPE = "system"
-"""Pseudo connection id of installation-wide housekeeping jobs (webhook delivery)."""
+"""Pseudo connection id of installation-wide housekeeping jobs (webhook delivery, retention)."""
+RETENTION_CRON = "17 3 * * *"
+"""Daily, at a quiet hour (UTC)."""
+
+
+def job_backend(settings: Settings, sessions: sessionmaker[Session], clock: Clock) -> JobBackend:
+    """procrastinate on PostgreSQL, the embedded queue on SQLite."""
+    if settings.database_url.startswith("sqlite"):
+        return EmbeddedBackend(sessions, clock, lease_seconds=settings.job_lease_seconds)
+    return ProcrastinateBackend(
+        sessions, clock, settings.database_url, lease_seconds=settings.job_lease_seconds
+    )
 
 
 class System:
@@ -62,7 +76,8 @@ class System:
         migrate(self.db)
         self.sessions = create_session_factory(self.db)
         self.box = SecretBox.from_settings(settings.secret_keys, Path(settings.secret_key_file))
-        self.queue = JobQueue(self.sessions, self.clock, lease_seconds=settings.job_lease_seconds)
+        self.queue = job_backend(settings, self.sessions, self.clock)
+        self.queue.on_recovered = self._close_interrupted_runs
         self.scheduler = Scheduler(self.sessions, self.queue, self.clock)
         self.ledger = QuotaLedger(self.sessions, self.clock)
         self.hub = HubStore(self.clock)
@@ -80,17 +95,19 @@ class System:
             self.sessions, self.connections, self.engine, self.ledger, self.queue,
             self.webhooks, self.clock, transport,
         )  # fmt: skip
-        self.worker = Worker(
-            self.queue,
-            {**self.jobs.handlers(), "notices": self._notices},
+        self.retention = Retention(
+            self.sessions, self.queue, self.clock, keep=timedelta(days=settings.retention_days)
+        )
+        self.worker = self.queue.runner(
+            {**self.jobs.handlers(), "notices": self._notices, "retention": self._retention},
             concurrency=settings.worker_concurrency,
             poll_interval=settings.poll_interval,
         )
-        self.queue.on_enqueue = self.worker.wake
         self.hub.listeners.append(self.webhooks.on_changes)
         self.hub.listeners.append(self._push_on_change)
         self.webhooks.on_pending = self._deliver_soon
         self.scheduler.set(SYSTEM_SCOPE, "deliver_webhooks", "* * * * *", "UTC")
+        self.scheduler.set(SYSTEM_SCOPE, "retention", RETENTION_CRON, "UTC")
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -115,17 +132,17 @@ class System:
                         and change.entity in SYSTEMS[system].entities
                     ):
                         targets.add((cid, tenant_id))
+        # In the change's own transaction: no change commits without its push.
         for connection_id, tenant_id in sorted(targets):
-            after_commit(
-                session,
-                partial(
-                    self.queue.enqueue,
+            self.queue.enqueue(
+                Command(
                     "push",
                     connection_id=connection_id,
                     tenant_id=tenant_id,
                     dedupe_key=f"push:{connection_id}",
                     priority=30,
                 ),
+                session=session,
             )
 
     def _notices(self, job: JobContext) -> dict[str, Any]:
@@ -143,10 +160,28 @@ class System:
                 )  # fmt: skip
         return {"warnings": len(warnings)}
 
+    def _retention(self, _job: JobContext) -> dict[str, Any]:
+        return dict(vars(self.retention.purge()))
+
+    def _close_interrupted_runs(self, job_ids: list[str]) -> None:
+        """A job run again because its worker died leaves a run marked running: close it."""
+        with self.sessions.begin() as session:
+            session.execute(
+                sa.update(Run)
+                .where(Run.job_id.in_(job_ids), Run.status == "running")
+                .values(
+                    status="interrupted",
+                    finished_at=self.clock.now(),
+                    message="its worker stopped; the job runs again",
+                )
+            )
+
     def _deliver_soon(self) -> None:
         self.queue.enqueue(
-            "deliver_webhooks", connection_id=SYSTEM_SCOPE,
-            dedupe_key="deliver_webhooks", priority=40,
+            Command(
+                "deliver_webhooks", connection_id=SYSTEM_SCOPE,
+                dedupe_key="deliver_webhooks", priority=40,
+            )
         )  # fmt: skip
 
     # ---------------------------------------------------------------- running
@@ -171,7 +206,7 @@ class System:
         """Start the worker threads and the scheduler tick. ``recover`` (embedded mode, the
         only process on its database) requeues jobs a killed process left running."""
         if recover:
-            recovered = self.queue.recover_all_running()
+            recovered = self.queue.recover_at_start()
             if recovered:
                 log.info("requeued %d job(s) left running by a previous process", recovered)
         self._stop.clear()
@@ -202,6 +237,7 @@ class System:
 
     def close(self) -> None:
         self.stop()
+        self.queue.close()
         self.db.dispose()
 
 

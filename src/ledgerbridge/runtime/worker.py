@@ -1,10 +1,11 @@
-"""Runs queued jobs through handlers: in-process threads (embedded) or worker processes.
+"""Runs the embedded queue's jobs through handlers, in threads of this process.
 
 A handler is a plain function of a ``JobContext``. The worker owns the bookkeeping: it claims,
-records the result and turns exceptions into retries with backoff. It does not renew leases by
-itself: handlers call ``heartbeat`` between pages of long work, where they know they are making
-progress, so a handler stuck for good loses its lease. Claims and results are short transactions
-of the queue; none is open while a handler runs.
+records the result and turns exceptions into retries with backoff. While a handler runs, a
+heartbeat thread renews the job's lease every third of it, whatever the handler's pace (a
+slow remote API must not let another worker take the job over); when the lease is lost the
+context's ``heartbeat`` raises ``LeaseLost`` so the handler stops at its next check. Claims and
+results are short transactions of the queue; none is open while a handler runs.
 """
 
 from __future__ import annotations
@@ -15,68 +16,70 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.runtime.queue import ClaimedJob, JobQueue, LeaseLost
+from ledgerbridge.runtime.jobqueue.port import (
+    Handler,
+    LeaseLost,
+    Postpone,
+    RetryableError,
+    describe,
+    exponential_backoff,
+)
+from ledgerbridge.runtime.queue import ClaimedJob, JobQueue
 
 logger = logging.getLogger(__name__)
 
 
-class JobContext:
-    """What a handler gets: its job, the clock, and a way to say "still alive"."""
+class EmbeddedJobContext:
+    """The handler's view of a claimed job; ``lost`` is set by the heartbeat thread."""
 
     def __init__(self, queue: JobQueue, job: ClaimedJob) -> None:
-        self.job = job
+        self.job: ClaimedJob = job
         self._queue = queue
-        self._beat_every = timedelta(seconds=queue.lease_seconds / 3)
-        self._last_beat = queue.clock.now()
-
-    def heartbeat(self) -> None:
-        """Renew the lease, at most about every third of it: handlers may call this per page
-        or per record without a database write each time. Raises LeaseLost if the job was
-        taken away, and the handler should then stop."""
-        now = self._queue.clock.now()
-        if now - self._last_beat < self._beat_every:
-            return
-        self._queue.heartbeat(self.job)
-        self._last_beat = now
+        self.lost = threading.Event()
 
     @property
     def clock(self) -> Clock:
         return self._queue.clock
 
-
-Handler = Callable[[JobContext], dict[str, Any] | None]
-
-
-class RetryableError(Exception):
-    """Raised by a handler to ask for another attempt after ``retry_in`` (for example the
-    remote API answered 429 with Retry-After). Counts as an attempt."""
-
-    def __init__(self, message: str, *, retry_in: timedelta) -> None:
-        super().__init__(message)
-        self.retry_in = retry_in
+    def heartbeat(self) -> None:
+        """Raise LeaseLost once the lease could not be renewed (the job was taken over)."""
+        if self.lost.is_set():
+            raise LeaseLost(self.job.id)
 
 
-class Postpone(Exception):
-    """Raised by a handler to give the job back until ``run_after`` without counting an
-    attempt (the daily call quota is spent: try after it resets)."""
+class _LeaseKeeper:
+    """Renews a job's lease every third of it until stopped, from its own thread."""
 
-    def __init__(self, run_after: datetime, reason: str = "") -> None:
-        super().__init__(reason or f"postponed until {run_after.isoformat()}")
-        self.run_after = run_after
+    def __init__(self, queue: JobQueue, context: EmbeddedJobContext) -> None:
+        self._queue = queue
+        self._context = context
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._renew, name=f"lease-{context.job.id[:8]}", daemon=True
+        )
 
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
 
-def exponential_backoff(attempts: int) -> timedelta:
-    """2 s after the first attempt, then 4 s, 8 s, … never more than 5 minutes."""
-    return timedelta(seconds=min(2.0 ** max(attempts, 1), 300.0))
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
-
-def _describe(error: BaseException) -> str:
-    # Type and message only: a traceback may carry request bodies or tokens into the table.
-    return f"{type(error).__name__}: {error}"
+    def _renew(self) -> None:
+        every = self._queue.lease_seconds / 3
+        while not self._stop.wait(every):
+            try:
+                self._queue.heartbeat(self._context.job)
+            except LeaseLost:
+                self._context.lost.set()
+                return
+            except Exception:
+                # The database may be briefly unreachable; the lease still has two thirds.
+                logger.exception("renewing the lease of job %s failed", self._context.job.id)
 
 
 class Worker:
@@ -114,18 +117,20 @@ class Worker:
 
     def _run(self, job: ClaimedJob) -> None:
         handler = self._handlers[job.kind]
+        context = EmbeddedJobContext(self._queue, job)
         try:
             try:
-                result = handler(JobContext(self._queue, job))
+                with _LeaseKeeper(self._queue, context):
+                    result = handler(context)
             except LeaseLost:
                 raise  # from the handler's heartbeat: not a failure of the job
             except Postpone as postpone:
                 self._queue.release(job, run_after=postpone.run_after)
             except RetryableError as error:
-                self._queue.fail(job, _describe(error), retry_in=error.retry_in)
+                self._queue.fail(job, describe(error), retry_in=error.retry_in)
             except Exception as error:
                 logger.exception("job %s (%s) attempt %d failed", job.id, job.kind, job.attempts)
-                self._queue.fail(job, _describe(error), retry_in=self._backoff(job.attempts))
+                self._queue.fail(job, describe(error), retry_in=self._backoff(job.attempts))
             else:
                 self._queue.complete(job, result)
         except LeaseLost:

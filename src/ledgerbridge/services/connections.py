@@ -27,12 +27,11 @@ from ledgerbridge.connectors.base import (
 from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
 from ledgerbridge.connectors.uniconta.mapping import COMMON_UNITS, DEFAULT_PAYMENT_TERMS
 from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
-from ledgerbridge.runtime.queue import JobQueue
+from ledgerbridge.runtime.jobqueue.port import Command, JobBackend
 from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.services.errors import Invalid, NotFound, ServiceError
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.db import insert_new
-from ledgerbridge.store.hooks import after_commit
 from ledgerbridge.store.secrets import SecretBox
 from ledgerbridge.store.tables.sync import InboxEvent, Run, SyncIssue, SyncLogEntry
 from ledgerbridge.store.tables.tenancy import Connection
@@ -67,7 +66,7 @@ class ConnectionService:
         self,
         session_factory: sessionmaker[Session],
         box: SecretBox,
-        queue: JobQueue,
+        queue: JobBackend,
         scheduler: Scheduler,
         ledger: QuotaLedger,
         clock: Clock,
@@ -349,10 +348,10 @@ class ConnectionService:
             tenant_id = row.tenant_id
             settings = dict(row.settings)
         warnings = self._unmapped_warnings(connection_id, settings, opener)
-        job_id = self._queue.enqueue(
+        job_id = self._queue.enqueue(Command(
             "import", connection_id=connection_id, tenant_id=tenant_id,
             dedupe_key=f"import:{connection_id}", priority=50,
-        )  # fmt: skip
+        ))  # fmt: skip
         return {"job_id": job_id, "status": "queued", "warnings": warnings}
 
     def _unmapped_warnings(
@@ -431,11 +430,11 @@ class ConnectionService:
             row.updated_at = self._clock.now()
             tenant_id, ready = row.tenant_id, row.import_state == "done"
         if ready:
-            self._queue.enqueue(
+            self._queue.enqueue(Command(
                 "reapply", connection_id=connection_id, tenant_id=tenant_id,
                 payload={"reasons": list(UNMAPPED_REASONS)},
                 dedupe_key=f"reapply:{connection_id}", priority=40,
-            )  # fmt: skip
+            ))  # fmt: skip
         return self.mappings(principal, connection_id)
 
     def request(self, principal: Principal, connection_id: str, kind: str) -> JSON:
@@ -447,10 +446,10 @@ class ConnectionService:
         with self._sessions() as session:
             row = self._load(session, principal, connection_id)
             tenant_id = row.tenant_id
-        job_id = self._queue.enqueue(
+        job_id = self._queue.enqueue(Command(
             kind, connection_id=connection_id, tenant_id=tenant_id,
             dedupe_key=f"{kind}:{connection_id}",
-        )  # fmt: skip
+        ))  # fmt: skip
         return {"job_id": job_id, "status": "queued"}
 
     # ------------------------------------------------------------- reading
@@ -658,16 +657,16 @@ class ConnectionService:
             )
             if not inserted:
                 return True
-            tenant_id = row.tenant_id
-            after_commit(
-                session,
-                lambda: self._queue.enqueue(
+            # In the same transaction: the event and the job that processes it commit together.
+            self._queue.enqueue(
+                Command(
                     "inbox",
                     connection_id=connection_id,
-                    tenant_id=tenant_id,
+                    tenant_id=row.tenant_id,
                     dedupe_key=f"inbox:{connection_id}",
                     priority=20,
                 ),
+                session=session,
             )
         return True
 

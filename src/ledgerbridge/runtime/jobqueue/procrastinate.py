@@ -1,0 +1,484 @@
+"""The production backend: procrastinate on PostgreSQL, for worker processes on any machines.
+
+How our rules map onto procrastinate:
+
+- one job at a time per connection, in order: the job's ``lock`` is the connection;
+- coalescing: ``queueing_lock`` is the dedupe key, and a command whose key already has a
+  waiting job returns that job's id instead of raising ``AlreadyEnqueued``; a retry whose key
+  meanwhile got a waiting twin is folded into the twin (procrastinate's retry does not check
+  the queueing lock);
+- priorities: ours run lowest first, procrastinate's highest first, so the sign is flipped;
+- postponement: procrastinate keeps a waiting job in its lock's line even when it is
+  scheduled for later, which would stall the connection until the quota resets; a postponed
+  job is therefore retried at the lowest priority, so every other job of its connection passes
+  it;
+- retries: a short exponential backoff (the connection waits meanwhile);
+- dead workers: every worker renews its heartbeat from its event loop, independent of the
+  handlers' threads; each worker process looks for jobs of workers silent for a lease and runs
+  them again (their runs are closed as interrupted), and a worker that comes back after being
+  taken over discards its outcome instead of recording it over the new holder's;
+- jobs deferred in the caller's transaction use the SQLAlchemy session's psycopg connection.
+
+procrastinate's schema is applied by our migration 0004, under the migration lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import procrastinate
+import sqlalchemy as sa
+from procrastinate import exceptions as procrastinate_errors
+from procrastinate import jobs as procrastinate_jobs
+from procrastinate import worker as procrastinate_worker
+from procrastinate.job_context import JobContext as ProcrastinateContext
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.runtime.jobqueue.port import (
+    Command,
+    Handler,
+    JobInfo,
+    LeaseLost,
+    Postpone,
+    RecoveredHook,
+    RetryableError,
+    RunningJob,
+    describe,
+    exponential_backoff,
+)
+
+logger = logging.getLogger(__name__)
+
+TASK = "ledgerbridge.job"
+QUEUE = "ledgerbridge"
+POSTPONED_PRIORITY = -2_000_000_000
+"""procrastinate priority of a postponed job: below every other job of its connection."""
+MAX_ATTEMPTS = 5
+_RACE_RETRIES = 8
+
+_STATUS_TO_OURS = {
+    "todo": "queued",
+    "doing": "running",
+    "succeeded": "done",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "aborting": "running",
+    "aborted": "cancelled",
+}
+_STATUS_TO_THEIRS: dict[str, builtins.list[str]] = {}
+for _theirs, _ours in _STATUS_TO_OURS.items():
+    _STATUS_TO_THEIRS.setdefault(_ours, []).append(_theirs)
+
+_WAITING_TWIN = sa.text(
+    "SELECT id FROM procrastinate_jobs WHERE queueing_lock = :key AND status = 'todo'"
+)
+_HOLDER = sa.text("SELECT status, worker_id FROM procrastinate_jobs WHERE id = :id")
+# A job's timestamps are in procrastinate's event log.
+_JOBS = """
+SELECT j.id, j.status, j.priority, j.queueing_lock, j.args, j.scheduled_at, j.attempts,
+       (SELECT min(e.at) FROM procrastinate_events e
+         WHERE e.job_id = j.id AND e.type = 'deferred') AS created_at,
+       (SELECT max(e.at) FROM procrastinate_events e
+         WHERE e.job_id = j.id AND e.type = 'started') AS started_at,
+       (SELECT max(e.at) FROM procrastinate_events e
+         WHERE e.job_id = j.id AND e.type IN ('succeeded', 'failed', 'cancelled', 'aborted'))
+         AS finished_at
+  FROM procrastinate_jobs j
+ WHERE j.task_name = :task
+"""
+_PURGE = sa.text(
+    """
+DELETE FROM procrastinate_jobs j
+ WHERE j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')
+   AND NOT EXISTS (SELECT 1 FROM procrastinate_events e
+                    WHERE e.job_id = j.id AND e.at >= :cutoff)
+"""
+)
+
+
+def _conninfo(database_url: str) -> str:
+    """A libpq connection string from our SQLAlchemy URL (``postgresql+psycopg://…``)."""
+    url = sa.make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def _lock(command: Command) -> str | None:
+    return None if command.connection_id is None else f"connection:{command.connection_id}"
+
+
+def _info(row: sa.Row[Any]) -> JobInfo:
+    args = dict(row.args or {})
+    priority = int(row.priority)
+    return JobInfo(
+        id=str(row.id),
+        kind=str(args.get("kind", "")),
+        connection_id=args.get("connection_id"),
+        tenant_id=args.get("tenant_id"),
+        payload=dict(args.get("payload") or {}),
+        status=_STATUS_TO_OURS.get(row.status, row.status),
+        priority=-priority if priority != POSTPONED_PRIORITY else -POSTPONED_PRIORITY,
+        run_after=row.scheduled_at,
+        attempts=int(row.attempts),
+        dedupe_key=row.queueing_lock,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+class _Retry(Exception):
+    """Carries the retry decision from the task's thread to the retry strategy."""
+
+    def __init__(self, decision: procrastinate.RetryDecision, cause: str) -> None:
+        super().__init__(cause)
+        self.decision = decision
+
+
+class _DecidedRetry(procrastinate.BaseRetryStrategy):
+    def get_retry_decision(
+        self, *, exception: BaseException, job: procrastinate_jobs.Job
+    ) -> procrastinate.RetryDecision | None:
+        return exception.decision if isinstance(exception, _Retry) else None
+
+
+class ProcrastinateJobContext:
+    """The handler's view of a procrastinate job. ``heartbeat`` checks, at most every third
+    of the lease, that the job is still held by this worker (liveness itself is the worker's
+    heartbeat, renewed by its event loop)."""
+
+    def __init__(
+        self, backend: ProcrastinateBackend, job: RunningJob, worker_id: int | None
+    ) -> None:
+        self.job = job
+        self._backend = backend
+        self._worker_id = worker_id
+        self._checked = time.monotonic()
+
+    @property
+    def clock(self) -> Clock:
+        return self._backend.clock
+
+    def heartbeat(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self._backend.lease_seconds / 3:
+            return
+        self._checked = now
+        if not self._backend.holds(int(self.job.id), self._worker_id):
+            raise LeaseLost(self.job.id)
+
+
+class ProcrastinateBackend:
+    """``JobBackend`` on procrastinate. Enqueues and reads go through our SQLAlchemy sessions;
+    only the workers open procrastinate's own connection pool."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        clock: Clock,
+        database_url: str,
+        *,
+        lease_seconds: float,
+    ) -> None:
+        self._sessions = session_factory
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.on_recovered: RecoveredHook | None = None
+        self._handlers: dict[str, Handler] = {}
+        self.app = procrastinate.App(
+            connector=procrastinate.PsycopgConnector(conninfo=_conninfo(database_url))
+        )
+        self._task = self.app.task(
+            name=TASK, queue=QUEUE, pass_context=True, retry=_DecidedRetry()
+        )(self._run)
+
+    # ------------------------------------------------------------------ enqueue and read
+
+    def enqueue(self, command: Command, *, session: Session | None = None) -> str:
+        if session is not None:
+            return self._defer(session, command)
+        with self._sessions.begin() as own:
+            return self._defer(own, command)
+
+    def _defer(self, session: Session, command: Command) -> str:
+        key = command.dedupe_key
+        for _ in range(_RACE_RETRIES):
+            if key is not None:
+                waiting = session.scalar(_WAITING_TWIN, {"key": key})
+                if waiting is not None:
+                    return str(waiting)
+            connection = session.connection().connection.dbapi_connection
+            try:
+                # A savepoint: losing the race to a concurrent defer of the same key must not
+                # abort the caller's transaction.
+                with session.begin_nested():
+                    job_id = self._task.configure(
+                        lock=_lock(command),
+                        queueing_lock=key,
+                        priority=-command.priority,
+                        schedule_at=command.run_after,
+                        connection=connection,
+                    ).defer(
+                        kind=command.kind,
+                        connection_id=command.connection_id,
+                        tenant_id=command.tenant_id,
+                        payload=dict(command.payload),
+                    )
+            except procrastinate_errors.AlreadyEnqueued:
+                continue
+            return str(job_id)
+        raise RuntimeError(f"could not enqueue {command.kind}: dedupe key {key} kept racing")
+
+    def get(self, job_id: str) -> JobInfo | None:
+        if not job_id.isdigit():
+            return None
+        with self._sessions() as session:
+            row = session.execute(
+                sa.text(_JOBS + " AND j.id = :id"), {"task": TASK, "id": int(job_id)}
+            ).first()
+        return None if row is None else _info(row)
+
+    def list(
+        self,
+        *,
+        connection_id: str | None = None,
+        statuses: Collection[str] | None = None,
+        limit: int = 100,
+    ) -> builtins.list[JobInfo]:
+        query = _JOBS
+        params: dict[str, Any] = {"task": TASK, "limit": limit}
+        if connection_id is not None:
+            query += " AND j.lock = :lock"
+            params["lock"] = f"connection:{connection_id}"
+        if statuses is not None:
+            theirs = [s for ours in statuses for s in _STATUS_TO_THEIRS.get(ours, [])]
+            query += " AND j.status::text = ANY(:statuses)"
+            params["statuses"] = theirs
+        query += " ORDER BY j.id DESC LIMIT :limit"
+        with self._sessions() as session:
+            return [_info(row) for row in session.execute(sa.text(query), params)]
+
+    def purge_finished(self, older_than: timedelta) -> int:
+        cutoff = self.clock.now() - older_than
+        with self._sessions.begin() as session:
+            return int(session.execute(_PURGE, {"cutoff": cutoff}).rowcount)  # type: ignore[attr-defined]
+
+    def holds(self, job_id: int, worker_id: int | None) -> bool:
+        """Whether the job is still running on ``worker_id``."""
+        with self._sessions() as session:
+            row = session.execute(_HOLDER, {"id": job_id}).first()
+        return row is not None and row.status == "doing" and row.worker_id == worker_id
+
+    # ------------------------------------------------------------------ running
+
+    def _run(self, context: ProcrastinateContext, **args: Any) -> dict[str, Any] | None:
+        """The one procrastinate task: dispatch to our handler and turn its outcome into
+        procrastinate's terms. Runs in a thread of procrastinate's sync-task support."""
+        raw = context.job
+        assert raw.id is not None
+        job = RunningJob(
+            id=str(raw.id),
+            kind=str(args["kind"]),
+            connection_id=args.get("connection_id"),
+            tenant_id=args.get("tenant_id"),
+            payload=dict(args.get("payload") or {}),
+            attempts=raw.attempts + 1,
+        )
+        handler = self._handlers.get(job.kind)
+        if handler is None:
+            raise LookupError(f"no handler for job kind {job.kind}")
+        try:
+            return handler(ProcrastinateJobContext(self, job, raw.worker_id))
+        except LeaseLost:
+            raise
+        except Postpone as postpone:
+            twin = self._twin(raw)
+            if twin is not None:
+                return {"coalesced_into": twin, "postponed": str(postpone)}
+            decision = procrastinate.RetryDecision(
+                retry_at=postpone.run_after, priority=POSTPONED_PRIORITY
+            )
+            raise _Retry(decision, str(postpone)) from postpone
+        except Exception as error:
+            if job.attempts >= MAX_ATTEMPTS:
+                raise
+            retry_in = (
+                error.retry_in
+                if isinstance(error, RetryableError)
+                else exponential_backoff(job.attempts)
+            )
+            twin = self._twin(raw)
+            if twin is not None:
+                return {"coalesced_into": twin, "error": describe(error)}
+            if not isinstance(error, RetryableError):
+                logger.exception("job %s (%s) attempt %d failed", job.id, job.kind, job.attempts)
+            decision = procrastinate.RetryDecision(retry_at=datetime.now(UTC) + retry_in)
+            raise _Retry(decision, describe(error)) from error
+
+    def _twin(self, job: procrastinate_jobs.Job) -> str | None:
+        """A waiting job with this job's dedupe key, which then does this job's work."""
+        if job.queueing_lock is None:
+            return None
+        with self._sessions() as session:
+            twin = session.scalar(_WAITING_TWIN, {"key": job.queueing_lock})
+        return None if twin is None else str(twin)
+
+    def runner(
+        self, handlers: Mapping[str, Handler], *, concurrency: int, poll_interval: float
+    ) -> ProcrastinateRunner:
+        self._handlers = dict(handlers)
+        return ProcrastinateRunner(self, concurrency=concurrency, poll_interval=poll_interval)
+
+    def recover_at_start(self) -> int:
+        """Nothing to do at start-up: other worker processes may be running; jobs of dead
+        workers are found by their heartbeats (``ProcrastinateRunner.recover_stalled``)."""
+        return 0
+
+    def close(self) -> None:
+        """Nothing to release: workers open and close procrastinate's pool themselves."""
+
+
+class _FencedWorker(procrastinate_worker.Worker):
+    """procrastinate's worker, except that a job taken over while this worker looked dead
+    (frozen past its heartbeat) keeps the new holder's state: the late outcome is dropped."""
+
+    def __init__(self, backend: ProcrastinateBackend, **options: Any) -> None:
+        super().__init__(**options)
+        self._backend = backend
+        self.jobs_run = 0
+        self.stop_after: int | None = None
+
+    async def _persist_job_status(
+        self,
+        job: procrastinate_jobs.Job,
+        status: procrastinate_jobs.Status,
+        retry_decision: procrastinate.RetryDecision | None,
+        context: ProcrastinateContext,
+        job_result: Any,
+    ) -> None:
+        assert job.id is not None
+        self.jobs_run += 1
+        if self.stop_after is not None and self.jobs_run >= self.stop_after:
+            self.stop()
+        if not await asyncio.to_thread(self._backend.holds, job.id, self.worker_id):
+            logger.warning("job %s: taken over by another worker, outcome discarded", job.id)
+            return
+        await super()._persist_job_status(job, status, retry_decision, context, job_result)
+
+
+class ProcrastinateRunner:
+    """Runs procrastinate workers in this process: in the foreground (``ledgerbridge
+    worker``), in a background thread (``serve`` on PostgreSQL), or until idle (tests)."""
+
+    def __init__(
+        self, backend: ProcrastinateBackend, *, concurrency: int, poll_interval: float
+    ) -> None:
+        self._backend = backend
+        self._concurrency = concurrency
+        self._poll_interval = poll_interval
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+
+    def _worker(self, *, wait: bool, concurrency: int) -> _FencedWorker:
+        lease = self._backend.lease_seconds
+        return _FencedWorker(
+            self._backend,
+            app=self._backend.app,
+            queues=[QUEUE],
+            name=self.worker_id,
+            concurrency=concurrency,
+            wait=wait,
+            fetch_job_polling_interval=self._poll_interval,
+            listen_notify=wait,
+            install_signal_handlers=False,
+            update_heartbeat_interval=lease / 3,
+            stalled_worker_timeout=lease,
+        )
+
+    def run_once(self) -> bool:
+        return self._drain(max_jobs=1) == 1
+
+    def run_until_idle(self, max_jobs: int | None = None) -> int:
+        return self._drain(max_jobs=max_jobs)
+
+    def _drain(self, *, max_jobs: int | None) -> int:
+        worker = self._worker(wait=False, concurrency=1)
+        worker.stop_after = max_jobs
+
+        async def drain() -> None:
+            async with self._backend.app.open_async():
+                await worker.run()
+
+        asyncio.run(drain())
+        return worker.jobs_run
+
+    def run_forever(self, stop: threading.Event) -> None:
+        """Run a worker with ``concurrency`` job threads, and recover dead workers' jobs
+        every third of a lease, until ``stop`` is set."""
+        worker = self._worker(wait=True, concurrency=self._concurrency)
+
+        async def main() -> None:
+            async with self._backend.app.open_async():
+                running = asyncio.create_task(worker.run())
+                while not stop.is_set() and not running.done():
+                    try:
+                        await self._recover_stalled_async()
+                    except Exception:
+                        logger.exception("recovering stalled jobs failed")
+                    await asyncio.wait([running], timeout=self._backend.lease_seconds / 3)
+                worker.stop()
+                await running
+
+        watcher = threading.Thread(
+            target=lambda: (stop.wait(), worker.stop()), name="ledgerbridge-stop", daemon=True
+        )
+        watcher.start()
+        asyncio.run(main())
+
+    def wake(self) -> None:
+        """Workers hear of new jobs through PostgreSQL's LISTEN/NOTIFY."""
+
+    def recover_stalled(self) -> int:
+        """Run again the jobs of workers whose heartbeat is older than a lease; return how
+        many."""
+
+        async def recover() -> int:
+            async with self._backend.app.open_async():
+                return await self._recover_stalled_async()
+
+        return asyncio.run(recover())
+
+    async def _recover_stalled_async(self) -> int:
+        manager = self._backend.app.job_manager
+        stalled = await manager.get_stalled_jobs(
+            queue=QUEUE, seconds_since_heartbeat=self._backend.lease_seconds
+        )
+        recovered = []
+        for job in stalled:
+            assert job.id is not None
+            twin = await asyncio.to_thread(self._backend._twin, job)
+            try:
+                if twin is not None or job.attempts + 1 >= MAX_ATTEMPTS:
+                    await manager.finish_job(
+                        job=job, status=procrastinate_jobs.Status.FAILED, delete_job=False
+                    )
+                else:
+                    await manager.retry_job(job=job)
+            except procrastinate_errors.ConnectorException:
+                logger.warning("stalled job %s changed meanwhile; left to its new holder", job.id)
+                continue
+            recovered.append(str(job.id))
+            logger.warning("job %s (%s): its worker stopped; run again", job.id, job.task_name)
+        await manager.prune_stalled_workers(self._backend.lease_seconds)
+        hook = self._backend.on_recovered
+        if recovered and hook is not None:
+            await asyncio.to_thread(hook, recovered)
+        return len(recovered)

@@ -1,0 +1,99 @@
+"""Retention: history older than the configured age is deleted, once a day.
+
+What goes: finished jobs, sync-log rows, inbox events already processed, delivered webhook
+deliveries, and change-feed rows. What stays, whatever its age: anything a reader still
+needs. An inbox event not processed yet and a delivery not delivered yet are never removed,
+and a change is removed only once every connection of its tenant has pushed past it (the
+lowest push cursor of the tenant's connections; a connection that has not pushed yet keeps
+them all). Apps reading ``GET /changes`` are expected to read within the retention age.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.runtime.jobqueue.port import JobBackend
+from ledgerbridge.store.tables.hub import Change
+from ledgerbridge.store.tables.sync import Cursor, InboxEvent, SyncLogEntry
+from ledgerbridge.store.tables.tenancy import Connection, WebhookDelivery
+
+PUSH_CURSOR = "push"
+"""The cursor name under which the push job keeps the last change position it sent."""
+
+
+@dataclass(frozen=True)
+class Purged:
+    jobs: int
+    sync_log: int
+    inbox_events: int
+    webhook_deliveries: int
+    changes: int
+
+
+def _count(result: sa.Result[object]) -> int:
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+class Retention:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        jobs: JobBackend,
+        clock: Clock,
+        *,
+        keep: timedelta,
+    ) -> None:
+        if keep <= timedelta(0):
+            raise ValueError("retention age must be positive")
+        self._sessions = session_factory
+        self._jobs = jobs
+        self._clock = clock
+        self._keep = keep
+
+    def purge(self) -> Purged:
+        """Delete what is older than the retention age and no reader still needs."""
+        cutoff = self._clock.now() - self._keep
+        jobs = self._jobs.purge_finished(self._keep)
+        with self._sessions.begin() as session:
+            sync_log = _count(
+                session.execute(sa.delete(SyncLogEntry).where(SyncLogEntry.at < cutoff))
+            )
+            inbox = _count(
+                session.execute(
+                    sa.delete(InboxEvent).where(
+                        InboxEvent.processed_at.is_not(None), InboxEvent.processed_at < cutoff
+                    )
+                )
+            )
+            deliveries = _count(
+                session.execute(
+                    sa.delete(WebhookDelivery).where(
+                        WebhookDelivery.delivered_at.is_not(None),
+                        WebhookDelivery.delivered_at < cutoff,
+                    )
+                )
+            )
+            changes = self._purge_changes(session, cutoff)
+        return Purged(jobs, sync_log, inbox, deliveries, changes)
+
+    @staticmethod
+    def _purge_changes(session: Session, cutoff: datetime) -> int:
+        """Old changes that every connection of their tenant has pushed past."""
+        pushed = sa.func.coalesce(sa.cast(Cursor.value, sa.BigInteger), 0)
+        behind = (
+            sa.select(sa.literal(1))
+            .select_from(Connection)
+            .outerjoin(
+                Cursor,
+                sa.and_(Cursor.connection_id == Connection.id, Cursor.name == PUSH_CURSOR),
+            )
+            .where(Connection.tenant_id == Change.tenant_id, pushed < Change.position)
+        )
+        return _count(
+            session.execute(sa.delete(Change).where(Change.at < cutoff, ~sa.exists(behind)))
+        )
