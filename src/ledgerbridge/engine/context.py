@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ledgerbridge.connectors.base import Connector, EntityMapping
+from ledgerbridge.engine.fence import FenceToken
 from ledgerbridge.engine.hub import connection_origin
 
 if TYPE_CHECKING:
@@ -47,6 +48,9 @@ class RunContext:
     """Records per stream, when the system can count them (import progress and ETA)."""
     product_index: ProductIndex | None = None
     """Hub products for invoice lines looked up by name and VAT rate (read once per run)."""
+    fence: FenceToken | None = None
+    """The run's epoch: inside ``fenced(ctx.fence)`` every engine write transaction checks it
+    (``None``: a run outside the job runtime, whose writes are not fenced)."""
 
     @property
     def origin(self) -> str:

@@ -2,6 +2,10 @@
 
 Every path that changes a canonical record (the app through the API, a connector through a
 sync) goes through here, so the change feed, webhooks and pushes can never miss a change.
+
+Feed positions are taken just before the transaction commits, from a per-tenant counter row
+that stays locked until the commit: two writers of one tenant get their positions in the order
+they commit, so a reader never sees a position while a smaller one is still to commit.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from sqlalchemy.orm import Session
 from ledgerbridge.clock import Clock
 from ledgerbridge.engine.canonical import content_hash
 from ledgerbridge.store.base import new_id
-from ledgerbridge.store.tables.hub import Change, HubRecord
+from ledgerbridge.store.db import dialect_insert
+from ledgerbridge.store.tables.hub import Change, FeedCounter, HubRecord
 
 JSON = dict[str, Any]
 ChangeListener = Callable[[Session, list[Change]], None]
 """Called once per transaction, just before it commits, with every change it made (their
-``seq`` assigned): listeners add their rows (webhook outbox) to the same transaction."""
+``position`` assigned): listeners add their rows (webhook outbox) to the same transaction
+and, since the tenant's feed counter is locked until the commit, must be quick."""
 
 _PENDING = "ledgerbridge.hub.changes"
 
@@ -119,24 +125,45 @@ class HubStore:
             origin=record.origin,
             at=record.updated_at,
         )
-        session.add(change)
+        # Added to the session only at commit, once it has its position (``dispatch``).
         _, pending = session.info.setdefault(_PENDING, (self, []))
         pending.append(change)
 
     def dispatch(self, session: Session, changes: list[Change]) -> None:
+        """Number the transaction's changes, store them and tell the listeners (at commit)."""
+        session.flush()
+        for tenant_id in sorted({c.tenant_id for c in changes}):  # one lock order: no deadlock
+            mine = [c for c in changes if c.tenant_id == tenant_id]
+            last = _take_positions(session, tenant_id, len(mine))
+            for position, change in enumerate(mine, start=last - len(mine) + 1):
+                change.position = position
+        session.add_all(changes)
         session.flush()
         for listener in self.listeners:
             listener(session, changes)
 
     def changes(self, session: Session, tenant_id: str, after: int, limit: int) -> list[Change]:
+        """Changes after the cursor ``after`` (a position), in commit order."""
         return list(
             session.scalars(
                 sa.select(Change)
-                .where(Change.tenant_id == tenant_id, Change.seq > after)
-                .order_by(Change.seq)
+                .where(Change.tenant_id == tenant_id, Change.position > after)
+                .order_by(Change.position)
                 .limit(limit)
             )
         )
+
+
+def _take_positions(session: Session, tenant_id: str, count: int) -> int:
+    """Reserve ``count`` feed positions for the tenant; returns the last one. The counter row
+    stays locked by this transaction until it commits."""
+    statement = dialect_insert(session)(FeedCounter).values(tenant_id=tenant_id, last=count)
+    statement = statement.on_conflict_do_update(
+        index_elements=[FeedCounter.tenant_id],
+        set_={"last": FeedCounter.last + statement.excluded.last},
+    )
+    last = session.execute(statement.returning(FeedCounter.last)).scalar_one()
+    return int(last)
 
 
 @sa.event.listens_for(Session, "before_commit")

@@ -14,6 +14,7 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import JSON, EntityMapping, RemoteRef, SkipRecord
 from ledgerbridge.engine.canonical import content_hash, describe_validation_error, validate
 from ledgerbridge.engine.context import RunContext
+from ledgerbridge.engine.fence import active_fence
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.store.tables.hub import HubRecord
@@ -35,8 +36,13 @@ class SyncState:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        """A write transaction of the engine. Inside a fenced run it commits only while the
+        run's epoch is current, else raises ``RunFenced`` and rolls back (see ``fence``)."""
         with self._sessions.begin() as session:
             yield session
+            fence = active_fence()
+            if fence is not None:
+                fence.verify(session)
 
     def recorder(self, ctx: RunContext) -> SyncRecorder:
         return SyncRecorder(self.clock, ctx.connection_id, ctx.run_id, ctx.counts)

@@ -125,11 +125,13 @@ class RecordService:
             self._hub.delete(session, record, API_ORIGIN)
 
     def changes(self, principal: Principal, after: int, limit: int) -> tuple[list[JSON], int]:
+        """A page of the change feed. Apps know a change's feed position as its ``seq``: the
+        cursor they have always used, now numbered in commit order."""
         with self._sessions() as session:
             rows = self._hub.changes(session, principal.tenant_id, after, limit)
         items = [
             {
-                "seq": c.seq,
+                "seq": c.position,
                 "entity": c.entity,
                 "record_id": c.record_id,
                 "operation": c.operation,
@@ -139,7 +141,7 @@ class RecordService:
             }
             for c in rows
         ]
-        return items, (rows[-1].seq if rows else after)
+        return items, (rows[-1].position if rows else after)
 
     # ------------------------------------------------------------------
 

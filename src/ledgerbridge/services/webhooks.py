@@ -123,7 +123,7 @@ class WebhookService:
                 change.tenant_id,
                 f"{change.entity}.{change.operation}",
                 {
-                    "seq": change.seq,
+                    "seq": change.position,
                     "entity": change.entity,
                     "record_id": change.record_id,
                     "operation": change.operation,

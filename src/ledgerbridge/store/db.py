@@ -96,13 +96,17 @@ def migrate(engine: sa.Engine) -> None:
                 connection.commit()
 
 
+def dialect_insert(session: Session) -> Any:
+    """The backend's ``insert`` construct, which offers ``ON CONFLICT`` (upserts)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def insert_new(session: Session, table: Any, values: dict[str, Any], keys: list[str]) -> bool:
     """Insert a row unless one with the same ``keys`` exists; True if this call inserted it.
 
     One statement (``ON CONFLICT DO NOTHING``), so two writers racing on the same key never
     meet a unique-constraint error: the loser simply learns the row is there.
     """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
     return session.execute(statement.returning(sa.literal_column("1"))).first() is not None

@@ -1,6 +1,7 @@
 """All tables; importing this package registers them on ``Base.metadata``."""
 
 from ledgerbridge.store.tables import (
+    fences,  # noqa: F401
     hub,  # noqa: F401
     runtime,  # noqa: F401
     sync,  # noqa: F401

@@ -33,16 +33,32 @@ class HubRecord(Base):
 
 
 class Change(Base):
-    """Append-only change feed; ``seq`` is the cursor handed to apps and to push jobs."""
+    """Append-only change feed. ``seq`` is the row id; ``position`` is the cursor handed to
+    apps, push jobs and webhooks: numbered per tenant in commit order (see ``FeedCounter``), so
+    a reader that has seen a position has seen every change committed before it."""
 
     __tablename__ = "changes"
-    __table_args__ = (sa.Index("ix_changes_tenant_seq", "tenant_id", "seq"),)
+    __table_args__ = (sa.Index("ux_changes_tenant_position", "tenant_id", "position", unique=True),)
 
     seq: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    position: Mapped[int] = mapped_column(sa.BigInteger)
     entity: Mapped[str] = mapped_column(sa.String(32))
     record_id: Mapped[str] = mapped_column(sa.String(36))
     version: Mapped[int]
     operation: Mapped[str] = mapped_column(sa.String(16))
     origin: Mapped[str] = mapped_column(sa.String(64))
     at: Mapped[datetime]
+
+
+class FeedCounter(Base):
+    """Last change-feed position handed out per tenant. A writing transaction takes the next
+    positions just before it commits (the row stays locked until then), so positions are
+    handed out in commit order and no reader can pass a position that commits later."""
+
+    __tablename__ = "feed_counters"
+
+    tenant_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    last: Mapped[int] = mapped_column(sa.BigInteger)

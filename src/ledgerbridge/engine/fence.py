@@ -1,0 +1,100 @@
+"""Fenced runs: at most one run of a connection writes its sync state at any moment.
+
+A job's lease says who *should* run it, but a worker that froze (a slow API, a paused VM, a
+stop signal) does not know that its lease expired and another worker took the job over. So a
+run begins by bumping the connection's epoch (``run_fences``), and every engine transaction
+of the run checks, just before it commits, that the epoch is still the one it began with. A
+superseded run gets ``RunFenced`` at its next write and that transaction rolls back: nothing
+it does after the takeover is stored, and since each remote write is recorded in a fenced
+transaction before it is sent, it sends nothing new either.
+
+On PostgreSQL the check reads the fence row ``FOR SHARE``, so a takeover (an ``UPDATE`` of
+that row) waits until a check-and-commit in flight has committed: each commit happens
+entirely before or entirely after the takeover. SQLite has one writer at a time, which gives
+the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.store.db import dialect_insert
+from ledgerbridge.store.tables.fences import RunFence
+
+
+class RunFenced(Exception):
+    """A newer run of the connection began: this run must stop, and its write was refused."""
+
+
+@dataclass(frozen=True)
+class FenceToken:
+    """The epoch a run began with; its writes are valid only while the epoch is current."""
+
+    connection_id: str
+    epoch: int
+    run_id: str | None = None
+
+    def verify(self, session: Session) -> None:
+        """Raise ``RunFenced`` unless the epoch is still current. Inside the transaction about
+        to commit, so that on PostgreSQL the row lock holds a takeover back until it has."""
+        current = session.execute(
+            sa.select(RunFence.epoch, RunFence.run_id)
+            .where(RunFence.connection_id == self.connection_id)
+            .with_for_update(read=True)
+        ).first()
+        if current is None or current.epoch != self.epoch:
+            newer = "the connection was removed" if current is None else (
+                f"run {current.run_id} took over (epoch {current.epoch})"
+            )  # fmt: skip
+            raise RunFenced(
+                f"write of run {self.run_id} (epoch {self.epoch}) on connection "
+                f"{self.connection_id} refused: {newer}"
+            )
+
+
+def begin_fenced_run(
+    sessions: sessionmaker[Session], clock: Clock, connection_id: str, run_id: str | None
+) -> FenceToken:
+    """Take the connection over for a new run: bump its epoch. Any older run still going is
+    refused from its next write on."""
+    with sessions.begin() as session:
+        insert = dialect_insert(session)
+        statement = insert(RunFence).values(
+            connection_id=connection_id, epoch=1, run_id=run_id, began_at=clock.now()
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[RunFence.connection_id],
+            set_={
+                "epoch": RunFence.epoch + 1,
+                "run_id": statement.excluded.run_id,
+                "began_at": statement.excluded.began_at,
+            },
+        )
+        epoch = session.execute(statement.returning(RunFence.epoch)).scalar_one()
+    return FenceToken(connection_id, int(epoch), run_id)
+
+
+_ACTIVE: ContextVar[FenceToken | None] = ContextVar("ledgerbridge_run_fence", default=None)
+
+
+@contextmanager
+def fenced(token: FenceToken | None) -> Iterator[None]:
+    """Check ``token`` in every engine write transaction made inside this block (a run's
+    action); ``None`` leaves writes unfenced (a run built without a fence, e.g. in tests)."""
+    reset = _ACTIVE.set(token)
+    try:
+        yield
+    finally:
+        _ACTIVE.reset(reset)
+
+
+def active_fence() -> FenceToken | None:
+    """The fence of the run this thread is executing, if any."""
+    return _ACTIVE.get()
