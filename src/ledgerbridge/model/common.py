@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 from ledgerbridge.model.validation import (
@@ -16,11 +16,13 @@ from ledgerbridge.model.validation import (
     normalize_gln,
     normalize_iban,
     normalize_locale,
+    nul_location,
 )
 
 __all__ = [
     "MODEL_CONFIG",
     "Address",
+    "Canonical",
     "CountryCode",
     "CurrencyCode",
     "Ean",
@@ -65,14 +67,34 @@ Gln = Annotated[str, _checked(normalize_gln, "gln")]
 Ean = Annotated[str, _checked(normalize_ean, "ean")]
 
 
-class Record(BaseModel):
+class Canonical(BaseModel):
+    """Base of every canonical shape: unknown fields are refused, strings stripped, and a NUL
+    character refused wherever it hides (PostgreSQL cannot store it; no name or note has one)."""
+
+    model_config = MODEL_CONFIG
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # After validation, nested shapes are models that check their own fields, so the
+        # error names the innermost field.
+        where = nul_location(value)
+        if where is not None:
+            inside = "".join(f"[{part!r}]" for part in where)
+            raise PydanticCustomError(
+                "nul_character",
+                "a NUL character (\\u0000) is not allowed in text{inside}",
+                {"inside": f" at {inside}" if inside else ""},
+            )
+        return value
+
+
+class Record(Canonical):
     """Base of every synchronised record: strict about its fields, carrying the hub's id.
 
     Unknown fields are rejected rather than dropped, so a mapping that sends a misspelt field
     fails in tests instead of silently losing data.
     """
-
-    model_config = MODEL_CONFIG
 
     id: str | None = None
 
@@ -81,15 +103,13 @@ class Record(BaseModel):
         return self.model_dump(mode="json", exclude={"id"})
 
 
-class Address(BaseModel):
+class Address(Canonical):
     """A postal address; part of a record, so it has no id of its own.
 
     ``line1`` is the first line as written. Apps that keep it in parts (street, house number,
     suffix) set those too: a system with one free-text line gets the parts joined when they
     differ from the line's own split, and fills them by splitting the line it sends back.
     """
-
-    model_config = MODEL_CONFIG
 
     line1: str | None = None
     street: str | None = None

@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ledgerbridge.model.common import MODEL_CONFIG, CurrencyCode, Record
+from ledgerbridge.model.common import Canonical, CurrencyCode, Record
+from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, Amount, Price, Quantity, refuse_imprecise
 
 __all__ = [
     "Invoice",
@@ -76,10 +77,8 @@ def fold_document_discount(record: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-class InvoiceLine(BaseModel):
+class InvoiceLine(Canonical):
     """One line of an invoice; part of the invoice, so it has no id of its own."""
-
-    model_config = MODEL_CONFIG
 
     line_number: int | None = None
     product_id: str | None = None
@@ -87,10 +86,10 @@ class InvoiceLine(BaseModel):
     description: str | None = None
     extra_description: str | None = None
     """Further text under the line's description (Qonto's item description)."""
-    quantity: Decimal
+    quantity: Quantity
     unit: str | None = None
-    unit_price: Decimal
-    purchase_price: Decimal | None = Field(default=None, ge=0)
+    unit_price: Price
+    purchase_price: Price | None = Field(default=None, ge=0)
     """What one unit cost the seller (from the line's product), for margins; not invoiced."""
     discount_percent: Decimal = Field(default=Decimal(0), ge=0, le=100)
     vat_code: str | None = None
@@ -151,7 +150,7 @@ class Invoice(Record):
     credits_invoice_id: str | None = None
     reference: str | None = None
     notes: str | None = None
-    amount_open: Decimal | None = None
+    amount_open: Amount | None = None
 
     @field_validator("due_date")
     @classmethod
@@ -191,6 +190,21 @@ class Invoice(Record):
             )
         return value
 
+    @model_validator(mode="after")
+    def _as_precise_as_the_currency(self) -> Invoice:
+        refuse_imprecise(
+            "Invoice",
+            self.currency,
+            [
+                (("amount_open",), self.amount_open, 0),
+                *(
+                    (("lines", index, "unit_price"), line.unit_price, PRICE_EXTRA_PLACES)
+                    for index, line in enumerate(self.lines)
+                ),
+            ],
+        )
+        return self
+
     def lines_with_document_discount(self) -> list[InvoiceLine]:
         """The lines with the document discount folded into their own: what the totals are
         made of, and what a system without a document discount books."""
@@ -220,6 +234,11 @@ class Payment(Record):
 
     invoice_id: str = Field(min_length=1)
     date: dt.date
-    amount: Decimal = Field(gt=0)
+    amount: Amount = Field(gt=0)
     currency: CurrencyCode
     reference: str | None = None
+
+    @model_validator(mode="after")
+    def _as_precise_as_the_currency(self) -> Payment:
+        refuse_imprecise("Payment", self.currency, [(("amount",), self.amount, 0)])
+        return self

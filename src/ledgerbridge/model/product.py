@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import AwareDatetime, Field
 
 from ledgerbridge.model.common import CountryCode, CurrencyCode, Ean, Record
+from ledgerbridge.model.numbers import Price, Quantity
 
 __all__ = ["COMMON_UNITS", "Product", "StockLevel", "Unit", "VatCode"]
 
@@ -21,9 +22,9 @@ class Product(Record):
     name: str = Field(min_length=1)
     description: str | None = None
     unit: str | None = None
-    sales_price: Decimal | None = Field(default=None, ge=0)
-    purchase_price: Decimal | None = Field(default=None, ge=0)
-    cost_price: Decimal | None = Field(default=None, ge=0)
+    sales_price: Price | None = Field(default=None, ge=0)
+    purchase_price: Price | None = Field(default=None, ge=0)
+    cost_price: Price | None = Field(default=None, ge=0)
     currency: CurrencyCode | None = None
     vat_code: str | None = None
     ean: Ean | None = None
@@ -40,10 +41,10 @@ class StockLevel(Record):
     product_id: str = Field(min_length=1)
     warehouse: str | None = None
     location: str | None = None
-    quantity: Decimal
-    reserved: Decimal = Decimal(0)
-    ordered: Decimal = Decimal(0)
-    available: Decimal
+    quantity: Quantity
+    reserved: Quantity = Decimal(0)
+    ordered: Quantity = Decimal(0)
+    available: Quantity
     as_of: AwareDatetime
 
 

@@ -36,10 +36,35 @@ __all__ = [
     "normalize_locale",
     "normalize_organisation_number",
     "normalize_vat_number",
+    "nul_location",
     "vat_number_country",
 ]
 
 _SEPARATORS = re.compile(r"[\s.\-]")
+
+NUL = "\x00"
+
+
+def nul_location(value: object) -> tuple[str | int, ...] | None:
+    """Where a NUL character hides in a JSON-like value (a string, or a key or string anywhere
+    inside lists and objects), as a path; None when there is none. PostgreSQL cannot store NUL
+    in text or JSON, so such a value is refused before it reaches the database."""
+    if isinstance(value, str):
+        return () if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and NUL in key:
+                return (key,)
+            inner = nul_location(item)
+            if inner is not None:
+                return (key, *inner)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            inner = nul_location(item)
+            if inner is not None:
+                return (index, *inner)
+    return None
+
 
 # VAT prefixes that differ from the ISO country code (Greece uses EL; XI is Northern Ireland).
 _PREFIX_COUNTRY = {"EL": "GR", "XI": "GB"}
