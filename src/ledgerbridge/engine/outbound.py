@@ -93,7 +93,7 @@ class OutboundSync(SyncState):
             for stream in read_only:
                 self._note_read_only(ctx, stream, by_entity.get(ctx.mapping(stream).entity, []))
             with self.transaction() as session:
-                self.set_cursor(session, ctx, "push", str(changes[-1].seq))
+                self.set_cursor(session, ctx, "push", str(changes[-1].position))
             ctx.heartbeat()
         self._push_waiting(ctx, outbound)
 
