@@ -54,8 +54,10 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings)")] = None,
 ) -> None:
-    """Embedded mode: the API, the scheduler and the worker in one process. Uses
-    LEDGERBRIDGE_DATABASE_URL (default: SQLite file ./ledgerbridge.db), migrated at start-up."""
+    """The API, the scheduler and an in-process worker in one process. Uses
+    LEDGERBRIDGE_DATABASE_URL (default: SQLite file ./ledgerbridge.db), migrated at start-up.
+    On SQLite (embedded mode) it must be the only process on its database; on PostgreSQL its
+    worker is a procrastinate worker like those of `ledgerbridge worker`, and both can run."""
     import uvicorn
 
     from ledgerbridge.api.app import create_app
@@ -64,7 +66,7 @@ def serve(
     settings = Settings()
     _logging(settings)
     system = System(settings)
-    system.start_background(recover=settings.database_url.startswith("sqlite"))
+    system.start_background()
     try:
         uvicorn.run(
             create_app(system), host=host or settings.host, port=port or settings.port,
@@ -74,11 +76,23 @@ def serve(
         system.close()
 
 
-@app.command()
+@app.command(
+    epilog=(
+        "Running N workers: start this command N times, on one machine or many, with the same "
+        "LEDGERBRIDGE_DATABASE_URL (postgresql+psycopg://user:password@host/db) and "
+        "LEDGERBRIDGE_SECRET_KEYS; each process runs LEDGERBRIDGE_WORKER_CONCURRENCY jobs at "
+        "once (threads; default 2), and one process per core is a good start. Jobs of one "
+        "connection never run at the same time, whichever worker takes them. Every worker "
+        "also ticks the schedules (each slot is queued once). If a worker dies (crash, kill "
+        "-9, machine lost), its heartbeat stops; after LEDGERBRIDGE_JOB_LEASE_SECONDS (60) "
+        "another worker runs its jobs again, resuming from their saved cursors, and the "
+        "runs it left are shown as interrupted. SIGTERM or Ctrl-C finishes running jobs "
+        "first."
+    )
+)
 def worker() -> None:
-    """A worker process: runs sync jobs and schedules against the PostgreSQL database in
-    LEDGERBRIDGE_DATABASE_URL. Start as many as you like, on any machines; each connection
-    still runs one job at a time."""
+    """A worker process on PostgreSQL: runs sync jobs (procrastinate) and ticks the schedules.
+    Start as many as you like, on any machines."""
     from ledgerbridge.runtime.system import System
 
     settings = Settings()
@@ -94,8 +108,11 @@ def worker() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    system.start_background(recover=False)
-    typer.echo(f"worker {system.worker.worker_id} running; Ctrl-C to stop")
+    system.start_background()
+    typer.echo(
+        f"worker {system.worker.worker_id} running {settings.worker_concurrency} job(s) at "
+        "once; Ctrl-C to stop"
+    )
     stop.wait()
     system.close()
 

@@ -91,7 +91,7 @@ def run_demo(*, once: bool, port: int, debtors: int) -> int:
         poll_interval=0.2,
     )
     system = System(settings)
-    system.start_background(recover=True)
+    system.start_background()
     server = ServerThread(create_app(system), port=port).start()
     console.print(f"[bold]ledgerbridge[/] embedded server on {hub_url} (SQLite: {DB_FILE})")
     console.print(f"Uniconta sandbox on {uniconta.url}, company {COMPANY_ID}, {debtors} debtors")

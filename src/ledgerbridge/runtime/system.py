@@ -202,13 +202,13 @@ class System:
                 break
         return total
 
-    def start_background(self, *, recover: bool) -> None:
-        """Start the worker threads and the scheduler tick. ``recover`` (embedded mode, the
-        only process on its database) requeues jobs a killed process left running."""
-        if recover:
-            recovered = self.queue.recover_at_start()
-            if recovered:
-                log.info("requeued %d job(s) left running by a previous process", recovered)
+    def start_background(self) -> None:
+        """Start the worker and the scheduler tick. On SQLite this process is the only one on
+        its database, so jobs a killed process left running are run again at once; on
+        PostgreSQL dead workers' jobs are found by their heartbeats."""
+        recovered = self.queue.recover_at_start()
+        if recovered:
+            log.info("requeued %d job(s) left running by a previous process", recovered)
         self._stop.clear()
         worker = threading.Thread(
             target=self.worker.run_forever, args=(self._stop,), name="ledgerbridge-worker",

@@ -1,0 +1,240 @@
+"""One contract for both job backends: the embedded queue (SQLite or PostgreSQL) and
+procrastinate (PostgreSQL). Every test drives the backend only through the job port, with
+real databases and the real clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import SystemClock
+from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
+from ledgerbridge.runtime.jobqueue.port import (
+    Command,
+    Handler,
+    JobBackend,
+    JobContext,
+    JobRunner,
+    Postpone,
+    RetryableError,
+)
+from ledgerbridge.runtime.jobqueue.procrastinate import ProcrastinateBackend, ProcrastinateRunner
+from tests.conftest import TEST_DATABASE
+
+LEASE = 1.0
+
+
+@dataclass
+class Harness:
+    backend: JobBackend
+    sessions: sessionmaker[Session]
+    ran: list[tuple[str, str | None, str]] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+    abandon: Callable[[], str] = lambda: ""
+    """Let a worker take the next job and die with it; returns the job id."""
+    recover: Callable[[JobRunner], int] = lambda runner: 0
+    """What the backend does about dead workers (at start-up, or by their heartbeats)."""
+
+    def runner(self, handlers: dict[str, Handler]) -> JobRunner:
+        return self.backend.runner(handlers, concurrency=1, poll_interval=0.05)
+
+    def recording(self, name: str) -> Handler:
+        def handler(ctx: JobContext) -> dict[str, Any]:
+            self.ran.append((name, ctx.job.connection_id, ctx.job.payload.get("n", "")))
+            return {"ok": True}
+
+        return handler
+
+
+def _embedded(sessions: sessionmaker[Session]) -> Harness:
+    backend = EmbeddedBackend(sessions, SystemClock(), lease_seconds=LEASE)
+    harness = Harness(backend, sessions)
+
+    def abandon() -> str:
+        job = backend.queue.claim("dead-worker")
+        assert job is not None
+        return job.id
+
+    harness.abandon = abandon
+    harness.recover = lambda runner: backend.recover_at_start()
+    return harness
+
+
+def _procrastinate(sessions: sessionmaker[Session], url: str) -> Harness:
+    backend = ProcrastinateBackend(sessions, SystemClock(), url, lease_seconds=LEASE)
+    harness = Harness(backend, sessions)
+
+    def abandon() -> str:
+        """What a worker killed with ``kill -9`` leaves: a job in 'doing' held by a worker
+        whose heartbeat stopped."""
+        with sessions.begin() as session:
+            worker = session.scalar(sa.text("SELECT procrastinate_register_worker_v1()"))
+            job = session.execute(
+                sa.text("SELECT id FROM procrastinate_fetch_job_v2(NULL, :w)"), {"w": worker}
+            ).scalar()
+            session.execute(
+                sa.text(
+                    "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 hour'"
+                    " WHERE id = :w"
+                ),
+                {"w": worker},
+            )
+        assert job is not None
+        return str(job)
+
+    def recover(runner: JobRunner) -> int:
+        assert isinstance(runner, ProcrastinateRunner)
+        return runner.recover_stalled()
+
+    harness.abandon = abandon
+    harness.recover = recover
+    return harness
+
+
+BACKENDS = ["embedded", "procrastinate"]
+
+
+@pytest.fixture(params=BACKENDS)
+def harness(
+    request: pytest.FixtureRequest, db_url: str, session_factory: sessionmaker[Session]
+) -> Iterator[Harness]:
+    if request.param == "procrastinate":
+        if TEST_DATABASE == "sqlite":
+            pytest.skip("procrastinate runs on PostgreSQL only")
+        made = _procrastinate(session_factory, db_url)
+    else:
+        made = _embedded(session_factory)
+    made.backend.on_recovered = made.recovered.extend
+    yield made
+    made.backend.close()
+
+
+def test_jobs_of_one_connection_run_in_order(harness: Harness) -> None:
+    for n in range(4):
+        harness.backend.enqueue(Command("pull", connection_id="a", payload={"n": str(n)}))
+    harness.backend.enqueue(Command("pull", connection_id="b", payload={"n": "b"}))
+    runner = harness.runner({"pull": harness.recording("pull")})
+    assert runner.run_until_idle() == 5
+    assert [n for _, c, n in harness.ran if c == "a"] == ["0", "1", "2", "3"]
+
+
+def test_a_second_waiting_command_is_folded_into_the_first(harness: Harness) -> None:
+    ids = {
+        harness.backend.enqueue(Command("push", connection_id="a", dedupe_key="push:a"))
+        for _ in range(3)
+    }
+    assert len(ids) == 1
+    (job_id,) = ids
+    info = harness.backend.get(job_id)
+    assert info is not None and (info.status, info.dedupe_key) == ("queued", "push:a")
+    assert harness.runner({"push": harness.recording("push")}).run_until_idle() == 1
+    # Once it ran, the key is free again.
+    again = harness.backend.enqueue(Command("push", connection_id="a", dedupe_key="push:a"))
+    assert again != job_id
+
+
+def test_lower_priority_numbers_run_first(harness: Harness) -> None:
+    harness.backend.enqueue(Command("low", connection_id="a", priority=200))
+    harness.backend.enqueue(Command("high", connection_id="b", priority=10))
+    harness.backend.enqueue(Command("middle", connection_id="a", priority=50))
+    handlers = {kind: harness.recording(kind) for kind in ("low", "high", "middle")}
+    assert harness.runner(handlers).run_until_idle() == 3
+    assert [kind for kind, _, _ in harness.ran] == ["high", "middle", "low"]
+
+
+def test_a_postponed_job_does_not_hold_up_its_connection(harness: Harness) -> None:
+    resumes = datetime.now(UTC) + timedelta(hours=1)
+
+    def quota_spent(ctx: JobContext) -> None:
+        harness.ran.append(("pull", ctx.job.connection_id, "postponed"))
+        raise Postpone(resumes, "quota spent")
+
+    pull = harness.backend.enqueue(Command("pull", connection_id="a"))
+    harness.backend.enqueue(Command("push", connection_id="a"))
+    harness.backend.enqueue(Command("push", connection_id="b"))
+    runner = harness.runner({"pull": quota_spent, "push": harness.recording("push")})
+    assert runner.run_until_idle() == 3
+    assert harness.ran == [
+        ("pull", "a", "postponed"),
+        ("push", "a", ""),
+        ("push", "b", ""),
+    ]
+    waiting = harness.backend.get(pull)
+    assert waiting is not None and waiting.status == "queued"
+    assert waiting.run_after is not None and abs(waiting.run_after - resumes) < timedelta(seconds=1)
+    # Later work of the connection passes the postponed job too.
+    harness.backend.enqueue(Command("push", connection_id="a", payload={"n": "later"}))
+    assert runner.run_until_idle() == 1
+    assert harness.ran[-1] == ("push", "a", "later")
+
+
+def test_a_failed_attempt_is_retried_after_its_backoff(harness: Harness) -> None:
+    attempts: list[int] = []
+
+    def flaky(ctx: JobContext) -> dict[str, Any]:
+        attempts.append(ctx.job.attempts)
+        if len(attempts) == 1:
+            raise RetryableError("503 from the remote API", retry_in=timedelta(seconds=1))
+        return {"ok": True}
+
+    job_id = harness.backend.enqueue(Command("pull", connection_id="a"))
+    runner = harness.runner({"pull": flaky})
+    assert runner.run_until_idle() == 1
+    waiting = harness.backend.get(job_id)
+    assert waiting is not None and waiting.status == "queued"
+    assert runner.run_until_idle() == 0  # not before its backoff
+    time.sleep(1.2)
+    assert runner.run_until_idle() == 1
+    done = harness.backend.get(job_id)
+    assert done is not None and done.status == "done"
+    assert attempts == [1, 2]
+
+
+def test_a_dead_workers_job_runs_again(harness: Harness) -> None:
+    first = harness.backend.enqueue(Command("import", connection_id="a"))
+    harness.backend.enqueue(Command("push", connection_id="a"))
+    assert harness.abandon() == first
+    runner = harness.runner(
+        {"import": harness.recording("import"), "push": harness.recording("push")}
+    )
+    assert runner.run_until_idle() == 0  # the connection is held by the dead worker's job
+    time.sleep(LEASE + 0.5)
+    assert harness.recover(runner) == 1
+    assert harness.recovered == [first]
+    assert runner.run_until_idle() == 2
+    assert [kind for kind, _, _ in harness.ran] == ["import", "push"]
+    done = harness.backend.get(first)
+    assert done is not None and done.status == "done"
+
+
+def test_a_job_enqueued_in_a_rolled_back_transaction_does_not_exist(harness: Harness) -> None:
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort), harness.sessions.begin() as session:
+        harness.backend.enqueue(Command("inbox", connection_id="a"), session=session)
+        raise Abort
+    assert harness.backend.list() == []
+    with harness.sessions.begin() as session:
+        kept = harness.backend.enqueue(Command("inbox", connection_id="a"), session=session)
+    assert [job.id for job in harness.backend.list()] == [kept]
+
+
+def test_finished_jobs_are_purged_after_the_retention_age(harness: Harness) -> None:
+    done = harness.backend.enqueue(Command("pull", connection_id="a"))
+    assert harness.runner({"pull": harness.recording("pull")}).run_until_idle() == 1
+    waiting = harness.backend.enqueue(
+        Command("pull", connection_id="b", run_after=datetime.now(UTC) + timedelta(days=90))
+    )
+    assert harness.backend.purge_finished(timedelta(days=1)) == 0
+    time.sleep(0.2)
+    assert harness.backend.purge_finished(timedelta(seconds=0.1)) == 1
+    assert harness.backend.get(done) is None
+    assert harness.backend.get(waiting) is not None
