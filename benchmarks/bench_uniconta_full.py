@@ -55,8 +55,8 @@ from ledgerbridge.clock import ManualClock
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.connectors.uniconta.connector import KEYSETS, MAX_FILTER_KEYS
 from ledgerbridge.runtime.http import ServerThread, free_port
+from ledgerbridge.runtime.jobqueue.port import Handler, JobContext, JobRunner
 from ledgerbridge.runtime.system import System
-from ledgerbridge.runtime.worker import Handler, JobContext, Worker
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import Link, QuotaUsage
@@ -404,7 +404,7 @@ class JobMeter:
         return taken
 
 
-def run_until_idle(system: System, worker: Worker, max_rounds: int = 100) -> int:
+def run_until_idle(system: System, worker: JobRunner, max_rounds: int = 100) -> int:
     """``System.run_until_idle`` with the instrumented worker."""
     total = 0
     for _ in range(max_rounds):
@@ -477,7 +477,7 @@ class Bench:
         self.scans: defaultdict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
         self._time_scans()
         handlers = {k: self.meter.wrap(k, h) for k, h in self.system.jobs.handlers().items()}
-        self.worker = Worker(self.system.queue, handlers, worker_id="bench", concurrency=1)
+        self.worker = self.system.queue.runner(handlers, concurrency=1, poll_interval=1.0)
         self.server = ServerThread(create_app(self.system), port=hub_port).start()
         issued = self.system.tenancy.create_tenant("Bench", "owner@bench.example")
         principal = self.system.tenancy.authenticate(issued.api_key)
