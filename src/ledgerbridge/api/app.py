@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from ledgerbridge.api import connections, inbound, oauth, records, setup, tenancy
+from ledgerbridge.api.input import RefuseNul
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import ServiceError
 from ledgerbridge.store.secrets import SecretsKeyError
@@ -33,6 +34,7 @@ def create_app(system: System) -> FastAPI:
         docs_url="/docs",
     )
     app.state.system = system
+    app.add_middleware(RefuseNul)
     app.include_router(records.router, prefix="/api/v1")
     app.include_router(connections.router, prefix="/api/v1")
     app.include_router(tenancy.router, prefix="/api/v1")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
+from ledgerbridge.api.input import BIGINT_MAX
 
 router = APIRouter(prefix="/connections", tags=["connections"])
 
@@ -165,7 +166,9 @@ def sync_log(
     outcome: Literal["created", "updated", "unchanged", "skipped", "failed"] | None = None,
     reason: str | None = Query(None, description="Reason code, e.g. debtor_number_missing"),
     stream: str | None = Query(None, description="customers, suppliers, contacts, …"),
-    before: int | None = Query(None, description="Entries older than this id (paging)"),
+    before: int | None = Query(
+        None, ge=0, le=BIGINT_MAX, description="Entries older than this id (paging)"
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
     return system.connections.sync_log(

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Query, Response
 from pydantic import BaseModel, create_model
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
+from ledgerbridge.api.input import BIGINT_MAX, INTEGER_MAX
 from ledgerbridge.model import (
     ContactPerson,
     CustomField,
@@ -127,7 +128,9 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
         body: model,  # type: ignore[valid-type]
         principal: PrincipalDep,
         system: SystemDep,
-        if_version: int | None = Query(None, description="Refuse with 409 unless at this version"),
+        if_version: int | None = Query(
+            None, ge=0, le=INTEGER_MAX, description="Refuse with 409 unless at this version"
+        ),
     ) -> Any:
         data = body.model_dump(mode="json", exclude={"id"})  # type: ignore[attr-defined]
         return _dump(
@@ -157,7 +160,9 @@ for _path, (_entity, _model) in RESOURCES.items():
 def changes(
     principal: PrincipalDep,
     system: SystemDep,
-    after: int = Query(0, ge=0, description="Cursor: the `next` of the previous page"),
+    after: int = Query(
+        0, ge=0, le=BIGINT_MAX, description="Cursor: the `next` of the previous page"
+    ),
     limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
     items, next_cursor = system.records.changes(principal, after, limit)
