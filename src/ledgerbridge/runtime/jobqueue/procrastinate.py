@@ -41,6 +41,7 @@ from procrastinate import exceptions as procrastinate_errors
 from procrastinate import jobs as procrastinate_jobs
 from procrastinate import worker as procrastinate_worker
 from procrastinate.job_context import JobContext as ProcrastinateContext
+from procrastinate.manager import JobManager
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
@@ -197,9 +198,11 @@ class ProcrastinateBackend:
         self.app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(conninfo=_conninfo(database_url))
         )
-        self._task = self.app.task(
-            name=TASK, queue=QUEUE, pass_context=True, retry=_DecidedRetry()
-        )(self._run)
+        self.app.task(name=TASK, queue=QUEUE, pass_context=True, retry=_DecidedRetry())(self._run)
+        # Defers always run on the caller's connection, through a synchronous connector that
+        # never opens a pool of its own (the app's connector turns asynchronous once a worker
+        # of this process has opened it).
+        self._deferrer = JobManager(procrastinate.SyncPsycopgConnector())
 
     # ------------------------------------------------------------------ enqueue and read
 
@@ -217,25 +220,28 @@ class ProcrastinateBackend:
                 if waiting is not None:
                     return str(waiting)
             connection = session.connection().connection.dbapi_connection
+            job = procrastinate_jobs.Job(
+                queue=QUEUE,
+                task_name=TASK,
+                lock=_lock(command),
+                queueing_lock=key,
+                priority=-command.priority,
+                scheduled_at=command.run_after,
+                task_kwargs={
+                    "kind": command.kind,
+                    "connection_id": command.connection_id,
+                    "tenant_id": command.tenant_id,
+                    "payload": dict(command.payload),
+                },
+            )
             try:
                 # A savepoint: losing the race to a concurrent defer of the same key must not
                 # abort the caller's transaction.
                 with session.begin_nested():
-                    job_id = self._task.configure(
-                        lock=_lock(command),
-                        queueing_lock=key,
-                        priority=-command.priority,
-                        schedule_at=command.run_after,
-                        connection=connection,
-                    ).defer(
-                        kind=command.kind,
-                        connection_id=command.connection_id,
-                        tenant_id=command.tenant_id,
-                        payload=dict(command.payload),
-                    )
+                    deferred = self._deferrer.defer_job(job, connection=connection)
             except procrastinate_errors.AlreadyEnqueued:
                 continue
-            return str(job_id)
+            return str(deferred.id)
         raise RuntimeError(f"could not enqueue {command.kind}: dedupe key {key} kept racing")
 
     def get(self, job_id: str) -> JobInfo | None:
