@@ -192,6 +192,52 @@ class DataField:
     """Listed at once; the others are the less common ones behind "Show more"."""
 
 
+@dataclass(frozen=True)
+class StepCall:
+    """One record's part in one step of a create: its payload, the business key it is found
+    by, and the confirmed results of its earlier steps (by step name)."""
+
+    payload: JSON
+    key: str
+    done: Mapping[str, JSON]
+
+
+def always(call: StepCall) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class WriteStep:
+    """One call of a create that takes several (insert the order, insert its lines, post it).
+
+    The engine records the step as started before ``send`` and its result once confirmed, so a
+    create resumes from its last confirmed step after any failure. ``find`` tells whether a step
+    started but not confirmed took effect (the order by the hub id it carries): a result found
+    is adopted, None means it is sent. A step without ``find`` is safe to repeat (a read)."""
+
+    name: str
+    send: Callable[[list[StepCall]], list[JSON]]
+    """Results in order; raises ``RemoteRejected`` when the system refuses (a batch is then
+    looked up and split so that only the bad record fails)."""
+    find: Callable[[list[StepCall]], list[JSON | None]] | None = None
+    batched: bool = False
+    """One call carries many records, all or nothing (Uniconta's Insert); otherwise one call
+    per record, so a fault costs only that record's step."""
+    needed: Callable[[StepCall], bool] = always
+    restarts_on_refusal: bool = False
+    """A refusal of this step undoes the earlier ones (Tripletex deletes an order it refuses
+    to invoice): the next attempt starts from the first step."""
+
+
+@dataclass(frozen=True)
+class CreatePlan:
+    """How a stream's records are created: its steps in order, and the record as stored once
+    they are done (what the engine links and adopts)."""
+
+    steps: tuple[WriteStep, ...]
+    stored: Callable[[StepCall], JSON]
+
+
 class EntityMapping(ABC):
     """How one canonical entity lives in one remote entity (one stream of a connector)."""
 
@@ -337,6 +383,25 @@ class Connector(ABC):
     @abstractmethod
     def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         """Create records in one batch; returns them as stored, in order."""
+
+    batched_writes: frozenset[str] = frozenset()
+    """Streams whose ``create_many`` and ``update_many`` are one all-or-nothing call for the
+    whole batch (Uniconta's Insert and Update); the others make a call per record, and the
+    engine hands them one record at a time so that a fault costs that record only."""
+
+    def create_plan(self, stream: str) -> CreatePlan:
+        """The steps of a create in this stream: by default one, ``create_many``, found again
+        by business key. Connectors whose creates take several calls declare them."""
+
+        def send(calls: list[StepCall]) -> list[JSON]:
+            return self.create_many(stream, [call.payload for call in calls])
+
+        def find(calls: list[StepCall]) -> list[JSON | None]:
+            found = self.find_by_business_key(stream, [call.key for call in calls])
+            return [found.get(call.key) for call in calls]
+
+        step = WriteStep("create", send, find, batched=stream in self.batched_writes)
+        return CreatePlan((step,), lambda call: dict(call.done["create"]))
 
     @abstractmethod
     def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:

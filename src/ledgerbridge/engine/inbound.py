@@ -10,13 +10,14 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from ledgerbridge.connectors.base import JSON, SkipRecord
+from ledgerbridge.connectors.base import JSON, EntityMapping, SkipRecord
 from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.lookups import looked_up
 from ledgerbridge.engine.state import SyncState, skip_reason
+from ledgerbridge.engine.steps import AWAITING_CREATE, OPEN_STATUSES
 from ledgerbridge.store.tables.hub import HubRecord
-from ledgerbridge.store.tables.sync import InboxEvent, Link, SyncIssue
+from ledgerbridge.store.tables.sync import InboxEvent, Link, SyncIssue, WriteIntent
 
 DONE = "done"
 
@@ -52,6 +53,7 @@ class InboundSync(SyncState):
         resolved: list[str] = []
         attached: list[str] = []
         newly_linked = False
+        open_creates: dict[str, str] | None = None
 
         def skip(remote_id: str, row: JSON, exc: SkipRecord | ValidationError) -> None:
             reason, message = skip_reason(exc)
@@ -112,6 +114,16 @@ class InboundSync(SyncState):
                     continue
             else:
                 if record is None:
+                    if open_creates is None:
+                        open_creates = self._open_creates(session, ctx, stream)
+                    waiting_for = self._created_by_us(mapping, row, remote, open_creates)
+                    if waiting_for is not None:
+                        skip(remote_id, row, SkipRecord(
+                            AWAITING_CREATE,
+                            f"hub record {waiting_for} was being created as this record and "
+                            "its create is not confirmed yet; they are linked once it is",
+                        ))  # fmt: skip
+                        continue
                     record = self._match_unlinked(session, ctx, stream, remote)
                 # First match of an existing hub record: the accounting system's values win.
                 base = {name: None for name in mapping.fields}
@@ -173,6 +185,30 @@ class InboundSync(SyncState):
             ).items():
                 links[aliases[alias]] = link
         return links
+
+    def _open_creates(self, session: Session, ctx: RunContext, stream: str) -> dict[str, str]:
+        """Business keys of this stream's creates not known to be complete → their records."""
+        rows = session.execute(
+            sa.select(WriteIntent.business_key, WriteIntent.record_id).where(
+                WriteIntent.connection_id == ctx.connection_id,
+                WriteIntent.stream == stream,
+                WriteIntent.status.in_(OPEN_STATUSES),
+            )
+        )
+        return {key: record_id for key, record_id in rows}
+
+    @staticmethod
+    def _created_by_us(
+        mapping: EntityMapping, row: JSON, remote: JSON, open_creates: dict[str, str]
+    ) -> str | None:
+        """The hub record whose unconfirmed create this remote record may be (same business
+        key, or the key the create's payload carries), if any."""
+        if not open_creates:
+            return None
+        for key in (mapping.payload_key(row), mapping.business_key(remote)):
+            if key is not None and key in open_creates:
+                return open_creates[key]
+        return None
 
     def _attach_target(
         self, session: Session, ctx: RunContext, stream: str, remote_id: str, entity: str

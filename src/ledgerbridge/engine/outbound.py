@@ -1,16 +1,21 @@
-"""Hub → accounting system: pushes in batches, write intents and their recovery.
+"""Hub → accounting system: pushes in batches, creates as journaled steps, and per-record
+isolation.
 
-A create is recorded as a write intent before it is sent; an intent whose outcome is unknown
-(a lost answer, a crash) is resolved by looking the record up by its business key before
-anything is sent again. Updates go through a three-way merge against the link's ``synced``
-state, so changes made meanwhile in the accounting system are kept.
+A create is a write intent whose steps (the connector's ``CreatePlan``) are journaled one by
+one: started before the call, confirmed with its result after it, each in its own committed
+transaction. After any failure the record resumes from its last confirmed step; a step started
+but not confirmed is looked up first. A record is linked as soon as its last step is confirmed.
+A record that cannot be written gets its own open issue and never stops the others. Updates go
+through a three-way merge against the link's ``synced`` state, so changes made meanwhile in the
+accounting system are kept.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -19,16 +24,36 @@ from sqlalchemy.orm import Session
 from ledgerbridge.connectors.base import (
     JSON,
     ROW_ISSUE,
-    AmbiguousWrite,
+    ConnectorError,
+    CreatePlan,
     EntityMapping,
     NumberSequence,
     RemoteRef,
     RemoteRejected,
+    RemoteUnavailable,
     SkipRecord,
+    StepCall,
+    WriteStep,
 )
 from ledgerbridge.engine.canonical import content_hash, validate
-from ledgerbridge.engine.context import OUTBOUND, RunContext
+from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
+from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.state import SyncState
+from ledgerbridge.engine.steps import (
+    AWAITING_CREATE,
+    DONE,
+    OPEN_STATUSES,
+    REFUSED,
+    RESUMABLE_STATUSES,
+    STARTED,
+    TRANSIENT,
+    Faults,
+    chunks,
+    complete,
+    journal_of,
+    results_of,
+    state_of,
+)
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Link, SyncIssue, WriteIntent
 from ledgerbridge.store.tables.tenancy import Connection
@@ -52,6 +77,32 @@ def with_id(record: HubRecord) -> JSON:
     return {**record.data, "id": record.id}
 
 
+@dataclass
+class Create:
+    """A create on its way: the record, its intent and the intent's journal."""
+
+    plan: Planned
+    intent_id: str
+    key: str
+    journal: dict[str, Any]
+    recovered: bool = False
+    """A step of it was found by a look-up (it had taken effect without our knowing)."""
+    stopped: bool = False
+    """No further call for it in this run (linked, refused, or stopped by a fault)."""
+    settled: bool = False
+    """Linked, or given its issue: nothing more to say about it in this run."""
+    fault: ConnectorError | None = None
+
+    def call(self) -> StepCall:
+        return StepCall(self.plan.payload or {}, self.key, results_of(self.journal))
+
+
+def unwritable(exc: Exception) -> tuple[str, str]:
+    """Reason and message for a record whose own data broke its mapping (an absurd amount,
+    a value the wire format cannot hold)."""
+    return "invalid_record_data", f"the record cannot be written: {type(exc).__name__}: {exc}"
+
+
 def business_key(mapping: EntityMapping, plan: Planned) -> str:
     """How a record is found again after an unanswered create: its business key, else the
     connector's key for the payload it sent."""
@@ -72,7 +123,10 @@ class OutboundSync(SyncState):
         ]
         if not outbound and not read_only:
             return
-        self.recover_intents(ctx)
+        faults = Faults()
+        self.recover_intents(ctx, faults)
+        if faults.stop:
+            faults.raise_first()
         while True:
             with self.transaction() as session:
                 after = int(self.cursor(session, ctx, "push") or 0)
@@ -89,15 +143,19 @@ class OutboundSync(SyncState):
             for stream in outbound:
                 ids = by_entity.get(ctx.mapping(stream).entity, [])
                 for start in range(0, len(ids), ctx.write_batch_size):
-                    self.push(ctx, stream, ids[start : start + ctx.write_batch_size])
+                    self.push(ctx, stream, ids[start : start + ctx.write_batch_size], faults)
             for stream in read_only:
                 self._note_read_only(ctx, stream, by_entity.get(ctx.mapping(stream).entity, []))
+            # A page that met a fault is read again next run (its linked records cost no call,
+            # its open creates resume), so no update it held is lost behind the cursor.
+            faults.raise_first()
             with self.transaction() as session:
                 self.set_cursor(session, ctx, "push", str(changes[-1].position))
             ctx.heartbeat()
-        self._push_waiting(ctx, outbound)
+        self._push_waiting(ctx, outbound, faults)
+        faults.raise_first()
 
-    def _push_waiting(self, ctx: RunContext, streams: list[str]) -> None:
+    def _push_waiting(self, ctx: RunContext, streams: list[str], faults: Faults) -> None:
         """Records that waited for a referenced record (a contact for its customer) go out as
         soon as that record has synced."""
         for stream in streams:
@@ -116,7 +174,7 @@ class OutboundSync(SyncState):
                     )
                 )
             for start in range(0, len(keys), ctx.write_batch_size):
-                self.push(ctx, stream, keys[start : start + ctx.write_batch_size])
+                self.push(ctx, stream, keys[start : start + ctx.write_batch_size], faults)
 
     def _note_read_only(self, ctx: RunContext, stream: str, record_ids: list[str]) -> None:
         """The accounting system is master of this stream: say so on each changed record."""
@@ -138,8 +196,16 @@ class OutboundSync(SyncState):
                     "are not sent, and the next change made there overwrites them",
                 )  # fmt: skip
 
-    def push(self, ctx: RunContext, stream: str, record_ids: list[str]) -> None:
-        """Create or update the given hub records in the accounting system."""
+    def push(
+        self, ctx: RunContext, stream: str, record_ids: list[str], faults: Faults | None = None
+    ) -> None:
+        """Create or update the given hub records in the accounting system. Transient faults
+        are collected in ``faults``; without it, the first one is raised once every other
+        record was tried."""
+        own = faults is None
+        faults = faults or Faults()
+        if faults.stop:
+            return
         mapping = ctx.mapping(stream)
         recorder = self.recorder(ctx)
         ctx.connector.prepare([stream])
@@ -170,14 +236,26 @@ class OutboundSync(SyncState):
                         message="deleted in the hub; deletes never reach the accounting system",
                     )  # fmt: skip
                     continue
-                if not mapping.in_scope(record.data):
-                    continue
                 try:
+                    if not mapping.in_scope(record.data):
+                        continue
                     projection, refs = self.projection(session, ctx, mapping, with_id(record))
+                    payload = (
+                        mapping.from_canonical(with_id(record), None, refs)
+                        if link is None
+                        else None
+                    )
                 except SkipRecord as skip:
                     recorder.issue(
                         session, stream=stream, direction=OUTBOUND, key=record.id,
                         reason=skip.reason, message=skip.message, record_id=record.id,
+                    )  # fmt: skip
+                    continue
+                except Exception as exc:  # one record's own data never stops the others
+                    reason, message = unwritable(exc)
+                    recorder.issue(
+                        session, stream=stream, direction=OUTBOUND, key=record.id,
+                        outcome="failed", reason=reason, message=message, record_id=record.id,
                     )  # fmt: skip
                     continue
                 if link is not None and link.remote_hash == content_hash(projection):
@@ -189,16 +267,18 @@ class OutboundSync(SyncState):
                     if record.id in open_issues:
                         resolved.append(record.id)
                 elif link is None:
-                    creates.append(Planned(record, None, projection, refs))
+                    creates.append(Planned(record, None, projection, refs, payload))
                 else:
                     updates.append(Planned(record, link, projection, refs))
             recorder.resolve(session, stream, OUTBOUND, resolved)
             session.flush()
             session.expunge_all()
         if updates:
-            self._push_updates(ctx, stream, updates)
-        if creates:
-            self._push_creates(ctx, stream, creates)
+            self._push_updates(ctx, stream, updates, faults)
+        if creates and not faults.stop:
+            self._push_creates(ctx, stream, creates, faults)
+        if own:
+            faults.raise_first()
 
     def _number(
         self,
@@ -240,11 +320,17 @@ class OutboundSync(SyncState):
     def _back_refs(self, mapping: EntityMapping, record: JSON) -> dict[str, str | None]:
         return {ref.field: record.get(ref.field) for ref in mapping.references}
 
-    def _push_updates(self, ctx: RunContext, stream: str, updates: list[Planned]) -> None:
+    def _push_updates(
+        self, ctx: RunContext, stream: str, updates: list[Planned], faults: Faults
+    ) -> None:
         mapping = ctx.mapping(stream)
-        current = ctx.connector.fetch_many(
-            stream, [p.link.remote_id for p in updates if p.link is not None]
-        )
+        try:
+            current = ctx.connector.fetch_many(
+                stream, [p.link.remote_id for p in updates if p.link is not None]
+            )
+        except TRANSIENT as exc:
+            faults.note(exc)
+            return
         recorder = self.recorder(ctx)
         planned: list[Planned] = []
         with self.transaction() as session:
@@ -265,7 +351,7 @@ class OutboundSync(SyncState):
                 try:
                     back = self._back_refs(mapping, record.data)
                     remote = self.normalise(mapping, mapping.to_canonical(remote_row, back))
-                except (SkipRecord, ValidationError):
+                except (SkipRecord, ValidationError, ArithmeticError, ValueError):
                     remote = dict(link.synced)
                 # Three-way merge: the hub's changes since the last sync win field by field;
                 # changes made meanwhile in the accounting system are kept.
@@ -286,142 +372,461 @@ class OutboundSync(SyncState):
                         remote_id=link.remote_id,
                     )  # fmt: skip
                     continue
+                except Exception as exc:  # one record's own data never stops the others
+                    reason, message = unwritable(exc)
+                    recorder.issue(
+                        session, stream=stream, direction=OUTBOUND, key=record.id,
+                        outcome="failed", reason=reason, message=message, record_id=record.id,
+                        remote_id=link.remote_id,
+                    )  # fmt: skip
+                    continue
                 planned.append(plan)
-        if planned:
-            stored = self._write(ctx, stream, planned, create=False)
-            self._after_write(ctx, stream, planned, stored, outcome="updated")
+        size = ctx.write_batch_size if stream in ctx.connector.batched_writes else 1
+        for group in chunks(planned, size):
+            if faults.stop:
+                return
+            try:
+                stored = self._write_updates(ctx, stream, group)
+            except TRANSIENT as exc:
+                # Updates are safe to send again: the record keeps its link and is pushed
+                # again with the page that held it.
+                faults.note(exc)
+                continue
+            with self.transaction() as session:
+                recorder = self.recorder(ctx)
+                for plan, row in zip(group, stored, strict=True):
+                    if row is not None:
+                        self._link_written(session, ctx, stream, plan, row, "updated", recorder)
 
-    def _push_creates(self, ctx: RunContext, stream: str, creates: list[Planned]) -> None:
-        mapping = ctx.mapping(stream)
-        intents: list[str] = []
-        with self.transaction() as session:
-            now = self.clock.now()
-            for plan in creates:
-                plan.payload = mapping.from_canonical(with_id(plan.record), None, plan.refs)
-                intent = WriteIntent(
-                    connection_id=ctx.connection_id, stream=stream, record_id=plan.record.id,
-                    operation="create", status="pending", created_at=now, updated_at=now,
-                    business_key=business_key(mapping, plan),
-                )  # fmt: skip
-                session.add(intent)
-                session.flush()
-                intents.append(intent.id)
-        try:
-            stored = self._write(ctx, stream, creates, create=True)
-        except AmbiguousWrite:
-            self._set_intents(intents, "ambiguous")
-            raise
-        except Exception:
-            self._set_intents(intents, "failed")
-            raise
-        self._after_write(ctx, stream, creates, stored, outcome="created")
-        self._set_intents(intents, "done")
-
-    def _write(
-        self, ctx: RunContext, stream: str, planned: list[Planned], *, create: bool
+    def _write_updates(
+        self, ctx: RunContext, stream: str, planned: list[Planned]
     ) -> list[JSON | None]:
-        """Write a batch; when the system refuses it (batches are all-or-nothing), find the
-        records that exist already (creates) and send the rest one by one to isolate the bad
-        ones. Returns the stored rows, None where a record failed."""
-        mapping = ctx.mapping(stream)
-        write = ctx.connector.create_many if create else ctx.connector.update_many
-        payloads = [p.payload or {} for p in planned]
+        """Write a batch of updates; when the system refuses it (batches are all-or-nothing),
+        send them one by one so that only the bad record fails. None where one failed."""
         try:
-            return list(write(stream, payloads))
-        except RemoteRejected:
-            if len(payloads) == 1 and not create:
-                return [self._write_one(ctx, stream, planned[0], write)]
-        results: list[JSON | None] = [None] * len(payloads)
-        if create:
-            keys: list[str | None] = [business_key(mapping, p) for p in planned]
-            existing = ctx.connector.find_by_business_key(stream, [k for k in keys if k])
-            for index, key in enumerate(keys):
-                if key is not None and key in existing:
-                    results[index] = existing[key]
-        for index, plan in enumerate(planned):
-            if results[index] is None:
-                results[index] = self._write_one(ctx, stream, plan, write)
-        return results
+            return list(ctx.connector.update_many(stream, [p.payload or {} for p in planned]))
+        except RemoteRejected as exc:
+            if len(planned) == 1:
+                self._refused(ctx, stream, planned[0], exc)
+                return [None]
+        return [self._write_updates(ctx, stream, [plan])[0] for plan in planned]
 
-    def _write_one(
+    def _refused(self, ctx: RunContext, stream: str, plan: Planned, exc: RemoteRejected) -> None:
+        with self.transaction() as session:
+            self.recorder(ctx).issue(
+                session, stream=stream, direction=OUTBOUND, key=plan.record.id,
+                outcome="failed", reason=exc.reason,
+                message=f"{ctx.mapping(stream).remote_entity} refused the record: {exc}",
+                record_id=plan.record.id, remote_id=plan.link.remote_id if plan.link else None,
+            )  # fmt: skip
+
+    def _link_written(
         self,
+        session: Session,
         ctx: RunContext,
         stream: str,
         plan: Planned,
-        write: Callable[[str, list[JSON]], list[JSON]],
-    ) -> JSON | None:
+        row: JSON,
+        outcome: str,
+        recorder: SyncRecorder,
+        reason: str | None = None,
+        message: str | None = None,
+    ) -> str | None:
+        """Link a record to what the system stored and take what the system assigned into
+        the hub; returns the remote id, None when it belongs to another hub record."""
+        mapping = ctx.mapping(stream)
+        record = plan.record
         try:
-            return write(stream, [plan.payload or {}])[0]
-        except RemoteRejected as exc:
-            with self.transaction() as session:
-                self.recorder(ctx).issue(
-                    session, stream=stream, direction=OUTBOUND, key=plan.record.id,
-                    outcome="failed", reason=exc.reason,
-                    message=f"{ctx.mapping(stream).remote_entity} refused the record: {exc}",
-                    record_id=plan.record.id,
-                )  # fmt: skip
+            synced = self.normalise(
+                mapping, mapping.to_canonical(row, self._back_refs(mapping, record.data))
+            )
+        except (SkipRecord, ValidationError, ArithmeticError, ValueError):
+            # A system that cannot return the record as stored (Yuki's sales invoices): it
+            # holds what was sent.
+            synced = plan.projection
+        fresh = self.hub.get(session, ctx.tenant_id, mapping.entity, record.id)
+        if fresh is None:
             return None
+        remote_id = mapping.remote_id(row)
+        link = session.get(Link, plan.link.id) if plan.link is not None else None
+        if link is not None:
+            self._adopt_remote_values(session, ctx, stream, fresh, link.synced, synced)
+            self._adopt_assigned_values(session, ctx, stream, fresh, synced)
+        else:
+            taken = self.links_by(session, ctx, stream, Link.remote_id, [remote_id])
+            owner = taken.get(remote_id)
+            if owner is not None and owner.record_id != record.id:
+                recorder.issue(
+                    session, stream=stream, direction=OUTBOUND, key=record.id,
+                    reason="business_key_conflict",
+                    message=f"{mapping.remote_entity} {remote_id} already exists and is "
+                    f"linked to hub record {owner.record_id}; give this record another key",
+                    record_id=record.id, remote_id=remote_id,
+                )  # fmt: skip
+                return None
+            link = owner or self.links_by(session, ctx, stream, Link.record_id, [record.id]).get(
+                record.id
+            )
+            self._adopt_assigned_values(session, ctx, stream, fresh, synced)
+        self.save_link(session, ctx, stream, fresh, remote_id, synced, link)
+        # An inbound copy held back while this create was unconfirmed is this record.
+        recorder.resolve(session, stream, INBOUND, [remote_id], reasons=[AWAITING_CREATE])
+        problem = row.get(ROW_ISSUE)
+        if problem:
+            recorder.issue(
+                session, stream=stream, direction=OUTBOUND, key=record.id,
+                outcome=problem.get("outcome", "failed"), reason=problem["reason"],
+                message=problem["message"], record_id=record.id, remote_id=remote_id,
+            )  # fmt: skip
+            return remote_id
+        recorder.log(
+            session, stream=stream, direction=OUTBOUND, outcome=outcome,
+            record_id=record.id, remote_id=remote_id, reason=reason, message=message,
+        )  # fmt: skip
+        recorder.resolve(session, stream, OUTBOUND, [record.id])
+        return remote_id
 
-    def _after_write(
+    # ------------------------------------------------------------------ creates as steps
+
+    def _push_creates(
+        self, ctx: RunContext, stream: str, creates: list[Planned], faults: Faults
+    ) -> None:
+        """Resume each record's open intent, or record a new one, then run the steps."""
+        mapping = ctx.mapping(stream)
+        plan = ctx.connector.create_plan(stream)
+        items: list[Create] = []
+        with self.transaction() as session:
+            recorder = self.recorder(ctx)
+            now = self.clock.now()
+            existing = {
+                intent.record_id: intent
+                for intent in session.scalars(
+                    sa.select(WriteIntent)
+                    .where(
+                        WriteIntent.connection_id == ctx.connection_id,
+                        WriteIntent.stream == stream,
+                        WriteIntent.record_id.in_([p.record.id for p in creates]),
+                        WriteIntent.status.in_(OPEN_STATUSES),
+                    )
+                    .order_by(WriteIntent.created_at)
+                )
+            }
+            for planned in creates:
+                intent = existing.get(planned.record.id)
+                if intent is None:
+                    try:
+                        key = business_key(mapping, planned)
+                    except Exception as exc:  # the record's own data
+                        reason, message = unwritable(exc)
+                        recorder.issue(
+                            session, stream=stream, direction=OUTBOUND, key=planned.record.id,
+                            outcome="failed", reason=reason, message=message,
+                            record_id=planned.record.id,
+                        )  # fmt: skip
+                        continue
+                    intent = WriteIntent(
+                        connection_id=ctx.connection_id, stream=stream,
+                        record_id=planned.record.id, operation="create", status="pending",
+                        business_key=key, steps={}, created_at=now, updated_at=now,
+                    )  # fmt: skip
+                    session.add(intent)
+                    session.flush()
+                journal = journal_of(intent.steps, plan)
+                if intent.status == REFUSED:
+                    # Tried again: the refused step is sent again with the current data.
+                    journal = {n: e for n, e in journal.items() if e.get("state") != REFUSED}
+                if intent.status != "pending" or intent.steps is None:
+                    intent.status, intent.steps, intent.updated_at = "pending", journal, now
+                items.append(Create(planned, intent.id, intent.business_key, journal))
+        self._run_steps(ctx, stream, plan, items, faults)
+
+    def _run_steps(
+        self, ctx: RunContext, stream: str, plan: CreatePlan, items: list[Create], faults: Faults
+    ) -> None:
+        """Each step in order over every record that needs it: look up what was started but
+        not confirmed, send the rest (in batches where the step is batched), and link each
+        record as soon as its last step is confirmed."""
+        self._confirm(ctx, stream, plan, None, [(item, None) for item in items])
+        for step in plan.steps:
+            todo = [
+                item
+                for item in items
+                if not item.stopped
+                and state_of(item.journal, step.name) != DONE
+                and step.needed(item.call())
+            ]
+            size = ctx.write_batch_size if step.batched else 1
+            started = [i for i in todo if state_of(i.journal, step.name) == STARTED]
+            if step.find is not None:
+                for group in chunks(started, size):
+                    self._look_up(ctx, stream, plan, step, group, faults)
+            sendable = [i for i in todo if not i.stopped and state_of(i.journal, step.name) != DONE]
+            for group in chunks(sendable, size):
+                self._send(ctx, stream, plan, step, group, faults)
+        self._interrupted(ctx, stream, [i for i in items if not i.settled])
+
+    def _look_up(
         self,
         ctx: RunContext,
         stream: str,
-        planned: list[Planned],
-        stored: list[JSON | None],
-        *,
-        outcome: str,
-    ) -> None:
+        plan: CreatePlan,
+        step: WriteStep,
+        group: list[Create],
+        faults: Faults,
+    ) -> list[Create]:
+        """Whether a step started but not confirmed took effect; what is found is adopted.
+        Returns the records not found (their step is to be sent)."""
+        assert step.find is not None
+        if faults.stop:
+            self._stop(group, None)
+            return []
+        try:
+            found = step.find([item.call() for item in group])
+        except TRANSIENT as exc:
+            faults.note(exc)
+            self._stop(group, exc)
+            return []
+        except RemoteRejected as exc:
+            # The look-up itself was refused: sending blind could duplicate the record.
+            for item in group:
+                self._refuse(ctx, stream, step, item, exc, looked_up=True)
+            return []
+        adopted: list[tuple[Create, JSON | None]] = []
+        missing: list[Create] = []
+        for item, row in zip(group, found, strict=True):
+            if row is not None and not self._taken(ctx, stream, plan, step, item, row):
+                item.recovered = True
+                adopted.append((item, row))
+            else:
+                missing.append(item)
+        self._confirm(ctx, stream, plan, step, adopted)
+        return missing
+
+    def _taken(
+        self,
+        ctx: RunContext,
+        stream: str,
+        plan: CreatePlan,
+        step: WriteStep,
+        item: Create,
+        row: JSON,
+    ) -> bool:
+        """A look-up that completes the record found a remote record another hub record is
+        linked to (two records with the same content): it is not this one's."""
+        journal = {**item.journal, step.name: {"state": DONE, "result": row}}
+        payload = item.plan.payload or {}
+        if not complete(plan, journal, payload, item.key):
+            return False
         mapping = ctx.mapping(stream)
+        remote_id = mapping.remote_id(plan.stored(StepCall(payload, item.key, results_of(journal))))
+        with self.transaction() as session:
+            owner = self.links_by(session, ctx, stream, Link.remote_id, [remote_id]).get(remote_id)
+        return owner is not None and owner.record_id != item.plan.record.id
+
+    def _send(
+        self,
+        ctx: RunContext,
+        stream: str,
+        plan: CreatePlan,
+        step: WriteStep,
+        group: list[Create],
+        faults: Faults,
+        *,
+        looked_up: bool = False,
+    ) -> None:
+        if faults.stop:
+            self._stop(group, None)
+            return
+        self._journal(group, step, {"state": STARTED})
+        try:
+            results = step.send([item.call() for item in group])
+            if len(results) != len(group):
+                raise RemoteRejected(
+                    f"{len(results)} results for {len(group)} records", reason="remote_rejected"
+                )
+        except RemoteUnavailable as exc:
+            # Refused before it took effect: the step is known not to be applied.
+            self._journal(group, step, None)
+            faults.note(exc)
+            self._stop(group, exc)
+            return
+        except TRANSIENT as exc:
+            faults.note(exc)
+            self._stop(group, exc)
+            return
+        except RemoteRejected as exc:
+            self._journal(group, step, None)
+            if step.find is not None and not looked_up:
+                # Refused, perhaps because some of them exist already: adopt those.
+                for item in group:
+                    item.journal[step.name] = {"state": STARTED}
+                group = self._look_up(ctx, stream, plan, step, group, faults)
+            if len(group) == 1:
+                self._refuse(ctx, stream, step, group[0], exc)
+            for item in group if len(group) > 1 else []:
+                # A refused batch took no effect: each record alone, so only the bad one fails.
+                self._send(ctx, stream, plan, step, [item], faults, looked_up=True)
+            return
+        self._confirm(ctx, stream, plan, step, list(zip(group, results, strict=True)))
+
+    def _journal(self, group: list[Create], step: WriteStep, entry: JSON | None) -> None:
+        """Record a step's state for a group, committed before anything else happens."""
+        for item in group:
+            if entry is None:
+                item.journal.pop(step.name, None)
+            else:
+                item.journal[step.name] = dict(entry)
+        with self.transaction() as session:
+            now = self.clock.now()
+            for item in group:
+                intent = session.get(WriteIntent, item.intent_id)
+                if intent is not None:
+                    intent.steps, intent.updated_at = dict(item.journal), now
+
+    def _confirm(
+        self,
+        ctx: RunContext,
+        stream: str,
+        plan: CreatePlan,
+        step: WriteStep | None,
+        results: list[tuple[Create, JSON | None]],
+    ) -> None:
+        """Store confirmed step results and, in the same transaction, link every record whose
+        last step this was (``step`` None: records already complete when resumed)."""
+        if not results:
+            return
         recorder = self.recorder(ctx)
         with self.transaction() as session:
-            done: list[str] = []
-            for plan, row in zip(planned, stored, strict=True):
-                if row is None:
+            now = self.clock.now()
+            for item, result in results:
+                if step is not None:
+                    item.journal[step.name] = {"state": DONE, "result": result or {}}
+                intent = session.get(WriteIntent, item.intent_id)
+                if intent is None:
                     continue
-                record = plan.record
+                intent.steps, intent.updated_at = dict(item.journal), now
+                payload = item.plan.payload or {}
+                if not complete(plan, item.journal, payload, item.key):
+                    continue
+                item.stopped = item.settled = True
                 try:
-                    synced = self.normalise(
-                        mapping, mapping.to_canonical(row, self._back_refs(mapping, record.data))
-                    )
-                except (SkipRecord, ValidationError):
-                    synced = plan.projection
-                fresh = self.hub.get(session, ctx.tenant_id, mapping.entity, record.id)
-                if fresh is None:
-                    continue
-                link = session.get(Link, plan.link.id) if plan.link is not None else None
-                remote_id = mapping.remote_id(row)
-                if link is not None:
-                    self._adopt_remote_values(session, ctx, stream, fresh, link.synced, synced)
-                    self._adopt_assigned_values(session, ctx, stream, fresh, synced)
-                else:
-                    taken = self.links_by(session, ctx, stream, Link.remote_id, [remote_id])
-                    if remote_id in taken:
-                        recorder.issue(
-                            session, stream=stream, direction=OUTBOUND, key=record.id,
-                            reason="business_key_conflict",
-                            message=f"{mapping.remote_entity} {remote_id} already exists and "
-                            f"is linked to hub record {taken[remote_id].record_id}; give this "
-                            "record another key",
-                            record_id=record.id, remote_id=remote_id,
-                        )  # fmt: skip
-                        continue
-                    self._adopt_assigned_values(session, ctx, stream, fresh, synced)
-                self.save_link(session, ctx, stream, fresh, remote_id, synced, link)
-                problem = row.get(ROW_ISSUE)
-                if problem:
+                    row = plan.stored(item.call())
+                except (KeyError, TypeError) as exc:
                     recorder.issue(
-                        session, stream=stream, direction=OUTBOUND, key=record.id,
-                        outcome=problem.get("outcome", "failed"), reason=problem["reason"],
-                        message=problem["message"],
-                        record_id=record.id, remote_id=remote_id,
+                        session, stream=stream, direction=OUTBOUND, key=item.plan.record.id,
+                        outcome="failed", reason="remote_rejected", record_id=item.plan.record.id,
+                        message=f"the confirmed steps do not make a whole record: {exc!r}",
                     )  # fmt: skip
                     continue
-                recorder.log(
-                    session, stream=stream, direction=OUTBOUND, outcome=outcome,
-                    record_id=record.id, remote_id=remote_id,
+                reason = message = None
+                if item.recovered:
+                    reason = "recovered_after_ambiguous_write"
+                    message = "found by a look-up after an unconfirmed call"
+                remote_id = self._link_written(
+                    session, ctx, stream, item.plan, row, "created", recorder, reason, message
+                )
+                intent.status = "recovered" if item.recovered else "done"
+                intent.remote_id = remote_id
+
+    def _stop(self, group: list[Create], exc: ConnectorError | None) -> None:
+        for item in group:
+            item.stopped = True
+            item.fault = item.fault or exc
+
+    def _interrupted(self, ctx: RunContext, stream: str, items: list[Create]) -> None:
+        """Records a fault stopped: an open issue says where they are; the next run resumes
+        them from their last confirmed step."""
+        if not items:
+            return
+        remote = ctx.mapping(stream).remote_entity
+        with self.transaction() as session:
+            recorder = self.recorder(ctx)
+            for item in items:
+                fault = item.fault
+                confirmed = [n for n, e in item.journal.items() if e.get("state") == DONE]
+                where = f"after {', '.join(confirmed)}" if confirmed else "before its first step"
+                cause = f": {fault}" if fault else " (the run stopped after repeated faults)"
+                recorder.issue(
+                    session, stream=stream, direction=OUTBOUND, key=item.plan.record.id,
+                    outcome="failed", reason="write_interrupted", record_id=item.plan.record.id,
+                    message=f"{remote} did not confirm the create {where}{cause}; it resumes "
+                    "there on the next run",
                 )  # fmt: skip
-                done.append(record.id)
-            recorder.resolve(session, stream, OUTBOUND, done)
+
+    def _refuse(
+        self,
+        ctx: RunContext,
+        stream: str,
+        step: WriteStep,
+        item: Create,
+        exc: RemoteRejected,
+        *,
+        looked_up: bool = False,
+    ) -> None:
+        """The system refused this record's step: its own open issue; the steps confirmed
+        before it are kept (or dropped, when the refusal undid them) and it resumes there
+        once the record changes or is retried."""
+        item.stopped = item.settled = True
+        if looked_up:
+            journal = item.journal
+        elif step.restarts_on_refusal:
+            journal = {}
+        else:
+            journal = {**item.journal, step.name: {"state": REFUSED}}
+        item.journal = journal
+        confirmed = [n for n, e in journal.items() if e.get("state") == DONE]
+        kept = (
+            f" (its {', '.join(confirmed)} exist and are completed on retry)" if confirmed else ""
+        )
+        verb = "could not look up" if looked_up else "refused"
+        with self.transaction() as session:
+            intent = session.get(WriteIntent, item.intent_id)
+            if intent is not None:
+                intent.steps, intent.error = dict(journal), str(exc)
+                intent.status = "pending" if looked_up else REFUSED
+                intent.updated_at = self.clock.now()
+            self.recorder(ctx).issue(
+                session, stream=stream, direction=OUTBOUND, key=item.plan.record.id,
+                outcome="failed", reason=exc.reason, record_id=item.plan.record.id,
+                message=f"{ctx.mapping(stream).remote_entity} {verb} the record at step "
+                f"{step.name}: {exc}{kept}",
+            )  # fmt: skip
+
+    def recover_intents(self, ctx: RunContext, faults: Faults) -> None:
+        """Resume every create not known to be complete (a crash, a lost answer, a fault)
+        before anything new is sent: its started steps are looked up, its missing ones sent.
+        Intents of records linked meanwhile (matched on import) or deleted are closed."""
+        enabled = set(ctx.streams(outbound=True))
+        with self.transaction() as session:
+            open_intents = list(
+                session.execute(
+                    sa.select(WriteIntent.id, WriteIntent.stream, WriteIntent.record_id)
+                    .where(
+                        WriteIntent.connection_id == ctx.connection_id,
+                        WriteIntent.status.in_(RESUMABLE_STATUSES),
+                    )
+                    .order_by(WriteIntent.created_at)
+                ).all()
+            )
+            by_stream: dict[str, list[str]] = {}
+            for intent_id, stream, record_id in open_intents:
+                if stream not in enabled:
+                    continue
+                mapping = ctx.mapping(stream)
+                record = self.hub.get(session, ctx.tenant_id, mapping.entity, record_id)
+                linked = self.links_by(session, ctx, stream, Link.record_id, [record_id])
+                if record is None or record.deleted or linked:
+                    intent = session.get(WriteIntent, intent_id)
+                    if intent is not None:
+                        intent.status = "done" if linked else "abandoned"
+                        intent.updated_at = self.clock.now()
+                    continue
+                by_stream.setdefault(stream, []).append(record_id)
+        for stream, record_ids in by_stream.items():
+            for start in range(0, len(record_ids), ctx.write_batch_size):
+                if faults.stop:
+                    return
+                self.push(ctx, stream, record_ids[start : start + ctx.write_batch_size], faults)
 
     def _adopt_remote_values(
         self,
@@ -467,76 +872,3 @@ class OutboundSync(SyncState):
             self.hub.update(session, record, validate(mapping.entity, data), ctx.origin)
         except ValidationError as exc:
             log.warning("merged %s %s does not validate: %s", mapping.entity, record.id, exc)
-
-    def _set_intents(self, intent_ids: list[str], status: str) -> None:
-        with self.transaction() as session:
-            session.execute(
-                sa.update(WriteIntent)
-                .where(WriteIntent.id.in_(intent_ids))
-                .values(status=status, updated_at=self.clock.now())
-            )
-
-    def recover_intents(self, ctx: RunContext) -> None:
-        """Resolve creates of unknown outcome (a crash or a lost answer) before sending more:
-        a record found by its business key is linked, not created a second time."""
-        with self.transaction() as session:
-            open_intents = list(
-                session.scalars(
-                    sa.select(WriteIntent).where(
-                        WriteIntent.connection_id == ctx.connection_id,
-                        WriteIntent.status.in_(("pending", "ambiguous")),
-                    )
-                )
-            )
-            session.expunge_all()
-        by_stream: dict[str, list[WriteIntent]] = {}
-        for intent in open_intents:
-            by_stream.setdefault(intent.stream, []).append(intent)
-        for stream, intents in by_stream.items():
-            mapping = ctx.mapping(stream)
-            ctx.connector.prepare([stream])
-            found = ctx.connector.find_by_business_key(stream, [i.business_key for i in intents])
-            with self.transaction() as session:
-                recorder = self.recorder(ctx)
-                for intent in intents:
-                    row = found.get(intent.business_key)
-                    record = self.hub.get(session, ctx.tenant_id, mapping.entity, intent.record_id)
-                    db_intent = session.get(WriteIntent, intent.id)
-                    if db_intent is None:
-                        continue
-                    db_intent.updated_at = self.clock.now()
-                    taken = row is not None and any(
-                        link.record_id != intent.record_id
-                        for link in self.links_by(
-                            session, ctx, stream, Link.remote_id, [mapping.remote_id(row)]
-                        ).values()
-                    )
-                    if row is None or record is None or taken:
-                        # Never reached the system (what was found is another record's): a
-                        # fresh attempt is safe.
-                        db_intent.status = "not_applied"
-                        continue
-                    try:
-                        synced = self.normalise(
-                            mapping,
-                            mapping.to_canonical(row, self._back_refs(mapping, record.data)),
-                        )
-                    except (SkipRecord, ValidationError):
-                        # A system that cannot return the record as stored (Yuki's sales
-                        # invoices): it holds what was sent.
-                        synced, _ = self.projection(session, ctx, mapping, with_id(record))
-                    existing = self.links_by(session, ctx, stream, Link.record_id, [record.id])
-                    self._adopt_assigned_values(session, ctx, stream, record, synced)
-                    self.save_link(
-                        session, ctx, stream, record, mapping.remote_id(row), synced,
-                        existing.get(record.id),
-                    )  # fmt: skip
-                    db_intent.status = "recovered"
-                    db_intent.remote_id = mapping.remote_id(row)
-                    recorder.log(
-                        session, stream=stream, direction=OUTBOUND, outcome="created",
-                        record_id=record.id, remote_id=mapping.remote_id(row),
-                        reason="recovered_after_ambiguous_write",
-                        message="found by its business key after an unanswered create",
-                    )  # fmt: skip
-                    recorder.resolve(session, stream, OUTBOUND, [record.id])

@@ -17,6 +17,7 @@ from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.inbound import InboundSync
 from ledgerbridge.engine.outbound import OutboundSync
+from ledgerbridge.engine.steps import Faults
 from ledgerbridge.store.tables.sync import SyncIssue
 
 
@@ -31,6 +32,12 @@ class SyncEngine:
         self.inbound.run_import(ctx)
 
     def process_inbox(self, ctx: RunContext) -> int:
+        """Creates of ours that are not confirmed yet are resolved first, so that a callback
+        about a record we created (Qonto's "invoice created") links it to its hub record
+        instead of importing it a second time. A fault during that recovery does not hold the
+        inbox back: records matching a still-open create are held back one by one."""
+        if ctx.streams(outbound=True):
+            self.outbound.recover_intents(ctx, Faults())
         return self.inbound.process_inbox(ctx)
 
     def run_push(self, ctx: RunContext) -> None:

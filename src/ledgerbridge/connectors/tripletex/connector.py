@@ -23,9 +23,12 @@ from ledgerbridge.connectors.base import (
     ChangeNotice,
     Connector,
     ConnectorError,
+    CreatePlan,
     EntityMapping,
     Page,
     RemoteRejected,
+    StepCall,
+    WriteStep,
 )
 from ledgerbridge.connectors.tripletex.client import OSLO, TokenRefused
 from ledgerbridge.connectors.tripletex.mapping import (
@@ -354,35 +357,52 @@ class TripletexConnector(Connector):
         order and ``:invoice``); ``credit|<invoice id>|<date>`` is the credit note of that
         invoice. None when the create never reached Tripletex."""
         kind, reference, day = key.split("|")
-        after = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
         if kind == "credit":
-            credited = (
-                self.client.get(
-                    f"/invoice/{int(reference)}", {"fields": "id,isCredited,customer(id)"}
-                ).get("value")
-                or {}
-            )
-            if not credited.get("isCredited"):
-                return None
-            return self._charged_on(
-                day, after, credited, lambda i: text(i.get("creditedInvoice")) == reference
-            )
-        orders = self.client.list_page(
-            "/order",
-            {"number": reference, "orderDateFrom": day, "orderDateTo": after,
-             "fields": "id,isClosed,customer(id)"},
-        )  # fmt: skip
-        if not orders:
+            return self._find_credit(reference, day)
+        order = self._find_order(reference, day)
+        if order is None:
             return None
-        order = max(orders, key=lambda o: (bool(o.get("isClosed")), o["id"]))
         if not order.get("isClosed"):
             try:
                 return self._invoice_order(int(order["id"]), day)
             except RemoteRejected:
                 return None
+        return self._charged_from(order, day)
+
+    def _find_order(self, number: str, day: str) -> JSON | None:
+        """The order of that number and date (the hub id is its number), invoiced first."""
+        after = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        orders = self.client.list_page(
+            "/order",
+            {"number": number, "orderDateFrom": day, "orderDateTo": after,
+             "fields": "id,isClosed,customer(id)"},
+        )  # fmt: skip
+        if not orders:
+            return None
+        order: JSON = max(orders, key=lambda o: (bool(o.get("isClosed")), o["id"]))
+        return dict(order)
+
+    def _charged_from(self, order: JSON, day: str) -> JSON | None:
+        """The invoice charged from an order on that day."""
+        after = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
         order_id = int(order["id"])
         return self._charged_on(
             day, after, order, lambda i: order_id in {int(o["id"]) for o in i.get("orders") or []}
+        )
+
+    def _find_credit(self, reference: str, day: str) -> JSON | None:
+        """The credit note of invoice ``reference`` made on that day."""
+        after = (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+        credited = (
+            self.client.get(
+                f"/invoice/{int(reference)}", {"fields": "id,isCredited,customer(id)"}
+            ).get("value")
+            or {}
+        )
+        if not credited.get("isCredited"):
+            return None
+        return self._charged_on(
+            day, after, credited, lambda i: text(i.get("creditedInvoice")) == reference
         )
 
     def _charged_on(self, day: str, after: str, owner: JSON, match: Any) -> JSON | None:
@@ -450,6 +470,54 @@ class TripletexConnector(Connector):
 
     # ------------------------------------------------------------------ writes
 
+    def create_plan(self, stream: str) -> CreatePlan:
+        """An invoice is an order (``POST /order``, its number the hub id) then ``:invoice``;
+        a credit note one ``:createCreditNote``. One call per record, each found again after
+        an unconfirmed call: the order by number and date, the invoice by its order."""
+        if stream != "invoices":
+            return super().create_plan(stream)
+        return CreatePlan(
+            steps=(
+                WriteStep("order", self._post_orders, self._found_orders, needed=_charges_order),
+                WriteStep("invoice", self._invoice_orders, self._found_invoices,
+                          needed=_charges_order, restarts_on_refusal=True),
+                WriteStep("credit", self._credit_notes, self._found_credits,
+                          needed=lambda call: "credit" in call.payload),
+            ),
+            stored=lambda call: dict(call.done.get("invoice") or call.done["credit"]),
+        )  # fmt: skip
+
+    def _post_orders(self, calls: list[StepCall]) -> list[JSON]:
+        return [
+            dict(self.client.request("POST", "/order", json=c.payload["order"])["value"])
+            for c in calls
+        ]
+
+    def _found_orders(self, calls: list[StepCall]) -> list[JSON | None]:
+        return [
+            self._find_order(parts[1], parts[2]) if (parts := _key_parts(c.key, "order")) else None
+            for c in calls
+        ]
+
+    def _invoice_orders(self, calls: list[StepCall]) -> list[JSON]:
+        return [
+            self._invoice_order(int(c.done["order"]["id"]), c.payload["invoiceDate"]) for c in calls
+        ]
+
+    def _found_invoices(self, calls: list[StepCall]) -> list[JSON | None]:
+        return [self._charged_from(c.done["order"], c.payload["invoiceDate"]) for c in calls]
+
+    def _credit_notes(self, calls: list[StepCall]) -> list[JSON]:
+        return [self._issue(c.payload) for c in calls]
+
+    def _found_credits(self, calls: list[StepCall]) -> list[JSON | None]:
+        return [
+            self._find_credit(parts[1], parts[2])
+            if (parts := _key_parts(c.key, "credit"))
+            else None
+            for c in calls
+        ]
+
     def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         if stream == "payments":
             return [self._pay(payload) for payload in payloads]
@@ -507,3 +575,14 @@ class TripletexConnector(Connector):
 
     def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:
         return notices(body)
+
+
+def _charges_order(call: StepCall) -> bool:
+    return "order" in call.payload
+
+
+def _key_parts(key: str, kind: str) -> list[str] | None:
+    """``<kind>|<reference>|<date>``; None for a key of another shape (an intent recorded
+    before keys had one: there is nothing to find by)."""
+    parts = key.split("|")
+    return parts if len(parts) == 3 and parts[0] == kind else None

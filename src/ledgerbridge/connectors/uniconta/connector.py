@@ -23,9 +23,12 @@ from ledgerbridge.connectors.base import (
     CallMeter,
     ChangeNotice,
     Connector,
+    CreatePlan,
     EntityMapping,
     Page,
     RemoteRejected,
+    StepCall,
+    WriteStep,
 )
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient, odata_quote
 from ledgerbridge.connectors.uniconta.mapping import (
@@ -92,6 +95,9 @@ class UnicontaConnector(Connector):
     default_streams = frozenset({"customers", "suppliers", "contacts"})
     """Products, stock, invoices and payments need VAT and unit mappings (and invoices the
     Reseller role) first, so they are switched on explicitly."""
+    batched_writes = frozenset(KEYSETS) - {"invoices"}
+    """Entity Insert and Update take a batch, all or nothing. An invoice is several calls
+    (see ``create_plan``), so invoice updates go one by one."""
 
     def __init__(
         self,
@@ -283,6 +289,96 @@ class UnicontaConnector(Connector):
 
     # ------------------------------------------------------------------ writes
 
+    def create_plan(self, stream: str) -> CreatePlan:
+        """An invoice is an order (one Insert per batch), its lines (one Insert per batch),
+        its posting (one call per order, when the connection posts) and the read-back of the
+        posted invoices (one read per batch). Each order carries the hub id in ``OurRef``: it
+        is how an order, its lines and its posted invoice are found again."""
+        if stream != "invoices":
+            return super().create_plan(stream)
+        return CreatePlan(
+            steps=(
+                WriteStep("order", self._insert_orders, self._find_orders, batched=True,
+                          needed=_is_order),
+                WriteStep("lines", self._insert_lines, self._find_lines, batched=True,
+                          needed=_has_lines),
+                WriteStep("post", self._post_orders, self._find_posted, needed=_to_post),
+                WriteStep("read", self._read_posted, batched=True, needed=_posted),
+                WriteStep("posted_header", self._update_posted, batched=True,
+                          needed=lambda call: "invoice" in call.payload),
+            ),
+            stored=_stored_invoice,
+        )  # fmt: skip
+
+    def _insert_orders(self, calls: list[StepCall]) -> list[JSON]:
+        stored = self.client.insert(
+            "DebtorOrderClient", [_present(c.payload["order"]) for c in calls]
+        )
+        if len(stored) != len(calls):
+            raise RemoteRejected(f"Uniconta stored {len(stored)} of {len(calls)} orders")
+        return stored
+
+    def _find_orders(self, calls: list[StepCall]) -> list[JSON | None]:
+        found: dict[str, JSON] = {}
+        rows = self._by_keys("DebtorOrderClient", "OurRef", [c.key for c in calls], numeric=False)
+        for row in sorted(rows, key=lambda r: int(r["OrderNumber"])):
+            found.setdefault(str(row.get("OurRef")), row)
+        return [found.get(c.key) for c in calls]
+
+    def _insert_lines(self, calls: list[StepCall]) -> list[JSON]:
+        lines = [
+            {**_present(line), "OrderNumber": call.done["order"]["OrderNumber"]}
+            for call in calls
+            for line in call.payload["lines"]
+        ]
+        return _lines_by_order(calls, self.client.insert("DebtorOrderLineClient", lines))
+
+    def _find_lines(self, calls: list[StepCall]) -> list[JSON | None]:
+        """The lines of each order. One Insert stores all of a batch's lines or none, so an
+        order has all its lines or none; another count is a damaged order, reported."""
+        numbers = [str(c.done["order"]["OrderNumber"]) for c in calls]
+        rows = self._by_keys("DebtorOrderLineClient", "OrderNumber", numbers, numeric=True)
+        found = _lines_by_order(calls, rows)
+        results: list[JSON | None] = []
+        for call, lines in zip(calls, found, strict=True):
+            count, wanted = len(lines["lines"]), len(call.payload["lines"])
+            if count and count != wanted:
+                raise RemoteRejected(
+                    f"order {call.done['order']['OrderNumber']} has {count} of its {wanted} "
+                    "lines in Uniconta; complete or delete it there, then retry",
+                    reason="partial_remote_record",
+                )
+            results.append(lines if count else None)
+        return results
+
+    def _post_orders(self, calls: list[StepCall]) -> list[JSON]:
+        """Post each order; a refusal keeps the order and is reported with Uniconta's own
+        message (see ``_stored_invoice``)."""
+        return [
+            self.client.post_invoice(
+                call.done["order"]["OrderNumber"], call.payload["order"].get("InvoiceDate")
+            )
+            for call in calls
+        ]
+
+    def _find_posted(self, calls: list[StepCall]) -> list[JSON | None]:
+        rows = self._by_keys("DebtorInvoiceClient", "OurRef", [c.key for c in calls], numeric=False)
+        found = {str(row.get("OurRef")): row for row in rows}
+        return [
+            {"Err": "Succes", "InvoiceNumber": found[c.key]["InvoiceNumber"]}
+            if c.key in found
+            else None
+            for c in calls
+        ]
+
+    def _read_posted(self, calls: list[StepCall]) -> list[JSON]:
+        numbers = [str(call.done["post"]["InvoiceNumber"]) for call in calls]
+        posted = self._fetch_invoices(numbers)
+        return [posted.get(n) or _order_row(call) for n, call in zip(numbers, calls, strict=True)]
+
+    def _update_posted(self, calls: list[StepCall]) -> list[JSON]:
+        return self._write_invoices([call.payload for call in calls], create=False)
+
     def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         return self._write(stream, payloads, create=True)
 
@@ -380,6 +476,56 @@ class UnicontaConnector(Connector):
                 parsed = None
             data = parsed if isinstance(parsed, dict) else None
         return [ChangeNotice(stream=stream, remote_id=key, operation=operation, data=data)]
+
+
+def _is_order(call: StepCall) -> bool:
+    return "order" in call.payload
+
+
+def _has_lines(call: StepCall) -> bool:
+    return "order" in call.payload and bool(call.payload.get("lines"))
+
+
+def _to_post(call: StepCall) -> bool:
+    return "order" in call.payload and bool(call.payload.get("post"))
+
+
+def _posted(call: StepCall) -> bool:
+    return (call.done.get("post") or {}).get("Err") == "Succes"
+
+
+def _lines_by_order(calls: list[StepCall], lines: list[JSON]) -> list[JSON]:
+    """Stored lines split per order, in line order: ``{"lines": [...]}`` per call."""
+    by_order: dict[str, list[JSON]] = {}
+    for line in lines:
+        by_order.setdefault(str(line["OrderNumber"]), []).append(line)
+    return [
+        {"lines": sorted(by_order.get(str(c.done["order"]["OrderNumber"]), []),
+                         key=lambda ln: float(ln.get("LineNumber") or 0))}
+        for c in calls
+    ]  # fmt: skip
+
+
+def _order_row(call: StepCall) -> JSON:
+    return {"order": call.done["order"], "lines": (call.done.get("lines") or {}).get("lines", [])}
+
+
+def _stored_invoice(call: StepCall) -> JSON:
+    """The invoice as Uniconta holds it once its steps are done: the posted invoice, or the
+    order with its lines (and Uniconta's message when posting was refused)."""
+    if "read" in call.done:
+        return dict(call.done["read"])
+    if "posted_header" in call.done:
+        return dict(call.done["posted_header"])
+    row = _order_row(call)
+    post = call.done.get("post")
+    if post is not None and post.get("Err") != "Succes":
+        row[ROW_ISSUE] = {
+            "reason": "invoice_generation_failed",
+            "message": f"Uniconta could not generate the invoice for order "
+            f"{row['order']['OrderNumber']}: {post.get('Message') or post.get('Err')}",
+        }
+    return row
 
 
 class LazyRates(Codes):

@@ -632,6 +632,12 @@ class InvoiceMapping(EntityMapping):
         record_id = record.get("id")
         return INVOICE_REF_PREFIX + str(record_id) if record_id else text(record.get("number"))
 
+    def payload_key(self, payload: JSON) -> str | None:
+        """The hub id an order or invoice made from the hub carries in ``OurRef``."""
+        header = payload.get("invoice") or payload.get("order") or {}
+        reference = text(header.get("OurRef"))
+        return reference if reference and reference.startswith(INVOICE_REF_PREFIX) else None
+
     def in_scope(self, record: JSON) -> bool:
         return record.get("status") != "cancelled"
 

@@ -85,6 +85,8 @@ def parse_modified(value: str | None) -> datetime | None:
 class YukiConnector(Connector):
     system = "yuki"
     default_streams = frozenset({"contacts", "customers", "invoices"})
+    batched_writes = frozenset({"invoices"})
+    """Sales invoices go in one ProcessSalesInvoices call; contacts one UpdateContact each."""
 
     def __init__(
         self,

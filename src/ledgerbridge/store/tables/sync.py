@@ -116,11 +116,18 @@ class SyncIssue(Base):
 
 
 class WriteIntent(Base):
-    """Recorded before an outbound create is sent; an intent left ``pending`` or ``ambiguous``
-    means the outcome is unknown and the record must be looked up before any new attempt."""
+    """Recorded before an outbound create is sent, with a journal of its steps (an order, its
+    lines, its posting …): each step is recorded as started before its call and with its result
+    once confirmed, so a create that stopped anywhere resumes from its last confirmed step, and
+    a step started but not confirmed is looked up before it is sent again. Any status other than
+    ``done`` and ``recovered`` (``pending``, ``refused``; ``ambiguous`` and ``failed`` from
+    before the journal) means the create is not known to be complete."""
 
     __tablename__ = "write_intents"
-    __table_args__ = (sa.Index("ix_write_intents_open", "connection_id", "status"),)
+    __table_args__ = (
+        sa.Index("ix_write_intents_open", "connection_id", "status"),
+        sa.Index("ix_write_intents_record", "connection_id", "stream", "record_id"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     connection_id: Mapped[str] = mapped_column(sa.ForeignKey(_CONNECTION_FK, ondelete="CASCADE"))
@@ -131,6 +138,9 @@ class WriteIntent(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
     remote_id: Mapped[str | None] = mapped_column(sa.String(200))
     error: Mapped[str | None] = mapped_column(sa.Text)
+    steps: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    """Per step name: ``{"state": "started" | "done" | "refused", "result": …}``; None for
+    intents recorded before steps were journaled (their first step counts as started)."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
