@@ -11,6 +11,7 @@ import pytest
 
 from ledgerbridge.api.app import create_app
 from ledgerbridge.clock import ManualClock
+from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import (
@@ -598,7 +599,8 @@ def test_when_calls_run_short_products_wait_and_invoices_go_first(
     import_all(timed, timed_tenant, connection["id"])
     used = timed_tenant.api.get(f"/connections/{connection['id']}").json()["calls_used_today"]
     # Spend the day's budget down to the reserve kept for invoices and customers.
-    timed.ledger.consume(f"uniconta:{uniconta.url}:{USER}", 40, "Europe/Copenhagen", 40 - 8 - used)
+    key = SYSTEMS["uniconta"].credential_key({"base_url": uniconta.url, "username": USER})
+    timed.ledger.consume(key, 40, "Europe/Copenhagen", 40 - 8 - used)
     cid = connection["id"]
     timed_tenant.api.post(f"/connections/{cid}/jobs/products")
     timed_tenant.api.post(f"/connections/{cid}/jobs/invoices")
