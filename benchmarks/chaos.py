@@ -1,0 +1,814 @@
+"""Chaos: pushes of hub customers and invoices under mixed API faults and repeated ``kill -9``.
+
+For each system and database: a sandbox serves the vendor's API on loopback from this process
+(so its state can be read directly), the product runs as real child processes (``ledgerbridge
+serve``, plus a ``ledgerbridge worker`` on PostgreSQL), and a tenant and a connection are set up
+through the hub API. With the sandbox injecting faults (5xx, 429, resets, answers lost after
+the write, slow answers), the hub API receives the customers and invoices; then an engine
+process is killed with SIGKILL and restarted, ``--kills`` times, and the engine keeps going
+until every record is linked or the time bound passes, faults still on. Then the engine is
+stopped and the hub is compared with the sandbox:
+
+- **lost**: a record created in the hub that has neither a link nor an open issue, or whose
+  link points at nothing in the accounting system;
+- **duplicated**: a hub record with more than one document in the accounting system (found by
+  what each document carries: Uniconta's ``OurRef``, Tripletex's order number, Qonto's line
+  titles, customer names), and hub records made twice (the same marker on two hub records);
+- **damaged**: an invoice whose hub lines differ from the lines it was created with;
+- **neither**: records with neither link nor issue (part of *lost*);
+- **sync s**: time from the first record created to every record linked (empty when the bound
+  passed first).
+
+    .venv/bin/python benchmarks/chaos.py --systems uniconta,qonto,tripletex \\
+        --databases sqlite,postgresql --records 300 --fault-rate 0.1 --kills 30
+
+Exits 1 when any count that must be 0 is not, or a system did not finish syncing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+
+from ledgerbridge.api.app import create_app
+from ledgerbridge.runtime.http import ServerThread, free_port
+from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.faults import FaultKind, FaultPlan
+from ledgerbridge.sandbox.qonto import QontoSandbox
+from ledgerbridge.sandbox.qonto import SandboxServer as QontoServer
+from ledgerbridge.sandbox.server import LoopbackServer
+from ledgerbridge.sandbox.tripletex import SandboxServer as TripletexServer
+from ledgerbridge.sandbox.tripletex import TripletexSandbox, seed_accounting_firm
+from ledgerbridge.sandbox.uniconta import SandboxServer as UnicontaServer
+from ledgerbridge.sandbox.uniconta import UnicontaSandbox
+from ledgerbridge.settings import Settings
+
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+MUST_BE_ZERO = ("lost", "duplicated_remote", "duplicated_hub", "damaged", "neither")
+JSON = dict[str, Any]
+
+
+# ------------------------------------------------------------------------------ systems
+
+
+class Target:
+    """One accounting system under test: its sandbox, how to connect, what records look like
+    and how to find, in its state, the documents each hub record became."""
+
+    name = ""
+    streams: tuple[str, ...] = ()
+    """Streams whose records are created in the hub and must reach the system."""
+    server: LoopbackServer
+
+    def env(self) -> dict[str, str]:
+        """Installation settings the product needs for this system."""
+        return {}
+
+    def connection(self) -> JSON:
+        """Body of ``POST /connections``."""
+        raise NotImplementedError
+
+    def connect(self, api: HubApi) -> str:
+        """Create the connection as a user would; its id."""
+        return str(api.create("/connections", self.connection())["id"])
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        """A hub customer to push, or None when customers come from the system."""
+        raise NotImplementedError
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        raise NotImplementedError
+
+    def remote_documents(self) -> dict[str, dict[str, list[str]]]:
+        """Per stream: the remote ids of the documents carrying each marker or hub id."""
+        raise NotImplementedError
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        """Per stream: every remote id a link may point at."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.server.stop()
+
+
+def _lines(marker: str, vat_code: str) -> list[JSON]:
+    """Two lines whose descriptions carry the record's marker."""
+    return [
+        {"description": f"{marker} consulting", "quantity": "3", "unit_price": "850",
+         "vat_code": vat_code},
+        {"description": f"{marker} travel", "quantity": "1", "unit_price": "250",
+         "vat_code": vat_code},
+    ]  # fmt: skip
+
+
+def _marker_of(text: str | None) -> str | None:
+    """``CHAOS-<n>`` at the start of a name or line description."""
+    if not text or not text.startswith("CHAOS-"):
+        return None
+    return text.split(" ", 1)[0]
+
+
+class Uniconta(Target):
+    name = "uniconta"
+    streams = ("customers", "invoices")
+    company = 48213
+    user, password = "chaos", "chaos-Pa55word"
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.sandbox = UnicontaSandbox(throttle_delay=0.0, daily_call_limit=1_000_000)
+        self.sandbox.add_company(self.company, "Kaos ApS")
+        self.sandbox.add_user(
+            self.company, self.user, self.password, user_type="Server", roles=("Reseller",)
+        )
+        self.server = UnicontaServer(self.sandbox, faults=plan)
+        self.server.start()
+
+    def connection(self) -> JSON:
+        return {
+            "system": "uniconta", "name": "Uniconta", "timezone": "Europe/Copenhagen",
+            "settings": {
+                "company_id": self.company, "username": self.user,
+                "base_url": self.server.base_url, "post_invoices": True,
+                "vat_mapping": {"S25": "DK25"},
+                "entities": {stream: {"enabled": True} for stream in self.streams},
+            },
+            "secrets": {"password": self.password},
+        }  # fmt: skip
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        return {"name": f"{marker} Kunde", "is_customer": True, "debtor_number": f"9{n:05d}"}
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        return {
+            "party_id": party_id, "date": "2026-11-20", "payment_term_days": 14,
+            "currency": "DKK", "status": "sent", "lines": _lines(marker, "DK25"),
+        }  # fmt: skip
+
+    def remote_documents(self) -> dict[str, dict[str, list[str]]]:
+        customers: dict[str, list[str]] = defaultdict(list)
+        for row in self.sandbox.all(self.company, "DebtorClient"):
+            marker = _marker_of(row.get("Name"))
+            if marker:
+                customers[marker].append(str(row["Account"]))
+        invoices: dict[str, list[str]] = defaultdict(list)
+        # Orders created from the hub carry "LB-<hub id>" in OurRef; posting keeps it.
+        for row in self.sandbox.all(self.company, "DebtorOrderClient"):
+            if str(row.get("OurRef") or "").startswith("LB-"):
+                invoices[row["OurRef"][3:]].append(f"order:{row['OrderNumber']}")
+        for row in self.sandbox.all(self.company, "DebtorInvoiceClient"):
+            if str(row.get("OurRef") or "").startswith("LB-"):
+                invoices[row["OurRef"][3:]].append(str(row["InvoiceNumber"]))
+        return {"customers": customers, "invoices": invoices}
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        rows = {
+            entity: self.sandbox.all(self.company, entity)
+            for entity in ("DebtorClient", "DebtorOrderClient", "DebtorInvoiceClient")
+        }
+        return {
+            "customers": {str(r["Account"]) for r in rows["DebtorClient"]},
+            "invoices": {
+                *(f"order:{r['OrderNumber']}" for r in rows["DebtorOrderClient"]),
+                *(str(r["InvoiceNumber"]) for r in rows["DebtorInvoiceClient"]),
+            },
+        }
+
+    def close(self) -> None:
+        super().close()
+        self.sandbox.close()
+
+
+class Qonto(Target):
+    name = "qonto"
+    streams = ("customers", "invoices")
+    client_id, client_secret = "ledgerbridge-chaos", "chaos-secret-0123456789"
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.sandbox = QontoSandbox(seed=7)
+        self.server = QontoServer(self.sandbox, faults=plan)
+        self.server.start()
+
+    def connection(self) -> JSON:
+        url = self.server.base_url
+        return {
+            "system": "qonto", "name": "Qonto", "timezone": "Europe/Paris",
+            "settings": {
+                "base_url": url, "oauth_url": url, "oauth_client_id": self.client_id,
+                "entities": {stream: {"enabled": True} for stream in self.streams},
+                "vat_groups": [{"code": "FR20", "rate": "20", "country": "FR"}],
+            },
+            "secrets": {"oauth_client_secret": self.client_secret},
+        }  # fmt: skip
+
+    def connect(self, api: HubApi) -> str:
+        """OAuth log-in through the hub, which also subscribes the connection to Qonto's
+        invoice webhooks (their deliveries race the push, as in production)."""
+        hub = str(api.client.base_url).rstrip("/")
+        self.sandbox.add_oauth_app(self.client_id, self.client_secret, [f"{hub}/oauth/callback"])
+        cid = super().connect(api)
+        login = api.client.post(f"/connections/{cid}/oauth/authorize")
+        login.raise_for_status()
+        with httpx.Client(timeout=30) as browser:
+            back = browser.get(login.json()["authorize_url"]).headers["location"]
+            browser.get(back).raise_for_status()
+        return cid
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        return {
+            "name": f"{marker} SAS", "is_customer": True, "debtor_number": f"9{n:05d}",
+            "currency": "EUR", "locale": "fr-FR",
+            "email": f"{marker.lower()}@chaos.example",
+            "billing_address": {"line1": f"{n} rue de la Paix", "postal_code": "75002",
+                                "city": "Paris", "country": "FR"},
+        }  # fmt: skip
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        return {
+            "party_id": party_id, "date": "2026-11-20", "payment_term_days": 30,
+            "currency": "EUR", "lines": _lines(marker, "FR20"),
+        }  # fmt: skip
+
+    def remote_documents(self) -> dict[str, dict[str, list[str]]]:
+        customers: dict[str, list[str]] = defaultdict(list)
+        for row in self.sandbox.clients():
+            marker = _marker_of(row.get("name"))
+            if marker:
+                customers[marker].append(str(row["id"]))
+        invoices: dict[str, list[str]] = defaultdict(list)
+        for row in self.sandbox.invoices():
+            markers = {_marker_of(item.get("title")) for item in row.get("items") or []}
+            for marker in markers - {None}:
+                invoices[str(marker)].append(str(row["id"]))
+        return {"customers": customers, "invoices": invoices}
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        return {
+            "customers": {str(row["id"]) for row in self.sandbox.clients()},
+            "invoices": {str(row["id"]) for row in self.sandbox.invoices()},
+        }
+
+    def close(self) -> None:
+        super().close()
+        self.sandbox.close()
+
+
+class Tripletex(Target):
+    """Customers are Tripletex's (one-way inbound): the push is of invoices to them."""
+
+    name = "tripletex"
+    streams = ("invoices",)
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.sandbox = TripletexSandbox(seed=3, rate_limit=1_000_000)
+        self.firm = seed_accounting_firm(self.sandbox, clients=1, seed=3, months=1)
+        self.tripletex = TripletexServer(self.sandbox, faults=plan)
+        self.server = self.tripletex
+        self.server.start()
+
+    def env(self) -> dict[str, str]:
+        return {"LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN": self.firm.consumer_token}
+
+    def connection(self) -> JSON:
+        return {
+            "system": "tripletex", "name": "Tripletex", "timezone": "Europe/Oslo",
+            "settings": {
+                "environment": "production",
+                "base_urls": {env: self.tripletex.url(env) for env in ("production", "test")},
+                "employee_token_expires_on": self.firm.token_expires.isoformat(),
+                "entities": {s: {"enabled": True} for s in ("vat_codes", "customers", "invoices")},
+            },
+            "secrets": {"employee_token": self.firm.employee_token},
+        }  # fmt: skip
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        return None
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        return {
+            "party_id": party_id, "date": "2026-11-20", "due_date": "2026-12-04",
+            "currency": "NOK", "status": "sent", "lines": _lines(marker, "3"),
+        }  # fmt: skip
+
+    def remote_documents(self) -> dict[str, dict[str, list[str]]]:
+        # Each create is an order numbered with the hub id, then charged as an invoice.
+        invoices: dict[str, list[str]] = defaultdict(list)
+        for order in self.sandbox.all(self.firm.firm_id, "Order"):
+            if order.get("number"):
+                invoices[str(order["number"])].append(str(order["id"]))
+        return {"invoices": invoices}
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        return {
+            "invoices": {str(row["id"]) for row in self.sandbox.all(self.firm.firm_id, "Invoice")}
+        }
+
+    def close(self) -> None:
+        super().close()
+        self.sandbox.close()
+
+
+TARGETS: dict[str, Callable[[FaultPlan], Target]] = {
+    "uniconta": Uniconta, "qonto": Qonto, "tripletex": Tripletex,
+}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- databases
+
+
+@contextmanager
+def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
+    """URL of an empty database of that kind, dropped afterwards (the product migrates it)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{workdir / f'chaos-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    admin_url = sa.make_url(os.environ.get("LEDGERBRIDGE_CHAOS_POSTGRES", POSTGRES_ADMIN_URL))
+    name = f"chaos_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+# ------------------------------------------------------------------------------ the engine
+
+
+class Engine:
+    """The product's processes: ``serve`` (API, schedules and a worker), and on PostgreSQL a
+    separate ``worker``; each can be killed with SIGKILL and started again."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path, postgres: bool) -> None:
+        self.env = env
+        self.port = port
+        self.log = log
+        executable = str(Path(sys.executable).parent / "ledgerbridge")
+        self.commands = {"serve": [executable, "serve", "--port", str(port)]}
+        if postgres:
+            self.commands["worker"] = [executable, "worker"]
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str | None = None) -> None:
+        for role in [name] if name else list(self.commands):
+            with self.log.open("ab") as sink:
+                self.processes[role] = subprocess.Popen(
+                    self.commands[role], env=self.env, stdout=sink, stderr=sink
+                )
+
+    def kill(self, role: str) -> None:
+        """SIGKILL, as a crash: no clean-up of any kind."""
+        process = self.processes[role]
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL for a process that does not stop within 15 s."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+
+    @property
+    def roles(self) -> list[str]:
+        return list(self.commands)
+
+
+def _quietly(condition: Callable[[], bool]) -> bool:
+    """``condition()``, False while the API is unreachable."""
+    try:
+        return condition()
+    except httpx.TransportError:
+        return False
+
+
+def wait_for(condition: Callable[[], bool], deadline: float, step: float = 0.2) -> bool:
+    """Poll until ``condition`` holds or the monotonic ``deadline`` passes; network errors
+    while an engine process restarts count as "not yet"."""
+    while True:
+        if _quietly(condition):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(step)
+
+
+# ------------------------------------------------------------------------------ a scenario
+
+
+@dataclass
+class Options:
+    records: int = 300
+    fault_rate: float = 0.10
+    kills: int = 30
+    seed: int = 1
+    timeout: float = 300.0
+    """Bound on the whole push, kills included, in seconds."""
+    setup_timeout: float = 60.0
+    """Bound on starting the engine, connecting and the initial import, in seconds."""
+    slow_ms: int = 1000
+    kill_interval: tuple[float, float] = (0.3, 2.0)
+    """A kill lands this long (a random pause, in seconds) after the restarted process is
+    ready (``serve``: its API answers)."""
+
+
+QUICK = Options(records=30, kills=2, timeout=45.0, setup_timeout=30.0)
+"""The short variant the test suite runs."""
+
+
+@dataclass
+class Report:
+    system: str
+    database: str
+    records: int = 0
+    kills: int = 0
+    kills_in_push: int = 0
+    """Kills that landed before every record was linked (the others hit an idle engine)."""
+    calls: int = 0
+    """API requests the faults could hit (the rate applies to these)."""
+    faults: dict[str, int] = field(default_factory=dict)
+    linked: int = 0
+    with_issue: int = 0
+    lost: int = 0
+    duplicated_remote: int = 0
+    duplicated_hub: int = 0
+    damaged: int = 0
+    neither: int = 0
+    sync_seconds: float | None = None
+    issue_reasons: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    log_tail: str = ""
+
+    @property
+    def failures(self) -> list[str]:
+        """What must be 0 and is not, and an unfinished sync."""
+        found = [f"{name}={getattr(self, name)}" for name in MUST_BE_ZERO if getattr(self, name)]
+        if self.sync_seconds is None:
+            found.append("not synced in time")
+        if self.error:
+            found.append(self.error)
+        return found
+
+
+class HubApi:
+    """The hub API as a tenant's app uses it."""
+
+    def __init__(self, base_url: str, api_key: str) -> None:
+        self.client = httpx.Client(
+            base_url=f"{base_url}/api/v1",
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=30,
+        )
+
+    def all(self, path: str) -> list[JSON]:
+        items: list[JSON] = []
+        after = None
+        while True:
+            params: JSON = {"limit": 1000, **({"after": after} if after else {})}
+            response = self.client.get(path, params=params)
+            response.raise_for_status()
+            page = response.json()
+            items.extend(page["items"])
+            after = page["next"]
+            if after is None:
+                return items
+
+    def create(self, path: str, body: JSON) -> JSON:
+        response = self.client.post(path, json=body)
+        if response.status_code != 201:
+            raise RuntimeError(f"POST {path} answered {response.status_code}: {response.text}")
+        created: JSON = response.json()
+        return created
+
+    def close(self) -> None:
+        self.client.close()
+
+
+PATHS = {"customers": "/parties", "invoices": "/invoices"}
+
+
+def run_scenario(
+    system: str,
+    database_url: str,
+    options: Options,
+    workdir: Path,
+    before_comparison: Callable[[Target], None] | None = None,
+) -> Report:
+    """One system on one database: set up, push under faults and kills, compare.
+    ``before_comparison`` may alter the sandbox's state once the engine has stopped (a check
+    of the comparison itself uses it to plant a duplicate)."""
+    database = database_url.split(":", 1)[0].split("+", 1)[0]
+    report = Report(system, database)
+    rng = random.Random(options.seed)
+    plan = FaultPlan(
+        rate=options.fault_rate, seed=options.seed, slow_ms=options.slow_ms, retry_after=1
+    )
+    target = TARGETS[system](FaultPlan())
+    hub_port = free_port()
+    settings = Settings(
+        database_url=database_url,
+        secret_keys=Fernet.generate_key().decode(),
+        secret_key_file=workdir / "unused.key",
+        public_url=f"http://127.0.0.1:{hub_port}",
+    )
+    env = {
+        **os.environ,
+        "LEDGERBRIDGE_DATABASE_URL": database_url,
+        "LEDGERBRIDGE_SECRET_KEYS": settings.secret_keys or "",
+        "LEDGERBRIDGE_PUBLIC_URL": settings.public_url,
+        "LEDGERBRIDGE_POLL_INTERVAL": "0.05",
+        "LEDGERBRIDGE_JOB_LEASE_SECONDS": "3",
+        "LEDGERBRIDGE_LOG_LEVEL": "WARNING",
+        **target.env(),
+    }
+    log = workdir / f"engine-{system}-{database}.log"
+    engine = Engine(env, hub_port, log, postgres=database == "postgresql")
+    api: HubApi | None = None
+    created: dict[str, dict[str, JSON]] = {stream: {} for stream in target.streams}
+    hub_system = System(settings)
+    issued = hub_system.tenancy.create_tenant("Chaos", "owner@chaos.example")
+    hub_system.close()
+    try:
+        engine.start()
+        api = HubApi(f"http://127.0.0.1:{hub_port}", issued.api_key)
+        setup_deadline = time.monotonic() + options.setup_timeout
+        if not wait_for(lambda: api.client.get("/connections").status_code == 200, setup_deadline):
+            raise RuntimeError("the hub API did not come up")
+        cid = target.connect(api)
+        api.client.post(f"/connections/{cid}/import").raise_for_status()
+        if not wait_for(
+            lambda: api.client.get(f"/connections/{cid}").json()["import_state"] == "done",
+            setup_deadline,
+        ):
+            raise RuntimeError("the initial import did not finish")
+
+        # Faults on from the first record created to the end of the push.
+        assert target.server.faults is not None
+        target.server.faults.configure(plan)
+        started = time.monotonic()
+        parties = _create_records(api, target, options.records, created)
+        if not parties:
+            raise RuntimeError("no customer to invoice")
+
+        def synced() -> bool:
+            return _count_linked(api, created, cid) == sum(len(c) for c in created.values())
+
+        def api_up() -> bool:
+            return api.client.get("/connections").status_code == 200
+
+        deadline = started + options.timeout
+        for trial in range(options.kills):
+            pause = rng.uniform(*options.kill_interval)
+            if time.monotonic() + pause >= deadline:
+                break
+            time.sleep(pause)
+            role = engine.roles[trial % len(engine.roles)]
+            pushing = not _quietly(synced)
+            engine.kill(role)
+            report.kills += 1
+            report.kills_in_push += pushing
+            engine.start(role)
+            if role == "serve":
+                wait_for(api_up, deadline, step=0.05)
+        if wait_for(synced, deadline, step=0.5):
+            report.sync_seconds = round(time.monotonic() - started, 1)
+    except Exception as exc:  # reported with the counts, never hidden
+        report.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        engine.stop()
+        if target.server.faults is not None:
+            counters = target.server.faults.counters()
+            report.calls = counters["in_scope"]
+            report.faults = {str(kind): count for kind, count in counters["injected"].items()}
+            target.server.faults.configure(FaultPlan())
+        if api is not None:
+            api.close()
+    try:
+        if before_comparison is not None:
+            before_comparison(target)
+        _compare(report, settings, issued.api_key, target, created)
+    except Exception as exc:
+        report.error = report.error or f"comparison failed: {type(exc).__name__}: {exc}"
+    finally:
+        target.close()
+    report.records = sum(len(c) for c in created.values())
+    if log.exists():
+        report.log_tail = log.read_text(errors="replace")[-2000:]
+    return report
+
+
+def _create_records(
+    api: HubApi,
+    target: Target,
+    count: int,
+    created: dict[str, dict[str, JSON]],
+) -> list[str]:
+    """Half customers, half invoices (all invoices when customers come from the system);
+    each invoice is for one of the customers, created in between as an app would."""
+    customers = count // 2 if "customers" in target.streams else 0
+    parties: list[str] = []
+    for n in range(customers):
+        marker = f"CHAOS-{n:04d}"
+        body = target.customer(n, marker)
+        assert body is not None
+        record = api.create("/parties", body)
+        created["customers"][record["id"]] = body
+        parties.append(record["id"])
+    if not parties:
+        parties = [p["id"] for p in api.all("/parties")]
+    for n in range(customers, count):
+        marker = f"CHAOS-{n:04d}"
+        body = target.invoice(parties[n % len(parties)], marker)
+        record = api.create("/invoices", body)
+        created["invoices"][record["id"]] = body
+    return parties
+
+
+def _count_linked(api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
+    linked = 0
+    for stream, records in created.items():
+        for record in api.all(PATHS[stream]):
+            if record["id"] in records and any(
+                s["connection_id"] == cid and s["remote_id"] for s in record.get("sync") or []
+            ):
+                linked += 1
+    return linked
+
+
+def _compare(
+    report: Report,
+    settings: Settings,
+    api_key: str,
+    target: Target,
+    created: dict[str, dict[str, JSON]],
+) -> None:
+    """The hub (through its API, served here with no worker running) against the sandbox."""
+    system = System(settings)
+    server = ServerThread(create_app(system)).start()
+    api = HubApi(server.url, api_key)
+    try:
+        [connection] = api.client.get("/connections").json()
+        cid = connection["id"]
+        issues = api.client.get(f"/connections/{cid}/issues").json()
+        open_issues = {i["key"]: i["reason"] for i in issues if i["direction"] == "outbound"}
+        report.issue_reasons = dict(Counter(open_issues.values()))
+        documents = target.remote_documents()
+        remote_ids = target.remote_ids()
+        for stream, records in created.items():
+            hub = api.all(PATHS[stream])
+            by_marker: dict[str, list[str]] = defaultdict(list)
+            for listed in hub:
+                marker = _hub_marker(stream, listed["data"])
+                if marker:
+                    by_marker[marker].append(listed["id"])
+            report.duplicated_hub += sum(len(ids) - 1 for ids in by_marker.values() if ids)
+            current = {listed["id"]: listed for listed in hub}
+            for record_id, body in records.items():
+                record = current.get(record_id)
+                sync = record.get("sync") if record else None
+                links = [s for s in sync or [] if s["connection_id"] == cid and s["remote_id"]]
+                if links:
+                    report.linked += 1
+                    if any(link["remote_id"] not in remote_ids[stream] for link in links):
+                        report.lost += 1
+                elif record_id in open_issues:
+                    report.with_issue += 1
+                else:
+                    report.neither += 1
+                    report.lost += 1
+                if record is not None and stream == "invoices" and _lines_differ(body, record):
+                    report.damaged += 1
+                marker = _hub_marker(stream, body)
+                found = documents[stream].get(record_id, []) + documents[stream].get(
+                    marker or "", []
+                )
+                if len(set(found)) > 1:
+                    report.duplicated_remote += 1
+    finally:
+        api.close()
+        server.stop()
+        system.close()
+
+
+def _hub_marker(stream: str, data: JSON) -> str | None:
+    if stream == "customers":
+        return _marker_of(data.get("name"))
+    lines = data.get("lines") or []
+    return _marker_of(lines[0].get("description")) if lines else None
+
+
+def _lines_differ(body: JSON, record: JSON) -> bool:
+    """Lines created versus lines now in the hub: description, quantity and unit price."""
+
+    def key(line: JSON) -> tuple[str, Decimal, Decimal]:
+        return (
+            str(line.get("description")),
+            Decimal(str(line["quantity"])),
+            Decimal(str(line["unit_price"])),
+        )
+
+    now = record["data"].get("lines") or []
+    return sorted(map(key, body["lines"])) != sorted(map(key, now))
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def table(reports: list[Report]) -> str:
+    header = (
+        "| system | database | records | kills (in push) | calls "
+        "| faults (5xx/429/reset/lost/slow) | linked | issue | lost | dup remote | dup hub "
+        "| damaged | neither | sync s |"
+    )
+    rows = [header, "|" + "---|" * 14]
+    for r in reports:
+        faults = "/".join(str(r.faults.get(str(kind), 0)) for kind in FaultKind)
+        sync = "—" if r.sync_seconds is None else f"{r.sync_seconds:.1f}"
+        rows.append(
+            f"| {r.system} | {r.database} | {r.records} | {r.kills} ({r.kills_in_push}) "
+            f"| {r.calls} | {faults} "
+            f"| {r.linked} "
+            f"| {r.with_issue} | {r.lost} | {r.duplicated_remote} | {r.duplicated_hub} "
+            f"| {r.damaged} | {r.neither} | {sync} |"
+        )
+    return "\n".join(rows)
+
+
+def run(systems: list[str], databases: list[str], options: Options, workdir: Path) -> list[Report]:
+    reports = []
+    for database in databases:
+        for system in systems:
+            with fresh_database(database, workdir) as url:
+                reports.append(run_scenario(system, url, options, workdir))
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--systems", default="uniconta,qonto,tripletex")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--records", type=int, default=300, help="records per system")
+    parser.add_argument("--fault-rate", type=float, default=0.10)
+    parser.add_argument("--kills", type=int, default=30, help="kill -9 trials per system")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per system")
+    parser.add_argument(
+        "--quick", action="store_true", help="30 records, 2 kills, 45 s per system (as in CI)"
+    )
+    args = parser.parse_args(argv)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    for name in systems:
+        if name not in TARGETS:
+            parser.error(f"--systems: unknown system {name!r}; known: {', '.join(TARGETS)}")
+    for name in databases:
+        if name not in ("sqlite", "postgresql"):
+            parser.error(f"--databases: unknown database {name!r}; known: sqlite, postgresql")
+    if not 0 <= args.fault_rate <= 1:
+        parser.error("--fault-rate: must be between 0 and 1")
+    options = replace(
+        QUICK if args.quick else Options(args.records, kills=args.kills, timeout=args.timeout),
+        fault_rate=args.fault_rate,
+        seed=args.seed,
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="ledgerbridge-chaos-"))
+    reports = run(systems, databases, options, workdir)
+    print(table(reports))
+    failed = False
+    for report in reports:
+        if report.failures:
+            failed = True
+            print(f"\n{report.system}/{report.database}: {', '.join(report.failures)}")
+            if report.issue_reasons:
+                print(f"  open issues: {report.issue_reasons}")
+    print(f"\nengine logs: {workdir}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
