@@ -526,7 +526,11 @@ def run_scenario(
     report = Report(system, database)
     rng = random.Random(options.seed)
     plan = FaultPlan(
-        rate=options.fault_rate, seed=options.seed, slow_ms=options.slow_ms, retry_after=1
+        rate=options.fault_rate,
+        # Each system gets its own (reproducible) sequence of faults.
+        seed=options.seed * 1000 + sorted(TARGETS).index(system),
+        slow_ms=options.slow_ms,
+        retry_after=1,
     )
     target = TARGETS[system](FaultPlan())
     hub_port = free_port()

@@ -1,0 +1,58 @@
+"""The chaos harness's short variant: each system's push under 10 % mixed sandbox faults and
+two ``kill -9`` of the engine's processes, on the suite's database (SQLite, or PostgreSQL with
+``LEDGERBRIDGE_TEST_DATABASE``), with nothing lost, duplicated or damaged.
+
+Everything is real: the sandboxes serve on loopback, ``ledgerbridge serve`` (and on
+PostgreSQL a ``ledgerbridge worker``) run as child processes and are killed with SIGKILL. Every
+wait is bounded (``QUICK``), so a failing engine makes the test fail in bounded time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from benchmarks.chaos import QUICK, Options, Report, Target, Uniconta, run_scenario, table
+
+
+def _explain(report: Report) -> str:
+    return (
+        f"{table([report])}\nfailures: {report.failures}\nopen issues: {report.issue_reasons}"
+        f"\nengine log (end):\n{report.log_tail}"
+    )
+
+
+@pytest.mark.parametrize("system", ["uniconta", "qonto", "tripletex"])
+def test_push_under_faults_and_kills_loses_and_duplicates_nothing(
+    system: str, db_url: str, tmp_path: Path
+) -> None:
+    report = run_scenario(system, db_url, QUICK, tmp_path)
+    print(table([report]))
+    assert report.records == QUICK.records, _explain(report)
+    assert report.kills == QUICK.kills, _explain(report)
+    assert sum(report.faults.values()) > 0, "the sandbox injected no fault"
+    assert report.failures == [], _explain(report)
+    assert report.linked == report.records, _explain(report)
+
+
+def test_the_comparison_sees_a_duplicate_and_a_dangling_link(db_url: str, tmp_path: Path) -> None:
+    """Without faults or kills, a second order planted for one hub invoice and a customer
+    removed behind the hub's back are counted: the harness measures, it does not just print
+    zeros."""
+
+    def plant(target: Target) -> None:
+        assert isinstance(target, Uniconta)
+        twice = sorted(target.remote_documents()["invoices"])[0]
+        first, second = target.sandbox.all(target.company, "DebtorClient")[:2]
+        target.sandbox.insert(
+            target.company,
+            "DebtorOrderClient",
+            {"Account": first["Account"], "OurRef": f"LB-{twice}"},
+        )
+        target.sandbox.delete(target.company, "DebtorClient", second["Account"])
+
+    calm = Options(records=6, fault_rate=0, kills=0, timeout=30, setup_timeout=30)
+    report = run_scenario("uniconta", db_url, calm, tmp_path, before_comparison=plant)
+    assert report.sync_seconds is not None, _explain(report)
+    assert (report.duplicated_remote, report.lost, report.neither) == (1, 1, 0), _explain(report)
+    assert report.failures == ["lost=1", "duplicated_remote=1"]
