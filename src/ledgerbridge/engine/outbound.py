@@ -100,6 +100,11 @@ class Create:
 def unwritable(exc: Exception) -> tuple[str, str]:
     """Reason and message for a record whose own data broke its mapping (an absurd amount,
     a value the wire format cannot hold)."""
+    if isinstance(exc, ArithmeticError):
+        return "invalid_record_data", (
+            "the record cannot be written: one of its numbers is out of any range money or "
+            "quantities can take (or not a number); correct it in the app"
+        )
     return "invalid_record_data", f"the record cannot be written: {type(exc).__name__}: {exc}"
 
 
