@@ -195,8 +195,11 @@ class ProcrastinateBackend:
         self.lease_seconds = lease_seconds
         self.on_recovered: RecoveredHook | None = None
         self._handlers: dict[str, Handler] = {}
+        # The pool serves fetches, results, heartbeats and LISTEN; handlers use our own.
         self.app = procrastinate.App(
-            connector=procrastinate.PsycopgConnector(conninfo=_conninfo(database_url))
+            connector=procrastinate.PsycopgConnector(
+                conninfo=_conninfo(database_url), min_size=1, max_size=8
+            )
         )
         self.app.task(name=TASK, queue=QUEUE, pass_context=True, retry=_DecidedRetry())(self._run)
         # Defers always run on the caller's connection, through a synchronous connector that
@@ -307,7 +310,7 @@ class ProcrastinateBackend:
         except LeaseLost:
             raise
         except Postpone as postpone:
-            twin = self._twin(raw)
+            twin = self.waiting_twin(raw)
             if twin is not None:
                 return {"coalesced_into": twin, "postponed": str(postpone)}
             decision = procrastinate.RetryDecision(
@@ -322,7 +325,7 @@ class ProcrastinateBackend:
                 if isinstance(error, RetryableError)
                 else exponential_backoff(job.attempts)
             )
-            twin = self._twin(raw)
+            twin = self.waiting_twin(raw)
             if twin is not None:
                 return {"coalesced_into": twin, "error": describe(error)}
             if not isinstance(error, RetryableError):
@@ -330,7 +333,7 @@ class ProcrastinateBackend:
             decision = procrastinate.RetryDecision(retry_at=datetime.now(UTC) + retry_in)
             raise _Retry(decision, describe(error)) from error
 
-    def _twin(self, job: procrastinate_jobs.Job) -> str | None:
+    def waiting_twin(self, job: procrastinate_jobs.Job) -> str | None:
         """A waiting job with this job's dedupe key, which then does this job's work."""
         if job.queueing_lock is None:
             return None
@@ -470,7 +473,7 @@ class ProcrastinateRunner:
         recovered = []
         for job in stalled:
             assert job.id is not None
-            twin = await asyncio.to_thread(self._backend._twin, job)
+            twin = await asyncio.to_thread(self._backend.waiting_twin, job)
             try:
                 if twin is not None or job.attempts + 1 >= MAX_ATTEMPTS:
                     await manager.finish_job(
