@@ -46,6 +46,8 @@ class Fault:
     """``lose`` (sent, answer lost), ``500`` (sent, answered 500), ``crash`` (sent, then the
     process dies), ``429`` (not sent, throttled for a second)."""
     times: int = 1
+    after: int = 0
+    """Matching calls let through before the fault strikes."""
 
 
 class StepFaults(httpx.BaseTransport):
@@ -56,18 +58,27 @@ class StepFaults(httpx.BaseTransport):
         self.faults: list[Fault] = []
         self.calls: list[tuple[str, str]] = []
 
-    def inject(self, method: str, path_part: str, kind: str, times: int = 1) -> None:
-        self.faults.append(Fault(method, path_part, kind, times))
+    def inject(
+        self, method: str, path_part: str, kind: str, times: int = 1, after: int = 0
+    ) -> None:
+        self.faults.append(Fault(method, path_part, kind, times, after))
 
     def count(self, method: str, path_part: str) -> int:
         return sum(1 for m, p in self.calls if m == method and path_part in p)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        fault = next(
-            (f for f in self.faults
-             if f.times > 0 and request.method == f.method and f.path_part in request.url.path),
-            None,
-        )  # fmt: skip
+        fault = None
+        for candidate in self.faults:
+            if (
+                candidate.times > 0
+                and request.method == candidate.method
+                and (candidate.path_part in request.url.path)
+            ):
+                if candidate.after > 0:
+                    candidate.after -= 1
+                    continue
+                fault = candidate
+                break
         if fault is not None and fault.kind == "429":
             fault.times -= 1
             return httpx.Response(429, headers={"Retry-After": "1"}, request=request)
