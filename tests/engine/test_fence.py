@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import SystemClock
+from ledgerbridge.engine import fence
 from ledgerbridge.engine.fence import FenceToken, RunFenced, begin_fenced_run, fenced
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.state import SyncState
@@ -203,3 +204,40 @@ def test_two_runs_of_one_connection_interleaved_only_the_current_one_writes(
         [name for name, _ in committed] + ["run2-0", "run2-1", "run2-2"]
     )
     assert stored["changes"] == len(committed) + 3
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks are PostgreSQL's; SQLite has one writer")
+def test_a_run_frozen_inside_a_transaction_does_not_hold_the_takeover_back(
+    session_factory: sessionmaker[Session], state: SyncState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 freezes between its check and its commit, holding the fence row: the server ends
+    its idle transaction, the takeover goes ahead, and run 1 learns on resuming that it was
+    superseded, with nothing stored."""
+    monkeypatch.setattr(fence, "IDLE_LIMIT_MS", 300)
+    tenant_id, connection_id = _connection(session_factory)
+    first = begin_fenced_run(session_factory, CLOCK, connection_id, "run-1")
+    checked = threading.Event()
+    outcome: list[BaseException] = []
+
+    def frozen(session: Session) -> None:
+        checked.set()
+        time.sleep(2.0)
+
+    def run_one() -> None:
+        try:
+            with fenced(first), state.transaction() as session:
+                sa.event.listen(session, "before_commit", frozen)
+                state.hub.create(session, tenant_id, "party", {"name": "frozen"}, "c")
+        except BaseException as exc:  # reported to the test thread below
+            outcome.append(exc)
+
+    writer = threading.Thread(target=run_one)
+    writer.start()
+    assert checked.wait(10)
+    started = time.monotonic()
+    second = begin_fenced_run(session_factory, CLOCK, connection_id, "run-2")
+    assert time.monotonic() - started < 1.8, "the takeover waited for the frozen run"
+    writer.join(10)
+    assert len(outcome) == 1 and isinstance(outcome[0], RunFenced), outcome
+    assert second.epoch == first.epoch + 1
+    assert _stored(session_factory)["records"] == []

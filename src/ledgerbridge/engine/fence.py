@@ -12,6 +12,12 @@ On PostgreSQL the check reads the fence row ``FOR SHARE``, so a takeover (an ``U
 that row) waits until a check-and-commit in flight has committed: each commit happens
 entirely before or entirely after the takeover. SQLite has one writer at a time, which gives
 the same order.
+
+A run frozen in the middle of a transaction would hold its row locks (the fence row among
+them) and so block the run taking over for as long as it stays frozen. A fenced transaction
+therefore lets PostgreSQL end it once it has sat idle for ``IDLE_LIMIT_MS`` (the engine never
+waits on an API inside a transaction, so only a frozen or stuck run gets there); the frozen
+run finds its connection gone when it resumes, and learns that it was superseded.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.store.db import dialect_insert
 from ledgerbridge.store.tables.fences import RunFence
 
+IDLE_LIMIT_MS = 10_000
+"""How long a fenced transaction may sit idle (no statement running) before PostgreSQL ends
+it and releases its locks."""
+
 
 class RunFenced(Exception):
     """A newer run of the connection began: this run must stop, and its write was refused."""
@@ -41,14 +51,30 @@ class FenceToken:
     epoch: int
     run_id: str | None = None
 
+    def open(self, session: Session) -> None:
+        """Start a fenced transaction: on PostgreSQL it is ended by the server if it sits idle
+        past ``IDLE_LIMIT_MS``, so a frozen run cannot hold a takeover back."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                sa.text(f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_LIMIT_MS}")
+            )
+
     def verify(self, session: Session) -> None:
         """Raise ``RunFenced`` unless the epoch is still current. Inside the transaction about
         to commit, so that on PostgreSQL the row lock holds a takeover back until it has."""
-        current = session.execute(
-            sa.select(RunFence.epoch, RunFence.run_id)
-            .where(RunFence.connection_id == self.connection_id)
-            .with_for_update(read=True)
-        ).first()
+        self._check(session, lock=True)
+
+    def explain_lost_connection(self, sessions: sessionmaker[Session]) -> None:
+        """After a fenced transaction failed on its connection: raise ``RunFenced`` if the run
+        had been superseded meanwhile (frozen, its transaction was ended by the server)."""
+        with sessions() as session:
+            self._check(session, lock=False)
+
+    def _check(self, session: Session, *, lock: bool) -> None:
+        query = sa.select(RunFence.epoch, RunFence.run_id).where(
+            RunFence.connection_id == self.connection_id
+        )
+        current = session.execute(query.with_for_update(read=True) if lock else query).first()
         if current is None or current.epoch != self.epoch:
             newer = "the connection was removed" if current is None else (
                 f"run {current.run_id} took over (epoch {current.epoch})"

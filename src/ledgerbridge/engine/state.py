@@ -38,11 +38,19 @@ class SyncState:
     def transaction(self) -> Iterator[Session]:
         """A write transaction of the engine. Inside a fenced run it commits only while the
         run's epoch is current, else raises ``RunFenced`` and rolls back (see ``fence``)."""
-        with self._sessions.begin() as session:
-            yield session
-            fence = active_fence()
-            if fence is not None:
+        fence = active_fence()
+        if fence is None:
+            with self._sessions.begin() as session:
+                yield session
+            return
+        try:
+            with self._sessions.begin() as session:
+                fence.open(session)
+                yield session
                 fence.verify(session)
+        except sa.exc.DBAPIError:
+            fence.explain_lost_connection(self._sessions)
+            raise
 
     def recorder(self, ctx: RunContext) -> SyncRecorder:
         return SyncRecorder(self.clock, ctx.connection_id, ctx.run_id, ctx.counts)

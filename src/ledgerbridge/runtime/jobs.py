@@ -28,12 +28,15 @@ from ledgerbridge.connectors.base import (
 )
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.context import RunContext, stream_enabled
+from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
 from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
 from ledgerbridge.engine.sync import SyncEngine
-from ledgerbridge.runtime.queue import JobQueue
-from ledgerbridge.runtime.worker import (
+from ledgerbridge.runtime.jobqueue.port import (
+    Command,
     Handler,
+    JobBackend,
     JobContext,
+    LeaseLost,
     Postpone,
     RetryableError,
     exponential_backoff,
@@ -55,7 +58,7 @@ class SyncJobs:
         connections: ConnectionService,
         engine: SyncEngine,
         ledger: QuotaLedger,
-        queue: JobQueue,
+        queue: JobBackend,
         webhooks: WebhookService,
         clock: Clock,
         transport: httpx.BaseTransport | None = None,
@@ -165,6 +168,7 @@ class SyncJobs:
                 return {"skipped": "initial import not finished"}
         handle = self._connections.handle(connection_id)
         run_id = self._start_run(handle, kind, job.job.id)
+        fence = begin_fenced_run(self._sessions, self._clock, connection_id, run_id)
         calls = Counter[str]()
         counts: Counter[str] = Counter()
 
@@ -190,8 +194,15 @@ class SyncJobs:
                     heartbeat=heartbeat,
                     counts=counts,
                     totals=totals,
+                    fence=fence,
                 )
-                action(ctx)
+                with fenced(ctx.fence):
+                    action(ctx)
+        except RunFenced as exc:
+            # A newer run took the job over: like a lost lease, not a failure of the job.
+            self._finish(run_id, handle, "superseded", counts, calls["calls"], str(exc))
+            log.warning("%s", exc)
+            raise LeaseLost(job.job.id) from exc
         except QuotaExhausted as exc:
             self._finish(run_id, handle, "deferred", counts, calls["calls"], str(exc))
             raise Postpone(exc.resumes_at, str(exc)) from exc
@@ -286,6 +297,8 @@ class SyncJobs:
         # arrived during the import are applied.
         for kind in ("push", "inbox"):
             self._queue.enqueue(
-                kind, connection_id=handle.connection_id, tenant_id=handle.tenant_id,
-                dedupe_key=f"{kind}:{handle.connection_id}",
+                Command(
+                    kind, connection_id=handle.connection_id, tenant_id=handle.tenant_id,
+                    dedupe_key=f"{kind}:{handle.connection_id}",
+                )
             )  # fmt: skip
