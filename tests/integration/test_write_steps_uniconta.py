@@ -44,7 +44,7 @@ class Fault:
     path_part: str
     kind: str
     """``lose`` (sent, answer lost), ``500`` (sent, answered 500), ``crash`` (sent, then the
-    process dies), ``429`` (not sent, throttled for a second)."""
+    process dies), ``429`` (not sent, throttled for a second), ``422`` (not sent, refused)."""
     times: int = 1
     after: int = 0
     """Matching calls let through before the fault strikes."""
@@ -82,6 +82,10 @@ class StepFaults(httpx.BaseTransport):
         if fault is not None and fault.kind == "429":
             fault.times -= 1
             return httpx.Response(429, headers={"Retry-After": "1"}, request=request)
+        if fault is not None and fault.kind == "422":
+            fault.times -= 1
+            refusal = {"status": 422, "message": "the request was refused by the test"}
+            return httpx.Response(422, json=refusal, request=request)
         response = self.inner.handle_request(request)
         self.calls.append((request.method, request.url.path))
         if fault is None:

@@ -550,7 +550,13 @@ class OutboundSync(SyncState):
     ) -> None:
         """Each step in order over every record that needs it: look up what was started but
         not confirmed, send the rest (in batches where the step is batched), and link each
-        record as soon as its last step is confirmed."""
+        record as soon as its last step is confirmed. Without a batched step, each record
+        goes through all its steps before the next starts, so a fault that stops the run
+        leaves the records before it linked."""
+        if len(items) > 1 and not any(step.batched for step in plan.steps):
+            for item in items:
+                self._run_steps(ctx, stream, plan, [item], faults)
+            return
         self._confirm(ctx, stream, plan, None, [(item, None) for item in items])
         for step in plan.steps:
             todo = [
