@@ -445,9 +445,9 @@ class OutboundSync(SyncState):
             synced = self.normalise(
                 mapping, mapping.to_canonical(row, self._back_refs(mapping, record.data))
             )
-        except (SkipRecord, ValidationError, ArithmeticError, ValueError):
-            # A system that cannot return the record as stored (Yuki's sales invoices): it
-            # holds what was sent.
+        except Exception:
+            # A system that cannot return the record as stored (Yuki's sales invoices), or a
+            # stored row its mapping cannot read: it holds what was sent.
             synced = plan.projection
         fresh = self.hub.get(session, ctx.tenant_id, mapping.entity, record.id)
         if fresh is None:
@@ -667,14 +667,17 @@ class OutboundSync(SyncState):
             return
         except RemoteRejected as exc:
             self._journal(group, step, None)
+            alone = len(group) == 1
             if step.find is not None and not looked_up:
                 # Refused, perhaps because some of them exist already: adopt those.
                 for item in group:
                     item.journal[step.name] = {"state": STARTED}
                 group = self._look_up(ctx, stream, plan, step, group, faults)
-            if len(group) == 1:
-                self._refuse(ctx, stream, step, group[0], exc)
-            for item in group if len(group) > 1 else []:
+            if alone:
+                for item in group:
+                    self._refuse(ctx, stream, step, item, exc)
+                return
+            for item in group:
                 # A refused batch took no effect: each record alone, so only the bad one fails.
                 self._send(ctx, stream, plan, step, [item], faults, looked_up=True)
             return
@@ -853,7 +856,7 @@ class OutboundSync(SyncState):
         mapping = ctx.mapping(stream)
         try:
             current, _ = self.projection(session, ctx, mapping, with_id(record))
-        except (SkipRecord, ValidationError):
+        except Exception:  # the record's own data: the write stands, the hub keeps its values
             return
         data = dict(record.data)
         for name in mapping.fields:
@@ -867,7 +870,11 @@ class OutboundSync(SyncState):
         """After a create, values only the accounting system assigns (an invoice number, a
         posting status) are brought into the hub."""
         mapping = ctx.mapping(stream)
-        adopted = mapping.adopt_assigned(dict(record.data), stored)
+        try:
+            adopted = mapping.adopt_assigned(dict(record.data), stored)
+        except Exception as exc:  # the write stands and is linked; the hub keeps its values
+            log.warning("assigned values of %s %s not taken: %s", mapping.entity, record.id, exc)
+            return
         if adopted != record.data:
             self._save_hub(session, ctx, mapping, record, adopted)
 
