@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from benchmarks.chaos import QUICK, Options, Report, Target, Uniconta, run_scenario, table
 
+# Long, but part of the default run (CI runs every test, ``slow`` ones included).
+pytestmark = pytest.mark.slow
+
 
 def _explain(report: Report) -> str:
     return (
