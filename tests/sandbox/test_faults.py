@@ -125,8 +125,9 @@ def test_control_api_sets_reads_and_refuses_bad_plans(uniconta: SandboxServer) -
     assert counters["plan"]["rate"] == 1 and counters["total"] == 0
     bad = httpx.put(f"{uniconta.base_url}{CONTROL_PATH}", json={"rate": "lots"})
     assert bad.status_code == 422 and bad.json()["field"] == "rate"
-    not_json = httpx.put(f"{uniconta.base_url}{CONTROL_PATH}", content=b"{")
-    assert not_json.status_code == 422 and not_json.json()["field"] == "body"
+    for garbage in (b"{", b"\xff\xfe", b"[1]"):
+        refused = httpx.put(f"{uniconta.base_url}{CONTROL_PATH}", content=garbage)
+        assert refused.status_code == 422 and refused.json()["field"] == "body"
     assert httpx.delete(f"{uniconta.base_url}{CONTROL_PATH}").status_code == 405
     # The control API and the rest of /_sandbox/ stay reachable at rate 1.
     assert httpx.get(f"{uniconta.base_url}/_sandbox/health").status_code == 200

@@ -256,25 +256,26 @@ class FaultInjector:
                 "total": sum(self._counts.values()),
             }
 
-    def draw(self, scope: Scope) -> FaultKind | None:
-        """The fault for this request, if any, counted as injected."""
+    def draw(self, scope: Scope) -> tuple[FaultKind | None, FaultPlan]:
+        """The fault for this request, if any, counted as injected, and the plan it was drawn
+        under (a plan replaced meanwhile does not mix into this request)."""
         with self._lock:
             plan = self.plan
             self._requests += 1
             if plan.rate <= 0:
-                return None
+                return None, plan
             if plan.methods and scope["method"] not in plan.methods:
-                return None
+                return None, plan
             if self._path is not None and not self._path.search(scope["path"]):
-                return None
+                return None, plan
             if not plan.sessions and self.vendor.is_session(scope):
-                return None
+                return None, plan
             self._in_scope += 1
             if self._random.random() >= plan.rate:
-                return None
+                return None, plan
             kind = plan.kinds[self._random.randrange(len(plan.kinds))]
             self._counts[kind] += 1
-            return kind
+            return kind, plan
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         """``app`` behind this injector, with the control API at ``CONTROL_PATH``."""
@@ -290,8 +291,7 @@ class FaultInjector:
             if path.startswith("/_sandbox/"):
                 await app(scope, receive, send)
                 return
-            kind = self.draw(scope)
-            plan = self.plan
+            kind, plan = self.draw(scope)
             if plan.latency_ms:
                 await asyncio.sleep(plan.latency_ms / 1000)
             if kind is FaultKind.ERROR:
@@ -321,10 +321,10 @@ class FaultInjector:
                 if not isinstance(body, dict):
                     raise FaultSpecError("body", "must be a JSON object")
                 self.configure(FaultPlan.from_mapping(body))
-            except json.JSONDecodeError as exc:
-                response = JSONResponse({"field": "body", "detail": f"not valid JSON: {exc}"}, 422)
             except FaultSpecError as exc:
                 response = JSONResponse({"field": exc.field, "detail": exc.message}, 422)
+            except ValueError as exc:  # not JSON, or not UTF-8
+                response = JSONResponse({"field": "body", "detail": f"not valid JSON: {exc}"}, 422)
             else:
                 response = JSONResponse(self.counters())
         else:
