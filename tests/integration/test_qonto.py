@@ -31,7 +31,6 @@ from ledgerbridge.sandbox.qonto import (
     sign,
 )
 from ledgerbridge.settings import Settings
-from ledgerbridge.store.tables.runtime import Job
 from ledgerbridge.store.tables.sync import InboxEvent, Run
 from tests.integration.conftest import Tenant, new_tenant
 
@@ -566,10 +565,10 @@ def test_rate_limit_retries_after_qontos_delay(
     system.worker.run_once()  # the count, then the first page; the second page is refused
     status = tenant.api.get(f"/connections/{connection['id']}").json()
     assert "rate limiting" in status["last_error"]
-    with system.sessions() as session:
-        job = session.scalars(sa.select(Job).where(Job.kind == "import")).one()
-        assert job.status == "queued"
-        assert job.run_after >= system.clock.now() + timedelta(seconds=8)
+    (job,) = [j for j in system.queue.list() if j.kind == "import"]
+    assert job.status == "queued"
+    assert job.run_after is not None
+    assert job.run_after >= system.clock.now() + timedelta(seconds=8)
     connector = QontoConnector(
         {"base_url": throttled.url}, {"access_token": throttled.access_token}, lambda n: None
     )
