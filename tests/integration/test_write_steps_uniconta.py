@@ -24,12 +24,13 @@ import sqlalchemy as sa
 
 from ledgerbridge.api.app import create_app
 from ledgerbridge.clock import ManualClock
+from ledgerbridge.engine.canonical import content_hash
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors, seed_products
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.hub import HubRecord
-from ledgerbridge.store.tables.sync import WriteIntent
+from ledgerbridge.store.tables.sync import Link, WriteIntent
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, new_tenant
 from tests.integration.test_uniconta_integration import VAT, full, issues, party_by_number
 
@@ -339,3 +340,33 @@ def test_absurd_amounts_and_broken_records_become_issues_and_later_records_sync(
     assert set(i["key"] for i in issues(tenant, trading.cid)) == {absurd, broken}
     status = tenant.api.get(f"/connections/{trading.cid}").json()
     assert not status["last_error"], status["last_error"]
+
+
+def test_a_create_recorded_before_the_journal_is_looked_up_step_by_step(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: Trading,
+    faults: StepFaults, clock: ManualClock,
+) -> None:  # fmt: skip
+    [record_id] = new_invoices(tenant, trading, 1)
+    with system.sessions() as session:
+        record = session.get(HubRecord, record_id)
+        assert record is not None
+        as_sent = dict(record.data)
+    push(system, tenant, trading.cid)
+    assert_posted_once(tenant, uniconta, [record_id])
+    # As an older version left it: posted in Uniconta, its answer lost, its intent ambiguous
+    # without a journal, the hub record neither linked nor numbered.
+    with system.sessions.begin() as session:
+        session.execute(sa.delete(Link).where(Link.record_id == record_id))
+        intent = session.scalars(sa.select(WriteIntent).filter_by(record_id=record_id)).one()
+        intent.status, intent.steps = "ambiguous", None
+        stored = session.get(HubRecord, record_id)
+        assert stored is not None
+        stored.data, stored.content_hash = as_sent, content_hash(as_sent)
+    inserts = faults.count("POST", "/Insert/DebtorOrderClient")
+    postings = faults.count("POST", "/Invoice/PostInvoice")
+    clock.advance(timedelta(minutes=5))
+    push(system, tenant, trading.cid)
+    assert faults.count("POST", "/Insert/DebtorOrderClient") == inserts, "no second order"
+    assert faults.count("POST", "/Invoice/PostInvoice") == postings, "not posted again"
+    assert_posted_once(tenant, uniconta, [record_id])
+    assert issues(tenant, trading.cid) == []

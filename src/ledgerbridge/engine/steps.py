@@ -43,10 +43,10 @@ T = TypeVar("T")
 
 
 def journal_of(steps: dict[str, Any] | None, plan: CreatePlan) -> dict[str, Any]:
-    """An intent's journal; one recorded before steps were journaled has its first step
-    started (its outcome is unknown, so it is looked up before anything is sent)."""
+    """An intent's journal; one recorded before steps were journaled has every step started
+    (how far it got is unknown, so each is looked up before anything is sent)."""
     if steps is None:
-        return {plan.steps[0].name: {"state": STARTED}}
+        return {step.name: {"state": STARTED} for step in plan.steps}
     return {name: dict(entry) for name, entry in steps.items()}
 
 

@@ -47,6 +47,9 @@ from ledgerbridge.connectors.uniconta.setup import vat_codes
 MAX_FILTER_KEYS = 100
 """Keys per ``Key eq … or …`` lookup: keeps URLs well under common 8 KB limits."""
 
+POSTED_AS = "__posted_as__"
+"""Marks an order found already posted (its invoice number): see ``_find_orders``."""
+
 STREAM_ENTITIES: dict[str, str] = {
     "customers": "party",
     "suppliers": "party",
@@ -319,10 +322,17 @@ class UnicontaConnector(Connector):
         return stored
 
     def _find_orders(self, calls: list[StepCall]) -> list[JSON | None]:
+        """The order of each hub id; once posted an order is gone, and its invoice (which
+        keeps ``OurRef`` and ``OrderNumber``) stands for it. Only a create recorded before
+        its steps were journaled can get that far with its order step unconfirmed."""
+        keys = [c.key for c in calls]
         found: dict[str, JSON] = {}
-        rows = self._by_keys("DebtorOrderClient", "OurRef", [c.key for c in calls], numeric=False)
+        rows = self._by_keys("DebtorOrderClient", "OurRef", keys, numeric=False)
         for row in sorted(rows, key=lambda r: int(r["OrderNumber"])):
             found.setdefault(str(row.get("OurRef")), row)
+        if missing := [key for key in keys if key not in found]:
+            for row in self._by_keys("DebtorInvoiceClient", "OurRef", missing, numeric=False):
+                found.setdefault(str(row.get("OurRef")), {**row, POSTED_AS: row["InvoiceNumber"]})
         return [found.get(c.key) for c in calls]
 
     def _insert_lines(self, calls: list[StepCall]) -> list[JSON]:
@@ -341,6 +351,9 @@ class UnicontaConnector(Connector):
         found = _lines_by_order(calls, rows)
         results: list[JSON | None] = []
         for call, lines in zip(calls, found, strict=True):
+            if POSTED_AS in call.done["order"]:
+                results.append({"lines": []})  # posted with its lines: the read-back has them
+                continue
             count, wanted = len(lines["lines"]), len(call.payload["lines"])
             if count and count != wanted:
                 raise RemoteRejected(

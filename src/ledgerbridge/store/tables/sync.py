@@ -140,7 +140,7 @@ class WriteIntent(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
     steps: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     """Per step name: ``{"state": "started" | "done" | "refused", "result": …}``; None for
-    intents recorded before steps were journaled (their first step counts as started)."""
+    intents recorded before steps were journaled (each of their steps counts as started)."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
