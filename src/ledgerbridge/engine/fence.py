@@ -64,9 +64,10 @@ class FenceToken:
         to commit, so that on PostgreSQL the row lock holds a takeover back until it has."""
         self._check(session, lock=True)
 
-    def explain_lost_connection(self, sessions: sessionmaker[Session]) -> None:
-        """After a fenced transaction failed on its connection: raise ``RunFenced`` if the run
-        had been superseded meanwhile (frozen, its transaction was ended by the server)."""
+    def raise_if_superseded(self, sessions: sessionmaker[Session]) -> None:
+        """After a fenced transaction failed in the database: raise ``RunFenced`` if the run
+        had been superseded meanwhile (frozen, its transaction was ended by the server), so
+        the runtime stops it as superseded rather than failing the job."""
         with sessions() as session:
             self._check(session, lock=False)
 

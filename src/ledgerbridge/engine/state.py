@@ -49,7 +49,7 @@ class SyncState:
                 yield session
                 fence.verify(session)
         except sa.exc.DBAPIError:
-            fence.explain_lost_connection(self._sessions)
+            fence.raise_if_superseded(self._sessions)
             raise
 
     def recorder(self, ctx: RunContext) -> SyncRecorder:
