@@ -63,6 +63,8 @@ from ledgerbridge.sandbox.tripletex import SandboxServer as TripletexServer
 from ledgerbridge.sandbox.tripletex import TripletexSandbox, seed_accounting_firm
 from ledgerbridge.sandbox.uniconta import SandboxServer as UnicontaServer
 from ledgerbridge.sandbox.uniconta import UnicontaSandbox
+from ledgerbridge.sandbox.yuki import SandboxServer as YukiServer
+from ledgerbridge.sandbox.yuki import YukiSandbox, seed_demo
 from ledgerbridge.settings import Settings
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -100,6 +102,11 @@ class Target:
 
     def invoice(self, party_id: str, marker: str) -> JSON:
         raise NotImplementedError
+
+    def own_customers(self, api: HubApi) -> list[str]:
+        """Hub ids of the system's own customers (imported), for systems whose customers are
+        not pushed."""
+        return [p["id"] for p in api.all("/parties") if p["data"].get("is_customer")]
 
     def remote_documents(self) -> dict[str, dict[str, list[str]]]:
         """Per stream: the remote ids of the documents carrying each marker or hub id."""
@@ -329,8 +336,69 @@ class Tripletex(Target):
         self.sandbox.close()
 
 
+class Yuki(Target):
+    """Contacts made from the hub only become Yuki customers by hand: the push is of invoices
+    to Yuki's own customers, under the invoice number as Yuki's reference."""
+
+    name = "yuki"
+    streams = ("invoices",)
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.sandbox = YukiSandbox(daily_call_limit=1_000_000)
+        self.seeded = seed_demo(self.sandbox, contacts=20, seed=7)
+        self.server = YukiServer(self.sandbox, faults=plan)
+        self.server.start()
+
+    def connection(self) -> JSON:
+        return {
+            "system": "yuki", "name": "Yuki", "timezone": "Europe/Amsterdam",
+            "settings": {
+                "domain_id": self.seeded.domain_id,
+                "administration_id": self.seeded.administration_id,
+                "base_url": self.server.base_url,
+                "debtor_numbers": {"next": 20000, "prefix": ""},
+            },
+            "secrets": {"access_key": self.seeded.access_key},
+        }  # fmt: skip
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        return None
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        lines = [{**line, "vat_rate": "21"} for line in _lines(marker, "1")]
+        return {
+            "party_id": party_id, "number": marker, "date": "2026-11-02",
+            "payment_term_days": 14, "currency": "EUR", "status": "sent", "lines": lines,
+        }  # fmt: skip
+
+    def own_customers(self, api: HubApi) -> list[str]:
+        """Only active contacts flagged as customers, with a relationship code, can be
+        invoiced."""
+        flagged = {
+            contact.code
+            for contact in self.sandbox.contacts(self.seeded.domain_id)
+            if contact.is_customer and contact.active and contact.code
+        }
+        return [
+            party["id"]
+            for party in api.all("/parties")
+            if any(link["remote_id"] in flagged for link in party.get("sync") or [])
+        ]
+
+    def remote_documents(self) -> dict[str, dict[str, list[str]]]:
+        invoices: dict[str, list[str]] = defaultdict(list)
+        for invoice in self.sandbox.sales_invoices(self.seeded.administration_id):
+            for marker in {_marker_of(line.description) for line in invoice.lines} - {None}:
+                invoices[str(marker)].append(invoice.reference)
+        return {"invoices": invoices}
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        booked = self.sandbox.sales_invoices(self.seeded.administration_id)
+        return {"invoices": {invoice.reference for invoice in booked}}
+
+
 TARGETS: dict[str, Callable[[FaultPlan], Target]] = {
-    "uniconta": Uniconta, "qonto": Qonto, "tripletex": Tripletex,
+    "uniconta": Uniconta, "qonto": Qonto, "tripletex": Tripletex, "yuki": Yuki,
 }  # fmt: skip
 
 
@@ -668,7 +736,7 @@ def _create_records(
         created["customers"][record["id"]] = body
         parties.append(record["id"])
     if not parties:
-        parties = [p["id"] for p in api.all("/parties")]
+        parties = target.own_customers(api)
     for n in range(customers, count):
         marker = f"CHAOS-{n:04d}"
         body = target.invoice(parties[n % len(parties)], marker)
