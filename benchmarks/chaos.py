@@ -682,6 +682,7 @@ def run_scenario(
             report.sync_seconds = round(time.monotonic() - started, 1)
         else:
             # Calm: faults off, no kills. What syncs now was late, not lost.
+            wait_for(api_up, time.monotonic() + options.setup_timeout, step=0.05)
             behind = total - _count_linked(api, created, cid)
             _stop_faults(target, report)
             wait_for(synced, time.monotonic() + options.grace, step=0.5)
