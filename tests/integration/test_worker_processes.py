@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,9 @@ import sqlalchemy as sa
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors
+from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.settings import Settings
+from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Run
 from ledgerbridge.store.tables.tenancy import Connection
 from tests.integration.conftest import PASSWORD, USER, Uniconta
@@ -23,6 +28,134 @@ pytestmark = pytest.mark.skipif(
     not os.environ.get("LEDGERBRIDGE_TEST_DATABASE", "sqlite").startswith("postgresql"),
     reason="worker processes run against PostgreSQL only; SQLite runs its worker inside serve",
 )
+
+
+def _worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "LEDGERBRIDGE_DATABASE_URL": settings.database_url,
+        "LEDGERBRIDGE_SECRET_KEYS": settings.secret_keys or "",
+        "LEDGERBRIDGE_POLL_INTERVAL": "0.05",
+        "LEDGERBRIDGE_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def _start_worker(env: dict[str, str], sink: Path) -> subprocess.Popen[bytes]:
+    executable = str(Path(sys.executable).parent / "ledgerbridge")
+    with sink.open("ab") as out:
+        return subprocess.Popen([executable, "worker"], env=env, stdout=out, stderr=out)
+
+
+def _wait_for(condition: object, what: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Importing:
+    system: System
+    principal: Principal
+    connection_id: str
+
+    def runs(self) -> list[Run]:
+        with self.system.sessions() as session:
+            return list(
+                session.scalars(
+                    sa.select(Run)
+                    .where(Run.connection_id == self.connection_id, Run.kind == "import")
+                    .order_by(Run.started_at)
+                )
+            )
+
+    def records(self) -> int:
+        with self.system.sessions() as session:
+            return int(session.scalar(sa.select(sa.func.count()).select_from(HubRecord)) or 0)
+
+
+@pytest.fixture
+def importing(settings: Settings, uniconta: Uniconta) -> Iterator[Importing]:
+    """An import of 1,500 debtors in pages of 20, queued and not started."""
+    system = System(settings)
+    issued = system.tenancy.create_tenant("Firm", "owner@firm.example")
+    principal = system.tenancy.authenticate(issued.api_key)
+    assert principal is not None
+    seed_debtors(uniconta.sandbox, 48213, count=1500, seed=7)
+    created = system.connections.create(
+        principal, system="uniconta", name="Firm", timezone="Europe/Oslo",
+        settings={"company_id": 48213, "username": USER, "base_url": uniconta.url,
+                  "page_size": 20},
+        secrets_={"password": PASSWORD},
+    )  # fmt: skip
+    system.connections.start_import(principal, created["id"])
+    yield Importing(system, principal, created["id"])
+    system.close()
+
+
+def test_a_killed_workers_import_is_finished_by_another_and_its_run_closed(
+    settings: Settings, importing: Importing, tmp_path: Path
+) -> None:
+    """kill -9 in the middle of an import: once the dead worker's heartbeat is a lease old,
+    the other worker runs the job again from its cursor; the killed run is shown as
+    interrupted, not running, and no customer is lost or doubled."""
+    env = _worker_env(settings, LEDGERBRIDGE_JOB_LEASE_SECONDS="3")
+    log = tmp_path / "workers.log"
+    doomed = _start_worker(env, log)
+    try:
+        _wait_for(lambda: importing.records() >= 200, "the import to be under way")
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=10)
+        assert [r.status for r in importing.runs()] == ["running"]
+    finally:
+        doomed.kill()
+    survivor = _start_worker(env, log)
+    try:
+        _wait_for(lambda: [r.status for r in importing.runs()][-1:] == ["succeeded"], "import")
+    finally:
+        survivor.terminate()
+        survivor.wait(timeout=30)
+    assert [r.status for r in importing.runs()] == ["interrupted", "succeeded"]
+    assert importing.records() == 1500
+    status = importing.system.connections.status(importing.principal, importing.connection_id)
+    assert "running" not in [r["status"] for r in status["recent_runs"]]
+    assert "Traceback" not in log.read_text()
+
+
+def test_a_frozen_worker_resumed_after_its_job_was_taken_over_changes_nothing(
+    settings: Settings, importing: Importing, tmp_path: Path
+) -> None:
+    """SIGSTOP past the lease, another worker takes the job over, then SIGCONT: the frozen
+    worker's late outcome is dropped and nothing is imported twice."""
+    env = _worker_env(settings, LEDGERBRIDGE_JOB_LEASE_SECONDS="3")
+    log = tmp_path / "workers.log"
+    frozen = _start_worker(env, log)
+    survivor = None
+    try:
+        _wait_for(lambda: importing.records() >= 200, "the import to be under way")
+        frozen.send_signal(signal.SIGSTOP)
+        survivor = _start_worker(env, log)
+        _wait_for(lambda: len(importing.runs()) == 2, "the job to be taken over")
+        frozen.send_signal(signal.SIGCONT)
+        _wait_for(lambda: "succeeded" in [r.status for r in importing.runs()], "the import")
+        time.sleep(2)  # the resumed worker's late writes, if any, would land now
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+        for process in (frozen, survivor):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+    statuses = [r.status for r in importing.runs()]
+    assert statuses[-1] == "succeeded" and "running" not in statuses
+    assert importing.records() == 1500
+    with importing.system.sessions() as session:
+        state = session.scalar(
+            sa.select(Connection.import_state).where(Connection.id == importing.connection_id)
+        )
+    assert state == "done"
 
 
 def test_two_worker_processes_share_the_work_one_job_per_connection(
