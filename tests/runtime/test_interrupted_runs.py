@@ -1,0 +1,65 @@
+"""A run whose worker died is closed as interrupted when its job is recovered, so that the
+connection's recent runs never show it running for good (embedded mode; worker processes on
+PostgreSQL are tested in tests/integration/test_worker_processes.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
+from ledgerbridge.runtime.jobqueue.port import Command
+from ledgerbridge.runtime.system import System
+from ledgerbridge.settings import Settings
+from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.tables.tenancy import Connection, Tenant
+from tests.conftest import TEST_DATABASE
+
+pytestmark = pytest.mark.skipif(
+    TEST_DATABASE != "sqlite", reason="the embedded backend is the one System uses on SQLite"
+)
+EARLIER = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def test_recovering_a_dead_processs_job_closes_its_run(db_url: str, tmp_path: Path) -> None:
+    system = System(
+        Settings(
+            database_url=db_url,
+            secret_keys=Fernet.generate_key().decode(),
+            secret_key_file=tmp_path / "unused.key",
+        )
+    )
+    try:
+        assert isinstance(system.queue, EmbeddedBackend)
+        with system.sessions.begin() as session:
+            session.add(Tenant(id="t1", name="Firm", created_at=EARLIER))
+            session.flush()
+            session.add(
+                Connection(
+                    id="c1", tenant_id="t1", system="uniconta", name="Firm", timezone="UTC",
+                    settings={}, secrets="", credential_key="k", inbound_token_hash="x",
+                    created_at=EARLIER, updated_at=EARLIER,
+                )
+            )  # fmt: skip
+        system.queue.enqueue(Command("import", connection_id="c1", tenant_id="t1"))
+        held = system.queue.queue.claim("killed-process")
+        assert held is not None
+        with system.sessions.begin() as session:
+            session.add(
+                Run(id="r1", connection_id="c1", kind="import", job_id=held.id,
+                    status="running", counts={}, calls=3, started_at=EARLIER)
+            )  # fmt: skip
+
+        assert system.queue.recover_at_start() == 1
+
+        with system.sessions() as session:
+            run = session.get_one(Run, "r1")
+            assert run.status == "interrupted"
+            assert run.finished_at is not None
+        job = system.queue.get(held.id)
+        assert job is not None and job.status == "queued"
+    finally:
+        system.close()
