@@ -1,4 +1,5 @@
-"""The change feed in commit order: a reader never passes a change that commits late.
+"""The change feed in commit order: no reader (the push, ``GET /changes``, outbound webhooks)
+passes a change that commits late.
 
 Writers hold their transactions open (before and after their feed positions are taken) while
 readers poll, the situation in which an autoincrement cursor skips a change for good.
@@ -19,8 +20,10 @@ from ledgerbridge.engine.canonical import validate
 from ledgerbridge.engine.hub import API_ORIGIN
 from ledgerbridge.runtime.system import System
 from ledgerbridge.store.db import alembic_config, create_db_engine
+from ledgerbridge.store.hooks import after_commit
 from ledgerbridge.store.tables.hub import Change, FeedCounter
 from ledgerbridge.store.tables.sync import Cursor, Link
+from ledgerbridge.store.tables.tenancy import WebhookDelivery
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 
 WRITERS = 4
@@ -40,6 +43,10 @@ def test_concurrent_writers_every_change_reaches_the_push_and_get_changes_once(
 ) -> None:
     connection = connect(tenant, uniconta)
     import_all(system, tenant, connection["id"])
+    hook = tenant.api.post(
+        "/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["party.created"]}
+    )
+    assert hook.status_code == 201, hook.text
     rng = random.Random(10)
 
     def after_positions_taken(session: Session, changes: list[Change]) -> None:
@@ -104,12 +111,18 @@ def test_concurrent_writers_every_change_reaches_the_push_and_get_changes_once(
     debtors = sorted(d["Account"] for d in uniconta.sandbox.all(COMPANY, "DebtorClient"))
     assert debtors == numbers, "every change reached the push, none twice"
     with system.sessions() as session:
+        webhooks = [
+            d.payload["seq"]
+            for d in session.scalars(sa.select(WebhookDelivery))
+            if d.payload["event"] == "party.created"
+        ]
         links = session.scalar(
             sa.select(sa.func.count())
             .select_from(Link)
             .where(Link.connection_id == connection["id"])
         )
         push_cursor = session.get(Cursor, (connection["id"], "push"))
+    assert sorted(webhooks) == list(range(1, total + 1)), "one webhook per change, by position"
     assert links == total
     assert push_cursor is not None and push_cursor.value == str(total)
 
@@ -144,3 +157,34 @@ def test_positions_continue_from_the_cursors_handed_out_before(db_url: str) -> N
     engine.dispose()
     assert [tuple(row) for row in positions] == [(s, s) for s in range(1, 6)]
     assert counters == {"t1": 4, "t2": 5}
+
+
+def test_a_savepoint_neither_drops_nor_releases_what_waits_for_the_commit(
+    system: System, tenant: Tenant
+) -> None:
+    """A savepoint inside a writing transaction (a job deferred in it, a race retried) is not
+    the commit: the transaction's changes and its after-commit work wait for the real one."""
+    released: list[int] = []
+    with system.sessions.begin() as session:
+        system.hub.create(session, tenant.tenant_id, "party", _party(0, 1), API_ORIGIN)
+        after_commit(session, lambda: released.append(len(released)))
+        with session.begin_nested():
+            pass  # released
+        assert released == []
+        savepoint = session.begin_nested()
+        system.hub.create(session, tenant.tenant_id, "party", _party(0, 2), API_ORIGIN)
+        kept = system.hub.create(session, tenant.tenant_id, "party", _party(0, 3), API_ORIGIN)
+        savepoint.rollback()
+        assert released == []
+        updated = system.hub.create(session, tenant.tenant_id, "party", _party(0, 4), API_ORIGIN)
+        session.flush()
+        savepoint = session.begin_nested()
+        system.hub.update(session, updated, {**updated.data, "name": "Renamed"}, API_ORIGIN)
+        savepoint.rollback()
+        system.hub.update(session, updated, {**updated.data, "name": "Renamed again"}, API_ORIGIN)
+    assert released == [0]
+    assert kept not in session
+    page = tenant.api.get("/changes").json()
+    assert [(i["seq"], i["operation"], i["version"]) for i in page["items"]] == [
+        (1, "created", 1), (2, "created", 1), (3, "updated", 2),
+    ]  # fmt: skip

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.engine.canonical import content_hash
@@ -127,7 +127,7 @@ class HubStore:
         )
         # Added to the session only at commit, once it has its position (``dispatch``).
         _, pending = session.info.setdefault(_PENDING, (self, []))
-        pending.append(change)
+        pending.append((change, _open_savepoints(session)))
 
     def dispatch(self, session: Session, changes: list[Change]) -> None:
         """Number the transaction's changes, store them and tell the listeners (at commit)."""
@@ -168,12 +168,34 @@ def _take_positions(session: Session, tenant_id: str, count: int) -> int:
 
 @sa.event.listens_for(Session, "before_commit")
 def _dispatch_changes(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint is being released: the changes wait for the real commit
     entry = session.info.pop(_PENDING, None)
     if entry is not None:
-        hub, changes = entry
-        hub.dispatch(session, changes)
+        hub, pending = entry
+        hub.dispatch(session, [change for change, _ in pending])
 
 
-@sa.event.listens_for(Session, "after_rollback")
-def _drop_changes(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _open_savepoints(session: Session) -> tuple[SessionTransaction, ...]:
+    """The savepoints a change is made in: if one of them is rolled back, so is the change."""
+    savepoints = []
+    transaction = session.get_nested_transaction()
+    while transaction is not None and transaction.nested:
+        savepoints.append(transaction)
+        transaction = transaction.parent
+    return tuple(savepoints)
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _drop_savepoint_changes(session: Session, transaction: SessionTransaction) -> None:
+    entry = session.info.get(_PENDING)
+    if entry is not None and transaction.nested:
+        entry[1][:] = [(c, inside) for c, inside in entry[1] if transaction not in inside]
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _drop_changes(session: Session, transaction: SessionTransaction) -> None:
+    # Only when the outermost transaction ends (a savepoint rolled back leaves it going);
+    # after a commit the changes were already taken, so what is left was rolled back.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger(__name__)
 _KEY = "ledgerbridge.after_commit"
@@ -23,6 +23,8 @@ def after_commit(session: Session, callback: Callable[[], object]) -> None:
 
 @sa.event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released; the transaction itself has not committed yet
     callbacks = session.info.pop(_KEY, [])
     for callback in callbacks:
         try:
@@ -32,6 +34,9 @@ def _run_after_commit(session: Session) -> None:
             log.exception("after-commit callback failed")
 
 
-@sa.event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
-    session.info.pop(_KEY, None)
+@sa.event.listens_for(Session, "after_transaction_end")
+def _drop_after_rollback(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction: a savepoint rolled back leaves the transaction going.
+    # After a commit the callbacks were already taken; what is left was rolled back.
+    if transaction.parent is None:
+        session.info.pop(_KEY, None)
