@@ -205,7 +205,13 @@ class InboundSync(SyncState):
         key, or the key the create's payload carries), if any."""
         if not open_creates:
             return None
-        for key in (mapping.payload_key(row), mapping.business_key(remote)):
+        try:
+            keys = (mapping.payload_key(row), mapping.business_key(remote))
+        except (KeyError, TypeError, ValueError):
+            # A payload key read from a row of another shape than a payload: only the
+            # business key can tell.
+            keys = (None, mapping.business_key(remote))
+        for key in keys:
             if key is not None and key in open_creates:
                 return open_creates[key]
         return None
