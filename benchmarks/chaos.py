@@ -503,6 +503,9 @@ class Options:
     """Bound on the whole push, kills included, in seconds."""
     setup_timeout: float = 60.0
     """Bound on starting the engine, connecting and the initial import, in seconds."""
+    lease_seconds: float = 5.0
+    """Job lease of the engine's processes: how soon a killed worker's job is run again on
+    PostgreSQL (renewed every third of it while the job runs)."""
     grace: float = 60.0
     """When the bound passes unsynced: how long the engine may go on with faults off and no
     kills before the comparison, so that late records are told from lost ones."""
@@ -623,7 +626,7 @@ def run_scenario(
         "LEDGERBRIDGE_SECRET_KEYS": settings.secret_keys or "",
         "LEDGERBRIDGE_PUBLIC_URL": settings.public_url,
         "LEDGERBRIDGE_POLL_INTERVAL": "0.05",
-        "LEDGERBRIDGE_JOB_LEASE_SECONDS": "3",
+        "LEDGERBRIDGE_JOB_LEASE_SECONDS": str(options.lease_seconds),
         "LEDGERBRIDGE_LOG_LEVEL": "WARNING",
         **target.env(),
     }
