@@ -15,7 +15,7 @@ from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.lookups import looked_up
 from ledgerbridge.engine.state import SyncState, skip_reason
-from ledgerbridge.engine.steps import AWAITING_CREATE, OPEN_STATUSES
+from ledgerbridge.engine.steps import AWAITING_CREATE, RESUMABLE_STATUSES
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import InboxEvent, Link, SyncIssue, WriteIntent
 
@@ -187,12 +187,13 @@ class InboundSync(SyncState):
         return links
 
     def _open_creates(self, session: Session, ctx: RunContext, stream: str) -> dict[str, str]:
-        """Business keys of this stream's creates not known to be complete → their records."""
+        """Business keys of this stream's creates that may have taken effect unbeknown to us
+        (a refused one is known not to have) → their records."""
         rows = session.execute(
             sa.select(WriteIntent.business_key, WriteIntent.record_id).where(
                 WriteIntent.connection_id == ctx.connection_id,
                 WriteIntent.stream == stream,
-                WriteIntent.status.in_(OPEN_STATUSES),
+                WriteIntent.status.in_(RESUMABLE_STATUSES),
             )
         )
         return {key: record_id for key, record_id in rows}
