@@ -1,9 +1,9 @@
 """The clients' shared failure handling: what is repeated in place, what goes up, and how long
 a throttled system asked us to wait.
 
-The calls go to the Uniconta sandbox on loopback behind its fault injection (real 429s, 500s,
-connection resets and answers lost after the write was applied); stamina's testing mode takes
-the waits out, not the repeats.
+The calls go to the Uniconta and Yuki sandboxes on loopback behind their fault injection (real
+429s, 500s, connection resets and answers lost after the write was applied); stamina's testing
+mode takes the waits out, not the repeats.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from email.utils import format_datetime
 import pytest
 import stamina
 
+from ledgerbridge.clock import SystemClock
 from ledgerbridge.connectors.base import AmbiguousWrite, RemoteRejected
 from ledgerbridge.connectors.kit.credentials import counter_key, host_of
 from ledgerbridge.connectors.kit.http import (
@@ -25,10 +26,13 @@ from ledgerbridge.connectors.kit.http import (
     transport_failure,
 )
 from ledgerbridge.connectors.uniconta.client import UnicontaClient
+from ledgerbridge.connectors.yuki.client import YukiClient
 from ledgerbridge.runtime.http import free_port
 from ledgerbridge.sandbox.faults import FaultKind, FaultPlan
 from ledgerbridge.sandbox.uniconta import UnicontaSandbox
 from ledgerbridge.sandbox.uniconta.app import SandboxServer
+from ledgerbridge.sandbox.yuki import SandboxServer as YukiServer
+from ledgerbridge.sandbox.yuki import YukiSandbox, seed_demo
 
 COMPANY = 48213
 USER = "ledgerbridge"
@@ -170,6 +174,33 @@ def test_a_refusal_of_the_record_is_not_repeated(server: SandboxServer) -> None:
         api.insert("DebtorClient", [{"Account": "70001", "Name": "Kvist ApS"}])
     api.close()
     assert meter.calls == 2
+
+
+def test_yuki_soap_reads_are_repeated_through_server_faults_and_resets() -> None:
+    """Yuki answers a failure of its own as a bare "Server was unable to process request."
+    SOAP fault with HTTP 500: a read is repeated like any other server error."""
+    sandbox = YukiSandbox()
+    seeded = seed_demo(sandbox, contacts=3, seed=7)
+    served = YukiServer(sandbox)
+    served.start()
+    try:
+        assert served.faults is not None
+        served.faults.configure(FaultPlan.from_mapping(
+            {"rate": 0.3, "seed": 4, "kinds": ["5xx", "reset"]}))  # fmt: skip
+        meter = Meter()
+        api = YukiClient(
+            base_url=served.base_url, access_key=seeded.access_key, meter=meter,
+            clock=SystemClock(),
+        )  # fmt: skip
+        with stamina.set_testing(True, attempts=6):
+            for _ in range(20):
+                assert [d["ID"] for d in api.domains()] == [seeded.domain_id]
+        api.close()
+        counts = served.faults.counters()["injected"]
+        assert counts["5xx"] and counts["reset"]
+        assert meter.calls == 1 + 20 + counts["5xx"] + counts["reset"]  # 1: Authenticate
+    finally:
+        served.stop()
 
 
 # ---------------------------------------------------------------------------- the rules

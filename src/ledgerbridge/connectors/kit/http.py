@@ -117,9 +117,17 @@ def status_failure(
             retry_after=retry_after(headers),
         )
     if status >= 500:
-        message = f"{system} answered {status} to {method} {what}{suffix}"
-        return AmbiguousWrite(message) if write else TransientFailure(message)
+        return server_error(system, method, what, status, write=write, detail=detail)
     return None
+
+
+def server_error(
+    system: str, method: str, what: str, status: int, *, write: bool, detail: str = ""
+) -> ConnectorError:
+    """The system failed while handling the request: a read is repeated; a write may have
+    been applied before the failure, so it is ambiguous."""
+    message = f"{system} answered {status} to {method} {what}" + (f": {detail}" if detail else "")
+    return AmbiguousWrite(message) if write else TransientFailure(message)
 
 
 def _backoff(exc: Exception) -> bool | float:

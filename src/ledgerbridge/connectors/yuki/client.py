@@ -37,7 +37,12 @@ from ledgerbridge.connectors.base import (
     RemoteRejected,
     RemoteUnavailable,
 )
-from ledgerbridge.connectors.kit.http import status_failure, transport_failure, with_retries
+from ledgerbridge.connectors.kit.http import (
+    server_error,
+    status_failure,
+    transport_failure,
+    with_retries,
+)
 
 WSDL_DIR = Path(__file__).parent / "wsdl"
 TNS = "http://www.theyukicompany.com/"
@@ -50,6 +55,9 @@ AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 SESSION_TTL = timedelta(hours=23)
 """Yuki sessions last 24 hours; renewing an hour early keeps a long run from crossing the end."""
 DAILY_LIMIT_FAULT = "Daily limit exceeded"
+SERVER_FAULT = "Server was unable to process request."
+"""ASMX's whole fault text when the service failed without saying why (a refusal of the
+request adds "---> <reason>"): a server error like a bare HTTP 500."""
 SESSION_FAULTS = ("invalid session", "session expired")
 ACCESS_FAULTS = ("authentication failed", "access key", "no access to")
 
@@ -312,6 +320,8 @@ class YukiClient:
             raise _SessionLost(text)
         if any(marker in lowered for marker in ACCESS_FAULTS):
             raise AuthenticationFailed(f"Yuki refused access: {text}")
+        if text == SERVER_FAULT and not detail:
+            raise server_error("Yuki", "SOAP", operation, 500, write=write, detail=text)
         message = f"Yuki refused {operation}: {text}" + (f" ({detail})" if detail else "")
         if write:
             raise RemoteRejected(message, reason="yuki_fault")
