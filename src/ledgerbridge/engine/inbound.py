@@ -90,6 +90,15 @@ class InboundSync(SyncState):
             except (SkipRecord, ValidationError) as exc:
                 skip(remote_id, row, exc)
                 continue
+            except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
+                # A value no mapping can read (an amount of 1e999999 arrives as infinity):
+                # this record's skip, never an error that stops the page.
+                skip(remote_id, row, SkipRecord(
+                    "invalid_remote_data",
+                    f"{mapping.remote_entity} {remote_id} holds a value that cannot be read: "
+                    f"{type(exc).__name__}: {exc}",
+                ))  # fmt: skip
+                continue
             if link is not None and link.remote_hash == content_hash(remote):
                 if link.remote_id != remote_id:
                     link.remote_id = remote_id

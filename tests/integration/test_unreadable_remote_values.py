@@ -1,0 +1,41 @@
+"""A remote value no mapping can read (an amount that arrives as infinity, which JSON's 1e999999
+becomes) skips only its own record with ``invalid_remote_data``; the rest of the page applies.
+
+The Uniconta sandbox refuses to store such a value (as Uniconta does), so the rows are handed to
+the engine directly, through the real connector's mapping, as a page read from a misbehaving
+API would be.
+"""
+
+from __future__ import annotations
+
+from ledgerbridge.engine.context import RunContext
+from ledgerbridge.runtime.system import System
+from tests.integration.conftest import Tenant, Uniconta, connect
+
+VAT = {"S25": "DK25"}
+
+
+def test_an_unreadable_amount_skips_its_record_and_the_page_goes_on(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    connection = connect(tenant, uniconta, settings={
+        "entities": {"products": {"enabled": True}}, "vat_mapping": VAT})  # fmt: skip
+    rows = [
+        {"Item": "KAFFE-1", "Name": "Kaffe", "SalesPrice1": 49.5, "Vat": "S25"},
+        {"Item": "KAFFE-2", "Name": "Kaffe stor", "SalesPrice1": float("inf"), "Vat": "S25"},
+        {"Item": "KAFFE-3", "Name": "Kaffe lille", "SalesPrice1": 29, "Vat": "S25"},
+    ]
+    with system.connector(connection["id"]) as connector:
+        ctx = RunContext(
+            connection_id=connection["id"], tenant_id=tenant.tenant_id,
+            settings={"vat_mapping": VAT, "entities": {"products": {"enabled": True}}},
+            connector=connector, run_id=None, page_size=100, write_batch_size=100,
+        )  # fmt: skip
+        with system.engine.inbound.transaction() as session:
+            system.engine.inbound.apply(session, ctx, "products", rows)
+
+    products = tenant.api.get("/products").json()["items"]
+    assert sorted(p["data"]["sku"] for p in products) == ["KAFFE-1", "KAFFE-3"]
+    issues = tenant.api.get(f"/connections/{connection['id']}/issues").json()
+    assert [(i["key"], i["reason"]) for i in issues] == [("KAFFE-2", "invalid_remote_data")]
+    assert "cannot be read" in issues[0]["message"]
