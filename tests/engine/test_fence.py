@@ -75,6 +75,9 @@ def test_a_superseded_run_has_its_next_write_refused_and_nothing_of_it_stored(
 
     second = begin_fenced_run(session_factory, CLOCK, connection_id, "run-2")
     assert second.epoch == first.epoch + 1
+    second.ensure_current(session_factory)
+    with pytest.raises(RunFenced):  # what the call meter asks before every API call
+        first.ensure_current(session_factory)
     with fenced(first), pytest.raises(RunFenced, match="run-2 took over"):
         _write(state, tenant_id, connection_id, "late")
     assert _stored(session_factory) == {

@@ -196,10 +196,13 @@ def test_a_frozen_worker_resumed_after_a_takeover_sends_nothing_twice_and_writes
 
     first_log = logs[0].read_text()
     assert "Traceback" not in logs[1].read_text()
-    # The first worker stopped at its first write after the takeover, and nothing else failed.
-    assert f"write of run {frozen_run}" in first_log and "refused" in first_log
+    # The first worker stopped at its first check after the takeover, and nothing else failed.
+    assert f"run {frozen_run} (epoch" in first_log and "was refused" in first_log
     raised = set(re.findall(r"^(ledgerbridge[\w.]+): ", first_log, re.MULTILINE))
-    assert raised <= {
+    # RemoteRejected may appear as the context of RunFenced: a freeze in the instant between
+    # the last fence check and its request lets that one call out, and Uniconta refuses lines
+    # for an order the second worker has posted meanwhile; its outcome was refused.
+    assert raised - {"ledgerbridge.connectors.base.RemoteRejected"} == {
         "ledgerbridge.engine.fence.RunFenced",
         "ledgerbridge.runtime.jobqueue.port.LeaseLost",
     }

@@ -64,10 +64,13 @@ class FenceToken:
         to commit, so that on PostgreSQL the row lock holds a takeover back until it has."""
         self._check(session, lock=True)
 
-    def raise_if_superseded(self, sessions: sessionmaker[Session]) -> None:
-        """After a fenced transaction failed in the database: raise ``RunFenced`` if the run
-        had been superseded meanwhile (frozen, its transaction was ended by the server), so
-        the runtime stops it as superseded rather than failing the job."""
+    def ensure_current(self, sessions: sessionmaker[Session]) -> None:
+        """Raise ``RunFenced`` if the run was superseded, in a read of its own. Checked before
+        every API call, so a run resumed after a takeover stops before its next call, not only
+        at its next write (a freeze between this check and the request itself can still let
+        one call out: its outcome is refused at the next write, and the run that took over
+        looked the step up before sending it); and after a fenced transaction failed in the
+        database, so a run whose frozen transaction the server ended learns why."""
         with sessions() as session:
             self._check(session, lock=False)
 
@@ -81,8 +84,8 @@ class FenceToken:
                 f"run {current.run_id} took over (epoch {current.epoch})"
             )  # fmt: skip
             raise RunFenced(
-                f"write of run {self.run_id} (epoch {self.epoch}) on connection "
-                f"{self.connection_id} refused: {newer}"
+                f"run {self.run_id} (epoch {self.epoch}) of connection {self.connection_id} "
+                f"superseded, {newer}: its write or call was refused"
             )
 
 

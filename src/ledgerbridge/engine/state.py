@@ -49,7 +49,7 @@ class SyncState:
                 yield session
                 fence.verify(session)
         except sa.exc.DBAPIError:
-            fence.raise_if_superseded(self._sessions)
+            fence.ensure_current(self._sessions)
             raise
 
     def recorder(self, ctx: RunContext) -> SyncRecorder:

@@ -28,7 +28,7 @@ from ledgerbridge.connectors.base import (
 )
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.context import RunContext, stream_enabled
-from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
+from ledgerbridge.engine.fence import RunFenced, active_fence, begin_fenced_run, fenced
 from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
 from ledgerbridge.engine.sync import SyncEngine
 from ledgerbridge.runtime.jobqueue.port import (
@@ -126,6 +126,9 @@ class SyncJobs:
         budget = limit - int(limit * reserve)
 
         def meter(calls: int) -> None:
+            fence = active_fence()
+            if fence is not None:  # a superseded run makes no further call, not even one
+                fence.ensure_current(self._sessions)
             try:
                 self._ledger.consume(
                     handle.credential_key, budget, handle.system.quota_timezone, calls
