@@ -68,9 +68,9 @@ class FenceToken:
         """Raise ``RunFenced`` if the run was superseded, in a read of its own. Checked before
         every API call, so a run resumed after a takeover stops before its next call, not only
         at its next write (a freeze between this check and the request itself can still let
-        one call out: its outcome is refused at the next write, and the run that took over
-        looked the step up before sending it); and after a fenced transaction failed in the
-        database, so a run whose frozen transaction the server ended learns why."""
+        one call out; its outcome is refused at the next write); and after a fenced
+        transaction failed in the database, so a run whose frozen transaction the server
+        ended learns why."""
         with sessions() as session:
             self._check(session, lock=False)
 
