@@ -53,8 +53,12 @@ RETENTION_CRON = "17 3 * * *"
 
 
 def job_backend(settings: Settings, sessions: sessionmaker[Session], clock: Clock) -> JobBackend:
-    """procrastinate on PostgreSQL, the embedded queue on SQLite."""
-    if settings.database_url.startswith("sqlite"):
+    """procrastinate on PostgreSQL, the embedded queue on SQLite.
+
+    procrastinate decides when a job is due by PostgreSQL's clock; an installation run on
+    another clock (a simulated day that moves time forward) keeps the embedded queue, whose
+    due times follow that clock, on PostgreSQL too."""
+    if settings.database_url.startswith("sqlite") or not isinstance(clock, SystemClock):
         return EmbeddedBackend(sessions, clock, lease_seconds=settings.job_lease_seconds)
     return ProcrastinateBackend(
         sessions, clock, settings.database_url, lease_seconds=settings.job_lease_seconds
