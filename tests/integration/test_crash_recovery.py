@@ -127,6 +127,9 @@ def test_sigkill_during_initial_import(
             lambda: len(sandbox.all(COMPANY, "DebtorClient")) == DEBTORS + HUB_ONLY,
             60, "hub-only customers to reach Uniconta",
         )  # fmt: skip
+        # A create's link is stored just after Uniconta answers: wait for it, not only for
+        # the account to appear there.
+        _wait(lambda: linked() == DEBTORS + HUB_ONLY, 30, "hub-only customers to be linked")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)

@@ -6,6 +6,9 @@ crash loses at most the page in flight, and applying a page again changes nothin
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -20,6 +23,18 @@ from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import InboxEvent, Link, SyncIssue, WriteIntent
 
 DONE = "done"
+
+
+def storable(value: Any) -> Any:
+    """A remote row as an issue keeps it: a number JSON cannot hold (infinity, NaN) becomes its
+    text, so PostgreSQL's JSONB takes the row and a retry from it reads the same value again."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: storable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    return value
 
 
 def match_value(value: object) -> str | None:
@@ -93,7 +108,7 @@ class InboundSync(SyncState):
             except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
                 # A value no mapping can read (an amount of 1e999999 arrives as infinity):
                 # this record's skip, never an error that stops the page.
-                skip(remote_id, row, SkipRecord(
+                skip(remote_id, storable(row), SkipRecord(
                     "invalid_remote_data",
                     f"{mapping.remote_entity} {remote_id} holds a value that cannot be read: "
                     f"{type(exc).__name__}: {exc}",
