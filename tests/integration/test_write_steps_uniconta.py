@@ -259,6 +259,28 @@ def test_a_posting_answered_500_is_looked_up_not_posted_twice(
     assert issues(tenant, trading.cid) == []
 
 
+def test_a_run_cut_short_after_progress_comes_back_without_using_an_attempt(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: Trading,
+    faults: StepFaults, clock: ManualClock,
+) -> None:  # fmt: skip
+    """Steady faults must not make a push give up: a run that booked invoices before a fault
+    ended it is postponed briefly with its attempts untouched; one that booked nothing is a
+    failed attempt, retried with backoff."""
+    faults.inject("POST", "/Invoice/PostInvoice", "500", after=2)
+    ids = new_invoices(tenant, trading, 3)
+    push(system, tenant, trading.cid)
+    (waiting,) = [j for j in system.queue.list() if j.kind == "push" and j.status == "queued"]
+    assert waiting.attempts == 0
+    settle(system, tenant, trading.cid, clock, booked(tenant, ids))
+    assert_posted_once(tenant, uniconta, ids)
+
+    faults.inject("POST", "/Insert/DebtorOrderClient", "500")
+    new_invoices(tenant, trading, 1)
+    push(system, tenant, trading.cid)
+    (waiting,) = [j for j in system.queue.list() if j.kind == "push" and j.status == "queued"]
+    assert waiting.attempts == 1
+
+
 def test_a_crash_between_steps_resumes_from_the_journal(
     system: System, tenant: Tenant, uniconta: Uniconta, trading: Trading,
     faults: StepFaults, clock: ManualClock,

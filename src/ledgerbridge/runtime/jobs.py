@@ -224,6 +224,12 @@ class SyncJobs:
                 resume_at = self._clock.now() + timedelta(seconds=max(asked, 1.0))
                 raise Postpone(resume_at, str(exc)) from exc
             self._finish(run_id, handle, "failed", counts, calls["calls"], str(exc), error=True)
+            if _made_progress(counts):
+                # Faults that cut short a run which still wrote records are weather, not a
+                # failing job: it comes back soon without using up an attempt, so a push under
+                # steady faults goes on until every record is through.
+                resume_at = self._clock.now() + exponential_backoff(1)
+                raise Postpone(resume_at, f"cut short after progress: {exc}") from exc
             raise RetryableError(str(exc), retry_in=exponential_backoff(job.job.attempts)) from exc
         except Exception as exc:
             self._finish(
@@ -305,3 +311,8 @@ class SyncJobs:
                     dedupe_key=f"{kind}:{handle.connection_id}",
                 )
             )  # fmt: skip
+
+
+def _made_progress(counts: Counter[str]) -> bool:
+    """Whether a run created or updated anything (counts are ``<stream>.<outcome>``)."""
+    return any(n and key.endswith((".created", ".updated")) for key, n in counts.items())
