@@ -134,7 +134,9 @@ def test_one_fault_per_batch_still_links_every_invoice_after_a_few_runs(
         for n in range(10)
     ]
     push(system, tenant, cid)
-    assert sum(1 for i in ids if linked(tenant, i)) >= 5, "linked as each is confirmed"
+    # The run ends at its first throttling or after its faults, but what it confirmed before
+    # is linked at once (before, a batch linked nothing unless every call in it succeeded).
+    assert sum(1 for i in ids if linked(tenant, i)) >= 1, "linked as each is confirmed"
     settle(system, tenant, cid, clock, lambda: all(linked(tenant, i) for i in ids))
     remote = {linked(tenant, i) for i in ids}
     assert len(remote) == 10
