@@ -16,6 +16,12 @@ import uvicorn
 from ledgerbridge.sandbox.faults import FaultInjector
 
 
+def serve_forever(app: Any, faults: FaultInjector, host: str, port: int) -> None:
+    """Run a sandbox's app with uvicorn until interrupted (blocking), behind its fault
+    injection: what ``ledgerbridge sandbox <system>`` does."""
+    uvicorn.run(faults.wrap(app), host=host, port=port, log_level="info")
+
+
 class LoopbackServer:
     """An ASGI app on ``host:port`` (``port=0`` picks a free one; ``base_url`` tells where it
     landed), started and stopped from Python or as a ``with`` block."""

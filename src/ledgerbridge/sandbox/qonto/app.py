@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -33,7 +32,7 @@ from ledgerbridge.sandbox.qonto.core import (
 )
 from ledgerbridge.sandbox.qonto.oauth import Principal
 from ledgerbridge.sandbox.qonto.state import ApiCall, Page, QontoSandbox, paginate
-from ledgerbridge.sandbox.server import LoopbackServer
+from ledgerbridge.sandbox.server import LoopbackServer, serve_forever
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 IDEMPOTENCY_HEADER = "x-qonto-idempotency-key"
@@ -786,8 +785,7 @@ def serve(
     faults: FaultPlan | None = None,
 ) -> None:
     """Run the sandbox with uvicorn until interrupted (blocking), behind fault injection."""
-    app = FaultInjector(FAULTS, faults).wrap(create_app(sandbox))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    serve_forever(create_app(sandbox), FaultInjector(FAULTS, faults), host, port)
 
 
 class SandboxServer(LoopbackServer):

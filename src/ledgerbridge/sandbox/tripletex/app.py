@@ -18,13 +18,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledgerbridge.sandbox.faults import FaultInjector, FaultPlan, VendorFaults
-from ledgerbridge.sandbox.server import LoopbackServer
+from ledgerbridge.sandbox.server import LoopbackServer, serve_forever
 from ledgerbridge.sandbox.tripletex import queries
 from ledgerbridge.sandbox.tripletex.books import Book, to_decimal
 from ledgerbridge.sandbox.tripletex.errors import (
@@ -1014,8 +1013,7 @@ def serve(
     faults: FaultPlan | None = None,
 ) -> None:
     """Run the sandbox with uvicorn until interrupted (blocking), behind fault injection."""
-    app = FaultInjector(FAULTS, faults).wrap(create_app(sandbox))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    serve_forever(create_app(sandbox), FaultInjector(FAULTS, faults), host, port)
 
 
 class SandboxServer(LoopbackServer):

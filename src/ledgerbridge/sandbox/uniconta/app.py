@@ -16,14 +16,13 @@ from itertools import islice
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.types import Scope
 
 from ledgerbridge.sandbox.faults import FaultInjector, FaultPlan, VendorFaults
-from ledgerbridge.sandbox.server import LoopbackServer
+from ledgerbridge.sandbox.server import LoopbackServer, serve_forever
 from ledgerbridge.sandbox.uniconta.entities import (
     CATALOGUE,
     LOGIN_CATALOGUE,
@@ -554,8 +553,7 @@ def serve(
     faults: FaultPlan | None = None,
 ) -> None:
     """Run the sandbox with uvicorn until interrupted (blocking), behind fault injection."""
-    app = FaultInjector(FAULTS, faults).wrap(create_app(sandbox))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    serve_forever(create_app(sandbox), FaultInjector(FAULTS, faults), host, port)
 
 
 class SandboxServer(LoopbackServer):

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -22,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from ledgerbridge.sandbox.faults import FaultInjector, FaultPlan, VendorFaults, header
-from ledgerbridge.sandbox.server import LoopbackServer
+from ledgerbridge.sandbox.server import LoopbackServer, serve_forever
 from ledgerbridge.sandbox.yuki.operations import dispatch, simulated
 from ledgerbridge.sandbox.yuki.soap import fault_envelope, media_type
 from ledgerbridge.sandbox.yuki.state import YukiFault, YukiSandbox
@@ -236,8 +235,7 @@ def serve(
     faults: FaultPlan | None = None,
 ) -> None:
     """Run the sandbox with uvicorn until interrupted (blocking), behind fault injection."""
-    app = FaultInjector(FAULTS, faults).wrap(create_app(sandbox))
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    serve_forever(create_app(sandbox), FaultInjector(FAULTS, faults), host, port)
 
 
 class SandboxServer(LoopbackServer):
