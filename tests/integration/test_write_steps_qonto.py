@@ -9,22 +9,25 @@ What is simulated: ``StepFaults`` (see the Uniconta step tests) loses answers, a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from ledgerbridge.api.app import create_app
 from ledgerbridge.clock import ManualClock
-from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
-from ledgerbridge.settings import Settings
-from tests.integration.conftest import Tenant, new_tenant
+from tests.integration.conftest import Tenant
 from tests.integration.test_qonto import NEW_CUSTOMER, Qonto, invoices, qonto, webhook_setup
-from tests.integration.test_write_steps_uniconta import StepFaults, push, settle
+from tests.integration.test_write_steps_uniconta import (
+    StepFaults,
+    faults,
+    push,
+    settle,
+    system,
+    tenant,
+)
 
-__all__ = ["qonto"]  # the sandbox fixture
+__all__ = ["faults", "qonto", "system", "tenant"]  # fixtures shared with the other step tests
 
 CREATE = "/v2/client_invoices"
 
@@ -32,26 +35,6 @@ CREATE = "/v2/client_invoices"
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(datetime.now(UTC).replace(microsecond=0))
-
-
-@pytest.fixture
-def faults() -> StepFaults:
-    return StepFaults()
-
-
-@pytest.fixture
-def system(settings: Settings, clock: ManualClock, faults: StepFaults) -> Iterator[System]:
-    built = System(settings, clock=clock, transport=faults)
-    yield built
-    built.close()
-
-
-@pytest.fixture
-def tenant(system: System, hub_port: int) -> Iterator[Tenant]:
-    server = ServerThread(create_app(system), port=hub_port).start()
-    created = new_tenant(system, f"{server.url}/api/v1")
-    yield created
-    server.stop()
 
 
 def invoice_body(party_id: str, n: int) -> dict[str, Any]:

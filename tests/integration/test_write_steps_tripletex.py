@@ -16,14 +16,13 @@ import pytest
 
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.runtime.system import System
-from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import WriteIntent
 from tests.integration.conftest import Tenant
 from tests.integration.test_tripletex import START, Tripletex, issue, serve_firm, settings
 from tests.integration.test_tripletex_recovery import ready
-from tests.integration.test_write_steps_uniconta import StepFaults, push, settle
+from tests.integration.test_write_steps_uniconta import StepFaults, faults, push, settle, system
 
-__all__ = ["settings"]  # the fixture, with this module's sandbox
+__all__ = ["faults", "settings", "system"]  # fixtures: settings with this module's sandbox
 
 
 @pytest.fixture
@@ -34,18 +33,6 @@ def clock() -> ManualClock:
 @pytest.fixture
 def tripletex(clock: ManualClock) -> Iterator[Tripletex]:
     yield from serve_firm(clock, clients=1, months=1)
-
-
-@pytest.fixture
-def faults() -> StepFaults:
-    return StepFaults()
-
-
-@pytest.fixture
-def system(settings: Settings, clock: ManualClock, faults: StepFaults) -> Iterator[System]:
-    built = System(settings, clock=clock, transport=faults)
-    yield built
-    built.close()
 
 
 def linked(tenant: Tenant, record_id: str) -> str | None:
