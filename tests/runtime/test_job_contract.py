@@ -214,6 +214,67 @@ def test_a_dead_workers_job_runs_again(harness: Harness) -> None:
     assert done is not None and done.status == "done"
 
 
+@pytest.mark.parametrize("progressed", [True, False], ids=["wrote-records", "no-progress"])
+def test_a_dead_run_that_wrote_records_does_not_use_up_an_attempt(
+    harness: Harness, progressed: bool
+) -> None:
+    """Six workers die in turn holding the job (more than its five attempts). If each of them
+    got records through, the job still runs, as its first counted attempt; if none did, it has
+    failed, so a job that kills its worker cannot loop forever."""
+    asked: list[str] = []
+
+    def probe(session: Session, job_id: str) -> bool:
+        asked.append(job_id)
+        return progressed
+
+    harness.backend.progressed = probe
+    job_id = harness.backend.enqueue(Command("push", connection_id="a"))
+    attempts: list[int] = []
+
+    def push(ctx: JobContext) -> dict[str, Any]:
+        attempts.append(ctx.job.attempts)
+        return {"ok": True}
+
+    runner = harness.runner({"push": push})
+    for _ in range(6):
+        info = harness.backend.get(job_id)
+        assert info is not None
+        if info.status != "queued":
+            break
+        assert harness.abandon() == job_id
+        time.sleep(LEASE + 0.2)
+        assert harness.recover(runner) == 1
+    assert set(asked) == {job_id}
+    runner.run_until_idle()
+    info = harness.backend.get(job_id)
+    assert info is not None
+    if progressed:
+        assert len(asked) == 6
+        assert (info.status, attempts) == ("done", [1])
+    else:
+        assert (info.status, attempts) == ("failed", [])
+
+
+def test_postponements_do_not_use_up_attempts(harness: Harness) -> None:
+    """Throttling, a spent quota or faults after progress postpone a job many times a day;
+    its attempts are left for real failures."""
+    seen: list[int] = []
+
+    def throttled(ctx: JobContext) -> dict[str, Any]:
+        seen.append(ctx.job.attempts)
+        if len(seen) <= 6:
+            raise Postpone(datetime.now(UTC), "429: Retry-After 0")
+        return {"ok": True}
+
+    job_id = harness.backend.enqueue(Command("push", connection_id="a"))
+    runner = harness.runner({"push": throttled})
+    while len(seen) < 7 and runner.run_until_idle():
+        pass
+    info = harness.backend.get(job_id)
+    assert info is not None and info.status == "done"
+    assert seen == [1] * 7
+
+
 def test_a_job_enqueued_in_a_rolled_back_transaction_does_not_exist(harness: Harness) -> None:
     class Abort(Exception):
         pass

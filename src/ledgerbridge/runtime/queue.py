@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.runtime.jobqueue import port
-from ledgerbridge.runtime.jobqueue.port import LeaseLost, RecoveredHook
+from ledgerbridge.runtime.jobqueue.port import LeaseLost, ProgressProbe, RecoveredHook
 from ledgerbridge.store.base import UTCDateTime, new_id
 from ledgerbridge.store.tables.runtime import FINISHED_STATUSES, Job
 
@@ -158,6 +158,9 @@ class JobQueue:
         threads of this process start it without waiting for their next poll."""
         self.on_recovered: RecoveredHook | None = None
         """Called, after commit, with the ids of jobs put back because their worker died."""
+        self.progressed: ProgressProbe | None = None
+        """Asked, for each job put back, whether its dead run wrote records: then the attempt
+        it used is given back."""
 
     @property
     def clock(self) -> Clock:
@@ -362,7 +365,7 @@ class JobQueue:
         """Put running jobs whose lease has expired back in the queue; return how many.
 
         A job whose attempts are used up is failed instead, so a job that kills its worker
-        every time cannot loop forever.
+        every time cannot loop forever; an attempt that wrote records is not counted.
         """
         return self._recover_in_own_transaction(expired_only=True)
 
@@ -391,6 +394,8 @@ class JobQueue:
             rows = session.scalars(_RUNNING).all()
         for row in rows:
             error = f"lease of {row.lease_owner} lost (worker stopped or too slow)"
+            if self.progressed is not None and self.progressed(session, row.id):
+                row.attempts -= 1
             if row.attempts < row.max_attempts:
                 # The original run_after keeps its place ahead of younger jobs.
                 self._requeue(session, row, run_after=row.run_after, error=error, now=now)

@@ -41,7 +41,7 @@ from ledgerbridge.settings import Settings
 from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
 from ledgerbridge.store.secrets import SecretBox
 from ledgerbridge.store.tables.hub import Change
-from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.tables.sync import Run, SyncLogEntry
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class System:
         self.box = SecretBox.from_settings(settings.secret_keys, Path(settings.secret_key_file))
         self.queue = job_backend(settings, self.sessions, self.clock)
         self.queue.on_recovered = self._close_interrupted_runs
+        self.queue.progressed = _interrupted_run_progressed
         self.scheduler = Scheduler(self.sessions, self.queue, self.clock)
         self.ledger = QuotaLedger(self.sessions, self.clock)
         self.hub = HubStore(self.clock)
@@ -247,3 +248,13 @@ class System:
 
 def build(settings: Settings | None = None, **kwargs: Any) -> System:
     return System(settings or Settings(), **kwargs)
+
+
+def _interrupted_run_progressed(session: Session, job_id: str) -> bool:
+    """Whether the run a dead worker left open for this job logged a created or updated
+    record (log rows commit with the records they describe)."""
+    open_runs = sa.select(Run.id).where(Run.job_id == job_id, Run.status == "running")
+    wrote = sa.select(SyncLogEntry.id).where(
+        SyncLogEntry.run_id.in_(open_runs), SyncLogEntry.outcome.in_(("created", "updated"))
+    )
+    return session.scalar(wrote.limit(1)) is not None

@@ -14,7 +14,13 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobInfo, RecoveredHook
+from ledgerbridge.runtime.jobqueue.port import (
+    Command,
+    Handler,
+    JobInfo,
+    ProgressProbe,
+    RecoveredHook,
+)
 from ledgerbridge.runtime.queue import JobQueue
 from ledgerbridge.runtime.worker import Worker
 
@@ -34,6 +40,14 @@ class EmbeddedBackend:
     @on_recovered.setter
     def on_recovered(self, hook: RecoveredHook | None) -> None:
         self.queue.on_recovered = hook
+
+    @property
+    def progressed(self) -> ProgressProbe | None:
+        return self.queue.progressed
+
+    @progressed.setter
+    def progressed(self, probe: ProgressProbe | None) -> None:
+        self.queue.progressed = probe
 
     def enqueue(self, command: Command, *, session: Session | None = None) -> str:
         return self.queue.enqueue(

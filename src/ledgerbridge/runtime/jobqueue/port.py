@@ -133,6 +133,12 @@ Handler = Callable[[JobContext], dict[str, Any] | None]
 RecoveredHook = Callable[[builtins.list[str]], None]
 """Called with the ids of jobs run again because their worker died (to close their runs)."""
 
+ProgressProbe = Callable[[Session, str], bool]
+"""Whether the run a dead worker left behind for this job wrote records. Such a job is run
+again without counting the attempt: a job that keeps getting through records finishes however
+often its workers are killed, while one that kills its worker without progress still fails
+after its attempts."""
+
 
 class JobRunner(Protocol):
     """Runs jobs through handlers in this process."""
@@ -156,6 +162,7 @@ class JobBackend(Protocol):
     """Enqueue, inspect and purge jobs, and make runners for them."""
 
     on_recovered: RecoveredHook | None
+    progressed: ProgressProbe | None
 
     def enqueue(self, command: Command, *, session: Session | None = None) -> str:
         """Add a job and return its id, or the id of the waiting job it was folded into.

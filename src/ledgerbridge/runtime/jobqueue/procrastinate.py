@@ -51,6 +51,7 @@ from ledgerbridge.runtime.jobqueue.port import (
     JobInfo,
     LeaseLost,
     Postpone,
+    ProgressProbe,
     RecoveredHook,
     RetryableError,
     RunningJob,
@@ -82,6 +83,9 @@ for _theirs, _ours in _STATUS_TO_OURS.items():
 
 _WAITING_TWIN = sa.text(
     "SELECT id FROM procrastinate_jobs WHERE queueing_lock = :key AND status = 'todo'"
+)
+_UNCOUNT = sa.text(
+    "UPDATE procrastinate_jobs SET attempts = attempts - 1 WHERE id = :id AND attempts > 0"
 )
 _HOLDER = sa.text("SELECT status, worker_id FROM procrastinate_jobs WHERE id = :id")
 # A job's timestamps are in procrastinate's event log.
@@ -194,6 +198,7 @@ class ProcrastinateBackend:
         self.clock = clock
         self.lease_seconds = lease_seconds
         self.on_recovered: RecoveredHook | None = None
+        self.progressed: ProgressProbe | None = None
         self._handlers: dict[str, Handler] = {}
         # The pool serves fetches, results, heartbeats and LISTEN; handlers use our own.
         self.app = procrastinate.App(
@@ -280,6 +285,19 @@ class ProcrastinateBackend:
         cutoff = self.clock.now() - older_than
         with self._sessions.begin() as session:
             return int(session.execute(_PURGE, {"cutoff": cutoff}).rowcount)  # type: ignore[attr-defined]
+
+    def uncount_attempt(self, job_id: int) -> None:
+        """procrastinate counts every retry as an attempt; a postponement (quota, throttling,
+        faults after progress) and a dead run that wrote records are not failures of the job,
+        so their attempt is given back."""
+        with self._sessions.begin() as session:
+            session.execute(_UNCOUNT, {"id": job_id})
+
+    def run_progressed(self, job_id: int) -> bool:
+        if self.progressed is None:
+            return False
+        with self._sessions() as session:
+            return self.progressed(session, str(job_id))
 
     def holds(self, job_id: int, worker_id: int | None) -> bool:
         """Whether the job is still running on ``worker_id``."""
@@ -382,6 +400,8 @@ class _FencedWorker(procrastinate_worker.Worker):
             logger.warning("job %s: taken over by another worker, outcome discarded", job.id)
             return
         await super()._persist_job_status(job, status, retry_decision, context, job_result)
+        if retry_decision is not None and retry_decision.priority == POSTPONED_PRIORITY:
+            await asyncio.to_thread(self._backend.uncount_attempt, job.id)
 
 
 class ProcrastinateRunner:
@@ -474,13 +494,16 @@ class ProcrastinateRunner:
         for job in stalled:
             assert job.id is not None
             twin = await asyncio.to_thread(self._backend.waiting_twin, job)
+            progressed = await asyncio.to_thread(self._backend.run_progressed, job.id)
             try:
-                if twin is not None or job.attempts + 1 >= MAX_ATTEMPTS:
+                if twin is not None or (job.attempts + 1 >= MAX_ATTEMPTS and not progressed):
                     await manager.finish_job(
                         job=job, status=procrastinate_jobs.Status.FAILED, delete_job=False
                     )
                 else:
                     await manager.retry_job(job=job)
+                    if progressed:
+                        await asyncio.to_thread(self._backend.uncount_attempt, job.id)
             except procrastinate_errors.ConnectorException:
                 logger.warning("stalled job %s changed meanwhile; left to its new holder", job.id)
                 continue

@@ -78,6 +78,7 @@ class SyncLogEntry(Base):
     __table_args__ = (
         sa.Index("ix_sync_log_connection_id", "connection_id", "id"),
         sa.Index("ix_sync_log_connection_outcome", "connection_id", "outcome", "reason_code"),
+        sa.Index("ix_sync_log_run_id", "run_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
