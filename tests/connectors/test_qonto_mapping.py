@@ -104,9 +104,9 @@ ORGANISATION_ROWS: list[tuple[str, dict[str, Any], Any]] = [
 
 PERSON_ROWS: list[tuple[str, dict[str, Any], Any]] = [
     ("kind", PERSON, "person"),
-    ("first_name", PERSON, "Jan"),
-    ("middle_name", PERSON, "Peter"),
-    ("last_name", PERSON, "van der Berg"),
+    ("first_name", PERSON, "Jan Peter"),
+    ("middle_name", PERSON, "van der"),
+    ("last_name", PERSON, "Berg"),
     ("name", PERSON, "Jan Peter van der Berg"),
     ("email", PERSON, "jan@mail.example"),
     ("phone", PERSON, "+31612345678"),
@@ -151,9 +151,9 @@ HUB_PERSON: dict[str, Any] = {
     "id": "hub-2",
     "kind": "person",
     "name": "Jan Peter van der Berg",
-    "first_name": "Jan",
-    "middle_name": "Peter",
-    "last_name": "van der Berg",
+    "first_name": "Jan Peter",
+    "middle_name": "van der",
+    "last_name": "Berg",
     "is_customer": True,
     "debtor_number": "10002",
     "email": "jan@mail.example",
@@ -230,10 +230,59 @@ def test_a_qonto_client_with_only_a_name_is_split() -> None:
     remote = {**PERSON, "first_name": None, "last_name": None}
     canonical = MAPPING.to_canonical(remote, {})
     assert (canonical["first_name"], canonical["middle_name"], canonical["last_name"]) == (
-        "Jan",
-        "Peter",
-        "van der Berg",
+        "Jan Peter",
+        "van der",
+        "Berg",
     )
+
+
+@pytest.mark.parametrize(
+    ("names", "wire"),
+    [
+        (("Jan", "van der", "Berg"), ("Jan", "van der Berg")),
+        (("Kees", "in ’t", "Veld"), ("Kees", "in ’t Veld")),
+        (("Pieter", None, "Vries"), ("Pieter", "Vries")),
+        (("Jan", "Peter", "Balkenende"), ("Jan Peter", "Balkenende")),
+    ],
+)
+def test_the_middle_name_is_the_tussenvoegsel_of_the_last_name(
+    names: tuple[str, str | None, str], wire: tuple[str, str]
+) -> None:
+    """The CRM's Middelname is the tussenvoegsel: it leads Qonto's last name and comes back
+    from it; a middle name that is no particle is a given name."""
+    first, middle, last = names
+    record = {**HUB_PERSON, "name": " ".join(n for n in names if n)}
+    record.update(first_name=first, middle_name=middle, last_name=last)
+    payload = MAPPING.from_canonical(record, None, {})
+    assert (payload["first_name"], payload["last_name"]) == wire
+    back = MAPPING.to_canonical(payload, {})
+    if middle is None or middle == "Peter":
+        assert (back["first_name"], back["middle_name"], back["last_name"]) == (
+            wire[0],
+            None,
+            wire[1],
+        )
+    else:
+        assert (back["first_name"], back["middle_name"], back["last_name"]) == names
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [
+        {**PERSON, "name": "Pieter de Vries", "first_name": "Pieter", "last_name": "de Vries"},
+        {**PERSON, "name": "Pieter de Vries", "first_name": None, "last_name": None},
+    ],
+)
+def test_a_qonto_last_name_with_a_particle_comes_in_with_it_as_middle_name(
+    remote: dict[str, Any],
+) -> None:
+    canonical = MAPPING.to_canonical(remote, {})
+    assert (canonical["first_name"], canonical["middle_name"], canonical["last_name"]) == (
+        "Pieter",
+        "de",
+        "Vries",
+    )
+    assert canonical["name"] == "Pieter de Vries"
 
 
 def test_a_freelancer_stays_a_freelancer() -> None:

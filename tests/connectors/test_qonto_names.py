@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ledgerbridge.connectors.qonto.names import (
     NameParts,
+    is_infix,
     join_name,
     join_name_parts,
     override_name,
@@ -298,3 +299,12 @@ def test_override_always_joins_back_exactly(
     parts = override_name(full, first=first, middle=middle, last=last)
     if full:
         assert join_name_parts(parts, country="NL") == full
+
+
+@pytest.mark.parametrize(
+    ("middle", "infix"),
+    [("van der", True), ("in ’t", True), ("De", True), ("Peter", False), ("J.", False),
+     ("van Peter", False), ("", False)],
+)  # fmt: skip
+def test_is_infix(middle: str, infix: bool) -> None:
+    assert is_infix(middle) is infix

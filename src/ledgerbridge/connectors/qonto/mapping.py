@@ -5,9 +5,10 @@ The CRM's relation types are the canonical party's ``kind`` and ``is_customer``:
 organisation customer is a "Customer" (Qonto ``kind: company``), a person customer a "Private
 Customer" (``individual``, or ``freelancer`` in Italy). Anything else is not synced.
 
-A person's Qonto ``first_name`` holds the given names, first and middle; ``last_name`` the
-surname with its particles. When the hub knows only a full name it is split with
-:func:`split_name`. The canonical address has one free line, as Qonto does, so line 1 goes
+A person's Qonto ``first_name`` holds the given names; ``last_name`` the surname with its
+particles. The CRM's middle name is the Dutch tussenvoegsel ("van der" in Jan van der Berg), so
+it goes out at the front of ``last_name`` and comes back from it (:func:`split_infix`). When the
+hub knows only a full name it is split with :func:`split_name`. The canonical address has one free line, as Qonto does, so line 1 goes
 across as it is. An organisation's invoice address is Qonto's ``billing_address`` and its postal
 address Qonto's ``delivery_address``; a person's one address is the ``billing_address``.
 """
@@ -30,7 +31,7 @@ from ledgerbridge.connectors.base import (
     SkipRecord,
 )
 from ledgerbridge.connectors.qonto.addresses import StreetParts, join_street, split_street
-from ledgerbridge.connectors.qonto.names import join_name, split_name
+from ledgerbridge.connectors.qonto.names import is_infix, join_name, split_infix, split_name
 
 HUB_ID = "__hub_id__"
 """Payload key carrying the hub record id to the connector (for the idempotency key); it is
@@ -247,11 +248,11 @@ class ClientMapping(EntityMapping):
         }
         if record.get("kind") == "person":
             address = record.get("postal_address") or record.get("billing_address")
-            first, middle, last = _hub_person_names(record, address)
+            first, last = _hub_person_names(record, address)
             current_kind = (current or {}).get("kind")
             payload.update(
                 kind=current_kind if current_kind in PERSON_KINDS else "individual",
-                first_name=join_name(first, middle, None) or None,
+                first_name=first,
                 last_name=last,
                 billing_address=address_out(address),
             )
@@ -280,31 +281,38 @@ class ClientMapping(EntityMapping):
 def _person_names(
     remote: Mapping[str, Any], address: JSON | None
 ) -> tuple[str | None, str | None, str | None]:
-    """Qonto's first and last name → first, middle and last: the first given name is the
-    first name and the others are middle names. A client with only a full name is split."""
-    first_names = text(remote.get("first_name"))
+    """Qonto's first and last name → first, middle and last: the given names are the first
+    name, and the last name's leading particles ("van der" in "van der Berg") the middle name,
+    as the CRM keeps the tussenvoegsel. A client with only a full name is split first."""
+    first = text(remote.get("first_name"))
     last = text(remote.get("last_name"))
-    if first_names and last:
-        first, _, middle = first_names.partition(" ")
-        return first, middle or None, last
-    full = text(remote.get("name")) or text(f"{first_names or ''} {last or ''}")
-    if not full:
-        return None, None, None
-    parts = split_name(full, country=(address or {}).get("country"))
-    return parts.first, parts.middle, parts.last
+    if not (first and last):
+        full = text(remote.get("name")) or text(f"{first or ''} {last or ''}")
+        if not full:
+            return None, None, None
+        parts = split_name(full, country=(address or {}).get("country"))
+        first, last = text(join_name(parts.first, parts.middle, None)), parts.last
+    if not last:
+        return first, None, None
+    infix, surname = split_infix(last)
+    return first, infix, surname
 
 
 def _hub_person_names(
     record: Mapping[str, Any], address: Mapping[str, Any] | None
-) -> tuple[str | None, str | None, str | None]:
-    """The hub person's names, split from its full name when it has no last name."""
+) -> tuple[str | None, str]:
+    """Qonto's first and last name for a hub person: a middle name made of particles is the
+    tussenvoegsel and leads the last name; any other middle name is a given name and follows
+    the first. A person without a last name has the full name split."""
     first, middle, last = (
         text(record.get("first_name")),
         text(record.get("middle_name")),
         text(record.get("last_name")),
     )
     if last:
-        return first, middle, last
+        if middle and is_infix(middle):
+            return first, join_name(middle, None, last)
+        return text(join_name(first, middle, None)), last
     parts = split_name(str(record.get("name") or ""), country=(address or {}).get("country"))
     if not parts.last:
         raise SkipRecord("last_name_missing", "the person has no last name; Qonto needs one")
@@ -314,7 +322,7 @@ def _hub_person_names(
             f"the name '{record.get('name')}' has no first name Qonto could hold; fill in the "
             "person's first and last name",
         )
-    return parts.first, parts.middle, parts.last
+    return join_name(parts.first, parts.middle, None), parts.last
 
 
 # ---------------------------------------------------------------------------- invoices

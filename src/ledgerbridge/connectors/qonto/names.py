@@ -4,10 +4,10 @@ Qonto and the CRM side hold a person's name differently, so a full name has to b
 rebuilt. The rules are token-based rather than nameparser's, because a sync needs to know
 exactly which readings are doubtful, and to give the text back unchanged when they are:
 
-- Infixes stay in the last name: "Jan van der Berg" → first "Jan", last "van der Berg". The
-  canonical Party's ``middle_name`` is a given middle name ("J." in "Pieter J. van 't Hoff"),
-  and in Belgium the particle is part of the registered surname ("Van den Bossche").
-  A target with a separate infix field can take it off with :func:`split_infix`.
+- Infixes stay in the last name: "Jan van der Berg" → first "Jan", last "van der Berg", and
+  ``middle`` holds given middle names ("J." in "Pieter J. van 't Hoff"); in Belgium the
+  particle is part of the registered surname ("Van den Bossche"). A side with a separate
+  infix field (the CRM's Middelname) takes it off with :func:`split_infix`.
 - The surname starts at the first particle after the first given name: "van", "van den", "de",
   "de la", "du", "d'", "ter", "von", "af", … or a hyphenated double name ending in one
   ("Jansen-van der Berg"). A fused "d'Estaing" starts it too.
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "NameParts",
+    "is_infix",
     "join_name",
     "join_name_parts",
     "override_name",
@@ -135,6 +136,12 @@ def split_infix(last: str) -> tuple[str | None, str]:
     while count < len(tokens) - 1 and _key(tokens[count]) in _PARTICLES:
         count += 1
     return " ".join(tokens[:count]) or None, " ".join(tokens[count:])
+
+
+def is_infix(text: str) -> bool:
+    """Whether a middle name is a tussenvoegsel ("van der", "'t") rather than a given name."""
+    tokens = _normalise(text).split()
+    return bool(tokens) and all(_key(token) in _PARTICLES for token in tokens)
 
 
 def _split_natural(tokens: list[str], generations: list[str], country: str, full: str) -> NameParts:
