@@ -662,9 +662,17 @@ def test_log_in_to_qonto_then_sync(world: OAuthWorld) -> None:
 
     import_all(world.system, world.tenant, connection["id"])
     assert len(parties(world.tenant)) == 3
-    world.tenant.api.post("/parties", json=NEW_CUSTOMER)
+    created = world.tenant.api.post("/parties", json=NEW_CUSTOMER).json()
     world.system.run_until_idle()
     assert len(world.qonto.clients()) == 4
+
+    # The login learned the organisation's slug: synced records link to the Qonto app.
+    slug = world.qonto.sandbox.organization()["slug"]
+    for party in [*parties(world.tenant)[:1], created]:
+        [link] = world.tenant.api.get(f"/parties/{party['id']}").json()["sync"]
+        assert link["url"] == (
+            f"https://app.qonto.com/organizations/{slug}/clients/{link['remote_id']}"
+        )
 
 
 def test_logging_in_subscribes_to_invoice_webhooks(world: OAuthWorld) -> None:

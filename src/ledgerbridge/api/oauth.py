@@ -21,6 +21,7 @@ def _service(system: System) -> OAuthService:
         system.box,
         system.clock,
         system.connections.public_url,
+        system.ledger,
         system.connections.transport,
     )
 

@@ -3,7 +3,9 @@
 The hub hands out the system's authorize URL with a one-time ``state`` bound to the connection;
 the system redirects the user's browser to the hub's callback with a code, which is exchanged
 for tokens that are sealed into the connection's secrets. Tokens never leave the service and
-are never logged.
+are never logged. With the tokens, the system's set-up checks run as when a connection is saved
+with credentials, and what they learn goes into the settings (Qonto's organisation slug, which
+the records' links to the Qonto app need).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.connectors.base import JSON, ConnectorError, OAuthFlow
-from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.connectors.base import JSON, ConnectorError, OAuthFlow, SetupRefused
+from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
+from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.secrets import SecretBox
@@ -37,11 +40,13 @@ class OAuthService:
         box: SecretBox,
         clock: Clock,
         public_url: str,
+        ledger: QuotaLedger,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._sessions = session_factory
         self._box = box
         self._clock = clock
+        self._ledger = ledger
         self._public_url = public_url.rstrip("/")
         self.redirect_uri = self._public_url + CALLBACK_PATH
         self._transport = transport
@@ -99,8 +104,9 @@ class OAuthService:
         except ConnectorError as exc:
             self._finish(connection_id, {}, str(exc))
             raise Invalid(str(exc), field="code") from exc
-        problem = None
-        if flow.after_login is not None:
+        learned, problem = self._verify(SYSTEMS[system], settings, {**stored, **tokens})
+        settings.update(learned)
+        if problem is None and flow.after_login is not None:
             callback = f"{self._public_url}/api/v1/inbound/{connection_id}/"
             callback += str(stored.get("inbound_token") or "")
             try:
@@ -112,11 +118,31 @@ class OAuthService:
                 }
             except ConnectorError as exc:
                 problem = f"logged in, but the {system} set-up that follows failed: {exc}"
-        self._finish(connection_id, tokens, problem)
+        self._finish(connection_id, tokens, problem, learned)
         return {"status": "connected", "connection_id": connection_id}
 
-    def _finish(self, connection_id: str, tokens: JSON, problem: str | None) -> None:
-        """Store the tokens (or the reason there are none), and spend the state."""
+    def _verify(self, spec: SystemSpec, settings: JSON, secrets_: JSON) -> tuple[JSON, str | None]:
+        """The system's set-up checks with the new tokens (metered): the settings they learn,
+        or why they could not run."""
+        if spec.verify is None:
+            return {}, None
+        limit = int(settings.get("daily_call_limit", spec.daily_call_limit))
+        key = spec.credential_key(settings)
+
+        def meter(calls: int) -> None:
+            self._ledger.consume(key, limit, spec.quota_timezone, calls)
+
+        try:
+            verified = spec.verify(settings, secrets_, meter, self._transport)
+        except (ConnectorError, SetupRefused, QuotaExhausted) as exc:
+            return {}, f"logged in, but {spec.name} could not be read with the login: {exc}"
+        return dict(verified.settings), None
+
+    def _finish(
+        self, connection_id: str, tokens: JSON, problem: str | None, learned: JSON | None = None
+    ) -> None:
+        """Store the tokens (or the reason there are none) and what the login learned, and
+        spend the state."""
         with self._sessions.begin() as session:
             row = session.get(Connection, connection_id, with_for_update=True)
             if row is None:
@@ -125,6 +151,8 @@ class OAuthService:
                 k: v for k, v in self._box.open(row.secrets).items() if k not in STATE_SECRETS
             }
             row.secrets = self._box.seal({**stored, **tokens})
+            if learned:
+                row.settings = {**row.settings, **learned}
             row.last_error = problem
             row.last_error_at = self._clock.now() if problem else None
             row.updated_at = self._clock.now()

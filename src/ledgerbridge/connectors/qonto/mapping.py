@@ -8,9 +8,10 @@ Customer" (``individual``, or ``freelancer`` in Italy). Anything else is not syn
 A person's Qonto ``first_name`` holds the given names; ``last_name`` the surname with its
 particles. The CRM's middle name is the Dutch tussenvoegsel ("van der" in Jan van der Berg), so
 it goes out at the front of ``last_name`` and comes back from it (:func:`split_infix`). When the
-hub knows only a full name it is split with :func:`split_name`. The canonical address has one free line, as Qonto does, so line 1 goes
-across as it is. An organisation's invoice address is Qonto's ``billing_address`` and its postal
-address Qonto's ``delivery_address``; a person's one address is the ``billing_address``.
+hub knows only a full name it is split with :func:`split_name`. The canonical address has one
+free line, as Qonto does, so line 1 goes across as it is. An organisation's invoice address is
+Qonto's ``billing_address`` and its postal address Qonto's ``delivery_address``; a person's one
+address is the ``billing_address``.
 """
 
 from __future__ import annotations

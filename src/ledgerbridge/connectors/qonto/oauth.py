@@ -21,7 +21,6 @@ import httpx
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import JSON, AuthenticationFailed, RemoteUnavailable
 from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, QontoClient
-from ledgerbridge.connectors.qonto.setup import main_iban
 
 DEFAULT_OAUTH_URL = "https://oauth.qonto.com"
 SCOPES = (
@@ -204,7 +203,8 @@ def subscribe_webhooks(
 ) -> JSON:
     """Subscribe the connection's callback URL to Qonto's invoice webhooks, with a secret of
     our own for the signatures (the subscriptions of an earlier login are removed first, so
-    each event arrives once), and keep the organization's IBAN and country for invoices."""
+    each event arrives once). The organization's slug, IBAN and country are learned by the
+    set-up checks that run with the login (``setup.verify``)."""
     token = str(secrets["access_token"])
     client = QontoClient(
         base_url=str(settings.get("base_url") or DEFAULT_BASE_URL),
@@ -215,17 +215,9 @@ def subscribe_webhooks(
     )
     secret = "whsec_" + secrets_module.token_urlsafe(48)
     try:
-        organization = client.organization()
         for old in secrets.get("webhook_subscription_ids") or []:
             client.unsubscribe(str(old))
         ids = [str(client.subscribe(callback_url, kind, secret)["id"]) for kind in WEBHOOK_TYPES]
     finally:
         client.close()
-    country = organization.get("legal_country")
-    return {
-        "webhook_secret": secret,
-        "webhook_subscription_ids": ids,
-        # What invoices need, learned once here instead of on every run.
-        "organization_iban": main_iban(organization),
-        "organization_country": str(country).upper() if country else None,
-    }
+    return {"webhook_secret": secret, "webhook_subscription_ids": ids}

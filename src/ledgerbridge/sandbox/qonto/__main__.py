@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     faults = fault_plan(parser, args)
 
     sandbox = QontoSandbox(seed=args.seed)
-    redirect_uris = args.redirect_uri or ["http://127.0.0.1:8000/connections/qonto/callback"]
+    redirect_uris = args.redirect_uri or ["http://127.0.0.1:8000/api/v1/oauth/callback"]
     sandbox.add_oauth_app(args.client_id, args.client_secret, redirect_uris)
     seed_organization(sandbox, clients=args.clients, invoices=args.invoices, seed=args.seed)
     base = f"http://{args.host}:{args.port}"
