@@ -20,6 +20,7 @@ from ledgerbridge.model import (
     Payment,
     PeriodStatistics,
     Product,
+    StockLevel,
     VatCode,
 )
 from ledgerbridge.services.records import RecordView
@@ -80,6 +81,11 @@ def _out_model(model: type[BaseModel]) -> type[BaseModel]:
     return create_model(f"{model.__name__}Record", **fields)
 
 
+def _page_model(model: type[BaseModel], out: type[BaseModel]) -> type[BaseModel]:
+    fields: dict[str, Any] = {"items": (list[out], ...), "next": (str | None, None)}  # type: ignore[valid-type]
+    return create_model(f"{model.__name__}Page", **fields)
+
+
 def _dump(view: RecordView) -> dict[str, Any]:
     return {
         "id": view.id,
@@ -92,10 +98,17 @@ def _dump(view: RecordView) -> dict[str, Any]:
     }
 
 
+def _page(views: list[RecordView], limit: int) -> dict[str, Any]:
+    """A page of records and the ``after`` of the next one (none when this one is not full)."""
+    return {
+        "items": [_dump(v) for v in views],
+        "next": views[-1].id if len(views) == limit else None,
+    }
+
+
 def _register(path: str, entity: str, model: type[BaseModel]) -> None:
     out = _out_model(model)
-    page_fields: dict[str, Any] = {"items": (list[out], ...), "next": (str | None, None)}  # type: ignore[valid-type]
-    out_list = create_model(f"{model.__name__}Page", **page_fields)
+    out_list = _page_model(model, out)
     tag = path
 
     @router.post(
@@ -112,11 +125,7 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
         limit: int = Query(100, ge=1, le=1000),
         after: str | None = Query(None, description="Last id of the previous page"),
     ) -> Any:
-        views = system.records.list_page(principal, entity, limit=limit, after=after)
-        return {
-            "items": [_dump(v) for v in views],
-            "next": views[-1].id if len(views) == limit else None,
-        }
+        return _page(system.records.list_page(principal, entity, limit=limit, after=after), limit)
 
     @router.get(f"/{path}/{{record_id}}", response_model=out, tags=[tag], name=f"get_{entity}")
     def get(record_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
@@ -154,6 +163,37 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
 
 for _path, (_entity, _model) in RESOURCES.items():
     _register(_path, _entity, _model)
+
+
+_StockLevelOut = _out_model(StockLevel)
+_StockLevelPage = _page_model(StockLevel, _StockLevelOut)
+
+
+@router.get("/stock-levels", response_model=_StockLevelPage, tags=["stock-levels"])
+def list_stock_levels(
+    principal: PrincipalDep,
+    system: SystemDep,
+    product_id: str | None = Query(None, description="Only this hub product's stock"),
+    warehouse: str | None = Query(None, description="Only this warehouse's stock"),
+    limit: int = Query(100, ge=1, le=1000),
+    after: str | None = Query(None, description="Last id of the previous page"),
+) -> Any:
+    """Stock per product and warehouse, as the accounting system reports it (read only: the
+    accounting system owns stock)."""
+    where = {"product_id": product_id, "warehouse": warehouse}
+    views = system.records.list_page(
+        principal,
+        "stock_level",
+        limit=limit,
+        after=after,
+        where={field: value for field, value in where.items() if value is not None},
+    )
+    return _page(views, limit)
+
+
+@router.get("/stock-levels/{record_id}", response_model=_StockLevelOut, tags=["stock-levels"])
+def get_stock_level(record_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    return _dump(system.records.get(principal, "stock_level", record_id))
 
 
 @router.get("/changes", response_model=ChangesPage, tags=["changes"])

@@ -71,8 +71,16 @@ class RecordService:
             return self._view(session, self._load(session, principal, entity, record_id))
 
     def list_page(
-        self, principal: Principal, entity: str, *, limit: int, after: str | None
+        self,
+        principal: Principal,
+        entity: str,
+        *,
+        limit: int,
+        after: str | None,
+        where: dict[str, str] | None = None,
     ) -> list[RecordView]:
+        """A page of live records in id order; ``where`` keeps those whose fields hold
+        exactly these values (a stock level's ``product_id`` and ``warehouse``)."""
         with self._sessions() as session:
             query = (
                 sa.select(HubRecord)
@@ -86,6 +94,8 @@ class RecordService:
             )
             if after:
                 query = query.where(HubRecord.id > after)
+            for field, value in (where or {}).items():
+                query = query.where(HubRecord.data[field].as_string() == value)
             records = list(session.scalars(query))
             sync = self._sync_state(session, [r.id for r in records])
             return [self._view(session, r, sync.get(r.id, [])) for r in records]

@@ -1,0 +1,12 @@
+"""The hub API over loopback with a real database: the integration fixtures, shared."""
+
+from tests.integration.conftest import (
+    hub,
+    hub_port,
+    secret_key,
+    settings,
+    system,
+    tenant,
+)
+
+__all__ = ["hub", "hub_port", "secret_key", "settings", "system", "tenant"]
