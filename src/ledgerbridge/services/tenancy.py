@@ -82,11 +82,16 @@ class TenancyService:
             return [{"id": u.id, "email": u.email, "role": u.role} for u in users]
 
     def revoke_key(self, principal: Principal, key_id: str) -> None:
+        """An owner may revoke any key of the tenant, an admin any but an owner's: an admin
+        must not be able to lock the owners out."""
         principal.require_admin("revoking an API key")
         with self._sessions.begin() as session:
             key = session.get(ApiKey, key_id)
             if key is None or key.tenant_id != principal.tenant_id:
                 raise NotFound(f"API key {key_id} not found")
+            holder = session.get(User, key.user_id)
+            if holder is not None and holder.role == "owner" and principal.role != "owner":
+                raise Forbidden("only an owner can revoke an owner's API key")
             key.revoked_at = self._clock.now()
 
     def authenticate(self, api_key: str) -> Principal | None:
