@@ -14,6 +14,7 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.canonical import validate
 from ledgerbridge.engine.hub import API_ORIGIN, HubStore
+from ledgerbridge.model.references import references_of
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.hub import HubRecord
@@ -29,14 +30,6 @@ UNIQUE_FIELDS: dict[str, tuple[str, ...]] = {
     "custom_field": ("key",),
 }
 """Business keys accounting systems enforce: two hub records must not claim the same one."""
-
-PARENT_FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "contact_person": (("party_id", "party"),),
-    "invoice": (("party_id", "party"), ("credits_invoice_id", "invoice")),
-    "stock_level": (("product_id", "product"),),
-    "payment": (("invoice_id", "invoice"),),
-}
-"""References that must point at a live record of the same tenant."""
 
 
 @dataclass(frozen=True)
@@ -172,13 +165,15 @@ class RecordService:
         return record
 
     def _check_references(self, session: Session, tenant_id: str, entity: str, data: JSON) -> None:
-        for field, target in PARENT_FIELDS.get(entity, ()):
-            value = data.get(field)
+        """Each reference the model declares must name a live record of the same tenant."""
+        for ref in references_of(entity):
+            value = data.get(ref.field)
             if value is None:
                 continue
-            parent = self._hub.get(session, tenant_id, target, str(value))
+            parent = self._hub.get(session, tenant_id, ref.target, str(value))
             if parent is None or parent.deleted:
-                raise Invalid(f"{field}: no {target.replace('_', ' ')} {value}", field=field)
+                target = ref.target.replace("_", " ")
+                raise Invalid(f"{ref.field}: no {target} {value}", field=ref.field)
 
     def _check_unique(
         self, session: Session, tenant_id: str, entity: str, data: JSON, record_id: str | None
