@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Literal
 
 JSON = dict[str, Any]
@@ -347,6 +348,9 @@ class Connector(ABC):
     mappings: Mapping[str, EntityMapping]
     default_streams: frozenset[str] = frozenset()
     """Streams enabled when a connection does not choose (``settings.entities``)."""
+    held_hints: Mapping[str, str] = MappingProxyType({})
+    """What a user does in the system so that a record held for a reference into this stream
+    can go, by stream (Yuki: tick Customer on the contact); added to the held record's issue."""
     on_secrets: Callable[[JSON], None] | None = None
     """Set by the runtime: a connector hands it secrets that changed while it ran (a rotated
     OAuth refresh token), and they are sealed into the connection at once."""

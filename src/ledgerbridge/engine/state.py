@@ -11,14 +11,14 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.connectors.base import JSON, EntityMapping, RemoteRef, SkipRecord
+from ledgerbridge.connectors.base import JSON, EntityMapping, Reference, RemoteRef, SkipRecord
 from ledgerbridge.engine.canonical import content_hash, describe_validation_error, validate
-from ledgerbridge.engine.context import RunContext
+from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.fence import active_fence
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.store.tables.hub import HubRecord
-from ledgerbridge.store.tables.sync import Cursor, Link
+from ledgerbridge.store.tables.sync import Cursor, Link, SyncIssue
 
 
 def skip_reason(exc: SkipRecord | ValidationError) -> tuple[str, str]:
@@ -130,8 +130,8 @@ class SyncState:
     def resolve_inbound(
         self, session: Session, ctx: RunContext, mapping: EntityMapping, rows: list[JSON]
     ) -> list[dict[str, str | None] | SkipRecord]:
-        """Per row: hub ids for its references, or the skip that applies (parent absent, or
-        not synced yet)."""
+        """Per row: hub ids for its references, or the skip that applies (no reference at all,
+        or the referenced record is not in the hub, with what keeps it out)."""
         if not mapping.references:
             return [{} for _ in rows]
         wanted: dict[str, set[str]] = {}
@@ -149,6 +149,8 @@ class SyncState:
             }
             for stream, ids in wanted.items()
         }
+        unlinked = {stream: sorted(ids - found[stream].keys()) for stream, ids in wanted.items()}
+        blocked = self._open_issues(session, ctx, INBOUND, unlinked)
         results: list[dict[str, str | None] | SkipRecord] = []
         for refs in per_row:
             resolved: dict[str, str | None] = {}
@@ -161,26 +163,54 @@ class SyncState:
                 if target is None:
                     outcome = SkipRecord(
                         reference.missing_reason,
-                        f"{mapping.remote_entity} has no {reference.field.replace('_id', '')} "
-                        "to belong to",
+                        f"{mapping.remote_entity} has no {_label(reference)} to belong to",
                     )
                     break
                 record_id = found.get(target[0], {}).get(target[1])
                 if record_id is None:
-                    outcome = SkipRecord(
-                        reference.pending_reason,
-                        f"waits for {target[0]} {target[1]} to sync; it will follow by itself",
-                    )
+                    outcome = self._held_inbound(ctx, reference, target, blocked)
                     break
                 resolved[reference.field] = record_id
             results.append(outcome)
         return results
 
+    def _held_inbound(
+        self,
+        ctx: RunContext,
+        reference: Reference,
+        target: RemoteRef,
+        blocked: Mapping[tuple[str, str], str],
+    ) -> SkipRecord:
+        """Why a remote record's reference has no hub record yet: its stream is not read, the
+        referenced record cannot sync itself, or it has not come in (new, or not there)."""
+        stream, remote_id = target
+        what = f"its {_label(reference)} ({stream} {remote_id})"
+        if not ctx.directions(stream)[0]:
+            cause = (
+                f"{what} is not in the hub: this connection does not read {stream}; switch "
+                f"{stream} on and this record follows by itself"
+            )
+        elif (stream, remote_id) in blocked:
+            cause = (
+                f"{what} cannot sync: {blocked[stream, remote_id]}; once that is fixed, this "
+                "record follows by itself"
+            )
+        elif (hint := _hint(ctx, (stream,))) is not None:
+            cause = f"{what} is not in the hub: {hint}"
+        else:
+            cause = (
+                f"{what} is not in the hub: if it exists in {ctx.connector.system}, it comes "
+                "with the next pull or change and this record follows by itself; if it does "
+                f"not (deleted there), give this record an existing {_label(reference)} in "
+                f"{ctx.connector.system}"
+            )
+        return SkipRecord(reference.pending_reason, cause)
+
     def resolve_outbound(
         self, session: Session, ctx: RunContext, mapping: EntityMapping, record: JSON
     ) -> Mapping[str, RemoteRef | None]:
         """Remote ids for a hub record's references; raises ``SkipRecord`` when one is absent
-        or has not synced to this connection yet."""
+        or has not synced to this connection yet, saying what keeps it."""
         refs: dict[str, RemoteRef | None] = {}
         for reference in mapping.references:
             record_id = record.get(reference.field)
@@ -195,14 +225,95 @@ class SyncState:
                     refs[reference.field] = (stream, link[str(record_id)].remote_id)
                     break
             else:
-                raise SkipRecord(
-                    reference.pending_reason,
-                    f"waits for {reference.field} {record_id} to sync; it will follow by itself",
-                )
+                raise self._held_outbound(session, ctx, reference, str(record_id))
         return refs
+
+    def _held_outbound(
+        self, session: Session, ctx: RunContext, reference: Reference, record_id: str
+    ) -> SkipRecord:
+        """Why a hub record's reference has no remote record yet. Only when the referenced
+        record exists and is on its way does the record follow by itself; otherwise the
+        message says what to do."""
+        label = _label(reference)
+        what = f"its {label} {record_id}"
+        streams = " or ".join(reference.streams)
+        entity = ctx.mapping(reference.streams[0]).entity
+        target = self.hub.get(session, ctx.tenant_id, entity, record_id)
+        if target is None or target.deleted:
+            return SkipRecord(
+                reference.missing_reason,
+                f"{what} does not exist in the hub (or was deleted): give the record an "
+                f"existing {label} and it is sent",
+            )
+        carriers = [s for s in reference.streams if _brings_link(ctx, s)]
+        if not carriers:
+            return SkipRecord(
+                reference.pending_reason,
+                f"{what} is not in {ctx.connector.system}: this connection does not send "
+                f"{streams}; switch one on and this record follows by itself",
+            )
+        fitting = [s for s in carriers if ctx.mapping(s).in_scope(target.data)]
+        if not fitting:
+            return SkipRecord(
+                reference.pending_reason,
+                f"{what} is not one of the {streams} this connection sends (see its roles): "
+                f"make it one and this record follows by itself",
+            )
+        blocked = self._open_issues(session, ctx, OUTBOUND, {s: [record_id] for s in fitting})
+        problem = next((blocked[s, record_id] for s in fitting if (s, record_id) in blocked), None)
+        if problem is not None:
+            return SkipRecord(
+                reference.pending_reason,
+                f"{what} cannot sync: {problem}; once that is fixed, this record follows by itself",
+            )
+        hint = _hint(ctx, reference.streams)
+        return SkipRecord(
+            reference.pending_reason,
+            f"waits for {what}: {hint}"
+            if hint
+            else f"waits for {what} to sync; it will follow by itself",
+        )
+
+    def _open_issues(
+        self, session: Session, ctx: RunContext, direction: str, keys: Mapping[str, list[str]]
+    ) -> dict[tuple[str, str], str]:
+        """Open issues of the given records, by (stream, key): their message."""
+        found: dict[tuple[str, str], str] = {}
+        for stream, values in keys.items():
+            if not values:
+                continue
+            rows = session.execute(
+                sa.select(SyncIssue.key, SyncIssue.message).where(
+                    SyncIssue.connection_id == ctx.connection_id,
+                    SyncIssue.stream == stream,
+                    SyncIssue.direction == direction,
+                    SyncIssue.key.in_(values),
+                )
+            )
+            found.update({(stream, key): message for key, message in rows})
+        return found
 
     def projection(
         self, session: Session, ctx: RunContext, mapping: EntityMapping, record: JSON
     ) -> tuple[JSON, Mapping[str, RemoteRef | None]]:
         refs = self.resolve_outbound(session, ctx, mapping, record)
         return self.normalise(mapping, mapping.project(record, refs)), refs
+
+
+def _label(reference: Reference) -> str:
+    """A reference field as words: ``party_id`` → "party"."""
+    return reference.field.removesuffix("_id").replace("_", " ")
+
+
+def _brings_link(ctx: RunContext, stream: str) -> bool:
+    """Whether a hub record can get its link in this stream: the connection sends the stream,
+    or only the system decides it and the connection reads it (Yuki's ticked Customer box)."""
+    inbound, outbound = ctx.directions(stream)
+    return outbound or (inbound and not ctx.mapping(stream).outbound)
+
+
+def _hint(ctx: RunContext, streams: tuple[str, ...]) -> str | None:
+    """What the connector says is done in its system for a record of these streams to be
+    there (``Connector.held_hints``), if anything."""
+    hints = ctx.connector.held_hints
+    return next((hints[stream] for stream in streams if stream in hints), None)

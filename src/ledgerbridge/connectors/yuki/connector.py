@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 import httpx
@@ -87,6 +88,14 @@ class YukiConnector(Connector):
     default_streams = frozenset({"contacts", "customers", "invoices"})
     batched_writes = frozenset({"invoices"})
     """Sales invoices go in one ProcessSalesInvoices call; contacts one UpdateContact each."""
+    held_hints = MappingProxyType(
+        {
+            "customers": "Yuki does not show this contact as a customer; tick Customer for it "
+            "in Yuki, and the invoice goes once the next pull sees the box ticked",
+        }
+    )
+    """Yuki refuses invoices to a contact whose Customer box is not ticked, and its API
+    cannot tick it: only the user can."""
 
     def __init__(
         self,
