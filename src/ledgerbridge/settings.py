@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         "and the change feed older than this are deleted daily (never what a reader still "
         "needs).",
     )
+    max_body_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        gt=0,
+        description="Largest request body the API accepts (413 beyond it), callbacks included.",
+    )
     log_level: str = "INFO"
     tripletex_consumer_token: str | None = Field(
         default=None,

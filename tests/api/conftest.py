@@ -7,6 +7,7 @@ from tests.integration.conftest import (
     settings,
     system,
     tenant,
+    uniconta,
 )
 
-__all__ = ["hub", "hub_port", "secret_key", "settings", "system", "tenant"]
+__all__ = ["hub", "hub_port", "secret_key", "settings", "system", "tenant", "uniconta"]

@@ -34,7 +34,10 @@ def create_app(system: System) -> FastAPI:
         docs_url="/docs",
     )
     app.state.system = system
-    app.add_middleware(RefuseNul)
+    # Callbacks read their own body, once their token is known to be good.
+    app.add_middleware(
+        RefuseNul, max_body=system.settings.max_body_bytes, own_body=("/api/v1/inbound/",)
+    )
     app.include_router(records.router, prefix="/api/v1")
     app.include_router(connections.router, prefix="/api/v1")
     app.include_router(tenancy.router, prefix="/api/v1")

@@ -1,24 +1,57 @@
 """Callbacks from accounting systems (Uniconta's Change URL, Qonto's webhooks). The secret
 token in the path authenticates the caller, and a signed callback's signature is checked too;
-the event is stored before the answer, then processed by a job."""
+the event is stored before the answer, then processed by a job.
+
+Anyone can reach this endpoint, so the token is checked before the body is read (an unknown
+URL costs one indexed read, whatever it sends), and the body is read in chunks up to
+``LEDGERBRIDGE_MAX_BODY_BYTES``: 404 for an unknown URL, 413 for a body over the limit, 401
+for a refused signature.
+"""
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
 
 from ledgerbridge.api.deps import SystemDep
+from ledgerbridge.api.input import BodyTooLarge, check_declared_length, read_limited
 from ledgerbridge.connectors.base import CallbackRefused
+from ledgerbridge.model.validation import NUL
+from ledgerbridge.runtime.system import System
+from ledgerbridge.services.tenancy import hash_key
+from ledgerbridge.store.tables.tenancy import Connection
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
 
+UNKNOWN = "unknown callback URL"
 
-@router.api_route("/{connection_id}/{token}", methods=["GET", "POST"], status_code=200)
+
+@router.api_route(
+    "/{connection_id}/{token}",
+    methods=["GET", "POST"],
+    status_code=200,
+    responses={
+        401: {"description": "The callback's signature is refused"},
+        404: {"description": "No connection has this callback URL"},
+        413: {"description": "The body is larger than LEDGERBRIDGE_MAX_BODY_BYTES"},
+    },
+)
 async def receive(
     connection_id: str, token: str, request: Request, system: SystemDep
 ) -> dict[str, str]:
-    body = await request.body()
-    from starlette.concurrency import run_in_threadpool
-
+    if not await run_in_threadpool(_known, system, connection_id, token):
+        raise HTTPException(status_code=404, detail=UNKNOWN)
+    limit = system.settings.max_body_bytes
+    try:
+        check_declared_length(request.headers.raw, limit)
+        body = await read_limited(request.stream(), limit)
+    except BodyTooLarge as exc:
+        raise HTTPException(status_code=413, detail=str(exc)) from exc
+    if NUL.encode() in body:
+        # Stored as text: PostgreSQL cannot hold a NUL character in it.
+        raise HTTPException(status_code=422, detail="a NUL character is not allowed in the body")
     try:
         stored = await run_in_threadpool(
             system.connections.receive,
@@ -31,5 +64,13 @@ async def receive(
     except CallbackRefused as exc:
         raise HTTPException(status_code=401, detail=f"callback refused: {exc}") from exc
     if not stored:
-        raise HTTPException(status_code=404, detail="unknown callback URL")
+        raise HTTPException(status_code=404, detail=UNKNOWN)
     return {"status": "accepted"}
+
+
+def _known(system: System, connection_id: str, token: str) -> bool:
+    """Whether the URL is a connection's callback URL, read without the body. Storing the
+    event checks it again, in the transaction that stores it."""
+    with system.sessions() as session:
+        row = session.get(Connection, connection_id)
+        return row is not None and hmac.compare_digest(row.inbound_token_hash, hash_key(token))

@@ -6,11 +6,16 @@
   record an accounting system sends back with one is skipped, not stored.
 - Integer query parameters are bounded by the columns they are compared with, so a cursor
   such as ``after=2^70`` is a 422 instead of a database overflow.
+- A body larger than ``LEDGERBRIDGE_MAX_BODY_BYTES`` is a 413: refused from its declared length
+  before any of it is read, or as soon as a chunked body passes the limit, so no request can
+  make the hub hold more than that in memory. Callbacks read their own body, after their
+  token is checked (``api/inbound.py``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,21 +31,63 @@ BIGINT_MAX = 2**63 - 1
 NUL_MESSAGE = "a NUL character (\\u0000) is not allowed in text"
 
 
+class BodyTooLarge(Exception):
+    """A request body is larger than the installation accepts."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the request body is larger than {limit} bytes (LEDGERBRIDGE_MAX_BODY_BYTES)"
+        )
+
+
+def check_declared_length(headers: Iterable[tuple[bytes, bytes]], limit: int) -> None:
+    """Refuse a body whose ``Content-Length`` is over the limit, before reading any of it."""
+    for name, value in headers:
+        if name.lower() == b"content-length" and value.strip().isdigit() and int(value) > limit:
+            raise BodyTooLarge(limit)
+
+
+async def read_limited(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """The whole body, read chunk by chunk; ``BodyTooLarge`` once it passes ``limit``."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def too_large(exc: BodyTooLarge) -> JSONResponse:
+    return JSONResponse(status_code=413, content={"detail": str(exc)})
+
+
 class RefuseNul:
     """ASGI middleware: a request carrying a NUL character in its path, query or JSON body
-    is answered 422 with the location of the first one, like a validation error."""
+    is answered 422 with the location of the first one, like a validation error; a body over
+    ``max_body`` bytes is answered 413. Paths under ``own_body`` (callbacks) read their body
+    themselves, so only their path and query are looked at here."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, max_body: int, own_body: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.max_body = max_body
+        self.own_body = own_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         location = _in_target(scope)
-        if location is None and _is_json(scope):
-            body, receive = await _buffered(receive)
-            location = _in_body(body)
+        if location is None and not scope["path"].startswith(self.own_body):
+            try:
+                check_declared_length(scope.get("headers", []), self.max_body)
+                body = await read_limited(_chunks(receive), self.max_body)
+            except BodyTooLarge as exc:
+                await too_large(exc)(scope, receive, send)
+                return
+            receive = _replay(body, receive)
+            location = _in_body(body) if _is_json(scope) else None
         if location is None:
             await self.app(scope, receive, send)
             return
@@ -77,17 +124,19 @@ def _in_body(body: bytes) -> list[str | int] | None:
     return None if where is None else ["body", *where]
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """The whole request body, and a ``receive`` that hands it to the app again."""
-    chunks: list[bytes] = []
+async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
+    """The request body's chunks as the server hands them over."""
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
+            return
+        yield message.get("body", b"")
         if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
+            return
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already read body to the app again."""
     replayed = False
 
     async def replay() -> Message:
@@ -97,4 +146,4 @@ async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
         replayed = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return body, replay
+    return replay

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
@@ -232,10 +233,10 @@ class SyncJobs:
                 raise Postpone(resume_at, f"cut short after progress: {exc}") from exc
             raise RetryableError(str(exc), retry_in=exponential_backoff(job.job.attempts)) from exc
         except Exception as exc:
+            log.error("run %s of connection %s failed", run_id, handle.connection_id, exc_info=exc)
             self._finish(
-                run_id, handle, "failed", counts, calls["calls"],
-                f"{type(exc).__name__}: {exc}", error=True,
-            )  # fmt: skip
+                run_id, handle, "failed", counts, calls["calls"], failure_message(exc), error=True
+            )
             raise
         self._finish(run_id, handle, "succeeded", counts, calls["calls"], None)
         if kind == "import":
@@ -311,6 +312,15 @@ class SyncJobs:
                     dedupe_key=f"{kind}:{handle.connection_id}",
                 )
             )  # fmt: skip
+
+
+def failure_message(exc: BaseException) -> str:
+    """What a run's status and the connection's last error say about an unexpected failure:
+    short and for the user. The detail (a database error's SQL and parameters, a traceback)
+    goes to the log only."""
+    if isinstance(exc, SQLAlchemyError):
+        return "database error (see the log)"
+    return f"internal error: {type(exc).__name__} (see the log)"
 
 
 def _made_progress(counts: Counter[str]) -> bool:
