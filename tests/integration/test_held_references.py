@@ -111,7 +111,9 @@ def test_a_hub_contact_whose_party_is_on_its_way_follows_by_itself(
 
 
 def test_an_invoice_held_for_yukis_customer_box_says_to_tick_it(
-    system: System, tenant: Tenant, yuki: Yuki  # noqa: F811
+    system: System,
+    tenant: Tenant,
+    yuki: Yuki,  # noqa: F811
 ) -> None:
     connection = connect_yuki(tenant, yuki)
     activate(system, tenant, connection["id"])

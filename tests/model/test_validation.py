@@ -69,6 +69,9 @@ def test_vat_number_valid(value: str, country: str | None, expected: str) -> Non
         ("GB802311781", None, "GB"),
         ("094259217", "GR", "GR"),
         ("CHE-107.787.578 IVA", None, "CH"),
+        # Two letters that name no country are no prefix: checked as the party's country's.
+        ("XX999", "DK", "DK"),
+        ("QQ13585628", "DK", "DK"),
     ],
 )
 def test_vat_number_invalid_names_value_and_country(
@@ -85,7 +88,14 @@ def test_vat_number_empty() -> None:
 
 @pytest.mark.parametrize(
     ("vat_number", "country"),
-    [("DK13585628", "DK"), ("EL094259216", "GR"), ("XI980780684", "GB"), ("13585628", None)],
+    [
+        ("DK13585628", "DK"),
+        ("EL094259216", "GR"),
+        ("XI980780684", "GB"),
+        ("13585628", None),
+        ("XX999", None),
+        ("QQ13585628", None),
+    ],
 )
 def test_vat_number_country(vat_number: str, country: str | None) -> None:
     assert vat_number_country(vat_number) == country

@@ -185,11 +185,14 @@ def normalize_gln(value: str) -> str:
 
 
 def vat_number_country(vat_number: str) -> str | None:
-    """The ISO country of a compact VAT number's prefix ("EL…" → "GR"), or None without one."""
-    prefix = vat_number[:2]
+    """The ISO country of a compact VAT number's prefix ("EL…" → "GR"), or None when it
+    starts with no recognised prefix: two letters that name no country ("XX999") are part of
+    the number, not a prefix."""
+    prefix = vat_number[:2].upper()
     if not (len(prefix) == 2 and prefix.isascii() and prefix.isalpha()):
         return None
-    return _PREFIX_COUNTRY.get(prefix.upper(), prefix.upper())
+    country = _PREFIX_COUNTRY.get(prefix, prefix)
+    return country if pycountry.countries.get(alpha_2=country) is not None else None
 
 
 def _validate_no_vat(compact: str) -> str:
@@ -210,8 +213,10 @@ _VAT_VALIDATORS: dict[str, Callable[[str], str]] = {
 def normalize_vat_number(value: str, country: str | None = None) -> str:
     """The compact VAT number with its country prefix ("dk 13 58 56 28" → "DK13585628").
 
-    A number without a prefix gets ``country``'s (Greece: EL, Switzerland: CHE); a prefix in
-    the number wins over ``country``, since a business can be registered abroad. EU numbers are
+    A number without a recognised prefix (a country's code, or EL and XI) gets ``country``'s
+    (Greece: EL, Switzerland: CHE) and is checked as that country's: ``XX999`` on a Danish
+    party is refused, not passed on as a foreign number. A prefix in the number wins over
+    ``country``, since a business can be registered abroad. EU numbers are
     checked with ``stdnum.eu.vat``, Norway, Switzerland and the UK with their own modules. Other
     prefixes are accepted in compact form: stdnum covers every country this project serves, and
     refusing a foreign customer's valid number would block their invoices.
