@@ -12,7 +12,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, Reference, RemoteRef, SkipRecord
+from ledgerbridge.connectors.base import JSON, EntityMapping, RemoteRef, SkipRecord
+from ledgerbridge.connectors.kit.codes import CodeTable
+from ledgerbridge.connectors.kit.references import linked
+from ledgerbridge.connectors.kit.values import dec, text
 from ledgerbridge.model.invoice import fold_document_discount
 
 COUNTRY_BY_ISO: dict[str, str] = {
@@ -49,24 +52,6 @@ DEFAULT_PAYMENT_TERMS: dict[str, int] = {"Netto 8": 8, "Netto 14": 14, "Netto 30
 INVOICE_REF_PREFIX = "LB-"
 """``OurRef`` of orders created from the hub: the hub invoice id, so an order whose creation
 went unanswered is found again instead of being created twice."""
-
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    stripped = str(value).strip()
-    return stripped or None
-
-
-def dec(value: Any) -> str | None:
-    """A wire number as a canonical decimal string, in one normal form on both sides (so
-    "2", 2 and 2.0 compare equal)."""
-    if value is None or value == "":
-        return None
-    number = Decimal(str(value))
-    if number == number.to_integral_value():
-        return str(number.quantize(Decimal(1)))
-    return str(number.normalize())
 
 
 def num(value: Any) -> float | None:
@@ -137,64 +122,19 @@ class Codes:
         payment_terms: Mapping[str, int] | None = None,
         vat_rates: Mapping[str, str] | None = None,
     ) -> None:
-        self.vat = dict(vat_mapping or {})
-        self.vat_back = {hub: code for code, hub in sorted(self.vat.items(), reverse=True)}
-        self.units = {**COMMON_UNITS, **(unit_mapping or {})}
-        self.units_back = {hub: code for code, hub in sorted(self.units.items(), reverse=True)}
-        self.terms = {**DEFAULT_PAYMENT_TERMS, **(payment_terms or {})}
-        self.terms_back = {days: code for code, days in sorted(self.terms.items(), reverse=True)}
+        units = {**COMMON_UNITS, **(unit_mapping or {})}
+        terms = {**DEFAULT_PAYMENT_TERMS, **(payment_terms or {})}
+        self.vat = CodeTable("Uniconta", "VAT code", "vat_mapping", vat_mapping)
+        self.units = CodeTable("Uniconta", "unit", "unit_mapping", units, blank=("None",))
+        self.terms = CodeTable("Uniconta", "payment term", "payment_terms", terms, shown=term_days)
         self.vat_rates = dict(vat_rates or {})
-
-    def vat_in(self, code: str | None, what: str) -> str | None:
-        if code is None:
-            return None
-        if code not in self.vat:
-            raise SkipRecord(
-                "vat_code_unmapped",
-                f"{what} uses Uniconta VAT code '{code}', which is not mapped to a hub VAT "
-                "code; map it in the connection's VAT mapping and the record syncs by itself",
-            )
-        return self.vat[code]
-
-    def vat_out(self, code: str | None) -> str | None:
-        if code is None:
-            return None
-        if code not in self.vat_back:
-            raise SkipRecord(
-                "vat_code_unmapped", f"hub VAT code '{code}' is not mapped to a Uniconta code"
-            )
-        return self.vat_back[code]
-
-    def unit_in(self, unit: str | None) -> str | None:
-        if unit is None or unit == "None":
-            return None
-        if unit not in self.units:
-            raise SkipRecord(
-                "unit_unmapped",
-                f"Uniconta unit '{unit}' is not mapped; add it to the connection's unit mapping",
-            )
-        return self.units[unit]
-
-    def unit_out(self, unit: str | None) -> str | None:
-        if unit is None:
-            return None
-        if unit not in self.units_back:
-            raise SkipRecord("unit_unmapped", f"hub unit '{unit}' has no Uniconta unit mapped")
-        return self.units_back[unit]
-
-    def term_out(self, days: int | None) -> str | None:
-        if days is None:
-            return None
-        if days not in self.terms_back:
-            raise SkipRecord(
-                "payment_term_unmapped",
-                f"no Uniconta payment term is mapped to {days} days; add one to the "
-                "connection's payment terms",
-            )
-        return self.terms_back[days]
 
     def rate(self, uniconta_code: str | None) -> str | None:
         return self.vat_rates.get(uniconta_code) if uniconta_code else None
+
+
+def term_days(term: int) -> str:
+    return f"of {term} days"
 
 
 class AccountMapping(EntityMapping):
@@ -288,12 +228,6 @@ class AccountMapping(EntityMapping):
         return {"kind": "organisation"}
 
 
-PARTY_REFERENCE = Reference(
-    field="party_id",
-    streams=("customers", "suppliers"),
-    missing_reason="contact_parent_missing",
-    pending_reason="contact_parent_pending",
-)
 DC_TYPES = {"Debtor": "customers", "Creditor": "suppliers"}
 
 
@@ -307,7 +241,7 @@ class ContactMapping(EntityMapping):
     entity = "contact_person"
     remote_entity = "ContactClient"
     fields = frozenset({"party_id", "name", "email", "mobile_phone", "job_title"})
-    references = (PARTY_REFERENCE,)
+    references = (linked(entity, "party_id", "customers", "suppliers"),)
 
     def remote_id(self, remote: JSON) -> str:
         return str(remote["RowId"])
@@ -385,12 +319,12 @@ class ProductMapping(EntityMapping):
         return {
             "sku": item,
             "name": text(remote.get("Name")) or item,
-            "unit": self.codes.unit_in(text(remote.get("Unit"))),
+            "unit": self.codes.units.to_hub(text(remote.get("Unit"))),
             "sales_price": dec(remote.get("SalesPrice1")),
             "cost_price": dec(remote.get("CostPrice")),
             "purchase_price": dec(remote.get("PurchasePrice")),
             "currency": text(remote.get("Currency1")),
-            "vat_code": self.codes.vat_in(text(remote.get("Vat")), f"item {item}"),
+            "vat_code": self.codes.vat.to_hub(text(remote.get("Vat")), f"item {item}"),
             "ean": text(remote.get("EAN")),
             "active": not bool(remote.get("Blocked", False)),
         }
@@ -403,14 +337,7 @@ class StockMapping(EntityMapping):
     remote_entity = "InvItemStorageClient"
     fields = frozenset({"product_id", "warehouse", "location", "quantity", "reserved",
                         "ordered", "available", "as_of"})  # fmt: skip
-    references = (
-        Reference(
-            field="product_id",
-            streams=("products",),
-            missing_reason="stock_product_missing",
-            pending_reason="stock_product_pending",
-        ),
-    )
+    references = (linked(entity, "product_id", "products"),)
     outbound = False
     read_only_reason = "stock_master_is_uniconta"
 
@@ -438,21 +365,6 @@ class StockMapping(EntityMapping):
         }
 
 
-INVOICE_PARTY = Reference(
-    field="party_id",
-    streams=("customers",),
-    missing_reason="invoice_customer_missing",
-    pending_reason="invoice_customer_pending",
-)
-CREDITED_INVOICE = Reference(
-    field="credits_invoice_id",
-    streams=("invoices",),
-    missing_reason="credited_invoice_missing",
-    pending_reason="credited_invoice_pending",
-    required=False,
-)
-
-
 class InvoiceMapping(EntityMapping):
     """Invoices both ways. Rows are composite: ``{"order": …, "lines": […]}`` for an order not
     yet posted, ``{"invoice": …, "lines": […]}`` for a posted invoice. A posted invoice's lines
@@ -468,7 +380,10 @@ class InvoiceMapping(EntityMapping):
         {"number", "party_id", "kind", "date", "due_date", "payment_term_days", "currency",
          "status", "lines", "credits_invoice_id", "reference"}
     )  # fmt: skip
-    references = (INVOICE_PARTY, CREDITED_INVOICE)
+    references = (
+        linked(entity, "party_id", "customers"),
+        linked(entity, "credits_invoice_id", "invoices"),
+    )
 
     def __init__(self, codes: Codes, *, post: bool) -> None:
         self.codes = codes
@@ -499,7 +414,7 @@ class InvoiceMapping(EntityMapping):
         invoice_date = iso_date(header.get("Date") if posted else header.get("InvoiceDate"))
         due = iso_date(header.get("DueDate"))
         term = text(header.get("Payment"))
-        days = self.codes.terms.get(term) if term else None
+        days = self.codes.terms.get(term)
         if days is None and due and invoice_date:
             days = (date.fromisoformat(due) - date.fromisoformat(invoice_date)).days
         total = sum((Decimal(str(ln["quantity"])) * Decimal(str(ln["unit_price"])) for ln in lines),
@@ -550,10 +465,10 @@ class InvoiceMapping(EntityMapping):
             "sku": text(line.get("Item")),
             "description": text(line.get("Text")),
             "quantity": dec(line.get("InvoiceQty" if posted else "Qty")) or "0",
-            "unit": self.codes.unit_in(text(line.get("Unit"))),
+            "unit": self.codes.units.to_hub(text(line.get("Unit"))),
             "unit_price": dec(line.get("SalesPrice" if posted else "Price")) or "0",
             "discount_percent": dec(line.get("DiscountPct")) or "0",
-            "vat_code": self.codes.vat_in(vat, "an invoice line"),
+            "vat_code": self.codes.vat.to_hub(vat, "an invoice line"),
             "vat_rate": self.codes.rate(vat),
         }
 
@@ -562,10 +477,10 @@ class InvoiceMapping(EntityMapping):
             "Item": line.get("sku"),
             "Text": line.get("description"),
             "Qty": num(line.get("quantity")),
-            "Unit": self.codes.unit_out(line.get("unit")),
+            "Unit": self.codes.units.from_hub(line.get("unit")),
             "Price": num(line.get("unit_price")),
             "DiscountPct": num(line.get("discount_percent")) or 0.0,
-            "Vat": self.codes.vat_out(line.get("vat_code")),
+            "Vat": self.codes.vat.from_hub(line.get("vat_code")),
         }
 
     def from_canonical(
@@ -578,7 +493,7 @@ class InvoiceMapping(EntityMapping):
         header = {
             "Account": party[1],
             "Currency": record.get("currency"),
-            "Payment": self.codes.term_out(record.get("payment_term_days")),
+            "Payment": self.codes.terms.from_hub(record.get("payment_term_days")),
             "YourRef": record.get("reference"),
             "Settlements": credited[1] if credited else None,
         }
@@ -623,7 +538,7 @@ class InvoiceMapping(EntityMapping):
         invoice.update(
             Date=record.get("date"),
             DueDate=record.get("due_date"),
-            Payment=self.codes.term_out(record.get("payment_term_days")),
+            Payment=self.codes.terms.from_hub(record.get("payment_term_days")),
         )
         return {"invoice": invoice, "lines": current["lines"]}
 
