@@ -215,12 +215,12 @@ def test_a_dead_workers_job_runs_again(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize("progressed", [True, False], ids=["wrote-records", "no-progress"])
-def test_a_dead_run_that_wrote_records_does_not_use_up_an_attempt(
+def test_a_dead_run_that_wrote_records_starts_the_count_of_attempts_afresh(
     harness: Harness, progressed: bool
 ) -> None:
     """Six workers die in turn holding the job (more than its five attempts). If each of them
     got records through, the job still runs, as its first counted attempt; if none did, it has
-    failed, so a job that kills its worker cannot loop forever."""
+    failed, so a job that kills its worker again and again cannot loop forever."""
     asked: list[str] = []
 
     def probe(session: Session, job_id: str) -> bool:

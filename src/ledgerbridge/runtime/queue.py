@@ -159,8 +159,8 @@ class JobQueue:
         self.on_recovered: RecoveredHook | None = None
         """Called, after commit, with the ids of jobs put back because their worker died."""
         self.progressed: ProgressProbe | None = None
-        """Asked, for each job put back, whether its dead run wrote records: then the attempt
-        it used is given back."""
+        """Asked, for each job put back, whether its dead run wrote records: then its attempts
+        are counted afresh."""
 
     @property
     def clock(self) -> Clock:
@@ -365,7 +365,7 @@ class JobQueue:
         """Put running jobs whose lease has expired back in the queue; return how many.
 
         A job whose attempts are used up is failed instead, so a job that kills its worker
-        every time cannot loop forever; an attempt that wrote records is not counted.
+        every time cannot loop forever; a dead run that wrote records starts the count afresh.
         """
         return self._recover_in_own_transaction(expired_only=True)
 
@@ -395,7 +395,7 @@ class JobQueue:
         for row in rows:
             error = f"lease of {row.lease_owner} lost (worker stopped or too slow)"
             if self.progressed is not None and self.progressed(session, row.id):
-                row.attempts -= 1
+                row.attempts = 0
             if row.attempts < row.max_attempts:
                 # The original run_after keeps its place ahead of younger jobs.
                 self._requeue(session, row, run_after=row.run_after, error=error, now=now)

@@ -135,9 +135,9 @@ RecoveredHook = Callable[[builtins.list[str]], None]
 
 ProgressProbe = Callable[[Session, str], bool]
 """Whether the run a dead worker left behind for this job wrote records. Such a job is run
-again without counting the attempt: a job that keeps getting through records finishes however
-often its workers are killed, while one that kills its worker without progress still fails
-after its attempts."""
+again with its attempts counted afresh: a job that keeps getting through records finishes
+however often its workers are killed, while one that kills its worker again and again without
+progress still fails after its attempts."""
 
 
 class JobRunner(Protocol):

@@ -87,6 +87,7 @@ _WAITING_TWIN = sa.text(
 _UNCOUNT = sa.text(
     "UPDATE procrastinate_jobs SET attempts = attempts - 1 WHERE id = :id AND attempts > 0"
 )
+_RESET_ATTEMPTS = sa.text("UPDATE procrastinate_jobs SET attempts = 0 WHERE id = :id")
 _HOLDER = sa.text("SELECT status, worker_id FROM procrastinate_jobs WHERE id = :id")
 # A job's timestamps are in procrastinate's event log.
 _JOBS = """
@@ -288,10 +289,14 @@ class ProcrastinateBackend:
 
     def uncount_attempt(self, job_id: int) -> None:
         """procrastinate counts every retry as an attempt; a postponement (quota, throttling,
-        faults after progress) and a dead run that wrote records are not failures of the job,
-        so their attempt is given back."""
+        faults after progress) is no failure of the job, so its attempt is given back."""
         with self._sessions.begin() as session:
             session.execute(_UNCOUNT, {"id": job_id})
+
+    def reset_attempts(self, job_id: int) -> None:
+        """A dead run that wrote records starts the count of attempts afresh."""
+        with self._sessions.begin() as session:
+            session.execute(_RESET_ATTEMPTS, {"id": job_id})
 
     def run_progressed(self, job_id: int) -> bool:
         if self.progressed is None:
@@ -503,7 +508,7 @@ class ProcrastinateRunner:
                 else:
                     await manager.retry_job(job=job)
                     if progressed:
-                        await asyncio.to_thread(self._backend.uncount_attempt, job.id)
+                        await asyncio.to_thread(self._backend.reset_attempts, job.id)
             except procrastinate_errors.ConnectorException:
                 logger.warning("stalled job %s changed meanwhile; left to its new holder", job.id)
                 continue
