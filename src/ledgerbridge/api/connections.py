@@ -1,4 +1,9 @@
-"""Connections to accounting systems: set up, test, import, watch, retry."""
+"""Connections to accounting systems: set up, test, import, watch, retry.
+
+Four systems: Uniconta (`docs/connector-uniconta.md`), Yuki (`docs/connector-yuki.md`),
+Tripletex (`docs/connector-tripletex.md`) and Qonto (`docs/connector-qonto.md`). What each
+system's settings and secrets hold is published, as JSON Schema, by `GET /systems`.
+"""
 
 from __future__ import annotations
 
@@ -12,19 +17,32 @@ from ledgerbridge.api.input import BIGINT_MAX
 
 router = APIRouter(prefix="/connections", tags=["connections"])
 
+SYSTEMS_DOC = (
+    "`uniconta` (docs/connector-uniconta.md), `yuki` (docs/connector-yuki.md), `tripletex` "
+    "(docs/connector-tripletex.md) or `qonto` (docs/connector-qonto.md)"
+)
+SETTINGS_DOC = (
+    "The system's settings; their JSON Schema is `settings_schema` of the system in "
+    "`GET /systems`. Unknown keys and invalid values are refused with a 422 naming the path "
+    "(e.g. `settings.vat_groups[0].rate`)."
+)
+
 
 class ConnectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    system: str = Field(description="Accounting system, e.g. `uniconta`")
+    system: str = Field(description=f"Accounting system: {SYSTEMS_DOC}")
     name: str = ""
-    timezone: str = Field("Europe/Copenhagen", description="IANA zone the schedules run in")
-    settings: dict[str, Any] = Field(
-        default_factory=dict,
-        description="For uniconta: company_id, username, optional base_url, entities, pull_cron",
+    timezone: str | None = Field(
+        None,
+        description="IANA zone the schedules run in; default: the system's own (Uniconta "
+        "Europe/Copenhagen, Yuki Europe/Amsterdam, Tripletex Europe/Oslo, Qonto Europe/Paris)",
     )
+    settings: dict[str, Any] = Field(default_factory=dict, description=SETTINGS_DOC)
     secrets: dict[str, str] = Field(
-        default_factory=dict, description="For uniconta: password. Stored encrypted, never shown"
+        default_factory=dict,
+        description="The system's secrets (`secrets_schema` in `GET /systems`). Stored "
+        "encrypted, never shown",
     )
 
 
@@ -33,30 +51,162 @@ class ConnectionUpdate(BaseModel):
 
     name: str | None = None
     timezone: str | None = None
-    settings: dict[str, Any] | None = None
-    secrets: dict[str, str] | None = None
+    settings: dict[str, Any] | None = Field(
+        None,
+        description="A JSON merge patch of the settings: nested objects are merged by field "
+        '(`{"summary": {"reload_requested_at": …}}` keeps the summary\'s other fields), '
+        "`null` removes a setting. " + SETTINGS_DOC,
+    )
+    secrets: dict[str, str] | None = Field(None, description="Secrets to replace")
     active: bool | None = None
 
 
-@router.post("", status_code=201)
+class RunView(BaseModel):
+    id: str
+    kind: str
+    status: str
+    counts: dict[str, Any]
+    calls: int
+    message: str | None
+    started_at: str
+    finished_at: str | None
+
+
+class ImportProgress(BaseModel):
+    status: str
+    streams: dict[str, dict[str, int | None]] = Field(
+        description="Per stream: records per outcome, and `total` when known"
+    )
+    records_done: int
+    records_total: int | None
+    calls: int
+    elapsed_seconds: float
+    eta_seconds: float | None
+    message: str | None
+
+
+class ScheduleView(BaseModel):
+    kind: str = Field(description="The job kind (`POST …/jobs/{kind}` runs it now)")
+    cron: str = Field(description="In the schedule's time zone")
+    timezone: str
+    enabled: bool
+    next_run_at: str | None = Field(description="ISO 8601 with the zone's offset")
+    last_run_at: str | None = Field(description="ISO 8601 with the zone's offset")
+
+
+class ConnectionStatus(BaseModel):
+    id: str
+    system: str
+    name: str
+    timezone: str
+    active: bool
+    settings: dict[str, Any]
+    import_state: str = Field(description="not_started, running or done")
+    last_success_at: str | None
+    last_error_at: str | None
+    last_error: str | None
+    calls_used_today: int
+    daily_call_limit: int
+    quota_day: str = Field(description="The vendor's current quota day")
+    change_url: str | None = Field(
+        description="Where the system sends its callbacks (holds the connection's token: "
+        "owners and admins only)"
+    )
+    open_issues: dict[str, int] = Field(description="Reason code → records")
+    pending_callbacks: int
+    recent_runs: list[RunView]
+    import_progress: ImportProgress | None
+    schedules: list[ScheduleView]
+    job_kinds: list[str] = Field(description="Jobs a user may run now (`POST …/jobs/{kind}`)")
+    warnings: list[str]
+
+
+class TestResult(BaseModel):
+    ok: bool
+    description: str | None = Field(None, description="What the credentials reached")
+    error: str | None = None
+
+
+class JobQueued(BaseModel):
+    job_id: str
+    status: Literal["queued"]
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Mappings(BaseModel):
+    vat: dict[str, str] = Field(description="VAT code mapping (`settings.vat_mapping`)")
+    units: dict[str, str] = Field(description="The system's units → hub units, with defaults")
+    payment_terms: dict[str, int] = Field(description="Payment term code → days, with defaults")
+    remote_vat_codes: list[dict[str, Any]] | None = Field(
+        None, description="With `remote=true`: the system's VAT codes"
+    )
+    unmapped_vat_codes: list[str] | None = None
+
+
+class SyncLogEntry(BaseModel):
+    id: int
+    at: str
+    run_id: str | None
+    stream: str
+    direction: str
+    record_id: str | None
+    remote_id: str | None
+    outcome: str
+    reason: str | None
+    message: str | None
+
+
+class Issue(BaseModel):
+    stream: str
+    direction: str
+    key: str
+    outcome: str
+    reason: str
+    message: str
+    first_seen_at: str
+    last_seen_at: str
+    attempts: int
+
+
+class DataFieldView(BaseModel):
+    statistic: str
+    label: str
+    unit: str
+    definition: str
+    common: bool
+    custom_field: str | None
+
+
+class DataFields(BaseModel):
+    fields: list[DataFieldView]
+    custom_fields: list[dict[str, Any]]
+
+
+class NewCustomFieldResult(BaseModel):
+    custom_field: dict[str, Any]
+    fields: dict[str, str | None]
+
+
+@router.post("", status_code=201, response_model=ConnectionStatus)
 def create(body: ConnectionCreate, principal: PrincipalDep, system: SystemDep) -> Any:
+    """Create a connection; its credentials are checked with the system first."""
     return system.connections.create(
         principal, system=body.system, name=body.name, timezone=body.timezone,
         settings=body.settings, secrets_=body.secrets,
     )  # fmt: skip
 
 
-@router.get("")
+@router.get("", response_model=list[ConnectionStatus])
 def list_(principal: PrincipalDep, system: SystemDep) -> Any:
     return system.connections.list_connections(principal)
 
 
-@router.get("/{connection_id}")
+@router.get("/{connection_id}", response_model=ConnectionStatus)
 def status(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
     return system.connections.status(principal, connection_id)
 
 
-@router.patch("/{connection_id}")
+@router.patch("/{connection_id}", response_model=ConnectionStatus)
 def configure(
     connection_id: str, body: ConnectionUpdate, principal: PrincipalDep, system: SystemDep
 ) -> Any:
@@ -66,12 +216,13 @@ def configure(
     )  # fmt: skip
 
 
-@router.post("/{connection_id}/test")
+@router.post("/{connection_id}/test", response_model=TestResult)
 def test(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """Call the system once with the saved credentials (owner or admin)."""
     return system.connections.test(principal, connection_id, system.connector)
 
 
-@router.post("/{connection_id}/import", status_code=202)
+@router.post("/{connection_id}/import", status_code=202, response_model=JobQueued)
 def start_import(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
     """Start the initial import; `warnings` names codes not mapped yet (their records are
     skipped, not lost, and sync once mapped). Follow it in the status's `import_progress`."""
@@ -81,30 +232,32 @@ def start_import(connection_id: str, principal: PrincipalDep, system: SystemDep)
 class MappingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    vat: dict[str, str] | None = Field(None, description="Accounting VAT code → hub VAT code")
-    units: dict[str, str] | None = Field(None, description="Accounting unit → hub unit code")
+    vat: dict[str, str] | None = Field(None, description="VAT code mapping")
+    units: dict[str, str] | None = Field(None, description="The system's unit → hub unit code")
     payment_terms: dict[str, int] | None = Field(None, description="Payment term code → days")
 
 
-@router.get("/{connection_id}/mappings")
+@router.get("/{connection_id}/mappings", response_model=Mappings, response_model_exclude_none=True)
 def mappings(
     connection_id: str,
     principal: PrincipalDep,
     system: SystemDep,
-    remote: bool = Query(False, description="Also list the system's VAT codes (one API call)"),
+    remote: bool = Query(
+        False, description="Also list the system's VAT codes (an API call: owner or admin)"
+    ),
 ) -> Any:
     opener = system.connector if remote else None
     return system.connections.mappings(principal, connection_id, opener)
 
 
-@router.get("/{connection_id}/lists/{name}")
+@router.get("/{connection_id}/lists/{name}", response_model=list[dict[str, Any]])
 def remote_list(connection_id: str, name: str, principal: PrincipalDep, system: SystemDep) -> Any:
-    """One of the system's own lists, read with the saved credentials (e.g. Tripletex
-    customers to link a client to)."""
+    """One of the system's own lists (`lists` in `GET /systems`), read with the saved
+    credentials (e.g. Tripletex customers to link a client to; owner or admin)."""
     return system.connections.remote_list(principal, connection_id, name, system.connector)
 
 
-@router.put("/{connection_id}/mappings")
+@router.put("/{connection_id}/mappings", response_model=Mappings, response_model_exclude_none=True)
 def set_mappings(
     connection_id: str, body: MappingsUpdate, principal: PrincipalDep, system: SystemDep
 ) -> Any:
@@ -115,7 +268,7 @@ def set_mappings(
     )  # fmt: skip
 
 
-@router.get("/{connection_id}/data-fields")
+@router.get("/{connection_id}/data-fields", response_model=DataFields)
 def data_fields(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
     """The figures the system offers the app's custom fields (Tripletex: monthly statistics),
     each with its label, unit, definition, `common` (false: behind "Show more") and the
@@ -131,7 +284,11 @@ class NewCustomField(BaseModel):
     key: str | None = Field(None, description="The field's key; default: from the label")
 
 
-@router.post("/{connection_id}/data-fields/{statistic}/custom-field", status_code=201)
+@router.post(
+    "/{connection_id}/data-fields/{statistic}/custom-field",
+    status_code=201,
+    response_model=NewCustomFieldResult,
+)
 def new_custom_field(
     connection_id: str,
     statistic: str,
@@ -146,19 +303,20 @@ def new_custom_field(
     )
 
 
-@router.post("/{connection_id}/jobs/{kind}", status_code=202)
+@router.post("/{connection_id}/jobs/{kind}", status_code=202, response_model=JobQueued)
 def request_job(
     connection_id: str,
     kind: str,
     principal: PrincipalDep,
     system: SystemDep,
 ) -> Any:
-    """Run a job now: `push`, `retry` (every skipped and failed record), or one of the
-    system's scheduled reads (Uniconta: `pull`, `products`, `invoices`, `stock`, `payments`)."""
+    """Run a job now (owner or admin: it spends API calls): `push`, `retry` (every skipped
+    and failed record), or one of the system's scheduled reads. The connection's `job_kinds`
+    (and `GET /systems`) list them; another kind is a 422 naming the valid ones."""
     return system.connections.request(principal, connection_id, kind)
 
 
-@router.get("/{connection_id}/sync-log")
+@router.get("/{connection_id}/sync-log", response_model=list[SyncLogEntry])
 def sync_log(
     connection_id: str,
     principal: PrincipalDep,
@@ -177,7 +335,7 @@ def sync_log(
     )  # fmt: skip
 
 
-@router.get("/{connection_id}/issues")
+@router.get("/{connection_id}/issues", response_model=list[Issue])
 def issues(
     connection_id: str,
     principal: PrincipalDep,

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Any
 
 import httpx
+from pydantic import BaseModel
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import (
@@ -15,10 +16,12 @@ from ledgerbridge.connectors.base import (
     CallMeter,
     Connector,
     DataField,
+    EntityMapping,
     OAuthFlow,
     Verified,
 )
 from ledgerbridge.connectors.kit.credentials import counter_key
+from ledgerbridge.connectors.qonto import mapping as qonto_mapping
 from ledgerbridge.connectors.qonto import oauth as qonto_oauth
 from ledgerbridge.connectors.qonto import setup as qonto_setup
 from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL as QONTO_URL
@@ -26,19 +29,27 @@ from ledgerbridge.connectors.qonto.connector import STREAM_ENTITIES as QONTO_STR
 from ledgerbridge.connectors.qonto.connector import QontoConnector
 from ledgerbridge.connectors.qonto.connector import check_webhook as qonto_check_webhook
 from ledgerbridge.connectors.qonto.connector import record_url as qonto_record_url
+from ledgerbridge.connectors.qonto.settings import QontoSecrets, QontoSettings
+from ledgerbridge.connectors.settings import ConnectionSettings
+from ledgerbridge.connectors.tripletex import mapping as tripletex_mapping
 from ledgerbridge.connectors.tripletex import setup as tripletex_setup
 from ledgerbridge.connectors.tripletex import webhooks as tripletex_webhooks
 from ledgerbridge.connectors.tripletex.client import base_url as tripletex_base_url
 from ledgerbridge.connectors.tripletex.connector import STREAM_ENTITIES as TRIPLETEX_STREAM_ENTITIES
 from ledgerbridge.connectors.tripletex.connector import TripletexConnector
+from ledgerbridge.connectors.tripletex.settings import TripletexSecrets, TripletexSettings
 from ledgerbridge.connectors.tripletex.statistics import DATA_FIELDS as TRIPLETEX_DATA_FIELDS
+from ledgerbridge.connectors.uniconta import mapping as uniconta_mapping
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL as UNICONTA_URL
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
+from ledgerbridge.connectors.uniconta.settings import UnicontaSecrets, UnicontaSettings
+from ledgerbridge.connectors.yuki import mapping as yuki_mapping
 from ledgerbridge.connectors.yuki import setup as yuki_setup
 from ledgerbridge.connectors.yuki.client import DEFAULT_BASE_URL as YUKI_URL
 from ledgerbridge.connectors.yuki.connector import STREAM_ENTITIES as YUKI_STREAM_ENTITIES
 from ledgerbridge.connectors.yuki.connector import YukiConnector
+from ledgerbridge.connectors.yuki.settings import YukiSecrets, YukiSettings
 
 ConnectorFactory = Callable[
     [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None, Clock],
@@ -91,13 +102,40 @@ class Pull:
 
 
 @dataclass(frozen=True)
+class CodeMappings:
+    """The code mappings a connection of the system keeps in its settings, each with the
+    system's own defaults (None: the system maps no such codes)."""
+
+    vat: bool = False
+    """``settings.vat_mapping``: VAT codes."""
+    units: Mapping[str, str] | None = None
+    """``settings.unit_mapping``: the system's units → hub units, added to these."""
+    payment_terms: Mapping[str, int] | None = None
+    """``settings.payment_terms``: payment term codes → days, added to these."""
+
+
+def directions(mapping: type[EntityMapping]) -> tuple[str, ...]:
+    """The directions a stream may be set to (``settings.entities.<stream>.direction``); a
+    one-way stream's ``both`` means that way."""
+    if mapping.inbound and mapping.outbound:
+        return ("both", "inbound", "outbound")
+    return ("inbound",) if mapping.inbound else ("outbound",)
+
+
+@dataclass(frozen=True)
 class SystemSpec:
     """Static facts about one accounting system."""
 
     name: str
     factory: ConnectorFactory
-    required_settings: tuple[str, ...]
-    required_secrets: tuple[str, ...]
+    settings: type[ConnectionSettings]
+    """What a connection's settings may hold (validated on every change)."""
+    secrets: type[BaseModel]
+    """The secrets a user gives (validated when given)."""
+    timezone: str
+    """Default zone of a connection's schedules: the system's home."""
+    streams: Mapping[str, type[EntityMapping]]
+    """Each stream's mapping, which says the directions it can sync."""
     daily_call_limit: int
     quota_timezone: str
     """The zone in which the vendor's quota day starts."""
@@ -139,19 +177,53 @@ class SystemSpec:
     data_fields: Mapping[str, DataField] = field(default_factory=dict)
     """Figures the system offers the app's custom fields (monthly statistics), by name; the
     connection maps them in ``settings.summary.fields`` (name → the app's custom field)."""
+    codes: CodeMappings = CodeMappings()
+    lists: tuple[str, ...] = ()
+    """The system's own lists a connection reads (``Connector.code_lists``)."""
+    credential_settings: tuple[str, ...] = ("base_url",)
+    """Settings that decide what the credentials reach: a change is checked with the system
+    before it is saved, as new secrets are."""
 
     def credential_key(self, settings: Mapping[str, Any]) -> str:
         """The quota ledger's key for the vendor's real counter, shared by every connection
         and tenant that uses it, however its base URL or user name is spelt."""
         return counter_key(self.name, *self.counted_per(settings))
 
+    @property
+    def job_kinds(self) -> tuple[str, ...]:
+        """The jobs a user may run now (``POST /connections/{id}/jobs/{kind}``)."""
+        return ("push", "retry", *self.pulls)
+
+
+@dataclass(frozen=True)
+class ConnectorHandle:
+    """What the runtime needs to open a connector for a connection."""
+
+    connection_id: str
+    tenant_id: str
+    system: SystemSpec
+    settings: JSON
+    secrets: JSON
+    timezone: str
+    credential_key: str
+
 
 SYSTEMS: dict[str, SystemSpec] = {
     "uniconta": SystemSpec(
         name="uniconta",
         factory=UnicontaConnector,
-        required_settings=("company_id", "username"),
-        required_secrets=("password",),
+        settings=UnicontaSettings,
+        secrets=UnicontaSecrets,
+        timezone="Europe/Copenhagen",
+        streams={
+            "customers": uniconta_mapping.AccountMapping,
+            "suppliers": uniconta_mapping.AccountMapping,
+            "contacts": uniconta_mapping.ContactMapping,
+            "products": uniconta_mapping.ProductMapping,
+            "stock_levels": uniconta_mapping.StockMapping,
+            "invoices": uniconta_mapping.InvoiceMapping,
+            "payment_status": uniconta_mapping.PaymentStatusMapping,
+        },
         daily_call_limit=5000,
         quota_timezone="Europe/Copenhagen",
         page_size=1000,
@@ -168,6 +240,13 @@ SYSTEMS: dict[str, SystemSpec] = {
         default_streams=UnicontaConnector.default_streams,
         verify=uniconta_setup.verify,
         check_settings=uniconta_setup.check_settings,
+        codes=CodeMappings(
+            vat=True,
+            units=uniconta_mapping.COMMON_UNITS,
+            payment_terms=uniconta_mapping.DEFAULT_PAYMENT_TERMS,
+        ),
+        lists=("vat",),
+        credential_settings=("company_id", "username", "base_url"),
         # Uniconta counts calls per user, across the companies it reaches.
         counted_per=lambda settings: (
             str(settings.get("base_url") or UNICONTA_URL),
@@ -177,21 +256,29 @@ SYSTEMS: dict[str, SystemSpec] = {
     "yuki": SystemSpec(
         name="yuki",
         factory=YukiConnector,
-        required_settings=("domain_id", "administration_id"),
-        required_secrets=("access_key",),
+        settings=YukiSettings,
+        secrets=YukiSecrets,
+        timezone="Europe/Amsterdam",
+        streams={
+            "contacts": yuki_mapping.ContactMapping,
+            "customers": yuki_mapping.CustomerFlagMapping,
+            "invoices": yuki_mapping.InvoiceMapping,
+        },
         daily_call_limit=1000,
         quota_timezone="Europe/Amsterdam",
         page_size=100,
         write_batch_size=500,
         pulls={
             # No callbacks: contacts changed in Yuki (and ticked Customer boxes) are read with
-            # modifiedAfter, two calls when nothing changed.
+            # modifiedAfter, three calls when nothing changed.
             "pull": Pull(("contacts", "customers"), "*/30 * * * *"),
         },
         entities=frozenset(YUKI_STREAM_ENTITIES.values()),
         default_streams=YukiConnector.default_streams,
         verify=yuki_setup.verify,
         check_settings=yuki_setup.check_settings,
+        codes=CodeMappings(vat=True),
+        credential_settings=("domain_id", "administration_id", "base_url"),
         # Yuki counts calls per domain, whichever key or connection makes them.
         counted_per=lambda settings: (
             str(settings.get("base_url") or YUKI_URL),
@@ -201,8 +288,14 @@ SYSTEMS: dict[str, SystemSpec] = {
     "qonto": SystemSpec(
         name="qonto",
         factory=QontoConnector,
-        required_settings=(),
-        required_secrets=(),
+        settings=QontoSettings,
+        secrets=QontoSecrets,
+        timezone="Europe/Paris",
+        streams={
+            "customers": qonto_mapping.ClientMapping,
+            "invoices": qonto_mapping.InvoiceMapping,
+            "credit_notes": qonto_mapping.CreditNoteMapping,
+        },
         # Qonto limits calls per IP address (10,000 per 10 minutes), not per day.
         daily_call_limit=1_000_000,
         quota_timezone="Europe/Paris",
@@ -218,6 +311,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         default_streams=QontoConnector.default_streams,
         verify=qonto_setup.verify,
         check_settings=qonto_setup.check_settings,
+        codes=CodeMappings(units=qonto_mapping.DEFAULT_UNITS),
         # The limits count per IP address, so every connection to one Qonto host shares them.
         counted_per=lambda settings: (str(settings.get("base_url") or QONTO_URL),),
         oauth=OAuthFlow(
@@ -229,8 +323,17 @@ SYSTEMS: dict[str, SystemSpec] = {
     "tripletex": SystemSpec(
         name="tripletex",
         factory=TripletexConnector,
-        required_settings=("environment",),
-        required_secrets=("employee_token",),
+        settings=TripletexSettings,
+        secrets=TripletexSecrets,
+        timezone="Europe/Oslo",
+        streams={
+            "vat_codes": tripletex_mapping.VatTypeMapping,
+            "customers": tripletex_mapping.CustomerMapping,
+            "products": tripletex_mapping.ProductMapping,
+            "invoices": tripletex_mapping.InvoiceMapping,
+            "payments": tripletex_mapping.PaymentMapping,
+            "period_statistics": tripletex_mapping.StatisticsMapping,
+        },
         # No daily number is published: Tripletex limits per period and says so in headers.
         daily_call_limit=100_000,
         quota_timezone="Europe/Oslo",
@@ -253,11 +356,16 @@ SYSTEMS: dict[str, SystemSpec] = {
             tripletex_base_url(settings),
             str(settings.get("tripletex_employee_id") or ""),
         ),
-        installation_secrets={"consumer_token": "tripletex_consumer_token"},
-        status_warnings=tripletex_setup.token_warnings,
+        installation_secrets={
+            "consumer_token": "tripletex_consumer_token",
+            "test_consumer_token": "tripletex_test_consumer_token",
+        },
+        status_warnings=tripletex_setup.status_warnings,
         # Customer and product changes arrive at once; the pulls above are the safety net.
         webhooks=Webhooks(tripletex_webhooks.subscribe, tripletex_webhooks.unsubscribe),
         callback_check=tripletex_webhooks.check_signature,
         data_fields=TRIPLETEX_DATA_FIELDS,
+        lists=("vat", "customers"),
+        credential_settings=("environment", "base_urls"),
     ),
 }

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,7 +27,7 @@ from ledgerbridge.connectors.base import (
     QuotaReached,
     RemoteUnavailable,
 )
-from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.connectors.registry import SYSTEMS, ConnectorHandle
 from ledgerbridge.engine.context import RunContext, stream_enabled
 from ledgerbridge.engine.fence import RunFenced, active_fence, begin_fenced_run, fenced
 from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
@@ -42,8 +42,6 @@ from ledgerbridge.runtime.jobqueue.port import (
     RetryableError,
     exponential_backoff,
 )
-from ledgerbridge.services.connections import ConnectionService, ConnectorHandle
-from ledgerbridge.services.webhooks import WebhookService
 from ledgerbridge.store.tables.sync import Run
 from ledgerbridge.store.tables.tenancy import Connection
 
@@ -52,15 +50,32 @@ log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 
 
+class Connections(Protocol):
+    """How the jobs read a connection; the connection service implements it (the runtime
+    imports nothing from the services above it)."""
+
+    def handle(self, connection_id: str) -> ConnectorHandle: ...
+
+    def store_secrets(self, connection_id: str, changed: JSON) -> None: ...
+
+
+class Events(Protocol):
+    """The app's webhook events; the webhook service implements it."""
+
+    def emit(self, session: Session, tenant_id: str, event: str, payload: JSON) -> None: ...
+
+    def deliver_due(self) -> dict[str, int]: ...
+
+
 class SyncJobs:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        connections: ConnectionService,
+        connections: Connections,
         engine: SyncEngine,
         ledger: QuotaLedger,
         queue: JobBackend,
-        webhooks: WebhookService,
+        webhooks: Events,
         clock: Clock,
         transport: httpx.BaseTransport | None = None,
     ) -> None:

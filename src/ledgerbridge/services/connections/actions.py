@@ -1,0 +1,65 @@
+"""What a user asks a connection to do now: test the credentials, start the import, run a job.
+Each spends the system's calls, so each needs the owner or admin role."""
+
+from __future__ import annotations
+
+from ledgerbridge.connectors.base import ConnectorError
+from ledgerbridge.engine.quota import QuotaExhausted
+from ledgerbridge.runtime.jobqueue.port import Command
+from ledgerbridge.services.connections.base import JSON, Opener, system_spec
+from ledgerbridge.services.connections.codes import Codes
+from ledgerbridge.services.errors import Invalid
+from ledgerbridge.services.tenancy import Principal
+
+
+class Actions(Codes):
+    def test(self, principal: Principal, connection_id: str, opener: Opener) -> JSON:
+        """Call the system once with the stored credentials; says what it reached or why not."""
+        principal.require_admin("testing a connection (an API call)")
+        with self._sessions() as session:
+            self._load(session, principal, connection_id)
+        try:
+            with opener(connection_id) as connector:
+                description = connector.test()
+        except (QuotaExhausted, ConnectorError) as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "description": description}
+
+    def start_import(
+        self, principal: Principal, connection_id: str, opener: Opener | None = None
+    ) -> JSON:
+        """Queue the initial import. Codes that are not mapped yet do not stop it: the
+        records using them are skipped (not lost) and sync once the codes are mapped; the
+        answer says which."""
+        principal.require_admin("starting an import")
+        with self._sessions.begin() as session:
+            row = self._load(session, principal, connection_id)
+            if not row.active:
+                raise Invalid("the connection is paused; activate it first", field="active")
+            if row.import_state != "done":
+                row.import_state = "running"
+            tenant_id = row.tenant_id
+            settings = dict(row.settings)
+        warnings = self._unmapped_warnings(connection_id, settings, opener)
+        job_id = self._queue.enqueue(Command(
+            "import", connection_id=connection_id, tenant_id=tenant_id,
+            dedupe_key=f"import:{connection_id}", priority=50,
+        ))  # fmt: skip
+        return {"job_id": job_id, "status": "queued", "warnings": warnings}
+
+    def request(self, principal: Principal, connection_id: str, kind: str) -> JSON:
+        """Queue a pull, push or retry now instead of waiting for its schedule."""
+        principal.require_admin("running a job (it spends API calls)")
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            spec, tenant_id = system_spec(row.system), row.tenant_id
+        if kind not in spec.job_kinds:
+            raise Invalid(
+                f"unknown job kind '{kind}'; {spec.name} runs: {', '.join(spec.job_kinds)}",
+                field="kind",
+            )
+        job_id = self._queue.enqueue(Command(
+            kind, connection_id=connection_id, tenant_id=tenant_id,
+            dedupe_key=f"{kind}:{connection_id}",
+        ))  # fmt: skip
+        return {"job_id": job_id, "status": "queued"}

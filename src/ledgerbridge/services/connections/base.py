@@ -1,0 +1,114 @@
+"""What every part of the connection service shares: its collaborators, loading a tenant's
+connection, and the few facts derived from a connection's system."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.connectors.base import Connector
+from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
+from ledgerbridge.engine.quota import QuotaLedger
+from ledgerbridge.runtime.jobqueue.port import JobBackend
+from ledgerbridge.runtime.schedules import Scheduler
+from ledgerbridge.services.errors import Invalid, NotFound
+from ledgerbridge.services.tenancy import ADMIN_ROLES, Principal
+from ledgerbridge.store.secrets import SecretBox
+from ledgerbridge.store.tables.tenancy import Connection
+
+JSON = dict[str, Any]
+Opener = Callable[[str], AbstractContextManager[Connector]]
+"""Opens a connection's connector (metered), for steps that ask the system."""
+
+
+class Part:
+    """State shared by the parts of ``ConnectionService``."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        box: SecretBox,
+        queue: JobBackend,
+        scheduler: Scheduler,
+        ledger: QuotaLedger,
+        clock: Clock,
+        public_url: str,
+        transport: httpx.BaseTransport | None = None,
+        installation: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.transport = transport
+        self._installation = dict(installation or {})
+        self._sessions = session_factory
+        self._box = box
+        self._queue = queue
+        self._scheduler = scheduler
+        self._ledger = ledger
+        self._clock = clock
+        self.public_url = public_url.rstrip("/")
+
+    def _load(self, session: Session, principal: Principal, connection_id: str) -> Connection:
+        row = session.get(Connection, connection_id)
+        if row is None or row.tenant_id != principal.tenant_id:
+            raise NotFound(f"connection {connection_id} not found")
+        return row
+
+    def settings_of(self, principal: Principal, connection_id: str) -> tuple[str, JSON]:
+        """A connection's system and settings, for the screens built on them (no secrets)."""
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            return row.system, dict(row.settings)
+
+    def _callback_url(self, connection_id: str, token: str) -> str:
+        return f"{self.public_url}/api/v1/inbound/{connection_id}/{token}"
+
+    def _with_installation(self, spec: SystemSpec, secrets_: JSON) -> JSON:
+        """A connection's secrets plus the installation's own for its system (never stored
+        with the connection; the installation's value wins)."""
+        added = {
+            name: self._installation[setting]
+            for name, setting in spec.installation_secrets.items()
+            if self._installation.get(setting)
+        }
+        return {**secrets_, **added}
+
+    def _meter(self, spec: SystemSpec, settings: JSON) -> Callable[[int], None]:
+        """Counts set-up calls against the connection's call budget."""
+        limit = daily_call_limit(spec, settings)
+        key = spec.credential_key(settings)
+
+        def meter(calls: int) -> None:
+            self._ledger.consume(key, limit, spec.quota_timezone, calls)
+
+        return meter
+
+
+def system_spec(name: str) -> SystemSpec:
+    spec = SYSTEMS.get(name)
+    if spec is None:
+        raise Invalid(
+            f"unknown system '{name}'; supported: {', '.join(sorted(SYSTEMS))}", field="system"
+        )
+    return spec
+
+
+def daily_call_limit(spec: SystemSpec, settings: Mapping[str, Any]) -> int:
+    return int(settings.get("daily_call_limit") or spec.daily_call_limit)
+
+
+def is_admin(principal: Principal) -> bool:
+    return principal.role in ADMIN_ROLES
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,64 @@
+"""The inbound callback endpoint that accounting systems call: stored, then processed."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Mapping
+
+from ledgerbridge.runtime.jobqueue.port import Command
+from ledgerbridge.services.connections.base import Part, system_spec, token_hash
+from ledgerbridge.store.db import insert_new
+from ledgerbridge.store.tables.sync import InboxEvent
+from ledgerbridge.store.tables.tenancy import Connection
+
+
+class Callbacks(Part):
+    def receive(
+        self,
+        connection_id: str,
+        token: str,
+        query: Mapping[str, str],
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Store an inbound callback, then queue its processing. False if the token is wrong
+        (the caller answers 404, revealing nothing). A system that signs its callbacks has
+        them checked first (``CallbackRefused``: nothing stored), and an event it sends
+        again under the same id is stored only once."""
+        with self._sessions.begin() as session:
+            row = session.get(Connection, connection_id)
+            if row is None or not hmac.compare_digest(row.inbound_token_hash, token_hash(token)):
+                return False
+            check = system_spec(row.system).callback_check
+            event_key = None
+            if check is not None:
+                event_key = check(
+                    self._box.open(row.secrets), headers or {}, body, self._clock.now()
+                )
+            # One atomic insert: a duplicate delivery, even one racing this one, stores nothing.
+            inserted = insert_new(
+                session,
+                InboxEvent,
+                {
+                    "connection_id": connection_id,
+                    "event_key": event_key or secrets.token_hex(16),
+                    "payload": {"query": dict(query), "body": body.decode("utf-8", "replace")},
+                    "received_at": self._clock.now(),
+                },
+                ["connection_id", "event_key"],
+            )
+            if not inserted:
+                return True
+            # In the same transaction: the event and the job that processes it commit together.
+            self._queue.enqueue(
+                Command(
+                    "inbox",
+                    connection_id=connection_id,
+                    tenant_id=row.tenant_id,
+                    dedupe_key=f"inbox:{connection_id}",
+                    priority=20,
+                ),
+                session=session,
+            )
+        return True

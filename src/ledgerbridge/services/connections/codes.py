@@ -1,0 +1,118 @@
+"""Code mappings (VAT codes, units, payment terms) and the system's own lists: what a user maps
+and picks from. Each system's defaults are its own (``SystemSpec.codes``)."""
+
+from __future__ import annotations
+
+from ledgerbridge.connectors.registry import SystemSpec
+from ledgerbridge.runtime.jobqueue.port import Command
+from ledgerbridge.services.connections.base import JSON, Opener, Part, system_spec
+from ledgerbridge.services.errors import Invalid, NotFound
+from ledgerbridge.services.tenancy import Principal
+
+VAT_STREAMS = ("products", "invoices")
+UNMAPPED_REASONS = ("vat_code_unmapped", "unit_unmapped", "payment_term_unmapped")
+
+
+class Codes(Part):
+    def mappings(
+        self, principal: Principal, connection_id: str, opener: Opener | None = None
+    ) -> JSON:
+        """The code mappings, over the system's defaults, with the system's own VAT codes and
+        which of them are unmapped when ``opener`` lets us ask the system (owner or admin:
+        it spends a call)."""
+        if opener is not None:
+            principal.require_admin("reading the system's codes (an API call)")
+        system, settings = self.settings_of(principal, connection_id)
+        codes = system_spec(system).codes
+        view: JSON = {
+            "vat": dict(settings.get("vat_mapping") or {}),
+            "units": {**(codes.units or {}), **(settings.get("unit_mapping") or {})},
+            "payment_terms": {
+                **(codes.payment_terms or {}),
+                **(settings.get("payment_terms") or {}),
+            },
+        }
+        if opener is not None:
+            with opener(connection_id) as connector:
+                remote = connector.code_lists().get("vat", [])
+            view["remote_vat_codes"] = remote
+            view["unmapped_vat_codes"] = [c["code"] for c in remote if c["code"] not in view["vat"]]
+        return view
+
+    def set_mappings(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        vat: dict[str, str] | None,
+        units: dict[str, str] | None,
+        payment_terms: dict[str, int] | None,
+    ) -> JSON:
+        """Save mappings; records skipped for a missing mapping then sync by themselves."""
+        principal.require_admin("changing mappings")
+        with self._sessions.begin() as session:
+            row = self._load(session, principal, connection_id)
+            spec = system_spec(row.system)
+            settings = dict(row.settings)
+            given_codes = (
+                ("vat_mapping", "vat", vat),
+                ("unit_mapping", "units", units),
+                ("payment_terms", "payment_terms", payment_terms),
+            )
+            for key, name, given in given_codes:
+                if given is None:
+                    continue
+                _check_kind(spec, name)
+                settings[key] = {**(settings.get(key) or {}), **given}
+            row.settings = settings
+            row.updated_at = self._clock.now()
+            tenant_id, ready = row.tenant_id, row.import_state == "done"
+        if ready:
+            self._queue.enqueue(Command(
+                "reapply", connection_id=connection_id, tenant_id=tenant_id,
+                payload={"reasons": list(UNMAPPED_REASONS)},
+                dedupe_key=f"reapply:{connection_id}", priority=40,
+            ))  # fmt: skip
+        return self.mappings(principal, connection_id)
+
+    def remote_list(
+        self, principal: Principal, connection_id: str, name: str, opener: Opener
+    ) -> list[JSON]:
+        """One of the system's own lists (``SystemSpec.lists``), read with the saved
+        credentials: what the app shows a user to pick from (owner or admin: it spends
+        calls)."""
+        principal.require_admin("reading the system's lists (API calls)")
+        system, _ = self.settings_of(principal, connection_id)
+        offered = system_spec(system).lists
+        if name not in offered:
+            has = f"it has: {', '.join(offered)}" if offered else "it offers no lists"
+            raise NotFound(f"{system} has no list '{name}'; {has}")
+        with opener(connection_id) as connector:
+            return connector.code_lists().get(name, [])
+
+    def _unmapped_warnings(
+        self, connection_id: str, settings: JSON, opener: Opener | None
+    ) -> list[str]:
+        entities = settings.get("entities") or {}
+        needs_vat = any((entities.get(s) or {}).get("enabled") for s in VAT_STREAMS)
+        if not needs_vat or opener is None:
+            return []
+        with opener(connection_id) as connector:
+            codes = [c["code"] for c in connector.code_lists().get("vat", [])]
+        unmapped = [c for c in codes if c not in (settings.get("vat_mapping") or {})]
+        if not unmapped:
+            return []
+        return [
+            f"VAT codes {', '.join(unmapped)} are not mapped: products and invoices using them "
+            "are skipped (not lost) and sync by themselves once the codes are mapped"
+        ]
+
+
+def _check_kind(spec: SystemSpec, name: str) -> None:
+    used = {
+        "vat": spec.codes.vat,
+        "units": spec.codes.units is not None,
+        "payment_terms": spec.codes.payment_terms is not None,
+    }
+    if not used[name]:
+        raise Invalid(f"{spec.name} maps no {name.replace('_', ' ')}", field=name)

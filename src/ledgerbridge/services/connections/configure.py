@@ -1,0 +1,263 @@
+"""Creating and changing connections: settings and secrets checked, credentials verified with
+the system before they are saved, webhooks and schedules set up."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import sqlalchemy as sa
+
+from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError, SetupRefused
+from ledgerbridge.connectors.registry import ConnectorHandle, SystemSpec
+from ledgerbridge.engine.quota import QuotaExhausted
+from ledgerbridge.services.connections.base import JSON, system_spec, token_hash
+from ledgerbridge.services.connections.settings import (
+    check_timezone,
+    checked_secrets,
+    checked_settings,
+    merge,
+    refuse_learned,
+)
+from ledgerbridge.services.connections.status import Status
+from ledgerbridge.services.errors import Invalid, NotFound
+from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.tables.tenancy import Connection
+
+log = logging.getLogger(__name__)
+
+NOTICES_CRON = "0 7 * * *"
+"""Once per local day: the app hears of a token about to expire before it stops."""
+PUSH_CRON = "*/5 * * * *"
+"""Pushes follow hub changes at once; this catches one whose enqueue was lost in a crash."""
+
+
+def schedules(spec: SystemSpec, settings: JSON) -> dict[str, str]:
+    """Job kind → cron of a connection's scheduled jobs (``settings.schedules`` overrides the
+    system's defaults)."""
+    chosen = settings.get("schedules") or {}
+    crons = {kind: str(chosen.get(kind) or pull.cron) for kind, pull in spec.pulls.items()}
+    if spec.status_warnings is not None:
+        crons["notices"] = NOTICES_CRON
+    crons["push"] = PUSH_CRON
+    return crons
+
+
+class Configure(Status):
+    def create(
+        self,
+        principal: Principal,
+        *,
+        system: str,
+        name: str,
+        timezone: str | None,
+        settings: JSON,
+        secrets_: JSON,
+    ) -> JSON:
+        principal.require_admin("creating a connection")
+        spec = system_spec(system)
+        timezone = timezone or spec.timezone
+        check_timezone(timezone)
+        refuse_learned(spec, settings)
+        settings = checked_settings(spec, settings)
+        checked_secrets(spec, secrets_, partial=False)
+        settings, warnings = self._verify(spec, settings, self._with_installation(spec, secrets_))
+        warnings.extend(self._shared_credentials(principal, spec.credential_key(settings), None))
+        token = secrets.token_urlsafe(24)
+        now = self._clock.now()
+        with self._sessions.begin() as session:
+            row = Connection(
+                tenant_id=principal.tenant_id,
+                system=spec.name,
+                name=name.strip() or spec.name,
+                timezone=timezone,
+                settings=settings,
+                secrets=self._box.seal({**secrets_, "inbound_token": token}),
+                credential_key=spec.credential_key(settings),
+                inbound_token_hash=token_hash(token),
+                active=True,
+                import_state="not_started",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            session.flush()
+            connection_id = row.id
+        stored = self._with_installation(spec, {**secrets_, "inbound_token": token})
+        warnings.extend(self._subscribe(connection_id, spec, settings, stored))
+        self._schedule(connection_id, principal.tenant_id, spec, timezone, settings)
+        status = self.status(principal, connection_id)
+        return {**status, "warnings": [*warnings, *status["warnings"]]}
+
+    def configure(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        name: str | None = None,
+        timezone: str | None = None,
+        settings: JSON | None = None,
+        secrets_: JSON | None = None,
+        active: bool | None = None,
+    ) -> JSON:
+        """Change a connection. ``settings`` is a JSON merge patch of the stored settings
+        (nested objects merged by field, ``null`` removes a key)."""
+        principal.require_admin("changing a connection")
+        if timezone is not None:
+            check_timezone(timezone)
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            spec = system_spec(row.system)
+            previous = dict(row.settings)
+            current = self._box.open(row.secrets)
+        refuse_learned(spec, settings or {})
+        merged = checked_settings(spec, merge(previous, settings or {}))
+        checked_secrets(spec, secrets_ or {}, partial=True)
+        credentials_changed = bool(secrets_) or any(
+            merged.get(key) != previous.get(key) for key in spec.credential_settings
+        )
+        if credentials_changed:
+            # Checked with the system before anything is saved: bad credentials never replace
+            # working ones.
+            merged, _ = self._verify(
+                spec, merged, self._with_installation(spec, {**current, **(secrets_ or {})})
+            )
+        with self._sessions.begin() as session:
+            row = self._load(session, principal, connection_id)
+            if name is not None:
+                row.name = name.strip() or row.name
+            if timezone is not None:
+                row.timezone = timezone
+            if settings is not None or credentials_changed:
+                row.settings = merged
+                row.credential_key = spec.credential_key(row.settings)
+            if secrets_:
+                row.secrets = self._box.seal({**current, **secrets_})
+            if active is not None:
+                row.active = active
+            row.updated_at = self._clock.now()
+            state = (row.tenant_id, row.timezone, dict(row.settings), row.active)
+        tenant_id, tz, merged_settings, is_active = state
+        warnings: list[str] = []
+        if credentials_changed:
+            warnings = self._subscribe(
+                connection_id, spec, merged_settings,
+                self._with_installation(spec, {**current, **(secrets_ or {})}),
+                previous=(previous, self._with_installation(spec, current)),
+            )  # fmt: skip
+        if is_active:
+            self._schedule(connection_id, tenant_id, spec, tz, merged_settings)
+        else:
+            self._scheduler.remove(connection_id)
+        status = self.status(principal, connection_id)
+        return {**status, "warnings": [*warnings, *status["warnings"]]}
+
+    def _verify(self, spec: SystemSpec, settings: JSON, secrets_: JSON) -> tuple[JSON, list[str]]:
+        """The system's own set-up checks, made with the credentials (metered calls). What
+        they learn (the user's roles) is checked with the settings again, the same way on
+        create and on change."""
+        if spec.verify is None:
+            return settings, []
+        try:
+            verified = spec.verify(settings, secrets_, self._meter(spec, settings), self.transport)
+        except SetupRefused as exc:
+            raise Invalid(exc.message, field=exc.field) from exc
+        except AuthenticationFailed as exc:
+            raise Invalid(str(exc), field="secrets") from exc
+        except ConnectorError as exc:
+            raise Invalid(f"could not reach {spec.name}: {exc}", field="settings") from exc
+        learned = {**settings, **verified.settings}
+        return checked_settings(spec, learned), list(verified.warnings)
+
+    def _subscribe(
+        self,
+        connection_id: str,
+        spec: SystemSpec,
+        settings: JSON,
+        secrets_: JSON,
+        previous: tuple[JSON, JSON] | None = None,
+    ) -> list[str]:
+        """Set up the system's webhooks (``SystemSpec.webhooks``) to this connection's
+        callback URL and seal what they need into it; those of the ``previous`` (settings,
+        secrets) are removed first. A failure is a warning: the scheduled pulls still bring
+        every change."""
+        if spec.webhooks is None:
+            return []
+        if previous is not None:
+            old_settings, old_secrets = previous
+            try:
+                spec.webhooks.unsubscribe(
+                    old_settings, old_secrets, self._meter(spec, old_settings),
+                    self.transport, self._clock,
+                )  # fmt: skip
+            except (ConnectorError, SetupRefused, QuotaExhausted) as exc:
+                # Old credentials that no longer work: their subscriptions fail the new
+                # secret's check, and the system disables them.
+                log.info("the %s webhooks of the previous credentials stay: %s", spec.name, exc)
+        url = self._callback_url(connection_id, str(secrets_.get("inbound_token") or ""))
+        try:
+            added = spec.webhooks.subscribe(
+                settings, secrets_, url, self._meter(spec, settings), self.transport, self._clock
+            )
+        except (ConnectorError, SetupRefused, QuotaExhausted) as exc:
+            return [
+                f"the {spec.name} webhooks could not be set up ({exc}): changes arrive with "
+                "the scheduled pulls only; save the credentials again to retry"
+            ]
+        self.store_secrets(connection_id, added)
+        return []
+
+    def _shared_credentials(
+        self, principal: Principal, credential_key: str, connection_id: str | None
+    ) -> list[str]:
+        """The same user in two connections: a system may hand out one API session per user,
+        so the two may sign each other out. Worth a warning, not a refusal; another
+        account's connection is never named."""
+        with self._sessions() as session:
+            others = session.execute(
+                sa.select(Connection.name, Connection.tenant_id).where(
+                    Connection.credential_key == credential_key,
+                    Connection.id != (connection_id or ""),
+                )
+            ).all()
+        if not others:
+            return []
+        own = sorted(name for name, tenant in others if tenant == principal.tenant_id)
+        which = [f"another connection ({', '.join(own)})"] if own else []
+        if len(own) < len(others):
+            which.append("another connection of another account")
+        return [
+            f"these credentials are already used by {' and by '.join(which)}; a dedicated "
+            "user per integration avoids token conflicts"
+        ]
+
+    def _schedule(
+        self, connection_id: str, tenant_id: str, spec: SystemSpec, timezone: str, settings: JSON
+    ) -> None:
+        for kind, cron in schedules(spec, settings).items():
+            self._scheduler.set(connection_id, kind, cron, timezone, tenant_id=tenant_id)
+
+    def handle(self, connection_id: str) -> ConnectorHandle:
+        """Decrypted settings for the runtime; never returned through the API."""
+        with self._sessions() as session:
+            row = session.get(Connection, connection_id)
+            if row is None:
+                raise NotFound(f"connection {connection_id} not found")
+            spec = system_spec(row.system)
+            return ConnectorHandle(
+                connection_id=row.id,
+                tenant_id=row.tenant_id,
+                system=spec,
+                settings=dict(row.settings),
+                secrets=self._with_installation(spec, self._box.open(row.secrets)),
+                timezone=row.timezone,
+                credential_key=row.credential_key,
+            )
+
+    def store_secrets(self, connection_id: str, changed: JSON) -> None:
+        """Seal secrets a connector changed while it ran (a rotated OAuth refresh token) into
+        the connection at once, in their own transaction: a run that fails later keeps them."""
+        with self._sessions.begin() as session:
+            row = session.get(Connection, connection_id, with_for_update=True)
+            if row is not None:
+                row.secrets = self._box.seal({**self._box.open(row.secrets), **changed})

@@ -1,0 +1,138 @@
+"""Checking what a user gives a connection: its settings against the system's settings model,
+its secrets against the secrets model, its time zone. A refusal names the JSON path and the
+reason (``settings.vat_groups[0].rate: …``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ValidationError
+
+from ledgerbridge.connectors.base import SetupRefused
+from ledgerbridge.connectors.registry import SystemSpec, directions
+from ledgerbridge.services.errors import Invalid
+
+JSON = dict[str, Any]
+UNION_BRANCHES = frozenset({"int", "str", "bool", "float", "decimal", "date"})
+
+
+def check_timezone(timezone: str) -> None:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(f"unknown time zone '{timezone}'", field="timezone") from None
+
+
+def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> JSON:
+    """A JSON merge patch (RFC 7396): objects are merged key by key, at every depth, so a
+    change to ``summary.reload_requested_at`` keeps the summary's other fields; ``null``
+    removes a key (its default applies again); any other value replaces."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def refuse_learned(spec: SystemSpec, given: Mapping[str, Any]) -> None:
+    """Settings the credentials check stores (the user's roles) are the system's word, not the
+    user's: a given one would let a check be bypassed."""
+    for key in sorted(set(given) & spec.settings.learned):
+        raise Invalid(
+            f"settings.{key} is set by the hub when it checks the credentials with "
+            f"{spec.name}; it cannot be given",
+            field=f"settings.{key}",
+        )
+
+
+def checked_settings(spec: SystemSpec, settings: Mapping[str, Any]) -> JSON:
+    """The settings as the system's model reads them (values in their JSON form, only the keys
+    given: the system's defaults stay its own), then the system's own checks."""
+    model = _validated(spec.settings, settings, "settings")
+    cleaned = model.model_dump(mode="json", exclude_unset=True)
+    for stream, choice in cleaned.get("entities", {}).items():
+        _check_stream(spec, stream, choice)
+    for kind in cleaned.get("schedules", {}):
+        if kind not in spec.pulls:
+            raise Invalid(
+                f"settings.schedules.{kind}: {spec.name} has no scheduled job '{kind}'; its "
+                f"jobs: {', '.join(spec.pulls)}",
+                field=f"settings.schedules.{kind}",
+            )
+    if spec.check_settings is not None:
+        try:
+            spec.check_settings(cleaned)
+        except SetupRefused as exc:
+            raise Invalid(exc.message, field=exc.field) from exc
+    return cleaned
+
+
+def _check_stream(spec: SystemSpec, stream: str, choice: Mapping[str, Any]) -> None:
+    path = f"settings.entities.{stream}"
+    mapping = spec.streams.get(stream)
+    if mapping is None:
+        raise Invalid(
+            f"{path}: {spec.name} has no stream '{stream}'; its streams: {', '.join(spec.streams)}",
+            field=path,
+        )
+    allowed = directions(mapping)
+    direction = choice.get("direction", "both")
+    if direction != "both" and direction not in allowed:
+        raise Invalid(
+            f"{path}.direction: {stream} syncs {allowed[0]} only",
+            field=f"{path}.direction",
+        )
+
+
+def checked_secrets(spec: SystemSpec, given: Mapping[str, Any], *, partial: bool) -> None:
+    """Secrets a user gives: known names with usable values; all the required ones unless
+    ``partial`` (a change of some of them)."""
+    if not partial:
+        _validated(spec.secrets, given, "secrets")
+        return
+    fields = spec.secrets.model_fields
+    for name, value in given.items():
+        if name not in fields:
+            raise Invalid(
+                f"secrets.{name}: {spec.name} takes no such secret; it takes "
+                f"{', '.join(fields) or 'none'}",
+                field=f"secrets.{name}",
+            )
+        _validated(spec.secrets, {**_placeholders(spec.secrets), name: value}, "secrets")
+
+
+def _placeholders(model: type[BaseModel]) -> JSON:
+    return {n: "x" for n, f in model.model_fields.items() if f.is_required()}
+
+
+def _validated(model: type[BaseModel], data: Mapping[str, Any], root: str) -> BaseModel:
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        raise _invalid(exc, root) from None
+
+
+def _invalid(exc: ValidationError, root: str) -> Invalid:
+    """The first error, as ``settings.vat_groups[0].rate: <reason>``."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    path, field = root, root
+    for part in error["loc"]:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in UNION_BRANCHES or "[" in part or part.startswith("function-"):
+            continue  # which branch of a union refused it, not a key
+        else:
+            path += f".{part}"
+        field += f".{part}"
+    reason = error["msg"]
+    if error["type"] == "extra_forbidden":
+        reason = "unknown setting" if root == "settings" else "unknown secret"
+    elif error["type"] == "missing":
+        reason = "required"
+    return Invalid(f"{path}: {reason}", field=field)

@@ -1,0 +1,184 @@
+"""What a connection shows: its settings and health, its schedules with their next and last
+runs, the jobs a user may run, import progress, and the system's warnings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ledgerbridge.connectors.registry import SystemSpec
+from ledgerbridge.runtime.schedules import ScheduleInfo
+from ledgerbridge.services.connections.base import (
+    JSON,
+    Part,
+    daily_call_limit,
+    is_admin,
+    iso,
+    system_spec,
+)
+from ledgerbridge.services.errors import NotFound
+from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.tables.sync import InboxEvent, Run, SyncIssue
+from ledgerbridge.store.tables.tenancy import Connection
+
+
+class Status(Part):
+    def list_connections(self, principal: Principal) -> list[JSON]:
+        with self._sessions() as session:
+            ids = session.scalars(
+                sa.select(Connection.id)
+                .where(Connection.tenant_id == principal.tenant_id)
+                .order_by(Connection.created_at)
+            ).all()
+        return [self.status(principal, cid) for cid in ids]
+
+    def status(self, principal: Principal, connection_id: str) -> JSON:
+        """The connection as its tenant sees it; the Change URL (it holds the callback token)
+        only for owners and admins."""
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            spec = system_spec(row.system)
+            change_url = None
+            if is_admin(principal):
+                token = self._box.open(row.secrets).get("inbound_token", "")
+                change_url = self._callback_url(row.id, token)
+            runs = session.scalars(
+                sa.select(Run)
+                .where(Run.connection_id == row.id)
+                .order_by(Run.started_at.desc())
+                .limit(5)
+            ).all()
+            issues = session.execute(
+                sa.select(SyncIssue.reason_code, sa.func.count())
+                .where(SyncIssue.connection_id == row.id)
+                .group_by(SyncIssue.reason_code)
+            ).all()
+            pending = session.scalar(
+                sa.select(sa.func.count())
+                .select_from(InboxEvent)
+                .where(InboxEvent.connection_id == row.id, InboxEvent.processed_at.is_(None))
+            )
+            return {
+                "id": row.id,
+                "system": row.system,
+                "name": row.name,
+                "timezone": row.timezone,
+                "active": row.active,
+                "settings": row.settings,
+                "import_state": row.import_state,
+                "last_success_at": iso(row.last_success_at),
+                "last_error_at": iso(row.last_error_at),
+                "last_error": row.last_error,
+                "calls_used_today": self._ledger.used(row.credential_key, spec.quota_timezone),
+                "daily_call_limit": daily_call_limit(spec, row.settings),
+                "quota_day": self._ledger.day(spec.quota_timezone),
+                "change_url": change_url,
+                "open_issues": {reason: count for reason, count in issues},
+                "pending_callbacks": int(pending or 0),
+                "recent_runs": [run_view(r) for r in runs],
+                "import_progress": self._import_progress(session, row.id),
+                "schedules": self._schedules(session, row.id, row.timezone),
+                "job_kinds": list(spec.job_kinds),
+                "warnings": self._warnings(spec, row.settings, row.timezone),
+            }
+
+    def _schedules(self, session: Session, connection_id: str, timezone: str) -> list[JSON]:
+        """Each scheduled job with its next run and its last one, in the connection's zone."""
+        zone = ZoneInfo(timezone)
+        last_runs = dict(
+            session.execute(
+                sa.select(Run.kind, sa.func.max(Run.started_at))
+                .where(Run.connection_id == connection_id)
+                .group_by(Run.kind)
+            ).all()
+        )
+        return [
+            {
+                "kind": info.kind,
+                "cron": info.cron,
+                "timezone": info.timezone,
+                "enabled": info.enabled,
+                "next_run_at": _local(info.next_run_at, zone),
+                "last_run_at": _local(last_runs.get(info.kind), zone) or _last_slot(info, zone),
+            }
+            for info in sorted(self._scheduler.list(connection_id), key=lambda i: i.kind)
+        ]
+
+    def _warnings(self, spec: SystemSpec, settings: JSON, timezone: str) -> list[str]:
+        """The system's warnings about the settings, as of today in the connection's zone."""
+        if spec.status_warnings is None:
+            return []
+        today = self._clock.now().astimezone(ZoneInfo(timezone)).date()
+        return spec.status_warnings(settings, today)
+
+    def warnings(self, connection_id: str) -> tuple[str, list[str]]:
+        """(tenant id, current warnings) of a connection, for the daily notice job."""
+        with self._sessions() as session:
+            row = session.get(Connection, connection_id)
+            if row is None:
+                raise NotFound(f"connection {connection_id} not found")
+            spec = system_spec(row.system)
+            return row.tenant_id, self._warnings(spec, row.settings, row.timezone)
+
+    def _import_progress(self, session: Session, connection_id: str) -> JSON | None:
+        """Counts per stream, calls used and, when the totals are known, an ETA."""
+        run = session.scalars(
+            sa.select(Run)
+            .where(Run.connection_id == connection_id, Run.kind == "import")
+            .order_by(Run.started_at.desc())
+            .limit(1)
+        ).first()
+        if run is None:
+            return None
+        per_stream: dict[str, dict[str, int]] = {}
+        for key, count in run.counts.items():
+            stream, _, outcome = key.partition(".")
+            per_stream.setdefault(stream, {})[outcome] = int(count)
+        totals = run.totals or {}
+        done = sum(sum(v.values()) for v in per_stream.values())
+        total = sum(totals.values()) if totals else None
+        end = run.finished_at or self._clock.now()
+        elapsed = (end - run.started_at).total_seconds()
+        eta = None
+        if run.status == "running" and total and done:
+            eta = round(elapsed / done * max(total - done, 0), 1)
+        return {
+            "status": run.status,
+            "streams": {
+                s: {**per_stream.get(s, {}), "total": totals.get(s)}
+                for s in sorted(set(per_stream) | set(totals))
+            },
+            "records_done": done,
+            "records_total": total,
+            "calls": run.calls,
+            "elapsed_seconds": round(elapsed, 1),
+            "eta_seconds": eta,
+            "message": run.message,
+        }
+
+
+def _local(instant: datetime | None, zone: ZoneInfo) -> str | None:
+    return instant.astimezone(zone).isoformat() if instant is not None else None
+
+
+def _last_slot(info: ScheduleInfo, zone: ZoneInfo) -> str | None:
+    """A job that leaves no run behind (the daily notices): the slot it last fired for."""
+    if info.last_slot is None:
+        return None
+    return datetime.fromisoformat(info.last_slot).replace(tzinfo=zone).isoformat()
+
+
+def run_view(run: Run) -> JSON:
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "status": run.status,
+        "counts": run.counts,
+        "calls": run.calls,
+        "message": run.message,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": iso(run.finished_at),
+    }
