@@ -47,5 +47,11 @@ class Settings(BaseSettings):
     tripletex_consumer_token: str | None = Field(
         default=None,
         description="The consumer token Tripletex issued to this installation (integration "
-        "partner); tenants paste only their employee tokens.",
+        "partner) for its production environment; tenants paste only their employee tokens. "
+        "Also used in the test environment when no test token is set.",
+    )
+    tripletex_test_consumer_token: str | None = Field(
+        default=None,
+        description="The consumer token of Tripletex's test environment (a consumer token "
+        "works in one environment only), for connections whose environment is test.",
     )

@@ -22,6 +22,7 @@ from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.tripletex import SandboxServer, TripletexSandbox, seed_accounting_firm
 from ledgerbridge.sandbox.tripletex.seed import SeededFirm
 from ledgerbridge.settings import Settings
+from ledgerbridge.store.tables.sync import Run
 from ledgerbridge.store.tables.tenancy import Connection, WebhookDelivery
 from tests.integration.conftest import Tenant, hub_settings, new_tenant
 
@@ -233,6 +234,38 @@ def test_without_an_installation_consumer_token_nothing_connects(
         bare.close()
 
 
+def test_a_test_connection_works_next_to_a_production_one_with_each_environments_token(
+    settings: Settings, clock: ManualClock, hub_port: int, tripletex: Tripletex
+) -> None:
+    """Tripletex issues a consumer token per environment: the installation holds both."""
+    sandbox_firm = seed_accounting_firm(
+        tripletex.sandbox, clients=1, seed=5, environment="test", months=1, token_days=40
+    )
+    both = System(
+        settings.model_copy(update={"tripletex_test_consumer_token": sandbox_firm.consumer_token}),
+        clock=clock,
+    )
+    server = ServerThread(create_app(both), port=hub_port).start()
+    try:
+        tenant = new_tenant(both, f"{server.url}/api/v1")
+        production = tenant.api.post("/connections", json=body(tripletex))
+        assert production.status_code == 201, production.text
+        test = tenant.api.post(
+            "/connections",
+            json={**body(tripletex, sandbox_firm.employee_token, environment="test",
+                         employee_token_expires_on=sandbox_firm.token_expires.isoformat()),
+                  "name": "Tripletex test"},
+        )  # fmt: skip
+        assert test.status_code == 201, test.text
+        for connection in (production.json(), test.json()):
+            tested = tenant.api.post(f"/connections/{connection['id']}/test").json()
+            assert tested["ok"], tested
+        assert test.json()["settings"]["tripletex_company"]["id"] == sandbox_firm.firm_id
+    finally:
+        server.stop()
+        both.close()
+
+
 def test_only_owner_and_admin_may_connect_or_configure(
     hub: str, tenant: Tenant, tripletex: Tripletex
 ) -> None:
@@ -353,6 +386,43 @@ def test_import_brings_clients_products_and_vat_codes(
     products = {p["data"]["sku"]: p["data"] for p in all_of(tenant, "/products")}
     assert len(products) == len(tripletex.sandbox.all(firm, "Product"))
     assert products["100"]["vat_code"] == "3" and Decimal(products["100"]["sales_price"]) == 4500
+
+
+def test_import_recognises_clients_the_app_has_by_organisation_number_then_e_mail(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    firm = tripletex.firm.firm_id
+    by_org, by_email, shared = [
+        c for c in tripletex.sandbox.all(firm, "Customer")
+        if c.get("organizationNumber") and c.get("email")
+    ][:3]  # fmt: skip
+    known = {
+        "org": tenant.api.post("/parties", json={
+            "name": "Kjent via org.nr.", "organisation_number": by_org["organizationNumber"]}),
+        "email": tenant.api.post("/parties", json={
+            "name": "Kjent via e-post", "email": by_email["email"].upper()}),
+        "twin_1": tenant.api.post("/parties", json={
+            "name": "Tvilling 1", "organisation_number": shared["organizationNumber"]}),
+        "twin_2": tenant.api.post("/parties", json={
+            "name": "Tvilling 2", "organisation_number": shared["organizationNumber"]}),
+    }  # fmt: skip
+    ids = {key: response.json()["id"] for key, response in known.items()}
+    cid = connect(tenant, tripletex)["id"]
+    activate(system, tenant, cid)
+
+    parties = all_of(tenant, "/parties")
+    assert len(parties) == len(tripletex.sandbox.all(firm, "Customer")) + 2  # the twins
+    for key, customer in (("org", by_org), ("email", by_email)):
+        record = tenant.api.get(f"/parties/{ids[key]}").json()
+        assert record["sync"][0]["remote_id"] == str(customer["id"]), key
+        assert record["data"]["debtor_number"] == str(customer["customerNumber"])
+        assert record["data"]["name"] == customer["name"]  # Tripletex is master
+    [ambiguous] = tenant.api.get(
+        f"/connections/{cid}/issues", params={"reason": "match_ambiguous"}
+    ).json()
+    assert ambiguous["key"] == str(shared["id"])
+    assert ids["twin_1"] in ambiguous["message"] and ids["twin_2"] in ambiguous["message"]
+    assert "merge" in ambiguous["message"]
 
 
 def test_pull_reads_only_customers_changed_since_the_last_one(
@@ -614,6 +684,45 @@ def test_on_the_import_day_each_linked_client_gets_its_monthly_summary(
     assert any(c["entity"] == "period_statistics" for c in changes["items"])
 
 
+def test_a_customer_is_linked_to_one_client_and_a_shared_link_stops_no_run(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    cid, party, _ = link_first_client(system, tenant, tripletex, SUMMARY)
+    [customer] = tenant.api.get(f"/connections/{cid}").json()["settings"]["client_links"].values()
+    twin = tenant.api.post("/parties", json={"name": "Same customer"}).json()
+    shared = {party["id"]: customer, twin["id"]: customer}
+    response = tenant.api.patch(f"/connections/{cid}", json={"settings": {"client_links": shared}})
+    field, message = refused(response)
+    assert field == "settings.client_links"
+    assert f"Tripletex customer {customer}" in message and twin["id"] in message
+
+    # Links saved before they were refused: the run goes on, and the status says why the
+    # second client gets nothing.
+    org = tripletex.sandbox.shared["Company"][tripletex.firm.client_ids[1]]["organizationNumber"]
+    other = next(
+        c["id"] for c in tripletex.sandbox.all(tripletex.firm.firm_id, "Customer")
+        if c.get("organizationNumber") == org
+    )  # fmt: skip
+    third = tenant.api.post("/parties", json={"name": "Another client"}).json()
+    with system.sessions.begin() as session:
+        row = session.get(Connection, cid)
+        assert row is not None
+        row.settings = {**row.settings, "client_links": {**shared, third["id"]: str(other)}}
+    clock.set(datetime(2026, 12, 3, 5, 30, tzinfo=UTC))  # the import day
+    system.run_until_idle()
+    summaries = {s["data"]["party_id"] for s in all_of(tenant, "/period-statistics")}
+    assert summaries == {min(party["id"], twin["id"]), third["id"]}
+    run = tenant.api.get(f"/connections/{cid}").json()
+    assert any(f"Tripletex customer {customer}" in w and "only" in w for w in run["warnings"]), run[
+        "warnings"
+    ]
+    with system.sessions() as session:
+        statistics = session.scalars(
+            sa.select(Run).where(Run.connection_id == cid, Run.kind == "statistics")
+        ).all()
+    assert statistics and all(r.status == "succeeded" for r in statistics)
+
+
 def test_summary_settings_are_checked(tenant: Tenant, tripletex: Tripletex) -> None:
     for summary, field in (
         ({**SUMMARY, "import_day": 29}, "settings.summary.import_day"),
@@ -651,8 +760,19 @@ def test_reload_back_fills_twelve_months_overwriting_and_announces_completion(
     assert len(starts) == 12 and starts[0] == "2025-11-01" and starts[-1] == "2026-10-01"
     with_sales = [s for s in summaries if Decimal(s["data"]["metrics"]["sale_entries"]) > 0]
     assert with_sales, "the seeded months have sales"
+    # A figure changed in the app is overwritten by the reload, though Tripletex kept it.
+    changed = with_sales[0]
+    figures = {**changed["data"]["metrics"], "sale_entries": "999"}
+    fields = {**changed["data"]["fields"], "Salgsbilag": "999"}
+    patched = tenant.api.patch(
+        f"/period-statistics/{changed['id']}", json={"metrics": figures, "fields": fields}
+    )
+    assert patched.status_code == 200, patched.text
     reload("2026-11-20T10:05:00Z")
     assert len(all_of(tenant, "/period-statistics")) == 12, "overwritten, not duplicated"
+    after = tenant.api.get(f"/period-statistics/{changed['id']}").json()["data"]
+    assert after["metrics"] == changed["data"]["metrics"]
+    assert after["fields"] == changed["data"]["fields"]
     with system.sessions() as session:
         events = session.scalars(
             sa.select(WebhookDelivery.payload).where(

@@ -181,6 +181,43 @@ def test_set_up_checks_the_key_the_domain_and_the_administration(
     assert good.json()["settings"]["yuki_domain"]["name"] == "ledgerbridge-demo"
 
 
+def test_set_up_login_lists_the_keys_domains_and_administrations_before_connecting(
+    tenant: Tenant, yuki: Yuki
+) -> None:
+    second = yuki.sandbox.add_domain("Tweede Domein")
+    yuki.sandbox.add_administration(second.id, "Tweede Administratie")
+    yuki.sandbox.add_access_key(yuki.seeded.access_key, [yuki.domain, second.id])
+    login = tenant.api.post(
+        "/setup/yuki/login", json={"access_key": yuki.seeded.access_key, "base_url": yuki.url}
+    )
+    assert login.status_code == 200, login.text
+    domains = {d["domain_id"]: d for d in login.json()["domains"]}
+    assert set(domains) == {yuki.domain, second.id}
+    assert domains[yuki.domain]["name"] == "ledgerbridge-demo"
+    assert [a["administration_id"] for a in domains[yuki.domain]["administrations"]] == [
+        yuki.seeded.administration_id
+    ]
+    assert [a["name"] for a in domains[second.id]["administrations"]] == ["Tweede Administratie"]
+
+    one = tenant.api.post(
+        "/setup/yuki/login",
+        json={"access_key": yuki.seeded.access_key, "base_url": yuki.url, "domain_id": second.id},
+    )
+    assert [d["domain_id"] for d in one.json()["domains"]] == [second.id]
+    unknown = tenant.api.post(
+        "/setup/yuki/login",
+        json={"access_key": yuki.seeded.access_key, "base_url": yuki.url, "domain_id": "nope"},
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["loc"] == ["body", "domain_id"]
+    assert "ledgerbridge-demo" in unknown.text
+    wrong_key = tenant.api.post(
+        "/setup/yuki/login", json={"access_key": "not-a-key", "base_url": yuki.url}
+    )
+    assert wrong_key.status_code == 422
+    assert wrong_key.json()["detail"][0]["loc"] == ["body", "access_key"]
+
+
 # ------------------------------------------------------------------ contacts
 
 
@@ -222,7 +259,8 @@ def test_changes_in_yuki_are_pulled_incrementally_and_deactivation_is_not_reflec
     activate(system, tenant, connection["id"])
     calls = yuki.calls()
     pull(system, tenant, connection["id"])
-    assert yuki.calls() - calls == 2  # one page of each stream: nothing changed
+    # Nothing changed: one page of customers, and of contacts with a box ticked and without.
+    assert yuki.calls() - calls == 3
     assert last_run(system, connection["id"], "pull").counts.get("contacts.updated", 0) == 0
 
     yuki.sandbox.edit_contact(yuki.domain, contact, city="Amersfoort", website="www.devries.nl")
@@ -310,6 +348,29 @@ def test_a_contact_created_in_the_hub_gets_the_next_debtor_number_and_a_notice(
     assert len(yuki.sandbox.contacts(yuki.domain)) == 3
 
 
+def test_edits_in_yuki_to_a_contact_made_by_the_hub_are_pulled_before_its_box_is_ticked(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "30001", "Leverancier B.V.", is_customer=False)
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    created = tenant.api.post("/parties", json={"name": "Nieuwe Klant B.V.", "is_customer": True})
+    system.run_until_idle()
+    party = tenant.api.get(f"/parties/{created.json()['id']}").json()
+    number = party["data"]["debtor_number"]
+    contact = yuki.sandbox.get_contact(yuki.domain, number)
+    assert contact is not None and not contact.is_customer
+
+    yuki.sandbox.edit_contact(yuki.domain, contact.id, city="Zwolle", website="www.nieuw.nl")
+    pull(system, tenant, connection["id"])
+    data = tenant.api.get(f"/parties/{party['id']}").json()["data"]
+    assert data["billing_address"]["city"] == "Zwolle"
+    assert data["website"] == "www.nieuw.nl"
+    # A contact Yuki holds without either box and the hub never linked is still not imported.
+    assert [p["data"]["name"] for p in all_of(tenant, "/parties")] == ["Nieuwe Klant B.V."]
+    assert issues(tenant, connection["id"], "yuki_contact_type_manual") != []
+
+
 # ------------------------------------------------------------------ invoices
 
 
@@ -387,10 +448,10 @@ def test_invoices_wait_for_the_customer_box_and_follow_once_it_is_ticked(
     [waiting] = issues(tenant, connection["id"], "yuki_contact_not_customer")
     assert waiting["key"] == invoice.json()["id"]
 
+    # Once the pull sees the box ticked, the invoice goes at once: the pull queues a push,
+    # nothing waits for the next scheduled one.
     yuki.sandbox.mark_as_customer(yuki.domain, number)
     pull(system, tenant, connection["id"])
-    assert tenant.api.post(f"/connections/{connection['id']}/jobs/push").status_code == 202
-    system.run_until_idle()
     [booked] = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
     assert booked.reference == "F2026-002"
     assert issues(tenant, connection["id"]) == []

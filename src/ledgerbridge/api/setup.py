@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
 
@@ -25,3 +25,18 @@ def uniconta_login(body: UnicontaLogin, principal: PrincipalDep, system: SystemD
     """Log in with a Uniconta user and list its companies. The user must be a Server user;
     without the Reseller role invoices cannot be enabled (the answer says so)."""
     return system.setup.uniconta_login(principal, body.username, body.password, body.base_url)
+
+
+class YukiLogin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    access_key: str = Field(min_length=1, description="A Yuki web service access key")
+    base_url: str | None = None
+    domain_id: str | None = Field(None, description="List this domain only")
+
+
+@router.post("/yuki/login")
+def yuki_login(body: YukiLogin, principal: PrincipalDep, system: SystemDep) -> Any:
+    """List the domains a Yuki access key reaches, each with its administrations, to choose
+    the connection's ``domain_id`` and ``administration_id`` from."""
+    return system.setup.yuki_login(principal, body.access_key, body.base_url, body.domain_id)

@@ -21,6 +21,10 @@ ROW_ISSUE = "__issue__"
 """Key a connector may add to a stored row to report a problem with a write that otherwise
 took effect (an order created whose posting failed): ``{"reason": ..., "message": ...}``. The
 record is linked, and the problem becomes its open issue until a retry succeeds."""
+ROW_LINKED_ONLY = "__linked_only__"
+"""Key a connector may set on a row it reads only to follow records already linked (a Yuki
+contact made from the hub, whose Customer box is not ticked): such a row updates its linked hub
+record and never creates or matches one."""
 CallMeter = Callable[[int], None]
 """Called with the number of API calls about to be made, before they are made. The engine
 records them in the quota ledger and may raise to stop a run that would exceed the budget."""
@@ -253,7 +257,8 @@ class EntityMapping(ABC):
     match_fields: tuple[str, ...] = ()
     """Canonical fields, in order, that recognise an existing unlinked hub record when a remote
     record is first seen and carries no business key (a VAT number, a registration number, an
-    e-mail address). A value shared by several hub records matches none."""
+    e-mail address). A value shared by several unlinked hub records matches none of them (a
+    wrong merge is worse than a second record): the record imported gets an issue naming them."""
     references: tuple[Reference, ...] = ()
     incremental: bool = False
     """Records only ever appear after the last one read (posted invoices): a pull reads what
@@ -274,6 +279,9 @@ class EntityMapping(ABC):
     outbound: bool = True
     read_only_reason: str | None = None
     """Why hub changes are never sent (the remote is master), for records and the API."""
+    remote_wins: bool = False
+    """Every read replaces the hub's values of ``fields`` with the remote's, even those changed
+    in the hub since while the remote kept its own (a reload of monthly statistics)."""
 
     @abstractmethod
     def remote_id(self, remote: JSON) -> str:

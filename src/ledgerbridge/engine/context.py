@@ -39,7 +39,7 @@ class RunContext:
     heartbeat: Callable[[], None] = lambda: None
     counts: Counter[str] = field(default_factory=Counter)
     """Outcomes per ``<stream>.<outcome>``."""
-    unlinked_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    unlinked_keys: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     """Per stream and field: hub records not yet linked, by that field's value (computed once
     per run)."""
     matched: set[str] = field(default_factory=set)

@@ -7,13 +7,14 @@ crash loses at most the page in flight, and applying a page again changes nothin
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, SkipRecord
+from ledgerbridge.connectors.base import JSON, ROW_LINKED_ONLY, EntityMapping, SkipRecord
 from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.lookups import looked_up
@@ -46,7 +47,21 @@ def match_value(value: object) -> str | None:
     return compact or None
 
 
+MATCH_AMBIGUOUS = "match_ambiguous"
+"""A remote record seen for the first time whose details match several unlinked hub records:
+it is imported as a record of its own, with this notice naming them."""
+
+ReleaseHook = Callable[[Session, str, str], None]
+"""(session, connection id, tenant id): called in the transaction of a page that let outbound
+records waiting for one of its records go."""
+
+
 class InboundSync(SyncState):
+    on_release: ReleaseHook | None = None
+    """Set by the runtime to queue a push at once when a pull links a record that outbound
+    records wait for (an invoice for the contact whose Customer box was just ticked), instead
+    of leaving them to the next scheduled push."""
+
     def apply(
         self,
         session: Session,
@@ -67,7 +82,7 @@ class InboundSync(SyncState):
         references = self.resolve_inbound(session, ctx, mapping, rows)
         resolved: list[str] = []
         attached: list[str] = []
-        newly_linked = False
+        linked_now: list[str] = []
         open_creates: dict[str, str] | None = None
 
         def skip(remote_id: str, row: JSON, exc: SkipRecord | ValidationError) -> None:
@@ -79,6 +94,9 @@ class InboundSync(SyncState):
 
         for row, remote_id, refs in zip(rows, remote_ids, references, strict=True):
             link = links.get(remote_id)
+            ambiguous: str | None = None
+            if link is None and row.get(ROW_LINKED_ONLY):
+                continue  # read only to follow linked records: never creates or matches one
             record: HubRecord | None = None
             if link is not None:
                 record = self.hub.get(session, ctx.tenant_id, entity, link.record_id)
@@ -114,7 +132,12 @@ class InboundSync(SyncState):
                     f"{type(exc).__name__}: {exc}",
                 ))  # fmt: skip
                 continue
-            if link is not None and link.remote_hash == content_hash(remote):
+            overwrite = (
+                mapping.remote_wins
+                and record is not None
+                and any(record.data.get(name) != remote.get(name) for name in mapping.fields)
+            )
+            if link is not None and link.remote_hash == content_hash(remote) and not overwrite:
                 if link.remote_id != remote_id:
                     link.remote_id = remote_id
                 recorder.log(
@@ -148,7 +171,9 @@ class InboundSync(SyncState):
                             "its create is not confirmed yet; they are linked once it is",
                         ))  # fmt: skip
                         continue
-                    record = self._match_unlinked(session, ctx, stream, remote)
+                    record, ambiguous = self._match_unlinked(
+                        session, ctx, stream, remote_id, remote
+                    )
                 # First match of an existing hub record: the accounting system's values win.
                 base = {name: None for name in mapping.fields}
             try:
@@ -158,8 +183,9 @@ class InboundSync(SyncState):
                 else:
                     data = dict(record.data)
                     for name in mapping.fields:
-                        if remote.get(name) != base.get(name) and (
-                            link is not None or remote.get(name) is not None
+                        if overwrite or (
+                            remote.get(name) != base.get(name)
+                            and (link is not None or remote.get(name) is not None)
                         ):
                             data[name] = full.get(name)
                     changed = self.hub.update(session, record, validate(entity, data), ctx.origin)
@@ -168,9 +194,17 @@ class InboundSync(SyncState):
                 skip(remote_id, row, exc)
                 continue
             self.save_link(session, ctx, stream, record, remote_id, remote, link)
-            newly_linked = newly_linked or link is None
+            if link is None:
+                linked_now.append(record.id)
             if link is None and mapping.attach_to is not None:
                 attached.append(record.id)
+            if ambiguous is not None:
+                recorder.issue(
+                    session, stream=stream, direction=INBOUND, key=remote_id, outcome=outcome,
+                    reason=MATCH_AMBIGUOUS, message=ambiguous, record_id=record.id,
+                    remote_id=remote_id,
+                )  # fmt: skip
+                continue
             recorder.log(
                 session, stream=stream, direction=INBOUND, outcome=outcome,
                 record_id=record.id, remote_id=remote_id,
@@ -183,8 +217,12 @@ class InboundSync(SyncState):
             recorder.resolve(
                 session, mapping.attach_to, OUTBOUND, attached, reasons=mapping.resolves
             )
-        if newly_linked and follow_dependents:
+        if linked_now and follow_dependents:
             self.release_waiting(session, ctx, stream)
+            if self.on_release is not None and self._outbound_released(
+                session, ctx, stream, linked_now
+            ):
+                self.on_release(session, ctx.connection_id, ctx.tenant_id)
 
     def _links_for(
         self,
@@ -270,31 +308,72 @@ class InboundSync(SyncState):
             if waiting:
                 self.apply(session, ctx, stream, waiting)
 
+    def _outbound_released(
+        self, session: Session, ctx: RunContext, parent: str, record_ids: list[str]
+    ) -> bool:
+        """Whether an outbound record waits for one of these records, just linked in
+        ``parent``: it can go now."""
+        linked = set(record_ids)
+        for stream, mapping in ctx.connector.mappings.items():
+            refs = [r for r in mapping.references if parent in r.streams]
+            if not refs or not ctx.directions(stream)[1]:
+                continue
+            waiting = session.scalars(
+                sa.select(SyncIssue.key).where(
+                    SyncIssue.connection_id == ctx.connection_id,
+                    SyncIssue.stream == stream,
+                    SyncIssue.direction == OUTBOUND,
+                    SyncIssue.reason_code.in_({r.pending_reason for r in refs}),
+                )
+            ).all()
+            if not waiting:
+                continue
+            rows = session.scalars(
+                sa.select(HubRecord.data).where(
+                    HubRecord.tenant_id == ctx.tenant_id, HubRecord.id.in_(waiting)
+                )
+            )
+            if any(str(data.get(r.field)) in linked for data in rows for r in refs):
+                return True
+        return False
+
     def _match_unlinked(
-        self, session: Session, ctx: RunContext, stream: str, remote: JSON
-    ) -> HubRecord | None:
+        self, session: Session, ctx: RunContext, stream: str, remote_id: str, remote: JSON
+    ) -> tuple[HubRecord | None, str | None]:
         """The hub record a remote record seen for the first time already is: the app may
         have created the customer before the accounting system was connected. Matched by
         business key, else by the mapping's ``match_fields`` in order; a record is matched
-        once per run (``ctx.matched``)."""
+        once per run (``ctx.matched``). When no value matches one record and one matches
+        several, which of them it is only the user can say: no record, and the notice why."""
         mapping = ctx.mapping(stream)
         candidates = [(mapping.business_key_field, mapping.business_key(remote))]
         candidates += [(name, match_value(remote.get(name))) for name in mapping.match_fields]
+        shared: tuple[str, object, list[str]] | None = None
         for field, value in candidates:
             if field is None or value is None:
                 continue
-            record_id = self._unlinked_by(session, ctx, stream, field).get(value)
-            if record_id is not None and record_id not in ctx.matched:
-                ctx.matched.add(record_id)
-                return self.hub.get(session, ctx.tenant_id, mapping.entity, record_id)
-        return None
+            record_ids = self._unlinked_by(session, ctx, stream, field).get(value, [])
+            if len(record_ids) > 1:
+                shared = shared or (field, remote.get(field), record_ids)
+            elif record_ids and record_ids[0] not in ctx.matched:
+                ctx.matched.add(record_ids[0])
+                return self.hub.get(session, ctx.tenant_id, mapping.entity, record_ids[0]), None
+        if shared is None:
+            return None, None
+        name, shown, record_ids = shared
+        return None, (
+            f"{mapping.remote_entity} {remote_id} was imported as a new {mapping.entity}: its "
+            f"{name.replace('_', ' ')} {shown} is held by {len(record_ids)} {mapping.entity} "
+            f"records in the hub that are not linked yet ({', '.join(sorted(record_ids))}), so "
+            "it matched none of them. If it is one of them, merge the records in the app"
+        )
 
     def _unlinked_by(
         self, session: Session, ctx: RunContext, stream: str, field: str
-    ) -> dict[str, str]:
+    ) -> dict[str, list[str]]:
         """Hub records not yet linked in this stream, by one field's value (computed once per
-        run). A match field's value shared by several records matches none of them: a wrong
-        merge is worse than a second record the user can merge."""
+        run). A match field's value may be shared by several records: then it matches none of
+        them, as a wrong merge is worse than a record that waits for the user."""
         cache_key = f"{stream}:{field}"
         cached = ctx.unlinked_keys.get(cache_key)
         if cached is not None:
@@ -309,16 +388,15 @@ class InboundSync(SyncState):
         )
         if field == mapping.business_key_field:
             numbers = self.hub.index_by_field(session, ctx.tenant_id, mapping.entity, field)
-            unlinked = {key: rid for key, rid in numbers.items() if rid not in linked}
+            unlinked = {key: [rid] for key, rid in numbers.items() if rid not in linked}
         else:
-            by_value: dict[str, list[str]] = {}
+            unlinked = {}
             for value, rid in self.hub.values_of_field(
                 session, ctx.tenant_id, mapping.entity, field
             ):
                 key = match_value(value)
                 if key is not None and rid not in linked:
-                    by_value.setdefault(key, []).append(rid)
-            unlinked = {key: rids[0] for key, rids in by_value.items() if len(rids) == 1}
+                    unlinked.setdefault(key, []).append(rid)
         return ctx.unlinked_keys.setdefault(cache_key, unlinked)
 
     def scan(self, ctx: RunContext, stream: str, cursor: str, *, restart: bool) -> None:

@@ -96,6 +96,7 @@ class System:
         self.data_fields = DataFieldService(self.connections, self.records)
         self.setup = SetupService(self.ledger, transport)
         self.engine = SyncEngine(self.sessions, self.hub, self.clock)
+        self.engine.inbound.on_release = self._queue_push
         self.jobs = SyncJobs(
             self.sessions, self.connections, self.engine, self.ledger, self.queue,
             self.webhooks, self.clock, transport,
@@ -137,18 +138,22 @@ class System:
                         and change.entity in SYSTEMS[system].entities
                     ):
                         targets.add((cid, tenant_id))
-        # In the change's own transaction: no change commits without its push.
         for connection_id, tenant_id in sorted(targets):
-            self.queue.enqueue(
-                Command(
-                    "push",
-                    connection_id=connection_id,
-                    tenant_id=tenant_id,
-                    dedupe_key=f"push:{connection_id}",
-                    priority=30,
-                ),
-                session=session,
-            )
+            self._queue_push(session, connection_id, tenant_id)
+
+    def _queue_push(self, session: Session, connection_id: str, tenant_id: str) -> None:
+        """A push of one connection, in the transaction of what makes it due (a hub change,
+        a pull that let waiting records go): none commits without its push."""
+        self.queue.enqueue(
+            Command(
+                "push",
+                connection_id=connection_id,
+                tenant_id=tenant_id,
+                dedupe_key=f"push:{connection_id}",
+                priority=30,
+            ),
+            session=session,
+        )
 
     def _notices(self, job: JobContext) -> dict[str, Any]:
         """The daily ``connection.warning`` events of a connection (a token about to expire)."""

@@ -1,5 +1,6 @@
 """The set-up steps that come before a connection exists: log in to the accounting system
-and list what the user can connect (for Uniconta: its companies)."""
+and list what the user can connect (Uniconta: its companies; Yuki: the access key's domains
+and their administrations)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from typing import Any
 
 import httpx
 
-from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError
+from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError, SetupRefused
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
+from ledgerbridge.connectors.yuki import setup as yuki_setup
 from ledgerbridge.engine.quota import QuotaLedger
 from ledgerbridge.services.errors import Invalid
 from ledgerbridge.services.tenancy import Principal
@@ -63,3 +65,33 @@ class SetupService:
             "invoices_possible": result.has_reseller_role,
             "warnings": result.warnings,
         }
+
+    def yuki_login(
+        self,
+        principal: Principal,
+        access_key: str,
+        base_url: str | None,
+        domain_id: str | None,
+    ) -> dict[str, Any]:
+        """Step 1 of the Yuki set-up: the domains the access key reaches and each one's
+        administrations, to pick ``settings.domain_id`` and ``settings.administration_id``
+        from. The calls count against each domain's daily limit."""
+        principal.require_admin("setting up an integration")
+        spec = SYSTEMS["yuki"]
+
+        def meter(domain: str, calls: int) -> None:
+            key = spec.credential_key({"base_url": base_url or "", "domain_id": domain})
+            self._ledger.consume(key, spec.daily_call_limit, spec.quota_timezone, calls)
+
+        try:
+            domains = yuki_setup.login(access_key.strip(), meter, base_url, domain_id)
+        except SetupRefused as exc:
+            raise Invalid(exc.message, field=exc.field) from exc
+        except AuthenticationFailed as exc:
+            raise Invalid(
+                f"{exc}: copy the key from Yuki (Settings › Integrations › Webservice)",
+                field="access_key",
+            ) from exc
+        except ConnectorError as exc:
+            raise Invalid(f"could not reach Yuki: {exc}", field="base_url") from exc
+        return {"domains": domains}

@@ -25,7 +25,13 @@ from ledgerbridge.connectors.base import (
     CallMeter,
     RemoteRejected,
 )
-from ledgerbridge.connectors.kit.http import httpx_failure, status_failure, with_retries
+from ledgerbridge.connectors.kit.http import (
+    decoded,
+    error_json,
+    httpx_failure,
+    status_failure,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,13 @@ ENVIRONMENTS: dict[str, str] = {
     "production": "https://tripletex.no/v2",
     "test": "https://api-test.tripletex.tech/v2",
 }
+CONSUMER_SETTINGS: dict[str, str] = {
+    "production": "LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN",
+    "test": "LEDGERBRIDGE_TRIPLETEX_TEST_CONSUMER_TOKEN",
+}
+"""The installation setting holding each environment's consumer token: Tripletex issues a
+consumer token for one environment. The test environment falls back on the production
+setting, the one token an installation had before."""
 OSLO = ZoneInfo("Europe/Oslo")
 SESSION_DAYS = 2
 """A session is asked for this many days; it is renewed one day before its expiration date,
@@ -79,8 +92,8 @@ def explain(message: str, environment: str) -> tuple[str, str]:
     if "consumer token" in lowered:
         return (
             f"Tripletex refused this installation's consumer token in the {environment} "
-            "environment: the installation's LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN does not "
-            "belong to that environment.",
+            f"environment: set {CONSUMER_SETTINGS[environment]} to the consumer token "
+            "Tripletex issued for that environment.",
             "settings.environment",
         )
     return (
@@ -277,18 +290,11 @@ class TripletexClient:
             )
         if status == 409 and _error_code(response) == 8000:
             raise StaleVersion(_error_text(response), reason="stale_version")
-        if status >= 400:
-            raise RemoteRejected(_error_text(response))
-        if not response.content:
-            return None
-        return response.json()
+        return decoded(response, _error_text)
 
 
 def _error_body(response: httpx.Response) -> JSON:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
+    body = error_json(response)
     return body if isinstance(body, dict) else {}
 
 

@@ -8,30 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, Reference, RemoteRef, SkipRecord
+from ledgerbridge.connectors.base import JSON, EntityMapping, RemoteRef, SkipRecord
+from ledgerbridge.connectors.kit.references import linked
+from ledgerbridge.connectors.kit.values import decimal, text
 from ledgerbridge.model.invoice import fold_document_discount
 
 CUSTOMER_FIELDS = "*,postalAddress(*),physicalAddress(*)"
 """``fields`` for customers: addresses expanded, otherwise they are only ``{id, url}``."""
-
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    stripped = str(value).strip()
-    return stripped or None
-
-
-def dec(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
 
 
 def number(value: Any) -> int | float:
@@ -62,11 +48,14 @@ def address(value: Any) -> JSON | None:
 
 
 class CustomerMapping(EntityMapping):
-    """Tripletex customers (the firm's clients) → parties, read with ``changedSince``."""
+    """Tripletex customers (the firm's clients) → parties, read with ``changedSince``. A
+    client the app already has is recognised by its debtor number, else its organisation
+    number, else its e-mail address."""
 
     entity = "party"
     remote_entity = "Customer"
     business_key_field = "debtor_number"
+    match_fields = ("organisation_number", "email")
     fields = frozenset(
         {"kind", "name", "is_customer", "debtor_number", "organisation_number", "email",
          "invoice_email", "phone", "mobile_phone", "website", "postal_address",
@@ -136,8 +125,8 @@ class ProductMapping(EntityMapping):
             "sku": sku,
             "name": text(remote.get("name")) or sku,
             "description": text(remote.get("description")),
-            "sales_price": dec(remote.get("priceExcludingVatCurrency")),
-            "cost_price": dec(remote.get("costExcludingVatCurrency")),
+            "sales_price": decimal(remote.get("priceExcludingVatCurrency")),
+            "cost_price": decimal(remote.get("costExcludingVatCurrency")),
             "vat_code": self.vat_numbers.get(vat_id) if vat_id else None,
             "ean": text(remote.get("ean")),
             "active": not bool(remote.get("isInactive", False)),
@@ -165,25 +154,12 @@ class VatTypeMapping(EntityMapping):
         return {
             "code": number,
             "name": text(remote.get("name")),
-            "rate": dec(remote.get("percentage")) or Decimal(0),
+            "rate": decimal(remote.get("percentage")) or Decimal(0),
             "country": "NO",
             "direction": direction if direction in ("sales", "purchase") else "both",
         }
 
 
-INVOICE_PARTY = Reference(
-    field="party_id",
-    streams=("customers",),
-    missing_reason="invoice_customer_missing",
-    pending_reason="invoice_customer_pending",
-)
-CREDITED_INVOICE = Reference(
-    field="credits_invoice_id",
-    streams=("invoices",),
-    missing_reason="credited_invoice_missing",
-    pending_reason="credited_invoice_pending",
-    required=False,
-)
 ISSUED = ("sent", "booked", "paid")
 
 
@@ -201,7 +177,10 @@ class InvoiceMapping(EntityMapping):
     fields = frozenset(
         {"number", "party_id", "kind", "date", "due_date", "currency", "credits_invoice_id"}
     )
-    references = (INVOICE_PARTY, CREDITED_INVOICE)
+    references = (
+        linked(entity, "party_id", "customers"),
+        linked(entity, "credits_invoice_id", "invoices"),
+    )
     inbound = False
 
     def __init__(self, vat_ids: Mapping[str, str]) -> None:
@@ -330,14 +309,7 @@ class PaymentMapping(EntityMapping):
     entity = "payment"
     remote_entity = "Payment"
     fields = frozenset({"invoice_id", "date", "amount", "currency"})
-    references = (
-        Reference(
-            field="invoice_id",
-            streams=("invoices",),
-            missing_reason="payment_invoice_missing",
-            pending_reason="payment_invoice_pending",
-        ),
-    )
+    references = (linked(entity, "invoice_id", "invoices"),)
     inbound = False
 
     def remote_id(self, remote: JSON) -> str:
@@ -350,7 +322,7 @@ class PaymentMapping(EntityMapping):
         return {
             "invoice_id": refs.get("invoice_id"),
             "date": remote.get("paymentDate"),
-            "amount": dec(remote.get("paidAmount")),
+            "amount": decimal(remote.get("paidAmount")),
             "currency": "NOK",
         }
 
@@ -400,6 +372,8 @@ class StatisticsMapping(EntityMapping):
     """The cursor remembers which import day and which reload were done (see the connector)."""
     outbound = False
     read_only_reason = "statistics_master_is_tripletex"
+    remote_wins = True
+    """A reload overwrites the summaries' values, a figure changed in the app included."""
 
     def __init__(self, summary: Mapping[str, Any]) -> None:
         targets = summary.get("fields") or {}

@@ -1,8 +1,10 @@
 """The Tripletex set-up checks: the pasted employee token works in the chosen environment
 (each troubleshooting case with its own message), and its expiry date is watched.
 
-The consumer token belongs to the installation (``LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN``) and
-reaches a connection as the secret ``consumer_token``; the tenant only pastes its employee token.
+Consumer tokens belong to the installation, one per environment
+(``LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN``, ``LEDGERBRIDGE_TRIPLETEX_TEST_CONSUMER_TOKEN``), and
+reach a connection as the secrets ``consumer_token`` and ``test_consumer_token``; the tenant only
+pastes its employee token.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import httpx
 
 from ledgerbridge.connectors.base import CallMeter, SetupRefused, Verified
 from ledgerbridge.connectors.tripletex.client import (
+    CONSUMER_SETTINGS,
     ENVIRONMENTS,
     TokenRefused,
     TripletexClient,
     base_url,
 )
-from ledgerbridge.connectors.tripletex.statistics import METRICS, valid_rule
+from ledgerbridge.connectors.tripletex.statistics import METRICS, shared_customers, valid_rule
 
 DEFAULT_WARNING_DAYS = 14
 WHITESPACE_TRIMMED = (
@@ -37,15 +40,18 @@ def client_for(
     environment: str | None = None,
     **extra: Any,
 ) -> TripletexClient:
-    """A client for the connection's environment (or another one, to diagnose a token)."""
-    consumer = secrets.get("consumer_token")
+    """A client for the connection's environment (or another one, to diagnose a token), with
+    the installation's consumer token for that environment."""
+    env = environment or str(settings.get("environment") or "production")
+    consumer = (env == "test" and secrets.get("test_consumer_token")) or secrets.get(
+        "consumer_token"
+    )
     if not consumer:
         raise SetupRefused(
-            "this installation has no Tripletex consumer token: set "
-            "LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN",
+            f"this installation has no Tripletex consumer token for the {env} environment: "
+            f"set {CONSUMER_SETTINGS[env]}",
             field="secrets.consumer_token",
         )
-    env = environment or str(settings.get("environment") or "production")
     return TripletexClient(
         base_url=base_url(settings, env),
         environment=env,
@@ -140,6 +146,15 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             'customer, e.g. {"<party id>": "1000051"}',
             field="settings.client_links",
         )
+    shared = shared_customers(links)
+    if shared:
+        customer, parties = next(iter(shared.items()))
+        raise SetupRefused(
+            f"clients {' and '.join(parties)} are all linked to Tripletex customer {customer}; "
+            "a customer's statistics belong to one client: link each client to its own "
+            "customer",
+            field="settings.client_links",
+        )
     _check_summary(settings.get("summary") or {})
     days = settings.get("token_warning_days", DEFAULT_WARNING_DAYS)
     if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 365:
@@ -147,6 +162,18 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             "settings.token_warning_days must be a whole number of days (0-365)",
             field="settings.token_warning_days",
         )
+
+
+def status_warnings(settings: Mapping[str, Any], today: date) -> list[str]:
+    """What the connection's status and its daily ``connection.warning`` say: the token about
+    to expire, and clients sharing a Tripletex customer (saved before that was refused)."""
+    warnings = token_warnings(settings, today)
+    for customer, parties in shared_customers(settings.get("client_links") or {}).items():
+        warnings.append(
+            f"clients {' and '.join(parties)} are all linked to Tripletex customer {customer}: "
+            f"only {parties[0]} gets its statistics; link the others to their own customers"
+        )
+    return warnings
 
 
 def token_warnings(settings: Mapping[str, Any], today: date) -> list[str]:

@@ -8,6 +8,7 @@ counts, and sums of posting amounts in NOK read from the same postings list.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
@@ -79,6 +80,15 @@ EASTER_OFFSETS = (-3, -2, 0, 1, 39, 49, 50)
 Easter Sunday and Monday, Ascension Day, Whit Sunday and Monday."""
 FIXED_HOLIDAYS = ((1, 1), (5, 1), (5, 17), (12, 25), (12, 26))
 """(month, day) of Norway's other public holidays; 24 and 31 December are not among them."""
+
+
+def shared_customers(links: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Tripletex customers linked from more than one client (``settings.client_links``) →
+    those clients' party ids, sorted: a customer's statistics are one client's, the first's."""
+    by_customer: dict[str, list[str]] = {}
+    for party_id, customer_id in sorted(links.items()):
+        by_customer.setdefault(str(customer_id), []).append(str(party_id))
+    return {customer: parties for customer, parties in by_customer.items() if len(parties) > 1}
 
 
 def next_month(first: date) -> date:

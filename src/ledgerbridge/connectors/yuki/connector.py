@@ -6,7 +6,8 @@ attached to the parties of contacts: what lets their invoices go), invoices (hub
 with status sent → ProcessSalesInvoices, one way).
 
 Reads are incremental on ``modifiedAfter``; the cursor is ``<modifiedAfter>|<newest Modified
-seen>|<next page>``, all in Yuki's local time (Europe/Amsterdam).
+seen>|<next page>``, all in Yuki's local time (Europe/Amsterdam), with ``|unflagged`` while a
+contacts scan reads the contacts with neither box ticked.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import (
     JSON,
     ROW_ISSUE,
+    ROW_LINKED_ONLY,
     CallMeter,
     ChangeNotice,
     Connector,
@@ -45,6 +47,7 @@ from ledgerbridge.connectors.yuki.mapping import (
     CustomerFlagMapping,
     InvoiceMapping,
     contact_directions,
+    flag,
     text,
 )
 
@@ -69,6 +72,8 @@ NOTICE = (
     "it. Tick Customer (or Supplier) for relationship {code} in Yuki; invoices to it are held "
     "until Yuki shows it as a customer, and this notice closes by itself"
 )
+UNFLAGGED = "unflagged"
+"""Cursor phase of a contacts scan reading the contacts with neither box ticked."""
 MODIFIED_FORMAT = "%m/%d/%Y %I:%M:%S %p"
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
@@ -143,29 +148,41 @@ class YukiConnector(Connector):
     # ------------------------------------------------------------------ reads
 
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:
-        since, newest, page = _cursor(after)
+        """Customers: the contacts whose Customer box is ticked. Contacts: those with either
+        box ticked, then those with neither; a contact that is not imported (no Customer box,
+        or a supplier when suppliers are not retrieved) is read only to follow a hub record
+        already linked to it, such as a contact the hub created, whose boxes only the user
+        can tick."""
+        since, newest, page, unflagged = _cursor(after)
         if stream == "customers":
-            contact_type = "Customer"
+            rows = self._contacts("Customer", since, page, active="Active")
+        elif unflagged:
+            rows = [{**row, ROW_LINKED_ONLY: True} for row in self._contacts("None", since, page)]
         else:
-            contact_type = "Both" if self.suppliers else "Customer"
-        rows = self.client.suppliers_and_customers(
-            self.domain_id,
-            contact_type=contact_type,
-            modified_after=since,
-            # Inactive contacts are read to say why they are skipped; not as customers.
-            active="Active" if stream == "customers" else "Both",
-            page=page,
-        )
+            rows = [
+                row if self.suppliers or flag(row.get("IsCustomer")) else
+                {**row, ROW_LINKED_ONLY: True}
+                for row in self._contacts("Both", since, page)
+            ]  # fmt: skip
         for row in rows:
             modified = parse_modified(row.get("Modified"))
             if modified is not None and (newest is None or modified > newest):
                 newest = modified
-        more = len(rows) >= PAGE_SIZE
-        if more:
-            position = _position(since, newest, page + 1)
-        else:
-            position = _position(self._next_start(since, newest), newest, 1)
-        return Page(records=rows, after=position, more=more)
+        if len(rows) >= PAGE_SIZE:
+            return Page(rows, _position(since, newest, page + 1, unflagged), more=True)
+        if stream == "contacts" and not unflagged:
+            return Page(rows, _position(since, newest, 1, unflagged=True), more=True)
+        return Page(rows, _position(self._next_start(since, newest), newest, 1), more=False)
+
+    def _contacts(
+        self, contact_type: str, since: datetime | None, page: int, active: str = "Both"
+    ) -> list[JSON]:
+        """One page of GetSuppliersAndCustomers; inactive contacts are read (``Both``) to say
+        why they are skipped."""
+        return self.client.suppliers_and_customers(
+            self.domain_id, contact_type=contact_type, modified_after=since, active=active,
+            page=page,
+        )  # fmt: skip
 
     def _next_start(self, since: datetime | None, newest: datetime | None) -> datetime | None:
         if newest is None:
@@ -290,22 +307,25 @@ def _refusal_reason(message: str) -> str:
     return REFUSED_NOT_CUSTOMER if "is not a customer" in message else "remote_rejected"
 
 
-def _cursor(after: str | None) -> tuple[datetime | None, datetime | None, int]:
+def _cursor(after: str | None) -> tuple[datetime | None, datetime | None, int, bool]:
     if not after:
-        return None, None, 1
-    since, newest, page = after.split("|")
+        return None, None, 1, False
+    since, newest, page, *phase = after.split("|")
     return (
         datetime.fromisoformat(since) if since else None,
         datetime.fromisoformat(newest) if newest else None,
         int(page),
+        phase == [UNFLAGGED],
     )
 
 
-def _position(since: datetime | None, newest: datetime | None, page: int) -> str:
+def _position(
+    since: datetime | None, newest: datetime | None, page: int, unflagged: bool = False
+) -> str:
     def show(value: datetime | None) -> str:
         return value.strftime(LOCAL_FORMAT) if value is not None else ""
 
-    return f"{show(since)}|{show(newest)}|{page}"
+    return f"{show(since)}|{show(newest)}|{page}" + (f"|{UNFLAGGED}" if unflagged else "")
 
 
 CONTACT_TYPE_CODES = {"Person": "0", "Company": "2"}

@@ -1,16 +1,17 @@
-"""The Yuki set-up checks: the access key works, reaches the chosen domain, and the chosen
+"""The Yuki set-up: the login that lists what an access key reaches (before a connection
+exists), and the checks that the key works, reaches the chosen domain, and the chosen
 administration belongs to it; the hub hands out debtor numbers. Each refusal names the field
 to fix."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
 from ledgerbridge.clock import SystemClock
-from ledgerbridge.connectors.base import CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.base import JSON, CallMeter, SetupRefused, Verified
 from ledgerbridge.connectors.yuki.client import DEFAULT_BASE_URL, YukiClient
 from ledgerbridge.connectors.yuki.mapping import DIRECTIONS
 
@@ -21,6 +22,59 @@ DEBTOR_NUMBERS_NEEDED = (
     "before activating the connection."
 )
 CALL_LIMITS = (1000, 5000, 10000)
+
+DomainMeter = Callable[[str, int], None]
+"""(domain id, calls): Yuki counts calls per domain; the calls made before one is chosen
+(Authenticate, Domains) count under the empty id."""
+
+
+def login(
+    access_key: str, meter: DomainMeter, base_url: str | None = None, domain_id: str | None = None
+) -> list[JSON]:
+    """The domains an access key reaches, each with its administrations: what a user picks
+    from when setting up (two calls, and two per domain listed). ``domain_id`` lists that
+    domain only."""
+    counted = {"domain": ""}
+    client = YukiClient(
+        base_url=base_url or DEFAULT_BASE_URL,
+        access_key=access_key,
+        meter=lambda calls: meter(counted["domain"], calls),
+        clock=SystemClock(),
+    )
+    try:
+        domains = {str(d["ID"]): d.get("Name") for d in client.domains()}
+        if domain_id is not None and domain_id not in domains:
+            raise unreachable(domain_id, domains, "domain_id")
+        listed = []
+        for did in [domain_id] if domain_id is not None else list(domains):
+            counted["domain"] = did
+            client.set_current_domain(did)
+            listed.append(
+                {
+                    "domain_id": did,
+                    "name": domains[did],
+                    "administrations": [
+                        {
+                            "administration_id": str(a["ID"]),
+                            "name": a.get("Name"),
+                            "active": str(a.get("Active") or "true").lower() == "true",
+                        }
+                        for a in client.administrations()
+                    ],
+                }
+            )
+    finally:
+        client.close()
+    return listed
+
+
+def unreachable(domain_id: str, domains: Mapping[str, Any], field: str) -> SetupRefused:
+    """The refusal of a domain the access key does not reach, listing those it does."""
+    listed = ", ".join(f"{name} ({did})" for did, name in domains.items()) or "none"
+    return SetupRefused(
+        f"the Yuki access key does not reach domain {domain_id}; it reaches: {listed}",
+        field=field,
+    )
 
 
 def verify(
@@ -41,11 +95,7 @@ def verify(
         domains = {str(d["ID"]): d.get("Name") for d in client.domains()}
         domain_id = str(settings["domain_id"])
         if domain_id not in domains:
-            listed = ", ".join(f"{name} ({did})" for did, name in domains.items()) or "none"
-            raise SetupRefused(
-                f"the Yuki access key does not reach domain {domain_id}; it reaches: {listed}",
-                field="settings.domain_id",
-            )
+            raise unreachable(domain_id, domains, "settings.domain_id")
         client.set_current_domain(domain_id)
         administrations = {str(a["ID"]): a for a in client.administrations()}
     finally:
