@@ -25,13 +25,7 @@ from ledgerbridge.connectors.base import (
     CallMeter,
     RemoteRejected,
 )
-from ledgerbridge.connectors.kit.http import (
-    decoded,
-    error_json,
-    httpx_failure,
-    status_failure,
-    with_retries,
-)
+from ledgerbridge.connectors.kit.http import httpx_failure, status_failure, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -290,11 +284,18 @@ class TripletexClient:
             )
         if status == 409 and _error_code(response) == 8000:
             raise StaleVersion(_error_text(response), reason="stale_version")
-        return decoded(response, _error_text)
+        if status >= 400:
+            raise RemoteRejected(_error_text(response))
+        if not response.content:
+            return None
+        return response.json()
 
 
 def _error_body(response: httpx.Response) -> JSON:
-    body = error_json(response)
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
     return body if isinstance(body, dict) else {}
 
 

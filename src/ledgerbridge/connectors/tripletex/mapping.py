@@ -8,16 +8,30 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, RemoteRef, SkipRecord
-from ledgerbridge.connectors.kit.references import linked
-from ledgerbridge.connectors.kit.values import decimal, text
+from ledgerbridge.connectors.base import JSON, EntityMapping, Reference, RemoteRef, SkipRecord
 from ledgerbridge.model.invoice import fold_document_discount
 
 CUSTOMER_FIELDS = "*,postalAddress(*),physicalAddress(*)"
 """``fields`` for customers: addresses expanded, otherwise they are only ``{id, url}``."""
+
+
+def text(value: Any) -> str | None:
+    if value is None:
+        return None
+    stripped = str(value).strip()
+    return stripped or None
+
+
+def dec(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
 
 
 def number(value: Any) -> int | float:
@@ -125,8 +139,8 @@ class ProductMapping(EntityMapping):
             "sku": sku,
             "name": text(remote.get("name")) or sku,
             "description": text(remote.get("description")),
-            "sales_price": decimal(remote.get("priceExcludingVatCurrency")),
-            "cost_price": decimal(remote.get("costExcludingVatCurrency")),
+            "sales_price": dec(remote.get("priceExcludingVatCurrency")),
+            "cost_price": dec(remote.get("costExcludingVatCurrency")),
             "vat_code": self.vat_numbers.get(vat_id) if vat_id else None,
             "ean": text(remote.get("ean")),
             "active": not bool(remote.get("isInactive", False)),
@@ -154,12 +168,25 @@ class VatTypeMapping(EntityMapping):
         return {
             "code": number,
             "name": text(remote.get("name")),
-            "rate": decimal(remote.get("percentage")) or Decimal(0),
+            "rate": dec(remote.get("percentage")) or Decimal(0),
             "country": "NO",
             "direction": direction if direction in ("sales", "purchase") else "both",
         }
 
 
+INVOICE_PARTY = Reference(
+    field="party_id",
+    streams=("customers",),
+    missing_reason="invoice_customer_missing",
+    pending_reason="invoice_customer_pending",
+)
+CREDITED_INVOICE = Reference(
+    field="credits_invoice_id",
+    streams=("invoices",),
+    missing_reason="credited_invoice_missing",
+    pending_reason="credited_invoice_pending",
+    required=False,
+)
 ISSUED = ("sent", "booked", "paid")
 
 
@@ -177,10 +204,7 @@ class InvoiceMapping(EntityMapping):
     fields = frozenset(
         {"number", "party_id", "kind", "date", "due_date", "currency", "credits_invoice_id"}
     )
-    references = (
-        linked(entity, "party_id", "customers"),
-        linked(entity, "credits_invoice_id", "invoices"),
-    )
+    references = (INVOICE_PARTY, CREDITED_INVOICE)
     inbound = False
 
     def __init__(self, vat_ids: Mapping[str, str]) -> None:
@@ -309,7 +333,14 @@ class PaymentMapping(EntityMapping):
     entity = "payment"
     remote_entity = "Payment"
     fields = frozenset({"invoice_id", "date", "amount", "currency"})
-    references = (linked(entity, "invoice_id", "invoices"),)
+    references = (
+        Reference(
+            field="invoice_id",
+            streams=("invoices",),
+            missing_reason="payment_invoice_missing",
+            pending_reason="payment_invoice_pending",
+        ),
+    )
     inbound = False
 
     def remote_id(self, remote: JSON) -> str:
@@ -322,7 +353,7 @@ class PaymentMapping(EntityMapping):
         return {
             "invoice_id": refs.get("invoice_id"),
             "date": remote.get("paymentDate"),
-            "amount": decimal(remote.get("paidAmount")),
+            "amount": dec(remote.get("paidAmount")),
             "currency": "NOK",
         }
 
