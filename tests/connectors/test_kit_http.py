@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
+import httpx
 import pytest
 import stamina
 
@@ -21,6 +22,8 @@ from ledgerbridge.connectors.kit.credentials import counter_key, host_of
 from ledgerbridge.connectors.kit.http import (
     LONGEST_WAIT_IN_PLACE,
     TransientFailure,
+    decoded,
+    error_json,
     retry_after,
     status_failure,
     transport_failure,
@@ -275,3 +278,15 @@ def test_a_counter_key_ignores_case_and_spaces_of_the_identity() -> None:
     assert counter_key("uniconta", "http://127.0.0.1:1", "bob") != counter_key(
         "uniconta", "http://127.0.0.1:2", "bob"
     )
+
+
+def test_an_answer_without_a_case_of_its_own_is_json_or_a_refusal_in_the_systems_words() -> None:
+    assert decoded(httpx.Response(200, json={"a": 1}), str) == {"a": 1}
+    assert decoded(httpx.Response(204), str) is None
+    with pytest.raises(RemoteRejected, match="name: can't be blank"):
+        decoded(httpx.Response(422, json={"m": "name: can't be blank"}), lambda r: r.json()["m"])
+
+
+def test_an_error_body_is_read_as_json_only_when_it_is() -> None:
+    assert error_json(httpx.Response(400, json={"code": 8000})) == {"code": 8000}
+    assert error_json(httpx.Response(502, text="<html>Bad gateway</html>")) is None

@@ -15,12 +15,17 @@ import email.utils
 import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import stamina
 
-from ledgerbridge.connectors.base import AmbiguousWrite, ConnectorError, RemoteUnavailable
+from ledgerbridge.connectors.base import (
+    AmbiguousWrite,
+    ConnectorError,
+    RemoteRejected,
+    RemoteUnavailable,
+)
 
 T = TypeVar("T")
 
@@ -128,6 +133,25 @@ def server_error(
     been applied before the failure, so it is ambiguous."""
     message = f"{system} answered {status} to {method} {what}" + (f": {detail}" if detail else "")
     return AmbiguousWrite(message) if write else TransientFailure(message)
+
+
+def decoded(response: httpx.Response, refusal: Callable[[httpx.Response], str]) -> Any:
+    """An answer the client has no case of its own for: a 4xx is the system refusing the
+    request (``RemoteRejected``, in the words ``refusal`` reads from the body); anything else
+    is its JSON, None when it is empty."""
+    if response.status_code >= 400:
+        raise RemoteRejected(refusal(response))
+    if not response.content:
+        return None
+    return response.json()
+
+
+def error_json(response: httpx.Response) -> Any:
+    """An error answer's JSON, None when it is not JSON (a gateway's HTML page)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _backoff(exc: Exception) -> bool | float:
