@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,9 +23,12 @@ from ledgerbridge.connectors.base import (
     RemoteRejected,
     RemoteUnavailable,
 )
-from ledgerbridge.connectors.kit.http import httpx_failure, status_failure, with_retries
-
-log = logging.getLogger(__name__)
+from ledgerbridge.connectors.kit.http import (
+    error_json,
+    httpx_failure,
+    status_failure,
+    with_retries,
+)
 
 DEFAULT_BASE_URL = "https://thirdparty.qonto.com"
 MAX_PER_PAGE = 100
@@ -214,9 +216,8 @@ class _NotFound(Exception):
 
 def _error_message(response: httpx.Response) -> str:
     """Qonto's JSON:API errors as one sentence naming each field: "name: can't be blank"."""
-    try:
-        body = response.json()
-    except ValueError:
+    body = error_json(response)
+    if body is None:
         return f"HTTP {response.status_code}: {response.text[:300]}"
     errors = body.get("errors") if isinstance(body, dict) else None
     if not isinstance(errors, list) or not errors:

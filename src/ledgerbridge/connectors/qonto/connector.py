@@ -32,6 +32,7 @@ from ledgerbridge.connectors.base import (
     Page,
     RemoteRejected,
 )
+from ledgerbridge.connectors.kit.cursors import ChangedSince
 from ledgerbridge.connectors.qonto.client import (
     DEFAULT_BASE_URL,
     MAX_PER_PAGE,
@@ -186,24 +187,20 @@ class QontoConnector(Connector):
         return Page(records=rows, after=position, more=page.next_page is not None)
 
     def _read_changed(self, stream: str, after: str | None, limit: int) -> Page:
-        """Cursor ``<since>|<newest seen>|<page>``: pages of the records changed at or after
-        ``since`` in creation order; the next read starts at the newest change seen (those
-        records are read again, and found unchanged)."""
+        """A changed-since scan (``kit.cursors``) whose position is the page: pages of the
+        records changed at or after ``since`` in creation order; the next scan starts at the
+        newest change seen (those records are read again, and found unchanged)."""
         resource, _ = RESOURCES[stream]
         field = CHANGE_FILTERS[stream]
-        since, newest, number = _changed_cursor(after)
+        scan = ChangedSince.parse(after)
         params = {"sort_by": "created_at:asc"}
-        if since:
-            params[f"filter[{field}_from]"] = since
-        page = self.client.list(resource, params, page=number, per_page=limit)
-        for row in page.items:
-            stamp = str(row.get(field) or "")
-            if stamp and (newest is None or stamp > newest):
-                newest = stamp
+        if scan.since:
+            params[f"filter[{field}_from]"] = scan.since
+        page = self.client.list(resource, params, page=scan.page(), per_page=limit)
+        scan = scan.saw(row.get(field) for row in page.items)
         if page.next_page is not None:
-            return Page(page.items, f"{since or ''}|{newest or ''}|{page.next_page}", True)
-        start = newest or since or ""
-        return Page(page.items, f"{start}|{start}|1", False)
+            return Page(page.items, scan.at(page.next_page), True)
+        return Page(page.items, scan.done(), False)
 
     def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
         resource, wrapper = RESOURCES[stream]
@@ -321,14 +318,6 @@ class QontoConnector(Connector):
                 data=data if operation == "upsert" else None,
             )
         ]
-
-
-def _changed_cursor(after: str | None) -> tuple[str | None, str | None, int]:
-    """``<since>|<newest seen>|<page>`` → its parts (no cursor: everything, page 1)."""
-    if not after:
-        return None, None, 1
-    since, newest, number = [*after.split("|"), "", "", ""][:3]
-    return since or None, newest or None, int(number or 1)
 
 
 SIGNATURE_TOLERANCE = timedelta(minutes=5)

@@ -31,6 +31,9 @@ from ledgerbridge.connectors.base import (
     RemoteRef,
     SkipRecord,
 )
+from ledgerbridge.connectors.kit.codes import CodeTable
+from ledgerbridge.connectors.kit.references import linked
+from ledgerbridge.connectors.kit.values import dec, words
 from ledgerbridge.connectors.qonto.addresses import StreetParts, join_street, split_street
 from ledgerbridge.connectors.qonto.names import is_infix, join_name, split_infix, split_name
 
@@ -43,24 +46,17 @@ LOCALES = frozenset({"fr", "en", "de", "it", "es", "nl", "pt"})
 """Languages Qonto accepts for a client's documents."""
 
 
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    stripped = " ".join(str(value).split())
-    return stripped or None
-
-
 def address_in(remote: Mapping[str, Any] | None) -> JSON | None:
     """Qonto's address object → canonical address (None when empty)."""
     if not remote:
         return None
-    country = text(remote.get("country_code"))
-    line = text(remote.get("street_address"))
+    country = words(remote.get("country_code"))
+    line = words(remote.get("street_address"))
     address = {
         "line1": line,
-        "postal_code": text(remote.get("zip_code")),
-        "city": text(remote.get("city")),
-        "region": text(remote.get("province_code")),
+        "postal_code": words(remote.get("zip_code")),
+        "city": words(remote.get("city")),
+        "region": words(remote.get("province_code")),
         "country": country.upper() if country else None,
     }
     if not any(address.values()):
@@ -96,8 +92,8 @@ def phone_in(remote: Mapping[str, Any]) -> str | None:
     """Qonto keeps ``phone {country_code, number}`` and their concatenation ``phone_number``."""
     phone = remote.get("phone")
     if isinstance(phone, Mapping) and phone.get("number"):
-        return text(f"{phone.get('country_code') or ''}{phone['number']}")
-    return text(remote.get("phone_number"))
+        return words(f"{phone.get('country_code') or ''}{phone['number']}")
+    return words(remote.get("phone_number"))
 
 
 def phone_out(phone: str | None) -> JSON | None:
@@ -133,7 +129,7 @@ CALLING_CODES = frozenset(
 
 
 def locale_in(value: Any) -> str | None:
-    code = text(value)
+    code = words(value)
     return code.lower() if code else None
 
 
@@ -150,10 +146,10 @@ def identity_key(payload: Mapping[str, Any]) -> str:
     """How a Qonto client is searched for: the first identifier the API filters on exactly
     (tax identification number, VAT number, e-mail), else its name."""
     for field, prefix in (("tax_identification_number", "tin"), ("vat_number", "vat")):
-        value = text(payload.get(field))
+        value = words(payload.get(field))
         if value:
             return f"{prefix}:{value.upper()}"
-    email = text(payload.get("email"))
+    email = words(payload.get("email"))
     if email:
         return f"email:{email.lower()}"
     return f"name:{client_name(payload) or ''}"
@@ -162,8 +158,8 @@ def identity_key(payload: Mapping[str, Any]) -> str:
 def client_name(payload: Mapping[str, Any]) -> str | None:
     """A client's display name, as Qonto forms it for persons ("first last")."""
     if payload.get("kind") in PERSON_KINDS or payload.get("first_name"):
-        return text(f"{payload.get('first_name') or ''} {payload.get('last_name') or ''}")
-    return text(payload.get("name"))
+        return words(f"{payload.get('first_name') or ''} {payload.get('last_name') or ''}")
+    return words(payload.get("name"))
 
 
 class ClientMapping(EntityMapping):
@@ -200,14 +196,14 @@ class ClientMapping(EntityMapping):
         )
         record: JSON = {
             "is_customer": True,
-            "email": text(remote.get("email")),
+            "email": words(remote.get("email")),
             "phone": phone_in(remote),
             "locale": locale_in(remote.get("locale")),
-            "currency": text(remote.get("currency")),
+            "currency": words(remote.get("currency")),
         }
         if kind in PERSON_KINDS:
             first, middle, last = _person_names(remote, billing)
-            name = join_name(first, middle, last) or text(remote.get("name"))
+            name = join_name(first, middle, last) or words(remote.get("name"))
             if not name:
                 raise SkipRecord("name_missing", f"client {remote.get('id')} has no name")
             record.update(
@@ -216,13 +212,13 @@ class ClientMapping(EntityMapping):
                 postal_address=billing,
             )  # fmt: skip
             return record
-        name = text(remote.get("name"))
+        name = words(remote.get("name"))
         if not name:
             raise SkipRecord("name_missing", f"client {remote.get('id')} has no name")
         record.update(
             kind="organisation", name=name, first_name=None, middle_name=None, last_name=None,
-            organisation_number=text(remote.get("tax_identification_number")),
-            vat_number=text(remote.get("vat_number")), billing_address=billing,
+            organisation_number=words(remote.get("tax_identification_number")),
+            vat_number=words(remote.get("vat_number")), billing_address=billing,
             postal_address=address_in(remote.get("delivery_address")),
         )  # fmt: skip
         return record
@@ -236,7 +232,7 @@ class ClientMapping(EntityMapping):
                 "only Customer and Private Customer relations sync to Qonto; this party is "
                 "not a customer",
             )
-        if not text(record.get("debtor_number")):
+        if not words(record.get("debtor_number")):
             raise SkipRecord(
                 "debtor_number_missing",
                 "the customer has no debtor number; assign one and it syncs by itself",
@@ -285,14 +281,14 @@ def _person_names(
     """Qonto's first and last name → first, middle and last: the given names are the first
     name, and the last name's leading particles ("van der" in "van der Berg") the middle name,
     as the CRM keeps the tussenvoegsel. A client with only a full name is split first."""
-    first = text(remote.get("first_name"))
-    last = text(remote.get("last_name"))
+    first = words(remote.get("first_name"))
+    last = words(remote.get("last_name"))
     if not (first and last):
-        full = text(remote.get("name")) or text(f"{first or ''} {last or ''}")
+        full = words(remote.get("name")) or words(f"{first or ''} {last or ''}")
         if not full:
             return None, None, None
         parts = split_name(full, country=(address or {}).get("country"))
-        first, last = text(join_name(parts.first, parts.middle, None)), parts.last
+        first, last = words(join_name(parts.first, parts.middle, None)), parts.last
     if not last:
         return first, None, None
     infix, surname = split_infix(last)
@@ -306,14 +302,14 @@ def _hub_person_names(
     tussenvoegsel and leads the last name; any other middle name is a given name and follows
     the first. A person without a last name has the full name split."""
     first, middle, last = (
-        text(record.get("first_name")),
-        text(record.get("middle_name")),
-        text(record.get("last_name")),
+        words(record.get("first_name")),
+        words(record.get("middle_name")),
+        words(record.get("last_name")),
     )
     if last:
         if middle and is_infix(middle):
             return first, join_name(middle, None, last)
-        return text(join_name(first, middle, None)), last
+        return words(join_name(first, middle, None)), last
     parts = split_name(str(record.get("name") or ""), country=(address or {}).get("country"))
     if not parts.last:
         raise SkipRecord("last_name_missing", "the person has no last name; Qonto needs one")
@@ -340,16 +336,6 @@ HUNDRED = Decimal(100)
 CENT = Decimal("0.01")
 PERCENT_PLACES = 10
 """Most decimals an absolute discount's percentage is given (see ``percentage_of``)."""
-
-
-def dec(value: Any) -> str | None:
-    """A wire decimal as a canonical decimal string in one normal form ("2.50" → "2.5")."""
-    if value is None or value == "":
-        return None
-    number = Decimal(str(value))
-    if number == number.to_integral_value():
-        return str(number.quantize(Decimal(1)))
-    return str(number.normalize())
 
 
 def money(value: Any) -> Decimal | None:
@@ -392,8 +378,8 @@ class Codes:
             for g in vat_groups or []
         }
         self.rates = {code: rate for (rate, _), code in self.groups.items()}
-        self.units = {**DEFAULT_UNITS, **(unit_mapping or {})}
-        self.units_back = {hub: unit for unit, hub in sorted(self.units.items(), reverse=True)}
+        units = {**DEFAULT_UNITS, **(unit_mapping or {})}
+        self.units = CodeTable("Qonto", "unit", "unit_mapping", units)
 
     def vat_country(self, rate: Decimal, client_country: str | None) -> str | None:
         """Whose VAT a rate is: a charged rate is the organization's own country's; a zero
@@ -413,38 +399,10 @@ class Codes:
             )
         return code
 
-    def unit_in(self, unit: str | None) -> str | None:
-        if unit is None:
-            return None
-        if unit not in self.units:
-            raise SkipRecord(
-                "unit_unmapped",
-                f"Qonto unit '{unit}' is not mapped; add it to the connection's unit_mapping",
-            )
-        return self.units[unit]
 
-    def unit_out(self, unit: str | None) -> str | None:
-        if unit is None:
-            return None
-        if unit not in self.units_back:
-            raise SkipRecord(
-                "unit_unmapped", f"hub unit '{unit}' has no Qonto unit in the unit_mapping"
-            )
-        return self.units_back[unit]
-
-
-INVOICE_PARTY = Reference(
-    field="party_id",
-    streams=("customers",),
-    missing_reason="invoice_customer_missing",
-    pending_reason="invoice_customer_pending",
-)
-CREDITED_INVOICE = Reference(
-    field="credits_invoice_id",
-    streams=("invoices",),
-    missing_reason="credited_invoice_missing",
-    pending_reason="credited_invoice_pending",
-)
+INVOICE_PARTY = linked("invoice", "party_id", "customers")
+CREDITED_INVOICE = linked("invoice", "credits_invoice_id", "invoices", required=True)
+"""Qonto makes no credit note without the invoice it credits."""
 
 
 class InvoiceMapping(EntityMapping):
@@ -492,7 +450,7 @@ class InvoiceMapping(EntityMapping):
         lines = self._lines_in(remote, what, originals)
         total, paid = money(remote.get("total_amount")), money(remote.get("amount_paid"))
         status = str(remote.get("status") or "draft")
-        number = text(remote.get("number"))
+        number = words(remote.get("number"))
         return {
             "kind": "invoice",
             "number": number,
@@ -502,7 +460,7 @@ class InvoiceMapping(EntityMapping):
             "date": issue,
             "due_date": due,
             "payment_term_days": _days(issue, due),
-            "currency": text(remote.get("currency")),
+            "currency": words(remote.get("currency")),
             "status": STATUSES.get(status, "booked"),
             "lines": lines,
             "amount_open": (
@@ -522,19 +480,19 @@ class InvoiceMapping(EntityMapping):
 
     def _lines_in(self, remote: JSON, what: str, originals: list[JSON] | None = None) -> list[JSON]:
         items = list(remote.get("items") or [])
-        country = text(((remote.get("client") or {}).get("billing_address") or {}).get(
+        country = words(((remote.get("client") or {}).get("billing_address") or {}).get(
             "country_code"
-        )) or text((remote.get("client") or {}).get("country_code"))  # fmt: skip
+        )) or words((remote.get("client") or {}).get("country_code"))  # fmt: skip
         lines: list[JSON] = []
         for number, item in enumerate(items, start=1):
             rate = Decimal(str(item.get("vat_rate") or "0")) * HUNDRED
             lines.append(
                 {
                     "line_number": number,
-                    "description": text(item.get("title")),
-                    "extra_description": text(item.get("description")),
+                    "description": words(item.get("title")),
+                    "extra_description": words(item.get("description")),
                     "quantity": dec(item.get("quantity")) or "0",
-                    "unit": self.codes.unit_in(text(item.get("unit"))),
+                    "unit": self.codes.units.to_hub(words(item.get("unit"))),
                     "unit_price": dec(money(item.get("unit_price"))) or "0",
                     "discount_percent": dec(_line_discount(item)) or "0",
                     "vat_rate": dec(rate),
@@ -601,7 +559,7 @@ class InvoiceMapping(EntityMapping):
         item: JSON = {
             "title": line.get("description") or "-",
             "quantity": dec(line.get("quantity")),
-            "unit": self.codes.unit_out(line.get("unit")),
+            "unit": self.codes.units.from_hub(line.get("unit")),
             "unit_price": {"value": dec(line.get("unit_price")), "currency": currency},
             "vat_rate": dec(Decimal(str(rate)) / HUNDRED),
         }
