@@ -6,7 +6,6 @@ day (5,000 included) and slows down everyone over the limit for 24 hours.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,12 +15,15 @@ from ledgerbridge.connectors.base import (
     JSON,
     AuthenticationFailed,
     CallMeter,
-    RemoteRejected,
     RemoteUnavailable,
 )
-from ledgerbridge.connectors.kit.http import httpx_failure, status_failure, with_retries
-
-log = logging.getLogger(__name__)
+from ledgerbridge.connectors.kit.http import (
+    decoded,
+    error_json,
+    httpx_failure,
+    status_failure,
+    with_retries,
+)
 
 DEFAULT_BASE_URL = "https://odata.uniconta.com"
 
@@ -160,17 +162,12 @@ class UnicontaClient:
         failure = status_failure("Uniconta", method, path, status, response.headers, write=write)
         if failure is not None:
             raise failure
-        if status >= 400:
-            raise RemoteRejected(_error_message(response))
-        if not response.content:
-            return None
-        return response.json()
+        return decoded(response, _error_message)
 
 
 def _error_message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
+    body = error_json(response)
+    if body is None:
         return f"HTTP {response.status_code}: {response.text[:300]}"
     if isinstance(body, dict):
         if "error" in body and isinstance(body["error"], dict):
