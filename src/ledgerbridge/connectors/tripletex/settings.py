@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -18,7 +18,9 @@ class Summary(Strict):
     title: str | None = Field(None, max_length=500, description="Name of the app's summary task")
     topic: str | None = Field(None, max_length=500, description="Topic of the summary task")
     recurrence: Literal["monthly"] = "monthly"
-    import_day: Literal["last_work_day", "last_calendar_day"] | int = Field(
+    import_day: (
+        Literal["last_work_day", "last_calendar_day"] | Annotated[int, Field(ge=1, le=28)]
+    ) = Field(
         "last_work_day",
         description="last_work_day, last_calendar_day, or a day 1-28 of the following month",
     )
