@@ -411,13 +411,16 @@ class UnicontaConnector(Connector):
 
     def _write_invoices(self, payloads: list[JSON], *, create: bool) -> list[JSON]:
         """Orders with their lines in two batched calls, posted one by one when the connection
-        posts; header changes of posted invoices in one batched update."""
+        posts and the invoice is ready (a draft stays an order until it is); header changes of
+        posted invoices in one batched update."""
         results: list[JSON | None] = [None] * len(payloads)
         headers = [(i, p) for i, p in enumerate(payloads) if "invoice" in p]
         if headers:
             stored = self.client.update("DebtorInvoiceClient", [p["invoice"] for _, p in headers])
             for (index, payload), invoice in zip(headers, stored, strict=True):
-                results[index] = {"invoice": invoice, "lines": payload["lines"]}
+                # A line edit refused on a posted invoice stays its issue (see the mapping).
+                refused = {ROW_ISSUE: payload[ROW_ISSUE]} if ROW_ISSUE in payload else {}
+                results[index] = {"invoice": invoice, "lines": payload["lines"], **refused}
         orders = [(i, p) for i, p in enumerate(payloads) if "order" in p]
         if orders:
             for (index, _), row in zip(orders, self._write_orders(orders, create), strict=True):

@@ -12,10 +12,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, RemoteRef, SkipRecord
+from ledgerbridge.connectors.base import (
+    JSON,
+    ROW_ISSUE,
+    EntityMapping,
+    RemoteRef,
+    SkipRecord,
+)
 from ledgerbridge.connectors.kit.codes import CodeTable
-from ledgerbridge.connectors.kit.references import linked
-from ledgerbridge.connectors.kit.values import dec, text
+from ledgerbridge.connectors.kit.references import linked, target_of
+from ledgerbridge.connectors.kit.values import dec, named, text
 from ledgerbridge.model.invoice import fold_document_discount
 
 COUNTRY_BY_ISO: dict[str, str] = {
@@ -48,6 +54,10 @@ COMMON_UNITS: dict[str, str] = {
 
 DEFAULT_PAYMENT_TERMS: dict[str, int] = {"Netto 8": 8, "Netto 14": 14, "Netto 30": 30}
 """Uniconta payment term codes and their days; connections may add their own."""
+
+READY_STATUSES = frozenset({"sent", "booked", "paid"})
+"""Hub invoice statuses of an invoice the app has issued: only such an invoice is posted when
+the connection posts; a draft goes in as an order, and is posted once it becomes one of these."""
 
 INVOICE_REF_PREFIX = "LB-"
 """``OurRef`` of orders created from the hub: the hub invoice id, so an order whose creation
@@ -164,9 +174,7 @@ class AccountMapping(EntityMapping):
         return str(remote["Account"])
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
-        name = text(remote.get("Name"))
-        if name is None:
-            raise SkipRecord("name_missing", f"account {remote.get('Account')} has no name")
+        name = named(remote.get("Name"), f"account {remote.get('Account')}")
         language = text(remote.get("UserLanguage"))
         return {
             self.number_field: text(remote.get("Account")),
@@ -252,9 +260,7 @@ class ContactMapping(EntityMapping):
         return {"party_id": (stream, account) if account and stream else None}
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
-        name = text(remote.get("Name"))
-        if name is None:
-            raise SkipRecord("name_missing", f"contact {remote.get('RowId')} has no name")
+        name = named(remote.get("Name"), f"contact {remote.get('RowId')}")
         return {
             "party_id": refs.get("party_id"),
             "name": name,
@@ -266,10 +272,7 @@ class ContactMapping(EntityMapping):
     def from_canonical(
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
     ) -> JSON:
-        parent = refs.get("party_id")
-        if parent is None:
-            raise SkipRecord("contact_parent_missing", "the contact belongs to no party")
-        stream, account = parent
+        stream, account = target_of(refs, self.entity, "party_id")
         payload: JSON = dict(current or {})
         payload.update(
             {
@@ -441,8 +444,10 @@ class InvoiceMapping(EntityMapping):
         """Once posted, the invoice is what Uniconta made of it: its number, due date and the
         lines as posted (units and rates filled in from the items), keeping the hub's product
         references. The posted lines carry the document discount, folded in when the order was
-        sent, so the hub's becomes 0 and its totals stay the same."""
-        if stored.get("status") != "booked":
+        sent, so the hub's becomes 0 and its totals stay the same. Only when it is posted: an
+        invoice the hub already has as posted (booked, with its number) keeps its lines, so a
+        line edit that Uniconta refused stays in the hub with its issue."""
+        if stored.get("status") != "booked" or _posted_in_hub(record):
             return record
         adopted = {
             **record,
@@ -486,9 +491,7 @@ class InvoiceMapping(EntityMapping):
     def from_canonical(
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
     ) -> JSON:
-        party = refs.get("party_id")
-        if party is None:
-            raise SkipRecord("invoice_customer_missing", "the invoice has no customer")
+        party = target_of(refs, self.entity, "party_id")
         credited = refs.get("credits_invoice_id")
         header = {
             "Account": party[1],
@@ -521,26 +524,34 @@ class InvoiceMapping(EntityMapping):
             Remark=record.get("notes"),
             OurRef=INVOICE_REF_PREFIX + str(record.get("id") or order.get("OurRef", "")[3:]),
         )
-        return {"order": order, "lines": lines, "post": self.post}
+        return {"order": order, "lines": lines, "post": self.post and _ready(record)}
 
     def _posted_update(self, record: JSON, current: JSON, lines: list[JSON]) -> JSON:
-        """After posting, only the header's Date and payment term may change."""
+        """After posting, only the header's Date, due date and payment term may change. They
+        are sent even when the hub's lines differ from the posted ones; that line edit is
+        refused with its own issue (``ROW_ISSUE``), which stays open while the lines differ."""
         posted_lines = [self._line_in(i, ln, True) for i, ln in enumerate(current["lines"])]
         wanted = [self._line_in(i, {**ln, "InvoiceQty": ln["Qty"], "SalesPrice": ln["Price"]},
                                 True) for i, ln in enumerate(lines)]  # fmt: skip
-        if _comparable(posted_lines) != _comparable(wanted):
-            raise SkipRecord(
-                "invoice_lines_readonly_after_posting",
-                f"invoice {current['invoice'].get('InvoiceNumber')} is posted in Uniconta: its "
-                "lines can no longer change; only the date and the payment term sync",
-            )
+        number = current["invoice"].get("InvoiceNumber")
+        refusal = {
+            "reason": "invoice_lines_readonly_after_posting",
+            "message": f"invoice {number} is posted in Uniconta: its lines can no longer "
+            "change; only the date and the payment term sync",
+        }
         invoice = dict(current["invoice"])
         invoice.update(
             Date=record.get("date"),
             DueDate=record.get("due_date"),
             Payment=self.codes.terms.from_hub(record.get("payment_term_days")),
         )
-        return {"invoice": invoice, "lines": current["lines"]}
+        lines_differ = _comparable(posted_lines) != _comparable(wanted)
+        if lines_differ and _header(invoice) == _header(current["invoice"]):
+            raise SkipRecord(refusal["reason"], refusal["message"])
+        payload: JSON = {"invoice": invoice, "lines": current["lines"]}
+        if lines_differ:
+            payload[ROW_ISSUE] = refusal
+        return payload
 
     def business_key(self, record: JSON) -> str | None:
         # Orders created from the hub carry the hub id in OurRef; posted invoices their number.
@@ -555,6 +566,19 @@ class InvoiceMapping(EntityMapping):
 
     def in_scope(self, record: JSON) -> bool:
         return record.get("status") != "cancelled"
+
+
+def _posted_in_hub(record: JSON) -> bool:
+    return record.get("number") is not None and record.get("status") in ("booked", "paid")
+
+
+def _ready(record: JSON) -> bool:
+    return record.get("status") in READY_STATUSES
+
+
+def _header(invoice: JSON) -> tuple[Any, ...]:
+    """A posted invoice's changeable header, with dates compared as days."""
+    return (iso_date(invoice.get("Date")), iso_date(invoice.get("DueDate")), invoice.get("Payment"))
 
 
 def _comparable(lines: list[JSON]) -> list[tuple[Any, ...]]:
