@@ -1,6 +1,10 @@
 """Run a seeded Uniconta sandbox from the command line for demos and manual client testing.
 
 ``python -m ledgerbridge.sandbox.uniconta --port 8765 --debtors 300 --products 200 --invoices 500``
+
+``--user-type Standard``, ``--roles ""`` and ``--extra-user`` create the users a connection's
+set-up must refuse or warn about (a Standard user, a Server user without the Reseller role),
+so those checks can be tried without Python.
 """
 
 from __future__ import annotations
@@ -11,11 +15,30 @@ from ledgerbridge.sandbox.faults import add_fault_options, fault_plan
 from ledgerbridge.sandbox.uniconta.app import serve
 from ledgerbridge.sandbox.uniconta.seed import seed_creditors, seed_debtors
 from ledgerbridge.sandbox.uniconta.seed_trade import seed_contacts, seed_invoices, seed_products
-from ledgerbridge.sandbox.uniconta.state import UnicontaSandbox
+from ledgerbridge.sandbox.uniconta.state import USER_TYPES, UnicontaSandbox
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse options, create one company with one API user and seeded data, then serve."""
+def _roles(value: str) -> tuple[str, ...]:
+    """A comma-separated list of role names; empty for none."""
+    return tuple(role.strip() for role in value.split(",") if role.strip())
+
+
+def _extra_user(value: str) -> tuple[str, str, str, tuple[str, ...]]:
+    """``NAME:PASSWORD[:TYPE[:ROLE,ROLE…]]``: type Server and no role unless given."""
+    parts = value.split(":", 3)
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: expected NAME:PASSWORD[:TYPE[:ROLES]], e.g. standard:secret:Standard"
+        )
+    user_type = parts[2] if len(parts) > 2 and parts[2] else "Server"
+    if user_type not in USER_TYPES:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: user type {user_type!r} is not one of {', '.join(USER_TYPES)}"
+        )
+    return parts[0], parts[1], user_type, _roles(parts[3] if len(parts) > 3 else "")
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Uniconta OData/REST sandbox")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -23,6 +46,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--company-name", default="Demo ApS")
     parser.add_argument("--user", default="apiuser")
     parser.add_argument("--password", default="secret")
+    parser.add_argument("--user-type", choices=USER_TYPES, default="Server", help="type of --user")
+    parser.add_argument(
+        "--roles",
+        type=_roles,
+        default=("Reseller",),
+        help='roles of --user, comma-separated (default Reseller; "" for none)',
+    )
+    parser.add_argument(
+        "--extra-user",
+        type=_extra_user,
+        action="append",
+        default=[],
+        metavar="NAME:PASSWORD[:TYPE[:ROLES]]",
+        help="another user of the company (type Server and no role unless given); repeatable",
+    )
     parser.add_argument("--debtors", type=int, default=300)
     parser.add_argument("--creditors", type=int, default=0)
     parser.add_argument("--contacts", type=int, default=0)
@@ -32,16 +70,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--daily-call-limit", type=int, default=5000)
     parser.add_argument("--throttle-delay", type=float, default=1.0)
     add_fault_options(parser)
-    args = parser.parse_args(argv)
-    faults = fault_plan(parser, args)
+    return parser
 
+
+def build(args: argparse.Namespace) -> UnicontaSandbox:
+    """One company with its users and seeded data, as the options ask."""
     sandbox = UnicontaSandbox(
         daily_call_limit=args.daily_call_limit, throttle_delay=args.throttle_delay
     )
     sandbox.add_company(args.company_id, args.company_name)
     sandbox.add_user(
-        args.company_id, args.user, args.password, user_type="Server", roles=("Reseller",)
+        args.company_id, args.user, args.password, user_type=args.user_type, roles=args.roles
     )
+    for name, password, user_type, roles in args.extra_user:
+        sandbox.add_user(args.company_id, name, password, user_type=user_type, roles=roles)
     seed_debtors(sandbox, args.company_id, count=args.debtors, seed=args.seed)
     seed_creditors(sandbox, args.company_id, count=args.creditors, seed=args.seed)
     seed_contacts(sandbox, args.company_id, count=args.contacts, seed=args.seed)
@@ -49,9 +91,24 @@ def main(argv: list[str] | None = None) -> None:
         seed_products(sandbox, args.company_id, count=args.products, seed=args.seed)
     if args.invoices:
         seed_invoices(sandbox, args.company_id, count=args.invoices, seed=args.seed)
+    return sandbox
+
+
+def _login(company_id: int, user: str, user_type: str, roles: tuple[str, ...]) -> str:
+    return f"00{company_id}/{user} ({user_type}, roles: {', '.join(roles) or 'none'})"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse options, create the company, its users and seeded data, then serve."""
+    options = parser()
+    args = options.parse_args(argv)
+    faults = fault_plan(options, args)
+    sandbox = build(args)
+    logins = [_login(args.company_id, args.user, args.user_type, args.roles)]
+    logins += [_login(args.company_id, n, t, r) for n, _, t, r in args.extra_user]
     print(
-        f"Uniconta sandbox: company {args.company_id}, login "
-        f"00{args.company_id}/{args.user}, {args.debtors} debtors, "
+        f"Uniconta sandbox: company {args.company_id}, logins {'; '.join(logins)}, "
+        f"{args.debtors} debtors, "
         f"http://{args.host}:{args.port}/odata/{args.company_id}/DebtorClient"
     )
     serve(sandbox, host=args.host, port=args.port, faults=faults)

@@ -1,0 +1,65 @@
+"""``ledgerbridge sandbox uniconta`` creates the users a connection's set-up checks: a Standard
+user, and a Server user without the Reseller role, next to the usual API user."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ledgerbridge.sandbox.uniconta import SandboxServer
+from ledgerbridge.sandbox.uniconta.__main__ import build, parser
+
+COMPANY = 12345
+
+
+def users(argv: list[str]) -> dict[str, dict[str, object]]:
+    """Each login's own ``UserClient`` row, read over HTTP from a sandbox built from argv."""
+    args = parser().parse_args(["--debtors", "0", "--throttle-delay", "0", *argv])
+    logins = [(args.user, args.password)] + [(n, p) for n, p, _, _ in args.extra_user]
+    sandbox = build(args)
+    try:
+        with SandboxServer(sandbox) as server:
+            return {
+                name: httpx.get(
+                    f"{server.base_url}/odata/{COMPANY}/UserClient",
+                    auth=(f"00{COMPANY}/{name}", password),
+                ).json()["value"][0]
+                for name, password in logins
+            }
+    finally:
+        sandbox.close()
+
+
+def test_the_default_user_is_a_server_user_with_the_reseller_role() -> None:
+    [user] = users([]).values()
+    assert (user["UserType"], user["Roles"]) == ("Server", ["Reseller"])
+
+
+def test_the_api_user_can_be_a_standard_user_or_have_no_role() -> None:
+    [standard] = users(["--user-type", "Standard"]).values()
+    assert (standard["UserType"], standard["Roles"]) == ("Standard", ["Reseller"])
+    [bare] = users(["--roles", ""]).values()
+    assert (bare["UserType"], bare["Roles"]) == ("Server", [])
+
+
+def test_extra_users_give_every_kind_of_user_in_one_sandbox() -> None:
+    found = users(
+        ["--extra-user", "standard:pw1:Standard", "--extra-user", "noreseller:pw2",
+         "--extra-user", "both:pw3:Server:Reseller,Accountant"]
+    )  # fmt: skip
+    assert {name: (u["UserType"], u["Roles"]) for name, u in found.items()} == {
+        "apiuser": ("Server", ["Reseller"]),
+        "standard": ("Standard", []),
+        "noreseller": ("Server", []),
+        "both": ("Server", ["Reseller", "Accountant"]),
+    }
+
+
+@pytest.mark.parametrize("value", ["nopassword", "x:pw:Admin"])
+def test_a_malformed_extra_user_is_refused_with_the_expected_form(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parser().parse_args(["--extra-user", value])
+    assert exit_.value.code == 2
+    assert "--extra-user" in capsys.readouterr().err
