@@ -2,7 +2,9 @@
 
 Errors are always JSON and name the field: 401 without a valid key, 403 for a role that may
 not act, 404 for what the tenant cannot see (another tenant's record looks missing), 409 for a
-business key already taken or a stale version, 422 for invalid input.
+business key already taken or a stale version, 413 for a body over the limit, 422 for invalid
+input, 405 with ``Allow`` for a method a path does not have. Every route declares them
+(``api/errors.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from ledgerbridge.api import connections, inbound, oauth, records, setup, systems, tenancy
+from ledgerbridge.api import connections, errors, inbound, oauth, records, setup, tenancy
 from ledgerbridge.api.input import RefuseNul
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import ServiceError
@@ -32,15 +34,16 @@ def create_app(system: System) -> FastAPI:
         summary="Keeps a business app and its accounting system aligned.",
         openapi_url="/openapi.json",
         docs_url="/docs",
+        responses=errors.RESPONSES,
     )
     app.state.system = system
+    errors.install(app)
     # Callbacks read their own body, once their token is known to be good.
     app.add_middleware(
         RefuseNul, max_body=system.settings.max_body_bytes, own_body=("/api/v1/inbound/",)
     )
     app.include_router(records.router, prefix="/api/v1")
     app.include_router(connections.router, prefix="/api/v1")
-    app.include_router(systems.router, prefix="/api/v1")
     app.include_router(tenancy.router, prefix="/api/v1")
     app.include_router(inbound.router, prefix="/api/v1")
     app.include_router(setup.router, prefix="/api/v1")

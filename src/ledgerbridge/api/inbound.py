@@ -11,6 +11,7 @@ for a refused signature.
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
@@ -28,16 +29,6 @@ router = APIRouter(prefix="/inbound", tags=["inbound"])
 UNKNOWN = "unknown callback URL"
 
 
-@router.api_route(
-    "/{connection_id}/{token}",
-    methods=["GET", "POST"],
-    status_code=200,
-    responses={
-        401: {"description": "The callback's signature is refused"},
-        404: {"description": "No connection has this callback URL"},
-        413: {"description": "The body is larger than LEDGERBRIDGE_MAX_BODY_BYTES"},
-    },
-)
 async def receive(
     connection_id: str, token: str, request: Request, system: SystemDep
 ) -> dict[str, str]:
@@ -66,6 +57,22 @@ async def receive(
     if not stored:
         raise HTTPException(status_code=404, detail=UNKNOWN)
     return {"status": "accepted"}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "The callback's signature is refused"},
+    404: {"description": "No connection has this callback URL"},
+    413: {"description": "The body is larger than LEDGERBRIDGE_MAX_BODY_BYTES"},
+}
+# One route per method, each with its own operation id (Uniconta calls with GET, Qonto POSTs).
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/{connection_id}/{token}",
+        receive,
+        methods=[_method],
+        responses=RESPONSES,
+        operation_id=f"inbound_{_method.lower()}",
+    )
 
 
 def _known(system: System, connection_id: str, token: str) -> bool:

@@ -6,6 +6,9 @@
   record an accounting system sends back with one is skipped, not stored.
 - Integer query parameters are bounded by the columns they are compared with, so a cursor
   such as ``after=2^70`` is a 422 instead of a database overflow.
+- Booleans and integers are taken only as JSON booleans and integers, as the OpenAPI says
+  (``strict_scalars``): ``"active": 0`` or ``"payment_term_days": "14"`` is a 422, not a
+  guess. Other types keep their JSON forms (dates and amounts as strings).
 - A body larger than ``LEDGERBRIDGE_MAX_BODY_BYTES`` is a 413: refused from its declared length
   before any of it is read, or as soon as a chunked body passes the limit, so no request can
   make the hub hold more than that in memory. Callbacks read their own body, after their
@@ -15,10 +18,14 @@
 from __future__ import annotations
 
 import json
+import types
+import typing
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from functools import cache
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
+from pydantic import BaseModel, StrictBool, StrictInt, create_model
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -29,6 +36,51 @@ INTEGER_MAX = 2**31 - 1
 BIGINT_MAX = 2**63 - 1
 """Largest value of a BIGINT column (change-feed positions, sync-log ids)."""
 NUL_MESSAGE = "a NUL character (\\u0000) is not allowed in text"
+
+
+@cache
+def strict_scalars(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` as a request body: the same fields, validators and schema, but its booleans
+    and integers (nested models' too) refuse what is not a JSON boolean or integer. The model
+    itself when it has none."""
+    changed = {
+        name: (strict, field)
+        for name, field in model.model_fields.items()
+        if (strict := strict_type(field.annotation)) is not field.annotation
+    }
+    if not changed:
+        return model
+    # Same name: the OpenAPI shows the model the API documents.
+    return create_model(  # type: ignore[call-overload]
+        model.__name__,
+        __base__=model,
+        __module__=model.__module__,
+        __doc__=model.__doc__,
+        **changed,
+    )
+
+
+def strict_type(annotation: Any) -> Any:
+    """``annotation`` with ``bool`` and ``int`` made strict, through unions, lists, dicts,
+    ``Annotated`` and nested models; the same object when nothing changes."""
+    if annotation is bool:
+        return StrictBool
+    if annotation is int:
+        return StrictInt
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return strict_scalars(annotation)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is None or not args:
+        return annotation
+    if origin is Annotated:
+        inner = strict_type(args[0])
+        return annotation if inner is args[0] else Annotated[(inner, *annotation.__metadata__)]
+    new = tuple(strict_type(arg) for arg in args)
+    if all(a is b for a, b in zip(new, args, strict=True)):
+        return annotation
+    if origin is types.UnionType or origin is typing.Union:
+        return typing.Union[new]  # noqa: UP007
+    return origin[new]
 
 
 class BodyTooLarge(Exception):
@@ -87,12 +139,29 @@ class RefuseNul:
                 await too_large(exc)(scope, receive, send)
                 return
             receive = _replay(body, receive)
+            if _is_json(scope) and not _is_utf8(body):
+                refused = _invalid(["body"], "a JSON body must be UTF-8 text", "json_invalid")
+                await refused(scope, receive, send)
+                return
             location = _in_body(body) if _is_json(scope) else None
         if location is None:
             await self.app(scope, receive, send)
             return
-        detail = [{"loc": location, "msg": NUL_MESSAGE, "type": "nul_character"}]
-        await JSONResponse(status_code=422, content={"detail": detail})(scope, receive, send)
+        await _invalid(location, NUL_MESSAGE, "nul_character")(scope, receive, send)
+
+
+def _invalid(location: list[str | int], message: str, kind: str) -> JSONResponse:
+    """A 422 shaped like FastAPI's own validation errors."""
+    detail = [{"loc": location, "msg": message, "type": kind}]
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _in_target(scope: Scope) -> list[str | int] | None:

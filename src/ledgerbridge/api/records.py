@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
-from pydantic import BaseModel, create_model
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
-from ledgerbridge.api.input import BIGINT_MAX, INTEGER_MAX
+from ledgerbridge.api.input import BIGINT_MAX, INTEGER_MAX, strict_scalars, strict_type
 from ledgerbridge.model import (
     ContactPerson,
     CustomField,
@@ -106,15 +107,34 @@ def _page(views: list[RecordView], limit: int) -> dict[str, Any]:
     }
 
 
+def _check_patch(model: type[BaseModel], changes: dict[str, Any]) -> None:
+    """A patch's booleans and integers are JSON booleans and integers, as in a whole body."""
+    errors: list[dict[str, Any]] = []
+    for name, value in changes.items():
+        field = model.model_fields.get(name)
+        if field is None or (strict := strict_type(field.annotation)) is field.annotation:
+            continue
+        try:
+            TypeAdapter(strict).validate_python(value)
+        except ValidationError as exc:
+            errors += [
+                {"loc": ("body", name, *e["loc"]), "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+    if errors:
+        raise RequestValidationError(errors)
+
+
 def _register(path: str, entity: str, model: type[BaseModel]) -> None:
     out = _out_model(model)
     out_list = _page_model(model, out)
+    body_model = strict_scalars(model)
     tag = path
 
     @router.post(
         f"/{path}", status_code=201, response_model=out, tags=[tag], name=f"create_{entity}"
     )
-    def create(body: model, principal: PrincipalDep, system: SystemDep) -> Any:  # type: ignore[valid-type]
+    def create(body: body_model, principal: PrincipalDep, system: SystemDep) -> Any:  # type: ignore[valid-type]
         data = body.model_dump(mode="json", exclude={"id"})  # type: ignore[attr-defined]
         return _dump(system.records.create(principal, entity, data))
 
@@ -134,7 +154,7 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
     @router.put(f"/{path}/{{record_id}}", response_model=out, tags=[tag], name=f"replace_{entity}")
     def replace(
         record_id: str,
-        body: model,  # type: ignore[valid-type]
+        body: body_model,  # type: ignore[valid-type]
         principal: PrincipalDep,
         system: SystemDep,
         if_version: int | None = Query(
@@ -153,6 +173,7 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
         system: SystemDep,
         body: PatchBody,
     ) -> Any:
+        _check_patch(model, body)
         return _dump(system.records.patch(principal, entity, record_id, body))
 
     @router.delete(f"/{path}/{{record_id}}", status_code=204, tags=[tag], name=f"delete_{entity}")
