@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from ledgerbridge.connectors.kit.values import dec, decimal, text, words
+from ledgerbridge.connectors.base import SkipRecord
+from ledgerbridge.connectors.kit.values import dec, decimal, named, text, words
 
 
 @pytest.mark.parametrize(
@@ -53,3 +54,10 @@ def test_decimal_is_exact_and_none_when_unreadable(value: object, expected: Deci
     assert result == expected
     assert result is None or isinstance(result, Decimal)
     assert str(result) == str(expected)
+
+
+def test_a_record_without_a_name_is_skipped_saying_which() -> None:
+    assert named(" Fjord AS ", "account 10") == "Fjord AS"
+    with pytest.raises(SkipRecord) as caught:
+        named("  ", "account 10")
+    assert (caught.value.reason, caught.value.message) == ("name_missing", "account 10 has no name")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledgerbridge.connectors.base import EntityMapping, Reference
-from ledgerbridge.connectors.kit.references import linked
+from ledgerbridge.connectors.base import EntityMapping, Reference, SkipRecord
+from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.qonto import mapping as qonto
 from ledgerbridge.connectors.tripletex import mapping as tripletex
 from ledgerbridge.connectors.uniconta import mapping as uniconta
@@ -50,3 +50,12 @@ def test_each_mappings_reference_is_one_the_model_declares() -> None:
                 assert ref.missing_reason == declared.missing_reason
                 seen += 1
     assert seen >= 8
+
+
+def test_a_mapping_called_without_a_required_target_skips_for_the_models_reason() -> None:
+    assert target_of({"party_id": ("customers", "10")}, "invoice", "party_id") == (
+        "customers", "10")  # fmt: skip
+    with pytest.raises(SkipRecord) as caught:
+        target_of({"party_id": None}, "contact_person", "party_id")
+    assert caught.value.reason == "contact_parent_missing"
+    assert caught.value.message == "the contact person has no party"

@@ -7,6 +7,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ledgerbridge.connectors.base import SkipRecord
+
 
 def text(value: Any) -> str | None:
     """A wire value as text without surrounding white space; None when nothing is left."""
@@ -14,6 +16,15 @@ def text(value: Any) -> str | None:
         return None
     stripped = str(value).strip()
     return stripped or None
+
+
+def named(value: Any, what: str) -> str:
+    """A record's name (``text``), which the hub needs: a record without one is skipped
+    (``name_missing``), ``what`` saying which."""
+    name = text(value)
+    if name is None:
+        raise SkipRecord("name_missing", f"{what} has no name")
+    return name
 
 
 def words(value: Any) -> str | None:
