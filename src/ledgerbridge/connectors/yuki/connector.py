@@ -5,8 +5,8 @@ when the connection retrieves them), customers (the contacts whose Customer box 
 attached to the parties of contacts: what lets their invoices go), invoices (hub invoices
 with status sent → ProcessSalesInvoices, one way).
 
-Reads are incremental on ``modifiedAfter``; the cursor is ``<modifiedAfter>|<newest Modified
-seen>|<next page>``, all in Yuki's local time (Europe/Amsterdam), with ``|unflagged`` while a
+Reads are incremental on ``modifiedAfter``: a changed-since scan (``kit.cursors``) in Yuki's
+local time (Europe/Amsterdam) whose position is the next page, with ``|unflagged`` while a
 contacts scan reads the contacts with neither box ticked.
 """
 
@@ -32,6 +32,8 @@ from ledgerbridge.connectors.base import (
     Page,
     RemoteRejected,
 )
+from ledgerbridge.connectors.kit.cursors import ChangedSince
+from ledgerbridge.connectors.kit.values import text
 from ledgerbridge.connectors.yuki.client import (
     AMSTERDAM,
     CONTACT_NS,
@@ -48,7 +50,6 @@ from ledgerbridge.connectors.yuki.mapping import (
     InvoiceMapping,
     contact_directions,
     flag,
-    text,
 )
 
 STREAM_ENTITIES: dict[str, str] = {
@@ -153,7 +154,10 @@ class YukiConnector(Connector):
         or a supplier when suppliers are not retrieved) is read only to follow a hub record
         already linked to it, such as a contact the hub created, whose boxes only the user
         can tick."""
-        since, newest, page, unflagged = _cursor(after)
+        scan = ChangedSince.parse(after)
+        number, _, phase = scan.position.partition("|")
+        page, unflagged = int(number or 1), phase == UNFLAGGED
+        since = datetime.fromisoformat(scan.since) if scan.since else None
         if stream == "customers":
             rows = self._contacts("Customer", since, page, active="Active")
         elif unflagged:
@@ -164,15 +168,13 @@ class YukiConnector(Connector):
                 {**row, ROW_LINKED_ONLY: True}
                 for row in self._contacts("Both", since, page)
             ]  # fmt: skip
-        for row in rows:
-            modified = parse_modified(row.get("Modified"))
-            if modified is not None and (newest is None or modified > newest):
-                newest = modified
+        scan = scan.saw(_local(parse_modified(row.get("Modified"))) for row in rows)
         if len(rows) >= PAGE_SIZE:
-            return Page(rows, _position(since, newest, page + 1, unflagged), more=True)
+            return Page(rows, scan.at(f"{page + 1}|{phase}" if phase else page + 1), more=True)
         if stream == "contacts" and not unflagged:
-            return Page(rows, _position(since, newest, 1, unflagged=True), more=True)
-        return Page(rows, _position(self._next_start(since, newest), newest, 1), more=False)
+            return Page(rows, scan.at(f"1|{UNFLAGGED}"), more=True)
+        newest = datetime.fromisoformat(scan.upcoming) if scan.upcoming else None
+        return Page(rows, scan.done(_local(self._next_start(since, newest)) or ""), more=False)
 
     def _contacts(
         self, contact_type: str, since: datetime | None, page: int, active: str = "Both"
@@ -307,25 +309,9 @@ def _refusal_reason(message: str) -> str:
     return REFUSED_NOT_CUSTOMER if "is not a customer" in message else "remote_rejected"
 
 
-def _cursor(after: str | None) -> tuple[datetime | None, datetime | None, int, bool]:
-    if not after:
-        return None, None, 1, False
-    since, newest, page, *phase = after.split("|")
-    return (
-        datetime.fromisoformat(since) if since else None,
-        datetime.fromisoformat(newest) if newest else None,
-        int(page),
-        phase == [UNFLAGGED],
-    )
-
-
-def _position(
-    since: datetime | None, newest: datetime | None, page: int, unflagged: bool = False
-) -> str:
-    def show(value: datetime | None) -> str:
-        return value.strftime(LOCAL_FORMAT) if value is not None else ""
-
-    return f"{show(since)}|{show(newest)}|{page}" + (f"|{UNFLAGGED}" if unflagged else "")
+def _local(moment: datetime | None) -> str | None:
+    """A Yuki local time as the cursor holds it."""
+    return moment.strftime(LOCAL_FORMAT) if moment is not None else None
 
 
 CONTACT_TYPE_CODES = {"Person": "0", "Company": "2"}

@@ -19,10 +19,12 @@ from ledgerbridge.connectors.base import (
     JSON,
     EntityMapping,
     NumberSequence,
-    Reference,
     RemoteRef,
     SkipRecord,
 )
+from ledgerbridge.connectors.kit.codes import CodeTable
+from ledgerbridge.connectors.kit.references import linked, target_of
+from ledgerbridge.connectors.kit.values import named, text
 from ledgerbridge.model.invoice import fold_document_discount
 
 CONTACT_TYPES = {"organisation": "Company", "person": "Person"}
@@ -75,13 +77,6 @@ CONTACT_ELEMENTS = (
 )  # fmt: skip
 """Every element the mapping writes: an update sends each, so a value cleared in the hub is
 cleared in Yuki too."""
-
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    stripped = str(value).strip()
-    return stripped or None
 
 
 def flag(value: Any, default: bool = False) -> bool:
@@ -157,9 +152,7 @@ class ContactMapping(EntityMapping):
                 f"Yuki contact {label} is inactive there: it is not imported, and a hub record "
                 "already linked to it stays active",
             )
-        name = text(remote.get("Name"))
-        if name is None:
-            raise SkipRecord("name_missing", f"Yuki contact {label} has no name")
+        named(remote.get("Name"), f"Yuki contact {label}")
         table = ORGANISATION_FIELDS if kind == "organisation" else PERSON_FIELDS
         canonical: JSON = dict.fromkeys(self.fields)
         canonical.update({field: text(remote.get(element)) for field, element in table.items()})
@@ -239,14 +232,6 @@ class CustomerFlagMapping(EntityMapping):
         return {"is_customer": flag(remote.get("IsCustomer"))}
 
 
-INVOICE_CUSTOMER = Reference(
-    field="party_id",
-    streams=("customers",),
-    missing_reason="invoice_customer_missing",
-    pending_reason=NOT_CUSTOMER_REASON,
-)
-
-
 class InvoiceMapping(EntityMapping):
     """Hub invoices with status ``sent``, one way: each becomes a booked sales invoice, an
     outstanding item in Yuki. Yuki offers no way to change or read them back; payments are
@@ -258,11 +243,12 @@ class InvoiceMapping(EntityMapping):
     fields = frozenset(
         {"kind", "number", "party_id", "date", "due_date", "currency", "lines", "notes"}
     )
-    references = (INVOICE_CUSTOMER,)
+    references = (linked(entity, "party_id", "customers", pending_reason=NOT_CUSTOMER_REASON),)
     inbound = False
 
     def __init__(self, vat_mapping: Mapping[str, Any], payment_method: str) -> None:
-        self.vat_mapping = {str(k): str(v) for k, v in vat_mapping.items()}
+        by_hub = {str(k): str(v) for k, v in vat_mapping.items()}
+        self.vat_types = CodeTable("Yuki", "VAT code", "vat_mapping", back=by_hub)
         self.payment_method = payment_method
 
     def remote_id(self, remote: JSON) -> str:
@@ -312,10 +298,7 @@ class InvoiceMapping(EntityMapping):
                 f"invoice {current.get('Reference')} is booked in Yuki, whose API cannot "
                 "change a sales invoice; correct it with a credit note",
             )
-        party = refs.get("party_id")
-        if party is None:
-            raise SkipRecord("invoice_customer_missing", "the invoice has no customer")
-        code = party[1]
+        code = target_of(refs, self.entity, "party_id")[1]
         if code.startswith(ID_PREFIX):
             # Waits like an unticked customer, and follows by itself once a pull has seen the
             # relationship code the hub gives the contact.
@@ -362,17 +345,10 @@ class InvoiceMapping(EntityMapping):
         }
 
     def _vat_type(self, hub_code: str | None) -> str | None:
-        if hub_code is None:
-            return None
-        if hub_code in self.vat_mapping:
-            return self.vat_mapping[hub_code]
-        if hub_code.isdigit():
+        """The mapped Yuki VAT type; a hub code that is a number is taken as Yuki's own."""
+        if hub_code is not None and hub_code.isdigit() and not self.vat_types.knows(hub_code):
             return hub_code
-        raise SkipRecord(
-            "vat_code_unmapped",
-            f"hub VAT code '{hub_code}' is not mapped to a Yuki VAT type; add it to the "
-            "connection's vat_mapping",
-        )
+        return self.vat_types.from_hub(hub_code)
 
 
 def plain(number: Decimal) -> str:
