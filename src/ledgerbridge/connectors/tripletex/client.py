@@ -25,7 +25,13 @@ from ledgerbridge.connectors.base import (
     CallMeter,
     RemoteRejected,
 )
-from ledgerbridge.connectors.kit.http import httpx_failure, status_failure, with_retries
+from ledgerbridge.connectors.kit.http import (
+    decoded,
+    error_json,
+    httpx_failure,
+    status_failure,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 
@@ -284,18 +290,11 @@ class TripletexClient:
             )
         if status == 409 and _error_code(response) == 8000:
             raise StaleVersion(_error_text(response), reason="stale_version")
-        if status >= 400:
-            raise RemoteRejected(_error_text(response))
-        if not response.content:
-            return None
-        return response.json()
+        return decoded(response, _error_text)
 
 
 def _error_body(response: httpx.Response) -> JSON:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
+    body = error_json(response)
     return body if isinstance(body, dict) else {}
 
 

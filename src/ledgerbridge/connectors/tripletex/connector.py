@@ -30,6 +30,8 @@ from ledgerbridge.connectors.base import (
     StepCall,
     WriteStep,
 )
+from ledgerbridge.connectors.kit.cursors import ChangedSince
+from ledgerbridge.connectors.kit.values import decimal, text
 from ledgerbridge.connectors.tripletex.client import OSLO, TokenRefused
 from ledgerbridge.connectors.tripletex.mapping import (
     CUSTOMER_FIELDS,
@@ -39,9 +41,7 @@ from ledgerbridge.connectors.tripletex.mapping import (
     ProductMapping,
     StatisticsMapping,
     VatTypeMapping,
-    dec,
     ref_id,
-    text,
 )
 from ledgerbridge.connectors.tripletex.setup import client_for
 from ledgerbridge.connectors.tripletex.statistics import (
@@ -193,30 +193,28 @@ class TripletexConnector(Connector):
         return result
 
     def _changed_customers(self, after: str | None, limit: int) -> Page:
-        """Cursor ``<next since>|<since>|<phase>|<offset>``: the scan in progress reads
-        customers changed since ``since``; when it ends, the next one starts from ``next
-        since``. Tripletex lists active customers unless asked otherwise, so a changed-since
-        scan reads the inactive ones too (phase ``inactive``): a deactivation reaches the hub.
-        The first scan reads active customers only."""
-        if after and after.count("|") == 3:
-            upcoming, since, phase, offset = after.split("|")
-            start = int(offset)
-        else:
-            since, phase, start = after or "", "active", 0
-            upcoming = (self.clock.now().astimezone(OSLO) - CHANGED_SINCE_OVERLAP).strftime(
-                "%Y-%m-%dT%H:%M:%S"
-            )
+        """A changed-since scan (``kit.cursors``) whose position is ``<phase>|<offset>``; the
+        next one starts where this one began, less ``CHANGED_SINCE_OVERLAP``. Tripletex lists
+        active customers unless asked otherwise, so a changed-since scan reads the inactive
+        ones too (phase ``inactive``): a deactivation reaches the hub. The first scan reads
+        active customers only."""
+        scan = ChangedSince.parse(after)
+        if scan.starting:
+            began = self.clock.now().astimezone(OSLO) - CHANGED_SINCE_OVERLAP
+            scan = scan.starts_next(began.strftime("%Y-%m-%dT%H:%M:%S"))
             self._revive_webhooks()
+        phase, _, offset = (scan.position or "active|0").partition("|")
+        start = int(offset)
         path, params = SEARCHES["customers"]
-        query = {**params, **({"changedSince": since} if since else {})}
+        query = {**params, **({"changedSince": scan.since} if scan.since else {})}
         if phase == "inactive":
             query["isInactive"] = "true"
         rows = self.client.list_page(path, query, start, limit)
         if len(rows) >= limit:
-            return Page(rows, f"{upcoming}|{since}|{phase}|{start + len(rows)}", more=True)
-        if phase == "active" and since:
-            return Page(rows, f"{upcoming}|{since}|inactive|0", more=True)
-        return Page(rows, upcoming, more=False)
+            return Page(rows, scan.at(f"{phase}|{start + len(rows)}"), more=True)
+        if phase == "active" and scan.since:
+            return Page(rows, scan.at("inactive|0"), more=True)
+        return Page(rows, scan.done(), more=False)
 
     def _revive_webhooks(self) -> None:
         """Each customers scan also switches on the webhooks Tripletex disabled after failed
@@ -438,7 +436,7 @@ class TripletexConnector(Connector):
             postings = [
                 (str(p.get("date")), -paid)
                 for p in invoice.get("postings") or []
-                if (paid := dec(p.get("amount"))) is not None and paid < 0
+                if (paid := decimal(p.get("amount"))) is not None and paid < 0
             ]
             for _, day, amount, hub in wanted:
                 posting = (day, Decimal(amount))

@@ -8,30 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, Reference, RemoteRef, SkipRecord
+from ledgerbridge.connectors.base import JSON, EntityMapping, RemoteRef, SkipRecord
+from ledgerbridge.connectors.kit.references import linked, target_of
+from ledgerbridge.connectors.kit.values import decimal, named, text
 from ledgerbridge.model.invoice import fold_document_discount
 
 CUSTOMER_FIELDS = "*,postalAddress(*),physicalAddress(*)"
 """``fields`` for customers: addresses expanded, otherwise they are only ``{id, url}``."""
-
-
-def text(value: Any) -> str | None:
-    if value is None:
-        return None
-    stripped = str(value).strip()
-    return stripped or None
-
-
-def dec(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return None
 
 
 def number(value: Any) -> int | float:
@@ -83,9 +69,7 @@ class CustomerMapping(EntityMapping):
         return str(remote["id"])
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
-        name = text(remote.get("name"))
-        if name is None:
-            raise SkipRecord("name_missing", f"Tripletex customer {remote.get('id')} has no name")
+        name = named(remote.get("name"), f"Tripletex customer {remote.get('id')}")
         due_in = remote.get("invoicesDueIn")
         return {
             "kind": "person" if remote.get("isPrivateIndividual") else "organisation",
@@ -139,8 +123,8 @@ class ProductMapping(EntityMapping):
             "sku": sku,
             "name": text(remote.get("name")) or sku,
             "description": text(remote.get("description")),
-            "sales_price": dec(remote.get("priceExcludingVatCurrency")),
-            "cost_price": dec(remote.get("costExcludingVatCurrency")),
+            "sales_price": decimal(remote.get("priceExcludingVatCurrency")),
+            "cost_price": decimal(remote.get("costExcludingVatCurrency")),
             "vat_code": self.vat_numbers.get(vat_id) if vat_id else None,
             "ean": text(remote.get("ean")),
             "active": not bool(remote.get("isInactive", False)),
@@ -168,25 +152,12 @@ class VatTypeMapping(EntityMapping):
         return {
             "code": number,
             "name": text(remote.get("name")),
-            "rate": dec(remote.get("percentage")) or Decimal(0),
+            "rate": decimal(remote.get("percentage")) or Decimal(0),
             "country": "NO",
             "direction": direction if direction in ("sales", "purchase") else "both",
         }
 
 
-INVOICE_PARTY = Reference(
-    field="party_id",
-    streams=("customers",),
-    missing_reason="invoice_customer_missing",
-    pending_reason="invoice_customer_pending",
-)
-CREDITED_INVOICE = Reference(
-    field="credits_invoice_id",
-    streams=("invoices",),
-    missing_reason="credited_invoice_missing",
-    pending_reason="credited_invoice_pending",
-    required=False,
-)
 ISSUED = ("sent", "booked", "paid")
 
 
@@ -204,7 +175,10 @@ class InvoiceMapping(EntityMapping):
     fields = frozenset(
         {"number", "party_id", "kind", "date", "due_date", "currency", "credits_invoice_id"}
     )
-    references = (INVOICE_PARTY, CREDITED_INVOICE)
+    references = (
+        linked(entity, "party_id", "customers"),
+        linked(entity, "credits_invoice_id", "invoices"),
+    )
     inbound = False
 
     def __init__(self, vat_ids: Mapping[str, str]) -> None:
@@ -258,9 +232,7 @@ class InvoiceMapping(EntityMapping):
             )
         if (record.get("currency") or "NOK") != "NOK":
             raise SkipRecord("currency_unsupported", "invoices are sent to Tripletex in NOK only")
-        party = refs.get("party_id")
-        if party is None:
-            raise SkipRecord("invoice_customer_missing", "the invoice has no customer")
+        party = target_of(refs, self.entity, "party_id")
         assigned = {"_number": record.get("number"), "_due_date": record.get("due_date")}
         if record.get("kind") == "credit_note":
             credited = refs.get("credits_invoice_id")
@@ -333,14 +305,7 @@ class PaymentMapping(EntityMapping):
     entity = "payment"
     remote_entity = "Payment"
     fields = frozenset({"invoice_id", "date", "amount", "currency"})
-    references = (
-        Reference(
-            field="invoice_id",
-            streams=("invoices",),
-            missing_reason="payment_invoice_missing",
-            pending_reason="payment_invoice_pending",
-        ),
-    )
+    references = (linked(entity, "invoice_id", "invoices"),)
     inbound = False
 
     def remote_id(self, remote: JSON) -> str:
@@ -353,7 +318,7 @@ class PaymentMapping(EntityMapping):
         return {
             "invoice_id": refs.get("invoice_id"),
             "date": remote.get("paymentDate"),
-            "amount": dec(remote.get("paidAmount")),
+            "amount": decimal(remote.get("paidAmount")),
             "currency": "NOK",
         }
 
@@ -367,9 +332,7 @@ class PaymentMapping(EntityMapping):
             )
         if (record.get("currency") or "NOK") != "NOK":
             raise SkipRecord("currency_unsupported", "payments are sent to Tripletex in NOK only")
-        invoice = refs.get("invoice_id")
-        if invoice is None:
-            raise SkipRecord("payment_invoice_missing", "the payment has no invoice")
+        invoice = target_of(refs, self.entity, "invoice_id")
         return {
             "invoice": invoice[1],
             "paymentDate": record["date"],
