@@ -32,7 +32,7 @@ from ledgerbridge.connectors.base import (
     SkipRecord,
 )
 from ledgerbridge.connectors.kit.codes import CodeTable
-from ledgerbridge.connectors.kit.references import linked
+from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import dec, words
 from ledgerbridge.connectors.qonto.addresses import StreetParts, join_street, split_street
 from ledgerbridge.connectors.qonto.names import is_infix, join_name, split_infix, split_name
@@ -521,9 +521,7 @@ class InvoiceMapping(EntityMapping):
                 "invoice_finalized",
                 f"invoice {current.get('number')} is finalized in Qonto and cannot be changed",
             )
-        party = refs.get("party_id")
-        if party is None:
-            raise SkipRecord("invoice_customer_missing", "the invoice has no customer")
+        party = target_of(refs, self.entity, "party_id")
         issue = str(record["date"])
         due = record.get("due_date")
         if due is None:
