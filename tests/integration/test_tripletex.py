@@ -684,6 +684,27 @@ def test_on_the_import_day_each_linked_client_gets_its_monthly_summary(
     assert any(c["entity"] == "period_statistics" for c in changes["items"])
 
 
+def test_a_link_to_a_client_or_customer_that_does_not_exist_is_refused(
+    tenant: Tenant, tripletex: Tripletex
+) -> None:
+    cid = connect(tenant, tripletex)["id"]
+    client = tenant.api.post("/parties", json={"name": "Fjord AS"}).json()
+    customer = str(tripletex.firm.customer_ids[0])
+
+    def link(links: dict[str, str]) -> httpx.Response:
+        return tenant.api.patch(f"/connections/{cid}", json={"settings": {"client_links": links}})
+
+    field, message = refused(link({"no-such-party": customer}))
+    assert field == "settings.client_links" and "no-such-party" in message
+    field, message = refused(link({client["id"]: "999999"}))
+    assert field == "settings.client_links" and "999999" in message
+    assert link({client["id"]: customer}).status_code == 200
+    tenant.api.delete(f"/parties/{client['id']}")
+    other = tenant.api.post("/parties", json={"name": "Havn AS"}).json()
+    field, message = refused(link({client["id"]: customer, other["id"]: customer + "0"}))
+    assert field == "settings.client_links" and client["id"] in message
+
+
 def test_a_customer_is_linked_to_one_client_and_a_shared_link_stops_no_run(
     system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
 ) -> None:

@@ -183,6 +183,18 @@ class SystemSpec:
     credential_settings: tuple[str, ...] = ("base_url",)
     """Settings that decide what the credentials reach: a change is checked with the system
     before it is saved, as new secrets are."""
+    linked_records: Mapping[str, str] = field(default_factory=dict)
+    """Settings that map hub record ids to records of the system, by the entity of those ids
+    (Tripletex: ``client_links``, client party → customer). When one changes, each id must be
+    a live hub record of the tenant, and ``check_links`` is asked about the system's side."""
+    check_links: (
+        Callable[
+            [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None], None
+        ]
+        | None
+    ) = None
+    """(settings, secrets, meter, HTTP transport): checks with the system that the records
+    the ``linked_records`` settings name exist there (raises ``SetupRefused``)."""
 
     def credential_key(self, settings: Mapping[str, Any]) -> str:
         """The quota ledger's key for the vendor's real counter, shared by every connection
@@ -365,6 +377,8 @@ SYSTEMS: dict[str, SystemSpec] = {
         webhooks=Webhooks(tripletex_webhooks.subscribe, tripletex_webhooks.unsubscribe),
         callback_check=tripletex_webhooks.check_signature,
         data_fields=TRIPLETEX_DATA_FIELDS,
+        linked_records={"client_links": "party"},
+        check_links=tripletex_setup.check_links,
         lists=("vat", "customers"),
         credential_settings=("environment", "base_urls"),
     ),

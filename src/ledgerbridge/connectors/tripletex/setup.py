@@ -94,6 +94,38 @@ def verify(
     )
 
 
+def check_links(
+    settings: Mapping[str, Any],
+    secrets: Mapping[str, Any],
+    meter: CallMeter,
+    transport: httpx.BaseTransport | None = None,
+) -> None:
+    """Every Tripletex customer a client is linked to (``settings.client_links``) is one of
+    the firm's: one call, and one more for those not among the active customers."""
+    wanted = sorted({str(customer) for customer in (settings.get("client_links") or {}).values()})
+    if not wanted:
+        return
+    client = client_for(settings, secrets, meter, transport)
+    try:
+        found: set[str] = set()
+        for extra in ({}, {"isInactive": "true"}):
+            missing = [c for c in wanted if c not in found]
+            if not missing:
+                break
+            query = {"id": ",".join(missing), "fields": "id", **extra}
+            found |= {str(c["id"]) for c in client.list_all("/customer", query)}
+    finally:
+        client.close()
+    unknown = [c for c in wanted if c not in found]
+    if unknown:
+        raise SetupRefused(
+            f"settings.client_links names Tripletex customer {', '.join(unknown)}, which this "
+            "firm does not have: pick each client's customer from the connection's list of "
+            "customers (lists/customers)",
+            field="settings.client_links",
+        )
+
+
 def _diagnose_environment(
     settings: Mapping[str, Any],
     secrets: Mapping[str, Any],

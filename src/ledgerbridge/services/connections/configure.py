@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -22,6 +25,7 @@ from ledgerbridge.services.connections.settings import (
 from ledgerbridge.services.connections.status import Status
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -62,6 +66,7 @@ class Configure(Status):
         settings = checked_settings(spec, settings)
         checked_secrets(spec, secrets_, partial=False)
         settings, warnings = self._verify(spec, settings, self._with_installation(spec, secrets_))
+        self._check_links(principal, spec, settings, {}, self._with_installation(spec, secrets_))
         warnings.extend(self._shared_credentials(principal, spec.credential_key(settings), None))
         token = secrets.token_urlsafe(24)
         now = self._clock.now()
@@ -122,6 +127,10 @@ class Configure(Status):
             merged, _ = self._verify(
                 spec, merged, self._with_installation(spec, {**current, **(secrets_ or {})})
             )
+        self._check_links(
+            principal, spec, merged, previous,
+            self._with_installation(spec, {**current, **(secrets_ or {})}),
+        )  # fmt: skip
         with self._sessions.begin() as session:
             row = self._load(session, principal, connection_id)
             if name is not None:
@@ -158,16 +167,48 @@ class Configure(Status):
         create and on change."""
         if spec.verify is None:
             return settings, []
-        try:
+        with _refusals(spec):
             verified = spec.verify(settings, secrets_, self._meter(spec, settings), self.transport)
-        except SetupRefused as exc:
-            raise Invalid(exc.message, field=exc.field) from exc
-        except AuthenticationFailed as exc:
-            raise Invalid(str(exc), field="secrets") from exc
-        except ConnectorError as exc:
-            raise Invalid(f"could not reach {spec.name}: {exc}", field="settings") from exc
         learned = {**settings, **verified.settings}
         return checked_settings(spec, learned), list(verified.warnings)
+
+    def _check_links(
+        self,
+        principal: Principal,
+        spec: SystemSpec,
+        settings: JSON,
+        previous: Mapping[str, Any],
+        secrets_: JSON,
+    ) -> None:
+        """A changed setting that links hub records to the system's (``linked_records``)
+        names live hub records of the tenant, and records the system has."""
+        changed = [n for n in spec.linked_records if settings.get(n) != previous.get(n)]
+        if not changed:
+            return
+        with self._sessions() as session:
+            for name in changed:
+                entity = spec.linked_records[name]
+                ids = sorted(str(key) for key in settings.get(name) or {})
+                live = set(
+                    session.scalars(
+                        sa.select(HubRecord.id).where(
+                            HubRecord.tenant_id == principal.tenant_id,
+                            HubRecord.entity == entity,
+                            HubRecord.id.in_(ids),
+                            HubRecord.deleted.is_(False),
+                        )
+                    )
+                )
+                unknown = [i for i in ids if i not in live]
+                if unknown:
+                    raise Invalid(
+                        f"settings.{name} links {entity} {', '.join(unknown)}, which the hub "
+                        f"does not have (or was deleted): link existing {entity} records",
+                        field=f"settings.{name}",
+                    )
+        if spec.check_links is not None:
+            with _refusals(spec):
+                spec.check_links(settings, secrets_, self._meter(spec, settings), self.transport)
 
     def _subscribe(
         self,
@@ -261,3 +302,16 @@ class Configure(Status):
             row = session.get(Connection, connection_id, with_for_update=True)
             if row is not None:
                 row.secrets = self._box.seal({**self._box.open(row.secrets), **changed})
+
+
+@contextmanager
+def _refusals(spec: SystemSpec) -> Iterator[None]:
+    """A check made with the system: what it refuses is a 422 naming the field to fix."""
+    try:
+        yield
+    except SetupRefused as exc:
+        raise Invalid(exc.message, field=exc.field) from exc
+    except AuthenticationFailed as exc:
+        raise Invalid(str(exc), field="secrets") from exc
+    except ConnectorError as exc:
+        raise Invalid(f"could not reach {spec.name}: {exc}", field="settings") from exc
