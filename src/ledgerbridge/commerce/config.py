@@ -1,0 +1,195 @@
+"""A shop connection's commerce policy: the settings the policies decide by.
+
+The defaults are what a Danish webshop on Uniconta expects: paid orders (``processing``,
+``completed``) become booked invoices; card and MobilePay payments are registered as paid,
+bank transfers and cash on delivery get a payment term; consumers, businesses and EAN
+(public) customers get their own debtor group; VAT codes follow Uniconta's Danish names
+(``U25``) and its One Stop Shop examples (``U_DE19``); a rounding gap of up to 0.05 is
+booked on the rounding account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from ledgerbridge.model.commerce import CustomerKind
+from ledgerbridge.model.common import Canonical, CountryCode
+from ledgerbridge.model.numbers import Amount
+from ledgerbridge.model.validation import normalize_country
+
+__all__ = [
+    "CommercePolicy",
+    "CustomerPolicy",
+    "CustomerProfile",
+    "MatchField",
+    "PaymentRule",
+    "StateAction",
+    "VatPolicy",
+    "oss_key",
+]
+
+StateAction = Literal["ignore", "create_order", "create_invoice"]
+MatchField = Literal["email", "phone", "vat_number", "ean"]
+
+
+def oss_key(country: str, rate: Decimal) -> str:
+    """The key of a country and rate in ``VatPolicy.oss_codes``: ``DE:19``, ``FR:5.5``."""
+    return f"{country.upper()}:{rate.normalize():f}"
+
+
+class PaymentRule(Canonical):
+    """What an invoice paid with one payment method gets."""
+
+    payment_term: str | None = None
+    """The accounting system's payment term; none: the customer profile's, else the default."""
+    registered_as_paid: bool = False
+    """Whether a paid order's invoice is registered as paid at once (card payments settled by
+    the acquirer), rather than left open for the bank reconciliation."""
+
+
+class CustomerProfile(Canonical):
+    """How customers of one kind (B2C, B2B, EAN) are matched and created."""
+
+    match_by: MatchField = "email"
+    debtor_group: str = Field(min_length=1)
+    vat_zone: Literal["domestic", "eu", "abroad"] | None = None
+    """Fixed VAT zone; none: from the destination country (home, EU, rest of the world)."""
+    vat_code: str | None = None
+    """The debtor's default VAT code; none: the one the VAT policy gives its lines."""
+    payment_term: str | None = None
+    """Payment term of invoices to these customers, unless the payment method sets one."""
+
+
+def _default_profiles() -> dict[CustomerKind, CustomerProfile]:
+    return {
+        "b2c": CustomerProfile(match_by="email", debtor_group="PRIV"),
+        "b2b": CustomerProfile(match_by="vat_number", debtor_group="ERHVERV"),
+        "ean": CustomerProfile(match_by="ean", debtor_group="EAN", payment_term="NETTO30"),
+    }
+
+
+class CustomerPolicy(Canonical):
+    """Match a customer by a chosen field before creating one, per profile; or book every
+    consumer on one shared debtor (POS-like shops that keep no customer register)."""
+
+    profiles: dict[CustomerKind, CustomerProfile] = Field(default_factory=_default_profiles)
+    shared_b2c_account: str | None = None
+    """The debtor account every B2C order is booked on; none: each consumer is matched."""
+
+    @field_validator("profiles")
+    @classmethod
+    def _every_kind(
+        cls, value: dict[CustomerKind, CustomerProfile]
+    ) -> dict[CustomerKind, CustomerProfile]:
+        """A missing profile would leave some orders with no debtor group at all."""
+        missing = [kind for kind in ("b2c", "b2b", "ean") if kind not in value]
+        if missing:
+            raise PydanticCustomError(
+                "profile_missing",
+                "a profile is needed for each customer kind; missing: {missing}",
+                {"missing": ", ".join(missing)},
+            )
+        return value
+
+
+class VatPolicy(Canonical):
+    """Which VAT code a line is booked with, from where the goods go and the rate charged.
+
+    Domestic sales use ``domestic_codes`` by rate. EU consumers are charged the destination's
+    VAT under One Stop Shop: the code is ``oss_codes[country:rate]``, else one named by
+    ``oss_code_pattern``. An EU business with a VAT number that was charged no VAT is a
+    reverse-charge sale. Sales outside the EU are exports.
+    """
+
+    home_country: CountryCode = "DK"
+    domestic_codes: dict[Decimal, str] = Field(
+        default_factory=lambda: {Decimal(25): "U25", Decimal(0): "U0"}
+    )
+    oss: bool = True
+    """Whether the shop is registered for One Stop Shop; without it EU consumers are charged
+    home VAT, booked with the domestic codes."""
+    oss_codes: dict[str, str] = Field(default_factory=dict)
+    """Codes per ``COUNTRY:RATE`` (``DE:19``) that differ from the pattern's."""
+    oss_code_pattern: str = "U_{country}{rate}"
+    """Name of an OSS code: ``{country}`` is the ISO code, ``{rate}`` the rate with two digits
+    before any decimals (``U_DE19``, ``U_DE07``, ``U_FR05.5``)."""
+    eu_business_code: str = "UEUV"
+    export_code: str = "UEXP"
+
+    @field_validator("oss_codes")
+    @classmethod
+    def _keys_are_country_and_rate(cls, value: dict[str, str]) -> dict[str, str]:
+        normalised: dict[str, str] = {}
+        for key, code in value.items():
+            country, _, rate = key.partition(":")
+            try:
+                normalised[oss_key(normalize_country(country), Decimal(rate))] = code
+            except (ValueError, ArithmeticError):
+                raise PydanticCustomError(
+                    "oss_key",
+                    "'{key}' is not COUNTRY:RATE (such as DE:19)",
+                    {"key": key},
+                ) from None
+        return normalised
+
+    @field_validator("oss_code_pattern")
+    @classmethod
+    def _pattern_names_country_and_rate(cls, value: str) -> str:
+        try:
+            value.format(country="DE", rate="19")
+        except (KeyError, IndexError, ValueError):
+            raise PydanticCustomError(
+                "oss_code_pattern",
+                "the pattern may only use {{country}} and {{rate}}",
+            ) from None
+        if "{country}" not in value or "{rate}" not in value:
+            raise PydanticCustomError(
+                "oss_code_pattern", "the pattern must use both {{country}} and {{rate}}"
+            )
+        return value
+
+
+def _default_states() -> dict[str, StateAction]:
+    """WooCommerce's paid states: an order is booked once, at the first of them it reaches."""
+    return {"processing": "create_invoice", "completed": "create_invoice"}
+
+
+class CommercePolicy(Canonical):
+    """Every setting of a shop connection's order flow; see docs/commerce.md."""
+
+    states: dict[str, StateAction] = Field(default_factory=_default_states)
+    """What an order in each of the shop's states leads to; a state not listed is ignored."""
+    book: bool = True
+    """Book invoices (post them); otherwise leave them as drafts for a person."""
+    default_payment_term: str = "NETTO8"
+    payment_methods: dict[str, PaymentRule] = Field(
+        default_factory=lambda: {
+            "stripe": PaymentRule(payment_term="KORT", registered_as_paid=True),
+            "woocommerce_payments": PaymentRule(payment_term="KORT", registered_as_paid=True),
+            "quickpay": PaymentRule(payment_term="KORT", registered_as_paid=True),
+            "mobilepay": PaymentRule(payment_term="KORT", registered_as_paid=True),
+            "bacs": PaymentRule(payment_term="NETTO8"),
+            "cod": PaymentRule(payment_term="KONTANT"),
+        }
+    )
+    customers: CustomerPolicy = Field(default_factory=CustomerPolicy)
+    vat: VatPolicy = Field(default_factory=VatPolicy)
+    rounding_tolerance: Amount = Field(default=Decimal("0.05"), ge=0)
+    """The largest gap between the shop's total and the booked one that is booked as rounding."""
+    rounding_account: str | None = None
+    """The account (or item) a rounding line is booked on; without one any gap is a mismatch."""
+    refund_item: str | None = None
+    """The item a refund of a free amount (not tied to returned lines) is credited with."""
+    start_date: dt.date | None = None
+    """Orders created before it are not booked, unless a historical import covers them."""
+
+    @model_validator(mode="after")
+    def _states_named(self) -> CommercePolicy:
+        if any(not state.strip() for state in self.states):
+            raise PydanticCustomError("state_empty", "an order state needs a name")
+        return self

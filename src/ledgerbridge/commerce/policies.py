@@ -1,0 +1,546 @@
+"""The commerce flow's decisions, each a pure function of a record and a ``CommercePolicy``.
+
+Every function answers with a small frozen result: what to do and a stable ``reason`` code, so
+that an order that is not booked, or booked as a draft, always says why (the reason becomes the
+record's issue). Nothing here reads the store or calls a system: routes and connectors call
+these and carry the results out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from typing import Literal
+
+from stdnum.eu import vat as eu_vat
+
+from ledgerbridge.commerce.config import (
+    CommercePolicy,
+    MatchField,
+    StateAction,
+    oss_key,
+)
+from ledgerbridge.model.commerce import CustomerKind, Order, OrderLine, Refund
+from ledgerbridge.model.invoice import InvoiceLine
+from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, currency_places
+
+__all__ = [
+    "EU_COUNTRIES",
+    "BookingDecision",
+    "CreditNoteDecision",
+    "CustomerDecision",
+    "DateRange",
+    "HistoricalImportPlan",
+    "ImportProblem",
+    "PaymentDecision",
+    "TotalsCheck",
+    "VatDecision",
+    "check_totals",
+    "credit_note_lines",
+    "decide_booking",
+    "decide_customer",
+    "decide_payment",
+    "in_go_live",
+    "line_vat_code",
+    "plan_historical_import",
+    "state_action",
+    "vat_zone",
+]
+
+EU_COUNTRIES: frozenset[str] = frozenset(
+    {"GR" if code == "el" else code.upper() for code in eu_vat.MEMBER_STATES if code != "xi"}
+)
+"""ISO codes of the EU member states (Greece's VAT prefix EL read as GR; Northern Ireland's XI,
+which shares only the goods rules, left out)."""
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """Days from ``start`` to ``end``, both included."""
+
+    start: dt.date
+    end: dt.date
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ValueError(f"the range ends ({self.end}) before it starts ({self.start})")
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, dt.date) and self.start <= day <= self.end
+
+
+# ---------------------------------------------------------------------------- states, go-live
+
+
+def state_action(order: Order, policy: CommercePolicy) -> StateAction:
+    """What the order's state leads to; a state the policy does not name is ignored."""
+    return policy.states.get(order.state, "ignore")
+
+
+def in_go_live(order: Order, policy: CommercePolicy, historical: DateRange | None = None) -> bool:
+    """Whether the order is the connection's to book: created on or after its start date, or
+    inside the historical import asked for."""
+    day = order.created_at.date()
+    if historical is not None and day in historical:
+        return True
+    return policy.start_date is None or day >= policy.start_date
+
+
+# ---------------------------------------------------------------------------- totals
+
+
+TotalsStatus = Literal["match", "rounding", "totals_mismatch"]
+
+
+@dataclass(frozen=True)
+class TotalsCheck:
+    """The shop's totals against what the accounting system will book from the lines.
+
+    ``status``: ``match``; ``rounding`` (a gap within the tolerance, booked as a line of
+    ``rounding_amount`` on ``rounding_account``); ``totals_mismatch`` (the gap is larger, or
+    there is no rounding account: the invoice stays a draft with this issue).
+    """
+
+    status: TotalsStatus
+    reason: str
+    shop_total: Decimal
+    booked_total: Decimal
+    shop_tax: Decimal
+    booked_tax: Decimal
+    rounding_amount: Decimal = Decimal("0.00")
+    rounding_account: str | None = None
+
+    @property
+    def difference(self) -> Decimal:
+        return self.shop_total - self.booked_total
+
+
+def _price(value: Decimal, currency: str) -> Decimal:
+    """A unit price at the precision an invoice line takes in the currency."""
+    precision = Decimal(1).scaleb(-(currency_places(currency) + PRICE_EXTRA_PLACES))
+    return value.quantize(precision, rounding=ROUND_HALF_UP)
+
+
+def _booked_line(line: OrderLine) -> InvoiceLine:
+    """The invoice line an order line is booked as; the invoice model's arithmetic (net and
+    VAT rounded per line) makes these totals the ones the booked invoice has."""
+    return InvoiceLine(
+        sku=line.sku,
+        description=line.description,
+        quantity=line.quantity,
+        unit_price=line.unit_price,
+        vat_rate=line.tax_rate,
+    )
+
+
+def check_totals(order: Order, policy: CommercePolicy) -> TotalsCheck:
+    """Compare the shop's total and VAT with the booked invoice's (VAT rounded per line).
+
+    A gap is judged on the total, which is what the customer paid; the VAT gap is reported
+    beside it. Within ``rounding_tolerance`` it becomes a rounding line without VAT, so the
+    invoice totals exactly what was paid.
+    """
+    booked = [_booked_line(line) for line in order.lines]
+    booked_tax = sum((line.vat_amount for line in booked), Decimal("0.00"))
+    booked_total = sum((line.net_amount for line in booked), Decimal("0.00")) + booked_tax
+    gap = order.total - booked_total
+
+    def result(
+        status: TotalsStatus, reason: str, rounding: Decimal = Decimal("0.00")
+    ) -> TotalsCheck:
+        return TotalsCheck(
+            status,
+            reason,
+            shop_total=order.total,
+            booked_total=booked_total,
+            shop_tax=order.total_tax,
+            booked_tax=booked_tax,
+            rounding_amount=rounding,
+            rounding_account=policy.rounding_account if rounding else None,
+        )
+
+    if gap == 0:
+        return result("match", "totals_match")
+    if abs(gap) > policy.rounding_tolerance:
+        return result("totals_mismatch", "totals_mismatch")
+    if policy.rounding_account is None:
+        return result("totals_mismatch", "rounding_account_missing")
+    return result("rounding", "rounding_within_tolerance", gap)
+
+
+# ---------------------------------------------------------------------------- booking
+
+
+@dataclass(frozen=True)
+class BookingDecision:
+    """Whether and how an order goes into the accounting system.
+
+    ``action`` ``ignore`` carries the skip's reason; otherwise ``book`` says whether the
+    invoice is posted or left a draft, and ``reason`` why (``totals_mismatch`` keeps it a
+    draft with that issue).
+    """
+
+    action: StateAction
+    book: bool
+    reason: str
+    totals: TotalsCheck | None = None
+
+
+def decide_booking(
+    order: Order, policy: CommercePolicy, historical: DateRange | None = None
+) -> BookingDecision:
+    """The order's fate: skipped before go-live or in a state that does not trigger; an order
+    (stock reserved, never booked); or an invoice, booked unless the policy keeps drafts or
+    its totals disagree with the shop's."""
+    if not in_go_live(order, policy, historical):
+        return BookingDecision("ignore", False, "before_start_date")
+    action = state_action(order, policy)
+    if action == "ignore":
+        return BookingDecision("ignore", False, "state_not_triggering")
+    totals = check_totals(order, policy)
+    if action == "create_order":
+        return BookingDecision("create_order", False, "order_requested", totals)
+    if totals.status == "totals_mismatch":
+        return BookingDecision("create_invoice", False, totals.reason, totals)
+    if not policy.book:
+        return BookingDecision("create_invoice", False, "draft_requested", totals)
+    return BookingDecision("create_invoice", True, "book", totals)
+
+
+# ---------------------------------------------------------------------------- payment
+
+
+@dataclass(frozen=True)
+class PaymentDecision:
+    """The invoice's payment term, and whether it is registered as paid at once."""
+
+    payment_term: str
+    registered_as_paid: bool
+    reason: str
+
+
+def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
+    """The payment method's rule, the customer profile's term, else the default term.
+
+    Only an order the shop reports paid is registered as paid: a renewal that is still
+    pending or failed gets a payment term, whatever its method.
+    """
+    code = order.payment_method.code if order.payment_method else None
+    rule = policy.payment_methods.get(code) if code else None
+    profile = policy.customers.profiles[order.customer.customer_kind]
+    term = (rule.payment_term if rule else None) or profile.payment_term
+    term = term or policy.default_payment_term
+    if rule is None:
+        return PaymentDecision(term, False, "payment_method_unknown" if code else "no_method")
+    if not rule.registered_as_paid:
+        return PaymentDecision(term, False, "method_not_registered_as_paid")
+    if not order.is_paid:
+        return PaymentDecision(term, False, "order_not_paid")
+    return PaymentDecision(term, True, "registered_as_paid")
+
+
+# ---------------------------------------------------------------------------- customer
+
+
+@dataclass(frozen=True)
+class CustomerDecision:
+    """Which debtor the order is booked on.
+
+    ``action``: ``shared`` (the one shared account), ``match_or_create`` (look up a debtor
+    whose ``match_field`` is ``match_value``; create one with the profile's settings if there
+    is none), or ``fail`` (no value to match on: ``reason`` says which).
+    """
+
+    action: Literal["shared", "match_or_create", "fail"]
+    reason: str
+    kind: CustomerKind
+    account: str | None = None
+    match_field: MatchField | None = None
+    match_value: str | None = None
+    debtor_group: str | None = None
+    vat_zone: Literal["domestic", "eu", "abroad"] | None = None
+    vat_code: str | None = None
+    payment_term: str | None = None
+
+
+def vat_zone(country: str | None, policy: CommercePolicy) -> Literal["domestic", "eu", "abroad"]:
+    """Home (or unknown: the shop's own market), the EU, or the rest of the world."""
+    if country is None or country == policy.vat.home_country:
+        return "domestic"
+    return "eu" if country in EU_COUNTRIES else "abroad"
+
+
+def _match_value(order: Order, match_field: MatchField) -> str | None:
+    customer = order.customer
+    value = {
+        "email": customer.email,
+        "phone": customer.phone,
+        "vat_number": customer.vat_number,
+        "ean": customer.ean,
+    }[match_field]
+    if match_field == "phone" and value:
+        value = "".join(char for char in value if char.isdigit() or char == "+")
+    return value or None
+
+
+def decide_customer(order: Order, policy: CommercePolicy) -> CustomerDecision:
+    """Match by the profile's field, or book a consumer on the shared account."""
+    kind = order.customer.customer_kind
+    if kind == "b2c" and policy.customers.shared_b2c_account:
+        return CustomerDecision(
+            "shared", "shared_customer", kind, account=policy.customers.shared_b2c_account
+        )
+    profile = policy.customers.profiles[kind]
+    value = _match_value(order, profile.match_by)
+    if value is None:
+        return CustomerDecision(
+            "fail", f"customer_{profile.match_by}_missing", kind, match_field=profile.match_by
+        )
+    return CustomerDecision(
+        "match_or_create",
+        "match_or_create",
+        kind,
+        match_field=profile.match_by,
+        match_value=value,
+        debtor_group=profile.debtor_group,
+        vat_zone=profile.vat_zone or vat_zone(order.destination, policy),
+        vat_code=profile.vat_code,
+        payment_term=profile.payment_term,
+    )
+
+
+# ---------------------------------------------------------------------------- VAT
+
+
+@dataclass(frozen=True)
+class VatDecision:
+    """A line's VAT code and the rule that chose it; ``code`` is None when no rule gives one
+    (``reason`` says which is missing)."""
+
+    code: str | None
+    rule: Literal["domestic", "oss", "eu_business", "export"]
+    reason: str
+
+
+def _rate_text(rate: Decimal) -> str:
+    """Two digits before the decimals, as Uniconta's OSS examples write rates: 7 → ``07``."""
+    whole, _, decimals = f"{rate.normalize():f}".partition(".")
+    return whole.zfill(2) + (f".{decimals}" if decimals else "")
+
+
+def _domestic(rate: Decimal, policy: CommercePolicy) -> VatDecision:
+    code = policy.vat.domestic_codes.get(rate)
+    if code is None:
+        return VatDecision(None, "domestic", "vat_code_missing")
+    return VatDecision(code, "domestic", "domestic_rate")
+
+
+def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatDecision:
+    """The VAT code a line is booked with.
+
+    Home country (or unknown destination): the domestic code of the line's rate. An EU
+    business with a VAT number charged no VAT: reverse charge. An EU consumer: the OSS code
+    of destination and rate when the shop uses One Stop Shop, else home VAT. Outside the EU:
+    export, which carries no VAT; a line charged VAT there is a question for a person.
+    """
+    country = order.destination
+    zone = vat_zone(country, policy)
+    rate = line.tax_rate
+    if zone == "domestic":
+        return _domestic(rate, policy)
+    if zone == "abroad":
+        if rate:
+            return VatDecision(None, "export", "vat_charged_on_export")
+        return VatDecision(policy.vat.export_code, "export", "export")
+    assert country is not None
+    if order.customer.vat_number and order.customer.customer_kind != "b2c" and not rate:
+        return VatDecision(policy.vat.eu_business_code, "eu_business", "reverse_charge")
+    if not policy.vat.oss:
+        return _domestic(rate, policy)
+    code = policy.vat.oss_codes.get(oss_key(country, rate))
+    if code is None:
+        code = policy.vat.oss_code_pattern.format(country=country, rate=_rate_text(rate))
+    return VatDecision(code, "oss", "oss_destination_rate")
+
+
+# ---------------------------------------------------------------------------- refunds
+
+
+@dataclass(frozen=True)
+class CreditNoteDecision:
+    """The credit note a refund becomes (lines with negative quantities), or why it cannot be
+    made (``lines`` empty)."""
+
+    reason: str
+    lines: tuple[InvoiceLine, ...] = ()
+
+    @property
+    def total(self) -> Decimal:
+        """The credit note's total including VAT, negative."""
+        return sum((line.net_amount + line.vat_amount for line in self.lines), Decimal("0.00"))
+
+
+def _order_line(order: Order, line_id: str | None, sku: str | None) -> OrderLine | None:
+    for line in order.lines:
+        if line_id is not None and line.source_id == line_id:
+            return line
+    if line_id is None and sku is not None:
+        for line in order.lines:
+            if line.sku == sku:
+                return line
+    return None
+
+
+def _single_rate(order: Order) -> Decimal | None:
+    """The one VAT rate of the order's item lines, which a free amount is refunded at."""
+    rates = {line.tax_rate for line in order.lines if line.kind == "item"}
+    return rates.pop() if len(rates) == 1 else None
+
+
+def credit_note_lines(refund: Refund, order: Order, policy: CommercePolicy) -> CreditNoteDecision:
+    """The credit note against the order's invoice: each refunded line at its order line's
+    rate (the returned units, or one unit for money only), and what the refund pays beyond
+    its lines on the refund item at the order's rate, so the credit note totals the refund."""
+    if refund.order_source_id != order.source_id:
+        return CreditNoteDecision("refund_order_mismatch")
+    lines: list[InvoiceLine] = []
+    for refunded in refund.lines:
+        line = _order_line(order, refunded.order_line_id, refunded.sku)
+        if line is None:
+            return CreditNoteDecision("refund_line_unknown")
+        units = refunded.quantity or Decimal(1)
+        with localcontext() as context:
+            context.prec = 40
+            price = refunded.net_amount / units
+        lines.append(
+            InvoiceLine(
+                sku=line.sku,
+                description=refunded.description or line.description,
+                quantity=-units,
+                unit_price=_price(price, refund.currency),
+                vat_rate=line.tax_rate,
+            )
+        )
+    free = refund.free_amount
+    if free:
+        if policy.refund_item is None:
+            return CreditNoteDecision("refund_item_missing")
+        rate = _single_rate(order)
+        if rate is None:
+            return CreditNoteDecision("refund_rate_ambiguous")
+        with localcontext() as context:
+            context.prec = 40
+            net = free * 100 / (100 + rate)
+        lines.append(
+            InvoiceLine(
+                sku=policy.refund_item,
+                description=refund.reason,
+                quantity=Decimal(-1),
+                unit_price=_price(net, refund.currency),
+                vat_rate=rate,
+            )
+        )
+    return CreditNoteDecision("credit_note", tuple(lines))
+
+
+# ---------------------------------------------------------------------------- historical import
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """Something that keeps an order of a historical import from being booked as planned."""
+
+    order_source_id: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class HistoricalImportPlan:
+    """What a historical import would create, computed without creating anything."""
+
+    date_range: DateRange
+    orders: int
+    """Orders in the range that would be booked (as invoice or order)."""
+    totals: dict[str, Decimal]
+    """Their shop totals per currency."""
+    customers_to_create: tuple[str, ...]
+    """Match values (``email:…``, ``vat_number:…``) of customers not known yet, once each."""
+    problems: tuple[ImportProblem, ...]
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Orders in the range that would not be booked, counted per reason."""
+
+
+def _order_problems(
+    order: Order,
+    policy: CommercePolicy,
+    known_products: Collection[str],
+    known_vat_codes: Collection[str],
+) -> Iterable[ImportProblem]:
+    source = order.source_id
+    for line in order.lines:
+        if line.kind == "item":
+            if not line.sku:
+                yield ImportProblem(source, "sku_missing", line.description or "")
+            elif line.sku not in known_products:
+                yield ImportProblem(source, "product_missing", line.sku)
+        vat = line_vat_code(order, line, policy)
+        if vat.code is None:
+            yield ImportProblem(source, vat.reason, f"{order.destination or ''} {line.tax_rate}%")
+        elif vat.code not in known_vat_codes:
+            yield ImportProblem(source, "vat_code_missing", vat.code)
+    totals = check_totals(order, policy)
+    if totals.status == "totals_mismatch":
+        yield ImportProblem(
+            source,
+            totals.reason,
+            f"shop {totals.shop_total}, booked {totals.booked_total} {order.currency}",
+        )
+
+
+def plan_historical_import(
+    orders: Iterable[Order],
+    date_range: DateRange,
+    known_products: Collection[str],
+    known_vat_codes: Collection[str],
+    policy: CommercePolicy,
+    known_customers: Collection[str] = (),
+) -> HistoricalImportPlan:
+    """What importing the orders created in ``date_range`` would do: how many are booked and
+    for how much per currency, which customers are created (by their match value, against
+    ``known_customers`` given as ``field:value``), and every problem (a missing product, VAT
+    code or customer value, a totals mismatch) found on the way. Orders outside the range are
+    not looked at; orders in it that would be skipped are counted per reason."""
+    count = 0
+    totals: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
+    new_customers: dict[str, None] = {}
+    problems: list[ImportProblem] = []
+    skipped: Counter[str] = Counter()
+    for order in orders:
+        if order.created_at.date() not in date_range:
+            continue
+        decision = decide_booking(order, policy, date_range)
+        if decision.action == "ignore":
+            skipped[decision.reason] += 1
+            continue
+        count += 1
+        totals[order.currency] += order.total
+        problems.extend(_order_problems(order, policy, known_products, known_vat_codes))
+        customer = decide_customer(order, policy)
+        if customer.action == "fail":
+            problems.append(ImportProblem(order.source_id, customer.reason, ""))
+        elif customer.action == "match_or_create":
+            key = f"{customer.match_field}:{customer.match_value}"
+            if key not in known_customers:
+                new_customers[key] = None
+    return HistoricalImportPlan(
+        date_range=date_range,
+        orders=count,
+        totals=dict(totals),
+        customers_to_create=tuple(new_customers),
+        problems=tuple(problems),
+        skipped=dict(skipped),
+    )
