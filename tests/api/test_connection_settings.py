@@ -250,6 +250,14 @@ def test_another_accounts_connection_is_never_named(
     assert "(Mine)" in warning and "Nordlys" not in warning
 
 
+def test_only_a_system_with_one_session_per_user_warns_of_shared_credentials(
+    tenant: Tenant, qonto: Qonto
+) -> None:
+    connect_qonto(tenant, qonto)
+    second = connect_qonto(tenant, qonto)  # Qonto counts calls per host, not per user
+    assert not any("already used" in w for w in second["warnings"])
+
+
 def test_a_member_key_spends_no_calls_and_reads_no_callback_token(
     hub: str, tenant: Tenant, uniconta: Uniconta
 ) -> None:

@@ -180,6 +180,9 @@ class SystemSpec:
     codes: CodeMappings = CodeMappings()
     lists: tuple[str, ...] = ()
     """The system's own lists a connection reads (``Connector.code_lists``)."""
+    one_session_per_user: bool = False
+    """The system hands out one API session per user: two connections with the same user may
+    sign each other out, which saving the second one warns about."""
     credential_settings: tuple[str, ...] = ("base_url",)
     """Settings that decide what the credentials reach: a change is checked with the system
     before it is saved, as new secrets are."""
@@ -258,6 +261,7 @@ SYSTEMS: dict[str, SystemSpec] = {
             payment_terms=uniconta_mapping.DEFAULT_PAYMENT_TERMS,
         ),
         lists=("vat",),
+        one_session_per_user=True,
         credential_settings=("company_id", "username", "base_url"),
         # Uniconta counts calls per user, across the companies it reaches.
         counted_per=lambda settings: (

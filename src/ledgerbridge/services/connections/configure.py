@@ -67,7 +67,8 @@ class Configure(Status):
         checked_secrets(spec, secrets_, partial=False)
         settings, warnings = self._verify(spec, settings, self._with_installation(spec, secrets_))
         self._check_links(principal, spec, settings, {}, self._with_installation(spec, secrets_))
-        warnings.extend(self._shared_credentials(principal, spec.credential_key(settings), None))
+        if spec.one_session_per_user:
+            warnings.extend(self._shared_credentials(principal, spec.credential_key(settings)))
         token = secrets.token_urlsafe(24)
         now = self._clock.now()
         with self._sessions.begin() as session:
@@ -115,8 +116,10 @@ class Configure(Status):
             spec = system_spec(row.system)
             previous = dict(row.settings)
             current = self._box.open(row.secrets)
-        refuse_learned(spec, settings or {})
-        merged = checked_settings(spec, merge(previous, settings or {}))
+        merged = previous
+        if settings is not None:
+            refuse_learned(spec, settings)
+            merged = checked_settings(spec, merge(previous, settings))
         checked_secrets(spec, secrets_ or {}, partial=True)
         credentials_changed = bool(secrets_) or any(
             merged.get(key) != previous.get(key) for key in spec.credential_settings
@@ -248,17 +251,14 @@ class Configure(Status):
         self.store_secrets(connection_id, added)
         return []
 
-    def _shared_credentials(
-        self, principal: Principal, credential_key: str, connection_id: str | None
-    ) -> list[str]:
-        """The same user in two connections: a system may hand out one API session per user,
-        so the two may sign each other out. Worth a warning, not a refusal; another
-        account's connection is never named."""
+    def _shared_credentials(self, principal: Principal, credential_key: str) -> list[str]:
+        """The same user in two connections of a system with one API session per user: the
+        two may sign each other out. Worth a warning, not a refusal; another account's
+        connection is never named."""
         with self._sessions() as session:
             others = session.execute(
                 sa.select(Connection.name, Connection.tenant_id).where(
-                    Connection.credential_key == credential_key,
-                    Connection.id != (connection_id or ""),
+                    Connection.credential_key == credential_key
                 )
             ).all()
         if not others:
