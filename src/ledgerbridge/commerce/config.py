@@ -23,6 +23,7 @@ from ledgerbridge.model.numbers import Amount
 from ledgerbridge.model.validation import normalize_country
 
 __all__ = [
+    "DEFAULT_MATCH_BY",
     "CommercePolicy",
     "CustomerPolicy",
     "CustomerProfile",
@@ -55,7 +56,8 @@ class PaymentRule(Canonical):
 class CustomerProfile(Canonical):
     """How customers of one kind (B2C, B2B, EAN) are matched and created."""
 
-    match_by: MatchField = "email"
+    match_by: MatchField | None = None
+    """The field a customer is looked up by; none: the kind's own (``DEFAULT_MATCH_BY``)."""
     debtor_group: str = Field(min_length=1)
     vat_zone: Literal["domestic", "eu", "abroad"] | None = None
     """Fixed VAT zone; none: from the destination country (home, EU, rest of the world)."""
@@ -65,11 +67,20 @@ class CustomerProfile(Canonical):
     """Payment term of invoices to these customers, unless the payment method sets one."""
 
 
+DEFAULT_MATCH_BY: dict[CustomerKind, MatchField] = {
+    "b2c": "email",
+    "b2b": "vat_number",
+    "ean": "ean",
+}
+"""Consumers are known by their e-mail, businesses by their VAT number, public bodies by
+their EAN: the one identifier each kind is sure to have."""
+
+
 def _default_profiles() -> dict[CustomerKind, CustomerProfile]:
     return {
-        "b2c": CustomerProfile(match_by="email", debtor_group="PRIV"),
-        "b2b": CustomerProfile(match_by="vat_number", debtor_group="ERHVERV"),
-        "ean": CustomerProfile(match_by="ean", debtor_group="EAN", payment_term="NETTO30"),
+        "b2c": CustomerProfile(debtor_group="PRIV"),
+        "b2b": CustomerProfile(debtor_group="ERHVERV"),
+        "ean": CustomerProfile(debtor_group="EAN", payment_term="NETTO30"),
     }
 
 
@@ -95,6 +106,10 @@ class CustomerPolicy(Canonical):
                 {"missing": ", ".join(missing)},
             )
         return value
+
+    def match_field(self, kind: CustomerKind) -> MatchField:
+        """The field customers of ``kind`` are matched by."""
+        return self.profiles[kind].match_by or DEFAULT_MATCH_BY[kind]
 
 
 class VatPolicy(Canonical):

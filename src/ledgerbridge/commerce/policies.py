@@ -294,16 +294,17 @@ def decide_customer(order: Order, policy: CommercePolicy) -> CustomerDecision:
             "shared", "shared_customer", kind, account=policy.customers.shared_b2c_account
         )
     profile = policy.customers.profiles[kind]
-    value = _match_value(order, profile.match_by)
+    match_field = policy.customers.match_field(kind)
+    value = _match_value(order, match_field)
     if value is None:
         return CustomerDecision(
-            "fail", f"customer_{profile.match_by}_missing", kind, match_field=profile.match_by
+            "fail", f"customer_{match_field}_missing", kind, match_field=match_field
         )
     return CustomerDecision(
         "match_or_create",
         "match_or_create",
         kind,
-        match_field=profile.match_by,
+        match_field=match_field,
         match_value=value,
         debtor_group=profile.debtor_group,
         vat_zone=profile.vat_zone or vat_zone(order.destination, policy),

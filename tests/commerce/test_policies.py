@@ -1,0 +1,796 @@
+"""The commerce policies, one table per decision: every IEX behaviour they decide has a row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from ledgerbridge.commerce.config import CommercePolicy
+from ledgerbridge.commerce.policies import (
+    DateRange,
+    ImportProblem,
+    check_totals,
+    credit_note_lines,
+    decide_booking,
+    decide_customer,
+    decide_payment,
+    line_vat_code,
+    plan_historical_import,
+)
+from ledgerbridge.model.commerce import Order, Refund
+from tests.commerce.orders import CVR, DE_VAT, GLN, line, order
+
+D = Decimal
+
+
+def policy(**fields: Any) -> CommercePolicy:
+    return CommercePolicy.model_validate({"rounding_account": "7290", **fields})
+
+
+ONE_CENT_SHORT = [line("0.33"), line("0.33"), line("0.33", tax="0.09")]
+"""Three lines whose VAT the shop rounded on the subtotal (0.2475 → 0.25): per line it is 0.24,
+so the shop's total is one cent above the booked one."""
+
+
+# ---------------------------------------------------------------------------- booking
+
+
+@pytest.mark.parametrize(
+    ("placed", "settings", "historical", "expected"),
+    [
+        pytest.param(order(), {}, None, ("create_invoice", True, "book"), id="processing"),
+        pytest.param(
+            order(state="completed"), {}, None, ("create_invoice", True, "book"), id="completed"
+        ),
+        *(
+            pytest.param(
+                order(state=state, paid_at=None),
+                {},
+                None,
+                ("ignore", False, "state_not_triggering"),
+                id=state,
+            )
+            for state in ("pending", "on-hold", "failed", "cancelled", "refunded")
+        ),
+        pytest.param(
+            order(),
+            {"states": {"processing": "create_order", "completed": "create_invoice"}},
+            None,
+            ("create_order", False, "order_requested"),
+            id="processing-reserves-stock-as-order",
+        ),
+        pytest.param(
+            order(state="completed"),
+            {"states": {"processing": "create_order", "completed": "create_invoice"}},
+            None,
+            ("create_invoice", True, "book"),
+            id="completed-invoices-after-order",
+        ),
+        pytest.param(
+            order(),
+            {"states": {"processing": "ignore"}},
+            None,
+            ("ignore", False, "state_not_triggering"),
+            id="state-ignored-by-setting",
+        ),
+        pytest.param(
+            order(), {"book": False}, None, ("create_invoice", False, "draft_requested"), id="draft"
+        ),
+        pytest.param(
+            order(ONE_CENT_SHORT, total="5.00"),
+            {},
+            None,
+            ("create_invoice", False, "totals_mismatch"),
+            id="totals-mismatch-stays-draft",
+        ),
+        pytest.param(
+            order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"),
+            {},
+            None,
+            ("create_invoice", True, "book"),
+            id="one-cent-gap-books-with-rounding",
+        ),
+        pytest.param(
+            order(created_at="2026-05-31T23:59:00+02:00"),
+            {"start_date": "2026-06-01"},
+            None,
+            ("ignore", False, "before_start_date"),
+            id="before-go-live",
+        ),
+        pytest.param(
+            order(),
+            {"start_date": "2026-06-01"},
+            None,
+            ("create_invoice", True, "book"),
+            id="on-go-live-day",
+        ),
+        pytest.param(
+            order(created_at="2026-03-15T12:00:00+01:00", paid_at=None, state="completed"),
+            {"start_date": "2026-06-01"},
+            DateRange(dt.date(2026, 3, 1), dt.date(2026, 3, 31)),
+            ("create_invoice", True, "book"),
+            id="historical-import-covers-it",
+        ),
+        pytest.param(
+            order(created_at="2026-02-15T12:00:00+01:00", paid_at=None, state="completed"),
+            {"start_date": "2026-06-01"},
+            DateRange(dt.date(2026, 3, 1), dt.date(2026, 3, 31)),
+            ("ignore", False, "before_start_date"),
+            id="historical-import-elsewhere",
+        ),
+        pytest.param(
+            order(state="pending", paid_at=None, renewal=True, subscription_id="s-7"),
+            {},
+            None,
+            ("ignore", False, "state_not_triggering"),
+            id="renewal-pending",
+        ),
+        pytest.param(
+            order(state="failed", paid_at=None, renewal=True, subscription_id="s-7"),
+            {},
+            None,
+            ("ignore", False, "state_not_triggering"),
+            id="renewal-failed",
+        ),
+        pytest.param(
+            order(renewal=True, subscription_id="s-7"),
+            {},
+            None,
+            ("create_invoice", True, "book"),
+            id="renewal-then-paid",
+        ),
+    ],
+)
+def test_booking(
+    placed: Order,
+    settings: dict[str, Any],
+    historical: DateRange | None,
+    expected: tuple[str, bool, str],
+) -> None:
+    decision = decide_booking(placed, policy(**settings), historical)
+    assert (decision.action, decision.book, decision.reason) == expected
+
+
+# ---------------------------------------------------------------------------- totals
+
+
+@pytest.mark.parametrize(
+    ("placed", "settings", "expected"),
+    [
+        pytest.param(order(), {}, ("match", "totals_match", "0.00", None), id="match"),
+        pytest.param(
+            order(
+                [
+                    line("199.00", quantity="2"),
+                    line("39.00", kind="shipping"),
+                    line("-20.00", kind="discount"),
+                    line("0.00", rate="0", kind="fee"),
+                ]
+            ),
+            {},
+            ("match", "totals_match", "0.00", None),
+            id="all-line-kinds",
+        ),
+        pytest.param(
+            order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"),
+            {},
+            ("rounding", "rounding_within_tolerance", "0.01", "7290"),
+            id="one-cent-inside-tolerance",
+        ),
+        pytest.param(
+            order([line("10.00")], total="12.49"),
+            {},
+            ("rounding", "rounding_within_tolerance", "-0.01", "7290"),
+            id="one-cent-below",
+        ),
+        pytest.param(
+            order([line("10.00")], total="12.55"),
+            {},
+            ("rounding", "rounding_within_tolerance", "0.05", "7290"),
+            id="at-the-tolerance",
+        ),
+        pytest.param(
+            order([line("10.00")], total="12.56"),
+            {},
+            ("totals_mismatch", "totals_mismatch", "0.00", None),
+            id="beyond-the-tolerance",
+        ),
+        pytest.param(
+            order([line("10.00")], total="13.50"),
+            {},
+            ("totals_mismatch", "totals_mismatch", "0.00", None),
+            id="a-krone-off",
+        ),
+        pytest.param(
+            order([line("10.00")], total="12.51"),
+            {"rounding_tolerance": "0"},
+            ("totals_mismatch", "totals_mismatch", "0.00", None),
+            id="no-tolerance",
+        ),
+        pytest.param(
+            order([line("10.00")], total="12.60"),
+            {"rounding_tolerance": "0.10"},
+            ("rounding", "rounding_within_tolerance", "0.10", "7290"),
+            id="wider-tolerance",
+        ),
+        pytest.param(
+            order(ONE_CENT_SHORT, total="1.24"),
+            {"rounding_account": None},
+            ("totals_mismatch", "rounding_account_missing", "0.00", None),
+            id="no-rounding-account",
+        ),
+    ],
+)
+def test_totals_against_the_shops(
+    placed: Order, settings: dict[str, Any], expected: tuple[str, str, str, str | None]
+) -> None:
+    check = check_totals(placed, policy(**settings))
+    status, reason, rounding, account = expected
+    assert (check.status, check.reason) == (status, reason)
+    assert (check.rounding_amount, check.rounding_account) == (D(rounding), account)
+    assert check.shop_total == placed.total
+    assert check.difference == placed.total - check.booked_total
+
+
+def test_a_mismatch_reports_both_totals() -> None:
+    check = check_totals(order([line("10.00")], total="13.50", total_tax="2.70"), policy())
+    assert (check.shop_total, check.booked_total) == (D("13.50"), D("12.50"))
+    assert (check.shop_tax, check.booked_tax) == (D("2.70"), D("2.50"))
+    assert check.difference == D("1.00")
+
+
+def test_the_one_cent_gap_is_the_shops_subtotal_rounding() -> None:
+    check = check_totals(order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"), policy())
+    assert (check.shop_tax, check.booked_tax) == (D("0.25"), D("0.24"))
+    assert check.booked_total + check.rounding_amount == check.shop_total
+
+
+# ---------------------------------------------------------------------------- payment
+
+
+@pytest.mark.parametrize(
+    ("placed", "settings", "expected"),
+    [
+        pytest.param(order(), {}, ("KORT", True, "registered_as_paid"), id="card-paid"),
+        pytest.param(
+            order(payment_method={"code": "mobilepay"}),
+            {},
+            ("KORT", True, "registered_as_paid"),
+            id="mobilepay-paid",
+        ),
+        pytest.param(
+            order(state="pending", paid_at=None, renewal=True, subscription_id="s-7"),
+            {},
+            ("KORT", False, "order_not_paid"),
+            id="renewal-unpaid-gets-a-term",
+        ),
+        pytest.param(
+            order(payment_method={"code": "bacs"}, paid_at=None),
+            {},
+            ("NETTO8", False, "method_not_registered_as_paid"),
+            id="bank-transfer",
+        ),
+        pytest.param(
+            order(payment_method={"code": "cod"}, paid_at=None),
+            {},
+            ("KONTANT", False, "method_not_registered_as_paid"),
+            id="cash-on-delivery",
+        ),
+        pytest.param(
+            order(payment_method={"code": "giftcard"}),
+            {},
+            ("NETTO8", False, "payment_method_unknown"),
+            id="unknown-method",
+        ),
+        pytest.param(
+            order(payment_method=None), {}, ("NETTO8", False, "no_method"), id="no-method"
+        ),
+        pytest.param(
+            order(payment_method={"code": "invoice"}, customer={"ean": GLN}),
+            {},
+            ("NETTO30", False, "payment_method_unknown"),
+            id="ean-profile-term",
+        ),
+        pytest.param(
+            order(payment_method={"code": "bacs"}, customer={"ean": GLN}),
+            {},
+            ("NETTO8", False, "method_not_registered_as_paid"),
+            id="method-term-wins-over-profile",
+        ),
+        pytest.param(
+            order(payment_method={"code": "vipps"}),
+            {
+                "payment_methods": {"vipps": {"registered_as_paid": True}},
+                "default_payment_term": "NETTO14",
+            },
+            ("NETTO14", True, "registered_as_paid"),
+            id="method-without-term",
+        ),
+    ],
+)
+def test_payment(placed: Order, settings: dict[str, Any], expected: tuple[str, bool, str]) -> None:
+    decision = decide_payment(placed, policy(**settings))
+    assert (decision.payment_term, decision.registered_as_paid, decision.reason) == expected
+
+
+# ---------------------------------------------------------------------------- customer
+
+
+@pytest.mark.parametrize(
+    ("placed", "settings", "expected"),
+    [
+        pytest.param(
+            order(),
+            {},
+            ("match_or_create", "b2c", "email", "kunde@example.dk", "PRIV", "domestic", None),
+            id="b2c-by-email",
+        ),
+        pytest.param(
+            order(customer={"name": "Gæst"}),
+            {},
+            ("fail", "b2c", "email", None, None, None, None),
+            id="b2c-without-email",
+        ),
+        pytest.param(
+            order(customer={"vat_number": CVR, "company": "Tømrer ApS"}),
+            {},
+            ("match_or_create", "b2b", "vat_number", CVR, "ERHVERV", "domestic", None),
+            id="b2b-by-cvr",
+        ),
+        pytest.param(
+            order(customer={"vat_number": DE_VAT}, shipping_address={"country": "DE"}),
+            {},
+            ("match_or_create", "b2b", "vat_number", DE_VAT, "ERHVERV", "eu", None),
+            id="b2b-in-germany",
+        ),
+        pytest.param(
+            order(customer={"ean": GLN, "vat_number": CVR}),
+            {},
+            ("match_or_create", "ean", "ean", GLN, "EAN", "domestic", "NETTO30"),
+            id="ean",
+        ),
+        pytest.param(
+            order(shipping_address={"country": "US"}),
+            {},
+            ("match_or_create", "b2c", "email", "kunde@example.dk", "PRIV", "abroad", None),
+            id="b2c-abroad",
+        ),
+        pytest.param(
+            order(customer={"phone": "+45 20 12 34 56"}),
+            {
+                "customers": {
+                    "profiles": {
+                        "b2c": {"match_by": "phone", "debtor_group": "WEB"},
+                        "b2b": {"debtor_group": "B2B"},
+                        "ean": {"debtor_group": "EAN"},
+                    }
+                }
+            },
+            ("match_or_create", "b2c", "phone", "+4520123456", "WEB", "domestic", None),
+            id="b2c-by-phone",
+        ),
+        pytest.param(
+            order(customer={"vat_number": DE_VAT}, shipping_address={"country": "DE"}),
+            {
+                "customers": {
+                    "profiles": {
+                        "b2c": {"debtor_group": "PRIV"},
+                        "b2b": {"debtor_group": "B2B", "vat_zone": "domestic"},
+                        "ean": {"debtor_group": "EAN"},
+                    }
+                }
+            },
+            ("match_or_create", "b2b", "vat_number", DE_VAT, "B2B", "domestic", None),
+            id="profile-fixes-vat-zone",
+        ),
+    ],
+)
+def test_customer_match_or_create(
+    placed: Order, settings: dict[str, Any], expected: tuple[Any, ...]
+) -> None:
+    decision = decide_customer(placed, policy(**settings))
+    assert (
+        decision.action,
+        decision.kind,
+        decision.match_field,
+        decision.match_value,
+        decision.debtor_group,
+        decision.vat_zone,
+        decision.payment_term,
+    ) == expected
+    if decision.action == "fail":
+        assert decision.reason == "customer_email_missing"
+
+
+@pytest.mark.parametrize(
+    ("customer", "action", "account"),
+    [
+        ({"email": "kunde@example.dk"}, "shared", "99999"),
+        ({"name": "Gæst"}, "shared", "99999"),
+        ({"vat_number": CVR}, "match_or_create", None),
+        ({"ean": GLN}, "match_or_create", None),
+    ],
+)
+def test_shared_customer_takes_every_consumer_only(
+    customer: dict[str, Any], action: str, account: str | None
+) -> None:
+    decision = decide_customer(
+        order(customer=customer), policy(customers={"shared_b2c_account": "99999"})
+    )
+    assert (decision.action, decision.account) == (action, account)
+
+
+# ---------------------------------------------------------------------------- VAT
+
+
+@pytest.mark.parametrize(
+    ("fields", "rate", "settings", "expected"),
+    [
+        pytest.param({}, "25", {}, ("U25", "domestic", "domestic_rate"), id="dk-25"),
+        pytest.param({}, "0", {}, ("U0", "domestic", "domestic_rate"), id="dk-0"),
+        pytest.param({}, "12", {}, (None, "domestic", "vat_code_missing"), id="dk-unknown-rate"),
+        pytest.param(
+            {"billing_address": None}, "25", {}, ("U25", "domestic", "domestic_rate"), id="unknown"
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DE"}},
+            "19",
+            {},
+            ("U_DE19", "oss", "oss_destination_rate"),
+            id="oss-germany",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DE"}},
+            "7",
+            {},
+            ("U_DE07", "oss", "oss_destination_rate"),
+            id="oss-germany-reduced",
+        ),
+        pytest.param(
+            {"destination_country": "FR"},
+            "5.5",
+            {},
+            ("U_FR05.5", "oss", "oss_destination_rate"),
+            id="oss-france-5.5",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "GR"}},
+            "24",
+            {},
+            ("U_GR24", "oss", "oss_destination_rate"),
+            id="oss-greece",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DE"}},
+            "19",
+            {"vat": {"oss_codes": {"de:19.0": "OSSDE"}}},
+            ("OSSDE", "oss", "oss_destination_rate"),
+            id="oss-code-table",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DE"}},
+            "19",
+            {"vat": {"oss_code_pattern": "OSS-{country}-{rate}"}},
+            ("OSS-DE-19", "oss", "oss_destination_rate"),
+            id="oss-pattern",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DE"}},
+            "25",
+            {"vat": {"oss": False}},
+            ("U25", "domestic", "domestic_rate"),
+            id="no-oss-home-vat",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DE"}, "customer": {"vat_number": DE_VAT}},
+            "0",
+            {},
+            ("UEUV", "eu_business", "reverse_charge"),
+            id="eu-business-reverse-charge",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DE"}, "customer": {"vat_number": DE_VAT}},
+            "19",
+            {},
+            ("U_DE19", "oss", "oss_destination_rate"),
+            id="eu-business-charged-vat",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "US"}},
+            "0",
+            {},
+            ("UEXP", "export", "export"),
+            id="export-us",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "NO"}},
+            "0",
+            {},
+            ("UEXP", "export", "export"),
+            id="export-norway",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "US"}},
+            "25",
+            {},
+            (None, "export", "vat_charged_on_export"),
+            id="export-with-vat",
+        ),
+        pytest.param(
+            {"billing_address": {"country": "SE"}, "customer": {"vat_number": "SE556036079301"}},
+            "0",
+            {"vat": {"home_country": "SE", "domestic_codes": {"0": "MF0"}}},
+            ("MF0", "domestic", "domestic_rate"),
+            id="other-home-country",
+        ),
+    ],
+)
+def test_vat_code(
+    fields: dict[str, Any], rate: str, settings: dict[str, Any], expected: tuple[Any, ...]
+) -> None:
+    placed = order([line("100.00", rate)], **fields)
+    decision = line_vat_code(placed, placed.lines[0], policy(**settings))
+    assert (decision.code, decision.rule, decision.reason) == expected
+
+
+@pytest.mark.parametrize(
+    ("settings", "loc"),
+    [
+        ({"vat": {"oss_codes": {"DE19": "X"}}}, ("vat", "oss_codes")),
+        ({"vat": {"oss_codes": {"XX:19": "X"}}}, ("vat", "oss_codes")),
+        ({"vat": {"oss_code_pattern": "U_{country}"}}, ("vat", "oss_code_pattern")),
+        ({"vat": {"oss_code_pattern": "U_{land}{rate}"}}, ("vat", "oss_code_pattern")),
+        ({"vat": {"home_country": "XX"}}, ("vat", "home_country")),
+        ({"customers": {"profiles": {"b2c": {"debtor_group": "P"}}}}, ("customers", "profiles")),
+        ({"states": {"processing": "book"}}, ("states", "processing")),
+        ({"rounding_tolerance": "-0.01"}, ("rounding_tolerance",)),
+        ({"start_date": "2026-13-01"}, ("start_date",)),
+    ],
+)
+def test_bad_policy_names_the_setting(settings: dict[str, Any], loc: tuple[str, ...]) -> None:
+    with pytest.raises(ValidationError) as exc:
+        policy(**settings)
+    assert tuple(exc.value.errors()[0]["loc"]) == loc
+
+
+# ---------------------------------------------------------------------------- refunds
+
+
+REFUNDED_ORDER = order(
+    [
+        line("100.00", quantity="2", source_id="11", sku="MUG"),
+        line("40.00", source_id="12", sku="CAP"),
+        line("39.00", kind="shipping", source_id="13"),
+    ]
+)
+
+
+def refund(amount: str, lines: list[dict[str, Any]], **fields: Any) -> Refund:
+    return Refund.model_validate(
+        {
+            "source_id": "r-1",
+            "order_source_id": "1001",
+            "created_at": "2026-06-03T09:00:00+02:00",
+            "currency": "DKK",
+            "amount": amount,
+            "reason": "Returneret",
+            "lines": lines,
+            **fields,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("refunded", "settings", "expected_lines", "total"),
+    [
+        pytest.param(
+            refund(
+                "125.00",
+                [
+                    {
+                        "order_line_id": "11",
+                        "quantity": "1",
+                        "net_amount": "100.00",
+                        "tax_amount": "25.00",
+                    }
+                ],
+            ),
+            {},
+            [("MUG", "-1", "100.00", "25")],
+            "-125.00",
+            id="partial-one-of-two-mugs",
+        ),
+        pytest.param(
+            refund(
+                "298.75",
+                [
+                    {
+                        "order_line_id": "11",
+                        "quantity": "2",
+                        "net_amount": "200.00",
+                        "tax_amount": "50.00",
+                    },
+                    {
+                        "order_line_id": "13",
+                        "quantity": "1",
+                        "net_amount": "39.00",
+                        "tax_amount": "9.75",
+                    },
+                ],
+            ),
+            {},
+            [("MUG", "-2", "100.00", "25"), (None, "-1", "39.00", "25")],
+            "-298.75",
+            id="items-and-shipping",
+        ),
+        pytest.param(
+            refund(
+                "50.00",
+                [{"sku": "CAP", "quantity": "1", "net_amount": "40.00", "tax_amount": "10.00"}],
+            ),
+            {},
+            [("CAP", "-1", "40.00", "25")],
+            "-50.00",
+            id="by-sku",
+        ),
+        pytest.param(
+            refund("12.50", [{"order_line_id": "12", "net_amount": "10.00", "tax_amount": "2.50"}]),
+            {},
+            [("CAP", "-1", "10.00", "25")],
+            "-12.50",
+            id="money-back-on-a-line",
+        ),
+        pytest.param(
+            refund(
+                "150.00",
+                [
+                    {
+                        "order_line_id": "11",
+                        "quantity": "1",
+                        "net_amount": "100.00",
+                        "tax_amount": "25.00",
+                    }
+                ],
+            ),
+            {"refund_item": "REFUSION"},
+            [("MUG", "-1", "100.00", "25"), ("REFUSION", "-1", "20.00", "25")],
+            "-150.00",
+            id="lines-plus-goodwill",
+        ),
+        pytest.param(
+            refund("40.00", []),
+            {"refund_item": "REFUSION"},
+            [("REFUSION", "-1", "32.00", "25")],
+            "-40.00",
+            id="free-amount",
+        ),
+    ],
+)
+def test_refund_becomes_credit_note(
+    refunded: Refund,
+    settings: dict[str, Any],
+    expected_lines: list[tuple[str | None, str, str, str]],
+    total: str,
+) -> None:
+    decision = credit_note_lines(refunded, REFUNDED_ORDER, policy(**settings))
+    assert decision.reason == "credit_note"
+    assert [
+        (credit.sku, credit.quantity, credit.unit_price, credit.vat_rate)
+        for credit in decision.lines
+    ] == [(sku, D(qty), D(price), D(rate)) for sku, qty, price, rate in expected_lines]
+    assert decision.total == D(total)
+    assert decision.total == -refunded.amount
+
+
+@pytest.mark.parametrize(
+    ("refunded", "placed", "settings", "reason"),
+    [
+        (refund("40.00", []), REFUNDED_ORDER, {}, "refund_item_missing"),
+        (
+            refund("40.00", []),
+            order([line("100.00"), line("50.00", rate="0", sku="BOOK")]),
+            {"refund_item": "REFUSION"},
+            "refund_rate_ambiguous",
+        ),
+        (
+            refund("10.00", [{"order_line_id": "99", "net_amount": "8.00"}]),
+            REFUNDED_ORDER,
+            {},
+            "refund_line_unknown",
+        ),
+        (refund("10.00", [], order_source_id="2002"), REFUNDED_ORDER, {}, "refund_order_mismatch"),
+    ],
+)
+def test_refund_that_cannot_be_credited_says_why(
+    refunded: Refund, placed: Order, settings: dict[str, Any], reason: str
+) -> None:
+    decision = credit_note_lines(refunded, placed, policy(**settings))
+    assert (decision.reason, decision.lines) == (reason, ())
+
+
+# ---------------------------------------------------------------------------- historical import
+
+
+def test_historical_import_plan_shows_what_it_would_create() -> None:
+    march = DateRange(dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+    orders = [
+        order(
+            source_id="1", created_at="2026-03-02T10:00:00+01:00", paid_at=None, state="completed"
+        ),
+        order(
+            source_id="2",
+            created_at="2026-03-05T10:00:00+01:00",
+            paid_at=None,
+            state="completed",
+            customer={"email": "ny@example.dk"},
+            lines=[line("10.00", sku="NEW-1")],
+        ),
+        order(
+            source_id="3",
+            created_at="2026-03-09T10:00:00+01:00",
+            paid_at=None,
+            state="completed",
+            currency="EUR",
+            shipping_address={"country": "DE"},
+            customer={"email": "kunde@example.de"},
+            lines=[line("20.00", rate="19")],
+        ),
+        order(
+            source_id="4",
+            created_at="2026-03-10T10:00:00+01:00",
+            paid_at=None,
+            state="cancelled",
+        ),
+        order(
+            source_id="5",
+            created_at="2026-03-11T10:00:00+01:00",
+            paid_at=None,
+            state="completed",
+            lines=[line("10.00")],
+            total="13.00",
+        ),
+        order(source_id="6", created_at="2026-04-02T10:00:00+02:00", state="completed"),
+        order(
+            source_id="7",
+            created_at="2026-03-12T10:00:00+01:00",
+            paid_at=None,
+            state="completed",
+            customer={"name": "Gæst"},
+        ),
+    ]
+    plan = plan_historical_import(
+        orders,
+        march,
+        known_products={"SKU-1"},
+        known_vat_codes={"U25"},
+        policy=policy(start_date="2026-04-01"),
+        known_customers={"email:kunde@example.dk"},
+    )
+    assert plan.orders == 5
+    assert plan.totals == {
+        "DKK": D("125.00") + D("12.50") + D("13.00") + D("125.00"),
+        "EUR": D("23.80"),
+    }
+    assert plan.customers_to_create == ("email:ny@example.dk", "email:kunde@example.de")
+    assert plan.skipped == {"state_not_triggering": 1}
+    assert plan.problems == (
+        ImportProblem("2", "product_missing", "NEW-1"),
+        ImportProblem("3", "vat_code_missing", "U_DE19"),
+        ImportProblem("5", "totals_mismatch", "shop 13.00, booked 12.50 DKK"),
+        ImportProblem("7", "customer_email_missing", ""),
+    )
+
+
+def test_historical_import_plan_changes_nothing_and_needs_an_ordered_range() -> None:
+    placed = order()
+    before = placed.model_dump()
+    plan_historical_import(
+        [placed], DateRange(dt.date(2026, 6, 1), dt.date(2026, 6, 1)), (), (), policy()
+    )
+    assert placed.model_dump() == before
+    with pytest.raises(ValueError, match="before it starts"):
+        DateRange(dt.date(2026, 6, 2), dt.date(2026, 6, 1))
