@@ -25,7 +25,8 @@ from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, StrictBool, StrictInt, create_model
+import httpx
+from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt, create_model
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +37,23 @@ INTEGER_MAX = 2**31 - 1
 BIGINT_MAX = 2**63 - 1
 """Largest value of a BIGINT column (change-feed positions, sync-log ids)."""
 NUL_MESSAGE = "a NUL character (\\u0000) is not allowed in text"
+
+
+def _http_url(value: str) -> str:
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"not a URL: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("must be an http(s) URL with a host, e.g. https://api.example.com")
+    return value
+
+
+HttpUrlText = Annotated[str, Field(pattern=r"^https?://[^\s/]+"), AfterValidator(_http_url)]
+"""A base URL a user gives for an accounting system's API: http(s), with a host; kept as
+written."""
+PrintableText = Annotated[str, Field(min_length=1, pattern=r"^[^\x00-\x1f\x7f]+$")]
+"""A key or id that goes into a header or an XML message, where control characters cannot."""
 
 
 @cache

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
+from ledgerbridge.api.input import HttpUrlText, PrintableText
 
 router = APIRouter(prefix="/setup", tags=["setup"])
 
@@ -17,7 +18,7 @@ class UnicontaLogin(BaseModel):
 
     username: str
     password: str
-    base_url: str | None = None
+    base_url: HttpUrlText | None = None
 
 
 @router.post("/uniconta/login")
@@ -30,9 +31,9 @@ def uniconta_login(body: UnicontaLogin, principal: PrincipalDep, system: SystemD
 class YukiLogin(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    access_key: str = Field(min_length=1, description="A Yuki web service access key")
-    base_url: str | None = None
-    domain_id: str | None = Field(None, description="List this domain only")
+    access_key: PrintableText = Field(description="A Yuki web service access key")
+    base_url: HttpUrlText | None = None
+    domain_id: PrintableText | None = Field(None, description="List this domain only")
 
 
 @router.post("/yuki/login")
