@@ -155,6 +155,8 @@ def test_bad_rules_name_their_path(
         ({"field": "note", "operator": "contains", "value": "DOOR"}, SHOP_ORDER, True),
         ({"field": "created_at", "operator": "lt", "value": "2026-06-01"}, SHOP_ORDER, False),
         ({"field": "created_at", "operator": "lt", "value": "2026-06-02"}, SHOP_ORDER, True),
+        ({"field": "created_at", "operator": "lt", "value": "2026-06-01T10:30"}, SHOP_ORDER, True),
+        ({"field": "created_at", "operator": "ge", "value": "2026-06-01T10:30"}, SHOP_ORDER, False),
         ({"field": "is_paid", "operator": "eq", "value": False}, SHOP_ORDER, False),
         ({"field": "is_paid", "operator": "eq", "value": False}, order(paid_at=None), True),
         (
@@ -234,6 +236,10 @@ def test_the_first_matching_filter_is_reported() -> None:
         (
             [{"target": "number", "template": "{{ number }}-{{ lines | length }}"}],
             [("number", "1001", "1001-2")],
+        ),
+        (
+            [{"target": "note", "template": "{{ total * 2 }} {{ created_at.year }}"}],
+            [("note", "Leave at the door", "347.50 2026")],
         ),
     ],
 )

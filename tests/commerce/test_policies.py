@@ -155,6 +155,33 @@ def test_booking(
     assert (decision.action, decision.book, decision.reason) == expected
 
 
+@pytest.mark.parametrize(
+    ("placed", "settings", "email_to"),
+    [
+        pytest.param(order(), {"email_invoices": True}, "kunde@example.dk", id="booked-mailed"),
+        pytest.param(order(), {}, None, id="mail-off"),
+        pytest.param(order(), {"email_invoices": True, "book": False}, None, id="draft-not-mailed"),
+        pytest.param(
+            order([line("10.00")], total="13.50"),
+            {"email_invoices": True},
+            None,
+            id="mismatch-not-mailed",
+        ),
+        pytest.param(
+            order(customer={"ean": GLN, "email": "bogholderi@kommune.dk"}),
+            {"email_invoices": True},
+            None,
+            id="ean-gets-e-invoice-not-mail",
+        ),
+        pytest.param(
+            order(customer={"vat_number": CVR}), {"email_invoices": True}, None, id="no-address"
+        ),
+    ],
+)
+def test_invoice_mail(placed: Order, settings: dict[str, Any], email_to: str | None) -> None:
+    assert decide_booking(placed, policy(**settings)).email_to == email_to
+
+
 # ---------------------------------------------------------------------------- totals
 
 

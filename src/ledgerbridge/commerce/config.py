@@ -181,6 +181,8 @@ class CommercePolicy(Canonical):
     """What an order in each of the shop's states leads to; a state not listed is ignored."""
     book: bool = True
     """Book invoices (post them); otherwise leave them as drafts for a person."""
+    email_invoices: bool = False
+    """Mail each booked invoice to the customer's e-mail address (EAN customers excepted)."""
     default_payment_term: str = "NETTO8"
     payment_methods: dict[str, PaymentRule] = Field(
         default_factory=lambda: {

@@ -16,6 +16,7 @@ Filters read the order as the shop sent it, before any adjustment, and can also 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import types
@@ -220,10 +221,12 @@ class OrderFilter(Canonical):
 
 
 def _comparable(value: Any) -> Decimal | str:
-    """A number as a number (``"10.50"`` and ``10.5`` are equal), anything else as text (ISO
-    dates compare in order as text)."""
+    """A number as a number (``"10.50"`` and ``10.5`` are equal), anything else as text; a
+    moment in ISO form, so that it compares in order with a date written ``2026-06-01``."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
     try:
         return Decimal(str(value))
     except InvalidOperation:
@@ -289,7 +292,9 @@ class MappingOutcome:
 
 
 def _readable(order: Order) -> dict[str, Any]:
-    data = order.model_dump(mode="json")
+    """The order as templates and filters see it: amounts as numbers (``{{ total * 2 }}`` is
+    arithmetic, not text repeated), with the values the order derives."""
+    data = order.model_dump()
     data["destination"] = order.destination
     data["is_paid"] = order.is_paid
     data["customer"]["customer_kind"] = order.customer.customer_kind

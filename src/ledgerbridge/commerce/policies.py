@@ -180,13 +180,22 @@ class BookingDecision:
 
     ``action`` ``ignore`` carries the skip's reason; otherwise ``book`` says whether the
     invoice is posted or left a draft, and ``reason`` why (``totals_mismatch`` keeps it a
-    draft with that issue).
+    draft with that issue). ``email_to`` is where the booked invoice is mailed, if anywhere.
     """
 
     action: StateAction
     book: bool
     reason: str
     totals: TotalsCheck | None = None
+    email_to: str | None = None
+
+
+def _invoice_email(order: Order, policy: CommercePolicy) -> str | None:
+    """Only a booked invoice is mailed (a draft may still change), and never to an EAN
+    customer: public bodies take invoices as e-invoices through their EAN, not by mail."""
+    if not policy.email_invoices or order.customer.customer_kind == "ean":
+        return None
+    return order.customer.email
 
 
 def decide_booking(
@@ -207,7 +216,7 @@ def decide_booking(
         return BookingDecision("create_invoice", False, totals.reason, totals)
     if not policy.book:
         return BookingDecision("create_invoice", False, "draft_requested", totals)
-    return BookingDecision("create_invoice", True, "book", totals)
+    return BookingDecision("create_invoice", True, "book", totals, _invoice_email(order, policy))
 
 
 # ---------------------------------------------------------------------------- payment
