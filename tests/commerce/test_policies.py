@@ -282,59 +282,59 @@ def test_the_one_cent_gap_is_the_shops_subtotal_rounding() -> None:
 @pytest.mark.parametrize(
     ("placed", "settings", "expected"),
     [
-        pytest.param(order(), {}, ("KORT", True, "registered_as_paid"), id="card-paid"),
+        pytest.param(order(), {}, ("Kort", True, "registered_as_paid"), id="card-paid"),
         pytest.param(
             order(payment_method={"code": "mobilepay"}),
             {},
-            ("KORT", True, "registered_as_paid"),
+            ("Kort", True, "registered_as_paid"),
             id="mobilepay-paid",
         ),
         pytest.param(
             order(state="pending", paid_at=None, renewal=True, subscription_id="s-7"),
             {},
-            ("KORT", False, "order_not_paid"),
+            ("Kort", False, "order_not_paid"),
             id="renewal-unpaid-gets-a-term",
         ),
         pytest.param(
             order(payment_method={"code": "bacs"}, paid_at=None),
             {},
-            ("NETTO8", False, "method_not_registered_as_paid"),
+            ("Netto 8", False, "method_not_registered_as_paid"),
             id="bank-transfer",
         ),
         pytest.param(
             order(payment_method={"code": "cod"}, paid_at=None),
             {},
-            ("KONTANT", False, "method_not_registered_as_paid"),
+            ("Netto 8", False, "method_not_registered_as_paid"),
             id="cash-on-delivery",
         ),
         pytest.param(
             order(payment_method={"code": "giftcard"}),
             {},
-            ("NETTO8", False, "payment_method_unknown"),
+            ("Netto 8", False, "payment_method_unknown"),
             id="unknown-method",
         ),
         pytest.param(
-            order(payment_method=None), {}, ("NETTO8", False, "no_method"), id="no-method"
+            order(payment_method=None), {}, ("Netto 8", False, "no_method"), id="no-method"
         ),
         pytest.param(
             order(payment_method={"code": "invoice"}, customer={"ean": GLN}),
             {},
-            ("NETTO30", False, "payment_method_unknown"),
+            ("Netto 30", False, "payment_method_unknown"),
             id="ean-profile-term",
         ),
         pytest.param(
             order(payment_method={"code": "bacs"}, customer={"ean": GLN}),
             {},
-            ("NETTO8", False, "method_not_registered_as_paid"),
+            ("Netto 8", False, "method_not_registered_as_paid"),
             id="method-term-wins-over-profile",
         ),
         pytest.param(
             order(payment_method={"code": "vipps"}),
             {
                 "payment_methods": {"vipps": {"registered_as_paid": True}},
-                "default_payment_term": "NETTO14",
+                "default_payment_term": "Netto 14",
             },
-            ("NETTO14", True, "registered_as_paid"),
+            ("Netto 14", True, "registered_as_paid"),
             id="method-without-term",
         ),
     ],
@@ -377,7 +377,7 @@ def test_payment(placed: Order, settings: dict[str, Any], expected: tuple[str, b
         pytest.param(
             order(customer={"ean": GLN, "vat_number": CVR}),
             {},
-            ("match_or_create", "ean", "ean", GLN, "EAN", "domestic", "NETTO30"),
+            ("match_or_create", "ean", "ean", GLN, "EAN", "domestic", "Netto 30"),
             id="ean",
         ),
         pytest.param(

@@ -80,7 +80,7 @@ def _default_profiles() -> dict[CustomerKind, CustomerProfile]:
     return {
         "b2c": CustomerProfile(debtor_group="PRIV"),
         "b2b": CustomerProfile(debtor_group="ERHVERV"),
-        "ean": CustomerProfile(debtor_group="EAN", payment_term="NETTO30"),
+        "ean": CustomerProfile(debtor_group="EAN", payment_term="Netto 30"),
     }
 
 
@@ -183,15 +183,15 @@ class CommercePolicy(Canonical):
     """Book invoices (post them); otherwise leave them as drafts for a person."""
     email_invoices: bool = False
     """Mail each booked invoice to the customer's e-mail address (EAN customers excepted)."""
-    default_payment_term: str = "NETTO8"
+    default_payment_term: str = "Netto 8"
     payment_methods: dict[str, PaymentRule] = Field(
         default_factory=lambda: {
-            "stripe": PaymentRule(payment_term="KORT", registered_as_paid=True),
-            "woocommerce_payments": PaymentRule(payment_term="KORT", registered_as_paid=True),
-            "quickpay": PaymentRule(payment_term="KORT", registered_as_paid=True),
-            "mobilepay": PaymentRule(payment_term="KORT", registered_as_paid=True),
-            "bacs": PaymentRule(payment_term="NETTO8"),
-            "cod": PaymentRule(payment_term="KONTANT"),
+            "stripe": PaymentRule(payment_term="Kort", registered_as_paid=True),
+            "woocommerce_payments": PaymentRule(payment_term="Kort", registered_as_paid=True),
+            "quickpay": PaymentRule(payment_term="Kort", registered_as_paid=True),
+            "mobilepay": PaymentRule(payment_term="Kort", registered_as_paid=True),
+            "bacs": PaymentRule(payment_term="Netto 8"),
+            "cod": PaymentRule(payment_term="Netto 8"),
         }
     )
     customers: CustomerPolicy = Field(default_factory=CustomerPolicy)
