@@ -9,16 +9,19 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ledgerbridge.runtime.http import free_port
+from ledgerbridge.settings import Settings, public_url_warning
 
 LEDGERBRIDGE = str(Path(sys.executable).parent / "ledgerbridge")
 
 
 def _run(
-    *args: str, cwd: Path | None = None, timeout: float = 120
+    *args: str, cwd: Path | None = None, timeout: float = 120, **extra_env: str
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERBRIDGE_")}
+    env.update(extra_env)
     return subprocess.run(
         [LEDGERBRIDGE, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
     )
@@ -32,7 +35,11 @@ def test_help_explains_every_command() -> None:
 
 
 def test_demo_once_runs_the_whole_flow_and_exits_0(tmp_path: Path) -> None:
-    result = _run("demo", "--once", "--port", "0", "--debtors", "120", cwd=tmp_path)
+    checkout, data = tmp_path / "checkout", tmp_path / "data"
+    checkout.mkdir()
+    result = _run(
+        "demo", "--once", "--port", "0", "--debtors", "120", cwd=checkout, XDG_DATA_HOME=str(data)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "customers       120 created" in out
@@ -42,7 +49,10 @@ def test_demo_once_runs_the_whole_flow_and_exits_0(tmp_path: Path) -> None:
     assert "Uniconta → app" in out
     assert "Echoes recognised and not sent back: 1" in out
     assert "/docs" in out and "/sync-log" in out
-    assert (tmp_path / "ledgerbridge-demo.db").exists()
+    # Its database and key go to the user's data directory, nothing into the working one.
+    assert (data / "ledgerbridge" / "demo" / "ledgerbridge-demo.db").exists()
+    assert (data / "ledgerbridge" / "demo" / "ledgerbridge-demo.key").exists()
+    assert list(checkout.iterdir()) == []
     assert "Traceback" not in result.stderr
 
 
@@ -90,3 +100,70 @@ def test_sandbox_commands_serve_tripletex_qonto_and_yuki() -> None:
         response = _serving([name, "--port", str(port)], f"http://127.0.0.1:{port}{path}")
         # Served, and the API's own answer to an unauthenticated call or the WSDL.
         assert response.status_code in (200, 401, 403), (name, response.status_code)
+
+
+def test_serve_on_another_port_hands_out_callback_urls_on_that_port(tmp_path: Path) -> None:
+    """Without LEDGERBRIDGE_PUBLIC_URL the callback URLs follow the address served, and a
+    loopback one is warned about: no accounting system elsewhere can call it."""
+    created = _run(
+        "tenant", "create", "Nordlys Handel", "--owner", "o@nordlys.example", cwd=tmp_path
+    )
+    assert created.returncode == 0, created.stderr
+    api_key = created.stdout.split("api key", 1)[1].strip()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERBRIDGE_")}
+    process = subprocess.Popen(
+        [LEDGERBRIDGE, "serve", "--port", str(port)],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    hub = f"http://127.0.0.1:{port}"
+    try:
+        api = httpx.Client(base_url=f"{hub}/api/v1", headers={"Authorization": f"Bearer {api_key}"})
+        for _ in range(150):
+            try:
+                api.get("/health")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        connection = api.post(
+            "/connections",
+            json={
+                "system": "qonto", "name": "Qonto", "timezone": "Europe/Paris",
+                "settings": {"oauth_client_id": "crm-app"},
+                "secrets": {"oauth_client_secret": "crm-secret"},
+            },
+        )  # fmt: skip
+        assert connection.status_code == 201, connection.text
+        assert connection.json()["change_url"].startswith(f"{hub}/api/v1/inbound/")
+        login = api.post(f"/connections/{connection.json()['id']}/oauth/authorize").json()
+        assert login["redirect_uri"] == f"{hub}/api/v1/oauth/callback"
+        api.close()
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert f"warning: callbacks go to {hub}, which only this machine can reach" in stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "unreachable"),
+    [
+        ("http://127.0.0.1:8000", True),
+        ("http://localhost:9000", True),
+        ("http://[::1]:9000", True),
+        ("https://hub.example.com", False),
+        ("http://10.0.0.5:8000", False),
+    ],
+)
+def test_a_loopback_public_url_is_warned_about(url: str, unreachable: bool) -> None:
+    assert (public_url_warning(url) is not None) is unreachable
+
+
+def test_the_public_url_follows_the_bound_address_unless_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LEDGERBRIDGE_PUBLIC_URL", raising=False)
+    assert Settings(port=9001).public_url == "http://127.0.0.1:9001"
+    assert Settings(host="::1", port=9001).public_url == "http://[::1]:9001"
+    assert Settings(public_url="https://hub.example.com", port=9001).public_url == (
+        "https://hub.example.com"
+    )

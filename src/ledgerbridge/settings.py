@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from pathlib import Path
+from typing import Self
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,7 +23,9 @@ class Settings(BaseSettings):
     secret_key_file: Path = Path("./ledgerbridge.key")
     public_url: str = Field(
         default="http://127.0.0.1:8000",
-        description="Base URL at which accounting systems reach this installation's callbacks.",
+        description="Base URL at which accounting systems reach this installation's callbacks "
+        "(Change URL, webhooks, OAuth login). When not set: http://<host>:<port> of the address "
+        "the server binds, the machine's name when it binds every interface.",
     )
     host: str = "127.0.0.1"
     port: int = 8000
@@ -54,4 +60,38 @@ class Settings(BaseSettings):
         default=None,
         description="The consumer token of Tripletex's test environment (a consumer token "
         "works in one environment only), for connections whose environment is test.",
+    )
+
+    @model_validator(mode="after")
+    def _public_url_from_address(self) -> Self:
+        """Callbacks go where the server listens unless told otherwise: ``serve --port 9000``
+        must not hand out URLs on port 8000."""
+        if "public_url" not in self.model_fields_set:
+            self.public_url = f"http://{_url_host(self.host)}:{self.port}"
+        return self
+
+
+def _url_host(host: str) -> str:
+    """The host of a URL that reaches a bound address: the machine's name for a wildcard
+    address (every interface), brackets around an IPv6 literal."""
+    if host in ("", "0.0.0.0", "::"):
+        return socket.getfqdn()
+    return f"[{host}]" if ":" in host else host
+
+
+def public_url_warning(public_url: str) -> str | None:
+    """Why accounting systems cannot reach ``public_url``, when the host is a loopback address
+    (only this machine can call it); None when it may be reachable. Shown in a connection's
+    status next to its Change URL, because a callback that cannot arrive is lost silently."""
+    host = urlsplit(public_url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.endswith(".localhost")
+    if not loopback:
+        return None
+    return (
+        f"callbacks go to {public_url}, which only this machine can reach: accounting systems "
+        "elsewhere cannot deliver changes; set LEDGERBRIDGE_PUBLIC_URL to the address they "
+        "reach this installation at"
     )

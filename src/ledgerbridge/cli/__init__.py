@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -40,13 +41,21 @@ def demo(
     ] = False,
     port: Annotated[int, typer.Option(help="Port of the hub API (0 picks a free one)")] = 8000,
     debtors: Annotated[int, typer.Option(help="Debtors seeded in the Uniconta sandbox")] = 300,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the demo's database and key (default: "
+            "$XDG_DATA_HOME/ledgerbridge/demo, else ~/.local/share/ledgerbridge/demo)"
+        ),
+    ] = None,
 ) -> None:
     """Run the whole flow locally: embedded server (SQLite file ledgerbridge-demo.db in the
-    working directory), a seeded Uniconta sandbox, a tenant and a connection, the initial import
-    with a progress bar, then one change each way. Keeps serving until Ctrl-C unless --once."""
+    demo's data folder, emptied at each start), a seeded Uniconta sandbox, a tenant and a
+    connection, the initial import with a progress bar, then one change each way. Keeps serving
+    until Ctrl-C unless --once."""
     from ledgerbridge.cli.demo import run_demo
 
-    raise typer.Exit(run_demo(once=once, port=port, debtors=debtors))
+    raise typer.Exit(run_demo(once=once, port=port, debtors=debtors, data_dir=data_dir))
 
 
 @app.command()
@@ -57,19 +66,27 @@ def serve(
     """The API, the scheduler and an in-process worker in one process. Uses
     LEDGERBRIDGE_DATABASE_URL (default: SQLite file ./ledgerbridge.db), migrated at start-up.
     On SQLite (embedded mode) it must be the only process on its database; on PostgreSQL its
-    worker is a procrastinate worker like those of `ledgerbridge worker`, and both can run."""
+    worker is a procrastinate worker like those of `ledgerbridge worker`, and both can run.
+    Callback URLs use LEDGERBRIDGE_PUBLIC_URL, else the address it binds (--host, --port)."""
     import uvicorn
 
     from ledgerbridge.api.app import create_app
     from ledgerbridge.runtime.system import System
+    from ledgerbridge.settings import public_url_warning
 
     settings = Settings()
+    if host is not None or port is not None:
+        # Derives the public URL from the address given here, unless one is set.
+        settings = Settings(host=host or settings.host, port=port or settings.port)
     _logging(settings)
+    warning = public_url_warning(settings.public_url)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
     system = System(settings)
     system.start_background()
     try:
         uvicorn.run(
-            create_app(system), host=host or settings.host, port=port or settings.port,
+            create_app(system), host=settings.host, port=settings.port,
             log_level=settings.log_level.lower(), log_config=None,
         )  # fmt: skip
     finally:
@@ -154,6 +171,9 @@ SANDBOXES = {
     "credit notes, idempotency keys, rate limits, signed webhooks.",
     "yuki": "Yuki's SOAP web services with their WSDLs: sessions, contacts, sales invoices, "
     "outstanding items, the daily call limit.",
+    "woocommerce": "WooCommerce's REST API v3: consumer key/secret, orders with tax lines, "
+    "refunds, customers, products and stock, signed webhooks with their repeats and misses, "
+    "Subscriptions renewals.",
 }
 
 

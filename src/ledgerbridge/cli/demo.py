@@ -6,6 +6,7 @@ user's (editing a debtor in the sandbox, as in Uniconta's own screens).
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -56,15 +57,24 @@ def _port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def default_data_dir() -> Path:
+    """Where the demo keeps its database and key when not told: the user's data directory
+    (``$XDG_DATA_HOME/ledgerbridge/demo``, else ``~/.local/share/ledgerbridge/demo``), never
+    the working directory, which may be a checkout."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ledgerbridge" / "demo"
+
+
 def _fresh_files(workdir: Path) -> None:
     """The demo owns these files; each run starts from an empty database."""
+    workdir.mkdir(parents=True, exist_ok=True)
     for path in workdir.glob(f"{DB_FILE}*"):
         path.unlink()
 
 
-def run_demo(*, once: bool, port: int, debtors: int) -> int:
+def run_demo(*, once: bool, port: int, debtors: int, data_dir: Path | None = None) -> int:
     console = Console(soft_wrap=True)
-    workdir = Path.cwd()
+    workdir = (data_dir or default_data_dir()).resolve()
     _fresh_files(workdir)
 
     sandbox = UnicontaSandbox()
@@ -93,7 +103,9 @@ def run_demo(*, once: bool, port: int, debtors: int) -> int:
     system = System(settings)
     system.start_background()
     server = ServerThread(create_app(system), port=port).start()
-    console.print(f"[bold]ledgerbridge[/] embedded server on {hub_url} (SQLite: {DB_FILE})")
+    console.print(
+        f"[bold]ledgerbridge[/] embedded server on {hub_url} (SQLite: {workdir / DB_FILE})"
+    )
     console.print(f"Uniconta sandbox on {uniconta.url}, company {COMPANY_ID}, {debtors} debtors")
 
     try:
