@@ -95,3 +95,10 @@ def test_a_json_body_that_is_not_utf8_is_invalid_input(tenant: Tenant) -> None:
     )
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["body"]
+
+
+def test_a_connections_active_flag_is_a_boolean(tenant: Tenant) -> None:
+    refused = tenant.api.patch("/connections/unknown", json={"active": 0})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "active"]
+    assert tenant.api.patch("/connections/unknown", json={"active": False}).status_code == 404

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
 from ledgerbridge.api.input import BIGINT_MAX
@@ -58,7 +58,7 @@ class ConnectionUpdate(BaseModel):
         "`null` removes a setting. " + SETTINGS_DOC,
     )
     secrets: dict[str, str] | None = Field(None, description="Secrets to replace")
-    active: bool | None = None
+    active: StrictBool | None = None
 
 
 class RunView(BaseModel):
@@ -234,7 +234,7 @@ class MappingsUpdate(BaseModel):
 
     vat: dict[str, str] | None = Field(None, description="VAT code mapping")
     units: dict[str, str] | None = Field(None, description="The system's unit → hub unit code")
-    payment_terms: dict[str, int] | None = Field(None, description="Payment term code → days")
+    payment_terms: dict[str, StrictInt] | None = Field(None, description="Payment term code → days")
 
 
 @router.get("/{connection_id}/mappings", response_model=Mappings, response_model_exclude_none=True)
