@@ -196,6 +196,23 @@ def test_lists_name_what_the_system_offers(tenant: Tenant, uniconta: Uniconta, y
     assert none.json()["detail"].endswith("it offers no lists")
 
 
+def test_a_list_the_system_cannot_give_now_says_why(tenant: Tenant, uniconta: Uniconta) -> None:
+    connection = connect(tenant, uniconta)
+    used = connection["calls_used_today"]
+    spent = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"daily_call_limit": used, "entities": {"products": {"enabled": True}}}},
+    )
+    assert spent.status_code == 200, spent.text
+    for path in ("lists/vat", "mappings?remote=true"):
+        loc, message = refusal(tenant.api.get(f"/connections/{connection['id']}/{path}"))
+        assert loc == ["body", "settings"]
+        assert message.startswith("could not read uniconta's lists: ")
+    started = tenant.api.post(f"/connections/{connection['id']}/import")
+    assert started.status_code == 202, started.text
+    assert started.json()["warnings"][0].startswith("unmapped VAT codes not checked: ")
+
+
 # ------------------------------------------------------------------ jobs and schedules
 
 
@@ -230,6 +247,16 @@ def test_the_status_shows_each_schedule_with_its_next_and_last_run(
         f"/connections/{connection['id']}", json={"settings": {"schedules": {"pull": "often"}}}
     )
     assert refusal(bad_cron)[0] == ["body", "settings", "schedules", "pull"]
+    never = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"schedules": {"pull": "0 0 31 2 *"}}},
+    )
+    assert refusal(never) == (
+        ["body", "settings", "schedules", "pull"],
+        "settings.schedules.pull: Value error, never runs (no such date)",
+    )
+    zone = tenant.api.patch(f"/connections/{connection['id']}", json={"timezone": "Z" * 300})
+    assert refusal(zone)[0] == ["body", "timezone"]
 
 
 # ------------------------------------------------------------------ tenants and roles

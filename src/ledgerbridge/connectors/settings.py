@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 DIRECTIONS = ("both", "inbound", "outbound")
@@ -26,6 +26,10 @@ def _url(value: str) -> str:
 def _cron(value: str) -> str:
     if len(value.split()) != 5 or not croniter.is_valid(value):
         raise ValueError("must be a 5-field cron expression, e.g. '0 */6 * * *'")
+    try:
+        croniter(value).get_next()
+    except CroniterBadDateError:
+        raise ValueError("never runs (no such date)") from None
     return value
 
 

@@ -38,9 +38,9 @@ class Actions(Codes):
                 raise Invalid("the connection is paused; activate it first", field="active")
             if row.import_state != "done":
                 row.import_state = "running"
-            tenant_id = row.tenant_id
+            tenant_id, system = row.tenant_id, row.system
             settings = dict(row.settings)
-        warnings = self._unmapped_warnings(connection_id, settings, opener)
+        warnings = self._unmapped_warnings(connection_id, system, settings, opener)
         job_id = self._queue.enqueue(Command(
             "import", connection_id=connection_id, tenant_id=tenant_id,
             dedupe_key=f"import:{connection_id}", priority=50,

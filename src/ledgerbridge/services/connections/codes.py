@@ -3,7 +3,9 @@ and picks from. Each system's defaults are its own (``SystemSpec.codes``)."""
 
 from __future__ import annotations
 
+from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError
 from ledgerbridge.connectors.registry import SystemSpec
+from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.services.connections.base import JSON, Opener, Part, system_spec
 from ledgerbridge.services.errors import Invalid, NotFound
@@ -33,8 +35,7 @@ class Codes(Part):
             },
         }
         if opener is not None:
-            with opener(connection_id) as connector:
-                remote = connector.code_lists().get("vat", [])
+            remote = self._read_lists(connection_id, system, opener).get("vat", [])
             view["remote_vat_codes"] = remote
             view["unmapped_vat_codes"] = [c["code"] for c in remote if c["code"] not in view["vat"]]
         return view
@@ -87,18 +88,32 @@ class Codes(Part):
         if name not in offered:
             has = f"it has: {', '.join(offered)}" if offered else "it offers no lists"
             raise NotFound(f"{system} has no list '{name}'; {has}")
-        with opener(connection_id) as connector:
-            return connector.code_lists().get(name, [])
+        return self._read_lists(connection_id, system, opener).get(name, [])
+
+    def _read_lists(self, connection_id: str, system: str, opener: Opener) -> dict[str, list[JSON]]:
+        """The system's lists, read with the saved credentials; a failure says why (422)."""
+        try:
+            with opener(connection_id) as connector:
+                return connector.code_lists()
+        except AuthenticationFailed as exc:
+            raise Invalid(
+                f"{system} refused the saved credentials: {exc}", field="secrets"
+            ) from exc
+        except (ConnectorError, QuotaExhausted) as exc:
+            raise Invalid(f"could not read {system}'s lists: {exc}", field="settings") from exc
 
     def _unmapped_warnings(
-        self, connection_id: str, settings: JSON, opener: Opener | None
+        self, connection_id: str, system: str, settings: JSON, opener: Opener | None
     ) -> list[str]:
         entities = settings.get("entities") or {}
         needs_vat = any((entities.get(s) or {}).get("enabled") for s in VAT_STREAMS)
         if not needs_vat or opener is None:
             return []
-        with opener(connection_id) as connector:
-            codes = [c["code"] for c in connector.code_lists().get("vat", [])]
+        try:
+            lists = self._read_lists(connection_id, system, opener)
+        except Invalid as exc:
+            return [f"unmapped VAT codes not checked: {exc.message}"]
+        codes = [c["code"] for c in lists.get("vat", [])]
         unmapped = [c for c in codes if c not in (settings.get("vat_mapping") or {})]
         if not unmapped:
             return []

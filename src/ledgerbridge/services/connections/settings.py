@@ -21,8 +21,9 @@ UNION_BRANCHES = frozenset({"int", "str", "bool", "float", "decimal", "date"})
 def check_timezone(timezone: str) -> None:
     try:
         ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid(f"unknown time zone '{timezone}'", field="timezone") from None
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: a name too long to be a file name of the zone database.
+        raise Invalid(f"unknown time zone '{timezone[:100]}'", field="timezone") from None
 
 
 def merge(current: Mapping[str, Any], patch: Mapping[str, Any]) -> JSON:
