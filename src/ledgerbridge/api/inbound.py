@@ -21,7 +21,7 @@ from ledgerbridge.api.input import BodyTooLarge, check_declared_length, read_lim
 from ledgerbridge.connectors.base import CallbackRefused
 from ledgerbridge.model.validation import NUL
 from ledgerbridge.runtime.system import System
-from ledgerbridge.services.tenancy import hash_key
+from ledgerbridge.services.connections.base import token_hash
 from ledgerbridge.store.tables.tenancy import Connection
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
@@ -80,4 +80,4 @@ def _known(system: System, connection_id: str, token: str) -> bool:
     event checks it again, in the transaction that stores it."""
     with system.sessions() as session:
         row = session.get(Connection, connection_id)
-        return row is not None and hmac.compare_digest(row.inbound_token_hash, hash_key(token))
+        return row is not None and hmac.compare_digest(row.inbound_token_hash, token_hash(token))
