@@ -115,6 +115,30 @@ SHOP_ORDER = order(
             ("filters", 0),
             "mapping_filter_value",
         ),
+        (
+            {
+                "adjustments": [
+                    {"target": "note", "template": "{% for l in lines %}{{ l.sku }}{% endfor %}"}
+                ]
+            },
+            ("adjustments", 0, "template"),
+            "mapping_template",
+        ),
+        (
+            {"adjustments": [{"target": "note", "template": "{% set a = 'x' %}{{ a ~ a }}"}]},
+            ("adjustments", 0, "template"),
+            "mapping_template",
+        ),
+        (
+            {"adjustments": [{"target": "note", "template": "{{ note | center(999999999) }}"}]},
+            ("adjustments", 0, "template"),
+            "mapping_template",
+        ),
+        (
+            {"adjustments": [{"target": "note", "template": "{{ '%999999999s' | format(note) }}"}]},
+            ("adjustments", 0, "template"),
+            "mapping_template",
+        ),
         ({"version": 0}, ("version",), "greater_than_equal"),
         ({"mappings": []}, ("mappings",), "extra_forbidden"),
     ],
@@ -238,6 +262,24 @@ def test_the_first_matching_filter_is_reported() -> None:
             [("number", "1001", "1001-2")],
         ),
         (
+            [
+                {
+                    "target": "note",
+                    "template": "{{ lines | map(attribute='sku') | select | join(',') }}",
+                }
+            ],
+            [("note", "Leave at the door", "MUG")],
+        ),
+        (
+            [
+                {
+                    "target": "customer.company",
+                    "template": "{% if destination != 'DK' %}Export{% endif %}",
+                }
+            ],
+            [("customer.company", None, "Export")],
+        ),
+        (
             [{"target": "note", "template": "{{ total * 2 }} {{ created_at.year }}"}],
             [("note", "Leave at the door", "347.50 2026")],
         ),
@@ -294,6 +336,16 @@ def test_adjustments_read_the_order_as_the_shop_sent_it() -> None:
             "exponent",
         ),
         ({"target": "note", "template": "{{ 1 / 0 }}"}, "mapping_template_failed", "division"),
+        (
+            {"target": "note", "template": "{{ range(10) }}"},
+            "mapping_template_failed",
+            "'range' is undefined",
+        ),
+        (
+            {"target": "note", "template": "{{ ('x' * 9000) | replace('x', 'xx') }}"},
+            "mapping_template_failed",
+            "10,000 characters",
+        ),
         (
             {"target": "currency", "template": "EURO"},
             "mapping_result_invalid",

@@ -17,20 +17,23 @@ Filters read the order as the shop sent it, before any adjustment, and can also 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError
+from jinja2 import nodes as jinja_nodes
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ledgerbridge.model.commerce import Order
-from ledgerbridge.model.common import Canonical
+from ledgerbridge.model.common import Canonical, field_error
 
 __all__ = [
     "FieldAdjustment",
@@ -51,14 +54,52 @@ _PROTECTED = frozenset({"id", "source_id"})
 _DERIVED = frozenset({("destination",), ("is_paid",), ("customer", "customer_kind")})
 
 _LONGEST_TEXT = 10_000
-"""The most characters one operation in a template may build (``'x' * 10**9`` is refused)."""
+"""The most characters one step of a template, and its result, may have."""
+_FILTERS = frozenset(
+    {
+        "abs", "capitalize", "count", "d", "default", "first", "float", "int", "join", "last",
+        "length", "list", "lower", "map", "max", "min", "reject", "rejectattr", "replace",
+        "round", "select", "selectattr", "sort", "string", "sum", "title", "trim", "truncate",
+        "unique", "upper",
+    }
+)  # fmt: skip
+"""Filters a template may use: text and list helpers whose result stays small. Left out are
+those that build text of a size given by an argument (``center``, ``indent``, ``format``,
+``wordwrap``), markup and random ones."""
+_STATEMENTS = (jinja_nodes.Output, jinja_nodes.If)
+"""A template holds expressions and if-blocks only: without loops and assignments, the work
+and the text a template can make are bounded by its own length."""
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str | list) and len(value) > _LONGEST_TEXT:
+        raise SecurityError("a template may not build a value beyond 10,000 characters")
+    return value
+
+
+def _bounded_filter(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)  # keeps Jinja's pass_context / pass_environment marks
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        return _bounded(function(*args, **kwargs))
+
+    return bounded
 
 
 class _Sandbox(SandboxedEnvironment):
-    """Jinja2's sandbox, with repetition and powers bounded so that a template cannot make a
-    worker build a huge value."""
+    """Jinja2's sandbox with no globals (``range``, ``lipsum``), a list of filters, and
+    repetition and powers bounded, so that a template cannot make a worker build a huge
+    value or loop for long."""
 
     intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=False)
+        self.globals.clear()
+        self.filters = {
+            name: _bounded_filter(function)
+            for name, function in self.filters.items()
+            if name in _FILTERS
+        }
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and isinstance(right, int | float) and abs(right) > 100:
@@ -67,11 +108,24 @@ class _Sandbox(SandboxedEnvironment):
             sizes = [len(side) for side in (left, right) if isinstance(side, str | list)]
             counts = [side for side in (left, right) if isinstance(side, int)]
             if sizes and counts and sizes[0] * max(counts[0], 0) > _LONGEST_TEXT:
-                raise SecurityError("a template may not repeat text beyond 10,000 characters")
+                raise SecurityError("a template may not build a value beyond 10,000 characters")
         return super().call_binop(context, operator, left, right)
 
 
-_ENVIRONMENT = _Sandbox(undefined=StrictUndefined, autoescape=False)
+_ENVIRONMENT = _Sandbox()
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(template: str) -> Template:
+    """The compiled template; ``TemplateError`` when it does not compile or holds a statement
+    other than an if-block."""
+    for node in _ENVIRONMENT.parse(template).find_all(jinja_nodes.Stmt):
+        if not isinstance(node, _STATEMENTS):
+            raise TemplateSyntaxError(
+                f"only expressions and if-blocks are allowed, not {type(node).__name__.lower()}",
+                node.lineno,
+            )
+    return _ENVIRONMENT.from_string(template)
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -117,10 +171,6 @@ def _resolve(path: str, *, settable: bool) -> None:
         raise ValueError(f"{path!r} is not a single value: name one of its fields")
 
 
-def _path_error(error_type: str, exc: ValueError) -> PydanticCustomError:
-    return PydanticCustomError(error_type, "{reason}", {"reason": str(exc)})
-
-
 class FieldAdjustment(Canonical):
     """Set ``target`` to what ``template`` renders (an empty result clears the field)."""
 
@@ -133,14 +183,14 @@ class FieldAdjustment(Canonical):
         try:
             _resolve(value, settable=True)
         except ValueError as exc:
-            raise _path_error("mapping_path", exc) from None
+            raise field_error("mapping_path", exc) from None
         return value
 
     @field_validator("template")
     @classmethod
     def _compiles(cls, value: str) -> str:
         try:
-            _ENVIRONMENT.parse(value)
+            _compile(value)
         except TemplateError as exc:
             raise PydanticCustomError(
                 "mapping_template", "the template does not compile: {reason}", {"reason": str(exc)}
@@ -166,7 +216,7 @@ class OrderFilter(Canonical):
         try:
             _resolve(value, settable=False)
         except ValueError as exc:
-            raise _path_error("mapping_path", exc) from None
+            raise field_error("mapping_path", exc) from None
         return value
 
     @model_validator(mode="after")
@@ -324,7 +374,7 @@ def _set(data: dict[str, Any], parts: list[str], value: Any) -> None:
 
 
 def _render(adjustment: FieldAdjustment, context: dict[str, Any]) -> str | None:
-    text = _ENVIRONMENT.from_string(adjustment.template).render(context)
+    text = _bounded(_compile(adjustment.template).render(context))
     return text.strip() or None
 
 
