@@ -1,14 +1,17 @@
 """Posting and posted invoices: only an invoice the app marks ready is posted, and a posted
-invoice's Date and payment term sync whatever happened to an edit of its lines."""
+invoice's Date and payment term sync both ways, whatever happened to an edit of its lines."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ledgerbridge.runtime.system import System
-from tests.integration.conftest import COMPANY, Tenant, Uniconta
+from ledgerbridge.sandbox.uniconta import seed_debtors, seed_invoices, seed_products
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.test_uniconta_integration import (  # noqa: F401
     _invoice_body,
+    all_of,
+    full,
     issues,
     trading,
 )
@@ -79,3 +82,64 @@ def test_date_and_payment_term_go_out_after_a_refused_line_edit(
     assert [i["reason"] for i in issues(tenant, cid)] == ["invoice_lines_readonly_after_posting"]
     hub = tenant.api.get(f"/invoices/{created['id']}").json()["data"]
     assert hub["lines"][0]["quantity"] == "5" and hub["date"] == "2026-11-25"
+
+
+def test_date_and_payment_term_changed_in_uniconta_reach_the_hub(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    trading: dict[str, Any],  # noqa: F811
+) -> None:
+    cid = trading["connection"]["id"]
+    created = tenant.api.post(
+        "/invoices", json=_invoice_body(trading["party"]["id"], trading["item"]["Item"])
+    ).json()
+    system.run_until_idle()
+    before = tenant.api.get(f"/invoices/{created['id']}").json()["data"]
+    number = int(before["number"])
+    tenant.api.post(f"/connections/{cid}/jobs/invoices")  # the pull has seen it
+    system.run_until_idle()
+    uniconta.sandbox.update(
+        COMPANY, "DebtorInvoiceClient", number,
+        {"Date": "2026-11-27", "DueDate": "2026-12-27", "Payment": "Netto 30"},
+    )  # fmt: skip
+
+    tenant.api.post(f"/connections/{cid}/jobs/invoices")
+    system.run_until_idle()
+    after = tenant.api.get(f"/invoices/{created['id']}").json()["data"]
+    assert (after["date"], after["due_date"], after["payment_term_days"]) == (
+        "2026-11-27", "2026-12-27", 30)  # fmt: skip
+    assert after["lines"] == before["lines"]
+    assert issues(tenant, cid) == []
+    assert len(all_of(tenant, "/invoices")) == 1
+
+
+def test_posted_invoices_are_read_again_a_few_pages_per_pull(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=5, seed=13)
+    seed_products(uniconta.sandbox, COMPANY, count=8, seed=13)
+    numbers = seed_invoices(uniconta.sandbox, COMPANY, count=15, lines=2, seed=13)
+    connection = connect(tenant, uniconta, settings=full(page_size=2))
+    import_all(system, tenant, connection["id"])
+    assert len(all_of(tenant, "/invoices")) == 15
+    for number in (numbers[0], numbers[-1]):
+        uniconta.sandbox.update(COMPANY, "DebtorInvoiceClient", number, {"Payment": "Netto 8"})
+
+    def terms() -> dict[str, int | None]:
+        return {i["data"]["number"]: i["data"]["payment_term_days"]
+                for i in all_of(tenant, "/invoices")}  # fmt: skip
+
+    # A pull reads five pages of headers again (ten invoices here), then the new invoices.
+    calls = uniconta.calls()
+    tenant.api.post(f"/connections/{connection['id']}/jobs/invoices")
+    system.run_until_idle()
+    assert uniconta.calls() - calls == 1 + 5 + 1  # VAT rates, five header pages, new ones
+    assert terms()[str(numbers[0])] == 8
+    assert terms()[str(numbers[-1])] != 8
+
+    # The next pull goes on from there: the last invoice's change arrives.
+    tenant.api.post(f"/connections/{connection['id']}/jobs/invoices")
+    system.run_until_idle()
+    assert terms()[str(numbers[-1])] == 8
+    assert len(all_of(tenant, "/invoices")) == 15

@@ -112,6 +112,10 @@ class InboundSync(SyncState):
                 continue
             try:
                 canonical = mapping.to_canonical(row, refs)
+                if link is not None and row.get(ROW_LINKED_ONLY):
+                    # Such a row may carry only some fields (a posted invoice's header read
+                    # again without its lines): the others are as last synced.
+                    canonical = {**link.synced, **canonical}
                 if mapping.attach_to is not None and record is not None:
                     merged = validate(entity, {**record.data, **canonical})
                     remote = {name: merged.get(name) for name in sorted(mapping.fields)}

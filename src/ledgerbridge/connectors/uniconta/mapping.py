@@ -378,7 +378,9 @@ class InvoiceMapping(EntityMapping):
     remote_entity = "DebtorInvoiceClient"
     business_key_field = "number"
     incremental = True
-    """Posted invoices only ever get higher numbers: the hourly pull reads the new ones."""
+    """Posted invoices only ever get higher numbers: the hourly pull reads the new ones, and
+    headers of those seen before to catch a changed date or payment term (see the
+    connector's ``_read_invoices``)."""
     fields = frozenset(
         {"number", "party_id", "kind", "date", "due_date", "payment_term_days", "currency",
          "status", "lines", "credits_invoice_id", "reference"}
@@ -438,6 +440,10 @@ class InvoiceMapping(EntityMapping):
             # An order that is to be posted projects as booked, so that an order whose
             # posting failed differs from it and is posted again on retry.
             canonical["status"] = "booked"
+        if "lines" not in remote:
+            # A posted invoice's header read again without its lines, which cannot change:
+            # the lines and what follows from them stay as last synced.
+            del canonical["lines"], canonical["kind"]
         return canonical
 
     def adopt_assigned(self, record: JSON, stored: JSON) -> JSON:
