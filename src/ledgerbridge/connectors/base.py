@@ -16,6 +16,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ledgerbridge.clock import Clock, SystemClock
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
+
 JSON = dict[str, Any]
 ROW_ISSUE = "__issue__"
 """Key a connector may add to a stored row to report a problem with a write that otherwise
@@ -24,9 +27,7 @@ record is linked, and the problem becomes its open issue until a retry succeeds.
 ROW_LINKED_ONLY = "__linked_only__"
 """Key a connector may set on a row it reads only to follow records already linked (a Yuki
 contact made from the hub, whose Customer box is not ticked): such a row updates its linked hub
-record and never creates or matches one. Its canonical form may hold only some of the mapping's
-fields (a Uniconta posted invoice's header, read again without its lines): the others are taken
-as last synced."""
+record and never creates or matches one."""
 CallMeter = Callable[[int], None]
 """Called with the number of API calls about to be made, before they are made. The engine
 records them in the quota ledger and may raise to stop a run that would exceed the budget."""
@@ -364,6 +365,25 @@ class Connector(ABC):
     on_secrets: Callable[[JSON], None] | None = None
     """Set by the runtime: a connector hands it secrets that changed while it ran (a rotated
     OAuth refresh token), and they are sealed into the connection at once."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        secrets: Settings,
+        meter: CallMeter,
+        transport: Transport = None,
+        clock: Clock | None = None,
+    ) -> None:
+        """Every connector is made alike, by the registry: from the connection's settings and
+        secrets, the call meter, where its calls go and a clock (the system's by default)."""
+        self.clock = clock or SystemClock()
+        self.open(settings, secrets, meter, transport)
+
+    @abstractmethod
+    def open(
+        self, settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport
+    ) -> None:
+        """Make the client and the mappings a connection's settings and secrets call for."""
 
     @abstractmethod
     def test(self) -> str:

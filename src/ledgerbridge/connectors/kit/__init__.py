@@ -1,2 +1,4 @@
-"""What the connectors' clients share: HTTP failure handling and retries (``http``) and the keys
-of the vendors' call counters (``credentials``)."""
+"""What every connector would otherwise write again: HTTP failure handling and retries
+(``http``), the keys of the vendors' call counters (``credentials``), wire values (``values``),
+code tables (``codes``), changed-since cursors (``cursors``), references taken from the model
+(``references``) and what a connector is made from (``wiring``)."""

@@ -19,9 +19,6 @@ from functools import partial
 from typing import Any, Literal
 from urllib.parse import quote
 
-import httpx
-
-from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import (
     JSON,
     CallbackRefused,
@@ -33,6 +30,7 @@ from ledgerbridge.connectors.base import (
     RemoteRejected,
 )
 from ledgerbridge.connectors.kit.cursors import ChangedSince
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.qonto.client import (
     DEFAULT_BASE_URL,
     MAX_PER_PAGE,
@@ -94,15 +92,9 @@ class QontoConnector(Connector):
     """Invoices and credit notes need VAT groups (and maybe units) mapped first, so they are
     switched on explicitly."""
 
-    def __init__(
-        self,
-        settings: Mapping[str, Any],
-        secrets: Mapping[str, Any],
-        meter: CallMeter,
-        transport: httpx.BaseTransport | None = None,
-        clock: Clock | None = None,
+    def open(
+        self, settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport
     ) -> None:
-        self.clock = clock or SystemClock()
         renew: Callable[[], bool] | None = None
         if secrets.get("refresh_token") or secrets.get("access_token"):
             keeper = TokenKeeper(settings, secrets, self.clock, transport, self._secrets_changed)

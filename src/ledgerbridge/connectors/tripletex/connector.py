@@ -13,9 +13,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
-from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import (
     JSON,
     AuthenticationFailed,
@@ -32,6 +29,7 @@ from ledgerbridge.connectors.base import (
 )
 from ledgerbridge.connectors.kit.cursors import ChangedSince
 from ledgerbridge.connectors.kit.values import decimal, text
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.tripletex.client import OSLO, TokenRefused
 from ledgerbridge.connectors.tripletex.mapping import (
     CUSTOMER_FIELDS,
@@ -84,15 +82,9 @@ class TripletexConnector(Connector):
     system = "tripletex"
     default_streams = frozenset({"vat_codes", "customers", "products", "period_statistics"})
 
-    def __init__(
-        self,
-        settings: Mapping[str, Any],
-        secrets: Mapping[str, Any],
-        meter: CallMeter,
-        transport: httpx.BaseTransport | None = None,
-        clock: Clock | None = None,
+    def open(
+        self, settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport
     ) -> None:
-        self.clock = clock or SystemClock()
         self.summary: JSON = dict(settings.get("summary") or {})
         self.client_links: dict[str, str] = {
             str(k): str(v) for k, v in (settings.get("client_links") or {}).items()

@@ -17,10 +17,8 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-import httpx
 from lxml import etree
 
-from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import (
     JSON,
     ROW_ISSUE,
@@ -34,6 +32,7 @@ from ledgerbridge.connectors.base import (
 )
 from ledgerbridge.connectors.kit.cursors import ChangedSince
 from ledgerbridge.connectors.kit.values import text
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.yuki.client import (
     AMSTERDAM,
     CONTACT_NS,
@@ -103,18 +102,12 @@ class YukiConnector(Connector):
     """Yuki refuses invoices to a contact whose Customer box is not ticked, and its API
     cannot tick it: only the user can."""
 
-    def __init__(
-        self,
-        settings: Mapping[str, Any],
-        secrets: Mapping[str, Any],
-        meter: CallMeter,
-        transport: httpx.BaseTransport | None = None,
-        clock: Clock | None = None,
+    def open(
+        self, settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport
     ) -> None:
         self.domain_id = str(settings["domain_id"])
         self.administration_id = str(settings["administration_id"])
         self.suppliers = bool(settings.get("import_suppliers", False))
-        self.clock = clock or SystemClock()
         self.client = YukiClient(
             base_url=str(settings.get("base_url") or DEFAULT_BASE_URL),
             access_key=str(secrets["access_key"]),
