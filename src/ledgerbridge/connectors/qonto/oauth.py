@@ -20,6 +20,7 @@ import httpx
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import JSON, AuthenticationFailed, RemoteUnavailable
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, QontoClient
 
 DEFAULT_OAUTH_URL = "https://oauth.qonto.com"
@@ -40,9 +41,7 @@ def oauth_url(settings: Mapping[str, Any]) -> str:
     return str(settings.get("oauth_url") or DEFAULT_OAUTH_URL).rstrip("/")
 
 
-def authorize_url(
-    settings: Mapping[str, Any], secrets: Mapping[str, Any], state: str, redirect_uri: str
-) -> str:
+def authorize_url(settings: Settings, secrets: Settings, state: str, redirect_uri: str) -> str:
     """Where the user logs in to Qonto and consents; Qonto redirects back with a code."""
     client_id = settings.get("oauth_client_id")
     if not client_id:
@@ -58,11 +57,11 @@ def authorize_url(
 
 
 def exchange_code(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
+    settings: Settings,
+    secrets: Settings,
     code: str,
     redirect_uri: str,
-    transport: httpx.BaseTransport | None,
+    transport: Transport,
     clock: Clock,
 ) -> JSON:
     """The secrets a fresh login gives: access token, refresh token and their times."""
@@ -75,11 +74,7 @@ def exchange_code(
 
 
 def _token_request(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
-    form: dict[str, str],
-    transport: httpx.BaseTransport | None,
-    clock: Clock,
+    settings: Settings, secrets: Settings, form: dict[str, str], transport: Transport, clock: Clock
 ) -> JSON:
     form = {
         **form,
@@ -130,10 +125,10 @@ class TokenKeeper:
 
     def __init__(
         self,
-        settings: Mapping[str, Any],
-        secrets: Mapping[str, Any],
+        settings: Settings,
+        secrets: Settings,
         clock: Clock,
-        transport: httpx.BaseTransport | None = None,
+        transport: Transport = None,
         on_secrets: SecretsSink | None = None,
     ) -> None:
         self._settings = settings
@@ -195,11 +190,7 @@ credit notes are pulled periodically."""
 
 
 def subscribe_webhooks(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
-    callback_url: str,
-    transport: httpx.BaseTransport | None,
-    clock: Clock,
+    settings: Settings, secrets: Settings, callback_url: str, transport: Transport, clock: Clock
 ) -> JSON:
     """Subscribe the connection's callback URL to Qonto's invoice webhooks, with a secret of
     our own for the signatures (the subscriptions of an earlier login are removed first, so

@@ -6,9 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from ledgerbridge.connectors.base import AuthenticationFailed, CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, QontoClient
 
 
@@ -58,10 +57,7 @@ def check_settings(settings: Mapping[str, Any]) -> None:
 
 
 def verify(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
-    meter: CallMeter,
-    transport: httpx.BaseTransport | None = None,
+    settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport = None
 ) -> Verified:
     """Read the organization the credentials reach, and remember its id and slug. A connection
     that will log in with OAuth is saved first, and reaches Qonto once the user has logged in."""

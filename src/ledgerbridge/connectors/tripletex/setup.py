@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-import httpx
-
 from ledgerbridge.connectors.base import CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.tripletex.client import (
     CONSUMER_SETTINGS,
     ENVIRONMENTS,
@@ -33,10 +32,10 @@ WHITESPACE_TRIMMED = (
 
 
 def client_for(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
+    settings: Settings,
+    secrets: Settings,
     meter: CallMeter,
-    transport: httpx.BaseTransport | None = None,
+    transport: Transport = None,
     environment: str | None = None,
     **extra: Any,
 ) -> TripletexClient:
@@ -64,10 +63,7 @@ def client_for(
 
 
 def verify(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
-    meter: CallMeter,
-    transport: httpx.BaseTransport | None = None,
+    settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport = None
 ) -> Verified:
     """Test connection: a session from the tokens, then who am I (the company's name).
     A token unknown in the chosen environment is tried in the other one, to say which."""
@@ -95,10 +91,7 @@ def verify(
 
 
 def check_links(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
-    meter: CallMeter,
-    transport: httpx.BaseTransport | None = None,
+    settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport = None
 ) -> None:
     """Every Tripletex customer a client is linked to (``settings.client_links``) is one of
     the firm's: one call, and one more for those not among the active customers."""
@@ -127,11 +120,7 @@ def check_links(
 
 
 def _diagnose_environment(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
-    meter: CallMeter,
-    transport: httpx.BaseTransport | None,
-    chosen: str,
+    settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport, chosen: str
 ) -> None:
     """Raises a wrong-environment refusal when the token works in the other environment."""
     other = next(env for env in ENVIRONMENTS if env != chosen)

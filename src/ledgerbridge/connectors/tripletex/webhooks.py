@@ -20,9 +20,7 @@ import json
 import secrets as secrets_module
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any, Literal
-
-import httpx
+from typing import Literal
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import (
@@ -33,6 +31,7 @@ from ledgerbridge.connectors.base import (
     ConnectorError,
     RemoteRejected,
 )
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.tripletex.client import TripletexClient
 from ledgerbridge.connectors.tripletex.setup import client_for
 
@@ -45,11 +44,11 @@ EVENTS = tuple(
 
 
 def subscribe(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
+    settings: Settings,
+    secrets: Settings,
     callback_url: str,
     meter: CallMeter,
-    transport: httpx.BaseTransport | None,
+    transport: Transport,
     clock: Clock,
 ) -> JSON:
     """One subscription per event to the callback URL, all signed with a new secret (six
@@ -79,11 +78,7 @@ def subscribe(
 
 
 def unsubscribe(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
-    meter: CallMeter,
-    transport: httpx.BaseTransport | None,
-    clock: Clock,
+    settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport, clock: Clock
 ) -> None:
     """Delete the subscriptions made with these credentials (only their own token may)."""
     ids = [str(i) for i in secrets.get("webhook_subscription_ids") or []]
@@ -128,7 +123,7 @@ def revive(client: TripletexClient, ids: Collection[str]) -> list[str]:
 
 
 def check_signature(
-    secrets: Mapping[str, Any], headers: Mapping[str, str], body: bytes, _now: datetime
+    secrets: Settings, headers: Mapping[str, str], body: bytes, _now: datetime
 ) -> str | None:
     """Verify ``x-request-signature`` with the connection's webhook secret; returns the
     ``idempotency-key``, under which a resent call is stored once."""

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from ledgerbridge.connectors.base import JSON, CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient
 from ledgerbridge.connectors.uniconta.mapping import COMMON_UNITS
 
@@ -65,10 +66,7 @@ def login(
 
 
 def verify(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
-    meter: CallMeter,
-    transport: httpx.BaseTransport | None = None,
+    settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport = None
 ) -> Verified:
     """Checks made when a connection is saved: a Server user (refused otherwise), with access
     to the chosen company, and whether it has the Reseller role invoices need."""

@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
 from ledgerbridge.clock import SystemClock
 from ledgerbridge.connectors.base import JSON, CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.yuki.client import DEFAULT_BASE_URL, YukiClient
 from ledgerbridge.connectors.yuki.mapping import DIRECTIONS
 
@@ -78,10 +77,7 @@ def unreachable(domain_id: str, domains: Mapping[str, Any], field: str) -> Setup
 
 
 def verify(
-    settings: Mapping[str, Any],
-    secrets: Mapping[str, Any],
-    meter: CallMeter,
-    transport: httpx.BaseTransport | None = None,
+    settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport = None
 ) -> Verified:
     """Authenticate, list the domains the key reaches and the chosen domain's administrations
     (four calls, one of them Authenticate unless a session is cached)."""
