@@ -27,7 +27,9 @@ record is linked, and the problem becomes its open issue until a retry succeeds.
 ROW_LINKED_ONLY = "__linked_only__"
 """Key a connector may set on a row it reads only to follow records already linked (a Yuki
 contact made from the hub, whose Customer box is not ticked): such a row updates its linked hub
-record and never creates or matches one."""
+record and never creates or matches one. Its canonical form may hold only some of the mapping's
+fields (a Uniconta posted invoice's header, read again without its lines): the others are taken
+as last synced."""
 CallMeter = Callable[[int], None]
 """Called with the number of API calls about to be made, before they are made. The engine
 records them in the quota ledger and may raise to stop a run that would exceed the budget."""

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from ledgerbridge.connectors.base import (
     JSON,
     ROW_ISSUE,
+    ROW_LINKED_ONLY,
     CallMeter,
     ChangeNotice,
     Connector,
@@ -44,6 +45,10 @@ from ledgerbridge.connectors.uniconta.setup import vat_codes
 
 MAX_FILTER_KEYS = 100
 """Keys per ``Key eq … or …`` lookup: keeps URLs well under common 8 KB limits."""
+
+REVISIT_PAGES = 5
+"""Pages of posted invoice headers a pull reads again to find changed dates and payment terms
+(see ``_read_invoices``): at most this many calls a pull spends on them."""
 
 POSTED_AS = "__posted_as__"
 """Marks an order found already posted (its invoice number): see ``_find_orders``."""
@@ -91,6 +96,28 @@ KEYSETS: dict[str, Keyset] = {
 }
 
 
+@dataclass(frozen=True)
+class InvoiceCursor:
+    """Where the invoice pull is: the last invoice number read (``last``), where the headers
+    read again continue (after ``revisit``; None: from the first), and whether the new invoices
+    are read next (``new``). As text: ``last|revisit`` or ``last|revisit|new``; a bare number
+    (the form before headers were read again) is ``last``."""
+
+    last: str | None
+    revisit: str | None
+    new: bool = False
+
+    @classmethod
+    def parse(cls, text: str | None) -> InvoiceCursor:
+        parts = (text or "").split("|")
+        value = [part or None for part in parts] + [None, None]
+        return cls(value[0], value[1], new=len(parts) > 2)
+
+    def text(self) -> str:
+        parts = [self.last or "", self.revisit or ""] + (["new"] if self.new else [])
+        return "|".join(parts)
+
+
 class UnicontaConnector(Connector):
     system = "uniconta"
     default_streams = frozenset({"customers", "suppliers", "contacts"})
@@ -119,6 +146,7 @@ class UnicontaConnector(Connector):
             payment_terms=settings.get("payment_terms"),
         )
         now = self.clock.now()
+        self._revisited = 0  # pages of posted invoice headers read again (REVISIT_PAGES)
         self.mappings: Mapping[str, EntityMapping] = {
             "customers": AccountMapping("DebtorClient", "debtor_number", "is_customer"),
             "suppliers": AccountMapping("CreditorClient", "creditor_number", "is_supplier"),
@@ -156,6 +184,8 @@ class UnicontaConnector(Connector):
         return {"vat": vat_codes(self.client)}
 
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:
+        if stream == "invoices":
+            return self._read_invoices(InvoiceCursor.parse(after), limit)
         keyset = KEYSETS[stream]
         rows = self.client.query(
             keyset.entity,
@@ -164,9 +194,43 @@ class UnicontaConnector(Connector):
             top=limit,
         )
         last = str(rows[-1][keyset.key]) if rows else after
-        if stream == "invoices" and rows:
-            rows = self._with_invoice_lines(rows)
         return Page(records=rows, after=last, more=len(rows) >= limit)
+
+    def _read_invoices(self, cursor: InvoiceCursor, limit: int) -> Page:
+        """Posted invoices: first their headers again, from where the last run left off, then
+        the new ones with their lines.
+
+        Uniconta tells of no change to a posted invoice (no change stamp on it, no Change URL
+        for transactions), and only its Date, due date and payment term can still change. So
+        each pull reads up to ``REVISIT_PAGES`` pages of headers of the invoices already seen
+        (one call each, no lines: those cannot change), as rows that only follow invoices
+        already linked; a company with more invoices is gone through over several pulls."""
+        if cursor.new or cursor.last is None:
+            rows = self.client.query(
+                "DebtorInvoiceClient",
+                filter=f"InvoiceNumber gt {cursor.last}" if cursor.last is not None else None,
+                orderby="InvoiceNumber",
+                top=limit,
+            )
+            last = str(rows[-1]["InvoiceNumber"]) if rows else cursor.last
+            more = len(rows) >= limit
+            after = InvoiceCursor(last, cursor.revisit, new=more)
+            return Page(self._with_invoice_lines(rows) if rows else [], after.text(), more)
+        self._revisited += 1
+        start = f"InvoiceNumber gt {cursor.revisit} and " if cursor.revisit is not None else ""
+        headers = self.client.query(
+            "DebtorInvoiceClient",
+            filter=f"{start}InvoiceNumber le {cursor.last}",
+            orderby="InvoiceNumber",
+            top=limit,
+        )
+        rows = [{"invoice": header, ROW_LINKED_ONLY: True} for header in headers]
+        if len(headers) < limit:
+            # Gone through them all: the next revisit starts again from the first.
+            return Page(rows, InvoiceCursor(cursor.last, None, new=True).text(), more=True)
+        revisit = str(headers[-1]["InvoiceNumber"])
+        budget_spent = self._revisited >= REVISIT_PAGES
+        return Page(rows, InvoiceCursor(cursor.last, revisit, new=budget_spent).text(), more=True)
 
     def _with_invoice_lines(self, invoices: list[JSON]) -> list[JSON]:
         numbers = [int(r["InvoiceNumber"]) for r in invoices]
