@@ -42,22 +42,38 @@ STOCK_REDUCING = frozenset({"processing", "completed", "on-hold"})
 RESOURCES = ("order", "product", "customer", "coupon")
 EVENTS = ("created", "updated", "deleted", "restored")
 HOOKS: dict[str, list[str]] = {
-    "order.created": ["woocommerce_new_order"],
-    "order.updated": ["woocommerce_update_order", "woocommerce_order_refunded"],
-    "order.deleted": ["wp_trash_post", "woocommerce_delete_order", "woocommerce_trash_order"],
-    "order.restored": ["untrashed_post", "woocommerce_untrash_order"],
-    "product.created": ["woocommerce_new_product", "woocommerce_new_product_variation"],
-    "product.updated": ["woocommerce_update_product", "woocommerce_update_product_variation"],
-    "product.deleted": ["wp_trash_post", "woocommerce_delete_product"],
-    "product.restored": ["untrashed_post"],
-    "customer.created": ["user_register", "woocommerce_created_customer"],
+    "coupon.created": ["woocommerce_process_shop_coupon_meta", "woocommerce_new_coupon"],
+    "coupon.updated": ["woocommerce_process_shop_coupon_meta", "woocommerce_update_coupon"],
+    "coupon.deleted": ["wp_trash_post"],
+    "coupon.restored": ["untrashed_post"],
+    "customer.created": [
+        "user_register",
+        "woocommerce_created_customer",
+        "woocommerce_new_customer",
+    ],
     "customer.updated": ["profile_update", "woocommerce_update_customer"],
     "customer.deleted": ["delete_user"],
     "customer.restored": [],
-    "coupon.created": ["woocommerce_new_coupon"],
-    "coupon.updated": ["woocommerce_update_coupon"],
-    "coupon.deleted": ["wp_trash_post"],
-    "coupon.restored": ["untrashed_post"],
+    "order.created": ["woocommerce_new_order"],
+    "order.updated": [
+        "woocommerce_update_order",
+        "woocommerce_order_refunded",
+        "woocommerce_delete_order_refund",
+    ],
+    "order.deleted": ["wp_trash_post", "woocommerce_trash_order"],
+    "order.restored": ["untrashed_post", "woocommerce_untrash_order"],
+    "product.created": [
+        "woocommerce_process_product_meta",
+        "woocommerce_new_product",
+        "woocommerce_new_product_variation",
+    ],
+    "product.updated": [
+        "woocommerce_process_product_meta",
+        "woocommerce_update_product",
+        "woocommerce_update_product_variation",
+    ],
+    "product.deleted": ["wp_trash_post"],
+    "product.restored": ["untrashed_post"],
 }
 ADDRESS = (
     "first_name",
@@ -109,7 +125,8 @@ class Settings:
     webhook_miss_rate: float = 0.0
     """Probability that a save's delivery to a webhook never happens."""
     max_failures: int = 5
-    """A webhook is disabled when its consecutive failures exceed this."""
+    """``woocommerce_max_webhook_delivery_failures``: a failure that finds the count of
+    consecutive failures already above this disables the webhook."""
 
     def to_json(self) -> dict[str, Any]:
         """The control API's view."""
@@ -1416,8 +1433,9 @@ class WooSandbox:
             }
 
     def _maybe_ping(self, hook: Webhook) -> None:
+        """Ping an active webhook on each save until a ping is answered 200
+        (``pending_delivery``)."""
         if hook.status == "active" and not hook.pinged:
-            hook.pinged = True
             self.hooks.submit(Job(hook.id, hook.topic, 0, ping=True))
 
     def _emit(self, resource: str, event: str, resource_id: int) -> None:
@@ -1464,20 +1482,31 @@ class WooSandbox:
                     body = self.product_json(job.resource_id)
             except WooError:
                 return None
+            base = f"{self.home_url}/wp-json/wc/v3/{resource}s"
+            body["_links"] = {
+                "self": [{"href": f"{base}/{job.resource_id}"}],
+                "collection": [{"href": base}],
+            }
             return dumps(body)
 
-    def _hook_result(self, webhook_id: int, ok: bool) -> None:
+    def _hook_result(self, webhook_id: int, ok: bool, ping: bool) -> None:
+        """Bookkeeping after an attempt, as ``log_delivery``/``failed_delivery``: a failure
+        when the count already exceeds the limit disables the webhook (with the default 5,
+        the seventh failure in a row); a ping answered 200 is not sent again."""
         with self.lock:
             hook = self.webhooks.get(webhook_id)
             if hook is None:
                 return
+            if ping:
+                hook.pinged = ok
+                return
             if ok:
                 hook.failure_count = 0
-                return
-            hook.failure_count += 1
-            if hook.failure_count > self.settings.max_failures:
+            elif hook.failure_count > self.settings.max_failures:
                 hook.status = "disabled"
                 hook.modified = self.now()
+            else:
+                hook.failure_count += 1
 
     # ------------------------------------------------------------------- views
 

@@ -4,7 +4,8 @@ A save queues one delivery per active webhook on the topic; the body is built wh
 runs (as Action Scheduler does), so it is the resource as it is then. Signature:
 ``base64(HMAC-SHA256(raw body, secret))``. Success is an answer from 200 to 302; any other
 answer or no answer counts a failure, and a webhook whose consecutive failures exceed the limit
-is set to ``disabled``. A new active webhook is pinged with the form body ``webhook_id=<id>``.
+is set to ``disabled``. An active webhook is pinged with the form body ``webhook_id=<id>`` until a
+ping is answered 200.
 
 The defects are settings: ``order.updated`` delivered several times for one save (``repeats``)
 and a save whose delivery never happens (``miss_rate``).
@@ -114,7 +115,8 @@ class Dispatcher:
     """FIFO deliveries on the sandbox kit's queue; every attempt is logged.
 
     ``target(webhook_id)`` and ``payload(job)`` read the shop's state when the delivery runs;
-    ``result(webhook_id, ok)`` lets the shop count failures and disable the webhook.
+    ``result(webhook_id, ok, ping)`` lets the shop count failures, disable the webhook and note
+    an answered ping.
     """
 
     def __init__(
@@ -123,7 +125,7 @@ class Dispatcher:
         source: Callable[[], str],
         target: Callable[[int], Target | None],
         payload: Callable[[Job], bytes | None],
-        result: Callable[[int, bool], None],
+        result: Callable[[int, bool, bool], None],
         now: Callable[[], datetime],
         timeout: float,
     ) -> None:
@@ -202,7 +204,9 @@ class Dispatcher:
                     "X-WC-Webhook-Event": event,
                     "X-WC-Webhook-Signature": sign(target.secret, body),
                     "X-WC-Webhook-ID": str(job.webhook_id),
-                    "X-WC-Webhook-Delivery-ID": str(delivery_id),
+                    "X-WC-Webhook-Delivery-ID": hashlib.md5(
+                        f"{job.webhook_id}.{delivery_id}".encode()
+                    ).hexdigest(),
                 }
             )
         status: int | None = None
@@ -228,8 +232,9 @@ class Dispatcher:
         )
         with self._lock:
             self.outcome.deliveries.append(delivery)
-        if not job.ping:
-            self._result(job.webhook_id, delivery.ok)
+        self._result(
+            job.webhook_id, delivery.status_code == 200 if job.ping else delivery.ok, job.ping
+        )
         if not delivery.ok:
             log.info(
                 "webhook %s: %s not delivered (%s)", job.webhook_id, job.topic, error or status
