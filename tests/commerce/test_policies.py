@@ -709,8 +709,78 @@ def test_refund_becomes_credit_note(
         (credit.sku, credit.quantity, credit.unit_price, credit.vat_rate)
         for credit in decision.lines
     ] == [(sku, D(qty), D(price), D(rate)) for sku, qty, price, rate in expected_lines]
-    assert decision.total == D(total)
-    assert decision.total == -refunded.amount
+    assert decision.totals is not None
+    assert decision.totals.status == "match"
+    assert decision.totals.booked_total == D(total) == -refunded.amount
+
+
+SMALL_ORDER = order(
+    [line("0.33", source_id=str(n), sku=f"PIN-{n}") for n in (1, 2)]
+    + [line("0.33", tax="0.09", source_id="3", sku="PIN-3")],
+    total="1.24",
+    total_tax="0.25",
+)
+
+
+@pytest.mark.parametrize(
+    ("refunded", "placed", "expected"),
+    [
+        pytest.param(
+            refund(
+                "1.24",
+                [
+                    {
+                        "order_line_id": "1",
+                        "quantity": "1",
+                        "net_amount": "0.33",
+                        "tax_amount": "0.08",
+                    },
+                    {
+                        "order_line_id": "2",
+                        "quantity": "1",
+                        "net_amount": "0.33",
+                        "tax_amount": "0.08",
+                    },
+                    {
+                        "order_line_id": "3",
+                        "quantity": "1",
+                        "net_amount": "0.33",
+                        "tax_amount": "0.09",
+                    },
+                ],
+            ),
+            SMALL_ORDER,
+            ("credit_note", "rounding", "-1.23", "-0.01"),
+            id="one-cent-gap-of-a-full-refund",
+        ),
+        pytest.param(
+            refund(
+                "130.00",
+                [
+                    {
+                        "order_line_id": "11",
+                        "quantity": "1",
+                        "net_amount": "100.00",
+                        "tax_amount": "30.00",
+                    }
+                ],
+            ),
+            REFUNDED_ORDER,
+            ("totals_mismatch", "totals_mismatch", "-125.00", "0.00"),
+            id="shop-vat-disagrees",
+        ),
+    ],
+)
+def test_credit_note_totals_are_checked_like_an_invoices(
+    refunded: Refund, placed: Order, expected: tuple[str, str, str, str]
+) -> None:
+    decision = credit_note_lines(refunded, placed, policy())
+    assert decision.totals is not None
+    reason, status, booked, rounding = expected
+    assert (decision.reason, decision.totals.status) == (reason, status)
+    assert decision.totals.booked_total == D(booked)
+    assert decision.totals.rounding_amount == D(rounding)
+    assert decision.totals.shop_total == -refunded.amount
 
 
 @pytest.mark.parametrize(
@@ -736,7 +806,7 @@ def test_refund_that_cannot_be_credited_says_why(
     refunded: Refund, placed: Order, settings: dict[str, Any], reason: str
 ) -> None:
     decision = credit_note_lines(refunded, placed, policy(**settings))
-    assert (decision.reason, decision.lines) == (reason, ())
+    assert (decision.reason, decision.lines, decision.totals) == (reason, (), None)
 
 
 # ---------------------------------------------------------------------------- historical import

@@ -136,17 +136,15 @@ def _booked_line(line: OrderLine) -> InvoiceLine:
     )
 
 
-def check_totals(order: Order, policy: CommercePolicy) -> TotalsCheck:
-    """Compare the shop's total and VAT with the booked invoice's (VAT rounded per line).
-
-    A gap is judged on the total, which is what the customer paid; the VAT gap is reported
-    beside it. Within ``rounding_tolerance`` it becomes a rounding line without VAT, so the
-    invoice totals exactly what was paid.
-    """
-    booked = [_booked_line(line) for line in order.lines]
-    booked_tax = sum((line.vat_amount for line in booked), Decimal("0.00"))
-    booked_total = sum((line.net_amount for line in booked), Decimal("0.00")) + booked_tax
-    gap = order.total - booked_total
+def _compare(
+    shop_total: Decimal, shop_tax: Decimal, booked: Iterable[InvoiceLine], policy: CommercePolicy
+) -> TotalsCheck:
+    """The shop's total against the booked lines' (net and VAT rounded per line), judged by
+    the policy's tolerance: invoices and credit notes alike."""
+    lines = list(booked)
+    booked_tax = sum((line.vat_amount for line in lines), Decimal("0.00"))
+    booked_total = sum((line.net_amount for line in lines), Decimal("0.00")) + booked_tax
+    gap = shop_total - booked_total
 
     def result(
         status: TotalsStatus, reason: str, rounding: Decimal = Decimal("0.00")
@@ -154,9 +152,9 @@ def check_totals(order: Order, policy: CommercePolicy) -> TotalsCheck:
         return TotalsCheck(
             status,
             reason,
-            shop_total=order.total,
+            shop_total=shop_total,
             booked_total=booked_total,
-            shop_tax=order.total_tax,
+            shop_tax=shop_tax,
             booked_tax=booked_tax,
             rounding_amount=rounding,
             rounding_account=policy.rounding_account if rounding else None,
@@ -169,6 +167,17 @@ def check_totals(order: Order, policy: CommercePolicy) -> TotalsCheck:
     if policy.rounding_account is None:
         return result("totals_mismatch", "rounding_account_missing")
     return result("rounding", "rounding_within_tolerance", gap)
+
+
+def check_totals(order: Order, policy: CommercePolicy) -> TotalsCheck:
+    """Compare the shop's total and VAT with the booked invoice's (VAT rounded per line).
+
+    A gap is judged on the total, which is what the customer paid; the VAT gap is reported
+    beside it. Within ``rounding_tolerance`` it becomes a rounding line without VAT, so the
+    invoice totals exactly what was paid.
+    """
+    booked = (_booked_line(line) for line in order.lines)
+    return _compare(order.total, order.total_tax, booked, policy)
 
 
 # ---------------------------------------------------------------------------- booking
@@ -381,16 +390,16 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
 
 @dataclass(frozen=True)
 class CreditNoteDecision:
-    """The credit note a refund becomes (lines with negative quantities), or why it cannot be
-    made (``lines`` empty)."""
+    """The credit note a refund becomes (lines with negative quantities) and its totals against
+    the refund's, or why it cannot be made (``lines`` empty).
+
+    ``reason``: ``credit_note``; ``totals_mismatch`` or ``rounding_account_missing`` (the
+    credit note stays a draft with that issue, as an invoice would); or why there are no lines.
+    """
 
     reason: str
     lines: tuple[InvoiceLine, ...] = ()
-
-    @property
-    def total(self) -> Decimal:
-        """The credit note's total including VAT, negative."""
-        return sum((line.net_amount + line.vat_amount for line in self.lines), Decimal("0.00"))
+    totals: TotalsCheck | None = None
 
 
 def _order_line(order: Order, line_id: str | None, sku: str | None) -> OrderLine | None:
@@ -453,7 +462,13 @@ def credit_note_lines(refund: Refund, order: Order, policy: CommercePolicy) -> C
                 vat_rate=rate,
             )
         )
-    return CreditNoteDecision("credit_note", tuple(lines))
+    # The shop states the VAT of refunded lines; a free amount's VAT is the one booked for it.
+    shop_tax = -sum((line.tax_amount for line in refund.lines), Decimal("0.00"))
+    if free:
+        shop_tax += lines[-1].vat_amount
+    totals = _compare(-refund.amount, shop_tax, lines, policy)
+    reason = totals.reason if totals.status == "totals_mismatch" else "credit_note"
+    return CreditNoteDecision(reason, tuple(lines), totals)
 
 
 # ---------------------------------------------------------------------------- historical import
