@@ -130,6 +130,18 @@ def test_nested_settings_are_merged_by_field(tenant: Tenant, uniconta: Uniconta)
     assert removed["settings"]["vat_mapping"] == {"S0": "DK0"}
 
 
+def test_mappings_are_checked_like_every_setting(tenant: Tenant, uniconta: Uniconta) -> None:
+    connection = connect(tenant, uniconta)
+    saved = tenant.api.put(
+        f"/connections/{connection['id']}/mappings", json={"payment_terms": {"Netto 60": -60}}
+    )
+    loc, message = refusal(saved)
+    assert loc == ["body", "settings", "payment_terms", "Netto 60"]
+    assert message.startswith("settings.payment_terms.Netto 60: ")
+    mappings = tenant.api.get(f"/connections/{connection['id']}/mappings").json()
+    assert "Netto 60" not in mappings["payment_terms"]
+
+
 # ------------------------------------------------------------------ Uniconta's Reseller check
 
 

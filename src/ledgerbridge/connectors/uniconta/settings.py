@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 from pydantic import Field
 
@@ -32,7 +32,7 @@ class UnicontaSettings(ConnectionSettings):
     unit_mapping: dict[str, str] = Field(
         default_factory=dict, description="Uniconta unit → hub unit, added to the common ones"
     )
-    payment_terms: dict[str, int] = Field(
+    payment_terms: dict[str, Annotated[int, Field(ge=0, le=3650)]] = Field(
         default_factory=dict, description="Uniconta payment term code → days"
     )
     uniconta_user: UnicontaUser | None = None

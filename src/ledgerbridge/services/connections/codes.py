@@ -8,6 +8,7 @@ from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.services.connections.base import JSON, Opener, Part, system_spec
+from ledgerbridge.services.connections.settings import checked_settings
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 
@@ -65,7 +66,7 @@ class Codes(Part):
                     continue
                 _check_kind(spec, name)
                 settings[key] = {**(settings.get(key) or {}), **given}
-            row.settings = settings
+            row.settings = checked_settings(spec, settings)
             row.updated_at = self._clock.now()
             tenant_id, ready = row.tenant_id, row.import_state == "done"
         if ready:
