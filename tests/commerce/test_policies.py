@@ -461,6 +461,13 @@ def test_shared_customer_takes_every_consumer_only(
         pytest.param({}, "0", {}, ("U0", "domestic", "domestic_rate"), id="dk-0"),
         pytest.param({}, "12", {}, (None, "domestic", "vat_code_missing"), id="dk-unknown-rate"),
         pytest.param(
+            {},
+            "25",
+            {"vat": {"domestic_codes": {"25.00": "S25"}}},
+            ("S25", "domestic", "domestic_rate"),
+            id="rate-written-with-decimals",
+        ),
+        pytest.param(
             {"billing_address": None}, "25", {}, ("U25", "domestic", "domestic_rate"), id="unknown"
         ),
         pytest.param(
@@ -562,6 +569,13 @@ def test_vat_code(
     placed = order([line("100.00", rate)], **fields)
     decision = line_vat_code(placed, placed.lines[0], policy(**settings))
     assert (decision.code, decision.rule, decision.reason) == expected
+
+
+def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
+    for settings in (CommercePolicy(), policy(vat={"oss_codes": {"fr:5.5": "OSS-FR-R"}})):
+        assert CommercePolicy.model_validate_json(settings.model_dump_json()) == settings
+    assert CommercePolicy().vat.oss_codes == {}
+    assert policy(vat={"oss_codes": {"fr:5.50": "X"}}).vat.oss_codes == {"FR:5.5": "X"}
 
 
 @pytest.mark.parametrize(

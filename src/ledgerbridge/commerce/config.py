@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ledgerbridge.model.commerce import CustomerKind
+from ledgerbridge.model.commerce import CUSTOMER_KINDS, CustomerKind
 from ledgerbridge.model.common import Canonical, CountryCode
 from ledgerbridge.model.numbers import Amount
 from ledgerbridge.model.validation import normalize_country
@@ -98,7 +98,7 @@ class CustomerPolicy(Canonical):
         cls, value: dict[CustomerKind, CustomerProfile]
     ) -> dict[CustomerKind, CustomerProfile]:
         """A missing profile would leave some orders with no debtor group at all."""
-        missing = [kind for kind in ("b2c", "b2b", "ean") if kind not in value]
+        missing = [kind for kind in CUSTOMER_KINDS if kind not in value]
         if missing:
             raise PydanticCustomError(
                 "profile_missing",

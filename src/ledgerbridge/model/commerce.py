@@ -35,7 +35,6 @@ from ledgerbridge.model.validation import normalize_vat_number, vat_number_count
 
 __all__ = [
     "CUSTOMER_KINDS",
-    "LINE_KINDS",
     "CommerceCustomer",
     "CustomerKind",
     "LineKind",
@@ -49,7 +48,6 @@ __all__ = [
 ]
 
 LineKind = Literal["item", "shipping", "fee", "discount"]
-LINE_KINDS: tuple[LineKind, ...] = ("item", "shipping", "fee", "discount")
 CustomerKind = Literal["b2c", "b2b", "ean"]
 CUSTOMER_KINDS: tuple[CustomerKind, ...] = ("b2c", "b2b", "ean")
 
