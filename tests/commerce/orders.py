@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ledgerbridge.model.commerce import Order
@@ -11,6 +11,7 @@ CVR = "DK13585628"
 """A valid Danish VAT number."""
 DE_VAT = "DE136695976"
 """A valid German VAT number."""
+CENT = Decimal("0.01")
 GLN = "5790000000005"
 """A valid EAN location number, as Danish public bodies are invoiced through."""
 
@@ -27,8 +28,8 @@ def line(
 ) -> dict[str, Any]:
     """A line whose shop figures are quantity × price and VAT rounded on the line (unless the
     shop's ``tax`` is given, as a shop rounding on the subtotal reports it)."""
-    net = (Decimal(quantity) * Decimal(price)).quantize(Decimal("0.01"))
-    vat = (net * Decimal(rate) / 100).quantize(Decimal("0.01"))
+    net = (Decimal(quantity) * Decimal(price)).quantize(CENT, ROUND_HALF_UP)
+    vat = (net * Decimal(rate) / 100).quantize(CENT, ROUND_HALF_UP)
     return {
         "source_id": source_id,
         "kind": kind,

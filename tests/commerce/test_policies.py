@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from ledgerbridge.commerce.config import CommercePolicy
@@ -261,6 +263,34 @@ def test_totals_against_the_shops(
     assert (check.rounding_amount, check.rounding_account) == (D(rounding), account)
     assert check.shop_total == placed.total
     assert check.difference == placed.total - check.booked_total
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.decimals(min_value=D("-500"), max_value=D("5000"), places=2),
+            st.integers(min_value=1, max_value=20),
+            st.sampled_from(["0", "6", "12", "19", "25"]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.decimals(min_value=D("-0.10"), max_value=D("0.10"), places=2),
+)
+def test_a_booked_invoice_with_its_rounding_line_totals_what_the_shop_charged(
+    lines: list[tuple[Decimal, int, str]], gap: Decimal
+) -> None:
+    placed = order([line(str(price), rate, quantity=str(qty)) for price, qty, rate in lines])
+    shifted = placed.model_copy(update={"total": placed.total + gap})
+    check = check_totals(shifted, policy())
+    if gap == 0:
+        assert check.status == "match"
+    elif abs(gap) <= D("0.05"):
+        assert check.status == "rounding"
+        assert check.booked_total + check.rounding_amount == shifted.total
+    else:
+        assert (check.status, check.difference) == ("totals_mismatch", gap)
 
 
 def test_a_mismatch_reports_both_totals() -> None:
@@ -572,8 +602,8 @@ def test_vat_code(
 
 
 def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
-    for settings in (CommercePolicy(), policy(vat={"oss_codes": {"fr:5.5": "OSS-FR-R"}})):
-        assert CommercePolicy.model_validate_json(settings.model_dump_json()) == settings
+    for stored in (CommercePolicy(), policy(vat={"oss_codes": {"fr:5.5": "OSS-FR-R"}})):
+        assert CommercePolicy.model_validate_json(stored.model_dump_json()) == stored
     assert CommercePolicy().vat.oss_codes == {}
     assert policy(vat={"oss_codes": {"fr:5.50": "X"}}).vat.oss_codes == {"FR:5.5": "X"}
 
