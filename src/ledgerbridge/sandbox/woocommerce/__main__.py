@@ -45,7 +45,6 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("--customers: at least 8")
 
     sandbox = WooSandbox(seed=args.seed)
-    seed_shop(sandbox, seed=args.seed, orders=args.orders, customers=args.customers)
     try:
         sandbox.apply_settings(
             {
@@ -56,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     except WooError as exc:
         parser.error(f"{next(iter(exc.params or {'settings': ''}))}: {exc.message}")
+    seed_shop(sandbox, seed=args.seed, orders=args.orders, customers=args.customers)
     key = sandbox.default_key
     base = f"http://{args.host}:{args.port}/wp-json/wc/v3"
     print(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -152,18 +152,7 @@ def seconds(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def later(moment: datetime, previous: datetime | None) -> datetime:
-    """A modification time never earlier than the previous one (same-second saves stay
-    ordered for ``modified_after`` readers only by id, as in WordPress)."""
-    if previous is not None and moment < previous:
-        return previous
-    return moment
-
-
 def dumps(payload: Any) -> bytes:
     """JSON as ``wp_json_encode`` writes it: ASCII only, slashes escaped, no spaces."""
     encoded = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
     return encoded.replace("/", "\\/").encode("ascii")
-
-
-ONE_SECOND = timedelta(seconds=1)
