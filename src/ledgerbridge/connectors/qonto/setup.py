@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ledgerbridge.connectors.base import AuthenticationFailed, CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.base import AuthenticationFailed, CallMeter, Verified
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, QontoClient
 
@@ -32,28 +32,6 @@ LOG_IN = (
     'the connection is saved but not logged in to Qonto yet: use "Log in to Qonto" '
     "(POST /connections/{id}/oauth/authorize) to finish it"
 )
-
-
-def check_settings(settings: Mapping[str, Any]) -> None:
-    """Settings alone: the base URL, the VAT groups and the unit mapping are well formed."""
-    base_url = settings.get("base_url")
-    if base_url is not None and not str(base_url).startswith(("https://", "http://")):
-        raise SetupRefused("settings.base_url must be an http(s) URL", field="settings.base_url")
-    groups = settings.get("vat_groups") or []
-    if not isinstance(groups, list) or not all(
-        isinstance(g, dict) and g.get("code") and g.get("rate") is not None and g.get("country")
-        for g in groups
-    ):
-        raise SetupRefused(
-            'settings.vat_groups must be a list of {"code", "rate", "country"} (rate in percent, '
-            'e.g. {"code": "FR20", "rate": "20", "country": "FR"})',
-            field="settings.vat_groups",
-        )
-    units = settings.get("unit_mapping") or {}
-    if not isinstance(units, dict):
-        raise SetupRefused(
-            "settings.unit_mapping must map Qonto units to hub units", field="settings.unit_mapping"
-        )
 
 
 def verify(
