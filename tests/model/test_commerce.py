@@ -75,6 +75,11 @@ def test_destination_is_given_else_shipping_else_billing_country(
         ({"total": "1e13"}, ("total",), "number_too_large"),
         ({"lines": []}, ("lines",), "too_short"),
         ({"lines": [line("10.00", kind="discount")]}, ("lines", 0), "discount_positive"),
+        (
+            {"lines": [{**line("-10.00", kind="discount"), "unit_price": "10.00"}]},
+            ("lines", 0),
+            "discount_positive",
+        ),
         ({"lines": [line("10.00", quantity="0")]}, ("lines", 0), "quantity_zero"),
         (
             {"lines": [{**line("10.00"), "tax_rate": "101"}]},

@@ -82,11 +82,16 @@ class OrderLine(Canonical):
     def _discount_is_not_a_sale(self) -> OrderLine:
         """A discount line that adds to the total is a data error in the shop's export, and
         booking it would invoice the customer for a discount."""
-        if self.kind == "discount" and self.net_amount > 0:
+        if self.kind == "discount" and max(self.net_amount, self.quantity * self.unit_price) > 0:
             raise PydanticCustomError(
                 "discount_positive",
-                "a discount line's net amount must be zero or less; it is {amount}",
-                {"amount": str(self.net_amount)},
+                "a discount line's net amount and quantity × unit price must be zero or less; "
+                "they are {amount} and {quantity} × {price}",
+                {
+                    "amount": str(self.net_amount),
+                    "quantity": str(self.quantity),
+                    "price": str(self.unit_price),
+                },
             )
         if self.quantity == 0:
             raise PydanticCustomError("quantity_zero", "a line's quantity must not be zero")
