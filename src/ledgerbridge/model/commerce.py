@@ -171,8 +171,8 @@ def _line_values(
 class Order(Record):
     """An order as a shop (or a subscription platform, for a renewal) reports it.
 
-    Field order matters: the addresses come before ``customer`` so that a VAT number without a
-    country prefix is checked as the billing country's.
+    A customer's VAT number without a country prefix is checked as the billing country's,
+    once the whole order is read, and its error is reported at ``customer.vat_number``.
     """
 
     source_id: str = Field(min_length=1)
