@@ -305,6 +305,10 @@ def test_bad_input_is_a_400_naming_the_field(
     )
     assert client.get("/orders/999999").json()["code"] == "woocommerce_rest_shop_order_invalid_id"
     assert client.get("/nothing").json()["code"] == "rest_no_route"
+    huge = client.put(f"/products/{_ids['products'][0]}", json={"regular_price": 10**30})
+    assert huge.status_code == 400 and "regular_price" in huge.json()["data"]["params"]
+    batch = client.post("/products/batch", json={"create": [1]})
+    assert batch.json()["create"][0]["error"]["code"] == "rest_invalid_param"
 
 
 def test_control_api_and_faults() -> None:
@@ -332,5 +336,10 @@ def test_control_api_and_faults() -> None:
             "webhook_repeats"
         ] == [2, 9]
         assert httpx.put(control + "/settings", json={"webhook_repeats": "9-2"}).status_code == 400
+        too_big = httpx.post(control + "/seed", json={"orders": 10**6})
+        assert too_big.status_code == 400 and too_big.json()["data"]["params"] == {
+            "orders": "orders must be at most 20000"
+        }
+        assert httpx.get(control + "/state").json()["orders"] == seeded["orders"]
         assert httpx.post(control + "/reset").json()["orders"] == 0
     sandbox.close()

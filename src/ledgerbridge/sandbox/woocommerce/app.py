@@ -29,6 +29,8 @@ from ledgerbridge.sandbox.woocommerce.state import STATUSES, ApiKey, WooSandbox
 PREFIX = "/wp-json/wc/v3"
 MEDIA_TYPE = "application/json; charset=UTF-8"
 BATCH_LIMIT = 100
+SEED_LIMIT = 20_000
+"""A seed of more than this many orders or customers is refused (the benchmark's 20,000)."""
 DENIED = {
     "list": ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
     "view": ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."),
@@ -317,6 +319,8 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
             for item in items:
                 try:
                     if name == "create":
+                        if not isinstance(item, dict):
+                            raise invalid_param("create", "create[] items must be objects.")
                         answer[name].append(create(item))
                     elif name == "update":
                         if not isinstance(item, dict) or "id" not in item:
@@ -771,13 +775,14 @@ def _add_control_routes(app: FastAPI, sandbox: WooSandbox) -> None:
             return invalid_body()
 
         def handle() -> Any:
+            seed = integer(body.get("seed", 1), "seed", 0)
+            orders = integer(body.get("orders", 300), "orders", 0)
+            customers = integer(body.get("customers", 60), "customers", 8)
+            if orders > SEED_LIMIT or customers > SEED_LIMIT:
+                name = "orders" if orders > SEED_LIMIT else "customers"
+                raise invalid_param(name, f"{name} must be at most {SEED_LIMIT}")
             sandbox.reset()
-            seed_shop(
-                sandbox,
-                seed=integer(body.get("seed", 1), "seed", 0),
-                orders=integer(body.get("orders", 300), "orders", 0),
-                customers=integer(body.get("customers", 60), "customers", 8),
-            )
+            seed_shop(sandbox, seed=seed, orders=orders, customers=customers)
             return sandbox.summary()
 
         return control(handle)

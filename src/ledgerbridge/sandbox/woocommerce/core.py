@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 CENT = Decimal("0.01")
 PRECISION = Decimal("0.000001")
 """WooCommerce keeps unrounded amounts at six decimals (``wc_get_rounding_precision``)."""
+LARGEST = Decimal(10) ** 12
+"""Amounts from this on are refused: no shop sells that much, and six decimals must fit."""
 
 
 class WooError(Exception):
@@ -74,6 +76,8 @@ def decimal(value: Any, name: str) -> Decimal:
         raise invalid_param(name, f"{name} is not a valid number.") from exc
     if not number.is_finite():
         raise invalid_param(name, f"{name} is not a valid number.")
+    if abs(number) >= LARGEST:
+        raise invalid_param(name, f"{name} must be less than {LARGEST:,}.")
     return number
 
 
