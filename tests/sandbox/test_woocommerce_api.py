@@ -343,3 +343,21 @@ def test_control_api_and_faults() -> None:
         assert httpx.get(control + "/state").json()["orders"] == seeded["orders"]
         assert httpx.post(control + "/reset").json()["orders"] == 0
     sandbox.close()
+
+
+def test_trash_is_listed_only_when_asked(
+    shop: tuple[WooSandbox, dict[str, Any], httpx.Client],
+) -> None:
+    _sandbox, ids, client = shop
+    order_id = ids["orders"][0]
+    trashed = client.delete(f"/orders/{order_id}")
+    assert trashed.status_code == 200 and trashed.json()["status"] == "trash"
+    everything = [o["id"] for o in client.get("/orders", params={"per_page": 100}).json()]
+    assert order_id not in everything
+    bin_ = client.get("/orders", params={"status": "trash"}).json()
+    assert [(o["id"], o["status"]) for o in bin_] == [(order_id, "trash")]
+    assert client.get(f"/orders/{order_id}").json()["status"] == "trash"
+    again = client.delete(f"/orders/{order_id}")
+    assert again.status_code == 410 and again.json()["code"] == "woocommerce_rest_already_trashed"
+    assert client.delete(f"/orders/{order_id}", params={"force": "true"}).status_code == 200
+    assert client.get(f"/orders/{order_id}").status_code == 404

@@ -187,7 +187,8 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
 
     # ------------------------------------------------------------- orders
 
-    def order_rows() -> list[Row]:
+    def order_rows(*, trashed: bool) -> list[Row]:
+        """Orders to list; trashed ones (status ``trash``) only when asked for."""
         return [
             Row(
                 sandbox.order_json(o.id),
@@ -196,7 +197,7 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
                 " ".join([*o.fields["billing"].values(), str(o.id)]),
             )
             for o in sandbox.orders.values()
-            if not o.trashed
+            if trashed or not o.trashed
         ]
 
     def list_orders(_k: ApiKey, _b: Any, query: Any) -> Page:
@@ -207,20 +208,9 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
                     raise invalid_param(
                         "status", f"status[0] is not one of any, trash, {', '.join(STATUSES)}."
                     )
-            rows = order_rows()
-            if "trash" in wanted:
-                rows += [
-                    Row(sandbox.orders[o.id].json, o.created, o.modified)
-                    for o in sandbox.orders.values()
-                    if o.trashed
-                ]
+            rows = order_rows(trashed="trash" in wanted)
             if "any" not in wanted:
-                rows = [
-                    r
-                    for r in rows
-                    if r.data["status"] in wanted
-                    or ("trash" in wanted and sandbox.orders[r.data["id"]].trashed)
-                ]
+                rows = [r for r in rows if r.data["status"] in wanted]
             if "customer" in query:
                 customer = integer(query["customer"], "customer", 0)
                 rows = [r for r in rows if r.data["customer_id"] == customer]
@@ -232,8 +222,6 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
             parents = ids(query, "parent")
             if parents:
                 rows = [r for r in rows if r.data["parent_id"] in parents]
-            for row in rows:
-                row.data.pop("_refunded", None)
             return paginate(
                 rows,
                 query,

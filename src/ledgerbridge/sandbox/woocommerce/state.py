@@ -771,15 +771,14 @@ class WooSandbox:
                         f"The shop_order with ID {order_id} has already been deleted.",
                     )
                 raise invalid_id("shop_order")
+            if not force:
+                order.trashed = True
+                order.modified = self.now()
             view = self.order_json(order_id)
             if force:
                 del self.orders[order_id]
                 for refund_id in order.refund_ids:
                     self.refunds.pop(refund_id, None)
-            else:
-                order.trashed = True
-                order.modified = self.now()
-                view["status"] = "trash"
             self._emit("order", "deleted", order_id)
             return view
 
@@ -1107,11 +1106,15 @@ class WooSandbox:
         }
 
     def order_json(self, order_id: int) -> dict[str, Any]:
-        """``GET /orders/{id}``."""
+        """``GET /orders/{id}`` (a trashed order shows status ``trash``)."""
         with self.lock:
-            order = self._order(order_id)
+            order = self.orders.get(order_id)
+            if order is None:
+                raise invalid_id("shop_order")
             view = copy.deepcopy(order.json)
             view.pop("_refunded", None)
+            if order.trashed:
+                view["status"] = "trash"
             return view
 
     # ----------------------------------------------------------------- refunds
