@@ -13,6 +13,7 @@ import binascii
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -188,13 +189,15 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
     # ------------------------------------------------------------- orders
 
     def order_rows(*, trashed: bool) -> list[Row]:
-        """Orders to list; trashed ones (status ``trash``) only when asked for."""
+        """Orders to list, filtered on the stored records (trashed ones, with status
+        ``trash``, only when asked for)."""
         return [
             Row(
-                sandbox.order_json(o.id),
+                {**o.json, "status": "trash"} if o.trashed else o.json,
                 o.created,
                 o.modified,
                 " ".join([*o.fields["billing"].values(), str(o.id)]),
+                render=partial(sandbox.order_json, o.id),
             )
             for o in sandbox.orders.values()
             if trashed or not o.trashed

@@ -156,6 +156,11 @@ def seconds(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
+def fresh(value: Any) -> Any:
+    """A deep copy of JSON data (a JSON round trip: several times faster than ``deepcopy``)."""
+    return json.loads(json.dumps(value))
+
+
 def dumps(payload: Any) -> bytes:
     """JSON as ``wp_json_encode`` writes it: ASCII only, slashes escaped, no spaces."""
     encoded = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)

@@ -24,6 +24,9 @@ class Row:
     created: datetime
     modified: datetime
     search: str = ""
+    render: Callable[[], dict[str, Any]] | None = None
+    """Builds the answered copy; without it ``data`` is answered. Only the page is rendered,
+    so a long list is filtered on the stored records without copying them all."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def paginate(
     total = len(selected)
     start = offset if offset is not None else (page - 1) * per_page
     return Page(
-        [row.data for row in selected[start : start + per_page]],
+        [row.render() if row.render else row.data for row in selected[start : start + per_page]],
         total,
         math.ceil(total / per_page) if total else 0,
         page,

@@ -8,7 +8,6 @@ Every read returns fresh dicts.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import random
 import threading
@@ -25,6 +24,7 @@ from ledgerbridge.sandbox.woocommerce.core import (
     boolean,
     decimal,
     dumps,
+    fresh,
     integer,
     invalid_id,
     invalid_param,
@@ -483,7 +483,7 @@ class WooSandbox:
             return self._stock_view(variation, self._product_view(variation))
 
     def _product_view(self, product: dict[str, Any]) -> dict[str, Any]:
-        view = {k: copy.deepcopy(v) for k, v in product.items() if not k.startswith("_")}
+        view = fresh({k: v for k, v in product.items() if not k.startswith("_")})
         view.update(self.site.pair("date_created", product["_created"]))
         view.update(self.site.pair("date_modified", product["_modified"]))
         view.update(self.site.pair("date_on_sale_from", None))
@@ -607,7 +607,7 @@ class WooSandbox:
             customer = self.customers.get(customer_id)
             if customer is None:
                 raise WooError(404, "woocommerce_rest_invalid_id", "Invalid resource ID.")
-            view = {k: copy.deepcopy(v) for k, v in customer.items() if not k.startswith("_")}
+            view = fresh({k: v for k, v in customer.items() if not k.startswith("_")})
             view.update(self.site.pair("date_created", customer["_created"]))
             view.update(self.site.pair("date_modified", customer["_modified"]))
             return view
@@ -709,7 +709,6 @@ class WooSandbox:
                 meta=self._merge_meta([], body.get("meta_data", [])),
             )
             self._lines(order, body)
-            self._recompute(order)
             self.orders[order.id] = order
             self._set_status(order, status, moment)
             if body.get("set_paid") is not None and boolean(body["set_paid"], "set_paid"):
@@ -1016,7 +1015,7 @@ class WooSandbox:
             tot_net, tot_tax = tax_line(amount * (100 - percent) / 100, item_rate, incl, per_line)
             coupon_net += sub_net - tot_net
             coupon_tax += sub_tax - tot_tax
-            data = {k: copy.deepcopy(v) for k, v in item.items() if k != "unit"}
+            data = _line_copy(item, "unit")
             items.append(
                 (data, Line(sub_net, tot_net, item_rate, sub_tax, tot_tax), item["quantity"])
             )
@@ -1024,7 +1023,7 @@ class WooSandbox:
         for fee in order.fees:
             fee_rate = rate(fee["tax_class"]) if fee["tax_status"] == "taxable" else None
             net, tax = tax_line(fee["amount"], fee_rate, False, per_line)
-            data = {k: copy.deepcopy(v) for k, v in fee.items() if k != "amount"}
+            data = _line_copy(fee, "amount")
             fees.append((data, Line(net, net, fee_rate, tax, tax)))
         shipping = []
         for ship in order.shipping_lines:
@@ -1032,7 +1031,7 @@ class WooSandbox:
             if ship_rate is not None and not ship_rate.shipping:
                 ship_rate = None
             net, tax = tax_line(ship["amount"], ship_rate, False, per_line)
-            data = {k: copy.deepcopy(v) for k, v in ship.items() if k != "amount"}
+            data = _line_copy(ship, "amount")
             shipping.append((data, Line(net, net, ship_rate, tax, tax)))
         totals = compute(items, fees, shipping)
         tax_line_ids = iter(range(10**6 + order.id * 10, 10**6 + order.id * 10 + 10))
@@ -1082,7 +1081,7 @@ class WooSandbox:
             **self.site.pair("date_paid", order.paid),
             "cart_hash": "",
             "number": str(order.id),
-            "meta_data": copy.deepcopy(order.meta),
+            "meta_data": [dict(m) for m in order.meta],
             "line_items": totals.items,
             "tax_lines": totals.tax_lines,
             "shipping_lines": totals.shipping,
@@ -1111,7 +1110,7 @@ class WooSandbox:
             order = self.orders.get(order_id)
             if order is None:
                 raise invalid_id("shop_order")
-            view = copy.deepcopy(order.json)
+            view = fresh(order.json)
             view.pop("_refunded", None)
             if order.trashed:
                 view["status"] = "trash"
@@ -1228,7 +1227,7 @@ class WooSandbox:
             refund = self.refunds.get(refund_id)
             if refund is None or (order_id is not None and refund["parent_id"] != order_id):
                 raise WooError(404, "woocommerce_rest_invalid_id", "Invalid resource ID.")
-            view = {k: copy.deepcopy(v) for k, v in refund.items() if not k.startswith("_")}
+            view = fresh({k: v for k, v in refund.items() if not k.startswith("_")})
             view.update(self.site.pair("date_created", refund["_created"]))
             if not with_parent:
                 view.pop("parent_id")
@@ -1285,11 +1284,11 @@ class WooSandbox:
                 "billing_interval": 1,
                 "parent_id": parent["id"],
                 "payment_method": payment_method,
-                "line_items": copy.deepcopy(lines),
+                "line_items": fresh(lines),
                 "renewal_ids": [],
             }
             self.subscriptions[subscription["id"]] = subscription
-            return copy.deepcopy(subscription)
+            return fresh(subscription)
 
     def renew(
         self, subscription_id: int, outcome: str = "paid", *, when: datetime | None = None
@@ -1575,6 +1574,15 @@ class WooSandbox:
             if total_tax and (printed != total_tax or recomputed != total_tax):
                 gaps.append(order.id)
         return sorted(gaps)
+
+
+def _line_copy(line: Mapping[str, Any], drop: str) -> dict[str, Any]:
+    """An order line for the JSON view, without its entered amount (nested parts copied)."""
+    data = {k: v for k, v in line.items() if k != drop}
+    data["meta_data"] = [dict(m) for m in line["meta_data"]]
+    if "image" in data:
+        data["image"] = dict(data["image"])
+    return data
 
 
 def valid_topic(topic: str) -> bool:
