@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from ledgerbridge.connectors.base import SkipRecord
-from ledgerbridge.connectors.kit.values import dec, decimal, named, text, words
+from ledgerbridge.connectors.kit.values import dec, decimal, named, text, texts, wire, words
 
 
 @pytest.mark.parametrize(
@@ -61,3 +61,11 @@ def test_a_record_without_a_name_is_skipped_saying_which() -> None:
     with pytest.raises(SkipRecord) as caught:
         named("  ", "account 10")
     assert (caught.value.reason, caught.value.message) == ("name_missing", "account 10 has no name")
+
+
+def test_a_field_table_reads_each_field_as_text_and_writes_it_back() -> None:
+    table = {"email": "ContactEmail", "phone": "Phone"}
+    assert texts({"ContactEmail": " a@b.dk ", "Other": 1}, table) == {
+        "email": "a@b.dk", "phone": None}  # fmt: skip
+    assert wire({"email": "a@b.dk", "name": "x"}, table) == {
+        "ContactEmail": "a@b.dk", "Phone": None}  # fmt: skip

@@ -4,6 +4,7 @@ read it in its own way."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -59,3 +60,13 @@ def decimal(value: Any) -> Decimal | None:
         return Decimal(str(value))
     except InvalidOperation:
         return None
+
+
+def texts(remote: Mapping[str, Any], table: Mapping[str, str]) -> dict[str, str | None]:
+    """The canonical fields a table declares (hub field → wire key), each read with ``text``."""
+    return {field: text(remote.get(key)) for field, key in table.items()}
+
+
+def wire(record: Mapping[str, Any], table: Mapping[str, str]) -> dict[str, Any]:
+    """The way back: each wire key a table declares, with its hub field's value."""
+    return {key: record.get(field) for field, key in table.items()}

@@ -12,8 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 from ledgerbridge.connectors.base import JSON, EntityMapping, RemoteRef, SkipRecord
+from ledgerbridge.connectors.kit.records import written_once
 from ledgerbridge.connectors.kit.references import linked, target_of
-from ledgerbridge.connectors.kit.values import decimal, named, text
+from ledgerbridge.connectors.kit.values import decimal, named, text, texts
 from ledgerbridge.model.invoice import fold_document_discount
 
 CUSTOMER_FIELDS = "*,postalAddress(*),physicalAddress(*)"
@@ -47,6 +48,18 @@ def address(value: Any) -> JSON | None:
     return result if any(v is not None for v in result.values()) else None
 
 
+CUSTOMER_TEXTS: dict[str, str] = {
+    "debtor_number": "customerNumber",
+    "organisation_number": "organizationNumber",
+    "email": "email",
+    "invoice_email": "invoiceEmail",
+    "phone": "phoneNumber",
+    "mobile_phone": "phoneNumberMobile",
+    "website": "website",
+}
+"""A customer's text fields: hub field → Tripletex property."""
+
+
 class CustomerMapping(EntityMapping):
     """Tripletex customers (the firm's clients) → parties, read with ``changedSince``. A
     client the app already has is recognised by its debtor number, else its organisation
@@ -75,13 +88,7 @@ class CustomerMapping(EntityMapping):
             "kind": "person" if remote.get("isPrivateIndividual") else "organisation",
             "name": name,
             "is_customer": True,
-            "debtor_number": text(remote.get("customerNumber")),
-            "organisation_number": text(remote.get("organizationNumber")),
-            "email": text(remote.get("email")),
-            "invoice_email": text(remote.get("invoiceEmail")),
-            "phone": text(remote.get("phoneNumber")),
-            "mobile_phone": text(remote.get("phoneNumberMobile")),
-            "website": text(remote.get("website")),
+            **texts(remote, CUSTOMER_TEXTS),
             "postal_address": address(remote.get("postalAddress")),
             "visiting_address": address(remote.get("physicalAddress")),
             "payment_term_days": (
@@ -225,11 +232,11 @@ class InvoiceMapping(EntityMapping):
     def from_canonical(
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
     ) -> JSON:
-        if current is not None:
-            raise SkipRecord(
-                "invoice_lines_readonly_after_posting",
-                "an issued invoice is booked in Tripletex and cannot change: issue a credit note",
-            )
+        written_once(
+            current,
+            "invoice_lines_readonly_after_posting",
+            "an issued invoice is booked in Tripletex and cannot change: issue a credit note",
+        )
         if (record.get("currency") or "NOK") != "NOK":
             raise SkipRecord("currency_unsupported", "invoices are sent to Tripletex in NOK only")
         party = target_of(refs, self.entity, "party_id")
@@ -325,11 +332,11 @@ class PaymentMapping(EntityMapping):
     def from_canonical(
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
     ) -> JSON:
-        if current is not None:
-            raise SkipRecord(
-                "payment_readonly_after_posting",
-                "a payment registered in Tripletex cannot change: register a correction there",
-            )
+        written_once(
+            current,
+            "payment_readonly_after_posting",
+            "a payment registered in Tripletex cannot change: register a correction there",
+        )
         if (record.get("currency") or "NOK") != "NOK":
             raise SkipRecord("currency_unsupported", "payments are sent to Tripletex in NOK only")
         invoice = target_of(refs, self.entity, "invoice_id")

@@ -21,7 +21,7 @@ from ledgerbridge.connectors.base import (
 )
 from ledgerbridge.connectors.kit.codes import CodeTable
 from ledgerbridge.connectors.kit.references import linked, target_of
-from ledgerbridge.connectors.kit.values import dec, named, text
+from ledgerbridge.connectors.kit.values import dec, named, text, texts, wire
 from ledgerbridge.model.invoice import fold_document_discount
 
 COUNTRY_BY_ISO: dict[str, str] = {
@@ -147,6 +147,20 @@ def term_days(term: int) -> str:
     return f"of {term} days"
 
 
+ACCOUNT_TEXTS: dict[str, str] = {
+    "email": "ContactEmail",
+    "invoice_email": "InvoiceEmail",
+    "phone": "Phone",
+    "mobile_phone": "MobilPhone",
+    "website": "Www",
+    "vat_number": "VatNumber",
+    "organisation_number": "CompanyRegNo",
+    "gln": "EAN",
+    "currency": "Currency",
+}
+"""An account's text fields: hub field → Uniconta property."""
+
+
 class AccountMapping(EntityMapping):
     """Debtors and creditors share one shape in Uniconta: an account of a party.
 
@@ -180,17 +194,9 @@ class AccountMapping(EntityMapping):
             self.number_field: text(remote.get("Account")),
             self.role_field: True,
             "name": name,
-            "email": text(remote.get("ContactEmail")),
-            "invoice_email": text(remote.get("InvoiceEmail")),
-            "phone": text(remote.get("Phone")),
-            "mobile_phone": text(remote.get("MobilPhone")),
-            "website": text(remote.get("Www")),
+            **texts(remote, ACCOUNT_TEXTS),
             "billing_address": _address_in(remote, ""),
             "delivery_address": _address_in(remote, "Delivery"),
-            "vat_number": text(remote.get("VatNumber")),
-            "organisation_number": text(remote.get("CompanyRegNo")),
-            "gln": text(remote.get("EAN")),
-            "currency": text(remote.get("Currency")),
             "locale": CODE_BY_LANGUAGE.get(language) if language else None,
             "active": not bool(remote.get("Blocked", False)),
         }
@@ -212,15 +218,7 @@ class AccountMapping(EntityMapping):
             {
                 "Account": number,
                 "Name": record.get("name"),
-                "ContactEmail": record.get("email"),
-                "InvoiceEmail": record.get("invoice_email"),
-                "Phone": record.get("phone"),
-                "MobilPhone": record.get("mobile_phone"),
-                "Www": record.get("website"),
-                "VatNumber": record.get("vat_number"),
-                "CompanyRegNo": record.get("organisation_number"),
-                "EAN": record.get("gln"),
-                "Currency": record.get("currency"),
+                **wire(record, ACCOUNT_TEXTS),
                 "UserLanguage": language,
                 "Blocked": not record.get("active", True),
                 **_address_out(record.get("billing_address"), ""),

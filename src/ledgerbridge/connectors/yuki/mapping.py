@@ -23,8 +23,9 @@ from ledgerbridge.connectors.base import (
     SkipRecord,
 )
 from ledgerbridge.connectors.kit.codes import CodeTable
+from ledgerbridge.connectors.kit.records import written_once
 from ledgerbridge.connectors.kit.references import linked, target_of
-from ledgerbridge.connectors.kit.values import named, text
+from ledgerbridge.connectors.kit.values import named, text, texts, wire
 from ledgerbridge.model.invoice import fold_document_discount
 
 CONTACT_TYPES = {"organisation": "Company", "person": "Person"}
@@ -155,7 +156,7 @@ class ContactMapping(EntityMapping):
         named(remote.get("Name"), f"Yuki contact {label}")
         table = ORGANISATION_FIELDS if kind == "organisation" else PERSON_FIELDS
         canonical: JSON = dict.fromkeys(self.fields)
-        canonical.update({field: text(remote.get(element)) for field, element in table.items()})
+        canonical.update(texts(remote, table))
         country = text(remote.get("Country"))
         canonical["kind"] = kind
         canonical["billing_address"] = _address_in(remote, ADDRESS_ELEMENTS, country)
@@ -180,7 +181,7 @@ class ContactMapping(EntityMapping):
         table = ORGANISATION_FIELDS if kind == "organisation" else PERSON_FIELDS
         payload: JSON = dict.fromkeys(CONTACT_ELEMENTS)
         payload.update({k: v for k, v in (current or {}).items() if k in ("ID", "Active")})
-        payload.update({element: record.get(field) for field, element in table.items()})
+        payload.update(wire(record, table))
         payload["Type"] = CONTACT_TYPES[kind]
         payload["Code"] = code
         billing = record.get("billing_address") or {}
@@ -196,7 +197,7 @@ class ContactMapping(EntityMapping):
 
 
 def _address_in(remote: JSON, elements: Mapping[str, str], country: str | None) -> JSON | None:
-    address = {field: text(remote.get(element)) for field, element in elements.items()}
+    address = texts(remote, elements)
     if not any(address.values()):
         return None
     address["country"] = country
@@ -204,7 +205,7 @@ def _address_in(remote: JSON, elements: Mapping[str, str], country: str | None) 
 
 
 def _address_out(address: Mapping[str, Any], elements: Mapping[str, str]) -> JSON:
-    return {element: address.get(field) for field, element in elements.items()}
+    return wire(address, elements)
 
 
 class CustomerFlagMapping(EntityMapping):
@@ -292,12 +293,12 @@ class InvoiceMapping(EntityMapping):
     def from_canonical(
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
     ) -> JSON:
-        if current is not None:
-            raise SkipRecord(
-                "invoice_readonly_after_sending",
-                f"invoice {current.get('Reference')} is booked in Yuki, whose API cannot "
-                "change a sales invoice; correct it with a credit note",
-            )
+        written_once(
+            current,
+            "invoice_readonly_after_sending",
+            f"invoice {(current or {}).get('Reference')} is booked in Yuki, whose API cannot "
+            "change a sales invoice; correct it with a credit note",
+        )
         code = target_of(refs, self.entity, "party_id")[1]
         if code.startswith(ID_PREFIX):
             # Waits like an unticked customer, and follows by itself once a pull has seen the
