@@ -188,15 +188,15 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
 
     # ------------------------------------------------------------- orders
 
-    def order_rows(*, trashed: bool) -> list[Row]:
+    def order_rows(*, trashed: bool, searched: bool) -> list[Row]:
         """Orders to list, filtered on the stored records (trashed ones, with status
-        ``trash``, only when asked for)."""
+        ``trash``, only when asked for; the search text only for a search)."""
         return [
             Row(
                 {**o.json, "status": "trash"} if o.trashed else o.json,
                 o.created,
                 o.modified,
-                " ".join([*o.fields["billing"].values(), str(o.id)]),
+                " ".join([*o.fields["billing"].values(), str(o.id)]) if searched else "",
                 render=partial(sandbox.order_json, o.id),
             )
             for o in sandbox.orders.values()
@@ -211,7 +211,7 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
                     raise invalid_param(
                         "status", f"status[0] is not one of any, trash, {', '.join(STATUSES)}."
                     )
-            rows = order_rows(trashed="trash" in wanted)
+            rows = order_rows(trashed="trash" in wanted, searched="search" in query)
             if "any" not in wanted:
                 rows = [r for r in rows if r.data["status"] in wanted]
             if "customer" in query:

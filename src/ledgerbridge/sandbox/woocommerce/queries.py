@@ -105,8 +105,10 @@ def paginate(
     if key_name == "include" and include:
         selected.sort(key=lambda r: include.index(r.data["id"]))
     else:
-        # WordPress adds the id to date orderings so pages never overlap.
-        selected.sort(key=lambda r: (key(r), r.data["id"]), reverse=direction == "desc")
+        # WordPress adds the id to date orderings so pages never overlap: a stable sort by the
+        # key after one by id (no tuple per row, which matters for long lists).
+        selected.sort(key=lambda r: r.data["id"], reverse=direction == "desc")
+        selected.sort(key=key, reverse=direction == "desc")
     total = len(selected)
     start = offset if offset is not None else (page - 1) * per_page
     return Page(
