@@ -423,26 +423,38 @@ class FileMapping(Canonical):
         return list(dict.fromkeys(s.column for s in self.fields.values() if s.column is not None))
 
 
-def suggest_fields(columns: Sequence[str], kind: FileKind) -> dict[str, str]:
+def suggest_fields(
+    columns: Sequence[str], kind: FileKind, line_columns: Sequence[str] | None = None
+) -> dict[str, str]:
     """Which column each field is likely in, by header name in English, Danish, Dutch or
     French (case, spaces, punctuation and accents aside; a field's own name counts too).
-    An XML path is also known by its last step (``Customer/Email`` by ``Email``). Each column
-    is suggested for one field at most, the first field that knows it."""
+    An XML path is also known by its last step (``Customer/Email`` by ``Email``). Lines'
+    fields are looked for in ``line_columns`` when lines have columns of their own (XML line
+    elements). Each column is suggested for one field at most, the first field that knows it.
+    """
+    record_keys = _keys(columns)
+    line_keys = record_keys if line_columns is None else _keys(line_columns)
+    suggestion: dict[str, str] = {}
+    taken: set[tuple[bool, str]] = set()
+    for spec in FIELDS[kind]:
+        keys = line_keys if spec.per_line and line_columns is not None else record_keys
+        own = spec.per_line and line_columns is not None
+        for name in _names(spec):
+            found = keys.get(header_key(name))
+            if found is not None and (own, found) not in taken:
+                suggestion[spec.name] = found
+                taken.add((own, found))
+                break
+    return suggestion
+
+
+def _keys(columns: Sequence[str]) -> dict[str, str]:
     by_key: dict[str, str] = {}
     for column in columns:
         by_key.setdefault(header_key(column), column)
     for column in columns:
         by_key.setdefault(header_key(column.rsplit("/", 1)[-1].lstrip("@")), column)
-    suggestion: dict[str, str] = {}
-    taken: set[str] = set()
-    for spec in FIELDS[kind]:
-        for name in _names(spec):
-            found = by_key.get(header_key(name))
-            if found is not None and found not in taken:
-                suggestion[spec.name] = found
-                taken.add(found)
-                break
-    return suggestion
+    return by_key
 
 
 def _names(spec: FieldSpec) -> Iterable[str]:

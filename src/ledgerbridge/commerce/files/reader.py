@@ -91,6 +91,7 @@ class PreviewRow(BaseModel):
 
 class Preview(BaseModel):
     columns: list[str]
+    line_columns: list[str]
     suggested: dict[str, str]
     """Which column each field is likely in, by the columns' names."""
     rows: list[PreviewRow]
@@ -109,6 +110,8 @@ class FileRead(BaseModel):
 class Suggestion(BaseModel):
     format: CsvFormat | XmlFormat
     columns: list[str]
+    line_columns: list[str]
+    """The columns of lines: those of an XML file's line elements, else ``columns``."""
     fields: dict[str, str]
     missing: list[str]
     """Fields a mapping needs that no column name gave away."""
@@ -123,6 +126,10 @@ class _Values:
 
     def get(self, name: str) -> Any:
         return self.values.get(name)
+
+    def whole(self) -> Cell:
+        """The line itself, for a problem of the line rather than one of its fields."""
+        return Cell(None, min(cell.line for cell in self.cells.values()), None)
 
 
 @dataclass
@@ -289,7 +296,7 @@ def _order(head: _Values, lines: list[_Values], builder: _Builder) -> Order:
         tax = line.get("line.tax_amount")
         tax = _cents(net * rate / 100, places) if tax is None else tax
         index = len(built)
-        builder.place(("lines", index), "line", next(iter(line.cells.values())))
+        builder.place(("lines", index), "line", line.whole())
         for name, cell in line.cells.items():
             builder.place(("lines", index, name.removeprefix("line.")), name, cell)
         built.append(
@@ -340,7 +347,7 @@ def _refund(head: _Values, lines: list[_Values], builder: _Builder) -> Refund:
     built: list[dict[str, Any]] = []
     for line in lines:
         index = len(built)
-        builder.place(("lines", index), "line", next(iter(line.cells.values())))
+        builder.place(("lines", index), "line", line.whole())
         values = {}
         for name, value in line.values.items():
             values[name.removeprefix("line.")] = value
@@ -518,7 +525,9 @@ def preview(
     try:
         table = read_table(content, mapping, limits, stop=rows)
     except FileRefused as refused:
-        return Preview(columns=[], suggested={}, rows=[], problems=[refused.problem])
+        return Preview(
+            columns=[], line_columns=[], suggested={}, rows=[], problems=[refused.problem]
+        )
     _, problems = _records(table.rows, mapping)
     shown = []
     for index, row in enumerate(table.rows):
@@ -540,10 +549,20 @@ def preview(
         )
     return Preview(
         columns=table.columns,
-        suggested=suggest_fields(table.columns, mapping.kind),
+        line_columns=table.line_columns,
+        suggested=suggest_fields(
+            table.columns,
+            mapping.kind,
+            table.line_columns if _own_lines(mapping.format) else None,
+        ),
         rows=shown,
         problems=[],
     )
+
+
+def _own_lines(fmt: CsvFormat | XmlFormat) -> bool:
+    """Whether lines have columns of their own (XML line elements)."""
+    return isinstance(fmt, XmlFormat) and fmt.lines is not None
 
 
 def suggest_mapping(
@@ -555,7 +574,9 @@ def suggest_mapping(
     """A first mapping for a new file: its format (guessed when not given), its columns and
     the column each field is likely in. Raises ``FileRefused`` when the file cannot be read."""
     fmt = format or guess_format(content, limits)
-    columns = read_columns(content, fmt, limits)
-    fields = suggest_fields(columns, kind)
+    columns, line_columns = read_columns(content, fmt, limits)
+    fields = suggest_fields(columns, kind, line_columns if _own_lines(fmt) else None)
     missing = [spec.name for spec in FIELDS[kind] if spec.required and spec.name not in fields]
-    return Suggestion(format=fmt, columns=columns, fields=fields, missing=missing)
+    return Suggestion(
+        format=fmt, columns=columns, line_columns=line_columns, fields=fields, missing=missing
+    )

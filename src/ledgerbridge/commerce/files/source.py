@@ -102,6 +102,8 @@ class Row:
 class Table:
     columns: list[str]
     """The headers (CSV) or the child paths of the first records (XML), for suggestions."""
+    line_columns: list[str]
+    """The columns of lines: an XML file's paths in its line elements, else ``columns``."""
     rows: list[Row]
 
 
@@ -259,7 +261,7 @@ def _csv_rows(
         row.cells = {n: _cell(n, s, text(s), start, limits, row) for n, s in record_fields.items()}
         row.lines = [{n: _cell(n, s, text(s), start, limits, row) for n, s in line_fields.items()}]
         rows.append(row)
-    return Table(header, rows)
+    return Table(header, header, rows)
 
 
 _PARSER = etree.XMLParser(
@@ -336,8 +338,34 @@ def _xml_records(content: bytes, fmt: XmlFormat, limits: FileLimits) -> list[etr
     return records
 
 
-def _xml_columns(records: list[etree._Element]) -> list[str]:
-    return list(dict.fromkeys(path for record in records[:10] for path in _leaf_paths(record)))
+def _xml_columns(records: list[etree._Element], lines: str | None) -> tuple[list[str], list[str]]:
+    """The value paths of the first records, and those of their line elements (relative to
+    each line), or the records' own when the lines are not elements of their own."""
+    own: dict[str, None] = {}
+    of_lines: dict[str, None] = {}
+    for record in records[:10]:
+        own.update(
+            dict.fromkeys(p for p in _leaf_paths(record) if not lines or not p.startswith(lines))
+        )
+        for line in record.findall(lines) if lines else []:
+            of_lines.update(dict.fromkeys(_leaf_paths(line)))
+    return list(own), list(of_lines) if lines else list(own)
+
+
+def _repeated(element: etree._Element) -> str | None:
+    """The path of the shallowest element below ``element`` that repeats among its siblings:
+    where the records (or a record's lines) of an export are."""
+    level = [(element, "")]
+    while level:
+        below = []
+        for parent, path in level:
+            tags = [child.tag for child in parent]
+            for child in parent:
+                if tags.count(child.tag) > 1:
+                    return f"{path}{child.tag}"
+                below.append((child, f"{path}{child.tag}/"))
+        level = below
+    return None
 
 
 def _xml_rows(
@@ -362,30 +390,36 @@ def _xml_rows(
         containers = record.findall(fmt.lines) if fmt.lines else [record]
         row.lines = [cells(container, line_fields, row) for container in containers]
         rows.append(row)
-    return Table(_xml_columns(records), rows)
+    return Table(*_xml_columns(records, fmt.lines), rows)
 
 
 def guess_format(content: bytes, limits: FileLimits) -> CsvFormat | XmlFormat:
-    """XML when the file starts with ``<``, its records being the root's most frequent
-    child; else CSV with its delimiter and encoding found when read."""
+    """XML when the file starts with ``<``: its records are the shallowest repeated element,
+    their lines the shallowest repeated element inside the first records. Else CSV, with its
+    delimiter and encoding found when it is read."""
     if len(content) > limits.max_bytes:
         raise _too_large(content, limits)
     if not content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         return CsvFormat()
     root = _parse_xml(content)
-    children = [child.tag for child in root]
-    common = max(set(children), key=children.count) if children else None
-    return XmlFormat(records=f"{root.tag}/{common}" if common else root.tag)
+    below = _repeated(root) or (root[0].tag if len(root) else None)
+    if below is None:
+        return XmlFormat(records=root.tag)
+    lines = next(filter(None, map(_repeated, root.findall(below)[:10])), None)
+    return XmlFormat(records=f"{root.tag}/{below}", lines=lines)
 
 
-def read_columns(content: bytes, fmt: CsvFormat | XmlFormat, limits: FileLimits) -> list[str]:
-    """The columns a mapping can name: a CSV file's headers, the child paths of an XML
-    file's first records."""
+def read_columns(
+    content: bytes, fmt: CsvFormat | XmlFormat, limits: FileLimits
+) -> tuple[list[str], list[str]]:
+    """The columns a mapping can name: a CSV file's headers; the value paths of an XML
+    file's first records, and of their line elements."""
     if len(content) > limits.max_bytes:
         raise _too_large(content, limits)
     if isinstance(fmt, XmlFormat):
-        return _xml_columns(_xml_records(content, fmt, limits))
-    return _csv_reader(content, fmt)[1]
+        return _xml_columns(_xml_records(content, fmt, limits), fmt.lines)
+    header = _csv_reader(content, fmt)[1]
+    return header, header
 
 
 def _too_large(content: bytes, limits: FileLimits) -> FileRefused:
