@@ -23,7 +23,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ledgerbridge.sandbox.faults import FaultInjector, FaultPlan, VendorFaults
 from ledgerbridge.sandbox.server import LoopbackServer, serve_forever
-from ledgerbridge.sandbox.woocommerce.core import WooError, boolean, dumps, integer, invalid_param
+from ledgerbridge.sandbox.woocommerce.core import (
+    WooError,
+    boolean,
+    dumps,
+    integer,
+    invalid_param,
+    not_one_of,
+)
 from ledgerbridge.sandbox.woocommerce.queries import Page, Row, ids, paginate, values
 from ledgerbridge.sandbox.woocommerce.state import STATUSES, ApiKey, WooSandbox
 
@@ -206,11 +213,9 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
     def list_orders(_k: ApiKey, _b: Any, query: Any) -> Page:
         with sandbox.lock:
             wanted = values(query, "status") or ["any"]
-            for status in wanted:
+            for index, status in enumerate(wanted):
                 if status not in ("any", "trash", *STATUSES):
-                    raise invalid_param(
-                        "status", f"status[0] is not one of any, trash, {', '.join(STATUSES)}."
-                    )
+                    raise not_one_of("status", ("any", "trash", *STATUSES), f"status[{index}]")
             rows = order_rows(trashed="trash" in wanted, searched="search" in query)
             if "any" not in wanted:
                 rows = [r for r in rows if r.data["status"] in wanted]
@@ -839,7 +844,13 @@ def _add_control_routes(app: FastAPI, sandbox: WooSandbox) -> None:
                 return sandbox.pay_order(order_id, str(body.get("transaction_id", "")))
             if outcome == "failed":
                 return sandbox.update_order(order_id, {"status": "failed"})
-            raise invalid_param("outcome", "outcome is not one of paid, failed.")
+            raise not_one_of(
+                "outcome",
+                (
+                    "paid",
+                    "failed",
+                ),
+            )
 
         return control(handle)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -43,6 +44,15 @@ class WooError(Exception):
 def invalid_param(name: str, reason: str) -> WooError:
     """400 ``rest_invalid_param`` for one parameter, worded as WordPress does."""
     return WooError(400, "rest_invalid_param", f"Invalid parameter(s): {name}", {name: reason})
+
+
+def not_one_of(name: str, options: Sequence[str], shown: str | None = None) -> WooError:
+    """400 for a value outside an enum, worded as ``rest_validate_enum`` (``%l`` lists)."""
+    items = list(options)
+    listed = (
+        " and ".join(items) if len(items) <= 2 else ", ".join(items[:-1]) + ", and " + items[-1]
+    )
+    return invalid_param(name, f"{shown or name} is not one of {listed}.")
 
 
 def invalid_id(post_type: str, status: int = 404) -> WooError:

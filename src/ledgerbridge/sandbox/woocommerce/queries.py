@@ -13,7 +13,13 @@ from typing import Any
 
 from starlette.datastructures import QueryParams
 
-from ledgerbridge.sandbox.woocommerce.core import SiteTime, boolean, integer, invalid_param
+from ledgerbridge.sandbox.woocommerce.core import (
+    SiteTime,
+    boolean,
+    integer,
+    invalid_param,
+    not_one_of,
+)
 
 
 @dataclass(frozen=True)
@@ -70,10 +76,16 @@ def paginate(
     offset = integer(query["offset"], "offset", 0) if "offset" in query else None
     direction = query.get("order", order)
     if direction not in ("asc", "desc"):
-        raise invalid_param("order", "order is not one of asc, desc.")
+        raise not_one_of(
+            "order",
+            (
+                "asc",
+                "desc",
+            ),
+        )
     key_name = query.get("orderby", orderby)
     if key_name not in orderings:
-        raise invalid_param("orderby", f"orderby is not one of {', '.join(orderings)}.")
+        raise not_one_of("orderby", list(orderings))
     selected = list(rows)
     include = ids(query, "include")
     if include:

@@ -29,6 +29,7 @@ from ledgerbridge.sandbox.woocommerce.core import (
     invalid_id,
     invalid_param,
     money,
+    not_one_of,
     rnd,
     seconds,
     text,
@@ -251,7 +252,14 @@ class WooSandbox:
     def add_key(self, permissions: str = "read_write") -> ApiKey:
         """A new consumer key/secret pair (``read``, ``write`` or ``read_write``)."""
         if permissions not in ("read", "write", "read_write"):
-            raise invalid_param("permissions", "permissions is not one of read, write, read_write.")
+            raise not_one_of(
+                "permissions",
+                (
+                    "read",
+                    "write",
+                    "read_write",
+                ),
+            )
         with self.lock:
             bits = self._rng.getrandbits(320).to_bytes(40, "big")
             key = ApiKey("ck_" + bits[:20].hex(), "cs_" + bits[20:].hex(), permissions)
@@ -326,8 +334,14 @@ class WooSandbox:
                 raise invalid_param("name", "name is required.")
             kind = body.get("type", "simple")
             if kind not in ("simple", "variable", "grouped", "external"):
-                raise invalid_param(
-                    "type", "type is not one of simple, grouped, external, variable."
+                raise not_one_of(
+                    "type",
+                    (
+                        "simple",
+                        "grouped",
+                        "external",
+                        "variable",
+                    ),
                 )
             sku = self._sku(body.get("sku", ""), None)
             moment = when or self.now()
@@ -453,7 +467,14 @@ class WooSandbox:
             product["stock_quantity"] = None if value is None else integer(value, "stock_quantity")
         if "backorders" in body:
             if body["backorders"] not in ("no", "notify", "yes"):
-                raise invalid_param("backorders", "backorders is not one of no, notify, yes.")
+                raise not_one_of(
+                    "backorders",
+                    (
+                        "no",
+                        "notify",
+                        "yes",
+                    ),
+                )
             product["backorders"] = body["backorders"]
         if "tax_class" in body:
             product["tax_class"] = text(body["tax_class"], "tax_class")
@@ -801,7 +822,7 @@ class WooSandbox:
     @staticmethod
     def _status(value: Any) -> str:
         if value not in STATUSES:
-            raise invalid_param("status", f"status is not one of {', '.join(STATUSES)}.")
+            raise not_one_of("status", STATUSES)
         return str(value)
 
     def _set_status(self, order: Order, status: str, moment: datetime) -> None:
@@ -860,9 +881,7 @@ class WooSandbox:
                     line["name"] = text(entry["name"], f"{name}[name]")
                 if "tax_status" in entry:
                     if entry["tax_status"] not in ("taxable", "none"):
-                        raise invalid_param(
-                            f"{name}[tax_status]", "tax_status is not one of taxable, none."
-                        )
+                        raise not_one_of(f"{name}[tax_status]", ("taxable", "none"))
                     line["tax_status"] = entry["tax_status"]
                 if "tax_class" in entry:
                     line["tax_class"] = text(entry["tax_class"], f"{name}[tax_class]")
@@ -1298,7 +1317,14 @@ class WooSandbox:
         then paid (``processing``, or ``completed`` when nothing ships) or ``failed``
         (order.updated), or left ``pending``."""
         if outcome not in ("paid", "failed", "pending"):
-            raise invalid_param("outcome", "outcome is not one of paid, failed, pending.")
+            raise not_one_of(
+                "outcome",
+                (
+                    "paid",
+                    "failed",
+                    "pending",
+                ),
+            )
         with self.lock:
             subscription = self.subscriptions.get(subscription_id)
             if subscription is None:
@@ -1347,7 +1373,14 @@ class WooSandbox:
                 )
             status = body.get("status", "active")
             if status not in ("active", "paused", "disabled"):
-                raise invalid_param("status", "status is not one of active, paused, disabled.")
+                raise not_one_of(
+                    "status",
+                    (
+                        "active",
+                        "paused",
+                        "disabled",
+                    ),
+                )
             moment = self.now()
             self._webhook_id += 1
             secret = body.get("secret") or secret_default
@@ -1395,7 +1428,14 @@ class WooSandbox:
                 hook.delivery_url = url
             if "status" in body:
                 if body["status"] not in ("active", "paused", "disabled"):
-                    raise invalid_param("status", "status is not one of active, paused, disabled.")
+                    raise not_one_of(
+                        "status",
+                        (
+                            "active",
+                            "paused",
+                            "disabled",
+                        ),
+                    )
                 if body["status"] == "active":
                     hook.failure_count = 0
                 hook.status = body["status"]
