@@ -197,6 +197,11 @@ def test_refunds_partial_full_and_list(
     assert all("parent_id" in r for r in everything.json())
     assert int(everything.headers["X-WP-Total"]) == len(sandbox.refunds)
     assert len(client.get(f"/orders/{order['id']}/refunds").json()) == 2
+    missing = client.post("/orders/999999/refunds", json={"amount": "1.00"})
+    assert (missing.status_code, missing.json()["code"]) == (
+        404,
+        "woocommerce_rest_invalid_order_id",
+    )
 
 
 def test_stock_writes_single_variation_and_batch(

@@ -364,7 +364,7 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
     def list_refunds(query: Any, order_id: int | None) -> Page:
         with sandbox.lock:
             if order_id is not None:
-                sandbox.order_json(order_id)
+                sandbox.refundable(order_id)
             rows = refund_rows(order_id, order_id is None)
             parents = ids(query, "parent")
             if parents and order_id is None:

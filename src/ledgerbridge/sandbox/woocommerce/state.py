@@ -1137,11 +1137,19 @@ class WooSandbox:
 
     # ----------------------------------------------------------------- refunds
 
+    def refundable(self, order_id: int) -> Order:
+        """The order of a refunds route; the refunds controller names a missing one
+        ``woocommerce_rest_invalid_order_id``."""
+        order = self.orders.get(order_id)
+        if order is None or order.trashed:
+            raise WooError(404, "woocommerce_rest_invalid_order_id", "Invalid order ID.")
+        return order
+
     def create_refund(self, order_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
         """``POST /orders/{id}/refunds``: lines with ``refund_total``/``refund_tax``, or an
         amount, or both (``amount`` wins). Fully refunded orders become ``refunded``."""
         with self.lock:
-            order = self._order(order_id)
+            order = self.refundable(order_id)
             lines: list[dict[str, Any]] = []
             line_sum = Decimal(0)
             restock: list[tuple[dict[str, Any], int]] = []
