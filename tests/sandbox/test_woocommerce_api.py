@@ -351,6 +351,9 @@ def test_control_api_and_faults() -> None:
         }
         assert httpx.get(control + "/state").json()["orders"] == seeded["orders"]
         assert httpx.post(control + "/reset").json()["orders"] == 0
+        reader = httpx.post(control + "/keys", json={"permissions": "read"}).json()
+        assert reader["consumer_key"] != key.consumer_key
+        assert sandbox.default_key == key
     sandbox.close()
 
 

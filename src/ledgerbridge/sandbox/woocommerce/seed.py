@@ -89,7 +89,6 @@ def seed_shop(
     rng = random.Random(seed)
     now = sandbox.now()
     start = now - timedelta(days=90)
-    sandbox.coupons.update({"velkommen10": Decimal(10), "sommer20": Decimal(20)})
     product_ids: list[int] = []
     for sku, name, price, stock in PRODUCTS:
         body = {

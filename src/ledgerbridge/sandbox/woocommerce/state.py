@@ -205,6 +205,8 @@ class WooSandbox:
         self._seed = seed
         self._rng = random.Random(seed)
         self._hook_rng = random.Random(seed + 1)
+        self._key_rng = random.Random(seed + 2)
+        """Keys survive a reset, so their generator is never rewound."""
         self.hooks = Dispatcher(
             source=lambda: self.home_url.rstrip("/") + "/",
             target=self._hook_target,
@@ -226,7 +228,8 @@ class WooSandbox:
         self.customers: dict[int, dict[str, Any]] = {}
         self.subscriptions: dict[int, dict[str, Any]] = {}
         self.webhooks: dict[int, Webhook] = {}
-        self.coupons: dict[str, Decimal] = {}
+        self.coupons: dict[str, Decimal] = {"velkommen10": Decimal(10), "sommer20": Decimal(20)}
+        """Percent coupons by code."""
         self._post_id = 100
         self._user_id = 1
         self._item_id = 0
@@ -261,7 +264,7 @@ class WooSandbox:
                 ),
             )
         with self.lock:
-            bits = self._rng.getrandbits(320).to_bytes(40, "big")
+            bits = self._key_rng.getrandbits(320).to_bytes(40, "big")
             key = ApiKey("ck_" + bits[:20].hex(), "cs_" + bits[20:].hex(), permissions)
             self.keys[key.consumer_key] = key
             return key
