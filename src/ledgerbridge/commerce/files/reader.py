@@ -140,16 +140,18 @@ class _Group:
 
 
 def _number(text: str, mapping: FileMapping) -> Decimal:
-    """A number as written in the file; the text is data, so ``=1+2`` is not a number."""
-    compact = text.replace(" ", "").replace("\u00a0", "")
+    """A number as written in the file (spaces inside it aside); the text is data, so
+    ``=1+2`` is not a number, nor is ``12.5`` in a file whose decimal separator is a comma."""
+    digits = text.replace(" ", "").replace("\u00a0", "")
     if mapping.thousands_separator:
-        compact = compact.replace(mapping.thousands_separator, "")
-    compact = compact.replace(mapping.decimal_separator, ".")
-    if not _NUMBER.fullmatch(compact):
+        digits = digits.replace(mapping.thousands_separator, "")
+    if mapping.decimal_separator == ",":
+        digits = digits.replace(".", "!").replace(",", ".")
+    if not _NUMBER.fullmatch(digits):
         raise ValueError(
             f"{text!r} is not a number (decimal separator {mapping.decimal_separator!r})"
         )
-    value = Decimal(compact)
+    value = Decimal(digits)
     if abs(value) >= LIMIT:
         raise ValueError(f"{text!r} is not a possible amount: its size must stay below 10^12")
     return value
@@ -422,7 +424,10 @@ def _differences(group: _Group, heads: list[_Values], mapping: FileMapping) -> l
 
 
 def _read_group(group: _Group, mapping: FileMapping) -> tuple[Order | Refund | None, list[Problem]]:
-    problems = [*group.problems, *(p for row in group.rows for p in row.problems)]
+    problems = [
+        *group.problems,
+        *(p.model_copy(update={"record": group.key}) for row in group.rows for p in row.problems),
+    ]
     heads = [_parse(row.cells, mapping, problems, group.key) for row in group.rows]
     lines: list[_Values] = []
     for row in group.rows:
@@ -466,21 +471,26 @@ def _read_group(group: _Group, mapping: FileMapping) -> tuple[Order | Refund | N
         return None, builder.problems(exc)
 
 
+def _span(row: Row) -> range:
+    """The lines a row covers: an XML record's elements, a CSV row's quoted line breaks."""
+    cells = [*row.cells.values(), *(cell for line in row.lines for cell in line.values())]
+    return range(row.line, max((cell.line for cell in cells), default=row.line) + 1)
+
+
 def _rejected(group: _Group, problems: list[Problem], mapping: FileMapping) -> list[Problem]:
     """A note on each row of a record that is not read but has no problem of its own."""
     bad = sorted({p.line for p in problems if p.line is not None})
     where = ", ".join(map(str, bad))
     noun = mapping.kind[:-1]
-    code = f"{noun}_rejected"
     return [
         Problem(
             line=row.line,
             record=group.key,
-            code=code,
+            code=f"{noun}_rejected",
             message=f"{noun} {group.key} is not read, because of the problems on line {where}",
         )
         for row in group.rows
-        if row.line not in bad
+        if not any(line in _span(row) for line in bad)
     ]
 
 
