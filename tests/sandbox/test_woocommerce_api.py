@@ -134,13 +134,16 @@ def test_order_taxes_and_the_one_cent_gap(
 ) -> None:
     sandbox, ids, client = shop
     chocolate = next(p for p in sandbox.products.values() if p["sku"] == "CHO-70")["id"]
-    order = client.post(
+    created = client.post(
         "/orders",
         json={
             "billing": {"country": "DK", "email": "x@example.dk"},
             "line_items": [{"product_id": chocolate, "quantity": 1}] * 3,
         },
-    ).json()
+    )
+    assert created.status_code == 201
+    order = created.json()
+    assert created.headers["Location"].endswith(f"{API}/orders/{order['id']}")
     assert [line["total_tax"] for line in order["line_items"]] == ["2.00", "2.00", "2.00"]
     assert order["total_tax"] == "6.00" and order["total"] == "29.97"
     net = sum(Decimal(line["total"]) for line in order["line_items"])

@@ -185,9 +185,12 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
         if isinstance(result, Page):
             items = [with_links(request, links, item) if links else item for item in result.items]
             return _json(items, headers=_links(request, result))
+        headers = {}
         if links:
             result = with_links(request, links, result)
-        return _json(result, status)
+            if status == 201:
+                headers["Location"] = result["_links"]["self"][0]["href"]
+        return _json(result, status, headers)
 
     def force(request: Request) -> bool:
         value = request.query_params.get("force")
