@@ -612,3 +612,22 @@ def test_numbers_with_the_mappings_separators(
         [order] = result.records
         assert isinstance(order, Order)
         assert order.lines[0].unit_price == Decimal(expected)
+
+
+def test_rows_after_the_first_may_leave_the_orders_fields_empty() -> None:
+    """Many exports write the order's fields on its first line only; a default fills an
+    empty cell without making the rows disagree."""
+    file_mapping = PROBLEM_LINES.model_copy(deep=True)
+    file_mapping.fields["order.state"].default = "completed"
+    content = (
+        b"order,date,status,currency,email,vat number,ean,country,sku,description,qty,price,"
+        b"vat rate\n"
+        b"3001,2026-11-30,processing,EUR,a@example.com,,,NL,A-1,x,1,10.00,21\n"
+        b"3001,,,,,,,,A-2,y,2,5.00,21\n"
+    )
+    result = read(content, file_mapping)
+    assert result.problems == []
+    [order] = result.records
+    assert isinstance(order, Order)
+    assert (order.state, order.currency, len(order.lines)) == ("processing", "EUR", 2)
+    assert order.total == Decimal("24.20")

@@ -173,14 +173,20 @@ def _moment(text: str, mapping: FileMapping) -> dt.datetime:
 
 
 def _parse(
-    cells: dict[str, Cell], mapping: FileMapping, problems: list[Problem], record: str | None
+    cells: dict[str, Cell],
+    mapping: FileMapping,
+    problems: list[Problem],
+    record: str | None,
+    *,
+    first: bool = True,
 ) -> _Values:
+    """The cells' values; a record field the record needs must be on its ``first`` row (the
+    rows after it may leave the record's fields empty)."""
     parsed = _Values(cells)
     for name, cell in cells.items():
         if cell.text is None:
-            if cell.bad:
-                continue
-            if mapping.specs[name].required and not mapping.specs[name].per_line:
+            spec = mapping.specs[name]
+            if first and not cell.bad and spec.required and not spec.per_line:
                 problems.append(_missing(name, cell, record))
             continue
         kind = mapping.specs[name].value
@@ -219,8 +225,8 @@ def _missing(name: str, cell: Cell, record: str | None) -> Problem:
 
 
 def _present(line: _Values) -> bool:
-    """Whether a line holds anything from the file (constants alone make no line)."""
-    return any(cell.text is not None and cell.column is not None for cell in line.cells.values())
+    """Whether a line holds anything from the file (constants and defaults make no line)."""
+    return any(cell.given for cell in line.cells.values())
 
 
 class _Builder:
@@ -407,7 +413,8 @@ def _differences(group: _Group, heads: list[_Values], mapping: FileMapping) -> l
     for later in heads[1:]:
         for name, cell in later.cells.items():
             own = first.cells[name]
-            if cell.column and cell.text is not None and own.text not in (None, cell.text):
+            written = cell.given and own.given and None not in (cell.text, own.text)
+            if written and own.text != cell.text:
                 found.append(
                     Problem(
                         line=cell.line,
@@ -428,7 +435,10 @@ def _read_group(group: _Group, mapping: FileMapping) -> tuple[Order | Refund | N
         *group.problems,
         *(p.model_copy(update={"record": group.key}) for row in group.rows for p in row.problems),
     ]
-    heads = [_parse(row.cells, mapping, problems, group.key) for row in group.rows]
+    heads = [
+        _parse(row.cells, mapping, problems, group.key, first=index == 0)
+        for index, row in enumerate(group.rows)
+    ]
     lines: list[_Values] = []
     for row in group.rows:
         for cells in row.lines:

@@ -86,6 +86,8 @@ class Cell:
     column: str | None
     bad: bool = False
     """The cell already has its problem (too long), so it is not checked again."""
+    given: bool = True
+    """Written in the file, rather than the mapping's constant or default."""
 
 
 @dataclass
@@ -159,7 +161,7 @@ def _cell(
     """A field's cell from its column's text: empty is None (or the default), a word the
     mapping translates is translated, a text over the length limit is a problem."""
     if source.value is not None:
-        return Cell(source.value, line, None)
+        return Cell(source.value, line, None, given=False)
     text = text.strip() if text else None
     if text and len(text) > limits.max_field_chars:
         row.problems.append(
@@ -174,7 +176,7 @@ def _cell(
         )
         return Cell(None, line, source.column, bad=True)
     if not text:
-        return Cell(source.default, line, source.column)
+        return Cell(source.default, line, source.column, given=False)
     return Cell(source.translate(text), line, source.column)
 
 
