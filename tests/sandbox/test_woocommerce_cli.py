@@ -52,3 +52,11 @@ def test_a_bad_option_is_refused_with_its_name() -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "webhook_repeats" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_seed_beyond_the_limit_is_refused() -> None:
+    result = subprocess.run(
+        [LEDGERBRIDGE, "sandbox", "woocommerce", "--orders", "999999"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "--orders: from 0 to 20000" in result.stderr

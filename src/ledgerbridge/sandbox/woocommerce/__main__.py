@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from ledgerbridge.sandbox.faults import add_fault_options, fault_plan
-from ledgerbridge.sandbox.woocommerce.app import serve
+from ledgerbridge.sandbox.woocommerce.app import SEED_LIMIT, serve
 from ledgerbridge.sandbox.woocommerce.core import WooError
 from ledgerbridge.sandbox.woocommerce.seed import seed_shop
 from ledgerbridge.sandbox.woocommerce.state import WooSandbox
@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     add_fault_options(parser)
     args = parser.parse_args(argv)
     faults = fault_plan(parser, args)
-    if args.customers < 8:
-        parser.error("--customers: at least 8")
+    if not 8 <= args.customers <= SEED_LIMIT:
+        parser.error(f"--customers: from 8 to {SEED_LIMIT}")
+    if not 0 <= args.orders <= SEED_LIMIT:
+        parser.error(f"--orders: from 0 to {SEED_LIMIT}")
 
     sandbox = WooSandbox(seed=args.seed)
     try:
