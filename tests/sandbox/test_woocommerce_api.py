@@ -281,6 +281,11 @@ def test_renewals_and_seed_contents(shop: tuple[WooSandbox, dict[str, Any], http
     business = client.get("/customers", params={"email": "indkob@kaffebar.example.dk"}).json()
     assert business[0]["meta_data"][0]["value"] == "DK12345674"
     assert ids["gap_orders"]
+    full = client.get(f"/orders/{ids['full_refund_order']}").json()
+    assert full["status"] == "refunded" and full["refunds"][0]["total"] == "-" + full["total"]
+    partial = client.get(f"/orders/{ids['partial_refund_order']}").json()
+    assert partial["status"] == "completed" and len(partial["refunds"]) == 1
+    assert -Decimal(partial["refunds"][0]["total"]) < Decimal(partial["total"])
 
 
 def test_seed_is_deterministic() -> None:
