@@ -847,13 +847,7 @@ def _add_control_routes(app: FastAPI, sandbox: WooSandbox) -> None:
                 return sandbox.pay_order(order_id, str(body.get("transaction_id", "")))
             if outcome == "failed":
                 return sandbox.update_order(order_id, {"status": "failed"})
-            raise not_one_of(
-                "outcome",
-                (
-                    "paid",
-                    "failed",
-                ),
-            )
+            raise not_one_of("outcome", ("paid", "failed"))
 
         return control(handle)
 

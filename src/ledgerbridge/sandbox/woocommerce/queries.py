@@ -76,13 +76,7 @@ def paginate(
     offset = integer(query["offset"], "offset", 0) if "offset" in query else None
     direction = query.get("order", order)
     if direction not in ("asc", "desc"):
-        raise not_one_of(
-            "order",
-            (
-                "asc",
-                "desc",
-            ),
-        )
+        raise not_one_of("order", ("asc", "desc"))
     key_name = query.get("orderby", orderby)
     if key_name not in orderings:
         raise not_one_of("orderby", list(orderings))

@@ -255,14 +255,7 @@ class WooSandbox:
     def add_key(self, permissions: str = "read_write") -> ApiKey:
         """A new consumer key/secret pair (``read``, ``write`` or ``read_write``)."""
         if permissions not in ("read", "write", "read_write"):
-            raise not_one_of(
-                "permissions",
-                (
-                    "read",
-                    "write",
-                    "read_write",
-                ),
-            )
+            raise not_one_of("permissions", ("read", "write", "read_write"))
         with self.lock:
             bits = self._key_rng.getrandbits(320).to_bytes(40, "big")
             key = ApiKey("ck_" + bits[:20].hex(), "cs_" + bits[20:].hex(), permissions)
@@ -337,15 +330,7 @@ class WooSandbox:
                 raise invalid_param("name", "name is required.")
             kind = body.get("type", "simple")
             if kind not in ("simple", "variable", "grouped", "external"):
-                raise not_one_of(
-                    "type",
-                    (
-                        "simple",
-                        "grouped",
-                        "external",
-                        "variable",
-                    ),
-                )
+                raise not_one_of("type", ("simple", "grouped", "external", "variable"))
             sku = self._sku(body.get("sku", ""), None)
             moment = when or self.now()
             product_id = self._next_post()
@@ -470,14 +455,7 @@ class WooSandbox:
             product["stock_quantity"] = None if value is None else integer(value, "stock_quantity")
         if "backorders" in body:
             if body["backorders"] not in ("no", "notify", "yes"):
-                raise not_one_of(
-                    "backorders",
-                    (
-                        "no",
-                        "notify",
-                        "yes",
-                    ),
-                )
+                raise not_one_of("backorders", ("no", "notify", "yes"))
             product["backorders"] = body["backorders"]
         if "tax_class" in body:
             product["tax_class"] = text(body["tax_class"], "tax_class")
@@ -1328,14 +1306,7 @@ class WooSandbox:
         then paid (``processing``, or ``completed`` when nothing ships) or ``failed``
         (order.updated), or left ``pending``."""
         if outcome not in ("paid", "failed", "pending"):
-            raise not_one_of(
-                "outcome",
-                (
-                    "paid",
-                    "failed",
-                    "pending",
-                ),
-            )
+            raise not_one_of("outcome", ("paid", "failed", "pending"))
         with self.lock:
             subscription = self.subscriptions.get(subscription_id)
             if subscription is None:
@@ -1384,14 +1355,7 @@ class WooSandbox:
                 )
             status = body.get("status", "active")
             if status not in ("active", "paused", "disabled"):
-                raise not_one_of(
-                    "status",
-                    (
-                        "active",
-                        "paused",
-                        "disabled",
-                    ),
-                )
+                raise not_one_of("status", ("active", "paused", "disabled"))
             moment = self.now()
             self._webhook_id += 1
             secret = body.get("secret") or secret_default
@@ -1439,14 +1403,7 @@ class WooSandbox:
                 hook.delivery_url = url
             if "status" in body:
                 if body["status"] not in ("active", "paused", "disabled"):
-                    raise not_one_of(
-                        "status",
-                        (
-                            "active",
-                            "paused",
-                            "disabled",
-                        ),
-                    )
+                    raise not_one_of("status", ("active", "paused", "disabled"))
                 if body["status"] == "active":
                     hook.failure_count = 0
                 hook.status = body["status"]
