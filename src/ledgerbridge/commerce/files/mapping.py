@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import functools
 import re
 import unicodedata
 import zoneinfo
@@ -293,10 +294,13 @@ class FieldSource(Canonical):
         return self
 
     def translate(self, text: str) -> str:
-        for word, meaning in self.values.items():
-            if word.strip().casefold() == text.casefold():
-                return meaning
-        return text
+        if not self.values:
+            return text
+        return self._meanings.get(text.casefold(), text)
+
+    @functools.cached_property
+    def _meanings(self) -> dict[str, str]:
+        return {word.strip().casefold(): meaning for word, meaning in self.values.items()}
 
 
 def _source(value: Any) -> Any:
