@@ -631,3 +631,34 @@ def test_rows_after_the_first_may_leave_the_orders_fields_empty() -> None:
     assert isinstance(order, Order)
     assert (order.state, order.currency, len(order.lines)) == ("processing", "EUR", 2)
     assert order.total == Decimal("24.20")
+
+
+def test_an_xml_order_without_line_elements() -> None:
+    content = (
+        sample("orders.xml").replace(b"<Lines>", b"<Lines/><Gone>").replace(b"</Lines>", b"</Gone>")
+    )
+    result = read(content, XML_ORDERS)
+    assert result.records == []
+    assert [(p.line, p.code, p.record) for p in result.problems] == [
+        (4, "lines_missing", "7001"),
+        (18, "lines_missing", "7002"),
+    ]
+
+
+def test_refund_lines_grouped_by_the_refund_number() -> None:
+    file_mapping = DANISH_REFUNDS.model_copy(update={"layout": "line_per_row"}, deep=True)
+    del file_mapping.fields["refund.amount"]
+    content = (
+        "Kreditnota;Ordrenr;Dato;Valuta;Beløb;Årsag;Varenr;Antal;Beløb ex moms;Momsbeløb\n"
+        "K-9;1001;02-12-2026;DKK;;Retur;MUG-1;1;79,20;19,80\n"
+        "K-9;1001;02-12-2026;DKK;;Retur;TEA-7;1;1200,00;300,00\n"
+        "K-10;1002;02-12-2026;DKK;;;;;;\n"
+    ).encode()
+    result = read(content, file_mapping)
+    [refund] = result.records
+    assert isinstance(refund, Refund)
+    assert [line.sku for line in refund.lines] == ["MUG-1", "TEA-7"]
+    assert refund.amount == Decimal("1599.00")
+    assert [(p.line, p.field, p.code) for p in result.problems] == [
+        (4, "refund.amount", "value_missing")
+    ]

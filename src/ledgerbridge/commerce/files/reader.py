@@ -233,8 +233,7 @@ class _Builder:
     """The canonical data of one record, and for each of its places the cell it came from,
     so the record's own validation errors point at the file."""
 
-    def __init__(self, group: _Group, mapping: FileMapping) -> None:
-        self.mapping = mapping
+    def __init__(self, group: _Group) -> None:
         self.group = group
         self.places: dict[tuple[str | int, ...], tuple[str, Cell]] = {}
 
@@ -290,8 +289,9 @@ def _cents(value: Decimal, places: int) -> Decimal:
 
 def _order(head: _Values, lines: list[_Values], builder: _Builder) -> Order:
     data = _record_values(head, builder)
-    data.setdefault("source_id", data.get("number"))
-    builder.place(("source_id",), "order.number", head.cells.get("order.number"))
+    if "source_id" not in data:
+        data["source_id"] = data.get("number")
+        builder.place(("source_id",), "order.number", head.cells.get("order.number"))
     places = currency_places(str(data.get("currency", "")))
     built: list[dict[str, Any]] = []
     for line in lines:
@@ -472,7 +472,7 @@ def _read_group(group: _Group, mapping: FileMapping) -> tuple[Order | Refund | N
         )
     if problems:
         return None, problems
-    builder = _Builder(group, mapping)
+    builder = _Builder(group)
     try:
         if mapping.kind == "orders":
             return _order(head, lines, builder), []
