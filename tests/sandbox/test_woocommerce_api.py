@@ -71,6 +71,16 @@ def test_auth_errors_are_woocommerce_s(
     assert refused.json()["message"] == "The API key provided does not have write permissions."
     created = httpx.post(base + "/orders", json={})
     assert created.json()["code"] == "woocommerce_rest_cannot_create"
+    # Permission is checked on existing objects only: a missing one is its 404 (400 on update).
+    assert httpx.get(base + "/orders/999999").status_code == 404
+    assert httpx.put(base + "/orders/999999", json={}).status_code == 400
+    existing = next(iter(sandbox.orders))
+    assert httpx.get(f"{base}/orders/{existing}").json()["code"] == "woocommerce_rest_cannot_view"
+    assert (
+        httpx.get(base + "/products/999999").json()["code"] == "woocommerce_rest_product_invalid_id"
+    )
+    wrong_secret = httpx.get(base + "/orders/999999", auth=(key.consumer_key, "cs_wrong"))
+    assert wrong_secret.status_code == 401
 
 
 def test_paging_headers_links_and_per_page_limit(

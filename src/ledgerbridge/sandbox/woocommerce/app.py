@@ -28,6 +28,7 @@ from ledgerbridge.sandbox.woocommerce.core import (
     boolean,
     dumps,
     integer,
+    invalid_id,
     invalid_param,
     not_one_of,
 )
@@ -53,6 +54,7 @@ DENIED = {
         "Sorry, you are not allowed to batch manipulate this resource.",
     ),
 }
+DENIED_CODES = frozenset(code for code, _message in DENIED.values())
 NO_ROUTE = WooError(404, "rest_no_route", "No route was found matching the URL and request method.")
 
 Handler = Callable[[ApiKey, Any], Any]
@@ -175,9 +177,17 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
         *,
         status: int = 200,
         links: str | None = None,
+        missing: Callable[[], WooError | None] | None = None,
     ) -> Response:
+        """One API request. ``missing`` answers for a single object that does not exist:
+        WooCommerce's CRUD routes check permission only on an existing object, so without
+        valid credentials a missing one is still its 404 (400 on update)."""
         try:
             key = _authenticate(sandbox, request, permission)
+        except WooError as exc:
+            absent = missing() if missing is not None and exc.code in DENIED_CODES else None
+            return _error(absent or exc)
+        try:
             body = await _body(request) if request.method in ("POST", "PUT", "PATCH") else None
             result = handler(key, body)
         except WooError as exc:
@@ -191,6 +201,23 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
             if status == 201:
                 headers["Location"] = result["_links"]["self"][0]["href"]
         return _json(result, status, headers)
+
+    def order_missing(order_id: int, status: int = 404) -> Callable[[], WooError | None]:
+        return lambda: None if order_id in sandbox.orders else invalid_id("shop_order", status)
+
+    def product_missing(product_id: int, status: int = 404) -> Callable[[], WooError | None]:
+        return lambda: None if product_id in sandbox.products else invalid_id("product", status)
+
+    def variation_missing(
+        product_id: int, variation_id: int, status: int = 404
+    ) -> Callable[[], WooError | None]:
+        def check() -> WooError | None:
+            variation = sandbox.variations.get(variation_id)
+            if variation is not None and variation["parent_id"] == product_id:
+                return None
+            return invalid_id("product_variation", status)
+
+        return check
 
     def force(request: Request) -> bool:
         value = request.query_params.get("force")
@@ -267,13 +294,21 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
     async def get_order(request: Request, order_id: int) -> Response:
         """One order."""
         return await call(
-            request, "view", lambda k, b: sandbox.order_json(order_id), links="orders"
+            request,
+            "view",
+            lambda k, b: sandbox.order_json(order_id),
+            links="orders",
+            missing=order_missing(order_id),
         )
 
     async def update_order(request: Request, order_id: int) -> Response:
         """Change an order."""
         return await call(
-            request, "edit", lambda k, b: sandbox.update_order(order_id, b), links="orders"
+            request,
+            "edit",
+            lambda k, b: sandbox.update_order(order_id, b),
+            links="orders",
+            missing=order_missing(order_id, 400),
         )
 
     app.add_api_route(
@@ -291,6 +326,7 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
             "delete",
             lambda k, b: sandbox.delete_order(order_id, force(request)),
             links="orders",
+            missing=order_missing(order_id),
         )
 
     def batch(
@@ -556,13 +592,21 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
     async def get_product(request: Request, product_id: int) -> Response:
         """One product."""
         return await call(
-            request, "view", lambda k, b: sandbox.product_json(product_id), links="products"
+            request,
+            "view",
+            lambda k, b: sandbox.product_json(product_id),
+            links="products",
+            missing=product_missing(product_id),
         )
 
     async def update_product(request: Request, product_id: int) -> Response:
         """Change a product (stock: ``manage_stock``, ``stock_quantity``)."""
         return await call(
-            request, "edit", lambda k, b: sandbox.update_product(product_id, b), links="products"
+            request,
+            "edit",
+            lambda k, b: sandbox.update_product(product_id, b),
+            links="products",
+            missing=product_missing(product_id, 400),
         )
 
     app.add_api_route(
@@ -599,13 +643,19 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
     async def get_variation(request: Request, product_id: int, variation_id: int) -> Response:
         """One variation."""
         return await call(
-            request, "view", lambda k, b: sandbox.variation_json(variation_id, product_id)
+            request,
+            "view",
+            lambda k, b: sandbox.variation_json(variation_id, product_id),
+            missing=variation_missing(product_id, variation_id),
         )
 
     async def update_variation(request: Request, product_id: int, variation_id: int) -> Response:
         """Change a variation (its own stock)."""
         return await call(
-            request, "edit", lambda k, b: sandbox.update_variation(product_id, variation_id, b)
+            request,
+            "edit",
+            lambda k, b: sandbox.update_variation(product_id, variation_id, b),
+            missing=variation_missing(product_id, variation_id, 400),
         )
 
     app.add_api_route(
