@@ -16,6 +16,8 @@ from ledgerbridge.services.errors import Invalid
 
 JSON = dict[str, Any]
 UNION_BRANCHES = frozenset({"int", "str", "bool", "float", "decimal", "date"})
+BRANCH_PREFIXES = ("function-", "constrained-")
+"""How pydantic names a union's branches in an error's location (with the plain types above)."""
 
 
 def check_timezone(timezone: str) -> None:
@@ -120,20 +122,33 @@ def _validated(model: type[BaseModel], data: Mapping[str, Any], root: str) -> Ba
 
 
 def _invalid(exc: ValidationError, root: str) -> Invalid:
-    """The first error, as ``settings.vat_groups[0].rate: <reason>``."""
-    error = exc.errors(include_url=False, include_input=False)[0]
+    """The first wrong value, as ``settings.vat_groups[0].rate: <reason>``; a value that fits
+    none of a union's forms gets the reason of each."""
+    located = [
+        (_where(e["loc"], root), e) for e in exc.errors(include_url=False, include_input=False)
+    ]
+    (path, field), _ = located[0]
+    reasons = [_reason(e, root) for where, e in located if where == (path, field)]
+    return Invalid(f"{path}: {'; or '.join(dict.fromkeys(reasons))}", field=field)
+
+
+def _where(loc: tuple[int | str, ...], root: str) -> tuple[str, str]:
+    """(the JSON path shown, the dotted field the API's error names)."""
     path, field = root, root
-    for part in error["loc"]:
+    for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in UNION_BRANCHES or "[" in part or part.startswith("function-"):
+        elif part in UNION_BRANCHES or "[" in part or part.startswith(BRANCH_PREFIXES):
             continue  # which branch of a union refused it, not a key
         else:
             path += f".{part}"
         field += f".{part}"
-    reason = error["msg"]
+    return path, field
+
+
+def _reason(error: Any, root: str) -> str:
     if error["type"] == "extra_forbidden":
-        reason = "unknown setting" if root == "settings" else "unknown secret"
-    elif error["type"] == "missing":
-        reason = "required"
-    return Invalid(f"{path}: {reason}", field=field)
+        return "unknown setting" if root == "settings" else "unknown secret"
+    if error["type"] == "missing":
+        return "required"
+    return str(error["msg"])
