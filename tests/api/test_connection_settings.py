@@ -382,3 +382,16 @@ def test_every_connections_response_has_a_schema(hub: str, method: str, path: st
     create = spec["components"]["schemas"]["ConnectionCreate"]["properties"]["system"]
     for system in ("uniconta", "yuki", "tripletex", "qonto"):
         assert f"docs/connector-{system}.md" in create["description"]
+
+
+def test_the_status_warns_when_callbacks_cannot_reach_this_installation(
+    tenant: Tenant, uniconta: Uniconta, yuki: Yuki
+) -> None:
+    """The suite's hub listens on 127.0.0.1: Uniconta's Change URL there is unreachable from
+    outside, so the status says so; Yuki never calls back, so it has no such warning."""
+    calling = connect(tenant, uniconta)
+    status = tenant.api.get(f"/connections/{calling['id']}").json()
+    assert "only this machine can reach" in status["change_url_warning"]
+    assert "LEDGERBRIDGE_PUBLIC_URL" in status["change_url_warning"]
+    silent = connect_yuki(tenant, yuki)
+    assert tenant.api.get(f"/connections/{silent['id']}").json()["change_url_warning"] is None

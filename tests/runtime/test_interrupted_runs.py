@@ -14,7 +14,7 @@ from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings
-from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.tables.sync import Run, WriteIntent
 from ledgerbridge.store.tables.tenancy import Connection, Tenant
 from tests.conftest import TEST_DATABASE
 
@@ -61,5 +61,52 @@ def test_recovering_a_dead_processs_job_closes_its_run(db_url: str, tmp_path: Pa
             assert run.finished_at is not None
         job = system.queue.get(held.id)
         assert job is not None and job.status == "queued"
+    finally:
+        system.close()
+
+
+@pytest.mark.parametrize(
+    ("intent_status", "progressed"), [("done", True), ("recovered", True), ("pending", False)]
+)
+def test_a_dead_run_that_completed_a_resumed_write_made_progress(
+    db_url: str, tmp_path: Path, intent_status: str, progressed: bool
+) -> None:
+    """A run killed before it logged a record may still have completed a create an earlier
+    run had begun; a create only started does not count."""
+    system = System(
+        Settings(
+            database_url=db_url,
+            secret_keys=Fernet.generate_key().decode(),
+            secret_key_file=tmp_path / "unused.key",
+        )
+    )
+    try:
+        later = datetime(2026, 12, 1, 9, 5, tzinfo=UTC)
+        with system.sessions.begin() as session:
+            session.add(Tenant(id="t1", name="Firm", created_at=EARLIER))
+            session.flush()
+            session.add(
+                Connection(
+                    id="c1", tenant_id="t1", system="uniconta", name="Firm", timezone="UTC",
+                    settings={}, secrets="", credential_key="k", inbound_token_hash="x",
+                    created_at=EARLIER, updated_at=EARLIER,
+                )
+            )  # fmt: skip
+            session.flush()
+            session.add(
+                Run(id="r1", connection_id="c1", kind="push", job_id="j1",
+                    status="running", counts={}, calls=2, started_at=EARLIER)
+            )  # fmt: skip
+            session.add(
+                WriteIntent(
+                    connection_id="c1", stream="invoices", record_id="inv1", operation="create",
+                    business_key="LB-inv1", status=intent_status, created_at=EARLIER,
+                    updated_at=later,
+                )
+            )  # fmt: skip
+        probe = system.queue.progressed
+        assert probe is not None
+        with system.sessions() as session:
+            assert probe(session, "j1") is progressed
     finally:
         system.close()

@@ -112,6 +112,10 @@ class ConnectionStatus(BaseModel):
         description="Where the system sends its callbacks (holds the connection's token: "
         "owners and admins only)"
     )
+    change_url_warning: str | None = Field(
+        description="Why the system cannot deliver its callbacks to that URL (it is on this "
+        "machine only), or null"
+    )
     open_issues: dict[str, int] = Field(description="Reason code → records")
     pending_callbacks: int
     recent_runs: list[RunView]

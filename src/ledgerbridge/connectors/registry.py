@@ -171,6 +171,9 @@ class SystemSpec:
     status_warnings: Callable[[Mapping[str, Any], date], list[str]] | None = None
     """Warnings about a connection's settings on a given local day (a token about to
     expire): shown in its status and sent to the app as a daily ``connection.warning``."""
+    receives_callbacks: bool = True
+    """Whether the system calls the connection's callback URL (change notices, webhooks):
+    then a URL only this machine can reach is a warning in the status."""
     webhooks: Webhooks | None = None
     """Webhooks set up with saved credentials (see ``Webhooks``); OAuth systems use
     ``OAuthFlow.after_login`` instead."""
@@ -284,6 +287,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         quota_timezone="Europe/Amsterdam",
         page_size=100,
         write_batch_size=500,
+        receives_callbacks=False,
         pulls={
             # No callbacks: contacts changed in Yuki (and ticked Customer boxes) are read with
             # modifiedAfter, three calls when nothing changed.

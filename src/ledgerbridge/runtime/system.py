@@ -41,7 +41,7 @@ from ledgerbridge.settings import Settings
 from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
 from ledgerbridge.store.secrets import SecretBox
 from ledgerbridge.store.tables.hub import Change
-from ledgerbridge.store.tables.sync import Run, SyncLogEntry
+from ledgerbridge.store.tables.sync import Run, SyncLogEntry, WriteIntent
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -256,10 +256,24 @@ def build(settings: Settings | None = None, **kwargs: Any) -> System:
 
 
 def _interrupted_run_progressed(session: Session, job_id: str) -> bool:
-    """Whether the run a dead worker left open for this job logged a created or updated
-    record (log rows commit with the records they describe)."""
+    """Whether the run a dead worker left open for this job got anything through: it logged
+    a created or updated record (log rows commit with the records they describe), or it
+    completed a write begun by an earlier run (resumed creates commit on their own). A write
+    only started is no progress: a job that dies in the same call every time still fails."""
     open_runs = sa.select(Run.id).where(Run.job_id == job_id, Run.status == "running")
     wrote = sa.select(SyncLogEntry.id).where(
         SyncLogEntry.run_id.in_(open_runs), SyncLogEntry.outcome.in_(("created", "updated"))
     )
-    return session.scalar(wrote.limit(1)) is not None
+    if session.scalar(wrote.limit(1)) is not None:
+        return True
+    stepped = (
+        sa.select(WriteIntent.id)
+        .join(Run, Run.connection_id == WriteIntent.connection_id)
+        .where(
+            Run.job_id == job_id,
+            Run.status == "running",
+            WriteIntent.status.in_(("done", "recovered")),
+            WriteIntent.updated_at >= Run.started_at,
+        )
+    )
+    return session.scalar(stepped.limit(1)) is not None

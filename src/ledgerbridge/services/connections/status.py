@@ -21,6 +21,7 @@ from ledgerbridge.services.connections.base import (
 )
 from ledgerbridge.services.errors import NotFound
 from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.settings import public_url_warning
 from ledgerbridge.store.tables.sync import InboxEvent, Run, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
@@ -76,6 +77,9 @@ class Status(Part):
                 "daily_call_limit": daily_call_limit(spec, row.settings),
                 "quota_day": self._ledger.day(spec.quota_timezone),
                 "change_url": change_url,
+                "change_url_warning": (
+                    public_url_warning(self.public_url) if spec.receives_callbacks else None
+                ),
                 "open_issues": {reason: count for reason, count in issues},
                 "pending_callbacks": int(pending or 0),
                 "recent_runs": [run_view(r) for r in runs],
