@@ -10,7 +10,6 @@ for a refused signature.
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -20,9 +19,6 @@ from ledgerbridge.api.deps import SystemDep
 from ledgerbridge.api.input import BodyTooLarge, check_declared_length, read_limited
 from ledgerbridge.connectors.base import CallbackRefused
 from ledgerbridge.model.validation import NUL
-from ledgerbridge.runtime.system import System
-from ledgerbridge.services.connections.base import token_hash
-from ledgerbridge.store.tables.tenancy import Connection
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
 
@@ -32,7 +28,7 @@ UNKNOWN = "unknown callback URL"
 async def receive(
     connection_id: str, token: str, request: Request, system: SystemDep
 ) -> dict[str, str]:
-    if not await run_in_threadpool(_known, system, connection_id, token):
+    if not await run_in_threadpool(system.connections.knows, connection_id, token):
         raise HTTPException(status_code=404, detail=UNKNOWN)
     limit = system.settings.max_body_bytes
     try:
@@ -73,11 +69,3 @@ for _method in ("GET", "POST"):
         responses=RESPONSES,
         operation_id=f"inbound_{_method.lower()}",
     )
-
-
-def _known(system: System, connection_id: str, token: str) -> bool:
-    """Whether the URL is a connection's callback URL, read without the body. Storing the
-    event checks it again, in the transaction that stores it."""
-    with system.sessions() as session:
-        row = session.get(Connection, connection_id)
-        return row is not None and hmac.compare_digest(row.inbound_token_hash, token_hash(token))

@@ -13,7 +13,17 @@ from ledgerbridge.store.tables.sync import InboxEvent
 from ledgerbridge.store.tables.tenancy import Connection
 
 
+def _token_matches(row: Connection | None, token: str) -> bool:
+    return row is not None and hmac.compare_digest(row.inbound_token_hash, token_hash(token))
+
+
 class Callbacks(Part):
+    def knows(self, connection_id: str, token: str) -> bool:
+        """Whether the URL is a connection's callback URL, checked before the body is read
+        (one indexed read). ``receive`` checks again in the transaction that stores."""
+        with self._sessions() as session:
+            return _token_matches(session.get(Connection, connection_id), token)
+
     def receive(
         self,
         connection_id: str,
@@ -28,7 +38,7 @@ class Callbacks(Part):
         again under the same id is stored only once."""
         with self._sessions.begin() as session:
             row = session.get(Connection, connection_id)
-            if row is None or not hmac.compare_digest(row.inbound_token_hash, token_hash(token)):
+            if row is None or not _token_matches(row, token):
                 return False
             check = system_spec(row.system).callback_check
             event_key = None
