@@ -197,6 +197,8 @@ def test_entity_types() -> None:
         "unit",
         "invoice",
         "payment",
+        "order",
+        "refund",
         "period_statistics",
     }
     for model in ENTITY_TYPES.values():

@@ -17,10 +17,12 @@ from ledgerbridge.model import (
     ContactPerson,
     CustomField,
     Invoice,
+    Order,
     Party,
     Payment,
     PeriodStatistics,
     Product,
+    Refund,
     StockLevel,
     VatCode,
 )
@@ -40,6 +42,8 @@ RESOURCES: dict[str, tuple[str, type[BaseModel]]] = {
     "payments": ("payment", Payment),
     "period-statistics": ("period_statistics", PeriodStatistics),
     "custom-fields": ("custom_field", CustomField),
+    "orders": ("order", Order),
+    "refunds": ("refund", Refund),
 }
 
 

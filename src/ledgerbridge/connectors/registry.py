@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel
@@ -171,6 +171,10 @@ class SystemSpec:
     status_warnings: Callable[[Mapping[str, Any], date], list[str]] | None = None
     """Warnings about a connection's settings on a given local day (a token about to
     expire): shown in its status and sent to the app as a daily ``connection.warning``."""
+    side: Literal["accounting", "app"] = "accounting"
+    """Which side of the hub the system stands on: an accounting system books what the hub
+    holds; a business app (a shop, a POS, an acquirer) is where records start. Routes send an
+    app's records to an accounting connection, never to another app (see engine/routing)."""
     receives_callbacks: bool = True
     """Whether the system calls the connection's callback URL (change notices, webhooks):
     then a URL only this machine can reach is a warning in the status."""

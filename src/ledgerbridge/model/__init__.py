@@ -19,6 +19,7 @@ from ledgerbridge.model.common import (
     Locale,
     Record,
 )
+from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.model.custom_field import CustomField, CustomFieldKey
 from ledgerbridge.model.invoice import Invoice, InvoiceLine, Payment, round_money
 from ledgerbridge.model.party import ContactPerson, Party
@@ -40,6 +41,8 @@ from ledgerbridge.model.validation import (
 __all__ = [
     "COMMON_UNITS",
     "ENTITY_TYPES",
+    "Order",
+    "Refund",
     "Address",
     "ContactPerson",
     "CountryCode",
@@ -85,6 +88,8 @@ ENTITY_TYPES: dict[str, type[BaseModel]] = {
     "unit": Unit,
     "invoice": Invoice,
     "payment": Payment,
+    "order": Order,
+    "refund": Refund,
     "period_statistics": PeriodStatistics,
     "custom_field": CustomField,
 }

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ledgerbridge.model.common import Canonical, CurrencyCode, Record
+from ledgerbridge.model.common import Address, Canonical, CurrencyCode, Record
 from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, Amount, Price, Quantity, refuse_imprecise
 
 __all__ = [
@@ -142,6 +142,10 @@ class Invoice(Record):
     date: dt.date
     due_date: dt.date | None = None
     payment_term_days: int | None = Field(default=None, ge=0, le=365)
+    payment_term: str | None = Field(default=None, max_length=50)
+    """The accounting system's own payment term code, when the app names one (a webshop's
+    card term that registers the invoice as paid at booking): it wins over
+    ``payment_term_days``."""
     currency: CurrencyCode
     status: Literal["draft", "sent", "booked", "paid", "cancelled"] = "draft"
     lines: list[InvoiceLine] = Field(default_factory=list)
@@ -150,6 +154,9 @@ class Invoice(Record):
     credits_invoice_id: str | None = None
     reference: str | None = None
     notes: str | None = None
+    delivery_address: Address | None = None
+    """Where the goods go, when it is not the party's address (a webshop's shipping
+    address)."""
     amount_open: Amount | None = None
 
     @field_validator("due_date")

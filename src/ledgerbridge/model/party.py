@@ -71,6 +71,12 @@ class Party(Record):
     locale: Locale | None = None
     currency: CurrencyCode | None = None
     payment_term_days: int | None = Field(default=None, ge=0, le=365)
+    customer_group: str | None = Field(default=None, max_length=50)
+    """The accounting system's own customer (debtor) group code, when the app chooses it (a
+    webshop's B2C, B2B and EAN profiles); otherwise the system's default applies."""
+    vat_zone: Literal["domestic", "eu", "abroad"] | None = None
+    """Where the customer is for VAT, when the app says so: the accounting system books its
+    sales with the zone's rules (Uniconta's VatZone)."""
     active: bool = True
 
     @field_validator("vat_number")
