@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body the API accepts (413 beyond it), callbacks included.",
     )
+    files_watch_root: Path | None = Field(
+        default=None,
+        description="The folder under which files connections may watch a folder of their "
+        "own (settings.watch_folder); none: no connection watches a folder, as a tenant "
+        "would otherwise read and move files anywhere the hub may.",
+    )
     log_level: str = "INFO"
     tripletex_consumer_token: str | None = Field(
         default=None,

@@ -20,6 +20,13 @@ from ledgerbridge.connectors.base import (
     OAuthFlow,
     Verified,
 )
+from ledgerbridge.connectors.files.connector import STREAM_ENTITIES as FILES_STREAM_ENTITIES
+from ledgerbridge.connectors.files.connector import (
+    FilesConnector,
+    OrderFileMapping,
+    RefundFileMapping,
+)
+from ledgerbridge.connectors.files.settings import FilesSecrets, FilesSettings
 from ledgerbridge.connectors.kit.credentials import counter_key
 from ledgerbridge.connectors.qonto import mapping as qonto_mapping
 from ledgerbridge.connectors.qonto import oauth as qonto_oauth
@@ -392,5 +399,26 @@ SYSTEMS: dict[str, SystemSpec] = {
         check_links=tripletex_setup.check_links,
         lists=("vat", "customers"),
         credential_settings=("environment", "base_urls"),
+    ),
+    "files": SystemSpec(
+        name="files",
+        factory=FilesConnector,
+        settings=FilesSettings,
+        secrets=FilesSecrets,
+        timezone="UTC",
+        streams={"orders": OrderFileMapping, "refunds": RefundFileMapping},
+        # No API: nothing is called, so no budget is spent.
+        daily_call_limit=1_000_000,
+        quota_timezone="UTC",
+        counted_per=lambda settings: ("file://local",),
+        page_size=200,
+        write_batch_size=100,
+        # The watched folder is scanned every minute (a no-op without settings.watch_folder).
+        pulls={"file_scan": Pull(("orders", "refunds"), "* * * * *")},
+        entities=frozenset(FILES_STREAM_ENTITIES.values()),
+        default_streams=FilesConnector.default_streams,
+        side="app",
+        receives_callbacks=False,
+        credential_settings=(),
     ),
 }

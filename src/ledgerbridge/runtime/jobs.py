@@ -175,7 +175,12 @@ class SyncJobs:
         job: JobContext,
         action: Callable[[RunContext], Any],
         reserve: float = 0.0,
+        *,
+        after_import: bool = True,
     ) -> JSON:
+        """Run ``action`` as a fenced, recorded run of the job's connection. ``after_import``:
+        the job waits for the initial import (not so for work that brings records of its own,
+        such as a file a user uploaded)."""
         connection_id = job.job.connection_id
         if connection_id is None:
             raise ValueError(f"{kind} job without a connection")
@@ -183,7 +188,7 @@ class SyncJobs:
             row = session.get(Connection, connection_id)
             if row is None or not row.active:
                 return {"skipped": "connection removed or paused"}
-            if kind != "import" and row.import_state != "done":
+            if after_import and kind != "import" and row.import_state != "done":
                 return {"skipped": "initial import not finished"}
         handle = self._connections.handle(connection_id)
         run_id = self._start_run(handle, kind, job.job.id)

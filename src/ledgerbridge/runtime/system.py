@@ -25,6 +25,7 @@ from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.hub import HubStore, connection_origin
 from ledgerbridge.engine.quota import QuotaLedger
 from ledgerbridge.engine.sync import SyncEngine
+from ledgerbridge.runtime.files import FileJobs
 from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
 from ledgerbridge.runtime.jobqueue.port import Command, JobBackend, JobContext
 from ledgerbridge.runtime.jobqueue.procrastinate import ProcrastinateBackend
@@ -101,11 +102,20 @@ class System:
             self.sessions, self.connections, self.engine, self.ledger, self.queue,
             self.webhooks, self.clock, transport,
         )  # fmt: skip
+        self.files = FileJobs(
+            self.sessions, self.connections, self.jobs, self.engine, self.queue, self.clock,
+            settings.files_watch_root,
+        )  # fmt: skip
         self.retention = Retention(
             self.sessions, self.queue, self.clock, keep=timedelta(days=settings.retention_days)
         )
         self.worker = self.queue.runner(
-            {**self.jobs.handlers(), "notices": self._notices, "retention": self._retention},
+            {
+                **self.jobs.handlers(),
+                **self.files.handlers(),
+                "notices": self._notices,
+                "retention": self._retention,
+            },
             concurrency=settings.worker_concurrency,
             poll_interval=settings.poll_interval,
         )

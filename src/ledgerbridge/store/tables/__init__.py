@@ -2,6 +2,7 @@
 
 from ledgerbridge.store.tables import (
     fences,  # noqa: F401
+    files,  # noqa: F401
     flows,  # noqa: F401
     hub,  # noqa: F401
     runtime,  # noqa: F401
