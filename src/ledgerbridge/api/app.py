@@ -18,7 +18,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from ledgerbridge.api import connections, errors, inbound, oauth, records, setup, systems, tenancy
+from ledgerbridge.api import (
+    connections,
+    errors,
+    files,
+    inbound,
+    oauth,
+    records,
+    setup,
+    systems,
+    tenancy,
+)
 from ledgerbridge.api.input import RefuseNul
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import ServiceError
@@ -44,6 +54,7 @@ def create_app(system: System) -> FastAPI:
     )
     app.include_router(records.router, prefix="/api/v1")
     app.include_router(connections.router, prefix="/api/v1")
+    app.include_router(files.router, prefix="/api/v1")
     app.include_router(systems.router, prefix="/api/v1")
     app.include_router(tenancy.router, prefix="/api/v1")
     app.include_router(inbound.router, prefix="/api/v1")

@@ -34,6 +34,7 @@ from ledgerbridge.runtime.retention import Retention
 from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.data_fields import DataFieldService
+from ledgerbridge.services.files import FileService
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.setup import SetupService
 from ledgerbridge.services.tenancy import TenancyService
@@ -95,6 +96,7 @@ class System:
             settings.public_url, transport, installation=settings.model_dump(),
         )  # fmt: skip
         self.data_fields = DataFieldService(self.connections, self.records)
+        self.files = FileService(self.sessions, self.queue, self.clock, self.connections)
         self.setup = SetupService(self.ledger, transport)
         self.engine = SyncEngine(self.sessions, self.hub, self.clock)
         self.engine.inbound.on_release = self._queue_push
@@ -102,7 +104,7 @@ class System:
             self.sessions, self.connections, self.engine, self.ledger, self.queue,
             self.webhooks, self.clock, transport,
         )  # fmt: skip
-        self.files = FileJobs(
+        self.file_jobs = FileJobs(
             self.sessions, self.connections, self.jobs, self.engine, self.queue, self.clock,
             settings.files_watch_root,
         )  # fmt: skip
@@ -112,7 +114,7 @@ class System:
         self.worker = self.queue.runner(
             {
                 **self.jobs.handlers(),
-                **self.files.handlers(),
+                **self.file_jobs.handlers(),
                 "notices": self._notices,
                 "retention": self._retention,
             },

@@ -39,8 +39,8 @@ class FileMappings(Strict):
 
 
 class FilesSettings(ConnectionSettings):
-    file_mappings: FileMappings = Field(
-        default_factory=FileMappings,
+    file_mappings: FileMappings | None = Field(
+        None,
         description="Saved with PUT /connections/{id}/file-mappings/{kind}",
     )
     watch_folder: Folder | None = Field(
