@@ -51,6 +51,13 @@ from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL as UNICONTA_URL
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
 from ledgerbridge.connectors.uniconta.settings import UnicontaSecrets, UnicontaSettings
+from ledgerbridge.connectors.woocommerce import mapping as woo_mapping
+from ledgerbridge.connectors.woocommerce import webhooks as woo_webhooks
+from ledgerbridge.connectors.woocommerce.connector import STREAM_ENTITIES as WOO_STREAM_ENTITIES
+from ledgerbridge.connectors.woocommerce.connector import WooCommerceConnector
+from ledgerbridge.connectors.woocommerce.connector import record_url as woo_record_url
+from ledgerbridge.connectors.woocommerce.connector import verify as woo_verify
+from ledgerbridge.connectors.woocommerce.settings import WooCommerceSecrets, WooCommerceSettings
 from ledgerbridge.connectors.yuki import mapping as yuki_mapping
 from ledgerbridge.connectors.yuki import setup as yuki_setup
 from ledgerbridge.connectors.yuki.client import DEFAULT_BASE_URL as YUKI_URL
@@ -420,5 +427,38 @@ SYSTEMS: dict[str, SystemSpec] = {
         side="app",
         receives_callbacks=False,
         credential_settings=(),
+    ),
+    "woocommerce": SystemSpec(
+        name="woocommerce",
+        factory=WooCommerceConnector,
+        settings=WooCommerceSettings,
+        secrets=WooCommerceSecrets,
+        timezone="Europe/Copenhagen",
+        side="app",
+        streams={
+            "products": woo_mapping.ProductMapping,
+            "stock": woo_mapping.StockMapping,
+            "orders": woo_mapping.OrderMapping,
+            "refunds": woo_mapping.RefundMapping,
+        },
+        # WooCommerce has no call quota (the shop's host may throttle, which Retry-After
+        # handles): this is a budget of our own, so a runaway loop cannot hammer a shop.
+        daily_call_limit=50_000,
+        quota_timezone="Europe/Copenhagen",
+        page_size=100,
+        write_batch_size=100,
+        pulls={
+            # Webhooks bring orders at once; this is the safety net (and revives webhooks).
+            "pull": Pull(("orders", "refunds"), "*/15 * * * *"),
+            "products": Pull(("products",), "20 */6 * * *", reserve=0.2),
+        },
+        entities=frozenset(WOO_STREAM_ENTITIES.values()),
+        default_streams=WooCommerceConnector.default_streams,
+        verify=woo_verify,
+        # Each shop is its own counter: its host.
+        counted_per=lambda settings: (str(settings.get("base_url") or ""),),
+        webhooks=Webhooks(woo_webhooks.subscribe, woo_webhooks.unsubscribe),
+        callback_check=woo_webhooks.check_signature,
+        record_url=woo_record_url,
     ),
 }

@@ -1,0 +1,440 @@
+"""WooCommerce connector: a shop's orders and refunds come into the hub, its products go both
+ways by SKU, and the accounting system's stock goes out to its products and variations.
+
+Orders are read with ``modified_after`` (GMT) in id order, 100 a call, paged by
+``X-WP-TotalPages``; refunds with ``after`` from ``GET /refunds`` (WooCommerce 9.0+), or order
+by order on a shop that lacks it. Webhooks bring changes at once (``webhooks``); each safety-net
+pull of orders also switches back on the webhooks WooCommerce disabled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from ledgerbridge.connectors.base import (
+    JSON,
+    AuthenticationFailed,
+    CallMeter,
+    ChangeNotice,
+    Connector,
+    EntityMapping,
+    Page,
+    RemoteRejected,
+    Verified,
+)
+from ledgerbridge.connectors.kit.cursors import ChangedSince
+from ledgerbridge.connectors.kit.values import text
+from ledgerbridge.connectors.kit.wiring import Settings, Transport
+from ledgerbridge.connectors.woocommerce.client import (
+    BATCH_SIZE,
+    MAX_PER_PAGE,
+    item_error,
+)
+from ledgerbridge.connectors.woocommerce.mapping import (
+    OrderMapping,
+    ProductMapping,
+    RefundMapping,
+    StockMapping,
+    product_remote_id,
+    split_remote_id,
+)
+from ledgerbridge.connectors.woocommerce.webhooks import client_for, notices, revive
+
+log = logging.getLogger(__name__)
+
+STREAM_ENTITIES: dict[str, str] = {
+    "products": "product",
+    "stock": "stock_level",
+    "orders": "order",
+    "refunds": "refund",
+}
+CHANGED_SINCE_OVERLAP = timedelta(minutes=2)
+"""A ``modified_after`` scan starts this much before the previous one began, so an order saved
+while it ran (or stamped by a shop clock a little behind ours) is read again, not missed."""
+GMT = "%Y-%m-%dT%H:%M:%S"
+
+
+class WooCommerceConnector(Connector):
+    system = "woocommerce"
+    default_streams = frozenset({"products", "stock", "orders", "refunds"})
+    batched_writes = frozenset({"products", "stock"})
+    held_hints: Mapping[str, str] = {
+        "products": "the shop has no product or variation with its SKU: add it in WooCommerce "
+        "(or let this connection send products) and its stock follows"
+    }
+
+    def open(
+        self, settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport
+    ) -> None:
+        self.client = client_for(settings, secrets, meter, transport)
+        self.base_url = str(settings["base_url"])
+        self.webhook_ids = {str(i) for i in secrets.get("webhook_ids") or []}
+        self.revived: list[str] = []
+        """Webhooks this connector switched back on (the run's log says which)."""
+        self._refunds_route: bool | None = None
+        self.mappings: Mapping[str, EntityMapping] = {
+            "products": ProductMapping(),
+            "stock": StockMapping(text(settings.get("stock_warehouse"))),
+            "orders": OrderMapping(),
+            "refunds": RefundMapping(),
+        }
+
+    def close(self) -> None:
+        self.client.close()
+
+    def test(self) -> str:
+        found = self.client.page_of("/orders", {"status": "any"}, per_page=1)
+        return f"WooCommerce shop {self.base_url} ({found.total or 0} orders)"
+
+    def count(self, stream: str) -> int | None:
+        if stream != "orders":
+            return None
+        return self.client.page_of("/orders", {"status": "any"}, per_page=1).total
+
+    # ------------------------------------------------------------------ reads
+
+    def read_page(self, stream: str, after: str | None, limit: int) -> Page:
+        if stream == "orders":
+            return self._changed_orders(after, limit)
+        if stream == "refunds":
+            return self._new_refunds(after, limit)
+        if stream == "products":
+            return self._products(after, limit)
+        return Page([], after, more=False)  # stock is written, never read
+
+    def _changed_orders(self, after: str | None, limit: int) -> Page:
+        """Orders saved since the cursor's moment, in id order (a save during the scan can
+        only shift rows to later pages, so one is read twice, never skipped)."""
+        scan = ChangedSince.parse(after)
+        if scan.starting:
+            began = self.clock.now().astimezone(UTC) - CHANGED_SINCE_OVERLAP
+            scan = scan.starts_next(began.strftime(GMT))
+            self._revive_webhooks()
+        page = scan.page()
+        params = {"status": "any", "orderby": "id", "order": "asc", "dates_are_gmt": "true"}
+        if scan.since:
+            params["modified_after"] = scan.since
+        found = self.client.page_of("/orders", params, page=page, per_page=limit)
+        if page < found.total_pages and found.items:
+            return Page(found.items, scan.at(page + 1), more=True)
+        return Page(found.items, scan.done(), more=False)
+
+    def _revive_webhooks(self) -> None:
+        """Each orders pull also switches on the webhooks WooCommerce disabled after failed
+        deliveries: the pull covers the gap, and changes come at once again after. A problem
+        here is logged and never fails the pull (a refused key still does)."""
+        try:
+            revived = revive(self.client, self.webhook_ids)
+        except RemoteRejected as exc:
+            log.warning("WooCommerce webhooks could not be checked: %s", exc)
+            return
+        for webhook_id in revived:
+            log.warning(
+                "WooCommerce had disabled webhook %s after failed deliveries; switched on again",
+                webhook_id,
+            )
+        self.revived.extend(revived)
+
+    def _new_refunds(self, after: str | None, limit: int) -> Page:
+        """Refunds made since the cursor's moment. A refund is never changed, only made (or
+        deleted, which does not propagate)."""
+        scan = ChangedSince.parse(after)
+        if scan.starting:
+            began = self.clock.now().astimezone(UTC) - CHANGED_SINCE_OVERLAP
+            scan = scan.starts_next(began.strftime(GMT))
+        if not self._has_refunds_route():
+            return self._refunds_by_order(scan, limit)
+        page = scan.page()
+        params = {"orderby": "id", "order": "asc", "dates_are_gmt": "true"}
+        if scan.since:
+            params["after"] = scan.since
+        found = self.client.page_of("/refunds", params, page=page, per_page=limit)
+        rows = self._with_currency(found.items)
+        if page < found.total_pages and found.items:
+            return Page(rows, scan.at(page + 1), more=True)
+        return Page(rows, scan.done(), more=False)
+
+    def _has_refunds_route(self) -> bool:
+        """``GET /refunds`` exists from WooCommerce 9.0; older shops answer 404
+        ``rest_no_route``."""
+        if self._refunds_route is None:
+            try:
+                self.client.page_of("/refunds", {}, per_page=1)
+                self._refunds_route = True
+            except RemoteRejected as exc:
+                if "rest_no_route" not in str(exc):
+                    raise
+                self._refunds_route = False
+        return self._refunds_route
+
+    def _refunds_by_order(self, scan: ChangedSince, limit: int) -> Page:
+        """Without ``GET /refunds``: the orders saved since the moment that list refunds (a
+        refund saves its order), and each one's refunds (a call per such order)."""
+        page = scan.page()
+        params = {"status": "any", "orderby": "id", "order": "asc", "dates_are_gmt": "true"}
+        if scan.since:
+            params["modified_after"] = scan.since
+        found = self.client.page_of("/orders", params, page=page, per_page=limit)
+        rows: list[JSON] = []
+        for order in found.items:
+            if order.get("refunds"):
+                for refund in self.client.list_all(f"/orders/{int(order['id'])}/refunds"):
+                    rows.append(
+                        {**refund, "parent_id": order["id"], "_currency": order.get("currency")}
+                    )
+        if page < found.total_pages and found.items:
+            return Page(rows, scan.at(page + 1), more=True)
+        return Page(rows, scan.done(), more=False)
+
+    def _with_currency(self, refunds: list[JSON]) -> list[JSON]:
+        """Refunds with their order's currency (a refund does not carry it): one call for the
+        orders of a page."""
+        order_ids = sorted({int(r["parent_id"]) for r in refunds if r.get("parent_id")})
+        currencies: dict[str, Any] = {}
+        for start in range(0, len(order_ids), MAX_PER_PAGE):
+            chunk = order_ids[start : start + MAX_PER_PAGE]
+            for order in self.client.page_of(
+                "/orders",
+                {"include": ",".join(map(str, chunk)), "status": "any"},
+                per_page=MAX_PER_PAGE,
+            ).items:
+                currencies[str(order["id"])] = order.get("currency")
+        return [{**r, "_currency": currencies.get(str(r.get("parent_id")))} for r in refunds]
+
+    def _products(self, after: str | None, limit: int) -> Page:
+        """Products by id, a page a call, each variable product followed by its variations (a
+        call each); the variable product itself is not a product of the hub."""
+        page = int(after or 1)
+        found = self.client.page_of(
+            "/products", {"orderby": "id", "order": "asc"}, page=page, per_page=limit
+        )
+        rows: list[JSON] = []
+        for product in found.items:
+            if product.get("type") == "variable":
+                rows.extend(self._variations_of(product))
+            else:
+                rows.append(product)
+        if page < found.total_pages and found.items:
+            return Page(rows, str(page + 1), more=True)
+        return Page(rows, str(page), more=False)
+
+    def _variations_of(self, product: JSON, only: list[int] | None = None) -> list[JSON]:
+        params = {"include": ",".join(map(str, only))} if only else {}
+        return [
+            _as_variation(variation, product)
+            for variation in self.client.list_all(
+                f"/products/{int(product['id'])}/variations", params
+            )
+        ]
+
+    def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
+        if stream == "orders":
+            return self._by_include("/orders", remote_ids, {"status": "any"})
+        if stream == "refunds":
+            rows = self._by_include("/refunds", remote_ids, {})
+            return {rid: row for rid, row in zip(rows, self._with_currency(list(rows.values())),
+                                                 strict=True)}  # fmt: skip
+        if stream in ("products", "stock"):
+            found = self._products_by_id(remote_ids)
+            if stream == "stock":
+                return {rid: _stock_row(rid, row) for rid, row in found.items()}
+            return found
+        return {}
+
+    def _by_include(self, path: str, remote_ids: list[str], params: Mapping[str, str]
+                    ) -> dict[str, JSON]:  # fmt: skip
+        wanted = sorted({int(rid) for rid in remote_ids if rid.isdigit()})
+        found: dict[str, JSON] = {}
+        for start in range(0, len(wanted), MAX_PER_PAGE):
+            chunk = ",".join(map(str, wanted[start : start + MAX_PER_PAGE]))
+            page = self.client.page_of(path, {**params, "include": chunk}, per_page=MAX_PER_PAGE)
+            found.update({str(row["id"]): row for row in page.items})
+        return found
+
+    def _products_by_id(self, remote_ids: list[str]) -> dict[str, JSON]:
+        """Products by ``include`` (a call per 100), variations by parent (a call per parent
+        with the parent itself, for its name)."""
+        simple: list[str] = []
+        variations: dict[int, list[int]] = {}
+        for rid in remote_ids:
+            try:
+                parent, variation = split_remote_id(rid)
+            except ValueError:
+                continue
+            if variation is None:
+                simple.append(str(parent))
+            else:
+                variations.setdefault(parent, []).append(variation)
+        found = self._by_include("/products", simple, {})
+        parents = self._by_include("/products", [str(p) for p in variations], {})
+        for parent_id, wanted in variations.items():
+            owner = parents.get(str(parent_id))
+            if owner is None:
+                continue
+            for row in self._variations_of(owner, wanted):
+                found[product_remote_id(parent_id, row["id"])] = row
+        return found
+
+    def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
+        """Products by SKU (``sku`` takes a comma list); orders and refunds by their id. Stock
+        is set, not created: a write that may not have arrived is simply sent again."""
+        if stream in ("orders", "refunds"):
+            return self.fetch_many(stream, keys)
+        if stream != "products":
+            return {}
+        found: dict[str, JSON] = {}
+        unique = sorted({key for key in keys if key and "," not in key})
+        for start in range(0, len(unique), MAX_PER_PAGE):
+            chunk = unique[start : start + MAX_PER_PAGE]
+            for row in self.client.page_of(
+                "/products", {"sku": ",".join(chunk)}, per_page=MAX_PER_PAGE
+            ).items:
+                found.setdefault(str(row.get("sku")), row)
+        return found
+
+    # ------------------------------------------------------------------ writes
+
+    def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        if stream == "products":
+            created = self._batch("/products/batch", "create", [_wire(p) for p in payloads])
+            return created
+        if stream == "stock":
+            return self._set_stock(payloads)
+        raise RemoteRejected(f"{stream} are not written to WooCommerce", reason="read_only")
+
+    def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        if stream == "products":
+            return self._update_products(payloads)
+        if stream == "stock":
+            return self._set_stock(payloads)
+        raise RemoteRejected(f"{stream} are not written to WooCommerce", reason="read_only")
+
+    def _update_products(self, payloads: list[JSON]) -> list[JSON]:
+        """Products in one batch call per 100, variations in one per parent; results in the
+        order given. A variation keeps its parent's name: only its SKU, price and status go."""
+        results: dict[int, JSON] = {}
+        simple = [(i, p) for i, p in enumerate(payloads) if not p.get("_parent_id")]
+        if simple:
+            stored = self._batch("/products/batch", "update", [_wire(p) for _, p in simple])
+            results.update({i: row for (i, _), row in zip(simple, stored, strict=True)})
+        by_parent: dict[int, list[tuple[int, JSON]]] = {}
+        for index, payload in enumerate(payloads):
+            if payload.get("_parent_id"):
+                by_parent.setdefault(int(payload["_parent_id"]), []).append((index, payload))
+        for parent_id, group in by_parent.items():
+            body = [{k: v for k, v in _wire(p).items() if k not in ("name", "type")}
+                    for _, p in group]  # fmt: skip
+            stored = self._batch(f"/products/{parent_id}/variations/batch", "update", body)
+            for (index, payload), row in zip(group, stored, strict=True):
+                results[index] = {
+                    **row,
+                    "_parent_id": parent_id,
+                    "_parent_name": payload.get("_parent_name"),
+                }
+        return [results[i] for i in range(len(payloads))]
+
+    def _set_stock(self, payloads: list[JSON]) -> list[JSON]:
+        """Stock quantities on products (one batch call per 100) and variations (one per
+        parent); each result is the stock as the shop stored it. A target the shop no longer
+        has is refused with its SKU's product named."""
+        results: dict[int, JSON] = {}
+        groups: dict[str, list[tuple[int, JSON]]] = {}
+        for index, payload in enumerate(payloads):
+            parent, variation = split_remote_id(str(payload["_target"]))
+            path = (
+                "/products/batch" if variation is None else f"/products/{parent}/variations/batch"
+            )
+            groups.setdefault(path, []).append((index, payload))
+        for path, group in groups.items():
+            body = [
+                {
+                    "id": split_remote_id(str(p["_target"]))[1]
+                    or split_remote_id(str(p["_target"]))[0],
+                    "manage_stock": True,
+                    "stock_quantity": p["stock_quantity"],
+                }
+                for _, p in group
+            ]
+            stored = self._batch(path, "update", body)
+            for (index, payload), row in zip(group, stored, strict=True):
+                results[index] = _stock_row(str(payload["_target"]), row)
+        return [results[i] for i in range(len(payloads))]
+
+    def _batch(self, path: str, action: str, items: list[JSON]) -> list[JSON]:
+        """``POST …/batch`` in calls of 100; WooCommerce answers each object on its own, and
+        one it refused makes the whole call refused here, so the engine finds what was done
+        and sends the rest one by one."""
+        stored: list[JSON] = []
+        for start in range(0, len(items), BATCH_SIZE):
+            chunk = items[start : start + BATCH_SIZE]
+            body = self.client.send("POST", path, {action: chunk})
+            answered = (body or {}).get(action) if isinstance(body, dict) else None
+            if not isinstance(answered, list) or len(answered) != len(chunk):
+                raise RemoteRejected(f"WooCommerce answered {path} without its {action} list")
+            refused = [error for row in answered if (error := item_error(row))]
+            if refused:
+                raise RemoteRejected("; ".join(refused))
+            stored.extend(dict(row) for row in answered)
+        return stored
+
+    def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:
+        return notices(body)
+
+
+def _wire(payload: JSON) -> JSON:
+    """A payload without the keys that only travel inside the hub (``_parent_id`` …)."""
+    return {k: v for k, v in payload.items() if not k.startswith("_")}
+
+
+def _as_variation(variation: JSON, parent: JSON) -> JSON:
+    return {**variation, "_parent_id": parent["id"], "_parent_name": parent.get("name")}
+
+
+def _stock_row(remote_id: str, row: JSON) -> JSON:
+    return {
+        "_target": remote_id,
+        "sku": row.get("sku"),
+        "manage_stock": row.get("manage_stock"),
+        "stock_quantity": row.get("stock_quantity"),
+    }
+
+
+def verify(
+    settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport = None
+) -> Verified:
+    """The key works: a one-order read (WooCommerce answers 401 to a wrong key, and to a key
+    without read permission)."""
+    client = client_for(settings, secrets, meter, transport)
+    try:
+        client.page_of("/orders", {"status": "any"}, per_page=1)
+    except AuthenticationFailed as exc:
+        raise AuthenticationFailed(
+            f"{exc}. Make the key in WooCommerce → Settings → Advanced → REST API with "
+            "Read/Write permission"
+        ) from None
+    finally:
+        client.close()
+    return Verified(settings={}, warnings=[])
+
+
+RECORD_PATHS = {
+    "orders": "/wp-admin/post.php?post={id}&action=edit",
+    "products": "/wp-admin/post.php?post={id}&action=edit",
+}
+"""A refund has no page of its own (it is shown on its order's, whose id its remote id does
+not carry), so it gets no link."""
+
+
+def record_url(settings: Mapping[str, Any], stream: str, remote_id: str) -> str | None:
+    """The record's page in wp-admin: an order's edit screen (the classic path, which shops
+    with HPOS redirect), a product's (a variation's parent's)."""
+    path = RECORD_PATHS.get(stream)
+    base = text(settings.get("base_url"))
+    if path is None or base is None:
+        return None
+    target = remote_id.partition(":")[0]
+    return base.rstrip("/") + path.format(id=quote(target))
