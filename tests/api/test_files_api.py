@@ -1,0 +1,203 @@
+"""The file integration's API: mappings refused with the path of each problem, the preview
+before a mapping is saved, who may save and upload, and the body limit on uploads."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import httpx
+
+from ledgerbridge.runtime.system import System
+from tests.integration.conftest import Tenant
+from tests.integration.test_file_import import (
+    HEADER,
+    ORDERS_CSV,
+    ORDERS_MAPPING,
+    files_connection,
+    save_mapping,
+)
+
+
+def _put(tenant: Tenant, connection_id: str, mapping: Any, kind: str = "orders") -> httpx.Response:
+    return tenant.api.put(f"/connections/{connection_id}/file-mappings/{kind}", json=mapping)
+
+
+def _locs(response: httpx.Response) -> list[tuple[str, ...]]:
+    assert response.status_code == 422, response.text
+    return [tuple(item["loc"]) for item in response.json()["detail"]]
+
+
+def test_a_mapping_is_refused_naming_the_path_of_each_problem(tenant: Tenant) -> None:
+    connection_id = files_connection(tenant)
+
+    unknown = copy.deepcopy(ORDERS_MAPPING)
+    unknown["fields"]["order.nummer"] = "Nr"
+    unknown["fields"]["line.colour"] = "Farve"
+    answer = _put(tenant, connection_id, unknown)
+    assert _locs(answer) == [("body", "fields", "line.colour"), ("body", "fields", "order.nummer")]
+    assert answer.json()["detail"][0]["type"] == "mapping_field_unknown"
+
+    missing = copy.deepcopy(ORDERS_MAPPING)
+    del missing["fields"]["order.created_at"]
+    del missing["fields"]["line.unit_price"]
+    answer = _put(tenant, connection_id, missing)
+    assert _locs(answer) == [
+        ("body", "fields", "order.created_at"), ("body", "fields", "line.unit_price")
+    ]  # fmt: skip
+    assert {item["type"] for item in answer.json()["detail"]} == {"mapping_field_missing"}
+
+    for delimiter in (";;", '"'):
+        bad = copy.deepcopy(ORDERS_MAPPING)
+        bad["format"]["delimiter"] = delimiter
+        assert _locs(_put(tenant, connection_id, bad))[0][:2] == ("body", "format")
+    long_delimiter = copy.deepcopy(ORDERS_MAPPING)
+    long_delimiter["format"]["delimiter"] = ";;"
+    assert _locs(_put(tenant, connection_id, long_delimiter)) == [("body", "format", "delimiter")]
+
+    other_kind = {**ORDERS_MAPPING, "kind": "refunds"}
+    assert _locs(_put(tenant, connection_id, other_kind)) == [("body", "kind")]
+    assert _locs(_put(tenant, connection_id, ["not", "a", "mapping"])) == [("body",)]
+    not_json = tenant.api.put(
+        f"/connections/{connection_id}/file-mappings/orders",
+        content=b"{oops",
+        headers={"Content-Type": "application/json"},
+    )
+    assert _locs(not_json) == [("body",)]
+    assert tenant.api.get(f"/connections/{connection_id}/file-mappings/orders").status_code == 404
+    assert _put(tenant, connection_id, ORDERS_MAPPING, kind="invoices").status_code == 422
+
+
+def test_a_saved_mapping_reads_back_and_a_new_one_replaces_it(tenant: Tenant) -> None:
+    connection_id = files_connection(tenant)
+    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
+    saved = tenant.api.get(f"/connections/{connection_id}/file-mappings/orders").json()
+    assert saved["kind"] == "orders"
+    assert saved["fields"]["order.number"] == {"column": "Ordrenr", "values": {}}
+    assert saved["decimal_separator"] == ","
+
+    fewer = copy.deepcopy(ORDERS_MAPPING)
+    del fewer["fields"]["customer.email"]
+    fewer["format"] = {"type": "csv"}
+    save_mapping(tenant, connection_id, "orders", fewer)
+    saved = tenant.api.get(f"/connections/{connection_id}/file-mappings/orders").json()
+    assert "customer.email" not in saved["fields"]
+    assert saved["format"] == {"type": "csv", "quote": '"'}
+
+
+def test_the_preview_of_a_danish_csv_with_decimal_commas_stores_nothing(
+    tenant: Tenant,
+) -> None:
+    connection_id = files_connection(tenant)
+    answer = tenant.api.post(
+        f"/connections/{connection_id}/file-mappings/orders/preview",
+        json={"content": ORDERS_CSV, "mapping": ORDERS_MAPPING},
+    )
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()
+    assert shown["columns"] == HEADER.strip().split(";")
+    assert shown["problems"] == []
+    first = shown["rows"][0]
+    assert first["line"] == 2
+    assert first["values"]["order.created_at"] == "2026-11-30T14:05:00+01:00"
+    assert first["values"]["order.state"] == "processing"
+    assert [row["lines"][0]["line.unit_price"] for row in shown["rows"]] == [
+        "49.95", "1234.50", "49.95"
+    ]  # fmt: skip
+    assert shown["suggestion"]["fields"]["order.number"] == "Ordrenr"
+    assert shown["suggestion"]["fields"]["line.quantity"] == "Antal"
+
+    # The file alone (text/csv): its format and columns are suggested; no column holds the
+    # currency, so that is what a mapping must still say before rows can be read.
+    raw = tenant.api.post(
+        f"/connections/{connection_id}/file-mappings/orders/preview",
+        content=ORDERS_CSV.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert raw.status_code == 200, raw.text
+    suggested = raw.json()
+    assert suggested["suggestion"]["fields"]["line.unit_price"] == "Stykpris"
+    assert suggested["suggestion"]["missing"] == ["order.currency"]
+    assert (suggested["mapping"], suggested["rows"]) == (None, [])
+    assert [(p["field"], p["code"]) for p in suggested["problems"]] == [
+        ("order.currency", "column_not_found")
+    ]
+
+    # With the currency the suggestion reads: read with it as it is.
+    with_currency = (
+        HEADER.replace("\n", ";Valuta\n") + "1001;2026-11-30;Betalt;a@b.dk;S;K;1;5;25;DKK\n"
+    )
+    raw = tenant.api.post(
+        f"/connections/{connection_id}/file-mappings/orders/preview",
+        content=with_currency.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    suggested = raw.json()
+    assert suggested["mapping"]["fields"]["order.currency"]["column"] == "Valuta"
+    assert suggested["rows"][0]["values"]["order.currency"] == "DKK"
+
+    bad_mapping = tenant.api.post(
+        f"/connections/{connection_id}/file-mappings/orders/preview",
+        json={"content": ORDERS_CSV, "mapping": {**ORDERS_MAPPING, "timezone": "Mars/Olympus"}},
+    )
+    assert _locs(bad_mapping) == [("body", "mapping", "timezone")]
+    assert tenant.api.get(f"/connections/{connection_id}/file-mappings/orders").status_code == 404
+    assert tenant.api.get(f"/connections/{connection_id}/files").json() == []
+
+
+def test_a_member_key_may_look_but_not_save_or_upload(system: System, tenant: Tenant) -> None:
+    connection_id = files_connection(tenant)
+    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
+    added = tenant.api.post("/users", json={"email": "member@nordlys.example", "role": "member"})
+    assert added.status_code == 201, added.text
+    member = {"Authorization": f"Bearer {added.json()['api_key']}"}
+    base = f"/connections/{connection_id}"
+
+    refused = tenant.api.put(f"{base}/file-mappings/orders", json=ORDERS_MAPPING, headers=member)
+    assert refused.status_code == 403
+    assert "member" in refused.json()["detail"]
+    upload = tenant.api.post(
+        f"{base}/files", params={"name": "orders.csv"}, content=ORDERS_CSV.encode(),
+        headers={**member, "Content-Type": "text/csv"},
+    )  # fmt: skip
+    assert upload.status_code == 403
+    assert tenant.api.get(f"{base}/files", headers=member).json() == []
+    assert tenant.api.get(f"{base}/file-mappings/orders", headers=member).status_code == 200
+
+
+def test_a_body_over_the_limit_is_413_and_nothing_is_stored(system: System, tenant: Tenant) -> None:
+    connection_id = files_connection(tenant)
+    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
+    row = "1001;30-11-2026 14:05;Betalt;kunde@example.dk;SKU-1;Kaffe;2;49,95;25\n"
+    big = (HEADER + row * (6 * 1024 * 1024 // len(row) + 1)).encode()
+    assert len(big) > 6 * 1024 * 1024
+    answer = tenant.api.post(
+        f"/connections/{connection_id}/files",
+        params={"name": "orders.csv"},
+        content=big,
+        headers={"Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 413
+    assert tenant.api.get(f"/connections/{connection_id}/files").json() == []
+
+
+def test_uploads_that_cannot_be_imported_are_refused_with_the_reason(tenant: Tenant) -> None:
+    connection_id = files_connection(tenant)
+    base = f"/connections/{connection_id}/files"
+
+    def post(content: bytes, **params: str) -> httpx.Response:
+        return tenant.api.post(
+            base, params=params, content=content, headers={"Content-Type": "text/csv"}
+        )
+
+    no_mapping = post(ORDERS_CSV.encode(), name="orders.csv")
+    assert no_mapping.status_code == 422
+    assert "no mapping is saved for orders files" in no_mapping.json()["detail"][0]["msg"]
+    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
+    assert post(b"", name="orders.csv").status_code == 422
+    assert post(ORDERS_CSV.encode()).status_code == 422
+    assert post(ORDERS_CSV.encode(), name="orders.csv", kind="invoices").status_code == 422
+    uploaded = post(ORDERS_CSV.encode(), name="../../etc/orders.csv")
+    assert uploaded.status_code == 202
+    assert uploaded.json()["name"] == "orders.csv"
+    assert tenant.api.get(f"{base}/unknown-file").status_code == 404
