@@ -25,6 +25,7 @@ from ledgerbridge.api import (
     inbound,
     oauth,
     records,
+    routes,
     setup,
     systems,
     tenancy,
@@ -54,6 +55,7 @@ def create_app(system: System) -> FastAPI:
     )
     app.include_router(records.router, prefix="/api/v1")
     app.include_router(connections.router, prefix="/api/v1")
+    app.include_router(routes.router, prefix="/api/v1")
     app.include_router(files.router, prefix="/api/v1")
     app.include_router(systems.router, prefix="/api/v1")
     app.include_router(tenancy.router, prefix="/api/v1")

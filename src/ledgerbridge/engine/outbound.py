@@ -38,6 +38,7 @@ from ledgerbridge.connectors.base import (
 from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.recorder import SyncRecorder
+from ledgerbridge.engine.routing import routed_to
 from ledgerbridge.engine.state import SyncState
 from ledgerbridge.engine.steps import (
     AWAITING_CREATE,
@@ -136,12 +137,13 @@ class OutboundSync(SyncState):
             with self.transaction() as session:
                 after = int(self.cursor(session, ctx, "push") or 0)
                 changes = self.hub.changes(session, ctx.tenant_id, after, 500)
+                routed = routed_to(session, ctx.tenant_id, ctx.connection_id, ctx.connector.system)
                 session.expunge_all()
             if not changes:
                 break
             by_entity: dict[str, list[str]] = {}
             for change in changes:
-                if change.origin != ctx.origin:
+                if routed(change.entity, change.origin):
                     ids = by_entity.setdefault(change.entity, [])
                     if change.record_id not in ids:
                         ids.append(change.record_id)

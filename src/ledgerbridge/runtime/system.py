@@ -21,11 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import Connector
-from ledgerbridge.connectors.registry import SYSTEMS
-from ledgerbridge.engine.hub import HubStore, connection_origin
+from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.quota import QuotaLedger
+from ledgerbridge.engine.routing import push_targets, tenant_connections, tenant_routes
 from ledgerbridge.engine.sync import SyncEngine
 from ledgerbridge.runtime.files import FileJobs
+from ledgerbridge.runtime.flows import CommerceFlows
 from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
 from ledgerbridge.runtime.jobqueue.port import Command, JobBackend, JobContext
 from ledgerbridge.runtime.jobqueue.procrastinate import ProcrastinateBackend
@@ -36,6 +37,7 @@ from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.data_fields import DataFieldService
 from ledgerbridge.services.files import FileService
 from ledgerbridge.services.records import RecordService
+from ledgerbridge.services.routes import RouteService
 from ledgerbridge.services.setup import SetupService
 from ledgerbridge.services.tenancy import TenancyService
 from ledgerbridge.services.webhooks import WebhookService
@@ -44,7 +46,6 @@ from ledgerbridge.store.db import create_db_engine, create_session_factory, migr
 from ledgerbridge.store.secrets import SecretBox
 from ledgerbridge.store.tables.hub import Change
 from ledgerbridge.store.tables.sync import Run, SyncLogEntry, WriteIntent
-from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +112,12 @@ class System:
         self.retention = Retention(
             self.sessions, self.queue, self.clock, keep=timedelta(days=settings.retention_days)
         )
+        self.flows = CommerceFlows(self.sessions, self.hub, self.queue, self.clock)
+        self.routes = RouteService(self.sessions, self.flows, self.queue, self.clock)
         self.worker = self.queue.runner(
             {
                 **self.jobs.handlers(),
+                **self.flows.handlers(),
                 **self.file_jobs.handlers(),
                 "notices": self._notices,
                 "retention": self._retention,
@@ -123,6 +127,7 @@ class System:
         )
         self.hub.listeners.append(self.webhooks.on_changes)
         self.hub.listeners.append(self._push_on_change)
+        self.hub.listeners.append(self.flows.on_changes)
         self.webhooks.on_pending = self._deliver_soon
         self.scheduler.set(SYSTEM_SCOPE, "deliver_webhooks", "* * * * *", "UTC")
         self.scheduler.set(SYSTEM_SCOPE, "retention", RETENTION_CRON, "UTC")
@@ -132,23 +137,15 @@ class System:
     # ---------------------------------------------------------------- change fan-out
 
     def _push_on_change(self, session: Session, changes: list[Change]) -> None:
-        """Queue a push for every other connection of the tenant that sends these entities."""
+        """Queue a push for every connection the changes are routed to (engine/routing:
+        without routes, every other connection of the tenant that carries the entity)."""
         targets: set[tuple[str, str]] = set()
-        for tenant_id in {c.tenant_id for c in changes}:
-            rows = session.execute(
-                sa.select(Connection.id, Connection.system).where(
-                    Connection.tenant_id == tenant_id,
-                    Connection.active.is_(True),
-                    Connection.import_state == "done",
-                )
-            ).all()
+        for tenant_id in sorted({c.tenant_id for c in changes}):
+            connections = tenant_connections(session, tenant_id)
+            routes = tenant_routes(session, tenant_id)
             for change in changes:
-                for cid, system in rows:
-                    if (
-                        change.tenant_id == tenant_id
-                        and connection_origin(cid) != change.origin
-                        and change.entity in SYSTEMS[system].entities
-                    ):
+                if change.tenant_id == tenant_id:
+                    for cid in push_targets(change.entity, change.origin, connections, routes):
                         targets.add((cid, tenant_id))
         for connection_id, tenant_id in sorted(targets):
             self._queue_push(session, connection_id, tenant_id)

@@ -1,0 +1,470 @@
+"""The commerce flow: a shop's order becomes a customer and an invoice, a refund a credit note.
+
+Flows produce derived hub records rather than transforming at push time, so intents, issues
+and references keep working unchanged and each policy stays a table-tested function. This
+module is that function, pure: given an order (or a refund), the route's policy and mapping
+rules, what the hub already has and what earlier runs derived, it says what to write. The
+runtime (``runtime/flows.py``) reads the store, calls it and writes the result in one fenced
+transaction with the derived-record rows that make it exactly once.
+
+Every outcome carries a stable reason code, the same ones the policies give, so an order that
+is not booked or stays a draft always says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from ledgerbridge.commerce.config import CommercePolicy, MatchField
+from ledgerbridge.commerce.mapping import FieldChange, MappingRules, apply_mapping
+from ledgerbridge.commerce.policies import (
+    CustomerDecision,
+    DateRange,
+    TotalsCheck,
+    check_totals,
+    credit_note_lines,
+    decide_booking,
+    decide_customer,
+    decide_payment,
+    line_vat_code,
+)
+from ledgerbridge.model.commerce import Order, Refund
+from ledgerbridge.model.invoice import InvoiceLine
+
+__all__ = [
+    "BOOKED_STATES",
+    "Known",
+    "KnownRecords",
+    "OrderResult",
+    "PartyPlan",
+    "Prior",
+    "RefundResult",
+    "match_key",
+    "order_flow",
+    "refund_flow",
+    "source_hash",
+]
+
+JSON = dict[str, Any]
+InvoiceState = Literal["draft", "booked", "paid"]
+BOOKED_STATES: frozenset[str] = frozenset({"booked", "paid"})
+"""A derived invoice in one of these states is never rewritten."""
+
+OPEN_DRAFT_REASONS = frozenset({"totals_mismatch", "rounding_account_missing"})
+"""Drafts that stay an issue until the cause is fixed (the other drafts were asked for)."""
+
+MESSAGES: dict[str, str] = {
+    "before_start_date": "the order was created before the route's start date; a historical "
+    "import for its date range books it",
+    "state_not_triggering": "the order's state '{state}' does not trigger booking "
+    "(policy.states); it is booked once it reaches one that does",
+    "mapping_filter": "skipped by the mapping rules' {rule}: {detail}",
+    "mapping_template_failed": "the mapping rules' {rule} could not render: {detail}",
+    "mapping_result_invalid": "the order as the mapping rules adjust it is invalid: {detail}",
+    "customer_email_missing": "the customer has no e-mail address to be matched by",
+    "customer_phone_missing": "the customer has no phone number to be matched by",
+    "customer_vat_number_missing": "the customer has no VAT number to be matched by",
+    "customer_ean_missing": "the customer has no EAN number to be matched by",
+    "shared_customer_missing": "the shared B2C account {account} is no customer in the hub "
+    "(no party with that debtor number): import it from the accounting system, or fix "
+    "policy.customers.shared_b2c_account",
+    "vat_code_missing": "no VAT code for line {line} at {rate}% (policy.vat.domestic_codes)",
+    "vat_charged_on_export": "line {line} is charged {rate}% VAT on a sale to {country}, "
+    "outside the EU: a person has to look at it",
+    "totals_mismatch": "the shop's total {shop_total} differs from the booked "
+    "{booked_total} by more than the tolerance (VAT: shop {shop_tax}, booked "
+    "{booked_tax}): the invoice stays a draft",
+    "rounding_account_missing": "a rounding gap of {gap} and no policy.rounding_account to "
+    "book it on: the invoice stays a draft",
+    "invoice_booked": "the order's invoice is booked: later changes do not rewrite it",
+    "refund_order_missing": "the refunded order {order} is not in the hub yet; the refund "
+    "follows it by itself",
+    "refund_waiting_for_invoice": "the refunded order {order} has no booked invoice yet; the "
+    "credit note is made once it has",
+    "refund_order_mismatch": "the refund names another order than the one found",
+    "refund_line_unknown": "a refunded line names no line of order {order}",
+    "refund_item_missing": "the refund pays a free amount and the policy has no refund_item",
+    "refund_rate_ambiguous": "the refund pays a free amount and order {order} has item lines "
+    "at several VAT rates",
+    "credit_note_booked": "the refund's credit note is booked: later changes do not rewrite it",
+}
+
+
+def _message(reason: str, **values: Any) -> str:
+    template = MESSAGES.get(reason, reason.replace("_", " "))
+    try:
+        return template.format(**values)
+    except (KeyError, IndexError):
+        return template
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+class Known(Protocol):
+    """What the hub already has, as the flow asks for it."""
+
+    def party_by(self, field: MatchField, key: str) -> str | None:
+        """The party whose ``field`` has the match key (``match_key``)."""
+
+    def party_by_debtor_number(self, account: str) -> str | None: ...
+
+    def product_by_sku(self, sku: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class KnownRecords:
+    """``Known`` over plain maps (tests, dry runs)."""
+
+    parties: Mapping[str, str] = field(default_factory=dict)
+    """``<field>:<match key>`` → party id."""
+    debtor_numbers: Mapping[str, str] = field(default_factory=dict)
+    products: Mapping[str, str] = field(default_factory=dict)
+
+    def party_by(self, field: MatchField, key: str) -> str | None:
+        return self.parties.get(f"{field}:{key}")
+
+    def party_by_debtor_number(self, account: str) -> str | None:
+        return self.debtor_numbers.get(account)
+
+    def product_by_sku(self, sku: str) -> str | None:
+        return self.products.get(sku)
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A record an earlier run derived: its hub id and state."""
+
+    record_id: str
+    state: str
+    party_id: str | None = None
+
+
+def match_key(field: MatchField, value: str | None) -> str | None:
+    """How a customer value is compared: e-mail without case, a phone number by its digits
+    (and a leading +), VAT and EAN numbers as the model normalised them."""
+    if not value:
+        return None
+    if field == "email":
+        return value.strip().lower()
+    if field == "phone":
+        digits = "".join(char for char in value if char.isdigit() or char == "+")
+        return digits or None
+    return value.strip().upper()
+
+
+def source_hash(record: JSON, policy: CommercePolicy, rules: MappingRules | None) -> str:
+    """What an earlier run saw: the source record, the policy and the rules. Equal hashes
+    mean processing again would change nothing."""
+    content = {
+        "record": record,
+        "policy": policy.model_dump(mode="json"),
+        "rules": rules.content_hash if rules else None,
+    }
+    encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class PartyPlan:
+    """The invoice's customer: an existing party (``party_id``), or one to create (``data``,
+    remembered under ``key``)."""
+
+    party_id: str | None = None
+    data: JSON | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    """What one order leads to.
+
+    ``outcome``: ``invoice`` (write ``invoice`` for ``party``), ``skip`` (nothing to write;
+    ``reason`` is the order's issue) or ``unchanged`` (its invoice is booked already).
+    ``issue`` says whether ``reason`` stays open as the order's issue.
+    """
+
+    outcome: Literal["invoice", "skip", "unchanged"]
+    reason: str
+    message: str
+    issue: bool
+    party: PartyPlan | None = None
+    invoice: JSON | None = None
+    """The invoice's canonical data, without ``party_id`` (the party may not exist yet)."""
+    state: InvoiceState | None = None
+    rules_version: int | None = None
+    rules_hash: str | None = None
+    changes: tuple[FieldChange, ...] = ()
+    order: Order | None = None
+    """The order as the rules adjusted it."""
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What one refund leads to: ``credit_note`` (``credit_note`` for the order's invoice),
+    ``wait`` (the order's invoice is not booked yet), ``skip`` or ``unchanged``."""
+
+    outcome: Literal["credit_note", "wait", "skip", "unchanged"]
+    reason: str
+    message: str
+    issue: bool
+    credit_note: JSON | None = None
+    state: InvoiceState | None = None
+
+
+def _skip(reason: str, message: str, **extra: Any) -> OrderResult:
+    return OrderResult("skip", reason, message, True, **extra)
+
+
+# ---------------------------------------------------------------------------- orders
+
+
+def _rounding_line(totals: TotalsCheck) -> InvoiceLine:
+    """The gap a shop's per-line or subtotal rounding leaves, on the rounding account and
+    without VAT, so the invoice totals what the customer paid."""
+    return InvoiceLine(
+        sku=totals.rounding_account,
+        description="Rounding",
+        quantity=Decimal(1),
+        unit_price=totals.rounding_amount,
+        vat_rate=Decimal(0),
+    )
+
+
+def _party_data(order: Order, decision: CustomerDecision) -> JSON:
+    """A new customer with the profile's group, zone and the shop's identifiers."""
+    customer = order.customer
+    billing = order.billing_address
+    is_person = decision.kind == "b2c" and not customer.company
+    name = customer.company or customer.name or customer.email or customer.phone
+    data: JSON = {
+        "kind": "person" if is_person else "organisation",
+        "name": name or f"Customer of order {order.number or order.source_id}",
+        "is_customer": True,
+        "email": customer.email,
+        "phone": customer.phone,
+        "vat_number": customer.vat_number,
+        "gln": customer.ean,
+        "billing_address": billing.model_dump(mode="json") if billing else None,
+        "currency": order.currency,
+        "customer_group": decision.debtor_group,
+        "vat_zone": decision.vat_zone,
+    }
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def _customer(order: Order, policy: CommercePolicy, known: Known) -> PartyPlan | OrderResult:
+    decision = decide_customer(order, policy)
+    if decision.action == "fail":
+        return _skip(decision.reason, _message(decision.reason))
+    if decision.action == "shared":
+        account = decision.account or ""
+        party_id = known.party_by_debtor_number(account)
+        if party_id is None:
+            return _skip(
+                "shared_customer_missing", _message("shared_customer_missing", account=account)
+            )
+        return PartyPlan(party_id=party_id)
+    assert decision.match_field is not None
+    key = match_key(decision.match_field, decision.match_value)
+    assert key is not None
+    found = known.party_by(decision.match_field, key)
+    if found is not None:
+        return PartyPlan(party_id=found)
+    return PartyPlan(data=_party_data(order, decision), key=f"{decision.match_field}:{key}")
+
+
+def _local_date(order: Order, timezone: str) -> str:
+    return order.created_at.astimezone(ZoneInfo(timezone)).date().isoformat()
+
+
+def order_flow(
+    order: Order,
+    policy: CommercePolicy,
+    rules: MappingRules | None,
+    known: Known,
+    prior: Prior | None = None,
+    *,
+    timezone: str = "UTC",
+    historical: DateRange | None = None,
+) -> OrderResult:
+    """The customer and invoice an order becomes, or why it does not become one.
+
+    An order whose invoice is booked is left alone (refunds become credit notes instead).
+    An order an earlier run took in (``prior``) stays the route's whatever its date, so a
+    draft from a historical import is updated by the order's later changes.
+    """
+    if prior is not None and prior.state in BOOKED_STATES:
+        return OrderResult("unchanged", "invoice_booked", _message("invoice_booked"), False)
+    mapped = apply_mapping(order, rules or MappingRules())
+
+    def result(
+        outcome: Literal["invoice", "skip"], reason: str, message: str, **extra: Any
+    ) -> OrderResult:
+        return OrderResult(
+            outcome, reason, message, extra.pop("issue", True),
+            rules_version=mapped.version, rules_hash=mapped.rules_hash,
+            changes=mapped.changes, order=mapped.order, **extra,
+        )  # fmt: skip
+
+    if mapped.order is None:
+        return result(
+            "skip", mapped.reason, _message(mapped.reason, rule=mapped.rule, detail=mapped.detail)
+        )
+    order = mapped.order
+    if prior is not None and historical is None:
+        day = order.created_at.date()
+        historical = DateRange(day, day)
+    booking = decide_booking(order, policy, historical)
+    if booking.action == "ignore":
+        return result("skip", booking.reason, _message(booking.reason, state=order.state))
+    customer = _customer(order, policy, known)
+    if isinstance(customer, OrderResult):
+        return result("skip", customer.reason, customer.message)
+    lines: list[JSON] = []
+    for number, line in enumerate(order.lines, start=1):
+        vat = line_vat_code(order, line, policy)
+        if vat.code is None:
+            label = line.sku or line.description or str(number)
+            message = _message(
+                vat.reason, line=label, rate=line.tax_rate, country=order.destination
+            )
+            return result("skip", vat.reason, message)
+        invoice_line = InvoiceLine(
+            product_id=known.product_by_sku(line.sku) if line.sku else None,
+            sku=line.sku,
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            vat_code=vat.code,
+            vat_rate=line.tax_rate,
+        )
+        lines.append(invoice_line.model_dump(mode="json", exclude_none=True))
+    totals = booking.totals or check_totals(order, policy)
+    if totals.status == "rounding":
+        lines.append(_rounding_line(totals).model_dump(mode="json", exclude_none=True))
+    payment = decide_payment(order, policy)
+    state: InvoiceState = "draft"
+    if booking.book:
+        state = "paid" if payment.registered_as_paid else "booked"
+    invoice: JSON = {
+        "kind": "invoice",
+        "date": _local_date(order, timezone),
+        "currency": order.currency,
+        "status": state,
+        "payment_term": payment.payment_term,
+        "reference": order.number or order.source_id,
+        "notes": order.note,
+        "delivery_address": (
+            order.shipping_address.model_dump(mode="json") if order.shipping_address else None
+        ),
+        "lines": lines,
+    }
+    invoice = {key: value for key, value in invoice.items() if value is not None}
+    reason = booking.reason
+    issue = reason in OPEN_DRAFT_REASONS
+    message = _message(
+        reason,
+        shop_total=totals.shop_total,
+        booked_total=totals.booked_total,
+        shop_tax=totals.shop_tax,
+        booked_tax=totals.booked_tax,
+        gap=totals.difference,
+    )
+    if not issue:
+        message = f"invoice {state} ({reason}; payment: {payment.reason})"
+    return result(
+        "invoice", reason, message, issue=issue, party=customer, invoice=invoice, state=state
+    )
+
+
+# ---------------------------------------------------------------------------- refunds
+
+
+def refund_flow(
+    refund: Refund,
+    order: Order | None,
+    policy: CommercePolicy,
+    invoice: Prior | None,
+    prior: Prior | None = None,
+    *,
+    timezone: str = "UTC",
+) -> RefundResult:
+    """The credit note a refund becomes against its order's booked invoice.
+
+    A refund waits while its order has no booked invoice (the order is not in, or its invoice
+    is a draft that may still change); it is made once the invoice is booked.
+    """
+    if prior is not None and prior.state in BOOKED_STATES:
+        return RefundResult(
+            "unchanged", "credit_note_booked", _message("credit_note_booked"), False
+        )
+    ref = refund.order_source_id
+    if order is None:
+        return RefundResult(
+            "wait", "refund_order_missing", _message("refund_order_missing", order=ref), True
+        )
+    if invoice is None or invoice.state not in BOOKED_STATES or invoice.party_id is None:
+        return RefundResult(
+            "wait",
+            "refund_waiting_for_invoice",
+            _message("refund_waiting_for_invoice", order=order.number or ref),
+            True,
+        )
+    decision = credit_note_lines(refund, order, policy)
+    if not decision.lines or decision.totals is None:
+        return RefundResult(
+            "skip", decision.reason, _message(decision.reason, order=order.number or ref), True
+        )
+    codes: dict[Decimal, str | None] = {}
+    for line in order.lines:
+        codes.setdefault(line.tax_rate, line_vat_code(order, line, policy).code)
+    lines: list[JSON] = []
+    for credited in decision.lines:
+        code = codes.get(credited.vat_rate) if credited.vat_rate is not None else None
+        if code is None:
+            label = credited.sku or credited.description
+            message = _message("vat_code_missing", line=label, rate=credited.vat_rate)
+            return RefundResult("skip", "vat_code_missing", message, True)
+        with_code = credited.model_copy(update={"vat_code": code})
+        lines.append(with_code.model_dump(mode="json", exclude_none=True))
+    totals = decision.totals
+    if totals.status == "rounding":
+        lines.append(_rounding_line(totals).model_dump(mode="json", exclude_none=True))
+    draft = decision.reason in OPEN_DRAFT_REASONS or not policy.book
+    state: InvoiceState = "draft" if draft else "booked"
+    note: JSON = {
+        "kind": "credit_note",
+        "party_id": invoice.party_id,
+        "credits_invoice_id": invoice.record_id,
+        "date": refund.created_at.astimezone(ZoneInfo(timezone)).date().isoformat(),
+        "currency": refund.currency,
+        "status": state,
+        "reference": order.number or order.source_id,
+        "notes": refund.reason,
+        "lines": lines,
+    }
+    note = {key: value for key, value in note.items() if value is not None}
+    issue = decision.reason in OPEN_DRAFT_REASONS
+    message = (
+        _message(
+            decision.reason,
+            shop_total=totals.shop_total,
+            booked_total=totals.booked_total,
+            shop_tax=totals.shop_tax,
+            booked_tax=totals.booked_tax,
+            gap=totals.difference,
+        )
+        if issue
+        else f"credit note {state} against invoice {invoice.record_id}"
+    )
+    return RefundResult("credit_note", decision.reason, message, issue, note, state)

@@ -1,0 +1,693 @@
+"""The commerce flow's jobs: a route's orders and refunds become hub invoices and credit notes.
+
+A hub change of an order or refund made by a commerce route's source queues the route's
+``commerce_flow`` job in the same transaction (coalesced by its dedupe key). The job reads the
+tenant's change feed after the route's own cursor, so nothing is missed and an order changed
+five times is read once. Each order is decided by ``commerce.flow`` and written in one fenced
+transaction together with its derived-record row: processed again (a state change, a repeated
+delivery, a crash and rerun) it updates its draft invoice and never makes a second one; once
+booked, it is left alone. The derived invoices and customers then reach the route's target
+through the ordinary push, since their origin (``flow:<route>``) routes them there.
+
+Jobs run in the target connection's line (one job of a connection at a time) under its run
+fence, like the push that will send what they derive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.commerce.config import CommercePolicy, MatchField
+from ledgerbridge.commerce.flow import (
+    BOOKED_STATES,
+    OrderResult,
+    Prior,
+    RefundResult,
+    match_key,
+    order_flow,
+    refund_flow,
+    source_hash,
+)
+from ledgerbridge.commerce.mapping import MappingRules
+from ledgerbridge.commerce.policies import DateRange
+from ledgerbridge.engine.canonical import describe_validation_error, validate
+from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
+from ledgerbridge.engine.hub import HubStore
+from ledgerbridge.engine.recorder import SyncRecorder
+from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
+from ledgerbridge.engine.state import SyncState
+from ledgerbridge.model.commerce import Order, Refund
+from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, LeaseLost
+from ledgerbridge.runtime.jobs import failure_message
+from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
+from ledgerbridge.store.tables.hub import Change, HubRecord
+from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.tables.tenancy import Connection
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+FLOW = "flow"
+"""The sync log's direction for what a flow did with a source record."""
+COMMERCE_ENTITIES = frozenset({"order", "refund"})
+PAGE = 500
+
+_PARTY_FIELDS: dict[MatchField, str] = {
+    "email": "email",
+    "phone": "phone",
+    "vat_number": "vat_number",
+    "ean": "gln",
+}
+"""The party field a customer's match field is compared with."""
+
+
+def flow_dedupe_key(route_id: str) -> str:
+    return f"commerce_flow:{route_id}"
+
+
+@dataclass
+class FlowRun:
+    """One run of one route: its settings and where it writes its log."""
+
+    route_id: str
+    tenant_id: str
+    source: str
+    target_id: str
+    timezone: str
+    policy: CommercePolicy
+    rules: MappingRules | None
+    recorder: SyncRecorder
+    historical: DateRange | None = None
+
+    @property
+    def origin(self) -> str:
+        return flow_origin(self.route_id)
+
+    def tagged(self, message: str, result: OrderResult | None = None) -> str:
+        """A log message with the mapping rules' version and hash it was decided by."""
+        version = result.rules_version if result else None
+        digest = result.rules_hash if result else None
+        if version is None and self.rules is not None:
+            version, digest = self.rules.version, self.rules.content_hash
+        if version is None:
+            return message
+        return f"{message} [mapping rules v{version} {str(digest)[:12]}]"
+
+
+def commerce_of(route: Route) -> tuple[CommercePolicy, MappingRules | None] | None:
+    """The route's saved policy and rules (validated when saved), or None for a plain route."""
+    if not route.commerce:
+        return None
+    policy = CommercePolicy.model_validate(route.commerce.get("policy") or {})
+    rules_data = route.commerce.get("rules")
+    return policy, MappingRules.model_validate(rules_data) if rules_data else None
+
+
+class StoreKnown:
+    """``commerce.flow.Known`` over the hub, in the run's transaction: what it creates is
+    found by the next order."""
+
+    def __init__(self, session: Session, tenant_id: str) -> None:
+        self._session = session
+        self._tenant_id = tenant_id
+
+    def _first(self, entity: str, condition: sa.ColumnElement[bool]) -> str | None:
+        """The oldest live record of ``entity`` meeting ``condition``."""
+        found = self._session.scalar(
+            sa.select(HubRecord.id)
+            .where(
+                HubRecord.tenant_id == self._tenant_id,
+                HubRecord.entity == entity,
+                HubRecord.deleted.is_(False),
+                condition,
+            )
+            .order_by(HubRecord.created_at, HubRecord.id)
+            .limit(1)
+        )
+        return str(found) if found is not None else None
+
+    def party_by(self, field: MatchField, key: str) -> str | None:
+        column = HubRecord.data[_PARTY_FIELDS[field]].as_string()
+        if field == "phone":
+            rows = self._session.execute(
+                sa.select(column, HubRecord.id)
+                .where(
+                    HubRecord.tenant_id == self._tenant_id,
+                    HubRecord.entity == "party",
+                    HubRecord.deleted.is_(False),
+                    column.is_not(None),
+                )
+                .order_by(HubRecord.created_at, HubRecord.id)
+            )
+            return next((rid for value, rid in rows if match_key("phone", value) == key), None)
+        compared = sa.func.lower(column) if field == "email" else sa.func.upper(column)
+        return self._first("party", compared == key)
+
+    def party_by_debtor_number(self, account: str) -> str | None:
+        column = HubRecord.data["debtor_number"].as_string()
+        return self._first("party", column == account)
+
+    def product_by_sku(self, sku: str) -> str | None:
+        column = HubRecord.data["sku"].as_string()
+        return self._first("product", column == sku)
+
+
+class CommerceFlows:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        hub: HubStore,
+        queue: JobBackend,
+        clock: Clock,
+    ) -> None:
+        self._sessions = session_factory
+        self._hub = hub
+        self._queue = queue
+        self._clock = clock
+        self._state = SyncState(session_factory, hub, clock)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"commerce_flow": self._flow_job, "commerce_history": self._history_job}
+
+    # ------------------------------------------------------------------ trigger
+
+    def on_changes(self, session: Session, changes: list[Change]) -> None:
+        """Hub listener: an order or refund from a commerce route's source queues the route's
+        job in the transaction that made the change."""
+        relevant = [c for c in changes if c.entity in COMMERCE_ENTITIES]
+        for tenant_id in sorted({c.tenant_id for c in relevant}):
+            sources = {source_of(c.origin) for c in relevant if c.tenant_id == tenant_id}
+            routes = session.scalars(
+                sa.select(Route).where(Route.tenant_id == tenant_id, Route.active.is_(True))
+            )
+            for route in routes:
+                if route.commerce and (route.source_connection_id or APP_SOURCE) in sources:
+                    self.queue_flow(session, route.id, route.target_connection_id, tenant_id)
+
+    def queue_flow(
+        self, session: Session | None, route_id: str, target_id: str, tenant_id: str
+    ) -> str:
+        return self._queue.enqueue(
+            Command(
+                "commerce_flow",
+                connection_id=target_id,
+                tenant_id=tenant_id,
+                dedupe_key=flow_dedupe_key(route_id),
+                priority=25,
+                payload={"route_id": route_id},
+            ),
+            session=session,
+        )
+
+    def queue_history(self, route: Route, date_range: DateRange) -> str:
+        return self._queue.enqueue(
+            Command(
+                "commerce_history",
+                connection_id=route.target_connection_id,
+                tenant_id=route.tenant_id,
+                priority=60,
+                payload={
+                    "route_id": route.id,
+                    "from": date_range.start.isoformat(),
+                    "to": date_range.end.isoformat(),
+                },
+            )
+        )
+
+    # ------------------------------------------------------------------ jobs
+
+    def _flow_job(self, job: JobContext) -> JSON:
+        return self._job(job, "commerce_flow", None)
+
+    def _history_job(self, job: JobContext) -> JSON:
+        payload = job.job.payload
+        date_range = DateRange(
+            dt.date.fromisoformat(payload["from"]), dt.date.fromisoformat(payload["to"])
+        )
+        return self._job(job, "commerce_history", date_range)
+
+    def _job(self, job: JobContext, kind: str, historical: DateRange | None) -> JSON:
+        route_id = str(job.job.payload.get("route_id"))
+        with self._sessions() as session:
+            route = session.get(Route, route_id)
+            if route is None or not route.active:
+                return {"skipped": "route removed or paused"}
+            commerce = commerce_of(route)
+            target = session.get(Connection, route.target_connection_id)
+            if commerce is None or target is None:
+                return {"skipped": "not a commerce route"}
+            source = route.source_connection_id or APP_SOURCE
+            tenant_id, target_id, zone = route.tenant_id, target.id, target.timezone
+        counts: Counter[str] = Counter()
+        run_id = self._start_run(target_id, kind, job.job.id)
+        logged_on = target_id if source == APP_SOURCE else source
+        run = FlowRun(
+            route_id=route_id, tenant_id=tenant_id, source=source, target_id=target_id,
+            timezone=zone, policy=commerce[0], rules=commerce[1],
+            recorder=SyncRecorder(self._clock, logged_on, run_id, counts),
+            historical=historical,
+        )  # fmt: skip
+
+        def heartbeat() -> None:
+            job.heartbeat()
+
+        fence = begin_fenced_run(self._sessions, self._clock, target_id, run_id)
+        try:
+            with fenced(fence):
+                if historical is None:
+                    self._follow(run, heartbeat)
+                else:
+                    self._import(run, heartbeat)
+        except RunFenced as exc:
+            self._finish(run_id, "superseded", counts, str(exc))
+            raise LeaseLost(job.job.id) from exc
+        except Exception as exc:
+            log.error("%s of route %s failed", kind, route_id, exc_info=exc)
+            self._finish(run_id, "failed", counts, failure_message(exc))
+            raise
+        self._finish(run_id, "succeeded", counts, None)
+        return {"run_id": run_id, "counts": dict(counts)}
+
+    def _start_run(self, connection_id: str, kind: str, job_id: str) -> str:
+        with self._sessions.begin() as session:
+            run = Run(
+                connection_id=connection_id, kind=kind, job_id=job_id, status="running",
+                counts={}, calls=0, started_at=self._clock.now(),
+            )  # fmt: skip
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def _finish(self, run_id: str, status: str, counts: Counter[str], message: str | None) -> None:
+        with self._sessions.begin() as session:
+            run = session.get(Run, run_id)
+            if run is not None:
+                run.status = status
+                run.counts = dict(counts)
+                run.message = message
+                run.finished_at = self._clock.now()
+
+    # ------------------------------------------------------------------ reading
+
+    def _follow(self, run: FlowRun, heartbeat: Callable[[], None]) -> None:
+        """Every order and refund change of the source after the route's cursor."""
+        while True:
+            with self._state.transaction() as session:
+                cursor = session.get(FlowCursor, run.route_id)
+                after = cursor.position if cursor else 0
+                changes = self._hub.changes(session, run.tenant_id, after, PAGE)
+                session.expunge_all()
+            if not changes:
+                return
+            orders: dict[str, None] = {}
+            refunds: dict[str, None] = {}
+            for change in changes:
+                if source_of(change.origin) != run.source:
+                    continue
+                if change.entity == "order":
+                    orders[change.record_id] = None
+                elif change.entity == "refund":
+                    refunds[change.record_id] = None
+            for record_id in orders:
+                with self._state.transaction() as session:
+                    self._order(session, run, record_id)
+            for record_id in refunds:
+                with self._state.transaction() as session:
+                    self._refund(session, run, record_id)
+            with self._state.transaction() as session:
+                self._set_cursor(session, run.route_id, changes[-1].position)
+            heartbeat()
+
+    def _import(self, run: FlowRun, heartbeat: Callable[[], None]) -> None:
+        """A historical import: every order of the source created in the range."""
+        assert run.historical is not None
+        with self._sessions() as session:
+            ids = [
+                record.id
+                for record in source_orders(session, run.tenant_id, run.source)
+                if _created_in(record, run.historical)
+            ]
+        for number, record_id in enumerate(ids, start=1):
+            with self._state.transaction() as session:
+                self._order(session, run, record_id)
+            if number % 100 == 0:
+                heartbeat()
+
+    def _set_cursor(self, session: Session, route_id: str, position: int) -> None:
+        cursor = session.get(FlowCursor, route_id)
+        if cursor is None:
+            session.add(
+                FlowCursor(route_id=route_id, position=position, updated_at=self._clock.now())
+            )
+        else:
+            cursor.position = position
+            cursor.updated_at = self._clock.now()
+
+    def _derived(
+        self, session: Session, route_id: str, key: str, role: str
+    ) -> DerivedRecord | None:
+        return session.scalar(
+            sa.select(DerivedRecord).where(
+                DerivedRecord.route_id == route_id,
+                DerivedRecord.source_record_id == key,
+                DerivedRecord.role == role,
+            )
+        )
+
+    def _remember(
+        self, session: Session, run: FlowRun, key: str, role: str, record_id: str, state: str,
+        digest: str | None,
+    ) -> DerivedRecord:  # fmt: skip
+        now = self._clock.now()
+        row = DerivedRecord(
+            tenant_id=run.tenant_id, route_id=run.route_id, source_record_id=key, role=role,
+            derived_record_id=record_id, state=state, source_hash=digest,
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        session.add(row)
+        return row
+
+    # ------------------------------------------------------------------ orders
+
+    def _order(self, session: Session, run: FlowRun, record_id: str) -> None:
+        record = self._hub.get(session, run.tenant_id, "order", record_id)
+        if record is None or record.deleted:
+            return
+        recorder = run.recorder
+        try:
+            order = Order.model_validate(record.data)
+        except ValidationError as exc:
+            recorder.issue(
+                session, stream="orders", direction=FLOW, key=str(record.data.get("source_id")),
+                reason="invalid_order", message=describe_validation_error(exc),
+                record_id=record.id,
+            )  # fmt: skip
+            return
+        key = f"order:{order.source_id}"
+        derived = self._derived(session, run.route_id, key, "invoice")
+        digest = source_hash(record.data, run.policy, run.rules)
+        if derived is not None and derived.source_hash == digest:
+            recorder.log(
+                session, stream="orders", direction=FLOW, outcome="unchanged",
+                record_id=record.id, persist=False,
+            )  # fmt: skip
+            return
+        prior = self._prior(session, run, derived)
+        result = order_flow(
+            order, run.policy, run.rules, StoreKnown(session, run.tenant_id), prior,
+            timezone=run.timezone, historical=run.historical,
+        )  # fmt: skip
+        issue_key = order.source_id
+        if result.outcome == "skip":
+            recorder.issue(
+                session, stream="orders", direction=FLOW, key=issue_key, reason=result.reason,
+                message=run.tagged(result.message, result), record_id=record.id,
+            )  # fmt: skip
+            return
+        if result.outcome == "unchanged":
+            assert derived is not None
+            derived.source_hash = digest
+            recorder.resolve(session, "orders", FLOW, [issue_key])
+            recorder.log(
+                session, stream="orders", direction=FLOW, outcome="unchanged",
+                record_id=record.id, reason=result.reason, message=result.message,
+            )  # fmt: skip
+            return
+        written = self._write_invoice(session, run, record, order, derived, digest, result)
+        if written is not None and written in BOOKED_STATES:
+            self._waiting_refunds(session, run, order.source_id)
+
+    def _prior(self, session: Session, run: FlowRun, derived: DerivedRecord | None) -> Prior | None:
+        if derived is None:
+            return None
+        invoice = self._hub.get(session, run.tenant_id, "invoice", derived.derived_record_id)
+        if invoice is None or invoice.deleted:
+            return None  # deleted in the hub: the order is derived afresh
+        return Prior(derived.derived_record_id, derived.state, invoice.data.get("party_id"))
+
+    def _party(
+        self, session: Session, run: FlowRun, record: HubRecord, result: OrderResult
+    ) -> str | None:
+        """The invoice's party: the one found, else the one created for this match key."""
+        plan = result.party
+        assert plan is not None
+        if plan.party_id is not None:
+            return plan.party_id
+        assert plan.data is not None and plan.key is not None
+        key = f"party:{plan.key}"
+        known = self._derived(session, run.route_id, key, "party")
+        if known is not None:
+            existing = self._hub.get(session, run.tenant_id, "party", known.derived_record_id)
+            if existing is not None and not existing.deleted:
+                return existing.id
+        try:
+            data = validate("party", plan.data)
+        except ValidationError as exc:
+            run.recorder.issue(
+                session, stream="orders", direction=FLOW, key=str(record.data["source_id"]),
+                reason="invalid_customer",
+                message=f"the customer cannot be created: {describe_validation_error(exc)}",
+                record_id=record.id,
+            )  # fmt: skip
+            return None
+        party = self._hub.create(session, run.tenant_id, "party", data, run.origin)
+        if known is not None:
+            known.derived_record_id = party.id
+            known.updated_at = self._clock.now()
+        else:
+            self._remember(session, run, key, "party", party.id, "created", None)
+        run.recorder.log(
+            session, stream="customers", direction=FLOW, outcome="created", record_id=party.id,
+            message=f"customer {plan.key} for order {record.data['source_id']}",
+        )  # fmt: skip
+        return party.id
+
+    def _write_invoice(
+        self,
+        session: Session,
+        run: FlowRun,
+        record: HubRecord,
+        order: Order,
+        derived: DerivedRecord | None,
+        digest: str,
+        result: OrderResult,
+    ) -> str | None:
+        """Create or update the order's invoice with its derived-record row; returns its
+        state, or None when it could not be written (the issue says why)."""
+        party_id = self._party(session, run, record, result)
+        if party_id is None:
+            return None
+        assert result.invoice is not None and result.state is not None
+        recorder = run.recorder
+        try:
+            data = validate("invoice", {**result.invoice, "party_id": party_id})
+        except ValidationError as exc:
+            recorder.issue(
+                session, stream="orders", direction=FLOW, key=order.source_id,
+                reason="invalid_invoice",
+                message=f"the invoice cannot be made: {describe_validation_error(exc)}",
+                record_id=record.id,
+            )  # fmt: skip
+            return None
+        invoice = None
+        if derived is not None:
+            invoice = self._hub.get(session, run.tenant_id, "invoice", derived.derived_record_id)
+        if invoice is not None and not invoice.deleted:
+            changed = self._hub.update(session, invoice, data, run.origin)
+            outcome = "updated" if changed else "unchanged"
+        else:
+            invoice = self._hub.create(session, run.tenant_id, "invoice", data, run.origin)
+            outcome = "created"
+        if derived is None:
+            self._remember(session, run, f"order:{order.source_id}", "invoice", invoice.id,
+                           result.state, digest)  # fmt: skip
+        else:
+            derived.derived_record_id = invoice.id
+            derived.state = result.state
+            derived.source_hash = digest
+            derived.updated_at = self._clock.now()
+        message = run.tagged(f"{result.message}: invoice {invoice.id}", result)
+        if result.issue:
+            recorder.issue(
+                session, stream="orders", direction=FLOW, key=order.source_id,
+                reason=result.reason, message=message, outcome=outcome, record_id=record.id,
+                remote_id=invoice.id,
+            )  # fmt: skip
+        else:
+            recorder.resolve(session, "orders", FLOW, [order.source_id])
+            recorder.log(
+                session, stream="orders", direction=FLOW, outcome=outcome, record_id=record.id,
+                remote_id=invoice.id, reason=result.reason, message=message,
+            )  # fmt: skip
+        return result.state
+
+    # ------------------------------------------------------------------ refunds
+
+    def _waiting_refunds(self, session: Session, run: FlowRun, order_source_id: str) -> None:
+        """Refunds of an order that just got its booked invoice: their credit notes now."""
+        column = HubRecord.data["order_source_id"].as_string()
+        ids = session.scalars(
+            sa.select(HubRecord.id)
+            .where(
+                HubRecord.tenant_id == run.tenant_id,
+                HubRecord.entity == "refund",
+                HubRecord.deleted.is_(False),
+                column == order_source_id,
+            )
+            .order_by(HubRecord.created_at, HubRecord.id)
+        ).all()
+        for refund_id in ids:
+            self._refund(session, run, refund_id)
+
+    def _order_of(self, session: Session, tenant_id: str, source_id: str) -> Order | None:
+        column = HubRecord.data["source_id"].as_string()
+        record = session.scalar(
+            sa.select(HubRecord)
+            .where(
+                HubRecord.tenant_id == tenant_id,
+                HubRecord.entity == "order",
+                HubRecord.deleted.is_(False),
+                column == source_id,
+            )
+            .order_by(HubRecord.updated_at.desc(), HubRecord.id)
+            .limit(1)
+        )
+        if record is None:
+            return None
+        try:
+            return Order.model_validate(record.data)
+        except ValidationError:
+            return None  # its own issue says why
+
+    def _refund(self, session: Session, run: FlowRun, record_id: str) -> None:
+        record = self._hub.get(session, run.tenant_id, "refund", record_id)
+        if record is None or record.deleted:
+            return
+        recorder = run.recorder
+        try:
+            refund = Refund.model_validate(record.data)
+        except ValidationError as exc:
+            recorder.issue(
+                session, stream="refunds", direction=FLOW, key=str(record.data.get("source_id")),
+                reason="invalid_refund", message=describe_validation_error(exc),
+                record_id=record.id,
+            )  # fmt: skip
+            return
+        key = f"refund:{refund.source_id}"
+        derived = self._derived(session, run.route_id, key, "credit_note")
+        digest = source_hash(record.data, run.policy, None)
+        if derived is not None and derived.source_hash == digest:
+            return
+        order = self._order_of(session, run.tenant_id, refund.order_source_id)
+        invoice_row = self._derived(
+            session, run.route_id, f"order:{refund.order_source_id}", "invoice"
+        )
+        result = refund_flow(
+            refund, order, run.policy, self._prior(session, run, invoice_row),
+            self._prior(session, run, derived), timezone=run.timezone,
+        )  # fmt: skip
+        if result.outcome in ("wait", "skip"):
+            recorder.issue(
+                session, stream="refunds", direction=FLOW, key=refund.source_id,
+                reason=result.reason, message=run.tagged(result.message), record_id=record.id,
+            )  # fmt: skip
+            return
+        if result.outcome == "unchanged":
+            assert derived is not None
+            derived.source_hash = digest
+            recorder.resolve(session, "refunds", FLOW, [refund.source_id])
+            return
+        self._write_credit_note(session, run, record, refund, derived, digest, result)
+
+    def _write_credit_note(
+        self,
+        session: Session,
+        run: FlowRun,
+        record: HubRecord,
+        refund: Refund,
+        derived: DerivedRecord | None,
+        digest: str,
+        result: RefundResult,
+    ) -> None:
+        assert result.credit_note is not None and result.state is not None
+        recorder = run.recorder
+        try:
+            data = validate("invoice", result.credit_note)
+        except ValidationError as exc:
+            recorder.issue(
+                session, stream="refunds", direction=FLOW, key=refund.source_id,
+                reason="invalid_credit_note",
+                message=f"the credit note cannot be made: {describe_validation_error(exc)}",
+                record_id=record.id,
+            )  # fmt: skip
+            return
+        note = None
+        if derived is not None:
+            note = self._hub.get(session, run.tenant_id, "invoice", derived.derived_record_id)
+        if note is not None and not note.deleted:
+            outcome = (
+                "updated" if self._hub.update(session, note, data, run.origin) else "unchanged"
+            )
+        else:
+            note = self._hub.create(session, run.tenant_id, "invoice", data, run.origin)
+            outcome = "created"
+        if derived is None:
+            self._remember(session, run, f"refund:{refund.source_id}", "credit_note", note.id,
+                           result.state, digest)  # fmt: skip
+        else:
+            derived.derived_record_id = note.id
+            derived.state = result.state
+            derived.source_hash = digest
+            derived.updated_at = self._clock.now()
+        message = run.tagged(f"{result.message}: credit note {note.id}")
+        if result.issue:
+            recorder.issue(
+                session, stream="refunds", direction=FLOW, key=refund.source_id,
+                reason=result.reason, message=message, outcome=outcome, record_id=record.id,
+                remote_id=note.id,
+            )  # fmt: skip
+        else:
+            recorder.resolve(session, "refunds", FLOW, [refund.source_id])
+            recorder.log(
+                session, stream="refunds", direction=FLOW, outcome=outcome, record_id=record.id,
+                remote_id=note.id, reason=result.reason, message=message,
+            )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- shared reads
+
+
+def source_orders(session: Session, tenant_id: str, source: str) -> Iterator[HubRecord]:
+    """The live hub orders a route's source wrote (by their last change's origin)."""
+    rows = session.scalars(
+        sa.select(HubRecord)
+        .where(
+            HubRecord.tenant_id == tenant_id,
+            HubRecord.entity == "order",
+            HubRecord.deleted.is_(False),
+        )
+        .order_by(HubRecord.created_at, HubRecord.id)
+        .execution_options(yield_per=500)
+    )
+    for record in rows:
+        if source_of(record.origin) == source:
+            yield record
+
+
+def _created_in(record: HubRecord, date_range: DateRange) -> bool:
+    created = record.data.get("created_at")
+    try:
+        day = dt.datetime.fromisoformat(str(created)).date()
+    except ValueError:
+        return False
+    return day in date_range

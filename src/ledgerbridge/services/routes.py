@@ -1,0 +1,328 @@
+"""Routes between a tenant's connections, their commerce settings and historical imports.
+
+A route is checked when saved: its ends must be the tenant's (or ``app``, the hub API), lead
+somewhere else, not join two app-side systems, and name only entities its target carries
+(``engine.routing.route_problems``). A commerce route's policy and mapping rules are validated
+as the flow reads them, each refusal naming its path (``commerce.policy.vat.oss_codes``);
+mapping rules that change get the next version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.commerce.config import CommercePolicy
+from ledgerbridge.commerce.flow import match_key
+from ledgerbridge.commerce.mapping import MappingRules, apply_mapping
+from ledgerbridge.commerce.policies import DateRange, line_vat_code, plan_historical_import
+from ledgerbridge.engine.routing import APP_SOURCE, route_problems, tenant_connections
+from ledgerbridge.model.commerce import Order
+from ledgerbridge.runtime.flows import CommerceFlows, source_orders
+from ledgerbridge.runtime.jobqueue.port import JobBackend
+from ledgerbridge.services.errors import Conflict, Invalid, NotFound
+from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.tables.flows import Route
+from ledgerbridge.store.tables.hub import HubRecord
+from ledgerbridge.store.tables.sync import Run
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RouteInput:
+    source: str
+    target: str
+    entities: list[str]
+    commerce: JSON | None
+    active: bool = True
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _validated(commerce: JSON | None, current: JSON | None) -> JSON | None:
+    """The commerce block as stored: the policy and rules validated, the rules versioned
+    against the current ones."""
+    if commerce is None:
+        return None
+    unknown = sorted(set(commerce) - {"policy", "rules"})
+    if unknown:
+        raise Invalid(
+            f"unknown field '{unknown[0]}' (policy, rules)", field=f"commerce.{unknown[0]}"
+        )
+    for part, model in (("policy", CommercePolicy), ("rules", MappingRules)):
+        try:
+            model.model_validate(commerce.get(part) or {})
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = _path(("commerce", part, *first["loc"]))
+            raise Invalid(first["msg"], field=where) from None
+    policy = CommercePolicy.model_validate(commerce.get("policy") or {})
+    rules = MappingRules.model_validate(commerce.get("rules") or {})
+    if current and current.get("rules"):
+        rules = MappingRules.model_validate(current["rules"]).revise(
+            rules.model_copy(update={"version": 1})
+        )
+    return {"policy": policy.model_dump(mode="json"), "rules": rules.model_dump(mode="json")}
+
+
+def view(route: Route) -> JSON:
+    commerce = None
+    if route.commerce:
+        rules = MappingRules.model_validate(route.commerce.get("rules") or {})
+        commerce = {
+            "policy": route.commerce.get("policy"),
+            "rules": {**rules.model_dump(mode="json"), "content_hash": rules.content_hash},
+        }
+    return {
+        "id": route.id,
+        "source": route.source_connection_id or APP_SOURCE,
+        "target": route.target_connection_id,
+        "entities": list(route.entities or []),
+        "commerce": commerce,
+        "active": route.active,
+        "created_at": route.created_at.isoformat(),
+        "updated_at": route.updated_at.isoformat(),
+    }
+
+
+class RouteService:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        flows: CommerceFlows,
+        queue: JobBackend,
+        clock: Clock,
+    ) -> None:
+        self._sessions = session_factory
+        self._flows = flows
+        self._queue = queue
+        self._clock = clock
+
+    def _load(self, session: Session, principal: Principal, route_id: str) -> Route:
+        route = session.get(Route, route_id)
+        if route is None or route.tenant_id != principal.tenant_id:
+            raise NotFound(f"route {route_id} not found")
+        return route
+
+    def _check(
+        self, session: Session, principal: Principal, body: RouteInput, route_id: str | None
+    ) -> None:
+        connections = tenant_connections(session, principal.tenant_id)
+        problems = route_problems(
+            body.source, body.target, body.entities, connections, commerce=body.commerce is not None
+        )
+        if problems:
+            field, message = problems[0]
+            raise Invalid(message, field=field)
+        if not body.entities and body.commerce is None:
+            raise Invalid(
+                "a route carries at least one entity, or has a commerce block", field="entities"
+            )
+        source = None if body.source == APP_SOURCE else body.source
+        clash = session.scalar(
+            sa.select(Route.id).where(
+                Route.tenant_id == principal.tenant_id,
+                Route.source_connection_id.is_(None)
+                if source is None
+                else Route.source_connection_id == source,
+                Route.target_connection_id == body.target,
+                Route.id != (route_id or ""),
+            )
+        )
+        if clash is not None:
+            raise Conflict(
+                f"route {clash} already leads from {body.source} to {body.target}: change it",
+                field="target",
+            )
+
+    def list_routes(self, principal: Principal) -> list[JSON]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                sa.select(Route)
+                .where(Route.tenant_id == principal.tenant_id)
+                .order_by(Route.created_at, Route.id)
+            )
+            return [view(row) for row in rows]
+
+    def get(self, principal: Principal, route_id: str) -> JSON:
+        with self._sessions() as session:
+            return view(self._load(session, principal, route_id))
+
+    def create(self, principal: Principal, body: RouteInput) -> JSON:
+        principal.require_admin("creating a route")
+        commerce = _validated(body.commerce, None)
+        now = self._clock.now()
+        with self._sessions.begin() as session:
+            self._check(session, principal, body, None)
+            route = Route(
+                tenant_id=principal.tenant_id,
+                source_connection_id=None if body.source == APP_SOURCE else body.source,
+                target_connection_id=body.target,
+                entities=sorted(set(body.entities)),
+                commerce=commerce,
+                active=body.active,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(route)
+            session.flush()
+            if commerce is not None and body.active:
+                # Orders already in the hub are read too (the start date decides their fate).
+                self._flows.queue_flow(session, route.id, body.target, principal.tenant_id)
+            return view(route)
+
+    def replace(self, principal: Principal, route_id: str, body: RouteInput) -> JSON:
+        principal.require_admin("changing a route")
+        with self._sessions.begin() as session:
+            route = self._load(session, principal, route_id)
+            commerce = _validated(body.commerce, route.commerce)
+            self._check(session, principal, body, route_id)
+            route.source_connection_id = None if body.source == APP_SOURCE else body.source
+            route.target_connection_id = body.target
+            route.entities = sorted(set(body.entities))
+            route.commerce = commerce
+            route.active = body.active
+            route.updated_at = self._clock.now()
+            if commerce is not None and body.active:
+                # Drafts follow the new settings; booked invoices stay as they are.
+                self._flows.queue_flow(session, route.id, body.target, principal.tenant_id)
+            return view(route)
+
+    def delete(self, principal: Principal, route_id: str) -> None:
+        principal.require_admin("removing a route")
+        with self._sessions.begin() as session:
+            session.delete(self._load(session, principal, route_id))
+
+    # ------------------------------------------------------------------ historical import
+
+    def historical_import(
+        self, principal: Principal, route_id: str, start: dt.date, end: dt.date, *, dry_run: bool
+    ) -> JSON:
+        """The plan of importing the source's orders created from ``start`` to ``end``, or
+        the job that imports them."""
+        if not dry_run:
+            principal.require_admin("a historical import")
+        try:
+            date_range = DateRange(start, end)
+        except ValueError as exc:
+            raise Invalid(str(exc), field="to") from None
+        with self._sessions() as session:
+            route = self._load(session, principal, route_id)
+            if not route.commerce:
+                raise Invalid("the route has no commerce block", field="route")
+            if not dry_run:
+                job_id = self._flows.queue_history(route, date_range)
+                return {"job_id": job_id, "status": "queued"}
+            return self._plan(session, route, date_range)
+
+    def _plan(self, session: Session, route: Route, date_range: DateRange) -> JSON:
+        assert route.commerce is not None
+        policy = CommercePolicy.model_validate(route.commerce.get("policy") or {})
+        rules = MappingRules.model_validate(route.commerce.get("rules") or {})
+        source = route.source_connection_id or APP_SOURCE
+        orders: list[Order] = []
+        invalid: list[JSON] = []
+        for record in source_orders(session, route.tenant_id, source):
+            try:
+                order = Order.model_validate(record.data)
+            except ValidationError as exc:
+                source_id = str(record.data.get("source_id"))
+                detail = str(exc.errors()[0]["msg"])
+                invalid.append(
+                    {"order_source_id": source_id, "reason": "invalid_order", "detail": detail}
+                )
+                continue
+            mapped = apply_mapping(order, rules)
+            if mapped.order is not None:
+                orders.append(mapped.order)
+        products = set(self._values(session, route.tenant_id, "product", "sku"))
+        vat_codes = set(self._values(session, route.tenant_id, "vat_code", "code"))
+        checked = bool(vat_codes)
+        if not checked:
+            # The target keeps its VAT codes to itself: the plan cannot tell a missing one.
+            vat_codes = {
+                code
+                for order in orders
+                for line in order.lines
+                if (code := line_vat_code(order, line, policy).code) is not None
+            }
+        customers = {
+            f"{field}:{key}"
+            for party_field, field in (
+                ("email", "email"),
+                ("phone", "phone"),
+                ("vat_number", "vat_number"),
+                ("gln", "ean"),
+            )
+            for value in self._values(session, route.tenant_id, "party", party_field)
+            if (key := match_key(field, value)) is not None  # type: ignore[arg-type]
+        }
+        plan = plan_historical_import(
+            orders, date_range, products, vat_codes, policy, known_customers=customers
+        )
+        return {
+            "from": date_range.start.isoformat(),
+            "to": date_range.end.isoformat(),
+            "orders": plan.orders,
+            "totals": {currency: _money(total) for currency, total in plan.totals.items()},
+            "customers_to_create": list(plan.customers_to_create),
+            "problems": [
+                {"order_source_id": p.order_source_id, "reason": p.reason, "detail": p.detail}
+                for p in plan.problems
+            ]
+            + invalid,
+            "skipped": dict(plan.skipped),
+            "vat_codes_checked": checked,
+        }
+
+    @staticmethod
+    def _values(session: Session, tenant_id: str, entity: str, field: str) -> list[str]:
+        column = HubRecord.data[field].as_string()
+        rows = session.scalars(
+            sa.select(column).where(
+                HubRecord.tenant_id == tenant_id,
+                HubRecord.entity == entity,
+                HubRecord.deleted.is_(False),
+                column.is_not(None),
+            )
+        )
+        return [str(value) for value in rows if value]
+
+    def historical_job(self, principal: Principal, route_id: str, job_id: str) -> JSON:
+        """A historical import's state and, once it ran, what it did (its run's counts per
+        ``<stream>.<outcome>``)."""
+        info = self._queue.get(job_id)
+        with self._sessions() as session:
+            self._load(session, principal, route_id)
+            if (
+                info is None
+                or info.kind != "commerce_history"
+                or (info.payload.get("route_id") != route_id)
+            ):
+                raise NotFound(f"historical import {job_id} not found")
+            run = session.scalar(
+                sa.select(Run).where(Run.job_id == job_id).order_by(Run.started_at.desc()).limit(1)
+            )
+            return {
+                "job_id": info.id,
+                "status": info.status,
+                "from": info.payload.get("from"),
+                "to": info.payload.get("to"),
+                "run_status": run.status if run else None,
+                "counts": dict(run.counts) if run else {},
+                "message": (run.message if run else None) or info.last_error,
+            }
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
