@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 from ledgerbridge.api.app import create_app
 from ledgerbridge.runtime.http import ServerThread, free_port
 from ledgerbridge.runtime.system import System
-from ledgerbridge.sandbox.uniconta import UnicontaSandbox, seed_debtors
+from ledgerbridge.sandbox.uniconta import UnicontaSandbox, create_booking_app, seed_debtors
 from ledgerbridge.sandbox.uniconta import create_app as sandbox_app
 from ledgerbridge.settings import Settings
 
@@ -27,6 +27,8 @@ PASSWORD = "s3cret-Pa55word"
 class Uniconta:
     sandbox: UnicontaSandbox
     url: str
+    booking_url: str
+    """The booking service (UnicontaRest's contract) over the same companies."""
 
     def debtor(self, account: str) -> dict[str, Any] | None:
         return self.sandbox.get(COMPANY, "DebtorClient", account)
@@ -41,7 +43,9 @@ def uniconta() -> Iterator[Uniconta]:
     sandbox.add_company(company_id=COMPANY, name="Nordlys Handel ApS")
     sandbox.add_user(COMPANY, USER, PASSWORD, user_type="Server", roles=("Reseller",))
     server = ServerThread(sandbox_app(sandbox)).start()
-    yield Uniconta(sandbox, server.url)
+    booking = ServerThread(create_booking_app(sandbox)).start()
+    yield Uniconta(sandbox, server.url, booking.url)
+    booking.stop()
     server.stop()
     sandbox.close()
 
@@ -125,6 +129,7 @@ def connect(
                 "company_id": COMPANY,
                 "username": USER,
                 "base_url": uniconta.url,
+                "booking_url": uniconta.booking_url,
                 "entities": {"customers": {"enabled": True}},
                 **(settings or {}),
             },

@@ -230,32 +230,29 @@ def test_new_hub_customer_is_created_in_uniconta_and_supplier_only_party_is_not(
     ]
 
 
-def test_customer_without_debtor_number_is_skipped_with_a_reason_that_clears(
+def test_customers_without_a_debtor_number_get_the_next_ones_imported_keep_theirs(
     system: System, tenant: Tenant, uniconta: Uniconta
 ) -> None:
-    seed(uniconta, 2)
+    """A webshop's customers come without a number: the hub hands out 100000, 100001, … from
+    settings.debtor_numbers; debtors imported from Uniconta keep theirs."""
+    accounts = seed(uniconta, 2)
     connection = connect(tenant, uniconta)
+    assert connection["settings"]["debtor_numbers"] == {"next": 100000, "prefix": ""}
     import_all(system, tenant, connection["id"])
-    created = tenant.api.post("/parties", json={"name": "Uden Nummer ApS", "is_customer": True})
-    party_id = created.json()["id"]
+    ids = [
+        tenant.api.post("/parties", json={"name": name, "is_customer": True}).json()["id"]
+        for name in ("Webkunde Et", "Webkunde To")
+    ]
     system.run_until_idle()
 
-    issues = tenant.api.get(f"/connections/{connection['id']}/issues").json()
-    assert [(i["key"], i["reason"]) for i in issues] == [(party_id, "debtor_number_missing")]
-    skipped = tenant.api.get(
-        f"/connections/{connection['id']}/sync-log",
-        params={"outcome": "skipped", "reason": "debtor_number_missing"},
-    ).json()
-    assert len(skipped) == 1 and "debtor number" in skipped[0]["message"]
-    record = tenant.api.get(f"/parties/{party_id}").json()
-    assert record["sync"][0]["issue"]["reason"] == "debtor_number_missing"
-    status = tenant.api.get(f"/connections/{connection['id']}").json()
-    assert status["open_issues"] == {"debtor_number_missing": 1}
-
-    tenant.api.patch(f"/parties/{party_id}", json={"debtor_number": "70002"})
-    system.run_until_idle()
-    assert uniconta.debtor("70002") is not None
+    numbers = [tenant.api.get(f"/parties/{i}").json()["data"]["debtor_number"] for i in ids]
+    assert numbers == ["100000", "100001"]
+    assert [uniconta.debtor(n)["Name"] for n in numbers] == ["Webkunde Et", "Webkunde To"]  # type: ignore[index]
     assert tenant.api.get(f"/connections/{connection['id']}/issues").json() == []
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert status["settings"]["debtor_numbers"] == {"next": 100002, "prefix": ""}
+    imported = {p["data"]["debtor_number"] for p in _parties(tenant)} - set(numbers)
+    assert imported == set(accounts)
 
 
 def test_existing_hub_customer_is_linked_by_debtor_number_not_duplicated(

@@ -249,12 +249,12 @@ def test_a_posting_answered_500_is_looked_up_not_posted_twice(
     system: System, tenant: Tenant, uniconta: Uniconta, trading: Trading,
     faults: StepFaults, clock: ManualClock,
 ) -> None:  # fmt: skip
-    faults.inject("POST", "/Invoice/PostInvoice", "500")
+    faults.inject("POST", "/Invoice/DebtorOrders/", "500")
     ids = new_invoices(tenant, trading, 3)
     push(system, tenant, trading.cid)
     # The first posting took effect but was answered 500; the others wait behind it or went on.
     settle(system, tenant, trading.cid, clock, booked(tenant, ids))
-    assert faults.count("POST", "/Invoice/PostInvoice") == 3, "each order posted once"
+    assert faults.count("POST", "/Invoice/DebtorOrders/") == 3, "each order posted once"
     assert_posted_once(tenant, uniconta, ids)
     assert issues(tenant, trading.cid) == []
 
@@ -266,7 +266,7 @@ def test_a_run_cut_short_after_progress_comes_back_without_using_an_attempt(
     """Steady faults must not make a push give up: a run that booked invoices before a fault
     ended it is postponed briefly with its attempts untouched; one that booked nothing is a
     failed attempt, retried with backoff."""
-    faults.inject("POST", "/Invoice/PostInvoice", "500", after=2)
+    faults.inject("POST", "/Invoice/DebtorOrders/", "500", after=2)
     ids = new_invoices(tenant, trading, 3)
     push(system, tenant, trading.cid)
     (waiting,) = [j for j in system.queue.list() if j.kind == "push" and j.status == "queued"]
@@ -385,10 +385,10 @@ def test_a_create_recorded_before_the_journal_is_looked_up_step_by_step(
         assert stored is not None
         stored.data, stored.content_hash = as_sent, content_hash(as_sent)
     inserts = faults.count("POST", "/Insert/DebtorOrderClient")
-    postings = faults.count("POST", "/Invoice/PostInvoice")
+    postings = faults.count("POST", "/Invoice/DebtorOrders/")
     clock.advance(timedelta(minutes=5))
     push(system, tenant, trading.cid)
     assert faults.count("POST", "/Insert/DebtorOrderClient") == inserts, "no second order"
-    assert faults.count("POST", "/Invoice/PostInvoice") == postings, "not posted again"
+    assert faults.count("POST", "/Invoice/DebtorOrders/") == postings, "not posted again"
     assert_posted_once(tenant, uniconta, [record_id])
     assert issues(tenant, trading.cid) == []

@@ -276,6 +276,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         default_streams=UnicontaConnector.default_streams,
         verify=uniconta_setup.verify,
         check_settings=uniconta_setup.check_settings,
+        status_warnings=uniconta_setup.status_warnings,
         codes=CodeMappings(
             vat=True,
             units=uniconta_mapping.COMMON_UNITS,

@@ -131,6 +131,8 @@ def test_service_document_and_metadata(client: httpx.Client) -> None:
         "CreditorClient",
         "ContactClient",
         "GLVatClient",
+        "PaymentTermClient",
+        "DebtorGroupClient",
         "InvWarehouseClient",
         "InvItemClient",
         "InvItemStorageClient",
@@ -472,8 +474,9 @@ def test_other_catalogue_entities(sandbox: UnicontaSandbox, client: httpx.Client
             {"DCType": "Creditor", "DCAccount": "70000", "Name": "Bo Holm", "RowId": 999},
         ],
     ).json()
-    # RowId is one series per company: the five VAT codes and the creditor came first.
-    assert [c["RowId"] for c in contacts] == [7, 8]
+    # RowId is one series per company: the five VAT codes, the four payment terms and the
+    # creditor came first.
+    assert [c["RowId"] for c in contacts] == [11, 12]
     update = dict(contacts[0], Title="Bogholder")
     assert (
         client.put("/api/Entities/Update/ContactClient", json=update).json()["Title"] == "Bogholder"
@@ -488,9 +491,9 @@ def test_other_catalogue_entities(sandbox: UnicontaSandbox, client: httpx.Client
         f"/odata/{COMPANY}/ContactClient", params={"$filter": "DCType eq 'Creditor'"}
     )
     assert [c["Name"] for c in _rows(filtered)] == ["Bo Holm"]
-    deleted = client.request("DELETE", "/api/Entities/Delete/ContactClient", json={"RowId": 8})
+    deleted = client.request("DELETE", "/api/Entities/Delete/ContactClient", json={"RowId": 12})
     assert deleted.status_code == 200
-    assert [c["RowId"] for c in sandbox.all(COMPANY, "ContactClient")] == [7]
+    assert [c["RowId"] for c in sandbox.all(COMPANY, "ContactClient")] == [11]
 
 
 # ------------------------------------------------------------------------------ call quota

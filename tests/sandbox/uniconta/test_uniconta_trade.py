@@ -20,6 +20,7 @@ from ledgerbridge.sandbox.uniconta import (
     seed_invoices,
     seed_products,
 )
+from ledgerbridge.sandbox.uniconta.posting import PostingRefused
 from tests.sandbox.uniconta.conftest import COMPANY, OTHER_COMPANY, PASSWORD, USER, Receiver
 
 
@@ -86,10 +87,23 @@ def _lines(client: httpx.Client, order: int, *lines: dict[str, Any]) -> list[dic
     return stored
 
 
-def _post(client: httpx.Client, **body: Any) -> dict[str, Any]:
-    """Call PostInvoice; it always answers 200."""
-    result: dict[str, Any] = _ok(client.post("/api/Invoice/PostInvoice", json=body))
-    return result
+def _post(
+    sandbox: UnicontaSandbox,
+    OrderNumber: int,
+    Date: str | None = None,
+    InvoiceNumber: int = 0,
+    Simulate: bool = False,
+) -> dict[str, Any]:
+    """Post as ``InvoiceAPI.PostInvoice`` does, on a chosen date: the posting effects. The
+    booking service's HTTP contract is tested in ``test_uniconta_booking``."""
+    try:
+        result = sandbox.book_order(
+            COMPANY, OrderNumber, simulate=Simulate, invoice_date=Date,
+            invoice_number=InvoiceNumber,
+        )  # fmt: skip
+    except PostingRefused as exc:
+        return {"Err": exc.code, "Message": exc.message}
+    return {k: v for k, v in result.items() if k not in ("Header", "OrderDeleted", "DocumentType")}
 
 
 # ------------------------------------------------------------------- login listings
@@ -234,7 +248,7 @@ def test_master_data_calls_back_and_transactions_do_not(
     client.post("/api/Entities/Insert/InvWarehouseClient", json={"Warehouse": "Vejle"})
     order = _order(client)
     _lines(client, order["OrderNumber"], {"Item": "P1", "Qty": 1, "Price": 10})
-    _post(client, OrderNumber=order["OrderNumber"], Date="2026-03-10")
+    _post(sandbox, OrderNumber=order["OrderNumber"], Date="2026-03-10")
     sandbox.register_payment(COMPANY, 5000, 12.5)
     sandbox.wait_for_callbacks(timeout=5)
     assert [(r.query["Table"], r.query["Key"]) for r in receiver.requests] == [
@@ -377,8 +391,7 @@ def test_posting_turns_an_order_into_an_invoice(
         {"Item": "P3", "Qty": 2, "Price": 950, "Vat": "S0"},  # line VAT wins over the item's
         {"Text": "Fragt", "Qty": 1, "Price": 100},  # no item, no VAT: S25
     )
-    calls = sandbox.calls_today(COMPANY, USER)
-    simulated = _post(client, OrderNumber=number, Date="2026-03-20", Simulate=True)
+    simulated = _post(sandbox, OrderNumber=number, Date="2026-03-20", Simulate=True)
     assert simulated == {
         "Err": "Succes",
         "InvoiceNumber": 5000,
@@ -390,9 +403,8 @@ def test_posting_turns_an_order_into_an_invoice(
     assert sandbox.all(COMPANY, "DebtorInvoiceClient") == []
     assert sandbox.get(COMPANY, "DebtorOrderClient", number) is not None
 
-    posted = _post(client, OrderNumber=number, Date="2026-03-20", InvoiceNumber=0)
+    posted = _post(sandbox, OrderNumber=number, Date="2026-03-20", InvoiceNumber=0)
     assert posted == simulated
-    assert sandbox.calls_today(COMPANY, USER) == calls + 2
 
     invoice = sandbox.get(COMPANY, "DebtorInvoiceClient", 5000)
     assert invoice is not None
@@ -462,12 +474,12 @@ def test_invoice_numbers_due_dates_and_posting_errors(
         return number
 
     eom = order_with_line("10001")
-    assert _post(client, OrderNumber=eom, Date="2026-02-10")["InvoiceNumber"] == 5000
+    assert _post(sandbox, OrderNumber=eom, Date="2026-02-10")["InvoiceNumber"] == 5000
     invoice = sandbox.get(COMPANY, "DebtorInvoiceClient", 5000)
     assert invoice is not None
     assert (invoice["DueDate"], invoice["Currency"]) == ("2026-03-30", "EUR")  # Feb 28 + 30
     chosen = order_with_line(Payment="Netto 30")
-    assert _post(client, OrderNumber=chosen, Date="2026-03-01", InvoiceNumber=7000) == {
+    assert _post(sandbox, OrderNumber=chosen, Date="2026-03-01", InvoiceNumber=7000) == {
         "Err": "Succes",
         "InvoiceNumber": 7000,
         "Date": "2026-03-01",
@@ -477,24 +489,16 @@ def test_invoice_numbers_due_dates_and_posting_errors(
     }
     assert sandbox.get(COMPANY, "DebtorInvoiceClient", 7000)["DueDate"] == "2026-03-31"  # type: ignore[index]
     unknown_term = order_with_line(Payment="Kontant")
-    assert _post(client, OrderNumber=unknown_term)["InvoiceNumber"] == 5001
+    assert _post(sandbox, OrderNumber=unknown_term)["InvoiceNumber"] == 5001
     assert sandbox.get(COMPANY, "DebtorInvoiceClient", 5001)["DueDate"] == "2026-03-24"  # type: ignore[index]
 
     taken = order_with_line()
-    assert _post(client, OrderNumber=taken, InvoiceNumber=7000)["Err"] == "RecordExists"
-    missing = _post(client, OrderNumber=4711)
+    assert _post(sandbox, OrderNumber=taken, InvoiceNumber=7000)["Err"] == "RecordExists"
+    missing = _post(sandbox, OrderNumber=4711)
     assert missing["Err"] == "RecordNotFound" and "4711" in missing["Message"]
     empty = _order(client)["OrderNumber"]
-    no_lines = _post(client, OrderNumber=empty)
+    no_lines = _post(sandbox, OrderNumber=empty)
     assert no_lines["Err"] == "NoLinesToInvoice" and str(empty) in no_lines["Message"]
-    bad_body = client.post("/api/Invoice/PostInvoice", json={"OrderNumber": taken, "Send": True})
-    _error(bad_body, "FieldNotFound", "Send")
-    _error(client.post("/api/Invoice/PostInvoice", json={"Date": "2026-03-01"}), "KeyIsEmpty")
-    _error(
-        client.post("/api/Invoice/PostInvoice", json={"OrderNumber": taken, "Date": "1/3"}),
-        "InvalidValue",
-        "Date",
-    )
     assert sandbox.get(COMPANY, "DebtorOrderClient", taken) is not None
     assert sandbox.post_order(COMPANY, taken, "2026-03-10")["InvoiceNumber"] == 5002
     with pytest.raises(SandboxError) as refused:
@@ -506,10 +510,10 @@ def test_invoice_numbers_due_dates_and_posting_errors(
     vat_gone = _order(client)["OrderNumber"]
     line = _lines(client, vat_gone, {"Text": "Rest", "Qty": 1, "Price": 10, "Vat": "S12"})[0]
     sandbox.delete(COMPANY, "GLVatClient", "S12")
-    refused_vat = _post(client, OrderNumber=vat_gone)
+    refused_vat = _post(sandbox, OrderNumber=vat_gone)
     assert refused_vat["Err"] == "RecordNotFound" and "S12" in refused_vat["Message"]
     client.put("/api/Entities/Update/DebtorOrderLineClient", json=dict(line, Vat="S25"))
-    assert _post(client, OrderNumber=vat_gone)["InvoiceNumber"] == 5003
+    assert _post(sandbox, OrderNumber=vat_gone)["InvoiceNumber"] == 5003
 
 
 def test_credit_note_settles_against_the_original_invoice(
@@ -518,16 +522,16 @@ def test_credit_note_settles_against_the_original_invoice(
     _setup_trade(sandbox)
     original = _order(client)["OrderNumber"]
     _lines(client, original, {"Item": "P3", "Qty": 4, "Price": 950})
-    assert _post(client, OrderNumber=original, Date="2026-03-01")["TotalAmount"] == 4750
+    assert _post(sandbox, OrderNumber=original, Date="2026-03-01")["TotalAmount"] == 4750
 
     wrong = _order(client, Settlements="9999")["OrderNumber"]
     _lines(client, wrong, {"Item": "P3", "Qty": -1, "Price": 950})
-    refused = _post(client, OrderNumber=wrong)
+    refused = _post(sandbox, OrderNumber=wrong)
     assert refused["Err"] == "InvoiceNotFound" and "9999" in refused["Message"]
 
     credit = _order(client, Settlements="5000")["OrderNumber"]
     _lines(client, credit, {"Item": "P3", "Qty": -1, "Price": 950})
-    posted = _post(client, OrderNumber=credit, Date="2026-03-05")
+    posted = _post(sandbox, OrderNumber=credit, Date="2026-03-05")
     assert (posted["InvoiceNumber"], posted["NetAmount"], posted["TotalAmount"]) == (
         5001,
         -950,
@@ -549,7 +553,7 @@ def test_credit_note_settles_against_the_original_invoice(
     sandbox.register_payment(COMPANY, 5000, 3000)
     big = _order(client, Settlements="5000")["OrderNumber"]
     _lines(client, big, {"Item": "P3", "Qty": -2, "Price": 950})
-    assert _post(client, OrderNumber=big)["Err"] == "Succes"
+    assert _post(sandbox, OrderNumber=big)["Err"] == "Succes"
     items = {row["Invoice"]: row for row in sandbox.all(COMPANY, "DebtorTransOpenClient")}
     assert (items[5000]["AmountOpen"], items[5000]["Paid"]) == (0, True)
     assert items[5002]["Paid"] is True
@@ -561,7 +565,7 @@ def test_posted_invoice_allows_only_date_and_payment_term_changes(
     _setup_trade(sandbox)
     number = _order(client)["OrderNumber"]
     _lines(client, number, {"Item": "P1", "Qty": 1, "Price": 100})
-    _post(client, OrderNumber=number, Date="2026-03-02")
+    _post(sandbox, OrderNumber=number, Date="2026-03-02")
     invoice = _ok(client.get("/api/Entities/DebtorInvoiceClient"))[0]
     assert invoice["DueDate"] == "2026-03-10"
 
@@ -594,7 +598,7 @@ def test_posted_invoice_allows_only_date_and_payment_term_changes(
     _error(
         client.post("/api/Entities/Insert/DebtorInvoiceClient", json={"InvoiceNumber": 6000}),
         "NotAllowed",
-        "PostInvoice",
+        "booking service",
     )
     _error(
         client.request(
@@ -627,7 +631,7 @@ def test_register_payment_marks_invoices_paid(
     _setup_trade(sandbox)
     number = _order(client)["OrderNumber"]
     _lines(client, number, {"Item": "P1", "Qty": 2, "Price": 400})
-    _post(client, OrderNumber=number)
+    _post(sandbox, OrderNumber=number)
     partly = sandbox.register_payment(COMPANY, 5000, Decimal("600.50"), "2026-03-12")
     assert (partly["AmountOpen"], partly["Paid"]) == (399.5, False)
     done = httpx.post(
@@ -660,19 +664,17 @@ def test_fail_next_postings_refuses_without_posting(
         f"{base_url}/_sandbox/companies/{COMPANY}/fail-postings", json={"message": "Igen"}
     )
     assert armed.status_code == 200
-    calls = sandbox.calls_today(COMPANY, USER)
-    assert _post(client, OrderNumber=number) == {
+    assert _post(sandbox, OrderNumber=number) == {
         "Err": "InvoiceGenerationFailed",
         "Message": "Fakturering fejlede",
     }
-    assert _post(client, OrderNumber=number, Simulate=True) == {
+    assert _post(sandbox, OrderNumber=number, Simulate=True) == {
         "Err": "InvoiceGenerationFailed",
         "Message": "Igen",
     }
-    assert sandbox.calls_today(COMPANY, USER) == calls + 2
     assert sandbox.all(COMPANY, "DebtorInvoiceClient") == []
     assert sandbox.get(COMPANY, "DebtorOrderClient", number) is not None
-    assert _post(client, OrderNumber=number)["Err"] == "Succes"
+    assert _post(sandbox, OrderNumber=number)["Err"] == "Succes"
 
     ui_order = _order(client)["OrderNumber"]
     _lines(client, ui_order, {"Item": "P1", "Qty": 1, "Price": 10})
@@ -684,7 +686,7 @@ def test_fail_next_postings_refuses_without_posting(
     )
     assert posted.json()["InvoiceNumber"] == 5001 and posted.json()["Date"] == "2026-03-09"
     assert sandbox.calls_today(COMPANY, USER) == calls
-    assert _post(client, OrderNumber=ui_order)["Err"] == "InvoiceGenerationFailed"
+    assert _post(sandbox, OrderNumber=ui_order)["Err"] == "InvoiceGenerationFailed"
 
 
 # ------------------------------------------------------------- paging and seeds

@@ -106,22 +106,6 @@ class UnicontaClient:
         values = body.get("value", []) if isinstance(body, dict) else []
         return dict(values[0]) if values else {}
 
-    def post_invoice(self, order_number: int, invoice_date: str | None) -> JSON:
-        """Post an order as an invoice (InvoiceAPI.PostInvoice); returns Uniconta's result,
-        whose ``Err`` is ``Succes`` on success and an error code otherwise."""
-        body = self._request(
-            "POST",
-            "/api/Invoice/PostInvoice",
-            json={
-                "OrderNumber": order_number,
-                "Date": invoice_date,
-                "InvoiceNumber": 0,
-                "Simulate": False,
-            },
-            write=True,
-        )
-        return dict(body) if isinstance(body, dict) else {"Err": "NoAnswer"}
-
     def delete(self, entity: str, rows: Sequence[JSON]) -> None:
         self._request("DELETE", f"/api/Entities/Delete/{entity}", json=list(rows), write=True)
 

@@ -29,8 +29,10 @@ from ledgerbridge.connectors.base import (
     WriteStep,
 )
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
+from ledgerbridge.connectors.uniconta.booking import SUCCESS, BookingClient
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient, odata_quote
 from ledgerbridge.connectors.uniconta.mapping import (
+    AWAIT_BOOKING,
     INVOICE_REF_PREFIX,
     AccountMapping,
     Codes,
@@ -139,6 +141,20 @@ class UnicontaConnector(Connector):
             meter=meter,
             transport=transport,
         )
+        booking_url = settings.get("booking_url")
+        self.booking = (
+            BookingClient(
+                booking_url=str(booking_url),
+                company_id=self.company_id,
+                username=str(settings["username"]),
+                password=str(secrets["password"]),
+                meter=meter,
+                transport=transport,
+            )
+            if booking_url
+            else None
+        )
+        self.products_master = str(settings.get("products_master") or "uniconta")
         self.codes = LazyRates(
             self._vat_rates,
             vat_mapping=settings.get("vat_mapping"),
@@ -151,14 +167,22 @@ class UnicontaConnector(Connector):
             "customers": AccountMapping("DebtorClient", "debtor_number", "is_customer"),
             "suppliers": AccountMapping("CreditorClient", "creditor_number", "is_supplier"),
             "contacts": ContactMapping(),
-            "products": ProductMapping(self.codes),
+            "products": ProductMapping(
+                self.codes, master=self.products_master, group=settings.get("item_group")
+            ),
             "stock_levels": StockMapping(now.isoformat()),
-            "invoices": InvoiceMapping(self.codes, post=bool(settings.get("post_invoices"))),
+            "invoices": InvoiceMapping(
+                self.codes,
+                post=bool(settings.get("post_invoices")),
+                booking=self.booking is not None,
+            ),
             "payment_status": PaymentStatusMapping(),
         }
 
     def close(self) -> None:
         self.client.close()
+        if self.booking is not None:
+            self.booking.close()
 
     def test(self) -> str:
         sets = self.client.service_document()
@@ -171,7 +195,7 @@ class UnicontaConnector(Connector):
     # ------------------------------------------------------------------ reads
 
     def prepare(self, streams: list[str]) -> None:
-        if "invoices" in streams:
+        if "invoices" in streams or ("products" in streams and self.products_master == "app"):
             self.codes.load()
 
     def count(self, stream: str) -> int | None:
@@ -422,29 +446,45 @@ class UnicontaConnector(Connector):
         return results
 
     def _post_orders(self, calls: list[StepCall]) -> list[JSON]:
-        """Post each order; a refusal keeps the order and is reported with Uniconta's own
-        message (see ``_stored_invoice``)."""
-        return [
-            self.client.post_invoice(
-                call.done["order"]["OrderNumber"], call.payload["order"].get("InvoiceDate")
-            )
-            for call in calls
-        ]
+        """Book each order through the booking service; a refusal keeps the order and is
+        reported with Uniconta's error code (see ``_stored_invoice``)."""
+        assert self.booking is not None, "only planned when a booking service is configured"
+        return [self.booking.book(int(call.done["order"]["OrderNumber"])) for call in calls]
 
     def _find_posted(self, calls: list[StepCall]) -> list[JSON | None]:
         rows = self._by_keys("DebtorInvoiceClient", "OurRef", [c.key for c in calls], numeric=False)
         found = {str(row.get("OurRef")): row for row in rows}
         return [
-            {"Err": "Succes", "InvoiceNumber": found[c.key]["InvoiceNumber"]}
+            {"Err": SUCCESS, "InvoiceNumber": found[c.key]["InvoiceNumber"]}
             if c.key in found
             else None
             for c in calls
         ]
 
     def _read_posted(self, calls: list[StepCall]) -> list[JSON]:
+        """The posted invoices, dated as the hub dates them: the booking service books on its
+        own day (it takes no date), and a posted invoice's Date may still change, so the
+        ones dated otherwise are moved in one batched update. Repeating it changes nothing."""
         numbers = [str(call.done["post"]["InvoiceNumber"]) for call in calls]
-        posted = self._fetch_invoices(numbers)
+        wanted = {
+            number: call.payload["order"].get("InvoiceDate")
+            for number, call in zip(numbers, calls, strict=True)
+        }
+        posted = self._dated(self._fetch_invoices(numbers), wanted)
         return [posted.get(n) or _order_row(call) for n, call in zip(numbers, calls, strict=True)]
+
+    def _dated(self, posted: dict[str, JSON], wanted: Mapping[str, str | None]) -> dict[str, JSON]:
+        moved = [
+            {**row["invoice"], "Date": wanted[number]}
+            for number, row in posted.items()
+            if wanted.get(number) and str(row["invoice"].get("Date"))[:10] != wanted[number]
+        ]
+        if not moved:
+            return posted
+        for invoice in self.client.update("DebtorInvoiceClient", moved):
+            number = str(invoice["InvoiceNumber"])
+            posted[number] = {**posted[number], "invoice": invoice}
+        return posted
 
     def _update_posted(self, calls: list[StepCall]) -> list[JSON]:
         return self._write_invoices([call.payload for call in calls], create=False)
@@ -508,26 +548,23 @@ class UnicontaConnector(Connector):
         rows = []
         for order, (_, payload) in zip(stored, orders, strict=True):
             row: JSON = {"order": order, "lines": by_order.get(str(order["OrderNumber"]), [])}
-            if payload.get("post"):
+            if payload.get("post") and self.booking is not None:
                 row = self._post(row, payload["order"].get("InvoiceDate"))
+            elif payload.get(AWAIT_BOOKING):
+                row = {**row, ROW_ISSUE: _awaiting(order["OrderNumber"], "updated")}
             rows.append(row)
         return rows
 
     def _post(self, row: JSON, invoice_date: str | None) -> JSON:
-        """Post one order; a refusal keeps the order and reports Uniconta's own message."""
+        """Book one order; a refusal keeps the order and reports Uniconta's error code."""
+        assert self.booking is not None
         order_number = row["order"]["OrderNumber"]
-        result = self.client.post_invoice(order_number, invoice_date)
-        if result.get("Err") != "Succes":
-            return {
-                **row,
-                ROW_ISSUE: {
-                    "reason": "invoice_generation_failed",
-                    "message": f"Uniconta could not generate the invoice for order "
-                    f"{order_number}: {result.get('Message') or result.get('Err')}",
-                },
-            }
-        posted = self._fetch_invoices([str(result["InvoiceNumber"])])
-        return posted.get(str(result["InvoiceNumber"]), row)
+        result = self.booking.book(int(order_number))
+        if result.get("Err") != SUCCESS:
+            return {**row, ROW_ISSUE: _refused(order_number, result)}
+        number = str(result["InvoiceNumber"])
+        posted = self._dated(self._fetch_invoices([number]), {number: invoice_date})
+        return posted.get(number, row)
 
     # ------------------------------------------------------------------ callbacks
 
@@ -564,7 +601,27 @@ def _to_post(call: StepCall) -> bool:
 
 
 def _posted(call: StepCall) -> bool:
-    return (call.done.get("post") or {}).get("Err") == "Succes"
+    return (call.done.get("post") or {}).get("Err") == SUCCESS
+
+
+def _refused(order_number: Any, result: JSON) -> JSON:
+    """The issue of an order Uniconta refused to post, in its own words (its ErrorCodes)."""
+    return {
+        "reason": "invoice_generation_failed",
+        "message": f"Uniconta could not generate the invoice for order {order_number}: "
+        f"{result.get('Message') or result.get('Err')}",
+    }
+
+
+def _awaiting(order_number: Any, outcome: str) -> JSON:
+    """Not an error: with no booking service the order is where a person books it. The
+    invoices pull links it once it is posted, which closes this issue."""
+    return {
+        "outcome": outcome,
+        "reason": "awaiting_manual_booking",
+        "message": f"order {order_number} is an order ready to book in Uniconta; set "
+        "booking_url to book automatically",
+    }
 
 
 def _lines_by_order(calls: list[StepCall], lines: list[JSON]) -> list[JSON]:
@@ -592,12 +649,10 @@ def _stored_invoice(call: StepCall) -> JSON:
         return dict(call.done["posted_header"])
     row = _order_row(call)
     post = call.done.get("post")
-    if post is not None and post.get("Err") != "Succes":
-        row[ROW_ISSUE] = {
-            "reason": "invoice_generation_failed",
-            "message": f"Uniconta could not generate the invoice for order "
-            f"{row['order']['OrderNumber']}: {post.get('Message') or post.get('Err')}",
-        }
+    if post is not None and post.get("Err") != SUCCESS:
+        row[ROW_ISSUE] = _refused(row["order"]["OrderNumber"], post)
+    elif call.payload.get(AWAIT_BOOKING):
+        row[ROW_ISSUE] = _awaiting(row["order"]["OrderNumber"], "created")
     return row
 
 

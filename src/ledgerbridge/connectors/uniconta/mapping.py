@@ -16,6 +16,7 @@ from ledgerbridge.connectors.base import (
     JSON,
     ROW_ISSUE,
     EntityMapping,
+    NumberSequence,
     RemoteRef,
     SkipRecord,
 )
@@ -58,6 +59,10 @@ DEFAULT_PAYMENT_TERMS: dict[str, int] = {"Netto 8": 8, "Netto 14": 14, "Netto 30
 READY_STATUSES = frozenset({"sent", "booked", "paid"})
 """Hub invoice statuses of an invoice the app has issued: only such an invoice is posted when
 the connection posts; a draft goes in as an order, and is posted once it becomes one of these."""
+
+AWAIT_BOOKING = "await_booking"
+"""Marks an order the hub wants booked while no booking service is configured: it is left
+ready to book in Uniconta, with the issue ``awaiting_manual_booking``."""
 
 INVOICE_REF_PREFIX = "LB-"
 """``OurRef`` of orders created from the hub: the hub invoice id, so an order whose creation
@@ -142,6 +147,21 @@ class Codes:
     def rate(self, uniconta_code: str | None) -> str | None:
         return self.vat_rates.get(uniconta_code) if uniconta_code else None
 
+    def vat_to_hub(self, code: str | None, what: str) -> str | None:
+        """A line's VAT code for the hub: through ``vat_mapping`` when it is mapped there,
+        else Uniconta's own code when the company has it (a webshop flow books with
+        Uniconta's codes: U25, U_DE19, UEUV), else unmapped."""
+        if code is not None and code not in self.vat.codes and code in self.vat_rates:
+            return code
+        return self.vat.to_hub(code, what)
+
+    def vat_from_hub(self, code: str | None) -> str | None:
+        """A hub VAT code for Uniconta: translated when ``vat_mapping`` maps it, sent as it is
+        when it is one of the company's own codes, else ``vat_code_unmapped``."""
+        if code is not None and not self.vat.knows(code) and code in self.vat_rates:
+            return code
+        return self.vat.from_hub(code)
+
 
 def term_days(term: int) -> str:
     return f"of {term} days"
@@ -160,6 +180,10 @@ ACCOUNT_TEXTS: dict[str, str] = {
 }
 """An account's text fields: hub field → Uniconta property."""
 
+VAT_ZONES = {"domestic": "Domestic", "eu": "EU", "abroad": "Foreign"}
+"""Hub VAT zone → Uniconta's ``VatZones`` member."""
+ZONES_IN = {zone: hub for hub, zone in VAT_ZONES.items()}
+
 
 class AccountMapping(EntityMapping):
     """Debtors and creditors share one shape in Uniconta: an account of a party.
@@ -177,12 +201,21 @@ class AccountMapping(EntityMapping):
         }
     )  # fmt: skip
 
+    debtor_fields = frozenset({"customer_group", "vat_zone"})
+    """What only a debtor carries: the customer group and VAT zone a webshop chooses per
+    customer kind (B2C, B2B, EAN)."""
+
     def __init__(self, remote_entity: str, number_field: str, role_field: str) -> None:
         self.remote_entity = remote_entity
         self.number_field = number_field
         self.business_key_field = number_field
         self.role_field = role_field
+        self.debtor = number_field == "debtor_number"
         self.fields = self.base_fields | {number_field, role_field}
+        if self.debtor:
+            self.fields |= self.debtor_fields
+            # A customer that comes without a number (a webshop's) gets the next one.
+            self.sequence = NumberSequence(field="debtor_number", setting="debtor_numbers")
 
     def remote_id(self, remote: JSON) -> str:
         return str(remote["Account"])
@@ -199,7 +232,12 @@ class AccountMapping(EntityMapping):
             "delivery_address": _address_in(remote, "Delivery"),
             "locale": CODE_BY_LANGUAGE.get(language) if language else None,
             "active": not bool(remote.get("Blocked", False)),
-        }
+            **(
+                {"customer_group": text(remote.get("Group")),
+                 "vat_zone": ZONES_IN.get(str(remote.get("VatZone")))}
+                if self.debtor else {}
+            ),
+        }  # fmt: skip
 
     def from_canonical(
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
@@ -225,6 +263,10 @@ class AccountMapping(EntityMapping):
                 **_address_out(record.get("delivery_address"), "Delivery"),
             }
         )
+        if self.debtor:
+            zone = record.get("vat_zone")
+            payload["Group"] = record.get("customer_group") or payload.get("Group")
+            payload["VatZone"] = VAT_ZONES[zone] if zone else payload.get("VatZone")
         return payload
 
     def in_scope(self, record: JSON) -> bool:
@@ -297,7 +339,9 @@ def contact_key(payload: JSON) -> str:
 
 
 class ProductMapping(EntityMapping):
-    """Items, one way: Uniconta is master of products."""
+    """Items. By default one way: Uniconta is master of products. A connection whose app is
+    the master (``products_master: app``, a webshop's catalogue) also creates and updates
+    them in Uniconta by SKU."""
 
     entity = "product"
     remote_entity = "InvItemClient"
@@ -307,13 +351,39 @@ class ProductMapping(EntityMapping):
          "vat_code", "ean", "active"}
     )  # fmt: skip
     outbound = False
-    read_only_reason = "product_master_is_uniconta"
+    read_only_reason: str | None = "product_master_is_uniconta"
 
-    def __init__(self, codes: Codes) -> None:
+    def __init__(self, codes: Codes, *, master: str = "uniconta", group: str | None = None) -> None:
         self.codes = codes
+        self.group = group
+        if master == "app":
+            self.outbound = True
+            self.read_only_reason = None
 
     def remote_id(self, remote: JSON) -> str:
         return str(remote["Item"])
+
+    def from_canonical(
+        self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
+    ) -> JSON:
+        """An item as the app's catalogue has it; what the hub does not hold (cost, stock,
+        Uniconta's own fields) stays as Uniconta has it."""
+        payload: JSON = dict(current or {})
+        payload.update(
+            {
+                "Item": record.get("sku"),
+                "Name": record.get("name"),
+                "SalesPrice1": num(record.get("sales_price")),
+                "Currency1": record.get("currency"),
+                "Unit": self.codes.units.from_hub(record.get("unit")),
+                "Vat": self.codes.vat_from_hub(record.get("vat_code")),
+                "EAN": record.get("ean"),
+                "Blocked": not record.get("active", True),
+            }
+        )
+        if current is None and self.group:
+            payload["Group"] = self.group
+        return payload
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         item = str(remote["Item"])
@@ -325,7 +395,7 @@ class ProductMapping(EntityMapping):
             "cost_price": dec(remote.get("CostPrice")),
             "purchase_price": dec(remote.get("PurchasePrice")),
             "currency": text(remote.get("Currency1")),
-            "vat_code": self.codes.vat.to_hub(text(remote.get("Vat")), f"item {item}"),
+            "vat_code": self.codes.vat_to_hub(text(remote.get("Vat")), f"item {item}"),
             "ean": text(remote.get("EAN")),
             "active": not bool(remote.get("Blocked", False)),
         }
@@ -380,17 +450,20 @@ class InvoiceMapping(EntityMapping):
     headers of those seen before to catch a changed date or payment term (see the
     connector's ``_read_invoices``)."""
     fields = frozenset(
-        {"number", "party_id", "kind", "date", "due_date", "payment_term_days", "currency",
-         "status", "lines", "credits_invoice_id", "reference"}
+        {"number", "party_id", "kind", "date", "due_date", "payment_term_days", "payment_term",
+         "currency", "status", "lines", "credits_invoice_id", "reference", "delivery_address"}
     )  # fmt: skip
     references = (
         linked(entity, "party_id", "customers"),
         linked(entity, "credits_invoice_id", "invoices"),
     )
 
-    def __init__(self, codes: Codes, *, post: bool) -> None:
+    def __init__(self, codes: Codes, *, post: bool, booking: bool = True) -> None:
         self.codes = codes
         self.post = post
+        self.booking = booking
+        """Whether a booking service posts; without one an invoice to post stays an order
+        ready to book in Uniconta (``AWAIT_BOOKING``)."""
 
     def remote_id(self, remote: JSON) -> str:
         if "invoice" in remote:
@@ -420,6 +493,8 @@ class InvoiceMapping(EntityMapping):
         days = self.codes.terms.get(term)
         if days is None and due and invoice_date:
             days = (date.fromisoformat(due) - date.fromisoformat(invoice_date)).days
+        # A term without a day count of its own (a card term) is kept by its code.
+        own_term = term if term is not None and days != self.codes.terms.get(term) else None
         total = sum((Decimal(str(ln["quantity"])) * Decimal(str(ln["unit_price"])) for ln in lines),
                     Decimal(0))  # fmt: skip
         canonical: JSON = {
@@ -429,12 +504,14 @@ class InvoiceMapping(EntityMapping):
             "date": invoice_date,
             "due_date": due,
             "payment_term_days": days,
+            "payment_term": own_term,
             "currency": text(header.get("Currency")),
             "lines": lines,
             "credits_invoice_id": refs.get("credits_invoice_id"),
             "reference": text(header.get("YourRef")),
+            "delivery_address": _address_in(header, "Delivery"),
         }
-        if posted or remote.get("post"):
+        if posted or remote.get("post") or remote.get(AWAIT_BOOKING):
             # An order that is to be posted projects as booked, so that an order whose
             # posting failed differs from it and is posted again on retry.
             canonical["status"] = "booked"
@@ -477,7 +554,7 @@ class InvoiceMapping(EntityMapping):
             "unit": self.codes.units.to_hub(text(line.get("Unit"))),
             "unit_price": dec(line.get("SalesPrice" if posted else "Price")) or "0",
             "discount_percent": dec(line.get("DiscountPct")) or "0",
-            "vat_code": self.codes.vat.to_hub(vat, "an invoice line"),
+            "vat_code": self.codes.vat_to_hub(vat, "an invoice line"),
             "vat_rate": self.codes.rate(vat),
         }
 
@@ -489,7 +566,7 @@ class InvoiceMapping(EntityMapping):
             "Unit": self.codes.units.from_hub(line.get("unit")),
             "Price": num(line.get("unit_price")),
             "DiscountPct": num(line.get("discount_percent")) or 0.0,
-            "Vat": self.codes.vat.from_hub(line.get("vat_code")),
+            "Vat": self.codes.vat_from_hub(line.get("vat_code")),
         }
 
     def from_canonical(
@@ -497,12 +574,20 @@ class InvoiceMapping(EntityMapping):
     ) -> JSON:
         party = target_of(refs, self.entity, "party_id")
         credited = refs.get("credits_invoice_id")
+        if credited and credited[1].startswith("order:") and record.get("status") != "draft":
+            raise SkipRecord(
+                "credited_invoice_pending",
+                f"the credited invoice is still {credited[1].replace(':', ' ')} in Uniconta: a "
+                "credit note settles against a booked invoice, so it follows once that is booked",
+            )
         header = {
             "Account": party[1],
             "Currency": record.get("currency"),
-            "Payment": self.codes.terms.from_hub(record.get("payment_term_days")),
+            "Payment": record.get("payment_term")
+            or self.codes.terms.from_hub(record.get("payment_term_days")),
             "YourRef": record.get("reference"),
             "Settlements": credited[1] if credited else None,
+            **_address_out(record.get("delivery_address"), "Delivery"),
         }
         # Uniconta orders have no document discount: it goes in each line's DiscountPct.
         lines = [self._line_out(line) for line in fold_document_discount(record)]
@@ -528,7 +613,10 @@ class InvoiceMapping(EntityMapping):
             Remark=record.get("notes"),
             OurRef=INVOICE_REF_PREFIX + str(record.get("id") or order.get("OurRef", "")[3:]),
         )
-        return {"order": order, "lines": lines, "post": self.post and _ready(record)}
+        to_post = self.post and _ready(record)
+        if to_post and not self.booking:
+            return {"order": order, "lines": lines, "post": False, AWAIT_BOOKING: True}
+        return {"order": order, "lines": lines, "post": to_post}
 
     def _posted_update(self, record: JSON, current: JSON, lines: list[JSON]) -> JSON:
         """After posting, only the header's Date, due date and payment term may change. They
@@ -547,7 +635,8 @@ class InvoiceMapping(EntityMapping):
         invoice.update(
             Date=record.get("date"),
             DueDate=record.get("due_date"),
-            Payment=self.codes.terms.from_hub(record.get("payment_term_days")),
+            Payment=record.get("payment_term")
+            or self.codes.terms.from_hub(record.get("payment_term_days")),
         )
         lines_differ = _comparable(posted_lines) != _comparable(wanted)
         if lines_differ and _header(invoice) == _header(current["invoice"]):

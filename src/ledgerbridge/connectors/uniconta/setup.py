@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import httpx
@@ -121,3 +122,17 @@ def vat_codes(client: UnicontaClient) -> list[JSON]:
 
 def default_units() -> dict[str, str]:
     return dict(COMMON_UNITS)
+
+
+NO_BOOKING_SERVICE = (
+    "no booking service: invoices are left as orders ready to book in Uniconta (Uniconta's "
+    "REST API cannot book them); set booking_url to a booking service to book automatically"
+)
+
+
+def status_warnings(settings: Mapping[str, Any], today: date) -> list[str]:
+    """A connection that sends invoices without a booking service leaves them as orders for a
+    person to book: its status says so, every day, as long as it stays that way."""
+    invoices = (settings.get("entities") or {}).get("invoices") or {}
+    sends = invoices.get("enabled") and invoices.get("direction", "both") != "inbound"
+    return [NO_BOOKING_SERVICE] if sends and not settings.get("booking_url") else []

@@ -1,4 +1,5 @@
-"""Uniconta sandbox: a loopback HTTP simulator of Uniconta's OData/REST API.
+"""Uniconta sandbox: a loopback HTTP simulator of Uniconta's OData/REST API, and of the
+booking service (UnicontaRest) that posts invoices beside it.
 
 The engine's Uniconta client is tested against this over real HTTP, so the package deliberately
 shares no code with ``ledgerbridge.connectors`` or ``ledgerbridge.engine``. See
@@ -6,14 +7,17 @@ shares no code with ``ledgerbridge.connectors`` or ``ledgerbridge.engine``. See
 """
 
 from ledgerbridge.sandbox.uniconta.app import SandboxServer, create_app, serve
+from ledgerbridge.sandbox.uniconta.booking import BookingServer, create_booking_app
 from ledgerbridge.sandbox.uniconta.entities import CATALOGUE, ENTITIES, EntityDef
 from ledgerbridge.sandbox.uniconta.seed import seed_creditors, seed_debtors
+from ledgerbridge.sandbox.uniconta.seed_commerce import seed_webshop
 from ledgerbridge.sandbox.uniconta.seed_trade import seed_contacts, seed_invoices, seed_products
 from ledgerbridge.sandbox.uniconta.state import Company, SandboxError, UnicontaSandbox, User
 
 __all__ = [
     "CATALOGUE",
     "ENTITIES",
+    "BookingServer",
     "Company",
     "EntityDef",
     "SandboxError",
@@ -21,10 +25,12 @@ __all__ = [
     "UnicontaSandbox",
     "User",
     "create_app",
+    "create_booking_app",
     "seed_contacts",
     "seed_creditors",
     "seed_debtors",
     "seed_invoices",
     "seed_products",
+    "seed_webshop",
     "serve",
 ]

@@ -2,6 +2,10 @@
 
 ``python -m ledgerbridge.sandbox.uniconta --port 8765 --debtors 300 --products 200 --invoices 500``
 
+``--booking-port 8766`` also serves the booking service (UnicontaRest's contract) on its own
+port, over the same companies; ``--webshop`` adds a webshop's payment terms, customer groups,
+VAT and OSS codes and service items.
+
 ``--user-type Standard``, ``--roles ""`` and ``--extra-user`` create the users a connection's
 set-up must refuse or warn about (a Standard user, a Server user without the Reseller role),
 so those checks can be tried without Python.
@@ -13,7 +17,9 @@ import argparse
 
 from ledgerbridge.sandbox.faults import add_fault_options, fault_plan
 from ledgerbridge.sandbox.uniconta.app import serve
+from ledgerbridge.sandbox.uniconta.booking import BookingServer
 from ledgerbridge.sandbox.uniconta.seed import seed_creditors, seed_debtors
+from ledgerbridge.sandbox.uniconta.seed_commerce import seed_webshop
 from ledgerbridge.sandbox.uniconta.seed_trade import seed_contacts, seed_invoices, seed_products
 from ledgerbridge.sandbox.uniconta.state import USER_TYPES, UnicontaSandbox
 
@@ -42,6 +48,19 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Uniconta OData/REST sandbox")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--booking-port",
+        type=int,
+        default=None,
+        help="also serve the booking service (POST /Companies/{id}/Invoice/DebtorOrders/{n}) "
+        "on this port (0: a free one); none unless given",
+    )
+    parser.add_argument(
+        "--webshop",
+        action="store_true",
+        help="add card/cash payment terms, groups PRIV/ERHVERV/EAN, VAT and OSS codes and "
+        "service items (FRAGT, GEBYR, AFRUND, REFUSION)",
+    )
     parser.add_argument("--company-id", type=int, default=12345)
     parser.add_argument("--company-name", default="Demo ApS")
     parser.add_argument("--user", default="apiuser")
@@ -87,6 +106,8 @@ def build(args: argparse.Namespace) -> UnicontaSandbox:
     seed_debtors(sandbox, args.company_id, count=args.debtors, seed=args.seed)
     seed_creditors(sandbox, args.company_id, count=args.creditors, seed=args.seed)
     seed_contacts(sandbox, args.company_id, count=args.contacts, seed=args.seed)
+    if args.webshop:
+        seed_webshop(sandbox, args.company_id)
     if args.products:
         seed_products(sandbox, args.company_id, count=args.products, seed=args.seed)
     if args.invoices:
@@ -111,7 +132,19 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.debtors} debtors, "
         f"http://{args.host}:{args.port}/odata/{args.company_id}/DebtorClient"
     )
-    serve(sandbox, host=args.host, port=args.port, faults=faults)
+    booking = None
+    if args.booking_port is not None:
+        booking = BookingServer(sandbox, host=args.host, port=args.booking_port, faults=faults)
+        booking.start()
+        print(
+            f"Booking service: {booking.base_url}/Companies/{args.company_id}"
+            "/Invoice/DebtorOrders/<order number> (Basic: the user's name and password)"
+        )
+    try:
+        serve(sandbox, host=args.host, port=args.port, faults=faults)
+    finally:
+        if booking is not None:
+            booking.stop()
 
 
 if __name__ == "__main__":

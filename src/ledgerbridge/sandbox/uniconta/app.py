@@ -1,8 +1,9 @@
 """HTTP surface of the sandbox: Uniconta's OData read API, its REST CRUD API, admin endpoints.
 
 Routes mirror ``odata.uniconta.com``: ``/odata/<CompanyId>/<Entity>`` and
-``/api/Entities/{Insert|Update|Delete|Read}/<Entity>``. Everything under ``/_sandbox/`` is
-sandbox-only tooling (no auth) for tests and the demo.
+``/api/Entities/{Insert|Update|Delete|Read}/<Entity>``. Uniconta's REST API cannot book an
+invoice: that is the booking service's (``booking``), served on its own port. Everything
+under ``/_sandbox/`` is sandbox-only tooling (no auth) for tests and the demo.
 """
 
 from __future__ import annotations
@@ -218,22 +219,6 @@ def create_app(sandbox: UnicontaSandbox) -> FastAPI:
     async def rest_delete(request: Request, entity: str) -> Response:
         """Delete the row(s) identified by key in the body; returns the deleted row(s)."""
         return await write(request, entity, sandbox.api_delete)
-
-    @app.post("/api/Invoice/PostInvoice", tags=["Uniconta REST"])
-    async def post_invoice(request: Request) -> Response:
-        """Post an order as an invoice: ``{"OrderNumber", "Date", "InvoiceNumber",
-        "Simulate"}``. Refusals are ``{"Err": "<code>", "Message"}`` with status 200.
-        """
-
-        async def handle() -> Response:
-            """Authenticate, parse the body and post."""
-            _, company_id = await login(request, None)
-            items, batch = await read_body(request)
-            if batch:
-                raise SandboxError("InvalidRequest", "PostInvoice takes one JSON object")
-            return _json(sandbox.api_post_invoice(company_id, items[0]))
-
-        return await _guard(handle)
 
     _add_admin_routes(app, sandbox)
     return app
@@ -455,7 +440,8 @@ def _add_admin_routes(app: FastAPI, sandbox: UnicontaSandbox) -> None:
 
     @app.post("/_sandbox/companies/{company_id}/fail-postings", tags=["sandbox admin"])
     def fail_postings(company_id: int, body: FailPostingsBody) -> Response:
-        """Make the next PostInvoice calls fail with ``InvoiceGenerationFailed``."""
+        """Make the next bookings through the booking service fail with
+        ``InvoiceGenerationFailed``."""
 
         def handle() -> dict[str, Any]:
             """The admin action itself."""

@@ -22,6 +22,7 @@ from ledgerbridge.sandbox.uniconta.enums import (
     ITEM_TYPE,
     ITEM_UNIT,
     LANGUAGE,
+    PAYMENT_METHOD,
     VAT_TYPE,
     VAT_ZONES,
     EnumDef,
@@ -220,6 +221,19 @@ _DC_COMMON = _fields(
         "Dimension5",
     ),
 )
+_DELIVERY = _fields(
+    _strings(
+        "DeliveryName",
+        "DeliveryAddress1",
+        "DeliveryAddress2",
+        "DeliveryAddress3",
+        "DeliveryZipCode",
+        "DeliveryCity",
+    ),
+    {"DeliveryCountry": _enum(COUNTRY_CODE)},
+)
+"""An order's or invoice's delivery address (a webshop's shipping address)."""
+
 _DC_SERVER = {"CurBalance": DEC, "Overdue": DEC, "Created": DATETIME, "RowId": INT}
 _DC_READ_ONLY = frozenset({"CurBalance", "Overdue", "Created", "RowId"})
 
@@ -265,8 +279,31 @@ CATALOGUE: tuple[EntityDef, ...] = (
         fields=_fields(
             _strings("Vat", "Name"),
             {"Rate": DEC, "VatType": _enum(VAT_TYPE), "Blocked": BOOL},
+            # One Stop Shop codes name the country whose VAT they carry (U_DE19: Germany).
+            {"VatCountry": _enum(COUNTRY_CODE), "BusinessCountry": _enum(COUNTRY_CODE)},
+            {"ShipmentCountry": _enum(COUNTRY_CODE), "MOSSType": STR},
             _ROW_ID,
         ),
+        read_only=frozenset({"RowId"}),
+    ),
+    EntityDef(
+        name="PaymentTermClient",
+        keys=("Payment",),
+        table="PaymentTerm",
+        fields=_fields(
+            _strings("Payment", "Name"),
+            {"PaymentMethod": _enum(PAYMENT_METHOD), "Days": INT},
+            _strings("Account", "OffsetAccount"),
+            {"PostOnDC": BOOL},
+            _ROW_ID,
+        ),
+        read_only=frozenset({"RowId"}),
+    ),
+    EntityDef(
+        name="DebtorGroupClient",
+        keys=("Group",),
+        table="DebtorGroup",
+        fields=_fields(_strings("Group", "Name", "Vat", "Payment"), _ROW_ID),
         read_only=frozenset({"RowId"}),
     ),
     EntityDef(
@@ -340,7 +377,9 @@ CATALOGUE: tuple[EntityDef, ...] = (
             {"OrderNumber": INT},
             _strings("Account", "Name"),
             {"Currency": _enum(CURRENCIES), "InvoiceDate": DATE, "DeliveryDate": DATE},
-            _strings("Payment", "YourRef", "OurRef", "Remark", "Settlements"),
+            _strings("Payment", "YourRef", "OurRef", "Remark", "Settlements", "Requisition"),
+            {"VatZone": _enum(VAT_ZONES), "PricesInclVat": BOOL},
+            _DELIVERY,
             {
                 "UpdatedAt": DATETIME,
                 "OrderTotal": DEC,
@@ -381,7 +420,8 @@ CATALOGUE: tuple[EntityDef, ...] = (
             _strings("Account", "Name"),
             {"Date": DATE, "DueDate": DATE, "Payment": STR, "Currency": _enum(CURRENCIES)},
             {"NetAmount": DEC, "VatAmount": DEC, "TotalAmount": DEC, "OrderNumber": INT},
-            _strings("YourRef", "OurRef", "Remark"),
+            _strings("YourRef", "OurRef", "Remark", "Settlements"),
+            _DELIVERY,
             {"RowId": INT, "Created": DATETIME},
         ),
         read_only=frozenset({"RowId", "Created"}),

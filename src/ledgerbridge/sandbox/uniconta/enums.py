@@ -168,6 +168,13 @@ ITEM_UNIT = EnumDef(
 # engine's wire contract names it (the Uniconta-Pages source uses GLVatSaleBuy.Buy).
 VAT_TYPE = EnumDef("Uniconta.Common", "GLVatSaleBuy", ("Sales", "Purchase"))
 
+# PaymentTerm.PaymentMethod as the Uniconta-Pages payment term form lists it.
+PAYMENT_METHOD = EnumDef(
+    "Uniconta.Common",
+    "PaymentMethodTypes",
+    ("NetDays", "EndMonth", "EndWeek", "NetCash", "Creditcard", "PrePayment", "Factoring"),
+)
+
 ALL_ENUMS: tuple[EnumDef, ...] = (
     COUNTRY_CODE,
     CURRENCIES,
@@ -177,4 +184,5 @@ ALL_ENUMS: tuple[EnumDef, ...] = (
     ITEM_TYPE,
     ITEM_UNIT,
     VAT_TYPE,
+    PAYMENT_METHOD,
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,9 +28,22 @@ from ledgerbridge.sandbox.uniconta.rules import (
     next_number,
     stamp,
 )
-from ledgerbridge.sandbox.uniconta.store import Row, Transaction
+from ledgerbridge.sandbox.uniconta.store import Payment, Row, Transaction
 
 DEFAULT_VAT = "S25"
+
+DOCUMENT_TYPES = ("Invoice", "Creditnote", "Packnote", "OrderConfirmation", "Offer")
+"""``CompanyLayoutType`` members the booking service's ``documentType`` accepts (the layout
+an invoice is printed with; a negative total prints as a credit note whatever is asked)."""
+
+PAID_AT_POSTING = frozenset({"Creditcard", "NetCash"})
+"""Payment methods of a term whose invoice is paid when it is posted: the payment goes to the
+term's account at posting time (a card acquirer's receivable, the till)."""
+
+DELIVERY_FIELDS = (
+    "DeliveryName", "DeliveryAddress1", "DeliveryAddress2", "DeliveryAddress3",
+    "DeliveryZipCode", "DeliveryCity", "DeliveryCountry",
+)  # fmt: skip
 
 
 class PostingRefused(Exception):
@@ -140,6 +153,7 @@ def post_order(
         invoice_number = next_number(tx, INVOICE.name, consume=not simulate)
     currency = order.get("Currency") or debtor.get("Currency") or tx.company.currency
     payment = order.get("Payment") or debtor.get("Payment")
+    term = tx.get("PaymentTermClient", payment) if payment else None
     priced = price_lines(
         order_lines,
         invoice_number,
@@ -162,7 +176,7 @@ def post_order(
         "Account": order["Account"],
         "Name": order.get("Name") or debtor.get("Name"),
         "Date": invoice_date,
-        "DueDate": due_date(invoice_date, payment),
+        "DueDate": _due(invoice_date, payment, term),
         "Payment": payment,
         "Currency": currency,
         "NetAmount": priced.net,
@@ -172,10 +186,15 @@ def post_order(
         "YourRef": order.get("YourRef"),
         "OurRef": order.get("OurRef"),
         "Remark": order.get("Remark"),
+        "Settlements": order.get("Settlements"),
+        **{name: order.get(name) for name in DELIVERY_FIELDS},
     }
     store_invoice(tx, invoice, priced.lines, now)
     if settles is not None and priced.total < 0:
         settle_credit_note(tx, settles, invoice_number)
+    elif term is not None and term.get("PaymentMethod") in PAID_AT_POSTING and priced.total > 0:
+        apply_payment(tx, invoice_number, priced.total)
+        tx.company.payments.append(Payment(invoice_number, priced.total, invoice_date))
     cascade_delete(tx, ORDER, tx.remove(ORDER, order_number))
     return result
 
@@ -259,6 +278,16 @@ def _settled_invoice(tx: Transaction, order: Row) -> int | None:
             "which does not exist",
         )
     return number
+
+
+def _due(invoice_date: date, payment: str | None, term: Row | None) -> date:
+    """Due date: the days of the company's payment term when it has the code (a card or
+    cash term: the invoice date), else the built-in term rules."""
+    if term is not None and term.get("PaymentMethod") in PAID_AT_POSTING:
+        return invoice_date
+    if term is not None and term.get("PaymentMethod") == "NetDays" and term.get("Days") is not None:
+        return invoice_date + timedelta(days=int(term["Days"]))
+    return due_date(invoice_date, payment)
 
 
 def _rate(tx: Transaction, code: str) -> Decimal | None:

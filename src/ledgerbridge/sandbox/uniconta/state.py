@@ -23,11 +23,9 @@ from zoneinfo import ZoneInfo
 from ledgerbridge.sandbox.uniconta import posting, rules
 from ledgerbridge.sandbox.uniconta.callbacks import Callback, CallbackDispatcher
 from ledgerbridge.sandbox.uniconta.entities import (
-    BOOL,
     DATE,
     DEC,
     ENTITIES,
-    INT,
     LOGIN_ENTITIES,
     EntityDef,
     FieldType,
@@ -51,12 +49,13 @@ STANDARD_VAT_CODES: tuple[tuple[str, str, str, int], ...] = (
     ("EU0", "EU salg", "Sales", 0),
     ("U25", "Udland 25", "Sales", 25),
 )
-_POSTING_FIELDS: dict[str, FieldType] = {
-    "OrderNumber": INT,
-    "Date": DATE,
-    "InvoiceNumber": INT,
-    "Simulate": BOOL,
-}
+# The payment terms every new company starts with: (code, PaymentMethod, days).
+STANDARD_PAYMENT_TERMS: tuple[tuple[str, str, int], ...] = (
+    ("Netto 8", "NetDays", 8),
+    ("Netto 14", "NetDays", 14),
+    ("Netto 30", "NetDays", 30),
+    ("Lb. md. + 30", "EndMonth", 30),
+)
 _STOCK = ENTITIES["InvItemStorageClient"]
 
 
@@ -180,7 +179,8 @@ class UnicontaSandbox:
     def add_company(
         self, company_id: int, name: str, country: str = "Denmark", currency: str = "DKK"
     ) -> Company:
-        """Create a company holding every catalogue entity and the Danish VAT codes."""
+        """Create a company holding every catalogue entity, the Danish VAT codes and the
+        common payment terms."""
         with self._lock:
             if company_id in self._companies:
                 raise ValueError(f"company {company_id} already exists")
@@ -192,6 +192,14 @@ class UnicontaSandbox:
                 [
                     {"Vat": code, "Name": label, "VatType": kind, "Rate": rate}
                     for code, label, kind, rate in STANDARD_VAT_CODES
+                ],
+            )
+            self.load(
+                company_id,
+                "PaymentTermClient",
+                [
+                    {"Payment": code, "Name": code, "PaymentMethod": method, "Days": days}
+                    for code, method, days in STANDARD_PAYMENT_TERMS
                 ],
             )
             return company
@@ -494,8 +502,9 @@ class UnicontaSandbox:
             ]
 
     def fail_next_postings(self, company_id: int, message: str, count: int = 1) -> None:
-        """Make the next ``count`` PostInvoice API calls fail with ``InvoiceGenerationFailed``
-        and ``message``, posting nothing (the known Uniconta API issue of some companies).
+        """Make the next ``count`` bookings through the booking service fail with
+        ``InvoiceGenerationFailed`` (``message`` is kept for the sandbox's own callers),
+        posting nothing (the known Uniconta API issue of some companies).
         """
         if count < 1:
             raise ValueError("count must be at least 1")
@@ -621,25 +630,72 @@ class UnicontaSandbox:
             ]
             return [row_to_json(row) for row in removed]
 
-    def api_post_invoice(self, company_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
-        """``POST /api/Invoice/PostInvoice``: post (or with ``Simulate`` only price) an order.
+    def book_order(
+        self,
+        company_id: int,
+        order_number: int,
+        *,
+        simulate: bool = False,
+        document_type: str = "Invoice",
+        emails: Sequence[str] = (),
+        invoice_date: date | str | None = None,
+        invoice_number: int = 0,
+    ) -> dict[str, Any]:
+        """What the booking service's ``InvoiceAPI.PostInvoice`` call does: post (or with
+        ``simulate`` only price) an order, dated today, with the next invoice number.
+        ``invoice_date`` and ``invoice_number`` are for Python callers only (the choices of
+        the UI's posting dialog): the booking service has no such parameters.
 
-        Answers like the .NET ``InvoicePostingResult``: ``{"Err": "Succes", ...}`` or
-        ``{"Err": "<ErrorCodes>", "Message": ...}``. A malformed body raises ``SandboxError``.
+        Returns the ``InvoicePostingResult`` (``Err`` is ``Succes``) or raises
+        ``posting.PostingRefused`` with the ``ErrorCodes`` value; nothing changes on a
+        refusal. A failure armed by ``fail_next_postings`` is checked first.
         """
-        order_number, invoice_date, invoice_number, simulate = self._posting_request(body)
+        if document_type not in posting.DOCUMENT_TYPES:
+            raise SandboxError(
+                "InvalidValue",
+                f"documentType {document_type!r} is not one of {', '.join(posting.DOCUMENT_TYPES)}",
+            )
+        dated = self._date_or_today(invoice_date)
+        with self._transaction(company_id) as tx:
+            if tx.company.failing_postings:
+                message = tx.company.failing_postings.pop(0)
+                raise posting.PostingRefused("InvoiceGenerationFailed", message)
+            result = posting.post_order(
+                tx, order_number, dated, invoice_number, simulate, self.clock.now()
+            )
+            if emails and not simulate:
+                tx.company.mails.append(
+                    {"Invoice": result["InvoiceNumber"], "To": ";".join(emails),
+                     "DocumentType": document_type}
+                )  # fmt: skip
+            invoice = tx.get("DebtorInvoiceClient", result["InvoiceNumber"])
+            header = row_to_json(invoice) if invoice is not None else None
+            return {
+                **{name: to_json_value(value) for name, value in result.items()},
+                "Header": header,
+                "OrderDeleted": not simulate,
+                "DocumentType": document_type,
+            }
+
+    def mails(self, company_id: int) -> list[dict[str, Any]]:
+        """Invoices the booking service was asked to mail, oldest first."""
+        with self._lock:
+            return list(self._company(company_id).mails)
+
+    def booking_login(self, authorization: str | None, company_id: int) -> User:
+        """The booking service's login: HTTP Basic with the Uniconta user's name (a
+        ``00<CompanyId>/`` prefix is accepted too) and password. No credentials: 401; a
+        login Uniconta refuses: 403; a company the user cannot open: 404."""
         try:
-            with self._transaction(company_id) as tx:
-                if tx.company.failing_postings:
-                    message = tx.company.failing_postings.pop(0)
-                    return {"Err": "InvoiceGenerationFailed", "Message": message}
-                result = posting.post_order(
-                    tx, order_number, invoice_date, invoice_number, simulate, self.clock.now()
-                )
-                return {name: to_json_value(value) for name, value in result.items()}
-        except posting.PostingRefused as exc:
-            # Raised inside the transaction, so anything it had changed is undone.
-            return {"Err": exc.code, "Message": exc.message}
+            user, _ = self.authenticate(authorization)
+        except SandboxError as exc:
+            if not authorization or exc.message == "Malformed Basic credentials":
+                raise SandboxError("Unauthorized", "HTTP Basic credentials required", 401) from exc
+            raise SandboxError("LoginFailed", "Uniconta refused the login", 403) from exc
+        with self._lock:
+            if company_id not in user.companies or company_id not in self._companies:
+                raise SandboxError("CompanyNotFound", f"Company {company_id} not found", 404)
+        return user
 
     # -------------------------------------------------------------- helpers
 
@@ -942,29 +998,6 @@ class UnicontaSandbox:
             f"{where}{definition.name} with {definition.key_label(key)} does not exist",
         )
 
-    def _posting_request(self, body: Mapping[str, Any]) -> tuple[int, date, int, bool]:
-        """Validate a PostInvoice body: ``OrderNumber`` (required), ``Date`` (default today),
-        ``InvoiceNumber`` (0 = next free), ``Simulate`` (default false).
-        """
-        values: dict[str, Any] = {}
-        for name, value in body.items():
-            ftype = _POSTING_FIELDS.get(name)
-            if ftype is None:
-                allowed = ", ".join(_POSTING_FIELDS)
-                raise SandboxError(
-                    "FieldNotFound",
-                    f"PostInvoice: property '{name}' does not exist; use {allowed}",
-                )
-            values[name] = self._coerce(ftype, value, f"PostInvoice: property '{name}'")
-        if _empty(values.get("OrderNumber")):
-            raise SandboxError("KeyIsEmpty", "PostInvoice: OrderNumber is missing or 0")
-        return (
-            values["OrderNumber"],
-            values.get("Date") or self._date_or_today(None),
-            values.get("InvoiceNumber") or 0,
-            bool(values.get("Simulate")),
-        )
-
     def _date_or_today(self, value: date | str | None) -> date:
         """A date given by a Python caller, or today in Copenhagen."""
         if value is None:
@@ -1000,7 +1033,7 @@ def _not_allowed(definition: EntityDef, operation: str) -> str:
         if operation == "Insert":
             return (
                 "DebtorInvoiceClient cannot be inserted: an invoice is created by posting an "
-                "order (POST /api/Invoice/PostInvoice)"
+                "order (InvoiceAPI.PostInvoice, through a booking service)"
             )
         return "DebtorInvoiceClient cannot be deleted: a posted invoice is permanent"
     return f"{definition.name} is read-only: {operation} is not allowed"

@@ -65,6 +65,7 @@ class Company:
         self.post_body = False
         self.failing_postings: list[str] = []
         self.payments: list[Payment] = []
+        self.mails: list[dict[str, Any]] = []
 
     def put(self, definition: EntityDef, row: Row) -> Row | None:
         """Store a row under its key, keep the parent index current; return the old row."""
