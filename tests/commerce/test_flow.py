@@ -1,0 +1,337 @@
+"""The commerce flow, pure: what an order or a refund becomes, one row per IEX behaviour."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from ledgerbridge.commerce.config import CommercePolicy
+from ledgerbridge.commerce.flow import (
+    KnownRecords,
+    OrderResult,
+    Prior,
+    match_key,
+    order_flow,
+    refund_flow,
+)
+from ledgerbridge.commerce.mapping import MappingRules
+from ledgerbridge.engine.canonical import validate
+from ledgerbridge.model.commerce import Order, Refund
+from ledgerbridge.model.invoice import Invoice
+from tests.commerce.orders import DE_VAT, GLN, line, order
+
+D = Decimal
+ZONE = "Europe/Copenhagen"
+ONE_CENT_SHORT = [line("0.33"), line("0.33"), line("0.33", tax="0.09")]
+"""VAT rounded on the subtotal by the shop: its total is one cent above the booked one."""
+
+
+def policy(**fields: Any) -> CommercePolicy:
+    return CommercePolicy.model_validate({"rounding_account": "7290", **fields})
+
+
+def flow(placed: Order, known: KnownRecords | None = None, **kwargs: Any) -> OrderResult:
+    settings = kwargs.pop("settings", {})
+    rules = kwargs.pop("rules", None)
+    return order_flow(
+        placed, policy(**settings), rules, known or KnownRecords(), timezone=ZONE, **kwargs
+    )
+
+
+def booked(result: OrderResult, party_id: str = "party-1") -> Invoice:
+    """The invoice as the hub stores it: the flow's data must be a valid invoice."""
+    assert result.outcome == "invoice", result
+    assert result.invoice is not None
+    return Invoice.model_validate(validate("invoice", {**result.invoice, "party_id": party_id}))
+
+
+def codes(invoice: Invoice) -> list[str | None]:
+    return [invoice_line.vat_code for invoice_line in invoice.lines]
+
+
+# ---------------------------------------------------------------------------- orders
+
+
+def test_dk_consumer_paid_by_card_is_booked_paid_with_a_new_customer() -> None:
+    result = flow(order([line("100.00"), line("39.00", kind="shipping")]))
+    invoice = booked(result)
+    assert (result.state, result.reason, result.issue) == ("paid", "book", False)
+    assert invoice.status == "paid"
+    assert invoice.payment_term == "Kort"
+    assert invoice.reference == "1001"
+    assert str(invoice.date) == "2026-06-01"
+    assert codes(invoice) == ["U25", "U25"]
+    assert invoice.gross_total == D("173.75")
+    assert result.party is not None and result.party.party_id is None
+    assert result.party.key == "email:kunde@example.dk"
+    assert result.party.data is not None
+    assert result.party.data["customer_group"] == "PRIV"
+    assert result.party.data["vat_zone"] == "domestic"
+    assert result.party.data["kind"] == "person"
+    assert validate("party", result.party.data)["email"] == "kunde@example.dk"
+
+
+def test_order_date_is_the_connections_day() -> None:
+    late = order(created_at="2026-06-01T23:30:00+00:00", paid_at="2026-06-01T23:31:00+00:00")
+    assert str(booked(flow(late)).date) == "2026-06-02"
+
+
+def test_bank_transfer_is_booked_and_left_open_with_netto_8() -> None:
+    result = flow(order(payment_method={"code": "bacs", "title": "Bankoverførsel"}))
+    invoice = booked(result)
+    assert (invoice.status, invoice.payment_term) == ("booked", "Netto 8")
+
+
+def test_eu_business_is_reverse_charge() -> None:
+    placed = order(
+        [line("500.00", "0")],
+        customer={"email": "einkauf@firma.de", "company": "Firma GmbH", "vat_number": DE_VAT},
+        billing_address={"line1": "Hauptstr. 1", "city": "Berlin", "country": "DE"},
+    )
+    result = flow(placed)
+    invoice = booked(result)
+    assert codes(invoice) == ["UEUV"]
+    assert result.party is not None and result.party.data is not None
+    assert result.party.key == f"vat_number:{DE_VAT}"
+    assert result.party.data["customer_group"] == "ERHVERV"
+    assert result.party.data["vat_zone"] == "eu"
+    assert result.party.data["kind"] == "organisation"
+
+
+def test_oss_consumer_in_germany_gets_u_de19() -> None:
+    placed = order(
+        [line("100.00", "19"), line("5.00", "19", kind="shipping")],
+        shipping_address={"line1": "Weg 2", "city": "Hamburg", "country": "DE"},
+    )
+    result = flow(placed)
+    assert codes(booked(result)) == ["U_DE19", "U_DE19"]
+    assert result.party is not None and result.party.data is not None
+    assert result.party.data["vat_zone"] == "eu"
+
+
+def test_ean_customer_gets_its_profile_and_term() -> None:
+    placed = order(
+        customer={"email": "faktura@kommune.dk", "company": "Aarhus Kommune", "ean": GLN},
+        payment_method={"code": "ean_invoice", "title": "EAN"},
+        paid_at=None,
+    )
+    result = flow(placed)
+    invoice = booked(result)
+    assert (invoice.status, invoice.payment_term) == ("booked", "Netto 30")
+    assert result.party is not None and result.party.data is not None
+    assert result.party.data["gln"] == GLN
+    assert result.party.data["customer_group"] == "EAN"
+    assert result.party.key == f"ean:{GLN}"
+
+
+def test_one_cent_gap_within_tolerance_is_a_rounding_line() -> None:
+    result = flow(order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"))
+    invoice = booked(result)
+    rounding = invoice.lines[-1]
+    assert (rounding.sku, rounding.unit_price, rounding.vat_code) == ("7290", D("0.01"), None)
+    assert rounding.vat_amount == 0
+    assert invoice.gross_total == D("1.24")
+    assert result.state == "paid"
+
+
+def test_larger_gap_stays_a_draft_with_totals_mismatch() -> None:
+    result = flow(order(ONE_CENT_SHORT, total="5.00"))
+    invoice = booked(result)
+    assert (invoice.status, result.reason, result.issue) == ("draft", "totals_mismatch", True)
+    assert "5.00" in result.message and "1.23" in result.message
+
+
+def test_gap_without_rounding_account_stays_a_draft() -> None:
+    placed = order(ONE_CENT_SHORT, total="1.24", total_tax="0.25")
+    result = order_flow(placed, CommercePolicy(), None, KnownRecords())
+    assert (result.state, result.reason, result.issue) == (
+        "draft",
+        "rounding_account_missing",
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "state", "reason"),
+    [
+        ({"book": False}, "draft", "draft_requested"),
+        ({"states": {"processing": "create_order"}}, "draft", "order_requested"),
+    ],
+)
+def test_drafts_asked_for_are_no_issue(settings: dict[str, Any], state: str, reason: str) -> None:
+    result = flow(order(), settings=settings)
+    assert (booked(result).status, result.reason, result.issue) == (state, reason, False)
+
+
+def test_renewal_failed_then_processing_is_booked_once() -> None:
+    renewal: dict[str, Any] = {"renewal": True, "subscription_id": "sub-7"}
+    failed = flow(order(state="failed", paid_at=None, **renewal))
+    assert (failed.outcome, failed.reason, failed.issue) == ("skip", "state_not_triggering", True)
+    paid = flow(order(**renewal))
+    assert booked(paid).status == "paid"
+    again = flow(order(state="completed", **renewal), prior=Prior("inv-1", "paid", "party-1"))
+    assert (again.outcome, again.reason, again.invoice) == ("unchanged", "invoice_booked", None)
+
+
+def test_a_draft_is_recomputed_when_its_order_changes() -> None:
+    result = flow(order(state="completed"), prior=Prior("inv-1", "draft", "party-1"))
+    assert booked(result).status == "paid"
+
+
+def test_filter_skips_the_order_with_the_rules_version() -> None:
+    rules = MappingRules.model_validate(
+        {
+            "version": 3,
+            "filters": [{"field": "payment_method.code", "operator": "eq", "value": "stripe"}],
+        }
+    )
+    result = flow(order(), rules=rules)
+    assert (result.outcome, result.reason) == ("skip", "mapping_filter")
+    assert result.rules_version == 3 and result.rules_hash == rules.content_hash
+    assert "filters[0]" in result.message
+
+
+def test_adjustments_reach_the_invoice() -> None:
+    rules = MappingRules.model_validate(
+        {"adjustments": [{"target": "note", "template": "Webordre {{ number }}"}]}
+    )
+    result = flow(order(), rules=rules)
+    assert booked(result).notes == "Webordre 1001"
+    assert [change.path for change in result.changes] == ["note"]
+
+
+def test_order_before_the_start_date_is_skipped_unless_imported_before() -> None:
+    early = order(created_at="2026-05-20T10:00:00+02:00", paid_at="2026-05-20T10:01:00+02:00")
+    skipped = flow(early, settings={"start_date": "2026-06-01"})
+    assert (skipped.outcome, skipped.reason) == ("skip", "before_start_date")
+    taken_in = flow(
+        early, settings={"start_date": "2026-06-01"}, prior=Prior("inv-1", "draft", "party-1")
+    )
+    assert taken_in.outcome == "invoice"
+
+
+def test_shared_b2c_customer() -> None:
+    known = KnownRecords(debtor_numbers={"99999": "party-shared"})
+    result = flow(order(), known, settings={"customers": {"shared_b2c_account": "99999"}})
+    assert result.party is not None
+    assert result.party.party_id == "party-shared"
+    missing = flow(order(), settings={"customers": {"shared_b2c_account": "99999"}})
+    assert (missing.outcome, missing.reason) == ("skip", "shared_customer_missing")
+
+
+def test_customer_match_by_email_finds_the_existing_party() -> None:
+    known = KnownRecords(parties={"email:kunde@example.dk": "party-7"})
+    placed = order(customer={"email": "Kunde@Example.dk", "name": "Karen Kunde"})
+    result = flow(placed, known)
+    assert result.party is not None
+    assert (result.party.party_id, result.party.data) == ("party-7", None)
+
+
+def test_customer_without_the_match_field_is_an_issue() -> None:
+    result = flow(order(customer={"name": "Anonym"}))
+    assert (result.outcome, result.reason, result.issue) == ("skip", "customer_email_missing", True)
+
+
+def test_line_without_vat_code_is_skipped() -> None:
+    result = flow(order([line("100.00", "12")]))
+    assert (result.outcome, result.reason) == ("skip", "vat_code_missing")
+    assert "12" in result.message
+
+
+def test_products_are_linked_by_sku() -> None:
+    known = KnownRecords(products={"SKU-1": "product-1"})
+    assert booked(flow(order(), known)).lines[0].product_id == "product-1"
+
+
+def test_match_keys() -> None:
+    assert match_key("email", " A@B.dk ") == "a@b.dk"
+    assert match_key("phone", "+45 12 34-56 78") == "+4512345678"
+    assert match_key("phone", "n/a") is None
+    assert match_key("vat_number", None) is None
+
+
+# ---------------------------------------------------------------------------- refunds
+
+
+REFUNDED_ORDER = order(
+    [
+        line("100.00", quantity="2", source_id="11", sku="MUG"),
+        line("39.00", kind="shipping", source_id="13"),
+    ]
+)
+INVOICE = Prior("inv-1", "paid", "party-1")
+
+
+def refund(amount: str, lines: list[dict[str, Any]]) -> Refund:
+    return Refund.model_validate(
+        {
+            "source_id": "r-1",
+            "order_source_id": "1001",
+            "created_at": "2026-06-03T09:00:00+02:00",
+            "currency": "DKK",
+            "amount": amount,
+            "reason": "Returneret",
+            "lines": lines,
+        }
+    )
+
+
+PARTIAL = refund(
+    "125.00",
+    [{"order_line_id": "11", "quantity": "1", "net_amount": "100.00", "tax_amount": "25.00"}],
+)
+
+
+def test_partial_refund_is_a_credit_note_against_the_invoice() -> None:
+    result = refund_flow(PARTIAL, REFUNDED_ORDER, policy(), INVOICE, timezone=ZONE)
+    assert (result.outcome, result.state, result.issue) == ("credit_note", "booked", False)
+    assert result.credit_note is not None
+    note = Invoice.model_validate(validate("invoice", result.credit_note))
+    assert (note.kind, note.credits_invoice_id, note.party_id) == (
+        "credit_note",
+        "inv-1",
+        "party-1",
+    )
+    assert [(n.sku, n.quantity, n.unit_price, n.vat_code) for n in note.lines] == [
+        ("MUG", D(-1), D("100.00"), "U25")
+    ]
+    assert note.gross_total == D("-125.00")
+
+
+def test_refund_of_a_free_amount_is_a_refund_item_line() -> None:
+    result = refund_flow(
+        refund("40.00", []), REFUNDED_ORDER, policy(refund_item="REFUSION"), INVOICE
+    )
+    assert result.credit_note is not None
+    note = Invoice.model_validate(validate("invoice", result.credit_note))
+    assert [(n.sku, n.quantity, n.unit_price, n.vat_code) for n in note.lines] == [
+        ("REFUSION", D(-1), D("32.00"), "U25")
+    ]
+    missing = refund_flow(refund("40.00", []), REFUNDED_ORDER, policy(), INVOICE)
+    assert (missing.outcome, missing.reason) == ("skip", "refund_item_missing")
+
+
+@pytest.mark.parametrize(
+    ("placed", "invoice", "reason"),
+    [
+        (None, None, "refund_order_missing"),
+        (REFUNDED_ORDER, None, "refund_waiting_for_invoice"),
+        (REFUNDED_ORDER, Prior("inv-1", "draft", "party-1"), "refund_waiting_for_invoice"),
+    ],
+)
+def test_refund_waits_for_a_booked_invoice(
+    placed: Order | None, invoice: Prior | None, reason: str
+) -> None:
+    result = refund_flow(PARTIAL, placed, policy(), invoice)
+    assert (result.outcome, result.reason, result.issue, result.credit_note) == (
+        "wait", reason, True, None,
+    )  # fmt: skip
+
+
+def test_a_booked_credit_note_is_not_rewritten() -> None:
+    result = refund_flow(
+        PARTIAL, REFUNDED_ORDER, policy(), INVOICE, Prior("cn-1", "booked", "party-1")
+    )
+    assert (result.outcome, result.reason) == ("unchanged", "credit_note_booked")
