@@ -328,10 +328,12 @@ def test_a_member_key_spends_no_calls_and_reads_no_callback_token(
 
 def test_systems_publish_their_settings_streams_schedules_jobs_and_lists(tenant: Tenant) -> None:
     systems = {s["name"]: s for s in tenant.api.get("/systems").json()}
-    assert set(systems) == {"uniconta", "yuki", "tripletex", "qonto"}
-    zones = {name: s["timezone"] for name, s in systems.items()}
+    accounting = {"uniconta", "yuki", "tripletex", "qonto"}
+    assert accounting | {"files"} <= set(systems)
+    zones = {name: s["timezone"] for name, s in systems.items() if name in accounting}
     assert zones == {"uniconta": "Europe/Copenhagen", "yuki": "Europe/Amsterdam",
                      "tripletex": "Europe/Oslo", "qonto": "Europe/Paris"}  # fmt: skip
+    assert systems["files"]["job_kinds"] == ["push", "retry", "file_scan"]
     qonto_settings = systems["qonto"]["settings_schema"]
     assert qonto_settings["additionalProperties"] is False
     assert "vat_groups" in qonto_settings["properties"]
