@@ -10,6 +10,7 @@ outbound, the dict also carries the hub record's ``id``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -379,6 +380,9 @@ class Connector(ABC):
         """Every connector is made alike, by the registry: from the connection's settings and
         secrets, the call meter, where its calls go and a clock (the system's by default)."""
         self.clock = clock or SystemClock()
+        self.run_counts: Counter[str] = Counter()
+        """What the connector did besides records (``webhooks.revived``), added to its run's
+        counts so that the run shows it."""
         self.open(settings, secrets, meter, transport)
 
     @abstractmethod

@@ -221,7 +221,10 @@ class SyncJobs:
                     fence=fence,
                 )
                 with fenced(ctx.fence):
-                    action(ctx)
+                    try:
+                        action(ctx)
+                    finally:
+                        counts.update(connector.run_counts)
         except RunFenced as exc:
             # A newer run took the job over: like a lost lease, not a failure of the job.
             self._finish(run_id, handle, "superseded", counts, calls["calls"], str(exc))
