@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ledgerbridge.engine.hub import API_ORIGIN
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.woocommerce.app import SandboxServer
 from ledgerbridge.sandbox.woocommerce.seed import seed_shop
@@ -237,6 +238,16 @@ def test_a_disabled_webhook_is_switched_on_again_by_the_pull(
     pull(system, tenant, cid)
     assert hook.status == "active"
     assert all(h.status == "active" for h in shop.sandbox.webhooks.values())
+    runs = tenant.api.get(f"/connections/{cid}").json()["recent_runs"]
+    assert runs[0]["kind"] == "pull" and runs[0]["counts"]["webhooks.revived"] == 1, runs[0]
+    # Switched on, it delivers again: a save reaches the hub without a pull.
+    order_id = shop.cases["orders"][5]
+    shop.sandbox.update_order(order_id, {"customer_note": "Igen aktiv"})
+    delivered(system, shop)
+    assert orders_by_source(tenant)[str(order_id)]["data"]["note"] == "Igen aktiv"
+    pull(system, tenant, cid)
+    runs = tenant.api.get(f"/connections/{cid}").json()["recent_runs"]
+    assert "webhooks.revived" not in runs[0]["counts"], "nothing to switch on the next time"
 
 
 def test_stock_is_written_to_the_product_or_variation_with_the_sku(
@@ -270,6 +281,51 @@ def test_stock_is_written_to_the_product_or_variation_with_the_sku(
     held = [i for i in items if i["stream"] == "stock"]
     assert len(held) == 1 and held[0]["reason"] == "stock_product_pending", items
     assert "products" in held[0]["message"]
+    # A later level is an update of the same product's stock (read, compared, written).
+    level = next(
+        r for r in all_of(tenant, "/stock-levels") if r["data"]["product_id"] == products["KAF-500"]
+    )
+    with system.sessions.begin() as session:
+        record = system.hub.get(session, tenant.tenant_id, "stock_level", level["id"])
+        assert record is not None
+        system.hub.update(
+            session, record, {**record.data, "quantity": "12", "available": "12"}, API_ORIGIN
+        )
+    system.run_until_idle()
+    assert stock_of(shop, "KAF-500") == (True, 12)
+
+
+def test_products_go_to_the_shop_by_sku_when_the_accounting_system_is_their_master(
+    system: System, tenant: Tenant, shop: Shop
+) -> None:
+    cid = connect(tenant, shop, products={"enabled": True, "direction": "both"})["id"]
+    import_all(system, tenant, cid)
+    products = {p["data"]["sku"]: p for p in all_of(tenant, "/products")}
+    made = tenant.api.post(
+        "/products", json={"sku": "UNI-100", "name": "Kaffefilter 100 stk.", "sales_price": "24"}
+    )
+    assert made.status_code == 201, made.text
+    variation = products["TSH-L"]
+    changed = tenant.api.patch(
+        f"/products/{variation['id']}", json={"sales_price": "159", "name": "T-shirt - L"}
+    )
+    assert changed.status_code == 200, changed.text
+    system.run_until_idle()
+    found = shop.sandbox.find_by_sku("UNI-100")
+    assert found is not None and found[1] == 0
+    with shop.sandbox.lock:
+        created = shop.sandbox.product_json(found[0])
+        _, variation_id = shop.sandbox.find_by_sku("TSH-L") or (0, 0)
+        varied = shop.sandbox.variation_json(variation_id)
+    assert created["name"] == "Kaffefilter 100 stk." and created["regular_price"] == "24.00"
+    assert varied["regular_price"] == "159.00", "the variation's price is written under its parent"
+    issues = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert issues == [], issues
+    # A push with nothing changed writes nothing: still one product with that SKU.
+    assert tenant.api.post(f"/connections/{cid}/jobs/push").status_code == 202
+    system.run_until_idle()
+    with shop.sandbox.lock:
+        assert [p["sku"] for p in shop.sandbox.products.values()].count("UNI-100") == 1
 
 
 def test_a_delivery_with_a_bad_signature_is_refused_and_nothing_is_stored(

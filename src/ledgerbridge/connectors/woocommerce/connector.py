@@ -73,8 +73,6 @@ class WooCommerceConnector(Connector):
         self.client = client_for(settings, secrets, meter, transport)
         self.base_url = str(settings["base_url"])
         self.webhook_ids = {str(i) for i in secrets.get("webhook_ids") or []}
-        self.revived: list[str] = []
-        """Webhooks this connector switched back on (the run's log says which)."""
         self._refunds_route: bool | None = None
         self.mappings: Mapping[str, EntityMapping] = {
             "products": ProductMapping(),
@@ -137,7 +135,8 @@ class WooCommerceConnector(Connector):
                 "WooCommerce had disabled webhook %s after failed deliveries; switched on again",
                 webhook_id,
             )
-        self.revived.extend(revived)
+        if revived:
+            self.run_counts["webhooks.revived"] += len(revived)
 
     def _new_refunds(self, after: str | None, limit: int) -> Page:
         """Refunds made since the cursor's moment. A refund is never changed, only made (or
