@@ -9,6 +9,7 @@ bad line an open issue naming the file, the line and the column.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -407,3 +408,45 @@ def test_a_watch_folder_outside_the_installations_root_is_not_scanned(
     [issue] = issues(tenant, connection_id)
     assert issue["reason"] == "watch_folder_refused"
     assert "is not under" in issue["message"]
+
+
+def test_the_same_file_uploaded_at_the_same_moment_is_stored_and_imported_once(
+    system: System, tenant: Tenant
+) -> None:
+    connection_id = files_connection(tenant)
+    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def send() -> None:
+        answers.append(upload(tenant, connection_id, "orders.csv", ORDERS_CSV))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    system.run_until_idle()
+
+    assert sorted(status for status, _ in answers) == [200, 200, 200, 202]
+    assert len({answer["id"] for _, answer in answers}) == 1
+    assert sorted(by_number(tenant)) == ["1001", "1002"]
+    assert len(sync_log(tenant, connection_id, "created")) == 2
+
+
+def test_a_nul_character_in_a_cell_is_a_problem_on_its_line_on_both_databases(
+    system: System, tenant: Tenant
+) -> None:
+    connection_id = files_connection(tenant)
+    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
+    content = ORDERS_CSV + "1009;30-11-2026 16:00;Betalt;ni@example.dk;SKU\x009;Kaffe;1;5;25\n"
+    _, answer = upload(tenant, connection_id, "orders.csv", content)
+    system.run_until_idle()
+
+    imported = file_of(tenant, connection_id, answer["id"])
+    assert imported["status"] == "imported"
+    [problem] = imported["problems"]
+    assert (problem["line"], problem["column"], problem["record"]) == (5, "Varenr", "1009")
+    assert "\x00" not in str(problem)
+    assert sorted(by_number(tenant)) == ["1001", "1002"]
+    [issue] = issues(tenant, connection_id)
+    assert issue["message"].startswith("orders.csv, line 5, column Varenr: ")

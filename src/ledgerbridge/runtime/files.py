@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from ledgerbridge.commerce.files import FileLimits, FileMapping, Problem, conten
 from ledgerbridge.connectors.files.settings import KINDS
 from ledgerbridge.engine.context import INBOUND, RunContext
 from ledgerbridge.engine.sync import SyncEngine
-from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext
+from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, Postpone
 from ledgerbridge.runtime.jobs import Connections, SyncJobs
 from ledgerbridge.store.tables.files import CommerceFile
 from ledgerbridge.store.tables.sync import SyncIssue
@@ -48,6 +49,8 @@ LIMITS = FileLimits()
 SETTLE_SECONDS = 5.0
 """A file in the watched folder modified more recently than this may still be being written:
 it waits for the next scan."""
+PAUSED_RETRY = timedelta(minutes=5)
+"""How often the import of a file waits again while its connection is paused."""
 SUFFIXES = (".csv", ".xml")
 PROCESSED, FAILED = "processed", "failed"
 FOLDER_KEY = "watch_folder"
@@ -268,9 +271,19 @@ class FileJobs:
 
     def _import_job(self, job: JobContext) -> JSON:
         file_id = str(job.job.payload.get("file_id") or "")
-        return self._jobs._run(
+        result = self._jobs._run(
             IMPORT_JOB, job, lambda ctx: self.import_file(ctx, file_id), after_import=False
         )
+        if "skipped" in result and self._waiting(file_id):
+            # The connection is paused: its file is imported once it is active again.
+            raise Postpone(self._clock.now() + PAUSED_RETRY, f"{result['skipped']}: waiting")
+        return result
+
+    def _waiting(self, file_id: str) -> bool:
+        """Whether the file still waits for its import (it and its connection exist)."""
+        with self._sessions() as session:
+            row = session.get(CommerceFile, file_id)
+            return row is not None and row.status in ("queued", "importing")
 
     def import_file(self, ctx: RunContext, file_id: str) -> _Outcome:
         """Read the stored file with the saved mapping and write its records, resuming after
@@ -305,7 +318,7 @@ class FileJobs:
                 r.model_dump(mode="json", exclude={"id"}, exclude_computed_fields=True)
                 for r in result.records
             ]
-            problems, rows = [p.model_dump() for p in result.problems], result.rows
+            problems, rows = [_storable(p.model_dump()) for p in result.problems], result.rows
             problems += [_key_too_long(kind, r) for r in records if len(r["source_id"]) > 200]
             records = [r for r in records if len(r["source_id"]) <= 200]
         if not reported:
@@ -398,7 +411,11 @@ class FileJobs:
             if entry.suffix.lower() in SUFFIXES and entry.is_file() and not entry.is_symlink()
         )
         for entry in candidates:
-            self._take(ctx, folder, entry)
+            try:
+                self._take(ctx, folder, entry)
+            except FileNotFoundError:
+                # Moved or removed by someone else between the listing and the look.
+                ctx.counts["files.vanished"] += 1
             ctx.heartbeat()
 
     def _folder_refused(self, folder: Path) -> str | None:
@@ -466,6 +483,15 @@ class FileJobs:
 
 
 _OUTCOMES = ("created", "updated", "unchanged", "skipped")
+
+
+def _storable(problem: JSON) -> JSON:
+    """A problem as JSON and text columns keep it on both databases: a NUL character in a
+    value as written (PostgreSQL stores none) is shown as ``\\u0000``."""
+    return {
+        key: value.replace("\x00", "\\u0000") if isinstance(value, str) else value
+        for key, value in problem.items()
+    }
 
 
 def _key_too_long(kind: str, record: JSON) -> JSON:
