@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -105,8 +106,13 @@ def problem_key(file_id: str, problem: Mapping[str, Any]) -> str:
     return key[:200]
 
 
-def _record_of(key: str) -> str:
-    return key.rsplit("@", 1)[0] if "@" in key else key
+_PROBLEM_KEY = re.compile(r"^(.*)@[0-9a-f-]{36}:")
+
+
+def _record_of(key: str) -> str | None:
+    """The record a problem's issue key names (its column may hold an ``@`` of its own)."""
+    found = _PROBLEM_KEY.match(key)
+    return found.group(1) if found else None
 
 
 def problem_message(name: str, problem: Mapping[str, Any]) -> str:
