@@ -1,0 +1,306 @@
+"""Orders written through the hub API, a route to Uniconta, and the flow between: parties and
+invoices in the hub, then debtors and orders or invoices in the Uniconta sandbox on loopback,
+on the real System and database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.qonto import QontoSandbox
+from ledgerbridge.sandbox.uniconta import seed_products
+from ledgerbridge.store.tables.flows import DerivedRecord
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.test_qonto import Qonto, start
+from tests.integration.test_qonto import connect as connect_qonto
+from tests.integration.test_qonto import import_all as import_qonto
+
+VAT = {"S25": "DK25", "S0": "DK0", "EU0": "EU0", "U25": "U25", "K25": "DK25K", "X99": "X"}
+STREAMS = ("customers", "products", "invoices")
+POLICY = {"refund_item": None, "payment_methods": {"stripe": {"payment_term": "Kort",
+          "registered_as_paid": True}, "bacs": {"payment_term": "Netto 8"}}}  # fmt: skip
+
+
+@pytest.fixture
+def qonto() -> Iterator[Qonto]:
+    yield from start(QontoSandbox(seed=4))
+
+
+@pytest.fixture
+def shop(system: System, tenant: Tenant, uniconta: Uniconta) -> dict[str, Any]:
+    """Uniconta with products, imported, and a route from the hub API (the shop app) to it."""
+    items = seed_products(uniconta.sandbox, COMPANY, count=4, seed=5)
+    item = next(
+        i for i in uniconta.sandbox.all(COMPANY, "InvItemClient")
+        if i["Item"] in items and i.get("Vat") == "S25"
+    )  # fmt: skip
+    connection = connect(tenant, uniconta, settings={
+        "entities": {s: {"enabled": True} for s in STREAMS}, "vat_mapping": VAT,
+        "post_invoices": True})  # fmt: skip
+    import_all(system, tenant, connection["id"])
+    route = tenant.api.post(
+        "/routes",
+        json={"source": "app", "target": connection["id"], "entities": ["party"],
+              "commerce": {"policy": POLICY, "rules": {}}},
+    )  # fmt: skip
+    assert route.status_code == 201, route.text
+    return {"connection": connection, "route": route.json(), "sku": item["Item"]}
+
+
+def order_body(sku: str, **fields: Any) -> dict[str, Any]:
+    """A paid card order of one item and shipping to a Danish consumer."""
+    return {
+        "source_id": "5001",
+        "number": "5001",
+        "state": "processing",
+        "created_at": "2026-11-20T10:00:00+01:00",
+        "paid_at": "2026-11-20T10:01:00+01:00",
+        "currency": "DKK",
+        "lines": [
+            {"source_id": "1", "kind": "item", "sku": sku, "description": "Kaffekrus",
+             "quantity": "2", "unit_price": "100.00", "tax_rate": "25",
+             "net_amount": "200.00", "tax_amount": "50.00"},
+            {"source_id": "2", "kind": "shipping", "description": "GLS",
+             "quantity": "1", "unit_price": "39.00", "tax_rate": "25",
+             "net_amount": "39.00", "tax_amount": "9.75"},
+        ],
+        "total": "298.75",
+        "total_tax": "59.75",
+        "payment_method": {"code": "stripe", "title": "Kort"},
+        "billing_address": {"line1": "Havnegade 1", "postal_code": "8000", "city": "Aarhus C",
+                            "country": "DK"},
+        "customer": {"email": "karen@kunde.dk", "name": "Karen Kunde"},
+        **fields,
+    }  # fmt: skip
+
+
+def items(tenant: Tenant, path: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = tenant.api.get(path, params={"limit": 1000}).json()["items"]
+    return found
+
+
+def derived(system: System, tenant: Tenant, route_id: str) -> list[dict[str, Any]]:
+    """The invoices and credit notes the route's flow made, as the hub API shows them (their
+    origin becomes Uniconta's once it answers with the booked invoice's number)."""
+    with system.sessions() as session:
+        ids = set(
+            session.scalars(
+                sa.select(DerivedRecord.derived_record_id).where(
+                    DerivedRecord.route_id == route_id,
+                    DerivedRecord.role.in_(("invoice", "credit_note")),
+                )
+            )
+        )
+    return [r for r in items(tenant, "/invoices") if r["id"] in ids]
+
+
+def uniconta_documents(uniconta: Uniconta) -> list[dict[str, Any]]:
+    """The order's trace in Uniconta: posted invoices and orders not posted (yet)."""
+    return [
+        *uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient"),
+        *uniconta.sandbox.all(COMPANY, "DebtorOrderClient"),
+    ]
+
+
+def test_api_order_becomes_party_and_invoice_in_the_hub_and_in_uniconta(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    posted = tenant.api.post("/orders", json=order_body(shop["sku"]))
+    assert posted.status_code == 201, posted.text
+    system.run_until_idle()
+
+    invoices = derived(system, tenant, shop["route"]["id"])
+    assert len(invoices) == 1
+    invoice = invoices[0]["data"]
+    assert invoice["reference"] == "5001"
+    assert invoice["payment_term"] == "Kort"
+    assert [line["vat_code"] for line in invoice["lines"]] == ["U25", "U25"]
+    party = tenant.api.get(f"/parties/{invoice['party_id']}").json()
+    assert party["origin"] in (
+        f"flow:{shop['route']['id']}",
+        f"connection:{shop['connection']['id']}",
+    )
+    assert party["data"]["email"] == "karen@kunde.dk"
+    assert party["data"]["customer_group"] == "PRIV"
+
+    debtors = [
+        d for d in uniconta.sandbox.all(COMPANY, "DebtorClient") if d.get("Name") == "Karen Kunde"
+    ]
+    assert len(debtors) == 1
+    documents = uniconta_documents(uniconta)
+    assert len(documents) == 1
+    assert documents[0]["Account"] == debtors[0]["Account"]
+
+
+def test_same_order_posted_again_and_updated_five_times_is_one_invoice(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    body = order_body(shop["sku"], state="pending", paid_at=None)
+    record = tenant.api.post("/orders", json=body).json()
+    system.run_until_idle()
+    assert derived(system, tenant, shop["route"]["id"]) == []
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i["reason"] for i in issues if i["stream"] == "orders"] == ["state_not_triggering"]
+
+    for state in ("on-hold", "processing", "completed", "completed", "processing"):
+        changed = order_body(shop["sku"], state=state, note=f"now {state}")
+        if state != "on-hold":
+            changed["paid_at"] = "2026-11-20T10:30:00+01:00"
+        else:
+            changed["paid_at"] = None
+        response = tenant.api.put(f"/orders/{record['id']}", json=changed)
+        assert response.status_code == 200, response.text
+        system.run_until_idle()
+    again = tenant.api.post("/orders", json=order_body(shop["sku"]))
+    assert again.status_code == 201, again.text
+    system.run_until_idle()
+
+    invoices = derived(system, tenant, shop["route"]["id"])
+    assert len(invoices) == 1
+    assert invoices[0]["data"]["notes"] == "now processing"  # booked at its first paid state
+    assert len(uniconta_documents(uniconta)) == 1
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i for i in issues if i["stream"] == "orders"] == []
+    with system.sessions() as session:
+        rows = session.query(DerivedRecord).filter_by(role="invoice").all()
+        assert [(row.source_record_id, row.state) for row in rows] == [("order:5001", "paid")]
+
+
+def test_route_to_uniconta_only_leaves_qonto_without_anything(
+    system: System, tenant: Tenant, uniconta: Uniconta, qonto: Qonto, shop: dict[str, Any]
+) -> None:
+    qonto_connection = connect_qonto(tenant, qonto)
+    import_qonto(system, tenant, qonto_connection["id"])
+    writes_before = qonto.writes()
+
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    tenant.api.post("/parties", json={"name": "Via API ApS", "is_customer": True})
+    system.run_until_idle()
+
+    assert len(derived(system, tenant, shop["route"]["id"])) == 1
+    assert len(uniconta_documents(uniconta)) == 1
+    assert qonto.writes() == writes_before
+    status = tenant.api.get(f"/connections/{qonto_connection['id']}").json()
+    assert all(run["counts"].get("invoices.created", 0) == 0 for run in status["recent_runs"])
+
+
+def test_refund_after_booking_is_one_credit_note(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    refund = {
+        "source_id": "r-77", "order_source_id": "5001", "created_at": "2026-11-22T09:00:00+01:00",
+        "currency": "DKK", "amount": "125.00", "reason": "Returneret",
+        "lines": [{"order_line_id": "1", "quantity": "1", "net_amount": "100.00",
+                   "tax_amount": "25.00"}],
+    }  # fmt: skip
+    # The refund arrives before its order: it waits, with its reason, and follows by itself.
+    assert tenant.api.post("/refunds", json=refund).status_code == 201
+    system.run_until_idle()
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i["reason"] for i in issues if i["stream"] == "refunds"] == ["refund_order_missing"]
+
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    system.run_until_idle()
+    assert tenant.api.post("/refunds", json=refund).status_code == 201  # delivered twice
+    system.run_until_idle()
+
+    documents = derived(system, tenant, shop["route"]["id"])
+    notes = [d for d in documents if d["data"]["kind"] == "credit_note"]
+    invoices = [d for d in documents if d["data"]["kind"] == "invoice"]
+    assert len(invoices) == 1 and len(notes) == 1
+    note = notes[0]["data"]
+    assert note["credits_invoice_id"] == invoices[0]["id"]
+    assert note["party_id"] == invoices[0]["data"]["party_id"]
+    assert [
+        (Decimal(line["quantity"]), Decimal(line["unit_price"]), line["vat_code"])
+        for line in note["lines"]
+    ] == [(Decimal(-1), Decimal(100), "U25")]
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i for i in issues if i["stream"] == "refunds"] == []
+
+
+def test_routes_api_refuses_what_makes_no_sense(tenant: Tenant, shop: dict[str, Any]) -> None:
+    target = shop["connection"]["id"]
+    cases = [
+        ({"source": "app", "target": target, "entities": ["order"]}, ["body", "entities", "0"]),
+        ({"source": target, "target": target, "entities": ["party"]}, ["body", "target"]),
+        ({"source": "nowhere", "target": target, "entities": ["party"]}, ["body", "source"]),
+        ({"source": "app", "target": target, "entities": ["party"],
+          "commerce": {"policy": {"vat": {"oss_codes": {"DE19": "X"}}}}},
+         ["body", "commerce", "policy", "vat", "oss_codes"]),
+        ({"source": "app", "target": target, "entities": [],
+          "commerce": {"rules": {"filters": [{"field": "nope", "operator": "eq", "value": 1}]}}},
+         ["body", "commerce", "rules", "filters", "0", "field"]),
+    ]  # fmt: skip
+    for body, loc in cases:
+        response = tenant.api.post("/routes", json=body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["detail"][0]["loc"] == loc, response.text
+    duplicate = tenant.api.post("/routes", json={"source": "app", "target": target,
+                                                 "entities": ["party"]})  # fmt: skip
+    assert duplicate.status_code == 409
+    assert tenant.api.get("/routes/unknown").status_code == 404
+
+
+def test_changed_rules_get_the_next_version_and_the_route_can_be_removed(
+    tenant: Tenant, shop: dict[str, Any]
+) -> None:
+    route = shop["route"]
+    assert route["commerce"]["rules"]["version"] == 1
+    body = {"source": "app", "target": route["target"], "entities": ["party"],
+            "commerce": {"policy": POLICY, "rules": {"adjustments": [
+                {"target": "note", "template": "Webordre {{ number }}"}]}}}  # fmt: skip
+    changed = tenant.api.put(f"/routes/{route['id']}", json=body).json()
+    assert changed["commerce"]["rules"]["version"] == 2
+    same = tenant.api.put(f"/routes/{route['id']}", json=body).json()
+    assert same["commerce"]["rules"]["version"] == 2
+    assert [r["id"] for r in tenant.api.get("/routes").json()] == [route["id"]]
+    assert tenant.api.delete(f"/routes/{route['id']}").status_code == 204
+    assert tenant.api.get("/routes").json() == []
+
+
+def test_historical_import_plans_then_books_the_orders_before_the_start_date(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    route = shop["route"]
+    policy = {**POLICY, "start_date": "2026-11-01"}
+    body = {"source": "app", "target": route["target"], "entities": ["party"],
+            "commerce": {"policy": policy, "rules": {}}}  # fmt: skip
+    assert tenant.api.put(f"/routes/{route['id']}", json=body).status_code == 200
+    for number, day in (("4001", "2026-10-05"), ("4002", "2026-10-06"), ("4003", "2026-09-01")):
+        old = order_body(shop["sku"], source_id=number, number=number,
+                         created_at=f"{day}T10:00:00+02:00", paid_at=f"{day}T10:01:00+02:00",
+                         customer={"email": f"c{number}@kunde.dk"})  # fmt: skip
+        assert tenant.api.post("/orders", json=old).status_code == 201
+    system.run_until_idle()
+    assert derived(system, tenant, route["id"]) == []
+
+    window = {"from": "2026-10-01", "to": "2026-10-31"}
+    plan = tenant.api.post(f"/routes/{route['id']}/historical-import", json=window)
+    assert plan.status_code == 200, plan.text
+    answer = plan.json()
+    assert answer["orders"] == 2
+    assert Decimal(answer["totals"]["DKK"]) == Decimal("597.50")
+    assert sorted(answer["customers_to_create"]) == ["email:c4001@kunde.dk", "email:c4002@kunde.dk"]
+    assert derived(system, tenant, route["id"]) == []
+
+    started = tenant.api.post(
+        f"/routes/{route['id']}/historical-import", json={**window, "dry_run": False}
+    )
+    assert started.status_code == 202, started.text
+    system.run_until_idle()
+    state = tenant.api.get(
+        f"/routes/{route['id']}/historical-import/{started.json()['job_id']}"
+    ).json()
+    assert state["status"] == "done", state
+    assert state["counts"]["orders.created"] == 2
+    assert sorted(i["data"]["reference"] for i in derived(system, tenant, route["id"])) == [
+        "4001",
+        "4002",
+    ]
+    assert len(uniconta_documents(uniconta)) == 2
