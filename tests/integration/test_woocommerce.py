@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ledgerbridge.connectors.woocommerce.connector import WooCommerceConnector
 from ledgerbridge.engine.hub import API_ORIGIN
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.woocommerce.app import SandboxServer
@@ -355,3 +356,47 @@ def test_a_delivery_with_a_bad_signature_is_refused_and_nothing_is_stored(
             assert client.post(url, content=body, headers=sent).status_code == 200
     status = tenant.api.get(f"/connections/{connection['id']}").json()
     assert status["pending_callbacks"] == before + 1, "stored once"
+
+
+class BeforeRefundsRoute(httpx.BaseTransport):
+    """A shop older than WooCommerce 9.0, which has no ``GET /refunds``: WordPress answers
+    that route with its 404 ``rest_no_route``; every other call goes to the sandbox."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/wp-json/wc/v3/refunds"):
+            body = {"code": "rest_no_route", "message": "No route was found matching the URL "
+                    "and request method.", "data": {"status": 404}}  # fmt: skip
+            return httpx.Response(404, json=body)
+        return self.inner.handle_request(request)
+
+
+def test_a_shop_without_the_refunds_route_gives_its_refunds_order_by_order(shop: Shop) -> None:
+    key = shop.sandbox.default_key
+    calls: list[int] = []
+    connector = WooCommerceConnector(
+        {"base_url": shop.url},
+        {"consumer_key": key.consumer_key, "consumer_secret": key.consumer_secret},
+        calls.append,
+        BeforeRefundsRoute(),
+    )
+    try:
+        rows, after, more = [], None, True
+        while more:
+            page = connector.read_page("refunds", after, 20)
+            rows.extend(page.records)
+            after, more = page.after, page.more
+        assert connector.fetch_many("refunds", [str(r["id"]) for r in rows]) == {}
+    finally:
+        connector.close()
+    mapping = connector.mappings["refunds"]
+    refunds = {r["source_id"]: r for r in (mapping.to_canonical(row, {}) for row in rows)}
+    with shop.sandbox.lock:
+        expected = {str(i): str(r["parent_id"]) for i, r in shop.sandbox.refunds.items()}
+    assert {rid: r["order_source_id"] for rid, r in refunds.items()} == expected
+    assert {r["currency"] for r in refunds.values()} == {"DKK"}
+    # One probe, one call per page of orders, one per order with refunds.
+    pages = -(-len(shop.sandbox.orders) // 20)
+    assert len(calls) == 1 + pages + len({r["parent_id"] for r in rows})
