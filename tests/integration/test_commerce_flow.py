@@ -4,17 +4,23 @@ on the real System and database."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
+from ledgerbridge.commerce.config import CommercePolicy
+from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
+from ledgerbridge.engine.recorder import SyncRecorder
+from ledgerbridge.runtime.flows import FlowRun
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.qonto import QontoSandbox
 from ledgerbridge.sandbox.uniconta import seed_products
-from ledgerbridge.store.tables.flows import DerivedRecord
+from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.test_qonto import Qonto, start
 from tests.integration.test_qonto import connect as connect_qonto
@@ -304,3 +310,67 @@ def test_historical_import_plans_then_books_the_orders_before_the_start_date(
         "4002",
     ]
     assert len(uniconta_documents(uniconta)) == 2
+
+
+def test_member_reads_routes_but_only_owners_and_admins_change_them(
+    hub: str, tenant: Tenant, shop: dict[str, Any]
+) -> None:
+    added = tenant.api.post("/users", json={"email": "member@shop.example", "role": "member"})
+    member = httpx.Client(
+        base_url=hub, headers={"Authorization": f"Bearer {added.json()['api_key']}"}
+    )
+    route = shop["route"]
+    body = {"source": "app", "target": route["target"], "entities": ["party"]}
+    assert member.get(f"/routes/{route['id']}").status_code == 200
+    window = {"from": "2026-10-01", "to": "2026-10-31"}
+    for response in (
+        member.post("/routes", json=body),
+        member.put(f"/routes/{route['id']}", json=body),
+        member.delete(f"/routes/{route['id']}"),
+        member.post(f"/routes/{route['id']}/historical-import", json={**window, "dry_run": False}),
+    ):
+        assert response.status_code == 403, response.text
+        assert "owner or admin" in response.json()["detail"]
+    dry = member.post(f"/routes/{route['id']}/historical-import", json=window)
+    assert dry.status_code == 200, dry.text
+    member.close()
+
+
+def test_a_rerun_from_an_older_cursor_makes_no_second_invoice(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """A crash after the invoice committed and before the cursor moved reads the order again."""
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    system.run_until_idle()
+    route_id = shop["route"]["id"]
+    with system.sessions.begin() as session:
+        session.execute(sa.delete(FlowCursor).where(FlowCursor.route_id == route_id))
+    system.flows.queue_flow(None, route_id, shop["connection"]["id"], tenant.tenant_id)
+    system.run_until_idle()
+    assert len(derived(system, tenant, route_id)) == 1
+    assert len(uniconta_documents(uniconta)) == 1
+
+
+def test_a_superseded_flow_run_writes_nothing(
+    system: System, tenant: Tenant, shop: dict[str, Any]
+) -> None:
+    route_id, target = shop["route"]["id"], shop["connection"]["id"]
+    with system.sessions.begin() as session:
+        route = session.get(Route, route_id)
+        assert route is not None
+        route.active = False  # the order waits in the hub, unread
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    system.run_until_idle()
+    stale = begin_fenced_run(system.sessions, system.clock, target, "stale-run")
+    begin_fenced_run(system.sessions, system.clock, target, "newer-run")
+    run = FlowRun(
+        route_id=route_id, tenant_id=tenant.tenant_id, source="app", target_id=target,
+        timezone="Europe/Copenhagen", policy=CommercePolicy.model_validate(POLICY), rules=None,
+        recorder=SyncRecorder(system.clock, target, None, Counter()),
+    )  # fmt: skip
+    with pytest.raises(RunFenced), fenced(stale):
+        system.flows.follow(run)
+    assert derived(system, tenant, route_id) == []
+    with system.sessions() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(DerivedRecord)) == 0
+        assert session.get(FlowCursor, route_id) is None

@@ -265,7 +265,7 @@ class CommerceFlows:
         try:
             with fenced(fence):
                 if historical is None:
-                    self._follow(run, heartbeat)
+                    self.follow(run, heartbeat)
                 else:
                     self._import(run, heartbeat)
         except RunFenced as exc:
@@ -299,7 +299,7 @@ class CommerceFlows:
 
     # ------------------------------------------------------------------ reading
 
-    def _follow(self, run: FlowRun, heartbeat: Callable[[], None]) -> None:
+    def follow(self, run: FlowRun, heartbeat: Callable[[], None] = lambda: None) -> None:
         """Every order and refund change of the source after the route's cursor."""
         while True:
             with self._state.transaction() as session:
