@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from ledgerbridge.connectors.woocommerce.connector import WooCommerceConnector
 from ledgerbridge.engine.hub import API_ORIGIN
@@ -22,6 +23,7 @@ from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.woocommerce.app import SandboxServer
 from ledgerbridge.sandbox.woocommerce.seed import seed_shop
 from ledgerbridge.sandbox.woocommerce.state import WooSandbox
+from ledgerbridge.store.tables.sync import InboxEvent
 from ledgerbridge.store.tables.tenancy import Connection
 from tests.integration.conftest import Tenant, import_all
 
@@ -189,6 +191,18 @@ def test_repeated_deliveries_store_each_save_once_and_a_missed_one_comes_with_th
         if d.topic == "order.updated" and d.resource_id in saved and d.ok
     ]
     assert len(copies) >= 2 * len(saved), "the shop repeated its deliveries"
+    with system.sessions() as session:
+        keys = list(
+            session.scalars(
+                sa.select(InboxEvent.event_key).where(
+                    InboxEvent.connection_id == cid,
+                    InboxEvent.event_key.like("order.updated|%"),
+                )
+            )
+        )
+    for order_id in saved:
+        mine = [k for k in keys if k.startswith(f"order.updated|{order_id}|")]
+        assert len(mine) == 1, (order_id, mine)
     orders = orders_by_source(tenant)
     for order_id in saved:
         assert orders[str(order_id)]["data"]["note"] == f"Ring på døren ({order_id})"
