@@ -145,30 +145,24 @@ class WooCommerceConnector(Connector):
         if scan.starting:
             began = self.clock.now().astimezone(UTC) - CHANGED_SINCE_OVERLAP
             scan = scan.starts_next(began.strftime(GMT))
-        if not self._has_refunds_route():
+        if self._refunds_route is False:
             return self._refunds_by_order(scan, limit)
         page = scan.page()
         params = {"orderby": "id", "order": "asc", "dates_are_gmt": "true"}
         if scan.since:
             params["after"] = scan.since
-        found = self.client.page_of("/refunds", params, page=page, per_page=limit)
+        try:
+            found = self.client.page_of("/refunds", params, page=page, per_page=limit)
+        except RemoteRejected as exc:
+            if not _no_route(exc):
+                raise
+            self._refunds_route = False
+            return self._refunds_by_order(scan, limit)
+        self._refunds_route = True
         rows = self._with_currency(found.items)
         if page < found.total_pages and found.items:
             return Page(rows, scan.at(page + 1), more=True)
         return Page(rows, scan.done(), more=False)
-
-    def _has_refunds_route(self) -> bool:
-        """``GET /refunds`` exists from WooCommerce 9.0; older shops answer 404
-        ``rest_no_route``."""
-        if self._refunds_route is None:
-            try:
-                self.client.page_of("/refunds", {}, per_page=1)
-                self._refunds_route = True
-            except RemoteRejected as exc:
-                if "rest_no_route" not in str(exc):
-                    raise
-                self._refunds_route = False
-        return self._refunds_route
 
     def _refunds_by_order(self, scan: ChangedSince, limit: int) -> Page:
         """Without ``GET /refunds``: the orders saved since the moment that list refunds (a
@@ -234,11 +228,16 @@ class WooCommerceConnector(Connector):
         if stream == "orders":
             return self._by_include("/orders", remote_ids, {"status": "any"})
         if stream == "refunds":
-            if not self._has_refunds_route():
+            if self._refunds_route is False:
+                return {}
+            try:
+                rows = self._by_include("/refunds", remote_ids, {})
+            except RemoteRejected as exc:
+                if not _no_route(exc):
+                    raise
                 # An older shop finds a refund only under its order, which its id does not
                 # name: the pull reads it with its order (a refund saves the order).
                 return {}
-            rows = self._by_include("/refunds", remote_ids, {})
             return {rid: row for rid, row in zip(rows, self._with_currency(list(rows.values())),
                                                  strict=True)}  # fmt: skip
         if stream in ("products", "stock"):
@@ -386,6 +385,11 @@ class WooCommerceConnector(Connector):
 
     def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:
         return notices(body)
+
+
+def _no_route(exc: RemoteRejected) -> bool:
+    """WordPress's 404 for a route the shop does not have (``GET /refunds`` before 9.0)."""
+    return "rest_no_route" in str(exc)
 
 
 def _wire(payload: JSON) -> JSON:
