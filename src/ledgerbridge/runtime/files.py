@@ -345,12 +345,15 @@ class FileJobs:
                     "problems": len(problems),
                 }  # fmt: skip
             ctx.heartbeat()
+        earlier = self._earlier_problems(ctx, stream) if done < len(records) else {}
         for start in range(done, len(records), ctx.page_size):
             page = records[start : start + ctx.page_size]
             before = Counter({k: ctx.counts[f"{stream}.{k}"] for k in _OUTCOMES})
             with inbound.transaction() as session:
                 inbound.apply(session, ctx, stream, page)
-                self._close_earlier(session, ctx, stream, page)
+                # Problems earlier files had with these records are solved: they came in.
+                solved = [k for r in page for k in earlier.get(str(r["source_id"]), [])]
+                inbound.recorder(ctx).resolve(session, stream, INBOUND, solved)
                 row = _locked(session, file_id)
                 row.records_done = start + len(page)
                 counts = dict(row.counts or {})
@@ -366,22 +369,24 @@ class FileJobs:
             row.message = _summary(kind, len(records), len(problems))
             return _Outcome(row.status, list(row.problems or []))
 
-    def _close_earlier(
-        self, session: Session, ctx: RunContext, stream: str, page: list[JSON]
-    ) -> None:
-        """Problems an earlier file had with these records are solved: they came in now."""
-        ids = {str(r["source_id"]) for r in page}
-        keys = session.scalars(
-            sa.select(SyncIssue.key).where(
-                SyncIssue.connection_id == ctx.connection_id,
-                SyncIssue.stream == stream,
-                SyncIssue.direction == INBOUND,
-                SyncIssue.key.contains("@"),
-            )
-        ).all()
-        solved = [k for k in keys if _record_of(k) in ids]
-        if solved:
-            self._engine.inbound.recorder(ctx).resolve(session, stream, INBOUND, solved)
+    def _earlier_problems(self, ctx: RunContext, stream: str) -> dict[str, list[str]]:
+        """Open issues of earlier files' problems, by the record they name (read once per
+        import: a page closes those of its records)."""
+        with self._sessions() as session:
+            keys = session.scalars(
+                sa.select(SyncIssue.key).where(
+                    SyncIssue.connection_id == ctx.connection_id,
+                    SyncIssue.stream == stream,
+                    SyncIssue.direction == INBOUND,
+                    SyncIssue.key.contains("@"),
+                )
+            ).all()
+        earlier: dict[str, list[str]] = {}
+        for key in keys:
+            record = _record_of(key)
+            if record is not None:
+                earlier.setdefault(record, []).append(key)
+        return earlier
 
     # ------------------------------------------------------------------ watched folder
 
