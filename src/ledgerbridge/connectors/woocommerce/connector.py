@@ -328,8 +328,7 @@ class WooCommerceConnector(Connector):
             if payload.get("_parent_id"):
                 by_parent.setdefault(int(payload["_parent_id"]), []).append((index, payload))
         for parent_id, group in by_parent.items():
-            body = [{k: v for k, v in _wire(p).items() if k not in ("name", "type")}
-                    for _, p in group]  # fmt: skip
+            body = [_wire(p) for _, p in group]
             stored = self._batch(f"/products/{parent_id}/variations/batch", "update", body)
             for (index, payload), row in zip(group, stored, strict=True):
                 results[index] = {

@@ -365,14 +365,13 @@ class ProductMapping(EntityMapping):
             "status": "publish" if record.get("active", True) else "private",
         }
         if current is not None and current.get("_parent_id"):
-            # A variation has no name of its own (it is its parent's with its options).
+            # A variation has no name of its own (it is its parent's with its options): a
+            # name changed in the hub is not written to it.
             return {
                 **payload,
                 "id": current["id"],
                 "_parent_id": current["_parent_id"],
                 "_parent_name": current.get("_parent_name"),
-                "attributes": current.get("attributes") or [],
-                "name": record["name"],
             }
         payload["name"] = record["name"]
         if current is not None:
