@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from ledgerbridge.connectors.woocommerce.connector import WooCommerceConnector
 from ledgerbridge.engine.hub import API_ORIGIN
 from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.faults import FaultKind, FaultPlan
 from ledgerbridge.sandbox.woocommerce.app import SandboxServer
 from ledgerbridge.sandbox.woocommerce.seed import seed_shop
 from ledgerbridge.sandbox.woocommerce.state import WooSandbox
@@ -33,6 +35,7 @@ class Shop:
     sandbox: WooSandbox
     url: str
     cases: dict[str, Any]
+    server: SandboxServer
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def shop() -> Iterator[Shop]:
     cases = seed_shop(sandbox, seed=1, orders=60, customers=12)
     server = SandboxServer(sandbox)
     server.start()
-    yield Shop(sandbox, server.base_url, cases)
+    yield Shop(sandbox, server.base_url, cases, server)
     server.stop()
     sandbox.close()
 
@@ -414,3 +417,32 @@ def test_a_shop_without_the_refunds_route_gives_its_refunds_order_by_order(shop:
     # One probe, one call per page of orders, one per order with refunds.
     pages = -(-len(shop.sandbox.orders) // 20)
     assert len(calls) == 1 + pages + len({r["parent_id"] for r in rows})
+
+
+def test_the_import_under_faults_brings_every_order_and_refund_once(
+    system: System, tenant: Tenant, shop: Shop
+) -> None:
+    """The shop's host fails a third of the API calls (WordPress's fatal error, a 429 with
+    Retry-After, a reset connection): reads are repeated, and nothing is lost or doubled."""
+    cid = connect(tenant, shop)["id"]
+    assert shop.server.faults is not None
+    shop.server.faults.configure(
+        FaultPlan(
+            rate=0.33, seed=7, path="^/wp-json/",
+            kinds=(FaultKind.ERROR, FaultKind.THROTTLE, FaultKind.RESET),
+        )
+    )  # fmt: skip
+    assert tenant.api.post(f"/connections/{cid}/import").status_code == 202
+    deadline = time.monotonic() + 120
+    while tenant.api.get(f"/connections/{cid}").json()["import_state"] != "done":
+        assert time.monotonic() < deadline, "the import did not finish"
+        system.run_until_idle()
+        time.sleep(0.2)
+    injected = shop.server.faults.counters()["injected"]
+    assert sum(injected.values()) >= 3, injected
+    held = {str(shop.cases["reverse_charge_order"])}  # its invalid VAT number
+    assert set(orders_by_source(tenant)) == {str(i) for i in shop.sandbox.orders} - held
+    refunds = [r["data"]["source_id"] for r in all_of(tenant, "/refunds")]
+    assert sorted(refunds) == sorted(str(i) for i in shop.sandbox.refunds)
+    products = [p["data"]["sku"] for p in all_of(tenant, "/products")]
+    assert len(products) == len(set(products))
