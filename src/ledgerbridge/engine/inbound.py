@@ -202,6 +202,10 @@ class InboundSync(SyncState):
                 linked_now.append(record.id)
             if link is None and mapping.attach_to is not None:
                 attached.append(record.id)
+            elif mapping.attach_to is None and mapping.resolves:
+                # A stream that reads only what a person finished in the system (Uniconta's
+                # posted invoices): reading the record closes the notice that asked for it.
+                attached.append(record.id)
             if ambiguous is not None:
                 recorder.issue(
                     session, stream=stream, direction=INBOUND, key=remote_id, outcome=outcome,
@@ -217,9 +221,9 @@ class InboundSync(SyncState):
             if remote_id in open_issues:
                 resolved.append(remote_id)
         recorder.resolve(session, stream, INBOUND, resolved)
-        if attached and mapping.attach_to is not None and mapping.resolves:
+        if attached and mapping.resolves:
             recorder.resolve(
-                session, mapping.attach_to, OUTBOUND, attached, reasons=mapping.resolves
+                session, mapping.attach_to or stream, OUTBOUND, attached, reasons=mapping.resolves
             )
         if linked_now and follow_dependents:
             self.release_waiting(session, ctx, stream)

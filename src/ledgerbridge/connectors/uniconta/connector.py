@@ -195,6 +195,9 @@ class UnicontaConnector(Connector):
     # ------------------------------------------------------------------ reads
 
     def prepare(self, streams: list[str]) -> None:
+        """The company's VAT codes are valid hub codes of invoice lines, and of items when the
+        app is master of products (a webshop flow books with Uniconta's own codes): one call
+        for runs that carry them."""
         if "invoices" in streams or ("products" in streams and self.products_master == "app"):
             self.codes.load()
 

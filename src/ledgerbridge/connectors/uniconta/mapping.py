@@ -356,12 +356,20 @@ class ProductMapping(EntityMapping):
     def __init__(self, codes: Codes, *, master: str = "uniconta", group: str | None = None) -> None:
         self.codes = codes
         self.group = group
+        self.own_codes = master == "app"
+        """Items carry Uniconta's own VAT codes when the app is master; otherwise a code
+        must be mapped in vat_mapping, as for every item read."""
         if master == "app":
             self.outbound = True
             self.read_only_reason = None
 
     def remote_id(self, remote: JSON) -> str:
         return str(remote["Item"])
+
+    def _vat_in(self, code: str | None, what: str) -> str | None:
+        if self.own_codes:
+            return self.codes.vat_to_hub(code, what)
+        return self.codes.vat.to_hub(code, what)
 
     def from_canonical(
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
@@ -395,7 +403,7 @@ class ProductMapping(EntityMapping):
             "cost_price": dec(remote.get("CostPrice")),
             "purchase_price": dec(remote.get("PurchasePrice")),
             "currency": text(remote.get("Currency1")),
-            "vat_code": self.codes.vat_to_hub(text(remote.get("Vat")), f"item {item}"),
+            "vat_code": self._vat_in(text(remote.get("Vat")), f"item {item}"),
             "ean": text(remote.get("EAN")),
             "active": not bool(remote.get("Blocked", False)),
         }
@@ -457,6 +465,8 @@ class InvoiceMapping(EntityMapping):
         linked(entity, "party_id", "customers"),
         linked(entity, "credits_invoice_id", "invoices"),
     )
+    resolves = frozenset({"awaiting_manual_booking"})
+    """The pull reads posted invoices only: an order left to book that it reads was booked."""
 
     def __init__(self, codes: Codes, *, post: bool, booking: bool = True) -> None:
         self.codes = codes
