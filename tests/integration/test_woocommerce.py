@@ -167,8 +167,11 @@ def test_the_initial_import_brings_every_order_and_refund_once(
     assert set(refunds) == {str(i) for i in shop.sandbox.refunds}
     partial = shop.cases["partial_refund_order"]
     assert any(r["order_source_id"] == str(partial) and r["lines"] for r in refunds.values())
-    ean = orders[str(shop.cases["ean_order"])]["data"]
-    assert ean["customer"]["ean"] == "5798000000001"
+    ean_order = orders[str(shop.cases["ean_order"])]
+    assert ean_order["data"]["customer"]["ean"] == "5798000000001"
+    (link,) = tenant.api.get(f"/orders/{ean_order['id']}").json()["sync"]
+    assert link["remote_id"] == str(shop.cases["ean_order"])
+    assert link["url"] == f"{shop.url}/wp-admin/post.php?post={link['remote_id']}&action=edit"
     renewal = orders[str(shop.cases["failed_then_paid_renewal"])]["data"]
     assert renewal["renewal"] is True and renewal["subscription_id"]
     products = {p["data"]["sku"] for p in all_of(tenant, "/products")}
@@ -400,6 +403,9 @@ def test_a_shop_without_the_refunds_route_gives_its_refunds_order_by_order(shop:
         BeforeRefundsRoute(),
     )
     try:
+        orders = len(shop.sandbox.orders)
+        assert connector.test() == f"WooCommerce shop {shop.url} ({orders} orders)"
+        calls.clear()
         rows, after, more = [], None, True
         while more:
             page = connector.read_page("refunds", after, 20)
