@@ -8,6 +8,7 @@ bad line an open issue naming the file, the line and the column.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -450,3 +451,30 @@ def test_a_nul_character_in_a_cell_is_a_problem_on_its_line_on_both_databases(
     assert sorted(by_number(tenant)) == ["1001", "1002"]
     [issue] = issues(tenant, connection_id)
     assert issue["message"].startswith("orders.csv, line 5, column Varenr: ")
+
+
+def test_a_file_is_read_again_after_its_mapping_is_fixed(system: System, tenant: Tenant) -> None:
+    connection_id = files_connection(tenant)
+    untranslated = copy.deepcopy(ORDERS_MAPPING)
+    untranslated["fields"]["order.state"] = "Status"
+    save_mapping(tenant, connection_id, "orders", untranslated)
+    _, answer = upload(tenant, connection_id, "orders.csv", ORDERS_CSV)
+    busy = tenant.api.post(f"/connections/{connection_id}/files/{answer['id']}/import")
+    assert busy.status_code == 409
+    system.run_until_idle()
+    before = by_number(tenant)
+    assert before["1001"]["data"]["state"] == "Betalt"
+
+    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
+    _, duplicate = upload(tenant, connection_id, "orders.csv", ORDERS_CSV)
+    assert duplicate["duplicate"] is True
+    again = tenant.api.post(f"/connections/{connection_id}/files/{answer['id']}/import")
+    assert again.status_code == 202, again.text
+    assert again.json()["status"] == "queued"
+    system.run_until_idle()
+
+    after = by_number(tenant)
+    assert {n: o["id"] for n, o in after.items()} == {n: o["id"] for n, o in before.items()}
+    assert {o["data"]["state"] for o in after.values()} == {"processing"}
+    counts = file_of(tenant, connection_id, answer["id"])["counts"]
+    assert (counts["created"], counts["updated"]) == (0, 2)

@@ -238,3 +238,16 @@ def list_files(
 def get_file(connection_id: str, file_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
     """One file: its status, counts and every problem with its line and column."""
     return system.files.file(principal, connection_id, file_id)
+
+
+@router.post(
+    "/{connection_id}/files/{file_id}/import",
+    status_code=202,
+    response_model=FileView,
+    response_model_exclude_none=True,
+)
+def reimport(connection_id: str, file_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """Read a file again with the mapping saved now, after fixing a mapping that misread it
+    (sending the same file again is a duplicate): its orders and refunds are updated, not
+    duplicated, and its problems are reported afresh. 409 while it is being imported."""
+    return system.files.reimport(principal, connection_id, file_id)

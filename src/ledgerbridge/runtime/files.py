@@ -154,16 +154,10 @@ def register_file(
     if earlier is not None and not _failed_whole(earlier):
         return earlier, True
     if earlier is not None:
-        session.execute(
-            sa.delete(SyncIssue).where(
-                SyncIssue.connection_id == connection_id,
-                SyncIssue.key.contains(f"@{earlier.id}:", autoescape=True),
-            )
-        )
         row = earlier
         row.kind, row.name, row.source, row.content = kind, name, source, content
-        row.received_at, row.finished_at, row.message = now, None, None
-        _reset(row)
+        row.received_at = now
+        reopen(session, row)
     else:
         row = CommerceFile(
             tenant_id=tenant_id, connection_id=connection_id, kind=kind, name=name[:255],
@@ -182,14 +176,32 @@ def register_file(
             return found, True
     session.flush()
     if queue_import:
-        queue.enqueue(
-            Command(
-                IMPORT_JOB, connection_id=connection_id, tenant_id=tenant_id,
-                dedupe_key=f"{IMPORT_JOB}:{row.id}", priority=20, payload={"file_id": row.id},
-            ),
-            session=session,
-        )  # fmt: skip
+        queue_import_of(session, queue, row)
     return row, False
+
+
+def reopen(session: Session, row: CommerceFile) -> None:
+    """Make a file to be read again from its start: its problems and their open issues go
+    (the new reading reports its own), its records stay linked, so they are updated."""
+    session.execute(
+        sa.delete(SyncIssue).where(
+            SyncIssue.connection_id == row.connection_id,
+            SyncIssue.key.contains(f"@{row.id}:", autoescape=True),
+        )
+    )
+    row.finished_at, row.message = None, None
+    _reset(row)
+
+
+def queue_import_of(session: Session, queue: JobBackend, row: CommerceFile) -> None:
+    """The file's import job, in the caller's transaction."""
+    queue.enqueue(
+        Command(
+            IMPORT_JOB, connection_id=row.connection_id, tenant_id=row.tenant_id,
+            dedupe_key=f"{IMPORT_JOB}:{row.id}", priority=20, payload={"file_id": row.id},
+        ),
+        session=session,
+    )  # fmt: skip
 
 
 def _reset(row: CommerceFile) -> None:

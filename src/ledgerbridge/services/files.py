@@ -25,7 +25,14 @@ from ledgerbridge.commerce.files import (
     suggest_mapping,
 )
 from ledgerbridge.connectors.files.settings import KINDS
-from ledgerbridge.runtime.files import LIMITS, file_view, kind_of, register_file
+from ledgerbridge.runtime.files import (
+    LIMITS,
+    file_view,
+    kind_of,
+    queue_import_of,
+    register_file,
+    reopen,
+)
 from ledgerbridge.runtime.jobqueue.port import JobBackend
 from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound, ServiceError
@@ -250,6 +257,23 @@ class FileService:
                 query.order_by(CommerceFile.received_at.desc(), CommerceFile.id).limit(limit)
             )
             return [file_view(row, with_problems=False) for row in rows]
+
+    def reimport(self, principal: Principal, connection_id: str, file_id: str) -> JSON:
+        """Read a file again with the mapping saved now (after fixing a mapping that misread
+        it): its records are updated, its problems reported afresh."""
+        principal.require_admin("importing a file again")
+        settings = self._settings(principal, connection_id)
+        with self._sessions.begin() as session:
+            row = session.get(CommerceFile, file_id, with_for_update=True)
+            if row is None or row.connection_id != connection_id:
+                raise NotFound(f"file {file_id} not found")
+            if row.status in ("queued", "importing"):
+                raise Conflict(f"file {file_id} is {row.status} already", field="status")
+            if not (settings.get("file_mappings") or {}).get(row.kind):
+                raise Invalid(f"no mapping is saved for {row.kind} files", field="kind")
+            reopen(session, row)
+            queue_import_of(session, self._queue, row)
+            return file_view(row)
 
     def file(self, principal: Principal, connection_id: str, file_id: str) -> JSON:
         self._settings(principal, connection_id)
