@@ -374,3 +374,37 @@ def test_a_superseded_flow_run_writes_nothing(
     with system.sessions() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(DerivedRecord)) == 0
         assert session.get(FlowCursor, route_id) is None
+
+
+def test_a_fixed_policy_lets_skipped_orders_and_drafts_flow(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    route = shop["route"]
+
+    def save(policy: dict[str, Any]) -> None:
+        body = {"source": "app", "target": route["target"], "entities": ["party"],
+                "commerce": {"policy": policy, "rules": {}}}  # fmt: skip
+        assert tenant.api.put(f"/routes/{route['id']}", json=body).status_code == 200
+        system.run_until_idle()
+
+    save({**POLICY, "vat": {"domestic_codes": {"0": "U0"}}})
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    tenant.api.post("/orders", json=order_body(shop["sku"], source_id="5002", number="5002",
+                                               customer={"email": "bo@kunde.dk"}))  # fmt: skip
+    system.run_until_idle()
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert sorted(i["reason"] for i in issues if i["stream"] == "orders") == [
+        "vat_code_missing", "vat_code_missing"]  # fmt: skip
+    assert "mapping rules v1" in issues[0]["message"]
+
+    save({**POLICY, "book": False})  # the VAT codes are back; invoices stay drafts
+    drafts = derived(system, tenant, route["id"])
+    assert sorted(d["data"]["status"] for d in drafts) == ["draft", "draft"]
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i for i in issues if i["stream"] == "orders"] == []
+
+    save(POLICY)  # booking switched on: the drafts are booked, still one invoice per order
+    invoices = derived(system, tenant, route["id"])
+    assert sorted(i["data"]["reference"] for i in invoices) == ["5001", "5002"]
+    assert all(i["data"]["status"] in ("booked", "paid") for i in invoices)
+    assert len(uniconta_documents(uniconta)) == 2

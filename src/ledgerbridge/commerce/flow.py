@@ -369,7 +369,6 @@ def order_flow(
         ),
         "lines": lines,
     }
-    invoice = {key: value for key, value in invoice.items() if value is not None}
     reason = booking.reason
     issue = reason in OPEN_DRAFT_REASONS
     message = _message(

@@ -51,7 +51,7 @@ from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, Job
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
 from ledgerbridge.store.tables.hub import Change, HubRecord
-from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.tables.sync import Run, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -195,16 +195,25 @@ class CommerceFlows:
                     self.queue_flow(session, route.id, route.target_connection_id, tenant_id)
 
     def queue_flow(
-        self, session: Session | None, route_id: str, target_id: str, tenant_id: str
+        self,
+        session: Session | None,
+        route_id: str,
+        target_id: str,
+        tenant_id: str,
+        *,
+        revisit: bool = False,
     ) -> str:
+        """Queue the route's flow; ``revisit`` also takes up again its drafts and the orders
+        and refunds it skipped (after its policy or rules changed)."""
+        key = f"commerce_revisit:{route_id}" if revisit else flow_dedupe_key(route_id)
         return self._queue.enqueue(
             Command(
                 "commerce_flow",
                 connection_id=target_id,
                 tenant_id=tenant_id,
-                dedupe_key=flow_dedupe_key(route_id),
+                dedupe_key=key,
                 priority=25,
-                payload={"route_id": route_id},
+                payload={"route_id": route_id, "revisit": revisit},
             ),
             session=session,
         )
@@ -266,6 +275,8 @@ class CommerceFlows:
             with fenced(fence):
                 if historical is None:
                     self.follow(run, heartbeat)
+                    if job.job.payload.get("revisit"):
+                        self.revisit(run)
                 else:
                     self._import(run, heartbeat)
         except RunFenced as exc:
@@ -327,6 +338,56 @@ class CommerceFlows:
             with self._state.transaction() as session:
                 self._set_cursor(session, run.route_id, changes[-1].position)
             heartbeat()
+
+    def revisit(self, run: FlowRun) -> None:
+        """Orders whose invoice is still a draft and orders and refunds with an open issue,
+        decided again: a policy or rules change (a VAT code added, a filter removed) reaches
+        them without waiting for the shop to change them."""
+        with self._sessions() as session:
+            drafts = session.scalars(
+                sa.select(DerivedRecord.source_record_id).where(
+                    DerivedRecord.route_id == run.route_id,
+                    DerivedRecord.role == "invoice",
+                    DerivedRecord.state == "draft",
+                )
+            ).all()
+            issues = session.execute(
+                sa.select(SyncIssue.stream, SyncIssue.key).where(
+                    SyncIssue.connection_id == run.recorder.connection_id,
+                    SyncIssue.direction == FLOW,
+                )
+            ).all()
+            orders = {key.removeprefix("order:") for key in drafts}
+            orders |= {key for stream, key in issues if stream == "orders"}
+            refunds = {key for stream, key in issues if stream == "refunds"}
+            order_ids = self._source_records(session, run, "order", sorted(orders))
+            refund_ids = self._source_records(session, run, "refund", sorted(refunds))
+        for record_id in order_ids:
+            with self._state.transaction() as session:
+                self._order(session, run, record_id)
+        for record_id in refund_ids:
+            with self._state.transaction() as session:
+                self._refund(session, run, record_id)
+
+    def _source_records(
+        self, session: Session, run: FlowRun, entity: str, source_ids: list[str]
+    ) -> list[str]:
+        """The hub records of the source with these shop ids (the latest of each)."""
+        if not source_ids:
+            return []
+        column = HubRecord.data["source_id"].as_string()
+        rows = session.execute(
+            sa.select(column, HubRecord.id, HubRecord.origin)
+            .where(
+                HubRecord.tenant_id == run.tenant_id,
+                HubRecord.entity == entity,
+                HubRecord.deleted.is_(False),
+                column.in_(source_ids),
+            )
+            .order_by(HubRecord.updated_at, HubRecord.id)
+        ).all()
+        latest = {key: rid for key, rid, origin in rows if source_of(origin) == run.source}
+        return list(latest.values())
 
     def _import(self, run: FlowRun, heartbeat: Callable[[], None]) -> None:
         """A historical import: every order of the source created in the range."""
@@ -503,7 +564,16 @@ class CommerceFlows:
         if derived is not None:
             invoice = self._hub.get(session, run.tenant_id, "invoice", derived.derived_record_id)
         if invoice is not None and not invoice.deleted:
-            changed = self._hub.update(session, invoice, data, run.origin)
+            merged = _merged(invoice, {**result.invoice, "party_id": party_id})
+            if merged is None:
+                recorder.issue(
+                    session, stream="orders", direction=FLOW, key=order.source_id,
+                    reason="invalid_invoice", record_id=record.id, remote_id=invoice.id,
+                    message="the draft invoice cannot take the order's change: it no longer "
+                    "fits what the accounting system gave it (its due date)",
+                )  # fmt: skip
+                return None
+            changed = self._hub.update(session, invoice, merged, run.origin)
             outcome = "updated" if changed else "unchanged"
         else:
             invoice = self._hub.create(session, run.tenant_id, "invoice", data, run.origin)
@@ -682,6 +752,17 @@ def source_orders(session: Session, tenant_id: str, source: str) -> Iterator[Hub
     for record in rows:
         if source_of(record.origin) == source:
             yield record
+
+
+def _merged(invoice: HubRecord, decided: JSON) -> JSON | None:
+    """A draft's new data: what the flow decides, over what the accounting system gave the
+    invoice meanwhile (its number, due date), so an update does not undo the push's answer.
+    None when the two no longer make a valid invoice."""
+    kept = {key: value for key, value in invoice.data.items() if key not in decided}
+    try:
+        return validate("invoice", {**kept, **decided})
+    except ValidationError:
+        return None
 
 
 def _created_in(record: HubRecord, date_range: DateRange) -> bool:

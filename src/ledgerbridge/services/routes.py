@@ -194,8 +194,10 @@ class RouteService:
             route.active = body.active
             route.updated_at = self._clock.now()
             if commerce is not None and body.active:
-                # Drafts follow the new settings; booked invoices stay as they are.
-                self._flows.queue_flow(session, route.id, body.target, principal.tenant_id)
+                # Drafts and skipped orders follow the new settings; booked invoices stay.
+                self._flows.queue_flow(
+                    session, route.id, body.target, principal.tenant_id, revisit=True
+                )
             return view(route)
 
     def delete(self, principal: Principal, route_id: str) -> None:
