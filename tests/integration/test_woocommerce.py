@@ -137,8 +137,11 @@ def test_saving_the_key_sets_up_signed_webhooks_and_a_wrong_key_is_refused(
             "secrets": {"consumer_key": "ck_wrong", "consumer_secret": "cs_wrong"},
         },
     )
-    assert refused.status_code in (400, 401, 422), refused.text
-    assert "REST API" in refused.text
+    assert refused.status_code == 422, refused.text
+    (problem,) = refused.json()["detail"]
+    assert problem["loc"] == ["body", "secrets"]
+    assert "WooCommerce refused the REST API key (401" in problem["msg"]
+    assert "Settings → Advanced → REST API" in problem["msg"]
     connection = connect(tenant, shop)
     hooks = list(shop.sandbox.webhooks.values())
     assert sorted(h.topic for h in hooks) == sorted(

@@ -133,8 +133,8 @@ class WooCommerceClient:
             if response.status_code in (401, 403):
                 raise AuthenticationFailed(
                     f"WooCommerce refused the REST API key ({response.status_code}: "
-                    f"{_message(response)}): check the consumer key and secret and that the "
-                    "key has read/write permission"
+                    f"{_message(response)}): check the consumer key and secret, and that the "
+                    "key has Read/Write permission (WooCommerce → Settings → Advanced → REST API)"
                 )
             failure = status_failure(
                 "WooCommerce", method, path, response.status_code, response.headers,
