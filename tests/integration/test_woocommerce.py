@@ -455,3 +455,23 @@ def test_the_import_under_faults_brings_every_order_and_refund_once(
     assert sorted(refunds) == sorted(str(i) for i in shop.sandbox.refunds)
     products = [p["data"]["sku"] for p in all_of(tenant, "/products")]
     assert len(products) == len(set(products))
+
+
+def test_a_read_only_key_is_saved_with_a_warning_that_changes_come_with_the_pulls(
+    system: System, tenant: Tenant, shop: Shop
+) -> None:
+    key = shop.sandbox.add_key("read")
+    response = tenant.api.post(
+        "/connections",
+        json={
+            "system": "woocommerce",
+            "settings": {"base_url": shop.url},
+            "secrets": {"consumer_key": key.consumer_key, "consumer_secret": key.consumer_secret},
+        },
+    )
+    assert response.status_code == 201, response.text
+    (warning,) = [w for w in response.json()["warnings"] if "webhooks" in w]
+    assert "scheduled pulls only" in warning and "Read/Write" in warning
+    assert shop.sandbox.webhooks == {}, "none left half set up"
+    import_all(system, tenant, response.json()["id"])
+    assert len(orders_by_source(tenant)) == len(shop.sandbox.orders) - 1  # the invalid VAT number
