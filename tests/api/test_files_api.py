@@ -47,13 +47,15 @@ def test_a_mapping_is_refused_naming_the_path_of_each_problem(tenant: Tenant) ->
     ]  # fmt: skip
     assert {item["type"] for item in answer.json()["detail"]} == {"mapping_field_missing"}
 
-    for delimiter in (";;", '"'):
+    for delimiter in (";;", '"', "\n"):
         bad = copy.deepcopy(ORDERS_MAPPING)
         bad["format"]["delimiter"] = delimiter
-        assert _locs(_put(tenant, connection_id, bad))[0][:2] == ("body", "format")
-    long_delimiter = copy.deepcopy(ORDERS_MAPPING)
-    long_delimiter["format"]["delimiter"] = ";;"
-    assert _locs(_put(tenant, connection_id, long_delimiter)) == [("body", "format", "delimiter")]
+        assert _locs(_put(tenant, connection_id, bad)) == [("body", "format", "delimiter")]
+    same = {**ORDERS_MAPPING, "thousands_separator": ","}
+    assert _locs(_put(tenant, connection_id, same)) == [("body", "thousands_separator")]
+    xml = {**ORDERS_MAPPING, "format": {"type": "xml", "records": "Orders/Order"}}
+    xml["fields"] = {**ORDERS_MAPPING["fields"], "order.number": "Order/../@id"}
+    assert _locs(_put(tenant, connection_id, xml)) == [("body", "fields", "order.number")]
 
     other_kind = {**ORDERS_MAPPING, "kind": "refunds"}
     assert _locs(_put(tenant, connection_id, other_kind)) == [("body", "kind")]

@@ -45,6 +45,12 @@ PREVIEW_ROWS = 10
 _KINDS: dict[str, FileKind] = {"orders": "orders", "refunds": "refunds"}
 _NAMED = {"mapping_field_unknown", "mapping_field_missing", "mapping_key_constant"}
 """Refusals of the whole mapping that name fields: each named field gets its own path."""
+_SETTING = {
+    "delimiter_invalid": "delimiter",
+    "separators_equal": "thousands_separator",
+    "layout_invalid": "layout",
+}
+"""Refusals of a whole object that are about one of its settings: that setting's path."""
 
 
 class MappingRefused(Exception):
@@ -86,6 +92,10 @@ def _located(exc: ValidationError, root: tuple[str, ...]) -> list[JSON]:
                     {"loc": [*root, "fields", name], "msg": error["msg"], "type": error["type"]}
                 )
             continue
+        if error["type"] == "xml_path" and not loc:
+            loc = ["fields", str((error.get("ctx") or {}).get("name") or "")]
+        elif error["type"] in _SETTING:
+            loc = [*loc, _SETTING[error["type"]]]
         errors.append({"loc": [*root, *loc], "msg": error["msg"], "type": error["type"]})
     return errors
 
