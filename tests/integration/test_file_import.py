@@ -478,3 +478,33 @@ def test_a_file_is_read_again_after_its_mapping_is_fixed(system: System, tenant:
     assert {o["data"]["state"] for o in after.values()} == {"processing"}
     counts = file_of(tenant, connection_id, answer["id"])["counts"]
     assert (counts["created"], counts["updated"]) == (0, 2)
+
+
+def test_a_file_that_failed_as_a_whole_is_taken_again_once_its_mapping_reads(
+    system: System, tenant: Tenant
+) -> None:
+    """A mapping changed through the generic settings patch is checked when a file is read:
+    the file fails with ``mapping_invalid``, and the same file sent again after the mapping
+    is saved properly is imported, not answered as a duplicate."""
+    connection_id = files_connection(tenant)
+    patched = tenant.api.patch(
+        f"/connections/{connection_id}",
+        json={"settings": {"file_mappings": {"orders": {"format": {"type": "csv"}}}}},
+    )
+    assert patched.status_code == 200, patched.text
+    _, answer = upload(tenant, connection_id, "orders.csv", ORDERS_CSV)
+    system.run_until_idle()
+    failed = file_of(tenant, connection_id, answer["id"])
+    assert failed["status"] == "failed"
+    assert [p["code"] for p in failed["problems"]] == ["mapping_invalid"]
+    [issue] = issues(tenant, connection_id)
+    assert issue["reason"] == "mapping_invalid"
+    assert issue["message"].startswith("orders.csv: the saved mapping for orders files does not")
+
+    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
+    status, again = upload(tenant, connection_id, "orders.csv", ORDERS_CSV)
+    assert (status, again["id"], again["duplicate"]) == (202, answer["id"], False)
+    system.run_until_idle()
+    assert file_of(tenant, connection_id, answer["id"])["status"] == "imported"
+    assert sorted(by_number(tenant)) == ["1001", "1002"]
+    assert issues(tenant, connection_id) == []
