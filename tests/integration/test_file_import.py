@@ -508,3 +508,33 @@ def test_a_file_that_failed_as_a_whole_is_taken_again_once_its_mapping_reads(
     assert file_of(tenant, connection_id, answer["id"])["status"] == "imported"
     assert sorted(by_number(tenant)) == ["1001", "1002"]
     assert issues(tenant, connection_id) == []
+
+
+def test_files_that_are_not_order_files_fail_with_their_reason(
+    system: System, tenant: Tenant
+) -> None:
+    connection_id = files_connection(tenant)
+    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
+    garbage = bytes(range(256)) * 8
+    doctype = b"<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>"
+    header_nul = (
+        HEADER.replace("Antal", "An\x00tal") + "1001;30-11-2026 14:05;Betalt;a@b.dk;S;K;1;5;25\n"
+    )
+    sent = {
+        name: upload(tenant, connection_id, name, content)[1]["id"]
+        for name, content in (
+            ("garbage.csv", garbage), ("doctype.csv", doctype), ("nul.csv", header_nul.encode())
+        )
+    }  # fmt: skip
+    system.run_until_idle()
+
+    codes = {}
+    for name, file_id in sent.items():
+        found = file_of(tenant, connection_id, file_id)
+        assert found["status"] == "failed", found
+        codes[name] = [p["code"] for p in found["problems"]]
+        assert "\x00" not in str(found)
+    assert codes["nul.csv"] == ["column_missing"]
+    assert all(codes.values())
+    assert records(tenant, "orders") == []
+    assert len(issues(tenant, connection_id)) == sum(len(c) for c in codes.values())
