@@ -294,11 +294,16 @@ def test_the_signature_is_checked_and_copies_of_one_save_share_one_event_id() ->
         {"id": 42, "order_key": "wc_order_x", "line_items": [],
          "date_modified_gmt": "2026-12-03T07:00:00", "refunds": [{"id": 50, "total": "-5.00"}]}
     ).encode()  # fmt: skip
-    first = {"X-WC-Webhook-Topic": "order.updated", "X-WC-Webhook-Delivery-ID": "d1",
+    first = {"X-WC-Webhook-Topic": "order.updated", "X-WC-Webhook-Resource": "order",
+             "X-WC-Webhook-Delivery-ID": "d1",
              "X-WC-Webhook-Signature": sign("s3cret", body)}  # fmt: skip
     second = {**first, "X-WC-Webhook-Delivery-ID": "d2"}
+    created = {**first, "X-WC-Webhook-Topic": "order.created", "X-WC-Webhook-Delivery-ID": "d3"}
+    assert check_signature(secrets, created, body, NOW) == check_signature(
+        secrets, first, body, NOW
+    ), "the created and updated deliveries of one state are one event"
     key = check_signature(secrets, first, body, NOW)
-    assert key == "order.updated|42|2026-12-03T07:00:00"
+    assert key == "order|42|2026-12-03T07:00:00"
     assert check_signature(secrets, second, body, NOW) == key
     later = body.replace(b"07:00:00", b"07:00:05")
     resigned = {**first, "X-WC-Webhook-Signature": sign("s3cret", later)}

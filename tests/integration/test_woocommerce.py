@@ -205,12 +205,12 @@ def test_repeated_deliveries_store_each_save_once_and_a_missed_one_comes_with_th
             session.scalars(
                 sa.select(InboxEvent.event_key).where(
                     InboxEvent.connection_id == cid,
-                    InboxEvent.event_key.like("order.updated|%"),
+                    InboxEvent.event_key.like("order|%"),
                 )
             )
         )
     for order_id in saved:
-        mine = [k for k in keys if k.startswith(f"order.updated|{order_id}|")]
+        mine = [k for k in keys if k.startswith(f"order|{order_id}|")]
         assert len(mine) == 1, (order_id, mine)
     orders = orders_by_source(tenant)
     for order_id in saved:

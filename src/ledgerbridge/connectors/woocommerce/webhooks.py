@@ -7,8 +7,9 @@ pointing at the connection's callback URL and signed with a secret of our own:
 ``X-WC-Webhook-Signature = base64(HMAC-SHA256(raw body, secret))``. A delivery's body is the
 resource as ``GET`` shows it, and one save of an order is delivered 2–9 times (#13760,
 #19764, #20047, #29131), each copy with its own ``X-WC-Webhook-Delivery-ID``; so a delivery's
-event id is its topic, resource id and ``date_modified_gmt``: the copies of one save are one
-inbox event, the next save another. The record is read again when the event is applied.
+event id is its resource (``order``, ``product``), the resource's id and ``date_modified_gmt``:
+the copies of one save are one inbox event (its ``order.created`` too, which carries the same
+state), the next save another. The record is read again when the event is applied.
 """
 
 from __future__ import annotations
@@ -146,12 +147,12 @@ def check_signature(
     mac = hmac.new(secret.encode(), body, hashlib.sha256).digest()
     if not hmac.compare_digest(base64.b64encode(mac).decode(), given):
         raise CallbackRefused("the X-WC-Webhook-Signature does not match")
-    topic = lowered.get("x-wc-webhook-topic", "")
+    kind = lowered.get("x-wc-webhook-resource") or lowered.get("x-wc-webhook-topic", "")
     resource = _resource(body)
     if resource is None or not resource.get("id"):
         return lowered.get("x-wc-webhook-delivery-id") or None
     stamp = resource.get("date_modified_gmt") or lowered.get("x-wc-webhook-delivery-id", "")
-    return f"{topic}|{resource['id']}|{stamp}"[:200]
+    return f"{kind.partition('.')[0]}|{resource['id']}|{stamp}"[:200]
 
 
 def _resource(body: bytes) -> JSON | None:
