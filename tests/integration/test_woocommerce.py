@@ -142,6 +142,17 @@ def test_saving_the_key_sets_up_signed_webhooks_and_a_wrong_key_is_refused(
     assert problem["loc"] == ["body", "secrets"]
     assert "WooCommerce refused the REST API key (401" in problem["msg"]
     assert "Settings → Advanced → REST API" in problem["msg"]
+    key = shop.sandbox.default_key
+    no_shop = tenant.api.post(
+        "/connections",
+        json={
+            "system": "woocommerce",
+            "settings": {},
+            "secrets": {"consumer_key": key.consumer_key, "consumer_secret": key.consumer_secret},
+        },
+    )
+    assert no_shop.status_code == 422, no_shop.text
+    assert "base_url" in json.dumps(no_shop.json()["detail"])
     connection = connect(tenant, shop)
     hooks = list(shop.sandbox.webhooks.values())
     assert sorted(h.topic for h in hooks) == sorted(
