@@ -238,6 +238,11 @@ def test_repeated_deliveries_store_each_save_once_and_a_missed_one_comes_with_th
     assert orders_by_source(tenant)[str(missed)]["data"]["note"] != "Leveres på lageret"
     pull(system, tenant, cid)
     assert orders_by_source(tenant)[str(missed)]["data"]["note"] == "Leveres på lageret"
+    run = tenant.api.get(f"/connections/{cid}").json()["recent_runs"][0]
+    assert run["kind"] == "pull" and run["counts"]["orders.updated"] == 1, run
+    read = sum(n for k, n in run["counts"].items() if k.startswith("orders."))
+    assert read < len(shop.sandbox.orders) / 2, "only orders saved lately are read"
+    assert run["calls"] <= 4, run
     held = 1  # the seed's reverse-charge order with its invalid VAT number
     assert len(orders_by_source(tenant)) == len(shop.sandbox.orders) - held
 
