@@ -134,6 +134,10 @@ def delete(route_id: str, principal: PrincipalDep, system: SystemDep) -> Respons
     response_model=HistoricalImportAnswer,
     response_model_exclude_none=True,
     response_model_by_alias=True,
+    responses={
+        200: {"description": "The plan of a dry run"},
+        202: {"model": HistoricalImportAnswer, "description": "The import's job was queued"},
+    },
 )
 def historical_import(
     route_id: str, body: HistoricalImportBody, principal: PrincipalDep, system: SystemDep,

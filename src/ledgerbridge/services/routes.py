@@ -303,7 +303,8 @@ class RouteService:
     def historical_job(self, principal: Principal, route_id: str, job_id: str) -> JSON:
         """A historical import's state and, once it ran, what it did (its run's counts per
         ``<stream>.<outcome>``)."""
-        info = self._queue.get(job_id)
+        # Job ids are UUIDs or (procrastinate) 64-bit numbers: a longer number is no job's.
+        info = None if job_id.isdigit() and len(job_id) > 18 else self._queue.get(job_id)
         with self._sessions() as session:
             self._load(session, principal, route_id)
             if (
