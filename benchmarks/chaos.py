@@ -61,8 +61,8 @@ from ledgerbridge.sandbox.qonto import SandboxServer as QontoServer
 from ledgerbridge.sandbox.server import LoopbackServer
 from ledgerbridge.sandbox.tripletex import SandboxServer as TripletexServer
 from ledgerbridge.sandbox.tripletex import TripletexSandbox, seed_accounting_firm
+from ledgerbridge.sandbox.uniconta import BookingServer, UnicontaSandbox
 from ledgerbridge.sandbox.uniconta import SandboxServer as UnicontaServer
-from ledgerbridge.sandbox.uniconta import UnicontaSandbox
 from ledgerbridge.sandbox.yuki import SandboxServer as YukiServer
 from ledgerbridge.sandbox.yuki import YukiSandbox, seed_demo
 from ledgerbridge.settings import Settings
@@ -151,6 +151,9 @@ class Uniconta(Target):
         )
         self.server = UnicontaServer(self.sandbox, faults=plan)
         self.server.start()
+        # Invoices are booked by the booking service, under the same faults.
+        self.booking = BookingServer(self.sandbox, faults=plan)
+        self.booking.start()
 
     def connection(self) -> JSON:
         return {
@@ -158,6 +161,7 @@ class Uniconta(Target):
             "settings": {
                 "company_id": self.company, "username": self.user,
                 "base_url": self.server.base_url, "post_invoices": True,
+                "booking_url": self.booking.base_url,
                 "vat_mapping": {"S25": "DK25"},
                 "entities": {stream: {"enabled": True} for stream in self.streams},
             },
@@ -203,6 +207,7 @@ class Uniconta(Target):
         }
 
     def close(self) -> None:
+        self.booking.stop()
         super().close()
         self.sandbox.close()
 
@@ -654,6 +659,8 @@ def run_scenario(
         # Faults on from the first record created to the end of the push.
         assert target.server.faults is not None
         target.server.faults.configure(plan)
+        if isinstance(target, Uniconta) and target.booking.faults is not None:
+            target.booking.faults.configure(plan)  # bookings meet the same faults
         started = time.monotonic()
         parties = _create_records(api, target, options.records, created)
         if not parties:

@@ -164,7 +164,8 @@ def tenant_create(
 
 SANDBOXES = {
     "uniconta": "Uniconta's OData/REST API: Basic auth 00<company>/<user>, the 5,000-calls-a-day "
-    "rule, Change URL callbacks, invoice posting.",
+    "rule, Change URL callbacks; --booking-port also serves the booking service (UnicontaRest) "
+    "that posts invoices, --webshop a webshop's terms, groups, VAT and OSS codes.",
     "tripletex": "Tripletex's API v2 from its official OpenAPI file: session tokens, "
     "accountant access, paging, optimistic locking, rate limits, signed webhooks.",
     "qonto": "Qonto's Business API: OAuth 2.0 with refresh-token rotation, clients, invoices, "

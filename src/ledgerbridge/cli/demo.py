@@ -23,6 +23,7 @@ from ledgerbridge.runtime.http import ServerThread, free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import (
     UnicontaSandbox,
+    create_booking_app,
     seed_contacts,
     seed_creditors,
     seed_debtors,
@@ -88,6 +89,7 @@ def run_demo(*, once: bool, port: int, debtors: int, data_dir: Path | None = Non
     seed_products(sandbox, COMPANY_ID, count=max(1, debtors // 5), seed=7)
     seed_invoices(sandbox, COMPANY_ID, count=debtors, lines=3, seed=7)
     uniconta = ServerThread(sandbox_app(sandbox)).start()
+    booking = ServerThread(create_booking_app(sandbox)).start()
 
     if port == 0 or not _port_free(port):
         if port:
@@ -128,6 +130,7 @@ def run_demo(*, once: bool, port: int, debtors: int, data_dir: Path | None = Non
                         "base_url": uniconta.url,
                         "entities": {stream: {"enabled": True} for stream in STREAMS},
                         "post_invoices": True,
+                        "booking_url": booking.url,
                     },
                     "secrets": {"password": PASSWORD},
                 },
@@ -244,4 +247,5 @@ def run_demo(*, once: bool, port: int, debtors: int, data_dir: Path | None = Non
     finally:
         server.stop()
         system.close()
+        booking.stop()
         uniconta.stop()

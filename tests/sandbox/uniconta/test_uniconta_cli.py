@@ -3,9 +3,14 @@ user, and a Server user without the Reseller role, next to the usual API user.""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import httpx
 import pytest
 
+from ledgerbridge.runtime.http import free_port
 from ledgerbridge.sandbox.uniconta import SandboxServer
 from ledgerbridge.sandbox.uniconta.__main__ import build, parser
 
@@ -63,3 +68,38 @@ def test_a_malformed_extra_user_is_refused_with_the_expected_form(
         parser().parse_args(["--extra-user", value])
     assert exit_.value.code == 2
     assert "--extra-user" in capsys.readouterr().err
+
+
+def test_the_command_serves_the_booking_service_on_its_own_port_over_the_same_company() -> None:
+    """``--booking-port`` starts the booking service beside the OData/REST API (a real process,
+    two real ports); ``--webshop`` gives the company a webshop's card term and OSS codes."""
+    port, booking_port = free_port(), free_port()
+    command = [sys.executable, "-m", "ledgerbridge.sandbox.uniconta", "--port", str(port),
+               "--booking-port", str(booking_port), "--webshop", "--debtors", "1",
+               "--throttle-delay", "0"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        api, booking = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{booking_port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{api}/_sandbox/health").raise_for_status()
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the sandbox did not start"
+                time.sleep(0.2)
+        login = (f"00{COMPANY}/apiuser", "secret")
+        codes = httpx.get(f"{api}/odata/{COMPANY}/GLVatClient", auth=login).json()["value"]
+        assert {"U_DE19", "UEUV"} <= {code["Vat"] for code in codes}
+        account = httpx.get(f"{api}/odata/{COMPANY}/DebtorClient", auth=login).json()["value"]
+        header = {"Account": account[0]["Account"], "Payment": "Kort"}
+        insert = f"{api}/api/Entities/Insert/DebtorOrderClient"
+        order = httpx.post(insert, auth=login, json=header).json()
+        path = f"/Companies/{COMPANY}/Invoice/DebtorOrders/{order['OrderNumber']}"
+        assert httpx.post(booking + path).status_code == 401
+        refused = httpx.post(booking + path, auth=("apiuser", "secret"))
+        assert (refused.status_code, refused.json()) == (500, "NoLinesToInvoice")
+        assert httpx.post(f"{api}/Companies/{COMPANY}/Invoice/DebtorOrders/1").status_code == 404
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
