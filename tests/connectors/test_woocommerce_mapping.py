@@ -188,6 +188,7 @@ def test_an_invalid_vat_number_is_refused_by_the_model_naming_the_field(
 ) -> None:
     sandbox, cases = shop
     wire = json.loads(json.dumps(sandbox.order_json(cases["reverse_charge_order"])))
+    wire["meta_data"] = [{"key": "_billing_vat_number", "value": "DE123456789"}]
     with pytest.raises(ValueError, match="vat_number"):
         validate("order", ORDERS.to_canonical(wire, {}))
 

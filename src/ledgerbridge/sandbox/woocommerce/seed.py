@@ -175,7 +175,7 @@ def seed_shop(
             "last_name": "Weber",
             "billing": german,
             "shipping": _shipping(german),
-            "meta_data": [{"key": "_billing_vat_number", "value": "DE123456789"}],
+            "meta_data": [{"key": "_billing_vat_number", "value": "DE136695976"}],
         },
         when=start,
     )
@@ -299,7 +299,7 @@ def seed_shop(
             **buyer_body(de_business, 4),
             "payment_method": "bacs",
             "meta_data": [
-                {"key": "_billing_vat_number", "value": "DE123456789"},
+                {"key": "_billing_vat_number", "value": "DE136695976"},
                 {"key": "is_vat_exempt", "value": "yes"},
             ],
             "line_items": [{"product_id": product_ids[1], "quantity": 20}],
