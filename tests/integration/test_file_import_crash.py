@@ -97,7 +97,7 @@ def test_sigkill_while_a_file_is_imported(settings: Settings, tmp_path: Path) ->
         "LEDGERBRIDGE_SECRET_KEYS": settings.secret_keys or "",
         "LEDGERBRIDGE_PUBLIC_URL": settings.public_url,
         "LEDGERBRIDGE_POLL_INTERVAL": "0.05",
-        "LEDGERBRIDGE_JOB_LEASE_SECONDS": "2",
+        "LEDGERBRIDGE_JOB_LEASE_SECONDS": "10",
         "LEDGERBRIDGE_LOG_LEVEL": "WARNING",
     }
     port = free_port()
