@@ -503,8 +503,8 @@ class InvoiceMapping(EntityMapping):
         days = self.codes.terms.get(term)
         if days is None and due and invoice_date:
             days = (date.fromisoformat(due) - date.fromisoformat(invoice_date)).days
-        # A term without a day count of its own (a card term) is kept by its code.
-        own_term = term if term is not None and days != self.codes.terms.get(term) else None
+        # A term the day table does not know (a card term, Kort) is kept by its code.
+        own_term = term if term is not None and self.codes.terms.get(term) is None else None
         total = sum((Decimal(str(ln["quantity"])) * Decimal(str(ln["unit_price"])) for ln in lines),
                     Decimal(0))  # fmt: skip
         canonical: JSON = {
