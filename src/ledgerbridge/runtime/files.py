@@ -239,7 +239,7 @@ def file_view(row: CommerceFile, *, with_problems: bool = True) -> JSON:
         "counts": {
             "orders": counts.get("records", 0) if row.kind == "orders" else 0,
             "refunds": counts.get("records", 0) if row.kind == "refunds" else 0,
-            "problems": counts.get("problems", len(row.problems or [])),
+            "problems": counts.get("problems", 0),
             "rows": counts.get("rows", 0),
             "created": counts.get("created", 0),
             "updated": counts.get("updated", 0),

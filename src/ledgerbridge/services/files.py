@@ -264,7 +264,9 @@ class FileService:
             if status is not None:
                 query = query.where(CommerceFile.status == status)
             rows = session.scalars(
-                query.order_by(CommerceFile.received_at.desc(), CommerceFile.id).limit(limit)
+                query.options(sa.orm.defer(CommerceFile.problems))
+                .order_by(CommerceFile.received_at.desc(), CommerceFile.id)
+                .limit(limit)
             )
             return [file_view(row, with_problems=False) for row in rows]
 

@@ -38,7 +38,8 @@ class CommerceFile(Base):
     """``upload`` or ``folder``."""
     content_key: Mapped[str] = mapped_column(sa.String(64))
     size: Mapped[int] = mapped_column(sa.Integer)
-    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary, deferred=True)
+    """Loaded only when read (the import), so listing files never loads their bytes."""
     status: Mapped[str] = mapped_column(sa.String(16))
     counts: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     """Records created, updated and unchanged, rows read, problems."""
