@@ -378,6 +378,8 @@ def test_the_watched_folder_imports_new_files_and_moves_them(
     assert sorted((f["name"], f["source"], f["status"]) for f in listed) == [
         ("orders-1.csv", "folder", "imported"), ("orders-2.csv", "folder", "failed")
     ]  # fmt: skip
+    failed = tenant.api.get(f"/connections/{connection_id}/files", params={"status": "failed"})
+    assert [(f["name"], f["counts"]["problems"]) for f in failed.json()] == [("orders-2.csv", 1)]
 
     # The same export dropped again is moved without being imported twice; the file that
     # was being written is taken once it has settled.
