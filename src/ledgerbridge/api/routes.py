@@ -124,7 +124,9 @@ def replace(route_id: str, body: RouteBody, principal: PrincipalDep, system: Sys
 
 @router.delete("/{route_id}", status_code=204, response_class=Response)
 def delete(route_id: str, principal: PrincipalDep, system: SystemDep) -> Response:
-    """Remove a route (owner or admin); what it derived stays in the hub."""
+    """Remove a route (owner or admin). What it derived stays in the hub, but the route's
+    memory of it goes: to stop a commerce route for a while, pause it (`active: false`), or
+    a new route would derive its orders again."""
     system.routes.delete(principal, route_id)
     return Response(status_code=204)
 
