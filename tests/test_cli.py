@@ -56,6 +56,26 @@ def test_demo_once_runs_the_whole_flow_and_exits_0(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_demo_webshop_books_the_shop_into_uniconta_and_exits_0(tmp_path: Path) -> None:
+    result = _run(
+        "demo", "--flow", "webshop", "--once", "--port", "0", "--orders", "80",
+        "--data-dir", str(tmp_path / "data"), cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "WooCommerce sandbox on http://127.0.0.1:" in out
+    assert "invoice, paid" in out and "credit note" in out
+    assert "0 orders left as drafts" in out
+    assert "Rounding:" in out and "got a line on AFRUND" in out
+    assert "state_not_triggering" in out  # orders on hold are explained, not booked
+    for case in ("German consumer (OSS)", "EU business, VAT number", "public body with EAN",
+                 "renewal: failed, then paid"):  # fmt: skip
+        assert case in out
+    assert "U_DE19" in out and "UEUV" in out
+    assert "counted to 42 in Uniconta; the shop now shows 42" in out
+    assert "Traceback" not in result.stderr
+
+
 def test_worker_refuses_sqlite_with_a_reason(tmp_path: Path) -> None:
     result = _run("worker", cwd=tmp_path)
     assert result.returncode == 2

@@ -40,7 +40,15 @@ def demo(
         bool, typer.Option("--once", help="Exit 0 after the demo instead of serving")
     ] = False,
     port: Annotated[int, typer.Option(help="Port of the hub API (0 picks a free one)")] = 8000,
+    flow: Annotated[
+        str,
+        typer.Option(
+            help="`customers`: a CRM's customers and invoices with Uniconta; `webshop`: a "
+            "WooCommerce shop's orders, refunds and stock with Uniconta"
+        ),
+    ] = "customers",
     debtors: Annotated[int, typer.Option(help="Debtors seeded in the Uniconta sandbox")] = 300,
+    orders: Annotated[int, typer.Option(help="Orders seeded in the shop (--flow webshop)")] = 300,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -53,6 +61,12 @@ def demo(
     demo's data folder, emptied at each start), a seeded Uniconta sandbox, a tenant and a
     connection, the initial import with a progress bar, then one change each way. Keeps serving
     until Ctrl-C unless --once."""
+    if flow == "webshop":
+        from ledgerbridge.cli.demo_webshop import run_webshop_demo
+
+        raise typer.Exit(run_webshop_demo(once=once, port=port, orders=orders, data_dir=data_dir))
+    if flow != "customers":
+        raise typer.BadParameter("choose customers or webshop", param_hint="--flow")
     from ledgerbridge.cli.demo import run_demo
 
     raise typer.Exit(run_demo(once=once, port=port, debtors=debtors, data_dir=data_dir))

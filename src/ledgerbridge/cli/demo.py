@@ -53,9 +53,13 @@ def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     raise TimeoutError(f"timed out waiting for {what}")
 
 
-def _port_free(port: int) -> bool:
+def hub_port(port: int, console: Console) -> int:
+    """The port asked for, or a free one when it is taken (or 0 was asked)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+        taken = port != 0 and sock.connect_ex(("127.0.0.1", port)) == 0
+    if taken:
+        console.print(f"Port {port} is taken; using a free one instead.")
+    return free_port() if port == 0 or taken else port
 
 
 def default_data_dir() -> Path:
@@ -66,7 +70,7 @@ def default_data_dir() -> Path:
     return Path(base) / "ledgerbridge" / "demo"
 
 
-def _fresh_files(workdir: Path) -> None:
+def fresh_files(workdir: Path) -> None:
     """The demo owns these files; each run starts from an empty database."""
     workdir.mkdir(parents=True, exist_ok=True)
     for path in workdir.glob(f"{DB_FILE}*"):
@@ -76,7 +80,7 @@ def _fresh_files(workdir: Path) -> None:
 def run_demo(*, once: bool, port: int, debtors: int, data_dir: Path | None = None) -> int:
     console = Console(soft_wrap=True)
     workdir = (data_dir or default_data_dir()).resolve()
-    _fresh_files(workdir)
+    fresh_files(workdir)
 
     sandbox = UnicontaSandbox()
     sandbox.add_company(company_id=COMPANY_ID, name="Nordlys Handel ApS")
@@ -91,10 +95,7 @@ def run_demo(*, once: bool, port: int, debtors: int, data_dir: Path | None = Non
     uniconta = ServerThread(sandbox_app(sandbox)).start()
     booking = ServerThread(create_booking_app(sandbox)).start()
 
-    if port == 0 or not _port_free(port):
-        if port:
-            console.print(f"Port {port} is taken; using a free one instead.")
-        port = free_port()
+    port = hub_port(port, console)
     hub_url = f"http://127.0.0.1:{port}"
     settings = Settings(
         database_url=f"sqlite:///{workdir / DB_FILE}",
