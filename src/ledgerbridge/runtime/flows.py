@@ -61,6 +61,9 @@ FLOW = "flow"
 """The sync log's direction for what a flow did with a source record."""
 COMMERCE_ENTITIES = frozenset({"order", "refund"})
 PAGE = 500
+BATCH = 50
+"""Records decided per transaction: fewer commits (each takes the tenant's feed counter and
+checks the fence) without holding the counter long."""
 
 _PARTY_FIELDS: dict[MatchField, str] = {
     "email": "email",
@@ -329,14 +332,30 @@ class CommerceFlows:
                     orders[change.record_id] = None
                 elif change.entity == "refund":
                     refunds[change.record_id] = None
-            for record_id in orders:
-                with self._state.transaction() as session:
-                    self._order(session, run, record_id)
-            for record_id in refunds:
-                with self._state.transaction() as session:
-                    self._refund(session, run, record_id)
+            self._process(run, list(orders), list(refunds), heartbeat, changes[-1].position)
+
+    def _process(
+        self,
+        run: FlowRun,
+        orders: list[str],
+        refunds: list[str],
+        heartbeat: Callable[[], None],
+        position: int | None = None,
+    ) -> None:
+        """Orders, then refunds, ``BATCH`` records per fenced transaction (each record's
+        derived rows with its hub records); the last one also moves the cursor to
+        ``position``, so a crash reads again at most what was not committed."""
+        work = [("order", rid) for rid in orders] + [("refund", rid) for rid in refunds]
+        starts = range(0, len(work), BATCH) if work else range(1)
+        for start in starts:
             with self._state.transaction() as session:
-                self._set_cursor(session, run.route_id, changes[-1].position)
+                for entity, record_id in work[start : start + BATCH]:
+                    if entity == "order":
+                        self._order(session, run, record_id)
+                    else:
+                        self._refund(session, run, record_id)
+                if position is not None and start + BATCH >= len(work):
+                    self._set_cursor(session, run.route_id, position)
             heartbeat()
 
     def revisit(self, run: FlowRun) -> None:
@@ -362,12 +381,7 @@ class CommerceFlows:
             refunds = {key for stream, key in issues if stream == "refunds"}
             order_ids = self._source_records(session, run, "order", sorted(orders))
             refund_ids = self._source_records(session, run, "refund", sorted(refunds))
-        for record_id in order_ids:
-            with self._state.transaction() as session:
-                self._order(session, run, record_id)
-        for record_id in refund_ids:
-            with self._state.transaction() as session:
-                self._refund(session, run, record_id)
+        self._process(run, order_ids, refund_ids, lambda: None)
 
     def _source_records(
         self, session: Session, run: FlowRun, entity: str, source_ids: list[str]
@@ -398,11 +412,7 @@ class CommerceFlows:
                 for record in source_orders(session, run.tenant_id, run.source)
                 if _created_in(record, run.historical)
             ]
-        for number, record_id in enumerate(ids, start=1):
-            with self._state.transaction() as session:
-                self._order(session, run, record_id)
-            if number % 100 == 0:
-                heartbeat()
+        self._process(run, ids, [], heartbeat)
 
     def _set_cursor(self, session: Session, route_id: str, position: int) -> None:
         cursor = session.get(FlowCursor, route_id)
