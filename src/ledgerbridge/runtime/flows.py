@@ -20,6 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -117,52 +118,61 @@ def commerce_of(route: Route) -> tuple[CommercePolicy, MappingRules | None] | No
 
 
 class StoreKnown:
-    """``commerce.flow.Known`` over the hub, in the run's transaction: what it creates is
-    found by the next order."""
+    """``commerce.flow.Known`` over the hub, for one transaction of a run: each field's
+    values are read once (an index per field, oldest record first) and the parties the run
+    creates are added, so the next order of the batch finds them."""
 
     def __init__(self, session: Session, tenant_id: str) -> None:
         self._session = session
         self._tenant_id = tenant_id
+        self._indexes: dict[tuple[str, str], dict[str, str]] = {}
 
-    def _first(self, entity: str, condition: sa.ColumnElement[bool]) -> str | None:
-        """The oldest live record of ``entity`` meeting ``condition``."""
-        found = self._session.scalar(
-            sa.select(HubRecord.id)
-            .where(
-                HubRecord.tenant_id == self._tenant_id,
-                HubRecord.entity == entity,
-                HubRecord.deleted.is_(False),
-                condition,
-            )
-            .order_by(HubRecord.created_at, HubRecord.id)
-            .limit(1)
-        )
-        return str(found) if found is not None else None
-
-    def party_by(self, field: MatchField, key: str) -> str | None:
-        column = HubRecord.data[_PARTY_FIELDS[field]].as_string()
-        if field == "phone":
+    def _index(
+        self, entity: str, field: str, normalise: Callable[[str], str | None]
+    ) -> dict[str, str]:
+        index = self._indexes.get((entity, field))
+        if index is None:
+            column = HubRecord.data[field].as_string()
             rows = self._session.execute(
                 sa.select(column, HubRecord.id)
                 .where(
                     HubRecord.tenant_id == self._tenant_id,
-                    HubRecord.entity == "party",
+                    HubRecord.entity == entity,
                     HubRecord.deleted.is_(False),
                     column.is_not(None),
                 )
                 .order_by(HubRecord.created_at, HubRecord.id)
             )
-            return next((rid for value, rid in rows if match_key("phone", value) == key), None)
-        compared = sa.func.lower(column) if field == "email" else sa.func.upper(column)
-        return self._first("party", compared == key)
+            index = {}
+            for value, record_id in rows:
+                key = normalise(str(value))
+                if key is not None:
+                    index.setdefault(key, str(record_id))
+            self._indexes[entity, field] = index
+        return index
+
+    def party_by(self, field: MatchField, key: str) -> str | None:
+        return self._index("party", _PARTY_FIELDS[field], partial(match_key, field)).get(key)
 
     def party_by_debtor_number(self, account: str) -> str | None:
-        column = HubRecord.data["debtor_number"].as_string()
-        return self._first("party", column == account)
+        return self._index("party", "debtor_number", _same).get(account)
 
     def product_by_sku(self, sku: str) -> str | None:
-        column = HubRecord.data["sku"].as_string()
-        return self._first("product", column == sku)
+        return self._index("product", "sku", _same).get(sku)
+
+    def created_party(self, party_id: str, data: JSON) -> None:
+        """A party the run created in this transaction: found by the next orders."""
+        for (entity, field), index in self._indexes.items():
+            if entity != "party" or not data.get(field):
+                continue
+            match = next((m for m, f in _PARTY_FIELDS.items() if f == field), None)
+            key = match_key(match, str(data[field])) if match else str(data[field])
+            if key is not None:
+                index.setdefault(key, party_id)
+
+
+def _same(value: str) -> str | None:
+    return value or None
 
 
 class CommerceFlows:
@@ -349,9 +359,10 @@ class CommerceFlows:
         starts = range(0, len(work), BATCH) if work else range(1)
         for start in starts:
             with self._state.transaction() as session:
+                known = StoreKnown(session, run.tenant_id)
                 for entity, record_id in work[start : start + BATCH]:
                     if entity == "order":
-                        self._order(session, run, record_id)
+                        self._order(session, run, record_id, known)
                     else:
                         self._refund(session, run, record_id)
                 if position is not None and start + BATCH >= len(work):
@@ -450,7 +461,7 @@ class CommerceFlows:
 
     # ------------------------------------------------------------------ orders
 
-    def _order(self, session: Session, run: FlowRun, record_id: str) -> None:
+    def _order(self, session: Session, run: FlowRun, record_id: str, known: StoreKnown) -> None:
         record = self._hub.get(session, run.tenant_id, "order", record_id)
         if record is None or record.deleted:
             return
@@ -475,7 +486,7 @@ class CommerceFlows:
             return
         prior = self._prior(session, run, derived)
         result = order_flow(
-            order, run.policy, run.rules, StoreKnown(session, run.tenant_id), prior,
+            order, run.policy, run.rules, known, prior,
             timezone=run.timezone, historical=run.historical,
         )  # fmt: skip
         issue_key = order.source_id
@@ -494,7 +505,7 @@ class CommerceFlows:
                 record_id=record.id, reason=result.reason, message=result.message,
             )  # fmt: skip
             return
-        written = self._write_invoice(session, run, record, order, derived, digest, result)
+        written = self._write_invoice(session, run, record, order, derived, digest, result, known)
         if written is not None and written in BOOKED_STATES:
             self._waiting_refunds(session, run, order.source_id)
 
@@ -507,7 +518,12 @@ class CommerceFlows:
         return Prior(derived.derived_record_id, derived.state, invoice.data.get("party_id"))
 
     def _party(
-        self, session: Session, run: FlowRun, record: HubRecord, result: OrderResult
+        self,
+        session: Session,
+        run: FlowRun,
+        record: HubRecord,
+        result: OrderResult,
+        known: StoreKnown,
     ) -> str | None:
         """The invoice's party: the one found, else the one created for this match key."""
         plan = result.party
@@ -516,9 +532,9 @@ class CommerceFlows:
             return plan.party_id
         assert plan.data is not None and plan.key is not None
         key = f"party:{plan.key}"
-        known = self._derived(session, run.route_id, key, "party")
-        if known is not None:
-            existing = self._hub.get(session, run.tenant_id, "party", known.derived_record_id)
+        remembered = self._derived(session, run.route_id, key, "party")
+        if remembered is not None:
+            existing = self._hub.get(session, run.tenant_id, "party", remembered.derived_record_id)
             if existing is not None and not existing.deleted:
                 return existing.id
         try:
@@ -532,9 +548,10 @@ class CommerceFlows:
             )  # fmt: skip
             return None
         party = self._hub.create(session, run.tenant_id, "party", data, run.origin)
-        if known is not None:
-            known.derived_record_id = party.id
-            known.updated_at = self._clock.now()
+        known.created_party(party.id, data)
+        if remembered is not None:
+            remembered.derived_record_id = party.id
+            remembered.updated_at = self._clock.now()
         else:
             self._remember(session, run, key, "party", party.id, "created", None)
         run.recorder.log(
@@ -552,10 +569,11 @@ class CommerceFlows:
         derived: DerivedRecord | None,
         digest: str,
         result: OrderResult,
+        known: StoreKnown,
     ) -> str | None:
         """Create or update the order's invoice with its derived-record row; returns its
         state, or None when it could not be written (the issue says why)."""
-        party_id = self._party(session, run, record, result)
+        party_id = self._party(session, run, record, result, known)
         if party_id is None:
             return None
         assert result.invoice is not None and result.state is not None
