@@ -550,6 +550,13 @@ def test_shared_customer_takes_every_consumer_only(
             id="no-oss-home-vat",
         ),
         pytest.param(
+            {"shipping_address": {"country": "FR"}},
+            "0",
+            {},
+            ("U0", "domestic", "domestic_rate"),
+            id="oss-consumer-zero-rate-is-home-zero",
+        ),
+        pytest.param(
             {"shipping_address": {"country": "DE"}, "customer": {"vat_number": DE_VAT}},
             "0",
             {},

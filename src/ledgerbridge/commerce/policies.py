@@ -362,7 +362,8 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
 
     Home country (or unknown destination): the domestic code of the line's rate. An EU
     business with a VAT number charged no VAT: reverse charge. An EU consumer: the OSS code
-    of destination and rate when the shop uses One Stop Shop, else home VAT. Outside the EU:
+    of destination and rate when the shop uses One Stop Shop, else home VAT; a line charged
+    no VAT has nothing to declare under OSS and takes the home zero-rate code. Outside the EU:
     export, which carries no VAT; a line charged VAT there is a question for a person.
     """
     country = order.destination
@@ -377,7 +378,9 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
     assert country is not None
     if order.customer.vat_number and order.customer.customer_kind != "b2c" and not rate:
         return VatDecision(policy.vat.eu_business_code, "eu_business", "reverse_charge")
-    if not policy.vat.oss:
+    if not policy.vat.oss or not rate:
+        # A line without VAT (a gift card, a zero-rated book) declares nothing under OSS:
+        # it is booked with the home zero-rate code, not an OSS code no one sets up.
         return _domestic(rate, policy)
     code = policy.vat.oss_codes.get(oss_key(country, rate))
     if code is None:

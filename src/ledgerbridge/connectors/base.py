@@ -278,9 +278,9 @@ class EntityMapping(ABC):
     """Inbound invoice lines get their hub product by name and VAT rate (see
     ``ProductLookup``)."""
     resolves: frozenset[str] = frozenset()
-    """For a stream with ``attach_to``: outbound issues of the target record with these reasons
-    close when this stream links it (a notice that asked the user to do something in the
-    accounting system, which this stream now sees done)."""
+    """Outbound issues with these reasons close when this stream reads the record (the record
+    of ``attach_to`` for an attach stream): a notice that asked the user to do something in
+    the accounting system (book an order by hand), which this stream now sees done."""
     inbound: bool = True
     outbound: bool = True
     read_only_reason: str | None = None

@@ -129,9 +129,15 @@ def connection_facts(
     connection_id: str, system: str, *, active: bool = True, import_state: str = "done"
 ) -> ConnectionFacts:
     spec = SYSTEMS.get(system)
+    entities = spec.entities if spec else frozenset()
+    if spec is not None and spec.side == "app":
+        # An app's inbound-only streams (a shop's orders) have nothing to send: a push there
+        # would only read the feed. Accounting systems keep their read-only streams, whose
+        # push tells the app why its change is not sent (``read_only_reason``).
+        entities = frozenset(m.entity for m in spec.streams.values() if m.outbound)
     return ConnectionFacts(
         id=connection_id,
-        entities=spec.entities if spec else frozenset(),
+        entities=entities,
         side=spec.side if spec else "accounting",
         active=active,
         imported=import_state == "done",
