@@ -48,6 +48,8 @@ def test_a_vat_code_that_is_neither_mapped_nor_the_company_own_is_unmapped() -> 
     with pytest.raises(SkipRecord) as skipped:
         CODES.vat_from_hub("XX7")
     assert skipped.value.reason == "vat_code_unmapped"
+    assert "neither one of the company's VAT codes" in skipped.value.message
+    assert "settings.vat_mapping" in skipped.value.message
     with pytest.raises(SkipRecord):
         CODES.vat_to_hub("X99", "a line")
 

@@ -160,6 +160,14 @@ class Codes:
         when it is one of the company's own codes, else ``vat_code_unmapped``."""
         if code is not None and not self.vat.knows(code) and code in self.vat_rates:
             return code
+        if code is not None and not self.vat.knows(code):
+            raise SkipRecord(
+                self.vat.reason,
+                f"VAT code {code!r} is neither one of the company's VAT codes in Uniconta nor "
+                "mapped in settings.vat_mapping: create it in Uniconta (an OSS code per "
+                "country and rate, as U_DE19), then retry the connection's issues; or map it, "
+                "and the record syncs by itself",
+            )
         return self.vat.from_hub(code)
 
 
