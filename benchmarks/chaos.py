@@ -37,6 +37,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -44,6 +45,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +63,11 @@ from ledgerbridge.sandbox.qonto import SandboxServer as QontoServer
 from ledgerbridge.sandbox.server import LoopbackServer
 from ledgerbridge.sandbox.tripletex import SandboxServer as TripletexServer
 from ledgerbridge.sandbox.tripletex import TripletexSandbox, seed_accounting_firm
-from ledgerbridge.sandbox.uniconta import BookingServer, UnicontaSandbox
+from ledgerbridge.sandbox.uniconta import BookingServer, UnicontaSandbox, seed_webshop
 from ledgerbridge.sandbox.uniconta import SandboxServer as UnicontaServer
+from ledgerbridge.sandbox.woocommerce import SandboxServer as ShopServer
+from ledgerbridge.sandbox.woocommerce import Settings as ShopSettings
+from ledgerbridge.sandbox.woocommerce import WooSandbox
 from ledgerbridge.sandbox.yuki import SandboxServer as YukiServer
 from ledgerbridge.sandbox.yuki import YukiSandbox, seed_demo
 from ledgerbridge.settings import Settings
@@ -116,6 +121,39 @@ class Target:
         """Per stream: every remote id a link may point at."""
         raise NotImplementedError
 
+    def fault_servers(self) -> list[LoopbackServer]:
+        """Servers that inject the run's faults (their counters add up in the report)."""
+        return [self.server]
+
+    def imports(self, cid: str) -> list[str]:
+        """Connections whose initial import runs, in order, before the faults."""
+        return [cid]
+
+    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
+        """Create the run's records (all of them, before the kills begin)."""
+        _create_records(api, self, options.records, created)
+
+    def linked(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
+        """How many of the records reached the system so far."""
+        return _count_linked(api, created, cid)
+
+    def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
+        """Every record made and reached the system."""
+        return self.linked(api, created, cid) == sum(len(c) for c in created.values())
+
+    def compare(
+        self,
+        report: Report,
+        settings: Settings,
+        api_key: str,
+        created: dict[str, dict[str, JSON]],
+    ) -> None:
+        """The hub against the system, into the report's counts."""
+        _compare(report, settings, api_key, self, created)
+
+    def stop_producing(self) -> None:
+        """Stop whatever ``produce`` left running (nothing, by default)."""
+
     def close(self) -> None:
         self.server.stop()
 
@@ -154,6 +192,9 @@ class Uniconta(Target):
         # Invoices are booked by the booking service, under the same faults.
         self.booking = BookingServer(self.sandbox, faults=plan)
         self.booking.start()
+
+    def fault_servers(self) -> list[LoopbackServer]:
+        return [self.server, self.booking]
 
     def connection(self) -> JSON:
         return {
@@ -402,8 +443,426 @@ class Yuki(Target):
         return {"invoices": {invoice.reference for invoice in booked}}
 
 
+SHOP_PRODUCTS = (
+    ("KAOS-ESP", "Espresso 500 g", "89.95"), ("KAOS-FLT", "Filtre nr. 4", "24.95"),
+    ("KAOS-CHO", "Chokolade 70 %", "9.99"), ("KAOS-KOP", "Kop stentøj", "79.00"),
+    ("KAOS-KAN", "Stempelkande", "249.00"), ("KAOS-KAG", "Småkager", "34.50"),
+)  # fmt: skip
+"""Prices whose per-line VAT rounding leaves the shop's 1-cent gaps now and then."""
+TRIGGERING = frozenset({"processing", "completed", "refunded"})
+"""Shop states of an order that must be booked (a refunded order was paid first)."""
+TOLERANCE = Decimal("0.05")
+"""The policy's default rounding tolerance: an invoice total this close to the order's is
+the order's."""
+PULL_EVERY = 10.0
+"""Seconds between the shop's safety-net pulls (every 15 minutes in production; here
+often enough that an order whose deliveries all missed is read within the run)."""
+
+
+@dataclass
+class ShopOrder:
+    """What the harness made in the shop, to compare with Uniconta."""
+
+    number: str
+    email: str
+    method: str
+    items: Counter[str]
+    """Quantity per SKU of the order's item lines."""
+    total: Decimal
+    triggers: bool = False
+    refunds: list[Decimal] = field(default_factory=list)
+
+
+class Webshop(Target):
+    """A WooCommerce shop whose orders are booked into Uniconta through its booking service:
+    the records are orders made in the shop during the run (paid by card, by bank transfer,
+    some left unpaid, some refunded after booking), read by webhook (each save delivered 2–9
+    times, some never) and by the safety-net pull."""
+
+    name = "webshop"
+    streams = ("orders", "refunds")
+    company = 48213
+    user, password = "chaos", "chaos-Pa55word"
+    warehouse = "01"
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.shop = WooSandbox(
+            seed=5, settings=ShopSettings(webhook_repeats=(2, 9), webhook_miss_rate=0.05)
+        )
+        self.products = {
+            sku: self.shop.create_product(
+                {"name": name, "sku": sku, "regular_price": price, "manage_stock": True,
+                 "stock_quantity": 100_000}
+            )["id"]
+            for sku, name, price in SHOP_PRODUCTS
+        }  # fmt: skip
+        self.server = ShopServer(self.shop, faults=plan)
+        self.server.start()
+        self.sandbox = UnicontaSandbox(throttle_delay=0.0, daily_call_limit=1_000_000)
+        self.sandbox.add_company(self.company, "Kaos Kaffe ApS")
+        self.sandbox.add_user(
+            self.company, self.user, self.password, user_type="Server", roles=("Reseller",)
+        )
+        seed_webshop(self.sandbox, self.company)
+        self.sandbox.load(
+            self.company, "InvWarehouseClient", [{"Warehouse": self.warehouse, "Name": "Lager"}]
+        )
+        self.uniconta = UnicontaServer(self.sandbox, faults=plan)
+        self.uniconta.start()
+        self.booking = BookingServer(self.sandbox, faults=plan)
+        self.booking.start()
+        self.orders: dict[str, ShopOrder] = {}
+        self.shop_id = ""
+        self.lock = threading.Lock()
+        self.stop_making = threading.Event()
+        self.stop_pulling = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.making_done = threading.Event()
+
+    def fault_servers(self) -> list[LoopbackServer]:
+        return [self.server, self.uniconta, self.booking]
+
+    def connect(self, api: HubApi) -> str:
+        """Both connections, the change callback and the two routes, as a user sets them
+        up (docs/commerce.md, "The flow"); the id is Uniconta's connection."""
+        key = self.shop.default_key
+        shop = api.create("/connections", {
+            "system": "woocommerce", "name": "Kaos webshop",
+            "settings": {"base_url": self.server.base_url,
+                         "entities": {"orders": {"enabled": True}, "refunds": {"enabled": True},
+                                      "products": {"enabled": True, "direction": "inbound"},
+                                      "stock": {"enabled": True}}},
+            "secrets": {"consumer_key": key.consumer_key, "consumer_secret": key.consumer_secret},
+        })  # fmt: skip
+        accounting = api.create("/connections", {
+            "system": "uniconta", "name": "Uniconta", "timezone": "Europe/Copenhagen",
+            "settings": {"company_id": self.company, "username": self.user,
+                         "base_url": self.uniconta.base_url, "booking_url": self.booking.base_url,
+                         "post_invoices": True, "products_master": "app",
+                         "entities": {s: {"enabled": True} for s in
+                                      ("customers", "products", "stock_levels", "invoices",
+                                       "payment_status")}},
+            "secrets": {"password": self.password},
+        })  # fmt: skip
+        self.shop_id, uniconta_id = str(shop["id"]), str(accounting["id"])
+        self.sandbox.set_change_url(self.company, accounting["change_url"])
+        api.create("/routes", {
+            "source": self.shop_id, "target": uniconta_id, "entities": ["product"],
+            "commerce": {"policy": {"rounding_account": "AFRUND", "refund_item": "REFUSION"}},
+        })  # fmt: skip
+        api.create("/routes", {"source": uniconta_id, "target": self.shop_id,
+                               "entities": ["stock_level"]})  # fmt: skip
+        return uniconta_id
+
+    def imports(self, cid: str) -> list[str]:
+        return [cid, self.shop_id]
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        return None
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        raise NotImplementedError("the webshop's invoices come from its orders")
+
+    # ---------------------------------------------------------------- the shop's side
+
+    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
+        """Orders are made in the background while the kills go on; the products must be
+        in Uniconta first (the route sends them, under the faults already)."""
+        skus = set(self.products)
+        if not wait_for(
+            lambda: skus <= {r["Item"] for r in self.sandbox.all(self.company, "InvItemClient")},
+            time.monotonic() + options.setup_timeout,
+        ):
+            raise RuntimeError("the shop's products did not reach Uniconta")
+        rng = random.Random(options.seed)
+        # Spread over about the time the kills take, so that they land among the orders.
+        spread = max(2.0, min(options.timeout / 3, options.kills * 2.5))
+        pace = spread / max(1, options.records)
+        maker = threading.Thread(
+            target=self._make, args=(options.records, pace, rng, created), daemon=True
+        )
+        puller = threading.Thread(
+            target=self._pull, args=(api.client.base_url, api.client.headers), daemon=True
+        )
+        self.threads = [maker, puller]
+        for thread in self.threads:
+            thread.start()
+
+    def _make(
+        self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
+    ) -> None:
+        """Orders, then the follow-ups: bank transfers paid, card orders completed, refunds
+        of booked invoices (each made once its invoice is booked)."""
+        emails = [f"kunde{n}@kaos.example" for n in range(max(3, count // 3))]
+        later: list[tuple[str, str]] = []
+        try:
+            for n in range(count):
+                if self.stop_making.is_set():
+                    return
+                number, action = self._order(n, rng, rng.choice(emails), created)
+                if action:
+                    later.append((number, action))
+                time.sleep(pace)
+            for number, action in later:
+                if self.stop_making.is_set():
+                    return
+                if action == "pay":
+                    self._update(number, {"status": "processing", "set_paid": True})
+                elif action == "complete":
+                    self._update(number, {"status": "completed"})
+            refunds = [number for number, action in later if action.startswith("refund")]
+            kinds = {number: action for number, action in later}
+            waiting = list(refunds)
+            while waiting and not self.stop_making.is_set():
+                booked = self._booked_numbers()
+                for number in [n for n in waiting if n in booked]:
+                    self._refund(number, kinds[number], created)
+                    waiting.remove(number)
+                time.sleep(0.5)
+        finally:
+            self.making_done.set()
+
+    def _order(
+        self, n: int, rng: random.Random, email: str, created: dict[str, dict[str, JSON]]
+    ) -> tuple[str, str]:
+        """One order: card paid at checkout (some completed later, some refunded once
+        booked), or bank transfer on hold (most paid later, some never)."""
+        items = rng.sample(sorted(self.products), rng.randint(1, 3))
+        quantities = {sku: rng.randint(1, 3) for sku in items}
+        address = {"first_name": "Kunde", "last_name": email.split("@")[0], "address_1":
+                   "Kaosvej 1", "city": "Vejle", "postcode": "7100", "country": "DK",
+                   "email": email, "phone": "+4512345678"}  # fmt: skip
+        bank = rng.random() < 0.25
+        body: JSON = {
+            "payment_method": "bacs" if bank else rng.choice(("quickpay", "mobilepay")),
+            "billing": address,
+            "shipping": {k: v for k, v in address.items() if k != "email"},
+            "line_items": [{"product_id": self.products[s], "quantity": q}
+                           for s, q in quantities.items()],
+            "shipping_lines": [{"method_id": "flat_rate", "method_title": "GLS",
+                                "total": "31.20"}] if n % 3 else [],
+        }  # fmt: skip
+        if bank:
+            body["status"] = "on-hold"
+        else:
+            body["set_paid"] = True
+            body["transaction_id"] = f"ch_kaos_{n}"
+        made = self.shop.create_order(body, created_via="checkout")
+        number = str(made["number"])
+        with self.lock:
+            self.orders[number] = ShopOrder(
+                number, email, body["payment_method"], Counter(quantities),
+                Decimal(made["total"]), made["status"] in TRIGGERING,
+            )  # fmt: skip
+            created["orders"][number] = {"id": made["id"]}
+        draw = rng.random()
+        if bank:
+            return number, "pay" if draw < 0.8 else ""
+        if draw < 0.15:
+            return number, rng.choice(("refund-full", "refund-line", "refund-amount"))
+        return number, "complete" if draw < 0.5 else ""
+
+    def _update(self, number: str, body: JSON) -> None:
+        made = self.shop.update_order(int(number), body)
+        with self.lock:
+            self.orders[number].triggers |= made["status"] in TRIGGERING
+
+    def _refund(self, number: str, kind: str, created: dict[str, dict[str, JSON]]) -> None:
+        """In full (every line), one line in full, or an amount with no goods back."""
+        order = self.shop.order_json(int(number))
+
+        def line(item: JSON) -> JSON:
+            return {"id": item["id"], "quantity": item["quantity"],
+                    "refund_total": item["total"],
+                    "refund_tax": [{"id": t["id"], "refund_total": t["total"]}
+                                   for t in item["taxes"]]}  # fmt: skip
+
+        if kind == "refund-full":
+            body: JSON = {
+                "amount": order["total"],
+                "line_items": [line(i) for i in order["line_items"]],
+            }
+        elif kind == "refund-line":
+            body = {"line_items": [line(order["line_items"][0])]}
+        else:
+            body = {"amount": "50.00"}
+        refund = self.shop.create_refund(int(number), {**body, "reason": "Kaos"})
+        with self.lock:
+            self.orders[number].refunds.append(Decimal(refund["amount"]))
+            created["refunds"][str(refund["id"])] = {"order": number}
+
+    def _pull(self, base_url: httpx.URL, headers: httpx.Headers) -> None:
+        """The shop's scheduled safety-net pull, asked for through the API (a killed
+        ``serve`` just misses one)."""
+        with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
+            while not self.stop_pulling.wait(PULL_EVERY):
+                try:
+                    client.post(f"/connections/{self.shop_id}/jobs/pull")
+                except httpx.TransportError:
+                    continue
+
+    def stop_producing(self) -> None:
+        self.stop_making.set()
+
+    # ---------------------------------------------------------------- Uniconta's side
+
+    def _invoices(self) -> tuple[dict[str, list[JSON]], dict[str, list[JSON]]]:
+        """Booked invoices by ``YourRef`` (the order number), credit notes by the invoice
+        they settle."""
+        invoices: dict[str, list[JSON]] = defaultdict(list)
+        credits: dict[str, list[JSON]] = defaultdict(list)
+        for row in self.sandbox.all(self.company, "DebtorInvoiceClient"):
+            if row.get("Settlements"):
+                credits[str(row["Settlements"])].append(row)
+            elif row.get("YourRef"):
+                invoices[str(row["YourRef"])].append(row)
+        return invoices, credits
+
+    def _booked_numbers(self) -> set[str]:
+        return set(self._invoices()[0])
+
+    def linked(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
+        """Orders that trigger with a booked invoice, refunds with their credit note."""
+        invoices, credits = self._invoices()
+        with self.lock:
+            orders = list(self.orders.values())
+        done = 0
+        for order in orders:
+            booked = invoices.get(order.number, [])
+            if order.triggers and booked:
+                done += 1
+                notes = credits.get(str(booked[0]["InvoiceNumber"]), [])
+                done += min(len(notes), len(order.refunds))
+        return done
+
+    def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
+        if not self.making_done.is_set():
+            return False
+        with self.lock:
+            expected = sum(o.triggers + len(o.refunds) for o in self.orders.values())
+        return self.linked(api, created, cid) == expected
+
+    def compare(
+        self,
+        report: Report,
+        settings: Settings,
+        api_key: str,
+        created: dict[str, dict[str, JSON]],
+    ) -> None:
+        """Each triggering order against its booked invoice, each refund against its credit
+        note, each e-mail against its debtors; the hub through its API (no worker running)."""
+        system = System(settings)
+        server = ServerThread(create_app(system)).start()
+        api = HubApi(server.url, api_key)
+        try:
+            self._compare(report, api)
+        finally:
+            api.close()
+            server.stop()
+            system.close()
+
+    def _compare(self, report: Report, api: HubApi) -> None:
+        connections = [c["id"] for c in api.client.get("/connections").json()]
+        issues = [
+            issue
+            for cid in connections
+            for issue in api.client.get(f"/connections/{cid}/issues").json()
+        ]
+        report.issue_reasons = dict(Counter(i["reason"] for i in issues))
+        hub_invoices = api.all("/invoices")
+        numbers_of: dict[str, set[str]] = defaultdict(set)
+        """Hub ids (of invoices and orders) to the shop's order numbers they stand for."""
+        by_reference: dict[str, list[JSON]] = defaultdict(list)
+        for record in hub_invoices:
+            data = record["data"]
+            reference = str(data.get("reference") or "")
+            numbers_of[record["id"]].add(reference)
+            if data.get("kind") != "credit_note":
+                by_reference[reference].append(record)
+        for record in api.all("/orders"):
+            data = record["data"]
+            for name in ("number", "reference", "source_id"):
+                if data.get(name):
+                    numbers_of[record["id"]].add(str(data[name]))
+        with_issue = {n for i in issues for n in numbers_of.get(i["key"], set())}
+        credited = Counter(
+            r["data"].get("credits_invoice_id")
+            for r in hub_invoices
+            if r["data"].get("kind") == "credit_note"
+        )
+        invoices, credits = self._invoices()
+        lines: dict[int, list[JSON]] = defaultdict(list)
+        for row in self.sandbox.all(self.company, "DebtorInvoiceLines"):
+            lines[int(row["InvoiceNumber"])].append(row)
+        for order in self.orders.values():
+            booked = invoices.get(order.number, [])
+            hub = by_reference.get(order.number, [])
+            report.duplicated_hub += max(0, len(hub) - 1)
+            report.duplicated_remote += max(0, len(booked) - 1)
+            if not order.triggers:
+                report.damaged += bool(booked)  # an order never paid is not booked
+                continue
+            if booked:
+                report.linked += 1
+            elif order.number in with_issue:
+                report.with_issue += 1
+            else:
+                report.neither += 1
+                report.lost += 1
+            if booked and self._differs(order, booked[0], lines):
+                report.damaged += 1
+            notes = credits.get(str(booked[0]["InvoiceNumber"]), []) if booked else []
+            report.duplicated_remote += max(0, len(notes) - len(order.refunds))
+            report.lost += max(0, len(order.refunds) - len(notes))
+            report.linked += min(len(notes), len(order.refunds))
+            if sorted(-Decimal(str(n["TotalAmount"])) for n in notes) != sorted(
+                order.refunds
+            ) and len(notes) == len(order.refunds):
+                report.damaged += 1
+            for invoice in hub:
+                report.duplicated_hub += max(0, credited[invoice["id"]] - len(order.refunds))
+        emails = {order.email for order in self.orders.values()}
+        debtors = Counter(
+            str(row.get("Email") or "").lower()
+            for row in self.sandbox.all(self.company, "DebtorClient")
+        )
+        report.duplicated_remote += sum(max(0, debtors[email] - 1) for email in emails)
+        parties = Counter(str(p["data"].get("email") or "").lower() for p in api.all("/parties"))
+        report.duplicated_hub += sum(max(0, parties[email] - 1) for email in emails)
+
+    @staticmethod
+    def _differs(order: ShopOrder, invoice: JSON, lines: dict[int, list[JSON]]) -> bool:
+        """Item SKUs and quantities, and the total within the rounding tolerance."""
+        items: Counter[str] = Counter()
+        for row in lines[int(invoice["InvoiceNumber"])]:
+            if str(row.get("Item") or "").startswith("KAOS-"):
+                items[str(row["Item"])] += int(Decimal(str(row.get("InvoiceQty") or 0)))
+        total = Decimal(str(invoice["TotalAmount"]))
+        return items != order.items or abs(total - order.total) > TOLERANCE
+
+    def remote_documents(self) -> dict[str, dict[str, list[str]]]:
+        invoices, _ = self._invoices()
+        return {"orders": {n: [str(r["InvoiceNumber"]) for r in rows]
+                           for n, rows in invoices.items()}}  # fmt: skip
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        rows = self.sandbox.all(self.company, "DebtorInvoiceClient")
+        return {"orders": {str(r["InvoiceNumber"]) for r in rows}}
+
+    def close(self) -> None:
+        self.stop_making.set()
+        self.stop_pulling.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        for server in (self.booking, self.uniconta, self.server):
+            server.stop()
+        self.sandbox.close()
+        self.shop.close()
+
+
 TARGETS: dict[str, Callable[[FaultPlan], Target]] = {
     "uniconta": Uniconta, "qonto": Qonto, "tripletex": Tripletex, "yuki": Yuki,
+    "webshop": Webshop,
 }  # fmt: skip
 
 
@@ -649,27 +1108,27 @@ def run_scenario(
         if not wait_for(lambda: api.client.get("/connections").status_code == 200, setup_deadline):
             raise RuntimeError("the hub API did not come up")
         cid = target.connect(api)
-        api.client.post(f"/connections/{cid}/import").raise_for_status()
-        if not wait_for(
-            lambda: api.client.get(f"/connections/{cid}").json()["import_state"] == "done",
-            setup_deadline,
-        ):
-            raise RuntimeError("the initial import did not finish")
+        for imported in target.imports(cid):
+            api.client.post(f"/connections/{imported}/import").raise_for_status()
+            if not wait_for(
+                partial(_imported, api, imported),
+                setup_deadline,
+            ):
+                raise RuntimeError("the initial import did not finish")
 
-        # Faults on from the first record created to the end of the push.
-        assert target.server.faults is not None
-        target.server.faults.configure(plan)
-        if isinstance(target, Uniconta) and target.booking.faults is not None:
-            target.booking.faults.configure(plan)  # bookings meet the same faults
+        # Faults on from the first record created to the end of the push; a second server
+        # (Uniconta's booking service, the shop) meets the same faults.
+        for server in target.fault_servers():
+            assert server.faults is not None
+            server.faults.configure(plan)
         started = time.monotonic()
-        parties = _create_records(api, target, options.records, created)
-        if not parties:
-            raise RuntimeError("no customer to invoice")
+        target.produce(api, options, created)
 
-        total = sum(len(c) for c in created.values())
+        def total() -> int:
+            return sum(len(c) for c in created.values())
 
         def synced() -> bool:
-            return _count_linked(api, created, cid) == total
+            return target.synced(api, created, cid)
 
         def api_up() -> bool:
             return api.client.get("/connections").status_code == 200
@@ -693,13 +1152,15 @@ def run_scenario(
         else:
             # Calm: faults off, no kills. What syncs now was late, not lost.
             wait_for(api_up, time.monotonic() + options.setup_timeout, step=0.05)
-            behind = total - _count_linked(api, created, cid)
+            target.stop_producing()
+            behind = total() - target.linked(api, created, cid)
             _stop_faults(target, report)
             wait_for(synced, time.monotonic() + options.grace, step=0.5)
-            report.late = behind - (total - _count_linked(api, created, cid))
+            report.late = behind - (total() - target.linked(api, created, cid))
     except Exception as exc:  # reported with the counts, never hidden
         report.error = f"{type(exc).__name__}: {exc}"
     finally:
+        target.stop_producing()
         engine.stop()
         _stop_faults(target, report)
         if api is not None:
@@ -707,7 +1168,7 @@ def run_scenario(
     try:
         if before_comparison is not None:
             before_comparison(target)
-        _compare(report, settings, issued.api_key, target, created)
+        target.compare(report, settings, issued.api_key, created)
     except Exception as exc:
         report.error = report.error or f"comparison failed: {type(exc).__name__}: {exc}"
     finally:
@@ -718,15 +1179,23 @@ def run_scenario(
     return report
 
 
+def _imported(api: HubApi, connection_id: str) -> bool:
+    return bool(api.client.get(f"/connections/{connection_id}").json()["import_state"] == "done")
+
+
 def _stop_faults(target: Target, report: Report) -> None:
     """Read the counters into the report (once) and turn faults off."""
-    faults = target.server.faults
-    if faults is None or report.faults:
+    if report.faults:
         return
-    counters = faults.counters()
-    report.calls = counters["in_scope"]
-    report.faults = {str(kind): count for kind, count in counters["injected"].items()}
-    faults.configure(FaultPlan())
+    injected: Counter[str] = Counter()
+    for server in target.fault_servers():
+        if server.faults is None:
+            continue
+        counters = server.faults.counters()
+        report.calls += counters["in_scope"]
+        injected.update({str(kind): count for kind, count in counters["injected"].items()})
+        server.faults.configure(FaultPlan())
+    report.faults = dict(injected)
 
 
 def _create_records(
@@ -748,6 +1217,8 @@ def _create_records(
         parties.append(record["id"])
     if not parties:
         parties = target.own_customers(api)
+    if not parties:
+        raise RuntimeError("no customer to invoice")
     for n in range(customers, count):
         marker = f"CHAOS-{n:04d}"
         body = target.invoice(parties[n % len(parties)], marker)
