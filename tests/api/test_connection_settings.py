@@ -240,7 +240,15 @@ def test_the_status_shows_each_schedule_with_its_next_and_last_run(
     assert status["job_kinds"] == ["push", "retry", "pull", "products", "invoices", "stock",
                                    "payments"]  # fmt: skip
     schedules = {s["kind"]: s for s in status["schedules"]}
-    assert set(schedules) == {"pull", "products", "invoices", "stock", "payments", "push", "notices"}
+    assert set(schedules) == {
+        "pull",
+        "products",
+        "invoices",
+        "stock",
+        "payments",
+        "push",
+        "notices",
+    }
     payments = schedules["payments"]
     assert payments["cron"] == "30 2 * * *"
     assert payments["timezone"] == "Europe/Copenhagen"
