@@ -518,6 +518,7 @@ class Webshop(Target):
         self.stop_pulling = threading.Event()
         self.threads: list[threading.Thread] = []
         self.making_done = threading.Event()
+        self.failure: str | None = None
 
     def fault_servers(self) -> list[LoopbackServer]:
         return [self.server, self.uniconta, self.booking]
@@ -619,6 +620,8 @@ class Webshop(Target):
                     self._refund(number, kinds[number], created)
                     waiting.remove(number)
                 time.sleep(0.5)
+        except Exception as exc:  # the shop refused a write: reported, never hidden
+            self.failure = f"making the shop's orders: {type(exc).__name__}: {exc}"
         finally:
             self.making_done.set()
 
@@ -685,7 +688,9 @@ class Webshop(Target):
         elif kind == "refund-line":
             body = {"line_items": [line(order["line_items"][0])]}
         else:
-            body = {"amount": "50.00"}
+            # At most half the order: a refund never exceeds what is left to refund.
+            half = (Decimal(order["total"]) / 2).quantize(Decimal("0.01"))
+            body = {"amount": str(min(Decimal("50.00"), half))}
         refund = self.shop.create_refund(int(number), {**body, "reason": "Kaos"})
         with self.lock:
             self.orders[number].refunds.append(Decimal(refund["amount"]))
@@ -736,6 +741,8 @@ class Webshop(Target):
         return done
 
     def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
+        if self.failure:
+            raise RuntimeError(self.failure)
         if not self.making_done.is_set():
             return False
         with self.lock:
@@ -756,6 +763,7 @@ class Webshop(Target):
         api = HubApi(server.url, api_key)
         try:
             self._compare(report, api)
+            report.error = report.error or self.failure
         finally:
             api.close()
             server.stop()
@@ -800,6 +808,7 @@ class Webshop(Target):
             report.duplicated_hub += max(0, len(hub) - 1)
             report.duplicated_remote += max(0, len(booked) - 1)
             if not order.triggers:
+                report.unbooked += 1
                 report.damaged += bool(booked)  # an order never paid is not booked
                 continue
             if booked:
@@ -1004,6 +1013,8 @@ class Report:
     damaged: int = 0
     neither: int = 0
     sync_seconds: float | None = None
+    unbooked: int = 0
+    """Records that must not reach the system (webshop: orders never paid)."""
     issue_reasons: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     log_tail: str = ""
@@ -1343,6 +1354,7 @@ def run(systems: list[str], databases: list[str], options: Options, workdir: Pat
         for system in systems:
             with fresh_database(database, workdir) as url:
                 reports.append(run_scenario(system, url, options, workdir))
+            print(table(reports[-1:]).splitlines()[-1], flush=True)  # progress, row by row
     return reports
 
 
@@ -1391,6 +1403,9 @@ def main(argv: list[str] | None = None) -> int:
         if report.failures:
             failed = True
             print(f"\n{report.system}/{report.database}: {', '.join(report.failures)}")
+        if report.unbooked:
+            name = f"{report.system}/{report.database}"
+            print(f"\n{name}: {report.unbooked} records must not be booked (orders never paid)")
             if report.issue_reasons:
                 print(f"  open issues: {report.issue_reasons}")
     print(f"\nengine logs: {workdir}")

@@ -12,7 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from benchmarks.chaos import QUICK, Options, Report, Target, Uniconta, run_scenario, table
+from benchmarks.chaos import (
+    QUICK,
+    Options,
+    Report,
+    Target,
+    Uniconta,
+    Webshop,
+    run_scenario,
+    table,
+)
 
 # Long, but part of the default run (CI runs every test, ``slow`` ones included).
 pytestmark = pytest.mark.slow
@@ -59,3 +68,50 @@ def test_the_comparison_sees_a_duplicate_and_a_dangling_link(db_url: str, tmp_pa
     assert report.sync_seconds is not None, _explain(report)
     assert (report.duplicated_remote, report.lost, report.neither) == (1, 1, 0), _explain(report)
     assert report.failures == ["lost=1", "duplicated_remote=1"]
+
+
+def test_webshop_orders_under_faults_and_kills_are_each_booked_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Orders made in the shop while the engine is killed, webhooks repeated 2-9 times and
+    some missed, the shop, Uniconta and its booking service faulted: each paid order is one
+    booked invoice with the order's lines, each refund one credit note, each e-mail one
+    debtor."""
+    report = run_scenario("webshop", db_url, QUICK, tmp_path)
+    print(table([report]))
+    assert report.records >= QUICK.records, _explain(report)
+    assert report.kills == QUICK.kills, _explain(report)
+    assert sum(report.faults.values()) > 0, "the sandboxes injected no fault"
+    assert report.failures == [], _explain(report)
+    assert report.linked + report.unbooked == report.records, _explain(report)
+
+
+def test_the_webshop_comparison_sees_a_second_invoice_a_second_debtor_and_a_lost_order(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Without faults or kills, an order booked twice, a debtor made twice for one e-mail
+    and an invoice removed behind the hub's back are counted."""
+
+    def plant(target: Target) -> None:
+        assert isinstance(target, Webshop)
+        sandbox, company = target.sandbox, target.company
+        invoices = [
+            row
+            for row in sandbox.all(company, "DebtorInvoiceClient")
+            if row.get("YourRef") and not row.get("Settlements")
+        ]
+        twice = invoices[0]
+        gone = next(
+            row for row in reversed(invoices) if not target.orders[str(row["YourRef"])].refunds
+        )
+        assert gone is not twice
+        sandbox.load(company, "DebtorInvoiceClient", [{**twice, "InvoiceNumber": 999_001}])
+        sandbox.delete(company, "DebtorInvoiceClient", gone["InvoiceNumber"])
+        debtor = next(r for r in sandbox.all(company, "DebtorClient") if r.get("Email"))
+        sandbox.load(company, "DebtorClient", [{**debtor, "Account": "999001"}])
+
+    calm = Options(records=8, fault_rate=0, kills=0, timeout=40, setup_timeout=30)
+    report = run_scenario("webshop", db_url, calm, tmp_path, before_comparison=plant)
+    assert report.sync_seconds is not None, _explain(report)
+    assert (report.duplicated_remote, report.lost, report.neither) == (2, 1, 1), _explain(report)
+    assert report.failures == ["lost=1", "duplicated_remote=2", "neither=1"], _explain(report)
