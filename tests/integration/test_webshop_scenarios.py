@@ -58,6 +58,11 @@ def test_repeated_and_missed_webhooks_book_every_order_exactly_once(webshop: Web
     webshop.tenant.api.post(f"/connections/{webshop.shop_id}/jobs/pull")
     webshop.settle()  # a second pull reads the order again: still booked once
     booked_once(webshop, *orders, missed)
+    stored = webshop.tenant.api.get("/orders", params={"limit": 1000}).json()["items"]
+    assert sorted(r["data"]["number"] for r in stored) == sorted(
+        o["number"] for o in (*orders, missed)
+    ), "each order stored once in the hub"
+    assert all(len(webshop.hub_invoices(o)) == 1 for o in (*orders, missed))
     assert webshop.issues("orders") == []
 
 
@@ -74,6 +79,12 @@ def test_card_order_is_paid_at_booking_and_bank_transfer_stays_open(webshop: Web
     transfer = webshop.invoice(bank)
     assert transfer["Payment"] == "Netto 8"
     assert webshop.amount_open(transfer) == money(bank["total"])
+    # The hub learns the open amounts with the payments read (nightly; run now).
+    job = webshop.tenant.api.post(f"/connections/{webshop.uniconta_id}/jobs/payments", json={})
+    assert job.status_code in (200, 202), job.text
+    webshop.settle()
+    assert [i["status"] for i in webshop.hub_invoices(card)] == ["paid"]
+    assert [i["status"] for i in webshop.hub_invoices(bank)] == ["booked"]
     due = date.fromisoformat(transfer["Date"]) + timedelta(days=8)
     assert transfer["DueDate"] == due.isoformat()
     assert webshop.issues() == []

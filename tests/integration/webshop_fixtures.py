@@ -124,6 +124,12 @@ class Webshop:
                    if row["Invoice"] == invoice["InvoiceNumber"]]  # fmt: skip
         return Decimal(str(item["AmountOpen"]))
 
+    def hub_invoices(self, order: dict[str, Any] | int) -> list[dict[str, Any]]:
+        """The hub's invoices and credit notes with the order's number as reference."""
+        number = str(order["number"] if isinstance(order, dict) else order)
+        page = self.tenant.api.get("/invoices", params={"limit": 1000}).json()
+        return [r["data"] for r in page["items"] if r["data"].get("reference") == number]
+
     def issues(self, stream: str | None = None) -> list[dict[str, Any]]:
         """The shop connection's open issues (of one stream)."""
         found: list[dict[str, Any]] = self.tenant.api.get(
