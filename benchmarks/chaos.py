@@ -1403,11 +1403,11 @@ def main(argv: list[str] | None = None) -> int:
         if report.failures:
             failed = True
             print(f"\n{report.system}/{report.database}: {', '.join(report.failures)}")
-        if report.unbooked:
-            name = f"{report.system}/{report.database}"
-            print(f"\n{name}: {report.unbooked} records must not be booked (orders never paid)")
             if report.issue_reasons:
                 print(f"  open issues: {report.issue_reasons}")
+        if report.unbooked:
+            name = f"{report.system}/{report.database}"
+            print(f"\n{name}: {report.unbooked} orders never paid, rightly not booked")
     print(f"\nengine logs: {workdir}")
     return 1 if failed else 0
 
