@@ -126,8 +126,20 @@ def test_ean_customer_gets_its_profile_and_term() -> None:
     assert result.party.key == f"ean:{GLN}"
 
 
+PER_LINE = {"vat": {"rounding": "per_line"}}
+"""An accounting system that rounds VAT per line, against a shop that rounds on the subtotal."""
+
+
+def test_a_shops_per_line_vat_rounding_is_a_rounding_line_against_per_rate_booking() -> None:
+    lines = [line("0.33", tax="0.08"), line("0.33", tax="0.08"), line("0.33", tax="0.08")]
+    result = flow(order(lines, total="1.23", total_tax="0.24"))
+    rounding = booked(result).lines[-1]
+    assert (rounding.sku, rounding.unit_price, rounding.vat_code) == ("7290", D("-0.01"), None)
+    assert result.state == "paid"
+
+
 def test_one_cent_gap_within_tolerance_is_a_rounding_line() -> None:
-    result = flow(order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"))
+    result = flow(order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"), settings=PER_LINE)
     invoice = booked(result)
     rounding = invoice.lines[-1]
     assert (rounding.sku, rounding.unit_price, rounding.vat_code) == ("7290", D("0.01"), None)
@@ -137,7 +149,7 @@ def test_one_cent_gap_within_tolerance_is_a_rounding_line() -> None:
 
 
 def test_larger_gap_stays_a_draft_with_totals_mismatch() -> None:
-    result = flow(order(ONE_CENT_SHORT, total="5.00"))
+    result = flow(order(ONE_CENT_SHORT, total="5.00"), settings=PER_LINE)
     invoice = booked(result)
     assert (invoice.status, result.reason, result.issue) == ("draft", "totals_mismatch", True)
     assert "5.00" in result.message and "1.23" in result.message
@@ -145,7 +157,7 @@ def test_larger_gap_stays_a_draft_with_totals_mismatch() -> None:
 
 def test_gap_without_rounding_account_stays_a_draft() -> None:
     placed = order(ONE_CENT_SHORT, total="1.24", total_tax="0.25")
-    result = order_flow(placed, CommercePolicy(), None, KnownRecords())
+    result = order_flow(placed, CommercePolicy.model_validate(PER_LINE), None, KnownRecords())
     assert (result.state, result.reason, result.issue) == (
         "draft",
         "rounding_account_missing",

@@ -35,7 +35,12 @@ def policy(**fields: Any) -> CommercePolicy:
 
 ONE_CENT_SHORT = [line("0.33"), line("0.33"), line("0.33", tax="0.09")]
 """Three lines whose VAT the shop rounded on the subtotal (0.2475 → 0.25): per line it is 0.24,
-so the shop's total is one cent above the booked one."""
+so the shop's total is one cent above the booked one, by an accounting system that rounds VAT
+per line. One that rounds per rate (Uniconta) books 0.25 too."""
+PER_LINE = {"vat": {"rounding": "per_line"}}
+ONE_CENT_OVER = [line("0.33", tax="0.08"), line("0.33", tax="0.08"), line("0.33", tax="0.08")]
+"""Three lines whose VAT the shop rounded per line (WooCommerce's default): 0.24 in all,
+where VAT on their 0.99 is 0.25 once per rate."""
 
 
 # ---------------------------------------------------------------------------- booking
@@ -206,9 +211,21 @@ def test_invoice_mail(placed: Order, settings: dict[str, Any], email_to: str | N
         ),
         pytest.param(
             order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"),
-            {},
+            PER_LINE,
             ("rounding", "rounding_within_tolerance", "0.01", "7290"),
             id="one-cent-inside-tolerance",
+        ),
+        pytest.param(
+            order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"),
+            {},
+            ("match", "totals_match", "0.00", None),
+            id="subtotal-rounding-matches-per-rate-booking",
+        ),
+        pytest.param(
+            order(ONE_CENT_OVER, total="1.23", total_tax="0.24"),
+            {},
+            ("rounding", "rounding_within_tolerance", "-0.01", "7290"),
+            id="per-line-shop-rounding-against-per-rate-booking",
         ),
         pytest.param(
             order([line("10.00")], total="12.49"),
@@ -248,7 +265,7 @@ def test_invoice_mail(placed: Order, settings: dict[str, Any], email_to: str | N
         ),
         pytest.param(
             order(ONE_CENT_SHORT, total="1.24"),
-            {"rounding_account": None},
+            {"rounding_account": None, **PER_LINE},
             ("totals_mismatch", "rounding_account_missing", "0.00", None),
             id="no-rounding-account",
         ),
@@ -283,7 +300,7 @@ def test_a_booked_invoice_with_its_rounding_line_totals_what_the_shop_charged(
 ) -> None:
     placed = order([line(str(price), rate, quantity=str(qty)) for price, qty, rate in lines])
     shifted = placed.model_copy(update={"total": placed.total + gap})
-    check = check_totals(shifted, policy())
+    check = check_totals(shifted, policy(**PER_LINE))
     if gap == 0:
         assert check.status == "match"
     elif abs(gap) <= D("0.05"):
@@ -301,7 +318,7 @@ def test_a_mismatch_reports_both_totals() -> None:
 
 
 def test_the_one_cent_gap_is_the_shops_subtotal_rounding() -> None:
-    check = check_totals(order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"), policy())
+    check = check_totals(order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"), policy(**PER_LINE))
     assert (check.shop_tax, check.booked_tax) == (D("0.25"), D("0.24"))
     assert check.booked_total + check.rounding_amount == check.shop_total
 
@@ -825,7 +842,7 @@ SMALL_ORDER = order(
 def test_credit_note_totals_are_checked_like_an_invoices(
     refunded: Refund, placed: Order, expected: tuple[str, str, str, str]
 ) -> None:
-    decision = credit_note_lines(refunded, placed, policy())
+    decision = credit_note_lines(refunded, placed, policy(**PER_LINE))
     assert decision.totals is not None
     reason, status, booked, rounding = expected
     assert (decision.reason, decision.totals.status) == (reason, status)

@@ -135,6 +135,10 @@ class VatPolicy(Canonical):
     before any decimals (``U_DE19``, ``U_DE07``, ``U_FR05.5``)."""
     eu_business_code: str = "UEUV"
     export_code: str = "UEXP"
+    rounding: Literal["per_rate", "per_line"] = "per_rate"
+    """How the accounting system rounds an invoice's VAT, which the shop's totals are checked
+    against: ``per_rate``, once per rate on the net total of its lines (Uniconta, whose VAT
+    rounding account takes the difference to the lines' own VAT), or ``per_line``."""
 
     @field_validator("oss_codes")
     @classmethod

@@ -24,7 +24,7 @@ from ledgerbridge.commerce.config import (
     oss_key,
 )
 from ledgerbridge.model.commerce import CustomerKind, Order, OrderLine, Refund
-from ledgerbridge.model.invoice import InvoiceLine
+from ledgerbridge.model.invoice import InvoiceLine, round_money
 from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, currency_places
 
 __all__ = [
@@ -139,10 +139,11 @@ def _booked_line(line: OrderLine) -> InvoiceLine:
 def _compare(
     shop_total: Decimal, shop_tax: Decimal, booked: Iterable[InvoiceLine], policy: CommercePolicy
 ) -> TotalsCheck:
-    """The shop's total against the booked lines' (net and VAT rounded per line), judged by
-    the policy's tolerance: invoices and credit notes alike."""
+    """The shop's total against the booked lines' (net rounded per line, VAT as the policy
+    says the accounting system rounds it), judged by the policy's tolerance: invoices and
+    credit notes alike."""
     lines = list(booked)
-    booked_tax = sum((line.vat_amount for line in lines), Decimal("0.00"))
+    booked_tax = _booked_vat(lines, policy.vat.rounding)
     booked_total = sum((line.net_amount for line in lines), Decimal("0.00")) + booked_tax
     gap = shop_total - booked_total
 
@@ -169,8 +170,23 @@ def _compare(
     return result("rounding", "rounding_within_tolerance", gap)
 
 
+def _booked_vat(lines: list[InvoiceLine], rounding: str) -> Decimal:
+    """The VAT an invoice of these lines is booked with: rounded on each line, or once per
+    rate on the rate's net total."""
+    if rounding == "per_line":
+        return sum((line.vat_amount for line in lines), Decimal("0.00"))
+    net_by_rate: dict[Decimal, Decimal] = {}
+    for line in lines:
+        rate = line.vat_rate or Decimal(0)
+        net_by_rate[rate] = net_by_rate.get(rate, Decimal("0.00")) + line.net_amount
+    return sum(
+        (round_money(net * rate / 100) for rate, net in net_by_rate.items()), Decimal("0.00")
+    )
+
+
 def check_totals(order: Order, policy: CommercePolicy) -> TotalsCheck:
-    """Compare the shop's total and VAT with the booked invoice's (VAT rounded per line).
+    """Compare the shop's total and VAT with the booked invoice's (VAT rounded as the
+    accounting system does, ``vat.rounding``).
 
     A gap is judged on the total, which is what the customer paid; the VAT gap is reported
     beside it. Within ``rounding_tolerance`` it becomes a rounding line without VAT, so the

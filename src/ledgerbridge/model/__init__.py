@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.model.common import (
     Address,
     CountryCode,
@@ -19,7 +20,6 @@ from ledgerbridge.model.common import (
     Locale,
     Record,
 )
-from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.model.custom_field import CustomField, CustomFieldKey
 from ledgerbridge.model.invoice import Invoice, InvoiceLine, Payment, round_money
 from ledgerbridge.model.party import ContactPerson, Party
@@ -41,8 +41,6 @@ from ledgerbridge.model.validation import (
 __all__ = [
     "COMMON_UNITS",
     "ENTITY_TYPES",
-    "Order",
-    "Refund",
     "Address",
     "ContactPerson",
     "CountryCode",
@@ -57,11 +55,13 @@ __all__ = [
     "InvoiceLine",
     "Locale",
     "MetricName",
+    "Order",
     "Party",
     "Payment",
     "PeriodStatistics",
     "Product",
     "Record",
+    "Refund",
     "StockLevel",
     "Unit",
     "VatCode",

@@ -331,7 +331,7 @@ def seed_shop(
         {
             "amount": full["total"],
             "reason": "Fortrudt køb",
-            "line_items": [_refund_line(full["line_items"][0])],
+            "line_items": [refund_line(full["line_items"][0])],
         },
     )
     partial = special(
@@ -347,7 +347,7 @@ def seed_shop(
     )
     sandbox.create_refund(
         partial["id"],
-        {"reason": "Knust kop", "line_items": [_refund_line(partial["line_items"][1], 1)]},
+        {"reason": "Knust kop", "line_items": [refund_line(partial["line_items"][1], 1)]},
     )
     amount_only = special(
         {
@@ -395,7 +395,7 @@ def seed_shop(
     }
 
 
-def _refund_line(item: dict[str, Any], quantity: int | None = None) -> dict[str, Any]:
+def refund_line(item: dict[str, Any], quantity: int | None = None) -> dict[str, Any]:
     """A refund of ``quantity`` (default: all) of an order line, net and tax in proportion."""
     count = item["quantity"] if quantity is None else quantity
     share = Decimal(count) / Decimal(item["quantity"])
