@@ -28,9 +28,9 @@ from ledgerbridge.connectors.base import (
     CallbackRefused,
     CallMeter,
     ChangeNotice,
-    ConnectorError,
     RemoteRejected,
 )
+from ledgerbridge.connectors.kit.subscriptions import subscribe_all
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.tripletex.client import TripletexClient
 from ledgerbridge.connectors.tripletex.setup import client_for
@@ -55,23 +55,22 @@ def subscribe(
     calls). When one fails, those made are deleted again: none is left half set up."""
     secret = secrets_module.token_urlsafe(48)
     client = client_for(settings, secrets, meter, transport, clock=clock)
-    ids: list[str] = []
+
+    def make(event: str) -> str:
+        created = client.request(
+            "POST",
+            "/event/subscription",
+            json={
+                "event": event,
+                "targetUrl": callback_url,
+                "fields": "id",
+                "hmacSharedSecret": secret,
+            },
+        )
+        return str(created["value"]["id"])
+
     try:
-        for event in EVENTS:
-            created = client.request(
-                "POST",
-                "/event/subscription",
-                json={
-                    "event": event,
-                    "targetUrl": callback_url,
-                    "fields": "id",
-                    "hmacSharedSecret": secret,
-                },
-            )
-            ids.append(str(created["value"]["id"]))
-    except ConnectorError:
-        _delete(client, ids)
-        raise
+        ids = subscribe_all(EVENTS, make, lambda made: _delete(client, made))
     finally:
         client.close()
     return {"webhook_secret": secret, "webhook_subscription_ids": ids}

@@ -30,9 +30,9 @@ from ledgerbridge.connectors.base import (
     CallbackRefused,
     CallMeter,
     ChangeNotice,
-    ConnectorError,
     RemoteRejected,
 )
+from ledgerbridge.connectors.kit.subscriptions import subscribe_all
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.woocommerce.client import WooCommerceClient
 from ledgerbridge.connectors.woocommerce.mapping import product_remote_id
@@ -70,24 +70,23 @@ def subscribe(
     calls). When one fails, those made are deleted again: none is left half set up."""
     secret = secrets_module.token_urlsafe(32)
     client = client_for(settings, secrets, meter, transport)
-    ids: list[str] = []
+
+    def make(topic: str) -> str:
+        made = client.send(
+            "POST",
+            "/webhooks",
+            {
+                "name": f"{WEBHOOK_NAME} {topic}",
+                "topic": topic,
+                "delivery_url": callback_url,
+                "secret": secret,
+                "status": "active",
+            },
+        )
+        return str(made["id"])
+
     try:
-        for topic in TOPICS:
-            made = client.send(
-                "POST",
-                "/webhooks",
-                {
-                    "name": f"{WEBHOOK_NAME} {topic}",
-                    "topic": topic,
-                    "delivery_url": callback_url,
-                    "secret": secret,
-                    "status": "active",
-                },
-            )
-            ids.append(str(made["id"]))
-    except ConnectorError:
-        _delete(client, ids)
-        raise
+        ids = subscribe_all(TOPICS, make, lambda made: _delete(client, made))
     finally:
         client.close()
     return {"webhook_secret": secret, "webhook_ids": ids}
