@@ -43,7 +43,8 @@ STREAMS = (
 USER, PASSWORD = "ledgerbridge", "demo-password"
 
 
-def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """The first true value of ``condition``, polled until ``timeout`` seconds have passed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
@@ -182,7 +183,7 @@ def run_demo(*, once: bool, port: int, debtors: int, data_dir: Path | None = Non
         )
         # The user maps the missing VAT code: the records that waited for it sync by themselves.
         api.put(f"/connections/{cid}/mappings", json={"vat": {"X99": "DK-X99"}})
-        issues = _wait(
+        issues = wait_for(
             lambda: (lambda s: s if "vat_code_unmapped" not in s["open_issues"] else None)(
                 api.get(f"/connections/{cid}").json()
             ),
@@ -199,7 +200,7 @@ def run_demo(*, once: bool, port: int, debtors: int, data_dir: Path | None = Non
         account = party["data"]["debtor_number"]
         new_email = f"bogholderi@{account}.example.dk"
         api.patch(f"/parties/{party['id']}", json={"email": new_email}).raise_for_status()
-        _wait(
+        wait_for(
             lambda: (sandbox.get(COMPANY_ID, "DebtorClient", account) or {}).get("ContactEmail")
             == new_email,
             30, "the hub change to reach Uniconta",
@@ -209,7 +210,7 @@ def run_demo(*, once: bool, port: int, debtors: int, data_dir: Path | None = Non
         # …and one on the Uniconta side, as a user would edit it there.
         other = parties[1]["data"]["debtor_number"]
         sandbox.update(COMPANY_ID, "DebtorClient", other, {"City": "Skagen", "ZipCode": "9990"})
-        moved = _wait(
+        moved = wait_for(
             lambda: next(
                 (
                     p for p in api.get("/parties", params={"limit": 1000}).json()["items"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,14 @@ from rich.console import Console
 from rich.table import Table
 
 from ledgerbridge.api.app import create_app
-from ledgerbridge.cli.demo import DB_FILE, KEY_FILE, default_data_dir, fresh_files, hub_port
+from ledgerbridge.cli.demo import (
+    DB_FILE,
+    KEY_FILE,
+    default_data_dir,
+    fresh_files,
+    hub_port,
+    wait_for,
+)
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import BookingServer, UnicontaSandbox, seed_webshop
@@ -38,16 +44,6 @@ POLICY: dict[str, Any] = {
     "rounding_account": "AFRUND",
     "refund_item": "REFUSION",
 }
-
-
-def _wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise TimeoutError(f"timed out waiting for {what}")
 
 
 def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | None = None) -> int:
@@ -132,7 +128,7 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
         started = time.monotonic()
         for cid in (uniconta_id, shop_id):
             api.post(f"/connections/{cid}/import").raise_for_status()
-            _wait(partial(_imported, api, cid), 300, "the initial import")
+            wait_for(partial(_imported, api, cid), 300, "the initial import")
         console.print("Initial imports done; orders are being booked…")
         _settle(system)
 
@@ -140,7 +136,7 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
         product = shop.product_json(seeded["products"][0])
         uniconta.set_stock(COMPANY_ID, product["sku"], WAREHOUSE, 42)
         _post(api, f"/connections/{uniconta_id}/jobs/stock", {})
-        after = _wait(
+        after = wait_for(
             lambda: (lambda p: p if p.get("stock_quantity") == 42 else None)(
                 shop.product_json(seeded["products"][0])
             ),
