@@ -832,12 +832,18 @@ class Webshop(Target):
                 report.duplicated_hub += max(0, credited[invoice["id"]] - len(order.refunds))
         emails = {order.email for order in self.orders.values()}
         debtors = Counter(
-            str(row.get("Email") or "").lower()
+            str(row.get("ContactEmail") or "").lower()
             for row in self.sandbox.all(self.company, "DebtorClient")
         )
         report.duplicated_remote += sum(max(0, debtors[email] - 1) for email in emails)
+        booked_emails = {o.email for o in self.orders.values() if invoices.get(o.number)}
+        if unseen := sorted(e for e in booked_emails if not debtors[e]):
+            # The check would be blind: say so rather than count nothing.
+            report.error = report.error or f"no debtor has the e-mail of an order: {unseen[:3]}"
         parties = Counter(str(p["data"].get("email") or "").lower() for p in api.all("/parties"))
         report.duplicated_hub += sum(max(0, parties[email] - 1) for email in emails)
+        if unseen := sorted(e for e in booked_emails if not parties[e]):
+            report.error = report.error or f"no hub party has the e-mail of an order: {unseen[:3]}"
 
     @staticmethod
     def _differs(order: ShopOrder, invoice: JSON, lines: dict[int, list[JSON]]) -> bool:
