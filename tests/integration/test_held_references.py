@@ -84,16 +84,20 @@ def test_a_hub_contact_of_a_party_that_cannot_sync_says_why(
     system: System, tenant: Tenant, uniconta: Uniconta
 ) -> None:
     cid = connected(system, tenant, uniconta)
-    # A customer without a debtor number cannot become a Uniconta debtor.
+    # A customer without a debtor number gets the next one (a webshop's customers have
+    # none); a party that is neither customer nor supplier is no debtor at all.
     party = tenant.api.post("/parties", json={"name": "Uden Nummer ApS", "is_customer": True})
     prospect = tenant.api.post("/parties", json={"name": "Emne ApS"})
     for parent in (party, prospect):
         tenant.api.post("/contact-persons", json={"party_id": parent.json()["id"], "name": "Al"})
     system.run_until_idle()
     held = {i["message"] for i in issues(tenant, cid, "contact_parent_pending")}
-    assert len(held) == 2 and not any(FOLLOWS in message for message in held)
-    assert any("cannot sync: the party has no debtor number" in message for message in held)
+    assert len(held) == 1 and not any(FOLLOWS in message for message in held)
     assert any("is not one of the customers or suppliers" in message for message in held)
+    numbered = uniconta.sandbox.get(COMPANY, "DebtorClient", "100000")
+    assert numbered is not None and numbered["Name"] == "Uden Nummer ApS"
+    contacts = uniconta.sandbox.all(COMPANY, "ContactClient")
+    assert [c["DCAccount"] for c in contacts if c["Name"] == "Al"] == ["100000"]
 
 
 def test_a_hub_contact_whose_party_is_on_its_way_follows_by_itself(

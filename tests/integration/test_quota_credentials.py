@@ -20,7 +20,7 @@ from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.faults import FaultPlan
-from ledgerbridge.sandbox.uniconta import UnicontaSandbox, seed_debtors
+from ledgerbridge.sandbox.uniconta import UnicontaSandbox, create_booking_app, seed_debtors
 from ledgerbridge.sandbox.uniconta.app import SandboxServer
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.db import alembic_config
@@ -61,8 +61,10 @@ def served() -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
-def uniconta(served: SandboxServer) -> Uniconta:
-    return Uniconta(served.sandbox, served.base_url)
+def uniconta(served: SandboxServer) -> Iterator[Uniconta]:
+    booking = ServerThread(create_booking_app(served.sandbox)).start()
+    yield Uniconta(served.sandbox, served.base_url, booking.url)
+    booking.stop()
 
 
 @pytest.fixture
