@@ -22,7 +22,12 @@ import sqlalchemy as sa
 from ledgerbridge.clock import SystemClock
 from ledgerbridge.connectors.uniconta.mapping import INVOICE_REF_PREFIX
 from ledgerbridge.runtime.system import System
-from ledgerbridge.sandbox.uniconta import UnicontaSandbox, seed_debtors, seed_products
+from ledgerbridge.sandbox.uniconta import (
+    BookingServer,
+    UnicontaSandbox,
+    seed_debtors,
+    seed_products,
+)
 from ledgerbridge.sandbox.uniconta.app import SandboxServer
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.settings import Settings
@@ -41,13 +46,14 @@ LEASE_SECONDS = 2
 
 
 @pytest.fixture
-def slow_uniconta() -> Iterator[tuple[UnicontaSandbox, str]]:
-    """The Uniconta sandbox behind its fault injector, so answers can be slowed down."""
+def slow_uniconta() -> Iterator[tuple[UnicontaSandbox, str, str]]:
+    """The Uniconta sandbox behind its fault injector, so answers can be slowed down, and
+    the booking service that books its invoices."""
     sandbox = UnicontaSandbox(throttle_delay=0.0)
     sandbox.add_company(company_id=COMPANY, name="Nordlys Handel ApS")
     sandbox.add_user(COMPANY, USER, PASSWORD, user_type="Server", roles=("Reseller",))
-    with SandboxServer(sandbox) as server:
-        yield sandbox, server.base_url
+    with SandboxServer(sandbox) as server, BookingServer(sandbox) as booking:
+        yield sandbox, server.base_url, booking.base_url
     sandbox.close()
 
 
@@ -82,9 +88,9 @@ def _by_hub_id(rows: list[dict[str, Any]]) -> collections.Counter[str]:
 
 
 def test_a_frozen_worker_resumed_after_a_takeover_sends_nothing_twice_and_writes_nothing(
-    settings: Settings, slow_uniconta: tuple[UnicontaSandbox, str], tmp_path: Path
+    settings: Settings, slow_uniconta: tuple[UnicontaSandbox, str, str], tmp_path: Path
 ) -> None:
-    sandbox, url = slow_uniconta
+    sandbox, url, booking_url = slow_uniconta
     system = System(settings)
     issued = system.tenancy.create_tenant("Nordlys Handel", "owner@nordlys.example")
     principal = system.tenancy.authenticate(issued.api_key)
@@ -95,6 +101,7 @@ def test_a_frozen_worker_resumed_after_a_takeover_sends_nothing_twice_and_writes
     created = system.connections.create(
         principal, system="uniconta", name="Uniconta", timezone="Europe/Copenhagen",
         settings={"company_id": COMPANY, "username": USER, "base_url": url,
+                  "booking_url": booking_url,
                   "entities": {s: {"enabled": True} for s in streams}, "post_invoices": True,
                   "vat_mapping": {"S25": "DK25", "S0": "DK0", "EU0": "EU0", "U25": "U25",
                                   "K25": "DK25K"}},
