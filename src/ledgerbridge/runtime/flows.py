@@ -21,10 +21,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
@@ -58,6 +58,7 @@ from ledgerbridge.store.tables.tenancy import Connection
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
+M = TypeVar("M", bound=BaseModel)
 FLOW = "flow"
 """The sync log's direction for what a flow did with a source record."""
 COMMERCE_ENTITIES = frozenset({"order", "refund"})
@@ -461,20 +462,30 @@ class CommerceFlows:
 
     # ------------------------------------------------------------------ orders
 
-    def _order(self, session: Session, run: FlowRun, record_id: str, known: StoreKnown) -> None:
-        record = self._hub.get(session, run.tenant_id, "order", record_id)
+    def _source(
+        self, session: Session, run: FlowRun, entity: str, record_id: str, model: type[M]
+    ) -> tuple[HubRecord, M] | None:
+        """A live order or refund of the source, validated; one that is not valid is its
+        issue (``invalid_order``, ``invalid_refund``) and flows no further."""
+        record = self._hub.get(session, run.tenant_id, entity, record_id)
         if record is None or record.deleted:
-            return
-        recorder = run.recorder
+            return None
         try:
-            order = Order.model_validate(record.data)
+            return record, model.model_validate(record.data)
         except ValidationError as exc:
-            recorder.issue(
-                session, stream="orders", direction=FLOW, key=str(record.data.get("source_id")),
-                reason="invalid_order", message=describe_validation_error(exc),
-                record_id=record.id,
+            run.recorder.issue(
+                session, stream=f"{entity}s", direction=FLOW,
+                key=str(record.data.get("source_id")), reason=f"invalid_{entity}",
+                message=describe_validation_error(exc), record_id=record.id,
             )  # fmt: skip
+            return None
+
+    def _order(self, session: Session, run: FlowRun, record_id: str, known: StoreKnown) -> None:
+        loaded = self._source(session, run, "order", record_id, Order)
+        if loaded is None:
             return
+        record, order = loaded
+        recorder = run.recorder
         key = f"order:{order.source_id}"
         derived = self._derived(session, run.route_id, key, "invoice")
         digest = source_hash(record.data, run.policy, run.rules)
@@ -668,19 +679,11 @@ class CommerceFlows:
             return None  # its own issue says why
 
     def _refund(self, session: Session, run: FlowRun, record_id: str) -> None:
-        record = self._hub.get(session, run.tenant_id, "refund", record_id)
-        if record is None or record.deleted:
+        loaded = self._source(session, run, "refund", record_id, Refund)
+        if loaded is None:
             return
+        record, refund = loaded
         recorder = run.recorder
-        try:
-            refund = Refund.model_validate(record.data)
-        except ValidationError as exc:
-            recorder.issue(
-                session, stream="refunds", direction=FLOW, key=str(record.data.get("source_id")),
-                reason="invalid_refund", message=describe_validation_error(exc),
-                record_id=record.id,
-            )  # fmt: skip
-            return
         key = f"refund:{refund.source_id}"
         derived = self._derived(session, run.route_id, key, "credit_note")
         digest = source_hash(record.data, run.policy, None)
