@@ -92,8 +92,13 @@ MIN_FORMULA = (
 )
 
 
-def scaled(scale: float) -> dict[str, int]:
-    return {name: max(1, round(count * scale)) for name, count in BASE.items()}
+def scaled(scale: float, day_scale: float | None = None) -> dict[str, int]:
+    """Record counts: the history at ``scale``, the day at ``day_scale`` (default the same)."""
+    day = scale if day_scale is None else day_scale
+    return {
+        name: max(1, round(count * (day if name.startswith("day_") else scale)))
+        for name, count in BASE.items()
+    }
 
 
 # ------------------------------------------------------------------ the sandbox process
@@ -114,7 +119,7 @@ class ShopBench:
 
     def seed(self, orders: int, seed: int) -> JSON:
         from ledgerbridge.sandbox.woocommerce import seed_shop
-        from ledgerbridge.sandbox.woocommerce.seed import _refund_line
+        from ledgerbridge.sandbox.woocommerce.seed import refund_line
 
         shop = self.shop
         started = time.perf_counter()
@@ -138,7 +143,7 @@ class ShopBench:
                 self.clock.set(when + timedelta(hours=2))
                 shop.create_refund(
                     order["id"],
-                    {"reason": "Knust", "line_items": [_refund_line(order["line_items"][0], 1)]},
+                    {"reason": "Knust", "line_items": [refund_line(order["line_items"][0], 1)]},
                 )
                 refunds += 1
         self.clock.set(today)
@@ -202,7 +207,7 @@ class ShopBench:
 
     def step(self, at: str, orders: int, refunds: list[int], index: int) -> JSON:
         """One 5-minute step of the day: the clock moves, orders come, refunds are made."""
-        from ledgerbridge.sandbox.woocommerce.seed import _refund_line
+        from ledgerbridge.sandbox.woocommerce.seed import refund_line
 
         with self.lock:
             when = datetime.fromisoformat(at)
@@ -214,7 +219,7 @@ class ShopBench:
                 order = self.shop.order_json(order_id)
                 self.shop.create_refund(
                     order_id,
-                    {"reason": "Fortrudt", "line_items": [_refund_line(order["line_items"][0], 1)]},
+                    {"reason": "Fortrudt", "line_items": [refund_line(order["line_items"][0], 1)]},
                 )
             self.clock.set(when + timedelta(seconds=max(orders, 1) + 60))
         self.shop.wait_for_webhooks(timeout=120)
@@ -500,7 +505,7 @@ class Bench:
     def run_day(self, day_start: datetime) -> JSON:
         """24 hours in 5-minute steps: orders spread evenly, every 20th refunded 2 hours
         later (when still today), then whatever is due runs."""
-        sizes = scaled(self.args.scale)
+        sizes = scaled(self.args.scale, self.args.day_scale)
         steps = int(timedelta(days=1) / STEP)
         per_step = [
             (n + 1) * sizes["day_orders"] // steps - n * sizes["day_orders"] // steps
@@ -604,6 +609,12 @@ def job_side_rows(requests: Counter[tuple[str, str, str]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 20,000 + 2,000 orders")
+    parser.add_argument(
+        "--day-scale",
+        type=float,
+        default=None,
+        help="scale of the day alone (default: --scale), e.g. a full day after a small history",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
@@ -623,8 +634,8 @@ def main() -> int:
             ports, args.scale, args.seed, args.start, args.webhook_repeats, args.ready_file
         )
         return 0
-    if args.scale <= 0:
-        parser.error("--scale must be above 0")
+    if args.scale <= 0 or (args.day_scale is not None and args.day_scale <= 0):
+        parser.error("--scale and --day-scale must be above 0")
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="ledgerbridge-bench-commerce-"))
@@ -634,7 +645,8 @@ def main() -> int:
     results: JSON = {
         "scale": args.scale,
         "database": database,
-        "sizes": scaled(args.scale),
+        "sizes": scaled(args.scale, args.day_scale),
+        "day_scale": args.day_scale,
         "date": today.isoformat(),
         "minimum_formula": MIN_FORMULA,
     }
@@ -652,7 +664,8 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "" if database == "sqlite" else f"_{database}"
-    out = args.out / f"commerce_{args.scale:g}{suffix}.json"
+    day = "" if args.day_scale is None else f"_day{args.day_scale:g}"
+    out = args.out / f"commerce_{args.scale:g}{day}{suffix}.json"
     out.write_text(json.dumps(results, indent=2, default=str))
     print(report)
     print(f"\nJSON: {out}")
@@ -817,7 +830,8 @@ def run(bench: Bench, facts: JSON, today: date, results: JSON) -> str:
     return "\n".join(
         [
             *sections,
-            f"\n=== commerce benchmark, scale {bench.args.scale:g} on {results['database']} ===",
+            f"\n=== commerce benchmark, scale {bench.args.scale:g} (a day of "
+            f"{results['sizes']['day_orders']} orders) on {results['database']} ===",
             f"minimum: {MIN_FORMULA}",
             "",
             table(header, summary),
