@@ -65,14 +65,30 @@ def test_recovering_a_dead_processs_job_closes_its_run(db_url: str, tmp_path: Pa
         system.close()
 
 
+LATER = "2026-12-01T09:05:00+00:00"
+
+
 @pytest.mark.parametrize(
-    ("intent_status", "progressed"), [("done", True), ("recovered", True), ("pending", False)]
+    ("intent_status", "steps", "progressed"),
+    [
+        ("done", None, True),
+        ("recovered", None, True),
+        ("pending", None, False),
+        ("pending", {"order": {"state": "started"}}, False),
+        (
+            "pending",
+            {"order": {"state": "done", "result": {}, "at": LATER}, "lines": {"state": "started"}},
+            True,
+        ),
+        ("pending", {"order": {"state": "done", "result": {}}}, False),
+    ],
 )
-def test_a_dead_run_that_completed_a_resumed_write_made_progress(
-    db_url: str, tmp_path: Path, intent_status: str, progressed: bool
+def test_a_dead_run_that_completed_a_write_or_a_step_of_one_made_progress(
+    db_url: str, tmp_path: Path, intent_status: str, steps: dict | None, progressed: bool
 ) -> None:
     """A run killed before it logged a record may still have completed a create an earlier
-    run had begun; a create only started does not count."""
+    run had begun, or confirmed a step of one (an order's header before its lines); a create
+    or step only started does not count, nor a step confirmed before the run began."""
     system = System(
         Settings(
             database_url=db_url,
@@ -101,7 +117,7 @@ def test_a_dead_run_that_completed_a_resumed_write_made_progress(
                 WriteIntent(
                     connection_id="c1", stream="invoices", record_id="inv1", operation="create",
                     business_key="LB-inv1", status=intent_status, created_at=EARLIER,
-                    updated_at=later,
+                    updated_at=later, steps=steps,
                 )
             )  # fmt: skip
         probe = system.queue.progressed

@@ -716,7 +716,13 @@ class OutboundSync(SyncState):
             now = self.clock.now()
             for item, result in results:
                 if step is not None:
-                    item.journal[step.name] = {"state": DONE, "result": result or {}}
+                    # ``at``: when it was confirmed, so a dead run's finished steps count as
+                    # progress for its job's attempts (runtime/system.py).
+                    item.journal[step.name] = {
+                        "state": DONE,
+                        "result": result or {},
+                        "at": now.isoformat(),
+                    }
                 intent = session.get(WriteIntent, item.intent_id)
                 if intent is None:
                     continue

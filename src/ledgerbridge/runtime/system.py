@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -266,8 +266,10 @@ def build(settings: Settings | None = None, **kwargs: Any) -> System:
 
 def _interrupted_run_progressed(session: Session, job_id: str) -> bool:
     """Whether the run a dead worker left open for this job got anything through: it logged
-    a created or updated record (log rows commit with the records they describe), or it
-    completed a write begun by an earlier run (resumed creates commit on their own). A write
+    a created or updated record (log rows commit with the records they describe), it
+    completed a write begun by an earlier run (resumed creates commit on their own), or it
+    confirmed a step of a write of several (an order's header, then its lines, then its
+    booking: a run that dies after each confirmed step still moves the write on). A write
     only started is no progress: a job that dies in the same call every time still fails."""
     open_runs = sa.select(Run.id).where(Run.job_id == job_id, Run.status == "running")
     wrote = sa.select(SyncLogEntry.id).where(
@@ -285,4 +287,27 @@ def _interrupted_run_progressed(session: Session, job_id: str) -> bool:
             WriteIntent.updated_at >= Run.started_at,
         )
     )
-    return session.scalar(stepped.limit(1)) is not None
+    if session.scalar(stepped.limit(1)) is not None:
+        return True
+    open_intents = session.execute(
+        sa.select(WriteIntent.steps, Run.started_at)
+        .join(Run, Run.connection_id == WriteIntent.connection_id)
+        .where(
+            Run.job_id == job_id,
+            Run.status == "running",
+            WriteIntent.status == "pending",
+            WriteIntent.updated_at >= Run.started_at,
+        )
+    )
+    return any(_confirmed_since(steps or {}, started_at) for steps, started_at in open_intents)
+
+
+def _confirmed_since(steps: dict[str, Any], started_at: datetime) -> bool:
+    """Whether a write's journal holds a step confirmed at or after ``started_at``."""
+    since = started_at if started_at.tzinfo else started_at.replace(tzinfo=UTC)
+    for entry in steps.values():
+        if not isinstance(entry, dict) or entry.get("state") != "done" or not entry.get("at"):
+            continue
+        if datetime.fromisoformat(str(entry["at"])) >= since:
+            return True
+    return False
