@@ -87,8 +87,8 @@ MIN_FORMULA = (
     "webhooks carry the orders, so only the safety-net pulls cost calls (1 page per stream "
     f"per run). Uniconta: ceil(new debtors/{UNICONTA_BATCH}) + ceil(orders and credit-note "
     f"orders/{UNICONTA_BATCH}) + ceil(their lines/{UNICONTA_BATCH}) inserts + 1 booking call "
-    "per invoice or credit note booked; in the day the same per 5-minute burst (orders "
-    "cannot wait longer than the push period), plus 1 page per scheduled Uniconta scan"
+    "per invoice or credit note booked; in the day the same over the day's totals, a lower "
+    "bound (per 5-minute burst it is about 3 inserts + the bookings)"
 )
 
 
