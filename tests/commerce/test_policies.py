@@ -317,6 +317,22 @@ def test_a_mismatch_reports_both_totals() -> None:
     assert check.difference == D("1.00")
 
 
+def test_the_start_date_is_a_day_on_the_connections_calendar() -> None:
+    """An order placed at 00:30 in Copenhagen on the start day is the start day's, though it
+    is still the day before in UTC."""
+    placed = order(created_at="2026-06-01T00:30:00+02:00")
+    starting = policy(start_date="2026-06-01")
+    assert decide_booking(placed, starting, None, "Europe/Copenhagen").reason == "book"
+    assert decide_booking(placed, starting, None, "UTC").reason == "before_start_date"
+    june = DateRange(dt.date(2026, 6, 1), dt.date(2026, 6, 30))
+    plan = plan_historical_import([placed], june, set(), {"U25"}, policy(), timezone="UTC")
+    assert plan.orders == 0
+    plan = plan_historical_import(
+        [placed], june, set(), {"U25"}, policy(), timezone="Europe/Copenhagen"
+    )
+    assert plan.orders == 1
+
+
 def test_the_one_cent_gap_is_the_shops_subtotal_rounding() -> None:
     check = check_totals(order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"), policy(**PER_LINE))
     assert (check.shop_tax, check.booked_tax) == (D("0.25"), D("0.24"))

@@ -33,6 +33,7 @@ from ledgerbridge.commerce.policies import (
     decide_customer,
     decide_payment,
     line_vat_code,
+    order_day,
 )
 from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.model.invoice import InvoiceLine
@@ -284,7 +285,7 @@ def _customer(order: Order, policy: CommercePolicy, known: Known) -> PartyPlan |
 
 
 def _local_date(order: Order, timezone: str) -> str:
-    return order.created_at.astimezone(ZoneInfo(timezone)).date().isoformat()
+    return order_day(order, timezone).isoformat()
 
 
 def order_flow(
@@ -322,9 +323,9 @@ def order_flow(
         )
     order = mapped.order
     if prior is not None and historical is None:
-        day = order.created_at.date()
+        day = order_day(order, timezone)
         historical = DateRange(day, day)
-    booking = decide_booking(order, policy, historical)
+    booking = decide_booking(order, policy, historical, timezone)
     if booking.action == "ignore":
         return result("skip", booking.reason, _message(booking.reason, state=order.state))
     customer = _customer(order, policy, known)

@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from stdnum.eu import vat as eu_vat
 
@@ -45,6 +46,7 @@ __all__ = [
     "decide_payment",
     "in_go_live",
     "line_vat_code",
+    "order_day",
     "plan_historical_import",
     "state_action",
     "vat_zone",
@@ -80,10 +82,21 @@ def state_action(order: Order, policy: CommercePolicy) -> StateAction:
     return policy.states.get(order.state, "ignore")
 
 
-def in_go_live(order: Order, policy: CommercePolicy, historical: DateRange | None = None) -> bool:
-    """Whether the order is the connection's to book: created on or after its start date, or
-    inside the historical import asked for."""
-    day = order.created_at.date()
+def order_day(order: Order, timezone: str = "UTC") -> dt.date:
+    """The day an order was placed, where the business keeps its books (an order placed at
+    00:30 in Copenhagen belongs to that day, not to the day before in UTC)."""
+    return order.created_at.astimezone(ZoneInfo(timezone)).date()
+
+
+def in_go_live(
+    order: Order,
+    policy: CommercePolicy,
+    historical: DateRange | None = None,
+    timezone: str = "UTC",
+) -> bool:
+    """Whether the order is the connection's to book: placed on or after its start date (in
+    the connection's time zone), or inside the historical import asked for."""
+    day = order_day(order, timezone)
     if historical is not None and day in historical:
         return True
     return policy.start_date is None or day >= policy.start_date
@@ -224,12 +237,15 @@ def _invoice_email(order: Order, policy: CommercePolicy) -> str | None:
 
 
 def decide_booking(
-    order: Order, policy: CommercePolicy, historical: DateRange | None = None
+    order: Order,
+    policy: CommercePolicy,
+    historical: DateRange | None = None,
+    timezone: str = "UTC",
 ) -> BookingDecision:
     """The order's fate: skipped before go-live or in a state that does not trigger; an order
     (stock reserved, never booked); or an invoice, booked unless the policy keeps drafts or
     its totals disagree with the shop's."""
-    if not in_go_live(order, policy, historical):
+    if not in_go_live(order, policy, historical, timezone):
         return BookingDecision("ignore", False, "before_start_date")
     action = state_action(order, policy)
     if action == "ignore":
@@ -552,6 +568,7 @@ def plan_historical_import(
     known_vat_codes: Collection[str],
     policy: CommercePolicy,
     known_customers: Collection[str] = (),
+    timezone: str = "UTC",
 ) -> HistoricalImportPlan:
     """What importing the orders created in ``date_range`` would do: how many are booked and
     for how much per currency, which customers are created (by their match value, against
@@ -564,9 +581,9 @@ def plan_historical_import(
     problems: list[ImportProblem] = []
     skipped: Counter[str] = Counter()
     for order in orders:
-        if order.created_at.date() not in date_range:
+        if order_day(order, timezone) not in date_range:
             continue
-        decision = decide_booking(order, policy, date_range)
+        decision = decide_booking(order, policy, date_range, timezone)
         if decision.action == "ignore":
             skipped[decision.reason] += 1
             continue

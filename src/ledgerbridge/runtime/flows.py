@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
@@ -52,7 +53,7 @@ from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, Job
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
 from ledgerbridge.store.tables.hub import Change, HubRecord
-from ledgerbridge.store.tables.sync import Run, SyncIssue
+from ledgerbridge.store.tables.sync import Link, Run, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,9 @@ class FlowRun:
     rules: MappingRules | None
     recorder: SyncRecorder
     historical: DateRange | None = None
+    refunded_orders: set[str] | None = None
+    """The source ids of orders that have refunds, read once per run when first needed: an
+    order booked without refunds (nearly all) then costs no look-up for them."""
 
     @property
     def origin(self) -> str:
@@ -422,7 +426,7 @@ class CommerceFlows:
             ids = [
                 record.id
                 for record in source_orders(session, run.tenant_id, run.source)
-                if _created_in(record, run.historical)
+                if _created_in(record, run.historical, run.timezone)
             ]
         self._process(run, ids, [], heartbeat)
 
@@ -645,6 +649,18 @@ class CommerceFlows:
     def _waiting_refunds(self, session: Session, run: FlowRun, order_source_id: str) -> None:
         """Refunds of an order that just got its booked invoice: their credit notes now."""
         column = HubRecord.data["order_source_id"].as_string()
+        if run.refunded_orders is None:
+            run.refunded_orders = set(
+                session.scalars(
+                    sa.select(column).where(
+                        HubRecord.tenant_id == run.tenant_id,
+                        HubRecord.entity == "refund",
+                        HubRecord.deleted.is_(False),
+                    )
+                )
+            )
+        if order_source_id not in run.refunded_orders:
+            return
         ids = session.scalars(
             sa.select(HubRecord.id)
             .where(
@@ -658,19 +674,32 @@ class CommerceFlows:
         for refund_id in ids:
             self._refund(session, run, refund_id)
 
-    def _order_of(self, session: Session, tenant_id: str, source_id: str) -> Order | None:
-        column = HubRecord.data["source_id"].as_string()
-        record = session.scalar(
-            sa.select(HubRecord)
-            .where(
-                HubRecord.tenant_id == tenant_id,
-                HubRecord.entity == "order",
-                HubRecord.deleted.is_(False),
-                column == source_id,
+    def _order_of(self, session: Session, run: FlowRun, source_id: str) -> Order | None:
+        """The order a refund names, by the source connection's link when it has one (an
+        index look-up), else by the order's ``source_id`` among the tenant's orders."""
+        record: HubRecord | None = None
+        if run.source != APP_SOURCE:
+            linked = session.scalar(
+                sa.select(Link.record_id).where(
+                    Link.connection_id == run.source,
+                    Link.stream == "orders",
+                    Link.remote_id == source_id,
+                )
             )
-            .order_by(HubRecord.updated_at.desc(), HubRecord.id)
-            .limit(1)
-        )
+            record = self._hub.get(session, run.tenant_id, "order", linked) if linked else None
+        if record is None:
+            column = HubRecord.data["source_id"].as_string()
+            record = session.scalar(
+                sa.select(HubRecord)
+                .where(
+                    HubRecord.tenant_id == run.tenant_id,
+                    HubRecord.entity == "order",
+                    HubRecord.deleted.is_(False),
+                    column == source_id,
+                )
+                .order_by(HubRecord.updated_at.desc(), HubRecord.id)
+                .limit(1)
+            )
         if record is None:
             return None
         try:
@@ -689,7 +718,7 @@ class CommerceFlows:
         digest = source_hash(record.data, run.policy, None)
         if derived is not None and derived.source_hash == digest:
             return
-        order = self._order_of(session, run.tenant_id, refund.order_source_id)
+        order = self._order_of(session, run, refund.order_source_id)
         invoice_row = self._derived(
             session, run.route_id, f"order:{refund.order_source_id}", "invoice"
         )
@@ -796,10 +825,13 @@ def _merged(invoice: HubRecord, decided: JSON) -> JSON | None:
         return None
 
 
-def _created_in(record: HubRecord, date_range: DateRange) -> bool:
+def _created_in(record: HubRecord, date_range: DateRange, timezone: str) -> bool:
+    """Whether an order was placed in the range, on the connection's calendar."""
     created = record.data.get("created_at")
     try:
-        day = dt.datetime.fromisoformat(str(created)).date()
+        moment = dt.datetime.fromisoformat(str(created))
     except ValueError:
         return False
-    return day in date_range
+    if moment.tzinfo is None:
+        return moment.date() in date_range
+    return moment.astimezone(ZoneInfo(timezone)).date() in date_range

@@ -32,6 +32,7 @@ from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.flows import Route
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.tables.tenancy import Connection
 
 JSON = dict[str, Any]
 
@@ -269,9 +270,11 @@ class RouteService:
             for value in self._values(session, route.tenant_id, "party", party_field)
             if (key := match_key(field, value)) is not None  # type: ignore[arg-type]
         }
+        target = session.get(Connection, route.target_connection_id)
         plan = plan_historical_import(
-            orders, date_range, products, vat_codes, policy, known_customers=customers
-        )
+            orders, date_range, products, vat_codes, policy, known_customers=customers,
+            timezone=target.timezone if target is not None else "UTC",
+        )  # fmt: skip
         return {
             "from": date_range.start.isoformat(),
             "to": date_range.end.isoformat(),
