@@ -6,11 +6,7 @@ the test process and slows each call with its over-quota throttling so the kill 
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +21,7 @@ from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Link
 from ledgerbridge.store.tables.tenancy import Connection
 from tests.integration.conftest import COMPANY, PASSWORD, USER
+from tests.integration.processes import product_env, serve, wait_until
 
 DEBTORS = 2000
 HUB_ONLY = 15
@@ -40,26 +37,6 @@ def slow_uniconta() -> Iterator[tuple[UnicontaSandbox, str]]:
     yield sandbox, server.url
     server.stop()
     sandbox.close()
-
-
-def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    executable = Path(sys.executable).parent / "ledgerbridge"
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [str(executable), "serve", "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=sink,
-        )
-
-
-def _wait(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out: {what}")
 
 
 def test_sigkill_during_initial_import(
@@ -100,19 +77,11 @@ def test_sigkill_during_initial_import(
             assert row is not None
             return row.import_state
 
-    env = {
-        **os.environ,
-        "LEDGERBRIDGE_DATABASE_URL": settings.database_url,
-        "LEDGERBRIDGE_SECRET_KEYS": settings.secret_keys or "",
-        "LEDGERBRIDGE_PUBLIC_URL": settings.public_url,
-        "LEDGERBRIDGE_POLL_INTERVAL": "0.05",
-        "LEDGERBRIDGE_JOB_LEASE_SECONDS": "2",
-        "LEDGERBRIDGE_LOG_LEVEL": "WARNING",
-    }
+    env = product_env(settings, lease_seconds=2)
     port = free_port()
-    first = _serve(env, port, log)
+    first = serve(env, port, log)
     try:
-        _wait(lambda: linked() >= 300, 60, "the import to get going")
+        wait_until(lambda: linked() >= 300, 60, "the import to get going")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -120,16 +89,16 @@ def test_sigkill_during_initial_import(
     assert 300 <= partial < DEBTORS, "the kill should land mid-import"
     assert import_state() != "done"
 
-    second = _serve(env, port, log)
+    second = serve(env, port, log)
     try:
-        _wait(lambda: import_state() == "done", 120, "the import to finish after restart")
-        _wait(
+        wait_until(lambda: import_state() == "done", 120, "the import to finish after restart")
+        wait_until(
             lambda: len(sandbox.all(COMPANY, "DebtorClient")) == DEBTORS + HUB_ONLY,
             60, "hub-only customers to reach Uniconta",
         )  # fmt: skip
         # A create's link is stored just after Uniconta answers: wait for it, not only for
         # the account to appear there.
-        _wait(lambda: linked() == DEBTORS + HUB_ONLY, 30, "hub-only customers to be linked")
+        wait_until(lambda: linked() == DEBTORS + HUB_ONLY, 30, "hub-only customers to be linked")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)

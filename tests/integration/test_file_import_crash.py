@@ -6,12 +6,7 @@ The server runs as a real child process (``ledgerbridge serve``) on the test's d
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -22,6 +17,7 @@ from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.files import CommerceFile
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Link, SyncLogEntry
+from tests.integration.processes import product_env, serve, wait_until
 
 ORDERS = 6000
 MAPPING = {
@@ -37,23 +33,6 @@ MAPPING = {
         "line.tax_rate": "vat",
     },
 }
-
-
-def _serve(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    executable = Path(sys.executable).parent / "ledgerbridge"
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [str(executable), "serve", "--port", str(port)], env=env, stdout=sink, stderr=sink
-        )
-
-
-def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out: {what}")
 
 
 def test_sigkill_while_a_file_is_imported(settings: Settings, tmp_path: Path) -> None:
@@ -91,19 +70,11 @@ def test_sigkill_while_a_file_is_imported(settings: Settings, tmp_path: Path) ->
             assert row is not None
             return row.status
 
-    env = {
-        **os.environ,
-        "LEDGERBRIDGE_DATABASE_URL": settings.database_url,
-        "LEDGERBRIDGE_SECRET_KEYS": settings.secret_keys or "",
-        "LEDGERBRIDGE_PUBLIC_URL": settings.public_url,
-        "LEDGERBRIDGE_POLL_INTERVAL": "0.05",
-        "LEDGERBRIDGE_JOB_LEASE_SECONDS": "10",
-        "LEDGERBRIDGE_LOG_LEVEL": "WARNING",
-    }
+    env = product_env(settings, lease_seconds=10)
     port = free_port()
-    first = _serve(env, port, log)
+    first = serve(env, port, log)
     try:
-        _wait(lambda: linked() >= 200, 120, "the import to get going")
+        wait_until(lambda: linked() >= 200, 120, "the import to get going")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -111,9 +82,9 @@ def test_sigkill_while_a_file_is_imported(settings: Settings, tmp_path: Path) ->
     assert 200 <= partial < ORDERS, "the kill should land mid-import"
     assert status() == "importing"
 
-    second = _serve(env, port, log)
+    second = serve(env, port, log)
     try:
-        _wait(lambda: status() == "imported", 300, "the import to finish after the restart")
+        wait_until(lambda: status() == "imported", 300, "the import to finish after the restart")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(timeout=30)
