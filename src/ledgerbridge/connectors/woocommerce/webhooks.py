@@ -7,9 +7,11 @@ pointing at the connection's callback URL and signed with a secret of our own:
 ``X-WC-Webhook-Signature = base64(HMAC-SHA256(raw body, secret))``. A delivery's body is the
 resource as ``GET`` shows it, and one save of an order is delivered 2–9 times (#13760,
 #19764, #20047, #29131), each copy with its own ``X-WC-Webhook-Delivery-ID``; so a delivery's
-event id is its resource (``order``, ``product``), the resource's id and ``date_modified_gmt``:
-the copies of one save are one inbox event (its ``order.created`` too, which carries the same
-state), the next save another. The record is read again when the event is applied.
+event id is its resource (``order``, ``product``), the resource's id, ``date_modified_gmt`` and
+a digest of the body: the copies of one save are one inbox event (its ``order.created`` too,
+which carries the same state), the next save another, also within the same second (an order
+created and paid at once: ``date_modified_gmt`` counts whole seconds). The record is read again
+when the event is applied.
 """
 
 from __future__ import annotations
@@ -151,7 +153,8 @@ def check_signature(
     if resource is None or not resource.get("id"):
         return lowered.get("x-wc-webhook-delivery-id") or None
     stamp = resource.get("date_modified_gmt") or lowered.get("x-wc-webhook-delivery-id", "")
-    return f"{kind.partition('.')[0]}|{resource['id']}|{stamp}"[:200]
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    return f"{kind.partition('.')[0]}|{resource['id']}|{str(stamp)[:100]}|{digest}"
 
 
 def _resource(body: bytes) -> JSON | None:
