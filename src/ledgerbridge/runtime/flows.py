@@ -621,28 +621,54 @@ class CommerceFlows:
         else:
             invoice = self._hub.create(session, run.tenant_id, "invoice", data, run.origin)
             outcome = "created"
+        self._written(
+            session, run, record, "orders", order.source_id, f"order:{order.source_id}",
+            "invoice", derived, invoice.id,
+            result.state, digest, outcome, result.issue, result.reason,
+            run.tagged(f"{result.message}: invoice {invoice.id}", result),
+        )  # fmt: skip
+        return result.state
+
+    def _written(
+        self,
+        session: Session,
+        run: FlowRun,
+        record: HubRecord,
+        stream: str,
+        source_id: str,
+        key: str,
+        role: str,
+        derived: DerivedRecord | None,
+        derived_id: str,
+        state: str,
+        digest: str,
+        outcome: str,
+        issue: bool,
+        reason: str,
+        message: str,
+    ) -> None:
+        """After a derived invoice or credit note is written: remember it for the source
+        record (in the same transaction: the once-only guarantee), and record the outcome,
+        as an open issue when a person must look (a draft with a gap) or in the log."""
         if derived is None:
-            self._remember(session, run, f"order:{order.source_id}", "invoice", invoice.id,
-                           result.state, digest)  # fmt: skip
+            self._remember(session, run, key, role, derived_id, state, digest)
         else:
-            derived.derived_record_id = invoice.id
-            derived.state = result.state
+            derived.derived_record_id = derived_id
+            derived.state = state
             derived.source_hash = digest
             derived.updated_at = self._clock.now()
-        message = run.tagged(f"{result.message}: invoice {invoice.id}", result)
-        if result.issue:
+        recorder = run.recorder
+        if issue:
             recorder.issue(
-                session, stream="orders", direction=FLOW, key=order.source_id,
-                reason=result.reason, message=message, outcome=outcome, record_id=record.id,
-                remote_id=invoice.id,
+                session, stream=stream, direction=FLOW, key=source_id, reason=reason,
+                message=message, outcome=outcome, record_id=record.id, remote_id=derived_id,
             )  # fmt: skip
         else:
-            recorder.resolve(session, "orders", FLOW, [order.source_id])
+            recorder.resolve(session, stream, FLOW, [source_id])
             recorder.log(
-                session, stream="orders", direction=FLOW, outcome=outcome, record_id=record.id,
-                remote_id=invoice.id, reason=result.reason, message=message,
+                session, stream=stream, direction=FLOW, outcome=outcome, record_id=record.id,
+                remote_id=derived_id, reason=reason, message=message,
             )  # fmt: skip
-        return result.state
 
     # ------------------------------------------------------------------ refunds
 
@@ -771,27 +797,12 @@ class CommerceFlows:
         else:
             note = self._hub.create(session, run.tenant_id, "invoice", data, run.origin)
             outcome = "created"
-        if derived is None:
-            self._remember(session, run, f"refund:{refund.source_id}", "credit_note", note.id,
-                           result.state, digest)  # fmt: skip
-        else:
-            derived.derived_record_id = note.id
-            derived.state = result.state
-            derived.source_hash = digest
-            derived.updated_at = self._clock.now()
-        message = run.tagged(f"{result.message}: credit note {note.id}")
-        if result.issue:
-            recorder.issue(
-                session, stream="refunds", direction=FLOW, key=refund.source_id,
-                reason=result.reason, message=message, outcome=outcome, record_id=record.id,
-                remote_id=note.id,
-            )  # fmt: skip
-        else:
-            recorder.resolve(session, "refunds", FLOW, [refund.source_id])
-            recorder.log(
-                session, stream="refunds", direction=FLOW, outcome=outcome, record_id=record.id,
-                remote_id=note.id, reason=result.reason, message=message,
-            )  # fmt: skip
+        self._written(
+            session, run, record, "refunds", refund.source_id, f"refund:{refund.source_id}",
+            "credit_note", derived, note.id,
+            result.state, digest, outcome, result.issue, result.reason,
+            run.tagged(f"{result.message}: credit note {note.id}"),
+        )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- shared reads
