@@ -20,6 +20,7 @@ from ledgerbridge.model import (
     Order,
     Party,
     Payment,
+    Payout,
     PeriodStatistics,
     Product,
     Refund,
@@ -44,6 +45,7 @@ RESOURCES: dict[str, tuple[str, type[BaseModel]]] = {
     "custom-fields": ("custom_field", CustomField),
     "orders": ("order", Order),
     "refunds": ("refund", Refund),
+    "payouts": ("payout", Payout),
 }
 
 

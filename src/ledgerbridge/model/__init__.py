@@ -23,6 +23,7 @@ from ledgerbridge.model.common import (
 from ledgerbridge.model.custom_field import CustomField, CustomFieldKey
 from ledgerbridge.model.invoice import Invoice, InvoiceLine, Payment, round_money
 from ledgerbridge.model.party import ContactPerson, Party
+from ledgerbridge.model.payout import Payout, PayoutLine
 from ledgerbridge.model.product import COMMON_UNITS, Product, StockLevel, Unit, VatCode
 from ledgerbridge.model.statistics import MetricName, PeriodStatistics
 from ledgerbridge.model.validation import (
@@ -58,6 +59,8 @@ __all__ = [
     "Order",
     "Party",
     "Payment",
+    "Payout",
+    "PayoutLine",
     "PeriodStatistics",
     "Product",
     "Record",
@@ -90,6 +93,7 @@ ENTITY_TYPES: dict[str, type[BaseModel]] = {
     "payment": Payment,
     "order": Order,
     "refund": Refund,
+    "payout": Payout,
     "period_statistics": PeriodStatistics,
     "custom_field": CustomField,
 }
