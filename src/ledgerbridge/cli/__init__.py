@@ -189,12 +189,14 @@ SANDBOXES = {
     "woocommerce": "WooCommerce's REST API v3: consumer key/secret, orders with tax lines, "
     "refunds, customers, products and stock, signed webhooks with their repeats and misses, "
     "Subscriptions renewals.",
+    "vipps-mobilepay": "Vipps MobilePay's Report API: access tokens, ledgers, the funds and fees "
+    "topics by date and as feeds, captures, refunds, fees and payouts, data lag.",
 }
 
 
 def _sandbox_command(name: str) -> None:
     def run(ctx: typer.Context) -> None:
-        module = importlib.import_module(f"ledgerbridge.sandbox.{name}.__main__")
+        module = importlib.import_module(f"ledgerbridge.sandbox.{name.replace('-', '_')}.__main__")
         module.main(list(ctx.args))
 
     sandbox_app.command(
