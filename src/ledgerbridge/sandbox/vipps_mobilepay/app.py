@@ -112,9 +112,10 @@ def create_app(sandbox: VippsSandbox) -> FastAPI:
             rows = [
                 ledger.json()
                 for ledger in sandbox.ledgers.values()
-                if (keys.ledgers is None or ledger.ledger_id in keys.ledgers)
-                and (handle_filter is None or handle_filter in ledger.json()["settlesForRecipientHandles"])
-            ]  # fmt: skip
+                if keys.ledgers is None or ledger.ledger_id in keys.ledgers
+            ]
+            if handle_filter is not None:
+                rows = [row for row in rows if handle_filter in row["settlesForRecipientHandles"]]
             size = min(sandbox.page_limit, LEDGER_PAGE)
             page = rows[offset : offset + size]
             more = offset + size < len(rows)
