@@ -51,6 +51,14 @@ from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL as UNICONTA_URL
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
 from ledgerbridge.connectors.uniconta.settings import UnicontaSecrets, UnicontaSettings
+from ledgerbridge.connectors.vipps_mobilepay import mapping as vipps_mapping
+from ledgerbridge.connectors.vipps_mobilepay.client import DEFAULT_BASE_URL as VIPPS_URL
+from ledgerbridge.connectors.vipps_mobilepay.connector import (
+    STREAM_ENTITIES as VIPPS_STREAM_ENTITIES,
+)
+from ledgerbridge.connectors.vipps_mobilepay.connector import VippsConnector
+from ledgerbridge.connectors.vipps_mobilepay.connector import verify as vipps_verify
+from ledgerbridge.connectors.vipps_mobilepay.settings import VippsSecrets, VippsSettings
 from ledgerbridge.connectors.woocommerce import mapping as woo_mapping
 from ledgerbridge.connectors.woocommerce import webhooks as woo_webhooks
 from ledgerbridge.connectors.woocommerce.connector import STREAM_ENTITIES as WOO_STREAM_ENTITIES
@@ -461,5 +469,33 @@ SYSTEMS: dict[str, SystemSpec] = {
         webhooks=Webhooks(woo_webhooks.subscribe, woo_webhooks.unsubscribe),
         callback_check=woo_webhooks.check_signature,
         record_url=woo_record_url,
+    ),
+    "vipps_mobilepay": SystemSpec(
+        name="vipps_mobilepay",
+        factory=VippsConnector,
+        settings=VippsSettings,
+        secrets=VippsSecrets,
+        timezone="Europe/Oslo",
+        side="app",
+        streams={"payouts": vipps_mapping.PayoutMapping},
+        # No published daily quota (429 with Retry-After when throttled): a budget of our own.
+        daily_call_limit=10_000,
+        quota_timezone="Europe/Oslo",
+        page_size=1000,
+        write_batch_size=100,
+        pulls={
+            # No webhooks: the guide asks for a poll about hourly, not on the hour.
+            "pull": Pull(("payouts",), "23 * * * *"),
+        },
+        entities=frozenset(VIPPS_STREAM_ENTITIES.values()),
+        default_streams=VippsConnector.default_streams,
+        verify=vipps_verify,
+        receives_callbacks=False,
+        credential_settings=("client_id", "ledger_id", "msn", "base_url"),
+        # The keys are counted per client id at the API's host.
+        counted_per=lambda settings: (
+            str(settings.get("base_url") or VIPPS_URL),
+            str(settings.get("client_id") or ""),
+        ),
     ),
 }

@@ -60,3 +60,43 @@ class ChangedSince:
         if start is None:
             start = self.upcoming or self.since
         return SEPARATOR.join((start, self.upcoming, ""))
+
+
+FEED_SEPARATOR = "~"
+"""Between a feed's page cursor and the entries taken from that page (not in base64 or
+URL-safe base64, which vendors' opaque cursors are made of)."""
+
+
+@dataclass(frozen=True)
+class FeedPosition:
+    """Where a reader stands in an append-only feed paged by opaque cursors (each answer names
+    the cursor of the next page): the cursor the current page was asked with (empty: the
+    feed's start) and how many of that page's entries are already taken. A reader that must
+    stop inside a page (a payout ends there) resumes there without skipping or repeating."""
+
+    cursor: str = ""
+    taken: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.cursor}{FEED_SEPARATOR}{self.taken}" if self.taken else self.cursor
+
+    @classmethod
+    def parse(cls, text: str) -> FeedPosition:
+        """The position ``str`` wrote (a bare cursor: none of its page taken)."""
+        if FEED_SEPARATOR not in text:
+            return cls(text, 0)
+        cursor, _, taken = text.rpartition(FEED_SEPARATOR)
+        return cls(cursor, int(taken) if taken.isdigit() else 0)
+
+
+def feed_positions(after: str | None, count: int) -> tuple[FeedPosition, ...]:
+    """``count`` feeds' positions kept in one cursor (``SEPARATOR`` between them); a missing
+    or empty one is the feed's start."""
+    parts = (after or "").split(SEPARATOR) if after else []
+    parts += [""] * (count - len(parts))
+    return tuple(FeedPosition.parse(part) for part in parts[:count])
+
+
+def feed_cursor(*positions: FeedPosition) -> str:
+    """The cursor that ``feed_positions`` reads back."""
+    return SEPARATOR.join(str(position) for position in positions)
