@@ -40,8 +40,8 @@ def guide(settlement: str = "net", with_fees: bool = True) -> dict[str, Any]:
     if settlement == "net":
         entries.append(entry("fees-retained", -1200, "9005", "9005", 5))
         payout_amount = -28800
-    fees = [entry("capture-fee", -400, psp, ref, m) for psp, ref, m in
-            (("9001", "order-1001", 1), ("9002", "order-1002", 2), ("9003", "order-1003", 3))]  # fmt: skip
+    paid = (("9001", "order-1001", 1), ("9002", "order-1002", 2), ("9003", "order-1003", 3))
+    fees = [entry("capture-fee", -400, psp, ref, minute) for psp, ref, minute in paid]
     payout = entry("payout-scheduled", payout_amount, "2000023",
                    "Vipps utbet. 2000023 Vippsnr 57860", 6)  # fmt: skip
     return {
