@@ -80,9 +80,11 @@ def test_the_worked_example_is_one_payout_of_288(
     assert again == []
 
 
+@pytest.mark.parametrize("page_limit", [1000, 2, 3])
 def test_a_pull_resumes_inside_a_page_without_repeating_or_skipping(
-    sandbox: VippsSandbox, server: SandboxServer, clock: ManualClock
+    sandbox: VippsSandbox, server: SandboxServer, clock: ManualClock, page_limit: int
 ) -> None:
+    sandbox.page_limit = page_limit
     worked_example(sandbox)
     sandbox.capture("302321", "order-2001", 5000, fee=150)
     first, after = pull(connector(server, clock), None)

@@ -1,7 +1,8 @@
 """Contract test: the Vipps MobilePay sandbox's requests and answers against the official
 Report API OpenAPI (``vipps-mobilepay/vipps-report-api-v2.openapi.yaml``), checked with
 openapi-core over HTTP on loopback: the ledgers list, both topics by date and as feeds, with
-their cursors, and the refusals.
+their cursors, and the refusals; and every Report API request the connector makes while it
+reads payouts (the token request is another API's, outside this file).
 
 One adjustment of the file, documented drift rather than a flaw of the sandbox
 (``SOURCE.md``): the entry type ``scheduled-for-payout`` is now ``payout-scheduled`` and
@@ -23,6 +24,7 @@ from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from ledgerbridge.clock import ManualClock
+from ledgerbridge.connectors.vipps_mobilepay.connector import VippsConnector
 from ledgerbridge.sandbox.vipps_mobilepay import SandboxServer, VippsSandbox, worked_example
 from tests.specs import spec_path
 
@@ -190,3 +192,58 @@ def test_a_missing_token_is_a_401_in_the_specs_shape(world: World) -> None:
     del world.client.headers["Authorization"]
     response = world.get("/report/v2/ledgers/302321/funds/feed")
     assert response.status_code == 401 and response.json()["code"] == "Unauthorized"
+
+
+class Recording(httpx.HTTPTransport):
+    """A real transport that keeps every request and answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exchanges: list[tuple[httpx.Request, httpx.Response]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        response = super().handle_request(request)
+        response.read()
+        self.exchanges.append((request, response))
+        return response
+
+
+def test_every_report_api_request_of_the_connector_matches_the_spec() -> None:
+    clock = ManualClock(START)
+    sandbox = VippsSandbox(clock=clock)
+    sandbox.page_limit = 2
+    worked_example(sandbox)
+    recording = Recording()
+    with SandboxServer(sandbox) as server:
+        connector = VippsConnector(
+            {"base_url": server.base_url, "client_id": "vipps-client-1"},
+            {"client_secret": "vipps-secret-1", "subscription_key": "vipps-sub-key-1"},
+            lambda calls: None,
+            recording,
+            clock,
+        )
+        try:
+            assert connector.test().startswith("Vipps MobilePay ledger 302321")
+            after: str | None = None
+            more = True
+            while more:
+                page = connector.read_page("payouts", after, 1000)
+                after, more = page.after, page.more
+        finally:
+            connector.close()
+    openapi = _spec()
+    checked = [
+        (request, response)
+        for request, response in recording.exchanges
+        if request.url.path != "/accesstoken/get"
+    ]
+    paths = {request.url.path for request, _ in checked}
+    assert paths == {
+        "/settlement/v1/ledgers",
+        "/report/v2/ledgers/302321/funds/feed",
+        "/report/v2/ledgers/302321/fees/feed",
+    }
+    for request, response in checked:
+        openapi.validate_request(SpecRequest(request))
+        openapi.validate_response(SpecRequest(request), SpecResponse(response))

@@ -184,7 +184,7 @@ class VippsConnector(Connector):
         return self._scan
 
     def _payout(self, scan: _Scan, entry: JSON) -> JSON:
-        payments = {text(e.get("pspReference")) for e in scan.pending}
+        payments = dict.fromkeys(text(e.get("pspReference")) for e in scan.pending)
         fees = [fee for psp in payments if psp for fee in scan.fees.by_payment.get(psp, [])]
         return {"ledgerId": scan.ledger_id, "payout": entry, "entries": scan.pending, "fees": fees}
 
