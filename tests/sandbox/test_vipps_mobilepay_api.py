@@ -161,3 +161,30 @@ def test_injected_throttling_answers_429_with_retry_after(api: Api) -> None:
     assert api.http.put("/_sandbox/faults", json=plan).status_code == 200
     response = api.get("/report/v2/ledgers/1/funds/feed", token)
     assert response.status_code == 429 and response.headers["Retry-After"] == "3"
+
+
+def test_keys_reach_only_their_ledgers_and_a_foreign_cursor_is_refused(api: Api) -> None:
+    api.sandbox.add_ledger("1", "DKK")
+    api.sandbox.add_ledger("abc", "NOK")
+    api.sandbox.capture("abc", "N-1", 10000)
+    payout = api.sandbox.schedule_payout("abc")
+    assert payout["reference"].startswith(f"Vipps utbet. {payout['pspReference']} ")
+    api.sandbox.add_keys("narrow", "narrow-secret", "narrow-sub", ledgers={"1"})
+    response = api.http.post(
+        "/accesstoken/get",
+        headers={
+            "client_id": "narrow",
+            "client_secret": "narrow-secret",
+            "Ocp-Apim-Subscription-Key": "narrow-sub",
+        },
+    )
+    token = response.json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Ocp-Apim-Subscription-Key": "narrow-sub"}
+    listed = api.http.get("/settlement/v1/ledgers", headers=headers).json()
+    assert [ledger["ledgerId"] for ledger in listed["items"]] == ["1"]
+    assert api.http.get("/report/v2/ledgers/abc/funds/feed", headers=headers).status_code == 403
+    own = api.http.get("/report/v2/ledgers/1/funds/feed", headers=headers).json()
+    foreign = api.get("/report/v2/ledgers/abc/funds/feed", api.token(), cursor=own["cursor"])
+    assert foreign.status_code == 400 and "another request" in foreign.json()["detail"]
+    garbage = api.get("/report/v2/ledgers/abc/funds/feed", api.token(), cursor="%%%")
+    assert garbage.status_code == 400

@@ -106,6 +106,8 @@ class VippsSandbox:
         self.ledgers: dict[str, Ledger] = {}
         self.tokens_issued = 0
         self._psp = 3343121300 + seed * 1000
+        self._payout_number = 2000022
+        """Payout numbers, sandbox-wide (the guide's example is 2000023)."""
         self.default_keys = self.add_keys("vipps-client-1", "vipps-secret-1", "vipps-sub-key-1")
 
     # ------------------------------------------------------------------ keys and tokens
@@ -339,7 +341,8 @@ class VippsSandbox:
             if amount <= 0:
                 raise VippsError(409, "Conflict", f"ledger {ledger_id} has nothing to pay out")
             ledger.payouts += 1
-            number = str(2000000 + ledger.payouts + int(ledger_id) % 1000 * 100)
+            self._payout_number += 1
+            number = str(self._payout_number)
             text = f"Vipps utbet. {number} Vippsnr {ledger.msn}"
             entry = self._append(
                 ledger, "funds", "payout-scheduled", -amount, psp=number, reference=text, at=now
