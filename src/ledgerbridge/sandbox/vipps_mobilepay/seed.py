@@ -28,14 +28,16 @@ def seed_ledger(
     walker = ManualClock(start)
     sandbox.clock = walker
     made: dict[str, list[str]] = {}
+    step = max(11, 12 * 3600 // max(payments, 1))
+    """Seconds between payments at most, so that a day's sales fit in its business hours."""
     try:
         sandbox.add_ledger(ledger_id, currency)
         order = 10000
         for day in range(days):
-            walker.set(start + timedelta(days=day))
+            walker.set(max(walker.now(), start + timedelta(days=day)))
             orders = made.setdefault(sandbox.ledger_date(sandbox.ledger(ledger_id)), [])
             for _ in range(payments):
-                walker.advance(timedelta(minutes=rng.randint(5, 30)))
+                walker.advance(timedelta(seconds=rng.randint(10, step)))
                 order += 1
                 amount = rng.randint(50, 2500) * 100
                 sandbox.capture(ledger_id, str(order), amount)
