@@ -189,6 +189,9 @@ SANDBOXES = {
     "woocommerce": "WooCommerce's REST API v3: consumer key/secret, orders with tax lines, "
     "refunds, customers, products and stock, signed webhooks with their repeats and misses, "
     "Subscriptions renewals.",
+    "stripe": "Stripe's API for payout reconciliation: secret key, payouts, balance transactions "
+    "with their charges, refunds, disputes and fees, automatic and manual payouts, signed "
+    "webhooks with repeats and misses.",
 }
 
 
