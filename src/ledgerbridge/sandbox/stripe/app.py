@@ -17,6 +17,7 @@ import re
 import secrets as secrets_module
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -199,8 +200,7 @@ class Api:
                         "Invalid request: request parameters should be form-encoded "
                         "(Content-Type: application/x-www-form-urlencoded).",
                     )
-                form = await request.form() if raw.strip() else None
-                pairs = [(k, str(v)) for k, v in form.multi_items()] if form else []
+                pairs = parse_qsl(raw, keep_blank_values=True)
                 params = Params([*request.query_params.multi_items(), *pairs])
             else:
                 params = Params(request.query_params.multi_items())

@@ -423,7 +423,6 @@ class StripeSandbox:
                 "charge": charge_id,
                 "created": txn["created"],
                 "currency": charge["currency"],
-                "description": None,
                 "metadata": {},
                 "payment_intent": charge["payment_intent"],
                 "reason": _text(body.get("reason")),
@@ -610,7 +609,6 @@ class StripeSandbox:
         event: dict[str, Any] = {
             "id": self._new_id("evt"),
             "object": "event",
-            "account": None,
             "api_version": API_VERSION,
             "created": self.now(),
             "data": data,
