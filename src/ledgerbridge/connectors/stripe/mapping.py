@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledgerbridge.connectors.base import JSON, EntityMapping, SkipRecord
-from ledgerbridge.connectors.kit.values import text
+from ledgerbridge.connectors.kit.values import dec, text
 from ledgerbridge.model.numbers import currency_places
 
 TRANSACTIONS = "_transactions"
@@ -132,7 +132,7 @@ def _original(txn: Mapping[str, Any], kind: str, currency: str) -> tuple[str | N
     value = minor(amount, original, "the source's amount")
     if kind in ("refund", "chargeback"):
         value = -value
-    return original.upper(), str(value)
+    return original.upper(), dec(value)
 
 
 def payout_line(txn: Mapping[str, Any], currency: str) -> JSON:
@@ -157,9 +157,9 @@ def payout_line(txn: Mapping[str, Any], currency: str) -> JSON:
         "line_id": txn_id,
         "type": kind,
         "occurred_at": moment(txn.get("created")),
-        "gross": str(amount),
-        "fee": str(fee),
-        "net": str(net),
+        "gross": dec(amount),
+        "fee": dec(fee),
+        "net": dec(net),
         "original_currency": original_currency,
         "original_amount": original_amount,
         "order_ref": order_ref(source),
@@ -200,9 +200,9 @@ def payout_record(remote: Mapping[str, Any]) -> JSON:
         "arrival_date": datetime.fromtimestamp(arrival, UTC).date().isoformat(),
         "created_at": moment(remote.get("created")),
         "currency": currency,
-        "gross": str(gross),
-        "fees": str(fees),
-        "net": str(net),
+        "gross": dec(gross),
+        "fees": dec(fees),
+        "net": dec(net),
         "bank_reference": trace_value
         or text(remote.get("statement_descriptor"))
         or text(remote.get("description")),
