@@ -167,6 +167,9 @@ def test_unreadable_payouts_are_skipped_with_the_reason() -> None:
     with pytest.raises(SkipRecord) as caught:
         payout_record(payout([broken], 9000))
     assert caught.value.reason == "invalid_remote_data" and "txn_1" in caught.value.message
+    with pytest.raises(SkipRecord) as refused:
+        payout_record({**payout(None, 100), "_lines_refused": "invalid_request_error: no"})
+    assert refused.value.reason == "payout_lines_unreadable"
     with pytest.raises(SkipRecord, match="arrival date"):
         payout_record(payout(None, 100, arrival_date=None))
     with pytest.raises(SkipRecord, match="whole number"):

@@ -33,7 +33,7 @@ from ledgerbridge.connectors.kit.cursors import ChangedSince
 from ledgerbridge.connectors.kit.values import text
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.stripe.client import MAX_LIMIT, NotFound
-from ledgerbridge.connectors.stripe.mapping import TRANSACTIONS, PayoutMapping
+from ledgerbridge.connectors.stripe.mapping import REFUSED, TRANSACTIONS, PayoutMapping
 from ledgerbridge.connectors.stripe.webhooks import client_for, notices
 
 STREAM_ENTITIES: dict[str, str] = {"payouts": "payout"}
@@ -119,7 +119,11 @@ class StripeConnector(Connector):
         if not payout.get("automatic") or (self.currency and currency != self.currency):
             return row
         params = [("payout", str(payout["id"])), *EXPAND]
-        row[TRANSACTIONS] = list(self.client.every("/balance_transactions", params))
+        try:
+            row[TRANSACTIONS] = list(self.client.every("/balance_transactions", params))
+        except RemoteRejected as exc:
+            # One payout Stripe will not itemise stops only that payout, with the reason.
+            row[REFUSED] = str(exc)
         return row
 
     def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:

@@ -24,6 +24,8 @@ from ledgerbridge.model.numbers import currency_places
 
 TRANSACTIONS = "_transactions"
 """Key of a payout row holding its balance transactions (None: not itemisable)."""
+REFUSED = "_lines_refused"
+"""Key of a payout row whose lines Stripe refused to list: why."""
 ORDER_KEYS = ("order_id", "order_number")
 """Metadata keys a shop's Stripe plugin stores its order under (WooCommerce's gateway writes
 ``order_id``; others ``order_number``)."""
@@ -177,6 +179,11 @@ def payout_record(remote: Mapping[str, Any]) -> JSON:
     arrival = remote.get("arrival_date")
     if isinstance(arrival, bool) or not isinstance(arrival, int):
         raise SkipRecord("invalid_remote_data", f"payout {payout_id} has no arrival date")
+    if remote.get(REFUSED):
+        raise SkipRecord(
+            "payout_lines_unreadable",
+            f"Stripe refused to list the lines of payout {payout_id}: {remote[REFUSED]}",
+        )
     net = minor(remote.get("amount"), currency, f"payout {payout_id}'s amount")
     transactions = remote.get(TRANSACTIONS)
     itemised = bool(remote.get("automatic")) and isinstance(transactions, list)
