@@ -296,7 +296,8 @@ class StripeSandbox:
                 raise invalid("transaction_id", "a charge id starts with ch_")
             if charge_id in self.charges:
                 raise invalid("transaction_id", f"charge {charge_id} exists already")
-            self.order.setdefault(charge_id, self._bump())
+            if charge_id not in self.order:  # an id given by the caller
+                self.order[charge_id] = self._bump()
             settled = self._settled(amount, rate)
             fee_amount = body.get("fee")
             fee = (
