@@ -191,6 +191,9 @@ SANDBOXES = {
     "Subscriptions renewals.",
     "vipps-mobilepay": "Vipps MobilePay's Report API: access tokens, ledgers, the funds and fees "
     "topics by date and as feeds, captures, refunds, fees and payouts, data lag.",
+    "stripe": "Stripe's API for payout reconciliation: secret key, payouts, balance transactions "
+    "with their charges, refunds, disputes and fees, automatic and manual payouts, signed "
+    "webhooks with repeats and misses.",
 }
 
 

@@ -38,6 +38,13 @@ from ledgerbridge.connectors.qonto.connector import check_webhook as qonto_check
 from ledgerbridge.connectors.qonto.connector import record_url as qonto_record_url
 from ledgerbridge.connectors.qonto.settings import QontoSecrets, QontoSettings
 from ledgerbridge.connectors.settings import ConnectionSettings
+from ledgerbridge.connectors.stripe import mapping as stripe_mapping
+from ledgerbridge.connectors.stripe import webhooks as stripe_webhooks
+from ledgerbridge.connectors.stripe.client import DEFAULT_BASE_URL as STRIPE_URL
+from ledgerbridge.connectors.stripe.connector import STREAM_ENTITIES as STRIPE_STREAM_ENTITIES
+from ledgerbridge.connectors.stripe.connector import StripeConnector
+from ledgerbridge.connectors.stripe.connector import verify as stripe_verify
+from ledgerbridge.connectors.stripe.settings import StripeSecrets, StripeSettings
 from ledgerbridge.connectors.tripletex import mapping as tripletex_mapping
 from ledgerbridge.connectors.tripletex import setup as tripletex_setup
 from ledgerbridge.connectors.tripletex import webhooks as tripletex_webhooks
@@ -497,5 +504,34 @@ SYSTEMS: dict[str, SystemSpec] = {
             str(settings.get("base_url") or VIPPS_URL),
             str(settings.get("client_id") or ""),
         ),
+    ),
+    "stripe": SystemSpec(
+        name="stripe",
+        factory=StripeConnector,
+        settings=StripeSettings,
+        secrets=StripeSecrets,
+        timezone="Europe/Copenhagen",
+        side="app",
+        streams={"payouts": stripe_mapping.PayoutMapping},
+        # Stripe limits calls per second (25 in test mode, 100 live), not per day: this is a
+        # budget of our own, so a runaway loop cannot hammer an account.
+        daily_call_limit=20_000,
+        quota_timezone="UTC",
+        page_size=100,
+        write_batch_size=1,
+        pulls={
+            # Webhooks bring payouts as they are paid or change; this is the safety net.
+            "pull": Pull(("payouts",), "7 * * * *"),
+        },
+        entities=frozenset(STRIPE_STREAM_ENTITIES.values()),
+        default_streams=StripeConnector.default_streams,
+        verify=stripe_verify,
+        # Stripe counts calls per account; the key's digest stands for it.
+        counted_per=lambda settings: (
+            str(settings.get("base_url") or STRIPE_URL),
+            str(settings.get("key_fingerprint") or ""),
+        ),
+        webhooks=Webhooks(stripe_webhooks.subscribe, stripe_webhooks.unsubscribe),
+        callback_check=stripe_webhooks.check_signature,
     ),
 }

@@ -1,0 +1,1 @@
+"""Stripe as an acquirer: its payouts and the movements each pays out."""
