@@ -189,6 +189,8 @@ SANDBOXES = {
     "woocommerce": "WooCommerce's REST API v3: consumer key/secret, orders with tax lines, "
     "refunds, customers, products and stock, signed webhooks with their repeats and misses, "
     "Subscriptions renewals.",
+    "zettle": "Zettle's OAuth assertion grant, Purchase API v2 (sales, discounts, refunds, hash "
+    "paging), Finance API v2 (card payments, fees, payouts) and Pusher webhooks.",
 }
 
 

@@ -23,7 +23,9 @@ CATALOGUE = (
 
 def main(argv: list[str] | None = None) -> None:
     """Parse options, ring up some sales, print the API key and serve."""
-    parser = argparse.ArgumentParser(description="Zettle OAuth, Purchase, Finance and Pusher sandbox")
+    parser = argparse.ArgumentParser(
+        description="Zettle OAuth, Purchase, Finance and Pusher sandbox"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8771)
     parser.add_argument("--sales", type=int, default=20, help="sales rung up at start (0-1000)")

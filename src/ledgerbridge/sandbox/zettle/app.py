@@ -180,7 +180,11 @@ def _add_control_routes(app: FastAPI, sandbox: ZettleSandbox) -> None:
 
     @app.post("/_sandbox/keys/{client_id}/revoke", tags=["sandbox control"])
     async def revoke(request: Request, client_id: str) -> Response:
-        return await control(request, lambda body: sandbox.revoke_key(client_id) or {})
+        def handle(body: Any) -> Any:
+            sandbox.revoke_key(client_id)
+            return {"client_id": client_id, "revoked": True}
+
+        return await control(request, handle)
 
     @app.post("/_sandbox/clock", tags=["sandbox control"])
     async def clock(request: Request) -> Response:

@@ -42,8 +42,9 @@ LARGEST = 10**12
 class ZettleError(Exception):
     """A refusal with its HTTP status and Zettle's error body."""
 
-    def __init__(self, status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
-                 ) -> None:  # fmt: skip
+    def __init__(
+        self, status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(str(body))
         self.status = status
         self.body = dict(body)

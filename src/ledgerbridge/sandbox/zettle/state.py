@@ -370,8 +370,8 @@ class ZettleSandbox:
             gross = [row.gross for row in rows]
             discounts, purchase_discount = self._purchase_discount(body.get("discount"), gross)
             finals = [g - d for g, d in zip(gross, discounts, strict=True)]
-            products = [product_json(i, row, f) for i, (row, f) in enumerate(zip(rows, finals,
-                                                                                  strict=True))]  # fmt: skip
+            pairs = list(zip(rows, finals, strict=True))
+            products = [product_json(i, row, f) for i, (row, f) in enumerate(pairs)]
             charge = self._service_charge(body.get("service_charge"))
             amount = sum(finals) + (charge["amount"] if charge else 0)
             taxable = sum(p["rowTaxableAmount"] for p in products)
@@ -747,6 +747,7 @@ class ZettleSandbox:
             raise bad_request("accountTypeGroup", f"one of {', '.join(ACCOUNTS)}")
         start = _finance_time(query.get("start"), "start", required=True)
         end = _finance_time(query.get("end"), "end", required=True)
+        assert start is not None and end is not None
         kinds = query.getlist("includeTransactionType") if hasattr(query, "getlist") else []
         for kind in kinds:
             if kind not in TRANSACTION_TYPES:
