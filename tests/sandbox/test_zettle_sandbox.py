@@ -345,30 +345,29 @@ def test_failed_deliveries_are_retried_then_the_subscription_is_deleted(
 
 
 def test_throttling_and_server_errors_come_from_the_fault_kit(merchant: Merchant) -> None:
-    merchant.server.faults.configure(  # type: ignore[union-attr]
-        FaultPlan(rate=1.0, kinds=(FaultKind.THROTTLE,), retry_after=3)
-    )
+    faults = merchant.server.faults
+    assert faults is not None
+    faults.configure(FaultPlan(rate=1.0, kinds=(FaultKind.THROTTLE,), retry_after=3))
     throttled = merchant.api.get("/purchases/v2")
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "3"
     key = merchant.sandbox.default_key
     assert grant(merchant.api, key.key, key.client_id)["expires_in"] == 7200, "token spared"
-    merchant.server.faults.configure(  # type: ignore[union-attr]
-        FaultPlan(rate=1.0, kinds=(FaultKind.ERROR,))
-    )
+    faults.configure(FaultPlan(rate=1.0, kinds=(FaultKind.ERROR,)))
     failed = merchant.api.get("/v2/payout-info")
     assert failed.status_code == 500 and failed.json()["errorType"] == "INTERNAL_SERVER_ERROR"
-    merchant.server.faults.configure(FaultPlan())  # type: ignore[union-attr]
+    faults.configure(FaultPlan())
     assert merchant.api.get("/purchases/v2").status_code == 200
 
 
 def test_bad_control_input_is_a_clear_400(merchant: Merchant) -> None:
-    for body in (
+    bodies: list[dict[str, Any]] = [
         {"products": []},
         {"products": [{"name": "x", "unit_price": -1}]},
         {"products": [{"name": "x", "unit_price": 100, "quantity": "abc"}]},
         {"products": [{"name": "x", "unit_price": 100}], "payments": [{"type": "BITCOIN"}]},
         {"products": [{"name": "x", "unit_price": 100, "discount": {"percentage": 120}}]},
-    ):
+    ]
+    for body in bodies:
         answer = merchant.api.post("/_sandbox/sales", json=body)
         assert answer.status_code == 400, (body, answer.text)
         assert answer.json()["violations"][0]["propertyName"]

@@ -573,7 +573,6 @@ class ZettleSandbox:
                 row["rowTaxableAmount"] = -half_up(Decimal(source["rowTaxableAmount"]) * share)
                 if "discountValue" in source:
                     row["discountValue"] = -half_up(Decimal(source["discountValue"]) * share)
-                row.pop("fromLocationUuid", None)
                 rows.append(row)
             when = self._moment(body.get("at"))
             payments = self._refund_payments(original, gross_back)
@@ -941,6 +940,7 @@ def _event_payload(purchase: Mapping[str, Any], merchant: Merchant) -> dict[str,
         "gpsCoordinates": {},
         "purchaseNumber": purchase["purchaseNumber"],
         "userDisplayName": purchase["userDisplayName"],
+        "udid": hashlib.sha1(merchant.organization_uuid.encode()).hexdigest(),
         "organizationUuid": merchant.organization_uuid,
         "products": products,
         "discounts": purchase.get("discounts") or [],
