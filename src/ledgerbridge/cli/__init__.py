@@ -194,6 +194,8 @@ SANDBOXES = {
     "stripe": "Stripe's API for payout reconciliation: secret key, payouts, balance transactions "
     "with their charges, refunds, disputes and fees, automatic and manual payouts, signed "
     "webhooks with repeats and misses.",
+    "zettle": "Zettle's OAuth assertion grant, Purchase API v2 (sales, discounts, refunds, hash "
+    "paging), Finance API v2 (card payments, fees, payouts) and Pusher webhooks.",
 }
 
 

@@ -79,6 +79,13 @@ from ledgerbridge.connectors.yuki.client import DEFAULT_BASE_URL as YUKI_URL
 from ledgerbridge.connectors.yuki.connector import STREAM_ENTITIES as YUKI_STREAM_ENTITIES
 from ledgerbridge.connectors.yuki.connector import YukiConnector
 from ledgerbridge.connectors.yuki.settings import YukiSecrets, YukiSettings
+from ledgerbridge.connectors.zettle import mapping as zettle_mapping
+from ledgerbridge.connectors.zettle import webhooks as zettle_webhooks
+from ledgerbridge.connectors.zettle.client import HOSTS as ZETTLE_HOSTS
+from ledgerbridge.connectors.zettle.connector import STREAM_ENTITIES as ZETTLE_STREAM_ENTITIES
+from ledgerbridge.connectors.zettle.connector import ZettleConnector
+from ledgerbridge.connectors.zettle.connector import verify as zettle_verify
+from ledgerbridge.connectors.zettle.settings import ZettleSecrets, ZettleSettings
 
 ConnectorFactory = Callable[
     [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None, Clock],
@@ -533,5 +540,38 @@ SYSTEMS: dict[str, SystemSpec] = {
         ),
         webhooks=Webhooks(stripe_webhooks.subscribe, stripe_webhooks.unsubscribe),
         callback_check=stripe_webhooks.check_signature,
+    ),
+    "zettle": SystemSpec(
+        name="zettle",
+        factory=ZettleConnector,
+        settings=ZettleSettings,
+        secrets=ZettleSecrets,
+        timezone="Europe/Stockholm",
+        side="app",
+        streams={
+            "purchases": zettle_mapping.PurchaseMapping,
+            "refunds": zettle_mapping.RefundMapping,
+            "payouts": zettle_mapping.PayoutMapping,
+        },
+        # Zettle publishes no call quota (it answers 429): a budget of our own.
+        daily_call_limit=50_000,
+        quota_timezone="Europe/Stockholm",
+        page_size=1000,
+        write_batch_size=100,
+        pulls={
+            # PurchaseCreated webhooks bring sales at once; this is the safety net.
+            "pull": Pull(("purchases", "refunds"), "*/15 * * * *"),
+            "payouts": Pull(("payouts",), "10 * * * *"),
+        },
+        entities=frozenset(ZETTLE_STREAM_ENTITIES.values()),
+        default_streams=ZettleConnector.default_streams,
+        verify=zettle_verify,
+        # Each merchant (organization) is its own counter.
+        counted_per=lambda settings: (
+            str(settings.get("base_url") or ZETTLE_HOSTS["purchase"]),
+            str(settings.get("organization_uuid") or ""),
+        ),
+        webhooks=Webhooks(zettle_webhooks.subscribe, zettle_webhooks.unsubscribe),
+        callback_check=zettle_webhooks.check_signature,
     ),
 }

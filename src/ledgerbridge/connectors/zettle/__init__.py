@@ -1,0 +1,1 @@
+"""Zettle (PayPal Zettle) POS: sales and refunds in, card payouts in."""

@@ -1,0 +1,371 @@
+"""Zettle end to end: the Zettle sandbox and the Uniconta sandbox (with its booking service) on
+loopback, the hub on loopback over a real database, connected through the hub API as a user
+would: a Zettle connection (its API key; the webhook subscribed with it) and a route Zettle →
+Uniconta with the POS commerce policy. A day of sales at the till becomes booked invoices with
+the sold products on their lines and Zettle's totals; a refund becomes a credit note against
+its invoice; an access token that expires during an import is renewed; signed webhooks are
+accepted and forged ones refused; Finance payouts arrive as payout records."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.uniconta import seed_webshop
+from ledgerbridge.sandbox.zettle import SandboxServer, ZettleSandbox
+from ledgerbridge.store.tables.tenancy import Connection
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+
+SHARED_DEBTOR = "KASSE"
+POLICY: dict[str, Any] = {
+    "states": {"completed": "create_invoice"},
+    "payment_methods": {
+        "IZETTLE_CARD": {"payment_term": "Kort", "registered_as_paid": True},
+        "IZETTLE_CARD_ONLINE": {"payment_term": "Kort", "registered_as_paid": True},
+        "IZETTLE_CASH": {"payment_term": "Kontant", "registered_as_paid": True},
+    },
+    "customers": {"shared_b2c_account": SHARED_DEBTOR},
+    "vat": {"domestic_codes": {"25": "U25", "12": "U12", "0": "U0"}},
+    "rounding_account": "AFRUND",
+    "refund_item": "REFUSION",
+}
+"""What a Zettle → Uniconta route needs: a sale is ``completed`` when rung up; card and cash are
+paid at the till; every sale goes to one shared POS debtor."""
+CATALOGUE = (
+    ("KAF-01", "Cappuccino", 4200, 25),
+    ("KAF-02", "Caffè latte", 4500, 25),
+    ("BAG-01", "Kanelsnegl", 3250, 12),
+    ("BAG-02", "Rugbrød", 4995, 12),
+    ("BOG-01", "Kogebog", 24900, 0),
+    ("AVI-01", "Dagens avis", 3900, 0),
+)
+"""SKU, name, price with VAT in øre, VAT rate: three rates at one till."""
+
+
+@dataclass
+class Till:
+    """The set-up of one test, with what its assertions read."""
+
+    system: System
+    tenant: Tenant
+    zettle: ZettleSandbox
+    uniconta: Uniconta
+    url: str
+    zettle_id: str = ""
+    uniconta_id: str = ""
+    sales: list[dict[str, Any]] = field(default_factory=list)
+
+    def settle(self) -> None:
+        """Until every webhook arrived and no job is left."""
+        for _ in range(3):
+            self.zettle.wait_for_webhooks(timeout=30)
+            self.system.run_until_idle()
+            time.sleep(0.1)
+
+    def pull(self, kind: str = "pull") -> None:
+        job = self.tenant.api.post(f"/connections/{self.zettle_id}/jobs/{kind}")
+        assert job.status_code in (200, 202), job.text
+        self.settle()
+
+    def invoices(self, sale: dict[str, Any]) -> list[dict[str, Any]]:
+        number = str(sale["globalPurchaseNumber"])
+        return [r for r in self.uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+                if str(r.get("YourRef")) == number]  # fmt: skip
+
+    def invoice(self, sale: dict[str, Any]) -> dict[str, Any]:
+        found = [r for r in self.invoices(sale) if Decimal(str(r["TotalAmount"])) >= 0]
+        assert len(found) == 1, (sale["globalPurchaseNumber"], found)
+        return found[0]
+
+    def lines(self, invoice: dict[str, Any]) -> list[dict[str, Any]]:
+        return [ln for ln in self.uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+                if ln["InvoiceNumber"] == invoice["InvoiceNumber"]]  # fmt: skip
+
+    def issues(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.tenant.api.get(
+            f"/connections/{self.zettle_id}/issues"
+        ).json()
+        return found
+
+    def records(self, path: str) -> list[dict[str, Any]]:
+        page = self.tenant.api.get(path, params={"limit": 1000}).json()
+        return [item["data"] for item in page["items"]]
+
+
+def ring_up(till: Till, body: dict[str, Any]) -> dict[str, Any]:
+    sale = till.zettle.ring_up(body)
+    till.sales.append(sale)
+    return sale
+
+
+def day_of_sales(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    """``count`` sales: one to four rows at the three rates, row and purchase discounts, a
+    service charge, tips, card, cash and split payments, fractional quantities."""
+    bodies = []
+    for n in range(count):
+        rows = []
+        for sku, name, price, vat in rng.sample(CATALOGUE, rng.randint(1, 4)):
+            row: dict[str, Any] = {
+                "sku": sku,
+                "name": name,
+                "unit_price": price,
+                "vat_percentage": vat,
+                "quantity": rng.choice([1, 1, 2, 3]),
+            }
+            if rng.random() < 0.3:
+                row["discount"] = rng.choice([{"percentage": 10}, {"amount": 500}])
+            if sku == "BAG-02" and rng.random() < 0.5:
+                row["quantity"] = "1.5"
+            rows.append(row)  # fmt: skip
+        body: dict[str, Any] = {"products": rows}
+        if n % 5 == 2:
+            body["discount"] = rng.choice([{"percentage": 5}, {"amount": 1000}])
+        if n % 7 == 3:
+            body["service_charge"] = {"amount": 2500, "title": "Servering", "vat_percentage": 25}
+        kind = n % 4
+        if kind == 0:
+            body["payments"] = [{"type": "IZETTLE_CASH"}]
+        elif kind == 1:
+            body["payments"] = [{"type": "IZETTLE_CARD", "tip": 1000}]
+        elif kind == 2:
+            body["payments"] = [{"type": "IZETTLE_CARD", "amount": 1000}, {"type": "IZETTLE_CASH"}]
+        else:
+            body["payments"] = [{"type": "IZETTLE_CARD"}]
+        bodies.append(body)
+    return bodies
+
+
+@pytest.fixture
+def zettle() -> Iterator[tuple[ZettleSandbox, str]]:
+    sandbox = ZettleSandbox(seed=11, webhook_timeout=5.0)
+    server = SandboxServer(sandbox)
+    server.start()
+    yield sandbox, server.base_url
+    server.stop()
+    sandbox.close()
+
+
+def prepare_uniconta(uniconta: Uniconta) -> None:
+    """The company's webshop set-up, a 12 % VAT code, the till's items and its POS debtor."""
+    seed_webshop(uniconta.sandbox, COMPANY)
+    uniconta.sandbox.load(COMPANY, "GLVatClient", [
+        {"Vat": "U12", "Name": "Salgsmoms 12%", "VatType": "Sales", "Rate": 12}])  # fmt: skip
+    vat = {25: "U25", 12: "U12", 0: "U0"}
+    uniconta.sandbox.load(COMPANY, "InvItemClient", [
+        {"Item": sku, "Name": name, "ItemType": "Item", "Vat": vat[rate], "Unit": "Piece",
+         "SalesPrice1": price / 100}
+        for sku, name, price, rate in CATALOGUE
+    ])  # fmt: skip
+    uniconta.sandbox.load(COMPANY, "DebtorClient", [
+        {"Account": SHARED_DEBTOR, "Name": "Kassesalg (Zettle)", "Group": "PRIV",
+         "Country": "Denmark", "Currency": "DKK"}])  # fmt: skip
+
+
+def open_till(
+    system: System, tenant: Tenant, uniconta: Uniconta, sandbox: ZettleSandbox, url: str,
+    **settings: Any,
+) -> Till:  # fmt: skip
+    """Both sides connected through the hub API and imported, the route in place."""
+    prepare_uniconta(uniconta)
+    till = Till(system, tenant, sandbox, uniconta, url)
+    made = tenant.api.post("/connections", json={
+        "system": "zettle", "name": "Butikken",
+        "settings": {"base_url": url, "contact_email": "kasse@example.dk", **settings},
+        "secrets": {"api_key": sandbox.default_key.key},
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    till.zettle_id = made.json()["id"]
+    accounting = connect(tenant, uniconta, settings={
+        "post_invoices": True,
+        "entities": {s: {"enabled": True} for s in ("customers", "invoices", "payment_status")},
+    })  # fmt: skip
+    till.uniconta_id = accounting["id"]
+    uniconta.sandbox.set_change_url(COMPANY, accounting["change_url"])
+    route = tenant.api.post("/routes", json={
+        "source": till.zettle_id, "target": till.uniconta_id, "entities": [],
+        "commerce": {"policy": POLICY, "rules": {}}})  # fmt: skip
+    assert route.status_code == 201, route.text
+    for cid in (till.uniconta_id, till.zettle_id):
+        import_all(system, tenant, cid)
+    till.settle()
+    return till
+
+
+@pytest.fixture
+def till(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
+) -> Till:
+    return open_till(system, tenant, uniconta, *zettle)
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value))
+
+
+def test_a_day_of_sales_is_booked_invoice_by_invoice_with_zettles_totals(till: Till) -> None:
+    for body in day_of_sales(random.Random(7), 20):
+        ring_up(till, body)
+    till.settle()
+    assert till.issues() == []
+    rates = set()
+    for sale in till.sales:
+        invoice = till.invoice(sale)
+        tips = sum(p.get("gratuityAmount") or 0 for p in sale["payments"])
+        assert money(invoice["TotalAmount"]) == Decimal(sale["amount"] + tips) / 100
+        main = max(sale["payments"], key=lambda p: p["amount"])
+        assert invoice["Payment"] == ("Kontant" if main["type"] == "IZETTLE_CASH" else "Kort")
+        assert invoice["Account"] == SHARED_DEBTOR
+        lines = till.lines(invoice)
+        items = [ln["Item"] for ln in lines if ln.get("Item") not in (None, "AFRUND")]
+        assert items == [p["sku"] for p in sale["products"]]
+        for line, row in zip(lines, sale["products"], strict=False):
+            assert money(line["InvoiceQty"]) == money(row["quantity"])
+            assert money(line["NetAmount"]) == Decimal(row["rowTaxableAmount"]) / 100
+            rates.add(line["Vat"])
+        open_items = [r for r in till.uniconta.sandbox.all(COMPANY, "DebtorTransOpenClient")
+                      if r["Invoice"] == invoice["InvoiceNumber"]]  # fmt: skip
+        assert all(money(r["AmountOpen"]) == 0 for r in open_items), "paid at the till"
+    assert {"U25", "U12", "U0"} <= rates
+    assert len(till.uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 20
+    assert till.uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
+    orders = till.records("/orders")
+    assert sorted(int(o["number"]) for o in orders) == [s["globalPurchaseNumber"]
+                                                         for s in till.sales]  # fmt: skip
+    cards = {o["number"]: o["transaction_id"] for o in orders if o["transaction_id"]}
+    assert len(cards) == 15, "every sale with a card part names its card payment"
+    hooks = [a for a in till.zettle.pusher.attempts() if a.event_name == "PurchaseCreated"]
+    assert len(hooks) == 20 and all(a.ok for a in hooks), "each sale arrived by webhook"
+    till.pull()
+    assert len(till.uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 20, "once"
+
+
+def test_a_refund_is_a_credit_note_against_the_sales_invoice(till: Till) -> None:
+    sale = ring_up(till, {"products": [
+        {"sku": "KAF-01", "name": "Cappuccino", "unit_price": 4200, "quantity": 3},
+        {"sku": "BOG-01", "name": "Kogebog", "unit_price": 24900, "vat_percentage": 0}],
+        "payments": [{"type": "IZETTLE_CARD"}]})  # fmt: skip
+    till.settle()
+    invoice = till.invoice(sale)
+    refund = till.zettle.refund(sale["purchaseUUID1"], {"rows": [{"index": 0, "quantity": 1}]})
+    till.settle()
+    (note,) = [r for r in till.invoices(sale) if money(r["TotalAmount"]) < 0]
+    assert note["Settlements"] == str(invoice["InvoiceNumber"])
+    assert money(note["TotalAmount"]) == Decimal(refund["amount"]) / 100 == Decimal("-42.00")
+    assert [(ln["Item"], money(ln["InvoiceQty"]), ln["Vat"]) for ln in till.lines(note)] == [
+        ("KAF-01", -1, "U25")]  # fmt: skip
+    assert till.invoice(sale) == invoice, "the booked invoice is left alone"
+    assert [r["order_source_id"] for r in till.records("/refunds")] == [sale["purchaseUUID1"]]
+    assert till.issues() == []
+
+
+def stored_secrets(system: System, cid: str) -> dict[str, Any]:
+    with system.sessions() as session:
+        return dict(system.box.open(session.get_one(Connection, cid).secrets))
+
+
+def test_signed_webhooks_are_accepted_and_forged_ones_refused(till: Till) -> None:
+    connection = till.tenant.api.get(f"/connections/{till.zettle_id}").json()
+    secrets = stored_secrets(till.system, till.zettle_id)
+    assert secrets["subscription_uuid"] in {
+        s["uuid"] for s in till.zettle.subscriptions()}  # fmt: skip
+    test_messages = [a for a in till.zettle.pusher.attempts() if a.event_name == "TestMessage"]
+    assert [a.status_code for a in test_messages] == [200], "the test message is answered"
+    # A sale made while webhooks are lost is delivered by a forged and a real copy.
+    sale = till.zettle.ring_up({"products": [{"sku": "KAF-02", "name": "Caffè latte",
+                                              "unit_price": 4500}]})  # fmt: skip
+    till.zettle.wait_for_webhooks()
+    delivered = [a for a in till.zettle.pusher.attempts() if a.event_name == "PurchaseCreated"]
+    body = delivered[-1].body
+    envelope = json.loads(body)
+    url = connection["change_url"]
+    with httpx.Client() as client:
+        forged = client.post(url, content=body, headers={"X-iZettle-Signature": "0" * 64})
+        assert forged.status_code == 401
+        assert client.post(url, content=body).status_code == 401
+        key = secrets["signing_key"].encode()
+        mac = hmac.new(key, f"{envelope['timestamp']}.{envelope['payload']}".encode(),
+                       hashlib.sha256).hexdigest()  # fmt: skip
+        for _ in range(2):  # a repeated delivery of the same message
+            again = client.post(url, content=body, headers={"X-iZettle-Signature": mac})
+            assert again.status_code in (200, 202), again.text
+    till.settle()
+    till.invoice(sale)
+    assert len(till.invoices(sale)) == 1
+    assert till.issues() == []
+
+
+def test_an_access_token_that_expires_during_the_import_is_renewed(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
+) -> None:
+    sandbox, url = zettle
+    for body in day_of_sales(random.Random(3), 30):
+        sandbox.ring_up(body)
+    # Every API call moves Zettle's clock 15 minutes: a token lasts eight calls.
+    sandbox.apply_settings({"seconds_per_request": 900})
+    till = open_till(system, tenant, uniconta, sandbox, url, page_size=4)
+    grants = len(sandbox.state.tokens)
+    assert grants >= 3, f"only {grants} grants: the token never expired"
+    orders = till.records("/orders")
+    assert len(orders) == 30
+    assert len(till.uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 30
+    assert till.issues() == []
+    secrets = stored_secrets(system, till.zettle_id)
+    assert secrets["access_token"] in sandbox.state.tokens, "the newest token is kept"
+
+
+def test_finance_payouts_are_imported_as_payout_records(till: Till) -> None:
+    card = ring_up(till, {"products": [{"sku": "KAF-01", "name": "Cappuccino",
+                                        "unit_price": 4200, "quantity": 2}],
+                          "payments": [{"type": "IZETTLE_CARD"}]})  # fmt: skip
+    ring_up(
+        till,
+        {
+            "products": [
+                {"sku": "BOG-01", "name": "Kogebog", "unit_price": 24900, "vat_percentage": 0}
+            ],
+            "payments": [{"type": "IZETTLE_CASH"}],
+        },
+    )
+    split = ring_up(till, {"products": [{"sku": "BAG-02", "name": "Rugbrød", "unit_price": 4995,
+                                         "vat_percentage": 12, "quantity": 4}],
+                           "payments": [{"type": "IZETTLE_CARD", "amount": 10000, "tip": 500},
+                                        {"type": "IZETTLE_CASH"}]})  # fmt: skip
+    refunded = till.zettle.refund(card["purchaseUUID1"], {"rows": [{"index": 0, "quantity": 1}]})
+    till.settle()
+    entry = till.zettle.payout({})
+    till.pull("payouts")
+    (payout,) = till.records("/payouts")
+    assert (payout["provider"], payout["status"], payout["source_id"]) == (
+        "zettle", "paid", entry["originatingTransactionUuid"])  # fmt: skip
+    assert money(payout["net"]) == -Decimal(entry["amount"]) / 100
+    lines = {line["psp_ref"]: line for line in payout["lines"]}
+    card_uuid, split_uuid = card["payments"][0]["uuid"], split["payments"][0]["uuid"]
+    refund_uuid = refunded["payments"][0]["uuid"]
+    assert set(lines) == {card_uuid, split_uuid, refund_uuid}, "card payments only"
+    assert (money(lines[card_uuid]["gross"]), lines[card_uuid]["order_ref"]) == (
+        Decimal("84.00"), str(card["globalPurchaseNumber"]))  # fmt: skip
+    assert money(lines[split_uuid]["gross"]) == Decimal("105.00"), "the card part with its tip"
+    assert lines[refund_uuid]["type"] == "refund"
+    assert lines[refund_uuid]["order_ref"] == str(card["globalPurchaseNumber"])
+    for line in payout["lines"]:
+        assert money(line["net"]) == money(line["gross"]) - money(line["fee"])
+    assert sum(money(ln["net"]) for ln in payout["lines"]) == money(payout["net"])
+    orders = {o["number"]: o for o in till.records("/orders")}
+    assert orders[str(card["globalPurchaseNumber"])]["transaction_id"] == card_uuid
+    till.pull("payouts")
+    assert len(till.records("/payouts")) == 1, "read again, still one payout"
+    till.zettle.ring_up({"products": [{"name": "Kop", "unit_price": 3000}]})
+    till.zettle.payout({})
+    till.pull("payouts")
+    assert len(till.records("/payouts")) == 2
