@@ -50,6 +50,7 @@ from ledgerbridge.connectors.uniconta import mapping as uniconta_mapping
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL as UNICONTA_URL
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
+from ledgerbridge.connectors.uniconta.journal import JournalPostingMapping
 from ledgerbridge.connectors.uniconta.settings import UnicontaSecrets, UnicontaSettings
 from ledgerbridge.connectors.woocommerce import mapping as woo_mapping
 from ledgerbridge.connectors.woocommerce import webhooks as woo_webhooks
@@ -259,6 +260,7 @@ SYSTEMS: dict[str, SystemSpec] = {
             "stock_levels": uniconta_mapping.StockMapping,
             "invoices": uniconta_mapping.InvoiceMapping,
             "payment_status": uniconta_mapping.PaymentStatusMapping,
+            "cash_journal": JournalPostingMapping,
         },
         daily_call_limit=5000,
         quota_timezone="Europe/Copenhagen",
