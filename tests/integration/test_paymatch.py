@@ -218,3 +218,27 @@ def test_the_paymatch_block_is_checked_when_saved(
         assert refused.status_code == 422, refused.text
         (detail,) = refused.json()["detail"]
         assert ".".join(str(part) for part in detail["loc"][1:]) == field
+
+
+def test_a_payout_waits_for_an_invoice_not_booked_yet_then_matches_it(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    saved = tenant.api.put(f"/routes/{shop['route']['id']}", json={
+        "source": "app", "target": shop["cid"], "entities": ["party"],
+        "commerce": {"policy": POLICY, "rules": {}},
+        "paymatch": {**PAYMATCH, "wait_for_invoice_hours": 24}})  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    body = order_body(shop["sku"], source_id="6050", number="6050", transaction_id="ch_6050",
+                      state="pending", paid_at=None)  # fmt: skip
+    order = tenant.api.post("/orders", json=body).json()
+    pay_out(tenant, "po_8", charge("t1", TOTAL, "4.48", psp_ref="ch_6050"))
+    system.run_until_idle()
+    assert journal(uniconta, "po_8") == []
+    assert issues(tenant, shop["cid"])["po_8"] == "waiting_for_invoice"
+
+    paid = {"state": "processing", "paid_at": "2026-11-20T10:30:00+01:00"}
+    assert tenant.api.patch(f"/orders/{order['id']}", json=paid).status_code == 200
+    system.run_until_idle()
+    (invoice,) = [r for r in items(tenant, "/invoices") if r["data"]["reference"] == "6050"]
+    assert journal(uniconta, "po_8")[0] == ("5820", "-298.75", invoice["data"]["number"])
+    assert "po_8" not in issues(tenant, shop["cid"])
