@@ -148,13 +148,19 @@ class StoreInvoices:
         return self._invoices
 
     def _number(self, invoice_id: str) -> str | None:
-        if invoice_id not in self._numbers:
-            record = self._session.get(HubRecord, invoice_id)
-            number = None
-            if record is not None and not record.deleted and record.tenant_id == self._tenant_id:
-                number = record.data.get("number")
-            self._numbers[invoice_id] = str(number) if number else None
-        return self._numbers[invoice_id]
+        """The invoice's number (what Uniconta gave it); the tenant's invoice numbers are read
+        in one query the first time, as a payout asks for hundreds of them."""
+        if not self._numbers:
+            rows = self._session.execute(
+                sa.select(HubRecord.id, HubRecord.data["number"].as_string()).where(
+                    HubRecord.tenant_id == self._tenant_id,
+                    HubRecord.entity == "invoice",
+                    HubRecord.deleted.is_(False),
+                )
+            )
+            self._numbers = {rid: str(number) if number else None for rid, number in rows}
+            self._numbers.setdefault("", None)
+        return self._numbers.get(invoice_id)
 
     def _fact(self, order: JSON | None) -> InvoiceFact | None:
         if order is None:

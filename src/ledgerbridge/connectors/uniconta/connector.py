@@ -60,6 +60,10 @@ REVISIT_PAGES = 5
 """Pages of posted invoice headers a pull reads again to find changed dates and payment terms
 (see ``_read_invoices``): at most this many calls a pull spends on them."""
 
+MAX_LINES_PER_INSERT = 5000
+"""Journal lines per InsertList: a payout of a busy day's card payments is thousands of lines,
+and Uniconta states no limit on a request's size (an inferred, conservative bound)."""
+
 POSTED_AS = "__posted_as__"
 """Marks an order found already posted (its invoice number): see ``_find_orders``."""
 
@@ -534,8 +538,26 @@ class UnicontaConnector(Connector):
         return {ref: stored_posting(ref, lines) for ref, lines in found.items()}
 
     def _insert_postings(self, calls: list[StepCall]) -> list[JSON]:
-        """Every posting's lines in one InsertList (all or none); read back by reference
-        when Uniconta answers without the rows."""
+        """The postings' lines in as few InsertLists as ``MAX_LINES_PER_INSERT`` allows, each
+        posting's lines within one call (all or none: one voucher is never split); a call's
+        rows are read back by reference when Uniconta answers without them. A fault after
+        the first call leaves the later postings to the step's look-up, which finds what the
+        earlier calls stored."""
+        results: list[JSON] = []
+        group: list[StepCall] = []
+        size = 0
+        for call in calls:
+            count = len(call.payload["lines"])
+            if group and size + count > MAX_LINES_PER_INSERT:
+                results += self._insert_group(group)
+                group, size = [], 0
+            group.append(call)
+            size += count
+        if group:
+            results += self._insert_group(group)
+        return results
+
+    def _insert_group(self, calls: list[StepCall]) -> list[JSON]:
         rows = [line for call in calls for line in sent_lines(call.payload)]
         stored = self.client.insert_list(JOURNAL_LINE, rows)
         if len(stored) != len(rows):
