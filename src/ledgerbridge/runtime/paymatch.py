@@ -199,7 +199,7 @@ class PayMatchFlows:
         self._state = SyncState(session_factory, hub, clock)
 
     def handlers(self) -> dict[str, Handler]:
-        return {"paymatch_flow": self._job}
+        return {"paymatch_flow": self._job, "paymatch_wake": self._wake}
 
     # ------------------------------------------------------------------ trigger
 
@@ -249,30 +249,45 @@ class PayMatchFlows:
         return waiting is not None
 
     def queue_flow(
-        self,
-        session: Session | None,
-        route_id: str,
-        target_id: str,
-        tenant_id: str,
-        *,
-        run_after: dt.datetime | None = None,
+        self, session: Session | None, route_id: str, target_id: str, tenant_id: str
     ) -> str:
-        """Queue the route's flow (``run_after``: when a waiting payout's time is up)."""
-        key = f"paymatch_flow:{route_id}"
-        if run_after is not None:
-            key = f"paymatch_wait:{route_id}:{run_after.strftime('%Y%m%d%H%M')}"
+        """Queue the route's flow, in its target connection's line."""
         return self._queue.enqueue(
             Command(
                 "paymatch_flow",
                 connection_id=target_id,
                 tenant_id=tenant_id,
-                dedupe_key=key,
+                dedupe_key=f"paymatch_flow:{route_id}",
                 priority=30,
-                run_after=run_after,
                 payload={"route_id": route_id},
             ),
             session=session,
         )
+
+    def queue_wake(self, session: Session, route_id: str, tenant_id: str, at: dt.datetime) -> str:
+        """Wake the route's flow when a waiting payout's time is up. The wake-up is in no
+        connection's line: a job due tomorrow must not hold up the connection's work today
+        (a line is served in order), so it only queues the flow when it is due."""
+        return self._queue.enqueue(
+            Command(
+                "paymatch_wake",
+                tenant_id=tenant_id,
+                dedupe_key=f"paymatch_wake:{route_id}:{at.strftime('%Y%m%d%H%M')}",
+                priority=30,
+                run_after=at,
+                payload={"route_id": route_id},
+            ),
+            session=session,
+        )
+
+    def _wake(self, job: JobContext) -> JSON:
+        route_id = str(job.job.payload.get("route_id"))
+        with self._sessions.begin() as session:
+            route = session.get(Route, route_id)
+            if route is None or not route.active or not route.paymatch:
+                return {"skipped": "route removed, paused or without paymatch"}
+            queued = self.queue_flow(session, route.id, route.target_connection_id, route.tenant_id)
+        return {"queued": queued}
 
     # ------------------------------------------------------------------ job
 
@@ -506,9 +521,7 @@ class PayMatchFlows:
                 reason=WAITING, message=decision.message, record_id=record.id,
             )  # fmt: skip
             assert decision.wait_until is not None
-            self.queue_flow(
-                session, run.route_id, run.target_id, run.tenant_id, run_after=decision.wait_until
-            )
+            self.queue_wake(session, run.route_id, run.tenant_id, decision.wait_until)
             return
         assert decision.posting is not None
         try:
