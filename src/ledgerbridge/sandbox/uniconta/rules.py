@@ -173,11 +173,14 @@ def after_write(
             if item is not None:
                 tx.put(ITEM, {**item, **stock_figures(tx.children(STOCK.name, item_key))})
     elif definition is JOURNAL_LINE:
-        for name in _parents("Journal", old, new):
-            journal = tx.get(JOURNAL.name, name)
+        # Counted by the change, not recounted: a journal may hold a month of payouts.
+        before = old.get("Journal") if old is not None else None
+        after = new.get("Journal") if new is not None else None
+        for name, delta in ((before, -1), (after, 1)):
+            journal = tx.get(JOURNAL.name, name) if name is not None and before != after else None
             if journal is not None:
-                count = len(tx.children(JOURNAL_LINE.name, name))
-                tx.put(JOURNAL, {**journal, "NumberOfLines": count})
+                lines = int(journal.get("NumberOfLines") or 0) + delta
+                tx.put(JOURNAL, {**journal, "NumberOfLines": lines})
     elif definition is INVOICE and old is not None and new is not None:
         for open_item in tx.children(OPEN_ITEM.name, new["InvoiceNumber"]):
             tx.put(OPEN_ITEM, {**open_item, "Date": new["Date"], "DueDate": new["DueDate"]})
