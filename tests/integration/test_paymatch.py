@@ -202,6 +202,11 @@ def test_changed_after_posting_is_reported_not_posted_again_and_failed_is_skippe
     (inconsistent,) = [i for i in found if i["key"] == "po_6"]
     assert inconsistent["reason"] == "payout_inconsistent"
     assert "status paid → failed" in inconsistent["message"]
+    back = tenant.api.patch(f"/payouts/{payout['id']}", json={"status": "paid"})
+    assert back.status_code == 200, back.text
+    system.run_until_idle()
+    assert "po_6" not in issues(tenant, shop["cid"])
+    assert len(journal(uniconta, "po_6")) == 3
     assert failed["data"]["status"] == "failed"
 
 

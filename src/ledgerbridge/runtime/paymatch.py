@@ -499,6 +499,10 @@ class PayMatchFlows:
         derived = self._derived(session, run.route_id, key, "journal")
         if derived is not None:
             if derived.source_hash == digest:
+                # Back to what was posted: a change reported before is no longer one.
+                recorder.resolve(
+                    session, STREAM, FLOW, [payout.source_id], reasons=["payout_inconsistent"]
+                )
                 recorder.log(
                     session, stream=STREAM, direction=FLOW, outcome="unchanged",
                     record_id=record.id, persist=False,

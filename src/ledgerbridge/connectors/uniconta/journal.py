@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
 
 from ledgerbridge.connectors.base import (
     JSON,
@@ -142,7 +141,3 @@ def stored_posting(reference: str, lines: list[JSON]) -> JSON:
 def sent_lines(payload: JSON) -> list[JSON]:
     """A payload's lines, without empty values (Uniconta omits nulls, and so do we)."""
     return [{k: v for k, v in line.items() if v is not None} for line in payload["lines"]]
-
-
-def line_count(payload: Mapping[str, Any]) -> int:
-    return len(payload.get("lines") or [])
