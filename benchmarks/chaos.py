@@ -875,9 +875,218 @@ class Webshop(Target):
         self.shop.close()
 
 
+PAYOUT_LINES = 3
+"""Charges per payout: one named by its order number, one by its payment id only, and one of
+an order that is made only after its payout (the error account, then a late match)."""
+
+
+class PayMatch(Target):
+    """Acquirer payouts written through the hub API, each posted in Uniconta's PAYMATCH cash
+    journal by a route app → Uniconta carrying a commerce and a paymatch block; the orders they
+    pay are booked by the same route. Each payout must be one posting in the hub and its lines
+    once in the journal; each line sent to the error account for an order made later, one
+    late match."""
+
+    name = "paymatch"
+    streams = ("payouts",)
+    company = 48213
+    user, password = "chaos", "chaos-Pa55word"
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.sandbox = UnicontaSandbox(throttle_delay=0.0, daily_call_limit=1_000_000)
+        self.sandbox.add_company(self.company, "Kaos Betaling ApS")
+        self.sandbox.add_user(
+            self.company, self.user, self.password, user_type="Server", roles=("Reseller",)
+        )
+        seed_webshop(self.sandbox, self.company)
+        self.sandbox.load(self.company, "InvItemClient", [
+            {"Item": "KAOS-KRUS", "Name": "Krus", "ItemType": "Item", "Vat": "U25",
+             "SalesPrice1": 100, "Unit": "Piece"}])  # fmt: skip
+        self.server = UnicontaServer(self.sandbox, faults=plan)
+        self.server.start()
+        self.booking = BookingServer(self.sandbox, faults=plan)
+        self.booking.start()
+        self.late_orders: list[JSON] = []
+        self.expected_late: set[str] = set()
+
+    def fault_servers(self) -> list[LoopbackServer]:
+        return [self.server, self.booking]
+
+    def connect(self, api: HubApi) -> str:
+        accounting = api.create("/connections", {
+            "system": "uniconta", "name": "Uniconta", "timezone": "Europe/Copenhagen",
+            "settings": {"company_id": self.company, "username": self.user,
+                         "base_url": self.server.base_url, "booking_url": self.booking.base_url,
+                         "post_invoices": True, "vat_mapping": {"U25": "U25", "U0": "U0"},
+                         "entities": {s: {"enabled": True} for s in
+                                      ("customers", "products", "invoices", "cash_journal")}},
+            "secrets": {"password": self.password},
+        })  # fmt: skip
+        cid = str(accounting["id"])
+        api.create("/routes", {
+            "source": "app", "target": cid, "entities": ["party"],
+            "commerce": {"policy": {"payment_methods": {"stripe": {
+                "payment_term": "Kort", "registered_as_paid": True}}}},
+            "paymatch": {"journal": "PAYMATCH", "receivable_account": "5820",
+                         "fee_account": "7220", "bank_account": "5900", "error_account": "5990",
+                         "start_date": "2026-01-01", "wait_for_invoice_hours": 0},
+        })  # fmt: skip
+        return cid
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        return None
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        raise NotImplementedError("the invoices come from the orders")
+
+    @staticmethod
+    def _order(number: str) -> JSON:
+        return {
+            "source_id": number, "number": number, "state": "processing",
+            "created_at": "2026-11-20T10:00:00+01:00", "paid_at": "2026-11-20T10:01:00+01:00",
+            "currency": "DKK", "transaction_id": f"ch_{number}",
+            "lines": [{"source_id": "1", "kind": "item", "sku": "KAOS-KRUS",
+                       "description": "Krus", "quantity": "1", "unit_price": "100.00",
+                       "tax_rate": "25", "net_amount": "100.00", "tax_amount": "25.00"}],
+            "total": "125.00", "total_tax": "25.00",
+            "payment_method": {"code": "stripe", "title": "Kort"},
+            "customer": {"email": f"kunde{int(number) % 7}@kaos.example", "name": "Kunde"},
+        }  # fmt: skip
+
+    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
+        """Two orders per payout first, the payouts, then the orders their third lines pay."""
+        for n in range(options.records):
+            for k in (0, 1):
+                api.create("/orders", self._order(f"{70000 + n * PAYOUT_LINES + k}"))
+        for n in range(options.records):
+            numbers = [f"{70000 + n * PAYOUT_LINES + k}" for k in range(PAYOUT_LINES)]
+            lines = [
+                {"line_id": "t0", "type": "charge", "gross": "125.00", "fee": "1.88",
+                 "net": "123.12", "order_ref": numbers[0]},
+                {"line_id": "t1", "type": "charge", "gross": "125.00", "fee": "1.88",
+                 "net": "123.12", "psp_ref": f"ch_{numbers[1]}"},
+                {"line_id": "t2", "type": "charge", "gross": "125.00", "fee": "1.88",
+                 "net": "123.12", "order_ref": numbers[2]},
+            ]  # fmt: skip
+            source_id = f"po_kaos_{n:04d}"
+            body = {
+                "provider": "stripe", "source_id": source_id, "status": "paid",
+                "arrival_date": "2026-12-02", "currency": "DKK", "gross": "375.00",
+                "fees": "5.64", "net": "369.36", "bank_reference": f"STRIPE {source_id}",
+                "lines": lines,
+            }  # fmt: skip
+            record = api.create("/payouts", body)
+            created["payouts"][source_id] = {"id": record["id"], "lines": lines}
+            self.late_orders.append(self._order(numbers[2]))
+        for order in self.late_orders:
+            api.create("/orders", order)
+
+    def _journal(self) -> dict[str, list[JSON]]:
+        lines: dict[str, list[JSON]] = defaultdict(list)
+        for row in self.sandbox.all(self.company, "GLDailyJournalLineClient"):
+            lines[str(row.get("ReferenceNumber"))].append(row)
+        return lines
+
+    def linked(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
+        journal = self._journal()
+        return sum(1 for source_id in created["payouts"] if source_id in journal)
+
+    def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
+        """Every payout posted, and each of its lines that went to the error account for an
+        order made later moved by its late match."""
+        journal = self._journal()
+        if any(source_id not in journal for source_id in created["payouts"]):
+            return False
+        wanted = {
+            f"{source_id}/t2"
+            for source_id in created["payouts"]
+            if any(row.get("Account") == "5990" for row in journal[source_id])
+        }
+        return wanted <= set(journal)
+
+    def compare(
+        self,
+        report: Report,
+        settings: Settings,
+        api_key: str,
+        created: dict[str, dict[str, JSON]],
+    ) -> None:
+        """Each payout against its postings in the hub and their lines in the journal; the
+        hub through its API (no worker running)."""
+        system = System(settings)
+        server = ServerThread(create_app(system)).start()
+        api = HubApi(server.url, api_key)
+        try:
+            self._compare(report, api, created)
+        finally:
+            api.close()
+            server.stop()
+            system.close()
+
+    def _compare(self, report: Report, api: HubApi, created: dict[str, dict[str, JSON]]) -> None:
+        connections = [c["id"] for c in api.client.get("/connections").json()]
+        issues = [
+            issue
+            for cid in connections
+            for issue in api.client.get(f"/connections/{cid}/issues").json()
+        ]
+        report.issue_reasons = dict(Counter(i["reason"] for i in issues))
+        with_issue = {i["key"] for i in issues if i["stream"] == "payouts"}
+        postings = api.all("/journal-postings")
+        by_reference: dict[str, list[JSON]] = defaultdict(list)
+        for posting in postings:
+            by_reference[posting["data"]["reference"]].append(posting["data"])
+        report.duplicated_hub += sum(len(p) - 1 for p in by_reference.values())
+        journal = self._journal()
+        report.duplicated_remote += sum(1 for ref in journal if ref not in by_reference)
+        for reference, found in by_reference.items():
+            rows = journal.get(reference, [])
+            wanted = sorted((ln["account"], Decimal(ln["amount"])) for ln in found[0]["lines"])
+            got = sorted(
+                (str(r["Account"]), Decimal(str(r["Debit"])) - Decimal(str(r["Credit"])))
+                for r in rows
+            )
+            if len(rows) > len(wanted):
+                report.duplicated_remote += 1
+            elif rows and got != wanted:
+                report.damaged += 1
+        for source_id, made in created["payouts"].items():
+            posted = by_reference.get(source_id, [])
+            if posted and source_id in journal:
+                report.linked += 1
+            elif source_id in with_issue:
+                report.with_issue += 1
+            else:
+                report.neither += 1
+                report.lost += 1
+            if posted:
+                errors = [ln for ln in posted[0]["lines"] if ln["role"] == "error"]
+                moved = f"{source_id}/t2"
+                if errors and moved not in journal:
+                    report.lost += 1
+                gross = sum(Decimal(ln["gross"]) for ln in made["lines"])
+                received = -sum(
+                    Decimal(ln["amount"])
+                    for ln in posted[0]["lines"]
+                    if ln["role"] in ("receivable", "error")
+                )
+                report.damaged += received != gross
+
+    def remote_documents(self) -> dict[str, dict[str, list[str]]]:
+        return {"payouts": {ref: [ref] for ref in self._journal()}}
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        return {"payouts": set(self._journal())}
+
+    def close(self) -> None:
+        self.booking.stop()
+        super().close()
+        self.sandbox.close()
+
+
 TARGETS: dict[str, Callable[[FaultPlan], Target]] = {
     "uniconta": Uniconta, "qonto": Qonto, "tripletex": Tripletex, "yuki": Yuki,
-    "webshop": Webshop,
+    "webshop": Webshop, "paymatch": PayMatch,
 }  # fmt: skip
 
 

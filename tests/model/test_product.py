@@ -199,6 +199,8 @@ def test_entity_types() -> None:
         "payment",
         "order",
         "refund",
+        "payout",
+        "journal_posting",
         "period_statistics",
     }
     for model in ENTITY_TYPES.values():

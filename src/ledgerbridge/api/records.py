@@ -17,6 +17,7 @@ from ledgerbridge.model import (
     ContactPerson,
     CustomField,
     Invoice,
+    JournalPosting,
     Order,
     Party,
     Payment,
@@ -46,6 +47,7 @@ RESOURCES: dict[str, tuple[str, type[BaseModel]]] = {
     "orders": ("order", Order),
     "refunds": ("refund", Refund),
     "payouts": ("payout", Payout),
+    "journal-postings": ("journal_posting", JournalPosting),
 }
 
 

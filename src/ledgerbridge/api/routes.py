@@ -39,10 +39,18 @@ class RouteBody(BaseModel):
         "MappingRules}` (docs/commerce.md); refusals name the path, e.g. "
         "`commerce.policy.vat.oss_codes`",
     )
+    paymatch: dict[str, Any] | None = Field(
+        None,
+        description="For an acquirer's payouts: `journal`, `receivable_account`, "
+        "`fee_account`, `bank_account`, `error_account`, `group_lines`, `start_date`, "
+        "`wait_for_invoice_hours` (docs/paymatch.md); the target must have a cash journal",
+    )
     active: StrictBool = True
 
     def as_input(self) -> RouteInput:
-        return RouteInput(self.source, self.target, self.entities, self.commerce, self.active)
+        return RouteInput(
+            self.source, self.target, self.entities, self.commerce, self.active, self.paymatch
+        )
 
 
 class RouteView(BaseModel):
@@ -53,6 +61,7 @@ class RouteView(BaseModel):
     commerce: dict[str, Any] | None = Field(
         description="The policy and the mapping rules with their `version` and `content_hash`"
     )
+    paymatch: dict[str, Any] | None = Field(None, description="The PayMatch block as saved")
     active: bool
     created_at: str
     updated_at: str

@@ -57,6 +57,7 @@ from ledgerbridge.connectors.uniconta import mapping as uniconta_mapping
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL as UNICONTA_URL
 from ledgerbridge.connectors.uniconta.connector import STREAM_ENTITIES, UnicontaConnector
+from ledgerbridge.connectors.uniconta.journal import JournalPostingMapping
 from ledgerbridge.connectors.uniconta.settings import UnicontaSecrets, UnicontaSettings
 from ledgerbridge.connectors.vipps_mobilepay import mapping as vipps_mapping
 from ledgerbridge.connectors.vipps_mobilepay.client import DEFAULT_BASE_URL as VIPPS_URL
@@ -281,6 +282,7 @@ SYSTEMS: dict[str, SystemSpec] = {
             "stock_levels": uniconta_mapping.StockMapping,
             "invoices": uniconta_mapping.InvoiceMapping,
             "payment_status": uniconta_mapping.PaymentStatusMapping,
+            "cash_journal": JournalPostingMapping,
         },
         daily_call_limit=5000,
         quota_timezone="Europe/Copenhagen",

@@ -29,6 +29,8 @@ from ledgerbridge.store.tables.tenancy import Connection
 APP_SOURCE = "app"
 """A route's source for records written through the hub API (origin ``api``)."""
 FLOW_PREFIX = "flow:"
+JOURNAL_ENTITY = "journal_posting"
+"""What a PayMatch route derives: a target must declare a stream of it (a cash journal)."""
 NEVER_TO_APPS = frozenset({"invoice", "payment"})
 """Entities an app-side system (a shop) never receives: booked documents belong to the
 accounting side; stock levels and products may go to a shop."""
@@ -184,6 +186,7 @@ def route_problems(
     connections: Iterable[ConnectionFacts],
     *,
     commerce: bool = False,
+    paymatch: bool = False,
 ) -> list[tuple[str, str]]:
     """Why a route makes no sense, as (field, message) pairs; empty when it is fine."""
     known = {c.id: c for c in connections}
@@ -205,6 +208,10 @@ def route_problems(
         )
     if commerce and target_facts.side == "app":
         problems.append(("commerce", "invoices are derived for an accounting connection only"))
+    if paymatch and JOURNAL_ENTITY not in target_facts.entities:
+        problems.append(
+            ("paymatch", "the target's system has no cash journal to post payouts in (Uniconta)")
+        )
     for index, entity in enumerate(entities):
         if entity not in target_facts.entities:
             carried = ", ".join(sorted(target_facts.entities)) or "nothing"

@@ -22,6 +22,7 @@ from ledgerbridge.model.common import (
 )
 from ledgerbridge.model.custom_field import CustomField, CustomFieldKey
 from ledgerbridge.model.invoice import Invoice, InvoiceLine, Payment, round_money
+from ledgerbridge.model.journal import JournalLine, JournalPosting
 from ledgerbridge.model.party import ContactPerson, Party
 from ledgerbridge.model.payout import Payout, PayoutLine
 from ledgerbridge.model.product import COMMON_UNITS, Product, StockLevel, Unit, VatCode
@@ -54,6 +55,8 @@ __all__ = [
     "Iban",
     "Invoice",
     "InvoiceLine",
+    "JournalLine",
+    "JournalPosting",
     "Locale",
     "MetricName",
     "Order",
@@ -94,6 +97,7 @@ ENTITY_TYPES: dict[str, type[BaseModel]] = {
     "order": Order,
     "refund": Refund,
     "payout": Payout,
+    "journal_posting": JournalPosting,
     "period_statistics": PeriodStatistics,
     "custom_field": CustomField,
 }

@@ -31,6 +31,7 @@ from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
 from ledgerbridge.runtime.jobqueue.port import Command, JobBackend, JobContext
 from ledgerbridge.runtime.jobqueue.procrastinate import ProcrastinateBackend
 from ledgerbridge.runtime.jobs import SyncJobs
+from ledgerbridge.runtime.paymatch import PayMatchFlows
 from ledgerbridge.runtime.retention import Retention
 from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.services.connections import ConnectionService
@@ -114,10 +115,13 @@ class System:
         )
         self.flows = CommerceFlows(self.sessions, self.hub, self.queue, self.clock)
         self.routes = RouteService(self.sessions, self.flows, self.queue, self.clock)
+        self.paymatch = PayMatchFlows(self.sessions, self.hub, self.queue, self.clock)
+        self.routes.paymatch = self.paymatch
         self.worker = self.queue.runner(
             {
                 **self.jobs.handlers(),
                 **self.flows.handlers(),
+                **self.paymatch.handlers(),
                 **self.file_jobs.handlers(),
                 "notices": self._notices,
                 "retention": self._retention,
@@ -128,6 +132,7 @@ class System:
         self.hub.listeners.append(self.webhooks.on_changes)
         self.hub.listeners.append(self._push_on_change)
         self.hub.listeners.append(self.flows.on_changes)
+        self.hub.listeners.append(self.paymatch.on_changes)
         self.webhooks.on_pending = self._deliver_soon
         self.scheduler.set(SYSTEM_SCOPE, "deliver_webhooks", "* * * * *", "UTC")
         self.scheduler.set(SYSTEM_SCOPE, "retention", RETENTION_CRON, "UTC")

@@ -22,11 +22,13 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.config import CommercePolicy
 from ledgerbridge.commerce.flow import match_key
 from ledgerbridge.commerce.mapping import MappingRules, apply_mapping
+from ledgerbridge.commerce.paymatch import PayMatchPolicy
 from ledgerbridge.commerce.policies import DateRange, line_vat_code, plan_historical_import
 from ledgerbridge.engine.routing import APP_SOURCE, route_problems, tenant_connections
 from ledgerbridge.model.commerce import Order
 from ledgerbridge.runtime.flows import CommerceFlows, source_orders
 from ledgerbridge.runtime.jobqueue.port import JobBackend
+from ledgerbridge.runtime.paymatch import PayMatchFlows
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.flows import Route
@@ -44,6 +46,7 @@ class RouteInput:
     entities: list[str]
     commerce: JSON | None
     active: bool = True
+    paymatch: JSON | None = None
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -76,6 +79,18 @@ def _validated(commerce: JSON | None, current: JSON | None) -> JSON | None:
     return {"policy": policy.model_dump(mode="json"), "rules": rules.model_dump(mode="json")}
 
 
+def _validated_paymatch(paymatch: JSON | None) -> JSON | None:
+    """The paymatch block as stored, validated (a refusal names ``paymatch.<field>``)."""
+    if paymatch is None:
+        return None
+    try:
+        policy = PayMatchPolicy.model_validate(paymatch)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise Invalid(first["msg"], field=_path(("paymatch", *first["loc"]))) from None
+    return policy.model_dump(mode="json")
+
+
 def view(route: Route) -> JSON:
     commerce = None
     if route.commerce:
@@ -90,6 +105,7 @@ def view(route: Route) -> JSON:
         "target": route.target_connection_id,
         "entities": list(route.entities or []),
         "commerce": commerce,
+        "paymatch": route.paymatch,
         "active": route.active,
         "created_at": route.created_at.isoformat(),
         "updated_at": route.updated_at.isoformat(),
@@ -108,6 +124,8 @@ class RouteService:
         self._flows = flows
         self._queue = queue
         self._clock = clock
+        self.paymatch: PayMatchFlows | None = None
+        """Set by the runtime: queues a route's PayMatch flow when its block is saved."""
 
     def _load(self, session: Session, principal: Principal, route_id: str) -> Route:
         route = session.get(Route, route_id)
@@ -120,14 +138,16 @@ class RouteService:
     ) -> None:
         connections = tenant_connections(session, principal.tenant_id)
         problems = route_problems(
-            body.source, body.target, body.entities, connections, commerce=body.commerce is not None
-        )
+            body.source, body.target, body.entities, connections,
+            commerce=body.commerce is not None, paymatch=body.paymatch is not None,
+        )  # fmt: skip
         if problems:
             field, message = problems[0]
             raise Invalid(message, field=field)
-        if not body.entities and body.commerce is None:
+        if not body.entities and body.commerce is None and body.paymatch is None:
             raise Invalid(
-                "a route carries at least one entity, or has a commerce block", field="entities"
+                "a route carries at least one entity, or has a commerce or paymatch block",
+                field="entities",
             )
         source = None if body.source == APP_SOURCE else body.source
         clash = session.scalar(
@@ -162,6 +182,7 @@ class RouteService:
     def create(self, principal: Principal, body: RouteInput) -> JSON:
         principal.require_admin("creating a route")
         commerce = _validated(body.commerce, None)
+        paymatch = _validated_paymatch(body.paymatch)
         now = self._clock.now()
         with self._sessions.begin() as session:
             self._check(session, principal, body, None)
@@ -171,12 +192,16 @@ class RouteService:
                 target_connection_id=body.target,
                 entities=sorted(set(body.entities)),
                 commerce=commerce,
+                paymatch=paymatch,
                 active=body.active,
                 created_at=now,
                 updated_at=now,
             )
             session.add(route)
             session.flush()
+            if paymatch is not None and body.active and self.paymatch is not None:
+                # Payouts already in the hub are read too (the start date decides their fate).
+                self.paymatch.queue_flow(session, route.id, body.target, principal.tenant_id)
             if commerce is not None and body.active:
                 # Orders already in the hub are read too (the start date decides their fate).
                 self._flows.queue_flow(session, route.id, body.target, principal.tenant_id)
@@ -187,13 +212,18 @@ class RouteService:
         with self._sessions.begin() as session:
             route = self._load(session, principal, route_id)
             commerce = _validated(body.commerce, route.commerce)
+            paymatch = _validated_paymatch(body.paymatch)
             self._check(session, principal, body, route_id)
             route.source_connection_id = None if body.source == APP_SOURCE else body.source
             route.target_connection_id = body.target
             route.entities = sorted(set(body.entities))
             route.commerce = commerce
+            route.paymatch = paymatch
             route.active = body.active
             route.updated_at = self._clock.now()
+            if paymatch is not None and body.active and self.paymatch is not None:
+                # Waiting payouts and unmatched lines are decided again under the new block.
+                self.paymatch.queue_flow(session, route.id, body.target, principal.tenant_id)
             if commerce is not None and body.active:
                 # Drafts and skipped orders follow the new settings; booked invoices stay.
                 self._flows.queue_flow(

@@ -141,6 +141,9 @@ def test_service_document_and_metadata(client: httpx.Client) -> None:
         "DebtorInvoiceClient",
         "DebtorInvoiceLines",
         "DebtorTransOpenClient",
+        "GLAccountClient",
+        "GLDailyJournalClient",
+        "GLDailyJournalLineClient",
         "CompanyClient",
         "UserClient",
     ]

@@ -113,6 +113,14 @@ class UnicontaClient:
         body = self._request("POST", f"/api/Entities/Insert/{entity}", json=list(rows), write=True)
         return list(body) if isinstance(body, list) else [body]
 
+    def insert_list(self, entity: str, rows: Sequence[JSON]) -> list[JSON]:
+        """``InsertList``: a JSON array, all or none. It may answer 204 without the rows
+        (inferred from third-party use): then the result is empty and the caller reads back."""
+        body = self._request(
+            "POST", f"/api/Entities/InsertList/{entity}", json=list(rows), write=True
+        )
+        return list(body) if isinstance(body, list) else []
+
     def update(self, entity: str, rows: Sequence[JSON]) -> list[JSON]:
         body = self._request("PUT", f"/api/Entities/Update/{entity}", json=list(rows), write=True)
         return list(body) if isinstance(body, list) else [body]

@@ -4,7 +4,8 @@ REST writes.
 Streams, in dependency order: customers (DebtorClient), suppliers (CreditorClient), contacts
 (ContactClient), products (InvItemClient, one way), stock levels (InvItemStorageClient, one way,
 daily), invoices (orders and posting out, posted invoices in), payment status
-(DebtorTransOpenClient, one way, daily).
+(DebtorTransOpenClient, one way, daily), cash journal (GLDailyJournalLineClient, PayMatch's
+postings, out only: see ``journal``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,13 @@ from ledgerbridge.connectors.base import (
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.uniconta.booking import SUCCESS, BookingClient
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient, odata_quote
+from ledgerbridge.connectors.uniconta.journal import (
+    JOURNAL_LINE,
+    JournalPostingMapping,
+    group_by_reference,
+    sent_lines,
+    stored_posting,
+)
 from ledgerbridge.connectors.uniconta.mapping import (
     AWAIT_BOOKING,
     INVOICE_REF_PREFIX,
@@ -52,6 +60,10 @@ REVISIT_PAGES = 5
 """Pages of posted invoice headers a pull reads again to find changed dates and payment terms
 (see ``_read_invoices``): at most this many calls a pull spends on them."""
 
+MAX_LINES_PER_INSERT = 5000
+"""Journal lines per InsertList: a payout of a busy day's card payments is thousands of lines,
+and Uniconta states no limit on a request's size (an inferred, conservative bound)."""
+
 POSTED_AS = "__posted_as__"
 """Marks an order found already posted (its invoice number): see ``_find_orders``."""
 
@@ -63,6 +75,7 @@ STREAM_ENTITIES: dict[str, str] = {
     "stock_levels": "stock_level",
     "invoices": "invoice",
     "payment_status": "invoice",
+    "cash_journal": "journal_posting",
 }
 
 CHANGE_URL_TABLES = {
@@ -177,7 +190,9 @@ class UnicontaConnector(Connector):
                 booking=self.booking is not None,
             ),
             "payment_status": PaymentStatusMapping(),
+            "cash_journal": JournalPostingMapping(self._company_currency),
         }
+        self._currency: str | None = None
 
     def close(self) -> None:
         self.client.close()
@@ -200,8 +215,21 @@ class UnicontaConnector(Connector):
         for runs that carry them."""
         if "invoices" in streams or ("products" in streams and self.products_master == "app"):
             self.codes.load()
+        if "cash_journal" in streams:
+            self._company_currency()
+
+    def _company_currency(self) -> str:
+        """The company's own currency (one read, when a posting is first written): lines in
+        another carry it with amounts in that currency."""
+        if self._currency is None:
+            rows = self.client.companies()
+            mine = [r for r in rows if str(r.get("CompanyId")) == str(self.company_id)]
+            self._currency = str((mine[0] if mine else {}).get("CurrencyId") or "DKK")
+        return self._currency
 
     def count(self, stream: str) -> int | None:
+        if stream not in KEYSETS:
+            return None
         try:
             return self.client.count(KEYSETS[stream].entity)
         except RemoteRejected:
@@ -211,6 +239,8 @@ class UnicontaConnector(Connector):
         return {"vat": vat_codes(self.client)}
 
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:
+        if stream == "cash_journal":
+            return Page([], after, more=False)  # written only: nothing is read in
         if stream == "invoices":
             return self._read_invoices(InvoiceCursor.parse(after), limit)
         keyset = KEYSETS[stream]
@@ -295,6 +325,8 @@ class UnicontaConnector(Connector):
         mapping = self.mappings[stream]
         if stream == "invoices":
             return self._fetch_invoices(remote_ids)
+        if stream == "cash_journal":
+            return self._postings(remote_ids)
         keyset = KEYSETS[stream]
         if stream == "stock_levels":
             items = sorted({rid.split("|", 1)[0] for rid in remote_ids})
@@ -342,6 +374,8 @@ class UnicontaConnector(Connector):
             return self._find_contacts(keys)
         if stream == "invoices":
             return self._find_invoices(keys)
+        if stream == "cash_journal":
+            return self._postings(keys)
         if stream in ("customers", "suppliers", "products"):
             return self.fetch_many(stream, keys)
         return {}
@@ -381,6 +415,9 @@ class UnicontaConnector(Connector):
         its posting (one call per order, when the connection posts) and the read-back of the
         posted invoices (one read per batch). Each order carries the hub id in ``OurRef``: it
         is how an order, its lines and its posted invoice are found again."""
+        if stream == "cash_journal":
+            step = WriteStep("lines", self._insert_postings, self._find_postings, batched=True)
+            return CreatePlan((step,), lambda call: dict(call.done["lines"]))
         if stream != "invoices":
             return super().create_plan(stream)
         return CreatePlan(
@@ -492,7 +529,71 @@ class UnicontaConnector(Connector):
     def _update_posted(self, calls: list[StepCall]) -> list[JSON]:
         return self._write_invoices([call.payload for call in calls], create=False)
 
+    # ------------------------------------------------------------------ cash journal
+
+    def _postings(self, references: list[str]) -> dict[str, JSON]:
+        """The lines of each posting, by the reference number every line carries."""
+        rows = self._by_keys(JOURNAL_LINE, "ReferenceNumber", references, numeric=False)
+        found = group_by_reference(rows, references)
+        return {ref: stored_posting(ref, lines) for ref, lines in found.items()}
+
+    def _insert_postings(self, calls: list[StepCall]) -> list[JSON]:
+        """The postings' lines in as few InsertLists as ``MAX_LINES_PER_INSERT`` allows, each
+        posting's lines within one call (all or none: one voucher is never split); a call's
+        rows are read back by reference when Uniconta answers without them. A fault after
+        the first call leaves the later postings to the step's look-up, which finds what the
+        earlier calls stored."""
+        results: list[JSON] = []
+        group: list[StepCall] = []
+        size = 0
+        for call in calls:
+            count = len(call.payload["lines"])
+            if group and size + count > MAX_LINES_PER_INSERT:
+                results += self._insert_group(group)
+                group, size = [], 0
+            group.append(call)
+            size += count
+        if group:
+            results += self._insert_group(group)
+        return results
+
+    def _insert_group(self, calls: list[StepCall]) -> list[JSON]:
+        rows = [line for call in calls for line in sent_lines(call.payload)]
+        stored = self.client.insert_list(JOURNAL_LINE, rows)
+        if len(stored) != len(rows):
+            found = self._find_postings(calls)
+            missing = [c.key for c, f in zip(calls, found, strict=True) if f is None]
+            if missing:
+                raise RemoteRejected(f"Uniconta did not store the lines of {', '.join(missing)}")
+            return [f for f in found if f is not None]
+        results, start = [], 0
+        for call in calls:
+            count = len(call.payload["lines"])
+            results.append(stored_posting(call.key, stored[start : start + count]))
+            start += count
+        return results
+
+    def _find_postings(self, calls: list[StepCall]) -> list[JSON | None]:
+        """The lines of postings whose insert went unanswered. One InsertList stores all of
+        its lines or none, so a posting has all its lines or none; another count is reported."""
+        found = self._postings([call.key for call in calls])
+        results: list[JSON | None] = []
+        for call in calls:
+            posting = found.get(call.key)
+            count, wanted = len((posting or {}).get("lines", [])), len(call.payload["lines"])
+            if posting is not None and count != wanted:
+                raise RemoteRejected(
+                    f"posting {call.key} has {count} of its {wanted} lines in Uniconta's cash "
+                    "journal; complete or delete them there, then retry",
+                    reason="partial_remote_record",
+                )
+            results.append(posting)
+        return results
+
     def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
+        if stream == "cash_journal":
+            calls = [StepCall(p, str(p["reference"]), {}) for p in payloads]
+            return self._insert_postings(calls)
         return self._write(stream, payloads, create=True)
 
     def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:

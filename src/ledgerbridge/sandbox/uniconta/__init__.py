@@ -10,7 +10,7 @@ from ledgerbridge.sandbox.uniconta.app import SandboxServer, create_app, serve
 from ledgerbridge.sandbox.uniconta.booking import BookingServer, create_booking_app
 from ledgerbridge.sandbox.uniconta.entities import CATALOGUE, ENTITIES, EntityDef
 from ledgerbridge.sandbox.uniconta.seed import seed_creditors, seed_debtors
-from ledgerbridge.sandbox.uniconta.seed_commerce import seed_webshop
+from ledgerbridge.sandbox.uniconta.seed_commerce import seed_paymatch, seed_webshop
 from ledgerbridge.sandbox.uniconta.seed_trade import seed_contacts, seed_invoices, seed_products
 from ledgerbridge.sandbox.uniconta.state import Company, SandboxError, UnicontaSandbox, User
 
@@ -30,6 +30,7 @@ __all__ = [
     "seed_creditors",
     "seed_debtors",
     "seed_invoices",
+    "seed_paymatch",
     "seed_products",
     "seed_webshop",
     "serve",

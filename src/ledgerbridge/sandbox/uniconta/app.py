@@ -210,6 +210,11 @@ def create_app(sandbox: UnicontaSandbox) -> FastAPI:
         """Insert one object or a batch; returns the stored row(s) with RowId and Created."""
         return await write(request, entity, sandbox.api_insert)
 
+    @app.post("/api/Entities/InsertList/{entity}", tags=["Uniconta REST"])
+    async def rest_insert_list(request: Request, entity: str) -> Response:
+        """Insert a JSON array of rows, all or none; returns the stored rows."""
+        return await write(request, entity, sandbox.api_insert)
+
     @app.put("/api/Entities/Update/{entity}", tags=["Uniconta REST"])
     async def rest_update(request: Request, entity: str) -> Response:
         """Replace one entity or a batch with the full entity sent."""

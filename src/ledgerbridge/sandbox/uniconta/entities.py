@@ -21,6 +21,7 @@ from ledgerbridge.sandbox.uniconta.enums import (
     DC_TYPE,
     ITEM_TYPE,
     ITEM_UNIT,
+    JOURNAL_ACCOUNT_TYPE,
     LANGUAGE,
     PAYMENT_METHOD,
     VAT_TYPE,
@@ -108,6 +109,10 @@ class EntityDef:
     references: Mapping[str, str] = field(default_factory=dict)
     parent: str | None = None
     change_key: str | None = None
+    typed_references: Mapping[str, tuple[str, Mapping[str, str]]] = field(default_factory=dict)
+    """Properties naming a record whose entity another property decides: a journal line's
+    ``Account`` is a GL account, a debtor or a creditor by its ``AccountType`` (empty:
+    the first entity listed)."""
 
     @property
     def composite(self) -> bool:
@@ -468,6 +473,64 @@ CATALOGUE: tuple[EntityDef, ...] = (
         parent="Invoice",
     ),
 )
+
+_JOURNAL_ACCOUNTS = {
+    "Finans": "GLAccountClient",
+    "Debtor": "DebtorClient",
+    "Creditor": "CreditorClient",
+}
+
+JOURNAL_CATALOGUE: tuple[EntityDef, ...] = (
+    EntityDef(
+        name="GLAccountClient",
+        keys=("Account",),
+        table="GLAccount",
+        fields=_fields(_strings("Account", "Name", "Vat"), {"Blocked": BOOL}, _ROW_ID),
+        read_only=frozenset({"RowId"}),
+        master_data=False,
+    ),
+    EntityDef(
+        name="GLDailyJournalClient",
+        keys=("Journal",),
+        table="GLDailyJournal",
+        fields=_fields(
+            _strings("Journal", "Name", "Account", "OffsetAccount", "NumberSerie"),
+            {"DefaultAccountType": _enum(JOURNAL_ACCOUNT_TYPE)},
+            dict.fromkeys(("GenerateVoucher", "AssignVoucher", "UseApproved", "Blocked"), BOOL),
+            {"NumberOfLines": INT},
+            _ROW_ID,
+        ),
+        read_only=frozenset({"RowId", "NumberOfLines"}),
+        master_data=False,
+    ),
+    EntityDef(
+        name="GLDailyJournalLineClient",
+        keys=("RowId",),
+        table="GLDailyJournalLine",
+        fields=_fields(
+            {"RowId": INT, "Journal": STR, "Date": DATE, "Voucher": INT, "Text": STR},
+            {"AccountType": _enum(JOURNAL_ACCOUNT_TYPE), "Account": STR},
+            {"OffsetAccountType": _enum(JOURNAL_ACCOUNT_TYPE), "OffsetAccount": STR},
+            {"Debit": DEC, "Credit": DEC, "Amount": DEC, "Currency": _enum(CURRENCIES)},
+            {"DebitCur": DEC, "CreditCur": DEC, "AmountCur": DEC},
+            _strings("Invoice", "ReferenceNumber", "Settlements", "Note", "Vat"),
+            {"Approved": BOOL, "OnHold": BOOL, "Created": DATETIME},
+        ),
+        read_only=frozenset({"RowId", "Amount", "AmountCur", "Created"}),
+        server_key=True,
+        master_data=False,
+        references={"Journal": "GLDailyJournalClient"},
+        typed_references={
+            "Account": ("AccountType", _JOURNAL_ACCOUNTS),
+            "OffsetAccount": ("OffsetAccountType", _JOURNAL_ACCOUNTS),
+        },
+        parent="Journal",
+    ),
+)
+"""The GL accounts and the cash journals (daily journals) whose lines an integration inserts
+for a person to approve and post; nothing here posts them (posting needs the .NET API)."""
+
+CATALOGUE = CATALOGUE + JOURNAL_CATALOGUE
 
 ENTITIES: dict[str, EntityDef] = {entity.name: entity for entity in CATALOGUE}
 

@@ -175,6 +175,11 @@ PAYMENT_METHOD = EnumDef(
     ("NetDays", "EndMonth", "EndWeek", "NetCash", "Creditcard", "PrePayment", "Factoring"),
 )
 
+# GLDailyJournalLine.AccountType / OffsetAccountType (GLJournalAccountType).
+JOURNAL_ACCOUNT_TYPE = EnumDef(
+    "Uniconta.Common", "GLJournalAccountType", ("Finans", "Debtor", "Creditor")
+)
+
 ALL_ENUMS: tuple[EnumDef, ...] = (
     COUNTRY_CODE,
     CURRENCIES,
@@ -185,4 +190,5 @@ ALL_ENUMS: tuple[EnumDef, ...] = (
     ITEM_UNIT,
     VAT_TYPE,
     PAYMENT_METHOD,
+    JOURNAL_ACCOUNT_TYPE,
 )

@@ -33,6 +33,8 @@ STOCK = ENTITIES["InvItemStorageClient"]
 INVOICE = ENTITIES["DebtorInvoiceClient"]
 INVOICE_LINE = ENTITIES["DebtorInvoiceLines"]
 OPEN_ITEM = ENTITIES["DebtorTransOpenClient"]
+JOURNAL = ENTITIES["GLDailyJournalClient"]
+JOURNAL_LINE = ENTITIES["GLDailyJournalLineClient"]
 
 
 def money(value: Decimal) -> Decimal:
@@ -126,6 +128,11 @@ def derive(tx: Transaction, definition: EntityDef, row: Row) -> None:
                 row["Name"] = debtor.get("Name")
     elif definition is OPEN_ITEM:
         row["Paid"] = row.get("AmountOpen", ZERO) == 0
+    elif definition is JOURNAL_LINE:
+        row["Amount"] = row.get("Debit", ZERO) - row.get("Credit", ZERO)
+        row["AmountCur"] = row.get("DebitCur", ZERO) - row.get("CreditCur", ZERO)
+    elif definition is JOURNAL:
+        row["NumberOfLines"] = len(tx.children(JOURNAL_LINE.name, row["Journal"]))
 
 
 def stock_figures(stock: Iterable[Row]) -> dict[str, Decimal]:
@@ -165,6 +172,15 @@ def after_write(
             item = tx.get(ITEM.name, item_key)
             if item is not None:
                 tx.put(ITEM, {**item, **stock_figures(tx.children(STOCK.name, item_key))})
+    elif definition is JOURNAL_LINE:
+        # Counted by the change, not recounted: a journal may hold a month of payouts.
+        before = old.get("Journal") if old is not None else None
+        after = new.get("Journal") if new is not None else None
+        for name, delta in ((before, -1), (after, 1)):
+            journal = tx.get(JOURNAL.name, name) if name is not None and before != after else None
+            if journal is not None:
+                lines = int(journal.get("NumberOfLines") or 0) + delta
+                tx.put(JOURNAL, {**journal, "NumberOfLines": lines})
     elif definition is INVOICE and old is not None and new is not None:
         for open_item in tx.children(OPEN_ITEM.name, new["InvoiceNumber"]):
             tx.put(OPEN_ITEM, {**open_item, "Date": new["Date"], "DueDate": new["DueDate"]})

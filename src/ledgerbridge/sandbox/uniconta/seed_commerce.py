@@ -48,6 +48,29 @@ SERVICE_ITEMS: tuple[dict[str, object], ...] = (
 """Shipping, fees, the non-VAT rounding difference and refunds not tied to a product."""
 
 
+PAYMATCH_JOURNAL = "PAYMATCH"
+PAYMATCH_ACCOUNTS: tuple[dict[str, object], ...] = (
+    {"Account": "5820", "Name": "Tilgodehavende kortindløser"},
+    {"Account": "7220", "Name": "Gebyrer kortindløser"},
+    {"Account": "5900", "Name": "Bank"},
+    {"Account": "5990", "Name": "PayMatch fejlkonto"},
+    {"Account": "5800", "Name": "Kasse"},
+)
+"""The acquirer's receivable (the card payment term's account), its fees, the bank, the
+error account PayMatch puts what it cannot place on, and the till."""
+
+
+def seed_paymatch(sandbox: UnicontaSandbox, company_id: int) -> None:
+    """The cash journal payouts are posted in and the accounts its lines use."""
+    sandbox.load(company_id, "GLAccountClient", PAYMATCH_ACCOUNTS)
+    sandbox.load(
+        company_id,
+        "GLDailyJournalClient",
+        [{"Journal": PAYMATCH_JOURNAL, "Name": "Udbetalinger fra kortindløser",
+          "DefaultAccountType": "Finans", "GenerateVoucher": True}],
+    )  # fmt: skip
+
+
 def seed_webshop(sandbox: UnicontaSandbox, company_id: int) -> None:
     """Add the webshop set-up to a company (once: a second call is refused as a duplicate)."""
     sandbox.load(company_id, "PaymentTermClient", WEBSHOP_PAYMENT_TERMS)
@@ -62,3 +85,4 @@ def seed_webshop(sandbox: UnicontaSandbox, company_id: int) -> None:
         ],
     )  # fmt: skip
     sandbox.load(company_id, "InvItemClient", SERVICE_ITEMS)
+    seed_paymatch(sandbox, company_id)

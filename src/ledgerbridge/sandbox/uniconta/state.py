@@ -918,7 +918,11 @@ class UnicontaSandbox:
     @staticmethod
     def _check_references(tx: Transaction, definition: EntityDef, row: Row, where: str) -> None:
         """Properties that name another record must name an existing one."""
-        for name, target in definition.references.items():
+        typed = {
+            name: entities.get(str(row.get(kind) or next(iter(entities))), "")
+            for name, (kind, entities) in definition.typed_references.items()
+        }
+        for name, target in {**definition.references, **typed}.items():
             value = row.get(name)
             if _empty(value) or tx.exists(target, value):
                 continue

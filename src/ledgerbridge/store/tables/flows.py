@@ -38,6 +38,9 @@ class Route(Base):
     entities: Mapped[list[str]] = mapped_column(JSONDoc)
     commerce: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     """``{"policy": CommercePolicy, "rules": MappingRules}`` as saved, or None."""
+    paymatch: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    """A ``PayMatchPolicy`` as saved (the source's payouts posted in the target's cash
+    journal), or None."""
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

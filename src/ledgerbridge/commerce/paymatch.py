@@ -1,0 +1,381 @@
+"""PayMatch: an acquirer's payout becomes one balanced voucher in the cash journal.
+
+Each payment the payout settles is matched to the invoice it pays (by the order number the
+acquirer carries, else by the payment id the shop stored as the order's transaction id) and
+credited to the acquirer's receivable account, where the invoice's card payment was
+registered when it was booked; fees go to the fee account, the deposit to the bank account,
+and whatever cannot be placed (a payment of no known order, an invoice not booked in time, a
+difference between the deposit and its lines) to the error account with a reason. A line put
+on the error account is moved to the receivable by a second posting once its invoice is
+booked (a late match).
+
+The same shape as Uniconta's own import of acquirer settlements (one line per transaction to
+the card-claims account, one per deduction to the fees account, one for the payout to the
+bank). Pure: the runtime (``runtime/paymatch.py``) reads the hub, calls these functions and
+writes their answer with the derived-record rows that make it exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from pydantic import Field
+
+from ledgerbridge.model.common import Canonical
+from ledgerbridge.model.journal import JournalLine, JournalPosting
+from ledgerbridge.model.payout import Payout, PayoutLine
+
+__all__ = [
+    "LATE_MATCHABLE",
+    "InvoiceFact",
+    "KnownInvoices",
+    "LateMatch",
+    "PayMatchPolicy",
+    "PayoutDecision",
+    "late_matches",
+    "payout_changes",
+    "payout_digest",
+    "post_payout",
+]
+
+JSON = dict[str, Any]
+ZERO = Decimal(0)
+
+MATCHED_TYPES = frozenset({"charge", "refund"})
+"""Line types matched to an invoice; fees go to the fee account, the rest to the error
+account for a person (a chargeback, a reserve or an adjustment is not a payment)."""
+LATE_MATCHABLE = frozenset({"no_match", "invoice_not_booked", "order_not_invoiced"})
+"""Error-account reasons a later match can resolve (the line is a payment of an order)."""
+
+MESSAGES: dict[str, str] = {
+    "no_match": "no order with number {order_ref} or payment {psp_ref}",
+    "invoice_not_booked": "order {order} has an invoice that was not booked within {hours} hours",
+    "order_not_invoiced": "order {order} has no invoice after {hours} hours",
+    "unmatched_line_type": "a {type} is not matched automatically: a person places it",
+    "payout_difference": "the payout's net {net} differs from its lines' {lines} by {difference}",
+    "payout_not_itemised": "the acquirer does not say which payments the payout holds",
+}
+
+
+class PayMatchPolicy(Canonical):
+    """A route's ``paymatch`` block: where a payout's lines are posted in Uniconta."""
+
+    journal: str = Field(min_length=1, max_length=50)
+    """The GL daily journal (cash journal) the lines are inserted in, e.g. ``PAYMATCH``."""
+    receivable_account: str = Field(min_length=1, max_length=50)
+    """The acquirer's receivable: where the card payments were registered at booking (the
+    account of the credit-card payment term)."""
+    fee_account: str = Field(min_length=1, max_length=50)
+    bank_account: str = Field(min_length=1, max_length=50)
+    error_account: str = Field(min_length=1, max_length=50)
+    group_lines: bool = False
+    """One receivable line and one fee line per payout for all matched payments, instead of
+    one per payment (the invoice numbers are then in the log only)."""
+    start_date: dt.date
+    """Payouts arriving before this day are not posted (``before_start_date``)."""
+    wait_for_invoice_hours: int = Field(default=24, ge=0, le=24 * 60)
+    """How long a payout waits for an order's invoice that exists but is not booked yet,
+    before that line goes to the error account (from which a late match moves it)."""
+
+
+@dataclass(frozen=True)
+class InvoiceFact:
+    """What the hub knows of the order a payout line names, and of its invoice."""
+
+    order: str
+    """The order's number (its shop id when it has none), for texts."""
+    state: Literal["booked", "pending", "none"]
+    """``booked``: its invoice is booked and numbered; ``pending``: an invoice is derived but
+    not booked (or not numbered) yet; ``none``: no invoice derived from the order."""
+    invoice_number: str | None = None
+    transaction_id: str | None = None
+
+
+class KnownInvoices(Protocol):
+    """The hub's orders, by the references an acquirer carries."""
+
+    def by_order_ref(self, ref: str) -> InvoiceFact | None:
+        """The order whose number or shop id is ``ref``."""
+
+    def by_psp_ref(self, ref: str) -> InvoiceFact | None:
+        """The order whose transaction id is ``ref``."""
+
+
+@dataclass
+class PayoutDecision:
+    """What to do with a payout: ``post`` the posting, ``wait`` until ``wait_until`` for an
+    invoice to be booked, or ``skip`` it with a reason."""
+
+    outcome: Literal["post", "wait", "skip"]
+    reason: str
+    message: str
+    posting: JSON | None = None
+    wait_until: dt.datetime | None = None
+    matched: int = 0
+    unmatched: int = 0
+
+
+@dataclass
+class LateMatch:
+    """A posting that moves one payout line off the error account."""
+
+    line_id: str
+    posting: JSON
+    invoice_number: str
+
+
+@dataclass
+class _Lines:
+    lines: list[JournalLine] = field(default_factory=list)
+
+    def add(self, **values: Any) -> None:
+        if values["amount"] != 0:
+            self.lines.append(JournalLine(**values))
+
+
+def _message(reason: str, **values: Any) -> str:
+    return MESSAGES[reason].format(**values)
+
+
+def _match(line: PayoutLine, known: KnownInvoices) -> InvoiceFact | None:
+    fact = known.by_order_ref(line.order_ref) if line.order_ref else None
+    if fact is None and line.psp_ref:
+        fact = known.by_psp_ref(line.psp_ref)
+    return fact
+
+
+def _refs(order: str | None, psp: str | None) -> str:
+    parts = [f"order {order}" if order else "", f"payment {psp}" if psp else ""]
+    return ", ".join(part for part in parts if part) or "no reference"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def payout_digest(payout: Payout) -> str:
+    """The hash of what a posting depends on: a payout read again with the same digest is
+    the same payout."""
+    data = payout.model_dump(mode="json", exclude={"id"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _reference(payout: Payout) -> str:
+    """The posting's key: the payout id, shortened with a digest when too long."""
+    ref = payout.source_id
+    return ref if len(ref) <= 40 else f"{ref[:27]}~{_short(ref)}"
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def post_payout(
+    payout: Payout,
+    policy: PayMatchPolicy,
+    known: KnownInvoices,
+    *,
+    seen_at: dt.datetime,
+    now: dt.datetime,
+) -> PayoutDecision:
+    """The posting of one payout (first seen by the hub at ``seen_at``), or why not yet."""
+    if payout.status != "paid":
+        return PayoutDecision(
+            "skip", "payout_not_paid",
+            f"the payout is {payout.status}: only paid payouts are posted",
+        )  # fmt: skip
+    if payout.arrival_date < policy.start_date:
+        return PayoutDecision(
+            "skip", "before_start_date",
+            f"the payout arrived {payout.arrival_date}, before the start date "
+            f"{policy.start_date}",
+        )  # fmt: skip
+    deadline = seen_at + dt.timedelta(hours=policy.wait_for_invoice_hours)
+    expired = now >= deadline
+    head = f"Payout {payout.source_id}"
+    out = _Lines()
+    grouped_receivable = ZERO
+    grouped_fees = ZERO
+    matched = unmatched = 0
+    waiting: list[str] = []
+    if not payout.itemised:
+        out.add(role="bank", account=policy.bank_account, amount=payout.net,
+                text=_clip(f"{head} {payout.bank_reference or ''}".strip()))  # fmt: skip
+        detail = _message("payout_not_itemised")
+        text = _clip(f"{head}: payout_not_itemised: {detail}")
+        out.add(role="error", account=policy.error_account, amount=-payout.net,
+                reason="payout_not_itemised", text=text)  # fmt: skip
+        return _decision(payout, policy, out.lines, 0, 1)
+    for line in payout.lines:
+        fact = _match(line, known) if line.type in MATCHED_TYPES else None
+        refs = {"payout_line_id": line.line_id, "order_ref": line.order_ref,
+                "psp_ref": line.psp_ref}  # fmt: skip
+        what = "refund" if line.type == "refund" else "payment"
+        if line.type == "fee":
+            text = _clip(f"{head}: {line.description or 'fee'} {line.line_id}")
+            out.add(role="fee", account=policy.fee_account, amount=-line.net, text=text, **refs)
+            continue
+        if line.type not in MATCHED_TYPES:
+            reason = "unmatched_line_type"
+            detail = _message(reason, type=line.type.replace("_", " "))
+            out.add(role="error", account=policy.error_account, amount=-line.gross,
+                    reason=reason, text=_clip(f"{head}: {reason}: {detail} ({line.line_id})"),
+                    **refs)  # fmt: skip
+            unmatched += 1
+        elif fact is not None and fact.state == "booked":
+            matched += 1
+            if policy.group_lines:
+                grouped_receivable -= line.gross
+            else:
+                out.add(role="receivable", account=policy.receivable_account,
+                        amount=-line.gross, invoice=fact.invoice_number,
+                        text=_clip(f"{head}: {what} {_refs(fact.order, line.psp_ref)}, "
+                                   f"invoice {fact.invoice_number}"), **refs)  # fmt: skip
+        else:
+            if fact is None:
+                reason = "no_match"
+                detail = _message(reason, order_ref=line.order_ref or "–",
+                                  psp_ref=line.psp_ref or "–")  # fmt: skip
+            else:
+                if not expired:
+                    waiting.append(fact.order)
+                    continue
+                reason = "invoice_not_booked" if fact.state == "pending" else "order_not_invoiced"
+                detail = _message(reason, order=fact.order, hours=policy.wait_for_invoice_hours)
+            unmatched += 1
+            out.add(role="error", account=policy.error_account, amount=-line.gross,
+                    reason=reason, text=_clip(f"{head}: {reason}: {detail}"), **refs)  # fmt: skip
+        if line.fee != 0:
+            if policy.group_lines:
+                grouped_fees += line.fee
+            else:
+                out.add(role="fee", account=policy.fee_account, amount=line.fee,
+                        text=_clip(f"{head}: fee on {what} {_refs(line.order_ref, line.psp_ref)}"),
+                        **refs)  # fmt: skip
+    if waiting:
+        orders = ", ".join(sorted(set(waiting)))
+        return PayoutDecision(
+            "wait", "waiting_for_invoice",
+            f"the invoices of orders {orders} are not booked yet; the payout waits until "
+            f"{deadline.isoformat(timespec='minutes')}, then posts them to the error account",
+            wait_until=deadline,
+        )  # fmt: skip
+    if policy.group_lines:
+        out.add(role="receivable", account=policy.receivable_account, amount=grouped_receivable,
+                text=_clip(f"{head}: {matched} matched payments"))  # fmt: skip
+        out.add(role="fee", account=policy.fee_account, amount=grouped_fees,
+                text=_clip(f"{head}: fees"))  # fmt: skip
+    difference = payout.difference
+    if difference != 0:
+        lines_net = payout.net - difference
+        detail = _message("payout_difference", net=payout.net, lines=lines_net,
+                          difference=difference)  # fmt: skip
+        text = _clip(f"{head}: payout_difference: {detail}")
+        out.add(role="error", account=policy.error_account, amount=-difference,
+                reason="payout_difference", text=text)  # fmt: skip
+        unmatched += 1
+    out.add(role="bank", account=policy.bank_account, amount=payout.net,
+            text=_clip(f"{head} {payout.bank_reference or ''}".strip()))  # fmt: skip
+    return _decision(payout, policy, out.lines, matched, unmatched)
+
+
+def _decision(
+    payout: Payout, policy: PayMatchPolicy, lines: list[JournalLine], matched: int, unmatched: int
+) -> PayoutDecision:
+    if len(lines) < 2:
+        return PayoutDecision("skip", "nothing_to_post", "the payout moves no money")
+    posting = JournalPosting(
+        kind="payout",
+        reference=_reference(payout),
+        journal=policy.journal,
+        provider=payout.provider,
+        payout_id=payout.source_id,
+        date=payout.arrival_date,
+        currency=payout.currency,
+        lines=lines,
+        payout_status=payout.status,
+        payout_net=payout.net,
+        payout_lines={line.line_id: line.net for line in payout.lines},
+    )
+    reason = "payout_matched" if unmatched == 0 else "payout_partly_matched"
+    message = f"{matched} payments matched, {unmatched} lines on the error account"
+    return PayoutDecision(
+        "post", reason, message, posting.model_dump(mode="json", exclude={"id"}),
+        matched=matched, unmatched=unmatched,
+    )  # fmt: skip
+
+
+def late_matches(
+    posting: JournalPosting,
+    policy: PayMatchPolicy,
+    known: KnownInvoices,
+    done: Iterable[str] = (),
+) -> list[LateMatch]:
+    """For each error-account line of a payout's posting that is a payment of an order whose
+    invoice is now booked (and not moved already: ``done`` line ids), the posting that moves
+    it to the receivable with the invoice number."""
+    moved = set(done)
+    found: list[LateMatch] = []
+    for line in posting.lines:
+        if line.role != "error" or line.reason not in LATE_MATCHABLE or not line.payout_line_id:
+            continue
+        if line.payout_line_id in moved:
+            continue
+        probe = PayoutLine(line_id=line.payout_line_id, type="charge", gross=ZERO, net=ZERO,
+                           order_ref=line.order_ref, psp_ref=line.psp_ref)  # fmt: skip
+        fact = _match(probe, known)
+        if fact is None or fact.state != "booked" or not fact.invoice_number:
+            continue
+        head = f"Payout {posting.payout_id}"
+        what = "refund" if line.amount > 0 else "payment"
+        refs = {"payout_line_id": line.payout_line_id, "order_ref": line.order_ref,
+                "psp_ref": line.psp_ref}  # fmt: skip
+        moved_lines = [
+            JournalLine(role="error", account=policy.error_account, amount=-line.amount,
+                        reason="late_match",
+                        text=_clip(f"{head}: late match of {what} "
+                                   f"{_refs(fact.order, line.psp_ref)} from {line.reason}"),
+                        **refs),
+            JournalLine(role="receivable", account=policy.receivable_account,
+                        amount=line.amount, invoice=fact.invoice_number,
+                        text=_clip(f"{head}: {what} {_refs(fact.order, line.psp_ref)}, "
+                                   f"invoice {fact.invoice_number}"), **refs),
+        ]  # fmt: skip
+        key = f"{posting.reference}/{line.payout_line_id}"
+        reference = key if len(key) <= 60 else f"{posting.reference[:40]}/{_short(key)}"
+        late = JournalPosting(
+            kind="late_match", reference=reference, journal=policy.journal,
+            provider=posting.provider, payout_id=posting.payout_id, date=posting.date,
+            currency=posting.currency, lines=moved_lines,
+        )  # fmt: skip
+        found.append(
+            LateMatch(line.payout_line_id, late.model_dump(mode="json", exclude={"id"}),
+                      fact.invoice_number)
+        )  # fmt: skip
+        moved.add(line.payout_line_id)
+    return found
+
+
+def payout_changes(posting: JournalPosting, payout: Payout) -> list[str]:
+    """What changed in a payout since it was posted, in words: status, net, lines."""
+    changes: list[str] = []
+    if posting.payout_status and posting.payout_status != payout.status:
+        changes.append(f"status {posting.payout_status} → {payout.status}")
+    if posting.payout_net is not None and posting.payout_net != payout.net:
+        changes.append(f"net {posting.payout_net} → {payout.net}")
+    now = {line.line_id: line.net for line in payout.lines}
+    for line_id, net in posting.payout_lines.items():
+        if line_id not in now:
+            changes.append(f"line {line_id} removed")
+        elif now[line_id] != net:
+            changes.append(f"line {line_id} net {net} → {now[line_id]}")
+    for line_id in now:
+        if line_id not in posting.payout_lines:
+            changes.append(f"line {line_id} added")
+    return changes or ["details other than status, amounts and lines"]

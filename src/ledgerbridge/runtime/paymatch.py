@@ -1,0 +1,615 @@
+"""The PayMatch flow's job: a route's payouts become cash-journal postings, once each.
+
+A hub change of a payout made by a PayMatch route's source queues the route's
+``paymatch_flow`` job in the same transaction (coalesced by its dedupe key); so does a change
+of an invoice while the route has payouts waiting for an invoice or lines on the error
+account, since a booked invoice is what they wait for. The job reads the tenant's change feed
+after the route's own cursor (a cursor of the target connection named ``paymatch:<route>``,
+apart from the commerce flow's, so one route can carry both blocks), decides each payout with
+``commerce.paymatch`` and writes the posting in one fenced transaction with its
+``derived_records`` row (role ``journal``, keyed by the acquirer and its payout id): a payout
+read again, or a crash and rerun, finds the row and posts nothing more. A payout that changed
+after it was posted is reported (``payout_inconsistent``), never posted twice. A line that
+went to the error account and whose invoice is booked later gets a second posting (role
+``late_match`` per line). The postings reach the target through the ordinary push, since their
+origin (``flow:<route>``) routes them there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.clock import Clock
+from ledgerbridge.commerce.flow import BOOKED_STATES
+from ledgerbridge.commerce.paymatch import (
+    LATE_MATCHABLE,
+    InvoiceFact,
+    PayMatchPolicy,
+    late_matches,
+    payout_changes,
+    payout_digest,
+    post_payout,
+)
+from ledgerbridge.engine.canonical import describe_validation_error, validate
+from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
+from ledgerbridge.engine.hub import HubStore
+from ledgerbridge.engine.recorder import SyncRecorder
+from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
+from ledgerbridge.engine.state import SyncState
+from ledgerbridge.model.journal import JournalPosting
+from ledgerbridge.model.payout import Payout
+from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, LeaseLost
+from ledgerbridge.runtime.jobs import failure_message
+from ledgerbridge.store.tables.flows import DerivedRecord, Route
+from ledgerbridge.store.tables.hub import Change, HubRecord
+from ledgerbridge.store.tables.sync import Cursor, Run, SyncIssue
+from ledgerbridge.store.tables.tenancy import Connection
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+FLOW = "flow"
+STREAM = "payouts"
+"""The issues' and the sync log's stream for what the flow did with a payout."""
+WAITING = "waiting_for_invoice"
+UNMATCHED = "unmatched"
+"""A journal row's state while some of its lines wait on the error account for a match."""
+PAGE = 500
+BATCH = 20
+"""Payouts decided per transaction (a payout may hold thousands of lines)."""
+
+
+def cursor_name(route_id: str) -> str:
+    return f"paymatch:{route_id}"
+
+
+def journal_key(payout: Payout) -> str:
+    """The derived-record key of a payout: the acquirer's own id, not the hub record's, so the
+    same payout written twice is posted once."""
+    return f"payout:{payout.provider}:{payout.source_id}"
+
+
+@dataclass
+class PayMatchRun:
+    route_id: str
+    tenant_id: str
+    source: str
+    target_id: str
+    policy: PayMatchPolicy
+    recorder: SyncRecorder
+
+    @property
+    def origin(self) -> str:
+        return flow_origin(self.route_id)
+
+
+class StoreInvoices:
+    """``commerce.paymatch.KnownInvoices`` over the hub, for one transaction: the tenant's
+    orders by number, shop id and transaction id, and each order's derived invoice (by any
+    commerce route), each read once."""
+
+    def __init__(self, session: Session, tenant_id: str) -> None:
+        self._session = session
+        self._tenant_id = tenant_id
+        self._orders: tuple[dict[str, JSON], dict[str, JSON]] | None = None
+        self._invoices: dict[str, tuple[str, str]] | None = None
+        self._numbers: dict[str, str | None] = {}
+
+    def _load_orders(self) -> tuple[dict[str, JSON], dict[str, JSON]]:
+        if self._orders is None:
+            data = HubRecord.data
+            rows = self._session.execute(
+                sa.select(
+                    data["number"].as_string(),
+                    data["source_id"].as_string(),
+                    data["transaction_id"].as_string(),
+                )
+                .where(
+                    HubRecord.tenant_id == self._tenant_id,
+                    HubRecord.entity == "order",
+                    HubRecord.deleted.is_(False),
+                )
+                .order_by(HubRecord.created_at, HubRecord.id)
+            )
+            by_ref: dict[str, JSON] = {}
+            by_txn: dict[str, JSON] = {}
+            for number, source_id, txn in rows:
+                order = {"number": number, "source_id": source_id, "transaction_id": txn}
+                for ref in (source_id, number):
+                    if ref:
+                        by_ref.setdefault(str(ref), order)
+                if txn:
+                    by_txn.setdefault(str(txn), order)
+            self._orders = (by_ref, by_txn)
+        return self._orders
+
+    def _invoice_rows(self) -> dict[str, tuple[str, str]]:
+        if self._invoices is None:
+            rows = self._session.execute(
+                sa.select(
+                    DerivedRecord.source_record_id,
+                    DerivedRecord.derived_record_id,
+                    DerivedRecord.state,
+                ).where(
+                    DerivedRecord.tenant_id == self._tenant_id,
+                    DerivedRecord.role == "invoice",
+                )
+            )
+            self._invoices = {key: (rid, state) for key, rid, state in rows}
+        return self._invoices
+
+    def _number(self, invoice_id: str) -> str | None:
+        """The invoice's number (what Uniconta gave it); the tenant's invoice numbers are read
+        in one query the first time, as a payout asks for hundreds of them."""
+        if not self._numbers:
+            rows = self._session.execute(
+                sa.select(HubRecord.id, HubRecord.data["number"].as_string()).where(
+                    HubRecord.tenant_id == self._tenant_id,
+                    HubRecord.entity == "invoice",
+                    HubRecord.deleted.is_(False),
+                )
+            )
+            self._numbers = {rid: str(number) if number else None for rid, number in rows}
+            self._numbers.setdefault("", None)
+        return self._numbers.get(invoice_id)
+
+    def _fact(self, order: JSON | None) -> InvoiceFact | None:
+        if order is None:
+            return None
+        source_id = str(order["source_id"])
+        label = str(order.get("number") or source_id)
+        row = self._invoice_rows().get(f"order:{source_id}")
+        if row is None:
+            return InvoiceFact(label, "none", None, order.get("transaction_id"))
+        invoice_id, state = row
+        number = self._number(invoice_id)
+        booked = state in BOOKED_STATES and number is not None
+        return InvoiceFact(
+            label, "booked" if booked else "pending", number, order.get("transaction_id")
+        )
+
+    def by_order_ref(self, ref: str) -> InvoiceFact | None:
+        return self._fact(self._load_orders()[0].get(ref))
+
+    def by_psp_ref(self, ref: str) -> InvoiceFact | None:
+        return self._fact(self._load_orders()[1].get(ref))
+
+
+class PayMatchFlows:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        hub: HubStore,
+        queue: JobBackend,
+        clock: Clock,
+    ) -> None:
+        self._sessions = session_factory
+        self._hub = hub
+        self._queue = queue
+        self._clock = clock
+        self._state = SyncState(session_factory, hub, clock)
+
+    def handlers(self) -> dict[str, Handler]:
+        return {"paymatch_flow": self._job, "paymatch_wake": self._wake}
+
+    # ------------------------------------------------------------------ trigger
+
+    def on_changes(self, session: Session, changes: list[Change]) -> None:
+        """Hub listener: a payout from a PayMatch route's source queues the route's job; an
+        invoice change queues it while the route has something waiting for an invoice."""
+        relevant = [c for c in changes if c.entity in ("payout", "invoice")]
+        for tenant_id in sorted({c.tenant_id for c in relevant}):
+            mine = [c for c in relevant if c.tenant_id == tenant_id]
+            sources = {source_of(c.origin) for c in mine if c.entity == "payout"}
+            invoices = any(c.entity == "invoice" for c in mine)
+            routes = session.scalars(
+                sa.select(Route).where(Route.tenant_id == tenant_id, Route.active.is_(True))
+            )
+            for route in routes:
+                if not route.paymatch:
+                    continue
+                if (route.source_connection_id or APP_SOURCE) in sources or (
+                    invoices and self._open_work(session, route)
+                ):
+                    self.queue_flow(session, route.id, route.target_connection_id, tenant_id)
+
+    @staticmethod
+    def _open_work(session: Session, route: Route) -> bool:
+        unmatched = session.scalar(
+            sa.select(DerivedRecord.id)
+            .where(
+                DerivedRecord.route_id == route.id,
+                DerivedRecord.role == "journal",
+                DerivedRecord.state == UNMATCHED,
+            )
+            .limit(1)
+        )
+        if unmatched is not None:
+            return True
+        logged_on = route.source_connection_id or route.target_connection_id
+        waiting = session.scalar(
+            sa.select(SyncIssue.id)
+            .where(
+                SyncIssue.connection_id == logged_on,
+                SyncIssue.stream == STREAM,
+                SyncIssue.direction == FLOW,
+                SyncIssue.reason_code == WAITING,
+            )
+            .limit(1)
+        )
+        return waiting is not None
+
+    def queue_flow(
+        self, session: Session | None, route_id: str, target_id: str, tenant_id: str
+    ) -> str:
+        """Queue the route's flow, in its target connection's line."""
+        return self._queue.enqueue(
+            Command(
+                "paymatch_flow",
+                connection_id=target_id,
+                tenant_id=tenant_id,
+                dedupe_key=f"paymatch_flow:{route_id}",
+                priority=30,
+                payload={"route_id": route_id},
+            ),
+            session=session,
+        )
+
+    def queue_wake(self, session: Session, route_id: str, tenant_id: str, at: dt.datetime) -> str:
+        """Wake the route's flow when a waiting payout's time is up. The wake-up is in no
+        connection's line: a job due tomorrow must not hold up the connection's work today
+        (a line is served in order), so it only queues the flow when it is due."""
+        return self._queue.enqueue(
+            Command(
+                "paymatch_wake",
+                tenant_id=tenant_id,
+                dedupe_key=f"paymatch_wake:{route_id}:{at.strftime('%Y%m%d%H%M')}",
+                priority=30,
+                run_after=at,
+                payload={"route_id": route_id},
+            ),
+            session=session,
+        )
+
+    def _wake(self, job: JobContext) -> JSON:
+        route_id = str(job.job.payload.get("route_id"))
+        with self._sessions.begin() as session:
+            route = session.get(Route, route_id)
+            if route is None or not route.active or not route.paymatch:
+                return {"skipped": "route removed, paused or without paymatch"}
+            queued = self.queue_flow(session, route.id, route.target_connection_id, route.tenant_id)
+        return {"queued": queued}
+
+    # ------------------------------------------------------------------ job
+
+    def _job(self, job: JobContext) -> JSON:
+        route_id = str(job.job.payload.get("route_id"))
+        with self._sessions() as session:
+            route = session.get(Route, route_id)
+            if route is None or not route.active:
+                return {"skipped": "route removed or paused"}
+            target = session.get(Connection, route.target_connection_id)
+            if not route.paymatch or target is None:
+                return {"skipped": "not a paymatch route"}
+            policy = PayMatchPolicy.model_validate(route.paymatch)
+            source = route.source_connection_id or APP_SOURCE
+            tenant_id, target_id = route.tenant_id, target.id
+        counts: Counter[str] = Counter()
+        run_id = self._start_run(target_id, job.job.id)
+        logged_on = target_id if source == APP_SOURCE else source
+        run = PayMatchRun(
+            route_id, tenant_id, source, target_id, policy,
+            SyncRecorder(self._clock, logged_on, run_id, counts),
+        )  # fmt: skip
+        fence = begin_fenced_run(self._sessions, self._clock, target_id, run_id)
+        try:
+            with fenced(fence):
+                self.follow(run, job.heartbeat)
+                self.revisit(run, job.heartbeat)
+        except RunFenced as exc:
+            self._finish(run_id, "superseded", counts, str(exc))
+            raise LeaseLost(job.job.id) from exc
+        except Exception as exc:
+            log.error("paymatch_flow of route %s failed", route_id, exc_info=exc)
+            self._finish(run_id, "failed", counts, failure_message(exc))
+            raise
+        self._finish(run_id, "succeeded", counts, None)
+        return {"run_id": run_id, "counts": dict(counts)}
+
+    def _start_run(self, connection_id: str, job_id: str) -> str:
+        with self._sessions.begin() as session:
+            run = Run(
+                connection_id=connection_id, kind="paymatch_flow", job_id=job_id,
+                status="running", counts={}, calls=0, started_at=self._clock.now(),
+            )  # fmt: skip
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def _finish(self, run_id: str, status: str, counts: Counter[str], message: str | None) -> None:
+        with self._sessions.begin() as session:
+            run = session.get(Run, run_id)
+            if run is not None:
+                run.status = status
+                run.counts = dict(counts)
+                run.message = message
+                run.finished_at = self._clock.now()
+
+    # ------------------------------------------------------------------ reading
+
+    def follow(self, run: PayMatchRun, heartbeat: Callable[[], None] = lambda: None) -> None:
+        """Every payout change of the source after the route's cursor."""
+        name = cursor_name(run.route_id)
+        while True:
+            with self._state.transaction() as session:
+                cursor = session.get(Cursor, (run.target_id, name))
+                after = int(cursor.value or 0) if cursor else 0
+                changes = self._hub.changes(session, run.tenant_id, after, PAGE)
+                session.expunge_all()
+            if not changes:
+                return
+            ids = list(
+                dict.fromkeys(
+                    c.record_id
+                    for c in changes
+                    if c.entity == "payout" and source_of(c.origin) == run.source
+                )
+            )
+            self._process(run, ids, heartbeat, changes[-1].position)
+
+    def _process(
+        self,
+        run: PayMatchRun,
+        payout_ids: list[str],
+        heartbeat: Callable[[], None],
+        position: int | None = None,
+    ) -> None:
+        """``BATCH`` payouts per fenced transaction (each posting with its derived row); the
+        last one also moves the cursor, so a crash reads again only what was not committed."""
+        starts = range(0, len(payout_ids), BATCH) if payout_ids else range(1)
+        for start in starts:
+            with self._state.transaction() as session:
+                known = StoreInvoices(session, run.tenant_id)
+                for record_id in payout_ids[start : start + BATCH]:
+                    self._payout(session, run, record_id, known)
+                if position is not None and start + BATCH >= len(payout_ids):
+                    self._set_cursor(session, run, position)
+            heartbeat()
+
+    def revisit(self, run: PayMatchRun, heartbeat: Callable[[], None] = lambda: None) -> None:
+        """Payouts waiting for an invoice, decided again; lines on the error account whose
+        invoice is booked now, moved by a late match."""
+        with self._sessions() as session:
+            waiting = session.scalars(
+                sa.select(SyncIssue.key).where(
+                    SyncIssue.connection_id == run.recorder.connection_id,
+                    SyncIssue.stream == STREAM,
+                    SyncIssue.direction == FLOW,
+                    SyncIssue.reason_code == WAITING,
+                )
+            ).all()
+            ids = self._payout_records(session, run, list(waiting))
+            open_rows = session.scalars(
+                sa.select(DerivedRecord.id).where(
+                    DerivedRecord.route_id == run.route_id,
+                    DerivedRecord.role == "journal",
+                    DerivedRecord.state == UNMATCHED,
+                )
+            ).all()
+        self._process(run, ids, heartbeat)
+        for start in range(0, len(open_rows), BATCH):
+            with self._state.transaction() as session:
+                known = StoreInvoices(session, run.tenant_id)
+                for row_id in open_rows[start : start + BATCH]:
+                    row = session.get(DerivedRecord, row_id)
+                    if row is not None:
+                        self._late(session, run, row, known)
+            heartbeat()
+
+    def _payout_records(self, session: Session, run: PayMatchRun, keys: list[str]) -> list[str]:
+        """The hub payouts of the source with these payout ids (the latest of each)."""
+        if not keys:
+            return []
+        column = HubRecord.data["source_id"].as_string()
+        rows = session.execute(
+            sa.select(column, HubRecord.id, HubRecord.origin)
+            .where(
+                HubRecord.tenant_id == run.tenant_id,
+                HubRecord.entity == "payout",
+                HubRecord.deleted.is_(False),
+                column.in_(keys),
+            )
+            .order_by(HubRecord.updated_at, HubRecord.id)
+        ).all()
+        latest = {key: rid for key, rid, origin in rows if source_of(origin) == run.source}
+        return list(latest.values())
+
+    def _set_cursor(self, session: Session, run: PayMatchRun, position: int) -> None:
+        name = cursor_name(run.route_id)
+        row = session.get(Cursor, (run.target_id, name))
+        now = self._clock.now()
+        if row is None:
+            session.add(
+                Cursor(connection_id=run.target_id, name=name, value=str(position), updated_at=now)
+            )
+        else:
+            row.value = str(position)
+            row.updated_at = now
+
+    def _derived(
+        self, session: Session, route_id: str, key: str, role: str
+    ) -> DerivedRecord | None:
+        return session.scalar(
+            sa.select(DerivedRecord).where(
+                DerivedRecord.route_id == route_id,
+                DerivedRecord.source_record_id == key,
+                DerivedRecord.role == role,
+            )
+        )
+
+    def _remember(
+        self, session: Session, run: PayMatchRun, key: str, role: str, record_id: str,
+        state: str, digest: str | None,
+    ) -> None:  # fmt: skip
+        now = self._clock.now()
+        session.add(
+            DerivedRecord(
+                tenant_id=run.tenant_id,
+                route_id=run.route_id,
+                source_record_id=key,
+                role=role,
+                derived_record_id=record_id,
+                state=state,
+                source_hash=digest,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.flush()
+
+    # ------------------------------------------------------------------ payouts
+
+    def _payout(
+        self, session: Session, run: PayMatchRun, record_id: str, known: StoreInvoices
+    ) -> None:
+        record = self._hub.get(session, run.tenant_id, "payout", record_id)
+        if record is None or record.deleted:
+            return
+        recorder = run.recorder
+        try:
+            payout = Payout.model_validate(record.data)
+        except ValidationError as exc:
+            recorder.issue(
+                session, stream=STREAM, direction=FLOW, key=str(record.data.get("source_id")),
+                reason="invalid_payout", message=describe_validation_error(exc),
+                record_id=record.id,
+            )  # fmt: skip
+            return
+        key = journal_key(payout)
+        digest = payout_digest(payout)
+        derived = self._derived(session, run.route_id, key, "journal")
+        if derived is not None:
+            if derived.source_hash == digest:
+                # Back to what was posted: a change reported before is no longer one.
+                recorder.resolve(
+                    session, STREAM, FLOW, [payout.source_id], reasons=["payout_inconsistent"]
+                )
+                recorder.log(
+                    session, stream=STREAM, direction=FLOW, outcome="unchanged",
+                    record_id=record.id, persist=False,
+                )  # fmt: skip
+                return
+            self._inconsistent(session, run, record, payout, derived)
+            return
+        decision = post_payout(
+            payout, run.policy, known, seen_at=record.created_at, now=self._clock.now()
+        )
+        if decision.outcome == "skip":
+            recorder.issue(
+                session, stream=STREAM, direction=FLOW, key=payout.source_id,
+                reason=decision.reason, message=decision.message, record_id=record.id,
+            )  # fmt: skip
+            return
+        if decision.outcome == "wait":
+            recorder.issue(
+                session, stream=STREAM, direction=FLOW, key=payout.source_id,
+                reason=WAITING, message=decision.message, record_id=record.id,
+            )  # fmt: skip
+            assert decision.wait_until is not None
+            self.queue_wake(session, run.route_id, run.tenant_id, decision.wait_until)
+            return
+        assert decision.posting is not None
+        try:
+            data = validate("journal_posting", decision.posting)
+        except ValidationError as exc:
+            recorder.issue(
+                session, stream=STREAM, direction=FLOW, key=payout.source_id,
+                reason="invalid_posting",
+                message=f"the posting cannot be made: {describe_validation_error(exc)}",
+                record_id=record.id,
+            )  # fmt: skip
+            return
+        posting = self._hub.create(session, run.tenant_id, "journal_posting", data, run.origin)
+        lines = JournalPosting.model_validate(data).lines
+        open_lines = any(ln.role == "error" and ln.reason in LATE_MATCHABLE for ln in lines)
+        self._remember(
+            session, run, key, "journal", posting.id, UNMATCHED if open_lines else "posted", digest
+        )
+        recorder.resolve(session, STREAM, FLOW, [payout.source_id])
+        recorder.log(
+            session, stream=STREAM, direction=FLOW, outcome="created", record_id=record.id,
+            remote_id=posting.id, reason=decision.reason,
+            message=f"payout {payout.source_id}: {decision.message}: posting {posting.id}",
+        )  # fmt: skip
+
+    def _inconsistent(
+        self,
+        session: Session,
+        run: PayMatchRun,
+        record: HubRecord,
+        payout: Payout,
+        derived: DerivedRecord,
+    ) -> None:
+        """A payout that changed after it was posted: reported, never posted again."""
+        posted = self._hub.get(session, run.tenant_id, "journal_posting", derived.derived_record_id)
+        try:
+            before = JournalPosting.model_validate(posted.data) if posted is not None else None
+        except ValidationError:
+            before = None
+        what = payout_changes(before, payout) if before is not None else ["its content"]
+        run.recorder.issue(
+            session, stream=STREAM, direction=FLOW, key=payout.source_id,
+            reason="payout_inconsistent", outcome="failed", record_id=record.id,
+            remote_id=derived.derived_record_id,
+            message=f"payout {payout.source_id} changed after it was posted "
+            f"({'; '.join(what)}): it is not posted again; correct the cash journal by hand",
+        )  # fmt: skip
+
+    def _late(
+        self, session: Session, run: PayMatchRun, row: DerivedRecord, known: StoreInvoices
+    ) -> None:
+        record = self._hub.get(session, run.tenant_id, "journal_posting", row.derived_record_id)
+        if record is None or record.deleted:
+            return
+        posting = JournalPosting.model_validate(record.data)
+        prefix = f"{row.source_record_id}/"
+        done = [
+            key.removeprefix(prefix)
+            for key in session.scalars(
+                sa.select(DerivedRecord.source_record_id).where(
+                    DerivedRecord.route_id == run.route_id,
+                    DerivedRecord.role == "late_match",
+                    DerivedRecord.source_record_id.startswith(prefix, autoescape=True),
+                )
+            )
+        ]
+        for move in late_matches(posting, run.policy, known, done):
+            data = validate("journal_posting", move.posting)
+            late = self._hub.create(session, run.tenant_id, "journal_posting", data, run.origin)
+            self._remember(
+                session, run, f"{prefix}{move.line_id}", "late_match", late.id, "posted", None
+            )
+            done.append(move.line_id)
+            run.recorder.log(
+                session, stream=STREAM, direction=FLOW, outcome="created", record_id=record.id,
+                remote_id=late.id, reason="late_match",
+                message=f"payout {posting.payout_id} line {move.line_id} matched to invoice "
+                f"{move.invoice_number}: posting {late.id}",
+            )  # fmt: skip
+        waiting = {
+            ln.payout_line_id
+            for ln in posting.lines
+            if ln.role == "error" and ln.reason in LATE_MATCHABLE and ln.payout_line_id
+        }
+        if waiting <= set(done):
+            row.state = "posted"
+            row.updated_at = self._clock.now()
