@@ -1,8 +1,10 @@
-"""``ledgerbridge demo --flow webshop``: a WooCommerce shop booked into Uniconta, on one machine.
+"""``ledgerbridge demo --flow webshop``: a WooCommerce shop booked into Uniconta, on one machine,
+with its Stripe payouts matched in the cash journal and its café's Zettle till booked too.
 
 It plays three users: the shop owner (orders arrive, some are refunded, a renewal fails and is
-paid later), the accountant in Uniconta (counting stock) and the person setting up the
-integration, who does everything through the hub's REST API as any user would.
+paid later; Stripe pays the card payments out; the till rings up a day of sales), the accountant
+in Uniconta (counting stock) and the person setting up the integration, who does everything
+through the hub's REST API as any user would.
 """
 
 from __future__ import annotations
@@ -27,13 +29,18 @@ from ledgerbridge.cli.demo import (
     hub_port,
     wait_for,
 )
+from ledgerbridge.cli.demo_payments import all_records, prepare_till, stripe_payout, zettle_day
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.stripe import SandboxServer as StripeServer
+from ledgerbridge.sandbox.stripe import StripeSandbox
 from ledgerbridge.sandbox.uniconta import BookingServer, UnicontaSandbox, seed_webshop
 from ledgerbridge.sandbox.uniconta import SandboxServer as UnicontaServer
 from ledgerbridge.sandbox.woocommerce import SandboxServer as ShopServer
 from ledgerbridge.sandbox.woocommerce import Settings as ShopSettings
 from ledgerbridge.sandbox.woocommerce import WooSandbox, seed_shop
+from ledgerbridge.sandbox.zettle import SandboxServer as ZettleServer
+from ledgerbridge.sandbox.zettle import ZettleSandbox
 from ledgerbridge.settings import Settings
 
 COMPANY_ID = 48213
@@ -69,6 +76,14 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
     uniconta_server.start()
     booking = BookingServer(uniconta)
     booking.start()
+    prepare_till(uniconta, COMPANY_ID)
+    # The acquirer paying out the shop's card payments, and the café's till.
+    stripe = StripeSandbox()
+    stripe_server = StripeServer(stripe)
+    stripe_server.start()
+    zettle = ZettleSandbox()
+    zettle_server = ZettleServer(zettle)
+    zettle_server.start()
 
     port = hub_port(port, console)
     hub_url = f"http://127.0.0.1:{port}"
@@ -110,7 +125,7 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
                          "post_invoices": True, "products_master": "app",
                          "entities": {s: {"enabled": True} for s in
                                       ("customers", "products", "stock_levels", "invoices",
-                                       "payment_status")}},
+                                       "payment_status", "cash_journal")}},
             "secrets": {"password": PASSWORD},
         })  # fmt: skip
         shop_id, uniconta_id = webshop["id"], accounting["id"]
@@ -158,6 +173,11 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
             f"Stock: {product['sku']} counted to 42 in Uniconta; the shop now shows "
             f"{after.get('stock_quantity')} (was {product.get('stock_quantity')})"
         )
+        settle = partial(_settle, system)
+        stripe_payout(console, api, _post, settle, stripe, stripe_server.base_url,
+                      uniconta, COMPANY_ID, uniconta_id)  # fmt: skip
+        zettle_day(console, api, _post, settle, zettle, zettle_server.base_url,
+                   uniconta, COMPANY_ID, uniconta_id)  # fmt: skip
         status = api.get(f"/connections/{uniconta_id}").json()
         console.print(
             f"{elapsed:.0f} s from the first import to the last booking, "
@@ -179,10 +199,12 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
     finally:
         server.stop()
         system.close()
-        for sandbox_server in (booking, uniconta_server, shop_server):
+        for sandbox_server in (booking, uniconta_server, shop_server, stripe_server, zettle_server):
             sandbox_server.stop()
         uniconta.close()
         shop.close()
+        stripe.close()
+        zettle.close()
 
 
 def _imported(api: httpx.Client, connection_id: str) -> bool:
@@ -211,7 +233,7 @@ def _report(
     shop_id: str,
     uniconta_id: str,
 ) -> None:
-    invoices = [r["data"] for r in _all(api, "/invoices")]
+    invoices = [r["data"] for r in all_records(api, "/invoices")]
     kinds = Counter((i["kind"], i["status"]) for i in invoices)
     posted = uniconta.all(COMPANY_ID, "DebtorInvoiceClient")
     orders_left = uniconta.all(COMPANY_ID, "DebtorOrderClient")
@@ -260,8 +282,8 @@ CASES = (
 
 def _cases(console: Console, api: httpx.Client, seeded: dict[str, Any]) -> None:
     """The seed's special orders, each as it was booked."""
-    invoices = [{**r["data"], "id": r["id"]} for r in _all(api, "/invoices")]
-    parties = {r["id"]: r["data"] for r in _all(api, "/parties")}
+    invoices = [{**r["data"], "id": r["id"]} for r in all_records(api, "/invoices")]
+    parties = {r["id"]: r["data"] for r in all_records(api, "/parties")}
     by_reference: dict[str, list[dict[str, Any]]] = {}
     for invoice in invoices:
         by_reference.setdefault(str(invoice.get("reference")), []).append(invoice)
@@ -285,17 +307,3 @@ def _cases(console: Console, api: httpx.Client, seeded: dict[str, Any]) -> None:
             f"debtor {party.get('debtor_number')} ({profile}), term {invoice.get('payment_term')}, "
             f"VAT {codes}" + (f", {credit_notes} credit note" if credit_notes else "")
         )
-
-
-def _all(api: httpx.Client, path: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    after: str | None = None
-    while True:
-        params: dict[str, Any] = {"limit": 1000}
-        if after:
-            params["after"] = after
-        page = api.get(path, params=params).json()
-        items.extend(page["items"])
-        after = page.get("next")
-        if not after:
-            return items
