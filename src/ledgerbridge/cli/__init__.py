@@ -189,6 +189,8 @@ SANDBOXES = {
     "woocommerce": "WooCommerce's REST API v3: consumer key/secret, orders with tax lines, "
     "refunds, customers, products and stock, signed webhooks with their repeats and misses, "
     "Subscriptions renewals.",
+    "smtp": "A local SMTP server (aiosmtpd) that writes each message as an .eml file into "
+    "--dir and lists them (--list); --starttls CERT KEY, --user/--password.",
 }
 
 

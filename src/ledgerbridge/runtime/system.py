@@ -31,11 +31,13 @@ from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
 from ledgerbridge.runtime.jobqueue.port import Command, JobBackend, JobContext
 from ledgerbridge.runtime.jobqueue.procrastinate import ProcrastinateBackend
 from ledgerbridge.runtime.jobs import SyncJobs
+from ledgerbridge.runtime.mail import InvoiceMails
 from ledgerbridge.runtime.retention import Retention
 from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.data_fields import DataFieldService
 from ledgerbridge.services.files import FileService
+from ledgerbridge.services.mail import MailService
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.routes import RouteService
 from ledgerbridge.services.setup import SetupService
@@ -114,11 +116,14 @@ class System:
         )
         self.flows = CommerceFlows(self.sessions, self.hub, self.queue, self.clock)
         self.routes = RouteService(self.sessions, self.flows, self.queue, self.clock)
+        self.mails = InvoiceMails(self.sessions, self.queue, self.clock, self.connections)
+        self.mail = MailService(self.sessions, self.mails)
         self.worker = self.queue.runner(
             {
                 **self.jobs.handlers(),
                 **self.flows.handlers(),
                 **self.file_jobs.handlers(),
+                **self.mails.handlers(),
                 "notices": self._notices,
                 "retention": self._retention,
             },
@@ -128,6 +133,7 @@ class System:
         self.hub.listeners.append(self.webhooks.on_changes)
         self.hub.listeners.append(self._push_on_change)
         self.hub.listeners.append(self.flows.on_changes)
+        self.hub.listeners.append(self.mails.on_changes)
         self.webhooks.on_pending = self._deliver_soon
         self.scheduler.set(SYSTEM_SCOPE, "deliver_webhooks", "* * * * *", "UTC")
         self.scheduler.set(SYSTEM_SCOPE, "retention", RETENTION_CRON, "UTC")
