@@ -31,6 +31,7 @@ from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.mail import MailIntent
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, new_tenant
 from tests.integration.test_commerce_flow import POLICY, STREAMS, VAT, order_body
+from tests.integration.test_write_steps_uniconta import StepFaults
 
 SUBJECT = "Faktura {{ number }} fra {{ company.name }}"
 BODY = (
@@ -433,3 +434,30 @@ def test_starttls_with_a_self_signed_certificate_and_a_login(
             assert stored is not None and stored.pdf is None, "no Uniconta PDF was asked for"
     finally:
         secure.stop()
+
+
+def test_a_booking_whose_pdf_answer_was_lost_is_found_once_and_mailed_in_our_layout(
+    settings: Settings, hub_port: int, clock: ManualClock, uniconta: Uniconta, sink: SmtpSink
+) -> None:
+    """The booking asked for Uniconta's PDF and its answer was lost: the order is looked up
+    by its OurRef (not booked twice), and the mail goes with ledgerbridge's own layout."""
+    faults = StepFaults()
+    system = System(settings, clock=clock, transport=faults)
+    server = ServerThread(create_app(system), port=hub_port).start()
+    tenant = new_tenant(system, f"{server.url}/api/v1")
+    try:
+        shop = open_shop(system, tenant, uniconta, mail_settings(sink))
+        faults.inject("POST", "/Invoice/DebtorOrders/", "lose")
+        order(system, tenant, shop["sku"], "7012")
+        wait(system, clock, 10, step=1)
+        assert faults.count("POST", "/Invoice/DebtorOrders/") == 1, "booked once"
+        assert len(uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 1
+        (received,) = sink.received()
+        (attachment,) = list(received.message().iter_attachments())
+        assert attachment.get_content().startswith(b"%PDF")
+        (row,) = intents(system)
+        assert (row.state, row.attachment) == ("sent", "standard")
+    finally:
+        tenant.api.close()
+        server.stop()
+        system.close()
