@@ -84,9 +84,9 @@ class Handles(Protocol):
     def handle(self, connection_id: str) -> ConnectorHandle: ...
 
 
-def backoff(attempts: int) -> timedelta:
-    """After the n-th failed attempt: 1, 2, 4 … minutes, at most 30."""
-    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+def backoff(attempts: int, first: timedelta = FIRST_RETRY) -> timedelta:
+    """After the n-th failed attempt: 1, 2, 4 … minutes (from ``first``), at most 30."""
+    return min(first * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,9 @@ class InvoiceMails:
         clock: Clock,
         connections: Handles,
         send: Callable[..., smtp.Outcome] = smtp.send,
+        first_retry: timedelta = FIRST_RETRY,
     ) -> None:
+        self._first_retry = first_retry
         self._sessions = session_factory
         self._queue = queue
         self._clock = clock
@@ -527,7 +529,7 @@ class InvoiceMails:
                 )  # fmt: skip
                 return
             intent.state, intent.reason = "retry", None
-            intent.next_attempt_at = now + backoff(intent.attempts)
+            intent.next_attempt_at = now + backoff(intent.attempts, self._first_retry)
             recorder.log(
                 session, stream=STREAM, direction=DIRECTION, outcome="skipped",
                 record_id=intent.invoice_id, reason="mail_retry",

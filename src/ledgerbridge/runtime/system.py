@@ -116,7 +116,10 @@ class System:
         )
         self.flows = CommerceFlows(self.sessions, self.hub, self.queue, self.clock)
         self.routes = RouteService(self.sessions, self.flows, self.queue, self.clock)
-        self.mails = InvoiceMails(self.sessions, self.queue, self.clock, self.connections)
+        self.mails = InvoiceMails(
+            self.sessions, self.queue, self.clock, self.connections,
+            first_retry=timedelta(seconds=settings.mail_first_retry_seconds),
+        )  # fmt: skip
         self.mail = MailService(self.sessions, self.mails)
         self.worker = self.queue.runner(
             {

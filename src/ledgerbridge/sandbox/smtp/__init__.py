@@ -92,6 +92,9 @@ class _FaultySMTP(SMTP):
             await self.push("354 End data with <CR><LF>.<CR><LF>")
             await self._reader.readuntil(b"\r\n")
             _reset(self.transport)
+            # Let the loss of the connection end this session before the lines the reader
+            # holds already are taken for commands.
+            await asyncio.sleep(0.05)
             return
         await super().smtp_DATA(arg)
 
