@@ -1,8 +1,9 @@
 """Invoice mail: a booked invoice goes to the customer from the shop's own SMTP server, once.
 
-**Trigger.** The Uniconta push links a booked invoice and takes its number into the hub in
-one transaction; a hub listener sees that change (origin the connection, status booked or
-paid, a number) and, when the connection's ``invoice_mail`` is on and the invoice was derived
+**Trigger.** The Uniconta push confirms a booked invoice's last write step, links it and
+takes its number into the hub in one transaction; a hub listener sees that change (origin the
+connection, status booked or paid, a number, its create completed in this very transaction)
+and, when the connection's ``invoice_mail`` is on and the invoice was derived
 by a commerce route whose policy has ``email_invoices``, adds the invoice's ``mail_intents``
 row and queues the connection's ``invoice_mail`` job in that same transaction: no booked
 invoice without its mail row, and never two rows for one invoice (unique per connection and
@@ -158,22 +159,28 @@ class InvoiceMails:
     # ------------------------------------------------------------------ trigger
 
     def on_changes(self, session: Session, changes: list[Change]) -> None:
-        """Hub listener: a booked invoice the connection numbered gets its mail row and job in
-        the transaction that linked it."""
+        """Hub listener: a booked invoice the connection's push just numbered gets its mail
+        row and job in the transaction that linked it."""
         enabled: dict[str, bool] = {}
+        booked: dict[tuple[str, str], WriteIntent] | None = None
         for change in changes:
             if change.entity != "invoice" or not change.origin.startswith("connection:"):
                 continue
             connection_id = change.origin.removeprefix("connection:")
             if connection_id not in enabled:
                 row = session.get(Connection, connection_id)
-                enabled[connection_id] = (
-                    row is not None and row.system == "uniconta" and mail_enabled(row.settings)
-                )
-            if enabled[connection_id]:
-                self._consider(session, connection_id, change)
+                enabled[connection_id] = row is not None and mail_enabled(row.settings)
+            if not enabled[connection_id]:
+                continue
+            if booked is None:
+                booked = _completed_writes(session)
+            intent = booked.get((connection_id, change.record_id))
+            if intent is not None:
+                self._consider(session, connection_id, change, intent)
 
-    def _consider(self, session: Session, connection_id: str, change: Change) -> None:
+    def _consider(
+        self, session: Session, connection_id: str, change: Change, write: WriteIntent
+    ) -> None:
         record = session.get(HubRecord, change.record_id)
         if record is None or record.deleted:
             return
@@ -200,7 +207,7 @@ class InvoiceMails:
             state="skipped" if reason else "queued", reason=reason, attempts=0,
             created_at=now, updated_at=now,
         )  # fmt: skip
-        intent.pdf = self._uniconta_pdf(session, connection_id, record.id)
+        intent.pdf = _booking_pdf(write)
         session.add(intent)
         recorder = SyncRecorder(self._clock, connection_id, None, Counter())
         if reason:
@@ -244,23 +251,6 @@ class InvoiceMails:
         if not order.customer.email:
             return None, number, "mail_address_missing"
         return order.customer.email, number, None
-
-    def _uniconta_pdf(self, session: Session, connection_id: str, record_id: str) -> bytes | None:
-        """The PDF the booking answered, from the invoice's write journal (``post`` step)."""
-        steps = session.scalar(
-            sa.select(WriteIntent.steps)
-            .where(WriteIntent.connection_id == connection_id, WriteIntent.record_id == record_id)
-            .order_by(WriteIntent.created_at.desc())
-            .limit(1)
-        )
-        post = ((steps or {}).get("post") or {}).get("result") or {}
-        encoded = post.get("pdf")
-        if not encoded:
-            return None
-        try:
-            return base64.b64decode(encoded, validate=True)
-        except ValueError:
-            return None
 
     def queue_run(
         self,
@@ -579,6 +569,30 @@ class InvoiceMails:
             session, STREAM, DIRECTION, [intent.invoice_id]
         )
         self.queue_run(session, intent.connection_id, intent.tenant_id)
+
+
+def _completed_writes(session: Session) -> dict[tuple[str, str], WriteIntent]:
+    """The creates this transaction completed: the push confirms a record's last step and
+    links it in one transaction, with its write intent loaded there. Only then is a booked
+    invoice new; any later change of it (a payment, a pull) finds no such intent, so turning
+    mail on never mails invoices booked before."""
+    return {
+        (obj.connection_id, obj.record_id): obj
+        for obj in list(session.identity_map.values())
+        if isinstance(obj, WriteIntent) and obj.status in ("done", "recovered")
+    }
+
+
+def _booking_pdf(write: WriteIntent) -> bytes | None:
+    """The PDF the booking answered (``layout: uniconta``), from the ``post`` step's result."""
+    post = ((write.steps or {}).get("post") or {}).get("result") or {}
+    encoded = post.get("pdf")
+    if not encoded:
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except ValueError:
+        return None
 
 
 def _skip_message(reason: str) -> str:
