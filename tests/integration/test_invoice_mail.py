@@ -484,3 +484,22 @@ def test_turning_mail_on_mails_the_invoices_booked_from_then_on_only(
     wait(mail_system, clock, 30)
     assert [r.rcpt_to for r in sink.received()] == [["ole@kunde.dk"]]
     assert [r.order_number for r in intents(mail_system)] == ["7014"]
+
+
+def test_a_waiting_mail_is_sent_at_once_when_a_person_asks(
+    mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink
+) -> None:
+    shop = open_shop(mail_system, mail_tenant, uniconta, mail_settings(sink))
+    sink.stop()
+    order(mail_system, mail_tenant, shop["sku"], "7015")
+    (row,) = intents(mail_system)
+    assert row.state == "retry" and row.next_attempt_at is not None
+    sink.start()
+    asked = mail_tenant.api.post(f"/connections/{shop['cid']}/invoice-mails/{row.invoice_id}/retry")
+    assert asked.status_code == 200, asked.text
+    mail_system.run_until_idle()  # the clock has not moved: sent because it was asked
+    assert [r.rcpt_to for r in sink.received()] == [["karen@kunde.dk"]]
+    again = mail_tenant.api.post(f"/connections/{shop['cid']}/invoice-mails/{row.invoice_id}/retry")
+    assert again.status_code == 409
+    missing = mail_tenant.api.post(f"/connections/{shop['cid']}/invoice-mails/nope/retry")
+    assert missing.status_code == 404

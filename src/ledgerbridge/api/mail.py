@@ -50,5 +50,6 @@ def retry_invoice_mail(
     connection_id: str, invoice_id: str, principal: PrincipalDep, system: SystemDep
 ) -> Any:
     """Send again a mail that is `unknown` (check first that it did not arrive), `refused` or
-    `failed`; 409 for any other state."""
+    `failed`; a `queued` or `retry` one is tried now (after mail was off, or the connection
+    paused). 409 for a mail `sent`, `started` or `skipped`."""
     return system.mail.retry(principal, connection_id, invoice_id)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledgerbridge.runtime.mail import InvoiceMails
 from ledgerbridge.services.errors import Conflict, NotFound
 from ledgerbridge.services.tenancy import Principal
-from ledgerbridge.store.tables.mail import MAIL_STATES, MailIntent
+from ledgerbridge.store.tables.mail import MAIL_STATES, WAITING, MailIntent
 from ledgerbridge.store.tables.tenancy import Connection
 
 JSON = dict[str, Any]
@@ -84,10 +84,15 @@ class MailService:
             )
             if intent is None:
                 raise NotFound(f"no invoice mail for invoice {invoice_id} on this connection")
+            if intent.state in WAITING:
+                # Waiting (mail was off, the connection paused, a retry not due yet): now.
+                intent.next_attempt_at = None
+                self._mails.queue_run(session, connection_id, intent.tenant_id)
+                return view(intent)
             if intent.state not in RETRYABLE:
                 raise Conflict(
                     f"the mail is {intent.state}; only a mail that is "
-                    f"{', '.join(RETRYABLE)} can be retried"
+                    f"{', '.join((*RETRYABLE, *WAITING))} can be retried"
                 )
             self._mails.retry(session, intent)
             return view(intent)
