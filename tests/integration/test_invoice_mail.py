@@ -503,3 +503,21 @@ def test_a_waiting_mail_is_sent_at_once_when_a_person_asks(
     assert again.status_code == 409
     missing = mail_tenant.api.post(f"/connections/{shop['cid']}/invoice-mails/nope/retry")
     assert missing.status_code == 404
+
+
+def test_invoices_booked_in_one_batch_each_get_their_mail(
+    mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink
+) -> None:
+    shop = open_shop(mail_system, mail_tenant, uniconta, mail_settings(sink))
+    numbers = [f"72{n:02d}" for n in range(6)]
+    for number in numbers:
+        body = order_body(
+            shop["sku"], source_id=number, number=number,
+            customer={"email": f"kunde{number}@kunde.dk", "name": f"Kunde {number}"},
+        )  # fmt: skip
+        assert mail_tenant.api.post("/orders", json=body).status_code == 201
+    mail_system.run_until_idle()  # one flow run, one push of all six
+    assert sorted(r.rcpt_to[0] for r in sink.received()) == sorted(
+        f"kunde{n}@kunde.dk" for n in numbers
+    )
+    assert {r.state for r in intents(mail_system)} == {"sent"}

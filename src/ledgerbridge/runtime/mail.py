@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction, object_session, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.config import CommercePolicy
@@ -571,16 +571,34 @@ class InvoiceMails:
         self.queue_run(session, intent.connection_id, intent.tenant_id)
 
 
+_COMPLETED = "ledgerbridge.mail.completed_writes"
+
+
+@sa.event.listens_for(WriteIntent.status, "set")
+def _note_completed(target: WriteIntent, value: str, _old: Any, _initiator: Any) -> None:
+    """Remember, for the transaction, the creates it completes (the push sets their status
+    ``done`` or ``recovered`` in the transaction that links them)."""
+    if value not in ("done", "recovered"):
+        return
+    session = object_session(target)
+    if session is not None:
+        completed = session.info.setdefault(_COMPLETED, {})
+        completed[target.connection_id, target.record_id] = target
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_completed(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_COMPLETED, None)
+
+
 def _completed_writes(session: Session) -> dict[tuple[str, str], WriteIntent]:
     """The creates this transaction completed: the push confirms a record's last step and
-    links it in one transaction, with its write intent loaded there. Only then is a booked
-    invoice new; any later change of it (a payment, a pull) finds no such intent, so turning
-    mail on never mails invoices booked before."""
-    return {
-        (obj.connection_id, obj.record_id): obj
-        for obj in list(session.identity_map.values())
-        if isinstance(obj, WriteIntent) and obj.status in ("done", "recovered")
-    }
+    links it in one transaction. Only then is a booked invoice new; any later change of it (a
+    payment, a pull) completes no create, so turning mail on never mails invoices booked
+    before."""
+    completed: dict[tuple[str, str], WriteIntent] = session.info.get(_COMPLETED, {})
+    return completed
 
 
 def _booking_pdf(write: WriteIntent) -> bytes | None:
