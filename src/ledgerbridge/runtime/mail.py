@@ -48,7 +48,13 @@ from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.mail import pdf, render, smtp
 from ledgerbridge.model.commerce import Order
 from ledgerbridge.model.invoice import Invoice
-from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext
+from ledgerbridge.runtime.jobqueue.port import (
+    Command,
+    Handler,
+    JobBackend,
+    JobContext,
+    LeaseLost,
+)
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.base import new_id
 from ledgerbridge.store.tables.flows import DerivedRecord, Route
@@ -309,6 +315,10 @@ class InvoiceMails:
                     # The server is not there: the others of this run wait with this one.
                     down = self._due_of(intent_id)
             self._schedule_next(connection_id, tenant_id)
+        except LeaseLost:
+            # Another worker runs the job now; an attempt in flight keeps its token.
+            self._finish(run_id, "superseded", counts, "the job was taken over")
+            raise
         except Exception as exc:
             log.error("invoice mail of connection %s failed", connection_id, exc_info=exc)
             self._finish(run_id, "failed", counts, failure_message(exc))
