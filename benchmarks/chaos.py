@@ -995,12 +995,12 @@ class Mail(Target):
                 self.stop_faults.wait(rng.uniform(1.0, 4.0))
                 self.sink.start()
                 continue
-            if rng.random() < 0.5:
+            if rng.random() < 0.3:
                 continue
-            # A fault in the air for half a second: it hits whatever mail goes then, if any.
-            kind = rng.choices(kinds, weights)[0]
-            self.sink.faults.arm(kind)
-            self.stop_faults.wait(0.5)
+            # Faults in the air for a second: they hit whatever mails go then, if any.
+            for kind in rng.choices(kinds, weights, k=2):
+                self.sink.faults.arm(kind)
+            self.stop_faults.wait(1.0)
             self.sink.faults.clear()
 
     def stop_producing(self) -> None:
