@@ -189,8 +189,6 @@ SANDBOXES = {
     "woocommerce": "WooCommerce's REST API v3: consumer key/secret, orders with tax lines, "
     "refunds, customers, products and stock, signed webhooks with their repeats and misses, "
     "Subscriptions renewals.",
-    "smtp": "A local SMTP server (aiosmtpd) that writes each message as an .eml file into "
-    "--dir and lists them (--list); --starttls CERT KEY, --user/--password.",
 }
 
 
@@ -213,6 +211,19 @@ def _sandbox_command(name: str) -> None:
 
 for _name in SANDBOXES:
     _sandbox_command(_name)
+
+
+@sandbox_app.command(
+    "smtp",
+    help="A local SMTP server (aiosmtpd) for invoice mail: writes each message as an .eml file "
+    "into --dir and lists them (--list). Options: --port N, --starttls CERT KEY, "
+    "--implicit-tls, --user/--password, and --help.",
+    context_settings={
+        "allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": [],
+    },
+)  # fmt: skip
+def sandbox_smtp(ctx: typer.Context) -> None:
+    importlib.import_module("ledgerbridge.sandbox.smtp.__main__").main(list(ctx.args))
 
 
 def main() -> None:
