@@ -61,9 +61,15 @@ from ledgerbridge.sandbox.faults import FaultKind, FaultPlan
 from ledgerbridge.sandbox.qonto import QontoSandbox
 from ledgerbridge.sandbox.qonto import SandboxServer as QontoServer
 from ledgerbridge.sandbox.server import LoopbackServer
+from ledgerbridge.sandbox.smtp import SmtpSink
 from ledgerbridge.sandbox.tripletex import SandboxServer as TripletexServer
 from ledgerbridge.sandbox.tripletex import TripletexSandbox, seed_accounting_firm
-from ledgerbridge.sandbox.uniconta import BookingServer, UnicontaSandbox, seed_webshop
+from ledgerbridge.sandbox.uniconta import (
+    BookingServer,
+    UnicontaSandbox,
+    seed_products,
+    seed_webshop,
+)
 from ledgerbridge.sandbox.uniconta import SandboxServer as UnicontaServer
 from ledgerbridge.sandbox.woocommerce import SandboxServer as ShopServer
 from ledgerbridge.sandbox.woocommerce import Settings as ShopSettings
@@ -1084,9 +1090,201 @@ class PayMatch(Target):
         self.sandbox.close()
 
 
+MAIL_VAT = {"S25": "DK25", "S0": "DK0", "EU0": "EU0", "U25": "U25", "K25": "DK25K", "X99": "X"}
+SMTP_FAULTS = (("tempfail", 4), ("drop_mid_data", 3), ("drop_after_data", 1), ("refuse", 1))
+"""Faults the SMTP server is given during the run, with their weights."""
+MAIL_FINAL = frozenset({"sent", "refused", "unknown", "failed", "skipped"})
+
+
+class Mail(Target):
+    """Invoice mail: orders through the hub API (a shop app), booked into Uniconta by its
+    booking service under faults, each booked invoice mailed to its customer through an
+    SMTP server on loopback that answers 4xx, drops connections in the middle of the data or
+    after it, refuses now and then and is down for seconds at a time, while the engine is
+    killed. Every order has its own customer address, so the mails each got are counted:
+    **duplicated** a customer with two mails of one invoice, **lost** an order whose invoice
+    was mailed to nobody and has no open mail issue (``mail_refused``,
+    ``mail_delivery_unknown``, ``mail_delivery_failed``)."""
+
+    name = "mail"
+    streams = ("orders",)
+    company = 48213
+    user, password = "chaos", "chaos-Pa55word"
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.sandbox = UnicontaSandbox(throttle_delay=0.0, daily_call_limit=1_000_000)
+        self.sandbox.add_company(self.company, "Kaos Post ApS")
+        self.sandbox.add_user(
+            self.company, self.user, self.password, user_type="Server", roles=("Reseller",)
+        )
+        items = seed_products(self.sandbox, self.company, count=4, seed=5)
+        self.sku = next(
+            str(i["Item"]) for i in self.sandbox.all(self.company, "InvItemClient")
+            if i["Item"] in items and i.get("Vat") == "S25"
+        )  # fmt: skip
+        self.server = UnicontaServer(self.sandbox, faults=plan)
+        self.server.start()
+        self.booking = BookingServer(self.sandbox, faults=plan)
+        self.booking.start()
+        self.sink = SmtpSink(Path(tempfile.mkdtemp(prefix="ledgerbridge-chaos-mail-"))).start()
+        self.smtp_faults: Counter[str] = Counter()
+        self.stop_faults = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.cid = ""
+
+    def env(self) -> dict[str, str]:
+        # Retries in seconds rather than minutes, so the run's bound covers several.
+        return {"LEDGERBRIDGE_MAIL_FIRST_RETRY_SECONDS": "1"}
+
+    def fault_servers(self) -> list[LoopbackServer]:
+        return [self.server, self.booking]
+
+    def connect(self, api: HubApi) -> str:
+        connection = api.create("/connections", {
+            "system": "uniconta", "name": "Uniconta", "timezone": "Europe/Copenhagen",
+            "settings": {
+                "company_id": self.company, "username": self.user,
+                "base_url": self.server.base_url, "booking_url": self.booking.base_url,
+                "post_invoices": True, "vat_mapping": MAIL_VAT,
+                "entities": {s: {"enabled": True} for s in ("customers", "products", "invoices")},
+                "invoice_mail": {
+                    "enabled": True, "smtp_host": "127.0.0.1", "smtp_port": self.sink.port,
+                    "smtp_security": "none", "from_address": "faktura@kaos.example",
+                    "company": {"name": "Kaos Post ApS", "vat_number": "DK12345678"},
+                },
+            },
+            "secrets": {"password": self.password},
+        })  # fmt: skip
+        self.cid = str(connection["id"])
+        policy = {"email_invoices": True, "refund_item": None}
+        api.create("/routes", {"source": "app", "target": self.cid, "entities": ["party"],
+                               "commerce": {"policy": policy, "rules": {}}})  # fmt: skip
+        return self.cid
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        return None
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        raise NotImplementedError("the invoices come from orders")
+
+    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
+        """The orders, then SMTP faults in the background until the run calms down."""
+        for n in range(options.records):
+            number = f"M{n:05d}"
+            body = {
+                "source_id": number, "number": number, "state": "processing",
+                "created_at": "2026-11-20T10:00:00+01:00",
+                "paid_at": "2026-11-20T10:01:00+01:00", "currency": "DKK",
+                "lines": [{"source_id": "1", "kind": "item", "sku": self.sku,
+                           "description": "Kaffekrus", "quantity": "2",
+                           "unit_price": "100.00", "tax_rate": "25",
+                           "net_amount": "200.00", "tax_amount": "50.00"}],
+                "total": "250.00", "total_tax": "50.00",
+                "payment_method": {"code": "stripe", "title": "Kort"},
+                "customer": {"email": self._address(number), "name": f"Kunde {number}"},
+            }  # fmt: skip
+            api.create("/orders", body)
+            created["orders"][number] = body
+        self.thread = threading.Thread(
+            target=self._misbehave, args=(random.Random(options.seed),), daemon=True
+        )
+        self.thread.start()
+
+    @staticmethod
+    def _address(number: str) -> str:
+        return f"kunde-{number.lower()}@kaos.example"
+
+    def _misbehave(self, rng: random.Random) -> None:
+        kinds = [kind for kind, _ in SMTP_FAULTS]
+        weights = [weight for _, weight in SMTP_FAULTS]
+        while not self.stop_faults.wait(rng.uniform(0.2, 0.8)):
+            if rng.random() < 0.08:
+                self.sink.stop()
+                self.smtp_faults["down"] += 1
+                self.stop_faults.wait(rng.uniform(1.0, 4.0))
+                self.sink.start()
+                continue
+            if rng.random() < 0.3:
+                continue
+            # Faults in the air for a second: they hit whatever mails go then, if any.
+            for kind in rng.choices(kinds, weights, k=2):
+                self.sink.faults.arm(kind)
+            self.stop_faults.wait(1.0)
+            self.sink.faults.clear()
+
+    def stop_producing(self) -> None:
+        self.stop_faults.set()
+        if self.thread is not None:
+            self.thread.join(timeout=30)
+        self.sink.faults.clear()
+        self.sink.start()
+
+    def _mails(self, api: HubApi) -> dict[str, JSON]:
+        """The connection's invoice mails by order number."""
+        response = api.client.get(f"/connections/{self.cid}/invoice-mails", params={"limit": 1000})
+        response.raise_for_status()
+        return {str(m["order_number"]): m for m in response.json()}
+
+    def linked(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
+        """Orders whose mail reached an end: sent, or an issue a person must look at."""
+        mails = self._mails(api)
+        return sum(1 for n in created["orders"] if mails.get(n, {}).get("state") in MAIL_FINAL)
+
+    def compare(
+        self,
+        report: Report,
+        settings: Settings,
+        api_key: str,
+        created: dict[str, dict[str, JSON]],
+    ) -> None:
+        system = System(settings)
+        server = ServerThread(create_app(system)).start()
+        api = HubApi(server.url, api_key)
+        try:
+            mails = self._mails(api)
+            issues = api.client.get(f"/connections/{self.cid}/issues").json()
+            report.issue_reasons = dict(Counter(i["reason"] for i in issues))
+            with_issue = {i["key"] for i in issues if i["direction"] == "mail"}
+            received = Counter(r.rcpt_to[0] for r in self.sink.received() if r.rcpt_to)
+            booked = {str(r.get("YourRef") or "") for r in
+                      self.sandbox.all(self.company, "DebtorInvoiceClient")}  # fmt: skip
+            for number in created["orders"]:
+                got = received[self._address(number)]
+                mail = mails.get(number)
+                report.duplicated_remote += max(0, got - 1)
+                if got:
+                    report.linked += 1
+                elif mail is not None and mail["invoice_id"] in with_issue:
+                    report.with_issue += 1
+                else:
+                    report.neither += 1
+                    report.lost += 1
+                if number not in booked:
+                    report.damaged += 1  # every order was paid: each must be booked
+            seen = {**self.sink.faults.seen, "down": self.smtp_faults["down"]}
+            report.faults = {**report.faults, **{f"smtp_{k}": v for k, v in seen.items()}}
+        finally:
+            api.close()
+            server.stop()
+            system.close()
+
+    def remote_documents(self) -> dict[str, dict[str, list[str]]]:
+        return {"orders": {}}
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        return {"orders": set()}
+
+    def close(self) -> None:
+        self.stop_faults.set()
+        self.sink.stop()
+        self.booking.stop()
+        self.server.stop()
+        self.sandbox.close()
+
+
 TARGETS: dict[str, Callable[[FaultPlan], Target]] = {
     "uniconta": Uniconta, "qonto": Qonto, "tripletex": Tripletex, "yuki": Yuki,
-    "webshop": Webshop, "paymatch": PayMatch,
+    "webshop": Webshop, "paymatch": PayMatch, "mail": Mail,
 }  # fmt: skip
 
 

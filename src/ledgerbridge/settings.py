@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         "own (settings.watch_folder); none: no connection watches a folder, as a tenant "
         "would otherwise read and move files anywhere the hub may.",
     )
+    mail_first_retry_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Wait before an invoice mail's first retry after a temporary SMTP failure; "
+        "it doubles per attempt up to 30 minutes (docs/invoice-mail.md).",
+    )
     log_level: str = "INFO"
     tripletex_consumer_token: str | None = Field(
         default=None,

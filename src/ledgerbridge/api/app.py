@@ -23,6 +23,7 @@ from ledgerbridge.api import (
     errors,
     files,
     inbound,
+    mail,
     oauth,
     records,
     routes,
@@ -57,6 +58,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(connections.router, prefix="/api/v1")
     app.include_router(routes.router, prefix="/api/v1")
     app.include_router(files.router, prefix="/api/v1")
+    app.include_router(mail.router, prefix="/api/v1")
     app.include_router(systems.router, prefix="/api/v1")
     app.include_router(tenancy.router, prefix="/api/v1")
     app.include_router(inbound.router, prefix="/api/v1")

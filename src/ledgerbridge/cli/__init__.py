@@ -220,6 +220,19 @@ for _name in SANDBOXES:
     _sandbox_command(_name)
 
 
+@sandbox_app.command(
+    "smtp",
+    help="A local SMTP server (aiosmtpd) for invoice mail: writes each message as an .eml file "
+    "into --dir and lists them (--list). Options: --port N, --starttls CERT KEY, "
+    "--implicit-tls, --user/--password, and --help.",
+    context_settings={
+        "allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": [],
+    },
+)  # fmt: skip
+def sandbox_smtp(ctx: typer.Context) -> None:
+    importlib.import_module("ledgerbridge.sandbox.smtp.__main__").main(list(ctx.args))
+
+
 def main() -> None:
     app(prog_name="ledgerbridge")
 

@@ -31,12 +31,14 @@ from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
 from ledgerbridge.runtime.jobqueue.port import Command, JobBackend, JobContext
 from ledgerbridge.runtime.jobqueue.procrastinate import ProcrastinateBackend
 from ledgerbridge.runtime.jobs import SyncJobs
+from ledgerbridge.runtime.mail import InvoiceMails
 from ledgerbridge.runtime.paymatch import PayMatchFlows
 from ledgerbridge.runtime.retention import Retention
 from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.data_fields import DataFieldService
 from ledgerbridge.services.files import FileService
+from ledgerbridge.services.mail import MailService
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.routes import RouteService
 from ledgerbridge.services.setup import SetupService
@@ -117,12 +119,18 @@ class System:
         self.routes = RouteService(self.sessions, self.flows, self.queue, self.clock)
         self.paymatch = PayMatchFlows(self.sessions, self.hub, self.queue, self.clock)
         self.routes.paymatch = self.paymatch
+        self.mails = InvoiceMails(
+            self.sessions, self.queue, self.clock, self.connections,
+            first_retry=timedelta(seconds=settings.mail_first_retry_seconds),
+        )  # fmt: skip
+        self.mail = MailService(self.sessions, self.mails)
         self.worker = self.queue.runner(
             {
                 **self.jobs.handlers(),
                 **self.flows.handlers(),
                 **self.paymatch.handlers(),
                 **self.file_jobs.handlers(),
+                **self.mails.handlers(),
                 "notices": self._notices,
                 "retention": self._retention,
             },
@@ -133,6 +141,7 @@ class System:
         self.hub.listeners.append(self._push_on_change)
         self.hub.listeners.append(self.flows.on_changes)
         self.hub.listeners.append(self.paymatch.on_changes)
+        self.hub.listeners.append(self.mails.on_changes)
         self.webhooks.on_pending = self._deliver_soon
         self.scheduler.set(SYSTEM_SCOPE, "deliver_webhooks", "* * * * *", "UTC")
         self.scheduler.set(SYSTEM_SCOPE, "retention", RETENTION_CRON, "UTC")

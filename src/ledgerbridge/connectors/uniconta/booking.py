@@ -11,6 +11,7 @@ announced to the connection's call meter like the OData calls.
 
 from __future__ import annotations
 
+import base64
 import re
 
 import httpx
@@ -31,6 +32,8 @@ from ledgerbridge.connectors.kit.http import (
 
 SUCCESS = "Succes"
 """``ErrorCodes.Succes``: Uniconta spells it so."""
+
+PDF = "application/pdf"
 
 ERROR_CODE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
 """An ``ErrorCodes`` member name: what a refusal's body is, and a crash's never is."""
@@ -64,17 +67,23 @@ class BookingClient:
     def close(self) -> None:
         self._http.close()
 
-    def book(self, order_number: int) -> JSON:
+    def book(self, order_number: int, *, pdf: bool = False) -> JSON:
         """Post an order: Uniconta's ``InvoicePostingResult`` (``Err`` is ``Succes`` and it
         names the ``InvoiceNumber``), or ``{"Err": <ErrorCodes>}`` when Uniconta refused to
-        post it (the order stays as it was)."""
-        path = f"/Companies/{self.company_id}/Invoice/DebtorOrders/{order_number}"
-        return with_retries(lambda: self._attempt(path))
+        post it (the order stays as it was).
 
-    def _attempt(self, path: str) -> JSON:
+        ``pdf``: ask for the invoice in Uniconta's layout instead (``Accept:
+        application/pdf``, for invoice mail). The service then answers the PDF and not the
+        result, so a success is ``{"Err": "Succes", "pdf": <base64>}`` without the invoice
+        number, which the read step finds by the order's ``OurRef``."""
+        path = f"/Companies/{self.company_id}/Invoice/DebtorOrders/{order_number}"
+        return with_retries(lambda: self._attempt(path, pdf))
+
+    def _attempt(self, path: str, pdf: bool = False) -> JSON:
         self._meter(1)
         try:
-            response = self._http.post(path)
+            headers = {"Accept": f"{PDF}, application/json;q=0.5"} if pdf else None
+            response = self._http.post(path, headers=headers)
         except httpx.TransportError as exc:
             raise httpx_failure(
                 "the Uniconta booking service", "POST", path, exc, write=True
@@ -90,6 +99,8 @@ class BookingClient:
                 f"{self.company_id} (or booking_url does not point at a booking service)",
                 reason="booking_service_refused",
             )
+        if status == 200 and response.headers.get("content-type", "").startswith(PDF):
+            return {"Err": SUCCESS, "pdf": base64.b64encode(response.content).decode("ascii")}
         body = error_json(response)
         if status == 500 and isinstance(body, str) and ERROR_CODE.match(body):
             return {"Err": body}

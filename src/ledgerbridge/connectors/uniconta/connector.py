@@ -26,6 +26,7 @@ from ledgerbridge.connectors.base import (
     EntityMapping,
     Page,
     RemoteRejected,
+    RemoteUnavailable,
     StepCall,
     WriteStep,
 )
@@ -167,6 +168,10 @@ class UnicontaConnector(Connector):
             if booking_url
             else None
         )
+        # Invoice mail in Uniconta's own layout: bookings ask for the PDF (docs/invoice-mail.md).
+        mail = settings.get("invoice_mail") or {}
+        layout = mail.get("layout", "uniconta")
+        self.booking_pdf = bool(mail.get("enabled")) and layout == "uniconta"
         self.products_master = str(settings.get("products_master") or "uniconta")
         self.codes = LazyRates(
             self._vat_rates,
@@ -489,7 +494,10 @@ class UnicontaConnector(Connector):
         """Book each order through the booking service; a refusal keeps the order and is
         reported with Uniconta's error code (see ``_stored_invoice``)."""
         assert self.booking is not None, "only planned when a booking service is configured"
-        return [self.booking.book(int(call.done["order"]["OrderNumber"])) for call in calls]
+        return [
+            self.booking.book(int(call.done["order"]["OrderNumber"]), pdf=self.booking_pdf)
+            for call in calls
+        ]
 
     def _find_posted(self, calls: list[StepCall]) -> list[JSON | None]:
         rows = self._by_keys("DebtorInvoiceClient", "OurRef", [c.key for c in calls], numeric=False)
@@ -505,13 +513,32 @@ class UnicontaConnector(Connector):
         """The posted invoices, dated as the hub dates them: the booking service books on its
         own day (it takes no date), and a posted invoice's Date may still change, so the
         ones dated otherwise are moved in one batched update. Repeating it changes nothing."""
-        numbers = [str(call.done["post"]["InvoiceNumber"]) for call in calls]
+        numbers = self._posted_numbers(calls)
         wanted = {
             number: call.payload["order"].get("InvoiceDate")
             for number, call in zip(numbers, calls, strict=True)
         }
         posted = self._dated(self._fetch_invoices(numbers), wanted)
         return [posted.get(n) or _order_row(call) for n, call in zip(numbers, calls, strict=True)]
+
+    def _posted_numbers(self, calls: list[StepCall]) -> list[str]:
+        """Each booking's invoice number; a booking that answered the PDF (invoice mail in
+        Uniconta's layout) names none, so its invoice is found by the order's ``OurRef`` (one
+        read for the batch). Not found means the booking's effect is not visible yet: the
+        read is retried, like any read that failed."""
+        unnamed = [c for c in calls if "InvoiceNumber" not in c.done["post"]]
+        found: dict[str, str] = {}
+        if unnamed:
+            for call, result in zip(unnamed, self._find_posted(unnamed), strict=True):
+                if result is None:
+                    raise RemoteUnavailable(
+                        f"the invoice booked from order {call.done['order']['OrderNumber']} "
+                        "is not found by its OurRef yet"
+                    )
+                found[call.key] = str(result["InvoiceNumber"])
+        return [
+            found[c.key] if c.key in found else str(c.done["post"]["InvoiceNumber"]) for c in calls
+        ]
 
     def _dated(self, posted: dict[str, JSON], wanted: Mapping[str, str | None]) -> dict[str, JSON]:
         moved = [

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ledgerbridge.connectors.settings import ConnectionSettings, Strict, Text, Url
+from ledgerbridge.mail import render
+from ledgerbridge.model.common import Email
 
 DEFAULT_DEBTOR_NEXT = 100000
 """Where a webshop's customers start: above the debtor numbers a company usually has."""
@@ -25,6 +27,72 @@ class DebtorNumbers(Strict):
 
     next: int = Field(ge=1, description="The next number handed out")
     prefix: str = Field("", max_length=20, description="Put before every number")
+
+
+class CompanyDetails(Strict):
+    """The seller as the invoice PDFs ledgerbridge prints show it."""
+
+    name: Text = Field(description="The company's name")
+    address: str | None = Field(None, max_length=500, description="One line, or several")
+    vat_number: str | None = Field(None, max_length=50, description="e.g. DK12345678")
+
+
+class InvoiceMail(Strict):
+    """Booked invoices mailed to the customer from the shop's own SMTP server
+    (docs/invoice-mail.md); the password is the secret ``smtp_password``."""
+
+    enabled: bool = Field(False, description="Mail booked invoices to the customer")
+    smtp_host: Text = Field(description="The SMTP server")
+    smtp_port: int = Field(587, ge=1, le=65535, description="587 (STARTTLS), 465 (TLS), 25")
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "starttls", description="none, starttls (upgrade after connecting) or tls (implicit)"
+    )
+    smtp_user: Text | None = Field(None, description="Login; none: no authentication")
+    tls_verify: bool = Field(True, description="Check the server's certificate")
+    tls_ca_file: str | None = Field(
+        None, max_length=1000, description="A CA bundle for a server with its own certificate"
+    )
+    from_address: Email = Field(description="The sender address")
+    from_name: str | None = Field(None, max_length=200, description="The sender's name")
+    reply_to: Email | None = Field(None, description="Where the customer's answers go")
+    subject_template: str = Field(
+        render.DEFAULT_SUBJECT, min_length=1, max_length=1000,
+        description="Jinja2 template of the subject (variables: docs/invoice-mail.md)",
+    )  # fmt: skip
+    body_template: str = Field(
+        render.DEFAULT_BODY, min_length=1, max_length=20_000,
+        description="Jinja2 template of the plain-text body",
+    )  # fmt: skip
+    layout: Literal["uniconta", "standard", "compact"] = Field(
+        "uniconta",
+        description="uniconta: the PDF Uniconta's booking answers (ledgerbridge's standard "
+        "layout when there is none); standard or compact: printed by ledgerbridge",
+    )
+    company: CompanyDetails = Field(description="The seller on ledgerbridge's layouts")
+    logo_path: str | None = Field(
+        None, max_length=1000, description="A PNG or JPEG file put on the standard layout"
+    )
+    give_up_after_hours: int = Field(
+        48, ge=1, le=336, description="How long a server that is down or busy is retried"
+    )
+
+    @field_validator("subject_template", "body_template")
+    @classmethod
+    def _renders(cls, value: str) -> str:
+        """Checked on save against a sample invoice: a template that fails there would fail
+        on every invoice."""
+        try:
+            render.check(value)
+        except render.TemplateProblem as exc:
+            raise ValueError(f"template does not render: {exc}") from exc
+        return value
+
+    @field_validator("subject_template")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if "\n" in render.render(value, render.sample_context()).strip():
+            raise ValueError("the subject must render as one line")
+        return value
 
 
 class UnicontaSettings(ConnectionSettings):
@@ -62,6 +130,9 @@ class UnicontaSettings(ConnectionSettings):
     payment_terms: dict[str, Annotated[int, Field(ge=0, le=3650)]] = Field(
         default_factory=dict, description="Uniconta payment term code → days"
     )
+    invoice_mail: InvoiceMail | None = Field(
+        None, description="Mail booked invoices from your own SMTP server"
+    )
     uniconta_user: UnicontaUser | None = None
 
     @model_validator(mode="after")
@@ -75,3 +146,4 @@ class UnicontaSettings(ConnectionSettings):
 
 class UnicontaSecrets(Strict):
     password: Text = Field(description="The Uniconta user's password")
+    smtp_password: Text | None = Field(None, description="The password of invoice_mail's SMTP user")

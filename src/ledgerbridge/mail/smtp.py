@@ -1,0 +1,188 @@
+"""Sending one message through the shop's own SMTP server (stdlib ``smtplib``), with an
+outcome that says what is known about delivery rather than an exception.
+
+The SMTP transaction is driven step by step (``MAIL``, ``RCPT``, ``DATA``, the message, the
+final reply) so that a failure can be placed exactly:
+
+- before the message's final ``.`` has been sent (refused connection, reset, timeout, a 4xx
+  reply, a drop in the middle of the data), the server has taken nothing: the mail is
+  ``temporary`` and safe to send again;
+- a 5xx reply at any step is the server's refusal: ``refused``, with its reply;
+- after the final ``.`` the server owns the outcome: a 250 is ``sent``; a connection closed or a
+  timeout while waiting for that reply is ``unknown`` (the server may have queued the mail),
+  which is never resent blindly (RFC 1047's duplicate-message problem). A TCP reset there is
+  the exception: a server that resets has left our data unread, so it never saw the end.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from typing import Literal
+
+Security = Literal["none", "starttls", "tls"]
+Status = Literal["sent", "temporary", "refused", "unknown"]
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where and how to send: the connection's ``invoice_mail`` settings and its
+    ``smtp_password`` secret."""
+
+    host: str
+    port: int
+    security: Security = "starttls"
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+    tls_verify: bool = True
+    tls_ca_file: str | None = None
+    local_hostname: str | None = None
+
+    def tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=self.tls_ca_file or None)
+        if not self.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    reply: str
+    code: int | None = None
+    stage: str = ""
+    """Where it ended: ``connect``, ``tls``, ``auth``, ``mail``, ``rcpt``, ``data``, ``end``."""
+
+    @property
+    def description(self) -> str:
+        code = f"{self.code} " if self.code is not None else ""
+        return f"{self.stage}: {code}{self.reply}".strip()
+
+
+def _text(reply: bytes | str) -> str:
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(reply.split())[:500]
+
+
+def _by_code(code: int, reply: bytes | str, stage: str) -> Outcome | None:
+    """None when the reply lets the transaction go on; else the outcome it means."""
+    if 200 <= code < 400:
+        return None
+    if 400 <= code < 500 or code < 200:
+        return Outcome("temporary", _text(reply), code, stage)
+    return Outcome("refused", _text(reply), code, stage)
+
+
+DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """The message as sent inside ``DATA``: CRLF line ends, leading dots doubled, ended by
+    the lone dot."""
+    raw = message.as_bytes(policy=policy.SMTP)
+    raw = DOT_AT_LINE_START.sub(b"..", raw)
+    if not raw.endswith(b"\r\n"):
+        raw += b"\r\n"
+    return raw + b".\r\n"
+
+
+def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: list[str]) -> Outcome:
+    """One delivery attempt. Never raises for what the network or the server does."""
+    stage = "connect"
+    client: smtplib.SMTP | None = None
+    try:
+        if server.security == "tls":
+            client = smtplib.SMTP_SSL(
+                server.host, server.port, timeout=server.timeout,
+                context=server.tls_context(), local_hostname=server.local_hostname,
+            )  # fmt: skip
+        else:
+            client = smtplib.SMTP(
+                server.host, server.port, timeout=server.timeout,
+                local_hostname=server.local_hostname,
+            )  # fmt: skip
+        client.ehlo_or_helo_if_needed()
+        if server.security == "starttls":
+            stage = "tls"
+            if not client.has_extn("starttls"):
+                return Outcome("refused", "the server does not offer STARTTLS", None, stage)
+            code, reply = client.starttls(context=server.tls_context())
+            if (problem := _by_code(code, reply, stage)) is not None:
+                return problem
+            client.ehlo()
+        if server.username:
+            stage = "auth"
+            try:
+                client.login(server.username, server.password or "")
+            except smtplib.SMTPAuthenticationError as exc:
+                return _by_code(exc.smtp_code, exc.smtp_error, stage) or Outcome(
+                    "refused", _text(exc.smtp_error), exc.smtp_code, stage
+                )
+            except smtplib.SMTPNotSupportedError:
+                return Outcome("refused", "the server offers no authentication", None, stage)
+        stage = "mail"
+        code, reply = client.mail(sender)
+        if (problem := _by_code(code, reply, stage)) is not None:
+            return problem
+        stage = "rcpt"
+        for recipient in recipients:
+            code, reply = client.rcpt(recipient)
+            if (problem := _by_code(code, reply, stage)) is not None:
+                return problem
+        stage = "data"
+        code, reply = client.docmd("DATA")
+        if code != 354:
+            return _by_code(code, reply, stage) or Outcome("temporary", _text(reply), code, stage)
+        client.send(message_bytes(message))
+        stage = "end"
+        try:
+            code, reply = client.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            if _reset_by_peer(exc):
+                return Outcome(
+                    "temporary", "the server reset the connection before reading the message's "
+                    "end", None, "data",
+                )  # fmt: skip
+            return Outcome("unknown", f"no answer after the message was sent: {exc}", None, stage)
+        if code == -1:
+            return Outcome("unknown", "no answer after the message was sent", None, stage)
+        return _by_code(code, reply, stage) or Outcome("sent", _text(reply), code, stage)
+    except ssl.SSLCertVerificationError as exc:
+        return Outcome("refused", f"the server's certificate is not trusted: {exc}", None, "tls")
+    except smtplib.SMTPResponseException as exc:
+        return _by_code(exc.smtp_code, exc.smtp_error, stage) or Outcome(
+            "temporary", _text(exc.smtp_error), exc.smtp_code, stage
+        )
+    except (smtplib.SMTPException, OSError) as exc:
+        # Before the final dot: the server took nothing, so the mail may be sent again.
+        return Outcome("temporary", f"{type(exc).__name__}: {exc}", None, stage)
+    finally:
+        if client is not None:
+            _close(client)
+
+
+def _reset_by_peer(exc: BaseException) -> bool:
+    """A TCP reset instead of the final reply: the server closed with our data unread, so it
+    never read the message's end and took nothing (a server that read the whole message and
+    then died closes without unread data, which is a plain end of stream: ``unknown``).
+    smtplib wraps the reset in ``SMTPServerDisconnected``; the reset is its context."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _close(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
