@@ -109,6 +109,7 @@ def test_a_deposit_comes_in_as_one_payout_with_its_lines(
     # Read again unchanged: the same record; failed later: an update of it.
     run = pull_payouts(system, tenant, cid)
     assert run["counts"].get("payouts.unchanged") == 1, run
+    assert run["calls"] == 2, "the deposit list and the deposit's one page of transactions"
     failed = httpx.put(f"{url}/_sandbox/payments/deposits/{deposit['id']}",
                        json={"status": "failed"}, timeout=10)  # fmt: skip
     assert failed.status_code == 200
