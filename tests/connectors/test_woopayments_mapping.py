@@ -105,7 +105,8 @@ def test_statuses_and_a_deposit_without_transactions() -> None:
         ({"amount": "10.00"}, "invalid_remote_data"),
         ({TRANSACTIONS: [txn("txn_9", "charge", 1_000, 30, "1009", net=1_000)]},
          "invalid_remote_data"),
-        ({TRANSACTIONS: [txn("txn_9", "charge", 0, 0, "1009", amount=10.5)]}, "invalid_remote_data"),
+        ({TRANSACTIONS: [{**txn("txn_9", "charge", 0, 0, "1009"), "amount": 10.5}]},
+         "invalid_remote_data"),
         ({MISSING: "no WooPayments"}, "woopayments_not_active"),
     ],
 )  # fmt: skip
