@@ -68,6 +68,7 @@ from ledgerbridge.connectors.vipps_mobilepay.connector import VippsConnector
 from ledgerbridge.connectors.vipps_mobilepay.connector import verify as vipps_verify
 from ledgerbridge.connectors.vipps_mobilepay.settings import VippsSecrets, VippsSettings
 from ledgerbridge.connectors.woocommerce import mapping as woo_mapping
+from ledgerbridge.connectors.woocommerce import payouts as woo_payouts
 from ledgerbridge.connectors.woocommerce import webhooks as woo_webhooks
 from ledgerbridge.connectors.woocommerce.connector import STREAM_ENTITIES as WOO_STREAM_ENTITIES
 from ledgerbridge.connectors.woocommerce.connector import WooCommerceConnector
@@ -465,6 +466,7 @@ SYSTEMS: dict[str, SystemSpec] = {
             "stock": woo_mapping.StockMapping,
             "orders": woo_mapping.OrderMapping,
             "refunds": woo_mapping.RefundMapping,
+            "payouts": woo_payouts.DepositMapping,
         },
         # WooCommerce has no call quota (the shop's host may throttle, which Retry-After
         # handles): this is a budget of our own, so a runaway loop cannot hammer a shop.
@@ -476,6 +478,8 @@ SYSTEMS: dict[str, SystemSpec] = {
             # Webhooks bring orders at once; this is the safety net (and revives webhooks).
             "pull": Pull(("orders", "refunds"), "*/15 * * * *"),
             "products": Pull(("products",), "20 */6 * * *", reserve=0.2),
+            # WooPayments deposits (when the stream is on): no webhook for them, so hourly.
+            "payouts": Pull(("payouts",), "37 * * * *"),
         },
         entities=frozenset(WOO_STREAM_ENTITIES.values()),
         default_streams=WooCommerceConnector.default_streams,

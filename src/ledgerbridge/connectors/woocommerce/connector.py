@@ -4,14 +4,16 @@ ways by SKU, and the accounting system's stock goes out to its products and vari
 Orders are read with ``modified_after`` (GMT) in id order, 100 a call, paged by
 ``X-WP-TotalPages``; refunds with ``after`` from ``GET /refunds`` (WooCommerce 9.0+), or order
 by order on a shop that lacks it. Webhooks bring changes at once (``webhooks``); each safety-net
-pull of orders also switches back on the webhooks WooCommerce disabled.
+pull of orders also switches back on the webhooks WooCommerce disabled. With WooPayments, its
+deposits come in as payouts (``payouts``, off by default) with the same keys.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +33,7 @@ from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.woocommerce.client import (
     BATCH_SIZE,
     MAX_PER_PAGE,
+    NotFound,
     item_error,
 )
 from ledgerbridge.connectors.woocommerce.mapping import (
@@ -41,6 +44,12 @@ from ledgerbridge.connectors.woocommerce.mapping import (
     product_remote_id,
     split_remote_id,
 )
+from ledgerbridge.connectors.woocommerce.payouts import (
+    MISSING,
+    MISSING_ID,
+    TRANSACTIONS,
+    DepositMapping,
+)
 from ledgerbridge.connectors.woocommerce.webhooks import client_for, notices, revive
 
 log = logging.getLogger(__name__)
@@ -50,11 +59,24 @@ STREAM_ENTITIES: dict[str, str] = {
     "stock": "stock_level",
     "orders": "order",
     "refunds": "refund",
+    "payouts": "payout",
 }
 CHANGED_SINCE_OVERLAP = timedelta(minutes=2)
 """A ``modified_after`` scan starts this much before the previous one began, so an order saved
 while it ran (or stamped by a shop clock a little behind ours) is read again, not missed."""
 GMT = "%Y-%m-%dT%H:%M:%S"
+DEPOSITS = "/payments/deposits"
+TRANSACTIONS_PATH = "/payments/transactions"
+DEPOSIT_DATE = "%Y-%m-%d %H:%M:%S"
+"""How WooPayments' ``date_after`` filter is written (UTC)."""
+SETTLING = frozenset({"pending", "in_transit"})
+FAILS_WITHIN = timedelta(days=7)
+"""How long after its date a paid deposit may still turn failed (Stripe's "within 5 business
+days", WooPayments being Stripe underneath): the scans keep reading it again until then."""
+NO_WOOPAYMENTS = (
+    "the shop answers no WooPayments routes (/wp-json/wc/v3/payments/deposits): WooPayments is "
+    "not installed or not active. Switch the payouts stream off, or activate WooPayments"
+)
 
 
 class WooCommerceConnector(Connector):
@@ -78,6 +100,7 @@ class WooCommerceConnector(Connector):
             "stock": StockMapping(text(settings.get("stock_warehouse"))),
             "orders": OrderMapping(),
             "refunds": RefundMapping(),
+            "payouts": DepositMapping(),
         }
 
     def close(self) -> None:
@@ -101,7 +124,59 @@ class WooCommerceConnector(Connector):
             return self._new_refunds(after, limit)
         if stream == "products":
             return self._products(after, limit)
+        if stream == "payouts":
+            return self._deposits(after, limit)
         return Page([], after, more=False)  # stock is written, never read
+
+    def _deposits(self, after: str | None, limit: int) -> Page:
+        """WooPayments deposits dated after the cursor's moment (seconds), oldest first, each
+        with its transactions. A deposit still settling, or paid lately, may change status:
+        the next scan starts again before the oldest such one. A shop without WooPayments
+        gives one row saying so (its issue), and the scan ends."""
+        scan = ChangedSince.parse(after)
+        now = self.clock.now().astimezone(UTC)
+        if scan.starting:
+            scan = scan.starts_next(str(int((now - CHANGED_SINCE_OVERLAP).timestamp())))
+        page = scan.page()
+        params = {"sort": "date", "direction": "asc", "page": str(page),
+                  "pagesize": str(min(limit, MAX_PER_PAGE))}  # fmt: skip
+        if scan.since:
+            moment = datetime.fromtimestamp(int(scan.since), UTC)
+            params["date_after"] = moment.strftime(DEPOSIT_DATE)
+        try:
+            body = self.client.get(DEPOSITS, params)
+        except NotFound:
+            return Page([{"id": MISSING_ID, MISSING: NO_WOOPAYMENTS}], scan.done(), more=False)
+        except RemoteRejected as exc:
+            if not _no_route(exc):
+                raise
+            return Page([{"id": MISSING_ID, MISSING: NO_WOOPAYMENTS}], scan.done(), more=False)
+        rows = [dict(d) for d in body.get("data") or [] if isinstance(d, dict)]
+        watched = [int(d["date"]) // 1000 - 1 for d in rows if _may_change(d, now)]
+        if watched:
+            scan = replace(scan, upcoming=str(min([int(scan.upcoming), *watched])))
+        records = [self._with_transactions(d) for d in rows]
+        total = body.get("total_count")
+        more = (page * int(params["pagesize"]) < total) if isinstance(total, int) else (
+            len(rows) >= int(params["pagesize"])
+        )  # fmt: skip
+        if more and rows:
+            return Page(records, scan.at(page + 1), more=True)
+        return Page(records, scan.done(), more=False)
+
+    def _with_transactions(self, deposit: JSON) -> JSON:
+        """The deposit with its transactions, oldest first (a call per 100)."""
+        rows: list[JSON] = []
+        page = 1
+        while True:
+            body = self.client.get(TRANSACTIONS_PATH, {
+                "deposit_id": str(deposit["id"]), "sort": "date", "direction": "asc",
+                "page": str(page), "pagesize": str(MAX_PER_PAGE)})  # fmt: skip
+            found = [dict(t) for t in body.get("data") or [] if isinstance(t, dict)]
+            rows.extend(found)
+            if len(found) < MAX_PER_PAGE:
+                return {**deposit, TRANSACTIONS: rows}
+            page += 1
 
     def _changed_orders(self, after: str | None, limit: int) -> Page:
         """Orders saved since the cursor's moment, in id order (a save during the scan can
@@ -224,6 +299,8 @@ class WooCommerceConnector(Connector):
         ]
 
     def fetch_many(self, stream: str, remote_ids: list[str]) -> dict[str, JSON]:
+        if stream == "payouts":
+            return self._deposits_by_id(remote_ids)
         if stream == "orders":
             return self._by_include("/orders", remote_ids, {"status": "any"})
         if stream == "refunds":
@@ -245,6 +322,19 @@ class WooCommerceConnector(Connector):
                 return {rid: _stock_row(rid, row) for rid, row in found.items()}
             return found
         return {}
+
+    def _deposits_by_id(self, remote_ids: list[str]) -> dict[str, JSON]:
+        """Each deposit by id with its transactions; one the shop does not have is left out."""
+        found: dict[str, JSON] = {}
+        for deposit_id in dict.fromkeys(remote_ids):
+            if deposit_id == MISSING_ID:
+                continue
+            try:
+                deposit = self.client.get(f"{DEPOSITS}/{quote(deposit_id, safe='')}")
+            except NotFound:
+                continue
+            found[deposit_id] = self._with_transactions(deposit)
+        return found
 
     def _by_include(self, path: str, remote_ids: list[str], params: Mapping[str, str]
                     ) -> dict[str, JSON]:  # fmt: skip
@@ -283,7 +373,7 @@ class WooCommerceConnector(Connector):
     def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
         """Products by SKU (``sku`` takes a comma list); orders and refunds by their id. Stock
         is set, not created: a write that may not have arrived is simply sent again."""
-        if stream in ("orders", "refunds"):
+        if stream in ("orders", "refunds", "payouts"):
             return self.fetch_many(stream, keys)
         if stream != "products":
             return {}
@@ -383,6 +473,17 @@ class WooCommerceConnector(Connector):
 
     def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:
         return notices(body)
+
+
+def _may_change(deposit: Mapping[str, Any], now: datetime) -> bool:
+    """Whether a deposit may still change status: settling, or paid lately."""
+    status = deposit.get("status")
+    date = deposit.get("date")
+    if not isinstance(date, int) or isinstance(date, bool):
+        return False
+    if status in SETTLING:
+        return True
+    return status == "paid" and datetime.fromtimestamp(date / 1000, UTC) > now - FAILS_WITHIN
 
 
 def _no_route(exc: RemoteRejected) -> bool:

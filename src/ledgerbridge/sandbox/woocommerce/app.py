@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ledgerbridge.sandbox.faults import FaultInjector, FaultPlan, VendorFaults
 from ledgerbridge.sandbox.server import LoopbackServer, serve_forever
+from ledgerbridge.sandbox.woocommerce import payments
 from ledgerbridge.sandbox.woocommerce.core import (
     WooError,
     boolean,
@@ -765,6 +766,7 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
         return await call(request, "list", handle)
 
     _add_control_routes(app, sandbox)
+    payments.add_routes(app, sandbox, call, _control, _body_or_none, NO_ROUTE)
 
     @app.api_route(
         "/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
@@ -774,6 +776,22 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
         return _error(NO_ROUTE)
 
     return app
+
+
+def _control(handler: Callable[[], Any]) -> Response:
+    """A control call's answer: its result, or the error it raised."""
+    try:
+        return _json(handler())
+    except WooError as exc:
+        return _error(exc)
+
+
+async def _body_or_none(request: Request) -> Any:
+    """A control call's JSON body; None when it is not JSON."""
+    try:
+        return await _body(request)
+    except WooError:
+        return None
 
 
 def _add_control_routes(app: FastAPI, sandbox: WooSandbox) -> None:

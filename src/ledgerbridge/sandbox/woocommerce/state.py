@@ -34,6 +34,7 @@ from ledgerbridge.sandbox.woocommerce.core import (
     seconds,
     text,
 )
+from ledgerbridge.sandbox.woocommerce.payments import WooPayments
 from ledgerbridge.sandbox.woocommerce.tax import Line, TaxRate, compute, tax_line
 from ledgerbridge.sandbox.woocommerce.webhooks import Dispatcher, Job, Target
 
@@ -93,6 +94,7 @@ PAYMENT_TITLES = {
     "bacs": "Bankoverførsel",
     "ean_invoice": "EAN-faktura",
     "cod": "Efterkrav",
+    "woocommerce_payments": "Kreditkort (WooPayments)",
 }
 DEFAULT_TAX_RATES = (
     TaxRate(1, "DK", Decimal("25"), "Moms"),
@@ -128,6 +130,8 @@ class Settings:
     max_failures: int = 5
     """``woocommerce_max_webhook_delivery_failures``: a failure that finds the count of
     consecutive failures already above this disables the webhook."""
+    woopayments: bool = True
+    """Whether the WooPayments plugin is active (its ``/payments/`` routes exist)."""
 
     def to_json(self) -> dict[str, Any]:
         """The control API's view."""
@@ -137,6 +141,7 @@ class Settings:
             "webhook_repeats": list(self.webhook_repeats),
             "webhook_miss_rate": self.webhook_miss_rate,
             "max_failures": self.max_failures,
+            "woopayments": self.woopayments,
         }
 
 
@@ -235,6 +240,7 @@ class WooSandbox:
         self._item_id = 0
         self._meta_id = 0
         self._webhook_id = 0
+        self.payments = WooPayments(self, self._seed + 3)
 
     def reset(self) -> None:
         """Forget every record and delivery; keys and settings stay."""
@@ -316,6 +322,8 @@ class WooSandbox:
                 self.settings.webhook_miss_rate = rate
             if "max_failures" in changes:
                 self.settings.max_failures = integer(changes["max_failures"], "max_failures", 0)
+            if "woopayments" in changes:
+                self.settings.woopayments = boolean(changes["woopayments"], "woopayments")
             return self.settings
 
     # ---------------------------------------------------------------- products
