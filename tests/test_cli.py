@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -73,6 +74,13 @@ def test_demo_webshop_books_the_shop_into_uniconta_and_exits_0(tmp_path: Path) -
         assert case in out
     assert "U_DE19" in out and "UEUV" in out
     assert "counted to 42 in Uniconta; the shop now shows 42" in out
+    # The Stripe payout: every card payment matched, the unknown order on the error account.
+    assert "PayMatch: 8 payments matched to their invoices, 1 on the error account 5990" in out
+    assert re.search(r"Zettle: 12 sales at the till \(DKK ([\d.]+)\) → 12 booked invoices on "
+                     r"debtor KASSE \(DKK \1\), 1 credit note", out), out  # fmt: skip
+    mailed = re.search(r"Invoice mail: (\d+) booked invoices mailed .*, (\d+) messages in", out)
+    assert mailed and int(mailed[1]) == int(mailed[2]) > 0, out
+    assert len(list((tmp_path / "data" / "mail").glob("*.eml"))) == int(mailed[2])
     assert "Traceback" not in result.stderr
 
 

@@ -82,3 +82,27 @@ def test_starttls_asked_of_a_server_without_it_is_refused(sink: SmtpSink) -> Non
 def test_backoff_grows_to_half_an_hour() -> None:
     minutes = [backoff(n).total_seconds() / 60 for n in range(1, 9)]
     assert minutes == [1, 2, 4, 8, 16, 30, 30, 30]
+
+
+def test_an_address_beyond_ascii_goes_with_smtputf8_where_the_server_offers_it(
+    sink: SmtpSink, tmp_path: Path
+) -> None:
+    mail = message()
+    mail.replace_header("To", "jürgen@example.de")
+    server = smtp.SmtpServer("127.0.0.1", sink.port, security="none", timeout=5)
+    outcome = smtp.send(server, mail, "shop@example.com", ["jürgen@example.de"])
+    assert outcome.status == "sent", outcome
+    assert sink.received()[0].rcpt_to == ["jürgen@example.de"]
+
+    # A server without SMTPUTF8 cannot take it: refused, never a crash of the job.
+    plain = SmtpSink(tmp_path / "plain")
+    plain.utf8 = False
+    plain.start()
+    try:
+        server = smtp.SmtpServer("127.0.0.1", plain.port, security="none", timeout=5)
+        refused = smtp.send(server, mail, "shop@example.com", ["jürgen@example.de"])
+    finally:
+        plain.stop()
+    assert (refused.status, refused.stage) == ("refused", "mail")
+    assert "SMTPUTF8" in refused.reply
+    assert plain.received() == []

@@ -71,11 +71,17 @@ def stripe_payout(
 ) -> None:
     """Card orders the shop booked are paid out by Stripe (minus its fees) together with a
     charge for an order the shop never sent; PayMatch posts the payout in the cash journal."""
+    # Card orders the shop booked and Uniconta registered as paid at booking (term Kort).
+    paid = {
+        str(r["data"]["reference"])
+        for r in all_records(api, "/invoices")
+        if r["data"]["kind"] == "invoice" and r["data"]["status"] == "paid"
+    }
     orders = [
         r["data"]
         for r in all_records(api, "/orders")
         if (r["data"].get("payment_method") or {}).get("code") in CARD_METHODS
-        and r["data"].get("paid_at")
+        and str(r["data"]["number"] or r["data"]["source_id"]) in paid
         and r["data"].get("currency") == stripe.currency.upper()
     ][:payments]
     for order in orders:

@@ -32,6 +32,7 @@ from ledgerbridge.cli.demo import (
 from ledgerbridge.cli.demo_payments import all_records, prepare_till, stripe_payout, zettle_day
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.smtp import SmtpSink
 from ledgerbridge.sandbox.stripe import SandboxServer as StripeServer
 from ledgerbridge.sandbox.stripe import StripeSandbox
 from ledgerbridge.sandbox.uniconta import BookingServer, UnicontaSandbox, seed_webshop
@@ -50,6 +51,8 @@ POLICY: dict[str, Any] = {
     # Uniconta's own codes, as seed_webshop sets them up (docs/commerce.md, "The policy").
     "rounding_account": "AFRUND",
     "refund_item": "REFUSION",
+    # Each booked invoice is mailed to its customer from the shop's own SMTP server.
+    "email_invoices": True,
 }
 
 
@@ -84,6 +87,8 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
     zettle = ZettleSandbox()
     zettle_server = ZettleServer(zettle)
     zettle_server.start()
+    # The shop's mail server: here a local sink keeping each message as an .eml file.
+    mailbox = SmtpSink(workdir / "mail").start()
 
     port = hub_port(port, console)
     hub_url = f"http://127.0.0.1:{port}"
@@ -125,7 +130,15 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
                          "post_invoices": True, "products_master": "app",
                          "entities": {s: {"enabled": True} for s in
                                       ("customers", "products", "stock_levels", "invoices",
-                                       "payment_status", "cash_journal")}},
+                                       "payment_status", "cash_journal")},
+                         "invoice_mail": {
+                             "enabled": True, "smtp_host": mailbox.host,
+                             "smtp_port": mailbox.port, "smtp_security": "none",
+                             "from_address": "faktura@kaffeklubben.example",
+                             "from_name": "Kaffeklubben",
+                             "company": {"name": "Kaffeklubben ApS",
+                                         "address": "Jægergårdsgade 12, 8000 Aarhus C",
+                                         "vat_number": "DK12345674"}}},
             "secrets": {"password": PASSWORD},
         })  # fmt: skip
         shop_id, uniconta_id = webshop["id"], accounting["id"]
@@ -173,6 +186,7 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
             f"Stock: {product['sku']} counted to 42 in Uniconta; the shop now shows "
             f"{after.get('stock_quantity')} (was {product.get('stock_quantity')})"
         )
+        _mails(console, api, uniconta_id, mailbox)
         settle = partial(_settle, system)
         stripe_payout(console, api, _post, settle, stripe, stripe_server.base_url,
                       uniconta, COMPANY_ID, uniconta_id)  # fmt: skip
@@ -205,6 +219,7 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
         shop.close()
         stripe.close()
         zettle.close()
+        mailbox.stop()
 
 
 def _imported(api: httpx.Client, connection_id: str) -> bool:
@@ -266,6 +281,23 @@ def _report(
         for reason, count in reasons.most_common():
             example = next(i for i in issues if i["reason"] == reason)
             console.print(f"  {reason:<28} {count:>4}  e.g. {example['message']}")
+
+
+def _mails(console: Console, api: httpx.Client, uniconta_id: str, mailbox: SmtpSink) -> None:
+    """What the invoice mail did: mailed, skipped with a reason, and where the mails are."""
+    mails = api.get(f"/connections/{uniconta_id}/invoice-mails", params={"limit": 1000}).json()
+    states = Counter(m["state"] for m in mails)
+    reasons = Counter(m.get("reason") for m in mails if m["state"] == "skipped")
+    received = mailbox.received()
+    console.print(
+        f"Invoice mail: {states.get('sent', 0)} booked invoices mailed from the shop's SMTP "
+        f"server with their PDF, {len(received)} messages in {mailbox.directory}"
+        + (f"; not mailed: {dict(reasons)}" if reasons else "")
+    )
+    if received:
+        first = received[0].message()
+        attached = [part.get_filename() for part in first.iter_attachments()]
+        console.print(f'  e.g. to {first["To"]}: "{first["Subject"]}", attached {attached}')
 
 
 CASES = (

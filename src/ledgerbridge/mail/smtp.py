@@ -83,10 +83,10 @@ def _by_code(code: int, reply: bytes | str, stage: str) -> Outcome | None:
 DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 
 
-def message_bytes(message: EmailMessage) -> bytes:
+def message_bytes(message: EmailMessage, utf8: bool = False) -> bytes:
     """The message as sent inside ``DATA``: CRLF line ends, leading dots doubled, ended by
-    the lone dot."""
-    raw = message.as_bytes(policy=policy.SMTP)
+    the lone dot; with ``utf8`` (a server that took SMTPUTF8) addresses stay as written."""
+    raw = message.as_bytes(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
     raw = DOT_AT_LINE_START.sub(b"..", raw)
     if not raw.endswith(b"\r\n"):
         raw += b"\r\n"
@@ -128,7 +128,14 @@ def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: lis
             except smtplib.SMTPNotSupportedError:
                 return Outcome("refused", "the server offers no authentication", None, stage)
         stage = "mail"
-        code, reply = client.mail(sender)
+        # An address with letters beyond ASCII (jürgen@…) needs the server's SMTPUTF8.
+        utf8 = not all(address.isascii() for address in (sender, *recipients))
+        if utf8 and not client.has_extn("smtputf8"):
+            return Outcome(
+                "refused", "the address is not plain ASCII and the server does not offer "
+                "SMTPUTF8", None, stage,
+            )  # fmt: skip
+        code, reply = client.mail(sender, ["SMTPUTF8"] if utf8 else [])
         if (problem := _by_code(code, reply, stage)) is not None:
             return problem
         stage = "rcpt"
@@ -140,7 +147,7 @@ def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: lis
         code, reply = client.docmd("DATA")
         if code != 354:
             return _by_code(code, reply, stage) or Outcome("temporary", _text(reply), code, stage)
-        client.send(message_bytes(message))
+        client.send(message_bytes(message, utf8))
         stage = "end"
         try:
             code, reply = client.getreply()
@@ -160,6 +167,8 @@ def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: lis
         return _by_code(exc.smtp_code, exc.smtp_error, stage) or Outcome(
             "temporary", _text(exc.smtp_error), exc.smtp_code, stage
         )
+    except UnicodeError as exc:
+        return Outcome("refused", f"the message cannot be encoded: {exc}", None, stage)
     except (smtplib.SMTPException, OSError) as exc:
         # Before the final dot: the server took nothing, so the mail may be sent again.
         return Outcome("temporary", f"{type(exc).__name__}: {exc}", None, stage)

@@ -168,6 +168,8 @@ class SmtpSink:
         self.host = host
         self.port = port
         self.faults = SinkFaults()
+        self.utf8 = True
+        """Whether the server offers SMTPUTF8 (addresses beyond ASCII), as most do."""
         self._tls = tls_context
         self._implicit = implicit_tls
         self._login = (username, password) if username else None
@@ -198,7 +200,9 @@ class SmtpSink:
             return self
         if not self.port:
             self.port = self._free_port()
-        kwargs: dict[str, Any] = {"hostname": self.host, "port": self.port}
+        kwargs: dict[str, Any] = {
+            "hostname": self.host, "port": self.port, "enable_SMTPUTF8": self.utf8,
+        }  # fmt: skip
         if self._implicit and self._tls is not None:
             kwargs["ssl_context"] = self._tls
         elif self._tls is not None:
