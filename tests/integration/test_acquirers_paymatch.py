@@ -97,8 +97,8 @@ def place(system: System, tenant: Tenant, shop: dict[str, Any], number: str, txn
 
 
 def paymatch_route(tenant: Tenant, source: str, target: str, **blocks: Any) -> dict[str, Any]:
-    route = tenant.api.post("/routes", json={
-        "source": source, "target": target, "entities": [], "paymatch": PAYMATCH, **blocks})  # fmt: skip
+    body = {"source": source, "target": target, "entities": [], "paymatch": PAYMATCH, **blocks}
+    route = tenant.api.post("/routes", json=body)
     assert route.status_code == 201, route.text
     made: dict[str, Any] = route.json()
     return made
@@ -228,8 +228,8 @@ def test_zettle_card_sales_are_matched_by_payment_uuid_and_cash_stays_out(
 
     coffee = [{"sku": "KAF-01", "name": "Cappuccino", "unit_price": 4200, "quantity": 2}]
     book = [{"sku": "BOG-01", "name": "Kogebog", "unit_price": 24900, "vat_percentage": 0}]
-    cards = [sandbox.ring_up({"products": coffee, "payments": [{"type": "IZETTLE_CARD"}]}),
-             sandbox.ring_up({"products": book, "payments": [{"type": "IZETTLE_CARD"}]})]  # fmt: skip
+    card = [{"type": "IZETTLE_CARD"}]
+    cards = [sandbox.ring_up({"products": rows, "payments": card}) for rows in (coffee, book)]
     cash = sandbox.ring_up({"products": coffee, "payments": [{"type": "IZETTLE_CASH"}]})
     settle()
     invoices = {str(r.get("YourRef")): str(r["InvoiceNumber"])
