@@ -20,6 +20,17 @@ Uniconta sandbox on loopback (in this process: the peak memory includes the sand
     .venv/bin/python benchmarks/bench_paymatch.py
     .venv/bin/python benchmarks/bench_paymatch.py \\
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/ledgerbridge_bench
+    .venv/bin/python benchmarks/bench_paymatch.py --acquirer stripe
+
+With ``--acquirer stripe`` the payouts come from the Stripe sandbox on loopback through a
+Stripe connection instead of the hub API: each day the day's charges are made in the sandbox
+(half with the order number in their metadata, half known by the charge id the order stored as
+its transaction id, one in a hundred for an unknown order), the day's automatic payout is paid,
+and the connection's pull reads it (the sandbox, the hub and the connector share a manual clock
+that moves a day per payout; webhooks are switched off, so the pull is the only reader).
+Measured besides: Stripe calls (the connection's runs' meter) per payout and per line against
+the fewest the API allows: one list call and ``ceil(transactions / 100)`` calls for the payout's
+balance transactions (its charges and its own ``payout`` transaction), per payout.
 """
 
 from __future__ import annotations
@@ -36,14 +47,18 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
+from ledgerbridge.clock import ManualClock
 from ledgerbridge.engine.canonical import content_hash
 from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.stripe import SandboxServer as StripeServer
+from ledgerbridge.sandbox.stripe import StripeSandbox
 from ledgerbridge.sandbox.uniconta import SandboxServer, UnicontaSandbox, seed_webshop
 from ledgerbridge.services.routes import RouteInput
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.base import new_id
 from ledgerbridge.store.tables.flows import DerivedRecord
 from ledgerbridge.store.tables.hub import HubRecord
+from ledgerbridge.store.tables.sync import Run
 
 COMPANY = 48213
 USER, PASSWORD = "bench", "bench-Pa55word"
@@ -54,6 +69,8 @@ PAYMATCH: dict[str, Any] = {
 }  # fmt: skip
 UNKNOWN_EVERY = 100
 """One payment in this many names no order the hub knows."""
+START = dt.datetime(2026, 11, 1, 6, 0, tzinfo=dt.UTC)
+"""The shared clock's first day in ``--acquirer stripe`` runs."""
 
 
 def order(number: str) -> dict[str, Any]:
@@ -124,12 +141,45 @@ def payout(day: int, per_day: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def charge_day(stripe: StripeSandbox, day: int, per_day: int) -> None:
+    """The day's card charges in the Stripe sandbox, as the shop's Stripe plugin makes them:
+    the same references as ``payout`` gives its lines."""
+    for k in range(per_day):
+        n = day * per_day + k
+        ref: dict[str, str] = (
+            {"order_id": f"X{n}"} if k % UNKNOWN_EVERY == UNKNOWN_EVERY - 1
+            else {"order_id": str(100000 + n)} if k % 2
+            else {"transaction_id": f"ch_{100000 + n}"}
+        )  # fmt: skip
+        stripe.create_charge({"amount": 12500, "fee": 188, **ref})
+
+
+def acquirer_calls(system: System, connection_id: str) -> tuple[int, int, int]:
+    """(calls, pulls, payouts read again unchanged) of a connection's runs so far, as its call
+    meter and its counts have them."""
+    with system.sessions() as session:
+        runs = session.execute(
+            sa.select(Run.kind, Run.calls, Run.counts).where(Run.connection_id == connection_id)
+        ).all()
+    calls = sum(run.calls for run in runs)
+    pulls = sum(1 for run in runs if run.kind == "pull")
+    again = sum(int((run.counts or {}).get("payouts.unchanged", 0)) for run in runs)
+    return calls, pulls, again
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--payments", type=int, default=2000, help="card payments a day")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--acquirer", choices=("api", "stripe"), default="api",
+        help="where the payouts come from: the hub API, or the Stripe sandbox through a "
+        "Stripe connection",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    stripe = args.acquirer == "stripe"
+    clock = ManualClock(START) if stripe else None
     workdir = Path(tempfile.mkdtemp(prefix="bench-paymatch-"))
     url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
     sandbox = UnicontaSandbox(throttle_delay=0.0, daily_call_limit=10**9)
@@ -139,8 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(database_url=url, secret_keys=Fernet.generate_key().decode(),
                         secret_key_file=workdir / "unused.key",
                         public_url="http://127.0.0.1:9")  # fmt: skip
+    acquirer = StripeSandbox(clock=clock, seed=3) if clock else None
+    acquirer_server = StripeServer(acquirer) if acquirer else None
+    if acquirer and acquirer_server:
+        acquirer.apply_settings({"webhook_miss_rate": 1.0})
+        acquirer_server.start()
     with SandboxServer(sandbox) as server:
-        system = System(settings)
+        system = System(settings, clock=clock)
         issued = system.tenancy.create_tenant("Kortbutikken", "owner@kort.example")
         principal = system.tenancy.authenticate(issued.api_key)
         assert principal is not None
@@ -155,23 +210,52 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         system.connections.start_import(principal, connection["id"])
         system.run_until_idle()
+        source = "app"
+        if acquirer and acquirer_server and clock:
+            made = system.connections.create(
+                principal, system="stripe", name="Stripe", timezone="Europe/Copenhagen",
+                settings={"base_url": acquirer_server.base_url},
+                secrets_={"secret_key": acquirer.default_key},
+            )  # fmt: skip
+            source = made["id"]
+            system.connections.start_import(principal, source)
+            system.run_until_idle()
         route = system.routes.create(
-            principal, RouteInput("app", connection["id"], [], None, True, PAYMATCH)
+            principal, RouteInput(source, connection["id"], [], None, True, PAYMATCH)
         )
         started = time.monotonic()
         prepare(system, principal.tenant_id, route["id"], args.days, args.payments)
         setup_seconds = time.monotonic() - started
         calls_before = sandbox.total_calls(COMPANY, USER)
+        stripe_before = acquirer_calls(system, source) if stripe else (0, 0, 0)
+        charging = 0.0
         started = time.monotonic()
         for day in range(args.days):
-            system.records.create(principal, "payout", payout(day, args.payments))
+            if acquirer and clock:
+                clock.advance(dt.timedelta(days=1))
+                began = time.monotonic()
+                charge_day(acquirer, day, args.payments)
+                made_payout = acquirer.create_payout({})
+                acquirer.set_payout_status(made_payout["id"], {"status": "in_transit"})
+                acquirer.set_payout_status(made_payout["id"], {"status": "paid"})
+                charging += time.monotonic() - began
+                system.connections.request(principal, source, "pull")
+            else:
+                system.records.create(principal, "payout", payout(day, args.payments))
             system.run_until_idle()
-        seconds = time.monotonic() - started
+        seconds = time.monotonic() - started - charging
+        stripe_calls, pulls, read_again = (
+            tuple(a - b for a, b in zip(acquirer_calls(system, source), stripe_before, strict=True))
+            if stripe else (0, 0, 0)
+        )  # fmt: skip
         calls = sandbox.total_calls(COMPANY, USER) - calls_before
         journal = sandbox.all(COMPANY, "GLDailyJournalLineClient")
         matched = sum(1 for row in journal if row["Account"] == "5820" and row.get("Invoice"))
         unmatched = sum(1 for row in journal if row["Account"] == "5990")
         system.close()
+    if acquirer and acquirer_server:
+        acquirer_server.stop()
+        acquirer.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     payments = args.days * args.payments
     lines = len(journal)
@@ -185,6 +269,15 @@ def main(argv: list[str] | None = None) -> int:
           f"| {calls / args.days:.2f} | {calls / max(1, lines):.5f} | {seconds:.1f} "
           f"| {seconds / args.days:.2f} | {peak_mb:.0f} "
           f"| {matched / payments:.1%} ({unmatched} on the error account) |")  # fmt: skip
+    if stripe:
+        listed = args.payments + 1
+        least = args.days * (1 + -(-listed // 100))
+        print(f"Stripe: {pulls} pulls, {stripe_calls} calls, minimum {least} "
+              f"(1 list + ceil({listed} / 100) per payout), "
+              f"{stripe_calls / args.days:.2f} calls/payout, "
+              f"{stripe_calls / payments:.5f} calls/line, {read_again} payouts read again "
+              f"unchanged; charges made in the sandbox: "
+              f"{charging:.1f} s (not in seconds)")  # fmt: skip
     return 0
 
 
