@@ -25,6 +25,9 @@ from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, impor
 from tests.integration.test_commerce_flow import POLICY, VAT, items, order_body
 from tests.integration.test_zettle import POLICY as POS_POLICY
 from tests.integration.test_zettle import prepare_uniconta
+from tests.integration.webshop_fixtures import Webshop, webshop, woo
+
+__all__ = ["webshop", "woo"]
 
 PAYMATCH: dict[str, Any] = {
     "journal": "PAYMATCH", "receivable_account": "5820", "fee_account": "7220",
@@ -186,6 +189,47 @@ def test_stripe_payout_paid_by_webhook_is_posted_once_and_a_later_failure_is_rep
     issue = payout_issues(tenant, cid)[payout["id"]]
     assert issue["reason"] == "payout_inconsistent"
     assert "status paid → failed" in issue["message"]
+
+
+def test_stripe_pays_out_a_woocommerce_shops_card_orders_matched_to_their_invoices(
+    webshop: Webshop, stripe: tuple[StripeSandbox, str]
+) -> None:
+    """The shop's own WooCommerce connection books the orders; Stripe's charges carry the
+    WooCommerce order id (its Stripe plugin's metadata) or only the charge id the order stored
+    as its transaction id."""
+    sandbox, url = stripe
+    api = webshop.tenant.api
+    journal_on = {"settings": {"entities": {"cash_journal": {"enabled": True}}}}
+    turned_on = api.patch(f"/connections/{webshop.uniconta_id}", json=journal_on)
+    assert turned_on.status_code == 200, turned_on.text
+    made = api.post("/connections", json={
+        "system": "stripe", "name": "Stripe", "settings": {"base_url": url},
+        "secrets": {"secret_key": sandbox.default_key}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    paymatch_route(webshop.tenant, cid, webshop.uniconta_id)
+    import_all(webshop.system, webshop.tenant, cid)
+    orders = [webshop.order(who, [("KAF-500", 2)], method="stripe", paid=False)
+              for who in ("mette", "anna")]  # fmt: skip
+    orders = [webshop.shop.pay_order(o["id"], f"ch_woo{o['id']}") for o in orders]
+    webshop.settle()
+    invoices = [str(webshop.invoice(o)["InvoiceNumber"]) for o in orders]
+    first, second = orders
+    cents = [int(Decimal(o["total"]) * 100) for o in orders]
+    sandbox.create_charge({"amount": cents[0], "order_id": str(first["id"]),
+                           "transaction_id": f"ch_woo{first['id']}", "fee": 300})  # fmt: skip
+    sandbox.create_charge({"amount": cents[1], "transaction_id": f"ch_woo{second['id']}",
+                           "fee": 300})  # fmt: skip
+    payout = sandbox.create_payout({})
+    sandbox.set_payout_status(payout["id"], {"status": "paid"})
+    sandbox.wait_for_webhooks(timeout=30)
+    webshop.settle()
+    assert journal(webshop.uniconta, payout["id"]) == [
+        ("5820", f"{-Decimal(cents[0]) / 100:.2f}", invoices[0]), ("7220", "3.00", None),
+        ("5820", f"{-Decimal(cents[1]) / 100:.2f}", invoices[1]), ("7220", "3.00", None),
+        ("5900", f"{Decimal(payout['amount']) / 100:.2f}", None),
+    ]  # fmt: skip
+    assert payout_issues(webshop.tenant, cid) == {}
 
 
 # --------------------------------------------------------------------------------- Zettle
