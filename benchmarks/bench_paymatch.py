@@ -21,6 +21,7 @@ Uniconta sandbox on loopback (in this process: the peak memory includes the sand
     .venv/bin/python benchmarks/bench_paymatch.py \\
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/ledgerbridge_bench
     .venv/bin/python benchmarks/bench_paymatch.py --acquirer stripe
+    .venv/bin/python benchmarks/bench_paymatch.py --acquirer vipps_mobilepay
 
 With ``--acquirer stripe`` the payouts come from the Stripe sandbox on loopback through a
 Stripe connection instead of the hub API: each day the day's charges are made in the sandbox
@@ -31,6 +32,10 @@ that moves a day per payout; webhooks are switched off, so the pull is the only 
 Measured besides: Stripe calls (the connection's runs' meter) per payout and per line against
 the fewest the API allows: one list call and ``ceil(transactions / 100)`` calls for the payout's
 balance transactions (its charges and its own ``payout`` transaction), per payout.
+``--acquirer vipps_mobilepay`` does the same with the Vipps MobilePay Report API sandbox: the
+day's captures name the shop's order id (one in a hundred an unknown one), the payout retains
+the fees; the fewest calls are the pages of the ``funds`` and ``fees`` feeds (1,000 entries a
+page) the payout's entries fill.
 """
 
 from __future__ import annotations
