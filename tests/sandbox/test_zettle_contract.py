@@ -23,16 +23,16 @@ import httpx
 import pytest
 import yaml
 from openapi_core import OpenAPI
-from openapi_core.datatypes import RequestParameters
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.connectors.zettle.connector import ZettleConnector
 from ledgerbridge.sandbox.zettle import SandboxServer, ZettleSandbox
+from tests.openapi_wire import Recording, SpecRequest, SpecResponse
 from tests.specs import spec_path
 
 SPEC = spec_path("zettle/zettle-finance-api-v2.openapi.yaml")
 EXAMPLES = spec_path("zettle/examples")
+HOST = "https://finance.izettle.com"
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 OPTIONAL = frozenset({"comment", "gpsCoordinates"})
 """Keys an example shows that a sale carries only sometimes: a note the cashier typed, the
@@ -194,75 +194,6 @@ def test_finance_and_pusher_have_every_documented_field(
     assert missing(decoded, json.loads(purchase_created["payload"])) == []
 
 
-@dataclass
-class SpecRequest:
-    """An ``httpx.Request`` as openapi-core's request protocol, at the spec's server."""
-
-    request: httpx.Request
-    parameters: RequestParameters = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(list(self.request.url.params.multi_items())),
-            header=Headers(list(self.request.headers.items())),
-            cookie={},
-        )
-
-    @property
-    def host_url(self) -> str:
-        return "https://finance.izettle.com"
-
-    @property
-    def path(self) -> str:
-        return self.request.url.path
-
-    @property
-    def method(self) -> str:
-        return self.request.method.lower()
-
-    @property
-    def content_type(self) -> str:
-        return self.request.headers.get("content-type", "").lower()
-
-    @property
-    def body(self) -> bytes | None:
-        return self.request.content or None
-
-
-@dataclass
-class SpecResponse:
-    response: httpx.Response
-
-    @property
-    def data(self) -> bytes:
-        return self.response.content
-
-    @property
-    def status_code(self) -> int:
-        return self.response.status_code
-
-    @property
-    def content_type(self) -> str:
-        return self.response.headers.get("content-type", "").split(";")[0]
-
-    @property
-    def headers(self) -> Headers:
-        return Headers(list(self.response.headers.items()))
-
-
-class Recording(httpx.HTTPTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple[httpx.Request, httpx.Response]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        response = super().handle_request(request)
-        response.read()
-        self.calls.append((request, response))
-        return response
-
-
 def test_the_finance_api_matches_the_official_openapi_file() -> None:
     spec = OpenAPI.from_dict(yaml.safe_load(SPEC.read_text()))
     clock = ManualClock(START)
@@ -283,7 +214,7 @@ def test_the_finance_api_matches_the_official_openapi_file() -> None:
         connector.client.get("finance", "/accounts/PRELIMINARY/balance")
         connector.close()
     sandbox.close()
-    finance = [(q, r) for q, r in recording.calls if q.url.path.startswith("/v2/")]
+    finance = [(q, r) for q, r in recording.exchanges if q.url.path.startswith("/v2/")]
     assert {q.url.path for q, _ in finance} >= {
         "/v2/accounts/LIQUID/transactions",
         "/v2/accounts/LIQUID/balance",
@@ -292,8 +223,8 @@ def test_the_finance_api_matches_the_official_openapi_file() -> None:
     problems = []
     for request, response in finance:
         try:
-            spec.validate_request(SpecRequest(request))
-            spec.validate_response(SpecRequest(request), SpecResponse(response))
+            spec.validate_request(SpecRequest(request, HOST))
+            spec.validate_response(SpecRequest(request, HOST), SpecResponse(response))
         except Exception as exc:  # collect every problem, then report them together
             problems.append(f"{request.method} {request.url}: {exc!r}")
     assert problems == []
@@ -311,5 +242,5 @@ def test_an_answer_in_the_guide_shape_fails_the_openapi_file() -> None:
         200, json=example("finance-liquid-transactions-guide-example"), request=request
     )
     with pytest.raises(Exception) as raised:
-        spec.validate_response(SpecRequest(request), SpecResponse(guide))
+        spec.validate_response(SpecRequest(request, HOST), SpecResponse(guide))
     assert "InvalidData" in type(raised.value).__name__, repr(raised.value)
