@@ -49,11 +49,18 @@ from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
 from ledgerbridge.engine.state import SyncState
 from ledgerbridge.model.commerce import Order, Refund
+from ledgerbridge.runtime.flowkit import (
+    derived_row,
+    finish_run,
+    latest_source_records,
+    remember_derived,
+    start_run,
+)
 from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, LeaseLost
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
 from ledgerbridge.store.tables.hub import Change, HubRecord
-from ledgerbridge.store.tables.sync import Link, Run, SyncIssue
+from ledgerbridge.store.tables.sync import Link, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -308,23 +315,10 @@ class CommerceFlows:
         return {"run_id": run_id, "counts": dict(counts)}
 
     def _start_run(self, connection_id: str, kind: str, job_id: str) -> str:
-        with self._sessions.begin() as session:
-            run = Run(
-                connection_id=connection_id, kind=kind, job_id=job_id, status="running",
-                counts={}, calls=0, started_at=self._clock.now(),
-            )  # fmt: skip
-            session.add(run)
-            session.flush()
-            return run.id
+        return start_run(self._sessions, self._clock, connection_id, kind, job_id)
 
     def _finish(self, run_id: str, status: str, counts: Counter[str], message: str | None) -> None:
-        with self._sessions.begin() as session:
-            run = session.get(Run, run_id)
-            if run is not None:
-                run.status = status
-                run.counts = dict(counts)
-                run.message = message
-                run.finished_at = self._clock.now()
+        finish_run(self._sessions, self._clock, run_id, status, counts, message)
 
     # ------------------------------------------------------------------ reading
 
@@ -403,21 +397,7 @@ class CommerceFlows:
         self, session: Session, run: FlowRun, entity: str, source_ids: list[str]
     ) -> list[str]:
         """The hub records of the source with these shop ids (the latest of each)."""
-        if not source_ids:
-            return []
-        column = HubRecord.data["source_id"].as_string()
-        rows = session.execute(
-            sa.select(column, HubRecord.id, HubRecord.origin)
-            .where(
-                HubRecord.tenant_id == run.tenant_id,
-                HubRecord.entity == entity,
-                HubRecord.deleted.is_(False),
-                column.in_(source_ids),
-            )
-            .order_by(HubRecord.updated_at, HubRecord.id)
-        ).all()
-        latest = {key: rid for key, rid, origin in rows if source_of(origin) == run.source}
-        return list(latest.values())
+        return latest_source_records(session, run.tenant_id, run.source, entity, source_ids)
 
     def _import(self, run: FlowRun, heartbeat: Callable[[], None]) -> None:
         """A historical import: every order of the source created in the range."""
@@ -443,26 +423,15 @@ class CommerceFlows:
     def _derived(
         self, session: Session, route_id: str, key: str, role: str
     ) -> DerivedRecord | None:
-        return session.scalar(
-            sa.select(DerivedRecord).where(
-                DerivedRecord.route_id == route_id,
-                DerivedRecord.source_record_id == key,
-                DerivedRecord.role == role,
-            )
-        )
+        return derived_row(session, route_id, key, role)
 
     def _remember(
         self, session: Session, run: FlowRun, key: str, role: str, record_id: str, state: str,
         digest: str | None,
     ) -> DerivedRecord:  # fmt: skip
-        now = self._clock.now()
-        row = DerivedRecord(
-            tenant_id=run.tenant_id, route_id=run.route_id, source_record_id=key, role=role,
-            derived_record_id=record_id, state=state, source_hash=digest,
-            created_at=now, updated_at=now,
-        )  # fmt: skip
-        session.add(row)
-        return row
+        return remember_derived(
+            session, self._clock, run.tenant_id, run.route_id, key, role, record_id, state, digest
+        )
 
     # ------------------------------------------------------------------ orders
 
