@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
 from typing import Any
 
 import httpx
@@ -28,6 +25,7 @@ from ledgerbridge.clock import ManualClock
 from ledgerbridge.connectors.zettle.connector import ZettleConnector
 from ledgerbridge.sandbox.zettle import SandboxServer, ZettleSandbox
 from tests.openapi_wire import Recording, SpecRequest, SpecResponse
+from tests.sandbox.receiver import Receiver, receiving
 from tests.specs import spec_path
 
 SPEC = spec_path("zettle/zettle-finance-api-v2.openapi.yaml")
@@ -76,30 +74,10 @@ def missing(documented: Any, served: Any, path: str = "$") -> list[str]:
     return []
 
 
-@dataclass
-class Received:
-    seen: list[bytes] = field(default_factory=list)
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, Received]]:
-    state = Received()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            state.seen.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", state
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[Receiver]:
+    with receiving() as found:
+        yield found
 
 
 @pytest.fixture
@@ -165,10 +143,10 @@ def test_payments_have_every_documented_field(served: tuple[ZettleSandbox, httpx
 
 
 def test_finance_and_pusher_have_every_documented_field(
-    served: tuple[ZettleSandbox, httpx.Client], receiver: tuple[str, Received]
+    served: tuple[ZettleSandbox, httpx.Client], receiver: Receiver
 ) -> None:
     sandbox, api = served
-    url, received = receiver
+    url = receiver.url
     documented = example("pusher-create-subscription")
     made = api.post("/organizations/self/subscriptions",
                     json={**documented["request"], "destination": url,
@@ -185,7 +163,7 @@ def test_finance_and_pusher_have_every_documented_field(
     info = api.get("/v2/payout-info").json()
     assert missing(example("finance-payout-info-guide-example"), info) == []
     sandbox.wait_for_webhooks()
-    test_message, purchase_created, *_ = (json.loads(body) for body in received.seen)
+    test_message, purchase_created, *_ = (r.json() for r in receiver.seen)
     assert test_message["eventName"] == "TestMessage"
     event = example("pusher-PurchaseCreated")
     decoded = event.pop("payload_decoded")
