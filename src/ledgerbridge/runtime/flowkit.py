@@ -13,7 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.routing import source_of
+from ledgerbridge.engine.state import SyncState
+from ledgerbridge.runtime.jobqueue.port import JobBackend
 from ledgerbridge.store.tables.flows import DerivedRecord
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Run
@@ -95,3 +98,29 @@ def latest_source_records(
     ).all()
     latest = {key: rid for key, rid, origin in rows if source_of(origin) == source}
     return list(latest.values())
+
+
+class RouteFlows:
+    """The base of a route's flow jobs (commerce, PayMatch): the sessions, the hub, the queue
+    and the clock they run with, and their runs' closing and derived-row look-up."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        hub: HubStore,
+        queue: JobBackend,
+        clock: Clock,
+    ) -> None:
+        self._sessions = session_factory
+        self._hub = hub
+        self._queue = queue
+        self._clock = clock
+        self._state = SyncState(session_factory, hub, clock)
+
+    def _finish(self, run_id: str, status: str, counts: Counter[str], message: str | None) -> None:
+        finish_run(self._sessions, self._clock, run_id, status, counts, message)
+
+    def _derived(
+        self, session: Session, route_id: str, key: str, role: str
+    ) -> DerivedRecord | None:
+        return derived_row(session, route_id, key, role)

@@ -26,9 +26,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.config import CommercePolicy, MatchField
 from ledgerbridge.commerce.flow import (
     BOOKED_STATES,
@@ -44,19 +43,16 @@ from ledgerbridge.commerce.mapping import MappingRules
 from ledgerbridge.commerce.policies import DateRange
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
-from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
-from ledgerbridge.engine.state import SyncState
 from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.runtime.flowkit import (
-    derived_row,
-    finish_run,
+    RouteFlows,
     latest_source_records,
     remember_derived,
     start_run,
 )
-from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, LeaseLost
+from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobContext, LeaseLost
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
 from ledgerbridge.store.tables.hub import Change, HubRecord
@@ -187,20 +183,7 @@ def _same(value: str) -> str | None:
     return value or None
 
 
-class CommerceFlows:
-    def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        hub: HubStore,
-        queue: JobBackend,
-        clock: Clock,
-    ) -> None:
-        self._sessions = session_factory
-        self._hub = hub
-        self._queue = queue
-        self._clock = clock
-        self._state = SyncState(session_factory, hub, clock)
-
+class CommerceFlows(RouteFlows):
     def handlers(self) -> dict[str, Handler]:
         return {"commerce_flow": self._flow_job, "commerce_history": self._history_job}
 
@@ -317,9 +300,6 @@ class CommerceFlows:
     def _start_run(self, connection_id: str, kind: str, job_id: str) -> str:
         return start_run(self._sessions, self._clock, connection_id, kind, job_id)
 
-    def _finish(self, run_id: str, status: str, counts: Counter[str], message: str | None) -> None:
-        finish_run(self._sessions, self._clock, run_id, status, counts, message)
-
     # ------------------------------------------------------------------ reading
 
     def follow(self, run: FlowRun, heartbeat: Callable[[], None] = lambda: None) -> None:
@@ -419,11 +399,6 @@ class CommerceFlows:
         else:
             cursor.position = position
             cursor.updated_at = self._clock.now()
-
-    def _derived(
-        self, session: Session, route_id: str, key: str, role: str
-    ) -> DerivedRecord | None:
-        return derived_row(session, route_id, key, role)
 
     def _remember(
         self, session: Session, run: FlowRun, key: str, role: str, record_id: str, state: str,

@@ -26,9 +26,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.flow import BOOKED_STATES
 from ledgerbridge.commerce.paymatch import (
     LATE_MATCHABLE,
@@ -41,20 +40,17 @@ from ledgerbridge.commerce.paymatch import (
 )
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
-from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
-from ledgerbridge.engine.state import SyncState
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
 from ledgerbridge.runtime.flowkit import (
-    derived_row,
-    finish_run,
+    RouteFlows,
     latest_source_records,
     remember_derived,
     start_run,
 )
-from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, LeaseLost
+from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobContext, LeaseLost
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, Route
 from ledgerbridge.store.tables.hub import Change, HubRecord
@@ -191,20 +187,7 @@ class StoreInvoices:
         return self._fact(self._load_orders()[1].get(ref))
 
 
-class PayMatchFlows:
-    def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        hub: HubStore,
-        queue: JobBackend,
-        clock: Clock,
-    ) -> None:
-        self._sessions = session_factory
-        self._hub = hub
-        self._queue = queue
-        self._clock = clock
-        self._state = SyncState(session_factory, hub, clock)
-
+class PayMatchFlows(RouteFlows):
     def handlers(self) -> dict[str, Handler]:
         return {"paymatch_flow": self._job, "paymatch_wake": self._wake}
 
@@ -335,9 +318,6 @@ class PayMatchFlows:
     def _start_run(self, connection_id: str, job_id: str) -> str:
         return start_run(self._sessions, self._clock, connection_id, "paymatch_flow", job_id)
 
-    def _finish(self, run_id: str, status: str, counts: Counter[str], message: str | None) -> None:
-        finish_run(self._sessions, self._clock, run_id, status, counts, message)
-
     # ------------------------------------------------------------------ reading
 
     def follow(self, run: PayMatchRun, heartbeat: Callable[[], None] = lambda: None) -> None:
@@ -424,11 +404,6 @@ class PayMatchFlows:
         else:
             row.value = str(position)
             row.updated_at = now
-
-    def _derived(
-        self, session: Session, route_id: str, key: str, role: str
-    ) -> DerivedRecord | None:
-        return derived_row(session, route_id, key, role)
 
     def _remember(
         self, session: Session, run: PayMatchRun, key: str, role: str, record_id: str,
