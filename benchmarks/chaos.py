@@ -881,6 +881,21 @@ class Webshop(Target):
         self.shop.close()
 
 
+def uniconta_company(
+    plan: FaultPlan, company: int, name: str, user: str, password: str
+) -> tuple[UnicontaSandbox, UnicontaServer, BookingServer]:
+    """A Uniconta company with a server user, served with its booking service (which books
+    the invoices), both under the plan's faults: the targets that book into Uniconta."""
+    sandbox = UnicontaSandbox(throttle_delay=0.0, daily_call_limit=1_000_000)
+    sandbox.add_company(company, name)
+    sandbox.add_user(company, user, password, user_type="Server", roles=("Reseller",))
+    server = UnicontaServer(sandbox, faults=plan)
+    server.start()
+    booking = BookingServer(sandbox, faults=plan)
+    booking.start()
+    return sandbox, server, booking
+
+
 PAYOUT_LINES = 3
 """Charges per payout: one named by its order number, one by its payment id only, and one of
 an order that is made only after its payout (the error account, then a late match)."""
@@ -899,19 +914,13 @@ class PayMatch(Target):
     user, password = "chaos", "chaos-Pa55word"
 
     def __init__(self, plan: FaultPlan) -> None:
-        self.sandbox = UnicontaSandbox(throttle_delay=0.0, daily_call_limit=1_000_000)
-        self.sandbox.add_company(self.company, "Kaos Betaling ApS")
-        self.sandbox.add_user(
-            self.company, self.user, self.password, user_type="Server", roles=("Reseller",)
+        self.sandbox, self.server, self.booking = uniconta_company(
+            plan, self.company, "Kaos Betaling ApS", self.user, self.password
         )
         seed_webshop(self.sandbox, self.company)
         self.sandbox.load(self.company, "InvItemClient", [
             {"Item": "KAOS-KRUS", "Name": "Krus", "ItemType": "Item", "Vat": "U25",
              "SalesPrice1": 100, "Unit": "Piece"}])  # fmt: skip
-        self.server = UnicontaServer(self.sandbox, faults=plan)
-        self.server.start()
-        self.booking = BookingServer(self.sandbox, faults=plan)
-        self.booking.start()
         self.late_orders: list[JSON] = []
         self.expected_late: set[str] = set()
 
@@ -1112,20 +1121,14 @@ class Mail(Target):
     user, password = "chaos", "chaos-Pa55word"
 
     def __init__(self, plan: FaultPlan) -> None:
-        self.sandbox = UnicontaSandbox(throttle_delay=0.0, daily_call_limit=1_000_000)
-        self.sandbox.add_company(self.company, "Kaos Post ApS")
-        self.sandbox.add_user(
-            self.company, self.user, self.password, user_type="Server", roles=("Reseller",)
+        self.sandbox, self.server, self.booking = uniconta_company(
+            plan, self.company, "Kaos Post ApS", self.user, self.password
         )
         items = seed_products(self.sandbox, self.company, count=4, seed=5)
         self.sku = next(
             str(i["Item"]) for i in self.sandbox.all(self.company, "InvItemClient")
             if i["Item"] in items and i.get("Vat") == "S25"
         )  # fmt: skip
-        self.server = UnicontaServer(self.sandbox, faults=plan)
-        self.server.start()
-        self.booking = BookingServer(self.sandbox, faults=plan)
-        self.booking.start()
         self.sink = SmtpSink(Path(tempfile.mkdtemp(prefix="ledgerbridge-chaos-mail-"))).start()
         self.smtp_faults: Counter[str] = Counter()
         self.stop_faults = threading.Event()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,52 +26,17 @@ import httpx
 import pytest
 from openapi_core import OpenAPI
 from openapi_core.configurations import Config
-from openapi_core.datatypes import RequestParameters
 from openapi_schema_validator import OAS30Validator
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from ledgerbridge.clock import SystemClock
 from ledgerbridge.connectors.stripe import webhooks
 from ledgerbridge.connectors.stripe.connector import StripeConnector
 from ledgerbridge.sandbox.stripe import SandboxServer, StripeSandbox, seed_account
+from tests.openapi_wire import Recording, SpecRequest, SpecResponse
 from tests.specs import spec_path
 
 SPEC = spec_path("stripe/stripe-openapi-2023-08-16.payouts-subset.json")
-
-
-@dataclass
-class SpecRequest:
-    """An ``httpx.Request`` seen as openapi-core's request protocol, at Stripe's own host."""
-
-    request: httpx.Request
-    parameters: RequestParameters = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(list(self.request.url.params.multi_items())),
-            header=Headers(list(self.request.headers.items())),
-            cookie={},
-        )
-
-    @property
-    def host_url(self) -> str:
-        return "https://api.stripe.com"
-
-    @property
-    def path(self) -> str:
-        return self.request.url.path
-
-    @property
-    def method(self) -> str:
-        return self.request.method.lower()
-
-    @property
-    def content_type(self) -> str:
-        return self.request.headers.get("content-type", "").split(";")[0].lower()
-
-    @property
-    def body(self) -> bytes | None:
-        return self.request.content or None
+HOST = "https://api.stripe.com"
 
 
 def form_of(body: bytes) -> dict[str, Any]:
@@ -88,44 +52,6 @@ def form_of(body: bytes) -> dict[str, Any]:
         else:
             found.setdefault(name, {})[inner] = value
     return found
-
-
-@dataclass
-class SpecResponse:
-    """An ``httpx.Response`` seen as openapi-core's response protocol."""
-
-    response: httpx.Response
-
-    @property
-    def status_code(self) -> int:
-        return self.response.status_code
-
-    @property
-    def content_type(self) -> str:
-        return self.response.headers.get("content-type", "").split(";")[0]
-
-    @property
-    def headers(self) -> Headers:
-        return Headers(list(self.response.headers.items()))
-
-    @property
-    def data(self) -> bytes:
-        return self.response.content
-
-
-class Recording(httpx.HTTPTransport):
-    """A real transport that keeps every exchange."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.exchanges: list[tuple[httpx.Request, httpx.Response]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        response = super().handle_request(request)
-        response.read()
-        self.exchanges.append((request, response))
-        return response
 
 
 def _null_allowed(node: Any) -> None:
@@ -207,7 +133,7 @@ def problems_of(spec: OpenAPI, recording: Recording, document: dict[str, Any]) -
         form = request.method in ("POST", "DELETE") and bool(request.content)
         seen = httpx.Request(request.method, request.url, headers=request.headers)
         try:
-            spec.validate_request(SpecRequest(seen if form else request))
+            spec.validate_request(SpecRequest(seen if form else request, HOST))
         except Exception as exc:  # collect every problem, then report them together
             found.append(f"request {request.method} {request.url}: {exc!r}")
         if form:
@@ -216,7 +142,7 @@ def problems_of(spec: OpenAPI, recording: Recording, document: dict[str, Any]) -
             for error in OAS30Validator(schema["schema"]).iter_errors(form_of(request.content)):
                 found.append(f"form {request.method} {request.url}: {error.message}")
         try:
-            spec.validate_response(SpecRequest(request), SpecResponse(response))
+            spec.validate_response(SpecRequest(request, HOST), SpecResponse(response))
         except Exception as exc:
             detail = getattr(exc, "__cause__", None)
             found.append(f"response {request.method} {request.url}: {exc!r} {detail!r}")

@@ -3,35 +3,14 @@ a seeded ledger whose feed a token reads, and a bad option refused with its name
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import httpx
 
-from ledgerbridge.runtime.http import free_port
-
-LEDGERBRIDGE = str(Path(sys.executable).parent / "ledgerbridge")
+from tests.sandbox.commands import refusal, serving
 
 
 def test_sandbox_command_serves_a_seeded_ledger() -> None:
-    port = free_port()
-    process = subprocess.Popen(
-        [LEDGERBRIDGE, "sandbox", "vipps-mobilepay", "--port", str(port), "--days", "2",
-         "--payments", "5", "--currency", "NOK"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                state = httpx.get(base + "/_sandbox/state").json()
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("vipps-mobilepay sandbox did not start")
+    options = ("--days", "2", "--payments", "5", "--currency", "NOK")
+    with serving("vipps-mobilepay", *options) as (base, state):
         (ledger,) = state["ledgers"]
         assert ledger["currency"] == "NOK" and ledger["balances"] == {"funds": 0, "fees": 0}
         keys = {
@@ -47,15 +26,9 @@ def test_sandbox_command_serves_a_seeded_ledger() -> None:
         kinds = [entry["entryType"] for entry in feed["items"]]
         assert kinds.count("payout-scheduled") == 2 and kinds.count("capture") == 10
         assert kinds[-1] == "payout-scheduled"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_a_bad_option_is_refused_with_its_name() -> None:
-    result = subprocess.run(
-        [LEDGERBRIDGE, "sandbox", "vipps-mobilepay", "--days", "999"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = refusal("vipps-mobilepay", "--days", "999")
     assert result.returncode == 2
     assert "--days" in result.stderr and "Traceback" not in result.stderr

@@ -12,7 +12,6 @@ One adjustment of the file, documented drift rather than a flaw of the sandbox
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,74 +19,18 @@ import httpx
 import pytest
 import yaml
 from openapi_core import OpenAPI
-from openapi_core.datatypes import RequestParameters
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.connectors.vipps_mobilepay.connector import VippsConnector
 from ledgerbridge.sandbox.vipps_mobilepay import SandboxServer, VippsSandbox, worked_example
+from tests.openapi_wire import Recording, SpecRequest, SpecResponse
 from tests.specs import spec_path
 
 SPEC = spec_path("vipps-mobilepay/vipps-report-api-v2.openapi.yaml")
+HOST = "https://api.vipps.no"
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
 pytestmark = pytest.mark.skipif(not SPEC.exists(), reason=f"official spec not found at {SPEC}")
-
-
-@dataclass
-class SpecRequest:
-    """An ``httpx.Request`` as openapi-core's request, at the spec's server."""
-
-    request: httpx.Request
-    parameters: RequestParameters = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(list(self.request.url.params.multi_items())),
-            header=Headers(list(self.request.headers.items())),
-            cookie={},
-        )
-
-    @property
-    def host_url(self) -> str:
-        return "https://api.vipps.no"
-
-    @property
-    def path(self) -> str:
-        return self.request.url.path
-
-    @property
-    def method(self) -> str:
-        return self.request.method.lower()
-
-    @property
-    def content_type(self) -> str:
-        return self.request.headers.get("content-type", "")
-
-    @property
-    def body(self) -> bytes | None:
-        return self.request.content or None
-
-
-@dataclass
-class SpecResponse:
-    response: httpx.Response
-
-    @property
-    def status_code(self) -> int:
-        return self.response.status_code
-
-    @property
-    def content_type(self) -> str:
-        return self.response.headers.get("content-type", "")
-
-    @property
-    def headers(self) -> Headers:
-        return Headers(list(self.response.headers.items()))
-
-    @property
-    def data(self) -> bytes:
-        return self.response.content
 
 
 def _text_keys(node: Any) -> Any:
@@ -115,8 +58,8 @@ class World:
     def get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
         """A call whose request and answer the spec accepts."""
         response = self.client.get(path, params=params)
-        self.openapi.validate_request(SpecRequest(response.request))
-        self.openapi.validate_response(SpecRequest(response.request), SpecResponse(response))
+        self.openapi.validate_request(SpecRequest(response.request, HOST))
+        self.openapi.validate_response(SpecRequest(response.request, HOST), SpecResponse(response))
         return response
 
 
@@ -194,21 +137,6 @@ def test_a_missing_token_is_a_401_in_the_specs_shape(world: World) -> None:
     assert response.status_code == 401 and response.json()["code"] == "Unauthorized"
 
 
-class Recording(httpx.HTTPTransport):
-    """A real transport that keeps every request and answer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.exchanges: list[tuple[httpx.Request, httpx.Response]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        response = super().handle_request(request)
-        response.read()
-        self.exchanges.append((request, response))
-        return response
-
-
 def test_every_report_api_request_of_the_connector_matches_the_spec() -> None:
     clock = ManualClock(START)
     sandbox = VippsSandbox(clock=clock)
@@ -245,5 +173,5 @@ def test_every_report_api_request_of_the_connector_matches_the_spec() -> None:
         "/report/v2/ledgers/302321/fees/feed",
     }
     for request, response in checked:
-        openapi.validate_request(SpecRequest(request))
-        openapi.validate_response(SpecRequest(request), SpecResponse(response))
+        openapi.validate_request(SpecRequest(request, HOST))
+        openapi.validate_response(SpecRequest(request, HOST), SpecResponse(response))

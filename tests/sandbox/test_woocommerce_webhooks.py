@@ -7,12 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -20,31 +16,15 @@ import pytest
 
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.sandbox.woocommerce import SandboxServer, WooSandbox, seed_shop
+from tests.sandbox.receiver import Received, Receiver, receiving
 
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 API = "/wp-json/wc/v3"
 SECRET = "hemmelig-nøgle"
 
 
-@dataclass
-class Received:
-    """One POST seen by the receiver."""
-
-    headers: dict[str, str]
-    raw: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.raw)
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server recording POSTs; ``status`` is what it answers."""
-
-    url: str = ""
-    status: int = 200
-    seen: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+class TopicReceiver(Receiver):
+    """The receiver, with its deliveries by WooCommerce topic."""
 
     def deliveries(self, topic: str | None = None) -> list[Received]:
         with self.lock:
@@ -56,29 +36,10 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            with state.lock:
-                state.seen.append(Received(dict(self.headers.items()), raw))
-                status = state.status
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    yield state
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[TopicReceiver]:
+    with receiving(TopicReceiver()) as found:
+        assert isinstance(found, TopicReceiver)
+        yield found
 
 
 @pytest.fixture
@@ -94,7 +55,9 @@ def shop() -> Iterator[tuple[WooSandbox, dict[str, Any], httpx.Client]]:
     sandbox.close()
 
 
-def subscribe(client: httpx.Client, receiver: Receiver, topic: str, **extra: Any) -> dict[str, Any]:
+def subscribe(
+    client: httpx.Client, receiver: TopicReceiver, topic: str, **extra: Any
+) -> dict[str, Any]:
     answer = client.post(
         "/webhooks", json={"topic": topic, "delivery_url": receiver.url, "secret": SECRET, **extra}
     )
@@ -104,7 +67,7 @@ def subscribe(client: httpx.Client, receiver: Receiver, topic: str, **extra: Any
 
 
 def test_ping_then_signed_payload_with_woocommerce_headers(
-    shop: tuple[WooSandbox, dict[str, Any], httpx.Client], receiver: Receiver
+    shop: tuple[WooSandbox, dict[str, Any], httpx.Client], receiver: TopicReceiver
 ) -> None:
     sandbox, ids, client = shop
     hook = subscribe(client, receiver, "order.updated")
@@ -131,7 +94,7 @@ def test_ping_then_signed_payload_with_woocommerce_headers(
 
 
 def test_one_save_is_delivered_two_to_nine_times(
-    shop: tuple[WooSandbox, dict[str, Any], httpx.Client], receiver: Receiver
+    shop: tuple[WooSandbox, dict[str, Any], httpx.Client], receiver: TopicReceiver
 ) -> None:
     sandbox, ids, client = shop
     sandbox.apply_settings({"webhook_repeats": "2-9"})
@@ -148,7 +111,7 @@ def test_one_save_is_delivered_two_to_nine_times(
 
 
 def test_a_missed_delivery_is_never_sent(
-    shop: tuple[WooSandbox, dict[str, Any], httpx.Client], receiver: Receiver
+    shop: tuple[WooSandbox, dict[str, Any], httpx.Client], receiver: TopicReceiver
 ) -> None:
     sandbox, ids, client = shop
     hook = subscribe(client, receiver, "order.updated")
@@ -162,7 +125,7 @@ def test_a_missed_delivery_is_never_sent(
 
 
 def test_disabled_after_consecutive_failures_and_re_enabled(
-    shop: tuple[WooSandbox, dict[str, Any], httpx.Client], receiver: Receiver
+    shop: tuple[WooSandbox, dict[str, Any], httpx.Client], receiver: TopicReceiver
 ) -> None:
     sandbox, ids, client = shop
     hook = subscribe(client, receiver, "order.updated")
@@ -187,7 +150,7 @@ def test_disabled_after_consecutive_failures_and_re_enabled(
 
 
 def test_created_deleted_renewal_and_stock_topics(
-    shop: tuple[WooSandbox, dict[str, Any], httpx.Client], receiver: Receiver
+    shop: tuple[WooSandbox, dict[str, Any], httpx.Client], receiver: TopicReceiver
 ) -> None:
     sandbox, ids, client = shop
     for topic in ("order.created", "order.deleted", "product.updated", "customer.created"):

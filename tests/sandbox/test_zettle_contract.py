@@ -13,26 +13,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from threading import Thread
 from typing import Any
 
 import httpx
 import pytest
 import yaml
 from openapi_core import OpenAPI
-from openapi_core.datatypes import RequestParameters
-from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.connectors.zettle.connector import ZettleConnector
 from ledgerbridge.sandbox.zettle import SandboxServer, ZettleSandbox
+from tests.openapi_wire import Recording, SpecRequest, SpecResponse
+from tests.sandbox.receiver import Receiver, receiving
 from tests.specs import spec_path
 
 SPEC = spec_path("zettle/zettle-finance-api-v2.openapi.yaml")
 EXAMPLES = spec_path("zettle/examples")
+HOST = "https://finance.izettle.com"
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 OPTIONAL = frozenset({"comment", "gpsCoordinates"})
 """Keys an example shows that a sale carries only sometimes: a note the cashier typed, the
@@ -76,30 +74,10 @@ def missing(documented: Any, served: Any, path: str = "$") -> list[str]:
     return []
 
 
-@dataclass
-class Received:
-    seen: list[bytes] = field(default_factory=list)
-
-
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, Received]]:
-    state = Received()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            state.seen.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", state
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[Receiver]:
+    with receiving() as found:
+        yield found
 
 
 @pytest.fixture
@@ -165,10 +143,10 @@ def test_payments_have_every_documented_field(served: tuple[ZettleSandbox, httpx
 
 
 def test_finance_and_pusher_have_every_documented_field(
-    served: tuple[ZettleSandbox, httpx.Client], receiver: tuple[str, Received]
+    served: tuple[ZettleSandbox, httpx.Client], receiver: Receiver
 ) -> None:
     sandbox, api = served
-    url, received = receiver
+    url = receiver.url
     documented = example("pusher-create-subscription")
     made = api.post("/organizations/self/subscriptions",
                     json={**documented["request"], "destination": url,
@@ -185,82 +163,13 @@ def test_finance_and_pusher_have_every_documented_field(
     info = api.get("/v2/payout-info").json()
     assert missing(example("finance-payout-info-guide-example"), info) == []
     sandbox.wait_for_webhooks()
-    test_message, purchase_created, *_ = (json.loads(body) for body in received.seen)
+    test_message, purchase_created, *_ = (r.json() for r in receiver.seen)
     assert test_message["eventName"] == "TestMessage"
     event = example("pusher-PurchaseCreated")
     decoded = event.pop("payload_decoded")
     decoded["products"] = decoded["products"][:1]
     assert missing(event, purchase_created) == []
     assert missing(decoded, json.loads(purchase_created["payload"])) == []
-
-
-@dataclass
-class SpecRequest:
-    """An ``httpx.Request`` as openapi-core's request protocol, at the spec's server."""
-
-    request: httpx.Request
-    parameters: RequestParameters = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.parameters = RequestParameters(
-            query=ImmutableMultiDict(list(self.request.url.params.multi_items())),
-            header=Headers(list(self.request.headers.items())),
-            cookie={},
-        )
-
-    @property
-    def host_url(self) -> str:
-        return "https://finance.izettle.com"
-
-    @property
-    def path(self) -> str:
-        return self.request.url.path
-
-    @property
-    def method(self) -> str:
-        return self.request.method.lower()
-
-    @property
-    def content_type(self) -> str:
-        return self.request.headers.get("content-type", "").lower()
-
-    @property
-    def body(self) -> bytes | None:
-        return self.request.content or None
-
-
-@dataclass
-class SpecResponse:
-    response: httpx.Response
-
-    @property
-    def data(self) -> bytes:
-        return self.response.content
-
-    @property
-    def status_code(self) -> int:
-        return self.response.status_code
-
-    @property
-    def content_type(self) -> str:
-        return self.response.headers.get("content-type", "").split(";")[0]
-
-    @property
-    def headers(self) -> Headers:
-        return Headers(list(self.response.headers.items()))
-
-
-class Recording(httpx.HTTPTransport):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[tuple[httpx.Request, httpx.Response]] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        response = super().handle_request(request)
-        response.read()
-        self.calls.append((request, response))
-        return response
 
 
 def test_the_finance_api_matches_the_official_openapi_file() -> None:
@@ -283,7 +192,7 @@ def test_the_finance_api_matches_the_official_openapi_file() -> None:
         connector.client.get("finance", "/accounts/PRELIMINARY/balance")
         connector.close()
     sandbox.close()
-    finance = [(q, r) for q, r in recording.calls if q.url.path.startswith("/v2/")]
+    finance = [(q, r) for q, r in recording.exchanges if q.url.path.startswith("/v2/")]
     assert {q.url.path for q, _ in finance} >= {
         "/v2/accounts/LIQUID/transactions",
         "/v2/accounts/LIQUID/balance",
@@ -292,8 +201,8 @@ def test_the_finance_api_matches_the_official_openapi_file() -> None:
     problems = []
     for request, response in finance:
         try:
-            spec.validate_request(SpecRequest(request))
-            spec.validate_response(SpecRequest(request), SpecResponse(response))
+            spec.validate_request(SpecRequest(request, HOST))
+            spec.validate_response(SpecRequest(request, HOST), SpecResponse(response))
         except Exception as exc:  # collect every problem, then report them together
             problems.append(f"{request.method} {request.url}: {exc!r}")
     assert problems == []
@@ -311,5 +220,5 @@ def test_an_answer_in_the_guide_shape_fails_the_openapi_file() -> None:
         200, json=example("finance-liquid-transactions-guide-example"), request=request
     )
     with pytest.raises(Exception) as raised:
-        spec.validate_response(SpecRequest(request), SpecResponse(guide))
+        spec.validate_response(SpecRequest(request, HOST), SpecResponse(guide))
     assert "InvalidData" in type(raised.value).__name__, repr(raised.value)

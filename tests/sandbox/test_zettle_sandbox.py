@@ -9,11 +9,9 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -23,6 +21,7 @@ from ledgerbridge.clock import ManualClock
 from ledgerbridge.sandbox.faults import FaultKind, FaultPlan
 from ledgerbridge.sandbox.zettle import SandboxServer, ZettleSandbox
 from ledgerbridge.sandbox.zettle.pusher import RETRY_DELAYS
+from tests.sandbox.receiver import Receiver, receiving
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -228,47 +227,10 @@ def test_a_card_refund_gives_the_fee_back(merchant: Merchant) -> None:
     assert amounts == sorted([16000, -280, -8000, 140, -(16000 - 280 - 8000 + 140)])
 
 
-@dataclass
-class Received:
-    headers: dict[str, str]
-    raw: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.raw)
-
-
-@dataclass
-class Receiver:
-    url: str = ""
-    status: int = 200
-    seen: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            with state.lock:
-                state.seen.append(Received(dict(self.headers.items()), raw))
-                status = state.status
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with receiving() as found:
+        yield found
 
 
 def subscribe(merchant: Merchant, receiver: Receiver) -> dict[str, Any]:

@@ -26,9 +26,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.config import CommercePolicy, MatchField
 from ledgerbridge.commerce.flow import (
     BOOKED_STATES,
@@ -44,16 +43,20 @@ from ledgerbridge.commerce.mapping import MappingRules
 from ledgerbridge.commerce.policies import DateRange
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
-from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
-from ledgerbridge.engine.state import SyncState
 from ledgerbridge.model.commerce import Order, Refund
-from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, LeaseLost
+from ledgerbridge.runtime.flowkit import (
+    RouteFlows,
+    latest_source_records,
+    remember_derived,
+    start_run,
+)
+from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobContext, LeaseLost
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
 from ledgerbridge.store.tables.hub import Change, HubRecord
-from ledgerbridge.store.tables.sync import Link, Run, SyncIssue
+from ledgerbridge.store.tables.sync import Link, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -180,20 +183,7 @@ def _same(value: str) -> str | None:
     return value or None
 
 
-class CommerceFlows:
-    def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        hub: HubStore,
-        queue: JobBackend,
-        clock: Clock,
-    ) -> None:
-        self._sessions = session_factory
-        self._hub = hub
-        self._queue = queue
-        self._clock = clock
-        self._state = SyncState(session_factory, hub, clock)
-
+class CommerceFlows(RouteFlows):
     def handlers(self) -> dict[str, Handler]:
         return {"commerce_flow": self._flow_job, "commerce_history": self._history_job}
 
@@ -308,23 +298,7 @@ class CommerceFlows:
         return {"run_id": run_id, "counts": dict(counts)}
 
     def _start_run(self, connection_id: str, kind: str, job_id: str) -> str:
-        with self._sessions.begin() as session:
-            run = Run(
-                connection_id=connection_id, kind=kind, job_id=job_id, status="running",
-                counts={}, calls=0, started_at=self._clock.now(),
-            )  # fmt: skip
-            session.add(run)
-            session.flush()
-            return run.id
-
-    def _finish(self, run_id: str, status: str, counts: Counter[str], message: str | None) -> None:
-        with self._sessions.begin() as session:
-            run = session.get(Run, run_id)
-            if run is not None:
-                run.status = status
-                run.counts = dict(counts)
-                run.message = message
-                run.finished_at = self._clock.now()
+        return start_run(self._sessions, self._clock, connection_id, kind, job_id)
 
     # ------------------------------------------------------------------ reading
 
@@ -403,21 +377,7 @@ class CommerceFlows:
         self, session: Session, run: FlowRun, entity: str, source_ids: list[str]
     ) -> list[str]:
         """The hub records of the source with these shop ids (the latest of each)."""
-        if not source_ids:
-            return []
-        column = HubRecord.data["source_id"].as_string()
-        rows = session.execute(
-            sa.select(column, HubRecord.id, HubRecord.origin)
-            .where(
-                HubRecord.tenant_id == run.tenant_id,
-                HubRecord.entity == entity,
-                HubRecord.deleted.is_(False),
-                column.in_(source_ids),
-            )
-            .order_by(HubRecord.updated_at, HubRecord.id)
-        ).all()
-        latest = {key: rid for key, rid, origin in rows if source_of(origin) == run.source}
-        return list(latest.values())
+        return latest_source_records(session, run.tenant_id, run.source, entity, source_ids)
 
     def _import(self, run: FlowRun, heartbeat: Callable[[], None]) -> None:
         """A historical import: every order of the source created in the range."""
@@ -440,29 +400,13 @@ class CommerceFlows:
             cursor.position = position
             cursor.updated_at = self._clock.now()
 
-    def _derived(
-        self, session: Session, route_id: str, key: str, role: str
-    ) -> DerivedRecord | None:
-        return session.scalar(
-            sa.select(DerivedRecord).where(
-                DerivedRecord.route_id == route_id,
-                DerivedRecord.source_record_id == key,
-                DerivedRecord.role == role,
-            )
-        )
-
     def _remember(
         self, session: Session, run: FlowRun, key: str, role: str, record_id: str, state: str,
         digest: str | None,
     ) -> DerivedRecord:  # fmt: skip
-        now = self._clock.now()
-        row = DerivedRecord(
-            tenant_id=run.tenant_id, route_id=run.route_id, source_record_id=key, role=role,
-            derived_record_id=record_id, state=state, source_hash=digest,
-            created_at=now, updated_at=now,
-        )  # fmt: skip
-        session.add(row)
-        return row
+        return remember_derived(
+            session, self._clock, run.tenant_id, run.route_id, key, role, record_id, state, digest
+        )
 
     # ------------------------------------------------------------------ orders
 

@@ -48,6 +48,7 @@ from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.mail import pdf, render, smtp
 from ledgerbridge.model.commerce import Order
 from ledgerbridge.model.invoice import Invoice
+from ledgerbridge.runtime.flowkit import finish_run, start_run
 from ledgerbridge.runtime.jobqueue.port import (
     Command,
     Handler,
@@ -60,7 +61,7 @@ from ledgerbridge.store.base import new_id
 from ledgerbridge.store.tables.flows import DerivedRecord, Route
 from ledgerbridge.store.tables.hub import Change, HubRecord
 from ledgerbridge.store.tables.mail import WAITING, MailIntent
-from ledgerbridge.store.tables.sync import Run, WriteIntent
+from ledgerbridge.store.tables.sync import WriteIntent
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -327,21 +328,10 @@ class InvoiceMails:
         return {"run_id": run_id, "counts": dict(counts)}
 
     def _start_run(self, connection_id: str, job_id: str) -> str:
-        with self._sessions.begin() as session:
-            run = Run(
-                connection_id=connection_id, kind=KIND, job_id=job_id, status="running",
-                counts={}, calls=0, started_at=self._clock.now(),
-            )  # fmt: skip
-            session.add(run)
-            session.flush()
-            return run.id
+        return start_run(self._sessions, self._clock, connection_id, KIND, job_id)
 
     def _finish(self, run_id: str, status: str, counts: Counter[str], message: str | None) -> None:
-        with self._sessions.begin() as session:
-            run = session.get(Run, run_id)
-            if run is not None:
-                run.status, run.counts, run.message = status, dict(counts), message
-                run.finished_at = self._clock.now()
+        finish_run(self._sessions, self._clock, run_id, status, counts, message)
 
     def _settle_unknown(self, connection_id: str, recorder: SyncRecorder) -> None:
         """Attempts a dead run left ``started``: their outcome is unknown (see the module)."""

@@ -26,9 +26,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.flow import BOOKED_STATES
 from ledgerbridge.commerce.paymatch import (
     LATE_MATCHABLE,
@@ -41,17 +40,21 @@ from ledgerbridge.commerce.paymatch import (
 )
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
-from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
-from ledgerbridge.engine.state import SyncState
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
-from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, LeaseLost
+from ledgerbridge.runtime.flowkit import (
+    RouteFlows,
+    latest_source_records,
+    remember_derived,
+    start_run,
+)
+from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobContext, LeaseLost
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, Route
 from ledgerbridge.store.tables.hub import Change, HubRecord
-from ledgerbridge.store.tables.sync import Cursor, Run, SyncIssue
+from ledgerbridge.store.tables.sync import Cursor, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -184,20 +187,7 @@ class StoreInvoices:
         return self._fact(self._load_orders()[1].get(ref))
 
 
-class PayMatchFlows:
-    def __init__(
-        self,
-        session_factory: sessionmaker[Session],
-        hub: HubStore,
-        queue: JobBackend,
-        clock: Clock,
-    ) -> None:
-        self._sessions = session_factory
-        self._hub = hub
-        self._queue = queue
-        self._clock = clock
-        self._state = SyncState(session_factory, hub, clock)
-
+class PayMatchFlows(RouteFlows):
     def handlers(self) -> dict[str, Handler]:
         return {"paymatch_flow": self._job, "paymatch_wake": self._wake}
 
@@ -326,23 +316,7 @@ class PayMatchFlows:
         return {"run_id": run_id, "counts": dict(counts)}
 
     def _start_run(self, connection_id: str, job_id: str) -> str:
-        with self._sessions.begin() as session:
-            run = Run(
-                connection_id=connection_id, kind="paymatch_flow", job_id=job_id,
-                status="running", counts={}, calls=0, started_at=self._clock.now(),
-            )  # fmt: skip
-            session.add(run)
-            session.flush()
-            return run.id
-
-    def _finish(self, run_id: str, status: str, counts: Counter[str], message: str | None) -> None:
-        with self._sessions.begin() as session:
-            run = session.get(Run, run_id)
-            if run is not None:
-                run.status = status
-                run.counts = dict(counts)
-                run.message = message
-                run.finished_at = self._clock.now()
+        return start_run(self._sessions, self._clock, connection_id, "paymatch_flow", job_id)
 
     # ------------------------------------------------------------------ reading
 
@@ -417,21 +391,7 @@ class PayMatchFlows:
 
     def _payout_records(self, session: Session, run: PayMatchRun, keys: list[str]) -> list[str]:
         """The hub payouts of the source with these payout ids (the latest of each)."""
-        if not keys:
-            return []
-        column = HubRecord.data["source_id"].as_string()
-        rows = session.execute(
-            sa.select(column, HubRecord.id, HubRecord.origin)
-            .where(
-                HubRecord.tenant_id == run.tenant_id,
-                HubRecord.entity == "payout",
-                HubRecord.deleted.is_(False),
-                column.in_(keys),
-            )
-            .order_by(HubRecord.updated_at, HubRecord.id)
-        ).all()
-        latest = {key: rid for key, rid, origin in rows if source_of(origin) == run.source}
-        return list(latest.values())
+        return latest_source_records(session, run.tenant_id, run.source, "payout", keys)
 
     def _set_cursor(self, session: Session, run: PayMatchRun, position: int) -> None:
         name = cursor_name(run.route_id)
@@ -445,34 +405,12 @@ class PayMatchFlows:
             row.value = str(position)
             row.updated_at = now
 
-    def _derived(
-        self, session: Session, route_id: str, key: str, role: str
-    ) -> DerivedRecord | None:
-        return session.scalar(
-            sa.select(DerivedRecord).where(
-                DerivedRecord.route_id == route_id,
-                DerivedRecord.source_record_id == key,
-                DerivedRecord.role == role,
-            )
-        )
-
     def _remember(
         self, session: Session, run: PayMatchRun, key: str, role: str, record_id: str,
         state: str, digest: str | None,
     ) -> None:  # fmt: skip
-        now = self._clock.now()
-        session.add(
-            DerivedRecord(
-                tenant_id=run.tenant_id,
-                route_id=run.route_id,
-                source_record_id=key,
-                role=role,
-                derived_record_id=record_id,
-                state=state,
-                source_hash=digest,
-                created_at=now,
-                updated_at=now,
-            )
+        remember_derived(
+            session, self._clock, run.tenant_id, run.route_id, key, role, record_id, state, digest
         )
         session.flush()
 

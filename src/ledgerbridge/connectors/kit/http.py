@@ -146,6 +146,35 @@ def decoded(response: httpx.Response, refusal: Callable[[httpx.Response], str]) 
     return response.json()
 
 
+def json_body(
+    response: httpx.Response,
+    system: str,
+    method: str,
+    path: str,
+    refusal: Callable[[httpx.Response], str],
+    *,
+    hint: str = "",
+    object_only: bool = False,
+) -> Any:
+    """An answer's JSON once the client's own cases are handled: a 4xx is the system refusing
+    the request (in the words ``refusal`` reads); an empty body is None unless an object is
+    expected; a body that is not JSON (a gateway's HTML page) or not the object expected is
+    the system failing (``RemoteUnavailable``). ``hint`` follows that message (where to look)."""
+    if response.status_code >= 400:
+        raise RemoteRejected(f"{method} {path}: {refusal(response)}")
+    if not response.content and not object_only:
+        return None
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise RemoteUnavailable(
+            f"{system} answered {method} {path} with something other than JSON{hint}"
+        ) from exc
+    if object_only and not isinstance(body, dict):
+        raise RemoteUnavailable(f"{system} answered {method} {path} without an object")
+    return body
+
+
 def error_json(response: httpx.Response) -> Any:
     """An error answer's JSON, None when it is not JSON (a gateway's HTML page)."""
     try:

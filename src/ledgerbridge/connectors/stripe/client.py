@@ -17,10 +17,15 @@ from ledgerbridge.connectors.base import (
     JSON,
     AuthenticationFailed,
     CallMeter,
-    RemoteRejected,
     RemoteUnavailable,
 )
-from ledgerbridge.connectors.kit.http import error_json, httpx_failure, status_failure, with_retries
+from ledgerbridge.connectors.kit.http import (
+    error_json,
+    httpx_failure,
+    json_body,
+    status_failure,
+    with_retries,
+)
 
 DEFAULT_BASE_URL = "https://api.stripe.com"
 API_VERSION = "2023-08-16"
@@ -146,17 +151,10 @@ class StripeClient:
                 f"Stripe refused {method} {path} for this key ({message(response)}): a "
                 "restricted key needs read access to payouts, balance and charges"
             )
-        if response.status_code >= 400:
-            raise RemoteRejected(f"{method} {path}: {message(response)}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise RemoteUnavailable(
-                f"Stripe answered {method} {path} with something other than JSON (is the "
-                "base URL right?)"
-            ) from exc
-        if not isinstance(body, dict):
-            raise RemoteUnavailable(f"Stripe answered {method} {path} without an object")
+        hint = " (is the base URL right?)"
+        body: JSON = json_body(
+            response, "Stripe", method, path, message, hint=hint, object_only=True
+        )
         return body
 
 

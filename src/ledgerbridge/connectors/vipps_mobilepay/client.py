@@ -21,7 +21,13 @@ from ledgerbridge.connectors.base import (
     RemoteRejected,
     RemoteUnavailable,
 )
-from ledgerbridge.connectors.kit.http import error_json, httpx_failure, status_failure, with_retries
+from ledgerbridge.connectors.kit.http import (
+    error_json,
+    httpx_failure,
+    json_body,
+    status_failure,
+    with_retries,
+)
 
 DEFAULT_BASE_URL = "https://api.vipps.no"
 TOKEN_MARGIN = timedelta(minutes=2)
@@ -121,16 +127,7 @@ class VippsClient:
                 )
         if response.status_code == 404:
             raise RemoteRejected(f"GET {path}: {_message(response)}", reason="not_found")
-        if response.status_code >= 400:
-            raise RemoteRejected(f"GET {path}: {_message(response)}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise RemoteUnavailable(
-                f"Vipps MobilePay answered GET {path} with something other than JSON"
-            ) from exc
-        if not isinstance(body, dict):
-            raise RemoteUnavailable(f"Vipps MobilePay answered GET {path} without an object")
+        body: JSON = json_body(response, "Vipps MobilePay", "GET", path, _message, object_only=True)
         return body
 
     # ------------------------------------------------------------------ calls

@@ -18,10 +18,15 @@ from ledgerbridge.connectors.base import (
     JSON,
     AuthenticationFailed,
     CallMeter,
-    RemoteRejected,
     RemoteUnavailable,
 )
-from ledgerbridge.connectors.kit.http import error_json, httpx_failure, status_failure, with_retries
+from ledgerbridge.connectors.kit.http import (
+    error_json,
+    httpx_failure,
+    json_body,
+    status_failure,
+    with_retries,
+)
 
 API_PATH = "/wp-json/wc/v3"
 MAX_PER_PAGE = 100
@@ -147,17 +152,8 @@ class WooCommerceClient:
         return with_retries(attempt)
 
     def _body(self, method: str, path: str, response: httpx.Response) -> Any:
-        if response.status_code >= 400:
-            raise RemoteRejected(f"{method} {path}: {_message(response)}")
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise RemoteUnavailable(
-                f"WooCommerce answered {method} {path} with something other than JSON (is the "
-                "shop's address right and are pretty permalinks on?)"
-            ) from exc
+        hint = " (is the shop's address right and are pretty permalinks on?)"
+        return json_body(response, "WooCommerce", method, path, _message, hint=hint)
 
 
 def _header_int(headers: Mapping[str, str], name: str) -> int | None:

@@ -25,10 +25,15 @@ from ledgerbridge.connectors.base import (
     JSON,
     AuthenticationFailed,
     CallMeter,
-    RemoteRejected,
     RemoteUnavailable,
 )
-from ledgerbridge.connectors.kit.http import error_json, httpx_failure, status_failure, with_retries
+from ledgerbridge.connectors.kit.http import (
+    error_json,
+    httpx_failure,
+    json_body,
+    status_failure,
+    with_retries,
+)
 
 HOSTS = {
     "oauth": "https://oauth.zettle.com",
@@ -220,14 +225,7 @@ class ZettleClient:
         return with_retries(attempt)
 
     def _body(self, method: str, path: str, response: httpx.Response) -> Any:
-        if response.status_code >= 400:
-            raise RemoteRejected(f"{method} {path}: {_message(response)}")
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise RemoteUnavailable(f"Zettle answered {method} {path} without JSON") from exc
+        return json_body(response, "Zettle", method, path, _message)
 
 
 def _message(response: httpx.Response) -> str:
