@@ -10,7 +10,7 @@ import pytest
 
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.connectors.kit.cursors import ChangedSince
-from ledgerbridge.connectors.stripe.connector import StripeConnector
+from ledgerbridge.connectors.stripe.connector import ReadMemo, StripeConnector
 from ledgerbridge.sandbox.stripe import SandboxServer, StripeSandbox
 
 START = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
@@ -45,6 +45,11 @@ def paid_out(sandbox: StripeSandbox, status: str = "paid") -> str:
     return str(sandbox.create_payout({"automatic": True, "status": status})["id"])
 
 
+def since(after: str | None) -> int:
+    """Where the next scan starts, from a cursor the connector returned."""
+    return int(ChangedSince.parse(ReadMemo.split(after)[1]).since)
+
+
 def test_a_scan_starts_again_at_the_oldest_payout_that_may_still_change(world: World) -> None:
     sandbox, _server, clock = world
     settling = paid_out(sandbox, "in_transit")
@@ -54,23 +59,22 @@ def test_a_scan_starts_again_at_the_oldest_payout_that_may_still_change(world: W
     try:
         page = stripe.read_page("payouts", None, 100)
         assert [r["id"] for r in page.records] == [fresh, settling] and not page.more
-        assert int(ChangedSince.parse(page.after).since) == int(START.timestamp()), (
+        assert since(page.after) == int(START.timestamp()), (
             "the payout still in transit is read again next time"
         )
         sandbox.set_payout_status(settling, {"status": "paid"})
         again = stripe.read_page("payouts", page.after, 100)
-        assert {r["id"] for r in again.records} == {fresh, settling}
+        assert [r["id"] for r in again.records] == [settling], "the fresh one is unchanged"
         # Paid long ago, it can no longer change: the next scan starts at the fresh one.
         clock.advance(timedelta(days=1))
         later = stripe.read_page("payouts", again.after, 100)
         fresh_created = sandbox.payouts[fresh]["created"]
-        assert int(ChangedSince.parse(later.after).since) == fresh_created
+        assert since(later.after) == fresh_created
         clock.advance(timedelta(days=10))
         quiet = stripe.read_page("payouts", later.after, 100)
-        assert [r["id"] for r in quiet.records] == [fresh]
+        assert quiet.records == [], "listed again, unchanged: not handed over again"
         settled = stripe.read_page("payouts", quiet.after, 100)
-        since = int(ChangedSince.parse(settled.after).since)
-        assert since == int((clock.now() - timedelta(minutes=5)).timestamp())
+        assert since(settled.after) == int((clock.now() - timedelta(minutes=5)).timestamp())
     finally:
         stripe.close()
 
@@ -108,5 +112,38 @@ def test_import_from_and_the_account_currency_leave_payouts_out(world: World) ->
         assert [r["id"] for r in page.records] == [new], f"{old} was made before {day}"
         assert page.records[0]["_transactions"] is None, "no lines read for a DKK payout"
         assert stripe.fetch_many("payouts", [new, "ch_not_a_payout", "po_gone"]).keys() == {new}
+    finally:
+        stripe.close()
+
+
+def test_the_memo_of_payouts_read_stays_within_the_cursor_and_degrades_to_reading_again(
+    world: World,
+) -> None:
+    sandbox, _server, clock = world
+    made = []
+    for _ in range(70):
+        made.append(paid_out(sandbox, "in_transit"))
+        clock.advance(timedelta(seconds=30))
+    stripe = connector(world)
+    try:
+        first = stripe.read_page("payouts", None, 100)
+        assert len(first.records) == 70 and not first.more
+        assert first.after is not None and len(first.after) <= 500
+        memo, _ = ReadMemo.split(first.after)
+        assert 0 < len(memo.previous) < 70, "as many payouts as fit are remembered"
+        again = stripe.read_page("payouts", first.after, 100)
+        assert 0 < len(again.records) < 70, "those that did not fit are read again"
+        assert again.after is not None and len(again.after) <= 500
+        sandbox.set_payout_status(made[0], {"status": "paid"})
+        # Page by page, a scan keeps what the previous one read until it is over.
+        after, seen = again.after, []
+        while True:
+            page = stripe.read_page("payouts", after, 10)
+            assert page.after is not None and len(page.after) <= 500
+            seen += [r["id"] for r in page.records]
+            after = page.after
+            if not page.more:
+                break
+        assert made[0] in seen and len(seen) < 70
     finally:
         stripe.close()

@@ -164,10 +164,11 @@ def test_a_payout_comes_in_as_one_record_with_its_lines_and_reads_again_unchange
     assert sum(Decimal(line["net"]) for line in lines) == Decimal(data["net"])
     assert tenant.api.get(f"/connections/{cid}/issues").json() == []
     before = changes(tenant)
-    # Read again: the same payout is the same record, unchanged.
+    # Read again: the payout is listed, found unchanged, and neither its lines read again
+    # nor handed over again.
     run = pull(system, tenant, cid)
-    assert run["kind"] == "pull" and run["counts"].get("payouts.unchanged") == 1, run
-    assert run["calls"] == 2, "the payout list and the payout's one page of lines"
+    assert run["kind"] == "pull" and not run["counts"].get("payouts.updated"), run
+    assert run["calls"] == 1, "the payout list only"
     assert changes(tenant) == before
     again = payouts(tenant)[made["id"]]
     assert again["version"] == record["version"] and again["data"] == data
@@ -269,3 +270,30 @@ def test_a_large_payout_costs_a_list_call_and_a_call_per_hundred_lines_despite_t
     assert injected > 0 and run["status"] == "succeeded", (run, injected)
     # 230 lines and the payout's own transaction: 3 pages of 100; plus the payout list.
     assert run["calls"] - injected == 1 + 3, (run, injected)
+
+
+def test_a_rescan_reads_the_lines_only_of_a_new_payout_or_one_whose_state_changed(
+    system: System, tenant: Tenant, account: Account
+) -> None:
+    book(account, range(5001, 5004))
+    first = account.control("payouts", {"automatic": True, "status": "paid"})
+    cid = connect(tenant, account)["id"]
+    account.sandbox.apply_settings({"webhook_miss_rate": 1.0})
+    import_all(system, tenant, cid)
+    record = payouts(tenant)[first["id"]]
+    assert pull(system, tenant, cid)["calls"] == 1, "unchanged: the payout list only"
+    book(account, range(5004, 5006))
+    second = account.control("payouts", {"automatic": True, "status": "in_transit"})
+    run = pull(system, tenant, cid)
+    assert run["counts"].get("payouts.created") == 1, run
+    assert run["calls"] == 2, "the list, and the new payout's one page of lines"
+    # Paid, then failed: the payout is read again with its lines and updates its record.
+    account.control(f"payouts/{first['id']}/status", {"status": "failed"})
+    run = pull(system, tenant, cid)
+    assert run["counts"].get("payouts.updated") == 1, run
+    assert run["calls"] == 2, "the list, and the failed payout's lines"
+    failed = payouts(tenant)[first["id"]]
+    assert failed["data"]["status"] == "failed" and failed["version"] > record["version"]
+    assert len(failed["data"]["lines"]) == 3 == len(record["data"]["lines"])
+    assert pull(system, tenant, cid)["calls"] == 1
+    assert payouts(tenant)[second["id"]]["data"]["status"] == "in_transit"

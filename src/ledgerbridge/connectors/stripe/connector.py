@@ -7,14 +7,19 @@ lines are ``GET /v1/balance_transactions?payout=…`` with ``expand[]=data.sourc
 manual payout cannot be itemised and is read without lines. Webhooks bring a payout as soon as
 it is paid, reconciled or changed; the hourly pull is the safety net. A payout's status moves
 for days after it is created (pending, in transit, paid, and a paid one may still fail), so
-each scan starts again at the oldest payout it saw that may still change.
+each scan starts again at the oldest payout it saw that may still change. Such a rescan lists
+the payouts again (a call a hundred) but reads a payout's lines only when the payout is new to
+the connection or its state changed since its lines were read (see ``ReadMemo``): an unchanged
+payout is not handed over again, which the engine takes as nothing new (an incremental stream).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
-from collections.abc import Mapping
-from dataclasses import replace
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -47,6 +52,72 @@ SETTLING = frozenset({"pending", "in_transit"})
 FAILS_WITHIN = timedelta(days=7)
 """How long after its arrival date a paid payout may still turn failed ("within 5 business
 days", the spec's status description): the scans keep reading it again until then."""
+STATE_FIELDS = (
+    "status", "amount", "currency", "arrival_date", "automatic", "reconciliation_status",
+    "failure_code", "failure_balance_transaction", "trace_id", "statement_descriptor",
+    "description",
+)  # fmt: skip
+"""What a payout's record is made of besides its lines: a payout whose lines were read is read
+again when one of these changes (paid, then failed; reconciled; its trace id known)."""
+CURSOR_LIMIT = 500
+"""The longest cursor the store keeps."""
+MEMO_SEPARATOR = "!"
+"""Between the memo and the scan's cursor (in neither base64url nor a scan cursor)."""
+ENTRY = 8
+"""Characters per memo entry: 48 bits of a digest of the payout id and its state."""
+
+
+def payout_digest(payout: Mapping[str, Any]) -> str:
+    """A payout's id and state in ``ENTRY`` characters: equal only when both are (a collision
+    of 48 bits among a window's few dozen payouts is not a practical concern)."""
+    state = [payout.get("id"), *(payout.get(name) for name in STATE_FIELDS)]
+    blob = json.dumps(state, sort_keys=True, default=str).encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(blob).digest()[:6]).decode()
+
+
+@dataclass(frozen=True)
+class ReadMemo:
+    """Which payouts of the rescan window have had their lines read, in which state, kept in
+    the stream's cursor ahead of the scan's own: ``<previous>.<current>!<scan cursor>``.
+    ``previous``: the payouts the last finished scan read or found unchanged; ``current``: those
+    of this scan so far, which become ``previous`` when it ends. A payout out of the window is
+    never listed again, so it drops out. When the cursor would be too long, entries are left
+    out: a payout left out is read again, never missed."""
+
+    previous: frozenset[str] = frozenset()
+    current: tuple[str, ...] = ()
+
+    @classmethod
+    def split(cls, after: str | None) -> tuple[ReadMemo, str | None]:
+        """A stored cursor → (memo, the scan's cursor); a cursor without a memo has none."""
+        if not after or MEMO_SEPARATOR not in after:
+            return cls(), after
+        memo, _, scan = after.partition(MEMO_SEPARATOR)
+        previous, _, current = memo.partition(".")
+        return cls(frozenset(_entries(previous)), tuple(_entries(current))), scan
+
+    def known(self, digest: str) -> bool:
+        return digest in self.previous or digest in self.current
+
+    def noting(self, digests: Iterable[str]) -> ReadMemo:
+        fresh = tuple(d for d in dict.fromkeys([*self.current, *digests]))
+        return ReadMemo(self.previous - set(fresh), fresh)
+
+    def finished(self) -> ReadMemo:
+        """This scan's memo as the next one's ``previous``."""
+        return ReadMemo(frozenset(self.current), ())
+
+    def joined(self, scan: str) -> str:
+        """The stored cursor: memo and scan cursor, within ``CURSOR_LIMIT`` (the current scan's
+        entries kept first, then the previous ones, while they fit)."""
+        room = (CURSOR_LIMIT - len(scan) - len(MEMO_SEPARATOR) - 1) // ENTRY
+        current = self.current[: max(room, 0)]
+        previous = sorted(self.previous)[: max(room - len(current), 0)]
+        return f"{''.join(previous)}.{''.join(current)}{MEMO_SEPARATOR}{scan}"
+
+
+def _entries(text: str) -> list[str]:
+    return [text[i : i + ENTRY] for i in range(0, len(text) - ENTRY + 1, ENTRY)]
 
 
 class StripeConnector(Connector):
@@ -82,6 +153,7 @@ class StripeConnector(Connector):
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:
         if stream != "payouts":
             return Page([], after, more=False)
+        memo, after = ReadMemo.split(after)
         scan = ChangedSince.parse(after)
         now = self.clock.now().astimezone(UTC)
         if scan.starting:
@@ -94,10 +166,21 @@ class StripeConnector(Connector):
         watched = [int(p["created"]) for p in rows if self._may_change(p, now)]
         if watched:
             scan = replace(scan, upcoming=str(min([int(scan.upcoming), *watched])))
-        records = [self._with_lines(payout) for payout in rows]
+        records: list[JSON] = []
+        read: list[str] = []
+        for payout in rows:
+            digest = payout_digest(payout)
+            if memo.known(digest):
+                read.append(digest)
+                continue
+            record = self._with_lines(payout)
+            records.append(record)
+            if not record.get(REFUSED):
+                read.append(digest)
+        memo = memo.noting(read)
         if more and rows:
-            return Page(records, scan.at(rows[-1]["id"]), more=True)
-        return Page(records, scan.done(), more=False)
+            return Page(records, memo.joined(scan.at(rows[-1]["id"])), more=True)
+        return Page(records, memo.finished().joined(scan.done()), more=False)
 
     @staticmethod
     def _may_change(payout: Mapping[str, Any], now: datetime) -> bool:
