@@ -43,7 +43,7 @@ from ledgerbridge.sandbox.tripletex.books import (
     Book,
     Posting,
 )
-from tests.connectors.test_tripletex_contract import Recording, SpecRequest
+from tests.connectors.test_tripletex_contract import Recording, TripletexRequest
 from tests.specs import spec_path
 
 SPEC = spec_path("tripletex/tripletex-openapi-2.74.00.json")
@@ -290,5 +290,5 @@ def test_statistics_cost_four_calls_that_match_the_official_spec(company: Compan
     for request, answer in zip(exchanges.requests, exchanges.responses, strict=True):
         wrapped = Response(answer.content, status=answer.status_code,
                            headers=list(answer.headers.items()))  # fmt: skip
-        spec.validate_request(SpecRequest(request))
-        spec.validate_response(SpecRequest(request), WerkzeugOpenAPIResponse(wrapped))
+        spec.validate_request(TripletexRequest(request))
+        spec.validate_response(TripletexRequest(request), WerkzeugOpenAPIResponse(wrapped))
