@@ -1161,7 +1161,10 @@ def test_a_replayed_webhook_changes_nothing(system: System, tenant: Tenant, qont
     qonto.sandbox.replay_webhook(event.event_id)
     qonto.sandbox.replay_webhook(event.event_id)
     qonto.sandbox.wait_for_webhooks()
-    assert [d.status_code for d in qonto.sandbox.webhook_deliveries()] == [200, 200, 200]
+    # Each of the three deliveries answered 200; an attempt the sandbox gave up on after its
+    # 1 s timeout (None: a busy machine) was sent again, as Qonto does. Never an error.
+    codes = [d.status_code for d in qonto.sandbox.webhook_deliveries()]
+    assert codes.count(200) == 3 and set(codes) <= {200, None}, codes
     assert inbox_count(system, connection["id"]) == 1
     system.run_until_idle()
     assert hub_invoice(tenant, unpaid["number"])["version"] == version
