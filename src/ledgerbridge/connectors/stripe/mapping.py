@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, SkipRecord
+from ledgerbridge.connectors.base import JSON, SkipRecord
+from ledgerbridge.connectors.kit.payouts import PayoutStream
 from ledgerbridge.connectors.kit.values import dec, text
 from ledgerbridge.model.numbers import currency_places
 
@@ -218,23 +219,11 @@ def payout_record(remote: Mapping[str, Any]) -> JSON:
     }
 
 
-class PayoutMapping(EntityMapping):
+class PayoutMapping(PayoutStream):
     """Payouts, inbound only: Stripe is where they happen. A payout read again unchanged is
     the same record; one whose status or lines changed (paid, then failed) is an update."""
 
-    entity = "payout"
-    remote_entity = "payout"
-    fields = frozenset(
-        {"provider", "source_id", "status", "arrival_date", "created_at", "currency", "gross",
-         "fees", "net", "bank_reference", "lines", "itemised"}
-    )  # fmt: skip
-    business_key_field = "source_id"
-    incremental = True
-    outbound = False
     read_only_reason = "payouts_are_stripes"
-
-    def remote_id(self, remote: JSON) -> str:
-        return str(remote["id"])
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         return payout_record(remote)

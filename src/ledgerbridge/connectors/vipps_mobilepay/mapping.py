@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, SkipRecord
+from ledgerbridge.connectors.base import JSON, SkipRecord
+from ledgerbridge.connectors.kit.payouts import PayoutStream
 from ledgerbridge.connectors.kit.values import dec, text
 from ledgerbridge.model.numbers import currency_places
 
@@ -207,20 +208,9 @@ def _unique(line_id: str, seen: set[str]) -> str:
     return candidate
 
 
-class PayoutMapping(EntityMapping):
+class PayoutMapping(PayoutStream):
     """Payouts, inbound only: the ledger's payout entries with what they pay out."""
 
-    entity = "payout"
-    remote_entity = "payout"
-    fields = frozenset(
-        {
-            "provider", "source_id", "status", "arrival_date", "created_at", "currency", "gross",
-            "fees", "net", "bank_reference", "lines", "itemised",
-        }
-    )  # fmt: skip
-    business_key_field = "source_id"
-    incremental = True
-    outbound = False
     read_only_reason = "Vipps MobilePay reports payouts; they are not written"
 
     def remote_id(self, remote: JSON) -> str:

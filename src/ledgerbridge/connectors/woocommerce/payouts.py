@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, SkipRecord
+from ledgerbridge.connectors.base import JSON, SkipRecord
+from ledgerbridge.connectors.kit.payouts import PayoutStream
 from ledgerbridge.connectors.kit.values import dec, text
 from ledgerbridge.model.numbers import currency_places
 
@@ -154,23 +155,12 @@ def payout_record(remote: Mapping[str, Any]) -> JSON:
     }
 
 
-class DepositMapping(EntityMapping):
+class DepositMapping(PayoutStream):
     """WooPayments deposits, inbound only: WooPayments makes them. A deposit read again
     unchanged is the same record; one whose status or lines changed is an update."""
 
-    entity = "payout"
     remote_entity = "deposit"
-    fields = frozenset(
-        {"provider", "source_id", "status", "arrival_date", "created_at", "currency", "gross",
-         "fees", "net", "bank_reference", "lines", "itemised"}
-    )  # fmt: skip
-    business_key_field = "source_id"
-    incremental = True
-    outbound = False
     read_only_reason = "deposits_are_woopayments"
-
-    def remote_id(self, remote: JSON) -> str:
-        return str(remote["id"])
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         return payout_record(remote)

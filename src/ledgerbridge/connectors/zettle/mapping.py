@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from ledgerbridge.connectors.base import JSON, EntityMapping, SkipRecord
+from ledgerbridge.connectors.kit.payouts import PayoutStream
 from ledgerbridge.connectors.kit.values import text
 from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, currency_places
 
@@ -481,21 +482,8 @@ class RefundMapping(EntityMapping):
         return refund_from_purchase(remote)
 
 
-class PayoutMapping(EntityMapping):
+class PayoutMapping(PayoutStream):
     """Card payouts from the Finance API's LIQUID account, inbound only."""
-
-    entity = "payout"
-    remote_entity = "payout"
-    fields = frozenset(
-        {"provider", "source_id", "status", "arrival_date", "created_at", "currency", "gross",
-         "fees", "net", "lines", "itemised", "bank_reference"}
-    )  # fmt: skip
-    business_key_field = "source_id"
-    incremental = True
-    outbound = False
-
-    def remote_id(self, remote: JSON) -> str:
-        return str(remote["id"])
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         return payout_from_row(remote)
