@@ -16,7 +16,7 @@ LAYERS = {
     "clock": 0, "settings": 0, "logs": 0,
     "model": 1, "store": 2, "mail": 2, "connectors": 3, "engine": 4,
     "commerce": 5,  # policies over canonical records, the flows of DESIGN.md
-    "runtime": 6, "services": 7, "api": 8, "cli": 8,
+    "runtime": 6, "services": 7, "api": 8, "ui": 8, "cli": 8,
 }  # fmt: skip
 WIRING = "ledgerbridge.runtime.system"
 """Builds one installation from every layer (``System``), the API and the CLI start it: the

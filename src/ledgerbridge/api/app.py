@@ -35,6 +35,7 @@ from ledgerbridge.api.input import RefuseNul
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import ServiceError
 from ledgerbridge.store.secrets import SecretsKeyError
+from ledgerbridge.ui import mount as mount_ui
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ def create_app(system: System) -> FastAPI:
     app.include_router(inbound.router, prefix="/api/v1")
     app.include_router(setup.router, prefix="/api/v1")
     app.include_router(oauth.router, prefix="/api/v1")
+
+    mount_ui(app)
 
     @app.get("/api/v1/health", tags=["system"])
     def health() -> dict[str, str]:

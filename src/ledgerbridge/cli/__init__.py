@@ -176,6 +176,32 @@ def tenant_create(
     typer.echo(f"tenant  {issued.tenant_id}\nowner   {owner}\napi key {issued.api_key}")
 
 
+@app.command("ui-link")
+def ui_link(
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant id (needed when the installation has several)")
+    ] = None,
+    email: Annotated[
+        str | None, typer.Option(help="Whose link (default: the tenant's first owner)")
+    ] = None,
+) -> None:
+    """Print a one-time link that signs a person in to the web UI (valid 30 minutes, once).
+    Uses LEDGERBRIDGE_DATABASE_URL and LEDGERBRIDGE_PUBLIC_URL, as `serve` does."""
+    from ledgerbridge.runtime.system import System
+    from ledgerbridge.services.errors import ServiceError
+
+    settings = Settings()
+    system = System(settings)
+    try:
+        token = system.sign_in.login_link(tenant, email)
+    except ServiceError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        system.close()
+    typer.echo(f"{settings.public_url.rstrip('/')}/ui/login/{token}")
+
+
 SANDBOXES = {
     "uniconta": "Uniconta's OData/REST API: Basic auth 00<company>/<user>, the 5,000-calls-a-day "
     "rule, Change URL callbacks; --booking-port also serves the booking service (UnicontaRest) "

@@ -230,6 +230,8 @@ def run_demo(*, once: bool, port: int, debtors: int, data_dir: Path | None = Non
         ).json()
         console.print(f"Echoes recognised and not sent back: {len(echoes)}")
         console.print()
+        login = system.sign_in.login_link(issued.tenant_id)
+        console.print(f"Web UI:     {hub_url}/ui/login/{login}  (one-time sign-in link)")
         console.print(f"API docs:   {hub_url}/docs")
         console.print(f"Sync log:   {hub_url}/api/v1/connections/{cid}/sync-log")
         console.print(f"Status:     {hub_url}/api/v1/connections/{cid}")

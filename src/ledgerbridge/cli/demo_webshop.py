@@ -198,6 +198,8 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
             f"{status['calls_used_today']} of {status['daily_call_limit']} Uniconta calls today"
         )
         console.print()
+        login = system.sign_in.login_link(issued.tenant_id)
+        console.print(f"Web UI:     {hub_url}/ui/login/{login}  (one-time sign-in link)")
         console.print(f"API docs:   {hub_url}/docs")
         console.print(f"Issues:     {hub_url}/api/v1/connections/{shop_id}/issues")
         console.print(f"Invoices:   {hub_url}/api/v1/invoices")

@@ -165,6 +165,8 @@ class SystemSpec:
     """Static facts about one accounting system."""
 
     name: str
+    title: str
+    """The system's name as people write it (Vipps MobilePay), for the UI."""
     factory: ConnectorFactory
     settings: type[ConnectionSettings]
     """What a connection's settings may hold (validated on every change)."""
@@ -271,6 +273,7 @@ class ConnectorHandle:
 SYSTEMS: dict[str, SystemSpec] = {
     "uniconta": SystemSpec(
         name="uniconta",
+        title="Uniconta",
         factory=UnicontaConnector,
         settings=UnicontaSettings,
         secrets=UnicontaSecrets,
@@ -318,6 +321,7 @@ SYSTEMS: dict[str, SystemSpec] = {
     ),
     "yuki": SystemSpec(
         name="yuki",
+        title="Yuki",
         factory=YukiConnector,
         settings=YukiSettings,
         secrets=YukiSecrets,
@@ -351,6 +355,7 @@ SYSTEMS: dict[str, SystemSpec] = {
     ),
     "qonto": SystemSpec(
         name="qonto",
+        title="Qonto",
         factory=QontoConnector,
         settings=QontoSettings,
         secrets=QontoSecrets,
@@ -385,6 +390,7 @@ SYSTEMS: dict[str, SystemSpec] = {
     ),
     "tripletex": SystemSpec(
         name="tripletex",
+        title="Tripletex",
         factory=TripletexConnector,
         settings=TripletexSettings,
         secrets=TripletexSecrets,
@@ -435,6 +441,7 @@ SYSTEMS: dict[str, SystemSpec] = {
     ),
     "files": SystemSpec(
         name="files",
+        title="Files (CSV, Excel)",
         factory=FilesConnector,
         settings=FilesSettings,
         secrets=FilesSecrets,
@@ -456,6 +463,7 @@ SYSTEMS: dict[str, SystemSpec] = {
     ),
     "woocommerce": SystemSpec(
         name="woocommerce",
+        title="WooCommerce",
         factory=WooCommerceConnector,
         settings=WooCommerceSettings,
         secrets=WooCommerceSecrets,
@@ -492,6 +500,7 @@ SYSTEMS: dict[str, SystemSpec] = {
     ),
     "vipps_mobilepay": SystemSpec(
         name="vipps_mobilepay",
+        title="Vipps MobilePay",
         factory=VippsConnector,
         settings=VippsSettings,
         secrets=VippsSecrets,
@@ -520,6 +529,7 @@ SYSTEMS: dict[str, SystemSpec] = {
     ),
     "stripe": SystemSpec(
         name="stripe",
+        title="Stripe",
         factory=StripeConnector,
         settings=StripeSettings,
         secrets=StripeSecrets,
@@ -549,6 +559,7 @@ SYSTEMS: dict[str, SystemSpec] = {
     ),
     "zettle": SystemSpec(
         name="zettle",
+        title="Zettle",
         factory=ZettleConnector,
         settings=ZettleSettings,
         secrets=ZettleSecrets,

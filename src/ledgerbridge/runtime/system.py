@@ -42,6 +42,7 @@ from ledgerbridge.services.mail import MailService
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.routes import RouteService
 from ledgerbridge.services.setup import SetupService
+from ledgerbridge.services.sign_in import SignInService
 from ledgerbridge.services.tenancy import TenancyService
 from ledgerbridge.services.webhooks import WebhookService
 from ledgerbridge.settings import Settings
@@ -94,6 +95,7 @@ class System:
         self.hub = HubStore(self.clock)
         self.webhooks = WebhookService(self.sessions, self.box, self.clock, webhook_transport)
         self.tenancy = TenancyService(self.sessions, self.clock)
+        self.sign_in = SignInService(self.sessions, self.clock)
         self.records = RecordService(self.sessions, self.hub, self.clock)
         self.connections = ConnectionService(
             self.sessions, self.box, self.queue, self.scheduler, self.ledger, self.clock,

@@ -1,0 +1,190 @@
+"""What every page shares: templates, the signed-in person, CSRF, notices and errors.
+
+Pages are server-rendered and call the services as the API does. A form posts normally and the
+page answers with a redirect (303) and a notice, or renders the form again with each field's
+error (422). htmx only swaps fragments (progress, inline actions), so every page also works
+without JavaScript and with the keyboard alone.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from ledgerbridge.runtime.system import System
+from ledgerbridge.services.errors import Forbidden, ServiceError
+from ledgerbridge.services.sign_in import Signed
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "lb_session"
+NOTICE_COOKIE = "lb_notice"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+class SignInRequired(Exception):
+    """No valid session: the page sends the browser to the sign-in page and back."""
+
+
+def system_of(request: Request) -> System:
+    system: System = request.app.state.system
+    return system
+
+
+def signed_in(request: Request) -> Signed:
+    token = request.cookies.get(SESSION_COOKIE)
+    signed = system_of(request).sign_in.resume(token) if token else None
+    if signed is None:
+        raise SignInRequired
+    return signed
+
+
+async def checked(request: Request, signed: Annotated[Signed, Depends(signed_in)]) -> Signed:
+    """A change: only from our own pages (Origin or Sec-Fetch-Site), with the session's CSRF
+    token in the ``X-CSRF-Token`` header (htmx) or the form's ``csrf_token`` field."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if site not in (None, "same-origin", "none") or (
+        origin and urlsplit(origin).netloc != request.url.netloc
+    ):
+        raise Forbidden("this request came from another site and was refused")
+    token = request.headers.get(CSRF_HEADER)
+    if token is None:
+        form = await request.form()  # cached: the page's own Form() fields read it again
+        value = form.get(CSRF_FIELD)
+        token = value if isinstance(value, str) else None
+    if token is None or not secrets.compare_digest(token, signed.csrf_token):
+        raise Forbidden(
+            "this form has expired (the session changed): reload the page and try again"
+        )
+    return signed
+
+
+SignedDep = Annotated[Signed, Depends(signed_in)]
+"""A page that reads."""
+ChangeDep = Annotated[Signed, Depends(checked)]
+"""A page that changes something: CSRF-checked."""
+
+
+def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    signed: Signed | None = None,
+) -> HTMLResponse:
+    """A page or a fragment; the notice a redirect left is shown once, then cleared."""
+    notice = request.cookies.get(NOTICE_COOKIE)
+    response = templates.TemplateResponse(
+        request,
+        template,
+        {"signed": signed, "notice": notice, **(context or {})},
+        status_code=status_code,
+    )
+    if notice:
+        response.delete_cookie(NOTICE_COOKIE, path="/ui")
+    return response
+
+
+def redirect(url: str, notice: str | None = None) -> Response:
+    """After a change: to the page that shows it (303, so a reload does not post again)."""
+    response = RedirectResponse(url, status_code=303)
+    if notice:
+        response.set_cookie(NOTICE_COOKIE, quote(notice), path="/ui", httponly=True)
+    return response
+
+
+def field_errors(exc: ServiceError) -> dict[str, str]:
+    """A service's refusal as ``{field: message}``; ``_`` when it names no field."""
+    return {exc.field or "_": exc.message}
+
+
+def csrf_field(signed: Signed | None) -> Markup:
+    if signed is None:
+        return Markup("")
+    return Markup('<input type="hidden" name="{}" value="{}">').format(
+        CSRF_FIELD, signed.csrf_token
+    )
+
+
+def local_time(value: str | datetime | None, zone: str = "UTC") -> str:
+    """An ISO timestamp as a person reads it, in the connection's zone: 2026-12-03 14:05."""
+    if not value:
+        return "—"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(ZoneInfo(zone))
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def number(value: float | int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def as_json(value: Any) -> Markup:
+    """Data for a page's script, in a ``<script type="application/json">`` (no inline code,
+    so the CSP needs no ``unsafe-inline``)."""
+    text = json.dumps(value, default=str).replace("<", "\\u003c")
+    return Markup(text)
+
+
+templates.env.globals.update(csrf_field=csrf_field, CSRF_HEADER=CSRF_HEADER)
+templates.env.filters.update(
+    local_time=local_time, number=number, as_json=as_json, urldecode=unquote
+)
+
+
+class UiRoute(APIRoute):
+    """A page route: a service's refusal or a bad parameter becomes an error page with the
+    reason (never JSON, never a traceback), and a missing session the sign-in page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SignInRequired:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                if request.headers.get("hx-request"):
+                    return Response(status_code=401, headers={"HX-Redirect": "/ui/login"})
+                return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
+            except ServiceError as exc:
+                return _error_page(request, exc.status, exc.message)
+            except RequestValidationError as exc:
+                reasons = "; ".join(
+                    f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                    for e in exc.errors()
+                )
+                return _error_page(request, 422, reasons)
+
+        return handle
+
+
+def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    signed = system_of(request).sign_in.resume(token) if token else None
+    titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Invalid input"}
+    return render(
+        request,
+        "error.html",
+        {"status": status, "title": titles.get(status, "Refused"), "message": message},
+        status_code=status,
+        signed=signed,
+    )

@@ -1,0 +1,103 @@
+"""Signing in: a one-time link or an API key opens a session whose cookie holds no key;
+forms without the session's CSRF token, or from another site, are refused."""
+
+from __future__ import annotations
+
+import httpx
+
+from ledgerbridge.runtime.system import System
+from ledgerbridge.ui.web import SESSION_COOKIE
+from tests.integration.conftest import Tenant
+from tests.ui.conftest import Web, assert_accessible, assert_fits_360, browser_sign_in, text_of
+
+
+def test_a_page_without_a_session_leads_to_the_sign_in_page(ui_url: str) -> None:
+    with httpx.Client(base_url=ui_url) as client:
+        response = client.get("/?state=error")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/ui/login?next=/ui/%3Fstate%3Derror"
+        page = client.get("/login")
+        assert page.status_code == 200
+        assert "API key" in page.text
+
+
+def test_an_api_key_signs_in_and_the_cookie_holds_only_a_session_id(
+    ui_url: str, tenant: Tenant
+) -> None:
+    with httpx.Client(base_url=ui_url) as client:
+        refused = client.post("/login", data={"api_key": "lb_not-a-key"})
+        assert refused.status_code == 422
+        assert "unknown or revoked" in refused.text
+        response = client.post("/login", data={"api_key": tenant.api_key, "next": "/ui/"})
+        assert response.status_code == 303
+        cookie = client.cookies[SESSION_COOKIE]
+        assert tenant.api_key not in cookie and tenant.api_key[3:] not in cookie
+        set_cookie = response.headers["set-cookie"].lower()
+        assert "httponly" in set_cookie and "samesite=lax" in set_cookie
+        home = client.get("/")
+        assert home.status_code == 200
+        assert "No connection yet" in text_of(home.text)
+
+
+def test_a_sign_in_link_works_once(system: System, ui_url: str, tenant: Tenant) -> None:
+    token = system.sign_in.login_link(tenant.tenant_id)
+    with httpx.Client(base_url=ui_url) as first, httpx.Client(base_url=ui_url) as second:
+        assert first.get(f"/login/{token}").status_code == 303
+        again = second.get(f"/login/{token}")
+        assert again.status_code == 422
+        assert "unknown, used or expired" in again.text
+
+
+def test_a_sign_in_link_never_leads_to_another_site(
+    system: System, ui_url: str, tenant: Tenant
+) -> None:
+    token = system.sign_in.login_link(tenant.tenant_id)
+    with httpx.Client(base_url=ui_url) as client:
+        response = client.get(f"/login/{token}", params={"next": "//evil.example/"})
+        assert response.headers["location"] == "/ui/"
+
+
+def test_a_form_without_the_csrf_token_or_from_another_site_is_refused(web: Web) -> None:
+    missing = web.client.post("/logout", data={})
+    assert missing.status_code == 403
+    assert "expired" in missing.text
+    foreign = web.client.post(
+        "/logout", data={"csrf_token": web.csrf}, headers={"Origin": "http://evil.example"}
+    )
+    assert foreign.status_code == 403
+    assert web.get("/").status_code == 200, "a refused sign-out leaves the session open"
+    assert web.post("/logout").status_code == 303
+    assert web.get("/").status_code == 303
+
+
+def test_revoking_the_key_ends_the_session_opened_with_it(
+    system: System, ui_url: str, tenant: Tenant
+) -> None:
+    member = tenant.api.post("/users", json={"email": "m@nordlys.example", "role": "member"})
+    assert member.status_code == 201, member.text
+    with httpx.Client(base_url=ui_url) as client:
+        client.post("/login", data={"api_key": member.json()["api_key"]})
+        assert client.get("/").status_code == 200
+        revoked = tenant.api.delete(f"/api-keys/{member.json()['key_id']}")
+        assert revoked.status_code == 204
+        assert client.get("/").status_code == 303
+
+
+def test_pages_carry_a_strict_content_security_policy(web: Web) -> None:
+    csp = web.get("/").headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+
+
+def test_signing_in_in_a_browser(page: object, system: System, ui_url: str, tenant: Tenant) -> None:
+    page.goto(f"{ui_url}/")  # type: ignore[attr-defined]
+    assert_accessible(page)
+    assert_fits_360(page)
+    page.get_by_label("API key").fill(tenant.api_key)  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
+    page.get_by_role("heading", name="Connections").wait_for()  # type: ignore[attr-defined]
+    assert_accessible(page)
+    assert_fits_360(page)
+    page.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
+    page.get_by_role("heading", name="Sign in").wait_for()  # type: ignore[attr-defined]
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.get_by_role("heading", name="Connections").wait_for()  # type: ignore[attr-defined]
