@@ -22,17 +22,7 @@ import pytest
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.ui.web import CSRF_FIELD, SESSION_COOKIE
-from tests.integration.conftest import (  # noqa: F401  (fixtures)
-    Tenant,
-    hub,
-    hub_port,
-    new_tenant,
-    secret_key,
-    settings,
-    system,
-    tenant,
-    uniconta,
-)
+from tests.integration.conftest import Tenant
 
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 SCREENSHOTS = os.environ.get("LEDGERBRIDGE_UI_SCREENSHOTS")
