@@ -113,9 +113,11 @@ def page(browser: Any) -> Iterator[Any]:
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
     opened.on(
         "console",
-        lambda msg: errors.append(msg.text)
-        if msg.type == "error" and "Content Security Policy" in msg.text
-        else None,
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
     )
     yield opened
     context.close()

@@ -8,7 +8,13 @@ import httpx
 from ledgerbridge.runtime.system import System
 from ledgerbridge.ui.web import SESSION_COOKIE
 from tests.integration.conftest import Tenant
-from tests.integration.ui.conftest import Web, assert_accessible, assert_fits_360, browser_sign_in, text_of
+from tests.integration.ui.conftest import (
+    Web,
+    assert_accessible,
+    assert_fits_360,
+    browser_sign_in,
+    text_of,
+)
 
 
 def test_a_page_without_a_session_leads_to_the_sign_in_page(ui_url: str) -> None:
