@@ -38,7 +38,8 @@ def ui_url(hub: str) -> str:
 @dataclass
 class Web:
     """A signed-in person's browser without the browser: cookies, and the session's CSRF
-    token on every form posted."""
+    token on every form posted. Paths are the pages' own (``/ui/…``), as links and
+    redirects name them."""
 
     client: httpx.Client
     csrf: str
@@ -57,8 +58,8 @@ class Web:
 
 def sign_in(system: System, ui_url: str, tenant_id: str, email: str | None = None) -> Web:
     token = system.sign_in.login_link(tenant_id, email)
-    client = httpx.Client(base_url=ui_url, timeout=30, follow_redirects=False)
-    response = client.get(f"/login/{token}")
+    client = httpx.Client(base_url=ui_url.removesuffix("/ui"), timeout=30)
+    response = client.get(f"/ui/login/{token}")
     assert response.status_code == 303, response.text
     signed = system.sign_in.resume(client.cookies[SESSION_COOKIE])
     assert signed is not None

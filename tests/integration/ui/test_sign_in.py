@@ -64,16 +64,16 @@ def test_a_sign_in_link_never_leads_to_another_site(
 
 
 def test_a_form_without_the_csrf_token_or_from_another_site_is_refused(web: Web) -> None:
-    missing = web.client.post("/logout", data={})
+    missing = web.client.post("/ui/logout", data={})
     assert missing.status_code == 403
     assert "expired" in missing.text
     foreign = web.client.post(
-        "/logout", data={"csrf_token": web.csrf}, headers={"Origin": "http://evil.example"}
+        "/ui/logout", data={"csrf_token": web.csrf}, headers={"Origin": "http://evil.example"}
     )
     assert foreign.status_code == 403
-    assert web.get("/").status_code == 200, "a refused sign-out leaves the session open"
-    assert web.post("/logout").status_code == 303
-    assert web.get("/").status_code == 303
+    assert web.get("/ui/").status_code == 200, "a refused sign-out leaves the session open"
+    assert web.post("/ui/logout").status_code == 303
+    assert web.get("/ui/").status_code == 303
 
 
 def test_revoking_the_key_ends_the_session_opened_with_it(
@@ -90,7 +90,7 @@ def test_revoking_the_key_ends_the_session_opened_with_it(
 
 
 def test_pages_carry_a_strict_content_security_policy(web: Web) -> None:
-    csp = web.get("/").headers["content-security-policy"]
+    csp = web.get("/ui/").headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
 
 

@@ -1,0 +1,127 @@
+"""Forms generated from a system's typed settings and secrets (the JSON Schema ``GET /systems``
+serves): one field per plain value, with its label, help text and input type, so a new
+connector gets its set-up form from its declarations alone. Nested settings (entities,
+mappings, summary tasks) have pages of their own; learned settings (read-only) are never
+asked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ADVANCED = frozenset({"base_url", "daily_call_limit", "page_size"})
+"""Shown under "Advanced": a sandbox or a private host, a lower budget, a smaller page."""
+WORDS = {"url": "URL", "id": "ID", "vat": "VAT", "msn": "MSN", "smtp": "SMTP", "api": "API"}
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    label: str
+    input: str
+    """text, password, number, date, checkbox, select or url."""
+    required: bool
+    help: str
+    advanced: bool
+    secret: bool
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    default: Any = None
+    options: dict[str, str] = field(default_factory=dict)
+    """For a select the page fills in (a company list): value → label."""
+
+
+def label_of(name: str) -> str:
+    words = [WORDS.get(w, w) for w in name.split("_")]
+    return " ".join([words[0][:1].upper() + words[0][1:], *words[1:]])
+
+
+def _plain(prop: Mapping[str, Any], defs: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The one non-null alternative of a property, when it is a plain value."""
+    options = prop.get("anyOf") or [prop]
+    kinds = [o for o in options if o.get("type") != "null"]
+    if len(kinds) != 1:
+        return None
+    kind = kinds[0]
+    if "$ref" in kind:
+        kind = defs.get(kind["$ref"].rsplit("/", 1)[-1], {})
+    if kind.get("type") in ("string", "integer", "number", "boolean") or "enum" in kind:
+        return kind
+    return None
+
+
+def fields_of(schema: Mapping[str, Any], *, secret: bool = False) -> list[FormField]:
+    defs = schema.get("$defs", {})
+    required = set(schema.get("required", ()))
+    found: list[FormField] = []
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("readOnly"):
+            continue
+        kind = _plain(prop, defs)
+        if kind is None:
+            continue
+        description = prop.get("description") or kind.get("description") or ""
+        if not description and not secret and name not in required:
+            continue  # undocumented: set by the system, not a person
+        choices = tuple(str(c) for c in kind.get("enum", ()))
+        if choices:
+            input_type = "select"
+        elif kind.get("type") == "boolean":
+            input_type = "checkbox"
+        elif kind.get("type") in ("integer", "number"):
+            input_type = "number"
+        elif kind.get("format") == "date":
+            input_type = "date"
+        elif secret:
+            input_type = "password"
+        elif name.endswith("url"):
+            input_type = "url"
+        else:
+            input_type = "text"
+        found.append(
+            FormField(
+                name=name,
+                label=label_of(name),
+                input=input_type,
+                required=name in required,
+                help=description,
+                advanced=name in ADVANCED or name.endswith("_url"),
+                secret=secret,
+                choices=choices,
+                minimum=kind.get("minimum"),
+                maximum=kind.get("maximum"),
+                default=prop.get("default", kind.get("default")),
+            )
+        )
+    return found
+
+
+def read_values(fields: list[FormField], form: Mapping[str, Any]) -> dict[str, Any]:
+    """The submitted values in their JSON form; an empty field is left out (the system's
+    default applies), an unticked checkbox is false."""
+    values: dict[str, Any] = {}
+    for f in fields:
+        raw = form.get(f.name)
+        if f.input == "checkbox":
+            values[f.name] = raw in ("on", "true", "1")
+            continue
+        if raw is None or str(raw).strip() == "":
+            continue
+        text = str(raw).strip()
+        if f.input == "number":
+            try:
+                values[f.name] = int(text)
+            except ValueError:
+                values[f.name] = text  # the service says why it is not a number
+        else:
+            values[f.name] = text
+    return values
+
+
+def choices_of(f: FormField, options: Mapping[str, Mapping[str, str]]) -> list[tuple[str, str]]:
+    """(value, label) of a select: the choices a first step found, else the schema's enum."""
+    if f.name in options:
+        return [(str(v), str(label)) for v, label in options[f.name].items()]
+    return [(c, c) for c in f.choices]

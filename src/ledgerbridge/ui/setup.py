@@ -1,0 +1,152 @@
+"""Adding a connection: pick the system, then fill the form its typed settings and secrets
+generate (``ui/forms.py``); the service checks the credentials with the system before
+anything is saved, and a refusal comes back on the field it concerns. A system whose set-up
+needs a first step (a login that lists companies) sends its choices into the same form as
+``options``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import available_timezones
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse
+
+from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.connectors.settings import schema_of
+from ledgerbridge.services.errors import NotFound, ServiceError
+from ledgerbridge.services.sign_in import Signed
+from ledgerbridge.ui.forms import FormField, choices_of, fields_of, read_values
+from ledgerbridge.ui.web import (
+    ChangeDep,
+    SignedDep,
+    UiRoute,
+    redirect,
+    render,
+    system_of,
+    templates,
+)
+
+router = APIRouter(route_class=UiRoute)
+GROUPS = {
+    "accounting": "Accounting systems",
+    "app": "Webshops, acquirers, POS and files",
+}
+templates.env.globals["choices_of"] = choices_of
+TIMEZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith("Etc/"))
+
+
+def form_fields(system: str) -> tuple[list[FormField], list[FormField]]:
+    """(settings fields, secrets fields) of a system's set-up form."""
+    spec = SYSTEMS.get(system)
+    if spec is None:
+        raise NotFound(f"there is no system '{system}'")
+    settings = fields_of(schema_of(spec.settings))
+    secrets = fields_of(schema_of(spec.secrets), secret=True)
+    return settings, secrets
+
+
+def render_form(
+    request: Request,
+    signed: Signed,
+    system: str,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    options: dict[str, dict[str, str]] | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The set-up form of ``system``; ``values`` prefill it (``settings.x``, ``secrets.y``,
+    ``name``, ``timezone``), ``options`` turn a field into a choice (a company list)."""
+    settings, secrets = form_fields(system)
+    spec = SYSTEMS[system]
+    return render(
+        request,
+        "setup/form.html",
+        {
+            "system": system,
+            "spec": spec,
+            "settings_fields": settings,
+            "secret_fields": secrets,
+            "values": values or {"timezone": spec.timezone},
+            "errors": errors or {},
+            "options": options or {},
+            "timezones": TIMEZONES,
+        },
+        status_code=status_code,
+        signed=signed,
+    )
+
+
+@router.get("/connections/new", response_class=HTMLResponse)
+def pick_system(request: Request, signed: SignedDep) -> Any:
+    signed.principal.require_admin("adding a connection")
+    groups = {
+        title: sorted((s for s in SYSTEMS.values() if s.side == side), key=lambda s: s.title)
+        for side, title in GROUPS.items()
+    }
+    return render(request, "setup/pick.html", {"groups": groups}, signed=signed)
+
+
+@router.get("/connections/new/{system}", response_class=HTMLResponse)
+def setup_form(request: Request, system: str, signed: SignedDep) -> Any:
+    signed.principal.require_admin("adding a connection")
+    return render_form(request, signed, system)
+
+
+@router.post("/connections/new/{system}", response_class=HTMLResponse)
+async def create_connection(request: Request, system: str, signed: ChangeDep) -> Response:
+    settings_fields, secret_fields = form_fields(system)
+    form = await request.form()
+    given = {k: v for k, v in form.items() if isinstance(v, str)}
+    settings = read_values(settings_fields, _under(given, "settings."))
+    secrets = read_values(secret_fields, _under(given, "secrets."))
+    options = {k.removeprefix("options."): v for k, v in _under(given, "options.").items()}
+    try:
+        created = system_of(request).connections.create(
+            signed.principal,
+            system=system,
+            name=given.get("name", ""),
+            timezone=given.get("timezone") or None,
+            settings={**settings, **_carried(given)},
+            secrets_=secrets,
+        )
+    except ServiceError as exc:
+        values = {k: v for k, v in given.items() if not k.startswith("secrets.")}
+        return render_form(
+            request, signed, system,
+            values=values, errors={exc.field or "_": exc.message},
+            options=_options_back(options), status_code=422 if exc.status == 422 else exc.status,
+        )  # fmt: skip
+    notice = f"{created['name']} is connected."
+    if created.get("warnings"):
+        notice += " " + " ".join(created["warnings"])
+    return redirect(f"/ui/connections/{created['id']}/", notice)
+
+
+def _under(form: dict[str, str], prefix: str) -> dict[str, str]:
+    return {k.removeprefix(prefix): v for k, v in form.items() if k.startswith(prefix)}
+
+
+def _carried(form: dict[str, str]) -> dict[str, Any]:
+    """Settings a first step chose that the form does not show (``carry.<name>``, JSON)."""
+    carried: dict[str, Any] = {}
+    for key, value in _under(form, "carry.").items():
+        try:
+            carried[key] = json.loads(value)
+        except ValueError:
+            carried[key] = value
+    return carried
+
+
+def _options_back(options: dict[str, str]) -> dict[str, dict[str, str]]:
+    """A choice list the first step gave, sent along with the form so a refused save shows
+    the same choices (``options.<field>`` = JSON object of value → label)."""
+    back: dict[str, dict[str, str]] = {}
+    for key, value in options.items():
+        try:
+            back[key] = {str(k): str(v) for k, v in json.loads(value).items()}
+        except (ValueError, AttributeError):
+            continue
+    return back

@@ -1,0 +1,61 @@
+"""The set-up form each system's typed settings generate: every system has one, a refusal
+names its field, and nothing is saved until the system accepts the credentials."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledgerbridge.connectors.registry import SYSTEMS
+from tests.integration.conftest import COMPANY, PASSWORD, USER, Tenant, Uniconta
+from tests.integration.ui.conftest import Web, text_of
+
+
+def test_the_picker_lists_every_system(web: Web) -> None:
+    page = web.get("/ui/connections/new")
+    assert page.status_code == 200
+    for spec in SYSTEMS.values():
+        assert f'href="/ui/connections/new/{spec.name}"' in page.text
+        assert spec.title in page.text
+
+
+@pytest.mark.parametrize("name", sorted(SYSTEMS))
+def test_each_system_has_a_form_from_its_settings(web: Web, name: str) -> None:
+    page = web.get(f"/ui/connections/new/{name}")
+    assert page.status_code == 200, page.text
+    schema_required = SYSTEMS[name].settings.model_json_schema().get("required", [])
+    for name in schema_required:
+        assert f'name="settings.{name}"' in page.text
+    assert "readOnly" not in page.text
+
+
+def test_a_refused_login_names_the_field_and_saves_nothing(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    form = {
+        "name": "Uniconta",
+        "timezone": "Europe/Copenhagen",
+        "settings.company_id": str(COMPANY),
+        "settings.username": USER,
+        "settings.base_url": uniconta.url,
+        "secrets.password": "wrong",
+    }
+    refused = web.post("/ui/connections/new/uniconta", form)
+    assert refused.status_code == 422
+    assert "Uniconta refused the credentials" in text_of(refused.text)
+    unnamed = web.post("/ui/connections/new/uniconta", {**form, "settings.username": ""})
+    assert unnamed.status_code == 422
+    assert 'id="settings-username" name="settings.username"' in unnamed.text
+    assert 'aria-invalid="true" aria-describedby="settings-username-help' in unnamed.text
+    assert tenant.api.get("/connections").json() == []
+    saved = web.post("/ui/connections/new/uniconta", {**form, "secrets.password": PASSWORD})
+    assert saved.status_code == 303, text_of(saved.text)
+    connection = tenant.api.get("/connections").json()[0]
+    assert saved.headers["location"] == f"/ui/connections/{connection['id']}/"
+    overview = web.get(saved.headers["location"])
+    assert "is connected" in text_of(overview.text)
+
+
+def test_an_unknown_system_is_a_clear_404(web: Web) -> None:
+    page = web.get("/ui/connections/new/nosuch")
+    assert page.status_code == 404
+    assert "there is no system" in page.text
