@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_products
+from ledgerbridge.ui.mappings import _vat_rows
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.test_uniconta_integration import VAT
 from tests.integration.ui.conftest import (
@@ -149,3 +151,17 @@ def test_mapping_a_code_in_the_browser_clears_its_skipped_records(
     assert page.get_by_role("row").filter(has_text="X99").get_by_text("Mapped").count() == 1
     assert_accessible(page)
     assert tenant.api.get(f"/connections/{connection['id']}/issues").json() == []
+
+
+def test_yuki_rows_are_the_hubs_codes_each_with_its_yuki_vat_type() -> None:
+    """Yuki keeps its table the other way round (hub code → Yuki VAT type): its rows are the
+    hub's VAT codes, the mapped ones and those outbound records wait for."""
+    view = {"vat": {"DK25": "1", "OLD": "4"}, "waiting": {"vat": {"NL21": 3, "": 1}}}
+    hub_codes = [{"code": "DK25", "name": "Danish 25 %", "rate": 25}, {"code": "NL9"}]
+    rows = _vat_rows(SYSTEMS["yuki"], view, hub_codes)
+    assert [(r["code"], r["value"], r["waiting"]) for r in rows] == [
+        ("DK25", "1", 0), ("NL9", "", 0), ("OLD", "4", 0), ("NL21", "", 3),
+    ]  # fmt: skip
+    assert rows[0]["name"] == "Danish 25 %"
+    uniconta = _vat_rows(SYSTEMS["uniconta"], {**view, "remote_vat_codes": [{"code": "S25"}]}, [])
+    assert [r["code"] for r in uniconta] == ["S25", "DK25", "OLD", "NL21"]
