@@ -6,6 +6,7 @@ confirmation that says what goes with it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
@@ -28,8 +29,9 @@ the secrets, since a new token comes with a new date."""
 
 
 def credential_fields(spec: SystemSpec) -> tuple[list[FormField], list[FormField]]:
-    """(secrets, expiry settings) of a system's credentials form."""
-    secrets = fields_of(schema_of(spec.secrets), secret=True)
+    """(secrets, expiry settings) of a system's credentials form. No secret is required
+    there: one left empty keeps its saved value (a new SMTP password alone)."""
+    secrets = [replace(f, required=False) for f in fields_of(schema_of(spec.secrets), secret=True)]
     expiry = [f for f in fields_of(schema_of(spec.settings)) if f.name.endswith(EXPIRY_SUFFIX)]
     return secrets, expiry
 

@@ -153,6 +153,12 @@ async def save_mappings(request: Request, connection_id: str, signed: ChangeDep)
     url = f"/ui/connections/{connection_id}/mappings"
     if not waiting:
         return redirect(url, "Mappings saved.")
+    if service.status(signed.principal, connection_id)["import_state"] != "done":
+        notice = (
+            f"Mappings saved. {waiting} record{'s' if waiting != 1 else ''} skipped earlier for "
+            "these codes sync with a retry (Issues) once the initial import is done."
+        )
+        return redirect(url, notice)
     notice = (
         f"Mappings saved. The {waiting} skipped record{'s' if waiting != 1 else ''} waiting for "
         "these codes sync by themselves: nothing else to do."
