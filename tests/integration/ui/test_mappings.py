@@ -10,13 +10,14 @@ from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_products
 from ledgerbridge.ui.mappings import _vat_rows
-from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect
 from tests.integration.test_uniconta_integration import VAT
 from tests.integration.ui.conftest import (
     Web,
     assert_accessible,
     assert_fits_360,
     browser_sign_in,
+    run_jobs,
     screenshot,
     sign_in,
     text_of,
@@ -34,7 +35,9 @@ def products_waiting_for_x99(
     connection = connect(
         tenant, uniconta, settings={"entities": {"products": {"enabled": True}}, "vat_mapping": VAT}
     )
-    import_all(system, tenant, connection["id"])
+    assert tenant.api.post(f"/connections/{connection['id']}/import").status_code == 202
+    run_jobs(system)
+    assert tenant.api.get(f"/connections/{connection['id']}").json()["import_state"] == "done"
     return connection, len(special)
 
 
@@ -59,7 +62,7 @@ def test_an_unmapped_code_shows_its_waiting_records_and_mapping_it_clears_them(
     assert "waiting for these codes sync by themselves" in text_of(following.text)
     assert 'hx-trigger="every 2s"' in following.text
 
-    system.run_until_idle()
+    run_jobs(system)
     done = web.get(f"{path}/waiting", params={"of": skipped})
     assert f"All {skipped} records that waited for these codes have synced" in text_of(done.text)
     assert "hx-trigger" not in done.text
@@ -146,7 +149,7 @@ def test_mapping_a_code_in_the_browser_clears_its_skipped_records(
     page.get_by_label("X99").fill("SPECIAL")
     page.get_by_role("button", name="Save mappings").click()
     page.get_by_text("sync by themselves").wait_for()
-    system.run_until_idle()
+    run_jobs(system)
     page.get_by_text(f"All {skipped} records that waited for these codes have synced").wait_for()
     assert page.get_by_role("row").filter(has_text="X99").get_by_text("Mapped").count() == 1
     assert_accessible(page)
