@@ -86,6 +86,7 @@ def _context(
         "remote_vat_codes": view.get("remote_vat_codes") or [],
         "remote_error": remote_error,
         "errors": {},
+        "given": {},
         "default_units": spec.codes.units or {},
         "default_terms": spec.codes.payment_terms or {},
     }
@@ -133,7 +134,8 @@ async def save_mappings(request: Request, connection_id: str, signed: ChangeDep)
             vat=vat or None, units=units or None, payment_terms=terms or None,
         )  # fmt: skip
     except ServiceError as exc:
-        context = _context(request, signed, connection_id, remote=False)
+        context = _context(request, signed, connection_id, remote=True)
+        _keep_typed(context, {k: v for k, v in form.items() if isinstance(v, str)})
         context["errors"] = {exc.field or "_": exc.message}
         context["following"] = None
         return render(
@@ -164,6 +166,17 @@ async def save_mappings(request: Request, connection_id: str, signed: ChangeDep)
         "these codes sync by themselves: nothing else to do."
     )
     return redirect(f"{url}?waiting={waiting}", notice)
+
+
+def _keep_typed(context: dict[str, Any], given: dict[str, str]) -> None:
+    """A refused form shows what was typed, not the saved values, so nothing is typed twice."""
+    for row in context["vat_rows"]:
+        row["value"] = given.get(f"vat.{row['code']}", row["value"])
+    view = context["view"]
+    for kind, prefix in (("units", "unit."), ("payment_terms", "term.")):
+        typed = {k.removeprefix(prefix): v for k, v in given.items() if k.startswith(prefix)}
+        view[kind] = {**view[kind], **typed}
+    context["given"] = given
 
 
 def _changes(
