@@ -140,7 +140,7 @@ def log_in_again(request: Request, connection_id: str, signed: ChangeDep) -> Any
     return render(request, "connection/login_again.html", context, signed=signed)
 
 
-@router.post("/connections/{connection_id}/settings", response_class=HTMLResponse)
+@router.post("/connections/{connection_id}/name", response_class=HTMLResponse)
 def save_name(
     request: Request,
     connection_id: str,

@@ -113,8 +113,8 @@ def test_name_pause_resume_and_delete_with_confirmation(
     web: Web, system: System, tenant: Tenant, tripletex: Tripletex
 ) -> None:
     cid = connect(tenant, tripletex)["id"]
-    assert web.post(f"/ui/connections/{cid}/settings", {"name": "  "}).status_code == 422
-    assert web.post(f"/ui/connections/{cid}/settings", {"name": "Oslo"}).status_code == 303
+    assert web.post(f"/ui/connections/{cid}/name", {"name": "  "}).status_code == 422
+    assert web.post(f"/ui/connections/{cid}/name", {"name": "Oslo"}).status_code == 303
     assert tenant.api.get(f"/connections/{cid}").json()["name"] == "Oslo"
 
     paused = web.post(f"/ui/connections/{cid}/active", {"active": "false"})
