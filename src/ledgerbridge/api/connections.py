@@ -125,6 +125,12 @@ class ConnectionStatus(BaseModel):
     warnings: list[str]
 
 
+class ConnectionDeleted(BaseModel):
+    id: str
+    name: str
+    warnings: list[str]
+
+
 class TestResult(BaseModel):
     ok: bool
     description: str | None = Field(None, description="What the credentials reached")
@@ -145,6 +151,10 @@ class Mappings(BaseModel):
         None, description="With `remote=true`: the system's VAT codes"
     )
     unmapped_vat_codes: list[str] | None = None
+    waiting: dict[str, dict[str, int]] = Field(
+        description="Records skipped for a missing mapping, per kind (`vat`, `units`, "
+        "`payment_terms`) and code: they sync by themselves once the code is mapped"
+    )
 
 
 class SyncLogEntry(BaseModel):
@@ -218,6 +228,40 @@ def configure(
         principal, connection_id, name=body.name, timezone=body.timezone,
         settings=body.settings, secrets_=body.secrets, active=body.active,
     )  # fmt: skip
+
+
+@router.delete("/{connection_id}", status_code=200, response_model=ConnectionDeleted)
+def delete(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """Delete a connection (owner or admin): its schedules, links, sync log, issues and routes
+    go with it; the hub's records stay; jobs still queued for it end without doing anything;
+    the system's webhooks to it are removed (`warnings` says when they could not be)."""
+    return system.connections.delete(principal, connection_id)
+
+
+class CredentialsCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secrets: dict[str, str] = Field(description="The new secrets to check")
+    settings: dict[str, Any] | None = Field(
+        None, description="Settings to check them with, as a merge patch (a token's environment)"
+    )
+
+
+class CredentialsChecked(BaseModel):
+    ok: bool
+    description: str = Field(description="What the credentials reached")
+    warnings: list[str]
+
+
+@router.post("/{connection_id}/credentials/check", response_model=CredentialsChecked)
+def check_credentials(
+    connection_id: str, body: CredentialsCheck, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """Check new credentials with the system before saving them (a rotated token): nothing is
+    saved; a refusal is a 422 naming the field. `PATCH` with the same secrets saves them."""
+    return system.connections.check_credentials(
+        principal, connection_id, secrets_=body.secrets, settings=body.settings
+    )
 
 
 @router.post("/{connection_id}/test", response_model=TestResult)

@@ -16,14 +16,7 @@ router = APIRouter(tags=["oauth"])
 
 
 def _service(system: System) -> OAuthService:
-    return OAuthService(
-        system.sessions,
-        system.box,
-        system.clock,
-        system.connections.public_url,
-        system.ledger,
-        system.connections.transport,
-    )
+    return system.oauth
 
 
 @router.post("/connections/{connection_id}/oauth/authorize")
