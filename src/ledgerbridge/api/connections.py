@@ -83,6 +83,9 @@ class ImportProgress(BaseModel):
     elapsed_seconds: float
     eta_seconds: float | None
     message: str | None
+    resumes_at: str | None = Field(
+        None, description="A run waiting for the daily quota to reset: when it goes on"
+    )
 
 
 class ScheduleView(BaseModel):
@@ -123,6 +126,11 @@ class ConnectionStatus(BaseModel):
     schedules: list[ScheduleView]
     job_kinds: list[str] = Field(description="Jobs a user may run now (`POST …/jobs/{kind}`)")
     warnings: list[str]
+    logged_in: bool | None = Field(
+        None,
+        description="A system that logs in with OAuth: whether the connection holds a login "
+        "(`POST …/oauth/authorize` starts one); null for other systems",
+    )
 
 
 class TestResult(BaseModel):
