@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.services.errors import Invalid, ServiceError
@@ -251,14 +251,23 @@ def oauth_page(
         return redirect(f"/ui/connections/{connection_id}/entities", f"Logged in to {spec.title}.")
     failed = context["connection"]["last_error"] if login == "failed" else None
     return render(
-        request, "connection/login.html", {**context, "failed": failed}, signed=signed,
+        request, "connection/login.html",
+        {**context, "failed": failed, "authorize_url": None}, signed=signed,
         status_code=422 if failed else 200,
     )  # fmt: skip
 
 
-@router.post("/connections/{connection_id}/login")
+@router.post("/connections/{connection_id}/login", response_class=HTMLResponse)
 def start_oauth(request: Request, connection_id: str, signed: ChangeDep) -> Response:
+    """A fresh login, then a link to the system's login page: the pages' CSP lets a form post
+    to this site only (``form-action 'self'``), which a redirect to the system would break."""
     started = system_of(request).oauth.authorize(
         signed.principal, connection_id, return_to=f"/ui/connections/{connection_id}/login"
     )
-    return RedirectResponse(started["authorize_url"], status_code=303)
+    context = connection_context(request, signed, connection_id, "login")
+    response = render(
+        request, "connection/login.html",
+        {**context, "failed": None, "authorize_url": started["authorize_url"]}, signed=signed,
+    )  # fmt: skip
+    response.headers["cache-control"] = "no-store"
+    return response
