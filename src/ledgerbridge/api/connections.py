@@ -241,6 +241,20 @@ def start_import(connection_id: str, principal: PrincipalDep, system: SystemDep)
     return system.connections.start_import(principal, connection_id, system.connector)
 
 
+class Preflight(BaseModel):
+    warnings: list[str] = Field(
+        description="What to fix before the initial import (each says what to do)"
+    )
+
+
+@router.get("/{connection_id}/preflight", response_model=Preflight)
+def preflight(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """What to fix before the initial import: a paused connection, a login still missing, the
+    system's warnings, and for an owner or admin (one call to the system) the VAT codes not
+    mapped yet, whose records would be skipped until they are."""
+    return {"warnings": system.connections.preflight(principal, connection_id, system.connector)}
+
+
 class MappingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -20,7 +20,6 @@ from tests.integration.conftest import (
     Tenant,
     Uniconta,
     connect,
-    import_all,
     seed,
 )
 from tests.integration.ui.conftest import Web, sign_in, text_of
@@ -165,6 +164,8 @@ def test_import_warns_first_then_polls_until_done(
     path = f"/ui/connections/{connection['id']}/import"
     before = text_of(web.get(path).text)
     assert "Before you start" in before and "are not mapped" in before
+    [unmapped] = tenant.api.get(f"/connections/{connection['id']}/preflight").json()["warnings"]
+    assert unmapped in before, "the page shows what the API answers"
     started = web.post(path)
     assert started.status_code == 303
     running = web.get(f"{path}/progress")
@@ -261,6 +262,8 @@ def test_the_login_started_from_the_ui_comes_back_to_it(
 ) -> None:
     sandbox, url = qonto
     connection = qonto_connection(web, tenant, url)
+    overview = f"/ui/connections/{connection['id']}/"
+    assert "Not logged in to Qonto" in text_of(web.get(overview).text)
     back = follow_login(web, connection["id"])
     assert back.status_code == 303
     assert back.headers["location"] == f"/ui/connections/{connection['id']}/login?login=ok"
@@ -277,6 +280,7 @@ def test_the_login_started_from_the_ui_comes_back_to_it(
     page = web.get(refused.headers["location"])
     assert page.status_code == 422
     assert "access_denied" in text_of(page.text)
+    assert "Log in to Qonto again" in text_of(web.get(overview).text), "the way back in"
 
     api_started = tenant.api.post(f"/connections/{connection['id']}/oauth/authorize").json()
     sandbox.set_consent(True)
