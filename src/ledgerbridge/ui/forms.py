@@ -108,12 +108,15 @@ def fields_under(schema: Mapping[str, Any], name: str) -> list[FormField]:
     kind = kinds[0] if kinds else {}
     if "$ref" in kind:
         kind = defs.get(kind["$ref"].rsplit("/", 1)[-1], {})
+    described = prop.get("description") or label_of(name)
     if "properties" in kind:
-        inner = fields_of({**kind, "$defs": defs})
+        properties = {
+            k: {"description": f"{described} ({k})", **v} for k, v in kind["properties"].items()
+        }
+        inner = fields_of({**kind, "properties": properties, "$defs": defs})
     else:
         keys = (kind.get("propertyNames") or {}).get("enum", ())
         value = kind.get("additionalProperties") or {}
-        described = prop.get("description") or name
         inner = fields_of(
             {"properties": {k: {**value, "description": f"{described} ({k})"} for k in keys}}
         )

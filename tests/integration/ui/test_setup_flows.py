@@ -155,7 +155,14 @@ def test_yuki_from_an_empty_tenant_to_synced_records(
     checked(page)
     page.get_by_role("button", name="Confirm administration").click()
 
+    page.get_by_role("heading", name="What syncs").wait_for()
+    page.get_by_label("Contact types: person").select_option("inbound")
+    page.get_by_role("switch", name="Import suppliers").check()
     choose_entities(page)
+    [connection] = tenant.api.get("/connections").json()
+    assert connection["settings"]["contact_types"] == {"organisation": "both", "person": "inbound"}
+    assert connection["settings"]["import_suppliers"] is True
+    assert connection["settings"]["debtor_numbers"] == {"next": 10000}
     synced = import_all(page)
     assert synced == parties(tenant) > 0
 
