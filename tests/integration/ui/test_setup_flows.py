@@ -257,6 +257,8 @@ def test_qonto_from_an_empty_tenant_to_synced_records_with_the_oauth_login(
     page.get_by_role("heading", name="Log in to Qonto").wait_for()
     checked(page)
     page.get_by_role("button", name="Log in to Qonto").click()
+    page.get_by_role("button", name="Continue to Qonto").wait_for()
+    checked(page)
     page.get_by_role("button", name="Continue to Qonto").click()
     page.get_by_role("status").filter(has_text="Logged in to Qonto").wait_for()
     choose_entities(page)

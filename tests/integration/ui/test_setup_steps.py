@@ -86,6 +86,24 @@ def test_the_yuki_key_is_asked_first(web: Web) -> None:
     assert web.post("/ui/connections/new/tripletex/login", {}).status_code == 422
 
 
+def test_a_refused_nested_setting_lands_on_its_input(web: Web, tenant: Tenant) -> None:
+    form = {"settings.domain_id": "d", "settings.administration_id": "a", "secrets.access_key": "k"}
+    described = (
+        'aria-describedby="settings-debtor_numbers-next-help settings-debtor_numbers-next-error"'
+    )
+    missing = web.post("/ui/connections/new/yuki", form)
+    assert missing.status_code == 422
+    assert "automatic debtor-number generation" in text_of(missing.text)
+    assert described in missing.text, "settings.debtor_numbers goes on its first input"
+    partial = web.post(
+        "/ui/connections/new/yuki", {**form, "settings.debtor_numbers.prefix": "NL-"}
+    )
+    assert partial.status_code == 422
+    assert "settings.debtor_numbers.next: required" in text_of(partial.text)
+    assert described in partial.text and 'value="NL-"' in partial.text
+    assert tenant.api.get("/connections").json() == []
+
+
 # --- Entities --------------------------------------------------------------------------------
 
 
