@@ -83,6 +83,9 @@ class ImportProgress(BaseModel):
     elapsed_seconds: float
     eta_seconds: float | None
     message: str | None
+    resumes_at: str | None = Field(
+        None, description="A run waiting for the daily quota to reset: when it goes on"
+    )
 
 
 class ScheduleView(BaseModel):
@@ -123,6 +126,11 @@ class ConnectionStatus(BaseModel):
     schedules: list[ScheduleView]
     job_kinds: list[str] = Field(description="Jobs a user may run now (`POST …/jobs/{kind}`)")
     warnings: list[str]
+    logged_in: bool | None = Field(
+        None,
+        description="A system that logs in with OAuth: whether the connection holds a login "
+        "(`POST …/oauth/authorize` starts one); null for other systems",
+    )
 
 
 class ConnectionDeleted(BaseModel):
@@ -275,6 +283,20 @@ def start_import(connection_id: str, principal: PrincipalDep, system: SystemDep)
     """Start the initial import; `warnings` names codes not mapped yet (their records are
     skipped, not lost, and sync once mapped). Follow it in the status's `import_progress`."""
     return system.connections.start_import(principal, connection_id, system.connector)
+
+
+class Preflight(BaseModel):
+    warnings: list[str] = Field(
+        description="What to fix before the initial import (each says what to do)"
+    )
+
+
+@router.get("/{connection_id}/preflight", response_model=Preflight)
+def preflight(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """What to fix before the initial import: a paused connection, a login still missing, the
+    system's warnings, and for an owner or admin (one call to the system) the VAT codes not
+    mapped yet, whose records would be skipped until they are."""
+    return {"warnings": system.connections.preflight(principal, connection_id, system.connector)}
 
 
 class MappingsUpdate(BaseModel):

@@ -8,10 +8,30 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledgerbridge.ui import auth, connections, credentials, mappings, overview, setup
+from ledgerbridge.ui import (
+    auth,
+    connections,
+    credentials,
+    entities,
+    imports,
+    mappings,
+    overview,
+    setup,
+    setup_steps,
+)
 from ledgerbridge.ui.web import HERE
 
-PAGES = (auth, connections, setup, overview, mappings, credentials)
+PAGES = (
+    auth,
+    connections,
+    setup_steps,
+    setup,
+    overview,
+    entities,
+    mappings,
+    imports,
+    credentials,
+)
 """Page modules in routing order: a fixed path (``/connections/new``) before a pattern that
 would take it (``/connections/{id}``)."""
 
