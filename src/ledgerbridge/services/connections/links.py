@@ -13,17 +13,20 @@ import sqlalchemy as sa
 
 from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.services.connections.actions import Actions
-from ledgerbridge.services.connections.base import JSON, iso, system_spec
+from ledgerbridge.services.connections.base import JSON, Opener, iso, system_spec
 from ledgerbridge.services.connections.configure import Configure
 from ledgerbridge.services.connections.settings import checked_settings
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Run
 from ledgerbridge.store.tables.tenancy import Connection
 
 LINKS = "client_links"
 """The setting that links the app's clients (hub parties) to the system's customers."""
 FINISHED = ("done", "failed", "cancelled")
+CHOICES_SHOWN = 200
+"""Customers offered at once in the link picker; a search narrows the rest."""
 
 
 class Links(Configure, Actions):
@@ -64,6 +67,82 @@ class Links(Configure, Actions):
             row.settings = checked_settings(spec, {**row.settings, LINKS: links})
             row.updated_at = self._clock.now()
         return {LINKS: links}
+
+    def clients(self, principal: Principal, connection_id: str, search: str = "") -> list[JSON]:
+        """The app's clients (hub parties that are customers, or already linked) by name, each
+        with the customer it is linked to; ``search`` keeps those whose name or organisation
+        number holds it."""
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            _linking(row.system)
+            links = dict(row.settings.get(LINKS) or {})
+            parties = session.scalars(
+                sa.select(HubRecord).where(
+                    HubRecord.tenant_id == principal.tenant_id,
+                    HubRecord.entity == "party",
+                    HubRecord.deleted.is_(False),
+                )
+            )
+            found = [
+                {
+                    "party_id": p.id,
+                    "name": str(p.data.get("name") or ""),
+                    "organisation_number": p.data.get("organisation_number"),
+                    "customer_id": links.get(p.id),
+                }
+                for p in parties
+                if p.data.get("is_customer") or p.id in links
+            ]
+        wanted = search.strip().lower()
+        if wanted:
+            found = [
+                c
+                for c in found
+                if wanted in str(c["name"]).lower() or wanted in str(c["organisation_number"] or "")
+            ]
+        return sorted(found, key=lambda c: (str(c["name"]).lower(), str(c["party_id"])))
+
+    def link_choices(
+        self,
+        principal: Principal,
+        connection_id: str,
+        party_id: str,
+        opener: Opener,
+        search: str = "",
+    ) -> JSON:
+        """What the link picker of one client offers: the system's customers with the same
+        organisation number first (suggested), then those matching ``search`` by name,
+        number or organisation number (at most ``CHOICES_SHOWN``)."""
+        principal.require_admin("reading the system's customers (API calls)")
+        client = next(
+            (c for c in self.clients(principal, connection_id) if c["party_id"] == party_id),
+            None,
+        )
+        if client is None:
+            raise NotFound(f"client {party_id} not found")
+        customers = self.remote_list(principal, connection_id, "customers", opener)
+        org = str(client["organisation_number"] or "").replace(" ", "")
+        suggested = [c for c in customers if org and str(c.get("organisation_number")) == org]
+        wanted = search.strip().lower()
+        matching = [
+            c
+            for c in customers
+            if c not in suggested
+            and (
+                not wanted
+                or any(
+                    wanted in str(c.get(k) or "").lower()
+                    for k in ("name", "number", "organisation_number")
+                )
+            )
+        ]
+        return {
+            "client": client,
+            "suggested": suggested,
+            "customers": matching[:CHOICES_SHOWN],
+            "more": max(len(matching) - CHOICES_SHOWN, 0),
+            "linked": next((c for c in customers if c["id"] == client["customer_id"]), None),
+        }
 
     def reload(self, principal: Principal, connection_id: str) -> JSON:
         """Re-import the figures of every linked client (the last 12 months, overwriting the
