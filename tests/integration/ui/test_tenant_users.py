@@ -23,9 +23,7 @@ from tests.integration.ui.conftest import (
 KEY = re.compile(r'value="(lb_[^"]+)"')
 
 
-def test_keys_are_listed_created_for_oneself_and_marked_when_used(
-    tenant: Tenant, hub: str
-) -> None:
+def test_keys_are_listed_created_for_oneself_and_marked_when_used(tenant: Tenant, hub: str) -> None:
     made = tenant.api.post("/api-keys", json={"name": "CRM production"})
     assert made.status_code == 201, made.text
     assert made.json()["api_key"].startswith("lb_")
