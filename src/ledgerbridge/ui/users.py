@@ -11,8 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from ledgerbridge.services.errors import ServiceError
 from ledgerbridge.services.sign_in import Signed
-from ledgerbridge.services.tenancy import IssuedKey
-from ledgerbridge.services.tenancy import ROLES
+from ledgerbridge.services.tenancy import ROLES, IssuedKey
 from ledgerbridge.ui.nav import menu
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
 

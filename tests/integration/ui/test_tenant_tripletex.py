@@ -141,10 +141,7 @@ def test_the_summary_page_saves_the_task_and_the_field_map(
     assert summary["import_day"] == 15
     bad = web.post(f"/ui/connections/{cid}/summary", {"import_day": "31"})
     assert bad.status_code == 422
-    assert (
-        'id="import_day" name="import_day" aria-describedby="import-day-help import-day-error" aria-invalid="true"'
-        in bad.text
-    )
+    assert 'aria-describedby="import-day-help import-day-error" aria-invalid="true"' in bad.text
 
     asked = web.post(f"/ui/connections/{cid}/summary", {"field.postings": "__new__"})
     assert asked.status_code == 303 and asked.headers["location"].endswith(
@@ -197,7 +194,8 @@ def test_the_client_links_page_links_relinks_and_unlinks(
 
     editor = web.get(f"/ui/connections/{cid}/clients/{party['id']}")
     assert editor.status_code == 200
-    suggested = re.search(r'<optgroup label="Suggested: same organisation number">(.*?)</optgroup>', editor.text, re.S)  # fmt: skip
+    group = r'<optgroup label="Suggested: same organisation number">(.*?)</optgroup>'
+    suggested = re.search(group, editor.text, re.S)
     assert suggested is not None and f'<option value="{customer}" selected>' in suggested.group(1)
     linked = web.post(f"/ui/connections/{cid}/clients/{party['id']}", {"customer_id": customer})
     assert linked.status_code == 303

@@ -188,8 +188,8 @@ class Links(Configure, Actions):
             ran: dict[str, Any] | None = None
             if run is not None:
                 ran = {
-                    "id": run.id, "kind": run.kind, "status": run.status, "counts": dict(run.counts),
-                    "calls": run.calls, "message": run.message,
+                    "id": run.id, "kind": run.kind, "status": run.status,
+                    "counts": dict(run.counts), "calls": run.calls, "message": run.message,
                     "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
                 }  # fmt: skip
         return {
