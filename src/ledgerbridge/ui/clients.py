@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
-from ledgerbridge.services.errors import ServiceError
+from ledgerbridge.services.errors import Conflict, Invalid, ServiceError
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.nav import connection_context, tab
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
@@ -86,7 +86,7 @@ def link_client(
         system_of(request).connections.set_client_link(
             signed.principal, connection_id, party_id, customer_id
         )
-    except ServiceError as exc:
+    except (Invalid, Conflict) as exc:
         return _editor(
             request, signed, connection_id, party_id, "", error=exc.message,
             status_code=exc.status,

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from ledgerbridge.services.errors import NotFound, ServiceError
+from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.nav import connection_context, tab
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
@@ -106,7 +106,7 @@ async def save_summary(request: Request, connection_id: str, signed: ChangeDep) 
         system_of(request).connections.configure(
             signed.principal, connection_id, settings={"summary": patch}
         )
-    except ServiceError as exc:
+    except (Invalid, Conflict) as exc:
         field = (exc.field or "_").removeprefix("settings.summary.")
         return _page(
             request, signed, connection_id, errors={field: exc.message}, values=given,
@@ -153,7 +153,7 @@ async def create_custom_field(
         made = system.data_fields.create_custom_field(
             signed.principal, connection_id, statistic, label=label
         )
-    except ServiceError as exc:
+    except (Invalid, Conflict) as exc:
         if not htmx:
             return _page(
                 request, signed, connection_id, errors={f"new.{statistic}": exc.message},
@@ -190,7 +190,7 @@ async def create_custom_field(
 def reload(request: Request, connection_id: str, signed: ChangeDep) -> Response:
     try:
         queued = system_of(request).connections.reload(signed.principal, connection_id)
-    except ServiceError as exc:
+    except (Invalid, Conflict) as exc:
         return _page(
             request, signed, connection_id, errors={"reload": exc.message},
             status_code=exc.status,

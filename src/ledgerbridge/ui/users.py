@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
-from ledgerbridge.services.errors import ServiceError
+from ledgerbridge.services.errors import Conflict, Invalid
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.services.tenancy import ROLES, IssuedKey
 from ledgerbridge.ui.nav import menu
@@ -61,7 +61,7 @@ def add_user(
     """The new user's first key is shown in this answer only (never stored in clear)."""
     try:
         issued = system_of(request).tenancy.add_user(signed.principal, email, role)
-    except ServiceError as exc:
+    except (Invalid, Conflict) as exc:
         return _page(
             request, signed, errors={exc.field or "email": exc.message},
             values={"email": email, "role": role}, status_code=exc.status,
@@ -73,7 +73,7 @@ def add_user(
 def create_key(request: Request, signed: ChangeDep, name: Annotated[str, Form()] = "") -> Response:
     try:
         issued = system_of(request).tenancy.create_key(signed.principal, name)
-    except ServiceError as exc:
+    except (Invalid, Conflict) as exc:
         return _page(
             request, signed, errors={"key_" + (exc.field or "name"): exc.message},
             values={"key_name": name}, status_code=exc.status,

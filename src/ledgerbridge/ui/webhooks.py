@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
-from ledgerbridge.services.errors import NotFound, ServiceError
+from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.nav import menu
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
@@ -63,7 +63,7 @@ def subscribe(
     """The signing secret is in this answer only."""
     try:
         created = system_of(request).webhooks.subscribe(signed.principal, url, _events(events))
-    except ServiceError as exc:
+    except (Invalid, Conflict) as exc:
         return _list(
             request, signed, errors={exc.field or "url": exc.message},
             values={"url": url, "events": events}, status_code=exc.status,
