@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ledgerbridge.clock import ManualClock
 from ledgerbridge.runtime.system import System
 from tests.integration.conftest import Tenant
 from tests.integration.test_tripletex import (
@@ -194,8 +193,7 @@ def test_summary_tasks_with_show_more_new_custom_field_and_reload_in_a_browser(
 
 
 def test_linking_a_client_from_the_dropdown_in_a_browser(
-    page: Any, system: System, tenant: Tenant, tripletex: Tripletex, ui_url: str,
-    clock: ManualClock,
+    page: Any, system: System, tenant: Tenant, tripletex: Tripletex, ui_url: str
 ) -> None:  # fmt: skip
     cid = imported(system, tenant, tripletex, summary=SUMMARY)
     party, customer = client_of(tenant, tripletex, 1)
