@@ -3,24 +3,11 @@ on loopback (signed like any event), and redelivery of a failed delivery, over t
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.webhooks import SIGNATURE_HEADER, verify
-from ledgerbridge.store.tables.tenancy import WebhookDelivery
 from tests.integration.conftest import Tenant
-from tests.integration.ui.test_tenant_webhooks import work
+from tests.integration.ui.test_tenant_webhooks import use_up_attempts, work
 from tests.sandbox.receiver import receiving
-
-
-def use_up_attempts(system: System, delivery_id: str) -> None:
-    """As after the last of its retries: the delivery is failed."""
-    with system.sessions.begin() as session:
-        session.execute(
-            sa.update(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id)
-            .values(status="failed", attempts=8)
-        )
 
 
 def test_a_ping_goes_through_the_outbox_signed_and_a_failed_one_is_redelivered(

@@ -8,7 +8,10 @@ import re
 import threading
 from typing import Any
 
+import sqlalchemy as sa
+
 from ledgerbridge.runtime.system import System
+from ledgerbridge.store.tables.tenancy import WebhookDelivery
 from tests.integration.conftest import Tenant
 from tests.integration.ui.conftest import (
     Web,
@@ -27,6 +30,16 @@ def work(system: System) -> None:
     worker = threading.Thread(target=system.run_until_idle)
     worker.start()
     worker.join()
+
+
+def use_up_attempts(system: System, delivery_id: str) -> None:
+    """As after the last of its retries: the delivery is failed."""
+    with system.sessions.begin() as session:
+        session.execute(
+            sa.update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(status="failed", attempts=8)
+        )
 
 
 def test_the_webhooks_page_adds_shows_the_secret_once_and_deletes(web: Web) -> None:
@@ -80,3 +93,27 @@ def test_adding_a_webhook_and_pinging_it_in_a_browser(
         assert_accessible(page)
         assert_fits_360(page)
         screenshot(page, "webhooks")
+
+
+def test_a_failed_delivery_shows_its_answer_and_is_redelivered_from_the_log(
+    system: System, web: Web, tenant: Tenant
+) -> None:
+    with receiving() as receiver:
+        receiver.status = 503
+        sub = tenant.api.post("/webhooks", json={"url": receiver.url}).json()["id"]
+        assert web.post(f"/ui/settings/webhooks/{sub}/ping").status_code == 303
+        work(system)
+        log = text_of(web.get(f"/ui/settings/webhooks/{sub}").text)
+        assert "1 delivery, 1 pending" in log and "HTTP 503" in log and "next try" in log
+        [delivery] = tenant.api.get(f"/webhooks/{sub}/deliveries").json()
+        use_up_attempts(system, delivery["id"])
+        failed = web.get(f"/ui/settings/webhooks/{sub}").text
+        assert "Failed" in text_of(failed) and f"/deliveries/{delivery['id']}/redeliver" in failed
+        receiver.status = 200
+        again = web.post(f"/ui/settings/webhooks/{sub}/deliveries/{delivery['id']}/redeliver")
+        assert again.status_code == 303
+        assert "Delivery queued again" in text_of(web.get(again.headers["location"]).text)
+        work(system)
+        assert "Delivered" in text_of(web.get(f"/ui/settings/webhooks/{sub}").text)
+        twice = web.post(f"/ui/settings/webhooks/{sub}/deliveries/{delivery['id']}/redeliver")
+        assert twice.status_code == 409 and "only a failed delivery" in text_of(twice.text)
