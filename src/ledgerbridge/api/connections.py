@@ -373,6 +373,65 @@ def new_custom_field(
     )
 
 
+class ClientLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(
+        min_length=1, max_length=50, description="The system's customer (`lists/customers`)"
+    )
+
+
+class ClientLinks(BaseModel):
+    party_id: str | None = None
+    customer_id: str | None = None
+    client_links: dict[str, str] = Field(description="Every link now: hub party → customer")
+
+
+class ReloadQueued(BaseModel):
+    job_id: str = Field(description="Follow it with `GET …/reload/{job_id}`")
+    status: Literal["queued"]
+    requested_at: str
+
+
+class ReloadState(BaseModel):
+    job_id: str
+    status: str = Field(description="queued, running, done, failed or cancelled")
+    finished: bool
+    error: str | None
+    run: RunView | None = Field(description="The run, once the job started: counts and calls")
+
+
+@router.put("/{connection_id}/client-links/{party_id}", response_model=ClientLinks)
+def link_client(
+    connection_id: str, party_id: str, body: ClientLink, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """Link one client (hub party) to the system's customer, or relink it; the other links
+    stay as they are (one transaction). Both sides are checked first. Then `POST …/reload`
+    back-fills its figures."""
+    return system.connections.set_client_link(principal, connection_id, party_id, body.customer_id)
+
+
+@router.delete("/{connection_id}/client-links/{party_id}", response_model=ClientLinks)
+def unlink_client(
+    connection_id: str, party_id: str, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    return system.connections.remove_client_link(principal, connection_id, party_id)
+
+
+@router.post("/{connection_id}/reload", status_code=202, response_model=ReloadQueued)
+def reload(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """ "Reload data": re-import the last 12 months of every linked client's figures in the
+    background, overwriting the app's values (owner or admin: it spends API calls)."""
+    return system.connections.reload(principal, connection_id)
+
+
+@router.get("/{connection_id}/reload/{job_id}", response_model=ReloadState)
+def reload_state(
+    connection_id: str, job_id: str, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    return system.connections.reload_state(principal, connection_id, job_id)
+
+
 @router.post("/{connection_id}/jobs/{kind}", status_code=202, response_model=JobQueued)
 def request_job(
     connection_id: str,

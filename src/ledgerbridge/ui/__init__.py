@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledgerbridge.ui import (
     auth,
+    clients,
     connections,
     credentials,
     entities,
@@ -18,6 +19,9 @@ from ledgerbridge.ui import (
     overview,
     setup,
     setup_steps,
+    summary,
+    users,
+    webhooks,
 )
 from ledgerbridge.ui.web import HERE
 
@@ -31,6 +35,10 @@ PAGES = (
     mappings,
     imports,
     credentials,
+    summary,
+    clients,
+    users,
+    webhooks,
 )
 """Page modules in routing order: a fixed path (``/connections/new``) before a pattern that
 would take it (``/connections/{id}``)."""
