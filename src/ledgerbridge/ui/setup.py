@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.connectors.settings import schema_of
-from ledgerbridge.services.errors import NotFound, ServiceError
+from ledgerbridge.services.errors import Forbidden, NotFound, ServiceError
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.forms import FormField, choices_of, fields_of, fields_under, read_values
 from ledgerbridge.ui.web import (
@@ -141,6 +141,8 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
             secrets_=secrets,
         )
     except ServiceError as exc:
+        if isinstance(exc, Forbidden):
+            raise  # the page that says who may do this, not a form to fill again
         values = {k: v for k, v in given.items() if not k.startswith("secrets.")}
         return render_form(
             request, signed, system,
