@@ -22,6 +22,6 @@ def payouts(
 ) -> Any:
     """Newest arrival first. `state`: `matched`, `unmatched` (lines on the error account),
     `waiting` (for an invoice to be booked; see `issue`) or `not_posted`; each line has its
-    own `state`, `invoice` and `reason`; `postings[].links[].url` opens the posting in the
-    accounting system."""
+    own `state`, `invoice` and `reason`; `postings[].sync[]` says where each posting was
+    written (`remote_id`, and `url` to open it where the system has one) or its `issue`."""
     return system.payouts.list_payouts(principal, connection_id, limit)

@@ -59,7 +59,8 @@ class PayoutService:
 
     def list_payouts(self, principal: Principal, connection_id: str, limit: int = 50) -> list[JSON]:
         """The connection's payouts, newest arrival first, each with its lines' states, its
-        postings (with their links into the accounting system) and PayMatch's open issue."""
+        postings (each with its ``sync``: where it was written, with the link into the
+        accounting system when it has one, or why not) and PayMatch's open issue."""
         with self._sessions() as session:
             row = session.get(Connection, connection_id)
             if row is None or row.tenant_id != principal.tenant_id:
@@ -90,10 +91,7 @@ class PayoutService:
         for record in payouts:
             data = record.data
             key = (str(data.get("provider")), str(data.get("source_id")))
-            made = [
-                {**p, "links": [s for s in links.get(p["id"], []) if s.get("url")]}
-                for p in postings.get(key, [])
-            ]
+            made = [{**p, "sync": links.get(p["id"], [])} for p in postings.get(key, [])]
             lines = line_states(data, made)
             unmatched = sum(1 for line in lines if line["state"] == "unmatched")
             if not made:

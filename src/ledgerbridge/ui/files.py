@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, UploadFile
+from fastapi import APIRouter, Request, Response
+from starlette.datastructures import UploadFile
 from fastapi.responses import HTMLResponse
 
 from ledgerbridge.services.errors import Invalid, ServiceError
@@ -73,6 +75,18 @@ async def _upload(form: Mapping[str, Any], field: str) -> tuple[str, bytes] | No
     return upload.filename, await upload.read()
 
 
+def _kept(value: Any) -> JSON:
+    """A column's translations and default as saved before (``kept.<field>``, JSON): the
+    form does not show them, and saving it must not lose them."""
+    try:
+        kept = json.loads(str(value or "{}"))
+    except ValueError:
+        return {}
+    if not isinstance(kept, dict):
+        return {}
+    return {k: v for k, v in kept.items() if k in ("values", "default") and v}
+
+
 def mapping_of(form: Mapping[str, Any], fields: list[JSON]) -> JSON:
     """The mapping a map form describes: a column or a fixed value for each field given."""
     chosen: JSON = {}
@@ -82,7 +96,7 @@ def mapping_of(form: Mapping[str, Any], fields: list[JSON]) -> JSON:
         if constant:
             chosen[spec["name"]] = {"value": constant}
         elif column:
-            chosen[spec["name"]] = {"column": column}
+            chosen[spec["name"]] = {"column": column, **_kept(form.get(f"kept.{spec['name']}"))}
     encoding = str(form.get("format.encoding") or "").strip()
     mapping: JSON = {
         "format": {

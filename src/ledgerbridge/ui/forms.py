@@ -15,7 +15,16 @@ ADVANCED = frozenset({"base_url", "daily_call_limit", "page_size"})
 LONG_TEXT = 1000
 """A text that may be longer than this (a mail body template) gets a text area: its lines
 survive, which a one-line input would join."""
-WORDS = {"url": "URL", "id": "ID", "vat": "VAT", "msn": "MSN", "smtp": "SMTP", "api": "API"}
+WORDS = {
+    "url": "URL",
+    "id": "ID",
+    "vat": "VAT",
+    "msn": "MSN",
+    "smtp": "SMTP",
+    "api": "API",
+    "tls": "TLS",
+    "ca": "CA",
+}
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ SMTP server: the settings form (generated from the ``invoice_mail`` settings and
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any, NamedTuple, get_args
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
@@ -25,27 +25,41 @@ STATES = ("queued", "retry", "started", "sent", "refused", "unknown", "skipped",
 RETRYABLE = frozenset({"unknown", "refused", "failed", "queued", "retry"})
 
 
-def mail_model(spec: SystemSpec) -> type[BaseModel] | None:
-    """The model of a system's ``invoice_mail`` settings, when it has them."""
-    field = spec.settings.model_fields.get("invoice_mail")
-    if field is None:
-        return None
-    for kind in (field.annotation, *get_args(field.annotation)):
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    for kind in (annotation, *get_args(annotation)):
         if isinstance(kind, type) and issubclass(kind, BaseModel):
             return kind
     return None
 
 
+def mail_model(spec: SystemSpec) -> type[BaseModel] | None:
+    """The model of a system's ``invoice_mail`` settings, when it has them."""
+    field = spec.settings.model_fields.get("invoice_mail")
+    return None if field is None else _model_of(field.annotation)
+
+
 tab("Invoice mail", "mail", 70, applies=lambda spec: mail_model(spec) is not None)
 
 
-def _fields(system: str) -> tuple[list[FormField], list[FormField]]:
+class MailForm(NamedTuple):
+    fields: list[FormField]
+    groups: dict[str, list[FormField]]
+    """A nested block's fields (the seller's details on the invoice), by the block's name."""
+    secrets: list[FormField]
+
+
+def _fields(system: str) -> MailForm:
     spec = SYSTEMS[system]
     model = mail_model(spec)
     if model is None:
         raise Conflict(f"{spec.title} connections send no invoice mail")
+    groups = {
+        name: fields_of(schema_of(nested))
+        for name, info in model.model_fields.items()
+        if (nested := _model_of(info.annotation)) is not None
+    }
     secrets = [f for f in fields_of(schema_of(spec.secrets), secret=True) if f.name == SECRET]
-    return fields_of(schema_of(model)), secrets
+    return MailForm(fields_of(schema_of(model)), groups, secrets)
 
 
 def _page(
@@ -61,14 +75,17 @@ def _page(
 ) -> HTMLResponse:
     context = connection_context(request, signed, connection_id, "mail")
     system = request.app.state.system
-    mail_fields, secret_fields = _fields(context["connection"]["system"])
+    form = _fields(context["connection"]["system"])
     if values is None:
         _system, settings = system.connections.settings_of(signed.principal, connection_id)
         saved = settings.get("invoice_mail") or {}
-        values = {PREFIX + k: v for k, v in saved.items()}
+        values = {PREFIX + k: v for k, v in saved.items() if k not in form.groups}
+        for group in form.groups:
+            values.update({f"{PREFIX}{group}.{k}": v for k, v in (saved.get(group) or {}).items()})
     context.update(
-        mail_fields=mail_fields,
-        secret_fields=secret_fields,
+        mail_fields=form.fields,
+        groups=form.groups,
+        secret_fields=form.secrets,
         values=values,
         errors=errors or {},
         options={},
@@ -92,13 +109,22 @@ def mail_page(
 async def save_mail(request: Request, connection_id: str, signed: ChangeDep) -> Response:
     """Saves the whole block: a field left empty goes back to its default (null in the
     merge patch), and the password only changes when one is typed."""
-    _system, _settings = system_of(request).connections.settings_of(signed.principal, connection_id)
-    mail_fields, secret_fields = _fields(_system)
+    system_name, _settings = system_of(request).connections.settings_of(
+        signed.principal, connection_id
+    )
+    mail_form = _fields(system_name)
     form = await request.form()
     given = {k: v for k, v in form.items() if isinstance(v, str)}
-    values = read_values(mail_fields, {k.removeprefix(PREFIX): v for k, v in given.items()})
-    block = {f.name: values.get(f.name) for f in mail_fields}
-    secrets = read_values(secret_fields, {k.removeprefix("secrets."): v for k, v in given.items()})
+    mine = {k.removeprefix(PREFIX): v for k, v in given.items() if k.startswith(PREFIX)}
+    values = read_values(mail_form.fields, mine)
+    block: dict[str, Any] = {f.name: values.get(f.name) for f in mail_form.fields}
+    for group, fields in mail_form.groups.items():
+        inner = {k.removeprefix(group + "."): v for k, v in mine.items()}
+        read = read_values(fields, inner)
+        block[group] = {f.name: read.get(f.name) for f in fields} if read else None
+    secrets = read_values(
+        mail_form.secrets, {k.removeprefix("secrets."): v for k, v in given.items()}
+    )
     try:
         system_of(request).connections.configure(
             signed.principal, connection_id,
