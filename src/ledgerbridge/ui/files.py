@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from starlette.datastructures import UploadFile
 from fastapi.responses import HTMLResponse
+from starlette.datastructures import UploadFile
 
 from ledgerbridge.services.errors import Invalid, ServiceError
 from ledgerbridge.services.files import MappingRefused
