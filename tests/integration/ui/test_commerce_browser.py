@@ -28,6 +28,10 @@ from tests.integration.webshop_fixtures import Webshop, woo
 
 __all__ = ["shop", "shop_and_books", "sink", "stripe", "woo"]
 TODAY = dt.date.today().isoformat()
+PAYMATCH_FORM = {
+    "Journal": "PAYMATCH", "Receivable account": "5820", "Fee account": "7220",
+    "Bank account": "5900", "Error account": "5990", "Wait for an invoice (hours)": "0",
+}  # fmt: skip
 TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
 
 
@@ -110,9 +114,7 @@ def test_a_paymatch_route_posts_a_stripe_payout_shown_on_the_payouts_tab(
     page.get_by_label("To (target)").select_option(label="Uniconta (Uniconta)")
     page.get_by_label("Post this acquirer's payouts in the target's cash journal").check()
     page.locator("summary", has_text="PayMatch accounts").click()
-    for label, value in (("Journal", "PAYMATCH"), ("Receivable account", "5820"),
-                         ("Fee account", "7220"), ("Bank account", "5900"),
-                         ("Error account", "5990"), ("Wait for an invoice (hours)", "0")):  # fmt: skip
+    for label, value in PAYMATCH_FORM.items():
         page.get_by_label(label, exact=True).fill(value)
     page.locator("#paymatch-start_date").fill("2026-01-01")
     page.get_by_role("button", name="Save the route").last.click()
