@@ -13,9 +13,11 @@ from typing import Any
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.smtp import SmtpSink
 from ledgerbridge.sandbox.stripe import StripeSandbox
-from tests.integration.conftest import COMPANY, Tenant, Uniconta, import_all
+from ledgerbridge.sandbox.zettle import ZettleSandbox
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.test_acquirers_paymatch import CENTS, journal, place, shop, stripe
 from tests.integration.test_file_import import ORDERS_CSV
+from tests.integration.test_zettle import SHARED_DEBTOR, Till, prepare_uniconta, ring_up, zettle
 from tests.integration.ui.commerce_fixtures import shop_and_books
 from tests.integration.ui.conftest import (
     assert_accessible,
@@ -26,7 +28,7 @@ from tests.integration.ui.conftest import (
 from tests.integration.ui.test_commerce_mail import sink
 from tests.integration.webshop_fixtures import Webshop, woo
 
-__all__ = ["shop", "shop_and_books", "sink", "stripe", "woo"]
+__all__ = ["shop", "shop_and_books", "sink", "stripe", "woo", "zettle"]
 TODAY = dt.date.today().isoformat()
 PAYMATCH_FORM = {
     "Journal": "PAYMATCH", "Receivable account": "5820", "Fee account": "7220",
@@ -190,3 +192,56 @@ def test_a_files_connection_maps_a_sample_and_imports_an_upload(
     system.run_until_idle()
     page.locator("#file-state .badge.imported").wait_for()  # the page polled itself
     checked(page, "files-upload")
+
+
+def test_a_zettle_till_route_made_in_the_form_books_its_sales(
+    page: Any,
+    system: System,
+    ui_url: str,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    zettle: tuple[ZettleSandbox, str],
+) -> None:
+    sandbox, url = zettle
+    prepare_uniconta(uniconta)
+    till = Till(system, tenant, sandbox, uniconta, url)
+    made = tenant.api.post("/connections", json={
+        "system": "zettle", "name": "Butikken",
+        "settings": {"base_url": url, "contact_email": "kasse@example.dk"},
+        "secrets": {"api_key": sandbox.default_key.key}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    till.zettle_id = made.json()["id"]
+    till.uniconta_id = connect(tenant, uniconta, settings={
+        "post_invoices": True,
+        "entities": {s: {"enabled": True} for s in ("customers", "invoices", "payment_status")},
+    })["id"]  # fmt: skip
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.goto(f"{ui_url}/routes/new?source={till.zettle_id}")
+    page.get_by_label("To (target)").select_option(label="Uniconta (Uniconta)")
+    page.get_by_label("Book this source's orders and refunds in the target").check()
+    page.locator("summary", has_text="Commerce policy").click()
+    page.locator("#commerce-policy-payment_methods-6-method").fill("IZETTLE_CARD")
+    page.locator("#commerce-policy-payment_methods-6-payment_term").fill("Kort")
+    page.locator("#commerce-policy-payment_methods-6-registered_as_paid").check()
+    page.get_by_role("button", name="Add row to payment methods").click()
+    page.locator("#commerce-policy-payment_methods-7-method").fill("IZETTLE_CASH")
+    page.locator("#commerce-policy-payment_methods-7-payment_term").fill("Kontant")
+    page.locator("#commerce-policy-payment_methods-7-registered_as_paid").check()
+    page.get_by_label("Shared consumer account").fill(SHARED_DEBTOR)
+    page.locator("#commerce-policy-vat-domestic_codes-2-rate").fill("12")
+    page.locator("#commerce-policy-vat-domestic_codes-2-code").fill("U12")
+    page.get_by_label("Rounding account or item").fill("AFRUND")
+    page.get_by_label("Refund item").fill("REFUSION")
+    page.get_by_role("button", name="Save the route").last.click()
+    page.get_by_text("The route is saved.").wait_for()
+    for cid in (till.uniconta_id, till.zettle_id):
+        import_all(system, tenant, cid)
+    till.settle()
+
+    cash = ring_up(till, {"products": [
+        {"sku": "KAF-01", "name": "Cappuccino", "unit_price": 4200, "quantity": 2}],
+        "payments": [{"type": "IZETTLE_CASH"}]})  # fmt: skip
+    till.settle()
+    invoice = till.invoice(cash)
+    assert (invoice["Account"], invoice["Payment"]) == (SHARED_DEBTOR, "Kontant")
+    assert till.issues() == []
