@@ -394,7 +394,7 @@ def _render_form(
             "draft": draft,
             "route_id": route_id,
             "errors": errors or {},
-            "sources": {k: v for k, v in labels.items()},
+            "sources": labels,
             "targets": {k: v for k, v in labels.items() if k != APP_SOURCE},
             "entity_names": entities,
         },
