@@ -16,7 +16,7 @@ from ledgerbridge.sandbox.uniconta import seed_products
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.test_commerce_flow import POLICY, STREAMS, VAT, order_body
 from tests.integration.ui.commerce_fixtures import form_of
-from tests.integration.ui.conftest import Web, text_of
+from tests.integration.ui.conftest import Web, sign_in, text_of
 
 
 @pytest.fixture
@@ -91,6 +91,24 @@ def test_smtp_settings_are_saved_and_checked_with_a_test_mail(
     (received,) = sink.received()
     assert received.rcpt_to == ["ejer@nordlys.dk"]
     assert received.message()["Subject"] == "Test mail: invoice mail is set up"
+    api = tenant.api.post(
+        f"/connections/{cid}/invoice-mails/test", json={"recipient": "b@nordlys.dk"}
+    )
+    assert api.status_code == 200 and api.json()["status"] == "sent", api.text
+    assert len(sink.received()) == 2
+
+
+def test_a_member_sees_the_settings_but_cannot_change_or_send(
+    system: System, ui_url: str, tenant: Tenant, books: dict[str, Any]
+) -> None:
+    added = tenant.api.post("/users", json={"email": "m@nordlys.example", "role": "member"})
+    assert added.status_code == 201, added.text
+    member = sign_in(system, ui_url, tenant.tenant_id, "m@nordlys.example")
+    page = member.get(f"/ui/connections/{books['cid']}/mail")
+    assert page.status_code == 200
+    assert "<fieldset disabled>" in page.text and "Send test mail" not in page.text
+    refused = member.post(f"/ui/connections/{books['cid']}/mail/test", {"recipient": "a@b.dk"})
+    assert refused.status_code == 403
 
 
 def test_a_refused_invoice_mail_is_listed_and_retried(
