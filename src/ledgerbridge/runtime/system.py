@@ -40,6 +40,7 @@ from ledgerbridge.services.data_fields import DataFieldService
 from ledgerbridge.services.files import FileService
 from ledgerbridge.services.mail import MailService
 from ledgerbridge.services.oauth import OAuthService
+from ledgerbridge.services.payouts import PayoutService
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.routes import RouteService
 from ledgerbridge.services.setup import SetupService
@@ -130,6 +131,7 @@ class System:
             first_retry=timedelta(seconds=settings.mail_first_retry_seconds),
         )  # fmt: skip
         self.mail = MailService(self.sessions, self.mails)
+        self.payouts = PayoutService(self.sessions, self.records)
         self.worker = self.queue.runner(
             {
                 **self.jobs.handlers(),

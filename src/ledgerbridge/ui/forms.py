@@ -12,7 +12,19 @@ from typing import Any
 
 ADVANCED = frozenset({"base_url", "daily_call_limit", "page_size"})
 """Shown under "Advanced": a sandbox or a private host, a lower budget, a smaller page."""
-WORDS = {"url": "URL", "id": "ID", "vat": "VAT", "msn": "MSN", "smtp": "SMTP", "api": "API"}
+LONG_TEXT = 1000
+"""A text that may be longer than this (a mail body template) gets a text area: its lines
+survive, which a one-line input would join."""
+WORDS = {
+    "url": "URL",
+    "id": "ID",
+    "vat": "VAT",
+    "msn": "MSN",
+    "smtp": "SMTP",
+    "api": "API",
+    "tls": "TLS",
+    "ca": "CA",
+}
 
 
 @dataclass(frozen=True)
@@ -20,7 +32,7 @@ class FormField:
     name: str
     label: str
     input: str
-    """text, password, number, date, checkbox, select or url."""
+    """text, textarea, password, number, date, checkbox, select or url."""
     required: bool
     help: str
     advanced: bool
@@ -76,6 +88,8 @@ def fields_of(schema: Mapping[str, Any], *, secret: bool = False) -> list[FormFi
             input_type = "date"
         elif secret:
             input_type = "password"
+        elif kind.get("maxLength", 0) > LONG_TEXT:
+            input_type = "textarea"
         elif name.endswith("url"):
             input_type = "url"
         else:
