@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,10 +174,3 @@ def screenshot(page: Any, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
-
-
-def run_jobs(system: System) -> int:
-    """``system.run_until_idle()`` off the main thread, for browser tests: Playwright's sync
-    API keeps an event loop running there, and the PostgreSQL job queue runs its own."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(system.run_until_idle).result()

@@ -17,7 +17,6 @@ from tests.integration.ui.conftest import (
     assert_accessible,
     assert_fits_360,
     browser_sign_in,
-    run_jobs,
     screenshot,
     sign_in,
     text_of,
@@ -36,7 +35,7 @@ def products_waiting_for_x99(
         tenant, uniconta, settings={"entities": {"products": {"enabled": True}}, "vat_mapping": VAT}
     )
     assert tenant.api.post(f"/connections/{connection['id']}/import").status_code == 202
-    run_jobs(system)
+    system.run_until_idle()
     assert tenant.api.get(f"/connections/{connection['id']}").json()["import_state"] == "done"
     return connection, len(special)
 
@@ -62,7 +61,7 @@ def test_an_unmapped_code_shows_its_waiting_records_and_mapping_it_clears_them(
     assert "waiting for these codes sync by themselves" in text_of(following.text)
     assert 'hx-trigger="every 2s"' in following.text
 
-    run_jobs(system)
+    system.run_until_idle()
     done = web.get(f"{path}/waiting", params={"of": skipped})
     assert f"All {skipped} records that waited for these codes have synced" in text_of(done.text)
     assert "hx-trigger" not in done.text
@@ -148,7 +147,7 @@ def test_mapping_a_code_in_the_browser_clears_its_skipped_records(
     page.get_by_label("X99").fill("SPECIAL")
     page.get_by_role("button", name="Save mappings").click()
     page.get_by_text("sync by themselves").wait_for()
-    run_jobs(system)
+    system.run_until_idle()
     page.get_by_text(f"All {skipped} records that waited for these codes have synced").wait_for()
     assert page.get_by_role("row").filter(has_text="X99").get_by_text("Mapped").count() == 1
     assert_accessible(page)

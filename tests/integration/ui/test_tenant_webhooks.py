@@ -5,7 +5,6 @@ them: ``tests/integration/test_webhook_deliveries.py``)."""
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,14 +21,6 @@ from tests.integration.ui.conftest import (
     text_of,
 )
 from tests.sandbox.receiver import receiving
-
-
-def work(system: System) -> None:
-    """Runs the jobs due, as a worker does, in a thread of its own: on PostgreSQL the queue
-    drives asyncio, and this thread's event loop belongs to Playwright once a browser ran."""
-    worker = threading.Thread(target=system.run_until_idle)
-    worker.start()
-    worker.join()
 
 
 def use_up_attempts(system: System, delivery_id: str) -> None:
@@ -86,7 +77,7 @@ def test_adding_a_webhook_and_pinging_it_in_a_browser(
         page.get_by_role("heading", name="Webhook deliveries").wait_for()
         page.get_by_role("button", name="Send test ping").click()
         page.get_by_text("1 delivery, 1 pending").wait_for()
-        work(system)  # the worker sends it; the page's live log shows it
+        system.run_until_idle()  # the worker sends it; the page's live log shows it
         page.get_by_text("1 delivery.").wait_for()
         assert page.get_by_role("cell", name="HTTP 200").is_visible()
         assert [r.json()["event"] for r in receiver.seen] == ["ping"]
@@ -102,7 +93,7 @@ def test_a_failed_delivery_shows_its_answer_and_is_redelivered_from_the_log(
         receiver.status = 503
         sub = tenant.api.post("/webhooks", json={"url": receiver.url}).json()["id"]
         assert web.post(f"/ui/settings/webhooks/{sub}/ping").status_code == 303
-        work(system)
+        system.run_until_idle()
         log = text_of(web.get(f"/ui/settings/webhooks/{sub}").text)
         assert "1 delivery, 1 pending" in log and "HTTP 503" in log and "next try" in log
         [delivery] = tenant.api.get(f"/webhooks/{sub}/deliveries").json()
@@ -113,7 +104,7 @@ def test_a_failed_delivery_shows_its_answer_and_is_redelivered_from_the_log(
         again = web.post(f"/ui/settings/webhooks/{sub}/deliveries/{delivery['id']}/redeliver")
         assert again.status_code == 303
         assert "Delivery queued again" in text_of(web.get(again.headers["location"]).text)
-        work(system)
+        system.run_until_idle()
         assert "Delivered" in text_of(web.get(f"/ui/settings/webhooks/{sub}").text)
         twice = web.post(f"/ui/settings/webhooks/{sub}/deliveries/{delivery['id']}/redeliver")
         assert twice.status_code == 409 and "only a failed delivery" in text_of(twice.text)
