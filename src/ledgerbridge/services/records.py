@@ -71,9 +71,11 @@ class RecordService:
         limit: int,
         after: str | None,
         where: dict[str, str] | None = None,
+        search: str | None = None,
     ) -> list[RecordView]:
         """A page of live records in id order; ``where`` keeps those whose fields hold
-        exactly these values (a stock level's ``product_id`` and ``warehouse``)."""
+        exactly these values (a stock level's ``product_id`` and ``warehouse``), ``search``
+        those with the words in any field (a name, a number, an e-mail), any case."""
         with self._sessions() as session:
             query = (
                 sa.select(HubRecord)
@@ -89,9 +91,22 @@ class RecordService:
                 query = query.where(HubRecord.id > after)
             for field, value in (where or {}).items():
                 query = query.where(HubRecord.data[field].as_string() == value)
+            for word in (search or "").split():
+                query = query.where(
+                    sa.cast(HubRecord.data, sa.Text).ilike(f"%{_like(word)}%", "\\")
+                )
             records = list(session.scalars(query))
             sync = self._sync_state(session, [r.id for r in records])
             return [self._view(session, r, sync.get(r.id, [])) for r in records]
+
+    def find(self, principal: Principal, record_id: str) -> RecordView:
+        """A record by its id alone, whatever its entity (a link from an issue or the sync
+        log names only the id)."""
+        with self._sessions() as session:
+            record = session.get(HubRecord, record_id)
+            if record is None or record.tenant_id != principal.tenant_id or record.deleted:
+                raise NotFound(f"record {record_id} not found")
+            return self._view(session, record)
 
     def replace(
         self,
@@ -253,3 +268,8 @@ class RecordService:
             data=record.data,
             sync=sync,
         )
+
+
+def _like(word: str) -> str:
+    """A word matched literally by LIKE (its % and _ escaped)."""
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
