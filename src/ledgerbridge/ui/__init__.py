@@ -8,10 +8,10 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledgerbridge.ui import auth, connections, overview, setup
+from ledgerbridge.ui import activity, auth, connections, issues, overview, records, setup, usage
 from ledgerbridge.ui.web import HERE
 
-PAGES = (auth, connections, setup, overview)
+PAGES = (auth, connections, setup, overview, issues, activity, usage, records)
 """Page modules in routing order: a fixed path (``/connections/new``) before a pattern that
 would take it (``/connections/{id}``)."""
 

@@ -25,7 +25,9 @@ class Fix:
 
 RULES: tuple[tuple[re.Pattern[str], Fix], ...] = (
     (
-        re.compile(r"expired|older than 90 days|log in to \w+ again|not logged in", re.I),
+        re.compile(
+            r"expired|expires on|older than 90 days|log in to \w+ again|not logged in", re.I
+        ),
         Fix(
             "The login or token has expired: enter a new one (or log in again) on the "
             "Credentials page; the connection resumes by itself.",
@@ -99,14 +101,20 @@ RULES: tuple[tuple[re.Pattern[str], Fix], ...] = (
 )
 
 
-def fix_for(message: str | None) -> Fix | None:
-    """The advice for a run's error message, or None when there is nothing to say."""
-    if not message:
-        return None
+def known_fix(message: str) -> Fix | None:
+    """The advice for a known failure or warning; None for any other."""
     for pattern, fix in RULES:
         if pattern.search(message):
             return fix
-    return Fix(
+    return None
+
+
+def fix_for(message: str | None) -> Fix | None:
+    """The advice for a run's error message (a general one when the failure is not a known
+    one), or None when there is no message."""
+    if not message:
+        return None
+    return known_fix(message) or Fix(
         "The system refused the work: the message says why; fix it in the system or on the "
         "Issues page and retry.",
         "issues",
