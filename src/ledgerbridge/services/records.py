@@ -225,7 +225,9 @@ class RecordService:
             .join(Connection, Connection.id == Link.connection_id)
             .where(Link.record_id.in_(record_ids))
         )
+        linked: dict[tuple[str, str, str], str] = {}
         for record_id, connection_id, stream, remote_id, system, settings in links:
+            linked[(connection_id, stream, remote_id)] = record_id
             entry: JSON = {
                 "connection_id": connection_id,
                 "system": system,
@@ -237,13 +239,35 @@ class RecordService:
                 # The navigation button: the record's page in the system's own app.
                 entry["url"] = spec.record_url(settings or {}, stream, remote_id)
             state.setdefault(record_id, []).append(entry)
-        issues = session.execute(
-            sa.select(SyncIssue).where(
-                SyncIssue.key.in_(record_ids), SyncIssue.direction == "outbound"
+        # An outbound issue names the hub record; an inbound one the remote record, so it
+        # belongs to the hub record linked to that (a record changed there that no longer
+        # syncs).
+        issues = list(
+            session.scalars(
+                sa.select(SyncIssue).where(
+                    SyncIssue.key.in_(record_ids), SyncIssue.direction == "outbound"
+                )
             )
-        ).scalars()
+        )
+        if linked:
+            issues += [
+                i
+                for i in session.scalars(
+                    sa.select(SyncIssue).where(
+                        SyncIssue.direction == "inbound",
+                        SyncIssue.connection_id.in_({c for c, _s, _r in linked}),
+                        SyncIssue.key.in_({r for _c, _s, r in linked}),
+                    )
+                )
+                if (i.connection_id, i.stream, i.key) in linked
+            ]
         for issue in issues:
-            state.setdefault(issue.key, []).append(
+            owner = (
+                issue.key
+                if issue.direction == "outbound"
+                else linked[(issue.connection_id, issue.stream, issue.key)]
+            )
+            state.setdefault(owner, []).append(
                 {
                     "connection_id": issue.connection_id,
                     "stream": issue.stream,

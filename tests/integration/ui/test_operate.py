@@ -115,7 +115,9 @@ def test_issues_grouped_listed_linked_and_retried(
     assert f'href="/ui/records/{issue["record_id"]}"' in listed.text
     record = web.get(f"/ui/records/{issue['record_id']}")
     assert record.status_code == 200 and accounts[1] in text_of(record.text)
-    assert "invalid_remote_data" in text_of(record.text) or "Linked" in text_of(record.text)
+    assert "Issue" in text_of(record.text) and "invalid_remote_data" in text_of(record.text)
+    sync = tenant.api.get(f"/parties/{issue['record_id']}").json()["sync"]
+    assert [s["issue"]["reason"] for s in sync if s["issue"]] == ["invalid_remote_data"]
 
     # Still wrong in Uniconta: a retry of this one issue keeps it open, one more attempt.
     retried = web.post(f"/ui/connections/{cid}/issues/retry", {"issue_id": issue["id"]})
