@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -122,21 +123,36 @@ def run_page(request: Request, connection_id: str, run_id: str, signed: SignedDe
     )
 
 
+@dataclass(frozen=True)
+class Tail:
+    timezone: str
+    after: int
+    """The newest entry already shown."""
+
+
+def tail_start(request: Request, connection_id: str, signed: SignedDep) -> Tail:
+    """Before the stream opens: the connection must be the tenant's (a refusal is a page,
+    not a broken stream), and the tail starts after ``Last-Event-ID`` or at the newest entry."""
+    connections = system_of(request).connections
+    timezone = connections.status(signed.principal, connection_id)["timezone"]
+    resume = request.headers.get("last-event-id", "")
+    if resume.isdigit():
+        return Tail(timezone, int(resume))
+    return Tail(timezone, connections.latest_log_id(signed.principal, connection_id))
+
+
 @router.get("/connections/{connection_id}/activity/live", response_class=EventSourceResponse)
 async def live_tail(
-    request: Request, connection_id: str, signed: SignedDep
+    request: Request,
+    connection_id: str,
+    signed: SignedDep,
+    start: Annotated[Tail, Depends(tail_start)],
 ) -> AsyncIterator[ServerSentEvent]:
     """New sync-log entries as ``log`` events, each an HTML list item htmx puts on top (a
     burst shows its newest 100: the log below has them all); ``Last-Event-ID`` resumes
     after a reconnect without repeating an entry."""
     connections = system_of(request).connections
-    timezone = (await run_in_threadpool(connections.status, signed.principal, connection_id))[
-        "timezone"
-    ]
-    resume = request.headers.get("last-event-id", "")
-    last = int(resume) if resume.isdigit() else None
-    if last is None:
-        last = await run_in_threadpool(connections.latest_log_id, signed.principal, connection_id)
+    last = start.after
     line = templates.get_template("connection/_log_line.html")
     waited = 0.0
     while waited < TAIL_LIFETIME_SECONDS and not await request.is_disconnected():
@@ -146,7 +162,7 @@ async def live_tail(
         )  # fmt: skip
         for entry in reversed(entries):
             last = entry["id"]
-            html = line.render(entry=entry, timezone=timezone, connection_id=connection_id)
+            html = line.render(entry=entry, timezone=start.timezone)
             yield ServerSentEvent(raw_data=" ".join(html.split()), event="log", id=str(last))
         await asyncio.sleep(TAIL_POLL_SECONDS)
         waited += TAIL_POLL_SECONDS

@@ -188,6 +188,15 @@ def test_runs_usage_and_stats_in_the_api_and_the_pages(
     assert "No entry matches these filters." in text_of(none.text)
     assert web.get(f"/ui/connections/{cid}/activity", params={"outcome": "x"}).status_code == 422
     assert web.get(f"/ui/connections/{cid}/activity/runs/nope").status_code == 404
+    assert web.get("/ui/connections/nope/activity/live").status_code == 404
+    # After a reconnect from before the first entry, the tail sends every entry since.
+    resumed = {"Last-Event-ID": "0"}
+    with web.client.stream("GET", f"/ui/connections/{cid}/activity/live", headers=resumed) as tail:
+        assert tail.headers["content-type"].startswith("text/event-stream")
+        lines = tail.iter_lines()
+        first = [next(lines) for _ in range(3)]
+    assert first[0] == "event: log" and first[1].startswith("data: <li>")
+    assert "created" in first[1] and first[2].startswith("id: ")
 
     usage_page = web.get(f"/ui/connections/{cid}/usage")
     assert usage_page.status_code == 200
