@@ -31,7 +31,7 @@ def _run(
 def test_help_explains_every_command() -> None:
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("demo", "serve", "worker", "sandbox", "tenant", "migrate"):
+    for command in ("demo", "serve", "worker", "sandbox", "tenant", "migrate", "ui-link"):
         assert command in result.stdout
 
 
@@ -50,6 +50,7 @@ def test_demo_once_runs_the_whole_flow_and_exits_0(tmp_path: Path) -> None:
     assert "Uniconta → app" in out
     assert "Echoes recognised and not sent back: 1" in out
     assert "/docs" in out and "/sync-log" in out
+    assert re.search(r"Web UI: +http://127\.0\.0\.1:\d+/ui/login/\S+", out), out
     # Its database and key go to the user's data directory, nothing into the working one.
     assert (data / "ledgerbridge" / "demo" / "ledgerbridge-demo.db").exists()
     assert (data / "ledgerbridge" / "demo" / "ledgerbridge-demo.key").exists()
@@ -81,7 +82,27 @@ def test_demo_webshop_books_the_shop_into_uniconta_and_exits_0(tmp_path: Path) -
     mailed = re.search(r"Invoice mail: (\d+) booked invoices mailed .*, (\d+) messages in", out)
     assert mailed and int(mailed[1]) == int(mailed[2]) > 0, out
     assert len(list((tmp_path / "data" / "mail").glob("*.eml"))) == int(mailed[2])
+    assert re.search(r"Web UI: +http://127\.0\.0\.1:\d+/ui/login/\S+", out), out
     assert "Traceback" not in result.stderr
+
+
+def test_ui_link_prints_a_one_time_sign_in_link(tmp_path: Path) -> None:
+    env = {
+        "LEDGERBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'lb.db'}",
+        "LEDGERBRIDGE_PUBLIC_URL": "https://sync.example.dk",
+    }
+    none_yet = _run("ui-link", cwd=tmp_path, **env)
+    assert none_yet.returncode == 2
+    assert "no tenant yet" in none_yet.stderr
+    assert _run("tenant", "create", "Nordlys", "--owner", "o@nordlys.example", cwd=tmp_path, **env)
+    first = _run("ui-link", cwd=tmp_path, **env)
+    assert first.returncode == 0, first.stderr
+    assert re.fullmatch(r"https://sync\.example\.dk/ui/login/[\w-]{40,}\n", first.stdout)
+    _run("tenant", "create", "Fjord", "--owner", "o@fjord.example", cwd=tmp_path, **env)
+    several = _run("ui-link", cwd=tmp_path, **env)
+    assert several.returncode == 2
+    assert "several tenants: choose one with --tenant" in several.stderr
+    assert "Traceback" not in first.stderr + several.stderr
 
 
 def test_worker_refuses_sqlite_with_a_reason(tmp_path: Path) -> None:

@@ -145,6 +145,18 @@ def assert_accessible(page: Any) -> None:
     assert bad == [], f"{page.url}: " + " | ".join(bad)
 
 
+WIDEST = """() => {
+  const limit = document.documentElement.clientWidth;
+  return [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > limit + 1
+                 && !e.closest('.overflow-auto') && e.offsetParent !== null)
+    .slice(0, 5)
+    .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+              + (e.className && typeof e.className === 'string' ? '.' + e.className : '')
+              + ' "' + (e.textContent || '').trim().slice(0, 40) + '"');
+}"""
+
+
 def assert_fits_360(page: Any) -> None:
     """At 360 px wide nothing but a table's own scroller overflows the page."""
     size = page.viewport_size
@@ -152,8 +164,9 @@ def assert_fits_360(page: Any) -> None:
     overflow = page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
+    widest = page.evaluate(WIDEST) if overflow > 1 else []
     page.set_viewport_size(size)
-    assert overflow <= 1, f"{page.url} is {overflow}px wider than a 360px screen"
+    assert overflow <= 1, f"{page.url} is {overflow}px wider than a 360px screen: {widest}"
 
 
 def screenshot(page: Any, name: str) -> None:
