@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ from tests.integration.conftest import Tenant
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 SCREENSHOTS = os.environ.get("LEDGERBRIDGE_UI_SCREENSHOTS")
 SERIOUS = ("serious", "critical")
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -77,6 +79,14 @@ def web(system: System, ui_url: str, tenant: Tenant) -> Iterator[Web]:
 def text_of(html: str) -> str:
     """A page's words without its tags, for asserting on what a person reads."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+def in_worker(work: Callable[..., T], *args: Any) -> T:
+    """Runs ``work`` (jobs, an import) on a thread of its own, as a worker would. In a browser
+    test Playwright's event loop holds the test's thread, and PostgreSQL's job queue runs its
+    jobs with asyncio, which cannot start inside a running loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work, *args).result()
 
 
 # --- the real browser ------------------------------------------------------------------------

@@ -6,7 +6,6 @@ page of the area."""
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ledgerbridge.runtime.system import System
@@ -15,16 +14,10 @@ from tests.integration.ui.conftest import (
     assert_accessible,
     assert_fits_360,
     browser_sign_in,
+    in_worker,
     screenshot,
 )
 from tests.integration.ui.test_operate import _with_an_issue
-
-
-def _work(system: System) -> None:
-    """Run the queued jobs as a worker would: on a thread of its own, because Playwright's
-    event loop holds this one (PostgreSQL's queue runs its jobs with asyncio)."""
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(system.run_until_idle).result()
 
 
 def _check(page: Any, name: str | None = None) -> None:
@@ -39,8 +32,7 @@ def test_operate_a_connection_in_the_browser(
 ) -> None:
     from playwright.sync_api import expect
 
-    with ThreadPoolExecutor(1) as pool:
-        cid, accounts = pool.submit(_with_an_issue, system, tenant, uniconta).result()
+    cid, accounts = in_worker(_with_an_issue, system, tenant, uniconta)
     browser_sign_in(page, system, ui_url, tenant.tenant_id)
     expect(page.get_by_role("heading", name="Connections")).to_be_visible()
     _check(page, "connections")
@@ -49,7 +41,7 @@ def test_operate_a_connection_in_the_browser(
     page.get_by_role("link", name="Uniconta").first.click()
     page.get_by_role("button", name="Read pull now").click()
     expect(page.get_by_role("status").filter(has_text="queued")).to_be_visible()
-    _work(system)
+    in_worker(system.run_until_idle)
     page.reload()
     runs = page.get_by_role("region", name="Runs")
     expect(runs.get_by_role("row").filter(has_text="pull").first).to_be_visible()
@@ -62,7 +54,7 @@ def test_operate_a_connection_in_the_browser(
     uniconta.sandbox.add_user(COMPANY, USER, "changed-in-uniconta")
     page.get_by_role("link", name="Overview").click()
     page.get_by_role("button", name="Read pull now").click()
-    _work(system)
+    in_worker(system.run_until_idle)
     page.get_by_role("link", name="Overview").click()
     expect(page.get_by_role("heading", name="Last error")).to_be_visible()
     expect(page.get_by_text("Uniconta refused the credentials").first).to_be_visible()
@@ -88,7 +80,7 @@ def test_operate_a_connection_in_the_browser(
     page.get_by_role("link", name="Activity").click()
     expect(page.get_by_role("heading", name="Live")).to_be_visible()
     page.wait_for_function("document.querySelector('[sse-connect]')['htmx-internal-data']")
-    _work(system)
+    in_worker(system.run_until_idle)
     expect(page.locator("#live-log li").filter(has_text=accounts[1]).first).to_be_visible()
     page.get_by_role("link", name="Issues").click()
     expect(page.get_by_text("No open issue")).to_be_visible()
