@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from ledgerbridge.services.records import RecordView
 from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.ui.forms import label_of
 from ledgerbridge.ui.nav import menu, system_title
 from ledgerbridge.ui.web import SignedDep, UiRoute, render, system_of
 
@@ -19,14 +20,15 @@ menu("Records", "/ui/records", 30)
 
 PER_PAGE = 50
 KINDS = {"party": "Parties", "product": "Products", "invoice": "Invoices", "order": "Orders"}
-TITLE_FIELDS = ("name", "number", "sku", "title", "order_number", "reference")
+TITLE_FIELDS = ("name", "number", "sku", "subject", "reference", "source_id")
 """The first of these a record has is its title in a list."""
 COLUMNS = {
-    "party": ("debtor_number", "creditor_number", "email", "country"),
-    "product": ("sku", "unit", "price"),
-    "invoice": ("date", "currency", "total", "status"),
-    "order": ("date", "currency", "total", "status"),
+    "party": ("debtor_number", "creditor_number", "email", "vat_number"),
+    "product": ("sku", "unit", "sales_price", "currency"),
+    "invoice": ("date", "status", "currency", "amount_open"),
+    "order": ("created_at", "state", "currency", "total"),
 }
+"""The fields a list shows beside the title; a record's page shows them all."""
 
 
 def title_of(view: RecordView) -> str:
@@ -61,7 +63,7 @@ def records_page(
             "q": q,
             "after": after,
             "rows": [(v, title_of(v)) for v in shown],
-            "columns": COLUMNS[entity],
+            "columns": [(c, label_of(c)) for c in COLUMNS[entity]],
             "next": shown[-1].id if len(views) > PER_PAGE else None,
             "names": _connection_names(request, signed.principal),
         },
