@@ -18,6 +18,8 @@ from tests.integration.conftest import (
     import_all,
     seed,
 )
+from tests.integration.test_woocommerce import Shop, pull, shop  # noqa: F401 (a fixture)
+from tests.integration.test_woocommerce import connect as connect_shop
 from tests.integration.ui.conftest import Web, sign_in, text_of
 
 
@@ -243,3 +245,26 @@ def test_a_member_sees_operations_but_cannot_start_them(
         assert member.post(f"/ui/connections/{cid}/issues/retry").status_code == 403
     finally:
         member.client.close()
+
+
+def test_an_issue_opens_its_record_in_the_system_s_own_app(
+    system: System,
+    tenant: Tenant,
+    shop: Shop,  # noqa: F811 (the fixture imported above)
+    web: Web,
+) -> None:
+    cid = connect_shop(tenant, shop)["id"]
+    import_all(system, tenant, cid)
+    held = str(shop.cases["reverse_charge_order"])
+    shop.sandbox.update_order(
+        int(held), {"meta_data": [{"key": "_billing_vat_number", "value": "DE123456789"}]}
+    )
+    pull(system, tenant, cid)
+    [issue] = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert issue["key"] == held and issue["record_id"]
+    assert issue["url"] == f"{shop.url}/wp-admin/post.php?post={held}&action=edit"
+    listed = web.get(f"/ui/connections/{cid}/issues", params={"reason": issue["reason"]})
+    assert f'href="{issue["url"]}"'.replace("&", "&amp;") in listed.text
+    assert f"Open {held} in WooCommerce" in listed.text
+    record = web.get(f"/ui/records/{issue['record_id']}")
+    assert "invalid_remote_data" in text_of(record.text)
