@@ -178,7 +178,10 @@ def test_yuki_and_qonto_have_their_own_zone_and_codes(
     yuki_connection = connect_yuki(tenant, yuki)
     assert yuki_connection["timezone"] == "Europe/Amsterdam"
     yuki_codes = tenant.api.get(f"/connections/{yuki_connection['id']}/mappings").json()
-    assert yuki_codes == {"vat": {}, "units": {}, "payment_terms": {}}
+    assert yuki_codes == {
+        "vat": {}, "units": {}, "payment_terms": {},
+        "waiting": {"vat": {}, "units": {}, "payment_terms": {}},
+    }  # fmt: skip
     units = tenant.api.put(
         f"/connections/{yuki_connection['id']}/mappings", json={"units": {"Stuk": "pcs"}}
     )

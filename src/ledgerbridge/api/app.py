@@ -25,6 +25,7 @@ from ledgerbridge.api import (
     inbound,
     mail,
     oauth,
+    payouts,
     records,
     routes,
     setup,
@@ -60,6 +61,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(routes.router, prefix="/api/v1")
     app.include_router(files.router, prefix="/api/v1")
     app.include_router(mail.router, prefix="/api/v1")
+    app.include_router(payouts.router, prefix="/api/v1")
     app.include_router(systems.router, prefix="/api/v1")
     app.include_router(tenancy.router, prefix="/api/v1")
     app.include_router(inbound.router, prefix="/api/v1")

@@ -83,6 +83,9 @@ class ImportProgress(BaseModel):
     elapsed_seconds: float
     eta_seconds: float | None
     message: str | None
+    resumes_at: str | None = Field(
+        None, description="A run waiting for the daily quota to reset: when it goes on"
+    )
 
 
 class ScheduleView(BaseModel):
@@ -136,6 +139,17 @@ class ConnectionStatus(BaseModel):
     schedules: list[ScheduleView]
     job_kinds: list[str] = Field(description="Jobs a user may run now (`POST …/jobs/{kind}`)")
     warnings: list[str]
+    logged_in: bool | None = Field(
+        None,
+        description="A system that logs in with OAuth: whether the connection holds a login "
+        "(`POST …/oauth/authorize` starts one); null for other systems",
+    )
+
+
+class ConnectionDeleted(BaseModel):
+    id: str
+    name: str
+    warnings: list[str]
 
 
 class TestResult(BaseModel):
@@ -158,6 +172,10 @@ class Mappings(BaseModel):
         None, description="With `remote=true`: the system's VAT codes"
     )
     unmapped_vat_codes: list[str] | None = None
+    waiting: dict[str, dict[str, int]] = Field(
+        description="Records skipped for a missing mapping, per kind (`vat`, `units`, "
+        "`payment_terms`) and code: they sync by themselves once the code is mapped"
+    )
 
 
 class SyncLogEntry(BaseModel):
@@ -285,6 +303,40 @@ def configure(
     )  # fmt: skip
 
 
+@router.delete("/{connection_id}", status_code=200, response_model=ConnectionDeleted)
+def delete(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """Delete a connection (owner or admin): its schedules, links, sync log, issues and routes
+    go with it; the hub's records stay; jobs still queued for it end without doing anything;
+    the system's webhooks to it are removed (`warnings` says when they could not be)."""
+    return system.connections.delete(principal, connection_id)
+
+
+class CredentialsCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secrets: dict[str, str] = Field(description="The new secrets to check")
+    settings: dict[str, Any] | None = Field(
+        None, description="Settings to check them with, as a merge patch (a token's environment)"
+    )
+
+
+class CredentialsChecked(BaseModel):
+    ok: bool
+    description: str = Field(description="What the credentials reached")
+    warnings: list[str]
+
+
+@router.post("/{connection_id}/credentials/check", response_model=CredentialsChecked)
+def check_credentials(
+    connection_id: str, body: CredentialsCheck, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """Check new credentials with the system before saving them (a rotated token): nothing is
+    saved; a refusal is a 422 naming the field. `PATCH` with the same secrets saves them."""
+    return system.connections.check_credentials(
+        principal, connection_id, secrets_=body.secrets, settings=body.settings
+    )
+
+
 @router.post("/{connection_id}/test", response_model=TestResult)
 def test(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
     """Call the system once with the saved credentials (owner or admin)."""
@@ -296,6 +348,20 @@ def start_import(connection_id: str, principal: PrincipalDep, system: SystemDep)
     """Start the initial import; `warnings` names codes not mapped yet (their records are
     skipped, not lost, and sync once mapped). Follow it in the status's `import_progress`."""
     return system.connections.start_import(principal, connection_id, system.connector)
+
+
+class Preflight(BaseModel):
+    warnings: list[str] = Field(
+        description="What to fix before the initial import (each says what to do)"
+    )
+
+
+@router.get("/{connection_id}/preflight", response_model=Preflight)
+def preflight(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """What to fix before the initial import: a paused connection, a login still missing, the
+    system's warnings, and for an owner or admin (one call to the system) the VAT codes not
+    mapped yet, whose records would be skipped until they are."""
+    return {"warnings": system.connections.preflight(principal, connection_id, system.connector)}
 
 
 class MappingsUpdate(BaseModel):
@@ -370,6 +436,65 @@ def new_custom_field(
     return system.data_fields.create_custom_field(
         principal, connection_id, statistic, label=body.label, key=body.key
     )
+
+
+class ClientLink(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_id: str = Field(
+        min_length=1, max_length=50, description="The system's customer (`lists/customers`)"
+    )
+
+
+class ClientLinks(BaseModel):
+    party_id: str | None = None
+    customer_id: str | None = None
+    client_links: dict[str, str] = Field(description="Every link now: hub party → customer")
+
+
+class ReloadQueued(BaseModel):
+    job_id: str = Field(description="Follow it with `GET …/reload/{job_id}`")
+    status: Literal["queued"]
+    requested_at: str
+
+
+class ReloadState(BaseModel):
+    job_id: str
+    status: str = Field(description="queued, running, done, failed or cancelled")
+    finished: bool
+    error: str | None
+    run: RunView | None = Field(description="The run, once the job started: counts and calls")
+
+
+@router.put("/{connection_id}/client-links/{party_id}", response_model=ClientLinks)
+def link_client(
+    connection_id: str, party_id: str, body: ClientLink, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """Link one client (hub party) to the system's customer, or relink it; the other links
+    stay as they are (one transaction). Both sides are checked first. Then `POST …/reload`
+    back-fills its figures."""
+    return system.connections.set_client_link(principal, connection_id, party_id, body.customer_id)
+
+
+@router.delete("/{connection_id}/client-links/{party_id}", response_model=ClientLinks)
+def unlink_client(
+    connection_id: str, party_id: str, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    return system.connections.remove_client_link(principal, connection_id, party_id)
+
+
+@router.post("/{connection_id}/reload", status_code=202, response_model=ReloadQueued)
+def reload(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """ "Reload data": re-import the last 12 months of every linked client's figures in the
+    background, overwriting the app's values (owner or admin: it spends API calls)."""
+    return system.connections.reload(principal, connection_id)
+
+
+@router.get("/{connection_id}/reload/{job_id}", response_model=ReloadState)
+def reload_state(
+    connection_id: str, job_id: str, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    return system.connections.reload_state(principal, connection_id, job_id)
 
 
 @router.post("/{connection_id}/jobs/{kind}", status_code=202, response_model=JobQueued)

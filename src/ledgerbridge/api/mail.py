@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
 
@@ -53,3 +53,22 @@ def retry_invoice_mail(
     `failed`; a `queued` or `retry` one is tried now (after mail was off, or the connection
     paused). 409 for a mail `sent`, `started` or `skipped`."""
     return system.mail.retry(principal, connection_id, invoice_id)
+
+
+class TestMailBody(BaseModel):
+    recipient: str = Field(min_length=3, max_length=320, description="Where the test goes")
+
+
+class TestMailAnswer(BaseModel):
+    status: str = Field(description="sent, temporary, refused or unknown")
+    reply: str = Field(description="The server's answer, or why there was none")
+    stage: str = Field(description="Where it ended: connect, tls, auth, mail, rcpt, data, end")
+
+
+@router.post("/{connection_id}/invoice-mails/test", response_model=TestMailAnswer)
+def send_test_mail(
+    connection_id: str, body: TestMailBody, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """Send one plain mail with the saved SMTP settings (owner or admin), to check them
+    before invoices go out. 409 while invoice mail is off."""
+    return system.mail.send_test(principal, connection_id, body.recipient)

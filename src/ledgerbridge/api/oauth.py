@@ -6,30 +6,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
-from ledgerbridge.runtime.system import System
-from ledgerbridge.services.oauth import OAuthService
+from ledgerbridge.services.oauth import LoginFailed
 
 router = APIRouter(tags=["oauth"])
-
-
-def _service(system: System) -> OAuthService:
-    return OAuthService(
-        system.sessions,
-        system.box,
-        system.clock,
-        system.connections.public_url,
-        system.ledger,
-        system.connections.transport,
-    )
 
 
 @router.post("/connections/{connection_id}/oauth/authorize")
 def authorize(connection_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
     """Where the user logs in; open ``authorize_url`` in the browser."""
-    return _service(system).authorize(principal, connection_id)
+    return system.oauth.authorize(principal, connection_id)
 
 
 @router.get("/oauth/callback")
@@ -39,5 +28,16 @@ async def callback(
     code: str | None = None,
     error: str | None = None,
 ) -> Any:
-    """The system redirects here after the login; the ``state`` names the connection."""
-    return await run_in_threadpool(_service(system).callback, state, code, error)
+    """The system redirects here after the login; the ``state`` names the connection. A login
+    started from the web UI goes back to its page (303, ``?login=ok`` or ``?login=failed``:
+    the page reads the reason from the connection); one started through the API answers
+    JSON."""
+    try:
+        answer = await run_in_threadpool(system.oauth.callback, state, code, error)
+    except LoginFailed as exc:
+        if exc.return_to is None:
+            raise
+        return RedirectResponse(f"{exc.return_to}?login=failed", status_code=303)
+    if "return_to" in answer:
+        return RedirectResponse(f"{answer['return_to']}?login=ok", status_code=303)
+    return answer

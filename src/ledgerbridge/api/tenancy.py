@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
@@ -17,6 +17,36 @@ class UserCreate(BaseModel):
 
     email: str
     role: Literal["owner", "admin", "member"] = "member"
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200, description="Where the key is used")
+
+
+class KeyView(BaseModel):
+    id: str
+    name: str
+    user_id: str
+    email: str
+    role: str
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class DeliveryView(BaseModel):
+    id: str
+    subscription_id: str
+    event: str
+    status: str = Field(description="pending, delivered or failed")
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: str
+    next_attempt_at: str | None
+    delivered_at: str | None
 
 
 class WebhookCreate(BaseModel):
@@ -41,6 +71,20 @@ def add_user(body: UserCreate, principal: PrincipalDep, system: SystemDep) -> An
     return {"user_id": issued.user_id, "key_id": issued.key_id, "api_key": issued.api_key}
 
 
+@router.get("/api-keys", response_model=list[KeyView], tags=["tenancy"])
+def list_keys(principal: PrincipalDep, system: SystemDep) -> Any:
+    """Every key of the tenant with its holder, when it was last used and whether it is
+    revoked; never the key itself."""
+    return system.tenancy.list_keys(principal)
+
+
+@router.post("/api-keys", status_code=201, tags=["tenancy"])
+def create_key(body: KeyCreate, principal: PrincipalDep, system: SystemDep) -> Any:
+    """A new key for the caller (shown once): to rotate, switch to it, then revoke the old."""
+    issued = system.tenancy.create_key(principal, body.name)
+    return {"key_id": issued.key_id, "api_key": issued.api_key}
+
+
 @router.delete("/api-keys/{key_id}", status_code=204, tags=["tenancy"])
 def revoke_key(key_id: str, principal: PrincipalDep, system: SystemDep) -> Response:
     system.tenancy.revoke_key(principal, key_id)
@@ -62,3 +106,38 @@ def subscribe(body: WebhookCreate, principal: PrincipalDep, system: SystemDep) -
 def unsubscribe(subscription_id: str, principal: PrincipalDep, system: SystemDep) -> Response:
     system.webhooks.unsubscribe(principal, subscription_id)
     return Response(status_code=204)
+
+
+@router.get(
+    "/webhooks/{subscription_id}/deliveries", response_model=list[DeliveryView], tags=["webhooks"]
+)
+def deliveries(
+    subscription_id: str,
+    principal: PrincipalDep,
+    system: SystemDep,
+    limit: int = Query(100, ge=1, le=1000),
+) -> Any:
+    """The subscription's deliveries, newest first."""
+    return system.webhooks.deliveries(principal, subscription_id, limit)
+
+
+@router.post(
+    "/webhooks/{subscription_id}/ping",
+    status_code=202,
+    response_model=DeliveryView,
+    tags=["webhooks"],
+)
+def ping(subscription_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """Queue a signed `ping` event to this subscription through the normal outbox."""
+    return system.webhooks.ping(principal, subscription_id)
+
+
+@router.post(
+    "/webhooks/deliveries/{delivery_id}/redeliver",
+    status_code=202,
+    response_model=DeliveryView,
+    tags=["webhooks"],
+)
+def redeliver(delivery_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """Send a failed delivery again, its attempts counted afresh."""
+    return system.webhooks.redeliver(principal, delivery_id)

@@ -146,6 +146,9 @@ class CodeMappings:
 
     vat: bool = False
     """``settings.vat_mapping``: VAT codes."""
+    vat_keys: Literal["system", "hub"] = "system"
+    """Whose codes key ``settings.vat_mapping``: the system's (Uniconta: its code → the hub's)
+    or the hub's (Yuki: hub code → its VAT type)."""
     units: Mapping[str, str] | None = None
     """``settings.unit_mapping``: the system's units → hub units, added to these."""
     payment_terms: Mapping[str, int] | None = None
@@ -345,7 +348,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         default_streams=YukiConnector.default_streams,
         verify=yuki_setup.verify,
         check_settings=yuki_setup.check_settings,
-        codes=CodeMappings(vat=True),
+        codes=CodeMappings(vat=True, vat_keys="hub"),
         credential_settings=("domain_id", "administration_id", "base_url"),
         # Yuki counts calls per domain, whichever key or connection makes them.
         counted_per=lambda settings: (

@@ -114,6 +114,11 @@ class SyncJobs:
         connection_id = job.job.connection_id
         if connection_id is None:
             raise ValueError(f"{kind} job without a connection")
+        with self._sessions() as session:
+            row = session.get(Connection, connection_id)
+            if row is None or not row.active:
+                # Deleted or paused after the job was queued: the job ends, doing nothing.
+                return {"skipped": "connection removed or paused"}
         handle = self._connections.handle(connection_id)
         plan = handle.system.pulls.get(kind)
         if plan is None:

@@ -31,7 +31,7 @@ import base64
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -73,6 +73,8 @@ DIRECTION = "mail"
 """Mail outcomes are logged and raised as issues on the invoice, in their own direction."""
 BOOKED = ("booked", "paid")
 FIRST_RETRY = timedelta(minutes=1)
+TEST_TIMEOUT = 15.0
+"""Seconds a test mail waits for the server: a person is waiting for the answer."""
 LONGEST_RETRY = timedelta(minutes=30)
 PRIORITY = 45
 
@@ -424,6 +426,28 @@ class InvoiceMails:
         outcome = self._send(config.server, message, config.from_address, [recipient])
         self._record(intent_id, token, outcome, config, recorder)
         return outcome
+
+    def send_test(self, connection_id: str, recipient: str) -> smtp.Outcome | None:
+        """One plain mail to ``recipient`` with the connection's saved server and sender, so a
+        person sees the server's answer before any invoice goes out; None when invoice mail
+        is off. Nothing is recorded: no invoice is concerned."""
+        handle = self._connections.handle(connection_id)
+        config = MailConfig.of(handle.settings, handle.secrets)
+        if config is None:
+            return None
+        message = EmailMessage()
+        message["From"] = formataddr((config.from_name or "", config.from_address))
+        message["To"] = recipient
+        if config.reply_to:
+            message["Reply-To"] = config.reply_to
+        message["Subject"] = "Test mail: invoice mail is set up"
+        message["Date"] = format_datetime(self._clock.now())
+        message.set_content(
+            "This test mail was sent with the SMTP settings of your accounting connection. "
+            "Booked invoices will be mailed to customers the same way."
+        )
+        server = replace(config.server, timeout=TEST_TIMEOUT)
+        return self._send(server, message, config.from_address, [recipient])
 
     def _message(self, intent_id: str, config: MailConfig) -> tuple[EmailMessage, str, str]:
         with self._sessions() as session:

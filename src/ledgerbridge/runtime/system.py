@@ -39,6 +39,8 @@ from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.data_fields import DataFieldService
 from ledgerbridge.services.files import FileService
 from ledgerbridge.services.mail import MailService
+from ledgerbridge.services.oauth import OAuthService
+from ledgerbridge.services.payouts import PayoutService
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.routes import RouteService
 from ledgerbridge.services.setup import SetupService
@@ -104,6 +106,9 @@ class System:
         self.data_fields = DataFieldService(self.connections, self.records)
         self.files = FileService(self.sessions, self.queue, self.clock, self.connections)
         self.setup = SetupService(self.ledger, transport)
+        self.oauth = OAuthService(
+            self.sessions, self.box, self.clock, settings.public_url, self.ledger, transport
+        )
         self.engine = SyncEngine(self.sessions, self.hub, self.clock)
         self.engine.inbound.on_release = self._queue_push
         self.jobs = SyncJobs(
@@ -126,6 +131,7 @@ class System:
             first_retry=timedelta(seconds=settings.mail_first_retry_seconds),
         )  # fmt: skip
         self.mail = MailService(self.sessions, self.mails)
+        self.payouts = PayoutService(self.sessions, self.records)
         self.worker = self.queue.runner(
             {
                 **self.jobs.handlers(),

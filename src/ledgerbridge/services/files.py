@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.files import (
+    FIELDS,
     FileKind,
     FileMapping,
     FileRefused,
@@ -151,6 +152,14 @@ class FileService:
         return kind
 
     # ------------------------------------------------------------------ mappings
+
+    def fields(self, kind: str) -> list[JSON]:
+        """The canonical fields a file of ``kind`` can fill, in the order a mapping form
+        shows them: ``name``, ``required``, ``per_line`` (a line's, not the record's)."""
+        return [
+            {"name": spec.name, "required": spec.required, "per_line": spec.per_line}
+            for spec in FIELDS[_KINDS[self._kind(kind)]]
+        ]
 
     def mapping(self, principal: Principal, connection_id: str, kind: str) -> JSON:
         saved = (self._settings(principal, connection_id).get("file_mappings") or {}).get(

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.runtime.mail import InvoiceMails
-from ledgerbridge.services.errors import Conflict, NotFound
+from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.mail import MAIL_STATES, WAITING, MailIntent
 from ledgerbridge.store.tables.tenancy import Connection
@@ -96,3 +96,20 @@ class MailService:
                 )
             self._mails.retry(session, intent)
             return view(intent)
+
+    def send_test(self, principal: Principal, connection_id: str, recipient: str) -> JSON:
+        """A test mail with the saved SMTP settings (owners and admins: it sends a mail): the
+        server's answer as ``status`` (sent, temporary, refused, unknown) and ``reply``."""
+        principal.require_admin("sending a test mail")
+        address = recipient.strip()
+        if not address or "@" not in address or any(c.isspace() for c in address):
+            raise Invalid("give an e-mail address to send the test mail to", field="recipient")
+        with self._sessions() as session:
+            self._connection(session, principal, connection_id)
+        outcome = self._mails.send_test(connection_id, address)
+        if outcome is None:
+            raise Conflict(
+                "invoice mail is off: save the SMTP settings with Enabled ticked first",
+                field="enabled",
+            )
+        return {"status": outcome.status, "reply": outcome.reply, "stage": outcome.stage}

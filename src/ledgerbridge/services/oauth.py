@@ -30,7 +30,17 @@ from ledgerbridge.store.tables.tenancy import Connection
 CALLBACK_PATH = "/api/v1/oauth/callback"
 STATE_LIFETIME = timedelta(minutes=15)
 """How long a login may take between the authorize URL and the callback."""
-STATE_SECRETS = ("oauth_state_hash", "oauth_state_expires_at")
+STATE_SECRETS = ("oauth_state_hash", "oauth_state_expires_at", "oauth_return_to")
+UI_PREFIX = "/ui/"
+
+
+class LoginFailed(Invalid):
+    """The login came back refused or unusable; ``return_to`` is the page of ours that started
+    it (None for an API caller), where the browser is sent to read why."""
+
+    def __init__(self, message: str, return_to: str | None) -> None:
+        super().__init__(message, field="code")
+        self.return_to = return_to
 
 
 class OAuthService:
@@ -51,9 +61,17 @@ class OAuthService:
         self.redirect_uri = self._public_url + CALLBACK_PATH
         self._transport = transport
 
-    def authorize(self, principal: Principal, connection_id: str) -> JSON:
-        """The URL where the user logs in; its ``state`` is good for one callback."""
+    def authorize(
+        self, principal: Principal, connection_id: str, return_to: str | None = None
+    ) -> JSON:
+        """The URL where the user logs in; its ``state`` is good for one callback.
+        ``return_to`` (a page of the web UI) is where the callback sends the browser back,
+        instead of answering JSON: a person who started the login from a page returns there."""
         principal.require_admin("logging a connection in")
+        if return_to is not None and (
+            not return_to.startswith(UI_PREFIX) or "//" in return_to or "\\" in return_to
+        ):
+            raise Invalid("return_to must be a page of the web UI (/ui/…)", field="return_to")
         state = f"{connection_id}.{secrets.token_urlsafe(24)}"
         with self._sessions.begin() as session:
             row = session.get(Connection, connection_id)
@@ -71,13 +89,15 @@ class OAuthService:
                     **stored,
                     "oauth_state_hash": _hash(state),
                     "oauth_state_expires_at": expires.isoformat(),
+                    "oauth_return_to": return_to,
                 }
             )
         return {"authorize_url": url, "state": state, "redirect_uri": self.redirect_uri}
 
     def callback(self, state: str, code: str | None, error: str | None) -> JSON:
         """Exchange the code for tokens and store them; an unknown, used or expired ``state``
-        changes nothing."""
+        changes nothing. The answer carries ``return_to`` when a page of ours started the
+        login; a refusal then raises ``LoginFailed`` with it."""
         connection_id = state.split(".", 1)[0]
         with self._sessions() as session:
             row = session.get(Connection, connection_id)
@@ -93,9 +113,10 @@ class OAuthService:
             or datetime.fromisoformat(str(expires)) < self._clock.now()
         ):
             raise NotFound("unknown or expired login; start the login again")
+        return_to = str(stored["oauth_return_to"]) if stored.get("oauth_return_to") else None
         if error or not code:
             self._finish(connection_id, {}, f"the login was not completed: {error or 'no code'}")
-            raise Invalid(f"the login was not completed: {error or 'no code'}", field="code")
+            raise LoginFailed(f"the login was not completed: {error or 'no code'}", return_to)
         flow = _flow(system)
         try:
             tokens = flow.exchange_code(
@@ -103,7 +124,7 @@ class OAuthService:
             )
         except ConnectorError as exc:
             self._finish(connection_id, {}, str(exc))
-            raise Invalid(str(exc), field="code") from exc
+            raise LoginFailed(str(exc), return_to) from exc
         learned, problem = self._verify(SYSTEMS[system], settings, {**stored, **tokens})
         settings.update(learned)
         if problem is None and flow.after_login is not None:
@@ -119,7 +140,10 @@ class OAuthService:
             except ConnectorError as exc:
                 problem = f"logged in, but the {system} set-up that follows failed: {exc}"
         self._finish(connection_id, tokens, problem, learned)
-        return {"status": "connected", "connection_id": connection_id}
+        answer: JSON = {"status": "connected", "connection_id": connection_id}
+        if return_to is not None:
+            answer["return_to"] = return_to
+        return answer
 
     def _verify(self, spec: SystemSpec, settings: JSON, secrets_: JSON) -> tuple[JSON, str | None]:
         """The system's set-up checks with the new tokens (metered): the settings they learn,

@@ -209,6 +209,23 @@ class RecordService:
             if other is not None:
                 raise Conflict(f"{field} {value} is already used by {other}", field=field)
 
+    def sync_states(self, principal: Principal, record_ids: list[str]) -> dict[str, list[JSON]]:
+        """Where each of the tenant's records is linked (with the link into the system's own
+        app) or stuck: for pages that list records another service found."""
+        with self._sessions() as session:
+            mine = (
+                list(
+                    session.scalars(
+                        sa.select(HubRecord.id).where(
+                            HubRecord.tenant_id == principal.tenant_id, HubRecord.id.in_(record_ids)
+                        )
+                    )
+                )
+                if record_ids
+                else []
+            )
+            return self._sync_state(session, mine)
+
     def _sync_state(self, session: Session, record_ids: list[str]) -> dict[str, list[JSON]]:
         if not record_ids:
             return {}

@@ -112,6 +112,15 @@ def view(route: Route) -> JSON:
     }
 
 
+def default_commerce() -> JSON:
+    """The commerce block a route starts from: the policy's and the mapping rules' defaults
+    (docs/commerce.md), for a form to show before a person changes them."""
+    return {
+        "policy": CommercePolicy().model_dump(mode="json"),
+        "rules": MappingRules().model_dump(mode="json"),
+    }
+
+
 class RouteService:
     def __init__(
         self,

@@ -113,6 +113,7 @@ class SignInService:
                 ).first()
             if key is None:
                 raise Invalid("this API key is unknown or revoked", field="api_key")
+            key.last_used_at = self._clock.now()
             return self._open(session, key.tenant_id, key.user_id, key.id)
 
     def resume(self, token: str) -> Signed | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +21,8 @@ from ledgerbridge.store.tables.tenancy import ROLES, ApiKey, Tenant, User
 
 KEY_PREFIX = "lb_"
 ADMIN_ROLES = ("owner", "admin")
+KEY_USE_RESOLUTION = timedelta(minutes=1)
+"""A key's ``last_used_at`` moves at most this often: one write a minute, not one a request."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,43 @@ class TenancyService:
                 raise Forbidden("only an owner can revoke an owner's API key")
             key.revoked_at = self._clock.now()
 
+    def list_keys(self, principal: Principal) -> list[dict[str, Any]]:
+        """Every API key of the tenant with its holder, newest first; never the key itself
+        (only its hash is kept)."""
+        with self._sessions() as session:
+            rows = session.execute(
+                sa.select(ApiKey, User)
+                .join(User, User.id == ApiKey.user_id)
+                .where(ApiKey.tenant_id == principal.tenant_id)
+                .order_by(ApiKey.created_at.desc(), ApiKey.id)
+            )
+            return [
+                {
+                    "id": key.id,
+                    "name": key.name,
+                    "user_id": user.id,
+                    "email": user.email,
+                    "role": user.role,
+                    "created_at": key.created_at.isoformat(),
+                    "last_used_at": _iso(key.last_used_at),
+                    "revoked_at": _iso(key.revoked_at),
+                }
+                for key, user in rows
+            ]
+
+    def create_key(self, principal: Principal, name: str) -> IssuedKey:
+        """A new key for the caller (to rotate one: create, switch, revoke the old). Owners
+        and admins only, as every other change: a member changes nothing."""
+        principal.require_admin("creating an API key")
+        name = name.strip()
+        if not name:
+            raise Invalid("give the key a name (where it is used)", field="name")
+        if len(name) > 200:
+            raise Invalid("a key's name has at most 200 characters", field="name")
+        with self._sessions.begin() as session:
+            key, key_id = self._issue(session, principal.tenant_id, principal.user_id, name)
+            return IssuedKey(principal.tenant_id, principal.user_id, key_id, key)
+
     def authenticate(self, api_key: str) -> Principal | None:
         if not api_key.startswith(KEY_PREFIX):
             return None
@@ -106,7 +147,14 @@ class TenancyService:
             if row is None:
                 return None
             key, role = row
-            return Principal(tenant_id=key.tenant_id, user_id=key.user_id, role=role)
+            principal = Principal(tenant_id=key.tenant_id, user_id=key.user_id, role=role)
+            now = self._clock.now()
+            if key.last_used_at is None or now - key.last_used_at >= KEY_USE_RESOLUTION:
+                session.execute(
+                    sa.update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
+                )
+                session.commit()
+            return principal
 
     def _add_user(self, session: Session, tenant_id: str, email: str, role: str) -> User:
         if role not in ROLES:
@@ -136,3 +184,7 @@ class TenancyService:
         session.add(row)
         session.flush()
         return api_key, row.id
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

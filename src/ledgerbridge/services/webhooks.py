@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.services.errors import Invalid, NotFound
+from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.hooks import after_commit
 from ledgerbridge.store.secrets import SecretBox
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Ledgerbridge-Signature"
 MAX_ATTEMPTS = 8
+PING = "ping"
+"""The event of a test delivery: sent to one subscription whatever events it chose."""
+DELIVERIES_SHOWN = 100
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -98,16 +101,88 @@ class WebhookService:
                 )
             )
             return [
-                {"id": r.id, "url": r.url, "events": r.events, "active": r.active} for r in rows
+                {
+                    "id": r.id,
+                    "url": r.url,
+                    "events": r.events,
+                    "active": r.active,
+                    "created_at": r.created_at.isoformat(),
+                }
+                for r in rows
             ]
+
+    def deliveries(
+        self, principal: Principal, subscription_id: str, limit: int = DELIVERIES_SHOWN
+    ) -> list[dict[str, Any]]:
+        """A subscription's deliveries, newest first: what was sent, how often, and how the
+        app answered the last time."""
+        with self._sessions() as session:
+            self._subscription(session, principal, subscription_id)
+            rows = session.scalars(
+                sa.select(WebhookDelivery)
+                .where(WebhookDelivery.subscription_id == subscription_id)
+                .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
+                .limit(max(1, min(limit, 1000)))
+            )
+            return [_delivery_view(row) for row in rows]
+
+    def ping(self, principal: Principal, subscription_id: str) -> dict[str, Any]:
+        """Queue a ``ping`` to one subscription through the normal outbox (signed, retried and
+        logged like any event), so the app's endpoint can be checked end to end."""
+        principal.require_admin("sending a test ping")
+        with self._sessions.begin() as session:
+            sub = self._subscription(session, principal, subscription_id)
+            now = self._clock.now()
+            row = WebhookDelivery(
+                subscription_id=sub.id,
+                tenant_id=principal.tenant_id,
+                event_type=PING,
+                payload={"event": PING, "subscription_id": sub.id, "at": now.isoformat()},
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            view = _delivery_view(row)
+            after_commit(session, self.on_pending)
+        return view
+
+    def redeliver(self, principal: Principal, delivery_id: str) -> dict[str, Any]:
+        """Send a failed delivery again (the app's endpoint is fixed): back to pending, with
+        its attempts counted afresh."""
+        principal.require_admin("redelivering a webhook")
+        with self._sessions.begin() as session:
+            row = session.get(WebhookDelivery, delivery_id)
+            if row is None or row.tenant_id != principal.tenant_id:
+                raise NotFound(f"webhook delivery {delivery_id} not found")
+            if row.status != "failed":
+                raise Conflict(
+                    f"delivery {delivery_id} is {row.status}: only a failed delivery is sent "
+                    "again (a pending one is still being retried)"
+                )
+            row.status = "pending"
+            row.attempts = 0
+            row.next_attempt_at = self._clock.now()
+            session.flush()
+            view = _delivery_view(row)
+            after_commit(session, self.on_pending)
+        return view
+
+    @staticmethod
+    def _subscription(
+        session: Session, principal: Principal, subscription_id: str
+    ) -> WebhookSubscription:
+        row = session.get(WebhookSubscription, subscription_id)
+        if row is None or row.tenant_id != principal.tenant_id:
+            raise NotFound(f"webhook {subscription_id} not found")
+        return row
 
     def unsubscribe(self, principal: Principal, subscription_id: str) -> None:
         principal.require_admin("removing a webhook")
         with self._sessions.begin() as session:
-            row = session.get(WebhookSubscription, subscription_id)
-            if row is None or row.tenant_id != principal.tenant_id:
-                raise NotFound(f"webhook {subscription_id} not found")
-            session.delete(row)
+            session.delete(self._subscription(session, principal, subscription_id))
 
     def on_changes(self, session: Session, changes: list[Change]) -> None:
         """Hub change listener: queue a delivery per matching subscription, same transaction."""
@@ -240,6 +315,21 @@ class WebhookService:
         if 200 <= response.status_code < 300:
             return response.status_code, None
         return response.status_code, f"HTTP {response.status_code}"
+
+
+def _delivery_view(row: WebhookDelivery) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "subscription_id": row.subscription_id,
+        "event": row.event_type,
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_status_code": row.last_status_code,
+        "last_error": row.last_error,
+        "created_at": row.created_at.isoformat(),
+        "next_attempt_at": row.next_attempt_at.isoformat() if row.status == "pending" else None,
+        "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None,
+    }
 
 
 def _record_data(session: Session, record_id: str) -> dict[str, Any] | None:

@@ -8,10 +8,54 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledgerbridge.ui import activity, auth, connections, issues, overview, records, setup, usage
+from ledgerbridge.ui import (
+    activity,
+    auth,
+    clients,
+    connections,
+    credentials,
+    entities,
+    files,
+    imports,
+    issues,
+    mail,
+    mappings,
+    overview,
+    payouts,
+    records,
+    routes,
+    setup,
+    setup_steps,
+    summary,
+    usage,
+    users,
+    webhooks,
+)
 from ledgerbridge.ui.web import HERE
 
-PAGES = (auth, connections, setup, overview, issues, activity, usage, records)
+PAGES = (
+    auth,
+    connections,
+    setup_steps,
+    setup,
+    overview,
+    entities,
+    mappings,
+    imports,
+    credentials,
+    summary,
+    clients,
+    issues,
+    activity,
+    usage,
+    records,
+    routes,
+    payouts,
+    mail,
+    files,
+    users,
+    webhooks,
+)
 """Page modules in routing order: a fixed path (``/connections/new``) before a pattern that
 would take it (``/connections/{id}``)."""
 

@@ -7,12 +7,24 @@ asked."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ADVANCED = frozenset({"base_url", "daily_call_limit", "page_size"})
 """Shown under "Advanced": a sandbox or a private host, a lower budget, a smaller page."""
-WORDS = {"url": "URL", "id": "ID", "vat": "VAT", "msn": "MSN", "smtp": "SMTP", "api": "API"}
+LONG_TEXT = 1000
+"""A text that may be longer than this (a mail body template) gets a text area: its lines
+survive, which a one-line input would join."""
+WORDS = {
+    "url": "URL",
+    "id": "ID",
+    "vat": "VAT",
+    "msn": "MSN",
+    "smtp": "SMTP",
+    "api": "API",
+    "tls": "TLS",
+    "ca": "CA",
+}
 
 
 @dataclass(frozen=True)
@@ -20,7 +32,7 @@ class FormField:
     name: str
     label: str
     input: str
-    """text, password, number, date, checkbox, select or url."""
+    """text, textarea, password, number, date, checkbox, select or url."""
     required: bool
     help: str
     advanced: bool
@@ -76,6 +88,8 @@ def fields_of(schema: Mapping[str, Any], *, secret: bool = False) -> list[FormFi
             input_type = "date"
         elif secret:
             input_type = "password"
+        elif kind.get("maxLength", 0) > LONG_TEXT:
+            input_type = "textarea"
         elif name.endswith("url"):
             input_type = "url"
         else:
@@ -98,9 +112,56 @@ def fields_of(schema: Mapping[str, Any], *, secret: bool = False) -> list[FormFi
     return found
 
 
+def fields_under(schema: Mapping[str, Any], name: str) -> list[FormField]:
+    """The plain values inside one object setting, each named ``<name>.<key>``: an object's
+    own fields (``debtor_numbers.next``), or one per key of a map whose keys are fixed
+    (``base_urls.test``). A page asks for the few nested settings a person sets this way."""
+    defs = schema.get("$defs", {})
+    prop = schema.get("properties", {}).get(name, {})
+    kinds = [o for o in (prop.get("anyOf") or [prop]) if o.get("type") != "null"]
+    kind = kinds[0] if kinds else {}
+    if "$ref" in kind:
+        kind = defs.get(kind["$ref"].rsplit("/", 1)[-1], {})
+    described = prop.get("description") or label_of(name)
+    if "properties" in kind:
+        properties = {
+            k: {"description": f"{described} ({k})", **v} for k, v in kind["properties"].items()
+        }
+        inner = fields_of({**kind, "properties": properties, "$defs": defs})
+    else:
+        keys = (kind.get("propertyNames") or {}).get("enum", ())
+        value = kind.get("additionalProperties") or {}
+        inner = fields_of(
+            {"properties": {k: {**value, "description": f"{described} ({k})"} for k in keys}}
+        )
+    url = "url" in name
+    return [
+        replace(
+            f,
+            name=f"{name}.{f.name}",
+            label=f"{label_of(name)}: {f.label.lower() if not url else f.label}",
+            input="url" if url and f.input == "text" else f.input,
+            advanced=url,
+        )
+        for f in inner
+    ]
+
+
+def nest(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"debtor_numbers.next": 1}`` → ``{"debtor_numbers": {"next": 1}}``."""
+    nested: dict[str, Any] = {}
+    for key, value in values.items():
+        *parents, last = key.split(".")
+        here = nested
+        for parent in parents:
+            here = here.setdefault(parent, {})
+        here[last] = value
+    return nested
+
+
 def read_values(fields: list[FormField], form: Mapping[str, Any]) -> dict[str, Any]:
-    """The submitted values in their JSON form; an empty field is left out (the system's
-    default applies), an unticked checkbox is false."""
+    """The submitted values in their JSON form, nested where a field's name is dotted; an
+    empty field is left out (the system's default applies), an unticked checkbox is false."""
     values: dict[str, Any] = {}
     for f in fields:
         raw = form.get(f.name)
@@ -117,7 +178,7 @@ def read_values(fields: list[FormField], form: Mapping[str, Any]) -> dict[str, A
                 values[f.name] = text  # the service says why it is not a number
         else:
             values[f.name] = text
-    return values
+    return nest(values)
 
 
 def choices_of(f: FormField, options: Mapping[str, Mapping[str, str]]) -> list[tuple[str, str]]:

@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse
 
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.connectors.settings import schema_of
-from ledgerbridge.services.errors import NotFound, ServiceError
+from ledgerbridge.services.errors import Forbidden, NotFound, ServiceError
 from ledgerbridge.services.sign_in import Signed
-from ledgerbridge.ui.forms import FormField, choices_of, fields_of, read_values
+from ledgerbridge.ui.forms import FormField, choices_of, fields_of, fields_under, read_values
 from ledgerbridge.ui.web import (
     ChangeDep,
     SignedDep,
@@ -27,6 +27,7 @@ from ledgerbridge.ui.web import (
     system_of,
     templates,
 )
+from ledgerbridge.ui.wizard import wizard_of
 
 router = APIRouter(route_class=UiRoute)
 GROUPS = {
@@ -42,8 +43,14 @@ def form_fields(system: str) -> tuple[list[FormField], list[FormField]]:
     spec = SYSTEMS.get(system)
     if spec is None:
         raise NotFound(f"there is no system '{system}'")
-    settings = fields_of(schema_of(spec.settings))
-    secrets = fields_of(schema_of(spec.secrets), secret=True)
+    steps = wizard_of(system)
+    schema = schema_of(spec.settings)
+    settings = fields_of(schema) + [f for name in steps.nested for f in fields_under(schema, name)]
+    secrets = [
+        f
+        for f in fields_of(schema_of(spec.secrets), secret=True)
+        if f.name not in steps.system_secrets
+    ]
     return settings, secrets
 
 
@@ -55,13 +62,18 @@ def render_form(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     options: dict[str, dict[str, str]] | None = None,
+    warnings: list[str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     """The set-up form of ``system``; ``values`` prefill it (``settings.x``, ``secrets.y``,
-    ``name``, ``timezone``), ``options`` turn a field into a choice (a company list)."""
+    ``name``, ``timezone``; a secret a first step was given is carried hidden, so the page is
+    never cached), ``options`` turn a field into a choice (a company list), ``warnings`` are
+    what a first step found."""
     settings, secrets = form_fields(system)
     spec = SYSTEMS[system]
-    return render(
+    names = {f"settings.{f.name}" for f in settings} | {f"secrets.{f.name}" for f in secrets}
+    placed = {_field_of(key, names): message for key, message in (errors or {}).items()}
+    response = render(
         request,
         "setup/form.html",
         {
@@ -70,13 +82,25 @@ def render_form(
             "settings_fields": settings,
             "secret_fields": secrets,
             "values": values or {"timezone": spec.timezone},
-            "errors": errors or {},
+            "errors": placed,
             "options": options or {},
+            "warnings": warnings or [],
+            "save_label": wizard_of(system).save_label,
             "timezones": TIMEZONES,
         },
         status_code=status_code,
         signed=signed,
     )
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def _field_of(key: str, names: set[str]) -> str:
+    """The input a refusal belongs on: ``settings.debtor_numbers`` goes on the form's first
+    field under it (``settings.debtor_numbers.next``)."""
+    if key in names:
+        return key
+    return next((n for n in sorted(names) if n.startswith(key + ".")), key)
 
 
 @router.get("/connections/new", response_class=HTMLResponse)
@@ -90,8 +114,12 @@ def pick_system(request: Request, signed: SignedDep) -> Any:
 
 
 @router.get("/connections/new/{system}", response_class=HTMLResponse)
-def setup_form(request: Request, system: str, signed: SignedDep) -> Any:
+def setup_form(request: Request, system: str, signed: SignedDep, form: bool = False) -> Any:
+    """The system's first step (a login), or its plain form (``?form=1``, or no first step)."""
     signed.principal.require_admin("adding a connection")
+    start = wizard_of(system).start
+    if start is not None and not form and system in SYSTEMS:
+        return start(request, signed)
     return render_form(request, signed, system)
 
 
@@ -113,6 +141,8 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
             secrets_=secrets,
         )
     except ServiceError as exc:
+        if isinstance(exc, Forbidden):
+            raise  # the page that says who may do this, not a form to fill again
         values = {k: v for k, v in given.items() if not k.startswith("secrets.")}
         return render_form(
             request, signed, system,
@@ -120,9 +150,14 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
             options=_options_back(options), status_code=422 if exc.status == 422 else exc.status,
         )  # fmt: skip
     notice = f"{created['name']} is connected."
+    target = f"/ui/connections/{created['id']}/"
+    next_page = wizard_of(system).next_page
+    if next_page is not None:
+        target, more = next_page(created)
+        notice += f" {more}" if more else ""
     if created.get("warnings"):
         notice += " " + " ".join(created["warnings"])
-    return redirect(f"/ui/connections/{created['id']}/", notice)
+    return redirect(target, notice)
 
 
 def _under(form: dict[str, str], prefix: str) -> dict[str, str]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +28,6 @@ from tests.integration.conftest import Tenant
 CHROMIUM_PATHS = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 SCREENSHOTS = os.environ.get("LEDGERBRIDGE_UI_SCREENSHOTS")
 SERIOUS = ("serious", "critical")
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -79,14 +78,6 @@ def web(system: System, ui_url: str, tenant: Tenant) -> Iterator[Web]:
 def text_of(html: str) -> str:
     """A page's words without its tags, for asserting on what a person reads."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
-
-
-def in_worker(work: Callable[..., T], *args: Any) -> T:
-    """Runs ``work`` (jobs, an import) on a thread of its own, as a worker would. In a browser
-    test Playwright's event loop holds the test's thread, and PostgreSQL's job queue runs its
-    jobs with asyncio, which cannot start inside a running loop."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(work, *args).result()
 
 
 # --- the real browser ------------------------------------------------------------------------
@@ -184,3 +175,10 @@ def screenshot(page: Any, name: str) -> None:
     if SCREENSHOTS:
         Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
+
+
+def run_jobs(system: System) -> int:
+    """``system.run_until_idle()`` off the main thread, for browser tests: Playwright's sync
+    API keeps an event loop running there, and the PostgreSQL job queue runs its own."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(system.run_until_idle).result()

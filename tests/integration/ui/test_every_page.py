@@ -10,12 +10,7 @@ from urllib.parse import urlsplit
 
 from ledgerbridge.runtime.system import System
 from tests.integration.conftest import Tenant, Uniconta, connect, import_all, seed
-from tests.integration.ui.conftest import (
-    assert_accessible,
-    assert_fits_360,
-    browser_sign_in,
-    in_worker,
-)
+from tests.integration.ui.conftest import assert_accessible, assert_fits_360, browser_sign_in
 
 SKIP = ("/ui/static/", "/ui/login", "/ui/logout")
 MAX_PAGES = 80
@@ -32,7 +27,7 @@ def test_every_linked_page_is_accessible_and_fits_a_phone(
 ) -> None:
     seed(uniconta, 12)
     connection = connect(tenant, uniconta)
-    in_worker(import_all, system, tenant, connection["id"])
+    import_all(system, tenant, connection["id"])
     browser_sign_in(page, system, ui_url, tenant.tenant_id)
     origin = ui_url.removesuffix("/ui")
     queue, seen, visited = ["/ui/"], {shape("/ui/")}, []

@@ -14,7 +14,6 @@ from tests.integration.ui.conftest import (
     assert_accessible,
     assert_fits_360,
     browser_sign_in,
-    in_worker,
     screenshot,
 )
 from tests.integration.ui.test_operate import _with_an_issue
@@ -32,7 +31,7 @@ def test_operate_a_connection_in_the_browser(
 ) -> None:
     from playwright.sync_api import expect
 
-    cid, accounts = in_worker(_with_an_issue, system, tenant, uniconta)
+    cid, accounts = _with_an_issue(system, tenant, uniconta)
     browser_sign_in(page, system, ui_url, tenant.tenant_id)
     expect(page.get_by_role("heading", name="Connections")).to_be_visible()
     _check(page, "connections")
@@ -41,7 +40,7 @@ def test_operate_a_connection_in_the_browser(
     page.get_by_role("link", name="Uniconta").first.click()
     page.get_by_role("button", name="Read pull now").click()
     expect(page.get_by_role("status").filter(has_text="queued")).to_be_visible()
-    in_worker(system.run_until_idle)
+    system.run_until_idle()
     page.reload()
     runs = page.get_by_role("region", name="Runs")
     expect(runs.get_by_role("row").filter(has_text="pull").first).to_be_visible()
@@ -54,7 +53,7 @@ def test_operate_a_connection_in_the_browser(
     uniconta.sandbox.add_user(COMPANY, USER, "changed-in-uniconta")
     page.get_by_role("link", name="Overview").click()
     page.get_by_role("button", name="Read pull now").click()
-    in_worker(system.run_until_idle)
+    system.run_until_idle()
     page.get_by_role("link", name="Overview").click()
     expect(page.get_by_role("heading", name="Last error")).to_be_visible()
     expect(page.get_by_text("Uniconta refused the credentials").first).to_be_visible()
@@ -80,7 +79,7 @@ def test_operate_a_connection_in_the_browser(
     page.get_by_role("link", name="Activity").click()
     expect(page.get_by_role("heading", name="Live")).to_be_visible()
     page.wait_for_function("document.querySelector('[sse-connect]')['htmx-internal-data']")
-    in_worker(system.run_until_idle)
+    system.run_until_idle()
     expect(page.locator("#live-log li").filter(has_text=accounts[1]).first).to_be_visible()
     page.get_by_role("link", name="Issues").click()
     expect(page.get_by_text("No open issue")).to_be_visible()

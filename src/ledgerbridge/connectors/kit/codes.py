@@ -7,6 +7,7 @@ naming the setting to add it to; once added, the record syncs by itself.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from typing import Generic, TypeVar
 
@@ -18,6 +19,15 @@ V = TypeVar("V", str, int)
 
 def quoted(value: object) -> str:
     return f"'{value}'"
+
+
+def unmapped_code(reason: str, message: str) -> str | None:
+    """The code a ``<kind>_unmapped`` skip names in its message (``VAT code 'X99'``), so a
+    screen can count the records waiting for each code; None when the message names none
+    (a hub payment term reads as "of 30 days")."""
+    label = reason.removesuffix("_unmapped").replace("_", " ")
+    found = re.search(rf"{re.escape(label)} '([^']*)'", message, re.IGNORECASE)
+    return found.group(1) if found else None
 
 
 class CodeTable(Generic[V]):

@@ -31,7 +31,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -451,7 +451,7 @@ class ProcrastinateRunner:
             async with self._backend.app.open_async():
                 await worker.run()
 
-        asyncio.run(drain())
+        _run_to_end(drain())
         return worker.jobs_run
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -519,3 +519,27 @@ class ProcrastinateRunner:
         if recovered and hook is not None:
             await asyncio.to_thread(hook, recovered)
         return len(recovered)
+
+
+def _run_to_end(work: Coroutine[Any, Any, None]) -> None:
+    """``asyncio.run(work)``, also from a thread whose event loop is running (a caller inside
+    async code, or a browser driven through Playwright's sync API): the coroutine then runs on
+    its own loop in a thread of its own, and the caller waits for it."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(work)
+        return
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(work)
+        except BaseException as exc:  # handed to the caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="drain")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ledgerbridge.connectors.base import ConnectorError
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
-from ledgerbridge.services.connections.base import JSON, Opener, system_spec
+from ledgerbridge.services.connections.base import JSON, Opener, is_admin, system_spec
 from ledgerbridge.services.connections.codes import Codes
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
@@ -47,6 +47,28 @@ class Actions(Codes):
             dedupe_key=f"import:{connection_id}", priority=50,
         ))  # fmt: skip
         return {"job_id": job_id, "status": "queued", "warnings": warnings}
+
+    def preflight(
+        self, principal: Principal, connection_id: str, opener: Opener | None = None
+    ) -> list[str]:
+        """What to fix before the initial import: a paused connection, an OAuth system not
+        logged in yet, the system's warnings, and (for an owner or admin, with ``opener``: one
+        call to the system) VAT codes not mapped yet, whose records would be skipped."""
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            spec = system_spec(row.system)
+            settings, timezone, active = dict(row.settings), row.timezone, row.active
+            stored = self._box.open(row.secrets)
+        found: list[str] = []
+        if not active:
+            found.append("the connection is paused: activate it before importing")
+        logged_in = stored.get("access_token") or stored.get("refresh_token")
+        if spec.oauth is not None and not logged_in and not stored.get("api_key"):
+            found.append(f"the connection is not logged in to {spec.title} yet: log in first")
+        found.extend(self._warnings(spec, settings, timezone))
+        if opener is not None and is_admin(principal):
+            found.extend(self._unmapped_warnings(connection_id, row.system, settings, opener))
+        return found
 
     def request(self, principal: Principal, connection_id: str, kind: str) -> JSON:
         """Queue a pull, push or retry now instead of waiting for its schedule."""

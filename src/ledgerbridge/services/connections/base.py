@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,6 +65,13 @@ class Part:
         with self._sessions() as session:
             row = self._load(session, principal, connection_id)
             return row.system, dict(row.settings)
+
+    def _warnings(self, spec: SystemSpec, settings: JSON, timezone: str) -> list[str]:
+        """The system's warnings about the settings, as of today in the connection's zone."""
+        if spec.status_warnings is None:
+            return []
+        today = self._clock.now().astimezone(ZoneInfo(timezone)).date()
+        return spec.status_warnings(settings, today)
 
     def _callback_url(self, connection_id: str, token: str) -> str:
         return f"{self.public_url}/api/v1/inbound/{connection_id}/{token}"

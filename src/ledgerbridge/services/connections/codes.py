@@ -3,7 +3,12 @@ and picks from. Each system's defaults are its own (``SystemSpec.codes``)."""
 
 from __future__ import annotations
 
+from collections import Counter
+
+import sqlalchemy as sa
+
 from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError
+from ledgerbridge.connectors.kit.codes import unmapped_code
 from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
@@ -11,9 +16,11 @@ from ledgerbridge.services.connections.base import JSON, Opener, Part, system_sp
 from ledgerbridge.services.connections.settings import checked_settings
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.tables.sync import SyncIssue
 
 VAT_STREAMS = ("products", "invoices")
 UNMAPPED_REASONS = ("vat_code_unmapped", "unit_unmapped", "payment_term_unmapped")
+KIND_OF_REASON = dict(zip(UNMAPPED_REASONS, ("vat", "units", "payment_terms"), strict=True))
 
 
 class Codes(Part):
@@ -34,12 +41,30 @@ class Codes(Part):
                 **(codes.payment_terms or {}),
                 **(settings.get("payment_terms") or {}),
             },
+            "waiting": self.waiting(principal, connection_id),
         }
         if opener is not None:
             remote = self._read_lists(connection_id, system, opener).get("vat", [])
             view["remote_vat_codes"] = remote
             view["unmapped_vat_codes"] = [c["code"] for c in remote if c["code"] not in view["vat"]]
         return view
+
+    def waiting(self, principal: Principal, connection_id: str) -> dict[str, dict[str, int]]:
+        """Records skipped for a missing mapping, counted per kind and code (``{"vat": {"X99":
+        12}}``): what mapping each code would let sync. A code the message does not name is
+        counted under ``""``."""
+        with self._sessions() as session:
+            self._load(session, principal, connection_id)
+            rows = session.execute(
+                sa.select(SyncIssue.reason_code, SyncIssue.message).where(
+                    SyncIssue.connection_id == connection_id,
+                    SyncIssue.reason_code.in_(UNMAPPED_REASONS),
+                )
+            ).all()
+        counts: dict[str, Counter[str]] = {kind: Counter() for kind in KIND_OF_REASON.values()}
+        for reason, message in rows:
+            counts[KIND_OF_REASON[reason]][unmapped_code(reason, message) or ""] += 1
+        return {kind: dict(sorted(found.items())) for kind, found in counts.items()}
 
     def set_mappings(
         self,

@@ -164,6 +164,68 @@ class Configure(Status):
         status = self.status(principal, connection_id)
         return {**status, "warnings": [*warnings, *status["warnings"]]}
 
+    def check_credentials(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        secrets_: JSON,
+        settings: JSON | None = None,
+    ) -> JSON:
+        """ "Test" before "Save": the system's set-up checks with new secrets (and settings,
+        a merge patch), saving nothing. A refusal is a 422 on the field to fix; an answer
+        says what the credentials reached."""
+        principal.require_admin("checking credentials (an API call)")
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            spec = system_spec(row.system)
+            previous = dict(row.settings)
+            current = self._box.open(row.secrets)
+        merged = previous
+        if settings is not None:
+            refuse_learned(spec, settings)
+            merged = checked_settings(spec, merge(previous, settings))
+        checked_secrets(spec, secrets_, partial=True)
+        verified, warnings = self._verify(
+            spec, merged, self._with_installation(spec, {**current, **secrets_})
+        )
+        reached = [
+            str(value["name"])
+            for key in sorted(spec.settings.learned)
+            if isinstance(value := verified.get(key), dict) and value.get("name")
+        ]
+        description = f"{spec.title} accepted the credentials"
+        if reached:
+            description += f": {', '.join(reached)}"
+        return {"ok": True, "description": description, "warnings": warnings}
+
+    def delete(self, principal: Principal, connection_id: str) -> JSON:
+        """Remove a connection: its schedules, links, cursors, runs, sync log, issues and
+        routes go with it; the hub's records stay (other connections and the app keep them);
+        jobs still queued for it end without doing anything; the system's webhooks to it are
+        removed when the system still accepts the credentials."""
+        principal.require_admin("deleting a connection")
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            spec = system_spec(row.system)
+            settings, stored, name = dict(row.settings), self._box.open(row.secrets), row.name
+        self._scheduler.remove(connection_id)
+        warnings: list[str] = []
+        if spec.webhooks is not None:
+            secrets_ = self._with_installation(spec, stored)
+            try:
+                spec.webhooks.unsubscribe(
+                    settings, secrets_, self._meter(spec, settings), self.transport, self._clock
+                )
+            except (ConnectorError, SetupRefused, QuotaExhausted) as exc:
+                warnings.append(
+                    f"the {spec.name} webhooks to this connection could not be removed ({exc}): "
+                    "their calls are refused from now on; remove them in the system"
+                )
+        with self._sessions.begin() as session:
+            session.delete(self._load(session, principal, connection_id))
+        return {"id": connection_id, "name": name, "warnings": warnings}
+
     def _verify(self, spec: SystemSpec, settings: JSON, secrets_: JSON) -> tuple[JSON, list[str]]:
         """The system's own set-up checks, made with the credentials (metered calls). What
         they learn (the user's roles) is checked with the settings again, the same way on

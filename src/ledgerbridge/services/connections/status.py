@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.runtime.schedules import ScheduleInfo
 from ledgerbridge.services.connections.base import (
     JSON,
@@ -44,9 +43,9 @@ class Status(Part):
             row = self._load(session, principal, connection_id)
             spec = system_spec(row.system)
             change_url = None
+            stored = self._box.open(row.secrets)
             if is_admin(principal):
-                token = self._box.open(row.secrets).get("inbound_token", "")
-                change_url = self._callback_url(row.id, token)
+                change_url = self._callback_url(row.id, stored.get("inbound_token", ""))
             runs = session.scalars(
                 sa.select(Run)
                 .where(Run.connection_id == row.id)
@@ -89,6 +88,11 @@ class Status(Part):
                 "schedules": self._schedules(session, row.id, row.timezone),
                 "job_kinds": list(spec.job_kinds),
                 "warnings": self._warnings(spec, row.settings, row.timezone),
+                "logged_in": (
+                    bool(stored.get("access_token") or stored.get("refresh_token"))
+                    if spec.oauth is not None
+                    else None
+                ),
             }
 
     def _schedules(self, session: Session, connection_id: str, timezone: str) -> list[JSON]:
@@ -112,13 +116,6 @@ class Status(Part):
             }
             for info in sorted(self._scheduler.list(connection_id), key=lambda i: i.kind)
         ]
-
-    def _warnings(self, spec: SystemSpec, settings: JSON, timezone: str) -> list[str]:
-        """The system's warnings about the settings, as of today in the connection's zone."""
-        if spec.status_warnings is None:
-            return []
-        today = self._clock.now().astimezone(ZoneInfo(timezone)).date()
-        return spec.status_warnings(settings, today)
 
     def warnings(self, connection_id: str) -> tuple[str, list[str]]:
         """(tenant id, current warnings) of a connection, for the daily notice job."""
@@ -151,6 +148,12 @@ class Status(Part):
         eta = None
         if run.status == "running" and total and done:
             eta = round(elapsed / done * max(total - done, 0), 1)
+        resumes_at = None
+        if run.status == "deferred" and run.job_id:
+            # The day's budget is spent: the job waits, unattempted, until the quota resets.
+            job = self._queue.get(run.job_id)
+            if job is not None and job.status == "queued" and job.run_after is not None:
+                resumes_at = job.run_after.isoformat()
         return {
             "status": run.status,
             "streams": {
@@ -163,6 +166,7 @@ class Status(Part):
             "elapsed_seconds": round(elapsed, 1),
             "eta_seconds": eta,
             "message": run.message,
+            "resumes_at": resumes_at,
         }
 
 

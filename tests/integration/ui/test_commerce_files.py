@@ -1,0 +1,87 @@
+"""The files tab over HTTP: a sample CSV file's columns mapped (the suggestion preselected,
+the rows read back), the mapping saved, a file uploaded and imported, and read again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from ledgerbridge.runtime.system import System
+from tests.integration.conftest import Tenant
+from tests.integration.test_file_import import ORDERS_CSV
+from tests.integration.ui.commerce_fixtures import form_of
+from tests.integration.ui.conftest import Web, text_of
+
+
+def files_connection(tenant: Tenant) -> str:
+    made = tenant.api.post("/connections", json={"system": "files", "name": "Filer",
+                                                 "settings": {}, "secrets": {}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    cid: str = made.json()["id"]
+    return cid
+
+
+def post_file(
+    web: Web, path: str, field: str, name: str, content: str, **data: str
+) -> httpx.Response:
+    files = {field: (name, content.encode(), "text/csv")}
+    return web.post(path, data, files=files)
+
+
+def test_a_sample_is_mapped_saved_and_a_file_uploaded_and_imported(
+    web: Web, system: System, tenant: Tenant
+) -> None:
+    cid = files_connection(tenant)
+    page = web.get(f"/ui/connections/{cid}/files")
+    assert page.status_code == 200 and "no mapping yet" in text_of(page.text)
+    unmapped = post_file(web, f"/ui/connections/{cid}/files/upload", "upload", "orders.csv",
+                         ORDERS_CSV, kind="orders")  # fmt: skip
+    assert unmapped.status_code == 422
+    assert 'id="upload-kind-error"' in unmapped.text, text_of(unmapped.text)
+    assert "no mapping is saved" in unmapped.text
+
+    mapped = post_file(web, f"/ui/connections/{cid}/files/map", "file", "orders.csv", ORDERS_CSV,
+                       kind="orders")  # fmt: skip
+    assert mapped.status_code == 200, text_of(mapped.text)
+    form = form_of(mapped.text, f"/ui/connections/{cid}/files/map")
+    assert form["fields.order.number"] == "Ordrenr", "the suggested column is chosen"
+    assert form["fields.line.sku"] == "Varenr"
+
+    missing = web.post(f"/ui/connections/{cid}/files/map",
+                       {**form, "fields.order.number": "", "action": "save"})  # fmt: skip
+    assert missing.status_code == 422
+    assert 'id="fields-order-number-error"' in missing.text
+
+    form.update({
+        "layout": "line_per_row", "decimal_separator": ",", "thousands_separator": ".",
+        "date_format": "%d-%m-%Y %H:%M", "fixed.order.currency": "DKK",
+        "fields.order.currency": "",
+    })  # fmt: skip
+    preview = web.post(f"/ui/connections/{cid}/files/map", {**form, "action": "preview"})
+    assert preview.status_code == 200
+    assert "1001" in text_of(preview.text) and "1002" in text_of(preview.text)
+    saved = web.post(f"/ui/connections/{cid}/files/map", {**form, "action": "save"})
+    assert saved.status_code == 303, text_of(saved.text)
+    mapping: dict[str, Any] = tenant.api.get(f"/connections/{cid}/file-mappings/orders").json()
+    assert mapping["fields"]["order.currency"]["value"] == "DKK"
+    assert mapping["layout"] == "line_per_row"
+    assert "mapping saved" in text_of(web.get(f"/ui/connections/{cid}/files").text)
+
+    uploaded = post_file(web, f"/ui/connections/{cid}/files/upload", "upload", "orders.csv",
+                         ORDERS_CSV)  # fmt: skip
+    assert uploaded.status_code == 303, text_of(uploaded.text)
+    queued = web.get(uploaded.headers["location"])
+    assert 'hx-trigger="every 2s"' in queued.text, "polls while the file is imported"
+    system.run_until_idle()
+    state = web.get(uploaded.headers["location"] + "/state")
+    assert "hx-trigger" not in state.text
+    words = text_of(state.text)
+    assert "imported" in words and "Created 2" in words
+    again = post_file(web, f"/ui/connections/{cid}/files/upload", "upload", "copy.csv", ORDERS_CSV)
+    assert "was received before" in text_of(web.get(again.headers["location"]).text)
+    reread = web.post(uploaded.headers["location"] + "/reimport")
+    assert reread.status_code == 303
+    system.run_until_idle()
+    listed = text_of(web.get(f"/ui/connections/{cid}/files").text)
+    assert "orders.csv" in listed and "imported" in listed

@@ -1,0 +1,194 @@
+"""The routes screens over HTTP: a route and its commerce policy made with forms (rows added
+without JavaScript), refusals on their field, the historical import's plan and progress, and
+removal; a member sees the route but cannot change it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ledgerbridge.runtime.system import System
+from tests.integration.conftest import COMPANY
+from tests.integration.ui.commerce_fixtures import form_of, shop_and_books
+from tests.integration.ui.conftest import Web, sign_in, text_of
+from tests.integration.webshop_fixtures import Webshop, woo
+
+__all__ = ["shop_and_books", "woo"]
+TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+TODAY = dt.date.today().isoformat()
+
+
+def new_route_form(web: Web, setup: Webshop) -> dict[str, Any]:
+    page = web.get(f"/ui/routes/new?source={setup.shop_id}&target={setup.uniconta_id}")
+    assert page.status_code == 200, page.text
+    return form_of(page.text, "/ui/routes/new")
+
+
+def commerce_form(web: Web, setup: Webshop, **changes: str) -> dict[str, Any]:
+    form = new_route_form(web, setup)
+    form.update({
+        "commerce_on": "on", "entities.product": "on",
+        "commerce.policy.rounding_account": "AFRUND", "commerce.policy.refund_item": "REFUSION",
+        "commerce.policy.start_date": TOMORROW, **changes,
+    })  # fmt: skip
+    return form
+
+
+def test_a_route_with_its_policy_is_made_with_forms(web: Web, shop_and_books: Webshop) -> None:
+    setup = shop_and_books
+    form = commerce_form(web, setup)
+    assert form["commerce.policy.states.0.name"] == "processing", "the defaults are shown"
+    assert form["commerce.policy.payment_methods.0.method"] == "stripe"
+    form.update({
+        "commerce.policy.states.2.name": "on-hold", "commerce.policy.states.2.action": "ignore",
+        "commerce.policy.payment_methods.6.method": "vipps",
+        "commerce.policy.payment_methods.6.payment_term": "Kort",
+        "commerce.policy.payment_methods.6.registered_as_paid": "on",
+        "commerce.policy.customers.profiles.b2b.match_by": "email",
+        "commerce.policy.vat.oss_codes.0.key": "de:19",
+        "commerce.policy.vat.oss_codes.0.code": "U_DE_STD",
+        "commerce.rules.filters.0.field": "lines.*.sku",
+        "commerce.rules.filters.0.operator": "in",
+        "commerce.rules.filters.0.value": "GVK-500, GVK-1000",
+        "commerce.rules.adjustments.0.target": "customer.company",
+        "commerce.rules.adjustments.0.template": "{{ customer.company | upper }}",
+    })  # fmt: skip
+    saved = web.post("/ui/routes/new", form)
+    assert saved.status_code == 303, text_of(saved.text)
+    (route,) = setup.tenant.api.get("/routes").json()
+    assert saved.headers["location"] == f"/ui/routes/{route['id']}"
+    policy, rules = route["commerce"]["policy"], route["commerce"]["rules"]
+    assert policy["states"] == {"processing": "create_invoice", "completed": "create_invoice",
+                                "on-hold": "ignore"}  # fmt: skip
+    assert policy["payment_methods"]["vipps"] == {
+        "payment_term": "Kort",
+        "registered_as_paid": True,
+    }
+    assert policy["payment_methods"]["bacs"]["registered_as_paid"] is False
+    assert policy["customers"]["profiles"]["b2b"]["match_by"] == "email"
+    assert policy["vat"]["oss_codes"] == {"DE:19": "U_DE_STD"}
+    assert policy["rounding_account"] == "AFRUND"
+    assert rules["filters"] == [{"field": "lines.*.sku", "operator": "in",
+                                 "value": ["GVK-500", "GVK-1000"]}]  # fmt: skip
+    assert rules["adjustments"][0]["template"] == "{{ customer.company | upper }}"
+    assert route["entities"] == ["product"] and route["paymatch"] is None
+
+    page = web.get(saved.headers["location"])
+    assert "The route is saved." in text_of(page.text)
+    shown = form_of(page.text, f"/ui/routes/{route['id']}")
+    assert shown["commerce.policy.vat.oss_codes.0.key"] == "DE:19"
+    assert shown["commerce.rules.filters.0.value"] == "GVK-500, GVK-1000"
+    listed = text_of(web.get("/ui/routes").text)
+    assert "Webshop (WooCommerce)" in listed and "Booked as invoices" in listed
+    tab = text_of(web.get(f"/ui/connections/{setup.shop_id}/routes").text)
+    assert "Uniconta (Uniconta)" in tab
+
+
+def test_add_row_gives_an_empty_row_and_saves_nothing(web: Web, shop_and_books: Webshop) -> None:
+    form = commerce_form(web, shop_and_books, add_row="filters")
+    form["commerce.rules.filters.0.field"] = "total"
+    form["commerce.rules.filters.0.value"] = "0"
+    page = web.post("/ui/routes/new", form)
+    assert page.status_code == 200
+    again = form_of(page.text, "/ui/routes/new")
+    assert again["commerce.rules.filters.0.field"] == "total", "what was typed stays"
+    assert again["commerce.rules.filters.1.field"] == ""
+    assert again["commerce.rules.filters.2.field"] == "", "one more empty row"
+    assert shop_and_books.tenant.api.get("/routes").json() == []
+
+
+def test_refusals_come_back_on_their_field(web: Web, shop_and_books: Webshop) -> None:
+    setup = shop_and_books
+    bad = web.post("/ui/routes/new", commerce_form(
+        web, setup, **{"commerce.policy.vat.oss_code_pattern": "U_{country}"}))  # fmt: skip
+    assert bad.status_code == 422
+    assert "the pattern must use both" in text_of(bad.text)
+    assert 'id="commerce-policy-vat-oss_code_pattern" name="commerce.policy.vat.oss_code_pattern"' \
+        ' type="text" value="U_{country}"' in bad.text  # fmt: skip
+    assert 'aria-describedby="commerce-policy-vat-oss_code_pattern-help ' \
+        'commerce-policy-vat-oss_code_pattern-error" aria-invalid="true"' in bad.text  # fmt: skip
+
+    path = web.post(
+        "/ui/routes/new",
+        commerce_form(
+            web,
+            setup,
+            **{"commerce.rules.filters.0.field": "nosuch", "commerce.rules.filters.0.value": "1"},
+        ),
+    )
+    assert path.status_code == 422
+    assert 'id="commerce-rules-filters-0-field-error"' in path.text
+    assert "no such field" in text_of(path.text)
+
+    paymatch = commerce_form(web, setup, paymatch_on="on")
+    refused = web.post("/ui/routes/new", paymatch)
+    assert refused.status_code == 422
+    assert 'id="paymatch-journal-error"' in refused.text
+
+    no_target = web.post("/ui/routes/new", {**commerce_form(web, setup), "target": ""})
+    assert no_target.status_code == 422
+    assert 'id="target-error"' in no_target.text
+    assert setup.tenant.api.get("/routes").json() == []
+
+
+def test_historical_import_shows_its_plan_then_books_the_orders(
+    web: Web, system: System, shop_and_books: Webshop
+) -> None:
+    setup = shop_and_books
+    orders = [setup.order("mette", [("KAF-500", 1)]), setup.order("anna", [("KOP-01", 2)])]
+    setup.settle()
+    saved = web.post("/ui/routes/new", commerce_form(web, setup))
+    assert saved.status_code == 303
+    setup.settle()
+    assert setup.invoices(orders[0]) == [], "before the start date: not booked"
+    route = saved.headers["location"]
+
+    plan = web.post(f"{route}/history", {"from": TODAY, "to": TODAY, "action": "preview"})
+    assert plan.status_code == 200
+    words = text_of(plan.text)
+    assert "Orders to book 2" in words
+    backwards = web.post(f"{route}/history", {"from": TODAY, "to": "2020-01-01"})
+    assert backwards.status_code == 422
+    assert 'id="history-to-error"' in backwards.text
+    garbled = web.post(f"{route}/history", {"from": "soon", "to": TODAY})
+    assert garbled.status_code == 422 and "give a day" in garbled.text
+
+    started = web.post(f"{route}/history", {"from": TODAY, "to": TODAY, "action": "import"})
+    assert started.status_code == 303
+    job_page = web.get(started.headers["location"])
+    assert 'hx-trigger="every 2s"' in job_page.text, "polls while it runs"
+    setup.settle()
+    done = web.get(started.headers["location"] + "/progress")
+    assert "hx-trigger" not in done.text, "stops polling once done"
+    assert "done" in text_of(done.text)
+    for order in orders:
+        assert setup.invoice(order)["TotalAmount"], "booked in Uniconta"
+    assert len(setup.uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 2
+    assert web.get(f"{route}/history/999/progress").status_code == 404
+
+
+def test_a_route_is_removed(web: Web, shop_and_books: Webshop) -> None:
+    saved = web.post("/ui/routes/new", commerce_form(web, shop_and_books))
+    removed = web.post(saved.headers["location"] + "/delete")
+    assert removed.status_code == 303 and removed.headers["location"] == "/ui/routes"
+    assert shop_and_books.tenant.api.get("/routes").json() == []
+    assert web.get(saved.headers["location"]).status_code == 404
+
+
+def test_a_member_sees_the_route_but_cannot_change_it(
+    web: Web, system: System, ui_url: str, shop_and_books: Webshop
+) -> None:
+    saved = web.post("/ui/routes/new", commerce_form(web, shop_and_books))
+    tenant = shop_and_books.tenant
+    added = tenant.api.post("/users", json={"email": "m@nordlys.example", "role": "member"})
+    assert added.status_code == 201, added.text
+    member = sign_in(system, ui_url, tenant.tenant_id, "m@nordlys.example")
+    page = member.get(saved.headers["location"])
+    assert page.status_code == 200
+    assert "<fieldset disabled>" in page.text
+    assert "Save the route" not in page.text and "Remove the route" not in page.text
+    assert "New route" not in member.get("/ui/routes").text
+    refused = member.post(saved.headers["location"] + "/delete")
+    assert refused.status_code == 403
+    assert member.get("/ui/routes/new").status_code == 403
+    assert len(shop_and_books.tenant.api.get("/routes").json()) == 1

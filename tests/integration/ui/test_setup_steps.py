@@ -1,0 +1,320 @@
+"""The accounting systems' set-up steps, Entities and Import pages over plain HTTP: refusals
+land on their input, the OAuth login returns to the page that started it (and stays JSON for
+API callers), the import's progress polls until done and says when a spent budget resumes, and
+a member sees everything and changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.qonto import QontoSandbox, SandboxServer
+from tests.integration.conftest import (
+    COMPANY,
+    PASSWORD,
+    USER,
+    Tenant,
+    Uniconta,
+    connect,
+    seed,
+)
+from tests.integration.ui.conftest import Web, sign_in, text_of
+
+CLIENT_ID = "ledgerbridge"
+CLIENT_SECRET = "ledgerbridge-secret-0123456789"
+
+
+def test_the_uniconta_login_lists_companies_and_says_what_the_user_lacks(
+    web: Web, uniconta: Uniconta
+) -> None:
+    start = web.get("/ui/connections/new/uniconta")
+    assert 'action="/ui/connections/new/uniconta/login"' in start.text
+    assert "Company ID" not in text_of(start.text), "the company comes from the login"
+    assert "Company ID" in text_of(web.get("/ui/connections/new/uniconta?form=1").text)
+
+    login = {"settings.username": USER, "settings.base_url": uniconta.url}
+    refused = web.post("/ui/connections/new/uniconta/login", {**login, "secrets.password": "x"})
+    assert refused.status_code == 422
+    assert 'id="secrets-password" name="secrets.password"' in refused.text
+    assert 'aria-invalid="true" aria-describedby="secrets-password-help' in refused.text
+    assert f'value="{USER}"' in refused.text, "what was typed stays, but not the password"
+
+    uniconta.sandbox.add_user(COMPANY, "clerk", PASSWORD, user_type="Standard", roles=())
+    clerk = {**login, "settings.username": "clerk", "secrets.password": PASSWORD}
+    standard = web.post("/ui/connections/new/uniconta/login", clerk)
+    assert standard.status_code == 422
+    assert "Integrations need a user of type Server" in text_of(standard.text)
+
+    uniconta.sandbox.add_user(COMPANY, "server2", PASSWORD, user_type="Server", roles=())
+    found = web.post(
+        "/ui/connections/new/uniconta/login",
+        {**login, "settings.username": "server2", "secrets.password": PASSWORD},
+    )
+    assert found.status_code == 200, text_of(found.text)
+    assert found.headers["cache-control"] == "no-store", "the password is carried in the form"
+    assert f'<option value="{COMPANY}"' in found.text
+    assert "lacks the Reseller role" in text_of(found.text)
+
+
+def test_a_saved_connection_goes_on_to_its_entities(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    saved = web.post(
+        "/ui/connections/new/uniconta",
+        {
+            "name": "Uniconta",
+            "settings.company_id": str(COMPANY),
+            "settings.username": USER,
+            "settings.base_url": uniconta.url,
+            "secrets.password": PASSWORD,
+        },
+    )
+    assert saved.status_code == 303, text_of(saved.text)
+    [connection] = tenant.api.get("/connections").json()
+    assert saved.headers["location"] == f"/ui/connections/{connection['id']}/entities"
+
+
+def test_the_yuki_key_is_asked_first(web: Web) -> None:
+    empty = web.post("/ui/connections/new/yuki/login", {"secrets.access_key": " "})
+    assert empty.status_code == 422
+    assert 'aria-invalid="true" aria-describedby="secrets-access_key-help' in empty.text
+    assert "paste the API key" in text_of(empty.text)
+    assert web.post("/ui/connections/new/tripletex/login", {}).status_code == 422
+
+
+def test_a_refused_nested_setting_lands_on_its_input(web: Web, tenant: Tenant) -> None:
+    form = {"settings.domain_id": "d", "settings.administration_id": "a", "secrets.access_key": "k"}
+    described = (
+        'aria-describedby="settings-debtor_numbers-next-help settings-debtor_numbers-next-error"'
+    )
+    missing = web.post("/ui/connections/new/yuki", form)
+    assert missing.status_code == 422
+    assert "automatic debtor-number generation" in text_of(missing.text)
+    assert described in missing.text, "settings.debtor_numbers goes on its first input"
+    partial = web.post(
+        "/ui/connections/new/yuki", {**form, "settings.debtor_numbers.prefix": "NL-"}
+    )
+    assert partial.status_code == 422
+    assert "settings.debtor_numbers.next: required" in text_of(partial.text)
+    assert described in partial.text and 'value="NL-"' in partial.text
+    assert tenant.api.get("/connections").json() == []
+
+
+# --- Entities --------------------------------------------------------------------------------
+
+
+def test_entities_save_streams_directions_options_schedules_and_the_zone(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    connection = connect(tenant, uniconta)
+    path = f"/ui/connections/{connection['id']}/entities"
+    page = web.get(path)
+    assert page.status_code == 200
+    text = text_of(page.text)
+    for label in ("Customers", "Stock levels", "Payment status", "Post invoices"):
+        assert label in text
+    assert 'name="settings.entities.products.direction"' not in page.text, "inbound only"
+    form = {
+        "settings.entities.customers.enabled": "on",
+        "settings.entities.customers.direction": "inbound",
+        "settings.entities.suppliers.enabled": "on",
+        "settings.entities.suppliers.direction": "both",
+        "settings.entities.products.enabled": "on",
+        "settings.post_invoices": "on",
+        "settings.products_master": "uniconta",
+        "settings.schedules.pull": "0 */6 * * *",
+        "settings.schedules.products": "15 2 * * *",
+        "timezone": "Europe/Oslo",
+    }
+    saved = web.post(path, form)
+    assert saved.status_code == 303, text_of(saved.text)
+    assert saved.headers["location"].endswith("/import")
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    settings = status["settings"]
+    assert settings["entities"]["customers"] == {"enabled": True, "direction": "inbound"}
+    assert settings["entities"]["contacts"] == {"enabled": False, "direction": "both"}
+    assert settings["entities"]["products"]["enabled"] is True
+    assert settings["post_invoices"] is True
+    assert settings["schedules"] == {"products": "15 2 * * *"}, "the default is not stored"
+    assert status["timezone"] == "Europe/Oslo"
+    products = next(s for s in status["schedules"] if s["kind"] == "products")
+    assert products["cron"] == "15 2 * * *" and products["next_run_at"].endswith("+01:00")
+
+    back = web.post(path, {**form, "settings.schedules.products": ""})
+    assert back.status_code == 303
+    settings = tenant.api.get(f"/connections/{connection['id']}").json()["settings"]
+    assert settings.get("schedules", {}) == {}, "emptied: the default again"
+
+
+def test_entities_refusals_land_on_their_input(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    uniconta.sandbox.add_user(COMPANY, "noreseller", PASSWORD, user_type="Server", roles=())
+    connection = connect(tenant, uniconta, settings={"username": "noreseller"})
+    path = f"/ui/connections/{connection['id']}/entities"
+    bad_cron = web.post(path, {"settings.schedules.pull": "every hour"})
+    assert bad_cron.status_code == 422
+    assert 'value="every hour"' in bad_cron.text, "what was typed stays"
+    assert "settings-schedules-pull-error" in bad_cron.text
+    assert "5-field cron expression" in text_of(bad_cron.text)
+
+    invoices = web.post(path, {"settings.entities.invoices.enabled": "on"})
+    assert invoices.status_code == 422
+    assert 'aria-describedby="settings-entities-invoices-enabled-error"' in invoices.text
+    assert "lacks the Reseller role" in text_of(invoices.text)
+    settings = tenant.api.get(f"/connections/{connection['id']}").json()["settings"]
+    assert "invoices" not in settings["entities"], "nothing saved"
+
+
+# --- Import ----------------------------------------------------------------------------------
+
+
+def test_import_warns_first_then_polls_until_done(
+    system: System, web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed(uniconta, 5)
+    both = {"customers": {"enabled": True}, "products": {"enabled": True}}
+    connection = connect(tenant, uniconta, settings={"entities": both})
+    path = f"/ui/connections/{connection['id']}/import"
+    before = text_of(web.get(path).text)
+    assert "Before you start" in before and "are not mapped" in before
+    [unmapped] = tenant.api.get(f"/connections/{connection['id']}/preflight").json()["warnings"]
+    assert unmapped in before, "the page shows what the API answers"
+    started = web.post(path)
+    assert started.status_code == 303
+    running = web.get(f"{path}/progress")
+    assert 'hx-trigger="every 2s"' in running.text
+    assert "Waiting for a worker" in text_of(running.text)
+    system.run_until_idle()
+    done = web.get(f"{path}/progress")
+    assert "hx-trigger" not in done.text
+    assert "The initial import is done: 5 records synced" in text_of(done.text)
+    assert "<progress" in done.text and 'scope="row">Customers' in done.text
+
+
+def test_a_spent_budget_says_when_the_import_resumes(
+    system: System, web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed(uniconta, 30)
+    connection = connect(tenant, uniconta, settings={"daily_call_limit": 6, "page_size": 5})
+    assert web.post(f"/ui/connections/{connection['id']}/import").status_code == 303
+    system.run_until_idle()
+    waiting = text_of(web.get(f"/ui/connections/{connection['id']}/import/progress").text)
+    assert "The day's call budget is spent: the import resumes at" in waiting
+    assert "00:00 (Europe/Copenhagen)" in waiting
+    progress = tenant.api.get(f"/connections/{connection['id']}").json()["import_progress"]
+    assert progress["status"] == "deferred" and progress["resumes_at"]
+
+
+def test_a_member_sees_the_pages_and_changes_nothing(
+    system: System, ui_url: str, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    connection = connect(tenant, uniconta)
+    tenant.api.post("/users", json={"email": "m@nordlys.example", "role": "member"})
+    member = sign_in(system, ui_url, tenant.tenant_id, "m@nordlys.example")
+    base = f"/ui/connections/{connection['id']}"
+    entities = member.get(f"{base}/entities")
+    assert entities.status_code == 200
+    assert "<fieldset" in entities.text and "disabled>" in entities.text
+    assert ">Save</button>" not in entities.text
+    page = member.get(f"{base}/import")
+    assert page.status_code == 200 and "Start initial import" not in page.text
+    refused = member.post(f"{base}/entities", {"settings.entities.invoices.enabled": "on"})
+    assert refused.status_code == 403
+    assert member.post(f"{base}/import").status_code == 403
+    assert member.get("/ui/connections/new/uniconta").status_code == 403
+    member.client.close()
+
+
+# --- The Qonto login -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def qonto(hub_port: int) -> Iterator[tuple[QontoSandbox, str]]:
+    sandbox = QontoSandbox(seed=4)
+    sandbox.add_oauth_app(
+        CLIENT_ID, CLIENT_SECRET, [f"http://127.0.0.1:{hub_port}/api/v1/oauth/callback"]
+    )
+    with SandboxServer(sandbox) as server:
+        yield sandbox, server.base_url
+    sandbox.close()
+
+
+def qonto_connection(web: Web, tenant: Tenant, url: str) -> dict[str, Any]:
+    saved = web.post(
+        "/ui/connections/new/qonto",
+        {
+            "name": "Qonto",
+            "settings.base_url": url,
+            "settings.oauth_url": url,
+            "settings.oauth_client_id": CLIENT_ID,
+            "secrets.oauth_client_secret": CLIENT_SECRET,
+        },
+    )
+    assert saved.status_code == 303, text_of(saved.text)
+    [connection] = tenant.api.get("/connections").json()
+    assert saved.headers["location"] == f"/ui/connections/{connection['id']}/login"
+    assert connection["logged_in"] is False
+    return dict(connection)
+
+
+def follow_login(web: Web, connection_id: str) -> httpx.Response:
+    """The button, the link to Qonto, Qonto's redirect back to the callback."""
+    started = web.post(f"/ui/connections/{connection_id}/login")
+    assert started.status_code == 200
+    assert started.headers["cache-control"] == "no-store"
+    link = next(
+        part.split('"')[1] for part in started.text.split("<a href=")[1:] if "oauth2/auth" in part
+    )
+    consent = httpx.get(link.replace("&amp;", "&"))
+    assert consent.status_code == 302
+    return web.get(consent.headers["location"])
+
+
+def test_the_login_started_from_the_ui_comes_back_to_it(
+    web: Web, tenant: Tenant, qonto: tuple[QontoSandbox, str]
+) -> None:
+    sandbox, url = qonto
+    connection = qonto_connection(web, tenant, url)
+    overview = f"/ui/connections/{connection['id']}/"
+    assert "Not logged in to Qonto" in text_of(web.get(overview).text)
+    back = follow_login(web, connection["id"])
+    assert back.status_code == 303
+    assert back.headers["location"] == f"/ui/connections/{connection['id']}/login?login=ok"
+    done = web.get(back.headers["location"])
+    assert done.status_code == 303
+    assert done.headers["location"] == f"/ui/connections/{connection['id']}/entities"
+    assert tenant.api.get(f"/connections/{connection['id']}").json()["logged_in"] is True
+    again = web.get(f"/ui/connections/{connection['id']}/login")
+    assert "Log in to Qonto again" in again.text
+
+    sandbox.set_consent(False)
+    refused = follow_login(web, connection["id"])
+    assert refused.headers["location"].endswith("/login?login=failed")
+    page = web.get(refused.headers["location"])
+    assert page.status_code == 422
+    assert "access_denied" in text_of(page.text)
+    assert "Log in to Qonto again" in text_of(web.get(overview).text), "the way back in"
+
+    api_started = tenant.api.post(f"/connections/{connection['id']}/oauth/authorize").json()
+    sandbox.set_consent(True)
+    consent = httpx.get(api_started["authorize_url"])
+    answer = httpx.get(consent.headers["location"])
+    assert answer.status_code == 200, "an API caller still gets JSON"
+    assert answer.json() == {"status": "connected", "connection_id": connection["id"]}
+
+
+def test_a_login_returns_only_to_a_page_of_the_ui(
+    system: System, tenant: Tenant, qonto: tuple[QontoSandbox, str], web: Web
+) -> None:
+    _sandbox, url = qonto
+    connection = qonto_connection(web, tenant, url)
+    principal = system.tenancy.authenticate(tenant.api_key)
+    assert principal is not None
+    for target in ("https://evil.example/", "//evil.example/ui/", "/api/v1/parties"):
+        with pytest.raises(Exception, match="page of the web UI"):
+            system.oauth.authorize(principal, connection["id"], return_to=target)
