@@ -63,6 +63,8 @@ def test_operate_a_connection_in_the_browser(
     page.get_by_role("button", name="Test connection").click()
     expect(page.locator("#test-result").get_by_text("Test failed.")).to_be_visible()
     _check(page, "overview")
+    fix.click()
+    expect(page.get_by_role("link", name="Credentials")).to_have_attribute("aria-current", "page")
     uniconta.sandbox.add_user(COMPANY, USER, PASSWORD)
 
     # Issues: the reason, its records, a retry that clears the one fixed in Uniconta; the
