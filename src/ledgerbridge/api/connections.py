@@ -97,6 +97,15 @@ class ScheduleView(BaseModel):
     last_run_at: str | None = Field(description="ISO 8601 with the zone's offset")
 
 
+class ErrorFix(BaseModel):
+    text: str = Field(description="What to do, in one sentence")
+    page: str = Field(
+        description="Where it is done: credentials, mappings, issues, usage or activity "
+        "(`/ui/connections/{id}/{page}`)"
+    )
+    action: str = Field(description="The words of a link to that page")
+
+
 class ConnectionStatus(BaseModel):
     id: str
     system: str
@@ -108,6 +117,10 @@ class ConnectionStatus(BaseModel):
     last_success_at: str | None
     last_error_at: str | None
     last_error: str | None
+    last_error_fix: ErrorFix | None = Field(
+        description="What to do about the last error while no run has succeeded since: a "
+        "sentence and the page of the UI where it is done"
+    )
     calls_used_today: int
     daily_call_limit: int
     quota_day: str = Field(description="The vendor's current quota day")
@@ -179,6 +192,7 @@ class SyncLogEntry(BaseModel):
 
 
 class Issue(BaseModel):
+    id: str = Field(description="Retry this one with `POST …/issues/retry` and `issue_id`")
     stream: str
     direction: str
     key: str
@@ -188,6 +202,57 @@ class Issue(BaseModel):
     first_seen_at: str
     last_seen_at: str
     attempts: int
+    record_id: str | None = Field(description="The hub record, when the hub has it")
+    remote_id: str | None = Field(description="The system's record, when known")
+    url: str | None = Field(description="The record's page in the system's own app")
+
+
+class RunDetail(RunView):
+    job_id: str | None
+    duration_seconds: float | None = Field(description="Until now while it runs")
+
+
+class RunFull(RunDetail):
+    totals: dict[str, Any] | None = Field(description="Records per stream, when counted")
+    reasons: dict[str, int] = Field(description="Reason code → sync-log entries of this run")
+
+
+class UsageDay(BaseModel):
+    day: str = Field(description="The vendor's quota day")
+    calls: int
+    limit: int
+
+
+class Usage(BaseModel):
+    timezone: str = Field(description="The zone the vendor's quota day follows")
+    limit: int
+    days: list[UsageDay]
+
+
+class StatsDay(BaseModel):
+    day: str
+    outcomes: dict[str, int] = Field(description="Outcome → records")
+
+
+class StatsGroup(BaseModel):
+    day: str
+    outcome: str
+    stream: str
+    direction: str
+    records: int
+
+
+class Stats(BaseModel):
+    bucket: Literal["day"]
+    days: list[StatsDay]
+    groups: list[StatsGroup] = Field(description="Per day, outcome, stream and direction")
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, description="Only the issues of this reason code")
+    issue_id: str | None = Field(None, description="Only this issue")
 
 
 class DataFieldView(BaseModel):
@@ -457,10 +522,12 @@ def sync_log(
         None, ge=0, le=BIGINT_MAX, description="Entries older than this id (paging)"
     ),
     limit: int = Query(100, ge=1, le=1000),
+    direction: Literal["inbound", "outbound"] | None = None,
+    run_id: str | None = Query(None, description="Only this run's entries"),
 ) -> Any:
     return system.connections.sync_log(
         principal, connection_id, outcome=outcome, reason=reason, stream=stream,
-        before=before, limit=limit,
+        before=before, limit=limit, direction=direction, run_id=run_id,
     )  # fmt: skip
 
 
@@ -470,6 +537,68 @@ def issues(
     principal: PrincipalDep,
     system: SystemDep,
     reason: str | None = None,
+    limit: int | None = Query(None, ge=1, le=1000, description="Page size (default: all)"),
+    offset: int = Query(0, ge=0, le=BIGINT_MAX, description="Issues to skip (paging)"),
 ) -> Any:
-    """Records that are skipped or failed now; each clears itself once it syncs."""
-    return system.connections.issues(principal, connection_id, reason)
+    """Records that are skipped or failed now, oldest first; each clears itself once it
+    syncs. Each names its hub record and, where the system has one, its page there."""
+    return system.connections.issues(principal, connection_id, reason, limit=limit, offset=offset)
+
+
+@router.post("/{connection_id}/issues/retry", status_code=202, response_model=JobQueued)
+def retry_issues(
+    connection_id: str, body: RetryRequest, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """Try open issues again now (owner or admin): all of them (an empty body), those of one
+    `reason`, or one issue (`issue_id`)."""
+    return system.connections.retry(
+        principal, connection_id, reason=body.reason, issue_id=body.issue_id
+    )
+
+
+@router.get("/{connection_id}/runs", response_model=list[RunDetail])
+def runs(
+    connection_id: str,
+    principal: PrincipalDep,
+    system: SystemDep,
+    kind: str | None = Query(None, description="import, push, retry, or a pull's kind"),
+    status: str | None = Query(None, description="running, succeeded, failed, deferred, …"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=BIGINT_MAX),
+) -> Any:
+    """The connection's runs, newest first (a run is one job's work: its counts per
+    `<stream>.<outcome>`, calls and duration)."""
+    return system.connections.runs(
+        principal, connection_id, kind=kind, status=status, limit=limit, offset=offset
+    )
+
+
+@router.get("/{connection_id}/runs/{run_id}", response_model=RunFull)
+def run(connection_id: str, run_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    """One run; its sync-log entries are `GET …/sync-log?run_id=`."""
+    return system.connections.run(principal, connection_id, run_id)
+
+
+@router.get("/{connection_id}/usage", response_model=Usage)
+def usage(
+    connection_id: str,
+    principal: PrincipalDep,
+    system: SystemDep,
+    days: int = Query(30, ge=1, le=400),
+) -> Any:
+    """Calls per quota day against the daily limit, oldest first (a day without calls is
+    0). The vendor counts per login, so connections sharing one share these numbers."""
+    return system.connections.usage(principal, connection_id, days)
+
+
+@router.get("/{connection_id}/stats", response_model=Stats)
+def stats(
+    connection_id: str,
+    principal: PrincipalDep,
+    system: SystemDep,
+    days: int = Query(30, ge=1, le=400),
+    bucket: Literal["day"] = "day",
+) -> Any:
+    """Records synced per day (UTC) by outcome, and per stream and direction, from the sync
+    log (kept as long as the retention setting says)."""
+    return system.connections.stats(principal, connection_id, days)

@@ -152,8 +152,12 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
         system: SystemDep,
         limit: int = Query(100, ge=1, le=1000),
         after: str | None = Query(None, description="Last id of the previous page"),
+        q: str | None = Query(
+            None, max_length=200, description="Only records with these words in any field"
+        ),
     ) -> Any:
-        return _page(system.records.list_page(principal, entity, limit=limit, after=after), limit)
+        found = system.records.list_page(principal, entity, limit=limit, after=after, search=q)
+        return _page(found, limit)
 
     @router.get(f"/{path}/{{record_id}}", response_model=out, tags=[tag], name=f"get_{entity}")
     def get(record_id: str, principal: PrincipalDep, system: SystemDep) -> Any:

@@ -68,15 +68,21 @@ class SyncEngine:
                 for start in range(0, len(keys), ctx.write_batch_size):
                     self.outbound.push(ctx, stream, keys[start : start + ctx.write_batch_size])
 
-    def retry_issues(self, ctx: RunContext) -> int:
-        """Try every open skipped or failed record of the connection again: inbound ones are
-        read afresh (the cause may have been fixed there), outbound ones sent again."""
+    def retry_issues(
+        self, ctx: RunContext, reason: str | None = None, issue_id: str | None = None
+    ) -> int:
+        """Try the open skipped or failed records of the connection again (all of them, those
+        of one ``reason``, or one issue): inbound ones are read afresh (the cause may have
+        been fixed there), outbound ones sent again."""
+        query = sa.select(SyncIssue.stream, SyncIssue.direction, SyncIssue.key).where(
+            SyncIssue.connection_id == ctx.connection_id
+        )
+        if reason:
+            query = query.where(SyncIssue.reason_code == reason)
+        if issue_id:
+            query = query.where(SyncIssue.id == issue_id)
         with self._sessions() as session:
-            issues = session.execute(
-                sa.select(SyncIssue.stream, SyncIssue.direction, SyncIssue.key).where(
-                    SyncIssue.connection_id == ctx.connection_id
-                )
-            ).all()
+            issues = session.execute(query).all()
         for stream in ctx.connector.mappings:
             inbound_ids = sorted(k for s, d, k in issues if s == stream and d == INBOUND)
             if inbound_ids and ctx.directions(stream)[0]:

@@ -94,7 +94,13 @@ class SyncJobs:
             "import": lambda job: self._run("import", job, engine.run_import),
             "push": lambda job: self._run("push", job, engine.run_push),
             "inbox": lambda job: self._run("inbox", job, engine.process_inbox),
-            "retry": lambda job: self._run("retry", job, engine.retry_issues),
+            "retry": lambda job: self._run(
+                "retry",
+                job,
+                lambda ctx: engine.retry_issues(
+                    ctx, job.job.payload.get("reason"), job.job.payload.get("issue_id")
+                ),
+            ),
             "reapply": lambda job: self._run(
                 "reapply", job, lambda ctx: engine.reapply(ctx, job.job.payload["reasons"])
             ),

@@ -71,9 +71,11 @@ class RecordService:
         limit: int,
         after: str | None,
         where: dict[str, str] | None = None,
+        search: str | None = None,
     ) -> list[RecordView]:
         """A page of live records in id order; ``where`` keeps those whose fields hold
-        exactly these values (a stock level's ``product_id`` and ``warehouse``)."""
+        exactly these values (a stock level's ``product_id`` and ``warehouse``), ``search``
+        those with the words in any field (a name, a number, an e-mail), any case."""
         with self._sessions() as session:
             query = (
                 sa.select(HubRecord)
@@ -89,9 +91,22 @@ class RecordService:
                 query = query.where(HubRecord.id > after)
             for field, value in (where or {}).items():
                 query = query.where(HubRecord.data[field].as_string() == value)
+            for word in (search or "").split():
+                query = query.where(
+                    sa.cast(HubRecord.data, sa.Text).ilike(f"%{_like(word)}%", "\\")
+                )
             records = list(session.scalars(query))
             sync = self._sync_state(session, [r.id for r in records])
             return [self._view(session, r, sync.get(r.id, [])) for r in records]
+
+    def find(self, principal: Principal, record_id: str) -> RecordView:
+        """A record by its id alone, whatever its entity (a link from an issue or the sync
+        log names only the id)."""
+        with self._sessions() as session:
+            record = session.get(HubRecord, record_id)
+            if record is None or record.tenant_id != principal.tenant_id or record.deleted:
+                raise NotFound(f"record {record_id} not found")
+            return self._view(session, record)
 
     def replace(
         self,
@@ -227,7 +242,9 @@ class RecordService:
             .join(Connection, Connection.id == Link.connection_id)
             .where(Link.record_id.in_(record_ids))
         )
+        linked: dict[tuple[str, str, str], str] = {}
         for record_id, connection_id, stream, remote_id, system, settings in links:
+            linked[(connection_id, stream, remote_id)] = record_id
             entry: JSON = {
                 "connection_id": connection_id,
                 "system": system,
@@ -239,13 +256,35 @@ class RecordService:
                 # The navigation button: the record's page in the system's own app.
                 entry["url"] = spec.record_url(settings or {}, stream, remote_id)
             state.setdefault(record_id, []).append(entry)
-        issues = session.execute(
-            sa.select(SyncIssue).where(
-                SyncIssue.key.in_(record_ids), SyncIssue.direction == "outbound"
+        # An outbound issue names the hub record; an inbound one the remote record, so it
+        # belongs to the hub record linked to that (a record changed there that no longer
+        # syncs).
+        issues = list(
+            session.scalars(
+                sa.select(SyncIssue).where(
+                    SyncIssue.key.in_(record_ids), SyncIssue.direction == "outbound"
+                )
             )
-        ).scalars()
+        )
+        if linked:
+            issues += [
+                i
+                for i in session.scalars(
+                    sa.select(SyncIssue).where(
+                        SyncIssue.direction == "inbound",
+                        SyncIssue.connection_id.in_({c for c, _s, _r in linked}),
+                        SyncIssue.key.in_({r for _c, _s, r in linked}),
+                    )
+                )
+                if (i.connection_id, i.stream, i.key) in linked
+            ]
         for issue in issues:
-            state.setdefault(issue.key, []).append(
+            owner = (
+                issue.key
+                if issue.direction == "outbound"
+                else linked[(issue.connection_id, issue.stream, issue.key)]
+            )
+            state.setdefault(owner, []).append(
                 {
                     "connection_id": issue.connection_id,
                     "stream": issue.stream,
@@ -270,3 +309,8 @@ class RecordService:
             data=record.data,
             sync=sync,
         )
+
+
+def _like(word: str) -> str:
+    """A word matched literally by LIKE (its % and _ escaped)."""
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

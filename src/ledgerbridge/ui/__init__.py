@@ -9,6 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledgerbridge.ui import (
+    activity,
     auth,
     clients,
     connections,
@@ -16,14 +17,17 @@ from ledgerbridge.ui import (
     entities,
     files,
     imports,
+    issues,
     mail,
     mappings,
     overview,
     payouts,
+    records,
     routes,
     setup,
     setup_steps,
     summary,
+    usage,
     users,
     webhooks,
 )
@@ -41,6 +45,10 @@ PAGES = (
     credentials,
     summary,
     clients,
+    issues,
+    activity,
+    usage,
+    records,
     routes,
     payouts,
     mail,

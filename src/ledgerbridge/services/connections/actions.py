@@ -8,8 +8,9 @@ from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.services.connections.base import JSON, Opener, is_admin, system_spec
 from ledgerbridge.services.connections.codes import Codes
-from ledgerbridge.services.errors import Invalid
+from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.tables.sync import SyncIssue
 
 
 class Actions(Codes):
@@ -83,5 +84,31 @@ class Actions(Codes):
         job_id = self._queue.enqueue(Command(
             kind, connection_id=connection_id, tenant_id=tenant_id,
             dedupe_key=f"{kind}:{connection_id}",
+        ))  # fmt: skip
+        return {"job_id": job_id, "status": "queued"}
+
+    def retry(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        reason: str | None = None,
+        issue_id: str | None = None,
+    ) -> JSON:
+        """Queue a retry of the open issues: all, those of one reason, or one issue. Each
+        filter is its own job, so retrying one issue never swallows a retry of all."""
+        principal.require_admin("retrying records (it spends API calls)")
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            tenant_id = row.tenant_id
+            if issue_id is not None:
+                issue = session.get(SyncIssue, issue_id)
+                if issue is None or issue.connection_id != connection_id:
+                    raise NotFound(f"issue {issue_id} not found (it may have cleared)")
+        payload = {k: v for k, v in (("reason", reason), ("issue_id", issue_id)) if v}
+        scope = issue_id or (f"reason={reason}" if reason else "all")
+        job_id = self._queue.enqueue(Command(
+            "retry", connection_id=connection_id, tenant_id=tenant_id,
+            dedupe_key=f"retry:{connection_id}:{scope}", payload=payload,
         ))  # fmt: skip
         return {"job_id": job_id, "status": "queued"}

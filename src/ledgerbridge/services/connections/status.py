@@ -18,6 +18,7 @@ from ledgerbridge.services.connections.base import (
     iso,
     system_spec,
 )
+from ledgerbridge.services.connections.explain import fix_for
 from ledgerbridge.services.errors import NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.settings import public_url_warning
@@ -72,6 +73,7 @@ class Status(Part):
                 "last_success_at": iso(row.last_success_at),
                 "last_error_at": iso(row.last_error_at),
                 "last_error": row.last_error,
+                "last_error_fix": _fix(row.last_error, row.last_error_at, row.last_success_at),
                 "calls_used_today": self._ledger.used(row.credential_key, spec.quota_timezone),
                 "daily_call_limit": daily_call_limit(spec, row.settings),
                 "quota_day": self._ledger.day(spec.quota_timezone),
@@ -166,6 +168,16 @@ class Status(Part):
             "message": run.message,
             "resumes_at": resumes_at,
         }
+
+
+def _fix(
+    message: str | None, error_at: datetime | None, success_at: datetime | None
+) -> JSON | None:
+    """What to do about the last error, while it is the latest word (no success since)."""
+    if error_at is None or (success_at is not None and success_at > error_at):
+        return None
+    fix = fix_for(message)
+    return fix.view() if fix else None
 
 
 def _local(instant: datetime | None, zone: ZoneInfo) -> str | None:

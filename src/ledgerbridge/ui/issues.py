@@ -1,0 +1,69 @@
+"""A connection's issues: the open skipped and failed records grouped by reason, each group
+linking to its list (record, message, first and last seen, attempts, the hub record and the
+record in the system), with Retry for all, one reason or one record."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from ledgerbridge.ui.nav import connection_context, tab
+from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
+
+router = APIRouter(route_class=UiRoute)
+tab("Issues", "issues", 50)
+
+PER_PAGE = 50
+
+
+@router.get("/connections/{connection_id}/issues", response_class=HTMLResponse)
+def issues_page(
+    request: Request,
+    connection_id: str,
+    signed: SignedDep,
+    reason: str = Query("", max_length=64),
+    page: int = Query(1, ge=1, le=100_000),
+) -> Any:
+    context = connection_context(request, signed, connection_id, "issues")
+    reasons = sorted(context["connection"]["open_issues"].items(), key=lambda r: (-r[1], r[0]))
+    found = system_of(request).connections.issues(
+        signed.principal, connection_id, reason or None,
+        limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE,
+    )  # fmt: skip
+    return render(
+        request,
+        "connection/issues.html",
+        {
+            **context,
+            "reasons": reasons,
+            "most": max((n for _r, n in reasons), default=0),
+            "total": sum(n for _r, n in reasons),
+            "reason": reason,
+            "issues": found[:PER_PAGE],
+            "page": page,
+            "more": len(found) > PER_PAGE,
+        },
+        signed=signed,
+    )
+
+
+@router.post("/connections/{connection_id}/issues/retry")
+def retry(
+    request: Request,
+    connection_id: str,
+    signed: ChangeDep,
+    reason: Annotated[str, Form(max_length=64)] = "",
+    issue_id: Annotated[str, Form(max_length=36)] = "",
+) -> Response:
+    """Queue a retry; the issues clear by themselves as their records sync."""
+    system_of(request).connections.retry(
+        signed.principal, connection_id, reason=reason or None, issue_id=issue_id or None
+    )
+    what = "this record" if issue_id else (f"the {reason} issues" if reason else "every issue")
+    back = f"/ui/connections/{connection_id}/issues"
+    if reason:
+        back += "?" + urlencode({"reason": reason})
+    return redirect(back, f"Retry of {what} queued: fixed records leave this list as they sync.")

@@ -1,0 +1,105 @@
+"""Operating a connection in a real browser: a failed run shown with what to do and where,
+Sync now queuing a run that Activity shows (and the live tail), issues retried until they
+clear, the usage chart with its table, and the records; axe and a 360 px screen on every
+page of the area."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ledgerbridge.runtime.system import System
+from tests.integration.conftest import COMPANY, PASSWORD, USER, Tenant, Uniconta
+from tests.integration.ui.conftest import (
+    assert_accessible,
+    assert_fits_360,
+    browser_sign_in,
+    screenshot,
+)
+from tests.integration.ui.test_operate import _with_an_issue
+
+
+def _check(page: Any, name: str | None = None) -> None:
+    assert_accessible(page)
+    assert_fits_360(page)
+    if name:
+        screenshot(page, name)
+
+
+def test_operate_a_connection_in_the_browser(
+    system: System, tenant: Tenant, uniconta: Uniconta, ui_url: str, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    cid, accounts = _with_an_issue(system, tenant, uniconta)
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    expect(page.get_by_role("heading", name="Connections")).to_be_visible()
+    _check(page, "connections")
+
+    # Sync now: the run is queued, and Activity shows it once it ran.
+    page.get_by_role("link", name="Uniconta").first.click()
+    page.get_by_role("button", name="Read pull now").click()
+    expect(page.get_by_role("status").filter(has_text="queued")).to_be_visible()
+    system.run_until_idle()
+    page.reload()
+    runs = page.get_by_role("region", name="Runs")
+    expect(runs.get_by_role("row").filter(has_text="pull").first).to_be_visible()
+    _check(page, "activity")
+    runs.get_by_role("row").filter(has_text="pull").first.get_by_role("link").click()
+    expect(page.get_by_role("heading", name=re.compile("Run: pull"))).to_be_visible()
+    _check(page)
+
+    # A password changed in Uniconta: the next run fails, the overview says what to do.
+    uniconta.sandbox.add_user(COMPANY, USER, "changed-in-uniconta")
+    page.get_by_role("link", name="Overview").click()
+    page.get_by_role("button", name="Read pull now").click()
+    system.run_until_idle()
+    page.get_by_role("link", name="Overview").click()
+    expect(page.get_by_role("heading", name="Last error")).to_be_visible()
+    expect(page.get_by_text("Uniconta refused the credentials").first).to_be_visible()
+    expect(page.get_by_text("What to do:")).to_be_visible()
+    fix = page.get_by_role("link", name="Update the credentials")
+    assert fix.get_attribute("href") == f"/ui/connections/{cid}/credentials"
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#test-result").get_by_text("Test failed.")).to_be_visible()
+    _check(page, "overview")
+    fix.click()
+    expect(page.get_by_role("link", name="Credentials")).to_have_attribute("aria-current", "page")
+    uniconta.sandbox.add_user(COMPANY, USER, PASSWORD)
+
+    # Issues: the reason, its records, a retry that clears the one fixed in Uniconta; the
+    # live tail on Activity shows the record syncing.
+    page.get_by_role("link", name="Issues").click()
+    page.get_by_role("link", name="invalid_remote_data").click()
+    expect(page.get_by_role("row").filter(has_text=accounts[1])).to_be_visible()
+    expect(page.get_by_role("link", name=f"Open record {accounts[1]}")).to_be_visible()
+    _check(page, "issues")
+    uniconta.sandbox.update(COMPANY, "DebtorClient", accounts[1], {"VatNumber": "DK13585628"})
+    page.get_by_role("button", name=f"Retry {accounts[1]}").click()
+    queued = page.get_by_role("status").filter(has_text="Retry of this record queued")
+    expect(queued).to_be_visible()
+    page.get_by_role("link", name="Activity").click()
+    expect(page.get_by_role("heading", name="Live")).to_be_visible()
+    page.wait_for_function("document.querySelector('[sse-connect]')['htmx-internal-data']")
+    system.run_until_idle()
+    expect(page.locator("#live-log li").filter(has_text=accounts[1]).first).to_be_visible()
+    page.get_by_role("link", name="Issues").click()
+    expect(page.get_by_text("No open issue")).to_be_visible()
+
+    # Usage: the chart is drawn, and its table lists the days.
+    page.get_by_role("link", name="Usage").click()
+    expect(page.locator(".chart canvas").first).to_be_attached()
+    page.get_by_text("Calls per day as a table").click()
+    table = page.get_by_role("table", name="Calls per quota day against the daily limit")
+    expect(table.get_by_role("row")).to_have_count(31)
+    _check(page, "usage")
+
+    # Records: search, the sync state, the record's page.
+    page.get_by_role("link", name="Records").click()
+    page.get_by_label("Search parties").fill(accounts[1])
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("Linked")).to_have_count(1)
+    _check(page, "records")
+    page.get_by_role("table").get_by_role("link").first.click()
+    expect(page.get_by_role("heading", name="Fields")).to_be_visible()
+    _check(page)
