@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,9 +92,10 @@ class RecordService:
                 query = query.where(HubRecord.id > after)
             for field, value in (where or {}).items():
                 query = query.where(HubRecord.data[field].as_string() == value)
+            text = sa.cast(HubRecord.data, sa.Text)
             for word in (search or "").split():
                 query = query.where(
-                    sa.cast(HubRecord.data, sa.Text).ilike(f"%{_like(word)}%", "\\")
+                    sa.or_(*(text.ilike(f"%{_like(form)}%", "\\") for form in _stored(word)))
                 )
             records = list(session.scalars(query))
             sync = self._sync_state(session, [r.id for r in records])
@@ -309,6 +311,13 @@ class RecordService:
             data=record.data,
             sync=sync,
         )
+
+
+def _stored(word: str) -> set[str]:
+    """The ways a word can appear in a record's JSON text: as typed (PostgreSQL's JSONB, or
+    plain ASCII) and with its non-ASCII letters escaped, as SQLite's JSON text keeps them
+    (Anlæg is stored Anl\\u00e6g)."""
+    return {word, json.dumps(word)[1:-1]}
 
 
 def _like(word: str) -> str:

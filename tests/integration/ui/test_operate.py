@@ -222,6 +222,12 @@ def test_records_search_and_a_record_page(
     assert "No parties match" in text_of(web.get("/ui/records", params={"q": "zz%_q"}).text)
     api = tenant.api.get("/parties", params={"q": party["data"]["debtor_number"]}).json()
     assert [p["id"] for p in api["items"]] == [party["id"]]
+    nordic = tenant.api.post(
+        "/parties", json={"name": "Jakobsens Anlæg ApS", "is_customer": True}
+    ).json()
+    for typed in ("Anlæg", "anlæg", "Jakobsens Anlæg"):
+        hits = tenant.api.get("/parties", params={"q": typed}).json()["items"]
+        assert [p["id"] for p in hits] == [nordic["id"]], typed
     page = web.get(f"/ui/records/{party['id']}")
     assert page.status_code == 200 and party["data"]["debtor_number"] in accounts
     assert web.get("/ui/records/nope").status_code == 404
