@@ -111,16 +111,9 @@ class Configure(Status):
         principal.require_admin("changing a connection")
         if timezone is not None:
             check_timezone(timezone)
-        with self._sessions() as session:
-            row = self._load(session, principal, connection_id)
-            spec = system_spec(row.system)
-            previous = dict(row.settings)
-            current = self._box.open(row.secrets)
-        merged = previous
-        if settings is not None:
-            refuse_learned(spec, settings)
-            merged = checked_settings(spec, merge(previous, settings))
-        checked_secrets(spec, secrets_ or {}, partial=True)
+        spec, previous, merged, current = self._proposed(
+            principal, connection_id, settings, secrets_ or {}
+        )
         credentials_changed = bool(secrets_) or any(
             merged.get(key) != previous.get(key) for key in spec.credential_settings
         )
@@ -164,6 +157,23 @@ class Configure(Status):
         status = self.status(principal, connection_id)
         return {**status, "warnings": [*warnings, *status["warnings"]]}
 
+    def _proposed(
+        self, principal: Principal, connection_id: str, settings: JSON | None, secrets_: JSON
+    ) -> tuple[SystemSpec, JSON, JSON, JSON]:
+        """(spec, stored settings, settings after the merge patch, stored secrets), the patch
+        and the new secrets checked against the system's schema."""
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            spec = system_spec(row.system)
+            previous = dict(row.settings)
+            current = self._box.open(row.secrets)
+        merged = previous
+        if settings is not None:
+            refuse_learned(spec, settings)
+            merged = checked_settings(spec, merge(previous, settings))
+        checked_secrets(spec, secrets_, partial=True)
+        return spec, previous, merged, current
+
     def check_credentials(
         self,
         principal: Principal,
@@ -176,16 +186,9 @@ class Configure(Status):
         a merge patch), saving nothing. A refusal is a 422 on the field to fix; an answer
         says what the credentials reached."""
         principal.require_admin("checking credentials (an API call)")
-        with self._sessions() as session:
-            row = self._load(session, principal, connection_id)
-            spec = system_spec(row.system)
-            previous = dict(row.settings)
-            current = self._box.open(row.secrets)
-        merged = previous
-        if settings is not None:
-            refuse_learned(spec, settings)
-            merged = checked_settings(spec, merge(previous, settings))
-        checked_secrets(spec, secrets_, partial=True)
+        spec, _previous, merged, current = self._proposed(
+            principal, connection_id, settings, secrets_
+        )
         verified, warnings = self._verify(
             spec, merged, self._with_installation(spec, {**current, **secrets_})
         )
