@@ -6,7 +6,7 @@ from __future__ import annotations
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.webhooks import SIGNATURE_HEADER, verify
 from tests.integration.conftest import Tenant
-from tests.integration.ui.test_tenant_webhooks import use_up_attempts, work
+from tests.integration.ui.test_tenant_webhooks import use_up_attempts
 from tests.sandbox.receiver import receiving
 
 
@@ -21,7 +21,7 @@ def test_a_ping_goes_through_the_outbox_signed_and_a_failed_one_is_redelivered(
         queued = tenant.api.post(f"/webhooks/{sub}/ping")
         assert queued.status_code == 202, queued.text
         assert queued.json()["event"] == "ping" and queued.json()["status"] == "pending"
-        work(system)
+        system.run_until_idle()
         [seen] = receiver.seen
         assert seen.json()["event"] == "ping", "sent though the subscription chose other events"
         assert verify(
@@ -32,7 +32,7 @@ def test_a_ping_goes_through_the_outbox_signed_and_a_failed_one_is_redelivered(
 
         receiver.status = 500
         second = tenant.api.post(f"/webhooks/{sub}/ping").json()
-        work(system)
+        system.run_until_idle()
         failing = tenant.api.get(f"/webhooks/{sub}/deliveries").json()[0]
         assert failing["id"] == second["id"]
         assert (failing["status"], failing["last_status_code"]) == ("pending", 500)
@@ -43,7 +43,7 @@ def test_a_ping_goes_through_the_outbox_signed_and_a_failed_one_is_redelivered(
         receiver.status = 200
         again = tenant.api.post(f"/webhooks/deliveries/{second['id']}/redeliver")
         assert again.status_code == 202 and again.json()["attempts"] == 0
-        work(system)
+        system.run_until_idle()
         latest = tenant.api.get(f"/webhooks/{sub}/deliveries").json()[0]
         assert latest["status"] == "delivered" and latest["delivered_at"]
     assert tenant.api.get("/webhooks/nosuch/deliveries").status_code == 404
