@@ -30,6 +30,7 @@ from ledgerbridge.connectors.base import (
 from ledgerbridge.connectors.registry import SYSTEMS, ConnectorHandle
 from ledgerbridge.engine.context import RunContext, stream_enabled
 from ledgerbridge.engine.fence import RunFenced, active_fence, begin_fenced_run, fenced
+from ledgerbridge.engine.preview import SyncPreview, days_needed
 from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
 from ledgerbridge.engine.sync import SyncEngine
 from ledgerbridge.runtime.jobqueue.port import (
@@ -276,6 +277,47 @@ class SyncJobs:
         if kind == "import":
             self._import_done(handle)
         return {"run_id": run_id, "counts": dict(counts), "calls": calls["calls"]}
+
+    def preview(self, connection_id: str, kind: str) -> JSON:
+        """What a run of ``kind`` (``import``, ``reload``, ``push``) would do now, written
+        nowhere (see ``engine/preview``). Its reads are real calls, booked in the quota like
+        any other; the answer says how many it made and how many the run would make."""
+        handle = self._connections.handle(connection_id)
+        calls = Counter[str]()
+
+        def on_call(n: int) -> None:
+            calls["calls"] += n
+
+        preview = SyncPreview(self._sessions, self._engine.inbound, self._engine.outbound)
+        with self.open_connector(connection_id, on_call) as connector:
+            ctx = RunContext(
+                connection_id=connection_id,
+                tenant_id=handle.tenant_id,
+                settings=dict(handle.settings),
+                connector=connector,
+                run_id=None,
+                page_size=int(handle.settings.get("page_size", handle.system.page_size)),
+                write_batch_size=handle.system.write_batch_size,
+            )
+            if kind == "push":
+                tally, run_calls = preview.push(ctx)
+            else:
+                tally = preview.import_or_pull(ctx, initial=kind == "import")
+                run_calls = calls["calls"]  # the run reads the same pages, and writes none
+        limit = int(handle.settings.get("daily_call_limit", handle.system.daily_call_limit))
+        used = self._ledger.used(handle.credential_key, handle.system.quota_timezone)
+        return {
+            "kind": kind,
+            **tally.answer(),
+            "calls": {
+                "preview": calls["calls"],
+                "run": run_calls,
+                "limit": limit,
+                "used_today": used,
+                "remaining_today": max(limit - used, 0),
+                "days": days_needed(run_calls, limit, limit - used),
+            },
+        }
 
     def _start_run(self, handle: ConnectorHandle, kind: str, job_id: str) -> str:
         with self._sessions.begin() as session:

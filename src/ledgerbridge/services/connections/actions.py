@@ -3,6 +3,8 @@ Each spends the system's calls, so each needs the owner or admin role."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ledgerbridge.connectors.base import ConnectorError
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
@@ -11,6 +13,11 @@ from ledgerbridge.services.connections.codes import Codes
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.sync import SyncIssue
+
+PREVIEW_KINDS = ("import", "reload", "push")
+
+Previewer = Callable[[str, str], JSON]
+"""(connection id, kind) → what that run would do (the runtime's ``SyncJobs.preview``)."""
 
 
 class Actions(Codes):
@@ -112,3 +119,27 @@ class Actions(Codes):
             dedupe_key=f"retry:{connection_id}:{scope}", payload=payload,
         ))  # fmt: skip
         return {"job_id": job_id, "status": "queued"}
+
+    def preview(
+        self, principal: Principal, connection_id: str, kind: str, previewer: Previewer
+    ) -> JSON:
+        """What an import, a reload or a push would do now, without writing anywhere. It
+        reads the system as the run would (those calls count), so it needs the owner or
+        admin role; a refusal of the system is a 422 saying why."""
+        principal.require_admin("previewing a run (it reads the system: API calls)")
+        if kind not in PREVIEW_KINDS:
+            raise Invalid(
+                f"unknown preview kind '{kind}'; choose one of {', '.join(PREVIEW_KINDS)}",
+                field="kind",
+            )
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            if kind != "import" and row.import_state != "done":
+                raise Invalid(
+                    f"a {kind} runs once the initial import is done; preview the import",
+                    field="kind",
+                )
+        try:
+            return previewer(connection_id, kind)
+        except (QuotaExhausted, ConnectorError) as exc:
+            raise Invalid(f"the preview could not read the system: {exc}", field="kind") from exc
