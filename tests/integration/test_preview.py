@@ -11,6 +11,7 @@ from ledgerbridge.sandbox.uniconta import seed_debtors
 from ledgerbridge.store.tables.hub import Change, HubRecord
 from ledgerbridge.store.tables.sync import Link, Run, SyncIssue, SyncLogEntry
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.test_commerce_flow import POLICY, derived, order_body, shop  # noqa: F401
 
 
 def _written(system: System) -> tuple[int, ...]:
@@ -144,3 +145,49 @@ def test_preview_refuses_what_it_cannot_answer(
     refused = tenant.api.post(path, json={"kind": "push"})
     assert refused.status_code == 422 and "initial import" in refused.text
     assert tenant.api.post("/connections/nope/preview", json={"kind": "import"}).status_code == 404
+
+
+def test_preview_of_a_routes_historical_import_matches_the_import(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    shop: dict[str, Any],  # noqa: F811 (the fixture)
+) -> None:
+    route = shop["route"]
+    policy = {**POLICY, "start_date": "2026-11-01"}
+    body = {"source": "app", "target": route["target"], "entities": ["party"],
+            "commerce": {"policy": policy, "rules": {}}}  # fmt: skip
+    assert tenant.api.put(f"/routes/{route['id']}", json=body).status_code == 200
+    for number, day, state in (
+        ("4001", "2026-10-05", "processing"),
+        ("4002", "2026-10-06", "completed"),
+        ("4003", "2026-10-07", "pending"),  # not paid: no invoice yet
+        ("4004", "2026-09-01", "processing"),  # outside the range
+    ):
+        old = order_body(shop["sku"], source_id=number, number=number, state=state,
+                         created_at=f"{day}T10:00:00+02:00", paid_at=f"{day}T10:01:00+02:00",
+                         customer={"email": f"c{number}@kunde.dk"})  # fmt: skip
+        assert tenant.api.post("/orders", json=old).status_code == 201
+    system.run_until_idle()
+
+    window = {"from": "2026-10-01", "to": "2026-10-31"}
+    written = _written(system)
+    answer = tenant.api.post(f"/routes/{route['id']}/preview", json=window)
+    assert answer.status_code == 200, answer.text
+    preview = answer.json()
+    assert _written(system) == written
+    assert derived(system, tenant, route["id"]) == []
+    orders = preview["streams"]["orders"]
+    assert (orders["create"], orders["update"], orders["unchanged"]) == (2, 0, 0)
+    assert orders["skip"] == 1 and orders["skips"][0]["examples"][0]["key"] == "4003"
+    assert preview["plan"]["orders"] == 2 and preview["calls"] == {"preview": 0, "run": 0}
+
+    started = tenant.api.post(
+        f"/routes/{route['id']}/historical-import", json={**window, "dry_run": False}
+    )
+    system.run_until_idle()
+    state = tenant.api.get(
+        f"/routes/{route['id']}/historical-import/{started.json()['job_id']}"
+    ).json()
+    assert state["status"] == "done", state
+    assert state["counts"] == _as_counts(preview)

@@ -377,10 +377,10 @@ class StreamPreview(BaseModel):
 class PreviewCalls(BaseModel):
     preview: int = Field(description="Calls this preview made (reads, counted in the quota)")
     run: int = Field(description="Calls the run would make")
-    limit: int = Field(description="The daily call limit")
-    used_today: int
-    remaining_today: int
-    days: int = Field(description="Days the run needs at the daily limit (1: today)")
+    limit: int | None = Field(None, description="The daily call limit")
+    used_today: int | None = None
+    remaining_today: int | None = None
+    days: int | None = Field(None, description="Days the run needs at the daily limit (1: today)")
 
 
 class Preview(BaseModel):

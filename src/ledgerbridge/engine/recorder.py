@@ -54,11 +54,13 @@ class SyncRecorder:
         reason: str | None = None,
         message: str | None = None,
         persist: bool = True,
+        key: str | None = None,
     ) -> None:
-        """Count the outcome; write a log row unless it is an unremarkable 'unchanged'."""
+        """Count the outcome; write a log row unless it is an unremarkable 'unchanged'.
+        ``key``: how the observer names the record (an issue's key), else its remote id."""
         self.counts[f"{stream}.{outcome}"] += 1
         if self.observer is not None:
-            self.observer.note(stream, outcome, remote_id or record_id, reason, message)
+            self.observer.note(stream, outcome, key or remote_id or record_id, reason, message)
         if not persist:
             return
         session.add(
@@ -101,6 +103,7 @@ class SyncRecorder:
             remote_id=remote_id,
             reason=reason,
             message=message,
+            key=key,
         )
         now = self.clock.now()
         existing = session.scalar(
