@@ -103,13 +103,17 @@ class SyncPreview:
         with self._sessions() as session:
             return self.inbound.cursor(session, ctx, name)
 
-    def import_or_pull(self, ctx: RunContext, *, initial: bool) -> PreviewTally:
+    def import_or_pull(
+        self, ctx: RunContext, *, initial: bool, streams: list[str] | None = None
+    ) -> PreviewTally:
         """The initial import (``initial``: streams already imported are left out, the others
-        read from where the import stands) or a full reload of every stream read. The reads
-        are the run's own (the count, then every page); only the writes are left out."""
+        read from where the import stands) or a reload: a pull of ``streams`` (every stream
+        read, by default). The reads are the run's own (the count, then every page); only the
+        writes are left out."""
         tally = PreviewTally()
         ctx.observer = tally
-        streams = ctx.streams(inbound=True)
+        enabled = ctx.streams(inbound=True)
+        streams = [s for s in enabled if streams is None or s in streams]
         if initial:
             for stream in streams:
                 total = ctx.connector.count(stream)

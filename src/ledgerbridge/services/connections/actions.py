@@ -8,7 +8,13 @@ from collections.abc import Callable
 from ledgerbridge.connectors.base import ConnectorError
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
-from ledgerbridge.services.connections.base import JSON, Opener, is_admin, system_spec
+from ledgerbridge.services.connections.base import (
+    JSON,
+    Opener,
+    is_admin,
+    summary_pull,
+    system_spec,
+)
 from ledgerbridge.services.connections.codes import Codes
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
@@ -16,8 +22,9 @@ from ledgerbridge.store.tables.sync import SyncIssue
 
 PREVIEW_KINDS = ("import", "reload", "push")
 
-Previewer = Callable[[str, str], JSON]
-"""(connection id, kind) → what that run would do (the runtime's ``SyncJobs.preview``)."""
+Previewer = Callable[[str, str, list[str] | None], JSON]
+"""(connection id, kind, streams: None for all) → what that run would do (the runtime's
+``SyncJobs.preview``)."""
 
 
 class Actions(Codes):
@@ -134,12 +141,17 @@ class Actions(Codes):
             )
         with self._sessions() as session:
             row = self._load(session, principal, connection_id)
+            spec = system_spec(row.system)
             if kind != "import" and row.import_state != "done":
                 raise Invalid(
                     f"a {kind} runs once the initial import is done; preview the import",
                     field="kind",
                 )
+        streams: list[str] | None = None
+        if kind == "reload" and spec.data_fields:
+            # "Reload data" of a system with figures for the app reads those figures only.
+            streams = list(spec.pulls[summary_pull(spec)].streams)
         try:
-            return previewer(connection_id, kind)
+            return previewer(connection_id, kind, streams)
         except (QuotaExhausted, ConnectorError) as exc:
             raise Invalid(f"the preview could not read the system: {exc}", field="kind") from exc
