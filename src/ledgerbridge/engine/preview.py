@@ -134,7 +134,7 @@ class SyncPreview:
         with self._undone() as session:
             for stream, records in pages:
                 self.inbound.apply(session, ctx, stream, records)
-                session.flush()
+                _page_done(session)
         return tally
 
     def push(self, ctx: RunContext) -> tuple[PreviewTally, int]:
@@ -156,7 +156,7 @@ class SyncPreview:
                     for start in range(0, len(ids), ctx.write_batch_size):
                         batch = ids[start : start + ctx.write_batch_size]
                         creates, updates = self.outbound.plan(session, ctx, stream, batch)
-                        session.flush()
+                        _page_done(session)
                         for plan in updates:
                             tally.note(stream, "updated", _remote_id(plan), None, None)
                         for plan in creates:
@@ -187,6 +187,13 @@ class SyncPreview:
                 if needing:
                     calls += math.ceil(needing / ctx.write_batch_size) if step.batched else needing
         return calls
+
+
+def _page_done(session: Session) -> None:
+    """Where the run commits a page: its rows go to the database (still to be rolled back)
+    and leave the session, so the next page starts from a session as small as the run's."""
+    session.flush()
+    session.expunge_all()
 
 
 def _remote_id(plan: Planned) -> str:

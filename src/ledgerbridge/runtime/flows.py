@@ -299,6 +299,7 @@ class CommerceFlows(RouteFlows):
                     for record_id in ids[start : start + BATCH]:
                         self._order(session, run, record_id, known)
                     session.flush()
+                    session.expunge_all()  # as the run's session ends with its batch
             finally:
                 session.rollback()
         return tally
