@@ -350,6 +350,56 @@ def start_import(connection_id: str, principal: PrincipalDep, system: SystemDep)
     return system.connections.start_import(principal, connection_id, system.connector)
 
 
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["import", "reload", "push"] = Field(
+        description="The run to preview: the initial import, a full re-read, or a push of "
+        "the pending hub changes"
+    )
+
+
+class SkipReason(BaseModel):
+    reason: str
+    count: int
+    examples: list[dict[str, Any]] = Field(description="Up to 5: the record's key and why")
+
+
+class StreamPreview(BaseModel):
+    create: int
+    update: int
+    unchanged: int
+    skip: int
+    examples: dict[str, list[str]] = Field(description="Up to 5 keys per outcome")
+    skips: list[SkipReason]
+
+
+class PreviewCalls(BaseModel):
+    preview: int = Field(description="Calls this preview made (reads, counted in the quota)")
+    run: int = Field(description="Calls the run would make")
+    limit: int | None = Field(None, description="The daily call limit")
+    used_today: int | None = None
+    remaining_today: int | None = None
+    days: int | None = Field(None, description="Days the run needs at the daily limit (1: today)")
+
+
+class Preview(BaseModel):
+    kind: str
+    streams: dict[str, StreamPreview]
+    totals: dict[str, int]
+    calls: PreviewCalls
+
+
+@router.post("/{connection_id}/preview", response_model=Preview)
+def preview(
+    connection_id: str, body: PreviewRequest, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """What the run would do, written nowhere (neither the hub nor the system): per stream the
+    records to create, update, leave unchanged and skip (reasons, examples), the calls it
+    would spend and the days it would need. Reading the system costs calls (owner or admin)."""
+    return system.connections.preview(principal, connection_id, body.kind, system.jobs.preview)
+
+
 class Preflight(BaseModel):
     warnings: list[str] = Field(
         description="What to fix before the initial import (each says what to do)"

@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from ledgerbridge.api.connections import Preview
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
 from ledgerbridge.services.routes import RouteInput
 
@@ -163,6 +164,32 @@ def historical_import(
     if not body.dry_run:
         response.status_code = 202
     return answer
+
+
+class RoutePreviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: dt.date = Field(alias="from", description="First day (order creation date)")
+    to: dt.date = Field(description="Last day, included")
+
+
+class RoutePreview(Preview):
+    plan: HistoricalImportAnswer = Field(description="The dry run's plan")
+
+
+@router.post(
+    "/{route_id}/preview",
+    response_model=RoutePreview,
+    response_model_by_alias=True,
+    response_model_exclude_none=True,
+)
+def preview(
+    route_id: str, body: RoutePreviewBody, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """What a historical import of the range would do, in the shape of a connection's
+    preview (`POST /connections/{id}/preview`): per stream the orders booked, unchanged and
+    skipped with reasons and examples, decided by the import's own code, written nowhere."""
+    return system.routes.preview(principal, route_id, body.from_, body.to)
 
 
 @router.get(

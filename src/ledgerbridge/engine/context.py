@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ledgerbridge.connectors.base import Connector, EntityMapping
 from ledgerbridge.engine.fence import FenceToken
 from ledgerbridge.engine.hub import connection_origin
+from ledgerbridge.engine.recorder import Observer
 
 if TYPE_CHECKING:
     from ledgerbridge.engine.lookups import ProductIndex
@@ -48,6 +49,8 @@ class RunContext:
     """Records per stream, when the system can count them (import progress and ETA)."""
     product_index: ProductIndex | None = None
     """Hub products for invoice lines looked up by name and VAT rate (read once per run)."""
+    observer: Observer | None = None
+    """Sees every outcome (a preview's examples); ``None`` in a real run."""
     fence: FenceToken | None = None
     """The run's epoch: inside ``fenced(ctx.fence)`` every engine write transaction checks it
     (``None``: a run outside the job runtime, whose writes are not fenced)."""

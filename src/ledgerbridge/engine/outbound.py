@@ -136,17 +136,10 @@ class OutboundSync(SyncState):
         while True:
             with self.transaction() as session:
                 after = int(self.cursor(session, ctx, "push") or 0)
-                changes = self.hub.changes(session, ctx.tenant_id, after, 500)
-                routed = routed_to(session, ctx.tenant_id, ctx.connection_id, ctx.connector.system)
+                last, by_entity = self.pending(session, ctx, after)
                 session.expunge_all()
-            if not changes:
+            if last is None:
                 break
-            by_entity: dict[str, list[str]] = {}
-            for change in changes:
-                if routed(change.entity, change.origin):
-                    ids = by_entity.setdefault(change.entity, [])
-                    if change.record_id not in ids:
-                        ids.append(change.record_id)
             for stream in outbound:
                 ids = by_entity.get(ctx.mapping(stream).entity, [])
                 for start in range(0, len(ids), ctx.write_batch_size):
@@ -157,10 +150,25 @@ class OutboundSync(SyncState):
             # its open creates resume), so no update it held is lost behind the cursor.
             faults.raise_first()
             with self.transaction() as session:
-                self.set_cursor(session, ctx, "push", str(changes[-1].position))
+                self.set_cursor(session, ctx, "push", str(last))
             ctx.heartbeat()
         self._push_waiting(ctx, outbound, faults)
         faults.raise_first()
+
+    def pending(
+        self, session: Session, ctx: RunContext, after: int, limit: int = 500
+    ) -> tuple[int | None, dict[str, list[str]]]:
+        """The next page of hub changes after the push cursor ``after`` that this connection
+        sends: (the page's last position, None when there is none; record ids by entity)."""
+        changes = self.hub.changes(session, ctx.tenant_id, after, limit)
+        routed = routed_to(session, ctx.tenant_id, ctx.connection_id, ctx.connector.system)
+        by_entity: dict[str, list[str]] = {}
+        for change in changes:
+            if routed(change.entity, change.origin):
+                ids = by_entity.setdefault(change.entity, [])
+                if change.record_id not in ids:
+                    ids.append(change.record_id)
+        return (changes[-1].position if changes else None), by_entity
 
     def _push_waiting(self, ctx: RunContext, streams: list[str], faults: Faults) -> None:
         """Records that waited for a referenced record (a contact for its customer) go out as
@@ -213,71 +221,9 @@ class OutboundSync(SyncState):
         faults = faults or Faults()
         if faults.stop:
             return
-        mapping = ctx.mapping(stream)
-        recorder = self.recorder(ctx)
         ctx.connector.prepare([stream])
-        creates: list[Planned] = []
-        updates: list[Planned] = []
         with self.transaction() as session:
-            records = list(
-                session.scalars(
-                    sa.select(HubRecord).where(
-                        HubRecord.id.in_(record_ids),
-                        HubRecord.tenant_id == ctx.tenant_id,
-                        HubRecord.entity == mapping.entity,
-                    )
-                )
-            )
-            links = self.links_by(session, ctx, stream, Link.record_id, record_ids)
-            open_issues = recorder.open_issue_keys(session, stream, OUTBOUND, record_ids)
-            resolved: list[str] = []
-            if mapping.sequence is not None:
-                self._number(session, ctx, mapping, mapping.sequence, records)
-            for record in records:
-                link = links.get(record.id)
-                if record.deleted:
-                    recorder.log(
-                        session, stream=stream, direction=OUTBOUND, outcome="unchanged",
-                        record_id=record.id, remote_id=link.remote_id if link else None,
-                        reason="delete_not_propagated",
-                        message="deleted in the hub; deletes never reach the accounting system",
-                    )  # fmt: skip
-                    continue
-                try:
-                    if not mapping.in_scope(record.data):
-                        continue
-                    projection, refs = self.projection(session, ctx, mapping, with_id(record))
-                    payload = (
-                        mapping.from_canonical(with_id(record), None, refs)
-                        if link is None
-                        else None
-                    )
-                except SkipRecord as skip:
-                    recorder.issue(
-                        session, stream=stream, direction=OUTBOUND, key=record.id,
-                        reason=skip.reason, message=skip.message, record_id=record.id,
-                    )  # fmt: skip
-                    continue
-                except Exception as exc:  # one record's own data never stops the others
-                    reason, message = unwritable(exc)
-                    recorder.issue(
-                        session, stream=stream, direction=OUTBOUND, key=record.id,
-                        outcome="failed", reason=reason, message=message, record_id=record.id,
-                    )  # fmt: skip
-                    continue
-                if link is not None and link.remote_hash == content_hash(projection):
-                    link.hub_hash = record.content_hash
-                    recorder.log(
-                        session, stream=stream, direction=OUTBOUND, outcome="unchanged",
-                        record_id=record.id, remote_id=link.remote_id, persist=False,
-                    )  # fmt: skip
-                    if record.id in open_issues:
-                        resolved.append(record.id)
-                elif link is None:
-                    creates.append(Planned(record, None, projection, refs, payload))
-                else:
-                    updates.append(Planned(record, link, projection, refs))
-            recorder.resolve(session, stream, OUTBOUND, resolved)
+            creates, updates = self.plan(session, ctx, stream, record_ids)
             session.flush()
             session.expunge_all()
         if updates:
@@ -286,6 +232,75 @@ class OutboundSync(SyncState):
             self._push_creates(ctx, stream, creates, faults)
         if own:
             faults.raise_first()
+
+    def plan(
+        self, session: Session, ctx: RunContext, stream: str, record_ids: list[str]
+    ) -> tuple[list[Planned], list[Planned]]:
+        """What a push does with these hub records, decided in ``session`` without a call:
+        those unchanged for the system and those skipped are logged (with their issue); the
+        answer is (creates, updates) still to send. The push and its preview both decide here."""
+        mapping = ctx.mapping(stream)
+        recorder = self.recorder(ctx)
+        creates: list[Planned] = []
+        updates: list[Planned] = []
+        records = list(
+            session.scalars(
+                sa.select(HubRecord).where(
+                    HubRecord.id.in_(record_ids),
+                    HubRecord.tenant_id == ctx.tenant_id,
+                    HubRecord.entity == mapping.entity,
+                )
+            )
+        )
+        links = self.links_by(session, ctx, stream, Link.record_id, record_ids)
+        open_issues = recorder.open_issue_keys(session, stream, OUTBOUND, record_ids)
+        resolved: list[str] = []
+        if mapping.sequence is not None:
+            self._number(session, ctx, mapping, mapping.sequence, records)
+        for record in records:
+            link = links.get(record.id)
+            if record.deleted:
+                recorder.log(
+                    session, stream=stream, direction=OUTBOUND, outcome="unchanged",
+                    record_id=record.id, remote_id=link.remote_id if link else None,
+                    reason="delete_not_propagated",
+                    message="deleted in the hub; deletes never reach the accounting system",
+                )  # fmt: skip
+                continue
+            try:
+                if not mapping.in_scope(record.data):
+                    continue
+                projection, refs = self.projection(session, ctx, mapping, with_id(record))
+                payload = (
+                    mapping.from_canonical(with_id(record), None, refs) if link is None else None
+                )
+            except SkipRecord as skip:
+                recorder.issue(
+                    session, stream=stream, direction=OUTBOUND, key=record.id,
+                    reason=skip.reason, message=skip.message, record_id=record.id,
+                )  # fmt: skip
+                continue
+            except Exception as exc:  # one record's own data never stops the others
+                reason, message = unwritable(exc)
+                recorder.issue(
+                    session, stream=stream, direction=OUTBOUND, key=record.id,
+                    outcome="failed", reason=reason, message=message, record_id=record.id,
+                )  # fmt: skip
+                continue
+            if link is not None and link.remote_hash == content_hash(projection):
+                link.hub_hash = record.content_hash
+                recorder.log(
+                    session, stream=stream, direction=OUTBOUND, outcome="unchanged",
+                    record_id=record.id, remote_id=link.remote_id, persist=False,
+                )  # fmt: skip
+                if record.id in open_issues:
+                    resolved.append(record.id)
+            elif link is None:
+                creates.append(Planned(record, None, projection, refs, payload))
+            else:
+                updates.append(Planned(record, link, projection, refs))
+        recorder.resolve(session, stream, OUTBOUND, resolved)
+        return creates, updates
 
     def _number(
         self,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,14 +19,28 @@ from ledgerbridge.store.tables.sync import SyncIssue, SyncLogEntry
 OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
 
 
+class Observer(Protocol):
+    """Sees every outcome the recorder counts (a preview keeps examples of each)."""
+
+    def note(
+        self, stream: str, outcome: str, key: str | None, reason: str | None, message: str | None
+    ) -> None: ...
+
+
 class SyncRecorder:
     def __init__(
-        self, clock: Clock, connection_id: str, run_id: str | None, counts: Counter[str]
+        self,
+        clock: Clock,
+        connection_id: str,
+        run_id: str | None,
+        counts: Counter[str],
+        observer: Observer | None = None,
     ) -> None:
         self.clock = clock
         self.connection_id = connection_id
         self.run_id = run_id
         self.counts = counts
+        self.observer = observer
 
     def log(
         self,
@@ -40,9 +54,13 @@ class SyncRecorder:
         reason: str | None = None,
         message: str | None = None,
         persist: bool = True,
+        key: str | None = None,
     ) -> None:
-        """Count the outcome; write a log row unless it is an unremarkable 'unchanged'."""
+        """Count the outcome; write a log row unless it is an unremarkable 'unchanged'.
+        ``key``: how the observer names the record (an issue's key), else its remote id."""
         self.counts[f"{stream}.{outcome}"] += 1
+        if self.observer is not None:
+            self.observer.note(stream, outcome, key or remote_id or record_id, reason, message)
         if not persist:
             return
         session.add(
@@ -85,6 +103,7 @@ class SyncRecorder:
             remote_id=remote_id,
             reason=reason,
             message=message,
+            key=key,
         )
         now = self.clock.now()
         existing = session.scalar(

@@ -53,7 +53,7 @@ class SyncState:
             raise
 
     def recorder(self, ctx: RunContext) -> SyncRecorder:
-        return SyncRecorder(self.clock, ctx.connection_id, ctx.run_id, ctx.counts)
+        return SyncRecorder(self.clock, ctx.connection_id, ctx.run_id, ctx.counts, ctx.observer)
 
     def cursor(self, session: Session, ctx: RunContext, name: str) -> str | None:
         row = session.get(Cursor, (ctx.connection_id, name))

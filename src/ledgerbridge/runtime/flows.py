@@ -43,7 +43,8 @@ from ledgerbridge.commerce.mapping import MappingRules
 from ledgerbridge.commerce.policies import DateRange
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
-from ledgerbridge.engine.recorder import SyncRecorder
+from ledgerbridge.engine.preview import PreviewTally
+from ledgerbridge.engine.recorder import Observer, SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
 from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.runtime.flowkit import (
@@ -253,27 +254,76 @@ class CommerceFlows(RouteFlows):
         )
         return self._job(job, "commerce_history", date_range)
 
-    def _job(self, job: JobContext, kind: str, historical: DateRange | None) -> JSON:
-        route_id = str(job.job.payload.get("route_id"))
+    def _flow_run(
+        self,
+        route_id: str,
+        historical: DateRange | None,
+        counts: Counter[str],
+        start: Callable[[str], str | None],
+        observer: Observer | None = None,
+    ) -> FlowRun | str:
+        """The run of an active commerce route (``start`` gets the target connection and
+        gives the run's id), or why there is none."""
         with self._sessions() as session:
             route = session.get(Route, route_id)
             if route is None or not route.active:
-                return {"skipped": "route removed or paused"}
+                return "route removed or paused"
             commerce = commerce_of(route)
             target = session.get(Connection, route.target_connection_id)
             if commerce is None or target is None:
-                return {"skipped": "not a commerce route"}
+                return "not a commerce route"
             source = route.source_connection_id or APP_SOURCE
             tenant_id, target_id, zone = route.tenant_id, target.id, target.timezone
-        counts: Counter[str] = Counter()
-        run_id = self._start_run(target_id, kind, job.job.id)
+        run_id = start(target_id)
         logged_on = target_id if source == APP_SOURCE else source
-        run = FlowRun(
+        return FlowRun(
             route_id=route_id, tenant_id=tenant_id, source=source, target_id=target_id,
             timezone=zone, policy=commerce[0], rules=commerce[1],
-            recorder=SyncRecorder(self._clock, logged_on, run_id, counts),
+            recorder=SyncRecorder(self._clock, logged_on, run_id, counts, observer),
             historical=historical,
         )  # fmt: skip
+
+    def preview_history(self, route_id: str, date_range: DateRange) -> PreviewTally:
+        """What a historical import would do: the import's own decisions (``_order`` for
+        each order in the range, as in ``_import``) in one transaction that is rolled back, so
+        no invoice, customer, issue or derived row remains and no push is queued."""
+        tally = PreviewTally()
+        run = self._flow_run(route_id, date_range, Counter(), lambda _target: None, tally)
+        if isinstance(run, str):
+            raise ValueError(run)
+        with self._sessions() as session:
+            try:
+                ids = self._history_ids(session, run)
+                for start in range(0, len(ids), BATCH):  # as ``_process`` reads the hub
+                    known = StoreKnown(session, run.tenant_id)
+                    for record_id in ids[start : start + BATCH]:
+                        self._order(session, run, record_id, known)
+                    session.flush()
+                    session.expunge_all()  # as the run's session ends with its batch
+            finally:
+                session.rollback()
+        return tally
+
+    def _history_ids(self, session: Session, run: FlowRun) -> list[str]:
+        """The source's orders created in the historical import's range."""
+        assert run.historical is not None
+        return [
+            record.id
+            for record in source_orders(session, run.tenant_id, run.source)
+            if _created_in(record, run.historical, run.timezone)
+        ]
+
+    def _job(self, job: JobContext, kind: str, historical: DateRange | None) -> JSON:
+        route_id = str(job.job.payload.get("route_id"))
+        counts: Counter[str] = Counter()
+        run = self._flow_run(
+            route_id, historical, counts, lambda target: self._start_run(target, kind, job.job.id)
+        )
+        if isinstance(run, str):
+            return {"skipped": run}
+        run_id = run.recorder.run_id
+        assert run_id is not None
+        target_id = run.target_id
 
         def heartbeat() -> None:
             job.heartbeat()
@@ -381,13 +431,8 @@ class CommerceFlows(RouteFlows):
 
     def _import(self, run: FlowRun, heartbeat: Callable[[], None]) -> None:
         """A historical import: every order of the source created in the range."""
-        assert run.historical is not None
         with self._sessions() as session:
-            ids = [
-                record.id
-                for record in source_orders(session, run.tenant_id, run.source)
-                if _created_in(record, run.historical, run.timezone)
-            ]
+            ids = self._history_ids(session, run)
         self._process(run, ids, [], heartbeat)
 
     def _set_cursor(self, session: Session, route_id: str, position: int) -> None:

@@ -30,6 +30,7 @@ from ledgerbridge.connectors.base import (
 from ledgerbridge.connectors.registry import SYSTEMS, ConnectorHandle
 from ledgerbridge.engine.context import RunContext, stream_enabled
 from ledgerbridge.engine.fence import RunFenced, active_fence, begin_fenced_run, fenced
+from ledgerbridge.engine.preview import SyncPreview, days_needed
 from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
 from ledgerbridge.engine.sync import SyncEngine
 from ledgerbridge.runtime.jobqueue.port import (
@@ -145,9 +146,11 @@ class SyncJobs:
         connection_id: str,
         on_call: Callable[[int], None] | None = None,
         reserve: float = 0.0,
+        settings: JSON | None = None,
     ) -> Iterator[Connector]:
         """A connector whose every API call is first booked in the quota ledger; ``reserve``
-        is the share of the day's budget this run must leave for higher-priority work."""
+        is the share of the day's budget this run must leave for higher-priority work;
+        ``settings``: the connection's as a preview assumes them, instead of the saved ones."""
         handle = self._connections.handle(connection_id)
         limit = int(handle.settings.get("daily_call_limit", handle.system.daily_call_limit))
         budget = limit - int(limit * reserve)
@@ -172,7 +175,7 @@ class SyncJobs:
                 on_call(calls)
 
         connector = handle.system.factory(
-            handle.settings, handle.secrets, meter, self.transport, self._clock
+            settings or handle.settings, handle.secrets, meter, self.transport, self._clock
         )
         connector.on_secrets = partial(self._connections.store_secrets, connection_id)
         try:
@@ -276,6 +279,54 @@ class SyncJobs:
         if kind == "import":
             self._import_done(handle)
         return {"run_id": run_id, "counts": dict(counts), "calls": calls["calls"]}
+
+    def preview(self, connection_id: str, kind: str, streams: list[str] | None = None) -> JSON:
+        """What a run of ``kind`` (``import``, ``reload`` of ``streams``, all read ones by
+        default, or ``push``) would do now, written
+        nowhere (see ``engine/preview``). Its reads are real calls, booked in the quota like
+        any other; the answer says how many it made and how many the run would make."""
+        handle = self._connections.handle(connection_id)
+        calls = Counter[str]()
+
+        def on_call(n: int) -> None:
+            calls["calls"] += n
+
+        settings = dict(handle.settings)
+        if kind == "reload" and handle.system.data_fields:
+            # A reload is a pull once the reload is asked for (the figures of 12 months).
+            summary = dict(settings.get("summary") or {})
+            summary["reload_requested_at"] = self._clock.now().isoformat()
+            settings["summary"] = summary
+        preview = SyncPreview(self._sessions, self._engine.inbound, self._engine.outbound)
+        with self.open_connector(connection_id, on_call, settings=settings) as connector:
+            ctx = RunContext(
+                connection_id=connection_id,
+                tenant_id=handle.tenant_id,
+                settings=settings,
+                connector=connector,
+                run_id=None,
+                page_size=int(handle.settings.get("page_size", handle.system.page_size)),
+                write_batch_size=handle.system.write_batch_size,
+            )
+            if kind == "push":
+                tally, run_calls = preview.push(ctx)
+            else:
+                tally = preview.import_or_pull(ctx, initial=kind == "import", streams=streams)
+                run_calls = calls["calls"]  # the run reads the same pages, and writes none
+        limit = int(handle.settings.get("daily_call_limit", handle.system.daily_call_limit))
+        used = self._ledger.used(handle.credential_key, handle.system.quota_timezone)
+        return {
+            "kind": kind,
+            **tally.answer(),
+            "calls": {
+                "preview": calls["calls"],
+                "run": run_calls,
+                "limit": limit,
+                "used_today": used,
+                "remaining_today": max(limit - used, 0),
+                "days": days_needed(run_calls, limit, limit - used),
+            },
+        }
 
     def _start_run(self, handle: ConnectorHandle, kind: str, job_id: str) -> str:
         with self._sessions.begin() as session:

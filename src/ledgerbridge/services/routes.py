@@ -267,6 +267,31 @@ class RouteService:
                 return {"job_id": job_id, "status": "queued"}
             return self._plan(session, route, date_range)
 
+    def preview(self, principal: Principal, route_id: str, start: dt.date, end: dt.date) -> JSON:
+        """What a historical import would do, in the shape of a connection's preview: per
+        stream the orders it books (invoices to create or update), leaves unchanged and skips
+        with their reasons, decided by the import's own code and written nowhere; with the
+        plan of the dry run (totals per currency, customers to create, problems). It reads
+        only the hub: no call, and the invoices then go out with the target's push."""
+        try:
+            date_range = DateRange(start, end)
+        except ValueError as exc:
+            raise Invalid(str(exc), field="to") from None
+        with self._sessions() as session:
+            route = self._load(session, principal, route_id)
+            if not route.commerce:
+                raise Invalid("the route has no commerce block", field="route")
+            if not route.active:
+                raise Invalid("the route is paused; activate it first", field="active")
+            plan = self._plan(session, route, date_range)
+        tally = self._flows.preview_history(route_id, date_range)
+        return {
+            "kind": "historical_import",
+            **tally.answer(),
+            "calls": {"preview": 0, "run": 0},
+            "plan": plan,
+        }
+
     def _plan(self, session: Session, route: Route, date_range: DateRange) -> JSON:
         assert route.commerce is not None
         policy = CommercePolicy.model_validate(route.commerce.get("policy") or {})

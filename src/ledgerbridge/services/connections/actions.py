@@ -3,14 +3,28 @@ Each spends the system's calls, so each needs the owner or admin role."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ledgerbridge.connectors.base import ConnectorError
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
-from ledgerbridge.services.connections.base import JSON, Opener, is_admin, system_spec
+from ledgerbridge.services.connections.base import (
+    JSON,
+    Opener,
+    is_admin,
+    summary_pull,
+    system_spec,
+)
 from ledgerbridge.services.connections.codes import Codes
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.sync import SyncIssue
+
+PREVIEW_KINDS = ("import", "reload", "push")
+
+Previewer = Callable[[str, str, list[str] | None], JSON]
+"""(connection id, kind, streams: None for all) → what that run would do (the runtime's
+``SyncJobs.preview``)."""
 
 
 class Actions(Codes):
@@ -112,3 +126,32 @@ class Actions(Codes):
             dedupe_key=f"retry:{connection_id}:{scope}", payload=payload,
         ))  # fmt: skip
         return {"job_id": job_id, "status": "queued"}
+
+    def preview(
+        self, principal: Principal, connection_id: str, kind: str, previewer: Previewer
+    ) -> JSON:
+        """What an import, a reload or a push would do now, without writing anywhere. It
+        reads the system as the run would (those calls count), so it needs the owner or
+        admin role; a refusal of the system is a 422 saying why."""
+        principal.require_admin("previewing a run (it reads the system: API calls)")
+        if kind not in PREVIEW_KINDS:
+            raise Invalid(
+                f"unknown preview kind '{kind}'; choose one of {', '.join(PREVIEW_KINDS)}",
+                field="kind",
+            )
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            spec = system_spec(row.system)
+            if kind != "import" and row.import_state != "done":
+                raise Invalid(
+                    f"a {kind} runs once the initial import is done; preview the import",
+                    field="kind",
+                )
+        streams: list[str] | None = None
+        if kind == "reload" and spec.data_fields:
+            # "Reload data" of a system with figures for the app reads those figures only.
+            streams = list(spec.pulls[summary_pull(spec)].streams)
+        try:
+            return previewer(connection_id, kind, streams)
+        except (QuotaExhausted, ConnectorError) as exc:
+            raise Invalid(f"the preview could not read the system: {exc}", field="kind") from exc

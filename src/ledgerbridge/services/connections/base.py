@@ -120,3 +120,11 @@ def token_hash(token: str) -> str:
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def summary_pull(spec: SystemSpec) -> str:
+    """The scheduled read that imports the figures mapped to the app's custom fields."""
+    for kind, pull in spec.pulls.items():
+        if "period_statistics" in pull.streams:
+            return kind
+    raise NotFound(f"{spec.title} has no figures to reload")

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.services.connections.actions import Actions
-from ledgerbridge.services.connections.base import JSON, Opener, iso, system_spec
+from ledgerbridge.services.connections.base import JSON, Opener, iso, summary_pull, system_spec
 from ledgerbridge.services.connections.configure import Configure
 from ledgerbridge.services.connections.settings import checked_settings
 from ledgerbridge.services.errors import Invalid, NotFound
@@ -151,7 +151,7 @@ class Links(Configure, Actions):
         principal.require_admin("reloading data (it spends API calls)")
         system, settings = self.settings_of(principal, connection_id)
         spec = system_spec(system)
-        kind = _summary_pull(spec)
+        kind = summary_pull(spec)
         summary = settings.get("summary") or {}
         if not any((summary.get("fields") or {}).values()):
             raise Invalid(
@@ -212,11 +212,3 @@ def _linking(system: str) -> SystemSpec:
     if LINKS not in spec.linked_records:
         raise NotFound(f"{spec.title} does not link clients to its own customers")
     return spec
-
-
-def _summary_pull(spec: SystemSpec) -> str:
-    """The scheduled read that imports the figures mapped to the app's custom fields."""
-    for kind, pull in spec.pulls.items():
-        if "period_statistics" in pull.streams:
-            return kind
-    raise NotFound(f"{spec.title} has no figures to reload")
