@@ -191,6 +191,12 @@ class SyncLogEntry(BaseModel):
     message: str | None
 
 
+class HeldValues(BaseModel):
+    app: Any = Field(description="The hub's (the app's) value")
+    accounting: Any = Field(description="The accounting system's value")
+    base: Any = Field(description="The value both sides had at the last sync")
+
+
 class Issue(BaseModel):
     id: str = Field(description="Retry this one with `POST …/issues/retry` and `issue_id`")
     stream: str
@@ -205,6 +211,11 @@ class Issue(BaseModel):
     record_id: str | None = Field(description="The hub record, when the hub has it")
     remote_id: str | None = Field(description="The system's record, when known")
     url: str | None = Field(description="The record's page in the system's own app")
+    held: dict[str, HeldValues] | None = Field(
+        None,
+        description="A held conflict (`conflict_held`): per field, the app's value, the "
+        "accounting system's and the value both had at the last sync",
+    )
 
 
 class RunDetail(RunView):
@@ -603,6 +614,35 @@ def retry_issues(
     `reason`, or one issue (`issue_id`)."""
     return system.connections.retry(
         principal, connection_id, reason=body.reason, issue_id=body.issue_id
+    )
+
+
+class ResolveConflict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    keep: Literal["accounting", "app"] = Field(
+        description="Whose value to keep: the accounting system's or the app's"
+    )
+    field: str | None = Field(
+        None, max_length=64, description="One held field; absent: every held field"
+    )
+
+
+@router.post(
+    "/{connection_id}/conflicts/{issue_id}/resolve", status_code=202, response_model=JobQueued
+)
+def resolve_conflict(
+    connection_id: str,
+    issue_id: str,
+    body: ResolveConflict,
+    principal: PrincipalDep,
+    system: SystemDep,
+) -> Any:
+    """Resolve a held conflict (owner or admin): the kept value is applied to the other side
+    through the usual sync (keeping the accounting system's value costs no call; keeping the
+    app's is one update: a read and a write) and the issue clears."""
+    return system.connections.resolve_conflict(
+        principal, connection_id, issue_id, keep=body.keep, field=body.field
     )
 
 

@@ -88,6 +88,7 @@ from ledgerbridge.connectors.zettle.connector import STREAM_ENTITIES as ZETTLE_S
 from ledgerbridge.connectors.zettle.connector import ZettleConnector
 from ledgerbridge.connectors.zettle.connector import verify as zettle_verify
 from ledgerbridge.connectors.zettle.settings import ZettleSecrets, ZettleSettings
+from ledgerbridge.model import ENTITY_TYPES
 
 ConnectorFactory = Callable[
     [Mapping[str, Any], Mapping[str, Any], CallMeter, httpx.BaseTransport | None, Clock],
@@ -161,6 +162,18 @@ def directions(mapping: type[EntityMapping]) -> tuple[str, ...]:
     if mapping.inbound and mapping.outbound:
         return ("both", "inbound", "outbound")
     return ("inbound",) if mapping.inbound else ("outbound",)
+
+
+def conflict_fields(streams: Mapping[str, type[EntityMapping]]) -> dict[str, list[str]]:
+    """Per canonical entity synced both ways, the fields a conflict rule may name (the
+    canonical model's): only what both sides can change can be changed by both."""
+    entities = {
+        m.entity for m in streams.values() if m.inbound and m.outbound and not m.remote_wins
+    }
+    return {
+        entity: sorted(name for name in ENTITY_TYPES[entity].model_fields if name != "id")
+        for entity in sorted(entities)
+    }
 
 
 @dataclass(frozen=True)

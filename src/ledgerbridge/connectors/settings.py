@@ -36,6 +36,8 @@ def _cron(value: str) -> str:
 Url = Annotated[str, AfterValidator(_url)]
 Cron = Annotated[str, AfterValidator(_cron)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^(\*|[a-z][a-z0-9_]*)$")]
+ConflictRule = Literal["accounting", "app", "latest", "hold"]
 
 
 class Strict(BaseModel):
@@ -76,6 +78,13 @@ class ConnectionSettings(Strict):
         None, ge=1, description="Calls a day this connection's credentials may make"
     )
     page_size: int | None = Field(None, ge=1, le=10_000, description="Records read per call")
+    conflicts: dict[Name, dict[Name, ConflictRule]] = Field(
+        default_factory=dict,
+        description="Per entity and field (or '*' for every field): which side wins when both "
+        "changed the field between two syncs: accounting, app, latest (the later change) or "
+        "hold (a person decides). Without a rule a read takes the system's value and a push "
+        "sends the app's",
+    )
 
 
 class NoSecrets(Strict):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ledgerbridge.connectors.base import Connector, EntityMapping
@@ -51,6 +52,9 @@ class RunContext:
     """Hub products for invoice lines looked up by name and VAT rate (read once per run)."""
     observer: Observer | None = None
     """Sees every outcome (a preview's examples); ``None`` in a real run."""
+    seen: dict[str, datetime] = field(default_factory=dict)
+    """Per ``<stream>:<remote id>``: when the system told of a change (a callback's arrival),
+    for the ``latest`` conflict rule; a record without one was seen when read."""
     fence: FenceToken | None = None
     """The run's epoch: inside ``fenced(ctx.fence)`` every engine write transaction checks it
     (``None``: a run outside the job runtime, whose writes are not fenced)."""

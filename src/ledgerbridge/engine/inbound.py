@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ledgerbridge.connectors.base import JSON, ROW_LINKED_ONLY, EntityMapping, SkipRecord
 from ledgerbridge.engine.canonical import content_hash, validate
+from ledgerbridge.engine.conflicts import Verdict, decide, has_rules, held_fields, record_verdict
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.lookups import looked_up
 from ledgerbridge.engine.state import SyncState, skip_reason
@@ -84,6 +85,9 @@ class InboundSync(SyncState):
         attached: list[str] = []
         linked_now: list[str] = []
         open_creates: dict[str, str] | None = None
+        held = held_fields(
+            session, ctx.connection_id, stream, [link.record_id for link in links.values()]
+        )
 
         def skip(remote_id: str, row: JSON, exc: SkipRecord | ValidationError) -> None:
             reason, message = skip_reason(exc)
@@ -153,6 +157,7 @@ class InboundSync(SyncState):
                     resolved.append(remote_id)
                 continue
             base: JSON = {}
+            verdict = Verdict()
             if link is not None:
                 base = link.synced
                 if record is not None and record.deleted:
@@ -163,6 +168,11 @@ class InboundSync(SyncState):
                         message="changed in the accounting system, but deleted in the hub",
                     )  # fmt: skip
                     continue
+                if record is not None and not overwrite and mapping.attach_to is None:
+                    verdict = self._verdict(
+                        session, ctx, stream, record, base, remote, remote_id,
+                        held.get(record.id, {}),
+                    )  # fmt: skip
             else:
                 if record is None:
                     if open_creates is None:
@@ -186,7 +196,10 @@ class InboundSync(SyncState):
                     outcome = "created"
                 else:
                     data = dict(record.data)
+                    kept = verdict.hub | set(verdict.held)
                     for name in mapping.fields:
+                        if name in kept:
+                            continue  # the hub's value stays, by the connection's rule
                         if overwrite or (
                             remote.get(name) != base.get(name)
                             and (link is not None or remote.get(name) is not None)
@@ -198,6 +211,11 @@ class InboundSync(SyncState):
                 skip(remote_id, row, exc)
                 continue
             self.save_link(session, ctx, stream, record, remote_id, remote, link)
+            record_verdict(
+                session, recorder, stream=stream, entity=entity,
+                remote_entity=mapping.remote_entity, record_id=record.id, remote_id=remote_id,
+                verdict=verdict,
+            )  # fmt: skip
             if link is None:
                 linked_now.append(record.id)
             if link is None and mapping.attach_to is not None:
@@ -231,6 +249,34 @@ class InboundSync(SyncState):
                 session, ctx, stream, linked_now
             ):
                 self.on_release(session, ctx.connection_id, ctx.tenant_id)
+
+    def _verdict(
+        self,
+        session: Session,
+        ctx: RunContext,
+        stream: str,
+        record: HubRecord,
+        base: JSON,
+        remote: JSON,
+        remote_id: str,
+        held: dict[str, JSON],
+    ) -> Verdict:
+        """The connection's conflict rules applied to a linked record read again; without
+        rules or holds nothing is computed and the default merge (remote changes taken)
+        stands."""
+        mapping = ctx.mapping(stream)
+        if not held and not has_rules(ctx.settings, mapping.entity):
+            return Verdict()
+        try:
+            hub, _ = self.projection(session, ctx, mapping, {**record.data, "id": record.id})
+        except Exception:  # the hub record's own data: the default merge decides
+            return Verdict()
+        return decide(
+            ctx.settings, mapping.entity, sorted(mapping.fields), hub=hub, base=base,
+            remote=remote, hub_changed_at=record.updated_at,
+            remote_seen_at=ctx.seen.get(f"{stream}:{remote_id}") or self.clock.now(),
+            held=held,
+        )  # fmt: skip
 
     def _links_for(
         self,
@@ -479,6 +525,7 @@ class InboundSync(SyncState):
             for notice in notices:
                 if not ctx.directions(notice.stream)[0]:
                     continue
+                ctx.seen.setdefault(f"{notice.stream}:{notice.remote_id}", event.received_at)
                 if notice.operation == "delete":
                     deletes.append((notice.stream, notice.remote_id))
                 elif notice.data is not None:

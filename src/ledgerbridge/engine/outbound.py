@@ -36,6 +36,14 @@ from ledgerbridge.connectors.base import (
     WriteStep,
 )
 from ledgerbridge.engine.canonical import content_hash, validate
+from ledgerbridge.engine.conflicts import (
+    CONFLICT,
+    Verdict,
+    decide,
+    has_rules,
+    held_fields,
+    record_verdict,
+)
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.routing import routed_to
@@ -71,6 +79,9 @@ class Planned:
     projection: JSON
     refs: Mapping[str, RemoteRef | None]
     payload: JSON | None = None
+    taken: frozenset[str] = frozenset()
+    """Fields both sides changed whose remote value the conflict rule keeps: the hub takes
+    them once the write is confirmed."""
 
 
 def with_id(record: HubRecord) -> JSON:
@@ -255,6 +266,7 @@ class OutboundSync(SyncState):
         links = self.links_by(session, ctx, stream, Link.record_id, record_ids)
         open_issues = recorder.open_issue_keys(session, stream, OUTBOUND, record_ids)
         resolved: list[str] = []
+        agreed: list[str] = []
         if mapping.sequence is not None:
             self._number(session, ctx, mapping, mapping.sequence, records)
         for record in records:
@@ -288,6 +300,7 @@ class OutboundSync(SyncState):
                 )  # fmt: skip
                 continue
             if link is not None and link.remote_hash == content_hash(projection):
+                agreed.append(record.id)
                 link.hub_hash = record.content_hash
                 recorder.log(
                     session, stream=stream, direction=OUTBOUND, outcome="unchanged",
@@ -300,6 +313,8 @@ class OutboundSync(SyncState):
             else:
                 updates.append(Planned(record, link, projection, refs))
         recorder.resolve(session, stream, OUTBOUND, resolved)
+        # Both sides agree in full on these records: a hold of theirs ends.
+        recorder.resolve(session, stream, CONFLICT, agreed)
         return creates, updates
 
     def _number(
@@ -356,6 +371,7 @@ class OutboundSync(SyncState):
         recorder = self.recorder(ctx)
         planned: list[Planned] = []
         with self.transaction() as session:
+            held = held_fields(session, ctx.connection_id, stream, [p.record.id for p in updates])
             for plan in updates:
                 assert plan.link is not None
                 record, link = plan.record, plan.link
@@ -376,13 +392,27 @@ class OutboundSync(SyncState):
                 except (SkipRecord, ValidationError, ArithmeticError, ValueError):
                     remote = dict(link.synced)
                 # Three-way merge: the hub's changes since the last sync win field by field;
-                # changes made meanwhile in the accounting system are kept.
+                # changes made meanwhile in the accounting system are kept, and so are the
+                # fields both changed that the connection's conflict rules give to it.
+                verdict = self._verdict(ctx, stream, plan, remote, held.get(record.id, {}))
+                theirs = verdict.remote | set(verdict.held)
                 merged = {
                     name: plan.projection.get(name)
-                    if plan.projection.get(name) != link.synced.get(name)
+                    if plan.projection.get(name) != link.synced.get(name) and name not in theirs
                     else remote.get(name)
                     for name in mapping.fields
                 }
+                record_verdict(
+                    session, recorder, stream=stream, entity=mapping.entity,
+                    remote_entity=mapping.remote_entity, record_id=record.id,
+                    remote_id=link.remote_id, verdict=verdict,
+                )  # fmt: skip
+                plan.taken = frozenset(verdict.remote)
+                if theirs and all(merged[n] == remote.get(n) for n in mapping.fields):
+                    # Nothing of the hub's is to be sent: no write, the hub takes what the
+                    # rules gave the accounting system.
+                    self._keep_remote(session, ctx, stream, plan, remote, recorder)
+                    continue
                 try:
                     plan.payload = mapping.from_canonical(
                         {**with_id(record), **merged}, remote_row, plan.refs
@@ -419,6 +449,45 @@ class OutboundSync(SyncState):
                 for plan, row in zip(group, stored, strict=True):
                     if row is not None:
                         self._link_written(session, ctx, stream, plan, row, "updated", recorder)
+
+    def _verdict(
+        self, ctx: RunContext, stream: str, plan: Planned, remote: JSON, held: dict[str, JSON]
+    ) -> Verdict:
+        """The connection's conflict rules applied to an update about to be merged; without
+        rules or holds the default merge (the hub's changes sent) stands."""
+        mapping = ctx.mapping(stream)
+        if plan.link is None or (not held and not has_rules(ctx.settings, mapping.entity)):
+            return Verdict()
+        return decide(
+            ctx.settings, mapping.entity, sorted(mapping.fields), hub=plan.projection,
+            base=plan.link.synced, remote=remote, hub_changed_at=plan.record.updated_at,
+            remote_seen_at=self.clock.now(), held=held,
+        )  # fmt: skip
+
+    def _keep_remote(
+        self,
+        session: Session,
+        ctx: RunContext,
+        stream: str,
+        plan: Planned,
+        remote: JSON,
+        recorder: SyncRecorder,
+    ) -> None:
+        """An update whose every field is the remote's (taken or held by a conflict rule):
+        the link takes the remote state and the hub the fields given to the system."""
+        assert plan.link is not None
+        link = session.get(Link, plan.link.id)
+        fresh = self.hub.get(session, ctx.tenant_id, ctx.mapping(stream).entity, plan.record.id)
+        if link is None or fresh is None:
+            return
+        self._adopt_remote_values(session, ctx, stream, fresh, link.synced, remote, plan.taken)
+        self.save_link(session, ctx, stream, fresh, link.remote_id, remote, link)
+        recorder.log(
+            session, stream=stream, direction=OUTBOUND, outcome="unchanged",
+            record_id=fresh.id, remote_id=link.remote_id, reason="conflict_rule",
+            message="every changed field went to the accounting system's value by the "
+            "connection's conflict rules: nothing to write",
+        )  # fmt: skip
 
     def _write_updates(
         self, ctx: RunContext, stream: str, planned: list[Planned]
@@ -472,7 +541,7 @@ class OutboundSync(SyncState):
         remote_id = mapping.remote_id(row)
         link = session.get(Link, plan.link.id) if plan.link is not None else None
         if link is not None:
-            self._adopt_remote_values(session, ctx, stream, fresh, link.synced, synced)
+            self._adopt_remote_values(session, ctx, stream, fresh, link.synced, synced, plan.taken)
             self._adopt_assigned_values(session, ctx, stream, fresh, synced)
         else:
             taken = self.links_by(session, ctx, stream, Link.remote_id, [remote_id])
@@ -873,9 +942,11 @@ class OutboundSync(SyncState):
         record: HubRecord,
         before: JSON,
         after: JSON,
+        taken: frozenset[str] = frozenset(),
     ) -> None:
         """After an update, fields the hub did not change but the accounting system did (the
-        other half of the three-way merge) are brought into the hub."""
+        other half of the three-way merge), and those both changed that a conflict rule gave
+        to the accounting system (``taken``), are brought into the hub."""
         mapping = ctx.mapping(stream)
         try:
             current, _ = self.projection(session, ctx, mapping, with_id(record))
@@ -883,7 +954,8 @@ class OutboundSync(SyncState):
             return
         data = dict(record.data)
         for name in mapping.fields:
-            if current.get(name) == before.get(name) and after.get(name) != current.get(name):
+            unchanged_here = current.get(name) == before.get(name) or name in taken
+            if unchanged_here and after.get(name) != current.get(name):
                 data[name] = after.get(name)
         self._save_hub(session, ctx, mapping, record, data)
 

@@ -13,12 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.engine.canonical import content_hash, validate
+from ledgerbridge.engine.conflicts import ACCOUNTING, APP, CONFLICT_HELD
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.inbound import InboundSync
 from ledgerbridge.engine.outbound import OutboundSync
 from ledgerbridge.engine.steps import Faults
-from ledgerbridge.store.tables.sync import SyncIssue
+from ledgerbridge.store.tables.sync import Link, SyncIssue
 
 
 class SyncEngine:
@@ -94,3 +96,62 @@ class SyncEngine:
                         ctx, stream, outbound_ids[start : start + ctx.write_batch_size]
                     )
         return len(issues)
+
+    def resolve_conflict(
+        self, ctx: RunContext, issue_id: str, name: str | None, keep: str
+    ) -> dict[str, int]:
+        """A person's choice for a held conflict (one field, or every held field of the
+        record). Keeping the accounting system's value writes it into the hub and makes it the
+        link's synced state, so nothing goes back (no call). Keeping the app's makes the remote
+        value the synced state and pushes the record: the usual update (one read, one write),
+        which sends the hub's value; if the system changed the field again meanwhile, that is
+        a new conflict for the rule to decide."""
+        if keep not in (ACCOUNTING, APP):
+            raise ValueError(f"keep must be {ACCOUNTING} or {APP}, not {keep!r}")
+        with self.outbound.transaction() as session:
+            issue = session.get(SyncIssue, issue_id)
+            if (
+                issue is None
+                or issue.connection_id != ctx.connection_id
+                or issue.reason_code != CONFLICT_HELD
+            ):
+                return {"resolved": 0}  # resolved meanwhile (agreement, or another choice)
+            stream, record_id = issue.stream, issue.key
+            mapping = ctx.mapping(stream)
+            held = dict((issue.payload or {}).get("fields") or {})
+            chosen = [f for f in ([name] if name else sorted(held)) if f in held]
+            record = self.hub.get(session, ctx.tenant_id, mapping.entity, record_id)
+            link = self.outbound.links_by(session, ctx, stream, Link.record_id, [record_id]).get(
+                record_id
+            )
+            if not chosen or record is None or link is None:
+                return {"resolved": 0}
+            synced = dict(link.synced)
+            for f in chosen:
+                synced[f] = held[f].get("accounting")
+            if keep == ACCOUNTING:
+                data = {**record.data, **{f: held[f].get("accounting") for f in chosen}}
+                self.hub.update(session, record, validate(mapping.entity, data), ctx.origin)
+            link.synced, link.remote_hash = synced, content_hash(synced)
+            link.hub_hash, link.updated_at = record.content_hash, self.outbound.clock.now()
+            left = {f: v for f, v in held.items() if f not in chosen}
+            recorder = self.outbound.recorder(ctx)
+            if left:
+                issue.payload = {**(issue.payload or {}), "fields": left}
+                issue.message = (
+                    f"{', '.join(sorted(left))} changed both in the app and in "
+                    f"{mapping.remote_entity} {link.remote_id} since the last sync; the "
+                    "conflict rule holds it until a person keeps one value"
+                )
+            else:
+                session.delete(issue)
+            side = "the app's" if keep == APP else f"{mapping.remote_entity}'s"
+            recorder.log(
+                session, stream=stream, direction=INBOUND if keep == ACCOUNTING else OUTBOUND,
+                outcome="updated" if keep == ACCOUNTING else "unchanged", record_id=record_id,
+                remote_id=link.remote_id, reason="conflict_resolved",
+                message=f"conflict resolved: {side} value of {', '.join(chosen)} kept",
+            )  # fmt: skip
+        if keep == APP and ctx.directions(stream)[1]:
+            self.outbound.push(ctx, stream, [record_id])
+        return {"resolved": len(chosen)}

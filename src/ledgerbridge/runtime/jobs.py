@@ -102,6 +102,16 @@ class SyncJobs:
                     ctx, job.job.payload.get("reason"), job.job.payload.get("issue_id")
                 ),
             ),
+            "resolve_conflict": lambda job: self._run(
+                "resolve_conflict",
+                job,
+                lambda ctx: engine.resolve_conflict(
+                    ctx,
+                    job.job.payload["issue_id"],
+                    job.job.payload.get("field"),
+                    job.job.payload["keep"],
+                ),
+            ),
             "reapply": lambda job: self._run(
                 "reapply", job, lambda ctx: engine.reapply(ctx, job.job.payload["reasons"])
             ),

@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from ledgerbridge.ui.nav import connection_context, tab
+from ledgerbridge.engine.conflicts import ACCOUNTING, CONFLICT_HELD
+from ledgerbridge.ui.nav import connection_context, system_title, tab
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
 
 router = APIRouter(route_class=UiRoute)
@@ -29,6 +30,12 @@ def issues_page(
 ) -> Any:
     context = connection_context(request, signed, connection_id, "issues")
     reasons = sorted(context["connection"]["open_issues"].items(), key=lambda r: (-r[1], r[0]))
+    held = []
+    if CONFLICT_HELD in context["connection"]["open_issues"] and reason in ("", CONFLICT_HELD):
+        held = system_of(request).connections.issues(
+            signed.principal, connection_id, CONFLICT_HELD,
+            limit=PER_PAGE, offset=(page - 1) * PER_PAGE,
+        )  # fmt: skip
     found = system_of(request).connections.issues(
         signed.principal, connection_id, reason or None,
         limit=PER_PAGE + 1, offset=(page - 1) * PER_PAGE,
@@ -43,6 +50,7 @@ def issues_page(
             "total": sum(n for _r, n in reasons),
             "reason": reason,
             "issues": found[:PER_PAGE],
+            "held": held,
             "page": page,
             "more": len(found) > PER_PAGE,
         },
@@ -67,3 +75,27 @@ def retry(
     if reason:
         back += "?" + urlencode({"reason": reason})
     return redirect(back, f"Retry of {what} queued: fixed records leave this list as they sync.")
+
+
+@router.post("/connections/{connection_id}/issues/{issue_id}/resolve")
+def resolve(
+    request: Request,
+    connection_id: str,
+    issue_id: str,
+    signed: ChangeDep,
+    keep: Annotated[str, Form(max_length=16)],
+    field: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """A person's choice for a held conflict: queued in the connection's line; the issue
+    clears once the kept value is applied."""
+    system = system_of(request)
+    system.connections.resolve_conflict(
+        signed.principal, connection_id, issue_id, keep=keep, field=field or None
+    )
+    name, _settings = system.connections.settings_of(signed.principal, connection_id)
+    whose = f"{system_title(name)}'s" if keep == ACCOUNTING else "the app's"
+    what = field or "every held field"
+    return redirect(
+        f"/ui/connections/{connection_id}/issues",
+        f"Keeping {whose} value of {what}: it is applied with the next job of this connection.",
+    )

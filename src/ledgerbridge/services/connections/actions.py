@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ledgerbridge.connectors.base import ConnectorError
+from ledgerbridge.engine.conflicts import CONFLICT_HELD, KEEPS
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.services.connections.base import (
@@ -155,3 +156,38 @@ class Actions(Codes):
             return previewer(connection_id, kind, streams)
         except (QuotaExhausted, ConnectorError) as exc:
             raise Invalid(f"the preview could not read the system: {exc}", field="kind") from exc
+
+    def resolve_conflict(
+        self,
+        principal: Principal,
+        connection_id: str,
+        issue_id: str,
+        *,
+        keep: str,
+        field: str | None = None,
+    ) -> JSON:
+        """Queue a person's choice for a held conflict: keep the accounting system's value
+        (``accounting``) or the app's (``app``) of one field, or of every held field of the
+        record. The choice runs in the connection's line, so it never races a sync."""
+        principal.require_admin("resolving a conflict (it may write to the system)")
+        if keep not in KEEPS:
+            raise Invalid(f"keep must be one of {', '.join(KEEPS)}", field="keep")
+        with self._sessions() as session:
+            row = self._load(session, principal, connection_id)
+            tenant_id = row.tenant_id
+            issue = session.get(SyncIssue, issue_id)
+            if issue is None or issue.connection_id != connection_id:
+                raise NotFound(f"issue {issue_id} not found (it may have cleared)")
+            if issue.reason_code != CONFLICT_HELD:
+                raise Invalid(f"issue {issue_id} is not a held conflict", field="issue_id")
+            held = (issue.payload or {}).get("fields") or {}
+            if field is not None and field not in held:
+                raise Invalid(
+                    f"{field} is not held in this conflict; held: {', '.join(sorted(held))}",
+                    field="field",
+                )
+        job_id = self._queue.enqueue(Command(
+            "resolve_conflict", connection_id=connection_id, tenant_id=tenant_id,
+            payload={"issue_id": issue_id, "field": field, "keep": keep},
+        ))  # fmt: skip
+        return {"job_id": job_id, "status": "queued"}

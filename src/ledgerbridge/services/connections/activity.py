@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ledgerbridge.engine.conflicts import CONFLICT_HELD
 from ledgerbridge.services.connections.base import JSON, Part, daily_call_limit, system_spec
 from ledgerbridge.services.connections.status import run_view
 from ledgerbridge.services.errors import NotFound
@@ -112,6 +113,9 @@ class Activity(Part):
                         "record_id": record_id,
                         "remote_id": remote_id,
                         "url": url,
+                        "held": (i.payload or {}).get("fields")
+                        if i.reason_code == CONFLICT_HELD
+                        else None,
                     }
                 )
             return views

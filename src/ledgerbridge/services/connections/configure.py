@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
 from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError, SetupRefused
-from ledgerbridge.connectors.registry import ConnectorHandle, SystemSpec
+from ledgerbridge.connectors.registry import ConnectorHandle, SystemSpec, conflict_fields
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.services.connections.base import JSON, system_spec, token_hash
 from ledgerbridge.services.connections.settings import (
@@ -156,6 +156,45 @@ class Configure(Status):
             self._scheduler.remove(connection_id)
         status = self.status(principal, connection_id)
         return {**status, "warnings": [*warnings, *status["warnings"]]}
+
+    def conflict_rules(self, principal: Principal, connection_id: str) -> JSON:
+        """The connection's conflict rules as rows, and what a rule may name (the entities
+        its system syncs both ways and their fields)."""
+        system, settings = self.settings_of(principal, connection_id)
+        rules = settings.get("conflicts") or {}
+        return {
+            "entities": conflict_fields(system_spec(system).streams),
+            "rules": [
+                {"entity": entity, "field": name, "rule": rule}
+                for entity, per_field in sorted(rules.items())
+                for name, rule in sorted(per_field.items())
+            ],
+        }
+
+    def set_conflict_rules(
+        self, principal: Principal, connection_id: str, rules: Sequence[Mapping[str, str]]
+    ) -> JSON:
+        """Replace the connection's conflict rules by these rows (entity, field or ``*``,
+        rule); rules not given are removed. Checked like any settings change."""
+        wanted: dict[str, dict[str, str]] = {}
+        for row in rules:
+            per_field = wanted.setdefault(row["entity"], {})
+            if row["field"] in per_field:
+                raise Invalid(
+                    f"settings.conflicts.{row['entity']}.{row['field']}: two rules for one field",
+                    field=f"settings.conflicts.{row['entity']}.{row['field']}",
+                )
+            per_field[row["field"]] = row["rule"]
+        _system, settings = self.settings_of(principal, connection_id)
+        current = settings.get("conflicts") or {}
+        patch: dict[str, Any] = {}
+        for entity in sorted(set(current) | set(wanted)):
+            if entity not in wanted:
+                patch[entity] = None
+                continue
+            gone = {name: None for name in current.get(entity, {}) if name not in wanted[entity]}
+            patch[entity] = {**gone, **wanted[entity]}
+        return self.configure(principal, connection_id, settings={"conflicts": patch})
 
     def _proposed(
         self, principal: Principal, connection_id: str, settings: JSON | None, secrets_: JSON

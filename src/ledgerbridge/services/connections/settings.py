@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ValidationError
 
 from ledgerbridge.connectors.base import SetupRefused
-from ledgerbridge.connectors.registry import SystemSpec, directions
+from ledgerbridge.connectors.registry import SystemSpec, conflict_fields, directions
 from ledgerbridge.services.errors import Invalid
 
 JSON = dict[str, Any]
@@ -68,6 +68,7 @@ def checked_settings(spec: SystemSpec, settings: Mapping[str, Any]) -> JSON:
                 f"jobs: {', '.join(spec.pulls)}",
                 field=f"settings.schedules.{kind}",
             )
+    _check_conflicts(spec, cleaned.get("conflicts", {}))
     if spec.check_settings is not None:
         try:
             spec.check_settings(cleaned)
@@ -91,6 +92,26 @@ def _check_stream(spec: SystemSpec, stream: str, choice: Mapping[str, Any]) -> N
             f"{path}.direction: {stream} syncs {allowed[0]} only",
             field=f"{path}.direction",
         )
+
+
+def _check_conflicts(spec: SystemSpec, conflicts: Mapping[str, Mapping[str, str]]) -> None:
+    """A conflict rule names an entity the system syncs both ways and one of its fields."""
+    known = conflict_fields(spec.streams)
+    for entity, rules in conflicts.items():
+        path = f"settings.conflicts.{entity}"
+        if entity not in known:
+            raise Invalid(
+                f"{path}: {spec.name} syncs no '{entity}' both ways; conflict rules apply to "
+                f"{', '.join(known) or 'none of its entities'}",
+                field=path,
+            )
+        for name in rules:
+            if name != "*" and name not in known[entity]:
+                raise Invalid(
+                    f"{path}.{name}: {spec.name} does not carry the {entity} field '{name}'; "
+                    f"its fields: {', '.join(known[entity])} (or * for all)",
+                    field=f"{path}.{name}",
+                )
 
 
 def checked_secrets(spec: SystemSpec, given: Mapping[str, Any], *, partial: bool) -> None:
