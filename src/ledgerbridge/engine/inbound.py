@@ -182,7 +182,9 @@ class InboundSync(SyncState):
                 base = {name: None for name in mapping.fields}
             try:
                 if record is None:
-                    record = self.hub.create(session, ctx.tenant_id, entity, full, ctx.origin)
+                    record = self.hub.create(
+                        session, ctx.tenant_id, entity, full, ctx.origin, run_id=ctx.run_id
+                    )
                     outcome = "created"
                 else:
                     data = dict(record.data)
@@ -192,7 +194,9 @@ class InboundSync(SyncState):
                             and (link is not None or remote.get(name) is not None)
                         ):
                             data[name] = full.get(name)
-                    changed = self.hub.update(session, record, validate(entity, data), ctx.origin)
+                    changed = self.hub.update(
+                        session, record, validate(entity, data), ctx.origin, run_id=ctx.run_id
+                    )
                     outcome = "updated" if changed else "unchanged"
             except ValidationError as exc:
                 skip(remote_id, row, exc)
