@@ -117,12 +117,7 @@ class HubStore:
         new_hash = content_hash(data)
         if new_hash == record.content_hash and not record.deleted:
             return False
-        before = record.data
-        diff = {
-            name: [before.get(name), data.get(name)]
-            for name in dict.fromkeys([*before, *data])
-            if before.get(name) != data.get(name)
-        }
+        diff = field_diff(record.data, data)
         record.data = data
         record.content_hash = new_hash
         record.version += 1
@@ -191,6 +186,21 @@ class HubStore:
                 .limit(limit)
             )
         )
+
+
+def field_diff(before: JSON, after: JSON, prefix: str = "") -> JSON:
+    """``{field: [before, after]}`` for each field that differs; a nested object (an address)
+    is compared field by field (``billing_address.city``), a list (invoice lines) whole."""
+    diff: JSON = {}
+    for name in dict.fromkeys([*before, *after]):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            diff.update(field_diff(old, new, f"{prefix}{name}."))
+        else:
+            diff[f"{prefix}{name}"] = [old, new]
+    return diff
 
 
 def _take_positions(session: Session, tenant_id: str, count: int) -> int:

@@ -5,6 +5,7 @@ who made it, each write to each system with its run, outcome and remote id)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -80,6 +81,13 @@ def timeline(versions: list[dict[str, Any]], writes: list[dict[str, Any]]) -> li
     return [(kind, item) for kind, _at, _order, item in sorted(events, key=lambda e: e[1:3])]
 
 
+def zone_of(writes: list[dict[str, Any]]) -> str:
+    """One time zone for the whole timeline, so that its times read in order: that of the
+    connection the record was synced with most (UTC for a record never synced)."""
+    zones = Counter(w["timezone"] for w in writes)
+    return zones.most_common(1)[0][0] if zones else "UTC"
+
+
 @router.get("/records/{record_id}", response_class=HTMLResponse)
 def record_page(request: Request, record_id: str, signed: SignedDep) -> Any:
     view = system_of(request).records.find(signed.principal, record_id)
@@ -94,6 +102,7 @@ def record_page(request: Request, record_id: str, signed: SignedDep) -> Any:
             "names": _connection_names(request, signed.principal),
             "system_title": system_title,
             "history": timeline(history.versions, history.writes),
+            "zone": zone_of(history.writes),
             "creates": history.creates,
         },
         signed=signed,
