@@ -210,7 +210,7 @@ def test_an_order_and_its_invoice_show_the_flow(webshop: Webshop, web: Web) -> N
     [source] = [w for w in derived["writes"] if w["direction"] == "flow"]
     assert source["source_record_id"] == hub_order["id"]
     posted = [w for w in derived["writes"] if w["direction"] == "outbound"]
-    assert [(w["outcome"], w["remote_id"]) for w in posted][0] == ("created", str(number))
+    assert (posted[0]["outcome"], posted[0]["remote_id"]) == ("created", str(number))
 
     text = words(web.get(f"/ui/records/{invoice_id}"))
     assert "Version 1: Created by a route's flow · run" in text
