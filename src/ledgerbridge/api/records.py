@@ -112,11 +112,6 @@ class WriteOut(BaseModel):
     derived_record_id: str | None = None
 
 
-class CreateStep(BaseModel):
-    step: str
-    state: str | None = None
-
-
 class CreateOut(BaseModel):
     connection_id: str
     connection: str
@@ -124,7 +119,8 @@ class CreateOut(BaseModel):
     status: str
     remote_id: str | None = None
     error: str | None = None
-    steps: list[CreateStep]
+    steps: dict[str, str | None]
+    """Each step's state (``started``, ``done``, ``refused``) by its name."""
     created_at: datetime
     updated_at: datetime
 

@@ -41,7 +41,8 @@ class RecordHistory:
     writes: list[JSON]
     """Oldest first: each sync-log row about the record (written, read, skipped, failed)."""
     creates: list[JSON]
-    """Each create sent to a system as journaled steps, with the state of each step."""
+    """Each create sent to a system as journaled steps, with the state of each step (by
+    name: the order of the steps is the connector's plan, e.g. order, lines, post, read)."""
 
 
 class HistoryService:
@@ -97,10 +98,9 @@ class HistoryService:
                     "status": i.status,
                     "remote_id": i.remote_id,
                     "error": i.error,
-                    "steps": [
-                        {"step": name, "state": (step or {}).get("state")}
-                        for name, step in (i.steps or {}).items()
-                    ],
+                    "steps": {
+                        name: (step or {}).get("state") for name, step in (i.steps or {}).items()
+                    },
                     "created_at": i.created_at,
                     "updated_at": i.updated_at,
                 }
