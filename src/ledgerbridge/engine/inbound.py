@@ -87,9 +87,11 @@ class InboundSync(SyncState):
 
         def skip(remote_id: str, row: JSON, exc: SkipRecord | ValidationError) -> None:
             reason, message = skip_reason(exc)
+            linked = links.get(remote_id)  # a linked record's skip belongs to its history
             recorder.issue(
                 session, stream=stream, direction=INBOUND, key=remote_id, reason=reason,
                 message=message, remote_id=remote_id, payload=row,
+                record_id=linked.record_id if linked is not None else None,
             )  # fmt: skip
 
         for row, remote_id, refs in zip(rows, remote_ids, references, strict=True):

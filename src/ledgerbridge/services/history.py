@@ -27,7 +27,7 @@ from ledgerbridge.store.tables.tenancy import ApiKey, Connection, User
 JSON = dict[str, Any]
 CONNECTION_PREFIX = "connection:"
 LIMIT = 500
-"""The most recent versions and log rows shown; a record's creation is always among them."""
+"""The most recent versions and log rows shown; a record's creation is shown too."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,15 @@ class HistoryService:
                     .limit(LIMIT)
                 )
             )[::-1]
+            if changes and changes[0].operation != "created":
+                # More versions than shown: the creation still opens the history.
+                changes[:0] = session.scalars(
+                    sa.select(Change).where(
+                        Change.record_id == record_id,
+                        Change.tenant_id == record.tenant_id,
+                        Change.operation == "created",
+                    )
+                )
             actors = _actors(session, principal.tenant_id, changes)
             run_ids = {c.run_id for c in changes if c.run_id}
             runs_on = (

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors, seed_products
+from ledgerbridge.services import history as history_service
 from ledgerbridge.store.tables.hub import Change
 from ledgerbridge.store.tables.tenancy import ApiKey
 from tests.integration.conftest import (
@@ -168,8 +169,8 @@ def test_a_party_changed_in_uniconta_is_attributed_to_the_connection(
     assert f"Updated read from Uniconta customers · pull · remote id {books.accounts[1]}" in text
 
 
-def test_a_skip_shows_with_its_reason(
-    system: System, tenant: Tenant, books: Books, web: Web
+def test_skips_show_with_their_reasons(
+    system: System, tenant: Tenant, books: Books, uniconta: Uniconta, web: Web
 ) -> None:
     product = tenant.api.get("/products").json()["items"][0]
     assert (
@@ -184,6 +185,17 @@ def test_a_skip_shows_with_its_reason(
     text = words(web.get(f"/ui/records/{product['id']}"))
     assert "Skipped written to Uniconta products" in text
     assert "product_master_is_uniconta InvItemClient is master for these records" in text
+
+    # A linked customer Uniconta now sends without a name: skipped on the way in.
+    party = party_by_number(tenant, "debtor_number", books.accounts[2])
+    uniconta.sandbox.update(COMPANY, "DebtorClient", books.accounts[2], {"Name": ""})
+    assert tenant.api.post(f"/connections/{books.cid}/jobs/pull").status_code == 202
+    system.run_until_idle()
+    found = history(tenant, f"/parties/{party['id']}")
+    [inbound] = [w for w in found["writes"] if w["outcome"] == "skipped"]
+    assert inbound["direction"] == "inbound" and inbound["reason"] == "name_missing"
+    assert inbound["remote_id"] == books.accounts[2] and inbound["run_kind"] == "pull"
+    assert len(found["versions"]) == 1, "nothing of the skipped change reached the hub"
 
 
 def test_an_order_and_its_invoice_show_the_flow(webshop: Webshop, web: Web) -> None:
@@ -219,9 +231,15 @@ def test_an_order_and_its_invoice_show_the_flow(webshop: Webshop, web: Web) -> N
 
 
 def test_history_is_404_for_another_entity_or_tenant_and_outlives_a_delete(
-    system: System, hub: str, tenant: Tenant, books: Books
+    system: System, hub: str, tenant: Tenant, books: Books, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record_id = new_invoice(tenant, books)
+    for n in range(3):
+        note = {"notes": f"note {n}"}
+        assert tenant.api.patch(f"/invoices/{record_id}", json=note).status_code == 200
+    monkeypatch.setattr(history_service, "LIMIT", 2)
+    shown = history(tenant, f"/invoices/{record_id}")["versions"]
+    assert [v["version"] for v in shown] == [1, 3, 4], "the creation, then the latest"
     assert tenant.api.get(f"/parties/{record_id}/history").status_code == 404
     other = new_tenant(system, hub, "Andet Firma")
     assert other.api.get(f"/invoices/{record_id}/history").status_code == 404
