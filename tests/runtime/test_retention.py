@@ -122,6 +122,29 @@ def test_purge_keeps_what_readers_still_need(session_factory: sessionmaker[Sessi
         assert session.scalars(sa.select(WebhookDelivery.status)).all() == ["pending"]
 
 
+def test_a_records_creation_outlives_the_retention_age(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """The history of a record starts where the record did, however old: its creation's
+    change row stays, its later versions go with the rest of the history."""
+    clock = ManualClock(NOW)
+    with session_factory.begin() as session:
+        session.add(Tenant(id="t1", name="One", created_at=OLD))
+        session.flush()
+        for position, operation in ((1, "created"), (2, "updated"), (3, "deleted")):
+            session.add(
+                Change(tenant_id="t1", position=position, entity="party", record_id="r1",
+                       version=position, operation=operation, origin="api", at=OLD)
+            )  # fmt: skip
+    jobs = EmbeddedBackend(session_factory, clock, lease_seconds=60)
+
+    purged = Retention(session_factory, jobs, clock, keep=timedelta(days=30)).purge()
+
+    assert purged.changes == 2
+    with session_factory() as session:
+        assert session.scalars(sa.select(Change.operation)).all() == ["created"]
+
+
 def test_retention_runs_from_a_daily_internal_schedule(db_url: str, tmp_path: Path) -> None:
     settings = Settings(
         database_url=db_url, secret_keys=Fernet.generate_key().decode(),

@@ -28,7 +28,9 @@ from ledgerbridge.model import (
     StockLevel,
     VatCode,
 )
+from ledgerbridge.runtime.system import System
 from ledgerbridge.services.records import RecordView
+from ledgerbridge.services.tenancy import Principal
 
 router = APIRouter()
 PatchBody = Annotated[
@@ -59,6 +61,91 @@ class SyncState(BaseModel):
     url: str | None = None
     """The record's page in the system's own app, when the system has one."""
     issue: dict[str, str] | None = None
+
+
+class Author(BaseModel):
+    kind: str
+    """``app`` (through the API: ``actor`` names its key or user), ``connection`` (a
+    connection's sync, with its run), ``flow`` (a route's flow, with its run)."""
+    name: str
+    actor: str | None = None
+    run_id: str | None = None
+    connection_id: str | None = None
+    route_id: str | None = None
+    run_connection_id: str | None = None
+    """The connection the run is logged on (a flow's run: its route's target or source)."""
+
+
+class FieldChange(BaseModel):
+    field: str
+    before: Any = None
+    after: Any = None
+
+
+class VersionOut(BaseModel):
+    version: int
+    operation: str
+    at: datetime
+    by: Author
+    changes: list[FieldChange]
+
+
+class WriteOut(BaseModel):
+    """One sync-log row about the record: a write to a system, a read from it, a skip or a
+    failure with its reason, or a flow's step (``source_record_id``/``derived_record_id``)."""
+
+    at: datetime
+    connection_id: str
+    connection: str
+    system: str
+    timezone: str
+    stream: str
+    direction: str
+    outcome: str
+    reason: str | None = None
+    message: str | None = None
+    run_id: str | None = None
+    run_kind: str | None = None
+    remote_id: str | None = None
+    url: str | None = None
+    source_record_id: str | None = None
+    derived_record_id: str | None = None
+
+
+class CreateOut(BaseModel):
+    connection_id: str
+    connection: str
+    stream: str
+    status: str
+    remote_id: str | None = None
+    error: str | None = None
+    steps: dict[str, str | None]
+    """Each step's state (``started``, ``done``, ``refused``) by its name."""
+    created_at: datetime
+    updated_at: datetime
+
+
+class HistoryOut(BaseModel):
+    id: str
+    entity: str
+    version: int
+    deleted: bool
+    versions: list[VersionOut]
+    writes: list[WriteOut]
+    creates: list[CreateOut]
+
+
+def _history(system: System, principal: Principal, entity: str, record_id: str) -> Any:
+    found = system.history.history(principal, entity, record_id)
+    return {
+        "id": found.record_id,
+        "entity": found.entity,
+        "version": found.version,
+        "deleted": found.deleted,
+        "versions": found.versions,
+        "writes": found.writes,
+        "creates": found.creates,
+    }
 
 
 class ChangeOut(BaseModel):
@@ -163,6 +250,17 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
     def get(record_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
         return _dump(system.records.get(principal, entity, record_id))
 
+    @router.get(
+        f"/{path}/{{record_id}}/history",
+        response_model=HistoryOut,
+        tags=[tag],
+        name=f"history_{entity}",
+    )
+    def history(record_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+        """Each version with its field changes and who made it, and each write to each
+        connected system (run, outcome, remote id), skips with their reasons."""
+        return _history(system, principal, entity, record_id)
+
     @router.put(f"/{path}/{{record_id}}", response_model=out, tags=[tag], name=f"replace_{entity}")
     def replace(
         record_id: str,
@@ -227,6 +325,11 @@ def list_stock_levels(
 @router.get("/stock-levels/{record_id}", response_model=_StockLevelOut, tags=["stock-levels"])
 def get_stock_level(record_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
     return _dump(system.records.get(principal, "stock_level", record_id))
+
+
+@router.get("/stock-levels/{record_id}/history", response_model=HistoryOut, tags=["stock-levels"])
+def stock_level_history(record_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
+    return _history(system, principal, "stock_level", record_id)
 
 
 @router.get("/changes", response_model=ChangesPage, tags=["changes"])

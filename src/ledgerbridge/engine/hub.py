@@ -73,8 +73,18 @@ class HubStore:
         return [(key, record_id) for key, record_id in rows if key]
 
     def create(
-        self, session: Session, tenant_id: str, entity: str, data: JSON, origin: str
+        self,
+        session: Session,
+        tenant_id: str,
+        entity: str,
+        data: JSON,
+        origin: str,
+        *,
+        actor: str | None = None,
+        run_id: str | None = None,
     ) -> HubRecord:
+        """``actor`` (an app's key or user) or ``run_id`` (a sync's or flow's run) say who
+        made the change, for the record's history."""
         now = self.clock.now()
         record = HubRecord(
             id=new_id(),
@@ -89,23 +99,36 @@ class HubStore:
             updated_at=now,
         )
         session.add(record)
-        self._record_change(session, record, "created")
+        created = {name: [None, value] for name, value in data.items() if value is not None}
+        self._record_change(session, record, "created", created, actor, run_id)
         return record
 
-    def update(self, session: Session, record: HubRecord, data: JSON, origin: str) -> bool:
+    def update(
+        self,
+        session: Session,
+        record: HubRecord,
+        data: JSON,
+        origin: str,
+        *,
+        actor: str | None = None,
+        run_id: str | None = None,
+    ) -> bool:
         """Replace the record's data; returns False (and writes nothing) when nothing changed."""
         new_hash = content_hash(data)
         if new_hash == record.content_hash and not record.deleted:
             return False
+        diff = field_diff(record.data, data)
         record.data = data
         record.content_hash = new_hash
         record.version += 1
         record.origin = origin
         record.updated_at = self.clock.now()
-        self._record_change(session, record, "updated")
+        self._record_change(session, record, "updated", diff, actor, run_id)
         return True
 
-    def delete(self, session: Session, record: HubRecord, origin: str) -> None:
+    def delete(
+        self, session: Session, record: HubRecord, origin: str, *, actor: str | None = None
+    ) -> None:
         """Mark deleted. Deletes never propagate to accounting systems; the feed still says so."""
         if record.deleted:
             return
@@ -113,9 +136,17 @@ class HubStore:
         record.version += 1
         record.origin = origin
         record.updated_at = self.clock.now()
-        self._record_change(session, record, "deleted")
+        self._record_change(session, record, "deleted", None, actor, None)
 
-    def _record_change(self, session: Session, record: HubRecord, operation: str) -> None:
+    def _record_change(
+        self,
+        session: Session,
+        record: HubRecord,
+        operation: str,
+        diff: JSON | None,
+        actor: str | None,
+        run_id: str | None,
+    ) -> None:
         change = Change(
             tenant_id=record.tenant_id,
             entity=record.entity,
@@ -124,6 +155,9 @@ class HubStore:
             operation=operation,
             origin=record.origin,
             at=record.updated_at,
+            actor=actor,
+            run_id=run_id,
+            diff=diff,
         )
         # Added to the session only at commit, once it has its position (``dispatch``).
         _, pending = session.info.setdefault(_PENDING, (self, []))
@@ -152,6 +186,21 @@ class HubStore:
                 .limit(limit)
             )
         )
+
+
+def field_diff(before: JSON, after: JSON, prefix: str = "") -> JSON:
+    """``{field: [before, after]}`` for each field that differs; a nested object (an address)
+    is compared field by field (``billing_address.city``), a list (invoice lines) whole."""
+    diff: JSON = {}
+    for name in dict.fromkeys([*before, *after]):
+        old, new = before.get(name), after.get(name)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict):
+            diff.update(field_diff(old, new, f"{prefix}{name}."))
+        else:
+            diff[f"{prefix}{name}"] = [old, new]
+    return diff
 
 
 def _take_positions(session: Session, tenant_id: str, count: int) -> int:

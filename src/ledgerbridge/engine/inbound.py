@@ -91,9 +91,11 @@ class InboundSync(SyncState):
 
         def skip(remote_id: str, row: JSON, exc: SkipRecord | ValidationError) -> None:
             reason, message = skip_reason(exc)
+            linked = links.get(remote_id)  # a linked record's skip belongs to its history
             recorder.issue(
                 session, stream=stream, direction=INBOUND, key=remote_id, reason=reason,
                 message=message, remote_id=remote_id, payload=row,
+                record_id=linked.record_id if linked is not None else None,
             )  # fmt: skip
 
         for row, remote_id, refs in zip(rows, remote_ids, references, strict=True):
@@ -192,7 +194,9 @@ class InboundSync(SyncState):
                 base = {name: None for name in mapping.fields}
             try:
                 if record is None:
-                    record = self.hub.create(session, ctx.tenant_id, entity, full, ctx.origin)
+                    record = self.hub.create(
+                        session, ctx.tenant_id, entity, full, ctx.origin, run_id=ctx.run_id
+                    )
                     outcome = "created"
                 else:
                     data = dict(record.data)
@@ -205,7 +209,9 @@ class InboundSync(SyncState):
                             and (link is not None or remote.get(name) is not None)
                         ):
                             data[name] = full.get(name)
-                    changed = self.hub.update(session, record, validate(entity, data), ctx.origin)
+                    changed = self.hub.update(
+                        session, record, validate(entity, data), ctx.origin, run_id=ctx.run_id
+                    )
                     outcome = "updated" if changed else "unchanged"
             except ValidationError as exc:
                 skip(remote_id, row, exc)

@@ -349,7 +349,7 @@ class OutboundSync(SyncState):
             taken.add(value)
             number += 1
             data = validate(mapping.entity, {**record.data, sequence.field: value})
-            self.hub.update(session, record, data, ctx.origin)
+            self.hub.update(session, record, data, ctx.origin, run_id=ctx.run_id)
         updated = {**config, "next": number}
         row.settings = {**row.settings, sequence.setting: updated}
         ctx.settings[sequence.setting] = updated
@@ -982,6 +982,8 @@ class OutboundSync(SyncState):
         data: JSON,
     ) -> None:
         try:
-            self.hub.update(session, record, validate(mapping.entity, data), ctx.origin)
+            self.hub.update(
+                session, record, validate(mapping.entity, data), ctx.origin, run_id=ctx.run_id
+            )
         except ValidationError as exc:
             log.warning("merged %s %s does not validate: %s", mapping.entity, record.id, exc)

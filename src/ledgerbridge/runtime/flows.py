@@ -551,7 +551,9 @@ class CommerceFlows(RouteFlows):
                 record_id=record.id,
             )  # fmt: skip
             return None
-        party = self._hub.create(session, run.tenant_id, "party", data, run.origin)
+        party = self._hub.create(
+            session, run.tenant_id, "party", data, run.origin, run_id=run.recorder.run_id
+        )
         known.created_party(party.id, data)
         if remembered is not None:
             remembered.derived_record_id = party.id
@@ -605,10 +607,14 @@ class CommerceFlows(RouteFlows):
                     "fits what the accounting system gave it (its due date)",
                 )  # fmt: skip
                 return None
-            changed = self._hub.update(session, invoice, merged, run.origin)
+            changed = self._hub.update(
+                session, invoice, merged, run.origin, run_id=run.recorder.run_id
+            )
             outcome = "updated" if changed else "unchanged"
         else:
-            invoice = self._hub.create(session, run.tenant_id, "invoice", data, run.origin)
+            invoice = self._hub.create(
+                session, run.tenant_id, "invoice", data, run.origin, run_id=run.recorder.run_id
+            )
             outcome = "created"
         self._written(
             session, run, record, "orders", order.source_id, f"order:{order.source_id}",
@@ -781,10 +787,14 @@ class CommerceFlows(RouteFlows):
             note = self._hub.get(session, run.tenant_id, "invoice", derived.derived_record_id)
         if note is not None and not note.deleted:
             outcome = (
-                "updated" if self._hub.update(session, note, data, run.origin) else "unchanged"
+                "updated"
+                if self._hub.update(session, note, data, run.origin, run_id=run.recorder.run_id)
+                else "unchanged"
             )
         else:
-            note = self._hub.create(session, run.tenant_id, "invoice", data, run.origin)
+            note = self._hub.create(
+                session, run.tenant_id, "invoice", data, run.origin, run_id=run.recorder.run_id
+            )
             outcome = "created"
         self._written(
             session, run, record, "refunds", refund.source_id, f"refund:{refund.source_id}",

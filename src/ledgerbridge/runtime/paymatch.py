@@ -476,7 +476,9 @@ class PayMatchFlows(RouteFlows):
                 record_id=record.id,
             )  # fmt: skip
             return
-        posting = self._hub.create(session, run.tenant_id, "journal_posting", data, run.origin)
+        posting = self._hub.create(
+            session, run.tenant_id, "journal_posting", data, run.origin, run_id=run.recorder.run_id
+        )
         lines = JournalPosting.model_validate(data).lines
         open_lines = any(ln.role == "error" and ln.reason in LATE_MATCHABLE for ln in lines)
         self._remember(
@@ -532,7 +534,14 @@ class PayMatchFlows(RouteFlows):
         ]
         for move in late_matches(posting, run.policy, known, done):
             data = validate("journal_posting", move.posting)
-            late = self._hub.create(session, run.tenant_id, "journal_posting", data, run.origin)
+            late = self._hub.create(
+                session,
+                run.tenant_id,
+                "journal_posting",
+                data,
+                run.origin,
+                run_id=run.recorder.run_id,
+            )
             self._remember(
                 session, run, f"{prefix}{move.line_id}", "late_match", late.id, "posted", None
             )

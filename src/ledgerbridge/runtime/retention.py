@@ -6,6 +6,10 @@ needs. An inbox event not processed yet and a delivery not delivered yet are nev
 and a change is removed only once every connection of its tenant has pushed past it (the
 lowest push cursor of the tenant's connections; a connection that has not pushed yet keeps
 them all). Apps reading ``GET /changes`` are expected to read within the retention age.
+
+A record's creation (its change row with the first values, who and which run) is kept as long
+as the record: its history always starts where the record did. Later versions and the sync
+log go after the retention age like the rest of the history.
 """
 
 from __future__ import annotations
@@ -83,7 +87,8 @@ class Retention:
 
     @staticmethod
     def _purge_changes(session: Session, cutoff: datetime) -> int:
-        """Old changes that every connection of their tenant has pushed past."""
+        """Old changes that every connection of their tenant has pushed past, but for each
+        record's creation."""
         pushed = sa.func.coalesce(sa.cast(Cursor.value, sa.BigInteger), 0)
         behind = (
             sa.select(sa.literal(1))
@@ -95,5 +100,9 @@ class Retention:
             .where(Connection.tenant_id == Change.tenant_id, pushed < Change.position)
         )
         return _count(
-            session.execute(sa.delete(Change).where(Change.at < cutoff, ~sa.exists(behind)))
+            session.execute(
+                sa.delete(Change).where(
+                    Change.at < cutoff, Change.operation != "created", ~sa.exists(behind)
+                )
+            )
         )

@@ -38,6 +38,7 @@ from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.data_fields import DataFieldService
 from ledgerbridge.services.files import FileService
+from ledgerbridge.services.history import HistoryService
 from ledgerbridge.services.mail import MailService
 from ledgerbridge.services.oauth import OAuthService
 from ledgerbridge.services.payouts import PayoutService
@@ -99,6 +100,7 @@ class System:
         self.tenancy = TenancyService(self.sessions, self.clock)
         self.sign_in = SignInService(self.sessions, self.clock)
         self.records = RecordService(self.sessions, self.hub, self.clock)
+        self.history = HistoryService(self.sessions)
         self.connections = ConnectionService(
             self.sessions, self.box, self.queue, self.scheduler, self.ledger, self.clock,
             settings.public_url, transport, installation=settings.model_dump(),

@@ -57,7 +57,9 @@ class RecordService:
         with self._sessions.begin() as session:
             self._check_references(session, principal.tenant_id, entity, clean)
             self._check_unique(session, principal.tenant_id, entity, clean, None)
-            record = self._hub.create(session, principal.tenant_id, entity, clean, API_ORIGIN)
+            record = self._hub.create(
+                session, principal.tenant_id, entity, clean, API_ORIGIN, actor=principal.actor
+            )
             return self._view(session, record)
 
     def get(self, principal: Principal, entity: str, record_id: str) -> RecordView:
@@ -129,7 +131,7 @@ class RecordService:
                 )
             self._check_references(session, principal.tenant_id, entity, clean)
             self._check_unique(session, principal.tenant_id, entity, clean, record_id)
-            self._hub.update(session, record, clean, API_ORIGIN)
+            self._hub.update(session, record, clean, API_ORIGIN, actor=principal.actor)
             return self._view(session, record)
 
     def patch(self, principal: Principal, entity: str, record_id: str, changes: JSON) -> RecordView:
@@ -142,7 +144,7 @@ class RecordService:
     def delete(self, principal: Principal, entity: str, record_id: str) -> None:
         with self._sessions.begin() as session:
             record = self._load(session, principal, entity, record_id)
-            self._hub.delete(session, record, API_ORIGIN)
+            self._hub.delete(session, record, API_ORIGIN, actor=principal.actor)
 
     def changes(self, principal: Principal, after: int, limit: int) -> tuple[list[JSON], int]:
         """A page of the change feed. Apps know a change's feed position as its ``seq``: the

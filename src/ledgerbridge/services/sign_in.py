@@ -133,7 +133,12 @@ class SignInService:
             if row is None:
                 return None
             ui_session, user = row
-            principal = Principal(tenant_id=user.tenant_id, user_id=user.id, role=user.role)
+            principal = Principal(
+                tenant_id=user.tenant_id,
+                user_id=user.id,
+                role=user.role,
+                key_id=ui_session.api_key_id,
+            )
             return Signed(principal, user.email, ui_session.csrf_token)
 
     def close(self, token: str) -> None:

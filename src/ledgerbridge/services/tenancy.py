@@ -32,6 +32,13 @@ class Principal:
     tenant_id: str
     user_id: str
     role: str
+    key_id: str | None = None
+    """The API key the call came with (directly, or through the UI session it opened)."""
+
+    @property
+    def actor(self) -> str:
+        """Who a change is attributed to in a record's history: the key, else the user."""
+        return f"key:{self.key_id}" if self.key_id else f"user:{self.user_id}"
 
     def require_admin(self, action: str) -> None:
         if self.role not in ADMIN_ROLES:
@@ -147,7 +154,9 @@ class TenancyService:
             if row is None:
                 return None
             key, role = row
-            principal = Principal(tenant_id=key.tenant_id, user_id=key.user_id, role=role)
+            principal = Principal(
+                tenant_id=key.tenant_id, user_id=key.user_id, role=role, key_id=key.id
+            )
             now = self._clock.now()
             if key.last_used_at is None or now - key.last_used_at >= KEY_USE_RESOLUTION:
                 session.execute(

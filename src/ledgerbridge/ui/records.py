@@ -1,9 +1,11 @@
 """The hub's records (read-only): parties, products, invoices and orders with search, their
 sync state per connection, the open issue and the link to the record in the system's own
-app; a record's page with its fields."""
+app; a record's page with its fields and its history (each version with its field changes and
+who made it, each write to each system with its run, outcome and remote id)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -71,9 +73,25 @@ def records_page(
     )
 
 
+def timeline(versions: list[dict[str, Any]], writes: list[dict[str, Any]]) -> list[Any]:
+    """Versions and writes in one story, oldest first; a version goes before the writes of
+    the same moment (the change came first, then what it caused)."""
+    events = [("version", v["at"], 0, v) for v in versions]
+    events += [("write", w["at"], 1, w) for w in writes]
+    return [(kind, item) for kind, _at, _order, item in sorted(events, key=lambda e: e[1:3])]
+
+
+def zone_of(writes: list[dict[str, Any]]) -> str:
+    """One time zone for the whole timeline, so that its times read in order: that of the
+    connection the record was synced with most (UTC for a record never synced)."""
+    zones = Counter(w["timezone"] for w in writes)
+    return zones.most_common(1)[0][0] if zones else "UTC"
+
+
 @router.get("/records/{record_id}", response_class=HTMLResponse)
 def record_page(request: Request, record_id: str, signed: SignedDep) -> Any:
     view = system_of(request).records.find(signed.principal, record_id)
+    history = system_of(request).history.history(signed.principal, view.entity, record_id)
     return render(
         request,
         "records/record.html",
@@ -83,6 +101,9 @@ def record_page(request: Request, record_id: str, signed: SignedDep) -> Any:
             "kind": KINDS.get(view.entity, view.entity.replace("_", " ").capitalize()),
             "names": _connection_names(request, signed.principal),
             "system_title": system_title,
+            "history": timeline(history.versions, history.writes),
+            "zone": zone_of(history.writes),
+            "creates": history.creates,
         },
         signed=signed,
     )

@@ -38,7 +38,10 @@ class Change(Base):
     a reader that has seen a position has seen every change committed before it."""
 
     __tablename__ = "changes"
-    __table_args__ = (sa.Index("ux_changes_tenant_position", "tenant_id", "position", unique=True),)
+    __table_args__ = (
+        sa.Index("ux_changes_tenant_position", "tenant_id", "position", unique=True),
+        sa.Index("ix_changes_record", "record_id", "version"),
+    )
 
     seq: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(sa.String(36))
@@ -49,6 +52,12 @@ class Change(Base):
     operation: Mapped[str] = mapped_column(sa.String(16))
     origin: Mapped[str] = mapped_column(sa.String(64))
     at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(sa.String(100))
+    """Who asked for an ``api`` change: ``key:<api key id>`` or ``user:<user id>``."""
+    run_id: Mapped[str | None] = mapped_column(sa.String(36))
+    """The run that wrote a connection's or a flow's change."""
+    diff: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    """Per changed field ``[before, after]`` (a creation: every field set, before null)."""
 
 
 class FeedCounter(Base):

@@ -79,6 +79,7 @@ class SyncLogEntry(Base):
         sa.Index("ix_sync_log_connection_id", "connection_id", "id"),
         sa.Index("ix_sync_log_connection_outcome", "connection_id", "outcome", "reason_code"),
         sa.Index("ix_sync_log_run_id", "run_id"),
+        sa.Index("ix_sync_log_record", "record_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
