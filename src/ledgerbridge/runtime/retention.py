@@ -5,9 +5,10 @@ deliveries, change-feed rows, and reconciliation reports a newer report of the s
 has replaced (the newest report of each month stays: it is what the next report of that
 month is compared with, and a month's books are read long after). What stays, whatever its
 age: anything a reader still needs. An inbox event not processed yet and a delivery not
-delivered yet are never removed, and a change is removed only once every connection of its tenant has pushed past it (the
-lowest push cursor of the tenant's connections; a connection that has not pushed yet keeps
-them all). Apps reading ``GET /changes`` are expected to read within the retention age.
+delivered yet are never removed, and a change is removed only once every connection of its
+tenant has pushed past it (the lowest push cursor of the tenant's connections; a connection
+that has not pushed yet keeps them all). Apps reading ``GET /changes`` are expected to read
+within the retention age.
 """
 
 from __future__ import annotations
