@@ -17,6 +17,7 @@ from ledgerbridge.sandbox.uniconta import seed_debtors, seed_invoices, seed_prod
 from ledgerbridge.store.tables.sync import Link
 from ledgerbridge.store.tables.tenancy import WebhookDelivery
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.test_commerce_flow import order_body, shop  # noqa: F401
 from tests.integration.test_uniconta_integration import full
 
 MONTH = "2026-10"
@@ -185,3 +186,24 @@ def test_bad_periods_and_roles_are_refused(
     )  # not imported yet
     assert tenant.api.get(f"/connections/{cid}/reconciliations/nope").status_code == 404
     assert tenant.api.get(f"/connections/{cid}/reconciliations/nope.csv").status_code == 404
+
+
+def test_orders_of_a_shop_route_against_their_invoices(
+    system: System,
+    tenant: Tenant,
+    shop: dict[str, Any],  # noqa: F811
+) -> None:
+    cid = shop["connection"]["id"]
+    assert tenant.api.post("/orders", json=order_body(shop["sku"])).status_code == 201
+    unpaid = order_body(shop["sku"], source_id="5002", number="5002", state="pending",
+                        paid_at=None)  # fmt: skip
+    assert tenant.api.post("/orders", json=unpaid).status_code == 201
+    system.run_until_idle()
+
+    report = _report(system, tenant, cid, "2026-11")
+    orders = report["totals"]["commerce"]["orders"]
+    assert (orders["count"], orders["booked"]) == (2, 1)
+    assert orders["amounts"]["DKK"] == {"source": "597.50", "booked": "298.75"}
+    [difference] = report["differences"]
+    assert (difference["stream"], difference["kind"]) == ("orders", "skipped")
+    assert difference["reason"] == "state_not_triggering"
