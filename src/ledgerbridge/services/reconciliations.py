@@ -140,8 +140,8 @@ class ReconciliationService:
 
 def comparison(totals: JSON) -> list[JSON]:
     """Both sides' totals row by row (counts, then net, VAT and gross per VAT code, then the
-    open amount), each with whether the two sides agree: what the report page and the CSV
-    show."""
+    open amount, then each route's orders or payouts in the hub against those booked), each
+    with whether the two sides agree: what the report page and the CSV show."""
     hub, remote = totals.get("hub") or {}, totals.get("remote") or {}
     rows: list[JSON] = []
     names = sorted({*hub.get("counts", {}), *remote.get("counts", {})})
@@ -160,6 +160,15 @@ def comparison(totals: JSON) -> list[JSON]:
     if hub or remote:
         rows.append({"label": "open amount", "hub": hub.get("open_amount", "0"),
                      "remote": remote.get("open_amount", "0")})  # fmt: skip
+    for stream, sums in sorted((totals.get("commerce") or {}).items()):
+        # A route's source records in the hub against those booked (made into an invoice or
+        # a cash-journal posting for this connection).
+        label = stream.replace("_", " ")
+        rows.append({"label": f"{label} booked (count)", "hub": str(sums.get("count", 0)),
+                     "remote": str(sums.get("booked", 0))})  # fmt: skip
+        for currency, money in sorted((sums.get("amounts") or {}).items()):
+            rows.append({"label": f"{label} booked ({currency})", "hub": money.get("source"),
+                         "remote": money.get("booked")})  # fmt: skip
     for row in rows:
         row["agrees"] = _same(row["hub"], row["remote"])
     return rows
