@@ -34,6 +34,10 @@ from ledgerbridge.store.tables.tenancy import Connection
 JSON = dict[str, Any]
 KIND = "reconcile"
 EVENT = "reconciliation.difference"
+RESERVE = 0.2
+"""A report may not use the last 20 % of the day's call budget: that stays for syncing
+invoices and customers (as for the low-priority pulls); a report that reaches it is deferred
+to the next quota day."""
 
 
 def difference_key(difference: JSON) -> tuple[str, ...]:
@@ -86,7 +90,7 @@ class ReconcileJobs:
                 self._announce(session, row)
 
         try:
-            result = self._jobs._run(KIND, job, action)
+            result = self._jobs._run(KIND, job, action, reserve=RESERVE)
         except Postpone as exc:
             self._end(report_id, "deferred", str(exc))
             raise
