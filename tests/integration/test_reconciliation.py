@@ -210,3 +210,24 @@ def test_orders_of_a_shop_route_against_their_invoices(
     [difference] = report["differences"]
     assert (difference["stream"], difference["kind"]) == ("orders", "skipped")
     assert difference["reason"] == "state_not_triggering"
+
+
+def test_a_report_past_the_budget_it_may_use_waits_for_the_next_quota_day(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=4)
+    cid = connect(tenant, uniconta)["id"]
+    import_all(system, tenant, cid)
+    # The day's budget is what was used so far: a report may not take the last 20 %.
+    limit = uniconta.calls() + 1
+    changed = tenant.api.patch(
+        f"/connections/{cid}", json={"settings": {"daily_call_limit": limit}}
+    )
+    assert changed.status_code == 200, changed.text
+    calls = uniconta.calls()
+    started = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": MONTH})
+    system.run_until_idle()
+    report = tenant.api.get(f"/connections/{cid}/reconciliations/{started.json()['id']}").json()
+    assert report["status"] == "deferred"
+    assert "deferred to the next day" in report["message"]
+    assert uniconta.calls() == calls
