@@ -231,3 +231,21 @@ def test_a_report_past_the_budget_it_may_use_waits_for_the_next_quota_day(
     assert report["status"] == "deferred"
     assert "deferred to the next day" in report["message"]
     assert uniconta.calls() == calls
+
+
+def test_an_invoice_moved_into_the_month_on_one_side_is_a_change_not_a_missing_record(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=8)
+    seed_products(uniconta.sandbox, COMPANY, count=3, seed=8)
+    numbers = seed_invoices(uniconta.sandbox, COMPANY, count=4, lines=1, seed=8,
+                            first_date=date(2026, 10, 20), days=30)  # fmt: skip
+    cid = connect(tenant, uniconta, settings=full())["id"]
+    import_all(system, tenant, cid)
+    november = numbers[-1]
+    uniconta.sandbox.update(COMPANY, "DebtorInvoiceClient", november, {"Date": "2026-10-31"})
+
+    report = _report(system, tenant, cid)
+    [moved] = report["differences"]
+    assert (moved["kind"], moved["remote_id"]) == ("changed_remote", str(november))
+    assert "date" in moved["fields"]

@@ -264,6 +264,15 @@ class Reconciler(SyncState):
                 if link is not None and link.record_id in records:
                     continue  # compared above
                 if link is not None:
+                    moved = session.get(HubRecord, link.record_id)
+                    if moved is not None and not moved.deleted:
+                        # Filed under another month in the hub (its date changed on one side):
+                        # the comparison with the link says which.
+                        differences.extend(self._compare(
+                            session, ctx, mapping, stream, moved, link, seen,
+                            issues.get((OUTBOUND, moved.id)),
+                        ))  # fmt: skip
+                        continue
                     add("missing_hub", link.record_id, remote_id, "deleted_in_hub",
                         "linked, but deleted in the hub (deletes are not propagated)")  # fmt: skip
                     continue
