@@ -251,6 +251,7 @@ def test_the_status_shows_each_schedule_with_its_next_and_last_run(
         "payments",
         "push",
         "notices",
+        "reconcile",
     }
     payments = schedules["payments"]
     assert payments["cron"] == "30 2 * * *"

@@ -16,6 +16,7 @@ from ledgerbridge.runtime.retention import PUSH_CURSOR, Retention
 from ledgerbridge.runtime.system import RETENTION_CRON, SYSTEM_SCOPE, System
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.hub import Change
+from ledgerbridge.store.tables.reconcile import Reconciliation
 from ledgerbridge.store.tables.sync import Cursor, InboxEvent, SyncLogEntry
 from ledgerbridge.store.tables.tenancy import (
     Connection,
@@ -143,6 +144,40 @@ def test_a_records_creation_outlives_the_retention_age(
     assert purged.changes == 2
     with session_factory() as session:
         assert session.scalars(sa.select(Change.operation)).all() == ["created"]
+
+
+def test_replaced_reconciliation_reports_go_the_newest_of_each_month_stays(
+    session_factory: sessionmaker[Session],
+) -> None:
+    clock = ManualClock(NOW)
+    with session_factory.begin() as session:
+        session.add(Tenant(id="t1", name="One", created_at=OLD))
+        session.flush()
+        cid = _connection(session, "t1", "c1")
+        for period, at in (
+            ("2026-09", OLD - timedelta(days=1)),
+            ("2026-09", OLD),
+            ("2026-10", OLD),
+            ("2026-10", RECENT),
+            ("2026-11", OLD),
+        ):
+            session.add(Reconciliation(connection_id=cid, tenant_id="t1", period=period,
+                                       trigger="manual", status="done", calls=0,
+                                       created_at=at))  # fmt: skip
+    jobs = EmbeddedBackend(session_factory, clock, lease_seconds=60)
+
+    purged = Retention(session_factory, jobs, clock, keep=timedelta(days=30)).purge()
+
+    assert purged.reconciliations == 2
+    with session_factory() as session:
+        left = session.execute(
+            sa.select(Reconciliation.period, Reconciliation.created_at).order_by(
+                Reconciliation.period
+            )
+        ).all()
+    assert [(p, at.date()) for p, at in left] == [
+        ("2026-09", OLD.date()), ("2026-10", RECENT.date()), ("2026-11", OLD.date())
+    ]  # fmt: skip
 
 
 def test_retention_runs_from_a_daily_internal_schedule(db_url: str, tmp_path: Path) -> None:

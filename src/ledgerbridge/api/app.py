@@ -26,6 +26,7 @@ from ledgerbridge.api import (
     mail,
     oauth,
     payouts,
+    reconciliations,
     records,
     routes,
     setup,
@@ -62,6 +63,7 @@ def create_app(system: System) -> FastAPI:
     app.include_router(files.router, prefix="/api/v1")
     app.include_router(mail.router, prefix="/api/v1")
     app.include_router(payouts.router, prefix="/api/v1")
+    app.include_router(reconciliations.router, prefix="/api/v1")
     app.include_router(systems.router, prefix="/api/v1")
     app.include_router(tenancy.router, prefix="/api/v1")
     app.include_router(inbound.router, prefix="/api/v1")

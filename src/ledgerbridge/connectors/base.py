@@ -313,6 +313,12 @@ class EntityMapping(ABC):
         its link is found under them and moved to the new id."""
         return []
 
+    def remote_date(self, remote: JSON) -> str | None:
+        """The record's date (``YYYY-MM-DD``) read from its wire form alone, so that a record
+        that cannot be converted (an unmapped VAT code) is still filed under its month by a
+        reconciliation; None when the wire carries none."""
+        return None
+
     def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
         """The references a remote record holds, per reference field (None when empty)."""
         return {}

@@ -1,11 +1,14 @@
 """Retention: history older than the configured age is deleted, once a day.
 
 What goes: finished jobs, sync-log rows, inbox events already processed, delivered webhook
-deliveries, and change-feed rows. What stays, whatever its age: anything a reader still
-needs. An inbox event not processed yet and a delivery not delivered yet are never removed,
-and a change is removed only once every connection of its tenant has pushed past it (the
-lowest push cursor of the tenant's connections; a connection that has not pushed yet keeps
-them all). Apps reading ``GET /changes`` are expected to read within the retention age.
+deliveries, change-feed rows, and reconciliation reports a newer report of the same month
+has replaced (the newest report of each month stays: it is what the next report of that
+month is compared with, and a month's books are read long after). What stays, whatever its
+age: anything a reader still needs. An inbox event not processed yet and a delivery not
+delivered yet are never removed, and a change is removed only once every connection of its
+tenant has pushed past it (the lowest push cursor of the tenant's connections; a connection
+that has not pushed yet keeps them all). Apps reading ``GET /changes`` are expected to read
+within the retention age.
 
 A record's creation (its change row with the first values, who and which run) is kept as long
 as the record: its history always starts where the record did. Later versions and the sync
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledgerbridge.clock import Clock
 from ledgerbridge.runtime.jobqueue.port import JobBackend
 from ledgerbridge.store.tables.hub import Change
+from ledgerbridge.store.tables.reconcile import Reconciliation
 from ledgerbridge.store.tables.sync import Cursor, InboxEvent, SyncLogEntry
 from ledgerbridge.store.tables.tenancy import Connection, WebhookDelivery
 
@@ -37,6 +41,7 @@ class Purged:
     inbox_events: int
     webhook_deliveries: int
     changes: int
+    reconciliations: int = 0
 
 
 def _count(result: sa.Result[object]) -> int:
@@ -83,7 +88,29 @@ class Retention:
                 )
             )
             changes = self._purge_changes(session, cutoff)
-        return Purged(jobs, sync_log, inbox, deliveries, changes)
+            reports = self._purge_reports(session, cutoff)
+        return Purged(jobs, sync_log, inbox, deliveries, changes, reports)
+
+    @staticmethod
+    def _purge_reports(session: Session, cutoff: datetime) -> int:
+        """Old reports that a newer report of the same connection and month replaced."""
+        newer = sa.orm.aliased(Reconciliation)
+        replaced = (
+            sa.select(sa.literal(1))
+            .select_from(newer)
+            .where(
+                newer.connection_id == Reconciliation.connection_id,
+                newer.period == Reconciliation.period,
+                newer.created_at > Reconciliation.created_at,
+            )
+        )
+        return _count(
+            session.execute(
+                sa.delete(Reconciliation).where(
+                    Reconciliation.created_at < cutoff, sa.exists(replaced)
+                )
+            )
+        )
 
     @staticmethod
     def _purge_changes(session: Session, cutoff: datetime) -> int:

@@ -23,6 +23,7 @@ from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import Connector
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.quota import QuotaLedger
+from ledgerbridge.engine.reconcile import Reconciler
 from ledgerbridge.engine.routing import push_targets, tenant_connections, tenant_routes
 from ledgerbridge.engine.sync import SyncEngine
 from ledgerbridge.runtime.files import FileJobs
@@ -33,6 +34,7 @@ from ledgerbridge.runtime.jobqueue.procrastinate import ProcrastinateBackend
 from ledgerbridge.runtime.jobs import SyncJobs
 from ledgerbridge.runtime.mail import InvoiceMails
 from ledgerbridge.runtime.paymatch import PayMatchFlows
+from ledgerbridge.runtime.reconcile import ReconcileJobs
 from ledgerbridge.runtime.retention import Retention
 from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.services.connections import ConnectionService
@@ -42,6 +44,7 @@ from ledgerbridge.services.history import HistoryService
 from ledgerbridge.services.mail import MailService
 from ledgerbridge.services.oauth import OAuthService
 from ledgerbridge.services.payouts import PayoutService
+from ledgerbridge.services.reconciliations import ReconciliationService
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.routes import RouteService
 from ledgerbridge.services.setup import SetupService
@@ -134,6 +137,11 @@ class System:
         )  # fmt: skip
         self.mail = MailService(self.sessions, self.mails)
         self.payouts = PayoutService(self.sessions, self.records)
+        self.reconcile_jobs = ReconcileJobs(
+            self.sessions, self.jobs, Reconciler(self.sessions, self.hub, self.clock),
+            self.webhooks, self.clock,
+        )  # fmt: skip
+        self.reconciliations = ReconciliationService(self.sessions, self.queue, self.clock)
         self.worker = self.queue.runner(
             {
                 **self.jobs.handlers(),
@@ -141,6 +149,7 @@ class System:
                 **self.paymatch.handlers(),
                 **self.file_jobs.handlers(),
                 **self.mails.handlers(),
+                **self.reconcile_jobs.handlers(),
                 "notices": self._notices,
                 "retention": self._retention,
             },

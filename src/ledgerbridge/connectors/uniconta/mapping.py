@@ -492,6 +492,11 @@ class InvoiceMapping(EntityMapping):
         number = (remote.get("invoice") or {}).get("OrderNumber")
         return [f"order:{number}"] if number else []
 
+    def remote_date(self, remote: JSON) -> str | None:
+        posted = "invoice" in remote
+        header = remote.get("invoice") or remote.get("order") or {}
+        return iso_date(header.get("Date") if posted else header.get("InvoiceDate"))
+
     def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
         header = remote.get("invoice") or remote.get("order") or {}
         account = text(header.get("Account"))

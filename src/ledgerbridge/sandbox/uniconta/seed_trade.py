@@ -302,12 +302,20 @@ def _stock(rng: random.Random, item: str, warehouse: str) -> dict[str, Any]:
 
 
 def seed_invoices(
-    sandbox: UnicontaSandbox, company_id: int, count: int, lines: int = 3, seed: int = 1
+    sandbox: UnicontaSandbox,
+    company_id: int,
+    count: int,
+    lines: int = 3,
+    seed: int = 1,
+    *,
+    first_date: date | None = None,
+    days: int = 730,
 ) -> list[int]:
     """Create ``count`` posted invoices with ``lines`` lines each; return their numbers.
 
     Invoices go to random existing debtors for random unblocked items, dated over the two
-    years up to today, numbered on from the company's series, each with its open item.
+    years up to today (or over ``days`` days from ``first_date``: a busy month), numbered on
+    from the company's series, each with its open item.
     About 60 % are paid; older invoices are more likely paid than recent ones, and a few are
     partly paid. Needs debtors and items (``seed_debtors``, ``seed_products``).
     """
@@ -332,7 +340,11 @@ def seed_invoices(
         number = first_invoice + index
         debtor = rng.choice(debtors)
         currency = debtor.get("Currency", "DKK")
-        invoice_date = today - timedelta(days=730 * (count - index) // max(count, 1))
+        invoice_date = (
+            first_date + timedelta(days=days * index // max(count, 1))
+            if first_date is not None
+            else today - timedelta(days=days * (count - index) // max(count, 1))
+        )
         order_lines = [
             _order_line(rng, rng.choice(sellable), position, currency)
             for position in range(1, lines + 1)

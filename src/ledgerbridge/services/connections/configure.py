@@ -34,6 +34,9 @@ NOTICES_CRON = "0 7 * * *"
 """Once per local day: the app hears of a token about to expire before it stops."""
 PUSH_CRON = "*/5 * * * *"
 """Pushes follow hub changes at once; this catches one whose enqueue was lost in a crash."""
+RECONCILE_CRON = "0 6 2 * *"
+"""Monthly, once the month has closed (the 2nd at 06:00 local): the reconciliation report of
+the month before, for accounting connections."""
 
 
 def schedules(spec: SystemSpec, settings: JSON) -> dict[str, str]:
@@ -44,6 +47,8 @@ def schedules(spec: SystemSpec, settings: JSON) -> dict[str, str]:
     if spec.status_warnings is not None:
         crons["notices"] = NOTICES_CRON
     crons["push"] = PUSH_CRON
+    if spec.side == "accounting":
+        crons["reconcile"] = RECONCILE_CRON
     return crons
 
 

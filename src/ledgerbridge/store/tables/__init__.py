@@ -6,6 +6,7 @@ from ledgerbridge.store.tables import (
     flows,  # noqa: F401
     hub,  # noqa: F401
     mail,  # noqa: F401
+    reconcile,  # noqa: F401
     runtime,  # noqa: F401
     sync,  # noqa: F401
     tenancy,  # noqa: F401

@@ -5,7 +5,7 @@ it (an inbound sync, a push's merge, a flow) and its field-by-field diff, writte
 change itself. A record's history is read by its id, in the change feed and in the sync log.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0013"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,380 @@
+"""Reconciliation: both sides of a connection for one month, and every record that differs.
+
+The remote side is read through the connector's own page reads (the same ones a pull uses, so
+the calls are counted in the quota ledger like every run's) and converted to canonical form as
+a pull would, without writing anything. Each record is then compared with its link:
+
+- ``skipped``: a record with an open issue (its reason and message);
+- ``pending``: a hub change, or a hub record, not sent yet;
+- ``changed_remote``: the remote record differs from what the link last synced (changed in
+  the accounting system only, not pulled yet);
+- ``missing_remote`` / ``missing_hub``: on one side only (deleted there, or never synced).
+
+Invoices and credit notes are filed under their month by their date; master data (customers,
+products) is counted whole. Totals per side: counts, and net, VAT and gross per VAT code and
+the open amount of the month's invoices and credit notes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from ledgerbridge.connectors.base import JSON, ROW_LINKED_ONLY, EntityMapping, SkipRecord
+from ledgerbridge.engine.canonical import content_hash
+from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
+from ledgerbridge.engine.outbound import with_id
+from ledgerbridge.engine.state import SyncState, skip_reason
+from ledgerbridge.model.invoice import Invoice
+from ledgerbridge.store.tables.hub import HubRecord
+from ledgerbridge.store.tables.sync import Link, SyncIssue, WriteIntent
+
+COUNTED = {"party": "customers", "product": "products"}
+"""Master-data entities counted whole, by the stream that carries them (a party is counted as
+a customer in the customers stream only)."""
+DATED = frozenset({"invoice"})
+"""Entities filed under a month by their ``date``."""
+OPEN_INTENTS = ("pending", "refused", "ambiguous", "failed")
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month in the connection's time zone: ``start`` ≤ date < ``end``."""
+
+    label: str
+    start: date
+    end: date
+
+    @classmethod
+    def month(cls, label: str) -> Period:
+        """``YYYY-MM``; raises ValueError otherwise."""
+        parts = label.split("-")
+        if len(parts) != 2 or len(parts[0]) != 4 or len(parts[1]) != 2:
+            raise ValueError(f"period {label!r} is not a month like 2026-11")
+        year, month = int(parts[0]), int(parts[1])
+        start = date(year, month, 1)
+        end = date(year + month // 12, month % 12 + 1, 1)
+        return cls(label, start, end)
+
+    @classmethod
+    def before(cls, day: date) -> Period:
+        """The last month that closed before ``day``."""
+        first = day.replace(day=1)
+        previous = date(first.year - (first.month == 1), (first.month - 2) % 12 + 1, 1)
+        return cls.month(previous.strftime("%Y-%m"))
+
+    def holds(self, value: Any) -> bool:
+        if value is None:
+            return False
+        day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+        return self.start <= day < self.end
+
+
+@dataclass
+class Side:
+    """What one side holds for the period: counts and invoice totals per VAT code."""
+
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    vat: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    open_amount: Decimal = Decimal(0)
+
+    def add_invoice(self, data: JSON) -> None:
+        try:
+            invoice = Invoice.model_validate(data)
+        except ValidationError:
+            return
+        self.counts["credit_notes" if invoice.kind == "credit_note" else "invoices"] += 1
+        for line in invoice.lines:
+            folded = line.with_document_discount(invoice.discount_percent)
+            sums = self.vat.setdefault(
+                line.vat_code or "", {"net": Decimal(0), "vat": Decimal(0), "gross": Decimal(0)}
+            )
+            sums["net"] += folded.net_amount
+            sums["vat"] += folded.vat_amount
+            sums["gross"] += folded.net_amount + folded.vat_amount
+        self.open_amount += invoice.amount_open or Decimal(0)
+
+    def json(self) -> JSON:
+        return {
+            "counts": dict(self.counts),
+            "vat": {
+                code: {name: str(value) for name, value in sums.items()}
+                for code, sums in sorted(self.vat.items())
+            },
+            "open_amount": str(self.open_amount),
+        }
+
+
+@dataclass
+class Remote:
+    """A remote record as a pull would see it: its projection, or why it cannot sync."""
+
+    projection: JSON | None
+    full: JSON | None
+    skip: tuple[str, str] | None
+    day: str | None = None
+    """Its date (dated streams), from the canonical form or else the wire's."""
+
+
+@dataclass
+class Report:
+    totals: JSON
+    differences: list[JSON]
+
+
+class Reconciler(SyncState):
+    """Reads the remote side and compares it with the hub and the links; writes nothing."""
+
+    def reconcile(self, ctx: RunContext, period: Period) -> Report:
+        hub_side, remote_side = Side(), Side()
+        differences: list[JSON] = []
+        streams = [
+            s
+            for s in ctx.streams(inbound=True, outbound=True)
+            if ctx.mapping(s).attach_to is None
+            and (ctx.mapping(s).entity in DATED or COUNTED.get(ctx.mapping(s).entity) == s)
+        ]
+        for stream in streams:
+            differences.extend(self._stream(ctx, stream, period, hub_side, remote_side))
+        return Report(
+            totals={"period": period.label, "hub": hub_side.json(), "remote": remote_side.json(),
+                    "streams": streams},
+            differences=differences,
+        )  # fmt: skip
+
+    def _stream(
+        self, ctx: RunContext, stream: str, period: Period, hub_side: Side, remote_side: Side
+    ) -> list[JSON]:
+        mapping = ctx.mapping(stream)
+        dated = mapping.entity in DATED
+        remote = self._read_remote(ctx, stream) if mapping.inbound else {}
+        with self._sessions() as session:
+            links = list(
+                session.scalars(
+                    sa.select(Link).where(
+                        Link.connection_id == ctx.connection_id, Link.stream == stream
+                    )
+                )
+            )
+            by_record = {link.record_id: link for link in links}
+            by_remote = {link.remote_id: link for link in links}
+        unseen = [link.remote_id for link in links if link.remote_id not in remote]
+        if unseen and mapping.inbound:
+            # Linked records a page read did not bring (a draft order, a record deleted
+            # there): read them by id, so that only what is really gone counts as missing.
+            ctx.heartbeat()
+            found = ctx.connector.fetch_many(stream, unseen)
+            if found:
+                remote.update(self._convert(ctx, stream, list(found.values())))
+        with self._sessions() as session:
+            records = {
+                r.id: r
+                for r in session.scalars(
+                    sa.select(HubRecord).where(
+                        HubRecord.tenant_id == ctx.tenant_id,
+                        HubRecord.entity == mapping.entity,
+                        HubRecord.deleted.is_(False),
+                    )
+                )
+                if mapping.in_scope(r.data) and (not dated or period.holds(r.data.get("date")))
+            }
+            issues = {
+                (direction, key): (reason, message)
+                for direction, key, reason, message in session.execute(
+                    sa.select(
+                        SyncIssue.direction, SyncIssue.key, SyncIssue.reason_code, SyncIssue.message
+                    ).where(
+                        SyncIssue.connection_id == ctx.connection_id, SyncIssue.stream == stream
+                    )
+                )
+            }
+            creating = set(
+                session.scalars(
+                    sa.select(WriteIntent.record_id).where(
+                        WriteIntent.connection_id == ctx.connection_id,
+                        WriteIntent.stream == stream,
+                        WriteIntent.status.in_(OPEN_INTENTS),
+                    )
+                )
+            )
+            in_period = {
+                rid
+                for rid, seen in remote.items()
+                if not dated or _in_period(period, seen, by_remote.get(rid), records)
+            }
+            differences: list[JSON] = []
+
+            def add(
+                kind: str,
+                record_id: str | None,
+                remote_id: str | None,
+                reason: str,
+                message: str,
+                fields: list[str] | None = None,
+            ) -> None:
+                differences.append({
+                    "stream": stream, "entity": mapping.entity, "kind": kind,
+                    "record_id": record_id, "remote_id": remote_id, "reason": reason,
+                    "message": message, "fields": fields or [],
+                })  # fmt: skip
+
+            for record_id, record in sorted(records.items()):
+                if dated:
+                    hub_side.add_invoice(record.data)
+                else:
+                    hub_side.counts[stream] += 1
+                link = by_record.get(record_id)
+                issue = issues.get((OUTBOUND, record_id))
+                if link is None:
+                    if issue is not None:
+                        add("skipped", record_id, None, *issue)
+                    elif record_id in creating:
+                        add("pending", record_id, None, "create_in_progress",
+                            "its create was started and is not confirmed yet")  # fmt: skip
+                    elif ctx.directions(stream)[1]:
+                        add("pending", record_id, None, "not_sent",
+                            "in the hub, not sent to the accounting system yet")  # fmt: skip
+                    else:
+                        add("missing_remote", record_id, None, "not_in_system",
+                            "in the hub only: this stream does not send records")  # fmt: skip
+                    continue
+                seen = remote.get(link.remote_id)
+                if seen is None:
+                    add("missing_remote", record_id, link.remote_id, "remote_record_missing",
+                        "linked, but no longer in the accounting system")  # fmt: skip
+                    continue
+                differences.extend(
+                    self._compare(session, ctx, mapping, stream, record, link, seen, issue)
+                )
+            for remote_id in sorted(in_period):
+                seen = remote[remote_id]
+                if seen.full is not None:
+                    if dated:
+                        remote_side.add_invoice(seen.full)
+                    else:
+                        remote_side.counts[stream] += 1
+                link = by_remote.get(remote_id)
+                if link is not None and link.record_id in records:
+                    continue  # compared above
+                if link is not None:
+                    moved = session.get(HubRecord, link.record_id)
+                    if moved is not None and not moved.deleted:
+                        # Filed under another month in the hub (its date changed on one side):
+                        # the comparison with the link says which.
+                        differences.extend(self._compare(
+                            session, ctx, mapping, stream, moved, link, seen,
+                            issues.get((OUTBOUND, moved.id)),
+                        ))  # fmt: skip
+                        continue
+                    add("missing_hub", link.record_id, remote_id, "deleted_in_hub",
+                        "linked, but deleted in the hub (deletes are not propagated)")  # fmt: skip
+                    continue
+                issue = issues.get((INBOUND, remote_id))
+                if issue is None and seen.skip is not None:
+                    issue = seen.skip
+                if issue is not None:
+                    add("skipped", None, remote_id, *issue)
+                else:
+                    add("missing_hub", None, remote_id, "not_imported",
+                        "in the accounting system, not in the hub yet")  # fmt: skip
+        return differences
+
+    def _compare(
+        self,
+        session: Session,
+        ctx: RunContext,
+        mapping: EntityMapping,
+        stream: str,
+        record: HubRecord,
+        link: Link,
+        seen: Remote,
+        issue: tuple[str, str] | None,
+    ) -> list[JSON]:
+        base = {"stream": stream, "entity": mapping.entity, "record_id": record.id,
+                "remote_id": link.remote_id}  # fmt: skip
+        if issue is not None:
+            return [{**base, "kind": "skipped", "reason": issue[0], "message": issue[1],
+                     "fields": []}]  # fmt: skip
+        if seen.projection is None:
+            reason, message = seen.skip or ("invalid_remote_data", "cannot be read")
+            return [{**base, "kind": "skipped", "reason": reason, "message": message,
+                     "fields": []}]  # fmt: skip
+        if content_hash(seen.projection) != link.remote_hash:
+            fields = _changed(mapping, seen.projection, link.synced)
+            return [{**base, "kind": "changed_remote", "reason": "changed_in_system",
+                     "message": "changed in the accounting system since the last sync: "
+                     + ", ".join(fields), "fields": fields}]  # fmt: skip
+        if record.content_hash != link.hub_hash:
+            try:
+                projection, _ = self.projection(session, ctx, mapping, with_id(record))
+            except (SkipRecord, ValidationError) as exc:
+                reason, message = skip_reason(exc)
+                return [{**base, "kind": "skipped", "reason": reason, "message": message,
+                         "fields": []}]  # fmt: skip
+            if projection != link.synced:
+                fields = _changed(mapping, projection, link.synced)
+                return [{**base, "kind": "pending", "reason": "not_sent",
+                         "message": "changed in the hub, not sent yet: " + ", ".join(fields),
+                         "fields": fields}]  # fmt: skip
+        return []
+
+    def _read_remote(self, ctx: RunContext, stream: str) -> dict[str, Remote]:
+        """Every record of the stream, page by page, as a pull would convert it."""
+        ctx.connector.prepare([stream])
+        found: dict[str, Remote] = {}
+        after: str | None = None
+        while True:
+            ctx.heartbeat()
+            page = ctx.connector.read_page(stream, after, ctx.page_size)
+            rows = [row for row in page.records if not row.get(ROW_LINKED_ONLY)]
+            found.update(self._convert(ctx, stream, rows))
+            if not page.more or page.after == after:
+                return found
+            after = page.after
+
+    def _convert(self, ctx: RunContext, stream: str, rows: list[JSON]) -> dict[str, Remote]:
+        mapping = ctx.mapping(stream)
+        converted: dict[str, Remote] = {}
+        with self._sessions() as session:
+            references = self.resolve_inbound(session, ctx, mapping, rows)
+        for row, refs in zip(rows, references, strict=True):
+            remote_id = mapping.remote_id(row)
+            day = mapping.remote_date(row)
+            if isinstance(refs, SkipRecord):
+                converted[remote_id] = Remote(None, None, skip_reason(refs), day)
+                continue
+            try:
+                projection, full = self.validated(mapping, mapping.to_canonical(row, refs))
+            except (SkipRecord, ValidationError) as exc:
+                converted[remote_id] = Remote(None, None, skip_reason(exc), day)
+                continue
+            except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
+                reason = ("invalid_remote_data", f"{type(exc).__name__}: {exc}")
+                converted[remote_id] = Remote(None, None, reason, day)
+                continue
+            stated = full.get("date")
+            converted[remote_id] = Remote(projection, full, None, str(stated) if stated else day)
+        return converted
+
+
+def _in_period(
+    period: Period, seen: Remote, link: Link | None, records: dict[str, HubRecord]
+) -> bool:
+    """Whether a remote record of a dated stream belongs to the period: by its date, else
+    (when even its wire form carries none) by its linked hub record; a record that can be
+    dated by neither is listed in every report until it syncs."""
+    if seen.day is not None:
+        return period.holds(seen.day)
+    return link is None or link.record_id in records
+
+
+def _changed(mapping: EntityMapping, current: JSON, synced: JSON) -> list[str]:
+    """The mapping's fields whose value differs from what was last synced."""
+    return sorted(name for name in mapping.fields if current.get(name) != synced.get(name))

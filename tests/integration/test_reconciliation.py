@@ -1,0 +1,251 @@
+"""Reconciliation reports against the Uniconta sandbox: a month of 5,000 invoices where
+exactly three records differ lists those three with their reasons, the app hears of new
+differences once, the report downloads as CSV and runs monthly on its own."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledgerbridge.runtime.jobqueue.port import Command
+from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.uniconta import seed_debtors, seed_invoices, seed_products
+from ledgerbridge.store.tables.sync import Link
+from ledgerbridge.store.tables.tenancy import WebhookDelivery
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.test_commerce_flow import order_body, shop  # noqa: F401
+from tests.integration.test_uniconta_integration import full
+
+MONTH = "2026-10"
+INVOICES = 5000
+
+
+def _events(system: System, tenant: Tenant) -> list[dict[str, Any]]:
+    with system.sessions() as session:
+        return [
+            payload
+            for (payload,) in session.execute(
+                sa.select(WebhookDelivery.payload)
+                .where(
+                    WebhookDelivery.tenant_id == tenant.tenant_id,
+                    WebhookDelivery.event_type == "reconciliation.difference",
+                )
+                .order_by(WebhookDelivery.created_at)
+            )
+        ]
+
+
+def _invoice_with_vat(uniconta: Uniconta, like: int, number: int, code: str) -> int:
+    """A posted invoice like ``like`` whose line uses VAT code ``code``, which neither the
+    company's VAT table nor the connection's mapping knows."""
+    sandbox = uniconta.sandbox
+    header = {**sandbox.get(COMPANY, "DebtorInvoiceClient", like), "InvoiceNumber": number}
+    [line] = [
+        ln for ln in sandbox.all(COMPANY, "DebtorInvoiceLines") if ln["InvoiceNumber"] == like
+    ]
+    line = {k: v for k, v in line.items() if k != "RowId"}
+    sandbox.load(COMPANY, "DebtorInvoiceClient", [{**header, "OrderNumber": 0}])
+    sandbox.load(COMPANY, "DebtorInvoiceLines", [{**line, "InvoiceNumber": number, "Vat": code}])
+    return number
+
+
+def _report(system: System, tenant: Tenant, cid: str, period: str = MONTH) -> dict[str, Any]:
+    started = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": period})
+    assert started.status_code == 202, started.text
+    system.run_until_idle()
+    report: dict[str, Any] = tenant.api.get(
+        f"/connections/{cid}/reconciliations/{started.json()['id']}"
+    ).json()
+    assert report["status"] == "done", report
+    return report
+
+
+def test_a_month_of_5000_invoices_with_three_differences(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=40, seed=5)
+    seed_products(uniconta.sandbox, COMPANY, count=12, seed=5)
+    numbers = seed_invoices(
+        uniconta.sandbox, COMPANY, count=INVOICES - 1, lines=1, seed=5,
+        first_date=date(2026, 10, 1), days=31,
+    )  # fmt: skip
+    # One more invoice carries a VAT code the connection does not map: skipped on import.
+    odd = _invoice_with_vat(uniconta, numbers[0], numbers[-1] + 1, "X12")
+    connection = connect(tenant, uniconta, settings=full())
+    cid = connection["id"]
+    tenant.api.post("/webhooks", json={"url": "http://127.0.0.1:9/hook",
+                                       "events": ["reconciliation.difference"]})  # fmt: skip
+    import_all(system, tenant, cid)
+    skipped_by_code = {str(odd)}
+    [issue] = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert (issue["reason"], issue["key"]) == ("vat_code_unmapped", str(odd))
+
+    # Changed in Uniconta only (not pulled yet), and deleted in the hub (a posted invoice
+    # cannot be deleted in Uniconta; deletes are not propagated).
+    changed, deleted = numbers[100], numbers[200]
+    uniconta.sandbox.update(COMPANY, "DebtorInvoiceClient", changed, {"Date": "2026-10-30"})
+    with system.sessions() as session:
+        hub_id = session.scalar(
+            sa.select(Link.record_id).where(
+                Link.connection_id == cid, Link.stream == "invoices",
+                Link.remote_id == str(deleted),
+            )
+        )  # fmt: skip
+    assert tenant.api.delete(f"/invoices/{hub_id}").status_code == 204
+    system.run_until_idle()
+
+    calls = uniconta.calls()
+    report = _report(system, tenant, cid)
+    spent = uniconta.calls() - calls
+    found = {(d["kind"], d["remote_id"], d["reason"]) for d in report["differences"]}
+    expected = {
+        ("changed_remote", str(changed), "changed_in_system"),
+        ("missing_hub", str(deleted), "deleted_in_hub"),
+        *(("skipped", number, "vat_code_unmapped") for number in skipped_by_code),
+    }
+    assert found == expected
+    assert len(report["differences"]) == 2 + len(skipped_by_code)
+    [change] = [d for d in report["differences"] if d["kind"] == "changed_remote"]
+    assert "date" in change["fields"] and change["record_id"]
+    assert report["calls"] == spent
+    totals = report["totals"]
+    assert totals["hub"]["counts"]["invoices"] == INVOICES - 1 - len(skipped_by_code)
+    assert totals["remote"]["counts"]["invoices"] == INVOICES - len(skipped_by_code)
+    assert totals["hub"]["counts"]["customers"] == totals["remote"]["counts"]["customers"] == 40
+    [event] = _events(system, tenant)
+    assert {d["remote_id"] for d in event["differences"]} == {r for _, r, _ in expected}
+
+    # The same differences again: nothing new, no event. A new one: an event with it alone.
+    assert {(d["kind"], d["remote_id"], d["reason"])
+            for d in _report(system, tenant, cid)["differences"]} == expected  # fmt: skip
+    assert len(_events(system, tenant)) == 1
+    uniconta.sandbox.update(COMPANY, "DebtorInvoiceClient", numbers[300], {"Date": "2026-10-29"})
+    third = _report(system, tenant, cid)
+    assert len(third["differences"]) == len(expected) + 1
+    events = _events(system, tenant)
+    assert len(events) == 2
+    assert [d["remote_id"] for d in events[1]["differences"]] == [str(numbers[300])]
+
+    # CSV: one row per difference, then the totals of both sides.
+    download = tenant.api.get(f"/connections/{cid}/reconciliations/{third['id']}.csv")
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(download.text)))
+    assert rows[0][:3] == ["stream", "kind", "reason"]
+    assert len([r for r in rows[1:] if r and r[0] == "invoices"]) == len(third["differences"])
+    assert ["totals", "invoices (count)", str(INVOICES - 1 - len(skipped_by_code)),
+            str(INVOICES - len(skipped_by_code))] in rows  # fmt: skip
+
+    listed = tenant.api.get(f"/connections/{cid}/reconciliations").json()
+    assert listed[0]["id"] == third["id"] and len(listed) == 3
+    took = datetime.fromisoformat(report["finished_at"]) - datetime.fromisoformat(
+        report["created_at"]
+    )
+    print(f"\nreconciliation of {INVOICES} invoices: {spent} calls, {took.total_seconds():.1f} s")
+
+
+def test_reports_run_monthly_for_the_month_that_closed(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=2)
+    connection = connect(tenant, uniconta)
+    cid = connection["id"]
+    import_all(system, tenant, cid)
+    schedules = tenant.api.get(f"/connections/{cid}").json()["schedules"]
+    assert {"kind": "reconcile", "cron": "0 6 2 * *"}.items() <= next(
+        s for s in schedules if s["kind"] == "reconcile"
+    ).items()
+    # What the schedule's slot enqueues: the job alone, without a report asked for.
+    system.queue.enqueue(Command("reconcile", connection_id=cid, tenant_id=tenant.tenant_id))
+    system.run_until_idle()
+    [report] = tenant.api.get(f"/connections/{cid}/reconciliations").json()
+    today = system.clock.now().date()
+    last = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
+    assert (report["trigger"], report["period"], report["status"]) == (
+        "schedule", last.strftime("%Y-%m"), "done")  # fmt: skip
+    assert report["differences_count"] == 0
+
+
+def test_bad_periods_and_roles_are_refused(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    connection = connect(tenant, uniconta)
+    cid = connection["id"]
+    assert (
+        tenant.api.post(
+            f"/connections/{cid}/reconciliations", json={"period": "2026-13"}
+        ).status_code
+        == 422
+    )
+    assert (
+        tenant.api.post(
+            f"/connections/{cid}/reconciliations", json={"period": "2026-10"}
+        ).status_code
+        == 422
+    )  # not imported yet
+    assert tenant.api.get(f"/connections/{cid}/reconciliations/nope").status_code == 404
+    assert tenant.api.get(f"/connections/{cid}/reconciliations/nope.csv").status_code == 404
+
+
+def test_orders_of_a_shop_route_against_their_invoices(
+    system: System,
+    tenant: Tenant,
+    shop: dict[str, Any],  # noqa: F811
+) -> None:
+    cid = shop["connection"]["id"]
+    assert tenant.api.post("/orders", json=order_body(shop["sku"])).status_code == 201
+    unpaid = order_body(shop["sku"], source_id="5002", number="5002", state="pending",
+                        paid_at=None)  # fmt: skip
+    assert tenant.api.post("/orders", json=unpaid).status_code == 201
+    system.run_until_idle()
+
+    report = _report(system, tenant, cid, "2026-11")
+    orders = report["totals"]["commerce"]["orders"]
+    assert (orders["count"], orders["booked"]) == (2, 1)
+    assert orders["amounts"]["DKK"] == {"source": "597.50", "booked": "298.75"}
+    [difference] = report["differences"]
+    assert (difference["stream"], difference["kind"]) == ("orders", "skipped")
+    assert difference["reason"] == "state_not_triggering"
+
+
+def test_a_report_past_the_budget_it_may_use_waits_for_the_next_quota_day(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=4)
+    cid = connect(tenant, uniconta)["id"]
+    import_all(system, tenant, cid)
+    # The day's budget is what was used so far: a report may not take the last 20 %.
+    limit = uniconta.calls() + 1
+    changed = tenant.api.patch(
+        f"/connections/{cid}", json={"settings": {"daily_call_limit": limit}}
+    )
+    assert changed.status_code == 200, changed.text
+    calls = uniconta.calls()
+    started = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": MONTH})
+    system.run_until_idle()
+    report = tenant.api.get(f"/connections/{cid}/reconciliations/{started.json()['id']}").json()
+    assert report["status"] == "deferred"
+    assert "deferred to the next day" in report["message"]
+    assert uniconta.calls() == calls
+
+
+def test_an_invoice_moved_into_the_month_on_one_side_is_a_change_not_a_missing_record(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=8)
+    seed_products(uniconta.sandbox, COMPANY, count=3, seed=8)
+    numbers = seed_invoices(uniconta.sandbox, COMPANY, count=4, lines=1, seed=8,
+                            first_date=date(2026, 10, 20), days=30)  # fmt: skip
+    cid = connect(tenant, uniconta, settings=full())["id"]
+    import_all(system, tenant, cid)
+    november = numbers[-1]
+    uniconta.sandbox.update(COMPANY, "DebtorInvoiceClient", november, {"Date": "2026-10-31"})
+
+    report = _report(system, tenant, cid)
+    [moved] = report["differences"]
+    assert (moved["kind"], moved["remote_id"]) == ("changed_remote", str(november))
+    assert "date" in moved["fields"]
