@@ -386,7 +386,7 @@ def test_systems_publish_their_settings_streams_schedules_jobs_and_lists(tenant:
     ],
 )
 def test_every_connections_response_has_a_schema(hub: str, method: str, path: str) -> None:
-    spec = httpx.get(hub.removesuffix("/api/v1") + "/openapi.json").json()
+    spec = httpx.get(hub.removesuffix("/api/v1") + "/openapi.json", timeout=60).json()
     responses = spec["paths"][path][method]["responses"]
     success = next(r for code, r in responses.items() if code.startswith("2"))
     schema = success["content"]["application/json"]["schema"]

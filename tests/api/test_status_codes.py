@@ -15,7 +15,7 @@ DECLARED = {"401", "403", "404", "409", "413", "422"}
 
 
 def test_every_operation_declares_the_error_codes(tenant: Tenant, hub: str) -> None:
-    spec = httpx.get(f"{hub}/../../openapi.json").json()
+    spec = httpx.get(f"{hub}/../../openapi.json", timeout=60).json()
     operations = [
         (path, method, operation)
         for path, item in spec["paths"].items()

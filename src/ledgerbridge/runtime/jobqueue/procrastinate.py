@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Collection, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import procrastinate
 import sqlalchemy as sa
@@ -58,6 +58,8 @@ from ledgerbridge.runtime.jobqueue.port import (
     describe,
     exponential_backoff,
 )
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -475,7 +477,7 @@ class ProcrastinateRunner:
             target=lambda: (stop.wait(), worker.stop()), name="ledgerbridge-stop", daemon=True
         )
         watcher.start()
-        asyncio.run(main())
+        _run_to_end(main())
 
     def wake(self) -> None:
         """Workers hear of new jobs through PostgreSQL's LISTEN/NOTIFY."""
@@ -488,7 +490,7 @@ class ProcrastinateRunner:
             async with self._backend.app.open_async():
                 return await self._recover_stalled_async()
 
-        return asyncio.run(recover())
+        return _run_to_end(recover())
 
     async def _recover_stalled_async(self) -> int:
         manager = self._backend.app.job_manager
@@ -521,20 +523,20 @@ class ProcrastinateRunner:
         return len(recovered)
 
 
-def _run_to_end(work: Coroutine[Any, Any, None]) -> None:
+def _run_to_end(work: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(work)``, also from a thread whose event loop is running (a caller inside
     async code, or a browser driven through Playwright's sync API): the coroutine then runs on
-    its own loop in a thread of its own, and the caller waits for it."""
+    its own loop in a thread of its own, and the caller waits for its answer."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        asyncio.run(work)
-        return
+        return asyncio.run(work)
+    answer: list[T] = []
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
-            asyncio.run(work)
+            answer.append(asyncio.run(work))
         except BaseException as exc:  # handed to the caller below
             failure.append(exc)
 
@@ -543,3 +545,4 @@ def _run_to_end(work: Coroutine[Any, Any, None]) -> None:
     thread.join()
     if failure:
         raise failure[0]
+    return answer[0]
