@@ -11,30 +11,17 @@ history read, and the remote API calls that read costs (none: it reads only the 
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
+from uniconta_bench import save, uniconta_bench
 
-from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.system import System
-from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.hub import Change
 from ledgerbridge.store.tables.sync import SyncLogEntry
-
-COMPANY, USER, PASSWORD = 12345, "bench", "bench-password"
-
-
-def _sandbox_calls(url: str) -> int:
-    report = httpx.get(f"{url}/_sandbox/companies/{COMPANY}/calls").json()
-    return int(report["users"].get(USER, {}).get("total", 0))
 
 
 def _bytes_per_change(system: System) -> dict[str, Any]:
@@ -84,38 +71,8 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    sandbox = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ledgerbridge"), "sandbox", "uniconta",
-         "--port", str(port), "--company-id", str(COMPANY), "--user", USER,
-         "--password", PASSWORD, "--debtors", str(args.debtors), "--throttle-delay", "0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    workdir = Path(tempfile.mkdtemp(prefix="ledgerbridge-bench-"))
-    try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{url}/_sandbox/health")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        settings = Settings(
-            database_url=args.database_url or f"sqlite:///{workdir / 'bench.db'}",
-            secret_keys=Fernet.generate_key().decode(),
-            public_url="http://127.0.0.1:9",
-        )
-        system = System(settings)
-        issued = system.tenancy.create_tenant("Bench", "owner@bench.example")
-        principal = system.tenancy.authenticate(issued.api_key)
-        assert principal is not None
-        connection = system.connections.create(
-            principal, system="uniconta", name="bench", timezone="Europe/Copenhagen",
-            settings={"company_id": COMPANY, "username": USER, "base_url": url,
-                      "entities": {"customers": {"enabled": True}}},
-            secrets_={"password": PASSWORD},
-        )  # fmt: skip
-        cid = connection["id"]
+    with uniconta_bench(args.debtors, args.database_url) as bench:
+        system, principal, cid = bench.system, bench.principal, bench.connection_id
         system.connections.start_import(principal, cid)
         system.run_until_idle()
         changed = max(1, args.debtors // 100)
@@ -131,14 +88,14 @@ def main() -> int:
 
         engine = system.db
         sa.event.listen(engine, "before_cursor_execute", count)
-        calls = _sandbox_calls(url)
+        calls = bench.calls()
         start = time.perf_counter()
         found = system.history.history(principal, "party", views[0].id)
         elapsed = time.perf_counter() - start
         sa.event.remove(engine, "before_cursor_execute", count)
         results: dict[str, Any] = {
             "debtors": args.debtors,
-            "database": settings.database_url.split(":")[0],
+            "database": bench.database,
             "changed_through_api": changed,
             "storage": _bytes_per_change(system),
             "history_read": {
@@ -146,17 +103,10 @@ def main() -> int:
                 "writes": len(found.writes),
                 "sql_statements": len(statements),
                 "ms": round(elapsed * 1000, 1),
-                "remote_api_calls": _sandbox_calls(url) - calls,
+                "remote_api_calls": bench.calls() - calls,
             },
         }
-        system.close()
-    finally:
-        sandbox.terminate()
-        sandbox.wait()
-    args.out.mkdir(parents=True, exist_ok=True)
-    out = args.out / f"history_{results['database']}_{args.debtors}.json"
-    out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    save(results, args.out, f"history_{results['database']}_{args.debtors}")
     return 0
 
 
