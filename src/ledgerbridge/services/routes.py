@@ -254,14 +254,9 @@ class RouteService:
         the job that imports them."""
         if not dry_run:
             principal.require_admin("a historical import")
-        try:
-            date_range = DateRange(start, end)
-        except ValueError as exc:
-            raise Invalid(str(exc), field="to") from None
+        date_range = _date_range(start, end)
         with self._sessions() as session:
-            route = self._load(session, principal, route_id)
-            if not route.commerce:
-                raise Invalid("the route has no commerce block", field="route")
+            route = self._commerce_route(session, principal, route_id)
             if not dry_run:
                 job_id = self._flows.queue_history(route, date_range)
                 return {"job_id": job_id, "status": "queued"}
@@ -273,14 +268,9 @@ class RouteService:
         with their reasons, decided by the import's own code and written nowhere; with the
         plan of the dry run (totals per currency, customers to create, problems). It reads
         only the hub: no call, and the invoices then go out with the target's push."""
-        try:
-            date_range = DateRange(start, end)
-        except ValueError as exc:
-            raise Invalid(str(exc), field="to") from None
+        date_range = _date_range(start, end)
         with self._sessions() as session:
-            route = self._load(session, principal, route_id)
-            if not route.commerce:
-                raise Invalid("the route has no commerce block", field="route")
+            route = self._commerce_route(session, principal, route_id)
             if not route.active:
                 raise Invalid("the route is paused; activate it first", field="active")
             plan = self._plan(session, route, date_range)
@@ -291,6 +281,13 @@ class RouteService:
             "calls": {"preview": 0, "run": 0},
             "plan": plan,
         }
+
+    def _commerce_route(self, session: Session, principal: Principal, route_id: str) -> Route:
+        """The tenant's route, refused when it books no orders (no commerce block)."""
+        route = self._load(session, principal, route_id)
+        if not route.commerce:
+            raise Invalid("the route has no commerce block", field="route")
+        return route
 
     def _plan(self, session: Session, route: Route, date_range: DateRange) -> JSON:
         assert route.commerce is not None
@@ -396,3 +393,11 @@ class RouteService:
 
 def _money(value: Decimal) -> str:
     return f"{value:.2f}"
+
+
+def _date_range(start: dt.date, end: dt.date) -> DateRange:
+    """The days of a historical import; an inverted or too long range is a 422 on ``to``."""
+    try:
+        return DateRange(start, end)
+    except ValueError as exc:
+        raise Invalid(str(exc), field="to") from None

@@ -189,20 +189,13 @@ async def map_columns(request: Request, connection_id: str, signed: ChangeDep) -
                 errors={"file": "choose a CSV file to map"}, status_code=422,
             )  # fmt: skip
         given = mapping_of(form, service.fields(kind))
-        if form.get("action") == "save":
-            try:
-                service.save_mapping(signed.principal, connection_id, kind, given)
-            except MappingRefused as exc:
-                answer = service.preview(signed.principal, connection_id, kind, content, None)
-                return _map_page(
-                    request, signed, connection_id, kind=kind, name=name, content=content,
-                    answer=answer, given=given, errors=_refusals(exc), status_code=422,
-                )  # fmt: skip
+    try:
+        if uploaded is None and form.get("action") == "save":
+            service.save_mapping(signed.principal, connection_id, kind, given)
             return redirect(
                 f"/ui/connections/{connection_id}/files",
                 f"The mapping of {kind} files is saved: upload files below.",
             )
-    try:
         answer = service.preview(signed.principal, connection_id, kind, content, given)
     except MappingRefused as exc:
         answer = service.preview(signed.principal, connection_id, kind, content, None)
