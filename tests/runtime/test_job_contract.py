@@ -299,3 +299,42 @@ def test_finished_jobs_are_purged_after_the_retention_age(harness: Harness) -> N
     assert harness.backend.purge_finished(timedelta(seconds=0.1)) == 1
     assert harness.backend.get(done) is None
     assert harness.backend.get(waiting) is not None
+
+
+def test_a_stalled_job_taken_up_meanwhile_is_left_to_its_new_worker(
+    db_url: str, session_factory: sessionmaker[Session]
+) -> None:
+    """Every live process looks for stalled jobs: the one that finds a job second, after a
+    live worker has picked it up, must not send it back to the queue (two runs of it)."""
+    if TEST_DATABASE == "sqlite":
+        pytest.skip("procrastinate runs on PostgreSQL only")
+    harness = _procrastinate(session_factory, db_url)
+    backend = harness.backend
+    assert isinstance(backend, ProcrastinateBackend)
+    try:
+        backend.enqueue(Command("pull", connection_id="a"))
+        job_id = int(harness.abandon())
+        with session_factory() as session:
+            dead = session.scalar(
+                sa.text("SELECT worker_id FROM procrastinate_jobs WHERE id = :id"), {"id": job_id}
+            )
+        with session_factory.begin() as session:
+            live = session.scalar(sa.text("SELECT procrastinate_register_worker_v1()"))
+            session.execute(
+                sa.text("UPDATE procrastinate_jobs SET worker_id = :w WHERE id = :id"),
+                {"w": live, "id": job_id},
+            )
+        assert not backend.take_stalled(job_id, dead, fail=False, progressed=False)
+        assert backend.holds(job_id, live)
+        # While the dead worker still holds it, the job goes back to the queue, once.
+        with session_factory.begin() as session:
+            session.execute(
+                sa.text("UPDATE procrastinate_jobs SET worker_id = :w WHERE id = :id"),
+                {"w": dead, "id": job_id},
+            )
+        assert backend.take_stalled(job_id, dead, fail=False, progressed=False)
+        assert not backend.take_stalled(job_id, dead, fail=False, progressed=False)
+        info = backend.get(str(job_id))
+        assert info is not None and info.status == "queued"
+    finally:
+        backend.close()

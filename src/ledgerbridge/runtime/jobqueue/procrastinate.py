@@ -91,6 +91,12 @@ _UNCOUNT = sa.text(
 )
 _RESET_ATTEMPTS = sa.text("UPDATE procrastinate_jobs SET attempts = 0 WHERE id = :id")
 _HOLDER = sa.text("SELECT status, worker_id FROM procrastinate_jobs WHERE id = :id")
+_STILL_STALLED = sa.text(
+    "SELECT id FROM procrastinate_jobs WHERE id = :id AND status = 'doing'"
+    " AND worker_id IS NOT DISTINCT FROM :worker FOR UPDATE"
+)
+_RETRY_NOW = sa.text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)")
+_FAIL = sa.text("SELECT procrastinate_finish_job_v1(:id, 'failed', false)")
 # A job's timestamps are in procrastinate's event log.
 _JOBS = """
 SELECT j.id, j.status, j.priority, j.queueing_lock, j.args, j.scheduled_at, j.attempts,
@@ -300,6 +306,21 @@ class ProcrastinateBackend:
         with self._sessions.begin() as session:
             session.execute(_RESET_ATTEMPTS, {"id": job_id})
 
+    def take_stalled(
+        self, job_id: int, worker_id: int | None, *, fail: bool, progressed: bool
+    ) -> bool:
+        """Run again (or fail) a job of a dead worker, if it still is: every live process
+        looks for stalled jobs, and the one that finds it second must not take back a job that
+        a live worker has picked up meanwhile (two runs of it, attempts counted twice). The
+        row stays locked from the check to the change."""
+        with self._sessions.begin() as session:
+            if session.scalar(_STILL_STALLED, {"id": job_id, "worker": worker_id}) is None:
+                return False
+            session.execute(_FAIL if fail else _RETRY_NOW, {"id": job_id})
+            if progressed and not fail:
+                session.execute(_RESET_ATTEMPTS, {"id": job_id})
+        return True
+
     def run_progressed(self, job_id: int) -> bool:
         if self.progressed is None:
             return False
@@ -502,16 +523,11 @@ class ProcrastinateRunner:
             assert job.id is not None
             twin = await asyncio.to_thread(self._backend.waiting_twin, job)
             progressed = await asyncio.to_thread(self._backend.run_progressed, job.id)
-            try:
-                if twin is not None or (job.attempts + 1 >= MAX_ATTEMPTS and not progressed):
-                    await manager.finish_job(
-                        job=job, status=procrastinate_jobs.Status.FAILED, delete_job=False
-                    )
-                else:
-                    await manager.retry_job(job=job)
-                    if progressed:
-                        await asyncio.to_thread(self._backend.reset_attempts, job.id)
-            except procrastinate_errors.ConnectorException:
+            fail = twin is not None or (job.attempts + 1 >= MAX_ATTEMPTS and not progressed)
+            taken = await asyncio.to_thread(
+                self._backend.take_stalled, job.id, job.worker_id, fail=fail, progressed=progressed
+            )
+            if not taken:
                 logger.warning("stalled job %s changed meanwhile; left to its new holder", job.id)
                 continue
             recovered.append(str(job.id))
