@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import closing
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.conflicts import Verdict, decide, has_rules, held_fields, record_verdict
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.lookups import looked_up
+from ledgerbridge.engine.prefetch import read_ahead
 from ledgerbridge.engine.state import SyncState, skip_reason
 from ledgerbridge.engine.steps import AWAITING_CREATE, RESUMABLE_STATUSES
 from ledgerbridge.store.tables.hub import HubRecord
@@ -467,14 +469,13 @@ class InboundSync(SyncState):
         with self.transaction() as session:
             after = self.cursor(session, ctx, cursor)
         ctx.connector.prepare([stream])
-        more = True
-        while more:
-            page = ctx.connector.read_page(stream, after, ctx.page_size)
-            with self.transaction() as session:
-                self.apply(session, ctx, stream, page.records)
-                after, more = page.after, page.more
-                self.set_cursor(session, ctx, cursor, None if restart and not more else after)
-            ctx.heartbeat()
+        with closing(read_ahead(ctx.connector, stream, after, ctx.page_size)) as pages:
+            for page in pages:
+                with self.transaction() as session:
+                    self.apply(session, ctx, stream, page.records)
+                    after = None if restart and not page.more else page.after
+                    self.set_cursor(session, ctx, cursor, after)
+                ctx.heartbeat()
 
     def run_import(self, ctx: RunContext) -> None:
         """The initial import, resumable: one cursor per stream. Afterwards the cursors of

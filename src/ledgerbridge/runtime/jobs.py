@@ -30,6 +30,7 @@ from ledgerbridge.connectors.base import (
 from ledgerbridge.connectors.registry import SYSTEMS, ConnectorHandle
 from ledgerbridge.engine.context import RunContext, stream_enabled
 from ledgerbridge.engine.fence import RunFenced, active_fence, begin_fenced_run, fenced
+from ledgerbridge.engine.prefetch import call_booked
 from ledgerbridge.engine.preview import SyncPreview, days_needed
 from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
 from ledgerbridge.engine.sync import SyncEngine
@@ -181,6 +182,7 @@ class SyncJobs:
                         "calls are used, and the rest is kept for invoices and customers",
                     ) from exc  # fmt: skip
                 raise
+            call_booked()
             if on_call is not None:
                 on_call(calls)
 

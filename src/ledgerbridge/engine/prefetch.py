@@ -1,0 +1,67 @@
+"""Reading a stream one page ahead: while the engine applies a page, the next is on its way.
+
+A cloud API answers a page in a few hundred milliseconds; applying it takes about as long. Read
+one after the other, an import waits for both; with the next page read in a thread while the
+last is applied, it waits for the slower of the two. Only a page the last one says exists is
+read ahead, so the calls are the same as reading in turn (a run that stops loses at most the
+page in flight, as before).
+
+On SQLite a writing transaction holds the database's write lock from its first statement, and
+every API call is first booked in the quota ledger in a transaction of its own: the page being
+applied would make the read ahead wait for its booking, and so for the whole page. The engine
+therefore lets the read ahead book its call first (``call_booked``, told by the runtime's
+meter) and only then opens the page's transaction.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from ledgerbridge.connectors.base import Connector, Page
+
+_BOOKED: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "ledgerbridge_call_booked", default=None
+)
+
+
+def call_booked() -> None:
+    """Called once an API call is counted in the quota ledger: a read running ahead has
+    written what it had to, and the engine may start its own write transaction."""
+    event = _BOOKED.get()
+    if event is not None:
+        event.set()
+
+
+def read_ahead(connector: Connector, stream: str, after: str | None, limit: int) -> Iterator[Page]:
+    """A stream's pages from ``after``, each next one read while the caller applies the last.
+
+    The read ahead runs in the caller's context (its run fence holds there too). If the caller
+    stops (an error, a superseded run), the read in flight is waited for, never left running on
+    a connector about to be closed; its outcome is dropped."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        page = connector.read_page(stream, after, limit)
+        while True:
+            if not page.more:
+                yield page
+                return
+            booked = threading.Event()
+            upcoming = pool.submit(
+                contextvars.copy_context().run, _read, booked, connector, stream, page.after, limit
+            )
+            booked.wait()
+            yield page
+            page = upcoming.result()
+
+
+def _read(
+    booked: threading.Event, connector: Connector, stream: str, after: str | None, limit: int
+) -> Page:
+    token = _BOOKED.set(booked)
+    try:
+        return connector.read_page(stream, after, limit)
+    finally:
+        _BOOKED.reset(token)
+        booked.set()  # a page read without a call (or a failed one) releases the caller too

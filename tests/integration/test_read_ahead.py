@@ -1,0 +1,75 @@
+"""Reading one page ahead (``engine.prefetch``): while a page is applied, the next one is
+already asked for, and no page is read that the last one did not announce."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import closing
+
+from ledgerbridge.connectors.uniconta.connector import UnicontaConnector
+from ledgerbridge.engine.prefetch import call_booked, read_ahead
+from ledgerbridge.runtime.system import System
+from tests.integration.conftest import (
+    COMPANY,
+    PASSWORD,
+    USER,
+    Tenant,
+    Uniconta,
+    connect,
+    import_all,
+    seed,
+)
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+def test_the_next_page_is_asked_for_while_the_last_is_applied(uniconta: Uniconta) -> None:
+    seed(uniconta, 250)
+    booked: list[int] = []
+
+    def meter(calls: int) -> None:
+        booked.append(calls)
+        call_booked()
+
+    connector = UnicontaConnector(
+        {"company_id": COMPANY, "username": USER, "base_url": uniconta.url},
+        {"password": PASSWORD},
+        meter,
+    )
+    try:
+        connector.prepare(["customers"])
+        start = uniconta.calls()
+        pages = []
+        with closing(read_ahead(connector, "customers", None, 100)) as reader:
+            for number, page in enumerate(reader, start=1):
+                pages.append(len(page.records))
+                if page.more:
+                    # Still "applying" this page: the next one is on its way already.
+                    assert _wait_for(lambda n=number: uniconta.calls() - start == n + 1)
+        assert pages == [100, 100, 50]
+        # Nothing read beyond the page that said it was the last.
+        assert uniconta.calls() - start == 3
+        assert sum(booked) == 3
+    finally:
+        connector.close()
+
+
+def test_an_import_read_ahead_costs_the_same_calls_and_keeps_every_record(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    accounts = seed(uniconta, 350)
+    connection = connect(tenant, uniconta, settings={"page_size": 100})
+    before = uniconta.calls()
+    import_all(system, tenant, connection["id"])
+    # A count for the progress bar, then pages of 100, 100, 100 and 50.
+    assert uniconta.calls() - before == 5
+    parties = tenant.api.get("/parties", params={"limit": 1000}).json()["items"]
+    assert sorted(p["data"]["debtor_number"] for p in parties) == sorted(accounts)
