@@ -157,13 +157,16 @@ class TenancyService:
             principal = Principal(
                 tenant_id=key.tenant_id, user_id=key.user_id, role=role, key_id=key.id
             )
-            now = self._clock.now()
-            if key.last_used_at is None or now - key.last_used_at >= KEY_USE_RESOLUTION:
+            last_used = key.last_used_at
+        now = self._clock.now()
+        if last_used is None or now - last_used >= KEY_USE_RESOLUTION:
+            # A write transaction of its own: on SQLite a read turned into a write fails at
+            # once ("database is locked") when another write committed since it began.
+            with self._sessions.begin() as session:
                 session.execute(
                     sa.update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now)
                 )
-                session.commit()
-            return principal
+        return principal
 
     def _add_user(self, session: Session, tenant_id: str, email: str, role: str) -> User:
         if role not in ROLES:
