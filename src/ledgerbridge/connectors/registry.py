@@ -354,8 +354,9 @@ SYSTEMS: dict[str, SystemSpec] = {
         receives_callbacks=False,
         pulls={
             # No callbacks: contacts changed in Yuki (and ticked Customer boxes) are read with
-            # modifiedAfter, three calls when nothing changed; hourly keeps an idle hour at
-            # those three (the daily limit is 1,000 calls a domain).
+            # modifiedAfter, two calls when nothing changed (contacts with a box ticked, the
+            # customers among them, and with none): hourly, one call a stream an idle hour
+            # (the daily limit is 1,000 calls a domain).
             "pull": Pull(("contacts", "customers"), "0 * * * *"),
         },
         entities=frozenset(YUKI_STREAM_ENTITIES.values()),

@@ -126,6 +126,10 @@ class YukiConnector(Connector):
         """Invoices Yuki refused in this run, by reference, with its message: the engine's
         one-by-one retry of a refused batch gets Yuki's verdict without a second call."""
         self._accepted: dict[str, JSON] = {}
+        self._flagged: dict[datetime | None, list[JSON]] = {}
+        """The contacts with a box ticked read whole in this run (one page), by their
+        ``modifiedAfter``: the customers read of the same moment filters them instead of
+        asking Yuki again."""
         """Invoices Yuki accepted in this run, by reference: found without a call when the
         engine looks for them after a refused batch."""
 
@@ -152,14 +156,17 @@ class YukiConnector(Connector):
         page, unflagged = int(number or 1), phase == UNFLAGGED
         since = datetime.fromisoformat(scan.since) if scan.since else None
         if stream == "customers":
-            rows = self._contacts("Customer", since, page, active="Active")
+            rows = self._customers(since, page)
         elif unflagged:
             rows = [{**row, ROW_LINKED_ONLY: True} for row in self._contacts("None", since, page)]
         else:
+            flagged = self._contacts("Both", since, page)
+            if page == 1 and len(flagged) < PAGE_SIZE:
+                self._flagged[since] = flagged
             rows = [
                 row if self.suppliers or flag(row.get("IsCustomer")) else
                 {**row, ROW_LINKED_ONLY: True}
-                for row in self._contacts("Both", since, page)
+                for row in flagged
             ]  # fmt: skip
         scan = scan.saw(_local(parse_modified(row.get("Modified"))) for row in rows)
         if len(rows) >= PAGE_SIZE:
@@ -168,6 +175,21 @@ class YukiConnector(Connector):
             return Page(rows, scan.at(f"1|{UNFLAGGED}"), more=True)
         newest = datetime.fromisoformat(scan.upcoming) if scan.upcoming else None
         return Page(rows, scan.done(_local(self._next_start(since, newest)) or ""), more=False)
+
+    def _customers(self, since: datetime | None, page: int) -> list[JSON]:
+        """Active contacts with the Customer box ticked, modified since ``since``: taken from
+        this run's whole read of ticked contacts since that moment or earlier when there is
+        one (a customer is a ticked contact, listed in the same order), else one page of
+        their own."""
+        for read_since, flagged in self._flagged.items() if page == 1 else ():
+            earlier = read_since is None or (since is not None and read_since <= since)
+            if earlier and all("Active" in row for row in flagged):
+                return [
+                    row for row in flagged
+                    if flag(row.get("IsCustomer")) and flag(row.get("Active"))
+                    and _modified_since(row, since)
+                ]  # fmt: skip
+        return self._contacts("Customer", since, page, active="Active")
 
     def _contacts(
         self, contact_type: str, since: datetime | None, page: int, active: str = "Both"
@@ -300,6 +322,13 @@ def _refusal_reason(message: str) -> str:
     """A refusal because the contact is not a customer has its own code; it differs from the
     waiting reason so that a refused invoice is not sent again on every push."""
     return REFUSED_NOT_CUSTOMER if "is not a customer" in message else "remote_rejected"
+
+
+def _modified_since(row: JSON, since: datetime | None) -> bool:
+    """Whether Yuki's ``modifiedAfter`` of ``since`` would list the row (kept when its
+    ``Modified`` cannot be read: a row read again is recognised as unchanged)."""
+    modified = parse_modified(row.get("Modified"))
+    return since is None or modified is None or modified >= since
 
 
 def _local(moment: datetime | None) -> str | None:
