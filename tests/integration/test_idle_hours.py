@@ -6,7 +6,6 @@ harness is the benchmark's (``benchmarks/bench_idle.py``)."""
 from __future__ import annotations
 
 import pytest
-
 from benchmarks.bench_idle import measure_one
 
 WITHIN = ("yuki", "qonto", "woocommerce", "stripe", "zettle")
