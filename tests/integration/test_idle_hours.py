@@ -6,7 +6,6 @@ harness is the benchmark's (``benchmarks/bench_idle.py``)."""
 from __future__ import annotations
 
 import pytest
-
 from benchmarks.bench_idle import measure_one
 
 FORCED = {"yuki": 0, "qonto": 0, "woocommerce": 0, "stripe": 0, "zettle": 0, "vipps_mobilepay": 1}
