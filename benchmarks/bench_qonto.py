@@ -35,6 +35,12 @@ from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings
 
 CLIENT_ID, CLIENT_SECRET = "ledgerbridge-bench", "bench-secret-0123456789abcdef"
+PAGE = 100
+"""Qonto's largest ``per_page``."""
+MIN_FORMULA = (
+    f"initial sync: ceil(clients/{PAGE}) + ceil(invoices/{PAGE}) + ceil(credit notes/{PAGE}) "
+    "list pages (a page says whether another follows)"
+)
 VAT_GROUPS = [
     {"code": code, "rate": rate, "country": country}
     for code, rate, country in (
@@ -147,9 +153,15 @@ def main() -> int:
         status = api.get(f"/connections/{cid}").json()
         run = next(r for r in status["recent_runs"] if r["kind"] == "import")
         records = sum(int(v) for v in run["counts"].values())
+        per_stream: dict[str, int] = {}
+        for key, n in run["counts"].items():
+            per_stream[key.split(".")[0]] = per_stream.get(key.split(".")[0], 0) + int(n)
+        minimum = sum(-(-n // PAGE) for n in per_stream.values())
         results["initial_sync"] = {
             "wall_s": round(elapsed, 2),
             "api_calls": calls(url) - before,
+            "minimum": minimum,
+            "minimum_formula": MIN_FORMULA,
             "counts": run["counts"],
             "records_per_s": round(records / elapsed, 1),
             "import_state": status["import_state"],

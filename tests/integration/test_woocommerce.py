@@ -279,7 +279,11 @@ def test_a_disabled_webhook_is_switched_on_again_by_the_pull(
     with shop.sandbox.lock:
         hook.status = "disabled"
         hook.failure_count = 7
+    # A save the disabled webhook does not deliver: the pull finds it, then checks webhooks.
+    missed = shop.cases["orders"][4]
+    shop.sandbox.update_order(missed, {"customer_note": "Ikke leveret"})
     pull(system, tenant, cid)
+    assert orders_by_source(tenant)[str(missed)]["data"]["note"] == "Ikke leveret"
     assert hook.status == "active"
     assert all(h.status == "active" for h in shop.sandbox.webhooks.values())
     runs = tenant.api.get(f"/connections/{cid}").json()["recent_runs"]

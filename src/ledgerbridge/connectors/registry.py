@@ -354,8 +354,10 @@ SYSTEMS: dict[str, SystemSpec] = {
         receives_callbacks=False,
         pulls={
             # No callbacks: contacts changed in Yuki (and ticked Customer boxes) are read with
-            # modifiedAfter, three calls when nothing changed.
-            "pull": Pull(("contacts", "customers"), "*/30 * * * *"),
+            # modifiedAfter, two calls when nothing changed (contacts with a box ticked, the
+            # customers among them, and with none): hourly, one call a stream an idle hour
+            # (the daily limit is 1,000 calls a domain).
+            "pull": Pull(("contacts", "customers"), "0 * * * *"),
         },
         entities=frozenset(YUKI_STREAM_ENTITIES.values()),
         default_streams=YukiConnector.default_streams,
@@ -387,10 +389,12 @@ SYSTEMS: dict[str, SystemSpec] = {
         page_size=100,
         write_batch_size=50,
         pulls={
-            # Qonto's changes to clients come back by updated_at: a call when nothing changed.
-            "pull": Pull(("customers",), "*/15 * * * *"),
-            # Credit notes have no webhook; invoices do, and this is their safety net.
-            "credit_notes": Pull(("invoices", "credit_notes"), "5,35 * * * *"),
+            # Qonto's changes to clients come back by updated_at: a call when nothing changed,
+            # once an hour (clients have no webhook).
+            "pull": Pull(("customers",), "15 * * * *"),
+            # Credit notes have no webhook; invoices do, and this is their safety net: hourly,
+            # a call per stream when nothing changed.
+            "credit_notes": Pull(("invoices", "credit_notes"), "35 * * * *"),
         },
         entities=frozenset(QONTO_STREAM_ENTITIES.values()),
         default_streams=QontoConnector.default_streams,

@@ -105,6 +105,7 @@ class TripletexConnector(Connector):
         self._voucher_types: dict[int, dict[str, str]] = {}
         self.payment_type_id: str | None = text(settings.get("payment_type_id"))
         self.webhook_ids = {str(i) for i in secrets.get("webhook_subscription_ids") or []}
+        self._webhooks_checked = False
 
     def close(self) -> None:
         self.client.close()
@@ -158,6 +159,8 @@ class TripletexConnector(Connector):
             return self._changed_customers(after, limit)
         path, params = SEARCHES[stream]
         start = int(after or 0)
+        if stream == "products" and start == 0:
+            self._revive_webhooks()
         rows = self.client.list_page(path, params, start, limit)
         if stream == "vat_codes":
             rows = self._with_direction(rows)
@@ -194,7 +197,6 @@ class TripletexConnector(Connector):
         if scan.starting:
             began = self.clock.now().astimezone(OSLO) - CHANGED_SINCE_OVERLAP
             scan = scan.starts_next(began.strftime("%Y-%m-%dT%H:%M:%S"))
-            self._revive_webhooks()
         phase, _, offset = (scan.position or "active|0").partition("|")
         start = int(offset)
         path, params = SEARCHES["customers"]
@@ -202,6 +204,8 @@ class TripletexConnector(Connector):
         if phase == "inactive":
             query["isInactive"] = "true"
         rows = self.client.list_page(path, query, start, limit)
+        if rows:
+            self._revive_webhooks()
         if len(rows) >= limit:
             return Page(rows, scan.at(f"{phase}|{start + len(rows)}"), more=True)
         if phase == "active" and scan.since:
@@ -209,9 +213,15 @@ class TripletexConnector(Connector):
         return Page(rows, scan.done(), more=False)
 
     def _revive_webhooks(self) -> None:
-        """Each customers scan also switches on the webhooks Tripletex disabled after failed
-        calls: the pull is the safety net until then, and changes come in real time again
-        after. A problem here is logged, never fails the pull (a refused token still does)."""
+        """A customers scan that finds changed customers, and each products rescan, also
+        switch on the webhooks Tripletex disabled after failed calls (once a run): the pull is
+        the safety net until then, and changes come in real time again after. Tripletex
+        disables a subscription only after its calls failed, that is after customers or
+        products changed, so a scan that finds no change spends no call on it. A problem here
+        is logged, never fails the pull (a refused token still does)."""
+        if self._webhooks_checked:
+            return
+        self._webhooks_checked = True
         try:
             revived = revive(self.client, self.webhook_ids)
         except TokenRefused:

@@ -8,7 +8,9 @@ cursor keeps two positions (``kit.cursors.FeedPosition``):
 * funds: where the payout not yet complete starts (a page's cursor and the entries of that page
   already paid out), so the next pull reads its entries again and nothing else;
 * fees: the first page holding fees at or after the last payout's moment, where the fees of
-  the payments still to be paid out start (a fee never comes before its capture).
+  the payments still to be paid out start (a fee never comes before its capture). The fees
+  feed is read only in a pull whose funds show a payout: a pull that finds none costs one
+  call per funds page.
 
 Within one pull the entries of a payout that spans several pages are kept in memory while the
 cursor stays at its start: a pull that stops half-way starts that payout again.
@@ -63,10 +65,12 @@ def client_for(
 
 @dataclass
 class _Fees:
-    """The fees feed read to its end in this pull: each payment's fee entries, and each page's
-    cursor with its latest moment (to find where the fees of later payments start)."""
+    """The fees feed read to its end in this pull (when the funds feed first shows a payout):
+    each payment's fee entries, and each page's cursor with its latest moment (to find where
+    the fees of later payments start)."""
 
     start: FeedPosition
+    read: bool = False
     by_payment: dict[str, list[JSON]] = field(default_factory=dict)
     pages: list[tuple[str, str]] = field(default_factory=list)
     """(the cursor the page was asked with, the latest moment on it), in feed order."""
@@ -147,6 +151,8 @@ class VippsConnector(Connector):
             if index < scan.skip:
                 continue
             if is_payout(entry):
+                if not scan.fees.read:
+                    self._read_fees(scan)
                 records.append(self._payout(scan, entry))
                 scan.pending, scan.pending_start = [], None
                 scan.last_payout = moment(entry.get("time")) or scan.last_payout
@@ -161,14 +167,19 @@ class VippsConnector(Connector):
         return Page(records, scan.returned, more=not scan.done)
 
     def _start(self, after: str | None) -> _Scan:
-        """A pull from the connection's cursor: the fees feed read to its end first, so every
-        payment's fee is known when its payout is assembled."""
+        """A pull from the connection's cursor."""
         funds, fees_start = feed_positions(after, 2)
-        ledger_id = self._ledger()
-        fees = _Fees(fees_start)
-        cursor = fees_start.cursor
+        self._scan = _Scan(self._ledger(), _Fees(fees_start), funds.cursor, funds.taken)
+        return self._scan
+
+    def _read_fees(self, scan: _Scan) -> None:
+        """The fees feed read to its end once the pull meets its first payout, so every
+        payment's fee is known when the payout is assembled; a pull that meets no payout
+        leaves the fees feed unread (its position stays where it was)."""
+        fees = scan.fees
+        cursor = fees.start.cursor
         while True:
-            page = self.client.feed(ledger_id, "fees", cursor)
+            page = self.client.feed(scan.ledger_id, "fees", cursor)
             moments = [m for m in (moment(e.get("time")) for e in page.items) if m is not None]
             if moments:
                 fees.pages.append((cursor, max(moments)))
@@ -180,8 +191,7 @@ class VippsConnector(Connector):
             if page.try_later or not page.items:
                 break
         fees.end = cursor
-        self._scan = _Scan(ledger_id, fees, funds.cursor, funds.taken)
-        return self._scan
+        fees.read = True
 
     def _payout(self, scan: _Scan, entry: JSON) -> JSON:
         payments = dict.fromkeys(text(e.get("pspReference")) for e in scan.pending)

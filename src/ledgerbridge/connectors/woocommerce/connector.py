@@ -3,8 +3,9 @@ ways by SKU, and the accounting system's stock goes out to its products and vari
 
 Orders are read with ``modified_after`` (GMT) in id order, 100 a call, paged by
 ``X-WP-TotalPages``; refunds with ``after`` from ``GET /refunds`` (WooCommerce 9.0+), or order
-by order on a shop that lacks it. Webhooks bring changes at once (``webhooks``); each safety-net
-pull of orders also switches back on the webhooks WooCommerce disabled. With WooPayments, its
+by order on a shop that lacks it. Webhooks bring changes at once (``webhooks``); a safety-net
+pull that finds changed orders, and each products refresh, also switch back on the webhooks
+WooCommerce disabled. With WooPayments, its
 deposits come in as payouts (``payouts``, off by default) with the same keys.
 """
 
@@ -182,23 +183,29 @@ class WooCommerceConnector(Connector):
         """Orders saved since the cursor's moment, in id order (a save during the scan can
         only shift rows to later pages, so one is read twice, never skipped)."""
         scan = ChangedSince.parse(after)
-        if scan.starting:
+        starting = scan.starting
+        if starting:
             began = self.clock.now().astimezone(UTC) - CHANGED_SINCE_OVERLAP
             scan = scan.starts_next(began.strftime(GMT))
-            self._revive_webhooks()
         page = scan.page()
         params = {"status": "any", "orderby": "id", "order": "asc", "dates_are_gmt": "true"}
         if scan.since:
             params["modified_after"] = scan.since
         found = self.client.page_of("/orders", params, page=page, per_page=limit)
+        if starting and found.items:
+            self._revive_webhooks()
         if page < found.total_pages and found.items:
             return Page(found.items, scan.at(page + 1), more=True)
         return Page(found.items, scan.done(), more=False)
 
     def _revive_webhooks(self) -> None:
-        """Each orders pull also switches on the webhooks WooCommerce disabled after failed
-        deliveries: the pull covers the gap, and changes come at once again after. A problem
-        here is logged and never fails the pull (a refused key still does)."""
+        """An orders pull that finds changed orders, and each products refresh, also switch
+        on the webhooks WooCommerce disabled after failed deliveries: the pull covers the gap,
+        and changes come at once again after. WooCommerce disables a webhook only after its
+        deliveries failed, that is after orders or products changed, so an orders pull that
+        finds none spends no call on it (product webhooks wait for the 6-hourly refresh, which
+        reads every product anyway). A problem here is logged and never fails the pull (a
+        refused key still does)."""
         try:
             revived = revive(self.client, self.webhook_ids)
         except RemoteRejected as exc:
@@ -276,6 +283,8 @@ class WooCommerceConnector(Connector):
         """Products by id, a page a call, each variable product followed by its variations (a
         call each); the variable product itself is not a product of the hub."""
         page = int(after or 1)
+        if page == 1:
+            self._revive_webhooks()
         found = self.client.page_of(
             "/products", {"orderby": "id", "order": "asc"}, page=page, per_page=limit
         )

@@ -126,6 +126,12 @@ class YukiConnector(Connector):
         """Invoices Yuki refused in this run, by reference, with its message: the engine's
         one-by-one retry of a refused batch gets Yuki's verdict without a second call."""
         self._accepted: dict[str, JSON] = {}
+        self._flagged: dict[datetime | None, list[JSON]] = {}
+        """The contacts with a box ticked read whole in this run, page after page, by their
+        ``modifiedAfter``: the customers read since that moment or later filters them instead
+        of asking Yuki again."""
+        self._reading: dict[datetime | None, list[JSON]] = {}
+        """The same while its pages are being read."""
         """Invoices Yuki accepted in this run, by reference: found without a call when the
         engine looks for them after a refused batch."""
 
@@ -152,14 +158,16 @@ class YukiConnector(Connector):
         page, unflagged = int(number or 1), phase == UNFLAGGED
         since = datetime.fromisoformat(scan.since) if scan.since else None
         if stream == "customers":
-            rows = self._contacts("Customer", since, page, active="Active")
+            rows = self._customers(since, page)
         elif unflagged:
             rows = [{**row, ROW_LINKED_ONLY: True} for row in self._contacts("None", since, page)]
         else:
+            flagged = self._contacts("Both", since, page)
+            self._note_flagged(since, page, flagged)
             rows = [
                 row if self.suppliers or flag(row.get("IsCustomer")) else
                 {**row, ROW_LINKED_ONLY: True}
-                for row in self._contacts("Both", since, page)
+                for row in flagged
             ]  # fmt: skip
         scan = scan.saw(_local(parse_modified(row.get("Modified"))) for row in rows)
         if len(rows) >= PAGE_SIZE:
@@ -168,6 +176,37 @@ class YukiConnector(Connector):
             return Page(rows, scan.at(f"1|{UNFLAGGED}"), more=True)
         newest = datetime.fromisoformat(scan.upcoming) if scan.upcoming else None
         return Page(rows, scan.done(_local(self._next_start(since, newest)) or ""), more=False)
+
+    def _note_flagged(self, since: datetime | None, page: int, rows: list[JSON]) -> None:
+        """Keeps the ticked contacts read in this run, until their last page completes them."""
+        if page == 1:
+            self._reading[since] = []
+        reading = self._reading.get(since)
+        if reading is None:
+            return
+        reading.extend(rows)
+        if len(rows) < PAGE_SIZE:
+            self._flagged[since] = self._reading.pop(since)
+
+    def _customers(self, since: datetime | None, page: int) -> list[JSON]:
+        """Page ``page`` of the active contacts with the Customer box ticked, modified since
+        ``since``: cut from this run's whole read of ticked contacts when there is one (a
+        customer is a ticked contact, listed in the same order), else read from Yuki. A read
+        since the same moment gives Yuki's own pages; one since an earlier moment is used
+        only when what it holds fits one page (``Modified`` has whole seconds, so a row of
+        that very second is kept: read again, it is recognised as unchanged)."""
+        for read_since, flagged in self._flagged.items():
+            earlier = read_since is None or (since is not None and read_since <= since)
+            if not earlier or not all("Active" in row for row in flagged):
+                continue
+            customers = [
+                row for row in flagged
+                if flag(row.get("IsCustomer")) and flag(row.get("Active"))
+                and (read_since == since or _modified_since(row, since))
+            ]  # fmt: skip
+            if read_since == since or len(customers) < PAGE_SIZE:
+                return customers[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        return self._contacts("Customer", since, page, active="Active")
 
     def _contacts(
         self, contact_type: str, since: datetime | None, page: int, active: str = "Both"
@@ -300,6 +339,13 @@ def _refusal_reason(message: str) -> str:
     """A refusal because the contact is not a customer has its own code; it differs from the
     waiting reason so that a refused invoice is not sent again on every push."""
     return REFUSED_NOT_CUSTOMER if "is not a customer" in message else "remote_rejected"
+
+
+def _modified_since(row: JSON, since: datetime | None) -> bool:
+    """Whether Yuki's ``modifiedAfter`` of ``since`` would list the row (kept when its
+    ``Modified`` cannot be read: a row read again is recognised as unchanged)."""
+    modified = parse_modified(row.get("Modified"))
+    return since is None or modified is None or modified >= since
 
 
 def _local(moment: datetime | None) -> str | None:

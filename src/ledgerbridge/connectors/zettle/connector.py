@@ -80,6 +80,10 @@ class ZettleConnector(Connector):
         )
         self.currency: str | None = None
         self._purchases: dict[str, JSON] = {}
+        self._pages: dict[tuple[tuple[str, str], ...], JSON] = {}
+        """Answers of ``GET /purchases/v2`` in this run, by their parameters: sales and refunds
+        come in the same list, so the stream read second takes the first one's answer when
+        their cursors agree (one call a pull when nothing happened, not two)."""
         self.mappings: Mapping[str, EntityMapping] = {
             "purchases": PurchaseMapping(
                 text(settings.get("tip_item")), text(settings.get("service_charge_item"))
@@ -115,15 +119,20 @@ class ZettleConnector(Connector):
 
     def _purchase_page(self, stream: str, after: str | None, limit: int) -> Page:
         """The purchases after the cursor's hash, oldest first; each page is read until one
-        comes back empty. Only the stream's kind (sales or refunds) is kept."""
+        comes back empty. Only the stream's kind (sales or refunds) is kept; a page the other
+        stream read in this run is not read again."""
         params: dict[str, str] = {"limit": str(min(limit, MAX_PURCHASES)), "descending": "false"}
         if after:
             params["lastPurchaseHash"] = after
         else:
             params["startDate"] = self._since().strftime(FINANCE_TIME)
-        body = self.client.get("purchase", "/purchases/v2", params)
-        if not isinstance(body, dict) or not isinstance(body.get("purchases"), list):
-            raise RemoteUnavailable("Zettle answered GET /purchases/v2 without purchases")
+        key = tuple(sorted(params.items()))
+        body = self._pages.get(key)
+        if body is None:
+            body = self.client.get("purchase", "/purchases/v2", params)
+            if not isinstance(body, dict) or not isinstance(body.get("purchases"), list):
+                raise RemoteUnavailable("Zettle answered GET /purchases/v2 without purchases")
+            self._pages[key] = body
         found = [p for p in body["purchases"] if isinstance(p, dict)]
         for purchase in found:
             if text(purchase.get("purchaseUUID1")):
