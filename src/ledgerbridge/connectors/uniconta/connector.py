@@ -142,6 +142,9 @@ class UnicontaConnector(Connector):
     batched_writes = frozenset(KEYSETS) - {"invoices"}
     """Entity Insert and Update take a batch, all or nothing. An invoice is several calls
     (see ``create_plan``), so invoice updates go one by one."""
+    whole_row_updates = frozenset({"customers", "suppliers", "contacts", "products"})
+    """Update replaces the whole entity. Invoices are not among them: posted invoices tell of
+    no change (no Change URL for transactions), so their updates read first."""
 
     def open(
         self, settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport
