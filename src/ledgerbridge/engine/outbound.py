@@ -439,7 +439,8 @@ class OutboundSync(SyncState):
                     )  # fmt: skip
                     continue
                 planned.append(plan)
-        size = ctx.write_batch_size if stream in ctx.connector.batched_writes else 1
+        batched = ctx.connector.batched_writes | ctx.connector.batched_updates
+        size = ctx.write_batch_size if stream in batched else 1
         for group in chunks(planned, size):
             if faults.stop:
                 return

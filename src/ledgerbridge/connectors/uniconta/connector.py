@@ -140,8 +140,11 @@ class UnicontaConnector(Connector):
     """Products, stock, invoices and payments need VAT and unit mappings (and invoices the
     Reseller role) first, so they are switched on explicitly."""
     batched_writes = frozenset(KEYSETS) - {"invoices"}
-    """Entity Insert and Update take a batch, all or nothing. An invoice is several calls
-    (see ``create_plan``), so invoice updates go one by one."""
+    """Entity Insert and Update take a batch, all or nothing. An invoice's create is several
+    calls (see ``create_plan``), each step batched as it declares."""
+    batched_updates = frozenset({"invoices"})
+    """Posted invoices' header changes go in one batched Update, draft orders in one batched
+    Update with their lines replaced in batches: a refused batch is sent again one by one."""
     whole_row_updates = frozenset({"customers", "suppliers", "contacts", "products"})
     """Update replaces the whole entity. Invoices are not among them: posted invoices tell of
     no change (no Change URL for transactions), so their updates read first."""
@@ -308,6 +311,20 @@ class UnicontaConnector(Connector):
             lines.setdefault(int(line["InvoiceNumber"]), []).append(line)
         return [{"invoice": r, "lines": lines[int(r["InvoiceNumber"])]} for r in invoices]
 
+    def _with_lines_of(self, invoices: list[JSON]) -> list[JSON]:
+        """Invoices found by key (scattered numbers) with their lines, read by the same keys:
+        a range from the lowest to the highest number would read every invoice between."""
+        if not invoices:
+            return []
+        numbers = [str(r["InvoiceNumber"]) for r in invoices]
+        lines: dict[str, list[JSON]] = {n: [] for n in numbers}
+        for line in self._by_keys("DebtorInvoiceLines", "InvoiceNumber", numbers, numeric=True):
+            lines.setdefault(str(line["InvoiceNumber"]), []).append(line)
+        return [
+            {"invoice": r, "lines": sorted(lines[str(r["InvoiceNumber"])], key=_line_number)}
+            for r in invoices
+        ]
+
     def _all(self, entity: str, filter: str, orderby: str) -> list[JSON]:
         """Every row matching a filter, page by page."""
         rows: list[JSON] = []
@@ -355,7 +372,7 @@ class UnicontaConnector(Connector):
         found: dict[str, JSON] = {}
         if posted:
             rows = self._by_keys("DebtorInvoiceClient", "InvoiceNumber", posted, numeric=True)
-            for row in self._with_invoice_lines(rows) if rows else []:
+            for row in self._with_lines_of(rows):
                 found[str(row["invoice"]["InvoiceNumber"])] = row
         if orders:
             for row in self._orders_with_lines(
@@ -372,8 +389,7 @@ class UnicontaConnector(Connector):
         for line in self._by_keys("DebtorOrderLineClient", "OrderNumber", numbers, numeric=True):
             lines.setdefault(str(line["OrderNumber"]), []).append(line)
         return [
-            {"order": o, "lines": sorted(lines[str(o["OrderNumber"])],
-                                         key=lambda ln: float(ln.get("LineNumber") or 0))}
+            {"order": o, "lines": sorted(lines[str(o["OrderNumber"])], key=_line_number)}
             for o in orders
         ]  # fmt: skip
 
@@ -407,7 +423,7 @@ class UnicontaConnector(Connector):
         found: dict[str, JSON] = {}
         if refs:
             posted = self._by_keys("DebtorInvoiceClient", "OurRef", refs, numeric=False)
-            for row in self._with_invoice_lines(posted) if posted else []:
+            for row in self._with_lines_of(posted):
                 found[str(row["invoice"]["OurRef"])] = row
             orders = self._by_keys("DebtorOrderClient", "OurRef", refs, numeric=False)
             for row in self._orders_with_lines(orders):
@@ -764,10 +780,13 @@ def _lines_by_order(calls: list[StepCall], lines: list[JSON]) -> list[JSON]:
     for line in lines:
         by_order.setdefault(str(line["OrderNumber"]), []).append(line)
     return [
-        {"lines": sorted(by_order.get(str(c.done["order"]["OrderNumber"]), []),
-                         key=lambda ln: float(ln.get("LineNumber") or 0))}
+        {"lines": sorted(by_order.get(str(c.done["order"]["OrderNumber"]), []), key=_line_number)}
         for c in calls
     ]  # fmt: skip
+
+
+def _line_number(line: JSON) -> float:
+    return float(line.get("LineNumber") or 0)
 
 
 def _order_row(call: StepCall) -> JSON:
