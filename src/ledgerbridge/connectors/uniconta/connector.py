@@ -61,6 +61,9 @@ REVISIT_PAGES = 5
 """Pages of posted invoice headers a pull reads again to find changed dates and payment terms
 (see ``_read_invoices``): at most this many calls a pull spends on them."""
 
+LINES_PAGE = 1000
+"""Invoice lines per OData page (Uniconta's maximum)."""
+
 MAX_LINES_PER_INSERT = 5000
 """Journal lines per InsertList: a payout of a busy day's card payments is thousands of lines,
 and Uniconta states no limit on a request's size (an inferred, conservative bound)."""
@@ -187,6 +190,9 @@ class UnicontaConnector(Connector):
         )
         now = self.clock.now()
         self._revisited = 0  # pages of posted invoice headers read again (REVISIT_PAGES)
+        self._lines_ahead: dict[str | None, tuple[list[JSON], bool]] = {}
+        """Invoice lines read past a page of new invoices, by that page's last number (see
+        ``_with_invoice_lines``), and whether they reach the last line."""
         self.mappings: Mapping[str, EntityMapping] = {
             "customers": AccountMapping("DebtorClient", "debtor_number", "is_customer"),
             "suppliers": AccountMapping("CreditorClient", "creditor_number", "is_supplier"),
@@ -283,7 +289,8 @@ class UnicontaConnector(Connector):
             last = str(rows[-1]["InvoiceNumber"]) if rows else cursor.last
             more = len(rows) >= limit
             after = InvoiceCursor(last, cursor.revisit, new=more)
-            return Page(self._with_invoice_lines(rows) if rows else [], after.text(), more)
+            lines = self._with_invoice_lines(rows, cursor.last) if rows else []
+            return Page(lines, after.text(), more)
         self._revisited += 1
         start = f"InvoiceNumber gt {cursor.revisit} and " if cursor.revisit is not None else ""
         headers = self.client.query(
@@ -300,15 +307,35 @@ class UnicontaConnector(Connector):
         budget_spent = self._revisited >= REVISIT_PAGES
         return Page(rows, InvoiceCursor(cursor.last, revisit, new=budget_spent).text(), more=True)
 
-    def _with_invoice_lines(self, invoices: list[JSON]) -> list[JSON]:
-        numbers = [int(r["InvoiceNumber"]) for r in invoices]
-        lines: dict[int, list[JSON]] = {n: [] for n in numbers}
-        for line in self._all(
-            "DebtorInvoiceLines",
-            f"InvoiceNumber ge {min(numbers)} and InvoiceNumber le {max(numbers)}",
-            "InvoiceNumber,LineNumber",
-        ):
-            lines.setdefault(int(line["InvoiceNumber"]), []).append(line)
+    def _with_invoice_lines(self, invoices: list[JSON], after: str | None) -> list[JSON]:
+        """A page of new invoices (numbered after ``after``) with their lines, read in bulk in
+        line order. Only a read past the page's last invoice tells that it has no more lines;
+        what that read brings of the next invoices is kept for the next page (posted lines
+        never change, and the next page starts where this one ends), so an import reads
+        ceil(lines / 1000) pages of lines instead of one more per page of invoices."""
+        high = max(int(r["InvoiceNumber"]) for r in invoices)
+        read, complete = self._lines_ahead.pop(after, ([], False))
+        self._lines_ahead.clear()
+        while not complete and not (read and int(read[-1]["InvoiceNumber"]) > high):
+            page = self.client.query(
+                "DebtorInvoiceLines",
+                filter=f"InvoiceNumber gt {after}" if after is not None else None,
+                orderby="InvoiceNumber,LineNumber",
+                top=LINES_PAGE,
+                skip=len(read) or None,
+            )
+            read = read + page
+            complete = len(page) < LINES_PAGE
+        lines: dict[int, list[JSON]] = {int(r["InvoiceNumber"]): [] for r in invoices}
+        beyond: list[JSON] = []
+        for line in read:
+            number = int(line["InvoiceNumber"])
+            if number > high:
+                beyond.append(line)
+            elif number in lines:
+                lines[number].append(line)
+        if beyond:
+            self._lines_ahead[str(high)] = (beyond, complete)
         return [{"invoice": r, "lines": lines[int(r["InvoiceNumber"])]} for r in invoices]
 
     def _with_lines_of(self, invoices: list[JSON]) -> list[JSON]:
