@@ -316,7 +316,9 @@ class UnicontaConnector(Connector):
         high = max(int(r["InvoiceNumber"]) for r in invoices)
         read, complete = self._lines_ahead.pop(after, ([], False))
         self._lines_ahead.clear()
-        while not complete and not (read and int(read[-1]["InvoiceNumber"]) > high):
+        # Kept lines that end before ``high`` say nothing of invoices posted since: read on.
+        last = int(read[-1]["InvoiceNumber"]) if read else None
+        while last is None or last < high or (last == high and not complete):
             page = self.client.query(
                 "DebtorInvoiceLines",
                 filter=f"InvoiceNumber gt {after}" if after is not None else None,
@@ -326,6 +328,9 @@ class UnicontaConnector(Connector):
             )
             read = read + page
             complete = len(page) < LINES_PAGE
+            if complete:
+                break
+            last = int(read[-1]["InvoiceNumber"])
         lines: dict[int, list[JSON]] = {int(r["InvoiceNumber"]): [] for r in invoices}
         beyond: list[JSON] = []
         for line in read:
