@@ -61,6 +61,19 @@ def keep(
         }
     if not values:
         return
+    # Most rows a pull reads again are unchanged: compared by hash, they cost no write.
+    stored = dict(
+        session.execute(
+            sa.select(RemoteRow.remote_id, RemoteRow.row_hash).where(
+                RemoteRow.connection_id == ctx.connection_id,
+                RemoteRow.stream == stream,
+                RemoteRow.remote_id.in_(list(values)),
+            )
+        ).tuples()
+    )
+    changed = [v for remote_id, v in values.items() if stored.get(remote_id) != v["row_hash"]]
+    if not changed:
+        return
     insert = dialect_insert(session)(RemoteRow)
     statement = insert.on_conflict_do_update(
         index_elements=[RemoteRow.connection_id, RemoteRow.stream, RemoteRow.remote_id],
@@ -69,9 +82,8 @@ def keep(
             "row_hash": insert.excluded.row_hash,
             "stored_at": insert.excluded.stored_at,
         },
-        where=RemoteRow.row_hash != insert.excluded.row_hash,
     )
-    session.execute(statement, list(values.values()))
+    session.execute(statement, changed)
 
 
 def forget(session: Session, ctx: RunContext, noticed: Mapping[str, Iterable[str]]) -> None:
