@@ -62,15 +62,16 @@ def keep(
     if not values:
         return
     # Most rows a pull reads again are unchanged: compared by hash, they cost no write.
-    stored = dict(
-        session.execute(
+    stored = {
+        remote_id: row_hash
+        for remote_id, row_hash in session.execute(
             sa.select(RemoteRow.remote_id, RemoteRow.row_hash).where(
                 RemoteRow.connection_id == ctx.connection_id,
                 RemoteRow.stream == stream,
                 RemoteRow.remote_id.in_(list(values)),
             )
-        ).tuples()
-    )
+        )
+    }
     changed = [v for remote_id, v in values.items() if stored.get(remote_id) != v["row_hash"]]
     if not changed:
         return
