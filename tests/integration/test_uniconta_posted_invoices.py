@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledgerbridge.connectors.uniconta.connector import UnicontaConnector
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors, seed_invoices, seed_products
-from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.conftest import (
+    COMPANY,
+    PASSWORD,
+    USER,
+    Tenant,
+    Uniconta,
+    connect,
+    import_all,
+)
 from tests.integration.test_uniconta_integration import (  # noqa: F401
     _invoice_body,
     all_of,
@@ -143,3 +152,31 @@ def test_posted_invoices_are_read_again_a_few_pages_per_pull(
     system.run_until_idle()
     assert terms()[str(numbers[-1])] == 8
     assert len(all_of(tenant, "/invoices")) == 15
+
+
+def test_an_import_reads_invoice_lines_in_whole_pages(uniconta: Uniconta) -> None:
+    """The read that tells a page of invoices has no more lines brings the next page's first
+    lines: they are used, so lines cost ceil(lines / 1000) reads, not one more per page."""
+    seed_debtors(uniconta.sandbox, COMPANY, count=5, seed=17)
+    seed_products(uniconta.sandbox, COMPANY, count=8, seed=17)
+    seed_invoices(uniconta.sandbox, COMPANY, count=600, lines=2, seed=17)
+    connector = UnicontaConnector(
+        {"company_id": COMPANY, "username": USER, "base_url": uniconta.url},
+        {"password": PASSWORD},
+        lambda calls: None,
+    )
+    try:
+        calls = uniconta.calls()
+        first = connector.read_page("invoices", None, 500)  # 1,000 lines: a full page
+        second = connector.read_page("invoices", first.after, 500)
+        assert uniconta.calls() - calls == 2 + 2  # two pages of invoices, 1,200 lines
+    finally:
+        connector.close()
+    rows = first.records + second.records
+    assert len(rows) == 600 and not second.more
+    assert all(len(row["lines"]) == 2 for row in rows)
+    assert all(
+        line["InvoiceNumber"] == row["invoice"]["InvoiceNumber"]
+        for row in rows
+        for line in row["lines"]
+    )

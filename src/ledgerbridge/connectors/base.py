@@ -435,6 +435,17 @@ class Connector(ABC):
     whole batch (Uniconta's Insert and Update); the others make a call per record, and the
     engine hands them one record at a time so that a fault costs that record only."""
 
+    batched_updates: frozenset[str] = frozenset()
+    """Streams besides ``batched_writes`` whose ``update_many`` takes a whole batch (a
+    composite record whose create is several steps, but whose update is safe to send again
+    and split when refused)."""
+
+    whole_row_updates: frozenset[str] = frozenset()
+    """Streams whose ``update_many`` replaces the whole remote record with the payload (built
+    on the record as the system holds it): the engine keeps the last row the system returned
+    for them, so that an update needs no read first while nothing says the record changed
+    (``engine/remote_rows``)."""
+
     def create_plan(self, stream: str) -> CreatePlan:
         """The steps of a create in this stream: by default one, ``create_many``, found again
         by business key. Connectors whose creates take several calls declare them."""

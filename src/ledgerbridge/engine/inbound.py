@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from ledgerbridge.connectors.base import JSON, ROW_LINKED_ONLY, EntityMapping, SkipRecord
+from ledgerbridge.engine import remote_rows
 from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.conflicts import Verdict, decide, has_rules, held_fields, record_verdict
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
@@ -79,6 +80,7 @@ class InboundSync(SyncState):
         mapping = ctx.mapping(stream)
         entity = mapping.entity
         recorder = self.recorder(ctx)
+        remote_rows.keep(session, ctx, stream, rows, self.clock.now())
         remote_ids = [mapping.remote_id(row) for row in rows]
         links = self._links_for(session, ctx, stream, rows, remote_ids)
         open_issues = recorder.open_issue_keys(session, stream, INBOUND, remote_ids)
@@ -525,11 +527,13 @@ class InboundSync(SyncState):
         with_data: dict[str, dict[str, JSON]] = {}
         to_fetch: dict[str, set[str]] = {}
         deletes: list[tuple[str, str]] = []
+        noticed: dict[str, set[str]] = {}
         for event in events:
             notices = ctx.connector.parse_notification(
                 event.payload.get("query", {}), event.payload.get("body", "").encode()
             )
             for notice in notices:
+                noticed.setdefault(notice.stream, set()).add(notice.remote_id)
                 if not ctx.directions(notice.stream)[0]:
                     continue
                 ctx.seen.setdefault(f"{notice.stream}:{notice.remote_id}", event.received_at)
@@ -546,6 +550,7 @@ class InboundSync(SyncState):
         ctx.connector.prepare(sorted(set(fetched) | set(with_data)))
         with self.transaction() as session:
             recorder = self.recorder(ctx)
+            remote_rows.forget(session, ctx, noticed)
             for stream in ctx.connector.mappings:
                 rows = {**fetched.get(stream, {}), **with_data.get(stream, {})}
                 if rows:

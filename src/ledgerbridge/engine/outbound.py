@@ -35,6 +35,7 @@ from ledgerbridge.connectors.base import (
     StepCall,
     WriteStep,
 )
+from ledgerbridge.engine import remote_rows
 from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.conflicts import (
     CONFLICT,
@@ -360,11 +361,16 @@ class OutboundSync(SyncState):
     def _push_updates(
         self, ctx: RunContext, stream: str, updates: list[Planned], faults: Faults
     ) -> None:
+        """Merge each update with the record as the system holds it (its kept row when that
+        is safe to use, see ``remote_rows``, else read in one batch), then write in batches."""
         mapping = ctx.mapping(stream)
+        remote_ids = [p.link.remote_id for p in updates if p.link is not None]
+        with self._sessions() as session:
+            current = remote_rows.usable(session, ctx, stream, remote_ids)
+        unknown = [remote_id for remote_id in remote_ids if remote_id not in current]
         try:
-            current = ctx.connector.fetch_many(
-                stream, [p.link.remote_id for p in updates if p.link is not None]
-            )
+            if unknown:
+                current.update(ctx.connector.fetch_many(stream, unknown))
         except TRANSIENT as exc:
             faults.note(exc)
             return
@@ -433,7 +439,8 @@ class OutboundSync(SyncState):
                     )  # fmt: skip
                     continue
                 planned.append(plan)
-        size = ctx.write_batch_size if stream in ctx.connector.batched_writes else 1
+        batched = ctx.connector.batched_writes | ctx.connector.batched_updates
+        size = ctx.write_batch_size if stream in batched else 1
         for group in chunks(planned, size):
             if faults.stop:
                 return
@@ -560,6 +567,7 @@ class OutboundSync(SyncState):
             )
             self._adopt_assigned_values(session, ctx, stream, fresh, synced)
         self.save_link(session, ctx, stream, fresh, remote_id, synced, link)
+        remote_rows.keep(session, ctx, stream, [row], self.clock.now())
         # An inbound copy held back while this create was unconfirmed is this record.
         recorder.resolve(session, stream, INBOUND, [remote_id], reasons=[AWAITING_CREATE])
         problem = row.get(ROW_ISSUE)

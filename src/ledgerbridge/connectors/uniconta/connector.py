@@ -61,6 +61,9 @@ REVISIT_PAGES = 5
 """Pages of posted invoice headers a pull reads again to find changed dates and payment terms
 (see ``_read_invoices``): at most this many calls a pull spends on them."""
 
+LINES_PAGE = 1000
+"""Invoice lines per OData page (Uniconta's maximum)."""
+
 MAX_LINES_PER_INSERT = 5000
 """Journal lines per InsertList: a payout of a busy day's card payments is thousands of lines,
 and Uniconta states no limit on a request's size (an inferred, conservative bound)."""
@@ -140,8 +143,14 @@ class UnicontaConnector(Connector):
     """Products, stock, invoices and payments need VAT and unit mappings (and invoices the
     Reseller role) first, so they are switched on explicitly."""
     batched_writes = frozenset(KEYSETS) - {"invoices"}
-    """Entity Insert and Update take a batch, all or nothing. An invoice is several calls
-    (see ``create_plan``), so invoice updates go one by one."""
+    """Entity Insert and Update take a batch, all or nothing. An invoice's create is several
+    calls (see ``create_plan``), each step batched as it declares."""
+    batched_updates = frozenset({"invoices"})
+    """Posted invoices' header changes go in one batched Update, draft orders in one batched
+    Update with their lines replaced in batches: a refused batch is sent again one by one."""
+    whole_row_updates = frozenset({"customers", "suppliers", "contacts", "products"})
+    """Update replaces the whole entity. Invoices are not among them: posted invoices tell of
+    no change (no Change URL for transactions), so their updates read first."""
 
     def open(
         self, settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport
@@ -181,6 +190,9 @@ class UnicontaConnector(Connector):
         )
         now = self.clock.now()
         self._revisited = 0  # pages of posted invoice headers read again (REVISIT_PAGES)
+        self._lines_ahead: dict[str | None, tuple[list[JSON], bool]] = {}
+        """Invoice lines read past a page of new invoices, by that page's last number (see
+        ``_with_invoice_lines``), and whether they reach the last line."""
         self.mappings: Mapping[str, EntityMapping] = {
             "customers": AccountMapping("DebtorClient", "debtor_number", "is_customer"),
             "suppliers": AccountMapping("CreditorClient", "creditor_number", "is_supplier"),
@@ -277,7 +289,8 @@ class UnicontaConnector(Connector):
             last = str(rows[-1]["InvoiceNumber"]) if rows else cursor.last
             more = len(rows) >= limit
             after = InvoiceCursor(last, cursor.revisit, new=more)
-            return Page(self._with_invoice_lines(rows) if rows else [], after.text(), more)
+            lines = self._with_invoice_lines(rows, cursor.last) if rows else []
+            return Page(lines, after.text(), more)
         self._revisited += 1
         start = f"InvoiceNumber gt {cursor.revisit} and " if cursor.revisit is not None else ""
         headers = self.client.query(
@@ -294,16 +307,55 @@ class UnicontaConnector(Connector):
         budget_spent = self._revisited >= REVISIT_PAGES
         return Page(rows, InvoiceCursor(cursor.last, revisit, new=budget_spent).text(), more=True)
 
-    def _with_invoice_lines(self, invoices: list[JSON]) -> list[JSON]:
-        numbers = [int(r["InvoiceNumber"]) for r in invoices]
-        lines: dict[int, list[JSON]] = {n: [] for n in numbers}
-        for line in self._all(
-            "DebtorInvoiceLines",
-            f"InvoiceNumber ge {min(numbers)} and InvoiceNumber le {max(numbers)}",
-            "InvoiceNumber,LineNumber",
-        ):
-            lines.setdefault(int(line["InvoiceNumber"]), []).append(line)
+    def _with_invoice_lines(self, invoices: list[JSON], after: str | None) -> list[JSON]:
+        """A page of new invoices (numbered after ``after``) with their lines, read in bulk in
+        line order. Only a read past the page's last invoice tells that it has no more lines;
+        what that read brings of the next invoices is kept for the next page (posted lines
+        never change, and the next page starts where this one ends), so an import reads
+        ceil(lines / 1000) pages of lines instead of one more per page of invoices."""
+        high = max(int(r["InvoiceNumber"]) for r in invoices)
+        read, complete = self._lines_ahead.pop(after, ([], False))
+        self._lines_ahead.clear()
+        # Kept lines that end before ``high`` say nothing of invoices posted since: read on.
+        last = int(read[-1]["InvoiceNumber"]) if read else None
+        while last is None or last < high or (last == high and not complete):
+            page = self.client.query(
+                "DebtorInvoiceLines",
+                filter=f"InvoiceNumber gt {after}" if after is not None else None,
+                orderby="InvoiceNumber,LineNumber",
+                top=LINES_PAGE,
+                skip=len(read) or None,
+            )
+            read = read + page
+            complete = len(page) < LINES_PAGE
+            if complete:
+                break
+            last = int(read[-1]["InvoiceNumber"])
+        lines: dict[int, list[JSON]] = {int(r["InvoiceNumber"]): [] for r in invoices}
+        beyond: list[JSON] = []
+        for line in read:
+            number = int(line["InvoiceNumber"])
+            if number > high:
+                beyond.append(line)
+            elif number in lines:
+                lines[number].append(line)
+        if beyond:
+            self._lines_ahead[str(high)] = (beyond, complete)
         return [{"invoice": r, "lines": lines[int(r["InvoiceNumber"])]} for r in invoices]
+
+    def _with_lines_of(self, invoices: list[JSON]) -> list[JSON]:
+        """Invoices found by key (scattered numbers) with their lines, read by the same keys:
+        a range from the lowest to the highest number would read every invoice between."""
+        if not invoices:
+            return []
+        numbers = [str(r["InvoiceNumber"]) for r in invoices]
+        lines: dict[str, list[JSON]] = {n: [] for n in numbers}
+        for line in self._by_keys("DebtorInvoiceLines", "InvoiceNumber", numbers, numeric=True):
+            lines.setdefault(str(line["InvoiceNumber"]), []).append(line)
+        return [
+            {"invoice": r, "lines": sorted(lines[str(r["InvoiceNumber"])], key=_line_number)}
+            for r in invoices
+        ]
 
     def _all(self, entity: str, filter: str, orderby: str) -> list[JSON]:
         """Every row matching a filter, page by page."""
@@ -352,7 +404,7 @@ class UnicontaConnector(Connector):
         found: dict[str, JSON] = {}
         if posted:
             rows = self._by_keys("DebtorInvoiceClient", "InvoiceNumber", posted, numeric=True)
-            for row in self._with_invoice_lines(rows) if rows else []:
+            for row in self._with_lines_of(rows):
                 found[str(row["invoice"]["InvoiceNumber"])] = row
         if orders:
             for row in self._orders_with_lines(
@@ -369,8 +421,7 @@ class UnicontaConnector(Connector):
         for line in self._by_keys("DebtorOrderLineClient", "OrderNumber", numbers, numeric=True):
             lines.setdefault(str(line["OrderNumber"]), []).append(line)
         return [
-            {"order": o, "lines": sorted(lines[str(o["OrderNumber"])],
-                                         key=lambda ln: float(ln.get("LineNumber") or 0))}
+            {"order": o, "lines": sorted(lines[str(o["OrderNumber"])], key=_line_number)}
             for o in orders
         ]  # fmt: skip
 
@@ -404,7 +455,7 @@ class UnicontaConnector(Connector):
         found: dict[str, JSON] = {}
         if refs:
             posted = self._by_keys("DebtorInvoiceClient", "OurRef", refs, numeric=False)
-            for row in self._with_invoice_lines(posted) if posted else []:
+            for row in self._with_lines_of(posted):
                 found[str(row["invoice"]["OurRef"])] = row
             orders = self._by_keys("DebtorOrderClient", "OurRef", refs, numeric=False)
             for row in self._orders_with_lines(orders):
@@ -761,10 +812,13 @@ def _lines_by_order(calls: list[StepCall], lines: list[JSON]) -> list[JSON]:
     for line in lines:
         by_order.setdefault(str(line["OrderNumber"]), []).append(line)
     return [
-        {"lines": sorted(by_order.get(str(c.done["order"]["OrderNumber"]), []),
-                         key=lambda ln: float(ln.get("LineNumber") or 0))}
+        {"lines": sorted(by_order.get(str(c.done["order"]["OrderNumber"]), []), key=_line_number)}
         for c in calls
     ]  # fmt: skip
+
+
+def _line_number(line: JSON) -> float:
+    return float(line.get("LineNumber") or 0)
 
 
 def _order_row(call: StepCall) -> JSON:

@@ -42,6 +42,26 @@ class Link(Base):
     updated_at: Mapped[datetime]
 
 
+class RemoteRow(Base):
+    """The last whole row a system returned for a record of a stream whose update replaces the
+    whole entity (Uniconta): read by an import, a pull or a callback, carried by a callback
+    (Change URL's Post option) or answered by a write. An update built on it needs no read
+    first. A callback naming the record since it was kept makes it unsafe to use until the
+    callback is processed (which keeps the row read then); see ``engine/outbound``."""
+
+    __tablename__ = "remote_rows"
+
+    connection_id: Mapped[str] = mapped_column(
+        sa.ForeignKey(_CONNECTION_FK, ondelete="CASCADE"), primary_key=True
+    )
+    stream: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    remote_id: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    row: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    row_hash: Mapped[str] = mapped_column(sa.String(64))
+    """Tells a row read again unchanged (nothing written) from a changed one."""
+    stored_at: Mapped[datetime]
+
+
 class Cursor(Base):
     __tablename__ = "cursors"
 
