@@ -52,6 +52,7 @@ def create_app(system: System) -> FastAPI:
         responses=errors.RESPONSES,
     )
     app.state.system = system
+    inbound.reserve_threads(app)
     errors.install(app)
     # Callbacks read their own body, once their token is known to be good.
     app.add_middleware(
