@@ -112,6 +112,15 @@ def send_callbacks(url: str, rate: float, duration: float) -> None:
 # ------------------------------------------------------------------ the writers
 
 
+async def post(client: httpx.AsyncClient, path: str, body: JSON) -> httpx.Response | None:
+    """None when the connection failed (e.g. the server closed it after its keep-alive
+    timeout while this client waited): counted as an error, and the client goes on."""
+    try:
+        return await client.post(path, json=body)
+    except httpx.TransportError:
+        return None
+
+
 async def writer(
     client: httpx.AsyncClient, number: int, stop: float, samples: dict[str, list[float]]
 ) -> dict[str, int]:
@@ -123,8 +132,8 @@ async def writer(
         party = {"name": f"Load {number}-{n} ApS", "is_customer": True,
                  "debtor_number": f"7{number:02d}{n:05d}"}  # fmt: skip
         sent = time.perf_counter()
-        response = await client.post("/parties", json=party)
-        if response.status_code != 201:
+        response = await post(client, "/parties", party)
+        if response is None or response.status_code != 201:
             errors["parties"] += 1
             continue
         samples["parties"].append(time.perf_counter() - sent)
@@ -139,8 +148,8 @@ async def writer(
             ],
         }  # fmt: skip
         sent = time.perf_counter()
-        response = await client.post("/invoices", json=invoice)
-        if response.status_code != 201:
+        response = await post(client, "/invoices", invoice)
+        if response is None or response.status_code != 201:
             errors["invoices"] += 1
             continue
         samples["invoices"].append(time.perf_counter() - sent)

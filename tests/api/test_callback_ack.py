@@ -1,5 +1,6 @@
 """A callback is acknowledged while every thread the API shares is busy: its store runs on
-threads of its own, so Uniconta is answered at once instead of after the writes queued ahead."""
+threads of its own, so Uniconta is answered at once instead of after the writes queued ahead.
+And the shared threads are sized to the database's pool, not to anyio's default."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import sqlalchemy as sa
 from anyio.to_thread import current_default_thread_limiter
 from fastapi import FastAPI
 
-from ledgerbridge.api.app import create_app
+from ledgerbridge.api.app import API_THREADS, create_app
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.store.tables.sync import InboxEvent
@@ -87,3 +89,15 @@ def test_callback_acknowledged_while_shared_threads_are_busy(
             holder.join(timeout=30)
         tenant.api.close()
         server.stop()
+
+
+def test_the_served_app_shares_fewer_threads_than_anyio_gives(system: System) -> None:
+    """At start-up (its lifespan, which ``serve`` runs) the app sizes the shared thread pool
+    (``API_THREADS``, not anyio's 40): more threads than pooled connections would only wait."""
+    app = create_app(system)
+
+    async def started() -> float:
+        async with app.router.lifespan_context(app):
+            return current_default_thread_limiter().total_tokens
+
+    assert anyio.run(started) == API_THREADS
