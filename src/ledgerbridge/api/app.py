@@ -10,8 +10,11 @@ input, 405 with ``Allow`` for a method a path does not have. Every route declare
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio.to_thread import current_default_thread_limiter
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -42,8 +45,21 @@ from ledgerbridge.ui import mount as mount_ui
 log = logging.getLogger(__name__)
 
 
+API_THREADS = 12
+"""Threads for the API's blocking work (callbacks have their own), instead of anyio's 40. More
+threads than pooled database connections only wait for one; on SQLite, whose writes take
+turns, they only compete for the interpreter lock with the thread whose turn it is."""
+
+
+@asynccontextmanager
+async def _threads(_app: FastAPI) -> AsyncIterator[None]:
+    current_default_thread_limiter().total_tokens = API_THREADS
+    yield
+
+
 def create_app(system: System) -> FastAPI:
     app = FastAPI(
+        lifespan=_threads,
         title="ledgerbridge",
         version="1",
         summary="Keeps a business app and its accounting system aligned.",
@@ -52,6 +68,7 @@ def create_app(system: System) -> FastAPI:
         responses=errors.RESPONSES,
     )
     app.state.system = system
+    inbound.reserve_threads(app)
     errors.install(app)
     # Callbacks read their own body, once their token is known to be good.
     app.add_middleware(

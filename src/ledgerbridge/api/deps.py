@@ -13,9 +13,15 @@ from ledgerbridge.services.tenancy import Principal
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer lb_…`")
 
 
-def get_system(request: Request) -> System:
+def _system(request: Request) -> System:
     system: System = request.app.state.system
     return system
+
+
+async def get_system(request: Request) -> System:
+    """Async so that resolving it costs no trip to the thread pool: a callback's
+    acknowledgement must not wait for a thread the other requests hold."""
+    return _system(request)
 
 
 def get_principal(
@@ -28,7 +34,7 @@ def get_principal(
             detail="missing API key: send Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = get_system(request).tenancy.authenticate(credentials.credentials)
+    principal = _system(request).tenancy.authenticate(credentials.credentials)
     if principal is None:
         raise HTTPException(
             status_code=401,

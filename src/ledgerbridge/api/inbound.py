@@ -6,29 +6,45 @@ Anyone can reach this endpoint, so the token is checked before the body is read 
 URL costs one indexed read, whatever it sends), and the body is read in chunks up to
 ``LEDGERBRIDGE_MAX_BODY_BYTES``: 404 for an unknown URL, 413 for a body over the limit, 401
 for a refused signature.
+
+The acknowledgement runs on threads of its own (``CALLBACK_THREADS``), not on the thread pool
+every other request shares: under a burst of API writes that pool is full, and a callback
+queued behind it would be answered late, so its sender would retry or give up. On SQLite
+its one insert also goes before the writes waiting for the write lock (``runtime.writegate``).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request
-from starlette.concurrency import run_in_threadpool
+import anyio
+from anyio.to_thread import run_sync
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 
 from ledgerbridge.api.deps import SystemDep
 from ledgerbridge.api.input import BodyTooLarge, check_declared_length, read_limited
 from ledgerbridge.connectors.base import CallbackRefused
 from ledgerbridge.model.validation import NUL
+from ledgerbridge.runtime.writegate import first
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
 
 UNKNOWN = "unknown callback URL"
+CALLBACK_THREADS = 4
+"""Threads reserved for acknowledging callbacks (one indexed read, one short insert each)."""
+
+
+def reserve_threads(app: FastAPI) -> None:
+    """Give the app the callbacks' own thread limiter."""
+    app.state.callback_threads = anyio.CapacityLimiter(CALLBACK_THREADS)
 
 
 async def receive(
     connection_id: str, token: str, request: Request, system: SystemDep
 ) -> dict[str, str]:
-    if not await run_in_threadpool(system.connections.knows, connection_id, token):
+    threads = request.app.state.callback_threads
+    if not await run_sync(system.connections.knows, connection_id, token, limiter=threads):
         raise HTTPException(status_code=404, detail=UNKNOWN)
     limit = system.settings.max_body_bytes
     try:
@@ -40,13 +56,17 @@ async def receive(
         # Stored as text: PostgreSQL cannot hold a NUL character in it.
         raise HTTPException(status_code=422, detail="a NUL character is not allowed in the body")
     try:
-        stored = await run_in_threadpool(
-            system.connections.receive,
-            connection_id,
-            token,
-            dict(request.query_params),
-            body,
-            dict(request.headers),
+        stored = await run_sync(
+            partial(
+                first,
+                system.connections.receive,
+                connection_id,
+                token,
+                dict(request.query_params),
+                body,
+                dict(request.headers),
+            ),
+            limiter=threads,
         )
     except CallbackRefused as exc:
         raise HTTPException(status_code=401, detail=f"callback refused: {exc}") from exc
