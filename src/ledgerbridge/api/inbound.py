@@ -9,13 +9,11 @@ for a refused signature.
 
 The acknowledgement runs on threads of its own (``CALLBACK_THREADS``), not on the thread pool
 every other request shares: under a burst of API writes that pool is full, and a callback
-queued behind it would be answered late, so its sender would retry or give up. On SQLite
-its one insert also goes before the writes waiting for the write lock (``runtime.writegate``).
+queued behind it would be answered late, so its sender would retry or give up.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import anyio
@@ -26,7 +24,6 @@ from ledgerbridge.api.deps import SystemDep
 from ledgerbridge.api.input import BodyTooLarge, check_declared_length, read_limited
 from ledgerbridge.connectors.base import CallbackRefused
 from ledgerbridge.model.validation import NUL
-from ledgerbridge.runtime.writegate import first
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
 
@@ -57,15 +54,12 @@ async def receive(
         raise HTTPException(status_code=422, detail="a NUL character is not allowed in the body")
     try:
         stored = await run_sync(
-            partial(
-                first,
-                system.connections.receive,
-                connection_id,
-                token,
-                dict(request.query_params),
-                body,
-                dict(request.headers),
-            ),
+            system.connections.receive,
+            connection_id,
+            token,
+            dict(request.query_params),
+            body,
+            dict(request.headers),
             limiter=threads,
         )
     except CallbackRefused as exc:

@@ -37,7 +37,6 @@ from ledgerbridge.runtime.paymatch import PayMatchFlows
 from ledgerbridge.runtime.reconcile import ReconcileJobs
 from ledgerbridge.runtime.retention import Retention
 from ledgerbridge.runtime.schedules import Scheduler
-from ledgerbridge.runtime.writegate import GatedSessions, WriteGate
 from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.data_fields import DataFieldService
 from ledgerbridge.services.files import FileService
@@ -92,11 +91,7 @@ class System:
         self.clock = clock or SystemClock()
         self.db = create_db_engine(settings.database_url)
         migrate(self.db)
-        self.sessions = (
-            GatedSessions(self.db, WriteGate())
-            if self.db.dialect.name == "sqlite"
-            else create_session_factory(self.db)
-        )
+        self.sessions = create_session_factory(self.db)
         self.box = SecretBox.from_settings(settings.secret_keys, Path(settings.secret_key_file))
         self.queue = job_backend(settings, self.sessions, self.clock)
         self.queue.on_recovered = self._close_interrupted_runs
