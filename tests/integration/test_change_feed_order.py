@@ -21,7 +21,7 @@ from ledgerbridge.engine.hub import API_ORIGIN
 from ledgerbridge.runtime.system import System
 from ledgerbridge.store.db import alembic_config, create_db_engine
 from ledgerbridge.store.hooks import after_commit
-from ledgerbridge.store.tables.hub import Change, FeedCounter
+from ledgerbridge.store.tables.hub import Change, ChangeRow, FeedCounter
 from ledgerbridge.store.tables.sync import Cursor, Link
 from ledgerbridge.store.tables.tenancy import WebhookDelivery
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
@@ -49,7 +49,7 @@ def test_concurrent_writers_every_change_reaches_the_push_and_get_changes_once(
     assert hook.status_code == 201, hook.text
     rng = random.Random(10)
 
-    def after_positions_taken(session: Session, changes: list[Change]) -> None:
+    def after_positions_taken(session: Session, changes: list[ChangeRow]) -> None:
         time.sleep(rng.uniform(0, 0.02))  # positions taken, commit still to come
 
     system.hub.listeners.append(after_positions_taken)

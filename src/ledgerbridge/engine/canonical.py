@@ -13,10 +13,14 @@ from ledgerbridge.model import ENTITY_TYPES
 JSON = dict[str, Any]
 
 
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+"""The encoder ``json.dumps`` would build on each call with these options (an import hashes
+every record twice)."""
+
+
 def content_hash(data: Any) -> str:
     """SHA-256 of the canonical JSON form: equal content, equal hash, whatever the key order."""
-    encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(encoded.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL_JSON.encode(data).encode()).hexdigest()
 
 
 def validate(entity: str, data: JSON) -> JSON:

@@ -10,7 +10,8 @@ they commit, so a reader never sees a position while a smaller one is still to c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,11 +20,11 @@ from sqlalchemy.orm import Session, SessionTransaction
 from ledgerbridge.clock import Clock
 from ledgerbridge.engine.canonical import content_hash
 from ledgerbridge.store.base import new_id
-from ledgerbridge.store.db import dialect_insert
-from ledgerbridge.store.tables.hub import Change, FeedCounter, HubRecord
+from ledgerbridge.store.db import dialect_insert, insert_rows
+from ledgerbridge.store.tables.hub import Change, ChangeRow, FeedCounter, HubRecord
 
 JSON = dict[str, Any]
-ChangeListener = Callable[[Session, list[Change]], None]
+ChangeListener = Callable[[Session, list[ChangeRow]], None]
 """Called once per transaction, just before it commits, with every change it made (their
 ``position`` assigned): listeners add their rows (webhook outbox) to the same transaction
 and, since the tenant's feed counter is locked until the commit, must be quick."""
@@ -35,6 +36,16 @@ API_ORIGIN = "api"
 
 def connection_origin(connection_id: str) -> str:
     return f"connection:{connection_id}"
+
+
+@dataclass(slots=True)
+class NewRecord:
+    """A hub record to be created by ``HubStore.create_many``: its id and hash are known at
+    once, so its link and log rows can be written before the page's one insert."""
+
+    id: str
+    data: JSON
+    content_hash: str
 
 
 class HubStore:
@@ -49,6 +60,13 @@ class HubStore:
         if record is None or record.tenant_id != tenant_id or record.entity != entity:
             return None
         return record
+
+    def load(self, session: Session, record_ids: Iterable[str]) -> None:
+        """Loads these records into the session in one query, so that ``get`` finds them
+        without one query each (a page of linked records read again)."""
+        wanted = sorted(set(record_ids))
+        if wanted:
+            session.scalars(sa.select(HubRecord).where(HubRecord.id.in_(wanted))).all()
 
     def index_by_field(
         self, session: Session, tenant_id: str, entity: str, field: str
@@ -99,9 +117,51 @@ class HubStore:
             updated_at=now,
         )
         session.add(record)
-        created = {name: [None, value] for name, value in data.items() if value is not None}
-        self._record_change(session, record, "created", created, actor, run_id)
+        self._record_change(session, record, "created", _created_diff(data), actor, run_id)
         return record
+
+    @staticmethod
+    def prepare(data: JSON) -> NewRecord:
+        """A record for ``create_many``, with its id and content hash."""
+        return NewRecord(new_id(), data, content_hash(data))
+
+    def create_many(
+        self,
+        session: Session,
+        tenant_id: str,
+        entity: str,
+        records: list[NewRecord],
+        origin: str,
+        *,
+        actor: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        """``create`` for many records in one INSERT (an import's page), each with its
+        change row as ``create`` writes it: thousands of ORM objects would cost more than
+        the rows."""
+        if not records:
+            return
+        now = self.clock.now()
+        insert_rows(
+            session,
+            HubRecord,
+            [
+                {"id": new.id, "tenant_id": tenant_id, "entity": entity, "data": new.data,
+                 "content_hash": new.content_hash, "version": 1, "origin": origin,
+                 "deleted": False, "created_at": now, "updated_at": now}
+                for new in records
+            ],
+        )  # fmt: skip
+        _, pending = session.info.setdefault(_PENDING, (self, []))
+        savepoints = _open_savepoints(session)
+        pending.extend(
+            (
+                ChangeRow(tenant_id, entity, new.id, 1, "created", origin, now, actor, run_id,
+                          _created_diff(new.data)),
+                savepoints,
+            )
+            for new in records
+        )  # fmt: skip
 
     def update(
         self,
@@ -147,7 +207,7 @@ class HubStore:
         actor: str | None,
         run_id: str | None,
     ) -> None:
-        change = Change(
+        change = ChangeRow(
             tenant_id=record.tenant_id,
             entity=record.entity,
             record_id=record.id,
@@ -159,20 +219,20 @@ class HubStore:
             run_id=run_id,
             diff=diff,
         )
-        # Added to the session only at commit, once it has its position (``dispatch``).
+        # Inserted only at commit, once it has its position (``dispatch``).
         _, pending = session.info.setdefault(_PENDING, (self, []))
         pending.append((change, _open_savepoints(session)))
 
-    def dispatch(self, session: Session, changes: list[Change]) -> None:
-        """Number the transaction's changes, store them and tell the listeners (at commit)."""
+    def dispatch(self, session: Session, changes: list[ChangeRow]) -> None:
+        """Number the transaction's changes, store them (one INSERT) and tell the listeners
+        (at commit)."""
         session.flush()
         for tenant_id in sorted({c.tenant_id for c in changes}):  # one lock order: no deadlock
             mine = [c for c in changes if c.tenant_id == tenant_id]
             last = _take_positions(session, tenant_id, len(mine))
             for position, change in enumerate(mine, start=last - len(mine) + 1):
                 change.position = position
-        session.add_all(changes)
-        session.flush()
+        insert_rows(session, Change, [c.values() for c in changes])
         for listener in self.listeners:
             listener(session, changes)
 
@@ -186,6 +246,11 @@ class HubStore:
                 .limit(limit)
             )
         )
+
+
+def _created_diff(data: JSON) -> JSON:
+    """A creation's diff: every field set, before null."""
+    return {name: [None, value] for name, value in data.items() if value is not None}
 
 
 def field_diff(before: JSON, after: JSON, prefix: str = "") -> JSON:

@@ -20,10 +20,13 @@ from ledgerbridge.engine import remote_rows
 from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.conflicts import Verdict, decide, has_rules, held_fields, record_verdict
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
+from ledgerbridge.engine.hub import NewRecord
 from ledgerbridge.engine.lookups import looked_up
 from ledgerbridge.engine.prefetch import read_ahead
+from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.state import SyncState, skip_reason
 from ledgerbridge.engine.steps import AWAITING_CREATE, RESUMABLE_STATUSES
+from ledgerbridge.store.db import insert_rows
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import InboxEvent, Link, SyncIssue, WriteIntent
 
@@ -76,13 +79,51 @@ class InboundSync(SyncState):
         log_unchanged: bool = False,
         follow_dependents: bool = True,
     ) -> None:
-        """Bring remote records into the hub (create, merge or leave), in the given session."""
-        mapping = ctx.mapping(stream)
-        entity = mapping.entity
+        """Bring remote records into the hub (create, merge or leave), in the given session.
+
+        Records seen for the first time are created with their links and log rows in one
+        INSERT per table at the end of the page (``_apply_rows``), not one ORM object each."""
         recorder = self.recorder(ctx)
         remote_rows.keep(session, ctx, stream, rows, self.clock.now())
+        created: list[NewRecord] = []
+        new_links: list[JSON] = []
+        with recorder.batched(session):
+            linked_now = self._apply_rows(
+                session, ctx, stream, rows, recorder, created, new_links,
+                log_unchanged=log_unchanged,
+            )  # fmt: skip
+            mapping = ctx.mapping(stream)
+            self.hub.create_many(
+                session, ctx.tenant_id, mapping.entity, created, ctx.origin, run_id=ctx.run_id
+            )
+            insert_rows(session, Link, new_links)
+        if linked_now and follow_dependents:
+            self.release_waiting(session, ctx, stream)
+            if self.on_release is not None and self._outbound_released(
+                session, ctx, stream, linked_now
+            ):
+                self.on_release(session, ctx.connection_id, ctx.tenant_id)
+
+    def _apply_rows(
+        self,
+        session: Session,
+        ctx: RunContext,
+        stream: str,
+        rows: list[JSON],
+        recorder: SyncRecorder,
+        created: list[NewRecord],
+        new_links: list[JSON],
+        *,
+        log_unchanged: bool,
+    ) -> list[str]:
+        """``apply``'s records: merges written through the session; new records, with their
+        links, added to ``created`` and ``new_links`` for the caller to insert. Answers the
+        ids of the records linked now."""
+        mapping = ctx.mapping(stream)
+        entity = mapping.entity
         remote_ids = [mapping.remote_id(row) for row in rows]
         links = self._links_for(session, ctx, stream, rows, remote_ids)
+        self.hub.load(session, [link.record_id for link in links.values()])
         open_issues = recorder.open_issue_keys(session, stream, INBOUND, remote_ids)
         references = self.resolve_inbound(session, ctx, mapping, rows)
         resolved: list[str] = []
@@ -196,8 +237,16 @@ class InboundSync(SyncState):
                     )
                 # First match of an existing hub record: the accounting system's values win.
                 base = {name: None for name in mapping.fields}
+            record_id: str
             try:
-                if record is None:
+                if record is None and link is None:
+                    new = self.hub.prepare(full)
+                    created.append(new)
+                    new_links.append(
+                        self.link_values(ctx, stream, new.id, new.content_hash, remote_id, remote)
+                    )
+                    record_id, outcome = new.id, "created"
+                elif record is None:
                     record = self.hub.create(
                         session, ctx.tenant_id, entity, full, ctx.origin, run_id=ctx.run_id
                     )
@@ -217,33 +266,35 @@ class InboundSync(SyncState):
                         session, record, validate(entity, data), ctx.origin, run_id=ctx.run_id
                     )
                     outcome = "updated" if changed else "unchanged"
+                if record is not None:
+                    self.save_link(session, ctx, stream, record, remote_id, remote, link)
+                    record_id = record.id
             except ValidationError as exc:
                 skip(remote_id, row, exc)
                 continue
-            self.save_link(session, ctx, stream, record, remote_id, remote, link)
             record_verdict(
                 session, recorder, stream=stream, entity=entity,
-                remote_entity=mapping.remote_entity, record_id=record.id, remote_id=remote_id,
+                remote_entity=mapping.remote_entity, record_id=record_id, remote_id=remote_id,
                 verdict=verdict,
             )  # fmt: skip
             if link is None:
-                linked_now.append(record.id)
+                linked_now.append(record_id)
             if link is None and mapping.attach_to is not None:
-                attached.append(record.id)
+                attached.append(record_id)
             elif mapping.attach_to is None and mapping.resolves:
                 # A stream that reads only what a person finished in the system (Uniconta's
                 # posted invoices): reading the record closes the notice that asked for it.
-                attached.append(record.id)
+                attached.append(record_id)
             if ambiguous is not None:
                 recorder.issue(
                     session, stream=stream, direction=INBOUND, key=remote_id, outcome=outcome,
-                    reason=MATCH_AMBIGUOUS, message=ambiguous, record_id=record.id,
+                    reason=MATCH_AMBIGUOUS, message=ambiguous, record_id=record_id,
                     remote_id=remote_id,
                 )  # fmt: skip
                 continue
             recorder.log(
                 session, stream=stream, direction=INBOUND, outcome=outcome,
-                record_id=record.id, remote_id=remote_id,
+                record_id=record_id, remote_id=remote_id,
                 persist=outcome != "unchanged" or log_unchanged,
             )  # fmt: skip
             if remote_id in open_issues:
@@ -253,12 +304,7 @@ class InboundSync(SyncState):
             recorder.resolve(
                 session, mapping.attach_to or stream, OUTBOUND, attached, reasons=mapping.resolves
             )
-        if linked_now and follow_dependents:
-            self.release_waiting(session, ctx, stream)
-            if self.on_release is not None and self._outbound_released(
-                session, ctx, stream, linked_now
-            ):
-                self.on_release(session, ctx.connection_id, ctx.tenant_id)
+        return linked_now
 
     def _verdict(
         self,

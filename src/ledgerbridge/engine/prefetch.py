@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 
 from ledgerbridge.connectors.base import Connector, Page
@@ -35,7 +35,9 @@ def call_booked() -> None:
         event.set()
 
 
-def read_ahead(connector: Connector, stream: str, after: str | None, limit: int) -> Iterator[Page]:
+def read_ahead(
+    connector: Connector, stream: str, after: str | None, limit: int
+) -> Generator[Page, None, None]:
     """A stream's pages from ``after``, each next one read while the caller applies the last.
 
     The read ahead runs in the caller's context (its run fence holds there too). If the caller

@@ -7,13 +7,15 @@ record syncs, so "what needs attention" clears itself once the cause is fixed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.store.db import insert_rows
 from ledgerbridge.store.tables.sync import SyncIssue, SyncLogEntry
 
 OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
@@ -41,6 +43,19 @@ class SyncRecorder:
         self.run_id = run_id
         self.counts = counts
         self.observer = observer
+        self._batch: list[dict[str, Any]] | None = None
+
+    @contextmanager
+    def batched(self, session: Session) -> Iterator[None]:
+        """Log rows written inside go to the database in one INSERT when it ends (a page of
+        an import): one ORM object per row would cost more than the row."""
+        rows: list[dict[str, Any]] = []
+        self._batch = rows
+        try:
+            yield
+        finally:
+            self._batch = None
+        insert_rows(session, SyncLogEntry, rows)
 
     def log(
         self,
@@ -63,20 +78,16 @@ class SyncRecorder:
             self.observer.note(stream, outcome, key or remote_id or record_id, reason, message)
         if not persist:
             return
-        session.add(
-            SyncLogEntry(
-                connection_id=self.connection_id,
-                run_id=self.run_id,
-                stream=stream,
-                direction=direction,
-                record_id=record_id,
-                remote_id=remote_id,
-                outcome=outcome,
-                reason_code=reason,
-                message=message,
-                at=self.clock.now(),
-            )
-        )
+        row = {
+            "connection_id": self.connection_id, "run_id": self.run_id, "stream": stream,
+            "direction": direction, "record_id": record_id, "remote_id": remote_id,
+            "outcome": outcome, "reason_code": reason, "message": message,
+            "at": self.clock.now(),
+        }  # fmt: skip
+        if self._batch is not None:
+            self._batch.append(row)
+        else:
+            session.add(SyncLogEntry(**row))
 
     def issue(
         self,

@@ -17,6 +17,7 @@ from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.fence import active_fence
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.recorder import SyncRecorder
+from ledgerbridge.store.base import new_id
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Cursor, Link, SyncIssue
 
@@ -103,18 +104,9 @@ class SyncState:
         synced: JSON,
         link: Link | None,
     ) -> Link:
-        now = self.clock.now()
         if link is None:
             link = Link(
-                connection_id=ctx.connection_id,
-                stream=stream,
-                record_id=record.id,
-                remote_id=remote_id,
-                synced=synced,
-                remote_hash=content_hash(synced),
-                hub_hash=record.content_hash,
-                created_at=now,
-                updated_at=now,
+                **self.link_values(ctx, stream, record.id, record.content_hash, remote_id, synced)
             )
             session.add(link)
         else:
@@ -122,8 +114,26 @@ class SyncState:
             link.synced = synced
             link.remote_hash = content_hash(synced)
             link.hub_hash = record.content_hash
-            link.updated_at = now
+            link.updated_at = self.clock.now()
         return link
+
+    def link_values(
+        self,
+        ctx: RunContext,
+        stream: str,
+        record_id: str,
+        hub_hash: str,
+        remote_id: str,
+        synced: JSON,
+    ) -> dict[str, Any]:
+        """A new link's columns: for ``save_link``, and for a page's links inserted at once."""
+        now = self.clock.now()
+        return {
+            "id": new_id(), "connection_id": ctx.connection_id, "stream": stream,
+            "record_id": record_id, "remote_id": remote_id, "synced": synced,
+            "remote_hash": content_hash(synced), "hub_hash": hub_hash, "created_at": now,
+            "updated_at": now,
+        }  # fmt: skip
 
     # ------------------------------------------------------------------ references
 

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator
 from pydantic_core import PydanticCustomError
 
 from ledgerbridge.model.validation import (
+    NUL,
     normalize_country,
     normalize_currency,
     normalize_ean,
@@ -78,6 +79,8 @@ class Canonical(BaseModel):
     def _no_nul(cls, value: Any) -> Any:
         # After validation, nested shapes are models that check their own fields, so the
         # error names the innermost field.
+        if value is None or (type(value) is str and NUL not in value):
+            return value  # most fields: no call into ``nul_location``
         where = nul_location(value)
         if where is not None:
             inside = "".join(f"[{part!r}]" for part in where)

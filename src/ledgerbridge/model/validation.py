@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import cache
 
 import pycountry
 from stdnum import ean, iban
@@ -79,10 +80,22 @@ def _reason(exc: ValueError) -> str:
     return message[:1].lower() + message[1:]
 
 
+@cache
+def _iso_codes(database: str, attribute: str) -> frozenset[str]:
+    """The upper-cased codes of one pycountry database, read once: each record's country,
+    currency and language is then a set look-up, not a query of the database."""
+    entries = getattr(pycountry, database)
+    return frozenset(str(getattr(e, attribute)).upper() for e in entries if hasattr(e, attribute))
+
+
+def _known_country(code: str) -> bool:
+    return code.upper() in _iso_codes("countries", "alpha_2")
+
+
 def normalize_country(value: str) -> str:
     """An ISO 3166-1 alpha-2 code, upper-cased ("dk" → "DK")."""
     code = value.strip().upper()
-    if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
+    if len(code) != 2 or not _known_country(code):
         raise ValueError(f"unknown country code {value!r}")
     return code
 
@@ -90,7 +103,7 @@ def normalize_country(value: str) -> str:
 def normalize_currency(value: str) -> str:
     """An ISO 4217 alphabetic code, upper-cased ("eur" → "EUR")."""
     code = value.strip().upper()
-    if len(code) != 3 or pycountry.currencies.get(alpha_3=code) is None:
+    if len(code) != 3 or code not in _iso_codes("currencies", "alpha_3"):
         raise ValueError(f"unknown currency code {value!r}")
     return code
 
@@ -105,7 +118,7 @@ def normalize_locale(value: str) -> str:
     subtags = value.strip().replace("_", "-").split("-")
     language = subtags[0].lower()
     if not (len(language) == 2 and language.isascii() and language.isalpha()) or (
-        pycountry.languages.get(alpha_2=language) is None
+        language.upper() not in _iso_codes("languages", "alpha_2")
     ):
         raise ValueError(f"invalid locale {value!r}: unknown language {subtags[0]!r}")
     result = [language]
@@ -114,7 +127,7 @@ def normalize_locale(value: str) -> str:
         result.append(rest.pop(0).title())
     if rest and len(rest[0]) == 2 and rest[0].isascii() and rest[0].isalpha():
         region = rest.pop(0).upper()
-        if pycountry.countries.get(alpha_2=region) is None:
+        if not _known_country(region):
             raise ValueError(f"invalid locale {value!r}: unknown region {region!r}")
         result.append(region)
     elif rest and len(rest[0]) == 3 and rest[0].isascii() and rest[0].isdigit():
@@ -192,7 +205,7 @@ def vat_number_country(vat_number: str) -> str | None:
     if not (len(prefix) == 2 and prefix.isascii() and prefix.isalpha()):
         return None
     country = _PREFIX_COUNTRY.get(prefix, prefix)
-    return country if pycountry.countries.get(alpha_2=country) is not None else None
+    return country if _known_country(country) else None
 
 
 def _validate_no_vat(compact: str) -> str:

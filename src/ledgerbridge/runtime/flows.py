@@ -56,7 +56,7 @@ from ledgerbridge.runtime.flowkit import (
 from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobContext, LeaseLost
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
-from ledgerbridge.store.tables.hub import Change, HubRecord
+from ledgerbridge.store.tables.hub import ChangeRow, HubRecord
 from ledgerbridge.store.tables.sync import Link, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
@@ -190,7 +190,7 @@ class CommerceFlows(RouteFlows):
 
     # ------------------------------------------------------------------ trigger
 
-    def on_changes(self, session: Session, changes: list[Change]) -> None:
+    def on_changes(self, session: Session, changes: list[ChangeRow]) -> None:
         """Hub listener: an order or refund from a commerce route's source queues the route's
         job in the transaction that made the change."""
         relevant = [c for c in changes if c.entity in COMMERCE_ENTITIES]

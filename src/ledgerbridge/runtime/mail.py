@@ -59,7 +59,7 @@ from ledgerbridge.runtime.jobqueue.port import (
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.base import new_id
 from ledgerbridge.store.tables.flows import DerivedRecord, Route
-from ledgerbridge.store.tables.hub import Change, HubRecord
+from ledgerbridge.store.tables.hub import ChangeRow, HubRecord
 from ledgerbridge.store.tables.mail import WAITING, MailIntent
 from ledgerbridge.store.tables.sync import WriteIntent
 from ledgerbridge.store.tables.tenancy import Connection
@@ -167,7 +167,7 @@ class InvoiceMails:
 
     # ------------------------------------------------------------------ trigger
 
-    def on_changes(self, session: Session, changes: list[Change]) -> None:
+    def on_changes(self, session: Session, changes: list[ChangeRow]) -> None:
         """Hub listener: a booked invoice the connection's push just numbered gets its mail
         row and job in the transaction that linked it."""
         enabled: dict[str, bool] = {}
@@ -188,7 +188,7 @@ class InvoiceMails:
                 self._consider(session, connection_id, change, intent)
 
     def _consider(
-        self, session: Session, connection_id: str, change: Change, write: WriteIntent
+        self, session: Session, connection_id: str, change: ChangeRow, write: WriteIntent
     ) -> None:
         record = session.get(HubRecord, change.record_id)
         if record is None or record.deleted:

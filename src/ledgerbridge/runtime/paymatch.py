@@ -53,7 +53,7 @@ from ledgerbridge.runtime.flowkit import (
 from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobContext, LeaseLost
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, Route
-from ledgerbridge.store.tables.hub import Change, HubRecord
+from ledgerbridge.store.tables.hub import ChangeRow, HubRecord
 from ledgerbridge.store.tables.sync import Cursor, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
@@ -193,7 +193,7 @@ class PayMatchFlows(RouteFlows):
 
     # ------------------------------------------------------------------ trigger
 
-    def on_changes(self, session: Session, changes: list[Change]) -> None:
+    def on_changes(self, session: Session, changes: list[ChangeRow]) -> None:
         """Hub listener: a payout from a PayMatch route's source queues the route's job; an
         invoice change queues it while the route has something waiting for an invoice."""
         relevant = [c for c in changes if c.entity in ("payout", "invoice")]

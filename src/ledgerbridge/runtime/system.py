@@ -54,7 +54,7 @@ from ledgerbridge.services.webhooks import WebhookService
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
 from ledgerbridge.store.secrets import SecretBox
-from ledgerbridge.store.tables.hub import Change
+from ledgerbridge.store.tables.hub import ChangeRow
 from ledgerbridge.store.tables.sync import Run, SyncLogEntry, WriteIntent
 
 log = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ class System:
 
     # ---------------------------------------------------------------- change fan-out
 
-    def _push_on_change(self, session: Session, changes: list[Change]) -> None:
+    def _push_on_change(self, session: Session, changes: list[ChangeRow]) -> None:
         """Queue a push for every connection the changes are routed to (engine/routing:
         without routes, every other connection of the tenant that carries the entity)."""
         targets: set[tuple[str, str]] = set()

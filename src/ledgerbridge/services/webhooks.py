@@ -27,7 +27,7 @@ from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.hooks import after_commit
 from ledgerbridge.store.secrets import SecretBox
-from ledgerbridge.store.tables.hub import Change, HubRecord
+from ledgerbridge.store.tables.hub import ChangeRow, HubRecord
 from ledgerbridge.store.tables.tenancy import WebhookDelivery, WebhookSubscription
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class WebhookService:
         with self._sessions.begin() as session:
             session.delete(self._subscription(session, principal, subscription_id))
 
-    def on_changes(self, session: Session, changes: list[Change]) -> None:
+    def on_changes(self, session: Session, changes: list[ChangeRow]) -> None:
         """Hub change listener: queue a delivery per matching subscription, same transaction."""
         subscriptions: dict[str, list[WebhookSubscription]] = {}
         for change in changes:

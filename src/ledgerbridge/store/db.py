@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from alembic import command
@@ -110,3 +110,12 @@ def insert_new(session: Session, table: Any, values: dict[str, Any], keys: list[
     insert = dialect_insert(session)
     statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=keys)
     return session.execute(statement.returning(sa.literal_column("1"))).first() is not None
+
+
+def insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Insert plain rows into a model's table in one executemany, in the session's
+    transaction: no ORM object per row, and no RETURNING (the rows carry their keys, or
+    nobody reads the autoincremented ones), so the driver runs one short prepared INSERT for
+    every row instead of multi-row statements too long to be prepared."""
+    if rows:
+        session.execute(sa.insert(cast(sa.Table, model.__table__)), rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +59,34 @@ class Change(Base):
     """The run that wrote a connection's or a flow's change."""
     diff: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
     """Per changed field ``[before, after]`` (a creation: every field set, before null)."""
+
+
+@dataclass(slots=True)
+class ChangeRow:
+    """A change as it is written to the feed and as the hub's listeners see it: a plain
+    object, since an import makes thousands per page and the ORM's bookkeeping of each would
+    cost more than the row itself (they are inserted in one statement, see ``HubStore``)."""
+
+    tenant_id: str
+    entity: str
+    record_id: str
+    version: int
+    operation: str
+    origin: str
+    at: datetime
+    actor: str | None
+    run_id: str | None
+    diff: dict[str, Any] | None
+    position: int = 0
+
+    def values(self) -> dict[str, Any]:
+        """The row's columns, as the feed's INSERT takes them."""
+        return {
+            "tenant_id": self.tenant_id, "position": self.position, "entity": self.entity,
+            "record_id": self.record_id, "version": self.version, "operation": self.operation,
+            "origin": self.origin, "at": self.at, "actor": self.actor, "run_id": self.run_id,
+            "diff": self.diff,
+        }  # fmt: skip
 
 
 class FeedCounter(Base):

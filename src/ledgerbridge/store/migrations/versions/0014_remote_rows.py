@@ -4,7 +4,7 @@ For systems whose update replaces the whole entity (Uniconta), the row as last r
 with a callback or answered by a write is kept, so that an update needs no read first while
 nothing says the record changed since.
 
-Revision ID: 0015
+Revision ID: 0014
 Revises: 0013
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0015"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
