@@ -34,11 +34,17 @@ def main() -> int:
     parser.add_argument(
         "--no-heap", action="store_true", help="no tracemalloc: throughput figures, no heap peaks"
     )
+    parser.add_argument(
+        "--latency-ms", type=int, default=0, help="the sandbox answers each call this much later"
+    )
     args = parser.parse_args()
 
-    with uniconta_bench(args.debtors, args.database_url, page_size=args.page_size) as bench:
+    with uniconta_bench(
+        args.debtors, args.database_url, args.latency_ms, page_size=args.page_size
+    ) as bench:
         system, principal, cid = bench.system, bench.principal, bench.connection_id
         results: dict[str, Any] = {"debtors": args.debtors, "page_size": args.page_size,
+                                   "latency_ms": args.latency_ms,
                                    "database": bench.database}  # fmt: skip
         if not args.no_heap:
             tracemalloc.start()

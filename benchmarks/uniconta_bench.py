@@ -79,16 +79,18 @@ class Bench:
 
 @contextmanager
 def uniconta_bench(
-    debtors: int, database_url: str | None = None, **settings: Any
+    debtors: int, database_url: str | None = None, latency_ms: int = 0, **settings: Any
 ) -> Iterator[Bench]:
     """A sandbox seeded with ``debtors`` debtors and a connection syncing customers to it;
+    ``latency_ms`` delays each of the sandbox's answers (a cloud API's round trip);
     ``settings`` are added to the connection's."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     sandbox = subprocess.Popen(
         [str(Path(sys.executable).parent / "ledgerbridge"), "sandbox", "uniconta",
          "--port", str(port), "--company-id", str(COMPANY), "--user", USER,
-         "--password", PASSWORD, "--debtors", str(debtors), "--throttle-delay", "0"],
+         "--password", PASSWORD, "--debtors", str(debtors), "--throttle-delay", "0",
+         "--latency-ms", str(latency_ms)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="ledgerbridge-bench-"))
