@@ -81,9 +81,11 @@ class ZettleConnector(Connector):
         self.currency: str | None = None
         self._purchases: dict[str, JSON] = {}
         self._pages: dict[tuple[tuple[str, str], ...], JSON] = {}
-        """Answers of ``GET /purchases/v2`` in this run, by their parameters: sales and refunds
-        come in the same list, so the stream read second takes the first one's answer when
-        their cursors agree (one call a pull when nothing happened, not two)."""
+        """Answers of ``GET /purchases/v2`` in this run that reached the end of the list, by
+        their parameters: sales and refunds come in the same list, so the stream read second
+        takes the first one's answer when their cursors agree (one call a pull when nothing
+        happened, not two). Full pages are not kept: an import's would hold the whole history
+        in memory, and the second stream reads them again."""
         self.mappings: Mapping[str, EntityMapping] = {
             "purchases": PurchaseMapping(
                 text(settings.get("tip_item")), text(settings.get("service_charge_item"))
@@ -132,7 +134,8 @@ class ZettleConnector(Connector):
             body = self.client.get("purchase", "/purchases/v2", params)
             if not isinstance(body, dict) or not isinstance(body.get("purchases"), list):
                 raise RemoteUnavailable("Zettle answered GET /purchases/v2 without purchases")
-            self._pages[key] = body
+            if len(body["purchases"]) < int(params["limit"]):
+                self._pages[key] = body
         found = [p for p in body["purchases"] if isinstance(p, dict)]
         for purchase in found:
             if text(purchase.get("purchaseUUID1")):
