@@ -343,19 +343,19 @@ class UnicontaConnector(Connector):
             self._lines_ahead[str(high)] = (beyond, complete)
         return [{"invoice": r, "lines": lines[int(r["InvoiceNumber"])]} for r in invoices]
 
-    def _with_lines_of(self, invoices: list[JSON]) -> list[JSON]:
-        """Invoices found by key (scattered numbers) with their lines, read by the same keys:
-        a range from the lowest to the highest number would read every invoice between."""
-        if not invoices:
+    def _with_lines_of(
+        self, parents: list[JSON], kind: str, key: str, line_entity: str
+    ) -> list[JSON]:
+        """Invoices or orders found by key (scattered numbers) with their lines, read by the
+        same keys (a range from the lowest to the highest number would read every one between),
+        as ``{kind: parent, "lines": [...]}`` with the lines in order."""
+        if not parents:
             return []
-        numbers = [str(r["InvoiceNumber"]) for r in invoices]
+        numbers = [str(r[key]) for r in parents]
         lines: dict[str, list[JSON]] = {n: [] for n in numbers}
-        for line in self._by_keys("DebtorInvoiceLines", "InvoiceNumber", numbers, numeric=True):
-            lines.setdefault(str(line["InvoiceNumber"]), []).append(line)
-        return [
-            {"invoice": r, "lines": sorted(lines[str(r["InvoiceNumber"])], key=_line_number)}
-            for r in invoices
-        ]
+        for line in self._by_keys(line_entity, key, numbers, numeric=True):
+            lines.setdefault(str(line[key]), []).append(line)
+        return [{kind: r, "lines": sorted(lines[str(r[key])], key=_line_number)} for r in parents]
 
     def _all(self, entity: str, filter: str, orderby: str) -> list[JSON]:
         """Every row matching a filter, page by page."""
@@ -404,26 +404,13 @@ class UnicontaConnector(Connector):
         found: dict[str, JSON] = {}
         if posted:
             rows = self._by_keys("DebtorInvoiceClient", "InvoiceNumber", posted, numeric=True)
-            for row in self._with_lines_of(rows):
+            for row in self._with_lines_of(rows, "invoice", "InvoiceNumber", "DebtorInvoiceLines"):
                 found[str(row["invoice"]["InvoiceNumber"])] = row
         if orders:
-            for row in self._orders_with_lines(
-                self._by_keys("DebtorOrderClient", "OrderNumber", orders, numeric=True)
-            ):
+            drafts = self._by_keys("DebtorOrderClient", "OrderNumber", orders, numeric=True)
+            for row in self._with_lines_of(drafts, "order", "OrderNumber", "DebtorOrderLineClient"):
                 found[f"order:{row['order']['OrderNumber']}"] = row
         return found
-
-    def _orders_with_lines(self, orders: list[JSON]) -> list[JSON]:
-        if not orders:
-            return []
-        numbers = [str(o["OrderNumber"]) for o in orders]
-        lines: dict[str, list[JSON]] = {n: [] for n in numbers}
-        for line in self._by_keys("DebtorOrderLineClient", "OrderNumber", numbers, numeric=True):
-            lines.setdefault(str(line["OrderNumber"]), []).append(line)
-        return [
-            {"order": o, "lines": sorted(lines[str(o["OrderNumber"])], key=_line_number)}
-            for o in orders
-        ]  # fmt: skip
 
     def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
         if stream == "contacts":
@@ -455,10 +442,12 @@ class UnicontaConnector(Connector):
         found: dict[str, JSON] = {}
         if refs:
             posted = self._by_keys("DebtorInvoiceClient", "OurRef", refs, numeric=False)
-            for row in self._with_lines_of(posted):
+            for row in self._with_lines_of(
+                posted, "invoice", "InvoiceNumber", "DebtorInvoiceLines"
+            ):
                 found[str(row["invoice"]["OurRef"])] = row
             orders = self._by_keys("DebtorOrderClient", "OurRef", refs, numeric=False)
-            for row in self._orders_with_lines(orders):
+            for row in self._with_lines_of(orders, "order", "OrderNumber", "DebtorOrderLineClient"):
                 found.setdefault(str(row["order"]["OurRef"]), row)
         if numbers:
             found.update(self._fetch_invoices(numbers))
