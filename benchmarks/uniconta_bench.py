@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet
 
 from ledgerbridge.connectors.uniconta.connector import KEYSETS
 from ledgerbridge.runtime.http import free_port
-from ledgerbridge.runtime.system import System
+from ledgerbridge.runtime.system import System, freeze_start_up_heap
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.settings import Settings
 
@@ -107,6 +107,7 @@ def uniconta_bench(
             public_url="http://127.0.0.1:9",
         )
         system = System(config)
+        freeze_start_up_heap()  # as serve and worker do
         try:
             issued = system.tenancy.create_tenant("Bench", "owner@bench.example")
             principal = system.tenancy.authenticate(issued.api_key)

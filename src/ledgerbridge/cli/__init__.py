@@ -85,7 +85,7 @@ def serve(
     import uvicorn
 
     from ledgerbridge.api.app import create_app
-    from ledgerbridge.runtime.system import System
+    from ledgerbridge.runtime.system import System, freeze_start_up_heap
     from ledgerbridge.settings import public_url_warning
 
     settings = Settings()
@@ -97,10 +97,12 @@ def serve(
     if warning:
         typer.echo(f"warning: {warning}", err=True)
     system = System(settings)
+    app_ = create_app(system)
+    freeze_start_up_heap()
     system.start_background()
     try:
         uvicorn.run(
-            create_app(system), host=settings.host, port=settings.port,
+            app_, host=settings.host, port=settings.port,
             log_level=settings.log_level.lower(), log_config=None,
         )  # fmt: skip
     finally:
@@ -124,7 +126,7 @@ def serve(
 def worker() -> None:
     """A worker process on PostgreSQL: runs sync jobs (procrastinate) and ticks the schedules.
     Start as many as you like, on any machines."""
-    from ledgerbridge.runtime.system import System
+    from ledgerbridge.runtime.system import System, freeze_start_up_heap
 
     settings = Settings()
     if settings.database_url.startswith("sqlite"):
@@ -136,6 +138,7 @@ def worker() -> None:
         raise typer.Exit(2)
     _logging(settings)
     system = System(settings)
+    freeze_start_up_heap()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

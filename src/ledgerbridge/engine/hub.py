@@ -10,7 +10,7 @@ they commit, so a reader never sees a position while a smaller one is still to c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -235,6 +235,19 @@ class HubStore:
         insert_rows(session, Change, [c.values() for c in changes])
         for listener in self.listeners:
             listener(session, changes)
+
+    def change_heads(
+        self, session: Session, tenant_id: str, after: int, limit: int
+    ) -> Sequence[sa.Row[int, str, str, str]]:
+        """``changes`` without their diffs (position, entity, record_id, origin): what the
+        followers of the feed (pushes, routes) read to know which records to look at. An
+        import's thousands of changes cost them no JSON decoding nor an ORM object each."""
+        return session.execute(
+            sa.select(Change.position, Change.entity, Change.record_id, Change.origin)
+            .where(Change.tenant_id == tenant_id, Change.position > after)
+            .order_by(Change.position)
+            .limit(limit)
+        ).all()
 
     def changes(self, session: Session, tenant_id: str, after: int, limit: int) -> list[Change]:
         """Changes after the cursor ``after`` (a position), in commit order."""

@@ -172,7 +172,7 @@ class OutboundSync(SyncState):
     ) -> tuple[int | None, dict[str, list[str]]]:
         """The next page of hub changes after the push cursor ``after`` that this connection
         sends: (the page's last position, None when there is none; record ids by entity)."""
-        changes = self.hub.changes(session, ctx.tenant_id, after, limit)
+        changes = self.hub.change_heads(session, ctx.tenant_id, after, limit)
         routed = routed_to(session, ctx.tenant_id, ctx.connection_id, ctx.connector.system)
         by_entity: dict[str, list[str]] = {}
         for change in changes:

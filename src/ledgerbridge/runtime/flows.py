@@ -358,7 +358,7 @@ class CommerceFlows(RouteFlows):
             with self._state.transaction() as session:
                 cursor = session.get(FlowCursor, run.route_id)
                 after = cursor.position if cursor else 0
-                changes = self._hub.changes(session, run.tenant_id, after, PAGE)
+                changes = self._hub.change_heads(session, run.tenant_id, after, PAGE)
                 session.expunge_all()
             if not changes:
                 return

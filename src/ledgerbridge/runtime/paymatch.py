@@ -327,7 +327,7 @@ class PayMatchFlows(RouteFlows):
             with self._state.transaction() as session:
                 cursor = session.get(Cursor, (run.target_id, name))
                 after = int(cursor.value or 0) if cursor else 0
-                changes = self._hub.changes(session, run.tenant_id, after, PAGE)
+                changes = self._hub.change_heads(session, run.tenant_id, after, PAGE)
                 session.expunge_all()
             if not changes:
                 return

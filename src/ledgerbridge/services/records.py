@@ -18,7 +18,7 @@ from ledgerbridge.engine.hub import API_ORIGIN, HubStore
 from ledgerbridge.model.references import references_of
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
-from ledgerbridge.store.tables.hub import HubRecord
+from ledgerbridge.store.tables.hub import HubRecord, business_key_is
 from ledgerbridge.store.tables.sync import Link, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
@@ -201,11 +201,11 @@ class RecordService:
             value = data.get(field)
             if value is None:
                 continue
+            dialect = session.get_bind().dialect.name
             query = sa.select(HubRecord.id).where(
                 HubRecord.tenant_id == tenant_id,
-                HubRecord.entity == entity,
+                business_key_is(dialect, entity, field, str(value)),
                 HubRecord.deleted.is_(False),
-                HubRecord.data[field].as_string() == str(value),
             )
             if record_id is not None:
                 query = query.where(HubRecord.id != record_id)

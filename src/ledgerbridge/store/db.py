@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -12,12 +13,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def create_db_engine(url: str, **kwargs: Any) -> sa.Engine:
     """An engine tuned per backend.
 
     SQLite gets WAL and a busy timeout so the API threads and the in-process worker can write
-    without "database is locked"; PostgreSQL gets a small pool with pre-ping.
+    without "database is locked"; PostgreSQL gets a small pool with pre-ping. Both write and
+    read JSON columns with orjson: an import stores four JSON documents per record, and the
+    standard encoder was a sixth of its time.
     """
+    kwargs.setdefault("json_serializer", _json_text)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
@@ -118,4 +127,4 @@ def insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) 
     nobody reads the autoincremented ones), so the driver runs one short prepared INSERT for
     every row instead of multi-row statements too long to be prepared."""
     if rows:
-        session.execute(sa.insert(cast(sa.Table, model.__table__)), rows)
+        session.connection().execute(sa.insert(cast(sa.Table, model.__table__)), rows)

@@ -16,7 +16,11 @@ BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 class HubRecord(Base):
-    """One canonical record. ``origin`` says who made the last change (``api`` or a connection)."""
+    """One canonical record. ``origin`` says who made the last change (``api`` or a connection).
+
+    Besides the index below, migration 0015 indexes each business key inside ``data`` (one
+    partial expression index per entity and key, which models cannot declare for both
+    backends); ``business_key`` writes the expression those indexes are on."""
 
     __tablename__ = "hub_records"
     __table_args__ = (sa.Index("ix_hub_records_tenant_entity", "tenant_id", "entity"),)
@@ -100,3 +104,16 @@ class FeedCounter(Base):
         sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
     )
     last: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+def business_key_is(dialect: str, entity: str, field: str, value: str) -> sa.ColumnElement[bool]:
+    """The record is an ``entity`` whose business key ``field`` is ``value``: written as
+    migration 0015's partial index on that key is, entity and path inline, so that the
+    planner takes the index (bound parameters there would hide it)."""
+    if dialect == "postgresql":
+        key = f"(hub_records.data ->> '{field}')"
+    else:
+        key = f"json_extract(hub_records.data, '$.{field}')"
+    return sa.and_(
+        sa.text(f"hub_records.entity = '{entity}'"), sa.literal_column(key, sa.String) == value
+    )

@@ -28,6 +28,7 @@ class Link(Base):
     __table_args__ = (
         sa.UniqueConstraint("connection_id", "stream", "remote_id"),
         sa.UniqueConstraint("connection_id", "stream", "record_id"),
+        sa.Index("ix_links_record", "record_id"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
@@ -120,7 +121,10 @@ class SyncIssue(Base):
     is always "what still needs attention", while the sync log keeps the history."""
 
     __tablename__ = "sync_issues"
-    __table_args__ = (sa.UniqueConstraint("connection_id", "stream", "direction", "key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("connection_id", "stream", "direction", "key"),
+        sa.Index("ix_sync_issues_key", "key"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     connection_id: Mapped[str] = mapped_column(sa.ForeignKey(_CONNECTION_FK, ondelete="CASCADE"))
