@@ -3,11 +3,18 @@ invoice's Date and payment term sync both ways, whatever happened to an edit of 
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from ledgerbridge.connectors.uniconta.connector import UnicontaConnector
+from ledgerbridge.connectors.uniconta.connector import (
+    REVISIT_EVERY,
+    InvoiceCursor,
+    UnicontaConnector,
+)
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors, seed_invoices, seed_products
+from ledgerbridge.store.tables.sync import Cursor
 from tests.integration.conftest import (
     COMPANY,
     PASSWORD,
@@ -123,7 +130,7 @@ def test_date_and_payment_term_changed_in_uniconta_reach_the_hub(
     assert len(all_of(tenant, "/invoices")) == 1
 
 
-def test_posted_invoices_are_read_again_a_few_pages_per_pull(
+def test_posted_invoices_are_read_again_a_few_pages_per_pull_once_a_day(
     system: System, tenant: Tenant, uniconta: Uniconta
 ) -> None:
     seed_debtors(uniconta.sandbox, COMPANY, count=5, seed=13)
@@ -152,6 +159,26 @@ def test_posted_invoices_are_read_again_a_few_pages_per_pull(
     system.run_until_idle()
     assert terms()[str(numbers[-1])] == 8
     assert len(all_of(tenant, "/invoices")) == 15
+
+    # The round is over: until a day after it began, a pull reads only what is new.
+    uniconta.sandbox.update(COMPANY, "DebtorInvoiceClient", numbers[1], {"Payment": "Netto 8"})
+    calls = uniconta.calls()
+    tenant.api.post(f"/connections/{connection['id']}/jobs/invoices")
+    system.run_until_idle()
+    assert uniconta.calls() - calls == 1 + 1  # VAT rates, new ones
+    assert terms()[str(numbers[1])] != 8
+
+    # A day later the next round begins, and finds the change.
+    with system.sessions.begin() as session:
+        cursor = session.get(Cursor, (connection["id"], "pull:invoices"))
+        assert cursor is not None and cursor.value is not None
+        kept = InvoiceCursor.parse(cursor.value)
+        assert kept.since is not None
+        began = datetime.fromisoformat(kept.since) - REVISIT_EVERY
+        cursor.value = replace(kept, since=began.isoformat()).text()
+    tenant.api.post(f"/connections/{connection['id']}/jobs/invoices")
+    system.run_until_idle()
+    assert terms()[str(numbers[1])] == 8
 
 
 def test_an_import_reads_invoice_lines_in_whole_pages(uniconta: Uniconta) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ledgerbridge.connectors.base import (
@@ -60,6 +61,11 @@ MAX_FILTER_KEYS = 100
 REVISIT_PAGES = 5
 """Pages of posted invoice headers a pull reads again to find changed dates and payment terms
 (see ``_read_invoices``): at most this many calls a pull spends on them."""
+
+REVISIT_EVERY = timedelta(days=1)
+"""How often a round of reading the posted invoices' headers again begins: once a day, so an
+hourly pull costs one call when nothing is new, and a round over many invoices still ends
+within the day (a company's ``ceil(invoices / 1000 / REVISIT_PAGES)`` pulls)."""
 
 LINES_PAGE = 1000
 """Invoice lines per OData page (Uniconta's maximum)."""
@@ -118,23 +124,25 @@ KEYSETS: dict[str, Keyset] = {
 @dataclass(frozen=True)
 class InvoiceCursor:
     """Where the invoice pull is: the last invoice number read (``last``), where the headers
-    read again continue (after ``revisit``; None: from the first), and whether the new invoices
-    are read next (``new``). As text: ``last|revisit`` or ``last|revisit|new``; a bare number
-    (the form before headers were read again) is ``last``."""
+    read again continue (after ``revisit``; None: from the first), whether the new invoices
+    are read next (``new``) and when the last round of headers read again began (``since``,
+    ISO time). As text: ``last|revisit|new|since`` (``new`` or empty); the older forms
+    ``last|revisit|new``, ``last|revisit`` and a bare ``last`` still parse."""
 
     last: str | None
     revisit: str | None
     new: bool = False
+    since: str | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> InvoiceCursor:
         parts = (text or "").split("|")
-        value = [part or None for part in parts] + [None, None]
-        return cls(value[0], value[1], new=len(parts) > 2)
+        value = [part or None for part in parts] + [None, None, None]
+        return cls(value[0], value[1], new=value[2] == "new", since=value[3])
 
     def text(self) -> str:
-        parts = [self.last or "", self.revisit or ""] + (["new"] if self.new else [])
-        return "|".join(parts)
+        parts = [self.last or "", self.revisit or "", "new" if self.new else "", self.since or ""]
+        return "|".join(parts).rstrip("|")
 
 
 class UnicontaConnector(Connector):
@@ -276,9 +284,11 @@ class UnicontaConnector(Connector):
 
         Uniconta tells of no change to a posted invoice (no change stamp on it, no Change URL
         for transactions), and only its Date, due date and payment term can still change. So
-        each pull reads up to ``REVISIT_PAGES`` pages of headers of the invoices already seen
-        (one call each, no lines: those cannot change), as rows that only follow invoices
-        already linked; a company with more invoices is gone through over several pulls."""
+        once a day (``REVISIT_EVERY``) a round begins that reads the headers of the invoices
+        already seen again (one call a page, no lines: those cannot change), as rows that only
+        follow invoices already linked, up to ``REVISIT_PAGES`` pages a pull; a company with
+        more invoices is gone through over several pulls. Between rounds a pull reads only
+        what is new."""
         if cursor.new or cursor.last is None:
             rows = self.client.query(
                 "DebtorInvoiceClient",
@@ -288,9 +298,17 @@ class UnicontaConnector(Connector):
             )
             last = str(rows[-1]["InvoiceNumber"]) if rows else cursor.last
             more = len(rows) >= limit
-            after = InvoiceCursor(last, cursor.revisit, new=more)
+            after = InvoiceCursor(last, cursor.revisit, new=more, since=cursor.since)
             lines = self._with_invoice_lines(rows, cursor.last) if rows else []
             return Page(lines, after.text(), more)
+        since = cursor.since
+        if cursor.revisit is None:  # a new round of headers read again, if one is due
+            now = self.clock.now()
+            if since is not None and now < datetime.fromisoformat(since) + REVISIT_EVERY:
+                return self._read_invoices(
+                    InvoiceCursor(cursor.last, None, new=True, since=since), limit
+                )
+            since = now.isoformat(timespec="seconds")
         self._revisited += 1
         start = f"InvoiceNumber gt {cursor.revisit} and " if cursor.revisit is not None else ""
         headers = self.client.query(
@@ -302,10 +320,11 @@ class UnicontaConnector(Connector):
         rows = [{"invoice": header, ROW_LINKED_ONLY: True} for header in headers]
         if len(headers) < limit:
             # Gone through them all: the next revisit starts again from the first.
-            return Page(rows, InvoiceCursor(cursor.last, None, new=True).text(), more=True)
+            return Page(rows, InvoiceCursor(cursor.last, None, True, since).text(), more=True)
         revisit = str(headers[-1]["InvoiceNumber"])
         budget_spent = self._revisited >= REVISIT_PAGES
-        return Page(rows, InvoiceCursor(cursor.last, revisit, new=budget_spent).text(), more=True)
+        after = InvoiceCursor(cursor.last, revisit, new=budget_spent, since=since)
+        return Page(rows, after.text(), more=True)
 
     def _with_invoice_lines(self, invoices: list[JSON], after: str | None) -> list[JSON]:
         """A page of new invoices (numbered after ``after``) with their lines, read in bulk in
