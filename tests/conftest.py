@@ -17,6 +17,7 @@ import sqlalchemy as sa
 import stamina
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledgerbridge.connectors.kit.kept import forget_kept_reads
 from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
 
 TEST_DATABASE = os.environ.get("LEDGERBRIDGE_TEST_DATABASE", "sqlite")
@@ -63,6 +64,13 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture
 def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     return create_session_factory(engine)
+
+
+@pytest.fixture(autouse=True)
+def nothing_kept() -> None:
+    """Each test starts with no reads kept by the process (sessions, VAT codes): its sandboxes
+    may sit at addresses an earlier test's used."""
+    forget_kept_reads()
 
 
 @pytest.fixture(autouse=True)

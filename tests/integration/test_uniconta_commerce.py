@@ -195,11 +195,20 @@ def test_oss_codes_are_uniconta_own_and_unknown_codes_and_items_are_refused(
         "sku": "FINDES-IKKE", "description": "Ukendt vare", "quantity": "1",
         "unit_price": "10", "vat_code": "U25"})  # fmt: skip
     found = {i["key"]: i for i in issues(tenant, shop["cid"])}
-    assert found[unmapped["id"]]["reason"] == "vat_code_unmapped"
+    assert found[unmapped["id"]]["reason"] == "vat_code_unmapped", found[unmapped["id"]]["message"]
     refused = found[unknown["id"]]
     assert "FINDES-IKKE" in refused["message"] and "InvItemClient" in refused["message"]
     assert refused["outcome"] == "failed"
     assert set(found) == {unmapped["id"], unknown["id"]}
+
+    # The code created in Uniconta, as the skip says, is found at the retry: the VAT codes
+    # kept from the earlier runs are read again when one is missing.
+    uniconta.sandbox.insert(COMPANY, "GLVatClient", {"Vat": "XX7", "Rate": 7, "VatType": "Sales"})
+    tenant.api.post(f"/connections/{shop['cid']}/jobs/retry")
+    system.run_until_idle()
+    assert set(i["key"] for i in issues(tenant, shop["cid"])) == {unknown["id"]}
+    retried = tenant.api.get(f"/invoices/{unmapped['id']}").json()["data"]
+    assert _posted(uniconta, retried["number"])["VatAmount"] == 0.7
 
 
 def test_without_a_booking_service_invoices_stay_orders_ready_to_book_until_booked_in_uniconta(

@@ -406,6 +406,10 @@ class Connector(ABC):
         tables): the engine calls it outside any database transaction, only when records of
         those streams are about to be handled, so an idle run makes no call."""
 
+    def read_afresh(self) -> None:  # noqa: B027  (optional hook)
+        """Code tables kept from earlier runs are read again by this run's ``prepare``: the
+        engine calls it for a retry, which follows a fix made in the system."""
+
     def count(self, stream: str) -> int | None:
         """How many records a stream holds, when the system can say (progress and ETA)."""
         return None

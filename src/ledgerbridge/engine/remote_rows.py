@@ -84,7 +84,7 @@ def keep(
             "stored_at": insert.excluded.stored_at,
         },
     )
-    session.execute(statement, changed)
+    session.connection().execute(statement, changed)
 
 
 def forget(session: Session, ctx: RunContext, noticed: Mapping[str, Iterable[str]]) -> None:

@@ -75,7 +75,8 @@ class SyncEngine:
     ) -> int:
         """Try the open skipped or failed records of the connection again (all of them, those
         of one ``reason``, or one issue): inbound ones are read afresh (the cause may have
-        been fixed there), outbound ones sent again."""
+        been fixed there), outbound ones sent again, with the system's code tables read
+        afresh too (a code created there to clear a skip)."""
         query = sa.select(SyncIssue.stream, SyncIssue.direction, SyncIssue.key).where(
             SyncIssue.connection_id == ctx.connection_id
         )
@@ -85,6 +86,7 @@ class SyncEngine:
             query = query.where(SyncIssue.id == issue_id)
         with self._sessions() as session:
             issues = session.execute(query).all()
+        ctx.connector.read_afresh()
         for stream in ctx.connector.mappings:
             inbound_ids = sorted(k for s, d, k in issues if s == stream and d == INBOUND)
             if inbound_ids and ctx.directions(stream)[0]:

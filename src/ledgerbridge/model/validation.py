@@ -158,10 +158,13 @@ def normalize_email(value: str) -> str:
         raise invalid
     if not _EMAIL_LOCAL.fullmatch(local):
         raise invalid
-    try:
-        ascii_domain = domain.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        raise invalid from None
+    if domain.isascii():
+        ascii_domain = domain.lower()  # the labels' check below is all IDNA would add
+    else:
+        try:
+            ascii_domain = domain.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            raise invalid from None
     labels = ascii_domain.split(".")
     if len(labels) < 2 or labels[-1].isdigit():
         raise invalid

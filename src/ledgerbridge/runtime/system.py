@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.base import Connector
+from ledgerbridge.connectors.kit.kept import forget_kept_reads
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.quota import QuotaLedger
 from ledgerbridge.engine.reconcile import Reconciler
@@ -90,6 +91,7 @@ class System:
     ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
+        forget_kept_reads()
         self.db = create_db_engine(settings.database_url)
         migrate(self.db)
         self.sessions = create_session_factory(self.db)

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from hashlib import sha256
 from json import dumps
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +33,7 @@ from ledgerbridge.connectors.kit.http import (
     status_failure,
     with_retries,
 )
+from ledgerbridge.connectors.kit.kept import KeptReads
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,10 @@ OSLO = ZoneInfo("Europe/Oslo")
 SESSION_DAYS = 2
 """A session is asked for this many days; it is renewed one day before its expiration date,
 because the cut-off time on that date is not documented."""
+SESSIONS = KeptReads(max_age=timedelta(days=SESSION_DAYS - 1))
+"""Session tokens by address and tokens, kept by the process: every job of a connection (and
+of others with the same tokens) uses one session instead of creating its own. A session
+Tripletex refuses is created again at once."""
 PAGE = 1000
 JSON_BODY = "application/json; charset=utf-8"
 ROTATE = "generate a new employee token in Tripletex (Selskap → API-tilgang) and paste it"
@@ -126,8 +132,12 @@ class TripletexClient:
         self._employee = employee_token.strip()
         self._meter = meter
         self._clock = clock or SystemClock()
-        self._session: str | None = None
-        self._session_expires: date | None = None
+        self._renew = False
+        # The tokens themselves stay out of the key: a digest names them.
+        self._session_key = (
+            base_url.rstrip("/"),
+            sha256(f"{self._consumer}\n{self._employee}".encode()).hexdigest(),
+        )
         self.rate_remaining: int | None = None
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
@@ -155,33 +165,35 @@ class TripletexClient:
         return self._clock.now().astimezone(OSLO).date()
 
     def session_token(self) -> str:
-        """A valid session token, created or renewed when it expires within a day."""
-        today = self._today()
-        if (
-            self._session is None
-            or self._session_expires is None
-            or self._session_expires - timedelta(days=1) <= today
-        ):
-            expires = today + timedelta(days=SESSION_DAYS)
-            self._meter(1)
-            response = self._send(
-                "POST",
-                "/token/session/:create",
-                json={
-                    "consumerToken": self._consumer,
-                    "employeeToken": self._employee,
-                    "expirationDate": expires.isoformat(),
-                },
-                write=False,
-            )
-            if response.status_code in (401, 403, 422):
-                message, field = explain(_auth_message(response), self.environment)
-                raise TokenRefused(message, field)
-            body = self._body(response, "POST", "/token/session/:create", write=False)
-            self._session = str(body["value"]["token"])
-            self._session_expires = expires
-            log.info("Tripletex session created, valid until %s", expires.isoformat())
-        return self._session
+        """A valid session token: the one this process keeps for these tokens (``SESSIONS``),
+        else a new one, asked for ``SESSION_DAYS`` days and used until a day before its
+        expiration date."""
+        token: str
+        token, _ = SESSIONS.get(
+            self._session_key, self._clock.now(), self._create_session, fresh=self._renew
+        )
+        self._renew = False
+        return token
+
+    def _create_session(self) -> str:
+        expires = self._today() + timedelta(days=SESSION_DAYS)
+        self._meter(1)
+        response = self._send(
+            "POST",
+            "/token/session/:create",
+            json={
+                "consumerToken": self._consumer,
+                "employeeToken": self._employee,
+                "expirationDate": expires.isoformat(),
+            },
+            write=False,
+        )
+        if response.status_code in (401, 403, 422):
+            message, field = explain(_auth_message(response), self.environment)
+            raise TokenRefused(message, field)
+        body = self._body(response, "POST", "/token/session/:create", write=False)
+        log.info("Tripletex session created, valid until %s", expires.isoformat())
+        return str(body["value"]["token"])
 
     def who_am_i(self) -> JSON:
         body = self.request("GET", "/token/session/>whoAmI", params={"fields": "*,company(*)"})
@@ -245,7 +257,7 @@ class TripletexClient:
             if response.status_code == 401:
                 message = _auth_message(response)
                 if attempt == 0 and "session token" in message.lower():
-                    self._session = None
+                    self._renew = True
                     continue
                 text, field = explain(message, self.environment)
                 raise TokenRefused(text, field)

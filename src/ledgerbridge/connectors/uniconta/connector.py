@@ -11,11 +11,13 @@ postings, out only: see ``journal``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from hashlib import sha256
 from typing import Any, Literal
 
+from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import (
     JSON,
     ROW_ISSUE,
@@ -31,6 +33,7 @@ from ledgerbridge.connectors.base import (
     StepCall,
     WriteStep,
 )
+from ledgerbridge.connectors.kit.kept import KeptReads
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.uniconta.booking import SUCCESS, BookingClient
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient, odata_quote
@@ -192,6 +195,14 @@ class UnicontaConnector(Connector):
         self.products_master = str(settings.get("products_master") or "uniconta")
         self.codes = LazyRates(
             self._vat_rates,
+            # Kept for these credentials only: another login to the company reads its own.
+            (
+                str(settings.get("base_url") or DEFAULT_BASE_URL),
+                self.company_id,
+                str(settings["username"]),
+                sha256(str(secrets["password"]).encode()).hexdigest(),
+            ),
+            self.clock,
             vat_mapping=settings.get("vat_mapping"),
             unit_mapping=settings.get("unit_mapping"),
             payment_terms=settings.get("payment_terms"),
@@ -242,6 +253,9 @@ class UnicontaConnector(Connector):
             self.codes.load()
         if "cash_journal" in streams:
             self._company_currency()
+
+    def read_afresh(self) -> None:
+        self.codes.afresh = True
 
     def _company_currency(self) -> str:
         """The company's own currency (one read, when a posting is first written): lines in
@@ -298,7 +312,11 @@ class UnicontaConnector(Connector):
             )
             last = str(rows[-1]["InvoiceNumber"]) if rows else cursor.last
             more = len(rows) >= limit
-            after = InvoiceCursor(last, cursor.revisit, new=more, since=cursor.since)
+            # Reading every invoice from the first (an import) is a round of its own.
+            since = cursor.since
+            if since is None and cursor.last is None:
+                since = self.clock.now().isoformat(timespec="seconds")
+            after = InvoiceCursor(last, cursor.revisit, new=more, since=since)
             lines = self._with_invoice_lines(rows, cursor.last) if rows else []
             return Page(lines, after.text(), more)
         since = cursor.since
@@ -849,18 +867,34 @@ def _stored_invoice(call: StepCall) -> JSON:
     return row
 
 
-class LazyRates(Codes):
-    """Code tables whose VAT rates are read from Uniconta when a run that needs them starts
-    (one call, and none for runs that never need a rate)."""
+VAT_RATES = KeptReads(max_age=timedelta(hours=6))
+"""Companies' VAT codes and rates, by address, company and login: read at most every six
+hours by the runs that need them, and by every retry (a code created in Uniconta to clear a
+skip is found at once). A changed rate of an existing code is seen within six hours."""
 
-    def __init__(self, load: Callable[[], dict[str, str]], **tables: Any) -> None:
+
+class LazyRates(Codes):
+    """Code tables whose VAT rates come from Uniconta when a run that needs them starts (one
+    call at most, none for runs that never need a rate, and none while ``VAT_RATES`` keeps
+    the company's)."""
+
+    def __init__(
+        self, load: Callable[[], dict[str, str]], company: Hashable, clock: Clock,
+        **tables: Any,
+    ) -> None:  # fmt: skip
         super().__init__(**tables)
         self._load = load
+        self._company = company
+        self._clock = clock
         self._loaded = False
+        self.afresh = False
+        """Read them even if kept (a retry)."""
 
     def load(self) -> None:
         if not self._loaded:
-            self.vat_rates = self._load()
+            self.vat_rates, _ = VAT_RATES.get(
+                self._company, self._clock.now(), self._load, fresh=self.afresh
+            )
             self._loaded = True
 
 
