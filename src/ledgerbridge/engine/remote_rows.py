@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from ledgerbridge.connectors.base import JSON
 from ledgerbridge.engine.canonical import content_hash
 from ledgerbridge.engine.context import RunContext
-from ledgerbridge.store.db import dialect_insert
+from ledgerbridge.store.db import dialect_insert, insert_rows
 from ledgerbridge.store.tables.sync import InboxEvent, RemoteRow
 
 
@@ -72,7 +72,13 @@ def keep(
             )
         )
     }
-    changed = [v for remote_id, v in values.items() if stored.get(remote_id) != v["row_hash"]]
+    new = [v for remote_id, v in values.items() if remote_id not in stored]
+    insert_rows(session, RemoteRow, new)  # an import's: plain inserts (COPY on PostgreSQL)
+    changed = [
+        v
+        for remote_id, v in values.items()
+        if remote_id in stored and stored[remote_id] != v["row_hash"]
+    ]
     if not changed:
         return
     insert = dialect_insert(session)(RemoteRow)

