@@ -61,12 +61,15 @@ class HubStore:
             return None
         return record
 
-    def load(self, session: Session, record_ids: Iterable[str]) -> None:
+    def load(self, session: Session, record_ids: Iterable[str]) -> list[HubRecord]:
         """Loads these records into the session in one query, so that ``get`` finds them
-        without one query each (a page of linked records read again)."""
+        without one query each (a page of linked records read again). The session holds its
+        records weakly: the caller keeps the answer while it uses ``get``, or they are gone
+        at once and each ``get`` queries again."""
         wanted = sorted(set(record_ids))
-        if wanted:
-            session.scalars(sa.select(HubRecord).where(HubRecord.id.in_(wanted))).all()
+        if not wanted:
+            return []
+        return list(session.scalars(sa.select(HubRecord).where(HubRecord.id.in_(wanted))))
 
     def index_by_field(
         self, session: Session, tenant_id: str, entity: str, field: str

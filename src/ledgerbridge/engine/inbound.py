@@ -123,7 +123,9 @@ class InboundSync(SyncState):
         entity = mapping.entity
         remote_ids = [mapping.remote_id(row) for row in rows]
         links = self._links_for(session, ctx, stream, rows, remote_ids)
-        self.hub.load(session, [link.record_id for link in links.values()])
+        # Held while the page is applied: the session holds records weakly, and every
+        # ``hub.get`` of a linked record below finds its record here without a query.
+        _page_records = self.hub.load(session, [link.record_id for link in links.values()])
         open_issues = recorder.open_issue_keys(session, stream, INBOUND, remote_ids)
         references = self.resolve_inbound(session, ctx, mapping, rows)
         resolved: list[str] = []
