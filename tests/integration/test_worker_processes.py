@@ -233,3 +233,27 @@ def test_two_worker_processes_share_the_work_one_job_per_connection(
         imports = [r for r in status["recent_runs"] if r["kind"] == "import"]
         assert [r["counts"] for r in imports] == [{"customers.created": 400}]
     system.close()
+
+
+def test_a_worker_whose_job_loop_dies_exits_for_its_supervisor(
+    settings: Settings, importing: Importing, tmp_path: Path
+) -> None:
+    """Its registration gone (as when another worker pruned it while this one was frozen),
+    the worker's next fetch of a job fails and its job loop ends: the process exits non-zero
+    instead of lingering as a worker that runs nothing."""
+    log = tmp_path / "worker.log"
+    worker = _start_worker(_worker_env(settings), log)
+    try:
+        _wait_for(lambda: _registered(importing.system), "the worker to register")
+        with importing.system.sessions.begin() as session:
+            session.execute(sa.text("DELETE FROM procrastinate_workers"))
+        assert worker.wait(timeout=60) == 1
+    finally:
+        worker.kill()
+    assert "the job loop stopped on an error" in log.read_text()
+
+
+def _registered(system: System) -> bool:
+    with system.sessions() as session:
+        count = session.scalar(sa.text("SELECT count(*) FROM procrastinate_workers"))
+    return bool(count)

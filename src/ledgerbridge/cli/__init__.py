@@ -120,7 +120,8 @@ def serve(
         "-9, machine lost), its heartbeat stops; after LEDGERBRIDGE_JOB_LEASE_SECONDS (60) "
         "another worker runs its jobs again, resuming from their saved cursors, and the "
         "runs it left are shown as interrupted. SIGTERM or Ctrl-C finishes running jobs "
-        "first."
+        "first. A worker whose job loop stops on an error exits with status 1, for its "
+        "supervisor (systemd, a container runtime) to start it again."
     )
 )
 def worker() -> None:
@@ -147,8 +148,17 @@ def worker() -> None:
         f"worker {system.worker.worker_id} running {settings.worker_concurrency} job(s) at "
         "once; Ctrl-C to stop"
     )
-    stop.wait()
+    # Woken every second: a signal the kernel handed to another thread is then acted on,
+    # and a worker whose job loop died exits (non-zero) for its supervisor to restart it.
+    failed = False
+    while not stop.wait(1.0):
+        if not system.background_alive():
+            typer.echo("the job loop stopped on an error (see the log above); exiting", err=True)
+            failed = True
+            break
     system.close()
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

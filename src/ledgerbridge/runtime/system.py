@@ -274,6 +274,11 @@ class System:
         for thread in self._threads:
             thread.start()
 
+    def background_alive(self) -> bool:
+        """Whether the worker and the scheduler tick started by ``start_background`` still
+        run (a worker whose job loop died on an error runs nothing until restarted)."""
+        return bool(self._threads) and all(thread.is_alive() for thread in self._threads)
+
     def _tick_loop(self) -> None:
         while not self._stop.is_set():
             try:
