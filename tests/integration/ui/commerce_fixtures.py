@@ -4,8 +4,10 @@ read from a page the way a browser would submit it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from html.parser import HTMLParser
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -14,6 +16,16 @@ from ledgerbridge.sandbox.uniconta import seed_webshop
 from ledgerbridge.sandbox.woocommerce import WooSandbox
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.webshop_fixtures import WAREHOUSE, Webshop, stock_shop
+
+BOOKS_ZONE = ZoneInfo("Europe/Copenhagen")
+"""The Uniconta connection's time zone: an order's day, and so its start-date and
+historical-import decisions, is counted in it, not in the machine's."""
+
+
+def books_day(days_from_today: int = 0) -> str:
+    """A day in the books' time zone (the machine's local day differs from it around
+    midnight)."""
+    return (dt.datetime.now(BOOKS_ZONE).date() + dt.timedelta(days=days_from_today)).isoformat()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ mapping and upload. axe and the 360 px check on every page these screens have.""
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, impor
 from tests.integration.test_acquirers_paymatch import CENTS, journal, place, shop, stripe
 from tests.integration.test_file_import import ORDERS_CSV
 from tests.integration.test_zettle import SHARED_DEBTOR, Till, prepare_uniconta, ring_up, zettle
-from tests.integration.ui.commerce_fixtures import shop_and_books
+from tests.integration.ui.commerce_fixtures import books_day, shop_and_books
 from tests.integration.ui.conftest import (
     assert_accessible,
     assert_fits_360,
@@ -29,12 +28,10 @@ from tests.integration.ui.test_commerce_mail import sink
 from tests.integration.webshop_fixtures import Webshop, woo
 
 __all__ = ["shop", "shop_and_books", "sink", "stripe", "woo", "zettle"]
-TODAY = dt.date.today().isoformat()
 PAYMATCH_FORM = {
     "Journal": "PAYMATCH", "Receivable account": "5820", "Fee account": "7220",
     "Bank account": "5900", "Error account": "5990", "Wait for an invoice (hours)": "0",
 }  # fmt: skip
-TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
 
 
 def checked(page: Any, name: str) -> None:
@@ -50,6 +47,7 @@ def test_a_shops_route_and_historical_import_book_its_orders(
 ) -> None:
     setup = shop_and_books
     orders = [setup.order("mette", [("KAF-500", 1)]), setup.order("anna", [("KOP-01", 2)])]
+    today = books_day()  # the orders' day where they are booked
     setup.settle()
     browser_sign_in(page, system, ui_url, setup.tenant.tenant_id)
     page.get_by_role("link", name="Routes", exact=True).first.click()
@@ -61,7 +59,7 @@ def test_a_shops_route_and_historical_import_book_its_orders(
     page.get_by_label("product", exact=True).check()
     page.get_by_label("Book this source's orders and refunds in the target").check()
     page.locator("summary", has_text="Commerce policy").click()
-    page.locator("#commerce-policy-start_date").fill(TOMORROW)
+    page.locator("#commerce-policy-start_date").fill(books_day(1))
     page.get_by_label("Rounding account or item").fill("AFRUND")
     page.get_by_label("Refund item").fill("REFUSION")
     page.get_by_role("button", name="Add row to order states").click()
@@ -77,8 +75,8 @@ def test_a_shops_route_and_historical_import_book_its_orders(
     assert setup.invoices(orders[0]) == [], "before the start date"
 
     page.get_by_role("link", name="Historical import").click()
-    page.get_by_label("From (order date)").fill(TODAY)
-    page.get_by_label("To (included)").fill(TODAY)
+    page.get_by_label("From (order date)").fill(today)
+    page.get_by_label("To (included)").fill(today)
     page.get_by_role("button", name="Preview").click()
     page.get_by_text("Orders to book").wait_for()
     assert page.locator("dl.facts dd").first.inner_text() == "2"

@@ -4,18 +4,15 @@ removal; a member sees the route but cannot change it."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from ledgerbridge.runtime.system import System
 from tests.integration.conftest import COMPANY
-from tests.integration.ui.commerce_fixtures import form_of, shop_and_books
+from tests.integration.ui.commerce_fixtures import books_day, form_of, shop_and_books
 from tests.integration.ui.conftest import Web, sign_in, text_of
 from tests.integration.webshop_fixtures import Webshop, woo
 
 __all__ = ["shop_and_books", "woo"]
-TOMORROW = (dt.date.today() + dt.timedelta(days=1)).isoformat()
-TODAY = dt.date.today().isoformat()
 
 
 def new_route_form(web: Web, setup: Webshop) -> dict[str, Any]:
@@ -29,7 +26,7 @@ def commerce_form(web: Web, setup: Webshop, **changes: str) -> dict[str, Any]:
     form.update({
         "commerce_on": "on", "entities.product": "on",
         "commerce.policy.rounding_account": "AFRUND", "commerce.policy.refund_item": "REFUSION",
-        "commerce.policy.start_date": TOMORROW, **changes,
+        "commerce.policy.start_date": books_day(1), **changes,
     })  # fmt: skip
     return form
 
@@ -136,6 +133,7 @@ def test_historical_import_shows_its_plan_then_books_the_orders(
 ) -> None:
     setup = shop_and_books
     orders = [setup.order("mette", [("KAF-500", 1)]), setup.order("anna", [("KOP-01", 2)])]
+    today = books_day()  # the orders' day where they are booked
     setup.settle()
     saved = web.post("/ui/routes/new", commerce_form(web, setup))
     assert saved.status_code == 303
@@ -143,17 +141,17 @@ def test_historical_import_shows_its_plan_then_books_the_orders(
     assert setup.invoices(orders[0]) == [], "before the start date: not booked"
     route = saved.headers["location"]
 
-    plan = web.post(f"{route}/history", {"from": TODAY, "to": TODAY, "action": "preview"})
+    plan = web.post(f"{route}/history", {"from": today, "to": today, "action": "preview"})
     assert plan.status_code == 200
     words = text_of(plan.text)
     assert "Orders to book 2" in words
-    backwards = web.post(f"{route}/history", {"from": TODAY, "to": "2020-01-01"})
+    backwards = web.post(f"{route}/history", {"from": today, "to": "2020-01-01"})
     assert backwards.status_code == 422
     assert 'id="history-to-error"' in backwards.text
-    garbled = web.post(f"{route}/history", {"from": "soon", "to": TODAY})
+    garbled = web.post(f"{route}/history", {"from": "soon", "to": today})
     assert garbled.status_code == 422 and "give a day" in garbled.text
 
-    started = web.post(f"{route}/history", {"from": TODAY, "to": TODAY, "action": "import"})
+    started = web.post(f"{route}/history", {"from": today, "to": today, "action": "import"})
     assert started.status_code == 303
     job_page = web.get(started.headers["location"])
     assert 'hx-trigger="every 2s"' in job_page.text, "polls while it runs"
