@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledgerbridge.store.db import insert_new
+from ledgerbridge.store.db import insert_new, insert_rows
+from ledgerbridge.store.tables.hub import Change, HubRecord
 from ledgerbridge.store.tables.sync import QuotaUsage
+from ledgerbridge.store.tables.tenancy import Tenant
 
 ROW = {"credential_key": "host:api.example", "day": "2026-11-21", "used": 0, "limit": 10}
 KEYS = ["credential_key", "day"]
@@ -50,3 +54,54 @@ def test_a_racing_insert_of_the_same_key_waits_and_stores_nothing(
     assert results == [False]
     with session_factory() as session:
         assert session.scalars(sa.select(QuotaUsage.used)).all() == [0]
+
+
+AT = datetime(2026, 12, 4, 23, 5, 7, tzinfo=ZoneInfo("Europe/Copenhagen"))
+
+
+def stored(session: Session, table: str, key: str, value: object) -> dict[str, object]:
+    """A row as the database holds it (the driver's values, before any result processing)."""
+    result = session.execute(
+        sa.text(f'SELECT * FROM "{table}" WHERE "{key}" = :value'), {"value": value}
+    )
+    return dict(result.mappings().one())
+
+
+def test_insert_rows_stores_what_sqlalchemy_would(session_factory: sessionmaker[Session]) -> None:
+    """The driver-level insert (executemany on SQLite, COPY on PostgreSQL) stores each value as
+    SQLAlchemy's own INSERT does: UTC datetimes from another zone, whole-second and not,
+    JSON documents and JSON null, defaults for the columns left out, integers and text."""
+    with session_factory.begin() as session:
+        tenant = {"id": "t-1", "name": "Bageriet", "created_at": AT}
+        session.execute(sa.insert(Tenant), [tenant])
+        records = [
+            {"id": f"r-{i}", "tenant_id": "t-1", "entity": "party", "content_hash": "h",
+             "data": {"name": "Æbleø", "n": i % 2, "amount": "12.50", "tags": [1, None]},
+             "origin": "app", "created_at": AT + timedelta(microseconds=i % 2 * 250),
+             "updated_at": AT}
+            for i in range(4)
+        ]  # fmt: skip
+        session.execute(sa.insert(HubRecord), records[:2])
+        insert_rows(session, HubRecord, records[2:])
+        changes = [
+            {"tenant_id": "t-1", "position": i, "entity": "party", "record_id": f"r-{i}",
+             "version": 1, "operation": "create", "origin": "app", "at": AT, "actor": None,
+             "run_id": None, "diff": {"name": [None, "x"]} if i % 2 else None}
+            for i in range(4)
+        ]  # fmt: skip
+        session.execute(sa.insert(Change), changes[:2])
+        insert_rows(session, Change, changes[2:])
+    with session_factory() as session:
+        for by_orm, by_driver in ((0, 2), (1, 3)):
+            orm_row = stored(session, "hub_records", "id", f"r-{by_orm}")
+            driver_row = stored(session, "hub_records", "id", f"r-{by_driver}")
+            assert {**orm_row, "id": None} == {**driver_row, "id": None}
+            orm_change = stored(session, "changes", "position", by_orm)
+            driver_change = stored(session, "changes", "position", by_driver)
+            ignore = {"seq": None, "position": None, "record_id": None}
+            assert {**orm_change, **ignore} == {**driver_change, **ignore}
+        loaded = {r.id: r for r in session.scalars(sa.select(HubRecord))}
+        assert loaded["r-3"].data == records[3]["data"]
+        assert loaded["r-3"].created_at == AT + timedelta(microseconds=250)
+        assert loaded["r-2"].created_at == AT
+        assert loaded["r-2"].version == 1 and loaded["r-2"].deleted is False, "defaults"
