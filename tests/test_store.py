@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledgerbridge.store.db import insert_new, insert_rows
+from ledgerbridge.store.db import insert_new, insert_rows, write_turns
 from ledgerbridge.store.tables.hub import Change, HubRecord
 from ledgerbridge.store.tables.sync import QuotaUsage
 from ledgerbridge.store.tables.tenancy import Tenant
+from ledgerbridge.store.write_turns import WriteTurns, urgent_writes
 
 ROW = {"credential_key": "host:api.example", "day": "2026-11-21", "used": 0, "limit": 10}
 KEYS = ["credential_key", "day"]
@@ -105,3 +109,57 @@ def test_insert_rows_stores_what_sqlalchemy_would(session_factory: sessionmaker[
         assert loaded["r-3"].created_at == AT + timedelta(microseconds=250)
         assert loaded["r-2"].created_at == AT
         assert loaded["r-2"].version == 1 and loaded["r-2"].deleted is False, "defaults"
+
+
+def test_sqlite_writers_take_turns_and_an_urgent_one_goes_first(
+    engine: sa.Engine, session_factory: sessionmaker[Session]
+) -> None:
+    """A writer waiting for the write lock is not left to SQLite's busy handler: writers queue
+    in the order they came, and a callback's acknowledgement (urgent) goes before them."""
+    turns = write_turns(engine)
+    if turns is None:
+        pytest.skip("PostgreSQL has no single write lock: its writers do not queue")
+    order: list[str] = []
+    release = threading.Event()
+
+    def write(name: str, *, urgent: bool = False, hold: threading.Event | None = None) -> None:
+        with urgent_writes() if urgent else nullcontext(), session_factory.begin() as session:
+            insert_new(session, QuotaUsage, {**ROW, "credential_key": name}, KEYS)
+            order.append(name)
+            if hold is not None:
+                hold.wait(timeout=30)
+
+    def until_waiting(expected: tuple[int, int]) -> None:
+        for _ in range(3000):  # polled, not timed: each step only lets a thread reach the queue
+            if turns.waiting() == expected:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"waiting {turns.waiting()}, expected {expected}")
+
+    threads = [threading.Thread(target=write, args=("first",), kwargs={"hold": release})]
+    threads[0].start()
+    while not order:
+        time.sleep(0.01)
+    threads.append(threading.Thread(target=write, args=("api write",)))
+    threads[1].start()
+    until_waiting((0, 1))
+    threads.append(threading.Thread(target=write, args=("callback",), kwargs={"urgent": True}))
+    threads[2].start()
+    until_waiting((1, 1))
+    release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert order == ["first", "callback", "api write"]
+    assert turns.waiting() == (0, 0)
+
+
+def test_a_turn_not_given_in_time_fails_as_sqlite_would() -> None:
+    turns = WriteTurns(timeout_s=0.2)
+    holder, other = object(), object()
+    turns.take(holder)
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        turns.take(other)
+    assert turns.waiting() == (0, 0)
+    turns.give_back(other)  # not its turn: nothing changes
+    turns.give_back(holder)
+    turns.take(other)

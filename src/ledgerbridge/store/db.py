@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.store.base import UTCDateTime
+from ledgerbridge.store.write_turns import WriteTurns
 
 
 def _json_text(value: Any) -> str:
@@ -48,18 +50,72 @@ def create_db_engine(url: str, **kwargs: Any) -> sa.Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        turns = WriteTurns(timeout_s=30)
+        _TURNS[engine] = turns
+
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: sa.Connection) -> None:
-            # Writers take the write lock up front (no lock-upgrade failures between writers);
-            # readers start a deferred transaction and, in WAL mode, never wait for a writer.
-            immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # Writers take the write lock up front (no lock-upgrade failures between writers),
+            # each in its turn; readers start a deferred transaction and, in WAL mode, never
+            # wait for a writer.
+            if not conn.get_execution_options().get(_WRITE_OPTION, False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            raw = _raw(conn.connection)
+            turns.take(raw)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                turns.give_back(raw)
+                raise
 
+        _give_back_after(engine, turns)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs)
 
 
 _WRITE_OPTION = "ledgerbridge_write"
+_TURNS: weakref.WeakKeyDictionary[sa.Engine, WriteTurns] = weakref.WeakKeyDictionary()
+
+
+def write_turns(engine: sa.Engine) -> WriteTurns | None:
+    """The turns at the write lock of a SQLite engine (None on PostgreSQL)."""
+    return _TURNS.get(engine)
+
+
+def _raw(connection: Any) -> Any:
+    """The sqlite3 connection behind SQLAlchemy's pool proxy (or the connection itself)."""
+    return getattr(connection, "dbapi_connection", connection)
+
+
+def _give_back_after(engine: sa.Engine, turns: WriteTurns) -> None:
+    """A write's turn ends once its COMMIT or ROLLBACK is done (not when SQLAlchemy announces
+    it), or when its connection is closed or dropped."""
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(connection: Any) -> None:
+        try:
+            commit(connection)
+        finally:
+            turns.give_back(_raw(connection))
+
+    def do_rollback(connection: Any) -> None:
+        try:
+            rollback(connection)
+        finally:
+            turns.give_back(_raw(connection))
+
+    setattr(dialect, "do_commit", do_commit)  # noqa: B010 (an instance's method, replaced)
+    setattr(dialect, "do_rollback", do_rollback)  # noqa: B010
+
+    @sa.event.listens_for(engine, "invalidate")
+    def _invalidated(dbapi_connection: Any, _record: Any, _exc: Any) -> None:
+        turns.give_back(dbapi_connection)
+
+    @sa.event.listens_for(engine, "close")
+    def _closed(dbapi_connection: Any, _record: Any) -> None:
+        turns.give_back(dbapi_connection)
 
 
 class SessionFactory(sessionmaker[Session]):

@@ -11,6 +11,7 @@ from ledgerbridge.services.connections.base import Part, system_spec, token_hash
 from ledgerbridge.store.db import insert_new
 from ledgerbridge.store.tables.sync import InboxEvent
 from ledgerbridge.store.tables.tenancy import Connection
+from ledgerbridge.store.write_turns import urgent_writes
 
 
 def _token_matches(row: Connection | None, token: str) -> bool:
@@ -35,8 +36,9 @@ class Callbacks(Part):
         """Store an inbound callback, then queue its processing. False if the token is wrong
         (the caller answers 404, revealing nothing). A system that signs its callbacks has
         them checked first (``CallbackRefused``: nothing stored), and an event it sends
-        again under the same id is stored only once."""
-        with self._sessions.begin() as session:
+        again under the same id is stored only once. Its write goes before other writers
+        waiting on SQLite (``store.write_turns``): the sender waits for the answer."""
+        with urgent_writes(), self._sessions.begin() as session:
             row = session.get(Connection, connection_id)
             if row is None or not _token_matches(row, token):
                 return False
