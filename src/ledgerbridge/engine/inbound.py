@@ -22,7 +22,7 @@ from ledgerbridge.engine.conflicts import Verdict, decide, has_rules, held_field
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.hub import NewRecord
 from ledgerbridge.engine.lookups import looked_up
-from ledgerbridge.engine.prefetch import read_ahead
+from ledgerbridge.engine.prefetch import alongside, read_ahead
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.state import SyncState, skip_reason
 from ledgerbridge.engine.steps import AWAITING_CREATE, RESUMABLE_STATUSES
@@ -529,22 +529,30 @@ class InboundSync(SyncState):
 
     def run_import(self, ctx: RunContext) -> None:
         """The initial import, resumable: one cursor per stream. Afterwards the cursors of
-        streams read incrementally continue from where the import ended."""
-        for stream in ctx.streams(inbound=True):
-            total = ctx.connector.count(stream)
-            if total is not None:
-                ctx.totals[stream] = total
-        for stream in ctx.streams(inbound=True):
-            name = f"import:{stream}"
-            with self.transaction() as session:
-                finished = self.cursor(session, ctx, name) == DONE
-            if finished:
-                continue
-            self.scan(ctx, stream, f"pull:{stream}", restart=False)
-            with self.transaction() as session:
-                self.set_cursor(session, ctx, name, DONE)
-                if not ctx.mapping(stream).incremental:
-                    self.set_cursor(session, ctx, f"pull:{stream}", None)
+        streams read incrementally continue from where the import ended. The streams are
+        counted (for the run's progress) while the first pages are read, not before them:
+        with a cloud API's latency that is a call's wait less."""
+        streams = ctx.streams(inbound=True)
+
+        def count() -> None:
+            for stream in streams:
+                total = ctx.connector.count(stream)
+                if total is not None:
+                    ctx.totals[stream] = total
+
+        with alongside(count) as counted:
+            for stream in streams:
+                name = f"import:{stream}"
+                with self.transaction() as session:
+                    finished = self.cursor(session, ctx, name) == DONE
+                if finished:
+                    continue
+                self.scan(ctx, stream, f"pull:{stream}", restart=False)
+                with self.transaction() as session:
+                    self.set_cursor(session, ctx, name, DONE)
+                    if not ctx.mapping(stream).incremental:
+                        self.set_cursor(session, ctx, f"pull:{stream}", None)
+            counted()
 
     def run_pull(self, ctx: RunContext, streams: list[str]) -> None:
         """A pull of the given streams: a full keyset scan comparing hashes for most (Uniconta

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import contextvars
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from ledgerbridge.connectors.base import Connector, Page
 
@@ -67,3 +68,14 @@ def _read(
     finally:
         _BOOKED.reset(token)
         booked.set()  # a page read without a call (or a failed one) releases the caller too
+
+
+@contextmanager
+def alongside(action: Callable[[], None]) -> Iterator[Callable[[], None]]:
+    """Runs ``action`` in a thread, in the caller's context, while the caller goes on (an
+    import counts its streams while it reads the first pages, instead of before). The block
+    gets a function that waits for the action and raises what it raised; leaving the block
+    waits for it too, so it never outlives the connector it uses."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="alongside") as pool:
+        running = pool.submit(contextvars.copy_context().run, action)
+        yield running.result
