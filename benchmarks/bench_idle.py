@@ -110,6 +110,8 @@ class Hub:
         self.clock = clock
         self.transport = CountingTransport()
         self.sandbox_counter: Callable[[], int] | None = None
+        self.import_calls: Counter[str] = Counter()
+        """The initial import's calls, by job and request."""
         self.by_sandbox: Counter[str] = Counter()
         """Calls the sandbox counted, per job kind (for a client that bypasses the engine's
         HTTP transport: Yuki's SOAP client)."""
@@ -172,8 +174,14 @@ class Hub:
         return made
 
     def import_all(self, cid: str, settle: Callable[[], None] = lambda: None) -> None:
+        """The initial import, run to its end; its calls by request are kept in
+        ``import_calls`` (what connecting cost before it is left out)."""
+        self.transport.take()
         self.api.post(f"/connections/{cid}/import").raise_for_status()
         self.run_due(settle)
+        self.import_calls = Counter(
+            {f"{kind} {label}": n for (_, kind, label), n in self.transport.take().items()}
+        )
         state = self.api.get(f"/connections/{cid}").json()["import_state"]
         if state != "done":
             raise RuntimeError(f"the import of {cid} ended {state}")
@@ -528,7 +536,8 @@ def measure_one(name: str, database_url: str | None) -> JSON:
         allowed = allowance(hub, target)
         jobs = by_job(hour, allowed)
         within = all(job["within"] for job in jobs.values())
-        return {**hour, **allowed, "jobs": jobs, "within": within}
+        imported = dict(sorted(hub.import_calls.items()))
+        return {**hour, **allowed, "jobs": jobs, "within": within, "import_requests": imported}
 
 
 def measure(systems: list[str], database_url: str | None) -> JSON:

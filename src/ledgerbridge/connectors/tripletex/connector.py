@@ -135,9 +135,14 @@ class TripletexConnector(Connector):
         rows = list(
             self.client.list_all("/ledger/vatType", {"fields": "id,number,name,percentage"})
         )
+        self._know_vat_types(rows)
+        return rows
+
+    def _know_vat_types(self, rows: list[JSON]) -> None:
+        """VAT type ids ↔ numbers for products and invoices, from any read of the VAT types
+        (the ``vat_codes`` stream, read before products, spares ``prepare`` its own read)."""
         self.vat_numbers.update({str(r["id"]): str(r.get("number")) for r in rows})
         self.vat_ids.update({str(r.get("number")): str(r["id"]) for r in rows})
-        return rows
 
     def code_lists(self) -> dict[str, list[JSON]]:
         """VAT types for the mapping screen, and the firm's customers a client is linked to
@@ -174,6 +179,7 @@ class TripletexConnector(Connector):
             self._revive_webhooks()
         rows = self.client.list_page(path, params, start, limit)
         if stream == "vat_codes":
+            self._know_vat_types(rows)
             rows = self._with_direction(rows)
         return Page(records=rows, after=str(start + len(rows)), more=len(rows) >= limit)
 
