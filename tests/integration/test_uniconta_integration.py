@@ -74,6 +74,27 @@ def party_by_number(tenant: Tenant, field: str, number: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ customers and suppliers
 
 
+def test_postgresql_plans_on_the_imported_tables_once_the_import_ends(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """The import fills the hub's tables in bulk; their planner statistics are taken at its
+    end, not a minute or more later by autovacuum (queries planned on the empty tables'
+    statistics read every record where an index would do)."""
+    if system.db.dialect.name != "postgresql":
+        pytest.skip("SQLite plans without statistics")
+    seed_debtors(uniconta.sandbox, COMPANY, count=5, seed=2)
+    import_all(system, tenant, connect(tenant, uniconta)["id"])
+    with system.db.connect() as db:
+        analysed = dict(
+            db.exec_driver_sql(
+                "SELECT relname, last_analyze FROM pg_stat_user_tables "
+                "WHERE relname IN ('hub_records', 'changes', 'links', 'remote_rows', 'sync_log')"
+            ).all()
+        )
+    assert sorted(analysed) == ["changes", "hub_records", "links", "remote_rows", "sync_log"]
+    assert all(analysed.values()), analysed
+
+
 def test_suppliers_are_imported_and_sync_both_ways(
     system: System, tenant: Tenant, uniconta: Uniconta
 ) -> None:

@@ -44,7 +44,9 @@ from ledgerbridge.runtime.jobqueue.port import (
     RetryableError,
     exponential_backoff,
 )
-from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.db import refresh_statistics
+from ledgerbridge.store.tables.hub import Change, HubRecord
+from ledgerbridge.store.tables.sync import Link, RemoteRow, Run, SyncLogEntry
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -400,6 +402,7 @@ class SyncJobs:
                 session, handle.tenant_id, "connection.import_completed",
                 {"connection_id": handle.connection_id, "at": self._clock.now().isoformat()},
             )  # fmt: skip
+        refresh_statistics(self._sessions, [HubRecord, Change, Link, RemoteRow, SyncLogEntry])
         # Hub records that existed before the connection now go out, and callbacks that
         # arrived during the import are applied.
         for kind in ("push", "inbox"):

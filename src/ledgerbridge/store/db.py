@@ -166,6 +166,21 @@ def migrate(engine: sa.Engine) -> None:
                 connection.commit()
 
 
+def refresh_statistics(sessions: sessionmaker[Session], models: list[type[Any]]) -> None:
+    """Have PostgreSQL's planner see tables just filled in bulk (an import). Autovacuum
+    refreshes its statistics only a minute or more later; until then queries are planned on
+    those of the empty tables: a hub write's business-key check read every party through the
+    tenant's index instead of the key's own (18 ms a ``PATCH`` with 20,000 parties, against
+    0.05). ``ANALYZE`` reads a sample of each table and blocks no reader or writer. SQLite
+    plans without statistics, by its own rules: nothing to do there."""
+    with sessions() as session:
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        names = ", ".join(f'"{cast(sa.Table, model.__table__).name}"' for model in models)
+        session.execute(sa.text(f"ANALYZE {names}"))
+        session.commit()
+
+
 def dialect_insert(session: Session) -> Any:
     """The backend's ``insert`` construct, which offers ``ON CONFLICT`` (upserts)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
