@@ -22,7 +22,7 @@ from ledgerbridge.engine.conflicts import Verdict, decide, has_rules, held_field
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.hub import NewRecord
 from ledgerbridge.engine.lookups import looked_up
-from ledgerbridge.engine.prefetch import alongside, read_ahead
+from ledgerbridge.engine.prefetch import later, read_ahead
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.state import SyncState, skip_reason
 from ledgerbridge.engine.steps import AWAITING_CREATE, RESUMABLE_STATUSES
@@ -511,7 +511,15 @@ class InboundSync(SyncState):
                     unlinked.setdefault(key, []).append(rid)
         return ctx.unlinked_keys.setdefault(cache_key, unlinked)
 
-    def scan(self, ctx: RunContext, stream: str, cursor: str, *, restart: bool) -> None:
+    def scan(
+        self,
+        ctx: RunContext,
+        stream: str,
+        cursor: str,
+        *,
+        restart: bool,
+        on_first_page: Callable[[], None] | None = None,
+    ) -> None:
         """Read a stream page by page from its cursor, saved with each page, so a run that
         stops (a crash, a spent quota) resumes where it was. ``restart``: a finished scan
         starts again from the beginning next time (a full pull); otherwise the cursor stays at
@@ -521,6 +529,9 @@ class InboundSync(SyncState):
         ctx.connector.prepare([stream])
         with closing(read_ahead(ctx.connector, stream, after, ctx.page_size)) as pages:
             for page in pages:
+                if on_first_page is not None:
+                    on_first_page()
+                    on_first_page = None
                 with self.transaction() as session:
                     self.apply(session, ctx, stream, page.records)
                     after = None if restart and not page.more else page.after
@@ -530,8 +541,8 @@ class InboundSync(SyncState):
     def run_import(self, ctx: RunContext) -> None:
         """The initial import, resumable: one cursor per stream. Afterwards the cursors of
         streams read incrementally continue from where the import ended. The streams are
-        counted (for the run's progress) while the first pages are read, not before them:
-        with a cloud API's latency that is a call's wait less."""
+        counted (for the run's progress) once the first page came back, beside the next
+        reads, not before them: with a cloud API's latency that is a call's wait less."""
         streams = ctx.streams(inbound=True)
 
         def count() -> None:
@@ -540,19 +551,21 @@ class InboundSync(SyncState):
                 if total is not None:
                     ctx.totals[stream] = total
 
-        with alongside(count) as counted:
+        with later(count) as counting:
             for stream in streams:
                 name = f"import:{stream}"
                 with self.transaction() as session:
                     finished = self.cursor(session, ctx, name) == DONE
                 if finished:
                     continue
-                self.scan(ctx, stream, f"pull:{stream}", restart=False)
+                self.scan(
+                    ctx, stream, f"pull:{stream}", restart=False, on_first_page=counting.start
+                )
                 with self.transaction() as session:
                     self.set_cursor(session, ctx, name, DONE)
                     if not ctx.mapping(stream).incremental:
                         self.set_cursor(session, ctx, f"pull:{stream}", None)
-            counted()
+            counting.result()
 
     def run_pull(self, ctx: RunContext, streams: list[str]) -> None:
         """A pull of the given streams: a full keyset scan comparing hashes for most (Uniconta

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextvars
 import threading
 from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from ledgerbridge.connectors.base import Connector, Page
@@ -70,12 +70,31 @@ def _read(
         booked.set()  # a page read without a call (or a failed one) releases the caller too
 
 
+class Later:
+    """An action run in a thread once started, in the context of whoever started it, while
+    that caller goes on: an import counts its streams (for its progress) once the first page
+    came back, beside the next reads, instead of before them. Started only then, so a run
+    the API refuses from its first call (throttled, logged out) makes that one call only."""
+
+    def __init__(self, pool: ThreadPoolExecutor, action: Callable[[], None]) -> None:
+        self._pool = pool
+        self._action = action
+        self._running: Future[None] | None = None
+
+    def start(self) -> None:
+        if self._running is None:
+            self._running = self._pool.submit(contextvars.copy_context().run, self._action)
+
+    def result(self) -> None:
+        """Start it if not yet, wait for it, and raise what it raised."""
+        self.start()
+        if self._running is not None:
+            self._running.result()
+
+
 @contextmanager
-def alongside(action: Callable[[], None]) -> Iterator[Callable[[], None]]:
-    """Runs ``action`` in a thread, in the caller's context, while the caller goes on (an
-    import counts its streams while it reads the first pages, instead of before). The block
-    gets a function that waits for the action and raises what it raised; leaving the block
-    waits for it too, so it never outlives the connector it uses."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="alongside") as pool:
-        running = pool.submit(contextvars.copy_context().run, action)
-        yield running.result
+def later(action: Callable[[], None]) -> Iterator[Later]:
+    """A ``Later`` of ``action``; leaving the block waits for it if it was started, so it
+    never outlives the connector it uses."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="later") as pool:
+        yield Later(pool, action)
