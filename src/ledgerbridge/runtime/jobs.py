@@ -45,8 +45,8 @@ from ledgerbridge.runtime.jobqueue.port import (
     exponential_backoff,
 )
 from ledgerbridge.store.db import refresh_statistics
-from ledgerbridge.store.tables.hub import Change, HubRecord
-from ledgerbridge.store.tables.sync import Link, RemoteRow, Run, SyncLogEntry
+from ledgerbridge.store.tables.hub import HubRecord
+from ledgerbridge.store.tables.sync import Link, Run
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -402,7 +402,9 @@ class SyncJobs:
                 session, handle.tenant_id, "connection.import_completed",
                 {"connection_id": handle.connection_id, "at": self._clock.now().isoformat()},
             )  # fmt: skip
-        refresh_statistics(self._sessions, [HubRecord, Change, Link, RemoteRow, SyncLogEntry])
+        # The tables whose look-ups by key the planner got wrong (the others are read by
+        # their primary key or feed position, and autovacuum catches up with them).
+        refresh_statistics(self._sessions, [HubRecord, Link])
         # Hub records that existed before the connection now go out, and callbacks that
         # arrived during the import are applied.
         for kind in ("push", "inbox"):
