@@ -8,6 +8,7 @@ import csv
 import io
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -163,7 +164,7 @@ def test_reports_run_monthly_for_the_month_that_closed(
     system.queue.enqueue(Command("reconcile", connection_id=cid, tenant_id=tenant.tenant_id))
     system.run_until_idle()
     [report] = tenant.api.get(f"/connections/{cid}/reconciliations").json()
-    today = system.clock.now().date()
+    today = system.clock.now().astimezone(ZoneInfo(connection["timezone"])).date()  # as the job
     last = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
     assert (report["trigger"], report["period"], report["status"]) == (
         "schedule", last.strftime("%Y-%m"), "done")  # fmt: skip
