@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import weakref
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -261,21 +260,12 @@ def _copy_value(column: sa.Column[Any]) -> Convert | None:
 
 
 def _sqlite_value(column: sa.Column[Any], dialect: sa.Dialect) -> Convert | None:
-    """The value SQLAlchemy would hand sqlite3: UTC datetimes as naive UTC text, JSON as the
-    engine encodes it, other types through their own bind processor."""
-    if isinstance(column.type, UTCDateTime):
-        return _sqlite_utc_text
+    """The value SQLAlchemy would hand sqlite3: JSON as the engine encodes it, the rest through
+    the type's own bind processor; a UTC datetime's answers are kept for the few moments a
+    page's rows share (seven per record), since converting them is the costly part."""
     if isinstance(column.type, sa.JSON):
         return _json_text
-    return cast(Convert | None, column.type._cached_bind_processor(dialect))
-
-
-@functools.lru_cache(maxsize=64)
-def _sqlite_utc_text(value: datetime | None) -> str | None:
-    """What ``UTCDateTime`` and SQLite's ``DateTime`` store, in one step (kept for the
-    moments met last: a page's rows share a few, seven per record)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    processor = cast(Convert | None, column.type._cached_bind_processor(dialect))
+    if processor is not None and isinstance(column.type, UTCDateTime):
+        return functools.lru_cache(maxsize=64)(processor)
+    return processor

@@ -53,9 +53,6 @@ class WriteTurns:
         """Wait for the turn, then hold it for ``owner`` (a database connection)."""
         queue = self._urgent if _URGENT.get() else self._normal
         with self._changed:
-            if self._holder is None and not self._urgent and not self._normal:
-                self._holder = owner
-                return
             ticket = object()
             queue.append(ticket)
             deadline = time.monotonic() + self._timeout_s
