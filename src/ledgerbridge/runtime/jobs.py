@@ -387,7 +387,10 @@ class SyncJobs:
                 if error:
                     connection.last_error_at = now
                     connection.last_error = message
-                elif status == "succeeded":
+                elif status == "succeeded" and (calls or _made_progress(counts)):
+                    # A run that neither reached the system nor changed anything (a push
+                    # with nothing to send) says nothing of the connection's health: it
+                    # must not hide a newer error and the advice that goes with it.
                     connection.last_success_at = now
                 if status == "deferred":
                     connection.last_error = message

@@ -68,8 +68,12 @@ def test_a_failed_run_shows_its_error_what_to_do_and_where(
     assert queued.status_code == 303
     assert queued.headers["location"] == f"/ui/connections/{cid}/activity"
     system.run_until_idle()
+    # A push with nothing to send (the 5-minute schedule) reaches nothing: the advice stays.
+    assert tenant.api.post(f"/connections/{cid}/jobs/push").status_code == 202
+    system.run_until_idle()
 
     status = tenant.api.get(f"/connections/{cid}").json()
+    assert [run["calls"] for run in status["recent_runs"][:2]] == [0, 1]
     assert status["last_error"] == "Uniconta refused the credentials"
     assert status["last_error_fix"]["page"] == "credentials"
     page = text_of(web.get(f"/ui/connections/{cid}/").text)
