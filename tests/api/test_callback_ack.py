@@ -101,3 +101,39 @@ def test_the_served_app_shares_fewer_threads_than_anyio_gives(system: System) ->
             return current_default_thread_limiter().total_tokens
 
     assert anyio.run(started) == API_THREADS
+
+
+def test_a_url_known_lately_skips_its_read_and_is_still_checked_when_stored(
+    system: System, uniconta: Uniconta, hub: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A system calling again within a minute is not looked up before its body is read (a
+    spy counts the look-ups); the store still checks the URL, so a deleted connection's
+    callbacks are refused at once."""
+    tenant = new_tenant(system, hub)
+    account = seed(uniconta, 1)[0]
+    connection = connect(tenant, uniconta)
+    change_url = tenant.api.get(f"/connections/{connection['id']}").json()["change_url"]
+    looked_up: list[str] = []
+    knows = system.connections.knows
+
+    def counted(connection_id: str, token: str) -> bool:
+        looked_up.append(connection_id)
+        return knows(connection_id, token)
+
+    monkeypatch.setattr(system.connections, "knows", counted)
+    params = {"CompanyId": str(COMPANY), "Table": "Debtor", "Key": account}
+    for _ in range(3):
+        assert httpx.get(change_url, params=params, timeout=10).status_code == 200
+    assert looked_up == [connection["id"]]
+
+    assert tenant.api.delete(f"/connections/{connection['id']}").status_code == 200
+    refused = httpx.get(change_url, params=params, timeout=10)
+    assert refused.status_code == 404 and refused.json()["detail"] == "unknown callback URL"
+    with system.sessions() as session:
+        stored = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(InboxEvent)
+            .where(InboxEvent.connection_id == connection["id"])
+        )
+    assert stored == 0  # the deleted connection's events went with it, and none came after
+    tenant.api.close()

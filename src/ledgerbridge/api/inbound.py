@@ -41,7 +41,9 @@ async def receive(
     connection_id: str, token: str, request: Request, system: SystemDep
 ) -> dict[str, str]:
     threads = request.app.state.callback_threads
-    if not await run_sync(system.connections.knows, connection_id, token, limiter=threads):
+    if not system.connections.known_lately(connection_id, token) and not await run_sync(
+        system.connections.knows, connection_id, token, limiter=threads
+    ):
         raise HTTPException(status_code=404, detail=UNKNOWN)
     limit = system.settings.max_body_bytes
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -784,12 +785,14 @@ class OutboundSync(SyncState):
                 item.journal.pop(step.name, None)
             else:
                 item.journal[step.name] = dict(entry)
-        with self.transaction() as session:
-            now = self.clock.now()
-            for item in group:
-                intent = session.get(WriteIntent, item.intent_id)
-                if intent is not None:
-                    intent.steps, intent.updated_at = dict(item.journal), now
+        now = self.clock.now()
+
+        def write(session: Session, item: Create) -> None:
+            intent = session.get(WriteIntent, item.intent_id)
+            if intent is not None:
+                intent.steps, intent.updated_at = dict(item.journal), now
+
+        self.in_parts(group, write)
 
     def _confirm(
         self,
@@ -800,47 +803,67 @@ class OutboundSync(SyncState):
         results: list[tuple[Create, JSON | None]],
     ) -> None:
         """Store confirmed step results and, in the same transaction, link every record whose
-        last step this was (``step`` None: records already complete when resumed)."""
-        if not results:
-            return
+        last step this was (``step`` None: records already complete when resumed).
+
+        Each record's journal and link commit together, and nothing needs a whole batch in
+        one transaction: when a callback's acknowledgement waits for SQLite's write lock, the
+        records confirmed so far commit and the rest follow in the next transaction (under
+        load, one confirming a hundred records held the lock for 200 ms)."""
         recorder = self.recorder(ctx)
-        with self.transaction() as session:
-            now = self.clock.now()
-            for item, result in results:
-                if step is not None:
-                    # ``at``: when it was confirmed, so a dead run's finished steps count as
-                    # progress for its job's attempts (runtime/system.py).
-                    item.journal[step.name] = {
-                        "state": DONE,
-                        "result": result or {},
-                        "at": now.isoformat(),
-                    }
-                intent = session.get(WriteIntent, item.intent_id)
-                if intent is None:
-                    continue
-                intent.steps, intent.updated_at = dict(item.journal), now
-                payload = item.plan.payload or {}
-                if not complete(plan, item.journal, payload, item.key):
-                    continue
-                item.stopped = item.settled = True
-                try:
-                    row = plan.stored(item.call())
-                except (KeyError, TypeError) as exc:
-                    recorder.issue(
-                        session, stream=stream, direction=OUTBOUND, key=item.plan.record.id,
-                        outcome="failed", reason="remote_rejected", record_id=item.plan.record.id,
-                        message=f"the confirmed steps do not make a whole record: {exc!r}",
-                    )  # fmt: skip
-                    continue
-                reason = message = None
-                if item.recovered:
-                    reason = "recovered_after_ambiguous_write"
-                    message = "found by a look-up after an unconfirmed call"
-                remote_id = self._link_written(
-                    session, ctx, stream, item.plan, row, "created", recorder, reason, message
-                )
-                intent.status = "recovered" if item.recovered else "done"
-                intent.remote_id = remote_id
+        now = self.clock.now()
+        self.in_parts(
+            results,
+            lambda session, done: self._confirm_one(
+                session, ctx, stream, plan, step, recorder, now, *done
+            ),
+        )
+
+    def _confirm_one(
+        self,
+        session: Session,
+        ctx: RunContext,
+        stream: str,
+        plan: CreatePlan,
+        step: WriteStep | None,
+        recorder: SyncRecorder,
+        now: datetime,
+        item: Create,
+        result: JSON | None,
+    ) -> None:
+        if step is not None:
+            # ``at``: when it was confirmed, so a dead run's finished steps count as
+            # progress for its job's attempts (runtime/system.py).
+            item.journal[step.name] = {
+                "state": DONE,
+                "result": result or {},
+                "at": now.isoformat(),
+            }
+        intent = session.get(WriteIntent, item.intent_id)
+        if intent is None:
+            return
+        intent.steps, intent.updated_at = dict(item.journal), now
+        payload = item.plan.payload or {}
+        if not complete(plan, item.journal, payload, item.key):
+            return
+        item.stopped = item.settled = True
+        try:
+            row = plan.stored(item.call())
+        except (KeyError, TypeError) as exc:
+            recorder.issue(
+                session, stream=stream, direction=OUTBOUND, key=item.plan.record.id,
+                outcome="failed", reason="remote_rejected", record_id=item.plan.record.id,
+                message=f"the confirmed steps do not make a whole record: {exc!r}",
+            )  # fmt: skip
+            return
+        reason = message = None
+        if item.recovered:
+            reason = "recovered_after_ambiguous_write"
+            message = "found by a look-up after an unconfirmed call"
+        remote_id = self._link_written(
+            session, ctx, stream, item.plan, row, "created", recorder, reason, message
+        )
+        intent.status = "recovered" if item.recovered else "done"
+        intent.remote_id = remote_id
 
     def _stop(self, group: list[Create], exc: ConnectorError | None) -> None:
         for item in group:

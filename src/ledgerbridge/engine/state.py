@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -18,8 +18,11 @@ from ledgerbridge.engine.fence import active_fence
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.store.base import new_id
+from ledgerbridge.store.db import urgent_writer_waits
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Cursor, Link, SyncIssue
+
+T = TypeVar("T")
 
 
 def skip_reason(exc: SkipRecord | ValidationError) -> tuple[str, str]:
@@ -52,6 +55,20 @@ class SyncState:
         except sa.exc.DBAPIError:
             fence.ensure_current(self._sessions)
             raise
+
+    def in_parts(self, items: list[T], write: Callable[[Session, T], None]) -> None:
+        """``write`` each item in a write transaction, committed when the items are done or
+        when a callback's acknowledgement waits for SQLite's write lock: then what is written
+        commits, the acknowledgement goes in, and the rest follows in the next transaction.
+        For writes whose atomic unit is one item (a record's journal with its link): a batch
+        of a hundred held the lock for 200 ms under load. On PostgreSQL, one transaction."""
+        pending = list(reversed(items))
+        while pending:
+            with self.transaction() as session:
+                while True:
+                    write(session, pending.pop())
+                    if not pending or urgent_writer_waits(session):
+                        break
 
     def recorder(self, ctx: RunContext) -> SyncRecorder:
         return SyncRecorder(self.clock, ctx.connection_id, ctx.run_id, ctx.counts, ctx.observer)

@@ -50,7 +50,7 @@ def create_db_engine(url: str, **kwargs: Any) -> sa.Engine:
             cur.close()
 
         turns = WriteTurns(timeout_s=30)
-        _TURNS[engine] = turns
+        _TURNS[engine.dialect] = turns
 
         @sa.event.listens_for(engine, "begin")
         def _sqlite_begin(conn: sa.Connection) -> None:
@@ -74,12 +74,23 @@ def create_db_engine(url: str, **kwargs: Any) -> sa.Engine:
 
 
 _WRITE_OPTION = "ledgerbridge_write"
-_TURNS: weakref.WeakKeyDictionary[sa.Engine, WriteTurns] = weakref.WeakKeyDictionary()
+_TURNS: weakref.WeakKeyDictionary[Any, WriteTurns] = weakref.WeakKeyDictionary()
+"""Each SQLite engine's turns, by its dialect (which the engine's option-bearing copies, such
+as a writing session's bind, share)."""
 
 
 def write_turns(engine: sa.Engine) -> WriteTurns | None:
     """The turns at the write lock of a SQLite engine (None on PostgreSQL)."""
-    return _TURNS.get(engine)
+    return _TURNS.get(engine.dialect)
+
+
+def urgent_writer_waits(session: Session) -> bool:
+    """Whether an urgent writer (a callback being acknowledged) waits for the write lock this
+    session's transaction holds: a long write that can commit in parts commits here, so the
+    acknowledgement waits for one part, not for the whole. Never on PostgreSQL, whose
+    writers do not queue for one lock."""
+    turns = write_turns(cast(sa.Engine, session.get_bind()))
+    return turns is not None and turns.waiting()[0] > 0
 
 
 def _raw(connection: Any) -> Any:

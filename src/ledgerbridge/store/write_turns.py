@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextvars
 import sqlite3
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,44 +40,60 @@ def urgent_writes() -> Iterator[None]:
         _URGENT.reset(token)
 
 
+class _Ticket:
+    """A writer waiting in the queue: woken alone when the turn is handed to it."""
+
+    __slots__ = ("handed", "owner")
+
+    def __init__(self, owner: object) -> None:
+        self.owner = owner
+        self.handed = threading.Event()
+
+
 class WriteTurns:
+    """The turn is handed from one writer to the next: ``give_back`` makes the first in the
+    queue the holder and wakes that one thread only. (Waking every waiter to let them check
+    whose turn it was cost each commit as many thread switches as writers were waiting, and
+    the holder of the lock shared the interpreter with all of them.)"""
+
     def __init__(self, timeout_s: float) -> None:
         self._timeout_s = timeout_s
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._holder: object | None = None
-        self._urgent: deque[object] = deque()
-        self._normal: deque[object] = deque()
+        self._urgent: deque[_Ticket] = deque()
+        self._normal: deque[_Ticket] = deque()
 
     def take(self, owner: object) -> None:
         """Wait for the turn, then hold it for ``owner`` (a database connection)."""
-        queue = self._urgent if _URGENT.get() else self._normal
-        with self._changed:
-            ticket = object()
-            queue.append(ticket)
-            deadline = time.monotonic() + self._timeout_s
-            while self._holder is not None or self._next() is not ticket:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    queue.remove(ticket)
-                    self._changed.notify_all()
-                    raise sqlite3.OperationalError("database is locked")
-                self._changed.wait(remaining)
-            queue.popleft()
-            self._holder = owner
+        with self._lock:
+            if self._holder is None:  # nobody holds it, so nobody waits for it either
+                self._holder = owner
+                return
+            ticket = _Ticket(owner)
+            (self._urgent if _URGENT.get() else self._normal).append(ticket)
+        if ticket.handed.wait(self._timeout_s):
+            return
+        with self._lock:
+            if ticket.handed.is_set():  # handed over as the wait ran out
+                return
+            (self._urgent if ticket in self._urgent else self._normal).remove(ticket)
+        raise sqlite3.OperationalError("database is locked")
 
     def give_back(self, owner: object) -> None:
-        """End ``owner``'s turn, if it holds one (a rollback may follow a commit)."""
-        with self._changed:
-            if self._holder is owner:
+        """End ``owner``'s turn, if it holds one (a rollback may follow a commit), and hand
+        it to the next writer waiting."""
+        with self._lock:
+            if self._holder is not owner:
+                return
+            queue = self._urgent or self._normal
+            if not queue:
                 self._holder = None
-                self._changed.notify_all()
+                return
+            ticket = queue.popleft()
+            self._holder = ticket.owner
+            ticket.handed.set()
 
     def waiting(self) -> tuple[int, int]:
         """(urgent, other) writers waiting for their turn."""
-        with self._changed:
+        with self._lock:
             return len(self._urgent), len(self._normal)
-
-    def _next(self) -> object | None:
-        if self._urgent:
-            return self._urgent[0]
-        return self._normal[0] if self._normal else None

@@ -53,6 +53,8 @@ class Part:
         self._ledger = ledger
         self._clock = clock
         self.public_url = public_url.rstrip("/")
+        self._known_urls: dict[tuple[str, str], float] = {}
+        """Callback URLs (connection id, token hash) ``knows`` found lately: until when."""
 
     def _load(self, session: Session, principal: Principal, connection_id: str) -> Connection:
         row = session.get(Connection, connection_id)
