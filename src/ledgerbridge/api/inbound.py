@@ -3,7 +3,8 @@ token in the path authenticates the caller, and a signed callback's signature is
 the event is stored before the answer, then processed by a job.
 
 Anyone can reach this endpoint, so the token is checked before the body is read (an unknown
-URL costs one indexed read, whatever it sends), and the body is read in chunks up to
+URL costs one indexed read, whatever it sends; a URL found in the last minute is not read
+again, see ``Callbacks.known_lately``), and the body is read in chunks up to
 ``LEDGERBRIDGE_MAX_BODY_BYTES``: 404 for an unknown URL, 413 for a body over the limit, 401
 for a refused signature.
 
