@@ -15,8 +15,8 @@ from ledgerbridge.store.tables.tenancy import Connection
 from ledgerbridge.store.write_turns import urgent_writes
 
 
-def _token_matches(row: Connection | None, token: str) -> bool:
-    return row is not None and hmac.compare_digest(row.inbound_token_hash, token_hash(token))
+def _token_matches(row: Connection | None, hashed: str) -> bool:
+    return row is not None and hmac.compare_digest(row.inbound_token_hash, hashed)
 
 
 KNOWN_FOR_S = 60.0
@@ -28,12 +28,13 @@ class Callbacks(Part):
     def knows(self, connection_id: str, token: str) -> bool:
         """Whether the URL is a connection's callback URL, checked before the body is read
         (one indexed read). ``receive`` checks again in the transaction that stores."""
+        hashed = token_hash(token)
         with self._sessions() as session:
-            known = _token_matches(session.get(Connection, connection_id), token)
+            known = _token_matches(session.get(Connection, connection_id), hashed)
         if known:
             if len(self._known_urls) >= KNOWN_URLS_KEPT:
                 self._known_urls.clear()
-            self._known_urls[connection_id, token_hash(token)] = time.monotonic() + KNOWN_FOR_S
+            self._known_urls[connection_id, hashed] = time.monotonic() + KNOWN_FOR_S
         return known
 
     def known_lately(self, connection_id: str, token: str) -> bool:
@@ -59,7 +60,7 @@ class Callbacks(Part):
         waiting on SQLite (``store.write_turns``): the sender waits for the answer."""
         with urgent_writes(), self._sessions.begin() as session:
             row = session.get(Connection, connection_id)
-            if row is None or not _token_matches(row, token):
+            if row is None or not _token_matches(row, token_hash(token)):
                 return False
             check = system_spec(row.system).callback_check
             event_key = None
