@@ -1139,8 +1139,10 @@ def test_a_payment_in_qonto_arrives_by_webhook(
 
     qonto.sandbox.mark_invoice_paid(unpaid["id"])
     qonto.sandbox.wait_for_webhooks()
-    [delivery] = qonto.sandbox.webhook_deliveries()
-    assert delivery.status_code == 200
+    # An attempt the sandbox gave up on after its 1 s timeout (None: a busy machine) was sent
+    # again, as Qonto does; exactly one was acknowledged.
+    codes = [d.status_code for d in qonto.sandbox.webhook_deliveries()]
+    assert codes.count(200) == 1 and set(codes) <= {200, None}, codes
     assert inbox_count(system, connection["id"]) == 1
     system.run_until_idle()
 
@@ -1202,8 +1204,10 @@ def test_a_webhook_with_a_bad_signature_changes_nothing(
     qonto.sandbox.subscribe_webhook(connection["change_url"], ["v1/client-invoices"], secret=other)
     qonto.sandbox.mark_invoice_paid(unpaid["id"])
     qonto.sandbox.wait_for_webhooks()
-    statuses = sorted({d.status_code or 0 for d in qonto.sandbox.webhook_deliveries()})
-    assert statuses == [200, 401]  # ours accepted, the other secret's refused at every retry
+    # Ours accepted, the other secret's refused at every retry (None: an attempt the sandbox
+    # gave up on after its 1 s timeout on a busy machine, sent again).
+    statuses = {d.status_code for d in qonto.sandbox.webhook_deliveries()} - {None}
+    assert statuses == {200, 401}
     assert inbox_count(system, connection["id"]) == 1
 
     ours = next(e for e in qonto.sandbox.webhook_events() if e.secret == WEBHOOK_SECRET)

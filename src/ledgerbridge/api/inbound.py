@@ -6,7 +6,8 @@ Anyone can reach this endpoint, so the token is checked before the body is read 
 URL costs one indexed read, whatever it sends; a URL found in the last minute is not read
 again, see ``Callbacks.known_lately``), and the body is read in chunks up to
 ``LEDGERBRIDGE_MAX_BODY_BYTES``: 404 for an unknown URL, 413 for a body over the limit, 401
-for a refused signature.
+for a refused signature. A sender that hangs up before its body arrived (its own timeout) is
+answered 499 into the void, with nothing stored: it sends the event again.
 
 The acknowledgement runs on threads of its own (``CALLBACK_THREADS``), not on the thread pool
 every other request shares: under a burst of API writes that pool is full, and a callback
@@ -20,6 +21,7 @@ from typing import Any
 import anyio
 from anyio.to_thread import run_sync
 from fastapi import APIRouter, FastAPI, HTTPException, Request
+from starlette.requests import ClientDisconnect
 
 from ledgerbridge.api.deps import SystemDep
 from ledgerbridge.api.input import BodyTooLarge, check_declared_length, read_limited
@@ -29,6 +31,8 @@ from ledgerbridge.model.validation import NUL
 router = APIRouter(prefix="/inbound", tags=["inbound"])
 
 UNKNOWN = "unknown callback URL"
+HUNG_UP = 499
+"""Client closed the request (a common non-standard code): nobody reads it, the log shows it."""
 CALLBACK_THREADS = 4
 """Threads reserved for acknowledging callbacks (one indexed read, one short insert each)."""
 
@@ -52,6 +56,8 @@ async def receive(
         body = await read_limited(request.stream(), limit)
     except BodyTooLarge as exc:
         raise HTTPException(status_code=413, detail=str(exc)) from exc
+    except ClientDisconnect as exc:
+        raise HTTPException(status_code=HUNG_UP, detail="the sender hung up") from exc
     if NUL.encode() in body:
         # Stored as text: PostgreSQL cannot hold a NUL character in it.
         raise HTTPException(status_code=422, detail="a NUL character is not allowed in the body")

@@ -13,6 +13,9 @@
   before any of it is read, or as soon as a chunked body passes the limit, so no request can
   make the hub hold more than that in memory. Callbacks read their own body, after their
   token is checked (``api/inbound.py``).
+- A client that hangs up before its whole body arrived is not served: the handler never sees
+  a cut body, nothing is written, and no error is logged (the sender retries or not; no one
+  is left to read an answer).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 from pydantic import AfterValidator, BaseModel, Field, StrictBool, StrictInt, create_model
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -156,6 +160,8 @@ class RefuseNul:
             except BodyTooLarge as exc:
                 await too_large(exc)(scope, receive, send)
                 return
+            except ClientDisconnect:
+                return
             receive = _replay(body, receive)
             if _is_json(scope) and not _is_utf8(body):
                 refused = _invalid(["body"], "a JSON body must be UTF-8 text", "json_invalid")
@@ -212,11 +218,12 @@ def _in_body(body: bytes) -> list[str | int] | None:
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
-    """The request body's chunks as the server hands them over."""
+    """The request body's chunks as the server hands them over; ``ClientDisconnect`` if the
+    client hangs up before the last one."""
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return
+            raise ClientDisconnect()
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return
