@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 
 import pycountry
 from stdnum import ean, iban
@@ -219,7 +219,16 @@ def _validate_no_vat(compact: str) -> str:
     return "NO" + str(no_mva.validate(number))
 
 
+@lru_cache(maxsize=256)
+def _danish_cvr(number: str) -> str:
+    """A compact CVR number, checked once for a party's VAT number and organisation number
+    alike (a Danish party carries the same CVR in both): the second check is a look-up."""
+    return str(dk_cvr.validate(number))
+
+
 _VAT_VALIDATORS: dict[str, Callable[[str], str]] = {
+    # Denmark: what ``stdnum.eu.vat`` does for a DK number (the CVR check after the prefix).
+    "DK": lambda compact: "DK" + _danish_cvr(compact[2:]),
     "NO": _validate_no_vat,
     "CH": lambda compact: str(ch_vat.validate(compact)),
     "GB": lambda compact: "GB" + str(gb_vat.validate(compact[2:])),
@@ -275,7 +284,7 @@ def _validate_fr_siren_siret(number: str) -> str:
 
 
 _ORGANISATION_VALIDATORS: dict[str, Callable[[str], str]] = {
-    "DK": lambda number: str(dk_cvr.validate(number)),
+    "DK": _danish_cvr,
     "NO": lambda number: str(no_orgnr.validate(number)),
     "SE": lambda number: str(se_orgnr.validate(number)),
     "FI": lambda number: str(fi_ytunnus.validate(number)),
