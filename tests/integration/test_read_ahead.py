@@ -3,10 +3,12 @@ already asked for, and no page is read that the last one did not announce."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
 
+from ledgerbridge.connectors.base import Page
 from ledgerbridge.connectors.uniconta.connector import UnicontaConnector
 from ledgerbridge.engine.prefetch import call_booked, read_ahead
 from ledgerbridge.runtime.system import System
@@ -48,13 +50,23 @@ def test_the_next_page_is_asked_for_while_the_last_is_applied(uniconta: Uniconta
         connector.prepare(["customers"])
         start = uniconta.calls()
         pages = []
-        with closing(read_ahead(connector, "customers", None, 100)) as reader:
-            for number, page in enumerate(reader, start=1):
+        prepared_in: list[str] = []
+
+        def prepare(page: Page) -> int:
+            prepared_in.append(threading.current_thread().name)
+            return len(page.records)
+
+        with closing(read_ahead(connector, "customers", None, 100, prepare)) as reader:
+            for number, (page, prepared) in enumerate(reader, start=1):
                 pages.append(len(page.records))
+                assert prepared == len(page.records)
                 if page.more:
                     # Still "applying" this page: the next one is on its way already.
                     assert _wait_for(lambda n=number: uniconta.calls() - start == n + 1)
         assert pages == [100, 100, 50]
+        # The first page is worked out where it was read; the next ones beside the caller.
+        assert prepared_in[0] == threading.current_thread().name
+        assert all(name.startswith("read-ahead") for name in prepared_in[1:])
         # Nothing read beyond the page that said it was the last.
         assert uniconta.calls() - start == 3
         assert sum(booked) == 3

@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from ledgerbridge.connectors.base import JSON, ROW_LINKED_ONLY, EntityMapping, SkipRecord
+from ledgerbridge.connectors.base import JSON, ROW_LINKED_ONLY, EntityMapping, Page, SkipRecord
 from ledgerbridge.engine import remote_rows
 from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.conflicts import Verdict, decide, has_rules, held_fields, record_verdict
@@ -63,6 +64,50 @@ ReleaseHook = Callable[[Session, str, str], None]
 records waiting for one of its records go."""
 
 
+class Mapped:
+    """A row as its link keeps it (``remote``, the mapping's fields) and as the hub stores it
+    (``full``), with their content hashes worked out once, when first asked for."""
+
+    __slots__ = ("_full_hash", "_remote_hash", "full", "remote")
+
+    def __init__(self, remote: JSON, full: JSON, remote_hash: str | None = None) -> None:
+        self.remote = remote
+        self.full = full
+        self._remote_hash = remote_hash
+        self._full_hash: str | None = None
+
+    def remote_hash(self) -> str:
+        if self._remote_hash is None:
+            self._remote_hash = content_hash(self.remote)
+        return self._remote_hash
+
+    def full_hash(self) -> str:
+        if self._full_hash is None:
+            self._full_hash = content_hash(self.full)
+        return self._full_hash
+
+    def with_full(self, full: JSON) -> Mapped:
+        """The same row with what was looked up in the hub added to its whole record."""
+        return self if full is self.full else Mapped(self.remote, full, self._remote_hash)
+
+
+Validated = Mapped | Exception
+"""A row as ``SyncState.validated`` makes it, or what it raised."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A page's work that needs nothing from the database, done while the last page is being
+    written (``read_ahead``): a page's SQLite commit and inserts let go of the interpreter, and
+    the next page's rows are mapped and validated meanwhile instead of after."""
+
+    validated: list[Validated | None] | None
+    """Per row, or None for the page: a row that waits on the database for its mapping
+    (references, attached records, a row read only to follow a linked record) is None."""
+    row_hashes: list[str] | None
+    """Per row, the hash its kept remote row is compared and stored with."""
+
+
 class InboundSync(SyncState):
     on_release: ReleaseHook | None = None
     """Set by the runtime to queue a push at once when a pull links a record that outbound
@@ -78,19 +123,23 @@ class InboundSync(SyncState):
         *,
         log_unchanged: bool = False,
         follow_dependents: bool = True,
+        prepared: Prepared | None = None,
     ) -> None:
         """Bring remote records into the hub (create, merge or leave), in the given session.
 
         Records seen for the first time are created with their links and log rows in one
-        INSERT per table at the end of the page (``_apply_rows``), not one ORM object each."""
+        INSERT per table at the end of the page (``_apply_rows``), not one ORM object each.
+        ``prepared``: the page's work done beforehand (``prepare``), else done here."""
         recorder = self.recorder(ctx)
-        remote_rows.keep(session, ctx, stream, rows, self.clock.now())
+        hashes = prepared.row_hashes if prepared is not None else None
+        remote_rows.keep(session, ctx, stream, rows, self.clock.now(), hashes)
         created: list[NewRecord] = []
         new_links: list[JSON] = []
         with recorder.batched(session):
             linked_now = self._apply_rows(
                 session, ctx, stream, rows, recorder, created, new_links,
                 log_unchanged=log_unchanged,
+                validated=prepared.validated if prepared is not None else None,
             )  # fmt: skip
             mapping = ctx.mapping(stream)
             self.hub.create_many(
@@ -115,6 +164,7 @@ class InboundSync(SyncState):
         new_links: list[JSON],
         *,
         log_unchanged: bool,
+        validated: list[Validated | None] | None,
     ) -> list[str]:
         """``apply``'s records: merges written through the session; new records, with their
         links, added to ``created`` and ``new_links`` for the caller to insert. Answers the
@@ -145,7 +195,9 @@ class InboundSync(SyncState):
                 record_id=linked.record_id if linked is not None else None,
             )  # fmt: skip
 
-        for row, remote_id, refs in zip(rows, remote_ids, references, strict=True):
+        for index, (row, remote_id, refs) in enumerate(
+            zip(rows, remote_ids, references, strict=True)
+        ):
             link = links.get(remote_id)
             ambiguous: str | None = None
             if link is None and row.get(ROW_LINKED_ONLY):
@@ -164,19 +216,9 @@ class InboundSync(SyncState):
                 skip(remote_id, row, refs)
                 continue
             try:
-                canonical = mapping.to_canonical(row, refs)
-                if link is not None and row.get(ROW_LINKED_ONLY):
-                    # Such a row may carry only some fields (a posted invoice's header read
-                    # again without its lines): the others are as last synced.
-                    canonical = {**link.synced, **canonical}
-                if mapping.attach_to is not None and record is not None:
-                    merged = validate(entity, {**record.data, **canonical})
-                    remote = {name: merged.get(name) for name in sorted(mapping.fields)}
-                    full = merged
-                else:
-                    remote, full = self.validated(mapping, canonical)
-                    # Looked-up values go to the hub copy only; the link keeps ``remote``.
-                    full = looked_up(session, ctx, mapping, full)
+                ready = validated[index] if validated is not None else None
+                mapped = self._mapped(session, ctx, mapping, row, refs, link, record, ready)
+                remote, full = mapped.remote, mapped.full
             except (SkipRecord, ValidationError) as exc:
                 skip(remote_id, row, exc)
                 continue
@@ -194,7 +236,7 @@ class InboundSync(SyncState):
                 and record is not None
                 and any(record.data.get(name) != remote.get(name) for name in mapping.fields)
             )
-            if link is not None and link.remote_hash == content_hash(remote) and not overwrite:
+            if link is not None and link.remote_hash == mapped.remote_hash() and not overwrite:
                 if link.remote_id != remote_id:
                     link.remote_id = remote_id
                 recorder.log(
@@ -242,11 +284,14 @@ class InboundSync(SyncState):
             record_id: str
             try:
                 if record is None and link is None:
-                    new = self.hub.prepare(full)
+                    new = self.hub.prepare(full, mapped.full_hash())
                     created.append(new)
                     new_links.append(
-                        self.link_values(ctx, stream, new.id, new.content_hash, remote_id, remote)
-                    )
+                        self.link_values(
+                            ctx, stream, new.id, new.content_hash, remote_id, remote,
+                            mapped.remote_hash(),
+                        )
+                    )  # fmt: skip
                     record_id, outcome = new.id, "created"
                 elif record is None:
                     record = self.hub.create(
@@ -307,6 +352,59 @@ class InboundSync(SyncState):
                 session, mapping.attach_to or stream, OUTBOUND, attached, reasons=mapping.resolves
             )
         return linked_now
+
+    def _mapped(
+        self,
+        session: Session,
+        ctx: RunContext,
+        mapping: EntityMapping,
+        row: JSON,
+        refs: dict[str, str | None],
+        link: Link | None,
+        record: HubRecord | None,
+        ready: Validated | None,
+    ) -> Mapped:
+        """A row as its link keeps it and as the hub stores it; ``ready``: the page's
+        preparation of it (``prepare``), raised again if it raised."""
+        if isinstance(ready, Exception):
+            raise ready
+        if ready is None:
+            canonical = mapping.to_canonical(row, refs)
+            if link is not None and row.get(ROW_LINKED_ONLY):
+                # Such a row may carry only some fields (a posted invoice's header read
+                # again without its lines): the others are as last synced.
+                canonical = {**link.synced, **canonical}
+            if mapping.attach_to is not None and record is not None:
+                merged = validate(mapping.entity, {**record.data, **canonical})
+                return Mapped({name: merged.get(name) for name in sorted(mapping.fields)}, merged)
+            ready = Mapped(*self.validated(mapping, canonical))
+        # Looked-up values go to the hub copy only; the link keeps ``remote``.
+        return ready.with_full(looked_up(session, ctx, mapping, ready.full))
+
+    def prepare(self, ctx: RunContext, stream: str, page: Page) -> Prepared:
+        """What ``apply`` can work out of a page without the database (see ``Prepared``).
+        Rows are validated as ``_mapped`` would with no references: only for mappings that
+        have none and attach to nothing, so the outcome is the same wherever it is made."""
+        mapping = ctx.mapping(stream)
+        validated: list[Validated | None] | None = None
+        if not mapping.references and mapping.attach_to is None:
+            validated = [
+                None if row.get(ROW_LINKED_ONLY) else self._validated_row(mapping, row)
+                for row in page.records
+            ]
+        hashes = None
+        if remote_rows.keeps(ctx, stream):
+            hashes = [content_hash(row) for row in page.records]
+        return Prepared(validated, hashes)
+
+    def _validated_row(self, mapping: EntityMapping, row: JSON) -> Validated:
+        try:
+            mapped = Mapped(*self.validated(mapping, mapping.to_canonical(row, {})))
+        except Exception as exc:  # raised again where the row is applied, and handled there
+            return exc
+        mapped.remote_hash()
+        mapped.full_hash()  # used as it is unless the hub looks something up for the row
+        return mapped
 
     def _verdict(
         self,
@@ -527,13 +625,17 @@ class InboundSync(SyncState):
         with self.transaction() as session:
             after = self.cursor(session, ctx, cursor)
         ctx.connector.prepare([stream])
-        with closing(read_ahead(ctx.connector, stream, after, ctx.page_size)) as pages:
-            for page in pages:
+
+        def prepare(page: Page) -> Prepared:
+            return self.prepare(ctx, stream, page)
+
+        with closing(read_ahead(ctx.connector, stream, after, ctx.page_size, prepare)) as pages:
+            for page, prepared in pages:
                 if on_first_page is not None:
                     on_first_page()
                     on_first_page = None
                 with self.transaction() as session:
-                    self.apply(session, ctx, stream, page.records)
+                    self.apply(session, ctx, stream, page.records, prepared=prepared)
                     after = None if restart and not page.more else page.after
                     self.set_cursor(session, ctx, cursor, after)
                 ctx.heartbeat()

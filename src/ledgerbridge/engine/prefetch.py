@@ -20,8 +20,11 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 from ledgerbridge.connectors.base import Connector, Page
+
+T = TypeVar("T")
 
 _BOOKED: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
     "ledgerbridge_call_booked", default=None
@@ -37,37 +40,51 @@ def call_booked() -> None:
 
 
 def read_ahead(
-    connector: Connector, stream: str, after: str | None, limit: int
-) -> Generator[Page, None, None]:
-    """A stream's pages from ``after``, each next one read while the caller applies the last.
+    connector: Connector,
+    stream: str,
+    after: str | None,
+    limit: int,
+    prepare: Callable[[Page], T],
+) -> Generator[tuple[Page, T], None, None]:
+    """A stream's pages from ``after``, each next one read while the caller applies the last,
+    with what ``prepare`` made of it (worked out in the reading thread too: while the caller
+    waits on the database, which lets go of the interpreter, the next page's rows are mapped).
 
     The read ahead runs in the caller's context (its run fence holds there too). If the caller
     stops (an error, a superseded run), the read in flight is waited for, never left running on
     a connector about to be closed; its outcome is dropped."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
         page = connector.read_page(stream, after, limit)
+        prepared = prepare(page)
         while True:
             if not page.more:
-                yield page
+                yield page, prepared
                 return
             booked = threading.Event()
             upcoming = pool.submit(
-                contextvars.copy_context().run, _read, booked, connector, stream, page.after, limit
-            )
+                contextvars.copy_context().run,
+                _read, booked, connector, stream, page.after, limit, prepare,
+            )  # fmt: skip
             booked.wait()
-            yield page
-            page = upcoming.result()
+            yield page, prepared
+            page, prepared = upcoming.result()
 
 
 def _read(
-    booked: threading.Event, connector: Connector, stream: str, after: str | None, limit: int
-) -> Page:
+    booked: threading.Event,
+    connector: Connector,
+    stream: str,
+    after: str | None,
+    limit: int,
+    prepare: Callable[[Page], T],
+) -> tuple[Page, T]:
     token = _BOOKED.set(booked)
     try:
-        return connector.read_page(stream, after, limit)
+        page = connector.read_page(stream, after, limit)
     finally:
         _BOOKED.reset(token)
         booked.set()  # a page read without a call (or a failed one) releases the caller too
+    return page, prepare(page)
 
 
 class Later:

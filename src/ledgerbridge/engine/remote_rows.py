@@ -41,22 +41,30 @@ def keeps(ctx: RunContext, stream: str) -> bool:
 
 
 def keep(
-    session: Session, ctx: RunContext, stream: str, rows: Iterable[JSON], now: datetime
+    session: Session,
+    ctx: RunContext,
+    stream: str,
+    rows: list[JSON],
+    now: datetime,
+    hashes: list[str] | None = None,
 ) -> None:
     """Keep these rows as the system returned them, in ``session`` (the transaction that
-    applies or links them). A row equal to the one kept is not written again."""
+    applies or links them). A row equal to the one kept is not written again. ``hashes``:
+    the rows' ``content_hash``, when worked out already."""
     if not keeps(ctx, stream):
         return
     mapping = ctx.mapping(stream)
+    if hashes is None:
+        hashes = [content_hash(row) for row in rows]
     values = {}
-    for row in rows:
+    for row, row_hash in zip(rows, hashes, strict=True):
         remote_id = mapping.remote_id(row)
         values[remote_id] = {
             "connection_id": ctx.connection_id,
             "stream": stream,
             "remote_id": remote_id,
             "row": row,
-            "row_hash": content_hash(row),
+            "row_hash": row_hash,
             "stored_at": now,
         }
     if not values:

@@ -142,14 +142,16 @@ class SyncState:
         hub_hash: str,
         remote_id: str,
         synced: JSON,
+        remote_hash: str | None = None,
     ) -> dict[str, Any]:
-        """A new link's columns: for ``save_link``, and for a page's links inserted at once."""
+        """A new link's columns: for ``save_link``, and for a page's links inserted at once
+        (``remote_hash``: ``synced``'s content hash, when worked out already)."""
         now = self.clock.now()
         return {
             "id": new_id(), "connection_id": ctx.connection_id, "stream": stream,
             "record_id": record_id, "remote_id": remote_id, "synced": synced,
-            "remote_hash": content_hash(synced), "hub_hash": hub_hash, "created_at": now,
-            "updated_at": now,
+            "remote_hash": remote_hash or content_hash(synced), "hub_hash": hub_hash,
+            "created_at": now, "updated_at": now,
         }  # fmt: skip
 
     # ------------------------------------------------------------------ references
