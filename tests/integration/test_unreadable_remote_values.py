@@ -41,9 +41,7 @@ def test_an_unreadable_amount_skips_its_record_and_the_page_goes_on(
         beforehand = inbound.prepare(ctx, "products", Page(rows, None, False))
         assert beforehand.validated is not None  # products have no references: all prepared
         with inbound.transaction() as session:
-            inbound.apply(
-                session, ctx, "products", rows, prepared=beforehand if prepared else None
-            )
+            inbound.apply(session, ctx, "products", rows, prepared=beforehand if prepared else None)
 
     products = tenant.api.get("/products").json()["items"]
     assert sorted(p["data"]["sku"] for p in products) == ["KAFFE-1", "KAFFE-3"]
