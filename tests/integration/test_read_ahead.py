@@ -7,6 +7,9 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import closing
+from typing import Any
+
+import pytest
 
 from ledgerbridge.connectors.base import Page
 from ledgerbridge.connectors.uniconta.connector import UnicontaConnector
@@ -85,3 +88,31 @@ def test_an_import_read_ahead_costs_the_same_calls_and_keeps_every_record(
     assert uniconta.calls() - before == 5
     parties = tenant.api.get("/parties", params={"limit": 1000}).json()["items"]
     assert sorted(p["data"]["debtor_number"] for p in parties) == sorted(accounts)
+
+
+def test_a_count_that_comes_back_after_the_last_page_is_still_shown(
+    system: System, tenant: Tenant, uniconta: Uniconta, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The streams are counted beside the pages, so the count may come back after the last
+    page's progress was written: the run's end writes it. The count is held (a spy around the
+    real one) until every page was applied, which a slow API makes happen by itself."""
+    seed(uniconta, 150)
+    connection = connect(tenant, uniconta, settings={"page_size": 100})
+    pages_done = threading.Event()
+    scan, count = system.engine.inbound.scan, UnicontaConnector.count
+
+    def scan_then_say(*args: Any, **kwargs: Any) -> None:
+        scan(*args, **kwargs)
+        pages_done.set()
+
+    def count_after_the_pages(self: UnicontaConnector, stream: str) -> int | None:
+        assert pages_done.wait(30), "the pages were not applied"
+        return count(self, stream)
+
+    monkeypatch.setattr(system.engine.inbound, "scan", scan_then_say)
+    monkeypatch.setattr(UnicontaConnector, "count", count_after_the_pages)
+    import_all(system, tenant, connection["id"])
+
+    progress = tenant.api.get(f"/connections/{connection['id']}").json()["import_progress"]
+    assert progress["streams"] == {"customers": {"created": 150, "total": 150}}
+    assert (progress["records_done"], progress["records_total"]) == (150, 150)
