@@ -11,6 +11,10 @@ every API call is first booked in the quota ledger in a transaction of its own: 
 applied would make the read ahead wait for its booking, and so for the whole page. The engine
 therefore lets the read ahead book its call first (``call_booked``, told by the runtime's
 meter) and only then opens the page's transaction.
+
+What a page's rows map to needs no database (``InboundSync.prepare``): it is worked out in a
+third thread as soon as the page is read, beside the last page's writes, so a page's apply
+starts with its rows mapped, validated and hashed.
 """
 
 from __future__ import annotations
@@ -47,44 +51,67 @@ def read_ahead(
     prepare: Callable[[Page], T],
 ) -> Generator[tuple[Page, T], None, None]:
     """A stream's pages from ``after``, each next one read while the caller applies the last,
-    with what ``prepare`` made of it (worked out in the reading thread too: while the caller
-    waits on the database, which lets go of the interpreter, the next page's rows are mapped).
+    with what ``prepare`` made of it.
 
-    The read ahead runs in the caller's context (its run fence holds there too). If the caller
-    stops (an error, a superseded run), the read in flight is waited for, never left running on
-    a connector about to be closed; its outcome is dropped."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+    ``prepare`` runs in a thread of its own. A page read while the caller still applies the
+    last one is prepared at once, beside the caller's writes (which let go of the interpreter
+    while the database works). A page the caller was already waiting for (a slow API) is
+    prepared once the read of the page after it is booked: the preparation would otherwise
+    slow that booking (its writes wait for the interpreter too) and the API's wait with it.
+
+    The reads and preparations run in the caller's context (its run fence holds there too).
+    If the caller stops (an error, a superseded run), the read and preparation in flight are
+    waited for, never left running on a connector about to be closed; their outcome is
+    dropped."""
+    waiting = threading.Event()
+    """Set while the caller waits for the next page."""
+
+    # The reader is left (its read in flight waited for) before the preparer it hands to.
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as preparer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as reader,
+    ):
+        context = contextvars.copy_context()
+
+        def prepared_later(page: Page) -> Future[T]:
+            return preparer.submit(context.copy().run, prepare, page)
+
         page = connector.read_page(stream, after, limit)
-        prepared = prepare(page)
+        prepared: Future[T] | None = prepared_later(page)
         while True:
+            if page.more:
+                booked = threading.Event()
+                upcoming = reader.submit(
+                    context.copy().run,
+                    _read, booked, waiting, connector, stream, page.after, limit, prepared_later,
+                )  # fmt: skip
+                booked.wait()
+            yield page, (prepared or prepared_later(page)).result()
             if not page.more:
-                yield page, prepared
                 return
-            booked = threading.Event()
-            upcoming = pool.submit(
-                contextvars.copy_context().run,
-                _read, booked, connector, stream, page.after, limit, prepare,
-            )  # fmt: skip
-            booked.wait()
-            yield page, prepared
-            page, prepared = upcoming.result()
+            waiting.set()
+            try:
+                page, prepared = upcoming.result()
+            finally:
+                waiting.clear()
 
 
 def _read(
     booked: threading.Event,
+    waiting: threading.Event,
     connector: Connector,
     stream: str,
     after: str | None,
     limit: int,
-    prepare: Callable[[Page], T],
-) -> tuple[Page, T]:
+    prepared_later: Callable[[Page], Future[T]],
+) -> tuple[Page, Future[T] | None]:
     token = _BOOKED.set(booked)
     try:
         page = connector.read_page(stream, after, limit)
     finally:
         _BOOKED.reset(token)
         booked.set()  # a page read without a call (or a failed one) releases the caller too
-    return page, prepare(page)
+    return page, None if waiting.is_set() else prepared_later(page)
 
 
 class Later:
