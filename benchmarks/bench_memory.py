@@ -43,7 +43,7 @@ from bench_uniconta_full import VAT, Peaks, table
 from cryptography.fernet import Fernet
 
 from ledgerbridge.runtime.http import free_port
-from ledgerbridge.runtime.system import System
+from ledgerbridge.runtime.system import System, freeze_start_up_heap
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.hub import HubRecord
 
@@ -276,6 +276,7 @@ def run(args: argparse.Namespace, url: str, workdir: Path, results: JSON) -> Non
         worker_concurrency=1,
     )
     system = System(settings)
+    freeze_start_up_heap()  # as serve and worker do
     try:
         issued = system.tenancy.create_tenant("Bench", "owner@bench.example")
         principal = system.tenancy.authenticate(issued.api_key)
