@@ -6,6 +6,7 @@ crash loses at most the page in flight, and applying a page again changes nothin
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from contextlib import closing
@@ -625,10 +626,7 @@ class InboundSync(SyncState):
         with self.transaction() as session:
             after = self.cursor(session, ctx, cursor)
         ctx.connector.prepare([stream])
-
-        def prepare(page: Page) -> Prepared:
-            return self.prepare(ctx, stream, page)
-
+        prepare = functools.partial(self.prepare, ctx, stream)
         with closing(read_ahead(ctx.connector, stream, after, ctx.page_size, prepare)) as pages:
             for page, prepared in pages:
                 if on_first_page is not None:
@@ -668,6 +666,8 @@ class InboundSync(SyncState):
                     if not ctx.mapping(stream).incremental:
                         self.set_cursor(session, ctx, f"pull:{stream}", None)
             counting.result()
+        # The counts may have come back after the last page's progress was written.
+        ctx.heartbeat()
 
     def run_pull(self, ctx: RunContext, streams: list[str]) -> None:
         """A pull of the given streams: a full keyset scan comparing hashes for most (Uniconta

@@ -255,31 +255,27 @@ class SyncJobs:
                         counts.update(connector.run_counts)
         except RunFenced as exc:
             # A newer run took the job over: like a lost lease, not a failure of the job.
-            self._finish(run_id, handle, "superseded", counts, totals, calls["calls"], str(exc))
+            self._finish(run_id, handle, "superseded", counts, calls["calls"], str(exc))
             log.warning("%s", exc)
             raise LeaseLost(job.job.id) from exc
         except QuotaExhausted as exc:
-            self._finish(run_id, handle, "deferred", counts, totals, calls["calls"], str(exc))
+            self._finish(run_id, handle, "deferred", counts, calls["calls"], str(exc))
             raise Postpone(exc.resumes_at, str(exc)) from exc
         except QuotaReached as exc:
-            self._finish(run_id, handle, "deferred", counts, totals, calls["calls"], str(exc))
+            self._finish(run_id, handle, "deferred", counts, calls["calls"], str(exc))
             raise Postpone(exc.resumes_at, str(exc)) from exc
         except AuthenticationFailed as exc:
-            self._finish(
-                run_id, handle, "failed", counts, totals, calls["calls"], str(exc), error=True
-            )
+            self._finish(run_id, handle, "failed", counts, calls["calls"], str(exc), error=True)
             return {"error": str(exc)}
         except (RemoteUnavailable, AmbiguousWrite) as exc:
             asked = exc.retry_after if isinstance(exc, RemoteUnavailable) else None
             if asked is not None:
                 # Throttled: the system said when to come back. That is no failure of the job,
                 # so it waits that long without counting an attempt, and resumes from its cursor.
-                self._finish(run_id, handle, "deferred", counts, totals, calls["calls"], str(exc))
+                self._finish(run_id, handle, "deferred", counts, calls["calls"], str(exc))
                 resume_at = self._clock.now() + timedelta(seconds=max(asked, 1.0))
                 raise Postpone(resume_at, str(exc)) from exc
-            self._finish(
-                run_id, handle, "failed", counts, totals, calls["calls"], str(exc), error=True
-            )
+            self._finish(run_id, handle, "failed", counts, calls["calls"], str(exc), error=True)
             if _made_progress(counts):
                 # Faults that cut short a run which still wrote records are weather, not a
                 # failing job: it comes back soon without using up an attempt, so a push under
@@ -290,17 +286,10 @@ class SyncJobs:
         except Exception as exc:
             log.error("run %s of connection %s failed", run_id, handle.connection_id, exc_info=exc)
             self._finish(
-                run_id,
-                handle,
-                "failed",
-                counts,
-                totals,
-                calls["calls"],
-                failure_message(exc),
-                error=True,
+                run_id, handle, "failed", counts, calls["calls"], failure_message(exc), error=True
             )
             raise
-        self._finish(run_id, handle, "succeeded", counts, totals, calls["calls"], None)
+        self._finish(run_id, handle, "succeeded", counts, calls["calls"], None)
         if kind == "import":
             self._import_done(handle)
         return {"run_id": run_id, "counts": dict(counts), "calls": calls["calls"]}
@@ -379,21 +368,17 @@ class SyncJobs:
         handle: ConnectorHandle,
         status: str,
         counts: Counter[str],
-        totals: dict[str, int],
         calls: int,
         message: str | None,
         *,
         error: bool = False,
     ) -> None:
-        """The run's outcome, with its last counts and totals: an import's stream counts may
-        come in after its last page's progress was written (they are read beside the pages)."""
         now = self._clock.now()
         with self._sessions.begin() as session:
             run = session.get(Run, run_id)
             if run is not None:
                 run.status = status
                 run.counts = dict(counts)
-                run.totals = dict(totals) or run.totals
                 run.calls = calls
                 run.message = message
                 run.finished_at = now
