@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -112,19 +112,32 @@ def send_callbacks(url: str, rate: float, duration: float) -> None:
 # ------------------------------------------------------------------ the writers
 
 
-async def post(client: httpx.AsyncClient, path: str, body: JSON) -> httpx.Response | None:
-    """None when the connection failed (e.g. the server closed it after its keep-alive
-    timeout while this client waited): counted as an error, and the client goes on."""
+async def post(client: httpx.AsyncClient, path: str, body: JSON) -> httpx.Response | str:
+    """The response, or the transport error's name when the connection failed (e.g. the
+    server closed it after its keep-alive timeout while this client waited): counted as an
+    error, and the client goes on."""
     try:
         return await client.post(path, json=body)
-    except httpx.TransportError:
-        return None
+    except httpx.TransportError as exc:
+        return type(exc).__name__
+
+
+def described(response: httpx.Response | str) -> str:
+    """A failed write as the bench's results name it."""
+    if isinstance(response, str):
+        return response
+    return f"{response.status_code} {response.text[:200]}"
 
 
 async def writer(
-    client: httpx.AsyncClient, number: int, stop: float, samples: dict[str, list[float]]
+    client: httpx.AsyncClient,
+    number: int,
+    stop: float,
+    samples: dict[str, list[float]],
+    failures: list[str],
 ) -> dict[str, int]:
-    """One client: party, invoice for it, next party… until ``stop``; counts its errors."""
+    """One client: party, invoice for it, next party… until ``stop``; counts its errors and
+    says what they were in ``failures``."""
     errors = {"parties": 0, "invoices": 0}
     for n in itertools.count():
         if time.perf_counter() >= stop:
@@ -133,8 +146,9 @@ async def writer(
                  "debtor_number": f"7{number:02d}{n:05d}"}  # fmt: skip
         sent = time.perf_counter()
         response = await post(client, "/parties", party)
-        if response is None or response.status_code != 201:
+        if isinstance(response, str) or response.status_code != 201:
             errors["parties"] += 1
+            failures.append(f"POST /parties: {described(response)}")
             continue
         samples["parties"].append(time.perf_counter() - sent)
         invoice = {
@@ -149,8 +163,9 @@ async def writer(
         }  # fmt: skip
         sent = time.perf_counter()
         response = await post(client, "/invoices", invoice)
-        if response is None or response.status_code != 201:
+        if isinstance(response, str) or response.status_code != 201:
             errors["invoices"] += 1
+            failures.append(f"POST /invoices: {described(response)}")
             continue
         samples["invoices"].append(time.perf_counter() - sent)
     return errors
@@ -158,6 +173,7 @@ async def writer(
 
 async def write_load(base: str, api_key: str, clients: int, duration: float) -> JSON:
     samples: dict[str, list[float]] = {"parties": [], "invoices": []}
+    failures: list[str] = []
     headers = {"Authorization": f"Bearer {api_key}"}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(
@@ -165,7 +181,9 @@ async def write_load(base: str, api_key: str, clients: int, duration: float) -> 
     ) as client:
         start = time.perf_counter()
         stop = start + duration
-        outcomes = await asyncio.gather(*(writer(client, n, stop, samples) for n in range(clients)))
+        outcomes = await asyncio.gather(
+            *(writer(client, n, stop, samples, failures) for n in range(clients))
+        )
         seconds = time.perf_counter() - start
     errors = {k: sum(o[k] for o in outcomes) for k in samples}
     return {
@@ -175,6 +193,7 @@ async def write_load(base: str, api_key: str, clients: int, duration: float) -> 
         "all writes": latency(
             samples["parties"] + samples["invoices"], seconds, sum(errors.values())
         ),
+        "failures": failures[:20],
     }
 
 
@@ -216,6 +235,16 @@ def main() -> int:
     parser.add_argument("--ack-rate", type=float, default=20.0, help="callbacks per second")
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument(
+        "--processes", type=int, default=1, help="serve --processes (PostgreSQL only)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run jobs in this many `ledgerbridge worker` processes, serve --no-jobs "
+        "(PostgreSQL only; default: serve runs them)",
+    )
     parser.add_argument("--send-callbacks", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.send_callbacks:
@@ -269,9 +298,18 @@ def run(args: argparse.Namespace, workdir: Path, database: str) -> JSON:
     sandbox = [str(bin_dir / "ledgerbridge"), "sandbox", "uniconta", "--port", str(sandbox_port),
                "--company-id", str(COMPANY), "--user", USER, "--password", PASSWORD,
                "--debtors", str(DEBTORS), "--throttle-delay", "0"]  # fmt: skip
-    serve = [str(bin_dir / "ledgerbridge"), "serve", "--port", str(hub_port)]
+    serve = [str(bin_dir / "ledgerbridge"), "serve", "--port", str(hub_port),
+             "--processes", str(args.processes)]  # fmt: skip
+    if args.workers:
+        serve.append("--no-jobs")
     log = workdir / "children.log"
-    with child(sandbox, log), child(serve, log, env):
+    with ExitStack() as children:
+        for command in [
+            sandbox,
+            serve,
+            *[[str(bin_dir / "ledgerbridge"), "worker"]] * args.workers,
+        ]:
+            children.enter_context(child(command, log, env))
         api = httpx.Client(
             base_url=f"{hub}/api/v1",
             headers={"Authorization": f"Bearer {issued.api_key}"},
@@ -309,6 +347,8 @@ def run(args: argparse.Namespace, workdir: Path, database: str) -> JSON:
     ack = latency(acks["times"], args.duration, len(acks["failures"]))
     return {
         "database": database,
+        "processes": args.processes,
+        "workers": args.workers,
         "clients": args.clients,
         "duration_s": args.duration,
         "ack_rate_per_s": args.ack_rate,

@@ -29,6 +29,18 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    processes: int = Field(
+        default=1,
+        ge=1,
+        description="Processes `serve` answers the API in, each with its own interpreter "
+        "(PostgreSQL only: SQLite's writes are one process's). One per core is a good start.",
+    )
+    serve_jobs: bool = Field(
+        default=True,
+        description="Whether `serve` also runs jobs and ticks the schedules. Off (PostgreSQL "
+        "only): its processes answer the API alone and `ledgerbridge worker` processes run "
+        "the jobs, so a long import never slows an acknowledgement.",
+    )
     worker_concurrency: int = 2
     poll_interval: float = 1.0
     job_lease_seconds: float = Field(

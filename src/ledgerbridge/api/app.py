@@ -51,15 +51,24 @@ threads than pooled database connections only wait for one; on SQLite, whose wri
 turns, they only compete for the interpreter lock with the thread whose turn it is."""
 
 
-@asynccontextmanager
-async def _threads(_app: FastAPI) -> AsyncIterator[None]:
-    current_default_thread_limiter().total_tokens = API_THREADS
-    yield
+def create_app(system: System, *, serving: bool = False) -> FastAPI:
+    """The API and the UI over ``system``. ``serving``: the app is the process's own (``serve``):
+    it starts the system's jobs and schedules with the server, unless the settings leave them
+    to workers, and closes the system when the server stops."""
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        current_default_thread_limiter().total_tokens = API_THREADS
+        if serving and system.settings.serve_jobs:
+            system.start_background()
+        try:
+            yield
+        finally:
+            if serving:
+                system.close()
 
-def create_app(system: System) -> FastAPI:
     app = FastAPI(
-        lifespan=_threads,
+        lifespan=lifespan,
         title="ledgerbridge",
         version="1",
         summary="Keeps a business app and its accounting system aligned.",

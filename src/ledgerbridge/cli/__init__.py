@@ -6,7 +6,7 @@ import importlib
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -76,37 +76,76 @@ def demo(
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings)")] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes answering the API on the same port (PostgreSQL only; default 1, "
+            "or LEDGERBRIDGE_PROCESSES)",
+        ),
+    ] = None,
+    jobs: Annotated[
+        bool | None,
+        typer.Option(
+            "--jobs/--no-jobs",
+            help="Also run jobs and tick the schedules (default); --no-jobs leaves them to "
+            "`ledgerbridge worker` processes (PostgreSQL only)",
+        ),
+    ] = None,
 ) -> None:
     """The API, the scheduler and an in-process worker in one process. Uses
     LEDGERBRIDGE_DATABASE_URL (default: SQLite file ./ledgerbridge.db), migrated at start-up.
     On SQLite (embedded mode) it must be the only process on its database; on PostgreSQL its
-    worker is a procrastinate worker like those of `ledgerbridge worker`, and both can run.
-    Callback URLs use LEDGERBRIDGE_PUBLIC_URL, else the address it binds (--host, --port)."""
+    worker is a procrastinate worker like those of `ledgerbridge worker`, and both can run,
+    the API can be answered by several processes (--processes) and its jobs left to workers
+    (--no-jobs). Callback URLs use LEDGERBRIDGE_PUBLIC_URL, else the address it binds."""
+    import os
+
     import uvicorn
 
-    from ledgerbridge.api.app import create_app
-    from ledgerbridge.runtime.system import System, freeze_start_up_heap
     from ledgerbridge.settings import public_url_warning
 
-    settings = Settings()
-    if host is not None or port is not None:
-        # Derives the public URL from the address given here, unless one is set.
-        settings = Settings(host=host or settings.host, port=port or settings.port)
+    given: dict[str, Any] = {"host": host, "port": port, "processes": processes, "serve_jobs": jobs}
+    # Derives the public URL from the address given here, unless one is set.
+    settings = Settings(**{name: value for name, value in given.items() if value is not None})
     _logging(settings)
+    embedded = settings.database_url.startswith("sqlite")
+    if embedded and (settings.processes > 1 or not settings.serve_jobs):
+        typer.echo(
+            "--processes above 1 and --no-jobs need PostgreSQL: on SQLite one process answers "
+            "the API and runs the jobs (set LEDGERBRIDGE_DATABASE_URL to "
+            "postgresql+psycopg://user@host/db).",
+            err=True,
+        )
+        raise typer.Exit(2)
     warning = public_url_warning(settings.public_url)
     if warning:
         typer.echo(f"warning: {warning}", err=True)
-    system = System(settings)
-    app_ = create_app(system)
-    freeze_start_up_heap()
-    system.start_background()
-    try:
-        uvicorn.run(
-            app_, host=settings.host, port=settings.port,
-            log_level=settings.log_level.lower(), log_config=None,
-        )  # fmt: skip
-    finally:
-        system.close()
+    run = {"host": settings.host, "port": settings.port, "log_config": None,
+           "log_level": settings.log_level.lower()}  # fmt: skip
+    if settings.processes == 1:
+        from ledgerbridge.api.serving import serving_app
+
+        uvicorn.run(serving_app(settings), **run)  # type: ignore[arg-type]
+        return
+    from ledgerbridge.store.db import create_db_engine, migrate
+    from ledgerbridge.store.secrets import SecretBox
+
+    engine = create_db_engine(settings.database_url)
+    migrate(engine)  # once, before the processes start
+    engine.dispose()
+    SecretBox.from_settings(settings.secret_keys, settings.secret_key_file)
+    # Each process reads its settings from the environment: what was given here goes there.
+    os.environ.update(
+        {f"LEDGERBRIDGE_{name.upper()}": str(value) for name, value in given.items()
+         if value is not None}
+    )  # fmt: skip
+    uvicorn.run(
+        "ledgerbridge.api.serving:app_from_environment",
+        factory=True,
+        workers=settings.processes,
+        **run,  # type: ignore[arg-type]
+    )
 
 
 @app.command(
