@@ -95,9 +95,9 @@ def serve(
 ) -> None:
     """The API, the scheduler and an in-process worker in one process. Uses
     LEDGERBRIDGE_DATABASE_URL (default: SQLite file ./ledgerbridge.db), migrated at start-up.
-    On SQLite (embedded mode) it must be the only process on its database; on PostgreSQL its
-    worker is a procrastinate worker like those of `ledgerbridge worker`, and both can run,
-    the API can be answered by several processes (--processes) and its jobs left to workers
+    On SQLite (embedded mode) it must be the only process on its database. On PostgreSQL its
+    worker is a procrastinate worker like those of `ledgerbridge worker` (both can run), the
+    API can be answered by several processes (--processes) and the jobs left to workers
     (--no-jobs). Callback URLs use LEDGERBRIDGE_PUBLIC_URL, else the address it binds."""
     import os
 
