@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledgerbridge.store.db import insert_new, insert_rows, write_turns
+from ledgerbridge.store import db
+from ledgerbridge.store.db import FEW_ROWS, insert_new, insert_rows, write_turns
 from ledgerbridge.store.tables.hub import Change, HubRecord
 from ledgerbridge.store.tables.sync import QuotaUsage
 from ledgerbridge.store.tables.tenancy import Tenant
@@ -71,10 +72,15 @@ def stored(session: Session, table: str, key: str, value: object) -> dict[str, o
     return dict(result.mappings().one())
 
 
-def test_insert_rows_stores_what_sqlalchemy_would(session_factory: sessionmaker[Session]) -> None:
-    """The driver-level insert (executemany on SQLite, COPY on PostgreSQL) stores each value as
-    SQLAlchemy's own INSERT does: UTC datetimes from another zone, whole-second and not,
-    JSON documents and JSON null, defaults for the columns left out, integers and text."""
+@pytest.mark.parametrize("few_rows", [FEW_ROWS, 0], ids=["one-insert", "copy"])
+def test_insert_rows_stores_what_sqlalchemy_would(
+    session_factory: sessionmaker[Session], few_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver-level insert (executemany on SQLite; on PostgreSQL one INSERT for a few rows,
+    else a COPY) stores each value as SQLAlchemy's own INSERT does: UTC datetimes from another
+    zone, whole-second and not, JSON documents and JSON null, defaults for the columns left
+    out, integers and text."""
+    monkeypatch.setattr(db, "FEW_ROWS", few_rows)
     with session_factory.begin() as session:
         tenant = {"id": "t-1", "name": "Bageriet", "created_at": AT}
         session.execute(sa.insert(Tenant), [tenant])

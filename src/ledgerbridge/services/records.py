@@ -60,7 +60,8 @@ class RecordService:
             record = self._hub.create(
                 session, principal.tenant_id, entity, clean, API_ORIGIN, actor=principal.actor
             )
-            return self._view(session, record)
+            # Its id was made just now: no link or issue can name it yet (two reads saved).
+            return self._view(session, record, sync=[])
 
     def get(self, principal: Principal, entity: str, record_id: str) -> RecordView:
         with self._sessions() as session:
