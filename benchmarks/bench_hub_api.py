@@ -175,7 +175,12 @@ async def write_load(base: str, api_key: str, clients: int, duration: float) -> 
     samples: dict[str, list[float]] = {"parties": [], "invoices": []}
     failures: list[str] = []
     headers = {"Authorization": f"Bearer {api_key}"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # A connection idle for the server's keep-alive timeout (uvicorn's 5 s, httpx's default
+    # expiry too) may be closed by the server just as a request goes out on it: the client
+    # lets its idle connections go a second earlier.
+    limits = httpx.Limits(
+        max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=4.0
+    )
     async with httpx.AsyncClient(
         base_url=f"{base}/api/v1", headers=headers, timeout=120, limits=limits
     ) as client:
