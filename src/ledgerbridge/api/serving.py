@@ -3,7 +3,8 @@
 Several processes (``LEDGERBRIDGE_PROCESSES``, PostgreSQL only) each build their own system
 from the environment (``app_from_environment``, uvicorn's factory in each child); they share
 the port, the database and its job queue, and nothing else: every state an API request needs
-is in the database. The parent migrates the schema before any child starts."""
+is in the database. The parent migrates the schema and makes the key file before any child
+starts (``cli.serve``)."""
 
 from __future__ import annotations
 

@@ -131,8 +131,11 @@ def serve(
     from ledgerbridge.store.db import create_db_engine, migrate
     from ledgerbridge.store.secrets import SecretBox
 
+    # Before the processes start: a database that cannot be reached stops serve here with one
+    # error (the processes then find nothing to migrate), and the key file, when there is no
+    # LEDGERBRIDGE_SECRET_KEYS, is made by one process instead of raced for by N.
     engine = create_db_engine(settings.database_url)
-    migrate(engine)  # once, before the processes start
+    migrate(engine)
     engine.dispose()
     SecretBox.from_settings(settings.secret_keys, settings.secret_key_file)
     # Each process reads its settings from the environment: what was given here goes there.
