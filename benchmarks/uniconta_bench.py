@@ -37,6 +37,8 @@ class Bench:
     """The sandbox's address."""
     database: str
     """sqlite or postgresql: the results name it."""
+    api_key: str
+    """The tenant owner's key, for what a benchmark asks through the API."""
 
     def calls(self) -> int:
         """Calls the sandbox counted for the bench's user (its own count, not ours)."""
@@ -118,7 +120,10 @@ def uniconta_bench(
                           "entities": {"customers": {"enabled": True}}, **settings},
                 secrets_={"password": PASSWORD},
             )  # fmt: skip
-            yield Bench(system, principal, connection["id"], url, config.database_url.split(":")[0])
+            yield Bench(
+                system, principal, connection["id"], url,
+                config.database_url.split(":")[0], issued.api_key,
+            )  # fmt: skip
         finally:
             system.close()
     finally:

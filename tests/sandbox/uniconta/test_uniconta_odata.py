@@ -62,6 +62,12 @@ def matching(expression: str) -> list[str]:
         ("Created lt 2025-01-01", ["1"]),
         ("  Blocked  ", ["2"]),
         ("false", []),
+        # A batch read by key: one set look-up, with the same answers as the terms one by one.
+        ("Account eq '10' or Account eq '1' or Account eq '99'", ["1", "10"]),
+        ("Account eq '2' or Name eq 'Syd ApS' or Account eq '1'", ["1", "2", "10"]),
+        ("(Account eq '1' or Account eq '2') and Blocked", ["2"]),
+        ("City eq 'Malmö' or City eq 'Odense C'", ["2", "10"]),
+        ("City eq 'Malmö' or City eq null", ["1", "2"]),
     ],
 )
 def test_filter_semantics(expression: str, expected: list[str]) -> None:
