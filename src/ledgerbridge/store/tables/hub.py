@@ -18,12 +18,13 @@ BigIntId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 class HubRecord(Base):
     """One canonical record. ``origin`` says who made the last change (``api`` or a connection).
 
-    Besides the index below, migration 0015 indexes each business key inside ``data`` (one
-    partial expression index per entity and key, which models cannot declare for both
-    backends); ``business_key`` writes the expression those indexes are on."""
+    The index below hands out a page of an entity's records in id order without sorting them
+    all (migration 0016). Besides it, migrations 0015 and 0016 index each business key inside
+    ``data`` (one partial expression index per entity and key, which models cannot declare for
+    both backends); ``business_key_is`` writes the expression those indexes are on."""
 
     __tablename__ = "hub_records"
-    __table_args__ = (sa.Index("ix_hub_records_tenant_entity", "tenant_id", "entity"),)
+    __table_args__ = (sa.Index("ix_hub_records_tenant_entity_id", "tenant_id", "entity", "id"),)
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
