@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from ledgerbridge.store import tables  # noqa: F401
 from ledgerbridge.store.base import Base
-from ledgerbridge.store.tables.hub import HubRecord, business_key_is
+from ledgerbridge.store.db import alembic_config
+from ledgerbridge.store.tables.hub import HubRecord, business_key_is, holds_word
+from ledgerbridge.store.tables.tenancy import Tenant
 
 
 def _ours(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
@@ -69,3 +74,33 @@ def test_a_page_of_records_is_read_in_id_order(engine: sa.Engine) -> None:
             plan = [row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}")]
             assert not any("TEMP B-TREE" in line for line in plan), plan
     assert any("ix_hub_records_tenant_entity_id" in line for line in plan), plan
+
+
+def test_search_text_is_filled_for_records_already_there(engine: sa.Engine) -> None:
+    """Migration 0017 fills ``search_text`` for the records a database already holds, so a
+    search finds them as it found them before the column existed."""
+    data = {"name": "Jakobsens ANLÆG ApS", "debtor_number": "K-7", "lines": [{"qty": 2}]}
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    before = sa.table(  # hub_records as revision 0016 left it
+        "hub_records", *(sa.column(c.name, c.type) for c in HubRecord.__table__.columns
+                         if c.name != "search_text"),
+    )  # fmt: skip
+    with engine.connect() as connection:
+        command.downgrade(alembic_config(connection), "0016")
+        connection.execute(sa.insert(Tenant.__table__).values(id="t", name="T", created_at=now))
+        connection.execute(
+            sa.insert(before).values(
+                id="r", tenant_id="t", entity="party", data=data, content_hash="h", version=1,
+                origin="api", deleted=False, created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        connection.commit()
+        command.upgrade(alembic_config(connection), "head")
+        connection.commit()
+        found = connection.scalars(
+            sa.select(HubRecord.id).where(holds_word("anlæg"), holds_word("k-7"))
+        ).all()
+        stored = connection.scalar(sa.select(HubRecord.search_text))
+    assert found == ["r"]
+    # one value a line, no field names (PostgreSQL's JSONB keeps the keys in its own order)
+    assert sorted(stored.split("\n")) == ["2", "jakobsens anlæg aps", "k-7"]

@@ -240,7 +240,9 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
         limit: int = Query(100, ge=1, le=1000),
         after: str | None = Query(None, description="Last id of the previous page"),
         q: str | None = Query(
-            None, max_length=200, description="Only records with these words in any field"
+            None,
+            max_length=200,
+            description="Only records whose values hold each of these words, in any case",
         ),
     ) -> Any:
         found = system.records.list_page(principal, entity, limit=limit, after=after, search=q)

@@ -21,7 +21,7 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.engine.canonical import content_hash
 from ledgerbridge.store.base import new_id
 from ledgerbridge.store.db import dialect_insert, insert_rows
-from ledgerbridge.store.tables.hub import Change, ChangeRow, FeedCounter, HubRecord
+from ledgerbridge.store.tables.hub import Change, ChangeRow, FeedCounter, HubRecord, search_text
 
 JSON = dict[str, Any]
 ChangeListener = Callable[[Session, list[ChangeRow]], None]
@@ -118,6 +118,7 @@ class HubStore:
             deleted=False,
             created_at=now,
             updated_at=now,
+            search_text=search_text(data),
         )
         session.add(record)
         self._record_change(session, record, "created", _created_diff(data), actor, run_id)
@@ -152,7 +153,8 @@ class HubStore:
             [
                 {"id": new.id, "tenant_id": tenant_id, "entity": entity, "data": new.data,
                  "content_hash": new.content_hash, "version": 1, "origin": origin,
-                 "deleted": False, "created_at": now, "updated_at": now}
+                 "deleted": False, "created_at": now, "updated_at": now,
+                 "search_text": search_text(new.data)}
                 for new in records
             ],
         )  # fmt: skip
@@ -183,6 +185,7 @@ class HubStore:
             return False
         diff = field_diff(record.data, data)
         record.data = data
+        record.search_text = search_text(data)
         record.content_hash = new_hash
         record.version += 1
         record.origin = origin

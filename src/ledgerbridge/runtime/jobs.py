@@ -45,7 +45,7 @@ from ledgerbridge.runtime.jobqueue.port import (
     exponential_backoff,
 )
 from ledgerbridge.store.db import refresh_statistics
-from ledgerbridge.store.tables.hub import HubRecord
+from ledgerbridge.store.tables.hub import Change, HubRecord
 from ledgerbridge.store.tables.sync import Link, Run
 from ledgerbridge.store.tables.tenancy import Connection
 
@@ -405,9 +405,10 @@ class SyncJobs:
                 session, handle.tenant_id, "connection.import_completed",
                 {"connection_id": handle.connection_id, "at": self._clock.now().isoformat()},
             )  # fmt: skip
-        # The tables whose look-ups by key the planner got wrong (the others are read by
-        # their primary key or feed position, and autovacuum catches up with them).
-        refresh_statistics(self._sessions, [HubRecord, Link])
+        # The tables an import fills whose reads the planner got wrong until autovacuum
+        # caught up: look-ups by key, and the change feed's first page (a scan and a sort of
+        # every change: 16.8 ms against 0.09 ms after 20,000 parties).
+        refresh_statistics(self._sessions, [HubRecord, Link, Change])
         # Hub records that existed before the connection now go out, and callbacks that
         # arrived during the import are applied.
         for kind in ("push", "inbox"):

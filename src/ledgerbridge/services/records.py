@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ from ledgerbridge.engine.hub import API_ORIGIN, HubStore
 from ledgerbridge.model.references import references_of
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
-from ledgerbridge.store.tables.hub import HubRecord, business_key_is
+from ledgerbridge.store.tables.hub import HubRecord, business_key_is, holds_word
 from ledgerbridge.store.tables.sync import Link, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
@@ -95,11 +94,8 @@ class RecordService:
                 query = query.where(HubRecord.id > after)
             for field, value in (where or {}).items():
                 query = query.where(HubRecord.data[field].as_string() == value)
-            text = sa.cast(HubRecord.data, sa.Text)
             for word in (search or "").split():
-                query = query.where(
-                    sa.or_(*(text.ilike(f"%{_like(form)}%", "\\") for form in _stored(word)))
-                )
+                query = query.where(holds_word(word))
             records = list(session.scalars(query))
             sync = self._sync_state(session, [r.id for r in records])
             return [self._view(session, r, sync.get(r.id, [])) for r in records]
@@ -314,15 +310,3 @@ class RecordService:
             data=record.data,
             sync=sync,
         )
-
-
-def _stored(word: str) -> set[str]:
-    """The ways a word can appear in a record's JSON text: as typed (PostgreSQL's JSONB, or
-    plain ASCII) and with its non-ASCII letters escaped, as SQLite's JSON text keeps them
-    (Anlæg is stored Anl\\u00e6g)."""
-    return {word, json.dumps(word)[1:-1]}
-
-
-def _like(word: str) -> str:
-    """A word matched literally by LIKE (its % and _ escaped)."""
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

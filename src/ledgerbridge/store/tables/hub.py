@@ -36,6 +36,8 @@ class HubRecord(Base):
     deleted: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    search_text: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
+    """``search_text(data)``, written with ``data`` (migration 0017)."""
 
 
 class Change(Base):
@@ -105,6 +107,36 @@ class FeedCounter(Base):
         sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
     )
     last: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+def search_text(data: Any) -> str:
+    """What a record is found by in a search of its words: each of its values (nested ones
+    too) in lower case, one a line, without the field names. A search reads this short text
+    instead of the whole JSON document cast to text, which cost PostgreSQL 12 µs a record
+    (250 ms a search of 20,000 parties); lower case on both sides makes it case-blind for
+    every letter (SQLite's LIKE folds ASCII only), and no field name matches every record."""
+    values: list[str] = []
+
+    def walk(container: Any) -> None:
+        for value in container.values() if isinstance(container, dict) else container:
+            if value is None or value is True or value is False:
+                continue
+            if isinstance(value, str):
+                values.append(value)
+            elif isinstance(value, dict | list):
+                walk(value)
+            else:
+                values.append(str(value))
+
+    if isinstance(data, dict | list):
+        walk(data)
+    return "\n".join(values).lower()
+
+
+def holds_word(word: str) -> sa.ColumnElement[bool]:
+    """The record's values hold ``word`` (any case; ``%`` and ``_`` taken literally)."""
+    literal = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return HubRecord.search_text.like(f"%{literal}%", escape="\\")
 
 
 def business_key_is(dialect: str, entity: str, field: str, value: str) -> sa.ColumnElement[bool]:
