@@ -85,3 +85,16 @@ def test_an_order_refused_at_invoicing_fails_alone_and_starts_afresh_on_retry(
     settle(system, tenant, cid, clock, lambda: linked(tenant, ids[1]) is not None)
     assert len(charged(tripletex)) == before + 3
     assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+
+
+def test_invoices_are_charged_in_the_order_they_were_made(
+    system: System, tenant: Tenant, tripletex: Tripletex, faults: StepFaults, clock: ManualClock
+) -> None:
+    """A push sends its records in the change feed's order, not in that of their ids (random),
+    in which the database may hand them back: Tripletex numbers invoices as it charges them."""
+    cid, party = ready(system, tenant, tripletex)
+    before = len(charged(tripletex))
+    ids = [issue(tenant, party["id"], reference=f"Faktura {n}")["id"] for n in range(8)]
+    push(system, tenant, cid)
+    invoices = sorted(charged(tripletex)[before:], key=lambda invoice: int(invoice["id"]))
+    assert [linked(tenant, i) for i in ids] == [str(invoice["id"]) for invoice in invoices]

@@ -265,6 +265,10 @@ class OutboundSync(SyncState):
                 )
             )
         )
+        # In the order given (the change feed's): invoices are numbered and sent in the order
+        # they were made, whatever order the database hands them back in.
+        order = {record_id: n for n, record_id in enumerate(record_ids)}
+        records.sort(key=lambda record: order[record.id])
         links = self.links_by(session, ctx, stream, Link.record_id, record_ids)
         open_issues = recorder.open_issue_keys(session, stream, OUTBOUND, record_ids)
         resolved: list[str] = []
