@@ -72,14 +72,10 @@ def main() -> int:
     args = parser.parse_args()
 
     with uniconta_bench(args.debtors, args.database_url) as bench:
-        system, principal, cid = bench.system, bench.principal, bench.connection_id
-        system.connections.start_import(principal, cid)
-        system.run_until_idle()
+        system, principal = bench.system, bench.principal
         changed = max(1, args.debtors // 100)
-        views = system.records.list_page(principal, "party", limit=changed, after=None)
-        for view in views:
-            system.records.patch(principal, "party", view.id, {"phone": "+45 70 70 70 70"})
-        system.run_until_idle()
+        bench.import_then_change(changed)
+        views = system.records.list_page(principal, "party", limit=1, after=None)
 
         statements: list[str] = []
 

@@ -78,12 +78,8 @@ def main() -> int:
 
     with uniconta_bench(args.debtors, args.database_url) as bench:
         system, principal, cid = bench.system, bench.principal, bench.connection_id
-        system.connections.start_import(principal, cid)
-        system.run_until_idle()
+        bench.import_then_change(max(1, args.debtors // 100))
         views = system.records.list_page(principal, "party", limit=args.debtors, after=None)
-        for view in views[: max(1, args.debtors // 100)]:
-            system.records.patch(principal, "party", view.id, {"phone": "+45 70 70 70 70"})
-        system.run_until_idle()
         middle = views[len(views) // 2]
         name = str(middle.data.get("name", "")).split()[0]
         results: dict[str, Any] = {"debtors": args.debtors, "database": bench.database}

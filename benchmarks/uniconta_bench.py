@@ -65,6 +65,16 @@ class Bench:
                     return rows
                 after = str(page[-1][keyset.key])
 
+    def import_then_change(self, changes: int) -> None:
+        """The initial import, then ``changes`` parties changed in the hub (their phone) and
+        pushed: the connection as a first day leaves it."""
+        system, principal = self.system, self.principal
+        system.connections.start_import(principal, self.connection_id)
+        system.run_until_idle()
+        for view in system.records.list_page(principal, "party", limit=changes, after=None):
+            system.records.patch(principal, "party", view.id, {"phone": "+45 70 70 70 70"})
+        system.run_until_idle()
+
     def phase(self, name: str, results: dict[str, Any], action: Callable[[], Any]) -> Any:
         """Runs ``action``; records its wall time, the calls it made and, when tracemalloc
         is tracing, the heap's peak under ``results[name]``; answers what it answered."""
