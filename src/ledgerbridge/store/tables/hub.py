@@ -36,8 +36,9 @@ class HubRecord(Base):
     deleted: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
-    search_text: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
-    """``search_text(data)``, written with ``data`` (migration 0017)."""
+    search_text: Mapped[str] = mapped_column(sa.Text, default="", server_default="", deferred=True)
+    """``search_text(data)``, written with ``data`` (migration 0017); searched, never read
+    back, so a record loaded by the ORM leaves it in the database."""
 
 
 class Change(Base):
