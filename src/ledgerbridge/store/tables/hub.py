@@ -136,8 +136,7 @@ def search_text(data: Any) -> str:
 
 def holds_word(word: str) -> sa.ColumnElement[bool]:
     """The record's values hold ``word`` (any case; ``%`` and ``_`` taken literally)."""
-    literal = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return HubRecord.search_text.like(f"%{literal}%", escape="\\")
+    return HubRecord.search_text.contains(word.lower(), autoescape=True)
 
 
 def business_key_is(dialect: str, entity: str, field: str, value: str) -> sa.ColumnElement[bool]:
