@@ -60,6 +60,7 @@ from bench_uniconta_full import (
 
 from ledgerbridge.api.app import create_app
 from ledgerbridge.clock import ManualClock
+from ledgerbridge.connectors.registry import streams_only
 from ledgerbridge.runtime.http import ServerThread, free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings
@@ -459,9 +460,8 @@ class Bench:
                          "base_url": self.uniconta_url, "booking_url": self.booking_url,
                          "post_invoices": True, "products_master": "app",
                          "daily_call_limit": 10**6,
-                         "entities": {s: {"enabled": True} for s in
-                                      ("customers", "products", "stock_levels", "invoices",
-                                       "payment_status")}},
+                         "entities": streams_only("uniconta", "customers", "products",
+                                                  "stock_levels", "invoices", "payment_status")},
             "secrets": {"password": PASSWORD},
         })  # fmt: skip
         self.shop_id, self.uniconta_id = shop["id"], uniconta["id"]

@@ -45,6 +45,7 @@ import httpx
 from bench_uniconta_full import table
 from cryptography.fernet import Fernet
 
+from ledgerbridge.connectors.registry import streams_only
 from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings
@@ -327,7 +328,7 @@ def run(args: argparse.Namespace, workdir: Path, database: str) -> JSON:
                 "system": "uniconta", "name": "Uniconta", "timezone": "Europe/Copenhagen",
                 "settings": {"company_id": COMPANY, "username": USER, "base_url": sandbox_url,
                              "vat_mapping": {"S25": "DK25"},
-                             "entities": {"customers": {"enabled": True}}},
+                             "entities": streams_only("uniconta", "customers")},
                 "secrets": {"password": PASSWORD},
             })  # fmt: skip
             if created.status_code != 201:

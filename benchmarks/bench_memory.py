@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from bench_uniconta_full import VAT, Peaks, table
 from cryptography.fernet import Fernet
 
+from ledgerbridge.connectors.registry import streams_only
 from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.system import System, freeze_start_up_heap
 from ledgerbridge.settings import Settings
@@ -285,8 +286,7 @@ def run(args: argparse.Namespace, url: str, workdir: Path, results: JSON) -> Non
             principal, system="uniconta", name="Uniconta", timezone="Europe/Copenhagen",
             settings={"company_id": COMPANY, "username": USER, "base_url": url,
                       "daily_call_limit": 10**6, "vat_mapping": VAT,
-                      "entities": {s: {"enabled": True}
-                                   for s in ("customers", "products", "invoices")}},
+                      "entities": streams_only("uniconta", "customers", "products", "invoices")},
             secrets_={"password": PASSWORD},
         )  # fmt: skip
         close_phase("setup (system + connection)", 0, start)

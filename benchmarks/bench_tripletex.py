@@ -28,6 +28,7 @@ import httpx
 from cryptography.fernet import Fernet
 
 from ledgerbridge.api.app import create_app
+from ledgerbridge.connectors.registry import streams_only
 from ledgerbridge.connectors.tripletex.statistics import METRICS
 from ledgerbridge.runtime.http import ServerThread, free_port
 from ledgerbridge.runtime.system import System
@@ -124,8 +125,7 @@ def main() -> int:
                     "settings": {
                         "environment": "production",
                         "base_urls": {"production": f"http://127.0.0.1:{port}/production/v2"},
-                        "entities": {"customers": {"enabled": True},
-                                     "period_statistics": {"enabled": True}},
+                        "entities": streams_only("tripletex", "customers", "period_statistics"),
                         "summary": SUMMARY,
                     },
                     "secrets": {"employee_token": tokens["employeeToken"]},

@@ -30,7 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.connectors.registry import SYSTEMS, streams_only
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.runtime.system import System
@@ -120,7 +120,7 @@ class Bench:
         first = self.system.connections.create(
             tenants[0], system="uniconta", name="Company 0", timezone="Europe/Copenhagen",
             settings={"company_id": 70000, "username": "bench0", "base_url": self.server.url,
-                      "entities": {"invoices": {"enabled": True}}},
+                      "entities": streams_only("uniconta", "invoices")},
             secrets_={"password": PASSWORD},
         )  # fmt: skip
         spec = SYSTEMS["uniconta"]

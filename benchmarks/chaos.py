@@ -55,6 +55,7 @@ from cryptography.fernet import Fernet
 from starlette.requests import ClientDisconnect
 
 from ledgerbridge.api.app import create_app
+from ledgerbridge.connectors.registry import streams_only
 from ledgerbridge.runtime.http import ServerThread, free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.faults import FaultKind, FaultPlan
@@ -210,7 +211,7 @@ class Uniconta(Target):
                 "base_url": self.server.base_url, "post_invoices": True,
                 "booking_url": self.booking.base_url,
                 "vat_mapping": {"S25": "DK25"},
-                "entities": {stream: {"enabled": True} for stream in self.streams},
+                "entities": streams_only("uniconta", *self.streams),
             },
             "secrets": {"password": self.password},
         }  # fmt: skip
@@ -275,7 +276,7 @@ class Qonto(Target):
             "system": "qonto", "name": "Qonto", "timezone": "Europe/Paris",
             "settings": {
                 "base_url": url, "oauth_url": url, "oauth_client_id": self.client_id,
-                "entities": {stream: {"enabled": True} for stream in self.streams},
+                "entities": streams_only("qonto", *self.streams),
                 "vat_groups": [{"code": "FR20", "rate": "20", "country": "FR"}],
             },
             "secrets": {"oauth_client_secret": self.client_secret},
@@ -356,7 +357,7 @@ class Tripletex(Target):
                 "environment": "production",
                 "base_urls": {env: self.tripletex.url(env) for env in ("production", "test")},
                 "employee_token_expires_on": self.firm.token_expires.isoformat(),
-                "entities": {s: {"enabled": True} for s in ("vat_codes", "customers", "invoices")},
+                "entities": streams_only("tripletex", "vat_codes", "customers", "invoices"),
             },
             "secrets": {"employee_token": self.firm.employee_token},
         }  # fmt: skip
@@ -546,9 +547,8 @@ class Webshop(Target):
             "settings": {"company_id": self.company, "username": self.user,
                          "base_url": self.uniconta.base_url, "booking_url": self.booking.base_url,
                          "post_invoices": True, "products_master": "app",
-                         "entities": {s: {"enabled": True} for s in
-                                      ("customers", "products", "stock_levels", "invoices",
-                                       "payment_status")}},
+                         "entities": streams_only("uniconta", "customers", "products",
+                                                  "stock_levels", "invoices", "payment_status")},
             "secrets": {"password": self.password},
         })  # fmt: skip
         self.shop_id, uniconta_id = str(shop["id"]), str(accounting["id"])
@@ -933,8 +933,8 @@ class PayMatch(Target):
             "settings": {"company_id": self.company, "username": self.user,
                          "base_url": self.server.base_url, "booking_url": self.booking.base_url,
                          "post_invoices": True, "vat_mapping": {"U25": "U25", "U0": "U0"},
-                         "entities": {s: {"enabled": True} for s in
-                                      ("customers", "products", "invoices", "cash_journal")}},
+                         "entities": streams_only("uniconta", "customers", "products",
+                                                  "invoices", "cash_journal")},
             "secrets": {"password": self.password},
         })  # fmt: skip
         cid = str(accounting["id"])
@@ -1149,7 +1149,7 @@ class Mail(Target):
                 "company_id": self.company, "username": self.user,
                 "base_url": self.server.base_url, "booking_url": self.booking.base_url,
                 "post_invoices": True, "vat_mapping": MAIL_VAT,
-                "entities": {s: {"enabled": True} for s in ("customers", "products", "invoices")},
+                "entities": streams_only("uniconta", "customers", "products", "invoices"),
                 "invoice_mail": {
                     "enabled": True, "smtp_host": "127.0.0.1", "smtp_port": self.sink.port,
                     "smtp_security": "none", "from_address": "faktura@kaos.example",

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
+from ledgerbridge.connectors.registry import streams_only
 from ledgerbridge.connectors.uniconta.connector import KEYSETS
 from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.system import System, freeze_start_up_heap
@@ -128,7 +129,7 @@ def uniconta_bench(
             connection = system.connections.create(
                 principal, system="uniconta", name="bench", timezone="Europe/Copenhagen",
                 settings={"company_id": COMPANY, "username": USER, "base_url": url,
-                          "entities": {"customers": {"enabled": True}}, **settings},
+                          "entities": streams_only("uniconta", "customers"), **settings},
                 secrets_={"password": PASSWORD},
             )  # fmt: skip
             yield Bench(

@@ -14,7 +14,7 @@ from ledgerbridge.store import tables  # noqa: F401
 from ledgerbridge.store.base import Base
 from ledgerbridge.store.db import alembic_config
 from ledgerbridge.store.tables.hub import HubRecord, business_key_is, holds_word
-from ledgerbridge.store.tables.tenancy import Tenant
+from ledgerbridge.store.tables.tenancy import Connection, Tenant
 
 
 def _ours(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
@@ -104,3 +104,40 @@ def test_search_text_is_filled_for_records_already_there(engine: sa.Engine) -> N
     assert found == ["r"]
     # one value a line, no field names (PostgreSQL's JSONB keeps the keys in its own order)
     assert sorted(stored.split("\n")) == ["2", "jakobsens anlæg aps", "k-7"]
+
+
+def test_connections_keep_the_streams_they_ran_with(engine: sa.Engine) -> None:
+    """Migration 0018: a stream left out of ``entities`` now keeps the system's default, so
+    each connection's old choices are written out and none starts or stops a stream."""
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    given = {
+        "a": ("uniconta", {"entities": {"invoices": {"enabled": True},
+                                        "customers": {"direction": "inbound"}}, "x": 1}),
+        "b": ("qonto", {"base_url": "https://q.example"}),
+        "c": ("tripletex", {"entities": {"products": {"enabled": False}}}),
+    }  # fmt: skip
+    with engine.connect() as connection:
+        command.downgrade(alembic_config(connection), "0017")
+        connection.execute(sa.insert(Tenant.__table__).values(id="t", name="T", created_at=now))
+        for id_, (system, settings) in given.items():
+            connection.execute(
+                sa.insert(Connection.__table__).values(
+                    id=id_, tenant_id="t", system=system, name=id_, timezone="UTC",
+                    settings=settings, secrets="", credential_key=id_, inbound_token_hash="",
+                    active=True, import_state="done", created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+        connection.commit()
+        command.upgrade(alembic_config(connection), "head")
+        connection.commit()
+        stored = dict(connection.execute(sa.select(Connection.id, Connection.settings)).all())
+    assert stored["a"] == {"x": 1, "entities": {
+        "invoices": {"enabled": True}, "customers": {"direction": "inbound", "enabled": True},
+        "suppliers": {"enabled": False}, "contacts": {"enabled": False}}}  # fmt: skip
+    assert stored["b"] == {"base_url": "https://q.example"}  # no choices: the defaults, as before
+    assert stored["c"]["entities"] == {
+        "products": {"enabled": False},
+        "vat_codes": {"enabled": False},
+        "customers": {"enabled": False},
+        "period_statistics": {"enabled": False},
+    }

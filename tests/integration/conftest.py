@@ -130,7 +130,12 @@ def connect(
                 "username": USER,
                 "base_url": uniconta.url,
                 "booking_url": uniconta.booking_url,
-                "entities": {"customers": {"enabled": True}},
+                # customers only: Uniconta's suppliers and contacts are on by default
+                "entities": {
+                    "customers": {"enabled": True},
+                    "suppliers": {"enabled": False},
+                    "contacts": {"enabled": False},
+                },
                 **(settings or {}),
             },
             "secrets": {"password": PASSWORD},

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledgerbridge.connectors.registry import streams_only
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
@@ -15,7 +16,7 @@ from tests.integration.test_yuki import connect as connect_yuki
 from tests.integration.test_yuki import issues as yuki_issues
 
 FOLLOWS = "it will follow by itself"
-STREAMS = {"customers": {"enabled": True}, "contacts": {"enabled": True}}
+STREAMS = streams_only("uniconta", "customers", "contacts")
 
 
 def issues(tenant: Tenant, cid: str, reason: str | None = None) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from ledgerbridge.cli.demo import (
     wait_for,
 )
 from ledgerbridge.cli.demo_payments import all_records, prepare_till, stripe_payout, zettle_day
+from ledgerbridge.connectors.registry import streams_only
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.smtp import SmtpSink
@@ -128,9 +129,9 @@ def run_webshop_demo(*, once: bool, port: int, orders: int, data_dir: Path | Non
             "settings": {"company_id": COMPANY_ID, "username": USER,
                          "base_url": uniconta_server.base_url, "booking_url": booking.base_url,
                          "post_invoices": True, "products_master": "app",
-                         "entities": {s: {"enabled": True} for s in
-                                      ("customers", "products", "stock_levels", "invoices",
-                                       "payment_status", "cash_journal")},
+                         "entities": streams_only("uniconta", "customers", "products",
+                                                  "stock_levels", "invoices", "payment_status",
+                                                  "cash_journal"),
                          "invoice_mail": {
                              "enabled": True, "smtp_host": mailbox.host,
                              "smtp_port": mailbox.port, "smtp_security": "none",

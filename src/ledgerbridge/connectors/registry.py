@@ -612,3 +612,12 @@ SYSTEMS: dict[str, SystemSpec] = {
         callback_check=zettle_webhooks.check_signature,
     ),
 }
+
+
+def streams_only(system: str, *streams: str) -> dict[str, dict[str, bool]]:
+    """``settings.entities`` that switch on exactly ``streams``: a stream left out of
+    ``entities`` keeps its default, so the system's other default streams are said off."""
+    return {
+        **{stream: {"enabled": False} for stream in sorted(SYSTEMS[system].default_streams)},
+        **{stream: {"enabled": True} for stream in streams},
+    }

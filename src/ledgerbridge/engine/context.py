@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,13 +20,14 @@ INBOUND = "inbound"
 OUTBOUND = "outbound"
 
 
-def stream_enabled(settings: dict[str, Any], default_streams: frozenset[str], stream: str) -> bool:
-    """A connection's choice (``settings.entities.<stream>.enabled``), else the default."""
-    entities = settings.get("entities")
-    if entities is None:
-        return stream in default_streams
-    chosen = entities.get(stream)
-    return chosen is not None and bool(chosen.get("enabled", True))
+def stream_enabled(
+    settings: Mapping[str, Any], default_streams: frozenset[str], stream: str
+) -> bool:
+    """A connection's choice (``settings.entities.<stream>.enabled``); a stream it leaves out,
+    or names without ``enabled``, keeps the system's default. So switching one stream on (the
+    docs' "enable invoices") leaves the streams that are on by default on."""
+    chosen = ((settings.get("entities") or {}).get(stream) or {}).get("enabled")
+    return stream in default_streams if chosen is None else bool(chosen)
 
 
 @dataclass
@@ -73,7 +74,8 @@ class RunContext:
             return False, False
         if not stream_enabled(self.settings, self.connector.default_streams, stream):
             return False, False
-        direction = (self.settings.get("entities") or {}).get(stream, {}).get("direction", "both")
+        choice = (self.settings.get("entities") or {}).get(stream) or {}
+        direction = choice.get("direction", "both")
         return (
             mapping.inbound and direction in ("both", INBOUND),
             mapping.outbound and direction in ("both", OUTBOUND),
