@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.uniconta import seed_debtors, seed_products
 from tests.integration.conftest import (
     COMPANY,
     PASSWORD,
@@ -128,6 +129,61 @@ def test_nested_settings_are_merged_by_field(tenant: Tenant, uniconta: Uniconta)
     assert settings["vat_mapping"] == {"S25": "DK25", "S0": "DK0"}
     removed = tenant.api.patch(url, json={"settings": {"vat_mapping": {"S25": None}}}).json()
     assert removed["settings"]["vat_mapping"] == {"S0": "DK0"}
+
+
+def test_switching_one_stream_on_leaves_the_default_streams_on(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """The guides' "enable invoices in settings.entities": a stream switched on leaves the
+    streams on by default on (here Uniconta's customers), as the web UI shows them; a default
+    stream goes off only when it says ``enabled: false``."""
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=3)
+    items = seed_products(uniconta.sandbox, COMPANY, count=4, seed=7)
+    connection = tenant.api.post("/connections", json=uniconta_body(uniconta)).json()
+    url = f"/connections/{connection['id']}"
+    vat = {i["Vat"]: "DK25" for i in uniconta.sandbox.all(COMPANY, "InvItemClient")}
+    switched = tenant.api.patch(url, json={"settings": {
+        "entities": {"products": {"enabled": True}}, "vat_mapping": vat}})  # fmt: skip
+    assert switched.status_code == 200, switched.text
+    import_all(system, tenant, connection["id"])
+    assert len(tenant.api.get("/parties").json()["items"]) == 3
+    assert len(tenant.api.get("/products").json()["items"]) == len(items)
+
+    tenant.api.patch(url, json={"settings": {"entities": {"customers": {"enabled": False}}}})
+    seed_debtors(uniconta.sandbox, COMPANY, count=2, seed=4)
+    assert tenant.api.post(f"{url}/jobs/pull").status_code == 202
+    system.run_until_idle()
+    assert len(tenant.api.get("/parties").json()["items"]) == 3
+
+    off = {s: {"enabled": False} for s in ("suppliers", "contacts")}
+    tenant.api.patch(url, json={"settings": {"entities": off}})
+    loc, message = refusal(tenant.api.post(f"{url}/jobs/pull"))
+    assert loc[-1] == "kind"
+    assert "switched them off (settings.entities)" in message
+
+
+def test_a_vat_mapping_saved_in_the_settings_releases_its_skipped_records(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """The skip's message says "add one to settings.vat_mapping and the record syncs by
+    itself": a PATCH of the settings does what the mappings screen does."""
+    seed_products(uniconta.sandbox, COMPANY, count=30, seed=7)
+    items = uniconta.sandbox.all(COMPANY, "InvItemClient")
+    codes = sorted({i["Vat"] for i in items})
+    assert len(codes) > 1
+    mapped = {code: "DK25" for code in codes[1:]}
+    connection = connect(tenant, uniconta, settings={
+        "entities": {"products": {"enabled": True}}, "vat_mapping": mapped})  # fmt: skip
+    import_all(system, tenant, connection["id"])
+    waiting = [i for i in items if i["Vat"] == codes[0]]
+    assert len(tenant.api.get("/products").json()["items"]) == len(items) - len(waiting)
+
+    patched = tenant.api.patch(
+        f"/connections/{connection['id']}", json={"settings": {"vat_mapping": {codes[0]: "X"}}}
+    )
+    assert patched.status_code == 200, patched.text
+    system.run_until_idle()
+    assert len(tenant.api.get("/products").json()["items"]) == len(items)
 
 
 def test_mappings_are_checked_like_every_setting(tenant: Tenant, uniconta: Uniconta) -> None:

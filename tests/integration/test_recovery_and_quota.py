@@ -130,3 +130,43 @@ def test_spent_quota_postpones_the_import_to_the_next_quota_day(
     assert resumed["status"] == "succeeded"
     assert resumed["calls"] == 4  # a count, then pages 3 to 5 from its cursor
     assert len(manual_tenant.api.get("/parties", params={"limit": 100}).json()["items"]) == 45
+
+
+def test_raising_the_daily_call_limit_runs_the_held_work_at_once(
+    manual_system: System, manual_tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """The quota error's fix says "or raise the daily call limit": a request meanwhile says
+    how long its job waits, and raising the limit runs the held import the same day."""
+    seed(uniconta, 45)
+    connection = connect(manual_tenant, uniconta, settings={"daily_call_limit": 5, "page_size": 10})
+    url = f"/connections/{connection['id']}"
+    manual_tenant.api.post(f"{url}/import")
+    manual_system.run_until_idle()
+    assert manual_tenant.api.get(url).json()["import_state"] == "running"
+
+    asked = manual_tenant.api.post(f"{url}/import")
+    assert asked.status_code == 202, asked.text
+    raised = manual_tenant.api.patch(url, json={"settings": {"daily_call_limit": 100}})
+    assert raised.status_code == 200, raised.text
+    manual_system.run_until_idle()
+    status = manual_tenant.api.get(url).json()
+    assert status["import_state"] == "done"
+    assert status["quota_day"] == "2026-11-20"  # the same day: the clock did not move
+    assert len(manual_tenant.api.get("/parties", params={"limit": 100}).json()["items"]) == 45
+
+
+def test_a_push_asked_for_while_the_quota_is_spent_says_when_it_runs(
+    manual_system: System, manual_tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed(uniconta, 45)
+    connection = connect(manual_tenant, uniconta, settings={"daily_call_limit": 5, "page_size": 10})
+    url = f"/connections/{connection['id']}"
+    manual_tenant.api.post(f"{url}/import")
+    manual_system.run_until_idle()
+    manual_tenant.api.post(f"{url}/jobs/pull")
+    manual_system.run_until_idle()
+    asked = manual_tenant.api.post(f"{url}/jobs/pull").json()
+    assert asked["status"] == "queued"
+    assert len(asked["warnings"]) == 1
+    assert "import waits until 2026-11-20 23:00:00+00:00" in asked["warnings"][0]
+    assert "quota of 5 calls used up" in asked["warnings"][0]

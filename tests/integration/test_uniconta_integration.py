@@ -608,7 +608,12 @@ def test_second_connection_with_the_same_user_is_warned_about_token_conflicts(
     first = connect(tenant, uniconta)
     assert first["warnings"] == []
     second = connect(tenant, uniconta)
-    assert any("already used by another connection" in w for w in second["warnings"])
+    shared = [w for w in second["warnings"] if "already used by another connection" in w]
+    assert len(shared) == 1
+    # the status says so as long as it lasts, on both sides, not only in the create's answer
+    for connection in (first, second):
+        warnings = tenant.api.get(f"/connections/{connection['id']}").json()["warnings"]
+        assert any("already used by another connection" in w for w in warnings)
 
 
 def test_when_calls_run_short_products_wait_and_invoices_go_first(

@@ -248,6 +248,27 @@ class JobQueue:
                 continue
             return job_id, True
 
+    def hasten(self, connection_id: str, held_until: datetime) -> int:
+        """Queued jobs of the connection held until ``held_until`` or later run now."""
+        now = self._clock.now()
+
+        def move(session: Session) -> int:
+            moved = session.execute(
+                sa.update(Job)
+                .where(
+                    Job.connection_id == connection_id,
+                    Job.status == "queued",
+                    Job.run_after >= held_until,
+                )
+                .values(run_after=now)
+            )
+            return int(moved.rowcount)  # type: ignore[attr-defined]
+
+        hastened = self._transaction(move)
+        if hastened and self.on_enqueue is not None:
+            self.on_enqueue()
+        return hastened
+
     def _transaction(self, work: Callable[[Session], _T]) -> _T:
         """Run ``work`` in a fresh transaction, again if it lost a race to another worker."""
         races = 0

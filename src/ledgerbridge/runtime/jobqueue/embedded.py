@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Collection, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,6 +75,9 @@ class EmbeddedBackend:
 
     def purge_finished(self, older_than: timedelta) -> int:
         return self.queue.purge_finished(older_than)
+
+    def hasten(self, connection_id: str, held_until: datetime) -> int:
+        return self.queue.hasten(connection_id, held_until)
 
     def runner(
         self, handlers: Mapping[str, Handler], *, concurrency: int, poll_interval: float

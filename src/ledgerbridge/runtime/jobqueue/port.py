@@ -184,6 +184,10 @@ class JobBackend(Protocol):
     def purge_finished(self, older_than: timedelta) -> int:
         """Delete jobs that finished more than ``older_than`` ago; return how many."""
 
+    def hasten(self, connection_id: str, held_until: datetime) -> int:
+        """Run now the connection's waiting jobs held until ``held_until`` or later (the end
+        of a quota day, when the daily call limit was raised); answers how many."""
+
     def runner(
         self,
         handlers: Mapping[str, Handler],

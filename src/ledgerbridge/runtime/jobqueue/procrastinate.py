@@ -89,6 +89,10 @@ _WAITING_TWIN = sa.text(
 _UNCOUNT = sa.text(
     "UPDATE procrastinate_jobs SET attempts = attempts - 1 WHERE id = :id AND attempts > 0"
 )
+_HASTEN = sa.text(
+    "UPDATE procrastinate_jobs SET scheduled_at = now() WHERE status = 'todo'"
+    " AND args->>'connection_id' = :connection_id AND scheduled_at >= :held_until"
+)
 _RESET_ATTEMPTS = sa.text("UPDATE procrastinate_jobs SET attempts = 0 WHERE id = :id")
 _HOLDER = sa.text("SELECT status, worker_id FROM procrastinate_jobs WHERE id = :id")
 _STILL_STALLED = sa.text(
@@ -294,6 +298,13 @@ class ProcrastinateBackend:
         cutoff = self.clock.now() - older_than
         with self._sessions.begin() as session:
             return int(session.execute(_PURGE, {"cutoff": cutoff}).rowcount)  # type: ignore[attr-defined]
+
+    def hasten(self, connection_id: str, held_until: datetime) -> int:
+        with self._sessions.begin() as session:
+            result = session.execute(
+                _HASTEN, {"connection_id": connection_id, "held_until": held_until}
+            )
+            return int(result.rowcount)  # type: ignore[attr-defined]
 
     def uncount_attempt(self, job_id: int) -> None:
         """procrastinate counts every retry as an attempt; a postponement (quota, throttling,

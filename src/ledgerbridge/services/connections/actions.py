@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from ledgerbridge.connectors.base import ConnectorError
 from ledgerbridge.engine.conflicts import CONFLICT_HELD, KEEPS
+from ledgerbridge.engine.context import stream_enabled
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.services.connections.base import (
@@ -90,17 +91,50 @@ class Actions(Codes):
         principal.require_admin("running a job (it spends API calls)")
         with self._sessions() as session:
             row = self._load(session, principal, connection_id)
-            spec, tenant_id = system_spec(row.system), row.tenant_id
+            spec, tenant_id, last_error = system_spec(row.system), row.tenant_id, row.last_error
+            settings = dict(row.settings)
         if kind not in spec.job_kinds:
             raise Invalid(
                 f"unknown job kind '{kind}'; {spec.name} runs: {', '.join(spec.job_kinds)}",
+                field="kind",
+            )
+        pull = spec.pulls.get(kind)
+        if pull is not None and not any(
+            stream_enabled(settings, spec.default_streams, s) for s in pull.streams
+        ):
+            # The job would end at once doing nothing: say why instead of "queued".
+            raise Invalid(
+                f"the {kind} job reads {', '.join(pull.streams)}, and this connection has "
+                f"switched {'it' if len(pull.streams) == 1 else 'them'} off "
+                "(settings.entities); switch one on to run it",
                 field="kind",
             )
         job_id = self._queue.enqueue(Command(
             kind, connection_id=connection_id, tenant_id=tenant_id,
             dedupe_key=f"{kind}:{connection_id}",
         ))  # fmt: skip
-        return {"job_id": job_id, "status": "queued"}
+        return {
+            "job_id": job_id,
+            "status": "queued",
+            "warnings": self._held(connection_id, last_error),
+        }
+
+    def _held(self, connection_id: str, last_error: str | None) -> list[str]:
+        """Work of the connection held until later (the day's calls are spent) is said, so
+        that a "queued" that runs nothing until then does not mislead."""
+        now = self._clock.now()
+        held = [
+            job for job in self._queue.list(connection_id=connection_id, statuses=["queued"])
+            if job.run_after is not None and job.run_after > now
+        ]  # fmt: skip
+        if not held:
+            return []
+        first = min(held, key=lambda job: job.run_after or now)
+        why = f" (the connection's last error: {last_error})" if last_error else ""
+        return [
+            f"the connection's {first.kind} waits until {first.run_after}{why}; "
+            "raising the daily call limit runs it at once"
+        ]
 
     def retry(
         self,

@@ -11,13 +11,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import Connector
 from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
 from ledgerbridge.engine.quota import QuotaLedger
-from ledgerbridge.runtime.jobqueue.port import JobBackend
+from ledgerbridge.runtime.jobqueue.port import Command, JobBackend
 from ledgerbridge.runtime.schedules import Scheduler
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import ADMIN_ROLES, Principal
@@ -27,6 +28,12 @@ from ledgerbridge.store.tables.tenancy import Connection
 JSON = dict[str, Any]
 Opener = Callable[[str], AbstractContextManager[Connector]]
 """Opens a connection's connector (metered), for steps that ask the system."""
+
+
+UNMAPPED_REASONS = ("vat_code_unmapped", "unit_unmapped", "payment_term_unmapped")
+"""Skips a code mapping clears."""
+MAPPING_SETTINGS = ("vat_mapping", "unit_mapping", "payment_terms")
+"""The settings holding those mappings, in the same order."""
 
 
 class Part:
@@ -62,6 +69,15 @@ class Part:
             raise NotFound(f"connection {connection_id} not found")
         return row
 
+    def _reapply_unmapped(self, connection_id: str, tenant_id: str) -> None:
+        """Records skipped for a code that had no mapping are applied again (a mapping was
+        saved, through the mappings screen or the settings alike)."""
+        self._queue.enqueue(Command(
+            "reapply", connection_id=connection_id, tenant_id=tenant_id,
+            payload={"reasons": list(UNMAPPED_REASONS)},
+            dedupe_key=f"reapply:{connection_id}", priority=40,
+        ))  # fmt: skip
+
     def settings_of(self, principal: Principal, connection_id: str) -> tuple[str, JSON]:
         """A connection's system and settings, for the screens built on them (no secrets)."""
         with self._sessions() as session:
@@ -74,6 +90,29 @@ class Part:
             return []
         today = self._clock.now().astimezone(ZoneInfo(timezone)).date()
         return spec.status_warnings(settings, today)
+
+    def _shared_credentials(
+        self, tenant_id: str, credential_key: str, own_id: str | None = None
+    ) -> list[str]:
+        """The same user in two connections of a system with one API session per user: the
+        two may sign each other out. Worth a warning (on create, and in each one's status as
+        long as it lasts), not a refusal; another account's connection is never named."""
+        with self._sessions() as session:
+            others = session.execute(
+                sa.select(Connection.name, Connection.tenant_id).where(
+                    Connection.credential_key == credential_key, Connection.id != own_id
+                )
+            ).all()
+        if not others:
+            return []
+        own = sorted(name for name, tenant in others if tenant == tenant_id)
+        which = [f"another connection ({', '.join(own)})"] if own else []
+        if len(own) < len(others):
+            which.append("another connection of another account")
+        return [
+            f"these credentials are already used by {' and by '.join(which)}; a dedicated "
+            "user per integration avoids token conflicts"
+        ]
 
     def _callback_url(self, connection_id: str, token: str) -> str:
         return f"{self.public_url}/api/v1/inbound/{connection_id}/{token}"

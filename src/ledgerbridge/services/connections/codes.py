@@ -11,15 +11,19 @@ from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError
 from ledgerbridge.connectors.kit.codes import unmapped_code
 from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.quota import QuotaExhausted
-from ledgerbridge.runtime.jobqueue.port import Command
-from ledgerbridge.services.connections.base import JSON, Opener, Part, system_spec
+from ledgerbridge.services.connections.base import (
+    JSON,
+    UNMAPPED_REASONS,
+    Opener,
+    Part,
+    system_spec,
+)
 from ledgerbridge.services.connections.settings import checked_settings
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.sync import SyncIssue
 
 VAT_STREAMS = ("products", "invoices")
-UNMAPPED_REASONS = ("vat_code_unmapped", "unit_unmapped", "payment_term_unmapped")
 KIND_OF_REASON = dict(zip(UNMAPPED_REASONS, ("vat", "units", "payment_terms"), strict=True))
 
 
@@ -95,11 +99,7 @@ class Codes(Part):
             row.updated_at = self._clock.now()
             tenant_id, ready = row.tenant_id, row.import_state == "done"
         if ready:
-            self._queue.enqueue(Command(
-                "reapply", connection_id=connection_id, tenant_id=tenant_id,
-                payload={"reasons": list(UNMAPPED_REASONS)},
-                dedupe_key=f"reapply:{connection_id}", priority=40,
-            ))  # fmt: skip
+            self._reapply_unmapped(connection_id, tenant_id)
         return self.mappings(principal, connection_id)
 
     def remote_list(

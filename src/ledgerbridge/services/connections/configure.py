@@ -14,7 +14,13 @@ import sqlalchemy as sa
 from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError, SetupRefused
 from ledgerbridge.connectors.registry import ConnectorHandle, SystemSpec, conflict_fields
 from ledgerbridge.engine.quota import QuotaExhausted
-from ledgerbridge.services.connections.base import JSON, system_spec, token_hash
+from ledgerbridge.services.connections.base import (
+    JSON,
+    MAPPING_SETTINGS,
+    daily_call_limit,
+    system_spec,
+    token_hash,
+)
 from ledgerbridge.services.connections.settings import (
     check_timezone,
     checked_secrets,
@@ -72,8 +78,6 @@ class Configure(Status):
         checked_secrets(spec, secrets_, partial=False)
         settings, warnings = self._verify(spec, settings, self._with_installation(spec, secrets_))
         self._check_links(principal, spec, settings, {}, self._with_installation(spec, secrets_))
-        if spec.one_session_per_user:
-            warnings.extend(self._shared_credentials(principal, spec.credential_key(settings)))
         token = secrets.token_urlsafe(24)
         now = self._clock.now()
         with self._sessions.begin() as session:
@@ -147,7 +151,10 @@ class Configure(Status):
                 row.active = active
             row.updated_at = self._clock.now()
             state = (row.tenant_id, row.timezone, dict(row.settings), row.active)
+            imported = row.import_state == "done"
         tenant_id, tz, merged_settings, is_active = state
+        if imported and any(merged.get(k) != previous.get(k) for k in MAPPING_SETTINGS):
+            self._reapply_unmapped(connection_id, tenant_id)
         warnings: list[str] = []
         if credentials_changed:
             warnings = self._subscribe(
@@ -159,6 +166,9 @@ class Configure(Status):
             self._schedule(connection_id, tenant_id, spec, tz, merged_settings)
         else:
             self._scheduler.remove(connection_id)
+        if daily_call_limit(spec, merged_settings) > daily_call_limit(spec, previous):
+            # Jobs the spent quota held until its day ends run now, as the error's fix says.
+            self._queue.hasten(connection_id, self._ledger.next_day_start(spec.quota_timezone))
         status = self.status(principal, connection_id)
         return {**status, "warnings": [*warnings, *status["warnings"]]}
 
@@ -359,27 +369,6 @@ class Configure(Status):
             ]
         self.store_secrets(connection_id, added)
         return []
-
-    def _shared_credentials(self, principal: Principal, credential_key: str) -> list[str]:
-        """The same user in two connections of a system with one API session per user: the
-        two may sign each other out. Worth a warning, not a refusal; another account's
-        connection is never named."""
-        with self._sessions() as session:
-            others = session.execute(
-                sa.select(Connection.name, Connection.tenant_id).where(
-                    Connection.credential_key == credential_key
-                )
-            ).all()
-        if not others:
-            return []
-        own = sorted(name for name, tenant in others if tenant == principal.tenant_id)
-        which = [f"another connection ({', '.join(own)})"] if own else []
-        if len(own) < len(others):
-            which.append("another connection of another account")
-        return [
-            f"these credentials are already used by {' and by '.join(which)}; a dedicated "
-            "user per integration avoids token conflicts"
-        ]
 
     def _schedule(
         self, connection_id: str, tenant_id: str, spec: SystemSpec, timezone: str, settings: JSON

@@ -87,7 +87,14 @@ class Status(Part):
                 "import_progress": self._import_progress(session, row.id),
                 "schedules": self._schedules(session, row.id, row.timezone),
                 "job_kinds": list(spec.job_kinds),
-                "warnings": self._warnings(spec, row.settings, row.timezone),
+                "warnings": [
+                    *self._warnings(spec, row.settings, row.timezone),
+                    *(
+                        self._shared_credentials(row.tenant_id, row.credential_key, row.id)
+                        if spec.one_session_per_user
+                        else []
+                    ),
+                ],
                 "logged_in": (
                     bool(stored.get("access_token") or stored.get("refresh_token"))
                     if spec.oauth is not None
