@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from ledgerbridge.connectors.base import SkipRecord
-from ledgerbridge.connectors.uniconta.mapping import AccountMapping
+from ledgerbridge.connectors.uniconta.mapping import COUNTRY_BY_ISO, AccountMapping
 from ledgerbridge.engine.canonical import validate
+from ledgerbridge.model import normalize_country
+from ledgerbridge.sandbox.uniconta import UnicontaSandbox
+from ledgerbridge.sandbox.uniconta.app import SandboxServer
+from ledgerbridge.sandbox.uniconta.enums import COUNTRY_CODE
 
 DEBTOR = AccountMapping("DebtorClient", "debtor_number", "is_customer")
 
@@ -108,6 +114,79 @@ def test_missing_name_and_unknown_country_are_skips_with_reasons() -> None:
         DEBTOR.to_canonical({**DEBTOR_ROW, "Country": "Atlantis"}, {})
     assert country.value.reason == "country_unmapped"
     assert "Atlantis" in country.value.message
+
+
+def test_an_unmapped_country_says_what_to_do_both_ways() -> None:
+    with pytest.raises(SkipRecord) as inbound:
+        DEBTOR.to_canonical({**DEBTOR_ROW, "Country": "Atlantis"}, {})
+    assert "country 'Atlantis'" in inbound.value.message
+    assert "correct the account's country in Uniconta" in inbound.value.message
+    party = {**CANONICAL, "billing_address": {"city": "Pristina", "country": "XK"}}
+    with pytest.raises(SkipRecord) as outbound:
+        DEBTOR.from_canonical(party, None, {})
+    assert outbound.value.reason == "country_unmapped"
+    assert "country 'XK'" in outbound.value.message
+    assert "correct the party's country in the hub" in outbound.value.message
+
+
+def test_a_debtor_without_a_country_in_uniconta_has_none_in_the_hub() -> None:
+    address = DEBTOR.to_canonical({**DEBTOR_ROW, "Country": "Unknown"}, {})["billing_address"]
+    assert "country" not in address
+
+
+def test_every_uniconta_country_maps_to_an_iso_code_and_back() -> None:
+    """The connector's table is the sandbox's CountryCode, member for member (but Unknown)."""
+    assert sorted(COUNTRY_BY_ISO.values()) == sorted(set(COUNTRY_CODE.members) - {"Unknown"})
+    assert len(set(COUNTRY_BY_ISO.values())) == len(COUNTRY_BY_ISO)
+    assert all(normalize_country(iso) == iso for iso in COUNTRY_BY_ISO)
+
+
+@pytest.fixture(scope="module")
+def uniconta() -> Iterator[httpx.Client]:
+    """A REST client of a running sandbox, logged in to company 12345."""
+    sandbox = UnicontaSandbox(throttle_delay=0.0)
+    sandbox.add_company(company_id=12345, name="Nordlys Handel ApS")
+    sandbox.add_user(12345, "apiuser", "secret", user_type="Server")
+    served = SandboxServer(sandbox)
+    served.start()
+    with httpx.Client(base_url=served.base_url, auth=("0012345/apiuser", "secret")) as http:
+        yield http
+    served.stop()
+    sandbox.close()
+
+
+def _read_back(uniconta: httpx.Client, account: str) -> dict[str, Any]:
+    rows = uniconta.get("/odata/12345/DebtorClient", params={"$filter": f"Account eq '{account}'"})
+    assert rows.status_code == 200, rows.text
+    [row] = rows.json()["value"]
+    return dict(row)
+
+
+@pytest.mark.parametrize("iso", sorted(COUNTRY_BY_ISO))
+def test_a_party_of_each_country_round_trips_through_the_sandbox(
+    uniconta: httpx.Client, iso: str
+) -> None:
+    account = f"C-{iso}"
+    party = {**CANONICAL, "debtor_number": account,
+             "billing_address": {**CANONICAL["billing_address"], "country": iso},
+             "delivery_address": {**CANONICAL["delivery_address"], "country": iso}}  # fmt: skip
+    inserted = uniconta.post(
+        "/api/Entities/Insert/DebtorClient", json=DEBTOR.from_canonical(party, None, {})
+    )
+    assert inserted.status_code == 200, inserted.text
+    back = DEBTOR.to_canonical(_read_back(uniconta, account), {})
+    assert {field: value for field, value in back.items() if value is not None} == party
+
+
+def test_an_australian_debtor_imports(uniconta: httpx.Client) -> None:
+    inserted = uniconta.post(
+        "/api/Entities/Insert/DebtorClient",
+        json={**DEBTOR_ROW, "Account": "AU-1", "Country": "Australia"},
+    )
+    assert inserted.status_code == 200, inserted.text
+    party = DEBTOR.to_canonical(_read_back(uniconta, "AU-1"), {})
+    assert party["billing_address"]["country"] == "AU"
+    validate("party", party)
 
 
 def test_party_without_debtor_number_cannot_become_a_debtor() -> None:

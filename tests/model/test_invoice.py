@@ -298,6 +298,12 @@ def test_invoice_field_errors(fields: dict[str, Any], loc: tuple[Any, ...]) -> N
     assert _error(Invoice, **data)["loc"] == loc
 
 
+def test_invoice_in_gold_is_refused_with_a_reason() -> None:
+    error = _error(Invoice, party_id="p", date="2024-03-01", currency="XAU")
+    assert (error["loc"], error["type"]) == (("currency",), "currency_code")
+    assert error["msg"] == "'XAU' is not a currency invoices can be made in"
+
+
 def test_invoice_requires_party_date_and_currency() -> None:
     with pytest.raises(ValidationError) as info:
         Invoice.model_validate({})

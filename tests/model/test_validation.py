@@ -239,6 +239,22 @@ def test_currency_invalid(value: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "value",
+    ["XXX", "XAU", "xag", "XPT", "XPD", "XTS", "XDR", "XBA", "XBB", "XBC", "XBD", "XSU", "XUA",
+     "XAD"],
+)  # fmt: skip
+def test_currency_that_is_no_money_is_refused(value: str) -> None:
+    code = value.upper()
+    with pytest.raises(ValueError, match=rf"^'{code}' is not a currency invoices can be made in$"):
+        normalize_currency(value)
+
+
+@pytest.mark.parametrize("value", ["XOF", "XAF", "XPF", "XCD", "XCG"])
+def test_x_currencies_of_countries_stay_valid(value: str) -> None:
+    assert normalize_currency(value) == value
+
+
+@pytest.mark.parametrize(
     ("value", "expected"),
     [
         ("da-DK", "da-DK"),

@@ -100,11 +100,28 @@ def normalize_country(value: str) -> str:
     return code
 
 
+_NOT_INVOICE_CURRENCIES = frozenset(
+    {
+        "XAU", "XAG", "XPT", "XPD",  # gold, silver, platinum, palladium
+        "XBA", "XBB", "XBC", "XBD",  # European bond market units
+        "XDR", "XSU", "XUA", "XAD",  # units of account: IMF, Sucre, ADB, Arab Monetary Fund
+        "XTS", "XXX",  # reserved for testing; no currency involved
+    }
+)  # fmt: skip
+"""ISO 4217 codes that are metals, units of account or placeholders, not money a business
+invoices in: accounting systems refuse them (Uniconta does), so the hub refuses them up front
+instead of accepting a record no system will take. XOF, XAF, XPF, XCD and XCG are real
+currencies and stay valid."""
+
+
 def normalize_currency(value: str) -> str:
-    """An ISO 4217 alphabetic code, upper-cased ("eur" → "EUR")."""
+    """An ISO 4217 alphabetic code of a currency one can invoice in, upper-cased ("eur" →
+    "EUR")."""
     code = value.strip().upper()
     if len(code) != 3 or code not in _iso_codes("currencies", "alpha_3"):
         raise ValueError(f"unknown currency code {value!r}")
+    if code in _NOT_INVOICE_CURRENCIES:
+        raise ValueError(f"{code!r} is not a currency invoices can be made in")
     return code
 
 

@@ -447,6 +447,20 @@ def test_unknown_property_wrong_type_and_bad_enum_are_400(client: httpx.Client) 
     assert unknown_entity.status_code == 404
 
 
+def test_country_names_are_uniconta_own(client: httpx.Client) -> None:
+    """Uniconta-Pages parses its EU country names into CountryCode: CzechRepublic, not
+    Czechia; Liechtenstein and Türkiye are members as well."""
+    for account, country in (("7", "CzechRepublic"), ("8", "Liechtenstein"), ("9", "Türkiye")):
+        body = {"Account": account, "Name": "X", "Country": country}
+        stored = client.post("/api/Entities/Insert/DebtorClient", json=body)
+        assert stored.status_code == 200 and stored.json()["Country"] == country, stored.text
+    czechia = {"Account": "10", "Name": "X", "Country": "Czechia"}
+    refused = client.post("/api/Entities/Insert/DebtorClient", json=czechia)
+    assert refused.status_code == 400
+    message = refused.json()["Message"]
+    assert "'Czechia' is not a member name of enum Uniconta.Common.CountryCode" in message
+
+
 def test_rest_get_with_name_value_filter(sandbox: UnicontaSandbox, client: httpx.Client) -> None:
     seed_debtors(sandbox, COMPANY, count=200, seed=2)
     everything = sandbox.all(COMPANY, "DebtorClient")

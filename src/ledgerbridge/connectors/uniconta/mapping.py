@@ -26,16 +26,24 @@ from ledgerbridge.connectors.kit.values import dec, named, text, texts, wire
 from ledgerbridge.model.invoice import fold_document_discount
 
 COUNTRY_BY_ISO: dict[str, str] = {
-    "AT": "Austria", "BE": "Belgium", "BG": "Bulgaria", "CA": "Canada", "CH": "Switzerland",
-    "CN": "China", "CY": "Cyprus", "CZ": "CzechRepublic", "DE": "Germany", "DK": "Denmark",
-    "EE": "Estonia", "ES": "Spain", "FI": "Finland", "FO": "FaroeIslands", "FR": "France",
-    "GB": "UnitedKingdom", "GL": "Greenland", "GR": "Greece", "HR": "Croatia", "HU": "Hungary",
-    "IE": "Ireland", "IS": "Iceland", "IT": "Italy", "JP": "Japan", "LI": "Liechtenstein",
-    "LT": "Lithuania", "LU": "Luxembourg", "LV": "Latvia", "MT": "Malta", "NL": "Netherlands",
-    "NO": "Norway", "PL": "Poland", "PT": "Portugal", "RO": "Romania", "SE": "Sweden",
-    "SI": "Slovenia", "SK": "Slovakia", "US": "UnitedStates",
+    "AT": "Austria", "AU": "Australia", "BE": "Belgium", "BG": "Bulgaria", "CA": "Canada",
+    "CH": "Switzerland", "CN": "China", "CY": "Cyprus", "CZ": "CzechRepublic", "DE": "Germany",
+    "DK": "Denmark", "EE": "Estonia", "ES": "Spain", "FI": "Finland", "FO": "FaroeIslands",
+    "FR": "France", "GB": "UnitedKingdom", "GL": "Greenland", "GP": "Guadeloupe", "GR": "Greece",
+    "HR": "Croatia", "HU": "Hungary", "IE": "Ireland", "IN": "India", "IS": "Iceland",
+    "IT": "Italy", "JP": "Japan", "LI": "Liechtenstein", "LT": "Lithuania", "LU": "Luxembourg",
+    "LV": "Latvia", "MC": "Monaco", "MT": "Malta", "NL": "Netherlands", "NO": "Norway",
+    "NZ": "NewZealand", "PL": "Poland", "PT": "Portugal", "RO": "Romania", "RS": "Serbia",
+    "RU": "Russia", "SE": "Sweden", "SI": "Slovenia", "SK": "Slovakia", "TR": "Türkiye",
+    "US": "UnitedStates", "VN": "Vietnam",
 }  # fmt: skip
+"""ISO 3166 code → Uniconta ``CountryCode`` member name, for every member the sandbox knows
+(docs/sandbox-uniconta.md says which names are verified). Uniconta has a member for every
+country, but only these names are known; any other country is ``country_unmapped``."""
 ISO_BY_COUNTRY = {name: iso for iso, name in COUNTRY_BY_ISO.items()}
+
+NO_COUNTRY = "Unknown"
+"""The ``CountryCode`` member of an account whose country is not set."""
 
 LANGUAGE_BY_CODE: dict[str, str] = {
     "da": "Danish", "en": "English", "de": "German", "sv": "Swedish", "nb": "Norwegian",
@@ -79,24 +87,33 @@ def iso_date(value: Any) -> str | None:
 
 
 def country_to_iso(name: str | None) -> str | None:
-    if name is None:
+    """An account's ``CountryCode`` as the hub's ISO code; ``Unknown`` is no country."""
+    if name is None or name == NO_COUNTRY:
         return None
     try:
         return ISO_BY_COUNTRY[name]
     except KeyError:
         raise SkipRecord(
-            "country_unmapped", f"Uniconta country '{name}' has no ISO code mapping"
+            "country_unmapped",
+            f"Uniconta country '{name}' is not one ledgerbridge can map to an ISO 3166 code "
+            "(the list is in docs/connector-uniconta.md, Countries); correct the account's "
+            "country in Uniconta, or clear it to sync the account without one, and the "
+            "record syncs by itself",
         ) from None
 
 
 def country_from_iso(code: str | None) -> str | None:
+    """A hub ISO country code as the ``CountryCode`` member Uniconta accepts."""
     if code is None:
         return None
     try:
         return COUNTRY_BY_ISO[code]
     except KeyError:
         raise SkipRecord(
-            "country_unmapped", f"country '{code}' has no Uniconta equivalent"
+            "country_unmapped",
+            f"country '{code}' is not one ledgerbridge can send to Uniconta (the list is in "
+            "docs/connector-uniconta.md, Countries); correct the party's country in the hub, "
+            "or clear it to sync the party without one, and the record syncs by itself",
         ) from None
 
 

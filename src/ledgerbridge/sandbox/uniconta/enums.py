@@ -37,6 +37,10 @@ class EnumDef:
         return self._index[member]
 
 
+# A documented subset of the real CountryCode, which has a member for every country (ordinals
+# shared with Uniconta's CountryISOCode enum). The names the Uniconta-Pages source uses are
+# verified (CzechRepublic, not Czechia); the others and the order are inferred: see
+# docs/sandbox-uniconta.md, Enums.
 COUNTRY_CODE = EnumDef(
     "Uniconta.Common",
     "CountryCode",
@@ -62,7 +66,7 @@ COUNTRY_CODE = EnumDef(
         "Austria",
         "Switzerland",
         "Poland",
-        "Czechia",
+        "CzechRepublic",
         "Slovakia",
         "Hungary",
         "Slovenia",
@@ -82,6 +86,13 @@ COUNTRY_CODE = EnumDef(
         "China",
         "Japan",
         "India",
+        "Liechtenstein",
+        "Monaco",
+        "Russia",
+        "Serbia",
+        "Türkiye",
+        "Vietnam",
+        "Guadeloupe",
     ),
 )
 
