@@ -213,6 +213,19 @@ def test_invoice_payload_and_its_projection() -> None:
     assert readonly.value.reason == "invoice_readonly_after_sending"
 
 
+def test_a_line_with_a_vat_code_but_no_rate_is_skipped_not_sent_without_vat() -> None:
+    mapping = InvoiceMapping({"HIGH": "1"}, "ElectronicTransfer")
+    refs = {"party_id": ("customers", "10042")}
+    line = {**hub_invoice()["lines"][0], "vat_rate": None}
+    with pytest.raises(SkipRecord) as missing:
+        mapping.from_canonical(hub_invoice(lines=[line]), None, refs)
+    assert missing.value.reason == "vat_rate_missing"
+    assert "'Advies' has VAT code HIGH but no VAT rate" in missing.value.message
+    # A line without a VAT code carries no VAT in the hub either: sent as it is.
+    payload = mapping.from_canonical(hub_invoice(lines=[{**line, "vat_code": None}]), None, refs)
+    assert (payload["Lines"][0]["VATPercentage"], payload["Lines"][0]["VATType"]) == (None, None)
+
+
 # ------------------------------------------------------------------ documents vs examples
 
 

@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from ledgerbridge.api.app import create_app
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.connectors.base import AmbiguousWrite
-from ledgerbridge.connectors.yuki.client import YukiClient
+from ledgerbridge.connectors.yuki.client import CONTACT_NS, YukiClient
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.yuki import SandboxServer, YukiSandbox, seed_demo
+from ledgerbridge.sandbox.yuki.model import Contact
 from ledgerbridge.sandbox.yuki.seed import SeededDomain
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import Run
@@ -218,6 +219,38 @@ def test_set_up_login_lists_the_keys_domains_and_administrations_before_connecti
     assert wrong_key.json()["detail"][0]["loc"] == ["body", "access_key"]
 
 
+def test_the_payment_method_and_vat_types_are_checked_when_saved(
+    tenant: Tenant, yuki: Yuki
+) -> None:
+    def attempt(**extra: Any) -> Any:
+        return tenant.api.post(
+            "/connections",
+            json={"system": "yuki", "name": "Yuki", "timezone": "Europe/Amsterdam",
+                  "settings": settings_for(yuki, **extra),
+                  "secrets": {"access_key": yuki.seeded.access_key}},
+        )  # fmt: skip
+
+    calls = yuki.calls()
+    bitcoin = attempt(payment_method="Bitcoin")
+    assert bitcoin.status_code == 422
+    assert bitcoin.json()["detail"][0]["loc"] == ["body", "settings", "payment_method"]
+    assert "'ElectronicTransfer'" in bitcoin.json()["detail"][0]["msg"]
+    named = attempt(vat_mapping={"NL21": "high"})
+    assert named.status_code == 422
+    assert named.json()["detail"][0]["loc"] == ["body", "settings", "vat_mapping", "NL21"]
+    assert "must be a Yuki VAT type" in named.json()["detail"][0]["msg"]
+    assert yuki.calls() == calls  # refused before Yuki is asked anything
+
+    good = attempt(payment_method="iDeal", vat_mapping={"NL21": 1, "NL9": "2"})
+    assert good.status_code == 201, good.text
+    assert good.json()["settings"]["vat_mapping"] == {"NL21": "1", "NL9": "2"}
+    mapped = tenant.api.put(
+        f"/connections/{good.json()['id']}/mappings", json={"vat": {"NL0": "zero"}}
+    )
+    assert mapped.status_code == 422
+    assert "vat_mapping.NL0: Value error, must be a Yuki VAT type" in mapped.text
+
+
 # ------------------------------------------------------------------ contacts
 
 
@@ -372,6 +405,95 @@ def test_edits_in_yuki_to_a_contact_made_by_the_hub_are_pulled_before_its_box_is
     assert issues(tenant, connection["id"], "yuki_contact_type_manual") != []
 
 
+def add_unimported(yuki: Yuki, code: str, name: str) -> Contact:
+    """A contact from before the integration with neither box ticked: not imported."""
+    return yuki.sandbox.add_contact(
+        yuki.domain, "Company", code=code, full_name=name, city="Gouda",
+        vat_number="NL820471616B01", created=datetime(2018, 3, 1, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def test_a_new_party_never_takes_over_a_yuki_contact_the_hub_does_not_import(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    old = add_unimported(yuki, "10002", "Oude Relatie B.V.")
+    connection = connect(tenant, yuki, debtor_numbers={"next": 10001})
+    activate(system, tenant, connection["id"])
+    calls = yuki.calls()
+    party = tenant.api.post("/parties", json={"name": "Nieuwe Klant B.V."})
+    system.run_until_idle()
+
+    # The hub skipped 10001 (its own) but not 10002, which it never saw: the create is refused
+    # after one search, and the look-up that follows a refusal costs nothing.
+    record = tenant.api.get(f"/parties/{party.json()['id']}").json()
+    assert record["data"]["debtor_number"] == "10002"
+    assert [s["remote_id"] for s in record["sync"]] == [None]  # its issue, no link
+    assert yuki.sandbox.get_contact(yuki.domain, "10002") == old
+    assert len(yuki.sandbox.contacts(yuki.domain)) == 2
+    assert yuki.calls() - calls == 1
+    [refused] = issues(tenant, connection["id"], "debtor_number_taken")
+    assert refused["key"] == party.json()["id"]
+    assert "'Oude Relatie B.V.' (relationship code 10002)" in refused["message"]
+    assert "another debtor number" in refused["message"]
+    assert "tick Customer for 10002" in refused["message"]
+    assert log(tenant, connection["id"], outcome="created", direction="outbound") == []
+
+    # Given another number, it is created under it (a search, then UpdateContact).
+    calls = yuki.calls()
+    tenant.api.patch(f"/parties/{party.json()['id']}", json={"debtor_number": "10050"})
+    system.run_until_idle()
+    created = yuki.sandbox.get_contact(yuki.domain, "10050")
+    assert created is not None and created.full_name == "Nieuwe Klant B.V."
+    assert yuki.sandbox.get_contact(yuki.domain, "10002") == old
+    assert yuki.calls() - calls == 2
+    assert issues(tenant, connection["id"], "debtor_number_taken") == []
+
+
+def test_a_party_refused_for_a_taken_number_is_linked_once_that_contact_is_a_customer(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    old = add_unimported(yuki, "20000", "Oude Relatie B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = tenant.api.post("/parties", json={"name": "Oude Relatie B.V."})
+    system.run_until_idle()
+    assert [i["key"] for i in issues(tenant, connection["id"], "debtor_number_taken")] == [
+        party.json()["id"]
+    ]
+
+    # It is the same relationship: the user ticks Customer in Yuki, as the issue says.
+    yuki.sandbox.mark_as_customer(yuki.domain, "20000")
+    pull(system, tenant, connection["id"])
+    record = tenant.api.get(f"/parties/{party.json()['id']}").json()
+    assert issues(tenant, connection["id"]) == []  # the refusal closed with the link
+    assert {s["stream"]: s["remote_id"] for s in record["sync"]} == {
+        "contacts": "20000", "customers": "20000",
+    }  # fmt: skip
+    assert len(all_of(tenant, "/parties")) == 1
+    kept = yuki.sandbox.get_contact(yuki.domain, "20000")
+    assert kept is not None and (kept.city, kept.vat_number) == (old.city, old.vat_number)
+
+
+def test_a_yuki_contact_without_a_code_is_not_given_one_another_contact_holds(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    contact = add_company(yuki, "", "Zonder Code B.V.")
+    old = add_unimported(yuki, "20000", "Oude Relatie B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    [party] = all_of(tenant, "/parties")
+    tenant.api.patch(f"/parties/{party['id']}", json={"phone": "015-1234567"})
+    system.run_until_idle()
+
+    [refused] = issues(tenant, connection["id"], "debtor_number_taken")
+    assert refused["key"] == party["id"]
+    assert "two contacts with that code" in refused["message"]
+    stored = yuki.sandbox.get_contact(yuki.domain, contact)
+    assert stored is not None and (stored.code, stored.phone_home) == ("", "")
+    assert yuki.sandbox.get_contact(yuki.domain, "20000") == old
+
+
 # ------------------------------------------------------------------ invoices
 
 
@@ -480,6 +602,24 @@ def test_an_invoice_yuki_refuses_gets_a_clear_reason_and_others_in_the_batch_go_
     assert problem["reason"] == "yuki_invoice_refused_not_customer"
     assert "not a customer" in problem["message"]
     assert ok.status_code == 201
+
+
+def test_an_invoice_line_with_a_vat_code_but_no_rate_is_held_not_booked_without_vat(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    body = invoice_body(by_number(tenant, "10001")["id"], "F2026-040")
+    del body["lines"][1]["vat_rate"]
+    calls = yuki.calls()
+    invoice = tenant.api.post("/invoices", json=body)
+    system.run_until_idle()
+    assert yuki.calls() == calls
+    assert yuki.sandbox.sales_invoices(yuki.seeded.administration_id) == []
+    [missing] = issues(tenant, connection["id"], "vat_rate_missing")
+    assert missing["key"] == invoice.json()["id"]
+    assert "'Reiskosten' has VAT code 1 but no VAT rate" in missing["message"]
 
 
 # ------------------------------------------------------------------ numbers, types, deletes
@@ -645,4 +785,77 @@ def test_an_invoice_whose_answer_was_lost_is_found_by_reference_not_sent_twice(
     ]
     recovered = log(tenant, connection["id"], reason="recovered_after_ambiguous_write")
     assert [entry["record_id"] for entry in recovered] == [invoice.json()["id"]]
+    assert issues(tenant, connection["id"]) == []
+
+
+def lose_first_contact_answer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """UpdateContact takes effect in Yuki, but the first answer is lost on the way back."""
+    original = YukiClient.update_contact
+    sent: list[str] = []
+
+    def lost_answer(self: YukiClient, domain_id: str, document: Any) -> tuple[str, bool]:
+        sent.append(document.findtext(f"{{{CONTACT_NS}}}Code"))
+        answer = original(self, domain_id, document)
+        if len(sent) == 1:
+            raise AmbiguousWrite("connection reset after the request was sent")
+        return answer
+
+    monkeypatch.setattr(YukiClient, "update_contact", lost_answer)
+    return sent
+
+
+def test_a_contact_whose_create_went_unanswered_is_linked_to_the_one_it_made(
+    timed: System,
+    timed_tenant: Tenant,
+    yuki: Yuki,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant = timed_tenant
+    connection = connect(tenant, yuki)
+    activate(timed, tenant, connection["id"])
+    sent = lose_first_contact_answer(monkeypatch)
+    party = tenant.api.post("/parties", json={"name": "Nieuwe Klant B.V."})
+    timed.run_until_idle()
+    clock.advance(timedelta(minutes=1))  # the retry is due
+    timed.run_until_idle()
+
+    # Its code is held in Yuki now, by the contact it made: found, not refused as taken.
+    assert sent == ["20000"]
+    record = tenant.api.get(f"/parties/{party.json()['id']}").json()
+    assert [(s["stream"], s["remote_id"]) for s in record["sync"]] == [("contacts", "20000")]
+    assert len(yuki.sandbox.contacts(yuki.domain)) == 1
+    recovered = log(tenant, connection["id"], reason="recovered_after_ambiguous_write")
+    assert [entry["record_id"] for entry in recovered] == [party.json()["id"]]
+    assert issues(tenant, connection["id"], "debtor_number_taken") == []
+
+
+def test_a_party_renumbered_after_a_refusal_is_looked_up_by_its_new_number(
+    timed: System,
+    timed_tenant: Tenant,
+    yuki: Yuki,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tenant = timed_tenant
+    old = add_unimported(yuki, "20000", "Oude Relatie B.V.")
+    connection = connect(tenant, yuki)
+    activate(timed, tenant, connection["id"])
+    party = tenant.api.post("/parties", json={"name": "Nieuwe Klant B.V."})
+    timed.run_until_idle()
+    assert issues(tenant, connection["id"], "debtor_number_taken") != []
+
+    # Sent again under another number, and that answer is lost: the look-up must ask for the
+    # number sent, not the one the party had first (another contact's).
+    sent = lose_first_contact_answer(monkeypatch)
+    tenant.api.patch(f"/parties/{party.json()['id']}", json={"debtor_number": "20050"})
+    timed.run_until_idle()
+    clock.advance(timedelta(minutes=1))
+    timed.run_until_idle()
+
+    assert sent == ["20050"]
+    record = tenant.api.get(f"/parties/{party.json()['id']}").json()
+    assert [(s["stream"], s["remote_id"]) for s in record["sync"]] == [("contacts", "20050")]
+    assert yuki.sandbox.get_contact(yuki.domain, "20000") == old
+    assert len(yuki.sandbox.contacts(yuki.domain)) == 2
     assert issues(tenant, connection["id"]) == []

@@ -13,6 +13,7 @@ contacts scan reads the contacts with neither box ticked.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
@@ -26,9 +27,11 @@ from ledgerbridge.connectors.base import (
     CallMeter,
     ChangeNotice,
     Connector,
+    CreatePlan,
     EntityMapping,
     Page,
     RemoteRejected,
+    StepCall,
 )
 from ledgerbridge.connectors.kit.cursors import ChangedSince
 from ledgerbridge.connectors.kit.values import text
@@ -41,6 +44,7 @@ from ledgerbridge.connectors.yuki.client import (
     YukiClient,
 )
 from ledgerbridge.connectors.yuki.mapping import (
+    CODE_TAKEN,
     ID_PREFIX,
     NOTICE_REASON,
     REFUSED_NOT_CUSTOMER,
@@ -71,6 +75,19 @@ NOTICE = (
     "created in Yuki as a {kind} without the Customer or Supplier box: Yuki's API cannot set "
     "it. Tick Customer (or Supplier) for relationship {code} in Yuki; invoices to it are held "
     "until Yuki shows it as a customer, and this notice closes by itself"
+)
+TAKEN = (
+    "debtor number {code} belongs to another Yuki contact, '{name}' (relationship code {code}), "
+    "and Yuki matches contacts on that code: "
+)
+TAKEN_BY_CREATE = TAKEN + (
+    "creating the party under it would overwrite that contact. Give the party another debtor "
+    "number; or, if it is the same relationship, tick Customer for {code} in Yuki, and the next "
+    "pull links the party to it"
+)
+TAKEN_BY_UPDATE = TAKEN + (
+    "giving it to this contact too would leave two contacts with that code. Give the party "
+    "another debtor number"
 )
 UNFLAGGED = "unflagged"
 """Cursor phase of a contacts scan reading the contacts with neither box ticked."""
@@ -126,14 +143,21 @@ class YukiConnector(Connector):
         """Invoices Yuki refused in this run, by reference, with its message: the engine's
         one-by-one retry of a refused batch gets Yuki's verdict without a second call."""
         self._accepted: dict[str, JSON] = {}
+        """Invoices Yuki accepted in this run, by reference: found without a call when the
+        engine looks for them after a refused batch."""
+        self._held: dict[str, str | None] = {}
+        """The relationship code of each contact read in this run (None: it has none), by Yuki
+        id: an update that gives a contact another code checks that code first."""
+        self._taken: dict[str, JSON] = {}
+        """Codes a write was refused for in this run, with the other contact holding each: the
+        look-up the engine makes after the refusal is answered without a call, and never with
+        that contact."""
         self._flagged: dict[datetime | None, list[JSON]] = {}
         """The contacts with a box ticked read whole in this run, page after page, by their
         ``modifiedAfter``: the customers read since that moment or later filters them instead
         of asking Yuki again."""
         self._reading: dict[datetime | None, list[JSON]] = {}
         """The same while its pages are being read."""
-        """Invoices Yuki accepted in this run, by reference: found without a call when the
-        engine looks for them after a refused batch."""
 
     def close(self) -> None:
         self.client.close()
@@ -232,10 +256,13 @@ class YukiConnector(Connector):
         for remote_id in remote_ids:
             if remote_id.startswith(ID_PREFIX):
                 # No search by Yuki id exists: an update by id sends the whole contact.
-                found[remote_id] = {"ID": remote_id[len(ID_PREFIX) :]}
+                contact_id = remote_id[len(ID_PREFIX) :]
+                self._held[contact_id] = None
+                found[remote_id] = {"ID": contact_id}
                 continue
             row = self._contact_by_code(remote_id)
             if row is not None:
+                self._held[str(row.get("ID"))] = remote_id
                 found[remote_id] = row
         return found
 
@@ -254,8 +281,25 @@ class YukiConnector(Connector):
         if stream == "invoices":
             return self._find_invoices(keys)
         if stream == "contacts":
-            return self.fetch_many(stream, [k for k in keys if not k.startswith(ID_PREFIX)])
+            return self.fetch_many(
+                stream, [k for k in keys if not k.startswith(ID_PREFIX) and k not in self._taken]
+            )
         return {}
+
+    def create_plan(self, stream: str) -> CreatePlan:
+        """A contact create is looked up by the code its payload carries, the code
+        UpdateContact matched on: the write intent keeps the debtor number the party had when
+        first sent, and a party refused for a taken number is sent again under another."""
+        plan = super().create_plan(stream)
+        if stream != "contacts":
+            return plan
+
+        def find(calls: list[StepCall]) -> list[JSON | None]:
+            codes = [text(call.payload.get("Code")) or call.key for call in calls]
+            found = self.find_by_business_key(stream, codes)
+            return [found.get(code) for code in codes]
+
+        return replace(plan, steps=tuple(replace(step, find=find) for step in plan.steps))
 
     def _find_invoices(self, references: list[str]) -> dict[str, JSON]:
         found: dict[str, JSON] = {}
@@ -273,12 +317,31 @@ class YukiConnector(Connector):
     def create_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         if stream == "invoices":
             return self._send_invoices(payloads)
+        self._check_codes(payloads, TAKEN_BY_CREATE)
         return [self._write_contact(payload) for payload in payloads]
 
     def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         if stream == "invoices":
             raise RemoteRejected("Yuki cannot change a booked sales invoice")
+        self._check_codes(payloads, TAKEN_BY_UPDATE)
         return [self._write_contact(payload) for payload in payloads]
+
+    def _check_codes(self, payloads: list[JSON], refusal: str) -> None:
+        """Refuses the batch before any of it is written when a code it gives a contact is
+        another Yuki contact's. The hub hands out debtor numbers knowing only the contacts it
+        imports, and UpdateContact matches on the code: a create would overwrite that contact,
+        an update give two contacts one code. One search per code a contact does not hold
+        yet: every create, and an update that gives its contact a code."""
+        for payload in payloads:
+            code, contact_id = text(payload.get("Code")), payload.get("ID")
+            if code is None or (contact_id and code == self._held.get(str(contact_id))):
+                continue
+            holder = self._taken.get(code) or self._contact_by_code(code)
+            if holder is None or holder.get("ID") == contact_id:
+                continue
+            self._taken[code] = holder
+            name = text(holder.get("Name")) or ""
+            raise RemoteRejected(refusal.format(code=code, name=name), reason=CODE_TAKEN)
 
     def _write_contact(self, payload: JSON) -> JSON:
         """One UpdateContact (Yuki writes contacts one at a time); a contact Yuki created gets

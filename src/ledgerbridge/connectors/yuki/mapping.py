@@ -38,6 +38,8 @@ NOT_CUSTOMER_REASON = "yuki_contact_not_customer"
 """An invoice waits (unsent) because Yuki does not show its contact as a customer yet."""
 REFUSED_NOT_CUSTOMER = "yuki_invoice_refused_not_customer"
 """Yuki refused an invoice because the contact is not a customer (the box was cleared)."""
+CODE_TAKEN = "debtor_number_taken"
+"""A party is not sent under a debtor number another Yuki contact holds as its code."""
 
 ORGANISATION_FIELDS: dict[str, str] = {
     "debtor_number": "Code",
@@ -212,7 +214,9 @@ class CustomerFlagMapping(EntityMapping):
     """Yuki contacts whose Customer box is ticked, attached to the party linked in contacts.
 
     The API cannot tick the box, and Yuki refuses invoices for a contact without it: a link
-    here is what lets an invoice go out, and it closes the notice that asked for the tick.
+    here is what lets an invoice go out, and it closes the notice that asked for the tick. It
+    also closes a party's ``debtor_number_taken`` refusal: the contact holding the number,
+    once ticked, is imported and linked to the party by that number.
     """
 
     entity = "party"
@@ -221,7 +225,7 @@ class CustomerFlagMapping(EntityMapping):
     attach_to = "contacts"
     incremental = True
     outbound = False
-    resolves = frozenset({NOTICE_REASON})
+    resolves = frozenset({NOTICE_REASON, CODE_TAKEN})
 
     def remote_id(self, remote: JSON) -> str:
         return contact_remote_id(remote)
@@ -335,6 +339,15 @@ class InvoiceMapping(EntityMapping):
         if discount:
             price = (price * (1 - discount / 100)).quantize(Decimal("0.0001"), ROUND_HALF_UP)
         hub_code = line.get("vat_code")
+        if hub_code is not None and line.get("vat_rate") is None:
+            # A Yuki line carries its VAT percentage beside its VAT type, whose rate depends on
+            # the administration's country and the date: never guessed, never sent as none.
+            label = line.get("description") or line.get("sku") or line.get("line_number")
+            raise SkipRecord(
+                "vat_rate_missing",
+                f"invoice line '{label}' has VAT code {hub_code} but no VAT rate; Yuki needs "
+                "the rate with the VAT type: give the line its vat_rate",
+            )
         return {
             "Description": line.get("description") or line.get("sku") or "",
             "ProductReference": line.get("sku"),
