@@ -131,6 +131,20 @@ def test_nested_settings_are_merged_by_field(tenant: Tenant, uniconta: Uniconta)
     assert removed["settings"]["vat_mapping"] == {"S0": "DK0"}
 
 
+def test_every_wrong_setting_is_named_in_one_answer(tenant: Tenant, uniconta: Uniconta) -> None:
+    connection = connect(tenant, uniconta)
+    changed = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"daily_call_limit": "many", "page_size": -1, "timezone_x": 1}},
+    )
+    assert changed.status_code == 422, changed.text
+    where = [problem["loc"] for problem in changed.json()["detail"]]
+    assert ["body", "settings", "daily_call_limit"] in where
+    assert ["body", "settings", "page_size"] in where
+    assert ["body", "settings", "timezone_x"] in where
+    assert all(p["msg"].startswith("settings.") for p in changed.json()["detail"])
+
+
 def test_switching_one_stream_on_leaves_the_default_streams_on(
     system: System, tenant: Tenant, uniconta: Uniconta
 ) -> None:

@@ -38,7 +38,7 @@ from ledgerbridge.api import (
 )
 from ledgerbridge.api.input import RefuseNul
 from ledgerbridge.runtime.system import System
-from ledgerbridge.services.errors import ServiceError
+from ledgerbridge.services.errors import Invalid, ServiceError
 from ledgerbridge.store.secrets import SecretsKeyError
 from ledgerbridge.ui import mount as mount_ui
 
@@ -105,8 +105,15 @@ def create_app(system: System, *, serving: bool = False) -> FastAPI:
     @app.exception_handler(ServiceError)
     def service_error(_request: Request, exc: ServiceError) -> JSONResponse:
         if exc.status == 422:
-            loc = ["body", *exc.field.split(".")] if exc.field else ["body"]
-            detail: Any = [{"loc": loc, "msg": exc.message, "type": "invalid"}]
+            problems = exc.problems if isinstance(exc, Invalid) else [exc]
+            detail: Any = [
+                {
+                    "loc": ["body", *p.field.split(".")] if p.field else ["body"],
+                    "msg": p.message,
+                    "type": "invalid",
+                }
+                for p in problems
+            ]
         else:
             detail = exc.message
         body: dict[str, Any] = {"detail": detail}

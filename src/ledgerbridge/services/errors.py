@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class ServiceError(Exception):
     status = 400
@@ -25,4 +27,17 @@ class Conflict(ServiceError):
 
 
 class Invalid(ServiceError):
+    """Input refused; ``also`` holds the other problems found in the same input, so that one
+    answer names them all (each with where it is)."""
+
     status = 422
+
+    def __init__(
+        self, message: str, *, field: str | None = None, also: Sequence[Invalid] = ()
+    ) -> None:
+        super().__init__(message, field=field)
+        self.also = list(also)
+
+    @property
+    def problems(self) -> list[Invalid]:
+        return [self, *self.also]

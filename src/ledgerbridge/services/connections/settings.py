@@ -143,14 +143,16 @@ def _validated(model: type[BaseModel], data: Mapping[str, Any], root: str) -> Ba
 
 
 def _invalid(exc: ValidationError, root: str) -> Invalid:
-    """The first wrong value, as ``settings.vat_groups[0].rate: <reason>``; a value that fits
+    """Every wrong value, each as ``settings.vat_groups[0].rate: <reason>``; a value that fits
     none of a union's forms gets the reason of each."""
-    located = [
-        (_where(e["loc"], root), e) for e in exc.errors(include_url=False, include_input=False)
+    reasons: dict[tuple[str, str], list[str]] = {}
+    for error in exc.errors(include_url=False, include_input=False):
+        reasons.setdefault(_where(error["loc"], root), []).append(_reason(error, root))
+    first, *others = [
+        Invalid(f"{path}: {'; or '.join(dict.fromkeys(found))}", field=field)
+        for (path, field), found in reasons.items()
     ]
-    (path, field), _ = located[0]
-    reasons = [_reason(e, root) for where, e in located if where == (path, field)]
-    return Invalid(f"{path}: {'; or '.join(dict.fromkeys(reasons))}", field=field)
+    return Invalid(first.message, field=first.field, also=others)
 
 
 def _where(loc: tuple[int | str, ...], root: str) -> tuple[str, str]:
