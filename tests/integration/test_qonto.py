@@ -954,6 +954,36 @@ def test_a_hub_invoice_becomes_a_qonto_draft(system: System, tenant: Tenant, qon
     assert record["sync"][0]["url"].endswith(f"/receivable-invoices/{draft['id']}")
 
 
+def test_an_invoice_qonto_converts_to_its_clients_currency_is_shown_so_in_the_hub(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """The seed: "an invoice sent in a different currency will be converted to EUR
+    automatically"; the hub then shows the EUR invoice Qonto holds, not the USD one sent."""
+    qonto.sandbox.set_exchange_rate("USD", "1.08")
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    party = tenant.api.post("/parties", json=NEW_CUSTOMER).json()
+    system.run_until_idle()
+    created = tenant.api.post("/invoices", json={
+        "party_id": party["id"], "date": "2026-03-10", "payment_term_days": 30,
+        "currency": "USD",
+        "lines": [{"description": "Conseil", "quantity": "1", "unit_price": "108",
+                   "vat_code": "FR20"}],
+    })  # fmt: skip
+    assert created.status_code == 201, created.text
+    system.run_until_idle()
+
+    [draft] = qonto.sandbox.invoices()
+    assert draft["currency"] == "EUR"
+    assert draft["items"][0]["unit_price"]["value"] == "100.00"
+    record = tenant.api.get(f"/invoices/{created.json()['id']}").json()
+    assert record["data"]["currency"] == "EUR"
+    assert record["data"]["lines"][0]["unit_price"] == "100"
+    assert record["data"]["lines"][0]["description"] == "Conseil"  # the hub's own line kept
+    pull(system, tenant, connection["id"])
+    assert tenant.api.get(f"/invoices/{created.json()['id']}").json()["data"] == record["data"]
+
+
 def euros(value: str) -> dict[str, str]:
     return {"value": value, "currency": "EUR"}
 

@@ -572,7 +572,21 @@ class InvoiceMapping(EntityMapping):
         return content_key(payload)
 
     def adopt_assigned(self, record: JSON, stored: JSON) -> JSON:
-        return {**record, "number": stored.get("number") or record.get("number")}
+        """Qonto's number; and when Qonto converted the invoice to its client's currency
+        (an invoice sent in USD to a EUR client is a EUR invoice there), the currency and the
+        prices it invoiced, so the hub shows what the customer was billed."""
+        adopted = {**record, "number": stored.get("number") or record.get("number")}
+        lines, kept = list(record.get("lines") or []), list(stored.get("lines") or [])
+        if stored.get("currency") in (None, record.get("currency")) or len(lines) != len(kept):
+            return adopted
+        adopted["currency"] = stored["currency"]
+        adopted["lines"] = [
+            {**line, "unit_price": ours.get("unit_price")}
+            for line, ours in zip(lines, kept, strict=True)
+        ]
+        if stored.get("amount_open") is not None:
+            adopted["amount_open"] = stored["amount_open"]
+        return adopted
 
 
 class CreditNoteMapping(InvoiceMapping):
