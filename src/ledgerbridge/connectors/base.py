@@ -281,6 +281,10 @@ class EntityMapping(ABC):
     """Outbound issues with these reasons close when this stream reads the record (the record
     of ``attach_to`` for an attach stream): a notice that asked the user to do something in
     the accounting system (book an order by hand), which this stream now sees done."""
+    fixed_remotely: frozenset[str] = frozenset()
+    """Outbound issues with these reasons wait on something done in the accounting system (an
+    item created there): the push sends their records again once their issue is an hour old,
+    so they go by themselves soon after, at one try an hour."""
     inbound: bool = True
     outbound: bool = True
     read_only_reason: str | None = None

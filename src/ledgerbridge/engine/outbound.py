@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,6 +70,10 @@ from ledgerbridge.store.tables.sync import Link, SyncIssue, WriteIntent
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
+
+REMOTE_FIX_RETRY = timedelta(hours=1)
+"""How long a record waiting on something done in the accounting system waits between tries
+(each costs the connector's check, a read)."""
 
 
 @dataclass
@@ -185,10 +189,13 @@ class OutboundSync(SyncState):
 
     def _push_waiting(self, ctx: RunContext, streams: list[str], faults: Faults) -> None:
         """Records that waited for a referenced record (a contact for its customer) go out as
-        soon as that record has synced."""
+        soon as that record has synced; those waiting on something done in the accounting
+        system (``fixed_remotely``) are tried again once their issue is an hour old."""
+        tried_before = self.clock.now() - REMOTE_FIX_RETRY
         for stream in streams:
-            pending = {r.pending_reason for r in ctx.mapping(stream).references}
-            if not pending:
+            mapping = ctx.mapping(stream)
+            pending = {r.pending_reason for r in mapping.references}
+            if not pending and not mapping.fixed_remotely:
                 continue
             with self.transaction() as session:
                 keys = list(
@@ -197,7 +204,13 @@ class OutboundSync(SyncState):
                             SyncIssue.connection_id == ctx.connection_id,
                             SyncIssue.stream == stream,
                             SyncIssue.direction == OUTBOUND,
-                            SyncIssue.reason_code.in_(pending),
+                            sa.or_(
+                                SyncIssue.reason_code.in_(pending),
+                                sa.and_(
+                                    SyncIssue.reason_code.in_(mapping.fixed_remotely),
+                                    SyncIssue.last_seen_at <= tried_before,
+                                ),
+                            ),
                         )
                     )
                 )
@@ -917,7 +930,7 @@ class OutboundSync(SyncState):
         item.journal = journal
         confirmed = [n for n, e in journal.items() if e.get("state") == DONE]
         kept = (
-            f" (its {', '.join(confirmed)} exist and are completed on retry)" if confirmed else ""
+            f" (done: {', '.join(confirmed)}; the rest is completed on retry)" if confirmed else ""
         )
         verb = "could not look up" if looked_up else "refused"
         with self.transaction() as session:

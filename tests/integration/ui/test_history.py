@@ -127,7 +127,13 @@ def test_an_invoice_shows_its_creation_its_posting_and_a_later_date_change(
     assert outbound[1]["at"] >= moved["at"], "the date change was written after it was made"
     [create] = found["creates"]
     assert create["status"] == "done" and create["remote_id"] == number
-    assert create["steps"] == {"order": "done", "lines": "done", "post": "done", "read": "done"}
+    assert create["steps"] == {
+        "items": "done",
+        "order": "done",
+        "lines": "done",
+        "post": "done",
+        "read": "done",
+    }
 
     page = web.get(f"/ui/records/{record_id}")
     assert page.status_code == 200

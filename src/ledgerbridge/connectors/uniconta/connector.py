@@ -193,15 +193,16 @@ class UnicontaConnector(Connector):
         layout = mail.get("layout", "uniconta")
         self.booking_pdf = bool(mail.get("enabled")) and layout == "uniconta"
         self.products_master = str(settings.get("products_master") or "uniconta")
+        # Reads are kept for these credentials only: another login to the company reads its own.
+        self._company = (
+            str(settings.get("base_url") or DEFAULT_BASE_URL),
+            self.company_id,
+            str(settings["username"]),
+            sha256(str(secrets["password"]).encode()).hexdigest(),
+        )
         self.codes = LazyRates(
             self._vat_rates,
-            # Kept for these credentials only: another login to the company reads its own.
-            (
-                str(settings.get("base_url") or DEFAULT_BASE_URL),
-                self.company_id,
-                str(settings["username"]),
-                sha256(str(secrets["password"]).encode()).hexdigest(),
-            ),
+            self._company,
             self.clock,
             vat_mapping=settings.get("vat_mapping"),
             unit_mapping=settings.get("unit_mapping"),
@@ -493,10 +494,11 @@ class UnicontaConnector(Connector):
     # ------------------------------------------------------------------ writes
 
     def create_plan(self, stream: str) -> CreatePlan:
-        """An invoice is an order (one Insert per batch), its lines (one Insert per batch),
-        its posting (one call per order, when the connection posts) and the read-back of the
-        posted invoices (one read per batch). Each order carries the hub id in ``OurRef``: it
-        is how an order, its lines and its posted invoice are found again."""
+        """An invoice is the check that its items exist (``_refuse_missing_items``), an order
+        (one Insert per batch), its lines (one Insert per batch), its posting (one call per
+        order, when the connection posts) and the read-back of the posted invoices (one read
+        per batch). Each order carries the hub id in ``OurRef``: it is how an order, its lines
+        and its posted invoice are found again."""
         if stream == "cash_journal":
             step = WriteStep("lines", self._insert_postings, self._find_postings, batched=True)
             return CreatePlan((step,), lambda call: dict(call.done["lines"]))
@@ -504,6 +506,7 @@ class UnicontaConnector(Connector):
             return super().create_plan(stream)
         return CreatePlan(
             steps=(
+                WriteStep("items", self._check_items, batched=True, needed=_names_items),
                 WriteStep("order", self._insert_orders, self._find_orders, batched=True,
                           needed=_is_order),
                 WriteStep("lines", self._insert_lines, self._find_lines, batched=True,
@@ -515,6 +518,44 @@ class UnicontaConnector(Connector):
             ),
             stored=_stored_invoice,
         )  # fmt: skip
+
+    def _check_items(self, calls: list[StepCall]) -> list[JSON]:
+        """A step of its own, so that a refused batch is split here, before any order."""
+        self._refuse_missing_items([call.payload for call in calls])
+        return [{} for _ in calls]
+
+    def _refuse_missing_items(self, payloads: list[JSON]) -> None:
+        """Refuse orders whose lines name items Uniconta does not have before anything is
+        written: Uniconta would take the order and refuse its lines, leaving an empty order.
+        Items found are kept (``ITEMS_FOUND``), so only codes not seen lately cost a read (one
+        per 100 codes); a missing one is read again at every try. A refused batch is split by
+        the engine, so only the orders with a missing item fail."""
+        orders = [payload for payload in payloads if "order" in payload]
+        named = {str(line["Item"]) for p in orders for line in p["lines"] if line.get("Item")}
+        if not named:
+            return
+        found: set[str]
+        found, _ = ITEMS_FOUND.get(self._company, self.clock.now(), set)
+        unknown = sorted(named - found)
+        if unknown:
+            rows = self._by_keys("InvItemClient", "Item", unknown, numeric=False)
+            # As Uniconta compares keys in a filter: without case.
+            have = {str(row["Item"]).casefold() for row in rows}
+            found.update(code for code in unknown if code.casefold() in have)
+        missing = [
+            [(n, line) for n, line in enumerate(p["lines"], start=1)
+             if line.get("Item") and str(line["Item"]) not in found]
+            for p in orders
+        ]  # fmt: skip
+        refused = [lines for lines in missing if lines]
+        if not refused:
+            return
+        if len(orders) == 1:
+            raise RemoteRejected(_missing_items(refused[0]), reason="product_missing")
+        raise RemoteRejected(
+            f"{len(refused)} of {len(orders)} orders name items Uniconta does not have",
+            reason="product_missing",
+        )
 
     def _insert_orders(self, calls: list[StepCall]) -> list[JSON]:
         stored = self.client.insert(
@@ -718,6 +759,7 @@ class UnicontaConnector(Connector):
         """Orders with their lines in two batched calls, posted one by one when the connection
         posts and the invoice is ready (a draft stays an order until it is); header changes of
         posted invoices in one batched update."""
+        self._refuse_missing_items(payloads)
         results: list[JSON | None] = [None] * len(payloads)
         headers = [(i, p) for i, p in enumerate(payloads) if "invoice" in p]
         if headers:
@@ -800,6 +842,35 @@ def _is_order(call: StepCall) -> bool:
     return "order" in call.payload
 
 
+def _names_items(call: StepCall) -> bool:
+    """An order still to be made whose lines name items."""
+    lines = call.payload.get("lines") or []
+    return _is_order(call) and "order" not in call.done and any(ln.get("Item") for ln in lines)
+
+
+def _missing_items(lines: list[tuple[int, JSON]]) -> str:
+    """Which items of an order Uniconta does not have, on which lines, and what to do."""
+    where: dict[str, list[str]] = {}
+    for number, line in lines:
+        text = f" ({line['Text']})" if line.get("Text") else ""
+        where.setdefault(str(line["Item"]), []).append(f"{number}{text}")
+    named = ", ".join(
+        f"'{item}' on line{'s' if len(at) > 1 else ''} {', '.join(at)}"
+        for item, at in where.items()
+    )
+    if len(where) == 1:
+        return (
+            f"item {named} does not exist in Uniconta (InvItemClient), so nothing was sent: "
+            "create the item in Uniconta or correct the SKU; it is tried again within the "
+            "hour, or retry it now"
+        )
+    return (
+        f"items {named} do not exist in Uniconta (InvItemClient), so nothing was sent: create "
+        "them in Uniconta or correct the SKUs; it is tried again within the hour, or retry it "
+        "now"
+    )
+
+
 def _has_lines(call: StepCall) -> bool:
     return "order" in call.payload and bool(call.payload.get("lines"))
 
@@ -871,6 +942,12 @@ VAT_RATES = KeptReads(max_age=timedelta(hours=6))
 """Companies' VAT codes and rates, by address, company and login: read at most every six
 hours by the runs that need them, and by every retry (a code created in Uniconta to clear a
 skip is found at once). A changed rate of an existing code is seen within six hours."""
+
+
+ITEMS_FOUND = KeptReads(max_age=timedelta(hours=6))
+"""Item codes found in Uniconta, by company and login: a set that grows as invoices name
+items, so an item sold again costs no read for six hours. One deleted meanwhile is refused
+with its line, as Uniconta refuses it."""
 
 
 class LazyRates(Codes):

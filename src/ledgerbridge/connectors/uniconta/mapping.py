@@ -478,6 +478,7 @@ class InvoiceMapping(EntityMapping):
     entity = "invoice"
     remote_entity = "DebtorInvoiceClient"
     business_key_field = "number"
+    fixed_remotely = frozenset({"product_missing"})
     incremental = True
     """Posted invoices only ever get higher numbers: the hourly pull reads the new ones, and
     headers of those seen before to catch a changed date or payment term (see the
@@ -567,7 +568,8 @@ class InvoiceMapping(EntityMapping):
         references. The posted lines carry the document discount, folded in when the order was
         sent, so the hub's becomes 0 and its totals stay the same. Only when it is posted: an
         invoice the hub already has as posted (booked, with its number) keeps its lines, so a
-        line edit that Uniconta refused stays in the hub with its issue."""
+        line edit that Uniconta refused stays in the hub with its issue. A paid invoice (a card
+        order paid at checkout) stays paid."""
         if stored.get("status") != "booked" or _posted_in_hub(record):
             return record
         adopted = {
@@ -575,6 +577,8 @@ class InvoiceMapping(EntityMapping):
             **{name: stored[name] for name in ("number", "status", "due_date",
                "payment_term_days") if stored.get(name) is not None},
         }  # fmt: skip
+        if record.get("status") == "paid":
+            adopted["status"] = "paid"  # registered as paid: booking it does not undo that
         hub_lines = record.get("lines") or []
         adopted["lines"] = [
             {**(hub_lines[i] if i < len(hub_lines) else {}),

@@ -131,10 +131,13 @@ class EntityDef:
         return row.get(self.keys[0])
 
     def key_label(self, key: Any) -> str:
-        """``Account '10000'`` or ``(Item, Warehouse) ('P1', 'Hoved')`` for messages."""
-        if self.composite:
-            return f"({', '.join(self.keys)}) {key!r}"
-        return f"{self.keys[0]} {key!r}"
+        """``Account '10000'`` or ``Item 'P1', Warehouse 'Hoved'`` for messages (plain values,
+        whatever their type: ``LineNumber 1``, not ``Decimal('1')``)."""
+        parts = key if self.composite else (key,)
+        return ", ".join(
+            f"{name} {value!r}" if isinstance(value, str) else f"{name} {value}"
+            for name, value in zip(self.keys, parts, strict=True)
+        )
 
     @cached_property
     def defaults(self) -> dict[str, Any]:

@@ -1,0 +1,126 @@
+"""A webshop's orders into Uniconta where a line names an item Uniconta does not have, and a
+card order's status through its booking: the WooCommerce sandbox shop, the hub on loopback
+over a real database and the Uniconta sandbox with its booking service (the webshop
+fixtures); every assertion reads what a user would see in Uniconta and in the hub."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.integration.conftest import COMPANY
+from tests.integration.webshop_fixtures import POLICY, Webshop, webshop, woo
+
+__all__ = ["webshop", "woo"]
+
+
+def uniconta_issues(webshop: Webshop) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = webshop.tenant.api.get(
+        f"/connections/{webshop.uniconta_id}/issues"
+    ).json()
+    return found
+
+
+def retry(webshop: Webshop) -> None:
+    """What a user does once the item exists: try the connection's issues again."""
+    asked = webshop.tenant.api.post(f"/connections/{webshop.uniconta_id}/jobs/retry")
+    assert asked.status_code == 202, asked.text
+    webshop.settle()
+
+
+def test_a_shop_item_uniconta_lacks_leaves_nothing_in_uniconta_until_it_exists(
+    webshop: Webshop,
+) -> None:
+    # A product the hub never heard of (its webhook was lost), sold at once.
+    shop = webshop.shop
+    shop.apply_settings({"webhook_miss_rate": 1.0})
+    made = shop.create_product({"name": "Kaffekværn manuel", "sku": "KVN-01",
+                                "regular_price": "399.00"})  # fmt: skip
+    shop.apply_settings({"webhook_miss_rate": 0.0})
+    webshop.products["KVN-01"] = made["id"]
+    order = webshop.order("mette", [("KAF-500", 1), ("KVN-01", 1)])
+    webshop.settle()
+
+    assert webshop.invoices(order) == [] and webshop.drafts(order) == [], "nothing written"
+    (issue,) = uniconta_issues(webshop)
+    assert (issue["stream"], issue["reason"]) == ("invoices", "product_missing")
+    message = issue["message"]
+    assert "item 'KVN-01' on line 2 (Kaffekværn manuel) does not exist in Uniconta" in message
+    assert "create the item in Uniconta or correct the SKU" in message
+    assert "Decimal(" not in message and "exist and are" not in message, message
+
+    # The product comes with the shop's next products pull and goes to Uniconta as an item.
+    webshop.tenant.api.post(f"/connections/{webshop.shop_id}/jobs/products")
+    webshop.settle()
+    assert webshop.uniconta.sandbox.get(COMPANY, "InvItemClient", "KVN-01") is not None
+    retry(webshop)
+    invoice = webshop.invoice(order)
+    assert [ln["Item"] for ln in webshop.lines(invoice)] == ["KAF-500", "KVN-01"]
+    assert webshop.uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
+    assert uniconta_issues(webshop) == []
+
+
+def test_a_rounding_account_that_is_no_item_leaves_nothing_in_uniconta(webshop: Webshop) -> None:
+    webshop.save_route({**POLICY, "rounding_account": "AFRUNDING"})
+    gap = webshop.order("mette", [("CHO-70", 3)])  # a one-cent gap: a rounding line
+    webshop.settle()
+
+    assert webshop.invoices(gap) == [] and webshop.drafts(gap) == [], "nothing written"
+    (issue,) = uniconta_issues(webshop)
+    assert issue["reason"] == "product_missing"
+    assert "item 'AFRUNDING' on line 2 (Rounding)" in issue["message"], issue["message"]
+
+    webshop.uniconta.sandbox.insert(COMPANY, "InvItemClient", {
+        "Item": "AFRUNDING", "Name": "Afrunding", "ItemType": "Service", "Vat": "U0",
+        "Unit": "Piece"})  # fmt: skip
+    retry(webshop)
+    invoice = webshop.invoice(gap)
+    assert [ln["Item"] for ln in webshop.lines(invoice)] == ["CHO-70", "AFRUNDING"]
+    assert uniconta_issues(webshop) == []
+
+
+def test_a_draft_order_keeps_its_lines_when_a_change_names_a_missing_item(
+    webshop: Webshop,
+) -> None:
+    webshop.save_route({**POLICY, "states": {"on-hold": "create_order"}})
+    held = webshop.order("mette", [("KOP-01", 1)], method="bacs", paid=False)
+    webshop.shop.update_order(held["id"], {"status": "on-hold"})
+    webshop.settle()
+    (draft,) = webshop.drafts(held)
+    lines = [ln for ln in webshop.uniconta.sandbox.all(COMPANY, "DebtorOrderLineClient")
+             if ln["OrderNumber"] == draft["OrderNumber"]]  # fmt: skip
+    assert [ln["Item"] for ln in lines] == ["KOP-01"]
+
+    # The order gets a line of a product the hub never heard of (its webhook was lost).
+    shop = webshop.shop
+    shop.apply_settings({"webhook_miss_rate": 1.0})
+    made = shop.create_product({"name": "Kaffekværn manuel", "sku": "KVN-01",
+                                "regular_price": "399.00"})  # fmt: skip
+    shop.apply_settings({"webhook_miss_rate": 0.0})
+    shop.update_order(held["id"], {"line_items": [{"product_id": made["id"], "quantity": 1}]})
+    webshop.settle()
+
+    (issue,) = uniconta_issues(webshop)
+    assert issue["reason"] == "product_missing" and "'KVN-01'" in issue["message"]
+    kept = [ln for ln in webshop.uniconta.sandbox.all(COMPANY, "DebtorOrderLineClient")
+            if ln["OrderNumber"] == draft["OrderNumber"]]  # fmt: skip
+    assert [ln["Item"] for ln in kept] == ["KOP-01"], "the order was left as it was"
+
+
+def test_a_card_order_stays_paid_when_uniconta_books_it(webshop: Webshop) -> None:
+    card = webshop.order("mette", [("KAF-500", 2)], method="quickpay")
+    webshop.settle()
+    booked = webshop.invoice(card)
+    (record,) = [
+        r for r in webshop.tenant.api.get("/invoices", params={"limit": 1000}).json()["items"]
+        if r["data"].get("reference") == str(card["number"])
+    ]  # fmt: skip
+    assert record["data"]["number"] == str(booked["InvoiceNumber"]), "the booking answered"
+    assert record["data"]["status"] == "paid", "before any payments job"
+    history = webshop.tenant.api.get(f"/invoices/{record['id']}/history").json()
+    statuses = [
+        change["after"]
+        for version in history["versions"]
+        for change in version["changes"]
+        if change["field"] == "status"
+    ]
+    assert statuses == ["paid"], "never moved back to booked"
