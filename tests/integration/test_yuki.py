@@ -3,7 +3,7 @@ over loopback SOAP. One test per behaviour of the integration's description."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -760,17 +760,7 @@ def test_an_invoice_whose_answer_was_lost_is_found_by_reference_not_sent_twice(
     connection = connect(tenant, yuki)
     activate(timed, tenant, connection["id"])
     party = by_number(tenant, "10001")
-    original = YukiClient.process_sales_invoices
-    sent: list[str] = []
-
-    def lost_answer(self: YukiClient, administration_id: str, document: Any) -> Any:
-        sent.append(administration_id)
-        answer = original(self, administration_id, document)
-        if len(sent) == 1:
-            raise AmbiguousWrite("connection reset after the request was sent")
-        return answer
-
-    monkeypatch.setattr(YukiClient, "process_sales_invoices", lost_answer)
+    sent = lose_first_answer(monkeypatch, "process_sales_invoices", lambda _document: "sent")
     invoice = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-030"))
     timed.run_until_idle()
     assert (
@@ -788,20 +778,31 @@ def test_an_invoice_whose_answer_was_lost_is_found_by_reference_not_sent_twice(
     assert issues(tenant, connection["id"]) == []
 
 
-def lose_first_contact_answer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """UpdateContact takes effect in Yuki, but the first answer is lost on the way back."""
-    original = YukiClient.update_contact
+def lose_first_answer(
+    monkeypatch: pytest.MonkeyPatch, method: str, label: Callable[[Any], str]
+) -> list[str]:
+    """The client's ``method`` takes effect in Yuki, but its first answer is lost on the way
+    back (a lost answer cannot be made on demand on loopback, so the client is wrapped);
+    answers what each call sent, as ``label`` names its document."""
+    original = getattr(YukiClient, method)
     sent: list[str] = []
 
-    def lost_answer(self: YukiClient, domain_id: str, document: Any) -> tuple[str, bool]:
-        sent.append(document.findtext(f"{{{CONTACT_NS}}}Code"))
-        answer = original(self, domain_id, document)
+    def lost_answer(self: YukiClient, where: str, document: Any) -> Any:
+        sent.append(label(document))
+        answer = original(self, where, document)
         if len(sent) == 1:
             raise AmbiguousWrite("connection reset after the request was sent")
         return answer
 
-    monkeypatch.setattr(YukiClient, "update_contact", lost_answer)
+    monkeypatch.setattr(YukiClient, method, lost_answer)
     return sent
+
+
+def lose_first_contact_answer(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """UpdateContact takes effect in Yuki, but the first answer is lost on the way back."""
+    return lose_first_answer(
+        monkeypatch, "update_contact", lambda document: document.findtext(f"{{{CONTACT_NS}}}Code")
+    )
 
 
 def test_a_contact_whose_create_went_unanswered_is_linked_to_the_one_it_made(
