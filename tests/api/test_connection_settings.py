@@ -174,6 +174,8 @@ def test_switching_one_stream_on_leaves_the_default_streams_on(
     loc, message = refusal(tenant.api.post(f"{url}/jobs/pull"))
     assert loc[-1] == "kind"
     assert "switched them off (settings.entities)" in message
+    schedules = {s["kind"]: s["enabled"] for s in tenant.api.get(url).json()["schedules"]}
+    assert schedules["pull"] is False and schedules["push"] is True
 
 
 def test_a_vat_mapping_saved_in_the_settings_releases_its_skipped_records(

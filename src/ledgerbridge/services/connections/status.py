@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ledgerbridge.connectors.registry import SystemSpec
+from ledgerbridge.engine.context import stream_enabled
 from ledgerbridge.runtime.schedules import ScheduleInfo
 from ledgerbridge.services.connections.base import (
     JSON,
@@ -85,7 +87,7 @@ class Status(Part):
                 "pending_callbacks": int(pending or 0),
                 "recent_runs": [run_view(r) for r in runs],
                 "import_progress": self._import_progress(session, row.id),
-                "schedules": self._schedules(session, row.id, row.timezone),
+                "schedules": self._schedules(session, row.id, row.timezone, spec, row.settings),
                 "job_kinds": list(spec.job_kinds),
                 "warnings": [
                     *self._warnings(spec, row.settings, row.timezone),
@@ -102,8 +104,23 @@ class Status(Part):
                 ),
             }
 
-    def _schedules(self, session: Session, connection_id: str, timezone: str) -> list[JSON]:
-        """Each scheduled job with its next run and its last one, in the connection's zone."""
+    def _schedules(
+        self,
+        session: Session,
+        connection_id: str,
+        timezone: str,
+        spec: SystemSpec,
+        settings: JSON,
+    ) -> list[JSON]:
+        """Each scheduled job with its next run and its last one, in the connection's zone; a
+        read whose streams are all switched off is not enabled (it would do nothing)."""
+
+        def reads_something(kind: str) -> bool:
+            pull = spec.pulls.get(kind)
+            return pull is None or any(
+                stream_enabled(settings, spec.default_streams, s) for s in pull.streams
+            )
+
         zone = ZoneInfo(timezone)
         last_runs = dict(
             session.execute(
@@ -117,7 +134,7 @@ class Status(Part):
                 "kind": info.kind,
                 "cron": info.cron,
                 "timezone": info.timezone,
-                "enabled": info.enabled,
+                "enabled": info.enabled and reads_something(info.kind),
                 "next_run_at": _local(info.next_run_at, zone),
                 "last_run_at": _local(last_runs.get(info.kind), zone) or _last_slot(info, zone),
             }
