@@ -641,3 +641,26 @@ def test_when_calls_run_short_products_wait_and_invoices_go_first(
 
 
 ZONE = __import__("zoneinfo").ZoneInfo("Europe/Copenhagen")
+
+
+def test_a_supplier_without_a_number_gets_one_once_creditor_numbers_is_set(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    connection = connect(tenant, uniconta, settings={
+        "entities": {"customers": {"enabled": True}, "suppliers": {"enabled": True}}})  # fmt: skip
+    import_all(system, tenant, connection["id"])
+    made = tenant.api.post("/parties", json={"name": "Papir og Pap A/S", "is_supplier": True})
+    assert made.status_code == 201, made.text
+    system.run_until_idle()
+    [waiting] = issues(tenant, connection["id"], "creditor_number_missing")
+    assert "set creditor_numbers and retry" in waiting["message"]
+
+    url = f"/connections/{connection['id']}"
+    numbered = tenant.api.patch(url, json={"settings": {"creditor_numbers": {"next": 59500}}})
+    assert numbered.status_code == 200, numbered.text
+    assert tenant.api.post(f"{url}/issues/retry", json={}).status_code == 202
+    system.run_until_idle()
+    record = tenant.api.get(f"/parties/{made.json()['id']}").json()
+    assert record["data"]["creditor_number"] == "59500"
+    assert uniconta.sandbox.get(COMPANY, "CreditorClient", "59500")["Name"] == "Papir og Pap A/S"
+    assert issues(tenant, connection["id"]) == []

@@ -241,6 +241,10 @@ class AccountMapping(EntityMapping):
             self.fields |= self.debtor_fields
             # A customer that comes without a number (a webshop's) gets the next one.
             self.sequence = NumberSequence(field="debtor_number", setting="debtor_numbers")
+        else:
+            # A supplier does too, once the connection has creditor_numbers (no default:
+            # creditor numbering is each company's own).
+            self.sequence = NumberSequence(field="creditor_number", setting="creditor_numbers")
 
     def remote_id(self, remote: JSON) -> str:
         return str(remote["Account"])
@@ -270,9 +274,11 @@ class AccountMapping(EntityMapping):
         number = text(record.get(self.number_field))
         if number is None:
             label = self.number_field.replace("_", " ")
+            hint = "" if self.debtor else "; or set creditor_numbers and retry"
             raise SkipRecord(
                 f"{self.number_field}_missing",
-                f"the party has no {label}; Uniconta needs one as the account key",
+                f"the party has no {label}; Uniconta needs one as the account key: give it "
+                f"one and it syncs by itself{hint}",
             )
         locale = record.get("locale")
         language = LANGUAGE_BY_CODE.get(locale.split("-")[0].lower()) if locale else None

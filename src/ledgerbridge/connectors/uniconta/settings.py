@@ -22,8 +22,8 @@ class UnicontaUser(Strict):
 
 
 class DebtorNumbers(Strict):
-    """Debtor numbers the hub hands out to parties that come without one (a webshop's
-    customers); debtors imported from Uniconta keep theirs."""
+    """Account numbers the hub hands out to parties that come without one (a webshop's
+    customers, a CRM's suppliers); accounts imported from Uniconta keep theirs."""
 
     next: int = Field(ge=1, description="The next number handed out")
     prefix: str = Field("", max_length=20, description="Put before every number")
@@ -112,6 +112,11 @@ class UnicontaSettings(ConnectionSettings):
     )
     debtor_numbers: DebtorNumbers | None = Field(
         None, description='Numbers for customers sent without one, default {"next": 100000}'
+    )
+    creditor_numbers: DebtorNumbers | None = Field(
+        None,
+        description='Numbers for suppliers sent without one, e.g. {"next": 500000}; without '
+        "it such a supplier waits (creditor_number_missing) until it has one",
     )
     products_master: Literal["uniconta", "app"] = Field(
         "uniconta",
