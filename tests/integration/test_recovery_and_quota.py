@@ -168,5 +168,5 @@ def test_a_push_asked_for_while_the_quota_is_spent_says_when_it_runs(
     asked = manual_tenant.api.post(f"{url}/jobs/pull").json()
     assert asked["status"] == "queued"
     assert len(asked["warnings"]) == 1
-    assert "import waits until 2026-11-20 23:00:00+00:00" in asked["warnings"][0]
+    assert "import waits for the next quota day, 2026-11-21T00:00:00+01:00" in asked["warnings"][0]
     assert "quota of 5 calls used up" in asked["warnings"][0]

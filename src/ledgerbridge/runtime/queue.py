@@ -249,7 +249,7 @@ class JobQueue:
             return job_id, True
 
     def hasten(self, connection_id: str, held_until: datetime) -> int:
-        """Queued jobs of the connection held until ``held_until`` or later run now."""
+        """Queued jobs of the connection held until exactly ``held_until`` run now."""
         now = self._clock.now()
 
         def move(session: Session) -> int:
@@ -258,7 +258,7 @@ class JobQueue:
                 .where(
                     Job.connection_id == connection_id,
                     Job.status == "queued",
-                    Job.run_after >= held_until,
+                    Job.run_after == held_until,
                 )
                 .values(run_after=now)
             )

@@ -185,8 +185,9 @@ class JobBackend(Protocol):
         """Delete jobs that finished more than ``older_than`` ago; return how many."""
 
     def hasten(self, connection_id: str, held_until: datetime) -> int:
-        """Run now the connection's waiting jobs held until ``held_until`` or later (the end
-        of a quota day, when the daily call limit was raised); answers how many."""
+        """Run now the connection's waiting jobs held until exactly ``held_until`` (the next
+        quota day's start, to which a spent quota postpones them), when the daily call limit
+        was raised; answers how many. Jobs waiting for other reasons keep their time."""
 
     def runner(
         self,

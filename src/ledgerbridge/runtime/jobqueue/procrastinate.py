@@ -91,7 +91,7 @@ _UNCOUNT = sa.text(
 )
 _HASTEN = sa.text(
     "UPDATE procrastinate_jobs SET scheduled_at = now() WHERE status = 'todo'"
-    " AND args->>'connection_id' = :connection_id AND scheduled_at >= :held_until"
+    " AND args->>'connection_id' = :connection_id AND scheduled_at = :held_until"
 )
 _RESET_ATTEMPTS = sa.text("UPDATE procrastinate_jobs SET attempts = 0 WHERE id = :id")
 _HOLDER = sa.text("SELECT status, worker_id FROM procrastinate_jobs WHERE id = :id")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ledgerbridge.connectors.base import ConnectorError
+from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.conflicts import CONFLICT_HELD, KEEPS
 from ledgerbridge.engine.context import stream_enabled
 from ledgerbridge.engine.quota import QuotaExhausted
@@ -116,24 +117,24 @@ class Actions(Codes):
         return {
             "job_id": job_id,
             "status": "queued",
-            "warnings": self._held(connection_id, last_error),
+            "warnings": self._held(connection_id, spec, last_error),
         }
 
-    def _held(self, connection_id: str, last_error: str | None) -> list[str]:
-        """Work of the connection held until later (the day's calls are spent) is said, so
-        that a "queued" that runs nothing until then does not mislead."""
-        now = self._clock.now()
+    def _held(self, connection_id: str, spec: SystemSpec, last_error: str | None) -> list[str]:
+        """Work of the connection postponed to the next quota day (the day's calls are spent)
+        is said, so that a "queued" that runs nothing until then does not mislead."""
+        next_day = self._ledger.next_day_start(spec.quota_timezone)
         held = [
             job for job in self._queue.list(connection_id=connection_id, statuses=["queued"])
-            if job.run_after is not None and job.run_after > now
+            if job.run_after == next_day
         ]  # fmt: skip
         if not held:
             return []
-        first = min(held, key=lambda job: job.run_after or now)
         why = f" (the connection's last error: {last_error})" if last_error else ""
         return [
-            f"the connection's {first.kind} waits until {first.run_after}{why}; "
-            "raising the daily call limit runs it at once"
+            f"the connection's {', '.join(sorted({job.kind for job in held}))} waits for the "
+            f"next quota day, {next_day.isoformat()}{why}; raising the daily call limit runs "
+            "it at once"
         ]
 
     def retry(
