@@ -66,7 +66,8 @@ def test_a_customer_group_and_vat_zone_go_to_the_debtor_and_back(zone: str, vat_
     back = DEBTOR.to_canonical(payload, {})
     assert (back["customer_group"], back["vat_zone"]) == ("PRIV", zone)
     assert DEBTOR.sequence is not None and DEBTOR.sequence.setting == "debtor_numbers"
-    assert CREDITOR.sequence is None and "customer_group" not in CREDITOR.fields
+    assert CREDITOR.sequence is not None and CREDITOR.sequence.setting == "creditor_numbers"
+    assert "customer_group" not in CREDITOR.fields
     assert "VatZone" not in CREDITOR.from_canonical(
         {"creditor_number": "70000", "name": "Leverandør", "vat_zone": zone}, None, {})  # fmt: skip
 
