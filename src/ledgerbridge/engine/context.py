@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,13 @@ def stream_enabled(
     docs' "enable invoices") leaves the streams that are on by default on."""
     chosen = ((settings.get("entities") or {}).get(stream) or {}).get("enabled")
     return stream in default_streams if chosen is None else bool(chosen)
+
+
+def reads_something(
+    settings: Mapping[str, Any], default_streams: frozenset[str], streams: Iterable[str]
+) -> bool:
+    """Whether a job reading ``streams`` has one switched on (else it would do nothing)."""
+    return any(stream_enabled(settings, default_streams, stream) for stream in streams)
 
 
 @dataclass

@@ -28,7 +28,7 @@ from ledgerbridge.connectors.base import (
     RemoteUnavailable,
 )
 from ledgerbridge.connectors.registry import SYSTEMS, ConnectorHandle
-from ledgerbridge.engine.context import RunContext, stream_enabled
+from ledgerbridge.engine.context import RunContext, reads_something
 from ledgerbridge.engine.fence import RunFenced, active_fence, begin_fenced_run, fenced
 from ledgerbridge.engine.prefetch import call_booked
 from ledgerbridge.engine.preview import SyncPreview, days_needed
@@ -137,8 +137,7 @@ class SyncJobs:
         plan = handle.system.pulls.get(kind)
         if plan is None:
             return {"skipped": f"no {kind} pull for this system"}
-        defaults = handle.system.default_streams
-        if not any(stream_enabled(handle.settings, defaults, s) for s in plan.streams):
+        if not reads_something(handle.settings, handle.system.default_streams, plan.streams):
             return {"skipped": f"{', '.join(plan.streams)} not enabled"}
         result = self._run(
             kind, job, lambda ctx: self._engine.inbound.run_pull(ctx, list(plan.streams)),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from ledgerbridge.connectors.base import ConnectorError
 from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.conflicts import CONFLICT_HELD, KEEPS
-from ledgerbridge.engine.context import stream_enabled
+from ledgerbridge.engine.context import reads_something
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.services.connections.base import (
@@ -100,9 +100,7 @@ class Actions(Codes):
                 field="kind",
             )
         pull = spec.pulls.get(kind)
-        if pull is not None and not any(
-            stream_enabled(settings, spec.default_streams, s) for s in pull.streams
-        ):
+        if pull is not None and not reads_something(settings, spec.default_streams, pull.streams):
             # The job would end at once doing nothing: say why instead of "queued".
             raise Invalid(
                 f"the {kind} job reads {', '.join(pull.streams)}, and this connection has "

@@ -152,7 +152,8 @@ def _invalid(exc: ValidationError, root: str) -> Invalid:
         Invalid(f"{path}: {'; or '.join(dict.fromkeys(found))}", field=field)
         for (path, field), found in reasons.items()
     ]
-    return Invalid(first.message, field=first.field, also=others)
+    first.also = others
+    return first
 
 
 def _where(loc: tuple[int | str, ...], root: str) -> tuple[str, str]:

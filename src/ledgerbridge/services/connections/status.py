@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ledgerbridge.connectors.registry import SystemSpec
-from ledgerbridge.engine.context import stream_enabled
+from ledgerbridge.engine.context import reads_something
 from ledgerbridge.runtime.schedules import ScheduleInfo
 from ledgerbridge.services.connections.base import (
     JSON,
@@ -115,11 +115,9 @@ class Status(Part):
         """Each scheduled job with its next run and its last one, in the connection's zone; a
         read whose streams are all switched off is not enabled (it would do nothing)."""
 
-        def reads_something(kind: str) -> bool:
+        def reads(kind: str) -> bool:
             pull = spec.pulls.get(kind)
-            return pull is None or any(
-                stream_enabled(settings, spec.default_streams, s) for s in pull.streams
-            )
+            return pull is None or reads_something(settings, spec.default_streams, pull.streams)
 
         zone = ZoneInfo(timezone)
         last_runs = dict(
@@ -134,7 +132,7 @@ class Status(Part):
                 "kind": info.kind,
                 "cron": info.cron,
                 "timezone": info.timezone,
-                "enabled": info.enabled and reads_something(info.kind),
+                "enabled": info.enabled and reads(info.kind),
                 "next_run_at": _local(info.next_run_at, zone),
                 "last_run_at": _local(last_runs.get(info.kind), zone) or _last_slot(info, zone),
             }
