@@ -11,6 +11,7 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from ledgerbridge.engine.conflicts import ACCOUNTING, CONFLICT_HELD
+from ledgerbridge.services.errors import Invalid
 from ledgerbridge.ui.nav import connection_context, system_title, tab
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
 
@@ -66,10 +67,14 @@ def retry(
     reason: Annotated[str, Form(max_length=64)] = "",
     issue_id: Annotated[str, Form(max_length=36)] = "",
 ) -> Response:
-    """Queue a retry; the issues clear by themselves as their records sync."""
-    system_of(request).connections.retry(
-        signed.principal, connection_id, reason=reason or None, issue_id=issue_id or None
-    )
+    """Queue a retry; the issues clear by themselves as their records sync. A reason whose
+    issues cleared since the page was shown goes back to the list, saying so."""
+    try:
+        system_of(request).connections.retry(
+            signed.principal, connection_id, reason=reason or None, issue_id=issue_id or None
+        )
+    except Invalid as exc:
+        return redirect(f"/ui/connections/{connection_id}/issues", exc.message)
     what = "this record" if issue_id else (f"the {reason} issues" if reason else "every issue")
     back = f"/ui/connections/{connection_id}/issues"
     if reason:

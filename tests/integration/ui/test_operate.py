@@ -141,6 +141,10 @@ def test_issues_grouped_listed_linked_and_retried(
     system.run_until_idle()
     assert tenant.api.get(f"/connections/{cid}/issues").json() == []
     assert "No open issue" in text_of(web.get(f"/ui/connections/{cid}/issues").text)
+    # A second click on a page shown before they cleared says so instead of queueing nothing.
+    stale = web.post(f"/ui/connections/{cid}/issues/retry", {"reason": "invalid_remote_data"})
+    assert stale.status_code == 303
+    assert "there are no open issues" in text_of(web.get(stale.headers["location"]).text)
 
 
 def test_retry_api_by_reason_and_an_unknown_issue(
@@ -151,6 +155,11 @@ def test_retry_api_by_reason_and_an_unknown_issue(
     assert ok.status_code == 202 and ok.json()["status"] == "queued"
     missing = tenant.api.post(f"/connections/{cid}/issues/retry", json={"issue_id": "nope"})
     assert missing.status_code == 404
+    # A reason no open issue has would queue a job that does nothing: a 422 naming the open ones.
+    typo = tenant.api.post(f"/connections/{cid}/issues/retry", json={"reason": "invalid_data"})
+    assert typo.status_code == 422, typo.text
+    assert "invalid_data" in typo.text and "invalid_remote_data (1)" in typo.text
+    assert "reason" in typo.text
     assert tenant.api.post(f"/connections/{cid}/issues/retry", json={"x": 1}).status_code == 422
     paged = tenant.api.get(f"/connections/{cid}/issues", params={"limit": 1, "offset": 1})
     assert paged.status_code == 200 and paged.json() == []

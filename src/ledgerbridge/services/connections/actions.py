@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
 from ledgerbridge.connectors.base import ConnectorError
 from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.conflicts import CONFLICT_HELD, KEEPS
@@ -24,6 +27,27 @@ from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.sync import SyncIssue
 
 PREVIEW_KINDS = ("import", "reload", "push")
+
+
+def _require_open_reason(session: Session, connection_id: str, reason: str) -> None:
+    """A retry of one reason that no open issue has would queue a job that does nothing (a
+    mistyped code, or issues that cleared meanwhile): say so, with the reasons that are open."""
+    counts = dict(
+        session.execute(
+            sa.select(SyncIssue.reason_code, sa.func.count())
+            .where(SyncIssue.connection_id == connection_id)
+            .group_by(SyncIssue.reason_code)
+        ).all()
+    )
+    if reason in counts:
+        return
+    open_now = ", ".join(f"{code} ({n})" for code, n in sorted(counts.items()))
+    raise Invalid(
+        f"no open issue has the reason '{reason}' (they may have cleared); "
+        + (f"the open issues' reasons: {open_now}" if open_now else "there are no open issues"),
+        field="reason",
+    )
+
 
 Previewer = Callable[[str, str, list[str] | None], JSON]
 """(connection id, kind, streams: None for all) → what that run would do (the runtime's
@@ -153,6 +177,8 @@ class Actions(Codes):
                 issue = session.get(SyncIssue, issue_id)
                 if issue is None or issue.connection_id != connection_id:
                     raise NotFound(f"issue {issue_id} not found (it may have cleared)")
+            elif reason is not None:
+                _require_open_reason(session, connection_id, reason)
         payload = {k: v for k, v in (("reason", reason), ("issue_id", issue_id)) if v}
         scope = issue_id or (f"reason={reason}" if reason else "all")
         job_id = self._queue.enqueue(Command(
