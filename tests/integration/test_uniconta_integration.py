@@ -138,6 +138,43 @@ def test_suppliers_are_imported_and_sync_both_ways(
     assert moved["data"]["billing_address"]["city"] == "Esbjerg"
 
 
+def test_records_made_while_a_stream_was_off_are_sent_once_it_is_switched_on(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    customers_only = {"entities": {"customers": {"enabled": True}, "suppliers": {"enabled": False}}}
+    connection = connect(tenant, uniconta, settings=customers_only)
+    url = f"/connections/{connection['id']}"
+    import_all(system, tenant, connection["id"])
+    supplier = {"name": "Papir og Pap A/S", "is_supplier": True, "creditor_number": "59001"}
+    early = tenant.api.post("/parties", json=supplier)
+    assert early.status_code == 201, early.text
+    assert tenant.api.post(f"{url}/jobs/push").status_code == 202
+    system.run_until_idle()
+    assert uniconta.sandbox.get(COMPANY, "CreditorClient", "59001") is None  # suppliers are off
+
+    both = {"entities": {"customers": {"enabled": True}, "suppliers": {"enabled": True}}}
+    assert tenant.api.patch(url, json={"settings": both}).status_code == 200
+    assert tenant.api.post(f"{url}/jobs/push").status_code == 202
+    system.run_until_idle()
+    assert uniconta.sandbox.get(COMPANY, "CreditorClient", "59001")["Name"] == "Papir og Pap A/S"
+
+    # Off and on again: what was made meanwhile goes out; what was sent before costs no call.
+    assert tenant.api.patch(url, json={"settings": customers_only}).status_code == 200
+    later = tenant.api.post(
+        "/parties", json={"name": "Karton ApS", "is_supplier": True, "creditor_number": "59002"}
+    )
+    assert later.status_code == 201, later.text
+    assert tenant.api.post(f"{url}/jobs/push").status_code == 202
+    system.run_until_idle()
+    assert uniconta.sandbox.get(COMPANY, "CreditorClient", "59002") is None
+    assert tenant.api.patch(url, json={"settings": both}).status_code == 200
+    assert tenant.api.post(f"{url}/jobs/push").status_code == 202
+    system.run_until_idle()
+    assert uniconta.sandbox.get(COMPANY, "CreditorClient", "59002")["Name"] == "Karton ApS"
+    creditors = uniconta.sandbox.all(COMPANY, "CreditorClient")
+    assert sorted(r["Account"] for r in creditors) == ["59001", "59002"]  # none sent twice
+
+
 # ------------------------------------------------------------------ contacts
 
 

@@ -244,17 +244,27 @@ class HubStore:
             listener(session, changes)
 
     def change_heads(
-        self, session: Session, tenant_id: str, after: int, limit: int
+        self,
+        session: Session,
+        tenant_id: str,
+        after: int,
+        limit: int,
+        *,
+        entity: str | None = None,
+        upto: int | None = None,
     ) -> Sequence[sa.Row[int, str, str, str]]:
         """``changes`` without their diffs (position, entity, record_id, origin): what the
         followers of the feed (pushes, routes) read to know which records to look at. An
-        import's thousands of changes cost them no JSON decoding nor an ORM object each."""
-        return session.execute(
-            sa.select(Change.position, Change.entity, Change.record_id, Change.origin)
-            .where(Change.tenant_id == tenant_id, Change.position > after)
-            .order_by(Change.position)
-            .limit(limit)
-        ).all()
+        import's thousands of changes cost them no JSON decoding nor an ORM object each.
+        ``entity`` and ``upto`` narrow it (a stream switched on walks its own past)."""
+        query = sa.select(Change.position, Change.entity, Change.record_id, Change.origin).where(
+            Change.tenant_id == tenant_id, Change.position > after
+        )
+        if entity is not None:
+            query = query.where(Change.entity == entity)
+        if upto is not None:
+            query = query.where(Change.position <= upto)
+        return session.execute(query.order_by(Change.position).limit(limit)).all()
 
     def changes(self, session: Session, tenant_id: str, after: int, limit: int) -> list[Change]:
         """Changes after the cursor ``after`` (a position), in commit order."""

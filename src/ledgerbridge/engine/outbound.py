@@ -75,6 +75,12 @@ REMOTE_FIX_RETRY = timedelta(hours=1)
 """How long a record waiting on something done in the accounting system waits between tries
 (each costs the connector's check, a read)."""
 
+PUSHED_STREAMS = "push-streams"
+"""The cursor holding the streams the last push sent (comma-separated): a stream not among
+them was switched on (or made outbound) since, and its records are sent from the start."""
+BACKFILL = "push-backfill:"
+"""Per stream switched on: ``<position reached>/<push cursor when it was switched on>``."""
+
 
 @dataclass
 class Planned:
@@ -150,6 +156,7 @@ class OutboundSync(SyncState):
         self.recover_intents(ctx, faults)
         if faults.stop:
             faults.raise_first()
+        self._backfill_switched_on(ctx, outbound, faults)
         while True:
             with self.transaction() as session:
                 after = int(self.cursor(session, ctx, "push") or 0)
@@ -172,12 +179,58 @@ class OutboundSync(SyncState):
         self._push_waiting(ctx, outbound, faults)
         faults.raise_first()
 
+    def _backfill_switched_on(self, ctx: RunContext, outbound: list[str], faults: Faults) -> None:
+        """A stream switched on after its records' changes passed the push cursor would never
+        send them: each stream new since the last push walks the feed again from the start up
+        to where the cursor stood (records already linked and unchanged cost no call). The
+        walk is resumable: its position is kept after each page, as the cursor's is."""
+        with self.transaction() as session:
+            known = self.cursor(session, ctx, PUSHED_STREAMS)
+            upto = int(self.cursor(session, ctx, "push") or 0)
+            if known is not None and upto:
+                for stream in set(outbound) - set(known.split(",")):
+                    self.set_cursor(session, ctx, BACKFILL + stream, f"0/{upto}")
+            if known != ",".join(outbound):
+                self.set_cursor(session, ctx, PUSHED_STREAMS, ",".join(outbound))
+        for stream in outbound:
+            while not faults.stop:
+                with self.transaction() as session:
+                    walk = self.cursor(session, ctx, BACKFILL + stream)
+                    if not walk:
+                        break
+                    after, end = (int(part) for part in walk.split("/"))
+                    last, by_entity = self.pending(
+                        session, ctx, after, entity=ctx.mapping(stream).entity, upto=end
+                    )
+                    session.expunge_all()
+                if last is None:
+                    with self.transaction() as session:
+                        self.set_cursor(session, ctx, BACKFILL + stream, None)
+                    break
+                ids = by_entity.get(ctx.mapping(stream).entity, [])
+                for start in range(0, len(ids), ctx.write_batch_size):
+                    self.push(ctx, stream, ids[start : start + ctx.write_batch_size], faults)
+                faults.raise_first()
+                with self.transaction() as session:
+                    self.set_cursor(session, ctx, BACKFILL + stream, f"{last}/{end}")
+                ctx.heartbeat()
+
     def pending(
-        self, session: Session, ctx: RunContext, after: int, limit: int = 500
+        self,
+        session: Session,
+        ctx: RunContext,
+        after: int,
+        limit: int = 500,
+        *,
+        entity: str | None = None,
+        upto: int | None = None,
     ) -> tuple[int | None, dict[str, list[str]]]:
-        """The next page of hub changes after the push cursor ``after`` that this connection
-        sends: (the page's last position, None when there is none; record ids by entity)."""
-        changes = self.hub.change_heads(session, ctx.tenant_id, after, limit)
+        """The next page of hub changes after the push cursor ``after`` (up to ``upto``, of
+        one ``entity`` when given) that this connection sends: (the page's last position,
+        None when there is none; record ids by entity)."""
+        changes = self.hub.change_heads(
+            session, ctx.tenant_id, after, limit, entity=entity, upto=upto
+        )
         routed = routed_to(session, ctx.tenant_id, ctx.connection_id, ctx.connector.system)
         by_entity: dict[str, list[str]] = {}
         for change in changes:
