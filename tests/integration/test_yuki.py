@@ -450,6 +450,28 @@ def test_a_new_party_never_takes_over_a_yuki_contact_the_hub_does_not_import(
     assert issues(tenant, connection["id"], "debtor_number_taken") == []
 
 
+def test_the_sequence_skips_the_numbers_of_contacts_the_hub_skipped(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "20000", "Bestaande Klant B.V.")
+    inactive = add_company(yuki, "20001", "Oude Klant B.V.", active=False)
+    connection = connect(tenant, yuki, contact_types={"person": "none"})
+    yuki.sandbox.add_contact(
+        yuki.domain, "Person", is_customer=True, code="20002", full_name="Jan de Boer"
+    )
+    activate(system, tenant, connection["id"])
+    assert {i["key"] for i in issues(tenant, connection["id"])} == {"20001", "20002"}
+
+    party = tenant.api.post("/parties", json={"name": "Nieuwe Klant B.V.", "is_customer": True})
+    system.run_until_idle()
+    # 20001 (inactive) and 20002 (a person, not imported) are Yuki's: the next free one is used.
+    record = tenant.api.get(f"/parties/{party.json()['id']}").json()
+    assert record["data"]["debtor_number"] == "20003"
+    assert [s["remote_id"] for s in record["sync"] if s["remote_id"]] == ["20003"]
+    assert yuki.sandbox.get_contact(yuki.domain, "20001").id == inactive
+    assert issues(tenant, connection["id"], "debtor_number_taken") == []
+
+
 def test_a_party_refused_for_a_taken_number_is_linked_once_that_contact_is_a_customer(
     system: System, tenant: Tenant, yuki: Yuki
 ) -> None:

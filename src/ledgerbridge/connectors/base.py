@@ -185,7 +185,9 @@ class ProductLookup:
 class NumberSequence:
     """A canonical field whose values the hub hands out (the hub leads for debtor numbers): a
     record sent without one gets the next number of the connection's setting ``setting``,
-    ``{"next": 10000, "prefix": ""}``, skipping numbers other records already hold."""
+    ``{"next": 10000, "prefix": ""}``, skipping numbers other records already hold. A
+    remote record is keyed by its number (its remote id is the number), so the numbers of
+    remote records the hub skipped when reading them are skipped too."""
 
     field: str
     setting: str

@@ -413,6 +413,7 @@ class OutboundSync(SyncState):
         if row is None or not isinstance(config, dict) or config.get("next") is None:
             return
         taken = set(self.hub.index_by_field(session, ctx.tenant_id, mapping.entity, sequence.field))
+        taken.update(self._skipped_numbers(session, ctx, sequence))
         prefix, number = str(config.get("prefix") or ""), int(config["next"])
         for record in wanted:
             while f"{prefix}{number}" in taken:
@@ -425,6 +426,22 @@ class OutboundSync(SyncState):
         updated = {**config, "next": number}
         row.settings = {**row.settings, sequence.setting: updated}
         ctx.settings[sequence.setting] = updated
+
+    @staticmethod
+    def _skipped_numbers(session: Session, ctx: RunContext, sequence: NumberSequence) -> list[str]:
+        """Numbers the system's records hold that the hub skipped on reading them (an inactive
+        contact, a kind not imported): a record numbered by ``sequence`` is keyed by its number,
+        so its open inbound issue's key is the number, which a new record must not take."""
+        streams = [s for s, m in ctx.connector.mappings.items() if m.sequence == sequence]
+        return list(
+            session.scalars(
+                sa.select(SyncIssue.key).where(
+                    SyncIssue.connection_id == ctx.connection_id,
+                    SyncIssue.direction == INBOUND,
+                    SyncIssue.stream.in_(streams),
+                )
+            )
+        )
 
     def _back_refs(self, mapping: EntityMapping, record: JSON) -> dict[str, str | None]:
         return {ref.field: record.get(ref.field) for ref in mapping.references}
