@@ -4,6 +4,7 @@ before a mapping is saved, who may save and upload, and the body limit on upload
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,9 +15,14 @@ from tests.integration.test_file_import import (
     HEADER,
     ORDERS_CSV,
     ORDERS_MAPPING,
+    by_number,
+    file_of,
     files_connection,
     save_mapping,
+    upload,
 )
+
+SAMPLES = Path(__file__).parents[1] / "commerce" / "files"
 
 
 def _put(tenant: Tenant, connection_id: str, mapping: Any, kind: str = "orders") -> httpx.Response:
@@ -84,7 +90,7 @@ def test_a_saved_mapping_reads_back_and_a_new_one_replaces_it(tenant: Tenant) ->
     save_mapping(tenant, connection_id, "orders", fewer)
     saved = tenant.api.get(f"/connections/{connection_id}/file-mappings/orders").json()
     assert "customer.email" not in saved["fields"]
-    assert saved["format"] == {"type": "csv", "quote": '"'}
+    assert saved["format"] == {"type": "csv", "quote": '"', "header_line": 1}
 
 
 def test_the_preview_of_a_danish_csv_with_decimal_commas_stores_nothing(
@@ -203,3 +209,66 @@ def test_uploads_that_cannot_be_imported_are_refused_with_the_reason(tenant: Ten
     assert uploaded.status_code == 202
     assert uploaded.json()["name"] == "orders.csv"
     assert tenant.api.get(f"{base}/unknown-file").status_code == 404
+
+
+def _preview_raw(tenant: Tenant, connection_id: str, content: bytes) -> dict[str, Any]:
+    answer = tenant.api.post(
+        f"/connections/{connection_id}/file-mappings/orders/preview",
+        content=content,
+        headers={"Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 200, answer.text
+    shown: dict[str, Any] = answer.json()
+    return shown
+
+
+def test_the_suggested_mapping_is_saved_as_it_is_and_reads_a_danish_export(
+    system: System, tenant: Tenant
+) -> None:
+    """The preview finds the layout, number and date formats of the file, and the mapping it
+    read with is saved unchanged and imports the file."""
+    connection_id = files_connection(tenant)
+    content = (SAMPLES / "ordrer_eksport_cp1252.csv").read_bytes()
+    shown = _preview_raw(tenant, connection_id, content)
+    assert shown["problems"] == []
+    mapping = shown["mapping"]
+    assert mapping["format"] == {
+        "type": "csv", "delimiter": ";", "quote": '"', "encoding": "cp1252", "header_line": 4
+    }  # fmt: skip
+    assert (mapping["layout"], mapping["decimal_separator"], mapping["thousands_separator"]) == (
+        "line_per_row", ",", "."
+    )  # fmt: skip
+    assert mapping["date_format"] == "%d-%m-%Y"
+    assert shown["suggestion"]["doubts"] == []
+    assert [row["line"] for row in shown["rows"]] == [5, 6, 7]
+    assert [row["lines"][0]["line.unit_price"] for row in shown["rows"]] == [
+        "79.95", "1234.50", "45.00"
+    ]  # fmt: skip
+
+    save_mapping(tenant, connection_id, "orders", mapping)
+    _, uploaded = upload(tenant, connection_id, "ordrer.csv", content)
+    system.run_until_idle()
+    assert file_of(tenant, connection_id, uploaded["id"])["counts"]["problems"] == 0
+    orders = by_number(tenant)
+    assert sorted(orders) == ["2001", "2002"]
+    lines = orders["2001"]["data"]["lines"]
+    assert [(line["description"], line["unit_price"]) for line in lines] == [
+        ("Krus; blå", "79.95"), ("Kaffe, mørk", "1234.50")
+    ]  # fmt: skip
+
+
+def test_the_preview_says_what_the_file_leaves_open(tenant: Tenant) -> None:
+    """Day or month first, a decimal point or a thousands separator: each is a problem of
+    the file naming the setting to give, not a silent guess."""
+    connection_id = files_connection(tenant)
+    shown = _preview_raw(tenant, connection_id, (SAMPLES / "orders_ambiguous.csv").read_bytes())
+    problems = {p["code"]: p for p in shown["problems"]}
+    assert set(problems) == {"decimal_separator_ambiguous", "date_format_ambiguous"}
+    assert problems["date_format_ambiguous"]["column"] == "Date"
+    assert problems["date_format_ambiguous"]["value"] == "01/02/2026"
+    assert "%d/%m/%Y" in problems["date_format_ambiguous"]["message"]
+    assert "give decimal_separator" in problems["decimal_separator_ambiguous"]["message"]
+    assert "date_format" not in shown["mapping"]
+    assert shown["suggestion"]["decimal_separator"] is None
+    doubts = {d["setting"]: d["choices"] for d in shown["suggestion"]["doubts"]}
+    assert doubts == {"date_format": ["%d/%m/%Y", "%m/%d/%Y"], "decimal_separator": [".", ","]}

@@ -662,3 +662,118 @@ def test_refund_lines_grouped_by_the_refund_number() -> None:
     assert [(p.line, p.field, p.code) for p in result.problems] == [
         (4, "refund.amount", "value_missing")
     ]
+
+
+# --- how a new file is written: layout, numbers and dates from its content ------------------
+
+
+def test_a_danish_export_is_suggested_so_that_it_reads_as_it_is() -> None:
+    """Windows-1252, a title and a period above the header, semicolons, a quoted ';',
+    decimal commas with thousands points, dd-mm-yyyy dates, an order over two rows."""
+    content = sample("ordrer_eksport_cp1252.csv")
+    suggestion = suggest_mapping(content, "orders")
+    assert suggestion.format == CsvFormat(
+        delimiter=";", quote='"', encoding="cp1252", header_line=4
+    )
+    assert (suggestion.layout, suggestion.decimal_separator, suggestion.thousands_separator) == (
+        "line_per_row", ",", "."
+    )  # fmt: skip
+    assert suggestion.date_format == "%d-%m-%Y"
+    assert (suggestion.missing, suggestion.doubts) == ([], [])
+
+    file_mapping = FileMapping.model_validate(suggestion.mapping("orders"))
+    result = read(content, file_mapping)
+    assert result.problems == []
+    first, second = result.records
+    assert isinstance(first, Order) and isinstance(second, Order)
+    assert (first.number, first.customer.name if first.customer else None) == ("2001", "Søren Ærø")
+    assert first.created_at.isoformat() == "2026-12-14T00:00:00+01:00"
+    assert [(line.description, line.unit_price) for line in first.lines] == [
+        ("Krus; blå", Decimal("79.95")), ("Kaffe, mørk", Decimal("1234.50"))
+    ]  # fmt: skip
+    assert second.created_at.date().isoformat() == "2026-12-03"
+    # Lines count as an editor shows them, the skipped ones above the header included.
+    assert [row.line for row in preview(content, file_mapping).rows] == [5, 6, 7]
+
+
+def test_a_us_export_is_suggested_so_that_it_reads_as_it_is() -> None:
+    """Commas, every value quoted, "1,234.50", month-first dates with AM/PM, one row per
+    order."""
+    content = sample("orders_us.csv")
+    suggestion = suggest_mapping(content, "orders")
+    assert suggestion.format == CsvFormat(delimiter=",", quote='"')
+    assert (suggestion.layout, suggestion.decimal_separator, suggestion.thousands_separator) == (
+        "record_per_row", ".", ","
+    )  # fmt: skip
+    assert suggestion.date_format == "%m/%d/%Y %I:%M %p"
+    assert suggestion.doubts == []
+
+    result = read(content, FileMapping.model_validate(suggestion.mapping("orders")))
+    assert result.problems == []
+    first, second = result.records
+    assert isinstance(first, Order) and isinstance(second, Order)
+    assert first.created_at.isoformat() == "2026-12-14T14:05:00+01:00"
+    assert first.lines[0].unit_price == Decimal("1234.50")
+    assert first.lines[0].description == "Mug, blue"
+    assert second.created_at.isoformat() == "2026-12-03T11:30:00+01:00"
+    assert second.lines[0].description == 'Tea "Earl Grey"'
+
+
+def test_an_ambiguous_file_is_reported_and_not_guessed() -> None:
+    """01/02/2026 is the 1st of February or the 2nd of January, 1.250 is one and a quarter
+    or twelve hundred and fifty: neither is chosen, and each doubt says what to give."""
+    suggestion = suggest_mapping(sample("orders_ambiguous.csv"), "orders")
+    assert (suggestion.date_format, suggestion.decimal_separator) == (None, None)
+    doubts = {doubt.setting: doubt for doubt in suggestion.doubts}
+    assert sorted(doubts) == ["date_format", "decimal_separator"]
+    dates = doubts["date_format"]
+    assert (dates.code, dates.column) == ("date_format_ambiguous", "Date")
+    assert dates.value == "01/02/2026"
+    assert dates.choices == ["%d/%m/%Y", "%m/%d/%Y"]
+    assert "give date_format" in dates.message
+    numbers = doubts["decimal_separator"]
+    assert (numbers.code, numbers.column, numbers.value) == (
+        "decimal_separator_ambiguous", "Price", "1.250"
+    )  # fmt: skip
+    assert numbers.choices == [".", ","]
+    # Once the user has chosen, the same file reads.
+    chosen = {**suggestion.mapping("orders"), "date_format": "%d/%m/%Y",
+              "decimal_separator": ",", "thousands_separator": "."}  # fmt: skip
+    result = read(sample("orders_ambiguous.csv"), FileMapping.model_validate(chosen))
+    assert result.problems == []
+    assert [o.lines[0].unit_price for o in result.records if isinstance(o, Order)] == [
+        Decimal("1250"), Decimal("2500")
+    ]  # fmt: skip
+
+
+def test_an_excel_unicode_text_export_is_utf16_with_tabs() -> None:
+    text = (
+        "Ordrenr\tDato\tStatus\tValuta\tVarenr\tStykpris\n"
+        "7\t31.12.2026\tBetalt\tNOK\tØL\t1 299,90\n"
+    )
+    content = text.encode("utf-16")
+    suggestion = suggest_mapping(content, "orders")
+    assert suggestion.format == CsvFormat(delimiter="\t", encoding="utf-16")
+    assert (suggestion.date_format, suggestion.decimal_separator) == ("%d.%m.%Y", ",")
+    [order] = read(content, FileMapping.model_validate(suggestion.mapping("orders"))).records
+    assert isinstance(order, Order)
+    assert (order.lines[0].sku, order.lines[0].unit_price) == ("ØL", Decimal("1299.90"))
+
+
+@pytest.mark.parametrize(
+    ("text", "setting", "code"),
+    [
+        # Decimal points in one column, decimal commas in another.
+        ("Order;Date;Price;Total\n1;2026-12-01;12.50;12,50\n", "decimal_separator",
+         "decimal_separator_mixed"),
+        # Dates in no format known.
+        ("Order;Date;Price\n1;1st of December;12.50\n", "date_format", "date_format_unknown"),
+        # The first line is data: the file has no header.
+        ("1;2026-12-01;12.50\n2;2026-12-02;13.50\n", "format.header_line", "header_missing"),
+        # Two delimiters split the rows alike.
+        ("Name|Mail;Price\nAa|a@b.dk;12.50\n", "format.delimiter", "delimiter_ambiguous"),
+    ],
+)  # fmt: skip
+def test_what_the_content_does_not_decide_is_a_doubt(text: str, setting: str, code: str) -> None:
+    suggestion = suggest_mapping(text.encode(), "orders")
+    assert [(doubt.setting, doubt.code) for doubt in suggestion.doubts] == [(setting, code)]

@@ -16,6 +16,7 @@ from ledgerbridge.commerce.paymatch import (
     payout_changes,
     payout_digest,
     post_payout,
+    readdressed,
 )
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
@@ -290,3 +291,32 @@ def test_policy_refuses_bad_values() -> None:
         PayMatchPolicy.model_validate({**POLICY.model_dump(), "wait_for_invoice_hours": -1})
     with pytest.raises(ValueError, match="journal"):
         PayMatchPolicy.model_validate({**POLICY.model_dump(), "journal": ""})
+
+
+def test_the_block_names_its_journal_and_accounts() -> None:
+    assert [(c.field, c.kind, c.code) for c in POLICY.named_codes()] == [
+        ("paymatch.journal", "journal", "PAYMATCH"),
+        ("paymatch.receivable_account", "account", "5820"),
+        ("paymatch.fee_account", "account", "7220"),
+        ("paymatch.bank_account", "account", "5900"),
+        ("paymatch.error_account", "account", "5990"),
+    ]
+
+
+def test_a_posting_takes_the_corrected_journal_and_accounts_and_keeps_the_rest() -> None:
+    body = payout(line("t1", "charge", "100.00", "1.50", order="1042"),
+                  line("t2", "charge", "20.00", "0", order="1050"))  # fmt: skip
+    typo = POLICY.model_copy(update={"journal": "PAYMTCH", "fee_account": "7221"})
+    posting = {**(post_payout(body, typo, BOOKED, seen_at=NOW, now=NOW).posting or {})}
+    moved = readdressed(posting, POLICY, "r1")
+    assert moved is not None and (moved["journal"], moved["route_id"]) == ("PAYMATCH", "r1")
+    assert accounts(moved) == [
+        ("5820", "-100.00", "5001", None),
+        ("7220", "1.50", None, None),
+        ("5990", "-20.00", None, "no_match"),
+        ("5900", "118.50", None, None),
+    ]
+    assert [ln["text"] for ln in moved["lines"]] == [ln["text"] for ln in posting["lines"]]
+    kept = ("reference", "payout_id", "date", "currency", "payout_lines", "payout_net")
+    assert {k: moved[k] for k in kept} == {k: posting[k] for k in kept}
+    assert readdressed(moved, POLICY, "r1") is None, "nothing left to change"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from ledgerbridge.commerce.config import CommercePolicy
+from ledgerbridge.commerce.config import CommercePolicy, named_codes
 from ledgerbridge.commerce.policies import (
     DateRange,
     ImportProblem,
@@ -975,3 +975,30 @@ def test_historical_import_plan_changes_nothing_and_needs_an_ordered_range() -> 
     assert placed.model_dump() == before
     with pytest.raises(ValueError, match="before it starts"):
         DateRange(dt.date(2026, 6, 2), dt.date(2026, 6, 1))
+
+
+def test_the_codes_a_policy_names_are_the_ones_given_not_its_defaults() -> None:
+    assert named_codes({}) == []
+    assert named_codes({"book": False, "vat": {"export_code": "UEXP"}}) == []
+    given = {
+        "default_payment_term": "Netto 14",
+        "payment_methods": {"stripe": {"payment_term": "Kort", "registered_as_paid": True},
+                            "bacs": {}},
+        "customers": {"shared_b2c_account": "99999",
+                      "profiles": {"b2c": {"debtor_group": "PRIV"},
+                                   "b2b": {"debtor_group": "ERHVERV", "payment_term": "Netto 30"},
+                                   "ean": {"debtor_group": "EAN"}}},
+        "rounding_account": "AFRUND",
+        "refund_item": None,
+    }  # fmt: skip
+    assert [(c.field.removeprefix("commerce.policy."), c.kind, c.code)
+            for c in named_codes(given)] == [
+        ("default_payment_term", "payment_term", "Netto 14"),
+        ("payment_methods.stripe.payment_term", "payment_term", "Kort"),
+        ("customers.profiles.b2c.debtor_group", "customer_group", "PRIV"),
+        ("customers.profiles.b2b.debtor_group", "customer_group", "ERHVERV"),
+        ("customers.profiles.b2b.payment_term", "payment_term", "Netto 30"),
+        ("customers.profiles.ean.debtor_group", "customer_group", "EAN"),
+        ("customers.shared_b2c_account", "customer", "99999"),
+        ("rounding_account", "item", "AFRUND"),
+    ]  # fmt: skip

@@ -646,6 +646,8 @@ def test_a_hub_invoice_comes_back_from_its_draft_as_it_was_sent() -> None:
          "vat_rate_missing"),
         (None, {"lines": [{"description": "x", "quantity": "1", "unit_price": "1",
                            "vat_rate": "20", "unit": "barrel"}]}, "unit_unmapped"),
+        (None, {"lines": [{"description": "x", "quantity": "1", "unit_price": "1",
+                           "vat_rate": "7"}]}, "vat_group_missing"),
     ],
 )  # fmt: skip
 def test_invoice_outbound_skips(
@@ -656,6 +658,44 @@ def test_invoice_outbound_skips(
             {**HUB_INVOICE, **changes}, current, {"party_id": ("customers", "c-1")}
         )
     assert caught.value.reason == reason
+
+
+def test_a_rate_no_vat_group_of_the_organizations_country_has_is_held_naming_it() -> None:
+    lines = [HUB_INVOICE["lines"][0], {**HUB_INVOICE["lines"][1], "vat_rate": "7"}]
+    with pytest.raises(SkipRecord) as caught:
+        INVOICES.from_canonical({**HUB_INVOICE, "lines": lines}, None, {"party_id": ("c", "c-1")})
+    assert caught.value.reason == "vat_group_missing"
+    assert caught.value.message.startswith(
+        "line 2 ('Livres') has VAT rate 7%, which no VAT group of FR has (settings.vat_groups "
+        "of FR: 5.5%, 20%); Qonto accepts only the VAT rates of the organization's country"
+    )
+    assert "Correct the line's VAT rate in the invoice, or add a VAT group of FR" in (
+        caught.value.message
+    )
+
+
+@pytest.mark.parametrize(
+    ("groups", "home", "rate", "sent"),
+    [
+        ([("NL-RC", "0", "NL")], "FR", "0", "0"),  # a zero rate is every country's
+        ([("FR20", "20", "FR")], None, "20", "0.2"),  # country unknown: a group of the rate
+        ([("DE19", "19", "DE")], "FR", "19", None),  # another country's rate is held
+        ([("DE19", "19", "DE")], None, "7", None),
+    ],
+)
+def test_a_charged_rate_goes_when_a_vat_group_of_the_organizations_country_has_it(
+    groups: list[tuple[str, str, str]], home: str | None, rate: str, sent: str | None
+) -> None:
+    codes = Codes([{"code": c, "rate": r, "country": n} for c, r, n in groups], {}, home)
+    line = {"description": "Conseil", "quantity": "1", "unit_price": "100", "vat_rate": rate}
+    record = {**HUB_INVOICE, "lines": [line]}
+    mapping = InvoiceMapping(codes, lambda: "FR7616958000016218830371501")
+    if sent is None:
+        with pytest.raises(SkipRecord, match="line 1 \\('Conseil'\\) has VAT rate"):
+            mapping.from_canonical(record, None, {"party_id": ("customers", "c-1")})
+        return
+    payload = mapping.from_canonical(record, None, {"party_id": ("customers", "c-1")})
+    assert payload["items"][0]["vat_rate"] == sent
 
 
 def test_credit_note_is_a_negative_invoice_linked_to_the_one_it_credits() -> None:

@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from ledgerbridge.connectors.base import SkipRecord
-from ledgerbridge.connectors.uniconta.mapping import COUNTRY_BY_ISO, AccountMapping
+from ledgerbridge.connectors.uniconta.mapping import COUNTRY_BY_ISO, AccountMapping, Codes
+from ledgerbridge.connectors.uniconta.settings import UnicontaSettings
 from ledgerbridge.engine.canonical import validate
 from ledgerbridge.model import normalize_country
 from ledgerbridge.sandbox.uniconta import UnicontaSandbox
@@ -120,13 +122,57 @@ def test_an_unmapped_country_says_what_to_do_both_ways() -> None:
     with pytest.raises(SkipRecord) as inbound:
         DEBTOR.to_canonical({**DEBTOR_ROW, "Country": "Atlantis"}, {})
     assert "country 'Atlantis'" in inbound.value.message
+    assert "add it to settings.country_mapping" in inbound.value.message
     assert "correct the account's country in Uniconta" in inbound.value.message
     party = {**CANONICAL, "billing_address": {"city": "Pristina", "country": "XK"}}
     with pytest.raises(SkipRecord) as outbound:
         DEBTOR.from_canonical(party, None, {})
     assert outbound.value.reason == "country_unmapped"
     assert "country 'XK'" in outbound.value.message
+    assert 'add it to settings.country_mapping with the name Uniconta gives it ({"XK": ' in (
+        outbound.value.message
+    )
     assert "correct the party's country in the hub" in outbound.value.message
+
+
+def test_country_mapping_adds_countries_and_renames_known_ones_both_ways() -> None:
+    mapped = AccountMapping(
+        "DebtorClient", "debtor_number", "is_customer",
+        Codes(country_mapping={"BR": "Brazil", "TR": "Turkey"}),
+    )  # fmt: skip
+    row = {**DEBTOR_ROW, "Country": "Brazil", "DeliveryCountry": "Turkey"}
+    party = mapped.to_canonical(row, {})
+    assert (party["billing_address"]["country"], party["delivery_address"]["country"]) == (
+        "BR", "TR"
+    )  # fmt: skip
+    payload = mapped.from_canonical(party, None, {})
+    assert (payload["Country"], payload["DeliveryCountry"]) == ("Brazil", "Turkey")
+    assert mapped.to_canonical(DEBTOR_ROW, {})["billing_address"]["country"] == "DK"
+    with pytest.raises(SkipRecord):
+        mapped.to_canonical({**DEBTOR_ROW, "Country": "Türkiye"}, {})
+
+
+@pytest.mark.parametrize(
+    ("mapping", "where", "reason"),
+    [
+        ({"XX": "Atlantis"}, ("country_mapping", "XX", "[key]"), "unknown country code 'XX'"),
+        ({"BR": ""}, ("country_mapping", "BR"), "at least 1 character"),
+        ({"BR": "Brazil do Sul"}, ("country_mapping", "BR"), "one word"),
+        ({"BR": "Unknown"}, ("country_mapping", "BR"), "no country"),
+        ({"AX": "Finland"}, ("country_mapping",), "AX: 'Finland' is already the Uniconta "
+         "country of FI"),
+    ],
+)  # fmt: skip
+def test_a_country_mapping_is_checked_entry_by_entry(
+    mapping: dict[str, str], where: tuple[str, ...], reason: str
+) -> None:
+    base = {"company_id": 12345, "username": "apiuser"}
+    with pytest.raises(ValidationError) as refused:
+        UnicontaSettings.model_validate({**base, "country_mapping": mapping})
+    [error] = refused.value.errors()
+    assert (error["loc"], reason in error["msg"]) == (where, True)
+    kept = UnicontaSettings.model_validate({**base, "country_mapping": {"br": "Brazil"}})
+    assert kept.country_mapping == {"BR": "Brazil"}
 
 
 def test_a_debtor_without_a_country_in_uniconta_has_none_in_the_hub() -> None:
@@ -135,8 +181,9 @@ def test_a_debtor_without_a_country_in_uniconta_has_none_in_the_hub() -> None:
 
 
 def test_every_uniconta_country_maps_to_an_iso_code_and_back() -> None:
-    """The connector's table is the sandbox's CountryCode, member for member (but Unknown)."""
-    assert sorted(COUNTRY_BY_ISO.values()) == sorted(set(COUNTRY_CODE.members) - {"Unknown"})
+    """Each name of the connector's table is a member of the sandbox's CountryCode, which
+    also has members the connector leaves to country_mapping."""
+    assert set(COUNTRY_BY_ISO.values()) < set(COUNTRY_CODE.members) - {"Unknown"}
     assert len(set(COUNTRY_BY_ISO.values())) == len(COUNTRY_BY_ISO)
     assert all(normalize_country(iso) == iso for iso in COUNTRY_BY_ISO)
 
@@ -176,6 +223,23 @@ def test_a_party_of_each_country_round_trips_through_the_sandbox(
     assert inserted.status_code == 200, inserted.text
     back = DEBTOR.to_canonical(_read_back(uniconta, account), {})
     assert {field: value for field, value in back.items() if value is not None} == party
+
+
+def test_a_party_of_a_country_mapped_by_the_connection_round_trips_through_the_sandbox(
+    uniconta: httpx.Client,
+) -> None:
+    mapped = AccountMapping(
+        "DebtorClient", "debtor_number", "is_customer", Codes(country_mapping={"MX": "Mexico"})
+    )
+    party = {**CANONICAL, "debtor_number": "C-MX-1",
+             "billing_address": {**CANONICAL["billing_address"], "country": "MX"}}  # fmt: skip
+    inserted = uniconta.post(
+        "/api/Entities/Insert/DebtorClient", json=mapped.from_canonical(party, None, {})
+    )
+    assert inserted.status_code == 200, inserted.text
+    row = _read_back(uniconta, "C-MX-1")
+    assert row["Country"] == "Mexico"
+    assert mapped.to_canonical(row, {})["billing_address"]["country"] == "MX"
 
 
 def test_an_australian_debtor_imports(uniconta: httpx.Client) -> None:

@@ -285,6 +285,23 @@ def test_stock_goes_to_the_linked_product_or_variation_in_whole_units() -> None:
     assert unlinked.value.reason == "stock_product_missing"
 
 
+def test_a_products_levels_are_sent_as_their_total_available() -> None:
+    mapping = StockMapping()
+    assert mapping.gathering is not None and mapping.gathering.field == "product_id"
+    levels = [
+        {"product_id": "p-1", "warehouse": "Hoved", "location": "A1", "quantity": "30",
+         "available": "26.5", "as_of": NOW.isoformat()},
+        {"product_id": "p-1", "warehouse": "Hoved", "location": "B2", "quantity": "4",
+         "available": "4.5", "as_of": NOW.isoformat()},
+        {"product_id": "p-1", "warehouse": "Fjernlager", "quantity": "-2", "available": "-2",
+         "as_of": NOW.isoformat()},
+    ]  # fmt: skip
+    total = mapping.gathering.combine(levels)
+    assert total == {"product_id": "p-1", "available": "29"}, "an oversold level counts negative"
+    payload = mapping.from_canonical(total, None, {"product_id": ("products", "113")})
+    assert payload == {"_target": "113", "manage_stock": True, "stock_quantity": 29}
+
+
 def sign(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 

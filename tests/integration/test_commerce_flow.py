@@ -20,6 +20,7 @@ from ledgerbridge.runtime.flows import FlowRun
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.qonto import QontoSandbox
 from ledgerbridge.sandbox.uniconta import seed_products
+from ledgerbridge.sandbox.uniconta.seed_commerce import WEBSHOP_PAYMENT_TERMS
 from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.test_qonto import Qonto, start
@@ -32,6 +33,12 @@ POLICY = {"refund_item": None, "payment_methods": {"stripe": {"payment_term": "K
           "registered_as_paid": True}, "bacs": {"payment_term": "Netto 8"}}}  # fmt: skip
 
 
+def with_card_term(uniconta: Uniconta) -> None:
+    """The card payment term ``POLICY`` names, which a new company lacks: a route naming a
+    term Uniconta does not have is refused when saved."""
+    uniconta.sandbox.load(COMPANY, "PaymentTermClient", WEBSHOP_PAYMENT_TERMS[:1])
+
+
 @pytest.fixture
 def qonto() -> Iterator[Qonto]:
     yield from start(QontoSandbox(seed=4))
@@ -39,8 +46,10 @@ def qonto() -> Iterator[Qonto]:
 
 @pytest.fixture
 def shop(system: System, tenant: Tenant, uniconta: Uniconta) -> dict[str, Any]:
-    """Uniconta with products, imported, and a route from the hub API (the shop app) to it."""
+    """Uniconta with products and the card payment term the policy names, imported, and a
+    route from the hub API (the shop app) to it."""
     items = seed_products(uniconta.sandbox, COMPANY, count=4, seed=5)
+    with_card_term(uniconta)
     item = next(
         i for i in uniconta.sandbox.all(COMPANY, "InvItemClient")
         if i["Item"] in items and i.get("Vat") == "S25"

@@ -60,7 +60,11 @@ def test_a_shop_item_uniconta_lacks_leaves_nothing_in_uniconta_until_it_exists(
 
 
 def test_a_rounding_account_that_is_no_item_leaves_nothing_in_uniconta(webshop: Webshop) -> None:
-    webshop.save_route({**POLICY, "rounding_account": "AFRUNDING"})
+    rounding = {"Item": "AFRUNDING", "Name": "Afrunding", "ItemType": "Service", "Vat": "U0",
+                "Unit": "Piece"}  # fmt: skip
+    webshop.uniconta.sandbox.insert(COMPANY, "InvItemClient", rounding)
+    webshop.save_route({**POLICY, "rounding_account": "AFRUNDING"})  # checked: it exists
+    webshop.uniconta.sandbox.delete(COMPANY, "InvItemClient", "AFRUNDING")  # removed since
     gap = webshop.order("mette", [("CHO-70", 3)])  # a one-cent gap: a rounding line
     webshop.settle()
 
@@ -69,9 +73,7 @@ def test_a_rounding_account_that_is_no_item_leaves_nothing_in_uniconta(webshop: 
     assert issue["reason"] == "product_missing"
     assert "item 'AFRUNDING' on line 2 (Rounding)" in issue["message"], issue["message"]
 
-    webshop.uniconta.sandbox.insert(COMPANY, "InvItemClient", {
-        "Item": "AFRUNDING", "Name": "Afrunding", "ItemType": "Service", "Vat": "U0",
-        "Unit": "Piece"})  # fmt: skip
+    webshop.uniconta.sandbox.insert(COMPANY, "InvItemClient", rounding)
     retry(webshop)
     invoice = webshop.invoice(gap)
     assert [ln["Item"] for ln in webshop.lines(invoice)] == ["CHO-70", "AFRUNDING"]

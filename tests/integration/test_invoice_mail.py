@@ -27,10 +27,17 @@ from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.smtp import SmtpSink
 from ledgerbridge.sandbox.uniconta import seed_products
+from ledgerbridge.sandbox.uniconta.seed_commerce import DEBTOR_GROUPS
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.mail import MailIntent
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, new_tenant
-from tests.integration.test_commerce_flow import POLICY, STREAMS, VAT, order_body
+from tests.integration.test_commerce_flow import (
+    POLICY,
+    STREAMS,
+    VAT,
+    order_body,
+    with_card_term,
+)
 from tests.integration.test_write_steps_uniconta import StepFaults
 
 SUBJECT = "Faktura {{ number }} fra {{ company.name }}"
@@ -97,6 +104,7 @@ def open_shop(
     """Uniconta with products and invoice mail, imported, and a route from the hub API (the
     shop) whose policy mails booked invoices."""
     items = seed_products(uniconta.sandbox, COMPANY, count=4, seed=5)
+    with_card_term(uniconta)
     item = next(
         i for i in uniconta.sandbox.all(COMPANY, "InvItemClient")
         if i["Item"] in items and i.get("Vat") == "S25"
@@ -340,6 +348,7 @@ def test_invoices_without_an_address_or_for_ean_customers_are_skipped_with_a_rea
     mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink
 ) -> None:
     shop = open_shop(mail_system, mail_tenant, uniconta, mail_settings(sink))
+    uniconta.sandbox.load(COMPANY, "DebtorGroupClient", DEBTOR_GROUPS)  # the policy names them
     policy = {
         **POLICY, "email_invoices": True,
         "customers": {"profiles": {

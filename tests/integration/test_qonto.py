@@ -954,6 +954,61 @@ def test_a_hub_invoice_becomes_a_qonto_draft(system: System, tenant: Tenant, qon
     assert record["sync"][0]["url"].endswith(f"/receivable-invoices/{draft['id']}")
 
 
+def test_an_invoice_with_a_vat_rate_qonto_does_not_accept_is_held_before_any_call(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """7 % is no VAT rate of the organization's country (France): that invoice is held with
+    a reason naming its line, the rate and what to do, and never reaches Qonto, which would
+    refuse it; the invoices sent with it go. 8.5 % is a French rate the connection has no VAT
+    group for: once the group is added, that invoice goes by itself; the other once its line
+    is corrected."""
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    cid = connection["id"]
+    import_all(system, tenant, cid)
+    party = tenant.api.post("/parties", json=NEW_CUSTOMER).json()
+    system.run_until_idle()
+
+    def issue(description: str, rate: str) -> str:
+        created = tenant.api.post("/invoices", json={
+            "party_id": party["id"], "date": "2026-03-10", "payment_term_days": 30,
+            "currency": "EUR",
+            "lines": [{"description": "Conseil", "quantity": "1", "unit_price": "100",
+                       "vat_code": "FR20"},
+                      {"description": description, "quantity": "2", "unit_price": "50",
+                       "vat_rate": rate}],
+        })  # fmt: skip
+        assert created.status_code == 201, created.text
+        return str(created.json()["id"])
+
+    qonto.sandbox.clear_calls()
+    wrong, overseas = issue("Formation", "7"), issue("Livraison Réunion", "8.5")
+    issue("Livres", "5.5")
+    system.run_until_idle()
+
+    sent = [[item["vat_rate"] for item in draft["items"]] for draft in qonto.sandbox.invoices()]
+    assert sent == [["0.2", "0.055"]]
+    assert qonto.writes() == ["POST /v2/client_invoices"], "a held invoice costs no call"
+    held = tenant.api.get(f"/connections/{cid}/issues", params={"reason": "vat_group_missing"})
+    by_record = {i["key"]: i["message"] for i in held.json()}
+    assert set(by_record) == {wrong, overseas}
+    assert by_record[wrong].startswith("line 2 ('Formation') has VAT rate 7%, which no VAT group")
+    assert "settings.vat_groups of FR: 2.1%, 5.5%, 10%, 20%" in by_record[wrong]
+    assert "Correct the line's VAT rate in the invoice" in by_record[wrong]
+
+    groups = [*VAT_GROUPS, {"code": "FR8.5", "rate": "8.5", "country": "FR"}]
+    saved = tenant.api.patch(f"/connections/{cid}", json={"settings": {"vat_groups": groups}})
+    assert saved.status_code == 200, saved.text
+    system.run_until_idle()
+    assert len(qonto.sandbox.invoices()) == 2, "the 8.5 % invoice went once its group was added"
+    record = tenant.api.get(f"/invoices/{wrong}").json()["data"]
+    corrected = [record["lines"][0], {**record["lines"][1], "vat_rate": "10"}]
+    assert tenant.api.patch(f"/invoices/{wrong}", json={"lines": corrected}).status_code == 200
+    system.run_until_idle()
+    rates = sorted(draft["items"][1]["vat_rate"] for draft in qonto.sandbox.invoices())
+    assert rates == ["0.055", "0.085", "0.1"]
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+
+
 def test_an_invoice_qonto_converts_to_its_clients_currency_is_shown_so_in_the_hub(
     system: System, tenant: Tenant, qonto: Qonto
 ) -> None:

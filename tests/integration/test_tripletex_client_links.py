@@ -5,8 +5,12 @@ hub API, a real database and the Tripletex sandbox over loopback (fixtures share
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import httpx
 
+from ledgerbridge.clock import ManualClock
 from ledgerbridge.runtime.system import System
 from tests.integration.conftest import Tenant
 from tests.integration.test_tripletex import (
@@ -80,3 +84,79 @@ def test_reload_is_one_call_whose_job_is_followed_until_done(
     assert done["run"]["counts"]["period_statistics.created"] == 12
     assert len(all_of(tenant, "/period-statistics")) == 12
     assert tenant.api.get(f"/connections/{cid}/reload/nosuch").status_code == 404
+
+
+def _summaries(tenant: Tenant) -> dict[str, list[dict[str, Any]]]:
+    """The live monthly summaries by client (party id)."""
+    by_client: dict[str, list[dict[str, Any]]] = {}
+    for summary in all_of(tenant, "/period-statistics"):
+        by_client.setdefault(summary["data"]["party_id"], []).append(summary)
+    return by_client
+
+
+def _customers_of(summaries: list[dict[str, Any]]) -> set[str]:
+    """The Tripletex customers the summaries came from (their remote id's first part)."""
+    return {link["remote_id"].split(":")[0] for s in summaries for link in s["sync"]}
+
+
+def _changes_after(tenant: Tenant, after: int) -> tuple[list[dict[str, Any]], int]:
+    """The change feed after ``after``, every page, and where it ends."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = tenant.api.get("/changes", params={"after": after, "limit": 1000}).json()
+        items.extend(page["items"])
+        if not page["items"]:
+            return items, after
+        after = page["next"]
+
+
+def _reload(system: System, tenant: Tenant, cid: str, clock: ManualClock) -> None:
+    """A reload asked for a minute after anything before (each is one request time)."""
+    clock.set(clock.now() + timedelta(minutes=1))
+    assert tenant.api.post(f"/connections/{cid}/reload").status_code == 202
+    system.run_until_idle()
+
+
+def test_a_relinked_client_keeps_only_the_new_customers_figures(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    """Relinking (one link's PUT, or the whole map's PATCH) drops the old customer's months
+    from the hub at once, the app hears of each as deleted, and the reload brings the new
+    customer's only; the old customer's months come again, as new records, for the client it
+    is linked to next."""
+    cid = imported(system, tenant, tripletex, summary=SUMMARY)
+    (first, first_customer), (second, second_customer) = (
+        client_of(tenant, tripletex, 0), client_of(tenant, tripletex, 1),
+    )  # fmt: skip
+    url = f"/connections/{cid}/client-links"
+    tenant.api.put(f"{url}/{first['id']}", json={"customer_id": first_customer})
+    _reload(system, tenant, cid, clock)
+    old = _summaries(tenant)[first["id"]]
+    assert len(old) == 12 and _customers_of(old) == {first_customer}
+    _, before = _changes_after(tenant, 0)
+
+    relinked = tenant.api.put(f"{url}/{first['id']}", json={"customer_id": second_customer})
+    assert relinked.status_code == 200, relinked.text
+    system.run_until_idle()
+    assert _summaries(tenant) == {}, "the old customer's months are gone without a reload"
+    changes, _ = _changes_after(tenant, before)
+    deleted = {c["record_id"] for c in changes if c["operation"] == "deleted"}
+    assert deleted == {s["id"] for s in old}, "the app hears of each month dropped"
+    log = tenant.api.get(f"/connections/{cid}/sync-log", params={"reason": "relinked"}).json()
+    assert len(log) == 12 and f"to {first_customer}," in log[0]["message"]
+
+    _reload(system, tenant, cid, clock)
+    new = _summaries(tenant)[first["id"]]
+    assert len(new) == 12 and _customers_of(new) == {second_customer}
+    assert not {s["id"] for s in new} & {s["id"] for s in old}
+
+    # The map saved with PATCH: the first customer, free now, goes to the second client.
+    swapped = {first["id"]: second_customer, second["id"]: first_customer}
+    patched = tenant.api.patch(f"/connections/{cid}", json={"settings": {"client_links": swapped}})
+    assert patched.status_code == 200, patched.text
+    _reload(system, tenant, cid, clock)
+    clients = _summaries(tenant)
+    assert _customers_of(clients[first["id"]]) == {second_customer}
+    assert _customers_of(clients[second["id"]]) == {first_customer}
+    assert len(clients[second["id"]]) == 12
+    assert not {s["id"] for s in clients[second["id"]]} & {s["id"] for s in old}

@@ -701,3 +701,53 @@ def test_a_supplier_without_a_number_gets_one_once_creditor_numbers_is_set(
     assert record["data"]["creditor_number"] == "59500"
     assert uniconta.sandbox.get(COMPANY, "CreditorClient", "59500")["Name"] == "Papir og Pap A/S"
     assert issues(tenant, connection["id"]) == []
+
+
+def test_a_country_the_connector_does_not_know_syncs_once_country_mapping_names_it(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """Uniconta has a member for every country; one the connector has no name for skips its
+    records with country_unmapped, saying to add it to country_mapping, and once it is there
+    they sync both ways by themselves."""
+    uniconta.sandbox.insert(COMPANY, "DebtorClient", {
+        "Account": "30001", "Name": "Café do Brasil Ltda", "City": "São Paulo",
+        "Country": "Brazil",
+    })  # fmt: skip
+    connection = connect(tenant, uniconta)
+    cid, url = connection["id"], f"/connections/{connection['id']}"
+    import_all(system, tenant, cid)
+    made = tenant.api.post("/parties", json={
+        "name": "Kyiv Tea LLC", "is_customer": True, "debtor_number": "30002",
+        "billing_address": {"city": "Kyiv", "country": "UA"},
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    system.run_until_idle()
+    skipped = {i["key"]: i["message"] for i in issues(tenant, cid, "country_unmapped")}
+    assert sorted(skipped) == ["30001", made.json()["id"]]
+    assert "Uniconta country 'Brazil'" in skipped["30001"]
+    assert all("add it to settings.country_mapping" in m for m in skipped.values())
+    assert uniconta.sandbox.get(COMPANY, "DebtorClient", "30002") is None
+
+    refused = tenant.api.patch(url, json={"settings": {"country_mapping": {
+        "XX": "Atlantis", "UA": "", "SE": "Sverige", "GB": "United Kingdom",
+    }}})  # fmt: skip
+    assert refused.status_code == 422, refused.text
+    problems = {tuple(p["loc"][1:]): p["msg"] for p in refused.json()["detail"]}
+    assert sorted(problems) == [
+        ("settings", "country_mapping", "GB"), ("settings", "country_mapping", "UA"),
+        ("settings", "country_mapping", "XX"),
+    ]  # fmt: skip
+    assert "unknown country code 'XX'" in problems[("settings", "country_mapping", "XX")]
+    assert "one word" in problems[("settings", "country_mapping", "GB")]
+    taken = tenant.api.patch(url, json={"settings": {"country_mapping": {"AX": "Finland"}}})
+    assert taken.status_code == 422
+    assert "AX: 'Finland' is already the Uniconta country of FI" in taken.text
+
+    mapped = tenant.api.patch(url, json={"settings": {"country_mapping": {
+        "BR": "Brazil", "ua": "Ukraine"}}})  # fmt: skip
+    assert mapped.status_code == 200, mapped.text
+    system.run_until_idle()
+    address = party_by_number(tenant, "debtor_number", "30001")["data"]["billing_address"]
+    assert (address["city"], address["country"]) == ("São Paulo", "BR")
+    assert uniconta.sandbox.get(COMPANY, "DebtorClient", "30002")["Country"] == "Ukraine"
+    assert issues(tenant, cid) == []

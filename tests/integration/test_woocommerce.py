@@ -197,6 +197,33 @@ def test_the_initial_import_brings_every_order_and_refund_once(
     assert {"KAF-500", "TSH-S", "TSH-M", "TSH-L"} <= products
 
 
+def test_the_import_progress_counts_each_stream_as_it_is_read_and_ends_at_its_total(
+    system: System, tenant: Tenant, shop: Shop
+) -> None:
+    cid = connect(tenant, shop)["id"]
+    # A webhook WooCommerce disabled: the import switches it on again, which is no record.
+    hook = next(h for h in shop.sandbox.webhooks.values() if h.topic == "order.updated")
+    with shop.sandbox.lock:
+        hook.status = "disabled"
+    status = import_all(system, tenant, cid)
+    progress = status["import_progress"]
+    (run,) = [r for r in status["recent_runs"] if r["kind"] == "import"]
+    assert run["counts"]["webhooks.revived"] == 1
+    sandbox = shop.sandbox
+    # A variable product is not a product of the hub: its variations are, each counted.
+    products = [p for p in sandbox.products.values() if p["type"] != "variable"]
+    expected = {
+        "orders": len(orders_by_source(tenant)),
+        "products": len(products) + len(sandbox.variations),
+        "refunds": len(sandbox.refunds),
+    }
+    assert {s: counts["total"] for s, counts in progress["streams"].items()} == expected
+    for stream, counts in progress["streams"].items():
+        assert sum(n for k, n in counts.items() if k != "total") == expected[stream], stream
+    total = sum(expected.values())
+    assert (progress["records_done"], progress["records_total"]) == (total, total)
+
+
 def test_repeated_deliveries_store_each_save_once_and_a_missed_one_comes_with_the_pull(
     system: System, tenant: Tenant, shop: Shop
 ) -> None:

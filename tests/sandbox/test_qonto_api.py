@@ -510,6 +510,7 @@ def test_invoice_validation(
         ({"quantity": "0"}, "/items/0/quantity", "greater_than"),
         ({"quantity": "many"}, "/items/0/quantity", "invalid"),
         ({"vat_rate": "20"}, "/items/0/vat_rate", "invalid"),
+        ({"vat_rate": "0.07"}, "/items/0/vat_rate", "not_in_list"),
         ({"unit_price": None}, "/items/0/unit_price", "blank"),
         ({"discount": {"type": "half"}}, "/items/0/discount/type", "not_in_list"),
     ],
@@ -522,6 +523,29 @@ def test_invoice_item_validation(
     body["items"][0].update(item)
     problem = error(api.post("/v2/client_invoices", json=body), 422)
     assert (problem["source"]["pointer"], problem["code"]) == (pointer, code)
+
+
+def test_only_the_vat_rates_of_the_organizations_country_are_invoiced(api: httpx.Client) -> None:
+    """A French organization invoices France's rates, however written ("0.10" is 10 %);
+    another rate is refused naming the item and the rates there are, credit notes alike."""
+    client = new_client(api)
+    body = invoice_body(client["id"])
+    body["items"][1]["vat_rate"] = "0.19"
+    problem = error(api.post("/v2/client_invoices", json=body), 422)
+    assert problem["source"] == {"pointer": "/items/1/vat_rate"}
+    assert problem["detail"] == (
+        "vat_rate must be one of: 0, 0.021, 0.055, 0.085, 0.1, 0.2 (the VAT rates of FR)"
+    )
+    for rate in ("0", "0.021", "0.085", "0.10"):
+        body["items"][1]["vat_rate"] = rate
+        ok(api.post("/v2/client_invoices", json=body))
+    invoice = new_invoice(api, client["id"])
+    ok(post(api, f"/v2/client_invoices/{invoice['id']}/finalize"))
+    items = [{**invoice_body(client["id"])["items"][0], "vat_rate": "0.07"}]
+    note = error(
+        api.post("/v2/credit_notes", json={"invoice_id": invoice["id"], "items": items}), 422
+    )
+    assert (note["source"]["pointer"], note["code"]) == ("/items/0/vat_rate", "not_in_list")
 
 
 def test_client_must_be_ready_for_invoicing(api: httpx.Client) -> None:

@@ -66,6 +66,11 @@ class RouteView(BaseModel):
     active: bool
     created_at: str
     updated_at: str
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="On a save: what the user should know, e.g. that the accounting codes the "
+        "route names were not checked because the target could not be reached",
+    )
 
 
 class HistoricalImportBody(BaseModel):
@@ -116,7 +121,9 @@ def list_(principal: PrincipalDep, system: SystemDep) -> Any:
 
 @router.post("", status_code=201, response_model=RouteView)
 def create(body: RouteBody, principal: PrincipalDep, system: SystemDep) -> Any:
-    """Create a route (owner or admin). A commerce route starts reading its source's orders."""
+    """Create a route (owner or admin). A commerce route starts reading its source's orders.
+    The accounting codes it names (journal, accounts, payment terms, debtor groups, items)
+    are looked up in the target: one it lacks is a 422 naming the field."""
     return system.routes.create(principal, body.as_input())
 
 
@@ -128,7 +135,8 @@ def get(route_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
 @router.put("/{route_id}", response_model=RouteView)
 def replace(route_id: str, body: RouteBody, principal: PrincipalDep, system: SystemDep) -> Any:
     """Replace a route (owner or admin); changed mapping rules get the next version, and
-    draft invoices follow the new settings (booked ones stay)."""
+    draft invoices follow the new settings (booked ones stay). Its codes are checked as on
+    create; cash-journal postings the target refused go again with the corrected block."""
     return system.routes.replace(principal, route_id, body.as_input())
 
 

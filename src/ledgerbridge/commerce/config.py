@@ -11,12 +11,14 @@ booked on the rounding account.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ledgerbridge.connectors.base import CodeKind, NamedCode
 from ledgerbridge.model.commerce import CUSTOMER_KINDS, CustomerKind
 from ledgerbridge.model.common import Canonical, CountryCode
 from ledgerbridge.model.numbers import Amount
@@ -31,6 +33,7 @@ __all__ = [
     "PaymentRule",
     "StateAction",
     "VatPolicy",
+    "named_codes",
     "oss_key",
 ]
 
@@ -214,3 +217,35 @@ class CommercePolicy(Canonical):
         if any(not state.strip() for state in self.states):
             raise PydanticCustomError("state_empty", "an order state needs a name")
         return self
+
+
+def named_codes(given: Mapping[str, Any]) -> list[NamedCode]:
+    """The accounting system's codes a policy names, as given (a setting left to its default
+    is not the route's choice, and a default a shop never uses must not block it), with their
+    paths under ``commerce.policy``: payment terms, debtor groups, the shared consumer account,
+    the rounding and refund items. VAT codes are the hub's, translated by the connection's VAT
+    mapping: they are checked when an invoice is sent (``vat_code_unmapped``)."""
+    policy = CommercePolicy.model_validate(given)
+    found: list[NamedCode] = []
+
+    def add(path: str, kind: CodeKind, code: str | None) -> None:
+        if code:
+            found.append(NamedCode(f"commerce.policy.{path}", kind, code))
+
+    if "default_payment_term" in given:
+        add("default_payment_term", "payment_term", policy.default_payment_term)
+    if "payment_methods" in given:
+        for method, rule in policy.payment_methods.items():
+            add(f"payment_methods.{method}.payment_term", "payment_term", rule.payment_term)
+    customers = given.get("customers") or {}
+    if "profiles" in customers:
+        for kind, profile in policy.customers.profiles.items():
+            add(f"customers.profiles.{kind}.debtor_group", "customer_group", profile.debtor_group)
+            add(f"customers.profiles.{kind}.payment_term", "payment_term", profile.payment_term)
+    if "shared_b2c_account" in customers:
+        add("customers.shared_b2c_account", "customer", policy.customers.shared_b2c_account)
+    if "rounding_account" in given:
+        add("rounding_account", "item", policy.rounding_account)
+    if "refund_item" in given:
+        add("refund_item", "item", policy.refund_item)
+    return found

@@ -27,6 +27,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import Field
 
+from ledgerbridge.connectors.base import NamedCode
 from ledgerbridge.model.common import Canonical
 from ledgerbridge.model.journal import JournalLine, JournalPosting
 from ledgerbridge.model.payout import Payout, PayoutLine
@@ -42,6 +43,7 @@ __all__ = [
     "payout_changes",
     "payout_digest",
     "post_payout",
+    "readdressed",
 ]
 
 JSON = dict[str, Any]
@@ -50,6 +52,8 @@ ZERO = Decimal(0)
 MATCHED_TYPES = frozenset({"charge", "refund"})
 """Line types matched to an invoice; fees go to the fee account, the rest to the error
 account for a person (a chargeback, a reserve or an adjustment is not a payment)."""
+ACCOUNTS = ("receivable_account", "fee_account", "bank_account", "error_account")
+"""The block's accounts, one per line role (``<role>_account``)."""
 LATE_MATCHABLE = frozenset({"no_match", "invoice_not_booked", "order_not_invoiced"})
 """Error-account reasons a later match can resolve (the line is a payment of an order)."""
 
@@ -82,6 +86,18 @@ class PayMatchPolicy(Canonical):
     wait_for_invoice_hours: int = Field(default=24, ge=0, le=24 * 60)
     """How long a payout waits for an order's invoice that exists but is not booked yet,
     before that line goes to the error account (from which a late match moves it)."""
+
+    def named_codes(self) -> list[NamedCode]:
+        """The journal and the accounts the block names, with their paths under
+        ``paymatch``: each must exist in the accounting system."""
+        accounts = [
+            NamedCode(f"paymatch.{name}", "account", getattr(self, name)) for name in ACCOUNTS
+        ]
+        return [NamedCode("paymatch.journal", "journal", self.journal), *accounts]
+
+    def account(self, role: str) -> str:
+        """The account a line of ``role`` (receivable, fee, bank, error) is posted on."""
+        return str(getattr(self, f"{role}_account"))
 
 
 @dataclass(frozen=True)
@@ -360,6 +376,17 @@ def late_matches(
         )  # fmt: skip
         moved.add(line.payout_line_id)
     return found
+
+
+def readdressed(posting: JSON, policy: PayMatchPolicy, route_id: str) -> JSON | None:
+    """A posting (its canonical data) not in the accounting system yet, with the journal and
+    the accounts its route names now (a route corrected after the system refused its
+    postings); None when it has them already. Amounts, texts and the reference stay: it is
+    the same posting. Plain data, so a run that looks at many postings validates only those
+    it changes."""
+    lines = [{**line, "account": policy.account(str(line["role"]))} for line in posting["lines"]]
+    moved = {**posting, "journal": policy.journal, "lines": lines, "route_id": route_id}
+    return None if moved == posting else moved
 
 
 def payout_changes(posting: JournalPosting, payout: Payout) -> list[str]:

@@ -114,6 +114,22 @@ class OAuthFlow:
     clock) → secrets to add: what the system needs set up once logged in (webhooks)."""
 
 
+CodeKind = Literal["journal", "account", "payment_term", "customer_group", "customer", "item"]
+"""What an accounting code a setting names is: a cash journal, a GL account, a payment term, a
+debtor group, a debtor account, an item."""
+
+
+@dataclass(frozen=True)
+class NamedCode:
+    """An accounting system's code that a setting names (a route's journal, a payment term),
+    with the setting's path: checked with the system when the setting is saved, so a typo is
+    refused there rather than by the system at the first write."""
+
+    field: str
+    kind: CodeKind
+    code: str
+
+
 @dataclass
 class Verified:
     """What the set-up checks learned (stored in the settings) and what the user should know."""
@@ -194,6 +210,20 @@ class NumberSequence:
 
 
 @dataclass(frozen=True)
+class Gathering:
+    """Hub records the remote keeps as one: those whose ``field`` holds the same value (a
+    product's stock levels in each warehouse and location, where a shop keeps one quantity
+    per product). Whenever one of them changes, the engine sends the group's whole state,
+    ``combine`` of its members in scope, as one record: under the member that holds the
+    group's link (else the oldest), so each remote record gets one write per change and a
+    level changed alone never overwrites the others' part."""
+
+    field: str
+    combine: Callable[[list[JSON]], JSON]
+    """Members' canonical data (live and in scope, oldest first) → the canonical record sent."""
+
+
+@dataclass(frozen=True)
 class DataField:
     """A figure a system offers for the app's custom fields (a monthly statistic), as a
     mapping screen lists it."""
@@ -203,6 +233,21 @@ class DataField:
     definition: str
     common: bool = False
     """Listed at once; the others are the less common ones behind "Show more"."""
+
+
+@dataclass(frozen=True)
+class LinkedBy:
+    """A stream whose records come through links a connection keeps in a setting
+    (``SystemSpec.linked_records``): Tripletex's monthly summaries of a client come from the
+    customer ``client_links`` links it to. A record belongs to the hub record its ``field``
+    names (the client) and came through the system's record ``source`` reads from its remote
+    id (the customer). Once the client is linked to another customer, or the customer to
+    another client, what came through the old link is not the client's: each pull of the
+    stream deletes it from the hub first (``engine.relinks``)."""
+
+    setting: str
+    field: str
+    source: Callable[[str], str]
 
 
 @dataclass(frozen=True)
@@ -279,6 +324,8 @@ class EntityMapping(ABC):
     product_lookup: ProductLookup | None = None
     """Inbound invoice lines get their hub product by name and VAT rate (see
     ``ProductLookup``)."""
+    gathering: Gathering | None = None
+    """Several hub records go out as one remote record (see ``Gathering``)."""
     resolves: frozenset[str] = frozenset()
     """Outbound issues with these reasons close when this stream reads the record (the record
     of ``attach_to`` for an attach stream): a notice that asked the user to do something in
@@ -294,6 +341,8 @@ class EntityMapping(ABC):
     remote_wins: bool = False
     """Every read replaces the hub's values of ``fields`` with the remote's, even those changed
     in the hub since while the remote kept its own (a reload of monthly statistics)."""
+    linked_by: LinkedBy | None = None
+    """The records come through per-record links of a setting (see ``LinkedBy``)."""
 
     @abstractmethod
     def remote_id(self, remote: JSON) -> str:
@@ -380,6 +429,8 @@ class Connector(ABC):
     on_secrets: Callable[[JSON], None] | None = None
     """Set by the runtime: a connector hands it secrets that changed while it ran (a rotated
     OAuth refresh token), and they are sealed into the connection at once."""
+    checked_codes: frozenset[CodeKind] = frozenset()
+    """The kinds of code ``missing_codes`` can look up in the system."""
 
     def __init__(
         self,
@@ -422,6 +473,11 @@ class Connector(ABC):
 
     def code_lists(self) -> dict[str, list[JSON]]:
         """The system's own code tables a user maps (VAT codes …), for the set-up screens."""
+        return {}
+
+    def missing_codes(self, named: list[NamedCode]) -> dict[str, str]:
+        """Of the codes some settings name, those the system does not have: field → what is
+        wrong. Only kinds in ``checked_codes`` are asked for."""
         return {}
 
     @abstractmethod

@@ -14,6 +14,7 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import (
     JSON,
     CallMeter,
+    CodeKind,
     Connector,
     DataField,
     EntityMapping,
@@ -241,6 +242,9 @@ class SystemSpec:
     """Figures the system offers the app's custom fields (monthly statistics), by name; the
     connection maps them in ``settings.summary.fields`` (name → the app's custom field)."""
     codes: CodeMappings = CodeMappings()
+    checked_codes: frozenset[CodeKind] = frozenset()
+    """The kinds of the system's codes a route names that are checked with the system when
+    the route is saved (``Connector.missing_codes``)."""
     lists: tuple[str, ...] = ()
     """The system's own lists a connection reads (``Connector.code_lists``)."""
     one_session_per_user: bool = False
@@ -327,6 +331,7 @@ SYSTEMS: dict[str, SystemSpec] = {
             payment_terms=uniconta_mapping.DEFAULT_PAYMENT_TERMS,
         ),
         lists=("vat",),
+        checked_codes=UnicontaConnector.checked_codes,
         one_session_per_user=True,
         credential_settings=("company_id", "username", "base_url"),
         # Uniconta counts calls per user, across the companies it reaches.

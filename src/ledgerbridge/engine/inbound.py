@@ -26,6 +26,7 @@ from ledgerbridge.engine.hub import NewRecord
 from ledgerbridge.engine.lookups import looked_up
 from ledgerbridge.engine.prefetch import later, read_ahead
 from ledgerbridge.engine.recorder import SyncRecorder
+from ledgerbridge.engine.relinks import drop_relinked
 from ledgerbridge.engine.state import SyncState, skip_reason
 from ledgerbridge.engine.steps import AWAITING_CREATE, RESUMABLE_STATUSES
 from ledgerbridge.store.db import insert_rows
@@ -671,10 +672,15 @@ class InboundSync(SyncState):
 
     def run_pull(self, ctx: RunContext, streams: list[str]) -> None:
         """A pull of the given streams: a full keyset scan comparing hashes for most (Uniconta
-        has no modified-since filter on accounts), only new records for incremental ones."""
+        has no modified-since filter on accounts), only new records for incremental ones. A
+        stream whose records come through links (``LinkedBy``) first drops what came through
+        a link that no longer holds, so its reads never add to a relinked record's old ones."""
         enabled = set(ctx.streams(inbound=True))
         for stream in streams:
             if stream in enabled:
+                if ctx.mapping(stream).linked_by is not None:
+                    with self.transaction() as session:
+                        drop_relinked(session, self.hub, self.recorder(ctx), ctx, stream)
                 incremental = ctx.mapping(stream).incremental
                 self.scan(ctx, stream, f"pull:{stream}", restart=not incremental)
 

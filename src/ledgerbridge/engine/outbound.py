@@ -47,6 +47,7 @@ from ledgerbridge.engine.conflicts import (
     record_verdict,
 )
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
+from ledgerbridge.engine.gathering import gather
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.routing import routed_to
 from ledgerbridge.engine.state import SyncState
@@ -94,6 +95,13 @@ class Planned:
     taken: frozenset[str] = frozenset()
     """Fields both sides changed whose remote value the conflict rule keeps: the hub takes
     them once the write is confirmed."""
+    data: JSON | None = None
+    """What is sent when it is not the record's own content: its group's (``gathering``)."""
+
+    @property
+    def canonical(self) -> JSON:
+        """The canonical data the mapping gets for this record."""
+        return self.data if self.data is not None else with_id(self.record)
 
 
 def with_id(record: HubRecord) -> JSON:
@@ -135,7 +143,7 @@ def unwritable(exc: Exception) -> tuple[str, str]:
 def business_key(mapping: EntityMapping, plan: Planned) -> str:
     """How a record is found again after an unanswered create: its business key, else the
     connector's key for the payload it sent."""
-    key = mapping.business_key(with_id(plan.record))
+    key = mapping.business_key(plan.canonical)
     if key is None and plan.payload is not None:
         key = mapping.payload_key(plan.payload)
     return key or plan.record.id
@@ -335,8 +343,14 @@ class OutboundSync(SyncState):
         # they were made, whatever order the database hands them back in.
         order = {record_id: n for n, record_id in enumerate(record_ids)}
         records.sort(key=lambda record: order[record.id])
-        links = self.links_by(session, ctx, stream, Link.record_id, record_ids)
-        open_issues = recorder.open_issue_keys(session, stream, OUTBOUND, record_ids)
+        gathered: dict[str, JSON] = {}
+        if mapping.gathering is not None:
+            groups = gather(session, ctx, stream, mapping, records)
+            records, gathered = groups.records, groups.data
+            recorder.resolve(session, stream, OUTBOUND, groups.covered)
+        sent = [record.id for record in records]
+        links = self.links_by(session, ctx, stream, Link.record_id, sent)
+        open_issues = recorder.open_issue_keys(session, stream, OUTBOUND, sent)
         resolved: list[str] = []
         agreed: list[str] = []
         if mapping.sequence is not None:
@@ -351,13 +365,13 @@ class OutboundSync(SyncState):
                     message="deleted in the hub; deletes never reach the accounting system",
                 )  # fmt: skip
                 continue
+            data = gathered.get(record.id)
+            canonical = data if data is not None else with_id(record)
             try:
                 if not mapping.in_scope(record.data):
                     continue
-                projection, refs = self.projection(session, ctx, mapping, with_id(record))
-                payload = (
-                    mapping.from_canonical(with_id(record), None, refs) if link is None else None
-                )
+                projection, refs = self.projection(session, ctx, mapping, canonical)
+                payload = mapping.from_canonical(canonical, None, refs) if link is None else None
             except SkipRecord as skip:
                 recorder.issue(
                     session, stream=stream, direction=OUTBOUND, key=record.id,
@@ -381,9 +395,9 @@ class OutboundSync(SyncState):
                 if record.id in open_issues:
                     resolved.append(record.id)
             elif link is None:
-                creates.append(Planned(record, None, projection, refs, payload))
+                creates.append(Planned(record, None, projection, refs, payload, data=data))
             else:
-                updates.append(Planned(record, link, projection, refs))
+                updates.append(Planned(record, link, projection, refs, data=data))
         recorder.resolve(session, stream, OUTBOUND, resolved)
         # Both sides agree in full on these records: a hold of theirs ends.
         recorder.resolve(session, stream, CONFLICT, agreed)
@@ -481,7 +495,7 @@ class OutboundSync(SyncState):
                     )  # fmt: skip
                     continue
                 try:
-                    back = self._back_refs(mapping, record.data)
+                    back = self._back_refs(mapping, plan.canonical)
                     remote = self.normalise(mapping, mapping.to_canonical(remote_row, back))
                 except (SkipRecord, ValidationError, ArithmeticError, ValueError):
                     remote = dict(link.synced)
@@ -509,7 +523,7 @@ class OutboundSync(SyncState):
                     continue
                 try:
                     plan.payload = mapping.from_canonical(
-                        {**with_id(record), **merged}, remote_row, plan.refs
+                        {**plan.canonical, **merged}, remote_row, plan.refs
                     )
                 except SkipRecord as skip:
                     recorder.issue(
@@ -624,7 +638,7 @@ class OutboundSync(SyncState):
         record = plan.record
         try:
             synced = self.normalise(
-                mapping, mapping.to_canonical(row, self._back_refs(mapping, record.data))
+                mapping, mapping.to_canonical(row, self._back_refs(mapping, plan.canonical))
             )
         except Exception:
             # A system that cannot return the record as stored (Yuki's sales invoices), or a
@@ -635,10 +649,11 @@ class OutboundSync(SyncState):
             return None
         remote_id = mapping.remote_id(row)
         link = session.get(Link, plan.link.id) if plan.link is not None else None
-        if link is not None:
+        # A group's remote record holds the group's values: none of them is one member's own.
+        adopts = plan.data is None
+        if link is not None and adopts:
             self._adopt_remote_values(session, ctx, stream, fresh, link.synced, synced, plan.taken)
-            self._adopt_assigned_values(session, ctx, stream, fresh, synced)
-        else:
+        if link is None:
             taken = self.links_by(session, ctx, stream, Link.remote_id, [remote_id])
             owner = taken.get(remote_id)
             if owner is not None and owner.record_id != record.id:
@@ -653,6 +668,7 @@ class OutboundSync(SyncState):
             link = owner or self.links_by(session, ctx, stream, Link.record_id, [record.id]).get(
                 record.id
             )
+        if adopts:
             self._adopt_assigned_values(session, ctx, stream, fresh, synced)
         self.save_link(session, ctx, stream, fresh, remote_id, synced, link)
         remote_rows.keep(session, ctx, stream, [row], self.clock.now())

@@ -54,6 +54,9 @@ class JournalPosting(Record):
     provider: str = Field(min_length=1, max_length=50)
     payout_id: str = Field(min_length=1)
     """The acquirer's payout id (``Payout.source_id``)."""
+    route_id: str | None = None
+    """The PayMatch route that made it: its ``paymatch`` block sets the journal and the
+    accounts, and a refusal names the route to correct."""
     date: dt.date
     currency: CurrencyCode
     lines: list[JournalLine] = Field(min_length=2)

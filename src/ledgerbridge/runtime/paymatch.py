@@ -12,7 +12,9 @@ read again, or a crash and rerun, finds the row and posts nothing more. A payout
 after it was posted is reported (``payout_inconsistent``), never posted twice. A line that
 went to the error account and whose invoice is booked later gets a second posting (role
 ``late_match`` per line). The postings reach the target through the ordinary push, since their
-origin (``flow:<route>``) routes them there.
+origin (``flow:<route>``) routes them there. A posting the target has not taken yet (refused for
+a journal or an account it lacks) takes the route's journal and accounts again on each run, so
+correcting the route sends it with the corrected ones.
 """
 
 from __future__ import annotations
@@ -37,11 +39,13 @@ from ledgerbridge.commerce.paymatch import (
     payout_changes,
     payout_digest,
     post_payout,
+    readdressed,
 )
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
+from ledgerbridge.engine.steps import OPEN_STATUSES, STARTED
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
 from ledgerbridge.runtime.flowkit import (
@@ -54,7 +58,7 @@ from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobContext, Lea
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, Route
 from ledgerbridge.store.tables.hub import ChangeRow, HubRecord
-from ledgerbridge.store.tables.sync import Cursor, SyncIssue
+from ledgerbridge.store.tables.sync import Cursor, Link, SyncIssue, WriteIntent
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -304,6 +308,7 @@ class PayMatchFlows(RouteFlows):
         try:
             with fenced(fence):
                 self.follow(run, job.heartbeat)
+                self.readdress(run, job.heartbeat)
                 self.revisit(run, job.heartbeat)
         except RunFenced as exc:
             self._finish(run_id, "superseded", counts, str(exc))
@@ -389,6 +394,70 @@ class PayMatchFlows(RouteFlows):
                         self._late(session, run, row, known)
             heartbeat()
 
+    def readdress(self, run: PayMatchRun, heartbeat: Callable[[], None] = lambda: None) -> None:
+        """The route's postings the target has not taken (refused, or not sent yet), given
+        the journal and the accounts the route names now. One the target has (linked), or
+        whose insert may have taken effect unanswered (a started step, looked up by the push
+        before anything is sent), is never changed: nothing is posted twice."""
+        with self._sessions() as session:
+            taken = sa.select(Link.id).where(
+                Link.connection_id == run.target_id,
+                Link.record_id == DerivedRecord.derived_record_id,
+            )
+            ids = session.scalars(
+                sa.select(DerivedRecord.derived_record_id)
+                .where(
+                    DerivedRecord.route_id == run.route_id,
+                    DerivedRecord.role.in_(("journal", "late_match")),
+                    ~taken.exists(),
+                )
+                .order_by(DerivedRecord.created_at, DerivedRecord.id)
+            ).all()
+        for start in range(0, len(ids), BATCH):
+            batch = list(ids[start : start + BATCH])
+            with self._state.transaction() as session:
+                in_flight = self._in_flight(session, run, batch)
+                for record_id in batch:
+                    if record_id not in in_flight:
+                        self._readdress(session, run, record_id)
+            heartbeat()
+
+    def _readdress(self, session: Session, run: PayMatchRun, record_id: str) -> None:
+        record = self._hub.get(session, run.tenant_id, "journal_posting", record_id)
+        if record is None or record.deleted:
+            return
+        moved = readdressed(record.data, run.policy, run.route_id)
+        if moved is None:
+            return
+        try:
+            data = validate("journal_posting", moved)
+        except ValidationError:
+            return  # a posting the hub cannot read is reported by the push, as it was
+        self._hub.update(session, record, data, run.origin, run_id=run.recorder.run_id)
+        run.recorder.log(
+            session, stream=STREAM, direction=FLOW, outcome="updated", record_id=record.id,
+            reason="route_changed",
+            message=f"posting {data['reference']} is not in the accounting system yet: it "
+            f"goes with the route's journal {data['journal']} and accounts",
+        )  # fmt: skip
+
+    @staticmethod
+    def _in_flight(session: Session, run: PayMatchRun, record_ids: list[str]) -> set[str]:
+        """The postings whose create was sent and not answered (or journaled by a version
+        that kept no steps): they may be in the target already."""
+        rows = session.execute(
+            sa.select(WriteIntent.record_id, WriteIntent.steps).where(
+                WriteIntent.connection_id == run.target_id,
+                WriteIntent.record_id.in_(record_ids),
+                WriteIntent.status.in_(OPEN_STATUSES),
+            )
+        )
+        return {
+            record_id
+            for record_id, steps in rows
+            if steps is None or any(e.get("state") == STARTED for e in steps.values())
+        }
+
     def _payout_records(self, session: Session, run: PayMatchRun, keys: list[str]) -> list[str]:
         """The hub payouts of the source with these payout ids (the latest of each)."""
         return latest_source_records(session, run.tenant_id, run.source, "payout", keys)
@@ -467,7 +536,7 @@ class PayMatchFlows(RouteFlows):
             return
         assert decision.posting is not None
         try:
-            data = validate("journal_posting", decision.posting)
+            data = validate("journal_posting", {**decision.posting, "route_id": run.route_id})
         except ValidationError as exc:
             recorder.issue(
                 session, stream=STREAM, direction=FLOW, key=payout.source_id,
@@ -533,7 +602,7 @@ class PayMatchFlows(RouteFlows):
             )
         ]
         for move in late_matches(posting, run.policy, known, done):
-            data = validate("journal_posting", move.posting)
+            data = validate("journal_posting", {**move.posting, "route_id": run.route_id})
             late = self._hub.create(
                 session,
                 run.tenant_id,

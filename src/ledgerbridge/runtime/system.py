@@ -134,6 +134,7 @@ class System:
         self.routes = RouteService(self.sessions, self.flows, self.queue, self.clock)
         self.paymatch = PayMatchFlows(self.sessions, self.hub, self.queue, self.clock)
         self.routes.paymatch = self.paymatch
+        self.routes.opener = self.connector
         self.mails = InvoiceMails(
             self.sessions, self.queue, self.clock, self.connections,
             first_retry=timedelta(seconds=settings.mail_first_retry_seconds),

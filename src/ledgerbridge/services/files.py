@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.files import (
     FIELDS,
+    Doubt,
     FileKind,
     FileMapping,
     FileRefused,
+    Problem,
     Suggestion,
     preview,
     suggest_mapping,
@@ -206,21 +208,21 @@ class FileService:
         except FileRefused as refused:
             return _preview_answer(kind, given, None, [], [], [], [refused.problem.model_dump()])
         used = given
+        # Read with the suggestion, the settings it leaves open are problems of the whole file.
+        doubts = [] if given else [_as_problem(doubt) for doubt in suggestion.doubts]
         if used is None:
             try:
-                used = FileMapping.model_validate(
-                    {"kind": kind, "format": suggestion.format, "fields": suggestion.fields}
-                )
+                used = FileMapping.model_validate(suggestion.mapping(_KINDS[kind]))
             except ValidationError:
                 return _preview_answer(
                     kind, None, suggestion, suggestion.columns, suggestion.line_columns, [],
-                    _unmapped(suggestion.missing),
+                    [*_unmapped(suggestion.missing), *doubts],
                 )  # fmt: skip
         shown = preview(content, used, PREVIEW_ROWS, LIMITS)
         return _preview_answer(
             kind, used, suggestion, shown.columns, shown.line_columns,
             [row.model_dump() for row in shown.rows],
-            [p.model_dump() for p in shown.problems],
+            [*doubts, *(p.model_dump() for p in shown.problems)],
         )  # fmt: skip
 
     # ------------------------------------------------------------------ files
@@ -316,6 +318,11 @@ def _unmapped(missing: list[str]) -> list[JSON]:
          "message": f"no column of the file looks like {name}: map it yourself"}
         for name in missing
     ]  # fmt: skip
+
+
+def _as_problem(doubt: Doubt) -> JSON:
+    """A doubt of the suggestion as the preview lists a problem of the file."""
+    return doubt.model_dump(include=set(Problem.model_fields))
 
 
 def _preview_answer(

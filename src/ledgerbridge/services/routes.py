@@ -4,7 +4,9 @@ A route is checked when saved: its ends must be the tenant's (or ``app``, the hu
 somewhere else, not join two app-side systems, and name only entities its target carries
 (``engine.routing.route_problems``). A commerce route's policy and mapping rules are validated
 as the flow reads them, each refusal naming its path (``commerce.policy.vat.oss_codes``);
-mapping rules that change get the next version.
+mapping rules that change get the next version. The accounting codes a route names (a payment
+term, a journal, an account) are looked up in the target system, where it checks them
+(``SystemSpec.checked_codes``): one read per kind of code a save names.
 """
 
 from __future__ import annotations
@@ -19,16 +21,20 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.commerce.config import CommercePolicy
+from ledgerbridge.commerce.config import CommercePolicy, named_codes
 from ledgerbridge.commerce.flow import match_key
 from ledgerbridge.commerce.mapping import MappingRules, apply_mapping
 from ledgerbridge.commerce.paymatch import PayMatchPolicy
 from ledgerbridge.commerce.policies import DateRange, line_vat_code, plan_historical_import
+from ledgerbridge.connectors.base import ConnectorError, NamedCode
+from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.engine.routing import APP_SOURCE, route_problems, tenant_connections
 from ledgerbridge.model.commerce import Order
 from ledgerbridge.runtime.flows import CommerceFlows, source_orders
 from ledgerbridge.runtime.jobqueue.port import JobBackend
 from ledgerbridge.runtime.paymatch import PayMatchFlows
+from ledgerbridge.services.connections.base import Opener
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.flows import Route
@@ -135,6 +141,9 @@ class RouteService:
         self._clock = clock
         self.paymatch: PayMatchFlows | None = None
         """Set by the runtime: queues a route's PayMatch flow when its block is saved."""
+        self.opener: Opener | None = None
+        """Set by the runtime: opens a connection's connector (its calls metered), with which
+        the codes a route names are looked up in the target system."""
 
     def _load(self, session: Session, principal: Principal, route_id: str) -> Route:
         route = session.get(Route, route_id)
@@ -175,6 +184,54 @@ class RouteService:
                 field="target",
             )
 
+    def _before_saving(
+        self, principal: Principal, body: RouteInput, route_id: str | None
+    ) -> list[str]:
+        """The route checked before its transaction opens: its blocks and its ends, then the
+        codes it names, looked up in the target (calls, so outside any transaction and only
+        for a route that is otherwise fine). Returns the save's warnings."""
+        with self._sessions() as session:
+            if route_id is not None:
+                self._load(session, principal, route_id)
+            _validated(body.commerce, None)
+            _validated_paymatch(body.paymatch)
+            self._check(session, principal, body, route_id)
+            target = session.get(Connection, body.target)
+            system = target.system if target is not None else ""
+        return self._check_codes(body, system)
+
+    def _check_codes(self, body: RouteInput, system: str) -> list[str]:
+        """The accounting codes the route names, looked up in its target: those it lacks are
+        one 422 naming each field; a target that cannot be reached leaves them unchecked,
+        with a warning."""
+        spec = SYSTEMS.get(system)
+        if spec is None or self.opener is None:
+            return []
+        named: list[NamedCode] = []
+        if body.commerce is not None:
+            named += named_codes(body.commerce.get("policy") or {})
+        if body.paymatch is not None:
+            named += PayMatchPolicy.model_validate(body.paymatch).named_codes()
+        named = [code for code in named if code.kind in spec.checked_codes]
+        if not named:
+            return []
+        try:
+            with self.opener(body.target) as connector:
+                missing = connector.missing_codes(named)
+        except (ConnectorError, QuotaExhausted) as exc:
+            return [
+                f"the codes the route names (journal, accounts, payment terms …) were not "
+                f"checked: {spec.title} could not be reached ({exc}); the route is saved as "
+                "given, and a code it lacks is named on the records it refuses"
+            ]
+        problems = [
+            Invalid(f"{message}: name one the company has, or create it there", field=field)
+            for field, message in missing.items()
+        ]
+        if problems:
+            raise Invalid(problems[0].message, field=problems[0].field, also=problems[1:])
+        return []
+
     def list_routes(self, principal: Principal) -> list[JSON]:
         with self._sessions() as session:
             rows = session.scalars(
@@ -190,6 +247,7 @@ class RouteService:
 
     def create(self, principal: Principal, body: RouteInput) -> JSON:
         principal.require_admin("creating a route")
+        warnings = self._before_saving(principal, body, None)
         commerce = _validated(body.commerce, None)
         paymatch = _validated_paymatch(body.paymatch)
         now = self._clock.now()
@@ -214,10 +272,11 @@ class RouteService:
             if commerce is not None and body.active:
                 # Orders already in the hub are read too (the start date decides their fate).
                 self._flows.queue_flow(session, route.id, body.target, principal.tenant_id)
-            return view(route)
+            return {**view(route), "warnings": warnings}
 
     def replace(self, principal: Principal, route_id: str, body: RouteInput) -> JSON:
         principal.require_admin("changing a route")
+        warnings = self._before_saving(principal, body, route_id)
         with self._sessions.begin() as session:
             route = self._load(session, principal, route_id)
             commerce = _validated(body.commerce, route.commerce)
@@ -231,14 +290,15 @@ class RouteService:
             route.active = body.active
             route.updated_at = self._clock.now()
             if paymatch is not None and body.active and self.paymatch is not None:
-                # Waiting payouts and unmatched lines are decided again under the new block.
+                # Waiting payouts and unmatched lines are decided again under the new block,
+                # and postings the target refused take its journal and accounts.
                 self.paymatch.queue_flow(session, route.id, body.target, principal.tenant_id)
             if commerce is not None and body.active:
                 # Drafts and skipped orders follow the new settings; booked invoices stay.
                 self._flows.queue_flow(
                     session, route.id, body.target, principal.tenant_id, revisit=True
                 )
-            return view(route)
+            return {**view(route), "warnings": warnings}
 
     def delete(self, principal: Principal, route_id: str) -> None:
         principal.require_admin("removing a route")

@@ -98,11 +98,14 @@ def mapping_of(form: Mapping[str, Any], fields: list[JSON]) -> JSON:
         elif column:
             chosen[spec["name"]] = {"column": column, **_kept(form.get(f"kept.{spec['name']}"))}
     encoding = str(form.get("format.encoding") or "").strip()
+    header_line = str(form.get("format.header_line") or "").strip()
     mapping: JSON = {
         "format": {
             "type": "csv",
             "delimiter": str(form.get("format.delimiter") or "") or None,
+            "quote": str(form.get("format.quote") or "") or '"',
             **({"encoding": encoding} if encoding else {}),
+            **({"header_line": header_line} if header_line else {}),
         },
         "fields": chosen,
     }
@@ -127,8 +130,11 @@ def _map_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     context = _base(request, signed, connection_id)
-    mapping = given or answer.get("mapping") or {}
     suggestion = answer.get("suggestion") or {}
+    # Without a mapping that reads (a required column not found), the form still starts from
+    # how the file is written.
+    written = {key: suggestion[key] for key in ("format", *SETTINGS) if suggestion.get(key)}
+    mapping = given or answer.get("mapping") or written
     sources = mapping.get("fields") or {
         field: {"column": column} for field, column in (suggestion.get("fields") or {}).items()
     }

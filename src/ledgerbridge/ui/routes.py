@@ -437,11 +437,14 @@ async def _save(request: Request, signed: Signed, route_id: str | None) -> Respo
     except ServiceError as exc:
         if exc.status not in (409, 422):
             raise
-        errors = {exc.field or "_": exc.message}
+        problems = exc.problems if isinstance(exc, Invalid) else [exc]
+        errors = {problem.field or "_": problem.message for problem in problems}
         return _render_form(
             request, signed, draft, route_id=route_id, errors=errors, status_code=exc.status
         )
-    return redirect(f"/ui/routes/{saved['id']}", "The route is saved.")
+    return redirect(
+        f"/ui/routes/{saved['id']}", " ".join(["The route is saved.", *saved["warnings"]])
+    )
 
 
 @router.post("/routes/new", response_class=HTMLResponse)

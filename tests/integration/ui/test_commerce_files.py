@@ -3,6 +3,7 @@ the rows read back), the mapping saved, a file uploaded and imported, and read a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +13,8 @@ from tests.integration.conftest import Tenant
 from tests.integration.test_file_import import ORDERS_CSV
 from tests.integration.ui.commerce_fixtures import form_of
 from tests.integration.ui.conftest import Web, text_of
+
+SAMPLES = Path(__file__).parents[2] / "commerce" / "files"
 
 
 def files_connection(tenant: Tenant) -> str:
@@ -85,3 +88,55 @@ def test_a_sample_is_mapped_saved_and_a_file_uploaded_and_imported(
     system.run_until_idle()
     listed = text_of(web.get(f"/ui/connections/{cid}/files").text)
     assert "orders.csv" in listed and "imported" in listed
+
+
+def test_the_map_form_starts_from_how_the_sample_is_written(
+    web: Web, system: System, tenant: Tenant
+) -> None:
+    """A Windows-1252 export with title lines above its header and decimal commas: the form
+    shows the line of the header, the separators and the date format found in it, and the
+    mapping saved from it reads the file."""
+    cid = files_connection(tenant)
+    content = (SAMPLES / "ordrer_eksport_cp1252.csv").read_bytes()
+    files = {"file": ("ordrer.csv", content, "text/csv")}
+    mapped = web.post(f"/ui/connections/{cid}/files/map", {"kind": "orders"}, files=files)
+    assert mapped.status_code == 200, text_of(mapped.text)
+    form = form_of(mapped.text, f"/ui/connections/{cid}/files/map")
+    assert (form["format.delimiter"], form["format.header_line"], form["format.encoding"]) == (
+        ";", "4", "cp1252"
+    )  # fmt: skip
+    assert (form["decimal_separator"], form["thousands_separator"]) == (",", ".")
+    assert (form["date_format"], form["layout"]) == ("%d-%m-%Y", "line_per_row")
+    assert "2001" in text_of(mapped.text) and "Søren Ærø" in text_of(mapped.text)
+
+    saved = web.post(f"/ui/connections/{cid}/files/map", {**form, "action": "save"})
+    assert saved.status_code == 303, text_of(saved.text)
+    mapping: dict[str, Any] = tenant.api.get(f"/connections/{cid}/file-mappings/orders").json()
+    assert mapping["format"]["header_line"] == 4
+    assert mapping["format"]["quote"] == '"'
+    assert mapping["decimal_separator"] == ","
+    uploaded = web.post(f"/ui/connections/{cid}/files/upload", {}, files={
+        "upload": ("ordrer.csv", content, "text/csv")})  # fmt: skip
+    assert uploaded.status_code == 303, text_of(uploaded.text)
+    system.run_until_idle()
+    assert "Created 2" in text_of(web.get(uploaded.headers["location"] + "/state").text)
+
+    # A sample whose columns make no refund mapping (no credit note number): the form still
+    # starts from how it is written.
+    refunds = post_file(web, f"/ui/connections/{cid}/files/map", "file", "orders.csv",
+                        ORDERS_CSV, kind="refunds")  # fmt: skip
+    assert refunds.status_code == 200
+    form = form_of(refunds.text, f"/ui/connections/{cid}/files/map")
+    assert (form["decimal_separator"], form["thousands_separator"]) == (",", ".")
+    assert form["date_format"] == "%d-%m-%Y %H:%M"
+
+
+def test_the_map_page_says_what_the_sample_leaves_open(web: Web, tenant: Tenant) -> None:
+    cid = files_connection(tenant)
+    content = (SAMPLES / "orders_ambiguous.csv").read_bytes()
+    files = {"file": ("orders.csv", content, "text/csv")}
+    mapped = web.post(f"/ui/connections/{cid}/files/map", {"kind": "orders"}, files=files)
+    assert mapped.status_code == 200
+    words = text_of(mapped.text)
+    assert "read day first (%d/%m/%Y) or month first (%m/%d/%Y); give date_format" in words
+    assert "give decimal_separator" in words

@@ -14,7 +14,13 @@ from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.smtp import SmtpSink
 from ledgerbridge.sandbox.uniconta import seed_products
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
-from tests.integration.test_commerce_flow import POLICY, STREAMS, VAT, order_body
+from tests.integration.test_commerce_flow import (
+    POLICY,
+    STREAMS,
+    VAT,
+    order_body,
+    with_card_term,
+)
 from tests.integration.ui.commerce_fixtures import form_of
 from tests.integration.ui.conftest import Web, sign_in, text_of
 
@@ -30,6 +36,7 @@ def sink(tmp_path: Path) -> Iterator[SmtpSink]:
 def books(system: System, tenant: Tenant, uniconta: Uniconta) -> dict[str, Any]:
     """Uniconta with products, imported, and orders from the hub API booked in it."""
     items = seed_products(uniconta.sandbox, COMPANY, count=4, seed=5)
+    with_card_term(uniconta)
     item = next(i for i in uniconta.sandbox.all(COMPANY, "InvItemClient")
                 if i["Item"] in items and i.get("Vat") == "S25")  # fmt: skip
     connection = connect(tenant, uniconta, settings={

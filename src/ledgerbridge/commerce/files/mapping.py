@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ledgerbridge.model.common import Canonical
@@ -221,16 +221,23 @@ def _xml_path(value: str, *, attribute: bool) -> str:
     return value
 
 
+Delimiter = Annotated[str, StringConstraints(strip_whitespace=False, min_length=1, max_length=1)]
+"""One character, a tab too (strings are stripped elsewhere)."""
+
+
 class CsvFormat(Canonical):
     """A CSV file with a header line, which the columns are named by."""
 
     type: Literal["csv"] = "csv"
-    delimiter: str | None = Field(default=None, min_length=1, max_length=1)
+    delimiter: Delimiter | None = None
     """None: the one of ``;``, ``,``, tab and ``|`` that the header line holds most of."""
     quote: str = Field(default='"', min_length=1, max_length=1)
     encoding: str | None = None
     """A codec name (``utf-8``, ``windows-1252``, ``latin-1``); none: UTF-8 (with or without
     a byte order mark) when the file is valid UTF-8, else Windows-1252."""
+    header_line: int = Field(default=1, ge=1, le=100)
+    """The line the column names are on; the lines above it (an export's title, its period)
+    are skipped, and line numbers still count them, as an editor shows the file."""
 
     @field_validator("encoding")
     @classmethod

@@ -15,18 +15,20 @@ import re
 import zoneinfo
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
 from ledgerbridge.commerce.files.mapping import (
     FIELDS,
     CsvFormat,
+    FieldSpec,
     FileKind,
     FileMapping,
     XmlFormat,
     suggest_fields,
 )
+from ledgerbridge.commerce.files.sniff import Column, Doubt, sniff_csv, sniff_dates, sniff_numbers
 from ledgerbridge.commerce.files.source import (
     LIMITS,
     Cell,
@@ -38,6 +40,7 @@ from ledgerbridge.commerce.files.source import (
     guess_format,
     read_columns,
     read_table,
+    sample_values,
 )
 from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.model.numbers import LIMIT, currency_places
@@ -108,13 +111,42 @@ class FileRead(BaseModel):
 
 
 class Suggestion(BaseModel):
+    """How to read a new file, from its content: a mapping's settings and the column of
+    each field. A setting the content leaves open is None (its default applies) and has a
+    doubt saying why and what to choose from."""
+
     format: CsvFormat | XmlFormat
+    layout: Literal["record_per_row", "line_per_row"] = "record_per_row"
+    """``line_per_row`` when a record's number is on several of the first rows."""
+    decimal_separator: Literal[".", ","] | None = "."
+    thousands_separator: Literal[".", ",", " ", "'"] | None = None
+    date_format: str | None = None
+    """None: ISO 8601 dates, or a format the dates leave open (see ``doubts``)."""
     columns: list[str]
     line_columns: list[str]
     """The columns of lines: those of an XML file's line elements, else ``columns``."""
     fields: dict[str, str]
     missing: list[str]
     """Fields a mapping needs that no column name gave away."""
+    doubts: list[Doubt] = []
+    """Settings the content does not decide: day or month first, a decimal point or a
+    thousands separator, a header that looks like data."""
+
+    def mapping(self, kind: FileKind) -> dict[str, Any]:
+        """The suggestion as a mapping to read (and save) with, the settings it leaves open
+        left out so their defaults apply."""
+        settings = {
+            "decimal_separator": self.decimal_separator,
+            "thousands_separator": self.thousands_separator,
+            "date_format": self.date_format,
+        }
+        return {
+            "kind": kind,
+            "format": self.format,
+            "layout": self.layout,
+            "fields": self.fields,
+            **{name: value for name, value in settings.items() if value is not None},
+        }
 
 
 @dataclass
@@ -591,12 +623,43 @@ def suggest_mapping(
     format: CsvFormat | XmlFormat | None = None,
     limits: FileLimits = LIMITS,
 ) -> Suggestion:
-    """A first mapping for a new file: its format (guessed when not given), its columns and
-    the column each field is likely in. Raises ``FileRefused`` when the file cannot be read."""
+    """A first mapping for a new file: its format (found in it when not given), its columns,
+    the column each field is likely in, and how its rows, numbers and dates are written, as
+    its first rows show. Raises ``FileRefused`` when the file cannot be read."""
+    doubts: list[Doubt] = []
     fmt = format or guess_format(content, limits)
+    if format is None and isinstance(fmt, CsvFormat):
+        fmt, doubts = sniff_csv(content)
     columns, line_columns = read_columns(content, fmt, limits)
-    fields = suggest_fields(columns, kind, line_columns if _own_lines(fmt) else None)
+    own_lines = _own_lines(fmt)
+    fields = suggest_fields(columns, kind, line_columns if own_lines else None)
     missing = [spec.name for spec in FIELDS[kind] if spec.required and spec.name not in fields]
+    record_values, line_values = sample_values(content, fmt, limits)
+
+    def values(spec: FieldSpec) -> list[str]:
+        found = line_values if spec.per_line and own_lines else record_values
+        return found.get(fields[spec.name], [])
+
+    def typed(kind_of_value: str) -> list[Column]:
+        specs = [s for s in FIELDS[kind] if s.value == kind_of_value and s.name in fields]
+        return [(fields[spec.name], values(spec)) for spec in specs]
+
+    every: list[Column] = [*record_values.items(), *(line_values.items() if own_lines else ())]
+    decimal, thousands, number_doubts = sniff_numbers(typed("number"), every)
+    date_format, date_doubts = sniff_dates(typed("datetime"), every)
+    key = "refund.source_id" if kind == "refunds" else "order.number"
+    key = "order.source_id" if "order.source_id" in fields else key
+    numbers = values(next(s for s in FIELDS[kind] if s.name == key)) if key in fields else []
+    repeated = len(set(numbers)) < len(numbers)
     return Suggestion(
-        format=fmt, columns=columns, line_columns=line_columns, fields=fields, missing=missing
+        format=fmt,
+        layout="line_per_row" if repeated and not own_lines else "record_per_row",
+        decimal_separator=decimal,
+        thousands_separator=thousands,
+        date_format=date_format,
+        columns=columns,
+        line_columns=line_columns,
+        fields=fields,
+        missing=missing,
+        doubts=[*doubts, *number_doubts, *date_doubts],
     )

@@ -9,9 +9,11 @@ network and no DOCTYPE allowed, so a file cannot expand itself or read other fil
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -29,13 +31,17 @@ __all__ = [
     "Row",
     "Table",
     "content_key",
+    "decode",
     "guess_format",
     "read_columns",
     "read_table",
+    "sample_values",
+    "sniff_encoding",
 ]
 
 _BOM = b"\xef\xbb\xbf"
-_DELIMITERS = ";,\t|"
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+DELIMITERS = ";,\t|"
 
 
 @dataclass(frozen=True)
@@ -123,11 +129,34 @@ def _refuse(code: str, message: str, line: int | None = None, **extra: str) -> F
     return FileRefused(Problem(line=line, code=code, message=message, **extra))
 
 
-def _decode(content: bytes, encoding: str | None) -> str:
-    """The text of the file. Without an encoding: UTF-8 (a byte order mark dropped) when the
-    bytes are valid UTF-8, else Windows-1252, else Latin-1, the encodings spreadsheet exports
-    in Western Europe come in. A given encoding that does not fit is refused at the line of
-    the first bad byte, since decoding anyway would turn names into mojibake."""
+def sniff_encoding(content: bytes) -> str | None:
+    """The encoding a new file is in, for a suggestion: UTF-8 or UTF-16 by a byte order
+    mark, UTF-8 when the bytes are valid UTF-8, else Windows-1252 (Latin-1 when a byte
+    Windows-1252 lacks is there). None for plain ASCII, which every candidate reads alike, so
+    each file's own encoding is still found when it is read."""
+    if content.startswith(_BOM):
+        return "utf-8"
+    if content.startswith(_UTF16_BOMS):
+        return "utf-16"
+    if content.isascii():
+        return None
+    for candidate in ("utf-8", "cp1252"):
+        try:
+            content.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+        return candidate
+    return "iso8859-1"
+
+
+def decode(content: bytes, encoding: str | None) -> str:
+    """The text of the file. Without an encoding: UTF-16 after its byte order mark, UTF-8 (a
+    byte order mark dropped) when the bytes are valid UTF-8, else Windows-1252, else Latin-1,
+    the encodings spreadsheet exports in Western Europe come in. A given encoding that does
+    not fit is refused at the line of the first bad byte, since decoding anyway would turn
+    names into mojibake."""
+    if encoding is None and content.startswith(_UTF16_BOMS):
+        encoding = "utf-16"
     if content.startswith(_BOM) and encoding in (None, "utf-8"):
         content, encoding = content[len(_BOM) :], "utf-8"
     candidates = [encoding] if encoding else ["utf-8", "cp1252", "latin-1"]
@@ -144,13 +173,12 @@ def _decode(content: bytes, encoding: str | None) -> str:
     )
 
 
-def _delimiter(text: str, fmt: CsvFormat) -> str:
+def _delimiter(header: str, fmt: CsvFormat) -> str:
     """The given delimiter, else the candidate the header line holds most of: a header
     holds no decimal commas, so a ``;`` file with ``12,50`` amounts is not taken for ``,``."""
     if fmt.delimiter is not None:
         return fmt.delimiter
-    header = text.split("\n", 1)[0]
-    counts = {candidate: header.count(candidate) for candidate in _DELIMITERS}
+    counts = {candidate: header.count(candidate) for candidate in DELIMITERS}
     best = max(counts, key=lambda candidate: counts[candidate])
     return best if counts[best] else ","
 
@@ -180,29 +208,35 @@ def _cell(
     return Cell(source.translate(text), line, source.column)
 
 
-def _csv_reader(content: bytes, fmt: CsvFormat) -> tuple[Iterator[list[str]], list[str]]:
-    """A reader past the header line, and the header's names."""
-    text = _decode(content, fmt.encoding)
+def _csv_reader(content: bytes, fmt: CsvFormat) -> tuple[Iterator[list[str]], list[str], int]:
+    """A reader past the header line, the header's names, and how many lines above the
+    header are skipped (an export's title or period), which line numbers count in."""
+    lines = io.StringIO(decode(content, fmt.encoding), newline="")
+    skipped = 0
+    while skipped < fmt.header_line - 1 and lines.readline():
+        skipped += 1
+    first = lines.readline()
     reader = csv.reader(
-        io.StringIO(text, newline=""), delimiter=_delimiter(text, fmt), quotechar=fmt.quote
+        itertools.chain([first], lines), delimiter=_delimiter(first, fmt), quotechar=fmt.quote
     )
     try:
         header = [name.strip() for name in next(reader)]
     except (StopIteration, csv.Error):
         header = []
     if not any(header):
-        raise _refuse("file_empty", "the file has no header line", 1)
-    return reader, header
+        where = "" if fmt.header_line == 1 else f" on line {fmt.header_line}"
+        raise _refuse("file_empty", f"the file has no header line{where}", fmt.header_line)
+    return reader, header, skipped
 
 
-def _check_columns(mapping: FileMapping, header: list[str]) -> None:
+def _check_columns(mapping: FileMapping, header: list[str], line: int) -> None:
     missing = [column for column in mapping.columns() if column not in header]
     if missing:
         raise _refuse(
             "column_missing",
             f"the header has no column {', '.join(repr(c) for c in missing)}; "
             f"it has {', '.join(repr(c) for c in header)}",
-            1,
+            line,
             column=missing[0],
         )
     doubled = [column for column in mapping.columns() if header.count(column) > 1]
@@ -210,7 +244,7 @@ def _check_columns(mapping: FileMapping, header: list[str]) -> None:
         raise _refuse(
             "column_ambiguous",
             f"the header has the column {doubled[0]!r} more than once",
-            1,
+            line,
             column=doubled[0],
         )
 
@@ -218,13 +252,13 @@ def _check_columns(mapping: FileMapping, header: list[str]) -> None:
 def _csv_rows(
     content: bytes, mapping: FileMapping, fmt: CsvFormat, limits: FileLimits, stop: int | None
 ) -> Table:
-    reader, header = _csv_reader(content, fmt)
-    _check_columns(mapping, header)
+    reader, header, skipped = _csv_reader(content, fmt)
+    _check_columns(mapping, header, skipped + 1)
     position = {name: header.index(name) for name in mapping.columns()}
     record_fields = {n: s for n, s in mapping.fields.items() if not mapping.specs[n].per_line}
     line_fields = {n: s for n, s in mapping.fields.items() if mapping.specs[n].per_line}
     rows: list[Row] = []
-    line_num = 1
+    line_num = skipped + 1
     while stop is None or len(rows) < stop:
         start = line_num + 1
         error = None
@@ -234,7 +268,7 @@ def _csv_rows(
             break
         except csv.Error as exc:
             values, error = [], str(exc)
-        line_num = reader.line_num  # type: ignore[attr-defined]
+        line_num = skipped + reader.line_num  # type: ignore[attr-defined]
         if error is None and not any(value.strip() for value in values):
             continue
         if len(rows) >= limits.max_rows:
@@ -417,6 +451,39 @@ def read_columns(
         return _xml_columns(_xml_records(content, fmt, limits), fmt.lines)
     header = _csv_reader(content, fmt)[1]
     return header, header
+
+
+def sample_values(
+    content: bytes, fmt: CsvFormat | XmlFormat, limits: FileLimits, rows: int = 200
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The texts written in each column of the first ``rows`` rows (CSV) or records (XML),
+    and in each column of their line elements (else the same), empty cells left out: what a
+    suggestion learns the file's number and date formats from."""
+    if len(content) > limits.max_bytes:
+        raise _too_large(content, limits)
+    if isinstance(fmt, XmlFormat):
+        records = _xml_records(content, fmt, limits)[:rows]
+        columns, line_columns = _xml_columns(records, fmt.lines)
+        lines = [line for r in records for line in r.findall(fmt.lines)] if fmt.lines else []
+
+        def texts(elements: list[etree._Element], path: str) -> list[str]:
+            found = (_xml_value(element, path)[0] for element in elements)
+            return [text.strip() for text in found if text and text.strip()]
+
+        own = {column: texts(records, column) for column in columns}
+        return own, {column: texts(lines, column) for column in line_columns} if lines else own
+    reader, header, _ = _csv_reader(content, fmt)
+    position = {name: header.index(name) for name in header if name}
+    found: dict[str, list[str]] = {name: [] for name in position}
+    try:
+        for values in itertools.islice(reader, rows):
+            for name, index in position.items():
+                text = values[index].strip() if index < len(values) else ""
+                if text:
+                    found[name].append(text)
+    except csv.Error:
+        pass  # a malformed row ends the sample; reading the file reports it on its line
+    return found, found
 
 
 def _too_large(content: bytes, limits: FileLimits) -> FileRefused:

@@ -399,6 +399,31 @@ class Codes:
             )
         return code
 
+    def check_charged(self, rate: Decimal, what: str) -> None:
+        """A rate is sent only when a VAT group of the organization's country has it: Qonto
+        invoices the VAT rates of its organization's country, so another would be refused, or
+        booked at a rate the books do not know, and the invoice would come back without a VAT
+        group. A zero rate (exempt, reverse charge, export) is every country's. While the
+        country is unknown, a group of that rate of any country will do."""
+        if not rate:
+            return
+        countries = {country for known, country in self.groups if known == rate}
+        if self.home_country in countries or (self.home_country is None and countries):
+            return
+        country = self.home_country
+        of = f" of {country}" if country else ""
+        known = sorted({r for r, c in self.groups if r and country in (None, c)})
+        listed = ", ".join(f"{dec(r)}%" for r in known) or "none"
+        raise SkipRecord(
+            "vat_group_missing",
+            f"{what} has VAT rate {dec(rate)}%, which no VAT group{of} has "
+            f"(settings.vat_groups{of}: {listed}); Qonto accepts only the VAT rates of the "
+            "organization's country, so the invoice is held, not sent. Correct the line's VAT "
+            f"rate in the invoice, or add a VAT group{of} with that rate to settings.vat_groups "
+            f"if it is one of {country or 'the country'}'s rates; the invoice then syncs by "
+            "itself",
+        )
+
 
 INVOICE_PARTY = linked("invoice", "party_id", "customers")
 CREDITED_INVOICE = linked("invoice", "credits_invoice_id", "invoices", required=True)
@@ -534,7 +559,10 @@ class InvoiceMapping(EntityMapping):
             "due_date": due,
             "currency": currency,
             "payment_methods": {"iban": self.iban()},
-            "items": [self._line_out(line, currency) for line in record.get("lines") or []],
+            "items": [
+                self._line_out(number, line, currency)
+                for number, line in enumerate(record.get("lines") or [], start=1)
+            ],
             "discount": _discount_out(record.get("discount_percent")),
         }
         if record.get("number"):
@@ -545,7 +573,7 @@ class InvoiceMapping(EntityMapping):
             payload[HUB_ID] = str(record["id"])
         return payload
 
-    def _line_out(self, line: Mapping[str, Any], currency: str) -> JSON:
+    def _line_out(self, number: int, line: Mapping[str, Any], currency: str) -> JSON:
         rate = line.get("vat_rate")
         if rate is None and line.get("vat_code") in self.codes.rates:
             rate = self.codes.rates[str(line["vat_code"])]
@@ -554,6 +582,9 @@ class InvoiceMapping(EntityMapping):
                 "vat_rate_missing",
                 f"line '{line.get('description')}' has no VAT rate; Qonto needs one per line",
             )
+        self.codes.check_charged(
+            Decimal(str(rate)), f"line {number} ('{line.get('description') or '-'}')"
+        )
         item: JSON = {
             "title": line.get("description") or "-",
             "quantity": dec(line.get("quantity")),

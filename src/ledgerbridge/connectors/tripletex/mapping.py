@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, RemoteRef, SkipRecord
+from ledgerbridge.connectors.base import JSON, EntityMapping, LinkedBy, RemoteRef, SkipRecord
 from ledgerbridge.connectors.kit.records import written_once
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import decimal, named, text, texts
@@ -356,6 +356,12 @@ class PaymentMapping(EntityMapping):
         )
 
 
+def statistics_customer(remote_id: str) -> str:
+    """The Tripletex customer a summary came from: its remote id is
+    ``<customer id>:<YYYY-MM>`` (``StatisticsMapping.remote_id``)."""
+    return remote_id.split(":", 1)[0]
+
+
 class StatisticsMapping(EntityMapping):
     """A linked client's work statistics for one month → ``PeriodStatistics``. Rows are built
     by the connector: ``{"customer", "party_id", "period_start", "period_end", "metrics"}``,
@@ -375,6 +381,8 @@ class StatisticsMapping(EntityMapping):
     read_only_reason = "statistics_master_is_tripletex"
     remote_wins = True
     """A reload overwrites the summaries' values, a figure changed in the app included."""
+    linked_by = LinkedBy("client_links", "party_id", statistics_customer)
+    """A client relinked to another customer keeps none of the old customer's months."""
 
     def __init__(self, summary: Mapping[str, Any]) -> None:
         targets = summary.get("fields") or {}

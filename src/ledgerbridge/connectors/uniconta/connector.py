@@ -24,9 +24,12 @@ from ledgerbridge.connectors.base import (
     ROW_LINKED_ONLY,
     CallMeter,
     ChangeNotice,
+    CodeKind,
     Connector,
+    ConnectorError,
     CreatePlan,
     EntityMapping,
+    NamedCode,
     Page,
     RemoteRejected,
     RemoteUnavailable,
@@ -38,9 +41,12 @@ from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.uniconta.booking import SUCCESS, BookingClient
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient, odata_quote
 from ledgerbridge.connectors.uniconta.journal import (
+    CODE_MISSING,
     JOURNAL_LINE,
     JournalPostingMapping,
+    code_refusal,
     group_by_reference,
+    posting_codes,
     sent_lines,
     stored_posting,
 )
@@ -56,7 +62,7 @@ from ledgerbridge.connectors.uniconta.mapping import (
     StockMapping,
     contact_key,
 )
-from ledgerbridge.connectors.uniconta.setup import vat_codes
+from ledgerbridge.connectors.uniconta.setup import CODE_TABLES, code_missing, vat_codes
 
 MAX_FILTER_KEYS = 100
 """Keys per ``Key eq … or …`` lookup: keeps URLs well under common 8 KB limits."""
@@ -162,6 +168,7 @@ class UnicontaConnector(Connector):
     whole_row_updates = frozenset({"customers", "suppliers", "contacts", "products"})
     """Update replaces the whole entity. Invoices are not among them: posted invoices tell of
     no change (no Change URL for transactions), so their updates read first."""
+    checked_codes = frozenset(CODE_TABLES)
 
     def open(
         self, settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport
@@ -207,6 +214,7 @@ class UnicontaConnector(Connector):
             vat_mapping=settings.get("vat_mapping"),
             unit_mapping=settings.get("unit_mapping"),
             payment_terms=settings.get("payment_terms"),
+            country_mapping=settings.get("country_mapping"),
         )
         now = self.clock.now()
         self._revisited = 0  # pages of posted invoice headers read again (REVISIT_PAGES)
@@ -214,8 +222,10 @@ class UnicontaConnector(Connector):
         """Invoice lines read past a page of new invoices, by that page's last number (see
         ``_with_invoice_lines``), and whether they reach the last line."""
         self.mappings: Mapping[str, EntityMapping] = {
-            "customers": AccountMapping("DebtorClient", "debtor_number", "is_customer"),
-            "suppliers": AccountMapping("CreditorClient", "creditor_number", "is_supplier"),
+            "customers": AccountMapping("DebtorClient", "debtor_number", "is_customer", self.codes),
+            "suppliers": AccountMapping(
+                "CreditorClient", "creditor_number", "is_supplier", self.codes
+            ),
             "contacts": ContactMapping(),
             "products": ProductMapping(
                 self.codes, master=self.products_master, group=settings.get("item_group")
@@ -230,6 +240,8 @@ class UnicontaConnector(Connector):
             "cash_journal": JournalPostingMapping(self._company_currency),
         }
         self._currency: str | None = None
+        self._codes: dict[tuple[CodeKind, str], bool] = {}
+        """Whether the company has a code (by kind and code without case), as read."""
 
     def close(self) -> None:
         self.client.close()
@@ -277,6 +289,26 @@ class UnicontaConnector(Connector):
 
     def code_lists(self) -> dict[str, list[JSON]]:
         return {"vat": vat_codes(self.client)}
+
+    def missing_codes(self, named: list[NamedCode]) -> dict[str, str]:
+        """One read per kind of code for every code of that kind not read yet by this
+        connector, so a refused batch of postings is explained from the same reads. Keys
+        are compared without case, as Uniconta compares them in a filter."""
+        wanted: dict[CodeKind, set[str]] = {}
+        for item in named:
+            if item.kind in CODE_TABLES and (item.kind, item.code.casefold()) not in self._codes:
+                wanted.setdefault(item.kind, set()).add(item.code)
+        for kind, codes in wanted.items():
+            entity, key, _ = CODE_TABLES[kind]
+            rows = self._by_keys(entity, key, sorted(codes), numeric=False)
+            have = {str(row.get(key)).casefold() for row in rows}
+            for code in codes:
+                self._codes[(kind, code.casefold())] = code.casefold() in have
+        return {
+            item.field: code_missing(item.kind, item.code)
+            for item in named
+            if item.kind in CODE_TABLES and not self._codes[(item.kind, item.code.casefold())]
+        }
 
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:
         if stream == "cash_journal":
@@ -704,7 +736,12 @@ class UnicontaConnector(Connector):
 
     def _insert_group(self, calls: list[StepCall]) -> list[JSON]:
         rows = [line for call in calls for line in sent_lines(call.payload)]
-        stored = self.client.insert_list(JOURNAL_LINE, rows)
+        try:
+            stored = self.client.insert_list(JOURNAL_LINE, rows)
+        except RemoteRejected as exc:
+            if len(calls) == 1:
+                raise self._explained(calls[0].payload, exc) from exc
+            raise  # the engine sends each posting of a refused batch alone
         if len(stored) != len(rows):
             found = self._find_postings(calls)
             missing = [c.key for c, f in zip(calls, found, strict=True) if f is None]
@@ -717,6 +754,17 @@ class UnicontaConnector(Connector):
             results.append(stored_posting(call.key, stored[start : start + count]))
             start += count
         return results
+
+    def _explained(self, payload: JSON, refused: RemoteRejected) -> RemoteRejected:
+        """A refused posting whose journal or accounts the company lacks says which, and the
+        route setting to correct; otherwise Uniconta's own refusal stands."""
+        try:
+            missing = self.missing_codes(posting_codes(payload))
+        except ConnectorError:
+            return refused
+        if not missing:
+            return refused
+        return RemoteRejected(code_refusal(missing, payload.get("route_id")), reason=CODE_MISSING)
 
     def _find_postings(self, calls: list[StepCall]) -> list[JSON | None]:
         """The lines of postings whose insert went unanswered. One InsertList stores all of

@@ -25,6 +25,7 @@ from decimal import Decimal
 from ledgerbridge.connectors.base import (
     JSON,
     EntityMapping,
+    NamedCode,
     RemoteRef,
     SkipRecord,
 )
@@ -32,6 +33,8 @@ from ledgerbridge.connectors.kit.values import decimal, text
 
 JOURNAL_LINE = "GLDailyJournalLineClient"
 ZERO = Decimal(0)
+CODE_MISSING = "paymatch_code_missing"
+"""A posting refused because the company lacks its journal or one of its accounts."""
 
 
 def _number(value: Decimal) -> float | int:
@@ -47,6 +50,7 @@ class JournalPostingMapping(EntityMapping):
     fields = frozenset({"reference", "journal", "date", "currency"})
     business_key_field = "reference"
     inbound = False
+    fixed_remotely = frozenset({CODE_MISSING})
 
     def __init__(self, company_currency: Callable[[], str] | None = None) -> None:
         self._currency = company_currency or (lambda: "DKK")
@@ -84,7 +88,12 @@ class JournalPostingMapping(EntityMapping):
             if line.get("invoice"):
                 row["Invoice"] = str(line["invoice"])
             lines.append(row)
-        return {"reference": record["reference"], "lines": lines}
+        return {
+            "reference": record["reference"],
+            "lines": lines,
+            "roles": [line["role"] for line in record["lines"]],
+            "route_id": record.get("route_id"),
+        }
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         """The posting as its lines show it. Uniconta keeps accounts, amounts, texts and
@@ -132,6 +141,31 @@ def group_by_reference(rows: list[JSON], references: list[str]) -> dict[str, lis
         if reference in wanted:
             found.setdefault(reference, []).append(row)
     return found
+
+
+def posting_codes(payload: JSON) -> list[NamedCode]:
+    """The journal and the accounts a posting's lines name, each with the route setting it
+    comes from (``paymatch.journal``, ``paymatch.<role>_account``)."""
+    lines = payload["lines"]
+    named = [NamedCode("paymatch.journal", "journal", str(lines[0]["Journal"]))] if lines else []
+    for line, role in zip(lines, payload.get("roles") or [], strict=False):
+        field = f"paymatch.{role}_account"
+        if all(item.field != field for item in named):
+            named.append(NamedCode(field, "account", str(line["Account"])))
+    return named
+
+
+def code_refusal(missing: Mapping[str, str], route_id: str | None) -> str:
+    """What is missing, and what to do: correct the route (its postings not in Uniconta yet
+    are then sent with its new settings), or create the code in Uniconta."""
+    what = "; ".join(missing.values())
+    retried = "or create it in Uniconta, and the posting is tried again within the hour"
+    if route_id is None:
+        return f"{what}: {retried}"
+    return (
+        f"{what}: correct {', '.join(missing)} of route {route_id} "
+        f"(PUT /api/v1/routes/{route_id}), and the posting is sent again with it; {retried}"
+    )
 
 
 def stored_posting(reference: str, lines: list[JSON]) -> JSON:

@@ -7,10 +7,13 @@ uses ISO codes and its own unit codes. VAT codes and units are mapped per connec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 from ledgerbridge.connectors.base import (
     JSON,
@@ -23,6 +26,7 @@ from ledgerbridge.connectors.base import (
 from ledgerbridge.connectors.kit.codes import CodeTable
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import dec, named, text, texts, wire
+from ledgerbridge.model import normalize_country
 from ledgerbridge.model.invoice import fold_document_discount
 
 COUNTRY_BY_ISO: dict[str, str] = {
@@ -37,13 +41,55 @@ COUNTRY_BY_ISO: dict[str, str] = {
     "RU": "Russia", "SE": "Sweden", "SI": "Slovenia", "SK": "Slovakia", "TR": "Türkiye",
     "US": "UnitedStates", "VN": "Vietnam",
 }  # fmt: skip
-"""ISO 3166 code → Uniconta ``CountryCode`` member name, for every member the sandbox knows
-(docs/sandbox-uniconta.md says which names are verified). Uniconta has a member for every
-country, but only these names are known; any other country is ``country_unmapped``."""
+"""ISO 3166 code → Uniconta ``CountryCode`` member name, for every member whose name is known
+(docs/sandbox-uniconta.md says which are verified). Uniconta has a member for every country;
+a connection names the others in ``country_mapping``, else they are ``country_unmapped``."""
 ISO_BY_COUNTRY = {name: iso for iso, name in COUNTRY_BY_ISO.items()}
 
 NO_COUNTRY = "Unknown"
 """The ``CountryCode`` member of an account whose country is not set."""
+
+_MEMBER = re.compile(r"[^\W\d]\w*")
+"""A .NET enum member name: one word (``UnitedStates``, ``Türkiye``)."""
+
+
+def _member_name(name: str) -> str:
+    if not _MEMBER.fullmatch(name):
+        raise ValueError(
+            f"{name!r} is not a Uniconta country name: those are one word, as Uniconta shows "
+            "them (UnitedStates, CzechRepublic)"
+        )
+    if name == NO_COUNTRY:
+        raise ValueError(f"{NO_COUNTRY} is Uniconta's name for no country")
+    return name
+
+
+def _one_code_per_name(mapping: dict[str, str]) -> dict[str, str]:
+    """Each name reads back as one code, so a name already the table's for another code
+    (that the mapping does not change) is refused."""
+    names: dict[str, str] = {}
+    for code, name in sorted({**COUNTRY_BY_ISO, **mapping}.items()):
+        other = names.setdefault(name, code)
+        if other != code:
+            given = code if code in mapping else other
+            taken = other if given == code else code
+            raise ValueError(
+                f"{given}: {name!r} is already the Uniconta country of {taken}; a Uniconta "
+                f"country is read back as one code (map {taken} to another name too, if "
+                f"{name!r} is {given}'s)"
+            )
+    return mapping
+
+
+CountryMapping = Annotated[
+    dict[
+        Annotated[str, AfterValidator(normalize_country)],
+        Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_member_name)],
+    ],
+    AfterValidator(_one_code_per_name),
+]
+"""A connection's ``country_mapping``: ISO 3166 code → Uniconta country name, over the
+known table."""
 
 LANGUAGE_BY_CODE: dict[str, str] = {
     "da": "Danish", "en": "English", "de": "German", "sv": "Swedish", "nb": "Norwegian",
@@ -86,52 +132,62 @@ def iso_date(value: Any) -> str | None:
     return None if value is None else str(value)[:10]
 
 
-def country_to_iso(name: str | None) -> str | None:
-    """An account's ``CountryCode`` as the hub's ISO code; ``Unknown`` is no country."""
-    if name is None or name == NO_COUNTRY:
-        return None
-    try:
-        return ISO_BY_COUNTRY[name]
-    except KeyError:
-        raise SkipRecord(
-            "country_unmapped",
-            f"Uniconta country '{name}' is not one ledgerbridge can map to an ISO 3166 code "
-            "(the list is in docs/connector-uniconta.md, Countries); correct the account's "
-            "country in Uniconta, or clear it to sync the account without one, and the "
-            "record syncs by itself",
-        ) from None
+class Countries:
+    """ISO 3166 codes ⇄ Uniconta's country names: the known table with a connection's
+    ``country_mapping`` over it. A country in neither is skipped with ``country_unmapped``,
+    never guessed."""
+
+    def __init__(self, mapping: Mapping[str, str] | None = None) -> None:
+        self.names = {**COUNTRY_BY_ISO, **(mapping or {})}
+        self.codes = {name: code for code, name in self.names.items()}
+
+    def to_iso(self, name: str | None) -> str | None:
+        """An account's ``CountryCode`` as the hub's ISO code; ``Unknown`` is no country."""
+        if name is None or name == NO_COUNTRY:
+            return None
+        try:
+            return self.codes[name]
+        except KeyError:
+            raise SkipRecord(
+                "country_unmapped",
+                f"Uniconta country '{name}' has no ISO 3166 code here: add it to "
+                f'settings.country_mapping under its code (as {{"BR": "Brazil"}}), and the '
+                "record syncs by itself; or correct the account's country in Uniconta, or "
+                "clear it to sync the account without one",
+            ) from None
+
+    def from_iso(self, code: str | None) -> str | None:
+        """A hub ISO country code as the ``CountryCode`` member Uniconta accepts."""
+        if code is None:
+            return None
+        try:
+            return self.names[code]
+        except KeyError:
+            raise SkipRecord(
+                "country_unmapped",
+                f"country '{code}' has no Uniconta name here: add it to "
+                f'settings.country_mapping with the name Uniconta gives it ({{"{code}": '
+                '"<its name in Uniconta>"}, one word as UnitedStates), and the record syncs '
+                "by itself; or correct the party's country in the hub, or clear it to sync "
+                "the party without one",
+            ) from None
 
 
-def country_from_iso(code: str | None) -> str | None:
-    """A hub ISO country code as the ``CountryCode`` member Uniconta accepts."""
-    if code is None:
-        return None
-    try:
-        return COUNTRY_BY_ISO[code]
-    except KeyError:
-        raise SkipRecord(
-            "country_unmapped",
-            f"country '{code}' is not one ledgerbridge can send to Uniconta (the list is in "
-            "docs/connector-uniconta.md, Countries); correct the party's country in the hub, "
-            "or clear it to sync the party without one, and the record syncs by itself",
-        ) from None
-
-
-def _address_in(remote: JSON, prefix: str) -> JSON | None:
+def _address_in(remote: JSON, prefix: str, countries: Countries) -> JSON | None:
     address = {
         "line1": text(remote.get(f"{prefix}Address1")),
         "line2": text(remote.get(f"{prefix}Address2")),
         "line3": text(remote.get(f"{prefix}Address3")),
         "postal_code": text(remote.get(f"{prefix}ZipCode")),
         "city": text(remote.get(f"{prefix}City")),
-        "country": country_to_iso(text(remote.get(f"{prefix}Country"))),
+        "country": countries.to_iso(text(remote.get(f"{prefix}Country"))),
     }
     if not any(address.values()):
         return None
     return {k: v for k, v in address.items() if v is not None}
 
 
-def _address_out(address: JSON | None, prefix: str) -> JSON:
+def _address_out(address: JSON | None, prefix: str, countries: Countries) -> JSON:
     address = address or {}
     return {
         f"{prefix}Address1": address.get("line1"),
@@ -139,13 +195,14 @@ def _address_out(address: JSON | None, prefix: str) -> JSON:
         f"{prefix}Address3": address.get("line3"),
         f"{prefix}ZipCode": address.get("postal_code"),
         f"{prefix}City": address.get("city"),
-        f"{prefix}Country": country_from_iso(address.get("country")),
+        f"{prefix}Country": countries.from_iso(address.get("country")),
     }
 
 
 class Codes:
-    """A connection's code tables: VAT codes (Uniconta → hub), units, payment terms, and the
-    VAT rates Uniconta holds. Unmapped codes are skips with a reason, never guesses."""
+    """A connection's code tables: VAT codes (Uniconta → hub), units, payment terms,
+    countries, and the VAT rates Uniconta holds. Unmapped codes are skips with a reason,
+    never guesses."""
 
     def __init__(
         self,
@@ -153,12 +210,14 @@ class Codes:
         unit_mapping: Mapping[str, str] | None = None,
         payment_terms: Mapping[str, int] | None = None,
         vat_rates: Mapping[str, str] | None = None,
+        country_mapping: Mapping[str, str] | None = None,
     ) -> None:
         units = {**COMMON_UNITS, **(unit_mapping or {})}
         terms = {**DEFAULT_PAYMENT_TERMS, **(payment_terms or {})}
         self.vat = CodeTable("Uniconta", "VAT code", "vat_mapping", vat_mapping)
         self.units = CodeTable("Uniconta", "unit", "unit_mapping", units, blank=("None",))
         self.terms = CodeTable("Uniconta", "payment term", "payment_terms", terms, shown=term_days)
+        self.countries = Countries(country_mapping)
         self.vat_rates = dict(vat_rates or {})
 
     def rate(self, uniconta_code: str | None) -> str | None:
@@ -230,7 +289,10 @@ class AccountMapping(EntityMapping):
     """What only a debtor carries: the customer group and VAT zone a webshop chooses per
     customer kind (B2C, B2B, EAN)."""
 
-    def __init__(self, remote_entity: str, number_field: str, role_field: str) -> None:
+    def __init__(
+        self, remote_entity: str, number_field: str, role_field: str, codes: Codes | None = None
+    ) -> None:
+        self.countries = (codes or Codes()).countries
         self.remote_entity = remote_entity
         self.number_field = number_field
         self.business_key_field = number_field
@@ -257,8 +319,8 @@ class AccountMapping(EntityMapping):
             self.role_field: True,
             "name": name,
             **texts(remote, ACCOUNT_TEXTS),
-            "billing_address": _address_in(remote, ""),
-            "delivery_address": _address_in(remote, "Delivery"),
+            "billing_address": _address_in(remote, "", self.countries),
+            "delivery_address": _address_in(remote, "Delivery", self.countries),
             "locale": CODE_BY_LANGUAGE.get(language) if language else None,
             "active": not bool(remote.get("Blocked", False)),
             **(
@@ -290,8 +352,8 @@ class AccountMapping(EntityMapping):
                 **wire(record, ACCOUNT_TEXTS),
                 "UserLanguage": language,
                 "Blocked": not record.get("active", True),
-                **_address_out(record.get("billing_address"), ""),
-                **_address_out(record.get("delivery_address"), "Delivery"),
+                **_address_out(record.get("billing_address"), "", self.countries),
+                **_address_out(record.get("delivery_address"), "Delivery", self.countries),
             }
         )
         if self.debtor:
@@ -556,7 +618,7 @@ class InvoiceMapping(EntityMapping):
             "lines": lines,
             "credits_invoice_id": refs.get("credits_invoice_id"),
             "reference": text(header.get("YourRef")),
-            "delivery_address": _address_in(header, "Delivery"),
+            "delivery_address": _address_in(header, "Delivery", self.codes.countries),
         }
         if posted or remote.get("post") or remote.get(AWAIT_BOOKING):
             # An order that is to be posted projects as booked, so that an order whose
@@ -637,7 +699,7 @@ class InvoiceMapping(EntityMapping):
             or self.codes.terms.from_hub(record.get("payment_term_days")),
             "YourRef": record.get("reference"),
             "Settlements": credited[1] if credited else None,
-            **_address_out(record.get("delivery_address"), "Delivery"),
+            **_address_out(record.get("delivery_address"), "Delivery", self.codes.countries),
         }
         # Uniconta orders have no document discount: it goes in each line's DiscountPct.
         lines = [self._line_out(line) for line in fold_document_discount(record)]

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from ledgerbridge.connectors.settings import ConnectionSettings, Strict, Text, Url
+from ledgerbridge.connectors.uniconta.mapping import CountryMapping
 from ledgerbridge.mail import render
 from ledgerbridge.model.common import Email
 
@@ -134,6 +135,11 @@ class UnicontaSettings(ConnectionSettings):
     )
     payment_terms: dict[str, Annotated[int, Field(ge=0, le=3650)]] = Field(
         default_factory=dict, description="Uniconta payment term code → days"
+    )
+    country_mapping: CountryMapping = Field(
+        default_factory=dict,
+        description="ISO 3166 code → Uniconta country name, added to the known ones, e.g. "
+        '{"BR": "Brazil"}',
     )
     invoice_mail: InvoiceMail | None = Field(
         None, description="Mail booked invoices from your own SMTP server"

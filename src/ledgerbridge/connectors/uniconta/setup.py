@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from ledgerbridge.connectors.base import JSON, CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.base import JSON, CallMeter, CodeKind, SetupRefused, Verified
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient
 from ledgerbridge.connectors.uniconta.mapping import COMMON_UNITS
@@ -109,6 +109,24 @@ def check_settings(settings: Mapping[str, Any]) -> None:
             RESELLER_NEEDED.format(user=settings.get("username")),
             field="settings.entities.invoices",
         )
+
+
+CODE_TABLES: dict[CodeKind, tuple[str, str, str]] = {
+    "journal": ("GLDailyJournalClient", "Journal", "journal"),
+    "account": ("GLAccountClient", "Account", "GL account"),
+    "payment_term": ("PaymentTermClient", "Payment", "payment term"),
+    "customer_group": ("DebtorGroupClient", "Group", "debtor group"),
+    "customer": ("DebtorClient", "Account", "debtor"),
+    "item": ("InvItemClient", "Item", "item"),
+}
+"""Where each kind of code a route names lives in Uniconta: entity, key, and its name in
+messages."""
+
+
+def code_missing(kind: CodeKind, code: str) -> str:
+    """A code the company lacks, in words that say where to look."""
+    entity, _, label = CODE_TABLES[kind]
+    return f"{label} '{code}' does not exist in Uniconta ({entity})"
 
 
 def vat_codes(client: UnicontaClient) -> list[JSON]:

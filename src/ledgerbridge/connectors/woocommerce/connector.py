@@ -112,9 +112,46 @@ class WooCommerceConnector(Connector):
         return f"WooCommerce shop {self.base_url} ({found.total or 0} orders)"
 
     def count(self, stream: str) -> int | None:
-        if stream != "orders":
+        """The records an import of the stream handles, counted as its reads count them, so
+        that its progress never passes its total: orders and refunds by ``X-WP-Total``,
+        products with each variable product's variations in its place, deposits by
+        WooPayments' ``total_count``. None when the shop cannot say (no ``GET /refunds``
+        before WooCommerce 9.0, no WooPayments)."""
+        try:
+            if stream == "orders":
+                return self.client.page_of("/orders", {"status": "any"}, per_page=1).total
+            if stream == "refunds":
+                return self.client.page_of("/refunds", {}, per_page=1).total
+            if stream == "products":
+                return self._products_count()
+            if stream == "payouts":
+                total = self.client.get(DEPOSITS, {"pagesize": "1"}).get("total_count")
+                return total if isinstance(total, int) else None
+        except NotFound:
             return None
-        return self.client.page_of("/orders", {"status": "any"}, per_page=1).total
+        except RemoteRejected as exc:
+            if not _no_route(exc):
+                raise
+        return None
+
+    def _products_count(self) -> int | None:
+        """Products as ``_products`` reads them: every product, less the variable ones, plus
+        their variations (the ids each lists in ``variations``): one call, plus one per 100
+        variable products."""
+        every = self.client.page_of("/products", {}, per_page=1).total
+        if every is None:
+            return None
+        variable = variations = 0
+        page = 1
+        while True:
+            found = self.client.page_of(
+                "/products", {"type": "variable"}, page=page, per_page=MAX_PER_PAGE
+            )
+            variable += len(found.items)
+            variations += sum(len(p.get("variations") or []) for p in found.items)
+            if page >= found.total_pages or not found.items:
+                return every - variable + variations
+            page += 1
 
     # ------------------------------------------------------------------ reads
 

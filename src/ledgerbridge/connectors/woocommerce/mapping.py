@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ledgerbridge.connectors.base import JSON, EntityMapping, RemoteRef, SkipRecord
+from ledgerbridge.connectors.base import JSON, EntityMapping, Gathering, RemoteRef, SkipRecord
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import dec, decimal, named, text
 from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, currency_places
@@ -381,15 +381,27 @@ class ProductMapping(EntityMapping):
         return payload
 
 
+def total_stock(levels: list[JSON]) -> JSON:
+    """A product's levels in every warehouse and location as one: what is available in all of
+    them, added up (a level oversold counts negative, as the accounting system says)."""
+    return {
+        "product_id": levels[0]["product_id"],
+        "available": dec(sum((Decimal(str(level["available"])) for level in levels), Decimal(0))),
+    }
+
+
 class StockMapping(EntityMapping):
-    """Stock, outbound only: the accounting system is its master. A hub stock level sets
-    ``stock_quantity`` (and ``manage_stock``) on the shop product or variation its product is
-    linked to (found by SKU when the shop's products were read)."""
+    """Stock, outbound only: the accounting system is its master. The hub's stock levels of a
+    product set ``stock_quantity`` (and ``manage_stock``) on the shop product or variation
+    its product is linked to (found by SKU when the shop's products were read): the shop
+    keeps one quantity, so it gets the levels' total (``gathering``), of the chosen
+    warehouse's levels only when one is chosen."""
 
     entity = "stock_level"
     remote_entity = "product stock"
     fields = frozenset({"product_id", "available"})
     references = (linked("stock_level", "product_id", "products"),)
+    gathering = Gathering("product_id", total_stock)
     inbound = False
 
     def __init__(self, warehouse: str | None = None) -> None:

@@ -15,7 +15,7 @@ class WooCommerceSettings(ConnectionSettings):
     stock_warehouse: Text | None = Field(
         None,
         description="The accounting system's warehouse whose stock the shop shows; empty: "
-        "every stock level is sent (one warehouse per product)",
+        "the stock of every warehouse, added up",
     )
 
 

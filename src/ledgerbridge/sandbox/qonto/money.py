@@ -17,6 +17,14 @@ from ledgerbridge.sandbox.qonto.core import validation
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
 DISCOUNT_TYPES = ("percentage", "absolute")
+VAT_RATES: dict[str, tuple[str, ...]] = {
+    "FR": ("0", "0.021", "0.055", "0.085", "0.1", "0.2"),
+    "DE": ("0", "0.07", "0.19"),
+    "IT": ("0", "0.04", "0.05", "0.1", "0.22"),
+    "ES": ("0", "0.04", "0.1", "0.21"),
+}
+"""The VAT rates an organization of each country invoices with: its country's own, zero
+included. An organization of another country is held to the 0-1 range only."""
 
 # Units of currency per euro. Rough 2026 levels; they only need to be stable for tests.
 DEFAULT_RATES_PER_EUR: dict[str, Decimal] = {
@@ -255,6 +263,18 @@ def parse_line(value: Any, pointer: str, currency: str) -> tuple[Line, str]:
     discount = parse_discount(value.get("discount"), f"{pointer}/discount")
     line = Line(title, description, quantity, unit, unit_price, vat_rate, reason, discount)
     return line, price_currency
+
+
+def check_vat_rate(rate: Decimal, country: str, pointer: str) -> None:
+    """An item's rate must be one of its organization's country's VAT rates (``VAT_RATES``):
+    ``422 not_in_list`` otherwise, as for any value outside a list."""
+    allowed = VAT_RATES.get(country)
+    if allowed is not None and rate not in {Decimal(value) for value in allowed}:
+        raise validation(
+            f"vat_rate must be one of: {', '.join(allowed)} (the VAT rates of {country})",
+            pointer,
+            "not_in_list",
+        )
 
 
 def compute(lines: Sequence[Line], discount: Discount | None) -> Totals:

@@ -41,6 +41,7 @@ from ledgerbridge.sandbox.qonto.limits import (
 from ledgerbridge.sandbox.qonto.money import (
     DEFAULT_RATES_PER_EUR,
     Line,
+    check_vat_rate,
     compute,
     conversion_rate,
     parse_currency,
@@ -765,6 +766,7 @@ class QontoSandbox:
         lines: list[Line] = []
         for index, item in enumerate(items):
             line, price_currency = parse_line(item, f"/items/{index}", sent_currency)
+            check_vat_rate(line.vat_rate, self.legal_country, f"/items/{index}/vat_rate")
             rate = conversion_rate(self.exchange_rates, price_currency, target)
             lines.append(line.converted(rate) if rate != 1 else line)
         discount = parse_discount(data.get("discount"), "/discount")
@@ -900,6 +902,8 @@ class QontoSandbox:
             parse_line(item, f"/items/{index}", currency)[0].negated()
             for index, item in enumerate(items)
         ]
+        for index, line in enumerate(lines):
+            check_vat_rate(line.vat_rate, self.legal_country, f"/items/{index}/vat_rate")
         discount = parse_discount(data.get("discount"), "/discount")
         totals = compute(lines, discount)
         credited = sum(

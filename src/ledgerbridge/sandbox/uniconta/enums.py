@@ -40,7 +40,8 @@ class EnumDef:
 # A documented subset of the real CountryCode, which has a member for every country (ordinals
 # shared with Uniconta's CountryISOCode enum). The names the Uniconta-Pages source uses are
 # verified (CzechRepublic, not Czechia); the others and the order are inferred: see
-# docs/sandbox-uniconta.md, Enums.
+# docs/sandbox-uniconta.md, Enums. The last ones stand for the members a real company has
+# beyond the names the connector knows, which a connection maps itself.
 COUNTRY_CODE = EnumDef(
     "Uniconta.Common",
     "CountryCode",
@@ -93,6 +94,12 @@ COUNTRY_CODE = EnumDef(
         "Türkiye",
         "Vietnam",
         "Guadeloupe",
+        "Brazil",
+        "Mexico",
+        "SouthAfrica",
+        "Singapore",
+        "Ukraine",
+        "UnitedArabEmirates",
     ),
 )
 

@@ -30,10 +30,18 @@ Opener = Callable[[str], AbstractContextManager[Connector]]
 """Opens a connection's connector (metered), for steps that ask the system."""
 
 
-UNMAPPED_REASONS = ("vat_code_unmapped", "unit_unmapped", "payment_term_unmapped")
-"""Skips a code mapping clears."""
-MAPPING_SETTINGS = ("vat_mapping", "unit_mapping", "payment_terms")
+UNMAPPED_REASONS = (
+    "vat_code_unmapped", "unit_unmapped", "payment_term_unmapped", "vat_group_missing",
+)  # fmt: skip
+"""Skips a code mapping clears (Qonto's VAT groups map VAT rates: ``vat_group_missing``)."""
+MAPPING_SETTINGS = ("vat_mapping", "unit_mapping", "payment_terms", "vat_groups")
 """The settings holding those mappings, in the same order."""
+RELEASED_BY = {
+    **dict(zip(MAPPING_SETTINGS, UNMAPPED_REASONS, strict=True)),
+    "country_mapping": "country_unmapped",
+}
+"""Each setting whose change lets the records skipped for its reason sync (Uniconta's
+``country_mapping`` names countries, not codes, so its skips are not counted per code)."""
 
 
 class Part:
@@ -70,13 +78,24 @@ class Part:
         return row
 
     def _reapply_unmapped(self, connection_id: str, tenant_id: str) -> None:
-        """Records skipped for a code that had no mapping are applied again (a mapping was
-        saved, through the mappings screen or the settings alike)."""
+        """Records skipped for a code or country that had no mapping are applied again (a
+        mapping was saved, through the mappings screen or the settings alike)."""
         self._queue.enqueue(Command(
             "reapply", connection_id=connection_id, tenant_id=tenant_id,
-            payload={"reasons": list(UNMAPPED_REASONS)},
+            payload={"reasons": list(RELEASED_BY.values())},
             dedupe_key=f"reapply:{connection_id}", priority=40,
         ))  # fmt: skip
+
+    def _relinked(self, spec: SystemSpec, connection_id: str, tenant_id: str) -> None:
+        """A setting that links hub records to the system's changed: the pulls of the streams
+        whose records come through those links run now, so what came through a link that no
+        longer holds leaves the hub at once (``engine.relinks``), not at the next schedule."""
+        for kind, pull in spec.pulls.items():
+            if any(spec.streams[stream].linked_by is not None for stream in pull.streams):
+                self._queue.enqueue(Command(
+                    kind, connection_id=connection_id, tenant_id=tenant_id,
+                    dedupe_key=f"{kind}:{connection_id}",
+                ))  # fmt: skip
 
     def settings_of(self, principal: Principal, connection_id: str) -> tuple[str, JSON]:
         """A connection's system and settings, for the screens built on them (no secrets)."""

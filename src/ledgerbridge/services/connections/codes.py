@@ -24,7 +24,7 @@ from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.sync import SyncIssue
 
 VAT_STREAMS = ("products", "invoices")
-KIND_OF_REASON = dict(zip(UNMAPPED_REASONS, ("vat", "units", "payment_terms"), strict=True))
+KIND_OF_REASON = dict(zip(UNMAPPED_REASONS, ("vat", "units", "payment_terms", "vat"), strict=True))
 
 
 class Codes(Part):

@@ -16,7 +16,7 @@ from ledgerbridge.connectors.registry import ConnectorHandle, SystemSpec, confli
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.services.connections.base import (
     JSON,
-    MAPPING_SETTINGS,
+    RELEASED_BY,
     daily_call_limit,
     system_spec,
     token_hash,
@@ -153,8 +153,10 @@ class Configure(Status):
             state = (row.tenant_id, row.timezone, dict(row.settings), row.active)
             imported = row.import_state == "done"
         tenant_id, tz, merged_settings, is_active = state
-        if imported and any(merged.get(k) != previous.get(k) for k in MAPPING_SETTINGS):
+        if imported and any(merged.get(k) != previous.get(k) for k in RELEASED_BY):
             self._reapply_unmapped(connection_id, tenant_id)
+        if any(merged.get(name) != previous.get(name) for name in spec.linked_records):
+            self._relinked(spec, connection_id, tenant_id)
         warnings: list[str] = []
         if credentials_changed:
             warnings = self._subscribe(

@@ -53,6 +53,8 @@ class Links(Configure, Actions):
             links = {**(row.settings.get(LINKS) or {}), party_id: customer_id}
             row.settings = checked_settings(spec, {**row.settings, LINKS: links})
             row.updated_at = self._clock.now()
+            tenant_id = row.tenant_id
+        self._relinked(spec, connection_id, tenant_id)
         return {"party_id": party_id, "customer_id": customer_id, LINKS: links}
 
     def remove_client_link(self, principal: Principal, connection_id: str, party_id: str) -> JSON:
@@ -66,6 +68,8 @@ class Links(Configure, Actions):
                 raise NotFound(f"client {party_id} is not linked in this connection")
             row.settings = checked_settings(spec, {**row.settings, LINKS: links})
             row.updated_at = self._clock.now()
+            tenant_id = row.tenant_id
+        self._relinked(spec, connection_id, tenant_id)
         return {LINKS: links}
 
     def clients(self, principal: Principal, connection_id: str, search: str = "") -> list[JSON]:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.context import reads_something
+from ledgerbridge.engine.recorder import OUTCOMES
 from ledgerbridge.runtime.schedules import ScheduleInfo
 from ledgerbridge.services.connections.base import (
     JSON,
@@ -149,7 +150,10 @@ class Status(Part):
             return row.tenant_id, self._warnings(spec, row.settings, row.timezone)
 
     def _import_progress(self, session: Session, connection_id: str) -> JSON | None:
-        """Counts per stream, calls used and, when the totals are known, an ETA."""
+        """Counts per stream, calls used and, when the totals are known, an ETA. Only records
+        count as done (not what a connector did besides, such as webhooks switched on again);
+        a stream's total is at least what it did (records made, or read again, after it was
+        counted), and the whole total is known only when every stream with records has one."""
         run = session.scalars(
             sa.select(Run)
             .where(Run.connection_id == connection_id, Run.kind == "import")
@@ -161,10 +165,12 @@ class Status(Part):
         per_stream: dict[str, dict[str, int]] = {}
         for key, count in run.counts.items():
             stream, _, outcome = key.partition(".")
-            per_stream.setdefault(stream, {})[outcome] = int(count)
-        totals = run.totals or {}
-        done = sum(sum(v.values()) for v in per_stream.values())
-        total = sum(totals.values()) if totals else None
+            if outcome in OUTCOMES:
+                per_stream.setdefault(stream, {})[outcome] = int(count)
+        done_in = {stream: sum(counts.values()) for stream, counts in per_stream.items()}
+        totals = {s: max(int(n), done_in.get(s, 0)) for s, n in (run.totals or {}).items()}
+        done = sum(done_in.values())
+        total = sum(totals.values()) if totals and set(done_in) <= set(totals) else None
         end = run.finished_at or self._clock.now()
         elapsed = (end - run.started_at).total_seconds()
         eta = None
