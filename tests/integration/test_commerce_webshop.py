@@ -59,6 +59,37 @@ def test_a_shop_item_uniconta_lacks_leaves_nothing_in_uniconta_until_it_exists(
     assert uniconta_issues(webshop) == []
 
 
+def test_an_item_deleted_after_it_was_found_is_named_and_its_lines_follow_once_it_exists(
+    webshop: Webshop,
+) -> None:
+    first = webshop.order("mette", [("KAF-500", 1)])
+    webshop.settle()
+    assert len(webshop.invoices(first)) == 1  # KAF-500 found, and kept for six hours
+    item = webshop.uniconta.sandbox.get(COMPANY, "InvItemClient", "KAF-500")
+    webshop.uniconta.sandbox.delete(COMPANY, "InvItemClient", "KAF-500")
+    second = webshop.order("mette", [("KAF-500", 2)])
+    webshop.settle()
+
+    (issue,) = uniconta_issues(webshop)
+    assert issue["reason"] == "product_missing", issue
+    assert "item 'KAF-500' on line 1" in issue["message"], issue["message"]
+    assert "without its lines, which follow once it exists" in issue["message"]
+    # The next order naming it is stopped before its order is written.
+    third = webshop.order("mette", [("KAF-500", 3)])
+    webshop.settle()
+    assert webshop.drafts(third) == [] and webshop.invoices(third) == []
+    assert len(uniconta_issues(webshop)) == 2
+
+    webshop.uniconta.sandbox.insert(COMPANY, "InvItemClient", item)
+    retry(webshop)
+    for order, quantity in ((second, 2), (third, 3)):
+        (invoice,) = webshop.invoices(order)
+        assert [(ln["Item"], ln["InvoiceQty"]) for ln in webshop.lines(invoice)] == [
+            ("KAF-500", quantity)
+        ]
+    assert uniconta_issues(webshop) == []
+
+
 def test_a_rounding_account_that_is_no_item_leaves_nothing_in_uniconta(webshop: Webshop) -> None:
     rounding = {"Item": "AFRUNDING", "Name": "Afrunding", "ItemType": "Service", "Vat": "U0",
                 "Unit": "Piece"}  # fmt: skip

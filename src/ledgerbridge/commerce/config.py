@@ -206,7 +206,8 @@ class CommercePolicy(Canonical):
     rounding_tolerance: Amount = Field(default=Decimal("0.05"), ge=0)
     """The largest gap between the shop's total and the booked one that is booked as rounding."""
     rounding_account: str | None = None
-    """The account (or item) a rounding line is booked on; without one any gap is a mismatch."""
+    """The item a rounding line is booked on (invoice lines are booked on items; its item
+    group posts to the rounding account); without one any gap is a mismatch."""
     refund_item: str | None = None
     """The item a refund of a free amount (not tied to returned lines) is credited with."""
     start_date: dt.date | None = None

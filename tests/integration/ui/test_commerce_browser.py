@@ -60,7 +60,7 @@ def test_a_shops_route_and_historical_import_book_its_orders(
     page.get_by_label("Book this source's orders and refunds in the target").check()
     page.locator("summary", has_text="Commerce policy").click()
     page.locator("#commerce-policy-start_date").fill(books_day(1))
-    page.get_by_label("Rounding account or item").fill("AFRUND")
+    page.get_by_label("Rounding item").fill("AFRUND")
     page.get_by_label("Refund item").fill("REFUSION")
     page.get_by_role("button", name="Add row to order states").click()
     page.get_by_role("group", name="Order state 4").wait_for()  # open again, one row more
@@ -228,7 +228,7 @@ def test_a_zettle_till_route_made_in_the_form_books_its_sales(
     page.get_by_label("Shared consumer account").fill(SHARED_DEBTOR)
     page.locator("#commerce-policy-vat-domestic_codes-2-rate").fill("12")
     page.locator("#commerce-policy-vat-domestic_codes-2-code").fill("U12")
-    page.get_by_label("Rounding account or item").fill("AFRUND")
+    page.get_by_label("Rounding item").fill("AFRUND")
     page.get_by_label("Refund item").fill("REFUSION")
     page.get_by_role("button", name="Save the route").last.click()
     page.get_by_text("The route is saved.").wait_for()

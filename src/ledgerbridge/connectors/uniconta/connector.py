@@ -556,7 +556,7 @@ class UnicontaConnector(Connector):
         self._refuse_missing_items([call.payload for call in calls])
         return [{} for _ in calls]
 
-    def _refuse_missing_items(self, payloads: list[JSON]) -> None:
+    def _refuse_missing_items(self, payloads: list[JSON], sent: str = "nothing was sent") -> None:
         """Refuse orders whose lines name items Uniconta does not have before anything is
         written: Uniconta would take the order and refuse its lines, leaving an empty order.
         Items found are kept (``ITEMS_FOUND``), so only codes not seen lately cost a read (one
@@ -583,7 +583,7 @@ class UnicontaConnector(Connector):
         if not refused:
             return
         if len(orders) == 1:
-            raise RemoteRejected(_missing_items(refused[0]), reason="product_missing")
+            raise RemoteRejected(_missing_items(refused[0], sent), reason="product_missing")
         raise RemoteRejected(
             f"{len(refused)} of {len(orders)} orders name items Uniconta does not have",
             reason="product_missing",
@@ -617,7 +617,31 @@ class UnicontaConnector(Connector):
             for call in calls
             for line in call.payload["lines"]
         ]
-        return _lines_by_order(calls, self.client.insert("DebtorOrderLineClient", lines))
+        try:
+            return _lines_by_order(calls, self.client.insert("DebtorOrderLineClient", lines))
+        except RemoteRejected as refused:
+            raise self._item_gone(calls, refused) from refused
+
+    def _item_gone(self, calls: list[StepCall], refused: RemoteRejected) -> RemoteRejected:
+        """Lines refused after their items were found (an item deleted in Uniconta within the
+        six hours its code is kept): the codes are read again, so this order says which item
+        is missing (``product_missing``, tried again hourly: its lines follow once the item
+        exists) and the next invoice naming it is stopped before its order is written."""
+        lines = [line for c in calls for line in c.payload["lines"]]
+        named = {str(line["Item"]) for line in lines if line.get("Item")}
+        found: set[str]
+        found, _ = ITEMS_FOUND.get(self._company, self.clock.now(), set)
+        found.difference_update(named)
+        orders = ", ".join(str(c.done["order"]["OrderNumber"]) for c in calls)
+        try:
+            self._refuse_missing_items(
+                [c.payload for c in calls],
+                sent=f"order {orders} is in Uniconta without its lines, which follow once "
+                "it exists",
+            )
+        except RemoteRejected as missing:
+            return missing
+        return refused
 
     def _find_lines(self, calls: list[StepCall]) -> list[JSON | None]:
         """The lines of each order. One Insert stores all of a batch's lines or none, so an
@@ -896,8 +920,9 @@ def _names_items(call: StepCall) -> bool:
     return _is_order(call) and "order" not in call.done and any(ln.get("Item") for ln in lines)
 
 
-def _missing_items(lines: list[tuple[int, JSON]]) -> str:
-    """Which items of an order Uniconta does not have, on which lines, and what to do."""
+def _missing_items(lines: list[tuple[int, JSON]], sent: str) -> str:
+    """Which items of an order Uniconta does not have, on which lines, what was sent, and what
+    to do."""
     where: dict[str, list[str]] = {}
     for number, line in lines:
         text = f" ({line['Text']})" if line.get("Text") else ""
@@ -908,12 +933,12 @@ def _missing_items(lines: list[tuple[int, JSON]]) -> str:
     )
     if len(where) == 1:
         return (
-            f"item {named} does not exist in Uniconta (InvItemClient), so nothing was sent: "
+            f"item {named} does not exist in Uniconta (InvItemClient), so {sent}: "
             "create the item in Uniconta or correct the SKU; it is tried again within the "
             "hour, or retry it now"
         )
     return (
-        f"items {named} do not exist in Uniconta (InvItemClient), so nothing was sent: create "
+        f"items {named} do not exist in Uniconta (InvItemClient), so {sent}: create "
         "them in Uniconta or correct the SKUs; it is tried again within the hour, or retry it "
         "now"
     )
