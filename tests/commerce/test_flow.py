@@ -259,7 +259,10 @@ def test_products_are_linked_by_sku() -> None:
 
 def test_match_keys() -> None:
     assert match_key("email", " A@B.dk ") == "a@b.dk"
-    assert match_key("phone", "+45 12 34-56 78") == "+4512345678"
+    assert match_key("phone", "+45 12 34-56 78") == "4512345678"
+    # One number however it is written: with +, with the international 00, or digits only.
+    assert {match_key("phone", v) for v in ("+45 11 22 33 44", "4511223344", "0045 1122 3344",
+                                             "+45-1122-3344")} == {"4511223344"}  # fmt: skip
     assert match_key("phone", "n/a") is None
     assert match_key("vat_number", None) is None
 

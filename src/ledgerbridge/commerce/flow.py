@@ -149,13 +149,17 @@ class Prior:
 
 def match_key(field: MatchField, value: str | None) -> str | None:
     """How a customer value is compared: e-mail without case, a phone number by its digits
-    (and a leading +), VAT and EAN numbers as the model normalised them."""
+    (``+45 11 22 33 44``, ``4511223344`` and ``0045 1122 3344`` are one number: the ``+`` and
+    the international ``00`` are how it is dialled, not part of it), VAT and EAN numbers as
+    the model normalised them."""
     if not value:
         return None
     if field == "email":
         return value.strip().lower()
     if field == "phone":
-        digits = "".join(char for char in value if char.isdigit() or char == "+")
+        digits = "".join(char for char in value if char.isdigit())
+        if value.strip().startswith("00"):
+            digits = digits[2:]
         return digits or None
     return value.strip().upper()
 
