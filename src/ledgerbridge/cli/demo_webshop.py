@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -237,11 +238,21 @@ def _post(api: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _settle(system: System) -> None:
-    """Until no job is left: webhooks, flows and pushes each queue the next."""
-    for _ in range(3):
+def _settle(system: System, patience: float = 180.0) -> None:
+    """Until no job is left: webhooks, flows and pushes each queue the next. The background
+    worker may be running one when we look (a slow machine), so it waits until, three looks
+    in a row, none runs and none is due within seconds (a scheduled pull is not waited for)."""
+    deadline = time.monotonic() + patience
+    quiet = 0
+    while quiet < 3 and time.monotonic() < deadline:
         system.run_until_idle()
         time.sleep(0.5)
+        soon = system.clock.now() + timedelta(seconds=5)
+        busy = any(
+            job.status == "running" or job.run_after is None or job.run_after <= soon
+            for job in system.queue.list(statuses=("queued", "running"), limit=1000)
+        )
+        quiet = 0 if busy else quiet + 1
 
 
 def _report(
