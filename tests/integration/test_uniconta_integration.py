@@ -723,7 +723,7 @@ def test_a_country_the_connector_does_not_know_syncs_once_country_mapping_names_
     assert made.status_code == 201, made.text
     system.run_until_idle()
     skipped = {i["key"]: i["message"] for i in issues(tenant, cid, "country_unmapped")}
-    assert sorted(skipped) == ["30001", made.json()["id"]]
+    assert set(skipped) == {"30001", made.json()["id"]}
     assert "Uniconta country 'Brazil'" in skipped["30001"]
     assert all("add it to settings.country_mapping" in m for m in skipped.values())
     assert uniconta.sandbox.get(COMPANY, "DebtorClient", "30002") is None
