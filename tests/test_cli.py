@@ -216,3 +216,19 @@ def test_the_public_url_follows_the_bound_address_unless_set(
     assert Settings(public_url="https://hub.example.com", port=9001).public_url == (
         "https://hub.example.com"
     )
+
+
+def test_ui_link_points_at_the_port_serve_was_given(tmp_path: Path) -> None:
+    env = {"LEDGERBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'lb.db'}"}
+    assert _run("tenant", "create", "Nordlys", "--owner", "o@nordlys.example", cwd=tmp_path, **env)
+    by_port = _run("ui-link", "--port", "18800", cwd=tmp_path, **env)
+    assert by_port.returncode == 0, by_port.stderr
+    assert re.fullmatch(r"http://127\.0\.0\.1:18800/ui/login/[\w-]{40,}\n", by_port.stdout)
+    by_env = _run("ui-link", cwd=tmp_path, LEDGERBRIDGE_PORT="18801", **env)
+    assert re.fullmatch(r"http://127\.0\.0\.1:18801/ui/login/[\w-]{40,}\n", by_env.stdout)
+    by_url = _run("ui-link", "--base-url", "https://sync.example.dk/", cwd=tmp_path, **env)
+    assert re.fullmatch(r"https://sync\.example\.dk/ui/login/[\w-]{40,}\n", by_url.stdout)
+    not_a_url = _run("ui-link", "--base-url", "sync.example.dk", cwd=tmp_path, **env)
+    assert not_a_url.returncode == 2
+    assert "is not an http(s):// address" in not_a_url.stderr
+    assert "Traceback" not in not_a_url.stderr

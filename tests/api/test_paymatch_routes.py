@@ -134,8 +134,9 @@ def test_postings_refused_for_a_journal_uniconta_lacks_go_once_the_route_is_corr
     system.run_until_idle()
     assert len(journal(uniconta, "po_ok")) == 3
 
+    invoice = place(system, tenant, shop, "6103")
     save_unchecked(tenant, uniconta, shop, journal="PAYMTCH")
-    pay_out(tenant, "po_typo", charge("t1", TOTAL, "4.48", order_ref="6101"))
+    pay_out(tenant, "po_typo", charge("t1", TOTAL, "4.48", order_ref="6103"))
     system.run_until_idle()
     assert journal(uniconta, "po_typo") == []
     (issue,) = cash_journal_issues(tenant, shop["cid"])
@@ -147,7 +148,7 @@ def test_postings_refused_for_a_journal_uniconta_lacks_go_once_the_route_is_corr
     assert corrected.status_code == 200, corrected.text
     system.run_until_idle()
     assert journal(uniconta, "po_typo") == [
-        ("5820", "-298.75", journal(uniconta, "po_ok")[0][2]),
+        ("5820", "-298.75", invoice),
         ("7220", "4.48", None),
         ("5900", "294.27", None),
     ]

@@ -350,3 +350,44 @@ def test_a_booked_credit_note_is_not_rewritten() -> None:
         PARTIAL, REFUNDED_ORDER, policy(), INVOICE, Prior("cn-1", "booked", "party-1")
     )
     assert (result.outcome, result.reason) == ("unchanged", "credit_note_booked")
+
+
+# ---------------------------------------------------------------------------- fixes
+
+
+def test_a_credit_note_carries_the_credited_invoices_payment_term() -> None:
+    carded = Prior("inv-1", "paid", "party-1", "Kort")
+    result = refund_flow(PARTIAL, REFUNDED_ORDER, policy(), carded, timezone=ZONE)
+    assert result.credit_note is not None and result.credit_note["payment_term"] == "Kort"
+    unknown = refund_flow(PARTIAL, REFUNDED_ORDER, policy(), INVOICE, timezone=ZONE)
+    assert unknown.credit_note is not None
+    assert unknown.credit_note["payment_term"] == "Kort", "the sale's method's term"
+
+
+def test_a_vat_code_of_another_rate_keeps_the_invoice_a_draft() -> None:
+    twelve = order([line("100.00", "12", sku="BAG-01")])
+    settings = {"vat": {"domestic_codes": {"12": "U_SE25"}}}
+    result = flow(twelve, settings=settings, code_rates={"U_SE25": D(25)})
+    assert (result.state, result.reason, result.issue) == ("draft", "totals_mismatch", True)
+    assert "VAT code U_SE25 books 25%, the shop charged 12% on BAG-01" in result.message
+    right = flow(twelve, settings=settings, code_rates={"U_SE25": D(12)})
+    assert (right.state, right.reason, right.issue) == ("paid", "book", False)
+
+
+def test_a_paid_order_by_a_method_without_a_rule_is_an_issue_unless_its_profile_has_a_term() -> (
+    None
+):
+    known = KnownRecords(debtor_numbers={"KASSE": "party-till"})
+    till = {"customers": {"shared_b2c_account": "KASSE"}}
+    mobile = order(payment_method={"code": "MOBILE_PAY"})
+    result = flow(mobile, known, settings=till)
+    assert (result.state, result.reason, result.issue) == ("booked", "payment_method_unknown", True)
+    assert "'MOBILE_PAY'" in result.message and "shared debtor KASSE" in result.message
+    kept = flow(mobile, known, settings=till, prior=Prior("inv-1", "booked", "party-till"))
+    assert (kept.outcome, kept.issue) == ("unchanged", True)
+    with_term = {"customers": {"profiles": {
+        "b2c": {"debtor_group": "PRIV", "payment_term": "Netto 14"},
+        "b2b": {"debtor_group": "ERHVERV"}, "ean": {"debtor_group": "EAN"}}}}  # fmt: skip
+    assert flow(mobile, settings=with_term).issue is False
+    unpaid = order(payment_method={"code": "MOBILE_PAY"}, paid_at=None)
+    assert flow(unpaid, known, settings=till).issue is False

@@ -31,7 +31,10 @@ POLICY = PayMatchPolicy(
 class Known:
     """Orders by number and by transaction id, each with its invoice's state."""
 
-    def __init__(self, *facts: tuple[str, str | None, str, str | None]) -> None:
+    def __init__(
+        self, *facts: tuple[str, str | None, str, str | None], settled: dict[str, str] | None = None
+    ) -> None:
+        self.settled = settled or {}
         self.by_number: dict[str, InvoiceFact] = {}
         self.by_txn: dict[str, InvoiceFact] = {}
         for number, txn, state, invoice in facts:
@@ -45,6 +48,9 @@ class Known:
 
     def by_psp_ref(self, ref: str) -> InvoiceFact | None:
         return self.by_txn.get(ref)
+
+    def settled_by(self, invoice_number: str) -> str | None:
+        return self.settled.get(invoice_number)
 
 
 def line(
@@ -267,6 +273,47 @@ def test_late_match_moves_the_line_once() -> None:
     ]
     assert moves[0].posting["reference"] == "po_1/t1"
     assert late_matches(posting, POLICY, later, done=["t1", "t2"]) == []
+
+
+def test_a_payment_of_an_invoice_settled_already_goes_to_the_error_account() -> None:
+    known = Known(("1042", "ch_A", "booked", "5001"), ("1043", "ch_B", "booked", "5002"),
+                  settled={"5001": "zettle payout Z1"})  # fmt: skip
+    refund = line("r1", "refund", "-10.00", order="1042")
+    body = payout(line("t1", "charge", "100.00", "1.00", order="1042"),
+                  line("t2", "charge", "50.00", "0.50", psp="ch_B"), refund)  # fmt: skip
+    decision = post_payout(body, POLICY, known, seen_at=NOW, now=NOW)
+    assert accounts(decision.posting) == [
+        ("5990", "-100.00", None, "already_settled"), ("7220", "1.00", None, None),
+        ("5820", "-50.00", "5002", None), ("7220", "0.50", None, None),
+        ("5820", "10.00", "5001", None), ("5900", "138.50", None, None),
+    ]  # fmt: skip
+    assert decision.settled == ["5002"], "a refund settles nothing"
+    assert decision.posting is not None
+    assert decision.posting["lines"][0]["text"] == (
+        "Payout po_1: already_settled: invoice 5001 of order 1042 was settled by zettle payout "
+        "Z1 already"
+    )
+    assert decision.message.endswith(
+        "already settled, not taken off the receivable again: invoice 5001 (zettle payout Z1)"
+    )
+
+    posting = JournalPosting.model_validate(post_payout(
+        body, POLICY, Known(), seen_at=NOW, now=NOW).posting)  # fmt: skip
+    assert [m.line_id for m in late_matches(posting, POLICY, known)] == ["t2", "r1"]
+
+
+def test_a_late_match_of_a_long_payout_id_is_referenced_by_a_digest() -> None:
+    """What docs/paymatch.md says of a late match's reference."""
+    payout_id = "31f5e7c2-9a0b-11ef-8d2f-0242ac120002"
+    body = payout(line("6c1d7f3e-9a0b-11ef-8d2f-0242ac120002", "charge", "100.00", order="1042"),
+                  source_id=payout_id)  # fmt: skip
+    posting = JournalPosting.model_validate(
+        post_payout(body, POLICY, Known(), seen_at=NOW, now=NOW).posting
+    )
+    (move,) = late_matches(posting, POLICY, BOOKED)
+    reference = move.posting["reference"]
+    assert reference.startswith(f"{payout_id}/") and len(reference) == len(payout_id) + 13
+    assert all(c in "0123456789abcdef" for c in reference.split("/")[1])
 
 
 def test_currency_and_changes() -> None:

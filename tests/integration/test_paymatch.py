@@ -110,13 +110,65 @@ def test_payout_matched_by_number_and_transaction_id_posted_once(
     assert [p["data"]["reference"] for p in postings] == ["po_1"]
     assert postings[0]["origin"] == f"flow:{shop['route']['id']}"
 
-    # Read again: the same payout written once more, and the same record saved unchanged.
-    pay_out(tenant, "po_1", *lines)
+    # Read again: the same record saved unchanged.
     assert tenant.api.patch(f"/payouts/{payout['id']}", json={}).status_code == 200
     system.run_until_idle()
     assert len(journal(uniconta, "po_1")) == 5
     assert len(items(tenant, "/journal-postings")) == 1
     assert issues(tenant, shop["cid"]) == {}
+
+
+def test_the_same_payout_written_again_is_refused_naming_the_record_it_is(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    place(system, tenant, shop, "6070")
+    lines = [charge("t1", TOTAL, "4.48", order_ref="6070")]
+    first = pay_out(tenant, "NETS-002", *lines, provider="nets")
+    system.run_until_idle()
+    assert tenant.api.patch(f"/payouts/{first['id']}", json={"status": "failed"}).status_code == 200
+    system.run_until_idle()
+    assert issues(tenant, shop["cid"]) == {"NETS-002": "payout_inconsistent"}
+
+    body = {**first["data"], "status": "paid"}
+    again = tenant.api.post("/payouts", json=body)
+    assert again.status_code == 409, again.text
+    assert first["id"] in again.json()["detail"] and "NETS-002" in again.json()["detail"]
+    other = tenant.api.post("/payouts", json={**body, "source_id": "NETS-003"})
+    assert other.status_code == 201, other.text
+    moved = tenant.api.put(f"/payouts/{other.json()['id']}", json=body)
+    assert moved.status_code == 409, moved.text
+    system.run_until_idle()
+    assert [p["id"] for p in items(tenant, "/payouts") if p["data"]["source_id"] == "NETS-002"] == [
+        first["id"]
+    ]
+    assert issues(tenant, shop["cid"])["NETS-002"] == "payout_inconsistent"
+    # Another acquirer may use the same id.
+    assert tenant.api.post("/payouts", json={**body, "provider": "stripe"}).status_code == 201
+
+
+def test_an_invoice_settled_by_a_payout_is_not_settled_again(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    number = place(system, tenant, shop, "6080")
+    pay_out(tenant, "ZETTLE-1", charge("t1", TOTAL, "4.48", order_ref="6080"), provider="zettle")
+    system.run_until_idle()
+    assert journal(uniconta, "ZETTLE-1")[0] == ("5820", "-298.75", number)
+
+    pay_out(tenant, "NETS-1", charge("n1", TOTAL, "2.00", order_ref="6080"), provider="nets")
+    system.run_until_idle()
+    system.run_until_idle()
+    assert journal(uniconta, "NETS-1") == [
+        ("5990", "-298.75", None), ("7220", "2.00", None), ("5900", "296.75", None),
+    ]  # fmt: skip
+    texts = [r["Text"] for r in uniconta.sandbox.all(COMPANY, "GLDailyJournalLineClient")]
+    assert (f"Payout NETS-1: already_settled: invoice {number} of order 6080 was settled by "
+            "zettle payout ZETTLE-1 already") in texts  # fmt: skip
+    (shown,) = [p for p in items(tenant, "/journal-postings")
+                if p["data"]["reference"] == "NETS-1"]  # fmt: skip
+    assert [ln["reason"] for ln in shown["data"]["lines"]] == ["already_settled", None, None]
+    log = tenant.api.get(f"/connections/{shop['cid']}/sync-log", params={"stream": "payouts"})
+    assert any(f"already settled, not taken off the receivable again: invoice {number}"
+               in (e.get("message") or "") for e in log.json()), log.text  # fmt: skip
 
 
 def test_line_before_its_order_goes_to_the_error_account_then_a_late_match_moves_it(
@@ -158,7 +210,8 @@ def test_refund_grouping_and_a_difference(
         "commerce": {"policy": POLICY, "rules": {}},
         "paymatch": {**PAYMATCH, "group_lines": True}})  # fmt: skip
     assert saved.status_code == 200, saved.text
-    pay_out(tenant, "po_4", charge("t1", TOTAL, "4.48", order_ref="6020"),
+    place(system, tenant, shop, "6022")
+    pay_out(tenant, "po_4", charge("t1", TOTAL, "4.48", order_ref="6022"),
             charge("t2", TOTAL, "4.48", order_ref="6021"))  # fmt: skip
     system.run_until_idle()
     assert journal(uniconta, "po_4") == [
@@ -193,6 +246,10 @@ def test_changed_after_posting_is_reported_not_posted_again_and_failed_is_skippe
     assert len(journal(uniconta, "po_6")) == 3
     assert journal(uniconta, "po_7") == []
     assert issues(tenant, shop["cid"]) == {"po_7": "payout_not_paid"}
+    found = tenant.api.get(f"/connections/{shop['cid']}/issues").json()
+    assert [(i["key"], i["record_id"]) for i in found if i["stream"] == "payouts"] == [
+        ("po_7", failed["id"])
+    ], "the hub record, the payout id as the key"
 
     changed = tenant.api.patch(f"/payouts/{payout['id']}", json={"status": "failed"})
     assert changed.status_code == 200, changed.text
@@ -201,6 +258,7 @@ def test_changed_after_posting_is_reported_not_posted_again_and_failed_is_skippe
     found = tenant.api.get(f"/connections/{shop['cid']}/issues").json()
     (inconsistent,) = [i for i in found if i["key"] == "po_6"]
     assert inconsistent["reason"] == "payout_inconsistent"
+    assert inconsistent["record_id"] == payout["id"]
     assert "status paid → failed" in inconsistent["message"]
     back = tenant.api.patch(f"/payouts/{payout['id']}", json={"status": "paid"})
     assert back.status_code == 200, back.text

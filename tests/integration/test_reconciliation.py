@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -250,3 +251,97 @@ def test_an_invoice_moved_into_the_month_on_one_side_is_a_change_not_a_missing_r
     [moved] = report["differences"]
     assert (moved["kind"], moved["remote_id"]) == ("changed_remote", str(november))
     assert "date" in moved["fields"]
+
+
+def test_orders_count_as_booked_by_the_invoices_the_accounting_system_holds(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    shop: dict[str, Any],  # noqa: F811
+) -> None:
+    cid = shop["connection"]["id"]
+    sku = shop["sku"]
+    for number, item in (("5001", sku), ("5002", "NOSUCH"), ("5003", sku)):
+        body = order_body(item, source_id=number, number=number)
+        assert tenant.api.post("/orders", json=body).status_code == 201
+    system.run_until_idle()
+    # Uniconta's invoice of 5003 holds one line more than the order (a fee added there).
+    [booked] = [i for i in uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+                if i.get("YourRef") == "5003"]  # fmt: skip
+    lines = [ln for ln in uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+             if ln["InvoiceNumber"] == booked["InvoiceNumber"]]  # fmt: skip
+    fee = {k: v for k, v in lines[-1].items() if k not in ("RowId", "Item")}
+    uniconta.sandbox.load(COMPANY, "DebtorInvoiceLines", [{
+        **fee, "LineNumber": lines[-1]["LineNumber"] + 1, "Text": "Gebyr", "InvoiceQty": 1,
+        "SalesPrice": 20, "NetAmount": 20,
+    }])  # fmt: skip
+
+    report = _report(system, tenant, cid, "2026-11")
+    orders = report["totals"]["commerce"]["orders"]
+    assert (orders["count"], orders["booked"]) == (3, 2)
+    assert orders["amounts"]["DKK"]["source"] == "896.25"
+    assert orders["amounts"]["DKK"]["booked"] == "622.50"  # 2 × 298.75 + 20 and its VAT
+    found = {(d["kind"], d["reason"]) for d in report["differences"] if d["stream"] == "orders"}
+    assert found == {("skipped", "product_missing"), ("differs", "booked_total_differs")}
+
+
+def _credit_note(uniconta: Uniconta, like: int, number: int) -> int:
+    """A posted credit note of invoice ``like`` without a payment term and due on its date
+    (the hub reads a term of 0 days, which no Uniconta term maps), with its open item."""
+    sandbox = uniconta.sandbox
+    header = sandbox.get(COMPANY, "DebtorInvoiceClient", like)
+    [line] = [
+        ln for ln in sandbox.all(COMPANY, "DebtorInvoiceLines") if ln["InvoiceNumber"] == like
+    ]
+    line = {k: v for k, v in line.items() if k != "RowId"}
+    sandbox.load(COMPANY, "DebtorInvoiceClient", [{
+        **header, "InvoiceNumber": number, "OrderNumber": 0, "Payment": None,
+        "DueDate": header["Date"],
+    }])  # fmt: skip
+    sandbox.load(COMPANY, "DebtorInvoiceLines", [{
+        **line, "InvoiceNumber": number, "InvoiceQty": -line["InvoiceQty"],
+        "NetAmount": -line["NetAmount"],
+    }])  # fmt: skip
+    [item] = [o for o in sandbox.all(COMPANY, "DebtorTransOpenClient") if o["Invoice"] == like]
+    sandbox.load(COMPANY, "DebtorTransOpenClient", [{
+        **{k: v for k, v in item.items() if k not in ("RowId", "Paid")}, "Invoice": number,
+        "Amount": -item["Amount"], "AmountOpen": 0,
+    }])  # fmt: skip
+    return number
+
+
+def test_open_amounts_are_read_from_the_system_and_pulled_changes_are_not_differences(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=6)
+    seed_products(uniconta.sandbox, COMPANY, count=3, seed=6)
+    numbers = seed_invoices(uniconta.sandbox, COMPANY, count=6, lines=1, seed=6,
+                            first_date=date(2026, 10, 1), days=28)  # fmt: skip
+    credits = [_credit_note(uniconta, n, numbers[-1] + 1 + i) for i, n in enumerate(numbers[:2])]
+    settings = full()
+    settings["entities"]["payment_status"] = {"enabled": False}
+    cid = connect(tenant, uniconta, settings=settings)["id"]
+    import_all(system, tenant, cid)
+    items = uniconta.sandbox.all(COMPANY, "DebtorTransOpenClient")
+    open_there = sum(
+        (Decimal(str(o["AmountOpen"])) for o in items if o["Invoice"] in numbers), Decimal(0)
+    )
+    assert open_there > 0
+
+    # Open amounts not synced: the hub knows none, Uniconta's are read from Uniconta.
+    report = _report(system, tenant, cid)
+    assert Decimal(report["totals"]["remote"]["open_amount"]) == open_there
+    assert Decimal(report["totals"]["hub"]["open_amount"]) == 0
+    assert report["differences"] == []
+
+    # Synced: both sides agree, and the credit notes the pull changed are not differences.
+    changed = tenant.api.patch(f"/connections/{cid}", json={"settings": {
+        "entities": {"payment_status": {"enabled": True}}}})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    system.queue.enqueue(Command("payments", connection_id=cid, tenant_id=tenant.tenant_id))
+    system.run_until_idle()
+    report = _report(system, tenant, cid)
+    assert Decimal(report["totals"]["hub"]["open_amount"]) == open_there
+    assert Decimal(report["totals"]["remote"]["open_amount"]) == open_there
+    assert report["totals"]["remote"]["counts"]["credit_notes"] == len(credits)
+    assert [(d["kind"], d["reason"]) for d in report["differences"]] == []

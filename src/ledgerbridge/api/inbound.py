@@ -6,7 +6,8 @@ Anyone can reach this endpoint, so the token is checked before the body is read 
 URL costs one indexed read, whatever it sends; a URL found in the last minute is not read
 again, see ``Callbacks.known_lately``), and the body is read in chunks up to
 ``LEDGERBRIDGE_MAX_BODY_BYTES``: 404 for an unknown URL, 413 for a body over the limit, 401
-for a refused signature. A sender that hangs up before its body arrived (its own timeout) is
+for a refused signature, 400 for a body that cannot be read (not JSON where the signature is
+over fields inside it). A sender that hangs up before its body arrived (its own timeout) is
 answered 499 into the void, with nothing stored: it sends the event again.
 
 The acknowledgement runs on threads of its own (``CALLBACK_THREADS``), not on the thread pool
@@ -25,7 +26,7 @@ from starlette.requests import ClientDisconnect
 
 from ledgerbridge.api.deps import SystemDep
 from ledgerbridge.api.input import BodyTooLarge, check_declared_length, read_limited
-from ledgerbridge.connectors.base import CallbackRefused
+from ledgerbridge.connectors.base import CallbackMalformed, CallbackRefused
 from ledgerbridge.model.validation import NUL
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
@@ -71,6 +72,8 @@ async def receive(
             dict(request.headers),
             limiter=threads,
         )
+    except CallbackMalformed as exc:
+        raise HTTPException(status_code=400, detail=f"callback refused: {exc}") from exc
     except CallbackRefused as exc:
         raise HTTPException(status_code=401, detail=f"callback refused: {exc}") from exc
     if not stored:
@@ -79,6 +82,7 @@ async def receive(
 
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not what the system sends (not JSON)"},
     401: {"description": "The callback's signature is refused"},
     404: {"description": "No connection has this callback URL"},
     413: {"description": "The body is larger than LEDGERBRIDGE_MAX_BODY_BYTES"},

@@ -239,13 +239,33 @@ def ui_link(
     email: Annotated[
         str | None, typer.Option(help="Whose link (default: the tenant's first owner)")
     ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="The address `serve --host` binds (default from settings)")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="The port `serve --port` listens on (default from settings)"
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="Where the server is reached, e.g. https://sync.example.dk"),
+    ] = None,
 ) -> None:
     """Print a one-time link that signs a person in to the web UI (valid 30 minutes, once).
-    Uses LEDGERBRIDGE_DATABASE_URL and LEDGERBRIDGE_PUBLIC_URL, as `serve` does."""
+    Uses the settings `serve` uses (LEDGERBRIDGE_DATABASE_URL, LEDGERBRIDGE_PUBLIC_URL, else
+    LEDGERBRIDGE_HOST and LEDGERBRIDGE_PORT): give the same --host and --port as `serve`, or
+    the server's address as --base-url, so that the link reaches the running server."""
     from ledgerbridge.runtime.system import System
     from ledgerbridge.services.errors import ServiceError
 
-    settings = Settings()
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        typer.echo(f"error: --base-url {base_url!r} is not an http(s):// address", err=True)
+        raise typer.Exit(2)
+    given: dict[str, Any] = {"host": host, "port": port, "public_url": base_url}
+    # Derives the link's address from --host and --port, as `serve` does, unless one is set.
+    settings = Settings(**{name: value for name, value in given.items() if value is not None})
     system = System(settings)
     try:
         token = system.sign_in.login_link(tenant, email)

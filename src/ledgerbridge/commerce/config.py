@@ -34,6 +34,7 @@ __all__ = [
     "StateAction",
     "VatPolicy",
     "named_codes",
+    "named_vat_codes",
     "oss_key",
 ]
 
@@ -225,7 +226,8 @@ def named_codes(given: Mapping[str, Any]) -> list[NamedCode]:
     is not the route's choice, and a default a shop never uses must not block it), with their
     paths under ``commerce.policy``: payment terms, debtor groups, the shared consumer account,
     the rounding and refund items. VAT codes are the hub's, translated by the connection's VAT
-    mapping: they are checked when an invoice is sent (``vat_code_unmapped``)."""
+    mapping: a missing one is found when an invoice is sent (``vat_code_unmapped``), a wrong
+    rate when the route is saved (``named_vat_codes``)."""
     policy = CommercePolicy.model_validate(given)
     found: list[NamedCode] = []
 
@@ -249,4 +251,27 @@ def named_codes(given: Mapping[str, Any]) -> list[NamedCode]:
         add("rounding_account", "item", policy.rounding_account)
     if "refund_item" in given:
         add("refund_item", "item", policy.refund_item)
+    return found
+
+
+def named_vat_codes(given: Mapping[str, Any]) -> list[tuple[str, str, Decimal]]:
+    """The VAT codes a policy names, as given, each with the rate it must book at and its
+    path under ``commerce.policy``: a domestic or OSS code at its key's rate, the reverse
+    charge and export codes at 0 %. A code of another rate would book a sale at a wrong
+    total, so the target's rate of each is checked when the route is saved."""
+    policy = CommercePolicy.model_validate(given)
+    vat = given.get("vat") or {}
+    found: list[tuple[str, str, Decimal]] = []
+    if "domestic_codes" in vat:
+        for rate, code in policy.vat.domestic_codes.items():
+            found.append((f"commerce.policy.vat.domestic_codes.{rate.normalize():f}", code, rate))
+    if "oss_codes" in vat:
+        for key, code in policy.vat.oss_codes.items():
+            rate = Decimal(key.partition(":")[2])
+            found.append((f"commerce.policy.vat.oss_codes.{key}", code, rate))
+    for setting in ("eu_business_code", "export_code"):
+        if setting in vat:
+            found.append(
+                (f"commerce.policy.vat.{setting}", getattr(policy.vat, setting), Decimal(0))
+            )
     return found

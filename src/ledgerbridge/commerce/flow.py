@@ -26,7 +26,9 @@ from ledgerbridge.commerce.mapping import FieldChange, MappingRules, apply_mappi
 from ledgerbridge.commerce.policies import (
     CustomerDecision,
     DateRange,
+    PaymentDecision,
     TotalsCheck,
+    booked_rate,
     check_totals,
     credit_note_lines,
     decide_booking,
@@ -46,6 +48,7 @@ __all__ = [
     "PartyPlan",
     "Prior",
     "RefundResult",
+    "credit_note_waits",
     "match_key",
     "order_flow",
     "refund_flow",
@@ -83,6 +86,11 @@ MESSAGES: dict[str, str] = {
     "{booked_tax}): the invoice stays a draft",
     "rounding_account_missing": "a rounding gap of {gap} and no policy.rounding_account to "
     "book it on: the invoice stays a draft",
+    "payment_method_unknown": "the shop reports the order paid with '{method}', a payment "
+    "method the route's policy has no rule for: the invoice is {state} with payment term "
+    "{term} and not registered as paid, so it stays open on {customer}; add a payment rule "
+    "for '{method}' to the route's policy (policy.payment_methods) and settle this invoice's "
+    "open balance in the accounting system",
     "invoice_booked": "the order's invoice is booked: later changes do not rewrite it",
     "refund_order_missing": "the refunded order {order} is not in the hub yet; the refund "
     "follows it by itself",
@@ -94,7 +102,17 @@ MESSAGES: dict[str, str] = {
     "refund_rate_ambiguous": "the refund pays a free amount and order {order} has item lines "
     "at several VAT rates",
     "credit_note_booked": "the refund's credit note is booked: later changes do not rewrite it",
+    "credit_note_waits": "credit note {state} in the hub against invoice {invoice}, which the "
+    "accounting system does not have yet{refused}: the credit note is sent once the invoice "
+    "is booked there (until then it waits with credited_invoice_pending)",
 }
+
+
+def credit_note_waits(state: str, invoice_id: str, refused: str | None) -> str:
+    """What a credit note's log says while its invoice is not in the target yet (refused with
+    ``refused``, or not sent yet): it is made in the hub, not booked in the target."""
+    because = f" (refused there: {refused})" if refused else ""
+    return _message("credit_note_waits", state=state, invoice=invoice_id, refused=because)
 
 
 def _message(reason: str, **values: Any) -> str:
@@ -145,6 +163,9 @@ class Prior:
     record_id: str
     state: str
     party_id: str | None = None
+    payment_term: str | None = None
+    """The invoice's payment term, which its credit notes carry: a refund goes back over the
+    receivable the sale was booked on (card receivable, till), not the debtor's own term."""
 
 
 def match_key(field: MatchField, value: str | None) -> str | None:
@@ -195,7 +216,8 @@ class OrderResult:
 
     ``outcome``: ``invoice`` (write ``invoice`` for ``party``), ``skip`` (nothing to write;
     ``reason`` is the order's issue) or ``unchanged`` (its invoice is booked already).
-    ``issue`` says whether ``reason`` stays open as the order's issue.
+    ``issue`` says whether ``reason`` stays open as the order's issue; for ``unchanged``,
+    whether the booked invoice's ``payment_method_unknown`` stays open.
     """
 
     outcome: Literal["invoice", "skip", "unchanged"]
@@ -292,6 +314,37 @@ def _local_date(order: Order, timezone: str) -> str:
     return order_day(order, timezone).isoformat()
 
 
+def _rate_notes(order: Order, policy: CommercePolicy, code_rates: Mapping[str, Decimal]) -> str:
+    """Why the booked VAT differs: the lines whose VAT code books another rate than the shop
+    charged, and where to fix it."""
+    notes: dict[str, None] = {}
+    for line in order.lines:
+        rate = booked_rate(order, line, policy, code_rates)
+        if rate != line.tax_rate:
+            code = line_vat_code(order, line, policy).code
+            notes[
+                f"VAT code {code} books {rate.normalize():f}%, the shop charged "
+                f"{line.tax_rate.normalize():f}% on "
+                f"{line.sku or line.description or 'a line'}"
+            ] = None
+    if not notes:
+        return ""
+    return (
+        f" ({'; '.join(notes)}: name a code of the charged rate in policy.vat, or correct the "
+        "code's rate in the accounting system)"
+    )
+
+
+def _paid_by_unknown_method(order: Order, policy: CommercePolicy, payment: PaymentDecision) -> bool:
+    """A paid order whose method has no rule, for a customer whose profile names no payment
+    term either, is booked open on the default term: a balance (on the shared till debtor,
+    say) that no payment will settle, so it is the order's issue, not a log line. A profile's
+    own term (EAN customers' ``Netto 30``) is an open balance on purpose."""
+    profile = policy.customers.profiles[order.customer.customer_kind]
+    unknown = payment.reason == "payment_method_unknown"
+    return unknown and order.is_paid and profile.payment_term is None
+
+
 def order_flow(
     order: Order,
     policy: CommercePolicy,
@@ -301,15 +354,20 @@ def order_flow(
     *,
     timezone: str = "UTC",
     historical: DateRange | None = None,
+    code_rates: Mapping[str, Decimal] | None = None,
 ) -> OrderResult:
     """The customer and invoice an order becomes, or why it does not become one.
 
     An order whose invoice is booked is left alone (refunds become credit notes instead).
     An order an earlier run took in (``prior``) stays the route's whatever its date, so a
-    draft from a historical import is updated by the order's later changes.
+    draft from a historical import is updated by the order's later changes. ``code_rates``
+    are the target's rates of its VAT codes, which its totals are checked at.
     """
     if prior is not None and prior.state in BOOKED_STATES:
-        return OrderResult("unchanged", "invoice_booked", _message("invoice_booked"), False)
+        # A booked invoice's open balance from a method without a rule stays the order's
+        # issue until the policy has a rule for it.
+        unknown = _paid_by_unknown_method(order, policy, decide_payment(order, policy))
+        return OrderResult("unchanged", "invoice_booked", _message("invoice_booked"), unknown)
     mapped = apply_mapping(order, rules or MappingRules())
 
     def result(
@@ -329,7 +387,7 @@ def order_flow(
     if prior is not None and historical is None:
         day = order_day(order, timezone)
         historical = DateRange(day, day)
-    booking = decide_booking(order, policy, historical, timezone)
+    booking = decide_booking(order, policy, historical, timezone, code_rates)
     if booking.action == "ignore":
         return result("skip", booking.reason, _message(booking.reason, state=order.state))
     customer = _customer(order, policy, known)
@@ -354,7 +412,7 @@ def order_flow(
             vat_rate=line.tax_rate,
         )
         lines.append(invoice_line.model_dump(mode="json", exclude_none=True))
-    totals = booking.totals or check_totals(order, policy)
+    totals = booking.totals or check_totals(order, policy, code_rates)
     if totals.status == "rounding":
         lines.append(_rounding_line(totals).model_dump(mode="json", exclude_none=True))
     payment = decide_payment(order, policy)
@@ -384,7 +442,19 @@ def order_flow(
         booked_tax=totals.booked_tax,
         gap=totals.difference,
     )
-    if not issue:
+    if reason == "totals_mismatch":
+        message += _rate_notes(order, policy, code_rates or {})
+    if not issue and _paid_by_unknown_method(order, policy, payment):
+        reason, issue = payment.reason, True
+        method = order.payment_method.code if order.payment_method else ""
+        shared = decide_customer(order, policy).action == "shared"
+        debtor = (
+            f"the shared debtor {policy.customers.shared_b2c_account}" if shared else "its debtor"
+        )
+        message = _message(
+            reason, state=state, term=payment.payment_term, method=method, customer=debtor
+        )
+    elif not issue:
         message = f"invoice {state} ({reason}; payment: {payment.reason})"
     return result(
         "invoice", reason, message, issue=issue, party=customer, invoice=invoice, state=state
@@ -453,6 +523,7 @@ def refund_flow(
         "date": refund.created_at.astimezone(ZoneInfo(timezone)).date().isoformat(),
         "currency": refund.currency,
         "status": state,
+        "payment_term": invoice.payment_term or decide_payment(order, policy).payment_term,
         "reference": order.number or order.source_id,
         "notes": refund.reason,
         "lines": lines,

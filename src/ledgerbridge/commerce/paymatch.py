@@ -5,7 +5,8 @@ acquirer carries, else by the payment id the shop stored as the order's transact
 credited to the acquirer's receivable account, where the invoice's card payment was
 registered when it was booked; fees go to the fee account, the deposit to the bank account,
 and whatever cannot be placed (a payment of no known order, an invoice not booked in time, a
-difference between the deposit and its lines) to the error account with a reason. A line put
+payment of an invoice an earlier payout settled already, a difference between the deposit and
+its lines) to the error account with a reason. A line put
 on the error account is moved to the receivable by a second posting once its invoice is
 booked (a late match).
 
@@ -61,6 +62,7 @@ MESSAGES: dict[str, str] = {
     "no_match": "no order with number {order_ref} or payment {psp_ref}",
     "invoice_not_booked": "order {order} has an invoice that was not booked within {hours} hours",
     "order_not_invoiced": "order {order} has no invoice after {hours} hours",
+    "already_settled": "invoice {invoice} of order {order} was settled by {earlier} already",
     "unmatched_line_type": "a {type} is not matched automatically: a person places it",
     "payout_difference": "the payout's net {net} differs from its lines' {lines} by {difference}",
     "payout_not_itemised": "the acquirer does not say which payments the payout holds",
@@ -122,6 +124,10 @@ class KnownInvoices(Protocol):
     def by_psp_ref(self, ref: str) -> InvoiceFact | None:
         """The order whose transaction id is ``ref``."""
 
+    def settled_by(self, invoice_number: str) -> str | None:
+        """The earlier payout whose line settled this invoice's payment (``<provider> payout
+        <id>``), or None: a payment is taken off the receivable once."""
+
 
 @dataclass
 class PayoutDecision:
@@ -135,6 +141,8 @@ class PayoutDecision:
     wait_until: dt.datetime | None = None
     matched: int = 0
     unmatched: int = 0
+    settled: list[str] = field(default_factory=list)
+    """The invoices whose payments the posting takes off the receivable (grouped or not)."""
 
 
 @dataclass
@@ -220,6 +228,8 @@ def post_payout(
     grouped_fees = ZERO
     matched = unmatched = 0
     waiting: list[str] = []
+    settled_twice: list[str] = []
+    settled: list[str] = []
     if not payout.itemised:
         out.add(role="bank", account=policy.bank_account, amount=payout.net,
                 text=_clip(f"{head} {payout.bank_reference or ''}".strip()))  # fmt: skip
@@ -244,8 +254,23 @@ def post_payout(
                     reason=reason, text=_clip(f"{head}: {reason}: {detail} ({line.line_id})"),
                     **refs)  # fmt: skip
             unmatched += 1
+        elif (
+            fact is not None
+            and fact.state == "booked"
+            and line.type == "charge"
+            and (earlier := known.settled_by(str(fact.invoice_number))) is not None
+        ):
+            reason = "already_settled"
+            detail = _message(reason, invoice=fact.invoice_number, order=fact.order,
+                              earlier=earlier)  # fmt: skip
+            settled_twice.append(f"invoice {fact.invoice_number} ({earlier})")
+            unmatched += 1
+            out.add(role="error", account=policy.error_account, amount=-line.gross,
+                    reason=reason, text=_clip(f"{head}: {reason}: {detail}"), **refs)  # fmt: skip
         elif fact is not None and fact.state == "booked":
             matched += 1
+            if line.type == "charge":
+                settled.append(str(fact.invoice_number))
             if policy.group_lines:
                 grouped_receivable -= line.gross
             else:
@@ -298,11 +323,18 @@ def post_payout(
         unmatched += 1
     out.add(role="bank", account=policy.bank_account, amount=payout.net,
             text=_clip(f"{head} {payout.bank_reference or ''}".strip()))  # fmt: skip
-    return _decision(payout, policy, out.lines, matched, unmatched)
+    decision = _decision(payout, policy, out.lines, matched, unmatched, settled_twice)
+    decision.settled = settled
+    return decision
 
 
 def _decision(
-    payout: Payout, policy: PayMatchPolicy, lines: list[JournalLine], matched: int, unmatched: int
+    payout: Payout,
+    policy: PayMatchPolicy,
+    lines: list[JournalLine],
+    matched: int,
+    unmatched: int,
+    settled_twice: Iterable[str] = (),
 ) -> PayoutDecision:
     if len(lines) < 2:
         return PayoutDecision("skip", "nothing_to_post", "the payout moves no money")
@@ -321,6 +353,8 @@ def _decision(
     )
     reason = "payout_matched" if unmatched == 0 else "payout_partly_matched"
     message = f"{matched} payments matched, {unmatched} lines on the error account"
+    if twice := list(settled_twice):
+        message += f"; already settled, not taken off the receivable again: {', '.join(twice)}"
     return PayoutDecision(
         "post", reason, message, posting.model_dump(mode="json", exclude={"id"}),
         matched=matched, unmatched=unmatched,
@@ -334,8 +368,8 @@ def late_matches(
     done: Iterable[str] = (),
 ) -> list[LateMatch]:
     """For each error-account line of a payout's posting that is a payment of an order whose
-    invoice is now booked (and not moved already: ``done`` line ids), the posting that moves
-    it to the receivable with the invoice number."""
+    invoice is now booked (and not moved already: ``done`` line ids, nor settled by another
+    payout meanwhile), the posting that moves it to the receivable with the invoice number."""
     moved = set(done)
     found: list[LateMatch] = []
     for line in posting.lines:
@@ -348,8 +382,10 @@ def late_matches(
         fact = _match(probe, known)
         if fact is None or fact.state != "booked" or not fact.invoice_number:
             continue
-        head = f"Payout {posting.payout_id}"
         what = "refund" if line.amount > 0 else "payment"
+        if what == "payment" and known.settled_by(fact.invoice_number) is not None:
+            continue  # an earlier payout took it off the receivable: it stays for a person
+        head = f"Payout {posting.payout_id}"
         refs = {"payout_line_id": line.payout_line_id, "order_ref": line.order_ref,
                 "psp_ref": line.psp_ref}  # fmt: skip
         moved_lines = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Literal
@@ -39,6 +39,7 @@ __all__ = [
     "PaymentDecision",
     "TotalsCheck",
     "VatDecision",
+    "booked_rate",
     "check_totals",
     "credit_note_lines",
     "decide_booking",
@@ -137,16 +138,28 @@ def _price(value: Decimal, currency: str) -> Decimal:
     return value.quantize(precision, rounding=ROUND_HALF_UP)
 
 
-def _booked_line(line: OrderLine) -> InvoiceLine:
-    """The invoice line an order line is booked as; the invoice model's arithmetic (net and
-    VAT rounded per line) makes these totals the ones the booked invoice has."""
+def _booked_line(line: OrderLine, rate: Decimal) -> InvoiceLine:
+    """The invoice line an order line is booked as, at the rate its VAT code books; the
+    invoice model's arithmetic (net and VAT rounded per line) makes these totals the ones the
+    booked invoice has."""
     return InvoiceLine(
         sku=line.sku,
         description=line.description,
         quantity=line.quantity,
         unit_price=line.unit_price,
-        vat_rate=line.tax_rate,
+        vat_rate=rate,
     )
+
+
+def booked_rate(
+    order: Order, line: OrderLine, policy: CommercePolicy, code_rates: Mapping[str, Decimal]
+) -> Decimal:
+    """The rate a line's VAT is booked at: its VAT code's in the accounting system, which
+    computes the VAT from the code whatever rate the shop charged; the line's own rate when
+    the system's rates are not known."""
+    code = line_vat_code(order, line, policy).code
+    rate = code_rates.get(code) if code is not None else None
+    return line.tax_rate if rate is None else rate
 
 
 def _compare(
@@ -197,15 +210,20 @@ def _booked_vat(lines: list[InvoiceLine], rounding: str) -> Decimal:
     )
 
 
-def check_totals(order: Order, policy: CommercePolicy) -> TotalsCheck:
-    """Compare the shop's total and VAT with the booked invoice's (VAT rounded as the
-    accounting system does, ``vat.rounding``).
+def check_totals(
+    order: Order, policy: CommercePolicy, code_rates: Mapping[str, Decimal] | None = None
+) -> TotalsCheck:
+    """Compare the shop's total and VAT with the booked invoice's (VAT at the rate of each
+    line's VAT code in ``code_rates``, the accounting system's, and rounded as it does,
+    ``vat.rounding``).
 
     A gap is judged on the total, which is what the customer paid; the VAT gap is reported
     beside it. Within ``rounding_tolerance`` it becomes a rounding line without VAT, so the
-    invoice totals exactly what was paid.
+    invoice totals exactly what was paid. A VAT code whose rate is not the line's makes a gap
+    that no rounding covers: the invoice stays a draft rather than be booked at a wrong total.
     """
-    booked = (_booked_line(line) for line in order.lines)
+    rates = code_rates or {}
+    booked = (_booked_line(line, booked_rate(order, line, policy, rates)) for line in order.lines)
     return _compare(order.total, order.total_tax, booked, policy)
 
 
@@ -241,16 +259,18 @@ def decide_booking(
     policy: CommercePolicy,
     historical: DateRange | None = None,
     timezone: str = "UTC",
+    code_rates: Mapping[str, Decimal] | None = None,
 ) -> BookingDecision:
     """The order's fate: skipped before go-live or in a state that does not trigger; an order
     (stock reserved, never booked); or an invoice, booked unless the policy keeps drafts or
-    its totals disagree with the shop's."""
+    its totals disagree with the shop's (at the rates of the VAT codes it is booked with,
+    ``code_rates``)."""
     if not in_go_live(order, policy, historical, timezone):
         return BookingDecision("ignore", False, "before_start_date")
     action = state_action(order, policy)
     if action == "ignore":
         return BookingDecision("ignore", False, "state_not_triggering")
-    totals = check_totals(order, policy)
+    totals = check_totals(order, policy, code_rates)
     if action == "create_order":
         return BookingDecision("create_order", False, "order_requested", totals)
     if totals.status == "totals_mismatch":
@@ -542,11 +562,9 @@ def _order_problems(
 ) -> Iterable[ImportProblem]:
     source = order.source_id
     for line in order.lines:
-        if line.kind == "item":
-            if not line.sku:
-                yield ImportProblem(source, "sku_missing", line.description or "")
-            elif line.sku not in known_products:
-                yield ImportProblem(source, "product_missing", line.sku)
+        # An item line without a SKU is allowed: it is booked as a line without an item.
+        if line.kind == "item" and line.sku and line.sku not in known_products:
+            yield ImportProblem(source, "product_missing", line.sku)
         vat = line_vat_code(order, line, policy)
         if vat.code is None:
             yield ImportProblem(source, vat.reason, f"{order.destination or ''} {line.tax_rate}%")

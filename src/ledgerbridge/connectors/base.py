@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -87,6 +88,12 @@ class QuotaReached(ConnectorError):
 class CallbackRefused(Exception):
     """An inbound callback that did not prove it comes from the system (a bad signature, a
     stale timestamp): it is answered with an error and nothing is stored."""
+
+
+class CallbackMalformed(CallbackRefused):
+    """An inbound callback whose body cannot be read as the system sends it (not JSON where
+    the signature is over fields inside it): the sender's request is wrong (400), not its
+    credentials, and nothing is stored."""
 
 
 class SetupRefused(Exception):
@@ -478,6 +485,12 @@ class Connector(ABC):
     def missing_codes(self, named: list[NamedCode]) -> dict[str, str]:
         """Of the codes some settings name, those the system does not have: field → what is
         wrong. Only kinds in ``checked_codes`` are asked for."""
+        return {}
+
+    def vat_rates(self) -> dict[str, Decimal]:
+        """The rate each hub VAT code the system knows is booked at there: a system that
+        computes an invoice's VAT from the code ignores the rate a line says, so totals and
+        settings are checked against these. Empty when the system cannot say."""
         return {}
 
     @abstractmethod

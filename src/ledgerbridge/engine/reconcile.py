@@ -18,6 +18,7 @@ the open amount of the month's invoices and credit notes.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -127,6 +128,9 @@ class Remote:
 class Report:
     totals: JSON
     differences: list[JSON]
+    booked: dict[str, tuple[str, JSON]] = field(default_factory=dict)
+    """Per hub invoice linked in the system: its remote id and the system's invoice as read
+    (canonical), of any month; what the commerce comparison counts an order's invoice by."""
 
 
 class Reconciler(SyncState):
@@ -135,6 +139,7 @@ class Reconciler(SyncState):
     def reconcile(self, ctx: RunContext, period: Period) -> Report:
         hub_side, remote_side = Side(), Side()
         differences: list[JSON] = []
+        booked: dict[str, tuple[str, JSON]] = {}
         streams = [
             s
             for s in ctx.streams(inbound=True, outbound=True)
@@ -142,15 +147,21 @@ class Reconciler(SyncState):
             and (ctx.mapping(s).entity in DATED or COUNTED.get(ctx.mapping(s).entity) == s)
         ]
         for stream in streams:
-            differences.extend(self._stream(ctx, stream, period, hub_side, remote_side))
+            differences.extend(self._stream(ctx, stream, period, hub_side, remote_side, booked))
         return Report(
             totals={"period": period.label, "hub": hub_side.json(), "remote": remote_side.json(),
                     "streams": streams},
-            differences=differences,
+            differences=differences, booked=booked,
         )  # fmt: skip
 
     def _stream(
-        self, ctx: RunContext, stream: str, period: Period, hub_side: Side, remote_side: Side
+        self,
+        ctx: RunContext,
+        stream: str,
+        period: Period,
+        hub_side: Side,
+        remote_side: Side,
+        booked: dict[str, tuple[str, JSON]],
     ) -> list[JSON]:
         mapping = ctx.mapping(stream)
         dated = mapping.entity in DATED
@@ -173,6 +184,12 @@ class Reconciler(SyncState):
             found = ctx.connector.fetch_many(stream, unseen)
             if found:
                 remote.update(self._convert(ctx, stream, list(found.values())))
+        if dated and mapping.inbound:
+            self._open_amounts(ctx, stream, remote)
+            for linked in links:
+                there = remote.get(linked.remote_id)
+                if there is not None and there.full is not None:
+                    booked[linked.record_id] = (linked.remote_id, there.full)
         with self._sessions() as session:
             records = {
                 r.id: r
@@ -311,12 +328,15 @@ class Reconciler(SyncState):
             return [{**base, "kind": "changed_remote", "reason": "changed_in_system",
                      "message": "changed in the accounting system since the last sync: "
                      + ", ".join(fields), "fields": fields}]  # fmt: skip
-        if record.content_hash != link.hub_hash:
+        if record.content_hash != link.hub_hash and record.origin != ctx.origin:
+            # Changed in the hub by someone else than this connection (what a push sends; a
+            # pull's own change, such as an open amount read back, has nothing to send).
             try:
                 projection, _ = self.projection(session, ctx, mapping, with_id(record))
             except (SkipRecord, ValidationError) as exc:
                 reason, message = skip_reason(exc)
-                return [{**base, "kind": "skipped", "reason": reason, "message": message,
+                return [{**base, "kind": "pending", "reason": reason,
+                         "message": f"changed in the hub, not sent yet: {message}",
                          "fields": []}]  # fmt: skip
             if projection != link.synced:
                 fields = _changed(mapping, projection, link.synced)
@@ -329,15 +349,39 @@ class Reconciler(SyncState):
         """Every record of the stream, page by page, as a pull would convert it."""
         ctx.connector.prepare([stream])
         found: dict[str, Remote] = {}
+        for rows in self._pages(ctx, stream):
+            found.update(self._convert(ctx, stream, rows))
+        return found
+
+    def _pages(self, ctx: RunContext, stream: str) -> Iterator[list[JSON]]:
         after: str | None = None
         while True:
             ctx.heartbeat()
             page = ctx.connector.read_page(stream, after, ctx.page_size)
-            rows = [row for row in page.records if not row.get(ROW_LINKED_ONLY)]
-            found.update(self._convert(ctx, stream, rows))
+            yield [row for row in page.records if not row.get(ROW_LINKED_ONLY)]
             if not page.more or page.after == after:
-                return found
+                return
             after = page.after
+
+    def _open_amounts(self, ctx: RunContext, stream: str, remote: dict[str, Remote]) -> None:
+        """The system's open amounts of its invoices, where the system keeps them apart from
+        the invoice (an open-items stream attached to it; read whether the connection syncs
+        it or not): an invoice without an open item is settled."""
+        attached = [
+            name
+            for name, m in ctx.connector.mappings.items()
+            if m.attach_to == stream and m.inbound and "amount_open" in m.fields
+        ]
+        for name in attached:
+            mapping = ctx.connector.mappings[name]
+            amounts = {
+                mapping.remote_id(row): mapping.to_canonical(row, {}).get("amount_open")
+                for rows in self._pages(ctx, name)
+                for row in rows
+            }
+            for remote_id, seen in remote.items():
+                if seen.full is not None:
+                    seen.full = {**seen.full, "amount_open": amounts.get(remote_id) or "0"}
 
     def _convert(self, ctx: RunContext, stream: str, rows: list[JSON]) -> dict[str, Remote]:
         mapping = ctx.mapping(stream)

@@ -64,6 +64,11 @@ class RouteFacts:
     active: bool = True
 
 
+def source_origin(source: str) -> str:
+    """The origin of the hub records a route's source writes (``source_of`` turned round)."""
+    return API_ORIGIN if source == APP_SOURCE else connection_origin(source)
+
+
 def source_of(origin: str) -> str | None:
     """The route source a change's origin stands for (None for a flow's or an unknown one)."""
     if origin == API_ORIGIN:

@@ -19,7 +19,9 @@ import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -34,6 +36,7 @@ from ledgerbridge.commerce.flow import (
     OrderResult,
     Prior,
     RefundResult,
+    credit_note_waits,
     match_key,
     order_flow,
     refund_flow,
@@ -41,9 +44,11 @@ from ledgerbridge.commerce.flow import (
 )
 from ledgerbridge.commerce.mapping import MappingRules
 from ledgerbridge.commerce.policies import DateRange
+from ledgerbridge.connectors.base import Connector, ConnectorError
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
 from ledgerbridge.engine.preview import PreviewTally
+from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.engine.recorder import Observer, SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
 from ledgerbridge.model.commerce import Order, Refund
@@ -101,6 +106,9 @@ class FlowRun:
     refunded_orders: set[str] | None = None
     """The source ids of orders that have refunds, read once per run when first needed: an
     order booked without refunds (nearly all) then costs no look-up for them."""
+    vat_rates: dict[str, Decimal] | None = None
+    """The target's rates of its VAT codes, which totals are checked at: read once per run,
+    before its first order, so an idle run makes no call."""
 
     @property
     def origin(self) -> str:
@@ -185,6 +193,10 @@ def _same(value: str) -> str | None:
 
 
 class CommerceFlows(RouteFlows):
+    opener: Callable[[str], AbstractContextManager[Connector]] | None = None
+    """Set by the runtime: opens the target's connector, which says the rates of its VAT
+    codes."""
+
     def handlers(self) -> dict[str, Handler]:
         return {"commerce_flow": self._flow_job, "commerce_history": self._history_job}
 
@@ -385,6 +397,8 @@ class CommerceFlows(RouteFlows):
         derived rows with its hub records); the last one also moves the cursor to
         ``position``, so a crash reads again at most what was not committed."""
         work = [("order", rid) for rid in orders] + [("refund", rid) for rid in refunds]
+        if orders and run.vat_rates is None:
+            run.vat_rates = self._vat_rates(run)
         starts = range(0, len(work), BATCH) if work else range(1)
         for start in starts:
             with self._state.transaction() as session:
@@ -397,6 +411,19 @@ class CommerceFlows(RouteFlows):
                 if position is not None and start + BATCH >= len(work):
                     self._set_cursor(session, run.route_id, position)
             heartbeat()
+
+    def _vat_rates(self, run: FlowRun) -> dict[str, Decimal]:
+        """The target's VAT code rates (outside any transaction: a call). A target that
+        cannot be reached leaves them unknown: the lines are then checked at their own rates,
+        and the push meets the target's answer."""
+        if self.opener is None:
+            return {}
+        try:
+            with self.opener(run.target_id) as connector:
+                return connector.vat_rates()
+        except (ConnectorError, QuotaExhausted) as exc:
+            log.warning("VAT rates of %s not read: %s", run.target_id, exc)
+            return {}
 
     def revisit(self, run: FlowRun) -> None:
         """Orders whose invoice is still a draft and orders and refunds with an open issue,
@@ -491,7 +518,7 @@ class CommerceFlows(RouteFlows):
         prior = self._prior(session, run, derived)
         result = order_flow(
             order, run.policy, run.rules, known, prior,
-            timezone=run.timezone, historical=run.historical,
+            timezone=run.timezone, historical=run.historical, code_rates=run.vat_rates,
         )  # fmt: skip
         issue_key = order.source_id
         if result.outcome == "skip":
@@ -503,7 +530,8 @@ class CommerceFlows(RouteFlows):
         if result.outcome == "unchanged":
             assert derived is not None
             derived.source_hash = digest
-            recorder.resolve(session, "orders", FLOW, [issue_key])
+            if not result.issue:
+                recorder.resolve(session, "orders", FLOW, [issue_key])
             recorder.log(
                 session, stream="orders", direction=FLOW, outcome="unchanged",
                 record_id=record.id, reason=result.reason, message=result.message,
@@ -519,7 +547,10 @@ class CommerceFlows(RouteFlows):
         invoice = self._hub.get(session, run.tenant_id, "invoice", derived.derived_record_id)
         if invoice is None or invoice.deleted:
             return None  # deleted in the hub: the order is derived afresh
-        return Prior(derived.derived_record_id, derived.state, invoice.data.get("party_id"))
+        data = invoice.data
+        return Prior(
+            derived.derived_record_id, derived.state, data.get("party_id"), data.get("payment_term")
+        )
 
     def _party(
         self,
@@ -758,7 +789,35 @@ class CommerceFlows(RouteFlows):
             derived.source_hash = digest
             recorder.resolve(session, "refunds", FLOW, [refund.source_id])
             return
+        assert invoice_row is not None
+        if not result.issue:
+            waits = self._credited_pending(session, run, invoice_row.derived_record_id)
+            if waits is not None:
+                message = credit_note_waits(str(result.state), invoice_row.derived_record_id, waits)
+                result = replace(result, message=message)
         self._write_credit_note(session, run, record, refund, derived, digest, result)
+
+    def _credited_pending(self, session: Session, run: FlowRun, invoice_id: str) -> str | None:
+        """Why the target does not have the credited invoice yet (the reason it refused it,
+        or "" when it was not sent yet); None when it has it. A credit note follows its
+        invoice there, so its log must not say it is booked before then."""
+        linked = session.scalar(
+            sa.select(Link.remote_id).where(
+                Link.connection_id == run.target_id,
+                Link.stream == "invoices",
+                Link.record_id == invoice_id,
+            )
+        )
+        if linked is not None:
+            return None
+        refused = session.scalar(
+            sa.select(SyncIssue.reason_code).where(
+                SyncIssue.connection_id == run.target_id,
+                SyncIssue.stream == "invoices",
+                SyncIssue.key == invoice_id,
+            )
+        )
+        return refused or ""
 
     def _write_credit_note(
         self,

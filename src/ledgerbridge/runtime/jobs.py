@@ -390,7 +390,11 @@ class SyncJobs:
                     # A run that neither reached the system nor changed anything (a push
                     # with nothing to send) says nothing of the connection's health: it
                     # must not hide a newer error and the advice that goes with it.
+                    # One that did clears the error: the connection works again, and the
+                    # failed run keeps its message in the runs.
                     connection.last_success_at = now
+                    connection.last_error = None
+                    connection.last_error_at = None
                 if status == "deferred":
                     connection.last_error = message
                     connection.last_error_at = now

@@ -11,7 +11,9 @@ apart from the commerce flow's, so one route can carry both blocks), decides eac
 read again, or a crash and rerun, finds the row and posts nothing more. A payout that changed
 after it was posted is reported (``payout_inconsistent``), never posted twice. A line that
 went to the error account and whose invoice is booked later gets a second posting (role
-``late_match`` per line). The postings reach the target through the ordinary push, since their
+``late_match`` per line). Each invoice a posting takes off the receivable gets a row too (role
+``settlement``), which every route into the same target reads: an invoice is settled once. The
+postings reach the target through the ordinary push, since their
 origin (``flow:<route>``) routes them there. A posting the target has not taken yet (refused for
 a journal or an account it lacks) takes the route's journal and accounts again on each run, so
 correcting the route sends it with the corrected ones.
@@ -28,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ledgerbridge.commerce.flow import BOOKED_STATES
 from ledgerbridge.commerce.paymatch import (
@@ -44,7 +46,7 @@ from ledgerbridge.commerce.paymatch import (
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
 from ledgerbridge.engine.recorder import SyncRecorder
-from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
+from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of, source_origin
 from ledgerbridge.engine.steps import OPEN_STATUSES, STARTED
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
@@ -70,6 +72,9 @@ STREAM = "payouts"
 WAITING = "waiting_for_invoice"
 UNMATCHED = "unmatched"
 """A journal row's state while some of its lines wait on the error account for a match."""
+SETTLEMENT = "settlement"
+"""The derived-record role of an invoice a posting took off the receivable (keyed
+``invoice:<number>``): a later payout's payment of it goes to the error account."""
 PAGE = 500
 BATCH = 20
 """Payouts decided per transaction (a payout may hold thousands of lines)."""
@@ -100,58 +105,97 @@ class PayMatchRun:
 
 
 class StoreInvoices:
-    """``commerce.paymatch.KnownInvoices`` over the hub, for one transaction: the tenant's
-    orders by number, shop id and transaction id, and each order's derived invoice (by any
-    commerce route), each read once."""
+    """``commerce.paymatch.KnownInvoices`` over the hub, for one transaction of one route: the
+    orders its payouts can pay, by number, shop id and transaction id, each with its derived
+    invoice, and the invoices payouts into the same target settled, each read once.
 
-    def __init__(self, session: Session, tenant_id: str) -> None:
+    Order numbers are unique within one shop or till only, so the orders are those of the
+    route's own source when it is a shop too (a till that is its own acquirer, or the app),
+    else those of the shops whose commerce routes invoice into the route's target. A number
+    two of those shops share matches neither (the transaction id may still)."""
+
+    def __init__(self, session: Session, tenant_id: str, target_id: str, source: str) -> None:
         self._session = session
         self._tenant_id = tenant_id
-        self._orders: tuple[dict[str, JSON], dict[str, JSON]] | None = None
-        self._invoices: dict[str, tuple[str, str]] | None = None
+        self._target_id = target_id
+        self._source = source
+        self._shops: dict[str, str] | None = None
+        self._orders: tuple[dict[str, list[JSON]], dict[str, list[JSON]]] | None = None
+        self._invoices: dict[tuple[str, str], tuple[str, str]] | None = None
         self._numbers: dict[str, str | None] = {}
+        self._settled: dict[str, str] | None = None
 
-    def _load_orders(self) -> tuple[dict[str, JSON], dict[str, JSON]]:
+    def _commerce_routes(self) -> dict[str, str]:
+        """The commerce routes into the target whose invoices this route's payouts settle:
+        route id → its source."""
+        if self._shops is None:
+            rows = self._session.execute(
+                sa.select(Route.id, Route.source_connection_id, Route.commerce).where(
+                    Route.tenant_id == self._tenant_id,
+                    Route.target_connection_id == self._target_id,
+                )
+            )
+            shops = {rid: src or APP_SOURCE for rid, src, block in rows if block}
+            own = {rid: src for rid, src in shops.items() if src == self._source}
+            self._shops = own or shops
+        return self._shops
+
+    def _load_orders(self) -> tuple[dict[str, list[JSON]], dict[str, list[JSON]]]:
         if self._orders is None:
+            sources = set(self._commerce_routes().values())
+            origins = [source_origin(source) for source in sources]
             data = HubRecord.data
             rows = self._session.execute(
                 sa.select(
                     data["number"].as_string(),
                     data["source_id"].as_string(),
                     data["transaction_id"].as_string(),
+                    HubRecord.origin,
                 )
                 .where(
                     HubRecord.tenant_id == self._tenant_id,
                     HubRecord.entity == "order",
+                    HubRecord.origin.in_(origins),
                     HubRecord.deleted.is_(False),
                 )
                 .order_by(HubRecord.created_at, HubRecord.id)
             )
-            by_ref: dict[str, JSON] = {}
-            by_txn: dict[str, JSON] = {}
-            for number, source_id, txn in rows:
-                order = {"number": number, "source_id": source_id, "transaction_id": txn}
+            by_ref: dict[str, dict[str, JSON]] = {}
+            by_txn: dict[str, dict[str, JSON]] = {}
+            for number, source_id, txn, origin in rows:
+                source = str(source_of(origin))
+                order = {"number": number, "source_id": source_id, "transaction_id": txn,
+                         "source": source}  # fmt: skip
                 for ref in (source_id, number):
                     if ref:
-                        by_ref.setdefault(str(ref), order)
+                        by_ref.setdefault(str(ref), {}).setdefault(source, order)
                 if txn:
-                    by_txn.setdefault(str(txn), order)
-            self._orders = (by_ref, by_txn)
+                    by_txn.setdefault(str(txn), {}).setdefault(source, order)
+            self._orders = (
+                {ref: list(found.values()) for ref, found in by_ref.items()},
+                {txn: list(found.values()) for txn, found in by_txn.items()},
+            )
         return self._orders
 
-    def _invoice_rows(self) -> dict[str, tuple[str, str]]:
+    def _invoice_rows(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(order's source, ``order:<shop id>``) → the invoice derived from it and its state."""
         if self._invoices is None:
+            routes = self._commerce_routes()
             rows = self._session.execute(
                 sa.select(
+                    DerivedRecord.route_id,
                     DerivedRecord.source_record_id,
                     DerivedRecord.derived_record_id,
                     DerivedRecord.state,
                 ).where(
                     DerivedRecord.tenant_id == self._tenant_id,
+                    DerivedRecord.route_id.in_(list(routes)),
                     DerivedRecord.role == "invoice",
                 )
             )
-            self._invoices = {key: (rid, state) for key, rid, state in rows}
+            self._invoices = {}
+            for route_id, key, rid, state in rows:
+                self._invoices.setdefault((routes[route_id], key), (rid, state))
         return self._invoices
 
     def _number(self, invoice_id: str) -> str | None:
@@ -169,12 +213,13 @@ class StoreInvoices:
             self._numbers.setdefault("", None)
         return self._numbers.get(invoice_id)
 
-    def _fact(self, order: JSON | None) -> InvoiceFact | None:
-        if order is None:
+    def _fact(self, found: list[JSON] | None) -> InvoiceFact | None:
+        if not found or len(found) > 1:
             return None
+        (order,) = found
         source_id = str(order["source_id"])
         label = str(order.get("number") or source_id)
-        row = self._invoice_rows().get(f"order:{source_id}")
+        row = self._invoice_rows().get((order["source"], f"order:{source_id}"))
         if row is None:
             return InvoiceFact(label, "none", None, order.get("transaction_id"))
         invoice_id, state = row
@@ -189,6 +234,43 @@ class StoreInvoices:
 
     def by_psp_ref(self, ref: str) -> InvoiceFact | None:
         return self._fact(self._load_orders()[1].get(ref))
+
+    def _settlements(self) -> dict[str, str]:
+        """Invoice number → the payout that settled it, over every route into the target."""
+        if self._settled is None:
+            posting = aliased(HubRecord)
+            rows = self._session.execute(
+                sa.select(
+                    DerivedRecord.source_record_id,
+                    posting.data["provider"].as_string(),
+                    posting.data["payout_id"].as_string(),
+                )
+                .join(Route, Route.id == DerivedRecord.route_id)
+                .join(posting, posting.id == DerivedRecord.derived_record_id)
+                .where(
+                    DerivedRecord.tenant_id == self._tenant_id,
+                    DerivedRecord.role == SETTLEMENT,
+                    Route.target_connection_id == self._target_id,
+                )
+                .order_by(DerivedRecord.created_at, DerivedRecord.id)
+            )
+            self._settled = {}
+            for key, provider, payout_id in rows:
+                self._settled.setdefault(
+                    key.removeprefix("invoice:"), f"{provider} payout {payout_id}"
+                )
+        return self._settled
+
+    def settled_by(self, invoice_number: str) -> str | None:
+        return self._settlements().get(invoice_number)
+
+    def settle(self, invoice_numbers: list[str], posting: JournalPosting) -> list[str]:
+        """Note the invoices a posting just settled; returns those no payout had settled."""
+        settled = self._settlements()
+        new = [n for n in dict.fromkeys(invoice_numbers) if n not in settled]
+        for number in new:
+            settled[number] = f"{posting.provider} payout {posting.payout_id}"
+        return new
 
 
 class PayMatchFlows(RouteFlows):
@@ -357,7 +439,7 @@ class PayMatchFlows(RouteFlows):
         starts = range(0, len(payout_ids), BATCH) if payout_ids else range(1)
         for start in starts:
             with self._state.transaction() as session:
-                known = StoreInvoices(session, run.tenant_id)
+                known = StoreInvoices(session, run.tenant_id, run.target_id, run.source)
                 for record_id in payout_ids[start : start + BATCH]:
                     self._payout(session, run, record_id, known)
                 if position is not None and start + BATCH >= len(payout_ids):
@@ -387,7 +469,7 @@ class PayMatchFlows(RouteFlows):
         self._process(run, ids, heartbeat)
         for start in range(0, len(open_rows), BATCH):
             with self._state.transaction() as session:
-                known = StoreInvoices(session, run.tenant_id)
+                known = StoreInvoices(session, run.tenant_id, run.target_id, run.source)
                 for row_id in open_rows[start : start + BATCH]:
                     row = session.get(DerivedRecord, row_id)
                     if row is not None:
@@ -495,11 +577,8 @@ class PayMatchFlows(RouteFlows):
         try:
             payout = Payout.model_validate(record.data)
         except ValidationError as exc:
-            recorder.issue(
-                session, stream=STREAM, direction=FLOW, key=str(record.data.get("source_id")),
-                reason="invalid_payout", message=describe_validation_error(exc),
-                record_id=record.id,
-            )  # fmt: skip
+            self._issue(session, run, record, str(record.data.get("source_id")),
+                        "invalid_payout", describe_validation_error(exc))  # fmt: skip
             return
         key = journal_key(payout)
         digest = payout_digest(payout)
@@ -521,16 +600,10 @@ class PayMatchFlows(RouteFlows):
             payout, run.policy, known, seen_at=record.created_at, now=self._clock.now()
         )
         if decision.outcome == "skip":
-            recorder.issue(
-                session, stream=STREAM, direction=FLOW, key=payout.source_id,
-                reason=decision.reason, message=decision.message, record_id=record.id,
-            )  # fmt: skip
+            self._issue(session, run, record, payout.source_id, decision.reason, decision.message)
             return
         if decision.outcome == "wait":
-            recorder.issue(
-                session, stream=STREAM, direction=FLOW, key=payout.source_id,
-                reason=WAITING, message=decision.message, record_id=record.id,
-            )  # fmt: skip
+            self._issue(session, run, record, payout.source_id, WAITING, decision.message)
             assert decision.wait_until is not None
             self.queue_wake(session, run.route_id, run.tenant_id, decision.wait_until)
             return
@@ -538,26 +611,52 @@ class PayMatchFlows(RouteFlows):
         try:
             data = validate("journal_posting", {**decision.posting, "route_id": run.route_id})
         except ValidationError as exc:
-            recorder.issue(
-                session, stream=STREAM, direction=FLOW, key=payout.source_id,
-                reason="invalid_posting",
-                message=f"the posting cannot be made: {describe_validation_error(exc)}",
-                record_id=record.id,
-            )  # fmt: skip
+            problem = describe_validation_error(exc)
+            self._issue(session, run, record, payout.source_id, "invalid_posting",
+                        f"the posting cannot be made: {problem}")  # fmt: skip
             return
         posting = self._hub.create(
             session, run.tenant_id, "journal_posting", data, run.origin, run_id=run.recorder.run_id
         )
-        lines = JournalPosting.model_validate(data).lines
-        open_lines = any(ln.role == "error" and ln.reason in LATE_MATCHABLE for ln in lines)
+        made = JournalPosting.model_validate(data)
+        open_lines = any(ln.role == "error" and ln.reason in LATE_MATCHABLE for ln in made.lines)
         self._remember(
             session, run, key, "journal", posting.id, UNMATCHED if open_lines else "posted", digest
         )
+        self._settled(session, run, known, decision.settled, made, posting.id)
         recorder.resolve(session, STREAM, FLOW, [payout.source_id])
         recorder.log(
             session, stream=STREAM, direction=FLOW, outcome="created", record_id=record.id,
             remote_id=posting.id, reason=decision.reason,
             message=f"payout {payout.source_id}: {decision.message}: posting {posting.id}",
+        )  # fmt: skip
+
+    def _settled(
+        self,
+        session: Session,
+        run: PayMatchRun,
+        known: StoreInvoices,
+        paid: list[str],
+        posting: JournalPosting,
+        posting_id: str,
+    ) -> None:
+        """Remember each invoice whose payment the posting took off the receivable, so that
+        no payout into the same target takes it off again."""
+        for number in known.settle(paid, posting):
+            self._remember(
+                session, run, f"invoice:{number}", SETTLEMENT, posting_id, "posted", None
+            )
+
+    @staticmethod
+    def _issue(
+        session: Session, run: PayMatchRun, record: HubRecord, key: str, reason: str,
+        message: str, **more: Any,
+    ) -> None:  # fmt: skip
+        """An issue of a payout: keyed by the acquirer's payout id (what the payouts page and
+        the wait look up), naming the hub record it concerns."""
+        run.recorder.issue(
+            session, stream=STREAM, direction=FLOW, key=key, reason=reason, message=message,
+            record_id=record.id, payload={"record_id": record.id}, **more,
         )  # fmt: skip
 
     def _inconsistent(
@@ -575,12 +674,11 @@ class PayMatchFlows(RouteFlows):
         except ValidationError:
             before = None
         what = payout_changes(before, payout) if before is not None else ["its content"]
-        run.recorder.issue(
-            session, stream=STREAM, direction=FLOW, key=payout.source_id,
-            reason="payout_inconsistent", outcome="failed", record_id=record.id,
-            remote_id=derived.derived_record_id,
-            message=f"payout {payout.source_id} changed after it was posted "
+        self._issue(
+            session, run, record, payout.source_id, "payout_inconsistent",
+            f"payout {payout.source_id} changed after it was posted "
             f"({'; '.join(what)}): it is not posted again; correct the cash journal by hand",
+            outcome="failed", remote_id=derived.derived_record_id,
         )  # fmt: skip
 
     def _late(
@@ -614,6 +712,9 @@ class PayMatchFlows(RouteFlows):
             self._remember(
                 session, run, f"{prefix}{move.line_id}", "late_match", late.id, "posted", None
             )
+            moved = JournalPosting.model_validate(data)
+            paid = [ln.invoice for ln in moved.lines if ln.role == "receivable" and ln.amount < 0]
+            self._settled(session, run, known, [n for n in paid if n], moved, late.id)
             done.append(move.line_id)
             run.recorder.log(
                 session, stream=STREAM, direction=FLOW, outcome="created", record_id=record.id,

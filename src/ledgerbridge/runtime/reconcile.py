@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,8 +19,11 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.engine.context import RunContext
+from ledgerbridge.commerce.paymatch import payout_changes
+from ledgerbridge.engine.context import OUTBOUND, RunContext
 from ledgerbridge.engine.reconcile import Period, Reconciler
+from ledgerbridge.model.invoice import Invoice
+from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
 from ledgerbridge.runtime.jobqueue.port import Handler, JobContext, Postpone
 from ledgerbridge.runtime.jobs import Events, SyncJobs
@@ -28,7 +32,7 @@ from ledgerbridge.runtime.paymatch import journal_key
 from ledgerbridge.store.tables.flows import DerivedRecord, Route
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.reconcile import Reconciliation
-from ledgerbridge.store.tables.sync import SyncIssue
+from ledgerbridge.store.tables.sync import Link, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
 JSON = dict[str, Any]
@@ -83,7 +87,7 @@ class ReconcileJobs:
                 row = session.get(Reconciliation, report_id)
                 if row is None:
                     return
-                totals, differences = commerce(session, row.connection_id, period)
+                totals, differences = commerce(session, row.connection_id, period, report.booked)
                 row.run_id = ctx.run_id
                 row.totals = {**report.totals, **({"commerce": totals} if totals else {})}
                 row.differences = report.differences + differences
@@ -151,17 +155,35 @@ class ReconcileJobs:
                 row.finished_at = now if status in ("done", "failed") else None
 
 
-def commerce(session: Session, connection_id: str, period: Period) -> tuple[JSON, list[JSON]]:
-    """What the routes into this connection made of the month, from the hub alone (no call):
-    each source's orders against the invoices derived from them, and its payouts against
-    the cash-journal postings made of them. An order or payout without its derived record is
-    a difference: ``skipped`` with its open issue's reason, else ``pending``."""
+def commerce(
+    session: Session, connection_id: str, period: Period, booked: dict[str, tuple[str, JSON]]
+) -> tuple[JSON, list[JSON]]:
+    """What the routes into this connection made of the month: each source's orders against
+    the invoices made of them as the accounting system holds them (``booked``: per hub
+    invoice, its remote id and the system's invoice, from the report's read), and its payouts
+    against the cash-journal postings made of them that reached the system. An order or
+    payout counts as booked only then; one that is not, or whose booked amount or status
+    differs from its own, is a difference."""
     connection = session.get(Connection, connection_id)
     if connection is None:
         return {}, []
     zone = ZoneInfo(connection.timezone)
     totals: JSON = {}
     differences: list[JSON] = []
+    sent = {
+        record_id: remote_id
+        for record_id, remote_id in session.execute(
+            sa.select(Link.record_id, Link.remote_id).where(Link.connection_id == connection_id)
+        )
+    }
+    outbound_issues = {
+        key: (reason, message)
+        for key, reason, message in session.execute(
+            sa.select(SyncIssue.key, SyncIssue.reason_code, SyncIssue.message).where(
+                SyncIssue.connection_id == connection_id, SyncIssue.direction == OUTBOUND
+            )
+        )
+    }
     routes = session.scalars(
         sa.select(Route).where(Route.target_connection_id == connection_id, Route.active)
     ).all()
@@ -207,26 +229,82 @@ def commerce(session: Session, connection_id: str, period: Period) -> tuple[JSON
                 sums["count"] += 1
                 currency = str(data.get("currency") or "")
                 money = sums["amounts"].setdefault(currency, {"source": "0", "booked": "0"})
-                money["source"] = str(
-                    Decimal(money["source"]) + Decimal(str(data.get(amount) or 0))
-                )
-                if key_of(data) in derived:
-                    sums["booked"] += 1
-                    money["booked"] = str(
-                        Decimal(money["booked"]) + Decimal(str(data.get(amount) or 0))
-                    )
-                    continue
+                own = Decimal(str(data.get(amount) or 0))
+                money["source"] = str(Decimal(money["source"]) + own)
+
+                differs = partial(_difference, differences, stream, entity, record.id)
                 source_id = str(data.get("source_id") or "")
+                made = derived.get(key_of(data))
+                if made is None:
+                    issue = issues.get(source_id)
+                    if issue is not None:
+                        differs("skipped", *issue)
+                    else:
+                        differs("pending", f"no_{role}", f"no {role} made of this {entity} yet")
+                    continue
+                what: list[str] = []
+                if role == "invoice":
+                    found = booked.get(made)
+                    remote_id, there = (found[0], _gross(found[1])) if found else (None, None)
+                else:
+                    remote_id = sent.get(made)
+                    there, what = _posted(session, made, data)
+                if remote_id is None or there is None:
+                    issue = outbound_issues.get(made)
+                    if issue is not None:
+                        differs("skipped", *issue)
+                    else:
+                        differs("pending", f"{role}_not_booked", f"its {role} ({made}) is not "
+                                "in the accounting system yet")  # fmt: skip
+                    continue
+                sums["booked"] += 1
+                money["booked"] = str(Decimal(money["booked"]) + there)
                 issue = issues.get(source_id)
-                kind, reason, message = (
-                    ("skipped", *issue) if issue is not None
-                    else ("pending", f"no_{role}", f"no {role} made of this {entity} yet")
-                )  # fmt: skip
-                differences.append({
-                    "stream": stream, "entity": entity, "kind": kind, "record_id": record.id,
-                    "remote_id": None, "reason": reason, "message": message, "fields": [],
-                })  # fmt: skip
+                if role == "journal" and issue is not None:
+                    differs("skipped", *issue, remote_id)
+                elif role == "invoice" and there != own:
+                    differs("differs", "booked_total_differs", f"{entity} total {own} "
+                            f"{currency}, its invoice in the accounting system {there}",
+                            remote_id)  # fmt: skip
+                elif role == "journal" and what:
+                    reason = "payout_failed" if data.get("status") == "failed" else "payout_changed"
+                    differs("differs", reason, f"payout changed after it was posted "
+                            f"({'; '.join(what)}): correct the cash journal by hand",
+                            remote_id)  # fmt: skip
     return totals, differences
+
+
+def _difference(
+    into: list[JSON], stream: str, entity: str, record_id: str, kind: str, reason: str,
+    message: str, remote_id: str | None = None,
+) -> None:  # fmt: skip
+    into.append({
+        "stream": stream, "entity": entity, "kind": kind, "record_id": record_id,
+        "remote_id": remote_id, "reason": reason, "message": message, "fields": [],
+    })  # fmt: skip
+
+
+def _gross(invoice: JSON) -> Decimal | None:
+    """An invoice's gross total as the system holds it; None if it cannot be read."""
+    try:
+        return Invoice.model_validate(invoice).gross_total
+    except ValidationError:
+        return None
+
+
+def _posted(session: Session, posting_id: str, payout: JSON) -> tuple[Decimal | None, list[str]]:
+    """The payout's net as its posting booked it, and what changed in the payout since."""
+    row = session.get(HubRecord, posting_id)
+    try:
+        posting = JournalPosting.model_validate(row.data if row is not None else None)
+        current = Payout.model_validate(payout)
+    except ValidationError:
+        return None, []
+    net = posting.payout_net if posting.payout_net is not None else current.net
+    changed = posting.payout_net != current.net or (
+        posting.payout_status is not None and posting.payout_status != current.status
+    )
+    return net, payout_changes(posting, current) if changed else []
 
 
 def _payout_key(data: JSON) -> str | None:

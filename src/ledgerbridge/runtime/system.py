@@ -135,6 +135,7 @@ class System:
         self.paymatch = PayMatchFlows(self.sessions, self.hub, self.queue, self.clock)
         self.routes.paymatch = self.paymatch
         self.routes.opener = self.connector
+        self.flows.opener = self.connector
         self.mails = InvoiceMails(
             self.sessions, self.queue, self.clock, self.connections,
             first_retry=timedelta(seconds=settings.mail_first_retry_seconds),

@@ -34,6 +34,7 @@ KINDS = {
     "changed_remote": "Changed in the accounting system only",
     "missing_remote": "Missing in the accounting system",
     "missing_hub": "Missing in the hub",
+    "differs": "Booked with another amount or status",
 }
 """Each kind of difference, as a person reads it."""
 CSV_COLUMNS = ("stream", "kind", "reason", "record_id", "remote_id", "fields", "message")
@@ -161,8 +162,8 @@ def comparison(totals: JSON) -> list[JSON]:
         rows.append({"label": "open amount", "hub": hub.get("open_amount", "0"),
                      "remote": remote.get("open_amount", "0")})  # fmt: skip
     for stream, sums in sorted((totals.get("commerce") or {}).items()):
-        # A route's source records in the hub against those booked (made into an invoice or
-        # a cash-journal posting for this connection).
+        # A route's source records in the hub against those booked: whose invoice the
+        # accounting system holds (with its total), or whose cash-journal posting reached it.
         label = stream.replace("_", " ")
         rows.append({"label": f"{label} booked (count)", "hub": str(sums.get("count", 0)),
                      "remote": str(sums.get("booked", 0))})  # fmt: skip

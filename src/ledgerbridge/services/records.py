@@ -31,6 +31,19 @@ UNIQUE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """Business keys accounting systems enforce: two hub records must not claim the same one."""
 
+SOURCE_KEYS: dict[str, tuple[str, ...]] = {"payout": ("provider", "source_id")}
+"""Fields that together name a record at its source: an acquirer's payout written twice is
+one payout (a second record would be posted a second time)."""
+
+IMMUTABLE: dict[str, str] = {
+    "journal_posting": (
+        "journal_posting_immutable: a posting is made by PayMatch, its lines are in the "
+        "accounting system's cash journal already, and it is what a person re-enters deleted "
+        "lines from: it is never changed nor deleted here; correct the journal there"
+    ),
+}
+"""Entities the app may read but not change: why, by entity."""
+
 
 @dataclass(frozen=True)
 class RecordView:
@@ -121,6 +134,7 @@ class RecordService:
         clean = self._validate(entity, data)
         with self._sessions.begin() as session:
             record = self._load(session, principal, entity, record_id)
+            self._check_mutable(entity)
             if if_version is not None and record.version != if_version:
                 raise Conflict(
                     f"record {record_id} is at version {record.version}, not {if_version}",
@@ -133,14 +147,16 @@ class RecordService:
 
     def patch(self, principal: Principal, entity: str, record_id: str, changes: JSON) -> RecordView:
         with self._sessions() as session:
-            current = dict(self._load(session, principal, entity, record_id).data)
-            version = self._load(session, principal, entity, record_id).version
+            record = self._load(session, principal, entity, record_id)
+            self._check_mutable(entity)
+            current, version = dict(record.data), record.version
         current.update(changes)
         return self.replace(principal, entity, record_id, current, if_version=version)
 
     def delete(self, principal: Principal, entity: str, record_id: str) -> None:
         with self._sessions.begin() as session:
             record = self._load(session, principal, entity, record_id)
+            self._check_mutable(entity)
             self._hub.delete(session, record, API_ORIGIN, actor=principal.actor)
 
     def changes(self, principal: Principal, after: int, limit: int) -> tuple[list[JSON], int]:
@@ -171,6 +187,13 @@ class RecordService:
             raise
         except (TypeError, ValueError) as exc:
             raise Invalid(str(exc)) from exc
+
+    @staticmethod
+    def _check_mutable(entity: str) -> None:
+        """Refused after the record is found, so that a wrong id is still a 404."""
+        reason = IMMUTABLE.get(entity)
+        if reason is not None:
+            raise Conflict(reason)
 
     def _load(
         self, session: Session, principal: Principal, entity: str, record_id: str
@@ -209,6 +232,24 @@ class RecordService:
             other = session.scalar(query.limit(1))
             if other is not None:
                 raise Conflict(f"{field} {value} is already used by {other}", field=field)
+        fields = SOURCE_KEYS.get(entity, ())
+        if fields and all(data.get(f) is not None for f in fields):
+            query = sa.select(HubRecord.id).where(
+                HubRecord.tenant_id == tenant_id,
+                HubRecord.entity == entity,
+                HubRecord.deleted.is_(False),
+                *(HubRecord.data[f].as_string() == str(data[f]) for f in fields),
+            )
+            if record_id is not None:
+                query = query.where(HubRecord.id != record_id)
+            other = session.scalar(query.limit(1))
+            if other is not None:
+                named = " ".join(f"{f} {data[f]}" for f in fields)
+                raise Conflict(
+                    f"{entity} with {named} is record {other} already: change that one "
+                    f"(PUT or PATCH of {other}) instead of writing it again",
+                    field=fields[-1],
+                )
 
     def sync_states(self, principal: Principal, record_ids: list[str]) -> dict[str, list[JSON]]:
         """Where each of the tenant's records is linked (with the link into the system's own

@@ -6,7 +6,8 @@ somewhere else, not join two app-side systems, and name only entities its target
 as the flow reads them, each refusal naming its path (``commerce.policy.vat.oss_codes``);
 mapping rules that change get the next version. The accounting codes a route names (a payment
 term, a journal, an account) are looked up in the target system, where it checks them
-(``SystemSpec.checked_codes``): one read per kind of code a save names.
+(``SystemSpec.checked_codes``): one read per kind of code a save names; so are the rates of
+the VAT codes it names, which must be the rates they are named for.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.commerce.config import CommercePolicy, named_codes
+from ledgerbridge.commerce.config import CommercePolicy, named_codes, named_vat_codes
 from ledgerbridge.commerce.flow import match_key
 from ledgerbridge.commerce.mapping import MappingRules, apply_mapping
 from ledgerbridge.commerce.paymatch import PayMatchPolicy
@@ -208,25 +209,39 @@ class RouteService:
         if spec is None or self.opener is None:
             return []
         named: list[NamedCode] = []
+        vat: list[tuple[str, str, Decimal]] = []
         if body.commerce is not None:
             named += named_codes(body.commerce.get("policy") or {})
+            if spec.checked_codes:  # a system that checks codes also says its VAT rates
+                vat = named_vat_codes(body.commerce.get("policy") or {})
         if body.paymatch is not None:
             named += PayMatchPolicy.model_validate(body.paymatch).named_codes()
         named = [code for code in named if code.kind in spec.checked_codes]
-        if not named:
+        if not named and not vat:
             return []
         try:
             with self.opener(body.target) as connector:
-                missing = connector.missing_codes(named)
+                missing = connector.missing_codes(named) if named else {}
+                rates = connector.vat_rates() if vat else {}
         except (ConnectorError, QuotaExhausted) as exc:
             return [
-                f"the codes the route names (journal, accounts, payment terms …) were not "
-                f"checked: {spec.title} could not be reached ({exc}); the route is saved as "
-                "given, and a code it lacks is named on the records it refuses"
+                f"the codes the route names (journal, accounts, payment terms, VAT codes …) "
+                f"were not checked: {spec.title} could not be reached ({exc}); the route is "
+                "saved as given, and a code it lacks is named on the records it refuses"
             ]
         problems = [
             Invalid(f"{message}: name one the company has, or create it there", field=field)
             for field, message in missing.items()
+        ]
+        problems += [
+            Invalid(
+                f"VAT code '{code}' books {booked.normalize():f}% in {spec.title}, not "
+                f"{rate.normalize():f}%: name a {rate.normalize():f}% code, or correct the "
+                f"code's rate in {spec.title}",
+                field=field,
+            )
+            for field, code, rate in vat
+            if (booked := rates.get(code)) is not None and booked != rate
         ]
         if problems:
             raise Invalid(problems[0].message, field=problems[0].field, also=problems[1:])

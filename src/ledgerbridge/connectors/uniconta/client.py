@@ -33,6 +33,10 @@ def odata_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+class NoCompanyAccess(AuthenticationFailed):
+    """The login is right, but its user has no rights to the company it names (403)."""
+
+
 class UnicontaClient:
     def __init__(
         self,
@@ -145,12 +149,10 @@ class UnicontaClient:
         except httpx.TransportError as exc:
             raise httpx_failure("Uniconta", method, path, exc, write=write) from exc
         status = response.status_code
-        if status in (401, 403):
-            raise AuthenticationFailed(
-                "Uniconta refused the credentials"
-                if status == 401
-                else "the Uniconta user has no access to this company"
-            )
+        if status == 401:
+            raise AuthenticationFailed("Uniconta refused the credentials")
+        if status == 403:
+            raise NoCompanyAccess("the Uniconta user has no access to this company")
         failure = status_failure("Uniconta", method, path, status, response.headers, write=write)
         if failure is not None:
             raise failure

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from hashlib import sha256
 from typing import Any, Literal
 
@@ -309,6 +310,19 @@ class UnicontaConnector(Connector):
             for item in named
             if item.kind in CODE_TABLES and not self._codes[(item.kind, item.code.casefold())]
         }
+
+    def vat_rates(self) -> dict[str, Decimal]:
+        """The company's VAT codes (as the hub names them: through ``vat_mapping`` when mapped
+        there, else Uniconta's own) with their rates, from the kept read (``VAT_RATES``)."""
+        self.codes.load()
+        known: dict[str, Decimal] = {}
+        for code, rate in self.codes.vat_rates.items():
+            try:
+                known[code] = Decimal(rate)
+            except ArithmeticError:
+                continue  # a rate Uniconta does not give as a number says nothing
+        mapped = {hub: known[code] for hub, code in self.codes.vat.back.items() if code in known}
+        return {**known, **mapped}
 
     def read_page(self, stream: str, after: str | None, limit: int) -> Page:
         if stream == "cash_journal":

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, ClassVar, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ledgerbridge.connectors.settings import ConnectionSettings, Strict, Text, Url
 from ledgerbridge.connectors.uniconta.mapping import CountryMapping
 from ledgerbridge.mail import render
 from ledgerbridge.model.common import Email
 
+LOGIN_FORM = re.compile(r"00(?P<company>[0-9]+)/(?P<user>.+)")
+"""Uniconta's login, ``00<CompanyId>/<user name>``."""
 DEFAULT_DEBTOR_NEXT = 100000
 """Where a webshop's customers start: above the debtor numbers a company usually has."""
 
@@ -145,6 +148,23 @@ class UnicontaSettings(ConnectionSettings):
         None, description="Mail booked invoices from your own SMTP server"
     )
     uniconta_user: UnicontaUser | None = None
+
+    @field_validator("username")
+    @classmethod
+    def _plain_username(cls, value: str, info: ValidationInfo) -> str:
+        """The connection logs in as ``00<company_id>/<username>``: a name given in that form
+        (as a login prints it) is kept without the prefix, so the prefix is never doubled."""
+        match = LOGIN_FORM.fullmatch(value)
+        if match is None:
+            return value
+        company, plain = int(match["company"]), match["user"]
+        if company != info.data.get("company_id"):
+            raise ValueError(
+                f"'{value}' is the login of company {company}, not of company_id "
+                f"{info.data.get('company_id')}: give the plain user name ('{plain}'); the "
+                "company is added from company_id"
+            )
+        return plain
 
     @model_validator(mode="after")
     def _numbers(self) -> Self:

@@ -12,7 +12,11 @@ import httpx
 
 from ledgerbridge.connectors.base import JSON, CallMeter, CodeKind, SetupRefused, Verified
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
-from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient
+from ledgerbridge.connectors.uniconta.client import (
+    DEFAULT_BASE_URL,
+    NoCompanyAccess,
+    UnicontaClient,
+)
 from ledgerbridge.connectors.uniconta.mapping import COMMON_UNITS
 
 SERVER_USER_NEEDED = (
@@ -46,16 +50,18 @@ def login(
     meter: CallMeter,
     base_url: str | None = None,
     transport: httpx.BaseTransport | None = None,
+    company_id: int | None = None,
 ) -> Login:
-    """Log in (no company chosen yet) and list the companies; two calls."""
+    """Log in and list the companies; two calls. Without ``company_id`` the login is the
+    plain user name (no company chosen yet); with it, the login a connection's runs use."""
     client = UnicontaClient(
         base_url=base_url or DEFAULT_BASE_URL,
-        company_id=0,
+        company_id=company_id or 0,
         username=username,
         password=password,
         meter=meter,
         transport=transport,
-        company_in_login=False,
+        company_in_login=company_id is not None,
     )
     try:
         result = Login(user=client.user(), companies=client.companies())
@@ -70,11 +76,15 @@ def verify(
     settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport = None
 ) -> Verified:
     """Checks made when a connection is saved: a Server user (refused otherwise), with access
-    to the chosen company, and whether it has the Reseller role invoices need."""
-    result = login(
-        str(settings["username"]), str(secrets["password"]), meter,
-        settings.get("base_url"), transport,
-    )  # fmt: skip
+    to the chosen company, and whether it has the Reseller role invoices need. Made with the
+    login the runs use (``00<company_id>/<username>``), so that saved credentials work; a
+    user without rights to the company logs in without it to say which companies it has."""
+    username, password = str(settings["username"]), str(secrets["password"])
+    base_url = settings.get("base_url")
+    try:
+        result = login(username, password, meter, base_url, transport, int(settings["company_id"]))
+    except NoCompanyAccess:
+        result = login(username, password, meter, base_url, transport)
     if not result.is_server_user:
         raise SetupRefused(
             SERVER_USER_NEEDED.format(

@@ -13,6 +13,7 @@ first delivery to a new destination is a ``TestMessage``, answered and ignored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -23,6 +24,7 @@ from datetime import datetime
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import (
     JSON,
+    CallbackMalformed,
     CallbackRefused,
     CallMeter,
     ChangeNotice,
@@ -51,8 +53,10 @@ def subscribe(
     clock: Clock,
 ) -> JSON:
     """One subscription to ``PurchaseCreated`` at the callback URL (two calls: the grant and
-    the subscription); its uuid and signing key are kept with the secrets."""
-    client = _client(settings, secrets, meter, transport, clock)
+    the subscription); its uuid and signing key are kept with the secrets. A subscription
+    the secrets still name (made with the key this one replaces) is deleted first, with the
+    new key: subscriptions belong to the organisation, and an old key a person revoked
+    could not delete it, which left it failing on every delivery."""
     body: JSON = {
         "uuid": str(uuid.uuid1()),
         "transportName": "WEBHOOK",
@@ -61,7 +65,9 @@ def subscribe(
     }
     if settings.get("contact_email"):
         body["contactEmail"] = str(settings["contact_email"])
+    client = _client(settings, secrets, meter, transport, clock)
     try:
+        _delete(client, secrets)
         made = client.send("POST", "pusher", "/organizations/self/subscriptions", body)
     finally:
         client.close()
@@ -75,25 +81,31 @@ def unsubscribe(
     settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport, clock: Clock
 ) -> None:
     """Delete the subscription made with these credentials (gone already is fine)."""
-    ident = text(secrets.get("subscription_uuid"))
-    if ident is None:
+    if text(secrets.get("subscription_uuid")) is None:
         return
     client = _client(settings, secrets, meter, transport, clock)
     try:
-        client.send("DELETE", "pusher", f"/organizations/self/subscriptions/{ident}")
-    except NotFound:
-        pass
+        _delete(client, secrets)
     finally:
         client.close()
+
+
+def _delete(client: ZettleClient, secrets: Settings) -> None:
+    """Delete the subscription the secrets name, if any (gone already is fine)."""
+    ident = text(secrets.get("subscription_uuid"))
+    if ident is None:
+        return
+    with contextlib.suppress(NotFound):
+        client.send("DELETE", "pusher", f"/organizations/self/subscriptions/{ident}")
 
 
 def _envelope(body: bytes) -> JSON:
     try:
         value = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise CallbackRefused("the delivery is not JSON") from None
+        raise CallbackMalformed("the delivery is not JSON") from None
     if not isinstance(value, dict):
-        raise CallbackRefused("the delivery is not a JSON object")
+        raise CallbackMalformed("the delivery is not a JSON object")
     return value
 
 

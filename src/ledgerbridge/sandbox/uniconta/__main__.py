@@ -116,7 +116,21 @@ def build(args: argparse.Namespace) -> UnicontaSandbox:
 
 
 def _login(company_id: int, user: str, user_type: str, roles: tuple[str, ...]) -> str:
-    return f"00{company_id}/{user} ({user_type}, roles: {', '.join(roles) or 'none'})"
+    """A user as a connection takes it (``username`` plain, beside ``company_id``), with the
+    HTTP login that reaches the company."""
+    kind = f"{user_type}, roles: {', '.join(roles) or 'none'}"
+    return f"username {user!r} (login 00{company_id}/{user}; {kind})"
+
+
+def banner(args: argparse.Namespace) -> str:
+    """The start-up line: what to give a connection (``company_id``, ``username``) and more."""
+    logins = [_login(args.company_id, args.user, args.user_type, args.roles)]
+    logins += [_login(args.company_id, n, t, r) for n, _, t, r in args.extra_user]
+    return (
+        f"Uniconta sandbox: company_id {args.company_id}, {'; '.join(logins)}, "
+        f"{args.debtors} debtors, "
+        f"http://{args.host}:{args.port}/odata/{args.company_id}/DebtorClient"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -125,13 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     args = options.parse_args(argv)
     faults = fault_plan(options, args)
     sandbox = build(args)
-    logins = [_login(args.company_id, args.user, args.user_type, args.roles)]
-    logins += [_login(args.company_id, n, t, r) for n, _, t, r in args.extra_user]
-    print(
-        f"Uniconta sandbox: company {args.company_id}, logins {'; '.join(logins)}, "
-        f"{args.debtors} debtors, "
-        f"http://{args.host}:{args.port}/odata/{args.company_id}/DebtorClient"
-    )
+    print(banner(args))
     booking = None
     if args.booking_port is not None:
         booking = BookingServer(sandbox, host=args.host, port=args.booking_port, faults=faults)

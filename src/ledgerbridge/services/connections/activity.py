@@ -256,10 +256,12 @@ def _day_text(value: Any) -> str:
 def _linked_ids(
     session: Session, connection_id: str, issues: list[SyncIssue]
 ) -> dict[str, tuple[str | None, str | None]]:
-    """Per issue: (hub record id, remote id). An outbound issue's key is the hub record and
-    an inbound one's the remote record; the link, when there is one, gives the other."""
+    """Per issue: (hub record id, remote id). An outbound issue's key is the hub record (a
+    flow's keyed by a source's own id names it in its payload) and an inbound one's the remote
+    record; the link, when there is one, gives the other."""
+    hub_ids = {i.id: (i.payload or {}).get("record_id") or i.key for i in issues}
     wanted_remote = [(i.stream, i.key) for i in issues if i.direction == INBOUND]
-    wanted_record = [(i.stream, i.key) for i in issues if i.direction != INBOUND]
+    wanted_record = [(i.stream, hub_ids[i.id]) for i in issues if i.direction != INBOUND]
     by_remote: dict[tuple[str, str], str] = {}
     by_record: dict[tuple[str, str], str] = {}
     if wanted_remote:
@@ -283,5 +285,5 @@ def _linked_ids(
         if i.direction == INBOUND:
             result[i.id] = (by_remote.get((i.stream, i.key)), i.key)
         else:
-            result[i.id] = (i.key, by_record.get((i.stream, i.key)))
+            result[i.id] = (hub_ids[i.id], by_record.get((i.stream, hub_ids[i.id])))
     return result

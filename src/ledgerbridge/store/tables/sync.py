@@ -135,7 +135,8 @@ class SyncIssue(Base):
     reason_code: Mapped[str] = mapped_column(sa.String(64))
     message: Mapped[str] = mapped_column(sa.Text)
     payload: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
-    """The remote record as received, for inbound issues: a retry needs no API call."""
+    """The remote record as received, for inbound issues: a retry needs no API call. A flow's
+    issue keyed by a source's own id (a payout's) holds the hub record's id (``record_id``)."""
     first_seen_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=1)

@@ -1,0 +1,41 @@
+"""A connection's last error is the latest word on it: a later run that reaches the system
+and succeeds clears it, and the failed run keeps its message in the runs."""
+
+from __future__ import annotations
+
+from ledgerbridge.runtime.system import System
+from tests.integration.conftest import (
+    COMPANY,
+    PASSWORD,
+    USER,
+    Tenant,
+    Uniconta,
+    connect,
+    import_all,
+    seed,
+)
+
+
+def test_a_later_successful_run_clears_the_last_error(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed(uniconta, 3)
+    connection = connect(tenant, uniconta)
+    path = f"/connections/{connection['id']}"
+    # The password changed in Uniconta after the connection was saved.
+    uniconta.sandbox.add_user(COMPANY, USER, "changed-in-Uniconta", user_type="Server")
+    assert tenant.api.post(f"{path}/import").status_code == 202
+    system.run_until_idle()
+    failed = tenant.api.get(path).json()
+    assert failed["last_error"] == "Uniconta refused the credentials"
+    assert failed["last_error_fix"] is not None
+
+    uniconta.sandbox.add_user(COMPANY, USER, PASSWORD, user_type="Server")
+    status = import_all(system, tenant, connection["id"])
+
+    assert status["last_error"] is None
+    assert status["last_error_at"] is None
+    assert status["last_error_fix"] is None
+    assert status["last_success_at"] is not None
+    messages = [run["message"] for run in status["recent_runs"]]
+    assert "Uniconta refused the credentials" in messages, "the failed run keeps its message"
