@@ -966,6 +966,17 @@ def test_historical_import_plan_shows_what_it_would_create() -> None:
     )
 
 
+def test_historical_import_plan_knows_a_customer_as_the_run_matches_it() -> None:
+    march = DateRange(dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+    shouted = order(source_id="1", created_at="2026-03-02T10:00:00+01:00",
+                    customer={"email": "SOREN.Aagaard@example.dk"})  # fmt: skip
+    plan = plan_historical_import(
+        [shouted], march, {"SKU-1"}, {"U25"}, policy(),
+        known_customers={"email:soren.aagaard@example.dk"},
+    )  # fmt: skip
+    assert plan.customers_to_create == ()  # the run matches e-mail without case
+
+
 def test_historical_import_plan_changes_nothing_and_needs_an_ordered_range() -> None:
     placed = order()
     before = placed.model_dump()

@@ -320,6 +320,11 @@ def test_historical_import_plans_then_books_the_orders_before_the_start_date(
     ]
     assert len(uniconta_documents(uniconta)) == 2
 
+    # Planned again: the booked orders are not counted as orders to book, nor their customers.
+    again = tenant.api.post(f"/routes/{route['id']}/historical-import", json=window).json()
+    assert again["orders"] == 0 and again["skipped"] == {"already_booked": 2}, again
+    assert again["customers_to_create"] == []
+
 
 def test_member_reads_routes_but_only_owners_and_admins_change_them(
     hub: str, tenant: Tenant, shop: dict[str, Any]

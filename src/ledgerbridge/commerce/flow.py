@@ -35,6 +35,7 @@ from ledgerbridge.commerce.policies import (
     decide_customer,
     decide_payment,
     line_vat_code,
+    match_key,
     order_day,
 )
 from ledgerbridge.model.commerce import Order, Refund
@@ -166,23 +167,6 @@ class Prior:
     payment_term: str | None = None
     """The invoice's payment term, which its credit notes carry: a refund goes back over the
     receivable the sale was booked on (card receivable, till), not the debtor's own term."""
-
-
-def match_key(field: MatchField, value: str | None) -> str | None:
-    """How a customer value is compared: e-mail without case, a phone number by its digits
-    (``+45 11 22 33 44``, ``4511223344`` and ``0045 1122 3344`` are one number: the ``+`` and
-    the international ``00`` are how it is dialled, not part of it), VAT and EAN numbers as
-    the model normalised them."""
-    if not value:
-        return None
-    if field == "email":
-        return value.strip().lower()
-    if field == "phone":
-        digits = "".join(char for char in value if char.isdigit())
-        if value.strip().startswith("00"):
-            digits = digits[2:]
-        return digits or None
-    return value.strip().upper()
 
 
 def source_hash(record: JSON, policy: CommercePolicy, rules: MappingRules | None) -> str:

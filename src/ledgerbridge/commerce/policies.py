@@ -343,6 +343,23 @@ def vat_zone(country: str | None, policy: CommercePolicy) -> Literal["domestic",
     return "eu" if country in EU_COUNTRIES else "abroad"
 
 
+def match_key(field: MatchField, value: str | None) -> str | None:
+    """How a customer value is compared: e-mail without case, a phone number by its digits
+    (``+45 11 22 33 44``, ``4511223344`` and ``0045 1122 3344`` are one number: the ``+`` and
+    the international ``00`` are how it is dialled, not part of it), VAT and EAN numbers as
+    the model normalised them."""
+    if not value:
+        return None
+    if field == "email":
+        return value.strip().lower()
+    if field == "phone":
+        digits = "".join(char for char in value if char.isdigit())
+        if value.strip().startswith("00"):
+            digits = digits[2:]
+        return digits or None
+    return value.strip().upper()
+
+
 def _match_value(order: Order, match_field: MatchField) -> str | None:
     customer = order.customer
     value = {
@@ -587,12 +604,14 @@ def plan_historical_import(
     policy: CommercePolicy,
     known_customers: Collection[str] = (),
     timezone: str = "UTC",
+    booked: Collection[str] = (),
 ) -> HistoricalImportPlan:
     """What importing the orders created in ``date_range`` would do: how many are booked and
     for how much per currency, which customers are created (by their match value, against
     ``known_customers`` given as ``field:value``), and every problem (a missing product, VAT
     code or customer value, a totals mismatch) found on the way. Orders outside the range are
-    not looked at; orders in it that would be skipped are counted per reason."""
+    not looked at; orders in it that would be skipped are counted per reason, those whose
+    invoice the route made already (``booked``: their source ids) as ``already_booked``."""
     count = 0
     totals: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
     new_customers: dict[str, None] = {}
@@ -600,6 +619,9 @@ def plan_historical_import(
     skipped: Counter[str] = Counter()
     for order in orders:
         if order_day(order, timezone) not in date_range:
+            continue
+        if order.source_id in booked:
+            skipped["already_booked"] += 1
             continue
         decision = decide_booking(order, policy, date_range, timezone)
         if decision.action == "ignore":
@@ -611,8 +633,9 @@ def plan_historical_import(
         customer = decide_customer(order, policy)
         if customer.action == "fail":
             problems.append(ImportProblem(order.source_id, customer.reason, ""))
-        elif customer.action == "match_or_create":
-            key = f"{customer.match_field}:{customer.match_value}"
+        elif customer.action == "match_or_create" and customer.match_field is not None:
+            # Compared as the run compares them (e-mail without case, phone by its digits).
+            key = f"{customer.match_field}:{match_key(customer.match_field, customer.match_value)}"
             if key not in known_customers:
                 new_customers[key] = None
     return HistoricalImportPlan(

@@ -38,7 +38,7 @@ from ledgerbridge.runtime.paymatch import PayMatchFlows
 from ledgerbridge.services.connections.base import Opener
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
-from ledgerbridge.store.tables.flows import Route
+from ledgerbridge.store.tables.flows import DerivedRecord, Route
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Run
 from ledgerbridge.store.tables.tenancy import Connection
@@ -407,9 +407,15 @@ class RouteService:
             if (key := match_key(field, value)) is not None  # type: ignore[arg-type]
         }
         target = session.get(Connection, route.target_connection_id)
+        booked = session.scalars(
+            sa.select(DerivedRecord.source_record_id).where(
+                DerivedRecord.route_id == route.id, DerivedRecord.role == "invoice"
+            )
+        )
         plan = plan_historical_import(
             orders, date_range, products, vat_codes, policy, known_customers=customers,
             timezone=target.timezone if target is not None else "UTC",
+            booked={key.removeprefix("order:") for key in booked},
         )  # fmt: skip
         return {
             "from": date_range.start.isoformat(),
