@@ -161,6 +161,9 @@ def test_same_order_posted_again_and_updated_five_times_is_one_invoice(
     assert derived(system, tenant, shop["route"]["id"]) == []
     issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
     assert [i["reason"] for i in issues if i["stream"] == "orders"] == ["state_not_triggering"]
+    # Keyed by the order number, the issue names (and the web UI links) the hub order.
+    [waiting] = [i for i in issues if i["stream"] == "orders"]
+    assert (waiting["key"], waiting["record_id"]) == ("5001", record["id"])
 
     for state in ("on-hold", "processing", "completed", "completed", "processing"):
         changed = order_body(shop["sku"], state=state, note=f"now {state}")

@@ -104,7 +104,11 @@ class SyncRecorder:
         payload: dict[str, Any] | None = None,
     ) -> None:
         """Log a skip or failure and keep it open until the record syncs. ``payload`` keeps
-        an inbound record as received, so that retrying it needs no API call."""
+        an inbound record as received, so that retrying it needs no API call. An issue of a
+        flow is keyed by its source's own id (an order number): it keeps its hub record's id
+        in ``payload``, so the issue names and links the hub record."""
+        if payload is None and direction == "flow" and record_id not in (None, key):
+            payload = {"record_id": record_id}
         self.log(
             session,
             stream=stream,

@@ -656,7 +656,7 @@ class PayMatchFlows(RouteFlows):
         the wait look up), naming the hub record it concerns."""
         run.recorder.issue(
             session, stream=STREAM, direction=FLOW, key=key, reason=reason, message=message,
-            record_id=record.id, payload={"record_id": record.id}, **more,
+            record_id=record.id, **more,
         )  # fmt: skip
 
     def _inconsistent(
