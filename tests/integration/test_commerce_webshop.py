@@ -157,3 +157,16 @@ def test_a_card_order_stays_paid_when_uniconta_books_it(webshop: Webshop) -> Non
         if change["field"] == "status"
     ]
     assert statuses == ["paid"], "never moved back to booked"
+
+
+def test_the_shop_shows_the_flow_runs_its_sync_log_names(webshop: Webshop) -> None:
+    webshop.order("mette", [("KAF-500", 1)])
+    webshop.settle()
+    api, shop = webshop.tenant.api, f"/connections/{webshop.shop_id}"
+    flows = [e for e in api.get(f"{shop}/sync-log", params={"stream": "orders"}).json()
+             if e["run_id"]]  # fmt: skip
+    assert flows, "the flow logs the shop's orders"
+    run = api.get(f"{shop}/runs/{flows[0]['run_id']}")
+    assert run.status_code == 200, run.text  # run under the Uniconta connection, shown here too
+    assert run.json()["kind"].startswith("commerce"), run.json()
+    assert api.get(f"{shop}/runs/no-such-run").status_code == 404

@@ -144,15 +144,27 @@ class Activity(Part):
             return [self._run_detail(r) for r in rows]
 
     def run(self, principal: Principal, connection_id: str, run_id: str) -> JSON:
-        """One run with its counts per outcome and its sync log's reasons."""
+        """One run with its counts per outcome and its sync log's reasons. A run of another
+        connection that logged records of this one (a route's flow, run under its target,
+        logs the source's orders) is shown too, with the reasons of this connection's entries:
+        the sync log links it."""
         with self._sessions() as session:
             self._load(session, principal, connection_id)
             found = session.get(Run, run_id)
-            if found is None or found.connection_id != connection_id:
+            logged_here = sa.and_(
+                SyncLogEntry.run_id == run_id, SyncLogEntry.connection_id == connection_id
+            )
+            if found is None or (
+                found.connection_id != connection_id
+                and session.scalar(sa.select(SyncLogEntry.id).where(logged_here).limit(1)) is None
+            ):
                 raise NotFound(f"run {run_id} not found")
+            mine = SyncLogEntry.run_id == run_id
+            if found.connection_id != connection_id:
+                mine = logged_here
             reasons = session.execute(
                 sa.select(SyncLogEntry.reason_code, sa.func.count())
-                .where(SyncLogEntry.run_id == run_id, SyncLogEntry.reason_code.is_not(None))
+                .where(mine, SyncLogEntry.reason_code.is_not(None))
                 .group_by(SyncLogEntry.reason_code)
             ).all()
             return {
