@@ -977,6 +977,14 @@ def test_historical_import_plan_knows_a_customer_as_the_run_matches_it() -> None
     assert plan.customers_to_create == ()  # the run matches e-mail without case
 
 
+def test_historical_import_plan_takes_a_line_without_sku_as_the_run_does() -> None:
+    march = DateRange(dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+    free = order(source_id="1", created_at="2026-03-02T10:00:00+01:00",
+                 lines=[line("100.00", sku=None)], total="125.00")  # fmt: skip
+    plan = plan_historical_import([free], march, {"SKU-1"}, {"U25"}, policy())
+    assert (plan.orders, plan.problems) == (1, ())  # booked as a line without an item
+
+
 def test_historical_import_plan_changes_nothing_and_needs_an_ordered_range() -> None:
     placed = order()
     before = placed.model_dump()

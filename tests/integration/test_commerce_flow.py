@@ -189,6 +189,33 @@ def test_same_order_posted_again_and_updated_five_times_is_one_invoice(
         assert [(row.source_record_id, row.state) for row in rows] == [("order:5001", "paid")]
 
 
+def test_a_booked_order_changed_in_the_shop_is_an_issue_not_a_silent_difference(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    record = tenant.api.post("/orders", json=order_body(shop["sku"])).json()
+    system.run_until_idle()
+    assert len(uniconta_documents(uniconta)) == 1
+    more = order_body(shop["sku"])
+    more["lines"][0].update(quantity="6", net_amount="600.00", tax_amount="150.00")
+    more.update(total="798.75", total_tax="159.75")
+    assert tenant.api.put(f"/orders/{record['id']}", json=more).status_code == 200
+    system.run_until_idle()
+
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    [changed] = [i for i in issues if i["stream"] == "orders"]
+    assert changed["reason"] == "order_changed_after_booking", changed
+    assert "now totals 798.75 DKK, and its booked invoice 298.75" in changed["message"]
+    assert len(uniconta_documents(uniconta)) == 1  # the booked invoice is never rewritten
+
+    # Put back as it was booked: the issue closes.
+    assert (
+        tenant.api.put(f"/orders/{record['id']}", json=order_body(shop["sku"])).status_code == 200
+    )
+    system.run_until_idle()
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i for i in issues if i["stream"] == "orders"] == []
+
+
 def test_route_to_uniconta_only_leaves_qonto_without_anything(
     system: System, tenant: Tenant, uniconta: Uniconta, qonto: Qonto, shop: dict[str, Any]
 ) -> None:

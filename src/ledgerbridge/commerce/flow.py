@@ -93,6 +93,10 @@ MESSAGES: dict[str, str] = {
     "for '{method}' to the route's policy (policy.payment_methods) and settle this invoice's "
     "open balance in the accounting system",
     "invoice_booked": "the order's invoice is booked: later changes do not rewrite it",
+    "order_changed_after_booking": "the order now totals {order_total} {currency}, and its "
+    "booked invoice {booked_total}: a booked invoice is never rewritten, so correct it in the "
+    "accounting system (a credit note, or a new invoice for what was added), or refund the "
+    "difference in the shop, which books a credit note",
     "refund_order_missing": "the refunded order {order} is not in the hub yet; the refund "
     "follows it by itself",
     "refund_waiting_for_invoice": "the refunded order {order} has no booked invoice yet; the "
@@ -167,6 +171,8 @@ class Prior:
     payment_term: str | None = None
     """The invoice's payment term, which its credit notes carry: a refund goes back over the
     receivable the sale was booked on (card receivable, till), not the debtor's own term."""
+    total: Decimal | None = None
+    """The invoice's total with VAT, which a booked order's later total is compared with."""
 
 
 def source_hash(record: JSON, policy: CommercePolicy, rules: MappingRules | None) -> str:
@@ -348,6 +354,12 @@ def order_flow(
     are the target's rates of its VAT codes, which its totals are checked at.
     """
     if prior is not None and prior.state in BOOKED_STATES:
+        if prior.total is not None and abs(order.total - prior.total) > policy.rounding_tolerance:
+            # Changed in the shop after booking (a quantity raised): the books differ from the
+            # shop, which a person must settle; the log line alone would go unseen.
+            message = _message("order_changed_after_booking", order_total=order.total,
+                               currency=order.currency, booked_total=prior.total)  # fmt: skip
+            return OrderResult("unchanged", "order_changed_after_booking", message, True)
         # A booked invoice's open balance from a method without a rule stays the order's
         # issue until the policy has a rule for it.
         unknown = _paid_by_unknown_method(order, policy, decide_payment(order, policy))

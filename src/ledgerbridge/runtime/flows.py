@@ -52,6 +52,7 @@ from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.engine.recorder import Observer, SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
 from ledgerbridge.model.commerce import Order, Refund
+from ledgerbridge.model.invoice import Invoice
 from ledgerbridge.runtime.flowkit import (
     RouteFlows,
     latest_source_records,
@@ -530,6 +531,13 @@ class CommerceFlows(RouteFlows):
         if result.outcome == "unchanged":
             assert derived is not None
             derived.source_hash = digest
+            if result.reason == "order_changed_after_booking":
+                recorder.issue(
+                    session, stream="orders", direction=FLOW, key=issue_key, outcome="unchanged",
+                    reason=result.reason, message=result.message, record_id=record.id,
+                    remote_id=derived.derived_record_id,
+                )  # fmt: skip
+                return
             if not result.issue:
                 recorder.resolve(session, "orders", FLOW, [issue_key])
             recorder.log(
@@ -548,9 +556,15 @@ class CommerceFlows(RouteFlows):
         if invoice is None or invoice.deleted:
             return None  # deleted in the hub: the order is derived afresh
         data = invoice.data
+        try:
+            booked = Invoice.model_validate(data)
+            total: Decimal | None = booked.net_total + booked.vat_total
+        except ValidationError:
+            total = None  # an invoice the hub cannot read is not compared
         return Prior(
-            derived.derived_record_id, derived.state, data.get("party_id"), data.get("payment_term")
-        )
+            derived.derived_record_id, derived.state, data.get("party_id"),
+            data.get("payment_term"), total,
+        )  # fmt: skip
 
     def _party(
         self,
