@@ -391,3 +391,15 @@ def test_a_paid_order_by_a_method_without_a_rule_is_an_issue_unless_its_profile_
     assert flow(mobile, settings=with_term).issue is False
     unpaid = order(payment_method={"code": "MOBILE_PAY"}, paid_at=None)
     assert flow(unpaid, known, settings=till).issue is False
+
+
+def test_a_paid_order_refunded_before_booking_says_how_to_book_it() -> None:
+    refunded = flow(order(state="refunded"))
+    assert (refunded.outcome, refunded.reason, refunded.issue) == (
+        "skip", "state_not_triggering", True)  # fmt: skip
+    assert "set policy.states.refunded to create_invoice" in refunded.message
+    assert "once it reaches one that does" not in refunded.message  # it never will
+    waiting = flow(order(state="on-hold"))
+    assert "once it reaches one that does" in waiting.message
+    booked_so = flow(order(state="refunded"), settings={"states": {"refunded": "create_invoice"}})
+    assert booked(booked_so).status == "paid"

@@ -61,6 +61,10 @@ InvoiceState = Literal["draft", "booked", "paid"]
 BOOKED_STATES: frozenset[str] = frozenset({"booked", "paid"})
 """A derived invoice in one of these states is never rewritten."""
 
+FINAL = frozenset({"refunded", "cancelled"})
+"""Shop states an order does not leave: a paid order in one that does not trigger booking is
+never booked unless the policy says so."""
+
 OPEN_DRAFT_REASONS = frozenset({"totals_mismatch", "rounding_account_missing"})
 """Drafts that stay an issue until the cause is fixed (the other drafts were asked for)."""
 
@@ -69,6 +73,10 @@ MESSAGES: dict[str, str] = {
     "import for its date range books it",
     "state_not_triggering": "the order's state '{state}' does not trigger booking "
     "(policy.states); it is booked once it reaches one that does",
+    "final_state_not_triggering": "the order was paid and is now '{state}', a state it does "
+    "not leave and that does not trigger booking (policy.states), so it is not booked and its "
+    "refunds wait: to book it with its credit note, set policy.states.{state} to "
+    "create_invoice",
     "mapping_filter": "skipped by the mapping rules' {rule}: {detail}",
     "mapping_template_failed": "the mapping rules' {rule} could not render: {detail}",
     "mapping_result_invalid": "the order as the mapping rules adjust it is invalid: {detail}",
@@ -385,7 +393,10 @@ def order_flow(
         historical = DateRange(day, day)
     booking = decide_booking(order, policy, historical, timezone, code_rates)
     if booking.action == "ignore":
-        return result("skip", booking.reason, _message(booking.reason, state=order.state))
+        message = _message(booking.reason, state=order.state)
+        if booking.reason == "state_not_triggering" and order.is_paid and order.state in FINAL:
+            message = _message("final_state_not_triggering", state=order.state)
+        return result("skip", booking.reason, message)
     customer = _customer(order, policy, known)
     if isinstance(customer, OrderResult):
         return result("skip", customer.reason, customer.message)
