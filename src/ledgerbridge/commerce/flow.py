@@ -113,7 +113,10 @@ MESSAGES: dict[str, str] = {
     "refund_line_unknown": "a refunded line names no line of order {order}",
     "refund_item_missing": "the refund pays a free amount and the policy has no refund_item",
     "refund_rate_ambiguous": "the refund pays a free amount and order {order} has item lines "
-    "at several VAT rates",
+    "at several VAT rates, so the VAT of that amount cannot be told: make the refund in the "
+    "shop against the refunded lines (their quantities or amounts) instead of as a free "
+    "amount (the issue closes once the refund flows), or book its credit note by hand in the "
+    "accounting system",
     "credit_note_booked": "the refund's credit note is booked: later changes do not rewrite it",
     "credit_note_waits": "credit note {state} in the hub against invoice {invoice}, which the "
     "accounting system does not have yet{refused}: the credit note is sent once the invoice "
