@@ -111,3 +111,25 @@ def retried_until_clear(webshop: Webshop, seconds: float = 30.0) -> None:
         assert time.monotonic() < deadline, stock_issues(webshop)
         time.sleep(0.5)
         webshop.settle()
+
+
+def test_stock_counted_before_its_route_existed_reaches_the_shop_once_it_does(
+    webshop: Webshop,
+) -> None:
+    counted(webshop, (WAREHOUSE, 42))
+    assert in_shop(webshop) == 42
+    api = webshop.tenant.api
+    [route] = [r for r in api.get("/routes").json() if r["entities"] == ["stock_level"]]
+    body = {k: route[k] for k in ("source", "target", "entities")}
+    assert api.delete(f"/routes/{route['id']}").status_code == 204
+    counted(webshop, (WAREHOUSE, 17))
+    api.post(f"/connections/{webshop.shop_id}/jobs/push")  # its scheduled push runs meanwhile
+    webshop.settle()
+    assert in_shop(webshop) == 42, "no route sends stock to the shop"
+
+    # The route made again: the stock counted meanwhile goes with the next push.
+    assert api.post("/routes", json=body).status_code == 201
+    api.post(f"/connections/{webshop.shop_id}/jobs/push")
+    webshop.settle()
+    assert in_shop(webshop) == 17
+    assert stock_issues(webshop) == []

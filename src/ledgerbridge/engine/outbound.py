@@ -49,7 +49,7 @@ from ledgerbridge.engine.conflicts import (
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.gathering import gather
 from ledgerbridge.engine.recorder import SyncRecorder
-from ledgerbridge.engine.routing import routed_to
+from ledgerbridge.engine.routing import routed_to, tenant_routes
 from ledgerbridge.engine.state import SyncState
 from ledgerbridge.engine.steps import (
     AWAITING_CREATE,
@@ -79,6 +79,10 @@ REMOTE_FIX_RETRY = timedelta(hours=1)
 PUSHED_STREAMS = "push-streams"
 """The cursor holding the streams the last push sent (comma-separated): a stream not among
 them was switched on (or made outbound) since, and its records are sent from the start."""
+FEEDING = "push-routes:"
+"""Per stream, the routes that send its entity here (``+``-joined id prefixes; ``*`` while
+the tenant has no routes): a route added, given the entity or resumed since the last push
+sends the records it routes from the start."""
 BACKFILL = "push-backfill:"
 """Per stream switched on: ``<position reached>/<push cursor when it was switched on>``."""
 
@@ -189,15 +193,22 @@ class OutboundSync(SyncState):
 
     def _backfill_switched_on(self, ctx: RunContext, outbound: list[str], faults: Faults) -> None:
         """A stream switched on after its records' changes passed the push cursor would never
-        send them: each stream new since the last push walks the feed again from the start up
-        to where the cursor stood (records already linked and unchanged cost no call). The
-        walk is resumable: its position is kept after each page, as the cursor's is."""
+        send them, nor would a route that starts sending its entity here (added, given the
+        entity, resumed): each such stream walks the feed again from the start up to where
+        the cursor stood (records already linked and unchanged cost no call). The walk is
+        resumable: its position is kept after each page, as the cursor's is."""
         with self.transaction() as session:
             known = self.cursor(session, ctx, PUSHED_STREAMS)
             upto = int(self.cursor(session, ctx, "push") or 0)
-            if known is not None and upto:
-                for stream in set(outbound) - set(known.split(",")):
-                    self.set_cursor(session, ctx, BACKFILL + stream, f"0/{upto}")
+            again = set(outbound) - set(known.split(",")) if known is not None else set()
+            for stream, routes in self._feeding(session, ctx, outbound).items():
+                before = self.cursor(session, ctx, FEEDING + stream)
+                if before is not None and not set(routes.split("+")) <= set(before.split("+")):
+                    again.add(stream)
+                if before != routes:
+                    self.set_cursor(session, ctx, FEEDING + stream, routes)
+            for stream in again if upto else ():
+                self.set_cursor(session, ctx, BACKFILL + stream, f"0/{upto}")
             if known != ",".join(outbound):
                 self.set_cursor(session, ctx, PUSHED_STREAMS, ",".join(outbound))
         for stream in outbound:
@@ -222,6 +233,21 @@ class OutboundSync(SyncState):
                 with self.transaction() as session:
                     self.set_cursor(session, ctx, BACKFILL + stream, f"{last}/{end}")
                 ctx.heartbeat()
+
+    @staticmethod
+    def _feeding(session: Session, ctx: RunContext, outbound: list[str]) -> dict[str, str]:
+        """Per outbound stream, the active routes sending its entity to this connection."""
+        routes = tenant_routes(session, ctx.tenant_id)
+        if not routes:
+            return dict.fromkeys(outbound, "*")
+        return {
+            stream: "+".join(sorted(
+                route.id[:12] for route in routes
+                if route.active and route.target == ctx.connection_id
+                and ctx.mapping(stream).entity in route.entities
+            ))
+            for stream in outbound
+        }  # fmt: skip
 
     def pending(
         self,
