@@ -16,6 +16,8 @@ from ledgerbridge.runtime.http import ServerThread, free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import UnicontaSandbox, create_booking_app, seed_debtors
 from ledgerbridge.sandbox.uniconta import create_app as sandbox_app
+from ledgerbridge.sandbox.zettle import SandboxServer as ZettleServer
+from ledgerbridge.sandbox.zettle import ZettleSandbox
 from ledgerbridge.settings import Settings
 
 COMPANY = 48213
@@ -46,6 +48,17 @@ def uniconta() -> Iterator[Uniconta]:
     booking = ServerThread(create_booking_app(sandbox)).start()
     yield Uniconta(sandbox, server.url, booking.url)
     booking.stop()
+    server.stop()
+    sandbox.close()
+
+
+@pytest.fixture
+def zettle() -> Iterator[tuple[ZettleSandbox, str]]:
+    """A Zettle organisation on loopback (its webhooks given five seconds each)."""
+    sandbox = ZettleSandbox(seed=11, webhook_timeout=5.0)
+    server = ZettleServer(sandbox)
+    server.start()
+    yield sandbox, server.base_url
     server.stop()
     sandbox.close()
 

@@ -19,7 +19,6 @@ from ledgerbridge.sandbox.stripe import StripeSandbox
 from ledgerbridge.sandbox.uniconta import seed_products, seed_webshop
 from ledgerbridge.sandbox.vipps_mobilepay import SandboxServer as VippsServer
 from ledgerbridge.sandbox.vipps_mobilepay import VippsSandbox
-from ledgerbridge.sandbox.zettle import SandboxServer as ZettleServer
 from ledgerbridge.sandbox.zettle import ZettleSandbox
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.test_commerce_flow import POLICY, VAT, items, order_body
@@ -233,16 +232,6 @@ def test_stripe_pays_out_a_woocommerce_shops_card_orders_matched_to_their_invoic
 
 
 # --------------------------------------------------------------------------------- Zettle
-
-
-@pytest.fixture
-def zettle() -> Iterator[tuple[ZettleSandbox, str]]:
-    sandbox = ZettleSandbox(seed=11, webhook_timeout=5.0)
-    server = ZettleServer(sandbox)
-    server.start()
-    yield sandbox, server.base_url
-    server.stop()
-    sandbox.close()
 
 
 def test_zettle_card_sales_are_matched_by_payment_uuid_and_cash_stays_out(

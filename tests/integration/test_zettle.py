@@ -13,7 +13,6 @@ import hmac
 import json
 import random
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -24,7 +23,7 @@ import pytest
 from ledgerbridge.connectors.kit.kept import forget_kept_reads
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_webshop
-from ledgerbridge.sandbox.zettle import SandboxServer, ZettleSandbox
+from ledgerbridge.sandbox.zettle import ZettleSandbox
 from ledgerbridge.store.tables.tenancy import Connection
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 
@@ -145,16 +144,6 @@ def day_of_sales(rng: random.Random, count: int) -> list[dict[str, Any]]:
             body["payments"] = [{"type": "IZETTLE_CARD"}]
         bodies.append(body)
     return bodies
-
-
-@pytest.fixture
-def zettle() -> Iterator[tuple[ZettleSandbox, str]]:
-    sandbox = ZettleSandbox(seed=11, webhook_timeout=5.0)
-    server = SandboxServer(sandbox)
-    server.start()
-    yield sandbox, server.base_url
-    server.stop()
-    sandbox.close()
 
 
 def prepare_uniconta(uniconta: Uniconta) -> None:

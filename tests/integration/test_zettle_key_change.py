@@ -5,23 +5,11 @@ JSON is a bad request (400), not a refused signature."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 
-from ledgerbridge.sandbox.zettle import SandboxServer, ZettleSandbox
+from ledgerbridge.sandbox.zettle import ZettleSandbox
 from tests.integration.conftest import Tenant
-
-
-@pytest.fixture
-def zettle() -> Iterator[tuple[ZettleSandbox, str]]:
-    sandbox = ZettleSandbox(seed=11, webhook_timeout=5.0)
-    server = SandboxServer(sandbox)
-    server.start()
-    yield sandbox, server.base_url
-    server.stop()
-    sandbox.close()
 
 
 def _connect(tenant: Tenant, sandbox: ZettleSandbox, url: str) -> dict[str, object]:
