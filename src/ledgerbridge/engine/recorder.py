@@ -18,6 +18,10 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.store.db import insert_rows
 from ledgerbridge.store.tables.sync import SyncIssue, SyncLogEntry
 
+FLOW = "flow"
+"""The direction of what a route's flow derives (an order's invoice, a payout's posting):
+its issues are keyed by the source's own id, not a hub record's."""
+
 OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
 
 
@@ -107,7 +111,7 @@ class SyncRecorder:
         an inbound record as received, so that retrying it needs no API call. An issue of a
         flow is keyed by its source's own id (an order number): it keeps its hub record's id
         in ``payload``, so the issue names and links the hub record."""
-        if payload is None and direction == "flow" and record_id not in (None, key):
+        if payload is None and direction == FLOW and record_id not in (None, key):
             payload = {"record_id": record_id}
         self.log(
             session,

@@ -49,7 +49,7 @@ from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
 from ledgerbridge.engine.preview import PreviewTally
 from ledgerbridge.engine.quota import QuotaExhausted
-from ledgerbridge.engine.recorder import Observer, SyncRecorder
+from ledgerbridge.engine.recorder import FLOW, Observer, SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
 from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.model.invoice import Invoice
@@ -70,8 +70,6 @@ log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 M = TypeVar("M", bound=BaseModel)
-FLOW = "flow"
-"""The sync log's direction for what a flow did with a source record."""
 COMMERCE_ENTITIES = frozenset({"order", "refund"})
 PAGE = 500
 BATCH = 50

@@ -45,7 +45,7 @@ from ledgerbridge.commerce.paymatch import (
 )
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
-from ledgerbridge.engine.recorder import SyncRecorder
+from ledgerbridge.engine.recorder import FLOW, SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of, source_origin
 from ledgerbridge.engine.steps import OPEN_STATUSES, STARTED
 from ledgerbridge.model.journal import JournalPosting
@@ -66,7 +66,6 @@ from ledgerbridge.store.tables.tenancy import Connection
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
-FLOW = "flow"
 STREAM = "payouts"
 """The issues' and the sync log's stream for what the flow did with a payout."""
 WAITING = "waiting_for_invoice"
