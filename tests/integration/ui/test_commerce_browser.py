@@ -16,7 +16,7 @@ from ledgerbridge.sandbox.zettle import ZettleSandbox
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.test_acquirers_paymatch import CENTS, journal, place, shop, stripe
 from tests.integration.test_file_import import ORDERS_CSV
-from tests.integration.test_zettle import SHARED_DEBTOR, Till, prepare_uniconta, ring_up, zettle
+from tests.integration.test_zettle import SHARED_DEBTOR, Till, prepare_uniconta, ring_up
 from tests.integration.ui.commerce_fixtures import books_day, shop_and_books
 from tests.integration.ui.conftest import (
     assert_accessible,
@@ -27,7 +27,7 @@ from tests.integration.ui.conftest import (
 from tests.integration.ui.test_commerce_mail import sink
 from tests.integration.webshop_fixtures import Webshop, woo
 
-__all__ = ["shop", "shop_and_books", "sink", "stripe", "woo", "zettle"]
+__all__ = ["shop", "shop_and_books", "sink", "stripe", "woo"]
 PAYMATCH_FORM = {
     "Journal": "PAYMATCH", "Receivable account": "5820", "Fee account": "7220",
     "Bank account": "5900", "Error account": "5990", "Wait for an invoice (hours)": "0",
