@@ -373,9 +373,17 @@ def test_stock_is_written_to_the_product_or_variation_with_the_sku(
 def test_products_go_to_the_shop_by_sku_when_the_accounting_system_is_their_master(
     system: System, tenant: Tenant, shop: Shop
 ) -> None:
-    cid = connect(tenant, shop, products={"enabled": True, "direction": "both"})["id"]
+    connection = connect(tenant, shop, products={"enabled": True, "direction": "both"})
+    cid = connection["id"]
+    # The shop enters prices with VAT (the sandbox's default, as a Danish consumer shop does):
+    # read when the connection is made, with the rate of each tax class in its country.
+    assert connection["settings"]["prices_include_vat"] is True
+    assert connection["settings"]["vat_rates"]["standard"] == "25"
     import_all(system, tenant, cid)
     products = {p["data"]["sku"]: p for p in all_of(tenant, "/products")}
+    # The hub holds prices without VAT: the shop's 89.95 and 149.00 less 25 %.
+    assert products["KAF-500"]["data"]["sales_price"] == "71.96"
+    assert products["TSH-L"]["data"]["sales_price"] == "119.2"
     made = tenant.api.post(
         "/products", json={"sku": "UNI-100", "name": "Kaffefilter 100 stk.", "sales_price": "24"}
     )
@@ -392,8 +400,8 @@ def test_products_go_to_the_shop_by_sku_when_the_accounting_system_is_their_mast
         created = shop.sandbox.product_json(found[0])
         _, variation_id = shop.sandbox.find_by_sku("TSH-L") or (0, 0)
         varied = shop.sandbox.variation_json(variation_id)
-    assert created["name"] == "Kaffefilter 100 stk." and created["regular_price"] == "24.00"
-    assert varied["regular_price"] == "159.00", "the variation's price is written under its parent"
+    assert created["name"] == "Kaffefilter 100 stk." and created["regular_price"] == "30.00"
+    assert varied["regular_price"] == "198.75", "the variation's price is written under its parent"
     issues = tenant.api.get(f"/connections/{cid}/issues").json()
     assert issues == [], issues
     # A push with nothing changed writes nothing: still one product with that SKU.
@@ -401,6 +409,48 @@ def test_products_go_to_the_shop_by_sku_when_the_accounting_system_is_their_mast
     system.run_until_idle()
     with shop.sandbox.lock:
         assert [p["sku"] for p in shop.sandbox.products.values()].count("UNI-100") == 1
+
+
+def test_a_shop_entering_prices_without_vat_gets_and_gives_them_as_they_are(
+    system: System, tenant: Tenant, shop: Shop
+) -> None:
+    shop.sandbox.apply_settings({"prices_include_tax": False})
+    connection = connect(tenant, shop, products={"enabled": True, "direction": "both"})
+    assert connection["settings"]["prices_include_vat"] is False
+    import_all(system, tenant, connection["id"])
+    products = {p["data"]["sku"]: p for p in all_of(tenant, "/products")}
+    assert products["KAF-500"]["data"]["sales_price"] == "89.95"
+    made = tenant.api.post("/products", json={"sku": "UNI-7", "name": "Filt", "sales_price": "24"})
+    assert made.status_code == 201, made.text
+    system.run_until_idle()
+    found = shop.sandbox.find_by_sku("UNI-7")
+    assert found is not None
+    with shop.sandbox.lock:
+        assert shop.sandbox.product_json(found[0])["regular_price"] == "24.00"
+
+
+def test_a_product_of_a_tax_class_without_a_rate_is_skipped_until_the_rate_is_given(
+    system: System, tenant: Tenant, shop: Shop
+) -> None:
+    with shop.sandbox.lock:
+        found = shop.sandbox.find_by_sku("KAF-500")
+        assert found is not None
+        shop.sandbox.products[found[0]]["tax_class"] = "zero-rate"
+    connection = connect(tenant, shop, products={"enabled": True, "direction": "both"})
+    cid = connection["id"]
+    import_all(system, tenant, cid)
+    issues = tenant.api.get(f"/connections/{cid}/issues").json()
+    skipped = [i for i in issues if i["reason"] == "product_vat_rate_unknown"]
+    assert len(skipped) == 1 and "'zero-rate'" in skipped[0]["message"], issues
+    assert "KAF-500" not in {p["data"]["sku"] for p in all_of(tenant, "/products")}
+    rates = {**connection["settings"]["vat_rates"], "zero-rate": "0"}
+    patched = tenant.api.patch(f"/connections/{cid}", json={"settings": {"vat_rates": rates}})
+    assert patched.status_code == 200, patched.text
+    assert tenant.api.post(f"/connections/{cid}/issues/retry", json={}).status_code == 202
+    system.run_until_idle()
+    products = {p["data"]["sku"]: p for p in all_of(tenant, "/products")}
+    assert products["KAF-500"]["data"]["sales_price"] == "89.95", "no VAT in a 0 % class"
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
 
 
 def test_a_delivery_with_a_bad_signature_is_refused_and_nothing_is_stored(

@@ -51,6 +51,7 @@ from ledgerbridge.connectors.woocommerce.payouts import (
     TRANSACTIONS,
     DepositMapping,
 )
+from ledgerbridge.connectors.woocommerce.prices import basis_of, read_price_basis
 from ledgerbridge.connectors.woocommerce.webhooks import client_for, notices, revive
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ class WooCommerceConnector(Connector):
         self.webhook_ids = {str(i) for i in secrets.get("webhook_ids") or []}
         self._refunds_route: bool | None = None
         self.mappings: Mapping[str, EntityMapping] = {
-            "products": ProductMapping(),
+            "products": ProductMapping(basis_of(settings)),
             "stock": StockMapping(text(settings.get("stock_warehouse"))),
             "orders": OrderMapping(),
             "refunds": RefundMapping(),
@@ -470,6 +471,7 @@ class WooCommerceConnector(Connector):
                     **row,
                     "_parent_id": parent_id,
                     "_parent_name": payload.get("_parent_name"),
+                    "_parent_tax_class": payload.get("_parent_tax_class"),
                 }
         return [results[i] for i in range(len(payloads))]
 
@@ -543,7 +545,12 @@ def _wire(payload: JSON) -> JSON:
 
 
 def _as_variation(variation: JSON, parent: JSON) -> JSON:
-    return {**variation, "_parent_id": parent["id"], "_parent_name": parent.get("name")}
+    return {
+        **variation,
+        "_parent_id": parent["id"],
+        "_parent_name": parent.get("name"),
+        "_parent_tax_class": parent.get("tax_class"),
+    }
 
 
 def _stock_row(remote_id: str, row: JSON) -> JSON:
@@ -559,13 +566,29 @@ def verify(
     settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport = None
 ) -> Verified:
     """The key works: a one-order read. WooCommerce answers 401 to a wrong key and to a key
-    without read permission; the refusal says where keys are made."""
+    without read permission; the refusal says where keys are made. Then the shop's price
+    basis (``prices.read_price_basis``), unless the settings give it: products sent from the
+    accounting system get the shop's VAT added where the shop enters prices with VAT."""
     client = client_for(settings, secrets, meter, transport)
+    warnings: list[str] = []
+    learned: dict[str, Any] = {}
     try:
         client.page_of("/orders", {"status": "any"}, per_page=1)
+        if settings.get("prices_include_vat") is None or settings.get("vat_rates") is None:
+            try:
+                basis = read_price_basis(client)
+            except NotFound:
+                warnings.append(
+                    "the shop's tax settings could not be read (its REST API has no settings "
+                    "route): products are sent with prices without VAT; set "
+                    "settings.prices_include_vat and settings.vat_rates if the shop enters "
+                    "prices with VAT"
+                )
+            else:
+                learned = {k: v for k, v in basis.items() if settings.get(k) is None}
     finally:
         client.close()
-    return Verified(settings={}, warnings=[])
+    return Verified(settings=learned, warnings=warnings)
 
 
 RECORD_PATHS = {

@@ -21,6 +21,7 @@ from typing import Any
 from ledgerbridge.connectors.base import JSON, EntityMapping, Gathering, RemoteRef, SkipRecord
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import dec, decimal, named, text
+from ledgerbridge.connectors.woocommerce.prices import PriceBasis
 from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, currency_places
 
 VAT_NUMBER_KEYS = ("_billing_vat_number", "_vat_number", "vat_number", "billing_vat_number")
@@ -318,16 +319,33 @@ def split_remote_id(remote_id: str) -> tuple[int, int | None]:
     return int(head), int(tail) if tail else None
 
 
+def _tax_class(product: JSON) -> str | None:
+    """A product's tax class; a variation's ``parent`` is its parent's."""
+    name = product.get("tax_class")
+    return product.get("_parent_tax_class") if name == "parent" else name
+
+
 class ProductMapping(EntityMapping):
     """Products by SKU, both ways: which side is master is the connection's choice
     (``settings.entities.products.direction``). A variation is a product with its own SKU,
     named after its parent and its options; a variable product itself (which is not sold) is
-    left out. Prices are the shop's regular prices as entered."""
+    left out. The hub's price is the shop's regular price without VAT: where the shop enters
+    prices with VAT, the VAT of the product's tax class is taken off and added back
+    (``prices.PriceBasis``)."""
 
     entity = "product"
     remote_entity = "product"
     fields = frozenset({"sku", "name", "sales_price", "active"})
     business_key_field = "sku"
+
+    def __init__(self, basis: PriceBasis | None = None) -> None:
+        self.basis = basis or PriceBasis()
+
+    def _net(self, remote: JSON, sku: str) -> str | None:
+        price = dec(remote.get("regular_price"))
+        if price is None:
+            return None
+        return dec(self.basis.from_shop(Decimal(price), _tax_class(remote), sku))
 
     def remote_id(self, remote: JSON) -> str:
         if remote.get("type") == "variation" or remote.get("_parent_id"):
@@ -351,7 +369,7 @@ class ProductMapping(EntityMapping):
         return {
             "sku": sku,
             "name": named(name, f"WooCommerce product {sku}"),
-            "sales_price": dec(remote.get("regular_price")),
+            "sales_price": self._net(remote, sku),
             "active": remote.get("status", "publish") == "publish",
         }
 
@@ -359,9 +377,13 @@ class ProductMapping(EntityMapping):
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
     ) -> JSON:
         price = record.get("sales_price")
+        shop_price = None
+        if price is not None:
+            tax_class = _tax_class(current or {})
+            shop_price = self.basis.to_shop(Decimal(str(price)), tax_class, record["sku"])
         payload: JSON = {
             "sku": record["sku"],
-            "regular_price": str(dec(price)) if price is not None else "",
+            "regular_price": str(dec(shop_price)) if shop_price is not None else "",
             "status": "publish" if record.get("active", True) else "private",
         }
         if current is not None and current.get("_parent_id"):
@@ -372,6 +394,7 @@ class ProductMapping(EntityMapping):
                 "id": current["id"],
                 "_parent_id": current["_parent_id"],
                 "_parent_name": current.get("_parent_name"),
+                "_parent_tax_class": current.get("_parent_tax_class"),
             }
         payload["name"] = record["name"]
         if current is not None:

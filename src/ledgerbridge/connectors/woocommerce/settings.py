@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import Field
 
 from ledgerbridge.connectors.settings import ConnectionSettings, Strict, Text, Url
@@ -16,6 +18,19 @@ class WooCommerceSettings(ConnectionSettings):
         None,
         description="The accounting system's warehouse whose stock the shop shows; empty: "
         "the stock of every warehouse, added up",
+    )
+    prices_include_vat: bool | None = Field(
+        None,
+        description="Whether the shop's product prices are entered with VAT (WooCommerce → "
+        "Settings → Tax → Prices entered with tax); the hub's prices are without VAT. Read "
+        "from the shop when the connection is made",
+    )
+    vat_rates: dict[str, Decimal] | None = Field(
+        None,
+        description="The VAT rate in percent of each of the shop's tax classes in its own "
+        'country ({"standard": 25, "reduced-rate": 12}), added to or taken from product '
+        "prices when they are entered with VAT. Read from the shop's tax table when the "
+        "connection is made",
     )
 
 

@@ -765,6 +765,14 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
 
         return await call(request, "list", handle)
 
+    @app.get(PREFIX + "/settings/{group_id}/{option_id}", tags=["settings"])
+    async def setting_option(request: Request, group_id: str, option_id: str) -> Response:
+        """One shop option: how prices are entered (``tax``) and the store's country
+        (``general``), which a connection reads to know the VAT basis of product prices."""
+        return await call(
+            request, "view", lambda _k, _b: sandbox.setting_option(group_id, option_id)
+        )
+
     _add_control_routes(app, sandbox)
     payments.add_routes(app, sandbox, call, _control, _body_or_none, NO_ROUTE)
 

@@ -123,6 +123,8 @@ class Settings:
 
     prices_include_tax: bool = True
     round_at_subtotal: bool = False
+    base_country: str = "DK"
+    """``woocommerce_default_country``: the store's own country."""
     webhook_repeats: tuple[int, int] = (1, 1)
     """How many times ``order.updated`` is delivered for one save: drawn in this range."""
     webhook_miss_rate: float = 0.0
@@ -138,6 +140,7 @@ class Settings:
         return {
             "prices_include_tax": self.prices_include_tax,
             "round_at_subtotal": self.round_at_subtotal,
+            "base_country": self.base_country,
             "webhook_repeats": list(self.webhook_repeats),
             "webhook_miss_rate": self.webhook_miss_rate,
             "max_failures": self.max_failures,
@@ -296,6 +299,26 @@ class WooSandbox:
             (r for r in self.tax_rates if r.country == country and r.tax_class == wanted), None
         )
 
+    def setting_option(self, group: str, option: str) -> dict[str, Any]:
+        """``GET /settings/<group>/<id>`` for the two options a connection reads (how prices
+        are entered and the store's country), shaped as WooCommerce's setting object; any
+        other is ``rest_setting_setting_invalid`` (404), as for an option the group lacks."""
+        if (group, option) == ("tax", "woocommerce_prices_include_tax"):
+            return {
+                "id": option, "label": "Prices entered with tax", "description": "",
+                "type": "radio", "default": "no", "group_id": group,
+                "value": "yes" if self.settings.prices_include_tax else "no",
+                "options": {"yes": "Yes, I will enter prices inclusive of tax",
+                            "no": "No, I will enter prices exclusive of tax"},
+            }  # fmt: skip
+        if (group, option) == ("general", "woocommerce_default_country"):
+            return {
+                "id": option, "label": "Country / State", "description": "",
+                "type": "select", "default": "US:CA", "group_id": group,
+                "value": self.settings.base_country,
+            }  # fmt: skip
+        raise WooError(404, "rest_setting_setting_invalid", "Invalid setting.")
+
     def apply_settings(self, changes: Mapping[str, Any]) -> Settings:
         """Change shop options from the control API; unknown names are refused."""
         with self.lock:
@@ -309,6 +332,8 @@ class WooSandbox:
                 self.settings.prices_include_tax = boolean(
                     changes["prices_include_tax"], "prices_include_tax"
                 )
+            if "base_country" in changes:
+                self.settings.base_country = text(changes["base_country"], "base_country").upper()
             if "round_at_subtotal" in changes:
                 self.settings.round_at_subtotal = boolean(
                     changes["round_at_subtotal"], "round_at_subtotal"
