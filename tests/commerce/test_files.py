@@ -245,6 +245,25 @@ def test_xml_refunds() -> None:
     assert [(p.line, p.column, p.code) for p in result.problems] == [(12, "Amount", "greater_than")]
 
 
+def test_a_refund_file_names_how_the_money_went_back() -> None:
+    header = ["Refund id", "Order number", "Date", "Currency", "Amount", "Refund method"]
+    content = (
+        f"{';'.join(header)}\nK-9;1001;2026-12-02;DKK;50.00;bacs\nK-10;1002;2026-12-02;DKK;20.00;\n"
+    ).encode()
+    fields = suggest_fields(header, "refunds")
+    assert fields["refund.payment_method"] == "Refund method"
+    file_mapping = mapping(kind="refunds", format={"type": "csv"}, date_format="%Y-%m-%d",
+                           fields=fields)  # fmt: skip
+    result = read(content, file_mapping)
+    assert result.problems == []
+    methods = {
+        r.source_id: r.payment_method and r.payment_method.code
+        for r in result.records
+        if isinstance(r, Refund)
+    }
+    assert methods == {"K-9": "bacs", "K-10": None}
+
+
 # --- every problem on its line and column --------------------------------------------------
 
 PROBLEMS = [

@@ -18,7 +18,7 @@ from ledgerbridge.commerce.flow import (
 )
 from ledgerbridge.commerce.mapping import MappingRules
 from ledgerbridge.engine.canonical import validate
-from ledgerbridge.model.commerce import Order, Refund
+from ledgerbridge.model.commerce import Order, PaymentMethod, Refund
 from ledgerbridge.model.invoice import Invoice
 from tests.commerce.orders import DE_VAT, GLN, line, order
 
@@ -362,6 +362,29 @@ def test_a_credit_note_carries_the_credited_invoices_payment_term() -> None:
     unknown = refund_flow(PARTIAL, REFUNDED_ORDER, policy(), INVOICE, timezone=ZONE)
     assert unknown.credit_note is not None
     assert unknown.credit_note["payment_term"] == "Kort", "the sale's method's term"
+
+
+def test_a_refund_paid_back_another_way_carries_that_methods_term() -> None:
+    """A card sale refunded by bank transfer goes back over the transfer's receivable; a
+    method without a rule, or the sale's own, leaves the invoice's term."""
+    settings = policy(payment_methods={
+        "stripe": {"payment_term": "Kort 2", "registered_as_paid": True},
+        "bacs": {"payment_term": "Bankoverførsel"},
+    })  # fmt: skip
+    carded = Prior("inv-1", "paid", "party-1", "Kort")
+
+    def term(method: str | None) -> str:
+        paid_back = PARTIAL.model_copy(
+            update={"payment_method": PaymentMethod(code=method) if method else None}
+        )
+        result = refund_flow(paid_back, REFUNDED_ORDER, settings, carded, timezone=ZONE)
+        assert result.credit_note is not None
+        return str(result.credit_note["payment_term"])
+
+    assert term("bacs") == "Bankoverførsel"
+    assert term("giftcard") == "Kort", "no rule: the invoice's term"
+    assert term("stripe") == "Kort", "the sale's own method: the invoice's term"
+    assert term(None) == "Kort"
 
 
 def test_a_vat_code_of_another_rate_keeps_the_invoice_a_draft() -> None:

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from ledgerbridge.clock import ManualClock
-from ledgerbridge.commerce.config import CommercePolicy
+from ledgerbridge.commerce.config import CommercePolicy, PaymentRule
+from ledgerbridge.commerce.flow import Prior, refund_flow
 from ledgerbridge.commerce.policies import check_totals, credit_note_lines
 from ledgerbridge.connectors.base import AuthenticationFailed, CallbackRefused, SkipRecord
 from ledgerbridge.connectors.zettle.client import client_id_of
@@ -87,6 +88,21 @@ def test_the_partial_refund_example_is_a_refund_of_one_line_of_its_sale() -> Non
         order_from_purchase(refund_json)
     with pytest.raises(SkipRecord, match="not_a_refund"):
         refund_from_purchase(sale_json)
+
+
+def test_a_card_sale_refunded_in_cash_is_credited_on_the_cash_term() -> None:
+    refund_json, sale_json = example("purchase-purchases-with-partial-refund")["purchases"]
+    sale_json["payments"][0]["type"] = "IZETTLE_CARD"
+    order = Order.model_validate(order_from_purchase(sale_json))
+    refund = Refund.model_validate(refund_from_purchase(refund_json))
+    assert refund.payment_method is not None and refund.payment_method.code == "IZETTLE_CASH"
+    settings = POLICY.model_copy(update={"payment_methods": {
+        "IZETTLE_CARD": PaymentRule(payment_term="Kort", registered_as_paid=True),
+        "IZETTLE_CASH": PaymentRule(payment_term="Kontant", registered_as_paid=True),
+    }})  # fmt: skip
+    invoice = Prior("inv-1", "paid", "party-till", "Kort")
+    result = refund_flow(refund, order, settings, invoice)
+    assert result.credit_note is not None and result.credit_note["payment_term"] == "Kontant"
 
 
 def rung_up(body: dict[str, Any]) -> dict[str, Any]:

@@ -405,27 +405,62 @@ def test_edits_in_yuki_to_a_contact_made_by_the_hub_are_pulled_before_its_box_is
     assert issues(tenant, connection["id"], "yuki_contact_type_manual") != []
 
 
-def add_unimported(yuki: Yuki, code: str, name: str) -> Contact:
-    """A contact from before the integration with neither box ticked: not imported."""
+def add_unimported(yuki: Yuki, code: str, name: str, **flags: bool) -> Contact:
+    """A contact with neither box ticked (or only Supplier, ``is_supplier``): not imported."""
     return yuki.sandbox.add_contact(
         yuki.domain, "Company", code=code, full_name=name, city="Gouda",
-        vat_number="NL820471616B01", created=datetime(2018, 3, 1, tzinfo=UTC),
+        vat_number="NL820471616B01", created=datetime(2018, 3, 1, tzinfo=UTC), **flags,
     )  # fmt: skip
 
 
-def test_a_new_party_never_takes_over_a_yuki_contact_the_hub_does_not_import(
+def test_the_sequence_skips_the_numbers_of_contacts_the_hub_reads_but_does_not_import(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    supplier = add_unimported(yuki, "20000", "Leverancier B.V.", is_supplier=True)
+    unflagged = add_unimported(yuki, "20001", "Oude Relatie B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    assert all_of(tenant, "/parties") == [] and issues(tenant, connection["id"]) == []
+
+    # Read by the import (to follow linked records), their codes are known: the party takes
+    # the next free number at the cost of any create, a search and UpdateContact.
+    calls = yuki.calls()
+    first = tenant.api.post("/parties", json={"name": "Nieuwe Klant B.V."}).json()
+    system.run_until_idle()
+    assert by_number(tenant, "20002")["id"] == first["id"]
+    assert yuki.calls() - calls == 2
+    assert issues(tenant, connection["id"], "debtor_number_taken") == []
+    assert yuki.sandbox.get_contact(yuki.domain, "20000") == supplier
+    assert yuki.sandbox.get_contact(yuki.domain, "20001") == unflagged
+
+    # A supplier made in Yuki later is known from the next pull, which costs what it did.
+    later = add_unimported(yuki, "20003", "Nieuwe Leverancier B.V.", is_supplier=True)
+    calls = yuki.calls()
+    pull(system, tenant, connection["id"])
+    assert yuki.calls() - calls == 2
+    calls = yuki.calls()
+    second = tenant.api.post("/parties", json={"name": "Tweede Klant B.V."}).json()
+    system.run_until_idle()
+    assert by_number(tenant, "20004")["id"] == second["id"]
+    assert yuki.calls() - calls == 2
+    assert yuki.sandbox.get_contact(yuki.domain, "20003") == later
+    assert issues(tenant, connection["id"], "debtor_number_taken") == []
+
+
+def test_a_new_party_never_takes_over_a_yuki_contact_the_hub_has_not_read_yet(
     system: System, tenant: Tenant, yuki: Yuki
 ) -> None:
     add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
-    old = add_unimported(yuki, "10002", "Oude Relatie B.V.")
     connection = connect(tenant, yuki, debtor_numbers={"next": 10001})
     activate(system, tenant, connection["id"])
+    old = add_unimported(yuki, "10002", "Oude Relatie B.V.")
     calls = yuki.calls()
     party = tenant.api.post("/parties", json={"name": "Nieuwe Klant B.V."})
     system.run_until_idle()
 
-    # The hub skipped 10001 (its own) but not 10002, which it never saw: the create is refused
-    # after one search, and the look-up that follows a refusal costs nothing.
+    # The hub skipped 10001 (its own) but not 10002, made in Yuki since the hub last read its
+    # contacts: the create is refused after one search, and the look-up that follows a
+    # refusal costs nothing.
     record = tenant.api.get(f"/parties/{party.json()['id']}").json()
     assert record["data"]["debtor_number"] == "10002"
     assert [s["remote_id"] for s in record["sync"]] == [None]  # its issue, no link
@@ -475,9 +510,9 @@ def test_the_sequence_skips_the_numbers_of_contacts_the_hub_skipped(
 def test_a_party_refused_for_a_taken_number_is_linked_once_that_contact_is_a_customer(
     system: System, tenant: Tenant, yuki: Yuki
 ) -> None:
-    old = add_unimported(yuki, "20000", "Oude Relatie B.V.")
     connection = connect(tenant, yuki)
     activate(system, tenant, connection["id"])
+    old = add_unimported(yuki, "20000", "Oude Relatie B.V.")
     party = tenant.api.post("/parties", json={"name": "Oude Relatie B.V."})
     system.run_until_idle()
     assert [i["key"] for i in issues(tenant, connection["id"], "debtor_number_taken")] == [
@@ -501,9 +536,9 @@ def test_a_yuki_contact_without_a_code_is_not_given_one_another_contact_holds(
     system: System, tenant: Tenant, yuki: Yuki
 ) -> None:
     contact = add_company(yuki, "", "Zonder Code B.V.")
-    old = add_unimported(yuki, "20000", "Oude Relatie B.V.")
     connection = connect(tenant, yuki)
     activate(system, tenant, connection["id"])
+    old = add_unimported(yuki, "20000", "Oude Relatie B.V.")
     [party] = all_of(tenant, "/parties")
     tenant.api.patch(f"/parties/{party['id']}", json={"phone": "015-1234567"})
     system.run_until_idle()
@@ -861,9 +896,9 @@ def test_a_party_renumbered_after_a_refusal_is_looked_up_by_its_new_number(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tenant = timed_tenant
-    old = add_unimported(yuki, "20000", "Oude Relatie B.V.")
     connection = connect(tenant, yuki)
     activate(timed, tenant, connection["id"])
+    old = add_unimported(yuki, "20000", "Oude Relatie B.V.")
     party = tenant.api.post("/parties", json={"name": "Nieuwe Klant B.V."})
     timed.run_until_idle()
     assert issues(tenant, connection["id"], "debtor_number_taken") != []

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from ledgerbridge.mail import pdf, render
+from ledgerbridge.model.invoice import Invoice
 
 
 def page_text(document: bytes) -> bytes:
@@ -31,6 +32,31 @@ def test_each_layout_is_a_pdf_with_the_invoice(layout: pdf.Layout) -> None:
     text = page_text(document)
     for value in (b"Invoice 5001", b"Example Shop ApS", b"DK12345678", b"200.00", b"Mug"):
         assert value in text, (layout, value)
+
+
+@pytest.mark.parametrize("layout", pdf.LAYOUTS)
+def test_unit_prices_are_shown_as_precise_as_they_are(layout: pdf.Layout) -> None:
+    """3 × 3.333 is booked as 10.00: the unit price shown must let a reader check that."""
+    invoice = Invoice.model_validate({
+        "kind": "invoice", "party_id": "p-1", "date": "2026-01-15", "currency": "DKK",
+        "status": "booked",
+        "lines": [
+            {"description": "Screws", "quantity": "3", "unit_price": "3.333", "vat_rate": "25"},
+            {"description": "Washers", "quantity": "10", "unit_price": "0.1234",
+             "vat_rate": "25"},
+            {"description": "Box", "quantity": "1", "unit_price": "12.5", "vat_rate": "25"},
+        ],
+    })  # fmt: skip
+    context = render.invoice_context(
+        invoice, number="5002", customer_name="Jane Doe", customer_email="jane@example.com",
+        order_number=None, company={"name": "Example Shop ApS"},
+    )  # fmt: skip
+    text = page_text(pdf.invoice_pdf(context, layout))
+    for value in (b"3.333", b"10.00", b"0.1234", b"1.23", b"12.50"):
+        assert value in text, (layout, value)
+    assert not re.search(rb"[( ]3\.33\)", text), "the rounded price is not shown"
+    shown = [(line["unit_price"], line["net_amount"]) for line in context["lines"]]
+    assert shown == [("3.333", "10.00"), ("0.1234", "1.23"), ("12.50", "12.50")]
 
 
 def test_the_layouts_differ() -> None:

@@ -37,6 +37,7 @@ from ledgerbridge.commerce.policies import (
     line_vat_code,
     match_key,
     order_day,
+    refund_payment_term,
 )
 from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.model.invoice import InvoiceLine
@@ -533,7 +534,7 @@ def refund_flow(
         "date": refund.created_at.astimezone(ZoneInfo(timezone)).date().isoformat(),
         "currency": refund.currency,
         "status": state,
-        "payment_term": invoice.payment_term or decide_payment(order, policy).payment_term,
+        "payment_term": refund_payment_term(refund, order, policy, invoice.payment_term),
         "reference": order.number or order.source_id,
         "notes": refund.reason,
         "lines": lines,

@@ -49,6 +49,7 @@ __all__ = [
     "line_vat_code",
     "order_day",
     "plan_historical_import",
+    "refund_payment_term",
     "state_action",
     "vat_zone",
 ]
@@ -292,6 +293,15 @@ class PaymentDecision:
     reason: str
 
 
+def _payment_term(code: str | None, order: Order, policy: CommercePolicy) -> str:
+    """The term of money moved with method ``code`` for the order's customer: the method's
+    rule's, the customer profile's, else the default."""
+    rule = policy.payment_methods.get(code) if code else None
+    profile = policy.customers.profiles[order.customer.customer_kind]
+    term = (rule.payment_term if rule else None) or profile.payment_term
+    return term or policy.default_payment_term
+
+
 def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
     """The payment method's rule, the customer profile's term, else the default term.
 
@@ -300,9 +310,7 @@ def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
     """
     code = order.payment_method.code if order.payment_method else None
     rule = policy.payment_methods.get(code) if code else None
-    profile = policy.customers.profiles[order.customer.customer_kind]
-    term = (rule.payment_term if rule else None) or profile.payment_term
-    term = term or policy.default_payment_term
+    term = _payment_term(code, order, policy)
     if rule is None:
         return PaymentDecision(term, False, "payment_method_unknown" if code else "no_method")
     if not rule.registered_as_paid:
@@ -310,6 +318,21 @@ def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
     if not order.is_paid:
         return PaymentDecision(term, False, "order_not_paid")
     return PaymentDecision(term, True, "registered_as_paid")
+
+
+def refund_payment_term(
+    refund: Refund, order: Order, policy: CommercePolicy, invoice_term: str | None
+) -> str:
+    """A credit note's payment term: its invoice's (``invoice_term``, else the one the order's
+    payment gives), so the refund goes back over the receivable the sale was booked on. A
+    refund the shop says was paid back another way than the sale (a card sale refunded in
+    cash) goes over that method's receivable instead, when the policy has a rule for it; a
+    method without a rule says nothing about where the money went, so the invoice's stands."""
+    sold = order.payment_method.code if order.payment_method else None
+    back = refund.payment_method.code if refund.payment_method else None
+    if back is not None and back != sold and back in policy.payment_methods:
+        return _payment_term(back, order, policy)
+    return invoice_term or decide_payment(order, policy).payment_term
 
 
 # ---------------------------------------------------------------------------- customer

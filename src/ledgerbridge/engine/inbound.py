@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from ledgerbridge.connectors.base import JSON, ROW_LINKED_ONLY, EntityMapping, Page, SkipRecord
-from ledgerbridge.engine import remote_rows
+from ledgerbridge.engine import held_numbers, remote_rows
 from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.conflicts import Verdict, decide, has_rules, held_fields, record_verdict
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
@@ -135,6 +135,7 @@ class InboundSync(SyncState):
         recorder = self.recorder(ctx)
         hashes = prepared.row_hashes if prepared is not None else None
         remote_rows.keep(session, ctx, stream, rows, self.clock.now(), hashes)
+        held_numbers.hold(session, ctx, stream, rows, self.clock.now())
         created: list[NewRecord] = []
         new_links: list[JSON] = []
         with recorder.batched(session):

@@ -36,7 +36,7 @@ from ledgerbridge.connectors.base import (
     StepCall,
     WriteStep,
 )
-from ledgerbridge.engine import remote_rows
+from ledgerbridge.engine import held_numbers, remote_rows
 from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.conflicts import (
     CONFLICT,
@@ -469,19 +469,20 @@ class OutboundSync(SyncState):
 
     @staticmethod
     def _skipped_numbers(session: Session, ctx: RunContext, sequence: NumberSequence) -> list[str]:
-        """Numbers the system's records hold that the hub skipped on reading them (an inactive
-        contact, a kind not imported): a record numbered by ``sequence`` is keyed by its number,
-        so its open inbound issue's key is the number, which a new record must not take."""
+        """Numbers the system's records hold that the hub did not import: those it skipped on
+        reading them (an inactive contact, a kind not imported; a record numbered by
+        ``sequence`` is keyed by its number, so its open inbound issue's key is the number),
+        and those of rows it reads only to follow linked records (``held_numbers``). A new
+        record must not take any of them."""
         streams = [s for s, m in ctx.connector.mappings.items() if m.sequence == sequence]
-        return list(
-            session.scalars(
-                sa.select(SyncIssue.key).where(
-                    SyncIssue.connection_id == ctx.connection_id,
-                    SyncIssue.direction == INBOUND,
-                    SyncIssue.stream.in_(streams),
-                )
+        skipped = session.scalars(
+            sa.select(SyncIssue.key).where(
+                SyncIssue.connection_id == ctx.connection_id,
+                SyncIssue.direction == INBOUND,
+                SyncIssue.stream.in_(streams),
             )
         )
+        return [*skipped, *held_numbers.held(session, ctx, streams)]
 
     def _back_refs(self, mapping: EntityMapping, record: JSON) -> dict[str, str | None]:
         return {ref.field: record.get(ref.field) for ref in mapping.references}

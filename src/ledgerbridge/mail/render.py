@@ -19,6 +19,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from ledgerbridge.model.invoice import Invoice
+from ledgerbridge.model.numbers import places
 
 DEFAULT_SUBJECT = "Invoice {{ number }} from {{ company.name }}"
 DEFAULT_BODY = (
@@ -84,6 +85,13 @@ def money(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
+def price(value: Decimal) -> str:
+    """A unit price as precise as the line has it: two decimals at least, more where it has
+    them (``3.333``), so that quantity × unit price can be checked against the line's amount,
+    which is computed from the exact price."""
+    return f"{value:.{max(2, places(value))}f}"
+
+
 def invoice_context(
     invoice: Invoice,
     *,
@@ -100,7 +108,7 @@ def invoice_context(
             "description": line.description or line.sku or "",
             "sku": line.sku or "",
             "quantity": _plain(line.quantity),
-            "unit_price": money(line.unit_price),
+            "unit_price": price(line.unit_price),
             "vat_rate": _plain(line.vat_rate) if line.vat_rate is not None else "",
             "discount_percent": _plain(line.discount_percent),
             "net_amount": money(line.net_amount),

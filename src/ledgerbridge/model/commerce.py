@@ -327,6 +327,9 @@ class Refund(Record):
     currency: CurrencyCode
     amount: Amount = Field(gt=0)
     reason: str | None = None
+    payment_method: PaymentMethod | None = None
+    """How the money went back, when the shop says (a till's refund payment); none: the way
+    the sale was paid, as far as anyone knows."""
     lines: list[RefundLine] = Field(default_factory=list)
 
     @model_validator(mode="after")

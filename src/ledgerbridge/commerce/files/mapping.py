@@ -82,6 +82,9 @@ _ORDER_NUMBER = ("order number", "order no", "order", "order id", "ordernumber",
                  "ordrenr", "ordre", "ordre id", "bestelnummer", "bestelling", "ordernummer",
                  "numéro de commande", "n° commande", "no commande", "commande")  # fmt: skip
 _CURRENCY = ("currency", "valuta", "munt", "devise", "monnaie")
+_PAYMENT_METHOD = ("payment method", "payment", "betalingsmetode", "betalingsform", "betaling",
+                   "betaalmethode", "betaalwijze", "moyen de paiement",
+                   "mode de paiement")  # fmt: skip
 _LINE_SKU = ("sku", "item number", "product number", "article number", "varenummer", "varenr",
              "artikelnummer", "artikelnr", "référence", "ref", "code article")  # fmt: skip
 _LINE_DESCRIPTION = ("description", "product", "product name", "item", "beskrivelse", "vare",
@@ -114,10 +117,7 @@ FIELDS: dict[FileKind, tuple[FieldSpec, ...]] = {
         FieldSpec("order.total_tax", "number",
                   headers=("tax", "vat", "total tax", "total vat", "moms", "total moms", "btw",
                            "totaal btw", "tva", "total tva")),
-        FieldSpec("order.payment_method", "text",
-                  headers=("payment method", "payment", "betalingsmetode", "betalingsform",
-                           "betaling", "betaalmethode", "betaalwijze", "moyen de paiement",
-                           "mode de paiement")),
+        FieldSpec("order.payment_method", "text", headers=_PAYMENT_METHOD),
         FieldSpec("order.transaction_id",
                   headers=("transaction id", "transaction", "transaktions id", "transaktion",
                            "transactie id", "transactie", "id transaction")),
@@ -184,6 +184,8 @@ FIELDS: dict[FileKind, tuple[FieldSpec, ...]] = {
                            "terugbetaald", "montant", "montant remboursé")),
         FieldSpec("refund.reason",
                   headers=("reason", "årsag", "begrundelse", "reden", "motif", "raison")),
+        FieldSpec("refund.payment_method", "text",
+                  headers=("refund method", "refund payment method", *_PAYMENT_METHOD)),
         FieldSpec("line.order_line_id", headers=("order line id", "line id")),
         FieldSpec("line.sku", headers=_LINE_SKU),
         FieldSpec("line.description", headers=_LINE_DESCRIPTION),

@@ -73,6 +73,7 @@ _RECORD_FIELDS = {
     "refund.currency": ("currency",),
     "refund.amount": ("amount",),
     "refund.reason": ("reason",),
+    "refund.payment_method": ("payment_method", "code"),
     **{
         f"{address}.{part}": (address, part)
         for address in ("billing_address", "shipping_address")

@@ -173,6 +173,13 @@ def main_payment(payments: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | N
     return best
 
 
+def payment_method(payments: Iterable[Mapping[str, Any]]) -> JSON | None:
+    """The method of the largest payment, which a sale is booked and a refund paid back by."""
+    main = main_payment(payments)
+    kind = text(main.get("type")) if main is not None else None
+    return {"code": kind, "title": PAYMENT_TITLES.get(kind, kind)} if kind else None
+
+
 def card_payment(payments: Iterable[Mapping[str, Any]]) -> str | None:
     """The uuid of the largest card payment: what the Finance API pays out under."""
     cards = [p for p in payments if p.get("type") in CARD_TYPES and text(p.get("uuid"))]
@@ -239,8 +246,6 @@ def order_from_purchase(
             "net_amount": str(major(tips, currency)), "tax_amount": "0",
         })  # fmt: skip
     paid = moment(purchase.get("timestamp"), f"purchase {ident}")
-    main = main_payment(payments)
-    kind = text(main.get("type")) if main is not None else None
     return {
         "source_id": ident,
         "number": text(purchase.get("globalPurchaseNumber") or purchase.get("purchaseNumber")),
@@ -255,7 +260,7 @@ def order_from_purchase(
             {"label": f"VAT {rate}%", "rate": str(rate), "tax_total": str(major(tax, currency))}
             for rate, tax in sorted(taxes.items())
         ],
-        "payment_method": {"code": kind, "title": PAYMENT_TITLES.get(kind, kind)} if kind else None,
+        "payment_method": payment_method(payments),
         "transaction_id": card_payment(payments),
         "customer": {},
     }
@@ -307,6 +312,9 @@ def refund_from_purchase(purchase: Mapping[str, Any]) -> JSON:
         "created_at": moment(purchase.get("timestamp"), f"refund {ident}").isoformat(),
         "currency": currency,
         "amount": str(major(amount, currency)),
+        "payment_method": payment_method(
+            p for p in purchase.get("payments") or [] if isinstance(p, dict)
+        ),
         "lines": lines,
     }
 
@@ -469,8 +477,9 @@ class RefundMapping(EntityMapping):
     entity = "refund"
     remote_entity = "refund purchase"
     fields = frozenset(
-        {"source_id", "order_source_id", "created_at", "currency", "amount", "lines"}
-    )
+        {"source_id", "order_source_id", "created_at", "currency", "amount", "payment_method",
+         "lines"}
+    )  # fmt: skip
     business_key_field = "source_id"
     incremental = True
     outbound = False

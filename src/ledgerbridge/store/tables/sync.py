@@ -1,5 +1,5 @@
-"""Sync state per connection: links, cursors, runs, the sync log, open issues, write intents,
-the daily quota ledger and the inbound webhook inbox."""
+"""Sync state per connection: links, kept remote rows and held numbers, cursors, runs, the sync
+log, open issues, write intents, the daily quota ledger and the inbound webhook inbox."""
 
 from __future__ import annotations
 
@@ -61,6 +61,21 @@ class RemoteRow(Base):
     row_hash: Mapped[str] = mapped_column(sa.String(64))
     """Tells a row read again unchanged (nothing written) from a changed one."""
     stored_at: Mapped[datetime]
+
+
+class HeldNumber(Base):
+    """A number a system's record holds in a stream whose numbers the hub hands out, read from
+    a row the hub follows but does not import (a Yuki contact that is no customer): the
+    sequence skips it, since the system matches records on it."""
+
+    __tablename__ = "held_numbers"
+
+    connection_id: Mapped[str] = mapped_column(
+        sa.ForeignKey(_CONNECTION_FK, ondelete="CASCADE"), primary_key=True
+    )
+    stream: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    seen_at: Mapped[datetime]
 
 
 class Cursor(Base):
