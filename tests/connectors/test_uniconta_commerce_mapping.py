@@ -123,3 +123,18 @@ def test_items_go_to_uniconta_only_when_the_app_is_master() -> None:
     assert (created["Group"], created["Vat"]) == ("WEB", "U25")
     updated = app.from_canonical(product, {"Item": "TS-01", "Group": "OLD", "CostPrice": 50}, {})
     assert (updated["Group"], updated["CostPrice"]) == ("OLD", 50), "Uniconta's own stay"
+
+
+def test_a_service_item_is_a_service_product_both_ways() -> None:
+    """Shipping, fees and the rounding item are ItemType Service: the hub says so (a shop
+    leaves them out), and a service product the app creates is made a service item."""
+    app = ProductMapping(CODES, master="app")
+    read = app.to_canonical({"Item": "FRAGT", "Name": "Fragt", "ItemType": "Service"}, {})
+    assert read["kind"] == "service"
+    assert (
+        app.to_canonical({"Item": "TS-01", "Name": "T", "ItemType": "Item"}, {})["kind"] == "goods"
+    )
+    service = {"sku": "GEBYR", "name": "Gebyr", "kind": "service"}
+    assert app.from_canonical(service, None, {})["ItemType"] == "Service"
+    kept = app.from_canonical(service, {"Item": "GEBYR", "ItemType": "Item"}, {})
+    assert kept["ItemType"] == "Item", "an existing item's type is Uniconta's"

@@ -453,6 +453,35 @@ def test_a_product_of_a_tax_class_without_a_rate_is_skipped_until_the_rate_is_gi
     assert tenant.api.get(f"/connections/{cid}/issues").json() == []
 
 
+def test_service_items_stay_out_of_the_shop_unless_the_connection_sends_them(
+    system: System, tenant: Tenant, shop: Shop
+) -> None:
+    """Shipping, fees and the rounding item are service items in the accounting system, not
+    products a customer can buy: they reach the shop only when asked, as virtual products."""
+    cid = connect(tenant, shop, products={"enabled": True, "direction": "both"})["id"]
+    import_all(system, tenant, cid)
+    for sku, kind in (("FRAGT", "service"), ("KRUS-1", "goods")):
+        made = tenant.api.post(
+            "/products", json={"sku": sku, "name": sku, "sales_price": "40", "kind": kind}
+        )
+        assert made.status_code == 201, made.text
+    system.run_until_idle()
+    assert shop.sandbox.find_by_sku("KRUS-1") is not None
+    assert shop.sandbox.find_by_sku("FRAGT") is None
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+    patched = tenant.api.patch(
+        f"/connections/{cid}", json={"settings": {"send_service_items": True}}
+    )
+    assert patched.status_code == 200, patched.text
+    assert tenant.api.post(f"/connections/{cid}/jobs/push").status_code == 202
+    system.run_until_idle()
+    found = shop.sandbox.find_by_sku("FRAGT")
+    assert found is not None
+    with shop.sandbox.lock:
+        product = shop.sandbox.product_json(found[0])
+    assert product["virtual"] is True and product["regular_price"] == "50.00"
+
+
 def test_a_delivery_with_a_bad_signature_is_refused_and_nothing_is_stored(
     system: System, tenant: Tenant, shop: Shop
 ) -> None:

@@ -350,6 +350,9 @@ class EntityMapping(ABC):
     in the hub since while the remote kept its own (a reload of monthly statistics)."""
     linked_by: LinkedBy | None = None
     """The records come through per-record links of a setting (see ``LinkedBy``)."""
+    scope: str = ""
+    """What ``in_scope`` admits when a setting decides it, as text: when it changes, the push
+    walks the stream's past records once, so those it left out before are sent now."""
 
     @abstractmethod
     def remote_id(self, remote: JSON) -> str:

@@ -83,6 +83,9 @@ FEEDING = "push-routes:"
 """Per stream, the routes that send its entity here (``+``-joined id prefixes; ``*`` while
 the tenant has no routes): a route added, given the entity or resumed since the last push
 sends the records it routes from the start."""
+SCOPE = "push-scope:"
+"""Per stream, its mapping's ``scope`` at the last push: a setting that changed what the
+stream admits makes its records be walked again from the start."""
 BACKFILL = "push-backfill:"
 """Per stream switched on: ``<position reached>/<push cursor when it was switched on>``."""
 
@@ -194,8 +197,9 @@ class OutboundSync(SyncState):
     def _backfill_switched_on(self, ctx: RunContext, outbound: list[str], faults: Faults) -> None:
         """A stream switched on after its records' changes passed the push cursor would never
         send them, nor would a route that starts sending its entity here (added, given the
-        entity, resumed): each such stream walks the feed again from the start up to where
-        the cursor stood (records already linked and unchanged cost no call). The walk is
+        entity, resumed), nor a setting that widens what the stream admits (its mapping's
+        ``scope``): each such stream walks the feed again from the start up to where the
+        cursor stood (records already linked and unchanged cost no call). The walk is
         resumable: its position is kept after each page, as the cursor's is."""
         with self.transaction() as session:
             known = self.cursor(session, ctx, PUSHED_STREAMS)
@@ -207,6 +211,12 @@ class OutboundSync(SyncState):
                     again.add(stream)
                 if before != routes:
                     self.set_cursor(session, ctx, FEEDING + stream, routes)
+            for stream in outbound:
+                scope = ctx.mapping(stream).scope
+                before = self.cursor(session, ctx, SCOPE + stream)
+                if (before or "") != scope:
+                    again.add(stream)
+                    self.set_cursor(session, ctx, SCOPE + stream, scope)
             for stream in again if upto else ():
                 self.set_cursor(session, ctx, BACKFILL + stream, f"0/{upto}")
             if known != ",".join(outbound):

@@ -29,6 +29,9 @@ class Product(Record):
     vat_code: str | None = None
     ean: Ean | None = None
     active: bool = True
+    kind: Literal["goods", "service"] | None = None
+    """``service``: sold without stock (shipping, a fee, a rounding or refund item), which a
+    shop does not list unless asked; none: the system does not say."""
 
 
 class StockLevel(Record):

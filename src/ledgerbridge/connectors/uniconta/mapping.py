@@ -441,7 +441,7 @@ class ProductMapping(EntityMapping):
     business_key_field = "sku"
     fields = frozenset(
         {"sku", "name", "unit", "sales_price", "cost_price", "purchase_price", "currency",
-         "vat_code", "ean", "active"}
+         "vat_code", "ean", "active", "kind"}
     )  # fmt: skip
     outbound = False
     read_only_reason: str | None = "product_master_is_uniconta"
@@ -484,6 +484,8 @@ class ProductMapping(EntityMapping):
         )
         if current is None and self.group:
             payload["Group"] = self.group
+        if current is None and record.get("kind") == "service":
+            payload["ItemType"] = "Service"
         return payload
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
@@ -499,6 +501,7 @@ class ProductMapping(EntityMapping):
             "vat_code": self._vat_in(text(remote.get("Vat")), f"item {item}"),
             "ean": text(remote.get("EAN")),
             "active": not bool(remote.get("Blocked", False)),
+            "kind": "service" if remote.get("ItemType") == "Service" else "goods",
         }
 
 

@@ -98,7 +98,9 @@ class WooCommerceConnector(Connector):
         self.webhook_ids = {str(i) for i in secrets.get("webhook_ids") or []}
         self._refunds_route: bool | None = None
         self.mappings: Mapping[str, EntityMapping] = {
-            "products": ProductMapping(basis_of(settings)),
+            "products": ProductMapping(
+                basis_of(settings), services=bool(settings.get("send_service_items"))
+            ),
             "stock": StockMapping(text(settings.get("stock_warehouse"))),
             "orders": OrderMapping(),
             "refunds": RefundMapping(),

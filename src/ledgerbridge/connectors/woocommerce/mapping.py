@@ -338,8 +338,16 @@ class ProductMapping(EntityMapping):
     fields = frozenset({"sku", "name", "sales_price", "active"})
     business_key_field = "sku"
 
-    def __init__(self, basis: PriceBasis | None = None) -> None:
+    def __init__(self, basis: PriceBasis | None = None, *, services: bool = False) -> None:
         self.basis = basis or PriceBasis()
+        self.services = services
+        self.scope = "services" if services else ""
+
+    def in_scope(self, record: JSON) -> bool:
+        """The accounting system's service items (shipping, fees, the rounding and refund
+        items) are not shop products unless the connection sends them
+        (``send_service_items``)."""
+        return self.services or record.get("kind") != "service"
 
     def _net(self, remote: JSON, sku: str) -> str | None:
         price = dec(remote.get("regular_price"))
@@ -401,6 +409,7 @@ class ProductMapping(EntityMapping):
             payload["id"] = current["id"]
         else:
             payload["type"] = "simple"
+            payload["virtual"] = record.get("kind") == "service"
         return payload
 
 

@@ -19,6 +19,12 @@ class WooCommerceSettings(ConnectionSettings):
         description="The accounting system's warehouse whose stock the shop shows; empty: "
         "the stock of every warehouse, added up",
     )
+    send_service_items: bool = Field(
+        False,
+        description="Whether the accounting system's service items (shipping, fees, the "
+        "rounding and refund items: ItemType Service in Uniconta) become shop products, as "
+        "virtual products; off: they stay out of the shop",
+    )
     prices_include_vat: bool | None = Field(
         None,
         description="Whether the shop's product prices are entered with VAT (WooCommerce → "
