@@ -657,9 +657,9 @@ class CommerceFlows(RouteFlows):
             recorder.issue(
                 session, stream="customers", direction=FLOW, key=key,
                 reason="invalid_customer_update", record_id=party.id,
-                message=f"customer {key} is not updated from order {order_id} ({fields}): "
-                f"{describe_validation_error(exc)}; the order is booked on the customer as it "
-                "is, so correct the customer in the accounting system if it has changed",
+                message=f"customer {key} is not updated from order {order_id} (its {fields}): "
+                f"{describe_validation_error(exc)}. The order is booked on the customer as it "
+                "is: correct the customer in the accounting system if it has changed",
             )  # fmt: skip
             return
         if not self._hub.update(session, party, data, run.origin, run_id=recorder.run_id):
