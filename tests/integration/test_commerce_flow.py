@@ -257,6 +257,39 @@ def test_a_customer_update_the_party_cannot_take_is_an_issue_and_the_order_books
         "Strandvejen 9", "2900", "Hellerup")  # fmt: skip
 
 
+def test_a_run_that_meets_a_new_customers_orders_in_any_order_ends_with_the_newest_address(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    def address(street: str) -> dict[str, str]:
+        return {"line1": street, "postal_code": "8000", "city": "Aarhus C", "country": "DK"}
+
+    orders = [  # (customer, order, placed, street), in the order they are written
+        ("karen@kunde.dk", "7001", "2026-11-20T10:00:00+01:00", "Gammel Vej 1"),
+        ("karen@kunde.dk", "7002", "2026-11-21T10:00:00+01:00", "Ny Vej 2"),
+        ("ole@kunde.dk", "7003", "2026-11-21T11:00:00+01:00", "Ny Vej 3"),
+        ("ole@kunde.dk", "7004", "2026-11-20T11:00:00+01:00", "Gammel Vej 4"),
+    ]
+    for email, number, placed, street in orders:  # all weeks old, all read in one run
+        body = order_body(
+            shop["sku"],
+            source_id=number,
+            number=number,
+            created_at=placed,
+            paid_at=placed,
+            billing_address=address(street),
+            customer={"email": email, "name": email.split("@")[0].title()},
+        )
+        assert tenant.api.post("/orders", json=body).status_code == 201  # fmt: skip
+    system.run_until_idle()
+
+    parties = {p["data"].get("email"): p["data"] for p in items(tenant, "/parties")}
+    for email, street in (("karen@kunde.dk", "Ny Vej 2"), ("ole@kunde.dk", "Ny Vej 3")):
+        assert parties[email]["billing_address"]["line1"] == street
+        debtor = uniconta.debtor(parties[email]["debtor_number"]) or {}
+        assert debtor["Address1"] == street
+    assert len(derived(system, tenant, shop["route"]["id"])) == 4
+
+
 def test_route_to_uniconta_only_leaves_qonto_without_anything(
     system: System, tenant: Tenant, uniconta: Uniconta, qonto: Qonto, shop: dict[str, Any]
 ) -> None:

@@ -647,7 +647,7 @@ class CommerceFlows(RouteFlows):
                 session, stream="customers", direction=FLOW, outcome="unchanged",
                 record_id=party.id, reason="customer_changed_after_order", key=key,
                 message=f"customer {key} is not updated from order {order_id} ({fields} "
-                f"differ): it was changed at {changed_at.isoformat()}, after the order was "
+                f"differ): its details are of {changed_at.isoformat()}, newer than the order "
                 f"placed at {plan.as_of.isoformat()}",
             )  # fmt: skip
             return
