@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -11,16 +12,18 @@ from ledgerbridge.commerce.config import CommercePolicy
 from ledgerbridge.commerce.flow import (
     KnownRecords,
     OrderResult,
+    PartyPlan,
     Prior,
     match_key,
     order_flow,
+    party_update,
     refund_flow,
 )
 from ledgerbridge.commerce.mapping import MappingRules
 from ledgerbridge.engine.canonical import validate
 from ledgerbridge.model.commerce import Order, PaymentMethod, Refund
 from ledgerbridge.model.invoice import Invoice
-from tests.commerce.orders import DE_VAT, GLN, line, order
+from tests.commerce.orders import CVR, DE_VAT, GLN, line, order
 
 D = Decimal
 ZONE = "Europe/Copenhagen"
@@ -239,6 +242,123 @@ def test_customer_match_by_email_finds_the_existing_party() -> None:
     result = flow(placed, known)
     assert result.party is not None
     assert (result.party.party_id, result.party.data) == ("party-7", None)
+
+
+MOVED = {"line1": "Strandvejen 9", "postal_code": "2900", "city": "Hellerup", "country": "DK"}
+KAREN = {
+    "kind": "person", "name": "Karen Kunde", "is_customer": True, "debtor_number": "10042",
+    "email": "kunde@example.dk", "phone": "+45 11 22 33 44", "customer_group": "PRIV",
+    "vat_zone": "domestic",
+    "billing_address": {"line1": "Havnegade 1", "city": "Aarhus C", "country": "DK"},
+}  # fmt: skip
+"""Karen as the hub has her, with her debtor number from Uniconta."""
+BEFORE_THE_ORDER = datetime(2026, 5, 1, tzinfo=UTC)
+"""A party's last change a month before ``order()`` was placed."""
+
+
+def returning(settings: dict[str, Any] | None = None, **fields: Any) -> PartyPlan:
+    """The party plan of Karen's next order (``order()`` with ``fields``), found by e-mail."""
+    known = KnownRecords(parties={"email:kunde@example.dk": "party-7"})
+    result = flow(order(**fields), known, settings=settings or {})
+    assert result.outcome == "invoice" and result.party is not None, result
+    assert result.party.party_id == "party-7"
+    return result.party
+
+
+def test_a_returning_customers_new_address_and_phone_update_the_party() -> None:
+    plan = returning(
+        billing_address=MOVED,
+        customer={"email": "Kunde@Example.dk", "name": "Karen Kunde", "phone": "+4555667788"},
+    )
+    assert plan.key == "email:kunde@example.dk"
+    assert plan.as_of == datetime(2026, 6, 1, 8, tzinfo=UTC)
+    update = party_update(KAREN, BEFORE_THE_ORDER, plan)
+    assert update is not None and not update.stale
+    assert update.changed == ("phone", "billing_address")
+    assert update.data == {**KAREN, "phone": "+4555667788", "billing_address": {
+        **MOVED, "line2": None, "line3": None, "street": None, "house_number": None,
+        "house_number_suffix": None, "region": None}}  # fmt: skip
+    assert validate("party", update.data)["billing_address"]["city"] == "Hellerup"
+    # Its debtor number, group and zone stay; the e-mail it was found by keeps its case.
+    assert update.data["email"] == "kunde@example.dk"
+    assert update.data["customer_group"] == "PRIV" and update.data["debtor_number"] == "10042"
+
+
+def test_an_order_older_than_the_partys_last_change_does_not_update_it() -> None:
+    plan = returning(billing_address=MOVED)
+    after = datetime(2026, 6, 2, tzinfo=UTC)  # typed in the accounting system since
+    update = party_update(KAREN, after, plan)
+    assert update is not None and update.stale and update.changed == ("billing_address",)
+    at_the_same_time = party_update(KAREN, datetime(2026, 6, 1, 8, tzinfo=UTC), plan)
+    assert at_the_same_time is not None and at_the_same_time.stale
+
+
+def test_what_the_order_lacks_or_says_alike_is_no_update() -> None:
+    bare = returning(customer={"email": "kunde@example.dk"}, billing_address=None)
+    assert bare.update == {}, "no name, phone or address: nothing to write, nothing blanked"
+    assert party_update(KAREN, BEFORE_THE_ORDER, bare) is None
+    alike = returning(
+        customer={"email": "kunde@example.dk", "name": "Karen Kunde", "phone": "004511223344"},
+        billing_address={"line1": "Havnegade 1", "city": "Aarhus C", "country": "DK",
+                         "region": "Midtjylland"},
+    )  # fmt: skip
+    assert party_update(KAREN, BEFORE_THE_ORDER, alike) is None, "the same number and address"
+
+
+def test_the_match_field_group_and_zone_are_never_updated() -> None:
+    known = KnownRecords(parties={"phone:4511223344": "party-7"})
+    placed = order(
+        customer={"email": "ny@example.dk", "name": "Karen Kunde", "phone": "+45 11223344"},
+        shipping_address={"line1": "Weg 2", "city": "Hamburg", "country": "DE"},
+    )
+    settings = {"customers": {"profiles": {
+        "b2c": {"debtor_group": "WEB", "match_by": "phone"},
+        "b2b": {"debtor_group": "ERHVERV"}, "ean": {"debtor_group": "EAN"}}}}  # fmt: skip
+    plan = flow(placed, known, settings=settings).party
+    assert plan is not None and plan.update is not None
+    assert set(plan.update) == {"name", "email", "billing_address"}
+    update = party_update(KAREN, BEFORE_THE_ORDER, plan)
+    assert update is not None and update.changed == ("email",)
+    assert (update.data["phone"], update.data["customer_group"], update.data["vat_zone"]) == (
+        "+45 11 22 33 44", "PRIV", "domestic")  # fmt: skip
+
+
+def test_a_business_is_renamed_after_its_company_never_after_a_person() -> None:
+    known = KnownRecords(parties={f"vat_number:{DE_VAT}": "party-9"})
+    firm = {"email": "einkauf@firma.de", "name": "Klaus Weber", "vat_number": DE_VAT}
+    where = {"line1": "Hauptstr. 1", "city": "Berlin", "country": "DE"}
+    renamed = flow(order([line("500.00", "0")], customer={**firm, "company": "Weber AG"},
+                         billing_address=where), known).party  # fmt: skip
+    assert renamed is not None and renamed.update is not None
+    assert renamed.update["name"] == "Weber AG"
+    nameless = flow(order([line("500.00", "0")], customer=firm, billing_address=where),
+                    known).party  # fmt: skip
+    assert nameless is not None and nameless.update is not None
+    assert "name" not in nameless.update and nameless.update["email"] == "einkauf@firma.de"
+
+
+def test_no_update_when_the_profile_is_off_or_the_party_is_the_shared_account() -> None:
+    off = {"customers": {"profiles": {
+        "b2c": {"debtor_group": "PRIV", "update_existing": False},
+        "b2b": {"debtor_group": "ERHVERV"}, "ean": {"debtor_group": "EAN"}}}}  # fmt: skip
+    plan = returning(billing_address=MOVED, settings=off)
+    assert plan.update is None and party_update(KAREN, BEFORE_THE_ORDER, plan) is None
+    # A business whose e-mail is the shared till debtor's is booked on it, unchanged.
+    known = KnownRecords(
+        parties={"email:kasse@example.dk": "party-shared"},
+        debtor_numbers={"99999": "party-shared"},
+    )
+    settings = {"customers": {"shared_b2c_account": "99999", "profiles": {
+        "b2c": {"debtor_group": "PRIV"}, "b2b": {"debtor_group": "ERHVERV", "match_by": "email"},
+        "ean": {"debtor_group": "EAN"}}}}  # fmt: skip
+    business = order(
+        customer={"email": "kasse@example.dk", "company": "Firma ApS", "vat_number": CVR},
+        billing_address=MOVED,
+    )
+    for placed in (business, order(billing_address=MOVED)):
+        shared = flow(placed, known, settings=settings).party
+        assert shared is not None and shared.party_id == "party-shared"
+        assert shared.update is None
 
 
 def test_customer_without_the_match_field_is_an_issue() -> None:

@@ -4,6 +4,7 @@ on the real System and database."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -214,6 +215,79 @@ def test_a_booked_order_changed_in_the_shop_is_an_issue_not_a_silent_difference(
     system.run_until_idle()
     issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
     assert [i for i in issues if i["stream"] == "orders"] == []
+
+
+def test_a_customer_update_the_party_cannot_take_is_an_issue_and_the_order_books_anyway(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    start = dt.datetime.now(dt.UTC)
+
+    def placed(number: str, minutes: int, **fields: Any) -> str:
+        """An order of Karen's placed ``minutes`` from now (after her party's last change)."""
+        at = (start + dt.timedelta(minutes=minutes)).isoformat()
+        body = order_body(shop["sku"], source_id=number, number=number, created_at=at,
+                          paid_at=at, **fields)  # fmt: skip
+        posted = tenant.api.post("/orders", json=body)
+        assert posted.status_code == 201, posted.text
+        system.run_until_idle()
+        (invoice,) = [r["data"] for r in derived(system, tenant, shop["route"]["id"])
+                      if r["data"]["reference"] == number]  # fmt: skip
+        return str(invoice["party_id"])
+
+    def customer_issues() -> list[dict[str, Any]]:
+        issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+        return [i for i in issues if i["stream"] == "customers" and i["direction"] == "flow"]
+
+    party_id = placed("6001", 1)
+    too_long = {"email": "karen@kunde.dk", "name": "Karen " + "K" * 300}
+    assert placed("6002", 2, customer=too_long) == party_id, "booked on the party as it is"
+    (issue,) = customer_issues()
+    assert (issue["key"], issue["reason"]) == ("email:karen@kunde.dk", "invalid_customer_update")
+    assert "not updated from order 6002 (its name): name: " in issue["message"], issue["message"]
+    party = tenant.api.get(f"/parties/{party_id}").json()["data"]
+    assert party["name"] == "Karen Kunde"
+    assert [d["Account"] for d in uniconta.sandbox.all(COMPANY, "DebtorClient")
+            if d.get("Name") == "Karen Kunde"] == [party["debtor_number"]]  # fmt: skip
+
+    moved = {"line1": "Strandvejen 9", "postal_code": "2900", "city": "Hellerup", "country": "DK"}
+    assert placed("6003", 3, billing_address=moved) == party_id
+    assert customer_issues() == [], "the next update made: the issue closes"
+    debtor = uniconta.debtor(party["debtor_number"]) or {}
+    assert (debtor["Address1"], debtor["ZipCode"], debtor["City"]) == (
+        "Strandvejen 9", "2900", "Hellerup")  # fmt: skip
+
+
+def test_a_run_that_meets_a_new_customers_orders_in_any_order_ends_with_the_newest_address(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    def address(street: str) -> dict[str, str]:
+        return {"line1": street, "postal_code": "8000", "city": "Aarhus C", "country": "DK"}
+
+    orders = [  # (customer, order, placed, street), in the order they are written
+        ("karen@kunde.dk", "7001", "2026-11-20T10:00:00+01:00", "Gammel Vej 1"),
+        ("karen@kunde.dk", "7002", "2026-11-21T10:00:00+01:00", "Ny Vej 2"),
+        ("ole@kunde.dk", "7003", "2026-11-21T11:00:00+01:00", "Ny Vej 3"),
+        ("ole@kunde.dk", "7004", "2026-11-20T11:00:00+01:00", "Gammel Vej 4"),
+    ]
+    for email, number, placed, street in orders:  # all weeks old, all read in one run
+        body = order_body(
+            shop["sku"],
+            source_id=number,
+            number=number,
+            created_at=placed,
+            paid_at=placed,
+            billing_address=address(street),
+            customer={"email": email, "name": email.split("@")[0].title()},
+        )
+        assert tenant.api.post("/orders", json=body).status_code == 201  # fmt: skip
+    system.run_until_idle()
+
+    parties = {p["data"].get("email"): p["data"] for p in items(tenant, "/parties")}
+    for email, street in (("karen@kunde.dk", "Ny Vej 2"), ("ole@kunde.dk", "Ny Vej 3")):
+        assert parties[email]["billing_address"]["line1"] == street
+        debtor = uniconta.debtor(parties[email]["debtor_number"]) or {}
+        assert debtor["Address1"] == street
+    assert len(derived(system, tenant, shop["route"]["id"])) == 4
 
 
 def test_route_to_uniconta_only_leaves_qonto_without_anything(

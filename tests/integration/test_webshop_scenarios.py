@@ -5,6 +5,7 @@ records and the issues with their reasons)."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -332,4 +333,72 @@ def test_shop_products_are_items_in_uniconta_before_the_invoices_that_need_them(
     invoice = webshop.invoice(order)
     assert [ln["Item"] for ln in webshop.lines(invoice)] == ["KVN-01"]
     assert item["RowId"] < invoice["RowId"]
+    assert webshop.issues() == []
+
+
+def test_a_returning_customers_new_address_reaches_the_debtor_unless_older_or_switched_off(
+    webshop: Webshop,
+) -> None:
+    shop, mette = webshop.shop, webshop.customers["mette"]
+
+    def debtor() -> tuple[Any, ...]:
+        found = webshop.uniconta.debtor(account) or {}
+        return tuple(found.get(k) for k in ("Address1", "ZipCode", "City", "Phone", "Group"))
+
+    def moved_to(street: str, postcode: str, city: str, phone: str) -> dict[str, str]:
+        return {**mette["billing"], "address_1": street, "postcode": postcode, "city": city,
+                "phone": phone}  # fmt: skip
+
+    first = webshop.order("mette", [("KOP-01", 1)])
+    webshop.settle()
+    account = webshop.invoice(first)["Account"]
+    assert debtor() == ("Hovedgaden 1", "8000", "By", "+4512345678", "PRIV")
+
+    time.sleep(1.1)  # the shop dates orders to the second: the next is after the debtor's push
+    hellerup = moved_to("Strandvejen 9", "2900", "Hellerup", "+4587654321")
+    second = webshop.order("mette", [("KOP-01", 1)], billing=hellerup)
+    webshop.settle()
+    assert webshop.invoice(second)["Account"] == account, "the same debtor, not a new one"
+    assert debtor() == ("Strandvejen 9", "2900", "Hellerup", "+4587654321", "PRIV")
+    log = webshop.tenant.api.get(
+        f"/connections/{webshop.shop_id}/sync-log", params={"stream": "customers"}
+    ).json()
+    (updated,) = [e for e in log if e["outcome"] == "updated"]
+    assert updated["message"] == (
+        f"customer email:mette@example.dk updated from order {second['id']}: phone, billing_address"
+    )
+
+    # An order placed before that change, read only now: the newer address stays.
+    when = shop.now() - timedelta(days=3)
+    old = shop.create_order(
+        {"customer_id": mette["id"], "billing": moved_to("Gammel Vej 3", "5000", "Odense C",
+                                                           "+4511111111"),
+         "shipping": mette["shipping"], "payment_method": "quickpay",
+         "line_items": [{"product_id": webshop.products["KOP-01"], "quantity": 1}]},
+        created_via="checkout", when=when,
+    )  # fmt: skip
+    old = shop.update_order(old["id"], {"status": "processing", "set_paid": True},
+                            when=when + timedelta(minutes=5))  # fmt: skip
+    webshop.settle()
+    assert webshop.invoice(old)["Account"] == account
+    assert debtor() == ("Strandvejen 9", "2900", "Hellerup", "+4587654321", "PRIV")
+    log = webshop.tenant.api.get(
+        f"/connections/{webshop.shop_id}/sync-log",
+        params={"stream": "customers", "reason": "customer_changed_after_order"},
+    ).json()
+    assert [e["outcome"] for e in log] == ["unchanged"]
+    assert f"not updated from order {old['id']}" in log[0]["message"], log[0]["message"]
+
+    # Switched off for consumers: a new order's address stays on its invoice only.
+    profiles = {"b2c": {"debtor_group": "PRIV", "update_existing": False},
+                "b2b": {"debtor_group": "ERHVERV"},
+                "ean": {"debtor_group": "EAN", "payment_term": "Netto 30"}}  # fmt: skip
+    webshop.save_route({**POLICY, "customers": {"profiles": profiles}})
+    time.sleep(1.1)
+    third = webshop.order(
+        "mette", [("KOP-01", 1)], billing=moved_to("Torvet 2", "7100", "Vejle", "+4522222222")
+    )
+    webshop.settle()
+    assert webshop.invoice(third)["Account"] == account
+    assert debtor() == ("Strandvejen 9", "2900", "Hellerup", "+4587654321", "PRIV")
     assert webshop.issues() == []

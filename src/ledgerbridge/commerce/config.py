@@ -58,7 +58,7 @@ class PaymentRule(Canonical):
 
 
 class CustomerProfile(Canonical):
-    """How customers of one kind (B2C, B2B, EAN) are matched and created."""
+    """How customers of one kind (B2C, B2B, EAN) are matched, created and kept up to date."""
 
     match_by: MatchField | None = None
     """The field a customer is looked up by; none: the kind's own (``DEFAULT_MATCH_BY``)."""
@@ -69,6 +69,13 @@ class CustomerProfile(Canonical):
     """The debtor's default VAT code; none: the one the VAT policy gives its lines."""
     payment_term: str | None = None
     """Payment term of invoices to these customers, unless the payment method sets one."""
+    update_existing: bool = True
+    """Whether an order of a customer the hub has already updates that customer: the name,
+    e-mail, phone and billing address the order carries are written where they differ (a
+    returning customer who moved). Only from an order placed after the customer's last change,
+    so an old order (a historical import, a re-read) never undoes what a person typed in the
+    accounting system; never the field it is matched by, its group or VAT zone, never a value
+    the order lacks, and never the shared B2C account."""
 
 
 DEFAULT_MATCH_BY: dict[CustomerKind, MatchField] = {

@@ -17,8 +17,9 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 from zoneinfo import ZoneInfo
 
 from ledgerbridge.commerce.config import CommercePolicy, MatchField
@@ -39,7 +40,7 @@ from ledgerbridge.commerce.policies import (
     order_day,
     refund_payment_term,
 )
-from ledgerbridge.model.commerce import Order, Refund
+from ledgerbridge.model.commerce import CustomerKind, Order, Refund
 from ledgerbridge.model.invoice import InvoiceLine
 
 __all__ = [
@@ -48,11 +49,13 @@ __all__ = [
     "KnownRecords",
     "OrderResult",
     "PartyPlan",
+    "PartyUpdate",
     "Prior",
     "RefundResult",
     "credit_note_waits",
     "match_key",
     "order_flow",
+    "party_update",
     "refund_flow",
     "source_hash",
 ]
@@ -205,11 +208,26 @@ def source_hash(record: JSON, policy: CommercePolicy, rules: MappingRules | None
 @dataclass(frozen=True)
 class PartyPlan:
     """The invoice's customer: an existing party (``party_id``), or one to create (``data``,
-    remembered under ``key``)."""
+    remembered under ``key``, the match field and key: ``email:karen@kunde.dk``)."""
 
     party_id: str | None = None
     data: JSON | None = None
     key: str | None = None
+    update: JSON | None = None
+    """For an existing party whose profile has ``update_existing``: the customer's fields as
+    the order has them, which ``party_update`` compares with the party's."""
+    as_of: datetime | None = None
+    """When the order was placed: what the customer's fields are as of."""
+
+
+@dataclass(frozen=True)
+class PartyUpdate:
+    """An existing party's data with the order's customer fields that differ (``changed``);
+    ``stale`` when the party changed after the order was placed, so it must not be written."""
+
+    data: JSON
+    changed: tuple[str, ...]
+    stale: bool
 
 
 @dataclass(frozen=True)
@@ -269,26 +287,57 @@ def _rounding_line(totals: TotalsCheck) -> InvoiceLine:
     )
 
 
+def _contact(order: Order, kind: CustomerKind) -> JSON:
+    """What the order says of its customer that a party keeps and a later order may change:
+    the name (the company's; a consumer's own name when there is none: a business is never
+    renamed after a person), e-mail, phone and billing address. Only the values it has."""
+    customer = order.customer
+    billing = order.billing_address
+    data: JSON = {
+        "name": customer.company or (customer.name if kind == "b2c" else None),
+        "email": customer.email,
+        "phone": customer.phone,
+        "billing_address": billing.model_dump(mode="json") if billing else None,
+    }
+    return {key: value for key, value in data.items() if value is not None}
+
+
 def _party_data(order: Order, decision: CustomerDecision) -> JSON:
     """A new customer with the profile's group, zone and the shop's identifiers."""
     customer = order.customer
-    billing = order.billing_address
+    contact = _contact(order, decision.kind)
     is_person = decision.kind == "b2c" and not customer.company
-    name = customer.company or customer.name or customer.email or customer.phone
+    name = contact.get("name") or customer.name or customer.email or customer.phone
     data: JSON = {
+        **contact,
         "kind": "person" if is_person else "organisation",
         "name": name or f"Customer of order {order.number or order.source_id}",
         "is_customer": True,
-        "email": customer.email,
-        "phone": customer.phone,
         "vat_number": customer.vat_number,
         "gln": customer.ean,
-        "billing_address": billing.model_dump(mode="json") if billing else None,
         "currency": order.currency,
         "customer_group": decision.debtor_group,
         "vat_zone": decision.vat_zone,
     }
     return {key: value for key, value in data.items() if value is not None}
+
+
+def _update(
+    order: Order, policy: CommercePolicy, decision: CustomerDecision, found: str, known: Known
+) -> JSON | None:
+    """What an order writes to the existing party it matched, if its profile says so. The
+    shared B2C account (matched by a business's e-mail, say) is every consumer's, never one
+    customer's to change."""
+    if not policy.customers.profiles[decision.kind].update_existing:
+        return None
+    shared = policy.customers.shared_b2c_account
+    if shared and known.party_by_debtor_number(shared) == found:
+        return None
+    contact = _contact(order, decision.kind)
+    # The value the party was found by stays as the party has it (e-mail case, phone format);
+    # VAT and EAN numbers are not among the contact fields at all.
+    contact.pop(str(decision.match_field), None)
+    return contact
 
 
 def _customer(order: Order, policy: CommercePolicy, known: Known) -> PartyPlan | OrderResult:
@@ -306,10 +355,46 @@ def _customer(order: Order, policy: CommercePolicy, known: Known) -> PartyPlan |
     assert decision.match_field is not None
     key = match_key(decision.match_field, decision.match_value)
     assert key is not None
+    match = f"{decision.match_field}:{key}"
     found = known.party_by(decision.match_field, key)
     if found is not None:
-        return PartyPlan(party_id=found)
-    return PartyPlan(data=_party_data(order, decision), key=f"{decision.match_field}:{key}")
+        update = _update(order, policy, decision, found, known)
+        return PartyPlan(party_id=found, key=match, update=update, as_of=order.created_at)
+    return PartyPlan(data=_party_data(order, decision), key=match, as_of=order.created_at)
+
+
+ADDRESS_PARTS = ("line1", "line2", "line3", "postal_code", "city", "country")
+"""What makes two addresses the same one: the parts every system keeps. A region or a street
+split that one side keeps and the other does not is no move."""
+
+
+def _differs(field: str, value: Any, current: Any) -> bool:
+    """Whether the order's value of a contact field is news to the party: e-mail addresses
+    and phone numbers as they are matched (case, spacing), addresses by their parts."""
+    if field in ("email", "phone"):
+        matched = cast(MatchField, field)
+        return match_key(matched, value) != match_key(matched, current)
+    if field == "billing_address":
+        if not isinstance(current, Mapping):
+            return True
+        return any((value.get(p) or None) != (current.get(p) or None) for p in ADDRESS_PARTS)
+    return bool(value != current)
+
+
+def party_update(current: JSON, changed_at: datetime, plan: PartyPlan) -> PartyUpdate | None:
+    """The existing party's data with the order's contact fields where they differ, or None
+    when the order asks no update or has nothing new. ``stale`` when the party's last change
+    (``changed_at``) is not older than the order: an order read again or imported from the
+    past must not undo a newer address typed in the accounting system."""
+    if plan.update is None or plan.as_of is None:
+        return None
+    changed = tuple(
+        name for name, value in plan.update.items() if _differs(name, value, current.get(name))
+    )
+    if not changed:
+        return None
+    data = {**current, **{name: plan.update[name] for name in changed}}
+    return PartyUpdate(data, changed, stale=plan.as_of <= changed_at)
 
 
 def _local_date(order: Order, timezone: str) -> str:

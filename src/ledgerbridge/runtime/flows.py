@@ -20,7 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
@@ -34,11 +34,13 @@ from ledgerbridge.commerce.config import CommercePolicy, MatchField
 from ledgerbridge.commerce.flow import (
     BOOKED_STATES,
     OrderResult,
+    PartyPlan,
     Prior,
     RefundResult,
     credit_note_waits,
     match_key,
     order_flow,
+    party_update,
     refund_flow,
     source_hash,
 )
@@ -108,6 +110,10 @@ class FlowRun:
     vat_rates: dict[str, Decimal] | None = None
     """The target's rates of its VAT codes, which totals are checked at: read once per run,
     before its first order, so an idle run makes no call."""
+    parties_as_of: dict[str, dt.datetime] = field(default_factory=dict)
+    """When the order was placed that each party this run created or updated was written
+    from: what its fields are as of, rather than the run's clock, so a run that meets one
+    customer's orders out of order (a historical import) ends with the newest order's."""
 
     @property
     def origin(self) -> str:
@@ -176,13 +182,14 @@ class StoreKnown:
     def product_by_sku(self, sku: str) -> str | None:
         return self._index("product", "sku", _same).get(sku)
 
-    def created_party(self, party_id: str, data: JSON) -> None:
-        """A party the run created in this transaction: found by the next orders."""
-        for (entity, field), index in self._indexes.items():
-            if entity != "party" or not data.get(field):
+    def wrote_party(self, party_id: str, data: JSON) -> None:
+        """A party the run created or updated in this transaction: found by the next orders
+        by its new values."""
+        for (entity, name), index in self._indexes.items():
+            if entity != "party" or not data.get(name):
                 continue
-            match = next((m for m, f in _PARTY_FIELDS.items() if f == field), None)
-            key = match_key(match, str(data[field])) if match else str(data[field])
+            match = next((m for m, f in _PARTY_FIELDS.items() if f == name), None)
+            key = match_key(match, str(data[name])) if match else str(data[name])
             if key is not None:
                 index.setdefault(key, party_id)
 
@@ -572,10 +579,13 @@ class CommerceFlows(RouteFlows):
         result: OrderResult,
         known: StoreKnown,
     ) -> str | None:
-        """The invoice's party: the one found, else the one created for this match key."""
+        """The invoice's party: the one found (updated from the order when its profile says
+        so), else the one created for this match key."""
         plan = result.party
         assert plan is not None
         if plan.party_id is not None:
+            if plan.update is not None:
+                self._update_party(session, run, record, plan, known)
             return plan.party_id
         assert plan.data is not None and plan.key is not None
         key = f"party:{plan.key}"
@@ -597,7 +607,9 @@ class CommerceFlows(RouteFlows):
         party = self._hub.create(
             session, run.tenant_id, "party", data, run.origin, run_id=run.recorder.run_id
         )
-        known.created_party(party.id, data)
+        known.wrote_party(party.id, data)
+        if plan.as_of is not None:
+            run.parties_as_of[party.id] = plan.as_of
         if remembered is not None:
             remembered.derived_record_id = party.id
             remembered.updated_at = self._clock.now()
@@ -608,6 +620,57 @@ class CommerceFlows(RouteFlows):
             message=f"customer {plan.key} for order {record.data['source_id']}",
         )  # fmt: skip
         return party.id
+
+    def _update_party(
+        self, session: Session, run: FlowRun, record: HubRecord, plan: PartyPlan,
+        known: StoreKnown,
+    ) -> None:  # fmt: skip
+        """Write what the order says of an existing customer to its party where it differs,
+        unless the party changed after the order was placed. An update the party cannot take
+        is the customer's issue: the order is booked on the party as it is all the same."""
+        party = self._hub.get(session, run.tenant_id, "party", str(plan.party_id))
+        if party is None or party.deleted:
+            return
+        as_of = run.parties_as_of.get(party.id) if party.origin == run.origin else None
+        changed_at = as_of or party.updated_at
+        update = party_update(party.data, changed_at, plan)
+        recorder = run.recorder
+        key = str(plan.key)
+        order_id = str(record.data["source_id"])
+        if update is None:
+            recorder.resolve(session, "customers", FLOW, [key])
+            return
+        assert plan.as_of is not None  # an update is only asked as of the order's time
+        fields = ", ".join(update.changed)
+        if update.stale:
+            recorder.log(
+                session, stream="customers", direction=FLOW, outcome="unchanged",
+                record_id=party.id, reason="customer_changed_after_order", key=key,
+                message=f"customer {key} is not updated from order {order_id} ({fields} "
+                f"differ): its details are of {changed_at.isoformat()}, newer than the order "
+                f"placed at {plan.as_of.isoformat()}",
+            )  # fmt: skip
+            return
+        try:
+            data = validate("party", update.data)
+        except ValidationError as exc:
+            recorder.issue(
+                session, stream="customers", direction=FLOW, key=key,
+                reason="invalid_customer_update", record_id=party.id,
+                message=f"customer {key} is not updated from order {order_id} (its {fields}): "
+                f"{describe_validation_error(exc)}. The order is booked on the customer as it "
+                "is: correct the customer in the accounting system if it has changed",
+            )  # fmt: skip
+            return
+        if not self._hub.update(session, party, data, run.origin, run_id=recorder.run_id):
+            return
+        known.wrote_party(party.id, data)
+        run.parties_as_of[party.id] = plan.as_of
+        recorder.resolve(session, "customers", FLOW, [key])
+        recorder.log(
+            session, stream="customers", direction=FLOW, outcome="updated", record_id=party.id,
+            key=key, message=f"customer {key} updated from order {order_id}: {fields}",
+        )  # fmt: skip
 
     def _write_invoice(
         self,

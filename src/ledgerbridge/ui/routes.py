@@ -14,7 +14,7 @@ from typing import Any, get_args
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from ledgerbridge.commerce.config import MatchField, StateAction
+from ledgerbridge.commerce.config import CommercePolicy, MatchField, StateAction
 from ledgerbridge.commerce.mapping import Operator
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.routing import APP_SOURCE
@@ -112,8 +112,11 @@ def draft_of_form(form: Mapping[str, str]) -> JSON:
     p = "commerce.policy"
     profiles = {
         kind: {
-            name: form.get(f"{p}.customers.profiles.{kind}.{name}", "")
-            for name in ("match_by", "debtor_group", "vat_zone", "vat_code", "payment_term")
+            **{
+                name: form.get(f"{p}.customers.profiles.{kind}.{name}", "")
+                for name in ("match_by", "debtor_group", "vat_zone", "vat_code", "payment_term")
+            },
+            "update_existing": _on(form.get(f"{p}.customers.profiles.{kind}.update_existing")),
         }
         for kind in CUSTOMER_KINDS
     }
@@ -166,7 +169,10 @@ def draft_of_form(form: Mapping[str, str]) -> JSON:
 def draft_of_route(route: JSON) -> JSON:
     """The route as the form shows it, from the service's view of it (or of a new one)."""
     commerce = route.get("commerce") or default_commerce()
-    policy, rules = commerce["policy"], commerce["rules"]
+    # Read through the model: a route saved before a setting existed shows its default, so
+    # saving the form does not switch it off.
+    policy = CommercePolicy.model_validate(commerce["policy"]).model_dump(mode="json")
+    rules = commerce["rules"]
     customers, vat = policy["customers"], policy["vat"]
     paymatch = route.get("paymatch") or {}
     return {
@@ -253,6 +259,7 @@ def input_of(draft: JSON) -> RouteInput:
                                 name: _optional(profile[name])
                                 for name in ("match_by", "vat_zone", "vat_code", "payment_term")
                             },
+                            "update_existing": _on(profile["update_existing"]),
                         }
                         for kind, profile in policy["profiles"].items()
                     },

@@ -4,9 +4,11 @@ removal; a member sees the route but cannot change it."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from ledgerbridge.runtime.system import System
+from ledgerbridge.store.tables.flows import Route
 from tests.integration.conftest import COMPANY
 from tests.integration.ui.commerce_fixtures import books_day, form_of, shop_and_books
 from tests.integration.ui.conftest import Web, sign_in, text_of
@@ -36,6 +38,9 @@ def test_a_route_with_its_policy_is_made_with_forms(web: Web, shop_and_books: We
     form = commerce_form(web, setup)
     assert form["commerce.policy.states.0.name"] == "processing", "the defaults are shown"
     assert form["commerce.policy.payment_methods.0.method"] == "stripe"
+    profiles = "commerce.policy.customers.profiles"
+    assert form[f"{profiles}.b2c.update_existing"] == "on", "existing customers updated"
+    del form[f"{profiles}.b2b.update_existing"]  # a business's own details are kept
     form.update({
         "commerce.policy.states.2.name": "on-hold", "commerce.policy.states.2.action": "ignore",
         "commerce.policy.payment_methods.6.method": "vipps",
@@ -63,6 +68,8 @@ def test_a_route_with_its_policy_is_made_with_forms(web: Web, shop_and_books: We
     }
     assert policy["payment_methods"]["bacs"]["registered_as_paid"] is False
     assert policy["customers"]["profiles"]["b2b"]["match_by"] == "email"
+    updating = {k: p["update_existing"] for k, p in policy["customers"]["profiles"].items()}
+    assert updating == {"b2c": True, "b2b": False, "ean": True}
     assert policy["vat"]["oss_codes"] == {"DE:19": "U_DE_STD"}
     assert policy["rounding_account"] == "AFRUND"
     assert rules["filters"] == [{"field": "lines.*.sku", "operator": "in",
@@ -74,6 +81,19 @@ def test_a_route_with_its_policy_is_made_with_forms(web: Web, shop_and_books: We
     assert "The route is saved." in text_of(page.text)
     shown = form_of(page.text, f"/ui/routes/{route['id']}")
     assert shown["commerce.policy.vat.oss_codes.0.key"] == "DE:19"
+    assert (f"{profiles}.b2b.update_existing" in shown, shown[f"{profiles}.b2c.update_existing"]) \
+        == (False, "on")  # fmt: skip
+    # A route saved before the setting existed shows its default, not a switch turned off.
+    with setup.system.sessions() as session:
+        row = session.get(Route, route["id"])
+        assert row is not None and row.commerce is not None
+        older = copy.deepcopy(row.commerce)
+        for profile in older["policy"]["customers"]["profiles"].values():
+            del profile["update_existing"]
+        row.commerce = older
+        session.commit()
+    shown = form_of(web.get(saved.headers["location"]).text, f"/ui/routes/{route['id']}")
+    assert shown[f"{profiles}.b2b.update_existing"] == "on"
     assert shown["commerce.rules.filters.0.value"] == "GVK-500, GVK-1000"
     listed = text_of(web.get("/ui/routes").text)
     assert "Webshop (WooCommerce)" in listed and "Booked as invoices" in listed
