@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.sandbox.woocommerce.app import SandboxServer
+from ledgerbridge.sandbox.woocommerce.state import WooSandbox
 from tests.integration.conftest import COMPANY, PASSWORD, USER, Tenant, Uniconta
 from tests.integration.ui.conftest import Web, text_of
 
@@ -59,3 +61,27 @@ def test_an_unknown_system_is_a_clear_404(web: Web) -> None:
     page = web.get("/ui/connections/new/nosuch")
     assert page.status_code == 404
     assert "there is no system" in page.text
+
+
+def test_a_shop_added_with_the_form_learns_its_price_basis(web: Web, tenant: Tenant) -> None:
+    """The form does not ask how the shop enters prices (an unticked box would say "without
+    VAT" for every shop): the connection reads it from the shop."""
+    sandbox = WooSandbox()
+    server = SandboxServer(sandbox)
+    server.start()
+    try:
+        key = sandbox.default_key
+        page = web.get("/ui/connections/new/woocommerce?form=1")
+        assert 'name="settings.prices_include_vat"' not in page.text
+        saved = web.post(
+            "/ui/connections/new/woocommerce",
+            {"name": "Webshop", "timezone": "Europe/Copenhagen",
+             "settings.base_url": server.base_url, "secrets.consumer_key": key.consumer_key,
+             "secrets.consumer_secret": key.consumer_secret},
+        )  # fmt: skip
+        assert saved.status_code == 303, text_of(saved.text)
+        settings = tenant.api.get("/connections").json()[0]["settings"]
+        assert settings["prices_include_vat"] is True and settings["vat_rates"]["standard"] == "25"
+    finally:
+        server.stop()
+        sandbox.close()

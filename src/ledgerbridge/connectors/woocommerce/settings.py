@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -10,6 +11,10 @@ from ledgerbridge.connectors.settings import ConnectionSettings, Strict, Text, U
 
 
 class WooCommerceSettings(ConnectionSettings):
+    learned: ClassVar[frozenset[str]] = frozenset({"prices_include_vat", "vat_rates"})
+    """Read from the shop when the connection is saved without them; a form does not ask for
+    them (an unticked box would say "without VAT" for every shop), the API may set them."""
+
     base_url: Url = Field(
         description="The shop's address (https://shop.example.dk); the REST API is under "
         "/wp-json/wc/v3"
