@@ -170,3 +170,20 @@ def test_the_shop_shows_the_flow_runs_its_sync_log_names(webshop: Webshop) -> No
     assert run.status_code == 200, run.text  # run under the Uniconta connection, shown here too
     assert run.json()["kind"].startswith("commerce"), run.json()
     assert api.get(f"{shop}/runs/no-such-run").status_code == 404
+
+
+def test_the_sync_log_filters_by_every_direction_it_holds(webshop: Webshop) -> None:
+    """The flow's lines carry direction ``flow`` and the invoice mail's ``mail``: the filter
+    takes each direction the log uses, and a wrong one is a 422 naming them."""
+    webshop.order("mette", [("KAF-500", 1)])
+    webshop.settle()
+    api, shop = webshop.tenant.api, f"/connections/{webshop.shop_id}"
+    flows = api.get(f"{shop}/sync-log", params={"direction": "flow"})
+    assert flows.status_code == 200, flows.text
+    assert flows.json() and {e["direction"] for e in flows.json()} == {"flow"}
+    for direction in ("mail", "conflict", "inbound", "outbound"):
+        answer = api.get(f"{shop}/sync-log", params={"direction": direction})
+        assert answer.status_code == 200, answer.text
+        assert all(e["direction"] == direction for e in answer.json())
+    wrong = api.get(f"{shop}/sync-log", params={"direction": "sideways"})
+    assert wrong.status_code == 422 and "'flow'" in wrong.text, wrong.text

@@ -583,7 +583,11 @@ def sync_log(
         None, ge=0, le=BIGINT_MAX, description="Entries older than this id (paging)"
     ),
     limit: int = Query(100, ge=1, le=1000),
-    direction: Literal["inbound", "outbound"] | None = None,
+    direction: Literal["inbound", "outbound", "flow", "mail", "conflict"] | None = Query(
+        None,
+        description="inbound (system → hub), outbound (hub → system), flow (what a route "
+        "derived: an order's invoice, a customer), mail (invoice mail), conflict",
+    ),
     run_id: str | None = Query(None, description="Only this run's entries"),
 ) -> Any:
     return system.connections.sync_log(
