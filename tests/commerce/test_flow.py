@@ -284,6 +284,26 @@ def test_a_returning_customers_new_address_and_phone_update_the_party() -> None:
     assert update.data["customer_group"] == "PRIV" and update.data["debtor_number"] == "10042"
 
 
+def test_a_renewal_never_updates_the_customer() -> None:
+    """A renewal carries the address the subscription was taken out with: after the customer
+    moved (a later checkout updated the party), each month's renewal would move them back."""
+    plan = returning(billing_address=MOVED, renewal=True, subscription_id="145")
+    assert plan.update is None and party_update(KAREN, BEFORE_THE_ORDER, plan) is None
+
+
+def test_a_policy_naming_one_payment_method_keeps_the_defaults() -> None:
+    """Naming ``viabill`` adds it: card orders stay paid at booking on the card term, which
+    replacing the defaults would have booked open on the default term, silently."""
+    policy = CommercePolicy.model_validate(
+        {"payment_methods": {"viabill": {"payment_term": "Kort", "registered_as_paid": True},
+                             "bacs": {"payment_term": "Netto 14"}, "cod": None}}
+    )  # fmt: skip
+    methods = policy.payment_methods
+    assert methods["viabill"].registered_as_paid and methods["stripe"].registered_as_paid
+    assert methods["stripe"].payment_term == "Kort" and methods["bacs"].payment_term == "Netto 14"
+    assert "cod" not in methods, "a method given as null drops its default"
+
+
 def test_an_order_older_than_the_partys_last_change_does_not_update_it() -> None:
     plan = returning(billing_address=MOVED)
     after = datetime(2026, 6, 2, tzinfo=UTC)  # typed in the accounting system since

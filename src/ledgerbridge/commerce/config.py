@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -184,6 +185,18 @@ class VatPolicy(Canonical):
         return value
 
 
+DEFAULT_PAYMENT_METHODS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
+    "stripe": {"payment_term": "Kort", "registered_as_paid": True},
+    "woocommerce_payments": {"payment_term": "Kort", "registered_as_paid": True},
+    "quickpay": {"payment_term": "Kort", "registered_as_paid": True},
+    "mobilepay": {"payment_term": "Kort", "registered_as_paid": True},
+    "bacs": {"payment_term": "Netto 8"},
+    "cod": {"payment_term": "Netto 8"},
+})  # fmt: skip
+"""The methods a Danish shop's gateways name: cards are paid at booking on the card term,
+a bank transfer or cash on delivery is open on the default term."""
+
+
 def _default_states() -> dict[str, StateAction]:
     """WooCommerce's paid states: an order is booked once, at the first of them it reaches."""
     return {"processing": "create_invoice", "completed": "create_invoice"}
@@ -201,14 +214,12 @@ class CommercePolicy(Canonical):
     default_payment_term: str = "Netto 8"
     payment_methods: dict[str, PaymentRule] = Field(
         default_factory=lambda: {
-            "stripe": PaymentRule(payment_term="Kort", registered_as_paid=True),
-            "woocommerce_payments": PaymentRule(payment_term="Kort", registered_as_paid=True),
-            "quickpay": PaymentRule(payment_term="Kort", registered_as_paid=True),
-            "mobilepay": PaymentRule(payment_term="Kort", registered_as_paid=True),
-            "bacs": PaymentRule(payment_term="Netto 8"),
-            "cod": PaymentRule(payment_term="Netto 8"),
+            method: PaymentRule.model_validate(rule)
+            for method, rule in DEFAULT_PAYMENT_METHODS.items()
         }
     )
+    """Per payment method: the rules given are added to the defaults (``DEFAULT_PAYMENT_METHODS``)
+    or replace a default's; a method given as null drops its default."""
     customers: CustomerPolicy = Field(default_factory=CustomerPolicy)
     vat: VatPolicy = Field(default_factory=VatPolicy)
     rounding_tolerance: Amount = Field(default=Decimal("0.05"), ge=0)
@@ -220,6 +231,21 @@ class CommercePolicy(Canonical):
     """The item a refund of a free amount (not tied to returned lines) is credited with."""
     start_date: dt.date | None = None
     """Orders created before it are not booked, unless a historical import covers them."""
+
+    @field_validator("payment_methods", mode="before")
+    @classmethod
+    def _onto_defaults(cls, given: Any) -> Any:
+        """A policy naming one more method (``viabill``) keeps the card and bank methods
+        every shop has: replacing them would book every card order open, silently."""
+        if not isinstance(given, Mapping):
+            return given
+        merged: dict[str, Any] = dict(DEFAULT_PAYMENT_METHODS)
+        for method, rule in given.items():
+            if rule is None:
+                merged.pop(method, None)
+            else:
+                merged[method] = rule
+        return merged
 
     @model_validator(mode="after")
     def _states_named(self) -> CommercePolicy:
@@ -244,8 +270,9 @@ def named_codes(given: Mapping[str, Any]) -> list[NamedCode]:
 
     if "default_payment_term" in given:
         add("default_payment_term", "payment_term", policy.default_payment_term)
-    if "payment_methods" in given:
-        for method, rule in policy.payment_methods.items():
+    for method in given.get("payment_methods") or {}:
+        rule = policy.payment_methods.get(method)
+        if rule is not None:
             add(f"payment_methods.{method}.payment_term", "payment_term", rule.payment_term)
     customers = given.get("customers") or {}
     if "profiles" in customers:

@@ -327,8 +327,9 @@ def _update(
 ) -> JSON | None:
     """What an order writes to the existing party it matched, if its profile says so. The
     shared B2C account (matched by a business's e-mail, say) is every consumer's, never one
-    customer's to change."""
-    if not policy.customers.profiles[decision.kind].update_existing:
+    customer's to change. A subscription's renewal carries the address the subscription was
+    taken out with, not one the customer just gave: it would undo every later move."""
+    if not policy.customers.profiles[decision.kind].update_existing or order.renewal:
         return None
     shared = policy.customers.shared_b2c_account
     if shared and known.party_by_debtor_number(shared) == found:

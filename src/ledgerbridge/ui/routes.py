@@ -14,7 +14,12 @@ from typing import Any, get_args
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from ledgerbridge.commerce.config import CommercePolicy, MatchField, StateAction
+from ledgerbridge.commerce.config import (
+    DEFAULT_PAYMENT_METHODS,
+    CommercePolicy,
+    MatchField,
+    StateAction,
+)
 from ledgerbridge.commerce.mapping import Operator
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.routing import APP_SOURCE
@@ -245,11 +250,15 @@ def input_of(draft: JSON) -> RouteInput:
                 "email_invoices": policy["email_invoices"],
                 "default_payment_term": policy["default_payment_term"],
                 "payment_methods": {
-                    _text(r["method"]): {
-                        "payment_term": _optional(r.get("payment_term")),
-                        "registered_as_paid": _on(r.get("registered_as_paid")),
-                    }
-                    for r in policy["payment_methods"]
+                    # A default method whose row was removed is dropped, not kept by default.
+                    **dict.fromkeys(DEFAULT_PAYMENT_METHODS),
+                    **{
+                        _text(r["method"]): {
+                            "payment_term": _optional(r.get("payment_term")),
+                            "registered_as_paid": _on(r.get("registered_as_paid")),
+                        }
+                        for r in policy["payment_methods"]
+                    },
                 },
                 "customers": {
                     "profiles": {
