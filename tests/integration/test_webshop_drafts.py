@@ -131,6 +131,28 @@ def test_a_failed_order_withdraws_its_order_but_a_booked_invoice_is_never_delete
     assert [i["number"] for i in webshop.hub_invoices(card)] == [str(booked["InvoiceNumber"])]
 
 
+def test_a_draft_uniconta_refused_leaves_no_issue_once_its_order_is_cancelled(
+    webshop: Webshop,
+) -> None:
+    webshop.save_route(RESERVING)
+    shop = webshop.shop
+    shop.apply_settings({"webhook_miss_rate": 1.0})  # a product the hub never heard of
+    made = shop.create_product({"name": "Kaffekværn manuel", "sku": "KVN-01",
+                                "regular_price": "399.00"})  # fmt: skip
+    shop.apply_settings({"webhook_miss_rate": 0.0})
+    webshop.products["KVN-01"] = made["id"]
+    placed = webshop.order("mette", [("KVN-01", 1)], method="bacs", paid=False)
+    shop.update_order(placed["id"], {"status": "on-hold"})
+    webshop.settle()
+    issues = webshop.tenant.api.get(f"/connections/{webshop.uniconta_id}/issues").json()
+    assert [i["reason"] for i in issues] == ["product_missing"]
+
+    shop.update_order(placed["id"], {"status": "cancelled"})
+    webshop.settle()
+    assert webshop.drafts(placed) == [] and webshop.hub_invoices(placed) == []
+    assert webshop.tenant.api.get(f"/connections/{webshop.uniconta_id}/issues").json() == []
+
+
 def test_an_order_a_person_posted_in_uniconta_meanwhile_is_not_deleted_but_an_issue(
     webshop: Webshop,
 ) -> None:

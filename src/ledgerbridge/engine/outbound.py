@@ -407,11 +407,16 @@ class OutboundSync(SyncState):
                 if link is not None and mapping.withdrawable(link.remote_id):
                     withdrawals.append(Planned(record, link, {}, {}))
                     continue
+                message = "deleted in the hub; deletes never reach the accounting system"
+                if link is None:
+                    message = "deleted in the hub before it reached the accounting system"
+                    # Never sent now: what its create waited for (an item) is moot.
+                    if record.id in open_issues:
+                        resolved.append(record.id)
                 recorder.log(
                     session, stream=stream, direction=OUTBOUND, outcome="unchanged",
                     record_id=record.id, remote_id=link.remote_id if link else None,
-                    reason="delete_not_propagated",
-                    message="deleted in the hub; deletes never reach the accounting system",
+                    reason="delete_not_propagated", message=message,
                 )  # fmt: skip
                 continue
             data = gathered.get(record.id)
