@@ -195,6 +195,31 @@ def test_a_draft_is_recomputed_when_its_order_changes() -> None:
     assert booked(result).status == "paid"
 
 
+@pytest.mark.parametrize("state", ["cancelled", "failed"])
+def test_an_order_cancelled_before_booking_withdraws_its_draft(state: str) -> None:
+    ordered = {"states": {"on-hold": "create_order", "processing": "create_invoice"}}
+    draft = Prior("inv-1", "draft", "party-1")
+    result = flow(order(state=state, paid_at=None), settings=ordered, prior=draft)
+    assert (result.outcome, result.reason, result.issue) == ("withdraw", f"order_{state}", False)
+    assert result.invoice is None and result.party is None
+    assert f"is '{state}' in the shop and was not booked" in result.message
+    # Taken in again once it reaches a state that books it: a new invoice.
+    again = flow(order(state="processing"), settings=ordered)
+    assert booked(again).status == "paid"
+
+
+def test_a_cancelled_order_never_taken_in_or_booked_is_no_withdrawal() -> None:
+    never = flow(order(state="cancelled", paid_at=None))
+    assert (never.outcome, never.reason) == ("skip", "state_not_triggering")
+    for state in ("booked", "paid"):
+        kept = flow(order(state="cancelled"), prior=Prior("inv-1", state, "party-1"))
+        assert (kept.outcome, kept.reason) == ("unchanged", "invoice_booked")
+    listed = {"states": {"cancelled": "create_invoice"}}
+    draft = Prior("inv-1", "draft", "party-1")
+    booked_so = flow(order(state="cancelled"), settings=listed, prior=draft)
+    assert booked(booked_so).status == "paid"
+
+
 def test_filter_skips_the_order_with_the_rules_version() -> None:
     rules = MappingRules.model_validate(
         {

@@ -22,6 +22,7 @@ from ledgerbridge.commerce.policies import (
     decide_payment,
     line_vat_code,
     plan_historical_import,
+    withdraws,
 )
 from ledgerbridge.model.commerce import Order, Refund
 from tests.commerce.orders import CVR, DE_VAT, GLN, line, order
@@ -187,6 +188,26 @@ def test_booking(
 )
 def test_invoice_mail(placed: Order, settings: dict[str, Any], email_to: str | None) -> None:
     assert decide_booking(placed, policy(**settings)).email_to == email_to
+
+
+@pytest.mark.parametrize(
+    ("state", "settings", "withdrawn"),
+    [
+        pytest.param("cancelled", {}, True, id="cancelled"),
+        pytest.param("failed", {}, True, id="failed"),
+        pytest.param("on-hold", {}, False, id="on-hold-waits"),
+        pytest.param("pending", {}, False, id="pending-waits"),
+        pytest.param("refunded", {}, False, id="refunded-is-no-cancellation"),
+        pytest.param(
+            "cancelled", {"states": {"cancelled": "create_invoice"}}, False, id="booked-state"
+        ),
+        pytest.param("failed", {"states": {"failed": "create_order"}}, False, id="ordered-state"),
+    ],
+)
+def test_a_cancelled_or_failed_order_is_withdrawn_unless_the_policy_books_its_state(
+    state: str, settings: dict[str, Any], withdrawn: bool
+) -> None:
+    assert withdraws(order(state=state, paid_at=None), policy(**settings)) is withdrawn
 
 
 # ---------------------------------------------------------------------------- totals

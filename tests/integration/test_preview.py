@@ -85,7 +85,13 @@ def test_preview_of_a_10000_debtor_import_matches_the_import(
     assert "vat_number" in skip["examples"][0]["message"]
     assert sorted(customers["examples"]["update"]) == sorted(known[:5])
     assert len(customers["examples"]["create"]) == 5
-    assert preview["totals"] == {"create": 9977, "update": 5, "unchanged": 15, "skip": 3}
+    assert preview["totals"] == {
+        "create": 9977,
+        "update": 5,
+        "delete": 0,
+        "unchanged": 15,
+        "skip": 3,
+    }
     calls = preview["calls"]
     # One count, ten pages of 1,000 and the empty page that ends the scan; the run reads the
     # same and writes nothing to Uniconta.

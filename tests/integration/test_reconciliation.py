@@ -19,7 +19,7 @@ from ledgerbridge.sandbox.uniconta import seed_debtors, seed_invoices, seed_prod
 from ledgerbridge.store.tables.sync import Link
 from ledgerbridge.store.tables.tenancy import WebhookDelivery
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
-from tests.integration.test_commerce_flow import order_body, shop  # noqa: F401
+from tests.integration.test_commerce_flow import POLICY, order_body, shop  # noqa: F401
 from tests.integration.test_uniconta_integration import full
 
 MONTH = "2026-10"
@@ -212,6 +212,34 @@ def test_orders_of_a_shop_route_against_their_invoices(
     [difference] = report["differences"]
     assert (difference["stream"], difference["kind"]) == ("orders", "skipped")
     assert difference["reason"] == "state_not_triggering"
+
+
+def test_an_order_cancelled_before_booking_is_nothing_due(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    shop: dict[str, Any],  # noqa: F811
+) -> None:
+    cid, route = shop["connection"]["id"], shop["route"]
+    states = {"on-hold": "create_order", "processing": "create_invoice"}
+    body = {"source": "app", "target": cid, "entities": ["party"],
+            "commerce": {"policy": {**POLICY, "states": states}, "rules": {}}}  # fmt: skip
+    assert tenant.api.put(f"/routes/{route['id']}", json=body).status_code == 200
+    assert tenant.api.post("/orders", json=order_body(shop["sku"])).status_code == 201
+    held = order_body(shop["sku"], source_id="5002", number="5002", state="on-hold",
+                      paid_at=None)  # fmt: skip
+    record = tenant.api.post("/orders", json=held).json()
+    system.run_until_idle()
+    assert len(uniconta.sandbox.all(COMPANY, "DebtorOrderClient")) == 1
+    cancelled = {**held, "state": "cancelled"}
+    assert tenant.api.put(f"/orders/{record['id']}", json=cancelled).status_code == 200
+    system.run_until_idle()
+    assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
+
+    report = _report(system, tenant, cid, "2026-11")
+    orders = report["totals"]["commerce"]["orders"]
+    assert (orders["count"], orders["booked"]) == (1, 1)
+    assert [d for d in report["differences"] if d["stream"] == "orders"] == []
 
 
 def test_a_report_past_the_budget_it_may_use_waits_for_the_next_quota_day(

@@ -144,12 +144,14 @@ def trading(system: System, tenant: Tenant, uniconta: Uniconta) -> Trading:
     return Trading(connection["id"], party["id"], item["Item"])
 
 
-def new_invoices(tenant: Tenant, trading: Trading, count: int, **lines: Any) -> list[str]:
+def new_invoices(
+    tenant: Tenant, trading: Trading, count: int, status: str = "sent", **lines: Any
+) -> list[str]:
     ids = []
     for n in range(count):
         body = {
             "party_id": trading.party_id, "date": "2026-11-20", "payment_term_days": 14,
-            "currency": "DKK", "status": "sent",
+            "currency": "DKK", "status": status,
             "lines": [
                 {"sku": lines.get("sku", trading.item), "description": f"Timer {n}",
                  "quantity": "3", "unit_price": "850", "vat_code": "DK25"},
@@ -226,6 +228,41 @@ def test_an_order_whose_answer_was_lost_is_found_and_completed(
         f"/connections/{trading.cid}/sync-log", params={"reason": "recovered_after_ambiguous_write"}
     ).json()
     assert sorted(e["record_id"] for e in recovered) == sorted(ids)
+
+
+def test_drafts_deleted_in_the_hub_are_deleted_from_uniconta_once_though_the_answer_was_lost(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: Trading,
+    faults: StepFaults, clock: ManualClock,
+) -> None:  # fmt: skip
+    drafts = new_invoices(tenant, trading, 3, status="draft")
+    push(system, tenant, trading.cid)
+    orders = uniconta.sandbox.all(COMPANY, "DebtorOrderClient")
+    assert len(orders) == 3 and uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient") == []
+
+    faults.inject("DELETE", "/Delete/DebtorOrderClient", "lose")
+    for record_id in drafts[:2]:
+        assert tenant.api.delete(f"/invoices/{record_id}").status_code == 204
+    preview = tenant.api.post(f"/connections/{trading.cid}/preview", json={"kind": "push"})
+    invoices = preview.json()["streams"]["invoices"]
+    assert (invoices["delete"], invoices["create"], invoices["update"]) == (2, 0, 0)
+    assert preview.json()["calls"]["run"] == 2, "a read of the orders and one delete"
+    push(system, tenant, trading.cid)
+    assert len(uniconta.sandbox.all(COMPANY, "DebtorOrderClient")) == 1, "they were deleted"
+
+    def deleted() -> bool:
+        log = f"/connections/{trading.cid}/sync-log"
+        return len(tenant.api.get(log, params={"outcome": "deleted"}).json()) == 2
+
+    settle(system, tenant, trading.cid, clock, deleted)
+    assert faults.count("DELETE", "/Delete/DebtorOrderClient") == 1, "never sent again"
+    (kept,) = uniconta.sandbox.all(COMPANY, "DebtorOrderClient")
+    assert kept["OurRef"] == f"LB-{drafts[2]}"
+    lines = uniconta.sandbox.all(COMPANY, "DebtorOrderLineClient")
+    assert {line["OrderNumber"] for line in lines} == {kept["OrderNumber"]}
+    with system.sessions() as session:
+        linked = session.scalars(sa.select(Link.record_id).where(Link.stream == "invoices"))
+        assert set(linked) == {drafts[2]}
+    assert issues(tenant, trading.cid) == []
 
 
 def test_a_throttled_lines_insert_resumes_after_the_order(

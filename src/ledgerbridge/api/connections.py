@@ -379,6 +379,7 @@ class SkipReason(BaseModel):
 class StreamPreview(BaseModel):
     create: int
     update: int
+    delete: int = Field(0, description="Drafts deleted in the hub, to delete in the system")
     unchanged: int
     skip: int
     examples: dict[str, list[str]] = Field(description="Up to 5 keys per outcome")
@@ -576,7 +577,8 @@ def sync_log(
     connection_id: str,
     principal: PrincipalDep,
     system: SystemDep,
-    outcome: Literal["created", "updated", "unchanged", "skipped", "failed"] | None = None,
+    outcome: Literal["created", "updated", "deleted", "unchanged", "skipped", "failed"]
+    | None = None,
     reason: str | None = Query(None, description="Reason code, e.g. debtor_number_missing"),
     stream: str | None = Query(None, description="customers, suppliers, contacts, …"),
     before: int | None = Query(

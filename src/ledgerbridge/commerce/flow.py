@@ -39,6 +39,7 @@ from ledgerbridge.commerce.policies import (
     match_key,
     order_day,
     refund_payment_term,
+    withdraws,
 )
 from ledgerbridge.model.commerce import CustomerKind, Order, Refund
 from ledgerbridge.model.invoice import InvoiceLine
@@ -105,6 +106,9 @@ MESSAGES: dict[str, str] = {
     "for '{method}' to the route's policy (policy.payment_methods) and settle this invoice's "
     "open balance in the accounting system",
     "invoice_booked": "the order's invoice is booked: later changes do not rewrite it",
+    "order_withdrawn": "the order is '{state}' in the shop and was not booked: its draft "
+    "invoice is deleted, and with it the order in the accounting system (and the stock it "
+    "reserved); should the order reach a state that books it, it is made afresh",
     "order_changed_after_booking": "the order now totals {order_total} {currency}, and its "
     "booked invoice {booked_total}: a booked invoice is never rewritten, so correct it in the "
     "accounting system (a credit note, or a new invoice for what was added), or refund the "
@@ -235,12 +239,14 @@ class OrderResult:
     """What one order leads to.
 
     ``outcome``: ``invoice`` (write ``invoice`` for ``party``), ``skip`` (nothing to write;
-    ``reason`` is the order's issue) or ``unchanged`` (its invoice is booked already).
+    ``reason`` is the order's issue), ``unchanged`` (its invoice is booked already) or
+    ``withdraw`` (delete its draft invoice: the sale ended before it was booked; ``reason``
+    is ``order_cancelled`` or ``order_failed``).
     ``issue`` says whether ``reason`` stays open as the order's issue; for ``unchanged``,
     whether the booked invoice's ``payment_method_unknown`` stays open.
     """
 
-    outcome: Literal["invoice", "skip", "unchanged"]
+    outcome: Literal["invoice", "skip", "unchanged", "withdraw"]
     reason: str
     message: str
     issue: bool
@@ -448,8 +454,9 @@ def order_flow(
 
     An order whose invoice is booked is left alone (refunds become credit notes instead).
     An order an earlier run took in (``prior``) stays the route's whatever its date, so a
-    draft from a historical import is updated by the order's later changes. ``code_rates``
-    are the target's rates of its VAT codes, which its totals are checked at.
+    draft from a historical import is updated by the order's later changes, and withdrawn
+    when the order is cancelled or fails (``withdraws``). ``code_rates`` are the target's
+    rates of its VAT codes, which its totals are checked at.
     """
     if prior is not None and prior.state in BOOKED_STATES:
         if prior.total is not None and abs(order.total - prior.total) > policy.rounding_tolerance:
@@ -465,7 +472,7 @@ def order_flow(
     mapped = apply_mapping(order, rules or MappingRules())
 
     def result(
-        outcome: Literal["invoice", "skip"], reason: str, message: str, **extra: Any
+        outcome: Literal["invoice", "skip", "withdraw"], reason: str, message: str, **extra: Any
     ) -> OrderResult:
         return OrderResult(
             outcome, reason, message, extra.pop("issue", True),
@@ -478,6 +485,9 @@ def order_flow(
             "skip", mapped.reason, _message(mapped.reason, rule=mapped.rule, detail=mapped.detail)
         )
     order = mapped.order
+    if prior is not None and withdraws(order, policy):
+        message = _message("order_withdrawn", state=order.state)
+        return result("withdraw", f"order_{order.state}", message, issue=False)
     if prior is not None and historical is None:
         day = order_day(order, timezone)
         historical = DateRange(day, day)

@@ -52,6 +52,7 @@ __all__ = [
     "refund_payment_term",
     "state_action",
     "vat_zone",
+    "withdraws",
 ]
 
 EU_COUNTRIES: frozenset[str] = frozenset(
@@ -82,6 +83,17 @@ class DateRange:
 def state_action(order: Order, policy: CommercePolicy) -> StateAction:
     """What the order's state leads to; a state the policy does not name is ignored."""
     return policy.states.get(order.state, "ignore")
+
+
+WITHDRAWING = frozenset({"cancelled", "failed"})
+"""Shop states that end a sale before it is paid for or delivered."""
+
+
+def withdraws(order: Order, policy: CommercePolicy) -> bool:
+    """Whether an order taken in as an order or a draft, and not booked, is withdrawn: it is
+    cancelled or failed in the shop, and the policy does not book that state. Left open, its
+    order in the accounting system would reserve stock for a sale that will not happen."""
+    return order.state in WITHDRAWING and state_action(order, policy) == "ignore"
 
 
 def order_day(order: Order, timezone: str = "UTC") -> dt.date:

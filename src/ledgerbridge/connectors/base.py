@@ -405,6 +405,13 @@ class EntityMapping(ABC):
         not a debtor)."""
         return True
 
+    def withdrawable(self, remote_id: str) -> bool:
+        """Whether the remote record linked to a hub record deleted in the hub is deleted in
+        the system too (``Connector.withdraw_many``): a draft the system keeps apart from its
+        books (a Uniconta order, which reserves stock). Nothing else is: deletes do not
+        propagate, and a booked document is corrected by a credit note, never deleted."""
+        return False
+
     def defaults(self) -> JSON:
         """Canonical values given to a hub record first created from this remote entity."""
         return {}
@@ -545,6 +552,13 @@ class Connector(ABC):
     @abstractmethod
     def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:
         """Update records in one batch; returns them as stored, in order."""
+
+    def withdraw_many(self, stream: str, remote_ids: list[str]) -> list[RemoteRejected | None]:
+        """Delete drafts whose hub records were deleted (those ``withdrawable`` says), in one
+        batch: per remote id, None once it is gone from the system (deleted now, or before),
+        or why it stays (booked there meanwhile). A batch the system refuses as a whole raises
+        ``RemoteRejected``; the engine then sends each alone."""
+        raise NotImplementedError(f"{self.system} deletes no {stream}")
 
     @abstractmethod
     def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:

@@ -196,7 +196,8 @@ class HubStore:
     def delete(
         self, session: Session, record: HubRecord, origin: str, *, actor: str | None = None
     ) -> None:
-        """Mark deleted. Deletes never propagate to accounting systems; the feed still says so."""
+        """Mark deleted; the feed says so. Deletes do not propagate to accounting systems,
+        but for a draft the system keeps apart from its books (``EntityMapping.withdrawable``)."""
         if record.deleted:
             return
         record.deleted = True

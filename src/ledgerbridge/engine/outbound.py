@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from ledgerbridge.connectors.base import (
     JSON,
@@ -88,6 +88,21 @@ SCOPE = "push-scope:"
 stream admits makes its records be walked again from the start."""
 BACKFILL = "push-backfill:"
 """Per stream switched on: ``<position reached>/<push cursor when it was switched on>``."""
+MOVED = "ledgerbridge.engine.moved_by_update"
+
+
+def moved_by_update(session: Session) -> frozenset[tuple[str, str]]:
+    """(connection, hub record) pairs whose update the push confirmed in this transaction
+    and that the system answered as another remote record than the one linked: a Uniconta
+    order the update posted, now its invoice. What a listener needs to tell the push's
+    booking of a draft from any later change of the booked invoice."""
+    return frozenset(session.info.get(MOVED, ()))
+
+
+@sa.event.listens_for(Session, "after_transaction_end")
+def _forget_moved(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(MOVED, None)
 
 
 @dataclass
@@ -346,11 +361,13 @@ class OutboundSync(SyncState):
             return
         ctx.connector.prepare([stream])
         with self.transaction() as session:
-            creates, updates = self.plan(session, ctx, stream, record_ids)
+            creates, updates, withdrawals = self.plan(session, ctx, stream, record_ids)
             session.flush()
             session.expunge_all()
         if updates:
             self._push_updates(ctx, stream, updates, faults)
+        if withdrawals and not faults.stop:
+            self._push_withdrawals(ctx, stream, withdrawals, faults)
         if creates and not faults.stop:
             self._push_creates(ctx, stream, creates, faults)
         if own:
@@ -358,14 +375,17 @@ class OutboundSync(SyncState):
 
     def plan(
         self, session: Session, ctx: RunContext, stream: str, record_ids: list[str]
-    ) -> tuple[list[Planned], list[Planned]]:
+    ) -> tuple[list[Planned], list[Planned], list[Planned]]:
         """What a push does with these hub records, decided in ``session`` without a call:
         those unchanged for the system and those skipped are logged (with their issue); the
-        answer is (creates, updates) still to send. The push and its preview both decide here."""
+        answer is (creates, updates, withdrawals) still to send, withdrawals being records
+        deleted in the hub whose remote draft is deleted too (``EntityMapping.withdrawable``).
+        The push and its preview both decide here."""
         mapping = ctx.mapping(stream)
         recorder = self.recorder(ctx)
         creates: list[Planned] = []
         updates: list[Planned] = []
+        withdrawals: list[Planned] = []
         records = list(
             session.scalars(
                 sa.select(HubRecord).where(
@@ -394,11 +414,19 @@ class OutboundSync(SyncState):
         for record in records:
             link = links.get(record.id)
             if record.deleted:
+                if link is not None and mapping.withdrawable(link.remote_id):
+                    withdrawals.append(Planned(record, link, {}, {}))
+                    continue
+                message = "deleted in the hub; deletes never reach the accounting system"
+                if link is None:
+                    message = "deleted in the hub before it reached the accounting system"
+                    # Never sent now: what its create waited for (an item) is moot.
+                    if record.id in open_issues:
+                        resolved.append(record.id)
                 recorder.log(
                     session, stream=stream, direction=OUTBOUND, outcome="unchanged",
                     record_id=record.id, remote_id=link.remote_id if link else None,
-                    reason="delete_not_propagated",
-                    message="deleted in the hub; deletes never reach the accounting system",
+                    reason="delete_not_propagated", message=message,
                 )  # fmt: skip
                 continue
             data = gathered.get(record.id)
@@ -437,7 +465,7 @@ class OutboundSync(SyncState):
         recorder.resolve(session, stream, OUTBOUND, resolved)
         # Both sides agree in full on these records: a hold of theirs ends.
         recorder.resolve(session, stream, CONFLICT, agreed)
-        return creates, updates
+        return creates, updates, withdrawals
 
     def _number(
         self,
@@ -596,6 +624,59 @@ class OutboundSync(SyncState):
                     if row is not None:
                         self._link_written(session, ctx, stream, plan, row, "updated", recorder)
 
+    def _push_withdrawals(
+        self, ctx: RunContext, stream: str, withdrawals: list[Planned], faults: Faults
+    ) -> None:
+        """Drafts deleted in the hub, deleted in the system in batches, and unlinked. Sending
+        one again is safe (a draft already gone counts as deleted), so a fault leaves it to
+        the page's next reading."""
+        recorder = self.recorder(ctx)
+        for group in chunks(withdrawals, ctx.write_batch_size):
+            if faults.stop:
+                return
+            try:
+                refusals = self._withdraw(ctx, stream, group)
+            except TRANSIENT as exc:
+                faults.note(exc)
+                continue
+            with self.transaction() as session:
+                gone: list[str] = []
+                for plan, refused in zip(group, refusals, strict=True):
+                    assert plan.link is not None
+                    record, remote_id = plan.record, plan.link.remote_id
+                    if refused is not None:
+                        recorder.issue(
+                            session, stream=stream, direction=OUTBOUND, key=record.id,
+                            outcome="failed", reason=refused.reason, message=str(refused),
+                            record_id=record.id, remote_id=remote_id,
+                        )  # fmt: skip
+                        continue
+                    link = session.get(Link, plan.link.id)
+                    if link is not None:
+                        session.delete(link)
+                    gone.append(remote_id)
+                    recorder.resolve(session, stream, OUTBOUND, [record.id])
+                    recorder.log(
+                        session, stream=stream, direction=OUTBOUND, outcome="deleted",
+                        record_id=record.id, remote_id=remote_id, reason="draft_withdrawn",
+                        message=f"deleted in the hub before it was booked: "
+                        f"{remote_id.replace(':', ' ')} deleted in the accounting system",
+                    )  # fmt: skip
+                remote_rows.forget(session, ctx, {stream: gone})
+
+    def _withdraw(
+        self, ctx: RunContext, stream: str, group: list[Planned]
+    ) -> list[RemoteRejected | None]:
+        """One batch of withdrawals; a batch refused as a whole is sent again one by one, so
+        only the record refused fails."""
+        remote_ids = [plan.link.remote_id for plan in group if plan.link is not None]
+        try:
+            return list(ctx.connector.withdraw_many(stream, remote_ids))
+        except RemoteRejected as exc:
+            if len(group) == 1:
+                return [exc]
+        return [self._withdraw(ctx, stream, [plan])[0] for plan in group]
+
     def _verdict(
         self, ctx: RunContext, stream: str, plan: Planned, remote: JSON, held: dict[str, JSON]
     ) -> Verdict:
@@ -707,6 +788,8 @@ class OutboundSync(SyncState):
             )
         if adopts:
             self._adopt_assigned_values(session, ctx, stream, fresh, synced)
+        if outcome == "updated" and link is not None and link.remote_id != remote_id:
+            session.info.setdefault(MOVED, set()).add((ctx.connection_id, record.id))
         self.save_link(session, ctx, stream, fresh, remote_id, synced, link)
         remote_rows.keep(session, ctx, stream, [row], self.clock.now())
         # An inbound copy held back while this create was unconfirmed is this record.

@@ -5,9 +5,10 @@ it to the very functions the run decides with (``InboundSync.apply`` for records
 ``OutboundSync.plan`` for records going out) inside one database transaction that is rolled
 back at the end, so links, matches, issues and hub records made while deciding are seen by the
 records after them (as in the run) and then vanish. No connector write is ever called: a push's
-creates and updates are counted, and their calls estimated from the connector's create plan and
-batch size. Every outcome the recorder counts is also shown to an ``Observer``
-(``PreviewTally``), which keeps the counts, the skip reasons and a few examples of each.
+creates, updates and withdrawn drafts are counted, and their calls estimated from the
+connector's create plan and batch size. Every outcome the recorder counts is also shown to an
+``Observer`` (``PreviewTally``), which keeps the counts, the skip reasons and a few examples of
+each.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ EXAMPLES = 5
 ACTIONS = {
     "created": "create",
     "updated": "update",
+    "deleted": "delete",
     "unchanged": "unchanged",
     "skipped": "skip",
     "failed": "skip",
@@ -38,8 +40,8 @@ ACTIONS = {
 
 def empty_stream() -> dict[str, Any]:
     return {
-        "create": 0, "update": 0, "unchanged": 0, "skip": 0,
-        "examples": {"create": [], "update": [], "unchanged": []},
+        "create": 0, "update": 0, "delete": 0, "unchanged": 0, "skip": 0,
+        "examples": {"create": [], "update": [], "delete": [], "unchanged": []},
         "skips": {},
     }  # fmt: skip
 
@@ -76,7 +78,7 @@ class PreviewTally:
         }
         totals = {
             action: sum(entry[action] for entry in self.streams.values())
-            for action in ("create", "update", "unchanged", "skip")
+            for action in ("create", "update", "delete", "unchanged", "skip")
         }
         return {"streams": streams, "totals": totals}
 
@@ -155,27 +157,39 @@ class SyncPreview:
                     ids = by_entity.get(ctx.mapping(stream).entity, [])
                     for start in range(0, len(ids), ctx.write_batch_size):
                         batch = ids[start : start + ctx.write_batch_size]
-                        creates, updates = self.outbound.plan(session, ctx, stream, batch)
+                        creates, updates, withdrawals = self.outbound.plan(
+                            session, ctx, stream, batch
+                        )
                         _page_done(session)
                         for plan in updates:
                             tally.note(stream, "updated", _remote_id(plan), None, None)
                         for plan in creates:
                             tally.note(stream, "created", plan.record.id, None, None)
-                        calls += self._write_calls(ctx, stream, creates, updates)
+                        for plan in withdrawals:
+                            tally.note(stream, "deleted", _remote_id(plan), None, None)
+                        calls += self._write_calls(ctx, stream, creates, updates, withdrawals)
                 after = last
         return tally, calls
 
     def _write_calls(
-        self, ctx: RunContext, stream: str, creates: list[Planned], updates: list[Planned]
+        self,
+        ctx: RunContext,
+        stream: str,
+        creates: list[Planned],
+        updates: list[Planned],
+        withdrawals: list[Planned],
     ) -> int:
         """Calls one batch of a push makes: the updates' read and write (one call per batch
-        when the system writes in batches, else one per record), and per create step the
-        records that need it, in batches or one by one as the step is declared."""
+        when the system writes in batches, else one per record), the withdrawn drafts' read
+        and delete, and per create step the records that need it, in batches or one by one as
+        the step is declared."""
         batched = stream in ctx.connector.batched_writes
         size = ctx.write_batch_size if batched else 1
         calls = 0
         if updates:
             calls += 1 + math.ceil(len(updates) / size)
+        if withdrawals:
+            calls += 2
         if creates:
             plan = ctx.connector.create_plan(stream)
             for step in plan.steps:

@@ -22,7 +22,7 @@ FLOW = "flow"
 """The direction of what a route's flow derives (an order's invoice, a payout's posting):
 its issues are keyed by the source's own id, not a hub record's."""
 
-OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
+OUTCOMES = ("created", "updated", "deleted", "unchanged", "skipped", "failed")
 
 
 class Observer(Protocol):

@@ -21,6 +21,10 @@ from ledgerbridge.store.tables.flows import DerivedRecord
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Run
 
+WITHDRAWN = "withdrawn"
+"""A derived row's state once the flow deleted its draft (an order cancelled before it was
+booked): nothing is due for its source record until the flow derives it afresh."""
+
 
 def start_run(
     sessions: sessionmaker[Session], clock: Clock, connection_id: str, kind: str, job_id: str

@@ -56,6 +56,7 @@ from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
 from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.model.invoice import Invoice
 from ledgerbridge.runtime.flowkit import (
+    WITHDRAWN,
     RouteFlows,
     latest_source_records,
     remember_derived,
@@ -550,9 +551,38 @@ class CommerceFlows(RouteFlows):
                 record_id=record.id, reason=result.reason, message=result.message,
             )  # fmt: skip
             return
+        if result.outcome == "withdraw":
+            assert derived is not None
+            self._withdraw(session, run, record, derived, digest, result)
+            return
         written = self._write_invoice(session, run, record, order, derived, digest, result, known)
         if written is not None and written in BOOKED_STATES:
             self._waiting_refunds(session, run, order.source_id)
+
+    def _withdraw(
+        self,
+        session: Session,
+        run: FlowRun,
+        record: HubRecord,
+        derived: DerivedRecord,
+        digest: str,
+        result: OrderResult,
+    ) -> None:
+        """Delete the draft invoice of an order whose sale ended before it was booked. The
+        push deletes what the target holds of it (a Uniconta order, releasing its stock); the
+        derived row stays, so the order is derived afresh should it come back."""
+        invoice = self._hub.get(session, run.tenant_id, "invoice", derived.derived_record_id)
+        if invoice is not None and not invoice.deleted:
+            self._hub.delete(session, invoice, run.origin)
+        derived.state, derived.source_hash = WITHDRAWN, digest
+        derived.updated_at = self._clock.now()
+        key = str(record.data["source_id"])
+        run.recorder.resolve(session, "orders", FLOW, [key])
+        run.recorder.log(
+            session, stream="orders", direction=FLOW, outcome="deleted", record_id=record.id,
+            remote_id=derived.derived_record_id, reason=result.reason,
+            message=run.tagged(f"{result.message}: invoice {derived.derived_record_id}", result),
+        )  # fmt: skip
 
     def _prior(self, session: Session, run: FlowRun, derived: DerivedRecord | None) -> Prior | None:
         if derived is None:
@@ -561,14 +591,19 @@ class CommerceFlows(RouteFlows):
         if invoice is None or invoice.deleted:
             return None  # deleted in the hub: the order is derived afresh
         data = invoice.data
+        state = derived.state
+        if data.get("status") in BOOKED_STATES:
+            # Booked in the target meanwhile (a person booked the order there): never
+            # rewritten nor withdrawn.
+            state = str(data["status"])
         try:
             booked = Invoice.model_validate(data)
             total: Decimal | None = booked.net_total + booked.vat_total
         except ValidationError:
             total = None  # an invoice the hub cannot read is not compared
         return Prior(
-            derived.derived_record_id, derived.state, data.get("party_id"),
-            data.get("payment_term"), total,
+            derived.derived_record_id, state, data.get("party_id"), data.get("payment_term"),
+            total,
         )  # fmt: skip
 
     def _party(

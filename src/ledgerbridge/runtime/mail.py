@@ -1,15 +1,18 @@
 """Invoice mail: a booked invoice goes to the customer from the shop's own SMTP server, once.
 
-**Trigger.** The Uniconta push confirms a booked invoice's last write step, links it and
-takes its number into the hub in one transaction; a hub listener sees that change (origin the
-connection, status booked or paid, a number, its create completed in this very transaction)
-and, when the connection's ``invoice_mail`` is on and the invoice was derived
-by a commerce route whose policy has ``email_invoices``, adds the invoice's ``mail_intents``
-row and queues the connection's ``invoice_mail`` job in that same transaction: no booked
-invoice without its mail row, and never two rows for one invoice (unique per connection and
-invoice). The PDF Uniconta's booking answered (``layout: uniconta``) is copied from the write
-journal into the row there too. An invoice without an address (a POS sale, a guest without
-e-mail) or for an EAN customer gets a ``skipped`` row with its reason.
+**Trigger.** The Uniconta push books an invoice, links it and takes its number into the hub
+in one transaction: the transaction that completes its create (its last write step
+confirmed), or, for a draft booked later, the one that confirms the update that posted its
+order (``engine.outbound.moved_by_update``). A hub listener sees that change (origin the
+connection, status booked or paid, a number, booked in this very transaction) and, when the
+connection's ``invoice_mail`` is on and the invoice was derived by a commerce route whose
+policy has ``email_invoices``, adds the invoice's ``mail_intents`` row and queues the
+connection's ``invoice_mail`` job in that same transaction: no booked invoice without its
+mail row, and never two rows for one invoice (unique per connection and invoice). The PDF
+Uniconta's booking answered (``layout: uniconta``) is copied from the write journal into the
+row there too (a create's booking only: an update's answers none). An invoice without an
+address (a POS sale, a guest without e-mail) or for an EAN customer gets a ``skipped`` row
+with its reason.
 
 **Once.** Each attempt is journaled like a write step: ``started`` (with a fresh token) is
 committed before the SMTP transaction, the outcome after it, and only by the holder of the
@@ -44,6 +47,7 @@ from sqlalchemy.orm import Session, SessionTransaction, object_session, sessionm
 from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.config import CommercePolicy
 from ledgerbridge.connectors.registry import ConnectorHandle
+from ledgerbridge.engine.outbound import moved_by_update
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.mail import pdf, render, smtp
 from ledgerbridge.model.commerce import Order
@@ -172,6 +176,7 @@ class InvoiceMails:
         row and job in the transaction that linked it."""
         enabled: dict[str, bool] = {}
         booked: dict[tuple[str, str], WriteIntent] | None = None
+        moved: frozenset[tuple[str, str]] = frozenset()
         for change in changes:
             if change.entity != "invoice" or not change.origin.startswith("connection:"):
                 continue
@@ -182,13 +187,14 @@ class InvoiceMails:
             if not enabled[connection_id]:
                 continue
             if booked is None:
-                booked = _completed_writes(session)
-            intent = booked.get((connection_id, change.record_id))
-            if intent is not None:
+                booked, moved = _completed_writes(session), moved_by_update(session)
+            key = (connection_id, change.record_id)
+            intent = booked.get(key)
+            if intent is not None or key in moved:
                 self._consider(session, connection_id, change, intent)
 
     def _consider(
-        self, session: Session, connection_id: str, change: ChangeRow, write: WriteIntent
+        self, session: Session, connection_id: str, change: ChangeRow, write: WriteIntent | None
     ) -> None:
         record = session.get(HubRecord, change.record_id)
         if record is None or record.deleted:
@@ -216,7 +222,7 @@ class InvoiceMails:
             state="skipped" if reason else "queued", reason=reason, attempts=0,
             created_at=now, updated_at=now,
         )  # fmt: skip
-        intent.pdf = _booking_pdf(write)
+        intent.pdf = _booking_pdf(write) if write is not None else None
         session.add(intent)
         recorder = SyncRecorder(self._clock, connection_id, None, Counter())
         if reason:
@@ -618,9 +624,9 @@ def _forget_completed(session: Session, transaction: SessionTransaction) -> None
 
 def _completed_writes(session: Session) -> dict[tuple[str, str], WriteIntent]:
     """The creates this transaction completed: the push confirms a record's last step and
-    links it in one transaction. Only then is a booked invoice new; any later change of it (a
-    payment, a pull) completes no create, so turning mail on never mails invoices booked
-    before."""
+    links it in one transaction. Then, or in the update that posts a draft's order
+    (``moved_by_update``), is a booked invoice new; any later change of it (a payment, a pull)
+    does neither, so turning mail on never mails invoices booked before."""
     completed: dict[tuple[str, str], WriteIntent] = session.info.get(_COMPLETED, {})
     return completed
 

@@ -25,6 +25,7 @@ from ledgerbridge.engine.reconcile import Period, Reconciler
 from ledgerbridge.model.invoice import Invoice
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
+from ledgerbridge.runtime.flowkit import WITHDRAWN
 from ledgerbridge.runtime.jobqueue.port import Handler, JobContext, Postpone
 from ledgerbridge.runtime.jobs import Events, SyncJobs
 from ledgerbridge.runtime.paymatch import STREAM as PAYOUTS
@@ -198,14 +199,19 @@ def commerce(
             jobs.append((PAYOUTS, "payout", "journal", _payout_key,
                          lambda d: d.get("arrival_date"), "net"))  # fmt: skip
         for stream, entity, role, key_of, day_of, amount in jobs:
-            derived = {
-                key: record_id
-                for key, record_id in session.execute(
-                    sa.select(
-                        DerivedRecord.source_record_id, DerivedRecord.derived_record_id
-                    ).where(DerivedRecord.route_id == route.id, DerivedRecord.role == role)
-                )
-            }
+            derived: dict[str, str] = {}
+            withdrawn: set[str] = set()  # cancelled before booking: nothing is due
+            for key, record_id, state in session.execute(
+                sa.select(
+                    DerivedRecord.source_record_id,
+                    DerivedRecord.derived_record_id,
+                    DerivedRecord.state,
+                ).where(DerivedRecord.route_id == route.id, DerivedRecord.role == role)
+            ):
+                if state == WITHDRAWN:
+                    withdrawn.add(key)
+                else:
+                    derived[key] = record_id
             issues = {
                 key: (reason, message)
                 for key, reason, message in session.execute(
@@ -225,6 +231,8 @@ def commerce(
             ):
                 data = record.data
                 if record.origin != origin or not period.holds(_local_day(day_of(data), zone)):
+                    continue
+                if key_of(data) in withdrawn:
                     continue
                 sums["count"] += 1
                 currency = str(data.get("currency") or "")

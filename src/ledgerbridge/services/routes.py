@@ -32,6 +32,7 @@ from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.engine.routing import APP_SOURCE, route_problems, tenant_connections
 from ledgerbridge.model.commerce import Order
+from ledgerbridge.runtime.flowkit import WITHDRAWN
 from ledgerbridge.runtime.flows import CommerceFlows, source_orders
 from ledgerbridge.runtime.jobqueue.port import JobBackend
 from ledgerbridge.runtime.paymatch import PayMatchFlows
@@ -409,7 +410,9 @@ class RouteService:
         target = session.get(Connection, route.target_connection_id)
         booked = session.scalars(
             sa.select(DerivedRecord.source_record_id).where(
-                DerivedRecord.route_id == route.id, DerivedRecord.role == "invoice"
+                DerivedRecord.route_id == route.id,
+                DerivedRecord.role == "invoice",
+                DerivedRecord.state != WITHDRAWN,
             )
         )
         plan = plan_historical_import(

@@ -16,7 +16,7 @@ from ledgerbridge.ui.web import SignedDep, UiRoute, render, system_of
 router = APIRouter(route_class=UiRoute)
 tab("Usage", "usage", 80)
 
-OUTCOMES = ("created", "updated", "unchanged", "skipped", "failed")
+OUTCOMES = ("created", "updated", "deleted", "unchanged", "skipped", "failed")
 
 
 def _epoch(day: str) -> int:

@@ -902,6 +902,33 @@ class UnicontaConnector(Connector):
         posted = self._dated(self._fetch_invoices([number]), {number: invoice_date})
         return posted.get(number, row)
 
+    def withdraw_many(self, stream: str, remote_ids: list[str]) -> list[RemoteRejected | None]:
+        """Delete orders not posted (``order:<number>``) in one batched Delete of the rows as
+        read (Uniconta deletes an order's lines with it, and its stock reservations go with
+        them). An order that is no longer there was posted meanwhile, when an invoice keeps
+        its number (refused: a posted invoice is never deleted), or deleted by a person."""
+        numbers = [remote_id.removeprefix("order:") for remote_id in remote_ids]
+        found = self._by_keys("DebtorOrderClient", "OrderNumber", numbers, numeric=True)
+        orders = {str(row["OrderNumber"]): row for row in found}
+        if orders:
+            self.client.delete("DebtorOrderClient", list(orders.values()))
+        gone = [number for number in numbers if number not in orders]
+        posted: dict[str, JSON] = {}
+        if gone:
+            for row in self._by_keys("DebtorInvoiceClient", "OrderNumber", gone, numeric=True):
+                posted.setdefault(str(row["OrderNumber"]), row)
+        return [
+            RemoteRejected(
+                f"order {number} was posted in Uniconta as invoice "
+                f"{posted[number]['InvoiceNumber']} before its draft was withdrawn: a posted "
+                "invoice is never deleted; credit it in Uniconta",
+                reason="withdrawn_after_posting",
+            )
+            if number in posted
+            else None
+            for number in numbers
+        ]
+
     # ------------------------------------------------------------------ callbacks
 
     def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:

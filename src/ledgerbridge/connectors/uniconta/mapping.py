@@ -581,6 +581,10 @@ class InvoiceMapping(EntityMapping):
         number = (remote.get("invoice") or {}).get("OrderNumber")
         return [f"order:{number}"] if number else []
 
+    def withdrawable(self, remote_id: str) -> bool:
+        """An order not posted yet: a draft, which reserves its items' stock."""
+        return remote_id.startswith("order:")
+
     def remote_date(self, remote: JSON) -> str | None:
         posted = "invoice" in remote
         header = remote.get("invoice") or remote.get("order") or {}
