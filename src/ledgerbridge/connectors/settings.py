@@ -40,6 +40,12 @@ Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^(\*|[a-z][a-
 ConflictRule = Literal["accounting", "app", "latest", "hold"]
 
 
+READ_FROM_SYSTEM: dict[str, Any] = {"x-read-from-system": True}
+"""A setting the connection reads from the system when it is saved without it (a shop's price
+basis), which a user may still give through the API: a form does not ask for it, since an
+empty box would be an answer."""
+
+
 class Strict(BaseModel):
     """Unknown keys are refused: a misspelt setting would otherwise do nothing, silently. An id
     given as a number is kept as text (``"domain_id": 42``)."""

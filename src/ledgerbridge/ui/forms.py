@@ -1,8 +1,8 @@
 """Forms generated from a system's typed settings and secrets (the JSON Schema ``GET /systems``
 serves): one field per plain value, with its label, help text and input type, so a new
 connector gets its set-up form from its declarations alone. Nested settings (entities,
-mappings, summary tasks) have pages of their own; learned settings (read-only) are never
-asked."""
+mappings, summary tasks) have pages of their own; learned settings (read-only) and those
+read from the system when not given are never asked."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def fields_of(schema: Mapping[str, Any], *, secret: bool = False) -> list[FormFi
     required = set(schema.get("required", ()))
     found: list[FormField] = []
     for name, prop in schema.get("properties", {}).items():
-        if prop.get("readOnly"):
+        if prop.get("readOnly") or prop.get("x-read-from-system"):
             continue
         kind = _plain(prop, defs)
         if kind is None:

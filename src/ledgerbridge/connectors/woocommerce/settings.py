@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import ClassVar
 
 from pydantic import Field
 
-from ledgerbridge.connectors.settings import ConnectionSettings, Strict, Text, Url
+from ledgerbridge.connectors.settings import (
+    READ_FROM_SYSTEM,
+    ConnectionSettings,
+    Strict,
+    Text,
+    Url,
+)
 
 
 class WooCommerceSettings(ConnectionSettings):
-    learned: ClassVar[frozenset[str]] = frozenset({"prices_include_vat", "vat_rates"})
-    """Read from the shop when the connection is saved without them; a form does not ask for
-    them (an unticked box would say "without VAT" for every shop), the API may set them."""
-
     base_url: Url = Field(
         description="The shop's address (https://shop.example.dk); the REST API is under "
         "/wp-json/wc/v3"
@@ -35,6 +36,7 @@ class WooCommerceSettings(ConnectionSettings):
         description="Whether the shop's product prices are entered with VAT (WooCommerce → "
         "Settings → Tax → Prices entered with tax); the hub's prices are without VAT. Read "
         "from the shop when the connection is made",
+        json_schema_extra=READ_FROM_SYSTEM,
     )
     vat_rates: dict[str, Decimal] | None = Field(
         None,
@@ -42,6 +44,7 @@ class WooCommerceSettings(ConnectionSettings):
         'country ({"standard": 25, "reduced-rate": 12}), added to or taken from product '
         "prices when they are entered with VAT. Read from the shop's tax table when the "
         "connection is made",
+        json_schema_extra=READ_FROM_SYSTEM,
     )
 
 
