@@ -266,8 +266,8 @@ def named_codes(given: Mapping[str, Any]) -> list[NamedCode]:
         add("rounding_account", "item", policy.rounding_account)
     if "refund_item" in given:
         add("refund_item", "item", policy.refund_item)
-    for kind, item in policy.service_items.items():
-        add(f"service_items.{kind}", "item", item)
+    for line_kind, item in policy.service_items.items():
+        add(f"service_items.{line_kind}", "item", item)
     return found
 
 
