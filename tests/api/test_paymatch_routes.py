@@ -80,6 +80,7 @@ def test_the_codes_a_route_names_are_looked_up_in_uniconta_when_it_is_saved(
 ) -> None:
     body = route_body(shop, journal="PAYMTCH", fee_account="7221")
     body["commerce"]["policy"] = {**POLICY, "rounding_account": "AFRUNDX",
+                                  "service_items": {"fee": "GEBYRX"},
                                   "default_payment_term": "Netto 9"}  # fmt: skip
     before = uniconta.calls()
     refused = save(tenant, shop, body)
@@ -88,13 +89,14 @@ def test_the_codes_a_route_names_are_looked_up_in_uniconta_when_it_is_saved(
     problems = {".".join(map(str, d["loc"][1:])): d["msg"] for d in refused.json()["detail"]}
     assert set(problems) == {
         "paymatch.journal", "paymatch.fee_account", "commerce.policy.rounding_account",
-        "commerce.policy.default_payment_term",
+        "commerce.policy.service_items.fee", "commerce.policy.default_payment_term",
     }  # fmt: skip
     assert problems["paymatch.journal"].startswith(
         "journal 'PAYMTCH' does not exist in Uniconta (GLDailyJournalClient)"
     )
     assert "GL account '7221' does not exist" in problems["paymatch.fee_account"]
     assert "item 'AFRUNDX' does not exist" in problems["commerce.policy.rounding_account"]
+    assert "item 'GEBYRX' does not exist" in problems["commerce.policy.service_items.fee"]
     assert "payment term 'Netto 9'" in problems["commerce.policy.default_payment_term"]
     assert tenant.api.get(f"/routes/{shop['route']['id']}").json()["paymatch"] == PAYMATCH
 

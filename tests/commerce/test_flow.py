@@ -422,6 +422,33 @@ def test_products_are_linked_by_sku() -> None:
     assert booked(flow(order(), known)).lines[0].product_id == "product-1"
 
 
+def test_shipping_and_fees_are_booked_on_the_policys_service_items() -> None:
+    placed = order([line("100.00"), line("39.00", kind="shipping"), line("15.00", kind="fee")])
+    known = KnownRecords(products={"FRAGT": "product-fragt"})
+    invoice = booked(flow(placed, known, settings={"service_items": {"shipping": "FRAGT",
+                                                                     "fee": "GEBYR"}}))  # fmt: skip
+    assert [(ln.sku, ln.product_id, ln.description, ln.unit_price) for ln in invoice.lines] == [
+        ("SKU-1", None, "item 100.00", D("100.00")),
+        ("FRAGT", "product-fragt", "shipping 39.00", D("39.00")),
+        ("GEBYR", None, "fee 15.00", D("15.00")),
+    ]
+    without = booked(flow(placed))
+    assert [ln.sku for ln in without.lines] == ["SKU-1", None, None]
+
+
+def test_an_eu_consumer_charged_no_vat_is_an_issue_saying_what_to_fix() -> None:
+    placed = order([line("100.00", "0")], shipping_address={"country": "IT"})
+    result = flow(placed)
+    assert (result.outcome, result.reason, result.issue) == (
+        "skip", "vat_zero_on_eu_consumer_sale", True
+    )  # fmt: skip
+    assert "consumer in IT" in result.message
+    assert "Add IT's VAT rate in the shop" in result.message
+    assert 'policy.vat.oss_codes as "IT:0"' in result.message
+    mapped = flow(placed, settings={"vat": {"oss_codes": {"IT:0": "UEUFRI"}}})
+    assert codes(booked(mapped)) == ["UEUFRI"]
+
+
 def test_match_keys() -> None:
     assert match_key("email", " A@B.dk ") == "a@b.dk"
     assert match_key("phone", "+45 12 34-56 78") == "4512345678"

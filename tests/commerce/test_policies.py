@@ -20,6 +20,7 @@ from ledgerbridge.commerce.policies import (
     decide_booking,
     decide_customer,
     decide_payment,
+    line_item,
     line_vat_code,
     plan_historical_import,
     withdraws,
@@ -607,8 +608,29 @@ def test_shared_customer_takes_every_consumer_only(
             {"shipping_address": {"country": "FR"}},
             "0",
             {},
+            (None, "oss", "vat_zero_on_eu_consumer_sale"),
+            id="oss-consumer-charged-no-vat-is-a-question",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "IT"}},
+            "0",
+            {"vat": {"oss_codes": {"IT:0": "UEUFRI"}}},
+            ("UEUFRI", "oss", "oss_destination_rate"),
+            id="oss-consumer-zero-rated-as-the-policy-maps-it",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "IT"}},
+            "0",
+            {"vat": {"oss": False}},
             ("U0", "domestic", "domestic_rate"),
-            id="oss-consumer-zero-rate-is-home-zero",
+            id="no-oss-consumer-zero-rate-is-home-zero",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "IT"}, "customer": {"company": "Rossi Srl"}},
+            "0",
+            {},
+            (None, "oss", "vat_zero_on_eu_consumer_sale"),
+            id="eu-business-without-vat-number-charged-no-vat",
         ),
         pytest.param(
             {"shipping_address": {"country": "DE"}, "customer": {"vat_number": DE_VAT}},
@@ -662,6 +684,58 @@ def test_vat_code(
     assert (decision.code, decision.rule, decision.reason) == expected
 
 
+@pytest.mark.parametrize(
+    ("sold", "expected"),
+    [
+        pytest.param(line("49.00", "0", kind="shipping"), None, id="shipping-charged-no-vat"),
+        pytest.param(line("15.00", "0", kind="fee"), None, id="fee-charged-no-vat"),
+        pytest.param(line("0.00", "0", kind="shipping"), "U0", id="free-shipping"),
+        pytest.param(line("-20.00", "0", kind="discount"), "U0", id="discount"),
+        pytest.param(line("49.00", "22", kind="shipping"), "U_IT22", id="shipping-with-it-vat"),
+    ],
+)
+def test_what_an_eu_consumer_is_charged_no_vat_on(
+    sold: dict[str, Any], expected: str | None
+) -> None:
+    """Shipping and fees owe the destination's VAT as the goods do; a line that sells nothing
+    for an amount (free shipping, a discount) has no VAT to declare anywhere."""
+    placed = order([line("100.00", "22"), sold], shipping_address={"country": "IT"})
+    assert line_vat_code(placed, placed.lines[1], policy()).code == expected
+
+
+def test_historical_import_plan_shows_an_eu_consumer_charged_no_vat() -> None:
+    june = DateRange(dt.date(2026, 6, 1), dt.date(2026, 6, 30))
+    placed = order([line("100.00", "0")], shipping_address={"country": "IT"})
+    plan = plan_historical_import([placed], june, {"SKU-1"}, {"U0"}, policy())
+    assert plan.problems == (ImportProblem("1001", "vat_zero_on_eu_consumer_sale", "IT 0%"),)
+
+
+@pytest.mark.parametrize(
+    ("sold", "expected"),
+    [
+        pytest.param(line("49.00", kind="shipping"), "FRAGT", id="shipping"),
+        pytest.param(line("15.00", kind="fee"), "GEBYR", id="fee"),
+        pytest.param(line("-20.00", kind="discount"), None, id="kind-not-named"),
+        pytest.param(line("100.00", sku=None), None, id="item-without-sku-stays-without"),
+        pytest.param({**line("49.00", kind="shipping"), "sku": "EXPRES"}, "EXPRES", id="own-sku"),
+    ],
+)
+def test_the_item_a_line_is_booked_on(sold: dict[str, Any], expected: str | None) -> None:
+    settings = policy(service_items={"shipping": "FRAGT", "fee": "GEBYR"})
+    assert line_item(order([sold]).lines[0], settings) == expected
+
+
+def test_a_refunded_shipping_line_is_credited_on_the_shipping_item() -> None:
+    placed = order([line("100.00", source_id="l1"), line("40.00", kind="shipping", source_id="l2")])
+    returned = refund("50.00", [{"order_line_id": "l2", "quantity": "1",
+                                 "net_amount": "40.00", "tax_amount": "10.00"}])  # fmt: skip
+    settings = policy(service_items={"shipping": "FRAGT"})
+    decision = credit_note_lines(returned, placed, settings)
+    assert [(ln.sku, ln.description, ln.quantity, ln.unit_price) for ln in decision.lines] == [
+        ("FRAGT", "shipping 40.00", Decimal(-1), Decimal("40.0000"))
+    ]
+
+
 def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
     for stored in (CommercePolicy(), policy(vat={"oss_codes": {"fr:5.5": "OSS-FR-R"}})):
         assert CommercePolicy.model_validate_json(stored.model_dump_json()) == stored
@@ -681,6 +755,8 @@ def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
         ({"states": {"processing": "book"}}, ("states", "processing")),
         ({"rounding_tolerance": "-0.01"}, ("rounding_tolerance",)),
         ({"start_date": "2026-13-01"}, ("start_date",)),
+        ({"service_items": {"item": "VARE"}}, ("service_items", "item", "[key]")),
+        ({"service_items": {"shipping": " "}}, ("service_items", "shipping")),
     ],
 )
 def test_bad_policy_names_the_setting(settings: dict[str, Any], loc: tuple[str, ...]) -> None:
@@ -1030,6 +1106,7 @@ def test_the_codes_a_policy_names_are_the_ones_given_not_its_defaults() -> None:
                                    "ean": {"debtor_group": "EAN"}}},
         "rounding_account": "AFRUND",
         "refund_item": None,
+        "service_items": {"shipping": "FRAGT", "fee": "GEBYR"},
     }  # fmt: skip
     assert [(c.field.removeprefix("commerce.policy."), c.kind, c.code)
             for c in named_codes(given)] == [
@@ -1041,4 +1118,6 @@ def test_the_codes_a_policy_names_are_the_ones_given_not_its_defaults() -> None:
         ("customers.profiles.ean.debtor_group", "customer_group", "EAN"),
         ("customers.shared_b2c_account", "customer", "99999"),
         ("rounding_account", "item", "AFRUND"),
+        ("service_items.shipping", "item", "FRAGT"),
+        ("service_items.fee", "item", "GEBYR"),
     ]  # fmt: skip

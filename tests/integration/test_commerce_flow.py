@@ -526,3 +526,38 @@ def test_a_fixed_policy_lets_skipped_orders_and_drafts_flow(
     assert sorted(i["data"]["reference"] for i in invoices) == ["5001", "5002"]
     assert all(i["data"]["status"] in ("booked", "paid") for i in invoices)
     assert len(uniconta_documents(uniconta)) == 2
+
+
+def test_an_eu_consumer_charged_no_vat_is_an_issue_until_the_policy_says_it_is_zero_rated(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """An Italian consumer charged 0 % by a shop under One Stop Shop is not booked as exempt at
+    home: the order waits with its reason until the policy names a code for IT at 0 %."""
+    route = shop["route"]
+    body = order_body(shop["sku"], shipping_address={"line1": "Via Roma 1", "city": "Milano",
+                                                     "country": "IT"})  # fmt: skip
+    for line in body["lines"]:
+        line["tax_rate"], line["tax_amount"] = "0", "0.00"
+    body.update(total="239.00", total_tax="0.00")
+    assert tenant.api.post("/orders", json=body).status_code == 201
+    system.run_until_idle()
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    [waiting] = [i for i in issues if i["stream"] == "orders"]
+    assert waiting["reason"] == "vat_zero_on_eu_consumer_sale", waiting
+    assert "a consumer in IT" in waiting["message"]
+    assert 'policy.vat.oss_codes as "IT:0"' in waiting["message"]
+    assert derived(system, tenant, route["id"]) == [] and uniconta_documents(uniconta) == []
+
+    policy = {**POLICY, "vat": {"oss_codes": {"IT:0": "S0"}}}
+    saved = tenant.api.put(f"/routes/{route['id']}", json={
+        "source": "app", "target": route["target"], "entities": ["party"],
+        "commerce": {"policy": policy, "rules": {}}})  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    system.run_until_idle()
+    (invoice,) = derived(system, tenant, route["id"])
+    (posted,) = uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+    assert posted["InvoiceNumber"] == int(invoice["data"]["number"])
+    lines = uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+    assert [line["Vat"] for line in lines] == ["S0", "S0"]
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i for i in issues if i["stream"] == "orders"] == []

@@ -355,7 +355,9 @@ def test_stock_is_written_to_the_product_or_variation_with_the_sku(
     items = issues["items"] if isinstance(issues, dict) else issues
     held = [i for i in items if i["stream"] == "stock"]
     assert len(held) == 1 and held[0]["reason"] == "stock_product_pending", items
-    assert "products" in held[0]["message"]
+    message = held[0]["message"]
+    assert "products" in message
+    assert "its product UNI-999 (Kun i regnskabet)" in message and unknown.id not in message
     # A later level is an update of the same product's stock (read, compared, written).
     level = next(
         r for r in all_of(tenant, "/stock-levels") if r["data"]["product_id"] == products["KAF-500"]

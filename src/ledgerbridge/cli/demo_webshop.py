@@ -53,6 +53,7 @@ POLICY: dict[str, Any] = {
     # Uniconta's own codes, as seed_webshop sets them up (docs/commerce.md, "The policy").
     "rounding_account": "AFRUND",
     "refund_item": "REFUSION",
+    "service_items": {"shipping": "FRAGT", "fee": "GEBYR"},
     # Each booked invoice is mailed to its customer from the shop's own SMTP server.
     "email_invoices": True,
 }

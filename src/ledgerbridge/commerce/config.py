@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -32,6 +32,7 @@ __all__ = [
     "CustomerProfile",
     "MatchField",
     "PaymentRule",
+    "ServiceLineKind",
     "StateAction",
     "VatPolicy",
     "named_codes",
@@ -41,6 +42,8 @@ __all__ = [
 
 StateAction = Literal["ignore", "create_order", "create_invoice"]
 MatchField = Literal["email", "phone", "vat_number", "ean"]
+ServiceLineKind = Literal["shipping", "fee", "discount"]
+ItemCode = Annotated[str, Field(min_length=1)]
 
 
 def oss_key(country: str, rate: Decimal) -> str:
@@ -229,6 +232,11 @@ class CommercePolicy(Canonical):
     group posts to the rounding account); without one any gap is a mismatch."""
     refund_item: str | None = None
     """The item a refund of a free amount (not tied to returned lines) is credited with."""
+    service_items: dict[ServiceLineKind, ItemCode] = Field(default_factory=dict)
+    """The item each kind of line without a SKU of its own is booked on (``{"shipping":
+    "FRAGT", "fee": "GEBYR"}``), keeping the line's text and price: its item group decides the
+    revenue account, as for any sale, so freight and fees reach their own accounts; a kind
+    not named goes as a line without an item."""
     start_date: dt.date | None = None
     """Orders created before it are not booked, unless a historical import covers them."""
 
@@ -258,9 +266,9 @@ def named_codes(given: Mapping[str, Any]) -> list[NamedCode]:
     """The accounting system's codes a policy names, as given (a setting left to its default
     is not the route's choice, and a default a shop never uses must not block it), with their
     paths under ``commerce.policy``: payment terms, debtor groups, the shared consumer account,
-    the rounding and refund items. VAT codes are the hub's, translated by the connection's VAT
-    mapping: a missing one is found when an invoice is sent (``vat_code_unmapped``), a wrong
-    rate when the route is saved (``named_vat_codes``)."""
+    the rounding, refund and service items. VAT codes are the hub's, translated by the
+    connection's VAT mapping: a missing one is found when an invoice is sent
+    (``vat_code_unmapped``), a wrong rate when the route is saved (``named_vat_codes``)."""
     policy = CommercePolicy.model_validate(given)
     found: list[NamedCode] = []
 
@@ -285,6 +293,8 @@ def named_codes(given: Mapping[str, Any]) -> list[NamedCode]:
         add("rounding_account", "item", policy.rounding_account)
     if "refund_item" in given:
         add("refund_item", "item", policy.refund_item)
+    for line_kind, item in policy.service_items.items():
+        add(f"service_items.{line_kind}", "item", item)
     return found
 
 

@@ -35,6 +35,7 @@ from ledgerbridge.commerce.policies import (
     decide_booking,
     decide_customer,
     decide_payment,
+    line_item,
     line_vat_code,
     match_key,
     order_day,
@@ -95,6 +96,12 @@ MESSAGES: dict[str, str] = {
     "vat_code_missing": "no VAT code for line {line} at {rate}% (policy.vat.domestic_codes)",
     "vat_charged_on_export": "line {line} is charged {rate}% VAT on a sale to {country}, "
     "outside the EU: a person has to look at it",
+    "vat_zero_on_eu_consumer_sale": "line {line} is charged 0% VAT on a sale to a consumer in "
+    "{country}, which owes {country}'s VAT under One Stop Shop (policy.vat.oss): booked on the "
+    "home zero-rate code it would be declared exempt at home and missing from the OSS return. "
+    "Add {country}'s VAT rate in the shop and correct the order there (it flows again once it "
+    "changes); if the line is really zero-rated in {country}, name its VAT code in "
+    'policy.vat.oss_codes as "{country}:0"',
     "totals_mismatch": "the shop's total {shop_total} differs from the booked "
     "{booked_total} by more than the tolerance (VAT: shop {shop_tax}, booked "
     "{booked_tax}): the invoice stays a draft",
@@ -509,9 +516,10 @@ def order_flow(
                 vat.reason, line=label, rate=line.tax_rate, country=order.destination
             )
             return result("skip", vat.reason, message)
+        sku = line_item(line, policy)
         invoice_line = InvoiceLine(
-            product_id=known.product_by_sku(line.sku) if line.sku else None,
-            sku=line.sku,
+            product_id=known.product_by_sku(sku) if sku else None,
+            sku=sku,
             description=line.description,
             quantity=line.quantity,
             unit_price=line.unit_price,

@@ -46,6 +46,7 @@ __all__ = [
     "decide_customer",
     "decide_payment",
     "in_go_live",
+    "line_item",
     "line_vat_code",
     "order_day",
     "plan_historical_import",
@@ -149,6 +150,14 @@ def _price(value: Decimal, currency: str) -> Decimal:
     """A unit price at the precision an invoice line takes in the currency."""
     precision = Decimal(1).scaleb(-(currency_places(currency) + PRICE_EXTRA_PLACES))
     return value.quantize(precision, rounding=ROUND_HALF_UP)
+
+
+def line_item(line: OrderLine, policy: CommercePolicy) -> str | None:
+    """The item a line is booked on: its own SKU, else the policy's service item for its kind
+    (shipping on ``FRAGT``), so freight and fees reach the accounts their items post to."""
+    if line.sku or line.kind == "item":
+        return line.sku
+    return policy.service_items.get(line.kind)
 
 
 def _booked_line(line: OrderLine, rate: Decimal) -> InvoiceLine:
@@ -466,9 +475,14 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
 
     Home country (or unknown destination): the domestic code of the line's rate. An EU
     business with a VAT number charged no VAT: reverse charge. An EU consumer: the OSS code
-    of destination and rate when the shop uses One Stop Shop, else home VAT; a line charged
-    no VAT has nothing to declare under OSS and takes the home zero-rate code. Outside the EU:
-    export, which carries no VAT; a line charged VAT there is a question for a person.
+    of destination and rate when the shop uses One Stop Shop, else home VAT. Under OSS a
+    consumer owes the destination's VAT, so a sale charged none (the shop lacks the country's
+    rate) is a question for a person, like VAT charged on an export: booked on the home
+    zero-rate code it would be declared as exempt at home and missing from the OSS return.
+    Only a ``COUNTRY:0`` code in ``vat.oss_codes`` says such a line is zero-rated there. A
+    line of no amount (free shipping) or a discount sells nothing and keeps the home code.
+    Outside the EU: export, which carries no VAT; a line charged VAT there is a question for
+    a person.
     """
     country = order.destination
     zone = vat_zone(country, policy)
@@ -482,13 +496,17 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
     assert country is not None
     if order.customer.vat_number and order.customer.customer_kind != "b2c" and not rate:
         return VatDecision(policy.vat.eu_business_code, "eu_business", "reverse_charge")
-    if not policy.vat.oss or not rate:
-        # A line without VAT (a gift card, a zero-rated book) declares nothing under OSS:
-        # it is booked with the home zero-rate code, not an OSS code no one sets up.
+    if not policy.vat.oss:
         return _domestic(rate, policy)
     code = policy.vat.oss_codes.get(oss_key(country, rate))
-    if code is None:
-        code = policy.vat.oss_code_pattern.format(country=country, rate=_rate_text(rate))
+    if code is not None:
+        return VatDecision(code, "oss", "oss_destination_rate")
+    if not rate:
+        if line.kind != "discount" and line.net_amount:
+            return VatDecision(None, "oss", "vat_zero_on_eu_consumer_sale")
+        # Free shipping or a discount sells nothing at a rate: no VAT to declare anywhere.
+        return _domestic(rate, policy)
+    code = policy.vat.oss_code_pattern.format(country=country, rate=_rate_text(rate))
     return VatDecision(code, "oss", "oss_destination_rate")
 
 
@@ -543,7 +561,7 @@ def credit_note_lines(refund: Refund, order: Order, policy: CommercePolicy) -> C
             price = refunded.net_amount / units
         lines.append(
             InvoiceLine(
-                sku=line.sku,
+                sku=line_item(line, policy),
                 description=refunded.description or line.description,
                 quantity=-units,
                 unit_price=_price(price, refund.currency),

@@ -264,16 +264,17 @@ class SyncState:
         record exists and is on its way does the record follow by itself; otherwise the
         message says what to do."""
         label = _label(reference)
-        what = f"its {label} {record_id}"
         streams = " or ".join(reference.streams)
         entity = ctx.mapping(reference.streams[0]).entity
         target = self.hub.get(session, ctx.tenant_id, entity, record_id)
         if target is None or target.deleted:
+            what = f"its {label} {record_id}"
             return SkipRecord(
                 reference.missing_reason,
                 f"{what} does not exist in the hub (or was deleted): give the record an "
                 f"existing {label} and it is sent",
             )
+        what = f"its {label} {_named(target.data, record_id)}"
         carriers = [s for s in reference.streams if _brings_link(ctx, s)]
         if not carriers:
             return SkipRecord(
@@ -332,6 +333,17 @@ class SyncState:
 def _label(reference: Reference) -> str:
     """A reference field as words: ``party_id`` → "party"."""
     return reference.field.removesuffix("_id").replace("_", " ")
+
+
+def _named(data: Mapping[str, Any], record_id: str) -> str:
+    """A referenced record as a person finds it in either system: by its business key (a
+    product's SKU, an invoice's or a debtor's number) and its name, which a hub id is not;
+    the id only when the record has neither."""
+    key = data.get("sku") or data.get("number") or data.get("debtor_number")
+    name = data.get("name")
+    if key and name:
+        return f"{key} ({name})"
+    return str(key or name or record_id)
 
 
 def _brings_link(ctx: RunContext, stream: str) -> bool:

@@ -18,6 +18,7 @@ from ledgerbridge.commerce.config import (
     DEFAULT_PAYMENT_METHODS,
     CommercePolicy,
     MatchField,
+    ServiceLineKind,
     StateAction,
 )
 from ledgerbridge.commerce.mapping import Operator
@@ -50,6 +51,9 @@ ACTIONS = {
 }
 assert set(ACTIONS) == set(get_args(StateAction))
 KIND_LABELS = {"b2c": "Consumers (B2C)", "b2b": "Businesses (B2B)", "ean": "Public bodies (EAN)"}
+SERVICE_LINES = {"shipping": "Shipping item", "fee": "Fee item", "discount": "Discount item"}
+"""The service item fields of the form, one per kind of line ``policy.service_items`` names."""
+assert set(SERVICE_LINES) == set(get_args(ServiceLineKind))
 CHOICES = {
     "match_by": get_args(MatchField),
     "vat_zone": ("domestic", "eu", "abroad"),
@@ -75,7 +79,7 @@ def _errors_under(errors: Mapping[str, str], prefix: str) -> list[str]:
 
 templates.env.globals.update(
     route_actions=ACTIONS, customer_kinds=KIND_LABELS, route_choices=CHOICES,
-    errors_under=_errors_under,
+    service_lines=SERVICE_LINES, errors_under=_errors_under,
 )  # fmt: skip
 
 
@@ -152,6 +156,9 @@ def draft_of_form(form: Mapping[str, str]) -> JSON:
                 name: _text(form.get(f"{p}.{name}"))
                 for name in ("rounding_tolerance", "rounding_account", "refund_item", "start_date")
             },
+            "service_items": {
+                kind: _text(form.get(f"{p}.service_items.{kind}")) for kind in SERVICE_LINES
+            },
         },
         "adjustments": _rows(form, "commerce.rules.adjustments", LISTS["adjustments"]),
         "filters": _rows(form, "commerce.rules.filters", LISTS["filters"]),
@@ -212,6 +219,9 @@ def draft_of_route(route: JSON) -> JSON:
             **{
                 name: "" if policy.get(name) is None else policy[name]
                 for name in ("rounding_tolerance", "rounding_account", "refund_item", "start_date")
+            },
+            "service_items": {
+                kind: policy["service_items"].get(kind, "") for kind in SERVICE_LINES
             },
         },
         "adjustments": [dict(a) for a in rules["adjustments"]],
@@ -295,6 +305,11 @@ def input_of(draft: JSON) -> RouteInput:
                 **{
                     name: _optional(policy[name])
                     for name in ("rounding_account", "refund_item", "start_date")
+                },
+                "service_items": {
+                    kind: item
+                    for kind, given in policy["service_items"].items()
+                    if (item := _optional(given))
                 },
             },
             "rules": {

@@ -54,7 +54,10 @@ def test_a_route_with_its_policy_is_made_with_forms(web: Web, shop_and_books: We
         "commerce.rules.filters.0.value": "GVK-500, GVK-1000",
         "commerce.rules.adjustments.0.target": "customer.company",
         "commerce.rules.adjustments.0.template": "{{ customer.company | upper }}",
+        "commerce.policy.service_items.shipping": "FRAGT",
+        "commerce.policy.service_items.fee": "GEBYR",
     })  # fmt: skip
+    assert form["commerce.policy.service_items.discount"] == "", "no item unless named"
     saved = web.post("/ui/routes/new", form)
     assert saved.status_code == 303, text_of(saved.text)
     (route,) = setup.tenant.api.get("/routes").json()
@@ -72,6 +75,7 @@ def test_a_route_with_its_policy_is_made_with_forms(web: Web, shop_and_books: We
     assert updating == {"b2c": True, "b2b": False, "ean": True}
     assert policy["vat"]["oss_codes"] == {"DE:19": "U_DE_STD"}
     assert policy["rounding_account"] == "AFRUND"
+    assert policy["service_items"] == {"shipping": "FRAGT", "fee": "GEBYR"}
     assert rules["filters"] == [{"field": "lines.*.sku", "operator": "in",
                                  "value": ["GVK-500", "GVK-1000"]}]  # fmt: skip
     assert rules["adjustments"][0]["template"] == "{{ customer.company | upper }}"
@@ -81,6 +85,7 @@ def test_a_route_with_its_policy_is_made_with_forms(web: Web, shop_and_books: We
     assert "The route is saved." in text_of(page.text)
     shown = form_of(page.text, f"/ui/routes/{route['id']}")
     assert shown["commerce.policy.vat.oss_codes.0.key"] == "DE:19"
+    assert shown["commerce.policy.service_items.shipping"] == "FRAGT"
     assert (f"{profiles}.b2b.update_existing" in shown, shown[f"{profiles}.b2c.update_existing"]) \
         == (False, "on")  # fmt: skip
     # A route saved before the setting existed shows its default, not a switch turned off.
@@ -141,6 +146,12 @@ def test_refusals_come_back_on_their_field(web: Web, shop_and_books: Webshop) ->
     refused = web.post("/ui/routes/new", paymatch)
     assert refused.status_code == 422
     assert 'id="paymatch-journal-error"' in refused.text
+
+    item = web.post("/ui/routes/new", commerce_form(
+        web, setup, **{"commerce.policy.service_items.fee": "GEBYRX"}))  # fmt: skip
+    assert item.status_code == 422
+    assert 'id="commerce-policy-service_items-fee-error"' in item.text
+    assert "GEBYRX" in text_of(item.text) and "does not exist in Uniconta" in text_of(item.text)
 
     no_target = web.post("/ui/routes/new", {**commerce_form(web, setup), "target": ""})
     assert no_target.status_code == 422

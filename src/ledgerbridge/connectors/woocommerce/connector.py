@@ -86,8 +86,9 @@ class WooCommerceConnector(Connector):
     default_streams = frozenset({"products", "stock", "orders", "refunds"})
     batched_writes = frozenset({"products", "stock"})
     held_hints: Mapping[str, str] = {
-        "products": "the shop has no product or variation with its SKU: add it in WooCommerce "
-        "(or let this connection send products) and its stock follows"
+        "products": "the shop has no product or variation with that SKU yet; the stock "
+        "follows by itself once the product is there (this connection sends it, or add it in "
+        "WooCommerce)"
     }
 
     def open(
