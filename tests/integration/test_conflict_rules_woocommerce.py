@@ -22,6 +22,8 @@ def _both_change(
 ) -> tuple[str, str, int]:
     """(connection, hub product, shop product id) after the price changed on both sides."""
     settings = {"conflicts": {"product": rules}} if rules else {}
+    # Prices entered without VAT: the hub's price is the shop's, so each side's is one number.
+    shop.sandbox.apply_settings({"prices_include_tax": False})
     cid = connect(tenant, shop, products={"enabled": True, "direction": "both"})["id"]
     if settings:
         tenant.api.patch(f"/connections/{cid}", json={"settings": settings}).raise_for_status()
