@@ -69,11 +69,21 @@ class AmbiguousWrite(ConnectorError):
 
 class RemoteRejected(ConnectorError):
     """The system refused the record itself (validation): retrying the same data will not help.
-    ``reason`` is the code the record's issue gets."""
+    ``reason`` is the code the record's issue gets.
 
-    def __init__(self, message: str, reason: str = "remote_rejected") -> None:
+    ``written``: for a batch the system answers record by record (WooCommerce's ``/batch``),
+    what the refused call did store: each record's row, None for one it did not write. Without
+    it, the records a refused batch of several carried may or may not have been written."""
+
+    def __init__(
+        self,
+        message: str,
+        reason: str = "remote_rejected",
+        written: list[JSON | None] | None = None,
+    ) -> None:
         super().__init__(message)
         self.reason = reason
+        self.written = written
 
 
 class QuotaReached(ConnectorError):

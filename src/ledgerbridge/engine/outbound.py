@@ -52,6 +52,7 @@ from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.routing import routed_to, tenant_routes
 from ledgerbridge.engine.state import SyncState
 from ledgerbridge.engine.steps import (
+    ADOPTED,
     AWAITING_CREATE,
     DONE,
     OPEN_STATUSES,
@@ -105,6 +106,10 @@ def _forget_moved(session: Session, transaction: SessionTransaction) -> None:
         session.info.pop(MOVED, None)
 
 
+LINKED_BY_KEY = "linked_by_business_key"
+"""The reason logged on a record linked to a remote record that existed before (``ADOPTED``)."""
+
+
 @dataclass
 class Planned:
     """One record on its way out."""
@@ -119,6 +124,9 @@ class Planned:
     them once the write is confirmed."""
     data: JSON | None = None
     """What is sent when it is not the record's own content: its group's (``gathering``)."""
+    adopted: str | None = None
+    """The business key of a remote record just adopted (``Create.adopted``): this update
+    brings it to the hub's values, and is logged as such."""
 
     @property
     def canonical(self) -> JSON:
@@ -141,6 +149,13 @@ class Create:
     journal: dict[str, Any]
     recovered: bool = False
     """A step of it was found by a look-up (it had taken effect without our knowing)."""
+    adopted: bool = False
+    """Found whole by its business key after the system refused to create it, with no call of
+    ours that may have made it: a record that existed before, not ours. It is linked, then
+    brought to the hub's values by an update."""
+    unanswered: frozenset[str] = frozenset()
+    """Steps started and not confirmed when the record was resumed: a call of ours may have
+    made what a look-up finds for them."""
     stopped: bool = False
     """No further call for it in this run (linked, refused, or stopped by a fault)."""
     settled: bool = False
@@ -169,6 +184,14 @@ def business_key(mapping: EntityMapping, plan: Planned) -> str:
     if key is None and plan.payload is not None:
         key = mapping.payload_key(plan.payload)
     return key or plan.record.id
+
+
+def linked_message(mapping: EntityMapping, remote_id: str, key: str, then: str) -> str:
+    """What the log says of a record linked to a remote record that existed before."""
+    return (
+        f"{mapping.remote_entity} {remote_id} with {key} existed already (this connection did "
+        f"not create it): linked to it by its business key{then}"
+    )
 
 
 class OutboundSync(SyncState):
@@ -369,7 +392,11 @@ class OutboundSync(SyncState):
         if withdrawals and not faults.stop:
             self._push_withdrawals(ctx, stream, withdrawals, faults)
         if creates and not faults.stop:
-            self._push_creates(ctx, stream, creates, faults)
+            adopted = self._push_creates(ctx, stream, creates, faults)
+            if adopted:
+                # Linked to records that existed before: now an update brings them to the
+                # hub's values (the link's synced state is what they held).
+                self.push(ctx, stream, adopted, faults)
         if own:
             faults.raise_first()
 
@@ -407,6 +434,7 @@ class OutboundSync(SyncState):
         sent = [record.id for record in records]
         links = self.links_by(session, ctx, stream, Link.record_id, sent)
         open_issues = recorder.open_issue_keys(session, stream, OUTBOUND, sent)
+        adopting = self._adopting(session, ctx, stream, list(links))
         resolved: list[str] = []
         agreed: list[str] = []
         if mapping.sequence is not None:
@@ -452,20 +480,66 @@ class OutboundSync(SyncState):
             if link is not None and link.remote_hash == content_hash(projection):
                 agreed.append(record.id)
                 link.hub_hash = record.content_hash
+                key = adopting.get(record.id)
                 recorder.log(
                     session, stream=stream, direction=OUTBOUND, outcome="unchanged",
-                    record_id=record.id, remote_id=link.remote_id, persist=False,
+                    record_id=record.id, remote_id=link.remote_id, persist=key is not None,
+                    reason=LINKED_BY_KEY if key is not None else None,
+                    message=None if key is None else linked_message(
+                        mapping, link.remote_id, key, "; it already held the hub's values"),
                 )  # fmt: skip
                 if record.id in open_issues:
                     resolved.append(record.id)
             elif link is None:
                 creates.append(Planned(record, None, projection, refs, payload, data=data))
             else:
-                updates.append(Planned(record, link, projection, refs, data=data))
+                updates.append(
+                    Planned(record, link, projection, refs, data=data,
+                            adopted=adopting.get(record.id))
+                )  # fmt: skip
+        updating = {plan.record.id for plan in updates}
+        self._settle_adopted(session, ctx, stream, [r for r in adopting if r not in updating])
         recorder.resolve(session, stream, OUTBOUND, resolved)
         # Both sides agree in full on these records: a hold of theirs ends.
         recorder.resolve(session, stream, CONFLICT, agreed)
         return creates, updates, withdrawals
+
+    @staticmethod
+    def _adopting(
+        session: Session, ctx: RunContext, stream: str, record_ids: list[str]
+    ) -> dict[str, str]:
+        """Of these linked records, those adopted whose update is still to come (``ADOPTED``):
+        record id → the business key they were found by."""
+        if not record_ids:
+            return {}
+        return dict(
+            session.execute(
+                sa.select(WriteIntent.record_id, WriteIntent.business_key).where(
+                    WriteIntent.connection_id == ctx.connection_id,
+                    WriteIntent.stream == stream,
+                    WriteIntent.record_id.in_(record_ids),
+                    WriteIntent.status == ADOPTED,
+                )
+            ).all()
+        )
+
+    def _settle_adopted(
+        self, session: Session, ctx: RunContext, stream: str, record_ids: list[str]
+    ) -> None:
+        """The adopted records' update is written, needless, or given its issue: their
+        intents are done (an issue's retry, or the record's next change, sends it again)."""
+        if not record_ids:
+            return
+        session.execute(
+            sa.update(WriteIntent)
+            .where(
+                WriteIntent.connection_id == ctx.connection_id,
+                WriteIntent.stream == stream,
+                WriteIntent.record_id.in_(record_ids),
+                WriteIntent.status == ADOPTED,
+            )
+            .values(status="done", updated_at=self.clock.now())
+        )
 
     def _number(
         self,
@@ -606,6 +680,10 @@ class OutboundSync(SyncState):
                     )  # fmt: skip
                     continue
                 planned.append(plan)
+            going = {plan.record.id for plan in planned}
+            self._settle_adopted(session, ctx, stream, [
+                p.record.id for p in updates if p.adopted is not None and p.record.id not in going
+            ])  # fmt: skip
         batched = ctx.connector.batched_writes | ctx.connector.batched_updates
         size = ctx.write_batch_size if stream in batched else 1
         for group in chunks(planned, size):
@@ -621,8 +699,21 @@ class OutboundSync(SyncState):
             with self.transaction() as session:
                 recorder = self.recorder(ctx)
                 for plan, row in zip(group, stored, strict=True):
-                    if row is not None:
-                        self._link_written(session, ctx, stream, plan, row, "updated", recorder)
+                    if row is None:
+                        continue
+                    why = said = None
+                    if plan.adopted is not None and plan.link is not None:
+                        why = LINKED_BY_KEY
+                        said = linked_message(
+                            mapping, plan.link.remote_id, plan.adopted,
+                            " and updated to the hub's values",
+                        )  # fmt: skip
+                    self._link_written(
+                        session, ctx, stream, plan, row, "updated", recorder, why, said
+                    )
+                self._settle_adopted(
+                    session, ctx, stream, [p.record.id for p in group if p.adopted is not None]
+                )
 
     def _push_withdrawals(
         self, ctx: RunContext, stream: str, withdrawals: list[Planned], faults: Faults
@@ -745,13 +836,14 @@ class OutboundSync(SyncState):
         stream: str,
         plan: Planned,
         row: JSON,
-        outcome: str,
+        outcome: str | None,
         recorder: SyncRecorder,
         reason: str | None = None,
         message: str | None = None,
     ) -> str | None:
         """Link a record to what the system stored and take what the system assigned into
-        the hub; returns the remote id, None when it belongs to another hub record."""
+        the hub; returns the remote id, None when it belongs to another hub record. Without
+        ``outcome`` nothing is logged: the update that follows says what became of it."""
         mapping = ctx.mapping(stream)
         record = plan.record
         try:
@@ -802,6 +894,8 @@ class OutboundSync(SyncState):
                 message=problem["message"], record_id=record.id, remote_id=remote_id,
             )  # fmt: skip
             return remote_id
+        if outcome is None:
+            return remote_id
         recorder.log(
             session, stream=stream, direction=OUTBOUND, outcome=outcome,
             record_id=record.id, remote_id=remote_id, reason=reason, message=message,
@@ -813,8 +907,9 @@ class OutboundSync(SyncState):
 
     def _push_creates(
         self, ctx: RunContext, stream: str, creates: list[Planned], faults: Faults
-    ) -> None:
-        """Resume each record's open intent, or record a new one, then run the steps."""
+    ) -> list[str]:
+        """Resume each record's open intent, or record a new one, then run the steps. Returns
+        the records linked to remote records that existed before (``Create.adopted``)."""
         mapping = ctx.mapping(stream)
         plan = ctx.connector.create_plan(stream)
         items: list[Create] = []
@@ -860,8 +955,12 @@ class OutboundSync(SyncState):
                     journal = {n: e for n, e in journal.items() if e.get("state") != REFUSED}
                 if intent.status != "pending" or intent.steps is None:
                     intent.status, intent.steps, intent.updated_at = "pending", journal, now
-                items.append(Create(planned, intent.id, intent.business_key, journal))
+                unanswered = frozenset(n for n in journal if state_of(journal, n) == STARTED)
+                items.append(
+                    Create(planned, intent.id, intent.business_key, journal, unanswered=unanswered)
+                )
         self._run_steps(ctx, stream, plan, items, faults)
+        return [item.plan.record.id for item in items if item.adopted and item.settled]
 
     def _run_steps(
         self, ctx: RunContext, stream: str, plan: CreatePlan, items: list[Create], faults: Faults
@@ -902,9 +1001,16 @@ class OutboundSync(SyncState):
         step: WriteStep,
         group: list[Create],
         faults: Faults,
+        *,
+        refused: bool = False,
     ) -> list[Create]:
         """Whether a step started but not confirmed took effect; what is found is adopted.
-        Returns the records not found (their step is to be sent)."""
+        Returns the records not found (their step is to be sent).
+
+        ``refused``: the look-up follows a call the system refused, known to have written
+        none of ``group``. A record found whole there, whose step no earlier call of ours may
+        have made (``Create.unanswered``), existed before: it is linked as an adopted record,
+        not as a create of ours recovered."""
         assert step.find is not None
         if faults.stop:
             self._stop(group, None)
@@ -924,7 +1030,14 @@ class OutboundSync(SyncState):
         missing: list[Create] = []
         for item, row in zip(group, found, strict=True):
             if row is not None and not self._taken(ctx, stream, plan, step, item, row):
-                item.recovered = True
+                whole = complete(
+                    plan, {**item.journal, step.name: {"state": DONE, "result": row}},
+                    item.plan.payload or {}, item.key,
+                )  # fmt: skip
+                if refused and whole and step.name not in item.unanswered:
+                    item.adopted = True
+                else:
+                    item.recovered = True
                 adopted.append((item, row))
             else:
                 missing.append(item)
@@ -984,22 +1097,57 @@ class OutboundSync(SyncState):
             self._stop(group, exc)
             return
         except RemoteRejected as exc:
-            self._journal(group, step, None)
-            alone = len(group) == 1
-            if step.find is not None and not looked_up:
-                # Refused, perhaps because some of them exist already: adopt those.
-                for item in group:
-                    item.journal[step.name] = {"state": STARTED}
-                group = self._look_up(ctx, stream, plan, step, group, faults)
-            if alone:
-                for item in group:
-                    self._refuse(ctx, stream, step, item, exc)
+            written = exc.written if exc.written is not None else []
+            if len(written) != len(group):
+                self._journal(group, step, None)
+                self._rejected(ctx, stream, plan, step, group, exc, faults, looked_up=looked_up)
                 return
-            for item in group:
-                # A refused batch took no effect: each record alone, so only the bad one fails.
-                self._send(ctx, stream, plan, step, [item], faults, looked_up=True)
+            # Answered record by record: those it stored are confirmed, the others were not
+            # written by this call.
+            stored: list[tuple[Create, JSON | None]] = [
+                (item, row) for item, row in zip(group, written, strict=True) if row
+            ]
+            unwritten = [item for item, row in zip(group, written, strict=True) if not row]
+            self._journal(unwritten, step, None)
+            self._confirm(ctx, stream, plan, step, stored)
+            if unwritten:
+                self._rejected(
+                    ctx, stream, plan, step, unwritten, exc, faults, looked_up=looked_up,
+                    known=True,
+                )  # fmt: skip
             return
         self._confirm(ctx, stream, plan, step, list(zip(group, results, strict=True)))
+
+    def _rejected(
+        self,
+        ctx: RunContext,
+        stream: str,
+        plan: CreatePlan,
+        step: WriteStep,
+        group: list[Create],
+        exc: RemoteRejected,
+        faults: Faults,
+        *,
+        looked_up: bool,
+        known: bool = False,
+    ) -> None:
+        """Records a refused call carried, perhaps refused because they exist already: those
+        a look-up finds are linked, the others refused (alone) or sent again one by one (so
+        that only the bad one fails). ``known``: the call is known to have written none of
+        them (it answered record by record); a call that carried one record alone wrote
+        nothing either. A refused batch of several may have written some (WooCommerce and
+        Yuki answer each record on its own): what a look-up finds may be ours."""
+        alone = len(group) == 1
+        if step.find is not None and not looked_up:
+            for item in group:
+                item.journal[step.name] = {"state": STARTED}
+            group = self._look_up(ctx, stream, plan, step, group, faults, refused=alone or known)
+        if alone:
+            for item in group:
+                self._refuse(ctx, stream, step, item, exc)
+            return
+        for item in group:
+            self._send(ctx, stream, plan, step, [item], faults, looked_up=True)
 
     def _journal(self, group: list[Create], step: WriteStep, entry: JSON | None) -> None:
         """Record a step's state for a group, committed before anything else happens."""
@@ -1078,6 +1226,12 @@ class OutboundSync(SyncState):
                 message=f"the confirmed steps do not make a whole record: {exc!r}",
             )  # fmt: skip
             return
+        if item.adopted:
+            # Not created: linked, and brought to the hub's values by the update that follows.
+            remote_id = self._link_written(session, ctx, stream, item.plan, row, None, recorder)
+            intent.status = ADOPTED if remote_id is not None else "done"
+            intent.remote_id = remote_id
+            return
         reason = message = None
         if item.recovered:
             reason = "recovered_after_ambiguous_write"
@@ -1155,26 +1309,33 @@ class OutboundSync(SyncState):
     def recover_intents(self, ctx: RunContext, faults: Faults) -> None:
         """Resume every create not known to be complete (a crash, a lost answer, a fault)
         before anything new is sent: its started steps are looked up, its missing ones sent.
-        Intents of records linked meanwhile (matched on import) or deleted are closed."""
+        Intents of records linked meanwhile (matched on import) or deleted are closed. An
+        adopted record whose update was not confirmed (``ADOPTED``) is pushed again."""
         enabled = set(ctx.streams(outbound=True))
         with self.transaction() as session:
             open_intents = list(
                 session.execute(
-                    sa.select(WriteIntent.id, WriteIntent.stream, WriteIntent.record_id)
+                    sa.select(
+                        WriteIntent.id, WriteIntent.stream, WriteIntent.record_id,
+                        WriteIntent.status,
+                    )
                     .where(
                         WriteIntent.connection_id == ctx.connection_id,
-                        WriteIntent.status.in_(RESUMABLE_STATUSES),
+                        WriteIntent.status.in_((*RESUMABLE_STATUSES, ADOPTED)),
                     )
                     .order_by(WriteIntent.created_at)
                 ).all()
-            )
+            )  # fmt: skip
             by_stream: dict[str, list[str]] = {}
-            for intent_id, stream, record_id in open_intents:
+            for intent_id, stream, record_id, status in open_intents:
                 if stream not in enabled:
                     continue
                 mapping = ctx.mapping(stream)
                 record = self.hub.get(session, ctx.tenant_id, mapping.entity, record_id)
                 linked = self.links_by(session, ctx, stream, Link.record_id, [record_id])
+                if status == ADOPTED and linked and record is not None and not record.deleted:
+                    by_stream.setdefault(stream, []).append(record_id)
+                    continue
                 if record is None or record.deleted or linked:
                     intent = session.get(WriteIntent, intent_id)
                     if intent is not None:

@@ -31,6 +31,11 @@ OPEN_STATUSES = ("pending", "refused", "ambiguous", "failed")
 left by versions that had no journal."""
 RESUMABLE_STATUSES = ("pending", "ambiguous", "failed")
 """Open intents every push resumes by itself; a refused one waits for a change or a retry."""
+ADOPTED = "adopted"
+"""A create resolved by finding a remote record that existed before (not ours) and linking
+it: the record is linked, and the update that brings it to the hub's values is still to be
+confirmed. Every push resumes it until that update is written (or found needless, or given
+an issue); then it is ``done``."""
 
 AWAITING_CREATE = "awaiting_create_recovery"
 """Inbound skip of a remote record that an unconfirmed create of ours may have made: it is

@@ -421,20 +421,36 @@ class WooCommerceConnector(Connector):
         return found
 
     def find_by_business_key(self, stream: str, keys: list[str]) -> dict[str, JSON]:
-        """Products by SKU (``sku`` takes a comma list); orders and refunds by their id. Stock
-        is set, not created: a write that may not have arrived is simply sent again."""
+        """Products and variations by SKU (``sku`` takes a comma list); orders and refunds by
+        their id. Stock is set, not created: a write that may not have arrived is simply sent
+        again.
+
+        WooCommerce's ``sku`` filter searches variations too: a variation comes back as a
+        product of type ``variation`` with its ``parent_id``. It becomes the row the products
+        pull makes of it, with its parent's name and tax class: one more call per 100
+        parents, made only when variations were found."""
         if stream in ("orders", "refunds", "payouts"):
             return self.fetch_many(stream, keys)
         if stream != "products":
             return {}
         found: dict[str, JSON] = {}
+        variations: list[JSON] = []
         unique = sorted({key for key in keys if key and "," not in key})
         for start in range(0, len(unique), MAX_PER_PAGE):
             chunk = unique[start : start + MAX_PER_PAGE]
             for row in self.client.page_of(
                 "/products", {"sku": ",".join(chunk)}, per_page=MAX_PER_PAGE
             ).items:
-                found.setdefault(str(row.get("sku")), row)
+                if row.get("type") == "variation" and row.get("parent_id"):
+                    variations.append(row)
+                else:
+                    found.setdefault(str(row.get("sku")), row)
+        if variations:
+            parents = self._by_include("/products", [str(v["parent_id"]) for v in variations], {})
+            for variation in variations:
+                parent = parents.get(str(variation["parent_id"]))
+                if parent is not None:
+                    found.setdefault(str(variation.get("sku")), _as_variation(variation, parent))
         return found
 
     # ------------------------------------------------------------------ writes
@@ -456,7 +472,15 @@ class WooCommerceConnector(Connector):
 
     def _update_products(self, payloads: list[JSON]) -> list[JSON]:
         """Products in one batch call per 100, variations in one per parent; results in the
-        order given. A variation keeps its parent's name: only its SKU, price and status go."""
+        order given. A variation keeps its parent's name: only its SKU, price and status go.
+        An update is safe to send again: a refusal is passed on without what each record's
+        write did (``RemoteRejected.written`` holds creates only)."""
+        try:
+            return self._update_products_in_batches(payloads)
+        except RemoteRejected as exc:
+            raise RemoteRejected(str(exc), exc.reason) from exc
+
+    def _update_products_in_batches(self, payloads: list[JSON]) -> list[JSON]:
         results: dict[int, JSON] = {}
         simple = [(i, p) for i, p in enumerate(payloads) if not p.get("_parent_id")]
         if simple:
@@ -481,7 +505,8 @@ class WooCommerceConnector(Connector):
     def _set_stock(self, payloads: list[JSON]) -> list[JSON]:
         """Stock quantities on products (one batch call per 100) and variations (one per
         parent); each result is the stock as the shop stored it. A target the shop no longer
-        has is refused with its SKU's product named."""
+        has is refused with its SKU's product named. Setting stock again is harmless, so a
+        refusal says nothing of what each record's write did (``RemoteRejected.written``)."""
         results: dict[int, JSON] = {}
         groups: dict[str, list[tuple[int, JSON]]] = {}
         for index, payload in enumerate(payloads):
@@ -500,27 +525,38 @@ class WooCommerceConnector(Connector):
                 }
                 for _, p in group
             ]
-            stored = self._batch(path, "update", body)
+            try:
+                stored = self._batch(path, "update", body)
+            except RemoteRejected as exc:  # its rows are not stock rows in payload order
+                raise RemoteRejected(str(exc), exc.reason) from exc
             for (index, payload), row in zip(group, stored, strict=True):
                 results[index] = _stock_row(str(payload["_target"]), row)
         return [results[i] for i in range(len(payloads))]
 
     def _batch(self, path: str, action: str, items: list[JSON]) -> list[JSON]:
-        """``POST …/batch`` in calls of 100; WooCommerce answers each object on its own, and
-        one it refused makes the whole call refused here, so the engine finds what was done
-        and sends the rest one by one."""
-        stored: list[JSON] = []
+        """``POST …/batch`` in calls of 100. WooCommerce answers each object on its own: one
+        it refused makes the whole call refused here, saying which objects it stored
+        (``RemoteRejected.written``; those of later calls were not sent), so the engine
+        confirms those and deals with the refused ones alone."""
+        stored: list[JSON | None] = []
         for start in range(0, len(items), BATCH_SIZE):
             chunk = items[start : start + BATCH_SIZE]
             body = self.client.send("POST", path, {action: chunk})
             answered = (body or {}).get(action) if isinstance(body, dict) else None
             if not isinstance(answered, list) or len(answered) != len(chunk):
                 raise RemoteRejected(f"WooCommerce answered {path} without its {action} list")
-            refused = [error for row in answered if (error := item_error(row))]
-            if refused:
-                raise RemoteRejected("; ".join(refused))
-            stored.extend(dict(row) for row in answered)
-        return stored
+            refused = [_refusal(row, item) for row, item in zip(answered, chunk, strict=True)]
+            for row, error in zip(answered, refused, strict=True):
+                stored.append(None if error else dict(row))
+            errors = [error for error in refused if error]
+            if errors:
+                taken = any(error.startswith(SKU_IN_USE) for error in errors)
+                raise RemoteRejected(
+                    "; ".join(errors),
+                    reason="sku_in_use" if taken else "remote_rejected",
+                    written=stored + [None] * (len(items) - len(stored)),
+                )
+        return [row for row in stored if row is not None]
 
     def parse_notification(self, query: Mapping[str, str], body: bytes) -> list[ChangeNotice]:
         return notices(body)
@@ -535,6 +571,31 @@ def _may_change(deposit: Mapping[str, Any], now: datetime) -> bool:
     if status in SETTLING:
         return True
     return status == "paid" and datetime.fromtimestamp(date / 1000, UTC) > now - FAILS_WITHIN
+
+
+SKU_IN_USE = "the shop already uses SKU"
+
+
+def _refusal(row: Any, sent: JSON) -> str | None:
+    """Why WooCommerce refused one object of a batch, None when it stored it. A SKU refused as
+    duplicated (``product_invalid_sku``, whose ``resource_id`` is the product or variation
+    holding it) reaches here only when the look-up by SKU did not find its holder, so the
+    message says what to do instead of WooCommerce's "Invalid or duplicated SKU"."""
+    error = item_error(row)
+    if error is None:
+        return None
+    details = row["error"]
+    sku = text(sent.get("sku"))
+    if details.get("code") != "product_invalid_sku" or sku is None:
+        return error
+    data = details.get("data") if isinstance(details.get("data"), dict) else {}
+    holder = text(data.get("resource_id"))
+    held = f" (product or variation {holder})" if holder and holder != "0" else ""
+    return (
+        f"{SKU_IN_USE} {sku}{held}, but does not return that product when asked by its SKU, "
+        "so it cannot be linked: find the product holding the SKU in WooCommerce and give one "
+        "of the two another SKU (in the shop or in the accounting system), then retry"
+    )
 
 
 def _no_route(exc: RemoteRejected) -> bool:

@@ -551,6 +551,14 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
             if "sku" in query:
                 wanted = {s.strip() for s in query["sku"].split(",")}
                 rows = [r for r in rows if r.data["sku"] in wanted]
+                if parent_id is None:
+                    # WooCommerce's products route searches variations too when asked by SKU.
+                    rows += [
+                        Row(sandbox.variation_as_product(v["id"]), v["_created"], v["_modified"],
+                            v["sku"])
+                        for v in sandbox.variations.values()
+                        if v["sku"] in wanted
+                    ]  # fmt: skip
             if "stock_status" in query:
                 rows = [r for r in rows if r.data["stock_status"] == query["stock_status"]]
             if "type" in query and parent_id is None:

@@ -25,17 +25,24 @@ class WooError(Exception):
     """A refusal rendered as WordPress's REST error body."""
 
     def __init__(
-        self, status: int, code: str, message: str, params: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        params: dict[str, str] | None = None,
+        data: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.params = params
+        self.data = data or {}
 
     def body(self) -> dict[str, Any]:
-        """``{"code", "message", "data": {"status", "params"?}}``."""
-        data: dict[str, Any] = {"status": self.status}
+        """``{"code", "message", "data": {"status", "params"?, …}}`` (``data`` adds what the
+        error carries, such as a duplicated SKU's ``resource_id``)."""
+        data: dict[str, Any] = {"status": self.status, **self.data}
         if self.params:
             data["params"] = dict(self.params)
         return {"code": self.code, "message": self.message, "data": data}

@@ -458,14 +458,20 @@ class WooSandbox:
             return self.variation_json(variation_id)
 
     def _sku(self, value: Any, own_id: int | None) -> str:
+        """A SKU no other product or variation has; a taken one is refused with the id of
+        the one holding it and a free SKU made from it, as ``WC_Product::set_sku`` does."""
         sku = text(value, "sku").strip()
         if sku:
+            taken = {other["sku"] for other in (*self.products.values(), *self.variations.values())}
             for other in (*self.products.values(), *self.variations.values()):
                 if other["sku"] == sku and other["id"] != own_id:
+                    free = next(f"{sku}-{n}" for n in range(1, len(taken) + 2)
+                                if f"{sku}-{n}" not in taken)  # fmt: skip
                     raise WooError(
                         400,
                         "product_invalid_sku",
                         "Invalid or duplicated SKU.",
+                        data={"resource_id": other["id"], "unique_sku": free},
                     )
         return sku
 
@@ -516,6 +522,20 @@ class WooSandbox:
             if variation is None or (parent_id is not None and variation["parent_id"] != parent_id):
                 raise invalid_id("product_variation")
             return self._stock_view(variation, self._product_view(variation))
+
+    def variation_as_product(self, variation_id: int) -> dict[str, Any]:
+        """A variation as ``GET /products?sku=`` lists it: a product of type ``variation``
+        with its ``parent_id``, named after its parent and its options."""
+        with self.lock:
+            variation = self.variations[variation_id]
+            parent = self._product(variation["parent_id"])
+            options = ", ".join(a["option"] for a in variation["attributes"] if a["option"])
+            return {
+                **self.variation_json(variation_id),
+                "type": "variation",
+                "parent_id": parent["id"],
+                "name": f"{parent['name']} - {options}" if options else parent["name"],
+            }
 
     def _product_view(self, product: dict[str, Any]) -> dict[str, Any]:
         view = fresh({k: v for k, v in product.items() if not k.startswith("_")})
