@@ -13,9 +13,10 @@ accounting system are kept.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -104,6 +105,25 @@ def moved_by_update(session: Session) -> frozenset[tuple[str, str]]:
 def _forget_moved(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(MOVED, None)
+
+
+def _sent(
+    groups: Iterable[list[Planned]],
+    faults: Faults,
+    send: Callable[[list[Planned]], Sequence[Any]],
+) -> Iterator[tuple[list[Planned], Sequence[Any]]]:
+    """Each group with the system's answer to it, until a fault stops the run; a transient
+    fault is noted and its group left to the page's next reading (sending it again is safe
+    where this is used)."""
+    for group in groups:
+        if faults.stop:
+            return
+        try:
+            answer = send(group)
+        except TRANSIENT as exc:
+            faults.note(exc)
+            continue
+        yield group, answer
 
 
 LINKED_BY_KEY = "linked_by_business_key"
@@ -686,16 +706,10 @@ class OutboundSync(SyncState):
             ])  # fmt: skip
         batched = ctx.connector.batched_writes | ctx.connector.batched_updates
         size = ctx.write_batch_size if stream in batched else 1
-        for group in chunks(planned, size):
-            if faults.stop:
-                return
-            try:
-                stored = self._write_updates(ctx, stream, group)
-            except TRANSIENT as exc:
-                # Updates are safe to send again: the record keeps its link and is pushed
-                # again with the page that held it.
-                faults.note(exc)
-                continue
+        # Updates are safe to send again: a record keeps its link and is pushed again with
+        # the page that held it.
+        sent = _sent(chunks(planned, size), faults, partial(self._write_updates, ctx, stream))
+        for group, stored in sent:
             with self.transaction() as session:
                 recorder = self.recorder(ctx)
                 for plan, row in zip(group, stored, strict=True):
@@ -722,14 +736,8 @@ class OutboundSync(SyncState):
         one again is safe (a draft already gone counts as deleted), so a fault leaves it to
         the page's next reading."""
         recorder = self.recorder(ctx)
-        for group in chunks(withdrawals, ctx.write_batch_size):
-            if faults.stop:
-                return
-            try:
-                refusals = self._withdraw(ctx, stream, group)
-            except TRANSIENT as exc:
-                faults.note(exc)
-                continue
+        groups = chunks(withdrawals, ctx.write_batch_size)
+        for group, refusals in _sent(groups, faults, partial(self._withdraw, ctx, stream)):
             with self.transaction() as session:
                 gone: list[str] = []
                 for plan, refused in zip(group, refusals, strict=True):
