@@ -131,19 +131,19 @@ def test_a_takeover_waits_for_a_write_that_passed_its_check_and_refuses_the_next
     tenant_id, connection_id = _connection(session_factory)
     first = begin_fenced_run(session_factory, CLOCK, connection_id, "run-1")
     checked = threading.Event()
-    committed_at: list[float] = []
+    commit_sent_at: list[float] = []
     failures: list[BaseException] = []
 
     def slow_commit(session: Session) -> None:
         checked.set()  # the fence was verified just before commit() was called
         time.sleep(1.0)
+        commit_sent_at.append(time.monotonic())  # COMMIT goes to the server right after
 
     def run_one() -> None:
         try:
             with fenced(first), state.transaction() as session:
                 sa.event.listen(session, "before_commit", slow_commit)
                 state.hub.create(session, tenant_id, "party", {"name": "in flight"}, "c")
-            committed_at.append(time.monotonic())
         except BaseException as exc:  # reported to the test thread below
             failures.append(exc)
 
@@ -154,7 +154,10 @@ def test_a_takeover_waits_for_a_write_that_passed_its_check_and_refuses_the_next
     began_at = time.monotonic()
     writer.join(10)
     assert failures == []
-    assert committed_at and committed_at[0] <= began_at
+    # The takeover returned only after the writer's COMMIT was sent: it waited for the lock.
+    # (The writer's own clock after commit() may read later than the takeover's: the lock is
+    # released on the server before the writer's thread runs again.)
+    assert commit_sent_at and commit_sent_at[0] <= began_at
     assert second.epoch == first.epoch + 1
     with fenced(first), pytest.raises(RunFenced):
         _write(state, tenant_id, connection_id, "after the takeover")
@@ -182,7 +185,8 @@ def test_two_runs_of_one_connection_interleaved_only_the_current_one_writes(
                     with state.transaction() as session:
                         state.hub.create(session, tenant_id, "party", {"name": name}, "c")
                         time.sleep(0.05)
-                    committed.append((name, time.monotonic()))
+                        commit_sent_at = time.monotonic()  # COMMIT follows on leaving
+                    committed.append((name, commit_sent_at))
                 except RunFenced:
                     refused.append(name)
                     return
