@@ -1049,6 +1049,7 @@ def test_historical_import_plan_shows_what_it_would_create() -> None:
         known_customers={"email:kunde@example.dk"},
     )
     assert plan.orders == 5
+    assert plan.by_outcome == {"booked": 4, "draft": 1}  # 5: its totals disagree
     assert plan.totals == {
         "DKK": D("125.00") + D("12.50") + D("13.00") + D("125.00"),
         "EUR": D("23.80"),
@@ -1121,3 +1122,20 @@ def test_the_codes_a_policy_names_are_the_ones_given_not_its_defaults() -> None:
         ("service_items.shipping", "item", "FRAGT"),
         ("service_items.fee", "item", "GEBYR"),
     ]  # fmt: skip
+
+
+def test_historical_import_plan_says_which_orders_stay_orders_and_which_stay_drafts() -> None:
+    """An order the policy makes a Uniconta order is transferred but never booked: the plan
+    counts it apart from the invoices, as it does the drafts a person books."""
+    march = DateRange(dt.date(2026, 3, 1), dt.date(2026, 3, 31))
+    orders = [
+        order(source_id="1", created_at="2026-03-10T10:00:00+01:00", state="processing"),
+        order(source_id="2", created_at="2026-03-11T10:00:00+01:00", state="completed"),
+    ]
+    states = {"processing": "create_order", "completed": "create_invoice"}
+    booked = plan_historical_import(orders, march, {"SKU-1"}, {"U25"}, policy(states=states))
+    assert (booked.orders, booked.by_outcome) == (2, {"order": 1, "booked": 1})
+    drafts = plan_historical_import(
+        orders, march, {"SKU-1"}, {"U25"}, policy(states=states, book=False)
+    )
+    assert drafts.by_outcome == {"order": 1, "draft": 1}

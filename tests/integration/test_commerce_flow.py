@@ -403,7 +403,8 @@ def test_historical_import_plans_then_books_the_orders_before_the_start_date(
     plan = tenant.api.post(f"/routes/{route['id']}/historical-import", json=window)
     assert plan.status_code == 200, plan.text
     answer = plan.json()
-    assert answer["orders"] == 2
+    assert answer["orders"] == 2 and answer["by_outcome"] == {"booked": 2}
+    assert answer["vat_codes_checked"] is True, "Uniconta's VAT codes are read for the plan"
     assert Decimal(answer["totals"]["DKK"]) == Decimal("597.50")
     assert sorted(answer["customers_to_create"]) == ["email:c4001@kunde.dk", "email:c4002@kunde.dk"]
     assert derived(system, tenant, route["id"]) == []

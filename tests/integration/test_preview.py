@@ -180,6 +180,7 @@ def test_preview_of_a_routes_historical_import_matches_the_import(
 
     window = {"from": "2026-10-01", "to": "2026-10-31"}
     written = _written(system)
+    calls = uniconta.calls()
     answer = tenant.api.post(f"/routes/{route['id']}/preview", json=window)
     assert answer.status_code == 200, answer.text
     preview = answer.json()
@@ -188,7 +189,10 @@ def test_preview_of_a_routes_historical_import_matches_the_import(
     orders = preview["streams"]["orders"]
     assert (orders["create"], orders["update"], orders["unchanged"]) == (2, 0, 0)
     assert orders["skip"] == 1 and orders["skips"][0]["examples"][0]["key"] == "4003"
-    assert preview["plan"]["orders"] == 2 and preview["calls"] == {"preview": 0, "run": 0}
+    assert preview["plan"]["orders"] == 2 and preview["plan"]["vat_codes_checked"] is True
+    # The plan reads Uniconta's VAT codes (the hub holds none) unless they are kept already.
+    assert preview["calls"] == {"preview": uniconta.calls() - calls, "run": 0}
+    assert preview["calls"]["preview"] <= 1
 
     started = tenant.api.post(
         f"/routes/{route['id']}/historical-import", json={**window, "dry_run": False}

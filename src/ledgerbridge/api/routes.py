@@ -94,13 +94,22 @@ class HistoricalImportAnswer(BaseModel):
     status: str | None = Field(None, description="`queued` for an import")
     from_: str | None = Field(None, alias="from")
     to: str | None = None
-    orders: int | None = Field(None, description="Orders that would be booked")
+    orders: int | None = Field(
+        None, description="Orders that would go to the target (as invoice or order)"
+    )
+    by_outcome: dict[str, int] | None = Field(
+        None,
+        description="Those orders by what they become: `booked` (invoice posted), `draft` "
+        "(invoice left for a person) and `order` (an order reserving stock, never booked)",
+    )
     totals: dict[str, str] | None = Field(None, description="Their totals per currency")
     customers_to_create: list[str] | None = Field(None, description="`field:value` each")
     problems: list[ImportProblemView] | None = None
     skipped: dict[str, int] | None = Field(None, description="Orders not booked, per reason")
     vat_codes_checked: bool | None = Field(
-        None, description="false: the hub knows no VAT codes of the target to check against"
+        None,
+        description="false: the target's VAT codes could not be read (the system does not "
+        "give them, or could not be reached), so the lines' codes were not checked",
     )
 
 

@@ -622,6 +622,10 @@ class HistoricalImportPlan:
     problems: tuple[ImportProblem, ...]
     skipped: dict[str, int] = field(default_factory=dict)
     """Orders in the range that would not be booked, counted per reason."""
+    by_outcome: dict[str, int] = field(default_factory=dict)
+    """The orders counted in ``orders`` by what they become: ``booked`` (an invoice posted),
+    ``draft`` (an invoice left for a person: a draft asked for, or totals that disagree) and
+    ``order`` (an order in the accounting system, reserving stock, never booked)."""
 
 
 def _order_problems(
@@ -670,6 +674,7 @@ def plan_historical_import(
     new_customers: dict[str, None] = {}
     problems: list[ImportProblem] = []
     skipped: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
     for order in orders:
         if order_day(order, timezone) not in date_range:
             continue
@@ -681,6 +686,7 @@ def plan_historical_import(
             skipped[decision.reason] += 1
             continue
         count += 1
+        outcomes[_planned_outcome(decision)] += 1
         totals[order.currency] += order.total
         problems.extend(_order_problems(order, policy, known_products, known_vat_codes))
         customer = decide_customer(order, policy)
@@ -698,4 +704,11 @@ def plan_historical_import(
         customers_to_create=tuple(new_customers),
         problems=tuple(problems),
         skipped=dict(skipped),
+        by_outcome=dict(outcomes),
     )
+
+
+def _planned_outcome(decision: BookingDecision) -> str:
+    if decision.action == "create_order":
+        return "order"
+    return "booked" if decision.book else "draft"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -244,8 +244,10 @@ class System:
     # ---------------------------------------------------------------- running
 
     @contextmanager
-    def connector(self, connection_id: str) -> Iterator[Connector]:
-        with self.jobs.open_connector(connection_id) as connector:
+    def connector(
+        self, connection_id: str, on_call: Callable[[int], None] | None = None
+    ) -> Iterator[Connector]:
+        with self.jobs.open_connector(connection_id, on_call) as connector:
             yield connector
 
     def run_until_idle(self, max_rounds: int = 100) -> int:

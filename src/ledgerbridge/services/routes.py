@@ -13,6 +13,8 @@ the VAT codes it names, which must be the rates they are named for.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,7 +29,7 @@ from ledgerbridge.commerce.flow import match_key
 from ledgerbridge.commerce.mapping import MappingRules, apply_mapping
 from ledgerbridge.commerce.paymatch import PayMatchPolicy
 from ledgerbridge.commerce.policies import DateRange, line_vat_code, plan_historical_import
-from ledgerbridge.connectors.base import ConnectorError, NamedCode
+from ledgerbridge.connectors.base import Connector, ConnectorError, NamedCode
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.engine.routing import APP_SOURCE, route_problems, tenant_connections
@@ -36,7 +38,6 @@ from ledgerbridge.runtime.flowkit import WITHDRAWN
 from ledgerbridge.runtime.flows import CommerceFlows, source_orders
 from ledgerbridge.runtime.jobqueue.port import JobBackend
 from ledgerbridge.runtime.paymatch import PayMatchFlows
-from ledgerbridge.services.connections.base import Opener
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.flows import DerivedRecord, Route
@@ -129,6 +130,11 @@ def default_commerce() -> JSON:
     }
 
 
+MeteredOpener = Callable[[str, Callable[[int], None] | None], AbstractContextManager[Connector]]
+"""Opens a connection's connector, its every call booked in the quota ledger and, when given,
+counted (``on_call``)."""
+
+
 class RouteService:
     def __init__(
         self,
@@ -143,7 +149,7 @@ class RouteService:
         self._clock = clock
         self.paymatch: PayMatchFlows | None = None
         """Set by the runtime: queues a route's PayMatch flow when its block is saved."""
-        self.opener: Opener | None = None
+        self.opener: MeteredOpener | None = None
         """Set by the runtime: opens a connection's connector (its calls metered), with which
         the codes a route names are looked up in the target system."""
 
@@ -221,7 +227,7 @@ class RouteService:
         if not named and not vat:
             return []
         try:
-            with self.opener(body.target) as connector:
+            with self.opener(body.target, None) as connector:
                 missing = connector.missing_codes(named) if named else {}
                 rates = connector.vat_rates() if vat else {}
         except (ConnectorError, QuotaExhausted) as exc:
@@ -336,25 +342,27 @@ class RouteService:
             if not dry_run:
                 job_id = self._flows.queue_history(route, date_range)
                 return {"job_id": job_id, "status": "queued"}
-            return self._plan(session, route, date_range)
+            return self._plan(session, route, date_range)[0]
 
     def preview(self, principal: Principal, route_id: str, start: dt.date, end: dt.date) -> JSON:
         """What a historical import would do, in the shape of a connection's preview: per
         stream the orders it books (invoices to create or update), leaves unchanged and skips
         with their reasons, decided by the import's own code and written nowhere; with the
         plan of the dry run (totals per currency, customers to create, problems). It reads
-        only the hub: no call, and the invoices then go out with the target's push."""
+        only the hub, and the target's VAT codes when the hub holds none (one read at most,
+        none while the connector keeps them); the invoices then go out with the target's
+        push."""
         date_range = _date_range(start, end)
         with self._sessions() as session:
             route = self._commerce_route(session, principal, route_id)
             if not route.active:
                 raise Invalid("the route is paused; activate it first", field="active")
-            plan = self._plan(session, route, date_range)
+            plan, calls = self._plan(session, route, date_range)
         tally = self._flows.preview_history(route_id, date_range)
         return {
             "kind": "historical_import",
             **tally.answer(),
-            "calls": {"preview": 0, "run": 0},
+            "calls": {"preview": calls, "run": 0},
             "plan": plan,
         }
 
@@ -365,7 +373,8 @@ class RouteService:
             raise Invalid("the route has no commerce block", field="route")
         return route
 
-    def _plan(self, session: Session, route: Route, date_range: DateRange) -> JSON:
+    def _plan(self, session: Session, route: Route, date_range: DateRange) -> tuple[JSON, int]:
+        """The dry run's plan, and the calls it made (reading the target's VAT codes)."""
         assert route.commerce is not None
         policy = CommercePolicy.model_validate(route.commerce.get("policy") or {})
         rules = MappingRules.model_validate(route.commerce.get("rules") or {})
@@ -387,6 +396,11 @@ class RouteService:
                 orders.append(mapped.order)
         products = set(self._values(session, route.tenant_id, "product", "sku"))
         vat_codes = set(self._values(session, route.tenant_id, "vat_code", "code"))
+        calls = 0
+        if not vat_codes and route.target_connection_id is not None:
+            # Accounting systems keep their VAT codes to themselves (no hub records).
+            target_codes, calls = self._target_vat_codes(route.target_connection_id)
+            vat_codes = set(target_codes or ())
         checked = bool(vat_codes)
         if not checked:
             # The target keeps its VAT codes to itself: the plan cannot tell a missing one.
@@ -424,6 +438,7 @@ class RouteService:
             "from": date_range.start.isoformat(),
             "to": date_range.end.isoformat(),
             "orders": plan.orders,
+            "by_outcome": dict(plan.by_outcome),
             "totals": {currency: _money(total) for currency, total in plan.totals.items()},
             "customers_to_create": list(plan.customers_to_create),
             "problems": [
@@ -433,7 +448,24 @@ class RouteService:
             + invalid,
             "skipped": dict(plan.skipped),
             "vat_codes_checked": checked,
-        }
+        }, calls
+
+    def _target_vat_codes(self, connection_id: str) -> tuple[Collection[str] | None, int]:
+        """The target's VAT codes (as the hub names them) and the calls reading them took;
+        none when the system does not give them or cannot be reached now."""
+        if self.opener is None:
+            return None, 0
+        calls = 0
+
+        def on_call(n: int) -> None:
+            nonlocal calls
+            calls += n
+
+        try:
+            with self.opener(connection_id, on_call) as connector:
+                return set(connector.vat_rates()), calls
+        except (ConnectorError, QuotaExhausted):
+            return None, calls
 
     @staticmethod
     def _values(session: Session, tenant_id: str, entity: str, field: str) -> list[str]:

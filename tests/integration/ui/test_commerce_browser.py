@@ -78,8 +78,8 @@ def test_a_shops_route_and_historical_import_book_its_orders(
     page.get_by_label("From (order date)").fill(today)
     page.get_by_label("To (included)").fill(today)
     page.get_by_role("button", name="Preview").click()
-    page.get_by_text("Orders to book").wait_for()
-    assert page.locator("dl.facts dd").first.inner_text() == "2"
+    page.get_by_text("Orders to transfer").wait_for()
+    assert page.locator("dl.facts dd").first.inner_text() == "2 (2 booked as invoices)"
     checked(page, "routes-history")
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("The historical import is queued.").wait_for()

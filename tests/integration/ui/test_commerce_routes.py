@@ -175,7 +175,8 @@ def test_historical_import_shows_its_plan_then_books_the_orders(
     plan = web.post(f"{route}/history", {"from": today, "to": today, "action": "preview"})
     assert plan.status_code == 200
     words = text_of(plan.text)
-    assert "Orders to book 2" in words
+    assert "Orders to transfer 2 (2 booked as invoices)" in words
+    assert "could not be checked" not in words, "Uniconta's VAT codes are read for the plan"
     backwards = web.post(f"{route}/history", {"from": today, "to": "2020-01-01"})
     assert backwards.status_code == 422
     assert 'id="history-to-error"' in backwards.text
