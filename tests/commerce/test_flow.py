@@ -210,7 +210,11 @@ def test_an_order_cancelled_before_booking_withdraws_its_draft(state: str) -> No
 
 def test_a_cancelled_order_never_taken_in_or_booked_is_no_withdrawal() -> None:
     never = flow(order(state="cancelled", paid_at=None))
-    assert (never.outcome, never.reason) == ("skip", "state_not_triggering")
+    assert (never.outcome, never.reason, never.issue) == ("skip", "state_not_triggering", False)
+    assert (
+        never.message == "the order is 'cancelled' in the shop and was never paid: there is "
+        "nothing to book"
+    )
     for state in ("booked", "paid"):
         kept = flow(order(state="cancelled"), prior=Prior("inv-1", state, "party-1"))
         assert (kept.outcome, kept.reason) == ("unchanged", "invoice_booked")

@@ -190,6 +190,31 @@ def test_same_order_posted_again_and_updated_five_times_is_one_invoice(
         assert [(row.source_record_id, row.state) for row in rows] == [("order:5001", "paid")]
 
 
+def test_an_order_cancelled_before_it_was_paid_closes_its_waiting_issue(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """A pending order waits as an issue; cancelled unpaid, nothing will ever be booked, so the
+    issue closes and the log says why (no one has anything to do)."""
+    record = tenant.api.post("/orders", json=order_body(shop["sku"], state="pending",
+                                                        paid_at=None)).json()  # fmt: skip
+    system.run_until_idle()
+    path = f"/connections/{shop['connection']['id']}/issues"
+    assert [i["reason"] for i in tenant.api.get(path).json() if i["stream"] == "orders"] == [
+        "state_not_triggering"
+    ]
+    cancelled = order_body(shop["sku"], state="cancelled", paid_at=None)
+    assert tenant.api.put(f"/orders/{record['id']}", json=cancelled).status_code == 200
+    system.run_until_idle()
+    assert [i for i in tenant.api.get(path).json() if i["stream"] == "orders"] == []
+    log = tenant.api.get(
+        f"/connections/{shop['connection']['id']}/sync-log",
+        params={"direction": "flow", "outcome": "skipped"},
+    ).json()
+    assert "was never paid: there is nothing to book" in log[0]["message"], log
+    assert derived(system, tenant, shop["route"]["id"]) == []
+    assert uniconta_documents(uniconta) == []
+
+
 def test_a_booked_order_changed_in_the_shop_is_an_issue_not_a_silent_difference(
     system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
 ) -> None:

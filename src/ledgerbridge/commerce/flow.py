@@ -83,6 +83,8 @@ MESSAGES: dict[str, str] = {
     "not leave and that does not trigger booking (policy.states), so it is not booked and its "
     "refunds wait: to book it with its credit note, set policy.states.{state} to "
     "create_invoice",
+    "ended_unpaid": "the order is '{state}' in the shop and was never paid: there is "
+    "nothing to book",
     "mapping_filter": "skipped by the mapping rules' {rule}: {detail}",
     "mapping_template_failed": "the mapping rules' {rule} could not render: {detail}",
     "mapping_result_invalid": "the order as the mapping rules adjust it is invalid: {detail}",
@@ -501,7 +503,10 @@ def order_flow(
     booking = decide_booking(order, policy, historical, timezone, code_rates)
     if booking.action == "ignore":
         message = _message(booking.reason, state=order.state)
-        if booking.reason == "state_not_triggering" and order.is_paid and order.state in FINAL:
+        if booking.reason == "state_not_triggering" and order.state in FINAL:
+            if not order.is_paid:  # nothing to book, ever: no issue to clear
+                return result("skip", booking.reason, _message("ended_unpaid", state=order.state),
+                              issue=False)  # fmt: skip
             message = _message("final_state_not_triggering", state=order.state)
         return result("skip", booking.reason, message)
     customer = _customer(order, policy, known)

@@ -528,6 +528,13 @@ class CommerceFlows(RouteFlows):
             timezone=run.timezone, historical=run.historical, code_rates=run.vat_rates,
         )  # fmt: skip
         issue_key = order.source_id
+        if result.outcome == "skip" and not result.issue:  # nothing anyone needs to do
+            recorder.resolve(session, "orders", FLOW, [issue_key])
+            recorder.log(
+                session, stream="orders", direction=FLOW, outcome="skipped",
+                record_id=record.id, reason=result.reason, message=result.message,
+            )  # fmt: skip
+            return
         if result.outcome == "skip":
             recorder.issue(
                 session, stream="orders", direction=FLOW, key=issue_key, reason=result.reason,
