@@ -98,7 +98,9 @@ def dismiss(
         back += "?" + urlencode({"reason": reason})
     try:
         system_of(request).connections.dismiss(signed.principal, connection_id, issue_id=issue_id)
-    except NotFound:
+    except NotFound as exc:
+        if exc.field != "issue_id":
+            raise
         return redirect(
             back, "That issue is no longer open: it cleared or was dismissed meanwhile."
         )

@@ -224,7 +224,9 @@ class Actions(Codes):
                 query = query.where(SyncIssue.reason_code == reason)
             found = list(session.scalars(query.order_by(SyncIssue.first_seen_at).with_for_update()))
             if issue_id is not None and not found:
-                raise NotFound(f"issue {issue_id} not found (it may have cleared)")
+                raise NotFound(
+                    f"issue {issue_id} not found (it may have cleared)", field="issue_id"
+                )
             if any(i.reason_code == CONFLICT_HELD for i in found):
                 which = issue_id or "{issue_id}"
                 raise Conflict(
