@@ -208,6 +208,13 @@ def test_resolving_is_checked_and_a_member_may_not(
         path, json={"keep": "app"}, headers={"Authorization": f"Bearer {member.json()['api_key']}"}
     )
     assert refused.status_code == 403
+    # Dismissing would only hold it again at the next sync: refused, pointing to resolve.
+    dismissed = tenant.api.post(f"/connections/{cid}/issues/{issue['id']}/dismiss")
+    assert dismissed.status_code == 409 and path in dismissed.json()["detail"]
+    by_reason = tenant.api.post(
+        f"/connections/{cid}/issues/dismiss", json={"reason": "conflict_held"}
+    )
+    assert by_reason.status_code == 409 and "resolve" in by_reason.json()["detail"]
     assert len(_held(tenant, cid)) == 1
 
 

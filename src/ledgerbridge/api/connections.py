@@ -1,4 +1,4 @@
-"""Connections to accounting systems: set up, test, import, watch, retry.
+"""Connections to accounting systems: set up, test, import, watch, retry, dismiss.
 
 Four systems: Uniconta (`docs/connector-uniconta.md`), Yuki (`docs/connector-yuki.md`),
 Tripletex (`docs/connector-tripletex.md`) and Qonto (`docs/connector-qonto.md`). What each
@@ -198,7 +198,10 @@ class HeldValues(BaseModel):
 
 
 class Issue(BaseModel):
-    id: str = Field(description="Retry this one with `POST …/issues/retry` and `issue_id`")
+    id: str = Field(
+        description="Retry this one with `POST …/issues/retry` and `issue_id`; dismiss it with "
+        "`POST …/issues/{id}/dismiss`"
+    )
     stream: str
     direction: str
     key: str
@@ -264,6 +267,18 @@ class RetryRequest(BaseModel):
 
     reason: str | None = Field(None, description="Only the issues of this reason code")
     issue_id: str | None = Field(None, description="Only this issue")
+
+
+class DismissRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=1, max_length=64, description="Dismiss every open issue of this reason code"
+    )
+
+
+class Dismissed(BaseModel):
+    dismissed: int = Field(description="Issues closed; each has a `dismissed` sync-log entry")
 
 
 class DataFieldView(BaseModel):
@@ -577,8 +592,8 @@ def sync_log(
     connection_id: str,
     principal: PrincipalDep,
     system: SystemDep,
-    outcome: Literal["created", "updated", "deleted", "unchanged", "skipped", "failed"]
-    | None = None,
+    outcome: Literal["created", "updated", "deleted", "unchanged", "skipped", "failed", "dismissed"]
+    | None = Query(None, description="`dismissed`: an issue a person closed by hand"),
     reason: str | None = Query(None, description="Reason code, e.g. debtor_number_missing"),
     stream: str | None = Query(None, description="customers, suppliers, contacts, …"),
     before: int | None = Query(
@@ -621,6 +636,27 @@ def retry_issues(
     return system.connections.retry(
         principal, connection_id, reason=body.reason, issue_id=body.issue_id
     )
+
+
+@router.post("/{connection_id}/issues/dismiss", response_model=Dismissed)
+def dismiss_issues(
+    connection_id: str, body: DismissRequest, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """Close every open issue of one `reason` by hand (owner or admin), for issues that never
+    clear by themselves (`withdrawn_after_posting`, a skip handled in the system by hand).
+    The reason is required, so that nothing clears every issue by accident. Each leaves a
+    sync-log entry with the outcome `dismissed`; a record that fails again opens a new issue.
+    Held conflicts are refused (409): resolve them."""
+    return system.connections.dismiss(principal, connection_id, reason=body.reason)
+
+
+@router.post("/{connection_id}/issues/{issue_id}/dismiss", response_model=Dismissed)
+def dismiss_issue(
+    connection_id: str, issue_id: str, principal: PrincipalDep, system: SystemDep
+) -> Any:
+    """Close one open issue by hand (owner or admin); the sync log keeps it as `dismissed`.
+    A held conflict is refused (409): resolve it."""
+    return system.connections.dismiss(principal, connection_id, issue_id=issue_id)
 
 
 class ResolveConflict(BaseModel):

@@ -23,6 +23,9 @@ FLOW = "flow"
 its issues are keyed by the source's own id, not a hub record's."""
 
 OUTCOMES = ("created", "updated", "deleted", "unchanged", "skipped", "failed")
+DISMISSED = "dismissed"
+"""The outcome logged when a person closes an open issue by hand: no run records it, so the
+sync log keeps why the issue left the list."""
 
 
 class Observer(Protocol):

@@ -24,7 +24,7 @@ tab("Activity", "activity", 60)
 
 RUNS_PER_PAGE = 20
 LOG_PER_PAGE = 50
-OUTCOMES = ("created", "updated", "deleted", "unchanged", "skipped", "failed")
+OUTCOMES = ("created", "updated", "deleted", "unchanged", "skipped", "failed", "dismissed")
 TAIL_POLL_SECONDS = 1.0
 TAIL_LIFETIME_SECONDS = 600.0
 """A tail ends after this long; the browser's EventSource connects again by itself, so an
@@ -58,7 +58,9 @@ def activity_page(
     connection_id: str,
     signed: SignedDep,
     page: int = Query(1, ge=1, le=100_000),
-    outcome: Literal["", "created", "updated", "deleted", "unchanged", "skipped", "failed"] = "",
+    outcome: Literal[
+        "", "created", "updated", "deleted", "unchanged", "skipped", "failed", "dismissed"
+    ] = "",
     reason: str = Query("", max_length=64),
     stream: str = Query("", max_length=32),
     direction: Literal["", "inbound", "outbound"] = "",

@@ -1,6 +1,7 @@
 """A connection's issues: the open skipped and failed records grouped by reason, each group
 linking to its list (record, message, first and last seen, attempts, the hub record and the
-record in the system), with Retry for all, one reason or one record."""
+record in the system), with Retry for all, one reason or one record, and Dismiss for one
+record whose issue will not clear by itself."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from ledgerbridge.engine.conflicts import ACCOUNTING, CONFLICT_HELD
-from ledgerbridge.services.errors import Invalid
+from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.ui.nav import connection_context, system_title, tab
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
 
@@ -80,6 +81,30 @@ def retry(
     if reason:
         back += "?" + urlencode({"reason": reason})
     return redirect(back, f"Retry of {what} queued: fixed records leave this list as they sync.")
+
+
+@router.post("/connections/{connection_id}/issues/{issue_id}/dismiss")
+def dismiss(
+    request: Request,
+    connection_id: str,
+    issue_id: str,
+    signed: ChangeDep,
+    reason: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Close one issue by hand; back to the list it was dismissed from. An issue that
+    cleared since the page was shown is said, not an error page."""
+    back = f"/ui/connections/{connection_id}/issues"
+    if reason:
+        back += "?" + urlencode({"reason": reason})
+    try:
+        system_of(request).connections.dismiss(signed.principal, connection_id, issue_id=issue_id)
+    except NotFound as exc:
+        if exc.field != "issue_id":
+            raise
+        return redirect(
+            back, "That issue is no longer open: it cleared or was dismissed meanwhile."
+        )
+    return redirect(back, "Issue dismissed: the activity log keeps it as dismissed.")
 
 
 @router.post("/connections/{connection_id}/issues/{issue_id}/resolve")

@@ -1,6 +1,7 @@
 """Operating a connection through the UI over HTTP: the overview's last error with what to
-do, Sync now and Test connection, issues and their retry, activity, usage and records; and
-the API endpoints those pages brought (runs, usage, stats, retry by reason or issue)."""
+do, Sync now and Test connection, issues with their retry and dismissal, activity, usage and
+records; and the API endpoints those pages brought (runs, usage, stats, retry by reason or
+issue)."""
 
 from __future__ import annotations
 
@@ -147,6 +148,31 @@ def test_issues_grouped_listed_linked_and_retried(
     assert "there are no open issues" in text_of(web.get(stale.headers["location"]).text)
 
 
+def test_an_issue_dismissed_from_the_page_leaves_the_list_and_shows_in_activity(
+    system: System, tenant: Tenant, uniconta: Uniconta, web: Web
+) -> None:
+    cid, accounts = _with_an_issue(system, tenant, uniconta)
+    [issue] = tenant.api.get(f"/connections/{cid}/issues").json()
+    listed = web.get(f"/ui/connections/{cid}/issues", params={"reason": "invalid_remote_data"})
+    assert f'action="/ui/connections/{cid}/issues/{issue["id"]}/dismiss"' in listed.text
+    assert f"Dismiss {accounts[1]}" in listed.text
+
+    url = f"/ui/connections/{cid}/issues/{issue['id']}/dismiss"
+    dismissed = web.post(url, {"reason": "invalid_remote_data"})
+    assert dismissed.status_code == 303
+    assert dismissed.headers["location"].endswith("/issues?reason=invalid_remote_data")
+    shown = text_of(web.get(dismissed.headers["location"]).text)
+    assert "Issue dismissed" in shown and "No open issue" in shown
+    # A second click on a page shown before says so instead of an error page.
+    again = web.post(url)
+    assert again.status_code == 303
+    assert "no longer open" in text_of(web.get(again.headers["location"]).text)
+
+    activity = web.get(f"/ui/connections/{cid}/activity", params={"outcome": "dismissed"})
+    assert activity.status_code == 200
+    assert "dismissed by owner@nordlyshandel.example" in text_of(activity.text)
+
+
 def test_retry_api_by_reason_and_an_unknown_issue(
     system: System, tenant: Tenant, uniconta: Uniconta
 ) -> None:
@@ -264,6 +290,7 @@ def test_a_member_sees_operations_but_cannot_start_them(
         refused = member.post(f"/ui/connections/{cid}/jobs/pull")
         assert refused.status_code == 403
         assert member.post(f"/ui/connections/{cid}/issues/retry").status_code == 403
+        assert member.post(f"/ui/connections/{cid}/issues/x/dismiss").status_code == 403
     finally:
         member.client.close()
 

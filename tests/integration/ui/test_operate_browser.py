@@ -1,7 +1,7 @@
 """Operating a connection in a real browser: a failed run shown with what to do and where,
 Sync now queuing a run that Activity shows (and the live tail), issues retried until they
-clear, the usage chart with its table, and the records; axe and a 360 px screen on every
-page of the area."""
+clear or dismissed by hand, the usage chart with its table, and the records; axe and a 360 px
+screen on every page of the area."""
 
 from __future__ import annotations
 
@@ -103,3 +103,29 @@ def test_operate_a_connection_in_the_browser(
     page.get_by_role("table").get_by_role("link").first.click()
     expect(page.get_by_role("heading", name="Fields")).to_be_visible()
     _check(page)
+
+
+def test_dismiss_an_issue_in_the_browser(
+    system: System, tenant: Tenant, uniconta: Uniconta, ui_url: str, page: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    cid, accounts = _with_an_issue(system, tenant, uniconta)
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.goto(f"{ui_url}/connections/{cid}/issues")
+    row = page.get_by_role("row").filter(has_text=accounts[1])
+    expect(row).to_be_visible()
+
+    # Dismiss asks first, saying what it does; the issue leaves the list once confirmed.
+    row.get_by_role("button", name=f"Dismiss {accounts[1]}").click()
+    expect(row.get_by_text("the activity log keeps it as dismissed")).to_be_visible()
+    _check(page, "issues-dismiss")
+    row.get_by_role("button", name="Yes, dismiss").click()
+    expect(page.get_by_role("status").filter(has_text="Issue dismissed")).to_be_visible()
+    expect(page.get_by_text("No open issue")).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text=accounts[1])).to_have_count(0)
+
+    page.get_by_role("link", name="Activity").click()
+    page.get_by_label("Outcome").select_option("dismissed")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_text("dismissed by owner@nordlyshandel.example").first).to_be_visible()

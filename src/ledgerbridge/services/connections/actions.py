@@ -1,5 +1,6 @@
-"""What a user asks a connection to do now: test the credentials, start the import, run a job.
-Each spends the system's calls, so each needs the owner or admin role."""
+"""What a user asks a connection to do now: test the credentials, start the import, run a job,
+dismiss an issue. Each spends the system's calls or changes what needs attention, so each
+needs the owner or admin role."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.conflicts import CONFLICT_HELD, KEEPS
 from ledgerbridge.engine.context import reads_something
 from ledgerbridge.engine.quota import QuotaExhausted
+from ledgerbridge.engine.recorder import DISMISSED
 from ledgerbridge.runtime.jobqueue.port import Command
+from ledgerbridge.services.connections.activity import linked_ids
 from ledgerbridge.services.connections.base import (
     JSON,
     Opener,
@@ -22,9 +25,10 @@ from ledgerbridge.services.connections.base import (
     system_spec,
 )
 from ledgerbridge.services.connections.codes import Codes
-from ledgerbridge.services.errors import Invalid, NotFound
+from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
-from ledgerbridge.store.tables.sync import SyncIssue
+from ledgerbridge.store.tables.sync import SyncIssue, SyncLogEntry
+from ledgerbridge.store.tables.tenancy import User
 
 PREVIEW_KINDS = ("import", "reload", "push")
 
@@ -47,6 +51,12 @@ def _require_open_reason(session: Session, connection_id: str, reason: str) -> N
         + (f"the open issues' reasons: {open_now}" if open_now else "there are no open issues"),
         field="reason",
     )
+
+
+def _who(session: Session, principal: Principal) -> str:
+    """The person a dismissal is attributed to in the sync log: their email address."""
+    user = session.get(User, principal.user_id)
+    return user.email if user is not None else principal.actor
 
 
 Previewer = Callable[[str, str, list[str] | None], JSON]
@@ -186,6 +196,58 @@ class Actions(Codes):
             dedupe_key=f"retry:{connection_id}:{scope}", payload=payload,
         ))  # fmt: skip
         return {"job_id": job_id, "status": "queued"}
+
+    def dismiss(
+        self,
+        principal: Principal,
+        connection_id: str,
+        *,
+        issue_id: str | None = None,
+        reason: str | None = None,
+    ) -> JSON:
+        """Close open issues by hand: one issue, or every open issue of one reason. For what
+        never clears by itself (an order withdrawn after it was posted, a skip handled in the
+        system by hand). Each leaves a ``dismissed`` entry in the sync log, so the history
+        keeps it; the record syncs as usual when it changes again, and a new failure opens a
+        new issue. A held conflict is refused: dismissing it would only open it again at the
+        next sync, so a person resolves it by keeping one value."""
+        principal.require_admin("dismissing issues")
+        if issue_id is None and not reason:
+            raise Invalid("name the issue, or the reason of the issues to dismiss", field="reason")
+        with self._sessions.begin() as session:
+            self._load(session, principal, connection_id)
+            query = sa.select(SyncIssue).where(SyncIssue.connection_id == connection_id)
+            if issue_id is not None:
+                query = query.where(SyncIssue.id == issue_id)
+            else:
+                _require_open_reason(session, connection_id, str(reason))
+                query = query.where(SyncIssue.reason_code == reason)
+            found = list(session.scalars(query.order_by(SyncIssue.first_seen_at).with_for_update()))
+            if issue_id is not None and not found:
+                raise NotFound(
+                    f"issue {issue_id} not found (it may have cleared)", field="issue_id"
+                )
+            if any(i.reason_code == CONFLICT_HELD for i in found):
+                which = issue_id or "{issue_id}"
+                raise Conflict(
+                    "a held conflict cannot be dismissed (the next sync would hold it again): "
+                    "resolve it by keeping one value, POST "
+                    f"/connections/{connection_id}/conflicts/{which}/resolve",
+                    field="issue_id" if issue_id is not None else "reason",
+                )
+            who = _who(session, principal)
+            ids = linked_ids(session, connection_id, found)
+            now = self._clock.now()
+            for issue in found:
+                record_id, remote_id = ids[issue.id]
+                session.add(SyncLogEntry(
+                    connection_id=connection_id, run_id=None, stream=issue.stream,
+                    direction=issue.direction, record_id=record_id, remote_id=remote_id,
+                    outcome=DISMISSED, reason_code=issue.reason_code, at=now,
+                    message=f"dismissed by {who}; the issue said: {issue.message}",
+                ))  # fmt: skip
+                session.delete(issue)
+        return {"dismissed": len(found)}
 
     def preview(
         self, principal: Principal, connection_id: str, kind: str, previewer: Previewer

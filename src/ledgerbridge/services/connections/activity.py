@@ -91,7 +91,7 @@ class Activity(Part):
             if limit is not None:
                 query = query.limit(limit)
             found = list(session.scalars(query))
-            ids = _linked_ids(session, connection_id, found)
+            ids = linked_ids(session, connection_id, found)
             views = []
             for i in found:
                 record_id, remote_id = ids.get(i.id, (None, None))
@@ -265,7 +265,7 @@ def _day_text(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)[:10]
 
 
-def _linked_ids(
+def linked_ids(
     session: Session, connection_id: str, issues: list[SyncIssue]
 ) -> dict[str, tuple[str | None, str | None]]:
     """Per issue: (hub record id, remote id). An outbound issue's key is the hub record (a
