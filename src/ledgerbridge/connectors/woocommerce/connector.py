@@ -51,7 +51,11 @@ from ledgerbridge.connectors.woocommerce.payouts import (
     TRANSACTIONS,
     DepositMapping,
 )
-from ledgerbridge.connectors.woocommerce.prices import basis_of, read_price_basis
+from ledgerbridge.connectors.woocommerce.prices import (
+    basis_of,
+    read_price_basis,
+    tax_classes_of,
+)
 from ledgerbridge.connectors.woocommerce.webhooks import client_for, notices, revive
 
 log = logging.getLogger(__name__)
@@ -100,7 +104,9 @@ class WooCommerceConnector(Connector):
         self._refunds_route: bool | None = None
         self.mappings: Mapping[str, EntityMapping] = {
             "products": ProductMapping(
-                basis_of(settings), services=bool(settings.get("send_service_items"))
+                basis_of(settings),
+                services=bool(settings.get("send_service_items")),
+                tax_classes=tax_classes_of(settings),
             ),
             "stock": StockMapping(text(settings.get("stock_warehouse"))),
             "orders": OrderMapping(),
