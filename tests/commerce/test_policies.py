@@ -196,6 +196,7 @@ def test_invoice_mail(placed: Order, settings: dict[str, Any], email_to: str | N
     [
         pytest.param("cancelled", {}, True, id="cancelled"),
         pytest.param("failed", {}, True, id="failed"),
+        pytest.param("trash", {}, True, id="moved-to-the-shops-trash"),
         pytest.param("on-hold", {}, False, id="on-hold-waits"),
         pytest.param("pending", {}, False, id="pending-waits"),
         pytest.param("refunded", {}, False, id="refunded-is-no-cancellation"),
@@ -205,7 +206,7 @@ def test_invoice_mail(placed: Order, settings: dict[str, Any], email_to: str | N
         pytest.param("failed", {"states": {"failed": "create_order"}}, False, id="ordered-state"),
     ],
 )
-def test_a_cancelled_or_failed_order_is_withdrawn_unless_the_policy_books_its_state(
+def test_a_cancelled_failed_or_trashed_order_is_withdrawn_unless_the_policy_books_its_state(
     state: str, settings: dict[str, Any], withdrawn: bool
 ) -> None:
     assert withdraws(order(state=state, paid_at=None), policy(**settings)) is withdrawn

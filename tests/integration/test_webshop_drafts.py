@@ -131,6 +131,56 @@ def test_a_failed_order_withdraws_its_order_but_a_booked_invoice_is_never_delete
     assert [i["number"] for i in webshop.hub_invoices(card)] == [str(booked["InvoiceNumber"])]
 
 
+def test_an_order_moved_to_the_trash_withdraws_its_uniconta_order_once(
+    webshop: Webshop,
+) -> None:
+    """WooCommerce tells of a trashed order with ``order.deleted`` and a body of its id only;
+    read again, the order has status ``trash`` and ends as a cancelled one. Deleting it for
+    good afterwards delivers the same body again, and nothing more happens."""
+    topics = {hook.topic for hook in webshop.shop.webhooks.values()}
+    assert "order.deleted" in topics, topics
+    webshop.save_route(RESERVING)
+    placed = held(webshop)
+    (draft,) = webshop.drafts(placed)
+
+    webshop.shop.delete_order(placed["id"], force=False)
+    webshop.settle()
+
+    assert webshop.drafts(placed) == [] and webshop.invoices(placed) == []
+    assert order_lines(webshop, draft) == []
+    assert webshop.hub_invoices(placed) == []
+    (withdrawn,) = log(webshop, webshop.shop_id, stream="orders", outcome="deleted")
+    assert withdrawn["reason"] == "order_trash", withdrawn
+    (deleted,) = log(webshop, webshop.uniconta_id, stream="invoices", outcome="deleted")
+    assert deleted["reason"] == "draft_withdrawn"
+
+    webshop.shop.delete_order(placed["id"], force=True)
+    assert webshop.tenant.api.post(f"/connections/{webshop.shop_id}/jobs/pull").status_code == 202
+    webshop.settle()
+    assert len(log(webshop, webshop.shop_id, stream="orders", outcome="deleted")) == 1
+    assert webshop.issues() == [] and webshop.tenant.api.get(
+        f"/connections/{webshop.uniconta_id}/issues").json() == []  # fmt: skip
+
+
+def test_a_booked_order_moved_to_the_trash_keeps_its_invoice_with_an_issue_saying_why(
+    webshop: Webshop,
+) -> None:
+    webshop.save_route(RESERVING)
+    card = webshop.order("anna", [("KAF-500", 1)])  # paid at checkout: booked at once
+    webshop.settle()
+    booked = webshop.invoice(card)
+
+    webshop.shop.delete_order(card["id"], force=False)
+    webshop.settle()
+
+    assert webshop.invoices(card) == [booked], "books are never deleted"
+    assert [i["number"] for i in webshop.hub_invoices(card)] == [str(booked["InvoiceNumber"])]
+    (issue,) = webshop.issues("orders")
+    assert issue["reason"] == "deleted_in_shop_after_booking", issue
+    assert "credit it there by hand" in issue["message"]
+    assert log(webshop, webshop.shop_id, stream="orders", outcome="deleted") == []
+
+
 def test_a_draft_uniconta_refused_leaves_no_issue_once_its_order_is_cancelled(
     webshop: Webshop,
 ) -> None:

@@ -326,6 +326,7 @@ def test_webhooks_and_taxes_conform(world: World) -> None:
         client.delete(f"/webhooks/{created['id']}", params={"force": "true"}),
     )
     world.check("GET", "/taxes", client.get("/taxes"))
+    world.check("GET", "/taxes/classes", client.get("/taxes/classes"))
 
 
 def _query_strategy(world: World, path: str) -> st.SearchStrategy[dict[str, Any]]:

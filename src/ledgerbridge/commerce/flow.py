@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from ledgerbridge.commerce.config import CommercePolicy, MatchField
 from ledgerbridge.commerce.mapping import FieldChange, MappingRules, apply_mapping
 from ledgerbridge.commerce.policies import (
+    DELETED_IN_SHOP,
     CustomerDecision,
     DateRange,
     PaymentDecision,
@@ -47,6 +48,7 @@ from ledgerbridge.model.invoice import InvoiceLine
 
 __all__ = [
     "BOOKED_STATES",
+    "RAISED_AFTER_BOOKING",
     "Known",
     "KnownRecords",
     "OrderResult",
@@ -66,6 +68,9 @@ JSON = dict[str, Any]
 InvoiceState = Literal["draft", "booked", "paid"]
 BOOKED_STATES: frozenset[str] = frozenset({"booked", "paid"})
 """A derived invoice in one of these states is never rewritten."""
+RAISED_AFTER_BOOKING = frozenset({"order_changed_after_booking", "deleted_in_shop_after_booking"})
+"""Changes in the shop to an order whose invoice is booked that a person must settle in the
+accounting system: each is the order's issue, since a log line alone would go unseen."""
 
 FINAL = frozenset({"refunded", "cancelled"})
 """Shop states an order does not leave: a paid order in one that does not trigger booking is
@@ -118,6 +123,10 @@ MESSAGES: dict[str, str] = {
     "order_withdrawn": "the order is '{state}' in the shop and was not booked: its draft "
     "invoice is deleted, and with it the order in the accounting system (and the stock it "
     "reserved); should the order reach a state that books it, it is made afresh",
+    "deleted_in_shop_after_booking": "the order was moved to the trash or deleted in the shop "
+    "after its invoice was booked: booked invoices are never deleted, so the invoice "
+    "stays in the accounting system; credit it there by hand if the sale is really undone (or "
+    "restore the order in the shop and refund it, which books a credit note)",
     "order_changed_after_booking": "the order now totals {order_total} {currency}, and its "
     "booked invoice {booked_total}: a booked invoice is never rewritten, so correct it in the "
     "accounting system (a credit note, or a new invoice for what was added), or refund the "
@@ -468,6 +477,10 @@ def order_flow(
     rates of its VAT codes, which its totals are checked at.
     """
     if prior is not None and prior.state in BOOKED_STATES:
+        if order.state == DELETED_IN_SHOP:
+            # Books are never deleted: a person decides whether the sale is undone.
+            message = _message("deleted_in_shop_after_booking")
+            return OrderResult("unchanged", "deleted_in_shop_after_booking", message, True)
         if prior.total is not None and abs(order.total - prior.total) > policy.rounding_tolerance:
             # Changed in the shop after booking (a quantity raised): the books differ from the
             # shop, which a person must settle; the log line alone would go unseen.

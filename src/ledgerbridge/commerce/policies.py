@@ -86,14 +86,18 @@ def state_action(order: Order, policy: CommercePolicy) -> StateAction:
     return policy.states.get(order.state, "ignore")
 
 
-WITHDRAWING = frozenset({"cancelled", "failed"})
-"""Shop states that end a sale before it is paid for or delivered."""
+DELETED_IN_SHOP = "trash"
+"""The state of an order the shop moved to its trash (WooCommerce's ``trash``)."""
+WITHDRAWING = frozenset({"cancelled", "failed", DELETED_IN_SHOP})
+"""Shop states that end a sale before it is paid for or delivered; an order moved to the trash
+is ended as a cancelled one is."""
 
 
 def withdraws(order: Order, policy: CommercePolicy) -> bool:
     """Whether an order taken in as an order or a draft, and not booked, is withdrawn: it is
-    cancelled or failed in the shop, and the policy does not book that state. Left open, its
-    order in the accounting system would reserve stock for a sale that will not happen."""
+    cancelled, failed or trashed in the shop, and the policy does not book that state. Left
+    open, its order in the accounting system would reserve stock for a sale that will not
+    happen."""
     return order.state in WITHDRAWING and state_action(order, policy) == "ignore"
 
 

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from ledgerbridge.commerce.config import CommercePolicy, MatchField
 from ledgerbridge.commerce.flow import (
     BOOKED_STATES,
+    RAISED_AFTER_BOOKING,
     OrderResult,
     PartyPlan,
     Prior,
@@ -544,7 +545,7 @@ class CommerceFlows(RouteFlows):
         if result.outcome == "unchanged":
             assert derived is not None
             derived.source_hash = digest
-            if result.reason == "order_changed_after_booking":
+            if result.reason in RAISED_AFTER_BOOKING:
                 recorder.issue(
                     session, stream="orders", direction=FLOW, key=issue_key, outcome="unchanged",
                     reason=result.reason, message=result.message, record_id=record.id,

@@ -51,7 +51,11 @@ from ledgerbridge.connectors.woocommerce.payouts import (
     TRANSACTIONS,
     DepositMapping,
 )
-from ledgerbridge.connectors.woocommerce.prices import basis_of, read_price_basis
+from ledgerbridge.connectors.woocommerce.prices import (
+    basis_of,
+    read_price_basis,
+    tax_classes_of,
+)
 from ledgerbridge.connectors.woocommerce.webhooks import client_for, notices, revive
 
 log = logging.getLogger(__name__)
@@ -100,7 +104,9 @@ class WooCommerceConnector(Connector):
         self._refunds_route: bool | None = None
         self.mappings: Mapping[str, EntityMapping] = {
             "products": ProductMapping(
-                basis_of(settings), services=bool(settings.get("send_service_items"))
+                basis_of(settings),
+                services=bool(settings.get("send_service_items")),
+                tax_classes=tax_classes_of(settings),
             ),
             "stock": StockMapping(text(settings.get("stock_warehouse"))),
             "orders": OrderMapping(),
@@ -222,7 +228,9 @@ class WooCommerceConnector(Connector):
 
     def _changed_orders(self, after: str | None, limit: int) -> Page:
         """Orders saved since the cursor's moment, in id order (a save during the scan can
-        only shift rows to later pages, so one is read twice, never skipped)."""
+        only shift rows to later pages, so one is read twice, never skipped). ``status=any``
+        leaves trashed orders out, so the scan's last page adds those trashed since the
+        moment (the initial import leaves them out, as the shop's own list does)."""
         scan = ChangedSince.parse(after)
         starting = scan.starting
         if starting:
@@ -237,7 +245,10 @@ class WooCommerceConnector(Connector):
             self._revive_webhooks()
         if page < found.total_pages and found.items:
             return Page(found.items, scan.at(page + 1), more=True)
-        return Page(found.items, scan.done(), more=False)
+        trashed: list[JSON] = []
+        if scan.since:
+            trashed = self.client.list_all("/orders", {**params, "status": "trash"})
+        return Page(found.items + trashed, scan.done(), more=False)
 
     def _revive_webhooks(self) -> None:
         """An orders pull that finds changed orders, and each products refresh, also switch
@@ -352,7 +363,11 @@ class WooCommerceConnector(Connector):
         if stream == "payouts":
             return self._deposits_by_id(remote_ids)
         if stream == "orders":
-            return self._by_include("/orders", remote_ids, {"status": "any"})
+            found = self._by_include("/orders", remote_ids, {"status": "any"})
+            trashed = [rid for rid in remote_ids if rid not in found]
+            if trashed:
+                found.update(self._by_include("/orders", trashed, {"status": "trash"}))
+            return found
         if stream == "refunds":
             if self._refunds_route is False:
                 return {}

@@ -21,7 +21,7 @@ from typing import Any
 from ledgerbridge.connectors.base import JSON, EntityMapping, Gathering, RemoteRef, SkipRecord
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import dec, decimal, named, text
-from ledgerbridge.connectors.woocommerce.prices import PriceBasis
+from ledgerbridge.connectors.woocommerce.prices import PriceBasis, wire_class
 from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, currency_places
 
 VAT_NUMBER_KEYS = ("_billing_vat_number", "_vat_number", "vat_number", "billing_vat_number")
@@ -331,16 +331,25 @@ class ProductMapping(EntityMapping):
     named after its parent and its options; a variable product itself (which is not sold) is
     left out. The hub's price is the shop's regular price without VAT: where the shop enters
     prices with VAT, the VAT of the product's tax class is taken off and added back
-    (``prices.PriceBasis``)."""
+    (``prices.PriceBasis``). A product whose accounting VAT code the connection maps to a tax
+    class (``settings.tax_classes``) is sent with that class, and its price with that class's
+    VAT; any other keeps the class it has in the shop."""
 
     entity = "product"
     remote_entity = "product"
     fields = frozenset({"sku", "name", "sales_price", "active"})
     business_key_field = "sku"
 
-    def __init__(self, basis: PriceBasis | None = None, *, services: bool = False) -> None:
+    def __init__(
+        self,
+        basis: PriceBasis | None = None,
+        *,
+        services: bool = False,
+        tax_classes: Mapping[str, str] | None = None,
+    ) -> None:
         self.basis = basis or PriceBasis()
         self.services = services
+        self.tax_classes = dict(tax_classes or {})
         self.scope = "services" if services else ""
 
     def in_scope(self, record: JSON) -> bool:
@@ -385,15 +394,18 @@ class ProductMapping(EntityMapping):
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
     ) -> JSON:
         price = record.get("sales_price")
+        wanted_class = self.tax_classes.get(str(record.get("vat_code") or ""))
+        tax_class = wanted_class if wanted_class is not None else _tax_class(current or {})
         shop_price = None
         if price is not None:
-            tax_class = _tax_class(current or {})
             shop_price = self.basis.to_shop(Decimal(str(price)), tax_class, record["sku"])
         payload: JSON = {
             "sku": record["sku"],
             "regular_price": str(dec(shop_price)) if shop_price is not None else "",
             "status": "publish" if record.get("active", True) else "private",
         }
+        if wanted_class is not None:
+            payload["tax_class"] = wire_class(wanted_class)
         if current is not None and current.get("_parent_id"):
             # A variation has no name of its own (it is its parent's with its options): a
             # name changed in the hub is not written to it.

@@ -6,6 +6,11 @@ entered with tax", the usual choice of a Danish consumer shop): there a price fr
 accounting system is sent with the VAT of the product's tax class added, and a shop price is
 read back without it. The basis and the rates are the shop's own, read when the connection is
 made (``read_price_basis``); the connection's settings can override them.
+
+WooCommerce charges no tax on a product whose class has no rate row that matches the customer
+(the built-in "Zero rate" class is usually left empty): such a class of the shop is read as
+0 %. A product's class can follow its accounting VAT code (``settings.tax_classes``), so a
+zero-rated book is not sent with the standard class and 25 % added.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ledgerbridge.connectors.base import SkipRecord
-from ledgerbridge.connectors.woocommerce.client import WooCommerceClient
+from ledgerbridge.connectors.woocommerce.client import NotFound, WooCommerceClient
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
@@ -78,16 +83,28 @@ def basis_of(settings: Mapping[str, Any]) -> PriceBasis:
     )
 
 
+def tax_classes_of(settings: Mapping[str, Any]) -> dict[str, str]:
+    """The shop tax class of each accounting VAT code the connection names
+    (``settings.tax_classes``)."""
+    return {str(code): str(slug) for code, slug in (settings.get("tax_classes") or {}).items()}
+
+
+def wire_class(slug: str) -> str:
+    """A class as a product's ``tax_class`` holds it: the standard class is ``""``."""
+    return "" if slug == STANDARD else slug
+
+
 def _country(value: Any) -> str:
     """``DK`` of ``woocommerce_default_country``'s ``DK`` or ``US:CA``."""
     return str(value or "").partition(":")[0].upper()
 
 
 def read_price_basis(client: WooCommerceClient) -> dict[str, Any]:
-    """The shop's price basis as connection settings: three reads (how prices are entered,
-    the store's country, the tax table), made when the connection is made. A class's rate is
-    that of its first rate row (by priority) for the store's country, else for every
-    country."""
+    """The shop's price basis as connection settings: four reads (how prices are entered,
+    the store's country, the tax table, the tax classes), made when the connection is made.
+    A class's rate is that of its first rate row (by priority) for the store's country, else
+    for every country; a class of the shop with neither is 0 %, since WooCommerce charges no
+    tax where no rate matches. A shop whose API lists no classes gives its rated ones only."""
     entered = client.get("/settings/tax/woocommerce_prices_include_tax")
     country = _country(client.get("/settings/general/woocommerce_default_country").get("value"))
     rows = sorted(client.list_all("/taxes"), key=lambda row: int(row.get("priority") or 1))
@@ -97,4 +114,10 @@ def read_price_basis(client: WooCommerceClient) -> dict[str, Any]:
             name = str(row.get("class") or STANDARD)
             if str(row.get("country") or "").upper() == wanted and name not in rates:
                 rates[name] = str(Decimal(str(row.get("rate") or 0)).normalize())
+    try:
+        classes = client.list_all("/taxes/classes")
+    except NotFound:
+        classes = []
+    for tax_class in classes:
+        rates.setdefault(str(tax_class.get("slug") or STANDARD), "0")
     return {"prices_include_vat": entered.get("value") == "yes", "vat_rates": rates}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
 from ledgerbridge.connectors.settings import (
     READ_FROM_SYSTEM,
@@ -46,6 +46,32 @@ class WooCommerceSettings(ConnectionSettings):
         "connection is made",
         json_schema_extra=READ_FROM_SYSTEM,
     )
+    tax_classes: dict[Text, Text] | None = Field(
+        None,
+        description="The shop tax class (its slug: standard, reduced-rate, zero-rate) of each "
+        'accounting VAT code ({"U0": "zero-rate"}): a product with that VAT code is sent '
+        "with that class, and its price with that class's VAT; a product whose code is not "
+        "named keeps the class it has in the shop",
+    )
+
+    @field_validator("tax_classes")
+    @classmethod
+    def _known_classes(
+        cls, value: dict[str, str] | None, info: ValidationInfo
+    ) -> dict[str, str] | None:
+        """A class the shop does not have would be refused product by product: it is
+        refused here, where the shop's classes are known (``vat_rates``)."""
+        known = info.data.get("vat_rates")
+        if value is None or known is None:
+            return value
+        unknown = sorted({slug for slug in value.values() if slug not in known})
+        if unknown:
+            raise ValueError(
+                f"the shop has no tax class {', '.join(unknown)} (its classes: "
+                f"{', '.join(sorted(known)) or 'none'}); add it in WooCommerce → Settings → "
+                "Tax and give its rate in settings.vat_rates"
+            )
+        return value
 
 
 class WooCommerceSecrets(Strict):

@@ -41,8 +41,9 @@ from ledgerbridge.connectors.woocommerce.mapping import product_remote_id
 
 log = logging.getLogger(__name__)
 
-TOPICS = ("order.created", "order.updated", "product.created", "product.updated")
-"""A refund saves its order (``order.updated``), so refunds come with their order's topic."""
+TOPICS = ("order.created", "order.updated", "order.deleted", "product.created", "product.updated")
+"""A refund saves its order (``order.updated``), so refunds come with their order's topic. An
+order moved to the trash or deleted comes as ``order.deleted``, whose body is ``{"id": N}``."""
 WEBHOOK_NAME = "ledgerbridge"
 PING = re.compile(rb"^webhook_id=(\d{1,20})$")
 """The ping WooCommerce sends when a webhook is saved: a form body, unsigned."""
@@ -68,8 +69,8 @@ def subscribe(
     transport: Transport,
     clock: Clock,
 ) -> JSON:
-    """One active webhook per topic to the callback URL, all signed with a new secret (four
-    calls). When one fails, those made are deleted again: none is left half set up."""
+    """One active webhook per topic to the callback URL, all signed with a new secret (a
+    call per topic). When one fails, those made are deleted again: none is left half set up."""
     secret = secrets_module.token_urlsafe(32)
     client = client_for(settings, secrets, meter, transport)
 
@@ -169,12 +170,15 @@ def notices(body: bytes) -> list[ChangeNotice]:
     """A delivery as change notices, told apart by the resource's shape (the stored event
     keeps the body, not the topic header): an order (and the refunds it lists, since a refund
     is delivered as its order's update), or a product or variation. Each is read again when
-    applied, so the hub gets its current state. A ping, a deletion (``{"id": N}``: deletes
-    never propagate) or anything else gives none."""
+    applied, so the hub gets its current state. A deletion (``{"id": N}``) is an order's, the
+    only deleted topic subscribed: read again, a trashed order has status ``trash``, which
+    withdraws its unbooked draft. A ping or anything else gives none."""
     resource = _resource(body)
     if resource is None or resource.get("id") is None:
         return []
     rid = str(resource["id"])
+    if set(resource) == {"id"}:
+        return [ChangeNotice("orders", rid, "upsert")]
     if "line_items" in resource and "order_key" in resource:
         found = [ChangeNotice("orders", rid, "upsert")]
         for refund in resource.get("refunds") or []:

@@ -773,6 +773,17 @@ def create_app(sandbox: WooSandbox) -> FastAPI:
 
         return await call(request, "list", handle)
 
+    @app.get(PREFIX + "/taxes/classes", tags=["taxes"])
+    async def tax_classes(request: Request) -> Response:
+        """The tax classes (``slug``, ``name``), the standard one first; a class may have no
+        rate rows (the zero-rate class), and then no tax is charged on it."""
+
+        def handle(_k: ApiKey, _b: Any) -> Page:
+            rows = [{"slug": slug, "name": name} for slug, name in sandbox.tax_classes.items()]
+            return Page(rows, len(rows), 1, 1)
+
+        return await call(request, "list", handle)
+
     @app.get(PREFIX + "/settings/{group_id}/{option_id}", tags=["settings"])
     async def setting_option(request: Request, group_id: str, option_id: str) -> Response:
         """One shop option: how prices are entered (``tax``) and the store's country

@@ -105,6 +105,10 @@ DEFAULT_TAX_RATES = (
     TaxRate(6, "NL", Decimal("21"), "BTW"),
     TaxRate(7, "FR", Decimal("20"), "TVA"),
 )
+DEFAULT_TAX_CLASSES = {"standard": "Standard rate", "reduced-rate": "Reduced rate",
+                       "zero-rate": "Zero rate"}  # fmt: skip
+"""The classes WooCommerce installs; the zero-rate class has no rate rows, so a product in it
+is charged no tax."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +213,7 @@ class WooSandbox:
         self.settings = settings or Settings()
         self.home_url = home_url
         self.tax_rates = list(DEFAULT_TAX_RATES)
+        self.tax_classes = dict(DEFAULT_TAX_CLASSES)
         self.keys: dict[str, ApiKey] = {}
         self._seed = seed
         self._rng = random.Random(seed)
