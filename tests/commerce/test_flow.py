@@ -209,6 +209,8 @@ def test_an_order_cancelled_before_booking_withdraws_its_draft(state: str) -> No
 
 
 def test_a_cancelled_order_never_taken_in_or_booked_is_no_withdrawal() -> None:
+    trashed = flow(order(state="trash", paid_at=None))
+    assert (trashed.outcome, trashed.issue) == ("skip", False)
     never = flow(order(state="cancelled", paid_at=None))
     assert (never.outcome, never.reason, never.issue) == ("skip", "state_not_triggering", False)
     assert (

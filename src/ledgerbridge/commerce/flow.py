@@ -516,7 +516,7 @@ def order_flow(
     booking = decide_booking(order, policy, historical, timezone, code_rates)
     if booking.action == "ignore":
         message = _message(booking.reason, state=order.state)
-        if booking.reason == "state_not_triggering" and order.state in FINAL:
+        if booking.reason == "state_not_triggering" and order.state in FINAL | {DELETED_IN_SHOP}:
             if not order.is_paid:  # nothing to book, ever: no issue to clear
                 return result("skip", booking.reason, _message("ended_unpaid", state=order.state),
                               issue=False)  # fmt: skip
