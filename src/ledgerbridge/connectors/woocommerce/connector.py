@@ -229,8 +229,7 @@ class WooCommerceConnector(Connector):
     def _changed_orders(self, after: str | None, limit: int) -> Page:
         """Orders saved since the cursor's moment, in id order (a save during the scan can
         only shift rows to later pages, so one is read twice, never skipped). ``status=any``
-        leaves trashed orders out, so the scan's last page adds those trashed since the
-        moment (the initial import leaves them out, as the shop's own list does)."""
+        leaves trashed orders out: a trashed order comes with its ``order.deleted`` webhook."""
         scan = ChangedSince.parse(after)
         starting = scan.starting
         if starting:
@@ -245,10 +244,7 @@ class WooCommerceConnector(Connector):
             self._revive_webhooks()
         if page < found.total_pages and found.items:
             return Page(found.items, scan.at(page + 1), more=True)
-        trashed: list[JSON] = []
-        if scan.since:
-            trashed = self.client.list_all("/orders", {**params, "status": "trash"})
-        return Page(found.items + trashed, scan.done(), more=False)
+        return Page(found.items, scan.done(), more=False)
 
     def _revive_webhooks(self) -> None:
         """An orders pull that finds changed orders, and each products refresh, also switch
