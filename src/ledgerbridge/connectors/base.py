@@ -415,6 +415,13 @@ class EntityMapping(ABC):
         not a debtor)."""
         return True
 
+    def finishes_when_deleted(self, record: JSON) -> bool:
+        """Whether a create of this hub record that was interrupted (it may have written part
+        of the record) and then deleted in the hub is finished rather than left, so that what
+        it wrote is withdrawn (``withdrawable``) instead of staying behind unlinked. Only for a
+        record that goes in as such a draft."""
+        return False
+
     def withdrawable(self, remote_id: str) -> bool:
         """Whether the remote record linked to a hub record deleted in the hub is deleted in
         the system too (``Connector.withdraw_many``): a draft the system keeps apart from its

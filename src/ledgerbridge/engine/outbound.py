@@ -186,6 +186,14 @@ class Create:
         return StepCall(self.plan.payload or {}, self.key, results_of(self.journal))
 
 
+def may_have_written(steps: JSON | None) -> bool:
+    """Whether an intent's create may have written something: a step started or done (one
+    recorded before steps were journaled may have written anything)."""
+    if steps is None:
+        return True
+    return any(entry.get("state") in (STARTED, DONE) for entry in steps.values())
+
+
 def unwritable(exc: Exception) -> tuple[str, str]:
     """Reason and message for a record whose own data broke its mapping (an absurd amount,
     a value the wire format cannot hold)."""
@@ -417,6 +425,14 @@ class OutboundSync(SyncState):
                 # Linked to records that existed before: now an update brings them to the
                 # hub's values (the link's synced state is what they held).
                 self.push(ctx, stream, adopted, faults)
+            finished = [plan.record.id for plan in creates if plan.record.deleted]
+            if finished and not faults.stop:
+                with self.transaction() as session:
+                    linked = list(self.links_by(session, ctx, stream, Link.record_id, finished))
+                if linked:
+                    # Interrupted creates of records deleted meanwhile, now finished and
+                    # linked: their drafts are withdrawn.
+                    self.push(ctx, stream, linked, faults)
         if own:
             faults.raise_first()
 
@@ -455,13 +471,16 @@ class OutboundSync(SyncState):
         links = self.links_by(session, ctx, stream, Link.record_id, sent)
         open_issues = recorder.open_issue_keys(session, stream, OUTBOUND, sent)
         adopting = self._adopting(session, ctx, stream, list(links))
+        finishing = self._finishing(
+            session, ctx, stream, [r for r in records if r.deleted and r.id not in links]
+        )
         resolved: list[str] = []
         agreed: list[str] = []
         if mapping.sequence is not None:
             self._number(session, ctx, mapping, mapping.sequence, records)
         for record in records:
             link = links.get(record.id)
-            if record.deleted:
+            if record.deleted and record.id not in finishing:
                 if link is not None and mapping.withdrawable(link.remote_id):
                     withdrawals.append(Planned(record, link, {}, {}))
                     continue
@@ -523,6 +542,26 @@ class OutboundSync(SyncState):
         # Both sides agree in full on these records: a hold of theirs ends.
         recorder.resolve(session, stream, CONFLICT, agreed)
         return creates, updates, withdrawals
+
+    def _finishing(
+        self, session: Session, ctx: RunContext, stream: str, deleted: list[HubRecord]
+    ) -> set[str]:
+        """Records deleted in the hub before their create was confirmed, that create having
+        perhaps written a draft (``EntityMapping.finishes_when_deleted``): the create is
+        finished, so that the draft is linked and then withdrawn rather than left behind."""
+        mapping = ctx.mapping(stream)
+        candidates = [r.id for r in deleted if mapping.finishes_when_deleted(r.data)]
+        if not candidates:
+            return set()
+        intents = session.execute(
+            sa.select(WriteIntent.record_id, WriteIntent.steps).where(
+                WriteIntent.connection_id == ctx.connection_id,
+                WriteIntent.stream == stream,
+                WriteIntent.record_id.in_(candidates),
+                WriteIntent.status.in_(OPEN_STATUSES),
+            )
+        )
+        return {record_id for record_id, steps in intents if may_have_written(steps)}
 
     @staticmethod
     def _adopting(
@@ -886,7 +925,7 @@ class OutboundSync(SyncState):
             link = owner or self.links_by(session, ctx, stream, Link.record_id, [record.id]).get(
                 record.id
             )
-        if adopts:
+        if adopts and not fresh.deleted:  # a finished create about to be withdrawn
             self._adopt_assigned_values(session, ctx, stream, fresh, synced)
         if outcome == "updated" and link is not None and link.remote_id != remote_id:
             session.info.setdefault(MOVED, set()).add((ctx.connection_id, record.id))
@@ -1317,15 +1356,17 @@ class OutboundSync(SyncState):
     def recover_intents(self, ctx: RunContext, faults: Faults) -> None:
         """Resume every create not known to be complete (a crash, a lost answer, a fault)
         before anything new is sent: its started steps are looked up, its missing ones sent.
-        Intents of records linked meanwhile (matched on import) or deleted are closed. An
-        adopted record whose update was not confirmed (``ADOPTED``) is pushed again."""
+        Intents of records linked meanwhile (matched on import) or deleted are closed, but for
+        a deleted draft's that may have written part of it: it is finished and withdrawn
+        (``_finishing``). An adopted record whose update was not confirmed (``ADOPTED``) is
+        pushed again."""
         enabled = set(ctx.streams(outbound=True))
         with self.transaction() as session:
             open_intents = list(
                 session.execute(
                     sa.select(
                         WriteIntent.id, WriteIntent.stream, WriteIntent.record_id,
-                        WriteIntent.status,
+                        WriteIntent.status, WriteIntent.steps,
                     )
                     .where(
                         WriteIntent.connection_id == ctx.connection_id,
@@ -1335,7 +1376,7 @@ class OutboundSync(SyncState):
                 ).all()
             )  # fmt: skip
             by_stream: dict[str, list[str]] = {}
-            for intent_id, stream, record_id, status in open_intents:
+            for intent_id, stream, record_id, status, steps in open_intents:
                 if stream not in enabled:
                     continue
                 mapping = ctx.mapping(stream)
@@ -1344,7 +1385,11 @@ class OutboundSync(SyncState):
                 if status == ADOPTED and linked and record is not None and not record.deleted:
                     by_stream.setdefault(stream, []).append(record_id)
                     continue
-                if record is None or record.deleted or linked:
+                finishes = (
+                    record is not None and record.deleted and not linked
+                    and mapping.finishes_when_deleted(record.data) and may_have_written(steps)
+                )  # fmt: skip
+                if not finishes and (record is None or record.deleted or linked):
                     intent = session.get(WriteIntent, intent_id)
                     if intent is not None:
                         intent.status = "done" if linked else "abandoned"

@@ -581,6 +581,11 @@ class InvoiceMapping(EntityMapping):
         number = (remote.get("invoice") or {}).get("OrderNumber")
         return [f"order:{number}"] if number else []
 
+    def finishes_when_deleted(self, record: JSON) -> bool:
+        """A record that goes in as an order (a draft, or any invoice while the connection
+        does not post), which its withdrawal deletes with its stock reservation."""
+        return not (self.post and record.get("status") in READY_STATUSES)
+
     def withdrawable(self, remote_id: str) -> bool:
         """An order not posted yet: a draft, which reserves its items' stock."""
         return remote_id.startswith("order:")
