@@ -200,6 +200,23 @@ def _same(value: str) -> str | None:
     return value or None
 
 
+def _logged(
+    session: Session,
+    recorder: SyncRecorder,
+    record_id: str,
+    key: str,
+    outcome: str,
+    result: OrderResult,
+) -> None:
+    """An order that needs no one: its log line, and its issue closed unless it keeps one."""
+    if not result.issue:
+        recorder.resolve(session, "orders", FLOW, [key])
+    recorder.log(
+        session, stream="orders", direction=FLOW, outcome=outcome, record_id=record_id,
+        reason=result.reason, message=result.message,
+    )  # fmt: skip
+
+
 class CommerceFlows(RouteFlows):
     opener: Callable[[str], AbstractContextManager[Connector]] | None = None
     """Set by the runtime: opens the target's connector, which says the rates of its VAT
@@ -530,11 +547,7 @@ class CommerceFlows(RouteFlows):
         )  # fmt: skip
         issue_key = order.source_id
         if result.outcome == "skip" and not result.issue:  # nothing anyone needs to do
-            recorder.resolve(session, "orders", FLOW, [issue_key])
-            recorder.log(
-                session, stream="orders", direction=FLOW, outcome="skipped",
-                record_id=record.id, reason=result.reason, message=result.message,
-            )  # fmt: skip
+            _logged(session, recorder, record.id, issue_key, "skipped", result)
             return
         if result.outcome == "skip":
             recorder.issue(
@@ -552,12 +565,7 @@ class CommerceFlows(RouteFlows):
                     remote_id=derived.derived_record_id,
                 )  # fmt: skip
                 return
-            if not result.issue:
-                recorder.resolve(session, "orders", FLOW, [issue_key])
-            recorder.log(
-                session, stream="orders", direction=FLOW, outcome="unchanged",
-                record_id=record.id, reason=result.reason, message=result.message,
-            )  # fmt: skip
+            _logged(session, recorder, record.id, issue_key, "unchanged", result)
             return
         if result.outcome == "withdraw":
             assert derived is not None
