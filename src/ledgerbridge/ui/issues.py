@@ -1,7 +1,7 @@
 """A connection's issues: the open skipped and failed records grouped by reason, each group
 linking to its list (record, message, first and last seen, attempts, the hub record and the
 record in the system), with Retry for all, one reason or one record, and Dismiss for one
-record whose issue will not clear by itself."""
+record, or every record of one reason, whose issue will not clear by itself."""
 
 from __future__ import annotations
 
@@ -81,6 +81,31 @@ def retry(
     if reason:
         back += "?" + urlencode({"reason": reason})
     return redirect(back, f"Retry of {what} queued: fixed records leave this list as they sync.")
+
+
+@router.post("/connections/{connection_id}/issues/dismiss")
+def dismiss_reason(
+    request: Request,
+    connection_id: str,
+    signed: ChangeDep,
+    reason: Annotated[str, Form(min_length=1, max_length=64)],
+) -> Response:
+    """Close every open issue of one reason by hand (``withdrawn_after_posting`` once each is
+    credited). Issues of the reason that cleared since the page was shown are said, not an
+    error page."""
+    back = f"/ui/connections/{connection_id}/issues"
+    try:
+        answer = system_of(request).connections.dismiss(
+            signed.principal, connection_id, reason=reason
+        )
+    except Invalid as exc:
+        return redirect(back, exc.message)
+    n = answer["dismissed"]
+    return redirect(
+        back,
+        f"{n} {reason} issue{'s' if n != 1 else ''} dismissed: the activity log keeps "
+        f"{'them' if n != 1 else 'it'} as dismissed.",
+    )
 
 
 @router.post("/connections/{connection_id}/issues/{issue_id}/dismiss")

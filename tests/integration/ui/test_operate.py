@@ -173,6 +173,30 @@ def test_an_issue_dismissed_from_the_page_leaves_the_list_and_shows_in_activity(
     assert "dismissed by owner@nordlyshandel.example" in text_of(activity.text)
 
 
+def test_every_issue_of_a_reason_is_dismissed_at_once_from_its_list(
+    system: System, tenant: Tenant, uniconta: Uniconta, web: Web
+) -> None:
+    cid, _accounts = _with_an_issue(system, tenant, uniconta)
+    listed = web.get(f"/ui/connections/{cid}/issues", params={"reason": "invalid_remote_data"})
+    assert f'action="/ui/connections/{cid}/issues/dismiss"' in listed.text
+    assert "Dismiss all 1" in text_of(listed.text)
+    assert (
+        'action="/ui/connections/' + cid + '/issues/dismiss"'
+        not in web.get(f"/ui/connections/{cid}/issues").text
+    ), "offered only on one reason's list"
+
+    dismissed = web.post(f"/ui/connections/{cid}/issues/dismiss", {"reason": "invalid_remote_data"})
+    assert dismissed.status_code == 303
+    shown = text_of(web.get(dismissed.headers["location"]).text)
+    assert "1 invalid_remote_data issue dismissed" in shown and "No open issue" in shown
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+    # Clicked again on a page shown before: the reason has no open issue any more, said so.
+    again = web.post(f"/ui/connections/{cid}/issues/dismiss", {"reason": "invalid_remote_data"})
+    assert again.status_code == 303
+    assert "no open issues" in text_of(web.get(again.headers["location"]).text)
+    assert web.post(f"/ui/connections/{cid}/issues/dismiss", {"reason": ""}).status_code == 422
+
+
 def test_retry_api_by_reason_and_an_unknown_issue(
     system: System, tenant: Tenant, uniconta: Uniconta
 ) -> None:
@@ -291,6 +315,8 @@ def test_a_member_sees_operations_but_cannot_start_them(
         assert refused.status_code == 403
         assert member.post(f"/ui/connections/{cid}/issues/retry").status_code == 403
         assert member.post(f"/ui/connections/{cid}/issues/x/dismiss").status_code == 403
+        refused_all = member.post(f"/ui/connections/{cid}/issues/dismiss", {"reason": "x"})
+        assert refused_all.status_code == 403
     finally:
         member.client.close()
 
