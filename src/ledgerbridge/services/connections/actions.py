@@ -4,6 +4,7 @@ needs the owner or admin role."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.conflicts import CONFLICT_HELD, KEEPS
 from ledgerbridge.engine.context import reads_something
 from ledgerbridge.engine.quota import QuotaExhausted
-from ledgerbridge.engine.recorder import DISMISSED
+from ledgerbridge.engine.recorder import DISMISSED, SyncRecorder
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.services.connections.activity import linked_ids
 from ledgerbridge.services.connections.base import (
@@ -27,7 +28,7 @@ from ledgerbridge.services.connections.base import (
 from ledgerbridge.services.connections.codes import Codes
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
-from ledgerbridge.store.tables.sync import SyncIssue, SyncLogEntry
+from ledgerbridge.store.tables.sync import SyncIssue
 from ledgerbridge.store.tables.tenancy import User
 
 PREVIEW_KINDS = ("import", "reload", "push")
@@ -237,15 +238,15 @@ class Actions(Codes):
                 )
             who = _who(session, principal)
             ids = linked_ids(session, connection_id, found)
-            now = self._clock.now()
+            recorder = SyncRecorder(self._clock, connection_id, None, Counter())
             for issue in found:
                 record_id, remote_id = ids[issue.id]
-                session.add(SyncLogEntry(
-                    connection_id=connection_id, run_id=None, stream=issue.stream,
-                    direction=issue.direction, record_id=record_id, remote_id=remote_id,
-                    outcome=DISMISSED, reason_code=issue.reason_code, at=now,
+                recorder.log(
+                    session, stream=issue.stream, direction=issue.direction,
+                    outcome=DISMISSED, record_id=record_id, remote_id=remote_id,
+                    reason=issue.reason_code,
                     message=f"dismissed by {who}; the issue said: {issue.message}",
-                ))  # fmt: skip
+                )  # fmt: skip
                 session.delete(issue)
         return {"dismissed": len(found)}
 
