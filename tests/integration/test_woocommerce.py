@@ -508,6 +508,58 @@ def test_a_zero_rate_product_goes_to_the_shop_in_the_class_of_its_vat_code(
     assert tenant.api.get(f"/connections/{cid}/issues").json() == []
 
 
+def test_a_vat_code_changed_alone_moves_the_shop_product_to_its_class_and_back(
+    system: System, tenant: Tenant, shop: Shop
+) -> None:
+    """Only the VAT code changes (the net price stays): the shop product still changes class,
+    and its price follows the class's VAT; a code that leaves the map leaves the map's class
+    for the standard one. A push after each change writes nothing more."""
+    connection = connect(tenant, shop, products={"enabled": True, "direction": "both"})
+    cid = connection["id"]
+    mapped = tenant.api.patch(
+        f"/connections/{cid}", json={"settings": {"tax_classes": {"U0": "zero-rate"}}}
+    )
+    assert mapped.status_code == 200, mapped.text
+    import_all(system, tenant, cid)
+    made = tenant.api.post(
+        "/products", json={"sku": "BOG-9", "name": "Bog", "sales_price": "80", "vat_code": "U25"}
+    )
+    assert made.status_code == 201, made.text
+    system.run_until_idle()
+    book = shop_product(shop, "BOG-9")
+    assert (book["tax_class"], book["regular_price"]) == ("", "100.00")
+
+    def recode(code: str) -> None:
+        changed = tenant.api.patch(f"/products/{made.json()['id']}", json={"vat_code": code})
+        assert changed.status_code == 200, changed.text
+        system.run_until_idle()
+
+    def push_writes_nothing() -> None:
+        pull(system, tenant, cid, "push")
+        run = tenant.api.get(f"/connections/{cid}").json()["recent_runs"][0]
+        assert run["kind"] == "push", run
+        assert not [k for k in run["counts"] if k.startswith("products.")], run
+
+    recode("U0")
+    book = shop_product(shop, "BOG-9")
+    assert (book["tax_class"], book["regular_price"]) == ("zero-rate", "80.00")
+    push_writes_nothing()
+    recode("U25")
+    book = shop_product(shop, "BOG-9")
+    assert (book["tax_class"], book["regular_price"]) == ("", "100.00")
+    push_writes_nothing()
+    # A class changed in the shop (its webhook) reaches the hub as the code the map gives it.
+    # (Another price: a save the same second as one before it, with the same body, is taken
+    # as that save's copy.)
+    found = shop.sandbox.find_by_sku("BOG-9")
+    assert found is not None
+    shop.sandbox.update_product(found[0], {"tax_class": "zero-rate", "regular_price": "84.00"})
+    delivered(system, shop)
+    record = tenant.api.get(f"/products/{made.json()['id']}").json()
+    assert (record["data"]["vat_code"], record["data"]["sales_price"]) == ("U0", "84"), record
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+
+
 def test_a_tax_class_the_shop_does_not_have_is_refused_naming_the_setting(
     tenant: Tenant, shop: Shop
 ) -> None:

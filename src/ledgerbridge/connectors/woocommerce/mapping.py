@@ -21,7 +21,7 @@ from typing import Any
 from ledgerbridge.connectors.base import JSON, EntityMapping, Gathering, RemoteRef, SkipRecord
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import dec, decimal, named, text
-from ledgerbridge.connectors.woocommerce.prices import PriceBasis, wire_class
+from ledgerbridge.connectors.woocommerce.prices import STANDARD, PriceBasis, wire_class
 from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, currency_places
 
 VAT_NUMBER_KEYS = ("_billing_vat_number", "_vat_number", "vat_number", "billing_vat_number")
@@ -325,6 +325,18 @@ def _tax_class(product: JSON) -> str | None:
     return product.get("_parent_tax_class") if name == "parent" else name
 
 
+def classes_owned(tax_classes: Mapping[str, str]) -> dict[str, str]:
+    """The VAT code each mapped class other than the standard one stands for: such a class
+    is the map's, so a product in it is compared by that code. Two codes in one class are
+    told by the first, which both project to alike. The standard class is every unmapped
+    product's too, so it stands for no code."""
+    owned: dict[str, str] = {}
+    for code, slug in sorted(tax_classes.items()):
+        if slug != STANDARD:
+            owned.setdefault(slug, code)
+    return owned
+
+
 class ProductMapping(EntityMapping):
     """Products by SKU, both ways: which side is master is the connection's choice
     (``settings.entities.products.direction``). A variation is a product with its own SKU,
@@ -333,7 +345,10 @@ class ProductMapping(EntityMapping):
     prices with VAT, the VAT of the product's tax class is taken off and added back
     (``prices.PriceBasis``). A product whose accounting VAT code the connection maps to a tax
     class (``settings.tax_classes``) is sent with that class, and its price with that class's
-    VAT; any other keeps the class it has in the shop."""
+    VAT; one whose code is no longer mapped leaves such a class for the standard one; any other
+    keeps the class it has in the shop. With such a map the VAT code is compared too, so a code
+    changed in the accounting system reaches the shop, and a class changed in the shop reaches
+    the hub as the code the map gives it."""
 
     entity = "product"
     remote_entity = "product"
@@ -350,6 +365,11 @@ class ProductMapping(EntityMapping):
         self.basis = basis or PriceBasis()
         self.services = services
         self.tax_classes = dict(tax_classes or {})
+        self.owned = classes_owned(self.tax_classes)
+        if self.owned:
+            # The class follows the VAT code: a code changed in the accounting system is a
+            # change the shop must get, though the net price is the same.
+            self.fields = ProductMapping.fields | {"vat_code"}
         self.scope = "services" if services else ""
 
     def in_scope(self, record: JSON) -> bool:
@@ -383,18 +403,24 @@ class ProductMapping(EntityMapping):
             )
             parent = text(remote.get("_parent_name"))
             name = " - ".join(part for part in (parent, options) if part) or name
-        return {
+        canonical: JSON = {
             "sku": sku,
             "name": named(name, f"WooCommerce product {sku}"),
             "sales_price": self._net(remote, sku),
             "active": remote.get("status", "publish") == "publish",
         }
+        if self.owned:
+            canonical["vat_code"] = self.owned.get(_tax_class(remote) or STANDARD)
+        return canonical
 
     def from_canonical(
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
     ) -> JSON:
         price = record.get("sales_price")
         wanted_class = self.tax_classes.get(str(record.get("vat_code") or ""))
+        if wanted_class is None and (_tax_class(current or {}) or STANDARD) in self.owned:
+            # In a class the map gives another VAT code, which this product no longer has.
+            wanted_class = STANDARD
         tax_class = wanted_class if wanted_class is not None else _tax_class(current or {})
         shop_price = None
         if price is not None:
