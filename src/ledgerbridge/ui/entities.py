@@ -14,23 +14,37 @@ from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec, directions
 from ledgerbridge.connectors.settings import schema_of
 from ledgerbridge.services.errors import ServiceError
 from ledgerbridge.services.sign_in import Signed
-from ledgerbridge.ui.forms import FormField, fields_of, fields_under, label_of, read_values
+from ledgerbridge.ui.forms import (
+    FormField,
+    fields_of,
+    fields_under,
+    label_of,
+    map_field,
+    map_lines,
+    read_values,
+)
 from ledgerbridge.ui.nav import connection_context, tab
 from ledgerbridge.ui.setup import TIMEZONES
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
 from ledgerbridge.ui.wizard import wizard_of
 
 router = APIRouter(route_class=UiRoute)
-tab("Entities", "entities", 20, applies=lambda spec: spec.side == "accounting")
+tab("Entities", "entities", 20, applies=lambda spec: bool(spec.streams))
 
 
 def option_fields(spec: SystemSpec) -> list[FormField]:
-    """The options the system's wizard names, as form fields (nested ones by their keys)."""
+    """The options the system's wizard names, as form fields (nested ones by their keys, a
+    map of a person's own keys as ``key = value`` lines)."""
     schema = schema_of(spec.settings)
     plain = {f.name: f for f in fields_of(schema)}
     found: list[FormField] = []
     for name in wizard_of(spec.name).options:
-        found.extend([plain[name]] if name in plain else fields_under(schema, name))
+        if name in plain:
+            found.append(plain[name])
+        elif (lines := map_field(schema, name)) is not None:
+            found.append(lines)
+        else:
+            found.extend(fields_under(schema, name))
     return found
 
 
@@ -75,6 +89,8 @@ def _values_of(settings: dict[str, Any], fields: list[FormField]) -> dict[str, A
         value: Any = settings
         for part in f.name.split("."):
             value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, dict) and f.input == "map":
+            value = map_lines(value)
         if value is not None:
             values[f"settings.{f.name}"] = value
     return values
@@ -165,13 +181,15 @@ async def save_entities(request: Request, connection_id: str, signed: ChangeDep)
         elif kind in overridden:
             schedules[kind] = None
     fields = option_fields(spec)
-    options = read_values(fields, {k.removeprefix("settings."): v for k, v in given.items()})
-    for f in fields:
-        top = f.name.split(".")[0]
-        if top not in options and top in current:
-            options[top] = None  # emptied: the system's default applies again
-    patch = {**options, "entities": entities, "schedules": schedules}
     try:
+        options = read_values(
+            fields, {k.removeprefix("settings."): v for k, v in given.items()}, "settings."
+        )
+        for f in fields:
+            top = f.name.split(".")[0]
+            if top not in options and top in current:
+                options[top] = None  # emptied: the system's default applies again
+        patch = {**options, "entities": entities, "schedules": schedules}
         system_of(request).connections.configure(
             signed.principal, connection_id, settings=patch,
             timezone=given.get("timezone") or None,
@@ -181,6 +199,8 @@ async def save_entities(request: Request, connection_id: str, signed: ChangeDep)
             request, signed, connection_id, errors={exc.field or "_": exc.message},
             posted=given, status_code=422 if exc.status == 422 else exc.status,
         )  # fmt: skip
+    if spec.side == "app":
+        return redirect(f"/ui/connections/{connection_id}/entities", "Saved what syncs.")
     return redirect(
         f"/ui/connections/{connection_id}/import",
         "Saved what syncs. Next: map the codes, then start the initial import.",

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ledgerbridge.services.errors import Invalid
+
 ADVANCED = frozenset({"base_url", "daily_call_limit", "page_size"})
 """Shown under "Advanced": a sandbox or a private host, a lower budget, a smaller page."""
 LONG_TEXT = 1000
@@ -32,7 +34,8 @@ class FormField:
     name: str
     label: str
     input: str
-    """text, textarea, password, number, date, checkbox, select or url."""
+    """text, textarea, password, number, date, checkbox, select, url or map (``key = value``
+    lines)."""
     required: bool
     help: str
     advanced: bool
@@ -147,6 +150,54 @@ def fields_under(schema: Mapping[str, Any], name: str) -> list[FormField]:
     ]
 
 
+def map_field(schema: Mapping[str, Any], name: str) -> FormField | None:
+    """An object setting whose keys are a person's own (``tax_classes``: a VAT code → a shop
+    class) as one text area of ``key = value`` lines; None when the setting is not such a map
+    of plain text."""
+    defs = schema.get("$defs", {})
+    prop = schema.get("properties", {}).get(name, {})
+    kinds = [o for o in (prop.get("anyOf") or [prop]) if o.get("type") != "null"]
+    if len(kinds) != 1 or kinds[0].get("type") != "object" or "properties" in kinds[0]:
+        return None
+    if (kinds[0].get("propertyNames") or {}).get("enum"):
+        return None
+    value = kinds[0].get("additionalProperties") or {}
+    if "$ref" in value:
+        value = defs.get(value["$ref"].rsplit("/", 1)[-1], {})
+    if value.get("type") != "string":
+        return None
+    return FormField(
+        name=name,
+        label=label_of(name),
+        input="map",
+        required=False,
+        help=f"{prop.get('description') or ''}. One per line: key = value.",
+        advanced=False,
+        secret=False,
+    )
+
+
+def map_lines(value: Mapping[str, Any]) -> str:
+    """A map setting as its text area shows it."""
+    return "\n".join(f"{key} = {item}" for key, item in value.items())
+
+
+def read_map(name: str, text: str, field: str) -> dict[str, str]:
+    """``key = value`` lines as a map; a line that is not one is refused on ``field``."""
+    found: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise Invalid(
+                f"{label_of(name)}, line {number} ('{line.strip()[:60]}'): write it as key = value",
+                field=field,
+            )
+        found[key.strip()] = value.strip()
+    return found
+
+
 def nest(values: Mapping[str, Any]) -> dict[str, Any]:
     """``{"debtor_numbers.next": 1}`` → ``{"debtor_numbers": {"next": 1}}``."""
     nested: dict[str, Any] = {}
@@ -159,9 +210,12 @@ def nest(values: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def read_values(fields: list[FormField], form: Mapping[str, Any]) -> dict[str, Any]:
+def read_values(
+    fields: list[FormField], form: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any]:
     """The submitted values in their JSON form, nested where a field's name is dotted; an
-    empty field is left out (the system's default applies), an unticked checkbox is false."""
+    empty field is left out (the system's default applies), an unticked checkbox is false.
+    A value the form cannot read is refused on its input (``prefix`` and its name)."""
     values: dict[str, Any] = {}
     for f in fields:
         raw = form.get(f.name)
@@ -171,7 +225,9 @@ def read_values(fields: list[FormField], form: Mapping[str, Any]) -> dict[str, A
         if raw is None or str(raw).strip() == "":
             continue
         text = str(raw).strip()
-        if f.input == "number":
+        if f.input == "map":
+            values[f.name] = read_map(f.name, text, prefix + f.name)
+        elif f.input == "number":
             try:
                 values[f.name] = int(text)
             except ValueError:

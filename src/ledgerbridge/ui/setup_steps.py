@@ -216,6 +216,7 @@ wizard(
         options=("payment_type_id",),
     )
 )
+wizard(Wizard("woocommerce", options=("send_service_items", "stock_warehouse", "tax_classes")))
 wizard(
     Wizard(
         "qonto",

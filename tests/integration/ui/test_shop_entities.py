@@ -1,0 +1,84 @@
+"""A webshop's Entities page over plain HTTP: which records sync and which way, and the shop's
+options (service items, the stock warehouse, each VAT code's tax class as ``key = value``
+lines), saved as the API saves them; a line or a class the shop does not have is refused on
+its input, with what was typed kept."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from ledgerbridge.sandbox.woocommerce import WooSandbox
+from tests.integration.conftest import Tenant
+from tests.integration.ui.commerce_fixtures import form_of
+from tests.integration.ui.conftest import Web, text_of
+from tests.integration.webshop_fixtures import woo
+
+__all__ = ["woo"]
+
+
+def shop_connection(tenant: Tenant, woo: tuple[WooSandbox, str]) -> str:
+    shop, url = woo
+    key = shop.default_key
+    made = tenant.api.post("/connections", json={
+        "system": "woocommerce", "name": "Webshop", "settings": {"base_url": url},
+        "secrets": {"consumer_key": key.consumer_key, "consumer_secret": key.consumer_secret},
+    })  # fmt: skip
+    assert made.status_code == 201, made.text
+    return str(made.json()["id"])
+
+
+def settings_of(tenant: Tenant, cid: str) -> dict[str, Any]:
+    return dict(tenant.api.get(f"/connections/{cid}").json()["settings"])
+
+
+def test_a_shop_owner_chooses_what_syncs_and_maps_vat_codes_to_tax_classes(
+    web: Web, tenant: Tenant, woo: tuple[WooSandbox, str]
+) -> None:
+    cid = shop_connection(tenant, woo)
+    path = f"/ui/connections/{cid}/entities"
+    page = web.get(path)
+    assert page.status_code == 200, page.text
+    text = text_of(page.text)
+    for label in ("Products", "Stock", "Orders", "Refunds", "Send service items",
+                  "Stock warehouse", "Tax classes"):  # fmt: skip
+        assert label in text, label
+    assert f'href="/ui/connections/{cid}/entities"' in page.text, "the tab is there"
+    form = form_of(page.text, path)
+    assert form["settings.entities.products.enabled"] == "on", "on by default"
+    form.update({
+        "settings.entities.products.direction": "outbound",
+        "settings.entities.stock.enabled": "",
+        "settings.tax_classes": "U0 = zero-rate\r\n\r\nUEU = zero-rate",
+        "settings.stock_warehouse": "Lager",
+    })  # fmt: skip
+    form = {k: v for k, v in form.items() if v != ""}
+    saved = web.post(path, form)
+    assert saved.status_code == 303, text_of(saved.text)
+    assert saved.headers["location"] == path
+    settings = settings_of(tenant, cid)
+    assert settings["tax_classes"] == {"U0": "zero-rate", "UEU": "zero-rate"}
+    assert settings["stock_warehouse"] == "Lager"
+    assert settings["entities"]["products"] == {"enabled": True, "direction": "outbound"}
+    assert settings["entities"]["stock"]["enabled"] is False
+    again = web.get(path).text
+    assert "U0 = zero-rate\nUEU = zero-rate</textarea>" in again, "the map as it was typed"
+
+    not_a_line = web.post(path, {**form, "settings.tax_classes": "U0 zero-rate"})
+    assert not_a_line.status_code == 422
+    assert 'aria-describedby="settings-tax_classes-help settings-tax_classes-error"' in (
+        not_a_line.text
+    )
+    said = html.unescape(text_of(not_a_line.text))
+    assert "Tax classes, line 1 ('U0 zero-rate'): write it as key = value" in said
+    assert "U0 zero-rate</textarea>" in not_a_line.text, "what was typed stays"
+
+    unknown = web.post(path, {**form, "settings.tax_classes": "U0 = zero"})
+    assert unknown.status_code == 422
+    assert "settings-tax_classes-error" in unknown.text
+    assert "the shop has no tax class zero" in text_of(unknown.text)
+    assert settings_of(tenant, cid)["tax_classes"] == {"U0": "zero-rate", "UEU": "zero-rate"}
+
+    emptied = web.post(path, {**form, "settings.tax_classes": ""})
+    assert emptied.status_code == 303
+    assert settings_of(tenant, cid).get("tax_classes") is None, "emptied: no map"
