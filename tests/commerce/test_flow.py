@@ -526,6 +526,32 @@ def test_refund_of_a_free_amount_is_a_refund_item_line() -> None:
     assert (missing.outcome, missing.reason) == ("skip", "refund_item_missing")
 
 
+def test_a_refund_the_invoice_cannot_take_is_an_issue_saying_what_to_fix() -> None:
+    """A refund in another currency than its order, or of more than the order totals (a
+    file's amount read with the wrong decimal separator), would book a credit note the
+    invoice cannot carry: it is the refund's issue, naming both figures."""
+    euros = Refund.model_validate({**PARTIAL.model_dump(mode="json"), "currency": "EUR"})
+    result = refund_flow(euros, REFUNDED_ORDER, policy(), INVOICE)
+    assert (result.outcome, result.reason, result.issue, result.credit_note) == (
+        "skip", "refund_currency_mismatch", True, None,
+    )  # fmt: skip
+    assert "in EUR and order 1001 in DKK" in result.message
+    total = REFUNDED_ORDER.total
+    result = refund_flow(
+        refund("12500.00", []), REFUNDED_ORDER, policy(refund_item="REFUSION"), INVOICE
+    )
+    assert (result.outcome, result.reason, result.issue, result.credit_note) == (
+        "skip", "refund_exceeds_order", True, None,
+    )  # fmt: skip
+    assert f"refund of 12500.00 DKK is more than order 1001 totals ({total} DKK)" in (
+        result.message
+    )
+    whole = refund_flow(
+        refund(str(total), []), REFUNDED_ORDER, policy(refund_item="REFUSION"), INVOICE
+    )
+    assert (whole.outcome, whole.reason) == ("credit_note", "credit_note"), "all of it"
+
+
 @pytest.mark.parametrize(
     ("placed", "invoice", "reason"),
     [

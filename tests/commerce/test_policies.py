@@ -982,6 +982,48 @@ def test_credit_note_totals_are_checked_like_an_invoices(
             "refund_line_unknown",
         ),
         (refund("10.00", [], order_source_id="2002"), REFUNDED_ORDER, {}, "refund_order_mismatch"),
+        pytest.param(
+            refund(
+                "125.00",
+                [
+                    {
+                        "order_line_id": "11",
+                        "quantity": "1",
+                        "net_amount": "100.00",
+                        "tax_amount": "25.00",
+                    }
+                ],
+                currency="EUR",
+            ),
+            REFUNDED_ORDER,
+            {},
+            "refund_currency_mismatch",
+            id="refund-in-another-currency",
+        ),
+        pytest.param(
+            refund("5000.00", []),
+            REFUNDED_ORDER,
+            {"refund_item": "REFUSION"},
+            "refund_exceeds_order",
+            id="free-amount-beyond-the-order",
+        ),
+        pytest.param(
+            refund(
+                "1250.00",
+                [
+                    {
+                        "order_line_id": "11",
+                        "quantity": "10",
+                        "net_amount": "1000.00",
+                        "tax_amount": "250.00",
+                    }
+                ],
+            ),
+            REFUNDED_ORDER,
+            {},
+            "refund_exceeds_order",
+            id="more-units-than-were-sold",
+        ),
     ],
 )
 def test_refund_that_cannot_be_credited_says_why(

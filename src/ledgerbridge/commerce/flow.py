@@ -137,6 +137,15 @@ MESSAGES: dict[str, str] = {
     "credit note is made once it has",
     "refund_order_mismatch": "the refund names another order than the one found",
     "refund_line_unknown": "a refunded line names no line of order {order}",
+    "refund_currency_mismatch": "the refund is in {refund_currency} and order {order} in "
+    "{currency}: a credit note is made in the currency of the invoice it credits, so correct "
+    "the refund's currency in the shop or its file (the refund flows again once it changes), "
+    "or book its credit note by hand in the accounting system",
+    "refund_exceeds_order": "the refund of {amount} {currency} is more than order {order} "
+    "totals ({order_total} {currency}), and a credit note never credits more than its "
+    "invoice: correct the refund's amount in the shop or its file (a number read with the "
+    "wrong decimal separator, say; the refund flows again once it changes), or book the "
+    "credit note by hand in the accounting system",
     "refund_item_missing": "the refund pays a free amount and the policy has no refund_item",
     "refund_rate_ambiguous": "the refund pays a free amount and order {order} has item lines "
     "at several VAT rates, so the VAT of that amount cannot be told: make the refund in the "
@@ -629,9 +638,15 @@ def refund_flow(
         )
     decision = credit_note_lines(refund, order, policy)
     if not decision.lines or decision.totals is None:
-        return RefundResult(
-            "skip", decision.reason, _message(decision.reason, order=order.number or ref), True
+        message = _message(
+            decision.reason,
+            order=order.number or ref,
+            currency=order.currency,
+            order_total=order.total,
+            refund_currency=refund.currency,
+            amount=refund.amount,
         )
+        return RefundResult("skip", decision.reason, message, True)
     codes: dict[Decimal, str | None] = {}
     for line in order.lines:
         codes.setdefault(line.tax_rate, line_vat_code(order, line, policy).code)

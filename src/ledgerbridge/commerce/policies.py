@@ -554,6 +554,13 @@ def credit_note_lines(refund: Refund, order: Order, policy: CommercePolicy) -> C
     its lines on the refund item at the order's rate, so the credit note totals the refund."""
     if refund.order_source_id != order.source_id:
         return CreditNoteDecision("refund_order_mismatch")
+    # A credit note is in its invoice's currency and never credits more than the invoice: a
+    # refund that says otherwise is a data error (a file's constant currency, a number read
+    # with the wrong decimal separator) for a person to correct, not a credit note to book.
+    if refund.currency != order.currency:
+        return CreditNoteDecision("refund_currency_mismatch")
+    if refund.amount > order.total:
+        return CreditNoteDecision("refund_exceeds_order")
     lines: list[InvoiceLine] = []
     for refunded in refund.lines:
         line = _order_line(order, refunded.order_line_id, refunded.sku)
