@@ -758,12 +758,45 @@ def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
         ({"start_date": "2026-13-01"}, ("start_date",)),
         ({"service_items": {"item": "VARE"}}, ("service_items", "item", "[key]")),
         ({"service_items": {"shipping": " "}}, ("service_items", "shipping")),
+        ({"default_payment_term": ""}, ("default_payment_term",)),
+        ({"rounding_account": " "}, ("rounding_account",)),
+        ({"refund_item": ""}, ("refund_item",)),
+        (
+            {"payment_methods": {"viabill": {"payment_term": ""}}},
+            ("payment_methods", "viabill", "payment_term"),
+        ),
+        ({"customers": {"shared_b2c_account": ""}}, ("customers", "shared_b2c_account")),
+        ({"vat": {"domestic_codes": {"25": ""}}}, ("vat", "domestic_codes", "25")),
+        ({"vat": {"export_code": ""}}, ("vat", "export_code")),
     ],
 )
 def test_bad_policy_names_the_setting(settings: dict[str, Any], loc: tuple[str, ...]) -> None:
     with pytest.raises(ValidationError) as exc:
         policy(**settings)
     assert tuple(exc.value.errors()[0]["loc"]) == loc
+
+
+def test_a_policy_saved_with_empty_codes_reads_them_as_left_out() -> None:
+    """Routes saved before empty codes were refused keep running: each empty code is the
+    setting left out (no rounding item: a gap is a mismatch, not a line on no item)."""
+    stored = {
+        "default_payment_term": "",
+        "rounding_account": "",
+        "payment_methods": {"viabill": {"payment_term": " ", "registered_as_paid": True}},
+        "customers": {"shared_b2c_account": ""},
+        "vat": {"domestic_codes": {"25": "U25", "0": ""}},
+        "refund_item": "REFUSION",
+    }
+    with pytest.raises(ValidationError):
+        CommercePolicy.model_validate(stored)
+    read = CommercePolicy.saved(stored)
+    assert (read.default_payment_term, read.rounding_account, read.refund_item) == (
+        "Netto 8", None, "REFUSION",
+    )  # fmt: skip
+    assert read.payment_methods["viabill"].payment_term is None
+    assert read.customers.shared_b2c_account is None
+    assert read.vat.domestic_codes == {Decimal(25): "U25"}
+    assert CommercePolicy.saved(None) == CommercePolicy()
 
 
 # ---------------------------------------------------------------------------- refunds

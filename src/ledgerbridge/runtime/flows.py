@@ -136,7 +136,7 @@ def commerce_of(route: Route) -> tuple[CommercePolicy, MappingRules | None] | No
     """The route's saved policy and rules (validated when saved), or None for a plain route."""
     if not route.commerce:
         return None
-    policy = CommercePolicy.model_validate(route.commerce.get("policy") or {})
+    policy = CommercePolicy.saved(route.commerce.get("policy"))
     rules_data = route.commerce.get("rules")
     return policy, MappingRules.model_validate(rules_data) if rules_data else None
 

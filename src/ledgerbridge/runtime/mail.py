@@ -252,7 +252,7 @@ class InvoiceMails:
         if route is None or not route.commerce:
             return None
         try:
-            policy = CommercePolicy.model_validate(route.commerce.get("policy") or {})
+            policy = CommercePolicy.saved(route.commerce.get("policy"))
         except ValidationError:
             return None
         if not policy.email_invoices:

@@ -376,7 +376,7 @@ class RouteService:
     def _plan(self, session: Session, route: Route, date_range: DateRange) -> tuple[JSON, int]:
         """The dry run's plan, and the calls it made (reading the target's VAT codes)."""
         assert route.commerce is not None
-        policy = CommercePolicy.model_validate(route.commerce.get("policy") or {})
+        policy = CommercePolicy.saved(route.commerce.get("policy"))
         rules = MappingRules.model_validate(route.commerce.get("rules") or {})
         source = route.source_connection_id or APP_SOURCE
         orders: list[Order] = []
