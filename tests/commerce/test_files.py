@@ -233,6 +233,32 @@ def test_refunds_from_windows_1252_with_lines_or_a_free_amount() -> None:
     ]
 
 
+def test_a_refunded_line_without_its_amount_names_the_column_to_fill() -> None:
+    """A credit-note export with the returned SKU and quantity but no amount per line: the
+    line cannot be credited (a refund file has no prices), and the problem says which column
+    is empty and what else the row can be, not a bare "Field required" on "line"."""
+    content = (
+        "Kreditnota;Ordrenr;Dato;Valuta;Beløb;Årsag;Varenr;Antal;Beløb ex moms;Momsbeløb\n"
+        "K-5;1005;02-12-2026;DKK;125,00;Retur;MUG-1;1;;\n"
+        "K-6;1006;02-12-2026;DKK;125,00;Retur;MUG-1;1;100,00;25,00\n"
+    ).encode()
+    result = read(content, DANISH_REFUNDS)
+    assert [r.source_id for r in result.records] == ["K-6"]
+    [problem] = result.problems
+    assert (problem.line, problem.column, problem.field, problem.record, problem.code) == (
+        2, "Beløb ex moms", "line.net_amount", "K-5", "value_missing",
+    )  # fmt: skip
+    assert "column 'Beløb ex moms' is empty" in problem.message
+    assert "free amount" in problem.message
+    unmapped = DANISH_REFUNDS.model_copy(
+        update={"fields": {k: v for k, v in DANISH_REFUNDS.fields.items()
+                           if k != "line.net_amount"}}
+    )  # fmt: skip
+    [problem, _] = read(content, unmapped).problems
+    assert (problem.line, problem.field, problem.code) == (2, "line.net_amount", "value_missing")
+    assert "no column is mapped" in problem.message
+
+
 def test_xml_refunds() -> None:
     result = read(sample("refunds.xml"), XML_REFUNDS)
     [refund] = result.records

@@ -257,6 +257,27 @@ def _missing(name: str, cell: Cell, record: str | None) -> Problem:
     )
 
 
+def _refund_line_problems(line: _Values, record: str | None) -> list[Problem]:
+    """A refunded line credits its net amount: one without it cannot be credited (its price
+    is not in a refund file), and a row with no line values is a free amount instead."""
+    cell = line.cells.get("line.net_amount")
+    if line.get("line.net_amount") is not None or (cell is not None and cell.bad):
+        return []
+    where = f"column {cell.column!r} is empty" if cell and cell.column else "no column is mapped"
+    return [
+        Problem(
+            line=cell.line if cell else line.whole().line,
+            column=cell.column if cell else None,
+            field="line.net_amount",
+            record=record,
+            code="value_missing",
+            message=f"a refunded line needs its refunded amount excluding VAT "
+            f"(line.net_amount), and {where}: fill it in, or leave the row's line columns "
+            "empty to refund refund.amount as a free amount",
+        )
+    ]
+
+
 def _present(line: _Values) -> bool:
     """Whether a line holds anything from the file (constants and defaults make no line)."""
     return any(cell.given for cell in line.cells.values())
@@ -478,6 +499,8 @@ def _read_group(group: _Group, mapping: FileMapping) -> tuple[Order | Refund | N
             line = _parse(cells, mapping, problems, group.key)
             if mapping.kind == "orders" or _present(line):
                 lines.append(line)
+            if mapping.kind == "refunds" and _present(line):
+                problems.extend(_refund_line_problems(line, group.key))
             if mapping.kind == "orders":
                 problems.extend(
                     _missing(name, cell, group.key)
