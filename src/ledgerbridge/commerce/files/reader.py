@@ -257,25 +257,38 @@ def _missing(name: str, cell: Cell, record: str | None) -> Problem:
     )
 
 
+_REFUND_LINE_AMOUNTS = {
+    "line.net_amount": "its refunded amount excluding VAT",
+    "line.tax_amount": "its refunded VAT (0 on a line without VAT)",
+}
+"""What a refunded line needs, as a refund file has no prices or rates to compute it from: a
+line read without its VAT would credit the goods at their rate and the difference again as a
+free amount."""
+
+
 def _refund_line_problems(line: _Values, record: str | None) -> list[Problem]:
-    """A refunded line credits its net amount: one without it cannot be credited (its price
-    is not in a refund file), and a row with no line values is a free amount instead."""
-    cell = line.cells.get("line.net_amount")
-    if line.get("line.net_amount") is not None or (cell is not None and cell.bad):
-        return []
-    where = f"column {cell.column!r} is empty" if cell and cell.column else "no column is mapped"
-    return [
-        Problem(
-            line=cell.line if cell else line.whole().line,
-            column=cell.column if cell else None,
-            field="line.net_amount",
-            record=record,
-            code="value_missing",
-            message=f"a refunded line needs its refunded amount excluding VAT "
-            f"(line.net_amount), and {where}: fill it in, or leave the row's line columns "
-            "empty to refund refund.amount as a free amount",
+    """A refunded line credits its net amount and its VAT; a row with no line values is a
+    free amount instead."""
+    found = []
+    for name, what in _REFUND_LINE_AMOUNTS.items():
+        cell = line.cells.get(name)
+        if line.get(name) is not None or (cell is not None and cell.bad):
+            continue
+        where = (
+            f"column {cell.column!r} is empty" if cell and cell.column else "no column is mapped"
         )
-    ]
+        found.append(
+            Problem(
+                line=cell.line if cell else line.whole().line,
+                column=cell.column if cell else None,
+                field=name,
+                record=record,
+                code="value_missing",
+                message=f"a refunded line needs {what} ({name}), and {where}: fill it in, "
+                "or leave the row's line columns empty to refund refund.amount as a free amount",
+            )
+        )
+    return found
 
 
 def _present(line: _Values) -> bool:
