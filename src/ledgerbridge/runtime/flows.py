@@ -651,7 +651,9 @@ class CommerceFlows(RouteFlows):
             run.recorder.issue(
                 session, stream="orders", direction=FLOW, key=str(record.data["source_id"]),
                 reason="invalid_customer",
-                message=f"the customer cannot be created: {describe_validation_error(exc)}",
+                message=f"the customer cannot be created: {describe_validation_error(exc)}; "
+                "correct the customer on the order in the shop: the order flows again once it "
+                "changes, and its invoice is made then",
                 record_id=record.id,
             )  # fmt: skip
             return None
