@@ -286,7 +286,8 @@ def test_a_new_customer_the_hub_cannot_create_says_what_to_correct(
     system: System, tenant: Tenant, shop: dict[str, Any]
 ) -> None:
     """A new customer's name over a party's 255 characters: the order is not booked, and its
-    issue names the field and what to do about it; corrected in the shop, the order books."""
+    issue names the field and what to do about it (a historical import's plan names it as
+    well); corrected in the shop, the order books."""
     too_long = {"email": "ny@kunde.dk", "name": "Åse " + "Ø" * 300}
     posted = tenant.api.post("/orders", json=order_body(shop["sku"], customer=too_long))
     assert posted.status_code == 201, posted.text
@@ -297,6 +298,16 @@ def test_a_new_customer_the_hub_cannot_create_says_what_to_correct(
     assert (issue["key"], issue["reason"]) == ("5001", "invalid_customer")
     assert issue["message"].startswith("the customer cannot be created: name: "), issue
     assert "correct the customer on the order in the shop" in issue["message"], issue
+    # The dry run of a historical import finds it too, rather than planning it booked.
+    plan = tenant.api.post(
+        f"/routes/{shop['route']['id']}/historical-import",
+        json={"from": "2026-11-01", "to": "2026-11-30", "dry_run": True},
+    )
+    assert plan.status_code == 200, plan.text
+    assert [(p["order_source_id"], p["reason"]) for p in plan.json()["problems"]] == [
+        ("5001", "invalid_customer")
+    ], plan.json()
+    assert plan.json()["problems"][0]["detail"].startswith("name: ")
 
     fixed = order_body(shop["sku"], customer={"email": "ny@kunde.dk", "name": "Åse Østergård"})
     assert tenant.api.post("/orders", json=fixed).status_code in (200, 201)

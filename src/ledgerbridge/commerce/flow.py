@@ -58,6 +58,7 @@ __all__ = [
     "RefundResult",
     "credit_note_waits",
     "match_key",
+    "new_party_data",
     "order_flow",
     "party_update",
     "refund_flow",
@@ -335,7 +336,7 @@ def _contact(order: Order, kind: CustomerKind) -> JSON:
     return {key: value for key, value in data.items() if value is not None}
 
 
-def _party_data(order: Order, decision: CustomerDecision) -> JSON:
+def new_party_data(order: Order, decision: CustomerDecision) -> JSON:
     """A new customer with the profile's group, zone and the shop's identifiers."""
     customer = order.customer
     contact = _contact(order, decision.kind)
@@ -394,7 +395,7 @@ def _customer(order: Order, policy: CommercePolicy, known: Known) -> PartyPlan |
     if found is not None:
         update = _update(order, policy, decision, found, known)
         return PartyPlan(party_id=found, key=match, update=update, as_of=order.created_at)
-    return PartyPlan(data=_party_data(order, decision), key=match, as_of=order.created_at)
+    return PartyPlan(data=new_party_data(order, decision), key=match, as_of=order.created_at)
 
 
 ADDRESS_PARTS = ("line1", "line2", "line3", "postal_code", "city", "country")

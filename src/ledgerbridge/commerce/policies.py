@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Literal
@@ -673,13 +673,16 @@ def plan_historical_import(
     known_customers: Collection[str] = (),
     timezone: str = "UTC",
     booked: Collection[str] = (),
+    customer_problem: Callable[[Order, CustomerDecision], str | None] | None = None,
 ) -> HistoricalImportPlan:
     """What importing the orders created in ``date_range`` would do: how many are booked and
     for how much per currency, which customers are created (by their match value, against
     ``known_customers`` given as ``field:value``), and every problem (a missing product, VAT
     code or customer value, a totals mismatch) found on the way. Orders outside the range are
     not looked at; orders in it that would be skipped are counted per reason, those whose
-    invoice the route made already (``booked``: their source ids) as ``already_booked``."""
+    invoice the route made already (``booked``: their source ids) as ``already_booked``.
+    ``customer_problem`` says why a customer to be created could not be (``invalid_customer``:
+    a name longer than a customer takes), as the import would find it."""
     count = 0
     totals: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
     new_customers: dict[str, None] = {}
@@ -708,6 +711,9 @@ def plan_historical_import(
             key = f"{customer.match_field}:{match_key(customer.match_field, customer.match_value)}"
             if key not in known_customers:
                 new_customers[key] = None
+                refused = customer_problem(order, customer) if customer_problem else None
+                if refused:
+                    problems.append(ImportProblem(order.source_id, "invalid_customer", refused))
     return HistoricalImportPlan(
         date_range=date_range,
         orders=count,
