@@ -455,6 +455,29 @@ def test_an_eu_consumer_charged_no_vat_is_an_issue_saying_what_to_fix() -> None:
     assert codes(booked(mapped)) == ["UEUFRI"]
 
 
+def test_no_vat_to_a_business_without_another_eu_countrys_vat_number_is_a_question() -> None:
+    """A Danish company's goods shipped to Germany without VAT: reverse charge needs the
+    buyer's VAT number from another member state, so its line is no UEUV line but the
+    order's issue, naming the number and what to correct."""
+    placed = order(
+        [line("100.00", "0")],
+        shipping_address={"country": "DE"},
+        customer={"email": "indkoeb@firma.dk", "company": "Firma ApS", "vat_number": CVR},
+    )
+    result = flow(placed)
+    assert (result.outcome, result.reason, result.issue) == (
+        "skip", "vat_zero_without_eu_vat_number", True
+    )  # fmt: skip
+    assert f"business in DE whose VAT number {CVR} is not of another EU country than DK" in (
+        result.message
+    )
+    assert "Correct the customer's VAT number, or charge VAT in the shop" in result.message
+    german = placed.model_copy(
+        update={"customer": placed.customer.model_copy(update={"vat_number": DE_VAT})}
+    )
+    assert codes(booked(flow(german))) == ["UEUV"]
+
+
 def test_match_keys() -> None:
     assert match_key("email", " A@B.dk ") == "a@b.dk"
     assert match_key("phone", "+45 12 34-56 78") == "4512345678"

@@ -648,6 +648,37 @@ def test_shared_customer_takes_every_consumer_only(
             id="eu-business-charged-vat",
         ),
         pytest.param(
+            {"shipping_address": {"country": "DE"}, "customer": {"vat_number": CVR}},
+            "0",
+            {},
+            (None, "eu_business", "vat_zero_without_eu_vat_number"),
+            id="home-vat-number-shipped-to-the-eu-charged-no-vat",
+        ),
+        pytest.param(
+            {
+                "shipping_address": {"country": "DE"},
+                "customer": {"vat_number": "NO923609016MVA"},
+            },
+            "0",
+            {},
+            (None, "eu_business", "vat_zero_without_eu_vat_number"),
+            id="non-eu-vat-number-shipped-to-the-eu-charged-no-vat",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "GR"}, "customer": {"vat_number": "EL094259216"}},
+            "0",
+            {},
+            ("UEUV", "eu_business", "reverse_charge"),
+            id="greek-el-prefix-reverse-charge",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DK"}, "customer": {"vat_number": DE_VAT}},
+            "0",
+            {"vat": {"home_country": "SE", "domestic_codes": {"0": "MF0"}}},
+            ("UEUV", "eu_business", "reverse_charge"),
+            id="danish-delivery-of-a-swedish-shop-to-a-german-business",
+        ),
+        pytest.param(
             {"shipping_address": {"country": "US"}},
             "0",
             {},

@@ -110,6 +110,12 @@ MESSAGES: dict[str, str] = {
     "Add {country}'s VAT rate in the shop and correct the order there (it flows again once it "
     "changes); if the line is really zero-rated in {country}, name its VAT code in "
     'policy.vat.oss_codes as "{country}:0"',
+    "vat_zero_without_eu_vat_number": "line {line} is charged 0% VAT on a sale to a "
+    "business in {country} whose VAT number {vat_number} is not of another EU country than "
+    "{home}: a sale without VAT to a business in the EU (reverse charge) needs the buyer's "
+    "VAT number from another member state, so it is not booked as one. Correct the "
+    "customer's VAT number, or charge VAT in the shop, and correct the order there (it "
+    "flows again once it changes)",
     "totals_mismatch": "the shop's total {shop_total} differs from the booked "
     "{booked_total} by more than the tolerance (VAT: shop {shop_tax}, booked "
     "{booked_tax}): the invoice stays a draft",
@@ -541,8 +547,9 @@ def order_flow(
         if vat.code is None:
             label = line.sku or line.description or str(number)
             message = _message(
-                vat.reason, line=label, rate=line.tax_rate, country=order.destination
-            )
+                vat.reason, line=label, rate=line.tax_rate, country=order.destination,
+                vat_number=order.customer.vat_number, home=policy.vat.home_country,
+            )  # fmt: skip
             return result("skip", vat.reason, message)
         sku = line_item(line, policy)
         invoice_line = InvoiceLine(

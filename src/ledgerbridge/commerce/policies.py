@@ -474,6 +474,24 @@ def _domestic(rate: Decimal, policy: CommercePolicy) -> VatDecision:
     return VatDecision(code, "domestic", "domestic_rate")
 
 
+REVERSE_CHARGE_PREFIXES: frozenset[str] = frozenset(
+    {*(code.upper() for code in eu_vat.MEMBER_STATES), "EL"}
+)
+"""VAT number prefixes a supply of goods without VAT to a business in the EU can be made
+against: the member states' (Greece's ``EL``) and Northern Ireland's ``XI``."""
+
+
+def _other_eu_vat_number(number: str, policy: CommercePolicy) -> bool:
+    """Whether a VAT number can carry a sale without VAT to a business in another EU country:
+    one of another member state than the shop's own. A number without a country prefix is
+    not judged here (its country is not known)."""
+    prefix = number[:2].upper()
+    if not prefix.isalpha():
+        return True
+    country = "GR" if prefix == "EL" else prefix
+    return prefix in REVERSE_CHARGE_PREFIXES and country != policy.vat.home_country.upper()
+
+
 def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatDecision:
     """The VAT code a line is booked with.
 
@@ -485,6 +503,8 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
     zero-rate code it would be declared as exempt at home and missing from the OSS return.
     Only a ``COUNTRY:0`` code in ``vat.oss_codes`` says such a line is zero-rated there. A
     line of no amount (free shipping) or a discount sells nothing and keeps the home code.
+    Reverse charge needs the buyer's VAT number from another member state than the shop's: a
+    business with a home or non-EU number charged no VAT is a question for a person too.
     Outside the EU: export, which carries no VAT; a line charged VAT there is a question for
     a person.
     """
@@ -499,6 +519,9 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
         return VatDecision(policy.vat.export_code, "export", "export")
     assert country is not None
     if order.customer.vat_number and order.customer.customer_kind != "b2c" and not rate:
+        sells = line.kind != "discount" and line.net_amount
+        if sells and not _other_eu_vat_number(order.customer.vat_number, policy):
+            return VatDecision(None, "eu_business", "vat_zero_without_eu_vat_number")
         return VatDecision(policy.vat.eu_business_code, "eu_business", "reverse_charge")
     if not policy.vat.oss:
         return _domestic(rate, policy)
