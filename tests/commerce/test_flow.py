@@ -592,6 +592,27 @@ def test_refund_waits_for_a_booked_invoice(
     )  # fmt: skip
 
 
+def test_a_refund_of_an_order_refunded_before_it_was_booked_says_what_to_decide() -> None:
+    """The order is 'refunded' and never booked: its refund does not wait for time but for
+    the policy to book the state (or a person to dismiss both issues)."""
+    refunded = REFUNDED_ORDER.model_copy(update={"state": "refunded"})
+    result = refund_flow(PARTIAL, refunded, policy(), None)
+    assert (result.outcome, result.reason, result.issue) == (
+        "wait", "refund_waiting_for_invoice", True,
+    )  # fmt: skip
+    assert "order 1001 is 'refunded' in the shop" in result.message
+    assert "set policy.states.refunded to create_invoice" in result.message
+    assert "once it has" not in result.message
+    waiting = refund_flow(PARTIAL, REFUNDED_ORDER, policy(), None)
+    assert waiting.message == (
+        "the refunded order 1001 has no booked invoice yet; the credit note is made once it has"
+    )
+    booked_state = refund_flow(
+        PARTIAL, refunded, policy(states={"refunded": "create_invoice"}), None
+    )
+    assert "once it has" in booked_state.message, "the policy books it: it is coming"
+
+
 def test_a_booked_credit_note_is_not_rewritten() -> None:
     result = refund_flow(
         PARTIAL, REFUNDED_ORDER, policy(), INVOICE, Prior("cn-1", "booked", "party-1")

@@ -41,6 +41,7 @@ from ledgerbridge.commerce.policies import (
     match_key,
     order_day,
     refund_payment_term,
+    state_action,
     withdraws,
 )
 from ledgerbridge.model.commerce import CustomerKind, Order, Refund
@@ -142,6 +143,11 @@ MESSAGES: dict[str, str] = {
     "follows it by itself",
     "refund_waiting_for_invoice": "the refunded order {order} has no booked invoice yet; the "
     "credit note is made once it has",
+    "refund_of_unbooked_final_order": "the refunded order {order} is '{state}' in the shop, a "
+    "state it does not leave and that does not trigger booking (policy.states), so it has no "
+    "invoice for this refund to credit: to book the sale and its credit note, set "
+    "policy.states.{state} to create_invoice; if the sale is not to be booked at all, dismiss "
+    "this issue and the order's",
     "refund_order_mismatch": "the refund names another order than the one found",
     "refund_line_unknown": "a refunded line names no line of order {order}",
     "refund_currency_mismatch": "the refund is in {refund_currency} and order {order} in "
@@ -638,10 +644,13 @@ def refund_flow(
             "wait", "refund_order_missing", _message("refund_order_missing", order=ref), True
         )
     if invoice is None or invoice.state not in BOOKED_STATES or invoice.party_id is None:
+        # An order refunded or cancelled before it was booked waits for a person, not for time.
+        final = invoice is None and order.state in FINAL and state_action(order, policy) == "ignore"
+        waits = "refund_of_unbooked_final_order" if final else "refund_waiting_for_invoice"
         return RefundResult(
             "wait",
             "refund_waiting_for_invoice",
-            _message("refund_waiting_for_invoice", order=order.number or ref),
+            _message(waits, order=order.number or ref, state=order.state),
             True,
         )
     decision = credit_note_lines(refund, order, policy)
