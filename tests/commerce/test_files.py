@@ -266,6 +266,27 @@ def test_a_refunded_line_without_its_amounts_names_the_column_to_fill() -> None:
     assert "no column is mapped" in problem.message
 
 
+def test_a_credit_note_export_with_minus_signs_says_to_write_them_positive() -> None:
+    """Accounting exports write credit notes negative; a refund is what the customer got
+    back. Each negative figure is its row's problem, saying which positive number to write
+    instead, not a bare "Input should be greater than 0"."""
+    content = (
+        "Kreditnota;Ordrenr;Dato;Valuta;Beløb;Årsag;Varenr;Antal;Beløb ex moms;Momsbeløb\n"
+        "K-5;1005;02-12-2026;DKK;-125,00;Retur;MUG-1;-1;-100,00;-25,00\n"
+    ).encode()
+    result = read(content, DANISH_REFUNDS)
+    assert result.records == []
+    assert [(p.column, p.field, p.code) for p in result.problems] == [
+        ("Beløb", "refund.amount", "greater_than"),
+        ("Antal", "line.quantity", "greater_than_equal"),
+        ("Beløb ex moms", "line.net_amount", "greater_than_equal"),
+        ("Momsbeløb", "line.tax_amount", "greater_than_equal"),
+    ]
+    assert "write -125.00 as 125.00" in result.problems[0].message
+    assert "write -1 as 1" in result.problems[1].message
+    assert all("minus sign" in p.message for p in result.problems)
+
+
 def test_xml_refunds() -> None:
     result = read(sample("refunds.xml"), XML_REFUNDS)
     [refund] = result.records
