@@ -233,6 +233,60 @@ def test_refunds_from_windows_1252_with_lines_or_a_free_amount() -> None:
     ]
 
 
+def test_a_refunded_line_without_its_amounts_names_the_column_to_fill() -> None:
+    """A credit-note export with the returned SKU and quantity but no amount per line: the
+    line cannot be credited (a refund file has no prices), and the problem says which column
+    is empty and what else the row can be, not a bare "Field required" on "line". Without its
+    VAT (read as 0) the line would be credited at its rate and the VAT again as a free
+    amount."""
+    content = (
+        "Kreditnota;Ordrenr;Dato;Valuta;Beløb;Årsag;Varenr;Antal;Beløb ex moms;Momsbeløb\n"
+        "K-5;1005;02-12-2026;DKK;125,00;Retur;MUG-1;1;;\n"
+        "K-6;1006;02-12-2026;DKK;125,00;Retur;MUG-1;1;100,00;25,00\n"
+        "K-7;1007;02-12-2026;DKK;125,00;Retur;MUG-1;1;100,00;\n"
+        "K-8;1008;02-12-2026;DKK;100,00;Retur;BOG-1;1;100,00;0\n"
+    ).encode()
+    result = read(content, DANISH_REFUNDS)
+    assert [r.source_id for r in result.records] == ["K-6", "K-8"]
+    assert [(p.line, p.column, p.field, p.record, p.code) for p in result.problems] == [
+        (2, "Beløb ex moms", "line.net_amount", "K-5", "value_missing"),
+        (2, "Momsbeløb", "line.tax_amount", "K-5", "value_missing"),
+        (4, "Momsbeløb", "line.tax_amount", "K-7", "value_missing"),
+    ]
+    problem = result.problems[0]
+    assert "column 'Beløb ex moms' is empty" in problem.message
+    assert "free amount" in problem.message
+    assert "0 on a line without VAT" in result.problems[2].message
+    unmapped = DANISH_REFUNDS.model_copy(
+        update={"fields": {k: v for k, v in DANISH_REFUNDS.fields.items()
+                           if k != "line.net_amount"}}
+    )  # fmt: skip
+    problem = read(content, unmapped).problems[0]
+    assert (problem.line, problem.field, problem.code) == (2, "line.net_amount", "value_missing")
+    assert "no column is mapped" in problem.message
+
+
+def test_a_credit_note_export_with_minus_signs_says_to_write_them_positive() -> None:
+    """Accounting exports write credit notes negative; a refund is what the customer got
+    back. Each negative figure is its row's problem, saying which positive number to write
+    instead, not a bare "Input should be greater than 0"."""
+    content = (
+        "Kreditnota;Ordrenr;Dato;Valuta;Beløb;Årsag;Varenr;Antal;Beløb ex moms;Momsbeløb\n"
+        "K-5;1005;02-12-2026;DKK;-125,00;Retur;MUG-1;-1;-100,00;-25,00\n"
+    ).encode()
+    result = read(content, DANISH_REFUNDS)
+    assert result.records == []
+    assert [(p.column, p.field, p.code) for p in result.problems] == [
+        ("Beløb", "refund.amount", "greater_than"),
+        ("Antal", "line.quantity", "greater_than_equal"),
+        ("Beløb ex moms", "line.net_amount", "greater_than_equal"),
+        ("Momsbeløb", "line.tax_amount", "greater_than_equal"),
+    ]
+    assert "write -125.00 as 125.00" in result.problems[0].message
+    assert "write -1 as 1" in result.problems[1].message
+    assert all("minus sign" in p.message for p in result.problems)
+
+
 def test_xml_refunds() -> None:
     result = read(sample("refunds.xml"), XML_REFUNDS)
     [refund] = result.records

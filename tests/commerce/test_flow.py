@@ -455,6 +455,29 @@ def test_an_eu_consumer_charged_no_vat_is_an_issue_saying_what_to_fix() -> None:
     assert codes(booked(mapped)) == ["UEUFRI"]
 
 
+def test_no_vat_to_a_business_without_another_eu_countrys_vat_number_is_a_question() -> None:
+    """A Danish company's goods shipped to Germany without VAT: reverse charge needs the
+    buyer's VAT number from another member state, so its line is no UEUV line but the
+    order's issue, naming the number and what to correct."""
+    placed = order(
+        [line("100.00", "0")],
+        shipping_address={"country": "DE"},
+        customer={"email": "indkoeb@firma.dk", "company": "Firma ApS", "vat_number": CVR},
+    )
+    result = flow(placed)
+    assert (result.outcome, result.reason, result.issue) == (
+        "skip", "vat_zero_without_eu_vat_number", True
+    )  # fmt: skip
+    assert f"business in DE whose VAT number {CVR} is not of another EU country than DK" in (
+        result.message
+    )
+    assert "Correct the customer's VAT number, or charge VAT in the shop" in result.message
+    german = placed.model_copy(
+        update={"customer": placed.customer.model_copy(update={"vat_number": DE_VAT})}
+    )
+    assert codes(booked(flow(german))) == ["UEUV"]
+
+
 def test_match_keys() -> None:
     assert match_key("email", " A@B.dk ") == "a@b.dk"
     assert match_key("phone", "+45 12 34-56 78") == "4512345678"
@@ -526,6 +549,32 @@ def test_refund_of_a_free_amount_is_a_refund_item_line() -> None:
     assert (missing.outcome, missing.reason) == ("skip", "refund_item_missing")
 
 
+def test_a_refund_the_invoice_cannot_take_is_an_issue_saying_what_to_fix() -> None:
+    """A refund in another currency than its order, or of more than the order totals (a
+    file's amount read with the wrong decimal separator), would book a credit note the
+    invoice cannot carry: it is the refund's issue, naming both figures."""
+    euros = Refund.model_validate({**PARTIAL.model_dump(mode="json"), "currency": "EUR"})
+    result = refund_flow(euros, REFUNDED_ORDER, policy(), INVOICE)
+    assert (result.outcome, result.reason, result.issue, result.credit_note) == (
+        "skip", "refund_currency_mismatch", True, None,
+    )  # fmt: skip
+    assert "in EUR and order 1001 in DKK" in result.message
+    total = REFUNDED_ORDER.total
+    result = refund_flow(
+        refund("12500.00", []), REFUNDED_ORDER, policy(refund_item="REFUSION"), INVOICE
+    )
+    assert (result.outcome, result.reason, result.issue, result.credit_note) == (
+        "skip", "refund_exceeds_order", True, None,
+    )  # fmt: skip
+    assert f"refund of 12500.00 DKK is more than order 1001 totals ({total} DKK)" in (
+        result.message
+    )
+    whole = refund_flow(
+        refund(str(total), []), REFUNDED_ORDER, policy(refund_item="REFUSION"), INVOICE
+    )
+    assert (whole.outcome, whole.reason) == ("credit_note", "credit_note"), "all of it"
+
+
 @pytest.mark.parametrize(
     ("placed", "invoice", "reason"),
     [
@@ -541,6 +590,27 @@ def test_refund_waits_for_a_booked_invoice(
     assert (result.outcome, result.reason, result.issue, result.credit_note) == (
         "wait", reason, True, None,
     )  # fmt: skip
+
+
+def test_a_refund_of_an_order_refunded_before_it_was_booked_says_what_to_decide() -> None:
+    """The order is 'refunded' and never booked: its refund does not wait for time but for
+    the policy to book the state (or a person to dismiss both issues)."""
+    refunded = REFUNDED_ORDER.model_copy(update={"state": "refunded"})
+    result = refund_flow(PARTIAL, refunded, policy(), None)
+    assert (result.outcome, result.reason, result.issue) == (
+        "wait", "refund_waiting_for_invoice", True,
+    )  # fmt: skip
+    assert "order 1001 is 'refunded' in the shop" in result.message
+    assert "set policy.states.refunded to create_invoice" in result.message
+    assert "once it has" not in result.message
+    waiting = refund_flow(PARTIAL, REFUNDED_ORDER, policy(), None)
+    assert waiting.message == (
+        "the refunded order 1001 has no booked invoice yet; the credit note is made once it has"
+    )
+    booked_state = refund_flow(
+        PARTIAL, refunded, policy(states={"refunded": "create_invoice"}), None
+    )
+    assert "once it has" in booked_state.message, "the policy books it: it is coming"
 
 
 def test_a_booked_credit_note_is_not_rewritten() -> None:

@@ -648,6 +648,37 @@ def test_shared_customer_takes_every_consumer_only(
             id="eu-business-charged-vat",
         ),
         pytest.param(
+            {"shipping_address": {"country": "DE"}, "customer": {"vat_number": CVR}},
+            "0",
+            {},
+            (None, "eu_business", "vat_zero_without_eu_vat_number"),
+            id="home-vat-number-shipped-to-the-eu-charged-no-vat",
+        ),
+        pytest.param(
+            {
+                "shipping_address": {"country": "DE"},
+                "customer": {"vat_number": "NO923609016MVA"},
+            },
+            "0",
+            {},
+            (None, "eu_business", "vat_zero_without_eu_vat_number"),
+            id="non-eu-vat-number-shipped-to-the-eu-charged-no-vat",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "GR"}, "customer": {"vat_number": "EL094259216"}},
+            "0",
+            {},
+            ("UEUV", "eu_business", "reverse_charge"),
+            id="greek-el-prefix-reverse-charge",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DK"}, "customer": {"vat_number": DE_VAT}},
+            "0",
+            {"vat": {"home_country": "SE", "domestic_codes": {"0": "MF0"}}},
+            ("UEUV", "eu_business", "reverse_charge"),
+            id="danish-delivery-of-a-swedish-shop-to-a-german-business",
+        ),
+        pytest.param(
             {"shipping_address": {"country": "US"}},
             "0",
             {},
@@ -758,12 +789,45 @@ def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
         ({"start_date": "2026-13-01"}, ("start_date",)),
         ({"service_items": {"item": "VARE"}}, ("service_items", "item", "[key]")),
         ({"service_items": {"shipping": " "}}, ("service_items", "shipping")),
+        ({"default_payment_term": ""}, ("default_payment_term",)),
+        ({"rounding_account": " "}, ("rounding_account",)),
+        ({"refund_item": ""}, ("refund_item",)),
+        (
+            {"payment_methods": {"viabill": {"payment_term": ""}}},
+            ("payment_methods", "viabill", "payment_term"),
+        ),
+        ({"customers": {"shared_b2c_account": ""}}, ("customers", "shared_b2c_account")),
+        ({"vat": {"domestic_codes": {"25": ""}}}, ("vat", "domestic_codes", "25")),
+        ({"vat": {"export_code": ""}}, ("vat", "export_code")),
     ],
 )
 def test_bad_policy_names_the_setting(settings: dict[str, Any], loc: tuple[str, ...]) -> None:
     with pytest.raises(ValidationError) as exc:
         policy(**settings)
     assert tuple(exc.value.errors()[0]["loc"]) == loc
+
+
+def test_a_policy_saved_with_empty_codes_reads_them_as_left_out() -> None:
+    """Routes saved before empty codes were refused keep running: each empty code is the
+    setting left out (no rounding item: a gap is a mismatch, not a line on no item)."""
+    stored = {
+        "default_payment_term": "",
+        "rounding_account": "",
+        "payment_methods": {"viabill": {"payment_term": " ", "registered_as_paid": True}},
+        "customers": {"shared_b2c_account": ""},
+        "vat": {"domestic_codes": {"25": "U25", "0": ""}},
+        "refund_item": "REFUSION",
+    }
+    with pytest.raises(ValidationError):
+        CommercePolicy.model_validate(stored)
+    read = CommercePolicy.saved(stored)
+    assert (read.default_payment_term, read.rounding_account, read.refund_item) == (
+        "Netto 8", None, "REFUSION",
+    )  # fmt: skip
+    assert read.payment_methods["viabill"].payment_term is None
+    assert read.customers.shared_b2c_account is None
+    assert read.vat.domestic_codes == {Decimal(25): "U25"}
+    assert CommercePolicy.saved(None) == CommercePolicy()
 
 
 # ---------------------------------------------------------------------------- refunds
@@ -982,6 +1046,48 @@ def test_credit_note_totals_are_checked_like_an_invoices(
             "refund_line_unknown",
         ),
         (refund("10.00", [], order_source_id="2002"), REFUNDED_ORDER, {}, "refund_order_mismatch"),
+        pytest.param(
+            refund(
+                "125.00",
+                [
+                    {
+                        "order_line_id": "11",
+                        "quantity": "1",
+                        "net_amount": "100.00",
+                        "tax_amount": "25.00",
+                    }
+                ],
+                currency="EUR",
+            ),
+            REFUNDED_ORDER,
+            {},
+            "refund_currency_mismatch",
+            id="refund-in-another-currency",
+        ),
+        pytest.param(
+            refund("5000.00", []),
+            REFUNDED_ORDER,
+            {"refund_item": "REFUSION"},
+            "refund_exceeds_order",
+            id="free-amount-beyond-the-order",
+        ),
+        pytest.param(
+            refund(
+                "1250.00",
+                [
+                    {
+                        "order_line_id": "11",
+                        "quantity": "10",
+                        "net_amount": "1000.00",
+                        "tax_amount": "250.00",
+                    }
+                ],
+            ),
+            REFUNDED_ORDER,
+            {},
+            "refund_exceeds_order",
+            id="more-units-than-were-sold",
+        ),
     ],
 )
 def test_refund_that_cannot_be_credited_says_why(

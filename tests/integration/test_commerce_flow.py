@@ -282,6 +282,42 @@ def test_a_customer_update_the_party_cannot_take_is_an_issue_and_the_order_books
         "Strandvejen 9", "2900", "Hellerup")  # fmt: skip
 
 
+def test_a_new_customer_the_hub_cannot_create_says_what_to_correct(
+    system: System, tenant: Tenant, shop: dict[str, Any]
+) -> None:
+    """A new customer's name over a party's 255 characters: the order is not booked, and its
+    issue names the field and what to do about it (a historical import's plan names it as
+    well); corrected in the shop, the order books."""
+    too_long = {"email": "ny@kunde.dk", "name": "Åse " + "Ø" * 300}
+    posted = tenant.api.post("/orders", json=order_body(shop["sku"], customer=too_long))
+    assert posted.status_code == 201, posted.text
+    system.run_until_idle()
+    assert derived(system, tenant, shop["route"]["id"]) == []
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    (issue,) = [i for i in issues if i["stream"] == "orders"]
+    assert (issue["key"], issue["reason"]) == ("5001", "invalid_customer")
+    assert issue["message"].startswith("the customer cannot be created: name: "), issue
+    assert "correct the customer on the order in the shop" in issue["message"], issue
+    # The dry run of a historical import finds it too, rather than planning it booked.
+    plan = tenant.api.post(
+        f"/routes/{shop['route']['id']}/historical-import",
+        json={"from": "2026-11-01", "to": "2026-11-30", "dry_run": True},
+    )
+    assert plan.status_code == 200, plan.text
+    assert [(p["order_source_id"], p["reason"]) for p in plan.json()["problems"]] == [
+        ("5001", "invalid_customer")
+    ], plan.json()
+    assert plan.json()["problems"][0]["detail"].startswith("name: ")
+
+    fixed = order_body(shop["sku"], customer={"email": "ny@kunde.dk", "name": "Åse Østergård"})
+    assert tenant.api.post("/orders", json=fixed).status_code in (200, 201)
+    system.run_until_idle()
+    (invoice,) = derived(system, tenant, shop["route"]["id"])
+    assert invoice["data"]["reference"] == "5001"
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i for i in issues if i["stream"] == "orders"] == []
+
+
 def test_a_run_that_meets_a_new_customers_orders_in_any_order_ends_with_the_newest_address(
     system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
 ) -> None:

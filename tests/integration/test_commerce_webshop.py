@@ -111,6 +111,23 @@ def test_a_rounding_account_that_is_no_item_leaves_nothing_in_uniconta(webshop: 
     assert uniconta_issues(webshop) == []
 
 
+def test_a_route_naming_an_empty_code_is_refused_with_its_field(webshop: Webshop) -> None:
+    """An empty code was saved unchecked (Uniconta is asked about the codes given) and sent
+    blank with each invoice: the rounding gap booked on no item, every order on no payment
+    term. The save names the empty field instead, and what the route had is kept."""
+    for name, empty in (("default_payment_term", ""), ("rounding_account", " ")):
+        body = {"source": webshop.shop_id, "target": webshop.uniconta_id,
+                "entities": ["product"],
+                "commerce": {"policy": {**POLICY, name: empty}}}  # fmt: skip
+        refused = webshop.tenant.api.put(f"/routes/{webshop.route['id']}", json=body)
+        assert refused.status_code == 422, refused.text
+        (error,) = refused.json()["detail"]
+        assert error["loc"][1:] == ["commerce", "policy", name], error
+        assert error["msg"].startswith("the code is empty: name one the accounting system"), error
+    kept = webshop.tenant.api.get(f"/routes/{webshop.route['id']}").json()["commerce"]["policy"]
+    assert (kept["default_payment_term"], kept["rounding_account"]) == ("Netto 8", "AFRUND")
+
+
 def test_a_draft_order_keeps_its_lines_when_a_change_names_a_missing_item(
     webshop: Webshop,
 ) -> None:

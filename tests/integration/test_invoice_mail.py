@@ -30,6 +30,7 @@ from ledgerbridge.sandbox.uniconta import seed_products
 from ledgerbridge.sandbox.uniconta.seed_commerce import DEBTOR_GROUPS
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.mail import MailIntent
+from ledgerbridge.store.tables.tenancy import Connection
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, new_tenant
 from tests.integration.test_commerce_flow import (
     POLICY,
@@ -212,6 +213,38 @@ def test_a_template_that_does_not_render_is_refused_when_saved(
     assert broken.status_code == 422 and "body_template" in broken.text
     kept = mail_tenant.api.get(f"/connections/{shop['cid']}").json()
     assert kept["settings"]["invoice_mail"]["subject_template"] == SUBJECT
+
+
+def test_a_sender_name_with_a_line_break_is_refused_and_one_saved_before_is_one_line(
+    mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink
+) -> None:
+    """A line break in the sender's name ended the From header: the test mail answered 500
+    and every invoice mail failed with mail_render_failed. It is refused when saved; a name
+    saved with one before is sent on one line."""
+    shop = open_shop(mail_system, mail_tenant, uniconta, mail_settings(sink))
+    refused = mail_tenant.api.patch(
+        f"/connections/{shop['cid']}",
+        json={"settings": {"invoice_mail": {"from_name": "Nordlys\r\nBcc: x@example.dk"}}},
+    )
+    assert refused.status_code == 422, refused.text
+    (error,) = refused.json()["detail"]
+    assert error["loc"][-1] == "from_name" and "one line" in error["msg"], error
+
+    with mail_system.sessions.begin() as session:  # as a name saved before was stored
+        stored = session.get(Connection, shop["cid"])
+        assert stored is not None
+        stored.settings = {**stored.settings, "invoice_mail": {
+            **stored.settings["invoice_mail"], "from_name": "Nordlys\r\n Handel"}}  # fmt: skip
+    tested = mail_tenant.api.post(
+        f"/connections/{shop['cid']}/invoice-mails/test", json={"recipient": "ejer@nordlys.dk"}
+    )
+    assert tested.status_code == 200 and tested.json()["status"] == "sent", tested.text
+    order(mail_system, mail_tenant, shop["sku"], "7001")
+    test_mail, invoice_mail = sink.received()
+    for received in (test_mail, invoice_mail):
+        assert received.message()["From"] == "Nordlys Handel <faktura@nordlys.dk>"
+    assert invoice_mail.rcpt_to == ["karen@kunde.dk"]
+    assert mail_issues(mail_tenant, shop["cid"]) == []
 
 
 def test_a_refusal_is_an_issue_on_the_invoice_and_is_not_retried(

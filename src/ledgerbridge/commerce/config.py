@@ -16,7 +16,7 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from ledgerbridge.connectors.base import CodeKind, NamedCode
@@ -43,7 +43,22 @@ __all__ = [
 StateAction = Literal["ignore", "create_order", "create_invoice"]
 MatchField = Literal["email", "phone", "vat_number", "ean"]
 ServiceLineKind = Literal["shipping", "fee", "discount"]
-ItemCode = Annotated[str, Field(min_length=1)]
+
+
+def _named(code: str) -> str:
+    """A code the accounting system must have is given, or the setting is left out: an empty
+    one would be looked up nowhere when the route is saved and sent blank with every invoice."""
+    if not code:
+        raise PydanticCustomError(
+            "code_empty",
+            "the code is empty: name one the accounting system has, or leave the setting out "
+            "(null) for its default",
+        )
+    return code
+
+
+Code = Annotated[str, AfterValidator(_named)]
+"""An accounting system's code (payment term, debtor group, item, VAT code, debtor)."""
 
 
 def oss_key(country: str, rate: Decimal) -> str:
@@ -54,7 +69,7 @@ def oss_key(country: str, rate: Decimal) -> str:
 class PaymentRule(Canonical):
     """What an invoice paid with one payment method gets."""
 
-    payment_term: str | None = None
+    payment_term: Code | None = None
     """The accounting system's payment term; none: the customer profile's, else the default."""
     registered_as_paid: bool = False
     """Whether a paid order's invoice is registered as paid at once (card payments settled by
@@ -66,12 +81,12 @@ class CustomerProfile(Canonical):
 
     match_by: MatchField | None = None
     """The field a customer is looked up by; none: the kind's own (``DEFAULT_MATCH_BY``)."""
-    debtor_group: str = Field(min_length=1)
+    debtor_group: Code
     vat_zone: Literal["domestic", "eu", "abroad"] | None = None
     """Fixed VAT zone; none: from the destination country (home, EU, rest of the world)."""
-    vat_code: str | None = None
+    vat_code: Code | None = None
     """The debtor's default VAT code; none: the one the VAT policy gives its lines."""
-    payment_term: str | None = None
+    payment_term: Code | None = None
     """Payment term of invoices to these customers, unless the payment method sets one."""
     update_existing: bool = True
     """Whether an order of a customer the hub has already updates that customer: the name,
@@ -104,7 +119,7 @@ class CustomerPolicy(Canonical):
     consumer on one shared debtor (POS-like shops that keep no customer register)."""
 
     profiles: dict[CustomerKind, CustomerProfile] = Field(default_factory=_default_profiles)
-    shared_b2c_account: str | None = None
+    shared_b2c_account: Code | None = None
     """The debtor account every B2C order is booked on; none: each consumer is matched."""
 
     @field_validator("profiles")
@@ -137,19 +152,19 @@ class VatPolicy(Canonical):
     """
 
     home_country: CountryCode = "DK"
-    domestic_codes: dict[Decimal, str] = Field(
+    domestic_codes: dict[Decimal, Code] = Field(
         default_factory=lambda: {Decimal(25): "U25", Decimal(0): "U0"}
     )
     oss: bool = True
     """Whether the shop is registered for One Stop Shop; without it EU consumers are charged
     home VAT, booked with the domestic codes."""
-    oss_codes: dict[str, str] = Field(default_factory=dict)
+    oss_codes: dict[str, Code] = Field(default_factory=dict)
     """Codes per ``COUNTRY:RATE`` (``DE:19``) that differ from the pattern's."""
     oss_code_pattern: str = "U_{country}{rate}"
     """Name of an OSS code: ``{country}`` is the ISO code, ``{rate}`` the rate with two digits
     before any decimals (``U_DE19``, ``U_DE07``, ``U_FR05.5``)."""
-    eu_business_code: str = "UEUV"
-    export_code: str = "UEXP"
+    eu_business_code: Code = "UEUV"
+    export_code: Code = "UEXP"
     rounding: Literal["per_rate", "per_line"] = "per_rate"
     """How the accounting system rounds an invoice's VAT, which the shop's totals are checked
     against: ``per_rate``, once per rate on the net total of its lines (Uniconta, whose VAT
@@ -214,7 +229,7 @@ class CommercePolicy(Canonical):
     """Book invoices (post them); otherwise leave them as drafts for a person."""
     email_invoices: bool = False
     """Mail each booked invoice to the customer's e-mail address (EAN customers excepted)."""
-    default_payment_term: str = "Netto 8"
+    default_payment_term: Code = "Netto 8"
     payment_methods: dict[str, PaymentRule] = Field(
         default_factory=lambda: {
             method: PaymentRule.model_validate(rule)
@@ -227,12 +242,12 @@ class CommercePolicy(Canonical):
     vat: VatPolicy = Field(default_factory=VatPolicy)
     rounding_tolerance: Amount = Field(default=Decimal("0.05"), ge=0)
     """The largest gap between the shop's total and the booked one that is booked as rounding."""
-    rounding_account: str | None = None
+    rounding_account: Code | None = None
     """The item a rounding line is booked on (invoice lines are booked on items; its item
     group posts to the rounding account); without one any gap is a mismatch."""
-    refund_item: str | None = None
+    refund_item: Code | None = None
     """The item a refund of a free amount (not tied to returned lines) is credited with."""
-    service_items: dict[ServiceLineKind, ItemCode] = Field(default_factory=dict)
+    service_items: dict[ServiceLineKind, Code] = Field(default_factory=dict)
     """The item each kind of line without a SKU of its own is booked on (``{"shipping":
     "FRAGT", "fee": "GEBYR"}``), keeping the line's text and price: its item group decides the
     revenue account, as for any sale, so freight and fees reach their own accounts; a kind
@@ -255,11 +270,28 @@ class CommercePolicy(Canonical):
                 merged[method] = rule
         return merged
 
+    @classmethod
+    def saved(cls, data: Mapping[str, Any] | None) -> CommercePolicy:
+        """A route's policy as stored. One saved before empty codes were refused may hold
+        them: each is read as the setting left out (its default, or none), so the route's flow
+        keeps running and its next save names what to fill in."""
+        return cls.model_validate(_without_blanks(data or {}))
+
     @model_validator(mode="after")
     def _states_named(self) -> CommercePolicy:
         if any(not state.strip() for state in self.states):
             raise PydanticCustomError("state_empty", "an order state needs a name")
         return self
+
+
+def _without_blanks(data: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` without the settings whose value is an empty text, at any depth."""
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, str) and not value.strip():
+            continue
+        kept[key] = _without_blanks(value) if isinstance(value, Mapping) else value
+    return kept
 
 
 def named_codes(given: Mapping[str, Any]) -> list[NamedCode]:

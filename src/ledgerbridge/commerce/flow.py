@@ -41,6 +41,7 @@ from ledgerbridge.commerce.policies import (
     match_key,
     order_day,
     refund_payment_term,
+    state_action,
     withdraws,
 )
 from ledgerbridge.model.commerce import CustomerKind, Order, Refund
@@ -58,6 +59,7 @@ __all__ = [
     "RefundResult",
     "credit_note_waits",
     "match_key",
+    "new_party_data",
     "order_flow",
     "party_update",
     "refund_flow",
@@ -109,6 +111,12 @@ MESSAGES: dict[str, str] = {
     "Add {country}'s VAT rate in the shop and correct the order there (it flows again once it "
     "changes); if the line is really zero-rated in {country}, name its VAT code in "
     'policy.vat.oss_codes as "{country}:0"',
+    "vat_zero_without_eu_vat_number": "line {line} is charged 0% VAT on a sale to a "
+    "business in {country} whose VAT number {vat_number} is not of another EU country than "
+    "{home}: a sale without VAT to a business in the EU (reverse charge) needs the buyer's "
+    "VAT number from another member state, so it is not booked as one. Correct the "
+    "customer's VAT number, or charge VAT in the shop, and correct the order there (it "
+    "flows again once it changes)",
     "totals_mismatch": "the shop's total {shop_total} differs from the booked "
     "{booked_total} by more than the tolerance (VAT: shop {shop_tax}, booked "
     "{booked_tax}): the invoice stays a draft",
@@ -135,8 +143,22 @@ MESSAGES: dict[str, str] = {
     "follows it by itself",
     "refund_waiting_for_invoice": "the refunded order {order} has no booked invoice yet; the "
     "credit note is made once it has",
+    "refund_of_unbooked_final_order": "the refunded order {order} is '{state}' in the shop, a "
+    "state it does not leave and that does not trigger booking (policy.states), so it has no "
+    "invoice for this refund to credit: to book the sale and its credit note, set "
+    "policy.states.{state} to create_invoice; if the sale is not to be booked at all, dismiss "
+    "this issue and the order's",
     "refund_order_mismatch": "the refund names another order than the one found",
     "refund_line_unknown": "a refunded line names no line of order {order}",
+    "refund_currency_mismatch": "the refund is in {refund_currency} and order {order} in "
+    "{currency}: a credit note is made in the currency of the invoice it credits, so correct "
+    "the refund's currency in the shop or its file (the refund flows again once it changes), "
+    "or book its credit note by hand in the accounting system",
+    "refund_exceeds_order": "the refund of {amount} {currency} is more than order {order} "
+    "totals ({order_total} {currency}), and a credit note never credits more than its "
+    "invoice: correct the refund's amount in the shop or its file (a number read with the "
+    "wrong decimal separator, say; the refund flows again once it changes), or book the "
+    "credit note by hand in the accounting system",
     "refund_item_missing": "the refund pays a free amount and the policy has no refund_item",
     "refund_rate_ambiguous": "the refund pays a free amount and order {order} has item lines "
     "at several VAT rates, so the VAT of that amount cannot be told: make the refund in the "
@@ -326,7 +348,7 @@ def _contact(order: Order, kind: CustomerKind) -> JSON:
     return {key: value for key, value in data.items() if value is not None}
 
 
-def _party_data(order: Order, decision: CustomerDecision) -> JSON:
+def new_party_data(order: Order, decision: CustomerDecision) -> JSON:
     """A new customer with the profile's group, zone and the shop's identifiers."""
     customer = order.customer
     contact = _contact(order, decision.kind)
@@ -385,7 +407,7 @@ def _customer(order: Order, policy: CommercePolicy, known: Known) -> PartyPlan |
     if found is not None:
         update = _update(order, policy, decision, found, known)
         return PartyPlan(party_id=found, key=match, update=update, as_of=order.created_at)
-    return PartyPlan(data=_party_data(order, decision), key=match, as_of=order.created_at)
+    return PartyPlan(data=new_party_data(order, decision), key=match, as_of=order.created_at)
 
 
 ADDRESS_PARTS = ("line1", "line2", "line3", "postal_code", "city", "country")
@@ -531,8 +553,9 @@ def order_flow(
         if vat.code is None:
             label = line.sku or line.description or str(number)
             message = _message(
-                vat.reason, line=label, rate=line.tax_rate, country=order.destination
-            )
+                vat.reason, line=label, rate=line.tax_rate, country=order.destination,
+                vat_number=order.customer.vat_number, home=policy.vat.home_country,
+            )  # fmt: skip
             return result("skip", vat.reason, message)
         sku = line_item(line, policy)
         invoice_line = InvoiceLine(
@@ -621,17 +644,26 @@ def refund_flow(
             "wait", "refund_order_missing", _message("refund_order_missing", order=ref), True
         )
     if invoice is None or invoice.state not in BOOKED_STATES or invoice.party_id is None:
+        # An order refunded or cancelled before it was booked waits for a person, not for time.
+        final = invoice is None and order.state in FINAL and state_action(order, policy) == "ignore"
+        waits = "refund_of_unbooked_final_order" if final else "refund_waiting_for_invoice"
         return RefundResult(
             "wait",
             "refund_waiting_for_invoice",
-            _message("refund_waiting_for_invoice", order=order.number or ref),
+            _message(waits, order=order.number or ref, state=order.state),
             True,
         )
     decision = credit_note_lines(refund, order, policy)
     if not decision.lines or decision.totals is None:
-        return RefundResult(
-            "skip", decision.reason, _message(decision.reason, order=order.number or ref), True
+        message = _message(
+            decision.reason,
+            order=order.number or ref,
+            currency=order.currency,
+            order_total=order.total,
+            refund_currency=refund.currency,
+            amount=refund.amount,
         )
+        return RefundResult("skip", decision.reason, message, True)
     codes: dict[Decimal, str | None] = {}
     for line in order.lines:
         codes.setdefault(line.tax_rate, line_vat_code(order, line, policy).code)

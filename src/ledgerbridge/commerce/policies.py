@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Literal
@@ -474,6 +474,24 @@ def _domestic(rate: Decimal, policy: CommercePolicy) -> VatDecision:
     return VatDecision(code, "domestic", "domestic_rate")
 
 
+REVERSE_CHARGE_PREFIXES: frozenset[str] = frozenset(
+    {*(code.upper() for code in eu_vat.MEMBER_STATES), "EL"}
+)
+"""VAT number prefixes a supply of goods without VAT to a business in the EU can be made
+against: the member states' (Greece's ``EL``) and Northern Ireland's ``XI``."""
+
+
+def _other_eu_vat_number(number: str, policy: CommercePolicy) -> bool:
+    """Whether a VAT number can carry a sale without VAT to a business in another EU country:
+    one of another member state than the shop's own. A number without a country prefix is
+    not judged here (its country is not known)."""
+    prefix = number[:2].upper()
+    if not prefix.isalpha():
+        return True
+    country = "GR" if prefix == "EL" else prefix
+    return prefix in REVERSE_CHARGE_PREFIXES and country != policy.vat.home_country.upper()
+
+
 def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatDecision:
     """The VAT code a line is booked with.
 
@@ -485,6 +503,8 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
     zero-rate code it would be declared as exempt at home and missing from the OSS return.
     Only a ``COUNTRY:0`` code in ``vat.oss_codes`` says such a line is zero-rated there. A
     line of no amount (free shipping) or a discount sells nothing and keeps the home code.
+    Reverse charge needs the buyer's VAT number from another member state than the shop's: a
+    business with a home or non-EU number charged no VAT is a question for a person too.
     Outside the EU: export, which carries no VAT; a line charged VAT there is a question for
     a person.
     """
@@ -499,6 +519,9 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
         return VatDecision(policy.vat.export_code, "export", "export")
     assert country is not None
     if order.customer.vat_number and order.customer.customer_kind != "b2c" and not rate:
+        sells = line.kind != "discount" and line.net_amount
+        if sells and not _other_eu_vat_number(order.customer.vat_number, policy):
+            return VatDecision(None, "eu_business", "vat_zero_without_eu_vat_number")
         return VatDecision(policy.vat.eu_business_code, "eu_business", "reverse_charge")
     if not policy.vat.oss:
         return _domestic(rate, policy)
@@ -554,6 +577,13 @@ def credit_note_lines(refund: Refund, order: Order, policy: CommercePolicy) -> C
     its lines on the refund item at the order's rate, so the credit note totals the refund."""
     if refund.order_source_id != order.source_id:
         return CreditNoteDecision("refund_order_mismatch")
+    # A credit note is in its invoice's currency and never credits more than the invoice: a
+    # refund that says otherwise is a data error (a file's constant currency, a number read
+    # with the wrong decimal separator) for a person to correct, not a credit note to book.
+    if refund.currency != order.currency:
+        return CreditNoteDecision("refund_currency_mismatch")
+    if refund.amount > order.total:
+        return CreditNoteDecision("refund_exceeds_order")
     lines: list[InvoiceLine] = []
     for refunded in refund.lines:
         line = _order_line(order, refunded.order_line_id, refunded.sku)
@@ -666,13 +696,16 @@ def plan_historical_import(
     known_customers: Collection[str] = (),
     timezone: str = "UTC",
     booked: Collection[str] = (),
+    customer_problem: Callable[[Order, CustomerDecision], str | None] | None = None,
 ) -> HistoricalImportPlan:
     """What importing the orders created in ``date_range`` would do: how many are booked and
     for how much per currency, which customers are created (by their match value, against
     ``known_customers`` given as ``field:value``), and every problem (a missing product, VAT
     code or customer value, a totals mismatch) found on the way. Orders outside the range are
     not looked at; orders in it that would be skipped are counted per reason, those whose
-    invoice the route made already (``booked``: their source ids) as ``already_booked``."""
+    invoice the route made already (``booked``: their source ids) as ``already_booked``.
+    ``customer_problem`` says why a customer to be created could not be (``invalid_customer``:
+    a name longer than a customer takes), as the import would find it."""
     count = 0
     totals: dict[str, Decimal] = defaultdict(lambda: Decimal("0.00"))
     new_customers: dict[str, None] = {}
@@ -701,6 +734,9 @@ def plan_historical_import(
             key = f"{customer.match_field}:{match_key(customer.match_field, customer.match_value)}"
             if key not in known_customers:
                 new_customers[key] = None
+                refused = customer_problem(order, customer) if customer_problem else None
+                if refused:
+                    problems.append(ImportProblem(order.source_id, "invalid_customer", refused))
     return HistoricalImportPlan(
         date_range=date_range,
         orders=count,

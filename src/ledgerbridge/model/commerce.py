@@ -292,6 +292,31 @@ class Order(Record):
         return self.paid_at is not None
 
 
+def _paid_back(given: object, *, zero: bool) -> object:
+    """A refund's figures are what the customer got back: positive, as an export that writes
+    its credit notes negative does not (``-125.00`` there is ``125.00`` here). Checked before
+    the field's own bound, so the refusal says what to write; a value that is no number is
+    left to the field."""
+    try:
+        value = Decimal(str(given)) if isinstance(given, str | int | float | Decimal) else None
+    except ArithmeticError:
+        value = None
+    if value is None or not value.is_finite():
+        return given
+    if value < 0:
+        raise PydanticCustomError(
+            "greater_than_equal" if zero else "greater_than",
+            "a refund's amounts and quantities are what the customer got back, so positive: "
+            "write {value} as {positive} (a credit note's minus sign is not part of a refund)",
+            {"value": str(given), "positive": str(-value)},
+        )
+    if value == 0 and not zero:
+        raise PydanticCustomError(
+            "greater_than", "a refund's amount is what the customer got back, so more than 0"
+        )
+    return given
+
+
 class RefundLine(Canonical):
     """A refunded part of an order line: how many units and how much, both positive."""
 
@@ -303,6 +328,11 @@ class RefundLine(Canonical):
     """Units returned; 0 for a refund of money only (a price correction on the line)."""
     net_amount: Amount = Field(ge=0)
     tax_amount: Amount = Field(default=Decimal(0), ge=0)
+
+    @field_validator("quantity", "net_amount", "tax_amount", mode="before")
+    @classmethod
+    def _not_negative(cls, value: object) -> object:
+        return _paid_back(value, zero=True)
 
     @model_validator(mode="after")
     def _names_its_line(self) -> RefundLine:
@@ -331,6 +361,11 @@ class Refund(Record):
     """How the money went back, when the shop says (a till's refund payment); none: the way
     the sale was paid, as far as anyone knows."""
     lines: list[RefundLine] = Field(default_factory=list)
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _positive(cls, value: object) -> object:
+        return _paid_back(value, zero=False)
 
     @model_validator(mode="after")
     def _lines_within_amount(self) -> Refund:

@@ -136,7 +136,7 @@ def commerce_of(route: Route) -> tuple[CommercePolicy, MappingRules | None] | No
     """The route's saved policy and rules (validated when saved), or None for a plain route."""
     if not route.commerce:
         return None
-    policy = CommercePolicy.model_validate(route.commerce.get("policy") or {})
+    policy = CommercePolicy.saved(route.commerce.get("policy"))
     rules_data = route.commerce.get("rules")
     return policy, MappingRules.model_validate(rules_data) if rules_data else None
 
@@ -651,7 +651,9 @@ class CommerceFlows(RouteFlows):
             run.recorder.issue(
                 session, stream="orders", direction=FLOW, key=str(record.data["source_id"]),
                 reason="invalid_customer",
-                message=f"the customer cannot be created: {describe_validation_error(exc)}",
+                message=f"the customer cannot be created: {describe_validation_error(exc)}; "
+                "correct the customer on the order in the shop: the order flows again once it "
+                "changes, and its invoice is made then",
                 record_id=record.id,
             )  # fmt: skip
             return None

@@ -134,7 +134,9 @@ class MailConfig:
                 tls_ca_file=mail.get("tls_ca_file"),
             ),
             from_address=str(mail["from_address"]),
-            from_name=mail.get("from_name"),
+            # One line, as the From header takes it (a name saved with a line break before
+            # such names were refused would fail every mail).
+            from_name=" ".join(str(mail.get("from_name") or "").split()) or None,
             reply_to=mail.get("reply_to"),
             subject=str(mail.get("subject_template") or render.DEFAULT_SUBJECT),
             body=str(mail.get("body_template") or render.DEFAULT_BODY),
@@ -252,7 +254,7 @@ class InvoiceMails:
         if route is None or not route.commerce:
             return None
         try:
-            policy = CommercePolicy.model_validate(route.commerce.get("policy") or {})
+            policy = CommercePolicy.saved(route.commerce.get("policy"))
         except ValidationError:
             return None
         if not policy.email_invoices:

@@ -25,12 +25,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.config import CommercePolicy, named_codes, named_vat_codes
-from ledgerbridge.commerce.flow import match_key
+from ledgerbridge.commerce.flow import match_key, new_party_data
 from ledgerbridge.commerce.mapping import MappingRules, apply_mapping
 from ledgerbridge.commerce.paymatch import PayMatchPolicy
-from ledgerbridge.commerce.policies import DateRange, line_vat_code, plan_historical_import
+from ledgerbridge.commerce.policies import (
+    CustomerDecision,
+    DateRange,
+    line_vat_code,
+    plan_historical_import,
+)
 from ledgerbridge.connectors.base import Connector, ConnectorError, NamedCode
 from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.engine.routing import APP_SOURCE, route_problems, tenant_connections
 from ledgerbridge.model.commerce import Order
@@ -86,6 +92,15 @@ def _validated(commerce: JSON | None, current: JSON | None) -> JSON | None:
             rules.model_copy(update={"version": 1})
         )
     return {"policy": policy.model_dump(mode="json"), "rules": rules.model_dump(mode="json")}
+
+
+def _customer_problem(order: Order, decision: CustomerDecision) -> str | None:
+    """Why the customer an order's import would create cannot be, as the flow finds it."""
+    try:
+        validate("party", new_party_data(order, decision))
+    except ValidationError as exc:
+        return describe_validation_error(exc)
+    return None
 
 
 def _validated_paymatch(paymatch: JSON | None) -> JSON | None:
@@ -376,7 +391,7 @@ class RouteService:
     def _plan(self, session: Session, route: Route, date_range: DateRange) -> tuple[JSON, int]:
         """The dry run's plan, and the calls it made (reading the target's VAT codes)."""
         assert route.commerce is not None
-        policy = CommercePolicy.model_validate(route.commerce.get("policy") or {})
+        policy = CommercePolicy.saved(route.commerce.get("policy"))
         rules = MappingRules.model_validate(route.commerce.get("rules") or {})
         source = route.source_connection_id or APP_SOURCE
         orders: list[Order] = []
@@ -433,6 +448,7 @@ class RouteService:
             orders, date_range, products, vat_codes, policy, known_customers=customers,
             timezone=target.timezone if target is not None else "UTC",
             booked={key.removeprefix("order:") for key in booked},
+            customer_problem=_customer_problem,
         )  # fmt: skip
         return {
             "from": date_range.start.isoformat(),

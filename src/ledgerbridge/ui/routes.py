@@ -183,7 +183,7 @@ def draft_of_route(route: JSON) -> JSON:
     commerce = route.get("commerce") or default_commerce()
     # Read through the model: a route saved before a setting existed shows its default, so
     # saving the form does not switch it off.
-    policy = CommercePolicy.model_validate(commerce["policy"]).model_dump(mode="json")
+    policy = CommercePolicy.saved(commerce["policy"]).model_dump(mode="json")
     rules = commerce["rules"]
     customers, vat = policy["customers"], policy["vat"]
     paymatch = route.get("paymatch") or {}

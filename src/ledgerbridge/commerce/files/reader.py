@@ -257,6 +257,40 @@ def _missing(name: str, cell: Cell, record: str | None) -> Problem:
     )
 
 
+_REFUND_LINE_AMOUNTS = {
+    "line.net_amount": "its refunded amount excluding VAT",
+    "line.tax_amount": "its refunded VAT (0 on a line without VAT)",
+}
+"""What a refunded line needs, as a refund file has no prices or rates to compute it from: a
+line read without its VAT would credit the goods at their rate and the difference again as a
+free amount."""
+
+
+def _refund_line_problems(line: _Values, record: str | None) -> list[Problem]:
+    """A refunded line credits its net amount and its VAT; a row with no line values is a
+    free amount instead."""
+    found = []
+    for name, what in _REFUND_LINE_AMOUNTS.items():
+        cell = line.cells.get(name)
+        if line.get(name) is not None or (cell is not None and cell.bad):
+            continue
+        where = (
+            f"column {cell.column!r} is empty" if cell and cell.column else "no column is mapped"
+        )
+        found.append(
+            Problem(
+                line=cell.line if cell else line.whole().line,
+                column=cell.column if cell else None,
+                field=name,
+                record=record,
+                code="value_missing",
+                message=f"a refunded line needs {what} ({name}), and {where}: fill it in, "
+                "or leave the row's line columns empty to refund refund.amount as a free amount",
+            )
+        )
+    return found
+
+
 def _present(line: _Values) -> bool:
     """Whether a line holds anything from the file (constants and defaults make no line)."""
     return any(cell.given for cell in line.cells.values())
@@ -478,6 +512,8 @@ def _read_group(group: _Group, mapping: FileMapping) -> tuple[Order | Refund | N
             line = _parse(cells, mapping, problems, group.key)
             if mapping.kind == "orders" or _present(line):
                 lines.append(line)
+            if mapping.kind == "refunds" and _present(line):
+                problems.extend(_refund_line_problems(line, group.key))
             if mapping.kind == "orders":
                 problems.extend(
                     _missing(name, cell, group.key)

@@ -91,6 +91,15 @@ class InvoiceMail(Strict):
             raise ValueError(f"template does not render: {exc}") from exc
         return value
 
+    @field_validator("from_name")
+    @classmethod
+    def _name_on_one_line(cls, value: str | None) -> str | None:
+        """The name goes in the From header, which a line break would end: every mail would
+        fail to be made."""
+        if value is not None and any(char in value for char in "\r\n"):
+            raise ValueError("the sender's name must be one line, without line breaks")
+        return value
+
     @field_validator("subject_template")
     @classmethod
     def _one_line(cls, value: str) -> str:
