@@ -603,6 +603,39 @@ def test_payments_of_issued_invoices_are_registered_once(
     assert tenant.api.get(f"/connections/{cid}/issues").json() == []
 
 
+def test_a_payment_or_credit_note_of_a_draft_waits_saying_the_invoice_must_be_issued(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    streams = {**ALL_STREAMS, "payments": {"enabled": True}}
+    cid = connect(tenant, tripletex, entities=streams)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    draft = issue(tenant, party["id"], status="draft")
+    paid = tenant.api.post(
+        "/payments",
+        json={"invoice_id": draft["id"], "date": "2026-11-25", "amount": "100.00",
+              "currency": "NOK"},
+    )  # fmt: skip
+    assert paid.status_code == 201, paid.text
+    issue(
+        tenant, party["id"], kind="credit_note", credits_invoice_id=draft["id"],
+        lines=[{"description": "Kreditert", "quantity": "-1", "unit_price": "4500",
+                "vat_code": "3"}],
+    )  # fmt: skip
+    system.run_until_idle()
+    listed = tenant.api.get(f"/connections/{cid}/issues").json()
+    issues = {i["reason"]: i["message"] for i in listed}
+    for reason in ("payment_invoice_pending", "credited_invoice_pending"):
+        assert "it is draft" in issues[reason], issues
+        assert "once issued: status sent, booked or paid" in issues[reason], issues
+        assert "roles" not in issues[reason], issues
+    assert tenant.api.patch(f"/invoices/{draft['id']}", json={"status": "sent"}).status_code == 200
+    system.run_until_idle()
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+    charged = tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")
+    assert sorted(bool(i.get("isCreditNote")) for i in charged) == [False, True]
+
+
 # ------------------------------------------------------------------ work statistics
 
 

@@ -220,3 +220,23 @@ def test_an_import_reads_invoice_lines_in_whole_pages(uniconta: Uniconta) -> Non
         for row in rows
         for line in row["lines"]
     )
+
+
+def test_a_credit_note_of_a_cancelled_invoice_waits_saying_it_is_cancelled(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    trading: dict[str, Any],  # noqa: F811
+) -> None:
+    party, item = trading["party"]["id"], trading["item"]["Item"]
+    cancelled = tenant.api.post(
+        "/invoices", json=_invoice_body(party, item, status="cancelled")
+    ).json()
+    credit = _invoice_body(party, item, kind="credit_note", credits_invoice_id=cancelled["id"])
+    credit["lines"] = [{**line, "quantity": f"-{line['quantity']}"} for line in credit["lines"]]
+    assert tenant.api.post("/invoices", json=credit).status_code == 201
+    system.run_until_idle()
+    [waiting] = issues(tenant, trading["connection"]["id"], "credited_invoice_pending")
+    assert "it is cancelled, and a cancelled invoice is not sent" in waiting["message"]
+    assert "roles" not in waiting["message"]
+    assert uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient") == []

@@ -284,9 +284,11 @@ class SyncState:
             )
         fitting = [s for s in carriers if ctx.mapping(s).in_scope(target.data)]
         if not fitting:
+            hints = (ctx.mapping(s).scope_hint(target.data) for s in carriers)
+            why = next((h for h in hints if h), None) or "see its roles"
             return SkipRecord(
                 reference.pending_reason,
-                f"{what} is not one of the {streams} this connection sends (see its roles): "
+                f"{what} is not one of the {streams} this connection sends ({why}): "
                 f"make it one and this record follows by itself",
             )
         blocked = self._open_issues(session, ctx, OUTBOUND, {s: [record_id] for s in fitting})

@@ -195,6 +195,12 @@ class InvoiceMapping(EntityMapping):
     def in_scope(self, record: JSON) -> bool:
         return record.get("status") in ISSUED
 
+    def scope_hint(self, record: JSON) -> str | None:
+        return (
+            f"it is {record.get('status') or 'without a status'}, and an invoice is sent to "
+            "Tripletex once issued: status sent, booked or paid"
+        )
+
     def remote_id(self, remote: JSON) -> str:
         return str(remote["id"])
 

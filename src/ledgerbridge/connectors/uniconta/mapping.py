@@ -784,6 +784,9 @@ class InvoiceMapping(EntityMapping):
     def in_scope(self, record: JSON) -> bool:
         return record.get("status") != "cancelled"
 
+    def scope_hint(self, record: JSON) -> str | None:
+        return "it is cancelled, and a cancelled invoice is not sent to Uniconta"
+
 
 def _posted_in_hub(record: JSON) -> bool:
     return record.get("number") is not None and record.get("status") in ("booked", "paid")
