@@ -636,6 +636,27 @@ def test_a_payment_or_credit_note_of_a_draft_waits_saying_the_invoice_must_be_is
     assert sorted(bool(i.get("isCreditNote")) for i in charged) == [False, True]
 
 
+def test_an_issued_invoice_without_lines_is_skipped_before_anything_is_written(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    empty = issue(tenant, party["id"], lines=[])
+    system.run_until_idle()
+    [skipped] = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert (skipped["reason"], skipped["key"]) == ("invoice_without_lines", empty["id"])
+    assert "add them in the app" in skipped["message"]
+    firm = tripletex.firm.firm_id
+    assert tripletex.sandbox.all(firm, "Order") == []
+    lines = [{"description": "Årsoppgjør", "quantity": "1", "unit_price": "800", "vat_code": "3"}]
+    assert tenant.api.patch(f"/invoices/{empty['id']}", json={"lines": lines}).is_success
+    system.run_until_idle()
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+    [charged] = tripletex.sandbox.all(firm, "Invoice")
+    assert charged["amount"] == Decimal("1000.00")
+
+
 # ------------------------------------------------------------------ work statistics
 
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledgerbridge.connectors.base import JSON, EntityMapping, LinkedBy, RemoteRef, SkipRecord
-from ledgerbridge.connectors.kit.records import written_once
+from ledgerbridge.connectors.kit.records import booked_with_lines, written_once
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import decimal, named, text, texts
 from ledgerbridge.model.invoice import fold_document_discount
@@ -264,7 +264,10 @@ class InvoiceMapping(EntityMapping):
             "deliveryDate": record["date"],
             # Order.discountPercentage is only a default for new lines: the document discount
             # goes in each line's own discount.
-            "orderLines": [self._line_out(line) for line in fold_document_discount(record)],
+            "orderLines": [
+                self._line_out(line)
+                for line in booked_with_lines(fold_document_discount(record), "Tripletex")
+            ],
         }
         if record.get("reference"):
             order["reference"] = record["reference"]
