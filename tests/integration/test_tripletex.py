@@ -657,6 +657,32 @@ def test_an_issued_invoice_without_lines_is_skipped_before_anything_is_written(
     assert charged["amount"] == Decimal("1000.00")
 
 
+def test_preview_of_a_push_of_invoices_decides_as_the_push_with_the_vat_types(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """The push reads the VAT types to find the type of a line's VAT number; its preview
+    reads them too, so an invoice it would charge is not shown as ``vat_code_unmapped``."""
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    sent = issue(tenant, party["id"])
+    issue(tenant, party["id"], lines=[{"description": "x", "quantity": "1",
+                                       "unit_price": "10", "vat_code": "99"}])  # fmt: skip
+    preview = tenant.api.post(f"/connections/{cid}/preview", json={"kind": "push"}).json()
+    invoices = preview["streams"]["invoices"]
+    assert (invoices["create"], invoices["skip"]) == (1, 1), invoices
+    assert invoices["examples"]["create"] == [sent["id"]]
+    assert [s["reason"] for s in invoices["skips"]] == ["vat_code_unmapped"]
+    assert preview["calls"]["preview"] == 1, "one read of the VAT types, no write"
+    assert tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice") == []
+
+    system.run_until_idle()
+    [charged] = tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")
+    assert tenant.api.get(f"/invoices/{sent['id']}").json()["data"]["number"] == str(
+        charged["invoiceNumber"]
+    )
+
+
 # ------------------------------------------------------------------ work statistics
 
 
