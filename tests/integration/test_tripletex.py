@@ -683,6 +683,37 @@ def test_preview_of_a_push_of_invoices_decides_as_the_push_with_the_vat_types(
     )
 
 
+def test_reconciliation_finds_the_invoices_charged_in_tripletex(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """Invoices are only sent, never pulled: the report reads the month's charged invoices by
+    id instead of calling each of them gone from Tripletex."""
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    charged = issue(tenant, party["id"])
+    issue(tenant, party["id"], date="2026-10-30", due_date="2026-11-13")
+    refused = issue(tenant, party["id"], currency="EUR")
+    system.run_until_idle()
+    [october] = [
+        i for i in tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")
+        if i["invoiceDate"] == "2026-10-30"
+    ]  # fmt: skip
+    started = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": "2026-11"})
+    assert started.status_code == 202, started.text
+    system.run_until_idle()
+    report = tenant.api.get(f"/connections/{cid}/reconciliations/{started.json()['id']}").json()
+    assert report["status"] == "done", report
+    invoices = [d for d in report["differences"] if d["stream"] == "invoices"]
+    assert [(d["kind"], d["record_id"], d["reason"]) for d in invoices] == [
+        ("skipped", refused["id"], "currency_unsupported")
+    ], invoices
+    assert charged["id"] not in {d["record_id"] for d in report["differences"]}
+    assert str(october["id"]) not in {d["remote_id"] for d in report["differences"]}
+    assert report["totals"]["remote"]["counts"]["invoices"] == 1
+    assert report["calls"] <= 6, "the month's one charged invoice is read by id, no other"
+
+
 # ------------------------------------------------------------------ work statistics
 
 
