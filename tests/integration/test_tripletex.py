@@ -714,6 +714,40 @@ def test_reconciliation_finds_the_invoices_charged_in_tripletex(
     assert report["calls"] <= 6, "the month's one charged invoice is read by id, no other"
 
 
+def test_an_invoice_to_a_client_tripletex_lacks_waits_saying_to_create_the_customer_there(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """Tripletex is master of clients: a client made in the app is never created there, so
+    its invoice does not follow by itself; it goes once the customer made in Tripletex is
+    pulled and matched (here on organisation number)."""
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    created = tenant.api.post(
+        "/parties",
+        json={"name": "Fjellbakeriet AS", "is_customer": True,
+              "organisation_number": "923609016"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    invoice = issue(tenant, created.json()["id"])
+    system.run_until_idle()
+    [waiting] = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert (waiting["reason"], waiting["key"]) == ("invoice_customer_pending", invoice["id"])
+    assert "create the customer in Tripletex" in waiting["message"], waiting
+    assert "will follow by itself" not in waiting["message"]
+
+    firm = tripletex.firm.firm_id
+    tripletex.sandbox.insert(
+        firm, "Customer", {"name": "Fjellbakeriet AS", "organizationNumber": "923609016",
+                           "customerNumber": 90001, "isCustomer": True},
+    )  # fmt: skip
+    pull(system, tenant, cid)
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+    [charged] = tripletex.sandbox.all(firm, "Invoice")
+    assert tenant.api.get(f"/invoices/{invoice['id']}").json()["data"]["number"] == str(
+        charged["invoiceNumber"]
+    )
+
+
 # ------------------------------------------------------------------ work statistics
 
 
