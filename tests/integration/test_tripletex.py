@@ -603,6 +603,151 @@ def test_payments_of_issued_invoices_are_registered_once(
     assert tenant.api.get(f"/connections/{cid}/issues").json() == []
 
 
+def test_a_payment_or_credit_note_of_a_draft_waits_saying_the_invoice_must_be_issued(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    streams = {**ALL_STREAMS, "payments": {"enabled": True}}
+    cid = connect(tenant, tripletex, entities=streams)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    draft = issue(tenant, party["id"], status="draft")
+    paid = tenant.api.post(
+        "/payments",
+        json={"invoice_id": draft["id"], "date": "2026-11-25", "amount": "100.00",
+              "currency": "NOK"},
+    )  # fmt: skip
+    assert paid.status_code == 201, paid.text
+    issue(
+        tenant, party["id"], kind="credit_note", credits_invoice_id=draft["id"],
+        lines=[{"description": "Kreditert", "quantity": "-1", "unit_price": "4500",
+                "vat_code": "3"}],
+    )  # fmt: skip
+    system.run_until_idle()
+    listed = tenant.api.get(f"/connections/{cid}/issues").json()
+    issues = {i["reason"]: i["message"] for i in listed}
+    for reason in ("payment_invoice_pending", "credited_invoice_pending"):
+        assert "it is draft" in issues[reason], issues
+        assert "once issued: status sent, booked or paid" in issues[reason], issues
+        assert "roles" not in issues[reason], issues
+    assert tenant.api.patch(f"/invoices/{draft['id']}", json={"status": "sent"}).status_code == 200
+    system.run_until_idle()
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+    charged = tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")
+    assert sorted(bool(i.get("isCreditNote")) for i in charged) == [False, True]
+
+
+def test_an_issued_invoice_without_lines_is_skipped_before_anything_is_written(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    empty = issue(tenant, party["id"], lines=[])
+    system.run_until_idle()
+    [skipped] = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert (skipped["reason"], skipped["key"]) == ("invoice_without_lines", empty["id"])
+    assert "add them in the app" in skipped["message"]
+    firm = tripletex.firm.firm_id
+    assert tripletex.sandbox.all(firm, "Order") == []
+    lines = [{"description": "Årsoppgjør", "quantity": "1", "unit_price": "800", "vat_code": "3"}]
+    assert tenant.api.patch(f"/invoices/{empty['id']}", json={"lines": lines}).is_success
+    system.run_until_idle()
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+    [charged] = tripletex.sandbox.all(firm, "Invoice")
+    assert charged["amount"] == Decimal("1000.00")
+
+
+def test_preview_of_a_push_of_invoices_decides_as_the_push_with_the_vat_types(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """The push reads the VAT types to find the type of a line's VAT number; its preview
+    reads them too, so an invoice it would charge is not shown as ``vat_code_unmapped``."""
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    sent = issue(tenant, party["id"])
+    issue(tenant, party["id"], lines=[{"description": "x", "quantity": "1",
+                                       "unit_price": "10", "vat_code": "99"}])  # fmt: skip
+    preview = tenant.api.post(f"/connections/{cid}/preview", json={"kind": "push"}).json()
+    invoices = preview["streams"]["invoices"]
+    assert (invoices["create"], invoices["skip"]) == (1, 1), invoices
+    assert invoices["examples"]["create"] == [sent["id"]]
+    assert [s["reason"] for s in invoices["skips"]] == ["vat_code_unmapped"]
+    assert preview["calls"]["preview"] == 1, "one read of the VAT types, no write"
+    assert tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice") == []
+
+    system.run_until_idle()
+    [charged] = tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")
+    assert tenant.api.get(f"/invoices/{sent['id']}").json()["data"]["number"] == str(
+        charged["invoiceNumber"]
+    )
+
+
+def test_reconciliation_finds_the_invoices_charged_in_tripletex(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """Invoices are only sent, never pulled: the report reads the month's charged invoices by
+    id instead of calling each of them gone from Tripletex."""
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    charged = issue(tenant, party["id"])
+    issue(tenant, party["id"], date="2026-10-30", due_date="2026-11-13")
+    refused = issue(tenant, party["id"], currency="EUR")
+    system.run_until_idle()
+    [october] = [
+        i for i in tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")
+        if i["invoiceDate"] == "2026-10-30"
+    ]  # fmt: skip
+    started = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": "2026-11"})
+    assert started.status_code == 202, started.text
+    system.run_until_idle()
+    report = tenant.api.get(f"/connections/{cid}/reconciliations/{started.json()['id']}").json()
+    assert report["status"] == "done", report
+    invoices = [d for d in report["differences"] if d["stream"] == "invoices"]
+    assert [(d["kind"], d["record_id"], d["reason"]) for d in invoices] == [
+        ("skipped", refused["id"], "currency_unsupported")
+    ], invoices
+    assert charged["id"] not in {d["record_id"] for d in report["differences"]}
+    assert str(october["id"]) not in {d["remote_id"] for d in report["differences"]}
+    assert report["totals"]["remote"]["counts"]["invoices"] == 1
+    assert report["calls"] <= 6, "the month's one charged invoice is read by id, no other"
+
+
+def test_an_invoice_to_a_client_tripletex_lacks_waits_saying_to_create_the_customer_there(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """Tripletex is master of clients: a client made in the app is never created there, so
+    its invoice does not follow by itself; it goes once the customer made in Tripletex is
+    pulled and matched (here on organisation number)."""
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    created = tenant.api.post(
+        "/parties",
+        json={"name": "Fjellbakeriet AS", "is_customer": True,
+              "organisation_number": "923609016"},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    invoice = issue(tenant, created.json()["id"])
+    system.run_until_idle()
+    [waiting] = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert (waiting["reason"], waiting["key"]) == ("invoice_customer_pending", invoice["id"])
+    assert "create the customer in Tripletex" in waiting["message"], waiting
+    assert "will follow by itself" not in waiting["message"]
+
+    firm = tripletex.firm.firm_id
+    tripletex.sandbox.insert(
+        firm, "Customer", {"name": "Fjellbakeriet AS", "organizationNumber": "923609016",
+                           "customerNumber": 90001, "isCustomer": True},
+    )  # fmt: skip
+    pull(system, tenant, cid)
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+    [charged] = tripletex.sandbox.all(firm, "Invoice")
+    assert tenant.api.get(f"/invoices/{invoice['id']}").json()["data"]["number"] == str(
+        charged["invoiceNumber"]
+    )
+
+
 # ------------------------------------------------------------------ work statistics
 
 

@@ -8,7 +8,7 @@ the timeout the client would see. A real network on loopback cannot lose an answ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,14 +44,23 @@ class LoseOneAnswer(httpx.BaseTransport):
     def __init__(self) -> None:
         self.inner = httpx.HTTPTransport()
         self.armed: tuple[str, str] | None = None
+        self.meanwhile: tuple[str, Callable[[str], None]] | None = None
         self.calls: list[tuple[str, str]] = []
 
     def lose_answer_to(self, method: str, path_end: str) -> None:
         self.armed = (method, path_end)
 
+    def before(self, path_end: str, act: Callable[[str], None]) -> None:
+        """Once, just before the next request whose path ends so reaches the sandbox, ``act``
+        on its path: what a user does in Tripletex between two calls."""
+        self.meanwhile = (path_end, act)
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = self.inner.handle_request(request)
         path = request.url.path.split("/v2", 1)[-1]
+        if self.meanwhile and path.endswith(self.meanwhile[0]):
+            act, self.meanwhile = self.meanwhile[1], None
+            act(path)
+        response = self.inner.handle_request(request)
         self.calls.append((request.method, path))
         if self.armed and request.method == self.armed[0] and path.endswith(self.armed[1]):
             self.armed = None
@@ -213,11 +222,23 @@ def test_a_credit_note_whose_answer_was_lost_is_adopted_not_credited_again(
 
 
 def test_an_order_tripletex_refuses_to_invoice_is_not_left_behind(
-    system: System, tenant: Tenant, tripletex: Tripletex
+    system: System, tenant: Tenant, tripletex: Tripletex, lossy: LoseOneAnswer
 ) -> None:
     cid, party = ready(system, tenant, tripletex)
-    orders_before = len(tripletex.sandbox.all(tripletex.firm.firm_id, "Order"))
-    issue(tenant, party["id"], lines=[])
+    firm = tripletex.firm.firm_id
+    orders_before = len(tripletex.sandbox.all(firm, "Order"))
+
+    def lines_removed(path: str) -> None:
+        """A user empties the order in Tripletex before it is charged."""
+        order_id = int(path.split("/")[2])
+        with tripletex.sandbox.lock:
+            book = tripletex.sandbox.book(firm)
+            for line_id in book.get("Order", order_id)["orderLines"]:
+                book.table("OrderLine").pop(line_id, None)
+            book.get("Order", order_id)["orderLines"] = []
+
+    lossy.before("/:invoice", lines_removed)
+    issue(tenant, party["id"])
     system.run_until_idle()
     assert len(tripletex.sandbox.all(tripletex.firm.firm_id, "Order")) == orders_before
     assert invoices(tripletex) == []

@@ -249,6 +249,39 @@ def test_contact_created_in_the_hub_reaches_uniconta_under_its_customer(
     assert rows[0]["Email"] == "sd@example.dk"
 
 
+def test_contact_of_a_supplier_waits_saying_to_switch_suppliers_on(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=2, seed=6)
+    connection = connect(tenant, uniconta, settings={"entities": {
+        "customers": {"enabled": True}, "suppliers": {"enabled": False},
+        "contacts": {"enabled": True}}})  # fmt: skip
+    import_all(system, tenant, connection["id"])
+    supplier = tenant.api.post(
+        "/parties",
+        json={"name": "Træleverandøren ApS", "is_supplier": True, "creditor_number": "50010"},
+    ).json()
+    person = tenant.api.post(
+        "/contact-persons", json={"party_id": supplier["id"], "name": "Jens Lund"}
+    ).json()
+    system.run_until_idle()
+    [waiting] = issues(tenant, connection["id"], "contact_parent_pending")
+    assert waiting["key"] == person["id"]
+    assert "this connection does not send suppliers; switch it on" in waiting["message"]
+    assert "roles" not in waiting["message"]
+
+    switched = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"entities": {"suppliers": {"enabled": True}}}},
+    )
+    assert switched.status_code == 200, switched.text
+    assert tenant.api.post(f"/connections/{connection['id']}/jobs/push").status_code == 202
+    system.run_until_idle()
+    assert issues(tenant, connection["id"]) == []
+    rows = [c for c in uniconta.sandbox.all(COMPANY, "ContactClient") if c["Name"] == "Jens Lund"]
+    assert [(r["DCType"], r["DCAccount"]) for r in rows] == [("Creditor", "50010")]
+
+
 # ------------------------------------------------------------------ products and stock
 
 

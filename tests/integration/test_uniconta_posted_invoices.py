@@ -220,3 +220,47 @@ def test_an_import_reads_invoice_lines_in_whole_pages(uniconta: Uniconta) -> Non
         for row in rows
         for line in row["lines"]
     )
+
+
+def test_a_credit_note_of_a_cancelled_invoice_waits_saying_it_is_cancelled(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    trading: dict[str, Any],  # noqa: F811
+) -> None:
+    party, item = trading["party"]["id"], trading["item"]["Item"]
+    cancelled = tenant.api.post(
+        "/invoices", json=_invoice_body(party, item, status="cancelled")
+    ).json()
+    credit = _invoice_body(party, item, kind="credit_note", credits_invoice_id=cancelled["id"])
+    credit["lines"] = [{**line, "quantity": f"-{line['quantity']}"} for line in credit["lines"]]
+    assert tenant.api.post("/invoices", json=credit).status_code == 201
+    system.run_until_idle()
+    [waiting] = issues(tenant, trading["connection"]["id"], "credited_invoice_pending")
+    assert "it is cancelled, and a cancelled invoice is not sent" in waiting["message"]
+    assert "roles" not in waiting["message"]
+    assert uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient") == []
+
+
+def test_an_issued_invoice_without_lines_is_skipped_before_anything_is_written(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    trading: dict[str, Any],  # noqa: F811
+) -> None:
+    body = _invoice_body(trading["party"]["id"], trading["item"]["Item"], lines=[])
+    empty = tenant.api.post("/invoices", json=body).json()
+    system.run_until_idle()
+    [skipped] = issues(tenant, trading["connection"]["id"])
+    assert (skipped["reason"], skipped["key"]) == ("invoice_without_lines", empty["id"])
+    assert "add them in the app" in skipped["message"]
+    assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == [], "no empty order is left"
+    assert uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient") == []
+
+    lines = _invoice_body(trading["party"]["id"], trading["item"]["Item"])["lines"]
+    assert tenant.api.patch(f"/invoices/{empty['id']}", json={"lines": lines}).is_success
+    system.run_until_idle()
+    assert issues(tenant, trading["connection"]["id"]) == []
+    [posted] = uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+    record = tenant.api.get(f"/invoices/{empty['id']}").json()["data"]
+    assert record["number"] == str(posted["InvoiceNumber"])

@@ -415,6 +415,12 @@ class EntityMapping(ABC):
         not a debtor)."""
         return True
 
+    def scope_hint(self, record: JSON) -> str | None:
+        """Why a hub record out of scope (``in_scope`` false) is not sent and what makes it
+        sent, said to a record that refers to it and waits for it (a payment of a draft
+        invoice); None: the record's roles decide (a supplier-only party is not a debtor)."""
+        return None
+
     def finishes_when_deleted(self, record: JSON) -> bool:
         """Whether a create of this hub record that was interrupted (it may have written part
         of the record) and then deleted in the hub is finished rather than left, so that what

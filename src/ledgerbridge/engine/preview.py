@@ -147,6 +147,11 @@ class SyncPreview:
         ctx.observer = tally
         calls = 0
         streams = ctx.streams(outbound=True)
+        # The code tables the run reads before deciding (a VAT type's id for its number), read
+        # outside the transaction as the run does, for the streams with changes to send only.
+        pending = self._pending_streams(ctx, streams)
+        if pending:
+            ctx.connector.prepare(pending)
         with self._undone() as session:
             after = int(self.outbound.cursor(session, ctx, "push") or 0)
             while True:
@@ -170,6 +175,21 @@ class SyncPreview:
                         calls += self._write_calls(ctx, stream, creates, updates, withdrawals)
                 after = last
         return tally, calls
+
+    def _pending_streams(self, ctx: RunContext, streams: list[str]) -> list[str]:
+        """The outbound streams that have hub changes to send."""
+        found: list[str] = []
+        with self._undone() as session:
+            after = int(self.outbound.cursor(session, ctx, "push") or 0)
+            while len(found) < len(streams):
+                last, by_entity = self.outbound.pending(session, ctx, after)
+                if last is None:
+                    break
+                found += [
+                    s for s in streams if s not in found and by_entity.get(ctx.mapping(s).entity)
+                ]
+                after = last
+        return found
 
     def _write_calls(
         self,

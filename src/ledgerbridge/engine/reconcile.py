@@ -176,32 +176,28 @@ class Reconciler(SyncState):
             )
             by_record = {link.record_id: link for link in links}
             by_remote = {link.remote_id: link for link in links}
-        unseen = [link.remote_id for link in links if link.remote_id not in remote]
-        if unseen and mapping.inbound:
+            # A stream the connection only sends is not read page by page: the records of
+            # the report linked in the system are read by id.
+            wanted = links
+            if not mapping.inbound:
+                reported = self._hub_records(session, ctx, mapping, period)
+                wanted = [link for link in links if link.record_id in reported]
+        unseen = [link.remote_id for link in wanted if link.remote_id not in remote]
+        if unseen:
             # Linked records a page read did not bring (a draft order, a record deleted
             # there): read them by id, so that only what is really gone counts as missing.
             ctx.heartbeat()
             found = ctx.connector.fetch_many(stream, unseen)
             if found:
                 remote.update(self._convert(ctx, stream, list(found.values())))
-        if dated and mapping.inbound:
+        if dated:
             self._open_amounts(ctx, stream, remote)
             for linked in links:
                 there = remote.get(linked.remote_id)
                 if there is not None and there.full is not None:
                     booked[linked.record_id] = (linked.remote_id, there.full)
         with self._sessions() as session:
-            records = {
-                r.id: r
-                for r in session.scalars(
-                    sa.select(HubRecord).where(
-                        HubRecord.tenant_id == ctx.tenant_id,
-                        HubRecord.entity == mapping.entity,
-                        HubRecord.deleted.is_(False),
-                    )
-                )
-                if mapping.in_scope(r.data) and (not dated or period.holds(r.data.get("date")))
-            }
+            records = self._hub_records(session, ctx, mapping, period)
             issues = {
                 (direction, key): (reason, message)
                 for direction, key, reason, message in session.execute(
@@ -302,6 +298,24 @@ class Reconciler(SyncState):
                     add("missing_hub", None, remote_id, "not_imported",
                         "in the accounting system, not in the hub yet")  # fmt: skip
         return differences
+
+    def _hub_records(
+        self, session: Session, ctx: RunContext, mapping: EntityMapping, period: Period
+    ) -> dict[str, HubRecord]:
+        """The hub's records of the report, by id: those the stream carries, of the month
+        when they are dated."""
+        dated = mapping.entity in DATED
+        return {
+            r.id: r
+            for r in session.scalars(
+                sa.select(HubRecord).where(
+                    HubRecord.tenant_id == ctx.tenant_id,
+                    HubRecord.entity == mapping.entity,
+                    HubRecord.deleted.is_(False),
+                )
+            )
+            if mapping.in_scope(r.data) and (not dated or period.holds(r.data.get("date")))
+        }
 
     def _compare(
         self,

@@ -283,10 +283,27 @@ class SyncState:
                 f"{streams}; switch one on and this record follows by itself",
             )
         fitting = [s for s in carriers if ctx.mapping(s).in_scope(target.data)]
-        if not fitting:
+        # A stream switched off that would carry it (a supplier, with suppliers not sent).
+        idle = [
+            s
+            for s in reference.streams
+            if s not in carriers
+            and ctx.mapping(s).outbound
+            and ctx.mapping(s).in_scope(target.data)
+        ]
+        if not fitting and idle:
             return SkipRecord(
                 reference.pending_reason,
-                f"{what} is not one of the {streams} this connection sends (see its roles): "
+                f"{what} is not in {ctx.connector.system}: it is one of the {idle[0]}, and this "
+                f"connection does not send {idle[0]}; switch it on and this record follows by "
+                "itself",
+            )
+        if not fitting:
+            hints = (ctx.mapping(s).scope_hint(target.data) for s in carriers)
+            why = next((h for h in hints if h), None) or "see its roles"
+            return SkipRecord(
+                reference.pending_reason,
+                f"{what} is not one of the {streams} this connection sends ({why}): "
                 f"make it one and this record follows by itself",
             )
         blocked = self._open_issues(session, ctx, OUTBOUND, {s: [record_id] for s in fitting})

@@ -11,3 +11,16 @@ def written_once(current: JSON | None, reason: str, message: str) -> None:
     to do instead (a credit note, a correction in the system)."""
     if current is not None:
         raise SkipRecord(reason, message)
+
+
+def booked_with_lines(lines: list[JSON], system: str) -> list[JSON]:
+    """The lines of an invoice the system is to book: an invoice without any cannot be
+    booked, so it is skipped before anything is written (no empty order is left behind),
+    saying to add its lines in the app."""
+    if not lines:
+        raise SkipRecord(
+            "invoice_without_lines",
+            f"the invoice has no lines, and {system} books an invoice from its lines: add them "
+            "in the app and it is sent",
+        )
+    return lines

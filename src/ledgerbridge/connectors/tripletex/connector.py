@@ -11,6 +11,7 @@ import logging
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ledgerbridge.connectors.base import (
@@ -92,6 +93,15 @@ BY_KEY = {"customers": "customerAccountNumber", "products": "productNumber", "va
 class TripletexConnector(Connector):
     system = "tripletex"
     default_streams = frozenset({"vat_codes", "customers", "products", "period_statistics"})
+    held_hints = MappingProxyType(
+        {
+            "customers": "Tripletex is master of clients and none is created there from the "
+            "app: create the customer in Tripletex (with the client's organisation number or "
+            "e-mail address, so it is matched), and the invoice goes once the next pull "
+            "brings it",
+        }
+    )
+    """An invoice's customer comes from Tripletex only (``client_master_is_tripletex``)."""
 
     def open(
         self, settings: Settings, secrets: Settings, meter: CallMeter, transport: Transport

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ledgerbridge.connectors.base import JSON, EntityMapping, LinkedBy, RemoteRef, SkipRecord
-from ledgerbridge.connectors.kit.records import written_once
+from ledgerbridge.connectors.kit.records import booked_with_lines, written_once
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import decimal, named, text, texts
 from ledgerbridge.model.invoice import fold_document_discount
@@ -195,6 +195,12 @@ class InvoiceMapping(EntityMapping):
     def in_scope(self, record: JSON) -> bool:
         return record.get("status") in ISSUED
 
+    def scope_hint(self, record: JSON) -> str | None:
+        return (
+            f"it is {record.get('status') or 'without a status'}, and an invoice is sent to "
+            "Tripletex once issued: status sent, booked or paid"
+        )
+
     def remote_id(self, remote: JSON) -> str:
         return str(remote["id"])
 
@@ -258,7 +264,10 @@ class InvoiceMapping(EntityMapping):
             "deliveryDate": record["date"],
             # Order.discountPercentage is only a default for new lines: the document discount
             # goes in each line's own discount.
-            "orderLines": [self._line_out(line) for line in fold_document_discount(record)],
+            "orderLines": [
+                self._line_out(line)
+                for line in booked_with_lines(fold_document_discount(record), "Tripletex")
+            ],
         }
         if record.get("reference"):
             order["reference"] = record["reference"]

@@ -24,6 +24,7 @@ from ledgerbridge.connectors.base import (
     SkipRecord,
 )
 from ledgerbridge.connectors.kit.codes import CodeTable
+from ledgerbridge.connectors.kit.records import booked_with_lines
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import dec, named, text, texts, wire
 from ledgerbridge.model import normalize_country
@@ -738,6 +739,8 @@ class InvoiceMapping(EntityMapping):
             OurRef=INVOICE_REF_PREFIX + str(record.get("id") or order.get("OurRef", "")[3:]),
         )
         to_post = self.post and _ready(record)
+        if to_post:
+            booked_with_lines(lines, "Uniconta")
         if to_post and not self.booking:
             return {"order": order, "lines": lines, "post": False, AWAIT_BOOKING: True}
         return {"order": order, "lines": lines, "post": to_post}
@@ -783,6 +786,9 @@ class InvoiceMapping(EntityMapping):
 
     def in_scope(self, record: JSON) -> bool:
         return record.get("status") != "cancelled"
+
+    def scope_hint(self, record: JSON) -> str | None:
+        return "it is cancelled, and a cancelled invoice is not sent to Uniconta"
 
 
 def _posted_in_hub(record: JSON) -> bool:
