@@ -87,6 +87,9 @@ SEARCHES: dict[str, tuple[str, dict[str, str]]] = {
     "vat_codes": ("/ledger/vatType", {"fields": "*", "sorting": "id"}),
 }
 BY_ID = {"customers": "id", "products": "ids", "vat_codes": "id"}
+EARLIEST_INVOICE_DAY = "1900-01-01"
+AFTER_LATEST_INVOICE_DAY = "2200-01-01"
+"""The date range ``GET /invoice`` requires, when invoices are asked for by id."""
 BY_KEY = {"customers": "customerAccountNumber", "products": "productNumber", "vat_codes": "number"}
 
 
@@ -345,13 +348,7 @@ class TripletexConnector(Connector):
             return {rid: {"invoice": rid.split(":")[0], "_hub": rid.split(":")[1]}
                     for rid in remote_ids}  # fmt: skip
         if stream == "invoices":
-            found = {}
-            for rid in remote_ids:
-                try:
-                    found[rid] = dict(self.client.get(f"/invoice/{int(rid)}").get("value") or {})
-                except RemoteRejected:
-                    continue
-            return found
+            return self._invoices_by_id(remote_ids)
         found = self._search(stream, BY_ID[stream], remote_ids, self.mappings[stream].remote_id)
         missing = [rid for rid in remote_ids if rid not in found]
         if stream == "customers" and missing:
@@ -477,6 +474,29 @@ class TripletexConnector(Connector):
                         "invoice": invoice_id, "paymentDate": day,
                         "paidAmount": amount, "_hub": hub,
                     }  # fmt: skip
+        return found
+
+    def _invoices_by_id(self, remote_ids: list[str]) -> dict[str, JSON]:
+        """Invoices by id, 100 a call: ``GET /invoice`` takes a list of ids, with its required
+        date range given as every date an invoice can have (inferred: the docs name no
+        longest range). A list Tripletex refuses is read one invoice a call instead."""
+        wanted = sorted({rid for rid in remote_ids if rid.isdigit()}, key=int)
+        found: dict[str, JSON] = {}
+        for start in range(0, len(wanted), 100):
+            chunk = wanted[start : start + 100]
+            try:
+                rows = self.client.list_all("/invoice", {
+                    "id": ",".join(chunk), "invoiceDateFrom": EARLIEST_INVOICE_DAY,
+                    "invoiceDateTo": AFTER_LATEST_INVOICE_DAY,
+                })  # fmt: skip
+                found.update({str(row["id"]): dict(row) for row in rows if row.get("id")})
+            except RemoteRejected:
+                for rid in chunk:
+                    try:
+                        value = self.client.get(f"/invoice/{int(rid)}").get("value") or {}
+                    except RemoteRejected:
+                        continue
+                    found[rid] = dict(value)
         return found
 
     def _search(
