@@ -917,3 +917,39 @@ def test_a_party_renumbered_after_a_refusal_is_looked_up_by_its_new_number(
     assert yuki.sandbox.get_contact(yuki.domain, "20000") == old
     assert len(yuki.sandbox.contacts(yuki.domain)) == 2
     assert issues(tenant, connection["id"]) == []
+
+
+def test_a_hub_change_leaves_the_yuki_fields_the_contact_kind_does_not_map(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(
+        yuki, "10001", "Bouwbedrijf De Vries B.V.", mobile_home="06-11111111",
+        email_home="eigenaar@devries.nl", first_name="Piet",
+    )  # fmt: skip
+    yuki.sandbox.add_contact(
+        yuki.domain, "Person", is_customer=True, code="10002", full_name="Anna Jansen",
+        first_name="Anna", last_name="Jansen", email_home="anna@example.nl",
+        email_work="a.jansen@werk.nl", website="www.annajansen.nl", vat_number="NL001",
+        coc_number="12345678", mail_city="Leiden",
+    )  # fmt: skip
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    for code in ("10001", "10002"):
+        party = by_number(tenant, code)
+        changed = tenant.api.patch(f"/parties/{party['id']}", json={"phone": "030-2345678"})
+        assert changed.status_code == 200, changed.text
+    system.run_until_idle()
+    company = yuki.sandbox.get_contact(yuki.domain, "10001")
+    person = yuki.sandbox.get_contact(yuki.domain, "10002")
+    assert company is not None and person is not None
+    assert (company.phone_home, person.phone_home) == ("030-2345678", "030-2345678")
+    # An organisation's mobile, private e-mail and first name are outside its table, as are a
+    # person's work e-mail, website, VAT and CoC numbers and mail address: Yuki keeps them.
+    assert (company.mobile_home, company.email_home, company.first_name) == (
+        "06-11111111", "eigenaar@devries.nl", "Piet",
+    )  # fmt: skip
+    assert (person.email_work, person.website, person.vat_number, person.coc_number) == (
+        "a.jansen@werk.nl", "www.annajansen.nl", "NL001", "12345678",
+    )  # fmt: skip
+    assert person.mail_city == "Leiden"
+    assert person.email_home == "anna@example.nl"

@@ -73,13 +73,16 @@ MAIL_ELEMENTS = {
     "postal_code": "MailPostcode",
     "city": "MailCity",
 }
-CONTACT_ELEMENTS = (
-    "ID", "Type", "Code", "Name", "FirstName", "LastName", "EMailWork", "EmailHome",
-    "PhoneHome", "MobileHome", "Website", "CoCNumber", "VATNumber", *ADDRESS_ELEMENTS.values(),
-    *MAIL_ELEMENTS.values(), "Country",
-)  # fmt: skip
-"""Every element the mapping writes: an update sends each, so a value cleared in the hub is
-cleared in Yuki too."""
+CONTACT_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "organisation": (
+        "ID", "Type", *ORGANISATION_FIELDS.values(), *ADDRESS_ELEMENTS.values(),
+        *MAIL_ELEMENTS.values(), "Country",
+    ),
+    "person": ("ID", "Type", *PERSON_FIELDS.values(), *ADDRESS_ELEMENTS.values(), "Country"),
+}  # fmt: skip
+"""The elements the mapping writes, per contact kind: an update sends each, so a value cleared
+in the hub is cleared in Yuki too. Elements outside the kind's table (an organisation's mobile,
+a person's website or VAT number) are not sent, so Yuki keeps them."""
 
 
 def flag(value: Any, default: bool = False) -> bool:
@@ -181,7 +184,7 @@ class ContactMapping(EntityMapping):
             )
         kind = record.get("kind") or "organisation"
         table = ORGANISATION_FIELDS if kind == "organisation" else PERSON_FIELDS
-        payload: JSON = dict.fromkeys(CONTACT_ELEMENTS)
+        payload: JSON = dict.fromkeys(CONTACT_ELEMENTS[kind])
         payload.update({k: v for k, v in (current or {}).items() if k in ("ID", "Active")})
         payload.update(wire(record, table))
         payload["Type"] = CONTACT_TYPES[kind]
@@ -189,7 +192,8 @@ class ContactMapping(EntityMapping):
         billing = record.get("billing_address") or {}
         postal = (record.get("postal_address") or {}) if kind == "organisation" else {}
         payload.update(_address_out(billing, ADDRESS_ELEMENTS))
-        payload.update(_address_out(postal, MAIL_ELEMENTS))
+        if kind == "organisation":
+            payload.update(_address_out(postal, MAIL_ELEMENTS))
         payload["Country"] = billing.get("country") or postal.get("country")
         return payload
 
