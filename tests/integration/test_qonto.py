@@ -1314,3 +1314,19 @@ def test_an_unsigned_or_stale_callback_is_refused(
     old = httpx.post(connection["change_url"], content=body, headers={"X-Qonto-Signature": signed})
     assert old.status_code == 401
     assert inbox_count(system, connection["id"]) == 0
+
+
+def test_an_invoice_cancelled_in_qonto_leaves_nothing_open_in_the_hub(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    _connection, unpaid = webhook_setup(system, tenant, qonto)
+    assert Decimal(hub_invoice(tenant, unpaid["number"])["data"]["amount_open"]) > 0
+
+    qonto.sandbox.cancel_invoice(unpaid["id"])
+    qonto.sandbox.wait_for_webhooks()
+    system.run_until_idle()
+
+    cancelled = hub_invoice(tenant, unpaid["number"])["data"]
+    assert cancelled["status"] == "cancelled"
+    # A cancelled invoice is owed by nobody: its total is not an open amount.
+    assert Decimal(cancelled["amount_open"]) == 0

@@ -488,9 +488,7 @@ class InvoiceMapping(EntityMapping):
             "currency": words(remote.get("currency")),
             "status": STATUSES.get(status, "booked"),
             "lines": lines,
-            "amount_open": (
-                str(total - (paid or 0)) if total is not None and status != "draft" else None
-            ),
+            "amount_open": _open_amount(status, total, paid),
         }
 
     def project(self, record: JSON, refs: Mapping[str, RemoteRef | None]) -> JSON:
@@ -652,6 +650,16 @@ class CreditNoteMapping(InvoiceMapping):
             amount_open=None,
         )
         return canonical
+
+
+def _open_amount(status: str, total: Decimal | None, paid: Decimal | None) -> str | None:
+    """What is still owed: nothing on a draft (not billed yet) and none on a cancelled invoice
+    (cancelled, or fully credited, which Qonto cancels), else the total less what was paid."""
+    if total is None or status == "draft":
+        return None
+    if status == "canceled":
+        return "0"
+    return str(total - (paid or 0))
 
 
 def _days(issue: Any, due: Any) -> int | None:
