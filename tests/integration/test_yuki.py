@@ -953,3 +953,36 @@ def test_a_hub_change_leaves_the_yuki_fields_the_contact_kind_does_not_map(
     )  # fmt: skip
     assert person.mail_city == "Leiden"
     assert person.email_home == "anna@example.nl"
+
+
+def test_a_value_xml_cannot_carry_holds_back_its_record_only_and_says_which_field(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    add_company(yuki, "10002", "Hollandse Houthandel V.O.F.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    bad, good = by_number(tenant, "10001"), by_number(tenant, "10002")
+    # A name pasted from another program with a vertical tab in it.
+    tenant.api.patch(f"/parties/{bad['id']}", json={"name": "De Vries\x0b B.V."})
+    tenant.api.patch(f"/parties/{good['id']}", json={"phone": "020-7654321"})
+    body = invoice_body(good["id"], "F2026-007")
+    body["lines"][0]["description"] = "Advies\x1f"
+    assert tenant.api.post("/invoices", json=body).status_code == 201
+    system.run_until_idle()
+
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert status["last_error"] is None, status["last_error"]
+    stored = yuki.sandbox.get_contact(yuki.domain, "10002")
+    assert stored is not None and stored.phone_home == "020-7654321"
+    held = {i["key"]: i["message"] for i in issues(tenant, connection["id"], "value_not_xml")}
+    assert "the party's name holds the control character U+000B" in held[bad["id"]]
+    [invoice_message] = [m for key, m in held.items() if key != bad["id"]]
+    assert "line 1: description holds the control character U+001F" in invoice_message
+    assert yuki.sandbox.sales_invoices(yuki.seeded.administration_id) == []
+
+    tenant.api.patch(f"/parties/{bad['id']}", json={"name": "De Vries B.V."})
+    system.run_until_idle()
+    fixed = yuki.sandbox.get_contact(yuki.domain, "10001")
+    assert fixed is not None and fixed.full_name == "De Vries B.V."
+    assert bad["id"] not in {i["key"] for i in issues(tenant, connection["id"], "value_not_xml")}

@@ -10,6 +10,7 @@ and person); the billing address is Yuki's address, the postal address its mail 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -83,6 +84,26 @@ CONTACT_ELEMENTS: dict[str, tuple[str, ...]] = {
 """The elements the mapping writes, per contact kind: an update sends each, so a value cleared
 in the hub is cleared in Yuki too. Elements outside the kind's table (an organisation's mobile,
 a person's website or VAT number) are not sent, so Yuki keeps them."""
+
+
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 cannot carry (control characters, lone surrogates): Yuki's web
+services take XML documents, so a value holding one cannot be sent."""
+UNWRITABLE = "value_not_xml"
+
+
+def writable(values: Mapping[str, Any], names: Mapping[str, str], what: str) -> None:
+    """Refuses a record, naming the hub field, when one of its values holds a character XML
+    cannot carry: the document could not be built, and the whole run would stop on it."""
+    for key, value in values.items():
+        found = NOT_XML.search(value) if isinstance(value, str) else None
+        if found is not None:
+            raise SkipRecord(
+                UNWRITABLE,
+                f"{what} {names.get(key, key)} holds the control character "
+                f"U+{ord(found.group()):04X}, which Yuki's XML web services cannot carry; "
+                "remove it from the record and it syncs by itself",
+            )
 
 
 def flag(value: Any, default: bool = False) -> bool:
@@ -195,11 +216,22 @@ class ContactMapping(EntityMapping):
         if kind == "organisation":
             payload.update(_address_out(postal, MAIL_ELEMENTS))
         payload["Country"] = billing.get("country") or postal.get("country")
+        writable(payload, _contact_fields(table), "the party's")
         return payload
 
     def in_scope(self, record: JSON) -> bool:
         kind = record.get("kind") or "organisation"
         return self.directions.get(kind) in ("both", "outbound")
+
+
+def _contact_fields(table: Mapping[str, str]) -> dict[str, str]:
+    """Yuki element → the hub field it carries, for naming a value that cannot be sent."""
+    return {
+        "Country": "billing_address.country",
+        **{element: field for field, element in table.items()},
+        **{element: f"billing_address.{part}" for part, element in ADDRESS_ELEMENTS.items()},
+        **{element: f"postal_address.{part}" for part, element in MAIL_ELEMENTS.items()},
+    }
 
 
 def _address_in(remote: JSON, elements: Mapping[str, str], country: str | None) -> JSON | None:
@@ -239,6 +271,14 @@ class CustomerFlagMapping(EntityMapping):
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         return {"is_customer": flag(remote.get("IsCustomer"))}
+
+
+INVOICE_FIELDS = {
+    "Reference": "number", "Number": "number", "Subject": "number", "Currency": "currency",
+    "Remarks": "notes", "ContactCode": "party's debtor_number",
+}  # fmt: skip
+"""Sales-invoice element → the hub field it carries, for naming a value that cannot be sent."""
+LINE_FIELDS = {"Description": "description", "ProductReference": "sku", "VATType": "vat_code"}
 
 
 class InvoiceMapping(EntityMapping):
@@ -322,7 +362,10 @@ class InvoiceMapping(EntityMapping):
             due = (
                 date.fromisoformat(record["date"]) + timedelta(days=record["payment_term_days"])
             ).isoformat()
-        return {
+        lines = [self._line_out(line) for line in fold_document_discount(record)]
+        for index, line in enumerate(lines):
+            writable(line, LINE_FIELDS, f"the invoice's line {index + 1}:")
+        payload: JSON = {
             "Reference": reference,
             "Number": record.get("number"),
             "Subject": f"Invoice {record.get('number') or reference}",
@@ -334,8 +377,10 @@ class InvoiceMapping(EntityMapping):
             "ContactCode": code,
             "kind": record.get("kind") or "invoice",
             # Yuki has no document discount: it is in each line's price, with the line's own.
-            "Lines": [self._line_out(line) for line in fold_document_discount(record)],
+            "Lines": lines,
         }
+        writable(payload, INVOICE_FIELDS, "the invoice's")
+        return payload
 
     def _line_out(self, line: JSON) -> JSON:
         price = Decimal(str(line.get("unit_price") or 0))
