@@ -986,3 +986,36 @@ def test_a_value_xml_cannot_carry_holds_back_its_record_only_and_says_which_fiel
     fixed = yuki.sandbox.get_contact(yuki.domain, "10001")
     assert fixed is not None and fixed.full_name == "De Vries B.V."
     assert bad["id"] not in {i["key"] for i in issues(tenant, connection["id"], "value_not_xml")}
+
+
+def test_the_reconciliation_does_not_report_sent_invoices_missing_from_yuki(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    sent = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-001"))
+    assert sent.status_code == 201, sent.text
+    system.run_until_idle()
+    assert len(yuki.sandbox.sales_invoices(yuki.seeded.administration_id)) == 1
+
+    started = tenant.api.post(
+        f"/connections/{connection['id']}/reconciliations", json={"period": "2026-11"}
+    )
+    assert started.status_code == 202, started.text
+    system.run_until_idle()
+    report = tenant.api.get(
+        f"/connections/{connection['id']}/reconciliations/{started.json()['id']}"
+    ).json()
+    assert report["status"] == "done", report
+    # Yuki's API cannot read a booked sales invoice back: the invoice it accepted is not
+    # "no longer in the accounting system", and the report says which side it did not read.
+    assert report["differences"] == []
+    assert report["totals"]["unread"] == ["invoices"]
+    assert report["totals"]["hub"]["counts"] == {"invoices": 1}
+    csv = tenant.api.get(
+        f"/connections/{connection['id']}/reconciliations/{started.json()['id']}.csv"
+    ).text
+    assert "totals,invoices (count),1,not read" in csv
+    assert "totals,open amount,0,not read" in csv
