@@ -1019,3 +1019,28 @@ def test_the_reconciliation_does_not_report_sent_invoices_missing_from_yuki(
     ).text
     assert "totals,invoices (count),1,not read" in csv
     assert "totals,open amount,0,not read" in csv
+
+
+def test_an_invoice_without_lines_is_held_before_any_call_and_the_others_go_in_one(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    empty = invoice_body(party["id"], "F2026-002")
+    empty["lines"] = []
+    for body in (invoice_body(party["id"], "F2026-001"), empty,
+                 invoice_body(party["id"], "F2026-003")):  # fmt: skip
+        assert tenant.api.post("/invoices", json=body).status_code == 201
+    calls = yuki.calls()
+    system.run_until_idle()
+
+    # Yuki's schema refuses a whole ProcessSalesInvoices call holding an invoice without
+    # lines: it is held before the call, so the other two go in one.
+    assert yuki.calls() - calls == 1
+    booked = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
+    assert sorted(b.reference for b in booked) == ["F2026-001", "F2026-003"]
+    [held] = issues(tenant, connection["id"], "invoice_lines_missing")
+    assert "F2026-002 has no lines" in held["message"]
+    assert issues(tenant, connection["id"], "yuki_fault") == []

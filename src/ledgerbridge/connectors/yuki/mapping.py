@@ -357,6 +357,13 @@ class InvoiceMapping(EntityMapping):
                 "debtor number when the hub next sends it, and the invoice follows",
             )
         reference = invoice_reference(record)
+        if not record.get("lines"):
+            # Yuki's schema wants at least one line, and refuses the whole call otherwise.
+            raise SkipRecord(
+                "invoice_lines_missing",
+                f"invoice {reference} has no lines; Yuki books a sales invoice only with at "
+                "least one: add its lines in the hub and it syncs by itself",
+            )
         due = record.get("due_date")
         if due is None and record.get("payment_term_days") is not None and record.get("date"):
             due = (
