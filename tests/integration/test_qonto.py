@@ -1330,3 +1330,30 @@ def test_an_invoice_cancelled_in_qonto_leaves_nothing_open_in_the_hub(
     assert cancelled["status"] == "cancelled"
     # A cancelled invoice is owed by nobody: its total is not an open amount.
     assert Decimal(cancelled["amount_open"]) == 0
+
+
+def test_the_reconciliation_counts_each_invoice_and_credit_note_once(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    seed_organization(qonto.sandbox, clients=30, invoices=150, seed=1)
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    month = qonto.sandbox.credit_notes()[0]["issue_date"][:7]
+    started = tenant.api.post(
+        f"/connections/{connection['id']}/reconciliations", json={"period": month}
+    )
+    assert started.status_code == 202, started.text
+    system.run_until_idle()
+    report = tenant.api.get(
+        f"/connections/{connection['id']}/reconciliations/{started.json()['id']}"
+    ).json()
+    assert report["status"] == "done", report
+    # Everything was just imported: both sides agree, and the invoices and credit notes of
+    # the month are each counted once (not once per stream carrying hub invoices).
+    assert report["differences"] == []
+    hub, remote = report["totals"]["hub"], report["totals"]["remote"]
+    assert hub["counts"] == remote["counts"]
+    assert hub["counts"]["credit_notes"] == sum(
+        1 for n in qonto.sandbox.credit_notes() if n["issue_date"].startswith(month)
+    )
+    assert hub["vat"] == remote["vat"]

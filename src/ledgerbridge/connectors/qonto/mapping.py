@@ -597,6 +597,11 @@ class InvoiceMapping(EntityMapping):
             item["discount"] = discount
         return item
 
+    def in_scope(self, record: JSON) -> bool:
+        """The hub's invoices; its credit notes are the credit_notes stream's (Qonto makes
+        them, and the hub only pulls them)."""
+        return record.get("kind") != "credit_note"
+
     def payload_key(self, payload: JSON) -> str | None:
         return content_key(payload)
 
@@ -627,6 +632,10 @@ class CreditNoteMapping(InvoiceMapping):
     fields = InvoiceMapping.fields | {"credits_invoice_id"}
     outbound = False
     read_only_reason = "qonto_master"
+
+    def in_scope(self, record: JSON) -> bool:
+        """Only the hub's credit notes: its invoices are the invoices stream's."""
+        return record.get("kind") == "credit_note"
 
     def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
         refs = super().remote_refs(remote)
