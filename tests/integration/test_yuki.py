@@ -1044,3 +1044,44 @@ def test_an_invoice_without_lines_is_held_before_any_call_and_the_others_go_in_o
     [held] = issues(tenant, connection["id"], "invoice_lines_missing")
     assert "F2026-002 has no lines" in held["message"]
     assert issues(tenant, connection["id"], "yuki_fault") == []
+
+
+def test_the_domain_of_a_connection_with_synced_contacts_cannot_change(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    other = yuki.sandbox.add_domain("Tweede Domein")
+    second = yuki.sandbox.add_administration(other.id, "Tweede Administratie")
+    yuki.sandbox.add_access_key(yuki.seeded.access_key, [yuki.domain, other.id])
+    # The same relationship code is another company in the other domain.
+    yuki.sandbox.add_contact(
+        other.id, "Company", is_customer=True, code="10001", full_name="Andere Klant B.V."
+    )
+    connection = connect(tenant, yuki)
+    # Before anything is synced, choosing another domain is a correction.
+    moved = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"domain_id": other.id, "administration_id": second.id}},
+    )
+    assert moved.status_code == 200, moved.text
+    back = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"domain_id": yuki.domain,
+                           "administration_id": yuki.seeded.administration_id}},
+    )  # fmt: skip
+    assert back.status_code == 200, back.text
+    activate(system, tenant, connection["id"])
+
+    refused = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"domain_id": other.id, "administration_id": second.id}},
+    )
+    assert refused.status_code == 422, refused.text
+    assert '"domain_id"' in refused.text and "Create another connection" in refused.text
+    party = by_number(tenant, "10001")
+    tenant.api.patch(f"/parties/{party['id']}", json={"phone": "030-999"})
+    system.run_until_idle()
+    stranger = yuki.sandbox.get_contact(other.id, "10001")
+    assert stranger is not None and stranger.phone_home != "030-999"
+    mine = yuki.sandbox.get_contact(yuki.domain, "10001")
+    assert mine is not None and mine.phone_home == "030-999"
