@@ -1357,3 +1357,35 @@ def test_the_reconciliation_counts_each_invoice_and_credit_note_once(
         1 for n in qonto.sandbox.credit_notes() if n["issue_date"].startswith(month)
     )
     assert hub["vat"] == remote["vat"]
+
+
+def test_an_invoice_cancelled_in_the_hub_never_becomes_a_qonto_draft(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    party = tenant.api.post("/parties", json=NEW_CUSTOMER).json()
+    system.run_until_idle()
+    lines = [{"description": "Conseil", "quantity": "1", "unit_price": "100", "vat_code": "FR20"}]
+    cancelled = tenant.api.post("/invoices", json={
+        "party_id": party["id"], "date": "2026-03-10", "currency": "EUR",
+        "status": "cancelled", "lines": lines,
+    }).json()  # fmt: skip
+    drafted = tenant.api.post("/invoices", json={
+        "party_id": party["id"], "date": "2026-03-11", "currency": "EUR", "lines": lines,
+    }).json()  # fmt: skip
+    system.run_until_idle()
+    [draft] = qonto.sandbox.invoices()
+    assert draft["issue_date"] == "2026-03-11"
+
+    tenant.api.patch(f"/invoices/{drafted['id']}", json={"status": "cancelled"})
+    system.run_until_idle()
+    held = {
+        i["key"]: i["message"]
+        for i in tenant.api.get(
+            f"/connections/{connection['id']}/issues", params={"reason": "invoice_cancelled"}
+        ).json()
+    }
+    assert "not sent to Qonto" in held[cancelled["id"]]
+    assert "delete the draft in Qonto" in held[drafted["id"]]
+    assert len(qonto.sandbox.invoices()) == 1

@@ -544,6 +544,15 @@ class InvoiceMapping(EntityMapping):
                 "invoice_finalized",
                 f"invoice {current.get('number')} is finalized in Qonto and cannot be changed",
             )
+        if record.get("status") == "cancelled":
+            # Nothing to bill: a cancelled invoice never becomes a Qonto draft, and a draft
+            # already there is not deleted (deletes are not propagated).
+            raise SkipRecord(
+                "invoice_cancelled",
+                "the invoice is cancelled in the hub, so it is not sent to Qonto; a draft of "
+                "it sent before stays there (deletes are not propagated): delete the draft in "
+                "Qonto",
+            )
         party = target_of(refs, self.entity, "party_id")
         issue = str(record["date"])
         due = record.get("due_date")
