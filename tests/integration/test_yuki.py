@@ -1085,3 +1085,25 @@ def test_the_domain_of_a_connection_with_synced_contacts_cannot_change(
     assert stranger is not None and stranger.phone_home != "030-999"
     mine = yuki.sandbox.get_contact(yuki.domain, "10001")
     assert mine is not None and mine.phone_home == "030-999"
+
+
+def test_an_invoice_paid_before_it_was_pushed_is_still_booked_in_yuki(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    # Sent and paid at the counter: the hub records it as paid straight away.
+    paid = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-010", "paid"))
+    assert paid.status_code == 201, paid.text
+    system.run_until_idle()
+    [booked] = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
+    assert booked.reference == "F2026-010"
+    # An invoice sent first and marked paid in the hub afterwards changes nothing in Yuki.
+    sent = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-011")).json()
+    system.run_until_idle()
+    tenant.api.patch(f"/invoices/{sent['id']}", json={"status": "paid"})
+    system.run_until_idle()
+    assert len(yuki.sandbox.sales_invoices(yuki.seeded.administration_id)) == 2
+    assert issues(tenant, connection["id"]) == []

@@ -310,7 +310,8 @@ class InvoiceMapping(EntityMapping):
         return text(payload.get("Reference"))
 
     def in_scope(self, record: JSON) -> bool:
-        return record.get("status") == "sent"
+        # Sent, or sent and already paid (the hub records payments; Yuki gets the invoice).
+        return record.get("status") in ("sent", "paid")
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         if "Lines" not in remote:
