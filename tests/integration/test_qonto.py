@@ -1314,3 +1314,78 @@ def test_an_unsigned_or_stale_callback_is_refused(
     old = httpx.post(connection["change_url"], content=body, headers={"X-Qonto-Signature": signed})
     assert old.status_code == 401
     assert inbox_count(system, connection["id"]) == 0
+
+
+def test_an_invoice_cancelled_in_qonto_leaves_nothing_open_in_the_hub(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    _connection, unpaid = webhook_setup(system, tenant, qonto)
+    assert Decimal(hub_invoice(tenant, unpaid["number"])["data"]["amount_open"]) > 0
+
+    qonto.sandbox.cancel_invoice(unpaid["id"])
+    qonto.sandbox.wait_for_webhooks()
+    system.run_until_idle()
+
+    cancelled = hub_invoice(tenant, unpaid["number"])["data"]
+    assert cancelled["status"] == "cancelled"
+    # A cancelled invoice is owed by nobody: its total is not an open amount.
+    assert Decimal(cancelled["amount_open"]) == 0
+
+
+def test_the_reconciliation_counts_each_invoice_and_credit_note_once(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    seed_organization(qonto.sandbox, clients=30, invoices=150, seed=1)
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    month = qonto.sandbox.credit_notes()[0]["issue_date"][:7]
+    started = tenant.api.post(
+        f"/connections/{connection['id']}/reconciliations", json={"period": month}
+    )
+    assert started.status_code == 202, started.text
+    system.run_until_idle()
+    report = tenant.api.get(
+        f"/connections/{connection['id']}/reconciliations/{started.json()['id']}"
+    ).json()
+    assert report["status"] == "done", report
+    # Everything was just imported: both sides agree, and the invoices and credit notes of
+    # the month are each counted once (not once per stream carrying hub invoices).
+    assert report["differences"] == []
+    hub, remote = report["totals"]["hub"], report["totals"]["remote"]
+    assert hub["counts"] == remote["counts"]
+    assert hub["counts"]["credit_notes"] == sum(
+        1 for n in qonto.sandbox.credit_notes() if n["issue_date"].startswith(month)
+    )
+    assert hub["vat"] == remote["vat"]
+
+
+def test_an_invoice_cancelled_in_the_hub_never_becomes_a_qonto_draft(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    party = tenant.api.post("/parties", json=NEW_CUSTOMER).json()
+    system.run_until_idle()
+    lines = [{"description": "Conseil", "quantity": "1", "unit_price": "100", "vat_code": "FR20"}]
+    cancelled = tenant.api.post("/invoices", json={
+        "party_id": party["id"], "date": "2026-03-10", "currency": "EUR",
+        "status": "cancelled", "lines": lines,
+    }).json()  # fmt: skip
+    drafted = tenant.api.post("/invoices", json={
+        "party_id": party["id"], "date": "2026-03-11", "currency": "EUR", "lines": lines,
+    }).json()  # fmt: skip
+    system.run_until_idle()
+    [draft] = qonto.sandbox.invoices()
+    assert draft["issue_date"] == "2026-03-11"
+
+    tenant.api.patch(f"/invoices/{drafted['id']}", json={"status": "cancelled"})
+    system.run_until_idle()
+    held = {
+        i["key"]: i["message"]
+        for i in tenant.api.get(
+            f"/connections/{connection['id']}/issues", params={"reason": "invoice_cancelled"}
+        ).json()
+    }
+    assert "not sent to Qonto" in held[cancelled["id"]]
+    assert "delete the draft in Qonto" in held[drafted["id"]]
+    assert len(qonto.sandbox.invoices()) == 1

@@ -917,3 +917,193 @@ def test_a_party_renumbered_after_a_refusal_is_looked_up_by_its_new_number(
     assert yuki.sandbox.get_contact(yuki.domain, "20000") == old
     assert len(yuki.sandbox.contacts(yuki.domain)) == 2
     assert issues(tenant, connection["id"]) == []
+
+
+def test_a_hub_change_leaves_the_yuki_fields_the_contact_kind_does_not_map(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(
+        yuki, "10001", "Bouwbedrijf De Vries B.V.", mobile_home="06-11111111",
+        email_home="eigenaar@devries.nl", first_name="Piet",
+    )  # fmt: skip
+    yuki.sandbox.add_contact(
+        yuki.domain, "Person", is_customer=True, code="10002", full_name="Anna Jansen",
+        first_name="Anna", last_name="Jansen", email_home="anna@example.nl",
+        email_work="a.jansen@werk.nl", website="www.annajansen.nl", vat_number="NL001",
+        coc_number="12345678", mail_city="Leiden",
+    )  # fmt: skip
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    for code in ("10001", "10002"):
+        party = by_number(tenant, code)
+        changed = tenant.api.patch(f"/parties/{party['id']}", json={"phone": "030-2345678"})
+        assert changed.status_code == 200, changed.text
+    system.run_until_idle()
+    company = yuki.sandbox.get_contact(yuki.domain, "10001")
+    person = yuki.sandbox.get_contact(yuki.domain, "10002")
+    assert company is not None and person is not None
+    assert (company.phone_home, person.phone_home) == ("030-2345678", "030-2345678")
+    # An organisation's mobile, private e-mail and first name are outside its table, as are a
+    # person's work e-mail, website, VAT and CoC numbers and mail address: Yuki keeps them.
+    assert (company.mobile_home, company.email_home, company.first_name) == (
+        "06-11111111", "eigenaar@devries.nl", "Piet",
+    )  # fmt: skip
+    assert (person.email_work, person.website, person.vat_number, person.coc_number) == (
+        "a.jansen@werk.nl", "www.annajansen.nl", "NL001", "12345678",
+    )  # fmt: skip
+    assert person.mail_city == "Leiden"
+    assert person.email_home == "anna@example.nl"
+
+
+def test_a_value_xml_cannot_carry_holds_back_its_record_only_and_says_which_field(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    add_company(yuki, "10002", "Hollandse Houthandel V.O.F.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    bad, good = by_number(tenant, "10001"), by_number(tenant, "10002")
+    # A name pasted from another program with a vertical tab in it.
+    tenant.api.patch(f"/parties/{bad['id']}", json={"name": "De Vries\x0b B.V."})
+    tenant.api.patch(f"/parties/{good['id']}", json={"phone": "020-7654321"})
+    body = invoice_body(good["id"], "F2026-007")
+    body["lines"][0]["description"] = "Advies\x1f"
+    assert tenant.api.post("/invoices", json=body).status_code == 201
+    system.run_until_idle()
+
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert status["last_error"] is None, status["last_error"]
+    stored = yuki.sandbox.get_contact(yuki.domain, "10002")
+    assert stored is not None and stored.phone_home == "020-7654321"
+    held = {i["key"]: i["message"] for i in issues(tenant, connection["id"], "value_not_xml")}
+    assert "the party's name holds the control character U+000B" in held[bad["id"]]
+    [invoice_message] = [m for key, m in held.items() if key != bad["id"]]
+    assert "line 1: description holds the control character U+001F" in invoice_message
+    assert yuki.sandbox.sales_invoices(yuki.seeded.administration_id) == []
+
+    tenant.api.patch(f"/parties/{bad['id']}", json={"name": "De Vries B.V."})
+    system.run_until_idle()
+    fixed = yuki.sandbox.get_contact(yuki.domain, "10001")
+    assert fixed is not None and fixed.full_name == "De Vries B.V."
+    assert bad["id"] not in {i["key"] for i in issues(tenant, connection["id"], "value_not_xml")}
+
+
+def test_the_reconciliation_does_not_report_sent_invoices_missing_from_yuki(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    sent = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-001"))
+    assert sent.status_code == 201, sent.text
+    system.run_until_idle()
+    assert len(yuki.sandbox.sales_invoices(yuki.seeded.administration_id)) == 1
+
+    started = tenant.api.post(
+        f"/connections/{connection['id']}/reconciliations", json={"period": "2026-11"}
+    )
+    assert started.status_code == 202, started.text
+    system.run_until_idle()
+    report = tenant.api.get(
+        f"/connections/{connection['id']}/reconciliations/{started.json()['id']}"
+    ).json()
+    assert report["status"] == "done", report
+    # Yuki's API cannot read a booked sales invoice back: the invoice it accepted is not
+    # "no longer in the accounting system", and the report says which side it did not read.
+    assert report["differences"] == []
+    assert report["totals"]["unread"] == ["invoices"]
+    assert report["totals"]["hub"]["counts"] == {"invoices": 1}
+    csv = tenant.api.get(
+        f"/connections/{connection['id']}/reconciliations/{started.json()['id']}.csv"
+    ).text
+    assert "totals,invoices (count),1,not read" in csv
+    assert "totals,open amount,0,not read" in csv
+
+
+def test_an_invoice_without_lines_is_held_before_any_call_and_the_others_go_in_one(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    empty = invoice_body(party["id"], "F2026-002")
+    empty["lines"] = []
+    for body in (invoice_body(party["id"], "F2026-001"), empty,
+                 invoice_body(party["id"], "F2026-003")):  # fmt: skip
+        assert tenant.api.post("/invoices", json=body).status_code == 201
+    calls = yuki.calls()
+    system.run_until_idle()
+
+    # Yuki's schema refuses a whole ProcessSalesInvoices call holding an invoice without
+    # lines: it is held before the call, so the other two go in one.
+    assert yuki.calls() - calls == 1
+    booked = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
+    assert sorted(b.reference for b in booked) == ["F2026-001", "F2026-003"]
+    [held] = issues(tenant, connection["id"], "invoice_lines_missing")
+    assert "F2026-002 has no lines" in held["message"]
+    assert issues(tenant, connection["id"], "yuki_fault") == []
+
+
+def test_the_domain_of_a_connection_with_synced_contacts_cannot_change(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    other = yuki.sandbox.add_domain("Tweede Domein")
+    second = yuki.sandbox.add_administration(other.id, "Tweede Administratie")
+    yuki.sandbox.add_access_key(yuki.seeded.access_key, [yuki.domain, other.id])
+    # The same relationship code is another company in the other domain.
+    yuki.sandbox.add_contact(
+        other.id, "Company", is_customer=True, code="10001", full_name="Andere Klant B.V."
+    )
+    connection = connect(tenant, yuki)
+    # Before anything is synced, choosing another domain is a correction.
+    moved = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"domain_id": other.id, "administration_id": second.id}},
+    )
+    assert moved.status_code == 200, moved.text
+    back = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"domain_id": yuki.domain,
+                           "administration_id": yuki.seeded.administration_id}},
+    )  # fmt: skip
+    assert back.status_code == 200, back.text
+    activate(system, tenant, connection["id"])
+
+    refused = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"settings": {"domain_id": other.id, "administration_id": second.id}},
+    )
+    assert refused.status_code == 422, refused.text
+    assert '"domain_id"' in refused.text and "Create another connection" in refused.text
+    party = by_number(tenant, "10001")
+    tenant.api.patch(f"/parties/{party['id']}", json={"phone": "030-999"})
+    system.run_until_idle()
+    stranger = yuki.sandbox.get_contact(other.id, "10001")
+    assert stranger is not None and stranger.phone_home != "030-999"
+    mine = yuki.sandbox.get_contact(yuki.domain, "10001")
+    assert mine is not None and mine.phone_home == "030-999"
+
+
+def test_an_invoice_paid_before_it_was_pushed_is_still_booked_in_yuki(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    party = by_number(tenant, "10001")
+    # Sent and paid at the counter: the hub records it as paid straight away.
+    paid = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-010", "paid"))
+    assert paid.status_code == 201, paid.text
+    system.run_until_idle()
+    [booked] = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
+    assert booked.reference == "F2026-010"
+    # An invoice sent first and marked paid in the hub afterwards changes nothing in Yuki.
+    sent = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-011")).json()
+    system.run_until_idle()
+    tenant.api.patch(f"/invoices/{sent['id']}", json={"status": "paid"})
+    system.run_until_idle()
+    assert len(yuki.sandbox.sales_invoices(yuki.seeded.administration_id)) == 2
+    assert issues(tenant, connection["id"]) == []

@@ -253,6 +253,10 @@ class SystemSpec:
     credential_settings: tuple[str, ...] = ("base_url",)
     """Settings that decide what the credentials reach: a change is checked with the system
     before it is saved, as new secrets are."""
+    account_settings: tuple[str, ...] = ()
+    """Settings naming the account whose records the links point at (Yuki: the domain, whose
+    relationship codes the contacts are linked by): once the connection has links, changing
+    one is refused, since the links would then name records of another account."""
     linked_records: Mapping[str, str] = field(default_factory=dict)
     """Settings that map hub record ids to records of the system, by the entity of those ids
     (Tripletex: ``client_links``, client party → customer). When one changes, each id must be
@@ -370,6 +374,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         check_settings=yuki_setup.check_settings,
         codes=CodeMappings(vat=True, vat_keys="hub"),
         credential_settings=("domain_id", "administration_id", "base_url"),
+        account_settings=("domain_id",),
         # Yuki counts calls per domain, whichever key or connection makes them.
         counted_per=lambda settings: (
             str(settings.get("base_url") or YUKI_URL),

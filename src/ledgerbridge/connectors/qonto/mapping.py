@@ -488,9 +488,7 @@ class InvoiceMapping(EntityMapping):
             "currency": words(remote.get("currency")),
             "status": STATUSES.get(status, "booked"),
             "lines": lines,
-            "amount_open": (
-                str(total - (paid or 0)) if total is not None and status != "draft" else None
-            ),
+            "amount_open": _open_amount(status, total, paid),
         }
 
     def project(self, record: JSON, refs: Mapping[str, RemoteRef | None]) -> JSON:
@@ -546,6 +544,15 @@ class InvoiceMapping(EntityMapping):
                 "invoice_finalized",
                 f"invoice {current.get('number')} is finalized in Qonto and cannot be changed",
             )
+        if record.get("status") == "cancelled":
+            # Nothing to bill: a cancelled invoice never becomes a Qonto draft, and a draft
+            # already there is not deleted (deletes are not propagated).
+            raise SkipRecord(
+                "invoice_cancelled",
+                "the invoice is cancelled in the hub, so it is not sent to Qonto; a draft of "
+                "it sent before stays there (deletes are not propagated): delete the draft in "
+                "Qonto",
+            )
         party = target_of(refs, self.entity, "party_id")
         issue = str(record["date"])
         due = record.get("due_date")
@@ -599,6 +606,11 @@ class InvoiceMapping(EntityMapping):
             item["discount"] = discount
         return item
 
+    def in_scope(self, record: JSON) -> bool:
+        """The hub's invoices; its credit notes are the credit_notes stream's (Qonto makes
+        them, and the hub only pulls them)."""
+        return record.get("kind") != "credit_note"
+
     def payload_key(self, payload: JSON) -> str | None:
         return content_key(payload)
 
@@ -630,6 +642,10 @@ class CreditNoteMapping(InvoiceMapping):
     outbound = False
     read_only_reason = "qonto_master"
 
+    def in_scope(self, record: JSON) -> bool:
+        """Only the hub's credit notes: its invoices are the invoices stream's."""
+        return record.get("kind") == "credit_note"
+
     def remote_refs(self, remote: JSON) -> dict[str, RemoteRef | None]:
         refs = super().remote_refs(remote)
         invoice_id = remote.get("invoice_id")
@@ -652,6 +668,16 @@ class CreditNoteMapping(InvoiceMapping):
             amount_open=None,
         )
         return canonical
+
+
+def _open_amount(status: str, total: Decimal | None, paid: Decimal | None) -> str | None:
+    """What is still owed: nothing on a draft (not billed yet) and none on a cancelled invoice
+    (cancelled, or fully credited, which Qonto cancels), else the total less what was paid."""
+    if total is None or status == "draft":
+        return None
+    if status == "canceled":
+        return "0"
+    return str(total - (paid or 0))
 
 
 def _days(issue: Any, due: Any) -> int | None:

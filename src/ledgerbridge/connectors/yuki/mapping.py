@@ -10,6 +10,7 @@ and person); the billing address is Yuki's address, the postal address its mail 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -73,13 +74,36 @@ MAIL_ELEMENTS = {
     "postal_code": "MailPostcode",
     "city": "MailCity",
 }
-CONTACT_ELEMENTS = (
-    "ID", "Type", "Code", "Name", "FirstName", "LastName", "EMailWork", "EmailHome",
-    "PhoneHome", "MobileHome", "Website", "CoCNumber", "VATNumber", *ADDRESS_ELEMENTS.values(),
-    *MAIL_ELEMENTS.values(), "Country",
-)  # fmt: skip
-"""Every element the mapping writes: an update sends each, so a value cleared in the hub is
-cleared in Yuki too."""
+CONTACT_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "organisation": (
+        "ID", "Type", *ORGANISATION_FIELDS.values(), *ADDRESS_ELEMENTS.values(),
+        *MAIL_ELEMENTS.values(), "Country",
+    ),
+    "person": ("ID", "Type", *PERSON_FIELDS.values(), *ADDRESS_ELEMENTS.values(), "Country"),
+}  # fmt: skip
+"""The elements the mapping writes, per contact kind: an update sends each, so a value cleared
+in the hub is cleared in Yuki too. Elements outside the kind's table (an organisation's mobile,
+a person's website or VAT number) are not sent, so Yuki keeps them."""
+
+
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""Characters XML 1.0 cannot carry (control characters, lone surrogates): Yuki's web
+services take XML documents, so a value holding one cannot be sent."""
+UNWRITABLE = "value_not_xml"
+
+
+def writable(values: Mapping[str, Any], names: Mapping[str, str], what: str) -> None:
+    """Refuses a record, naming the hub field, when one of its values holds a character XML
+    cannot carry: the document could not be built, and the whole run would stop on it."""
+    for key, value in values.items():
+        found = NOT_XML.search(value) if isinstance(value, str) else None
+        if found is not None:
+            raise SkipRecord(
+                UNWRITABLE,
+                f"{what} {names.get(key, key)} holds the control character "
+                f"U+{ord(found.group()):04X}, which Yuki's XML web services cannot carry; "
+                "remove it from the record and it syncs by itself",
+            )
 
 
 def flag(value: Any, default: bool = False) -> bool:
@@ -181,7 +205,7 @@ class ContactMapping(EntityMapping):
             )
         kind = record.get("kind") or "organisation"
         table = ORGANISATION_FIELDS if kind == "organisation" else PERSON_FIELDS
-        payload: JSON = dict.fromkeys(CONTACT_ELEMENTS)
+        payload: JSON = dict.fromkeys(CONTACT_ELEMENTS[kind])
         payload.update({k: v for k, v in (current or {}).items() if k in ("ID", "Active")})
         payload.update(wire(record, table))
         payload["Type"] = CONTACT_TYPES[kind]
@@ -189,13 +213,25 @@ class ContactMapping(EntityMapping):
         billing = record.get("billing_address") or {}
         postal = (record.get("postal_address") or {}) if kind == "organisation" else {}
         payload.update(_address_out(billing, ADDRESS_ELEMENTS))
-        payload.update(_address_out(postal, MAIL_ELEMENTS))
+        if kind == "organisation":
+            payload.update(_address_out(postal, MAIL_ELEMENTS))
         payload["Country"] = billing.get("country") or postal.get("country")
+        writable(payload, _contact_fields(table), "the party's")
         return payload
 
     def in_scope(self, record: JSON) -> bool:
         kind = record.get("kind") or "organisation"
         return self.directions.get(kind) in ("both", "outbound")
+
+
+def _contact_fields(table: Mapping[str, str]) -> dict[str, str]:
+    """Yuki element → the hub field it carries, for naming a value that cannot be sent."""
+    return {
+        "Country": "billing_address.country",
+        **{element: field for field, element in table.items()},
+        **{element: f"billing_address.{part}" for part, element in ADDRESS_ELEMENTS.items()},
+        **{element: f"postal_address.{part}" for part, element in MAIL_ELEMENTS.items()},
+    }
 
 
 def _address_in(remote: JSON, elements: Mapping[str, str], country: str | None) -> JSON | None:
@@ -237,6 +273,14 @@ class CustomerFlagMapping(EntityMapping):
         return {"is_customer": flag(remote.get("IsCustomer"))}
 
 
+INVOICE_FIELDS = {
+    "Reference": "number", "Number": "number", "Subject": "number", "Currency": "currency",
+    "Remarks": "notes", "ContactCode": "party's debtor_number",
+}  # fmt: skip
+"""Sales-invoice element → the hub field it carries, for naming a value that cannot be sent."""
+LINE_FIELDS = {"Description": "description", "ProductReference": "sku", "VATType": "vat_code"}
+
+
 class InvoiceMapping(EntityMapping):
     """Hub invoices with status ``sent``, one way: each becomes a booked sales invoice, an
     outstanding item in Yuki. Yuki offers no way to change or read them back; payments are
@@ -266,7 +310,8 @@ class InvoiceMapping(EntityMapping):
         return text(payload.get("Reference"))
 
     def in_scope(self, record: JSON) -> bool:
-        return record.get("status") == "sent"
+        # Sent, or sent and already paid (the hub records payments; Yuki gets the invoice).
+        return record.get("status") in ("sent", "paid")
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         if "Lines" not in remote:
@@ -313,12 +358,22 @@ class InvoiceMapping(EntityMapping):
                 "debtor number when the hub next sends it, and the invoice follows",
             )
         reference = invoice_reference(record)
+        if not record.get("lines"):
+            # Yuki's schema wants at least one line, and refuses the whole call otherwise.
+            raise SkipRecord(
+                "invoice_lines_missing",
+                f"invoice {reference} has no lines; Yuki books a sales invoice only with at "
+                "least one: add its lines in the hub and it syncs by itself",
+            )
         due = record.get("due_date")
         if due is None and record.get("payment_term_days") is not None and record.get("date"):
             due = (
                 date.fromisoformat(record["date"]) + timedelta(days=record["payment_term_days"])
             ).isoformat()
-        return {
+        lines = [self._line_out(line) for line in fold_document_discount(record)]
+        for index, line in enumerate(lines):
+            writable(line, LINE_FIELDS, f"the invoice's line {index + 1}:")
+        payload: JSON = {
             "Reference": reference,
             "Number": record.get("number"),
             "Subject": f"Invoice {record.get('number') or reference}",
@@ -330,8 +385,10 @@ class InvoiceMapping(EntityMapping):
             "ContactCode": code,
             "kind": record.get("kind") or "invoice",
             # Yuki has no document discount: it is in each line's price, with the line's own.
-            "Lines": [self._line_out(line) for line in fold_document_discount(record)],
+            "Lines": lines,
         }
+        writable(payload, INVOICE_FIELDS, "the invoice's")
+        return payload
 
     def _line_out(self, line: JSON) -> JSON:
         price = Decimal(str(line.get("unit_price") or 0))

@@ -32,6 +32,7 @@ from ledgerbridge.services.connections.status import Status
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.hub import HubRecord
+from ledgerbridge.store.tables.sync import Link
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class Configure(Status):
         spec, previous, merged, current = self._proposed(
             principal, connection_id, settings, secrets_ or {}
         )
+        self._refuse_account_change(connection_id, spec, previous, merged)
         credentials_changed = bool(secrets_) or any(
             merged.get(key) != previous.get(key) for key in spec.credential_settings
         )
@@ -284,6 +286,28 @@ class Configure(Status):
         with self._sessions.begin() as session:
             session.delete(self._load(session, principal, connection_id))
         return {"id": connection_id, "name": name, "warnings": warnings}
+
+    def _refuse_account_change(
+        self, connection_id: str, spec: SystemSpec, previous: JSON, merged: JSON
+    ) -> None:
+        """A connection whose records are linked stays with the account they are linked in:
+        the links name that account's records, and the same ids in another account are other
+        records (a Yuki relationship code in another domain is another contact)."""
+        changed = [k for k in spec.account_settings if merged.get(k) != previous.get(k)]
+        if not changed:
+            return
+        with self._sessions() as session:
+            linked = session.scalar(
+                sa.select(Link.id).where(Link.connection_id == connection_id).limit(1)
+            )
+        if linked is not None:
+            raise Invalid(
+                f"settings.{changed[0]} cannot change once this connection has synced records: "
+                f"its links name records of the {spec.title} {changed[0].removesuffix('_id')} "
+                "it synced with, and the same codes elsewhere are other records. Create "
+                "another connection for the other one",
+                field=f"settings.{changed[0]}",
+            )
 
     def _verify(self, spec: SystemSpec, settings: JSON, secrets_: JSON) -> tuple[JSON, list[str]]:
         """The system's own set-up checks, made with the credentials (metered calls). What
