@@ -353,6 +353,9 @@ class EntityMapping(ABC):
     so they go by themselves soon after, at one try an hour."""
     inbound: bool = True
     outbound: bool = True
+    read_back: bool = True
+    """Whether a record written to the system can be read again by its id (``fetch_many``):
+    a booked Yuki sales invoice cannot, so its link is all there is to know of it."""
     read_only_reason: str | None = None
     """Why hub changes are never sent (the remote is master), for records and the API."""
     remote_wins: bool = False

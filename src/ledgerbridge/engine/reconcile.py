@@ -148,7 +148,7 @@ class Reconciler(SyncState):
         ]
         for stream in streams:
             differences.extend(self._stream(ctx, stream, period, hub_side, remote_side, booked))
-        unread = [s for s in streams if not ctx.mapping(s).inbound]
+        unread = [s for s in streams if not ctx.mapping(s).inbound and not ctx.mapping(s).read_back]
         return Report(
             totals={"period": period.label, "hub": hub_side.json(), "remote": remote_side.json(),
                     "streams": streams, "unread": unread},
@@ -178,9 +178,10 @@ class Reconciler(SyncState):
             by_record = {link.record_id: link for link in links}
             by_remote = {link.remote_id: link for link in links}
             # A stream the connection only sends is not read page by page: the records of
-            # the report linked in the system are read by id.
-            wanted = links
-            if not mapping.inbound:
+            # the report linked in the system are read by id, unless the system cannot give
+            # them back (``read_back``: a booked Yuki sales invoice), where the link tells all.
+            wanted = links if mapping.read_back else []
+            if not mapping.inbound and mapping.read_back:
                 reported = self._hub_records(session, ctx, mapping, period)
                 wanted = [link for link in links if link.record_id in reported]
         unseen = [link.remote_id for link in wanted if link.remote_id not in remote]
@@ -260,7 +261,7 @@ class Reconciler(SyncState):
                             "in the hub only: this stream does not send records")  # fmt: skip
                     continue
                 seen = remote.get(link.remote_id)
-                if seen is None and not mapping.inbound:
+                if seen is None and not mapping.read_back:
                     # The system's records of this stream cannot be read back (a booked Yuki
                     # sales invoice): the link is all there is to know, so it is not missing.
                     if issue is not None:

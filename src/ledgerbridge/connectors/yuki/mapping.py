@@ -294,6 +294,7 @@ class InvoiceMapping(EntityMapping):
     )
     references = (linked(entity, "party_id", "customers", pending_reason=NOT_CUSTOMER_REASON),)
     inbound = False
+    read_back = False
 
     def __init__(self, vat_mapping: Mapping[str, Any], payment_method: str) -> None:
         by_hub = {str(k): str(v) for k, v in vat_mapping.items()}
