@@ -168,6 +168,18 @@ def import_all(system: System, tenant: Tenant, connection_id: str) -> dict[str, 
     return status
 
 
+def reconciled(system: System, tenant: Tenant, cid: str, period: str) -> dict[str, Any]:
+    """The reconciliation report of a month, asked through the API and run to its end."""
+    started = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": period})
+    assert started.status_code == 202, started.text
+    system.run_until_idle()
+    report: dict[str, Any] = tenant.api.get(
+        f"/connections/{cid}/reconciliations/{started.json()['id']}"
+    ).json()
+    assert report["status"] == "done", report
+    return report
+
+
 def seed(uniconta: Uniconta, count: int) -> list[str]:
     accounts: list[str] = seed_debtors(uniconta.sandbox, COMPANY, count=count, seed=3)
     return accounts

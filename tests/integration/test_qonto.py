@@ -32,7 +32,7 @@ from ledgerbridge.sandbox.qonto import (
 )
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import InboxEvent, Run
-from tests.integration.conftest import Tenant, new_tenant
+from tests.integration.conftest import Tenant, new_tenant, reconciled
 
 CLIENT_ID = "ledgerbridge"
 CLIENT_SECRET = "ledgerbridge-secret-0123456789"
@@ -1339,15 +1339,7 @@ def test_the_reconciliation_counts_each_invoice_and_credit_note_once(
     connection = connect_invoices(tenant, qonto, VAT_GROUPS)
     import_all(system, tenant, connection["id"])
     month = qonto.sandbox.credit_notes()[0]["issue_date"][:7]
-    started = tenant.api.post(
-        f"/connections/{connection['id']}/reconciliations", json={"period": month}
-    )
-    assert started.status_code == 202, started.text
-    system.run_until_idle()
-    report = tenant.api.get(
-        f"/connections/{connection['id']}/reconciliations/{started.json()['id']}"
-    ).json()
-    assert report["status"] == "done", report
+    report = reconciled(system, tenant, connection["id"], month)
     # Everything was just imported: both sides agree, and the invoices and credit notes of
     # the month are each counted once (not once per stream carrying hub invoices).
     assert report["differences"] == []

@@ -18,7 +18,7 @@ from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors, seed_invoices, seed_products
 from ledgerbridge.store.tables.sync import Link
 from ledgerbridge.store.tables.tenancy import WebhookDelivery
-from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, reconciled
 from tests.integration.test_commerce_flow import POLICY, order_body, shop  # noqa: F401
 from tests.integration.test_uniconta_integration import full
 
@@ -56,14 +56,7 @@ def _invoice_with_vat(uniconta: Uniconta, like: int, number: int, code: str) -> 
 
 
 def _report(system: System, tenant: Tenant, cid: str, period: str = MONTH) -> dict[str, Any]:
-    started = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": period})
-    assert started.status_code == 202, started.text
-    system.run_until_idle()
-    report: dict[str, Any] = tenant.api.get(
-        f"/connections/{cid}/reconciliations/{started.json()['id']}"
-    ).json()
-    assert report["status"] == "done", report
-    return report
+    return reconciled(system, tenant, cid, period)
 
 
 def test_a_month_of_5000_invoices_with_three_differences(

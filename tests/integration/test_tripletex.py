@@ -24,7 +24,7 @@ from ledgerbridge.sandbox.tripletex.seed import SeededFirm
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import Run
 from ledgerbridge.store.tables.tenancy import Connection, WebhookDelivery
-from tests.integration.conftest import Tenant, hub_settings, new_tenant
+from tests.integration.conftest import Tenant, hub_settings, new_tenant, reconciled
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -700,11 +700,7 @@ def test_reconciliation_finds_the_invoices_charged_in_tripletex(
         i for i in tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")
         if i["invoiceDate"] == "2026-10-30"
     ]  # fmt: skip
-    started = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": "2026-11"})
-    assert started.status_code == 202, started.text
-    system.run_until_idle()
-    report = tenant.api.get(f"/connections/{cid}/reconciliations/{started.json()['id']}").json()
-    assert report["status"] == "done", report
+    report = reconciled(system, tenant, cid, "2026-11")
     invoices = [d for d in report["differences"] if d["stream"] == "invoices"]
     assert [(d["kind"], d["record_id"], d["reason"]) for d in invoices] == [
         ("skipped", refused["id"], "currency_unsupported")

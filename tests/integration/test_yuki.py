@@ -23,7 +23,7 @@ from ledgerbridge.sandbox.yuki.model import Contact
 from ledgerbridge.sandbox.yuki.seed import SeededDomain
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import Run
-from tests.integration.conftest import Tenant, new_tenant
+from tests.integration.conftest import Tenant, new_tenant, reconciled
 
 
 @dataclass
@@ -572,13 +572,20 @@ def invoice_body(party_id: str, number: str, status: str = "sent") -> dict[str, 
     }  # fmt: skip
 
 
-def test_a_sent_invoice_goes_to_yuki_with_all_lines_as_an_outstanding_item(
+def one_customer_synced(
     system: System, tenant: Tenant, yuki: Yuki
-) -> None:
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A connection whose import brought one customer, 10001 (the connection, the party)."""
     add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
     connection = connect(tenant, yuki)
     activate(system, tenant, connection["id"])
-    party = by_number(tenant, "10001")
+    return connection, by_number(tenant, "10001")
+
+
+def test_a_sent_invoice_goes_to_yuki_with_all_lines_as_an_outstanding_item(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    connection, party = one_customer_synced(system, tenant, yuki)
     draft = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-001", "draft"))
     assert draft.status_code == 201, draft.text
     system.run_until_idle()
@@ -739,10 +746,7 @@ def test_contact_types_choose_what_is_imported_and_exported(
 
 
 def test_deletes_never_reach_the_other_side(system: System, tenant: Tenant, yuki: Yuki) -> None:
-    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
-    connection = connect(tenant, yuki)
-    activate(system, tenant, connection["id"])
-    party = by_number(tenant, "10001")
+    connection, party = one_customer_synced(system, tenant, yuki)
     assert tenant.api.delete(f"/parties/{party['id']}").status_code in (200, 204)
     system.run_until_idle()
     assert yuki.sandbox.get_contact(yuki.domain, "10001") is not None
@@ -813,10 +817,7 @@ def test_an_invoice_whose_answer_was_lost_is_found_by_reference_not_sent_twice(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     tenant = timed_tenant
-    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
-    connection = connect(tenant, yuki)
-    activate(timed, tenant, connection["id"])
-    party = by_number(tenant, "10001")
+    connection, party = one_customer_synced(timed, tenant, yuki)
     sent = lose_first_answer(monkeypatch, "process_sales_invoices", lambda _document: "sent")
     invoice = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-030"))
     timed.run_until_idle()
@@ -991,32 +992,19 @@ def test_a_value_xml_cannot_carry_holds_back_its_record_only_and_says_which_fiel
 def test_the_reconciliation_does_not_report_sent_invoices_missing_from_yuki(
     system: System, tenant: Tenant, yuki: Yuki
 ) -> None:
-    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
-    connection = connect(tenant, yuki)
-    activate(system, tenant, connection["id"])
-    party = by_number(tenant, "10001")
+    connection, party = one_customer_synced(system, tenant, yuki)
     sent = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-001"))
     assert sent.status_code == 201, sent.text
     system.run_until_idle()
     assert len(yuki.sandbox.sales_invoices(yuki.seeded.administration_id)) == 1
 
-    started = tenant.api.post(
-        f"/connections/{connection['id']}/reconciliations", json={"period": "2026-11"}
-    )
-    assert started.status_code == 202, started.text
-    system.run_until_idle()
-    report = tenant.api.get(
-        f"/connections/{connection['id']}/reconciliations/{started.json()['id']}"
-    ).json()
-    assert report["status"] == "done", report
+    report = reconciled(system, tenant, connection["id"], "2026-11")
     # Yuki's API cannot read a booked sales invoice back: the invoice it accepted is not
     # "no longer in the accounting system", and the report says which side it did not read.
     assert report["differences"] == []
     assert report["totals"]["unread"] == ["invoices"]
     assert report["totals"]["hub"]["counts"] == {"invoices": 1}
-    csv = tenant.api.get(
-        f"/connections/{connection['id']}/reconciliations/{started.json()['id']}.csv"
-    ).text
+    csv = tenant.api.get(f"/connections/{connection['id']}/reconciliations/{report['id']}.csv").text
     assert "totals,invoices (count),1,not read" in csv
     assert "totals,open amount,0,not read" in csv
 
@@ -1024,10 +1012,7 @@ def test_the_reconciliation_does_not_report_sent_invoices_missing_from_yuki(
 def test_an_invoice_without_lines_is_held_before_any_call_and_the_others_go_in_one(
     system: System, tenant: Tenant, yuki: Yuki
 ) -> None:
-    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
-    connection = connect(tenant, yuki)
-    activate(system, tenant, connection["id"])
-    party = by_number(tenant, "10001")
+    connection, party = one_customer_synced(system, tenant, yuki)
     empty = invoice_body(party["id"], "F2026-002")
     empty["lines"] = []
     for body in (invoice_body(party["id"], "F2026-001"), empty,
@@ -1090,10 +1075,7 @@ def test_the_domain_of_a_connection_with_synced_contacts_cannot_change(
 def test_an_invoice_paid_before_it_was_pushed_is_still_booked_in_yuki(
     system: System, tenant: Tenant, yuki: Yuki
 ) -> None:
-    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.")
-    connection = connect(tenant, yuki)
-    activate(system, tenant, connection["id"])
-    party = by_number(tenant, "10001")
+    connection, party = one_customer_synced(system, tenant, yuki)
     # Sent and paid at the counter: the hub records it as paid straight away.
     paid = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-010", "paid"))
     assert paid.status_code == 201, paid.text
