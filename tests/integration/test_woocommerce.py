@@ -468,19 +468,26 @@ def shop_product(shop: Shop, sku: str) -> dict[str, Any]:
         return shop.sandbox.product_json(found[0])
 
 
+def zero_rate_mapped(system: System, tenant: Tenant, shop: Shop) -> str:
+    """A connection sending products in both directions with VAT code U0 in the zero-rate
+    class, imported."""
+    connection = connect(tenant, shop, products={"enabled": True, "direction": "both"})
+    cid = str(connection["id"])
+    mapped = tenant.api.patch(
+        f"/connections/{cid}", json={"settings": {"tax_classes": {"U0": "zero-rate"}}}
+    )
+    assert mapped.status_code == 200, mapped.text
+    import_all(system, tenant, cid)
+    return cid
+
+
 def test_a_zero_rate_product_goes_to_the_shop_in_the_class_of_its_vat_code(
     system: System, tenant: Tenant, shop: Shop
 ) -> None:
     """A zero-rated book (VAT code U0) is sent in the zero-rate class at its net price, though
     the shop enters prices with VAT; a product whose code the map does not name keeps its
     class and gets the standard 25 %."""
-    connection = connect(tenant, shop, products={"enabled": True, "direction": "both"})
-    cid = connection["id"]
-    mapped = tenant.api.patch(
-        f"/connections/{cid}", json={"settings": {"tax_classes": {"U0": "zero-rate"}}}
-    )
-    assert mapped.status_code == 200, mapped.text
-    import_all(system, tenant, cid)
+    cid = zero_rate_mapped(system, tenant, shop)
     for sku, code in (("BOG-0", "U0"), ("UNI-25", "U25")):
         made = tenant.api.post(
             "/products",
@@ -514,13 +521,7 @@ def test_a_vat_code_changed_alone_moves_the_shop_product_to_its_class_and_back(
     """Only the VAT code changes (the net price stays): the shop product still changes class,
     and its price follows the class's VAT; a code that leaves the map leaves the map's class
     for the standard one. A push after each change writes nothing more."""
-    connection = connect(tenant, shop, products={"enabled": True, "direction": "both"})
-    cid = connection["id"]
-    mapped = tenant.api.patch(
-        f"/connections/{cid}", json={"settings": {"tax_classes": {"U0": "zero-rate"}}}
-    )
-    assert mapped.status_code == 200, mapped.text
-    import_all(system, tenant, cid)
+    cid = zero_rate_mapped(system, tenant, shop)
     made = tenant.api.post(
         "/products", json={"sku": "BOG-9", "name": "Bog", "sales_price": "80", "vat_code": "U25"}
     )
