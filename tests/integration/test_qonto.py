@@ -31,7 +31,7 @@ from ledgerbridge.sandbox.qonto import (
     sign,
 )
 from ledgerbridge.settings import Settings
-from ledgerbridge.store.tables.sync import InboxEvent, Run
+from ledgerbridge.store.tables.sync import InboxEvent, Run, SyncIssue
 from tests.integration.conftest import Tenant, new_tenant, reconciled
 
 CLIENT_ID = "ledgerbridge"
@@ -952,6 +952,70 @@ def test_a_hub_invoice_becomes_a_qonto_draft(system: System, tenant: Tenant, qon
     record = tenant.api.get(f"/invoices/{created.json()['id']}").json()
     assert record["sync"][0]["remote_id"] == draft["id"]
     assert record["sync"][0]["url"].endswith(f"/receivable-invoices/{draft['id']}")
+
+
+def issues_of(tenant: Tenant, cid: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = tenant.api.get(f"/connections/{cid}/issues").json()
+    return found
+
+
+def test_a_customer_without_locale_or_currency_can_still_be_invoiced(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """Qonto invoices a client only once it has a currency, a language and an address. A CRM
+    customer rarely carries the first two: its client gets the language of its country
+    (English where Qonto has none) and euros, so its invoices go. One without an address is
+    held saying what to add, and goes by itself once it is added."""
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    bare = {k: v for k, v in NEW_CUSTOMER.items() if k not in ("locale", "currency")}
+    party = tenant.api.post("/parties", json=bare).json()
+    nowhere = tenant.api.post("/parties", json={
+        **bare, "name": "Sans Adresse SARL", "debtor_number": "10002", "email": "sa@example.fr",
+        "organisation_number": None, "vat_number": None, "billing_address": None,
+    }).json()  # fmt: skip
+    system.run_until_idle()
+    clients = {c["name"]: c for c in qonto.sandbox.clients() if c.get("name")}
+    atlas = clients["Atlas Rénovation SAS"]
+    assert (atlas["locale"], atlas["currency"]) == ("fr", "EUR")
+
+    def invoice(party_id: str) -> dict[str, Any]:
+        created = tenant.api.post("/invoices", json={
+            "party_id": party_id, "date": "2026-03-10", "payment_term_days": 30,
+            "currency": "EUR", "lines": [{"description": "Conseil", "quantity": "1",
+                                          "unit_price": "100", "vat_code": "FR20"}],
+        })  # fmt: skip
+        assert created.status_code == 201, created.text
+        return dict(created.json())
+
+    sent, held = invoice(party["id"]), invoice(nowhere["id"])
+    system.run_until_idle()
+    [draft] = qonto.sandbox.invoices()
+    assert draft["client_id"] == atlas["id"]
+    assert tenant.api.get(f"/invoices/{sent['id']}").json()["sync"][0]["remote_id"] == draft["id"]
+    [issue] = [i for i in issues_of(tenant, connection["id"]) if i["key"] == held["id"]]
+    assert issue["reason"] == "client_not_invoiceable", issue
+    assert "client_id: The client cannot be invoiced until it has: address" in issue["message"]
+    assert "Add what it lacks to the customer in the app" in issue["message"], issue
+
+    fixed = tenant.api.patch(f"/parties/{nowhere['id']}", json={
+        "billing_address": {"line1": "3 rue Neuve", "postal_code": "75002", "city": "Paris",
+                            "country": "FR"},
+    })  # fmt: skip
+    assert fixed.status_code == 200, fixed.text
+    system.run_until_idle()
+    assert len(qonto.sandbox.invoices()) == 1, "not tried again within the hour"
+    # An hour later (the issue's timestamp moved back, as a clock an hour on would leave it).
+    with system.sessions.begin() as session:
+        session.execute(
+            sa.update(SyncIssue)
+            .where(SyncIssue.connection_id == connection["id"])
+            .values(last_seen_at=system.clock.now() - timedelta(hours=1, seconds=1))
+        )
+    assert tenant.api.post(f"/connections/{connection['id']}/jobs/push").status_code == 202
+    system.run_until_idle()
+    assert len(qonto.sandbox.invoices()) == 2, "the held invoice went once its client could take it"
+    assert [i for i in issues_of(tenant, connection["id"]) if i["key"] == held["id"]] == []
 
 
 def test_an_invoice_with_a_vat_rate_qonto_does_not_accept_is_held_before_any_call(

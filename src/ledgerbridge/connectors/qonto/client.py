@@ -197,7 +197,16 @@ class QontoClient:
         if status == 404 and method == "GET":
             raise _NotFound(path)
         if status >= 400:
-            raise RemoteRejected(_error_message(response), reason="remote_rejected")
+            message = _error_message(response)
+            if NOT_INVOICEABLE in message and "/client_invoices" in path:
+                raise RemoteRejected(
+                    f"Qonto invoices a client only once it has a currency, a language and a "
+                    f"full billing address (street, city, zip code, country): {message}. Add "
+                    "what it lacks to the customer in the app (it is sent to Qonto by itself); "
+                    "the invoice is tried again by itself within the hour",
+                    reason=CLIENT_NOT_INVOICEABLE,
+                )
+            raise RemoteRejected(message, reason="remote_rejected")
         if not response.content:
             return {}
         try:
@@ -208,6 +217,11 @@ class QontoClient:
                 f"Qonto answered {method} {path} with something other than JSON; check the "
                 "staging token"
             ) from exc
+
+
+NOT_INVOICEABLE = "cannot be invoiced until it has"
+"""Qonto's refusal of an invoice whose client lacks what invoicing needs (verified)."""
+CLIENT_NOT_INVOICEABLE = "client_not_invoiceable"
 
 
 class _NotFound(Exception):

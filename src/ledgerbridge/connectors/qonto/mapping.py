@@ -44,6 +44,15 @@ removed before the payload is sent."""
 PERSON_KINDS = frozenset({"individual", "freelancer"})
 LOCALES = frozenset({"fr", "en", "de", "it", "es", "nl", "pt"})
 """Languages Qonto accepts for a client's documents."""
+COUNTRY_LOCALES = {
+    "FR": "fr", "BE": "fr", "LU": "fr", "MC": "fr", "CH": "fr", "NL": "nl", "DE": "de",
+    "AT": "de", "IT": "it", "SM": "it", "ES": "es", "PT": "pt",
+}  # fmt: skip
+"""The language a client of a country gets when the hub names none (Qonto invoices a client
+only once it has one); any other country's is English."""
+DEFAULT_CURRENCY = "EUR"
+"""The currency a client gets when the hub names none (Qonto invoices a client only once it
+has one): a Qonto account's own."""
 
 
 def address_in(remote: Mapping[str, Any] | None) -> JSON | None:
@@ -140,6 +149,12 @@ def locale_out(locale: str | None) -> str | None:
         return None
     language = locale.split("-")[0].lower()
     return language if language in LOCALES else None
+
+
+def _country_locale(record: JSON) -> str:
+    """The language of the party's country (its billing address, else its postal one)."""
+    address = record.get("billing_address") or record.get("postal_address") or {}
+    return COUNTRY_LOCALES.get(str(address.get("country") or "").upper(), "en")
 
 
 def identity_key(payload: Mapping[str, Any]) -> str:
@@ -240,8 +255,12 @@ class ClientMapping(EntityMapping):
         payload: JSON = {
             "email": record.get("email"),
             "phone": phone_out(record.get("phone")),
-            "locale": locale_out(record.get("locale")) or (current or {}).get("locale"),
-            "currency": record.get("currency") or (current or {}).get("currency"),
+            "locale": locale_out(record.get("locale"))
+            or (current or {}).get("locale")
+            or _country_locale(record),
+            "currency": record.get("currency")
+            or (current or {}).get("currency")
+            or DEFAULT_CURRENCY,
         }
         if record.get("kind") == "person":
             address = record.get("postal_address") or record.get("billing_address")
@@ -449,6 +468,8 @@ class InvoiceMapping(EntityMapping):
         {"number", "subject", "party_id", "kind", "date", "due_date", "payment_term_days",
          "currency", "status", "lines", "discount_percent", "amount_open"}
     )  # fmt: skip
+    fixed_remotely = frozenset({"client_not_invoiceable"})
+    """Its customer, completed in the app, reaches Qonto by itself; the invoice follows."""
     references: tuple[Reference, ...] = (INVOICE_PARTY,)
     incremental = True
     product_lookup = ProductLookup(copies=(("purchase_price", "purchase_price"),))
