@@ -683,6 +683,30 @@ def test_preview_of_a_push_of_invoices_decides_as_the_push_with_the_vat_types(
     )
 
 
+def test_an_invoice_cancelled_in_the_app_after_it_was_charged_says_to_credit_it(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """Tripletex charges an invoice as it is made and never deletes one: cancelling it in the
+    app afterwards writes nothing and says to credit it. A draft cancelled was never sent."""
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    charged, draft = issue(tenant, party["id"]), issue(tenant, party["id"], status="draft")
+    system.run_until_idle()
+    firm = tripletex.firm.firm_id
+    assert len(tripletex.sandbox.all(firm, "Invoice")) == 1
+    for made in (charged, draft):
+        patched = tenant.api.patch(f"/invoices/{made['id']}", json={"status": "cancelled"})
+        assert patched.status_code == 200, patched.text
+    system.run_until_idle()
+    assert len(tripletex.sandbox.all(firm, "Invoice")) == 1, "nothing credited by itself"
+    found = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert [(i["key"], i["reason"]) for i in found] == [
+        (charged["id"], "withdrawn_in_app_after_booking")
+    ], found
+    assert "credit it in Tripletex" in found[0]["message"]
+
+
 def test_reconciliation_finds_the_invoices_charged_in_tripletex(
     system: System, tenant: Tenant, tripletex: Tripletex
 ) -> None:

@@ -264,3 +264,34 @@ def test_an_issued_invoice_without_lines_is_skipped_before_anything_is_written(
     [posted] = uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
     record = tenant.api.get(f"/invoices/{empty['id']}").json()["data"]
     assert record["number"] == str(posted["InvoiceNumber"])
+
+
+def test_an_invoice_cancelled_in_the_app_withdraws_its_order_or_says_to_credit_it(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    trading: dict[str, Any],  # noqa: F811
+) -> None:
+    """A draft cancelled in the app: its Uniconta order (which reserves stock) is deleted and
+    unlinked. A posted invoice cancelled in the app stays in the books (never deleted), and
+    its issue says to credit it; nothing is written."""
+    cid = trading["connection"]["id"]
+    party, item = trading["party"]["id"], trading["item"]["Item"]
+    draft = tenant.api.post("/invoices", json=_invoice_body(party, item, status="draft")).json()
+    posted = tenant.api.post("/invoices", json=_invoice_body(party, item, status="sent")).json()
+    system.run_until_idle()
+    assert len(uniconta.sandbox.all(COMPANY, "DebtorOrderClient")) == 1
+    [booked] = uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+
+    for made in (draft, posted):
+        cancelled = tenant.api.patch(f"/invoices/{made['id']}", json={"status": "cancelled"})
+        assert cancelled.status_code == 200, cancelled.text
+    system.run_until_idle()
+    assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == [], "the draft is withdrawn"
+    assert tenant.api.get(f"/invoices/{draft['id']}").json()["sync"] == []
+    assert uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient") == [booked], "books stay"
+    [issue] = issues(tenant, cid)
+    assert (issue["key"], issue["reason"]) == (posted["id"], "withdrawn_in_app_after_booking")
+    assert (
+        "cancelled in the app" in issue["message"] and "credit it in Uniconta" in (issue["message"])
+    )

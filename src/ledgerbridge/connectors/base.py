@@ -424,6 +424,13 @@ class EntityMapping(ABC):
         invoice); None: the record's roles decide (a supplier-only party is not a debtor)."""
         return None
 
+    def left_scope(self, record: JSON) -> SkipRecord | None:
+        """A record in the system already that has left ``in_scope`` since (an invoice
+        cancelled in the app after it was booked), when the system cannot withdraw it
+        (``withdrawable``): the issue saying what a person does about it there. None: it
+        stays there as it is, and that needs no one (a party no longer a customer)."""
+        return None
+
     def finishes_when_deleted(self, record: JSON) -> bool:
         """Whether a create of this hub record that was interrupted (it may have written part
         of the record) and then deleted in the hub is finished rather than left, so that what

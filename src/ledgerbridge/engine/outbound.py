@@ -442,7 +442,9 @@ class OutboundSync(SyncState):
         """What a push does with these hub records, decided in ``session`` without a call:
         those unchanged for the system and those skipped are logged (with their issue); the
         answer is (creates, updates, withdrawals) still to send, withdrawals being records
-        deleted in the hub whose remote draft is deleted too (``EntityMapping.withdrawable``).
+        deleted in the hub, or out of scope since, whose remote draft is deleted too
+        (``EntityMapping.withdrawable``); a record out of scope that cannot be withdrawn gets
+        the issue its mapping gives (``left_scope``).
         The push and its preview both decide here."""
         mapping = ctx.mapping(stream)
         recorder = self.recorder(ctx)
@@ -500,6 +502,10 @@ class OutboundSync(SyncState):
             canonical = data if data is not None else with_id(record)
             try:
                 if not mapping.in_scope(record.data):
+                    if link is not None and mapping.withdrawable(link.remote_id):
+                        withdrawals.append(Planned(record, link, {}, {}))
+                    elif link is not None and (left := mapping.left_scope(record.data)):
+                        raise left
                     continue
                 projection, refs = self.projection(session, ctx, mapping, canonical)
                 payload = mapping.from_canonical(canonical, None, refs) if link is None else None
@@ -771,7 +777,8 @@ class OutboundSync(SyncState):
     def _push_withdrawals(
         self, ctx: RunContext, stream: str, withdrawals: list[Planned], faults: Faults
     ) -> None:
-        """Drafts deleted in the hub, deleted in the system in batches, and unlinked. Sending
+        """Drafts deleted in the hub or out of scope since (an invoice cancelled), deleted in
+        the system in batches, and unlinked. Sending
         one again is safe (a draft already gone counts as deleted), so a fault leaves it to
         the page's next reading."""
         recorder = self.recorder(ctx)
@@ -794,10 +801,11 @@ class OutboundSync(SyncState):
                         session.delete(link)
                     gone.append(remote_id)
                     recorder.resolve(session, stream, OUTBOUND, [record.id])
+                    why = "deleted in the hub" if record.deleted else "no longer to be sent"
                     recorder.log(
                         session, stream=stream, direction=OUTBOUND, outcome="deleted",
                         record_id=record.id, remote_id=remote_id, reason="draft_withdrawn",
-                        message=f"deleted in the hub before it was booked: "
+                        message=f"{why} before it was booked: "
                         f"{remote_id.replace(':', ' ')} deleted in the accounting system",
                     )  # fmt: skip
                 remote_rows.forget(session, ctx, {stream: gone})

@@ -24,3 +24,15 @@ def booked_with_lines(lines: list[JSON], system: str) -> list[JSON]:
             "in the app and it is sent",
         )
     return lines
+
+
+def booked_then_withdrawn(record: JSON, system: str) -> SkipRecord:
+    """An invoice the system booked that the app has since cancelled (or set back to a
+    draft): a booked invoice is neither deleted nor changed, so a person credits it."""
+    status = record.get("status") or "without a status"
+    return SkipRecord(
+        "withdrawn_in_app_after_booking",
+        f"the invoice is {status} in the app, but {system} has booked it already, and a booked "
+        f"invoice is never deleted nor changed: credit it in {system}, or make its credit note "
+        "in the app (it is sent as one); then dismiss this issue",
+    )

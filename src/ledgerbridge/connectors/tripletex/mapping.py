@@ -12,7 +12,11 @@ from decimal import Decimal
 from typing import Any
 
 from ledgerbridge.connectors.base import JSON, EntityMapping, LinkedBy, RemoteRef, SkipRecord
-from ledgerbridge.connectors.kit.records import booked_with_lines, written_once
+from ledgerbridge.connectors.kit.records import (
+    booked_then_withdrawn,
+    booked_with_lines,
+    written_once,
+)
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import decimal, named, text, texts
 from ledgerbridge.model.invoice import fold_document_discount
@@ -194,6 +198,9 @@ class InvoiceMapping(EntityMapping):
 
     def in_scope(self, record: JSON) -> bool:
         return record.get("status") in ISSUED
+
+    def left_scope(self, record: JSON) -> SkipRecord | None:
+        return booked_then_withdrawn(record, "Tripletex")
 
     def scope_hint(self, record: JSON) -> str | None:
         return (

@@ -24,7 +24,7 @@ from ledgerbridge.connectors.base import (
     SkipRecord,
 )
 from ledgerbridge.connectors.kit.codes import CodeTable
-from ledgerbridge.connectors.kit.records import booked_with_lines
+from ledgerbridge.connectors.kit.records import booked_then_withdrawn, booked_with_lines
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import dec, named, text, texts, wire
 from ledgerbridge.model import normalize_country
@@ -786,6 +786,9 @@ class InvoiceMapping(EntityMapping):
 
     def in_scope(self, record: JSON) -> bool:
         return record.get("status") != "cancelled"
+
+    def left_scope(self, record: JSON) -> SkipRecord | None:
+        return booked_then_withdrawn(record, "Uniconta")
 
     def scope_hint(self, record: JSON) -> str | None:
         return "it is cancelled, and a cancelled invoice is not sent to Uniconta"

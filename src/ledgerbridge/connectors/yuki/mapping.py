@@ -24,7 +24,7 @@ from ledgerbridge.connectors.base import (
     SkipRecord,
 )
 from ledgerbridge.connectors.kit.codes import CodeTable
-from ledgerbridge.connectors.kit.records import written_once
+from ledgerbridge.connectors.kit.records import booked_then_withdrawn, written_once
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import named, text, texts, wire
 from ledgerbridge.model.invoice import fold_document_discount
@@ -313,6 +313,9 @@ class InvoiceMapping(EntityMapping):
     def in_scope(self, record: JSON) -> bool:
         # Sent, or sent and already paid (the hub records payments; Yuki gets the invoice).
         return record.get("status") in ("sent", "paid")
+
+    def left_scope(self, record: JSON) -> SkipRecord | None:
+        return booked_then_withdrawn(record, "Yuki")
 
     def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
         if "Lines" not in remote:
