@@ -367,3 +367,22 @@ def test_a_posting_takes_the_corrected_journal_and_accounts_and_keeps_the_rest()
     kept = ("reference", "payout_id", "date", "currency", "payout_lines", "payout_net")
     assert {k: moved[k] for k in kept} == {k: posting[k] for k in kept}
     assert readdressed(moved, POLICY, "r1") is None, "nothing left to change"
+
+
+def test_a_late_match_moves_the_line_off_the_account_it_is_on() -> None:
+    """The route's error account changed after the payout was posted: the late match takes
+    the line off the old one, where it sits; a late match not sent yet follows the line."""
+    body = payout(line("t1", "charge", "100.00", "1.00", order="1042"))
+    posting = JournalPosting.model_validate(
+        post_payout(body, POLICY, Known(), seen_at=NOW, now=NOW).posting
+    )
+    changed = POLICY.model_copy(update={"error_account": "5991", "receivable_account": "5821"})
+    (move,) = late_matches(posting, changed, BOOKED)
+    assert accounts(move.posting) == [
+        ("5990", "100.00", None, "late_match"),
+        ("5821", "-100.00", "5001", None),
+    ]
+    kept = readdressed(move.posting, changed, "r1", moved_from="5990")
+    assert kept is not None and accounts(kept) == accounts(move.posting)
+    followed = readdressed(move.posting, changed, "r1", moved_from="5991")
+    assert followed is not None and [ln["account"] for ln in followed["lines"]] == ["5991", "5821"]

@@ -305,3 +305,25 @@ def test_a_payout_waits_for_an_invoice_not_booked_yet_then_matches_it(
     (invoice,) = [r for r in items(tenant, "/invoices") if r["data"]["reference"] == "6050"]
     assert journal(uniconta, "po_8")[0] == ("5820", "-298.75", invoice["data"]["number"])
     assert "po_8" not in issues(tenant, shop["cid"])
+
+
+def test_a_late_match_takes_the_line_off_the_error_account_it_was_posted_on(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """The error account changed in the route between the payout and its order: the line sits
+    on the old account in Uniconta, so the late match moves it from there."""
+    pay_out(tenant, "po_20", charge("t1", TOTAL, "4.48", order_ref="6090"))
+    system.run_until_idle()
+    assert journal(uniconta, "po_20")[0] == ("5990", "-298.75", None)
+
+    uniconta.sandbox.load(COMPANY, "GLAccountClient", [{"Account": "5991", "Name": "Kortdiff"}])
+    saved = tenant.api.put(f"/routes/{shop['route']['id']}", json={
+        "source": "app", "target": shop["cid"], "entities": ["party"],
+        "commerce": {"policy": POLICY, "rules": {}},
+        "paymatch": {**PAYMATCH, "error_account": "5991"}})  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    number = place(system, tenant, shop, "6090")
+    system.run_until_idle()
+    assert journal(uniconta, "po_20/t1") == [("5990", "298.75", None), ("5820", "-298.75", number)]
+    system.run_until_idle()
+    assert journal(uniconta, "po_20/t1") == [("5990", "298.75", None), ("5820", "-298.75", number)]

@@ -507,7 +507,9 @@ class PayMatchFlows(RouteFlows):
         record = self._hub.get(session, run.tenant_id, "journal_posting", record_id)
         if record is None or record.deleted:
             return
-        moved = readdressed(record.data, run.policy, run.route_id)
+        moved = readdressed(
+            record.data, run.policy, run.route_id, self._moved_from(session, run, record.data)
+        )
         if moved is None:
             return
         try:
@@ -521,6 +523,29 @@ class PayMatchFlows(RouteFlows):
             message=f"posting {data['reference']} is not in the accounting system yet: it "
             f"goes with the route's journal {data['journal']} and accounts",
         )  # fmt: skip
+
+    def _moved_from(self, session: Session, run: PayMatchRun, data: JSON) -> str | None:
+        """For a late match: the account the payout posting's line it moves is on now."""
+        if data.get("kind") != "late_match":
+            return None
+        line_ids = {ln.get("payout_line_id") for ln in data.get("lines") or []} - {None}
+        key = f"payout:{data.get('provider')}:{data.get('payout_id')}"
+        row = self._derived(session, run.route_id, key, "journal")
+        posted = (
+            self._hub.get(session, run.tenant_id, "journal_posting", row.derived_record_id)
+            if row is not None
+            else None
+        )
+        if posted is None or len(line_ids) != 1:
+            return None
+        return next(
+            (
+                str(ln["account"])
+                for ln in posted.data.get("lines") or []
+                if ln.get("role") == "error" and ln.get("payout_line_id") in line_ids
+            ),
+            None,
+        )
 
     @staticmethod
     def _in_flight(session: Session, run: PayMatchRun, record_ids: list[str]) -> set[str]:
