@@ -190,6 +190,36 @@ def test_stripe_payout_paid_by_webhook_is_posted_once_and_a_later_failure_is_rep
     assert "status paid → failed" in issue["message"]
 
 
+def test_a_stripe_payout_left_whole_on_the_error_account_is_listed_unmatched(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    shop: dict[str, Any],
+    stripe: tuple[StripeSandbox, str],
+) -> None:
+    """A manual payout does not say which payments it holds: its whole net goes to the error
+    account, and the payouts list says so rather than calling it matched."""
+    sandbox, url = stripe
+    place(system, tenant, shop, "7101", "ch_7101")
+    made = tenant.api.post("/connections", json={
+        "system": "stripe", "name": "Stripe", "settings": {"base_url": url},
+        "secrets": {"secret_key": sandbox.default_key}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    paymatch_route(tenant, cid, shop["cid"])
+    import_all(system, tenant, cid)
+    sandbox.create_charge({"amount": CENTS, "order_id": "7101", "fee": 448})
+    payout = sandbox.create_payout({"automatic": False})
+    sandbox.set_payout_status(payout["id"], {"status": "paid"})
+    sandbox.wait_for_webhooks(timeout=30)
+    system.run_until_idle()
+    net = f"{Decimal(payout['amount']) / 100:.2f}"
+    assert journal(uniconta, payout["id"]) == [("5900", net, None), ("5990", f"-{net}", None)]
+
+    (shown,) = tenant.api.get(f"/connections/{cid}/payouts").json()
+    assert (shown["state"], shown["unmatched"]) == ("unmatched", 1)
+
+
 def test_stripe_pays_out_a_woocommerce_shops_card_orders_matched_to_their_invoices(
     webshop: Webshop, stripe: tuple[StripeSandbox, str]
 ) -> None:

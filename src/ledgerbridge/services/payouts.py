@@ -52,6 +52,19 @@ def line_states(payout: JSON, postings: list[JSON]) -> list[JSON]:
     return shown
 
 
+def payout_errors(postings: list[JSON]) -> int:
+    """The error-account lines of the payout's own posting that are of no payout line: a
+    difference between the deposit and its lines, or a payout that is not itemised (its
+    whole net). No late match moves them: they stay for a person."""
+    return sum(
+        1
+        for posting in postings
+        if posting.get("kind") == "payout"
+        for line in posting.get("lines", [])
+        if line.get("role") == "error" and not line.get("payout_line_id")
+    )
+
+
 class PayoutService:
     def __init__(self, session_factory: sessionmaker[Session], records: RecordService) -> None:
         self._sessions = session_factory
@@ -94,6 +107,7 @@ class PayoutService:
             made = [{**p, "sync": links.get(p["id"], [])} for p in postings.get(key, [])]
             lines = line_states(data, made)
             unmatched = sum(1 for line in lines if line["state"] == "unmatched")
+            unmatched += payout_errors(made)
             if not made:
                 state = "waiting" if key[1] in issues else "not_posted"
             else:
