@@ -220,6 +220,36 @@ def test_a_stripe_payout_left_whole_on_the_error_account_is_listed_unmatched(
     assert (shown["state"], shown["unmatched"]) == ("unmatched", 1)
 
 
+def test_a_stripe_payout_before_the_start_date_is_listed_not_posted_not_waiting(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    shop: dict[str, Any],
+    stripe: tuple[StripeSandbox, str],
+) -> None:
+    """Only a payout waiting for an invoice is ``waiting`` (the page's "Waiting for an
+    invoice"); one PayMatch will not post is ``not_posted``, with the issue saying why."""
+    sandbox, url = stripe
+    place(system, tenant, shop, "7111", "ch_7111")
+    made = tenant.api.post("/connections", json={
+        "system": "stripe", "name": "Stripe", "settings": {"base_url": url},
+        "secrets": {"secret_key": sandbox.default_key}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    paymatch_route(tenant, cid, shop["cid"], paymatch={**PAYMATCH, "start_date": "2099-01-01"})
+    import_all(system, tenant, cid)
+    sandbox.create_charge({"amount": CENTS, "order_id": "7111", "fee": 448})
+    payout = sandbox.create_payout({})
+    sandbox.set_payout_status(payout["id"], {"status": "paid"})
+    sandbox.wait_for_webhooks(timeout=30)
+    system.run_until_idle()
+    assert journal(uniconta, payout["id"]) == []
+    assert payout_issues(tenant, cid)[payout["id"]]["reason"] == "before_start_date"
+
+    (shown,) = tenant.api.get(f"/connections/{cid}/payouts").json()
+    assert (shown["state"], shown["issue"]["reason"]) == ("not_posted", "before_start_date")
+
+
 def test_stripe_pays_out_a_woocommerce_shops_card_orders_matched_to_their_invoices(
     webshop: Webshop, stripe: tuple[StripeSandbox, str]
 ) -> None:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.engine.hub import connection_origin
+from ledgerbridge.runtime.paymatch import WAITING
 from ledgerbridge.services.errors import NotFound
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.tenancy import Principal
@@ -109,7 +110,10 @@ class PayoutService:
             unmatched = sum(1 for line in lines if line["state"] == "unmatched")
             unmatched += payout_errors(made)
             if not made:
-                state = "waiting" if key[1] in issues else "not_posted"
+                # Only a payout waiting for its invoices will be posted by itself; one not
+                # paid, before the start date or invalid is not posted, its issue says why.
+                issue = issues.get(key[1]) or {}
+                state = "waiting" if issue.get("reason") == WAITING else "not_posted"
             else:
                 state = "unmatched" if unmatched else "matched"
             shown.append(
