@@ -15,6 +15,7 @@ from ledgerbridge.commerce.paymatch import (
     late_matches,
     payout_changes,
     payout_digest,
+    payout_digests,
     post_payout,
     readdressed,
 )
@@ -386,3 +387,12 @@ def test_a_late_match_moves_the_line_off_the_account_it_is_on() -> None:
     assert kept is not None and accounts(kept) == accounts(move.posting)
     followed = readdressed(move.posting, changed, "r1", moved_from="5991")
     assert followed is not None and [ln["account"] for ln in followed["lines"]] == ["5991", "5821"]
+
+
+def test_a_bank_reference_learnt_later_leaves_the_digest_as_it_was() -> None:
+    body = payout(line("t1", "charge", "100.00", "1.50", order="1042"), bank_reference=None)
+    traced = body.model_copy(update={"bank_reference": "TRACE 0042"})
+    moved = body.model_copy(update={"arrival_date": dt.date(2026, 12, 3)})
+    assert payout_digest(traced) == payout_digest(body)
+    assert payout_digest(moved) != payout_digest(body)
+    assert payout_digest(body) in payout_digests(body) and len(payout_digests(body)) == 2

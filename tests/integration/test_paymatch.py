@@ -327,3 +327,23 @@ def test_a_late_match_takes_the_line_off_the_error_account_it_was_posted_on(
     assert journal(uniconta, "po_20/t1") == [("5990", "298.75", None), ("5820", "-298.75", number)]
     system.run_until_idle()
     assert journal(uniconta, "po_20/t1") == [("5990", "298.75", None), ("5820", "-298.75", number)]
+
+
+def test_a_bank_reference_learnt_after_posting_is_no_change_to_report(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """Stripe fills a payout's trace id in after it is paid: the payout read again then has a
+    bank reference it did not have. Nothing the journal's amounts depend on changed: it is not
+    a ``payout_inconsistent`` that tells a person to correct the journal."""
+    place(system, tenant, shop, "6095")
+    payout = pay_out(tenant, "po_21", charge("t1", TOTAL, "4.48", order_ref="6095"),
+                     bank_reference=None)  # fmt: skip
+    system.run_until_idle()
+    assert len(journal(uniconta, "po_21")) == 3
+
+    changed = tenant.api.patch(f"/payouts/{payout['id']}", json={"bank_reference": "TRC123"})
+    assert changed.status_code == 200, changed.text
+    system.run_until_idle()
+    assert issues(tenant, shop["cid"]) == {}
+    assert len(journal(uniconta, "po_21")) == 3
+    assert len(items(tenant, "/journal-postings")) == 1

@@ -43,6 +43,7 @@ __all__ = [
     "late_matches",
     "payout_changes",
     "payout_digest",
+    "payout_digests",
     "post_payout",
     "readdressed",
 ]
@@ -183,11 +184,24 @@ def _clip(text: str) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+DIGEST_IGNORES = frozenset({"id", "bank_reference"})
+"""What a payout may gain after it was posted without being another payout: the bank's text
+(Stripe fills a payout's trace id in days after it is paid) is only in the bank line's text."""
+
+
 def payout_digest(payout: Payout) -> str:
     """The hash of what a posting depends on: a payout read again with the same digest is
     the same payout."""
-    data = payout.model_dump(mode="json", exclude={"id"})
+    data = payout.model_dump(mode="json", exclude=set(DIGEST_IGNORES))
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def payout_digests(payout: Payout) -> set[str]:
+    """The digests a posting of this payout may have been remembered with: today's, and the
+    one of postings made before the bank reference was left out of it (the whole payout)."""
+    whole = payout.model_dump(mode="json", exclude={"id"})
+    legacy = hashlib.sha256(json.dumps(whole, sort_keys=True).encode()).hexdigest()
+    return {payout_digest(payout), legacy}
 
 
 def _reference(payout: Payout) -> str:

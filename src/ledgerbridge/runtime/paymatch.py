@@ -40,6 +40,7 @@ from ledgerbridge.commerce.paymatch import (
     late_matches,
     payout_changes,
     payout_digest,
+    payout_digests,
     post_payout,
     readdressed,
 )
@@ -608,7 +609,7 @@ class PayMatchFlows(RouteFlows):
         digest = payout_digest(payout)
         derived = self._derived(session, run.route_id, key, "journal")
         if derived is not None:
-            if derived.source_hash == digest:
+            if derived.source_hash in payout_digests(payout):
                 # Back to what was posted: a change reported before is no longer one.
                 recorder.resolve(
                     session, STREAM, FLOW, [payout.source_id], reasons=["payout_inconsistent"]
