@@ -347,3 +347,34 @@ def test_a_bank_reference_learnt_after_posting_is_no_change_to_report(
     assert issues(tenant, shop["cid"]) == {}
     assert len(journal(uniconta, "po_21")) == 3
     assert len(items(tenant, "/journal-postings")) == 1
+
+
+def test_a_payout_before_the_start_date_is_posted_once_the_start_date_is_moved_back(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """A start date set too late: the payout is skipped with ``before_start_date``; moving the
+    start date back to before its arrival posts it, once."""
+    route = shop["route"]["id"]
+
+    def save(start: str) -> None:
+        saved = tenant.api.put(f"/routes/{route}", json={
+            "source": "app", "target": shop["cid"], "entities": ["party"],
+            "commerce": {"policy": POLICY, "rules": {}},
+            "paymatch": {**PAYMATCH, "start_date": start}})  # fmt: skip
+        assert saved.status_code == 200, saved.text
+
+    save("2026-12-05")
+    number = place(system, tenant, shop, "6097")
+    pay_out(tenant, "po_22", charge("t1", TOTAL, "4.48", order_ref="6097"))
+    system.run_until_idle()
+    assert journal(uniconta, "po_22") == []
+    assert issues(tenant, shop["cid"]) == {"po_22": "before_start_date"}
+
+    save("2026-12-01")
+    system.run_until_idle()
+    assert journal(uniconta, "po_22") == [
+        ("5820", "-298.75", number), ("7220", "4.48", None), ("5900", "294.27", None)
+    ]  # fmt: skip
+    assert issues(tenant, shop["cid"]) == {}
+    system.run_until_idle()
+    assert len(items(tenant, "/journal-postings")) == 1

@@ -70,6 +70,7 @@ JSON = dict[str, Any]
 STREAM = "payouts"
 """The issues' and the sync log's stream for what the flow did with a payout."""
 WAITING = "waiting_for_invoice"
+BEFORE_START = "before_start_date"
 UNMATCHED = "unmatched"
 """A journal row's state while some of its lines wait on the error account for a match."""
 SETTLEMENT = "settlement"
@@ -447,18 +448,29 @@ class PayMatchFlows(RouteFlows):
             heartbeat()
 
     def revisit(self, run: PayMatchRun, heartbeat: Callable[[], None] = lambda: None) -> None:
-        """Payouts waiting for an invoice, decided again; lines on the error account whose
-        invoice is booked now, moved by a late match."""
+        """Payouts waiting for an invoice, decided again, and so are payouts skipped as
+        before the start date that the route's start date (moved back since) now takes in;
+        lines on the error account whose invoice is booked now, moved by a late match."""
         with self._sessions() as session:
+            issue = sa.and_(
+                SyncIssue.connection_id == run.recorder.connection_id,
+                SyncIssue.stream == STREAM,
+                SyncIssue.direction == FLOW,
+            )
             waiting = session.scalars(
-                sa.select(SyncIssue.key).where(
-                    SyncIssue.connection_id == run.recorder.connection_id,
-                    SyncIssue.stream == STREAM,
-                    SyncIssue.direction == FLOW,
-                    SyncIssue.reason_code == WAITING,
+                sa.select(SyncIssue.key).where(issue, SyncIssue.reason_code == WAITING)
+            ).all()
+            skipped = session.scalars(
+                sa.select(SyncIssue.key).where(issue, SyncIssue.reason_code == BEFORE_START)
+            ).all()
+            before = self._payout_records(session, run, list(skipped)) if skipped else []
+            started = session.scalars(
+                sa.select(HubRecord.id).where(
+                    HubRecord.id.in_(before),
+                    HubRecord.data["arrival_date"].as_string() >= run.policy.start_date.isoformat(),
                 )
             ).all()
-            ids = self._payout_records(session, run, list(waiting))
+            ids = [*self._payout_records(session, run, list(waiting)), *started]
             open_rows = session.scalars(
                 sa.select(DerivedRecord.id).where(
                     DerivedRecord.route_id == run.route_id,
