@@ -15,6 +15,7 @@ from ledgerbridge.commerce.paymatch import (
     late_matches,
     payout_changes,
     payout_digest,
+    payout_digests,
     post_payout,
     readdressed,
 )
@@ -367,3 +368,31 @@ def test_a_posting_takes_the_corrected_journal_and_accounts_and_keeps_the_rest()
     kept = ("reference", "payout_id", "date", "currency", "payout_lines", "payout_net")
     assert {k: moved[k] for k in kept} == {k: posting[k] for k in kept}
     assert readdressed(moved, POLICY, "r1") is None, "nothing left to change"
+
+
+def test_a_late_match_moves_the_line_off_the_account_it_is_on() -> None:
+    """The route's error account changed after the payout was posted: the late match takes
+    the line off the old one, where it sits; a late match not sent yet follows the line."""
+    body = payout(line("t1", "charge", "100.00", "1.00", order="1042"))
+    posting = JournalPosting.model_validate(
+        post_payout(body, POLICY, Known(), seen_at=NOW, now=NOW).posting
+    )
+    changed = POLICY.model_copy(update={"error_account": "5991", "receivable_account": "5821"})
+    (move,) = late_matches(posting, changed, BOOKED)
+    assert accounts(move.posting) == [
+        ("5990", "100.00", None, "late_match"),
+        ("5821", "-100.00", "5001", None),
+    ]
+    kept = readdressed(move.posting, changed, "r1", moved_from="5990")
+    assert kept is not None and accounts(kept) == accounts(move.posting)
+    followed = readdressed(move.posting, changed, "r1", moved_from="5991")
+    assert followed is not None and [ln["account"] for ln in followed["lines"]] == ["5991", "5821"]
+
+
+def test_a_bank_reference_learnt_later_leaves_the_digest_as_it_was() -> None:
+    body = payout(line("t1", "charge", "100.00", "1.50", order="1042"), bank_reference=None)
+    traced = body.model_copy(update={"bank_reference": "TRACE 0042"})
+    moved = body.model_copy(update={"arrival_date": dt.date(2026, 12, 3)})
+    assert payout_digest(traced) == payout_digest(body)
+    assert payout_digest(moved) != payout_digest(body)
+    assert payout_digest(body) in payout_digests(body) and len(payout_digests(body)) == 2

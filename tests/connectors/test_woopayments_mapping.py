@@ -5,11 +5,13 @@ The wire objects are shaped as WooPayments' REST docs' examples (``deposits.md``
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from ledgerbridge.commerce.paymatch import InvoiceFact, PayMatchPolicy, post_payout
 from ledgerbridge.connectors.base import SkipRecord
 from ledgerbridge.connectors.woocommerce.payouts import (
     MISSING,
@@ -21,6 +23,20 @@ from ledgerbridge.connectors.woocommerce.payouts import (
 from ledgerbridge.model import Payout
 
 DATE_MS = 1_764_892_800_000  # 2025-12-05 00:00 UTC
+NOW = dt.datetime(2025, 12, 6, tzinfo=dt.UTC)
+
+
+class Nothing:
+    """A hub that knows no order: every payment goes to the error account."""
+
+    def by_order_ref(self, ref: str) -> InvoiceFact | None:
+        return None
+
+    def by_psp_ref(self, ref: str) -> InvoiceFact | None:
+        return None
+
+    def settled_by(self, invoice_number: str) -> str | None:
+        return None
 
 
 def txn(
@@ -123,3 +139,25 @@ def test_mapping_is_inbound_only_keyed_by_deposit_id() -> None:
     assert mapping.remote_id(deposit()) == "po_1OJ466CBu6Jj8nBr38JRxdNE"
     assert mapping.remote_id({"id": MISSING_ID, MISSING: "x"}) == "woopayments"
     assert mapping.to_canonical(deposit(), {})["source_id"] == "po_1OJ466CBu6Jj8nBr38JRxdNE"
+
+
+def test_an_instant_deposit_s_own_fee_is_a_fee_line_and_the_lines_add_up() -> None:
+    """WooPayments keeps an instant deposit's fee from the deposit: PayMatch books it on the
+    fee account, not as a difference on the error account."""
+    charge = txn("txn_1", "charge", 29_875, 628, "1001")
+    record = payout_record(deposit(charge, amount=29_247 - 439, fee=439, fee_percentage=1.5))
+    payout = Payout.model_validate(record)
+    assert (payout.net, payout.fees, payout.difference) == (
+        Decimal("288.08"), Decimal("10.67"), Decimal(0))  # fmt: skip
+    fee = payout.lines[-1]
+    assert (fee.type, fee.gross, fee.fee, fee.net) == (
+        "fee", Decimal(0), Decimal("4.39"), Decimal("-4.39"))  # fmt: skip
+    policy = PayMatchPolicy(
+        journal="PAYMATCH", receivable_account="5820", fee_account="7220", bank_account="5900",
+        error_account="5990", start_date=dt.date(2025, 1, 1),
+    )  # fmt: skip
+    decision = post_payout(payout, policy, Nothing(), seen_at=NOW, now=NOW)
+    assert decision.posting is not None
+    posted = [(ln["account"], ln["amount"], ln.get("reason")) for ln in decision.posting["lines"]]
+    assert ("7220", "4.39", None) in posted
+    assert not [ln for ln in posted if ln[2] == "payout_difference"], posted

@@ -6,7 +6,7 @@ and become lines of the PAYMATCH cash journal in Uniconta, matched to the shop's
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -190,6 +190,66 @@ def test_stripe_payout_paid_by_webhook_is_posted_once_and_a_later_failure_is_rep
     assert "status paid → failed" in issue["message"]
 
 
+def test_a_stripe_payout_left_whole_on_the_error_account_is_listed_unmatched(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    shop: dict[str, Any],
+    stripe: tuple[StripeSandbox, str],
+) -> None:
+    """A manual payout does not say which payments it holds: its whole net goes to the error
+    account, and the payouts list says so rather than calling it matched."""
+    sandbox, url = stripe
+    place(system, tenant, shop, "7101", "ch_7101")
+    made = tenant.api.post("/connections", json={
+        "system": "stripe", "name": "Stripe", "settings": {"base_url": url},
+        "secrets": {"secret_key": sandbox.default_key}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    paymatch_route(tenant, cid, shop["cid"])
+    import_all(system, tenant, cid)
+    sandbox.create_charge({"amount": CENTS, "order_id": "7101", "fee": 448})
+    payout = sandbox.create_payout({"automatic": False})
+    sandbox.set_payout_status(payout["id"], {"status": "paid"})
+    sandbox.wait_for_webhooks(timeout=30)
+    system.run_until_idle()
+    net = f"{Decimal(payout['amount']) / 100:.2f}"
+    assert journal(uniconta, payout["id"]) == [("5900", net, None), ("5990", f"-{net}", None)]
+
+    (shown,) = tenant.api.get(f"/connections/{cid}/payouts").json()
+    assert (shown["state"], shown["unmatched"]) == ("unmatched", 1)
+
+
+def test_a_stripe_payout_before_the_start_date_is_listed_not_posted_not_waiting(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    shop: dict[str, Any],
+    stripe: tuple[StripeSandbox, str],
+) -> None:
+    """Only a payout waiting for an invoice is ``waiting`` (the page's "Waiting for an
+    invoice"); one PayMatch will not post is ``not_posted``, with the issue saying why."""
+    sandbox, url = stripe
+    place(system, tenant, shop, "7111", "ch_7111")
+    made = tenant.api.post("/connections", json={
+        "system": "stripe", "name": "Stripe", "settings": {"base_url": url},
+        "secrets": {"secret_key": sandbox.default_key}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    cid = made.json()["id"]
+    paymatch_route(tenant, cid, shop["cid"], paymatch={**PAYMATCH, "start_date": "2099-01-01"})
+    import_all(system, tenant, cid)
+    sandbox.create_charge({"amount": CENTS, "order_id": "7111", "fee": 448})
+    payout = sandbox.create_payout({})
+    sandbox.set_payout_status(payout["id"], {"status": "paid"})
+    sandbox.wait_for_webhooks(timeout=30)
+    system.run_until_idle()
+    assert journal(uniconta, payout["id"]) == []
+    assert payout_issues(tenant, cid)[payout["id"]]["reason"] == "before_start_date"
+
+    (shown,) = tenant.api.get(f"/connections/{cid}/payouts").json()
+    assert (shown["state"], shown["issue"]["reason"]) == ("not_posted", "before_start_date")
+
+
 def test_stripe_pays_out_a_woocommerce_shops_card_orders_matched_to_their_invoices(
     webshop: Webshop, stripe: tuple[StripeSandbox, str]
 ) -> None:
@@ -294,6 +354,63 @@ def test_zettle_card_sales_are_matched_by_payment_uuid_and_cash_stays_out(
         rows
     )
     assert payout_issues(tenant, zid) == {} and payout_issues(tenant, uid) == {}
+
+
+def test_a_zettle_refund_weeks_after_its_sale_is_matched_to_the_sale_s_invoice(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
+) -> None:
+    """A customer brings the cookbook back three weeks later: the refund's card payment is in
+    today's payout, its sale long before the payout's period. It is the sale's invoice the
+    refund goes back over, not an order named by the refund's own purchase number."""
+    sandbox, url = zettle
+    prepare_uniconta(uniconta)
+    made = tenant.api.post("/connections", json={
+        "system": "zettle", "name": "Butikken",
+        "settings": {"base_url": url, "contact_email": "kasse@example.dk"},
+        "secrets": {"api_key": sandbox.default_key.key}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    zid = made.json()["id"]
+    streams = ("customers", "invoices", "payment_status", "cash_journal")
+    accounting = connect(tenant, uniconta, settings={
+        "post_invoices": True, "entities": {s: {"enabled": True} for s in streams}})  # fmt: skip
+    uid = accounting["id"]
+    uniconta.sandbox.set_change_url(COMPANY, accounting["change_url"])
+    paymatch_route(tenant, zid, uid, commerce={"policy": POS_POLICY, "rules": {}})
+    for cid in (uid, zid):
+        import_all(system, tenant, cid)
+
+    def settle() -> None:
+        for _ in range(3):
+            sandbox.wait_for_webhooks(timeout=30)
+            system.run_until_idle()
+
+    now = sandbox.now()
+    weeks_ago = (now - timedelta(days=21)).isoformat()
+    book = [{"sku": "BOG-01", "name": "Kogebog", "unit_price": 24900, "vat_percentage": 0}]
+    coffee = [{"sku": "KAF-01", "name": "Cappuccino", "unit_price": 4200, "quantity": 10}]
+    card = [{"type": "IZETTLE_CARD"}]
+    sale = sandbox.ring_up({"products": book, "payments": card, "at": weeks_ago})
+    sandbox.payout({"at": (now - timedelta(days=20)).isoformat()})
+    settle()
+    pull(system, tenant, zid, "payouts")
+    settle()
+    (sold,) = [str(r["InvoiceNumber"]) for r in uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+               if str(r.get("YourRef")) == str(sale["globalPurchaseNumber"])]  # fmt: skip
+
+    sandbox.ring_up({"products": coffee, "payments": card})
+    refund = sandbox.refund(sale["purchaseUUID1"], {})
+    settle()
+    entry = sandbox.payout({})
+    pull(system, tenant, zid, "payouts")
+    settle()
+
+    rows = [r for r in all_lines(uniconta)
+            if r.get("ReferenceNumber") == str(entry["originatingTransactionUuid"])]  # fmt: skip
+    back = [r for r in rows if refund["payments"][0]["uuid"] in r["Text"] and
+            r["Account"] in ("5820", "5990")]  # fmt: skip
+    assert [(r["Account"], Decimal(str(r["Amount"])), r.get("Invoice")) for r in back] == [
+        ("5820", Decimal("249.00"), sold)
+    ], [r["Text"] for r in rows]
 
 
 # ------------------------------------------------------------------------ Vipps MobilePay

@@ -563,3 +563,37 @@ def test_invoices_booked_in_one_batch_each_get_their_mail(
         f"kunde{n}@kunde.dk" for n in numbers
     )
     assert {r.state for r in intents(mail_system)} == {"sent"}
+
+
+def test_a_mail_refused_for_a_misspelt_address_goes_to_the_corrected_one_when_retried(
+    mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink,
+    clock: ManualClock,
+) -> None:  # fmt: skip
+    """The customer's address is corrected in the shop after the server refused it: the
+    retry a person asks for goes to the address the order has now."""
+    shop = open_shop(mail_system, mail_tenant, uniconta, mail_settings(sink))
+    sink.faults.arm("refuse")
+    typo = {"email": "karen@kunde.dkk", "name": "Karen Kunde"}
+    order(mail_system, mail_tenant, shop["sku"], "7012", customer=typo)
+    wait(mail_system, clock, 20, step=10)
+    (row,) = intents(mail_system)
+    assert (row.state, row.recipient) == ("refused", "karen@kunde.dkk")
+
+    (record,) = [r for r in mail_tenant.api.get("/orders").json()["items"]
+                 if r["data"]["number"] == "7012"]  # fmt: skip
+    fixed = order_body(shop["sku"], source_id="7012", number="7012",
+                       customer={**typo, "email": "karen@kunde.dk"})  # fmt: skip
+    saved = mail_tenant.api.put(f"/orders/{record['id']}", json=fixed)
+    assert saved.status_code == 200, saved.text
+    mail_system.run_until_idle()
+    retried = mail_tenant.api.post(
+        f"/connections/{shop['cid']}/invoice-mails/{row.invoice_id}/retry"
+    )
+    assert retried.status_code == 200, retried.text
+    mail_system.run_until_idle()
+    (received,) = sink.received()
+    assert received.rcpt_to == ["karen@kunde.dk"]
+    assert received.message()["To"] == "karen@kunde.dk"
+    (row,) = intents(mail_system)
+    assert (row.state, row.recipient) == ("sent", "karen@kunde.dk")
+    assert mail_issues(mail_tenant, shop["cid"]) == []

@@ -305,3 +305,76 @@ def test_a_payout_waits_for_an_invoice_not_booked_yet_then_matches_it(
     (invoice,) = [r for r in items(tenant, "/invoices") if r["data"]["reference"] == "6050"]
     assert journal(uniconta, "po_8")[0] == ("5820", "-298.75", invoice["data"]["number"])
     assert "po_8" not in issues(tenant, shop["cid"])
+
+
+def test_a_late_match_takes_the_line_off_the_error_account_it_was_posted_on(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """The error account changed in the route between the payout and its order: the line sits
+    on the old account in Uniconta, so the late match moves it from there."""
+    pay_out(tenant, "po_20", charge("t1", TOTAL, "4.48", order_ref="6090"))
+    system.run_until_idle()
+    assert journal(uniconta, "po_20")[0] == ("5990", "-298.75", None)
+
+    uniconta.sandbox.load(COMPANY, "GLAccountClient", [{"Account": "5991", "Name": "Kortdiff"}])
+    saved = tenant.api.put(f"/routes/{shop['route']['id']}", json={
+        "source": "app", "target": shop["cid"], "entities": ["party"],
+        "commerce": {"policy": POLICY, "rules": {}},
+        "paymatch": {**PAYMATCH, "error_account": "5991"}})  # fmt: skip
+    assert saved.status_code == 200, saved.text
+    number = place(system, tenant, shop, "6090")
+    system.run_until_idle()
+    assert journal(uniconta, "po_20/t1") == [("5990", "298.75", None), ("5820", "-298.75", number)]
+    system.run_until_idle()
+    assert journal(uniconta, "po_20/t1") == [("5990", "298.75", None), ("5820", "-298.75", number)]
+
+
+def test_a_bank_reference_learnt_after_posting_is_no_change_to_report(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """Stripe fills a payout's trace id in after it is paid: the payout read again then has a
+    bank reference it did not have. Nothing the journal's amounts depend on changed: it is not
+    a ``payout_inconsistent`` that tells a person to correct the journal."""
+    place(system, tenant, shop, "6095")
+    payout = pay_out(tenant, "po_21", charge("t1", TOTAL, "4.48", order_ref="6095"),
+                     bank_reference=None)  # fmt: skip
+    system.run_until_idle()
+    assert len(journal(uniconta, "po_21")) == 3
+
+    changed = tenant.api.patch(f"/payouts/{payout['id']}", json={"bank_reference": "TRC123"})
+    assert changed.status_code == 200, changed.text
+    system.run_until_idle()
+    assert issues(tenant, shop["cid"]) == {}
+    assert len(journal(uniconta, "po_21")) == 3
+    assert len(items(tenant, "/journal-postings")) == 1
+
+
+def test_a_payout_before_the_start_date_is_posted_once_the_start_date_is_moved_back(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """A start date set too late: the payout is skipped with ``before_start_date``; moving the
+    start date back to before its arrival posts it, once."""
+    route = shop["route"]["id"]
+
+    def save(start: str) -> None:
+        saved = tenant.api.put(f"/routes/{route}", json={
+            "source": "app", "target": shop["cid"], "entities": ["party"],
+            "commerce": {"policy": POLICY, "rules": {}},
+            "paymatch": {**PAYMATCH, "start_date": start}})  # fmt: skip
+        assert saved.status_code == 200, saved.text
+
+    save("2026-12-05")
+    number = place(system, tenant, shop, "6097")
+    pay_out(tenant, "po_22", charge("t1", TOTAL, "4.48", order_ref="6097"))
+    system.run_until_idle()
+    assert journal(uniconta, "po_22") == []
+    assert issues(tenant, shop["cid"]) == {"po_22": "before_start_date"}
+
+    save("2026-12-01")
+    system.run_until_idle()
+    assert journal(uniconta, "po_22") == [
+        ("5820", "-298.75", number), ("7220", "4.48", None), ("5900", "294.27", None)
+    ]  # fmt: skip
+    assert issues(tenant, shop["cid"]) == {}
+    system.run_until_idle()
+    assert len(items(tenant, "/journal-postings")) == 1

@@ -21,7 +21,8 @@ def payouts(
     limit: int = Query(50, ge=1, le=500),
 ) -> Any:
     """Newest arrival first. `state`: `matched`, `unmatched` (lines on the error account),
-    `waiting` (for an invoice to be booked; see `issue`) or `not_posted`; each line has its
+    `waiting` (for an invoice to be booked; see `issue`) or `not_posted` (not paid yet, before
+    the route's start date, invalid: `issue` says why); each line has its
     own `state`, `invoice` and `reason`; `postings[].sync[]` says where each posting was
     written (`remote_id`, and `url` to open it where the system has one) or its `issue`."""
     return system.payouts.list_payouts(principal, connection_id, limit)

@@ -43,6 +43,7 @@ __all__ = [
     "late_matches",
     "payout_changes",
     "payout_digest",
+    "payout_digests",
     "post_payout",
     "readdressed",
 ]
@@ -183,11 +184,24 @@ def _clip(text: str) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+DIGEST_IGNORES = frozenset({"id", "bank_reference"})
+"""What a payout may gain after it was posted without being another payout: the bank's text
+(Stripe fills a payout's trace id in days after it is paid) is only in the bank line's text."""
+
+
 def payout_digest(payout: Payout) -> str:
     """The hash of what a posting depends on: a payout read again with the same digest is
     the same payout."""
-    data = payout.model_dump(mode="json", exclude={"id"})
+    data = payout.model_dump(mode="json", exclude=set(DIGEST_IGNORES))
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def payout_digests(payout: Payout) -> set[str]:
+    """The digests a posting of this payout may have been remembered with: today's, and the
+    one of postings made before the bank reference was left out of it (the whole payout)."""
+    whole = payout.model_dump(mode="json", exclude={"id"})
+    legacy = hashlib.sha256(json.dumps(whole, sort_keys=True).encode()).hexdigest()
+    return {payout_digest(payout), legacy}
 
 
 def _reference(payout: Payout) -> str:
@@ -389,7 +403,8 @@ def late_matches(
         refs = {"payout_line_id": line.payout_line_id, "order_ref": line.order_ref,
                 "psp_ref": line.psp_ref}  # fmt: skip
         moved_lines = [
-            JournalLine(role="error", account=policy.error_account, amount=-line.amount,
+            # Off the account the line is on, which a route changed since may no longer name.
+            JournalLine(role="error", account=line.account, amount=-line.amount,
                         reason="late_match",
                         text=_clip(f"{head}: late match of {what} "
                                    f"{_refs(fact.order, line.psp_ref)} from {line.reason}"),
@@ -414,13 +429,25 @@ def late_matches(
     return found
 
 
-def readdressed(posting: JSON, policy: PayMatchPolicy, route_id: str) -> JSON | None:
+def readdressed(
+    posting: JSON, policy: PayMatchPolicy, route_id: str, moved_from: str | None = None
+) -> JSON | None:
     """A posting (its canonical data) not in the accounting system yet, with the journal and
     the accounts its route names now (a route corrected after the system refused its
     postings); None when it has them already. Amounts, texts and the reference stay: it is
     the same posting. Plain data, so a run that looks at many postings validates only those
-    it changes."""
-    lines = [{**line, "account": policy.account(str(line["role"]))} for line in posting["lines"]]
+    it changes.
+
+    A late match's error line takes the line it moves off the account that line is on
+    (``moved_from``: the payout posting's error line as it stands, itself readdressed when it
+    was not in the system either), not the route's error account of now."""
+
+    def account(line: JSON) -> str:
+        if posting.get("kind") == "late_match" and line["role"] == "error" and moved_from:
+            return moved_from
+        return policy.account(str(line["role"]))
+
+    lines = [{**line, "account": account(line)} for line in posting["lines"]]
     moved = {**posting, "journal": policy.journal, "lines": lines, "route_id": route_id}
     return None if moved == posting else moved
 

@@ -593,7 +593,12 @@ class InvoiceMails:
 
     def retry(self, session: Session, intent: MailIntent) -> None:
         """Send again a mail that ended ``unknown``, ``refused`` or ``failed``: a person
-        decided so (for ``unknown``: the mail did not arrive)."""
+        decided so (for ``unknown``: the mail did not arrive). It goes to the address the
+        order has now: a refusal of a misspelt address is fixed by correcting it in the shop."""
+        record = session.get(HubRecord, intent.invoice_id)
+        wanted = self.recipient(session, record) if record is not None else None
+        if wanted is not None and wanted[0] and wanted[2] is None:
+            intent.recipient = wanted[0]
         intent.state, intent.reason, intent.token = "queued", None, None
         intent.attempts, intent.first_attempt_at, intent.next_attempt_at = 0, None, None
         intent.updated_at = self._clock.now()

@@ -40,6 +40,7 @@ from ledgerbridge.commerce.paymatch import (
     late_matches,
     payout_changes,
     payout_digest,
+    payout_digests,
     post_payout,
     readdressed,
 )
@@ -69,6 +70,7 @@ JSON = dict[str, Any]
 STREAM = "payouts"
 """The issues' and the sync log's stream for what the flow did with a payout."""
 WAITING = "waiting_for_invoice"
+BEFORE_START = "before_start_date"
 UNMATCHED = "unmatched"
 """A journal row's state while some of its lines wait on the error account for a match."""
 SETTLEMENT = "settlement"
@@ -446,18 +448,29 @@ class PayMatchFlows(RouteFlows):
             heartbeat()
 
     def revisit(self, run: PayMatchRun, heartbeat: Callable[[], None] = lambda: None) -> None:
-        """Payouts waiting for an invoice, decided again; lines on the error account whose
-        invoice is booked now, moved by a late match."""
+        """Payouts waiting for an invoice, decided again, and so are payouts skipped as
+        before the start date that the route's start date (moved back since) now takes in;
+        lines on the error account whose invoice is booked now, moved by a late match."""
         with self._sessions() as session:
+            issue = sa.and_(
+                SyncIssue.connection_id == run.recorder.connection_id,
+                SyncIssue.stream == STREAM,
+                SyncIssue.direction == FLOW,
+            )
             waiting = session.scalars(
-                sa.select(SyncIssue.key).where(
-                    SyncIssue.connection_id == run.recorder.connection_id,
-                    SyncIssue.stream == STREAM,
-                    SyncIssue.direction == FLOW,
-                    SyncIssue.reason_code == WAITING,
+                sa.select(SyncIssue.key).where(issue, SyncIssue.reason_code == WAITING)
+            ).all()
+            skipped = session.scalars(
+                sa.select(SyncIssue.key).where(issue, SyncIssue.reason_code == BEFORE_START)
+            ).all()
+            before = self._payout_records(session, run, list(skipped)) if skipped else []
+            started = session.scalars(
+                sa.select(HubRecord.id).where(
+                    HubRecord.id.in_(before),
+                    HubRecord.data["arrival_date"].as_string() >= run.policy.start_date.isoformat(),
                 )
             ).all()
-            ids = self._payout_records(session, run, list(waiting))
+            ids = [*self._payout_records(session, run, list(waiting)), *started]
             open_rows = session.scalars(
                 sa.select(DerivedRecord.id).where(
                     DerivedRecord.route_id == run.route_id,
@@ -507,7 +520,9 @@ class PayMatchFlows(RouteFlows):
         record = self._hub.get(session, run.tenant_id, "journal_posting", record_id)
         if record is None or record.deleted:
             return
-        moved = readdressed(record.data, run.policy, run.route_id)
+        moved = readdressed(
+            record.data, run.policy, run.route_id, self._moved_from(session, run, record.data)
+        )
         if moved is None:
             return
         try:
@@ -521,6 +536,29 @@ class PayMatchFlows(RouteFlows):
             message=f"posting {data['reference']} is not in the accounting system yet: it "
             f"goes with the route's journal {data['journal']} and accounts",
         )  # fmt: skip
+
+    def _moved_from(self, session: Session, run: PayMatchRun, data: JSON) -> str | None:
+        """For a late match: the account the payout posting's line it moves is on now."""
+        if data.get("kind") != "late_match":
+            return None
+        line_ids = {ln.get("payout_line_id") for ln in data.get("lines") or []} - {None}
+        key = f"payout:{data.get('provider')}:{data.get('payout_id')}"
+        row = self._derived(session, run.route_id, key, "journal")
+        posted = (
+            self._hub.get(session, run.tenant_id, "journal_posting", row.derived_record_id)
+            if row is not None
+            else None
+        )
+        if posted is None or len(line_ids) != 1:
+            return None
+        return next(
+            (
+                str(ln["account"])
+                for ln in posted.data.get("lines") or []
+                if ln.get("role") == "error" and ln.get("payout_line_id") in line_ids
+            ),
+            None,
+        )
 
     @staticmethod
     def _in_flight(session: Session, run: PayMatchRun, record_ids: list[str]) -> set[str]:
@@ -583,7 +621,7 @@ class PayMatchFlows(RouteFlows):
         digest = payout_digest(payout)
         derived = self._derived(session, run.route_id, key, "journal")
         if derived is not None:
-            if derived.source_hash == digest:
+            if derived.source_hash in payout_digests(payout):
                 # Back to what was posted: a change reported before is no longer one.
                 recorder.resolve(
                     session, STREAM, FLOW, [payout.source_id], reasons=["payout_inconsistent"]

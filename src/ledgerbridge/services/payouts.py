@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.engine.hub import connection_origin
+from ledgerbridge.runtime.paymatch import WAITING
 from ledgerbridge.services.errors import NotFound
 from ledgerbridge.services.records import RecordService
 from ledgerbridge.services.tenancy import Principal
@@ -50,6 +51,19 @@ def line_states(payout: JSON, postings: list[JSON]) -> list[JSON]:
             state, reason, invoice = "pending", None, None
         shown.append({**line, "state": state, "reason": reason, "invoice": invoice})
     return shown
+
+
+def payout_errors(postings: list[JSON]) -> int:
+    """The error-account lines of the payout's own posting that are of no payout line: a
+    difference between the deposit and its lines, or a payout that is not itemised (its
+    whole net). No late match moves them: they stay for a person."""
+    return sum(
+        1
+        for posting in postings
+        if posting.get("kind") == "payout"
+        for line in posting.get("lines", [])
+        if line.get("role") == "error" and not line.get("payout_line_id")
+    )
 
 
 class PayoutService:
@@ -94,8 +108,12 @@ class PayoutService:
             made = [{**p, "sync": links.get(p["id"], [])} for p in postings.get(key, [])]
             lines = line_states(data, made)
             unmatched = sum(1 for line in lines if line["state"] == "unmatched")
+            unmatched += payout_errors(made)
             if not made:
-                state = "waiting" if key[1] in issues else "not_posted"
+                # Only a payout waiting for its invoices will be posted by itself; one not
+                # paid, before the start date or invalid is not posted, its issue says why.
+                issue = issues.get(key[1]) or {}
+                state = "waiting" if issue.get("reason") == WAITING else "not_posted"
             else:
                 state = "unmatched" if unmatched else "matched"
             shown.append(

@@ -132,9 +132,19 @@ def payout_record(remote: Mapping[str, Any]) -> JSON:
     transactions = remote.get(TRANSACTIONS)
     itemised = isinstance(transactions, list)
     lines = [payout_line(txn, currency) for txn in transactions or []]
+    own_fee = minor(remote.get("fee", 0) or 0, currency, f"deposit {deposit_id}'s fee")
+    if own_fee and itemised:
+        # An instant deposit's fee is kept from the deposit: a fee line of its own, so the
+        # lines add up to what reached the bank and the fee is booked as one.
+        lines.append({
+            "line_id": f"{deposit_id}:fee", "type": "fee", "occurred_at": None, "gross": "0",
+            "fee": dec(own_fee), "net": dec(-own_fee), "order_ref": None, "psp_ref": None,
+            "description": "Deposit fee (instant deposit)",
+        })  # fmt: skip
     gross = sum((Decimal(ln["gross"]) for ln in lines), Decimal(0)) if itemised else net
     fees = sum((Decimal(ln["fee"]) for ln in lines), Decimal(0))
-    fees += minor(remote.get("fee", 0) or 0, currency, f"deposit {deposit_id}'s fee")
+    if not itemised:
+        fees += own_fee
     status = str(remote.get("status") or "")
     created = remote.get("created")
     return {

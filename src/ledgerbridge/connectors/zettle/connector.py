@@ -228,7 +228,9 @@ class ZettleConnector(Connector):
 
     def _purchase_numbers(self, groups: list[tuple[Entry, list[Entry]]]) -> dict[str, str]:
         """Payment uuid → the number of the sale it paid (a refund's payment: the refunded
-        sale's), from the purchases of the payouts' period."""
+        sale's), from the purchases of the payouts' period. A refund of a sale from before the
+        period (goods brought back weeks later) names the sale by its uuid, which is the
+        order's shop id: never by the refund's own number, which is no order's."""
         moments = [e.timestamp for _, lines in groups for e in lines] + [groups[0][0].timestamp]
         params = {
             "startDate": (min(moments) - NUMBER_WINDOW).strftime(FINANCE_TIME),
@@ -251,7 +253,7 @@ class ZettleConnector(Connector):
         numbers: dict[str, str] = {}
         for purchase in purchases:
             sale = text(purchase.get("refundsPurchaseUUID1")) or str(purchase.get("purchaseUUID1"))
-            number = number_of.get(sale) or number_of.get(str(purchase.get("purchaseUUID1")))
+            number = number_of.get(sale) or sale
             for payment in purchase.get("payments") or []:
                 if isinstance(payment, dict) and text(payment.get("uuid")) and number:
                     numbers[str(payment["uuid"])] = number
