@@ -99,6 +99,7 @@ def record_page(request: Request, record_id: str, signed: SignedDep) -> Any:
             "record": view,
             "title": title_of(view),
             "kind": KINDS.get(view.entity, view.entity.replace("_", " ").capitalize()),
+            "listed": view.entity in KINDS,
             "names": _connection_names(request, signed.principal),
             "system_title": system_title,
             "history": timeline(history.versions, history.writes),
