@@ -161,9 +161,9 @@ class UiRoute(APIRoute):
             try:
                 return await handler(request)
             except SignInRequired:
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 if request.headers.get("hx-request"):
                     return Response(status_code=401, headers={"HX-Redirect": "/ui/login"})
+                target = _back_after_sign_in(request)
                 return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
             except ServiceError as exc:
                 return _error_page(request, exc.status, exc.message)
@@ -175,6 +175,17 @@ class UiRoute(APIRoute):
                 return _error_page(request, 422, reasons)
 
         return handle
+
+
+def _back_after_sign_in(request: Request) -> str:
+    """Where signing in leads: the page asked for; for a form sent after the session ended,
+    the page of ours the form was on (the form's own address takes only the form)."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/ui/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/ui/"
 
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:

@@ -27,6 +27,36 @@ def test_a_page_without_a_session_leads_to_the_sign_in_page(ui_url: str) -> None
         assert "API key" in page.text
 
 
+def test_a_form_sent_after_the_session_ended_leads_back_to_its_page(
+    ui_url: str, tenant: Tenant
+) -> None:
+    """The form's own address only takes a form: after signing in again the person is back
+    on the page the form was on, not on a refusal of the address."""
+    origin = ui_url.removesuffix("/ui")
+    with httpx.Client(base_url=ui_url, headers={"Origin": origin}) as client:
+        sent = client.post(
+            "/settings/api-keys",
+            data={"name": "Kasse 2"},
+            headers={"Referer": f"{ui_url}/settings/users"},
+        )
+        assert sent.status_code == 303
+        assert sent.headers["location"] == "/ui/login?next=/ui/settings/users"
+        again = client.post(
+            "/login", data={"api_key": tenant.api_key, "next": "/ui/settings/users"}
+        )
+        assert again.headers["location"] == "/ui/settings/users"
+        page = client.get("/settings/users")
+        assert page.status_code == 200 and "Create a key" in text_of(page.text)
+        elsewhere = httpx.post(
+            f"{ui_url}/settings/api-keys",
+            data={"name": "Kasse 2"},
+            headers={"Origin": origin, "Referer": "https://example.com/ui/x"},
+        )
+        assert elsewhere.headers["location"] == "/ui/login?next=/ui/"
+        unknown = httpx.post(f"{ui_url}/settings/api-keys", data={"name": "Kasse 2"})
+        assert unknown.headers["location"] == "/ui/login?next=/ui/"
+
+
 def test_an_api_key_signs_in_and_the_cookie_holds_only_a_session_id(
     ui_url: str, tenant: Tenant
 ) -> None:
