@@ -23,6 +23,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import Forbidden, ServiceError
@@ -154,6 +156,17 @@ class UiRoute(APIRoute):
     """A page route: a service's refusal or a bad parameter becomes an error page with the
     reason (never JSON, never a traceback), and a missing session the sign-in page."""
 
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A page opened at an address that takes only a form (a preview, a refusal or a set-up
+        step is shown at the form's address; opened again from the address bar, a bookmark or
+        after signing in) leads to the nearest page above it."""
+        if scope["method"] in ("GET", "HEAD") and self.methods and "GET" not in self.methods:
+            page = _page_above(scope)
+            if page is not None:
+                await RedirectResponse(page, status_code=303)(scope, receive, send)
+                return
+        await super().handle(scope, receive, send)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
@@ -175,6 +188,20 @@ class UiRoute(APIRoute):
                 return _error_page(request, 422, reasons)
 
         return handle
+
+
+def _page_above(scope: Scope) -> str | None:
+    """The nearest address above the request's that a page answers, with its trailing slash
+    first (``/ui/connections/ID/`` is the connection's overview), else without."""
+    parts = scope["path"].rstrip("/").split("/")
+    while len(parts) > 2:
+        parts.pop()
+        base = "/".join(parts)
+        for path in (base + "/", base):
+            probe = {**scope, "path": path, "method": "GET"}
+            if any(r.matches(probe)[0] == Match.FULL for r in scope["router"].routes):
+                return path
+    return None
 
 
 def _back_after_sign_in(request: Request) -> str:

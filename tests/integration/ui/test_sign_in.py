@@ -7,7 +7,7 @@ import httpx
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.ui.web import SESSION_COOKIE
-from tests.integration.conftest import Tenant
+from tests.integration.conftest import Tenant, Uniconta, connect
 from tests.integration.ui.conftest import (
     Web,
     assert_accessible,
@@ -137,3 +137,25 @@ def test_signing_in_in_a_browser(page: object, system: System, ui_url: str, tena
     page.get_by_role("heading", name="Sign in").wait_for()  # type: ignore[attr-defined]
     browser_sign_in(page, system, ui_url, tenant.tenant_id)
     page.get_by_role("heading", name="Connections").wait_for()  # type: ignore[attr-defined]
+
+
+def test_an_address_that_takes_only_a_form_leads_to_the_page_above_it(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """A page shown in answer to a form (a preview, a refusal, a set-up step) keeps the form's
+    address: opening that address again, from the address bar, a bookmark or after signing
+    in, leads to the nearest page above it instead of a refusal of the method."""
+    cid = connect(tenant, uniconta)["id"]
+    expected = {
+        f"/ui/connections/{cid}/name": f"/ui/connections/{cid}/",
+        f"/ui/connections/{cid}/preview": f"/ui/connections/{cid}/",
+        f"/ui/connections/{cid}/jobs/push": f"/ui/connections/{cid}/",
+        f"/ui/connections/{cid}/mail/test": f"/ui/connections/{cid}/mail",
+        "/ui/connections/new/uniconta/login": "/ui/connections/new/uniconta",
+    }
+    for address, page in expected.items():
+        opened = web.client.get(address, follow_redirects=False)
+        assert (opened.status_code, opened.headers.get("location")) == (303, page), address
+        assert web.get(page).status_code == 200, page
+    assert web.post(f"/ui/connections/{cid}/name", {"name": ""}).status_code == 422
+    assert web.client.delete(f"/ui/connections/{cid}/name").status_code == 405
