@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.routing import Match
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import Forbidden, ServiceError
@@ -156,17 +156,6 @@ class UiRoute(APIRoute):
     """A page route: a service's refusal or a bad parameter becomes an error page with the
     reason (never JSON, never a traceback), and a missing session the sign-in page."""
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A page opened at an address that takes only a form (a preview, a refusal or a set-up
-        step is shown at the form's address; opened again from the address bar, a bookmark or
-        after signing in) leads to the nearest page above it."""
-        if scope["method"] in ("GET", "HEAD") and self.methods and "GET" not in self.methods:
-            page = _page_above(scope)
-            if page is not None:
-                await RedirectResponse(page, status_code=303)(scope, receive, send)
-                return
-        await super().handle(scope, receive, send)
-
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
@@ -190,6 +179,20 @@ class UiRoute(APIRoute):
         return handle
 
 
+def not_a_page(request: Request) -> Response:
+    """Any other address under /ui (routed after every page and the static files). One that
+    takes only a form leads to the nearest page above it: a preview, a refusal or a set-up
+    step is shown at the form's address, and opened again from the address bar, a bookmark
+    or after signing in it would otherwise be refused. Any other is a page saying there is
+    none, with the way back."""
+    scope = request.scope
+    if any(route.matches(scope)[0] == Match.PARTIAL for route in scope["router"].routes):
+        page = _page_above(scope)
+        if page is not None:
+            return RedirectResponse(page, status_code=303)
+    return _error_page(request, 404, "There is no page at this address.")
+
+
 def _page_above(scope: Scope) -> str | None:
     """The nearest address above the request's that a page answers, with its trailing slash
     first (``/ui/connections/ID/`` is the connection's overview), else without."""
@@ -199,7 +202,10 @@ def _page_above(scope: Scope) -> str | None:
         base = "/".join(parts)
         for path in (base + "/", base):
             probe = {**scope, "path": path, "method": "GET"}
-            if any(r.matches(probe)[0] == Match.FULL for r in scope["router"].routes):
+            if any(
+                r.matches(probe)[0] == Match.FULL and getattr(r, "endpoint", None) is not not_a_page
+                for r in scope["router"].routes
+            ):
                 return path
     return None
 

@@ -159,3 +159,19 @@ def test_an_address_that_takes_only_a_form_leads_to_the_page_above_it(
         assert web.get(page).status_code == 200, page
     assert web.post(f"/ui/connections/{cid}/name", {"name": ""}).status_code == 422
     assert web.client.delete(f"/ui/connections/{cid}/name").status_code == 405
+
+
+def test_an_address_with_no_page_answers_with_a_page_that_leads_home(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """A mistyped or outdated address under /ui is a page saying so with the way back, not
+    a bare JSON answer; the UI's own files are still served."""
+    cid = connect(tenant, uniconta)["id"]
+    for address in ("/ui/nosuch", f"/ui/connections/{cid}/nosuch", f"/ui/connections/{cid}/a/b"):
+        missing = web.get(address)
+        assert missing.status_code == 404, address
+        assert missing.headers["content-type"].startswith("text/html"), address
+        assert "There is no page at this address" in text_of(missing.text)
+        assert 'href="/ui/"' in missing.text
+    assert web.get("/ui/static/ui.css").headers["content-type"].startswith("text/css")
+    assert web.client.get("/api/v1/nosuch").headers["content-type"] == "application/json"
