@@ -73,6 +73,28 @@ LIST_OPERATORS = frozenset({"in", "not_in"})
 NO_VALUE = frozenset({"exists", "missing"})
 
 
+KEYED = {"domestic_codes": "rate", "oss_codes": "key"}
+"""The lists the route keeps as a mapping (rate → code): a refusal names the key typed."""
+
+
+def _row_field(field: str, draft: JSON) -> str:
+    """A refusal inside a keyed list (``commerce.policy.vat.domestic_codes.25`` for the code
+    of rate 25, ``….25.[key]`` for the rate itself) as the name of the row's input that holds
+    it, so that the field is marked and the summary's link leads to it."""
+    for name, key in KEYED.items():
+        prefix = f"commerce.policy.vat.{name}."
+        if not field.startswith(prefix):
+            continue
+        rest = field.removeprefix(prefix)
+        typed, on_key = (
+            (rest.removesuffix(".[key]"), True) if rest.endswith(".[key]") else (rest, False)
+        )
+        for index, row in enumerate(draft["policy"][name]):
+            if _text(row[key]) == typed:
+                return f"{prefix}{index}.{key if on_key else 'code'}"
+    return field
+
+
 def _errors_under(errors: Mapping[str, str], prefix: str) -> list[str]:
     return [message for key, message in errors.items() if key.startswith(prefix)]
 
@@ -469,7 +491,10 @@ async def _save(request: Request, signed: Signed, route_id: str | None) -> Respo
         if exc.status not in (409, 422):
             raise
         problems = exc.problems if isinstance(exc, Invalid) else [exc]
-        errors = {problem.field or "_": problem.message for problem in problems}
+        errors = {
+            _row_field(problem.field, draft) if problem.field else "_": problem.message
+            for problem in problems
+        }
         return _render_form(
             request, signed, draft, route_id=route_id, errors=errors, status_code=exc.status
         )

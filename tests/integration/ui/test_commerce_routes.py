@@ -5,6 +5,7 @@ removal; a member sees the route but cannot change it."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from ledgerbridge.runtime.system import System
@@ -222,3 +223,27 @@ def test_a_member_sees_the_route_but_cannot_change_it(
     assert refused.status_code == 403
     assert member.get("/ui/routes/new").status_code == 403
     assert len(shop_and_books.tenant.api.get("/routes").json()) == 1
+
+
+def test_a_refused_vat_code_row_is_marked_on_its_field_and_named_with_a_working_link(
+    web: Web, shop_and_books: Webshop
+) -> None:
+    """Domestic VAT codes are kept as rate → code, so a refusal names the rate typed; the
+    form marks the row's field it concerns and the link at the top leads to it."""
+    setup = shop_and_books
+    form = commerce_form(web, setup)
+    assert form["commerce.policy.vat.domestic_codes.0.rate"], "the form offers a first row"
+    for rate, field in (("abc", "rate"), ("-1", "code")):
+        bad = web.post(
+            "/ui/routes/new", {**form, "commerce.policy.vat.domestic_codes.0.rate": rate}
+        )
+        assert bad.status_code == 422, rate
+        fid = f"commerce-policy-vat-domestic_codes-0-{field}"
+        assert f'id="{fid}-error"' in bad.text, rate
+        assert 'aria-invalid="true"' in bad.text.split(f'id="{fid}"', 1)[1].split(">", 1)[0]
+        summary = bad.text.split("The route was not saved:", 1)[1].split("</p>", 1)[0]
+        targets = re.findall(r'href="#([^"]+)"', summary)
+        assert targets, summary
+        for target in targets:
+            assert f'id="{target}"' in bad.text, (rate, target)
+    assert setup.tenant.api.get("/routes").json() == []
