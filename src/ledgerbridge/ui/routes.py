@@ -73,25 +73,29 @@ LIST_OPERATORS = frozenset({"in", "not_in"})
 NO_VALUE = frozenset({"exists", "missing"})
 
 
-KEYED = {"domestic_codes": "rate", "oss_codes": "key"}
-"""The lists the route keeps as a mapping (rate → code): a refusal names the key typed."""
+KEYED = {
+    "commerce.policy.vat.domestic_codes.": ("domestic_codes", "rate", "code"),
+    "commerce.policy.vat.oss_codes.": ("oss_codes", "key", "code"),
+    "commerce.policy.states.": ("states", "name", "action"),
+    "commerce.policy.payment_methods.": ("payment_methods", "method", "payment_term"),
+}
+"""The lists the route keeps as a mapping (rate → code, state → action, method → rule), each
+with the row's field of the key and of the value: a refusal names the key typed."""
 
 
 def _row_field(field: str, draft: JSON) -> str:
     """A refusal inside a keyed list (``commerce.policy.vat.domestic_codes.25`` for the code
-    of rate 25, ``….25.[key]`` for the rate itself) as the name of the row's input that holds
-    it, so that the field is marked and the summary's link leads to it."""
-    for name, key in KEYED.items():
-        prefix = f"commerce.policy.vat.{name}."
+    of rate 25, ``….25.[key]`` for the rate itself, ``….payment_methods.card.payment_term``)
+    as the name of the row's input that holds it, so that the field is marked and the
+    summary's link leads to it."""
+    for prefix, (name, key, value) in KEYED.items():
         if not field.startswith(prefix):
             continue
-        rest = field.removeprefix(prefix)
-        typed, on_key = (
-            (rest.removesuffix(".[key]"), True) if rest.endswith(".[key]") else (rest, False)
-        )
+        typed, _, inner = field.removeprefix(prefix).partition(".")
+        target = key if inner == "[key]" else inner if inner in LISTS[name] else value
         for index, row in enumerate(draft["policy"][name]):
             if _text(row[key]) == typed:
-                return f"{prefix}{index}.{key if on_key else 'code'}"
+                return f"{prefix}{index}.{target}"
     return field
 
 

@@ -225,20 +225,25 @@ def test_a_member_sees_the_route_but_cannot_change_it(
     assert len(shop_and_books.tenant.api.get("/routes").json()) == 1
 
 
-def test_a_refused_vat_code_row_is_marked_on_its_field_and_named_with_a_working_link(
+def test_a_refused_row_is_marked_on_its_field_and_named_with_a_working_link(
     web: Web, shop_and_books: Webshop
 ) -> None:
-    """Domestic VAT codes are kept as rate → code, so a refusal names the rate typed; the
-    form marks the row's field it concerns and the link at the top leads to it."""
+    """VAT codes (rate → code), order states and payment methods are kept by their key, so a
+    refusal names the key typed; the form marks the row's field it concerns and the link at
+    the top leads to it."""
     setup = shop_and_books
     form = commerce_form(web, setup)
     assert form["commerce.policy.vat.domestic_codes.0.rate"], "the form offers a first row"
-    for rate, field in (("abc", "rate"), ("-1", "code")):
-        bad = web.post(
-            "/ui/routes/new", {**form, "commerce.policy.vat.domestic_codes.0.rate": rate}
-        )
+    cases = (
+        ("vat.domestic_codes.0.rate", "abc", "vat-domestic_codes-0-rate"),
+        ("vat.domestic_codes.0.rate", "-1", "vat-domestic_codes-0-code"),
+        ("payment_methods.0.payment_term", "NOSUCH", "payment_methods-0-payment_term"),
+        ("states.0.action", "nosuch", "states-0-action"),
+    )
+    for name, rate, field in cases:
+        bad = web.post("/ui/routes/new", {**form, f"commerce.policy.{name}": rate})
         assert bad.status_code == 422, rate
-        fid = f"commerce-policy-vat-domestic_codes-0-{field}"
+        fid = f"commerce-policy-{field}"
         assert f'id="{fid}-error"' in bad.text, rate
         assert 'aria-invalid="true"' in bad.text.split(f'id="{fid}"', 1)[1].split(">", 1)[0]
         summary = bad.text.split("The route was not saved:", 1)[1].split("</p>", 1)[0]
