@@ -34,7 +34,7 @@ from ledgerbridge.ui import (
     users,
     webhooks,
 )
-from ledgerbridge.ui.web import HERE
+from ledgerbridge.ui.web import HERE, not_a_page
 
 PAGES = (
     auth,
@@ -104,6 +104,7 @@ def mount(app: FastAPI) -> None:
     for page in PAGES:
         app.include_router(page.router, prefix="/ui", include_in_schema=False)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+    app.add_api_route("/ui/{address:path}", not_a_page, methods=["GET"], include_in_schema=False)
     app.add_middleware(SecurityHeaders)
 
     @app.get("/", include_in_schema=False)

@@ -21,6 +21,10 @@ router = APIRouter(route_class=UiRoute)
 menu("Records", "/ui/records", 30)
 
 PER_PAGE = 50
+SEARCH_MAX = 200
+"""The longest search (the API's); a longer one is refused on the search field."""
+SEARCH_SENT_MAX = 10_000
+"""Longer than this, the address itself is refused (a search is typed or pasted, not this)."""
 KINDS = {"party": "Parties", "product": "Products", "invoice": "Invoices", "order": "Orders"}
 TITLE_FIELDS = ("name", "number", "sku", "subject", "reference", "source_id")
 """The first of these a record has is its title in a list."""
@@ -49,11 +53,16 @@ def records_page(
     request: Request,
     signed: SignedDep,
     entity: Literal["party", "product", "invoice", "order"] = "party",
-    q: str = Query("", max_length=200),
+    q: str = Query("", max_length=SEARCH_SENT_MAX),
     after: str = Query("", max_length=36),
 ) -> Any:
-    views = system_of(request).records.list_page(
-        signed.principal, entity, limit=PER_PAGE + 1, after=after or None, search=q or None
+    error = f"a search has at most {SEARCH_MAX} characters" if len(q) > SEARCH_MAX else ""
+    views = (
+        []
+        if error
+        else system_of(request).records.list_page(
+            signed.principal, entity, limit=PER_PAGE + 1, after=after or None, search=q or None
+        )
     )
     shown = views[:PER_PAGE]
     return render(
@@ -68,7 +77,9 @@ def records_page(
             "columns": [(c, label_of(c)) for c in COLUMNS[entity]],
             "next": shown[-1].id if len(views) > PER_PAGE else None,
             "names": _connection_names(request, signed.principal),
+            "error": error,
         },
+        status_code=422 if error else 200,
         signed=signed,
     )
 
@@ -99,6 +110,7 @@ def record_page(request: Request, record_id: str, signed: SignedDep) -> Any:
             "record": view,
             "title": title_of(view),
             "kind": KINDS.get(view.entity, view.entity.replace("_", " ").capitalize()),
+            "listed": view.entity in KINDS,
             "names": _connection_names(request, signed.principal),
             "system_title": system_title,
             "history": timeline(history.versions, history.writes),

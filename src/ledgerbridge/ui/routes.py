@@ -73,6 +73,32 @@ LIST_OPERATORS = frozenset({"in", "not_in"})
 NO_VALUE = frozenset({"exists", "missing"})
 
 
+KEYED = {
+    "commerce.policy.vat.domestic_codes.": ("domestic_codes", "rate", "code"),
+    "commerce.policy.vat.oss_codes.": ("oss_codes", "key", "code"),
+    "commerce.policy.states.": ("states", "name", "action"),
+    "commerce.policy.payment_methods.": ("payment_methods", "method", "payment_term"),
+}
+"""The lists the route keeps as a mapping (rate → code, state → action, method → rule), each
+with the row's field of the key and of the value: a refusal names the key typed."""
+
+
+def _row_field(field: str, draft: JSON) -> str:
+    """A refusal inside a keyed list (``commerce.policy.vat.domestic_codes.25`` for the code
+    of rate 25, ``….25.[key]`` for the rate itself, ``….payment_methods.card.payment_term``)
+    as the name of the row's input that holds it, so that the field is marked and the
+    summary's link leads to it."""
+    for prefix, (name, key, value) in KEYED.items():
+        if not field.startswith(prefix):
+            continue
+        typed, _, inner = field.removeprefix(prefix).partition(".")
+        target = key if inner == "[key]" else inner if inner in LISTS[name] else value
+        for index, row in enumerate(draft["policy"][name]):
+            if _text(row[key]) == typed:
+                return f"{prefix}{index}.{target}"
+    return field
+
+
 def _errors_under(errors: Mapping[str, str], prefix: str) -> list[str]:
     return [message for key, message in errors.items() if key.startswith(prefix)]
 
@@ -469,7 +495,10 @@ async def _save(request: Request, signed: Signed, route_id: str | None) -> Respo
         if exc.status not in (409, 422):
             raise
         problems = exc.problems if isinstance(exc, Invalid) else [exc]
-        errors = {problem.field or "_": problem.message for problem in problems}
+        errors = {
+            _row_field(problem.field, draft) if problem.field else "_": problem.message
+            for problem in problems
+        }
         return _render_form(
             request, signed, draft, route_id=route_id, errors=errors, status_code=exc.status
         )

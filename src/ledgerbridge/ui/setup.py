@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.connectors.settings import schema_of
-from ledgerbridge.services.errors import Forbidden, NotFound, ServiceError
+from ledgerbridge.services.errors import Forbidden, Invalid, NotFound, ServiceError
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.forms import FormField, choices_of, fields_of, fields_under, read_values
 from ledgerbridge.ui.web import (
@@ -123,6 +123,10 @@ def setup_form(request: Request, system: str, signed: SignedDep, form: bool = Fa
     return render_form(request, signed, system)
 
 
+NAME_MAX = 200
+"""A connection's name at most, as the API and the rename on Credentials hold it."""
+
+
 @router.post("/connections/new/{system}", response_class=HTMLResponse)
 async def create_connection(request: Request, system: str, signed: ChangeDep) -> Response:
     settings_fields, secret_fields = form_fields(system)
@@ -132,6 +136,8 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
     secrets = read_values(secret_fields, _under(given, "secrets."))
     options = {k.removeprefix("options."): v for k, v in _under(given, "options.").items()}
     try:
+        if len(given.get("name", "")) > NAME_MAX:
+            raise Invalid(f"a connection's name has at most {NAME_MAX} characters", field="name")
         created = system_of(request).connections.create(
             signed.principal,
             system=system,

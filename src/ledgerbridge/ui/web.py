@@ -23,6 +23,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from starlette.routing import Match
+from starlette.types import Scope
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import Forbidden, ServiceError
@@ -161,9 +163,9 @@ class UiRoute(APIRoute):
             try:
                 return await handler(request)
             except SignInRequired:
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 if request.headers.get("hx-request"):
                     return Response(status_code=401, headers={"HX-Redirect": "/ui/login"})
+                target = _back_after_sign_in(request)
                 return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
             except ServiceError as exc:
                 return _error_page(request, exc.status, exc.message)
@@ -175,6 +177,48 @@ class UiRoute(APIRoute):
                 return _error_page(request, 422, reasons)
 
         return handle
+
+
+def not_a_page(request: Request) -> Response:
+    """Any other address under /ui (routed after every page and the static files). One that
+    takes only a form leads to the nearest page above it: a preview, a refusal or a set-up
+    step is shown at the form's address, and opened again from the address bar, a bookmark
+    or after signing in it would otherwise be refused. Any other is a page saying there is
+    none, with the way back."""
+    scope = request.scope
+    if any(route.matches(scope)[0] == Match.PARTIAL for route in scope["router"].routes):
+        page = _page_above(scope)
+        if page is not None:
+            return RedirectResponse(page, status_code=303)
+    return _error_page(request, 404, "There is no page at this address.")
+
+
+def _page_above(scope: Scope) -> str | None:
+    """The nearest address above the request's that a page answers, with its trailing slash
+    first (``/ui/connections/ID/`` is the connection's overview), else without."""
+    parts = scope["path"].rstrip("/").split("/")
+    while len(parts) > 2:
+        parts.pop()
+        base = "/".join(parts)
+        for path in (base + "/", base):
+            probe = {**scope, "path": path, "method": "GET"}
+            if any(
+                r.matches(probe)[0] == Match.FULL and getattr(r, "endpoint", None) is not not_a_page
+                for r in scope["router"].routes
+            ):
+                return path
+    return None
+
+
+def _back_after_sign_in(request: Request) -> str:
+    """Where signing in leads: the page asked for; for a form sent after the session ended,
+    the page of ours the form was on (the form's own address takes only the form)."""
+    if request.method in ("GET", "HEAD"):
+        return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc == request.url.netloc and referer.path.startswith("/ui/"):
+        return referer.path + (f"?{referer.query}" if referer.query else "")
+    return "/ui/"
 
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:

@@ -85,3 +85,27 @@ def test_a_shop_added_with_the_form_learns_its_price_basis(web: Web, tenant: Ten
     finally:
         server.stop()
         sandbox.close()
+
+
+def test_a_name_too_long_is_refused_on_its_field_with_what_was_typed(
+    web: Web, tenant: Tenant
+) -> None:
+    """The name is held to the 200 characters the API and the rename on Credentials allow;
+    a longer one is refused on the field, the form kept, and nothing is saved."""
+    page = web.get("/ui/connections/new/files?form=1")
+    assert 'id="name" name="name"' in page.text and 'maxlength="200"' in page.text
+    long_name = "Ordrefiler fra lageret " + "æ" * 200
+    refused = web.post(
+        "/ui/connections/new/files", {"name": long_name, "timezone": "Europe/Copenhagen"}
+    )
+    assert refused.status_code == 422, refused.text
+    assert "name has at most 200 characters" in text_of(refused.text)
+    assert 'maxlength="200" value="Ordrefiler fra lageret æææ' in refused.text
+    assert 'aria-invalid="true"' in refused.text.split('id="name"', 1)[1].split(">", 1)[0]
+    assert tenant.api.get("/connections").json() == []
+    saved = web.post(
+        "/ui/connections/new/files", {"name": long_name[:200], "timezone": "Europe/Copenhagen"}
+    )
+    assert saved.status_code == 303, text_of(saved.text)
+    [made] = tenant.api.get("/connections").json()
+    assert made["name"] == long_name[:200]

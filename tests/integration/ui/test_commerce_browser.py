@@ -15,19 +15,21 @@ from ledgerbridge.sandbox.stripe import StripeSandbox
 from ledgerbridge.sandbox.zettle import ZettleSandbox
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.test_acquirers_paymatch import CENTS, journal, place, shop, stripe
+from tests.integration.test_commerce_flow import order_body
 from tests.integration.test_file_import import ORDERS_CSV
 from tests.integration.test_zettle import SHARED_DEBTOR, Till, prepare_uniconta, ring_up
 from tests.integration.ui.commerce_fixtures import books_day, shop_and_books
 from tests.integration.ui.conftest import (
+    Web,
     assert_accessible,
     assert_fits_360,
     browser_sign_in,
     screenshot,
 )
-from tests.integration.ui.test_commerce_mail import sink
+from tests.integration.ui.test_commerce_mail import books, sink, smtp_form
 from tests.integration.webshop_fixtures import Webshop, woo
 
-__all__ = ["shop", "shop_and_books", "sink", "stripe", "woo"]
+__all__ = ["books", "shop", "shop_and_books", "sink", "stripe", "woo"]
 PAYMATCH_FORM = {
     "Journal": "PAYMATCH", "Receivable account": "5820", "Fee account": "7220",
     "Bank account": "5900", "Error account": "5990", "Wait for an invoice (hours)": "0",
@@ -158,6 +160,30 @@ def test_invoice_mail_settings_and_a_test_mail(
     page.get_by_text("The server took the test mail for ejer@nordlys.dk").wait_for()
     assert [r.rcpt_to for r in sink.received()] == [["ejer@nordlys.dk"]]
     checked(page, "invoice-mail")
+
+
+def test_the_list_of_invoice_mails_fits_a_phone(
+    page: Any,
+    web: Web,
+    system: System,
+    ui_url: str,
+    tenant: Tenant,
+    books: dict[str, Any],
+    sink: SmtpSink,
+) -> None:
+    """The mails' table scrolls inside its own scroller at 360 px: its hidden column heading
+    does not widen the page."""
+    cid = books["cid"]
+    assert web.post(f"/ui/connections/{cid}/mail", smtp_form(web, cid, sink)).status_code == 303
+    posted = tenant.api.post(
+        "/orders", json=order_body(books["sku"], source_id="7101", number="7101")
+    )
+    assert posted.status_code == 201, posted.text
+    system.run_until_idle()
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.goto(f"{ui_url}/connections/{cid}/mail")
+    page.get_by_role("cell", name="karen@kunde.dk").wait_for()
+    checked(page, "")
 
 
 def test_a_files_connection_maps_a_sample_and_imports_an_upload(

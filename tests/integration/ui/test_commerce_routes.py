@@ -5,6 +5,7 @@ removal; a member sees the route but cannot change it."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from ledgerbridge.runtime.system import System
@@ -222,3 +223,32 @@ def test_a_member_sees_the_route_but_cannot_change_it(
     assert refused.status_code == 403
     assert member.get("/ui/routes/new").status_code == 403
     assert len(shop_and_books.tenant.api.get("/routes").json()) == 1
+
+
+def test_a_refused_row_is_marked_on_its_field_and_named_with_a_working_link(
+    web: Web, shop_and_books: Webshop
+) -> None:
+    """VAT codes (rate → code), order states and payment methods are kept by their key, so a
+    refusal names the key typed; the form marks the row's field it concerns and the link at
+    the top leads to it."""
+    setup = shop_and_books
+    form = commerce_form(web, setup)
+    assert form["commerce.policy.vat.domestic_codes.0.rate"], "the form offers a first row"
+    cases = (
+        ("vat.domestic_codes.0.rate", "abc", "vat-domestic_codes-0-rate"),
+        ("vat.domestic_codes.0.rate", "-1", "vat-domestic_codes-0-code"),
+        ("payment_methods.0.payment_term", "NOSUCH", "payment_methods-0-payment_term"),
+        ("states.0.action", "nosuch", "states-0-action"),
+    )
+    for name, rate, field in cases:
+        bad = web.post("/ui/routes/new", {**form, f"commerce.policy.{name}": rate})
+        assert bad.status_code == 422, rate
+        fid = f"commerce-policy-{field}"
+        assert f'id="{fid}-error"' in bad.text, rate
+        assert 'aria-invalid="true"' in bad.text.split(f'id="{fid}"', 1)[1].split(">", 1)[0]
+        summary = bad.text.split("The route was not saved:", 1)[1].split("</p>", 1)[0]
+        targets = re.findall(r'href="#([^"]+)"', summary)
+        assert targets, summary
+        for target in targets:
+            assert f'id="{target}"' in bad.text, (rate, target)
+    assert setup.tenant.api.get("/routes").json() == []

@@ -7,6 +7,7 @@ sandbox shop."""
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors, seed_products
 from ledgerbridge.services import history as history_service
-from ledgerbridge.store.tables.hub import Change
+from ledgerbridge.store.tables.hub import Change, HubRecord
 from ledgerbridge.store.tables.tenancy import ApiKey
 from tests.integration.conftest import (
     COMPANY,
@@ -257,3 +258,29 @@ def test_history_is_404_for_another_entity_or_tenant_and_outlives_a_delete(
     with system.sessions() as session:
         diffs = session.scalars(sa.select(Change.diff).where(Change.record_id == record_id)).all()
     assert diffs[-1] is None, "a delete changes no field"
+
+
+def test_a_record_of_a_kind_the_list_does_not_show_leads_back_to_records(
+    system: System, webshop: Webshop, web: Web
+) -> None:
+    """Refunds (like payouts and stock levels) have a page but no list of their own: the
+    breadcrumb leads to Records instead of a list that would be refused."""
+    order = webshop.order("mette", [("KOP-01", 1)])
+    webshop.settle()
+    webshop.shop.create_refund(order["id"], {"amount": "50.00", "reason": "Forsinket"})
+    webshop.settle()
+    with system.sessions() as session:
+        record_id = session.scalars(
+            sa.select(HubRecord.id).where(
+                HubRecord.tenant_id == webshop.tenant.tenant_id, HubRecord.entity == "refund"
+            )
+        ).first()
+    assert record_id, "the refund is in the hub"
+    page = web.get(f"/ui/records/{record_id}")
+    assert page.status_code == 200
+    crumbs = page.text.split('class="breadcrumb"', 1)[1].split("</nav>", 1)[0]
+    links = [html.unescape(h) for h in re.findall(r'href="([^"]+)"', crumbs)]
+    assert links, "the breadcrumb links back"
+    for link in links:
+        assert web.get(link).status_code == 200, link
+    assert "Refund" in crumbs

@@ -342,3 +342,17 @@ def test_an_issue_opens_its_record_in_the_system_s_own_app(
     assert f"Open {held} in WooCommerce" in listed.text
     record = web.get(f"/ui/records/{issue['record_id']}")
     assert "invalid_remote_data" in text_of(record.text)
+
+
+def test_a_search_too_long_is_refused_on_the_search_field(web: Web) -> None:
+    """The records page stays, with the search kept and the reason on its field, instead of
+    an error page that loses both."""
+    page = web.get("/ui/records?entity=order")
+    assert 'name="q" type="search" maxlength="200"' in page.text
+    pasted = "Karen Hansen, Søndergade 12, 8000 Aarhus C " * 6
+    refused = web.get("/ui/records", params={"entity": "order", "q": pasted})
+    assert refused.status_code == 422
+    words = text_of(refused.text)
+    assert "Search orders" in words and "a search has at most 200 characters" in words
+    assert 'aria-invalid="true"' in refused.text.split('id="q"', 1)[1].split(">", 1)[0]
+    assert "Søndergade 12" in refused.text.split('id="q"', 1)[1].split(">", 1)[0]

@@ -7,7 +7,7 @@ import httpx
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.ui.web import SESSION_COOKIE
-from tests.integration.conftest import Tenant
+from tests.integration.conftest import Tenant, Uniconta, connect
 from tests.integration.ui.conftest import (
     Web,
     assert_accessible,
@@ -25,6 +25,36 @@ def test_a_page_without_a_session_leads_to_the_sign_in_page(ui_url: str) -> None
         page = client.get("/login")
         assert page.status_code == 200
         assert "API key" in page.text
+
+
+def test_a_form_sent_after_the_session_ended_leads_back_to_its_page(
+    ui_url: str, tenant: Tenant
+) -> None:
+    """The form's own address only takes a form: after signing in again the person is back
+    on the page the form was on, not on a refusal of the address."""
+    origin = ui_url.removesuffix("/ui")
+    with httpx.Client(base_url=ui_url, headers={"Origin": origin}) as client:
+        sent = client.post(
+            "/settings/api-keys",
+            data={"name": "Kasse 2"},
+            headers={"Referer": f"{ui_url}/settings/users"},
+        )
+        assert sent.status_code == 303
+        assert sent.headers["location"] == "/ui/login?next=/ui/settings/users"
+        again = client.post(
+            "/login", data={"api_key": tenant.api_key, "next": "/ui/settings/users"}
+        )
+        assert again.headers["location"] == "/ui/settings/users"
+        page = client.get("/settings/users")
+        assert page.status_code == 200 and "Create a key" in text_of(page.text)
+        elsewhere = httpx.post(
+            f"{ui_url}/settings/api-keys",
+            data={"name": "Kasse 2"},
+            headers={"Origin": origin, "Referer": "https://example.com/ui/x"},
+        )
+        assert elsewhere.headers["location"] == "/ui/login?next=/ui/"
+        unknown = httpx.post(f"{ui_url}/settings/api-keys", data={"name": "Kasse 2"})
+        assert unknown.headers["location"] == "/ui/login?next=/ui/"
 
 
 def test_an_api_key_signs_in_and_the_cookie_holds_only_a_session_id(
@@ -107,3 +137,41 @@ def test_signing_in_in_a_browser(page: object, system: System, ui_url: str, tena
     page.get_by_role("heading", name="Sign in").wait_for()  # type: ignore[attr-defined]
     browser_sign_in(page, system, ui_url, tenant.tenant_id)
     page.get_by_role("heading", name="Connections").wait_for()  # type: ignore[attr-defined]
+
+
+def test_an_address_that_takes_only_a_form_leads_to_the_page_above_it(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """A page shown in answer to a form (a preview, a refusal, a set-up step) keeps the form's
+    address: opening that address again, from the address bar, a bookmark or after signing
+    in, leads to the nearest page above it instead of a refusal of the method."""
+    cid = connect(tenant, uniconta)["id"]
+    expected = {
+        f"/ui/connections/{cid}/name": f"/ui/connections/{cid}/",
+        f"/ui/connections/{cid}/preview": f"/ui/connections/{cid}/",
+        f"/ui/connections/{cid}/jobs/push": f"/ui/connections/{cid}/",
+        f"/ui/connections/{cid}/mail/test": f"/ui/connections/{cid}/mail",
+        "/ui/connections/new/uniconta/login": "/ui/connections/new/uniconta",
+    }
+    for address, page in expected.items():
+        opened = web.client.get(address, follow_redirects=False)
+        assert (opened.status_code, opened.headers.get("location")) == (303, page), address
+        assert web.get(page).status_code == 200, page
+    assert web.post(f"/ui/connections/{cid}/name", {"name": ""}).status_code == 422
+    assert web.client.delete(f"/ui/connections/{cid}/name").status_code == 405
+
+
+def test_an_address_with_no_page_answers_with_a_page_that_leads_home(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """A mistyped or outdated address under /ui is a page saying so with the way back, not
+    a bare JSON answer; the UI's own files are still served."""
+    cid = connect(tenant, uniconta)["id"]
+    for address in ("/ui/nosuch", f"/ui/connections/{cid}/nosuch", f"/ui/connections/{cid}/a/b"):
+        missing = web.get(address)
+        assert missing.status_code == 404, address
+        assert missing.headers["content-type"].startswith("text/html"), address
+        assert "There is no page at this address" in text_of(missing.text)
+        assert 'href="/ui/"' in missing.text
+    assert web.get("/ui/static/ui.css").headers["content-type"].startswith("text/css")
+    assert web.client.get("/api/v1/nosuch").headers["content-type"] == "application/json"
