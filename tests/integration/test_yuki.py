@@ -1026,8 +1026,8 @@ def test_an_invoice_without_lines_is_held_before_any_call_and_the_others_go_in_o
     assert yuki.calls() - calls == 1
     booked = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
     assert sorted(b.reference for b in booked) == ["F2026-001", "F2026-003"]
-    [held] = issues(tenant, connection["id"], "invoice_lines_missing")
-    assert "F2026-002 has no lines" in held["message"]
+    [held] = issues(tenant, connection["id"], "invoice_without_lines")
+    assert "the invoice has no lines, and Yuki books" in held["message"]
     assert issues(tenant, connection["id"], "yuki_fault") == []
 
 

@@ -24,7 +24,11 @@ from ledgerbridge.connectors.base import (
     SkipRecord,
 )
 from ledgerbridge.connectors.kit.codes import CodeTable
-from ledgerbridge.connectors.kit.records import booked_then_withdrawn, written_once
+from ledgerbridge.connectors.kit.records import (
+    booked_then_withdrawn,
+    booked_with_lines,
+    written_once,
+)
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import named, text, texts, wire
 from ledgerbridge.model.invoice import fold_document_discount
@@ -362,13 +366,8 @@ class InvoiceMapping(EntityMapping):
                 "debtor number when the hub next sends it, and the invoice follows",
             )
         reference = invoice_reference(record)
-        if not record.get("lines"):
-            # Yuki's schema wants at least one line, and refuses the whole call otherwise.
-            raise SkipRecord(
-                "invoice_lines_missing",
-                f"invoice {reference} has no lines; Yuki books a sales invoice only with at "
-                "least one: add its lines in the hub and it syncs by itself",
-            )
+        # Yuki's schema wants at least one line, and refuses the whole call otherwise.
+        booked_with_lines(list(record.get("lines") or []), "Yuki")
         due = record.get("due_date")
         if due is None and record.get("payment_term_days") is not None and record.get("date"):
             due = (
