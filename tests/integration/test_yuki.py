@@ -1089,3 +1089,18 @@ def test_an_invoice_paid_before_it_was_pushed_is_still_booked_in_yuki(
     system.run_until_idle()
     assert len(yuki.sandbox.sales_invoices(yuki.seeded.administration_id)) == 2
     assert issues(tenant, connection["id"]) == []
+
+
+def test_an_invoice_cancelled_in_the_app_after_yuki_booked_it_says_to_credit_it(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    connection, party = one_customer_synced(system, tenant, yuki)
+    sent = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-020")).json()
+    system.run_until_idle()
+    calls = yuki.calls()
+    cancelled = tenant.api.patch(f"/invoices/{sent['id']}", json={"status": "cancelled"})
+    assert cancelled.status_code == 200, cancelled.text
+    system.run_until_idle()
+    assert yuki.calls() == calls, "nothing is written"
+    [held] = issues(tenant, connection["id"], "withdrawn_in_app_after_booking")
+    assert held["key"] == sent["id"] and "credit it in Yuki" in held["message"]
