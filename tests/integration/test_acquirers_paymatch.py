@@ -5,7 +5,7 @@ and become lines of the PAYMATCH cash journal in Uniconta, matched to the shop's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -294,9 +294,11 @@ def test_stripe_pays_out_a_woocommerce_shops_card_orders_matched_to_their_invoic
 # --------------------------------------------------------------------------------- Zettle
 
 
-def test_zettle_card_sales_are_matched_by_payment_uuid_and_cash_stays_out(
+def zettle_till(
     system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
-) -> None:
+) -> tuple[str, str, Callable[[], None]]:
+    """A Zettle till booked into Uniconta with PayMatch, both imported: (the Zettle
+    connection, the Uniconta one, a wait for the till's webhooks and the jobs they queue)."""
     sandbox, url = zettle
     prepare_uniconta(uniconta)
     made = tenant.api.post("/connections", json={
@@ -304,11 +306,11 @@ def test_zettle_card_sales_are_matched_by_payment_uuid_and_cash_stays_out(
         "settings": {"base_url": url, "contact_email": "kasse@example.dk"},
         "secrets": {"api_key": sandbox.default_key.key}})  # fmt: skip
     assert made.status_code == 201, made.text
-    zid = made.json()["id"]
+    zid = str(made.json()["id"])
     streams = ("customers", "invoices", "payment_status", "cash_journal")
     accounting = connect(tenant, uniconta, settings={
         "post_invoices": True, "entities": {s: {"enabled": True} for s in streams}})  # fmt: skip
-    uid = accounting["id"]
+    uid = str(accounting["id"])
     uniconta.sandbox.set_change_url(COMPANY, accounting["change_url"])
     paymatch_route(tenant, zid, uid, commerce={"policy": POS_POLICY, "rules": {}})
     for cid in (uid, zid):
@@ -318,6 +320,15 @@ def test_zettle_card_sales_are_matched_by_payment_uuid_and_cash_stays_out(
         for _ in range(3):
             sandbox.wait_for_webhooks(timeout=30)
             system.run_until_idle()
+
+    return zid, uid, settle
+
+
+def test_zettle_card_sales_are_matched_by_payment_uuid_and_cash_stays_out(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
+) -> None:
+    sandbox = zettle[0]
+    zid, uid, settle = zettle_till(system, tenant, uniconta, zettle)
 
     coffee = [{"sku": "KAF-01", "name": "Cappuccino", "unit_price": 4200, "quantity": 2}]
     book = [{"sku": "BOG-01", "name": "Kogebog", "unit_price": 24900, "vat_percentage": 0}]
@@ -362,27 +373,8 @@ def test_a_zettle_refund_weeks_after_its_sale_is_matched_to_the_sale_s_invoice(
     """A customer brings the cookbook back three weeks later: the refund's card payment is in
     today's payout, its sale long before the payout's period. It is the sale's invoice the
     refund goes back over, not an order named by the refund's own purchase number."""
-    sandbox, url = zettle
-    prepare_uniconta(uniconta)
-    made = tenant.api.post("/connections", json={
-        "system": "zettle", "name": "Butikken",
-        "settings": {"base_url": url, "contact_email": "kasse@example.dk"},
-        "secrets": {"api_key": sandbox.default_key.key}})  # fmt: skip
-    assert made.status_code == 201, made.text
-    zid = made.json()["id"]
-    streams = ("customers", "invoices", "payment_status", "cash_journal")
-    accounting = connect(tenant, uniconta, settings={
-        "post_invoices": True, "entities": {s: {"enabled": True} for s in streams}})  # fmt: skip
-    uid = accounting["id"]
-    uniconta.sandbox.set_change_url(COMPANY, accounting["change_url"])
-    paymatch_route(tenant, zid, uid, commerce={"policy": POS_POLICY, "rules": {}})
-    for cid in (uid, zid):
-        import_all(system, tenant, cid)
-
-    def settle() -> None:
-        for _ in range(3):
-            sandbox.wait_for_webhooks(timeout=30)
-            system.run_until_idle()
+    sandbox = zettle[0]
+    zid, _, settle = zettle_till(system, tenant, uniconta, zettle)
 
     now = sandbox.now()
     weeks_ago = (now - timedelta(days=21)).isoformat()
