@@ -85,11 +85,10 @@ SEARCHES: dict[str, tuple[str, dict[str, str]]] = {
     "customers": ("/customer", {"fields": CUSTOMER_FIELDS, "sorting": "id"}),
     "products": ("/product", {"fields": "*", "sorting": "id"}),
     "vat_codes": ("/ledger/vatType", {"fields": "*", "sorting": "id"}),
+    # Read by id only (the stream is not pulled): the range is every date an invoice can have.
+    "invoices": ("/invoice", {"invoiceDateFrom": "1900-01-01", "invoiceDateTo": "2200-01-01"}),
 }
 BY_ID = {"customers": "id", "products": "ids", "vat_codes": "id"}
-EARLIEST_INVOICE_DAY = "1900-01-01"
-AFTER_LATEST_INVOICE_DAY = "2200-01-01"
-"""The date range ``GET /invoice`` requires, when invoices are asked for by id."""
 BY_KEY = {"customers": "customerAccountNumber", "products": "productNumber", "vat_codes": "number"}
 
 
@@ -477,27 +476,20 @@ class TripletexConnector(Connector):
         return found
 
     def _invoices_by_id(self, remote_ids: list[str]) -> dict[str, JSON]:
-        """Invoices by id, 100 a call: ``GET /invoice`` takes a list of ids, with its required
-        date range given as every date an invoice can have (inferred: the docs name no
-        longest range). A list Tripletex refuses is read one invoice a call instead."""
-        wanted = sorted({rid for rid in remote_ids if rid.isdigit()}, key=int)
-        found: dict[str, JSON] = {}
-        for start in range(0, len(wanted), 100):
-            chunk = wanted[start : start + 100]
-            try:
-                rows = self.client.list_all("/invoice", {
-                    "id": ",".join(chunk), "invoiceDateFrom": EARLIEST_INVOICE_DAY,
-                    "invoiceDateTo": AFTER_LATEST_INVOICE_DAY,
-                })  # fmt: skip
-                found.update({str(row["id"]): dict(row) for row in rows if row.get("id")})
-            except RemoteRejected:
-                for rid in chunk:
-                    try:
-                        value = self.client.get(f"/invoice/{int(rid)}").get("value") or {}
-                    except RemoteRejected:
-                        continue
-                    found[rid] = dict(value)
-        return found
+        """Invoices by id, 100 a call (``SEARCHES``: ``GET /invoice`` takes a list of ids with
+        its required date range, given as every date an invoice can have; inferred: the docs
+        name no longest range). A list Tripletex refuses is read one invoice a call instead."""
+        wanted = [rid for rid in remote_ids if rid.isdigit()]
+        try:
+            return self._search("invoices", "id", wanted, self.mappings["invoices"].remote_id)
+        except RemoteRejected:
+            found: dict[str, JSON] = {}
+            for rid in wanted:
+                try:
+                    found[rid] = dict(self.client.get(f"/invoice/{int(rid)}").get("value") or {})
+                except RemoteRejected:
+                    continue
+            return found
 
     def _search(
         self,
