@@ -14,6 +14,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,7 @@ from ledgerbridge.sandbox.uniconta import seed_webshop
 from ledgerbridge.sandbox.zettle import ZettleSandbox
 from ledgerbridge.store.tables.tenancy import Connection
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.ui.commerce_fixtures import BOOKS_ZONE
 
 SHARED_DEBTOR = "KASSE"
 POLICY: dict[str, Any] = {
@@ -304,7 +306,9 @@ def test_a_sale_row_without_sku_is_no_problem_of_the_plan_and_is_booked_without_
                           "payments": [{"type": "IZETTLE_CARD"}]})  # fmt: skip
     till.settle()
     (route,) = till.tenant.api.get("/routes").json()
-    day = str(sale["timestamp"])[:10]
+    # The plan's days are the books' (Copenhagen), not the sale's UTC stamp's.
+    sold = datetime.fromisoformat(str(sale["timestamp"]).replace("Z", "+00:00"))
+    day = sold.astimezone(BOOKS_ZONE).date().isoformat()
     plan = till.tenant.api.post(
         f"/routes/{route['id']}/historical-import", json={"from": day, "to": day}
     )
