@@ -62,3 +62,26 @@ def test_a_member_revokes_no_key(api: httpx.Client, owner: IssuedKey) -> None:
         api.delete(f"/api-keys/{other['key_id']}", headers=as_(member["api_key"])).status_code
         == 403
     )
+
+
+def test_a_user_address_or_a_webhook_url_the_hub_cannot_keep_is_refused_on_its_field(
+    api: httpx.Client, owner: IssuedKey, system: System
+) -> None:
+    """Before: any text with an @ became a user, and an address or a URL longer than its
+    column was a 500 on PostgreSQL (SQLite kept it)."""
+    for email in ("a" * 400 + "@nordlys.example", "ole@", "ole @nordlys.example"):
+        refused = api.post("/users", json={"email": email}, headers=as_(owner.api_key))
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["detail"][0]["loc"] == ["body", "email"]
+        assert "is not an email address" in refused.json()["detail"][0]["msg"]
+    long_url = "https://hooks.nordlys.example/" + "x" * 2000
+    refused = api.post("/webhooks", json={"url": long_url}, headers=as_(owner.api_key))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "url"]
+    assert "at most 2000 characters" in refused.json()["detail"][0]["msg"]
+    users = api.get("/users", headers=as_(owner.api_key)).json()
+    assert [u["email"] for u in users] == ["owner@nordlys.example"]
+    assert api.get("/webhooks", headers=as_(owner.api_key)).json() == []
+    add_user(api, owner, " Ole.Berg@Nordlys.Example ", "member")
+    users = api.get("/users", headers=as_(owner.api_key)).json()
+    assert "ole.berg@nordlys.example" in [u["email"] for u in users]

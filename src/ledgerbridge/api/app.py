@@ -81,7 +81,10 @@ def create_app(system: System, *, serving: bool = False) -> FastAPI:
     errors.install(app)
     # Callbacks read their own body, once their token is known to be good.
     app.add_middleware(
-        RefuseNul, max_body=system.settings.max_body_bytes, own_body=("/api/v1/inbound/",)
+        RefuseNul,
+        max_body=system.settings.max_body_bytes,
+        own_body=("/api/v1/inbound/",),
+        pages=("/ui/",),
     )
     app.include_router(records.router, prefix="/api/v1")
     app.include_router(connections.router, prefix="/api/v1")

@@ -34,13 +34,12 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledgerbridge.model.validation import NUL, nul_location
+from ledgerbridge.model.validation import NUL, NUL_MESSAGE, nul_location
 
 INTEGER_MAX = 2**31 - 1
 """Largest value of an INTEGER column (record versions)."""
 BIGINT_MAX = 2**63 - 1
 """Largest value of a BIGINT column (change-feed positions, sync-log ids)."""
-NUL_MESSAGE = "a NUL character (\\u0000) is not allowed in text"
 
 
 def _http_url(value: str) -> str:
@@ -141,18 +140,28 @@ class RefuseNul:
     """ASGI middleware: a request carrying a NUL character in its path, query or JSON body
     is answered 422 with the location of the first one, like a validation error; a body over
     ``max_body`` bytes is answered 413. Paths under ``own_body`` (callbacks) read their body
-    themselves, so only their path and query are looked at here."""
+    themselves, so only their path and query are looked at here. Paths under ``pages`` (the
+    web UI) answer a NUL in a form or a query with a page of their own, so only their body's
+    size is checked here."""
 
-    def __init__(self, app: ASGIApp, max_body: int, own_body: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int,
+        own_body: tuple[str, ...] = (),
+        pages: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.own_body = own_body
+        self.pages = pages
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        location = _in_target(scope)
+        page = scope["path"].startswith(self.pages)
+        location = None if page else _in_target(scope)
         if location is None and not scope["path"].startswith(self.own_body):
             try:
                 check_declared_length(scope.get("headers", []), self.max_body)
@@ -163,6 +172,9 @@ class RefuseNul:
             except ClientDisconnect:
                 return
             receive = _replay(body, receive)
+            if page:
+                await self.app(scope, receive, send)
+                return
             if _is_json(scope) and not _is_utf8(body):
                 refused = _invalid(["body"], "a JSON body must be UTF-8 text", "json_invalid")
                 await refused(scope, receive, send)

@@ -28,6 +28,7 @@ from stdnum.no import orgnr as no_orgnr
 from stdnum.se import orgnr as se_orgnr
 
 __all__ = [
+    "NUL_MESSAGE",
     "normalize_country",
     "normalize_currency",
     "normalize_ean",
@@ -44,6 +45,7 @@ __all__ = [
 _SEPARATORS = re.compile(r"[\s.\-]")
 
 NUL = "\x00"
+NUL_MESSAGE = "a NUL character (\\u0000) is not allowed in text"
 
 
 def nul_location(value: object) -> tuple[str | int, ...] | None:

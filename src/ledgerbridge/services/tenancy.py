@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.model.validation import normalize_email
 from ledgerbridge.services.errors import Conflict, Forbidden, Invalid, NotFound
 from ledgerbridge.store.tables.tenancy import ROLES, ApiKey, Tenant, User
 
@@ -68,6 +69,8 @@ class TenancyService:
         """A new tenant with its owner and the owner's first API key."""
         if not name.strip():
             raise Invalid("tenant name must not be empty", field="name")
+        if len(name.strip()) > 200:
+            raise Invalid("a tenant's name has at most 200 characters", field="name")
         with self._sessions.begin() as session:
             tenant = Tenant(name=name.strip(), created_at=self._clock.now())
             session.add(tenant)
@@ -171,9 +174,13 @@ class TenancyService:
     def _add_user(self, session: Session, tenant_id: str, email: str, role: str) -> User:
         if role not in ROLES:
             raise Invalid(f"role must be one of {', '.join(ROLES)}", field="role")
-        email = email.strip().lower()
-        if "@" not in email:
-            raise Invalid(f"'{email}' is not an email address", field="email")
+        try:
+            email = normalize_email(email).lower()
+        except ValueError:
+            raise Invalid(
+                f"'{email.strip()[:320]}' is not an email address (name@example.com)",
+                field="email",
+            ) from None
         exists = session.scalar(
             sa.select(User.id).where(User.tenant_id == tenant_id, User.email == email)
         )

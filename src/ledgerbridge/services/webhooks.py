@@ -37,6 +37,8 @@ MAX_ATTEMPTS = 8
 PING = "ping"
 """The event of a test delivery: sent to one subscription whatever events it chose."""
 DELIVERIES_SHOWN = 100
+URL_MAX = 2000
+"""The longest webhook URL kept (its column's size)."""
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -79,6 +81,8 @@ class WebhookService:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise Invalid(f"'{url}' is not an http(s) URL", field="url")
+        if len(url) > URL_MAX:
+            raise Invalid(f"a webhook's URL has at most {URL_MAX} characters", field="url")
         secret = "whsec_" + secrets.token_urlsafe(24)
         with self._sessions.begin() as session:
             row = WebhookSubscription(

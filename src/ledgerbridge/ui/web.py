@@ -26,6 +26,7 @@ from markupsafe import Markup
 from starlette.routing import Match
 from starlette.types import Scope
 
+from ledgerbridge.model.validation import NUL, NUL_MESSAGE
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import Forbidden, ServiceError
 from ledgerbridge.services.sign_in import Signed
@@ -160,6 +161,9 @@ class UiRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:
+            field = await _field_with_nul(request)
+            if field is not None:
+                return _error_page(request, 422, f"{field}: {NUL_MESSAGE}")
             try:
                 return await handler(request)
             except SignInRequired:
@@ -177,6 +181,22 @@ class UiRoute(APIRoute):
                 return _error_page(request, 422, reasons)
 
         return handle
+
+
+async def _field_with_nul(request: Request) -> str | None:
+    """The first query parameter or form field holding a NUL character, which PostgreSQL
+    cannot store (the API refuses one before any handler, ``api/input.py``); an uploaded
+    file's own bytes are the file's business."""
+    fields: list[tuple[str, Any]] = list(request.query_params.multi_items())
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()  # cached: the page reads the same form again
+        fields += form.multi_items()
+    for name, value in fields:
+        if NUL in name or (isinstance(value, str) and NUL in value):
+            return name.replace(NUL, "\\u0000")
+    return None
 
 
 def not_a_page(request: Request) -> Response:

@@ -109,3 +109,22 @@ def test_a_name_too_long_is_refused_on_its_field_with_what_was_typed(
     assert saved.status_code == 303, text_of(saved.text)
     [made] = tenant.api.get("/connections").json()
     assert made["name"] == long_name[:200]
+
+
+def test_a_nul_character_in_a_form_or_a_search_is_an_error_page_naming_the_field(
+    web: Web, tenant: Tenant
+) -> None:
+    """PostgreSQL cannot store a NUL character: a form or a query carrying one is refused on a
+    page naming the field (not JSON, not a 500), and nothing is saved."""
+    refused = web.post(
+        "/ui/connections/new/files", {"name": "Ordrer\x00", "timezone": "Europe/Copenhagen"}
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("text/html")
+    assert "name: a NUL character (\\u0000) is not allowed in text" in text_of(refused.text)
+    assert tenant.api.get("/connections").json() == []
+    searched = web.get("/ui/records", params={"entity": "party", "q": "a\x00b"})
+    assert searched.status_code == 422
+    assert "q: a NUL character" in text_of(searched.text)
+    api = tenant.api.get("/connections", params={"q": "a\x00b"})
+    assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "q"]
