@@ -4,6 +4,7 @@ real databases and the real clock."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -336,5 +337,48 @@ def test_a_stalled_job_taken_up_meanwhile_is_left_to_its_new_worker(
         assert not backend.take_stalled(job_id, dead, fail=False, progressed=False)
         info = backend.get(str(job_id))
         assert info is not None and info.status == "queued"
+    finally:
+        backend.close()
+
+
+def test_a_job_running_past_a_stop_keeps_its_worker_alive_until_it_ends(
+    db_url: str, session_factory: sessionmaker[Session]
+) -> None:
+    """SIGTERM lets running jobs finish: while one does, for longer than a lease, its worker
+    still beats, so no other worker takes it for a dead one's and runs it a second time."""
+    if TEST_DATABASE == "sqlite":
+        pytest.skip("procrastinate runs on PostgreSQL only")
+    harness = _procrastinate(session_factory, db_url)
+    backend = harness.backend
+    assert isinstance(backend, ProcrastinateBackend)
+    started = threading.Event()
+    runs: list[str] = []
+
+    def slow(ctx: JobContext) -> dict[str, Any]:
+        runs.append(ctx.job.id)
+        started.set()
+        time.sleep(4 * LEASE)
+        return {"ok": True}
+
+    try:
+        job_id = backend.enqueue(Command("pull", connection_id="a"))
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=harness.runner({"pull": slow}).run_forever, args=(stop,), daemon=True
+        )
+        worker.start()
+        assert started.wait(10)
+        stop.set()
+        time.sleep(2 * LEASE)
+        other_process = _procrastinate(session_factory, db_url)
+        try:
+            assert other_process.recover(other_process.runner({"pull": slow})) == 0
+        finally:
+            other_process.backend.close()
+        worker.join(10)
+        assert not worker.is_alive()
+        info = backend.get(job_id)
+        assert info is not None and info.status == "done"
+        assert runs == [job_id]
     finally:
         backend.close()

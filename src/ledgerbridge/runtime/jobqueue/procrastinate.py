@@ -442,6 +442,17 @@ class _FencedWorker(procrastinate_worker.Worker):
         if retry_decision is not None and retry_decision.priority == POSTPONED_PRIORITY:
             await asyncio.to_thread(self._backend.uncount_attempt, job.id)
 
+    async def _shutdown(self, side_tasks: list[asyncio.Task[Any]]) -> None:
+        """procrastinate stops the heartbeat before it waits for the running jobs: a job
+        running a lease past SIGTERM would be taken for a dead worker's and run a second time
+        beside this one. So the heartbeat goes on until the running jobs are done."""
+        running = list(self._running_jobs.items())
+        for _task, context in running:
+            logger.info("stopping: waiting for job %s to finish", context.job.call_string)
+        if running:
+            await asyncio.wait([task for task, _context in running])
+        await super()._shutdown(side_tasks)
+
 
 class ProcrastinateRunner:
     """Runs procrastinate workers in this process: in the foreground (``ledgerbridge
