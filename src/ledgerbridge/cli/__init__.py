@@ -215,6 +215,28 @@ def migrate() -> None:
     typer.echo("schema is up to date")
 
 
+@app.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt every stored secret (connections' credentials, webhook signing secrets) with
+    the first key of LEDGERBRIDGE_SECRET_KEYS. To retire a key: put a new key first
+    (LEDGERBRIDGE_SECRET_KEYS=new,old) in every process's environment and restart them, run
+    this, then remove the old key and restart again."""
+    from ledgerbridge.store.db import create_db_engine, create_session_factory
+    from ledgerbridge.store.secrets import SecretBox, SecretsKeyError, reseal_stored
+
+    settings = Settings()
+    engine = create_db_engine(settings.database_url)
+    try:
+        box = SecretBox.from_settings(settings.secret_keys, settings.secret_key_file)
+        resealed = reseal_stored(create_session_factory(engine), box)
+    except SecretsKeyError as exc:
+        typer.echo(f"error: {exc}: keep the old key in LEDGERBRIDGE_SECRET_KEYS", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"{resealed} secret(s) re-encrypted with the first key")
+
+
 @tenant_app.command("create")
 def tenant_create(
     name: Annotated[str, typer.Argument(help="Tenant (customer organisation) name")],

@@ -11,7 +11,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledgerbridge.store.tables.tenancy import Connection, WebhookSubscription
 
 
 class SecretsKeyError(RuntimeError):
@@ -50,4 +54,31 @@ class SecretBox:
 
     def rotate(self, token: str) -> str:
         """Re-encrypt with the primary key, so an old key can then be retired."""
-        return self._fernet.rotate(token.encode()).decode()
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken as exc:
+            raise SecretsKeyError(
+                "stored secrets cannot be decrypted with the configured keys"
+            ) from exc
+
+
+SEALED = ((Connection, "secrets"), (WebhookSubscription, "secret"))
+"""Every column holding ciphertext of the box."""
+
+
+def reseal_stored(sessions: sessionmaker[Session], box: SecretBox) -> int:
+    """Re-encrypt every stored secret with the box's first key, so that the keys after it
+    decrypt nothing any more and can be removed; returns how many were re-encrypted. Each row
+    is locked while it is rewritten: a connector saving refreshed tokens meanwhile waits, and
+    its write is not lost."""
+    resealed = 0
+    for table, column in SEALED:
+        with sessions() as session:
+            ids = session.scalars(sa.select(table.id)).all()
+        for row_id in ids:
+            with sessions.begin() as session:
+                row = session.get(table, row_id, with_for_update=True)
+                if row is not None:
+                    setattr(row, column, box.rotate(getattr(row, column)))
+                    resealed += 1
+    return resealed
