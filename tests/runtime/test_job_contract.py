@@ -382,3 +382,31 @@ def test_a_job_running_past_a_stop_keeps_its_worker_alive_until_it_ends(
         assert runs == [job_id]
     finally:
         backend.close()
+
+
+def test_a_dead_workers_job_is_logged_with_its_kind_and_what_became_of_it(
+    db_url: str, session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator reading the log learns which job a dead worker left and whether it runs
+    again or a waiting twin does its work."""
+    if TEST_DATABASE == "sqlite":
+        pytest.skip("procrastinate runs on PostgreSQL only")
+    harness = _procrastinate(session_factory, db_url)
+    try:
+        left = harness.backend.enqueue(Command("pull", connection_id="a", dedupe_key="pull:a"))
+        assert harness.abandon() == left
+        twin = harness.backend.enqueue(Command("pull", connection_id="a", dedupe_key="pull:a"))
+        harness.backend.enqueue(Command("import", connection_id="b"))
+        other = harness.abandon()
+        time.sleep(LEASE + 0.5)
+        caplog.set_level("WARNING", logger="ledgerbridge.runtime.jobqueue.procrastinate")
+        assert harness.recover(harness.runner({})) == 2
+        assert (
+            f"job {left} (pull of connection a): its worker stopped; its waiting twin, "
+            f"job {twin}, does its work" in caplog.text
+        )
+        assert f"job {other} (import of connection b): its worker stopped; run again" in (
+            caplog.text
+        )
+    finally:
+        harness.backend.close()

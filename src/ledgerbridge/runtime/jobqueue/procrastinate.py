@@ -553,7 +553,16 @@ class ProcrastinateRunner:
                 logger.warning("stalled job %s changed meanwhile; left to its new holder", job.id)
                 continue
             recovered.append(str(job.id))
-            logger.warning("job %s (%s): its worker stopped; run again", job.id, job.task_name)
+            if twin is not None:
+                outcome = f"its waiting twin, job {twin}, does its work"
+            elif fail:
+                outcome = f"failed after {MAX_ATTEMPTS} attempts"
+            else:
+                outcome = "run again"
+            logger.warning(
+                "job %s (%s of connection %s): its worker stopped; %s",
+                job.id, job.task_kwargs.get("kind"), job.task_kwargs.get("connection_id"), outcome,
+            )  # fmt: skip
         await manager.prune_stalled_workers(self._backend.lease_seconds)
         hook = self._backend.on_recovered
         if recovered and hook is not None:
