@@ -276,3 +276,38 @@ def test_rotate_secrets_re_encrypts_every_secret_so_the_old_key_can_go(tmp_path:
         assert SecretBox([new]).open(token)
         with pytest.raises(SecretsKeyError):
             SecretBox([old]).open(token)
+
+
+def test_a_process_whose_keys_do_not_open_the_stored_secrets_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    """`serve` (and `worker`) started from another directory, without
+    LEDGERBRIDGE_SECRET_KEYS, makes a key file of its own there: it says so and stops, where
+    every job would otherwise fail on the credentials."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    url = f"sqlite:///{tmp_path / 'lb.db'}"
+    system = System(Settings(database_url=url, secret_key_file=home / "ledgerbridge.key"))
+    try:
+        issued = system.tenancy.create_tenant("Nordlys", "o@nordlys.example")
+        owner = system.tenancy.authenticate(issued.api_key)
+        assert owner is not None
+        system.connections.create(
+            owner, system="files", name="Filer", timezone=None, settings={}, secrets_={}
+        )
+    finally:
+        system.close()
+
+    served = _run(
+        "serve", "--port", str(free_port()), cwd=elsewhere, timeout=60,
+        LEDGERBRIDGE_DATABASE_URL=url,
+    )  # fmt: skip
+    assert served.returncode == 2
+    assert (
+        f"1 of the 1 stored secrets cannot be decrypted with the key file "
+        f"{elsewhere / 'ledgerbridge.key'}" in served.stderr
+    )
+    assert "Traceback" not in served.stderr
+    at_home = _run("ui-link", cwd=home, LEDGERBRIDGE_DATABASE_URL=url)
+    assert at_home.returncode == 0, at_home.stderr
