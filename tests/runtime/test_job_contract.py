@@ -410,3 +410,31 @@ def test_a_dead_workers_job_is_logged_with_its_kind_and_what_became_of_it(
         )
     finally:
         harness.backend.close()
+
+
+def test_a_postponement_is_logged_as_one_line_with_when_and_why(
+    db_url: str, session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spent quota is no error: the log says when the job runs again and why, without a
+    traceback."""
+    if TEST_DATABASE == "sqlite":
+        pytest.skip("procrastinate runs on PostgreSQL only")
+    harness = _procrastinate(session_factory, db_url)
+    resumes = datetime(2031, 1, 2, tzinfo=UTC)
+
+    def quota_spent(ctx: JobContext) -> None:
+        raise Postpone(resumes, "daily API quota of 80 calls used up")
+
+    try:
+        harness.backend.enqueue(Command("pull", connection_id="a"))
+        caplog.set_level("INFO")
+        assert harness.runner({"pull": quota_spent}).run_until_idle() == 1
+        outcome = [r for r in caplog.records if "pull" in r.getMessage() and "again" in r.message]
+        assert len(outcome) == 1
+        assert outcome[0].levelname == "INFO" and outcome[0].exc_info is None
+        assert outcome[0].message.endswith(
+            "runs again at 2031-01-02 00:00:00+00:00: daily API quota of 80 calls used up"
+        )
+        assert not [r for r in caplog.records if r.exc_info]
+    finally:
+        harness.backend.close()
