@@ -11,9 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from ledgerbridge.runtime.http import free_port
+from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings, public_url_warning
+from ledgerbridge.store.db import create_db_engine
+from ledgerbridge.store.secrets import SecretBox, SecretsKeyError
 
 LEDGERBRIDGE = str(Path(sys.executable).parent / "ledgerbridge")
 
@@ -31,7 +36,8 @@ def _run(
 def test_help_explains_every_command() -> None:
     result = _run("--help")
     assert result.returncode == 0
-    for command in ("demo", "serve", "worker", "sandbox", "tenant", "migrate", "ui-link"):
+    commands = ["demo", "serve", "worker", "sandbox", "tenant", "migrate", "ui-link"]
+    for command in [*commands, "rotate-secrets"]:
         assert command in result.stdout
 
 
@@ -232,3 +238,76 @@ def test_ui_link_points_at_the_port_serve_was_given(tmp_path: Path) -> None:
     assert not_a_url.returncode == 2
     assert "is not an http(s):// address" in not_a_url.stderr
     assert "Traceback" not in not_a_url.stderr
+
+
+def test_rotate_secrets_re_encrypts_every_secret_so_the_old_key_can_go(tmp_path: Path) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    url = f"sqlite:///{tmp_path / 'lb.db'}"
+    system = System(Settings(database_url=url, secret_keys=old))
+    try:
+        issued = system.tenancy.create_tenant("Nordlys", "o@nordlys.example")
+        owner = system.tenancy.authenticate(issued.api_key)
+        assert owner is not None
+        system.connections.create(
+            owner, system="files", name="Filer", timezone=None, settings={}, secrets_={}
+        )
+        system.webhooks.subscribe(owner, "https://app.nordlys.example/hooks", ["*"])
+    finally:
+        system.close()
+
+    wrong = _run("rotate-secrets", LEDGERBRIDGE_DATABASE_URL=url, LEDGERBRIDGE_SECRET_KEYS=new)
+    assert wrong.returncode == 2
+    assert "cannot be decrypted" in wrong.stderr and "Traceback" not in wrong.stderr
+    rotated = _run(
+        "rotate-secrets", LEDGERBRIDGE_DATABASE_URL=url, LEDGERBRIDGE_SECRET_KEYS=f"{new},{old}"
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert rotated.stdout == "2 secret(s) re-encrypted with the first key\n"
+
+    engine = create_db_engine(url)
+    with engine.connect() as conn:
+        sealed = [
+            *conn.execute(sa.text("SELECT secrets FROM connections")).scalars(),
+            *conn.execute(sa.text("SELECT secret FROM webhook_subscriptions")).scalars(),
+        ]
+    engine.dispose()
+    assert len(sealed) == 2
+    for token in sealed:
+        assert SecretBox([new]).open(token)
+        with pytest.raises(SecretsKeyError):
+            SecretBox([old]).open(token)
+
+
+def test_a_process_whose_keys_do_not_open_the_stored_secrets_refuses_to_start(
+    tmp_path: Path,
+) -> None:
+    """`serve` (and `worker`) started from another directory, without
+    LEDGERBRIDGE_SECRET_KEYS, makes a key file of its own there: it says so and stops, where
+    every job would otherwise fail on the credentials."""
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    url = f"sqlite:///{tmp_path / 'lb.db'}"
+    system = System(Settings(database_url=url, secret_key_file=home / "ledgerbridge.key"))
+    try:
+        issued = system.tenancy.create_tenant("Nordlys", "o@nordlys.example")
+        owner = system.tenancy.authenticate(issued.api_key)
+        assert owner is not None
+        system.connections.create(
+            owner, system="files", name="Filer", timezone=None, settings={}, secrets_={}
+        )
+    finally:
+        system.close()
+
+    served = _run(
+        "serve", "--port", str(free_port()), cwd=elsewhere, timeout=60,
+        LEDGERBRIDGE_DATABASE_URL=url,
+    )  # fmt: skip
+    assert served.returncode == 2
+    assert (
+        f"1 of the 1 stored secrets cannot be decrypted with the key file "
+        f"{elsewhere / 'ledgerbridge.key'}" in served.stderr
+    )
+    assert "Traceback" not in served.stderr
+    at_home = _run("ui-link", cwd=home, LEDGERBRIDGE_DATABASE_URL=url)
+    assert at_home.returncode == 0, at_home.stderr

@@ -4,6 +4,7 @@ real databases and the real clock."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -338,3 +339,102 @@ def test_a_stalled_job_taken_up_meanwhile_is_left_to_its_new_worker(
         assert info is not None and info.status == "queued"
     finally:
         backend.close()
+
+
+def test_a_job_running_past_a_stop_keeps_its_worker_alive_until_it_ends(
+    db_url: str, session_factory: sessionmaker[Session]
+) -> None:
+    """SIGTERM lets running jobs finish: while one does, for longer than a lease, its worker
+    still beats, so no other worker takes it for a dead one's and runs it a second time."""
+    if TEST_DATABASE == "sqlite":
+        pytest.skip("procrastinate runs on PostgreSQL only")
+    harness = _procrastinate(session_factory, db_url)
+    backend = harness.backend
+    assert isinstance(backend, ProcrastinateBackend)
+    started = threading.Event()
+    runs: list[str] = []
+
+    def slow(ctx: JobContext) -> dict[str, Any]:
+        runs.append(ctx.job.id)
+        started.set()
+        time.sleep(4 * LEASE)
+        return {"ok": True}
+
+    try:
+        job_id = backend.enqueue(Command("pull", connection_id="a"))
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=harness.runner({"pull": slow}).run_forever, args=(stop,), daemon=True
+        )
+        worker.start()
+        assert started.wait(10)
+        stop.set()
+        time.sleep(2 * LEASE)
+        other_process = _procrastinate(session_factory, db_url)
+        try:
+            assert other_process.recover(other_process.runner({"pull": slow})) == 0
+        finally:
+            other_process.backend.close()
+        worker.join(10)
+        assert not worker.is_alive()
+        info = backend.get(job_id)
+        assert info is not None and info.status == "done"
+        assert runs == [job_id]
+    finally:
+        backend.close()
+
+
+def test_a_dead_workers_job_is_logged_with_its_kind_and_what_became_of_it(
+    db_url: str, session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator reading the log learns which job a dead worker left and whether it runs
+    again or a waiting twin does its work."""
+    if TEST_DATABASE == "sqlite":
+        pytest.skip("procrastinate runs on PostgreSQL only")
+    harness = _procrastinate(session_factory, db_url)
+    try:
+        left = harness.backend.enqueue(Command("pull", connection_id="a", dedupe_key="pull:a"))
+        assert harness.abandon() == left
+        twin = harness.backend.enqueue(Command("pull", connection_id="a", dedupe_key="pull:a"))
+        harness.backend.enqueue(Command("import", connection_id="b"))
+        other = harness.abandon()
+        time.sleep(LEASE + 0.5)
+        caplog.set_level("WARNING", logger="ledgerbridge.runtime.jobqueue.procrastinate")
+        assert harness.recover(harness.runner({})) == 2
+        assert (
+            f"job {left} (pull of connection a): its worker stopped; its waiting twin, "
+            f"job {twin}, does its work" in caplog.text
+        )
+        assert f"job {other} (import of connection b): its worker stopped; run again" in (
+            caplog.text
+        )
+    finally:
+        harness.backend.close()
+
+
+def test_a_postponement_is_logged_as_one_line_with_when_and_why(
+    db_url: str, session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A spent quota is no error: the log says when the job runs again and why, without a
+    traceback."""
+    if TEST_DATABASE == "sqlite":
+        pytest.skip("procrastinate runs on PostgreSQL only")
+    harness = _procrastinate(session_factory, db_url)
+    resumes = datetime(2031, 1, 2, tzinfo=UTC)
+
+    def quota_spent(ctx: JobContext) -> None:
+        raise Postpone(resumes, "daily API quota of 80 calls used up")
+
+    try:
+        harness.backend.enqueue(Command("pull", connection_id="a"))
+        caplog.set_level("INFO")
+        assert harness.runner({"pull": quota_spent}).run_until_idle() == 1
+        outcome = [r for r in caplog.records if "pull" in r.getMessage() and "again" in r.message]
+        assert len(outcome) == 1
+        assert outcome[0].levelname == "INFO" and outcome[0].exc_info is None
+        assert outcome[0].message.endswith(
+            "runs again at 2031-01-02 00:00:00+00:00: daily API quota of 80 calls used up"
+        )
+        assert not [r for r in caplog.records if r.exc_info]
+    finally:
+        harness.backend.close()

@@ -3,7 +3,8 @@
 Errors are always JSON and name the field: 401 without a valid key, 403 for a role that may
 not act, 404 for what the tenant cannot see (another tenant's record looks missing), 409 for a
 business key already taken or a stale version, 413 for a body over the limit, 422 for invalid
-input, 405 with ``Allow`` for a method a path does not have. Every route declares them
+input, 405 with ``Allow`` for a method a path does not have, 503 while the database is
+unavailable. Every route declares them
 (``api/errors.py``).
 """
 
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from anyio.to_thread import current_default_thread_limiter
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -103,6 +105,10 @@ def create_app(system: System, *, serving: bool = False) -> FastAPI:
 
     @app.get("/api/v1/health", tags=["system"])
     def health() -> dict[str, str]:
+        """Answers once the database answers: a load balancer or supervisor asking while it
+        is unreachable gets the 503 every other request would get."""
+        with system.db.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
         return {"status": "ok"}
 
     @app.exception_handler(ServiceError)
@@ -146,6 +152,17 @@ def create_app(system: System, *, serving: bool = False) -> FastAPI:
         return JSONResponse(
             status_code=503,
             content={"detail": "stored credentials cannot be decrypted: check the secret keys"},
+        )
+
+    @app.exception_handler(sa.exc.OperationalError)
+    def database_unavailable(_request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
+        # The database went away (restart, failover, network) or is too busy to answer: a
+        # passing state, so a JSON 503 to retry, and one log line rather than a traceback.
+        log.error("database unavailable: %s", exc.orig)
+        return JSONResponse(
+            status_code=503,
+            content={"detail": "the database is unavailable; try again shortly"},
+            headers={"Retry-After": "5"},
         )
 
     return app

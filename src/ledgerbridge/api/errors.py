@@ -1,7 +1,8 @@
 """The API's error answers, declared once for every route so that the OpenAPI lists every
 status code a route can give: 401 (no valid key), 403 (the key's role may not act), 404 (not
 found, or another tenant's), 409 (a business key taken, a stale version), 413 (a body over the
-limit), 422 (invalid input, naming where), 503 (stored credentials cannot be decrypted). A
+limit), 422 (invalid input, naming where), 503 (stored credentials cannot be decrypted, or the
+database is unavailable). A
 method a path does not have is a 405 whose ``Allow`` names the methods it has.
 """
 
@@ -47,7 +48,10 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     409: _problem("A business key already taken, or a stale version"),
     413: _problem("The request body is larger than LEDGERBRIDGE_MAX_BODY_BYTES"),
     422: _problem("Invalid input; each item names where and why", Invalid),
-    503: _problem("Stored credentials cannot be decrypted: check the secret keys"),
+    503: _problem(
+        "The database is unavailable (try again), or stored credentials cannot be decrypted "
+        "(check the secret keys)"
+    ),
 }
 """Declared on every route (``include_router(..., responses=RESPONSES)``)."""
 

@@ -128,16 +128,19 @@ def serve(
 
         uvicorn.run(serving_app(settings), **run)  # type: ignore[arg-type]
         return
-    from ledgerbridge.store.db import create_db_engine, migrate
-    from ledgerbridge.store.secrets import SecretBox
+    from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
+    from ledgerbridge.store.secrets import SecretBox, check_keys
 
     # Before the processes start: a database that cannot be reached stops serve here with one
     # error (the processes then find nothing to migrate), and the key file, when there is no
     # LEDGERBRIDGE_SECRET_KEYS, is made by one process instead of raced for by N.
     engine = create_db_engine(settings.database_url)
     migrate(engine)
+    check_keys(
+        create_session_factory(engine),
+        SecretBox.from_settings(settings.secret_keys, settings.secret_key_file),
+    )
     engine.dispose()
-    SecretBox.from_settings(settings.secret_keys, settings.secret_key_file)
     # Each process reads its settings from the environment: what was given here goes there.
     os.environ.update(
         {f"LEDGERBRIDGE_{name.upper()}": str(value) for name, value in given.items()
@@ -213,6 +216,28 @@ def migrate() -> None:
     run_migrations(engine)
     engine.dispose()
     typer.echo("schema is up to date")
+
+
+@app.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-encrypt every stored secret (connections' credentials, webhook signing secrets) with
+    the first key of LEDGERBRIDGE_SECRET_KEYS. To retire a key: put a new key first
+    (LEDGERBRIDGE_SECRET_KEYS=new,old) in every process's environment and restart them, run
+    this, then remove the old key and restart again."""
+    from ledgerbridge.store.db import create_db_engine, create_session_factory
+    from ledgerbridge.store.secrets import SecretBox, SecretsKeyError, reseal_stored
+
+    settings = Settings()
+    engine = create_db_engine(settings.database_url)
+    try:
+        box = SecretBox.from_settings(settings.secret_keys, settings.secret_key_file)
+        resealed = reseal_stored(create_session_factory(engine), box)
+    except SecretsKeyError as exc:
+        typer.echo(f"error: {exc}: keep the old key in LEDGERBRIDGE_SECRET_KEYS", err=True)
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"{resealed} secret(s) re-encrypted with the first key")
 
 
 @tenant_app.command("create")
@@ -335,7 +360,14 @@ def sandbox_smtp(ctx: typer.Context) -> None:
 
 
 def main() -> None:
-    app(prog_name="ledgerbridge")
+    from ledgerbridge.store.secrets import SecretsKeyError
+
+    try:
+        app(prog_name="ledgerbridge")
+    except SecretsKeyError as exc:
+        # A set-up mistake with its remedy in the message: no traceback.
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from exc
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ from ledgerbridge.services.tenancy import TenancyService
 from ledgerbridge.services.webhooks import WebhookService
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
-from ledgerbridge.store.secrets import SecretBox
+from ledgerbridge.store.secrets import SecretBox, check_keys
 from ledgerbridge.store.tables.hub import ChangeRow
 from ledgerbridge.store.tables.sync import Run, SyncLogEntry, WriteIntent
 
@@ -96,6 +96,7 @@ class System:
         migrate(self.db)
         self.sessions = create_session_factory(self.db)
         self.box = SecretBox.from_settings(settings.secret_keys, Path(settings.secret_key_file))
+        check_keys(self.sessions, self.box)
         self.queue = job_backend(settings, self.sessions, self.clock)
         self.queue.on_recovered = self._close_interrupted_runs
         self.queue.progressed = _interrupted_run_progressed

@@ -442,6 +442,36 @@ class _FencedWorker(procrastinate_worker.Worker):
         if retry_decision is not None and retry_decision.priority == POSTPONED_PRIORITY:
             await asyncio.to_thread(self._backend.uncount_attempt, job.id)
 
+    def _log_job_outcome(
+        self,
+        status: procrastinate_jobs.Status,
+        context: ProcrastinateContext,
+        job_result: Any,
+        job_retry: procrastinate_errors.JobRetry | None,
+        exc_info: bool | BaseException = False,
+    ) -> None:
+        """A retry we decided (a postponement for the quota or a throttle, a backoff) is one
+        line saying when and why: procrastinate would log it as an error with the traceback
+        of our own signal, where a failure's traceback is logged by ``_run`` already."""
+        if job_retry is None or not isinstance(exc_info, _Retry):
+            super()._log_job_outcome(status, context, job_result, job_retry, exc_info)
+            return
+        logger.info(
+            "Job %s runs again at %s: %s",
+            context.job.call_string, exc_info.decision.retry_at, exc_info,
+        )  # fmt: skip
+
+    async def _shutdown(self, side_tasks: list[asyncio.Task[Any]]) -> None:
+        """procrastinate stops the heartbeat before it waits for the running jobs: a job
+        running a lease past SIGTERM would be taken for a dead worker's and run a second time
+        beside this one. So the heartbeat goes on until the running jobs are done."""
+        running = list(self._running_jobs.items())
+        for _task, context in running:
+            logger.info("stopping: waiting for job %s to finish", context.job.call_string)
+        if running:
+            await asyncio.wait([task for task, _context in running])
+        await super()._shutdown(side_tasks)
+
 
 class ProcrastinateRunner:
     """Runs procrastinate workers in this process: in the foreground (``ledgerbridge
@@ -542,7 +572,16 @@ class ProcrastinateRunner:
                 logger.warning("stalled job %s changed meanwhile; left to its new holder", job.id)
                 continue
             recovered.append(str(job.id))
-            logger.warning("job %s (%s): its worker stopped; run again", job.id, job.task_name)
+            if twin is not None:
+                outcome = f"its waiting twin, job {twin}, does its work"
+            elif fail:
+                outcome = f"failed after {MAX_ATTEMPTS} attempts"
+            else:
+                outcome = "run again"
+            logger.warning(
+                "job %s (%s of connection %s): its worker stopped; %s",
+                job.id, job.task_kwargs.get("kind"), job.task_kwargs.get("connection_id"), outcome,
+            )  # fmt: skip
         await manager.prune_stalled_workers(self._backend.lease_seconds)
         hook = self._backend.on_recovered
         if recovered and hook is not None:
