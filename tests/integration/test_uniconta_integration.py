@@ -634,6 +634,40 @@ def test_invoice_generation_failure_is_shown_on_the_invoice_and_can_be_retried(
     assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
 
 
+def test_invoice_generation_that_keeps_failing_says_what_to_do_and_closes_once_booked_by_hand(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    """Some companies' invoices cannot be generated through Uniconta's API at all: the issue
+    says to retry, and when it keeps failing to book the order in Uniconta and ask Uniconta's
+    support; the order booked by hand is linked by the invoices pull and the issue closes."""
+    cid = trading["connection"]["id"]
+    uniconta.sandbox.fail_next_postings(COMPANY, "Fakturanummerserien er ikke sat op", count=3)
+    created = tenant.api.post(
+        "/invoices", json=_invoice_body(trading["party"]["id"], trading["item"]["Item"])
+    ).json()
+    system.run_until_idle()
+    tenant.api.post(f"/connections/{cid}/jobs/retry")
+    system.run_until_idle()
+    (failure,) = issues(tenant, cid, "invoice_generation_failed")
+    assert failure["key"] == created["id"]
+    (order,) = uniconta.sandbox.all(COMPANY, "DebtorOrderClient")
+    assert f"order {order['OrderNumber']} is kept in Uniconta" in failure["message"]
+    assert "retry" in failure["message"]
+    assert "book the order in Uniconta" in failure["message"]
+    assert "Uniconta support" in failure["message"]
+
+    booked = uniconta.sandbox.post_order(COMPANY, order["OrderNumber"], date="2026-11-20")
+    tenant.api.post(f"/connections/{cid}/jobs/invoices")
+    system.run_until_idle()
+    data = tenant.api.get(f"/invoices/{created['id']}").json()["data"]
+    assert (data["number"], data["status"]) == (str(booked["InvoiceNumber"]), "booked")
+    assert issues(tenant, cid, "invoice_generation_failed") == []
+
+    tenant.api.post(f"/connections/{cid}/jobs/retry")
+    system.run_until_idle()
+    assert len(uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 1, "booked once"
+
+
 # ------------------------------------------------------------------ set-up and quota
 
 
