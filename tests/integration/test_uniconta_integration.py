@@ -402,6 +402,39 @@ def test_stock_levels_refresh_daily_at_0500_local_time(
     assert hub_qty() == "777"
 
 
+def test_a_paused_connection_says_its_daily_stock_and_payment_reads_do_not_run(
+    timed: System, timed_tenant: Tenant, uniconta: Uniconta, clock: ManualClock
+) -> None:
+    """Stock out of date after 05:00: the status of a paused connection says that nothing
+    runs and how to resume it; resumed, the next 05:00 brings the stock."""
+    item = seed_products(uniconta.sandbox, COMPANY, count=3, seed=9)[0]
+    connection = connect(timed_tenant, uniconta, settings={"entities": {
+        "products": {"enabled": True}, "stock_levels": {"enabled": True},
+        "payment_status": {"enabled": True}}, "vat_mapping": {**VAT, "X99": "X"}})  # fmt: skip
+    cid = connection["id"]
+    import_all(timed, timed_tenant, cid)
+    assert timed_tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
+    assert timed_tenant.api.patch(f"/connections/{cid}", json={"active": False}).is_success
+    uniconta.sandbox.set_stock(COMPANY, item, "Hoved", 555)
+
+    def counted() -> list[dict[str, Any]]:
+        levels = all_of(timed_tenant, "/stock-levels")
+        return [level for level in levels if float(level["data"]["quantity"]) == 555]
+
+    status = timed_tenant.api.get(f"/connections/{cid}").json()
+    (paused,) = status["warnings"]
+    assert "paused" in paused and "nothing syncs" in paused
+    assert "stock" in paused and "payments" in paused, "names the scheduled reads that stop"
+    assert '{"active": true}' in paused
+    _until(timed, clock, datetime(2026, 11, 21, 4, 30, tzinfo=UTC), timedelta(minutes=30))
+    assert not counted()
+
+    assert timed_tenant.api.patch(f"/connections/{cid}", json={"active": True}).is_success
+    assert timed_tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
+    _until(timed, clock, datetime(2026, 11, 22, 4, 30, tzinfo=UTC), timedelta(hours=2))
+    assert counted()
+
+
 def test_payment_status_arrives_daily_at_0300_across_a_daylight_saving_change(
     settings: Settings, uniconta: Uniconta, hub_port: int
 ) -> None:
