@@ -559,6 +559,32 @@ def test_unposted_order_is_linked_to_the_invoice_posted_later_in_uniconta(
     assert invoices[0]["data"]["status"] == "booked"
 
 
+def test_an_invoice_line_in_a_unit_not_mapped_waits_until_the_unit_mapping_names_it(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    """Units are pre-mapped for the common ones; a hub unit of the app's own is added to the
+    unit mapping, and the invoice that waited for it goes by itself."""
+    cid = trading["connection"]["id"]
+    body = _invoice_body(trading["party"]["id"], trading["item"]["Item"])
+    body["lines"][0]["unit"] = "plt"
+    created = tenant.api.post("/invoices", json=body).json()
+    system.run_until_idle()
+    (waiting,) = issues(tenant, cid, "unit_unmapped")
+    assert waiting["key"] == created["id"]
+    assert "'plt'" in waiting["message"] and "settings.unit_mapping" in waiting["message"]
+    assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
+    assert uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient") == []
+
+    saved = tenant.api.put(f"/connections/{cid}/mappings", json={"units": {"Pallet": "plt"}})
+    assert saved.is_success, saved.text
+    system.run_until_idle()
+    assert issues(tenant, cid) == []
+    record = tenant.api.get(f"/invoices/{created['id']}").json()["data"]
+    assert record["status"] == "booked"
+    lines = uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+    assert any(line.get("Unit") == "Pallet" for line in lines), lines
+
+
 def test_posted_invoice_lines_are_read_only_but_date_and_payment_term_sync(
     system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
 ) -> None:
