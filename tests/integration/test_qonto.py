@@ -959,6 +959,38 @@ def issues_of(tenant: Tenant, cid: str) -> list[dict[str, Any]]:
     return found
 
 
+def test_an_invoice_of_a_customer_without_a_debtor_number_waits_and_says_to_assign_one(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """The prerequisite "invoices cannot sync without a debtor number": the invoice waits
+    for its customer, saying why, and both go once the customer has a number."""
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    party = tenant.api.post("/parties", json={**NEW_CUSTOMER, "debtor_number": None}).json()
+    created = tenant.api.post("/invoices", json={
+        "party_id": party["id"], "date": "2026-03-10", "payment_term_days": 30,
+        "currency": "EUR", "lines": [{"description": "Conseil", "quantity": "1",
+                                      "unit_price": "100", "vat_code": "FR20"}],
+    })  # fmt: skip
+    assert created.status_code == 201, created.text
+    system.run_until_idle()
+    assert qonto.clients() == [] and qonto.sandbox.invoices() == []
+    waiting = {i["key"]: i for i in issues_of(tenant, connection["id"])}
+    assert waiting[party["id"]]["reason"] == "debtor_number_missing"
+    held = waiting[created.json()["id"]]
+    assert "debtor" in held["message"] and "number" in held["message"], held
+
+    numbered = tenant.api.patch(f"/parties/{party['id']}", json={"debtor_number": "10001"})
+    assert numbered.status_code == 200, numbered.text
+    system.run_until_idle()
+    assert issues_of(tenant, connection["id"]) == []
+    [draft] = qonto.sandbox.invoices()
+    assert (
+        tenant.api.get(f"/invoices/{created.json()['id']}").json()["sync"][0]["remote_id"]
+        == (draft["id"])
+    )
+
+
 def test_a_customer_without_locale_or_currency_can_still_be_invoiced(
     system: System, tenant: Tenant, qonto: Qonto
 ) -> None:
