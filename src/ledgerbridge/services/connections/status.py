@@ -209,7 +209,7 @@ def _paused(spec: SystemSpec, connection_id: str, settings: JSON) -> str:
     ]
     stopped = f": its scheduled reads ({', '.join(reads)}) do not run" if reads else ""
     return (
-        f"the connection is paused, so nothing syncs{stopped}; resume it with PATCH "
+        f"this connection is paused, so nothing syncs{stopped}; resume it with PATCH "
         f'/api/v1/connections/{connection_id} {{"active": true}}'
     )
 
