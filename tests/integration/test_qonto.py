@@ -1131,6 +1131,14 @@ def test_an_invoice_qonto_converts_to_its_clients_currency_is_shown_so_in_the_hu
     assert record["data"]["currency"] == "EUR"
     assert record["data"]["lines"][0]["unit_price"] == "100"
     assert record["data"]["lines"][0]["description"] == "Conseil"  # the hub's own line kept
+    # The invoice's sync log says why the currency is not the one sent, and where to change it.
+    logged = tenant.api.get(
+        f"/connections/{connection['id']}/sync-log",
+        params={"reason": "currency_converted_by_qonto"},
+    ).json()
+    assert [(e["record_id"], e["outcome"]) for e in logged] == [(created.json()["id"], "created")]
+    assert "in EUR, the client's currency in Qonto, not USD" in logged[0]["message"]
+    assert "set the client's currency in Qonto" in logged[0]["message"]
     pull(system, tenant, connection["id"])
     assert tenant.api.get(f"/invoices/{created.json()['id']}").json()["data"] == record["data"]
 
