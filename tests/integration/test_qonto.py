@@ -1210,6 +1210,42 @@ def test_an_imported_invoice_and_its_credit_note_have_subject_discount_and_produ
     assert qonto.writes() == []  # looked-up products are the hub's own: nothing to send back
 
 
+def test_an_invoice_in_a_unit_not_mapped_waits_until_the_unit_mapping_names_it(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """Units are mapped when a connection starts (day, hour, piece, …); an invoice with a unit
+    of the organization's own waits, naming it, and comes once the mapping has it."""
+    client = qonto.sandbox.create_client(
+        {"kind": "company", "name": "Atlas", "currency": "EUR", "locale": "fr",
+         "billing_address": {"street_address": "3 quai Perrache", "zip_code": "69002",
+                             "city": "Lyon", "country_code": "FR"}}
+    )  # fmt: skip
+    draft = qonto.sandbox.create_invoice(
+        {
+            "client_id": client["id"], "issue_date": "2026-03-10", "due_date": "2026-04-09",
+            "currency": "EUR", "payment_methods": {"iban": qonto.sandbox.iban},
+            "items": [{"title": "Palettes", "quantity": "2", "unit": "palette",
+                       "unit_price": euros("40"), "vat_rate": "0.2"}],
+        }
+    )  # fmt: skip
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    cid = connection["id"]
+    import_all(system, tenant, cid)
+    [waiting] = [i for i in issues_of(tenant, cid) if i["reason"] == "unit_unmapped"]
+    assert "'palette'" in waiting["message"] and "settings.unit_mapping" in waiting["message"]
+    mappings = tenant.api.get(f"/connections/{cid}/mappings").json()
+    assert mappings["units"]["day"] == "day" and mappings["units"]["piece"] == "pcs"
+    assert mappings["waiting"]["units"] == {"palette": 1}
+
+    saved = tenant.api.put(f"/connections/{cid}/mappings", json={"units": {"palette": "pallet"}})
+    assert saved.is_success, saved.text
+    system.run_until_idle()
+    assert [i for i in issues_of(tenant, cid) if i["reason"] == "unit_unmapped"] == []
+    [invoice] = invoices(tenant)
+    assert invoice["data"]["lines"][0]["unit"] == "pallet"
+    assert [s["remote_id"] for s in invoice["sync"]] == [draft["id"]]
+
+
 def test_a_hub_invoice_with_a_document_discount_reaches_qonto_with_it(
     system: System, tenant: Tenant, qonto: Qonto
 ) -> None:
