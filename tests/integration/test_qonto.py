@@ -959,6 +959,38 @@ def issues_of(tenant: Tenant, cid: str) -> list[dict[str, Any]]:
     return found
 
 
+def test_an_invoice_of_a_customer_without_a_debtor_number_waits_and_says_to_assign_one(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """The prerequisite "invoices cannot sync without a debtor number": the invoice waits
+    for its customer, saying why, and both go once the customer has a number."""
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    party = tenant.api.post("/parties", json={**NEW_CUSTOMER, "debtor_number": None}).json()
+    created = tenant.api.post("/invoices", json={
+        "party_id": party["id"], "date": "2026-03-10", "payment_term_days": 30,
+        "currency": "EUR", "lines": [{"description": "Conseil", "quantity": "1",
+                                      "unit_price": "100", "vat_code": "FR20"}],
+    })  # fmt: skip
+    assert created.status_code == 201, created.text
+    system.run_until_idle()
+    assert qonto.clients() == [] and qonto.sandbox.invoices() == []
+    waiting = {i["key"]: i for i in issues_of(tenant, connection["id"])}
+    assert waiting[party["id"]]["reason"] == "debtor_number_missing"
+    held = waiting[created.json()["id"]]
+    assert "debtor" in held["message"] and "number" in held["message"], held
+
+    numbered = tenant.api.patch(f"/parties/{party['id']}", json={"debtor_number": "10001"})
+    assert numbered.status_code == 200, numbered.text
+    system.run_until_idle()
+    assert issues_of(tenant, connection["id"]) == []
+    [draft] = qonto.sandbox.invoices()
+    assert (
+        tenant.api.get(f"/invoices/{created.json()['id']}").json()["sync"][0]["remote_id"]
+        == (draft["id"])
+    )
+
+
 def test_a_customer_without_locale_or_currency_can_still_be_invoiced(
     system: System, tenant: Tenant, qonto: Qonto
 ) -> None:
@@ -1099,6 +1131,14 @@ def test_an_invoice_qonto_converts_to_its_clients_currency_is_shown_so_in_the_hu
     assert record["data"]["currency"] == "EUR"
     assert record["data"]["lines"][0]["unit_price"] == "100"
     assert record["data"]["lines"][0]["description"] == "Conseil"  # the hub's own line kept
+    # The invoice's sync log says why the currency is not the one sent, and where to change it.
+    logged = tenant.api.get(
+        f"/connections/{connection['id']}/sync-log",
+        params={"reason": "currency_converted_by_qonto"},
+    ).json()
+    assert [(e["record_id"], e["outcome"]) for e in logged] == [(created.json()["id"], "created")]
+    assert "in EUR, the client's currency in Qonto, not USD" in logged[0]["message"]
+    assert "set the client's currency in Qonto" in logged[0]["message"]
     pull(system, tenant, connection["id"])
     assert tenant.api.get(f"/invoices/{created.json()['id']}").json()["data"] == record["data"]
 
@@ -1168,6 +1208,42 @@ def test_an_imported_invoice_and_its_credit_note_have_subject_discount_and_produ
     assert (line["product_id"], line["purchase_price"]) == (product["id"], "61.50")
     assert line["extra_description"] == "Mars, 1,5 jour"
     assert qonto.writes() == []  # looked-up products are the hub's own: nothing to send back
+
+
+def test_an_invoice_in_a_unit_not_mapped_waits_until_the_unit_mapping_names_it(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """Units are mapped when a connection starts (day, hour, piece, …); an invoice with a unit
+    of the organization's own waits, naming it, and comes once the mapping has it."""
+    client = qonto.sandbox.create_client(
+        {"kind": "company", "name": "Atlas", "currency": "EUR", "locale": "fr",
+         "billing_address": {"street_address": "3 quai Perrache", "zip_code": "69002",
+                             "city": "Lyon", "country_code": "FR"}}
+    )  # fmt: skip
+    draft = qonto.sandbox.create_invoice(
+        {
+            "client_id": client["id"], "issue_date": "2026-03-10", "due_date": "2026-04-09",
+            "currency": "EUR", "payment_methods": {"iban": qonto.sandbox.iban},
+            "items": [{"title": "Palettes", "quantity": "2", "unit": "palette",
+                       "unit_price": euros("40"), "vat_rate": "0.2"}],
+        }
+    )  # fmt: skip
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    cid = connection["id"]
+    import_all(system, tenant, cid)
+    [waiting] = [i for i in issues_of(tenant, cid) if i["reason"] == "unit_unmapped"]
+    assert "'palette'" in waiting["message"] and "settings.unit_mapping" in waiting["message"]
+    mappings = tenant.api.get(f"/connections/{cid}/mappings").json()
+    assert mappings["units"]["day"] == "day" and mappings["units"]["piece"] == "pcs"
+    assert mappings["waiting"]["units"] == {"palette": 1}
+
+    saved = tenant.api.put(f"/connections/{cid}/mappings", json={"units": {"palette": "pallet"}})
+    assert saved.is_success, saved.text
+    system.run_until_idle()
+    assert [i for i in issues_of(tenant, cid) if i["reason"] == "unit_unmapped"] == []
+    [invoice] = invoices(tenant)
+    assert invoice["data"]["lines"][0]["unit"] == "pallet"
+    assert [s["remote_id"] for s in invoice["sync"]] == [draft["id"]]
 
 
 def test_a_hub_invoice_with_a_document_discount_reaches_qonto_with_it(

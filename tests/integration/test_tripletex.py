@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from ledgerbridge.api.app import create_app
 from ledgerbridge.clock import ManualClock
+from ledgerbridge.connectors.tripletex.setup import NO_CLIENT_LINKED, NO_FIELD_MAPPED
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.tripletex import SandboxServer, TripletexSandbox, seed_accounting_firm
@@ -141,7 +142,7 @@ def test_connect_answers_with_the_company_name_and_never_stores_the_consumer_tok
     connection = connect(tenant, tripletex)
     company = tripletex.sandbox.shared["Company"][tripletex.firm.firm_id]
     assert connection["settings"]["tripletex_company"]["name"] == company["name"]
-    assert connection["warnings"] == []
+    assert connection["warnings"] == [NO_FIELD_MAPPED, NO_CLIENT_LINKED], "summaries to set up"
     tested = tenant.api.post(f"/connections/{connection['id']}/test").json()
     assert tested["ok"] and company["name"] in tested["description"]
     with system.sessions() as session:
@@ -298,7 +299,10 @@ def test_expiry_warning_in_status_and_once_a_day_as_a_webhook(
     system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
 ) -> None:
     tenant.api.post("/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["*"]})
-    connection = connect(tenant, tripletex, token_warning_days=10)
+    connection = connect(
+        tenant, tripletex, token_warning_days=10,
+        entities={"period_statistics": {"enabled": False}},
+    )  # fmt: skip
     cid = connection["id"]
     assert tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
     expires = tripletex.firm.token_expires
@@ -849,6 +853,28 @@ def test_on_the_import_day_each_linked_client_gets_its_monthly_summary(
     assert len(unreachable) == 1 and "login access" in unreachable[0]["message"]
     changes = tenant.api.get("/changes", params={"limit": 1000}).json()
     assert any(c["entity"] == "period_statistics" for c in changes["items"])
+
+
+def test_a_connection_that_imports_no_summaries_says_what_is_missing(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """The test connection succeeds, yet no summary arrives: the status says what is still
+    to do (map a data field, link the clients), until both are done."""
+    cid = connect(tenant, tripletex)["id"]
+    activate(system, tenant, cid)
+    warnings = tenant.api.get(f"/connections/{cid}").json()["warnings"]
+    assert len(warnings) == 2, warnings
+    unmapped, unlinked = warnings
+    assert "no work statistic is mapped to a custom task field" in unmapped
+    assert "settings.summary.fields" in unmapped and "Reload data" in unmapped
+    assert "no client is linked to its Tripletex customer" in unlinked
+    assert "settings.client_links" in unlinked
+
+    cid, _, _ = link_first_client(system, tenant, tripletex, SUMMARY)
+    assert tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
+    switched_off = {"entities": {"period_statistics": {"enabled": False}}}
+    other = connect(tenant, tripletex, **switched_off)["id"]
+    assert tenant.api.get(f"/connections/{other}").json()["warnings"] == []
 
 
 def test_a_link_to_a_client_or_customer_that_does_not_exist_is_refused(

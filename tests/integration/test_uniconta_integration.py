@@ -402,6 +402,39 @@ def test_stock_levels_refresh_daily_at_0500_local_time(
     assert hub_qty() == "777"
 
 
+def test_a_paused_connection_says_its_daily_stock_and_payment_reads_do_not_run(
+    timed: System, timed_tenant: Tenant, uniconta: Uniconta, clock: ManualClock
+) -> None:
+    """Stock out of date after 05:00: the status of a paused connection says that nothing
+    runs and how to resume it; resumed, the next 05:00 brings the stock."""
+    item = seed_products(uniconta.sandbox, COMPANY, count=3, seed=9)[0]
+    connection = connect(timed_tenant, uniconta, settings={"entities": {
+        "products": {"enabled": True}, "stock_levels": {"enabled": True},
+        "payment_status": {"enabled": True}}, "vat_mapping": {**VAT, "X99": "X"}})  # fmt: skip
+    cid = connection["id"]
+    import_all(timed, timed_tenant, cid)
+    assert timed_tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
+    assert timed_tenant.api.patch(f"/connections/{cid}", json={"active": False}).is_success
+    uniconta.sandbox.set_stock(COMPANY, item, "Hoved", 555)
+
+    def counted() -> list[dict[str, Any]]:
+        levels = all_of(timed_tenant, "/stock-levels")
+        return [level for level in levels if float(level["data"]["quantity"]) == 555]
+
+    status = timed_tenant.api.get(f"/connections/{cid}").json()
+    (paused,) = status["warnings"]
+    assert "paused" in paused and "nothing syncs" in paused
+    assert "stock" in paused and "payments" in paused, "names the scheduled reads that stop"
+    assert '{"active": true}' in paused
+    _until(timed, clock, datetime(2026, 11, 21, 4, 30, tzinfo=UTC), timedelta(minutes=30))
+    assert not counted()
+
+    assert timed_tenant.api.patch(f"/connections/{cid}", json={"active": True}).is_success
+    assert timed_tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
+    _until(timed, clock, datetime(2026, 11, 22, 4, 30, tzinfo=UTC), timedelta(hours=2))
+    assert counted()
+
+
 def test_payment_status_arrives_daily_at_0300_across_a_daylight_saving_change(
     settings: Settings, uniconta: Uniconta, hub_port: int
 ) -> None:
@@ -526,6 +559,32 @@ def test_unposted_order_is_linked_to_the_invoice_posted_later_in_uniconta(
     assert invoices[0]["data"]["status"] == "booked"
 
 
+def test_an_invoice_line_in_a_unit_not_mapped_waits_until_the_unit_mapping_names_it(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    """Units are pre-mapped for the common ones; a hub unit of the app's own is added to the
+    unit mapping, and the invoice that waited for it goes by itself."""
+    cid = trading["connection"]["id"]
+    body = _invoice_body(trading["party"]["id"], trading["item"]["Item"])
+    body["lines"][0]["unit"] = "plt"
+    created = tenant.api.post("/invoices", json=body).json()
+    system.run_until_idle()
+    (waiting,) = issues(tenant, cid, "unit_unmapped")
+    assert waiting["key"] == created["id"]
+    assert "'plt'" in waiting["message"] and "settings.unit_mapping" in waiting["message"]
+    assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
+    assert uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient") == []
+
+    saved = tenant.api.put(f"/connections/{cid}/mappings", json={"units": {"Pallet": "plt"}})
+    assert saved.is_success, saved.text
+    system.run_until_idle()
+    assert issues(tenant, cid) == []
+    record = tenant.api.get(f"/invoices/{created['id']}").json()["data"]
+    assert record["status"] == "booked"
+    lines = uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+    assert any(line.get("Unit") == "Pallet" for line in lines), lines
+
+
 def test_posted_invoice_lines_are_read_only_but_date_and_payment_term_sync(
     system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
 ) -> None:
@@ -632,6 +691,40 @@ def test_invoice_generation_failure_is_shown_on_the_invoice_and_can_be_retried(
     assert record["data"]["status"] == "booked"
     assert all(not s.get("issue") for s in record["sync"])
     assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
+
+
+def test_invoice_generation_that_keeps_failing_says_what_to_do_and_closes_once_booked_by_hand(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    """Some companies' invoices cannot be generated through Uniconta's API at all: the issue
+    says to retry, and when it keeps failing to book the order in Uniconta and ask Uniconta's
+    support; the order booked by hand is linked by the invoices pull and the issue closes."""
+    cid = trading["connection"]["id"]
+    uniconta.sandbox.fail_next_postings(COMPANY, "Fakturanummerserien er ikke sat op", count=3)
+    created = tenant.api.post(
+        "/invoices", json=_invoice_body(trading["party"]["id"], trading["item"]["Item"])
+    ).json()
+    system.run_until_idle()
+    tenant.api.post(f"/connections/{cid}/jobs/retry")
+    system.run_until_idle()
+    (failure,) = issues(tenant, cid, "invoice_generation_failed")
+    assert failure["key"] == created["id"]
+    (order,) = uniconta.sandbox.all(COMPANY, "DebtorOrderClient")
+    assert f"order {order['OrderNumber']} is kept in Uniconta" in failure["message"]
+    assert "retry" in failure["message"]
+    assert "book the order in Uniconta" in failure["message"]
+    assert "Uniconta support" in failure["message"]
+
+    booked = uniconta.sandbox.post_order(COMPANY, order["OrderNumber"], date="2026-11-20")
+    tenant.api.post(f"/connections/{cid}/jobs/invoices")
+    system.run_until_idle()
+    data = tenant.api.get(f"/invoices/{created['id']}").json()["data"]
+    assert (data["number"], data["status"]) == (str(booked["InvoiceNumber"]), "booked")
+    assert issues(tenant, cid, "invoice_generation_failed") == []
+
+    tenant.api.post(f"/connections/{cid}/jobs/retry")
+    system.run_until_idle()
+    assert len(uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 1, "booked once"
 
 
 # ------------------------------------------------------------------ set-up and quota

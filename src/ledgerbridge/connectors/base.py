@@ -26,6 +26,10 @@ ROW_ISSUE = "__issue__"
 """Key a connector may add to a stored row to report a problem with a write that otherwise
 took effect (an order created whose posting failed): ``{"reason": ..., "message": ...}``. The
 record is linked, and the problem becomes its open issue until a retry succeeds."""
+ROW_NOTE = "__note__"
+"""Key a connector may add to a created row to say why the system stored it otherwise than
+sent (Qonto invoicing in its client's currency): ``{"reason": ..., "message": ...}``, the
+reason and message of the create's sync-log entry. Not an issue: nothing is left to do."""
 ROW_LINKED_ONLY = "__linked_only__"
 """Key a connector may set on a row it reads only to follow records already linked (a Yuki
 contact made from the hub, whose Customer box is not ticked): such a row updates its linked hub

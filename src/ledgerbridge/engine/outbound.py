@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from ledgerbridge.connectors.base import (
     JSON,
     ROW_ISSUE,
+    ROW_NOTE,
     ConnectorError,
     CreatePlan,
     EntityMapping,
@@ -951,6 +952,9 @@ class OutboundSync(SyncState):
             return remote_id
         if outcome is None:
             return remote_id
+        note = row.get(ROW_NOTE)
+        if note and reason is None:
+            reason, message = note["reason"], note["message"]
         recorder.log(
             session, stream=stream, direction=OUTBOUND, outcome=outcome,
             record_id=record.id, remote_id=remote_id, reason=reason, message=message,

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from ledgerbridge.connectors.base import (
     JSON,
+    ROW_NOTE,
     CallbackRefused,
     CallMeter,
     ChangeNotice,
@@ -45,6 +46,7 @@ from ledgerbridge.connectors.qonto.mapping import (
     InvoiceMapping,
     client_name,
     content_key,
+    currency_note,
     identity_key,
 )
 from ledgerbridge.connectors.qonto.oauth import TokenKeeper
@@ -274,7 +276,9 @@ class QontoConnector(Connector):
                 stored.append(self.client.update(resource, wrapper, str(existing["id"]), body))
                 continue
             key = idempotency_key(hub_id or json.dumps(body, sort_keys=True), body)
-            stored.append(self.client.create(resource, wrapper, body, key))
+            made = self.client.create(resource, wrapper, body, key)
+            note = currency_note(body, made) if stream == "invoices" else None
+            stored.append({**made, ROW_NOTE: note} if note else made)
         return stored
 
     def update_many(self, stream: str, payloads: list[JSON]) -> list[JSON]:

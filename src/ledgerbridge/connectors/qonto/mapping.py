@@ -653,6 +653,21 @@ class InvoiceMapping(EntityMapping):
         return adopted
 
 
+def currency_note(sent: JSON, stored: JSON) -> JSON | None:
+    """Why an invoice Qonto made is not in the currency sent: Qonto invoices in its client's
+    currency, converting at its own rate; what to change when that is not what was meant."""
+    asked, billed = sent.get("currency"), stored.get("currency")
+    if not asked or not billed or asked == billed:
+        return None
+    return {
+        "reason": "currency_converted_by_qonto",
+        "message": f"Qonto made the invoice in {billed}, the client's currency in Qonto, not "
+        f"{asked}, converting its prices at Qonto's rate; the hub now shows it in {billed}. To "
+        f"invoice this client in {asked}, set the client's currency in Qonto, then make the "
+        "invoice again",
+    }
+
+
 class CreditNoteMapping(InvoiceMapping):
     """Qonto credit notes, pulled periodically as negative hub invoices of kind credit note,
     linked to the invoice they credit. Qonto is master: hub changes are not sent."""

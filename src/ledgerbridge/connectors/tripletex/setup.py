@@ -185,10 +185,32 @@ def check_settings(settings: Mapping[str, Any]) -> None:
         )
 
 
+NO_FIELD_MAPPED = (
+    "no work statistic is mapped to a custom task field, so no monthly summary is imported: "
+    "configure the data fields (settings.summary.fields, GET /connections/{id}/data-fields) "
+    "with the summary's title, topic and import day, then wait for the import day or Reload "
+    "data to back-fill the last 12 months"
+)
+NO_CLIENT_LINKED = (
+    "no client is linked to its Tripletex customer, so no monthly summary is imported: link "
+    "each client (settings.client_links, the customers from GET /connections/{id}/lists/"
+    "customers), then wait for the import day or Reload data to back-fill the last 12 months"
+)
+
+
 def status_warnings(settings: Mapping[str, Any], today: date) -> list[str]:
     """What the connection's status and its daily ``connection.warning`` say: the token about
-    to expire, and clients sharing a Tripletex customer (saved before that was refused)."""
+    to expire, clients sharing a Tripletex customer (saved before that was refused), and,
+    while monthly summaries are read, what keeps them from arriving (a connection that tests
+    well imports none until a data field is mapped and a client linked)."""
     warnings = token_warnings(settings, today)
+    statistics = ((settings.get("entities") or {}).get("period_statistics") or {}).get("enabled")
+    if statistics is not False:
+        fields = (settings.get("summary") or {}).get("fields") or {}
+        if not any(str(target or "").strip() for target in fields.values()):
+            warnings.append(NO_FIELD_MAPPED)
+        if not settings.get("client_links"):
+            warnings.append(NO_CLIENT_LINKED)
     for customer, parties in shared_customers(settings.get("client_links") or {}).items():
         warnings.append(
             f"clients {' and '.join(parties)} are all linked to Tripletex customer {customer}: "

@@ -998,11 +998,16 @@ def _posted(call: StepCall) -> bool:
 
 
 def _refused(order_number: Any, result: JSON) -> JSON:
-    """The issue of an order Uniconta refused to post, in its own words (its ErrorCodes)."""
+    """The issue of an order Uniconta refused to post, in its own words (its ErrorCodes), and
+    what to do: for some companies Uniconta's API never generates invoices, so a retry that
+    fails again leaves booking the order by hand, which the invoices pull links."""
     return {
         "reason": "invoice_generation_failed",
         "message": f"Uniconta could not generate the invoice for order {order_number}: "
-        f"{result.get('Message') or result.get('Err')}",
+        f"{result.get('Message') or result.get('Err')}. The order {order_number} is kept in "
+        "Uniconta: retry the issue; if it keeps failing (a known Uniconta API issue for some "
+        "companies), book the order in Uniconta, and the hourly invoices pull links it and "
+        "closes this issue, and ask Uniconta support about the company's invoice generation",
     }
 
 

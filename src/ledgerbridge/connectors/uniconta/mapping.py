@@ -563,8 +563,9 @@ class InvoiceMapping(EntityMapping):
         linked(entity, "party_id", "customers"),
         linked(entity, "credits_invoice_id", "invoices"),
     )
-    resolves = frozenset({"awaiting_manual_booking"})
-    """The pull reads posted invoices only: an order left to book that it reads was booked."""
+    resolves = frozenset({"awaiting_manual_booking", "invoice_generation_failed"})
+    """The pull reads posted invoices only: an order left to book, or one Uniconta could not
+    generate the invoice of, that it reads was booked (by hand)."""
 
     def __init__(self, codes: Codes, *, post: bool, booking: bool = True) -> None:
         self.codes = codes

@@ -91,6 +91,7 @@ class Status(Part):
                 "schedules": self._schedules(session, row.id, row.timezone, spec, row.settings),
                 "job_kinds": list(spec.job_kinds),
                 "warnings": [
+                    *([] if row.active else [_paused(spec, row.id, row.settings)]),
                     *self._warnings(spec, row.settings, row.timezone),
                     *(
                         self._shared_credentials(row.tenant_id, row.credential_key, row.id)
@@ -196,6 +197,21 @@ class Status(Part):
             "message": run.message,
             "resumes_at": resumes_at,
         }
+
+
+def _paused(spec: SystemSpec, connection_id: str, settings: JSON) -> str:
+    """A paused connection's data goes stale without an error: its status says so, naming
+    the scheduled reads that no longer run (Uniconta's daily stock and payments)."""
+    reads = [
+        kind
+        for kind, pull in spec.pulls.items()
+        if reads_something(settings, spec.default_streams, pull.streams)
+    ]
+    stopped = f": its scheduled reads ({', '.join(reads)}) do not run" if reads else ""
+    return (
+        f"this connection is paused, so nothing syncs{stopped}; resume it with PATCH "
+        f'/api/v1/connections/{connection_id} {{"active": true}}'
+    )
 
 
 def _fix(
