@@ -6,19 +6,31 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from ledgerbridge.api.app import create_app
+from ledgerbridge.clock import ManualClock
+from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors, seed_invoices, seed_products
+from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import Link
 from ledgerbridge.store.tables.tenancy import WebhookDelivery
-from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, reconciled
+from tests.integration.conftest import (
+    COMPANY,
+    Tenant,
+    Uniconta,
+    connect,
+    import_all,
+    new_tenant,
+    reconciled,
+)
 from tests.integration.test_commerce_flow import POLICY, order_body, shop  # noqa: F401
 from tests.integration.test_uniconta_integration import full
 
@@ -366,3 +378,29 @@ def test_open_amounts_are_read_from_the_system_and_pulled_changes_are_not_differ
     assert Decimal(report["totals"]["remote"]["open_amount"]) == open_there
     assert report["totals"]["remote"]["counts"]["credit_notes"] == len(credits)
     assert [(d["kind"], d["reason"]) for d in report["differences"]] == []
+
+
+def test_a_month_starts_at_midnight_in_the_books_zone_not_in_utc(
+    settings: Settings, hub_port: int, uniconta: Uniconta
+) -> None:
+    # 23:30 UTC on 30 November is 00:30 on 1 December in Copenhagen: December has started
+    # in the books, so this month's report is December's and may be run.
+    clock = ManualClock(datetime(2026, 11, 30, 23, 30, tzinfo=UTC))
+    system = System(settings, clock=clock)
+    server = ServerThread(create_app(system), port=hub_port).start()
+    tenant = new_tenant(system, f"{server.url}/api/v1")
+    try:
+        seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=2)
+        cid = connect(tenant, uniconta)["id"]
+        import_all(system, tenant, cid)
+        started = tenant.api.post(f"/connections/{cid}/reconciliations", json={})
+        assert started.status_code == 202, started.text
+        assert started.json()["period"] == "2026-12"
+        named = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": "2026-12"})
+        assert named.status_code == 202, named.text
+        later = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": "2027-01"})
+        assert later.status_code == 422
+    finally:
+        tenant.api.close()
+        server.stop()
+        system.close()
