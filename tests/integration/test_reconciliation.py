@@ -404,3 +404,33 @@ def test_a_month_starts_at_midnight_in_the_books_zone_not_in_utc(
         tenant.api.close()
         server.stop()
         system.close()
+
+
+def test_invoice_totals_are_what_uniconta_books_with_its_vat_rounded_per_code(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    shop: dict[str, Any],  # noqa: F811
+) -> None:
+    # Two lines of 10.01 at 25 %: 2.50 VAT each when rounded per line, 5.01 on their 20.02
+    # once per code, as Uniconta posts it and as the shop charged (25.03).
+    cid = shop["connection"]["id"]
+    body = order_body(shop["sku"], total="25.03", total_tax="5.01", lines=[
+        {"source_id": "1", "kind": "item", "sku": shop["sku"], "description": "Kaffekrus",
+         "quantity": "1", "unit_price": "10.01", "tax_rate": "25", "net_amount": "10.01",
+         "tax_amount": "2.50"},
+        {"source_id": "2", "kind": "shipping", "description": "GLS", "quantity": "1",
+         "unit_price": "10.01", "tax_rate": "25", "net_amount": "10.01", "tax_amount": "2.51"},
+    ])  # fmt: skip
+    assert tenant.api.post("/orders", json=body).status_code == 201, body
+    system.run_until_idle()
+    [booked] = uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+    assert (booked["VatAmount"], booked["TotalAmount"]) == (5.01, 25.03)
+
+    report = _report(system, tenant, cid, "2026-11")
+    assert [d for d in report["differences"] if d["stream"] == "orders"] == []
+    orders = report["totals"]["commerce"]["orders"]
+    assert orders["amounts"]["DKK"] == {"source": "25.03", "booked": "25.03"}
+    [(code, sums)] = report["totals"]["remote"]["vat"].items()
+    assert (sums["net"], sums["vat"], sums["gross"]) == ("20.02", "5.01", "25.03")
+    assert report["totals"]["hub"]["vat"][code] == sums

@@ -22,7 +22,6 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.paymatch import payout_changes
 from ledgerbridge.engine.context import OUTBOUND, RunContext
 from ledgerbridge.engine.reconcile import Period, Reconciler
-from ledgerbridge.model.invoice import Invoice
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
 from ledgerbridge.runtime.flowkit import WITHDRAWN
@@ -157,14 +156,17 @@ class ReconcileJobs:
 
 
 def commerce(
-    session: Session, connection_id: str, period: Period, booked: dict[str, tuple[str, JSON]]
+    session: Session,
+    connection_id: str,
+    period: Period,
+    booked: dict[str, tuple[str, Decimal | None]],
 ) -> tuple[JSON, list[JSON]]:
     """What the routes into this connection made of the month: each source's orders against
     the invoices made of them as the accounting system holds them (``booked``: per hub
-    invoice, its remote id and the system's invoice, from the report's read), and its payouts
-    against the cash-journal postings made of them that reached the system. An order or
-    payout counts as booked only then; one that is not, or whose booked amount or status
-    differs from its own, is a difference."""
+    invoice, its remote id and the gross total the system booked, from the report's read),
+    and its payouts against the cash-journal postings made of them that reached the system.
+    An order or payout counts as booked only then; one that is not, or whose booked amount or
+    status differs from its own, is a difference."""
     connection = session.get(Connection, connection_id)
     if connection is None:
         return {}, []
@@ -253,7 +255,7 @@ def commerce(
                 what: list[str] = []
                 if role == "invoice":
                     found = booked.get(made)
-                    remote_id, there = (found[0], _gross(found[1])) if found else (None, None)
+                    remote_id, there = found if found else (None, None)
                 else:
                     remote_id = sent.get(made)
                     there, what = _posted(session, made, data)
@@ -290,14 +292,6 @@ def _difference(
         "stream": stream, "entity": entity, "kind": kind, "record_id": record_id,
         "remote_id": remote_id, "reason": reason, "message": message, "fields": [],
     })  # fmt: skip
-
-
-def _gross(invoice: JSON) -> Decimal | None:
-    """An invoice's gross total as the system holds it; None if it cannot be read."""
-    try:
-        return Invoice.model_validate(invoice).gross_total
-    except ValidationError:
-        return None
 
 
 def _posted(session: Session, posting_id: str, payout: JSON) -> tuple[Decimal | None, list[str]]:

@@ -565,6 +565,8 @@ class InvoiceMapping(EntityMapping):
     )
     resolves = frozenset({"awaiting_manual_booking"})
     """The pull reads posted invoices only: an order left to book that it reads was booked."""
+    vat_rounding = "per_code"
+    """Posting works out the VAT once per VAT code on the code's net total."""
 
     def __init__(self, codes: Codes, *, post: bool, booking: bool = True) -> None:
         self.codes = codes
