@@ -434,3 +434,24 @@ def test_invoice_totals_are_what_uniconta_books_with_its_vat_rounded_per_code(
     [(code, sums)] = report["totals"]["remote"]["vat"].items()
     assert (sums["net"], sums["vat"], sums["gross"]) == ("20.02", "5.01", "25.03")
     assert report["totals"]["hub"]["vat"][code] == sums
+
+
+def test_an_order_the_shop_ended_unpaid_is_nothing_due_not_a_pending_invoice(
+    system: System,
+    tenant: Tenant,
+    shop: dict[str, Any],  # noqa: F811
+) -> None:
+    # Cancelled in the shop before it was ever paid: the flow books nothing of it, so the
+    # report neither counts it among the month's sales nor asks for its invoice.
+    cid = shop["connection"]["id"]
+    assert tenant.api.post("/orders", json=order_body(shop["sku"])).status_code == 201
+    ended = order_body(shop["sku"], source_id="5002", number="5002", state="cancelled",
+                       paid_at=None)  # fmt: skip
+    assert tenant.api.post("/orders", json=ended).status_code == 201
+    system.run_until_idle()
+
+    report = _report(system, tenant, cid, "2026-11")
+    orders = report["totals"]["commerce"]["orders"]
+    assert (orders["count"], orders["booked"]) == (1, 1)
+    assert orders["amounts"]["DKK"] == {"source": "298.75", "booked": "298.75"}
+    assert [d for d in report["differences"] if d["stream"] == "orders"] == []

@@ -19,9 +19,12 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.commerce.config import CommercePolicy
 from ledgerbridge.commerce.paymatch import payout_changes
+from ledgerbridge.commerce.policies import ended_unpaid
 from ledgerbridge.engine.context import OUTBOUND, RunContext
 from ledgerbridge.engine.reconcile import Period, Reconciler
+from ledgerbridge.model.commerce import Order
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
 from ledgerbridge.runtime.flowkit import WITHDRAWN
@@ -194,6 +197,7 @@ def commerce(
         source = route.source_connection_id or connection_id
         origin = f"connection:{route.source_connection_id}" if route.source_connection_id else "api"
         jobs: list[tuple[str, str, str, Any, Any, str]] = []
+        policy = CommercePolicy.model_validate((route.commerce or {}).get("policy") or {})
         if route.commerce:
             jobs.append(("orders", "order", "invoice", lambda d: f"order:{d.get('source_id')}",
                          lambda d: d.get("created_at"), "total"))  # fmt: skip
@@ -236,6 +240,12 @@ def commerce(
                     continue
                 if key_of(data) in withdrawn:
                     continue
+                if (
+                    role == "invoice"
+                    and key_of(data) not in derived
+                    and _ended_unpaid(data, policy)
+                ):
+                    continue  # ended in the shop before it was paid: nothing was ever due
                 sums["count"] += 1
                 currency = str(data.get("currency") or "")
                 money = sums["amounts"].setdefault(currency, {"source": "0", "booked": "0"})
@@ -307,6 +317,14 @@ def _posted(session: Session, posting_id: str, payout: JSON) -> tuple[Decimal | 
         posting.payout_status is not None and posting.payout_status != current.status
     )
     return net, payout_changes(posting, current) if changed else []
+
+
+def _ended_unpaid(order: JSON, policy: CommercePolicy) -> bool:
+    """Whether the shop ended the order before it was paid (the flow books nothing of it)."""
+    try:
+        return ended_unpaid(Order.model_validate(order), policy)
+    except ValidationError:
+        return False
 
 
 def _payout_key(data: JSON) -> str | None:
