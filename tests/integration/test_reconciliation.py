@@ -71,6 +71,12 @@ def _report(system: System, tenant: Tenant, cid: str, period: str = MONTH) -> di
     return reconciled(system, tenant, cid, period)
 
 
+def sales(report: dict[str, Any], stream: str) -> dict[str, Any]:
+    """The commerce totals of the one route of ``stream`` (orders or payouts)."""
+    [found] = [s for s in report["totals"]["commerce"].values() if s["stream"] == stream]
+    return found
+
+
 def test_a_month_of_5000_invoices_with_three_differences(
     system: System, tenant: Tenant, uniconta: Uniconta
 ) -> None:
@@ -211,7 +217,7 @@ def test_orders_of_a_shop_route_against_their_invoices(
     system.run_until_idle()
 
     report = _report(system, tenant, cid, "2026-11")
-    orders = report["totals"]["commerce"]["orders"]
+    orders = sales(report, "orders")
     assert (orders["count"], orders["booked"]) == (2, 1)
     assert orders["amounts"]["DKK"] == {"source": "597.50", "booked": "298.75"}
     [difference] = report["differences"]
@@ -242,7 +248,7 @@ def test_an_order_cancelled_before_booking_is_nothing_due(
     assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
 
     report = _report(system, tenant, cid, "2026-11")
-    orders = report["totals"]["commerce"]["orders"]
+    orders = sales(report, "orders")
     assert (orders["count"], orders["booked"]) == (1, 1)
     assert [d for d in report["differences"] if d["stream"] == "orders"] == []
 
@@ -310,7 +316,7 @@ def test_orders_count_as_booked_by_the_invoices_the_accounting_system_holds(
     }])  # fmt: skip
 
     report = _report(system, tenant, cid, "2026-11")
-    orders = report["totals"]["commerce"]["orders"]
+    orders = sales(report, "orders")
     assert (orders["count"], orders["booked"]) == (3, 2)
     assert orders["amounts"]["DKK"]["source"] == "896.25"
     assert orders["amounts"]["DKK"]["booked"] == "622.50"  # 2 × 298.75 + 20 and its VAT
@@ -429,7 +435,7 @@ def test_invoice_totals_are_what_uniconta_books_with_its_vat_rounded_per_code(
 
     report = _report(system, tenant, cid, "2026-11")
     assert [d for d in report["differences"] if d["stream"] == "orders"] == []
-    orders = report["totals"]["commerce"]["orders"]
+    orders = sales(report, "orders")
     assert orders["amounts"]["DKK"] == {"source": "25.03", "booked": "25.03"}
     [(code, sums)] = report["totals"]["remote"]["vat"].items()
     assert (sums["net"], sums["vat"], sums["gross"]) == ("20.02", "5.01", "25.03")
@@ -451,7 +457,7 @@ def test_an_order_the_shop_ended_unpaid_is_nothing_due_not_a_pending_invoice(
     system.run_until_idle()
 
     report = _report(system, tenant, cid, "2026-11")
-    orders = report["totals"]["commerce"]["orders"]
+    orders = sales(report, "orders")
     assert (orders["count"], orders["booked"]) == (1, 1)
     assert orders["amounts"]["DKK"] == {"source": "298.75", "booked": "298.75"}
     assert [d for d in report["differences"] if d["stream"] == "orders"] == []

@@ -196,6 +196,8 @@ def commerce(
     for route in routes:
         source = route.source_connection_id or connection_id
         origin = f"connection:{route.source_connection_id}" if route.source_connection_id else "api"
+        shop = session.get(Connection, route.source_connection_id or "")
+        source_name = shop.name if shop is not None else "the app (API)"
         jobs: list[tuple[str, str, str, Any, Any, str]] = []
         policy = CommercePolicy.model_validate((route.commerce or {}).get("policy") or {})
         if route.commerce:
@@ -227,7 +229,12 @@ def commerce(
                     )
                 )
             }
-            sums = totals.setdefault(stream, {"count": 0, "booked": 0, "amounts": {}})
+            # Per route: two shops booked into one company (a webshop and a till) each
+            # answer for their own sales.
+            sums = totals.setdefault(f"{stream}:{route.id}", {
+                "stream": stream, "route_id": route.id, "source_name": source_name,
+                "count": 0, "booked": 0, "amounts": {},
+            })  # fmt: skip
             for record in session.scalars(
                 sa.select(HubRecord).where(
                     HubRecord.tenant_id == connection.tenant_id,

@@ -183,10 +183,12 @@ def comparison(totals: JSON) -> list[JSON]:
                "remote": remote.get("open_amount", "0")}  # fmt: skip
         rows.append(row)
         invoice_rows.append(row)
-    for stream, sums in sorted((totals.get("commerce") or {}).items()):
+    for key, sums in sorted((totals.get("commerce") or {}).items()):
         # A route's source records in the hub against those booked: whose invoice the
         # accounting system holds (with its total), or whose cash-journal posting reached it.
-        label = stream.replace("_", " ")
+        label = str(sums.get("stream") or key).replace("_", " ")
+        if sums.get("source_name"):
+            label = f"{label} of {sums['source_name']}"
         rows.append({"label": f"{label} booked (count)", "hub": str(sums.get("count", 0)),
                      "remote": str(sums.get("booked", 0))})  # fmt: skip
         for currency, money in sorted((sums.get("amounts") or {}).items()):
