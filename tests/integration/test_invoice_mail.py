@@ -192,6 +192,30 @@ def test_a_booked_invoice_is_mailed_once_with_uniconta_pdf_and_the_rendered_temp
     assert mail_issues(mail_tenant, shop["cid"]) == []
 
 
+def test_the_mailed_total_is_what_uniconta_booked_with_its_vat_rounded_per_code(
+    mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink
+) -> None:
+    # Two lines of 10.01 at 25 %: Uniconta books 5.01 VAT on their 20.02 (once per code),
+    # not 2 × 2.50; the customer is told what the books hold and owes 25.03.
+    shop = open_shop(mail_system, mail_tenant, uniconta, mail_settings(sink))
+    lines = [
+        {"source_id": "1", "kind": "item", "sku": shop["sku"], "description": "Kaffekrus",
+         "quantity": "1", "unit_price": "10.01", "tax_rate": "25", "net_amount": "10.01",
+         "tax_amount": "2.50"},
+        {"source_id": "2", "kind": "shipping", "description": "GLS", "quantity": "1",
+         "unit_price": "10.01", "tax_rate": "25", "net_amount": "10.01", "tax_amount": "2.51"},
+    ]  # fmt: skip
+    order(mail_system, mail_tenant, shop["sku"], "7001", lines=lines, total="25.03",
+          total_tax="5.01")  # fmt: skip
+
+    [booked] = uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+    assert (booked["VatAmount"], booked["TotalAmount"]) == (5.01, 25.03)
+    (received,) = sink.received()
+    body = received.message().get_body(("plain",))
+    assert body is not None
+    assert "25.03 DKK (moms 5.01)" in body.get_content()
+
+
 def test_a_template_that_does_not_render_is_refused_when_saved(
     mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink
 ) -> None:

@@ -6,19 +6,31 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from ledgerbridge.api.app import create_app
+from ledgerbridge.clock import ManualClock
+from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors, seed_invoices, seed_products
+from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import Link
 from ledgerbridge.store.tables.tenancy import WebhookDelivery
-from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, reconciled
+from tests.integration.conftest import (
+    COMPANY,
+    Tenant,
+    Uniconta,
+    connect,
+    import_all,
+    new_tenant,
+    reconciled,
+)
 from tests.integration.test_commerce_flow import POLICY, order_body, shop  # noqa: F401
 from tests.integration.test_uniconta_integration import full
 
@@ -57,6 +69,12 @@ def _invoice_with_vat(uniconta: Uniconta, like: int, number: int, code: str) -> 
 
 def _report(system: System, tenant: Tenant, cid: str, period: str = MONTH) -> dict[str, Any]:
     return reconciled(system, tenant, cid, period)
+
+
+def sales(report: dict[str, Any], stream: str) -> dict[str, Any]:
+    """The commerce totals of the one route of ``stream`` (orders or payouts)."""
+    [found] = [s for s in report["totals"]["commerce"].values() if s["stream"] == stream]
+    return found
 
 
 def test_a_month_of_5000_invoices_with_three_differences(
@@ -199,7 +217,7 @@ def test_orders_of_a_shop_route_against_their_invoices(
     system.run_until_idle()
 
     report = _report(system, tenant, cid, "2026-11")
-    orders = report["totals"]["commerce"]["orders"]
+    orders = sales(report, "orders")
     assert (orders["count"], orders["booked"]) == (2, 1)
     assert orders["amounts"]["DKK"] == {"source": "597.50", "booked": "298.75"}
     [difference] = report["differences"]
@@ -230,7 +248,7 @@ def test_an_order_cancelled_before_booking_is_nothing_due(
     assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
 
     report = _report(system, tenant, cid, "2026-11")
-    orders = report["totals"]["commerce"]["orders"]
+    orders = sales(report, "orders")
     assert (orders["count"], orders["booked"]) == (1, 1)
     assert [d for d in report["differences"] if d["stream"] == "orders"] == []
 
@@ -298,7 +316,7 @@ def test_orders_count_as_booked_by_the_invoices_the_accounting_system_holds(
     }])  # fmt: skip
 
     report = _report(system, tenant, cid, "2026-11")
-    orders = report["totals"]["commerce"]["orders"]
+    orders = sales(report, "orders")
     assert (orders["count"], orders["booked"]) == (3, 2)
     assert orders["amounts"]["DKK"]["source"] == "896.25"
     assert orders["amounts"]["DKK"]["booked"] == "622.50"  # 2 × 298.75 + 20 and its VAT
@@ -366,3 +384,80 @@ def test_open_amounts_are_read_from_the_system_and_pulled_changes_are_not_differ
     assert Decimal(report["totals"]["remote"]["open_amount"]) == open_there
     assert report["totals"]["remote"]["counts"]["credit_notes"] == len(credits)
     assert [(d["kind"], d["reason"]) for d in report["differences"]] == []
+
+
+def test_a_month_starts_at_midnight_in_the_books_zone_not_in_utc(
+    settings: Settings, hub_port: int, uniconta: Uniconta
+) -> None:
+    # 23:30 UTC on 30 November is 00:30 on 1 December in Copenhagen: December has started
+    # in the books, so this month's report is December's and may be run.
+    clock = ManualClock(datetime(2026, 11, 30, 23, 30, tzinfo=UTC))
+    system = System(settings, clock=clock)
+    server = ServerThread(create_app(system), port=hub_port).start()
+    tenant = new_tenant(system, f"{server.url}/api/v1")
+    try:
+        seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=2)
+        cid = connect(tenant, uniconta)["id"]
+        import_all(system, tenant, cid)
+        started = tenant.api.post(f"/connections/{cid}/reconciliations", json={})
+        assert started.status_code == 202, started.text
+        assert started.json()["period"] == "2026-12"
+        named = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": "2026-12"})
+        assert named.status_code == 202, named.text
+        later = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": "2027-01"})
+        assert later.status_code == 422
+    finally:
+        tenant.api.close()
+        server.stop()
+        system.close()
+
+
+def test_invoice_totals_are_what_uniconta_books_with_its_vat_rounded_per_code(
+    system: System,
+    tenant: Tenant,
+    uniconta: Uniconta,
+    shop: dict[str, Any],  # noqa: F811
+) -> None:
+    # Two lines of 10.01 at 25 %: 2.50 VAT each when rounded per line, 5.01 on their 20.02
+    # once per code, as Uniconta posts it and as the shop charged (25.03).
+    cid = shop["connection"]["id"]
+    body = order_body(shop["sku"], total="25.03", total_tax="5.01", lines=[
+        {"source_id": "1", "kind": "item", "sku": shop["sku"], "description": "Kaffekrus",
+         "quantity": "1", "unit_price": "10.01", "tax_rate": "25", "net_amount": "10.01",
+         "tax_amount": "2.50"},
+        {"source_id": "2", "kind": "shipping", "description": "GLS", "quantity": "1",
+         "unit_price": "10.01", "tax_rate": "25", "net_amount": "10.01", "tax_amount": "2.51"},
+    ])  # fmt: skip
+    assert tenant.api.post("/orders", json=body).status_code == 201, body
+    system.run_until_idle()
+    [booked] = uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+    assert (booked["VatAmount"], booked["TotalAmount"]) == (5.01, 25.03)
+
+    report = _report(system, tenant, cid, "2026-11")
+    assert [d for d in report["differences"] if d["stream"] == "orders"] == []
+    orders = sales(report, "orders")
+    assert orders["amounts"]["DKK"] == {"source": "25.03", "booked": "25.03"}
+    [(code, sums)] = report["totals"]["remote"]["vat"].items()
+    assert (sums["net"], sums["vat"], sums["gross"]) == ("20.02", "5.01", "25.03")
+    assert report["totals"]["hub"]["vat"][code] == sums
+
+
+def test_an_order_the_shop_ended_unpaid_is_nothing_due_not_a_pending_invoice(
+    system: System,
+    tenant: Tenant,
+    shop: dict[str, Any],  # noqa: F811
+) -> None:
+    # Cancelled in the shop before it was ever paid: the flow books nothing of it, so the
+    # report neither counts it among the month's sales nor asks for its invoice.
+    cid = shop["connection"]["id"]
+    assert tenant.api.post("/orders", json=order_body(shop["sku"])).status_code == 201
+    ended = order_body(shop["sku"], source_id="5002", number="5002", state="cancelled",
+                       paid_at=None)  # fmt: skip
+    assert tenant.api.post("/orders", json=ended).status_code == 201
+    system.run_until_idle()
+
+    report = _report(system, tenant, cid, "2026-11")
+    orders = sales(report, "orders")
+    assert (orders["count"], orders["booked"]) == (1, 1)
+    assert orders["amounts"]["DKK"] == {"source": "298.75", "booked": "298.75"}
+    assert [d for d in report["differences"] if d["stream"] == "orders"] == []

@@ -10,6 +10,7 @@ from ledgerbridge.runtime.system import System
 from tests.integration.conftest import Tenant, Uniconta
 from tests.integration.test_paymatch import TOTAL, charge, journal, pay_out, place, shop  # noqa: F401
 from tests.integration.test_reconciliation import _report as reconcile
+from tests.integration.test_reconciliation import sales
 
 
 def test_the_reconciliation_lists_payouts_changed_or_failed_after_posting(
@@ -35,7 +36,7 @@ def test_the_reconciliation_lists_payouts_changed_or_failed_after_posting(
     system.run_until_idle()
 
     report = reconcile(system, tenant, shop["cid"], "2026-12")
-    payouts = report["totals"]["commerce"]["payouts"]
+    payouts = sales(report, "payouts")
     assert (payouts["count"], payouts["booked"]) == (3, 3)
     assert payouts["amounts"]["DKK"] == {
         "source": str(3 * Decimal(posted) - 5), "booked": str(3 * Decimal(posted))}  # fmt: skip

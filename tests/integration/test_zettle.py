@@ -26,7 +26,7 @@ from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_webshop
 from ledgerbridge.sandbox.zettle import ZettleSandbox
 from ledgerbridge.store.tables.tenancy import Connection
-from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, reconciled
 from tests.integration.ui.commerce_fixtures import BOOKS_ZONE
 
 SHARED_DEBTOR = "KASSE"
@@ -474,3 +474,38 @@ def test_finance_payouts_are_imported_as_payout_records(till: Till) -> None:
     till.zettle.payout({})
     till.pull("payouts")
     assert len(till.records("/payouts")) == 2
+
+
+def test_a_reconciliation_answers_for_each_shop_booked_into_the_company(till: Till) -> None:
+    # The till and an app (a webshop through the API) book into one Uniconta company: the
+    # report counts each one's sales against its own invoices, not both together.
+    app = till.tenant.api.post("/routes", json={
+        "source": "app", "target": till.uniconta_id, "entities": ["party"],
+        "commerce": {"policy": {**POLICY, "states": {"processing": "create_invoice"},
+                                "payment_methods": {"card": POLICY["payment_methods"]
+                                                    ["IZETTLE_CARD"]}}, "rules": {}}})  # fmt: skip
+    assert app.status_code == 201, app.text
+    coffee = {"sku": "KAF-01", "name": "Cappuccino", "unit_price": 4200, "quantity": 2}
+    ring_up(till, {"products": [coffee], "payments": [{"type": "IZETTLE_CARD"}]})
+    now = till.system.clock.now().astimezone(BOOKS_ZONE)
+    order = {
+        "source_id": "9001", "number": "9001", "state": "processing", "currency": "DKK",
+        "created_at": now.isoformat(), "paid_at": now.isoformat(),
+        "lines": [{"source_id": "1", "kind": "item", "sku": "BOG-01", "description": "Kogebog",
+                   "quantity": "1", "unit_price": "249.00", "tax_rate": "0",
+                   "net_amount": "249.00", "tax_amount": "0.00"}],
+        "total": "249.00", "total_tax": "0.00",
+        "payment_method": {"code": "card", "title": "Kort"},
+        "billing_address": {"line1": "Havnegade 1", "postal_code": "8000", "city": "Aarhus C",
+                            "country": "DK"},
+        "customer": {"email": "karen@kunde.dk", "name": "Karen Kunde"},
+    }  # fmt: skip
+    assert till.tenant.api.post("/orders", json=order).status_code == 201
+    till.settle()
+
+    report = reconciled(till.system, till.tenant, till.uniconta_id, now.strftime("%Y-%m"))
+    per_shop = {
+        sums["source_name"]: (sums["count"], sums["booked"], sums["amounts"]["DKK"]["source"])
+        for sums in report["totals"]["commerce"].values()
+    }
+    assert per_shop == {"Butikken": (1, 1, "84.00"), "the app (API)": (1, 1, "249.00")}

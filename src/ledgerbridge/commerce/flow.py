@@ -26,6 +26,7 @@ from ledgerbridge.commerce.config import CommercePolicy, MatchField
 from ledgerbridge.commerce.mapping import FieldChange, MappingRules, apply_mapping
 from ledgerbridge.commerce.policies import (
     DELETED_IN_SHOP,
+    FINAL,
     CustomerDecision,
     DateRange,
     PaymentDecision,
@@ -36,6 +37,7 @@ from ledgerbridge.commerce.policies import (
     decide_booking,
     decide_customer,
     decide_payment,
+    ended_unpaid,
     line_item,
     line_vat_code,
     match_key,
@@ -73,10 +75,6 @@ BOOKED_STATES: frozenset[str] = frozenset({"booked", "paid"})
 RAISED_AFTER_BOOKING = frozenset({"order_changed_after_booking", "deleted_in_shop_after_booking"})
 """Changes in the shop to an order whose invoice is booked that a person must settle in the
 accounting system: each is the order's issue, since a log line alone would go unseen."""
-
-FINAL = frozenset({"refunded", "cancelled"})
-"""Shop states an order does not leave: a paid order in one that does not trigger booking is
-never booked unless the policy says so."""
 
 OPEN_DRAFT_REASONS = frozenset({"totals_mismatch", "rounding_account_missing"})
 """Drafts that stay an issue until the cause is fixed (the other drafts were asked for)."""
@@ -539,7 +537,7 @@ def order_flow(
     if booking.action == "ignore":
         message = _message(booking.reason, state=order.state)
         if booking.reason == "state_not_triggering" and order.state in FINAL | {DELETED_IN_SHOP}:
-            if not order.is_paid:  # nothing to book, ever: no issue to clear
+            if ended_unpaid(order, policy):  # nothing to book, ever: no issue to clear
                 return result("skip", booking.reason, _message("ended_unpaid", state=order.state),
                               issue=False)  # fmt: skip
             message = _message("final_state_not_triggering", state=order.state)

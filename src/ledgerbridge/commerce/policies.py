@@ -101,6 +101,21 @@ def withdraws(order: Order, policy: CommercePolicy) -> bool:
     return order.state in WITHDRAWING and state_action(order, policy) == "ignore"
 
 
+FINAL = frozenset({"refunded", "cancelled"})
+"""Shop states an order does not leave: a paid order in one that does not trigger booking is
+never booked unless the policy says so."""
+
+
+def ended_unpaid(order: Order, policy: CommercePolicy) -> bool:
+    """Whether the shop ended the order (cancelled, refunded, trashed) without its ever being
+    paid, in a state the policy does not book: nothing is due and nothing is ever booked."""
+    return (
+        order.state in FINAL | {DELETED_IN_SHOP}
+        and not order.is_paid
+        and state_action(order, policy) == "ignore"
+    )
+
+
 def order_day(order: Order, timezone: str = "UTC") -> dt.date:
     """The day an order was placed, where the business keeps its books (an order placed at
     00:30 in Copenhagen belongs to that day, not to the day before in UTC)."""

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from ledgerbridge.clock import Clock, SystemClock
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
+from ledgerbridge.model.invoice import VatRounding
 
 JSON = dict[str, Any]
 ROW_ISSUE = "__issue__"
@@ -360,6 +361,9 @@ class EntityMapping(ABC):
     read_back: bool = True
     """Whether a record written to the system can be read again by its id (``fetch_many``):
     a booked Yuki sales invoice cannot, so its link is all there is to know of it."""
+    vat_rounding: VatRounding = "per_line"
+    """How the system rounds an invoice's VAT (invoice streams): what a reconciliation adds
+    up per VAT code and counts as the total it booked."""
     read_only_reason: str | None = None
     """Why hub changes are never sent (the remote is master), for records and the API."""
     remote_wins: bool = False

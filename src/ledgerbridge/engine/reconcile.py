@@ -33,7 +33,7 @@ from ledgerbridge.engine.canonical import content_hash
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.outbound import with_id
 from ledgerbridge.engine.state import SyncState, skip_reason
-from ledgerbridge.model.invoice import Invoice
+from ledgerbridge.model.invoice import Invoice, VatRounding
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Link, SyncIssue, WriteIntent
 
@@ -86,20 +86,21 @@ class Side:
     vat: dict[str, dict[str, Decimal]] = field(default_factory=dict)
     open_amount: Decimal = Decimal(0)
 
-    def add_invoice(self, data: JSON) -> None:
+    def add_invoice(self, data: JSON, rounding: VatRounding) -> None:
+        """Counts the invoice and adds its amounts per VAT code, the VAT rounded as the
+        system books it (so the system's side is what its books hold)."""
         try:
             invoice = Invoice.model_validate(data)
         except ValidationError:
             return
         self.counts["credit_notes" if invoice.kind == "credit_note" else "invoices"] += 1
-        for line in invoice.lines:
-            folded = line.with_document_discount(invoice.discount_percent)
+        for code, (net, vat) in invoice.vat_by_code(rounding).items():
             sums = self.vat.setdefault(
-                line.vat_code or "", {"net": Decimal(0), "vat": Decimal(0), "gross": Decimal(0)}
+                code, {"net": Decimal(0), "vat": Decimal(0), "gross": Decimal(0)}
             )
-            sums["net"] += folded.net_amount
-            sums["vat"] += folded.vat_amount
-            sums["gross"] += folded.net_amount + folded.vat_amount
+            sums["net"] += net
+            sums["vat"] += vat
+            sums["gross"] += net + vat
         self.open_amount += invoice.amount_open or Decimal(0)
 
     def json(self) -> JSON:
@@ -128,9 +129,10 @@ class Remote:
 class Report:
     totals: JSON
     differences: list[JSON]
-    booked: dict[str, tuple[str, JSON]] = field(default_factory=dict)
-    """Per hub invoice linked in the system: its remote id and the system's invoice as read
-    (canonical), of any month; what the commerce comparison counts an order's invoice by."""
+    booked: dict[str, tuple[str, Decimal | None]] = field(default_factory=dict)
+    """Per hub invoice linked in the system: its remote id and the gross total the system
+    booked (None when it cannot be read), of any month; what the commerce comparison counts
+    an order's invoice by."""
 
 
 class Reconciler(SyncState):
@@ -139,7 +141,7 @@ class Reconciler(SyncState):
     def reconcile(self, ctx: RunContext, period: Period) -> Report:
         hub_side, remote_side = Side(), Side()
         differences: list[JSON] = []
-        booked: dict[str, tuple[str, JSON]] = {}
+        booked: dict[str, tuple[str, Decimal | None]] = {}
         streams = [
             s
             for s in ctx.streams(inbound=True, outbound=True)
@@ -162,7 +164,7 @@ class Reconciler(SyncState):
         period: Period,
         hub_side: Side,
         remote_side: Side,
-        booked: dict[str, tuple[str, JSON]],
+        booked: dict[str, tuple[str, Decimal | None]],
     ) -> list[JSON]:
         mapping = ctx.mapping(stream)
         dated = mapping.entity in DATED
@@ -197,7 +199,10 @@ class Reconciler(SyncState):
             for linked in links:
                 there = remote.get(linked.remote_id)
                 if there is not None and there.full is not None:
-                    booked[linked.record_id] = (linked.remote_id, there.full)
+                    booked[linked.record_id] = (
+                        linked.remote_id,
+                        _booked_total(there.full, mapping.vat_rounding),
+                    )
         with self._sessions() as session:
             records = self._hub_records(session, ctx, mapping, period)
             issues = {
@@ -242,7 +247,7 @@ class Reconciler(SyncState):
 
             for record_id, record in sorted(records.items()):
                 if dated:
-                    hub_side.add_invoice(record.data)
+                    hub_side.add_invoice(record.data, mapping.vat_rounding)
                 else:
                     hub_side.counts[stream] += 1
                 link = by_record.get(record_id)
@@ -278,7 +283,7 @@ class Reconciler(SyncState):
                 seen = remote[remote_id]
                 if seen.full is not None:
                     if dated:
-                        remote_side.add_invoice(seen.full)
+                        remote_side.add_invoice(seen.full, mapping.vat_rounding)
                     else:
                         remote_side.counts[stream] += 1
                 link = by_remote.get(remote_id)
@@ -439,6 +444,14 @@ def _in_period(
     if seen.day is not None:
         return period.holds(seen.day)
     return link is None or link.record_id in records
+
+
+def _booked_total(invoice: JSON, rounding: VatRounding) -> Decimal | None:
+    """An invoice's gross total as the system books it; None if it cannot be read."""
+    try:
+        return Invoice.model_validate(invoice).booked_total(rounding)
+    except ValidationError:
+        return None
 
 
 def _changed(mapping: EntityMapping, current: JSON, synced: JSON) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from ledgerbridge.model.invoice import Invoice
+from ledgerbridge.model.invoice import Invoice, VatRounding
 from ledgerbridge.model.numbers import places
 
 DEFAULT_SUBJECT = "Invoice {{ number }} from {{ company.name }}"
@@ -100,9 +100,12 @@ def invoice_context(
     customer_email: str,
     order_number: str | None,
     company: Mapping[str, Any],
+    rounding: VatRounding = "per_line",
 ) -> dict[str, Any]:
     """The variables of ``VARIABLES`` for one invoice (plain strings and lists, so templates
-    and the PDF layouts see the same values)."""
+    and the PDF layouts see the same values). The totals are the ones the accounting system
+    booked, its VAT rounded as it does (``rounding``): what the customer owes there."""
+    vat_total = sum((vat for _, vat in invoice.vat_by_code(rounding).values()), Decimal("0.00"))
     lines = [
         {
             "description": line.description or line.sku or "",
@@ -125,8 +128,8 @@ def invoice_context(
         "reference": invoice.reference or "",
         "currency": invoice.currency,
         "net_total": money(invoice.net_total),
-        "vat_total": money(invoice.vat_total),
-        "total": money(invoice.gross_total),
+        "vat_total": money(vat_total),
+        "total": money(invoice.net_total + vat_total),
         "lines": lines,
         "company": {
             "name": str(company.get("name") or ""),

@@ -29,10 +29,15 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "Payment",
+    "VatRounding",
     "combined_discount",
     "fold_document_discount",
     "round_money",
 ]
+
+VatRounding = Literal["per_line", "per_code"]
+"""How an accounting system rounds an invoice's VAT: on each line (the hub's own totals), or
+once per VAT code on the code's net total (Uniconta)."""
 
 _CENT = Decimal("0.01")
 # Enough digits that a product of three 20-digit amounts is exact before it is rounded.
@@ -234,6 +239,30 @@ class Invoice(Record):
     def gross_total(self) -> Decimal:
         """Net total plus VAT total: the amount the party pays (or receives, for a credit)."""
         return self.net_total + self.vat_total
+
+    def vat_by_code(self, rounding: VatRounding = "per_line") -> dict[str, tuple[Decimal, Decimal]]:
+        """Net and VAT per VAT code ("" for lines without one), the VAT rounded as the
+        accounting system books it: what its books hold per code, and, added up, the total it
+        books (a cent off ``gross_total`` when it rounds per code)."""
+        nets: dict[tuple[str, Decimal], Decimal] = {}
+        vats: dict[tuple[str, Decimal], Decimal] = {}
+        for line in self.lines_with_document_discount():
+            key = (line.vat_code or "", line.vat_rate or Decimal(0))
+            nets[key] = nets.get(key, Decimal("0.00")) + line.net_amount
+            vats[key] = vats.get(key, Decimal("0.00")) + line.vat_amount
+        if rounding == "per_code":
+            vats = {
+                (code, rate): round_money(net * rate / 100) for (code, rate), net in nets.items()
+            }
+        by_code: dict[str, tuple[Decimal, Decimal]] = {}
+        for (code, rate), net in nets.items():
+            known_net, known_vat = by_code.get(code, (Decimal("0.00"), Decimal("0.00")))
+            by_code[code] = (known_net + net, known_vat + vats[(code, rate)])
+        return by_code
+
+    def booked_total(self, rounding: VatRounding = "per_line") -> Decimal:
+        """The gross total the accounting system books, its VAT rounded as it does."""
+        return sum((net + vat for net, vat in self.vat_by_code(rounding).values()), Decimal("0.00"))
 
 
 class Payment(Record):

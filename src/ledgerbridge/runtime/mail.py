@@ -51,7 +51,7 @@ from ledgerbridge.engine.outbound import moved_by_update
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.mail import pdf, render, smtp
 from ledgerbridge.model.commerce import Order
-from ledgerbridge.model.invoice import Invoice
+from ledgerbridge.model.invoice import Invoice, VatRounding
 from ledgerbridge.runtime.flowkit import finish_run, start_run
 from ledgerbridge.runtime.jobqueue.port import (
     Command,
@@ -117,9 +117,12 @@ class MailConfig:
     company: JSON
     logo_path: str | None
     give_up: timedelta
+    vat_rounding: VatRounding
+    """How the system books an invoice's VAT: the mailed totals are the booked ones."""
 
     @classmethod
-    def of(cls, settings: JSON, secrets: JSON) -> MailConfig | None:
+    def of(cls, handle: ConnectorHandle) -> MailConfig | None:
+        settings, secrets = handle.settings, handle.secrets
         mail = settings.get("invoice_mail") or {}
         if not mail.get("enabled"):
             return None
@@ -144,6 +147,7 @@ class MailConfig:
             company=dict(mail.get("company") or {}),
             logo_path=mail.get("logo_path"),
             give_up=timedelta(hours=int(mail.get("give_up_after_hours") or 48)),
+            vat_rounding=handle.system.streams["invoices"].vat_rounding,
         )
 
 
@@ -301,7 +305,7 @@ class InvoiceMails:
                 return {"skipped": "connection removed or paused"}
             tenant_id = row.tenant_id
         handle = self._connections.handle(connection_id)
-        config = MailConfig.of(handle.settings, handle.secrets)
+        config = MailConfig.of(handle)
         if config is None:
             return {"skipped": "invoice mail is off"}
         counts: Counter[str] = Counter()
@@ -440,7 +444,7 @@ class InvoiceMails:
         person sees the server's answer before any invoice goes out; None when invoice mail
         is off. Nothing is recorded: no invoice is concerned."""
         handle = self._connections.handle(connection_id)
-        config = MailConfig.of(handle.settings, handle.secrets)
+        config = MailConfig.of(handle)
         if config is None:
             return None
         message = EmailMessage()
@@ -471,7 +475,7 @@ class InvoiceMails:
             context = render.invoice_context(
                 invoice, number=str(invoice.number or ""), customer_name=name,
                 customer_email=intent.recipient, order_number=intent.order_number,
-                company=config.company,
+                company=config.company, rounding=config.vat_rounding,
             )  # fmt: skip
             subject = " ".join(render.render(config.subject, context).split())
             body = render.render(config.body, context)

@@ -19,10 +19,12 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.commerce.config import CommercePolicy
 from ledgerbridge.commerce.paymatch import payout_changes
+from ledgerbridge.commerce.policies import ended_unpaid
 from ledgerbridge.engine.context import OUTBOUND, RunContext
 from ledgerbridge.engine.reconcile import Period, Reconciler
-from ledgerbridge.model.invoice import Invoice
+from ledgerbridge.model.commerce import Order
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
 from ledgerbridge.runtime.flowkit import WITHDRAWN
@@ -157,14 +159,17 @@ class ReconcileJobs:
 
 
 def commerce(
-    session: Session, connection_id: str, period: Period, booked: dict[str, tuple[str, JSON]]
+    session: Session,
+    connection_id: str,
+    period: Period,
+    booked: dict[str, tuple[str, Decimal | None]],
 ) -> tuple[JSON, list[JSON]]:
     """What the routes into this connection made of the month: each source's orders against
     the invoices made of them as the accounting system holds them (``booked``: per hub
-    invoice, its remote id and the system's invoice, from the report's read), and its payouts
-    against the cash-journal postings made of them that reached the system. An order or
-    payout counts as booked only then; one that is not, or whose booked amount or status
-    differs from its own, is a difference."""
+    invoice, its remote id and the gross total the system booked, from the report's read),
+    and its payouts against the cash-journal postings made of them that reached the system.
+    An order or payout counts as booked only then; one that is not, or whose booked amount or
+    status differs from its own, is a difference."""
     connection = session.get(Connection, connection_id)
     if connection is None:
         return {}, []
@@ -191,7 +196,10 @@ def commerce(
     for route in routes:
         source = route.source_connection_id or connection_id
         origin = f"connection:{route.source_connection_id}" if route.source_connection_id else "api"
+        shop = session.get(Connection, route.source_connection_id or "")
+        source_name = shop.name if shop is not None else "the app (API)"
         jobs: list[tuple[str, str, str, Any, Any, str]] = []
+        policy = CommercePolicy.model_validate((route.commerce or {}).get("policy") or {})
         if route.commerce:
             jobs.append(("orders", "order", "invoice", lambda d: f"order:{d.get('source_id')}",
                          lambda d: d.get("created_at"), "total"))  # fmt: skip
@@ -221,7 +229,12 @@ def commerce(
                     )
                 )
             }
-            sums = totals.setdefault(stream, {"count": 0, "booked": 0, "amounts": {}})
+            # Per route: two shops booked into one company (a webshop and a till) each
+            # answer for their own sales.
+            sums = totals.setdefault(f"{stream}:{route.id}", {
+                "stream": stream, "route_id": route.id, "source_name": source_name,
+                "count": 0, "booked": 0, "amounts": {},
+            })  # fmt: skip
             for record in session.scalars(
                 sa.select(HubRecord).where(
                     HubRecord.tenant_id == connection.tenant_id,
@@ -234,6 +247,12 @@ def commerce(
                     continue
                 if key_of(data) in withdrawn:
                     continue
+                if (
+                    role == "invoice"
+                    and key_of(data) not in derived
+                    and _ended_unpaid(data, policy)
+                ):
+                    continue  # ended in the shop before it was paid: nothing was ever due
                 sums["count"] += 1
                 currency = str(data.get("currency") or "")
                 money = sums["amounts"].setdefault(currency, {"source": "0", "booked": "0"})
@@ -253,7 +272,7 @@ def commerce(
                 what: list[str] = []
                 if role == "invoice":
                     found = booked.get(made)
-                    remote_id, there = (found[0], _gross(found[1])) if found else (None, None)
+                    remote_id, there = found if found else (None, None)
                 else:
                     remote_id = sent.get(made)
                     there, what = _posted(session, made, data)
@@ -292,14 +311,6 @@ def _difference(
     })  # fmt: skip
 
 
-def _gross(invoice: JSON) -> Decimal | None:
-    """An invoice's gross total as the system holds it; None if it cannot be read."""
-    try:
-        return Invoice.model_validate(invoice).gross_total
-    except ValidationError:
-        return None
-
-
 def _posted(session: Session, posting_id: str, payout: JSON) -> tuple[Decimal | None, list[str]]:
     """The payout's net as its posting booked it, and what changed in the payout since."""
     row = session.get(HubRecord, posting_id)
@@ -313,6 +324,14 @@ def _posted(session: Session, posting_id: str, payout: JSON) -> tuple[Decimal | 
         posting.payout_status is not None and posting.payout_status != current.status
     )
     return net, payout_changes(posting, current) if changed else []
+
+
+def _ended_unpaid(order: JSON, policy: CommercePolicy) -> bool:
+    """Whether the shop ended the order before it was paid (the flow books nothing of it)."""
+    try:
+        return ended_unpaid(Order.model_validate(order), policy)
+    except ValidationError:
+        return False
 
 
 def _payout_key(data: JSON) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -52,21 +53,26 @@ class ReconciliationService:
             raise NotFound(f"connection {connection_id} not found")
         return row
 
-    def current_month(self, principal: Principal, connection_id: str) -> str:
-        """This month in the connection's zone: what a report covers when none is named."""
+    def today(self, principal: Principal, connection_id: str) -> date:
+        """Today in the connection's zone: the books' day, which a month starts and ends by."""
         with self._sessions() as session:
             zone = ZoneInfo(self._connection(session, principal, connection_id).timezone)
-        return self._clock.now().astimezone(zone).strftime("%Y-%m")
+        return self._clock.now().astimezone(zone).date()
+
+    def current_month(self, principal: Principal, connection_id: str) -> str:
+        """This month in the connection's zone: what a report covers when none is named."""
+        return self.today(principal, connection_id).strftime("%Y-%m")
 
     def start(self, principal: Principal, connection_id: str, period: str | None = None) -> JSON:
         """Queue a report of ``period`` (``YYYY-MM``; this month by default)."""
         principal.require_admin("running a reconciliation (API calls)")
-        label = period or self.current_month(principal, connection_id)
+        today = self.today(principal, connection_id)
+        label = period or today.strftime("%Y-%m")
         try:
             month = Period.month(label)
         except ValueError as exc:
             raise Invalid(str(exc), field="period") from exc
-        if month.start > self._clock.now().date():
+        if month.start > today:
             raise Invalid(f"period {label} has not started yet", field="period")
         with self._sessions.begin() as session:
             connection = self._connection(session, principal, connection_id)
@@ -177,10 +183,12 @@ def comparison(totals: JSON) -> list[JSON]:
                "remote": remote.get("open_amount", "0")}  # fmt: skip
         rows.append(row)
         invoice_rows.append(row)
-    for stream, sums in sorted((totals.get("commerce") or {}).items()):
+    for key, sums in sorted((totals.get("commerce") or {}).items()):
         # A route's source records in the hub against those booked: whose invoice the
         # accounting system holds (with its total), or whose cash-journal posting reached it.
-        label = stream.replace("_", " ")
+        label = str(sums.get("stream") or key).replace("_", " ")
+        if sums.get("source_name"):
+            label = f"{label} of {sums['source_name']}"
         rows.append({"label": f"{label} booked (count)", "hub": str(sums.get("count", 0)),
                      "remote": str(sums.get("booked", 0))})  # fmt: skip
         for currency, money in sorted((sums.get("amounts") or {}).items()):

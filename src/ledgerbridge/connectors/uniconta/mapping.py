@@ -566,6 +566,8 @@ class InvoiceMapping(EntityMapping):
     resolves = frozenset({"awaiting_manual_booking", "invoice_generation_failed"})
     """The pull reads posted invoices only: an order left to book, or one Uniconta could not
     generate the invoice of, that it reads was booked (by hand)."""
+    vat_rounding = "per_code"
+    """Posting works out the VAT once per VAT code on the code's net total."""
 
     def __init__(self, codes: Codes, *, post: bool, booking: bool = True) -> None:
         self.codes = codes
