@@ -10,6 +10,7 @@ import pytest
 
 from ledgerbridge.commerce.config import CommercePolicy
 from ledgerbridge.commerce.flow import (
+    Credited,
     KnownRecords,
     OrderResult,
     PartyPlan,
@@ -573,6 +574,26 @@ def test_a_refund_the_invoice_cannot_take_is_an_issue_saying_what_to_fix() -> No
         refund(str(total), []), REFUNDED_ORDER, policy(refund_item="REFUSION"), INVOICE
     )
     assert (whole.outcome, whole.reason) == ("credit_note", "credit_note"), "all of it"
+
+
+def test_refunds_that_together_credit_more_than_the_order_stop_at_the_one_that_would() -> None:
+    """Each refund alone fits the order (298.75), but the invoice's credit notes credit 250.00
+    already: the 125.00 refund would take them beyond it, so it is held, saying what is
+    credited and what is left to refund."""
+    earlier = (Credited("CN-7", Decimal("125.00")), Credited("CN-8", Decimal("125.00")))
+    result = refund_flow(PARTIAL, REFUNDED_ORDER, policy(), INVOICE, credited=earlier)
+    assert (result.outcome, result.reason, result.issue, result.credit_note) == (
+        "skip", "refunds_exceed_order", True, None,
+    )  # fmt: skip
+    assert "would credit order 1001 for 375.00 DKK in all, more than it totals (298.75 DKK)" in (
+        result.message
+    )
+    assert "credit 250.00 DKK already (credit note CN-7: 125.00, credit note CN-8: 125.00)" in (
+        result.message
+    )
+    assert "at most 48.75 DKK is left to refund" in result.message
+    one = refund_flow(PARTIAL, REFUNDED_ORDER, policy(), INVOICE, credited=earlier[:1])
+    assert (one.outcome, one.reason) == ("credit_note", "credit_note"), "up to the total"
 
 
 @pytest.mark.parametrize(

@@ -404,6 +404,44 @@ def test_refund_after_booking_is_one_credit_note(
     assert [i for i in issues if i["stream"] == "refunds"] == []
 
 
+def test_refunds_of_one_order_never_credit_more_than_its_invoice(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """Two refunds that each fit the order (298.75) but together credit 375.00: the second is
+    held with what the first credited; corrected to what is left, it is credited."""
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    system.run_until_idle()
+
+    def refund(source_id: str, line_id: str, quantity: str, net: str, tax: str) -> None:
+        amount = str(Decimal(net) + Decimal(tax))
+        body = {
+            "source_id": source_id, "order_source_id": "5001", "currency": "DKK",
+            "created_at": "2026-11-22T09:00:00+01:00", "amount": amount, "reason": "Retur",
+            "lines": [{"order_line_id": line_id, "quantity": quantity, "net_amount": net,
+                       "tax_amount": tax}],
+        }  # fmt: skip
+        assert tenant.api.post("/refunds", json=body).status_code == 201
+        system.run_until_idle()
+
+    refund("r-1", "1", "2", "200.00", "50.00")
+    refund("r-2", "1", "1", "100.00", "25.00")
+    notes = [d for d in derived(system, tenant, shop["route"]["id"])
+             if d["data"]["kind"] == "credit_note"]  # fmt: skip
+    assert len(notes) == 1, "the second refund is not credited"
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    (held,) = [i for i in issues if i["stream"] == "refunds"]
+    assert (held["key"], held["reason"]) == ("r-2", "refunds_exceed_order")
+    assert "credit 250.00 DKK already" in held["message"]
+    assert "at most 48.75 DKK is left to refund" in held["message"]
+
+    refund("r-2", "2", "1", "39.00", "9.75")  # corrected in the shop: the shipping only
+    notes = [d for d in derived(system, tenant, shop["route"]["id"])
+             if d["data"]["kind"] == "credit_note"]  # fmt: skip
+    assert len(notes) == 2
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i for i in issues if i["stream"] == "refunds"] == []
+
+
 def test_routes_api_refuses_what_makes_no_sense(tenant: Tenant, shop: dict[str, Any]) -> None:
     target = shop["connection"]["id"]
     cases = [

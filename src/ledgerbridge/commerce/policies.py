@@ -39,6 +39,7 @@ __all__ = [
     "PaymentDecision",
     "TotalsCheck",
     "VatDecision",
+    "booked_gross",
     "booked_rate",
     "check_totals",
     "credit_note_lines",
@@ -196,7 +197,7 @@ def _compare(
     credit notes alike."""
     lines = list(booked)
     booked_tax = _booked_vat(lines, policy.vat.rounding)
-    booked_total = sum((line.net_amount for line in lines), Decimal("0.00")) + booked_tax
+    booked_total = booked_gross(lines, policy)
     gap = shop_total - booked_total
 
     def result(
@@ -234,6 +235,15 @@ def _booked_vat(lines: list[InvoiceLine], rounding: str) -> Decimal:
     return sum(
         (round_money(net * rate / 100) for rate, net in net_by_rate.items()), Decimal("0.00")
     )
+
+
+def booked_gross(lines: Iterable[InvoiceLine], policy: CommercePolicy) -> Decimal:
+    """What an invoice or credit note of these lines totals with VAT as the accounting system
+    books it (VAT rounded as ``vat.rounding`` says), which the hub record's per-line VAT can
+    miss by a cent."""
+    booked = list(lines)
+    net = sum((line.net_amount for line in booked), Decimal("0.00"))
+    return net + _booked_vat(booked, policy.vat.rounding)
 
 
 def check_totals(
@@ -571,10 +581,15 @@ def _single_rate(order: Order) -> Decimal | None:
     return rates.pop() if len(rates) == 1 else None
 
 
-def credit_note_lines(refund: Refund, order: Order, policy: CommercePolicy) -> CreditNoteDecision:
+def credit_note_lines(
+    refund: Refund, order: Order, policy: CommercePolicy, credited: Decimal = Decimal("0.00")
+) -> CreditNoteDecision:
     """The credit note against the order's invoice: each refunded line at its order line's
     rate (the returned units, or one unit for money only), and what the refund pays beyond
-    its lines on the refund item at the order's rate, so the credit note totals the refund."""
+    its lines on the refund item at the order's rate, so the credit note totals the refund.
+
+    ``credited`` is what the invoice's other credit notes credit already: together they
+    never credit more than the invoice (two refunds of the whole order, say)."""
     if refund.order_source_id != order.source_id:
         return CreditNoteDecision("refund_order_mismatch")
     # A credit note is in its invoice's currency and never credits more than the invoice: a
@@ -584,6 +599,8 @@ def credit_note_lines(refund: Refund, order: Order, policy: CommercePolicy) -> C
         return CreditNoteDecision("refund_currency_mismatch")
     if refund.amount > order.total:
         return CreditNoteDecision("refund_exceeds_order")
+    if credited + refund.amount > order.total:
+        return CreditNoteDecision("refunds_exceed_order")
     lines: list[InvoiceLine] = []
     for refunded in refund.lines:
         line = _order_line(order, refunded.order_line_id, refunded.sku)
