@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ledgerbridge.commerce.config import CommercePolicy
+from ledgerbridge.commerce.files import FileMapping, read
 from ledgerbridge.commerce.flow import (
     Credited,
     KnownRecords,
@@ -75,6 +76,42 @@ def test_dk_consumer_paid_by_card_is_booked_paid_with_a_new_customer() -> None:
     assert result.party.data["vat_zone"] == "domestic"
     assert result.party.data["kind"] == "person"
     assert validate("party", result.party.data)["email"] == "kunde@example.dk"
+
+
+def test_a_sale_below_zero_is_held_as_a_refund_in_disguise_not_booked_negative() -> None:
+    """A file row of quantity -1 (goods taken back) and a shop order totalling below zero
+    would each be booked as a negative invoice crediting no sale: held with the issue
+    negative_sale, saying to make it a refund of the order it returns."""
+    csv = (
+        b"Ordrenr;Dato;Status;E-mail;Varenr;Antal;Stykpris\n"
+        b"2001;30-11-2026 14:05;Betalt;kunde@example.dk;MUG-1;-1;79,20\n"
+    )
+    mapping = FileMapping.model_validate({
+        "kind": "orders", "format": {"type": "csv"}, "decimal_separator": ",",
+        "date_format": "%d-%m-%Y %H:%M", "timezone": "Europe/Copenhagen",
+        "fields": {"order.number": "Ordrenr", "order.created_at": "Dato",
+                   "order.state": {"column": "Status", "values": {"betalt": "processing"}},
+                   "order.currency": {"value": "DKK"}, "customer.email": "E-mail",
+                   "line.sku": "Varenr", "line.quantity": "Antal", "line.unit_price": "Stykpris",
+                   "line.tax_rate": {"value": "25"}},
+    })  # fmt: skip
+    read_back = read(csv, mapping)
+    assert read_back.problems == []
+    (returned,) = read_back.records
+    assert isinstance(returned, Order)
+    result = flow(returned)
+    assert (result.outcome, result.reason, result.issue, result.invoice) == (
+        "skip", "negative_sale", True, None,
+    )  # fmt: skip
+    assert result.message.startswith("order 2001 sells MUG-1 at quantity -1: a sale below zero")
+    assert "refund in the shop (or a refunds file)" in result.message
+
+    negative_fee = line("-200.00", kind="fee")
+    below_zero = flow(order([line("100.00"), negative_fee]))
+    assert (below_zero.outcome, below_zero.reason) == ("skip", "negative_sale")
+    assert "order 1001 totals -125.00 DKK" in below_zero.message
+    discounted = flow(order([line("100.00"), line("-20.00", kind="fee")]))
+    assert (discounted.outcome, discounted.reason) == ("invoice", "book"), "a negative fee lowers"
 
 
 def test_order_date_is_the_connections_day() -> None:

@@ -742,6 +742,13 @@ def test_historical_import_plan_shows_an_eu_consumer_charged_no_vat() -> None:
     assert plan.problems == (ImportProblem("1001", "vat_zero_on_eu_consumer_sale", "IT 0%"),)
 
 
+def test_historical_import_plan_shows_a_sale_below_zero() -> None:
+    june = DateRange(dt.date(2026, 6, 1), dt.date(2026, 6, 30))
+    placed = order([line("100.00", quantity="-2")])
+    plan = plan_historical_import([placed], june, {"SKU-1"}, {"U25"}, policy())
+    assert plan.problems == (ImportProblem("1001", "negative_sale", "sells SKU-1 at quantity -2"),)
+
+
 @pytest.mark.parametrize(
     ("sold", "expected"),
     [

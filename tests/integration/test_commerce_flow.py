@@ -404,6 +404,30 @@ def test_refund_after_booking_is_one_credit_note(
     assert [i for i in issues if i["stream"] == "refunds"] == []
 
 
+def test_a_sale_below_zero_is_held_until_corrected_never_a_negative_invoice(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    returned = order_body(shop["sku"], total="-125.00", total_tax="-25.00", lines=[
+        {"source_id": "1", "kind": "item", "sku": shop["sku"], "description": "Kaffekrus",
+         "quantity": "-1", "unit_price": "100.00", "tax_rate": "25", "net_amount": "-100.00",
+         "tax_amount": "-25.00"}])  # fmt: skip
+    assert tenant.api.post("/orders", json=returned).status_code == 201
+    system.run_until_idle()
+    assert derived(system, tenant, shop["route"]["id"]) == []
+    assert uniconta_documents(uniconta) == []
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    (held,) = [i for i in issues if i["stream"] == "orders"]
+    assert (held["key"], held["reason"]) == ("5001", "negative_sale")
+    assert "a sale below zero is a refund" in held["message"]
+
+    assert tenant.api.post("/orders", json=order_body(shop["sku"])).status_code == 201
+    system.run_until_idle()
+    (invoice,) = derived(system, tenant, shop["route"]["id"])
+    assert invoice["data"]["status"] == "paid"
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i for i in issues if i["stream"] == "orders"] == []
+
+
 def test_refunds_of_one_order_never_credit_more_than_its_invoice(
     system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
 ) -> None:

@@ -39,6 +39,7 @@ from ledgerbridge.commerce.policies import (
     line_item,
     line_vat_code,
     match_key,
+    negative_sale,
     order_day,
     refund_payment_term,
     state_action,
@@ -96,6 +97,11 @@ MESSAGES: dict[str, str] = {
     "mapping_filter": "skipped by the mapping rules' {rule}: {detail}",
     "mapping_template_failed": "the mapping rules' {rule} could not render: {detail}",
     "mapping_result_invalid": "the order as the mapping rules adjust it is invalid: {detail}",
+    "negative_sale": "order {order} {detail}: a sale below zero is a refund, and booked it "
+    "would be a negative invoice that credits no sale. Make it a refund in the shop (or a "
+    "refunds file) of the order the goods were sold on, which books a credit note against "
+    "that order's invoice, and correct or cancel this order (it flows again once it "
+    "changes); or dismiss this issue and credit the sale by hand in the accounting system",
     "customer_email_missing": "the customer has no e-mail address to be matched by",
     "customer_phone_missing": "the customer has no phone number to be matched by",
     "customer_vat_number_missing": "the customer has no VAT number to be matched by",
@@ -562,6 +568,10 @@ def order_flow(
                               issue=False)  # fmt: skip
             message = _message("final_state_not_triggering", state=order.state)
         return result("skip", booking.reason, message)
+    negative = negative_sale(order)
+    if negative is not None:
+        message = _message("negative_sale", order=order.number or order.source_id, detail=negative)
+        return result("skip", "negative_sale", message)
     customer = _customer(order, policy, known)
     if isinstance(customer, OrderResult):
         return result("skip", customer.reason, customer.message)

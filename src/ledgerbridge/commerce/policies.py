@@ -49,6 +49,7 @@ __all__ = [
     "in_go_live",
     "line_item",
     "line_vat_code",
+    "negative_sale",
     "order_day",
     "plan_historical_import",
     "refund_payment_term",
@@ -264,6 +265,21 @@ def check_totals(
 
 
 # ---------------------------------------------------------------------------- booking
+
+
+def negative_sale(order: Order) -> str | None:
+    """What makes the order a sale below zero (goods taken back at a negative quantity, or a
+    negative total), or None. Such an order is a refund in disguise: booked, it would be a
+    negative invoice that credits no sale and carries none of a credit note's references.
+    Discount lines, and negative fees that shops use as discounts, lower a sale; they do not
+    make one negative."""
+    for number, line in enumerate(order.lines, start=1):
+        if line.kind == "item" and line.quantity < 0:
+            label = line.sku or line.description or str(number)
+            return f"sells {label} at quantity {line.quantity.normalize():f}"
+    if order.total < 0:
+        return f"totals {order.total} {order.currency}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -686,6 +702,9 @@ def _order_problems(
     known_vat_codes: Collection[str],
 ) -> Iterable[ImportProblem]:
     source = order.source_id
+    negative = negative_sale(order)
+    if negative is not None:
+        yield ImportProblem(source, "negative_sale", negative)
     for line in order.lines:
         # An item line without a SKU is allowed: it is booked as a line without an item.
         if line.kind == "item" and line.sku and line.sku not in known_products:
