@@ -331,7 +331,7 @@ PROBLEMS = [
     (10, "price", "line.unit_price", "number_invalid", "2008"),
     (11, None, None, "columns_count", "2009"),
     (14, "email", "customer.email", "email", "2011"),
-    (15, None, "line", "quantity_zero", "2012"),
+    (15, "qty", "line.quantity", "quantity_zero", "2012"),
     (16, None, None, "order_rejected", "2013"),
     (17, "currency", "order.currency", "record_field_differs", "2013"),
 ]
