@@ -152,6 +152,17 @@ def test_oss_consumer_in_germany_gets_u_de19() -> None:
     assert result.party.data["vat_zone"] == "eu"
 
 
+def test_vat_charged_in_norway_is_booked_on_the_code_of_the_shops_registration_there() -> None:
+    """A shop registered for Norwegian VAT (VOEC) charges 25 % there: without a code for it the
+    order is held saying how to name one, with it the line is booked on that code."""
+    to_norway = order([line("100.00")], shipping_address={"country": "NO"})
+    held = flow(to_norway)
+    assert (held.outcome, held.reason) == ("skip", "vat_charged_on_export")
+    assert 'name the VAT code of that rate in policy.vat.oss_codes as "NO:25"' in held.message
+    registered = flow(to_norway, settings={"vat": {"oss_codes": {"NO:25": "U_NO25"}}})
+    assert codes(booked(registered)) == ["U_NO25"]
+
+
 def test_ean_customer_gets_its_profile_and_term() -> None:
     placed = order(
         customer={"email": "faktura@kommune.dk", "company": "Aarhus Kommune", "ean": GLN},

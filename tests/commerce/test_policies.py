@@ -700,6 +700,20 @@ def test_shared_customer_takes_every_consumer_only(
             id="export-with-vat",
         ),
         pytest.param(
+            {"shipping_address": {"country": "NO"}},
+            "25",
+            {"vat": {"oss_codes": {"NO:25": "U_NO25"}}},
+            ("U_NO25", "export", "foreign_vat_registration"),
+            id="norway-voec-registration",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "NO"}},
+            "15",
+            {"vat": {"oss_codes": {"NO:25": "U_NO25"}}},
+            (None, "export", "vat_charged_on_export"),
+            id="norway-at-a-rate-without-a-code",
+        ),
+        pytest.param(
             {"billing_address": {"country": "SE"}, "customer": {"vat_number": "SE556036079301"}},
             "0",
             {"vat": {"home_country": "SE", "domestic_codes": {"0": "MF0"}}},

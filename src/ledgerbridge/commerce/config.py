@@ -159,7 +159,9 @@ class VatPolicy(Canonical):
     """Whether the shop is registered for One Stop Shop; without it EU consumers are charged
     home VAT, booked with the domestic codes."""
     oss_codes: dict[str, Code] = Field(default_factory=dict)
-    """Codes per ``COUNTRY:RATE`` (``DE:19``) that differ from the pattern's."""
+    """Codes per ``COUNTRY:RATE`` (``DE:19``) that differ from the pattern's; for a country
+    outside the EU where the shop is registered for VAT (Norway's VOEC: ``NO:25``), the code
+    its VAT there is booked with."""
     oss_code_pattern: str = "U_{country}{rate}"
     """Name of an OSS code: ``{country}`` is the ISO code, ``{rate}`` the rate with two digits
     before any decimals (``U_DE19``, ``U_DE07``, ``U_FR05.5``)."""

@@ -111,7 +111,10 @@ MESSAGES: dict[str, str] = {
     "policy.customers.shared_b2c_account",
     "vat_code_missing": "no VAT code for line {line} at {rate}% (policy.vat.domestic_codes)",
     "vat_charged_on_export": "line {line} is charged {rate}% VAT on a sale to {country}, "
-    "outside the EU: a person has to look at it",
+    "outside the EU, where a sale is an export without VAT: if the shop is registered for "
+    "VAT in {country} (Norway's VOEC, say), name the VAT code of that rate in "
+    'policy.vat.oss_codes as "{country}:{rate}" (saving the route takes the order up again); '
+    "else correct the order's VAT in the shop (it flows again once it changes)",
     "vat_zero_on_eu_consumer_sale": "line {line} is charged 0% VAT on a sale to a consumer in "
     "{country}, which owes {country}'s VAT under One Stop Shop (policy.vat.oss): booked on the "
     "home zero-rate code it would be declared exempt at home and missing from the OSS return. "

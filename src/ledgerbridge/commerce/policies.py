@@ -531,8 +531,9 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
     line of no amount (free shipping) or a discount sells nothing and keeps the home code.
     Reverse charge needs the buyer's VAT number from another member state than the shop's: a
     business with a home or non-EU number charged no VAT is a question for a person too.
-    Outside the EU: export, which carries no VAT; a line charged VAT there is a question for
-    a person.
+    Outside the EU: export, which carries no VAT; a line charged VAT there is booked on the
+    code ``vat.oss_codes`` names for that country and rate (the shop is registered there),
+    else a question for a person.
     """
     country = order.destination
     zone = vat_zone(country, policy)
@@ -540,9 +541,14 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
     if zone == "domestic":
         return _domestic(rate, policy)
     if zone == "abroad":
-        if rate:
-            return VatDecision(None, "export", "vat_charged_on_export")
-        return VatDecision(policy.vat.export_code, "export", "export")
+        if not rate:
+            return VatDecision(policy.vat.export_code, "export", "export")
+        # VAT charged outside the EU is the shop's own registration there (Norway's VOEC,
+        # the UK), booked on the code the policy names for it; without one, a person looks.
+        code = policy.vat.oss_codes.get(oss_key(country, rate)) if country else None
+        if code is not None:
+            return VatDecision(code, "export", "foreign_vat_registration")
+        return VatDecision(None, "export", "vat_charged_on_export")
     assert country is not None
     if order.customer.vat_number and order.customer.customer_kind != "b2c" and not rate:
         sells = line.kind != "discount" and line.net_amount
