@@ -376,6 +376,32 @@ def test_the_one_cent_gap_is_the_shops_subtotal_rounding() -> None:
             id="mobilepay-paid",
         ),
         pytest.param(
+            order(payment_method={"code": "MobilePay"}),
+            {},
+            ("Kort", True, "registered_as_paid"),
+            id="a-file-s-mobilepay-in-its-own-case",
+        ),
+        pytest.param(
+            order(payment_method={"code": "IZETTLE_CARD"}),
+            {
+                "payment_methods": {
+                    "izettle_card": {"payment_term": "Zettle", "registered_as_paid": True}
+                }
+            },
+            ("Zettle", True, "registered_as_paid"),
+            id="zettle-method-named-in-lower-case",
+        ),
+        pytest.param(
+            order(payment_method={"code": "Stripe"}),
+            {
+                "payment_methods": {
+                    "Stripe": {"payment_term": "Netto 14", "registered_as_paid": False}
+                }
+            },
+            ("Netto 14", False, "method_not_registered_as_paid"),
+            id="a-rule-named-exactly-wins",
+        ),
+        pytest.param(
             order(state="pending", paid_at=None, renewal=True, subscription_id="s-7"),
             {},
             ("Kort", False, "order_not_paid"),

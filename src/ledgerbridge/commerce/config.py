@@ -257,6 +257,22 @@ class CommercePolicy(Canonical):
     start_date: dt.date | None = None
     """Orders created before it are not booked, unless a historical import covers them."""
 
+    def payment_rule(self, method: str | None) -> PaymentRule | None:
+        """The rule of a payment method code, its case aside when no rule is named exactly
+        as the shop writes it: a file's ``Stripe`` or ``MobilePay`` is the gateway the policy
+        names ``stripe`` or ``mobilepay``, and Zettle's ``IZETTLE_CARD`` may be written in
+        lower case."""
+        if not method:
+            return None
+        rule = self.payment_methods.get(method)
+        if rule is not None:
+            return rule
+        wanted = method.casefold()
+        return next(
+            (rule for name, rule in self.payment_methods.items() if name.casefold() == wanted),
+            None,
+        )
+
     @field_validator("payment_methods", mode="before")
     @classmethod
     def _onto_defaults(cls, given: Any) -> Any:

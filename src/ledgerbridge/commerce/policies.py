@@ -347,7 +347,7 @@ class PaymentDecision:
 def _payment_term(code: str | None, order: Order, policy: CommercePolicy) -> str:
     """The term of money moved with method ``code`` for the order's customer: the method's
     rule's, the customer profile's, else the default."""
-    rule = policy.payment_methods.get(code) if code else None
+    rule = policy.payment_rule(code)
     profile = policy.customers.profiles[order.customer.customer_kind]
     term = (rule.payment_term if rule else None) or profile.payment_term
     return term or policy.default_payment_term
@@ -360,7 +360,7 @@ def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
     pending or failed gets a payment term, whatever its method.
     """
     code = order.payment_method.code if order.payment_method else None
-    rule = policy.payment_methods.get(code) if code else None
+    rule = policy.payment_rule(code)
     term = _payment_term(code, order, policy)
     if rule is None:
         return PaymentDecision(term, False, "payment_method_unknown" if code else "no_method")
@@ -381,7 +381,8 @@ def refund_payment_term(
     method without a rule says nothing about where the money went, so the invoice's stands."""
     sold = order.payment_method.code if order.payment_method else None
     back = refund.payment_method.code if refund.payment_method else None
-    if back is not None and back != sold and back in policy.payment_methods:
+    other = back is not None and back.casefold() != (sold or "").casefold()
+    if other and policy.payment_rule(back) is not None:
         return _payment_term(back, order, policy)
     return invoice_term or decide_payment(order, policy).payment_term
 
