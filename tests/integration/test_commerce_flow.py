@@ -466,6 +466,41 @@ def test_refunds_of_one_order_never_credit_more_than_its_invoice(
     assert [i for i in issues if i["stream"] == "refunds"] == []
 
 
+def test_a_refund_held_for_crediting_too_much_follows_once_an_earlier_draft_credits_less(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """The first refund's VAT disagrees with its lines, so its credit note is a draft of
+    250.00; the second (125.00) would take the credit notes beyond the order's 298.75 and is
+    held. The first corrected to one unit, its draft credits 125.00, and the second follows
+    by itself."""
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    system.run_until_idle()
+
+    def refund(source_id: str, quantity: str, net: str, tax: str) -> None:
+        body = {
+            "source_id": source_id, "order_source_id": "5001", "currency": "DKK",
+            "created_at": "2026-11-22T09:00:00+01:00", "amount": str(Decimal(net) + Decimal(tax)),
+            "lines": [{"order_line_id": "1", "quantity": quantity, "net_amount": net,
+                       "tax_amount": tax}],
+        }  # fmt: skip
+        assert tenant.api.post("/refunds", json=body).status_code == 201
+        system.run_until_idle()
+
+    def reasons() -> dict[str, str]:
+        issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+        return {i["key"]: i["reason"] for i in issues if i["stream"] == "refunds"}
+
+    refund("r-1", "2", "200.00", "60.00")
+    refund("r-2", "1", "100.00", "25.00")
+    assert reasons() == {"r-1": "totals_mismatch", "r-2": "refunds_exceed_order"}
+
+    refund("r-1", "1", "100.00", "30.00")
+    notes = [d["data"] for d in derived(system, tenant, shop["route"]["id"])
+             if d["data"]["kind"] == "credit_note"]  # fmt: skip
+    assert sorted(n["status"] for n in notes) == ["booked", "draft"]
+    assert reasons() == {"r-1": "totals_mismatch"}
+
+
 def test_routes_api_refuses_what_makes_no_sense(tenant: Tenant, shop: dict[str, Any]) -> None:
     target = shop["connection"]["id"]
     cases = [

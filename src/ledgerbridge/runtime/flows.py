@@ -930,9 +930,34 @@ class CommerceFlows(RouteFlows):
                 result = replace(result, message=message)
         written = self._write_credit_note(session, run, record, refund, derived, digest, result)
         if written == "updated":
-            # A credit note changed (a draft's refund corrected): a sibling held for crediting
-            # the invoice beyond its total may fit now.
-            self._waiting_refunds(session, run, refund.order_source_id)
+            # A credit note changed (a draft's refund corrected): a refund of the same order
+            # held for crediting the invoice beyond its total may fit now.
+            for held_id in self._held_for_exceeding(session, run, refund):
+                self._refund(session, run, held_id)
+
+    def _held_for_exceeding(self, session: Session, run: FlowRun, refund: Refund) -> list[str]:
+        """The latest records of the other refunds of ``refund``'s order that are held with
+        ``refunds_exceed_order``."""
+        keys = session.scalars(
+            sa.select(SyncIssue.key).where(
+                SyncIssue.connection_id == run.recorder.connection_id,
+                SyncIssue.stream == "refunds",
+                SyncIssue.direction == FLOW,
+                SyncIssue.reason_code == "refunds_exceed_order",
+                SyncIssue.key != refund.source_id,
+            )
+        ).all()
+        if not keys:
+            return []
+        ids = self._source_records(session, run, "refund", sorted(keys))
+        order = HubRecord.data["order_source_id"].as_string()
+        return list(
+            session.scalars(
+                sa.select(HubRecord.id)
+                .where(HubRecord.id.in_(ids), order == refund.order_source_id)
+                .order_by(HubRecord.created_at, HubRecord.id)
+            )
+        )
 
     def _credited(
         self, session: Session, run: FlowRun, invoice_id: str, own: str | None
