@@ -318,6 +318,38 @@ def test_a_refund_file_names_how_the_money_went_back() -> None:
     assert methods == {"K-9": "bacs", "K-10": None}
 
 
+def test_an_empty_vat_rate_is_a_problem_not_a_line_without_vat() -> None:
+    """Read as 0 %, a blank VAT cell would book a Danish sale as exempt: the file must write 0,
+    or the mapping give the column a default."""
+    content = (
+        b"Ordrenr;Dato;Status;E-mail;Varenr;Antal;Stykpris;Moms %\n"
+        b"3001;30-11-2026 14:05;Betalt;kunde@example.dk;MUG-1;1;79,20;25\n"
+        b"3001;30-11-2026 14:05;Betalt;kunde@example.dk;TEA-7;1;40,00;\n"
+        b"3002;30-11-2026 14:05;Betalt;kunde@example.dk;BOG-1;1;100,00;0\n"
+    )
+    fields = {
+        "order.number": "Ordrenr", "order.created_at": "Dato",
+        "order.state": {"column": "Status", "values": {"betalt": "processing"}},
+        "order.currency": {"value": "DKK"}, "customer.email": "E-mail", "line.sku": "Varenr",
+        "line.quantity": "Antal", "line.unit_price": "Stykpris", "line.tax_rate": "Moms %",
+    }  # fmt: skip
+    settings: dict[str, Any] = {"kind": "orders", "format": {"type": "csv"},
+                                "layout": "line_per_row", "decimal_separator": ",",
+                                "date_format": "%d-%m-%Y %H:%M"}  # fmt: skip
+    result = read(content, mapping(**settings, fields=fields))
+    assert [record.source_id for record in result.records] == ["3002"], "a written 0 is 0 %"
+    found = [(p.line, p.column, p.field, p.code) for p in result.problems]
+    assert found == [(2, None, None, "order_rejected"),
+                     (3, "Moms %", "line.tax_rate", "value_missing")]  # fmt: skip
+    assert "write 0 for a line without VAT" in result.problems[1].message
+    defaulted = {**fields, "line.tax_rate": {"column": "Moms %", "default": "25"}}
+    result = read(content, mapping(**settings, fields=defaulted))
+    assert result.problems == []
+    (order, _) = result.records
+    assert isinstance(order, Order)
+    assert [line.tax_rate for line in order.lines] == [Decimal(25), Decimal(25)]
+
+
 # --- every problem on its line and column --------------------------------------------------
 
 PROBLEMS = [
@@ -331,7 +363,7 @@ PROBLEMS = [
     (10, "price", "line.unit_price", "number_invalid", "2008"),
     (11, None, None, "columns_count", "2009"),
     (14, "email", "customer.email", "email", "2011"),
-    (15, None, "line", "quantity_zero", "2012"),
+    (15, "qty", "line.quantity", "quantity_zero", "2012"),
     (16, None, None, "order_rejected", "2013"),
     (17, "currency", "order.currency", "record_field_differs", "2013"),
 ]

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from ledgerbridge.commerce.config import CommercePolicy
+from ledgerbridge.commerce.files import FileMapping, read
 from ledgerbridge.commerce.flow import (
+    Credited,
     KnownRecords,
     OrderResult,
     PartyPlan,
@@ -76,6 +78,42 @@ def test_dk_consumer_paid_by_card_is_booked_paid_with_a_new_customer() -> None:
     assert validate("party", result.party.data)["email"] == "kunde@example.dk"
 
 
+def test_a_sale_below_zero_is_held_as_a_refund_in_disguise_not_booked_negative() -> None:
+    """A file row of quantity -1 (goods taken back) and a shop order totalling below zero
+    would each be booked as a negative invoice crediting no sale: held with the issue
+    negative_sale, saying to make it a refund of the order it returns."""
+    csv = (
+        b"Ordrenr;Dato;Status;E-mail;Varenr;Antal;Stykpris\n"
+        b"2001;30-11-2026 14:05;Betalt;kunde@example.dk;MUG-1;-1;79,20\n"
+    )
+    mapping = FileMapping.model_validate({
+        "kind": "orders", "format": {"type": "csv"}, "decimal_separator": ",",
+        "date_format": "%d-%m-%Y %H:%M", "timezone": "Europe/Copenhagen",
+        "fields": {"order.number": "Ordrenr", "order.created_at": "Dato",
+                   "order.state": {"column": "Status", "values": {"betalt": "processing"}},
+                   "order.currency": {"value": "DKK"}, "customer.email": "E-mail",
+                   "line.sku": "Varenr", "line.quantity": "Antal", "line.unit_price": "Stykpris",
+                   "line.tax_rate": {"value": "25"}},
+    })  # fmt: skip
+    read_back = read(csv, mapping)
+    assert read_back.problems == []
+    (returned,) = read_back.records
+    assert isinstance(returned, Order)
+    result = flow(returned)
+    assert (result.outcome, result.reason, result.issue, result.invoice) == (
+        "skip", "negative_sale", True, None,
+    )  # fmt: skip
+    assert result.message.startswith("order 2001 sells MUG-1 at quantity -1: a sale below zero")
+    assert "refund in the shop (or a refunds file)" in result.message
+
+    negative_fee = line("-200.00", kind="fee")
+    below_zero = flow(order([line("100.00"), negative_fee]))
+    assert (below_zero.outcome, below_zero.reason) == ("skip", "negative_sale")
+    assert "order 1001 totals -125.00 DKK" in below_zero.message
+    discounted = flow(order([line("100.00"), line("-20.00", kind="fee")]))
+    assert (discounted.outcome, discounted.reason) == ("invoice", "book"), "a negative fee lowers"
+
+
 def test_order_date_is_the_connections_day() -> None:
     late = order(created_at="2026-06-01T23:30:00+00:00", paid_at="2026-06-01T23:31:00+00:00")
     assert str(booked(flow(late)).date) == "2026-06-02"
@@ -112,6 +150,17 @@ def test_oss_consumer_in_germany_gets_u_de19() -> None:
     assert codes(booked(result)) == ["U_DE19", "U_DE19"]
     assert result.party is not None and result.party.data is not None
     assert result.party.data["vat_zone"] == "eu"
+
+
+def test_vat_charged_in_norway_is_booked_on_the_code_of_the_shops_registration_there() -> None:
+    """A shop registered for Norwegian VAT (VOEC) charges 25 % there: without a code for it the
+    order is held saying how to name one, with it the line is booked on that code."""
+    to_norway = order([line("100.00")], shipping_address={"country": "NO"})
+    held = flow(to_norway)
+    assert (held.outcome, held.reason) == ("skip", "vat_charged_on_export")
+    assert 'name the VAT code of that rate in policy.vat.oss_codes as "NO:25"' in held.message
+    registered = flow(to_norway, settings={"vat": {"oss_codes": {"NO:25": "U_NO25"}}})
+    assert codes(booked(registered)) == ["U_NO25"]
 
 
 def test_ean_customer_gets_its_profile_and_term() -> None:
@@ -573,6 +622,26 @@ def test_a_refund_the_invoice_cannot_take_is_an_issue_saying_what_to_fix() -> No
         refund(str(total), []), REFUNDED_ORDER, policy(refund_item="REFUSION"), INVOICE
     )
     assert (whole.outcome, whole.reason) == ("credit_note", "credit_note"), "all of it"
+
+
+def test_refunds_that_together_credit_more_than_the_order_stop_at_the_one_that_would() -> None:
+    """Each refund alone fits the order (298.75), but the invoice's credit notes credit 250.00
+    already: the 125.00 refund would take them beyond it, so it is held, saying what is
+    credited and what is left to refund."""
+    earlier = (Credited("CN-7", Decimal("125.00")), Credited("CN-8", Decimal("125.00")))
+    result = refund_flow(PARTIAL, REFUNDED_ORDER, policy(), INVOICE, credited=earlier)
+    assert (result.outcome, result.reason, result.issue, result.credit_note) == (
+        "skip", "refunds_exceed_order", True, None,
+    )  # fmt: skip
+    assert "would credit order 1001 for 375.00 DKK in all, more than it totals (298.75 DKK)" in (
+        result.message
+    )
+    assert "credit 250.00 DKK already (credit note CN-7: 125.00, credit note CN-8: 125.00)" in (
+        result.message
+    )
+    assert "at most 48.75 DKK is left to refund" in result.message
+    one = refund_flow(PARTIAL, REFUNDED_ORDER, policy(), INVOICE, credited=earlier[:1])
+    assert (one.outcome, one.reason) == ("credit_note", "credit_note"), "up to the total"
 
 
 @pytest.mark.parametrize(

@@ -359,7 +359,7 @@ def test_adjustments_read_the_order_as_the_shop_sent_it() -> None:
         (
             {"target": "lines.*.quantity", "template": "0"},
             "mapping_result_invalid",
-            "lines.0: a line's quantity must not be zero",
+            "lines.0.quantity: a line's quantity must not be zero",
         ),
     ],
 )

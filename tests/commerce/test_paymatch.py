@@ -18,6 +18,7 @@ from ledgerbridge.commerce.paymatch import (
     payout_digests,
     post_payout,
     readdressed,
+    settled_earlier,
 )
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
@@ -301,6 +302,11 @@ def test_a_payment_of_an_invoice_settled_already_goes_to_the_error_account() -> 
     posting = JournalPosting.model_validate(post_payout(
         body, POLICY, Known(), seen_at=NOW, now=NOW).posting)  # fmt: skip
     assert [m.line_id for m in late_matches(posting, POLICY, known)] == ["t2", "r1"]
+    kept = settled_earlier(posting, known)
+    assert [(k.line_id, k.invoice_number, k.order, k.earlier, k.amount) for k in kept] == [
+        ("t1", "5001", "1042", "zettle payout Z1", Decimal("-100.00"))
+    ]
+    assert settled_earlier(posting, known, done=["t1"]) == []
 
 
 def test_a_late_match_of_a_long_payout_id_is_referenced_by_a_digest() -> None:

@@ -376,6 +376,32 @@ def test_the_one_cent_gap_is_the_shops_subtotal_rounding() -> None:
             id="mobilepay-paid",
         ),
         pytest.param(
+            order(payment_method={"code": "MobilePay"}),
+            {},
+            ("Kort", True, "registered_as_paid"),
+            id="a-file-s-mobilepay-in-its-own-case",
+        ),
+        pytest.param(
+            order(payment_method={"code": "IZETTLE_CARD"}),
+            {
+                "payment_methods": {
+                    "izettle_card": {"payment_term": "Zettle", "registered_as_paid": True}
+                }
+            },
+            ("Zettle", True, "registered_as_paid"),
+            id="zettle-method-named-in-lower-case",
+        ),
+        pytest.param(
+            order(payment_method={"code": "Stripe"}),
+            {
+                "payment_methods": {
+                    "Stripe": {"payment_term": "Netto 14", "registered_as_paid": False}
+                }
+            },
+            ("Netto 14", False, "method_not_registered_as_paid"),
+            id="a-rule-named-exactly-wins",
+        ),
+        pytest.param(
             order(state="pending", paid_at=None, renewal=True, subscription_id="s-7"),
             {},
             ("Kort", False, "order_not_paid"),
@@ -700,6 +726,20 @@ def test_shared_customer_takes_every_consumer_only(
             id="export-with-vat",
         ),
         pytest.param(
+            {"shipping_address": {"country": "NO"}},
+            "25",
+            {"vat": {"oss_codes": {"NO:25": "U_NO25"}}},
+            ("U_NO25", "export", "foreign_vat_registration"),
+            id="norway-voec-registration",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "NO"}},
+            "15",
+            {"vat": {"oss_codes": {"NO:25": "U_NO25"}}},
+            (None, "export", "vat_charged_on_export"),
+            id="norway-at-a-rate-without-a-code",
+        ),
+        pytest.param(
             {"billing_address": {"country": "SE"}, "customer": {"vat_number": "SE556036079301"}},
             "0",
             {"vat": {"home_country": "SE", "domestic_codes": {"0": "MF0"}}},
@@ -740,6 +780,13 @@ def test_historical_import_plan_shows_an_eu_consumer_charged_no_vat() -> None:
     placed = order([line("100.00", "0")], shipping_address={"country": "IT"})
     plan = plan_historical_import([placed], june, {"SKU-1"}, {"U0"}, policy())
     assert plan.problems == (ImportProblem("1001", "vat_zero_on_eu_consumer_sale", "IT 0%"),)
+
+
+def test_historical_import_plan_shows_a_sale_below_zero() -> None:
+    june = DateRange(dt.date(2026, 6, 1), dt.date(2026, 6, 30))
+    placed = order([line("100.00", quantity="-2")])
+    plan = plan_historical_import([placed], june, {"SKU-1"}, {"U25"}, policy())
+    assert plan.problems == (ImportProblem("1001", "negative_sale", "sells SKU-1 at quantity -2"),)
 
 
 @pytest.mark.parametrize(

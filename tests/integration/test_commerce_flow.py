@@ -404,6 +404,103 @@ def test_refund_after_booking_is_one_credit_note(
     assert [i for i in issues if i["stream"] == "refunds"] == []
 
 
+def test_a_sale_below_zero_is_held_until_corrected_never_a_negative_invoice(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    returned = order_body(shop["sku"], total="-125.00", total_tax="-25.00", lines=[
+        {"source_id": "1", "kind": "item", "sku": shop["sku"], "description": "Kaffekrus",
+         "quantity": "-1", "unit_price": "100.00", "tax_rate": "25", "net_amount": "-100.00",
+         "tax_amount": "-25.00"}])  # fmt: skip
+    assert tenant.api.post("/orders", json=returned).status_code == 201
+    system.run_until_idle()
+    assert derived(system, tenant, shop["route"]["id"]) == []
+    assert uniconta_documents(uniconta) == []
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    (held,) = [i for i in issues if i["stream"] == "orders"]
+    assert (held["key"], held["reason"]) == ("5001", "negative_sale")
+    assert "a sale below zero is a refund" in held["message"]
+
+    assert tenant.api.post("/orders", json=order_body(shop["sku"])).status_code == 201
+    system.run_until_idle()
+    (invoice,) = derived(system, tenant, shop["route"]["id"])
+    assert invoice["data"]["status"] == "paid"
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i for i in issues if i["stream"] == "orders"] == []
+
+
+def test_refunds_of_one_order_never_credit_more_than_its_invoice(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """Two refunds that each fit the order (298.75) but together credit 375.00: the second is
+    held with what the first credited; corrected to what is left, it is credited."""
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    system.run_until_idle()
+
+    def refund(source_id: str, line_id: str, quantity: str, net: str, tax: str) -> None:
+        amount = str(Decimal(net) + Decimal(tax))
+        body = {
+            "source_id": source_id, "order_source_id": "5001", "currency": "DKK",
+            "created_at": "2026-11-22T09:00:00+01:00", "amount": amount, "reason": "Retur",
+            "lines": [{"order_line_id": line_id, "quantity": quantity, "net_amount": net,
+                       "tax_amount": tax}],
+        }  # fmt: skip
+        assert tenant.api.post("/refunds", json=body).status_code == 201
+        system.run_until_idle()
+
+    refund("r-1", "1", "2", "200.00", "50.00")
+    refund("r-2", "1", "1", "100.00", "25.00")
+    notes = [d for d in derived(system, tenant, shop["route"]["id"])
+             if d["data"]["kind"] == "credit_note"]  # fmt: skip
+    assert len(notes) == 1, "the second refund is not credited"
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    (held,) = [i for i in issues if i["stream"] == "refunds"]
+    assert (held["key"], held["reason"]) == ("r-2", "refunds_exceed_order")
+    assert "credit 250.00 DKK already" in held["message"]
+    assert "at most 48.75 DKK is left to refund" in held["message"]
+
+    refund("r-2", "2", "1", "39.00", "9.75")  # corrected in the shop: the shipping only
+    notes = [d for d in derived(system, tenant, shop["route"]["id"])
+             if d["data"]["kind"] == "credit_note"]  # fmt: skip
+    assert len(notes) == 2
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i for i in issues if i["stream"] == "refunds"] == []
+
+
+def test_a_refund_held_for_crediting_too_much_follows_once_an_earlier_draft_credits_less(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """The first refund's VAT disagrees with its lines, so its credit note is a draft of
+    250.00; the second (125.00) would take the credit notes beyond the order's 298.75 and is
+    held. The first corrected to one unit, its draft credits 125.00, and the second follows
+    by itself."""
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    system.run_until_idle()
+
+    def refund(source_id: str, quantity: str, net: str, tax: str) -> None:
+        body = {
+            "source_id": source_id, "order_source_id": "5001", "currency": "DKK",
+            "created_at": "2026-11-22T09:00:00+01:00", "amount": str(Decimal(net) + Decimal(tax)),
+            "lines": [{"order_line_id": "1", "quantity": quantity, "net_amount": net,
+                       "tax_amount": tax}],
+        }  # fmt: skip
+        assert tenant.api.post("/refunds", json=body).status_code == 201
+        system.run_until_idle()
+
+    def reasons() -> dict[str, str]:
+        issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+        return {i["key"]: i["reason"] for i in issues if i["stream"] == "refunds"}
+
+    refund("r-1", "2", "200.00", "60.00")
+    refund("r-2", "1", "100.00", "25.00")
+    assert reasons() == {"r-1": "totals_mismatch", "r-2": "refunds_exceed_order"}
+
+    refund("r-1", "1", "100.00", "30.00")
+    notes = [d["data"] for d in derived(system, tenant, shop["route"]["id"])
+             if d["data"]["kind"] == "credit_note"]  # fmt: skip
+    assert sorted(n["status"] for n in notes) == ["booked", "draft"]
+    assert reasons() == {"r-1": "totals_mismatch"}
+
+
 def test_routes_api_refuses_what_makes_no_sense(tenant: Tenant, shop: dict[str, Any]) -> None:
     target = shop["connection"]["id"]
     cases = [

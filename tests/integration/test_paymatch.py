@@ -171,6 +171,37 @@ def test_an_invoice_settled_by_a_payout_is_not_settled_again(
                in (e.get("message") or "") for e in log.json()), log.text  # fmt: skip
 
 
+def test_a_line_on_the_error_account_whose_invoice_another_payout_settled_says_so_once(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """A payment of no known order waits on the error account; its order turns out to be one
+    another payout settled meanwhile (the shop corrects the order's payment id): it is not
+    moved to the receivable a second time, and the log says which payout settled it."""
+    number = place(system, tenant, shop, "6095")
+    pay_out(tenant, "po_A", charge("t1", TOTAL, "4.48", psp_ref="ch_other"))
+    system.run_until_idle()
+    assert journal(uniconta, "po_A")[0] == ("5990", "-298.75", None)
+    pay_out(tenant, "po_B", charge("b1", TOTAL, "4.48", order_ref="6095"))
+    system.run_until_idle()
+    assert journal(uniconta, "po_B")[0] == ("5820", "-298.75", number)
+
+    corrected = order_body(shop["sku"], source_id="6095", number="6095", transaction_id="ch_other")
+    assert tenant.api.post("/orders", json=corrected).status_code == 201
+    place(system, tenant, shop, "6096")
+    pay_out(tenant, "po_C", charge("c1", TOTAL, "4.48", order_ref="6096"))
+    system.run_until_idle()
+    pay_out(tenant, "po_D", charge("d1", TOTAL, "4.48", order_ref="6096"))
+    system.run_until_idle()
+
+    assert journal(uniconta, "po_A/t1") == [], "not taken off the receivable twice"
+    log = tenant.api.get(f"/connections/{shop['cid']}/sync-log", params={"stream": "payouts"})
+    said = [e for e in log.json() if e.get("reason") == "already_settled"
+            and "payout po_A line t1" in (e.get("message") or "")]  # fmt: skip
+    assert len(said) == 1, log.text
+    assert (f"invoice {number}, booked since, was settled by stripe payout po_B already"
+            in said[0]["message"])  # fmt: skip
+
+
 def test_line_before_its_order_goes_to_the_error_account_then_a_late_match_moves_it(
     system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
 ) -> None:

@@ -80,7 +80,7 @@ def test_destination_is_given_else_shipping_else_billing_country(
             ("lines", 0),
             "discount_positive",
         ),
-        ({"lines": [line("10.00", quantity="0")]}, ("lines", 0), "quantity_zero"),
+        ({"lines": [line("10.00", quantity="0")]}, ("lines", 0, "quantity"), "quantity_zero"),
         (
             {"lines": [{**line("10.00"), "tax_rate": "101"}]},
             ("lines", 0, "tax_rate"),

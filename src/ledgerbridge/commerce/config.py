@@ -159,7 +159,9 @@ class VatPolicy(Canonical):
     """Whether the shop is registered for One Stop Shop; without it EU consumers are charged
     home VAT, booked with the domestic codes."""
     oss_codes: dict[str, Code] = Field(default_factory=dict)
-    """Codes per ``COUNTRY:RATE`` (``DE:19``) that differ from the pattern's."""
+    """Codes per ``COUNTRY:RATE`` (``DE:19``) that differ from the pattern's; for a country
+    outside the EU where the shop is registered for VAT (Norway's VOEC: ``NO:25``), the code
+    its VAT there is booked with."""
     oss_code_pattern: str = "U_{country}{rate}"
     """Name of an OSS code: ``{country}`` is the ISO code, ``{rate}`` the rate with two digits
     before any decimals (``U_DE19``, ``U_DE07``, ``U_FR05.5``)."""
@@ -254,6 +256,22 @@ class CommercePolicy(Canonical):
     not named goes as a line without an item."""
     start_date: dt.date | None = None
     """Orders created before it are not booked, unless a historical import covers them."""
+
+    def payment_rule(self, method: str | None) -> PaymentRule | None:
+        """The rule of a payment method code, its case aside when no rule is named exactly
+        as the shop writes it: a file's ``Stripe`` or ``MobilePay`` is the gateway the policy
+        names ``stripe`` or ``mobilepay``, and Zettle's ``IZETTLE_CARD`` may be written in
+        lower case."""
+        if not method:
+            return None
+        rule = self.payment_methods.get(method)
+        if rule is not None:
+            return rule
+        wanted = method.casefold()
+        return next(
+            (rule for name, rule in self.payment_methods.items() if name.casefold() == wanted),
+            None,
+        )
 
     @field_validator("payment_methods", mode="before")
     @classmethod

@@ -41,6 +41,7 @@ from ledgerbridge.commerce.policies import (
     line_item,
     line_vat_code,
     match_key,
+    negative_sale,
     order_day,
     refund_payment_term,
     state_action,
@@ -52,6 +53,7 @@ from ledgerbridge.model.invoice import InvoiceLine
 __all__ = [
     "BOOKED_STATES",
     "RAISED_AFTER_BOOKING",
+    "Credited",
     "Known",
     "KnownRecords",
     "OrderResult",
@@ -93,6 +95,11 @@ MESSAGES: dict[str, str] = {
     "mapping_filter": "skipped by the mapping rules' {rule}: {detail}",
     "mapping_template_failed": "the mapping rules' {rule} could not render: {detail}",
     "mapping_result_invalid": "the order as the mapping rules adjust it is invalid: {detail}",
+    "negative_sale": "order {order} {detail}: a sale below zero is a refund, and booked it "
+    "would be a negative invoice that credits no sale. Make it a refund in the shop (or a "
+    "refunds file) of the order the goods were sold on, which books a credit note against "
+    "that order's invoice, and correct or cancel this order (it flows again once it "
+    "changes); or dismiss this issue and credit the sale by hand in the accounting system",
     "customer_email_missing": "the customer has no e-mail address to be matched by",
     "customer_phone_missing": "the customer has no phone number to be matched by",
     "customer_vat_number_missing": "the customer has no VAT number to be matched by",
@@ -102,7 +109,10 @@ MESSAGES: dict[str, str] = {
     "policy.customers.shared_b2c_account",
     "vat_code_missing": "no VAT code for line {line} at {rate}% (policy.vat.domestic_codes)",
     "vat_charged_on_export": "line {line} is charged {rate}% VAT on a sale to {country}, "
-    "outside the EU: a person has to look at it",
+    "outside the EU, where a sale is an export without VAT: if the shop is registered for "
+    "VAT in {country} (Norway's VOEC, say), name the VAT code of that rate in "
+    'policy.vat.oss_codes as "{country}:{rate}" (saving the route takes the order up again); '
+    "else correct the order's VAT in the shop (it flows again once it changes)",
     "vat_zero_on_eu_consumer_sale": "line {line} is charged 0% VAT on a sale to a consumer in "
     "{country}, which owes {country}'s VAT under One Stop Shop (policy.vat.oss): booked on the "
     "home zero-rate code it would be declared exempt at home and missing from the OSS return. "
@@ -157,6 +167,13 @@ MESSAGES: dict[str, str] = {
     "invoice: correct the refund's amount in the shop or its file (a number read with the "
     "wrong decimal separator, say; the refund flows again once it changes), or book the "
     "credit note by hand in the accounting system",
+    "refunds_exceed_order": "the refund of {amount} {currency} would credit order {order} "
+    "for {after} {currency} in all, more than it totals ({order_total} {currency}): its "
+    "credit notes credit {credited} {currency} already ({notes}), so at most {left} "
+    "{currency} is left to refund. Correct this refund's amount in the shop or its file (it "
+    "flows again once it changes), or, when an earlier refund was the wrong one, correct "
+    "that one, or book this credit note by hand in the accounting system and dismiss this "
+    "issue",
     "refund_item_missing": "the refund pays a free amount and the policy has no refund_item",
     "refund_rate_ambiguous": "the refund pays a free amount and order {order} has item lines "
     "at several VAT rates, so the VAT of that amount cannot be told: make the refund in the "
@@ -230,6 +247,16 @@ class Prior:
     receivable the sale was booked on (card receivable, till), not the debtor's own term."""
     total: Decimal | None = None
     """The invoice's total with VAT, which a booked order's later total is compared with."""
+
+
+@dataclass(frozen=True)
+class Credited:
+    """A credit note that credits a refund's invoice already, as its issue names it."""
+
+    label: str
+    """Its number in the accounting system, else its hub id."""
+    amount: Decimal
+    """What it credits with VAT, positive."""
 
 
 def source_hash(record: JSON, policy: CommercePolicy, rules: MappingRules | None) -> str:
@@ -542,6 +569,10 @@ def order_flow(
                               issue=False)  # fmt: skip
             message = _message("final_state_not_triggering", state=order.state)
         return result("skip", booking.reason, message)
+    negative = negative_sale(order)
+    if negative is not None:
+        message = _message("negative_sale", order=order.number or order.source_id, detail=negative)
+        return result("skip", "negative_sale", message)
     customer = _customer(order, policy, known)
     if isinstance(customer, OrderResult):
         return result("skip", customer.reason, customer.message)
@@ -626,11 +657,13 @@ def refund_flow(
     prior: Prior | None = None,
     *,
     timezone: str = "UTC",
+    credited: tuple[Credited, ...] = (),
 ) -> RefundResult:
     """The credit note a refund becomes against its order's booked invoice.
 
     A refund waits while its order has no booked invoice (the order is not in, or its invoice
-    is a draft that may still change); it is made once the invoice is booked.
+    is a draft that may still change); it is made once the invoice is booked. ``credited``
+    are the invoice's other credit notes, which this one must not take beyond the invoice.
     """
     if prior is not None and prior.state in BOOKED_STATES:
         return RefundResult(
@@ -651,7 +684,8 @@ def refund_flow(
             _message(waits, order=order.number or ref, state=order.state),
             True,
         )
-    decision = credit_note_lines(refund, order, policy)
+    already = sum((note.amount for note in credited), Decimal("0.00"))
+    decision = credit_note_lines(refund, order, policy, already)
     if not decision.lines or decision.totals is None:
         message = _message(
             decision.reason,
@@ -660,19 +694,23 @@ def refund_flow(
             order_total=order.total,
             refund_currency=refund.currency,
             amount=refund.amount,
+            credited=already,
+            after=already + refund.amount,
+            left=max(order.total - already, Decimal("0.00")),
+            notes=", ".join(f"credit note {note.label}: {note.amount}" for note in credited),
         )
         return RefundResult("skip", decision.reason, message, True)
     codes: dict[Decimal, str | None] = {}
     for line in order.lines:
         codes.setdefault(line.tax_rate, line_vat_code(order, line, policy).code)
     lines: list[JSON] = []
-    for credited in decision.lines:
-        code = codes.get(credited.vat_rate) if credited.vat_rate is not None else None
+    for credit_line in decision.lines:
+        code = codes.get(credit_line.vat_rate) if credit_line.vat_rate is not None else None
         if code is None:
-            label = credited.sku or credited.description
-            message = _message("vat_code_missing", line=label, rate=credited.vat_rate)
+            label = credit_line.sku or credit_line.description
+            message = _message("vat_code_missing", line=label, rate=credit_line.vat_rate)
             return RefundResult("skip", "vat_code_missing", message, True)
-        with_code = credited.model_copy(update={"vat_code": code})
+        with_code = credit_line.model_copy(update={"vat_code": code})
         lines.append(with_code.model_dump(mode="json", exclude_none=True))
     totals = decision.totals
     if totals.status == "rounding":

@@ -40,12 +40,14 @@ __all__ = [
     "LateMatch",
     "PayMatchPolicy",
     "PayoutDecision",
+    "SettledEarlier",
     "late_matches",
     "payout_changes",
     "payout_digest",
     "payout_digests",
     "post_payout",
     "readdressed",
+    "settled_earlier",
 ]
 
 JSON = dict[str, Any]
@@ -153,6 +155,21 @@ class LateMatch:
     line_id: str
     posting: JSON
     invoice_number: str
+
+
+@dataclass
+class SettledEarlier:
+    """A payment on the error account whose invoice, booked since, another payout settled in
+    the meantime: it is not taken off the receivable a second time, and stays on the error
+    account for a person (the customer paid twice, say, and is owed the money back)."""
+
+    line_id: str
+    invoice_number: str
+    order: str
+    earlier: str
+    """The payout that settled the invoice (``<provider> payout <id>``)."""
+    amount: Decimal
+    """The payment's amount on the error account (negative: a credit)."""
 
 
 @dataclass
@@ -375,6 +392,44 @@ def _decision(
     )  # fmt: skip
 
 
+def _late_candidates(
+    posting: JournalPosting, known: KnownInvoices, done: Iterable[str]
+) -> Iterable[tuple[JournalLine, InvoiceFact, str]]:
+    """Each error-account line of a payout's posting that is a payment (or refund) of an
+    order whose invoice is booked now, not dealt with already (``done`` line ids), with its
+    invoice and whether it is a ``payment`` or a ``refund``."""
+    seen = set(done)
+    for line in posting.lines:
+        if line.role != "error" or line.reason not in LATE_MATCHABLE or not line.payout_line_id:
+            continue
+        if line.payout_line_id in seen:
+            continue
+        probe = PayoutLine(line_id=line.payout_line_id, type="charge", gross=ZERO, net=ZERO,
+                           order_ref=line.order_ref, psp_ref=line.psp_ref)  # fmt: skip
+        fact = _match(probe, known)
+        if fact is None or fact.state != "booked" or not fact.invoice_number:
+            continue
+        seen.add(line.payout_line_id)
+        yield line, fact, "refund" if line.amount > 0 else "payment"
+
+
+def settled_earlier(
+    posting: JournalPosting, known: KnownInvoices, done: Iterable[str] = ()
+) -> list[SettledEarlier]:
+    """The payments on the posting's error account whose invoice is booked now but was
+    settled by another payout meanwhile: no late match moves them, and each says why."""
+    found: list[SettledEarlier] = []
+    for line, fact, what in _late_candidates(posting, known, done):
+        invoice = str(fact.invoice_number)
+        earlier = known.settled_by(invoice) if what == "payment" else None
+        if earlier is not None:
+            assert line.payout_line_id is not None
+            found.append(
+                SettledEarlier(line.payout_line_id, invoice, fact.order, earlier, line.amount)
+            )
+    return found
+
+
 def late_matches(
     posting: JournalPosting,
     policy: PayMatchPolicy,
@@ -383,22 +438,14 @@ def late_matches(
 ) -> list[LateMatch]:
     """For each error-account line of a payout's posting that is a payment of an order whose
     invoice is now booked (and not moved already: ``done`` line ids, nor settled by another
-    payout meanwhile), the posting that moves it to the receivable with the invoice number."""
-    moved = set(done)
+    payout meanwhile: ``settled_earlier``), the posting that moves it to the receivable with
+    the invoice number."""
     found: list[LateMatch] = []
-    for line in posting.lines:
-        if line.role != "error" or line.reason not in LATE_MATCHABLE or not line.payout_line_id:
-            continue
-        if line.payout_line_id in moved:
-            continue
-        probe = PayoutLine(line_id=line.payout_line_id, type="charge", gross=ZERO, net=ZERO,
-                           order_ref=line.order_ref, psp_ref=line.psp_ref)  # fmt: skip
-        fact = _match(probe, known)
-        if fact is None or fact.state != "booked" or not fact.invoice_number:
-            continue
-        what = "refund" if line.amount > 0 else "payment"
-        if what == "payment" and known.settled_by(fact.invoice_number) is not None:
+    for line, fact, what in _late_candidates(posting, known, done):
+        invoice = str(fact.invoice_number)
+        if what == "payment" and known.settled_by(invoice) is not None:
             continue  # an earlier payout took it off the receivable: it stays for a person
+        assert line.payout_line_id is not None
         head = f"Payout {posting.payout_id}"
         refs = {"payout_line_id": line.payout_line_id, "order_ref": line.order_ref,
                 "psp_ref": line.psp_ref}  # fmt: skip
@@ -410,9 +457,9 @@ def late_matches(
                                    f"{_refs(fact.order, line.psp_ref)} from {line.reason}"),
                         **refs),
             JournalLine(role="receivable", account=policy.receivable_account,
-                        amount=line.amount, invoice=fact.invoice_number,
+                        amount=line.amount, invoice=invoice,
                         text=_clip(f"{head}: {what} {_refs(fact.order, line.psp_ref)}, "
-                                   f"invoice {fact.invoice_number}"), **refs),
+                                   f"invoice {invoice}"), **refs),
         ]  # fmt: skip
         key = f"{posting.reference}/{line.payout_line_id}"
         reference = key if len(key) <= 60 else f"{posting.reference[:40]}/{_short(key)}"
@@ -422,10 +469,8 @@ def late_matches(
             currency=posting.currency, lines=moved_lines,
         )  # fmt: skip
         found.append(
-            LateMatch(line.payout_line_id, late.model_dump(mode="json", exclude={"id"}),
-                      fact.invoice_number)
-        )  # fmt: skip
-        moved.add(line.payout_line_id)
+            LateMatch(line.payout_line_id, late.model_dump(mode="json", exclude={"id"}), invoice)
+        )
     return found
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "PaymentDecision",
     "TotalsCheck",
     "VatDecision",
+    "booked_gross",
     "booked_rate",
     "check_totals",
     "credit_note_lines",
@@ -48,6 +49,7 @@ __all__ = [
     "in_go_live",
     "line_item",
     "line_vat_code",
+    "negative_sale",
     "order_day",
     "plan_historical_import",
     "refund_payment_term",
@@ -211,7 +213,7 @@ def _compare(
     credit notes alike."""
     lines = list(booked)
     booked_tax = _booked_vat(lines, policy.vat.rounding)
-    booked_total = sum((line.net_amount for line in lines), Decimal("0.00")) + booked_tax
+    booked_total = booked_gross(lines, policy)
     gap = shop_total - booked_total
 
     def result(
@@ -251,6 +253,15 @@ def _booked_vat(lines: list[InvoiceLine], rounding: str) -> Decimal:
     )
 
 
+def booked_gross(lines: Iterable[InvoiceLine], policy: CommercePolicy) -> Decimal:
+    """What an invoice or credit note of these lines totals with VAT as the accounting system
+    books it (VAT rounded as ``vat.rounding`` says), which the hub record's per-line VAT can
+    miss by a cent."""
+    booked = list(lines)
+    net = sum((line.net_amount for line in booked), Decimal("0.00"))
+    return net + _booked_vat(booked, policy.vat.rounding)
+
+
 def check_totals(
     order: Order, policy: CommercePolicy, code_rates: Mapping[str, Decimal] | None = None
 ) -> TotalsCheck:
@@ -269,6 +280,21 @@ def check_totals(
 
 
 # ---------------------------------------------------------------------------- booking
+
+
+def negative_sale(order: Order) -> str | None:
+    """What makes the order a sale below zero (goods taken back at a negative quantity, or a
+    negative total), or None. Such an order is a refund in disguise: booked, it would be a
+    negative invoice that credits no sale and carries none of a credit note's references.
+    Discount lines, and negative fees that shops use as discounts, lower a sale; they do not
+    make one negative."""
+    for number, line in enumerate(order.lines, start=1):
+        if line.kind == "item" and line.quantity < 0:
+            label = line.sku or line.description or str(number)
+            return f"sells {label} at quantity {line.quantity.normalize():f}"
+    if order.total < 0:
+        return f"totals {order.total} {order.currency}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -336,7 +362,7 @@ class PaymentDecision:
 def _payment_term(code: str | None, order: Order, policy: CommercePolicy) -> str:
     """The term of money moved with method ``code`` for the order's customer: the method's
     rule's, the customer profile's, else the default."""
-    rule = policy.payment_methods.get(code) if code else None
+    rule = policy.payment_rule(code)
     profile = policy.customers.profiles[order.customer.customer_kind]
     term = (rule.payment_term if rule else None) or profile.payment_term
     return term or policy.default_payment_term
@@ -349,7 +375,7 @@ def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
     pending or failed gets a payment term, whatever its method.
     """
     code = order.payment_method.code if order.payment_method else None
-    rule = policy.payment_methods.get(code) if code else None
+    rule = policy.payment_rule(code)
     term = _payment_term(code, order, policy)
     if rule is None:
         return PaymentDecision(term, False, "payment_method_unknown" if code else "no_method")
@@ -370,7 +396,8 @@ def refund_payment_term(
     method without a rule says nothing about where the money went, so the invoice's stands."""
     sold = order.payment_method.code if order.payment_method else None
     back = refund.payment_method.code if refund.payment_method else None
-    if back is not None and back != sold and back in policy.payment_methods:
+    other = back is not None and back.casefold() != (sold or "").casefold()
+    if other and policy.payment_rule(back) is not None:
         return _payment_term(back, order, policy)
     return invoice_term or decide_payment(order, policy).payment_term
 
@@ -520,8 +547,9 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
     line of no amount (free shipping) or a discount sells nothing and keeps the home code.
     Reverse charge needs the buyer's VAT number from another member state than the shop's: a
     business with a home or non-EU number charged no VAT is a question for a person too.
-    Outside the EU: export, which carries no VAT; a line charged VAT there is a question for
-    a person.
+    Outside the EU: export, which carries no VAT; a line charged VAT there is booked on the
+    code ``vat.oss_codes`` names for that country and rate (the shop is registered there),
+    else a question for a person.
     """
     country = order.destination
     zone = vat_zone(country, policy)
@@ -529,9 +557,14 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
     if zone == "domestic":
         return _domestic(rate, policy)
     if zone == "abroad":
-        if rate:
-            return VatDecision(None, "export", "vat_charged_on_export")
-        return VatDecision(policy.vat.export_code, "export", "export")
+        if not rate:
+            return VatDecision(policy.vat.export_code, "export", "export")
+        # VAT charged outside the EU is the shop's own registration there (Norway's VOEC,
+        # the UK), booked on the code the policy names for it; without one, a person looks.
+        code = policy.vat.oss_codes.get(oss_key(country, rate)) if country else None
+        if code is not None:
+            return VatDecision(code, "export", "foreign_vat_registration")
+        return VatDecision(None, "export", "vat_charged_on_export")
     assert country is not None
     if order.customer.vat_number and order.customer.customer_kind != "b2c" and not rate:
         sells = line.kind != "discount" and line.net_amount
@@ -586,10 +619,15 @@ def _single_rate(order: Order) -> Decimal | None:
     return rates.pop() if len(rates) == 1 else None
 
 
-def credit_note_lines(refund: Refund, order: Order, policy: CommercePolicy) -> CreditNoteDecision:
+def credit_note_lines(
+    refund: Refund, order: Order, policy: CommercePolicy, credited: Decimal = Decimal("0.00")
+) -> CreditNoteDecision:
     """The credit note against the order's invoice: each refunded line at its order line's
     rate (the returned units, or one unit for money only), and what the refund pays beyond
-    its lines on the refund item at the order's rate, so the credit note totals the refund."""
+    its lines on the refund item at the order's rate, so the credit note totals the refund.
+
+    ``credited`` is what the invoice's other credit notes credit already: together they
+    never credit more than the invoice (two refunds of the whole order, say)."""
     if refund.order_source_id != order.source_id:
         return CreditNoteDecision("refund_order_mismatch")
     # A credit note is in its invoice's currency and never credits more than the invoice: a
@@ -599,6 +637,8 @@ def credit_note_lines(refund: Refund, order: Order, policy: CommercePolicy) -> C
         return CreditNoteDecision("refund_currency_mismatch")
     if refund.amount > order.total:
         return CreditNoteDecision("refund_exceeds_order")
+    if credited + refund.amount > order.total:
+        return CreditNoteDecision("refunds_exceed_order")
     lines: list[InvoiceLine] = []
     for refunded in refund.lines:
         line = _order_line(order, refunded.order_line_id, refunded.sku)
@@ -684,6 +724,9 @@ def _order_problems(
     known_vat_codes: Collection[str],
 ) -> Iterable[ImportProblem]:
     source = order.source_id
+    negative = negative_sale(order)
+    if negative is not None:
+        yield ImportProblem(source, "negative_sale", negative)
     for line in order.lines:
         # An item line without a SKU is allowed: it is booked as a line without an item.
         if line.kind == "item" and line.sku and line.sku not in known_products:

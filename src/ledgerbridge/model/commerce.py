@@ -93,9 +93,16 @@ class OrderLine(Canonical):
                     "price": str(self.unit_price),
                 },
             )
-        if self.quantity == 0:
-            raise PydanticCustomError("quantity_zero", "a line's quantity must not be zero")
         return self
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantity_not_zero(cls, value: Decimal) -> Decimal:
+        """A line of no units sells nothing; refused on the quantity itself, so a file's
+        problem names the quantity's column."""
+        if value == 0:
+            raise PydanticCustomError("quantity_zero", "a line's quantity must not be zero")
+        return value
 
 
 class TaxLine(Canonical):

@@ -34,6 +34,7 @@ from ledgerbridge.commerce.config import CommercePolicy, MatchField
 from ledgerbridge.commerce.flow import (
     BOOKED_STATES,
     RAISED_AFTER_BOOKING,
+    Credited,
     OrderResult,
     PartyPlan,
     Prior,
@@ -46,7 +47,7 @@ from ledgerbridge.commerce.flow import (
     source_hash,
 )
 from ledgerbridge.commerce.mapping import MappingRules
-from ledgerbridge.commerce.policies import DateRange
+from ledgerbridge.commerce.policies import DateRange, booked_gross
 from ledgerbridge.connectors.base import Connector, ConnectorError
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
@@ -902,9 +903,13 @@ class CommerceFlows(RouteFlows):
         invoice_row = self._derived(
             session, run.route_id, f"order:{refund.order_source_id}", "invoice"
         )
+        credited: tuple[Credited, ...] = ()
+        if invoice_row is not None:
+            own = derived.derived_record_id if derived is not None else None
+            credited = self._credited(session, run, invoice_row.derived_record_id, own)
         result = refund_flow(
             refund, order, run.policy, self._prior(session, run, invoice_row),
-            self._prior(session, run, derived), timezone=run.timezone,
+            self._prior(session, run, derived), timezone=run.timezone, credited=credited,
         )  # fmt: skip
         if result.outcome in ("wait", "skip"):
             recorder.issue(
@@ -923,7 +928,63 @@ class CommerceFlows(RouteFlows):
             if waits is not None:
                 message = credit_note_waits(str(result.state), invoice_row.derived_record_id, waits)
                 result = replace(result, message=message)
-        self._write_credit_note(session, run, record, refund, derived, digest, result)
+        written = self._write_credit_note(session, run, record, refund, derived, digest, result)
+        if written == "updated":
+            # A credit note changed (a draft's refund corrected): a refund of the same order
+            # held for crediting the invoice beyond its total may fit now.
+            for held_id in self._held_for_exceeding(session, run, refund):
+                self._refund(session, run, held_id)
+
+    def _held_for_exceeding(self, session: Session, run: FlowRun, refund: Refund) -> list[str]:
+        """The latest records of the other refunds of ``refund``'s order that are held with
+        ``refunds_exceed_order``."""
+        keys = session.scalars(
+            sa.select(SyncIssue.key).where(
+                SyncIssue.connection_id == run.recorder.connection_id,
+                SyncIssue.stream == "refunds",
+                SyncIssue.direction == FLOW,
+                SyncIssue.reason_code == "refunds_exceed_order",
+                SyncIssue.key != refund.source_id,
+            )
+        ).all()
+        if not keys:
+            return []
+        ids = self._source_records(session, run, "refund", sorted(keys))
+        order = HubRecord.data["order_source_id"].as_string()
+        return list(
+            session.scalars(
+                sa.select(HubRecord.id)
+                .where(HubRecord.id.in_(ids), order == refund.order_source_id)
+                .order_by(HubRecord.created_at, HubRecord.id)
+            )
+        )
+
+    def _credited(
+        self, session: Session, run: FlowRun, invoice_id: str, own: str | None
+    ) -> tuple[Credited, ...]:
+        """The hub's credit notes of an invoice other than the refund's own (``own``), with
+        what each credits as the accounting system books it."""
+        rows = session.scalars(
+            sa.select(HubRecord)
+            .where(
+                HubRecord.tenant_id == run.tenant_id,
+                HubRecord.entity == "invoice",
+                HubRecord.deleted.is_(False),
+                HubRecord.data["credits_invoice_id"].as_string() == invoice_id,
+            )
+            .order_by(HubRecord.created_at, HubRecord.id)
+        )
+        credited: list[Credited] = []
+        for row in rows:
+            if row.id == own:
+                continue
+            try:
+                note = Invoice.model_validate(row.data)
+            except ValidationError:
+                continue  # a credit note the hub cannot read has its own issue
+            amount = -booked_gross(note.lines_with_document_discount(), run.policy)
+            credited.append(Credited(note.number or row.id, amount))
+        return tuple(credited)
 
     def _credited_pending(self, session: Session, run: FlowRun, invoice_id: str) -> str | None:
         """Why the target does not have the credited invoice yet (the reason it refused it,
@@ -956,7 +1017,9 @@ class CommerceFlows(RouteFlows):
         derived: DerivedRecord | None,
         digest: str,
         result: RefundResult,
-    ) -> None:
+    ) -> str | None:
+        """Write the refund's credit note; answers the outcome (``created``, ``updated``,
+        ``unchanged``), or None when the hub cannot take it (its issue says why)."""
         assert result.credit_note is not None and result.state is not None
         recorder = run.recorder
         try:
@@ -968,7 +1031,7 @@ class CommerceFlows(RouteFlows):
                 message=f"the credit note cannot be made: {describe_validation_error(exc)}",
                 record_id=record.id,
             )  # fmt: skip
-            return
+            return None
         note = None
         if derived is not None:
             note = self._hub.get(session, run.tenant_id, "invoice", derived.derived_record_id)
@@ -989,6 +1052,7 @@ class CommerceFlows(RouteFlows):
             result.state, digest, outcome, result.issue, result.reason,
             run.tagged(f"{result.message}: credit note {note.id}"),
         )  # fmt: skip
+        return outcome
 
 
 # ---------------------------------------------------------------------------- shared reads

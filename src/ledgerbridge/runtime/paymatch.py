@@ -43,6 +43,7 @@ from ledgerbridge.commerce.paymatch import (
     payout_digests,
     post_payout,
     readdressed,
+    settled_earlier,
 )
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
@@ -76,6 +77,9 @@ UNMATCHED = "unmatched"
 SETTLEMENT = "settlement"
 """The derived-record role of an invoice a posting took off the receivable (keyed
 ``invoice:<number>``): a later payout's payment of it goes to the error account."""
+SETTLED_EARLIER = "settled_earlier"
+"""The derived-record role of an error-account line (keyed ``<payout>/<line>``, pointing at
+its posting) that no late match moves, as another payout settled its invoice: said once."""
 PAGE = 500
 BATCH = 20
 """Payouts decided per transaction (a payout may hold thousands of lines)."""
@@ -731,7 +735,7 @@ class PayMatchFlows(RouteFlows):
             for key in session.scalars(
                 sa.select(DerivedRecord.source_record_id).where(
                     DerivedRecord.route_id == run.route_id,
-                    DerivedRecord.role == "late_match",
+                    DerivedRecord.role.in_(("late_match", SETTLED_EARLIER)),
                     DerivedRecord.source_record_id.startswith(prefix, autoescape=True),
                 )
             )
@@ -758,6 +762,21 @@ class PayMatchFlows(RouteFlows):
                 remote_id=late.id, reason="late_match",
                 message=f"payout {posting.payout_id} line {move.line_id} matched to invoice "
                 f"{move.invoice_number}: posting {late.id}",
+            )  # fmt: skip
+        for kept in settled_earlier(posting, known, done):
+            self._remember(
+                session, run, f"{prefix}{kept.line_id}", SETTLED_EARLIER, record.id, "posted",
+                None,
+            )  # fmt: skip
+            done.append(kept.line_id)
+            run.recorder.log(
+                session, stream=STREAM, direction=FLOW, outcome="skipped", record_id=record.id,
+                remote_id=record.id, reason="already_settled",
+                message=f"payout {posting.payout_id} line {kept.line_id}: the payment of "
+                f"{-kept.amount} {posting.currency} of order {kept.order} stays on the error "
+                f"account: invoice {kept.invoice_number}, booked since, was settled by "
+                f"{kept.earlier} already, so it is not taken off the receivable twice; find out "
+                "why the payment came twice (refund it to the customer, or place it by hand)",
             )  # fmt: skip
         waiting = {
             ln.payout_line_id

@@ -257,6 +257,21 @@ def _missing(name: str, cell: Cell, record: str | None) -> Problem:
     )
 
 
+def _rate_missing(cell: Cell, record: str | None) -> Problem:
+    """An empty VAT rate in a mapped column: read as 0 % it would book the line without VAT (a
+    domestic sale declared exempt), so the file must say so, or the mapping its default."""
+    return Problem(
+        line=cell.line,
+        column=cell.column,
+        field="line.tax_rate",
+        record=record,
+        code="value_missing",
+        message=f"line.tax_rate is empty in column {cell.column!r}: read as 0 % it would book "
+        "the line without VAT; write 0 for a line without VAT, or give line.tax_rate a "
+        "default in the mapping",
+    )
+
+
 _REFUND_LINE_AMOUNTS = {
     "line.net_amount": "its refunded amount excluding VAT",
     "line.tax_amount": "its refunded VAT (0 on a line without VAT)",
@@ -520,6 +535,9 @@ def _read_group(group: _Group, mapping: FileMapping) -> tuple[Order | Refund | N
                     for name, cell in cells.items()
                     if cell.text is None and not cell.bad and mapping.specs[name].required
                 )
+                rate = cells.get("line.tax_rate")
+                if rate and rate.column and rate.text is None and not (rate.bad or row.problems):
+                    problems.append(_rate_missing(rate, group.key))
     problems.extend(_differences(group, heads, mapping))
     head = heads[0]
     if mapping.kind == "orders" and not lines:
