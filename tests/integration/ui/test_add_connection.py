@@ -109,3 +109,13 @@ def test_a_name_too_long_is_refused_on_its_field_with_what_was_typed(
     assert saved.status_code == 303, text_of(saved.text)
     [made] = tenant.api.get("/connections").json()
     assert made["name"] == long_name[:200]
+
+
+def test_a_required_address_is_asked_in_the_form_not_under_advanced(web: Web) -> None:
+    """A WooCommerce shop's address is what the connection is: it is not a sandbox host."""
+    page = web.get("/ui/connections/new/woocommerce").text
+    shown, advanced = page.split("<details>", 1)
+    assert 'name="settings.base_url"' in shown
+    assert 'name="settings.base_url"' not in advanced
+    uniconta = web.get("/ui/connections/new/uniconta?form=1").text
+    assert 'name="settings.base_url"' in uniconta.split("<details>", 1)[1]
