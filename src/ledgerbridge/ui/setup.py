@@ -83,6 +83,7 @@ def render_form(
             "secret_fields": secrets,
             "values": values or {"timezone": spec.timezone},
             "errors": placed,
+            "advanced_open": refused_under_advanced(placed, settings + secrets),
             "options": options or {},
             "warnings": warnings or [],
             "save_label": wizard_of(system).save_label,
@@ -93,6 +94,15 @@ def render_form(
     )
     response.headers["cache-control"] = "no-store"
     return response
+
+
+def refused_under_advanced(errors: dict[str, str], fields: list[FormField]) -> bool:
+    """Whether a refusal is on a field under "Advanced" (the time zone, a host), which then
+    opens: a marked field folded away is one the person cannot see."""
+    folded = {"timezone"} | {
+        f"{'secrets' if f.secret else 'settings'}.{f.name}" for f in fields if f.advanced
+    }
+    return not folded.isdisjoint(errors)
 
 
 def _field_of(key: str, names: set[str]) -> str:

@@ -25,7 +25,7 @@ from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.services.errors import Invalid, ServiceError
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.nav import connection_context
-from ledgerbridge.ui.setup import form_fields, render_form
+from ledgerbridge.ui.setup import form_fields, refused_under_advanced, render_form
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
 from ledgerbridge.ui.wizard import JSON, Wizard, wizard
 
@@ -73,6 +73,7 @@ def login_page(
             "fields": [(key.split(".", 1)[0] + ".", by_key[key]) for key in step.fields],
             "values": values or {},
             "errors": errors or {},
+            "advanced_open": refused_under_advanced(errors or {}, list(by_key.values())),
             "options": {},
         },
         status_code=status_code,

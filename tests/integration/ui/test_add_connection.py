@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.runtime.http import free_port
 from ledgerbridge.sandbox.woocommerce.app import SandboxServer
 from ledgerbridge.sandbox.woocommerce.state import WooSandbox
 from tests.integration.conftest import COMPANY, PASSWORD, USER, Tenant, Uniconta
@@ -119,3 +120,27 @@ def test_a_required_address_is_asked_in_the_form_not_under_advanced(web: Web) ->
     assert 'name="settings.base_url"' not in advanced
     uniconta = web.get("/ui/connections/new/uniconta?form=1").text
     assert 'name="settings.base_url"' in uniconta.split("<details>", 1)[1]
+
+
+def test_a_refusal_under_advanced_opens_it_with_the_reason_on_the_field(
+    web: Web, tenant: Tenant
+) -> None:
+    """A host that does not answer, or a time zone that does not exist, is marked on a field
+    the page shows: the Advanced section opens, and the time zone says why beside it."""
+    login = {
+        "settings.username": USER,
+        "secrets.password": PASSWORD,
+        "settings.base_url": f"http://127.0.0.1:{free_port()}",
+    }
+    unreachable = web.post("/ui/connections/new/uniconta/login", login)
+    assert unreachable.status_code == 422
+    assert "<details open>" in unreachable.text
+    assert 'aria-invalid="true"' in unreachable.text.split('id="settings-base_url"')[1][:300]
+    assert "<details>" in web.get("/ui/connections/new/uniconta").text, "closed until refused"
+
+    zone = web.post("/ui/connections/new/files", {"name": "Files", "timezone": "Mars/Base"})
+    assert zone.status_code == 422
+    assert "<details open>" in zone.text
+    assert 'aria-describedby="timezone-error"' in zone.text
+    assert '<small id="timezone-error" class="error">unknown time zone' in zone.text
+    assert tenant.api.get("/connections").json() == []
