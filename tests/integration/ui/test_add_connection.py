@@ -144,3 +144,27 @@ def test_a_refusal_under_advanced_opens_it_with_the_reason_on_the_field(
     assert 'aria-describedby="timezone-error"' in zone.text
     assert '<small id="timezone-error" class="error">unknown time zone' in zone.text
     assert tenant.api.get("/connections").json() == []
+
+
+def test_a_set_up_form_sent_again_does_not_add_the_connection_twice(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """The browser's back button, then Save again (or a reload that resends the form): the
+    second is refused on the name, and there is one connection."""
+    form = {
+        "name": "Uniconta – Nordlys",
+        "timezone": "Europe/Copenhagen",
+        "settings.company_id": str(COMPANY),
+        "settings.username": USER,
+        "settings.base_url": uniconta.url,
+        "secrets.password": PASSWORD,
+    }
+    assert web.post("/ui/connections/new/uniconta", form).status_code == 303
+    again = web.post("/ui/connections/new/uniconta", {**form, "name": " uniconta – NORDLYS "})
+    assert again.status_code == 409, text_of(again.text)
+    assert "a connection named &#39;Uniconta – Nordlys&#39; exists already" in again.text
+    assert 'aria-invalid="true"' in again.text.split('id="name"', 1)[1].split(">", 1)[0]
+    assert len(tenant.api.get("/connections").json()) == 1
+    other = web.post("/ui/connections/new/uniconta", {**form, "name": "Uniconta – second"})
+    assert other.status_code == 303, text_of(other.text)
+    assert len(tenant.api.get("/connections").json()) == 2
