@@ -308,6 +308,35 @@ def test_the_login_started_from_the_ui_comes_back_to_it(
     assert answer.json() == {"status": "connected", "connection_id": connection["id"]}
 
 
+def test_a_return_from_qonto_opened_again_leads_to_the_login_page_saying_so(
+    web: Web, tenant: Tenant, qonto: tuple[QontoSandbox, str]
+) -> None:
+    """The browser's back button or a reload opens the callback a second time: its login is
+    spent, so the person lands on the connection's login page, still logged in, not on a
+    bare JSON refusal; an API caller keeps the JSON 404."""
+    _sandbox, url = qonto
+    connection = qonto_connection(web, tenant, url)
+    started = web.post(f"/ui/connections/{connection['id']}/login")
+    link = next(
+        part.split('"')[1] for part in started.text.split("<a href=")[1:] if "oauth2/auth" in part
+    )
+    callback = httpx.get(link.replace("&amp;", "&")).headers["location"]
+    browser = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    assert web.get(callback, headers=browser).headers["location"].endswith("?login=ok")
+
+    again = web.get(callback, headers=browser)
+    assert again.status_code == 303
+    assert again.headers["location"] == f"/ui/connections/{connection['id']}/login?login=spent"
+    page = web.get(again.headers["location"])
+    assert page.status_code == 200
+    assert "used already or has expired" in text_of(page.text)
+    assert "Logged in" in text_of(page.text)
+    assert tenant.api.get(f"/connections/{connection['id']}").json()["logged_in"] is True
+    api = httpx.get(callback)
+    assert api.status_code == 404
+    assert api.json() == {"detail": "unknown or expired login; start the login again"}
+
+
 def test_a_login_returns_only_to_a_page_of_the_ui(
     system: System, tenant: Tenant, qonto: tuple[QontoSandbox, str], web: Web
 ) -> None:
