@@ -27,6 +27,7 @@ WORDS = {
     "api": "API",
     "tls": "TLS",
     "ca": "CA",
+    "oauth": "OAuth",
 }
 
 

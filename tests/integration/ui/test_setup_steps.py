@@ -262,6 +262,42 @@ def qonto_connection(web: Web, tenant: Tenant, url: str) -> dict[str, Any]:
     return dict(connection)
 
 
+def test_a_qonto_set_up_without_its_app_says_what_to_give_on_the_field(
+    web: Web, tenant: Tenant, qonto: tuple[QontoSandbox, str]
+) -> None:
+    """Neither the OAuth app nor an API key, or a client ID without its secret: refused on
+    the field to fill, not saved to fail at the login; once saved, the notice speaks of the
+    page's button, not of the API."""
+    _sandbox, url = qonto
+    form = {"name": "Qonto", "settings.base_url": url, "settings.oauth_url": url}
+    page = web.get("/ui/connections/new/qonto").text
+    assert "OAuth client ID" in text_of(page) and "Oauth" not in text_of(page)
+
+    bare = web.post("/ui/connections/new/qonto", form)
+    assert bare.status_code == 422
+    assert "give the OAuth client ID and client secret of your Qonto app" in text_of(bare.text)
+    assert 'aria-invalid="true"' in bare.text.split('id="settings-oauth_client_id"')[1][:300]
+
+    half = web.post("/ui/connections/new/qonto", {**form, "settings.oauth_client_id": CLIENT_ID})
+    assert half.status_code == 422
+    assert "give the OAuth client secret Qonto issued" in text_of(half.text)
+    assert 'aria-invalid="true"' in half.text.split('id="secrets-oauth_client_secret"')[1][:300]
+    assert tenant.api.get("/connections").json() == []
+
+    saved = web.post(
+        "/ui/connections/new/qonto",
+        {
+            **form,
+            "settings.oauth_client_id": CLIENT_ID,
+            "secrets.oauth_client_secret": CLIENT_SECRET,
+        },
+    )
+    assert saved.status_code == 303
+    notice = text_of(web.get(saved.headers["location"]).text)
+    assert "Next: log in to Qonto" in notice
+    assert "POST /connections" not in notice
+
+
 def follow_login(web: Web, connection_id: str) -> httpx.Response:
     """The button, the link to Qonto, Qonto's redirect back to the callback."""
     started = web.post(f"/ui/connections/{connection_id}/login")
