@@ -160,7 +160,11 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
     except ServiceError as exc:
         if isinstance(exc, Forbidden):
             raise  # the page that says who may do this, not a form to fill again
-        values = {k: v for k, v in given.items() if not k.startswith("secrets.")}
+        values = {
+            k: v
+            for k, v in given.items()
+            if not k.startswith("secrets.") or _keeps_secrets(system, exc.field, v)
+        }
         return render_form(
             request, signed, system,
             values=values, errors={exc.field or "_": exc.message},
@@ -175,6 +179,15 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
     if created.get("warnings"):
         notice += " " + " ".join(created["warnings"])
     return redirect(target, notice)
+
+
+def _keeps_secrets(system: str, refused: str | None, secret: str) -> bool:
+    """Whether a refused form carries a secret it was given (hidden, as the first step carries
+    it), so that fixing another field does not mean pasting the password or key again. A
+    refusal of the credentials themselves (a secret, the user, the host) asks for them anew."""
+    field = (refused or "").removeprefix("settings.")
+    credentials = field.startswith("secrets") or field in SYSTEMS[system].credential_settings
+    return bool(secret) and not credentials
 
 
 def _refuse_taken_name(request: Request, signed: Signed, name: str) -> None:

@@ -13,6 +13,9 @@ import pytest
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.qonto import QontoSandbox, SandboxServer
+from ledgerbridge.sandbox.yuki import SandboxServer as YukiServer
+from ledgerbridge.sandbox.yuki import YukiSandbox, seed_demo
+from ledgerbridge.sandbox.yuki.seed import SeededDomain
 from tests.integration.conftest import (
     COMPANY,
     PASSWORD,
@@ -101,6 +104,55 @@ def test_a_refused_nested_setting_lands_on_its_input(web: Web, tenant: Tenant) -
     assert partial.status_code == 422
     assert "settings.debtor_numbers.next: required" in text_of(partial.text)
     assert described in partial.text and 'value="NL-"' in partial.text
+    assert tenant.api.get("/connections").json() == []
+
+
+@pytest.fixture
+def yuki() -> Iterator[tuple[SeededDomain, str]]:
+    sandbox = YukiSandbox()
+    seeded = seed_demo(sandbox, contacts=2, seed=7)
+    server = YukiServer(sandbox)
+    server.start()
+    yield seeded, server.base_url
+    server.stop()
+
+
+def test_a_refused_save_keeps_the_key_the_first_step_was_given(
+    web: Web, tenant: Tenant, yuki: tuple[SeededDomain, str]
+) -> None:
+    """Yuki's key is pasted once, on the first step: a refusal of another field (the debtor
+    number) keeps carrying it, so the form sent again is saved without pasting it again; a
+    refusal of the key itself asks for it anew."""
+    sandbox, url = yuki
+    found = web.post(
+        "/ui/connections/new/yuki/login",
+        {"secrets.access_key": sandbox.access_key, "settings.base_url": url},
+    )
+    assert found.status_code == 200, text_of(found.text)
+    chosen = {
+        "name": "Yuki",
+        "settings.base_url": url,
+        "settings.domain_id": sandbox.domain_id,
+        "settings.administration_id": sandbox.administration_id,
+        "secrets.access_key": sandbox.access_key,
+    }
+    refused = web.post("/ui/connections/new/yuki", {**chosen, "settings.debtor_numbers.next": ""})
+    assert refused.status_code == 422
+    carried = f'<input type="hidden" name="secrets.access_key" value="{sandbox.access_key}">'
+    assert carried in refused.text
+    assert 'id="secrets-access_key"' not in refused.text, "not asked again"
+    assert refused.headers["cache-control"] == "no-store"
+
+    wrong = web.post(
+        "/ui/connections/new/yuki",
+        {
+            **chosen,
+            "settings.debtor_numbers.next": "10000",
+            "secrets.access_key": "not-the-key-0815",
+        },
+    )
+    assert wrong.status_code == 422
+    assert 'id="secrets-access_key"' in wrong.text and "not-the-key-0815" not in wrong.text
     assert tenant.api.get("/connections").json() == []
 
 
