@@ -71,6 +71,14 @@ def render_form(
     what a first step found."""
     settings, secrets = form_fields(system)
     spec = SYSTEMS[system]
+    lacking = system_of(request).connections.installation_lacks(system)
+    if lacking:
+        warnings = [
+            f"This installation is not set up for {spec.title} yet: whoever runs the server "
+            f"sets {' or '.join(lacking)} and restarts it. Until "
+            f"then no {spec.title} connection can be saved.",
+            *(warnings or []),
+        ]
     names = {f"settings.{f.name}" for f in settings} | {f"secrets.{f.name}" for f in secrets}
     placed = {_field_of(key, names): message for key, message in (errors or {}).items()}
     response = render(

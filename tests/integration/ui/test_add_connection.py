@@ -168,3 +168,14 @@ def test_a_set_up_form_sent_again_does_not_add_the_connection_twice(
     other = web.post("/ui/connections/new/uniconta", {**form, "name": "Uniconta – second"})
     assert other.status_code == 303, text_of(other.text)
     assert len(tenant.api.get("/connections").json()) == 2
+
+
+def test_the_tripletex_form_says_first_when_the_installation_lacks_its_consumer_token(
+    web: Web,
+) -> None:
+    """The consumer token is the installation's: without it no Tripletex connection can be
+    saved, so the form says so before a token is pasted, naming what the server needs."""
+    page = text_of(web.get("/ui/connections/new/tripletex").text)
+    assert "This installation is not set up for Tripletex yet" in page
+    assert "LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN" in page
+    assert "not set up for" not in text_of(web.get("/ui/connections/new/uniconta?form=1").text)

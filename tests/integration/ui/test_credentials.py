@@ -205,3 +205,11 @@ def test_rotating_a_token_pausing_and_deleting_in_the_browser(
     page.get_by_role("button", name="Delete the connection").click()
     page.get_by_text("Tripletex is deleted.").wait_for()
     assert tenant.api.get(f"/connections/{cid}").status_code == 404
+
+
+def test_the_tripletex_form_asks_nothing_of_the_installation_that_has_its_token(
+    web: Web,
+) -> None:
+    page = text_of(web.get("/ui/connections/new/tripletex").text)
+    assert "Employee token" in page
+    assert "not set up for Tripletex" not in page
