@@ -13,7 +13,8 @@ from typing import Any
 from ledgerbridge.services.errors import Invalid
 
 ADVANCED = frozenset({"base_url", "daily_call_limit", "page_size"})
-"""Shown under "Advanced": a sandbox or a private host, a lower budget, a smaller page."""
+"""Shown under "Advanced": a sandbox or a private host, a lower budget, a smaller page. A
+required one (a shop's own address) is asked with the others, never folded away."""
 LONG_TEXT = 1000
 """A text that may be longer than this (a mail body template) gets a text area: its lines
 survive, which a one-line input would join."""
@@ -26,6 +27,7 @@ WORDS = {
     "api": "API",
     "tls": "TLS",
     "ca": "CA",
+    "oauth": "OAuth",
 }
 
 
@@ -104,7 +106,7 @@ def fields_of(schema: Mapping[str, Any], *, secret: bool = False) -> list[FormFi
                 input=input_type,
                 required=name in required,
                 help=description,
-                advanced=name in ADVANCED or name.endswith("_url"),
+                advanced=(name in ADVANCED or name.endswith("_url")) and name not in required,
                 secret=secret,
                 choices=choices,
                 minimum=kind.get("minimum"),

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.connectors.settings import schema_of
-from ledgerbridge.services.errors import Forbidden, Invalid, NotFound, ServiceError
+from ledgerbridge.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.forms import FormField, choices_of, fields_of, fields_under, read_values
 from ledgerbridge.ui.web import (
@@ -71,6 +71,14 @@ def render_form(
     what a first step found."""
     settings, secrets = form_fields(system)
     spec = SYSTEMS[system]
+    lacking = system_of(request).connections.installation_lacks(system)
+    if lacking:
+        warnings = [
+            f"This installation is not set up for {spec.title} yet: whoever runs the server "
+            f"sets {' or '.join(lacking)} and restarts it. Until "
+            f"then no {spec.title} connection can be saved.",
+            *(warnings or []),
+        ]
     names = {f"settings.{f.name}" for f in settings} | {f"secrets.{f.name}" for f in secrets}
     placed = {_field_of(key, names): message for key, message in (errors or {}).items()}
     response = render(
@@ -83,6 +91,7 @@ def render_form(
             "secret_fields": secrets,
             "values": values or {"timezone": spec.timezone},
             "errors": placed,
+            "advanced_open": refused_under_advanced(placed, settings + secrets),
             "options": options or {},
             "warnings": warnings or [],
             "save_label": wizard_of(system).save_label,
@@ -93,6 +102,15 @@ def render_form(
     )
     response.headers["cache-control"] = "no-store"
     return response
+
+
+def refused_under_advanced(errors: dict[str, str], fields: list[FormField]) -> bool:
+    """Whether a refusal is on a field under "Advanced" (the time zone, a host), which then
+    opens: a marked field folded away is one the person cannot see."""
+    folded = {"timezone"} | {
+        f"{'secrets' if f.secret else 'settings'}.{f.name}" for f in fields if f.advanced
+    }
+    return not folded.isdisjoint(errors)
 
 
 def _field_of(key: str, names: set[str]) -> str:
@@ -138,6 +156,7 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
     try:
         if len(given.get("name", "")) > NAME_MAX:
             raise Invalid(f"a connection's name has at most {NAME_MAX} characters", field="name")
+        _refuse_taken_name(request, signed, given.get("name", "").strip() or system)
         created = system_of(request).connections.create(
             signed.principal,
             system=system,
@@ -149,7 +168,11 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
     except ServiceError as exc:
         if isinstance(exc, Forbidden):
             raise  # the page that says who may do this, not a form to fill again
-        values = {k: v for k, v in given.items() if not k.startswith("secrets.")}
+        values = {
+            k: v
+            for k, v in given.items()
+            if not k.startswith("secrets.") or _keeps_secrets(system, exc.field, v)
+        }
         return render_form(
             request, signed, system,
             values=values, errors={exc.field or "_": exc.message},
@@ -164,6 +187,27 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
     if created.get("warnings"):
         notice += " " + " ".join(created["warnings"])
     return redirect(target, notice)
+
+
+def _keeps_secrets(system: str, refused: str | None, secret: str) -> bool:
+    """Whether a refused form carries a secret it was given (hidden, as the first step carries
+    it), so that fixing another field does not mean pasting the password or key again. A
+    refusal of the credentials themselves (a secret, the user, the host) asks for them anew."""
+    field = (refused or "").removeprefix("settings.")
+    credentials = field.startswith("secrets") or field in SYSTEMS[system].credential_settings
+    return bool(secret) and not credentials
+
+
+def _refuse_taken_name(request: Request, signed: Signed, name: str) -> None:
+    """A set-up form sent again (the browser's back button, a reload) would add the same
+    connection twice, listed twice under one name: the name already in use is refused."""
+    for existing in system_of(request).connections.list_connections(signed.principal):
+        if existing["name"].casefold() == name.casefold():
+            raise Conflict(
+                f"a connection named '{existing['name']}' exists already (see Connections): "
+                "to add another, give it a name of its own",
+                field="name",
+            )
 
 
 def _under(form: dict[str, str], prefix: str) -> dict[str, str]:

@@ -25,7 +25,7 @@ from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.services.errors import Invalid, ServiceError
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.nav import connection_context
-from ledgerbridge.ui.setup import form_fields, render_form
+from ledgerbridge.ui.setup import form_fields, refused_under_advanced, render_form
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
 from ledgerbridge.ui.wizard import JSON, Wizard, wizard
 
@@ -73,6 +73,7 @@ def login_page(
             "fields": [(key.split(".", 1)[0] + ".", by_key[key]) for key in step.fields],
             "values": values or {},
             "errors": errors or {},
+            "advanced_open": refused_under_advanced(errors or {}, list(by_key.values())),
             "options": {},
         },
         status_code=status_code,
@@ -243,7 +244,8 @@ async def log_in_first(request: Request, system: str, signed: ChangeDep) -> Resp
 def oauth_page(
     request: Request, connection_id: str, signed: SignedDep, login: str | None = None
 ) -> Any:
-    """ "Log in to Qonto", and where the login comes back to (``?login=ok|failed``)."""
+    """ "Log in to Qonto", and where the login comes back to (``?login=ok|failed``, or
+    ``spent`` for a login opened again after it was used or expired)."""
     context = connection_context(request, signed, connection_id, "login")
     spec = context["spec"]
     if spec.oauth is None:
@@ -253,7 +255,8 @@ def oauth_page(
     failed = context["connection"]["last_error"] if login == "failed" else None
     return render(
         request, "connection/login.html",
-        {**context, "failed": failed, "authorize_url": None}, signed=signed,
+        {**context, "failed": failed, "spent": login == "spent", "authorize_url": None},
+        signed=signed,
         status_code=422 if failed else 200,
     )  # fmt: skip
 
@@ -268,7 +271,8 @@ def start_oauth(request: Request, connection_id: str, signed: ChangeDep) -> Resp
     context = connection_context(request, signed, connection_id, "login")
     response = render(
         request, "connection/login.html",
-        {**context, "failed": None, "authorize_url": started["authorize_url"]}, signed=signed,
+        {**context, "failed": None, "spent": False, "authorize_url": started["authorize_url"]},
+        signed=signed,
     )  # fmt: skip
     response.headers["cache-control"] = "no-store"
     return response

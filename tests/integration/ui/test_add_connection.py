@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.runtime.http import free_port
 from ledgerbridge.sandbox.woocommerce.app import SandboxServer
 from ledgerbridge.sandbox.woocommerce.state import WooSandbox
 from tests.integration.conftest import COMPANY, PASSWORD, USER, Tenant, Uniconta
@@ -128,3 +129,72 @@ def test_a_nul_character_in_a_form_or_a_search_is_an_error_page_naming_the_field
     assert "q: a NUL character" in text_of(searched.text)
     api = tenant.api.get("/connections", params={"q": "a\x00b"})
     assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "q"]
+
+
+def test_a_required_address_is_asked_in_the_form_not_under_advanced(web: Web) -> None:
+    """A WooCommerce shop's address is what the connection is: it is not a sandbox host."""
+    page = web.get("/ui/connections/new/woocommerce").text
+    shown, advanced = page.split("<details>", 1)
+    assert 'name="settings.base_url"' in shown
+    assert 'name="settings.base_url"' not in advanced
+    uniconta = web.get("/ui/connections/new/uniconta?form=1").text
+    assert 'name="settings.base_url"' in uniconta.split("<details>", 1)[1]
+
+
+def test_a_refusal_under_advanced_opens_it_with_the_reason_on_the_field(
+    web: Web, tenant: Tenant
+) -> None:
+    """A host that does not answer, or a time zone that does not exist, is marked on a field
+    the page shows: the Advanced section opens, and the time zone says why beside it."""
+    login = {
+        "settings.username": USER,
+        "secrets.password": PASSWORD,
+        "settings.base_url": f"http://127.0.0.1:{free_port()}",
+    }
+    unreachable = web.post("/ui/connections/new/uniconta/login", login)
+    assert unreachable.status_code == 422
+    assert "<details open>" in unreachable.text
+    assert 'aria-invalid="true"' in unreachable.text.split('id="settings-base_url"')[1][:300]
+    assert "<details>" in web.get("/ui/connections/new/uniconta").text, "closed until refused"
+
+    zone = web.post("/ui/connections/new/files", {"name": "Files", "timezone": "Mars/Base"})
+    assert zone.status_code == 422
+    assert "<details open>" in zone.text
+    assert 'aria-describedby="timezone-error"' in zone.text
+    assert '<small id="timezone-error" class="error">unknown time zone' in zone.text
+    assert tenant.api.get("/connections").json() == []
+
+
+def test_a_set_up_form_sent_again_does_not_add_the_connection_twice(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """The browser's back button, then Save again (or a reload that resends the form): the
+    second is refused on the name, and there is one connection."""
+    form = {
+        "name": "Uniconta – Nordlys",
+        "timezone": "Europe/Copenhagen",
+        "settings.company_id": str(COMPANY),
+        "settings.username": USER,
+        "settings.base_url": uniconta.url,
+        "secrets.password": PASSWORD,
+    }
+    assert web.post("/ui/connections/new/uniconta", form).status_code == 303
+    again = web.post("/ui/connections/new/uniconta", {**form, "name": " uniconta – NORDLYS "})
+    assert again.status_code == 409, text_of(again.text)
+    assert "a connection named &#39;Uniconta – Nordlys&#39; exists already" in again.text
+    assert 'aria-invalid="true"' in again.text.split('id="name"', 1)[1].split(">", 1)[0]
+    assert len(tenant.api.get("/connections").json()) == 1
+    other = web.post("/ui/connections/new/uniconta", {**form, "name": "Uniconta – second"})
+    assert other.status_code == 303, text_of(other.text)
+    assert len(tenant.api.get("/connections").json()) == 2
+
+
+def test_the_tripletex_form_says_first_when_the_installation_lacks_its_consumer_token(
+    web: Web,
+) -> None:
+    """The consumer token is the installation's: without it no Tripletex connection can be
+    saved, so the form says so before a token is pasted, naming what the server needs."""
+    page = text_of(web.get("/ui/connections/new/tripletex").text)
+    assert "This installation is not set up for Tripletex yet" in page
+    assert "LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN" in page
+    assert "not set up for" not in text_of(web.get("/ui/connections/new/uniconta?form=1").text)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from ledgerbridge.clock import ManualClock
+from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings
 from tests.integration.conftest import Tenant, hub_settings
@@ -205,3 +206,33 @@ def test_rotating_a_token_pausing_and_deleting_in_the_browser(
     page.get_by_role("button", name="Delete the connection").click()
     page.get_by_text("Tripletex is deleted.").wait_for()
     assert tenant.api.get(f"/connections/{cid}").status_code == 404
+
+
+def test_the_tripletex_form_asks_nothing_of_the_installation_that_has_its_token(
+    web: Web,
+) -> None:
+    page = text_of(web.get("/ui/connections/new/tripletex").text)
+    assert "Employee token" in page
+    assert "not set up for Tripletex" not in page
+
+
+def test_a_refused_token_is_named_when_the_other_environment_cannot_be_reached(
+    web: Web, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """A token Tripletex does not know is tried in the other environment to say which it
+    belongs to; when that one cannot be reached (a sandbox serving production only), the
+    refusal of the token stands, not a message that Tripletex could not be reached."""
+    refused = web.post(
+        "/ui/connections/new/tripletex",
+        {
+            "name": "Tripletex",
+            "settings.environment": "production",
+            "settings.base_urls.production": tripletex.server.url("production"),
+            "settings.base_urls.test": f"http://127.0.0.1:{free_port()}/test/v2",
+            "secrets.employee_token": "not-a-token-of-this-firm",
+        },
+    )
+    assert refused.status_code == 422
+    assert "could not reach" not in text_of(refused.text)
+    assert 'aria-invalid="true"' in refused.text.split('id="secrets-employee_token"')[1][:300]
+    assert tenant.api.get("/connections").json() == []

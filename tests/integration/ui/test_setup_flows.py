@@ -264,3 +264,20 @@ def test_qonto_from_an_empty_tenant_to_synced_records_with_the_oauth_login(
     choose_entities(page)
     assert import_all(page) == 5
     assert parties(tenant) == 5
+
+
+def test_a_double_click_on_save_adds_the_connection_once(
+    page: Any, system: System, ui_url: str, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.goto(f"{ui_url}/connections/new/uniconta?form=1")
+    page.get_by_label("Company ID").fill(str(COMPANY))
+    page.get_by_label("Username").fill(USER)
+    page.get_by_label(re.compile(r"^Password\W*$")).fill(PASSWORD)
+    page.get_by_text("Advanced").click()
+    page.get_by_label("Base URL", exact=True).fill(uniconta.url)
+    save = page.get_by_role("button", name="Save and check the connection")
+    save.evaluate("button => { button.click(); setTimeout(() => button.click(), 40); }")
+    page.get_by_role("heading", name="What syncs").wait_for()
+    page.wait_for_timeout(1000)  # a second save, were one sent, has landed by now
+    assert len(tenant.api.get("/connections").json()) == 1

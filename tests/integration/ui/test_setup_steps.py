@@ -13,6 +13,9 @@ import pytest
 
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.qonto import QontoSandbox, SandboxServer
+from ledgerbridge.sandbox.yuki import SandboxServer as YukiServer
+from ledgerbridge.sandbox.yuki import YukiSandbox, seed_demo
+from ledgerbridge.sandbox.yuki.seed import SeededDomain
 from tests.integration.conftest import (
     COMPANY,
     PASSWORD,
@@ -101,6 +104,55 @@ def test_a_refused_nested_setting_lands_on_its_input(web: Web, tenant: Tenant) -
     assert partial.status_code == 422
     assert "settings.debtor_numbers.next: required" in text_of(partial.text)
     assert described in partial.text and 'value="NL-"' in partial.text
+    assert tenant.api.get("/connections").json() == []
+
+
+@pytest.fixture
+def yuki() -> Iterator[tuple[SeededDomain, str]]:
+    sandbox = YukiSandbox()
+    seeded = seed_demo(sandbox, contacts=2, seed=7)
+    server = YukiServer(sandbox)
+    server.start()
+    yield seeded, server.base_url
+    server.stop()
+
+
+def test_a_refused_save_keeps_the_key_the_first_step_was_given(
+    web: Web, tenant: Tenant, yuki: tuple[SeededDomain, str]
+) -> None:
+    """Yuki's key is pasted once, on the first step: a refusal of another field (the debtor
+    number) keeps carrying it, so the form sent again is saved without pasting it again; a
+    refusal of the key itself asks for it anew."""
+    sandbox, url = yuki
+    found = web.post(
+        "/ui/connections/new/yuki/login",
+        {"secrets.access_key": sandbox.access_key, "settings.base_url": url},
+    )
+    assert found.status_code == 200, text_of(found.text)
+    chosen = {
+        "name": "Yuki",
+        "settings.base_url": url,
+        "settings.domain_id": sandbox.domain_id,
+        "settings.administration_id": sandbox.administration_id,
+        "secrets.access_key": sandbox.access_key,
+    }
+    refused = web.post("/ui/connections/new/yuki", {**chosen, "settings.debtor_numbers.next": ""})
+    assert refused.status_code == 422
+    carried = f'<input type="hidden" name="secrets.access_key" value="{sandbox.access_key}">'
+    assert carried in refused.text
+    assert 'id="secrets-access_key"' not in refused.text, "not asked again"
+    assert refused.headers["cache-control"] == "no-store"
+
+    wrong = web.post(
+        "/ui/connections/new/yuki",
+        {
+            **chosen,
+            "settings.debtor_numbers.next": "10000",
+            "secrets.access_key": "not-the-key-0815",
+        },
+    )
+    assert wrong.status_code == 422
+    assert 'id="secrets-access_key"' in wrong.text and "not-the-key-0815" not in wrong.text
     assert tenant.api.get("/connections").json() == []
 
 
@@ -262,6 +314,42 @@ def qonto_connection(web: Web, tenant: Tenant, url: str) -> dict[str, Any]:
     return dict(connection)
 
 
+def test_a_qonto_set_up_without_its_app_says_what_to_give_on_the_field(
+    web: Web, tenant: Tenant, qonto: tuple[QontoSandbox, str]
+) -> None:
+    """Neither the OAuth app nor an API key, or a client ID without its secret: refused on
+    the field to fill, not saved to fail at the login; once saved, the notice speaks of the
+    page's button, not of the API."""
+    _sandbox, url = qonto
+    form = {"name": "Qonto", "settings.base_url": url, "settings.oauth_url": url}
+    page = web.get("/ui/connections/new/qonto").text
+    assert "OAuth client ID" in text_of(page) and "Oauth" not in text_of(page)
+
+    bare = web.post("/ui/connections/new/qonto", form)
+    assert bare.status_code == 422
+    assert "give the OAuth client ID and client secret of your Qonto app" in text_of(bare.text)
+    assert 'aria-invalid="true"' in bare.text.split('id="settings-oauth_client_id"')[1][:300]
+
+    half = web.post("/ui/connections/new/qonto", {**form, "settings.oauth_client_id": CLIENT_ID})
+    assert half.status_code == 422
+    assert "give the OAuth client secret Qonto issued" in text_of(half.text)
+    assert 'aria-invalid="true"' in half.text.split('id="secrets-oauth_client_secret"')[1][:300]
+    assert tenant.api.get("/connections").json() == []
+
+    saved = web.post(
+        "/ui/connections/new/qonto",
+        {
+            **form,
+            "settings.oauth_client_id": CLIENT_ID,
+            "secrets.oauth_client_secret": CLIENT_SECRET,
+        },
+    )
+    assert saved.status_code == 303
+    notice = text_of(web.get(saved.headers["location"]).text)
+    assert "Next: log in to Qonto" in notice
+    assert "POST /connections" not in notice
+
+
 def follow_login(web: Web, connection_id: str) -> httpx.Response:
     """The button, the link to Qonto, Qonto's redirect back to the callback."""
     started = web.post(f"/ui/connections/{connection_id}/login")
@@ -306,6 +394,35 @@ def test_the_login_started_from_the_ui_comes_back_to_it(
     answer = httpx.get(consent.headers["location"])
     assert answer.status_code == 200, "an API caller still gets JSON"
     assert answer.json() == {"status": "connected", "connection_id": connection["id"]}
+
+
+def test_a_return_from_qonto_opened_again_leads_to_the_login_page_saying_so(
+    web: Web, tenant: Tenant, qonto: tuple[QontoSandbox, str]
+) -> None:
+    """The browser's back button or a reload opens the callback a second time: its login is
+    spent, so the person lands on the connection's login page, still logged in, not on a
+    bare JSON refusal; an API caller keeps the JSON 404."""
+    _sandbox, url = qonto
+    connection = qonto_connection(web, tenant, url)
+    started = web.post(f"/ui/connections/{connection['id']}/login")
+    link = next(
+        part.split('"')[1] for part in started.text.split("<a href=")[1:] if "oauth2/auth" in part
+    )
+    callback = httpx.get(link.replace("&amp;", "&")).headers["location"]
+    browser = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    assert web.get(callback, headers=browser).headers["location"].endswith("?login=ok")
+
+    again = web.get(callback, headers=browser)
+    assert again.status_code == 303
+    assert again.headers["location"] == f"/ui/connections/{connection['id']}/login?login=spent"
+    page = web.get(again.headers["location"])
+    assert page.status_code == 200
+    assert "used already or has expired" in text_of(page.text)
+    assert "Logged in" in text_of(page.text)
+    assert tenant.api.get(f"/connections/{connection['id']}").json()["logged_in"] is True
+    api = httpx.get(callback)
+    assert api.status_code == 404
+    assert api.json() == {"detail": "unknown or expired login; start the login again"}
 
 
 def test_a_login_returns_only_to_a_page_of_the_ui(

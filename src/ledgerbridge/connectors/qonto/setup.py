@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ledgerbridge.connectors.base import AuthenticationFailed, CallMeter, Verified
+from ledgerbridge.connectors.base import AuthenticationFailed, CallMeter, SetupRefused, Verified
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, QontoClient
 
@@ -29,9 +29,31 @@ def logged_in(secrets: Mapping[str, Any]) -> bool:
 
 
 LOG_IN = (
-    'the connection is saved but not logged in to Qonto yet: use "Log in to Qonto" '
-    "(POST /connections/{id}/oauth/authorize) to finish it"
+    "the connection is saved but not logged in to Qonto yet: log in to Qonto to finish it "
+    "(the connection's Log in to Qonto)"
 )
+NO_LOGIN = (
+    "to log in to Qonto, give the OAuth client ID and client secret of your Qonto app; or an "
+    "API key of the form <organization-slug>:<secret-key>"
+)
+
+
+def oauth_app_given(settings: Settings, secrets: Settings) -> bool:
+    """Whether the set-up names the app a person logs in to Qonto with: its client ID and
+    secret go together, so one without the other is refused on the one missing rather than
+    saved to fail at the login."""
+    client_id, client_secret = settings.get("oauth_client_id"), secrets.get("oauth_client_secret")
+    if client_id and not client_secret:
+        raise SetupRefused(
+            "give the OAuth client secret Qonto issued with this client ID",
+            field="secrets.oauth_client_secret",
+        )
+    if client_secret and not client_id:
+        raise SetupRefused(
+            "give the OAuth client ID that goes with this client secret",
+            field="settings.oauth_client_id",
+        )
+    return bool(client_id)
 
 
 def verify(
@@ -41,7 +63,9 @@ def verify(
     that will log in with OAuth is saved first, and reaches Qonto once the user has logged in."""
     if logged_in(secrets):
         value = f"Bearer {secrets.get('access_token')}"
-    elif not secrets.get("api_key") and settings.get("oauth_client_id"):
+    elif not secrets.get("api_key"):
+        if not oauth_app_given(settings, secrets):
+            raise SetupRefused(NO_LOGIN, field="settings.oauth_client_id")
         return Verified(settings={}, warnings=[LOG_IN])
     else:
         value = authorization(secrets)

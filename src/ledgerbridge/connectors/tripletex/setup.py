@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from ledgerbridge.connectors.base import CallMeter, SetupRefused, Verified
+from ledgerbridge.connectors.base import CallMeter, ConnectorError, SetupRefused, Verified
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.tripletex.client import (
     CONSUMER_SETTINGS,
@@ -127,8 +127,8 @@ def _diagnose_environment(
     probe = client_for(settings, secrets, meter, transport, environment=other)
     try:
         probe.session_token()
-    except TokenRefused:
-        return
+    except ConnectorError:
+        return  # refused there too, or not reached: the refusal in the chosen one stands
     finally:
         probe.close()
     raise SetupRefused(

@@ -136,6 +136,15 @@ class Part:
     def _callback_url(self, connection_id: str, token: str) -> str:
         return f"{self.public_url}/api/v1/inbound/{connection_id}/{token}"
 
+    def installation_lacks(self, system: str) -> list[str]:
+        """The settings the system needs from the installation (Tripletex's consumer token)
+        when none of them is set, as their environment variables: a set-up form names them
+        before anything is typed, as no connection of the system can be saved without."""
+        wanted = system_spec(system).installation_secrets.values()
+        if any(self._installation.get(setting) for setting in wanted):
+            return []
+        return [f"LEDGERBRIDGE_{setting.upper()}" for setting in wanted]
+
     def _with_installation(self, spec: SystemSpec, secrets_: JSON) -> JSON:
         """A connection's secrets plus the installation's own for its system (never stored
         with the connection; the installation's value wins)."""

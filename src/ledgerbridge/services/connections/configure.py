@@ -438,4 +438,4 @@ def _refusals(spec: SystemSpec) -> Iterator[None]:
     except AuthenticationFailed as exc:
         raise Invalid(str(exc), field="secrets") from exc
     except ConnectorError as exc:
-        raise Invalid(f"could not reach {spec.name}: {exc}", field="settings") from exc
+        raise Invalid(f"could not reach {spec.title}: {exc}", field="settings") from exc

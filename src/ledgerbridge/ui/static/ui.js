@@ -48,6 +48,20 @@
     });
   }
 
+  // A form marked data-submit-once goes once: a second click while the answer is on its way
+  // would save twice (a connection added twice). Back on the page, it can be sent again.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute("data-submit-once")) return;
+    if (form.dataset.sent) { event.preventDefault(); return; }
+    form.dataset.sent = "1";
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submit-once]").forEach(function (form) {
+      delete form.dataset.sent;
+    });
+  });
+
   function bind(root) { copyButtons(root); charts(root); }
 
   document.addEventListener("DOMContentLoaded", function () { bind(document); });
