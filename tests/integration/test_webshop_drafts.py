@@ -290,3 +290,29 @@ def test_a_draft_booked_while_mail_was_off_is_never_mailed(
     assert [r.rcpt_to for r in sink.received()] == [["mette@example.dk"]]
     mails = webshop.tenant.api.get(f"/connections/{webshop.uniconta_id}/invoice-mails").json()
     assert [m["order_number"] for m in mails] == [str(after["number"])]
+
+
+def test_a_refund_of_a_draft_a_person_booked_in_uniconta_is_credited(webshop: Webshop) -> None:
+    """The route keeps drafts; the order is refunded while its invoice is a draft, so the
+    refund waits for it. A person books the draft in Uniconta; once the invoices pull reads
+    it booked, the refund becomes its credit note (a draft too) instead of waiting for ever."""
+    webshop.save_route({**POLICY, "book": False})
+    placed = webshop.order("mette", [("KOP-01", 2)])
+    webshop.settle()
+    (draft,) = webshop.drafts(placed)
+    webshop.shop.create_refund(placed["id"], {"amount": "79.00", "reason": "Knust kop"})
+    webshop.settle()
+    assert [i["reason"] for i in webshop.issues("refunds")] == ["refund_waiting_for_invoice"]
+
+    posted = webshop.uniconta.sandbox.book_order(COMPANY, draft["OrderNumber"])
+    pulled = webshop.tenant.api.post(f"/connections/{webshop.uniconta_id}/jobs/invoices")
+    assert pulled.status_code in (200, 202), pulled.text
+    webshop.settle()
+    assert webshop.issues("refunds") == []
+    (invoice,) = [i for i in webshop.hub_invoices(placed) if i["kind"] == "invoice"]
+    assert (invoice["number"], invoice["status"]) == (str(posted["InvoiceNumber"]), "booked")
+    (note,) = [i for i in webshop.hub_invoices(placed) if i["kind"] == "credit_note"]
+    assert note["status"] == "draft", "the policy keeps drafts"
+    (credit_draft,) = webshop.drafts(placed)
+    assert credit_draft["Settlements"] == str(posted["InvoiceNumber"])
+    assert credit_draft["OrderTotal"] == -63.2

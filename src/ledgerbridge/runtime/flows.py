@@ -240,6 +240,40 @@ class CommerceFlows(RouteFlows):
             for route in routes:
                 if route.commerce and (route.source_connection_id or APP_SOURCE) in sources:
                     self.queue_flow(session, route.id, route.target_connection_id, tenant_id)
+        invoices = [c for c in changes if c.entity == "invoice"]
+        if invoices:
+            self._drafts_booked_in_target(session, invoices)
+
+    def _drafts_booked_in_target(self, session: Session, changes: list[ChangeRow]) -> None:
+        """Draft invoices a person booked in the route's target, read back by its pull: the
+        derived row takes the state, and the route takes up again what waits for it (the
+        order's refunds, ``refund_waiting_for_invoice``), which no change of the shop would."""
+        by_target: dict[str, set[str]] = {}
+        for change in changes:
+            target = source_of(change.origin)
+            if target is not None and target != APP_SOURCE:
+                by_target.setdefault(target, set()).add(change.record_id)
+        for target, invoice_ids in sorted(by_target.items()):
+            rows = session.execute(
+                sa.select(DerivedRecord, Route.tenant_id)
+                .join(Route, Route.id == DerivedRecord.route_id)
+                .where(
+                    Route.target_connection_id == target,
+                    Route.active.is_(True),
+                    DerivedRecord.role == "invoice",
+                    DerivedRecord.state == "draft",
+                    DerivedRecord.derived_record_id.in_(sorted(invoice_ids)),
+                )
+            ).all()
+            routes: dict[str, str] = {}
+            for derived, tenant_id in rows:
+                invoice = session.get(HubRecord, derived.derived_record_id)
+                status = None if invoice is None or invoice.deleted else invoice.data.get("status")
+                if status in BOOKED_STATES:
+                    derived.state, derived.updated_at = str(status), self._clock.now()
+                    routes[derived.route_id] = tenant_id
+            for route_id, tenant_id in sorted(routes.items()):
+                self.queue_flow(session, route_id, target, tenant_id, revisit=True)
 
     def queue_flow(
         self,
