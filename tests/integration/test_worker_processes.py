@@ -125,6 +125,36 @@ def test_a_killed_workers_import_is_finished_by_another_and_its_run_closed(
     assert "Traceback" not in log.read_text()
 
 
+def test_sigterm_stops_a_worker_at_the_next_page_and_its_import_resumes_elsewhere(
+    settings: Settings, importing: Importing, tmp_path: Path
+) -> None:
+    """SIGTERM in the middle of an import: the worker stops at the next page, at once rather
+    than after the whole import; the job is given back without an attempt counted, and the
+    next worker resumes it from its cursor, with no customer lost or doubled."""
+    env = _worker_env(settings)
+    log = tmp_path / "workers.log"
+    stopping = _start_worker(env, log)
+    try:
+        _wait_for(lambda: importing.records() >= 200, "the import to be under way")
+        stopping.send_signal(signal.SIGTERM)
+        assert stopping.wait(timeout=15) == 0
+    finally:
+        stopping.kill()
+    assert [r.status for r in importing.runs()] == ["interrupted"]
+    assert importing.records() < 1500
+    job = importing.system.queue.list(connection_id=importing.connection_id, statuses=["queued"])
+    assert [(j.kind, j.attempts) for j in job] == [("import", 0)]
+    survivor = _start_worker(env, log)
+    try:
+        _wait_for(lambda: [r.status for r in importing.runs()][-1:] == ["succeeded"], "import")
+    finally:
+        survivor.terminate()
+        survivor.wait(timeout=30)
+    assert [r.status for r in importing.runs()] == ["interrupted", "succeeded"]
+    assert importing.records() == 1500
+    assert "Traceback" not in log.read_text()
+
+
 def test_a_frozen_worker_resumed_after_its_job_was_taken_over_changes_nothing(
     settings: Settings, importing: Importing, tmp_path: Path
 ) -> None:

@@ -164,9 +164,10 @@ def serve(
         "also ticks the schedules (each slot is queued once). If a worker dies (crash, kill "
         "-9, machine lost), its heartbeat stops; after LEDGERBRIDGE_JOB_LEASE_SECONDS (60) "
         "another worker runs its jobs again, resuming from their saved cursors, and the "
-        "runs it left are shown as interrupted. SIGTERM or Ctrl-C finishes running jobs "
-        "first. A worker whose job loop stops on an error exits with status 1, for its "
-        "supervisor (systemd, a container runtime) to start it again."
+        "runs it left are shown as interrupted. SIGTERM or Ctrl-C ends a running import, "
+        "pull or push at its next page and gives its job back for the next worker (other "
+        "jobs finish first). A worker whose job loop stops on an error exits with status 1, "
+        "for its supervisor (systemd, a container runtime) to start it again."
     )
 )
 def worker() -> None:
