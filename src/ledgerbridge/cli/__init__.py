@@ -361,6 +361,8 @@ def sandbox_smtp(ctx: typer.Context) -> None:
 
 
 def main() -> None:
+    import sqlalchemy as sa
+
     from ledgerbridge.store.secrets import SecretsKeyError
 
     try:
@@ -369,6 +371,13 @@ def main() -> None:
         # A set-up mistake with its remedy in the message: no traceback.
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from exc
+    except sa.exc.OperationalError as exc:
+        # The database is down or the URL is wrong: what the driver said, not a traceback.
+        url = sa.make_url(Settings().database_url).render_as_string(hide_password=True)
+        reason = str(exc.orig).strip()
+        typer.echo(f"error: cannot use the database {url} (LEDGERBRIDGE_DATABASE_URL): {reason}",
+                   err=True)  # fmt: skip
+        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":
