@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors
 from ledgerbridge.services.tenancy import Principal
@@ -287,3 +288,25 @@ def _registered(system: System) -> bool:
     with system.sessions() as session:
         count = session.scalar(sa.text("SELECT count(*) FROM procrastinate_workers"))
     return bool(count)
+
+
+def test_serve_whose_job_loop_dies_exits_for_its_supervisor(
+    settings: Settings, importing: Importing, tmp_path: Path
+) -> None:
+    """`serve` running the jobs itself: when its job loop ends on an error, it stops and exits
+    non-zero, rather than answer requests while the jobs they queue never run."""
+    log = tmp_path / "serve.log"
+    executable = str(Path(sys.executable).parent / "ledgerbridge")
+    with log.open("ab") as out:
+        serve = subprocess.Popen(
+            [executable, "serve", "--port", str(free_port())],
+            env=_worker_env(settings), stdout=out, stderr=out,
+        )  # fmt: skip
+    try:
+        _wait_for(lambda: _registered(importing.system), "serve's worker to register")
+        with importing.system.sessions.begin() as session:
+            session.execute(sa.text("DELETE FROM procrastinate_workers"))
+        assert serve.wait(timeout=60) == 1
+    finally:
+        serve.kill()
+    assert "the job loop stopped on an error" in log.read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import signal
 import threading
@@ -126,7 +127,16 @@ def serve(
     if settings.processes == 1:
         from ledgerbridge.api.serving import serving_app
 
-        uvicorn.run(serving_app(settings), **run)  # type: ignore[arg-type]
+        served = serving_app(settings)
+        server = uvicorn.Server(uvicorn.Config(served, **run))  # type: ignore[arg-type]
+        served.state.stop_server = lambda: setattr(server, "should_exit", True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+        if not server.started:
+            raise typer.Exit(3)  # uvicorn's own status when it cannot start (a port taken)
+        if served.state.job_loop_died:
+            typer.echo("the job loop stopped on an error (see the log above); exiting", err=True)
+            raise typer.Exit(1)
         return
     from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
     from ledgerbridge.store.secrets import SecretBox, check_keys
