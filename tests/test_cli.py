@@ -311,3 +311,18 @@ def test_a_process_whose_keys_do_not_open_the_stored_secrets_refuses_to_start(
     assert "Traceback" not in served.stderr
     at_home = _run("ui-link", cwd=home, LEDGERBRIDGE_DATABASE_URL=url)
     assert at_home.returncode == 0, at_home.stderr
+
+
+def test_an_unreachable_database_is_one_line_naming_it_without_its_password(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql+psycopg://ledgerbridge:s3cret@127.0.0.1:{free_port()}/ledgerbridge"
+    for command in (["migrate"], ["worker"]):
+        result = _run(*command, cwd=tmp_path, LEDGERBRIDGE_DATABASE_URL=url)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith(
+            "error: cannot use the database postgresql+psycopg://ledgerbridge:***@127.0.0.1:"
+        )
+        assert "Connection refused" in result.stderr
+        assert "Traceback" not in result.stderr and "s3cret" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) <= 3

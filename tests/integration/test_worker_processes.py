@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_debtors
 from ledgerbridge.services.tenancy import Principal
@@ -122,6 +123,36 @@ def test_a_killed_workers_import_is_finished_by_another_and_its_run_closed(
     assert importing.records() == 1500
     status = importing.system.connections.status(importing.principal, importing.connection_id)
     assert "running" not in [r["status"] for r in status["recent_runs"]]
+    assert "Traceback" not in log.read_text()
+
+
+def test_sigterm_stops_a_worker_at_the_next_page_and_its_import_resumes_elsewhere(
+    settings: Settings, importing: Importing, tmp_path: Path
+) -> None:
+    """SIGTERM in the middle of an import: the worker stops at the next page, at once rather
+    than after the whole import; the job is given back without an attempt counted, and the
+    next worker resumes it from its cursor, with no customer lost or doubled."""
+    env = _worker_env(settings)
+    log = tmp_path / "workers.log"
+    stopping = _start_worker(env, log)
+    try:
+        _wait_for(lambda: importing.records() >= 200, "the import to be under way")
+        stopping.send_signal(signal.SIGTERM)
+        assert stopping.wait(timeout=15) == 0
+    finally:
+        stopping.kill()
+    assert [r.status for r in importing.runs()] == ["interrupted"]
+    assert importing.records() < 1500
+    job = importing.system.queue.list(connection_id=importing.connection_id, statuses=["queued"])
+    assert [(j.kind, j.attempts) for j in job] == [("import", 0)]
+    survivor = _start_worker(env, log)
+    try:
+        _wait_for(lambda: [r.status for r in importing.runs()][-1:] == ["succeeded"], "import")
+    finally:
+        survivor.terminate()
+        survivor.wait(timeout=30)
+    assert [r.status for r in importing.runs()] == ["interrupted", "succeeded"]
+    assert importing.records() == 1500
     assert "Traceback" not in log.read_text()
 
 
@@ -257,3 +288,25 @@ def _registered(system: System) -> bool:
     with system.sessions() as session:
         count = session.scalar(sa.text("SELECT count(*) FROM procrastinate_workers"))
     return bool(count)
+
+
+def test_serve_whose_job_loop_dies_exits_for_its_supervisor(
+    settings: Settings, importing: Importing, tmp_path: Path
+) -> None:
+    """`serve` running the jobs itself: when its job loop ends on an error, it stops and exits
+    non-zero, rather than answer requests while the jobs they queue never run."""
+    log = tmp_path / "serve.log"
+    executable = str(Path(sys.executable).parent / "ledgerbridge")
+    with log.open("ab") as out:
+        serve = subprocess.Popen(
+            [executable, "serve", "--port", str(free_port())],
+            env=_worker_env(settings), stdout=out, stderr=out,
+        )  # fmt: skip
+    try:
+        _wait_for(lambda: _registered(importing.system), "serve's worker to register")
+        with importing.system.sessions.begin() as session:
+            session.execute(sa.text("DELETE FROM procrastinate_workers"))
+        assert serve.wait(timeout=60) == 1
+    finally:
+        serve.kill()
+    assert "the job loop stopped on an error" in log.read_text()

@@ -25,6 +25,7 @@ from ledgerbridge.runtime.jobqueue.port import (
     JobRunner,
     Postpone,
     RetryableError,
+    WorkerStopping,
 )
 from ledgerbridge.runtime.jobqueue.procrastinate import ProcrastinateBackend, ProcrastinateRunner
 from tests.conftest import TEST_DATABASE
@@ -438,3 +439,35 @@ def test_a_postponement_is_logged_as_one_line_with_when_and_why(
         assert not [r for r in caplog.records if r.exc_info]
     finally:
         harness.backend.close()
+
+
+def test_a_job_ended_by_its_workers_stop_runs_again_without_an_attempt_counted(
+    harness: Harness,
+) -> None:
+    """A handler that ends early because its worker stops gives its job back: due at once,
+    for the next worker, with no attempt used."""
+    stopped = threading.Event()
+
+    def long_import(ctx: JobContext) -> dict[str, Any]:
+        while not ctx.stop_requested:
+            time.sleep(0.05)
+        stopped.set()
+        raise WorkerStopping("import stopped with its worker")
+
+    job_id = harness.backend.enqueue(Command("import", connection_id="a"))
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=harness.runner({"import": long_import}).run_forever, args=(stop,), daemon=True
+    )
+    worker.start()
+    deadline = time.monotonic() + 10
+    while (info := harness.backend.get(job_id)) is not None and info.status != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    stop.set()
+    worker.join(10)
+    assert stopped.is_set() and not worker.is_alive()
+    waiting = harness.backend.get(job_id)
+    assert waiting is not None and waiting.status == "queued" and waiting.attempts == 0
+    assert harness.runner({"import": harness.recording("import")}).run_until_idle() == 1
+    assert harness.ran == [("import", "a", "")]

@@ -10,7 +10,10 @@ unavailable. Every route declares them
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -53,19 +56,35 @@ threads than pooled database connections only wait for one; on SQLite, whose wri
 turns, they only compete for the interpreter lock with the thread whose turn it is."""
 
 
+async def _stop_when_job_loop_dies(app: FastAPI, system: System) -> None:
+    """A server whose in-process job loop died on an error (its database went away) would
+    answer requests and run no job again: like a worker, it stops instead, and ``serve``
+    exits non-zero for its supervisor to start it again."""
+    while system.background_alive():
+        await asyncio.sleep(1.0)
+    log.error("the job loop stopped on an error (see the log above); stopping the server")
+    app.state.job_loop_died = True
+    app.state.stop_server()
+
+
 def create_app(system: System, *, serving: bool = False) -> FastAPI:
     """The API and the UI over ``system``. ``serving``: the app is the process's own (``serve``):
     it starts the system's jobs and schedules with the server, unless the settings leave them
     to workers, and closes the system when the server stops."""
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current_default_thread_limiter().total_tokens = API_THREADS
+        app.state.job_loop_died = False
+        watching = None
         if serving and system.settings.serve_jobs:
             system.start_background()
+            watching = asyncio.create_task(_stop_when_job_loop_dies(app, system))
         try:
             yield
         finally:
+            if watching is not None:
+                watching.cancel()
             if serving:
                 system.close()
 
@@ -78,6 +97,9 @@ def create_app(system: System, *, serving: bool = False) -> FastAPI:
         docs_url="/docs",
         responses=errors.RESPONSES,
     )
+    # ``serve`` stops its server itself, to exit non-zero; one of several processes is
+    # signalled, as its parent stops it.
+    app.state.stop_server = lambda: os.kill(os.getpid(), signal.SIGTERM)
     app.state.system = system
     inbound.reserve_threads(app)
     errors.install(app)

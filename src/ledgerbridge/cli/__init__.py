@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import signal
 import threading
@@ -126,7 +127,16 @@ def serve(
     if settings.processes == 1:
         from ledgerbridge.api.serving import serving_app
 
-        uvicorn.run(serving_app(settings), **run)  # type: ignore[arg-type]
+        served = serving_app(settings)
+        server = uvicorn.Server(uvicorn.Config(served, **run))  # type: ignore[arg-type]
+        served.state.stop_server = lambda: setattr(server, "should_exit", True)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
+        if not server.started:
+            raise typer.Exit(3)  # uvicorn's own status when it cannot start (a port taken)
+        if served.state.job_loop_died:
+            typer.echo("the job loop stopped on an error (see the log above); exiting", err=True)
+            raise typer.Exit(1)
         return
     from ledgerbridge.store.db import create_db_engine, create_session_factory, migrate
     from ledgerbridge.store.secrets import SecretBox, check_keys
@@ -164,9 +174,10 @@ def serve(
         "also ticks the schedules (each slot is queued once). If a worker dies (crash, kill "
         "-9, machine lost), its heartbeat stops; after LEDGERBRIDGE_JOB_LEASE_SECONDS (60) "
         "another worker runs its jobs again, resuming from their saved cursors, and the "
-        "runs it left are shown as interrupted. SIGTERM or Ctrl-C finishes running jobs "
-        "first. A worker whose job loop stops on an error exits with status 1, for its "
-        "supervisor (systemd, a container runtime) to start it again."
+        "runs it left are shown as interrupted. SIGTERM or Ctrl-C ends a running import, "
+        "pull or push at its next page and gives its job back for the next worker (other "
+        "jobs finish first). A worker whose job loop stops on an error exits with status 1, "
+        "for its supervisor (systemd, a container runtime) to start it again."
     )
 )
 def worker() -> None:
@@ -360,6 +371,8 @@ def sandbox_smtp(ctx: typer.Context) -> None:
 
 
 def main() -> None:
+    import sqlalchemy as sa
+
     from ledgerbridge.store.secrets import SecretsKeyError
 
     try:
@@ -368,6 +381,13 @@ def main() -> None:
         # A set-up mistake with its remedy in the message: no traceback.
         typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from exc
+    except sa.exc.OperationalError as exc:
+        # The database is down or the URL is wrong: what the driver said, not a traceback.
+        url = sa.make_url(Settings().database_url).render_as_string(hide_password=True)
+        reason = str(exc.orig).strip()
+        typer.echo(f"error: cannot use the database {url} (LEDGERBRIDGE_DATABASE_URL): {reason}",
+                   err=True)  # fmt: skip
+        raise SystemExit(1) from exc
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from ledgerbridge.runtime.jobqueue.port import (
     LeaseLost,
     Postpone,
     RetryableError,
+    WorkerStopping,
     exponential_backoff,
 )
 from ledgerbridge.store.db import refresh_statistics
@@ -228,6 +229,9 @@ class SyncJobs:
         def heartbeat() -> None:
             job.heartbeat()
             self._progress(run_id, counts, totals, calls["calls"])
+            if job.stop_requested:
+                # A page boundary: what the run did is committed with its cursors.
+                raise WorkerStopping(f"{kind} stopped with its worker; it resumes on the next")
 
         def on_call(n: int) -> None:
             calls["calls"] += n
@@ -257,6 +261,9 @@ class SyncJobs:
             self._finish(run_id, handle, "superseded", counts, calls["calls"], str(exc))
             log.warning("%s", exc)
             raise LeaseLost(job.job.id) from exc
+        except WorkerStopping as exc:
+            self._finish(run_id, handle, "interrupted", counts, calls["calls"], str(exc))
+            raise
         except QuotaExhausted as exc:
             self._finish(run_id, handle, "deferred", counts, calls["calls"], str(exc))
             raise Postpone(exc.resumes_at, str(exc)) from exc

@@ -24,6 +24,7 @@ from ledgerbridge.runtime.jobqueue.port import (
     LeaseLost,
     Postpone,
     RetryableError,
+    WorkerStopping,
     describe,
     exponential_backoff,
 )
@@ -35,9 +36,10 @@ logger = logging.getLogger(__name__)
 class EmbeddedJobContext:
     """The handler's view of a claimed job; ``lost`` is set by the heartbeat thread."""
 
-    def __init__(self, queue: JobQueue, job: ClaimedJob) -> None:
+    def __init__(self, queue: JobQueue, job: ClaimedJob, stopping: threading.Event) -> None:
         self.job: ClaimedJob = job
         self._queue = queue
+        self._stopping = stopping
         self.lost = threading.Event()
 
     @property
@@ -48,6 +50,10 @@ class EmbeddedJobContext:
         """Raise LeaseLost once the lease could not be renewed (the job was taken over)."""
         if self.lost.is_set():
             raise LeaseLost(self.job.id)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stopping.is_set()
 
 
 class _LeaseKeeper:
@@ -105,6 +111,7 @@ class Worker:
         self._backoff = retry_backoff
         self._wakeup = threading.Condition()
         self._wake_count = 0
+        self._stopping = threading.Event()
 
     def run_once(self) -> bool:
         """Claim one job we have a handler for, run it and record the outcome; True if a job
@@ -117,7 +124,7 @@ class Worker:
 
     def _run(self, job: ClaimedJob) -> None:
         handler = self._handlers[job.kind]
-        context = EmbeddedJobContext(self._queue, job)
+        context = EmbeddedJobContext(self._queue, job, self._stopping)
         try:
             try:
                 with _LeaseKeeper(self._queue, context):
@@ -126,6 +133,8 @@ class Worker:
                 raise  # from the handler's heartbeat: not a failure of the job
             except Postpone as postpone:
                 self._queue.release(job, run_after=postpone.run_after)
+            except WorkerStopping:
+                self._queue.release(job, run_after=self._queue.clock.now())
             except RetryableError as error:
                 self._queue.fail(job, describe(error), retry_in=error.retry_in)
             except Exception as error:
@@ -150,6 +159,7 @@ class Worker:
         Idle threads sleep ``poll_interval`` or until ``wake``. Crashed workers' jobs need no
         timer here: every claim first puts expired leases back in the queue.
         """
+        self._stopping.clear()
         threads = [
             threading.Thread(
                 target=self._loop, args=(stop,), name=f"ledgerbridge-worker-{n}", daemon=True
@@ -159,6 +169,7 @@ class Worker:
         for thread in threads:
             thread.start()
         stop.wait()
+        self._stopping.set()
         self.wake()
         for thread in threads:
             thread.join()

@@ -85,6 +85,12 @@ class LeaseLost(Exception):
     holder must stop and must not record a result."""
 
 
+class WorkerStopping(Exception):
+    """Raised by a handler that ended early because its worker is stopping (SIGTERM): the job
+    is given back to run at once, on any worker, without counting an attempt; its cursors make
+    the next run resume where this one stopped."""
+
+
 class RetryableError(Exception):
     """Raised by a handler to ask for another attempt after ``retry_in`` (for example the
     remote API answered 429 with Retry-After). Counts as an attempt."""
@@ -126,6 +132,11 @@ class JobContext(Protocol):
     def heartbeat(self) -> None:
         """Raise LeaseLost if the job was taken over; cheap enough to call per page or record.
         Liveness itself is renewed by the runtime, whatever the handler's pace."""
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether the worker was asked to stop: a long handler may then end at a point it can
+        resume from and raise ``WorkerStopping``, instead of holding the shutdown up."""
 
 
 Handler = Callable[[JobContext], dict[str, Any] | None]

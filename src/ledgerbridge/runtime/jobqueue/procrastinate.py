@@ -55,6 +55,7 @@ from ledgerbridge.runtime.jobqueue.port import (
     RecoveredHook,
     RetryableError,
     RunningJob,
+    WorkerStopping,
     describe,
     exponential_backoff,
 )
@@ -194,6 +195,10 @@ class ProcrastinateJobContext:
         if not self._backend.holds(int(self.job.id), self._worker_id):
             raise LeaseLost(self.job.id)
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._backend.stopping.is_set()
+
 
 class ProcrastinateBackend:
     """``JobBackend`` on procrastinate. Enqueues and reads go through our SQLAlchemy sessions;
@@ -212,6 +217,10 @@ class ProcrastinateBackend:
         self.lease_seconds = lease_seconds
         self.on_recovered: RecoveredHook | None = None
         self.progressed: ProgressProbe | None = None
+        self.stopping = threading.Event()
+        """Set when this process's worker is asked to stop (its running handlers may end)."""
+        self.given_back: set[int] = set()
+        """Jobs handed back at a stop, whose attempt is then not counted."""
         self._handlers: dict[str, Handler] = {}
         # The pool serves fetches, results, heartbeats and LISTEN; handlers use our own.
         self.app = procrastinate.App(
@@ -366,6 +375,10 @@ class ProcrastinateBackend:
             return handler(ProcrastinateJobContext(self, job, raw.worker_id))
         except LeaseLost:
             raise
+        except WorkerStopping as stopping:
+            self.given_back.add(raw.id)
+            now = procrastinate.RetryDecision(retry_at=datetime.now(UTC))
+            raise _Retry(now, str(stopping)) from stopping
         except Postpone as postpone:
             twin = self.waiting_twin(raw)
             if twin is not None:
@@ -435,11 +448,15 @@ class _FencedWorker(procrastinate_worker.Worker):
         self.jobs_run += 1
         if self.stop_after is not None and self.jobs_run >= self.stop_after:
             self.stop()
+        given_back = job.id in self._backend.given_back
+        self._backend.given_back.discard(job.id)
         if not await asyncio.to_thread(self._backend.holds, job.id, self.worker_id):
             logger.warning("job %s: taken over by another worker, outcome discarded", job.id)
             return
         await super()._persist_job_status(job, status, retry_decision, context, job_result)
-        if retry_decision is not None and retry_decision.priority == POSTPONED_PRIORITY:
+        if retry_decision is not None and (
+            retry_decision.priority == POSTPONED_PRIORITY or given_back
+        ):
             await asyncio.to_thread(self._backend.uncount_attempt, job.id)
 
     def _log_job_outcome(
@@ -535,9 +552,14 @@ class ProcrastinateRunner:
                 worker.stop()
                 await running
 
-        watcher = threading.Thread(
-            target=lambda: (stop.wait(), worker.stop()), name="ledgerbridge-stop", daemon=True
-        )
+        self._backend.stopping.clear()
+
+        def stop_when_asked() -> None:
+            stop.wait()
+            self._backend.stopping.set()
+            worker.stop()
+
+        watcher = threading.Thread(target=stop_when_asked, name="ledgerbridge-stop", daemon=True)
         watcher.start()
         _run_to_end(main())
 
