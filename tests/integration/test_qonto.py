@@ -840,6 +840,24 @@ def connect_invoices(tenant: Tenant, qonto: Qonto, vat_groups: list[dict[str, st
     return response.json()
 
 
+def test_invoices_switched_on_without_vat_groups_are_warned_about_before_the_import(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """ "Verify VAT groups in advance": with no VAT group, every invoice would fail, so the
+    preflight and the status say so until the groups are saved."""
+    cid = connect_invoices(tenant, qonto, [])["id"]
+    preflight = tenant.api.get(f"/connections/{cid}/preflight").json()["warnings"]
+    [warning] = tenant.api.get(f"/connections/{cid}").json()["warnings"]
+    assert preflight == [warning]
+    assert "no VAT group" in warning and "vat_group_missing" in warning
+    assert "settings.vat_groups" in warning
+    saved = tenant.api.patch(f"/connections/{cid}", json={"settings": {"vat_groups": VAT_GROUPS}})
+    assert saved.is_success, saved.text
+    assert tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
+    customers_only = connect(tenant, qonto)["id"]
+    assert tenant.api.get(f"/connections/{customers_only}").json()["warnings"] == []
+
+
 def invoices(tenant: Tenant) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     after = None
