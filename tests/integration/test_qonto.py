@@ -347,6 +347,7 @@ def test_an_existing_qonto_client_is_found_not_duplicated(
 def test_records_that_cannot_sync_say_why(
     system: System, tenant: Tenant, qonto: Qonto, changes: dict[str, Any], reason: str
 ) -> None:
+    """Each says what to change in the app, and the record then syncs by itself."""
     connection = connect(tenant, qonto)
     import_all(system, tenant, connection["id"])
     created = tenant.api.post("/parties", json={**NEW_CUSTOMER, **changes})
@@ -354,6 +355,11 @@ def test_records_that_cannot_sync_say_why(
     assert qonto.clients() == []
     issues = tenant.api.get(f"/connections/{connection['id']}/issues").json()
     assert [(i["reason"], i["key"]) for i in issues] == [(reason, created.json()["id"])]
+    what_to_do = {
+        "relation_type_unsupported": "mark it a customer (is_customer) and it syncs by itself",
+        "debtor_number_missing": "assign one and it syncs by itself",
+    }
+    assert what_to_do[reason] in issues[0]["message"], issues[0]["message"]
 
     fixed = {"is_customer": True, "debtor_number": "10001"}
     tenant.api.patch(f"/parties/{created.json()['id']}", json=fixed)
