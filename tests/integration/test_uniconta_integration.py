@@ -614,6 +614,8 @@ def test_posted_invoice_lines_are_read_only_but_date_and_payment_term_sync(
     system.run_until_idle()
     refused = issues(tenant, trading["connection"]["id"], "invoice_lines_readonly_after_posting")
     assert [i["key"] for i in refused] == [created["id"]]
+    assert "put its lines back as posted" in refused[0]["message"]
+    assert "credit note" in refused[0]["message"] and "new invoice" in refused[0]["message"]
     stored = [ln for ln in uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
               if ln["InvoiceNumber"] == number]  # fmt: skip
     assert stored[0]["InvoiceQty"] == 3
