@@ -347,6 +347,7 @@ def test_an_existing_qonto_client_is_found_not_duplicated(
 def test_records_that_cannot_sync_say_why(
     system: System, tenant: Tenant, qonto: Qonto, changes: dict[str, Any], reason: str
 ) -> None:
+    """Each says what to change in the app, and the record then syncs by itself."""
     connection = connect(tenant, qonto)
     import_all(system, tenant, connection["id"])
     created = tenant.api.post("/parties", json={**NEW_CUSTOMER, **changes})
@@ -354,6 +355,11 @@ def test_records_that_cannot_sync_say_why(
     assert qonto.clients() == []
     issues = tenant.api.get(f"/connections/{connection['id']}/issues").json()
     assert [(i["reason"], i["key"]) for i in issues] == [(reason, created.json()["id"])]
+    what_to_do = {
+        "relation_type_unsupported": "mark it a customer (is_customer) and it syncs by itself",
+        "debtor_number_missing": "assign one and it syncs by itself",
+    }
+    assert what_to_do[reason] in issues[0]["message"], issues[0]["message"]
 
     fixed = {"is_customer": True, "debtor_number": "10001"}
     tenant.api.patch(f"/parties/{created.json()['id']}", json=fixed)
@@ -838,6 +844,24 @@ def connect_invoices(tenant: Tenant, qonto: Qonto, vat_groups: list[dict[str, st
     )
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def test_invoices_switched_on_without_vat_groups_are_warned_about_before_the_import(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """ "Verify VAT groups in advance": with no VAT group, every invoice would fail, so the
+    preflight and the status say so until the groups are saved."""
+    cid = connect_invoices(tenant, qonto, [])["id"]
+    preflight = tenant.api.get(f"/connections/{cid}/preflight").json()["warnings"]
+    [warning] = tenant.api.get(f"/connections/{cid}").json()["warnings"]
+    assert preflight == [warning]
+    assert "no VAT group" in warning and "vat_group_missing" in warning
+    assert "settings.vat_groups" in warning
+    saved = tenant.api.patch(f"/connections/{cid}", json={"settings": {"vat_groups": VAT_GROUPS}})
+    assert saved.is_success, saved.text
+    assert tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
+    customers_only = connect(tenant, qonto)["id"]
+    assert tenant.api.get(f"/connections/{customers_only}").json()["warnings"] == []
 
 
 def invoices(tenant: Tenant) -> list[dict[str, Any]]:

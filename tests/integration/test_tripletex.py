@@ -997,6 +997,30 @@ def test_reload_back_fills_twelve_months_overwriting_and_announces_completion(
     assert any(e["counts"].get("period_statistics.created") == 12 for e in events)
 
 
+def test_a_field_that_shows_no_value_is_filled_in_existing_months_once_mapped_and_reloaded(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """The troubleshooting case "a field shows no value after sync": the statistic is not
+    mapped; mapped, Reload data back-fills it into the months already imported."""
+    cid, _, _ = link_first_client(system, tenant, tripletex, SUMMARY)
+
+    def reload(token: str, fields: dict[str, str]) -> list[dict[str, Any]]:
+        summary = {**SUMMARY, "fields": fields, "reload_requested_at": token}
+        saved = tenant.api.patch(f"/connections/{cid}", json={"settings": {"summary": summary}})
+        assert saved.is_success, saved.text
+        assert tenant.api.post(f"/connections/{cid}/jobs/statistics").status_code == 202
+        system.run_until_idle()
+        return [s["data"] for s in all_of(tenant, "/period-statistics")]
+
+    before = reload("2026-11-20T10:00:00Z", SUMMARY["fields"])
+    assert len(before) == 12
+    assert all("Posteringer" not in s["fields"] for s in before), "postings is left blank"
+    after = reload("2026-11-20T10:05:00Z", {**SUMMARY["fields"], "postings": "Posteringer"})
+    assert len(after) == 12, "the same months, filled in"
+    assert all(s["fields"]["Posteringer"] == s["metrics"]["postings"] for s in after)
+    assert any(Decimal(s["fields"]["Posteringer"]) > 0 for s in after)
+
+
 def test_a_deactivation_whose_webhook_was_missed_arrives_with_the_days_first_scan(
     system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
 ) -> None:

@@ -200,6 +200,19 @@ def test_contacts_import_with_their_parents_and_orphans_are_skipped(
     assert parties[person["data"]["party_id"]]["data"]["debtor_number"] == sample["DCAccount"]
     skipped = issues(tenant, connection["id"], "contact_parent_missing")
     assert sorted(i["key"] for i in skipped) == sorted(str(o["RowId"]) for o in orphans)
+    assert skipped[0]["message"] == (
+        "ContactClient has no party to belong to: give it one in uniconta (one of its "
+        "customers or suppliers), and it syncs with its next change there"
+    )
+    # Linked to a debtor in Uniconta, the contact comes with its change.
+    uniconta.sandbox.set_change_url(COMPANY, connection["change_url"])
+    uniconta.sandbox.update(COMPANY, "ContactClient", orphans[0]["RowId"], {
+        "DCType": "Debtor", "DCAccount": sample["DCAccount"]})  # fmt: skip
+    uniconta.sandbox.wait_for_callbacks()
+    system.run_until_idle()
+    assert len(all_of(tenant, "/contact-persons")) == len(persons) + 1
+    left = issues(tenant, connection["id"], "contact_parent_missing")
+    assert str(orphans[0]["RowId"]) not in {i["key"] for i in left}
 
 
 def test_contact_waits_for_its_parent_and_follows_without_manual_action(
@@ -601,6 +614,8 @@ def test_posted_invoice_lines_are_read_only_but_date_and_payment_term_sync(
     system.run_until_idle()
     refused = issues(tenant, trading["connection"]["id"], "invoice_lines_readonly_after_posting")
     assert [i["key"] for i in refused] == [created["id"]]
+    assert "put its lines back as posted" in refused[0]["message"]
+    assert "credit note" in refused[0]["message"] and "new invoice" in refused[0]["message"]
     stored = [ln for ln in uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
               if ln["InvoiceNumber"] == number]  # fmt: skip
     assert stored[0]["InvoiceQty"] == 3

@@ -409,6 +409,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         entities=frozenset(QONTO_STREAM_ENTITIES.values()),
         default_streams=QontoConnector.default_streams,
         verify=qonto_setup.verify,
+        status_warnings=qonto_setup.status_warnings,
         codes=CodeMappings(units=qonto_mapping.DEFAULT_UNITS),
         # The limits count per IP address, so every connection to one Qonto host shares them.
         counted_per=lambda settings: (str(settings.get("base_url") or QONTO_URL),),

@@ -245,7 +245,7 @@ class ClientMapping(EntityMapping):
             raise SkipRecord(
                 "relation_type_unsupported",
                 "only Customer and Private Customer relations sync to Qonto; this party is "
-                "not a customer",
+                "not a customer: mark it a customer (is_customer) and it syncs by itself",
             )
         if not words(record.get("debtor_number")):
             raise SkipRecord(

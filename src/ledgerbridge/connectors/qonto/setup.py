@@ -4,6 +4,7 @@ the field to fix."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from ledgerbridge.connectors.base import AuthenticationFailed, CallMeter, SetupRefused, Verified
@@ -95,6 +96,21 @@ def verify(
         },
         warnings=warnings,
     )
+
+
+NO_VAT_GROUPS = (
+    "invoices are switched on, but no VAT group is set: every invoice would wait with "
+    "vat_group_missing, as VAT rates are matched to VAT groups by percentage and country; add "
+    "the VAT groups the invoices use to settings.vat_groups (code, rate and country) first"
+)
+
+
+def status_warnings(settings: Mapping[str, Any], today: date) -> list[str]:
+    """Invoices or credit notes switched on without a VAT group cannot sync at all: the status
+    and the import's preflight say so before any invoice is tried."""
+    entities = settings.get("entities") or {}
+    invoiced = any((entities.get(s) or {}).get("enabled") for s in ("invoices", "credit_notes"))
+    return [NO_VAT_GROUPS] if invoiced and not settings.get("vat_groups") else []
 
 
 def main_iban(organization: Mapping[str, Any]) -> str | None:

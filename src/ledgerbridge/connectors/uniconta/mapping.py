@@ -759,7 +759,9 @@ class InvoiceMapping(EntityMapping):
         refusal = {
             "reason": "invoice_lines_readonly_after_posting",
             "message": f"invoice {number} is posted in Uniconta: its lines can no longer "
-            "change; only the date and the payment term sync",
+            "change; only the date and the payment term sync. Lines are changed before "
+            "posting; now put its lines back as posted (this issue then closes), and to change "
+            "what was invoiced make a credit note of it and a new invoice",
         }
         invoice = dict(current["invoice"])
         invoice.update(
