@@ -369,8 +369,8 @@ def test_open_amounts_are_read_from_the_system_and_pulled_changes_are_not_differ
 
     # Open amounts not synced: the hub knows none, Uniconta's are read from Uniconta.
     report = _report(system, tenant, cid)
-    assert Decimal(report["totals"]["remote"]["open_amount"]) == open_there
-    assert Decimal(report["totals"]["hub"]["open_amount"]) == 0
+    assert Decimal(report["totals"]["remote"]["open_amount"]["DKK"]) == open_there
+    assert Decimal(report["totals"]["hub"]["open_amount"]["DKK"]) == 0
     assert report["differences"] == []
 
     # Synced: both sides agree, and the credit notes the pull changed are not differences.
@@ -380,8 +380,8 @@ def test_open_amounts_are_read_from_the_system_and_pulled_changes_are_not_differ
     system.queue.enqueue(Command("payments", connection_id=cid, tenant_id=tenant.tenant_id))
     system.run_until_idle()
     report = _report(system, tenant, cid)
-    assert Decimal(report["totals"]["hub"]["open_amount"]) == open_there
-    assert Decimal(report["totals"]["remote"]["open_amount"]) == open_there
+    assert Decimal(report["totals"]["hub"]["open_amount"]["DKK"]) == open_there
+    assert Decimal(report["totals"]["remote"]["open_amount"]["DKK"]) == open_there
     assert report["totals"]["remote"]["counts"]["credit_notes"] == len(credits)
     assert [(d["kind"], d["reason"]) for d in report["differences"]] == []
 
@@ -461,3 +461,35 @@ def test_an_order_the_shop_ended_unpaid_is_nothing_due_not_a_pending_invoice(
     assert (orders["count"], orders["booked"]) == (1, 1)
     assert orders["amounts"]["DKK"] == {"source": "298.75", "booked": "298.75"}
     assert [d for d in report["differences"] if d["stream"] == "orders"] == []
+
+
+def test_invoice_totals_in_two_currencies_are_never_added_together(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=9)
+    seed_products(uniconta.sandbox, COMPANY, count=3, seed=9)
+    [kroner] = seed_invoices(uniconta.sandbox, COMPANY, count=1, lines=1, seed=9,
+                             first_date=date(2026, 10, 5), days=1)  # fmt: skip
+    # The same sale invoiced in euros to a customer abroad, on the same VAT code.
+    header = uniconta.sandbox.get(COMPANY, "DebtorInvoiceClient", kroner)
+    [line] = [ln for ln in uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+              if ln["InvoiceNumber"] == kroner]  # fmt: skip
+    euros = kroner + 1
+    uniconta.sandbox.load(COMPANY, "DebtorInvoiceClient", [
+        {**header, "InvoiceNumber": euros, "Currency": "EUR", "OrderNumber": 0}])  # fmt: skip
+    uniconta.sandbox.load(COMPANY, "DebtorInvoiceLines", [
+        {**{k: v for k, v in line.items() if k != "RowId"}, "InvoiceNumber": euros}])  # fmt: skip
+    cid = connect(tenant, uniconta, settings=full())["id"]
+    import_all(system, tenant, cid)
+
+    report = _report(system, tenant, cid)
+    assert report["differences"] == []
+    remote = report["totals"]["remote"]
+    net = f"{Decimal(str(header['NetAmount'])):.2f}"
+    assert sorted((s["currency"], s["net"]) for s in remote["vat"].values()) == [
+        ("DKK", net), ("EUR", net)]  # fmt: skip
+    assert report["totals"]["hub"]["vat"] == remote["vat"]
+    assert set(remote["open_amount"]) == {"DKK", "EUR"}
+    csv_text = tenant.api.get(f"/connections/{cid}/reconciliations/{report['id']}.csv").text
+    [code] = {s["code"] for s in remote["vat"].values()}
+    assert f"totals,net {code} (EUR),{net},{net}" in csv_text

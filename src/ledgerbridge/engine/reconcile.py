@@ -80,11 +80,12 @@ class Period:
 
 @dataclass
 class Side:
-    """What one side holds for the period: counts and invoice totals per VAT code."""
+    """What one side holds for the period: counts, and invoice totals per currency and VAT
+    code (amounts in two currencies are never added together)."""
 
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    vat: dict[str, dict[str, Decimal]] = field(default_factory=dict)
-    open_amount: Decimal = Decimal(0)
+    vat: dict[tuple[str, str], dict[str, Decimal]] = field(default_factory=dict)
+    open_amount: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
 
     def add_invoice(self, data: JSON, rounding: VatRounding) -> None:
         """Counts the invoice and adds its amounts per VAT code, the VAT rounded as the
@@ -96,22 +97,29 @@ class Side:
         self.counts["credit_notes" if invoice.kind == "credit_note" else "invoices"] += 1
         for code, (net, vat) in invoice.vat_by_code(rounding).items():
             sums = self.vat.setdefault(
-                code, {"net": Decimal(0), "vat": Decimal(0), "gross": Decimal(0)}
+                (invoice.currency, code),
+                {"net": Decimal(0), "vat": Decimal(0), "gross": Decimal(0)},
             )
             sums["net"] += net
             sums["vat"] += vat
             sums["gross"] += net + vat
-        self.open_amount += invoice.amount_open or Decimal(0)
+        self.open_amount[invoice.currency] += invoice.amount_open or Decimal(0)
 
     def json(self) -> JSON:
+        """``vat`` is keyed by currency and code (``"DKK U25"``), each entry naming both."""
         return {
             "counts": dict(self.counts),
             "vat": {
-                code: {name: str(value) for name, value in sums.items()}
-                for code, sums in sorted(self.vat.items())
+                f"{currency} {code}".rstrip(): {
+                    "currency": currency, "code": code,
+                    **{name: str(value) for name, value in sums.items()},
+                }
+                for (currency, code), sums in sorted(self.vat.items())
             },
-            "open_amount": str(self.open_amount),
-        }
+            "open_amount": {
+                currency: str(amount) for currency, amount in sorted(self.open_amount.items())
+            },
+        }  # fmt: skip
 
 
 @dataclass
