@@ -322,6 +322,11 @@ def test_orders_count_as_booked_by_the_invoices_the_accounting_system_holds(
     assert orders["amounts"]["DKK"]["booked"] == "622.50"  # 2 × 298.75 + 20 and its VAT
     found = {(d["kind"], d["reason"]) for d in report["differences"] if d["stream"] == "orders"}
     assert found == {("skipped", "product_missing"), ("differs", "booked_total_differs")}
+    [differs] = [d for d in report["differences"] if d["kind"] == "differs"]
+    assert differs["message"].endswith(
+        ": check the invoice there against the order and correct the difference with a credit "
+        "note or a new invoice"
+    )
 
 
 def _credit_note(uniconta: Uniconta, like: int, number: int) -> int:
@@ -493,3 +498,43 @@ def test_invoice_totals_in_two_currencies_are_never_added_together(
     csv_text = tenant.api.get(f"/connections/{cid}/reconciliations/{report['id']}.csv").text
     [code] = {s["code"] for s in remote["vat"].values()}
     assert f"totals,net {code} (EUR),{net},{net}" in csv_text
+
+
+def test_each_difference_says_what_to_do_about_it(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=11)
+    seed_products(uniconta.sandbox, COMPANY, count=3, seed=11)
+    numbers = seed_invoices(uniconta.sandbox, COMPANY, count=3, lines=1, seed=11,
+                            first_date=date(2026, 10, 3), days=5)  # fmt: skip
+    cid = connect(tenant, uniconta, settings=full())["id"]
+    import_all(system, tenant, cid)
+    changed, deleted, copied = numbers
+    uniconta.sandbox.update(COMPANY, "DebtorInvoiceClient", changed, {"Date": "2026-10-20"})
+    with system.sessions() as session:
+        hub_id = session.scalar(
+            sa.select(Link.record_id).where(
+                Link.connection_id == cid, Link.remote_id == str(deleted)
+            )
+        )
+    assert tenant.api.delete(f"/invoices/{hub_id}").status_code == 204
+    # Booked in Uniconta after the last sync: the hub does not have it yet.
+    header = uniconta.sandbox.get(COMPANY, "DebtorInvoiceClient", copied)
+    [line] = [ln for ln in uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+              if ln["InvoiceNumber"] == copied]  # fmt: skip
+    new = copied + 10
+    uniconta.sandbox.load(COMPANY, "DebtorInvoiceClient", [
+        {**header, "InvoiceNumber": new, "OrderNumber": 0}])  # fmt: skip
+    uniconta.sandbox.load(COMPANY, "DebtorInvoiceLines", [
+        {**{k: v for k, v in line.items() if k != "RowId"}, "InvoiceNumber": new}])  # fmt: skip
+
+    report = _report(system, tenant, cid)
+    said = {d["reason"]: d["message"] for d in report["differences"]}
+    assert said == {
+        "changed_in_system": "changed in the accounting system since the last sync (date, "
+        "due_date): "
+        "the next sync brings the change into the hub",
+        "deleted_in_hub": "linked, but deleted in the hub (deletes are not propagated): delete "
+        "or credit it in the accounting system if it is to go",
+        "not_imported": "in the accounting system, not in the hub yet: the next sync imports it",
+    }

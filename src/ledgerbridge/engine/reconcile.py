@@ -265,13 +265,17 @@ class Reconciler(SyncState):
                         add("skipped", record_id, None, *issue)
                     elif record_id in creating:
                         add("pending", record_id, None, "create_in_progress",
-                            "its create was started and is not confirmed yet")  # fmt: skip
+                            "its create was started and is not confirmed yet: the next sync "
+                            "confirms it or finds it in the accounting system")  # fmt: skip
                     elif ctx.directions(stream)[1]:
                         add("pending", record_id, None, "not_sent",
-                            "in the hub, not sent to the accounting system yet")  # fmt: skip
+                            "in the hub, not sent to the accounting system yet: the next sync "
+                            "sends it (Send changes now sends it at once)")  # fmt: skip
                     else:
                         add("missing_remote", record_id, None, "not_in_system",
-                            "in the hub only: this stream does not send records")  # fmt: skip
+                            "in the hub only: this connection does not send these "
+                            "records; enter it in the accounting system, or have the "
+                            "connection send them")  # fmt: skip
                     continue
                 seen = remote.get(link.remote_id)
                 if seen is None and not mapping.read_back:
@@ -282,7 +286,9 @@ class Reconciler(SyncState):
                     continue
                 if seen is None:
                     add("missing_remote", record_id, link.remote_id, "remote_record_missing",
-                        "linked, but no longer in the accounting system")  # fmt: skip
+                        "linked, but no longer in the accounting system (deleted there): "
+                        "enter it there again, or delete it in the app if it was meant "
+                        "to go")  # fmt: skip
                     continue
                 differences.extend(
                     self._compare(session, ctx, mapping, stream, record, link, seen, issue)
@@ -308,7 +314,8 @@ class Reconciler(SyncState):
                         ))  # fmt: skip
                         continue
                     add("missing_hub", link.record_id, remote_id, "deleted_in_hub",
-                        "linked, but deleted in the hub (deletes are not propagated)")  # fmt: skip
+                        "linked, but deleted in the hub (deletes are not propagated): delete or "
+                        "credit it in the accounting system if it is to go")  # fmt: skip
                     continue
                 issue = issues.get((INBOUND, remote_id))
                 if issue is None and seen.skip is not None:
@@ -317,7 +324,8 @@ class Reconciler(SyncState):
                     add("skipped", None, remote_id, *issue)
                 else:
                     add("missing_hub", None, remote_id, "not_imported",
-                        "in the accounting system, not in the hub yet")  # fmt: skip
+                        "in the accounting system, not in the hub yet: the next sync "
+                        "imports it")  # fmt: skip
         return differences
 
     def _hub_records(
@@ -360,9 +368,15 @@ class Reconciler(SyncState):
                      "fields": []}]  # fmt: skip
         if content_hash(seen.projection) != link.remote_hash:
             fields = _changed(mapping, seen.projection, link.synced)
+            action = (
+                "the next sync brings the change into the hub"
+                if ctx.directions(stream)[0]
+                else "this connection does not read these records, so change the app to match "
+                "or undo the change there"
+            )
             return [{**base, "kind": "changed_remote", "reason": "changed_in_system",
-                     "message": "changed in the accounting system since the last sync: "
-                     + ", ".join(fields), "fields": fields}]  # fmt: skip
+                     "message": "changed in the accounting system since the last sync ("
+                     + ", ".join(fields) + f"): {action}", "fields": fields}]  # fmt: skip
         if record.content_hash != link.hub_hash and record.origin != ctx.origin:
             # Changed in the hub by someone else than this connection (what a push sends; a
             # pull's own change, such as an open amount read back, has nothing to send).
@@ -376,7 +390,8 @@ class Reconciler(SyncState):
             if projection != link.synced:
                 fields = _changed(mapping, projection, link.synced)
                 return [{**base, "kind": "pending", "reason": "not_sent",
-                         "message": "changed in the hub, not sent yet: " + ", ".join(fields),
+                         "message": "changed in the hub, not sent yet ("
+                         + ", ".join(fields) + "): the next sync sends it",
                          "fields": fields}]  # fmt: skip
         return []
 
