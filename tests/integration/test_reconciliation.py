@@ -128,6 +128,10 @@ def test_a_month_of_5000_invoices_with_three_differences(
     totals = report["totals"]
     assert totals["hub"]["counts"]["invoices"] == INVOICES - 1 - len(skipped_by_code)
     assert totals["remote"]["counts"]["invoices"] == INVOICES - len(skipped_by_code)
+    # The one the hub cannot read is in Uniconta's books all the same, and counted there.
+    assert totals["remote"]["counts"]["invoices_unreadable"] == len(skipped_by_code)
+    csv_text = tenant.api.get(f"/connections/{cid}/reconciliations/{report['id']}.csv").text
+    assert "totals,invoices unreadable (count),0,1" in csv_text
     assert totals["hub"]["counts"]["customers"] == totals["remote"]["counts"]["customers"] == 40
     [event] = _events(system, tenant)
     assert {d["remote_id"] for d in event["differences"]} == {r for _, r, _ in expected}

@@ -42,6 +42,10 @@ COUNTED = {"party": "customers", "product": "products"}
 a customer in the customers stream only)."""
 DATED = frozenset({"invoice"})
 """Entities filed under a month by their ``date``."""
+UNREADABLE = "invoices_unreadable"
+"""The count of the month's invoices and credit notes in the system that cannot be read as
+either (each listed as ``skipped`` with its reason): the system's side counts what its books
+hold."""
 OPEN_INTENTS = ("pending", "refused", "ambiguous", "failed")
 
 
@@ -295,11 +299,14 @@ class Reconciler(SyncState):
                 )
             for remote_id in sorted(in_period):
                 seen = remote[remote_id]
-                if seen.full is not None:
-                    if dated:
-                        remote_side.add_invoice(seen.full, mapping.vat_rounding)
-                    else:
-                        remote_side.counts[stream] += 1
+                if seen.full is not None and dated:
+                    remote_side.add_invoice(seen.full, mapping.vat_rounding)
+                elif dated:
+                    # In the books but unreadable here (listed with its reason): counted, so
+                    # the system's side holds as many as its books, apart from its kind.
+                    remote_side.counts[UNREADABLE] += 1
+                else:
+                    remote_side.counts[stream] += 1
                 link = by_remote.get(remote_id)
                 if link is not None and link.record_id in records:
                     continue  # compared above
