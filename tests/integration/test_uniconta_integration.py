@@ -200,6 +200,10 @@ def test_contacts_import_with_their_parents_and_orphans_are_skipped(
     assert parties[person["data"]["party_id"]]["data"]["debtor_number"] == sample["DCAccount"]
     skipped = issues(tenant, connection["id"], "contact_parent_missing")
     assert sorted(i["key"] for i in skipped) == sorted(str(o["RowId"]) for o in orphans)
+    assert {i["message"] for i in skipped} == {
+        "ContactClient has no party to belong to: give it one in uniconta and the next sync "
+        "brings it"
+    }
 
 
 def test_contact_waits_for_its_parent_and_follows_without_manual_action(

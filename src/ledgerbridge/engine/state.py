@@ -192,7 +192,8 @@ class SyncState:
                 if target is None:
                     outcome = SkipRecord(
                         reference.missing_reason,
-                        f"{mapping.remote_entity} has no {_label(reference)} to belong to",
+                        f"{mapping.remote_entity} has no {_label(reference)} to belong to: "
+                        f"give it one in {ctx.connector.system} and the next sync brings it",
                     )
                     break
                 record_id = found.get(target[0], {}).get(target[1])
