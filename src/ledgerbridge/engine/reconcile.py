@@ -163,9 +163,10 @@ class Reconciler(SyncState):
         for stream in streams:
             differences.extend(self._stream(ctx, stream, period, hub_side, remote_side, booked))
         unread = [s for s in streams if not ctx.mapping(s).inbound and not ctx.mapping(s).read_back]
+        amounts_unread = [s for s in streams if not ctx.mapping(s).reads_amounts]
         return Report(
             totals={"period": period.label, "hub": hub_side.json(), "remote": remote_side.json(),
-                    "streams": streams, "unread": unread},
+                    "streams": streams, "unread": unread, "amounts_unread": amounts_unread},
             differences=differences, booked=booked,
         )  # fmt: skip
 

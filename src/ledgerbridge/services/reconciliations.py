@@ -161,6 +161,9 @@ def comparison(totals: JSON) -> list[JSON]:
         {"invoices", "credit_notes"} & set(remote.get("counts", {}))
     )
     invoice_rows: list[JSON] = []
+    # Invoices read without their lines and open amount (Tripletex's, read by id): the
+    # system's side of the amounts is unknown, not zero.
+    amount_rows: list[JSON] = []
     names = sorted({*hub.get("counts", {}), *remote.get("counts", {})})
     for name in names:
         row: JSON = {"label": f"{name.replace('_', ' ')} (count)",
@@ -180,6 +183,7 @@ def comparison(totals: JSON) -> list[JSON]:
                    "remote": theirs.get(measure, "0")}  # fmt: skip
             rows.append(row)
             invoice_rows.append(row)
+            amount_rows.append(row)
     if hub or remote:
         ours_open, theirs_open = _per_currency(hub), _per_currency(remote)
         for currency in sorted({*ours_open, *theirs_open}) or [""]:
@@ -188,6 +192,7 @@ def comparison(totals: JSON) -> list[JSON]:
                    "remote": theirs_open.get(currency, "0")}  # fmt: skip
             rows.append(row)
             invoice_rows.append(row)
+            amount_rows.append(row)
     for key, sums in sorted((totals.get("commerce") or {}).items()):
         # A route's source records in the hub against those booked: whose invoice the
         # accounting system holds (with its total), or whose cash-journal posting reached it.
@@ -203,6 +208,9 @@ def comparison(totals: JSON) -> list[JSON]:
         row["agrees"] = _same(row["hub"], row["remote"])
     if unread:
         for row in invoice_rows:
+            row.update(remote=NOT_READ, agrees=None)
+    if "invoices" in (totals.get("amounts_unread") or ()):
+        for row in amount_rows:
             row.update(remote=NOT_READ, agrees=None)
     return rows
 
