@@ -60,7 +60,11 @@ def test_a_record_without_a_name_is_skipped_saying_which() -> None:
     assert named(" Fjord AS ", "account 10") == "Fjord AS"
     with pytest.raises(SkipRecord) as caught:
         named("  ", "account 10")
-    assert (caught.value.reason, caught.value.message) == ("name_missing", "account 10 has no name")
+    assert (caught.value.reason, caught.value.message) == (
+        "name_missing",
+        "account 10 has no name, which the hub needs: give it one there and the next sync "
+        "brings it",
+    )
 
 
 def test_a_field_table_reads_each_field_as_text_and_writes_it_back() -> None:

@@ -128,6 +128,10 @@ def test_a_month_of_5000_invoices_with_three_differences(
     totals = report["totals"]
     assert totals["hub"]["counts"]["invoices"] == INVOICES - 1 - len(skipped_by_code)
     assert totals["remote"]["counts"]["invoices"] == INVOICES - len(skipped_by_code)
+    # The one the hub cannot read is in Uniconta's books all the same, and counted there.
+    assert totals["remote"]["counts"]["invoices_unreadable"] == len(skipped_by_code)
+    csv_text = tenant.api.get(f"/connections/{cid}/reconciliations/{report['id']}.csv").text
+    assert "totals,invoices unreadable (count),0,1" in csv_text
     assert totals["hub"]["counts"]["customers"] == totals["remote"]["counts"]["customers"] == 40
     [event] = _events(system, tenant)
     assert {d["remote_id"] for d in event["differences"]} == {r for _, r, _ in expected}
@@ -322,6 +326,11 @@ def test_orders_count_as_booked_by_the_invoices_the_accounting_system_holds(
     assert orders["amounts"]["DKK"]["booked"] == "622.50"  # 2 × 298.75 + 20 and its VAT
     found = {(d["kind"], d["reason"]) for d in report["differences"] if d["stream"] == "orders"}
     assert found == {("skipped", "product_missing"), ("differs", "booked_total_differs")}
+    [differs] = [d for d in report["differences"] if d["kind"] == "differs"]
+    assert differs["message"].endswith(
+        ": check the invoice there against the order and correct the difference with a credit "
+        "note or a new invoice"
+    )
 
 
 def _credit_note(uniconta: Uniconta, like: int, number: int) -> int:
@@ -369,8 +378,8 @@ def test_open_amounts_are_read_from_the_system_and_pulled_changes_are_not_differ
 
     # Open amounts not synced: the hub knows none, Uniconta's are read from Uniconta.
     report = _report(system, tenant, cid)
-    assert Decimal(report["totals"]["remote"]["open_amount"]) == open_there
-    assert Decimal(report["totals"]["hub"]["open_amount"]) == 0
+    assert Decimal(report["totals"]["remote"]["open_amount"]["DKK"]) == open_there
+    assert Decimal(report["totals"]["hub"]["open_amount"]["DKK"]) == 0
     assert report["differences"] == []
 
     # Synced: both sides agree, and the credit notes the pull changed are not differences.
@@ -380,8 +389,8 @@ def test_open_amounts_are_read_from_the_system_and_pulled_changes_are_not_differ
     system.queue.enqueue(Command("payments", connection_id=cid, tenant_id=tenant.tenant_id))
     system.run_until_idle()
     report = _report(system, tenant, cid)
-    assert Decimal(report["totals"]["hub"]["open_amount"]) == open_there
-    assert Decimal(report["totals"]["remote"]["open_amount"]) == open_there
+    assert Decimal(report["totals"]["hub"]["open_amount"]["DKK"]) == open_there
+    assert Decimal(report["totals"]["remote"]["open_amount"]["DKK"]) == open_there
     assert report["totals"]["remote"]["counts"]["credit_notes"] == len(credits)
     assert [(d["kind"], d["reason"]) for d in report["differences"]] == []
 
@@ -461,3 +470,75 @@ def test_an_order_the_shop_ended_unpaid_is_nothing_due_not_a_pending_invoice(
     assert (orders["count"], orders["booked"]) == (1, 1)
     assert orders["amounts"]["DKK"] == {"source": "298.75", "booked": "298.75"}
     assert [d for d in report["differences"] if d["stream"] == "orders"] == []
+
+
+def test_invoice_totals_in_two_currencies_are_never_added_together(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=9)
+    seed_products(uniconta.sandbox, COMPANY, count=3, seed=9)
+    [kroner] = seed_invoices(uniconta.sandbox, COMPANY, count=1, lines=1, seed=9,
+                             first_date=date(2026, 10, 5), days=1)  # fmt: skip
+    # The same sale invoiced in euros to a customer abroad, on the same VAT code.
+    header = uniconta.sandbox.get(COMPANY, "DebtorInvoiceClient", kroner)
+    [line] = [ln for ln in uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+              if ln["InvoiceNumber"] == kroner]  # fmt: skip
+    euros = kroner + 1
+    uniconta.sandbox.load(COMPANY, "DebtorInvoiceClient", [
+        {**header, "InvoiceNumber": euros, "Currency": "EUR", "OrderNumber": 0}])  # fmt: skip
+    uniconta.sandbox.load(COMPANY, "DebtorInvoiceLines", [
+        {**{k: v for k, v in line.items() if k != "RowId"}, "InvoiceNumber": euros}])  # fmt: skip
+    cid = connect(tenant, uniconta, settings=full())["id"]
+    import_all(system, tenant, cid)
+
+    report = _report(system, tenant, cid)
+    assert report["differences"] == []
+    remote = report["totals"]["remote"]
+    net = f"{Decimal(str(header['NetAmount'])):.2f}"
+    assert sorted((s["currency"], s["net"]) for s in remote["vat"].values()) == [
+        ("DKK", net), ("EUR", net)]  # fmt: skip
+    assert report["totals"]["hub"]["vat"] == remote["vat"]
+    assert set(remote["open_amount"]) == {"DKK", "EUR"}
+    csv_text = tenant.api.get(f"/connections/{cid}/reconciliations/{report['id']}.csv").text
+    [code] = {s["code"] for s in remote["vat"].values()}
+    assert f"totals,net {code} (EUR),{net},{net}" in csv_text
+
+
+def test_each_difference_says_what_to_do_about_it(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    seed_debtors(uniconta.sandbox, COMPANY, count=3, seed=11)
+    seed_products(uniconta.sandbox, COMPANY, count=3, seed=11)
+    numbers = seed_invoices(uniconta.sandbox, COMPANY, count=3, lines=1, seed=11,
+                            first_date=date(2026, 10, 3), days=5)  # fmt: skip
+    cid = connect(tenant, uniconta, settings=full())["id"]
+    import_all(system, tenant, cid)
+    changed, deleted, copied = numbers
+    uniconta.sandbox.update(COMPANY, "DebtorInvoiceClient", changed, {"Date": "2026-10-20"})
+    with system.sessions() as session:
+        hub_id = session.scalar(
+            sa.select(Link.record_id).where(
+                Link.connection_id == cid, Link.remote_id == str(deleted)
+            )
+        )
+    assert tenant.api.delete(f"/invoices/{hub_id}").status_code == 204
+    # Booked in Uniconta after the last sync: the hub does not have it yet.
+    header = uniconta.sandbox.get(COMPANY, "DebtorInvoiceClient", copied)
+    [line] = [ln for ln in uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+              if ln["InvoiceNumber"] == copied]  # fmt: skip
+    new = copied + 10
+    uniconta.sandbox.load(COMPANY, "DebtorInvoiceClient", [
+        {**header, "InvoiceNumber": new, "OrderNumber": 0}])  # fmt: skip
+    uniconta.sandbox.load(COMPANY, "DebtorInvoiceLines", [
+        {**{k: v for k, v in line.items() if k != "RowId"}, "InvoiceNumber": new}])  # fmt: skip
+
+    report = _report(system, tenant, cid)
+    said = {d["reason"]: d["message"] for d in report["differences"]}
+    assert said == {
+        "changed_in_system": "changed in the accounting system since the last sync (date, "
+        "due_date): "
+        "the next sync brings the change into the hub",
+        "deleted_in_hub": "linked, but deleted in the hub (deletes are not propagated): delete "
+        "or credit it in the accounting system if it is to go",
+        "not_imported": "in the accounting system, not in the hub yet: the next sync imports it",
+    }

@@ -1046,3 +1046,24 @@ def test_a_deactivation_whose_webhook_was_missed_arrives_with_the_days_first_sca
     clock.advance(timedelta(hours=12))
     pull(system, tenant, cid)  # the day's first scan reads the inactive ones since yesterday
     assert party()["active"] is False
+
+
+def test_reconciliation_shows_the_amounts_it_cannot_read_from_tripletex_as_not_read(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """An invoice read back by id is its header: the report counts Tripletex's invoices but
+    shows its side of the amounts as not read, never as zero against the hub's."""
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    issue(tenant, party["id"])
+    system.run_until_idle()
+    [booked] = tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")
+    assert Decimal(str(booked["amountOutstanding"])) > 0
+
+    report = reconciled(system, tenant, cid, "2026-11")
+    assert report["totals"]["amounts_unread"] == ["invoices"]
+    csv_text = tenant.api.get(f"/connections/{cid}/reconciliations/{report['id']}.csv").text
+    assert "totals,invoices (count),1,1" in csv_text
+    assert "totals,net 3 (NOK),4500.00,not read" in csv_text
+    assert "totals,open amount (NOK),0,not read" in csv_text

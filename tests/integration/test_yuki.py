@@ -1006,7 +1006,7 @@ def test_the_reconciliation_does_not_report_sent_invoices_missing_from_yuki(
     assert report["totals"]["hub"]["counts"] == {"invoices": 1}
     csv = tenant.api.get(f"/connections/{connection['id']}/reconciliations/{report['id']}.csv").text
     assert "totals,invoices (count),1,not read" in csv
-    assert "totals,open amount,0,not read" in csv
+    assert "totals,open amount (EUR),0,not read" in csv
 
 
 def test_an_invoice_without_lines_is_held_before_any_call_and_the_others_go_in_one(

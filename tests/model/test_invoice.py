@@ -68,6 +68,30 @@ def test_vat_is_rounded_per_line_half_up() -> None:
     assert invoice.gross_total == Decimal("0.26")
 
 
+def test_vat_per_code_is_rounded_once_on_the_codes_net_as_uniconta_books_it() -> None:
+    invoice = _invoice(
+        discount_percent="0",
+        lines=[
+            {"quantity": "1", "unit_price": "0.10", "vat_rate": "25", "vat_code": "U25"},
+            {"quantity": "1", "unit_price": "0.10", "vat_rate": "25", "vat_code": "U25"},
+            {"quantity": "1", "unit_price": "0.10", "vat_rate": "25", "vat_code": "K25"},
+            {"quantity": "1", "unit_price": "4.00"},
+        ],
+    )
+    assert invoice.vat_by_code() == {
+        "U25": (Decimal("0.20"), Decimal("0.06")),
+        "K25": (Decimal("0.10"), Decimal("0.03")),
+        "": (Decimal("4.00"), Decimal("0.00")),
+    }
+    assert invoice.vat_by_code("per_code") == {
+        "U25": (Decimal("0.20"), Decimal("0.05")),
+        "K25": (Decimal("0.10"), Decimal("0.03")),
+        "": (Decimal("4.00"), Decimal("0.00")),
+    }
+    assert invoice.booked_total() == invoice.gross_total == Decimal("4.39")
+    assert invoice.booked_total("per_code") == Decimal("4.38")
+
+
 def test_totals_over_mixed_rates() -> None:
     invoice = _invoice(
         lines=[

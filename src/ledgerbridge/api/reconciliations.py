@@ -66,8 +66,9 @@ def download(
 
 @router.get("/{connection_id}/reconciliations/{report_id}", response_model=dict[str, Any])
 def read(connection_id: str, report_id: str, principal: PrincipalDep, system: SystemDep) -> Any:
-    """`totals`: per side (`hub`, `remote`) counts, net/VAT/gross per VAT code and the open
-    amount; `differences`: one per record, `kind` `skipped`, `pending`, `changed_remote`,
-    `missing_remote` or `missing_hub`, with `reason`, `message`, `fields` and `url` (the
-    remote record in the system's own app, where it has one)."""
+    """`totals`: per side (`hub`, `remote`) counts, net/VAT/gross per currency and VAT code
+    and the open amount per currency; `differences`: one per record, `kind` `skipped`,
+    `pending`, `changed_remote`, `missing_remote`, `missing_hub` or `differs`, with `reason`,
+    `message`, `fields` and `url` (the remote record in the system's own app, where it has
+    one)."""
     return system.reconciliations.get(principal, connection_id, report_id)

@@ -361,6 +361,9 @@ class EntityMapping(ABC):
     read_back: bool = True
     """Whether a record written to the system can be read again by its id (``fetch_many``):
     a booked Yuki sales invoice cannot, so its link is all there is to know of it."""
+    reads_amounts: bool = True
+    """Whether the system's invoices as read carry their lines and open amount: a report's
+    side of the system shows amounts it does not read as not read, never as zero."""
     vat_rounding: VatRounding = "per_line"
     """How the system rounds an invoice's VAT (invoice streams): what a reconciliation adds
     up per VAT code and counts as the total it booked."""

@@ -42,6 +42,10 @@ COUNTED = {"party": "customers", "product": "products"}
 a customer in the customers stream only)."""
 DATED = frozenset({"invoice"})
 """Entities filed under a month by their ``date``."""
+UNREADABLE = "invoices_unreadable"
+"""The count of the month's invoices and credit notes in the system that cannot be read as
+either (each listed as ``skipped`` with its reason): the system's side counts what its books
+hold."""
 OPEN_INTENTS = ("pending", "refused", "ambiguous", "failed")
 
 
@@ -80,11 +84,12 @@ class Period:
 
 @dataclass
 class Side:
-    """What one side holds for the period: counts and invoice totals per VAT code."""
+    """What one side holds for the period: counts, and invoice totals per currency and VAT
+    code (amounts in two currencies are never added together)."""
 
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    vat: dict[str, dict[str, Decimal]] = field(default_factory=dict)
-    open_amount: Decimal = Decimal(0)
+    vat: dict[tuple[str, str], dict[str, Decimal]] = field(default_factory=dict)
+    open_amount: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
 
     def add_invoice(self, data: JSON, rounding: VatRounding) -> None:
         """Counts the invoice and adds its amounts per VAT code, the VAT rounded as the
@@ -96,22 +101,29 @@ class Side:
         self.counts["credit_notes" if invoice.kind == "credit_note" else "invoices"] += 1
         for code, (net, vat) in invoice.vat_by_code(rounding).items():
             sums = self.vat.setdefault(
-                code, {"net": Decimal(0), "vat": Decimal(0), "gross": Decimal(0)}
+                (invoice.currency, code),
+                {"net": Decimal(0), "vat": Decimal(0), "gross": Decimal(0)},
             )
             sums["net"] += net
             sums["vat"] += vat
             sums["gross"] += net + vat
-        self.open_amount += invoice.amount_open or Decimal(0)
+        self.open_amount[invoice.currency] += invoice.amount_open or Decimal(0)
 
     def json(self) -> JSON:
+        """``vat`` is keyed by currency and code (``"DKK U25"``), each entry naming both."""
         return {
             "counts": dict(self.counts),
             "vat": {
-                code: {name: str(value) for name, value in sums.items()}
-                for code, sums in sorted(self.vat.items())
+                f"{currency} {code}".rstrip(): {
+                    "currency": currency, "code": code,
+                    **{name: str(value) for name, value in sums.items()},
+                }
+                for (currency, code), sums in sorted(self.vat.items())
             },
-            "open_amount": str(self.open_amount),
-        }
+            "open_amount": {
+                currency: str(amount) for currency, amount in sorted(self.open_amount.items())
+            },
+        }  # fmt: skip
 
 
 @dataclass
@@ -151,9 +163,10 @@ class Reconciler(SyncState):
         for stream in streams:
             differences.extend(self._stream(ctx, stream, period, hub_side, remote_side, booked))
         unread = [s for s in streams if not ctx.mapping(s).inbound and not ctx.mapping(s).read_back]
+        amounts_unread = [s for s in streams if not ctx.mapping(s).reads_amounts]
         return Report(
             totals={"period": period.label, "hub": hub_side.json(), "remote": remote_side.json(),
-                    "streams": streams, "unread": unread},
+                    "streams": streams, "unread": unread, "amounts_unread": amounts_unread},
             differences=differences, booked=booked,
         )  # fmt: skip
 
@@ -257,13 +270,17 @@ class Reconciler(SyncState):
                         add("skipped", record_id, None, *issue)
                     elif record_id in creating:
                         add("pending", record_id, None, "create_in_progress",
-                            "its create was started and is not confirmed yet")  # fmt: skip
+                            "its create was started and is not confirmed yet: the next sync "
+                            "confirms it or finds it in the accounting system")  # fmt: skip
                     elif ctx.directions(stream)[1]:
                         add("pending", record_id, None, "not_sent",
-                            "in the hub, not sent to the accounting system yet")  # fmt: skip
+                            "in the hub, not sent to the accounting system yet: the next sync "
+                            "sends it (Send changes now sends it at once)")  # fmt: skip
                     else:
                         add("missing_remote", record_id, None, "not_in_system",
-                            "in the hub only: this stream does not send records")  # fmt: skip
+                            "in the hub only: this connection does not send these "
+                            "records; enter it in the accounting system, or have the "
+                            "connection send them")  # fmt: skip
                     continue
                 seen = remote.get(link.remote_id)
                 if seen is None and not mapping.read_back:
@@ -274,18 +291,23 @@ class Reconciler(SyncState):
                     continue
                 if seen is None:
                     add("missing_remote", record_id, link.remote_id, "remote_record_missing",
-                        "linked, but no longer in the accounting system")  # fmt: skip
+                        "linked, but no longer in the accounting system (deleted there): "
+                        "enter it there again, or delete it in the app if it was meant "
+                        "to go")  # fmt: skip
                     continue
                 differences.extend(
                     self._compare(session, ctx, mapping, stream, record, link, seen, issue)
                 )
             for remote_id in sorted(in_period):
                 seen = remote[remote_id]
-                if seen.full is not None:
-                    if dated:
-                        remote_side.add_invoice(seen.full, mapping.vat_rounding)
-                    else:
-                        remote_side.counts[stream] += 1
+                if seen.full is not None and dated:
+                    remote_side.add_invoice(seen.full, mapping.vat_rounding)
+                elif dated:
+                    # In the books but unreadable here (listed with its reason): counted, so
+                    # the system's side holds as many as its books, apart from its kind.
+                    remote_side.counts[UNREADABLE] += 1
+                else:
+                    remote_side.counts[stream] += 1
                 link = by_remote.get(remote_id)
                 if link is not None and link.record_id in records:
                     continue  # compared above
@@ -300,7 +322,8 @@ class Reconciler(SyncState):
                         ))  # fmt: skip
                         continue
                     add("missing_hub", link.record_id, remote_id, "deleted_in_hub",
-                        "linked, but deleted in the hub (deletes are not propagated)")  # fmt: skip
+                        "linked, but deleted in the hub (deletes are not propagated): delete or "
+                        "credit it in the accounting system if it is to go")  # fmt: skip
                     continue
                 issue = issues.get((INBOUND, remote_id))
                 if issue is None and seen.skip is not None:
@@ -309,7 +332,8 @@ class Reconciler(SyncState):
                     add("skipped", None, remote_id, *issue)
                 else:
                     add("missing_hub", None, remote_id, "not_imported",
-                        "in the accounting system, not in the hub yet")  # fmt: skip
+                        "in the accounting system, not in the hub yet: the next sync "
+                        "imports it")  # fmt: skip
         return differences
 
     def _hub_records(
@@ -352,9 +376,15 @@ class Reconciler(SyncState):
                      "fields": []}]  # fmt: skip
         if content_hash(seen.projection) != link.remote_hash:
             fields = _changed(mapping, seen.projection, link.synced)
+            action = (
+                "the next sync brings the change into the hub"
+                if ctx.directions(stream)[0]
+                else "this connection does not read these records, so change the app to match "
+                "or undo the change there"
+            )
             return [{**base, "kind": "changed_remote", "reason": "changed_in_system",
-                     "message": "changed in the accounting system since the last sync: "
-                     + ", ".join(fields), "fields": fields}]  # fmt: skip
+                     "message": "changed in the accounting system since the last sync ("
+                     + ", ".join(fields) + f"): {action}", "fields": fields}]  # fmt: skip
         if record.content_hash != link.hub_hash and record.origin != ctx.origin:
             # Changed in the hub by someone else than this connection (what a push sends; a
             # pull's own change, such as an open amount read back, has nothing to send).
@@ -368,7 +398,8 @@ class Reconciler(SyncState):
             if projection != link.synced:
                 fields = _changed(mapping, projection, link.synced)
                 return [{**base, "kind": "pending", "reason": "not_sent",
-                         "message": "changed in the hub, not sent yet: " + ", ".join(fields),
+                         "message": "changed in the hub, not sent yet ("
+                         + ", ".join(fields) + "): the next sync sends it",
                          "fields": fields}]  # fmt: skip
         return []
 

@@ -267,7 +267,9 @@ def commerce(
                     if issue is not None:
                         differs("skipped", *issue)
                     else:
-                        differs("pending", f"no_{role}", f"no {role} made of this {entity} yet")
+                        differs("pending", f"no_{role}", f"no {role} made of this {entity} "
+                                "yet: the next flow run makes it; if it stays, the "
+                                f"{entity}'s history says why")  # fmt: skip
                     continue
                 what: list[str] = []
                 if role == "invoice":
@@ -282,7 +284,8 @@ def commerce(
                         differs("skipped", *issue)
                     else:
                         differs("pending", f"{role}_not_booked", f"its {role} ({made}) is not "
-                                "in the accounting system yet")  # fmt: skip
+                                "in the accounting system yet: the next sync sends it; if it "
+                                f"stays, the {role}'s history says why")  # fmt: skip
                     continue
                 sums["booked"] += 1
                 money["booked"] = str(Decimal(money["booked"]) + there)
@@ -291,7 +294,9 @@ def commerce(
                     differs("skipped", *issue, remote_id)
                 elif role == "invoice" and there != own:
                     differs("differs", "booked_total_differs", f"{entity} total {own} "
-                            f"{currency}, its invoice in the accounting system {there}",
+                            f"{currency}, its invoice in the accounting system {there}: "
+                            "check the invoice there against the order and correct the "
+                            "difference with a credit note or a new invoice",
                             remote_id)  # fmt: skip
                 elif role == "journal" and what:
                     reason = "payout_failed" if data.get("status") == "failed" else "payout_changed"

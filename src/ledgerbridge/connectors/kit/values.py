@@ -24,7 +24,11 @@ def named(value: Any, what: str) -> str:
     (``name_missing``), ``what`` saying which."""
     name = text(value)
     if name is None:
-        raise SkipRecord("name_missing", f"{what} has no name")
+        raise SkipRecord(
+            "name_missing",
+            f"{what} has no name, which the hub needs: give it one there and the next sync "
+            "brings it",
+        )
     return name
 
 

@@ -191,6 +191,8 @@ class InvoiceMapping(EntityMapping):
         linked(entity, "credits_invoice_id", "invoices"),
     )
     inbound = False
+    reads_amounts = False
+    """An invoice read back by id is its header: number, dates, customer."""
 
     def __init__(self, vat_ids: Mapping[str, str]) -> None:
         self.vat_ids = vat_ids
