@@ -350,19 +350,26 @@ class SyncState:
         return self.normalise(mapping, mapping.project(record, refs)), refs
 
 
+LABELS = {"credits_invoice_id": "credited invoice"}
+"""Reference fields whose name does not read as words by itself."""
+
+
 def _label(reference: Reference) -> str:
     """A reference field as words: ``party_id`` → "party"."""
-    return reference.field.removesuffix("_id").replace("_", " ")
+    return LABELS.get(reference.field) or reference.field.removesuffix("_id").replace("_", " ")
 
 
 def _named(data: Mapping[str, Any], record_id: str) -> str:
     """A referenced record as a person finds it in either system: by its business key (a
     product's SKU, an invoice's or a debtor's number) and its name, which a hub id is not;
-    the id only when the record has neither."""
+    an invoice not numbered yet by its reference (the order's number); the id only when the
+    record has none of them."""
     key = data.get("sku") or data.get("number") or data.get("debtor_number")
     name = data.get("name")
     if key and name:
         return f"{key} ({name})"
+    if not key and not name and data.get("reference"):
+        return f"with reference {data['reference']}"
     return str(key or name or record_id)
 
 
