@@ -179,3 +179,22 @@ def test_the_tripletex_form_says_first_when_the_installation_lacks_its_consumer_
     assert "This installation is not set up for Tripletex yet" in page
     assert "LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN" in page
     assert "not set up for" not in text_of(web.get("/ui/connections/new/uniconta?form=1").text)
+
+
+def test_a_refused_value_says_the_check_s_reason_in_plain_words(web: Web, tenant: Tenant) -> None:
+    """A shop address without http(s):// is refused on its field with the reason alone, not
+    the validator's "Value error," prefix."""
+    refused = web.post(
+        "/ui/connections/new/woocommerce",
+        {
+            "name": "Shop",
+            "settings.base_url": "shop.example.dk",
+            "secrets.consumer_key": "ck_1",
+            "secrets.consumer_secret": "cs_1",
+        },
+    )
+    assert refused.status_code == 422
+    assert "settings.base_url: must be an http(s) URL" in text_of(refused.text)
+    assert "Value error" not in refused.text
+    assert 'aria-invalid="true"' in refused.text.split('id="settings-base_url"')[1][:300]
+    assert tenant.api.get("/connections").json() == []
