@@ -435,3 +435,21 @@ def test_a_login_returns_only_to_a_page_of_the_ui(
     for target in ("https://evil.example/", "//evil.example/ui/", "/api/v1/parties"):
         with pytest.raises(Exception, match="page of the web UI"):
             system.oauth.authorize(principal, connection["id"], return_to=target)
+
+
+def test_the_uniconta_login_names_an_empty_or_mistyped_field_before_asking_uniconta(
+    web: Web, uniconta: Uniconta
+) -> None:
+    """An empty user name is not "refused credentials", and a host without http(s):// is not
+    a failed request: each is named on its field."""
+    login = {"settings.username": USER, "secrets.password": PASSWORD, "settings.base_url": ""}
+    for given, field, reason in (
+        ({"settings.username": " "}, "settings-username", "enter the Uniconta user&#39;s name"),
+        ({"secrets.password": ""}, "secrets-password", "enter the Uniconta user&#39;s password"),
+        ({"settings.base_url": "odata.example"}, "settings-base_url", "must be an http(s) URL"),
+    ):
+        refused = web.post("/ui/connections/new/uniconta/login", {**login, **given})
+        assert refused.status_code == 422, given
+        assert reason in refused.text, given
+        assert "refused the credentials" not in refused.text and "missing an" not in refused.text
+        assert 'aria-invalid="true"' in refused.text.split(f'id="{field}"')[1][:300], given
