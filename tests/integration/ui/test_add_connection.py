@@ -198,3 +198,22 @@ def test_a_refused_value_says_the_check_s_reason_in_plain_words(web: Web, tenant
     assert "Value error" not in refused.text
     assert 'aria-invalid="true"' in refused.text.split('id="settings-base_url"')[1][:300]
     assert tenant.api.get("/connections").json() == []
+
+
+def test_a_zettle_contact_address_that_is_no_address_is_refused_on_its_field(
+    web: Web, tenant: Tenant
+) -> None:
+    """Zettle writes there when webhook deliveries keep failing: a typo would mean no one
+    hears of it, so it is checked as an address before anything is saved."""
+    refused = web.post(
+        "/ui/connections/new/zettle",
+        {
+            "name": "Zettle",
+            "settings.contact_email": "kasse at butik.dk",
+            "secrets.api_key": "a-zettle-api-key-of-some-length",
+        },
+    )
+    assert refused.status_code == 422
+    assert "settings.contact_email:" in text_of(refused.text)
+    assert 'aria-invalid="true"' in refused.text.split('id="settings-contact_email"')[1][:300]
+    assert tenant.api.get("/connections").json() == []
