@@ -217,3 +217,11 @@ def test_a_zettle_contact_address_that_is_no_address_is_refused_on_its_field(
     assert "settings.contact_email:" in text_of(refused.text)
     assert 'aria-invalid="true"' in refused.text.split('id="settings-contact_email"')[1][:300]
     assert tenant.api.get("/connections").json() == []
+
+
+def test_a_files_connection_is_not_said_to_be_checked_for_a_password(web: Web) -> None:
+    """Files have no login: the form does not speak of a wrong password or key."""
+    files = text_of(web.get("/ui/connections/new/files").text)
+    assert "wrong password or key" not in files
+    assert "Each setting is checked before the connection is saved" in files
+    assert "wrong password or key" in text_of(web.get("/ui/connections/new/zettle").text)
