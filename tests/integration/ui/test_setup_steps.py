@@ -97,6 +97,8 @@ def test_a_refused_nested_setting_lands_on_its_input(web: Web, tenant: Tenant) -
     missing = web.post("/ui/connections/new/yuki", form)
     assert missing.status_code == 422
     assert "automatic debtor-number generation" in text_of(missing.text)
+    assert "Give the next debtor number to hand out" in text_of(missing.text)
+    assert "before activating the connection" not in text_of(missing.text)
     assert described in missing.text, "settings.debtor_numbers goes on its first input"
     partial = web.post(
         "/ui/connections/new/yuki", {**form, "settings.debtor_numbers.prefix": "NL-"}
