@@ -225,3 +225,9 @@ def test_a_files_connection_is_not_said_to_be_checked_for_a_password(web: Web) -
     assert "wrong password or key" not in files
     assert "Each setting is checked before the connection is saved" in files
     assert "wrong password or key" in text_of(web.get("/ui/connections/new/zettle").text)
+
+
+def test_the_smtp_password_is_described_in_words_not_by_its_setting(web: Web) -> None:
+    page = text_of(web.get("/ui/connections/new/uniconta?form=1").text)
+    assert "The password of the SMTP user that sends invoice mail" in page
+    assert "invoice_mail" not in page
