@@ -231,3 +231,27 @@ def test_the_smtp_password_is_described_in_words_not_by_its_setting(web: Web) ->
     page = text_of(web.get("/ui/connections/new/uniconta?form=1").text)
     assert "The password of the SMTP user that sends invoice mail" in page
     assert "invoice_mail" not in page
+
+
+def test_a_shop_given_by_its_rest_api_address_is_connected_at_its_own(
+    web: Web, tenant: Tenant
+) -> None:
+    """WooCommerce shows the REST API's address (…/wp-json/wc/v3) beside the key: pasted as
+    the shop's address, it is taken as the shop, not refused as a route the shop lacks."""
+    sandbox = WooSandbox()
+    server = SandboxServer(sandbox)
+    server.start()
+    try:
+        key = sandbox.default_key
+        saved = web.post(
+            "/ui/connections/new/woocommerce",
+            {"name": "Webshop", "settings.base_url": f"{server.base_url}/wp-json/wc/v3/",
+             "secrets.consumer_key": key.consumer_key,
+             "secrets.consumer_secret": key.consumer_secret},
+        )  # fmt: skip
+        assert saved.status_code == 303, text_of(saved.text)
+        [shop] = tenant.api.get("/connections").json()
+        assert shop["settings"]["base_url"] == server.base_url
+    finally:
+        server.stop()
+        sandbox.close()
