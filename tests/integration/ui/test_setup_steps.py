@@ -398,6 +398,24 @@ def test_the_login_started_from_the_ui_comes_back_to_it(
     assert answer.json() == {"status": "connected", "connection_id": connection["id"]}
 
 
+def test_a_login_qonto_refuses_for_the_app_s_secret_says_what_to_check_in_words(
+    web: Web, tenant: Tenant, qonto: tuple[QontoSandbox, str]
+) -> None:
+    _sandbox, url = qonto
+    saved = web.post(
+        "/ui/connections/new/qonto",
+        {"name": "Qonto", "settings.base_url": url, "settings.oauth_url": url,
+         "settings.oauth_client_id": CLIENT_ID, "secrets.oauth_client_secret": "not-the-secret"},
+    )  # fmt: skip
+    assert saved.status_code == 303
+    [connection] = tenant.api.get("/connections").json()
+    back = follow_login(web, connection["id"])
+    page = text_of(web.get(back.headers["location"]).text)
+    assert "refused the app&#39;s OAuth client ID or client secret" in page
+    assert "a new secret goes on Credentials" in page
+    assert "settings.oauth_client_id" not in page
+
+
 def test_a_return_from_qonto_opened_again_leads_to_the_login_page_saying_so(
     web: Web, tenant: Tenant, qonto: tuple[QontoSandbox, str]
 ) -> None:
