@@ -348,7 +348,7 @@ def test_a_qonto_set_up_without_its_app_says_what_to_give_on_the_field(
     )
     assert saved.status_code == 303
     notice = text_of(web.get(saved.headers["location"]).text)
-    assert "Next: log in to Qonto" in notice
+    assert "Qonto is saved. Next: log in to Qonto" in notice, "not connected before the login"
     assert "POST /connections" not in notice
 
 
