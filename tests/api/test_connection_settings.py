@@ -349,7 +349,7 @@ def test_the_status_shows_each_schedule_with_its_next_and_last_run(
     )
     assert refusal(never) == (
         ["body", "settings", "schedules", "pull"],
-        "settings.schedules.pull: Value error, never runs (no such date)",
+        "settings.schedules.pull: never runs (no such date)",
     )
     zone = tenant.api.patch(f"/connections/{connection['id']}", json={"timezone": "Z" * 300})
     assert refusal(zone)[0] == ["body", "timezone"]

@@ -248,7 +248,7 @@ def test_the_payment_method_and_vat_types_are_checked_when_saved(
         f"/connections/{good.json()['id']}/mappings", json={"vat": {"NL0": "zero"}}
     )
     assert mapped.status_code == 422
-    assert "vat_mapping.NL0: Value error, must be a Yuki VAT type" in mapped.text
+    assert "vat_mapping.NL0: must be a Yuki VAT type" in mapped.text
 
 
 # ------------------------------------------------------------------ contacts

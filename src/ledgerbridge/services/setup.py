@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
 from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError, SetupRefused
 from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.connectors.settings import Url
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
 from ledgerbridge.connectors.yuki import setup as yuki_setup
 from ledgerbridge.engine.quota import QuotaLedger
@@ -28,6 +30,11 @@ class SetupService:
         """Step 1 of the Uniconta set-up: who is this user, and which companies can it
         reach. A user that is not a Server user is refused here, with the fix."""
         principal.require_admin("setting up an integration")
+        _check_base_url(base_url)
+        if not username.strip():
+            raise Invalid("enter the Uniconta user's name", field="username")
+        if not password:
+            raise Invalid("enter the Uniconta user's password", field="password")
         spec = SYSTEMS["uniconta"]
         key = spec.credential_key({"base_url": base_url or "", "username": username})
 
@@ -77,6 +84,7 @@ class SetupService:
         administrations, to pick ``settings.domain_id`` and ``settings.administration_id``
         from. The calls count against each domain's daily limit."""
         principal.require_admin("setting up an integration")
+        _check_base_url(base_url)
         spec = SYSTEMS["yuki"]
 
         def meter(domain: str, calls: int) -> None:
@@ -95,3 +103,15 @@ class SetupService:
         except ConnectorError as exc:
             raise Invalid(f"could not reach Yuki: {exc}", field="base_url") from exc
         return {"domains": domains}
+
+
+def _check_base_url(base_url: str | None) -> None:
+    """A host given for the login is checked as a connection's ``base_url`` is, before any
+    call: a mistyped one is named on its field, not as a failed request."""
+    if base_url is None:
+        return
+    try:
+        TypeAdapter(Url).validate_python(base_url)
+    except ValidationError as exc:
+        reason = exc.errors(include_url=False)[0]["ctx"]["error"]
+        raise Invalid(f"base_url: {reason}", field="base_url") from None

@@ -103,14 +103,21 @@ class SignInService:
 
     def open_with_key(self, api_key: str) -> OpenSession:
         api_key = api_key.strip()
+        if not api_key:
+            raise Invalid(
+                "paste an API key (ledgerbridge tenant create prints the owner's)", field="api_key"
+            )
+        if not api_key.startswith(KEY_PREFIX):
+            raise Invalid(
+                f"this is not a ledgerbridge API key: those start with {KEY_PREFIX}",
+                field="api_key",
+            )
         with self._sessions.begin() as session:
-            key = None
-            if api_key.startswith(KEY_PREFIX):
-                key = session.scalars(
-                    sa.select(ApiKey).where(
-                        ApiKey.key_hash == hash_key(api_key), ApiKey.revoked_at.is_(None)
-                    )
-                ).first()
+            key = session.scalars(
+                sa.select(ApiKey).where(
+                    ApiKey.key_hash == hash_key(api_key), ApiKey.revoked_at.is_(None)
+                )
+            ).first()
             if key is None:
                 raise Invalid("this API key is unknown or revoked", field="api_key")
             key.last_used_at = self._clock.now()

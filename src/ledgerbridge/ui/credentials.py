@@ -19,6 +19,7 @@ from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.forms import FormField, fields_of, read_values
 from ledgerbridge.ui.nav import connection_context, tab
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
+from ledgerbridge.ui.wizard import wizard_of
 
 router = APIRouter(route_class=UiRoute)
 tab("Credentials", "credentials", 90)
@@ -30,8 +31,15 @@ the secrets, since a new token comes with a new date."""
 
 def credential_fields(spec: SystemSpec) -> tuple[list[FormField], list[FormField]]:
     """(secrets, expiry settings) of a system's credentials form. No secret is required
-    there: one left empty keeps its saved value (a new SMTP password alone)."""
-    secrets = [replace(f, required=False) for f in fields_of(schema_of(spec.secrets), secret=True)]
+    there: one left empty keeps its saved value (a new SMTP password alone). Secrets a login
+    hands out (Qonto's tokens) are not asked here either, as at set-up: logging in again
+    replaces them."""
+    handed_out = wizard_of(spec.name).system_secrets
+    secrets = [
+        replace(f, required=False)
+        for f in fields_of(schema_of(spec.secrets), secret=True)
+        if f.name not in handed_out
+    ]
     expiry = [f for f in fields_of(schema_of(spec.settings)) if f.name.endswith(EXPIRY_SUFFIX)]
     return secrets, expiry
 

@@ -87,7 +87,11 @@ def _row_field(field: str, draft: JSON) -> str:
     """A refusal inside a keyed list (``commerce.policy.vat.domestic_codes.25`` for the code
     of rate 25, ``….25.[key]`` for the rate itself, ``….payment_methods.card.payment_term``)
     as the name of the row's input that holds it, so that the field is marked and the
-    summary's link leads to it."""
+    summary's link leads to it. An entity refused by its place in the list (``entities.0``)
+    is named by its checkbox (``entities.payout``)."""
+    head, _, place = field.partition(".")
+    if head == "entities" and place.isdigit() and int(place) < len(draft["entities"]):
+        return f"entities.{draft['entities'][int(place)]}"
     for prefix, (name, key, value) in KEYED.items():
         if not field.startswith(prefix):
             continue

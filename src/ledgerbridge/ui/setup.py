@@ -178,7 +178,8 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
             values=values, errors={exc.field or "_": exc.message},
             options=_options_back(options), status_code=422 if exc.status == 422 else exc.status,
         )  # fmt: skip
-    notice = f"{created['name']} is connected."
+    awaiting_login = SYSTEMS[system].oauth is not None and not created.get("logged_in")
+    notice = f"{created['name']} is {'saved' if awaiting_login else 'connected'}."
     target = f"/ui/connections/{created['id']}/"
     next_page = wizard_of(system).next_page
     if next_page is not None:

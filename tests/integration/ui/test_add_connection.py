@@ -198,3 +198,79 @@ def test_the_tripletex_form_says_first_when_the_installation_lacks_its_consumer_
     assert "This installation is not set up for Tripletex yet" in page
     assert "LEDGERBRIDGE_TRIPLETEX_CONSUMER_TOKEN" in page
     assert "not set up for" not in text_of(web.get("/ui/connections/new/uniconta?form=1").text)
+
+
+def test_a_refused_value_says_the_check_s_reason_in_plain_words(web: Web, tenant: Tenant) -> None:
+    """A shop address without http(s):// is refused on its field with the reason alone, not
+    the validator's "Value error," prefix."""
+    refused = web.post(
+        "/ui/connections/new/woocommerce",
+        {
+            "name": "Shop",
+            "settings.base_url": "shop.example.dk",
+            "secrets.consumer_key": "ck_1",
+            "secrets.consumer_secret": "cs_1",
+        },
+    )
+    assert refused.status_code == 422
+    assert "settings.base_url: must be an http(s) URL" in text_of(refused.text)
+    assert "Value error" not in refused.text
+    assert 'aria-invalid="true"' in refused.text.split('id="settings-base_url"')[1][:300]
+    assert tenant.api.get("/connections").json() == []
+
+
+def test_a_zettle_contact_address_that_is_no_address_is_refused_on_its_field(
+    web: Web, tenant: Tenant
+) -> None:
+    """Zettle writes there when webhook deliveries keep failing: a typo would mean no one
+    hears of it, so it is checked as an address before anything is saved."""
+    refused = web.post(
+        "/ui/connections/new/zettle",
+        {
+            "name": "Zettle",
+            "settings.contact_email": "kasse at butik.dk",
+            "secrets.api_key": "a-zettle-api-key-of-some-length",
+        },
+    )
+    assert refused.status_code == 422
+    assert "settings.contact_email:" in text_of(refused.text)
+    assert 'aria-invalid="true"' in refused.text.split('id="settings-contact_email"')[1][:300]
+    assert tenant.api.get("/connections").json() == []
+
+
+def test_a_files_connection_is_not_said_to_be_checked_for_a_password(web: Web) -> None:
+    """Files have no login: the form does not speak of a wrong password or key."""
+    files = text_of(web.get("/ui/connections/new/files").text)
+    assert "wrong password or key" not in files
+    assert "Each setting is checked before the connection is saved" in files
+    assert "wrong password or key" in text_of(web.get("/ui/connections/new/zettle").text)
+
+
+def test_the_smtp_password_is_described_in_words_not_by_its_setting(web: Web) -> None:
+    page = text_of(web.get("/ui/connections/new/uniconta?form=1").text)
+    assert "The password of the SMTP user that sends invoice mail" in page
+    assert "invoice_mail" not in page
+
+
+def test_a_shop_given_by_its_rest_api_address_is_connected_at_its_own(
+    web: Web, tenant: Tenant
+) -> None:
+    """WooCommerce shows the REST API's address (…/wp-json/wc/v3) beside the key: pasted as
+    the shop's address, it is taken as the shop, not refused as a route the shop lacks."""
+    sandbox = WooSandbox()
+    server = SandboxServer(sandbox)
+    server.start()
+    try:
+        key = sandbox.default_key
+        saved = web.post(
+            "/ui/connections/new/woocommerce",
+            {"name": "Webshop", "settings.base_url": f"{server.base_url}/wp-json/wc/v3/",
+             "secrets.consumer_key": key.consumer_key,
+             "secrets.consumer_secret": key.consumer_secret},
+        )  # fmt: skip
+        assert saved.status_code == 303, text_of(saved.text)
+        [shop] = tenant.api.get("/connections").json()
+        assert shop["settings"]["base_url"] == server.base_url
+    finally:
+        server.stop()
+        sandbox.close()

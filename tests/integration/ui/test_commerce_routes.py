@@ -252,3 +252,19 @@ def test_a_refused_row_is_marked_on_its_field_and_named_with_a_working_link(
         for target in targets:
             assert f'id="{target}"' in bad.text, (rate, target)
     assert setup.tenant.api.get("/routes").json() == []
+
+
+def test_an_entity_the_target_does_not_carry_is_marked_on_its_checkbox(
+    web: Web, shop_and_books: Webshop
+) -> None:
+    """Payouts ticked as an entity for Uniconta: the refusal names the entity's checkbox,
+    which is marked, and the summary's link leads to it (not to a place in a list)."""
+    setup = shop_and_books
+    refused = web.post("/ui/routes/new", commerce_form(web, setup, **{"entities.payout": "on"}))
+    assert refused.status_code == 422
+    assert "does not carry payout" in text_of(refused.text)
+    assert '<a href="#entities-payout">' in refused.text
+    checkbox = refused.text.split('id="entities-payout"')[1].split(">", 1)[0]
+    assert 'aria-invalid="true"' in checkbox
+    assert '<small id="entities-error" class="error">' in refused.text
+    assert setup.tenant.api.get("/routes").json() == []

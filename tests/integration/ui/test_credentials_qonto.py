@@ -37,6 +37,9 @@ def test_log_in_to_qonto_again_leads_to_the_consent_and_stores_the_new_login(
     cid = created.json()["id"]
     page = web.get(f"/ui/connections/{cid}/credentials")
     assert "Log in to Qonto again" in page.text
+    assert 'name="secrets.oauth_client_secret"' in page.text
+    for handed_out in ("access_token", "refresh_token", "webhook_secret"):
+        assert f'name="secrets.{handed_out}"' not in page.text, "the login sets it"
 
     started = web.post(f"/ui/connections/{cid}/credentials/login")
     assert started.status_code == 200, text_of(started.text)

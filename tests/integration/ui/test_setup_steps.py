@@ -97,6 +97,8 @@ def test_a_refused_nested_setting_lands_on_its_input(web: Web, tenant: Tenant) -
     missing = web.post("/ui/connections/new/yuki", form)
     assert missing.status_code == 422
     assert "automatic debtor-number generation" in text_of(missing.text)
+    assert "Give the next debtor number to hand out" in text_of(missing.text)
+    assert "before activating the connection" not in text_of(missing.text)
     assert described in missing.text, "settings.debtor_numbers goes on its first input"
     partial = web.post(
         "/ui/connections/new/yuki", {**form, "settings.debtor_numbers.prefix": "NL-"}
@@ -346,7 +348,7 @@ def test_a_qonto_set_up_without_its_app_says_what_to_give_on_the_field(
     )
     assert saved.status_code == 303
     notice = text_of(web.get(saved.headers["location"]).text)
-    assert "Next: log in to Qonto" in notice
+    assert "Qonto is saved. Next: log in to Qonto" in notice, "not connected before the login"
     assert "POST /connections" not in notice
 
 
@@ -396,6 +398,24 @@ def test_the_login_started_from_the_ui_comes_back_to_it(
     assert answer.json() == {"status": "connected", "connection_id": connection["id"]}
 
 
+def test_a_login_qonto_refuses_for_the_app_s_secret_says_what_to_check_in_words(
+    web: Web, tenant: Tenant, qonto: tuple[QontoSandbox, str]
+) -> None:
+    _sandbox, url = qonto
+    saved = web.post(
+        "/ui/connections/new/qonto",
+        {"name": "Qonto", "settings.base_url": url, "settings.oauth_url": url,
+         "settings.oauth_client_id": CLIENT_ID, "secrets.oauth_client_secret": "not-the-secret"},
+    )  # fmt: skip
+    assert saved.status_code == 303
+    [connection] = tenant.api.get("/connections").json()
+    back = follow_login(web, connection["id"])
+    page = text_of(web.get(back.headers["location"]).text)
+    assert "refused the app&#39;s OAuth client ID or client secret" in page
+    assert "a new secret goes on Credentials" in page
+    assert "settings.oauth_client_id" not in page
+
+
 def test_a_return_from_qonto_opened_again_leads_to_the_login_page_saying_so(
     web: Web, tenant: Tenant, qonto: tuple[QontoSandbox, str]
 ) -> None:
@@ -435,3 +455,21 @@ def test_a_login_returns_only_to_a_page_of_the_ui(
     for target in ("https://evil.example/", "//evil.example/ui/", "/api/v1/parties"):
         with pytest.raises(Exception, match="page of the web UI"):
             system.oauth.authorize(principal, connection["id"], return_to=target)
+
+
+def test_the_uniconta_login_names_an_empty_or_mistyped_field_before_asking_uniconta(
+    web: Web, uniconta: Uniconta
+) -> None:
+    """An empty user name is not "refused credentials", and a host without http(s):// is not
+    a failed request: each is named on its field."""
+    login = {"settings.username": USER, "secrets.password": PASSWORD, "settings.base_url": ""}
+    for given, field, reason in (
+        ({"settings.username": " "}, "settings-username", "enter the Uniconta user&#39;s name"),
+        ({"secrets.password": ""}, "secrets-password", "enter the Uniconta user&#39;s password"),
+        ({"settings.base_url": "odata.example"}, "settings-base_url", "must be an http(s) URL"),
+    ):
+        refused = web.post("/ui/connections/new/uniconta/login", {**login, **given})
+        assert refused.status_code == 422, given
+        assert reason in refused.text, given
+        assert "refused the credentials" not in refused.text and "missing an" not in refused.text
+        assert 'aria-invalid="true"' in refused.text.split(f'id="{field}"')[1][:300], given

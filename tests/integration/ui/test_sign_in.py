@@ -64,6 +64,12 @@ def test_an_api_key_signs_in_and_the_cookie_holds_only_a_session_id(
         refused = client.post("/login", data={"api_key": "lb_not-a-key"})
         assert refused.status_code == 422
         assert "unknown or revoked" in refused.text
+        empty = client.post("/login", data={"api_key": " "})
+        assert empty.status_code == 422
+        assert "paste an API key" in text_of(empty.text)
+        pasted = client.post("/login", data={"api_key": "secret-uniconta-password"})
+        assert pasted.status_code == 422
+        assert "not a ledgerbridge API key: those start with lb_" in text_of(pasted.text)
         response = client.post("/login", data={"api_key": tenant.api_key, "next": "/ui/"})
         assert response.status_code == 303
         cookie = client.cookies[SESSION_COOKIE]

@@ -105,10 +105,10 @@ def test_the_command_serves_the_booking_service_on_its_own_port_over_the_same_co
         process.wait(timeout=10)
 
 
-def test_the_start_up_line_names_the_plain_username_a_connection_takes() -> None:
+def test_the_start_up_line_names_the_plain_username_and_password_a_connection_takes() -> None:
     args = parser().parse_args(["--extra-user", "standard:pw:Standard"])
     assert banner(args).startswith(
-        "Uniconta sandbox: company_id 12345, username 'apiuser' (login 0012345/apiuser; "
-        "Server, roles: Reseller); username 'standard' (login 0012345/standard; Standard, "
-        "roles: none), 300 debtors"
+        "Uniconta sandbox: company_id 12345, username 'apiuser' password 'secret' (login "
+        "0012345/apiuser; Server, roles: Reseller); username 'standard' password 'pw' (login "
+        "0012345/standard; Standard, roles: none), 300 debtors"
     )

@@ -99,8 +99,8 @@ def _token_request(
         error = body.get("error") or f"HTTP {response.status_code}"
         if error == "invalid_client":
             raise AuthenticationFailed(
-                "Qonto refused the app's client id or secret (invalid_client); check "
-                "settings.oauth_client_id and secrets.oauth_client_secret"
+                "Qonto refused the app's OAuth client ID or client secret (invalid_client): "
+                "check both against your Qonto app (a new secret goes on Credentials)"
             )
         raise AuthenticationFailed(
             f"the Qonto login is no longer valid ({error}): it was revoked or has expired; "

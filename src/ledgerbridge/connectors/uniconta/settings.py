@@ -186,4 +186,6 @@ class UnicontaSettings(ConnectionSettings):
 
 class UnicontaSecrets(Strict):
     password: Text = Field(description="The Uniconta user's password")
-    smtp_password: Text | None = Field(None, description="The password of invoice_mail's SMTP user")
+    smtp_password: Text | None = Field(
+        None, description="The password of the SMTP user that sends invoice mail"
+    )

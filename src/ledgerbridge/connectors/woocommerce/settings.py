@@ -13,6 +13,7 @@ from ledgerbridge.connectors.settings import (
     Text,
     Url,
 )
+from ledgerbridge.connectors.woocommerce.client import API_PATH
 
 
 class WooCommerceSettings(ConnectionSettings):
@@ -53,6 +54,14 @@ class WooCommerceSettings(ConnectionSettings):
         "with that class, and its price with that class's VAT; a product whose code is not "
         "named keeps the class it has in the shop",
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _shop_address(cls, value: str) -> str:
+        """The shop's address as given, or its REST API's address copied from WooCommerce
+        (``…/wp-json/wc/v3``): the API path is the client's to add, so it is taken off."""
+        address = value.rstrip("/")
+        return address.removesuffix(API_PATH).rstrip("/")
 
     @field_validator("tax_classes")
     @classmethod

@@ -17,8 +17,8 @@ from ledgerbridge.connectors.yuki.mapping import DIRECTIONS
 DEBTOR_NUMBERS_NEEDED = (
     "Yuki connections need automatic debtor-number generation: the hub is the leading system "
     "for debtor numbers, which become Yuki relationship codes and are how contacts are "
-    'matched. Set settings.debtor_numbers, for example {"next": 10000, "prefix": ""}, '
-    "before activating the connection."
+    "matched. Give the next debtor number to hand out, and a prefix if you use one "
+    '(settings.debtor_numbers, e.g. {"next": 10000, "prefix": ""}).'
 )
 CALL_LIMITS = (1000, 5000, 10000)
 

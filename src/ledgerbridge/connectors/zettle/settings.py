@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from ledgerbridge.connectors.settings import ConnectionSettings, Strict, Text
+from ledgerbridge.model.common import Email
 
 
 class ZettleSettings(ConnectionSettings):
@@ -29,7 +30,7 @@ class ZettleSettings(ConnectionSettings):
     service_charge_item: Text | None = Field(
         None, description="The item a service charge is booked on; empty: a line without an item"
     )
-    contact_email: Text | None = Field(
+    contact_email: Email | None = Field(
         None, description="Where Zettle writes when webhook deliveries keep failing"
     )
     organization_uuid: str | None = None

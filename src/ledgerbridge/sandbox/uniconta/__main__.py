@@ -115,17 +115,19 @@ def build(args: argparse.Namespace) -> UnicontaSandbox:
     return sandbox
 
 
-def _login(company_id: int, user: str, user_type: str, roles: tuple[str, ...]) -> str:
-    """A user as a connection takes it (``username`` plain, beside ``company_id``), with the
-    HTTP login that reaches the company."""
+def _login(
+    company_id: int, user: str, password: str, user_type: str, roles: tuple[str, ...]
+) -> str:
+    """A user as a connection takes it (``username`` plain, beside ``company_id``, and the
+    password the set-up's Log in asks), with the HTTP login that reaches the company."""
     kind = f"{user_type}, roles: {', '.join(roles) or 'none'}"
-    return f"username {user!r} (login 00{company_id}/{user}; {kind})"
+    return f"username {user!r} password {password!r} (login 00{company_id}/{user}; {kind})"
 
 
 def banner(args: argparse.Namespace) -> str:
     """The start-up line: what to give a connection (``company_id``, ``username``) and more."""
-    logins = [_login(args.company_id, args.user, args.user_type, args.roles)]
-    logins += [_login(args.company_id, n, t, r) for n, _, t, r in args.extra_user]
+    logins = [_login(args.company_id, args.user, args.password, args.user_type, args.roles)]
+    logins += [_login(args.company_id, n, p, t, r) for n, p, t, r in args.extra_user]
     return (
         f"Uniconta sandbox: company_id {args.company_id}, {'; '.join(logins)}, "
         f"{args.debtors} debtors, "

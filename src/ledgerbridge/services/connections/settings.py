@@ -175,4 +175,6 @@ def _reason(error: Any, root: str) -> str:
         return "unknown setting" if root == "settings" else "unknown secret"
     if error["type"] == "missing":
         return "required"
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])  # the check's own words, without "Value error, "
     return str(error["msg"])
