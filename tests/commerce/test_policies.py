@@ -15,6 +15,7 @@ from ledgerbridge.commerce.config import CommercePolicy, named_codes
 from ledgerbridge.commerce.policies import (
     DateRange,
     ImportProblem,
+    booked_gross,
     check_totals,
     credit_note_lines,
     decide_booking,
@@ -26,6 +27,7 @@ from ledgerbridge.commerce.policies import (
     withdraws,
 )
 from ledgerbridge.model.commerce import Order, Refund
+from ledgerbridge.model.invoice import Invoice, InvoiceLine
 from tests.commerce.orders import CVR, DE_VAT, GLN, line, order
 
 D = Decimal
@@ -360,6 +362,23 @@ def test_the_one_cent_gap_is_the_shops_subtotal_rounding() -> None:
     check = check_totals(order(ONE_CENT_SHORT, total="1.24", total_tax="0.25"), policy(**PER_LINE))
     assert (check.shop_tax, check.booked_tax) == (D("0.25"), D("0.24"))
     assert check.booked_total + check.rounding_amount == check.shop_total
+
+
+def test_vat_is_booked_once_per_code_even_where_two_codes_share_a_rate() -> None:
+    """Uniconta rounds VAT once per VAT code: two codes at 25 % on 0.10 each are 0.03 + 0.03,
+    not 0.05 on their 0.20, and the check before booking says what the books and the
+    reconciliation will read."""
+    lines = [
+        InvoiceLine(quantity=D(1), unit_price=D("0.10"), vat_code="U25", vat_rate=D(25)),
+        InvoiceLine(quantity=D(1), unit_price=D("0.10"), vat_code="U25S", vat_rate=D(25)),
+    ]
+    booked = Invoice.model_validate(
+        {"party_id": "p", "number": "1", "date": "2026-12-01", "currency": "DKK",
+         "lines": [line.model_dump() for line in lines]}
+    )  # fmt: skip
+    assert booked_gross(lines, policy()) == D("0.26")
+    assert booked_gross(lines, policy()) == booked.booked_total("per_code")
+    assert booked_gross(lines, policy(**PER_LINE)) == D("0.26")
 
 
 # ---------------------------------------------------------------------------- payment

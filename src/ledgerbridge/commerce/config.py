@@ -169,8 +169,9 @@ class VatPolicy(Canonical):
     export_code: Code = "UEXP"
     rounding: Literal["per_rate", "per_line"] = "per_rate"
     """How the accounting system rounds an invoice's VAT, which the shop's totals are checked
-    against: ``per_rate``, once per rate on the net total of its lines (Uniconta, whose VAT
-    rounding account takes the difference to the lines' own VAT), or ``per_line``."""
+    against: ``per_rate``, once per VAT code (each code has one rate) on the net total of its
+    lines (Uniconta, whose VAT rounding account takes the difference to the lines' own VAT),
+    or ``per_line``."""
 
     @field_validator("oss_codes")
     @classmethod

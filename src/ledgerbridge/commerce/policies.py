@@ -25,7 +25,7 @@ from ledgerbridge.commerce.config import (
     oss_key,
 )
 from ledgerbridge.model.commerce import CustomerKind, Order, OrderLine, Refund
-from ledgerbridge.model.invoice import InvoiceLine, round_money
+from ledgerbridge.model.invoice import InvoiceLine, vat_by_code
 from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, currency_places
 
 __all__ = [
@@ -240,17 +240,10 @@ def _compare(
 
 
 def _booked_vat(lines: list[InvoiceLine], rounding: str) -> Decimal:
-    """The VAT an invoice of these lines is booked with: rounded on each line, or once per
-    rate on the rate's net total."""
-    if rounding == "per_line":
-        return sum((line.vat_amount for line in lines), Decimal("0.00"))
-    net_by_rate: dict[Decimal, Decimal] = {}
-    for line in lines:
-        rate = line.vat_rate or Decimal(0)
-        net_by_rate[rate] = net_by_rate.get(rate, Decimal("0.00")) + line.net_amount
-    return sum(
-        (round_money(net * rate / 100) for rate, net in net_by_rate.items()), Decimal("0.00")
-    )
+    """The VAT an invoice of these lines is booked with: rounded on each line, or once per VAT
+    code (``per_rate``: each code has one rate) on the code's net total."""
+    by_code = vat_by_code(lines, "per_line" if rounding == "per_line" else "per_code")
+    return sum((vat for _, vat in by_code.values()), Decimal("0.00"))
 
 
 def booked_gross(lines: Iterable[InvoiceLine], policy: CommercePolicy) -> Decimal:

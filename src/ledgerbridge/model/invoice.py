@@ -15,7 +15,7 @@ without a document discount receive it. Systems that discount the sum of the lin
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any, Literal
 
@@ -33,6 +33,7 @@ __all__ = [
     "combined_discount",
     "fold_document_discount",
     "round_money",
+    "vat_by_code",
 ]
 
 VatRounding = Literal["per_line", "per_code"]
@@ -241,24 +242,9 @@ class Invoice(Record):
         return self.net_total + self.vat_total
 
     def vat_by_code(self, rounding: VatRounding = "per_line") -> dict[str, tuple[Decimal, Decimal]]:
-        """Net and VAT per VAT code ("" for lines without one), the VAT rounded as the
-        accounting system books it: what its books hold per code, and, added up, the total it
-        books (a cent off ``gross_total`` when it rounds per code)."""
-        nets: dict[tuple[str, Decimal], Decimal] = {}
-        vats: dict[tuple[str, Decimal], Decimal] = {}
-        for line in self.lines_with_document_discount():
-            key = (line.vat_code or "", line.vat_rate or Decimal(0))
-            nets[key] = nets.get(key, Decimal("0.00")) + line.net_amount
-            vats[key] = vats.get(key, Decimal("0.00")) + line.vat_amount
-        if rounding == "per_code":
-            vats = {
-                (code, rate): round_money(net * rate / 100) for (code, rate), net in nets.items()
-            }
-        by_code: dict[str, tuple[Decimal, Decimal]] = {}
-        for (code, rate), net in nets.items():
-            known_net, known_vat = by_code.get(code, (Decimal("0.00"), Decimal("0.00")))
-            by_code[code] = (known_net + net, known_vat + vats[(code, rate)])
-        return by_code
+        """Net and VAT per VAT code, as :func:`vat_by_code` books this invoice's lines after
+        its document discount."""
+        return vat_by_code(self.lines_with_document_discount(), rounding)
 
     def booked_total(self, rounding: VatRounding = "per_line") -> Decimal:
         """The gross total the accounting system books, its VAT rounded as it does."""
@@ -278,3 +264,26 @@ class Payment(Record):
     def _as_precise_as_the_currency(self) -> Payment:
         refuse_imprecise("Payment", self.currency, [(("amount",), self.amount, 0)])
         return self
+
+
+def vat_by_code(
+    lines: Iterable[InvoiceLine], rounding: VatRounding = "per_line"
+) -> dict[str, tuple[Decimal, Decimal]]:
+    """Net and VAT per VAT code ("" for lines without one), the VAT rounded as the accounting
+    system books it: what its books hold per code, and, added up, the total it books (a cent
+    off the lines' own VAT when it rounds per code). The one place an invoice's booked VAT is
+    worked out: the totals checked before booking, a refund's credited amount, the
+    reconciliation and the mailed invoice all read it."""
+    nets: dict[tuple[str, Decimal], Decimal] = {}
+    vats: dict[tuple[str, Decimal], Decimal] = {}
+    for line in lines:
+        key = (line.vat_code or "", line.vat_rate or Decimal(0))
+        nets[key] = nets.get(key, Decimal("0.00")) + line.net_amount
+        vats[key] = vats.get(key, Decimal("0.00")) + line.vat_amount
+    if rounding == "per_code":
+        vats = {(code, rate): round_money(net * rate / 100) for (code, rate), net in nets.items()}
+    by_code: dict[str, tuple[Decimal, Decimal]] = {}
+    for (code, rate), net in nets.items():
+        known_net, known_vat = by_code.get(code, (Decimal("0.00"), Decimal("0.00")))
+        by_code[code] = (known_net + net, known_vat + vats[(code, rate)])
+    return by_code
