@@ -12,13 +12,12 @@ import pytest
 from ledgerbridge.commerce.paymatch import (
     InvoiceFact,
     PayMatchPolicy,
-    late_matches,
+    late_outcomes,
     payout_changes,
     payout_digest,
     payout_digests,
     post_payout,
     readdressed,
-    settled_earlier,
 )
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
@@ -261,9 +260,9 @@ def test_late_match_moves_the_line_once() -> None:
                   line("t2", "refund", "-20.00", "0", psp="ch_Q"))  # fmt: skip
     first = post_payout(body, POLICY, Known(), seen_at=NOW, now=NOW)
     posting = JournalPosting.model_validate(first.posting)
-    assert late_matches(posting, POLICY, Known()) == []
+    assert late_outcomes(posting, POLICY, Known()).moves == []
     later = Known(("1042", None, "booked", "5001"), ("1099", "ch_Q", "booked", "5009"))
-    moves = late_matches(posting, POLICY, later)
+    moves = late_outcomes(posting, POLICY, later).moves
     assert [(m.line_id, m.invoice_number) for m in moves] == [("t1", "5001"), ("t2", "5009")]
     assert accounts(moves[0].posting) == [
         ("5990", "100.00", None, "late_match"),
@@ -274,7 +273,7 @@ def test_late_match_moves_the_line_once() -> None:
         ("5820", "20.00", "5009", None),
     ]
     assert moves[0].posting["reference"] == "po_1/t1"
-    assert late_matches(posting, POLICY, later, done=["t1", "t2"]) == []
+    assert late_outcomes(posting, POLICY, later, done=["t1", "t2"]).moves == []
 
 
 def test_a_payment_of_an_invoice_settled_already_goes_to_the_error_account() -> None:
@@ -301,12 +300,36 @@ def test_a_payment_of_an_invoice_settled_already_goes_to_the_error_account() -> 
 
     posting = JournalPosting.model_validate(post_payout(
         body, POLICY, Known(), seen_at=NOW, now=NOW).posting)  # fmt: skip
-    assert [m.line_id for m in late_matches(posting, POLICY, known)] == ["t2", "r1"]
-    kept = settled_earlier(posting, known)
+    assert [m.line_id for m in late_outcomes(posting, POLICY, known).moves] == ["t2", "r1"]
+    kept = late_outcomes(posting, POLICY, known).kept
     assert [(k.line_id, k.invoice_number, k.order, k.earlier, k.amount) for k in kept] == [
         ("t1", "5001", "1042", "zettle payout Z1", Decimal("-100.00"))
     ]
-    assert settled_earlier(posting, known, done=["t1"]) == []
+    assert late_outcomes(posting, POLICY, known, done=["t1"]).kept == []
+
+
+def test_a_recheck_matches_each_error_line_once() -> None:
+    """The recheck of a payout's error lines finds both the late matches and the payments
+    settled meanwhile in one pass: each line's order is looked up once."""
+    body = payout(line("t1", "charge", "100.00", order="1042"),
+                  line("t2", "charge", "50.00", order="1043"))  # fmt: skip
+    posting = JournalPosting.model_validate(
+        post_payout(body, POLICY, Known(), seen_at=NOW, now=NOW).posting
+    )
+    known = Known(("1042", None, "booked", "5001"), ("1043", None, "booked", "5002"),
+                  settled={"5001": "zettle payout Z1"})  # fmt: skip
+    looked_up: list[str] = []
+    lookup = known.by_order_ref
+
+    def counted(ref: str) -> InvoiceFact | None:
+        looked_up.append(ref)
+        return lookup(ref)
+
+    known.by_order_ref = counted  # type: ignore[method-assign]
+    outcomes = late_outcomes(posting, POLICY, known)
+    assert [m.line_id for m in outcomes.moves] == ["t2"]
+    assert [k.line_id for k in outcomes.kept] == ["t1"]
+    assert looked_up == ["1042", "1043"]
 
 
 def test_a_late_match_of_a_long_payout_id_is_referenced_by_a_digest() -> None:
@@ -317,7 +340,7 @@ def test_a_late_match_of_a_long_payout_id_is_referenced_by_a_digest() -> None:
     posting = JournalPosting.model_validate(
         post_payout(body, POLICY, Known(), seen_at=NOW, now=NOW).posting
     )
-    (move,) = late_matches(posting, POLICY, BOOKED)
+    (move,) = late_outcomes(posting, POLICY, BOOKED).moves
     reference = move.posting["reference"]
     assert reference.startswith(f"{payout_id}/") and len(reference) == len(payout_id) + 13
     assert all(c in "0123456789abcdef" for c in reference.split("/")[1])
@@ -384,7 +407,7 @@ def test_a_late_match_moves_the_line_off_the_account_it_is_on() -> None:
         post_payout(body, POLICY, Known(), seen_at=NOW, now=NOW).posting
     )
     changed = POLICY.model_copy(update={"error_account": "5991", "receivable_account": "5821"})
-    (move,) = late_matches(posting, changed, BOOKED)
+    (move,) = late_outcomes(posting, changed, BOOKED).moves
     assert accounts(move.posting) == [
         ("5990", "100.00", None, "late_match"),
         ("5821", "-100.00", "5001", None),

@@ -38,16 +38,16 @@ __all__ = [
     "InvoiceFact",
     "KnownInvoices",
     "LateMatch",
+    "LateOutcomes",
     "PayMatchPolicy",
     "PayoutDecision",
     "SettledEarlier",
-    "late_matches",
+    "late_outcomes",
     "payout_changes",
     "payout_digest",
     "payout_digests",
     "post_payout",
     "readdressed",
-    "settled_earlier",
 ]
 
 JSON = dict[str, Any]
@@ -392,12 +392,27 @@ def _decision(
     )  # fmt: skip
 
 
-def _late_candidates(
-    posting: JournalPosting, known: KnownInvoices, done: Iterable[str]
-) -> Iterable[tuple[JournalLine, InvoiceFact, str]]:
-    """Each error-account line of a payout's posting that is a payment (or refund) of an
-    order whose invoice is booked now, not dealt with already (``done`` line ids), with its
-    invoice and whether it is a ``payment`` or a ``refund``."""
+@dataclass
+class LateOutcomes:
+    """What a recheck of a payout's error-account lines found: the postings that move lines
+    to the receivable, and the payments that stay because another payout settled their
+    invoice meanwhile."""
+
+    moves: list[LateMatch] = field(default_factory=list)
+    kept: list[SettledEarlier] = field(default_factory=list)
+
+
+def late_outcomes(
+    posting: JournalPosting,
+    policy: PayMatchPolicy,
+    known: KnownInvoices,
+    done: Iterable[str] = (),
+) -> LateOutcomes:
+    """For each error-account line of a payout's posting that is a payment (or refund) of an
+    order whose invoice is booked now, not dealt with already (``done`` line ids): the posting
+    that moves it to the receivable with the invoice number, or, for a payment of an invoice
+    another payout settled meanwhile, why it stays. One pass: each line is matched once."""
+    found = LateOutcomes()
     seen = set(done)
     for line in posting.lines:
         if line.role != "error" or line.reason not in LATE_MATCHABLE or not line.payout_line_id:
@@ -410,68 +425,51 @@ def _late_candidates(
         if fact is None or fact.state != "booked" or not fact.invoice_number:
             continue
         seen.add(line.payout_line_id)
-        yield line, fact, "refund" if line.amount > 0 else "payment"
-
-
-def settled_earlier(
-    posting: JournalPosting, known: KnownInvoices, done: Iterable[str] = ()
-) -> list[SettledEarlier]:
-    """The payments on the posting's error account whose invoice is booked now but was
-    settled by another payout meanwhile: no late match moves them, and each says why."""
-    found: list[SettledEarlier] = []
-    for line, fact, what in _late_candidates(posting, known, done):
+        what = "refund" if line.amount > 0 else "payment"
         invoice = str(fact.invoice_number)
         earlier = known.settled_by(invoice) if what == "payment" else None
         if earlier is not None:
-            assert line.payout_line_id is not None
-            found.append(
+            found.kept.append(
                 SettledEarlier(line.payout_line_id, invoice, fact.order, earlier, line.amount)
             )
+        else:
+            found.moves.append(_late_match(posting, policy, line, what, fact.order, invoice))
     return found
 
 
-def late_matches(
+def _late_match(
     posting: JournalPosting,
     policy: PayMatchPolicy,
-    known: KnownInvoices,
-    done: Iterable[str] = (),
-) -> list[LateMatch]:
-    """For each error-account line of a payout's posting that is a payment of an order whose
-    invoice is now booked (and not moved already: ``done`` line ids, nor settled by another
-    payout meanwhile: ``settled_earlier``), the posting that moves it to the receivable with
-    the invoice number."""
-    found: list[LateMatch] = []
-    for line, fact, what in _late_candidates(posting, known, done):
-        invoice = str(fact.invoice_number)
-        if what == "payment" and known.settled_by(invoice) is not None:
-            continue  # an earlier payout took it off the receivable: it stays for a person
-        assert line.payout_line_id is not None
-        head = f"Payout {posting.payout_id}"
-        refs = {"payout_line_id": line.payout_line_id, "order_ref": line.order_ref,
-                "psp_ref": line.psp_ref}  # fmt: skip
-        moved_lines = [
-            # Off the account the line is on, which a route changed since may no longer name.
-            JournalLine(role="error", account=line.account, amount=-line.amount,
-                        reason="late_match",
-                        text=_clip(f"{head}: late match of {what} "
-                                   f"{_refs(fact.order, line.psp_ref)} from {line.reason}"),
-                        **refs),
-            JournalLine(role="receivable", account=policy.receivable_account,
-                        amount=line.amount, invoice=invoice,
-                        text=_clip(f"{head}: {what} {_refs(fact.order, line.psp_ref)}, "
-                                   f"invoice {invoice}"), **refs),
-        ]  # fmt: skip
-        key = f"{posting.reference}/{line.payout_line_id}"
-        reference = key if len(key) <= 60 else f"{posting.reference[:40]}/{_short(key)}"
-        late = JournalPosting(
-            kind="late_match", reference=reference, journal=policy.journal,
-            provider=posting.provider, payout_id=posting.payout_id, date=posting.date,
-            currency=posting.currency, lines=moved_lines,
-        )  # fmt: skip
-        found.append(
-            LateMatch(line.payout_line_id, late.model_dump(mode="json", exclude={"id"}), invoice)
-        )
-    return found
+    line: JournalLine,
+    what: str,
+    order: str,
+    invoice: str,
+) -> LateMatch:
+    """The posting that moves one error-account line to the receivable with its invoice."""
+    assert line.payout_line_id is not None
+    head = f"Payout {posting.payout_id}"
+    refs = {"payout_line_id": line.payout_line_id, "order_ref": line.order_ref,
+            "psp_ref": line.psp_ref}  # fmt: skip
+    moved_lines = [
+        # Off the account the line is on, which a route changed since may no longer name.
+        JournalLine(role="error", account=line.account, amount=-line.amount,
+                    reason="late_match",
+                    text=_clip(f"{head}: late match of {what} "
+                               f"{_refs(order, line.psp_ref)} from {line.reason}"),
+                    **refs),
+        JournalLine(role="receivable", account=policy.receivable_account,
+                    amount=line.amount, invoice=invoice,
+                    text=_clip(f"{head}: {what} {_refs(order, line.psp_ref)}, "
+                               f"invoice {invoice}"), **refs),
+    ]  # fmt: skip
+    key = f"{posting.reference}/{line.payout_line_id}"
+    reference = key if len(key) <= 60 else f"{posting.reference[:40]}/{_short(key)}"
+    late = JournalPosting(
+        kind="late_match", reference=reference, journal=policy.journal,
+        provider=posting.provider, payout_id=posting.payout_id, date=posting.date,
+        currency=posting.currency, lines=moved_lines,
+    )  # fmt: skip
+    return LateMatch(line.payout_line_id, late.model_dump(mode="json", exclude={"id"}), invoice)
 
 
 def readdressed(

@@ -37,13 +37,12 @@ from ledgerbridge.commerce.paymatch import (
     LATE_MATCHABLE,
     InvoiceFact,
     PayMatchPolicy,
-    late_matches,
+    late_outcomes,
     payout_changes,
     payout_digest,
     payout_digests,
     post_payout,
     readdressed,
-    settled_earlier,
 )
 from ledgerbridge.engine.canonical import describe_validation_error, validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
@@ -740,7 +739,8 @@ class PayMatchFlows(RouteFlows):
                 )
             )
         ]
-        for move in late_matches(posting, run.policy, known, done):
+        outcomes = late_outcomes(posting, run.policy, known, done)
+        for move in outcomes.moves:
             data = validate("journal_posting", {**move.posting, "route_id": run.route_id})
             late = self._hub.create(
                 session,
@@ -763,7 +763,7 @@ class PayMatchFlows(RouteFlows):
                 message=f"payout {posting.payout_id} line {move.line_id} matched to invoice "
                 f"{move.invoice_number}: posting {late.id}",
             )  # fmt: skip
-        for kept in settled_earlier(posting, known, done):
+        for kept in outcomes.kept:
             self._remember(
                 session, run, f"{prefix}{kept.line_id}", SETTLED_EARLIER, record.id, "posted",
                 None,
