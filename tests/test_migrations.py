@@ -36,7 +36,7 @@ def test_migrated_schema_matches_the_models(engine: sa.Engine) -> None:
 @pytest.mark.parametrize(
     ("entity", "field"),
     [("party", "debtor_number"), ("party", "creditor_number"), ("product", "sku"),
-     ("invoice", "number"), ("custom_field", "key")],
+     ("invoice", "number"), ("custom_field", "key"), ("invoice", "credits_invoice_id")],
 )  # fmt: skip
 def test_business_key_checks_use_their_index(engine: sa.Engine, entity: str, field: str) -> None:
     """The uniqueness check of a hub write finds its key through its own index, not by reading

@@ -67,7 +67,7 @@ from ledgerbridge.runtime.flowkit import (
 from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobContext, LeaseLost
 from ledgerbridge.runtime.jobs import failure_message
 from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
-from ledgerbridge.store.tables.hub import ChangeRow, HubRecord
+from ledgerbridge.store.tables.hub import ChangeRow, HubRecord, business_key_is
 from ledgerbridge.store.tables.sync import Link, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
@@ -997,14 +997,15 @@ class CommerceFlows(RouteFlows):
         self, session: Session, run: FlowRun, invoice_id: str, own: str | None
     ) -> tuple[Credited, ...]:
         """The hub's credit notes of an invoice other than the refund's own (``own``), with
-        what each credits as the accounting system books it."""
+        what each credits as the accounting system books it (through the index of credit
+        notes by the invoice they credit, migration 0020)."""
+        dialect = session.get_bind().dialect.name
         rows = session.scalars(
             sa.select(HubRecord)
             .where(
                 HubRecord.tenant_id == run.tenant_id,
-                HubRecord.entity == "invoice",
+                business_key_is(dialect, "invoice", "credits_invoice_id", invoice_id),
                 HubRecord.deleted.is_(False),
-                HubRecord.data["credits_invoice_id"].as_string() == invoice_id,
             )
             .order_by(HubRecord.created_at, HubRecord.id)
         )

@@ -21,7 +21,8 @@ class HubRecord(Base):
     The index below hands out a page of an entity's records in id order without sorting them
     all (migration 0016). Besides it, migrations 0015 and 0016 index each business key inside
     ``data`` (one partial expression index per entity and key, which models cannot declare for
-    both backends); ``business_key_is`` writes the expression those indexes are on."""
+    both backends), and migration 0020 a credit note's invoice; ``business_key_is`` writes the
+    expression those indexes are on."""
 
     __tablename__ = "hub_records"
     __table_args__ = (sa.Index("ix_hub_records_tenant_entity_id", "tenant_id", "entity", "id"),)
@@ -140,9 +141,10 @@ def holds_word(word: str) -> sa.ColumnElement[bool]:
 
 
 def business_key_is(dialect: str, entity: str, field: str, value: str) -> sa.ColumnElement[bool]:
-    """The record is an ``entity`` whose business key ``field`` is ``value``: written as
-    migration 0015's partial index on that key is, entity and path inline, so that the
-    planner takes the index (bound parameters there would hide it)."""
+    """The record is an ``entity`` whose business key ``field`` is ``value`` (or whose indexed
+    reference is: a credit note's ``credits_invoice_id``, migration 0020): written as the
+    migrations' partial index on that key is, entity and path inline, so that the planner
+    takes the index (bound parameters there would hide it)."""
     if dialect == "postgresql":
         key = f"(hub_records.data ->> '{field}')"
     else:
