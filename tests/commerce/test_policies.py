@@ -449,6 +449,28 @@ def test_the_one_cent_gap_is_the_shops_subtotal_rounding() -> None:
             ("Netto 14", True, "registered_as_paid"),
             id="method-without-term",
         ),
+        pytest.param(
+            order(
+                tenders=[
+                    {"code": "stripe", "amount": "100.00"},
+                    {"code": "cash", "amount": "25.00"},
+                ]
+            ),
+            {"payment_methods": {"cash": {"payment_term": "Kontant", "registered_as_paid": True}}},
+            ("Netto 8", False, "payment_split"),
+            id="split-card-and-cash",
+        ),
+        pytest.param(
+            order(
+                tenders=[
+                    {"code": "stripe", "amount": "100.00"},
+                    {"code": "Stripe", "amount": "25.00"},
+                ]
+            ),
+            {},
+            ("Kort", True, "registered_as_paid"),
+            id="two-payments-one-method",
+        ),
     ],
 )
 def test_payment(placed: Order, settings: dict[str, Any], expected: tuple[str, bool, str]) -> None:

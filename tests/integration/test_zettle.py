@@ -209,13 +209,31 @@ def test_a_day_of_sales_is_booked_invoice_by_invoice_with_zettles_totals(till: T
     for body in day_of_sales(random.Random(7), 20):
         ring_up(till, body)
     till.settle()
-    assert till.issues() == []
+    # A sale paid part by card, part in cash: one payment term cannot register both parts,
+    # so it is booked open on the default term, the order's issue naming each part.
+    split = {s["purchaseUUID1"]: s for s in till.sales
+             if len({p["type"] for p in s["payments"]}) > 1}  # fmt: skip
+    issues = till.issues()
+    assert len(split) == 5 and sorted(i["reason"] for i in issues) == ["payment_split"] * 5
+    for issue in issues:
+        parts = split[issue["key"]]["payments"]
+        card, cash = (f"{Decimal(p['amount']) / 100:.2f} DKK" for p in parts)
+        assert f"(Card (Zettle) {card}, Cash {cash})" in issue["message"], issue
+        assert "payment term Netto 8 and not registered as paid" in issue["message"]
     rates = set()
     for sale in till.sales:
         invoice = till.invoice(sale)
         tips = sum(p.get("gratuityAmount") or 0 for p in sale["payments"])
         assert money(invoice["TotalAmount"]) == Decimal(sale["amount"] + tips) / 100
         main = max(sale["payments"], key=lambda p: p["amount"])
+        open_items = [r for r in till.uniconta.sandbox.all(COMPANY, "DebtorTransOpenClient")
+                      if r["Invoice"] == invoice["InvoiceNumber"]]  # fmt: skip
+        if sale["purchaseUUID1"] in split:
+            assert invoice["Payment"] == "Netto 8"
+            assert sum(money(r["AmountOpen"]) for r in open_items) == money(
+                invoice["TotalAmount"]
+            ), "open until a person registers each part"
+            continue
         assert invoice["Payment"] == ("Kontant" if main["type"] == "IZETTLE_CASH" else "Kort")
         assert invoice["Account"] == SHARED_DEBTOR
         lines = till.lines(invoice)
@@ -225,8 +243,6 @@ def test_a_day_of_sales_is_booked_invoice_by_invoice_with_zettles_totals(till: T
             assert money(line["InvoiceQty"]) == money(row["quantity"])
             assert money(line["NetAmount"]) == Decimal(row["rowTaxableAmount"]) / 100
             rates.add(line["Vat"])
-        open_items = [r for r in till.uniconta.sandbox.all(COMPANY, "DebtorTransOpenClient")
-                      if r["Invoice"] == invoice["InvoiceNumber"]]  # fmt: skip
         assert all(money(r["AmountOpen"]) == 0 for r in open_items), "paid at the till"
     assert {"U25", "U12", "U0"} <= rates
     assert len(till.uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 20
@@ -424,7 +440,7 @@ def test_an_access_token_that_expires_during_the_import_is_renewed(
     orders = till.records("/orders")
     assert len(orders) == 30
     assert len(till.uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 30
-    assert till.issues() == []
+    assert {i["reason"] for i in till.issues()} <= {"payment_split"}, "split sales only"
     secrets = stored_secrets(system, till.zettle_id)
     assert secrets["access_token"] in sandbox.state.tokens, "the newest token is kept"
 

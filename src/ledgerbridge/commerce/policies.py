@@ -372,8 +372,13 @@ def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
     """The payment method's rule, the customer profile's term, else the default term.
 
     Only an order the shop reports paid is registered as paid: a renewal that is still
-    pending or failed gets a payment term, whatever its method.
+    pending or failed gets a payment term, whatever its method. A sale paid several ways
+    (``tenders``: part card, part cash) is not: an invoice's one payment term registers one
+    payment, which would book the cash on the card's receivable; it gets the customer
+    profile's term, else the default, and stays open for a person (``payment_split``).
     """
+    if len({t.code.casefold() for t in order.tenders}) > 1:
+        return PaymentDecision(_payment_term(None, order, policy), False, "payment_split")
     code = order.payment_method.code if order.payment_method else None
     rule = policy.payment_rule(code)
     term = _payment_term(code, order, policy)
