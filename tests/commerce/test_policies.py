@@ -471,6 +471,28 @@ def test_the_one_cent_gap_is_the_shops_subtotal_rounding() -> None:
             ("Kort", True, "registered_as_paid"),
             id="two-payments-one-method",
         ),
+        pytest.param(
+            order(
+                tenders=[
+                    {"code": "stripe", "amount": "100.00"},
+                    {"code": "quickpay", "amount": "25.00"},
+                ]
+            ),
+            {},
+            ("Kort", True, "registered_as_paid"),
+            id="two-methods-one-rule",
+        ),
+        pytest.param(
+            order(
+                tenders=[
+                    {"code": "stripe", "amount": "100.00"},
+                    {"code": "giftcard", "amount": "25.00"},
+                ]
+            ),
+            {},
+            ("Netto 8", False, "payment_split"),
+            id="split-with-a-method-without-rule",
+        ),
     ],
 )
 def test_payment(placed: Order, settings: dict[str, Any], expected: tuple[str, bool, str]) -> None:
