@@ -315,6 +315,33 @@ def test_a_sale_paid_with_a_method_without_a_rule_is_an_open_issue(till: Till) -
     assert [i["reason"] for i in till.issues()] == ["payment_method_unknown"], "stays open"
 
 
+def test_a_sale_paid_part_card_part_cash_stays_open_for_a_person_until_dismissed(
+    till: Till,
+) -> None:
+    latte = {"sku": "KAF-02", "name": "Caffè latte", "unit_price": 4500, "quantity": 2}
+    split = [{"type": "IZETTLE_CARD", "amount": 2000}, {"type": "IZETTLE_CASH"}]
+    sale = ring_up(till, {"products": [latte], "payments": split})
+    till.settle()
+    invoice = till.invoice(sale)
+    assert invoice["Payment"] == "Netto 8", "neither Kort nor Kontant: one term, two payments"
+    (issue,) = till.issues()
+    assert issue["reason"] == "payment_split"
+    assert "(Card (Zettle) 20.00 DKK, Cash 70.00 DKK)" in issue["message"]
+    assert SHARED_DEBTOR in issue["message"]
+    # Paid back in cash (the largest payment): the credit note settles against the open
+    # invoice on its term, and the issue stays until a person registered the parts.
+    till.zettle.refund(sale["purchaseUUID1"], {"rows": [{"index": 0, "quantity": 1}]})
+    till.settle()
+    (note,) = [r for r in till.invoices(sale) if money(r["TotalAmount"]) < 0]
+    assert note["Payment"] == "Netto 8" and note["Settlements"] == str(invoice["InvoiceNumber"])
+    till.pull()
+    assert [i["reason"] for i in till.issues()] == ["payment_split"], "stays open"
+    dismissed = till.tenant.api.post(f"/connections/{till.zettle_id}/issues/{issue['id']}/dismiss")
+    assert dismissed.status_code == 200, dismissed.text
+    till.pull()
+    assert till.issues() == [], "a dismissed split stays dismissed"
+
+
 def test_a_sale_row_without_sku_is_no_problem_of_the_plan_and_is_booked_without_item(
     till: Till,
 ) -> None:
