@@ -163,7 +163,9 @@ def zettle_day(
              "quantity": rng.choice([1, 1, 2])}
             for sku, name, price, rate in rng.sample(TILL_ITEMS, rng.randint(1, 3))
         ]  # fmt: skip
-        payments = [{"type": "IZETTLE_CASH" if n % 3 == 0 else "IZETTLE_CARD"}]
+        payments: list[dict[str, Any]] = [
+            {"type": "IZETTLE_CASH" if n % 3 == 0 else "IZETTLE_CARD"}
+        ]
         if n == 4:  # paid part by card, the rest in cash
             payments = [{"type": "IZETTLE_CARD", "amount": 2000}, {"type": "IZETTLE_CASH"}]
         body: dict[str, Any] = {"products": rows, "payments": payments}
