@@ -468,6 +468,50 @@ def test_vat_is_booked_once_per_code_even_where_two_codes_share_a_rate() -> None
             ("Netto 14", True, "registered_as_paid"),
             id="method-without-term",
         ),
+        pytest.param(
+            order(
+                tenders=[
+                    {"code": "stripe", "amount": "100.00"},
+                    {"code": "cash", "amount": "25.00"},
+                ]
+            ),
+            {"payment_methods": {"cash": {"payment_term": "Kontant", "registered_as_paid": True}}},
+            ("Netto 8", False, "payment_split"),
+            id="split-card-and-cash",
+        ),
+        pytest.param(
+            order(
+                tenders=[
+                    {"code": "stripe", "amount": "100.00"},
+                    {"code": "Stripe", "amount": "25.00"},
+                ]
+            ),
+            {},
+            ("Kort", True, "registered_as_paid"),
+            id="two-payments-one-method",
+        ),
+        pytest.param(
+            order(
+                tenders=[
+                    {"code": "stripe", "amount": "100.00"},
+                    {"code": "quickpay", "amount": "25.00"},
+                ]
+            ),
+            {},
+            ("Kort", True, "registered_as_paid"),
+            id="two-methods-one-rule",
+        ),
+        pytest.param(
+            order(
+                tenders=[
+                    {"code": "stripe", "amount": "100.00"},
+                    {"code": "giftcard", "amount": "25.00"},
+                ]
+            ),
+            {},
+            ("Netto 8", False, "payment_split"),
+            id="split-with-a-method-without-rule",
+        ),
     ],
 )
 def test_payment(placed: Order, settings: dict[str, Any], expected: tuple[str, bool, str]) -> None:

@@ -139,6 +139,12 @@ def test_a_split_payment_is_the_larger_payments_method_and_the_cards_transaction
     assert order.total_tax == Decimal(purchase["vatAmount"]) / 100
     assert {t.rate for t in order.tax_lines} == {Decimal(6), Decimal(12), Decimal(25)}
     assert check_totals(order, POLICY).status in ("match", "rounding")
+    # Each part, the tip inside the card's, adds up to what the customer paid.
+    assert [(t.code, t.title, t.amount) for t in order.tenders] == [
+        ("IZETTLE_CARD", "Card (Zettle)", Decimal(card["amount"]) / 100),
+        ("IZETTLE_CASH", "Cash", Decimal(cash["amount"]) / 100),
+    ]
+    assert sum(t.amount for t in order.tenders) == order.total
     mostly_cash = rung_up(
         {
             "products": [{"name": "Kaffe", "unit_price": 4000}],
@@ -149,6 +155,10 @@ def test_a_split_payment_is_the_larger_payments_method_and_the_cards_transaction
     assert other.payment_method is not None and other.payment_method.code == "IZETTLE_CASH"
     assert other.transaction_id == mostly_cash["payments"][0]["uuid"]
     assert cash["type"] == "IZETTLE_CASH"
+    two_cards = rung_up({"products": [{"name": "Kaffe", "unit_price": 4000}],
+                         "payments": [{"type": "IZETTLE_CARD", "amount": 1000},
+                                      {"type": "IZETTLE_CARD"}]})  # fmt: skip
+    assert Order.model_validate(order_from_purchase(two_cards)).tenders == [], "one method"
 
 
 def test_unreadable_purchases_are_skipped_with_a_reason() -> None:

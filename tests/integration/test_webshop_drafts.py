@@ -181,6 +181,29 @@ def test_a_booked_order_moved_to_the_trash_keeps_its_invoice_with_an_issue_sayin
     assert log(webshop, webshop.shop_id, stream="orders", outcome="deleted") == []
 
 
+def test_a_booked_order_trashed_with_every_delivery_missed_gets_its_issue_from_the_pull(
+    webshop: Webshop,
+) -> None:
+    """``status=any`` leaves trashed orders out: the pull reads the shop's trash as well."""
+    webshop.save_route(RESERVING)
+    card = webshop.order("anna", [("KAF-500", 1)])
+    webshop.settle()
+    booked = webshop.invoice(card)
+
+    webshop.shop.apply_settings({"webhook_miss_rate": 1.0})
+    webshop.shop.delete_order(card["id"], force=False)
+    webshop.settle()
+    assert webshop.issues("orders") == [], "the shop delivered nothing"
+
+    assert webshop.tenant.api.post(f"/connections/{webshop.shop_id}/jobs/pull").status_code == 202
+    webshop.settle()
+
+    assert webshop.invoices(card) == [booked], "books are never deleted"
+    (issue,) = webshop.issues("orders")
+    assert issue["reason"] == "deleted_in_shop_after_booking", issue
+    assert "credit it there by hand" in issue["message"]
+
+
 def test_a_draft_uniconta_refused_leaves_no_issue_once_its_order_is_cancelled(
     webshop: Webshop,
 ) -> None:

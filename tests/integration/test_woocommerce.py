@@ -12,12 +12,14 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from ledgerbridge.clock import ManualClock
 from ledgerbridge.connectors.woocommerce.connector import WooCommerceConnector
 from ledgerbridge.engine.hub import API_ORIGIN
 from ledgerbridge.runtime.system import System
@@ -274,7 +276,9 @@ def test_repeated_deliveries_store_each_save_once_and_a_missed_one_comes_with_th
     assert run["kind"] == "pull" and run["counts"]["orders.updated"] == 1, run
     read = sum(n for k, n in run["counts"].items() if k.startswith("orders."))
     assert read < len(shop.sandbox.orders) / 2, "only orders saved lately are read"
-    assert run["calls"] <= 4, run  # orders, refunds, webhooks, the re-read
+    # Orders, the trash (the first pull since the import reads it), refunds, webhooks, the
+    # re-read.
+    assert run["calls"] <= 5, run
     assert len(orders_by_source(tenant)) == len(shop.sandbox.orders)
 
 
@@ -725,3 +729,70 @@ def test_a_read_only_key_is_saved_with_a_warning_that_changes_come_with_the_pull
     assert shop.sandbox.webhooks == {}, "none left half set up"
     import_all(system, tenant, response.json()["id"])
     assert len(orders_by_source(tenant)) == len(shop.sandbox.orders)
+
+
+def read_orders(connector: WooCommerceConnector, after: str | None) -> tuple[list[Any], str]:
+    """One orders scan from ``after``, to its end: the orders read and the cursor after."""
+    rows: list[Any] = []
+    more = True
+    while more:
+        page = connector.read_page("orders", after, 100)
+        rows.extend(page.records)
+        after, more = page.after, page.more
+    assert after is not None
+    return rows, after
+
+
+def test_the_orders_pull_reads_the_trash_once_an_hour_for_one_call() -> None:
+    """An order trashed with every ``order.deleted`` delivery missed: ``status=any`` leaves it
+    out, so a pull reads the trash too, by ``modified_after``, at most once an hour."""
+    clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+    sandbox = WooSandbox(clock, webhook_timeout=5.0)
+    cases = seed_shop(sandbox, seed=3, orders=12, customers=8)
+    server = SandboxServer(sandbox)
+    server.start()
+    key = sandbox.default_key
+    calls: list[int] = []
+    secrets = {"consumer_key": key.consumer_key, "consumer_secret": key.consumer_secret}
+    connector = WooCommerceConnector({"base_url": server.base_url}, secrets, calls.append,
+                                     clock=clock)  # fmt: skip
+    clock.advance(timedelta(minutes=10))  # the seeded orders' saves are behind the import
+    try:
+        imported, after = read_orders(connector, None)
+        assert len(imported) == len(sandbox.orders)
+        before, trashed, restored = cases["orders"][:3]
+        sandbox.delete_order(before, force=False)  # trashed while the hub was away
+        clock.advance(timedelta(minutes=15))
+        calls.clear()
+        rows, after = read_orders(connector, after)
+        assert [(r["id"], r["status"]) for r in rows] == [(before, "trash")]
+        assert len(calls) == 2, "the changed orders and the trash, one call each"
+
+        sandbox.delete_order(trashed, force=False)
+        clock.advance(timedelta(minutes=15))
+        calls.clear()
+        rows, after = read_orders(connector, after)
+        assert rows == [] and len(calls) == 1, "the trash was read less than an hour ago"
+        clock.advance(timedelta(minutes=50))
+        calls.clear()
+        rows, after = read_orders(connector, after)
+        assert [(r["id"], r["status"]) for r in rows] == [(trashed, "trash")]
+        assert len(calls) == 2
+
+        with sandbox.lock:
+            sandbox.orders[trashed].trashed = False  # restored: an ordinary save
+            sandbox.orders[trashed].modified = sandbox.now()
+        sandbox.delete_order(restored, force=True)  # gone for good: nothing to read
+        clock.advance(timedelta(hours=2))
+        calls.clear()
+        rows, after = read_orders(connector, after)
+        assert [r["id"] for r in rows] == [trashed] and rows[0]["status"] != "trash"
+        assert len(calls) == 2
+        # A cursor saved before the trash pass keeps working: its next scan reads the trash.
+        since = after.split("|")[0]
+        rows, _ = read_orders(connector, f"{since}|{since}|")
+        assert len(calls) == 4
+    finally:
+        connector.close()
+        server.stop()
+        sandbox.close()

@@ -135,6 +135,12 @@ MESSAGES: dict[str, str] = {
     "{term} and not registered as paid, so it stays open on {customer}; add a payment rule "
     "for '{method}' to the route's policy (policy.payment_methods) and settle this invoice's "
     "open balance in the accounting system",
+    "payment_split": "the sale was paid several ways ({tenders}): an invoice's payment term "
+    "registers one payment, which would book every part on one method's account, so the "
+    "invoice is {state} with payment term {term} and not registered as paid, and stays open "
+    "on {customer}; register each part in the accounting system (the card part against the "
+    "acquirer's receivable, which its payout clears; the cash against the till), then dismiss "
+    "this issue",
     "invoice_booked": "the order's invoice is booked: later changes do not rewrite it",
     "order_withdrawn": "the order is '{state}' in the shop and was not booked: its draft "
     "invoice is deleted, and with it the order in the accounting system (and the stock it "
@@ -308,7 +314,7 @@ class OrderResult:
     ``withdraw`` (delete its draft invoice: the sale ended before it was booked; ``reason``
     is ``order_cancelled`` or ``order_failed``).
     ``issue`` says whether ``reason`` stays open as the order's issue; for ``unchanged``,
-    whether the booked invoice's ``payment_method_unknown`` stays open.
+    whether the booked invoice's ``payment_method_unknown`` or ``payment_split`` stays open.
     """
 
     outcome: Literal["invoice", "skip", "unchanged", "withdraw"]
@@ -494,14 +500,23 @@ def _rate_notes(order: Order, policy: CommercePolicy, code_rates: Mapping[str, D
     )
 
 
-def _paid_by_unknown_method(order: Order, policy: CommercePolicy, payment: PaymentDecision) -> bool:
-    """A paid order whose method has no rule, for a customer whose profile names no payment
-    term either, is booked open on the default term: a balance (on the shared till debtor,
-    say) that no payment will settle, so it is the order's issue, not a log line. A profile's
-    own term (EAN customers' ``Netto 30``) is an open balance on purpose."""
+def _paid_but_left_open(order: Order, policy: CommercePolicy, payment: PaymentDecision) -> bool:
+    """A paid order booked open, a balance (on the shared till debtor, say) that no payment
+    will settle, is the order's issue, not a log line: a method without a rule, for a customer
+    whose profile names no payment term either (a profile's own term, EAN customers' ``Netto
+    30``, is an open balance on purpose), and a sale paid several ways (``payment_split``),
+    whose payments a person registers."""
+    if not order.is_paid:
+        return False
+    if payment.reason == "payment_split":
+        return True
     profile = policy.customers.profiles[order.customer.customer_kind]
-    unknown = payment.reason == "payment_method_unknown"
-    return unknown and order.is_paid and profile.payment_term is None
+    return payment.reason == "payment_method_unknown" and profile.payment_term is None
+
+
+def _tenders(order: Order) -> str:
+    """A split sale's payments in words: ``Card 300.00 DKK, Cash 150.00 DKK``."""
+    return ", ".join(f"{t.title or t.code} {t.amount} {order.currency}" for t in order.tenders)
 
 
 def order_flow(
@@ -536,7 +551,7 @@ def order_flow(
             return OrderResult("unchanged", "order_changed_after_booking", message, True)
         # A booked invoice's open balance from a method without a rule stays the order's
         # issue until the policy has a rule for it.
-        unknown = _paid_by_unknown_method(order, policy, decide_payment(order, policy))
+        unknown = _paid_but_left_open(order, policy, decide_payment(order, policy))
         return OrderResult("unchanged", "invoice_booked", _message("invoice_booked"), unknown)
     mapped = apply_mapping(order, rules or MappingRules())
 
@@ -629,7 +644,7 @@ def order_flow(
     )
     if reason == "totals_mismatch":
         message += _rate_notes(order, policy, code_rates or {})
-    if not issue and _paid_by_unknown_method(order, policy, payment):
+    if not issue and _paid_but_left_open(order, policy, payment):
         reason, issue = payment.reason, True
         method = order.payment_method.code if order.payment_method else ""
         shared = decide_customer(order, policy).action == "shared"
@@ -637,8 +652,9 @@ def order_flow(
             f"the shared debtor {policy.customers.shared_b2c_account}" if shared else "its debtor"
         )
         message = _message(
-            reason, state=state, term=payment.payment_term, method=method, customer=debtor
-        )
+            reason, state=state, term=payment.payment_term, method=method, customer=debtor,
+            tenders=_tenders(order),
+        )  # fmt: skip
     elif not issue:
         message = f"invoice {state} ({reason}; payment: {payment.reason})"
     return result(

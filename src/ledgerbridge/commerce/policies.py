@@ -361,12 +361,25 @@ def _payment_term(code: str | None, order: Order, policy: CommercePolicy) -> str
     return term or policy.default_payment_term
 
 
+def _registration(code: str, order: Order, policy: CommercePolicy) -> tuple[str, bool] | None:
+    """How money moved with method ``code`` is booked: its term and whether it registers the
+    payment; None for a method without a rule (which says nothing of where the money is)."""
+    rule = policy.payment_rule(code)
+    return None if rule is None else (_payment_term(code, order, policy), rule.registered_as_paid)
+
+
 def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
     """The payment method's rule, the customer profile's term, else the default term.
 
     Only an order the shop reports paid is registered as paid: a renewal that is still
-    pending or failed gets a payment term, whatever its method.
+    pending or failed gets a payment term, whatever its method. A sale paid several ways
+    (``tenders``: part card, part cash) whose methods' rules differ is not: an invoice's one
+    payment term registers one payment, which would book the cash on the card's receivable; it
+    gets the customer profile's term, else the default, and stays open for a person
+    (``payment_split``). Methods whose rules agree (two card types on one term) are one.
     """
+    if len({_registration(t.code, order, policy) for t in order.tenders}) > 1:
+        return PaymentDecision(_payment_term(None, order, policy), False, "payment_split")
     code = order.payment_method.code if order.payment_method else None
     rule = policy.payment_rule(code)
     term = _payment_term(code, order, policy)

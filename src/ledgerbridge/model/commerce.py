@@ -45,6 +45,7 @@ __all__ = [
     "Refund",
     "RefundLine",
     "TaxLine",
+    "Tender",
 ]
 
 LineKind = Literal["item", "shipping", "fee", "discount"]
@@ -58,6 +59,13 @@ class PaymentMethod(Canonical):
 
     code: str = Field(min_length=1, max_length=100)
     title: str | None = None
+
+
+class Tender(PaymentMethod):
+    """One of the payments of a sale paid several ways (part card, part cash at a till): its
+    method and the amount it paid, tip included."""
+
+    amount: Amount
 
 
 class OrderLine(Canonical):
@@ -197,6 +205,9 @@ class Order(Record):
     payment_method: PaymentMethod | None = None
     transaction_id: str | None = None
     """The acquirer's reference of the charge, which payouts are matched on."""
+    tenders: list[Tender] = Field(default_factory=list)
+    """Each payment of a sale paid with more than one method; empty when ``payment_method``
+    paid it all."""
     billing_address: Address | None = None
     shipping_address: Address | None = None
     customer: CommerceCustomer = Field(default_factory=CommerceCustomer)
@@ -249,6 +260,7 @@ class Order(Record):
                 (("total",), self.total, 0),
                 (("total_tax",), self.total_tax, 0),
                 *_line_values(self.lines),
+                *((("tenders", i, "amount"), t.amount, 0) for i, t in enumerate(self.tenders)),
                 *(
                     value
                     for index, tax in enumerate(self.tax_lines)

@@ -28,7 +28,7 @@ from ledgerbridge.connectors.base import (
     RemoteRejected,
     Verified,
 )
-from ledgerbridge.connectors.kit.cursors import ChangedSince
+from ledgerbridge.connectors.kit.cursors import SEPARATOR, ChangedSince
 from ledgerbridge.connectors.kit.values import text
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.woocommerce.client import (
@@ -71,6 +71,12 @@ CHANGED_SINCE_OVERLAP = timedelta(minutes=2)
 """A ``modified_after`` scan starts this much before the previous one began, so an order saved
 while it ran (or stamped by a shop clock a little behind ours) is read again, not missed."""
 GMT = "%Y-%m-%dT%H:%M:%S"
+TRASH_CHECK_EVERY = timedelta(hours=1)
+"""How often an orders pull also reads the shop's trash (``status=any`` leaves it out): an
+order trashed after booking, whose ``order.deleted`` deliveries were all missed, gets its issue
+within this, for one call (a quarter more calls for an idle shop pulled every 15 minutes)."""
+TRASH_PAGE = "t"
+"""Marks an orders scan's position as a page of its trash pass (``t1``, ``t2``, …)."""
 DEPOSITS = "/payments/deposits"
 TRANSACTIONS_PATH = "/payments/transactions"
 DEPOSIT_DATE = "%Y-%m-%d %H:%M:%S"
@@ -229,12 +235,17 @@ class WooCommerceConnector(Connector):
     def _changed_orders(self, after: str | None, limit: int) -> Page:
         """Orders saved since the cursor's moment, in id order (a save during the scan can
         only shift rows to later pages, so one is read twice, never skipped). ``status=any``
-        leaves trashed orders out: a trashed order comes with its ``order.deleted`` webhook."""
-        scan = ChangedSince.parse(after)
+        leaves trashed orders out: a trashed order comes with its ``order.deleted`` webhook,
+        and, should every delivery of it be missed, with the trash pass at the end of a scan
+        (at most once every ``TRASH_CHECK_EVERY``, see ``_trash_due``)."""
+        core, checked = _orders_cursor(after)
+        scan = ChangedSince.parse(core)
         starting = scan.starting
         if starting:
             began = self.clock.now().astimezone(UTC) - CHANGED_SINCE_OVERLAP
             scan = scan.starts_next(began.strftime(GMT))
+        if scan.position.startswith(TRASH_PAGE):
+            return self._trashed_orders(scan, checked, int(scan.position[1:]), limit)
         page = scan.page()
         params = {"status": "any", "orderby": "id", "order": "asc", "dates_are_gmt": "true"}
         if scan.since:
@@ -243,8 +254,35 @@ class WooCommerceConnector(Connector):
         if starting and found.items:
             self._revive_webhooks()
         if page < found.total_pages and found.items:
-            return Page(found.items, scan.at(page + 1), more=True)
-        return Page(found.items, scan.done(), more=False)
+            return Page(found.items, _orders_at(scan.at(page + 1), checked), more=True)
+        if self._trash_due(scan, checked):
+            return Page(found.items, _orders_at(scan.at(f"{TRASH_PAGE}1"), checked), more=True)
+        return Page(found.items, _orders_at(scan.done(), checked), more=False)
+
+    def _trash_due(self, scan: ChangedSince, checked: str) -> bool:
+        """Whether this scan ends with a look at the shop's trash: a pull (the import reads
+        no trash: a trashed order has nothing to book) whose trash was not read in the last
+        ``TRASH_CHECK_EVERY``. The trash is read by ``modified_after`` too (moving an order
+        there saves it), so a check costs one call when nothing was trashed."""
+        if not scan.since:
+            return False
+        try:
+            last = datetime.strptime(checked, GMT).replace(tzinfo=UTC)
+        except ValueError:
+            return True  # never checked (a cursor saved before the trash pass, the import's)
+        return self.clock.now().astimezone(UTC) - last >= TRASH_CHECK_EVERY
+
+    def _trashed_orders(self, scan: ChangedSince, checked: str, page: int, limit: int) -> Page:
+        """Orders moved to the trash since the last check (else since this scan's moment), so
+        that an order trashed after it was booked gets its issue even when the shop's
+        ``order.deleted`` deliveries were all missed; the next check reads from the moment
+        this scan began."""
+        params = {"status": "trash", "orderby": "id", "order": "asc", "dates_are_gmt": "true",
+                  "modified_after": checked or scan.since}  # fmt: skip
+        found = self.client.page_of("/orders", params, page=page, per_page=limit)
+        if page < found.total_pages and found.items:
+            return Page(found.items, _orders_at(scan.at(f"{TRASH_PAGE}{page + 1}"), checked), True)
+        return Page(found.items, _orders_at(scan.done(), scan.upcoming), more=False)
 
     def _revive_webhooks(self) -> None:
         """An orders pull that finds changed orders, and each products refresh, also switch
@@ -683,3 +721,17 @@ def record_url(settings: Mapping[str, Any], stream: str, remote_id: str) -> str 
         return None
     target = remote_id.partition(":")[0]
     return base.rstrip("/") + path.format(id=quote(target))
+
+
+def _orders_cursor(after: str | None) -> tuple[str, str]:
+    """An orders cursor → (the ``ChangedSince`` cursor, when the trash was last read). A
+    cursor saved before the trash pass has no such moment: its next scan reads the trash."""
+    if after and after.count(SEPARATOR) >= 3:
+        core, _, checked = after.rpartition(SEPARATOR)
+        return core, checked
+    return after or "", ""
+
+
+def _orders_at(core: str, checked: str) -> str:
+    """The orders cursor: the scan's, then when the trash was last read."""
+    return f"{core}{SEPARATOR}{checked}"

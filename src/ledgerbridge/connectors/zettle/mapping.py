@@ -180,6 +180,19 @@ def payment_method(payments: Iterable[Mapping[str, Any]]) -> JSON | None:
     return {"code": kind, "title": PAYMENT_TITLES.get(kind, kind)} if kind else None
 
 
+def tenders(payments: Sequence[Mapping[str, Any]], currency: str) -> list[JSON]:
+    """Each payment of a sale paid with more than one method (part card, part cash), tip
+    included; none when one method paid it all (several cards of one kind are one method)."""
+    if len({text(p.get("type")) for p in payments} - {None}) < 2:
+        return []
+    return [
+        {"code": kind, "title": PAYMENT_TITLES.get(kind, kind),
+         "amount": str(major(abs(minor(p.get("amount"), "payment")), currency))}
+        for p in payments
+        if (kind := text(p.get("type")))
+    ]  # fmt: skip
+
+
 def card_payment(payments: Iterable[Mapping[str, Any]]) -> str | None:
     """The uuid of the largest card payment: what the Finance API pays out under."""
     cards = [p for p in payments if p.get("type") in CARD_TYPES and text(p.get("uuid"))]
@@ -261,6 +274,7 @@ def order_from_purchase(
             for rate, tax in sorted(taxes.items())
         ],
         "payment_method": payment_method(payments),
+        "tenders": tenders(payments, currency),
         "transaction_id": card_payment(payments),
         "customer": {},
     }
