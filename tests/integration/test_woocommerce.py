@@ -743,9 +743,9 @@ def read_orders(connector: WooCommerceConnector, after: str | None) -> tuple[lis
     return rows, after
 
 
-def test_the_orders_pull_reads_the_trash_once_an_hour_for_one_call() -> None:
+def test_the_orders_pull_reads_the_trash_once_a_day_for_one_call() -> None:
     """An order trashed with every ``order.deleted`` delivery missed: ``status=any`` leaves it
-    out, so a pull reads the trash too, by ``modified_after``, at most once an hour."""
+    out, so a pull reads the trash too, by ``modified_after``, at most once a day."""
     clock = ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     sandbox = WooSandbox(clock, webhook_timeout=5.0)
     cases = seed_shop(sandbox, seed=3, orders=12, customers=8)
@@ -772,8 +772,8 @@ def test_the_orders_pull_reads_the_trash_once_an_hour_for_one_call() -> None:
         clock.advance(timedelta(minutes=15))
         calls.clear()
         rows, after = read_orders(connector, after)
-        assert rows == [] and len(calls) == 1, "the trash was read less than an hour ago"
-        clock.advance(timedelta(minutes=50))
+        assert rows == [] and len(calls) == 1, "the trash was read less than a day ago"
+        clock.advance(timedelta(hours=23, minutes=50))
         calls.clear()
         rows, after = read_orders(connector, after)
         assert [(r["id"], r["status"]) for r in rows] == [(trashed, "trash")]
@@ -783,7 +783,7 @@ def test_the_orders_pull_reads_the_trash_once_an_hour_for_one_call() -> None:
             sandbox.orders[trashed].trashed = False  # restored: an ordinary save
             sandbox.orders[trashed].modified = sandbox.now()
         sandbox.delete_order(restored, force=True)  # gone for good: nothing to read
-        clock.advance(timedelta(hours=2))
+        clock.advance(timedelta(days=1))
         calls.clear()
         rows, after = read_orders(connector, after)
         assert [r["id"] for r in rows] == [trashed] and rows[0]["status"] != "trash"

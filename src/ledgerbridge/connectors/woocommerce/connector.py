@@ -71,10 +71,10 @@ CHANGED_SINCE_OVERLAP = timedelta(minutes=2)
 """A ``modified_after`` scan starts this much before the previous one began, so an order saved
 while it ran (or stamped by a shop clock a little behind ours) is read again, not missed."""
 GMT = "%Y-%m-%dT%H:%M:%S"
-TRASH_CHECK_EVERY = timedelta(hours=1)
+TRASH_CHECK_EVERY = timedelta(days=1)
 """How often an orders pull also reads the shop's trash (``status=any`` leaves it out): an
 order trashed after booking, whose ``order.deleted`` deliveries were all missed, gets its issue
-within this, for one call (a quarter more calls for an idle shop pulled every 15 minutes)."""
+within a day, for one call a day (an idle hour's calls stay one per pulled stream)."""
 TRASH_PAGE = "t"
 """Marks an orders scan's position as a page of its trash pass (``t1``, ``t2``, …)."""
 DEPOSITS = "/payments/deposits"
