@@ -632,7 +632,9 @@ class CommerceFlows(RouteFlows):
         run.recorder.log(
             session, stream="orders", direction=FLOW, outcome="deleted", record_id=record.id,
             remote_id=derived.derived_record_id, reason=result.reason,
-            message=run.tagged(f"{result.message}: invoice {derived.derived_record_id}", result),
+            message=run.tagged(
+                f"{result.message} (hub invoice {derived.derived_record_id})", result
+            ),
         )  # fmt: skip
 
     def _prior(self, session: Session, run: FlowRun, derived: DerivedRecord | None) -> Prior | None:
@@ -814,7 +816,7 @@ class CommerceFlows(RouteFlows):
             session, run, record, "orders", order.source_id, f"order:{order.source_id}",
             "invoice", derived, invoice.id,
             result.state, digest, outcome, result.issue, result.reason,
-            run.tagged(f"{result.message}: invoice {invoice.id}", result),
+            run.tagged(f"{result.message} (hub invoice {invoice.id})", result),
         )  # fmt: skip
         return result.state
 
