@@ -5,7 +5,7 @@ EventSource sends no other credentials)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -52,7 +52,7 @@ def run_duration(run: Mapping[str, Any]) -> str:
 templates.env.filters.update(run_records=run_records, run_duration=run_duration)
 
 
-def folded_jobs(request: Request, runs: list[Mapping[str, Any]]) -> dict[str, str]:
+def folded_jobs(request: Request, runs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """The runs' jobs that were folded into a waiting job of the same work (job id → the
     twin's id): their run may have failed, but the job did not, and the page says so."""
     queue = system_of(request).queue
