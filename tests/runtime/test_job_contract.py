@@ -219,6 +219,22 @@ def test_a_retry_folded_into_its_waiting_twin_is_merged_not_failed(harness: Harn
     assert [job.id for job in harness.backend.list(statuses=["merged"])] == [first]
     assert harness.backend.list(statuses=["failed"]) == []
     assert [job.id for job in harness.backend.list(statuses=["done"])] == twin
+    tally = harness.backend.tally()
+    assert tally.jobs == {("pull", "merged"): 1, ("pull", "done"): 1}
+    assert (tally.due, tally.oldest_due_at) == (0, None)
+
+
+def test_the_tally_counts_jobs_due_and_the_oldest_due(harness: Harness) -> None:
+    before = datetime.now(UTC)
+    harness.backend.enqueue(Command("pull", connection_id="a"))
+    harness.backend.enqueue(Command("push", connection_id="b"))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    harness.backend.enqueue(Command("pull", connection_id="c", run_after=later))
+    tally = harness.backend.tally()
+    assert tally.jobs == {("pull", "queued"): 2, ("push", "queued"): 1}
+    assert tally.due == 2
+    assert tally.oldest_due_at is not None
+    assert before - timedelta(seconds=5) <= tally.oldest_due_at <= datetime.now(UTC)
 
 
 def test_a_dead_workers_job_with_a_waiting_twin_is_merged_not_failed(harness: Harness) -> None:

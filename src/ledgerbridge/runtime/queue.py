@@ -37,6 +37,7 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.runtime.jobqueue import port
 from ledgerbridge.runtime.jobqueue.port import (
     MERGED_INTO,
+    JobTally,
     LeaseLost,
     ProgressProbe,
     RecoveredHook,
@@ -526,6 +527,27 @@ class JobQueue:
         query = query.order_by(Job.seq.desc(), Job.id).limit(limit)
         with self._session_factory() as session:
             return [_info(job) for job in session.scalars(query)]
+
+    def tally(self) -> JobTally:
+        now = self._clock.now()
+        with self._session_factory() as session:
+            jobs: dict[tuple[str, str], int] = {}
+            for kind, state, count in session.execute(
+                sa.select(Job.kind, Job.status, sa.func.count()).group_by(Job.kind, Job.status)
+            ):
+                jobs[(kind, state)] = int(count)
+            merged = sa.select(Job.kind, sa.func.count()).where(Job.status == "cancelled", _MERGED)
+            for kind, count in session.execute(merged.group_by(Job.kind)):
+                jobs[(kind, "merged")] = int(count)
+                jobs[(kind, "cancelled")] -= int(count)
+                if not jobs[(kind, "cancelled")]:
+                    del jobs[(kind, "cancelled")]
+            due, oldest = session.execute(
+                sa.select(sa.func.count(), sa.func.min(Job.run_after)).where(
+                    Job.status == "queued", Job.run_after <= now
+                )
+            ).one()
+        return JobTally(jobs=jobs, due=int(due), oldest_due_at=oldest)
 
     def purge_finished(self, older_than: timedelta) -> int:
         """Delete done, failed and cancelled jobs that finished more than ``older_than`` ago."""

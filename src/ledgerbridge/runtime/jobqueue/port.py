@@ -89,6 +89,16 @@ class JobInfo:
     """The waiting job this one was folded into (status ``merged``)."""
 
 
+@dataclass(frozen=True)
+class JobTally:
+    """What the queue holds now, for the metrics: jobs per (kind, state), and the jobs due
+    now that no worker has taken yet (the queue's depth) with the oldest one's due time."""
+
+    jobs: dict[tuple[str, str], int]
+    due: int
+    oldest_due_at: datetime | None
+
+
 class LeaseLost(Exception):
     """The job is no longer ours (another worker took it over after we looked dead). The
     holder must stop and must not record a result."""
@@ -203,6 +213,9 @@ class JobBackend(Protocol):
 
     def purge_finished(self, older_than: timedelta) -> int:
         """Delete jobs that finished more than ``older_than`` ago; return how many."""
+
+    def tally(self) -> JobTally:
+        """Jobs per kind and state, and the depth of what is due now (one short read)."""
 
     def hasten(self, connection_id: str, held_until: datetime) -> int:
         """Run now the connection's waiting jobs held until exactly ``held_until`` (the next

@@ -51,6 +51,7 @@ from ledgerbridge.runtime.jobqueue.port import (
     Command,
     Handler,
     JobInfo,
+    JobTally,
     LeaseLost,
     Postpone,
     ProgressProbe,
@@ -130,6 +131,26 @@ SELECT j.id, j.status, j.priority, j.queueing_lock, j.args, j.scheduled_at, j.at
   FROM procrastinate_jobs j
  WHERE j.task_name = :task
 """
+_TALLY = sa.text(
+    f"""
+SELECT j.args->>'kind' AS kind, j.status::text AS status,
+       ({_FOLDED} AND j.status IN ('succeeded', 'failed')) AS folded, count(*) AS n
+  FROM procrastinate_jobs j
+ WHERE j.task_name = :task
+ GROUP BY 1, 2, 3
+"""
+)
+# A job deferred to run at once has no scheduled time: it is due since it was deferred.
+_DUE = sa.text(
+    """
+SELECT count(*) AS n,
+       min(coalesce(j.scheduled_at, (SELECT min(e.at) FROM procrastinate_events e
+                                      WHERE e.job_id = j.id AND e.type = 'deferred'))) AS oldest
+  FROM procrastinate_jobs j
+ WHERE j.task_name = :task AND j.status = 'todo'
+   AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
+"""
+)
 _PURGE = sa.text(
     """
 DELETE FROM procrastinate_jobs j
@@ -318,6 +339,16 @@ class ProcrastinateBackend:
         query += " ORDER BY j.id DESC LIMIT :limit"
         with self._sessions() as session:
             return [_info(row) for row in session.execute(sa.text(query), params)]
+
+    def tally(self) -> JobTally:
+        jobs: dict[tuple[str, str], int] = {}
+        with self._sessions() as session:
+            for row in session.execute(_TALLY, {"task": TASK}):
+                state = "merged" if row.folded else _STATUS_TO_OURS.get(row.status, row.status)
+                key = (str(row.kind), state)
+                jobs[key] = jobs.get(key, 0) + int(row.n)
+            due = session.execute(_DUE, {"task": TASK}).one()
+        return JobTally(jobs=jobs, due=int(due.n), oldest_due_at=due.oldest)
 
     def purge_finished(self, older_than: timedelta) -> int:
         cutoff = self.clock.now() - older_than
