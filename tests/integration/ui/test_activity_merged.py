@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from ledgerbridge.runtime.jobqueue.embedded import EmbeddedBackend
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.runtime.system import System
@@ -20,7 +22,11 @@ def test_a_folded_job_shows_as_merged_on_the_activity_page(
     cid = connect(tenant, uniconta)["id"]
     import_all(system, tenant, cid)
     backend = system.queue
-    assert isinstance(backend, EmbeddedBackend)
+    if not isinstance(backend, EmbeddedBackend):
+        pytest.skip(
+            "folds a job by hand through the embedded queue (the contract tests fold "
+            "one on procrastinate)"
+        )
     pull = Command("pull", connection_id=cid, tenant_id=tenant.tenant_id, dedupe_key=f"pull:{cid}")
     first = backend.enqueue(pull)
     job = backend.queue.claim("worker-1", kinds=["pull"])
