@@ -116,7 +116,7 @@ _SUCCEED = sa.text("SELECT procrastinate_finish_job_v1(:id, 'succeeded', false)"
 _MARK_MERGED = sa.text(
     "UPDATE procrastinate_jobs"
     " SET args = args || jsonb_build_object(CAST(:field AS text), CAST(:twin AS text))"
-    " WHERE id = :id"
+    " WHERE id = :id AND status = 'doing' AND worker_id IS NOT DISTINCT FROM :worker"
 )
 # A job's timestamps are in procrastinate's event log.
 _JOBS = """
@@ -391,7 +391,7 @@ class ProcrastinateBackend:
             if session.scalar(_STILL_STALLED, {"id": job_id, "worker": worker_id}) is None:
                 return False
             if merged_into is not None:
-                self._mark_merged(session, job_id, merged_into)
+                self._mark_merged(session, job_id, worker_id, merged_into)
                 session.execute(_SUCCEED, {"id": job_id})
                 return True
             session.execute(_FAIL if fail else _RETRY_NOW, {"id": job_id})
@@ -400,14 +400,19 @@ class ProcrastinateBackend:
         return True
 
     @staticmethod
-    def _mark_merged(session: Session, job_id: int, twin: str) -> None:
-        session.execute(_MARK_MERGED, {"id": job_id, "field": MERGED_INTO, "twin": twin})
+    def _mark_merged(session: Session, job_id: int, worker_id: int | None, twin: str) -> None:
+        """Only while ``worker_id`` still holds the job: a job another worker took over meanwhile
+        is that worker's, and its outcome will be its own."""
+        session.execute(
+            _MARK_MERGED,
+            {"id": job_id, "worker": worker_id, "field": MERGED_INTO, "twin": twin},
+        )
 
-    def fold_into(self, job_id: int, twin: str) -> None:
+    def fold_into(self, job_id: int, worker_id: int | None, twin: str) -> None:
         """Name the waiting twin a running job is folded into; the job then ends succeeded,
         and reads as ``merged``."""
         with self._sessions.begin() as session:
-            self._mark_merged(session, job_id, twin)
+            self._mark_merged(session, job_id, worker_id, twin)
 
     def run_progressed(self, job_id: int) -> bool:
         if self.progressed is None:
@@ -450,7 +455,7 @@ class ProcrastinateBackend:
         except Postpone as postpone:
             twin = self.waiting_twin(raw)
             if twin is not None:
-                self.fold_into(raw.id, twin)
+                self.fold_into(raw.id, raw.worker_id, twin)
                 return {MERGED_INTO: twin, "postponed": str(postpone)}
             decision = procrastinate.RetryDecision(
                 retry_at=postpone.run_after, priority=POSTPONED_PRIORITY
@@ -466,7 +471,7 @@ class ProcrastinateBackend:
             )
             twin = self.waiting_twin(raw)
             if twin is not None:
-                self.fold_into(raw.id, twin)
+                self.fold_into(raw.id, raw.worker_id, twin)
                 return {MERGED_INTO: twin, "error": describe(error)}
             if not isinstance(error, RetryableError):
                 logger.exception("job %s (%s) attempt %d failed", job.id, job.kind, job.attempts)
