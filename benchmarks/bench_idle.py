@@ -162,7 +162,7 @@ class Hub:
     def run_due(self, settle: Callable[[], None] = lambda: None) -> None:
         for _ in range(100):
             settle()
-            self.system.scheduler.tick()
+            self.system.tick()
             if self.worker.run_until_idle() == 0:
                 return
 

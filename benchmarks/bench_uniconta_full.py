@@ -408,7 +408,7 @@ def run_until_idle(system: System, worker: JobRunner, max_rounds: int = 100) -> 
     """``System.run_until_idle`` with the instrumented worker."""
     total = 0
     for _ in range(max_rounds):
-        system.scheduler.tick()
+        system.tick()
         ran = worker.run_until_idle()
         total += ran
         if ran == 0:

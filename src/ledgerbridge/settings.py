@@ -41,6 +41,12 @@ class Settings(BaseSettings):
         "only): its processes answer the API alone and `ledgerbridge worker` processes run "
         "the jobs, so a long import never slows an acknowledgement.",
     )
+    metrics_token: str | None = Field(
+        default=None,
+        description="The bearer token a Prometheus scrape of `GET /metrics` sends. Unset: "
+        "`/metrics` answers 404 (the figures span every tenant, so no tenant's API key opens "
+        "them).",
+    )
     worker_concurrency: int = 2
     poll_interval: float = 1.0
     job_lease_seconds: float = Field(

@@ -199,6 +199,58 @@ def test_a_failed_attempt_is_retried_after_its_backoff(harness: Harness) -> None
     assert attempts == [1, 2]
 
 
+def test_a_retry_folded_into_its_waiting_twin_is_merged_not_failed(harness: Harness) -> None:
+    def flaky(ctx: JobContext) -> dict[str, Any]:
+        if ctx.job.payload.get("n") == "first":
+            # Meanwhile the same work was asked for again: its job waits.
+            harness.backend.enqueue(Command("pull", connection_id="a", dedupe_key="pull:a"))
+            raise RetryableError("503 from the remote API", retry_in=timedelta(seconds=1))
+        return {"ok": True}
+
+    first = harness.backend.enqueue(
+        Command("pull", connection_id="a", dedupe_key="pull:a", payload={"n": "first"})
+    )
+    runner = harness.runner({"pull": flaky})
+    assert runner.run_until_idle() == 2
+    folded = harness.backend.get(first)
+    assert folded is not None
+    twin = [job.id for job in harness.backend.list() if job.id != first]
+    assert (folded.status, [folded.merged_into]) == ("merged", twin)
+    assert [job.id for job in harness.backend.list(statuses=["merged"])] == [first]
+    assert harness.backend.list(statuses=["failed"]) == []
+    assert [job.id for job in harness.backend.list(statuses=["done"])] == twin
+    tally = harness.backend.tally()
+    assert tally.jobs == {("pull", "merged"): 1, ("pull", "done"): 1}
+    assert (tally.due, tally.oldest_due_at) == (0, None)
+
+
+def test_the_tally_counts_jobs_due_and_the_oldest_due(harness: Harness) -> None:
+    before = datetime.now(UTC)
+    harness.backend.enqueue(Command("pull", connection_id="a"))
+    harness.backend.enqueue(Command("push", connection_id="b"))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    harness.backend.enqueue(Command("pull", connection_id="c", run_after=later))
+    tally = harness.backend.tally()
+    assert tally.jobs == {("pull", "queued"): 2, ("push", "queued"): 1}
+    assert tally.due == 2
+    assert tally.oldest_due_at is not None
+    assert before - timedelta(seconds=5) <= tally.oldest_due_at <= datetime.now(UTC)
+
+
+def test_a_dead_workers_job_with_a_waiting_twin_is_merged_not_failed(harness: Harness) -> None:
+    left = harness.backend.enqueue(Command("pull", connection_id="a", dedupe_key="pull:a"))
+    assert harness.abandon() == left
+    twin = harness.backend.enqueue(Command("pull", connection_id="a", dedupe_key="pull:a"))
+    runner = harness.runner({"pull": harness.recording("pull")})
+    time.sleep(LEASE + 0.5)
+    assert harness.recover(runner) == 1
+    folded = harness.backend.get(left)
+    assert folded is not None
+    assert (folded.status, folded.merged_into) == ("merged", twin)
+    assert harness.backend.list(statuses=["failed", "cancelled"]) == []
+    assert runner.run_until_idle() == 1
+
+
 def test_a_dead_workers_job_runs_again(harness: Harness) -> None:
     first = harness.backend.enqueue(Command("import", connection_id="a"))
     harness.backend.enqueue(Command("push", connection_id="a"))
@@ -403,8 +455,8 @@ def test_a_dead_workers_job_is_logged_with_its_kind_and_what_became_of_it(
         caplog.set_level("WARNING", logger="ledgerbridge.runtime.jobqueue.procrastinate")
         assert harness.recover(harness.runner({})) == 2
         assert (
-            f"job {left} (pull of connection a): its worker stopped; its waiting twin, "
-            f"job {twin}, does its work" in caplog.text
+            f"job {left} (pull of connection a): its worker stopped; folded into its waiting "
+            f"twin, job {twin}, which does its work" in caplog.text
         )
         assert f"job {other} (import of connection b): its worker stopped; run again" in (
             caplog.text

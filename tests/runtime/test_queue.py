@@ -425,9 +425,28 @@ def test_retry_coalesces_into_a_job_already_waiting(queue: JobQueue) -> None:
     queue.fail(job, "Timeout", retry_in=timedelta(seconds=5))
     info = queue.get(running_id)
     assert info is not None
-    assert info.status == "cancelled"
-    assert info.last_error == f"Timeout; coalesced into queued job {waiting_id}"
+    assert (info.status, info.merged_into) == ("merged", waiting_id)
+    assert info.last_error == f"Timeout; folded into queued job {waiting_id}, which does its work"
     assert status(queue, waiting_id) == "queued"
+    assert [j.id for j in queue.list(statuses=["merged"])] == [running_id]
+    assert queue.list(statuses=["failed", "cancelled"]) == []
+
+
+def test_a_cancelled_job_of_an_older_version_reads_as_it_was(
+    queue: JobQueue, session_factory: sessionmaker[Session]
+) -> None:
+    """Rows written before folded jobs were told apart keep their state."""
+    job_id = queue.enqueue("pull", connection_id="c1", dedupe_key="pull:c1")
+    with session_factory.begin() as session:
+        session.execute(
+            sa.update(Job)
+            .where(Job.id == job_id)
+            .values(status="cancelled", result=None, last_error="coalesced into queued job x")
+        )
+    info = queue.get(job_id)
+    assert info is not None and (info.status, info.merged_into) == ("cancelled", None)
+    assert [j.id for j in queue.list(statuses=["cancelled"])] == [job_id]
+    assert queue.list(statuses=["merged"]) == []
 
 
 def test_list_get_and_purge(queue: JobQueue, clock: ManualClock) -> None:

@@ -32,6 +32,7 @@ from ledgerbridge.api import (
     files,
     inbound,
     mail,
+    metrics,
     oauth,
     payouts,
     reconciliations,
@@ -122,6 +123,8 @@ def create_app(system: System, *, serving: bool = False) -> FastAPI:
     app.include_router(inbound.router, prefix="/api/v1")
     app.include_router(setup.router, prefix="/api/v1")
     app.include_router(oauth.router, prefix="/api/v1")
+    app.include_router(metrics.router)
+    app.state.metrics = metrics.registry(system)
 
     mount_ui(app)
 

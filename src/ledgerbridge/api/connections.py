@@ -537,7 +537,10 @@ class ReloadQueued(BaseModel):
 
 class ReloadState(BaseModel):
     job_id: str
-    status: str = Field(description="queued, running, done, failed or cancelled")
+    status: str = Field(
+        description="queued, running, done, failed, cancelled or merged (folded into a "
+        "waiting job of the same work, which does it: no failure)"
+    )
     finished: bool
     error: str | None
     run: RunView | None = Field(description="The run, once the job started: counts and calls")

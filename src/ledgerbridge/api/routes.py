@@ -115,7 +115,10 @@ class HistoricalImportAnswer(BaseModel):
 
 class HistoricalImportState(BaseModel):
     job_id: str
-    status: str = Field(description="queued, running, done, failed or cancelled")
+    status: str = Field(
+        description="queued, running, done, failed, cancelled or merged (folded into a "
+        "waiting job of the same work, which does it: no failure)"
+    )
     from_: str | None = Field(None, alias="from")
     to: str | None = None
     run_status: str | None

@@ -35,7 +35,13 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.runtime.jobqueue import port
-from ledgerbridge.runtime.jobqueue.port import LeaseLost, ProgressProbe, RecoveredHook
+from ledgerbridge.runtime.jobqueue.port import (
+    MERGED_INTO,
+    JobTally,
+    LeaseLost,
+    ProgressProbe,
+    RecoveredHook,
+)
 from ledgerbridge.store.base import UTCDateTime, new_id
 from ledgerbridge.store.tables.runtime import FINISHED_STATUSES, Job
 
@@ -115,14 +121,36 @@ class JobInfo(port.JobInfo):
     result: dict[str, Any] | None = None
 
 
+# A folded job is a cancelled row whose result names its twin: the status column keeps its
+# values, so rows written before read as they were.
+_MERGED = Job.result[MERGED_INTO].as_string().is_not(None)
+
+
+def _merged_into(job: Job) -> str | None:
+    twin = job.result.get(MERGED_INTO) if isinstance(job.result, dict) else None
+    return str(twin) if job.status == "cancelled" and twin else None
+
+
+def _status_filter(statuses: Collection[str]) -> sa.ColumnElement[bool]:
+    """The rows of the asked states, ``merged`` and ``cancelled`` told apart."""
+    plain = [status for status in statuses if status not in ("cancelled", "merged")]
+    conditions: builtins.list[sa.ColumnElement[bool]] = [Job.status.in_(plain)]
+    if "cancelled" in statuses:
+        conditions.append(sa.and_(Job.status == "cancelled", ~_MERGED))
+    if "merged" in statuses:
+        conditions.append(sa.and_(Job.status == "cancelled", _MERGED))
+    return sa.or_(*conditions)
+
+
 def _info(job: Job) -> JobInfo:
+    merged_into = _merged_into(job)
     return JobInfo(
         id=job.id,
         kind=job.kind,
         connection_id=job.connection_id,
         tenant_id=job.tenant_id,
         payload=dict(job.payload or {}),
-        status=job.status,
+        status="merged" if merged_into else job.status,
         priority=job.priority,
         run_after=job.run_after,
         attempts=job.attempts,
@@ -135,6 +163,7 @@ def _info(job: Job) -> JobInfo:
         created_at=job.created_at,
         started_at=job.started_at,
         finished_at=job.finished_at,
+        merged_into=merged_into,
     )
 
 
@@ -457,7 +486,8 @@ class JobQueue:
                 sa.select(Job.id).where(Job.dedupe_key == row.dedupe_key, Job.status == "queued")
             )
         if waiting is not None:
-            note = f"coalesced into queued job {waiting}"
+            note = f"folded into queued job {waiting}, which does its work"
+            row.result = {MERGED_INTO: waiting}
             self._finish(session, row, "cancelled", f"{error}; {note}" if error else note, now)
             return
         row.status = "queued"
@@ -493,10 +523,31 @@ class JobQueue:
         if connection_id is not None:
             query = query.where(Job.connection_id == connection_id)
         if statuses is not None:
-            query = query.where(Job.status.in_(list(statuses)))
+            query = query.where(_status_filter(statuses))
         query = query.order_by(Job.seq.desc(), Job.id).limit(limit)
         with self._session_factory() as session:
             return [_info(job) for job in session.scalars(query)]
+
+    def tally(self) -> JobTally:
+        now = self._clock.now()
+        with self._session_factory() as session:
+            jobs: dict[tuple[str, str], int] = {}
+            for kind, state, count in session.execute(
+                sa.select(Job.kind, Job.status, sa.func.count()).group_by(Job.kind, Job.status)
+            ):
+                jobs[(kind, state)] = int(count)
+            merged = sa.select(Job.kind, sa.func.count()).where(Job.status == "cancelled", _MERGED)
+            for kind, count in session.execute(merged.group_by(Job.kind)):
+                jobs[(kind, "merged")] = int(count)
+                jobs[(kind, "cancelled")] -= int(count)
+                if not jobs[(kind, "cancelled")]:
+                    del jobs[(kind, "cancelled")]
+            due, oldest = session.execute(
+                sa.select(sa.func.count(), sa.func.min(Job.run_after)).where(
+                    Job.status == "queued", Job.run_after <= now
+                )
+            ).one()
+        return JobTally(jobs=jobs, due=int(due), oldest_due_at=oldest)
 
     def purge_finished(self, older_than: timedelta) -> int:
         """Delete done, failed and cancelled jobs that finished more than ``older_than`` ago."""

@@ -168,7 +168,9 @@ class System:
         self.hub.listeners.append(self.paymatch.on_changes)
         self.hub.listeners.append(self.mails.on_changes)
         self.webhooks.on_pending = self._deliver_soon
-        self.scheduler.set(SYSTEM_SCOPE, "deliver_webhooks", "* * * * *", "UTC")
+        # Deliveries are queued when they are due (``_deliver_due_webhooks``), not by a
+        # schedule: an installation stored before keeps no minute-by-minute schedule.
+        self.scheduler.remove(SYSTEM_SCOPE, "deliver_webhooks")
         self.scheduler.set(SYSTEM_SCOPE, "retention", RETENTION_CRON, "UTC")
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -242,6 +244,24 @@ class System:
             )
         )  # fmt: skip
 
+    def _deliver_due_webhooks(self) -> bool:
+        """Queue a delivery job when a delivery is due: a retry whose backoff has passed, or
+        a new one whose job a crash lost between its commit and the enqueue. One indexed
+        look-up per tick; an idle installation queues nothing. True if a job was queued."""
+        if not self.webhooks.any_due():
+            return False
+        running = self.queue.list(connection_id=SYSTEM_SCOPE, statuses=["running"])
+        if any(job.kind == "deliver_webhooks" for job in running):
+            # A delivery job in flight: what it did not send is found again once it ends.
+            return False
+        self._deliver_soon()
+        return True
+
+    def tick(self) -> bool:
+        """Queue what is due (scheduled slots, webhook deliveries); True if anything was."""
+        scheduled = bool(self.scheduler.tick())
+        return self._deliver_due_webhooks() or scheduled
+
     # ---------------------------------------------------------------- running
 
     @contextmanager
@@ -255,7 +275,7 @@ class System:
         """Tick the scheduler and run jobs until nothing is due (scripts, tests, --once)."""
         total = 0
         for _ in range(max_rounds):
-            self.scheduler.tick()
+            self.tick()
             ran = self.worker.run_until_idle()
             total += ran
             if ran == 0:
@@ -287,7 +307,7 @@ class System:
     def _tick_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                if self.scheduler.tick():
+                if self.tick():
                     self.worker.wake()
             except Exception:
                 log.exception("scheduler tick failed")

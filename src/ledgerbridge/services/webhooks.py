@@ -257,6 +257,21 @@ class WebhookService:
         if queued:
             after_commit(session, self.on_pending)
 
+    def any_due(self) -> bool:
+        """Whether a delivery waits to be sent now (first try, or a retry whose time came)."""
+        with self._sessions() as session:
+            return (
+                session.scalar(
+                    sa.select(WebhookDelivery.id)
+                    .where(
+                        WebhookDelivery.status == "pending",
+                        WebhookDelivery.next_attempt_at <= self._clock.now(),
+                    )
+                    .limit(1)
+                )
+                is not None
+            )
+
     def deliver_due(self, limit: int = 200) -> dict[str, int]:
         """Send every due delivery once; failures are rescheduled with backoff."""
         now = self._clock.now()

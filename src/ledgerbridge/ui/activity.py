@@ -5,7 +5,7 @@ EventSource sends no other credentials)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -52,6 +52,18 @@ def run_duration(run: Mapping[str, Any]) -> str:
 templates.env.filters.update(run_records=run_records, run_duration=run_duration)
 
 
+def folded_jobs(request: Request, runs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The runs' jobs that were folded into a waiting job of the same work (job id → the
+    twin's id): their run may have failed, but the job did not, and the page says so."""
+    queue = system_of(request).queue
+    folded = {}
+    for job_id in {run["job_id"] for run in runs if run.get("job_id")}:
+        job = queue.get(job_id)
+        if job is not None and job.merged_into is not None:
+            folded[job_id] = job.merged_into
+    return folded
+
+
 @router.get("/connections/{connection_id}/activity", response_class=HTMLResponse)
 def activity_page(
     request: Request,
@@ -90,6 +102,7 @@ def activity_page(
         {
             **context,
             "runs": runs[:RUNS_PER_PAGE],
+            "folded": folded_jobs(request, runs[:RUNS_PER_PAGE]),
             "page": page,
             "more_runs": len(runs) > RUNS_PER_PAGE,
             "log": log[:LOG_PER_PAGE],
@@ -120,7 +133,14 @@ def run_page(request: Request, connection_id: str, run_id: str, signed: SignedDe
     return render(
         request,
         "connection/run.html",
-        {**context, "run": found, "counts": counts, "log": log, "more": len(log) == LOG_PER_PAGE},
+        {
+            **context,
+            "run": found,
+            "counts": counts,
+            "log": log,
+            "more": len(log) == LOG_PER_PAGE,
+            "folded": folded_jobs(request, [found]),
+        },
         signed=signed,
     )
 

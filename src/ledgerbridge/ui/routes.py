@@ -25,6 +25,7 @@ from ledgerbridge.commerce.mapping import Operator
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.routing import APP_SOURCE
 from ledgerbridge.model.commerce import CUSTOMER_KINDS
+from ledgerbridge.runtime.jobqueue.port import FINISHED_JOB_STATUSES
 from ledgerbridge.services.errors import Invalid, ServiceError
 from ledgerbridge.services.routes import RouteInput, default_commerce
 from ledgerbridge.services.sign_in import Signed
@@ -601,7 +602,7 @@ def _job_context(request: Request, signed: Signed, route_id: str, job_id: str) -
         stream, _, outcome = key.partition(".")
         streams.setdefault(stream, {})[outcome or "records"] = count
     outcomes = sorted({o for counts in streams.values() for o in counts})
-    finished = job["status"] in ("done", "failed", "cancelled")
+    finished = job["status"] in FINISHED_JOB_STATUSES
     return {"job": job, "streams": streams, "outcomes": outcomes, "finished": finished,
             "route_id": route_id}  # fmt: skip
 

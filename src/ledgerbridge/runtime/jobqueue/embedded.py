@@ -18,6 +18,7 @@ from ledgerbridge.runtime.jobqueue.port import (
     Command,
     Handler,
     JobInfo,
+    JobTally,
     ProgressProbe,
     RecoveredHook,
 )
@@ -75,6 +76,9 @@ class EmbeddedBackend:
 
     def purge_finished(self, older_than: timedelta) -> int:
         return self.queue.purge_finished(older_than)
+
+    def tally(self) -> JobTally:
+        return self.queue.tally()
 
     def hasten(self, connection_id: str, held_until: datetime) -> int:
         return self.queue.hasten(connection_id, held_until)

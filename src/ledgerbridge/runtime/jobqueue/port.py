@@ -4,7 +4,9 @@ Callers describe work as a ``Command`` and hand it to a ``JobBackend``; handlers
 ``JobContext``. The rules every backend keeps (checked by one contract test suite):
 
 - jobs of one connection run one at a time, in order (priority, then enqueue order);
-- a command whose dedupe key already has a waiting job is folded into that job;
+- a command whose dedupe key already has a waiting job is folded into that job; so is a job
+  whose retry finds such a twin waiting, or whose worker died while one waits: it ends
+  ``merged``, naming the twin, never ``failed``;
 - ``Postpone`` gives a job back until a later time without holding up the connection's other
   jobs and without counting an attempt;
 - other failures retry with a short exponential backoff, the connection waiting meanwhile;
@@ -24,8 +26,13 @@ from sqlalchemy.orm import Session
 
 from ledgerbridge.clock import Clock
 
-JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
-"""Job states as the status API shows them, the same for every backend."""
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "merged")
+"""Job states as the status API shows them, the same for every backend. ``merged``: the job
+was folded into a waiting job with its dedupe key (``JobInfo.merged_into``), which does its
+work; no failure, whatever its last attempt's error."""
+FINISHED_JOB_STATUSES = ("done", "failed", "cancelled", "merged")
+MERGED_INTO = "merged_into"
+"""Where a backend keeps the id of the job a job was folded into."""
 
 DEFAULT_PRIORITY = 100
 """Lower runs first."""
@@ -78,6 +85,18 @@ class JobInfo:
     created_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    merged_into: str | None = None
+    """The waiting job this one was folded into (status ``merged``)."""
+
+
+@dataclass(frozen=True)
+class JobTally:
+    """What the queue holds now, for the metrics: jobs per (kind, state), and the jobs due
+    now that no worker has taken yet (the queue's depth) with the oldest one's due time."""
+
+    jobs: dict[tuple[str, str], int]
+    due: int
+    oldest_due_at: datetime | None
 
 
 class LeaseLost(Exception):
@@ -194,6 +213,9 @@ class JobBackend(Protocol):
 
     def purge_finished(self, older_than: timedelta) -> int:
         """Delete jobs that finished more than ``older_than`` ago; return how many."""
+
+    def tally(self) -> JobTally:
+        """Jobs per kind and state, and the depth of what is due now (one short read)."""
 
     def hasten(self, connection_id: str, held_until: datetime) -> int:
         """Run now the connection's waiting jobs held until exactly ``held_until`` (the next

@@ -6,7 +6,8 @@ How our rules map onto procrastinate:
 - coalescing: ``queueing_lock`` is the dedupe key, and a command whose key already has a
   waiting job returns that job's id instead of raising ``AlreadyEnqueued``; a retry whose key
   meanwhile got a waiting twin is folded into the twin (procrastinate's retry does not check
-  the queueing lock);
+  the queueing lock): it ends ``succeeded`` with the twin's id in its args, and reads as
+  ``merged``;
 - priorities: ours run lowest first, procrastinate's highest first, so the sign is flipped;
 - postponement: procrastinate keeps a waiting job in its lock's line even when it is
   scheduled for later, which would stall the connection until the quota resets; a postponed
@@ -46,9 +47,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.runtime.jobqueue.port import (
+    MERGED_INTO,
     Command,
     Handler,
     JobInfo,
+    JobTally,
     LeaseLost,
     Postpone,
     ProgressProbe,
@@ -80,9 +83,16 @@ _STATUS_TO_OURS = {
     "aborting": "running",
     "aborted": "cancelled",
 }
-_STATUS_TO_THEIRS: dict[str, builtins.list[str]] = {}
-for _theirs, _ours in _STATUS_TO_OURS.items():
-    _STATUS_TO_THEIRS.setdefault(_ours, []).append(_theirs)
+_FOLDED = f"j.args->>'{MERGED_INTO}' IS NOT NULL"
+_STATUS_CONDITIONS = {
+    "queued": "j.status = 'todo'",
+    "running": "j.status IN ('doing', 'aborting')",
+    "done": f"(j.status = 'succeeded' AND NOT {_FOLDED})",
+    "failed": f"(j.status = 'failed' AND NOT {_FOLDED})",
+    "cancelled": "j.status IN ('cancelled', 'aborted')",
+    "merged": f"(j.status IN ('succeeded', 'failed') AND {_FOLDED})",
+}
+"""Our states in procrastinate's terms: a folded job is a finished one naming its twin."""
 
 _WAITING_TWIN = sa.text(
     "SELECT id FROM procrastinate_jobs WHERE queueing_lock = :key AND status = 'todo'"
@@ -102,6 +112,12 @@ _STILL_STALLED = sa.text(
 )
 _RETRY_NOW = sa.text("SELECT procrastinate_retry_job_v2(:id, now(), NULL, NULL, NULL)")
 _FAIL = sa.text("SELECT procrastinate_finish_job_v1(:id, 'failed', false)")
+_SUCCEED = sa.text("SELECT procrastinate_finish_job_v1(:id, 'succeeded', false)")
+_MARK_MERGED = sa.text(
+    "UPDATE procrastinate_jobs"
+    " SET args = args || jsonb_build_object(CAST(:field AS text), CAST(:twin AS text))"
+    " WHERE id = :id AND status = 'doing' AND worker_id IS NOT DISTINCT FROM :worker"
+)
 # A job's timestamps are in procrastinate's event log.
 _JOBS = """
 SELECT j.id, j.status, j.priority, j.queueing_lock, j.args, j.scheduled_at, j.attempts,
@@ -115,6 +131,26 @@ SELECT j.id, j.status, j.priority, j.queueing_lock, j.args, j.scheduled_at, j.at
   FROM procrastinate_jobs j
  WHERE j.task_name = :task
 """
+_TALLY = sa.text(
+    f"""
+SELECT j.args->>'kind' AS kind, j.status::text AS status,
+       ({_FOLDED} AND j.status IN ('succeeded', 'failed')) AS folded, count(*) AS n
+  FROM procrastinate_jobs j
+ WHERE j.task_name = :task
+ GROUP BY 1, 2, 3
+"""
+)
+# A job deferred to run at once has no scheduled time: it is due since it was deferred.
+_DUE = sa.text(
+    """
+SELECT count(*) AS n,
+       min(coalesce(j.scheduled_at, (SELECT min(e.at) FROM procrastinate_events e
+                                      WHERE e.job_id = j.id AND e.type = 'deferred'))) AS oldest
+  FROM procrastinate_jobs j
+ WHERE j.task_name = :task AND j.status = 'todo'
+   AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())
+"""
+)
 _PURGE = sa.text(
     """
 DELETE FROM procrastinate_jobs j
@@ -138,13 +174,14 @@ def _lock(command: Command) -> str | None:
 def _info(row: sa.Row[Any]) -> JobInfo:
     args = dict(row.args or {})
     priority = int(row.priority)
+    merged_into = args.get(MERGED_INTO) if row.status in ("succeeded", "failed") else None
     return JobInfo(
         id=str(row.id),
         kind=str(args.get("kind", "")),
         connection_id=args.get("connection_id"),
         tenant_id=args.get("tenant_id"),
         payload=dict(args.get("payload") or {}),
-        status=_STATUS_TO_OURS.get(row.status, row.status),
+        status="merged" if merged_into else _STATUS_TO_OURS.get(row.status, row.status),
         priority=-priority if priority != POSTPONED_PRIORITY else -POSTPONED_PRIORITY,
         run_after=row.scheduled_at,
         attempts=int(row.attempts),
@@ -152,6 +189,7 @@ def _info(row: sa.Row[Any]) -> JobInfo:
         created_at=row.created_at,
         started_at=row.started_at,
         finished_at=row.finished_at,
+        merged_into=None if merged_into is None else str(merged_into),
     )
 
 
@@ -296,12 +334,21 @@ class ProcrastinateBackend:
             query += " AND j.lock = :lock"
             params["lock"] = f"connection:{connection_id}"
         if statuses is not None:
-            theirs = [s for ours in statuses for s in _STATUS_TO_THEIRS.get(ours, [])]
-            query += " AND j.status::text = ANY(:statuses)"
-            params["statuses"] = theirs
+            conditions = [_STATUS_CONDITIONS[s] for s in statuses if s in _STATUS_CONDITIONS]
+            query += f" AND ({' OR '.join(conditions) or 'false'})"
         query += " ORDER BY j.id DESC LIMIT :limit"
         with self._sessions() as session:
             return [_info(row) for row in session.execute(sa.text(query), params)]
+
+    def tally(self) -> JobTally:
+        jobs: dict[tuple[str, str], int] = {}
+        with self._sessions() as session:
+            for row in session.execute(_TALLY, {"task": TASK}):
+                state = "merged" if row.folded else _STATUS_TO_OURS.get(row.status, row.status)
+                key = (str(row.kind), state)
+                jobs[key] = jobs.get(key, 0) + int(row.n)
+            due = session.execute(_DUE, {"task": TASK}).one()
+        return JobTally(jobs=jobs, due=int(due.n), oldest_due_at=due.oldest)
 
     def purge_finished(self, older_than: timedelta) -> int:
         cutoff = self.clock.now() - older_than
@@ -327,19 +374,45 @@ class ProcrastinateBackend:
             session.execute(_RESET_ATTEMPTS, {"id": job_id})
 
     def take_stalled(
-        self, job_id: int, worker_id: int | None, *, fail: bool, progressed: bool
+        self,
+        job_id: int,
+        worker_id: int | None,
+        *,
+        fail: bool,
+        progressed: bool,
+        merged_into: str | None = None,
     ) -> bool:
-        """Run again (or fail) a job of a dead worker, if it still is: every live process
-        looks for stalled jobs, and the one that finds it second must not take back a job that
-        a live worker has picked up meanwhile (two runs of it, attempts counted twice). The
-        row stays locked from the check to the change."""
+        """Run again (or fail, or fold into ``merged_into``, its waiting twin) a job of a dead
+        worker, if it still is: every live process looks for stalled jobs, and the one that
+        finds it second must not take back a job that a live worker has picked up meanwhile
+        (two runs of it, attempts counted twice). The row stays locked from the check to the
+        change."""
         with self._sessions.begin() as session:
             if session.scalar(_STILL_STALLED, {"id": job_id, "worker": worker_id}) is None:
                 return False
+            if merged_into is not None:
+                self._mark_merged(session, job_id, worker_id, merged_into)
+                session.execute(_SUCCEED, {"id": job_id})
+                return True
             session.execute(_FAIL if fail else _RETRY_NOW, {"id": job_id})
             if progressed and not fail:
                 session.execute(_RESET_ATTEMPTS, {"id": job_id})
         return True
+
+    @staticmethod
+    def _mark_merged(session: Session, job_id: int, worker_id: int | None, twin: str) -> None:
+        """Only while ``worker_id`` still holds the job: a job another worker took over meanwhile
+        is that worker's, and its outcome will be its own."""
+        session.execute(
+            _MARK_MERGED,
+            {"id": job_id, "worker": worker_id, "field": MERGED_INTO, "twin": twin},
+        )
+
+    def fold_into(self, job_id: int, worker_id: int | None, twin: str) -> None:
+        """Name the waiting twin a running job is folded into; the job then ends succeeded,
+        and reads as ``merged``."""
+        with self._sessions.begin() as session:
+            self._mark_merged(session, job_id, worker_id, twin)
 
     def run_progressed(self, job_id: int) -> bool:
         if self.progressed is None:
@@ -382,7 +455,8 @@ class ProcrastinateBackend:
         except Postpone as postpone:
             twin = self.waiting_twin(raw)
             if twin is not None:
-                return {"coalesced_into": twin, "postponed": str(postpone)}
+                self.fold_into(raw.id, raw.worker_id, twin)
+                return {MERGED_INTO: twin, "postponed": str(postpone)}
             decision = procrastinate.RetryDecision(
                 retry_at=postpone.run_after, priority=POSTPONED_PRIORITY
             )
@@ -397,7 +471,8 @@ class ProcrastinateBackend:
             )
             twin = self.waiting_twin(raw)
             if twin is not None:
-                return {"coalesced_into": twin, "error": describe(error)}
+                self.fold_into(raw.id, raw.worker_id, twin)
+                return {MERGED_INTO: twin, "error": describe(error)}
             if not isinstance(error, RetryableError):
                 logger.exception("job %s (%s) attempt %d failed", job.id, job.kind, job.attempts)
             decision = procrastinate.RetryDecision(retry_at=datetime.now(UTC) + retry_in)
@@ -586,16 +661,17 @@ class ProcrastinateRunner:
             assert job.id is not None
             twin = await asyncio.to_thread(self._backend.waiting_twin, job)
             progressed = await asyncio.to_thread(self._backend.run_progressed, job.id)
-            fail = twin is not None or (job.attempts + 1 >= MAX_ATTEMPTS and not progressed)
+            fail = job.attempts + 1 >= MAX_ATTEMPTS and not progressed
             taken = await asyncio.to_thread(
-                self._backend.take_stalled, job.id, job.worker_id, fail=fail, progressed=progressed
-            )
+                self._backend.take_stalled, job.id, job.worker_id,
+                fail=fail, progressed=progressed, merged_into=twin,
+            )  # fmt: skip
             if not taken:
                 logger.warning("stalled job %s changed meanwhile; left to its new holder", job.id)
                 continue
             recovered.append(str(job.id))
             if twin is not None:
-                outcome = f"its waiting twin, job {twin}, does its work"
+                outcome = f"folded into its waiting twin, job {twin}, which does its work"
             elif fail:
                 outcome = f"failed after {MAX_ATTEMPTS} attempts"
             else:

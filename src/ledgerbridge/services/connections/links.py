@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ledgerbridge.connectors.registry import SystemSpec
+from ledgerbridge.runtime.jobqueue.port import FINISHED_JOB_STATUSES
 from ledgerbridge.services.connections.actions import Actions
 from ledgerbridge.services.connections.base import JSON, Opener, iso, summary_pull, system_spec
 from ledgerbridge.services.connections.configure import Configure
@@ -24,7 +25,6 @@ from ledgerbridge.store.tables.tenancy import Connection
 
 LINKS = "client_links"
 """The setting that links the app's clients (hub parties) to the system's customers."""
-FINISHED = ("done", "failed", "cancelled")
 CHOICES_SHOWN = 200
 """Customers offered at once in the link picker; a search narrows the rest."""
 
@@ -199,7 +199,7 @@ class Links(Configure, Actions):
         return {
             "job_id": job_id,
             "status": job.status,
-            "finished": job.status in FINISHED,
+            "finished": job.status in FINISHED_JOB_STATUSES,
             "error": job.last_error,
             "run": ran,
         }
