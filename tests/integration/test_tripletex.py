@@ -1048,22 +1048,50 @@ def test_a_deactivation_whose_webhook_was_missed_arrives_with_the_days_first_sca
     assert party()["active"] is False
 
 
-def test_reconciliation_shows_the_amounts_it_cannot_read_from_tripletex_as_not_read(
+def test_reconciliation_sets_tripletex_vat_totals_against_the_hubs_and_not_its_open_amount(
     system: System, tenant: Tenant, tripletex: Tripletex
 ) -> None:
-    """An invoice read back by id is its header: the report counts Tripletex's invoices but
-    shows its side of the amounts as not read, never as zero against the hub's."""
+    """An invoice is read back by id with its lines, in the same call: the report sets what
+    Tripletex booked per VAT type against the hub's, credit notes included. What is still
+    owed is not kept by the hub's invoices, so Tripletex's side of it shows as not read,
+    never as a difference against zero."""
     cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
     activate(system, tenant, cid)
     party = all_of(tenant, "/parties")[0]
-    issue(tenant, party["id"])
+    first = issue(tenant, party["id"])
+    second = issue(tenant, party["id"], lines=[
+        {"description": "Lønn", "quantity": "3", "unit_price": "333.33", "vat_code": "3",
+         "discount_percent": "10"},
+    ])  # fmt: skip
+    credit = tenant.api.post("/invoices", json={
+        "party_id": party["id"], "kind": "credit_note", "credits_invoice_id": first["id"],
+        "date": "2026-11-25", "currency": "NOK", "status": "sent",
+        "lines": [{"description": "Kreditnota", "quantity": "-1", "unit_price": "4500",
+                   "vat_code": "3"}],
+    })  # fmt: skip
+    assert credit.status_code == 201, credit.text
     system.run_until_idle()
-    [booked] = tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")
-    assert Decimal(str(booked["amountOutstanding"])) > 0
+    assert len(tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")) == 3
 
     report = reconciled(system, tenant, cid, "2026-11")
-    assert report["totals"]["amounts_unread"] == ["invoices"]
+    assert report["totals"]["amounts_unread"] == []
+    assert report["totals"]["open_unread"] == ["invoices"]
     csv_text = tenant.api.get(f"/connections/{cid}/reconciliations/{report['id']}.csv").text
-    assert "totals,invoices (count),1,1" in csv_text
-    assert "totals,net 3 (NOK),4500.00,not read" in csv_text
+    assert "totals,invoices (count),2,2" in csv_text
+    assert "totals,credit notes (count),1,1" in csv_text
+    # The lines without a VAT rate are at their VAT type's rate, as Tripletex books them.
+    assert "totals,net 3 (NOK),899.99,899.99" in csv_text
+    assert "totals,vat 3 (NOK),225.00,225.00" in csv_text
     assert "totals,open amount (NOK),0,not read" in csv_text
+    assert report["calls"] <= 6, "the invoices and their lines are read by id in one call"
+
+    # An invoice changed in the app once charged keeps Tripletex's figures there: the
+    # totals say by how much the two differ.
+    changed = tenant.api.patch(f"/invoices/{second['id']}", json={"lines": [
+        {"description": "Lønn", "quantity": "3", "unit_price": "333.33", "vat_code": "3"},
+    ]})  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    system.run_until_idle()
+    again = reconciled(system, tenant, cid, "2026-11")
+    rows = tenant.api.get(f"/connections/{cid}/reconciliations/{again['id']}.csv").text
+    assert "totals,net 3 (NOK),999.99,899.99" in rows

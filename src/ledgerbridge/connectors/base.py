@@ -362,8 +362,12 @@ class EntityMapping(ABC):
     """Whether a record written to the system can be read again by its id (``fetch_many``):
     a booked Yuki sales invoice cannot, so its link is all there is to know of it."""
     reads_amounts: bool = True
-    """Whether the system's invoices as read carry their lines and open amount: a report's
-    side of the system shows amounts it does not read as not read, never as zero."""
+    """Whether the system's invoices as read carry their lines: a report's side of the
+    system shows amounts it does not read as not read, never as zero."""
+    reads_open_amount: bool = True
+    """Whether they carry an open amount the hub's own can be set against: where the hub
+    never learns what is still owed (Tripletex, paid through the hub's own payments), the
+    report shows the system's side of it as not read."""
     vat_rounding: VatRounding = "per_line"
     """How the system rounds an invoice's VAT (invoice streams): what a reconciliation adds
     up per VAT code and counts as the total it booked."""

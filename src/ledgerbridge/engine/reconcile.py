@@ -18,7 +18,7 @@ the open amount of the month's invoices and credit notes.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -164,9 +164,11 @@ class Reconciler(SyncState):
             differences.extend(self._stream(ctx, stream, period, hub_side, remote_side, booked))
         unread = [s for s in streams if not ctx.mapping(s).inbound and not ctx.mapping(s).read_back]
         amounts_unread = [s for s in streams if not ctx.mapping(s).reads_amounts]
+        open_unread = [s for s in streams if not ctx.mapping(s).reads_open_amount]
         return Report(
             totals={"period": period.label, "hub": hub_side.json(), "remote": remote_side.json(),
-                    "streams": streams, "unread": unread, "amounts_unread": amounts_unread},
+                    "streams": streams, "unread": unread, "amounts_unread": amounts_unread,
+                    "open_unread": open_unread},
             differences=differences, booked=booked,
         )  # fmt: skip
 
@@ -258,9 +260,10 @@ class Reconciler(SyncState):
                     "message": message, "fields": fields or [],
                 })  # fmt: skip
 
+            rates = self._code_rates(session, ctx) if dated else {}
             for record_id, record in sorted(records.items()):
                 if dated:
-                    hub_side.add_invoice(record.data, mapping.vat_rounding)
+                    hub_side.add_invoice(_at_code_rates(record.data, rates), mapping.vat_rounding)
                 else:
                     hub_side.counts[stream] += 1
                 link = by_record.get(record_id)
@@ -301,7 +304,7 @@ class Reconciler(SyncState):
             for remote_id in sorted(in_period):
                 seen = remote[remote_id]
                 if seen.full is not None and dated:
-                    remote_side.add_invoice(seen.full, mapping.vat_rounding)
+                    remote_side.add_invoice(_at_code_rates(seen.full, rates), mapping.vat_rounding)
                 elif dated:
                     # In the books but unreadable here (listed with its reason): counted, so
                     # the system's side holds as many as its books, apart from its kind.
@@ -335,6 +338,25 @@ class Reconciler(SyncState):
                         "in the accounting system, not in the hub yet: the next sync "
                         "imports it")  # fmt: skip
         return differences
+
+    @staticmethod
+    def _code_rates(session: Session, ctx: RunContext) -> dict[str, Decimal]:
+        """The rate of each VAT code the connection reads from the system (its ``vat_codes``
+        stream's records in the hub), by code."""
+        linked = sa.select(Link.record_id).where(
+            Link.connection_id == ctx.connection_id, Link.stream == "vat_codes"
+        )
+        rates: dict[str, Decimal] = {}
+        for data in session.scalars(
+            sa.select(HubRecord.data).where(
+                HubRecord.id.in_(linked), HubRecord.entity == "vat_code",
+                HubRecord.deleted.is_(False),
+            )
+        ):  # fmt: skip
+            code, rate = data.get("code"), data.get("rate")
+            if code is not None and rate is not None:
+                rates[str(code)] = Decimal(str(rate))
+        return rates
 
     def _hub_records(
         self, session: Session, ctx: RunContext, mapping: EntityMapping, period: Period
@@ -475,6 +497,23 @@ def _in_period(
     if seen.day is not None:
         return period.holds(seen.day)
     return link is None or link.record_id in records
+
+
+def _at_code_rates(invoice: JSON, rates: Mapping[str, Decimal]) -> JSON:
+    """The invoice with each line that names a VAT code but no rate given its code's rate in
+    the system: the rate the system books its VAT at, where the hub's record leaves it out
+    (an invoice made through the API with codes only). Other lines are left as they are."""
+    lines = invoice.get("lines")
+    if not isinstance(lines, list) or not rates:
+        return invoice
+    filled = [
+        {**line, "vat_rate": str(rates[line["vat_code"]])}
+        if isinstance(line, dict) and line.get("vat_rate") is None
+        and line.get("vat_code") in rates
+        else line
+        for line in lines
+    ]  # fmt: skip
+    return {**invoice, "lines": filled}
 
 
 def _booked_total(invoice: JSON, rounding: VatRounding) -> Decimal | None:

@@ -161,9 +161,10 @@ def comparison(totals: JSON) -> list[JSON]:
         {"invoices", "credit_notes"} & set(remote.get("counts", {}))
     )
     invoice_rows: list[JSON] = []
-    # Invoices read without their lines and open amount (Tripletex's, read by id): the
-    # system's side of the amounts is unknown, not zero.
+    # Invoices read without their lines: the system's side of the amounts is unknown, not
+    # zero; likewise an open amount the hub does not keep (Tripletex's).
     amount_rows: list[JSON] = []
+    open_rows: list[JSON] = []
     names = sorted({*hub.get("counts", {}), *remote.get("counts", {})})
     for name in names:
         row: JSON = {"label": f"{name.replace('_', ' ')} (count)",
@@ -193,6 +194,7 @@ def comparison(totals: JSON) -> list[JSON]:
             rows.append(row)
             invoice_rows.append(row)
             amount_rows.append(row)
+            open_rows.append(row)
     for key, sums in sorted((totals.get("commerce") or {}).items()):
         # A route's source records in the hub against those booked: whose invoice the
         # accounting system holds (with its total), or whose cash-journal posting reached it.
@@ -211,6 +213,9 @@ def comparison(totals: JSON) -> list[JSON]:
             row.update(remote=NOT_READ, agrees=None)
     if "invoices" in (totals.get("amounts_unread") or ()):
         for row in amount_rows:
+            row.update(remote=NOT_READ, agrees=None)
+    if "invoices" in (totals.get("open_unread") or ()):
+        for row in open_rows:
             row.update(remote=NOT_READ, agrees=None)
     return rows
 

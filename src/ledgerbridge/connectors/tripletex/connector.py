@@ -81,12 +81,21 @@ def inactive_since(since: str) -> str:
     return f"{day.isoformat()}T00:00:00"
 
 
+INVOICE_FIELDS = (
+    "*,orderLines(description,count,unitPriceExcludingVatCurrency,discount,"
+    "vatType(number,percentage))"
+)
+"""An invoice read back with its lines expanded (a plain read gives their ids only), so that
+a reconciliation adds up what Tripletex booked per VAT type in the same call."""
 SEARCHES: dict[str, tuple[str, dict[str, str]]] = {
     "customers": ("/customer", {"fields": CUSTOMER_FIELDS, "sorting": "id"}),
     "products": ("/product", {"fields": "*", "sorting": "id"}),
     "vat_codes": ("/ledger/vatType", {"fields": "*", "sorting": "id"}),
     # Read by id only (the stream is not pulled): the range is every date an invoice can have.
-    "invoices": ("/invoice", {"invoiceDateFrom": "1900-01-01", "invoiceDateTo": "2200-01-01"}),
+    "invoices": (
+        "/invoice",
+        {"invoiceDateFrom": "1900-01-01", "invoiceDateTo": "2200-01-01", "fields": INVOICE_FIELDS},
+    ),
 }
 BY_ID = {"customers": "id", "products": "ids", "vat_codes": "id"}
 BY_KEY = {"customers": "customerAccountNumber", "products": "productNumber", "vat_codes": "number"}
@@ -486,7 +495,10 @@ class TripletexConnector(Connector):
             found: dict[str, JSON] = {}
             for rid in wanted:
                 try:
-                    found[rid] = dict(self.client.get(f"/invoice/{int(rid)}").get("value") or {})
+                    path = f"/invoice/{int(rid)}"
+                    found[rid] = dict(
+                        self.client.get(path, {"fields": INVOICE_FIELDS}).get("value") or {}
+                    )
                 except RemoteRejected:
                     continue
             return found

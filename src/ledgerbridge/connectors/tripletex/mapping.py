@@ -191,8 +191,13 @@ class InvoiceMapping(EntityMapping):
         linked(entity, "credits_invoice_id", "invoices"),
     )
     inbound = False
-    reads_amounts = False
-    """An invoice read back by id is its header: number, dates, customer."""
+    reads_open_amount = False
+    """An invoice is read back by id with its lines (``INVOICE_FIELDS``), so a report sets
+    Tripletex's VAT totals against the hub's. Its outstanding amount is not compared: the
+    hub's invoices do not keep what is still owed on them (payments go from the hub)."""
+    vat_rounding = "per_code"
+    """VAT once per VAT type on its net, as the sandbox books it (inferred: Tripletex's docs
+    do not say how an invoice's VAT is rounded; both sides of a report are added up alike)."""
 
     def __init__(self, vat_ids: Mapping[str, str]) -> None:
         self.vat_ids = vat_ids
@@ -234,7 +239,7 @@ class InvoiceMapping(EntityMapping):
                 "currency": "NOK",
                 "credits_invoice_id": refs.get("credits_invoice_id"),
             }
-        return {
+        invoice: JSON = {
             "number": text(remote.get("invoiceNumber")),
             "party_id": refs.get("party_id"),
             "kind": "credit_note" if remote.get("isCreditNote") else "invoice",
@@ -243,6 +248,11 @@ class InvoiceMapping(EntityMapping):
             "currency": "NOK",
             "credits_invoice_id": refs.get("credits_invoice_id"),
         }
+        lines = remote.get("orderLines") or []
+        if lines and all(isinstance(line, dict) and "count" in line for line in lines):
+            # Read with its lines expanded (a reconciliation's read): what Tripletex booked.
+            invoice["lines"] = [_booked_line(line) for line in lines]
+        return invoice
 
     def from_canonical(
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
@@ -424,3 +434,18 @@ class StatisticsMapping(EntityMapping):
             "topic": self.topic,
             "fields": {self.targets[k]: v for k, v in mapped.items()},
         }
+
+
+def _booked_line(line: JSON) -> JSON:
+    """An order line of a charged invoice as a hub invoice line (a credit note's have negative
+    counts): quantity, price before VAT, discount, and the VAT type's number and rate."""
+    given = line.get("vatType")
+    vat_type: JSON = given if isinstance(given, dict) else {}
+    return {
+        "description": text(line.get("description")),
+        "quantity": decimal(line.get("count")) or Decimal(0),
+        "unit_price": decimal(line.get("unitPriceExcludingVatCurrency")) or Decimal(0),
+        "discount_percent": decimal(line.get("discount")) or Decimal(0),
+        "vat_code": text(vat_type.get("number")),
+        "vat_rate": decimal(vat_type.get("percentage")),
+    }
