@@ -720,3 +720,54 @@ def test_an_eu_consumer_charged_no_vat_is_an_issue_until_the_policy_says_it_is_z
     assert [line["Vat"] for line in lines] == ["S0", "S0"]
     issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
     assert [i for i in issues if i["stream"] == "orders"] == []
+
+
+def route_body(route: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:
+    return {"source": "app", "target": route["target"], "entities": ["party"],
+            "commerce": {"policy": policy, "rules": {}}}  # fmt: skip
+
+
+def store_policy(system: System, route_id: str, policy: dict[str, Any]) -> None:
+    """The policy as a route saved before a value was refused holds it: written to the store
+    directly, as no save accepts it any more."""
+    with system.sessions() as session:
+        route = session.get(Route, route_id)
+        assert route is not None and route.commerce is not None
+        route.commerce = {**route.commerce, "policy": policy}
+        session.commit()
+
+
+def test_a_rounding_tolerance_beyond_cents_is_refused_and_one_saved_runs_with_the_largest(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """A tolerance of 100.00 would book any mismatch (a line missing, a wrong price) on the
+    rounding account: a save refuses it, naming the field; a route stored with it still runs,
+    with 1.00, so a gap of 5.00 is held as a mismatch, and says so until it is saved again."""
+    route = shop["route"]
+    refused = tenant.api.put(
+        f"/routes/{route['id']}", json=route_body(route, {**POLICY, "rounding_tolerance": "100"})
+    )
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["detail"]
+    assert problem["loc"] == ["body", "commerce", "policy", "rounding_tolerance"]
+    assert "at most 1.00" in problem["msg"]
+    taken = tenant.api.put(
+        f"/routes/{route['id']}", json=route_body(route, {**POLICY, "rounding_tolerance": "1.00"})
+    )
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["warnings"] == []
+
+    store_policy(system, route["id"], {**POLICY, "rounding_tolerance": "100.00",
+                                       "rounding_account": shop["sku"]})  # fmt: skip
+    shown = tenant.api.get(f"/routes/{route['id']}")
+    assert shown.status_code == 200, shown.text
+    [warning] = shown.json()["warnings"]
+    assert "rounding_tolerance is 100.00" in warning and "runs with 1.00" in warning
+    off_by_five = order_body(shop["sku"], total="303.75")
+    assert tenant.api.post("/orders", json=off_by_five).status_code == 201
+    system.run_until_idle()
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i["reason"] for i in issues if i["stream"] == "orders"] == ["totals_mismatch"]
+    (draft,) = derived(system, tenant, route["id"])
+    assert draft["data"]["status"] == "draft"
+    assert len(draft["data"]["lines"]) == 2  # the item and shipping, no rounding line

@@ -27,6 +27,7 @@ from ledgerbridge.model.validation import normalize_country
 
 __all__ = [
     "DEFAULT_MATCH_BY",
+    "MAX_ROUNDING_TOLERANCE",
     "CommercePolicy",
     "CustomerPolicy",
     "CustomerProfile",
@@ -243,7 +244,8 @@ class CommercePolicy(Canonical):
     customers: CustomerPolicy = Field(default_factory=CustomerPolicy)
     vat: VatPolicy = Field(default_factory=VatPolicy)
     rounding_tolerance: Amount = Field(default=Decimal("0.05"), ge=0)
-    """The largest gap between the shop's total and the booked one that is booked as rounding."""
+    """The largest gap between the shop's total and the booked one that is booked as rounding;
+    at most ``MAX_ROUNDING_TOLERANCE``."""
     rounding_account: Code | None = None
     """The item a rounding line is booked on (invoice lines are booked on items; its item
     group posts to the rounding account); without one any gap is a mismatch."""
@@ -273,6 +275,20 @@ class CommercePolicy(Canonical):
             None,
         )
 
+    @field_validator("rounding_tolerance")
+    @classmethod
+    def _a_rounding_gap_is_cents(cls, value: Decimal) -> Decimal:
+        """A larger tolerance would book a wrong price or a missing line as rounding."""
+        if value > MAX_ROUNDING_TOLERANCE:
+            raise PydanticCustomError(
+                "rounding_tolerance_too_large",
+                "{value} is more than a rounding gap: at most {most} (cents from VAT rounded "
+                "per line or per rate, or a cash total rounded to 0.50); a larger gap is a "
+                "totals mismatch for a person to look at",
+                {"value": f"{value:f}", "most": f"{MAX_ROUNDING_TOLERANCE:f}"},
+            )
+        return value
+
     @field_validator("payment_methods", mode="before")
     @classmethod
     def _onto_defaults(cls, given: Any) -> Any:
@@ -290,16 +306,52 @@ class CommercePolicy(Canonical):
 
     @classmethod
     def saved(cls, data: Mapping[str, Any] | None) -> CommercePolicy:
-        """A route's policy as stored. One saved before empty codes were refused may hold
-        them: each is read as the setting left out (its default, or none), so the route's flow
-        keeps running and its next save names what to fill in."""
-        return cls.model_validate(_without_blanks(data or {}))
+        """A route's policy as stored. One saved before a setting was refused may hold it
+        (an empty code, a tolerance above the largest): each is read as ``saved_warnings``
+        says, so the route's flow keeps running and its next save names what to correct."""
+        return cls.model_validate(_readable(data or {})[0])
+
+    @staticmethod
+    def saved_warnings(data: Mapping[str, Any] | None) -> list[str]:
+        """What a stored policy holds that a save now refuses, and how the flow reads it
+        meanwhile: shown with the route until it is saved again."""
+        return _readable(data or {})[1]
 
     @model_validator(mode="after")
     def _states_named(self) -> CommercePolicy:
         if any(not state.strip() for state in self.states):
             raise PydanticCustomError("state_empty", "an order state needs a name")
         return self
+
+
+MAX_ROUNDING_TOLERANCE = Decimal("1.00")
+"""The largest ``rounding_tolerance``. A rounding gap is cents: VAT rounded per line against
+once per rate leaves up to half a cent per line, and a till that rounds a cash total to the
+nearest 0.50 (Danish kroner) or whole krona leaves up to 0.50. Anything larger is a wrong
+price, a missing line or a wrong rate, which must reach a person as a totals mismatch rather
+than be booked away on the rounding account."""
+
+
+def _readable(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A stored policy as the flow runs it, and a warning for each value a save now refuses:
+    empty codes are read as left out (silently: the default is what was meant), a tolerance
+    above ``MAX_ROUNDING_TOLERANCE`` as that largest one, so gaps beyond it are held."""
+    kept = _without_blanks(data)
+    warnings: list[str] = []
+    tolerance = kept.get("rounding_tolerance")
+    try:
+        too_large = tolerance is not None and Decimal(str(tolerance)) > MAX_ROUNDING_TOLERANCE
+    except ArithmeticError:
+        too_large = False
+    if too_large:
+        most = f"{MAX_ROUNDING_TOLERANCE:f}"
+        kept["rounding_tolerance"] = most
+        warnings.append(
+            f"commerce.policy.rounding_tolerance is {tolerance}, more than a rounding gap: the "
+            f"route runs with {most}, so a larger gap is held as a totals mismatch; save the "
+            f"route with a tolerance of at most {most}"
+        )
+    return kept, warnings
 
 
 def _without_blanks(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -116,8 +116,12 @@ def _validated_paymatch(paymatch: JSON | None) -> JSON | None:
 
 
 def view(route: Route) -> JSON:
+    """The route as stored, with a warning for each policy value a save now refuses (the flow
+    reads it as ``CommercePolicy.saved`` says until the route is saved again)."""
     commerce = None
+    warnings: list[str] = []
     if route.commerce:
+        warnings = CommercePolicy.saved_warnings(route.commerce.get("policy"))
         rules = MappingRules.model_validate(route.commerce.get("rules") or {})
         commerce = {
             "policy": route.commerce.get("policy"),
@@ -133,7 +137,13 @@ def view(route: Route) -> JSON:
         "active": route.active,
         "created_at": route.created_at.isoformat(),
         "updated_at": route.updated_at.isoformat(),
+        "warnings": warnings,
     }
+
+
+def _with_warnings(shown: JSON, warnings: list[str]) -> JSON:
+    """A saved route's view with the save's own warnings after the stored policy's."""
+    return {**shown, "warnings": [*shown["warnings"], *warnings]}
 
 
 def default_commerce() -> JSON:
@@ -309,7 +319,7 @@ class RouteService:
             if commerce is not None and body.active:
                 # Orders already in the hub are read too (the start date decides their fate).
                 self._flows.queue_flow(session, route.id, body.target, principal.tenant_id)
-            return {**view(route), "warnings": warnings}
+            return _with_warnings(view(route), warnings)
 
     def replace(self, principal: Principal, route_id: str, body: RouteInput) -> JSON:
         principal.require_admin("changing a route")
@@ -335,7 +345,7 @@ class RouteService:
                 self._flows.queue_flow(
                     session, route.id, body.target, principal.tenant_id, revisit=True
                 )
-            return {**view(route), "warnings": warnings}
+            return _with_warnings(view(route), warnings)
 
     def delete(self, principal: Principal, route_id: str) -> None:
         principal.require_admin("removing a route")

@@ -440,6 +440,7 @@ def _render_form(
     *,
     route_id: str | None = None,
     errors: dict[str, str] | None = None,
+    warnings: list[str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     connections = _connections(request, signed)
@@ -455,6 +456,7 @@ def _render_form(
             "draft": draft,
             "route_id": route_id,
             "errors": errors or {},
+            "warnings": warnings or [],
             "sources": labels,
             "targets": {k: v for k, v in labels.items() if k != APP_SOURCE},
             "entity_names": entities,
@@ -474,7 +476,8 @@ def new_route(request: Request, signed: SignedDep, source: str = "", target: str
 @router.get("/routes/{route_id}", response_class=HTMLResponse)
 def edit_route(request: Request, route_id: str, signed: SignedDep) -> Any:
     route = system_of(request).routes.get(signed.principal, route_id)
-    return _render_form(request, signed, draft_of_route(route), route_id=route_id)
+    draft = draft_of_route(route)
+    return _render_form(request, signed, draft, route_id=route_id, warnings=route["warnings"])
 
 
 async def _save(request: Request, signed: Signed, route_id: str | None) -> Response:
