@@ -833,6 +833,12 @@ def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
         ({"customers": {"profiles": {"b2c": {"debtor_group": "P"}}}}, ("customers", "profiles")),
         ({"states": {"processing": "book"}}, ("states", "processing")),
         ({"rounding_tolerance": "-0.01"}, ("rounding_tolerance",)),
+        ({"rounding_tolerance": "1.01"}, ("rounding_tolerance",)),
+        ({"vat": {"oss_codes": {"dk:25": "U25"}}}, ("vat", "oss_codes", "DK:25", "[key]")),
+        (
+            {"vat": {"home_country": "SE", "oss_codes": {"DK:25": "U_DK25", "SE:25": "X"}}},
+            ("vat", "oss_codes", "SE:25", "[key]"),
+        ),
         ({"start_date": "2026-13-01"}, ("start_date",)),
         ({"service_items": {"item": "VARE"}}, ("service_items", "item", "[key]")),
         ({"service_items": {"shipping": " "}}, ("service_items", "shipping")),
@@ -875,6 +881,35 @@ def test_a_policy_saved_with_empty_codes_reads_them_as_left_out() -> None:
     assert read.customers.shared_b2c_account is None
     assert read.vat.domestic_codes == {Decimal(25): "U25"}
     assert CommercePolicy.saved(None) == CommercePolicy()
+
+
+def test_oss_codes_take_other_eu_countries_and_foreign_registrations_not_home() -> None:
+    """A Danish shop names codes for Germany's OSS VAT and Norway's VOEC; a Swedish shop may
+    name Denmark's. Only its own country is refused (see the table above)."""
+    danish = policy(vat={"oss_codes": {"DE:19": "U_DE19", "NO:25": "VOEC25"}})
+    assert danish.vat.oss_codes == {"DE:19": "U_DE19", "NO:25": "VOEC25"}
+    swedish = policy(vat={"home_country": "SE", "oss_codes": {"DK:25": "U_DK25"}})
+    assert swedish.vat.oss_codes == {"DK:25": "U_DK25"}
+
+
+def test_a_policy_saved_with_values_now_refused_runs_and_says_how() -> None:
+    """A route stored before a bound was added keeps running, its values read safely: a
+    tolerance beyond cents as the largest one, a home-country OSS code as left out; each is a
+    warning until the route is saved again."""
+    stored = {
+        "rounding_tolerance": "100.00",
+        "vat": {"oss_codes": {"dk:25": "U25", "DE:19": "U_DE19"}},
+    }
+    with pytest.raises(ValidationError):
+        CommercePolicy.model_validate(stored)
+    read = CommercePolicy.saved(stored)
+    assert read.rounding_tolerance == D("1.00")
+    assert read.vat.oss_codes == {"DE:19": "U_DE19"}
+    tolerance, home = CommercePolicy.saved_warnings(stored)
+    assert tolerance.startswith("commerce.policy.rounding_tolerance is 100.00")
+    assert home.startswith("commerce.policy.vat.oss_codes.dk:25 is the shop's own country")
+    assert CommercePolicy.saved_warnings(CommercePolicy().model_dump(mode="json")) == []
+    assert stored["vat"] == {"oss_codes": {"dk:25": "U25", "DE:19": "U_DE19"}}  # not changed
 
 
 # ---------------------------------------------------------------------------- refunds

@@ -16,8 +16,8 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ledgerbridge.connectors.base import CodeKind, NamedCode
 from ledgerbridge.model.commerce import CUSTOMER_KINDS, CustomerKind
@@ -65,6 +65,11 @@ Code = Annotated[str, AfterValidator(_named)]
 def oss_key(country: str, rate: Decimal) -> str:
     """The key of a country and rate in ``VatPolicy.oss_codes``: ``DE:19``, ``FR:5.5``."""
     return f"{country.upper()}:{rate.normalize():f}"
+
+
+def _oss_country(key: str) -> str:
+    """The country of an ``oss_codes`` key (``DE`` of ``DE:19``)."""
+    return key.partition(":")[0].strip().upper()
 
 
 class PaymentRule(Canonical):
@@ -188,6 +193,31 @@ class VatPolicy(Canonical):
                     {"key": key},
                 ) from None
         return normalised
+
+    @model_validator(mode="after")
+    def _oss_is_for_other_countries(self) -> VatPolicy:
+        """A sale at home is booked by ``domestic_codes``: a home-country key here would never
+        be used, and says the shop takes its own country for one it declares OSS VAT in."""
+        home = [key for key in self.oss_codes if _oss_country(key) == self.home_country.upper()]
+        if home:
+            raise ValidationError.from_exception_data(
+                "VatPolicy",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "oss_home_country",
+                            "'{key}' is the shop's own country ({home}): One Stop Shop is for "
+                            "sales to other EU countries; a sale at home takes "
+                            "vat.domestic_codes",
+                            {"key": key, "home": self.home_country.upper()},
+                        ),
+                        loc=("oss_codes", key, "[key]"),
+                        input=key,
+                    )
+                    for key in home
+                ],
+            )
+        return self
 
     @field_validator("oss_code_pattern")
     @classmethod
@@ -335,7 +365,8 @@ than be booked away on the rounding account."""
 def _readable(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """A stored policy as the flow runs it, and a warning for each value a save now refuses:
     empty codes are read as left out (silently: the default is what was meant), a tolerance
-    above ``MAX_ROUNDING_TOLERANCE`` as that largest one, so gaps beyond it are held."""
+    above ``MAX_ROUNDING_TOLERANCE`` as that largest one, so gaps beyond it are held, and an
+    OSS code of the shop's own country as left out (home sales never consulted it)."""
     kept = _without_blanks(data)
     warnings: list[str] = []
     tolerance = kept.get("rounding_tolerance")
@@ -351,6 +382,19 @@ def _readable(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             f"route runs with {most}, so a larger gap is held as a totals mismatch; save the "
             f"route with a tolerance of at most {most}"
         )
+    vat = kept.get("vat")
+    oss_codes = vat.get("oss_codes") if isinstance(vat, dict) else None
+    if isinstance(vat, dict) and isinstance(oss_codes, Mapping):
+        home = str(vat.get("home_country") or VatPolicy.model_fields["home_country"].default)
+        for key in [key for key in oss_codes if _oss_country(str(key)) == home.upper()]:
+            warnings.append(
+                f"commerce.policy.vat.oss_codes.{key} is the shop's own country: One Stop Shop "
+                "is for sales to other EU countries, and a sale at home is booked with "
+                "vat.domestic_codes, so the route runs without it; save the route without it"
+            )
+        vat["oss_codes"] = {
+            key: code for key, code in oss_codes.items() if _oss_country(str(key)) != home.upper()
+        }
     return kept, warnings
 
 
