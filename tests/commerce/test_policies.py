@@ -831,6 +831,18 @@ def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
         ({"vat": {"oss_code_pattern": "U_{land}{rate}"}}, ("vat", "oss_code_pattern")),
         ({"vat": {"home_country": "XX"}}, ("vat", "home_country")),
         ({"customers": {"profiles": {"b2c": {"debtor_group": "P"}}}}, ("customers", "profiles")),
+        (
+            {
+                "customers": {
+                    "profiles": {
+                        "b2c": {"debtor_group": "P", "vat_code": "U25"},
+                        "b2b": {"debtor_group": "B"},
+                        "ean": {"debtor_group": "E"},
+                    }
+                }
+            },
+            ("customers", "profiles", "b2c", "vat_code"),
+        ),
         ({"states": {"processing": "book"}}, ("states", "processing")),
         ({"rounding_tolerance": "-0.01"}, ("rounding_tolerance",)),
         ({"rounding_tolerance": "1.01"}, ("rounding_tolerance",)),
@@ -896,19 +908,28 @@ def test_a_policy_saved_with_values_now_refused_runs_and_says_how() -> None:
     """A route stored before a bound was added keeps running, its values read safely: a
     tolerance beyond cents as the largest one, a home-country OSS code as left out; each is a
     warning until the route is saved again."""
+    profiles = CommercePolicy().model_dump(mode="json")["customers"]["profiles"]
     stored = {
         "rounding_tolerance": "100.00",
         "vat": {"oss_codes": {"dk:25": "U25", "DE:19": "U_DE19"}},
-    }
+        "customers": {"profiles": {**profiles, "ean": {"debtor_group": "EAN", "vat_code": "U25"},
+                                   "b2b": {"debtor_group": "ERHVERV", "vat_code": None}}},
+    }  # fmt: skip
     with pytest.raises(ValidationError):
         CommercePolicy.model_validate(stored)
     read = CommercePolicy.saved(stored)
     assert read.rounding_tolerance == D("1.00")
     assert read.vat.oss_codes == {"DE:19": "U_DE19"}
-    tolerance, home = CommercePolicy.saved_warnings(stored)
+    assert "vat_code" not in read.model_dump(mode="json")["customers"]["profiles"]["ean"]
+    tolerance, profile, home = CommercePolicy.saved_warnings(stored)
     assert tolerance.startswith("commerce.policy.rounding_tolerance is 100.00")
+    assert profile.startswith("commerce.policy.customers.profiles.ean.vat_code is not used")
     assert home.startswith("commerce.policy.vat.oss_codes.dk:25 is the shop's own country")
     assert CommercePolicy.saved_warnings(CommercePolicy().model_dump(mode="json")) == []
+    # A profile's VAT code read back as null (as stored, or sent back as read) is no refusal.
+    echoed = {"profiles": {**profiles, "b2b": {"debtor_group": "ERHVERV", "vat_code": None}}}
+    assert CommercePolicy.model_validate({"customers": echoed}).customers == CommercePolicy(
+    ).customers  # fmt: skip
     assert stored["vat"] == {"oss_codes": {"dk:25": "U25", "DE:19": "U_DE19"}}  # not changed
 
 

@@ -90,8 +90,11 @@ class CustomerProfile(Canonical):
     debtor_group: Code
     vat_zone: Literal["domestic", "eu", "abroad"] | None = None
     """Fixed VAT zone; none: from the destination country (home, EU, rest of the world)."""
-    vat_code: Code | None = None
-    """The debtor's default VAT code; none: the one the VAT policy gives its lines."""
+    vat_code: str | None = Field(default=None, exclude=True)
+    """Refused when given: each line's VAT code follows from where the goods go and the rate
+    charged (``VatPolicy``), which one code per customer kind would override (a German
+    consumer's OSS VAT, a business's reverse charge). Still read as null, which routes saved
+    before it was refused hold and clients send back as they read them; never stored."""
     payment_term: Code | None = None
     """Payment term of invoices to these customers, unless the payment method sets one."""
     update_existing: bool = True
@@ -101,6 +104,16 @@ class CustomerProfile(Canonical):
     so an old order (a historical import, a re-read) never undoes what a person typed in the
     accounting system; never the field it is matched by, its group or VAT zone, never a value
     the order lacks, and never the shared B2C account."""
+
+    @field_validator("vat_code")
+    @classmethod
+    def _vat_follows_the_line(cls, value: str | None) -> None:
+        if value is not None:
+            raise PydanticCustomError(
+                "profile_vat_code",
+                "a customer profile sets no VAT code: each line's code follows from where the "
+                "goods go and the rate charged (commerce.policy.vat); leave it out",
+            )
 
 
 DEFAULT_MATCH_BY: dict[CustomerKind, MatchField] = {
@@ -365,8 +378,9 @@ than be booked away on the rounding account."""
 def _readable(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """A stored policy as the flow runs it, and a warning for each value a save now refuses:
     empty codes are read as left out (silently: the default is what was meant), a tolerance
-    above ``MAX_ROUNDING_TOLERANCE`` as that largest one, so gaps beyond it are held, and an
-    OSS code of the shop's own country as left out (home sales never consulted it)."""
+    above ``MAX_ROUNDING_TOLERANCE`` as that largest one, so gaps beyond it are held, an OSS
+    code of the shop's own country and a customer profile's VAT code as left out (neither was
+    ever consulted)."""
     kept = _without_blanks(data)
     warnings: list[str] = []
     tolerance = kept.get("rounding_tolerance")
@@ -382,6 +396,15 @@ def _readable(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
             f"route runs with {most}, so a larger gap is held as a totals mismatch; save the "
             f"route with a tolerance of at most {most}"
         )
+    customers = kept.get("customers")
+    profiles = customers.get("profiles") if isinstance(customers, dict) else None
+    for kind, profile in (profiles or {}).items():
+        if isinstance(profile, dict) and profile.pop("vat_code", None) is not None:
+            warnings.append(
+                f"commerce.policy.customers.profiles.{kind}.vat_code is not used: each line's "
+                "VAT code follows from where the goods go and the rate charged "
+                "(commerce.policy.vat), so the route runs without it; save the route without it"
+            )
     vat = kept.get("vat")
     oss_codes = vat.get("oss_codes") if isinstance(vat, dict) else None
     if isinstance(vat, dict) and isinstance(oss_codes, Mapping):

@@ -422,7 +422,6 @@ class CustomerDecision:
     match_value: str | None = None
     debtor_group: str | None = None
     vat_zone: Literal["domestic", "eu", "abroad"] | None = None
-    vat_code: str | None = None
     payment_term: str | None = None
 
 
@@ -485,7 +484,6 @@ def decide_customer(order: Order, policy: CommercePolicy) -> CustomerDecision:
         match_value=value,
         debtor_group=profile.debtor_group,
         vat_zone=profile.vat_zone or vat_zone(order.destination, policy),
-        vat_code=profile.vat_code,
         payment_term=profile.payment_term,
     )
 

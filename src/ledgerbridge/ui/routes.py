@@ -97,9 +97,12 @@ def _row_field(field: str, draft: JSON) -> str:
             continue
         typed, _, inner = field.removeprefix(prefix).partition(".")
         target = key if inner == "[key]" else inner if inner in LISTS[name] else value
-        for index, row in enumerate(draft["policy"][name]):
-            if _text(row[key]) == typed:
-                return f"{prefix}{index}.{target}"
+        rows = list(enumerate(draft["policy"][name]))
+        # The key as typed, else as the policy normalised it (an OSS key typed ``dk:25``).
+        for same in (str.__eq__, lambda row, key: row.casefold() == key.casefold()):
+            for index, row in rows:
+                if same(_text(row[key]), typed):
+                    return f"{prefix}{index}.{target}"
     return field
 
 
@@ -153,7 +156,7 @@ def draft_of_form(form: Mapping[str, str]) -> JSON:
         kind: {
             **{
                 name: form.get(f"{p}.customers.profiles.{kind}.{name}", "")
-                for name in ("match_by", "debtor_group", "vat_zone", "vat_code", "payment_term")
+                for name in ("match_by", "debtor_group", "vat_zone", "payment_term")
             },
             "update_existing": _on(form.get(f"{p}.customers.profiles.{kind}.update_existing")),
         }
@@ -306,7 +309,7 @@ def input_of(draft: JSON) -> RouteInput:
                             "debtor_group": _text(profile["debtor_group"]),
                             **{
                                 name: _optional(profile[name])
-                                for name in ("match_by", "vat_zone", "vat_code", "payment_term")
+                                for name in ("match_by", "vat_zone", "payment_term")
                             },
                             "update_existing": _on(profile["update_existing"]),
                         }
