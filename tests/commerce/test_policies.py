@@ -746,6 +746,41 @@ def test_shared_customer_takes_every_consumer_only(
             ("MF0", "domestic", "domestic_rate"),
             id="other-home-country",
         ),
+        pytest.param(
+            {"shipping_address": {"country": "MC"}},
+            "20",
+            {},
+            ("U_FR20", "oss", "oss_destination_rate"),
+            id="monaco-is-france-under-oss",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "MC"}},
+            "5.5",
+            {"vat": {"oss_codes": {"FR:5.5": "OSS-FR-R"}}},
+            ("OSS-FR-R", "oss", "oss_destination_rate"),
+            id="monaco-takes-frances-code",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "MC"}},
+            "20",
+            {"vat": {"home_country": "FR", "domestic_codes": {"20": "TVA20"}}},
+            ("TVA20", "domestic", "domestic_rate"),
+            id="monaco-is-home-to-a-french-shop",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "IM"}},
+            "20",
+            {"vat": {"oss_codes": {"GB:20": "UK20"}}},
+            ("UK20", "export", "foreign_vat_registration"),
+            id="isle-of-man-is-the-uk",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "AX"}},
+            "0",
+            {},
+            ("UEXP", "export", "export"),
+            id="aland-is-outside-eu-vat",
+        ),
     ],
 )
 def test_vat_code(
@@ -754,6 +789,12 @@ def test_vat_code(
     placed = order([line("100.00", rate)], **fields)
     decision = line_vat_code(placed, placed.lines[0], policy(**settings))
     assert (decision.code, decision.rule, decision.reason) == expected
+
+
+def test_a_new_customer_in_monaco_is_in_the_eu_zone() -> None:
+    """A debtor created for a Monaco order is an EU customer, as France's would be."""
+    placed = order(shipping_address={"country": "MC"})
+    assert decide_customer(placed, policy()).vat_zone == "eu"
 
 
 @pytest.mark.parametrize(
@@ -846,6 +887,7 @@ def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
         ({"states": {"processing": "book"}}, ("states", "processing")),
         ({"rounding_tolerance": "-0.01"}, ("rounding_tolerance",)),
         ({"rounding_tolerance": "1.01"}, ("rounding_tolerance",)),
+        ({"vat": {"oss_codes": {"MC:20": "U_FR20"}}}, ("vat", "oss_codes", "MC:20", "[key]")),
         ({"vat": {"oss_codes": {"dk:25": "U25"}}}, ("vat", "oss_codes", "DK:25", "[key]")),
         (
             {"vat": {"home_country": "SE", "oss_codes": {"DK:25": "U_DK25", "SE:25": "X"}}},
@@ -924,7 +966,7 @@ def test_a_policy_saved_with_values_now_refused_runs_and_says_how() -> None:
     tolerance, profile, home = CommercePolicy.saved_warnings(stored)
     assert tolerance.startswith("commerce.policy.rounding_tolerance is 100.00")
     assert profile.startswith("commerce.policy.customers.profiles.ean.vat_code is not used")
-    assert home.startswith("commerce.policy.vat.oss_codes.dk:25 is the shop's own country")
+    assert home.startswith("commerce.policy.vat.oss_codes.dk:25: 'dk:25' is the shop's own country")
     assert CommercePolicy.saved_warnings(CommercePolicy().model_dump(mode="json")) == []
     # A profile's VAT code read back as null (as stored, or sent back as read) is no refusal.
     echoed = {"profiles": {**profiles, "b2b": {"debtor_group": "ERHVERV", "vat_code": None}}}

@@ -47,10 +47,13 @@ def qonto() -> Iterator[Qonto]:
 
 @pytest.fixture
 def shop(system: System, tenant: Tenant, uniconta: Uniconta) -> dict[str, Any]:
-    """Uniconta with products and the card payment term the policy names, imported, and a
-    route from the hub API (the shop app) to it."""
+    """Uniconta with products, the card payment term the policy names and France's OSS code,
+    imported, and a route from the hub API (the shop app) to it."""
     items = seed_products(uniconta.sandbox, COMPANY, count=4, seed=5)
     with_card_term(uniconta)
+    uniconta.sandbox.load(COMPANY, "GLVatClient", [
+        {"Vat": "U_FR20", "Name": "OSS Frankrig 20%", "VatType": "Sales", "Rate": 20,
+         "VatCountry": "France", "MOSSType": "OSS"}])  # fmt: skip
     item = next(
         i for i in uniconta.sandbox.all(COMPANY, "InvItemClient")
         if i["Item"] in items and i.get("Vat") == "S25"
@@ -774,3 +777,31 @@ def test_a_rounding_tolerance_beyond_cents_is_refused_and_one_saved_runs_with_th
     (draft,) = derived(system, tenant, route["id"])
     assert draft["data"]["status"] == "draft"
     assert len(draft["data"]["lines"]) == 2  # the item and shipping, no rounding line
+
+
+def test_an_order_to_monaco_is_booked_with_frances_oss_vat(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """Monaco is in France's VAT territory: a consumer there is charged French VAT, which One
+    Stop Shop declares as France's, so the order is booked on the FR code, not held as an
+    export charged VAT."""
+    body = order_body(shop["sku"], shipping_address={
+        "line1": "Boulevard des Moulins 1", "postal_code": "98000", "city": "Monaco",
+        "country": "MC"})  # fmt: skip
+    for line in body["lines"]:
+        line["tax_rate"] = "20"
+    body["lines"][0]["tax_amount"], body["lines"][1]["tax_amount"] = "40.00", "7.80"
+    body.update(total="286.80", total_tax="47.80")
+    assert tenant.api.post("/orders", json=body).status_code == 201
+    system.run_until_idle()
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [(i["reason"], i["message"]) for i in issues] == []
+    (invoice,) = derived(system, tenant, shop["route"]["id"])
+    assert invoice["data"]["status"] == "paid"
+    assert [line["vat_code"] for line in invoice["data"]["lines"]] == ["U_FR20", "U_FR20"]
+    (posted,) = uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+    assert Decimal(str(posted["TotalAmount"])) == Decimal("286.80")
+    lines = uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+    assert [line["Vat"] for line in lines] == ["U_FR20", "U_FR20"]
+    party = tenant.api.get(f"/parties/{invoice['data']['party_id']}").json()
+    assert party["data"]["vat_zone"] == "eu"

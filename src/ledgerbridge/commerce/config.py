@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from ledgerbridge.commerce.territories import VAT_TERRITORY_OF
 from ledgerbridge.connectors.base import CodeKind, NamedCode
 from ledgerbridge.model.commerce import CUSTOMER_KINDS, CustomerKind
 from ledgerbridge.model.common import Canonical, CountryCode
@@ -70,6 +71,26 @@ def oss_key(country: str, rate: Decimal) -> str:
 def _oss_country(key: str) -> str:
     """The country of an ``oss_codes`` key (``DE`` of ``DE:19``)."""
     return key.partition(":")[0].strip().upper()
+
+
+def _unused_oss_key(key: str, home_country: str) -> str | None:
+    """Why an ``oss_codes`` key would never be looked up, or None: it is the shop's own
+    country (sales at home take ``domestic_codes``), or a place taxed as another country
+    (Monaco's sales take France's key)."""
+    country = _oss_country(key)
+    if country == home_country.upper():
+        return (
+            f"'{key}' is the shop's own country ({country}): One Stop Shop is for sales to "
+            "other EU countries; a sale at home takes vat.domestic_codes"
+        )
+    territory = VAT_TERRITORY_OF.get(country)
+    if territory is not None:
+        _, _, rate = key.partition(":")
+        return (
+            f"'{key}' is never looked up: a sale to {country} is taxed as one to {territory}, "
+            f"so it takes the code of '{territory}:{rate.strip()}'"
+        )
+    return None
 
 
 class PaymentRule(Canonical):
@@ -209,27 +230,20 @@ class VatPolicy(Canonical):
 
     @model_validator(mode="after")
     def _oss_is_for_other_countries(self) -> VatPolicy:
-        """A sale at home is booked by ``domestic_codes``: a home-country key here would never
-        be used, and says the shop takes its own country for one it declares OSS VAT in."""
-        home = [key for key in self.oss_codes if _oss_country(key) == self.home_country.upper()]
-        if home:
-            raise ValidationError.from_exception_data(
-                "VatPolicy",
-                [
-                    InitErrorDetails(
-                        type=PydanticCustomError(
-                            "oss_home_country",
-                            "'{key}' is the shop's own country ({home}): One Stop Shop is for "
-                            "sales to other EU countries; a sale at home takes "
-                            "vat.domestic_codes",
-                            {"key": key, "home": self.home_country.upper()},
-                        ),
-                        loc=("oss_codes", key, "[key]"),
-                        input=key,
-                    )
-                    for key in home
-                ],
+        """A sale at home is booked by ``domestic_codes``, and one to Monaco as one to France:
+        a key of either would never be used, and says the policy means something it does not
+        do."""
+        refused = [
+            InitErrorDetails(
+                type=PydanticCustomError("oss_key_unused", problem),
+                loc=("oss_codes", key, "[key]"),
+                input=key,
             )
+            for key in self.oss_codes
+            if (problem := _unused_oss_key(key, self.home_country)) is not None
+        ]
+        if refused:
+            raise ValidationError.from_exception_data("VatPolicy", refused)
         return self
 
     @field_validator("oss_code_pattern")
@@ -379,8 +393,7 @@ def _readable(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """A stored policy as the flow runs it, and a warning for each value a save now refuses:
     empty codes are read as left out (silently: the default is what was meant), a tolerance
     above ``MAX_ROUNDING_TOLERANCE`` as that largest one, so gaps beyond it are held, an OSS
-    code of the shop's own country and a customer profile's VAT code as left out (neither was
-    ever consulted)."""
+    code never looked up (``_unused_oss_key``) and a customer profile's VAT code as left out."""
     kept = _without_blanks(data)
     warnings: list[str] = []
     tolerance = kept.get("rounding_tolerance")
@@ -409,15 +422,14 @@ def _readable(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     oss_codes = vat.get("oss_codes") if isinstance(vat, dict) else None
     if isinstance(vat, dict) and isinstance(oss_codes, Mapping):
         home = str(vat.get("home_country") or VatPolicy.model_fields["home_country"].default)
-        for key in [key for key in oss_codes if _oss_country(str(key)) == home.upper()]:
-            warnings.append(
-                f"commerce.policy.vat.oss_codes.{key} is the shop's own country: One Stop Shop "
-                "is for sales to other EU countries, and a sale at home is booked with "
-                "vat.domestic_codes, so the route runs without it; save the route without it"
-            )
-        vat["oss_codes"] = {
-            key: code for key, code in oss_codes.items() if _oss_country(str(key)) != home.upper()
-        }
+        unused = {key: _unused_oss_key(str(key), home) for key in oss_codes}
+        warnings += [
+            f"commerce.policy.vat.oss_codes.{key}: {problem}; the route runs without it, "
+            "save the route without it"
+            for key, problem in unused.items()
+            if problem is not None
+        ]
+        vat["oss_codes"] = {key: code for key, code in oss_codes.items() if unused[key] is None}
     return kept, warnings
 
 

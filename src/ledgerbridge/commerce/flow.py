@@ -47,6 +47,7 @@ from ledgerbridge.commerce.policies import (
     state_action,
     withdraws,
 )
+from ledgerbridge.commerce.territories import vat_country
 from ledgerbridge.model.commerce import CustomerKind, Order, Refund
 from ledgerbridge.model.invoice import InvoiceLine
 
@@ -582,7 +583,8 @@ def order_flow(
         if vat.code is None:
             label = line.sku or line.description or str(number)
             message = _message(
-                vat.reason, line=label, rate=line.tax_rate, country=order.destination,
+                vat.reason, line=label, rate=line.tax_rate,
+                country=vat_country(order.destination),  # the key to name: Monaco's is FR
                 vat_number=order.customer.vat_number, home=policy.vat.home_country,
             )  # fmt: skip
             return result("skip", vat.reason, message)

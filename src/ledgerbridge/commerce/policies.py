@@ -24,6 +24,7 @@ from ledgerbridge.commerce.config import (
     StateAction,
     oss_key,
 )
+from ledgerbridge.commerce.territories import EU_COUNTRIES, vat_country
 from ledgerbridge.model.commerce import CustomerKind, Order, OrderLine, Refund
 from ledgerbridge.model.invoice import InvoiceLine, round_money
 from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, currency_places
@@ -57,12 +58,6 @@ __all__ = [
     "vat_zone",
     "withdraws",
 ]
-
-EU_COUNTRIES: frozenset[str] = frozenset(
-    {"GR" if code == "el" else code.upper() for code in eu_vat.MEMBER_STATES if code != "xi"}
-)
-"""ISO codes of the EU member states (Greece's VAT prefix EL read as GR; Northern Ireland's XI,
-which shares only the goods rules, left out)."""
 
 
 @dataclass(frozen=True)
@@ -426,7 +421,9 @@ class CustomerDecision:
 
 
 def vat_zone(country: str | None, policy: CommercePolicy) -> Literal["domestic", "eu", "abroad"]:
-    """Home (or unknown: the shop's own market), the EU, or the rest of the world."""
+    """Home (or unknown: the shop's own market), the EU, or the rest of the world, by the VAT
+    territory the country is in (Monaco is France's: home to a French shop, else the EU)."""
+    country = vat_country(country)
     if country is None or country == policy.vat.home_country:
         return "domestic"
     return "eu" if country in EU_COUNTRIES else "abroad"
@@ -547,9 +544,10 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
     business with a home or non-EU number charged no VAT is a question for a person too.
     Outside the EU: export, which carries no VAT; a line charged VAT there is booked on the
     code ``vat.oss_codes`` names for that country and rate (the shop is registered there),
-    else a question for a person.
+    else a question for a person. The country is the VAT territory's (``vat_country``): an
+    order to Monaco is booked as one to France.
     """
-    country = order.destination
+    country = vat_country(order.destination)
     zone = vat_zone(country, policy)
     rate = line.tax_rate
     if zone == "domestic":

@@ -294,7 +294,7 @@ def test_a_route_saved_with_values_now_refused_shows_them_and_saves_as_shown(
     assert page.status_code == 200, page.text
     shown = text_of(page.text)
     assert "commerce.policy.rounding_tolerance is 100.00" in shown
-    assert "commerce.policy.vat.oss_codes.DK:25 is the shop" in shown
+    assert "commerce.policy.vat.oss_codes.DK:25: &#39;DK:25&#39; is the shop" in shown
     assert "commerce.policy.customers.profiles.b2c.vat_code is not used" in shown
     form = form_of(page.text, f"/ui/routes/{route['id']}")
     assert form["commerce.policy.rounding_tolerance"] == "1.00"
