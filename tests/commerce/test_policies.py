@@ -22,6 +22,7 @@ from ledgerbridge.commerce.policies import (
     decide_payment,
     line_item,
     line_vat_code,
+    paid_time_unmapped,
     plan_historical_import,
     withdraws,
 )
@@ -454,6 +455,43 @@ def test_the_one_cent_gap_is_the_shops_subtotal_rounding() -> None:
 def test_payment(placed: Order, settings: dict[str, Any], expected: tuple[str, bool, str]) -> None:
     decision = decide_payment(placed, policy(**settings))
     assert (decision.payment_term, decision.registered_as_paid, decision.reason) == expected
+
+
+MAPPED = {"order.number": {"column": "Ordrenr"}, "order.created_at": {"column": "Dato"}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "settings", "warned"),
+    [
+        pytest.param({"order.payment_method": {"column": "Betaling"}}, {}, True, id="card-rules"),
+        pytest.param(
+            {"order.payment_method": {"column": "Betaling"}, "order.paid_at": {"column": "Dato"}},
+            {},
+            False,
+            id="paid-time-mapped",
+        ),
+        pytest.param({}, {}, False, id="no-method-no-card-order"),
+        pytest.param({"order.payment_method": {"value": "bacs"}}, {}, False, id="bank-only"),
+        pytest.param({"order.payment_method": {"value": "Stripe"}}, {}, True, id="card-constant"),
+        pytest.param(
+            {"order.payment_method": {"column": "Betaling"}},
+            {
+                "payment_methods": dict.fromkeys(
+                    ("stripe", "woocommerce_payments", "quickpay", "mobilepay")
+                )
+            },
+            False,
+            id="no-rule-registers-paid",
+        ),
+    ],
+)
+def test_a_file_without_a_paid_time_is_warned_of_when_card_payments_are_registered(
+    fields: dict[str, Any], settings: dict[str, Any], warned: bool
+) -> None:
+    warning = paid_time_unmapped(policy(**settings), {**MAPPED, **fields})
+    assert (warning is not None) is warned
+    if warning is not None:
+        assert "map no paid time (order.paid_at)" in warning and "PayMatch" in warning
 
 
 # ---------------------------------------------------------------------------- customer

@@ -24,6 +24,7 @@ from ledgerbridge.sandbox.uniconta import seed_products
 from ledgerbridge.sandbox.uniconta.seed_commerce import WEBSHOP_PAYMENT_TERMS
 from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.test_file_import import ORDERS_MAPPING, files_connection, save_mapping
 from tests.integration.test_qonto import Qonto, start
 from tests.integration.test_qonto import connect as connect_qonto
 from tests.integration.test_qonto import import_all as import_qonto
@@ -805,3 +806,25 @@ def test_an_order_to_monaco_is_booked_with_frances_oss_vat(
     assert [line["Vat"] for line in lines] == ["U_FR20", "U_FR20"]
     party = tenant.api.get(f"/parties/{invoice['data']['party_id']}").json()
     assert party["data"]["vat_zone"] == "eu"
+
+
+def test_a_route_from_order_files_without_a_paid_time_warns_that_card_orders_stay_open(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """Order files with a payment method and no paid time never report a card order paid:
+    saving a route from them says so, and names the column to map; mapped, it is quiet."""
+    files = files_connection(tenant)
+    fields = {**ORDERS_MAPPING["fields"], "order.payment_method": {"value": "stripe"}}
+    save_mapping(tenant, files, "orders", {**ORDERS_MAPPING, "fields": fields})
+    body = {"source": files, "target": shop["connection"]["id"], "entities": [],
+            "commerce": {"policy": POLICY, "rules": {}}}  # fmt: skip
+    created = tenant.api.post("/routes", json=body)
+    assert created.status_code == 201, created.text
+    [warning] = created.json()["warnings"]
+    assert "map no paid time (order.paid_at)" in warning and "stripe" in warning
+
+    save_mapping(tenant, files, "orders",
+                 {**ORDERS_MAPPING, "fields": {**fields, "order.paid_at": "Dato"}})  # fmt: skip
+    saved = tenant.api.put(f"/routes/{created.json()['id']}", json=body)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["warnings"] == []

@@ -52,6 +52,7 @@ __all__ = [
     "line_vat_code",
     "negative_sale",
     "order_day",
+    "paid_time_unmapped",
     "plan_historical_import",
     "refund_payment_term",
     "state_action",
@@ -379,6 +380,33 @@ def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
     if not order.is_paid:
         return PaymentDecision(term, False, "order_not_paid")
     return PaymentDecision(term, True, "registered_as_paid")
+
+
+def paid_time_unmapped(policy: CommercePolicy, fields: Mapping[str, object]) -> str | None:
+    """Why the orders of a file read with these ``fields`` (a file mapping's) would be booked
+    open though paid by card, or None. Without ``order.paid_at`` no order of the file is ever
+    reported paid, so a method whose rule registers invoices as paid leaves each one open on
+    its term, and PayMatch later credits the card receivable for a payment never registered
+    there. Said when the route is saved, where a person can still map the column."""
+    if "order.paid_at" in fields or "order.payment_method" not in fields:
+        return None
+    source = fields["order.payment_method"]
+    constant = source.get("value") if isinstance(source, Mapping) else None
+    if constant is not None:
+        rule = policy.payment_rule(str(constant))
+        methods = [str(constant)] if rule is not None and rule.registered_as_paid else []
+    else:
+        methods = [m for m, rule in policy.payment_methods.items() if rule.registered_as_paid]
+    if not methods:
+        return None
+    return (
+        "the source's order files map no paid time (order.paid_at), so no order of theirs is "
+        f"reported paid: an order paid with {', '.join(methods)}, which policy.payment_methods "
+        "registers as paid, is booked open on its payment term instead, and PayMatch would "
+        "credit the card receivable for a payment never registered there. Map order.paid_at "
+        "in the connection's orders file mapping (the order date's column, when a sale is paid "
+        "as it is made)"
+    )
 
 
 def refund_payment_term(

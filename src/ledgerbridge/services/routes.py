@@ -32,6 +32,7 @@ from ledgerbridge.commerce.policies import (
     CustomerDecision,
     DateRange,
     line_vat_code,
+    paid_time_unmapped,
     plan_historical_import,
 )
 from ledgerbridge.connectors.base import Connector, ConnectorError, NamedCode
@@ -141,6 +142,17 @@ def view(route: Route) -> JSON:
     }
 
 
+def _files_unpaid(body: RouteInput, source: Connection | None) -> list[str]:
+    """The warning of a route from a files connection whose order files carry no paid time
+    while the policy registers card payments as paid (``paid_time_unmapped``)."""
+    if body.commerce is None or source is None or source.system != "files":
+        return []
+    mapping = ((source.settings or {}).get("file_mappings") or {}).get("orders") or {}
+    policy = CommercePolicy.model_validate(body.commerce.get("policy") or {})
+    warning = paid_time_unmapped(policy, mapping.get("fields") or {})
+    return [warning] if warning else []
+
+
 def _with_warnings(shown: JSON, warnings: list[str]) -> JSON:
     """A saved route's view with the save's own warnings after the stored policy's."""
     return {**shown, "warnings": [*shown["warnings"], *warnings]}
@@ -231,7 +243,9 @@ class RouteService:
             self._check(session, principal, body, route_id)
             target = session.get(Connection, body.target)
             system = target.system if target is not None else ""
-        return self._check_codes(body, system)
+            source = session.get(Connection, body.source) if body.source != APP_SOURCE else None
+            unpaid = _files_unpaid(body, source)
+        return [*unpaid, *self._check_codes(body, system)]
 
     def _check_codes(self, body: RouteInput, system: str) -> list[str]:
         """The accounting codes the route names, looked up in its target: those it lacks are
