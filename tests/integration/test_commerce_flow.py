@@ -812,7 +812,8 @@ def test_a_route_from_order_files_without_a_paid_time_warns_that_card_orders_sta
     system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
 ) -> None:
     """Order files with a payment method and no paid time never report a card order paid:
-    saving a route from them says so, and names the column to map; mapped, it is quiet."""
+    the route from them says so when saved and whenever it is shown, naming the column to
+    map; mapped, it is quiet."""
     files = files_connection(tenant)
     fields = {**ORDERS_MAPPING["fields"], "order.payment_method": {"value": "stripe"}}
     save_mapping(tenant, files, "orders", {**ORDERS_MAPPING, "fields": fields})
@@ -828,3 +829,8 @@ def test_a_route_from_order_files_without_a_paid_time_warns_that_card_orders_sta
     saved = tenant.api.put(f"/routes/{created.json()['id']}", json=body)
     assert saved.status_code == 200, saved.text
     assert saved.json()["warnings"] == []
+
+    # The mapping changed back after the route was saved: the route shows it again.
+    save_mapping(tenant, files, "orders", {**ORDERS_MAPPING, "fields": fields})
+    [shown] = tenant.api.get(f"/routes/{created.json()['id']}").json()["warnings"]
+    assert shown == warning

@@ -70,8 +70,9 @@ class RouteView(BaseModel):
         default_factory=list,
         description="What the user should know: a policy value saved before it was refused "
         "and how the flow reads it until the route is saved again (a `rounding_tolerance` "
-        "above the largest), and, on a save, e.g. that the accounting codes the route names "
-        "were not checked because the target could not be reached",
+        "above the largest), order files of the source that map no `order.paid_at` while "
+        "card payments are registered as paid, and, on a save, e.g. that the accounting codes "
+        "the route names were not checked because the target could not be reached",
     )
 
 

@@ -116,13 +116,16 @@ def _validated_paymatch(paymatch: JSON | None) -> JSON | None:
     return policy.model_dump(mode="json")
 
 
-def view(route: Route) -> JSON:
+def view(route: Route, source: Connection | None = None) -> JSON:
     """The route as stored, with a warning for each policy value a save now refuses (the flow
-    reads it as ``CommercePolicy.saved`` says until the route is saved again)."""
+    reads it as ``CommercePolicy.saved`` says until the route is saved again) and for order
+    files from ``source``, its source connection, that never report a card order paid."""
     commerce = None
     warnings: list[str] = []
     if route.commerce:
-        warnings = CommercePolicy.saved_warnings(route.commerce.get("policy"))
+        stored = route.commerce.get("policy")
+        warnings = CommercePolicy.saved_warnings(stored)
+        warnings += _files_unpaid(CommercePolicy.saved(stored), source)
         rules = MappingRules.model_validate(route.commerce.get("rules") or {})
         commerce = {
             "policy": route.commerce.get("policy"),
@@ -142,15 +145,22 @@ def view(route: Route) -> JSON:
     }
 
 
-def _files_unpaid(body: RouteInput, source: Connection | None) -> list[str]:
+def _files_unpaid(policy: CommercePolicy, source: Connection | None) -> list[str]:
     """The warning of a route from a files connection whose order files carry no paid time
-    while the policy registers card payments as paid (``paid_time_unmapped``)."""
-    if body.commerce is None or source is None or source.system != "files":
+    while the policy registers card payments as paid (``paid_time_unmapped``): shown with
+    the route, so a mapping changed after the route was saved is named too."""
+    if source is None or source.system != "files":
         return []
     mapping = ((source.settings or {}).get("file_mappings") or {}).get("orders") or {}
-    policy = CommercePolicy.model_validate(body.commerce.get("policy") or {})
     warning = paid_time_unmapped(policy, mapping.get("fields") or {})
     return [warning] if warning else []
+
+
+def _source(session: Session, route: Route) -> Connection | None:
+    """The connection a route's records come from; none for the hub API's (``app``)."""
+    if route.source_connection_id is None:
+        return None
+    return session.get(Connection, route.source_connection_id)
 
 
 def _with_warnings(shown: JSON, warnings: list[str]) -> JSON:
@@ -243,9 +253,7 @@ class RouteService:
             self._check(session, principal, body, route_id)
             target = session.get(Connection, body.target)
             system = target.system if target is not None else ""
-            source = session.get(Connection, body.source) if body.source != APP_SOURCE else None
-            unpaid = _files_unpaid(body, source)
-        return [*unpaid, *self._check_codes(body, system)]
+        return self._check_codes(body, system)
 
     def _check_codes(self, body: RouteInput, system: str) -> list[str]:
         """The accounting codes the route names, looked up in its target: those it lacks are
@@ -300,11 +308,12 @@ class RouteService:
                 .where(Route.tenant_id == principal.tenant_id)
                 .order_by(Route.created_at, Route.id)
             )
-            return [view(row) for row in rows]
+            return [view(row, _source(session, row)) for row in rows]
 
     def get(self, principal: Principal, route_id: str) -> JSON:
         with self._sessions() as session:
-            return view(self._load(session, principal, route_id))
+            route = self._load(session, principal, route_id)
+            return view(route, _source(session, route))
 
     def create(self, principal: Principal, body: RouteInput) -> JSON:
         principal.require_admin("creating a route")
@@ -333,7 +342,7 @@ class RouteService:
             if commerce is not None and body.active:
                 # Orders already in the hub are read too (the start date decides their fate).
                 self._flows.queue_flow(session, route.id, body.target, principal.tenant_id)
-            return _with_warnings(view(route), warnings)
+            return _with_warnings(view(route, _source(session, route)), warnings)
 
     def replace(self, principal: Principal, route_id: str, body: RouteInput) -> JSON:
         principal.require_admin("changing a route")
@@ -359,7 +368,7 @@ class RouteService:
                 self._flows.queue_flow(
                     session, route.id, body.target, principal.tenant_id, revisit=True
                 )
-            return _with_warnings(view(route), warnings)
+            return _with_warnings(view(route, _source(session, route)), warnings)
 
     def delete(self, principal: Principal, route_id: str) -> None:
         principal.require_admin("removing a route")
