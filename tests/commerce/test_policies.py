@@ -806,6 +806,20 @@ def test_shared_customer_takes_every_consumer_only(
             id="monaco-is-home-to-a-french-shop",
         ),
         pytest.param(
+            {"shipping_address": {"country": "FR"}},
+            "20",
+            {"vat": {"home_country": "MC", "domestic_codes": {"20": "TVA20"}}},
+            ("TVA20", "domestic", "domestic_rate"),
+            id="france-is-home-to-a-monaco-shop",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DE"}, "customer": {"vat_number": "FR40303265045"}},
+            "0",
+            {"vat": {"home_country": "MC"}},
+            (None, "eu_business", "vat_zero_without_eu_vat_number"),
+            id="a-french-number-is-home-to-a-monaco-shop",
+        ),
+        pytest.param(
             {"shipping_address": {"country": "IM"}},
             "20",
             {"vat": {"oss_codes": {"GB:20": "UK20"}}},
@@ -926,6 +940,10 @@ def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
         ({"rounding_tolerance": "-0.01"}, ("rounding_tolerance",)),
         ({"rounding_tolerance": "1.01"}, ("rounding_tolerance",)),
         ({"vat": {"oss_codes": {"MC:20": "U_FR20"}}}, ("vat", "oss_codes", "MC:20", "[key]")),
+        (
+            {"vat": {"home_country": "MC", "oss_codes": {"FR:20": "X"}}},
+            ("vat", "oss_codes", "FR:20", "[key]"),
+        ),
         ({"vat": {"oss_codes": {"dk:25": "U25"}}}, ("vat", "oss_codes", "DK:25", "[key]")),
         (
             {"vat": {"home_country": "SE", "oss_codes": {"DK:25": "U_DK25", "SE:25": "X"}}},

@@ -74,17 +74,19 @@ def _oss_country(key: str) -> str:
 
 
 def _unused_oss_key(key: str, home_country: str) -> str | None:
-    """Why an ``oss_codes`` key would never be looked up, or None: it is the shop's own
-    country (sales at home take ``domestic_codes``), or a place taxed as another country
-    (Monaco's sales take France's key)."""
+    """Why an ``oss_codes`` key would never be looked up, or None: it is in the shop's own
+    VAT territory (sales at home take ``domestic_codes``; Monaco is home to a French shop, and
+    France to a Monaco one), or a place taxed as another country (Monaco's sales take France's
+    key)."""
     country = _oss_country(key)
-    if country == home_country.upper():
+    territory = VAT_TERRITORY_OF.get(country, country)
+    home = VAT_TERRITORY_OF.get(home_country.upper(), home_country.upper())
+    if territory == home:
         return (
-            f"'{key}' is the shop's own country ({country}): One Stop Shop is for sales to "
+            f"'{key}' is the shop's own country ({home}): One Stop Shop is for sales to "
             "other EU countries; a sale at home takes vat.domestic_codes"
         )
-    territory = VAT_TERRITORY_OF.get(country)
-    if territory is not None:
+    if territory != country:
         _, _, rate = key.partition(":")
         return (
             f"'{key}' is never looked up: a sale to {country} is taxed as one to {territory}, "

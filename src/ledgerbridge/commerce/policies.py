@@ -452,7 +452,7 @@ def vat_zone(country: str | None, policy: CommercePolicy) -> Literal["domestic",
     """Home (or unknown: the shop's own market), the EU, or the rest of the world, by the VAT
     territory the country is in (Monaco is France's: home to a French shop, else the EU)."""
     country = vat_country(country)
-    if country is None or country == policy.vat.home_country:
+    if country is None or country == vat_country(policy.vat.home_country):
         return "domestic"
     return "eu" if country in EU_COUNTRIES else "abroad"
 
@@ -554,7 +554,8 @@ def _other_eu_vat_number(number: str, policy: CommercePolicy) -> bool:
     if not prefix.isalpha():
         return True
     country = "GR" if prefix == "EL" else prefix
-    return prefix in REVERSE_CHARGE_PREFIXES and country != policy.vat.home_country.upper()
+    home = vat_country(policy.vat.home_country.upper())  # a Monaco shop's number is French
+    return prefix in REVERSE_CHARGE_PREFIXES and country != home
 
 
 def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatDecision:

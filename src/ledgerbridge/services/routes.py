@@ -125,7 +125,7 @@ def view(route: Route, source: Connection | None = None) -> JSON:
     if route.commerce:
         stored = route.commerce.get("policy")
         warnings = CommercePolicy.saved_warnings(stored)
-        warnings += _files_unpaid(CommercePolicy.saved(stored), source)
+        warnings += _files_unpaid(stored, source)
         rules = MappingRules.model_validate(route.commerce.get("rules") or {})
         commerce = {
             "policy": route.commerce.get("policy"),
@@ -145,14 +145,14 @@ def view(route: Route, source: Connection | None = None) -> JSON:
     }
 
 
-def _files_unpaid(policy: CommercePolicy, source: Connection | None) -> list[str]:
+def _files_unpaid(policy: JSON | None, source: Connection | None) -> list[str]:
     """The warning of a route from a files connection whose order files carry no paid time
     while the policy registers card payments as paid (``paid_time_unmapped``): shown with
     the route, so a mapping changed after the route was saved is named too."""
     if source is None or source.system != "files":
         return []
     mapping = ((source.settings or {}).get("file_mappings") or {}).get("orders") or {}
-    warning = paid_time_unmapped(policy, mapping.get("fields") or {})
+    warning = paid_time_unmapped(CommercePolicy.saved(policy), mapping.get("fields") or {})
     return [warning] if warning else []
 
 
