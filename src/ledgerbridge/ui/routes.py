@@ -99,7 +99,7 @@ def _row_field(field: str, draft: JSON) -> str:
         target = key if inner == "[key]" else inner if inner in LISTS[name] else value
         rows = list(enumerate(draft["policy"][name]))
         # The key as typed, else as the policy normalised it (an OSS key typed ``dk:25``).
-        for same in (str.__eq__, lambda row, key: row.casefold() == key.casefold()):
+        for same in (str.__eq__, lambda shown, wanted: shown.casefold() == wanted.casefold()):
             for index, row in rows:
                 if same(_text(row[key]), typed):
                     return f"{prefix}{index}.{target}"
