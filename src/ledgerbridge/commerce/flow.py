@@ -131,16 +131,16 @@ MESSAGES: dict[str, str] = {
     "{booked_tax}): the invoice stays a draft",
     "rounding_account_missing": "a rounding gap of {gap} and no policy.rounding_account to "
     "book it on: the invoice stays a draft",
-    "payment_method_unknown": "the shop reports the order paid with '{method}', a payment "
-    "method the route's policy has no rule for: the invoice is {state} with payment term "
-    "{term} and not registered as paid, so it stays open on {customer}; add a payment rule "
-    "for '{method}' to the route's policy (policy.payment_methods) and settle this invoice's "
-    "open balance in the accounting system",
     "order_not_paid": "invoice {state} with payment term {term}, not registered as paid: "
     "'{method}' is registered as paid by the route's policy, but the shop gives the order no "
     "paid time (order.paid_at: a file mapping without it never has one), so its payment is "
     "not registered (PayMatch would credit the card receivable for a payment never "
     "registered there); map order.paid_at, or register the payment in the accounting system",
+    "payment_method_unknown": "the shop reports the order paid with '{method}', a payment "
+    "method the route's policy has no rule for: the invoice is {state} with payment term "
+    "{term} and not registered as paid, so it stays open on {customer}; add a payment rule "
+    "for '{method}' to the route's policy (policy.payment_methods) and settle this invoice's "
+    "open balance in the accounting system",
     "invoice_booked": "the order's invoice is booked: later changes do not rewrite it",
     "order_withdrawn": "the order is '{state}' in the shop and was not booked: its draft "
     "invoice is deleted, and with it the order in the accounting system (and the stock it "
@@ -646,11 +646,12 @@ def order_flow(
         message = _message(
             reason, state=state, term=payment.payment_term, method=method, customer=debtor
         )
-    elif not issue and payment.reason == "order_not_paid" and booking.book:
-        method = order.payment_method.code if order.payment_method else ""
-        message = _message(payment.reason, state=state, term=payment.payment_term, method=method)
     elif not issue:
         message = f"invoice {state} ({reason}; payment: {payment.reason})"
+    if not issue and payment.reason == "order_not_paid" and booking.book:
+        # Registered as paid by its method, but never reported paid: the line says why.
+        method = order.payment_method.code if order.payment_method else ""
+        message = _message(payment.reason, state=state, term=payment.payment_term, method=method)
     return result(
         "invoice", reason, message, issue=issue, party=customer, invoice=invoice, state=state
     )
