@@ -753,6 +753,19 @@ def test_a_paid_order_by_a_method_without_a_rule_is_an_issue_unless_its_profile_
     assert flow(unpaid, known, settings=till).issue is False
 
 
+def test_a_card_order_without_a_paid_time_says_why_its_invoice_is_open() -> None:
+    """A file mapped without order.paid_at brings card orders the shop never reports paid:
+    booked open on the card term, the sync log says why and what to map."""
+    result = flow(order(paid_at=None))
+    invoice = booked(result)
+    assert (invoice.status, invoice.payment_term, result.issue) == ("booked", "Kort", False)
+    assert result.message.startswith("invoice booked with payment term Kort, not registered")
+    assert "'stripe' is registered as paid" in result.message
+    assert "map order.paid_at" in result.message
+    bank = flow(order(paid_at=None, payment_method={"code": "bacs"}))
+    assert "order.paid_at" not in bank.message  # open on its term as the rule says
+
+
 def test_a_paid_order_refunded_before_booking_says_how_to_book_it() -> None:
     refunded = flow(order(state="refunded"))
     assert (refunded.outcome, refunded.reason, refunded.issue) == (

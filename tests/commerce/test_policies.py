@@ -23,6 +23,7 @@ from ledgerbridge.commerce.policies import (
     decide_payment,
     line_item,
     line_vat_code,
+    paid_time_unmapped,
     plan_historical_import,
     withdraws,
 )
@@ -519,6 +520,43 @@ def test_payment(placed: Order, settings: dict[str, Any], expected: tuple[str, b
     assert (decision.payment_term, decision.registered_as_paid, decision.reason) == expected
 
 
+MAPPED = {"order.number": {"column": "Ordrenr"}, "order.created_at": {"column": "Dato"}}
+
+
+@pytest.mark.parametrize(
+    ("fields", "settings", "warned"),
+    [
+        pytest.param({"order.payment_method": {"column": "Betaling"}}, {}, True, id="card-rules"),
+        pytest.param(
+            {"order.payment_method": {"column": "Betaling"}, "order.paid_at": {"column": "Dato"}},
+            {},
+            False,
+            id="paid-time-mapped",
+        ),
+        pytest.param({}, {}, False, id="no-method-no-card-order"),
+        pytest.param({"order.payment_method": {"value": "bacs"}}, {}, False, id="bank-only"),
+        pytest.param({"order.payment_method": {"value": "Stripe"}}, {}, True, id="card-constant"),
+        pytest.param(
+            {"order.payment_method": {"column": "Betaling"}},
+            {
+                "payment_methods": dict.fromkeys(
+                    ("stripe", "woocommerce_payments", "quickpay", "mobilepay")
+                )
+            },
+            False,
+            id="no-rule-registers-paid",
+        ),
+    ],
+)
+def test_a_file_without_a_paid_time_is_warned_of_when_card_payments_are_registered(
+    fields: dict[str, Any], settings: dict[str, Any], warned: bool
+) -> None:
+    warning = paid_time_unmapped(policy(**settings), {**MAPPED, **fields})
+    assert (warning is not None) is warned
+    if warning is not None:
+        assert "map no paid time (order.paid_at)" in warning and "PayMatch" in warning
+
+
 # ---------------------------------------------------------------------------- customer
 
 
@@ -809,6 +847,55 @@ def test_shared_customer_takes_every_consumer_only(
             ("MF0", "domestic", "domestic_rate"),
             id="other-home-country",
         ),
+        pytest.param(
+            {"shipping_address": {"country": "MC"}},
+            "20",
+            {},
+            ("U_FR20", "oss", "oss_destination_rate"),
+            id="monaco-is-france-under-oss",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "MC"}},
+            "5.5",
+            {"vat": {"oss_codes": {"FR:5.5": "OSS-FR-R"}}},
+            ("OSS-FR-R", "oss", "oss_destination_rate"),
+            id="monaco-takes-frances-code",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "MC"}},
+            "20",
+            {"vat": {"home_country": "FR", "domestic_codes": {"20": "TVA20"}}},
+            ("TVA20", "domestic", "domestic_rate"),
+            id="monaco-is-home-to-a-french-shop",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "FR"}},
+            "20",
+            {"vat": {"home_country": "MC", "domestic_codes": {"20": "TVA20"}}},
+            ("TVA20", "domestic", "domestic_rate"),
+            id="france-is-home-to-a-monaco-shop",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "DE"}, "customer": {"vat_number": "FR40303265045"}},
+            "0",
+            {"vat": {"home_country": "MC"}},
+            (None, "eu_business", "vat_zero_without_eu_vat_number"),
+            id="a-french-number-is-home-to-a-monaco-shop",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "IM"}},
+            "20",
+            {"vat": {"oss_codes": {"GB:20": "UK20"}}},
+            ("UK20", "export", "foreign_vat_registration"),
+            id="isle-of-man-is-the-uk",
+        ),
+        pytest.param(
+            {"shipping_address": {"country": "AX"}},
+            "0",
+            {},
+            ("UEXP", "export", "export"),
+            id="aland-is-outside-eu-vat",
+        ),
     ],
 )
 def test_vat_code(
@@ -817,6 +904,12 @@ def test_vat_code(
     placed = order([line("100.00", rate)], **fields)
     decision = line_vat_code(placed, placed.lines[0], policy(**settings))
     assert (decision.code, decision.rule, decision.reason) == expected
+
+
+def test_a_new_customer_in_monaco_is_in_the_eu_zone() -> None:
+    """A debtor created for a Monaco order is an EU customer, as France's would be."""
+    placed = order(shipping_address={"country": "MC"})
+    assert decide_customer(placed, policy()).vat_zone == "eu"
 
 
 @pytest.mark.parametrize(
@@ -894,8 +987,31 @@ def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
         ({"vat": {"oss_code_pattern": "U_{land}{rate}"}}, ("vat", "oss_code_pattern")),
         ({"vat": {"home_country": "XX"}}, ("vat", "home_country")),
         ({"customers": {"profiles": {"b2c": {"debtor_group": "P"}}}}, ("customers", "profiles")),
+        (
+            {
+                "customers": {
+                    "profiles": {
+                        "b2c": {"debtor_group": "P", "vat_code": "U25"},
+                        "b2b": {"debtor_group": "B"},
+                        "ean": {"debtor_group": "E"},
+                    }
+                }
+            },
+            ("customers", "profiles", "b2c", "vat_code"),
+        ),
         ({"states": {"processing": "book"}}, ("states", "processing")),
         ({"rounding_tolerance": "-0.01"}, ("rounding_tolerance",)),
+        ({"rounding_tolerance": "1.01"}, ("rounding_tolerance",)),
+        ({"vat": {"oss_codes": {"MC:20": "U_FR20"}}}, ("vat", "oss_codes", "MC:20", "[key]")),
+        (
+            {"vat": {"home_country": "MC", "oss_codes": {"FR:20": "X"}}},
+            ("vat", "oss_codes", "FR:20", "[key]"),
+        ),
+        ({"vat": {"oss_codes": {"dk:25": "U25"}}}, ("vat", "oss_codes", "DK:25", "[key]")),
+        (
+            {"vat": {"home_country": "SE", "oss_codes": {"DK:25": "U_DK25", "SE:25": "X"}}},
+            ("vat", "oss_codes", "SE:25", "[key]"),
+        ),
         ({"start_date": "2026-13-01"}, ("start_date",)),
         ({"service_items": {"item": "VARE"}}, ("service_items", "item", "[key]")),
         ({"service_items": {"shipping": " "}}, ("service_items", "shipping")),
@@ -938,6 +1054,44 @@ def test_a_policy_saved_with_empty_codes_reads_them_as_left_out() -> None:
     assert read.customers.shared_b2c_account is None
     assert read.vat.domestic_codes == {Decimal(25): "U25"}
     assert CommercePolicy.saved(None) == CommercePolicy()
+
+
+def test_oss_codes_take_other_eu_countries_and_foreign_registrations_not_home() -> None:
+    """A Danish shop names codes for Germany's OSS VAT and Norway's VOEC; a Swedish shop may
+    name Denmark's. Only its own country is refused (see the table above)."""
+    danish = policy(vat={"oss_codes": {"DE:19": "U_DE19", "NO:25": "VOEC25"}})
+    assert danish.vat.oss_codes == {"DE:19": "U_DE19", "NO:25": "VOEC25"}
+    swedish = policy(vat={"home_country": "SE", "oss_codes": {"DK:25": "U_DK25"}})
+    assert swedish.vat.oss_codes == {"DK:25": "U_DK25"}
+
+
+def test_a_policy_saved_with_values_now_refused_runs_and_says_how() -> None:
+    """A route stored before a bound was added keeps running, its values read safely: a
+    tolerance beyond cents as the largest one, a home-country OSS code as left out; each is a
+    warning until the route is saved again."""
+    profiles = CommercePolicy().model_dump(mode="json")["customers"]["profiles"]
+    stored = {
+        "rounding_tolerance": "100.00",
+        "vat": {"oss_codes": {"dk:25": "U25", "DE:19": "U_DE19"}},
+        "customers": {"profiles": {**profiles, "ean": {"debtor_group": "EAN", "vat_code": "U25"},
+                                   "b2b": {"debtor_group": "ERHVERV", "vat_code": None}}},
+    }  # fmt: skip
+    with pytest.raises(ValidationError):
+        CommercePolicy.model_validate(stored)
+    read = CommercePolicy.saved(stored)
+    assert read.rounding_tolerance == D("1.00")
+    assert read.vat.oss_codes == {"DE:19": "U_DE19"}
+    assert "vat_code" not in read.model_dump(mode="json")["customers"]["profiles"]["ean"]
+    tolerance, profile, home = CommercePolicy.saved_warnings(stored)
+    assert tolerance.startswith("commerce.policy.rounding_tolerance is 100.00")
+    assert profile.startswith("commerce.policy.customers.profiles.ean.vat_code is not used")
+    assert home.startswith("commerce.policy.vat.oss_codes.dk:25: 'dk:25' is the shop's own country")
+    assert CommercePolicy.saved_warnings(CommercePolicy().model_dump(mode="json")) == []
+    # A profile's VAT code read back as null (as stored, or sent back as read) is no refusal.
+    echoed = {"profiles": {**profiles, "b2b": {"debtor_group": "ERHVERV", "vat_code": None}}}
+    assert CommercePolicy.model_validate({"customers": echoed}).customers == CommercePolicy(
+    ).customers  # fmt: skip
+    assert stored["vat"] == {"oss_codes": {"dk:25": "U25", "DE:19": "U_DE19"}}  # not changed
 
 
 # ---------------------------------------------------------------------------- refunds

@@ -24,6 +24,7 @@ from ledgerbridge.sandbox.uniconta import seed_products
 from ledgerbridge.sandbox.uniconta.seed_commerce import WEBSHOP_PAYMENT_TERMS
 from ledgerbridge.store.tables.flows import DerivedRecord, FlowCursor, Route
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.test_file_import import ORDERS_MAPPING, files_connection, save_mapping
 from tests.integration.test_qonto import Qonto, start
 from tests.integration.test_qonto import connect as connect_qonto
 from tests.integration.test_qonto import import_all as import_qonto
@@ -47,10 +48,13 @@ def qonto() -> Iterator[Qonto]:
 
 @pytest.fixture
 def shop(system: System, tenant: Tenant, uniconta: Uniconta) -> dict[str, Any]:
-    """Uniconta with products and the card payment term the policy names, imported, and a
-    route from the hub API (the shop app) to it."""
+    """Uniconta with products, the card payment term the policy names and France's OSS code,
+    imported, and a route from the hub API (the shop app) to it."""
     items = seed_products(uniconta.sandbox, COMPANY, count=4, seed=5)
     with_card_term(uniconta)
+    uniconta.sandbox.load(COMPANY, "GLVatClient", [
+        {"Vat": "U_FR20", "Name": "OSS Frankrig 20%", "VatType": "Sales", "Rate": 20,
+         "VatCountry": "France", "MOSSType": "OSS"}])  # fmt: skip
     item = next(
         i for i in uniconta.sandbox.all(COMPANY, "InvItemClient")
         if i["Item"] in items and i.get("Vat") == "S25"
@@ -510,6 +514,9 @@ def test_routes_api_refuses_what_makes_no_sense(tenant: Tenant, shop: dict[str, 
         ({"source": "app", "target": target, "entities": ["party"],
           "commerce": {"policy": {"vat": {"oss_codes": {"DE19": "X"}}}}},
          ["body", "commerce", "policy", "vat", "oss_codes"]),
+        ({"source": "app", "target": target, "entities": ["party"],
+          "commerce": {"policy": {"vat": {"oss_codes": {"NO:25": "U25", "DK:25": "U25"}}}}},
+         ["body", "commerce", "policy", "vat", "oss_codes", "DK:25", "[key]"]),
         ({"source": "app", "target": target, "entities": [],
           "commerce": {"rules": {"filters": [{"field": "nope", "operator": "eq", "value": 1}]}}},
          ["body", "commerce", "rules", "filters", "0", "field"]),
@@ -720,3 +727,110 @@ def test_an_eu_consumer_charged_no_vat_is_an_issue_until_the_policy_says_it_is_z
     assert [line["Vat"] for line in lines] == ["S0", "S0"]
     issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
     assert [i for i in issues if i["stream"] == "orders"] == []
+
+
+def route_body(route: dict[str, Any], policy: dict[str, Any]) -> dict[str, Any]:
+    return {"source": "app", "target": route["target"], "entities": ["party"],
+            "commerce": {"policy": policy, "rules": {}}}  # fmt: skip
+
+
+def store_policy(system: System, route_id: str, policy: dict[str, Any]) -> None:
+    """The policy as a route saved before a value was refused holds it: written to the store
+    directly, as no save accepts it any more."""
+    with system.sessions() as session:
+        route = session.get(Route, route_id)
+        assert route is not None and route.commerce is not None
+        route.commerce = {**route.commerce, "policy": policy}
+        session.commit()
+
+
+def test_a_rounding_tolerance_beyond_cents_is_refused_and_one_saved_runs_with_the_largest(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """A tolerance of 100.00 would book any mismatch (a line missing, a wrong price) on the
+    rounding account: a save refuses it, naming the field; a route stored with it still runs,
+    with 1.00, so a gap of 5.00 is held as a mismatch, and says so until it is saved again."""
+    route = shop["route"]
+    refused = tenant.api.put(
+        f"/routes/{route['id']}", json=route_body(route, {**POLICY, "rounding_tolerance": "100"})
+    )
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["detail"]
+    assert problem["loc"] == ["body", "commerce", "policy", "rounding_tolerance"]
+    assert "at most 1.00" in problem["msg"]
+    taken = tenant.api.put(
+        f"/routes/{route['id']}", json=route_body(route, {**POLICY, "rounding_tolerance": "1.00"})
+    )
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["warnings"] == []
+
+    store_policy(system, route["id"], {**POLICY, "rounding_tolerance": "100.00",
+                                       "rounding_account": shop["sku"]})  # fmt: skip
+    shown = tenant.api.get(f"/routes/{route['id']}")
+    assert shown.status_code == 200, shown.text
+    [warning] = shown.json()["warnings"]
+    assert "rounding_tolerance is 100.00" in warning and "runs with 1.00" in warning
+    off_by_five = order_body(shop["sku"], total="303.75")
+    assert tenant.api.post("/orders", json=off_by_five).status_code == 201
+    system.run_until_idle()
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [i["reason"] for i in issues if i["stream"] == "orders"] == ["totals_mismatch"]
+    (draft,) = derived(system, tenant, route["id"])
+    assert draft["data"]["status"] == "draft"
+    assert len(draft["data"]["lines"]) == 2  # the item and shipping, no rounding line
+
+
+def test_an_order_to_monaco_is_booked_with_frances_oss_vat(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """Monaco is in France's VAT territory: a consumer there is charged French VAT, which One
+    Stop Shop declares as France's, so the order is booked on the FR code, not held as an
+    export charged VAT."""
+    body = order_body(shop["sku"], shipping_address={
+        "line1": "Boulevard des Moulins 1", "postal_code": "98000", "city": "Monaco",
+        "country": "MC"})  # fmt: skip
+    for line in body["lines"]:
+        line["tax_rate"] = "20"
+    body["lines"][0]["tax_amount"], body["lines"][1]["tax_amount"] = "40.00", "7.80"
+    body.update(total="286.80", total_tax="47.80")
+    assert tenant.api.post("/orders", json=body).status_code == 201
+    system.run_until_idle()
+    issues = tenant.api.get(f"/connections/{shop['connection']['id']}/issues").json()
+    assert [(i["reason"], i["message"]) for i in issues] == []
+    (invoice,) = derived(system, tenant, shop["route"]["id"])
+    assert invoice["data"]["status"] == "paid"
+    assert [line["vat_code"] for line in invoice["data"]["lines"]] == ["U_FR20", "U_FR20"]
+    (posted,) = uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+    assert Decimal(str(posted["TotalAmount"])) == Decimal("286.80")
+    lines = uniconta.sandbox.all(COMPANY, "DebtorInvoiceLines")
+    assert [line["Vat"] for line in lines] == ["U_FR20", "U_FR20"]
+    party = tenant.api.get(f"/parties/{invoice['data']['party_id']}").json()
+    assert party["data"]["vat_zone"] == "eu"
+
+
+def test_a_route_from_order_files_without_a_paid_time_warns_that_card_orders_stay_open(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """Order files with a payment method and no paid time never report a card order paid:
+    the route from them says so when saved and whenever it is shown, naming the column to
+    map; mapped, it is quiet."""
+    files = files_connection(tenant)
+    fields = {**ORDERS_MAPPING["fields"], "order.payment_method": {"value": "stripe"}}
+    save_mapping(tenant, files, "orders", {**ORDERS_MAPPING, "fields": fields})
+    body = {"source": files, "target": shop["connection"]["id"], "entities": [],
+            "commerce": {"policy": POLICY, "rules": {}}}  # fmt: skip
+    created = tenant.api.post("/routes", json=body)
+    assert created.status_code == 201, created.text
+    [warning] = created.json()["warnings"]
+    assert "map no paid time (order.paid_at)" in warning and "stripe" in warning
+
+    save_mapping(tenant, files, "orders",
+                 {**ORDERS_MAPPING, "fields": {**fields, "order.paid_at": "Dato"}})  # fmt: skip
+    saved = tenant.api.put(f"/routes/{created.json()['id']}", json=body)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["warnings"] == []
+
+    # The mapping changed back after the route was saved: the route shows it again.
+    save_mapping(tenant, files, "orders", {**ORDERS_MAPPING, "fields": fields})
+    [shown] = tenant.api.get(f"/routes/{created.json()['id']}").json()["warnings"]
+    assert shown == warning

@@ -31,7 +31,12 @@ from tests.integration.conftest import (
     new_tenant,
     reconciled,
 )
-from tests.integration.test_commerce_flow import POLICY, order_body, shop  # noqa: F401
+from tests.integration.test_commerce_flow import (  # noqa: F401
+    POLICY,
+    order_body,
+    shop,
+    store_policy,
+)
 from tests.integration.test_uniconta_integration import full
 
 MONTH = "2026-10"
@@ -542,3 +547,17 @@ def test_each_difference_says_what_to_do_about_it(
         "or credit it in the accounting system if it is to go",
         "not_imported": "in the accounting system, not in the hub yet: the next sync imports it",
     }
+
+
+def test_a_route_saved_with_a_tolerance_now_refused_is_still_reconciled(
+    system: System,
+    tenant: Tenant,
+    shop: dict[str, Any],  # noqa: F811
+) -> None:
+    """A route stored with a rounding tolerance a save now refuses reads as the flow reads it:
+    the report is made, not refused for the route's policy."""
+    store_policy(system, shop["route"]["id"], {**POLICY, "rounding_tolerance": "100.00"})
+    assert tenant.api.post("/orders", json=order_body(shop["sku"])).status_code == 201
+    system.run_until_idle()
+    report = _report(system, tenant, shop["connection"]["id"], "2026-11")
+    assert (sales(report, "orders")["count"], sales(report, "orders")["booked"]) == (1, 1)

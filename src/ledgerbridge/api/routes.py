@@ -68,8 +68,11 @@ class RouteView(BaseModel):
     updated_at: str
     warnings: list[str] = Field(
         default_factory=list,
-        description="On a save: what the user should know, e.g. that the accounting codes the "
-        "route names were not checked because the target could not be reached",
+        description="What the user should know: a policy value saved before it was refused "
+        "and how the flow reads it until the route is saved again (a `rounding_tolerance` "
+        "above the largest), order files of the source that map no `order.paid_at` while "
+        "card payments are registered as paid, and, on a save, e.g. that the accounting codes "
+        "the route names were not checked because the target could not be reached",
     )
 
 

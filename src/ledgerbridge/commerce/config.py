@@ -16,9 +16,10 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from ledgerbridge.commerce.territories import VAT_TERRITORY_OF
 from ledgerbridge.connectors.base import CodeKind, NamedCode
 from ledgerbridge.model.commerce import CUSTOMER_KINDS, CustomerKind
 from ledgerbridge.model.common import Canonical, CountryCode
@@ -27,6 +28,7 @@ from ledgerbridge.model.validation import normalize_country
 
 __all__ = [
     "DEFAULT_MATCH_BY",
+    "MAX_ROUNDING_TOLERANCE",
     "CommercePolicy",
     "CustomerPolicy",
     "CustomerProfile",
@@ -66,6 +68,33 @@ def oss_key(country: str, rate: Decimal) -> str:
     return f"{country.upper()}:{rate.normalize():f}"
 
 
+def _oss_country(key: str) -> str:
+    """The country of an ``oss_codes`` key (``DE`` of ``DE:19``)."""
+    return key.partition(":")[0].strip().upper()
+
+
+def _unused_oss_key(key: str, home_country: str) -> str | None:
+    """Why an ``oss_codes`` key would never be looked up, or None: it is in the shop's own
+    VAT territory (sales at home take ``domestic_codes``; Monaco is home to a French shop, and
+    France to a Monaco one), or a place taxed as another country (Monaco's sales take France's
+    key)."""
+    country = _oss_country(key)
+    territory = VAT_TERRITORY_OF.get(country, country)
+    home = VAT_TERRITORY_OF.get(home_country.upper(), home_country.upper())
+    if territory == home:
+        return (
+            f"'{key}' is the shop's own country ({home}): One Stop Shop is for sales to "
+            "other EU countries; a sale at home takes vat.domestic_codes"
+        )
+    if territory != country:
+        _, _, rate = key.partition(":")
+        return (
+            f"'{key}' is never looked up: a sale to {country} is taxed as one to {territory}, "
+            f"so it takes the code of '{territory}:{rate.strip()}'"
+        )
+    return None
+
+
 class PaymentRule(Canonical):
     """What an invoice paid with one payment method gets."""
 
@@ -84,8 +113,11 @@ class CustomerProfile(Canonical):
     debtor_group: Code
     vat_zone: Literal["domestic", "eu", "abroad"] | None = None
     """Fixed VAT zone; none: from the destination country (home, EU, rest of the world)."""
-    vat_code: Code | None = None
-    """The debtor's default VAT code; none: the one the VAT policy gives its lines."""
+    vat_code: str | None = Field(default=None, exclude=True)
+    """Refused when given: each line's VAT code follows from where the goods go and the rate
+    charged (``VatPolicy``), which one code per customer kind would override (a German
+    consumer's OSS VAT, a business's reverse charge). Still read as null, which routes saved
+    before it was refused hold and clients send back as they read them; never stored."""
     payment_term: Code | None = None
     """Payment term of invoices to these customers, unless the payment method sets one."""
     update_existing: bool = True
@@ -95,6 +127,16 @@ class CustomerProfile(Canonical):
     so an old order (a historical import, a re-read) never undoes what a person typed in the
     accounting system; never the field it is matched by, its group or VAT zone, never a value
     the order lacks, and never the shared B2C account."""
+
+    @field_validator("vat_code")
+    @classmethod
+    def _vat_follows_the_line(cls, value: str | None) -> None:
+        if value is not None:
+            raise PydanticCustomError(
+                "profile_vat_code",
+                "a customer profile sets no VAT code: each line's code follows from where the "
+                "goods go and the rate charged (commerce.policy.vat); leave it out",
+            )
 
 
 DEFAULT_MATCH_BY: dict[CustomerKind, MatchField] = {
@@ -189,6 +231,24 @@ class VatPolicy(Canonical):
                 ) from None
         return normalised
 
+    @model_validator(mode="after")
+    def _oss_is_for_other_countries(self) -> VatPolicy:
+        """A sale at home is booked by ``domestic_codes``, and one to Monaco as one to France:
+        a key of either would never be used, and says the policy means something it does not
+        do."""
+        refused = [
+            InitErrorDetails(
+                type=PydanticCustomError("oss_key_unused", problem),
+                loc=("oss_codes", key, "[key]"),
+                input=key,
+            )
+            for key in self.oss_codes
+            if (problem := _unused_oss_key(key, self.home_country)) is not None
+        ]
+        if refused:
+            raise ValidationError.from_exception_data("VatPolicy", refused)
+        return self
+
     @field_validator("oss_code_pattern")
     @classmethod
     def _pattern_names_country_and_rate(cls, value: str) -> str:
@@ -244,7 +304,8 @@ class CommercePolicy(Canonical):
     customers: CustomerPolicy = Field(default_factory=CustomerPolicy)
     vat: VatPolicy = Field(default_factory=VatPolicy)
     rounding_tolerance: Amount = Field(default=Decimal("0.05"), ge=0)
-    """The largest gap between the shop's total and the booked one that is booked as rounding."""
+    """The largest gap between the shop's total and the booked one that is booked as rounding;
+    at most ``MAX_ROUNDING_TOLERANCE``."""
     rounding_account: Code | None = None
     """The item a rounding line is booked on (invoice lines are booked on items; its item
     group posts to the rounding account); without one any gap is a mismatch."""
@@ -274,6 +335,20 @@ class CommercePolicy(Canonical):
             None,
         )
 
+    @field_validator("rounding_tolerance")
+    @classmethod
+    def _a_rounding_gap_is_cents(cls, value: Decimal) -> Decimal:
+        """A larger tolerance would book a wrong price or a missing line as rounding."""
+        if value > MAX_ROUNDING_TOLERANCE:
+            raise PydanticCustomError(
+                "rounding_tolerance_too_large",
+                "{value} is more than a rounding gap: at most {most} (cents from VAT rounded "
+                "per line or per rate, or a cash total rounded to 0.50); a larger gap is a "
+                "totals mismatch for a person to look at",
+                {"value": f"{value:f}", "most": f"{MAX_ROUNDING_TOLERANCE:f}"},
+            )
+        return value
+
     @field_validator("payment_methods", mode="before")
     @classmethod
     def _onto_defaults(cls, given: Any) -> Any:
@@ -291,16 +366,74 @@ class CommercePolicy(Canonical):
 
     @classmethod
     def saved(cls, data: Mapping[str, Any] | None) -> CommercePolicy:
-        """A route's policy as stored. One saved before empty codes were refused may hold
-        them: each is read as the setting left out (its default, or none), so the route's flow
-        keeps running and its next save names what to fill in."""
-        return cls.model_validate(_without_blanks(data or {}))
+        """A route's policy as stored. One saved before a setting was refused may hold it
+        (an empty code, a tolerance above the largest): each is read as ``saved_warnings``
+        says, so the route's flow keeps running and its next save names what to correct."""
+        return cls.model_validate(_readable(data or {})[0])
+
+    @staticmethod
+    def saved_warnings(data: Mapping[str, Any] | None) -> list[str]:
+        """What a stored policy holds that a save now refuses, and how the flow reads it
+        meanwhile: shown with the route until it is saved again."""
+        return _readable(data or {})[1]
 
     @model_validator(mode="after")
     def _states_named(self) -> CommercePolicy:
         if any(not state.strip() for state in self.states):
             raise PydanticCustomError("state_empty", "an order state needs a name")
         return self
+
+
+MAX_ROUNDING_TOLERANCE = Decimal("1.00")
+"""The largest ``rounding_tolerance``. A rounding gap is cents: VAT rounded per line against
+once per rate leaves up to half a cent per line, and a till that rounds a cash total to the
+nearest 0.50 (Danish kroner) or whole krona leaves up to 0.50. Anything larger is a wrong
+price, a missing line or a wrong rate, which must reach a person as a totals mismatch rather
+than be booked away on the rounding account."""
+
+
+def _readable(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A stored policy as the flow runs it, and a warning for each value a save now refuses:
+    empty codes are read as left out (silently: the default is what was meant), a tolerance
+    above ``MAX_ROUNDING_TOLERANCE`` as that largest one, so gaps beyond it are held, an OSS
+    code never looked up (``_unused_oss_key``) and a customer profile's VAT code as left out."""
+    kept = _without_blanks(data)
+    warnings: list[str] = []
+    tolerance = kept.get("rounding_tolerance")
+    try:
+        too_large = tolerance is not None and Decimal(str(tolerance)) > MAX_ROUNDING_TOLERANCE
+    except ArithmeticError:
+        too_large = False
+    if too_large:
+        most = f"{MAX_ROUNDING_TOLERANCE:f}"
+        kept["rounding_tolerance"] = most
+        warnings.append(
+            f"commerce.policy.rounding_tolerance is {tolerance}, more than a rounding gap: the "
+            f"route runs with {most}, so a larger gap is held as a totals mismatch; save the "
+            f"route with a tolerance of at most {most}"
+        )
+    customers = kept.get("customers")
+    profiles = customers.get("profiles") if isinstance(customers, dict) else None
+    for kind, profile in (profiles or {}).items():
+        if isinstance(profile, dict) and profile.pop("vat_code", None) is not None:
+            warnings.append(
+                f"commerce.policy.customers.profiles.{kind}.vat_code is not used: each line's "
+                "VAT code follows from where the goods go and the rate charged "
+                "(commerce.policy.vat), so the route runs without it; save the route without it"
+            )
+    vat = kept.get("vat")
+    oss_codes = vat.get("oss_codes") if isinstance(vat, dict) else None
+    if isinstance(vat, dict) and isinstance(oss_codes, Mapping):
+        home = str(vat.get("home_country") or VatPolicy.model_fields["home_country"].default)
+        unused = {key: _unused_oss_key(str(key), home) for key in oss_codes}
+        warnings += [
+            f"commerce.policy.vat.oss_codes.{key}: {problem}; the route runs without it, "
+            "save the route without it"
+            for key, problem in unused.items()
+            if problem is not None
+        ]
+        vat["oss_codes"] = {key: code for key, code in oss_codes.items() if unused[key] is None}
+    return kept, warnings
 
 
 def _without_blanks(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from ledgerbridge.commerce.policies import (
     state_action,
     withdraws,
 )
+from ledgerbridge.commerce.territories import vat_country
 from ledgerbridge.model.commerce import CustomerKind, Order, Refund
 from ledgerbridge.model.invoice import InvoiceLine
 
@@ -130,6 +131,11 @@ MESSAGES: dict[str, str] = {
     "{booked_tax}): the invoice stays a draft",
     "rounding_account_missing": "a rounding gap of {gap} and no policy.rounding_account to "
     "book it on: the invoice stays a draft",
+    "order_not_paid": "invoice {state} with payment term {term}, not registered as paid: "
+    "'{method}' is registered as paid by the route's policy, but the shop gives the order no "
+    "paid time (order.paid_at: a file mapping without it never has one), so its payment is "
+    "not registered (PayMatch would credit the card receivable for a payment never "
+    "registered there); map order.paid_at, or register the payment in the accounting system",
     "payment_method_unknown": "the shop reports the order paid with '{method}', a payment "
     "method the route's policy has no rule for: the invoice is {state} with payment term "
     "{term} and not registered as paid, so it stays open on {customer}; add a payment rule "
@@ -597,7 +603,8 @@ def order_flow(
         if vat.code is None:
             label = line.sku or line.description or str(number)
             message = _message(
-                vat.reason, line=label, rate=line.tax_rate, country=order.destination,
+                vat.reason, line=label, rate=line.tax_rate,
+                country=vat_country(order.destination),  # the key to name: Monaco's is FR
                 vat_number=order.customer.vat_number, home=policy.vat.home_country,
             )  # fmt: skip
             return result("skip", vat.reason, message)
@@ -657,6 +664,10 @@ def order_flow(
         )  # fmt: skip
     elif not issue:
         message = f"invoice {state} ({reason}; payment: {payment.reason})"
+    if not issue and payment.reason == "order_not_paid" and booking.book:
+        # Registered as paid by its method, but never reported paid: the line says why.
+        method = order.payment_method.code if order.payment_method else ""
+        message = _message(payment.reason, state=state, term=payment.payment_term, method=method)
     return result(
         "invoice", reason, message, issue=issue, party=customer, invoice=invoice, state=state
     )

@@ -24,6 +24,7 @@ from ledgerbridge.commerce.config import (
     StateAction,
     oss_key,
 )
+from ledgerbridge.commerce.territories import EU_COUNTRIES, vat_country
 from ledgerbridge.model.commerce import CustomerKind, Order, OrderLine, Refund
 from ledgerbridge.model.invoice import InvoiceLine, vat_by_code
 from ledgerbridge.model.numbers import PRICE_EXTRA_PLACES, currency_places
@@ -51,18 +52,13 @@ __all__ = [
     "line_vat_code",
     "negative_sale",
     "order_day",
+    "paid_time_unmapped",
     "plan_historical_import",
     "refund_payment_term",
     "state_action",
     "vat_zone",
     "withdraws",
 ]
-
-EU_COUNTRIES: frozenset[str] = frozenset(
-    {"GR" if code == "el" else code.upper() for code in eu_vat.MEMBER_STATES if code != "xi"}
-)
-"""ISO codes of the EU member states (Greece's VAT prefix EL read as GR; Northern Ireland's XI,
-which shares only the goods rules, left out)."""
 
 
 @dataclass(frozen=True)
@@ -392,6 +388,33 @@ def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
     return PaymentDecision(term, True, "registered_as_paid")
 
 
+def paid_time_unmapped(policy: CommercePolicy, fields: Mapping[str, object]) -> str | None:
+    """Why the orders of a file read with these ``fields`` (a file mapping's) would be booked
+    open though paid by card, or None. Without ``order.paid_at`` no order of the file is ever
+    reported paid, so a method whose rule registers invoices as paid leaves each one open on
+    its term, and PayMatch later credits the card receivable for a payment never registered
+    there. Said when the route is saved, where a person can still map the column."""
+    if "order.paid_at" in fields or "order.payment_method" not in fields:
+        return None
+    source = fields["order.payment_method"]
+    constant = source.get("value") if isinstance(source, Mapping) else None
+    if constant is not None:
+        rule = policy.payment_rule(str(constant))
+        methods = [str(constant)] if rule is not None and rule.registered_as_paid else []
+    else:
+        methods = [m for m, rule in policy.payment_methods.items() if rule.registered_as_paid]
+    if not methods:
+        return None
+    return (
+        "the source's order files map no paid time (order.paid_at), so no order of theirs is "
+        f"reported paid: an order paid with {', '.join(methods)}, which policy.payment_methods "
+        "registers as paid, is booked open on its payment term instead, and PayMatch would "
+        "credit the card receivable for a payment never registered there. Map order.paid_at "
+        "in the connection's orders file mapping (the order date's column, when a sale is paid "
+        "as it is made)"
+    )
+
+
 def refund_payment_term(
     refund: Refund, order: Order, policy: CommercePolicy, invoice_term: str | None
 ) -> str:
@@ -428,13 +451,14 @@ class CustomerDecision:
     match_value: str | None = None
     debtor_group: str | None = None
     vat_zone: Literal["domestic", "eu", "abroad"] | None = None
-    vat_code: str | None = None
     payment_term: str | None = None
 
 
 def vat_zone(country: str | None, policy: CommercePolicy) -> Literal["domestic", "eu", "abroad"]:
-    """Home (or unknown: the shop's own market), the EU, or the rest of the world."""
-    if country is None or country == policy.vat.home_country:
+    """Home (or unknown: the shop's own market), the EU, or the rest of the world, by the VAT
+    territory the country is in (Monaco is France's: home to a French shop, else the EU)."""
+    country = vat_country(country)
+    if country is None or country == vat_country(policy.vat.home_country):
         return "domestic"
     return "eu" if country in EU_COUNTRIES else "abroad"
 
@@ -491,7 +515,6 @@ def decide_customer(order: Order, policy: CommercePolicy) -> CustomerDecision:
         match_value=value,
         debtor_group=profile.debtor_group,
         vat_zone=profile.vat_zone or vat_zone(order.destination, policy),
-        vat_code=profile.vat_code,
         payment_term=profile.payment_term,
     )
 
@@ -537,7 +560,8 @@ def _other_eu_vat_number(number: str, policy: CommercePolicy) -> bool:
     if not prefix.isalpha():
         return True
     country = "GR" if prefix == "EL" else prefix
-    return prefix in REVERSE_CHARGE_PREFIXES and country != policy.vat.home_country.upper()
+    home = vat_country(policy.vat.home_country.upper())  # a Monaco shop's number is French
+    return prefix in REVERSE_CHARGE_PREFIXES and country != home
 
 
 def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatDecision:
@@ -555,9 +579,10 @@ def line_vat_code(order: Order, line: OrderLine, policy: CommercePolicy) -> VatD
     business with a home or non-EU number charged no VAT is a question for a person too.
     Outside the EU: export, which carries no VAT; a line charged VAT there is booked on the
     code ``vat.oss_codes`` names for that country and rate (the shop is registered there),
-    else a question for a person.
+    else a question for a person. The country is the VAT territory's (``vat_country``): an
+    order to Monaco is booked as one to France.
     """
-    country = order.destination
+    country = vat_country(order.destination)
     zone = vat_zone(country, policy)
     rate = line.tax_rate
     if zone == "domestic":

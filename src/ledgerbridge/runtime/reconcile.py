@@ -199,7 +199,7 @@ def commerce(
         shop = session.get(Connection, route.source_connection_id or "")
         source_name = shop.name if shop is not None else "the app (API)"
         jobs: list[tuple[str, str, str, Any, Any, str]] = []
-        policy = CommercePolicy.model_validate((route.commerce or {}).get("policy") or {})
+        policy = CommercePolicy.saved((route.commerce or {}).get("policy"))
         if route.commerce:
             jobs.append(("orders", "order", "invoice", lambda d: f"order:{d.get('source_id')}",
                          lambda d: d.get("created_at"), "total"))  # fmt: skip

@@ -32,6 +32,7 @@ from ledgerbridge.commerce.policies import (
     CustomerDecision,
     DateRange,
     line_vat_code,
+    paid_time_unmapped,
     plan_historical_import,
 )
 from ledgerbridge.connectors.base import Connector, ConnectorError, NamedCode
@@ -115,9 +116,16 @@ def _validated_paymatch(paymatch: JSON | None) -> JSON | None:
     return policy.model_dump(mode="json")
 
 
-def view(route: Route) -> JSON:
+def view(route: Route, source: Connection | None = None) -> JSON:
+    """The route as stored, with a warning for each policy value a save now refuses (the flow
+    reads it as ``CommercePolicy.saved`` says until the route is saved again) and for order
+    files from ``source``, its source connection, that never report a card order paid."""
     commerce = None
+    warnings: list[str] = []
     if route.commerce:
+        stored = route.commerce.get("policy")
+        warnings = CommercePolicy.saved_warnings(stored)
+        warnings += _files_unpaid(stored, source)
         rules = MappingRules.model_validate(route.commerce.get("rules") or {})
         commerce = {
             "policy": route.commerce.get("policy"),
@@ -133,7 +141,31 @@ def view(route: Route) -> JSON:
         "active": route.active,
         "created_at": route.created_at.isoformat(),
         "updated_at": route.updated_at.isoformat(),
+        "warnings": warnings,
     }
+
+
+def _files_unpaid(policy: JSON | None, source: Connection | None) -> list[str]:
+    """The warning of a route from a files connection whose order files carry no paid time
+    while the policy registers card payments as paid (``paid_time_unmapped``): shown with
+    the route, so a mapping changed after the route was saved is named too."""
+    if source is None or source.system != "files":
+        return []
+    mapping = ((source.settings or {}).get("file_mappings") or {}).get("orders") or {}
+    warning = paid_time_unmapped(CommercePolicy.saved(policy), mapping.get("fields") or {})
+    return [warning] if warning else []
+
+
+def _source(session: Session, route: Route) -> Connection | None:
+    """The connection a route's records come from; none for the hub API's (``app``)."""
+    if route.source_connection_id is None:
+        return None
+    return session.get(Connection, route.source_connection_id)
+
+
+def _with_warnings(shown: JSON, warnings: list[str]) -> JSON:
+    """A saved route's view with the save's own warnings after the stored policy's."""
+    return {**shown, "warnings": [*shown["warnings"], *warnings]}
 
 
 def default_commerce() -> JSON:
@@ -276,11 +308,12 @@ class RouteService:
                 .where(Route.tenant_id == principal.tenant_id)
                 .order_by(Route.created_at, Route.id)
             )
-            return [view(row) for row in rows]
+            return [view(row, _source(session, row)) for row in rows]
 
     def get(self, principal: Principal, route_id: str) -> JSON:
         with self._sessions() as session:
-            return view(self._load(session, principal, route_id))
+            route = self._load(session, principal, route_id)
+            return view(route, _source(session, route))
 
     def create(self, principal: Principal, body: RouteInput) -> JSON:
         principal.require_admin("creating a route")
@@ -309,7 +342,7 @@ class RouteService:
             if commerce is not None and body.active:
                 # Orders already in the hub are read too (the start date decides their fate).
                 self._flows.queue_flow(session, route.id, body.target, principal.tenant_id)
-            return {**view(route), "warnings": warnings}
+            return _with_warnings(view(route, _source(session, route)), warnings)
 
     def replace(self, principal: Principal, route_id: str, body: RouteInput) -> JSON:
         principal.require_admin("changing a route")
@@ -335,7 +368,7 @@ class RouteService:
                 self._flows.queue_flow(
                     session, route.id, body.target, principal.tenant_id, revisit=True
                 )
-            return {**view(route), "warnings": warnings}
+            return _with_warnings(view(route, _source(session, route)), warnings)
 
     def delete(self, principal: Principal, route_id: str) -> None:
         principal.require_admin("removing a route")

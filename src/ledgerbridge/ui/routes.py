@@ -98,9 +98,12 @@ def _row_field(field: str, draft: JSON) -> str:
             continue
         typed, _, inner = field.removeprefix(prefix).partition(".")
         target = key if inner == "[key]" else inner if inner in LISTS[name] else value
-        for index, row in enumerate(draft["policy"][name]):
-            if _text(row[key]) == typed:
-                return f"{prefix}{index}.{target}"
+        rows = list(enumerate(draft["policy"][name]))
+        # The key as typed, else as the policy normalised it (an OSS key typed ``dk:25``).
+        for same in (str.__eq__, lambda shown, wanted: shown.casefold() == wanted.casefold()):
+            for index, row in rows:
+                if same(_text(row[key]), typed):
+                    return f"{prefix}{index}.{target}"
     return field
 
 
@@ -154,7 +157,7 @@ def draft_of_form(form: Mapping[str, str]) -> JSON:
         kind: {
             **{
                 name: form.get(f"{p}.customers.profiles.{kind}.{name}", "")
-                for name in ("match_by", "debtor_group", "vat_zone", "vat_code", "payment_term")
+                for name in ("match_by", "debtor_group", "vat_zone", "payment_term")
             },
             "update_existing": _on(form.get(f"{p}.customers.profiles.{kind}.update_existing")),
         }
@@ -307,7 +310,7 @@ def input_of(draft: JSON) -> RouteInput:
                             "debtor_group": _text(profile["debtor_group"]),
                             **{
                                 name: _optional(profile[name])
-                                for name in ("match_by", "vat_zone", "vat_code", "payment_term")
+                                for name in ("match_by", "vat_zone", "payment_term")
                             },
                             "update_existing": _on(profile["update_existing"]),
                         }
@@ -441,6 +444,7 @@ def _render_form(
     *,
     route_id: str | None = None,
     errors: dict[str, str] | None = None,
+    warnings: list[str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     connections = _connections(request, signed)
@@ -456,6 +460,7 @@ def _render_form(
             "draft": draft,
             "route_id": route_id,
             "errors": errors or {},
+            "warnings": warnings or [],
             "sources": labels,
             "targets": {k: v for k, v in labels.items() if k != APP_SOURCE},
             "entity_names": entities,
@@ -475,7 +480,8 @@ def new_route(request: Request, signed: SignedDep, source: str = "", target: str
 @router.get("/routes/{route_id}", response_class=HTMLResponse)
 def edit_route(request: Request, route_id: str, signed: SignedDep) -> Any:
     route = system_of(request).routes.get(signed.principal, route_id)
-    return _render_form(request, signed, draft_of_route(route), route_id=route_id)
+    draft = draft_of_route(route)
+    return _render_form(request, signed, draft, route_id=route_id, warnings=route["warnings"])
 
 
 async def _save(request: Request, signed: Signed, route_id: str | None) -> Response:

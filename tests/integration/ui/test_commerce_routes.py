@@ -268,3 +268,47 @@ def test_an_entity_the_target_does_not_carry_is_marked_on_its_checkbox(
     assert 'aria-invalid="true"' in checkbox
     assert '<small id="entities-error" class="error">' in refused.text
     assert setup.tenant.api.get("/routes").json() == []
+
+
+def test_a_route_saved_with_values_now_refused_shows_them_and_saves_as_shown(
+    web: Web, shop_and_books: Webshop
+) -> None:
+    """A route stored before its values were refused (a tolerance of 100.00, an OSS code of
+    the shop's own country, a customer profile's VAT code) opens with a warning for each and
+    the form as the flow reads it; saved as shown, it is accepted and the warnings are gone.
+    Typed anew, the home-country OSS code is refused on its key."""
+    setup = shop_and_books
+    saved = web.post("/ui/routes/new", commerce_form(web, setup))
+    assert saved.status_code == 303, text_of(saved.text)
+    (route,) = setup.tenant.api.get("/routes").json()
+    with setup.system.sessions() as session:
+        row = session.get(Route, route["id"])
+        assert row is not None and row.commerce is not None
+        older = copy.deepcopy(row.commerce)
+        older["policy"]["rounding_tolerance"] = "100.00"
+        older["policy"]["vat"]["oss_codes"] = {"DK:25": "U25", "DE:19": "U_DE19"}
+        older["policy"]["customers"]["profiles"]["b2c"]["vat_code"] = "U25"
+        row.commerce = older
+        session.commit()
+    page = web.get(f"/ui/routes/{route['id']}")
+    assert page.status_code == 200, page.text
+    shown = text_of(page.text)
+    assert "commerce.policy.rounding_tolerance is 100.00" in shown
+    assert "commerce.policy.vat.oss_codes.DK:25: &#39;DK:25&#39; is the shop" in shown
+    assert "commerce.policy.customers.profiles.b2c.vat_code is not used" in shown
+    form = form_of(page.text, f"/ui/routes/{route['id']}")
+    assert form["commerce.policy.rounding_tolerance"] == "1.00"
+    assert form["commerce.policy.vat.oss_codes.0.key"] == "DE:19"
+    assert not [name for name in form if name.endswith(".vat_code")]
+
+    home = web.post(f"/ui/routes/{route['id']}", {
+        **form, "commerce.policy.vat.oss_codes.1.key": "dk:25",
+        "commerce.policy.vat.oss_codes.1.code": "U25"})  # fmt: skip
+    assert home.status_code == 422
+    assert 'id="commerce-policy-vat-oss_codes-1-key-error"' in home.text
+    assert "One Stop Shop is for sales to other EU countries" in text_of(home.text)
+
+    again = web.post(f"/ui/routes/{route['id']}", form)
+    assert again.status_code == 303, text_of(again.text)
+    assert setup.tenant.api.get(f"/routes/{route['id']}").json()["warnings"] == []
+    assert "rounding_tolerance is" not in text_of(web.get(again.headers["location"]).text)
