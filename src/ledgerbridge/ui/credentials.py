@@ -13,7 +13,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
-from ledgerbridge.connectors.settings import schema_of
+from ledgerbridge.connectors.settings import EXPIRY_SUFFIX, schema_of
 from ledgerbridge.services.errors import Invalid, ServiceError
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.forms import FormField, fields_of, read_values
@@ -23,10 +23,6 @@ from ledgerbridge.ui.wizard import wizard_of
 
 router = APIRouter(route_class=UiRoute)
 tab("Credentials", "credentials", 90)
-
-EXPIRY_SUFFIX = "_expires_on"
-"""A setting that dates a credential (Tripletex's ``employee_token_expires_on``): asked with
-the secrets, since a new token comes with a new date."""
 
 
 def credential_fields(spec: SystemSpec) -> tuple[list[FormField], list[FormField]]:
@@ -160,7 +156,13 @@ def save_name(
             request, signed, connection_id, errors={"name": "give the connection a name"},
             status_code=422,
         )  # fmt: skip
-    system_of(request).connections.configure(signed.principal, connection_id, name=name)
+    try:
+        system_of(request).connections.configure(signed.principal, connection_id, name=name)
+    except ServiceError as exc:
+        return _page(
+            request, signed, connection_id,
+            errors={exc.field or "_": exc.message}, status_code=exc.status,
+        )  # fmt: skip
     return redirect(f"/ui/connections/{connection_id}/credentials", "Name saved.")
 
 
