@@ -146,13 +146,20 @@ def test_a_refusal_under_advanced_opens_it_with_the_reason_on_the_field(
 ) -> None:
     """A host that does not answer, or a time zone that does not exist, is marked on a field
     the page shows: the Advanced section opens, and the time zone says why beside it."""
+    port = free_port()
     login = {
         "settings.username": USER,
         "secrets.password": PASSWORD,
-        "settings.base_url": f"http://127.0.0.1:{free_port()}",
+        "settings.base_url": f"http://127.0.0.1:{port}",
     }
     unreachable = web.post("/ui/connections/new/uniconta/login", login)
     assert unreachable.status_code == 422
+    # in plain words: the host, what happened, what to check; not the HTTP library's text
+    assert (
+        f"could not reach Uniconta at 127.0.0.1:{port}: the connection was refused (nothing "
+        "answers on that port); check the address and port, and that the service is running"
+    ) in text_of(unreachable.text)
+    assert "Errno" not in unreachable.text
     assert "<details open>" in unreachable.text
     assert 'aria-invalid="true"' in unreachable.text.split('id="settings-base_url"')[1][:300]
     assert "<details>" in web.get("/ui/connections/new/uniconta").text, "closed until refused"

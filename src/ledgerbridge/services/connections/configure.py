@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError, SetupRefused
+from ledgerbridge.connectors.kit.http import Unreachable
 from ledgerbridge.connectors.registry import ConnectorHandle, SystemSpec, conflict_fields
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.services.connections.base import (
@@ -481,5 +482,7 @@ def _refusals(spec: SystemSpec) -> Iterator[None]:
         raise Invalid(exc.message, field=exc.field) from exc
     except AuthenticationFailed as exc:
         raise Invalid(str(exc), field="secrets") from exc
+    except Unreachable as exc:
+        raise Invalid(str(exc), field="settings") from exc
     except ConnectorError as exc:
         raise Invalid(f"could not reach {spec.title}: {exc}", field="settings") from exc
