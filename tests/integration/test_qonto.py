@@ -447,7 +447,7 @@ def test_create_whose_answer_was_lost_is_found_not_duplicated(
         assert lossy.creates == 1
         assert len(qonto.clients()) == 1  # it did arrive
         failed = tenant.api.get(f"/connections/{connection['id']}").json()
-        assert "answer was lost" in failed["last_error"]
+        assert "did not answer in time" in failed["last_error"]
 
         clock.advance(timedelta(minutes=1))
         system.run_until_idle()
