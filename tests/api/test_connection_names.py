@@ -61,15 +61,19 @@ def test_a_name_in_use_is_refused_on_create_and_on_rename(
     again = tenant.api.post("/connections", json=body(uniconta.url, " NORDLYS "))
     assert again.status_code == 409
     assert again.json() == {
-        "detail": "a connection named 'Nordlys' exists already (see Connections): give "
-        "another a name of its own",
+        "detail": "a connection named 'Nordlys' exists already (see Connections): to add "
+        "another, give it a name of its own",
         "field": "name",
     }
     second = tenant.api.post("/connections", json=body(uniconta.url, "Nordlys 2"))
     assert second.status_code == 201, second.text
     renamed = tenant.api.patch(f"/connections/{second.json()['id']}", json={"name": "nordlys"})
     assert renamed.status_code == 409
-    assert renamed.json()["field"] == "name"
+    assert renamed.json() == {
+        "detail": "a connection named 'Nordlys' exists already (see Connections): choose a "
+        "name no other connection has",
+        "field": "name",
+    }
     same = tenant.api.patch(f"/connections/{first.json()['id']}", json={"name": "NORDLYS"})
     assert same.status_code == 200, same.text  # its own name in other letters
     assert same.json()["name"] == "NORDLYS"

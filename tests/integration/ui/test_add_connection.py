@@ -196,6 +196,21 @@ def test_a_set_up_form_sent_again_does_not_add_the_connection_twice(
     assert len(tenant.api.get("/connections").json()) == 2
 
 
+def test_a_rename_to_a_name_in_use_is_refused_on_the_name(web: Web, tenant: Tenant) -> None:
+    """The Credentials tab's rename holds the same rule as the set-up: the refusal is on the
+    name field, and the connection keeps its name."""
+    for name in ("Shop files", "Till files"):
+        assert web.post("/ui/connections/new/files", {"name": name}).status_code == 303
+    till = next(c for c in tenant.api.get("/connections").json() if c["name"] == "Till files")
+    renamed = web.post(f"/ui/connections/{till['id']}/name", {"name": "SHOP FILES"})
+    assert renamed.status_code == 409, text_of(renamed.text)
+    assert (
+        '<small id="name-error" class="error">a connection named &#39;Shop files&#39; exists '
+        "already (see Connections): choose a name no other connection has</small>"
+    ) in renamed.text
+    assert tenant.api.get(f"/connections/{till['id']}").json()["name"] == "Till files"
+
+
 def test_the_tripletex_form_says_first_when_the_installation_lacks_its_consumer_token(
     web: Web,
 ) -> None:

@@ -199,9 +199,13 @@ class Configure(Status):
             ).all()
         taken = next((n for n in names if n.casefold() == name.casefold()), None)
         if taken is not None:
+            fix = (
+                "choose a name no other connection has"
+                if connection_id
+                else "to add another, give it a name of its own"
+            )
             raise Conflict(
-                f"a connection named '{taken}' exists already (see Connections): give "
-                f"{'this one' if connection_id else 'another'} a name of its own",
+                f"a connection named '{taken}' exists already (see Connections): {fix}",
                 field="name",
             )
 
