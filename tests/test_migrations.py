@@ -20,8 +20,11 @@ from ledgerbridge.store.tables.tenancy import Connection, Tenant
 def _ours(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     """procrastinate's schema (PostgreSQL only) is its own, applied by migration 0004; the
     business-key indexes of migration 0015 are on expressions the models cannot declare for
-    both backends (``test_business_key_checks_use_their_index`` checks them)."""
-    return not (name or "").startswith(("procrastinate_", "ix_hub_records_key_"))
+    both backends (``test_business_key_checks_use_their_index`` checks them), as is migration
+    0020's index of connection names in lower case (``test_connection_names_are_told_apart``)."""
+    return not (name or "").startswith(
+        ("procrastinate_", "ix_hub_records_key_", "uq_connections_tenant_name")
+    )
 
 
 @pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
@@ -141,3 +144,42 @@ def test_connections_keep_the_streams_they_ran_with(engine: sa.Engine) -> None:
         "customers": {"enabled": False},
         "period_statistics": {"enabled": False},
     }
+
+
+def test_connection_names_are_told_apart(engine: sa.Engine) -> None:
+    """Migration 0020: names a tenant held twice (in any case of letters) are told apart, the
+    later connections numbered; then the database refuses a name in use."""
+    given = [  # (id, tenant, name, created on day)
+        ("a", "t", "Nordlys", 1), ("b", "t", "nordlys", 2), ("c", "t", "Nordlys (2)", 3),
+        ("d", "t", "Nordlys", 4), ("e", "u", "Nordlys", 5), ("f", "t", "Fjord", 6),
+    ]  # fmt: skip
+    with engine.connect() as connection:
+        command.downgrade(alembic_config(connection), "0019")
+        for tenant in ("t", "u"):
+            connection.execute(
+                sa.insert(Tenant.__table__).values(
+                    id=tenant, name=tenant, created_at=datetime(2026, 12, 1, tzinfo=UTC)
+                )
+            )
+        for id_, tenant, name, day in given:
+            connection.execute(
+                sa.insert(Connection.__table__).values(
+                    id=id_, tenant_id=tenant, system="files", name=name, timezone="UTC",
+                    settings={}, secrets="", credential_key=id_, inbound_token_hash="",
+                    active=True, import_state="done",
+                    created_at=datetime(2026, 12, day, tzinfo=UTC),
+                    updated_at=datetime(2026, 12, day, tzinfo=UTC),
+                )
+            )  # fmt: skip
+        connection.commit()
+        command.upgrade(alembic_config(connection), "head")
+        connection.commit()
+        stored = dict(connection.execute(sa.select(Connection.id, Connection.name)).all())
+        assert stored == {
+            "a": "Nordlys", "b": "nordlys (3)", "c": "Nordlys (2)", "d": "Nordlys (4)",
+            "e": "Nordlys", "f": "Fjord",
+        }  # fmt: skip
+        with pytest.raises(sa.exc.IntegrityError):
+            connection.execute(
+                sa.update(Connection.__table__).where(Connection.id == "f").values(name="NORDLYS")
+            )

@@ -377,7 +377,7 @@ def test_only_a_system_with_one_session_per_user_warns_of_shared_credentials(
     tenant: Tenant, qonto: Qonto
 ) -> None:
     connect_qonto(tenant, qonto)
-    second = connect_qonto(tenant, qonto)  # Qonto counts calls per host, not per user
+    second = connect_qonto(tenant, qonto, name="Qonto 2")  # Qonto counts calls per host
     assert not any("already used" in w for w in second["warnings"])
 
 

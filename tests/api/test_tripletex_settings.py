@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from ledgerbridge.clock import ManualClock
 from tests.integration.conftest import Tenant
 from tests.integration.test_tripletex import (
     SUMMARY,
@@ -46,3 +50,44 @@ def test_a_tripletex_connection_runs_on_oslo_time(tenant: Tenant, tripletex: Tri
     status = created.json()
     assert status["timezone"] == "Europe/Oslo"
     assert {s["timezone"] for s in status["schedules"]} == {"Europe/Oslo"}
+
+
+def test_an_expiry_date_in_the_past_is_refused_on_its_field(
+    tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    """A token past its expiry date does not work: the date is refused when given, with what
+    it is for. Today (in Oslo) is still accepted."""
+    today = clock.now().astimezone(ZoneInfo("Europe/Oslo")).date()
+    past = (today - timedelta(days=1)).isoformat()
+    created = tenant.api.post("/connections", json=body(tripletex, employee_token_expires_on=past))
+    assert created.status_code == 422, created.text
+    refusal = created.json()["detail"][0]
+    assert refusal["loc"] == ["body", "settings", "employee_token_expires_on"]
+    assert refusal["msg"] == (
+        f"settings.employee_token_expires_on: {past} has passed (today is {today}); it is the "
+        "expiry date chosen when the employee token was generated, and Tripletex refuses a "
+        "credential past it: generate a new one and give the date chosen for it"
+    )
+    assert tenant.api.get("/connections").json() == []
+    cid = connect(tenant, tripletex, employee_token_expires_on=today.isoformat())["id"]
+    changed = tenant.api.patch(
+        f"/connections/{cid}", json={"settings": {"employee_token_expires_on": past}}
+    )
+    assert changed.status_code == 422
+    assert changed.json()["detail"][0]["loc"] == ["body", "settings", "employee_token_expires_on"]
+
+
+def test_a_saved_expiry_date_that_has_passed_keeps_loading(
+    tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    """A date that passed after it was saved is the status's to tell: the connection loads,
+    says the token expired, and other settings can still be changed."""
+    cid = connect(tenant, tripletex)["id"]
+    expiry = tripletex.firm.token_expires
+    clock.set(datetime.combine(expiry + timedelta(days=3), time(12), UTC))
+    status = tenant.api.get(f"/connections/{cid}")
+    assert status.status_code == 200, status.text
+    assert any(f"expired on {expiry.isoformat()}" in w for w in status.json()["warnings"])
+    changed = tenant.api.patch(f"/connections/{cid}", json={"settings": {"token_warning_days": 7}})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["settings"]["employee_token_expires_on"] == expiry.isoformat()

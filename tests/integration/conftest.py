@@ -130,13 +130,17 @@ def tenant(system: System, hub: str) -> Iterator[Tenant]:
 
 
 def connect(
-    tenant: Tenant, uniconta: Uniconta, *, settings: dict[str, Any] | None = None
+    tenant: Tenant,
+    uniconta: Uniconta,
+    *,
+    settings: dict[str, Any] | None = None,
+    name: str = "Uniconta",
 ) -> dict[str, Any]:
     response = tenant.api.post(
         "/connections",
         json={
             "system": "uniconta",
-            "name": "Uniconta",
+            "name": name,
             "timezone": "Europe/Copenhagen",
             "settings": {
                 "company_id": COMPANY,

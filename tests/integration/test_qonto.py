@@ -76,12 +76,14 @@ def qonto() -> Iterator[Qonto]:
     yield from start(QontoSandbox(seed=4))
 
 
-def connect(tenant: Tenant, qonto: Qonto, *, secrets: dict[str, Any] | None = None) -> Any:
+def connect(
+    tenant: Tenant, qonto: Qonto, *, secrets: dict[str, Any] | None = None, name: str = "Qonto"
+) -> Any:
     response = tenant.api.post(
         "/connections",
         json={
             "system": "qonto",
-            "name": "Qonto",
+            "name": name,
             "timezone": "Europe/Paris",
             "settings": {"base_url": qonto.url, "entities": {"customers": {"enabled": True}}},
             "secrets": secrets or {"access_token": qonto.access_token},
@@ -445,7 +447,7 @@ def test_create_whose_answer_was_lost_is_found_not_duplicated(
         assert lossy.creates == 1
         assert len(qonto.clients()) == 1  # it did arrive
         failed = tenant.api.get(f"/connections/{connection['id']}").json()
-        assert "answer was lost" in failed["last_error"]
+        assert "did not answer in time" in failed["last_error"]
 
         clock.advance(timedelta(minutes=1))
         system.run_until_idle()
@@ -860,7 +862,7 @@ def test_invoices_switched_on_without_vat_groups_are_warned_about_before_the_imp
     saved = tenant.api.patch(f"/connections/{cid}", json={"settings": {"vat_groups": VAT_GROUPS}})
     assert saved.is_success, saved.text
     assert tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
-    customers_only = connect(tenant, qonto)["id"]
+    customers_only = connect(tenant, qonto, name="Qonto customers")["id"]
     assert tenant.api.get(f"/connections/{customers_only}").json()["warnings"] == []
 
 

@@ -88,7 +88,7 @@ def test_create_whose_answer_was_lost_is_found_not_duplicated(
     assert lossy.inserts == 1
     assert uniconta.debtor("70001") is not None  # it did arrive
     failed = manual_tenant.api.get(f"/connections/{connection['id']}").json()
-    assert "answer was lost" in failed["last_error"]
+    assert "did not answer in time" in failed["last_error"]
 
     clock.advance(timedelta(minutes=1))  # the retry is due
     manual_system.run_until_idle()

@@ -79,10 +79,12 @@ def system(settings: Settings, clock: ManualClock) -> Iterator[System]:
     built.close()
 
 
-def body(tripletex: Tripletex, token: str | None = None, **settings: Any) -> dict[str, Any]:
+def body(
+    tripletex: Tripletex, token: str | None = None, name: str = "Tripletex", **settings: Any
+) -> dict[str, Any]:
     return {
         "system": "tripletex",
-        "name": "Tripletex",
+        "name": name,
         "timezone": "Europe/Oslo",
         "settings": {
             "environment": "production",
@@ -94,8 +96,10 @@ def body(tripletex: Tripletex, token: str | None = None, **settings: Any) -> dic
     }
 
 
-def connect(tenant: Tenant, tripletex: Tripletex, **settings: Any) -> dict[str, Any]:
-    response = tenant.api.post("/connections", json=body(tripletex, **settings))
+def connect(
+    tenant: Tenant, tripletex: Tripletex, name: str = "Tripletex", **settings: Any
+) -> dict[str, Any]:
+    response = tenant.api.post("/connections", json=body(tripletex, name=name, **settings))
     assert response.status_code == 201, response.text
     connection: dict[str, Any] = response.json()
     return connection
@@ -197,7 +201,8 @@ def test_a_deactivated_employee_is_refused_and_stops_the_sync_with_the_reason(
 ) -> None:
     connection = connect(tenant, tripletex)
     tripletex.sandbox.set_employee_active(tripletex.firm.employee_id, False)
-    field, message = refused(tenant.api.post("/connections", json=body(tripletex)))
+    again = body(tripletex, name="Tripletex again")
+    field, message = refused(tenant.api.post("/connections", json=again))
     assert "deactivated" in message and field == "secrets.employee_token"
     assert tenant.api.post(f"/connections/{connection['id']}/import").status_code == 202
     system.run_until_idle()
@@ -289,7 +294,7 @@ def test_only_owner_and_admin_may_connect_or_configure(
         "/users", json={"email": "admin@uku.example", "role": "admin"}
     ).json()["api_key"]
     admin = httpx.Client(base_url=hub, headers={"Authorization": f"Bearer {admin_key}"})
-    assert admin.post("/connections", json=body(tripletex)).status_code == 201
+    assert admin.post("/connections", json=body(tripletex, name="By admin")).status_code == 201
 
 
 # ------------------------------------------------------------------ token expiry and rotation
@@ -860,7 +865,7 @@ def test_a_connection_that_imports_no_summaries_says_what_is_missing(
 ) -> None:
     """The test connection succeeds, yet no summary arrives: the status says what is still
     to do (map a data field, link the clients), until both are done."""
-    cid = connect(tenant, tripletex)["id"]
+    cid = connect(tenant, tripletex, "Tripletex, nothing mapped")["id"]
     activate(system, tenant, cid)
     warnings = tenant.api.get(f"/connections/{cid}").json()["warnings"]
     assert len(warnings) == 2, warnings
@@ -873,7 +878,7 @@ def test_a_connection_that_imports_no_summaries_says_what_is_missing(
     cid, _, _ = link_first_client(system, tenant, tripletex, SUMMARY)
     assert tenant.api.get(f"/connections/{cid}").json()["warnings"] == []
     switched_off = {"entities": {"period_statistics": {"enabled": False}}}
-    other = connect(tenant, tripletex, **switched_off)["id"]
+    other = connect(tenant, tripletex, "Tripletex, no summaries", **switched_off)["id"]
     assert tenant.api.get(f"/connections/{other}").json()["warnings"] == []
 
 

@@ -785,7 +785,7 @@ def test_second_connection_with_the_same_user_is_warned_about_token_conflicts(
 ) -> None:
     first = connect(tenant, uniconta)
     assert first["warnings"] == []
-    second = connect(tenant, uniconta)
+    second = connect(tenant, uniconta, name="Uniconta, second")
     shared = [w for w in second["warnings"] if "already used by another connection" in w]
     assert len(shared) == 1
     # the status says so as long as it lasts, on both sides, not only in the create's answer

@@ -216,7 +216,10 @@ def test_an_order_whose_answer_was_lost_is_found_and_completed(
     faults.inject("POST", "/Insert/DebtorOrderClient", "lose")
     ids = new_invoices(tenant, trading, 3)
     push(system, tenant, trading.cid)
-    assert "answer was lost" in tenant.api.get(f"/connections/{trading.cid}").json()["last_error"]
+    assert (
+        "did not answer in time"
+        in tenant.api.get(f"/connections/{trading.cid}").json()["last_error"]
+    )
     assert len(uniconta.sandbox.all(COMPANY, "DebtorOrderClient")) == 3, "they did arrive"
     assert {i["reason"] for i in issues(tenant, trading.cid)} == {"write_interrupted"}
     settle(system, tenant, trading.cid, clock, booked(tenant, ids))

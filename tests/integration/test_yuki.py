@@ -60,12 +60,12 @@ def settings_for(yuki: Yuki, **extra: Any) -> dict[str, Any]:
     }
 
 
-def connect(tenant: Tenant, yuki: Yuki, **extra: Any) -> dict[str, Any]:
+def connect(tenant: Tenant, yuki: Yuki, name: str = "Yuki", **extra: Any) -> dict[str, Any]:
     response = tenant.api.post(
         "/connections",
         json={
             "system": "yuki",
-            "name": "Yuki",
+            "name": name,
             "timezone": "Europe/Amsterdam",
             "settings": settings_for(yuki, **extra),
             "secrets": {"access_key": yuki.seeded.access_key},
@@ -276,7 +276,7 @@ def test_initial_import_brings_customers_skips_inactive_and_suppliers_only_when_
     assert [i["key"] for i in skipped] == ["10003"]
     assert "inactive" in skipped[0]["message"]
 
-    with_suppliers = connect(tenant, yuki, import_suppliers=True)
+    with_suppliers = connect(tenant, yuki, "Yuki with suppliers", import_suppliers=True)
     activate(system, tenant, with_suppliers["id"])
     supplier = by_number(tenant, "10004")
     assert supplier["data"]["is_supplier"] and not supplier["data"]["is_customer"]

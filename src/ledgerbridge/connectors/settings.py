@@ -38,6 +38,14 @@ Cron = Annotated[str, AfterValidator(_cron)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^(\*|[a-z][a-z0-9_]*)$")]
 ConflictRule = Literal["accounting", "app", "latest", "hold"]
+PathKind = Literal["folder", "image"]
+"""What a path a setting names must be: a folder the hub watches, or an image for a PDF."""
+
+
+EXPIRY_SUFFIX = "_expires_on"
+"""A setting that dates a credential (Tripletex's ``employee_token_expires_on``): asked with
+the secrets, since a new token comes with a new date, and refused when a date given has passed
+(a credential past it no longer works)."""
 
 
 READ_FROM_SYSTEM: dict[str, Any] = {"x-read-from-system": True}
@@ -70,6 +78,9 @@ class ConnectionSettings(Strict):
     learned: ClassVar[frozenset[str]] = frozenset()
     """Settings the hub stores itself when it checks the credentials (who the user is, the
     organisation reached): shown, never given."""
+    paths: ClassVar[dict[str, PathKind]] = {}
+    """Settings naming a path on the hub's server (dotted: ``invoice_mail.logo_path``) and
+    what it must be: checked when given (``connectors.kit.paths``), not when only read."""
 
     base_url: Url | None = Field(None, description="Another host for the system's API")
     entities: dict[str, StreamChoice] = Field(

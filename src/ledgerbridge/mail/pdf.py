@@ -43,13 +43,29 @@ def invoice_pdf(
     return bytes(pdf.output())
 
 
+UNREADABLE_IMAGE = (OSError, ValueError, RuntimeError, SyntaxError)
+"""What fpdf2 raises for a file it cannot place as an image."""
+
+
 def _logo(pdf: FPDF, logo: str | None) -> None:
     if not logo or not Path(logo).is_file():
         return
     try:
         pdf.image(logo, x=150, y=10, w=45)
-    except (OSError, ValueError, RuntimeError, SyntaxError):
+    except UNREADABLE_IMAGE:
         return  # not an image fpdf2 can read: the invoice goes without it
+
+
+def image_unusable(path: str) -> bool:
+    """Whether fpdf2 refuses the file as an image: tried on a page of its own, as the
+    invoice would place it, when the setting naming it is saved."""
+    pdf = FPDF(format="A4")
+    pdf.add_page()
+    try:
+        pdf.image(path, x=150, y=10, w=45)
+    except UNREADABLE_IMAGE:
+        return True
+    return False
 
 
 def _standard(pdf: FPDF, c: Mapping[str, Any], logo: str | None) -> None:

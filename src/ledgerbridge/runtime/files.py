@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.files import FileLimits, FileMapping, Problem, content_key, read
 from ledgerbridge.connectors.files.settings import KINDS
+from ledgerbridge.connectors.kit.paths import folder_problem
 from ledgerbridge.engine.context import INBOUND, RunContext
 from ledgerbridge.engine.sync import SyncEngine
 from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, Postpone
@@ -451,11 +452,8 @@ class FileJobs:
         resolved = folder.resolve()
         if resolved != root and root not in resolved.parents:
             return f"watch folder {folder} is not scanned: it is not under {root}"
-        if not resolved.is_dir():
-            return f"watch folder {folder} does not exist or is not a folder"
-        if not os.access(resolved, os.R_OK | os.W_OK | os.X_OK):
-            return f"watch folder {folder} cannot be read and written by the hub"
-        return None
+        problem = folder_problem(str(folder))
+        return None if problem is None else f"watch folder {problem}"
 
     def _take(self, ctx: RunContext, folder: Path, entry: Path) -> None:
         """One file of the folder: left for the next scan while it may still be written."""

@@ -10,6 +10,7 @@ import httpx
 from pydantic import TypeAdapter, ValidationError
 
 from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError, SetupRefused
+from ledgerbridge.connectors.kit.http import Unreachable
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.connectors.settings import Url
 from ledgerbridge.connectors.uniconta import setup as uniconta_setup
@@ -45,6 +46,8 @@ class SetupService:
             result = uniconta_setup.login(username, password, meter, base_url, self._transport)
         except AuthenticationFailed as exc:
             raise Invalid(f"{exc}: check the user name and password", field="password") from exc
+        except Unreachable as exc:
+            raise Invalid(str(exc), field="base_url") from exc
         except ConnectorError as exc:
             raise Invalid(f"could not reach Uniconta: {exc}", field="base_url") from exc
         if not result.is_server_user:
@@ -100,6 +103,8 @@ class SetupService:
                 f"{exc}: copy the key from Yuki (Settings › Integrations › Webservice)",
                 field="access_key",
             ) from exc
+        except Unreachable as exc:
+            raise Invalid(str(exc), field="base_url") from exc
         except ConnectorError as exc:
             raise Invalid(f"could not reach Yuki: {exc}", field="base_url") from exc
         return {"domains": domains}

@@ -1,6 +1,7 @@
 """A connection's credentials and settings: its secrets (a form generated from the system's
 secrets, as at set-up), checked with the system by "Test" and again on "Save", so a refused
-token never replaces a working one; the token's expiry date; "Log in again" for a system
+token never replaces a working one; the token's expiry date and the settings that go with a
+secret (Qonto's OAuth client ID); "Log in again" for a system
 with an OAuth login; the name; pause and resume; and deleting the connection after a
 confirmation that says what goes with it."""
 
@@ -13,7 +14,7 @@ from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse
 
 from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
-from ledgerbridge.connectors.settings import schema_of
+from ledgerbridge.connectors.settings import EXPIRY_SUFFIX, schema_of
 from ledgerbridge.services.errors import Invalid, ServiceError
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.forms import FormField, fields_of, read_values
@@ -24,24 +25,25 @@ from ledgerbridge.ui.wizard import wizard_of
 router = APIRouter(route_class=UiRoute)
 tab("Credentials", "credentials", 90)
 
-EXPIRY_SUFFIX = "_expires_on"
-"""A setting that dates a credential (Tripletex's ``employee_token_expires_on``): asked with
-the secrets, since a new token comes with a new date."""
-
 
 def credential_fields(spec: SystemSpec) -> tuple[list[FormField], list[FormField]]:
-    """(secrets, expiry settings) of a system's credentials form. No secret is required
-    there: one left empty keeps its saved value (a new SMTP password alone). Secrets a login
-    hands out (Qonto's tokens) are not asked here either, as at set-up: logging in again
-    replaces them."""
-    handed_out = wizard_of(spec.name).system_secrets
+    """(secrets, settings) of a system's credentials form: the settings are the expiry dates
+    and those that go with a secret (Qonto's OAuth client ID). No secret is required there:
+    one left empty keeps its saved value (a new SMTP password alone, a new client ID with the
+    same secret). Secrets a login hands out (Qonto's tokens) are not asked here either, as at
+    set-up: logging in again replaces them."""
+    steps = wizard_of(spec.name)
     secrets = [
         replace(f, required=False)
         for f in fields_of(schema_of(spec.secrets), secret=True)
-        if f.name not in handed_out
+        if f.name not in steps.system_secrets
     ]
-    expiry = [f for f in fields_of(schema_of(spec.settings)) if f.name.endswith(EXPIRY_SUFFIX)]
-    return secrets, expiry
+    settings = [
+        f
+        for f in fields_of(schema_of(spec.settings))
+        if f.name.endswith(EXPIRY_SUFFIX) or f.name in steps.with_secrets
+    ]
+    return secrets, settings
 
 
 def _page(
@@ -54,12 +56,12 @@ def _page(
     status_code: int = 200,
 ) -> HTMLResponse:
     context = connection_context(request, signed, connection_id, "credentials")
-    secrets, expiry = credential_fields(context["spec"])
+    secrets, plain = credential_fields(context["spec"])
     saved = context["connection"]["settings"]
     context.update(
         secret_fields=secrets,
-        expiry_fields=expiry,
-        values={f"settings.{f.name}": saved.get(f.name) or "" for f in expiry},
+        setting_fields=plain,
+        values={f"settings.{f.name}": saved.get(f.name) or "" for f in plain},
         options={},
         errors=errors or {},
         checked=checked,
@@ -77,10 +79,11 @@ def credentials_page(request: Request, connection_id: str, signed: SignedDep) ->
 async def _given(
     request: Request, signed: Signed, connection_id: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(secrets, settings) the credentials form gives; an empty secret is left as it is."""
-    system, _ = system_of(request).connections.settings_of(signed.principal, connection_id)
+    """(secrets, settings) the credentials form gives; an empty secret is left as it is, and
+    only a setting that differs from the saved one is sent."""
+    system, saved = system_of(request).connections.settings_of(signed.principal, connection_id)
     spec = SYSTEMS[system]
-    secrets, expiry = credential_fields(spec)
+    secrets, plain = credential_fields(spec)
     form = await request.form()
     given = {k: v for k, v in form.items() if isinstance(v, str)}
 
@@ -88,9 +91,14 @@ async def _given(
         return {k.removeprefix(prefix): v for k, v in given.items() if k.startswith(prefix)}
 
     new_secrets = read_values(secrets, under("secrets."))
-    if not new_secrets:
+    changed = {
+        key: value
+        for key, value in read_values(plain, under("settings.")).items()
+        if value != saved.get(key)
+    }
+    if not new_secrets and not changed:
         raise Invalid(f"paste the new {spec.title} credentials first", field="secrets")
-    return new_secrets, read_values(expiry, under("settings."))
+    return new_secrets, changed
 
 
 @router.post("/connections/{connection_id}/credentials/check", response_class=HTMLResponse)
@@ -160,7 +168,13 @@ def save_name(
             request, signed, connection_id, errors={"name": "give the connection a name"},
             status_code=422,
         )  # fmt: skip
-    system_of(request).connections.configure(signed.principal, connection_id, name=name)
+    try:
+        system_of(request).connections.configure(signed.principal, connection_id, name=name)
+    except ServiceError as exc:
+        return _page(
+            request, signed, connection_id,
+            errors={exc.field or "_": exc.message}, status_code=exc.status,
+        )  # fmt: skip
     return redirect(f"/ui/connections/{connection_id}/credentials", "Name saved.")
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.connectors.settings import schema_of
-from ledgerbridge.services.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError
+from ledgerbridge.services.errors import Forbidden, Invalid, NotFound, ServiceError
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.forms import FormField, choices_of, fields_of, fields_under, read_values
 from ledgerbridge.ui.web import (
@@ -156,7 +156,6 @@ async def create_connection(request: Request, system: str, signed: ChangeDep) ->
     try:
         if len(given.get("name", "")) > NAME_MAX:
             raise Invalid(f"a connection's name has at most {NAME_MAX} characters", field="name")
-        _refuse_taken_name(request, signed, given.get("name", "").strip() or system)
         created = system_of(request).connections.create(
             signed.principal,
             system=system,
@@ -197,18 +196,6 @@ def _keeps_secrets(system: str, refused: str | None, secret: str) -> bool:
     field = (refused or "").removeprefix("settings.")
     credentials = field.startswith("secrets") or field in SYSTEMS[system].credential_settings
     return bool(secret) and not credentials
-
-
-def _refuse_taken_name(request: Request, signed: Signed, name: str) -> None:
-    """A set-up form sent again (the browser's back button, a reload) would add the same
-    connection twice, listed twice under one name: the name already in use is refused."""
-    for existing in system_of(request).connections.list_connections(signed.principal):
-        if existing["name"].casefold() == name.casefold():
-            raise Conflict(
-                f"a connection named '{existing['name']}' exists already (see Connections): "
-                "to add another, give it a name of its own",
-                field="name",
-            )
 
 
 def _under(form: dict[str, str], prefix: str) -> dict[str, str]:

@@ -30,6 +30,9 @@ class Wizard:
     """(created connection) → (the page that comes next, what the notice adds)."""
     options: tuple[str, ...] = ()
     """Plain settings (and nested ones, by name) shown on the Entities page."""
+    with_secrets: tuple[str, ...] = ()
+    """Plain settings that go with a secret (an OAuth app's client ID beside its client
+    secret): the Credentials tab asks them with the secrets, filled in with the saved value."""
     save_label: str = "Save and check the connection"
 
 

@@ -146,13 +146,20 @@ def test_a_refusal_under_advanced_opens_it_with_the_reason_on_the_field(
 ) -> None:
     """A host that does not answer, or a time zone that does not exist, is marked on a field
     the page shows: the Advanced section opens, and the time zone says why beside it."""
+    port = free_port()
     login = {
         "settings.username": USER,
         "secrets.password": PASSWORD,
-        "settings.base_url": f"http://127.0.0.1:{free_port()}",
+        "settings.base_url": f"http://127.0.0.1:{port}",
     }
     unreachable = web.post("/ui/connections/new/uniconta/login", login)
     assert unreachable.status_code == 422
+    # in plain words: the host, what happened, what to check; not the HTTP library's text
+    assert (
+        f"could not reach Uniconta at 127.0.0.1:{port}: the connection was refused (nothing "
+        "answers on that port); check the address and port, and that the service is running"
+    ) in text_of(unreachable.text)
+    assert "Errno" not in unreachable.text
     assert "<details open>" in unreachable.text
     assert 'aria-invalid="true"' in unreachable.text.split('id="settings-base_url"')[1][:300]
     assert "<details>" in web.get("/ui/connections/new/uniconta").text, "closed until refused"
@@ -187,6 +194,21 @@ def test_a_set_up_form_sent_again_does_not_add_the_connection_twice(
     other = web.post("/ui/connections/new/uniconta", {**form, "name": "Uniconta – second"})
     assert other.status_code == 303, text_of(other.text)
     assert len(tenant.api.get("/connections").json()) == 2
+
+
+def test_a_rename_to_a_name_in_use_is_refused_on_the_name(web: Web, tenant: Tenant) -> None:
+    """The Credentials tab's rename holds the same rule as the set-up: the refusal is on the
+    name field, and the connection keeps its name."""
+    for name in ("Shop files", "Till files"):
+        assert web.post("/ui/connections/new/files", {"name": name}).status_code == 303
+    till = next(c for c in tenant.api.get("/connections").json() if c["name"] == "Till files")
+    renamed = web.post(f"/ui/connections/{till['id']}/name", {"name": "SHOP FILES"})
+    assert renamed.status_code == 409, text_of(renamed.text)
+    assert (
+        '<small id="name-error" class="error">a connection named &#39;Shop files&#39; exists '
+        "already (see Connections): choose a name no other connection has</small>"
+    ) in renamed.text
+    assert tenant.api.get(f"/connections/{till['id']}").json()["name"] == "Till files"
 
 
 def test_the_tripletex_form_says_first_when_the_installation_lacks_its_consumer_token(

@@ -11,11 +11,11 @@ reads (changed through the generic settings patch) fails that file with ``mappin
 from __future__ import annotations
 
 from pathlib import PurePath
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, Field
 
-from ledgerbridge.connectors.settings import ConnectionSettings, Strict
+from ledgerbridge.connectors.settings import ConnectionSettings, PathKind, Strict
 
 KINDS = ("orders", "refunds")
 
@@ -39,6 +39,8 @@ class FileMappings(Strict):
 
 
 class FilesSettings(ConnectionSettings):
+    paths: ClassVar[dict[str, PathKind]] = {"watch_folder": "folder"}
+
     file_mappings: FileMappings | None = Field(
         None,
         description="Saved with PUT /connections/{id}/file-mappings/{kind}",

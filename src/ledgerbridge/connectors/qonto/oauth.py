@@ -20,6 +20,7 @@ import httpx
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import JSON, AuthenticationFailed, RemoteUnavailable
+from ledgerbridge.connectors.kit.http import Unreachable, in_plain_words
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, QontoClient
 
@@ -88,7 +89,7 @@ def _token_request(
         with httpx.Client(transport=transport, timeout=30.0, headers=headers) as http:
             response = http.post(f"{oauth_url(settings)}/oauth2/token", data=form)
     except httpx.TransportError as exc:
-        raise RemoteUnavailable(f"Qonto's login server is unreachable: {exc}") from exc
+        raise Unreachable(f"could not reach Qonto's login server{in_plain_words(exc)}") from exc
     if response.status_code >= 500:
         raise RemoteUnavailable(f"Qonto's login server answered {response.status_code}")
     try:

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from ledgerbridge.connectors.settings import ConnectionSettings, Strict, Text, Url
+from ledgerbridge.connectors.settings import ConnectionSettings, PathKind, Strict, Text, Url
 from ledgerbridge.connectors.uniconta.mapping import CountryMapping
 from ledgerbridge.mail import render
 from ledgerbridge.model.common import Email
@@ -110,6 +110,7 @@ class InvoiceMail(Strict):
 
 class UnicontaSettings(ConnectionSettings):
     learned: ClassVar[frozenset[str]] = frozenset({"uniconta_user"})
+    paths: ClassVar[dict[str, PathKind]] = {"invoice_mail.logo_path": "image"}
 
     company_id: int = Field(
         ge=1, description="The company the user reaches (setup login lists them)"

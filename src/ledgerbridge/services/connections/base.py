@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -107,8 +107,11 @@ class Part:
         """The system's warnings about the settings, as of today in the connection's zone."""
         if spec.status_warnings is None:
             return []
-        today = self._clock.now().astimezone(ZoneInfo(timezone)).date()
-        return spec.status_warnings(settings, today)
+        return spec.status_warnings(settings, self._today(timezone))
+
+    def _today(self, timezone: str) -> date:
+        """The connection's local day: a credential's expiry date is a day in its zone."""
+        return self._clock.now().astimezone(ZoneInfo(timezone)).date()
 
     def _shared_credentials(
         self, tenant_id: str, credential_key: str, own_id: str | None = None

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError, SetupRefused
+from ledgerbridge.connectors.kit.http import Unreachable
 from ledgerbridge.connectors.registry import ConnectorHandle, SystemSpec, conflict_fields
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.services.connections.base import (
@@ -27,9 +28,11 @@ from ledgerbridge.services.connections.settings import (
     checked_settings,
     merge,
     refuse_learned,
+    refuse_past_expiry,
+    refuse_unusable_paths,
 )
 from ledgerbridge.services.connections.status import Status
-from ledgerbridge.services.errors import Invalid, NotFound
+from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import Link
@@ -72,20 +75,24 @@ class Configure(Status):
     ) -> JSON:
         principal.require_admin("creating a connection")
         spec = system_spec(system)
+        name = name.strip() or spec.name
+        self._refuse_taken_name(principal.tenant_id, name)
         timezone = timezone or spec.timezone
         check_timezone(timezone)
         refuse_learned(spec, settings)
         settings = checked_settings(spec, settings)
+        refuse_past_expiry(spec, settings, {}, self._today(timezone))
+        refuse_unusable_paths(spec, settings, {})
         checked_secrets(spec, secrets_, partial=False)
         settings, warnings = self._verify(spec, settings, self._with_installation(spec, secrets_))
         self._check_links(principal, spec, settings, {}, self._with_installation(spec, secrets_))
         token = secrets.token_urlsafe(24)
         now = self._clock.now()
-        with self._sessions.begin() as session:
+        with self._names_kept_apart(principal.tenant_id, name), self._sessions.begin() as session:
             row = Connection(
                 tenant_id=principal.tenant_id,
                 system=spec.name,
-                name=name.strip() or spec.name,
+                name=name,
                 timezone=timezone,
                 settings=settings,
                 secrets=self._box.seal({**secrets_, "inbound_token": token}),
@@ -119,6 +126,9 @@ class Configure(Status):
         """Change a connection. ``settings`` is a JSON merge patch of the stored settings
         (nested objects merged by field, ``null`` removes a key)."""
         principal.require_admin("changing a connection")
+        name = (name or "").strip() or None
+        if name is not None:
+            self._refuse_taken_name(principal.tenant_id, name, connection_id)
         if timezone is not None:
             check_timezone(timezone)
         spec, previous, merged, current = self._proposed(
@@ -138,10 +148,11 @@ class Configure(Status):
             principal, spec, merged, previous,
             self._with_installation(spec, {**current, **(secrets_ or {})}),
         )  # fmt: skip
-        with self._sessions.begin() as session:
+        renamed = self._names_kept_apart(principal.tenant_id, name or "", connection_id)
+        with renamed, self._sessions.begin() as session:
             row = self._load(session, principal, connection_id)
             if name is not None:
-                row.name = name.strip() or row.name
+                row.name = name
             if timezone is not None:
                 row.timezone = timezone
             if settings is not None or credentials_changed:
@@ -175,6 +186,41 @@ class Configure(Status):
             self._queue.hasten(connection_id, self._ledger.next_day_start(spec.quota_timezone))
         status = self.status(principal, connection_id)
         return {**status, "warnings": [*warnings, *status["warnings"]]}
+
+    def _refuse_taken_name(self, tenant_id: str, name: str, connection_id: str = "") -> None:
+        """A form sent again (the browser's back button, a reload) would add the same
+        connection twice, listed twice under one name: a name the tenant's other connection
+        holds, in any case of letters, is refused on the name."""
+        with self._sessions() as session:
+            names = session.scalars(
+                sa.select(Connection.name).where(
+                    Connection.tenant_id == tenant_id, Connection.id != connection_id
+                )
+            ).all()
+        taken = next((n for n in names if n.casefold() == name.casefold()), None)
+        if taken is not None:
+            fix = (
+                "choose a name no other connection has"
+                if connection_id
+                else "to add another, give it a name of its own"
+            )
+            raise Conflict(
+                f"a connection named '{taken}' exists already (see Connections): {fix}",
+                field="name",
+            )
+
+    @contextmanager
+    def _names_kept_apart(
+        self, tenant_id: str, name: str, connection_id: str = ""
+    ) -> Iterator[None]:
+        """Two saves within milliseconds both pass ``_refuse_taken_name``; the database's
+        unique index (migration 0020) stops the second, refused as the check refuses it."""
+        try:
+            yield
+        except sa.exc.IntegrityError:
+            if name:
+                self._refuse_taken_name(tenant_id, name, connection_id)
+            raise
 
     def conflict_rules(self, principal: Principal, connection_id: str) -> JSON:
         """The connection's conflict rules as rows, and what a rule may name (the entities
@@ -225,10 +271,13 @@ class Configure(Status):
             spec = system_spec(row.system)
             previous = dict(row.settings)
             current = self._box.open(row.secrets)
+            timezone = row.timezone
         merged = previous
         if settings is not None:
             refuse_learned(spec, settings)
             merged = checked_settings(spec, merge(previous, settings))
+            refuse_past_expiry(spec, merged, previous, self._today(timezone))
+            refuse_unusable_paths(spec, merged, previous)
         checked_secrets(spec, secrets_, partial=True)
         return spec, previous, merged, current
 
@@ -437,5 +486,7 @@ def _refusals(spec: SystemSpec) -> Iterator[None]:
         raise Invalid(exc.message, field=exc.field) from exc
     except AuthenticationFailed as exc:
         raise Invalid(str(exc), field="secrets") from exc
+    except Unreachable as exc:
+        raise Invalid(str(exc), field="settings") from exc
     except ConnectorError as exc:
         raise Invalid(f"could not reach {spec.title}: {exc}", field="settings") from exc

@@ -79,7 +79,8 @@ RULES: tuple[tuple[re.Pattern[str], Fix], ...] = (
     ),
     (
         re.compile(
-            r"unreachable|no answer from|timed out|connection refused|name resolution",
+            r"unreachable|could not reach|no answer from|timed out|connection refused|"
+            r"name resolution",
             re.I,
         ),
         Fix(

@@ -5,13 +5,16 @@ reason (``settings.vat_groups[0].rate: …``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ValidationError
 
 from ledgerbridge.connectors.base import SetupRefused
+from ledgerbridge.connectors.kit.paths import path_problem
 from ledgerbridge.connectors.registry import SystemSpec, conflict_fields, directions
+from ledgerbridge.connectors.settings import EXPIRY_SUFFIX
 from ledgerbridge.services.errors import Invalid
 
 JSON = dict[str, Any]
@@ -52,6 +55,48 @@ def refuse_learned(spec: SystemSpec, given: Mapping[str, Any]) -> None:
             f"{spec.name}; it cannot be given",
             field=f"settings.{key}",
         )
+
+
+def refuse_past_expiry(
+    spec: SystemSpec, settings: Mapping[str, Any], stored: Mapping[str, Any], today: date
+) -> None:
+    """A credential's expiry date given now (new or changed) must not have passed: the
+    credential would not work, and the connection would stop at its first run. A date stored
+    earlier that has passed since is left alone (the status says the credential expired)."""
+    for key, value in settings.items():
+        if not key.endswith(EXPIRY_SUFFIX) or value is None or value == stored.get(key):
+            continue
+        if date.fromisoformat(str(value)) < today:
+            field = spec.settings.model_fields[key]
+            meant = (field.description or "the credential's expiry date").rstrip(".")
+            raise Invalid(
+                f"settings.{key}: {value} has passed (today is {today.isoformat()}); it is "
+                f"{meant[0].lower()}{meant[1:]}, and {spec.title} refuses a credential past "
+                "it: generate a new one and give the date chosen for it",
+                field=f"settings.{key}",
+            )
+
+
+def refuse_unusable_paths(
+    spec: SystemSpec, settings: Mapping[str, Any], stored: Mapping[str, Any]
+) -> None:
+    """A folder or file a setting names (a watched folder, a logo) is checked when it is
+    given (new or changed): missing, of the wrong kind, unreadable or not an image the PDF
+    can use is refused on its field, with the path. One stored earlier is left alone."""
+    for dotted, kind in spec.settings.paths.items():
+        value = _at(settings, dotted)
+        if value is None or value == _at(stored, dotted):
+            continue
+        problem = path_problem(kind, str(value))
+        if problem is not None:
+            raise Invalid(f"settings.{dotted}: {problem}", field=f"settings.{dotted}")
+
+
+def _at(settings: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = settings
+    for key in dotted.split("."):
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
 
 
 def checked_settings(spec: SystemSpec, settings: Mapping[str, Any]) -> JSON:
