@@ -21,7 +21,7 @@ def _ours(obj: object, name: str | None, type_: str, reflected: bool, compare_to
     """procrastinate's schema (PostgreSQL only) is its own, applied by migration 0004; the
     business-key indexes of migration 0015 are on expressions the models cannot declare for
     both backends (``test_business_key_checks_use_their_index`` checks them), as is migration
-    0020's index of connection names in lower case (``test_connection_names_are_told_apart``)."""
+    0021's index of connection names in lower case (``test_connection_names_are_told_apart``)."""
     return not (name or "").startswith(
         ("procrastinate_", "ix_hub_records_key_", "uq_connections_tenant_name")
     )
@@ -147,14 +147,14 @@ def test_connections_keep_the_streams_they_ran_with(engine: sa.Engine) -> None:
 
 
 def test_connection_names_are_told_apart(engine: sa.Engine) -> None:
-    """Migration 0020: names a tenant held twice (in any case of letters) are told apart, the
+    """Migration 0021: names a tenant held twice (in any case of letters) are told apart, the
     later connections numbered; then the database refuses a name in use."""
     given = [  # (id, tenant, name, created on day)
         ("a", "t", "Nordlys", 1), ("b", "t", "nordlys", 2), ("c", "t", "Nordlys (2)", 3),
         ("d", "t", "Nordlys", 4), ("e", "u", "Nordlys", 5), ("f", "t", "Fjord", 6),
     ]  # fmt: skip
     with engine.connect() as connection:
-        command.downgrade(alembic_config(connection), "0019")
+        command.downgrade(alembic_config(connection), "0020")
         for tenant in ("t", "u"):
             connection.execute(
                 sa.insert(Tenant.__table__).values(

@@ -214,7 +214,7 @@ class Configure(Status):
         self, tenant_id: str, name: str, connection_id: str = ""
     ) -> Iterator[None]:
         """Two saves within milliseconds both pass ``_refuse_taken_name``; the database's
-        unique index (migration 0020) stops the second, refused as the check refuses it."""
+        unique index (migration 0021) stops the second, refused as the check refuses it."""
         try:
             yield
         except sa.exc.IntegrityError:

@@ -8,8 +8,8 @@ connections (by creation, then id) of a name get " (2)", " (3)" … after it, th
 The index is on an expression (the name in lower case), which the models cannot declare for
 both backends: it lives here, and the services refuse a name in use before writing.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020"
-down_revision = "0019"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
