@@ -66,6 +66,20 @@ def test_metrics_need_their_own_token(system: System, hub: str, tenant: Tenant) 
     assert "metrics are off" in off.json()["detail"]
 
 
+def test_a_token_outside_ascii_is_refused_not_a_server_error(
+    system: System, hub: str, tenant: Tenant
+) -> None:
+    # Header values reach the route as Latin-1 text; a compare of text outside ASCII raises.
+    url = metrics_url(hub)
+    refused = httpx.get(url, headers={"Authorization": "Bearer sk\u00e9-token".encode("latin-1")})
+    assert refused.status_code == 401, refused.text
+    # A token set outside ASCII opens the figures when sent as its UTF-8 bytes.
+    system.settings.metrics_token = "jeton-\u00e9t\u00e9"
+    assert httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 401
+    wanted = {"Authorization": "Bearer jeton-\u00e9t\u00e9".encode()}
+    assert httpx.get(url, headers=wanted).status_code == 200
+
+
 def test_the_figures_come_from_the_database_at_each_scrape(
     system: System, hub: str, tenant: Tenant, uniconta: Uniconta
 ) -> None:

@@ -369,6 +369,23 @@ def test_expired_job_without_attempts_left_fails(queue: JobQueue, clock: ManualC
     assert status(queue, job_id) == "failed"
 
 
+def test_expired_job_without_attempts_left_is_merged_into_its_waiting_twin(
+    queue: JobQueue, clock: ManualClock
+) -> None:
+    """A dead worker's job whose twin waits is folded into it, on its last attempt too: the
+    twin does its work, so it has not failed (as on procrastinate, whose contract is the same)."""
+    job_id = queue.enqueue("pull", connection_id="c1", dedupe_key="pull:c1", max_attempts=1)
+    claim(queue)
+    twin = queue.enqueue("pull", connection_id="c1", dedupe_key="pull:c1")
+    clock.advance(timedelta(minutes=2))
+    assert queue.recover_expired() == 1
+    info = queue.get(job_id)
+    assert info is not None
+    assert (info.status, info.merged_into) == ("merged", twin)
+    assert queue.list(statuses=["failed"]) == []
+    assert status(queue, twin) == "queued"
+
+
 def test_recover_all_running_after_a_crash(queue: JobQueue) -> None:
     ids = [queue.enqueue("pull", connection_id=c) for c in ("a", "b")]
     queued = queue.enqueue("pull", connection_id="c", run_after=T0 + timedelta(hours=1))

@@ -204,8 +204,12 @@ def registry(system: System) -> CollectorRegistry:
 
 
 def _authorized(request: Request, token: str) -> bool:
+    """Compared as bytes, in constant time: the header as sent (the server hands it on as
+    Latin-1 text) against the token's UTF-8, so a token or a header outside ASCII is a plain
+    match or refusal (``compare_digest`` refuses text outside ASCII with an error)."""
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    sent = given.strip().encode("latin-1")
+    return scheme.lower() == "bearer" and hmac.compare_digest(sent, token.encode("utf-8"))
 
 
 # Not in the OpenAPI: that describes the API a tenant's key opens, and this is the operator's

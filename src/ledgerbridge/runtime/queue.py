@@ -449,7 +449,7 @@ class JobQueue:
             if row.attempts < row.max_attempts:
                 # The original run_after keeps its place ahead of younger jobs.
                 self._requeue(session, row, run_after=row.run_after, error=error, now=now)
-            else:
+            elif not self._folded(session, row, error=error, now=now):
                 self._finish(session, row, "failed", error, now)
         return [row.id for row in rows]
 
@@ -479,16 +479,9 @@ class JobQueue:
         self, session: Session, row: Job, *, run_after: datetime, error: str | None, now: datetime
     ) -> None:
         """Back to the queue, unless a queued job with the same dedupe key already waits: then
-        that job does the work and this one is cancelled (the unique index allows only one)."""
-        waiting = None
-        if row.dedupe_key is not None:
-            waiting = session.scalar(
-                sa.select(Job.id).where(Job.dedupe_key == row.dedupe_key, Job.status == "queued")
-            )
-        if waiting is not None:
-            note = f"folded into queued job {waiting}, which does its work"
-            row.result = {MERGED_INTO: waiting}
-            self._finish(session, row, "cancelled", f"{error}; {note}" if error else note, now)
+        that job does the work and this one is folded into it (the unique index allows only
+        one)."""
+        if self._folded(session, row, error=error, now=now):
             return
         row.status = "queued"
         row.run_after = run_after
@@ -496,6 +489,22 @@ class JobQueue:
         row.lease_owner = None
         row.lease_until = None
         session.flush()
+
+    def _folded(self, session: Session, row: Job, *, error: str | None, now: datetime) -> bool:
+        """Fold ``row`` into the queued job with its dedupe key, if one waits: ``merged``
+        (kept as cancelled, the twin's id in its result), no failure, as that job does its
+        work. True if it was."""
+        if row.dedupe_key is None:
+            return False
+        waiting = session.scalar(
+            sa.select(Job.id).where(Job.dedupe_key == row.dedupe_key, Job.status == "queued")
+        )
+        if waiting is None:
+            return False
+        note = f"folded into queued job {waiting}, which does its work"
+        row.result = {MERGED_INTO: waiting}
+        self._finish(session, row, "cancelled", f"{error}; {note}" if error else note, now)
+        return True
 
     @staticmethod
     def _finish(session: Session, row: Job, status: str, error: str | None, now: datetime) -> None:
