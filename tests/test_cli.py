@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
+from ledgerbridge.cli import SANDBOXES
 from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings, public_url_warning
@@ -134,6 +135,23 @@ def _serving(args: list[str], url: str, **request: object) -> httpx.Response:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("name", [*SANDBOXES, "smtp"])
+def test_sandbox_help_and_errors_name_the_command_typed(name: str) -> None:
+    """`ledgerbridge sandbox NAME --help` is the README's way to a simulator's options: its
+    usage line names the command as typed, not a bare `ledgerbridge` that has no such options."""
+    result = _run("sandbox", name, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: ledgerbridge sandbox {name} [-h]")
+
+
+def test_sandbox_option_error_names_the_command_typed() -> None:
+    result = _run("sandbox", "uniconta", "--port", "abc")
+    assert result.returncode == 2
+    assert "ledgerbridge sandbox uniconta: error: argument --port: invalid int value: 'abc'" in (
+        result.stderr
+    )
 
 
 def test_sandbox_command_serves_the_uniconta_api() -> None:

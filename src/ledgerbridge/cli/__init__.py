@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -336,10 +337,17 @@ SANDBOXES = {
 }
 
 
+def _run_sandbox(name: str, args: list[str]) -> None:
+    """Hand the remaining arguments to the simulator's own parser, under the command the user
+    typed, so that its usage line and errors read ``ledgerbridge sandbox NAME`` and can be
+    pasted back as they are."""
+    sys.argv = [f"ledgerbridge sandbox {name}", *args]
+    importlib.import_module(f"ledgerbridge.sandbox.{name.replace('-', '_')}.__main__").main(args)
+
+
 def _sandbox_command(name: str) -> None:
     def run(ctx: typer.Context) -> None:
-        module = importlib.import_module(f"ledgerbridge.sandbox.{name.replace('-', '_')}.__main__")
-        module.main(list(ctx.args))
+        _run_sandbox(name, list(ctx.args))
 
     sandbox_app.command(
         name,
@@ -367,7 +375,7 @@ for _name in SANDBOXES:
     },
 )  # fmt: skip
 def sandbox_smtp(ctx: typer.Context) -> None:
-    importlib.import_module("ledgerbridge.sandbox.smtp.__main__").main(list(ctx.args))
+    _run_sandbox("smtp", list(ctx.args))
 
 
 def main() -> None:
