@@ -177,6 +177,19 @@ def test_sandbox_commands_serve_tripletex_qonto_and_yuki() -> None:
         assert response.status_code in (200, 401, 403), (name, response.status_code)
 
 
+def test_tenant_create_refuses_a_wrong_owner_address_in_one_line(tmp_path: Path) -> None:
+    """A mistyped address is said in one line naming it, with status 2, not a traceback; the
+    command corrected then works."""
+    refused = _run("tenant", "create", "Nordlys", "--owner", "o.nordlys.example", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "error: 'o.nordlys.example' is not an email address (name@example.com)\n"
+    )
+    assert "Traceback" not in refused.stdout + refused.stderr
+    created = _run("tenant", "create", "Nordlys", "--owner", "o@nordlys.example", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+
+
 def test_serve_on_another_port_hands_out_callback_urls_on_that_port(tmp_path: Path) -> None:
     """Without LEDGERBRIDGE_PUBLIC_URL the callback URLs follow the address served, and a
     loopback one is warned about: no accounting system elsewhere can call it."""

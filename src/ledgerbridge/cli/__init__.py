@@ -259,10 +259,14 @@ def tenant_create(
 ) -> None:
     """Create a tenant with its owner, and print the owner's API key (shown once)."""
     from ledgerbridge.runtime.system import System
+    from ledgerbridge.services.errors import ServiceError
 
     system = System(Settings())
     try:
         issued = system.tenancy.create_tenant(name, owner)
+    except ServiceError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
     finally:
         system.close()
     typer.echo(f"tenant  {issued.tenant_id}\nowner   {owner}\napi key {issued.api_key}")
