@@ -190,6 +190,23 @@ def test_tenant_create_refuses_a_wrong_owner_address_in_one_line(tmp_path: Path)
     assert created.returncode == 0, created.stderr
 
 
+@pytest.mark.parametrize("command", [["migrate"], ["tenant", "create", "X", "--owner", "o@x.dk"]])
+def test_a_database_url_of_the_wrong_form_is_one_error_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`postgres://` (the form other tools take) or a typo in LEDGERBRIDGE_DATABASE_URL is said
+    in one line with the forms that work and the password hidden, not a traceback."""
+    url = "postgres://ledgerbridge:s3cret@db-host/ledgerbridge"
+    result = _run(*command, cwd=tmp_path, LEDGERBRIDGE_DATABASE_URL=url)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "error: LEDGERBRIDGE_DATABASE_URL postgres://ledgerbridge:***@db-host/ledgerbridge is "
+        "not a database URL ledgerbridge can use ("
+    )
+    assert "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE" in result.stderr
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_serve_on_another_port_hands_out_callback_urls_on_that_port(tmp_path: Path) -> None:
     """Without LEDGERBRIDGE_PUBLIC_URL the callback URLs follow the address served, and a
     loopback one is warned about: no accounting system elsewhere can call it."""

@@ -400,6 +400,31 @@ def main() -> None:
         typer.echo(f"error: cannot use the database {url} (LEDGERBRIDGE_DATABASE_URL): {reason}",
                    err=True)  # fmt: skip
         raise SystemExit(1) from exc
+    except sa.exc.ArgumentError as exc:
+        problem = _database_url_problem(Settings().database_url)
+        if problem is None:
+            raise
+        typer.echo(f"error: {problem}", err=True)
+        raise SystemExit(2) from exc
+
+
+def _database_url_problem(url: str) -> str | None:
+    """Why SQLAlchemy cannot use the configured database URL (a typo, or the `postgres://`
+    form other tools accept), or None when the URL is not the cause."""
+    import sqlalchemy as sa
+
+    try:
+        sa.make_url(url).get_dialect()
+    except sa.exc.ArgumentError as exc:
+        shown = url
+        with contextlib.suppress(sa.exc.ArgumentError):
+            shown = sa.make_url(url).render_as_string(hide_password=True)
+        return (
+            f"LEDGERBRIDGE_DATABASE_URL {shown} is not a database URL ledgerbridge can use "
+            f"({exc}); give postgresql+psycopg://USER:PASSWORD@HOST/DATABASE or "
+            "sqlite:///PATH"
+        )
+    return None
 
 
 if __name__ == "__main__":
