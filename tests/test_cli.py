@@ -328,6 +328,22 @@ def test_rotate_secrets_re_encrypts_every_secret_so_the_old_key_can_go(tmp_path:
             SecretBox([old]).open(token)
 
 
+def test_a_secret_key_that_is_no_fernet_key_is_named_in_one_error_line(tmp_path: Path) -> None:
+    """A key cut short when pasted into LEDGERBRIDGE_SECRET_KEYS is named by its place, with
+    how to make one, and the command stops with status 2 instead of a traceback."""
+    good = Fernet.generate_key().decode()
+    result = _run(
+        "tenant", "create", "X", "--owner", "o@x.dk", cwd=tmp_path,
+        LEDGERBRIDGE_SECRET_KEYS=f"{good},{good[:20]}",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "error: key 2 of 2 in LEDGERBRIDGE_SECRET_KEYS is not a Fernet key (32 url-safe "
+        "base64-encoded bytes): make one with python -c "
+    )
+    assert good[:20] not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_a_process_whose_keys_do_not_open_the_stored_secrets_refuses_to_start(
     tmp_path: Path,
 ) -> None:
