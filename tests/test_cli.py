@@ -328,6 +328,23 @@ def test_rotate_secrets_re_encrypts_every_secret_so_the_old_key_can_go(tmp_path:
             SecretBox([old]).open(token)
 
 
+@pytest.mark.parametrize("command", [["serve"], ["worker"], ["migrate"]])
+def test_a_setting_of_the_wrong_form_is_named_as_it_is_set(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A mistyped setting is named as the variable the user set, with the reason and the value
+    given, one line each, and nothing starts."""
+    result = _run(
+        *command, cwd=tmp_path, LEDGERBRIDGE_PORT="80OO", LEDGERBRIDGE_JOB_LEASE_SECONDS="-5"
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: LEDGERBRIDGE_PORT: Input should be a valid integer, unable to parse string as an "
+        "integer (given: '80OO')",
+        "error: LEDGERBRIDGE_JOB_LEASE_SECONDS: Input should be greater than 0 (given: '-5')",
+    ]
+
+
 def test_a_secret_key_that_is_no_fernet_key_is_named_in_one_error_line(tmp_path: Path) -> None:
     """A key cut short when pasted into LEDGERBRIDGE_SECRET_KEYS is named by its place, with
     how to make one, and the command stops with status 2 instead of a traceback."""

@@ -383,6 +383,7 @@ def sandbox_smtp(ctx: typer.Context) -> None:
 
 
 def main() -> None:
+    import pydantic
     import sqlalchemy as sa
 
     from ledgerbridge.store.secrets import SecretsKeyError
@@ -400,6 +401,14 @@ def main() -> None:
         typer.echo(f"error: cannot use the database {url} (LEDGERBRIDGE_DATABASE_URL): {reason}",
                    err=True)  # fmt: skip
         raise SystemExit(1) from exc
+    except pydantic.ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # A setting of the wrong form: each one named as it is set, with the reason.
+        for error in exc.errors(include_url=False):
+            name = "LEDGERBRIDGE_" + "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"error: {name}: {error['msg']} (given: {error['input']!r})", err=True)
+        raise SystemExit(2) from exc
     except sa.exc.ArgumentError as exc:
         problem = _database_url_problem(Settings().database_url)
         if problem is None:
