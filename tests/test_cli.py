@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
+from ledgerbridge.cli import SANDBOXES
 from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings, public_url_warning
@@ -136,6 +137,23 @@ def _serving(args: list[str], url: str, **request: object) -> httpx.Response:
         process.wait(timeout=10)
 
 
+@pytest.mark.parametrize("name", [*SANDBOXES, "smtp"])
+def test_sandbox_help_and_errors_name_the_command_typed(name: str) -> None:
+    """`ledgerbridge sandbox NAME --help` is the README's way to a simulator's options: its
+    usage line names the command as typed, not a bare `ledgerbridge` that has no such options."""
+    result = _run("sandbox", name, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith(f"usage: ledgerbridge sandbox {name} [-h]")
+
+
+def test_sandbox_option_error_names_the_command_typed() -> None:
+    result = _run("sandbox", "uniconta", "--port", "abc")
+    assert result.returncode == 2
+    assert "ledgerbridge sandbox uniconta: error: argument --port: invalid int value: 'abc'" in (
+        result.stderr
+    )
+
+
 def test_sandbox_command_serves_the_uniconta_api() -> None:
     port = free_port()
     response = _serving(
@@ -157,6 +175,36 @@ def test_sandbox_commands_serve_tripletex_qonto_and_yuki() -> None:
         response = _serving([name, "--port", str(port)], f"http://127.0.0.1:{port}{path}")
         # Served, and the API's own answer to an unauthenticated call or the WSDL.
         assert response.status_code in (200, 401, 403), (name, response.status_code)
+
+
+def test_tenant_create_refuses_a_wrong_owner_address_in_one_line(tmp_path: Path) -> None:
+    """A mistyped address is said in one line naming it, with status 2, not a traceback; the
+    command corrected then works."""
+    refused = _run("tenant", "create", "Nordlys", "--owner", "o.nordlys.example", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        "error: 'o.nordlys.example' is not an email address (name@example.com)\n"
+    )
+    assert "Traceback" not in refused.stdout + refused.stderr
+    created = _run("tenant", "create", "Nordlys", "--owner", "o@nordlys.example", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["tenant", "create", "X", "--owner", "o@x.dk"]])
+def test_a_database_url_of_the_wrong_form_is_one_error_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """`postgres://` (the form other tools take) or a typo in LEDGERBRIDGE_DATABASE_URL is said
+    in one line with the forms that work and the password hidden, not a traceback."""
+    url = "postgres://ledgerbridge:s3cret@db-host/ledgerbridge"
+    result = _run(*command, cwd=tmp_path, LEDGERBRIDGE_DATABASE_URL=url)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "error: LEDGERBRIDGE_DATABASE_URL postgres://ledgerbridge:***@db-host/ledgerbridge is "
+        "not a database URL ledgerbridge can use ("
+    )
+    assert "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE" in result.stderr
+    assert "s3cret" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_serve_on_another_port_hands_out_callback_urls_on_that_port(tmp_path: Path) -> None:
@@ -278,6 +326,39 @@ def test_rotate_secrets_re_encrypts_every_secret_so_the_old_key_can_go(tmp_path:
         assert SecretBox([new]).open(token)
         with pytest.raises(SecretsKeyError):
             SecretBox([old]).open(token)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["worker"], ["migrate"]])
+def test_a_setting_of_the_wrong_form_is_named_as_it_is_set(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """A mistyped setting is named as the variable the user set, with the reason and the value
+    given, one line each, and nothing starts."""
+    result = _run(
+        *command, cwd=tmp_path, LEDGERBRIDGE_PORT="80OO", LEDGERBRIDGE_JOB_LEASE_SECONDS="-5"
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: LEDGERBRIDGE_PORT: Input should be a valid integer, unable to parse string as an "
+        "integer (given: '80OO')",
+        "error: LEDGERBRIDGE_JOB_LEASE_SECONDS: Input should be greater than 0 (given: '-5')",
+    ]
+
+
+def test_a_secret_key_that_is_no_fernet_key_is_named_in_one_error_line(tmp_path: Path) -> None:
+    """A key cut short when pasted into LEDGERBRIDGE_SECRET_KEYS is named by its place, with
+    how to make one, and the command stops with status 2 instead of a traceback."""
+    good = Fernet.generate_key().decode()
+    result = _run(
+        "tenant", "create", "X", "--owner", "o@x.dk", cwd=tmp_path,
+        LEDGERBRIDGE_SECRET_KEYS=f"{good},{good[:20]}",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "error: key 2 of 2 in LEDGERBRIDGE_SECRET_KEYS is not a Fernet key (32 url-safe "
+        "base64-encoded bytes): make one with python -c "
+    )
+    assert good[:20] not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_a_process_whose_keys_do_not_open_the_stored_secrets_refuses_to_start(

@@ -36,6 +36,8 @@ def test_a_posting_is_neither_changed_nor_deleted(tenant: Tenant) -> None:
     refusals = [
         tenant.api.patch(path, json={"journal": "OTHER"}),
         tenant.api.put(path, json={**POSTING, "journal": "OTHER"}),
+        # A body that is not a whole posting is refused for the same reason, not asked to be one.
+        tenant.api.put(path, json={"journal": "OTHER"}),
         tenant.api.delete(path),
     ]
 
@@ -48,3 +50,4 @@ def test_a_posting_is_neither_changed_nor_deleted(tenant: Tenant) -> None:
     assert kept.json()["data"]["journal"] == "PAYMTCH"
     assert kept.json()["version"] == created.json()["version"]
     assert tenant.api.patch("/journal-postings/nope", json={"journal": "X"}).status_code == 404
+    assert tenant.api.put("/journal-postings/nope", json={"journal": "X"}).status_code == 404

@@ -117,6 +117,40 @@ def test_the_codes_a_route_names_are_looked_up_in_uniconta_when_it_is_saved(
     assert created.status_code == 201, created.text
 
 
+def test_a_route_read_changed_and_sent_back_is_saved(
+    system: System, tenant: Tenant, shop: dict[str, Any]
+) -> None:
+    """Pausing a route is `GET`, `"active": false`, `PUT`: what the answer carries of its own
+    (id, times, warnings, the rules' hash) is taken back as read, and the rules keep their
+    version; only an id of another route is refused."""
+    route_id = shop["route"]["id"]
+    body = route_body(shop)
+    body["commerce"]["rules"] = {"adjustments": [{"target": "note", "template": "W {{ number }}"}]}
+    saved = save(tenant, shop, body).json()
+    read = tenant.api.get(f"/routes/{route_id}").json()
+    assert {"id", "created_at", "updated_at", "warnings"} <= set(read)
+    assert read["commerce"]["rules"]["content_hash"]
+
+    paused = tenant.api.put(f"/routes/{route_id}", json={**read, "active": False})
+
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["active"] is False
+    assert paused.json()["commerce"] == saved["commerce"]  # same rules, version and hash
+    assert paused.json()["paymatch"] == saved["paymatch"]
+    other = tenant.api.put(f"/routes/{route_id}", json={**read, "id": "another-route"})
+    assert other.status_code == 422
+    assert other.json()["detail"][0]["loc"] == ["body", "id"]
+    assert "another-route" in other.json()["detail"][0]["msg"]
+    rules = {**read["commerce"]["rules"], "content_hash": "0" * 64, "adjustments": []}
+    changed = tenant.api.put(
+        f"/routes/{route_id}", json={**read, "commerce": {**read["commerce"], "rules": rules}}
+    )
+    assert changed.status_code == 200, changed.text
+    kept = changed.json()["commerce"]["rules"]
+    assert kept["adjustments"] == [] and kept["content_hash"] != "0" * 64
+    assert kept["version"] == saved["commerce"]["rules"]["version"] + 1
+
+
 def test_a_route_saved_while_uniconta_is_unreachable_warns_that_its_codes_were_not_checked(
     system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
 ) -> None:

@@ -588,6 +588,22 @@ def test_invoices_booked_in_one_batch_each_get_their_mail(
     )
     assert {r.state for r in intents(mail_system)} == {"sent"}
 
+    # Listed page by page (made in one transaction: one time, ties in a fixed order), every
+    # mail once; a cursor of no mail of this connection is a 404.
+    path = f"/connections/{shop['cid']}/invoice-mails"
+    first = mail_tenant.api.get(path, params={"limit": 4}).json()
+    rest = mail_tenant.api.get(path, params={"limit": 4, "after": first[-1]["invoice_id"]}).json()
+    assert len(first) == 4 and len(rest) == 2
+    assert sorted(m["recipient"] for m in first + rest) == sorted(
+        f"kunde{n}@kunde.dk" for n in numbers
+    )
+    assert mail_tenant.api.get(path, params={"after": rest[-1]["invoice_id"]}).json() == []
+    unknown = mail_tenant.api.get(path, params={"after": "no-such-invoice"})
+    assert unknown.status_code == 404
+    assert (
+        unknown.json()["detail"] == "no invoice mail for invoice no-such-invoice on this connection"
+    )
+
 
 def test_a_mail_refused_for_a_misspelt_address_goes_to_the_corrected_one_when_retried(
     mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink,

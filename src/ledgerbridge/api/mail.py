@@ -40,9 +40,16 @@ def invoice_mails(
     system: SystemDep,
     state: MailState | None = None,
     limit: int = Query(100, ge=1, le=1000),
+    after: str | None = Query(
+        None,
+        max_length=36,
+        description="The `invoice_id` of the last mail of the previous page: the next page, "
+        "the mails made before it",
+    ),
 ) -> Any:
-    """Newest first. `skipped` mails say why (`mail_address_missing`, `mail_ean_customer`)."""
-    return system.mail.list(principal, connection_id, state, limit)
+    """Newest first, a page of `limit`. `skipped` mails say why (`mail_address_missing`,
+    `mail_ean_customer`)."""
+    return system.mail.list(principal, connection_id, state, limit, after)
 
 
 @router.post("/{connection_id}/invoice-mails/{invoice_id}/retry", response_model=InvoiceMailView)

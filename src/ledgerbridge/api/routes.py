@@ -13,13 +13,18 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from ledgerbridge.api.connections import Preview
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
+from ledgerbridge.services.errors import Invalid
 from ledgerbridge.services.routes import RouteInput
 
 router = APIRouter(prefix="/routes", tags=["routes"])
+
+
+ROUTE_READ_ONLY = frozenset({"created_at", "updated_at", "warnings"})
+"""What `GET /routes/{id}` answers that the hub keeps by itself."""
 
 
 class RouteBody(BaseModel):
@@ -47,6 +52,20 @@ class RouteBody(BaseModel):
         "`wait_for_invoice_hours` (docs/paymatch.md); the target must have a cash journal",
     )
     active: StrictBool = True
+    id: str | None = Field(
+        None,
+        description="Read only, as `GET` answers it: a route read, changed and sent back is "
+        "taken as it is; on `PUT` it must be the route's own id",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_read_only(cls, data: Any) -> Any:
+        """A route sent back as `GET` answered it carries what the hub keeps by itself (its
+        times and warnings): taken as read, not refused as unknown fields."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in ROUTE_READ_ONLY}
+        return data
 
     def as_input(self) -> RouteInput:
         return RouteInput(
@@ -152,6 +171,8 @@ def replace(route_id: str, body: RouteBody, principal: PrincipalDep, system: Sys
     """Replace a route (owner or admin); changed mapping rules get the next version, and
     draft invoices follow the new settings (booked ones stay). Its codes are checked as on
     create; cash-journal postings the target refused go again with the corrected block."""
+    if body.id is not None and body.id != route_id:
+        raise Invalid(f"the body is route {body.id}, not route {route_id} of the path", field="id")
     return system.routes.replace(principal, route_id, body.as_input())
 
 

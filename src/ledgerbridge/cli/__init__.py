@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -258,10 +259,14 @@ def tenant_create(
 ) -> None:
     """Create a tenant with its owner, and print the owner's API key (shown once)."""
     from ledgerbridge.runtime.system import System
+    from ledgerbridge.services.errors import ServiceError
 
     system = System(Settings())
     try:
         issued = system.tenancy.create_tenant(name, owner)
+    except ServiceError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from exc
     finally:
         system.close()
     typer.echo(f"tenant  {issued.tenant_id}\nowner   {owner}\napi key {issued.api_key}")
@@ -336,10 +341,17 @@ SANDBOXES = {
 }
 
 
+def _run_sandbox(name: str, args: list[str]) -> None:
+    """Hand the remaining arguments to the simulator's own parser, under the command the user
+    typed, so that its usage line and errors read ``ledgerbridge sandbox NAME`` and can be
+    pasted back as they are."""
+    sys.argv = [f"ledgerbridge sandbox {name}", *args]
+    importlib.import_module(f"ledgerbridge.sandbox.{name.replace('-', '_')}.__main__").main(args)
+
+
 def _sandbox_command(name: str) -> None:
     def run(ctx: typer.Context) -> None:
-        module = importlib.import_module(f"ledgerbridge.sandbox.{name.replace('-', '_')}.__main__")
-        module.main(list(ctx.args))
+        _run_sandbox(name, list(ctx.args))
 
     sandbox_app.command(
         name,
@@ -367,10 +379,11 @@ for _name in SANDBOXES:
     },
 )  # fmt: skip
 def sandbox_smtp(ctx: typer.Context) -> None:
-    importlib.import_module("ledgerbridge.sandbox.smtp.__main__").main(list(ctx.args))
+    _run_sandbox("smtp", list(ctx.args))
 
 
 def main() -> None:
+    import pydantic
     import sqlalchemy as sa
 
     from ledgerbridge.store.secrets import SecretsKeyError
@@ -388,6 +401,39 @@ def main() -> None:
         typer.echo(f"error: cannot use the database {url} (LEDGERBRIDGE_DATABASE_URL): {reason}",
                    err=True)  # fmt: skip
         raise SystemExit(1) from exc
+    except pydantic.ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        # A setting of the wrong form: each one named as it is set, with the reason.
+        for error in exc.errors(include_url=False):
+            name = "LEDGERBRIDGE_" + "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"error: {name}: {error['msg']} (given: {error['input']!r})", err=True)
+        raise SystemExit(2) from exc
+    except sa.exc.ArgumentError as exc:
+        problem = _database_url_problem(Settings().database_url)
+        if problem is None:
+            raise
+        typer.echo(f"error: {problem}", err=True)
+        raise SystemExit(2) from exc
+
+
+def _database_url_problem(url: str) -> str | None:
+    """Why SQLAlchemy cannot use the configured database URL (a typo, or the `postgres://`
+    form other tools accept), or None when the URL is not the cause."""
+    import sqlalchemy as sa
+
+    try:
+        sa.make_url(url).get_dialect()
+    except sa.exc.ArgumentError as exc:
+        shown = url
+        with contextlib.suppress(sa.exc.ArgumentError):
+            shown = sa.make_url(url).render_as_string(hide_password=True)
+        return (
+            f"LEDGERBRIDGE_DATABASE_URL {shown} is not a database URL ledgerbridge can use "
+            f"({exc}); give postgresql+psycopg://USER:PASSWORD@HOST/DATABASE or "
+            "sqlite:///PATH"
+        )
+    return None
 
 
 if __name__ == "__main__":

@@ -56,7 +56,10 @@ class MailService:
         connection_id: str,
         state: str | None = None,
         limit: int = 100,
+        after: str | None = None,
     ) -> list[JSON]:
+        """Newest first; ``after`` (the ``invoice_id`` of the last mail of the previous page)
+        gives the page of the mails made before it, so that every mail can be listed."""
         with self._sessions() as session:
             self._connection(session, principal, connection_id)
             query = sa.select(MailIntent).where(MailIntent.connection_id == connection_id)
@@ -64,6 +67,20 @@ class MailService:
                 if state not in MAIL_STATES:
                     return []
                 query = query.where(MailIntent.state == state)
+            if after is not None:
+                last = session.scalar(
+                    sa.select(MailIntent).where(
+                        MailIntent.connection_id == connection_id, MailIntent.invoice_id == after
+                    )
+                )
+                if last is None:
+                    raise NotFound(f"no invoice mail for invoice {after} on this connection")
+                query = query.where(
+                    sa.or_(
+                        MailIntent.created_at < last.created_at,
+                        sa.and_(MailIntent.created_at == last.created_at, MailIntent.id > last.id),
+                    )
+                )
             rows = session.scalars(
                 query.order_by(MailIntent.created_at.desc(), MailIntent.id).limit(limit)
             )

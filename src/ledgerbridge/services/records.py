@@ -131,10 +131,10 @@ class RecordService:
         *,
         if_version: int | None = None,
     ) -> RecordView:
-        clean = self._validate(entity, data)
         with self._sessions.begin() as session:
             record = self._load(session, principal, entity, record_id)
             self._check_mutable(entity)
+            clean = self._validate(entity, data)
             if if_version is not None and record.version != if_version:
                 raise Conflict(
                     f"record {record_id} is at version {record.version}, not {if_version}",

@@ -79,6 +79,10 @@ def _validated(commerce: JSON | None, current: JSON | None) -> JSON | None:
         raise Invalid(
             f"unknown field '{unknown[0]}' (policy, rules)", field=f"commerce.{unknown[0]}"
         )
+    if isinstance(commerce.get("rules"), dict):
+        # The rules' hash is derived, as a route's view shows it: the one sent back is not kept.
+        rules_given = {k: v for k, v in commerce["rules"].items() if k != "content_hash"}
+        commerce = {**commerce, "rules": rules_given}
     for part, model in (("policy", CommercePolicy), ("rules", MappingRules)):
         try:
             model.model_validate(commerce.get(part) or {})

@@ -19,32 +19,42 @@ from ledgerbridge.store.tables.tenancy import Connection, WebhookSubscription
 
 
 class SecretsKeyError(RuntimeError):
-    """The configured keys cannot decrypt a stored secret (wrong or rotated-out key)."""
+    """The configured keys are no Fernet keys, or cannot decrypt a stored secret (wrong or
+    rotated-out key)."""
 
 
 class SecretBox:
-    def __init__(self, keys: list[str]) -> None:
+    def __init__(self, keys: list[str], source: str = "the given keys") -> None:
         if not keys:
             raise ValueError("at least one secret key is required")
-        self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
-        self.source = "the given keys"
+        self.source = source
         """Where the keys came from, for an operator told that they do not fit."""
+        self._fernet = MultiFernet([self._key(key, n, len(keys)) for n, key in enumerate(keys, 1)])
+
+    def _key(self, key: str, number: int, count: int) -> Fernet:
+        """A key that is no Fernet key is a set-up mistake, said with its place and remedy
+        before anything starts, not a traceback."""
+        try:
+            return Fernet(key.encode())
+        except ValueError as exc:
+            raise SecretsKeyError(
+                f"key {number} of {count} in {self.source} is not a Fernet key (32 url-safe "
+                "base64-encoded bytes): make one with python -c 'from cryptography.fernet import "
+                "Fernet; print(Fernet.generate_key().decode())'"
+            ) from exc
 
     @classmethod
     def from_settings(cls, secret_keys: str | None, key_file: Path) -> SecretBox:
         """Use the configured keys, or a key file that is created (mode 0600) on first start."""
         if secret_keys:
-            box = cls([k.strip() for k in secret_keys.split(",") if k.strip()])
-            box.source = "LEDGERBRIDGE_SECRET_KEYS"
-            return box
+            keys = [k.strip() for k in secret_keys.split(",") if k.strip()]
+            return cls(keys, "LEDGERBRIDGE_SECRET_KEYS")
         if not key_file.exists():
             key_file.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(Fernet.generate_key().decode())
-        box = cls([key_file.read_text().strip()])
-        box.source = f"the key file {key_file.resolve()}"
-        return box
+        return cls([key_file.read_text().strip()], f"the key file {key_file.resolve()}")
 
     def seal(self, secrets: dict[str, Any]) -> str:
         return self._fernet.encrypt(json.dumps(secrets, sort_keys=True).encode()).decode()

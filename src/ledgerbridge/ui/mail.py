@@ -62,6 +62,10 @@ def _fields(system: str) -> MailForm:
     return MailForm(fields_of(schema_of(model)), groups, secrets)
 
 
+MAIL_PAGE = 100
+"""Mails listed on the tab at once, newest first; older ones are a link away."""
+
+
 def _page(
     request: Request,
     signed: Signed,
@@ -71,6 +75,7 @@ def _page(
     errors: dict[str, str] | None = None,
     test: dict[str, Any] | None = None,
     state: str | None = None,
+    after: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     context = connection_context(request, signed, connection_id, "mail")
@@ -82,6 +87,9 @@ def _page(
         values = {PREFIX + k: v for k, v in saved.items() if k not in form.groups}
         for group in form.groups:
             values.update({f"{PREFIX}{group}.{k}": v for k, v in (saved.get(group) or {}).items()})
+    shown = state if state in STATES else None
+    # One more than a page, to know whether an older page follows.
+    mails = system.mail.list(signed.principal, connection_id, shown, MAIL_PAGE + 1, after or None)
     context.update(
         mail_fields=form.fields,
         groups=form.groups,
@@ -90,19 +98,24 @@ def _page(
         errors=errors or {},
         options={},
         test=test,
-        state=state if state in STATES else None,
+        state=shown,
         states=STATES,
         retryable=RETRYABLE,
-        mails=system.mail.list(signed.principal, connection_id, state if state else None),
+        mails=mails[:MAIL_PAGE],
+        older=mails[MAIL_PAGE - 1]["invoice_id"] if len(mails) > MAIL_PAGE else None,
     )
     return render(request, "commerce/mail.html", context, status_code=status_code, signed=signed)
 
 
 @router.get("/connections/{connection_id}/mail", response_class=HTMLResponse)
 def mail_page(
-    request: Request, connection_id: str, signed: SignedDep, state: str | None = None
+    request: Request,
+    connection_id: str,
+    signed: SignedDep,
+    state: str | None = None,
+    after: str | None = None,
 ) -> Any:
-    return _page(request, signed, connection_id, state=state)
+    return _page(request, signed, connection_id, state=state, after=after)
 
 
 @router.post("/connections/{connection_id}/mail", response_class=HTMLResponse)

@@ -5,6 +5,7 @@ with their state and Retry."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import pytest
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.smtp import SmtpSink
 from ledgerbridge.sandbox.uniconta import seed_products
+from ledgerbridge.store.tables.mail import MailIntent
+from ledgerbridge.ui.mail import MAIL_PAGE
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
 from tests.integration.test_commerce_flow import (
     POLICY,
@@ -143,6 +146,37 @@ def test_a_refused_invoice_mail_is_listed_and_retried(
     again = web.post(f"/ui/connections/{cid}/mail/{mail['invoice_id']}/retry")
     assert again.status_code == 409, "a sent mail is not sent twice"
     assert "Retry" not in text_of(web.get(f"/ui/connections/{cid}/mail").text)
+
+
+def test_mails_beyond_a_page_are_a_link_away(
+    web: Web, system: System, tenant: Tenant, books: dict[str, Any]
+) -> None:
+    """A shop mails hundreds of invoices a month: the tab shows the newest page and links to
+    the older ones, so none is out of reach. The mails are rows as the push makes them (a
+    skipped one each: nothing to send), written straight into the database for speed."""
+    cid = books["cid"]
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    with system.sessions.begin() as session:
+        for n in range(MAIL_PAGE + 1):
+            at = start + timedelta(minutes=n)
+            session.add(MailIntent(
+                tenant_id=tenant.tenant_id, connection_id=cid, invoice_id=f"invoice-{n:03d}",
+                order_number=f"9{n:03d}", state="skipped", reason="mail_address_missing",
+                created_at=at, updated_at=at,
+            ))  # fmt: skip
+
+    newest = web.get(f"/ui/connections/{cid}/mail")
+    assert newest.status_code == 200
+    assert "9100" in text_of(newest.text) and "9001" in text_of(newest.text)
+    assert "9000" not in text_of(newest.text)
+    link = f"/ui/connections/{cid}/mail?after=invoice-001"
+    assert f'<a href="{link}">Older mails</a>' in newest.text
+    oldest = web.get(link)
+    assert oldest.status_code == 200
+    assert "9000" in text_of(oldest.text) and "9001" not in text_of(oldest.text)
+    assert "Older mails" not in oldest.text
+    filtered = web.get(f"/ui/connections/{cid}/mail?state=skipped")
+    assert "state=skipped&amp;after=invoice-001" in filtered.text
 
 
 def test_the_tab_is_only_on_systems_that_mail(

@@ -3,6 +3,8 @@ forms without the session's CSRF token, or from another site, are refused."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from ledgerbridge.runtime.system import System
@@ -143,6 +145,21 @@ def test_signing_in_in_a_browser(page: object, system: System, ui_url: str, tena
     page.get_by_role("heading", name="Sign in").wait_for()  # type: ignore[attr-defined]
     browser_sign_in(page, system, ui_url, tenant.tenant_id)
     page.get_by_role("heading", name="Connections").wait_for()  # type: ignore[attr-defined]
+
+
+def test_a_page_asks_the_server_for_nothing_it_lacks(
+    page: Any, system: System, ui_url: str, tenant: Tenant
+) -> None:
+    """Every request a page makes is answered: no browser console fills with a 404 for the
+    site's icon on each page a person opens."""
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(f"{ui_url}/login")
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.get_by_role("heading", name="Connections").wait_for()
+    icon = page.evaluate("fetch(document.querySelector('link[rel=icon]').href).then(r => r.status)")
+    assert icon == 200
+    assert failed == []
 
 
 def test_an_address_that_takes_only_a_form_leads_to_the_page_above_it(
