@@ -77,3 +77,14 @@ def test_a_name_in_use_is_refused_on_create_and_on_rename(
     same = tenant.api.patch(f"/connections/{first.json()['id']}", json={"name": "NORDLYS"})
     assert same.status_code == 200, same.text  # its own name in other letters
     assert same.json()["name"] == "NORDLYS"
+
+
+def test_connections_made_without_a_name_are_numbered(tenant: Tenant, uniconta: Uniconta) -> None:
+    """A name is optional: a second connection of one system made without one is not refused
+    for the name the first took by default, it is numbered."""
+    names = []
+    for _ in range(3):
+        made = tenant.api.post("/connections", json=body(uniconta.url, ""))
+        assert made.status_code == 201, made.text
+        names.append(made.json()["name"])
+    assert names == ["uniconta", "uniconta (2)", "uniconta (3)"]

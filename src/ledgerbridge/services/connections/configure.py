@@ -75,7 +75,7 @@ class Configure(Status):
     ) -> JSON:
         principal.require_admin("creating a connection")
         spec = system_spec(system)
-        name = name.strip() or spec.name
+        name = name.strip() or self._free_name(principal.tenant_id, spec.name)
         self._refuse_taken_name(principal.tenant_id, name)
         timezone = timezone or spec.timezone
         check_timezone(timezone)
@@ -186,6 +186,21 @@ class Configure(Status):
             self._queue.hasten(connection_id, self._ledger.next_day_start(spec.quota_timezone))
         status = self.status(principal, connection_id)
         return {**status, "warnings": [*warnings, *status["warnings"]]}
+
+    def _free_name(self, tenant_id: str, system: str) -> str:
+        """The name of a connection made without one: its system's (``uniconta``), else the
+        first of ``uniconta (2)``, ``uniconta (3)`` … no connection of the tenant holds."""
+        with self._sessions() as session:
+            names = session.scalars(
+                sa.select(Connection.name).where(Connection.tenant_id == tenant_id)
+            ).all()
+        taken = {n.casefold() for n in names}
+        number = 1
+        candidate = system
+        while candidate.casefold() in taken:
+            number += 1
+            candidate = f"{system} ({number})"
+        return candidate
 
     def _refuse_taken_name(self, tenant_id: str, name: str, connection_id: str = "") -> None:
         """A form sent again (the browser's back button, a reload) would add the same
