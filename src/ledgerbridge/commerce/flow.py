@@ -132,10 +132,11 @@ MESSAGES: dict[str, str] = {
     "rounding_account_missing": "a rounding gap of {gap} and no policy.rounding_account to "
     "book it on: the invoice stays a draft",
     "order_not_paid": "invoice {state} with payment term {term}, not registered as paid: "
-    "'{method}' is registered as paid by the route's policy, but the shop gives the order no "
-    "paid time (order.paid_at: a file mapping without it never has one), so its payment is "
-    "not registered (PayMatch would credit the card receivable for a payment never "
-    "registered there); map order.paid_at, or register the payment in the accounting system",
+    "'{method}' is registered as paid by the route's policy, but the shop does not report the "
+    "order paid (it gives no paid time, order.paid_at; orders from a file whose mapping has "
+    "no order.paid_at never have one), so its payment is not registered (PayMatch would "
+    "credit the card receivable for a payment never registered there); register the payment "
+    "in the accounting system once it is in, and for such files map order.paid_at",
     "payment_method_unknown": "the shop reports the order paid with '{method}', a payment "
     "method the route's policy has no rule for: the invoice is {state} with payment term "
     "{term} and not registered as paid, so it stays open on {customer}; add a payment rule "
