@@ -151,6 +151,37 @@ def test_a_route_read_changed_and_sent_back_is_saved(
     assert kept["version"] == saved["commerce"]["rules"]["version"] + 1
 
 
+def test_a_route_sent_back_as_read_is_not_refused_for_a_default_it_never_named(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
+) -> None:
+    """The answer to `GET` lists the policy's defaults (debtor groups PRIV, ERHVERV, EAN):
+    sent back to pause the route, they are the codes the route ran with, not codes it newly
+    names, so a company without one of them can still pause it. A code changed is looked up."""
+    route_id = shop["route"]["id"]
+    assert save(tenant, shop, route_body(shop)).status_code == 200
+    groups = {row["Group"] for row in uniconta.sandbox.all(COMPANY, "DebtorGroupClient")}
+    for group in {"PRIV", "ERHVERV", "EAN"} & groups:
+        uniconta.sandbox.delete(COMPANY, "DebtorGroupClient", group)
+    read = tenant.api.get(f"/routes/{route_id}").json()
+    assert read["commerce"]["policy"]["customers"]["profiles"]["ean"]["debtor_group"] == "EAN"
+
+    paused = tenant.api.put(f"/routes/{route_id}", json={**read, "active": False})
+
+    assert paused.status_code == 200, paused.text
+    policy = read["commerce"]["policy"]
+    profiles = {
+        **policy["customers"]["profiles"],
+        "ean": {**policy["customers"]["profiles"]["ean"], "debtor_group": "OFFENTLIG"},
+    }
+    changed = {**read, "commerce": {**read["commerce"], "policy": {
+        **policy, "customers": {**policy["customers"], "profiles": profiles}}}}  # fmt: skip
+    refused = tenant.api.put(f"/routes/{route_id}", json=changed)
+    assert refused.status_code == 422, refused.text
+    [problem] = refused.json()["detail"]
+    assert problem["loc"][-3:] == ["profiles", "ean", "debtor_group"]
+    assert "'OFFENTLIG' does not exist in Uniconta" in problem["msg"]
+
+
 def test_a_route_saved_while_uniconta_is_unreachable_warns_that_its_codes_were_not_checked(
     system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
 ) -> None:

@@ -249,20 +249,27 @@ class RouteService:
         """The route checked before its transaction opens: its blocks and its ends, then the
         codes it names, looked up in the target (calls, so outside any transaction and only
         for a route that is otherwise fine). Returns the save's warnings."""
+        kept: set[tuple[str, str]] = set()
         with self._sessions() as session:
             if route_id is not None:
-                self._load(session, principal, route_id)
+                saved = self._load(session, principal, route_id)
+                if saved.target_connection_id == body.target:
+                    kept = _codes_in_force(saved)
             _validated(body.commerce, None)
             _validated_paymatch(body.paymatch)
             self._check(session, principal, body, route_id)
             target = session.get(Connection, body.target)
             system = target.system if target is not None else ""
-        return self._check_codes(body, system)
+        return self._check_codes(body, system, kept)
 
-    def _check_codes(self, body: RouteInput, system: str) -> list[str]:
+    def _check_codes(
+        self, body: RouteInput, system: str, kept: Collection[tuple[str, str]] = ()
+    ) -> list[str]:
         """The accounting codes the route names, looked up in its target: those it lacks are
         one 422 naming each field; a target that cannot be reached leaves them unchecked,
-        with a warning."""
+        with a warning. A code the saved route already books with at that setting (``kept``:
+        a route read and sent back to pause it names its defaults too) is not looked up
+        again: the route ran with it, and a default it never needed must not block it."""
         spec = SYSTEMS.get(system)
         if spec is None or self.opener is None:
             return []
@@ -274,7 +281,12 @@ class RouteService:
                 vat = named_vat_codes(body.commerce.get("policy") or {})
         if body.paymatch is not None:
             named += PayMatchPolicy.model_validate(body.paymatch).named_codes()
-        named = [code for code in named if code.kind in spec.checked_codes]
+        named = [
+            code
+            for code in named
+            if code.kind in spec.checked_codes and (code.field, code.code) not in kept
+        ]
+        vat = [(field, code, rate) for field, code, rate in vat if (field, code) not in kept]
         if not named and not vat:
             return []
         try:
@@ -570,3 +582,27 @@ def _date_range(start: dt.date, end: dt.date) -> DateRange:
         return DateRange(start, end)
     except ValueError as exc:
         raise Invalid(str(exc), field="to") from None
+
+
+def _codes_in_force(route: Route) -> set[tuple[str, str]]:
+    """Each (setting, code) the saved route books with, its defaults included: what a save
+    of the same route leaves as it is needs no new look-up. A stored block that no longer
+    reads (a value refused since) has none, so everything is looked up."""
+    kept: set[tuple[str, str]] = set()
+    policy = (route.commerce or {}).get("policy")
+    if isinstance(policy, dict):
+        try:
+            full = CommercePolicy.model_validate(policy).model_dump(mode="json")
+        except ValidationError:
+            full = None
+        if full is not None:
+            kept.update((code.field, code.code) for code in named_codes(full))
+            kept.update((field, code) for field, code, _ in named_vat_codes(full))
+    if route.paymatch:
+        try:
+            paymatch = PayMatchPolicy.model_validate(route.paymatch)
+        except ValidationError:
+            paymatch = None
+        if paymatch is not None:
+            kept.update((code.field, code.code) for code in paymatch.named_codes())
+    return kept
