@@ -122,7 +122,8 @@ class HistoricalImportAnswer(BaseModel):
     by_outcome: dict[str, int] | None = Field(
         None,
         description="Those orders by what they become: `booked` (invoice posted), `draft` "
-        "(invoice left for a person) and `order` (an order reserving stock, never booked)",
+        "(invoice left for a person), `order` (an order reserving stock, never booked) and "
+        "`held` (held with one of the `problems` as its issue, not booked)",
     )
     totals: dict[str, str] | None = Field(None, description="Their totals per currency")
     customers_to_create: list[str] | None = Field(None, description="`field:value` each")

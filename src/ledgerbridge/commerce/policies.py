@@ -812,12 +812,11 @@ def plan_historical_import(
             skipped[decision.reason] += 1
             continue
         count += 1
-        outcomes[_planned_outcome(decision)] += 1
         totals[order.currency] += order.total
-        problems.extend(_order_problems(order, policy, known_products, known_vat_codes))
+        found = list(_order_problems(order, policy, known_products, known_vat_codes))
         customer = decide_customer(order, policy)
         if customer.action == "fail":
-            problems.append(ImportProblem(order.source_id, customer.reason, ""))
+            found.append(ImportProblem(order.source_id, customer.reason, ""))
         elif customer.action == "match_or_create" and customer.match_field is not None:
             # Compared as the run compares them (e-mail without case, phone by its digits).
             key = f"{customer.match_field}:{match_key(customer.match_field, customer.match_value)}"
@@ -825,7 +824,12 @@ def plan_historical_import(
                 new_customers[key] = None
                 refused = customer_problem(order, customer) if customer_problem else None
                 if refused:
-                    problems.append(ImportProblem(order.source_id, "invalid_customer", refused))
+                    found.append(ImportProblem(order.source_id, "invalid_customer", refused))
+        problems.extend(found)
+        # An order with a problem the run stops at is held with its issue, not booked; a
+        # totals mismatch leaves a draft, as the plan's outcome says already.
+        held = any(problem.reason != "totals_mismatch" for problem in found)
+        outcomes["held" if held else _planned_outcome(decision)] += 1
     return HistoricalImportPlan(
         date_range=date_range,
         orders=count,
