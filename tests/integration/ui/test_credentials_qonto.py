@@ -23,9 +23,8 @@ def qonto(hub_port: int) -> Iterator[Qonto]:
     yield from start(QontoSandbox(seed=4), f"http://127.0.0.1:{hub_port}/api/v1/oauth/callback")
 
 
-def test_log_in_to_qonto_again_leads_to_the_consent_and_stores_the_new_login(
-    web: Web, system: System, tenant: Tenant, qonto: Qonto
-) -> None:
+def qonto_connection(tenant: Tenant, qonto: Qonto) -> str:
+    """A Qonto connection saved with its OAuth app, before its login: its id."""
     created = tenant.api.post(
         "/connections",
         json={
@@ -35,7 +34,13 @@ def test_log_in_to_qonto_again_leads_to_the_consent_and_stores_the_new_login(
         },
     )  # fmt: skip
     assert created.status_code == 201, created.text
-    cid = created.json()["id"]
+    return str(created.json()["id"])
+
+
+def test_log_in_to_qonto_again_leads_to_the_consent_and_stores_the_new_login(
+    web: Web, system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    cid = qonto_connection(tenant, qonto)
     page = web.get(f"/ui/connections/{cid}/credentials")
     assert "Log in to Qonto again" in page.text
     assert 'name="secrets.oauth_client_secret"' in page.text
@@ -65,16 +70,7 @@ def test_the_oauth_client_id_is_changed_on_the_credentials_tab_keeping_the_secre
     qonto.sandbox.add_oauth_app(
         "ledgerbridge-2026", CLIENT_SECRET, [f"{ui_url.rsplit('/ui', 1)[0]}/api/v1/oauth/callback"]
     )
-    created = tenant.api.post(
-        "/connections",
-        json={
-            "system": "qonto", "name": "Qonto", "secrets": {"oauth_client_secret": CLIENT_SECRET},
-            "settings": {"base_url": qonto.url, "oauth_url": qonto.url,
-                         "oauth_client_id": CLIENT_ID},
-        },
-    )  # fmt: skip
-    assert created.status_code == 201, created.text
-    cid = created.json()["id"]
+    cid = qonto_connection(tenant, qonto)
     browser_sign_in(page, system, ui_url, tenant.tenant_id)
     page.goto(f"{ui_url}/connections/{cid}/credentials")
     client_id = page.locator("#settings-oauth_client_id")
