@@ -24,7 +24,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-sandbox_app = typer.Typer(help="Run a simulator of an accounting system's API on its own.")
+sandbox_app = typer.Typer(
+    help="Run a simulator on its own: an accounting system's API, a shop, an acquirer, the "
+    "till or an SMTP server."
+)
 tenant_app = typer.Typer(help="Manage tenants of this installation.")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(tenant_app, name="tenant")
