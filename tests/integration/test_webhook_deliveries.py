@@ -3,6 +3,8 @@ on loopback (signed like any event), and redelivery of a failed delivery, over t
 
 from __future__ import annotations
 
+import socket
+
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.webhooks import SIGNATURE_HEADER, verify
 from tests.integration.conftest import Tenant
@@ -48,3 +50,26 @@ def test_a_ping_goes_through_the_outbox_signed_and_a_failed_one_is_redelivered(
         assert latest["status"] == "delivered" and latest["delivered_at"]
     assert tenant.api.get("/webhooks/nosuch/deliveries").status_code == 404
     assert tenant.api.post("/webhooks/nosuch/ping").status_code == 404
+
+
+def test_a_receiver_that_cannot_be_reached_is_said_in_plain_words(
+    system: System, tenant: Tenant
+) -> None:
+    """The delivery log tells the subscriber's admin what happened and what to check, not the
+    HTTP library's wording."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    made = tenant.api.post(
+        "/webhooks", json={"url": f"http://127.0.0.1:{port}/hook", "events": ["invoice.created"]}
+    )
+    assert made.status_code == 201, made.text
+    sub = made.json()["id"]
+    assert tenant.api.post(f"/webhooks/{sub}/ping").status_code == 202
+    system.run_until_idle()
+    [failing] = tenant.api.get(f"/webhooks/{sub}/deliveries").json()
+    assert failing["status"] == "pending" and failing["last_status_code"] is None
+    assert failing["last_error"] == (
+        f"could not deliver at 127.0.0.1:{port}: the connection was refused (nothing answers "
+        "on that port); check the address and port, and that the service is running"
+    )

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.connectors.kit.http import in_plain_words
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.hooks import after_commit
@@ -330,7 +331,7 @@ class WebhookService:
                 },
             )
         except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"
+            return None, f"could not deliver{in_plain_words(exc)}"
         if 200 <= response.status_code < 300:
             return response.status_code, None
         return response.status_code, f"HTTP {response.status_code}"
