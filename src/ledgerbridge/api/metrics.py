@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.runtime.system import System
+from ledgerbridge.services.connections.base import daily_call_limit
 from ledgerbridge.store.tables.sync import QuotaUsage, Run, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection, WebhookDelivery
 
@@ -36,15 +37,6 @@ CONNECTION = ["tenant_id", "connection_id", "system"]
 
 def _seconds(instant: datetime) -> float:
     return instant.timestamp()
-
-
-def _daily_limit(settings: Any, default: int) -> int:
-    """The connection's own limit as its jobs read it; the system's when it sets none."""
-    own = settings.get("daily_call_limit") if isinstance(settings, dict) else None
-    try:
-        return int(own) if own is not None else default
-    except (TypeError, ValueError):
-        return default
 
 
 class InstallationCollector(Collector):
@@ -125,7 +117,11 @@ class InstallationCollector(Collector):
                 continue
             labels = [row.tenant_id, row.id, row.system]
             used.add_metric(labels, counted.get((row.credential_key, days[row.system]), 0))
-            limit.add_metric(labels, _daily_limit(row.settings, spec.daily_call_limit))
+            try:
+                allowed = daily_call_limit(spec, row.settings or {})
+            except (TypeError, ValueError):  # a stored value no longer read: the system's
+                allowed = spec.daily_call_limit
+            limit.add_metric(labels, allowed)
         yield used
         yield limit
 
