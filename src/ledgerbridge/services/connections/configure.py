@@ -75,8 +75,9 @@ class Configure(Status):
     ) -> JSON:
         principal.require_admin("creating a connection")
         spec = system_spec(system)
+        if name.strip():
+            self._refuse_taken_name(principal.tenant_id, name.strip())
         name = name.strip() or self._free_name(principal.tenant_id, spec.name)
-        self._refuse_taken_name(principal.tenant_id, name)
         timezone = timezone or spec.timezone
         check_timezone(timezone)
         refuse_learned(spec, settings)
@@ -187,14 +188,21 @@ class Configure(Status):
         status = self.status(principal, connection_id)
         return {**status, "warnings": [*warnings, *status["warnings"]]}
 
+    def _names(self, tenant_id: str, but: str = "") -> list[str]:
+        """The names of the tenant's connections, that of connection ``but`` aside."""
+        with self._sessions() as session:
+            return list(
+                session.scalars(
+                    sa.select(Connection.name).where(
+                        Connection.tenant_id == tenant_id, Connection.id != but
+                    )
+                )
+            )
+
     def _free_name(self, tenant_id: str, system: str) -> str:
         """The name of a connection made without one: its system's (``uniconta``), else the
         first of ``uniconta (2)``, ``uniconta (3)`` … no connection of the tenant holds."""
-        with self._sessions() as session:
-            names = session.scalars(
-                sa.select(Connection.name).where(Connection.tenant_id == tenant_id)
-            ).all()
-        taken = {n.casefold() for n in names}
+        taken = {n.casefold() for n in self._names(tenant_id)}
         number = 1
         candidate = system
         while candidate.casefold() in taken:
@@ -206,12 +214,7 @@ class Configure(Status):
         """A form sent again (the browser's back button, a reload) would add the same
         connection twice, listed twice under one name: a name the tenant's other connection
         holds, in any case of letters, is refused on the name."""
-        with self._sessions() as session:
-            names = session.scalars(
-                sa.select(Connection.name).where(
-                    Connection.tenant_id == tenant_id, Connection.id != connection_id
-                )
-            ).all()
+        names = self._names(tenant_id, connection_id)
         taken = next((n for n in names if n.casefold() == name.casefold()), None)
         if taken is not None:
             fix = (
