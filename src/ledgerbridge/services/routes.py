@@ -585,14 +585,15 @@ def _date_range(start: dt.date, end: dt.date) -> DateRange:
 
 
 def _codes_in_force(route: Route) -> set[tuple[str, str]]:
-    """Each (setting, code) the saved route books with, its defaults included: what a save
-    of the same route leaves as it is needs no new look-up. A stored block that no longer
-    reads (a value refused since) has none, so everything is looked up."""
+    """Each (setting, code) the saved route books with, its defaults included, read as its
+    flow reads it (``CommercePolicy.saved``): what a save of the same route leaves as it is
+    needs no new look-up. A stored block that does not read at all has none, so everything
+    is looked up."""
     kept: set[tuple[str, str]] = set()
     policy = (route.commerce or {}).get("policy")
     if isinstance(policy, dict):
         try:
-            full = CommercePolicy.model_validate(policy).model_dump(mode="json")
+            full = CommercePolicy.saved(policy).model_dump(mode="json")
         except ValidationError:
             full = None
         if full is not None:
