@@ -357,6 +357,46 @@ def test_rotation_checks_the_new_token_before_saving_it(
     assert tenant.api.post(f"/connections/{cid}/test").json()["ok"]
 
 
+def test_a_new_token_without_its_date_drops_the_old_tokens_expiry_and_says_so(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    """Rotating the token alone must not leave the old token's date in force: the warning
+    would come on the old date while the new token expires unannounced."""
+    connection = connect(tenant, tripletex)
+    cid = connection["id"]
+    old_date = tripletex.firm.token_expires.isoformat()
+    fresh = tripletex.sandbox.issue_employee_token(
+        tripletex.firm.employee_id, tripletex.firm.consumer_token, date(2026, 11, 25)
+    )
+    saved = tenant.api.patch(
+        f"/connections/{cid}", json={"secrets": {"employee_token": fresh.token}}
+    )
+    assert saved.status_code == 200, saved.text
+    answer = saved.json()
+    assert "employee_token_expires_on" not in answer["settings"]
+    assert any(
+        f"settings.employee_token_expires_on ({old_date})" in w and "give the new one's date" in w
+        for w in answer["warnings"]
+    ), answer["warnings"]
+    dated = tenant.api.patch(
+        f"/connections/{cid}", json={"settings": {"employee_token_expires_on": "2026-11-25"}}
+    )
+    assert dated.status_code == 200, dated.text
+    assert any("expires on 2026-11-25" in w for w in dated.json()["warnings"])
+    # A new token given with its date keeps that date, and nothing is said about it.
+    newer = tripletex.sandbox.issue_employee_token(
+        tripletex.firm.employee_id, tripletex.firm.consumer_token, date(2027, 11, 20)
+    )
+    both = tenant.api.patch(
+        f"/connections/{cid}",
+        json={"secrets": {"employee_token": newer.token},
+              "settings": {"employee_token_expires_on": "2027-11-20"}},
+    )  # fmt: skip
+    assert both.status_code == 200, both.text
+    assert both.json()["settings"]["employee_token_expires_on"] == "2027-11-20"
+    assert not any("previous employee token" in w for w in both.json()["warnings"])
+
+
 def test_a_token_that_expires_stops_the_sync_on_that_date_with_the_reason(
     system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
 ) -> None:

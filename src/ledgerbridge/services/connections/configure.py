@@ -26,6 +26,7 @@ from ledgerbridge.services.connections.settings import (
     check_timezone,
     checked_secrets,
     checked_settings,
+    drop_stale_expiry,
     merge,
     refuse_learned,
     refuse_past_expiry,
@@ -136,6 +137,7 @@ class Configure(Status):
             principal, connection_id, settings, secrets_ or {}
         )
         self._refuse_account_change(connection_id, spec, previous, merged)
+        merged, expiry_warnings = drop_stale_expiry(previous, merged, settings, secrets_ or {})
         credentials_changed = bool(secrets_) or any(
             merged.get(key) != previous.get(key) for key in spec.credential_settings
         )
@@ -186,7 +188,7 @@ class Configure(Status):
             # Jobs the spent quota held until its day ends run now, as the error's fix says.
             self._queue.hasten(connection_id, self._ledger.next_day_start(spec.quota_timezone))
         status = self.status(principal, connection_id)
-        return {**status, "warnings": [*warnings, *status["warnings"]]}
+        return {**status, "warnings": [*expiry_warnings, *warnings, *status["warnings"]]}
 
     def _names(self, tenant_id: str, but: str = "") -> list[str]:
         """The names of the tenant's connections, that of connection ``but`` aside."""

@@ -77,6 +77,28 @@ def refuse_past_expiry(
             )
 
 
+def drop_stale_expiry(
+    stored: Mapping[str, Any], merged: JSON, patch: Mapping[str, Any] | None, secrets_: JSON
+) -> tuple[JSON, list[str]]:
+    """A new secret replaces the one its expiry date (``<secret>_expires_on``) dated: when the
+    same change gives no date of its own, the stored one is the previous token's, and kept it
+    would warn on the wrong day while the new token expires unannounced. It is removed, and
+    the answer says to give the new one's date."""
+    warnings: list[str] = []
+    for name, value in secrets_.items():
+        key = f"{name}{EXPIRY_SUFFIX}"
+        if not value or not stored.get(key) or key in (patch or {}):
+            continue
+        merged = {k: v for k, v in merged.items() if k != key}
+        warnings.append(
+            f"settings.{key} ({stored[key]}) was the previous {name.replace('_', ' ')}'s "
+            f"expiry date and is removed with it: give the new one's date "
+            f'(PATCH {{"settings": {{"{key}": "YYYY-MM-DD"}}}}, or the Credentials page), '
+            "so that the connection warns before it expires"
+        )
+    return merged, warnings
+
+
 def refuse_unusable_paths(
     spec: SystemSpec, settings: Mapping[str, Any], stored: Mapping[str, Any]
 ) -> None:
