@@ -357,6 +357,24 @@ def test_rotation_checks_the_new_token_before_saving_it(
     assert tenant.api.post(f"/connections/{cid}/test").json()["ok"]
 
 
+def test_a_deactivated_token_owner_stops_the_sync_with_what_to_do_about_it(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """The troubleshooting case "the employee account that owns the token has been
+    deactivated": the advice is to reactivate it or use an active user's token, not to
+    grant a permission."""
+    connection = connect(tenant, tripletex)
+    activate(system, tenant, connection["id"])
+    tripletex.sandbox.set_employee_active(tripletex.firm.employee_id, False)
+    assert tenant.api.post(f"/connections/{connection['id']}/jobs/pull").status_code == 202
+    system.run_until_idle()
+    status = tenant.api.get(f"/connections/{connection['id']}").json()
+    assert "deactivated" in status["last_error"]
+    fix = status["last_error_fix"]
+    assert fix["page"] == "credentials" and "reactivate" in fix["text"], fix
+    assert "permission" not in fix["text"]
+
+
 def test_a_new_token_without_its_date_drops_the_old_tokens_expiry_and_says_so(
     system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
 ) -> None:

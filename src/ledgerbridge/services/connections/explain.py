@@ -51,7 +51,17 @@ RULES: tuple[tuple[re.Pattern[str], Fix], ...] = (
         ),
     ),
     (
-        re.compile(r"no access to|does not allow|deactivated|needs read access", re.I),
+        re.compile(r"deactivated", re.I),
+        Fix(
+            "The user the token or login belongs to is deactivated in the system: reactivate "
+            "it there, or create a token for an integration user that stays active and enter "
+            "it on the Credentials page.",
+            "credentials",
+            "Update the credentials",
+        ),
+    ),
+    (
+        re.compile(r"no access to|does not allow|needs read access", re.I),
         Fix(
             "The user or key lacks a permission this connection needs: grant it in the "
             "system (its administration), or use a user that has it, then test again.",
