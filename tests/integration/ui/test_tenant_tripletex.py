@@ -152,6 +152,37 @@ def test_the_client_links_page_links_relinks_and_unlinks(
     assert links == {other_party["id"]: other_customer}
 
 
+def test_a_linked_client_whose_customer_has_no_client_company_says_why_it_has_no_figures(
+    system: System, web: Web, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """A link to a customer the token reaches no company of looks linked, but imports
+    nothing: the client links page says so on that client's row, with the reason."""
+    cid = imported(system, tenant, tripletex, summary=SUMMARY)
+    party, customer = client_of(tenant, tripletex, 0)
+    orgs = {
+        tripletex.sandbox.shared["Company"][company]["organizationNumber"]
+        for company in tripletex.firm.client_ids
+    }
+    stranger = next(
+        str(c["id"])
+        for c in tripletex.sandbox.all(tripletex.firm.firm_id, "Customer")
+        if c.get("organizationNumber") not in orgs
+    )
+    other_party, _ = client_of(tenant, tripletex, 1)
+    for client, linked_to in ((party["id"], customer), (other_party["id"], stranger)):
+        saved = tenant.api.put(
+            f"/connections/{cid}/client-links/{client}", json={"customer_id": linked_to}
+        )
+        assert saved.status_code == 200, saved.text
+    assert tenant.api.post(f"/connections/{cid}/reload").status_code == 202
+    system.run_until_idle()
+    rows = re.findall(r"<tr>(.*?)</tr>", web.get(f"/ui/connections/{cid}/clients").text, re.S)
+    held = next(text_of(r) for r in rows if other_party["data"]["name"] in text_of(r))
+    fine = next(text_of(r) for r in rows if party["data"]["name"] in text_of(r))
+    assert "No figures" in held and "login access" in held, held
+    assert "No figures" not in fine
+
+
 def test_summary_tasks_with_show_more_new_custom_field_and_reload_in_a_browser(
     page: Any, system: System, tenant: Tenant, tripletex: Tripletex, ui_url: str
 ) -> None:

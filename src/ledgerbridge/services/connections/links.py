@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.runtime.jobqueue.port import FINISHED_JOB_STATUSES
@@ -20,7 +21,7 @@ from ledgerbridge.services.connections.settings import checked_settings
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.hub import HubRecord
-from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.tables.sync import Run, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection
 
 LINKS = "client_links"
@@ -74,12 +75,15 @@ class Links(Configure, Actions):
 
     def clients(self, principal: Principal, connection_id: str, search: str = "") -> list[JSON]:
         """The app's clients (hub parties that are customers, or already linked) by name, each
-        with the customer it is linked to; ``search`` keeps those whose name or organisation
-        number holds it."""
+        with the customer it is linked to and, when its figures are held back, the open issue
+        that says why (``problem``: a customer without a client company the token reaches
+        imports nothing, though the link looks fine); ``search`` keeps those whose name or
+        organisation number holds it."""
         with self._sessions() as session:
             row = self._load(session, principal, connection_id)
             _linking(row.system)
             links = dict(row.settings.get(LINKS) or {})
+            held = _held_customers(session, connection_id)
             parties = session.scalars(
                 sa.select(HubRecord).where(
                     HubRecord.tenant_id == principal.tenant_id,
@@ -93,6 +97,7 @@ class Links(Configure, Actions):
                     "name": str(p.data.get("name") or ""),
                     "organisation_number": p.data.get("organisation_number"),
                     "customer_id": links.get(p.id),
+                    "problem": held.get(str(links.get(p.id))) if p.id in links else None,
                 }
                 for p in parties
                 if p.data.get("is_customer") or p.id in links
@@ -216,3 +221,17 @@ def _linking(system: str) -> SystemSpec:
     if LINKS not in spec.linked_records:
         raise NotFound(f"{spec.title} does not link clients to its own customers")
     return spec
+
+
+def _held_customers(session: Session, connection_id: str) -> dict[str, str]:
+    """Customer id → the message of the latest open issue of its monthly figures (keyed
+    ``<customer id>:<YYYY-MM>``), for the customers whose figures are held back."""
+    rows = session.execute(
+        sa.select(SyncIssue.key, SyncIssue.message)
+        .where(
+            SyncIssue.connection_id == connection_id,
+            SyncIssue.stream == "period_statistics",
+        )
+        .order_by(SyncIssue.last_seen_at)
+    )
+    return {key.partition(":")[0]: message for key, message in rows}
