@@ -170,3 +170,23 @@ def test_a_push_asked_for_while_the_quota_is_spent_says_when_it_runs(
     assert len(asked["warnings"]) == 1
     assert "import waits for the next quota day, 2026-11-21T00:00:00+01:00" in asked["warnings"][0]
     assert "quota of 5 calls used up" in asked["warnings"][0]
+
+
+def test_the_status_warns_once_most_of_the_days_calls_are_made(
+    manual_system: System, manual_tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """ "If syncing stalls unexpectedly, the daily limit may be the cause": the status says so
+    before the budget is spent, not only once a run was deferred."""
+    seed(uniconta, 3)
+    connection = connect(manual_tenant, uniconta, settings={"daily_call_limit": 100})
+    url = f"/connections/{connection['id']}"
+    status = manual_tenant.api.get(url).json()
+    used = status["calls_used_today"]
+    assert 0 < used < 90
+    assert not any("calls are made" in w for w in status["warnings"])
+    lowered = manual_tenant.api.patch(url, json={"settings": {"daily_call_limit": used}})
+    assert lowered.status_code == 200, lowered.text
+    warnings = manual_tenant.api.get(url).json()["warnings"]
+    assert any(
+        f"{used} of the day's {used} calls are made" in w and "may stall" in w for w in warnings
+    ), warnings

@@ -65,6 +65,8 @@ class Status(Part):
                 .select_from(InboxEvent)
                 .where(InboxEvent.connection_id == row.id, InboxEvent.processed_at.is_(None))
             )
+            used = self._ledger.used(row.credential_key, spec.quota_timezone)
+            limit = daily_call_limit(spec, row.settings)
             return {
                 "id": row.id,
                 "system": row.system,
@@ -77,8 +79,8 @@ class Status(Part):
                 "last_error_at": iso(row.last_error_at),
                 "last_error": row.last_error,
                 "last_error_fix": _fix(row.last_error, row.last_error_at, row.last_success_at),
-                "calls_used_today": self._ledger.used(row.credential_key, spec.quota_timezone),
-                "daily_call_limit": daily_call_limit(spec, row.settings),
+                "calls_used_today": used,
+                "daily_call_limit": limit,
                 "quota_day": self._ledger.day(spec.quota_timezone),
                 "change_url": change_url,
                 "change_url_warning": (
@@ -93,6 +95,7 @@ class Status(Part):
                 "warnings": [
                     *([] if row.active else [_paused(spec, row.id, row.settings)]),
                     *self._warnings(spec, row.settings, row.timezone),
+                    *_quota_warning(spec, used, limit),
                     *(
                         self._shared_credentials(row.tenant_id, row.credential_key, row.id)
                         if spec.one_session_per_user
@@ -212,6 +215,23 @@ def _paused(spec: SystemSpec, connection_id: str, settings: JSON) -> str:
         f"this connection is paused, so nothing syncs{stopped}; resume it with PATCH "
         f'/api/v1/connections/{connection_id} {{"active": true}}'
     )
+
+
+QUOTA_WARNING_SHARE = 0.9
+"""Share of the day's calls from which the status warns that the rest may not last."""
+
+
+def _quota_warning(spec: SystemSpec, used: int, limit: int) -> list[str]:
+    """Most of the day's calls made: work beyond the limit waits for the next quota day, which
+    is what a sync that stalls unexpectedly most often is; said before it happens."""
+    if limit <= 0 or used < limit * QUOTA_WARNING_SHARE:
+        return []
+    return [
+        f"{used:,} of the day's {limit:,} calls are made: work beyond the limit waits for the "
+        f"next quota day (from 00:00, {spec.quota_timezone}), so syncing may stall until "
+        f"then; see the usage, or raise daily_call_limit if your {spec.title} subscription "
+        "allows more calls"
+    ]
 
 
 def _fix(
