@@ -386,6 +386,11 @@ def test_a_new_token_without_its_date_drops_the_old_tokens_expiry_and_says_so(
     fresh = tripletex.sandbox.issue_employee_token(
         tripletex.firm.employee_id, tripletex.firm.consumer_token, date(2026, 11, 25)
     )
+    tested = tenant.api.post(
+        f"/connections/{cid}/credentials/check", json={"secrets": {"employee_token": fresh.token}}
+    )
+    assert tested.status_code == 200, tested.text
+    assert any(f"({old_date})" in w for w in tested.json()["warnings"]), "said before saving"
     saved = tenant.api.patch(
         f"/connections/{cid}", json={"secrets": {"employee_token": fresh.token}}
     )

@@ -313,9 +313,10 @@ class Configure(Status):
         a merge patch), saving nothing. A refusal is a 422 on the field to fix; an answer
         says what the credentials reached."""
         principal.require_admin("checking credentials (an API call)")
-        spec, _previous, merged, current = self._proposed(
+        spec, previous, merged, current = self._proposed(
             principal, connection_id, settings, secrets_
         )
+        merged, expiry_warnings = drop_stale_expiry(previous, merged, settings, secrets_)
         verified, warnings = self._verify(
             spec, merged, self._with_installation(spec, {**current, **secrets_})
         )
@@ -327,7 +328,7 @@ class Configure(Status):
         description = f"{spec.title} accepted the credentials"
         if reached:
             description += f": {', '.join(reached)}"
-        return {"ok": True, "description": description, "warnings": warnings}
+        return {"ok": True, "description": description, "warnings": [*expiry_warnings, *warnings]}
 
     def delete(self, principal: Principal, connection_id: str) -> JSON:
         """Remove a connection: its schedules, links, cursors, runs, sync log, issues and
