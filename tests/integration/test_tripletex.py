@@ -383,6 +383,12 @@ def test_a_new_token_without_its_date_drops_the_old_tokens_expiry_and_says_so(
     connection = connect(tenant, tripletex)
     cid = connection["id"]
     old_date = tripletex.firm.token_expires.isoformat()
+    # The same token saved again (to retry its webhooks) keeps its date.
+    again = tenant.api.patch(
+        f"/connections/{cid}", json={"secrets": {"employee_token": tripletex.firm.employee_token}}
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["settings"]["employee_token_expires_on"] == old_date
     fresh = tripletex.sandbox.issue_employee_token(
         tripletex.firm.employee_id, tripletex.firm.consumer_token, date(2026, 11, 25)
     )

@@ -137,7 +137,9 @@ class Configure(Status):
             principal, connection_id, settings, secrets_ or {}
         )
         self._refuse_account_change(connection_id, spec, previous, merged)
-        merged, expiry_warnings = drop_stale_expiry(previous, merged, settings, secrets_ or {})
+        merged, expiry_warnings = drop_stale_expiry(
+            previous, merged, settings, secrets_ or {}, current
+        )
         credentials_changed = bool(secrets_) or any(
             merged.get(key) != previous.get(key) for key in spec.credential_settings
         )
@@ -316,7 +318,7 @@ class Configure(Status):
         spec, previous, merged, current = self._proposed(
             principal, connection_id, settings, secrets_
         )
-        merged, expiry_warnings = drop_stale_expiry(previous, merged, settings, secrets_)
+        merged, expiry_warnings = drop_stale_expiry(previous, merged, settings, secrets_, current)
         verified, warnings = self._verify(
             spec, merged, self._with_installation(spec, {**current, **secrets_})
         )

@@ -78,16 +78,22 @@ def refuse_past_expiry(
 
 
 def drop_stale_expiry(
-    stored: Mapping[str, Any], merged: JSON, patch: Mapping[str, Any] | None, secrets_: JSON
+    stored: Mapping[str, Any],
+    merged: JSON,
+    patch: Mapping[str, Any] | None,
+    secrets_: JSON,
+    stored_secrets: Mapping[str, Any],
 ) -> tuple[JSON, list[str]]:
     """A new secret replaces the one its expiry date (``<secret>_expires_on``) dated: when the
     same change gives no date of its own, the stored one is the previous token's, and kept it
     would warn on the wrong day while the new token expires unannounced. It is removed, and
-    the answer says to give the new one's date."""
+    the answer says to give the new one's date. The same token saved again keeps its date."""
     warnings: list[str] = []
     for name, value in secrets_.items():
         key = f"{name}{EXPIRY_SUFFIX}"
         if not value or not stored.get(key) or key in (patch or {}):
+            continue
+        if str(value).strip() == str(stored_secrets.get(name) or "").strip():
             continue
         merged = {k: v for k, v in merged.items() if k != key}
         warnings.append(
