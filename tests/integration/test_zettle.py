@@ -422,6 +422,43 @@ def test_a_sale_paid_part_card_part_cash_is_registered_part_by_part(
     assert order["number"] == str(sale["globalPurchaseNumber"])
 
 
+def test_a_flow_run_that_dies_after_writing_the_payments_writes_neither_them_nor_the_invoice(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The payments are written in the transaction that writes the booked invoice: a run that
+    fails after writing them (before its commit) leaves neither, and the next run makes both,
+    once: no invoice booked without its payments, no payments twice."""
+    till = open_till(system, tenant, uniconta, *zettle, policy=SPLIT_POLICY,
+                     streams=("cash_journal",))  # fmt: skip
+    flows = type(system.flows)
+    made = flows._payments
+    died: list[str] = []
+
+    def dies(self: Any, session: Any, run: Any, record: Any, order: Any, payments: Any) -> None:
+        made(self, session, run, record, order, payments)
+        if not died:
+            died.append(order.source_id)
+            raise RuntimeError("the process died before the commit")
+
+    monkeypatch.setattr(flows, "_payments", dies)
+    sale = ring_up(till, {"products": [LATTE], "payments": SPLIT})
+    till.settle()
+    assert died == [sale["purchaseUUID1"]]
+    assert till.invoices(sale) == [] and journal_lines(till) == []
+    assert till.records("/journal-postings") == [] and till.records("/invoices") == []
+    deadline = time.monotonic() + 60
+    while len(journal_lines(till)) < 4:  # the failed job is tried again in real time (2 s …)
+        assert time.monotonic() < deadline, "the flow was not run again within 60 s"
+        time.sleep(0.5)
+        till.settle()
+    invoice = till.invoice(sale)
+    assert len(journal_lines(till)) == 4
+    assert {line[3] for line in journal_lines(till)} == {str(invoice["InvoiceNumber"]), None}
+    assert len(till.records("/journal-postings")) == 1
+    assert till.issues() == []
+
+
 def test_a_split_sales_payments_whose_insert_went_unanswered_are_inserted_once(
     system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
 ) -> None:
