@@ -506,6 +506,26 @@ def test_a_split_sales_payments_whose_insert_went_unanswered_are_inserted_once(
     assert amount_open(till, invoice) == 0
 
 
+def test_a_route_naming_accounts_into_a_connection_not_sending_its_cash_journal_warns(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
+) -> None:
+    till = open_till(system, tenant, uniconta, *zettle, policy=SPLIT_POLICY)
+    (route,) = till.tenant.api.get("/routes").json()
+    (warning,) = route["warnings"]
+    assert "does not send its cash_journal stream" in warning
+    sale = ring_up(till, {"products": [LATTE], "payments": SPLIT})
+    till.settle()
+    till.invoice(sale)
+    assert len(till.records("/journal-postings")) == 1 and journal_lines(till) == []
+    switched = till.tenant.api.patch(f"/connections/{till.uniconta_id}", json={
+        "settings": {"entities": {"cash_journal": {"enabled": True}}}})  # fmt: skip
+    assert switched.status_code == 200, switched.text
+    assert till.tenant.api.get(f"/routes/{route['id']}").json()["warnings"] == []
+    till.tenant.api.post(f"/connections/{till.uniconta_id}/jobs/push")
+    till.settle()
+    assert len(journal_lines(till)) == 4, "sent once the stream is on"
+
+
 def test_a_split_sale_whose_method_names_no_account_stays_open_for_a_person(
     system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
 ) -> None:
