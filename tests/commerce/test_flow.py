@@ -776,3 +776,65 @@ def test_a_paid_order_refunded_before_booking_says_how_to_book_it() -> None:
     assert "once it reaches one that does" in waiting.message
     booked_so = flow(order(state="refunded"), settings={"states": {"refunded": "create_invoice"}})
     assert booked(booked_so).status == "paid"
+
+
+# ---------------------------------------------------------------------------- split sales
+
+SPLIT = [{"code": "stripe", "title": "Kort", "amount": "100.00"},
+         {"code": "cash", "title": "Kontant", "amount": "25.00"}]  # fmt: skip
+ACCOUNTS = {
+    "payment_methods": {
+        "stripe": {"payment_term": "Kort", "registered_as_paid": True, "account": "5820"},
+        "cash": {"payment_term": "Kontant", "registered_as_paid": True, "account": "5800"},
+    },
+    "payment_journal": "INDBET",
+}
+
+
+def test_a_split_sale_whose_methods_name_accounts_is_booked_open_with_a_payment_per_part() -> None:
+    result = flow(order(tenders=SPLIT), settings=ACCOUNTS)
+    invoice = booked(result)
+    assert (invoice.status, invoice.payment_term) == ("booked", "Netto 8")
+    assert (result.reason, result.issue) == ("payment_split_registered", False)
+    assert "cash journal INDBET (Kort 100.00 DKK on 5820, Kontant 25.00 DKK on 5800)" in (
+        result.message
+    )
+    assert result.payments is not None
+    given = {"invoice_id": "inv-1", "party_id": "party-1", "reference": "PAY 1"}
+    posting = validate("journal_posting", {**result.payments, **given})
+    assert [(ln["role"], ln.get("account"), ln["amount"], ln["method"])
+            for ln in posting["lines"]] == [
+        ("customer", None, "-100.00", "stripe"), ("tender", "5820", "100.00", "stripe"),
+        ("customer", None, "-25.00", "cash"), ("tender", "5800", "25.00", "cash"),
+    ]  # fmt: skip
+    assert (posting["journal"], posting["date"], posting["kind"]) == (
+        "INDBET",
+        "2026-06-01",
+        "payment",
+    )
+
+
+def test_a_split_sale_whose_method_names_no_account_stays_the_orders_issue_naming_it() -> None:
+    settings = {**ACCOUNTS, "payment_methods": {
+        **ACCOUNTS["payment_methods"], "cash": {"payment_term": "Kontant"}}}  # fmt: skip
+    result = flow(order(tenders=SPLIT), settings=settings)
+    assert (result.reason, result.issue, result.payments) == ("payment_split", True, None)
+    assert "give 'cash' an account in policy.payment_methods" in result.message
+    without = flow(order(tenders=SPLIT), settings={"payment_methods": {"cash": {}}})
+    assert (without.reason, without.payments) == ("payment_split", None)
+    assert "give 'stripe', 'cash' an account" in without.message
+
+
+def test_a_split_sale_booked_as_a_draft_gets_no_payments() -> None:
+    result = flow(order(tenders=SPLIT), settings={**ACCOUNTS, "book": False})
+    assert result.state == "draft" and result.payments is None
+
+
+def test_a_booked_split_sale_read_again_keeps_its_issue_unless_its_parts_were_registered() -> None:
+    registered = Prior("inv-1", "booked", "party-1", "Netto 8", D("125.00"), payments=True)
+    again = flow(order(tenders=SPLIT), settings=ACCOUNTS, prior=registered)
+    assert (again.outcome, again.issue) == ("unchanged", False)
+    by_hand = Prior("inv-1", "booked", "party-1", "Netto 8", D("125.00"))
+    # Booked before the accounts were named: a person registers the parts, as its issue says.
+    kept = flow(order(tenders=SPLIT), settings=ACCOUNTS, prior=by_hand)
+    assert (kept.outcome, kept.issue, kept.payments) == ("unchanged", True, None)

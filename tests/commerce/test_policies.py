@@ -1511,3 +1511,21 @@ def test_historical_import_plan_says_which_orders_stay_orders_and_which_stay_dra
         orders, march, {"SKU-1"}, {"U25"}, policy(states=states, book=False)
     )
     assert drafts.by_outcome == {"order": 1, "draft": 1}
+
+
+def test_a_payment_methods_account_needs_the_payment_journal_named() -> None:
+    with pytest.raises(ValidationError) as refused:
+        CommercePolicy.model_validate(
+            {"payment_methods": {"cash": {"payment_term": "Kontant", "account": "5800"}}}
+        )
+    (error,) = refused.value.errors()
+    assert error["loc"] == ("payment_journal",) and error["type"] == "payment_journal_missing"
+    assert "cash" in error["msg"]
+
+
+def test_a_payment_methods_account_and_the_payment_journal_are_looked_up() -> None:
+    given = {"payment_methods": {"cash": {"payment_term": "Kontant", "account": "5800"}},
+             "payment_journal": "INDBET"}  # fmt: skip
+    named = {(code.field, code.kind, code.code) for code in named_codes(given)}
+    assert ("commerce.policy.payment_methods.cash.account", "account", "5800") in named
+    assert ("commerce.policy.payment_journal", "journal", "INDBET") in named

@@ -20,11 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from ledgerbridge.connectors.kit.kept import forget_kept_reads
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_webshop
 from ledgerbridge.sandbox.zettle import ZettleSandbox
+from ledgerbridge.store.tables.flows import FlowCursor
+from ledgerbridge.store.tables.sync import Link
 from ledgerbridge.store.tables.tenancy import Connection
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, reconciled
 from tests.integration.ui.commerce_fixtures import BOOKS_ZONE
@@ -166,9 +169,10 @@ def prepare_uniconta(uniconta: Uniconta) -> None:
 
 def open_till(
     system: System, tenant: Tenant, uniconta: Uniconta, sandbox: ZettleSandbox, url: str,
-    **settings: Any,
+    *, policy: dict[str, Any] = POLICY, streams: tuple[str, ...] = (), **settings: Any,
 ) -> Till:  # fmt: skip
-    """Both sides connected through the hub API and imported, the route in place."""
+    """Both sides connected through the hub API and imported, the route in place (with
+    ``policy``; ``streams`` switched on besides customers, invoices and payment status)."""
     prepare_uniconta(uniconta)
     till = Till(system, tenant, sandbox, uniconta, url)
     made = tenant.api.post("/connections", json={
@@ -180,13 +184,14 @@ def open_till(
     till.zettle_id = made.json()["id"]
     accounting = connect(tenant, uniconta, settings={
         "post_invoices": True,
-        "entities": {s: {"enabled": True} for s in ("customers", "invoices", "payment_status")},
+        "entities": {s: {"enabled": True}
+                     for s in ("customers", "invoices", "payment_status", *streams)},
     })  # fmt: skip
     till.uniconta_id = accounting["id"]
     uniconta.sandbox.set_change_url(COMPANY, accounting["change_url"])
     route = tenant.api.post("/routes", json={
         "source": till.zettle_id, "target": till.uniconta_id, "entities": [],
-        "commerce": {"policy": POLICY, "rules": {}}})  # fmt: skip
+        "commerce": {"policy": policy, "rules": {}}})  # fmt: skip
     assert route.status_code == 201, route.text
     for cid in (till.uniconta_id, till.zettle_id):
         import_all(system, tenant, cid)
@@ -340,6 +345,203 @@ def test_a_sale_paid_part_card_part_cash_stays_open_for_a_person_until_dismissed
     assert dismissed.status_code == 200, dismissed.text
     till.pull()
     assert till.issues() == [], "a dismissed split stays dismissed"
+
+
+SPLIT_POLICY: dict[str, Any] = {
+    **POLICY,
+    "payment_methods": {
+        "IZETTLE_CARD": {"payment_term": "Kort", "registered_as_paid": True, "account": "5820"},
+        "IZETTLE_CARD_ONLINE": {"payment_term": "Kort", "registered_as_paid": True},
+        "IZETTLE_CASH": {"payment_term": "Kontant", "registered_as_paid": True,
+                         "account": "5800"},
+    },
+    "payment_journal": "PAYMATCH",
+}  # fmt: skip
+"""The card's receivable and the till's cash account named: a split sale is registered."""
+SPLIT = [{"type": "IZETTLE_CARD", "amount": 2000}, {"type": "IZETTLE_CASH"}]
+LATTE = {"sku": "KAF-02", "name": "Caffè latte", "unit_price": 4500, "quantity": 2}
+
+
+def journal_lines(till: Till) -> list[tuple[str, str, str, str | None, str]]:
+    """The cash journal's lines: account type, account, debit − credit, invoice, reference."""
+    return [
+        (r["AccountType"], r["Account"],
+         f"{money(r.get('Debit', 0)) - money(r.get('Credit', 0)):.2f}",
+         r.get("Invoice"), r["ReferenceNumber"])
+        for r in till.uniconta.sandbox.all(COMPANY, "GLDailyJournalLineClient")
+    ]  # fmt: skip
+
+
+def amount_open(till: Till, invoice: dict[str, Any]) -> Decimal:
+    return sum(
+        (money(r["AmountOpen"]) for r in till.uniconta.sandbox.all(COMPANY, "DebtorTransOpenClient")
+         if r["Invoice"] == invoice["InvoiceNumber"]),
+        Decimal(0),
+    )  # fmt: skip
+
+
+def test_a_sale_paid_part_card_part_cash_is_registered_part_by_part(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
+) -> None:
+    till = open_till(system, tenant, uniconta, *zettle, policy=SPLIT_POLICY,
+                     streams=("cash_journal",))  # fmt: skip
+    sale = ring_up(till, {"products": [LATTE], "payments": SPLIT})
+    till.settle()
+    invoice = till.invoice(sale)
+    number = str(invoice["InvoiceNumber"])
+    assert invoice["Payment"] == "Netto 8", "booked open: one term cannot register two parts"
+    assert till.issues() == [], "no payment_split issue: the parts are registered"
+    lines = journal_lines(till)
+    (reference,) = {line[4] for line in lines}
+    assert reference.startswith(f"PAY {sale['globalPurchaseNumber']} ")
+    assert [line[:4] for line in lines] == [
+        ("Debtor", SHARED_DEBTOR, "-20.00", number), ("Finans", "5820", "20.00", None),
+        ("Debtor", SHARED_DEBTOR, "-70.00", number), ("Finans", "5800", "70.00", None),
+    ]  # fmt: skip
+    assert amount_open(till, invoice) == Decimal("90.00"), "until the journal is booked"
+    (order,) = till.records("/orders")
+    entries = till.tenant.api.get(f"/connections/{till.zettle_id}/sync-log").json()
+    said = [e["message"] for e in entries if e["reason"] == "payment_split_registered"]
+    assert len(said) == 2, "the invoice's line and the posting's"
+    assert any("cash journal PAYMATCH (Card (Zettle) 20.00 DKK on 5820, Cash 70.00 DKK on "
+               "5800)" in message for message in said), said  # fmt: skip
+    # A person approves and books the journal in Uniconta: each part pays the invoice.
+    till.uniconta.sandbox.book_journal(COMPANY, "PAYMATCH")
+    assert amount_open(till, invoice) == 0
+    assert [p["Amount"] for p in till.uniconta.sandbox.payments(COMPANY, int(number))] == [
+        20, 70]  # fmt: skip
+    till.pull()
+    # A crash after the flow committed, before its cursor moved: the sale is read again.
+    (route,) = till.tenant.api.get("/routes").json()
+    with system.sessions.begin() as session:
+        session.execute(sa.delete(FlowCursor).where(FlowCursor.route_id == route["id"]))
+    system.flows.queue_flow(None, route["id"], till.uniconta_id, tenant.tenant_id)
+    till.settle()
+    assert journal_lines(till) == [], "registered once: nothing inserted again"
+    assert till.issues() == []
+    assert order["number"] == str(sale["globalPurchaseNumber"])
+
+
+def test_a_flow_run_that_dies_after_writing_the_payments_writes_neither_them_nor_the_invoice(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The payments are written in the transaction that writes the booked invoice: a run that
+    fails after writing them (before its commit) leaves neither, and the next run makes both,
+    once: no invoice booked without its payments, no payments twice."""
+    till = open_till(system, tenant, uniconta, *zettle, policy=SPLIT_POLICY,
+                     streams=("cash_journal",))  # fmt: skip
+    flows = type(system.flows)
+    made = flows._payments
+    died: list[str] = []
+
+    def dies(self: Any, session: Any, run: Any, record: Any, order: Any, payments: Any) -> None:
+        made(self, session, run, record, order, payments)
+        if not died:
+            died.append(order.source_id)
+            raise RuntimeError("the process died before the commit")
+
+    monkeypatch.setattr(flows, "_payments", dies)
+    sale = ring_up(till, {"products": [LATTE], "payments": SPLIT})
+    till.settle()
+    assert died == [sale["purchaseUUID1"]]
+    assert till.invoices(sale) == [] and journal_lines(till) == []
+    assert till.records("/journal-postings") == [] and till.records("/invoices") == []
+    deadline = time.monotonic() + 60
+    while len(journal_lines(till)) < 4:  # the failed job is tried again in real time (2 s …)
+        assert time.monotonic() < deadline, "the flow was not run again within 60 s"
+        time.sleep(0.5)
+        till.settle()
+    invoice = till.invoice(sale)
+    assert len(journal_lines(till)) == 4
+    assert {line[3] for line in journal_lines(till)} == {str(invoice["InvoiceNumber"]), None}
+    assert len(till.records("/journal-postings")) == 1
+    assert till.issues() == []
+
+
+def test_a_split_sales_payments_whose_insert_went_unanswered_are_inserted_once(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
+) -> None:
+    """The invoice is booked, then Uniconta stores the payment lines and the answer is lost (a
+    crash between booking and registering looks the same to the next push): the lines are
+    found by their reference number, not inserted again, and none is lost."""
+    till = open_till(system, tenant, uniconta, *zettle, policy=SPLIT_POLICY,
+                     streams=("cash_journal",))  # fmt: skip
+    sandbox = uniconta.sandbox
+    insert = sandbox.api_insert
+    lost: list[int] = []
+
+    def answer_lost(company_id: int, entity: str, items: Any) -> Any:
+        rows = insert(company_id, entity, items)
+        if entity == "GLDailyJournalLineClient" and not lost:
+            lost.append(len(rows))
+            raise RuntimeError("the connection dropped after the insert")
+        return rows
+
+    sandbox.api_insert = answer_lost  # type: ignore[method-assign]
+    sale = ring_up(till, {"products": [LATTE], "payments": SPLIT})
+    till.settle()
+    assert lost == [4], "stored, unanswered"
+    invoice = till.invoice(sale)
+    assert len(journal_lines(till)) == 4
+
+    def linked() -> int:
+        with system.sessions() as session:
+            return int(session.scalar(
+                sa.select(sa.func.count()).select_from(Link)
+                .where(Link.connection_id == till.uniconta_id, Link.stream == "cash_journal")
+            ) or 0)  # fmt: skip
+
+    deadline = time.monotonic() + 60
+    while not linked():  # the job engine retries the push in real time (2 s, 4 s …)
+        assert time.monotonic() < deadline, "the posting was not found again within 60 s"
+        time.sleep(0.5)
+        pushed = till.tenant.api.post(f"/connections/{till.uniconta_id}/jobs/push")
+        assert pushed.status_code in (200, 202), pushed.text
+        till.settle()
+    assert len(journal_lines(till)) == 4, "once"
+    issues = till.tenant.api.get(f"/connections/{till.uniconta_id}/issues").json()
+    assert issues == [] and till.issues() == []
+    sandbox.book_journal(COMPANY, "PAYMATCH")
+    assert amount_open(till, invoice) == 0
+
+
+def test_a_route_naming_accounts_into_a_connection_not_sending_its_cash_journal_warns(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
+) -> None:
+    till = open_till(system, tenant, uniconta, *zettle, policy=SPLIT_POLICY)
+    (route,) = till.tenant.api.get("/routes").json()
+    (warning,) = route["warnings"]
+    assert "does not send its cash_journal stream" in warning
+    sale = ring_up(till, {"products": [LATTE], "payments": SPLIT})
+    till.settle()
+    till.invoice(sale)
+    assert len(till.records("/journal-postings")) == 1 and journal_lines(till) == []
+    switched = till.tenant.api.patch(f"/connections/{till.uniconta_id}", json={
+        "settings": {"entities": {"cash_journal": {"enabled": True}}}})  # fmt: skip
+    assert switched.status_code == 200, switched.text
+    assert till.tenant.api.get(f"/routes/{route['id']}").json()["warnings"] == []
+    till.tenant.api.post(f"/connections/{till.uniconta_id}/jobs/push")
+    till.settle()
+    assert len(journal_lines(till)) == 4, "sent once the stream is on"
+
+
+def test_a_split_sale_whose_method_names_no_account_stays_open_for_a_person(
+    system: System, tenant: Tenant, uniconta: Uniconta, zettle: tuple[ZettleSandbox, str]
+) -> None:
+    policy = {**SPLIT_POLICY, "payment_methods": {
+        **SPLIT_POLICY["payment_methods"],
+        "IZETTLE_CASH": {"payment_term": "Kontant", "registered_as_paid": True}}}  # fmt: skip
+    till = open_till(system, tenant, uniconta, *zettle, policy=policy, streams=("cash_journal",))
+    sale = ring_up(till, {"products": [LATTE], "payments": SPLIT})
+    till.settle()
+    invoice = till.invoice(sale)
+    assert invoice["Payment"] == "Netto 8"
+    (issue,) = till.issues()
+    assert issue["reason"] == "payment_split"
+    assert "give 'IZETTLE_CASH' an account in policy.payment_methods" in issue["message"]
+    assert journal_lines(till) == []
+    assert amount_open(till, invoice) == Decimal("90.00")
 
 
 def test_a_sale_row_without_sku_is_no_problem_of_the_plan_and_is_booked_without_item(

@@ -37,10 +37,13 @@ POS_DEBTOR = "KASSE"
 POS_POLICY: dict[str, Any] = {
     # A sale is complete when rung up; card and cash are paid at the till; one POS debtor.
     "states": {"completed": "create_invoice"},
+    # Each method's account (the card receivable, the till's cash): a sale paid part by card,
+    # part in cash is registered part by part in the cash journal.
     "payment_methods": {
-        "IZETTLE_CARD": {"payment_term": "Kort", "registered_as_paid": True},
-        "IZETTLE_CASH": {"payment_term": "Kontant", "registered_as_paid": True},
+        "IZETTLE_CARD": {"payment_term": "Kort", "registered_as_paid": True, "account": "5820"},
+        "IZETTLE_CASH": {"payment_term": "Kontant", "registered_as_paid": True, "account": "5800"},
     },
+    "payment_journal": "PAYMATCH",
     "customers": {"shared_b2c_account": POS_DEBTOR},
     "vat": {"domestic_codes": {"25": "U25", "12": "U12", "0": "U0"}},
     "rounding_account": "AFRUND",
@@ -198,6 +201,19 @@ def zettle_day(
     issues = api.get(f"/connections/{connection['id']}/issues").json()
     for issue in (i for i in issues if i["reason"] == "payment_split"):
         console.print(f"  left open for a person (payment_split): {issue['message']}")
+    split = {str(sale["globalPurchaseNumber"]) for sale in rung if len(sale["payments"]) > 1}
+    for invoice in (r for r in invoices if str(r.get("YourRef")) in split):
+        number = str(invoice["InvoiceNumber"])
+        parts = [
+            f"{-Decimal(str(r.get('Amount') or 0)):.2f}"
+            for r in uniconta.all(company_id, "GLDailyJournalLineClient")
+            if r.get("AccountType") == "Debtor" and str(r.get("Invoice")) == number
+        ]
+        console.print(
+            f"  sale {invoice['YourRef']} paid part by card, part in cash: invoice {number} "
+            f"booked open, a payment line per part ({', '.join(parts)} DKK) in cash journal "
+            f"{POS_POLICY['payment_journal']} against it, to approve and book"
+        )
 
 
 def all_records(api: httpx.Client, path: str) -> list[dict[str, Any]]:

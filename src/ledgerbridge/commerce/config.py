@@ -103,6 +103,11 @@ class PaymentRule(Canonical):
     registered_as_paid: bool = False
     """Whether a paid order's invoice is registered as paid at once (card payments settled by
     the acquirer), rather than left open for the bank reconciliation."""
+    account: Code | None = None
+    """The ledger account money taken with this method lands on (the card acquirer's
+    receivable, the till's cash account). A sale paid several ways whose every method names
+    one is registered part by part: a payment line per part in ``payment_journal``, against
+    the booked invoice. Without it a split sale stays open for a person (``payment_split``)."""
 
 
 class CustomerProfile(Canonical):
@@ -318,6 +323,10 @@ class CommercePolicy(Canonical):
     not named goes as a line without an item."""
     start_date: dt.date | None = None
     """Orders created before it are not booked, unless a historical import covers them."""
+    payment_journal: Code | None = None
+    """The accounting system's cash journal (GL daily journal) the payment lines of a sale
+    paid several ways are inserted in; needed as soon as a payment method names an
+    ``account``."""
 
     def payment_rule(self, method: str | None) -> PaymentRule | None:
         """The rule of a payment method code, its case aside when no rule is named exactly
@@ -382,6 +391,45 @@ class CommercePolicy(Canonical):
         if any(not state.strip() for state in self.states):
             raise PydanticCustomError("state_empty", "an order state needs a name")
         return self
+
+    @model_validator(mode="after")
+    def _payment_journal_named(self) -> CommercePolicy:
+        """An account says where a part of a split sale goes; the journal says where its
+        payment line is written. One without the other would register nothing, silently."""
+        accounts = [m for m, rule in self.payment_methods.items() if rule.account]
+        if accounts and self.payment_journal is None:
+            raise ValidationError.from_exception_data(
+                "CommercePolicy",
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "payment_journal_missing",
+                            "payment_methods {methods} name an account, which registers each "
+                            "part of a sale paid several ways as a payment line: name the cash "
+                            "journal (GL daily journal) those lines go in, or leave the accounts "
+                            "out",
+                            {"methods": ", ".join(accounts)},
+                        ),
+                        loc=("payment_journal",),
+                        input=None,
+                    )
+                ],
+            )
+        return self
+
+    def split_accounts(self, codes: list[str]) -> dict[str, str] | None:
+        """The account of each of a split sale's methods (``codes``), or None when one has
+        no rule or no account, or no ``payment_journal`` is named: then the parts cannot be
+        registered and a person does it."""
+        if self.payment_journal is None:
+            return None
+        found: dict[str, str] = {}
+        for code in codes:
+            rule = self.payment_rule(code)
+            if rule is None or rule.account is None:
+                return None
+            found[code] = rule.account
+        return found
 
 
 MAX_ROUNDING_TOLERANCE = Decimal("1.00")
@@ -466,6 +514,9 @@ def named_codes(given: Mapping[str, Any]) -> list[NamedCode]:
         rule = policy.payment_methods.get(method)
         if rule is not None:
             add(f"payment_methods.{method}.payment_term", "payment_term", rule.payment_term)
+            add(f"payment_methods.{method}.account", "account", rule.account)
+    if "payment_journal" in given:
+        add("payment_journal", "journal", policy.payment_journal)
     customers = given.get("customers") or {}
     if "profiles" in customers:
         for kind, profile in policy.customers.profiles.items():

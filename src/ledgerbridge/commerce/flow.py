@@ -148,6 +148,12 @@ MESSAGES: dict[str, str] = {
     "on {customer}; register each part in the accounting system (the card part against the "
     "acquirer's receivable, which its payout clears; the cash against the till), then dismiss "
     "this issue",
+    "payment_split_registered": "invoice {state} with payment term {term}; the sale was paid "
+    "several ways, and each part is registered as a payment against the invoice in cash "
+    "journal {journal} ({parts}): the lines wait there for a person to approve and book them, "
+    "which settles the invoice",
+    "payment_split_unregistered": "; to have such parts registered by themselves, give "
+    "{missing} an account in policy.payment_methods (and the policy a payment_journal)",
     "invoice_booked": "the order's invoice is booked: later changes do not rewrite it",
     "order_withdrawn": "the order is '{state}' in the shop and was not booked: its draft "
     "invoice is deleted, and with it the order in the accounting system (and the stock it "
@@ -260,6 +266,9 @@ class Prior:
     receivable the sale was booked on (card receivable, till), not the debtor's own term."""
     total: Decimal | None = None
     """The invoice's total with VAT, which a booked order's later total is compared with."""
+    payments: bool = False
+    """Whether the invoice's payments were derived with it (a split sale registered part by
+    part): a booked split sale without them stays the order's issue."""
 
 
 @dataclass(frozen=True)
@@ -337,6 +346,10 @@ class OrderResult:
     changes: tuple[FieldChange, ...] = ()
     order: Order | None = None
     """The order as the rules adjusted it."""
+    payments: JSON | None = None
+    """For a booked sale paid several ways whose every method names an account: the payment
+    posting (``journal_posting``) that registers each part against the invoice, without the
+    invoice, customer and reference the runtime gives it."""
 
 
 @dataclass(frozen=True)
@@ -507,16 +520,18 @@ def _rate_notes(order: Order, policy: CommercePolicy, code_rates: Mapping[str, D
     )
 
 
-def _paid_but_left_open(order: Order, policy: CommercePolicy, payment: PaymentDecision) -> bool:
+def _paid_but_left_open(
+    order: Order, policy: CommercePolicy, payment: PaymentDecision, registered: bool = False
+) -> bool:
     """A paid order booked open, a balance (on the shared till debtor, say) that no payment
     will settle, is the order's issue, not a log line: a method without a rule, for a customer
     whose profile names no payment term either (a profile's own term, EAN customers' ``Netto
-    30``, is an open balance on purpose), and a sale paid several ways (``payment_split``),
-    whose payments a person registers."""
+    30``, is an open balance on purpose), and a sale paid several ways (``payment_split``)
+    whose payments were not ``registered`` part by part, which a person then registers."""
     if not order.is_paid:
         return False
     if payment.reason == "payment_split":
-        return True
+        return not registered
     profile = policy.customers.profiles[order.customer.customer_kind]
     return payment.reason == "payment_method_unknown" and profile.payment_term is None
 
@@ -524,6 +539,55 @@ def _paid_but_left_open(order: Order, policy: CommercePolicy, payment: PaymentDe
 def _tenders(order: Order) -> str:
     """A split sale's payments in words: ``Card 300.00 DKK, Cash 150.00 DKK``."""
     return ", ".join(f"{t.title or t.code} {t.amount} {order.currency}" for t in order.tenders)
+
+
+def _unaccounted(order: Order, policy: CommercePolicy) -> list[str]:
+    """A split sale's methods whose rule names no account (or that have no rule)."""
+    missing = []
+    for tender in order.tenders:
+        rule = policy.payment_rule(tender.code)
+        if (rule is None or rule.account is None) and tender.code not in missing:
+            missing.append(tender.code)
+    return missing
+
+
+def _split_payments(order: Order, policy: CommercePolicy, timezone: str) -> JSON | None:
+    """The posting that registers each part of a sale paid several ways against its invoice:
+    per part, a credit of the invoice's debtor (with the invoice number, which settles it)
+    and a debit of the part's method's account, in ``policy.payment_journal``. None when a
+    method names no account (a person registers the parts, as the issue says)."""
+    accounts = policy.split_accounts([t.code for t in order.tenders])
+    if accounts is None:
+        return None
+    ref = order.number or order.source_id
+    lines: list[JSON] = []
+    for tender in order.tenders:
+        if tender.amount == 0:
+            continue
+        what = f"{tender.title or tender.code} {tender.amount} {order.currency}"
+        text = f"Order {ref}: payment {what}"[:200]
+        lines.append({"role": "customer", "amount": str(-tender.amount), "text": text,
+                      "method": tender.code, "order_ref": ref})  # fmt: skip
+        lines.append({"role": "tender", "account": accounts[tender.code],
+                      "amount": str(tender.amount), "text": text, "method": tender.code,
+                      "order_ref": ref})  # fmt: skip
+    return {
+        "kind": "payment",
+        "journal": policy.payment_journal,
+        "date": _local_date(order, timezone),
+        "currency": order.currency,
+        "order_ref": ref,
+        "lines": lines,
+    }
+
+
+def _parts(payments: JSON) -> str:
+    """A payment posting's parts in words: ``Card (Zettle) 20.00 DKK on 5820, …``."""
+    return ", ".join(
+        f"{line['text'].partition(': payment ')[2]} on {line['account']}"
+        for line in payments["lines"]
+        if line["role"] == "tender"
+    )
 
 
 def order_flow(
@@ -557,8 +621,10 @@ def order_flow(
                                currency=order.currency, booked_total=prior.total)  # fmt: skip
             return OrderResult("unchanged", "order_changed_after_booking", message, True)
         # A booked invoice's open balance from a method without a rule stays the order's
-        # issue until the policy has a rule for it.
-        unknown = _paid_but_left_open(order, policy, decide_payment(order, policy))
+        # issue until the policy has a rule for it; a split sale's until its parts are
+        # registered (a person dismisses it once they registered them by hand).
+        payment = decide_payment(order, policy)
+        unknown = _paid_but_left_open(order, policy, payment, prior.payments)
         return OrderResult("unchanged", "invoice_booked", _message("invoice_booked"), unknown)
     mapped = apply_mapping(order, rules or MappingRules())
 
@@ -652,7 +718,14 @@ def order_flow(
     )
     if reason == "totals_mismatch":
         message += _rate_notes(order, policy, code_rates or {})
-    if not issue and _paid_but_left_open(order, policy, payment):
+    payments = None
+    if not issue and state == "booked" and order.is_paid and payment.reason == "payment_split":
+        payments = _split_payments(order, policy, timezone)
+    if payments is not None:
+        reason = "payment_split_registered"
+        message = _message(reason, state=state, term=payment.payment_term,
+                           journal=policy.payment_journal, parts=_parts(payments))  # fmt: skip
+    elif not issue and _paid_but_left_open(order, policy, payment):
         reason, issue = payment.reason, True
         method = order.payment_method.code if order.payment_method else ""
         shared = decide_customer(order, policy).action == "shared"
@@ -663,6 +736,9 @@ def order_flow(
             reason, state=state, term=payment.payment_term, method=method, customer=debtor,
             tenders=_tenders(order),
         )  # fmt: skip
+        missing = ", ".join(f"'{code}'" for code in _unaccounted(order, policy))
+        if reason == "payment_split" and missing:
+            message += _message("payment_split_unregistered", missing=missing)
     elif not issue:
         message = f"invoice {state} ({reason}; payment: {payment.reason})"
     if not issue and payment.reason == "order_not_paid" and booking.book:
@@ -670,8 +746,9 @@ def order_flow(
         method = order.payment_method.code if order.payment_method else ""
         message = _message(payment.reason, state=state, term=payment.payment_term, method=method)
     return result(
-        "invoice", reason, message, issue=issue, party=customer, invoice=invoice, state=state
-    )
+        "invoice", reason, message, issue=issue, party=customer, invoice=invoice, state=state,
+        payments=payments,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- refunds

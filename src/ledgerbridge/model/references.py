@@ -48,6 +48,8 @@ REFERENCES: tuple[RecordReference, ...] = (
     _declare("stock_level", "product_id", "product", "stock_product"),
     _declare("payment", "invoice_id", "invoice", "payment_invoice"),
     _declare("period_statistics", "party_id", "party", "statistics_party"),
+    _declare("journal_posting", "invoice_id", "invoice", "posting_invoice"),
+    _declare("journal_posting", "party_id", "party", "posting_customer"),
 )
 
 

@@ -16,6 +16,7 @@ fence, like the push that will send what they derive.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -131,6 +132,15 @@ class FlowRun:
         if version is None:
             return message
         return f"{message} [mapping rules v{version} {str(digest)[:12]}]"
+
+
+def payment_reference(route_id: str, order: Order) -> str:
+    """A payment posting's reference number (how its lines are found again in the journal):
+    the order's, with a digest of the route and the order's shop id, since two shops into one
+    company may share order numbers."""
+    digest = hashlib.sha256(f"{route_id}/{order.source_id}".encode()).hexdigest()[:8]
+    ref = order.number or order.source_id
+    return f"PAY {ref[:40]} {digest}"
 
 
 def commerce_of(route: Route) -> tuple[CommercePolicy, MappingRules | None] | None:
@@ -608,7 +618,49 @@ class CommerceFlows(RouteFlows):
             return
         written = self._write_invoice(session, run, record, order, derived, digest, result, known)
         if written is not None and written in BOOKED_STATES:
+            if result.payments is not None:
+                self._payments(session, run, record, order, result.payments)
             self._waiting_refunds(session, run, order.source_id)
+
+    def _payments(
+        self, session: Session, run: FlowRun, record: HubRecord, order: Order, payments: JSON
+    ) -> None:
+        """The payment posting of a split sale, in the transaction that wrote its booked
+        invoice, with its derived-record row (role ``payment``): made once, however often the
+        order is read. The push sends it after the invoice, once Uniconta numbered it."""
+        key = f"order:{order.source_id}"
+        if self._derived(session, run.route_id, key, "payment") is not None:
+            return
+        row = self._derived(session, run.route_id, key, "invoice")
+        invoice = (
+            self._hub.get(session, run.tenant_id, "invoice", row.derived_record_id) if row else None
+        )
+        if invoice is None:
+            return
+        try:
+            data = validate("journal_posting", {
+                **payments, "invoice_id": invoice.id, "party_id": invoice.data.get("party_id"),
+                "route_id": run.route_id, "reference": payment_reference(run.route_id, order),
+            })  # fmt: skip
+        except ValidationError as exc:
+            run.recorder.issue(
+                session, stream="orders", direction=FLOW, key=order.source_id,
+                reason="invalid_posting", record_id=record.id, remote_id=invoice.id,
+                message="the payments of the sale's parts cannot be made: "
+                f"{describe_validation_error(exc)}; register each part in the accounting "
+                "system, then dismiss this issue",
+            )  # fmt: skip
+            return
+        posting = self._hub.create(
+            session, run.tenant_id, "journal_posting", data, run.origin, run_id=run.recorder.run_id
+        )
+        self._remember(session, run, key, "payment", posting.id, "posted", None)
+        run.recorder.log(
+            session, stream="orders", direction=FLOW, outcome="created", record_id=record.id,
+            remote_id=posting.id, reason="payment_split_registered",
+            message=f"payments of order {data['order_ref']} against hub invoice {invoice.id}: "
+            f"posting {posting.id} ({data['reference']}) in cash journal {data['journal']}",
+        )  # fmt: skip
 
     def _withdraw(
         self,
@@ -654,9 +706,10 @@ class CommerceFlows(RouteFlows):
             total: Decimal | None = booked.net_total + booked.vat_total
         except ValidationError:
             total = None  # an invoice the hub cannot read is not compared
+        paid = self._derived(session, run.route_id, derived.source_record_id, "payment")
         return Prior(
             derived.derived_record_id, state, data.get("party_id"), data.get("payment_term"),
-            total,
+            total, payments=paid is not None,
         )  # fmt: skip
 
     def _party(

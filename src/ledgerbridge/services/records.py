@@ -37,9 +37,10 @@ one payout (a second record would be posted a second time)."""
 
 IMMUTABLE: dict[str, str] = {
     "journal_posting": (
-        "journal_posting_immutable: a posting is made by PayMatch, its lines are in the "
-        "accounting system's cash journal already, and it is what a person re-enters deleted "
-        "lines from: it is never changed nor deleted here; correct the journal there"
+        "journal_posting_immutable: a posting is made by PayMatch (a split sale's payments by "
+        "its commerce route), its lines are in the accounting system's cash journal already, "
+        "and it is what a person re-enters deleted lines from: it is never changed nor deleted "
+        "here; correct the journal there"
     ),
 }
 """Entities the app may read but not change: why, by entity."""

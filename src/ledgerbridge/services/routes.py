@@ -38,8 +38,14 @@ from ledgerbridge.commerce.policies import (
 from ledgerbridge.connectors.base import Connector, ConnectorError, NamedCode
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.canonical import describe_validation_error, validate
+from ledgerbridge.engine.context import stream_enabled
 from ledgerbridge.engine.quota import QuotaExhausted
-from ledgerbridge.engine.routing import APP_SOURCE, route_problems, tenant_connections
+from ledgerbridge.engine.routing import (
+    APP_SOURCE,
+    JOURNAL_ENTITY,
+    route_problems,
+    tenant_connections,
+)
 from ledgerbridge.model.commerce import Order
 from ledgerbridge.runtime.flowkit import WITHDRAWN
 from ledgerbridge.runtime.flows import CommerceFlows, source_orders
@@ -120,16 +126,18 @@ def _validated_paymatch(paymatch: JSON | None) -> JSON | None:
     return policy.model_dump(mode="json")
 
 
-def view(route: Route, source: Connection | None = None) -> JSON:
+def view(route: Route, source: Connection | None = None, target: Connection | None = None) -> JSON:
     """The route as stored, with a warning for each policy value a save now refuses (the flow
-    reads it as ``CommercePolicy.saved`` says until the route is saved again) and for order
-    files from ``source``, its source connection, that never report a card order paid."""
+    reads it as ``CommercePolicy.saved`` says until the route is saved again), for order
+    files from ``source``, its source connection, that never report a card order paid, and
+    for split-sale payments ``target`` would not be sent."""
     commerce = None
     warnings: list[str] = []
     if route.commerce:
         stored = route.commerce.get("policy")
         warnings = CommercePolicy.saved_warnings(stored)
         warnings += _files_unpaid(stored, source)
+        warnings += _payments_unsent(stored, target)
         rules = MappingRules.model_validate(route.commerce.get("rules") or {})
         commerce = {
             "policy": route.commerce.get("policy"),
@@ -158,6 +166,27 @@ def _files_unpaid(policy: JSON | None, source: Connection | None) -> list[str]:
     mapping = ((source.settings or {}).get("file_mappings") or {}).get("orders") or {}
     warning = paid_time_unmapped(CommercePolicy.saved(policy), mapping.get("fields") or {})
     return [warning] if warning else []
+
+
+def _payments_unsent(policy: JSON | None, target: Connection | None) -> list[str]:
+    """The warning of a route whose payment methods name accounts (a split sale's payments
+    are registered part by part) into a connection that does not send its cash journal: the
+    payments would wait in the hub, unseen."""
+    if target is None or not CommercePolicy.saved(policy).payment_journal:
+        return []
+    spec = SYSTEMS.get(target.system)
+    if spec is None:
+        return []
+    streams = [name for name, mapping in spec.streams.items() if mapping.entity == JOURNAL_ENTITY]
+    settings = target.settings or {}
+    if not streams or any(stream_enabled(settings, spec.default_streams, s) for s in streams):
+        return []
+    return [
+        f"commerce.policy.payment_methods name accounts, so a sale paid several ways is "
+        f"registered part by part in the cash journal, but the target connection does not send "
+        f"its {streams[0]} stream: the payments wait in the hub until it is switched on "
+        f'(settings "entities": {{"{streams[0]}": {{"enabled": true}}}})'
+    ]
 
 
 def _source(session: Session, route: Route) -> Connection | None:
@@ -324,12 +353,17 @@ class RouteService:
                 .where(Route.tenant_id == principal.tenant_id)
                 .order_by(Route.created_at, Route.id)
             )
-            return [view(row, _source(session, row)) for row in rows]
+            return [
+                view(row, _source(session, row), session.get(Connection, row.target_connection_id))
+                for row in rows
+            ]
 
     def get(self, principal: Principal, route_id: str) -> JSON:
         with self._sessions() as session:
             route = self._load(session, principal, route_id)
-            return view(route, _source(session, route))
+            return view(
+                route, _source(session, route), session.get(Connection, route.target_connection_id)
+            )
 
     def create(self, principal: Principal, body: RouteInput) -> JSON:
         principal.require_admin("creating a route")
@@ -358,7 +392,14 @@ class RouteService:
             if commerce is not None and body.active:
                 # Orders already in the hub are read too (the start date decides their fate).
                 self._flows.queue_flow(session, route.id, body.target, principal.tenant_id)
-            return _with_warnings(view(route, _source(session, route)), warnings)
+            return _with_warnings(
+                view(
+                    route,
+                    _source(session, route),
+                    session.get(Connection, route.target_connection_id),
+                ),
+                warnings,
+            )
 
     def replace(self, principal: Principal, route_id: str, body: RouteInput) -> JSON:
         principal.require_admin("changing a route")
@@ -384,7 +425,14 @@ class RouteService:
                 self._flows.queue_flow(
                     session, route.id, body.target, principal.tenant_id, revisit=True
                 )
-            return _with_warnings(view(route, _source(session, route)), warnings)
+            return _with_warnings(
+                view(
+                    route,
+                    _source(session, route),
+                    session.get(Connection, route.target_connection_id),
+                ),
+                warnings,
+            )
 
     def delete(self, principal: Principal, route_id: str) -> None:
         principal.require_admin("removing a route")

@@ -63,7 +63,7 @@ CHOICES = {
 }
 LISTS = {
     "states": ("name", "action"),
-    "payment_methods": ("method", "payment_term", "registered_as_paid"),
+    "payment_methods": ("method", "payment_term", "registered_as_paid", "account"),
     "domestic_codes": ("rate", "code"),
     "oss_codes": ("key", "code"),
     "adjustments": ("target", "template"),
@@ -176,6 +176,7 @@ def draft_of_form(form: Mapping[str, str]) -> JSON:
             "email_invoices": _on(form.get(f"{p}.email_invoices")),
             "default_payment_term": _text(form.get(f"{p}.default_payment_term")),
             "payment_methods": _rows(form, f"{p}.payment_methods", LISTS["payment_methods"]),
+            "payment_journal": _text(form.get(f"{p}.payment_journal")),
             "profiles": profiles,
             "shared_b2c_account": _text(form.get(f"{p}.customers.shared_b2c_account")),
             "home_country": _text(form.get(f"{p}.vat.home_country")),
@@ -234,9 +235,10 @@ def draft_of_route(route: JSON) -> JSON:
             "email_invoices": policy["email_invoices"],
             "default_payment_term": policy["default_payment_term"],
             "payment_methods": [
-                {"method": k, **{n: v[n] or "" for n in ("payment_term", "registered_as_paid")}}
+                {"method": k, **{n: v[n] or "" for n in LISTS["payment_methods"][1:]}}
                 for k, v in policy["payment_methods"].items()
             ],
+            "payment_journal": policy.get("payment_journal") or "",
             "profiles": {
                 kind: {k: "" if v is None else v for k, v in profile.items()}
                 for kind, profile in customers["profiles"].items()
@@ -300,10 +302,12 @@ def input_of(draft: JSON) -> RouteInput:
                         _text(r["method"]): {
                             "payment_term": _optional(r.get("payment_term")),
                             "registered_as_paid": _on(r.get("registered_as_paid")),
+                            "account": _optional(r.get("account")),
                         }
                         for r in policy["payment_methods"]
                     },
                 },
+                "payment_journal": _optional(policy["payment_journal"]),
                 "customers": {
                     "profiles": {
                         kind: {

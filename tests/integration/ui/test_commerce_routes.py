@@ -47,6 +47,8 @@ def test_a_route_with_its_policy_is_made_with_forms(web: Web, shop_and_books: We
         "commerce.policy.payment_methods.6.method": "vipps",
         "commerce.policy.payment_methods.6.payment_term": "Kort",
         "commerce.policy.payment_methods.6.registered_as_paid": "on",
+        "commerce.policy.payment_methods.6.account": "5820",
+        "commerce.policy.payment_journal": "PAYMATCH",
         "commerce.policy.customers.profiles.b2b.match_by": "email",
         "commerce.policy.vat.oss_codes.0.key": "de:19",
         "commerce.policy.vat.oss_codes.0.code": "U_DE_STD",
@@ -69,7 +71,9 @@ def test_a_route_with_its_policy_is_made_with_forms(web: Web, shop_and_books: We
     assert policy["payment_methods"]["vipps"] == {
         "payment_term": "Kort",
         "registered_as_paid": True,
+        "account": "5820",
     }
+    assert policy["payment_journal"] == "PAYMATCH"
     assert policy["payment_methods"]["bacs"]["registered_as_paid"] is False
     assert policy["customers"]["profiles"]["b2b"]["match_by"] == "email"
     updating = {k: p["update_existing"] for k, p in policy["customers"]["profiles"].items()}
@@ -86,6 +90,8 @@ def test_a_route_with_its_policy_is_made_with_forms(web: Web, shop_and_books: We
     assert "The route is saved." in text_of(page.text)
     shown = form_of(page.text, f"/ui/routes/{route['id']}")
     assert shown["commerce.policy.vat.oss_codes.0.key"] == "DE:19"
+    assert shown["commerce.policy.payment_methods.6.account"] == "5820"
+    assert shown["commerce.policy.payment_journal"] == "PAYMATCH"
     assert shown["commerce.policy.service_items.shipping"] == "FRAGT"
     assert (f"{profiles}.b2b.update_existing" in shown, shown[f"{profiles}.b2c.update_existing"]) \
         == (False, "on")  # fmt: skip
@@ -238,6 +244,7 @@ def test_a_refused_row_is_marked_on_its_field_and_named_with_a_working_link(
         ("vat.domestic_codes.0.rate", "abc", "vat-domestic_codes-0-rate"),
         ("vat.domestic_codes.0.rate", "-1", "vat-domestic_codes-0-code"),
         ("payment_methods.0.payment_term", "NOSUCH", "payment_methods-0-payment_term"),
+        ("payment_methods.0.account", "NOSUCH", "payment_journal"),
         ("states.0.action", "nosuch", "states-0-action"),
     )
     for name, rate, field in cases:
@@ -251,6 +258,21 @@ def test_a_refused_row_is_marked_on_its_field_and_named_with_a_working_link(
         assert targets, summary
         for target in targets:
             assert f'id="{target}"' in bad.text, (rate, target)
+    assert setup.tenant.api.get("/routes").json() == []
+
+
+def test_a_payment_methods_account_uniconta_lacks_is_refused_on_its_field(
+    web: Web, shop_and_books: Webshop
+) -> None:
+    setup = shop_and_books
+    form = commerce_form(web, setup, **{
+        "commerce.policy.payment_methods.0.account": "9999",
+        "commerce.policy.payment_journal": "PAYMATCH"})  # fmt: skip
+    refused = web.post("/ui/routes/new", form)
+    assert refused.status_code == 422
+    assert "9999" in text_of(refused.text) and "does not exist in Uniconta" in text_of(refused.text)
+    field = refused.text.split('id="commerce-policy-payment_methods-0-account"', 1)[1]
+    assert 'aria-invalid="true"' in field.split(">", 1)[0]
     assert setup.tenant.api.get("/routes").json() == []
 
 

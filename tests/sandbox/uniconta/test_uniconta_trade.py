@@ -789,3 +789,34 @@ def test_seeding_is_deterministic_realistic_and_fast(sandbox: UnicontaSandbox) -
     line = {"OrderNumber": order["OrderNumber"], "Item": items[0], "Qty": 1}
     sandbox.insert(COMPANY, "DebtorOrderLineClient", line)
     assert sandbox.post_order(COMPANY, order["OrderNumber"])["InvoiceNumber"] == 7000
+
+
+def test_booking_a_cash_journal_pays_the_invoices_its_debtor_lines_name(
+    sandbox: UnicontaSandbox, client: httpx.Client, base_url: str
+) -> None:
+    _setup_trade(sandbox)
+    number = _order(client)["OrderNumber"]
+    _lines(client, number, {"Item": "P1", "Qty": 2, "Price": 400})
+    _post(sandbox, OrderNumber=number)
+    debtor = sandbox.all(COMPANY, "DebtorInvoiceClient")[0]["Account"]
+    sandbox.load(COMPANY, "GLAccountClient", [{"Account": "5820"}, {"Account": "5800"}])
+    sandbox.load(COMPANY, "GLDailyJournalClient", [{"Journal": "INDBET"}])
+
+    def line(kind: str, account: str, debit: float, credit: float) -> dict[str, Any]:
+        row = {"Journal": "INDBET", "Date": "2026-03-10", "AccountType": kind,
+               "Account": account, "Debit": debit, "Credit": credit, "Text": "Ordre 7"}  # fmt: skip
+        return {**row, "Invoice": "5000"} if kind == "Debtor" else row
+
+    sandbox.api_insert(COMPANY, "GLDailyJournalLineClient", [
+        line("Debtor", debtor, 0, 250), line("Finans", "5820", 250, 0),
+        line("Debtor", debtor, 0, 750)])  # fmt: skip
+    with pytest.raises(SandboxError, match="add up to"):
+        sandbox.book_journal(COMPANY, "INDBET")
+    assert len(sandbox.all(COMPANY, "GLDailyJournalLineClient")) == 3, "nothing booked"
+    sandbox.api_insert(COMPANY, "GLDailyJournalLineClient", [line("Finans", "5800", 750, 0)])
+    booked = httpx.post(f"{base_url}/_sandbox/companies/{COMPANY}/journals/INDBET/book")
+    assert booked.status_code == 200 and len(booked.json()) == 4
+    (item,) = sandbox.all(COMPANY, "DebtorTransOpenClient")
+    assert (item["AmountOpen"], item["Paid"]) == (0, True)
+    assert [p["Amount"] for p in sandbox.payments(COMPANY, 5000)] == [250, 750]
+    assert sandbox.all(COMPANY, "GLDailyJournalLineClient") == [], "booking empties the journal"

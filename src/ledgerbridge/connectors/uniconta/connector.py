@@ -802,7 +802,10 @@ class UnicontaConnector(Connector):
             return refused
         if not missing:
             return refused
-        return RemoteRejected(code_refusal(missing, payload.get("route_id")), reason=CODE_MISSING)
+        # A payout's posting takes its route's corrected codes (PayMatch readdresses it); a
+        # payment posting keeps its own, so only creating the code in Uniconta helps.
+        route_id = payload.get("route_id") if payload.get("kind") != "payment" else None
+        return RemoteRejected(code_refusal(missing, route_id), reason=CODE_MISSING)
 
     def _find_postings(self, calls: list[StepCall]) -> list[JSON | None]:
         """The lines of postings whose insert went unanswered. One InsertList stores all of

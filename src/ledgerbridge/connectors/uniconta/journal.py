@@ -1,4 +1,5 @@
-"""Uniconta's cash journal: a PayMatch posting as GL daily journal lines (outbound only).
+"""Uniconta's cash journal: a PayMatch posting, or the payments of a sale paid several ways, as
+GL daily journal lines (outbound only).
 
 A posting is inserted as one ``InsertList`` of ``GLDailyJournalLineClient`` rows into the
 journal the route names, left unposted for a person to approve and book (Uniconta's REST API
@@ -15,6 +16,12 @@ Facts inferred rather than verified (see docs/paymatch.md):
   its settlement import does.
 - Lines of one posting, inserted together and balancing, become one voucher when the journal
   assigns voucher numbers on posting.
+- A payment's customer line (``AccountType`` ``Debtor``, the invoice's debtor, a credit with
+  the invoice number in ``Invoice``) settles that invoice's open item when the journal is
+  booked, as Uniconta's own "mark invoice paid" line does (which also sets ``Settlements``
+  to the open item's RowId and posts at once through the .NET API); settling by ``Invoice``
+  alone follows the journal's ``SettleValue`` (Invoice), as the open item is found by its
+  number.
 """
 
 from __future__ import annotations
@@ -29,12 +36,15 @@ from ledgerbridge.connectors.base import (
     RemoteRef,
     SkipRecord,
 )
+from ledgerbridge.connectors.kit.references import linked
 from ledgerbridge.connectors.kit.values import decimal, text
 
 JOURNAL_LINE = "GLDailyJournalLineClient"
 ZERO = Decimal(0)
 CODE_MISSING = "paymatch_code_missing"
 """A posting refused because the company lacks its journal or one of its accounts."""
+INVOICE_PENDING = "posting_invoice_pending"
+"""A payment posting whose invoice is an order not booked in Uniconta yet."""
 
 
 def _number(value: Decimal) -> float | int:
@@ -51,6 +61,12 @@ class JournalPostingMapping(EntityMapping):
     business_key_field = "reference"
     inbound = False
     fixed_remotely = frozenset({CODE_MISSING})
+    references = (
+        linked("journal_posting", "invoice_id", "invoices"),
+        linked("journal_posting", "party_id", "customers"),
+    )
+    """A payment posting's invoice and customer (a payout's has neither): its customer lines
+    carry the invoice's number and are on the customer's debtor account."""
 
     def __init__(self, company_currency: Callable[[], str] | None = None) -> None:
         self._currency = company_currency or (lambda: "DKK")
@@ -69,15 +85,17 @@ class JournalPostingMapping(EntityMapping):
             )
         currency = str(record["currency"])
         foreign = currency != self._currency()
+        invoice, debtor = _settled(record, refs)
         lines = []
         for line in record["lines"]:
             amount = Decimal(str(line["amount"]))
             debit, credit = (amount, ZERO) if amount > 0 else (ZERO, -amount)
+            customer = line["role"] == "customer"
             row: JSON = {
                 "Journal": record["journal"],
                 "Date": str(record["date"])[:10],
-                "AccountType": "Finans",
-                "Account": line["account"],
+                "AccountType": "Debtor" if customer else "Finans",
+                "Account": debtor if customer else line["account"],
                 "Text": line["text"],
                 "ReferenceNumber": record["reference"],
             }
@@ -85,13 +103,17 @@ class JournalPostingMapping(EntityMapping):
                 row.update(Currency=currency, DebitCur=_number(debit), CreditCur=_number(credit))
             else:
                 row.update(Debit=_number(debit), Credit=_number(credit))
-            if line.get("invoice"):
+            if customer:
+                row["Invoice"] = invoice
+            elif line.get("invoice"):
                 row["Invoice"] = str(line["invoice"])
             lines.append(row)
         return {
             "reference": record["reference"],
             "lines": lines,
             "roles": [line["role"] for line in record["lines"]],
+            "methods": [line.get("method") for line in record["lines"]],
+            "kind": record.get("kind") or "payout",
             "route_id": record.get("route_id"),
         }
 
@@ -132,6 +154,24 @@ class JournalPostingMapping(EntityMapping):
         return str(payload.get("reference")) if payload.get("reference") else None
 
 
+def _settled(record: JSON, refs: Mapping[str, RemoteRef | None]) -> tuple[str | None, str | None]:
+    """A payment posting's invoice number and debtor account in Uniconta (None, None for a
+    payout's). An invoice still an order there (not booked yet) has no number to settle: the
+    posting waits, and goes once the invoice is booked."""
+    if record.get("kind") != "payment":
+        return None, None
+    invoice, party = refs.get("invoice_id"), refs.get("party_id")
+    if invoice is None or party is None:
+        raise SkipRecord(INVOICE_PENDING, "the payments wait for their invoice and customer")
+    if invoice[1].startswith("order:"):
+        raise SkipRecord(
+            INVOICE_PENDING,
+            f"the invoice is still {invoice[1].replace(':', ' ')} in Uniconta, not booked: the "
+            "payments of its parts are registered against its number once it is booked",
+        )
+    return invoice[1], party[1]
+
+
 def group_by_reference(rows: list[JSON], references: list[str]) -> dict[str, list[JSON]]:
     """Journal lines per posting reference (only the wanted ones), in insertion order."""
     wanted = set(references)
@@ -144,12 +184,24 @@ def group_by_reference(rows: list[JSON], references: list[str]) -> dict[str, lis
 
 
 def posting_codes(payload: JSON) -> list[NamedCode]:
-    """The journal and the accounts a posting's lines name, each with the route setting it
-    comes from (``paymatch.journal``, ``paymatch.<role>_account``)."""
+    """The journal and the ledger accounts a posting's lines name, each with the route setting
+    it comes from (``paymatch.journal``, ``paymatch.<role>_account``; for payments
+    ``commerce.policy.payment_journal``, ``commerce.policy.payment_methods.<method>.account``).
+    A customer line's debtor is no ledger account."""
     lines = payload["lines"]
-    named = [NamedCode("paymatch.journal", "journal", str(lines[0]["Journal"]))] if lines else []
-    for line, role in zip(lines, payload.get("roles") or [], strict=False):
-        field = f"paymatch.{role}_account"
+    payment = payload.get("kind") == "payment"
+    journal = "commerce.policy.payment_journal" if payment else "paymatch.journal"
+    named = [NamedCode(journal, "journal", str(lines[0]["Journal"]))] if lines else []
+    roles = payload.get("roles") or []
+    methods = payload.get("methods") or [None] * len(roles)
+    for line, role, method in zip(lines, roles, methods, strict=False):
+        if role == "customer":
+            continue
+        field = (
+            f"commerce.policy.payment_methods.{method}.account"
+            if payment
+            else f"paymatch.{role}_account"
+        )
         if all(item.field != field for item in named):
             named.append(NamedCode(field, "account", str(line["Account"])))
     return named

@@ -438,6 +438,11 @@ def _add_admin_routes(app: FastAPI, sandbox: UnicontaSandbox) -> None:
             lambda: sandbox.register_payment(company_id, body.invoice, body.amount, body.date)
         )
 
+    @app.post("/_sandbox/companies/{company_id}/journals/{journal}/book", tags=["sandbox admin"])
+    def book_journal(company_id: int, journal: str) -> Response:
+        """Book a cash journal's lines, as a person does in Uniconta once they approved them."""
+        return admin(lambda: sandbox.book_journal(company_id, journal))
+
     @app.get("/_sandbox/companies/{company_id}/payments", tags=["sandbox admin"])
     def payments(company_id: int) -> Response:
         """Payments registered so far."""

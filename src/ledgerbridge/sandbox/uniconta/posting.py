@@ -17,9 +17,11 @@ from typing import Any
 from ledgerbridge.sandbox.uniconta.rules import (
     INVOICE,
     INVOICE_LINE,
+    JOURNAL_LINE,
     OPEN_ITEM,
     ORDER,
     ZERO,
+    after_write,
     cascade_delete,
     derive,
     due_date,
@@ -294,3 +296,35 @@ def _rate(tx: Transaction, code: str) -> Decimal | None:
     """Rate of a VAT code in percent, or ``None`` for an unknown code."""
     vat = tx.get("GLVatClient", code)
     return vat.get("Rate", ZERO) if vat is not None else None
+
+
+def book_journal(tx: Transaction, journal: str, booked_on: date, now: datetime) -> list[Row]:
+    """Book a GL daily journal's lines, as a person does in Uniconta once they approved them:
+    the lines must balance; a debtor line with an invoice number settles that invoice's open
+    item by what it credits (a payment registered part by part lands on the invoice this way);
+    booking takes the lines out of the journal. Returns the lines booked."""
+    lines = tx.children(JOURNAL_LINE.name, journal)
+    total = sum((row.get("Debit", ZERO) - row.get("Credit", ZERO) for row in lines), ZERO)
+    if total != 0:
+        raise PostingRefused(
+            "JournalNotBalanced", f"Journal {journal}: the lines add up to {total}, not 0"
+        )
+    for row in lines:
+        if row.get("AccountType") != "Debtor" or not row.get("Invoice"):
+            continue
+        paid = row.get("Credit", ZERO) - row.get("Debit", ZERO)
+        number = int(str(row["Invoice"]))
+        items = tx.children(OPEN_ITEM.name, number)
+        if items and items[0].get("Account") != row.get("Account"):
+            raise PostingRefused(
+                "AccountMismatch",
+                f"Journal {journal}: invoice {number} is on debtor {items[0].get('Account')}, "
+                f"not {row.get('Account')}",
+            )
+        if paid > 0:
+            apply_payment(tx, number, paid)
+            tx.company.payments.append(Payment(number, paid, booked_on))
+    for row in lines:
+        tx.remove(JOURNAL_LINE, JOURNAL_LINE.key_of(row))
+        after_write(tx, JOURNAL_LINE, row, None, now)
+    return lines

@@ -488,6 +488,20 @@ class UnicontaSandbox:
         except posting.PostingRefused as exc:
             raise SandboxError(exc.code, exc.message, 404) from exc
 
+    def book_journal(
+        self, company_id: int, journal: str, date: date | str | None = None
+    ) -> list[dict[str, Any]]:
+        """Book a cash journal's lines as a person does in Uniconta's UI (the REST API cannot):
+        they must balance; a debtor line with an invoice number pays that invoice; the lines
+        leave the journal. Returns the lines booked."""
+        booked_on = self._date_or_today(date)
+        try:
+            with self._transaction(company_id) as tx:
+                lines = posting.book_journal(tx, journal, booked_on, self.clock.now())
+                return [row_to_json(row) for row in lines]
+        except posting.PostingRefused as exc:
+            raise SandboxError(exc.code, exc.message) from exc
+
     def payments(self, company_id: int, invoice_number: int | None = None) -> list[dict[str, Any]]:
         """Payments registered so far (optionally for one invoice), oldest first."""
         with self._lock:
