@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -147,6 +148,11 @@ class Part:
         if any(self._installation.get(setting) for setting in wanted):
             return []
         return [f"LEDGERBRIDGE_{setting.upper()}" for setting in wanted]
+
+    def _watch_root(self) -> Path | None:
+        """The installation's ``files_watch_root``: a watched folder must lie under it."""
+        root = self._installation.get("files_watch_root")
+        return None if root is None else Path(root)
 
     def _with_installation(self, spec: SystemSpec, secrets_: JSON) -> JSON:
         """A connection's secrets plus the installation's own for its system (never stored

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -79,16 +80,20 @@ def refuse_past_expiry(
 
 
 def refuse_unusable_paths(
-    spec: SystemSpec, settings: Mapping[str, Any], stored: Mapping[str, Any]
+    spec: SystemSpec,
+    settings: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    watch_root: Path | None,
 ) -> None:
     """A folder or file a setting names (a watched folder, a logo) is checked when it is
-    given (new or changed): missing, of the wrong kind, unreadable or not an image the PDF
-    can use is refused on its field, with the path. One stored earlier is left alone."""
+    given (new or changed): a folder outside the installation's ``watch_root``, missing, of
+    the wrong kind, unreadable or not an image the PDF can use is refused on its field, with
+    the path. One stored earlier is left alone."""
     for dotted, kind in spec.settings.paths.items():
         value = _at(settings, dotted)
         if value is None or value == _at(stored, dotted):
             continue
-        problem = path_problem(kind, str(value))
+        problem = path_problem(kind, str(value), watch_root)
         if problem is not None:
             raise Invalid(f"settings.{dotted}: {problem}", field=f"settings.{dotted}")
 
