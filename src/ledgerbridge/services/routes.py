@@ -319,12 +319,18 @@ class RouteService:
 
     def list_routes(self, principal: Principal) -> list[JSON]:
         with self._sessions() as session:
-            rows = session.scalars(
-                sa.select(Route)
-                .where(Route.tenant_id == principal.tenant_id)
-                .order_by(Route.created_at, Route.id)
+            rows = list(
+                session.scalars(
+                    sa.select(Route)
+                    .where(Route.tenant_id == principal.tenant_id)
+                    .order_by(Route.created_at, Route.id)
+                )
             )
-            return [view(row, _source(session, row)) for row in rows]
+            # The source connections in one query, not one per route.
+            ids = {row.source_connection_id for row in rows if row.source_connection_id}
+            by_id = sa.select(Connection).where(Connection.id.in_(ids))
+            sources = {c.id: c for c in session.scalars(by_id)} if ids else {}
+            return [view(row, sources.get(row.source_connection_id or "")) for row in rows]
 
     def get(self, principal: Principal, route_id: str) -> JSON:
         with self._sessions() as session:
