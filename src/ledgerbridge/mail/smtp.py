@@ -15,7 +15,7 @@ final reply) so that a failure can be placed exactly:
 
 A server that cannot be reached (refused, name not found, timeout, TLS) or that refuses the
 login is told in plain words, where, what happened and what to check, with the wording the
-systems' HTTP clients use for the network part (``connectors.kit.network``).
+systems' HTTP clients use for the network part (``ledgerbridge.network``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from email import policy
 from email.message import EmailMessage
 from typing import Literal
 
-from ledgerbridge.connectors.kit.network import failed_connection
+from ledgerbridge.network import failed_connection
 
 Security = Literal["none", "starttls", "tls"]
 Status = Literal["sent", "temporary", "refused", "unknown"]

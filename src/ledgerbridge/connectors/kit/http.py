@@ -26,7 +26,7 @@ from ledgerbridge.connectors.base import (
     RemoteRejected,
     RemoteUnavailable,
 )
-from ledgerbridge.connectors.kit.network import failed_connection
+from ledgerbridge.network import failed_connection
 
 T = TypeVar("T")
 

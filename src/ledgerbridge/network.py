@@ -1,8 +1,9 @@
 """What a failed network connection came to, in plain words, for the person who set the address
 up: the host, what happened (refused, name not found, timed out, a TLS problem) and what to
 check. One wording for every way the hub reaches out: the systems' HTTP clients
-(``http.in_plain_words``), webhook deliveries and the invoice mail's SMTP server. Free of any
-client library: each caller finds its own host and says what its own timeouts and TLS
+(``connectors.kit.http.in_plain_words``), webhook deliveries and the invoice mail's SMTP
+server. Free of any client library, and below every layer (``mail`` sits below
+``connectors``): each caller finds its own host and says what its own timeouts and TLS
 settings look like.
 """
 
