@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import Connector
-from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
+from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec, daily_call_limit
 from ledgerbridge.engine.quota import QuotaLedger
 from ledgerbridge.runtime.jobqueue.port import Command, JobBackend
 from ledgerbridge.runtime.schedules import Scheduler
@@ -182,10 +182,6 @@ def system_spec(name: str) -> SystemSpec:
             f"unknown system '{name}'; supported: {', '.join(sorted(SYSTEMS))}", field="system"
         )
     return spec
-
-
-def daily_call_limit(spec: SystemSpec, settings: Mapping[str, Any]) -> int:
-    return int(settings.get("daily_call_limit") or spec.daily_call_limit)
 
 
 def is_admin(principal: Principal) -> bool:

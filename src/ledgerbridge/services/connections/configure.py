@@ -13,12 +13,16 @@ import sqlalchemy as sa
 
 from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError, SetupRefused
 from ledgerbridge.connectors.kit.http import Unreachable
-from ledgerbridge.connectors.registry import ConnectorHandle, SystemSpec, conflict_fields
+from ledgerbridge.connectors.registry import (
+    ConnectorHandle,
+    SystemSpec,
+    conflict_fields,
+    daily_call_limit,
+)
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.services.connections.base import (
     JSON,
     RELEASED_BY,
-    daily_call_limit,
     system_spec,
     token_hash,
 )
