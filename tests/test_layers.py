@@ -13,7 +13,7 @@ import ledgerbridge
 
 SRC = Path(ledgerbridge.__file__).parent
 LAYERS = {
-    "clock": 0, "settings": 0, "logs": 0,
+    "clock": 0, "settings": 0, "logs": 0, "network": 0,
     "model": 1, "store": 2, "mail": 2, "connectors": 3, "engine": 4,
     "commerce": 5,  # policies over canonical records, the flows of DESIGN.md
     "runtime": 6, "services": 7, "api": 8, "ui": 8, "cli": 8,

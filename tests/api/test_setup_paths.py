@@ -1,6 +1,7 @@
-"""A watched folder and an invoice logo are checked when they are saved: missing, of the
-wrong kind or not an image the PDF can use is refused on the field with the path and the
-reason. One saved earlier that went missing since keeps loading."""
+"""A watched folder and an invoice logo are checked when they are saved: a folder outside the
+installation's watch root, missing, of the wrong kind or not an image the PDF can use is
+refused on the field with the path and the reason. One saved earlier that went missing since
+keeps loading."""
 
 from __future__ import annotations
 
@@ -8,9 +9,33 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 
-from tests.integration.conftest import COMPANY, PASSWORD, USER, Tenant, Uniconta
+from ledgerbridge.connectors.kit.paths import folder_problem
+from ledgerbridge.settings import Settings
+from tests.integration.conftest import (
+    COMPANY,
+    PASSWORD,
+    USER,
+    Tenant,
+    Uniconta,
+    hub_settings,
+)
+
+
+@pytest.fixture
+def watch_root(tmp_path: Path) -> Path:
+    root = tmp_path / "watched"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def settings(
+    db_url: str, secret_key: str, hub_port: int, tmp_path: Path, watch_root: Path
+) -> Settings:
+    return hub_settings(db_url, secret_key, hub_port, tmp_path, files_watch_root=watch_root)
 
 
 def refusal(response: httpx.Response) -> tuple[list[Any], str]:
@@ -25,13 +50,13 @@ def files(tenant: Tenant, **settings: Any) -> httpx.Response:
     )
 
 
-def test_a_watch_folder_is_checked_when_saved(tenant: Tenant, tmp_path: Path) -> None:
-    missing = tmp_path / "drop"
+def test_a_watch_folder_is_checked_when_saved(tenant: Tenant, watch_root: Path) -> None:
+    missing = watch_root / "drop"
     assert refusal(files(tenant, watch_folder=str(missing))) == (
         ["body", "settings", "watch_folder"],
         f"settings.watch_folder: {missing} does not exist on the hub's server",
     )
-    a_file = tmp_path / "orders.csv"
+    a_file = watch_root / "orders.csv"
     a_file.write_text("id\n")
     assert refusal(files(tenant, watch_folder=str(a_file)))[1] == (
         f"settings.watch_folder: {a_file} is a file, not a folder"
@@ -51,6 +76,45 @@ def test_a_watch_folder_is_checked_when_saved(tenant: Tenant, tmp_path: Path) ->
     changed = tenant.api.patch(f"/connections/{cid}", json={"settings": {"page_size": 50}})
     assert changed.status_code == 200, changed.text
     assert changed.json()["settings"]["watch_folder"] == str(missing)
+
+
+def test_a_watch_folder_outside_the_installations_root_is_refused_when_saved(
+    tenant: Tenant, watch_root: Path, tmp_path: Path
+) -> None:
+    """Refused on the field with the allowed root, before anything is looked at outside it
+    (a folder that exists there is refused alike); a link out of the root is outside too."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    link = watch_root / "shortcut"
+    link.symlink_to(outside, target_is_directory=True)
+    for given in (outside, tmp_path / "nowhere", link, Path("/etc")):
+        assert refusal(files(tenant, watch_folder=str(given))) == (
+            ["body", "settings", "watch_folder"],
+            f"settings.watch_folder: {given} is not under {watch_root.resolve()}, the folder "
+            "under which this installation lets connections watch a folder "
+            "(LEDGERBRIDGE_FILES_WATCH_ROOT): give a folder under it",
+        )
+    assert tenant.api.get("/connections").json() == []
+    inside = watch_root / "nordlys"
+    inside.mkdir()
+    created = files(tenant, watch_folder=str(inside))
+    assert created.status_code == 201, created.text
+    moved = tenant.api.patch(
+        f"/connections/{created.json()['id']}", json={"settings": {"watch_folder": str(outside)}}
+    )
+    loc, message = refusal(moved)
+    assert loc == ["body", "settings", "watch_folder"]
+    assert message.startswith(
+        f"settings.watch_folder: {outside} is not under {watch_root.resolve()}"
+    )
+
+
+def test_an_installation_without_a_watch_root_allows_no_watch_folder(tmp_path: Path) -> None:
+    assert folder_problem(str(tmp_path), None) == (
+        f"{tmp_path} cannot be watched: this installation allows no watch folders "
+        "(LEDGERBRIDGE_FILES_WATCH_ROOT is not set); upload the files instead"
+    )
+    assert folder_problem(str(tmp_path), tmp_path) is None
 
 
 def mail(logo: Path) -> dict[str, Any]:

@@ -52,29 +52,38 @@ def test_a_tripletex_connection_runs_on_oslo_time(tenant: Tenant, tripletex: Tri
     assert {s["timezone"] for s in status["schedules"]} == {"Europe/Oslo"}
 
 
-def test_an_expiry_date_in_the_past_is_refused_on_its_field(
+def test_an_expiry_date_of_today_or_earlier_is_refused_on_its_field(
     tenant: Tenant, tripletex: Tripletex, clock: ManualClock
 ) -> None:
-    """A token past its expiry date does not work: the date is refused when given, with what
-    it is for. Today (in Oslo) is still accepted."""
+    """A token stops working on its expiry date, as the status reads it: a date of today (in
+    Oslo) or earlier is refused when given, with what it is for; tomorrow is accepted."""
     today = clock.now().astimezone(ZoneInfo("Europe/Oslo")).date()
     past = (today - timedelta(days=1)).isoformat()
-    created = tenant.api.post("/connections", json=body(tripletex, employee_token_expires_on=past))
-    assert created.status_code == 422, created.text
-    refusal = created.json()["detail"][0]
-    assert refusal["loc"] == ["body", "settings", "employee_token_expires_on"]
-    assert refusal["msg"] == (
-        f"settings.employee_token_expires_on: {past} has passed (today is {today}); it is the "
-        "expiry date chosen when the employee token was generated, and Tripletex refuses a "
-        "credential past it: generate a new one and give the date chosen for it"
-    )
+    for given in (past, today.isoformat()):
+        created = tenant.api.post(
+            "/connections", json=body(tripletex, employee_token_expires_on=given)
+        )
+        assert created.status_code == 422, created.text
+        refusal = created.json()["detail"][0]
+        assert refusal["loc"] == ["body", "settings", "employee_token_expires_on"]
+        assert refusal["msg"] == (
+            f"settings.employee_token_expires_on: {given} is not after today ({today}); it is "
+            "the expiry date chosen when the employee token was generated, and Tripletex "
+            "refuses a credential from that date on: generate a new one and give the date "
+            "chosen for it"
+        )
     assert tenant.api.get("/connections").json() == []
-    cid = connect(tenant, tripletex, employee_token_expires_on=today.isoformat())["id"]
-    changed = tenant.api.patch(
-        f"/connections/{cid}", json={"settings": {"employee_token_expires_on": past}}
-    )
-    assert changed.status_code == 422
-    assert changed.json()["detail"][0]["loc"] == ["body", "settings", "employee_token_expires_on"]
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    connection = connect(tenant, tripletex, employee_token_expires_on=tomorrow)
+    assert not any("expired" in w for w in connection["warnings"])
+    for given in (past, today.isoformat()):
+        changed = tenant.api.patch(
+            f"/connections/{connection['id']}",
+            json={"settings": {"employee_token_expires_on": given}},
+        )
+        assert changed.status_code == 422
+        loc = changed.json()["detail"][0]["loc"]
+        assert loc == ["body", "settings", "employee_token_expires_on"]
 
 
 def test_a_saved_expiry_date_that_has_passed_keeps_loading(

@@ -394,14 +394,23 @@ def test_the_watched_folder_imports_new_files_and_moves_them(
     assert len(tenant.api.get(f"/connections/{connection_id}/files").json()) == 3
 
 
-def test_a_watch_folder_outside_the_installations_root_is_not_scanned(
-    system: System, tenant: Tenant, tmp_path: Path
+def test_a_watch_folder_led_out_of_the_installations_root_after_it_was_saved_is_not_scanned(
+    system: System, tenant: Tenant, watch_root: Path, tmp_path: Path
 ) -> None:
+    """A folder outside the root is refused when saved; one that was under it then (a link
+    to a folder inside) and leads outside since (the link re-pointed) is refused by the
+    scan, which follows the link again."""
+    inside = watch_root / "nordlys-2026"
+    inside.mkdir()
+    link = watch_root / "nordlys"
+    link.symlink_to(inside, target_is_directory=True)
+    connection_id = files_connection(tenant, watch_folder=str(link))
+    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     dropped = _drop(outside, "orders.csv", ORDERS_CSV)
-    connection_id = files_connection(tenant, watch_folder=str(outside))
-    save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
+    link.unlink()
+    link.symlink_to(outside, target_is_directory=True)
 
     assert tenant.api.post(f"/connections/{connection_id}/jobs/file_scan").status_code == 202
     system.run_until_idle()

@@ -350,14 +350,32 @@ def test_a_server_down_for_longer_than_the_limit_is_an_issue(
     mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink,
     clock: ManualClock,
 ) -> None:  # fmt: skip
+    """Each attempt, the issue, the mail's list and the test mail say in plain words where,
+    what happened and what to check, never the socket's ``[Errno 111] Connection refused``."""
     shop = open_shop(mail_system, mail_tenant, uniconta, mail_settings(sink, give_up_after_hours=2))
     sink.stop()
     order(mail_system, mail_tenant, shop["sku"], "7006")
     wait(mail_system, clock, 180, step=15)
     (row,) = intents(mail_system)
     assert (row.state, row.reason) == ("failed", "mail_delivery_failed")
+    words = (
+        f"could not reach the mail server at 127.0.0.1:{sink.port}: the connection was refused "
+        "(nothing answers on that port); check the address and port, and that the service is "
+        "running"
+    )
     (issue,) = mail_issues(mail_tenant, shop["cid"])
-    assert "Connection refused" in issue["message"]
+    assert issue["message"].endswith(words) and "Errno" not in issue["message"]
+    (listed,) = mail_tenant.api.get(f"/connections/{shop['cid']}/invoice-mails").json()
+    assert listed["last_error"] == words
+    log = mail_tenant.api.get(
+        f"/connections/{shop['cid']}/sync-log", params={"reason": "mail_retry"}
+    ).json()
+    assert log and all(f"failed ({words}); next at" in e["message"] for e in log)
+    tested = mail_tenant.api.post(
+        f"/connections/{shop['cid']}/invoice-mails/test", json={"recipient": "ejer@nordlys.dk"}
+    )
+    assert tested.status_code == 200, tested.text
+    assert tested.json() == {"status": "temporary", "reply": words, "stage": "connect"}
 
 
 def test_a_run_that_died_after_started_leaves_an_unknown_mail_that_is_not_resent(

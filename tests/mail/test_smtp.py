@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import socket
+import ssl
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ledgerbridge.mail import smtp
+from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.mail import backoff
 from ledgerbridge.sandbox.smtp import SmtpSink, list_messages
+from tests.integration.test_invoice_mail import _self_signed
 
 
 @pytest.fixture
@@ -106,3 +111,88 @@ def test_an_address_beyond_ascii_goes_with_smtputf8_where_the_server_offers_it(
     assert (refused.status, refused.stage) == ("refused", "mail")
     assert "SMTPUTF8" in refused.reply
     assert plain.received() == []
+
+
+RAW = ("Errno", "ConnectionRefusedError", "gaierror", "SSLError", "_ssl.c", "timed out")
+
+
+def plain(outcome: smtp.Outcome) -> str:
+    """The outcome's wording as the mail's log, issue and API show it: never the socket's."""
+    assert outcome.worded and outcome.description == outcome.reply, outcome
+    assert not any(raw in outcome.reply for raw in RAW), outcome.reply
+    return outcome.reply
+
+
+def attempt(port: int, host: str = "127.0.0.1", **server: Any) -> smtp.Outcome:
+    settings: dict[str, Any] = {"security": "none", "timeout": 5, **server}
+    return smtp.send(
+        smtp.SmtpServer(host, port, **settings), message(), "shop@example.com", ["j@example.com"]
+    )
+
+
+def test_a_closed_port_says_where_what_and_what_to_check() -> None:
+    port = free_port()
+    outcome = attempt(port)
+    assert (outcome.status, outcome.stage, outcome.code) == ("temporary", "connect", None)
+    assert plain(outcome) == (
+        f"could not reach the mail server at 127.0.0.1:{port}: the connection was refused "
+        "(nothing answers on that port); check the address and port, and that the service is "
+        "running"
+    )
+
+
+def test_a_mail_server_name_that_does_not_resolve() -> None:
+    outcome = attempt(25, host="smtp.shop.invalid")
+    assert (outcome.status, outcome.stage) == ("temporary", "connect")
+    assert plain(outcome) == (
+        "could not reach the mail server at smtp.shop.invalid:25: the name smtp.shop.invalid "
+        "was not found; check the address for typing errors"
+    )
+
+
+def test_a_mail_server_that_never_greets_timed_out() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        outcome = attempt(port, timeout=0.3)
+    assert (outcome.status, outcome.stage) == ("temporary", "connect")
+    assert plain(outcome).startswith(
+        f"could not reach the mail server at 127.0.0.1:{port}: it did not answer in time; "
+    )
+
+
+def test_tls_asked_of_a_plain_server_names_the_security_setting(sink: SmtpSink) -> None:
+    outcome = attempt(sink.port, security="tls")
+    assert (outcome.status, outcome.stage) == ("temporary", "connect")
+    assert plain(outcome) == (
+        f"could not reach the mail server at 127.0.0.1:{sink.port}: the secure (TLS) "
+        "connection could not be set up; check that smtp_security suits the server and port: "
+        "tls (usually port 465) for TLS from the first byte, starttls (587 or 25) to upgrade "
+        "after connecting, none for neither"
+    )
+
+
+def test_a_certificate_nobody_signed_is_refused_in_plain_words(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with SmtpSink(tmp_path / "secure", tls_context=context).start() as secure:
+        outcome = attempt(secure.port, security="starttls")
+    assert (outcome.status, outcome.stage) == ("refused", "tls")
+    assert plain(outcome).startswith(
+        f"could not reach the mail server at 127.0.0.1:{secure.port}: its TLS certificate "
+        "could not be verified ("
+    )
+    assert outcome.reply.endswith("or give the CA bundle of a server with its own certificate")
+
+
+def test_a_refused_login_names_the_user_and_what_to_check(tmp_path: Path) -> None:
+    with SmtpSink(tmp_path / "login", username="shop", password="right").start() as guarded:
+        outcome = attempt(guarded.port, username="shop", password="wrong")
+        assert guarded.received() == []
+    assert (outcome.status, outcome.stage, outcome.code) == ("refused", "auth", 535)
+    assert plain(outcome).startswith(
+        f"the mail server at 127.0.0.1:{guarded.port} refused the login of shop (535 "
+    )
+    assert outcome.reply.endswith(
+        "); check the SMTP user (smtp_user) and its password (the secret smtp_password)"
+    )

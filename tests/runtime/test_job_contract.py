@@ -142,6 +142,18 @@ def test_a_second_waiting_command_is_folded_into_the_first(harness: Harness) -> 
     assert again != job_id
 
 
+def test_jobs_are_read_by_their_ids_at_once(harness: Harness) -> None:
+    """A page of runs reads its jobs in one query: those that exist, by id, as ``get`` has
+    them; an id no job has is left out."""
+    ids = [
+        harness.backend.enqueue(Command("pull", connection_id="a", payload={"n": str(n)}))
+        for n in range(3)
+    ]
+    found = harness.backend.get_many([*ids, "999999999", "not-a-job"])
+    assert found == {job_id: harness.backend.get(job_id) for job_id in ids}
+    assert harness.backend.get_many([]) == {}
+
+
 def test_lower_priority_numbers_run_first(harness: Harness) -> None:
     harness.backend.enqueue(Command("low", connection_id="a", priority=200))
     harness.backend.enqueue(Command("high", connection_id="b", priority=10))

@@ -24,9 +24,8 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
-from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.connectors.registry import SYSTEMS, daily_call_limit
 from ledgerbridge.runtime.system import System
-from ledgerbridge.services.connections.base import daily_call_limit
 from ledgerbridge.store.tables.sync import QuotaUsage, Run, SyncIssue
 from ledgerbridge.store.tables.tenancy import Connection, WebhookDelivery
 

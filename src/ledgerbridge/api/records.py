@@ -224,16 +224,22 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
     out = _out_model(model)
     out_list = _page_model(model, out)
     body_model = strict_scalars(model)
-    # A record the app may not change is refused whatever the body (409 saying why), not
-    # first asked for a valid one.
-    replace_body: Any = PatchBody if entity in IMMUTABLE else body_model
+    # A record the app may not make nor change is refused whatever the body (409 saying
+    # why), not first asked for a valid one.
+    immutable = entity in IMMUTABLE
+    replace_body: Any = PatchBody if immutable else body_model
     tag = path
 
     @router.post(
-        f"/{path}", status_code=201, response_model=out, tags=[tag], name=f"create_{entity}"
+        f"/{path}",
+        status_code=201,
+        response_model=out,
+        tags=[tag],
+        name=f"create_{entity}",
+        description=f"Always refused (409): {IMMUTABLE[entity]}" if immutable else None,
     )
-    def create(body: body_model, principal: PrincipalDep, system: SystemDep) -> Any:  # type: ignore[valid-type]
-        data = body.model_dump(mode="json", exclude={"id"})  # type: ignore[attr-defined]
+    def create(body: replace_body, principal: PrincipalDep, system: SystemDep) -> Any:
+        data = body if isinstance(body, dict) else body.model_dump(mode="json", exclude={"id"})
         return _dump(system.records.create(principal, entity, data))
 
     @router.get(f"/{path}", response_model=out_list, tags=[tag], name=f"list_{entity}")

@@ -294,6 +294,13 @@ class ConnectorHandle:
     credential_key: str
 
 
+def daily_call_limit(spec: SystemSpec, settings: Mapping[str, Any]) -> int:
+    """The calls a day a connection's credentials may make: its ``daily_call_limit`` setting,
+    else the system's. The one reading of the setting, for the runs' call budget, the status,
+    the metrics and the set-up checks alike: a setting saved as ``null`` is the system's."""
+    return int(settings.get("daily_call_limit") or spec.daily_call_limit)
+
+
 SYSTEMS: dict[str, SystemSpec] = {
     "uniconta": SystemSpec(
         name="uniconta",

@@ -44,8 +44,8 @@ PathKind = Literal["folder", "image"]
 
 EXPIRY_SUFFIX = "_expires_on"
 """A setting that dates a credential (Tripletex's ``employee_token_expires_on``): asked with
-the secrets, since a new token comes with a new date, and refused when a date given has passed
-(a credential past it no longer works)."""
+the secrets, since a new token comes with a new date, and refused when a date given is not
+after today (a credential stops working on that date)."""
 
 
 READ_FROM_SYSTEM: dict[str, Any] = {"x-read-from-system": True}

@@ -12,6 +12,10 @@ final reply) so that a failure can be placed exactly:
   timeout while waiting for that reply is ``unknown`` (the server may have queued the mail),
   which is never resent blindly (RFC 1047's duplicate-message problem). A TCP reset there is
   the exception: a server that resets has left our data unread, so it never saw the end.
+
+A server that cannot be reached (refused, name not found, timeout, TLS) or that refuses the
+login is told in plain words, where, what happened and what to check, with the wording the
+systems' HTTP clients use for the network part (``ledgerbridge.network``).
 """
 
 from __future__ import annotations
@@ -24,8 +28,16 @@ from email import policy
 from email.message import EmailMessage
 from typing import Literal
 
+from ledgerbridge.network import failed_connection
+
 Security = Literal["none", "starttls", "tls"]
 Status = Literal["sent", "temporary", "refused", "unknown"]
+
+SECURE_CHECK = (
+    "check that smtp_security suits the server and port: tls (usually port 465) for TLS from "
+    "the first byte, starttls (587 or 25) to upgrade after connecting, none for neither"
+)
+"""What to check when TLS could not be set up with the mail server."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,10 @@ class SmtpServer:
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -58,9 +74,14 @@ class Outcome:
     code: int | None = None
     stage: str = ""
     """Where it ended: ``connect``, ``tls``, ``auth``, ``mail``, ``rcpt``, ``data``, ``end``."""
+    worded: bool = False
+    """The reply is already in plain words (where, what happened, what to check, with the
+    server's own reply inside when there was one): shown as it is."""
 
     @property
     def description(self) -> str:
+        if self.worded:
+            return self.reply
         code = f"{self.code} " if self.code is not None else ""
         return f"{self.stage}: {code}{self.reply}".strip()
 
@@ -93,6 +114,34 @@ def message_bytes(message: EmailMessage, utf8: bool = False) -> bytes:
     return raw + b".\r\n"
 
 
+def _unreachable(server: SmtpServer, exc: BaseException, status: Status, stage: str) -> Outcome:
+    """The server could not be reached, or TLS not set up with it, in the wording of the
+    systems' HTTP clients, never the socket's (``[Errno 111] Connection refused``)."""
+    words = failed_connection(
+        exc,
+        server.address,
+        secure_check=SECURE_CHECK,
+        cut_off=isinstance(exc, smtplib.SMTPServerDisconnected),
+    )
+    return Outcome(status, f"could not reach the mail server{words}", None, stage, worded=True)
+
+
+def _login_refused(server: SmtpServer, code: int, reply: bytes | str) -> Outcome:
+    """A 5xx to the login (535: the user name or password is wrong) is final; a 4xx (454: the
+    server cannot check it now) is tried again. Either says what to check."""
+    said = f"{code} {_text(reply)}".strip()
+    if code < 200 or 400 <= code < 500:
+        return Outcome(
+            "temporary", f"the mail server at {server.address} could not check the login of "
+            f"{server.username} now ({said}); it is tried again", code, "auth", worded=True,
+        )  # fmt: skip
+    return Outcome(
+        "refused", f"the mail server at {server.address} refused the login of "
+        f"{server.username} ({said}); check the SMTP user (smtp_user) and its password (the "
+        "secret smtp_password)", code, "auth", worded=True,
+    )  # fmt: skip
+
+
 def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: list[str]) -> Outcome:
     """One delivery attempt. Never raises for what the network or the server does."""
     stage = "connect"
@@ -122,11 +171,14 @@ def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: lis
             try:
                 client.login(server.username, server.password or "")
             except smtplib.SMTPAuthenticationError as exc:
-                return _by_code(exc.smtp_code, exc.smtp_error, stage) or Outcome(
-                    "refused", _text(exc.smtp_error), exc.smtp_code, stage
-                )
+                return _login_refused(server, exc.smtp_code, exc.smtp_error)
             except smtplib.SMTPNotSupportedError:
-                return Outcome("refused", "the server offers no authentication", None, stage)
+                return Outcome(
+                    "refused", f"the mail server at {server.address} offers no login (AUTH), "
+                    "but smtp_user is set; remove the user, or check that the server asks for "
+                    "one (many offer it only with smtp_security starttls or tls)", None, stage,
+                    worded=True,
+                )  # fmt: skip
         stage = "mail"
         # An address with letters beyond ASCII (jürgen@…) needs the server's SMTPUTF8.
         utf8 = not all(address.isascii() for address in (sender, *recipients))
@@ -162,7 +214,7 @@ def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: lis
             return Outcome("unknown", "no answer after the message was sent", None, stage)
         return _by_code(code, reply, stage) or Outcome("sent", _text(reply), code, stage)
     except ssl.SSLCertVerificationError as exc:
-        return Outcome("refused", f"the server's certificate is not trusted: {exc}", None, "tls")
+        return _unreachable(server, exc, "refused", "tls")
     except smtplib.SMTPResponseException as exc:
         return _by_code(exc.smtp_code, exc.smtp_error, stage) or Outcome(
             "temporary", _text(exc.smtp_error), exc.smtp_code, stage
@@ -171,6 +223,8 @@ def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: lis
         return Outcome("refused", f"the message cannot be encoded: {exc}", None, stage)
     except (smtplib.SMTPException, OSError) as exc:
         # Before the final dot: the server took nothing, so the mail may be sent again.
+        if stage in ("connect", "tls"):
+            return _unreachable(server, exc, "temporary", stage)
         return Outcome("temporary", f"{type(exc).__name__}: {exc}", None, stage)
     finally:
         if client is not None:

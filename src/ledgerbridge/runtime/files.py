@@ -443,16 +443,9 @@ class FileJobs:
             ctx.heartbeat()
 
     def _folder_refused(self, folder: Path) -> str | None:
-        if self._watch_root is None:
-            return (
-                f"watch folder {folder} is not scanned: this installation allows no watch "
-                "folders (LEDGERBRIDGE_FILES_WATCH_ROOT is not set)"
-            )
-        root = self._watch_root.resolve()
-        resolved = folder.resolve()
-        if resolved != root and root not in resolved.parents:
-            return f"watch folder {folder} is not scanned: it is not under {root}"
-        problem = folder_problem(str(folder))
+        """The folder was checked when saved; what changed since (the root, a link followed
+        out of it, the folder gone or its permissions) is found here."""
+        problem = folder_problem(str(folder), self._watch_root)
         return None if problem is None else f"watch folder {problem}"
 
     def _take(self, ctx: RunContext, folder: Path, entry: Path) -> None:

@@ -27,7 +27,7 @@ from ledgerbridge.connectors.base import (
     QuotaReached,
     RemoteUnavailable,
 )
-from ledgerbridge.connectors.registry import SYSTEMS, ConnectorHandle
+from ledgerbridge.connectors.registry import SYSTEMS, ConnectorHandle, daily_call_limit
 from ledgerbridge.engine.context import RunContext, reads_something
 from ledgerbridge.engine.fence import RunFenced, active_fence, begin_fenced_run, fenced
 from ledgerbridge.engine.prefetch import call_booked
@@ -165,7 +165,7 @@ class SyncJobs:
         is the share of the day's budget this run must leave for higher-priority work;
         ``settings``: the connection's as a preview assumes them, instead of the saved ones."""
         handle = self._connections.handle(connection_id)
-        limit = int(handle.settings.get("daily_call_limit", handle.system.daily_call_limit))
+        limit = daily_call_limit(handle.system, handle.settings)
         budget = limit - int(limit * reserve)
 
         def meter(calls: int) -> None:
@@ -333,7 +333,7 @@ class SyncJobs:
             else:
                 tally = preview.import_or_pull(ctx, initial=kind == "import", streams=streams)
                 run_calls = calls["calls"]  # the run reads the same pages, and writes none
-        limit = int(handle.settings.get("daily_call_limit", handle.system.daily_call_limit))
+        limit = daily_call_limit(handle.system, handle.settings)
         used = self._ledger.used(handle.credential_key, handle.system.quota_timezone)
         return {
             "kind": kind,

@@ -520,6 +520,13 @@ class JobQueue:
             job = session.get(Job, job_id)
             return None if job is None else _info(job)
 
+    def get_many(self, job_ids: Collection[str]) -> dict[str, JobInfo]:
+        if not job_ids:
+            return {}
+        with self._session_factory() as session:
+            jobs = session.scalars(sa.select(Job).where(Job.id.in_(list(job_ids))))
+            return {job.id: _info(job) for job in jobs}
+
     def list(
         self,
         *,

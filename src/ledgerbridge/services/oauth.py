@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import JSON, ConnectorError, OAuthFlow, SetupRefused
-from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
+from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec, daily_call_limit
 from ledgerbridge.engine.quota import QuotaExhausted, QuotaLedger
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
@@ -150,7 +150,7 @@ class OAuthService:
         or why they could not run."""
         if spec.verify is None:
             return {}, None
-        limit = int(settings.get("daily_call_limit", spec.daily_call_limit))
+        limit = daily_call_limit(spec, settings)
         key = spec.credential_key(settings)
 
         def meter(calls: int) -> None:

@@ -37,13 +37,15 @@ one payout (a second record would be posted a second time)."""
 
 IMMUTABLE: dict[str, str] = {
     "journal_posting": (
-        "journal_posting_immutable: a posting is made by PayMatch (a split sale's payments by "
-        "its commerce route), its lines are in the accounting system's cash journal already, "
-        "and it is what a person re-enters deleted lines from: it is never changed nor deleted "
-        "here; correct the journal there"
+        "journal_posting_immutable: a posting is made by PayMatch from an acquirer's payouts "
+        "(a split sale's payments by its commerce route), its lines are in the accounting "
+        "system's cash journal already, and it is what a person re-enters deleted lines from: "
+        "it is never made, changed nor deleted here; correct the journal there"
     ),
 }
-"""Entities the app may read but not change: why, by entity."""
+"""Entities the app may read but not make nor change (the hub's flows make them): why, by
+entity. Made through the API, a posting would be pushed into the cash journal beside
+PayMatch's own."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class RecordService:
         self._clock = clock
 
     def create(self, principal: Principal, entity: str, data: JSON) -> RecordView:
+        self._check_mutable(entity)
         clean = self._validate(entity, data)
         with self._sessions.begin() as session:
             self._check_references(session, principal.tenant_id, entity, clean)
@@ -191,7 +194,8 @@ class RecordService:
 
     @staticmethod
     def _check_mutable(entity: str) -> None:
-        """Refused after the record is found, so that a wrong id is still a 404."""
+        """Refused before the body is read (whatever it holds) and, for a record, after it is
+        found, so that a wrong id is still a 404."""
         reason = IMMUTABLE.get(entity)
         if reason is not None:
             raise Conflict(reason)

@@ -348,13 +348,24 @@ class RouteService:
 
     def list_routes(self, principal: Principal) -> list[JSON]:
         with self._sessions() as session:
-            rows = session.scalars(
-                sa.select(Route)
-                .where(Route.tenant_id == principal.tenant_id)
-                .order_by(Route.created_at, Route.id)
+            rows = list(
+                session.scalars(
+                    sa.select(Route)
+                    .where(Route.tenant_id == principal.tenant_id)
+                    .order_by(Route.created_at, Route.id)
+                )
             )
+            # The source and target connections in one query, not two per route.
+            ids = {row.source_connection_id for row in rows if row.source_connection_id}
+            ids |= {row.target_connection_id for row in rows}
+            by_id = sa.select(Connection).where(Connection.id.in_(ids))
+            connections = {c.id: c for c in session.scalars(by_id)} if ids else {}
             return [
-                view(row, _source(session, row), session.get(Connection, row.target_connection_id))
+                view(
+                    row,
+                    connections.get(row.source_connection_id or ""),
+                    connections.get(row.target_connection_id),
+                )
                 for row in rows
             ]
 

@@ -55,13 +55,8 @@ templates.env.filters.update(run_records=run_records, run_duration=run_duration)
 def folded_jobs(request: Request, runs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """The runs' jobs that were folded into a waiting job of the same work (job id → the
     twin's id): their run may have failed, but the job did not, and the page says so."""
-    queue = system_of(request).queue
-    folded = {}
-    for job_id in {run["job_id"] for run in runs if run.get("job_id")}:
-        job = queue.get(job_id)
-        if job is not None and job.merged_into is not None:
-            folded[job_id] = job.merged_into
-    return folded
+    jobs = system_of(request).queue.get_many({run["job_id"] for run in runs if run.get("job_id")})
+    return {job_id: job.merged_into for job_id, job in jobs.items() if job.merged_into}
 
 
 @router.get("/connections/{connection_id}/activity", response_class=HTMLResponse)

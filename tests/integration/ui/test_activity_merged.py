@@ -13,6 +13,7 @@ from ledgerbridge.runtime.system import System
 from ledgerbridge.store.tables.sync import Run
 from tests.integration.conftest import Tenant, Uniconta, connect, import_all, seed
 from tests.integration.ui.conftest import Web, text_of
+from tests.statements import statements
 
 
 def test_a_folded_job_shows_as_merged_on_the_activity_page(
@@ -51,3 +52,46 @@ def test_a_folded_job_shows_as_merged_on_the_activity_page(
     assert f"merged its job was folded into job {twin}, which does its work" in activity
     detail = text_of(web.get(f"/ui/connections/{cid}/activity/runs/{run_id}").text)
     assert f"merged Its job was folded into job {twin}" in detail
+
+
+def test_the_activity_page_reads_its_runs_jobs_in_one_query(
+    system: System, tenant: Tenant, web: Web
+) -> None:
+    """Whether each run's job was folded is read for the whole page at once: the page makes
+    as many statements for 20 runs as for one."""
+    created = tenant.api.post("/connections", json={"system": "files", "name": "Shop files"})
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+
+    def add_runs(count: int) -> None:
+        now = system.clock.now()
+        jobs = [
+            system.queue.enqueue(Command("file_scan", connection_id=cid, payload={"n": n}))
+            for n in range(count)
+        ]
+        with system.sessions.begin() as session:
+            session.add_all(
+                Run(
+                    connection_id=cid,
+                    kind="file_scan",
+                    job_id=job,
+                    status="done",
+                    counts={},
+                    calls=0,
+                    started_at=now,
+                    finished_at=now,
+                )
+                for job in jobs
+            )
+
+    def shown() -> int:
+        with statements(system.db) as seen:
+            page = web.get(f"/ui/connections/{cid}/activity")
+        assert page.status_code == 200, page.text
+        return len(seen)
+
+    add_runs(1)
+    one = shown()
+    add_runs(19)
+    twenty = shown()
+    assert twenty == one, f"{one} statements for 1 run, {twenty} for 20"

@@ -107,6 +107,15 @@ def test_smtp_settings_are_saved_and_checked_with_a_test_mail(
     assert api.status_code == 200 and api.json()["status"] == "sent", api.text
     assert len(sink.received()) == 2
 
+    sink.stop()
+    down = web.post(f"/ui/connections/{cid}/mail/test", {"recipient": "ejer@nordlys.dk"})
+    assert down.status_code == 200
+    assert (
+        "The test mail was not sent (temporary, at connect): could not reach the mail server "
+        f"at 127.0.0.1:{sink.port}: the connection was refused (nothing answers on that port); "
+        "check the address and port, and that the service is running"
+    ) in text_of(down.text)
+
 
 def test_a_member_sees_the_settings_but_cannot_change_or_send(
     system: System, ui_url: str, tenant: Tenant, books: dict[str, Any]

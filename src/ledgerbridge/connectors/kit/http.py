@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import math
-import socket
-import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -28,9 +26,9 @@ from ledgerbridge.connectors.base import (
     RemoteRejected,
     RemoteUnavailable,
 )
+from ledgerbridge.network import failed_connection
 
 T = TypeVar("T")
-E = TypeVar("E", bound=BaseException)
 
 LONGEST_WAIT_IN_PLACE = 30.0
 """Seconds a call waits in place for a throttled system; when the system asks for longer,
@@ -97,64 +95,23 @@ def transport_failure(
     return AmbiguousWrite(message) if write else TransientFailure(message)
 
 
+HTTPS_CHECK = (
+    "check that the address starts with https:// only when the server speaks TLS, and the port"
+)
+"""What to check when TLS could not be set up with a system's HTTP address."""
+
+
 def in_plain_words(exc: BaseException) -> str:
-    """What a failed connection came to, for the person who set the address up: the host,
-    what happened (refused, name not found, timed out, a TLS certificate problem) and what to
-    check, as `` at <host>: <what>; <check>``. httpx and requests (Yuki's SOAP client) wrap
-    the socket's error in their own wording; the cause is found under their wrappers."""
-    host = _host_of(exc)
-    at = f" at {host}" if host else ""
-    name = host.rsplit(":", 1)[0] if host else "the host"
-    causes = list(_causes(exc))
-    certificate = _first(causes, ssl.SSLCertVerificationError)
-    if certificate is not None:
-        why = certificate.verify_message or "it is not trusted"
-        return (
-            f"{at}: its TLS certificate could not be verified ({why}); check that the address "
-            "is the system's own, or give the CA bundle of a server with its own certificate"
-        )
-    if _first(causes, ssl.SSLError) is not None:
-        return (
-            f"{at}: the secure (TLS) connection could not be set up; check that the address "
-            "starts with https:// only when the server speaks TLS, and the port"
-        )
-    if _first(causes, socket.gaierror) is not None:
-        return f"{at}: the name {name} was not found; check the address for typing errors"
-    if _first(causes, ConnectionRefusedError) is not None:
-        return (
-            f"{at}: the connection was refused (nothing answers on that port); check the "
-            "address and port, and that the service is running"
-        )
-    if _first(causes, TimeoutError) is not None or isinstance(exc, httpx.TimeoutException):
-        return (
-            f"{at}: it did not answer in time; check the address, and that a firewall or "
-            "proxy lets this server reach it"
-        )
-    if _first(causes, ConnectionResetError) is not None or isinstance(
-        exc, httpx.RemoteProtocolError
-    ):
-        return f"{at}: the connection was cut off before an answer came; it is tried again"
-    return f"{at}: the connection failed; check the address and this server's network"
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exception and every one under it: its cause and context, a wrapper's ``reason``
-    (urllib3) and the exceptions it was given as arguments (requests)."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        under = [current.__cause__, current.__context__, getattr(current, "reason", None)]
-        under.extend(current.args)
-        todo.extend(e for e in under if isinstance(e, BaseException))
-
-
-def _first(causes: list[BaseException], kind: type[E]) -> E | None:
-    return next((e for e in causes if isinstance(e, kind)), None)
+    """What a failed connection came to (``network.failed_connection``), as
+    `` at <host>: <what>; <check>``. httpx and requests (Yuki's SOAP client) wrap the socket's
+    error in their own wording; the host is the failed request's."""
+    return failed_connection(
+        exc,
+        _host_of(exc),
+        secure_check=HTTPS_CHECK,
+        timed_out=isinstance(exc, httpx.TimeoutException),
+        cut_off=isinstance(exc, httpx.RemoteProtocolError),
+    )
 
 
 def _host_of(exc: BaseException) -> str:

@@ -11,11 +11,28 @@ from pathlib import Path
 from ledgerbridge.connectors.settings import PathKind
 from ledgerbridge.mail.pdf import image_unusable
 
+ROOT_SETTING = "LEDGERBRIDGE_FILES_WATCH_ROOT"
+"""The installation's setting naming the one folder under which watched folders may be."""
 
-def folder_problem(path: str) -> str | None:
+
+def folder_problem(path: str, root: Path | None) -> str | None:
     """Why the hub cannot watch ``path``: it lists the folder, reads its files and moves each
-    into ``processed/`` or ``failed/`` under it; None when it can."""
+    into ``processed/`` or ``failed/`` under it; None when it can. The folder must lie under
+    the installation's ``root`` (links followed), or a tenant could make the hub read and move
+    files anywhere it may; that is checked first, so nothing is told about a path outside."""
+    if root is None:
+        return (
+            f"{path} cannot be watched: this installation allows no watch folders "
+            f"({ROOT_SETTING} is not set); upload the files instead"
+        )
+    allowed = root.resolve()
     folder = Path(path)
+    resolved = folder.resolve()
+    if resolved != allowed and allowed not in resolved.parents:
+        return (
+            f"{path} is not under {allowed}, the folder under which this installation lets "
+            f"connections watch a folder ({ROOT_SETTING}): give a folder under it"
+        )
     if not folder.exists():
         return f"{path} does not exist on the hub's server"
     if not folder.is_dir():
@@ -42,5 +59,5 @@ def image_problem(path: str) -> str | None:
     return None
 
 
-def path_problem(kind: PathKind, path: str) -> str | None:
-    return folder_problem(path) if kind == "folder" else image_problem(path)
+def path_problem(kind: PathKind, path: str, watch_root: Path | None) -> str | None:
+    return folder_problem(path, watch_root) if kind == "folder" else image_problem(path)

@@ -65,6 +65,9 @@ class EmbeddedBackend:
     def get(self, job_id: str) -> JobInfo | None:
         return self.queue.get(job_id)
 
+    def get_many(self, job_ids: Collection[str]) -> dict[str, JobInfo]:
+        return dict(self.queue.get_many(job_ids))
+
     def list(
         self,
         *,

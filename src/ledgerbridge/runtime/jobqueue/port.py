@@ -202,6 +202,10 @@ class JobBackend(Protocol):
 
     def get(self, job_id: str) -> JobInfo | None: ...
 
+    def get_many(self, job_ids: Collection[str]) -> dict[str, JobInfo]:
+        """The jobs of ``job_ids`` that exist, by id, read in one query (a page of runs
+        names a job each)."""
+
     def list(
         self,
         *,

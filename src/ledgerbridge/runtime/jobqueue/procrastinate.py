@@ -321,6 +321,15 @@ class ProcrastinateBackend:
             ).first()
         return None if row is None else _info(row)
 
+    def get_many(self, job_ids: Collection[str]) -> dict[str, JobInfo]:
+        numbers = sorted({int(job_id) for job_id in job_ids if job_id.isdigit()})
+        if not numbers:
+            return {}
+        query = sa.text(_JOBS + " AND j.id IN :ids").bindparams(sa.bindparam("ids", expanding=True))
+        with self._sessions() as session:
+            rows = session.execute(query, {"task": TASK, "ids": numbers}).all()
+        return {info.id: info for info in map(_info, rows)}
+
     def list(
         self,
         *,

@@ -9,8 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from ledgerbridge.connectors.registry import daily_call_limit
 from ledgerbridge.engine.conflicts import CONFLICT_HELD
-from ledgerbridge.services.connections.base import JSON, Part, daily_call_limit, system_spec
+from ledgerbridge.services.connections.base import JSON, Part, system_spec
 from ledgerbridge.services.connections.status import run_view
 from ledgerbridge.services.errors import NotFound
 from ledgerbridge.services.tenancy import Principal

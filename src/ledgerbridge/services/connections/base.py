@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import Connector
-from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec
+from ledgerbridge.connectors.registry import SYSTEMS, SystemSpec, daily_call_limit
 from ledgerbridge.engine.quota import QuotaLedger
 from ledgerbridge.runtime.jobqueue.port import Command, JobBackend
 from ledgerbridge.runtime.schedules import Scheduler
@@ -148,6 +149,11 @@ class Part:
             return []
         return [f"LEDGERBRIDGE_{setting.upper()}" for setting in wanted]
 
+    def _watch_root(self) -> Path | None:
+        """The installation's ``files_watch_root``: a watched folder must lie under it."""
+        root = self._installation.get("files_watch_root")
+        return None if root is None else Path(root)
+
     def _with_installation(self, spec: SystemSpec, secrets_: JSON) -> JSON:
         """A connection's secrets plus the installation's own for its system (never stored
         with the connection; the installation's value wins)."""
@@ -176,10 +182,6 @@ def system_spec(name: str) -> SystemSpec:
             f"unknown system '{name}'; supported: {', '.join(sorted(SYSTEMS))}", field="system"
         )
     return spec
-
-
-def daily_call_limit(spec: SystemSpec, settings: Mapping[str, Any]) -> int:
-    return int(settings.get("daily_call_limit") or spec.daily_call_limit)
 
 
 def is_admin(principal: Principal) -> bool:

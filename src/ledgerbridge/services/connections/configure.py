@@ -13,12 +13,16 @@ import sqlalchemy as sa
 
 from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError, SetupRefused
 from ledgerbridge.connectors.kit.http import Unreachable
-from ledgerbridge.connectors.registry import ConnectorHandle, SystemSpec, conflict_fields
+from ledgerbridge.connectors.registry import (
+    ConnectorHandle,
+    SystemSpec,
+    conflict_fields,
+    daily_call_limit,
+)
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.services.connections.base import (
     JSON,
     RELEASED_BY,
-    daily_call_limit,
     system_spec,
     token_hash,
 )
@@ -84,7 +88,7 @@ class Configure(Status):
         refuse_learned(spec, settings)
         settings = checked_settings(spec, settings)
         refuse_past_expiry(spec, settings, {}, self._today(timezone))
-        refuse_unusable_paths(spec, settings, {})
+        refuse_unusable_paths(spec, settings, {}, self._watch_root())
         checked_secrets(spec, secrets_, partial=False)
         settings, warnings = self._verify(spec, settings, self._with_installation(spec, secrets_))
         self._check_links(principal, spec, settings, {}, self._with_installation(spec, secrets_))
@@ -299,7 +303,7 @@ class Configure(Status):
             refuse_learned(spec, settings)
             merged = checked_settings(spec, merge(previous, settings))
             refuse_past_expiry(spec, merged, previous, self._today(timezone))
-            refuse_unusable_paths(spec, merged, previous)
+            refuse_unusable_paths(spec, merged, previous, self._watch_root())
         checked_secrets(spec, secrets_, partial=True)
         return spec, previous, merged, current
 

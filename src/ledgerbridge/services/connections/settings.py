@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -60,19 +61,20 @@ def refuse_learned(spec: SystemSpec, given: Mapping[str, Any]) -> None:
 def refuse_past_expiry(
     spec: SystemSpec, settings: Mapping[str, Any], stored: Mapping[str, Any], today: date
 ) -> None:
-    """A credential's expiry date given now (new or changed) must not have passed: the
-    credential would not work, and the connection would stop at its first run. A date stored
-    earlier that has passed since is left alone (the status says the credential expired)."""
+    """A credential's expiry date given now (new or changed) must be after today: the
+    credential stops working on that date (the reading the status's "expired" shares), so one
+    dated today or earlier would stop the connection at its first run. A date stored earlier
+    that has come since is left alone (the status says the credential expired)."""
     for key, value in settings.items():
         if not key.endswith(EXPIRY_SUFFIX) or value is None or value == stored.get(key):
             continue
-        if date.fromisoformat(str(value)) < today:
+        if date.fromisoformat(str(value)) <= today:
             field = spec.settings.model_fields[key]
             meant = (field.description or "the credential's expiry date").rstrip(".")
             raise Invalid(
-                f"settings.{key}: {value} has passed (today is {today.isoformat()}); it is "
-                f"{meant[0].lower()}{meant[1:]}, and {spec.title} refuses a credential past "
-                "it: generate a new one and give the date chosen for it",
+                f"settings.{key}: {value} is not after today ({today.isoformat()}); it is "
+                f"{meant[0].lower()}{meant[1:]}, and {spec.title} refuses a credential from "
+                "that date on: generate a new one and give the date chosen for it",
                 field=f"settings.{key}",
             )
 
@@ -106,16 +108,20 @@ def drop_stale_expiry(
 
 
 def refuse_unusable_paths(
-    spec: SystemSpec, settings: Mapping[str, Any], stored: Mapping[str, Any]
+    spec: SystemSpec,
+    settings: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    watch_root: Path | None,
 ) -> None:
     """A folder or file a setting names (a watched folder, a logo) is checked when it is
-    given (new or changed): missing, of the wrong kind, unreadable or not an image the PDF
-    can use is refused on its field, with the path. One stored earlier is left alone."""
+    given (new or changed): a folder outside the installation's ``watch_root``, missing, of
+    the wrong kind, unreadable or not an image the PDF can use is refused on its field, with
+    the path. One stored earlier is left alone."""
     for dotted, kind in spec.settings.paths.items():
         value = _at(settings, dotted)
         if value is None or value == _at(stored, dotted):
             continue
-        problem = path_problem(kind, str(value))
+        problem = path_problem(kind, str(value), watch_root)
         if problem is not None:
             raise Invalid(f"settings.{dotted}: {problem}", field=f"settings.{dotted}")
 

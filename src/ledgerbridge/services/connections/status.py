@@ -9,14 +9,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from ledgerbridge.connectors.registry import SystemSpec
+from ledgerbridge.connectors.registry import SystemSpec, daily_call_limit
 from ledgerbridge.engine.context import reads_something
 from ledgerbridge.engine.recorder import OUTCOMES
 from ledgerbridge.runtime.schedules import ScheduleInfo
 from ledgerbridge.services.connections.base import (
     JSON,
     Part,
-    daily_call_limit,
     is_admin,
     iso,
     system_spec,
