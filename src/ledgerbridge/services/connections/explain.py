@@ -60,7 +60,7 @@ RULES: tuple[tuple[re.Pattern[str], Fix], ...] = (
         ),
     ),
     (
-        re.compile(r"quota|calls used up|rate limiting", re.I),
+        re.compile(r"quota|calls used up|rate limiting|daily (call )?limit", re.I),
         Fix(
             "The day's call budget is spent: work resumes by itself when the quota day "
             "turns; see Usage for the calls per day, or raise the daily call limit.",
