@@ -20,6 +20,7 @@ from ledgerbridge.connectors.base import (
     AuthenticationFailed,
     QuotaReached,
     RemoteRejected,
+    RemoteUnavailable,
     SetupRefused,
     SkipRecord,
 )
@@ -377,6 +378,34 @@ def test_daily_limit_fault_becomes_a_quota_condition_and_other_faults_say_what_f
     client, _, _ = client_with({"Authenticate": (500, refused)})
     with pytest.raises(AuthenticationFailed):
         client.session_id()
+
+
+def test_a_throttled_call_is_made_again_not_refused() -> None:
+    """HTTP 429 (a gateway in front of Yuki) carries a SOAP fault too, but nothing was
+    processed: a write is repeated, and while it stays throttled the run is told to wait
+    (``RemoteUnavailable`` with Retry-After), never that Yuki refused the record."""
+    throttled = example("soapFault.response.xml").replace(
+        b"Daily limit exceeded", b"Too many requests."
+    )
+    client, recorder, _ = client_with({
+        "Authenticate": (200, example("authenticate.response.xml")),
+        "UpdateContact": (429, throttled),
+    })  # fmt: skip
+    recorder.queued["UpdateContact"] = [(200, example("updateContact.response.xml"))]
+    client.update_contact("dom", contact_document({"Code": "1"}))
+    assert [action for _, action, _ in recorder.sent] == [
+        "Authenticate",
+        "UpdateContact",
+        "UpdateContact",
+    ]
+
+    client, _, _ = client_with({
+        "Authenticate": (200, example("authenticate.response.xml")),
+        "UpdateContact": (429, throttled),
+    })  # fmt: skip
+    with pytest.raises(RemoteUnavailable, match="rate limiting") as raised:
+        client.update_contact("dom", contact_document({"Code": "1"}))
+    assert not isinstance(raised.value, RemoteRejected)
 
 
 def test_an_expired_session_is_renewed_once() -> None:
