@@ -140,6 +140,18 @@ def test_person_private_address_is_the_billing_address_and_other_fields_stay_out
     assert back["postal_address"] is None
 
 
+def test_a_person_whose_only_address_is_postal_is_sent_with_it() -> None:
+    """A CRM (or Qonto, whose person address the hub keeps as the postal one) may hold a
+    person's one address as postal: it is that person's private address in Yuki, not none."""
+    out = ContactMapping(BOTH).from_canonical(person(postal_address=POSTAL), None, {})
+    assert out["AddressLine_1"] == "Postbus 12" and out["Postcode"] == "3500 AA"
+    assert out["City"] == "Utrecht" and out["Country"] == "NL"
+    both = ContactMapping(BOTH).from_canonical(
+        person(billing_address=BILLING, postal_address=POSTAL), None, {}
+    )
+    assert both["AddressLine_1"] == "Kerkstraat 1"
+
+
 def test_roles_come_from_yukis_flags_and_are_never_sent() -> None:
     mapping = ContactMapping(BOTH)
     back = mapping.to_canonical(remote(IsCustomer="False", IsSupplier="True"), {})

@@ -215,7 +215,11 @@ class ContactMapping(EntityMapping):
         payload["Type"] = CONTACT_TYPES[kind]
         payload["Code"] = code
         billing = record.get("billing_address") or {}
-        postal = (record.get("postal_address") or {}) if kind == "organisation" else {}
+        postal = record.get("postal_address") or {}
+        if kind != "organisation":
+            # A person has one address in Yuki; an app (or Qonto) that keeps it as the
+            # postal address is not left without one.
+            billing, postal = billing or postal, {}
         payload.update(_address_out(billing, ADDRESS_ELEMENTS))
         if kind == "organisation":
             payload.update(_address_out(postal, MAIL_ELEMENTS))
