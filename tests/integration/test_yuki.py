@@ -217,6 +217,8 @@ def test_set_up_login_lists_the_keys_domains_and_administrations_before_connecti
     )
     assert wrong_key.status_code == 422
     assert wrong_key.json()["detail"][0]["loc"] == ["body", "access_key"]
+    said = wrong_key.json()["detail"][0]["msg"]
+    assert said.endswith("not valid; copy the key from Yuki (Settings › Integrations › Webservice)")
 
 
 def test_the_payment_method_and_vat_types_are_checked_when_saved(
