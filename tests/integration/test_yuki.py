@@ -285,6 +285,43 @@ def test_initial_import_brings_customers_skips_inactive_and_suppliers_only_when_
     assert len(all_of(tenant, "/parties")) == 3  # matched by debtor number, not duplicated
 
 
+def test_suppliers_and_contact_types_chosen_after_activation_are_read_by_the_next_pull(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    """Seed: suppliers are retrieved "if enabled", and the contact types reviewed, in the
+    settings. Enabled after the initial import, the contacts Yuki has not changed since are
+    still brought in: the next pull reads the contacts from the start once."""
+    long_ago = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)  # not read again as recent changes
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.", created=long_ago)
+    add_company(
+        yuki, "10004", "Leverancier B.V.", is_customer=False, is_supplier=True, created=long_ago
+    )
+    yuki.sandbox.add_contact(
+        yuki.domain, "Person", is_customer=True, code="10002", full_name="Jan de Boer",
+        created=long_ago,
+    )  # fmt: skip
+    connection = connect(tenant, yuki, contact_types={"person": "none"})
+    cid = connection["id"]
+    activate(system, tenant, cid)
+    pull(system, tenant, cid)
+    assert last_run(system, cid, "pull").counts == {}  # nothing changed: nothing read again
+    assert [p["data"]["debtor_number"] for p in all_of(tenant, "/parties")] == ["10001"]
+
+    changed = tenant.api.patch(
+        f"/connections/{cid}",
+        json={"settings": {"import_suppliers": True, "contact_types": {"person": "both"}}},
+    )
+    assert changed.status_code == 200, changed.text
+    pull(system, tenant, cid)
+    parties = {p["data"]["debtor_number"]: p["data"] for p in all_of(tenant, "/parties")}
+    assert sorted(parties) == ["10001", "10002", "10004"]
+    assert parties["10004"]["is_supplier"] and parties["10002"]["kind"] == "person"
+    assert issues(tenant, cid, "contact_type_excluded") == []
+    before = yuki.calls()
+    pull(system, tenant, cid)
+    assert yuki.calls() - before == 2  # read from the start once, then incremental again
+
+
 def test_changes_in_yuki_are_pulled_incrementally_and_deactivation_is_not_reflected(
     system: System, tenant: Tenant, yuki: Yuki
 ) -> None:
@@ -436,10 +473,17 @@ def test_the_sequence_skips_the_numbers_of_contacts_the_hub_reads_but_does_not_i
     assert yuki.sandbox.get_contact(yuki.domain, "20001") == unflagged
 
     # A supplier made in Yuki later is known from the next pull, which costs what it did.
-    later = add_unimported(yuki, "20003", "Nieuwe Leverancier B.V.", is_supplier=True)
     calls = yuki.calls()
     pull(system, tenant, connection["id"])
-    assert yuki.calls() - calls == 2
+    idle = yuki.calls() - calls
+    assert idle == 2  # contacts with a box ticked (the customers cut from them), then none
+    later = yuki.sandbox.add_contact(
+        yuki.domain, "Company", code="20003", full_name="Nieuwe Leverancier B.V.",
+        is_supplier=True,
+    )  # fmt: skip
+    calls = yuki.calls()
+    pull(system, tenant, connection["id"])
+    assert yuki.calls() - calls == idle
     calls = yuki.calls()
     second = tenant.api.post("/parties", json={"name": "Tweede Klant B.V."}).json()
     system.run_until_idle()
