@@ -735,6 +735,23 @@ def test_an_invoice_line_with_a_vat_code_but_no_rate_is_held_not_booked_without_
 # ------------------------------------------------------------------ numbers, types, deletes
 
 
+def test_an_invoice_to_a_yuki_customer_without_a_code_says_how_it_gets_one(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    """A customer made in Yuki without a relationship code is imported without a debtor
+    number; an invoice to it waits, and its issue says what gives it one."""
+    add_company(yuki, "", "Zonder Code B.V.", city="Delft")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    [party] = all_of(tenant, "/parties")
+    invoice = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-021"))
+    system.run_until_idle()
+    [waiting] = issues(tenant, connection["id"], "yuki_contact_not_customer")
+    assert waiting["key"] == invoice.json()["id"]
+    assert "any change to the customer in the app" in waiting["message"]
+    assert "give it a debtor number" in waiting["message"]
+
+
 def test_a_yuki_contact_without_a_code_gets_the_hubs_next_number_when_next_sent(
     system: System, tenant: Tenant, yuki: Yuki
 ) -> None:

@@ -369,8 +369,10 @@ class InvoiceMapping(EntityMapping):
             # relationship code the hub gives the contact.
             raise SkipRecord(
                 NOT_CUSTOMER_REASON,
-                "the customer has no relationship code in Yuki yet; it gets the hub's next "
-                "debtor number when the hub next sends it, and the invoice follows",
+                "the customer was made in Yuki without a relationship code and has no debtor "
+                "number yet: it gets the hub's next one when the hub sends it to Yuki, which "
+                "any change to the customer in the app does (or give it a debtor number); "
+                "the invoice follows once the next pull has seen the code",
             )
         reference = invoice_reference(record)
         # Yuki's schema wants at least one line, and refuses the whole call otherwise.
