@@ -297,9 +297,12 @@ def test_a_freelancer_stays_a_freelancer() -> None:
         ({"is_customer": False, "is_supplier": True}, "relation_type_unsupported"),
         ({"debtor_number": None}, "debtor_number_missing"),
         ({"debtor_number": "  "}, "debtor_number_missing"),
-        ({"phone": "0142685300"}, "phone_invalid"),
+        ({"phone": "0142685300", "billing_address": None, "postal_address": None},
+         "phone_invalid"),
+        ({"phone": "0142685300", "billing_address": {"line1": "1 Main St", "country": "US"}},
+         "phone_invalid"),
     ],
-)
+)  # fmt: skip
 def test_skips(changes: dict[str, Any], reason: str) -> None:
     with pytest.raises(SkipRecord) as caught:
         MAPPING.from_canonical({**HUB_ORGANISATION, **changes}, None, {})
@@ -330,6 +333,37 @@ def test_an_unsupported_locale_keeps_qontos_own() -> None:
 )
 def test_phone_out(phone: str | None, expected: dict[str, str] | None) -> None:
     assert phone_out(phone) == expected
+
+
+@pytest.mark.parametrize(
+    ("phone", "country", "expected"),
+    [
+        ("020-5786874", "NL", {"country_code": "+31", "number": "205786874"}),
+        ("01 42 68 53 00", "FR", {"country_code": "+33", "number": "142685300"}),
+        ("089 99 87 76", "BE", {"country_code": "+32", "number": "89998776"}),
+        ("06 1234 5678", "IT", {"country_code": "+39", "number": "0612345678"}),
+        ("0031 20 578 6874", "FR", {"country_code": "+31", "number": "205786874"}),
+        ("+49 30 1234567", "NL", {"country_code": "+49", "number": "301234567"}),
+    ],
+)
+def test_a_national_number_takes_the_calling_code_of_the_partys_country(
+    phone: str, country: str, expected: dict[str, str]
+) -> None:
+    """A CRM keeps its customers' numbers as they dial them at home: the address's country
+    gives the calling code, less the trunk 0 (Italy keeps it); a number with its own
+    international prefix keeps that one."""
+    assert phone_out(phone, country) == expected
+
+
+def test_a_dutch_customer_with_a_national_phone_number_is_sent() -> None:
+    record = {
+        **HUB_ORGANISATION,
+        "phone": "020-5786874",
+        "billing_address": {"line1": "Damrak 1", "postal_code": "1012 LG", "city": "Amsterdam",
+                            "country": "NL"},
+    }  # fmt: skip
+    payload = MAPPING.from_canonical(record, None, {})
+    assert payload["phone"] == {"country_code": "+31", "number": "205786874"}
 
 
 @pytest.mark.parametrize(

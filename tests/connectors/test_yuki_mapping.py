@@ -20,6 +20,7 @@ from ledgerbridge.connectors.base import (
     AuthenticationFailed,
     QuotaReached,
     RemoteRejected,
+    RemoteUnavailable,
     SetupRefused,
     SkipRecord,
 )
@@ -137,6 +138,18 @@ def test_person_private_address_is_the_billing_address_and_other_fields_stay_out
     back = mapping.to_canonical(remote("Person", **{**out, "MailCity": "Elders"}), {})
     assert back["billing_address"] == BILLING
     assert back["postal_address"] is None
+
+
+def test_a_person_whose_only_address_is_postal_is_sent_with_it() -> None:
+    """A CRM (or Qonto, whose person address the hub keeps as the postal one) may hold a
+    person's one address as postal: it is that person's private address in Yuki, not none."""
+    out = ContactMapping(BOTH).from_canonical(person(postal_address=POSTAL), None, {})
+    assert out["AddressLine_1"] == "Postbus 12" and out["Postcode"] == "3500 AA"
+    assert out["City"] == "Utrecht" and out["Country"] == "NL"
+    both = ContactMapping(BOTH).from_canonical(
+        person(billing_address=BILLING, postal_address=POSTAL), None, {}
+    )
+    assert both["AddressLine_1"] == "Kerkstraat 1"
 
 
 def test_roles_come_from_yukis_flags_and_are_never_sent() -> None:
@@ -377,6 +390,34 @@ def test_daily_limit_fault_becomes_a_quota_condition_and_other_faults_say_what_f
     client, _, _ = client_with({"Authenticate": (500, refused)})
     with pytest.raises(AuthenticationFailed):
         client.session_id()
+
+
+def test_a_throttled_call_is_made_again_not_refused() -> None:
+    """HTTP 429 (a gateway in front of Yuki) carries a SOAP fault too, but nothing was
+    processed: a write is repeated, and while it stays throttled the run is told to wait
+    (``RemoteUnavailable`` with Retry-After), never that Yuki refused the record."""
+    throttled = example("soapFault.response.xml").replace(
+        b"Daily limit exceeded", b"Too many requests."
+    )
+    client, recorder, _ = client_with({
+        "Authenticate": (200, example("authenticate.response.xml")),
+        "UpdateContact": (429, throttled),
+    })  # fmt: skip
+    recorder.queued["UpdateContact"] = [(200, example("updateContact.response.xml"))]
+    client.update_contact("dom", contact_document({"Code": "1"}))
+    assert [action for _, action, _ in recorder.sent] == [
+        "Authenticate",
+        "UpdateContact",
+        "UpdateContact",
+    ]
+
+    client, _, _ = client_with({
+        "Authenticate": (200, example("authenticate.response.xml")),
+        "UpdateContact": (429, throttled),
+    })  # fmt: skip
+    with pytest.raises(RemoteUnavailable, match="rate limiting") as raised:
+        client.update_contact("dom", contact_document({"Code": "1"}))
+    assert not isinstance(raised.value, RemoteRejected)
 
 
 def test_an_expired_session_is_renewed_once() -> None:

@@ -217,6 +217,8 @@ def test_set_up_login_lists_the_keys_domains_and_administrations_before_connecti
     )
     assert wrong_key.status_code == 422
     assert wrong_key.json()["detail"][0]["loc"] == ["body", "access_key"]
+    said = wrong_key.json()["detail"][0]["msg"]
+    assert said.endswith("not valid; copy the key from Yuki (Settings › Integrations › Webservice)")
 
 
 def test_the_payment_method_and_vat_types_are_checked_when_saved(
@@ -281,6 +283,43 @@ def test_initial_import_brings_customers_skips_inactive_and_suppliers_only_when_
     supplier = by_number(tenant, "10004")
     assert supplier["data"]["is_supplier"] and not supplier["data"]["is_customer"]
     assert len(all_of(tenant, "/parties")) == 3  # matched by debtor number, not duplicated
+
+
+def test_suppliers_and_contact_types_chosen_after_activation_are_read_by_the_next_pull(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    """Seed: suppliers are retrieved "if enabled", and the contact types reviewed, in the
+    settings. Enabled after the initial import, the contacts Yuki has not changed since are
+    still brought in: the next pull reads the contacts from the start once."""
+    long_ago = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)  # not read again as recent changes
+    add_company(yuki, "10001", "Bouwbedrijf De Vries B.V.", created=long_ago)
+    add_company(
+        yuki, "10004", "Leverancier B.V.", is_customer=False, is_supplier=True, created=long_ago
+    )
+    yuki.sandbox.add_contact(
+        yuki.domain, "Person", is_customer=True, code="10002", full_name="Jan de Boer",
+        created=long_ago,
+    )  # fmt: skip
+    connection = connect(tenant, yuki, contact_types={"person": "none"})
+    cid = connection["id"]
+    activate(system, tenant, cid)
+    pull(system, tenant, cid)
+    assert last_run(system, cid, "pull").counts == {}  # nothing changed: nothing read again
+    assert [p["data"]["debtor_number"] for p in all_of(tenant, "/parties")] == ["10001"]
+
+    changed = tenant.api.patch(
+        f"/connections/{cid}",
+        json={"settings": {"import_suppliers": True, "contact_types": {"person": "both"}}},
+    )
+    assert changed.status_code == 200, changed.text
+    pull(system, tenant, cid)
+    parties = {p["data"]["debtor_number"]: p["data"] for p in all_of(tenant, "/parties")}
+    assert sorted(parties) == ["10001", "10002", "10004"]
+    assert parties["10004"]["is_supplier"] and parties["10002"]["kind"] == "person"
+    assert issues(tenant, cid, "contact_type_excluded") == []
+    before = yuki.calls()
+    pull(system, tenant, cid)
+    assert yuki.calls() - before == 2  # read from the start once, then incremental again
 
 
 def test_changes_in_yuki_are_pulled_incrementally_and_deactivation_is_not_reflected(
@@ -434,10 +473,17 @@ def test_the_sequence_skips_the_numbers_of_contacts_the_hub_reads_but_does_not_i
     assert yuki.sandbox.get_contact(yuki.domain, "20001") == unflagged
 
     # A supplier made in Yuki later is known from the next pull, which costs what it did.
-    later = add_unimported(yuki, "20003", "Nieuwe Leverancier B.V.", is_supplier=True)
     calls = yuki.calls()
     pull(system, tenant, connection["id"])
-    assert yuki.calls() - calls == 2
+    idle = yuki.calls() - calls
+    assert idle == 2  # contacts with a box ticked (the customers cut from them), then none
+    later = yuki.sandbox.add_contact(
+        yuki.domain, "Company", code="20003", full_name="Nieuwe Leverancier B.V.",
+        is_supplier=True,
+    )  # fmt: skip
+    calls = yuki.calls()
+    pull(system, tenant, connection["id"])
+    assert yuki.calls() - calls == idle
     calls = yuki.calls()
     second = tenant.api.post("/parties", json={"name": "Tweede Klant B.V."}).json()
     system.run_until_idle()
@@ -687,6 +733,23 @@ def test_an_invoice_line_with_a_vat_code_but_no_rate_is_held_not_booked_without_
 
 
 # ------------------------------------------------------------------ numbers, types, deletes
+
+
+def test_an_invoice_to_a_yuki_customer_without_a_code_says_how_it_gets_one(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    """A customer made in Yuki without a relationship code is imported without a debtor
+    number; an invoice to it waits, and its issue says what gives it one."""
+    add_company(yuki, "", "Zonder Code B.V.", city="Delft")
+    connection = connect(tenant, yuki)
+    activate(system, tenant, connection["id"])
+    [party] = all_of(tenant, "/parties")
+    invoice = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-021"))
+    system.run_until_idle()
+    [waiting] = issues(tenant, connection["id"], "yuki_contact_not_customer")
+    assert waiting["key"] == invoice.json()["id"]
+    assert "any change to the customer in the app" in waiting["message"]
+    assert "give it a debtor number" in waiting["message"]
 
 
 def test_a_yuki_contact_without_a_code_gets_the_hubs_next_number_when_next_sent(

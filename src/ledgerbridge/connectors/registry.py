@@ -257,6 +257,10 @@ class SystemSpec:
     """Settings naming the account whose records the links point at (Yuki: the domain, whose
     relationship codes the contacts are linked by): once the connection has links, changing
     one is refused, since the links would then name records of another account."""
+    rescan_settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Settings that widen what an incremental stream brings in (Yuki: retrieving suppliers,
+    the contact types imported), with the streams they widen: when one changes, the next pull
+    reads those streams from the start, so records nobody changed since are brought in too."""
     linked_records: Mapping[str, str] = field(default_factory=dict)
     """Settings that map hub record ids to records of the system, by the entity of those ids
     (Tripletex: ``client_links``, client party → customer). When one changes, each id must be
@@ -382,6 +386,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         codes=CodeMappings(vat=True, vat_keys="hub"),
         credential_settings=("domain_id", "administration_id", "base_url"),
         account_settings=("domain_id",),
+        rescan_settings={"import_suppliers": ("contacts",), "contact_types": ("contacts",)},
         # Yuki counts calls per domain, whichever key or connection makes them.
         counted_per=lambda settings: (
             str(settings.get("base_url") or YUKI_URL),

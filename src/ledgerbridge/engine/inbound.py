@@ -66,6 +66,12 @@ ReleaseHook = Callable[[Session, str, str], None]
 records waiting for one of its records go."""
 
 
+def pull_cursor(stream: str) -> str:
+    """The name of the cursor a stream's import and pulls read from; without it, the next
+    pull reads the stream from the start."""
+    return f"pull:{stream}"
+
+
 class Mapped:
     """A row as its link keeps it (``remote``, the mapping's fields) and as the hub stores it
     (``full``), with their content hashes worked out once, when first asked for."""
@@ -661,12 +667,12 @@ class InboundSync(SyncState):
                 if finished:
                     continue
                 self.scan(
-                    ctx, stream, f"pull:{stream}", restart=False, on_first_page=counting.start
+                    ctx, stream, pull_cursor(stream), restart=False, on_first_page=counting.start
                 )
                 with self.transaction() as session:
                     self.set_cursor(session, ctx, name, DONE)
                     if not ctx.mapping(stream).incremental:
-                        self.set_cursor(session, ctx, f"pull:{stream}", None)
+                        self.set_cursor(session, ctx, pull_cursor(stream), None)
             counting.result()
         # The counts may have come back after the last page's progress was written.
         ctx.heartbeat()
@@ -683,7 +689,7 @@ class InboundSync(SyncState):
                     with self.transaction() as session:
                         drop_relinked(session, self.hub, self.recorder(ctx), ctx, stream)
                 incremental = ctx.mapping(stream).incremental
-                self.scan(ctx, stream, f"pull:{stream}", restart=not incremental)
+                self.scan(ctx, stream, pull_cursor(stream), restart=not incremental)
 
     def process_inbox(self, ctx: RunContext) -> int:
         """Apply stored callbacks: bodies when the system sent them, else one batched read."""

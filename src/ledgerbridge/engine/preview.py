@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.connectors.base import JSON, StepCall
 from ledgerbridge.engine.context import RunContext
-from ledgerbridge.engine.inbound import DONE, InboundSync
+from ledgerbridge.engine.inbound import DONE, InboundSync, pull_cursor
 from ledgerbridge.engine.outbound import OutboundSync, Planned
 
 EXAMPLES = 5
@@ -124,7 +124,7 @@ class SyncPreview:
             streams = [s for s in streams if self._cursor(ctx, f"import:{s}") != DONE]
         pages: list[tuple[str, list[JSON]]] = []
         for stream in streams:
-            after = self._cursor(ctx, f"pull:{stream}")
+            after = self._cursor(ctx, pull_cursor(stream))
             ctx.connector.prepare([stream])
             more = True
             while more:

@@ -100,7 +100,8 @@ class SetupService:
             raise Invalid(exc.message, field=exc.field) from exc
         except AuthenticationFailed as exc:
             raise Invalid(
-                f"{exc}: copy the key from Yuki (Settings › Integrations › Webservice)",
+                f"{str(exc).rstrip('.')}; copy the key from Yuki (Settings › Integrations › "
+                "Webservice)",
                 field="access_key",
             ) from exc
         except Unreachable as exc:

@@ -22,6 +22,8 @@ from ledgerbridge.ui.forms import (
     map_field,
     map_lines,
     read_values,
+    rows_field,
+    rows_lines,
 )
 from ledgerbridge.ui.nav import connection_context, tab
 from ledgerbridge.ui.setup import TIMEZONES
@@ -43,6 +45,8 @@ def option_fields(spec: SystemSpec) -> list[FormField]:
             found.append(plain[name])
         elif (lines := map_field(schema, name)) is not None:
             found.append(lines)
+        elif (rows := rows_field(schema, name)) is not None:
+            found.append(rows)
         else:
             found.extend(fields_under(schema, name))
     return found
@@ -91,6 +95,8 @@ def _values_of(settings: dict[str, Any], fields: list[FormField]) -> dict[str, A
             value = value.get(part) if isinstance(value, dict) else None
         if isinstance(value, dict) and f.input == "map":
             value = map_lines(value)
+        if isinstance(value, list) and f.input == "rows":
+            value = rows_lines(value, f.columns) or None
         if value is not None:
             values[f"settings.{f.name}"] = value
     return values

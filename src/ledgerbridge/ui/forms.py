@@ -6,7 +6,7 @@ read from the system when not given are never asked."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -36,8 +36,8 @@ class FormField:
     name: str
     label: str
     input: str
-    """text, textarea, password, number, date, checkbox, select, url or map (``key = value``
-    lines)."""
+    """text, textarea, password, number, date, checkbox, select, url, map (``key = value``
+    lines) or rows (a record per line, its values separated by commas)."""
     required: bool
     help: str
     advanced: bool
@@ -48,6 +48,8 @@ class FormField:
     default: Any = None
     options: dict[str, str] = field(default_factory=dict)
     """For a select the page fills in (a company list): value → label."""
+    columns: tuple[str, ...] = ()
+    """For ``rows``: the fields of each record, in the order a line gives them."""
 
 
 def label_of(name: str) -> str:
@@ -179,6 +181,55 @@ def map_field(schema: Mapping[str, Any], name: str) -> FormField | None:
     )
 
 
+def rows_field(schema: Mapping[str, Any], name: str) -> FormField | None:
+    """A list setting of flat records (Qonto's ``vat_groups``: code, rate, country) as one text
+    area, a record per line with its values in the schema's order; None for any other."""
+    defs = schema.get("$defs", {})
+    prop = schema.get("properties", {}).get(name, {})
+    kinds = [o for o in (prop.get("anyOf") or [prop]) if o.get("type") != "null"]
+    if len(kinds) != 1 or kinds[0].get("type") != "array":
+        return None
+    item = kinds[0].get("items") or {}
+    if "$ref" in item:
+        item = defs.get(item["$ref"].rsplit("/", 1)[-1], {})
+    columns = tuple(item.get("properties") or {})
+    if not columns:
+        return None
+    return FormField(
+        name=name,
+        label=label_of(name),
+        input="rows",
+        required=False,
+        help=f"{prop.get('description') or ''}. One per line: {', '.join(columns)}.",
+        advanced=False,
+        secret=False,
+        columns=columns,
+    )
+
+
+def rows_lines(value: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """A list of records as its text area shows it."""
+    return "\n".join(", ".join(str(row.get(c) or "") for c in columns) for row in value)
+
+
+def read_rows(f: FormField, text: str, field: str) -> list[dict[str, str]]:
+    """Lines of comma-separated values as records; a line without a value for each column is
+    refused on ``field`` (the values themselves are checked with the settings)."""
+    found: list[dict[str, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        values = [value.strip() for value in line.split(",")]
+        if len(values) != len(f.columns) or not all(values):
+            raise Invalid(
+                f"{f.label}, line {number} ('{line.strip()[:60]}'): write it as "
+                f"{', '.join(f.columns)}",
+                field=field,
+            )
+        found.append(dict(zip(f.columns, values, strict=True)))
+    return found
+
+
 def map_lines(value: Mapping[str, Any]) -> str:
     """A map setting as its text area shows it."""
     return "\n".join(f"{key} = {item}" for key, item in value.items())
@@ -229,6 +280,8 @@ def read_values(
         text = str(raw).strip()
         if f.input == "map":
             values[f.name] = read_map(f.name, text, prefix + f.name)
+        elif f.input == "rows":
+            values[f.name] = read_rows(f, text, prefix + f.name)
         elif f.input == "number":
             try:
                 values[f.name] = int(text)

@@ -223,6 +223,7 @@ wizard(
         "qonto",
         system_secrets=frozenset({"access_token", "refresh_token", "webhook_secret"}),
         next_page=_oauth_next,
+        options=("vat_groups",),
         with_secrets=("oauth_client_id",),
     )
 )

@@ -41,6 +41,10 @@ def test_known_failures_map_to_the_page_that_fixes_them() -> None:
         "Uniconta refused the credentials": "credentials",
         "the Qonto login is older than 90 days and has expired; log in again": "credentials",
         "daily API quota of 5000 calls used up; resumes at 2026-12-04T00:00:00+01:00": "usage",
+        "Yuki's daily call limit for this domain is reached (Every domain has 1000 free "
+        "webservice calls a day.); resumes at 2026-12-08T00:00:00+01:00": "usage",
+        "Yuki is rate limiting these calls (HTTP 429); it resets in 1 s": "activity",
+        "Qonto is rate limiting these calls (HTTP 429); it resets in 9 s": "activity",
         "VAT code 'U25' is not mapped (vat_code_unmapped)": "mappings",
         "Tripletex is unreachable: [Errno 111] Connection refused": "credentials",  # as stored
         "could not reach Tripletex at tripletex.no: the name tripletex.no was not found; check "

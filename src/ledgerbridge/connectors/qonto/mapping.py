@@ -105,20 +105,33 @@ def phone_in(remote: Mapping[str, Any]) -> str | None:
     return words(remote.get("phone_number"))
 
 
-def phone_out(phone: str | None) -> JSON | None:
-    """An international number "+33 1 23 45 67 89" as Qonto's country code and number.
+def phone_out(phone: str | None, country: str | None = None) -> JSON | None:
+    """A phone number as Qonto's country code and number.
 
-    The country code is the digits after "+" that no known calling code extends; numbers
-    without "+" have no code Qonto could hold, so they are refused with a reason.
+    An international number ("+33 1 23 45 67 89", "0033 1 …") carries its code: the digits
+    after "+" that no known calling code extends. A national one ("020-5786874", as a CRM
+    keeps its customers' numbers) takes the calling code of ``country``, the party's address
+    country, less the trunk "0" that country drops when dialled from abroad. Without either,
+    Qonto could not hold it, and it is refused with a reason.
     """
     if not phone:
         return None
     compact = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
-    if not compact.startswith("+") or len(compact) < 4:
-        raise SkipRecord(
-            "phone_invalid",
-            f"phone '{phone}' has no international prefix; Qonto needs one (+33 …)",
-        )
+    if compact.startswith("00"):
+        compact = "+" + compact[2:]
+    if not compact.startswith("+"):
+        national = NATIONAL_DIALLING.get(str(country or "").upper())
+        if national is None or len(compact) < 4:
+            where = f"of a customer in {country}" if country else "of a customer with no country"
+            raise SkipRecord(
+                "phone_invalid",
+                f"phone '{phone}' {where} has no international prefix; Qonto needs one "
+                "(+33 …): write it with its country code",
+            )
+        code, trunk = national
+        return {"country_code": "+" + code, "number": compact.removeprefix(trunk)}
+    if len(compact) < 4:
+        raise SkipRecord("phone_invalid", f"phone '{phone}' is too short to be a phone number")
     digits = compact[1:]
     for length in (3, 2, 1):
         if digits[:length] in CALLING_CODES:
@@ -126,12 +139,23 @@ def phone_out(phone: str | None) -> JSON | None:
     raise SkipRecord("phone_invalid", f"phone '{phone}' has an unknown country calling code")
 
 
+NATIONAL_DIALLING: dict[str, tuple[str, str]] = {
+    "FR": ("33", "0"), "MC": ("377", ""), "NL": ("31", "0"), "BE": ("32", "0"),
+    "LU": ("352", ""), "DE": ("49", "0"), "AT": ("43", "0"), "CH": ("41", "0"),
+    "IT": ("39", ""), "SM": ("378", ""), "ES": ("34", ""), "PT": ("351", ""),
+    "GB": ("44", "0"), "IE": ("353", "0"), "DK": ("45", ""), "SE": ("46", "0"),
+    "NO": ("47", ""), "FI": ("358", "0"), "PL": ("48", ""), "CZ": ("420", ""),
+}  # fmt: skip
+"""Per country, its calling code and the trunk prefix its national numbers start with
+(dropped after the calling code: 020-… in the Netherlands is +31 20 …; Italy keeps its 0)."""
+
+
 CALLING_CODES = frozenset(
     {
         "1", "7", "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44",
         "45", "46", "47", "48", "49", "51", "52", "54", "55", "61", "64", "65", "81", "82",
         "86", "90", "91", "212", "213", "216", "351", "352", "353", "354", "356", "357", "358",
-        "359", "370", "371", "372", "377", "385", "386", "420", "421", "423",
+        "359", "370", "371", "372", "377", "378", "385", "386", "420", "421", "423",
     }
 )  # fmt: skip
 """Calling codes of the countries Qonto's customers trade with most."""
@@ -151,10 +175,15 @@ def locale_out(locale: str | None) -> str | None:
     return language if language in LOCALES else None
 
 
+def _party_country(record: JSON) -> str | None:
+    """The party's country: its billing address's, else its postal one's."""
+    address = record.get("billing_address") or record.get("postal_address") or {}
+    return str(address.get("country") or "").upper() or None
+
+
 def _country_locale(record: JSON) -> str:
     """The language of the party's country (its billing address, else its postal one)."""
-    address = record.get("billing_address") or record.get("postal_address") or {}
-    return COUNTRY_LOCALES.get(str(address.get("country") or "").upper(), "en")
+    return COUNTRY_LOCALES.get(_party_country(record) or "", "en")
 
 
 def identity_key(payload: Mapping[str, Any]) -> str:
@@ -254,7 +283,7 @@ class ClientMapping(EntityMapping):
             )
         payload: JSON = {
             "email": record.get("email"),
-            "phone": phone_out(record.get("phone")),
+            "phone": phone_out(record.get("phone"), _party_country(record)),
             "locale": locale_out(record.get("locale"))
             or (current or {}).get("locale")
             or _country_locale(record),

@@ -282,6 +282,14 @@ class YukiClient:
         return self._result(operation, response, write)
 
     def _result(self, operation: str, response: requests.Response, write: bool) -> etree._Element:
+        if response.status_code == 429:
+            # A gateway's throttling answer, before Yuki processed anything, whatever SOAP
+            # fault it carries: repeated after its Retry-After, never a refusal of the record.
+            throttled = status_failure(
+                "Yuki", "SOAP", operation, 429, response.headers, write=write
+            )
+            assert throttled is not None  # 429 is always a failure
+            raise throttled
         try:
             envelope = etree.fromstring(response.content)
         except etree.XMLSyntaxError:

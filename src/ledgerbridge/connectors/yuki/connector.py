@@ -158,6 +158,8 @@ class YukiConnector(Connector):
         of asking Yuki again."""
         self._reading: dict[datetime | None, list[JSON]] = {}
         """The same while its pages are being read."""
+        self._contacts_next: datetime | None = None
+        """Where the next contacts read starts, once this run has read them to the end."""
 
     def close(self) -> None:
         self.client.close()
@@ -199,7 +201,15 @@ class YukiConnector(Connector):
         if stream == "contacts" and not unflagged:
             return Page(rows, scan.at(f"1|{UNFLAGGED}"), more=True)
         newest = datetime.fromisoformat(scan.upcoming) if scan.upcoming else None
-        return Page(rows, scan.done(_local(self._next_start(since, newest)) or ""), more=False)
+        start = self._next_start(since, newest)
+        if stream == "contacts":
+            self._contacts_next = start
+        elif self._contacts_next is not None and (start is None or start < self._contacts_next):
+            # This run read every contact with a box ticked changed after the contacts' next
+            # start, and the customers read since their own earlier one: the customers' next
+            # read starts where the contacts' does, so it is cut from that read, not a call.
+            start = self._contacts_next
+        return Page(rows, scan.done(_local(start) or ""), more=False)
 
     def _note_flagged(self, since: datetime | None, page: int, rows: list[JSON]) -> None:
         """Keeps the ticked contacts read in this run, until their last page completes them."""

@@ -147,6 +147,9 @@ class ContactMapping(EntityMapping):
 
     entity = "party"
     remote_entity = "Contact"
+    incremental = True
+    """Pulls continue from the ``modifiedAfter`` scan's cursor: a full read of a large
+    domain every hour would spend Yuki's 1,000 daily calls."""
     business_key_field = "debtor_number"
     sequence = NumberSequence(field="debtor_number", setting="debtor_numbers")
     fields = frozenset(
@@ -215,7 +218,11 @@ class ContactMapping(EntityMapping):
         payload["Type"] = CONTACT_TYPES[kind]
         payload["Code"] = code
         billing = record.get("billing_address") or {}
-        postal = (record.get("postal_address") or {}) if kind == "organisation" else {}
+        postal = record.get("postal_address") or {}
+        if kind != "organisation":
+            # A person has one address in Yuki; an app (or Qonto) that keeps it as the
+            # postal address is not left without one.
+            billing, postal = billing or postal, {}
         payload.update(_address_out(billing, ADDRESS_ELEMENTS))
         if kind == "organisation":
             payload.update(_address_out(postal, MAIL_ELEMENTS))
@@ -362,8 +369,10 @@ class InvoiceMapping(EntityMapping):
             # relationship code the hub gives the contact.
             raise SkipRecord(
                 NOT_CUSTOMER_REASON,
-                "the customer has no relationship code in Yuki yet; it gets the hub's next "
-                "debtor number when the hub next sends it, and the invoice follows",
+                "the customer was made in Yuki without a relationship code and has no debtor "
+                "number yet: it gets the hub's next one when the hub sends it to Yuki, which "
+                "any change to the customer in the app does (or give it a debtor number); "
+                "the invoice follows once the next pull has seen the code",
             )
         reference = invoice_reference(record)
         # Yuki's schema wants at least one line, and refuses the whole call otherwise.

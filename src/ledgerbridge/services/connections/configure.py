@@ -19,6 +19,7 @@ from ledgerbridge.connectors.registry import (
     conflict_fields,
     daily_call_limit,
 )
+from ledgerbridge.engine.inbound import pull_cursor
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.services.connections.base import (
     JSON,
@@ -40,7 +41,7 @@ from ledgerbridge.services.connections.status import Status
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.hub import HubRecord
-from ledgerbridge.store.tables.sync import Link
+from ledgerbridge.store.tables.sync import Cursor, Link
 from ledgerbridge.store.tables.tenancy import Connection
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,7 @@ class Configure(Status):
             if settings is not None or credentials_changed:
                 row.settings = merged
                 row.credential_key = spec.credential_key(row.settings)
+                _rescan(session, connection_id, spec, previous, merged)
             if secrets_:
                 row.secrets = self._box.seal({**current, **secrets_})
             if active is not None:
@@ -517,3 +519,23 @@ def _refusals(spec: SystemSpec) -> Iterator[None]:
         raise Invalid(str(exc), field="settings") from exc
     except ConnectorError as exc:
         raise Invalid(f"could not reach {spec.title}: {exc}", field="settings") from exc
+
+
+def _rescan(
+    session: sa.orm.Session, connection_id: str, spec: SystemSpec, previous: JSON, merged: JSON
+) -> None:
+    """A changed setting that widens what a stream imports (``rescan_settings``): the next
+    pull reads that stream from the start, in the transaction that saves the setting."""
+    streams = {
+        stream
+        for name, widened in spec.rescan_settings.items()
+        if merged.get(name) != previous.get(name)
+        for stream in widened
+    }
+    if streams:
+        session.execute(
+            sa.delete(Cursor).where(
+                Cursor.connection_id == connection_id,
+                Cursor.name.in_([pull_cursor(stream) for stream in sorted(streams)]),
+            )
+        )

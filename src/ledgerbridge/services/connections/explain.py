@@ -70,7 +70,17 @@ RULES: tuple[tuple[re.Pattern[str], Fix], ...] = (
         ),
     ),
     (
-        re.compile(r"quota|calls used up|rate limiting", re.I),
+        re.compile(r"rate limiting|too many requests", re.I),
+        Fix(
+            "The system asked for fewer calls for a moment (throttling, not the day's "
+            "budget): runs wait the time it asks and go on by themselves; Activity shows "
+            "the next run.",
+            "activity",
+            "See the runs",
+        ),
+    ),
+    (
+        re.compile(r"quota|calls used up|daily (call )?limit", re.I),
         Fix(
             "The day's call budget is spent: work resumes by itself when the quota day "
             "turns; see Usage for the calls per day, or raise the daily call limit.",
