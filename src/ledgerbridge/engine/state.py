@@ -192,10 +192,10 @@ class SyncState:
                 if target is None:
                     outcome = SkipRecord(
                         reference.missing_reason,
-                        f"{mapping.remote_entity} has no {_label(reference)} to belong to: "
-                        f"give it one in {ctx.connector.system} (one of its "
-                        f"{' or '.join(reference.streams)}), and it syncs with its next change "
-                        "there",
+                        f"The {ctx.system_title} {mapping.remote_entity} has no "
+                        f"{_label(reference)} to belong to: give it one in {ctx.system_title} "
+                        f"(one of its {' or '.join(reference.streams)}), and it syncs with its "
+                        "next change there",
                     )
                     break
                 record_id = found.get(target[0], {}).get(target[1])

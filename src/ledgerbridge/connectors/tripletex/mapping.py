@@ -70,7 +70,7 @@ class CustomerMapping(EntityMapping):
     number, else its e-mail address."""
 
     entity = "party"
-    remote_entity = "Customer"
+    remote_entity = "customer"
     business_key_field = "debtor_number"
     match_fields = ("organisation_number", "email")
     fields = frozenset(
@@ -112,7 +112,7 @@ class ProductMapping(EntityMapping):
     """Tripletex products → products; the VAT code is the VAT type's number."""
 
     entity = "product"
-    remote_entity = "Product"
+    remote_entity = "product"
     business_key_field = "sku"
     fields = frozenset(
         {"sku", "name", "description", "sales_price", "cost_price", "vat_code", "ean", "active"}
@@ -146,7 +146,7 @@ class VatTypeMapping(EntityMapping):
     """Tripletex VAT types → VAT codes (Norwegian), keyed by their number."""
 
     entity = "vat_code"
-    remote_entity = "VatType"
+    remote_entity = "VAT type"
     business_key_field = "code"
     fields = frozenset({"code", "name", "rate", "country", "direction"})
     outbound = False
@@ -182,7 +182,7 @@ class InvoiceMapping(EntityMapping):
     """
 
     entity = "invoice"
-    remote_entity = "Invoice"
+    remote_entity = "invoice"
     fields = frozenset(
         {"number", "party_id", "kind", "date", "due_date", "currency", "credits_invoice_id"}
     )
@@ -338,7 +338,7 @@ class PaymentMapping(EntityMapping):
     no object of its own in Tripletex, so its remote id is ``<invoice id>:<hub id>``."""
 
     entity = "payment"
-    remote_entity = "Payment"
+    remote_entity = "payment"
     fields = frozenset({"invoice_id", "date", "amount", "currency"})
     references = (linked(entity, "invoice_id", "invoices"),)
     inbound = False
@@ -399,7 +399,7 @@ class StatisticsMapping(EntityMapping):
     task's title and topic."""
 
     entity = "period_statistics"
-    remote_entity = "WorkStatistics"
+    remote_entity = "work statistics"
     fields = frozenset(
         {"party_id", "period_start", "period_end", "metrics", "title", "topic", "fields"}
     )

@@ -146,7 +146,7 @@ class ContactMapping(EntityMapping):
     """
 
     entity = "party"
-    remote_entity = "Contact"
+    remote_entity = "contact"
     business_key_field = "debtor_number"
     sequence = NumberSequence(field="debtor_number", setting="debtor_numbers")
     fields = frozenset(
@@ -260,7 +260,7 @@ class CustomerFlagMapping(EntityMapping):
     """
 
     entity = "party"
-    remote_entity = "Contact (customer)"
+    remote_entity = "customer contact"
     fields = frozenset({"is_customer"})
     attach_to = "contacts"
     incremental = True
@@ -291,7 +291,7 @@ class InvoiceMapping(EntityMapping):
     not synced back."""
 
     entity = "invoice"
-    remote_entity = "SalesInvoice"
+    remote_entity = "sales invoice"
     business_key_field = "number"
     fields = frozenset(
         {"kind", "number", "party_id", "date", "due_date", "currency", "lines", "notes"}
