@@ -21,8 +21,11 @@ from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import decimal, named, text, texts
 from ledgerbridge.model.invoice import fold_document_discount
 
-CUSTOMER_FIELDS = "*,postalAddress(*),physicalAddress(*)"
-"""``fields`` for customers: addresses expanded, otherwise they are only ``{id, url}``."""
+CUSTOMER_FIELDS = (
+    "*,postalAddress(*,country(isoAlpha2Code)),physicalAddress(*,country(isoAlpha2Code))"
+)
+"""``fields`` for customers: addresses expanded, otherwise they are only ``{id, url}``, and
+their country's ISO code with them (a country is only an id otherwise), in the same call."""
 
 
 def number(value: Any) -> int | float:
@@ -40,7 +43,8 @@ def ref_id(value: Any) -> str | None:
 
 
 def address(value: Any) -> JSON | None:
-    """An expanded Tripletex ``Address``; None when it holds nothing."""
+    """An expanded Tripletex ``Address``; None when it holds nothing but its country
+    (Tripletex gives every address one, Norway unless changed)."""
     if not isinstance(value, dict):
         return None
     result = {
@@ -49,7 +53,11 @@ def address(value: Any) -> JSON | None:
         "postal_code": text(value.get("postalCode")),
         "city": text(value.get("city")),
     }
-    return result if any(v is not None for v in result.values()) else None
+    if all(v is None for v in result.values()):
+        return None
+    country = value.get("country")
+    code = text(country.get("isoAlpha2Code")) if isinstance(country, dict) else None
+    return {**result, "country": code.upper() if code else None}
 
 
 CUSTOMER_TEXTS: dict[str, str] = {
