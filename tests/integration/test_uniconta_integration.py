@@ -280,7 +280,10 @@ def test_contact_of_a_supplier_waits_saying_to_switch_suppliers_on(
     system.run_until_idle()
     [waiting] = issues(tenant, connection["id"], "contact_parent_pending")
     assert waiting["key"] == person["id"]
-    assert "this connection does not send suppliers; switch it on" in waiting["message"]
+    assert (
+        "is not in Uniconta: it is one of the suppliers, and this connection does not send "
+        "suppliers; switch it on"
+    ) in waiting["message"]
     assert "roles" not in waiting["message"]
 
     switched = tenant.api.patch(
