@@ -257,7 +257,7 @@ def test_yuki_and_qonto_have_their_own_zone_and_codes(
     units = tenant.api.put(
         f"/connections/{yuki_connection['id']}/mappings", json={"units": {"Stuk": "pcs"}}
     )
-    assert refusal(units) == (["body", "units"], "yuki maps no units")
+    assert refusal(units) == (["body", "units"], "Yuki maps no units")
 
     created = tenant.api.post("/connections", json={
         "system": "qonto", "settings": {"base_url": qonto.url},
@@ -283,6 +283,19 @@ def test_lists_name_what_the_system_offers(tenant: Tenant, uniconta: Uniconta, y
     assert none.json()["detail"].endswith("it offers no lists")
 
 
+def test_a_list_read_with_a_password_changed_since_says_what_to_check(
+    tenant: Tenant, uniconta: Uniconta
+) -> None:
+    connection = connect(tenant, uniconta)
+    uniconta.sandbox.add_user(COMPANY, USER, "changed-in-Uniconta", user_type="Server")
+    loc, message = refusal(tenant.api.get(f"/connections/{connection['id']}/lists/vat"))
+    assert (loc, message) == (
+        ["body", "secrets"],
+        "the saved credentials do not work: Uniconta refused the credentials: check the user "
+        "name and password",
+    )
+
+
 def test_a_list_the_system_cannot_give_now_says_why(tenant: Tenant, uniconta: Uniconta) -> None:
     connection = connect(tenant, uniconta)
     used = connection["calls_used_today"]
@@ -294,7 +307,7 @@ def test_a_list_the_system_cannot_give_now_says_why(tenant: Tenant, uniconta: Un
     for path in ("lists/vat", "mappings?remote=true"):
         loc, message = refusal(tenant.api.get(f"/connections/{connection['id']}/{path}"))
         assert loc == ["body", "settings"]
-        assert message.startswith("could not read uniconta's lists: ")
+        assert message.startswith("could not read Uniconta's lists: ")
     started = tenant.api.post(f"/connections/{connection['id']}/import")
     assert started.status_code == 202, started.text
     assert started.json()["warnings"][0].startswith("unmapped VAT codes not checked: ")

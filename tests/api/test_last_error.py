@@ -3,6 +3,7 @@ and succeeds clears it, and the failed run keeps its message in the runs."""
 
 from __future__ import annotations
 
+from ledgerbridge.connectors.uniconta.client import CREDENTIALS_REFUSED
 from ledgerbridge.runtime.system import System
 from tests.integration.conftest import (
     COMPANY,
@@ -27,7 +28,7 @@ def test_a_later_successful_run_clears_the_last_error(
     assert tenant.api.post(f"{path}/import").status_code == 202
     system.run_until_idle()
     failed = tenant.api.get(path).json()
-    assert failed["last_error"] == "Uniconta refused the credentials"
+    assert failed["last_error"] == CREDENTIALS_REFUSED
     assert failed["last_error_fix"] is not None
 
     uniconta.sandbox.add_user(COMPANY, USER, PASSWORD, user_type="Server")
@@ -38,4 +39,4 @@ def test_a_later_successful_run_clears_the_last_error(
     assert status["last_error_fix"] is None
     assert status["last_success_at"] is not None
     messages = [run["message"] for run in status["recent_runs"]]
-    assert "Uniconta refused the credentials" in messages, "the failed run keeps its message"
+    assert CREDENTIALS_REFUSED in messages, "the failed run keeps its message"

@@ -40,6 +40,18 @@ def test_customer_becomes_a_customer_party() -> None:
     assert party.kind == "organisation"
 
 
+def test_an_address_carries_its_countrys_code_and_one_with_only_a_country_is_none() -> None:
+    sweden = {"id": 206, "isoAlpha2Code": "se"}
+    data = CustomerMapping().to_canonical({
+        **CUSTOMER,
+        "postalAddress": {**CUSTOMER["postalAddress"], "country": sweden},
+        "physicalAddress": {"id": 10, "addressLine1": "", "country": {"id": 161}},
+    }, {})  # fmt: skip
+    assert data["postal_address"]["country"] == "SE"
+    assert data["visiting_address"] is None  # Tripletex gives an empty address Norway
+    assert CustomerMapping().to_canonical(CUSTOMER, {})["postal_address"]["country"] is None
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "expected"),
     [

@@ -20,8 +20,8 @@ from ledgerbridge.connectors.uniconta.mapping import (
 
 CODES = Codes(vat_mapping={"S25": "DK25"},
               vat_rates={"S25": "25", "U25": "25", "U_DE19": "19", "UEUV": "0"})  # fmt: skip
-DEBTOR = AccountMapping("DebtorClient", "debtor_number", "is_customer")
-CREDITOR = AccountMapping("CreditorClient", "creditor_number", "is_supplier")
+DEBTOR = AccountMapping("debtor", "debtor_number", "is_customer")
+CREDITOR = AccountMapping("creditor", "creditor_number", "is_supplier")
 PARTY = {"party_id": ("customers", "100000")}
 
 

@@ -18,7 +18,7 @@ from ledgerbridge.sandbox.uniconta import UnicontaSandbox
 from ledgerbridge.sandbox.uniconta.app import SandboxServer
 from ledgerbridge.sandbox.uniconta.enums import COUNTRY_CODE
 
-DEBTOR = AccountMapping("DebtorClient", "debtor_number", "is_customer")
+DEBTOR = AccountMapping("debtor", "debtor_number", "is_customer")
 
 DEBTOR_ROW: dict[str, Any] = {
     "Account": "10042",
@@ -137,7 +137,7 @@ def test_an_unmapped_country_says_what_to_do_both_ways() -> None:
 
 def test_country_mapping_adds_countries_and_renames_known_ones_both_ways() -> None:
     mapped = AccountMapping(
-        "DebtorClient", "debtor_number", "is_customer",
+        "debtor", "debtor_number", "is_customer",
         Codes(country_mapping={"BR": "Brazil", "TR": "Turkey"}),
     )  # fmt: skip
     row = {**DEBTOR_ROW, "Country": "Brazil", "DeliveryCountry": "Turkey"}
@@ -229,7 +229,7 @@ def test_a_party_of_a_country_mapped_by_the_connection_round_trips_through_the_s
     uniconta: httpx.Client,
 ) -> None:
     mapped = AccountMapping(
-        "DebtorClient", "debtor_number", "is_customer", Codes(country_mapping={"MX": "Mexico"})
+        "debtor", "debtor_number", "is_customer", Codes(country_mapping={"MX": "Mexico"})
     )
     party = {**CANONICAL, "debtor_number": "C-MX-1",
              "billing_address": {**CANONICAL["billing_address"], "country": "MX"}}  # fmt: skip

@@ -147,7 +147,9 @@ def test_wrong_password_is_refused_and_the_working_one_kept(
     )
     assert changed.status_code == 422
     assert changed.json()["detail"][0]["loc"] == ["body", "secrets"]
-    assert "refused the credentials" in changed.json()["detail"][0]["msg"]
+    assert changed.json()["detail"][0]["msg"] == (
+        "Uniconta refused the credentials: check the user name and password"
+    )
     result = tenant.api.post(f"/connections/{connection['id']}/test").json()
     assert result["ok"] is True
 

@@ -46,6 +46,7 @@ def test_a_contact_whose_debtor_is_not_in_uniconta_is_not_promised_to_follow(
     assert held["key"] == str(contact["RowId"])
     assert FOLLOWS not in held["message"]
     assert "customers 77777" in held["message"] and "is not in the hub" in held["message"]
+    assert "if it exists in Uniconta, it comes with the next pull" in held["message"]
     assert "if it does not (deleted there), give this record an existing party" in held["message"]
 
 

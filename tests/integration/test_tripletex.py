@@ -458,12 +458,53 @@ def test_import_brings_clients_products_and_vat_codes(
     assert party["name"] == first["name"] and party["is_customer"]
     assert party["organisation_number"] == first.get("organizationNumber")
     assert party["postal_address"]["city"]
+    # The address's country comes in the same call (an expansion of its id), and with it the
+    # organisation numbers are checked as Norwegian: every seeded customer still imports.
+    assert {p["postal_address"]["country"] for p in parties.values()} == {"NO"}
+    assert all(
+        p["organisation_number"] == c.get("organizationNumber")
+        for c in customers
+        for p in [parties[str(c["customerNumber"])]]
+    )
+    assert tenant.api.get(f"/connections/{connection['id']}/issues").json() == []
     vat = {v["data"]["code"]: v["data"] for v in all_of(tenant, "/vat-codes")}
     assert vat["3"]["direction"] == "sales" and Decimal(vat["3"]["rate"]) == 25
     assert vat["1"]["direction"] == "purchase"
     products = {p["data"]["sku"]: p["data"] for p in all_of(tenant, "/products")}
     assert len(products) == len(tripletex.sandbox.all(firm, "Product"))
     assert products["100"]["vat_code"] == "3" and Decimal(products["100"]["sales_price"]) == 4500
+
+
+def test_a_clients_country_comes_with_its_address_and_its_number_is_checked_for_it(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """The address's country is an id in Tripletex: its ISO code is asked for in the same
+    call, and the organisation number is then checked as that country's (a Swedish one as
+    Swedish, a Norwegian one that fails its check is skipped saying so)."""
+    firm = tripletex.firm.firm_id
+    stockholm = {"addressLine1": "Drottninggatan 1", "postalCode": "111 51", "city": "Stockholm",
+                 "country": {"id": 206}}  # fmt: skip
+    bergen = {"addressLine1": "Bryggen 1", "postalCode": "5003", "city": "Bergen"}
+    with tripletex.sandbox.lock:
+        book = tripletex.sandbox.book(firm)
+        swedish = book.create_customer({
+            "name": "Svensk AB", "organizationNumber": "556036-0793", "postalAddress": stockholm,
+        }, None)  # fmt: skip
+        mistyped = book.create_customer({
+            "name": "Feilskrevet AS", "organizationNumber": "865823478", "postalAddress": bergen,
+        }, None)  # fmt: skip
+    cid = connect(tenant, tripletex)["id"]
+    activate(system, tenant, cid)
+
+    parties = {p["data"]["debtor_number"]: p["data"] for p in all_of(tenant, "/parties")}
+    party = parties[str(swedish["customerNumber"])]
+    assert party["postal_address"]["country"] == "SE"
+    assert party["organisation_number"] == "5560360793"
+    assert str(mistyped["customerNumber"]) not in parties
+    [skipped] = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert skipped["key"] == str(mistyped["id"])
+    assert "organisation_number" in skipped["message"] and "for NO" in skipped["message"], skipped
+    assert len(parties) == len(tripletex.sandbox.all(firm, "Customer")) - 1
 
 
 def test_import_recognises_clients_the_app_has_by_organisation_number_then_e_mail(

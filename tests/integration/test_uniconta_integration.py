@@ -201,7 +201,7 @@ def test_contacts_import_with_their_parents_and_orphans_are_skipped(
     skipped = issues(tenant, connection["id"], "contact_parent_missing")
     assert sorted(i["key"] for i in skipped) == sorted(str(o["RowId"]) for o in orphans)
     assert skipped[0]["message"] == (
-        "ContactClient has no party to belong to: give it one in uniconta (one of its "
+        "The Uniconta contact has no party to belong to: give it one in Uniconta (one of its "
         "customers or suppliers), and it syncs with its next change there"
     )
     # Linked to a debtor in Uniconta, the contact comes with its change.
@@ -280,7 +280,10 @@ def test_contact_of_a_supplier_waits_saying_to_switch_suppliers_on(
     system.run_until_idle()
     [waiting] = issues(tenant, connection["id"], "contact_parent_pending")
     assert waiting["key"] == person["id"]
-    assert "this connection does not send suppliers; switch it on" in waiting["message"]
+    assert (
+        "is not in Uniconta: it is one of the suppliers, and this connection does not send "
+        "suppliers; switch it on"
+    ) in waiting["message"]
     assert "roles" not in waiting["message"]
 
     switched = tenant.api.patch(

@@ -36,6 +36,7 @@ def test_an_unreadable_amount_skips_its_record_and_the_page_goes_on(
             connection_id=connection["id"], tenant_id=tenant.tenant_id,
             settings={"vat_mapping": VAT, "entities": {"products": {"enabled": True}}},
             connector=connector, run_id=None, page_size=100, write_batch_size=100,
+            system_title="Uniconta",
         )  # fmt: skip
         inbound = system.engine.inbound
         beforehand = inbound.prepare(ctx, "products", Page(rows, None, False))

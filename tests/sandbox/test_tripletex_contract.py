@@ -42,6 +42,7 @@ from schemathesis import GenerationMode
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from ledgerbridge.clock import ManualClock
+from ledgerbridge.connectors.tripletex.mapping import CUSTOMER_FIELDS
 from ledgerbridge.sandbox.tripletex import TripletexSandbox, create_app
 from ledgerbridge.sandbox.tripletex.seed import SeededFirm, seed_accounting_firm
 from tests.specs import spec_path
@@ -125,7 +126,13 @@ FIELDS_CHOICES: dict[str, tuple[str, ...]] = {
     "LoggedInUserInfo": ("*", "employeeId,companyId", "*,company(name,organizationNumber)"),
     "Client": ("*", "id,name,customerCompanyId", "*,currency(code)"),
     "Company": ("*", "id,name,organizationNumber", "*,changes"),
-    "Customer": ("*", "id,version,name", "*,postalAddress(*),changes", "name,currency(*)"),
+    "Customer": (
+        "*",
+        "id,version,name",
+        "*,postalAddress(*),changes",
+        "name,currency(*)",
+        CUSTOMER_FIELDS,
+    ),
     "Product": ("*", "id,name,number", "*,vatType(*),productUnit(name)"),
     "VatType": ("*", "id,number,percentage", "*,changes"),
     "Order": ("*", "id,number", "*,orderLines(*),customer(name)"),

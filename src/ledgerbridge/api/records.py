@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 
 from ledgerbridge.api.deps import PrincipalDep, SystemDep
 from ledgerbridge.api.input import BIGINT_MAX, INTEGER_MAX, strict_scalars, strict_type
@@ -28,6 +28,7 @@ from ledgerbridge.model import (
     StockLevel,
     VatCode,
 )
+from ledgerbridge.model.references import references_of
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.records import IMMUTABLE, RecordView
 from ledgerbridge.services.tenancy import Principal
@@ -202,6 +203,20 @@ def _page(views: list[RecordView], limit: int) -> dict[str, Any]:
     }
 
 
+def _filters_model(model: type[BaseModel], entity: str) -> type[BaseModel]:
+    """A list's filters: each reference the entity holds (``party_id``, ``invoice_id``) keeps
+    the records pointing at that record, so an app reads one customer's invoices or figures
+    without paging through everyone's."""
+    fields: dict[str, Any] = {
+        ref.field: (
+            str | None,
+            Field(None, max_length=200, description=f"Only records of this {ref.target} (its id)"),
+        )
+        for ref in references_of(entity)
+    }
+    return create_model(f"{model.__name__}Filters", **fields)
+
+
 def _check_patch(model: type[BaseModel], changes: dict[str, Any]) -> None:
     """A patch's booleans and integers are JSON booleans and integers, as in a whole body."""
     errors: list[dict[str, Any]] = []
@@ -229,6 +244,7 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
     immutable = entity in IMMUTABLE
     replace_body: Any = PatchBody if immutable else body_model
     tag = path
+    filters_model = _filters_model(model, entity)
 
     @router.post(
         f"/{path}",
@@ -246,6 +262,7 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
     def list_(
         principal: PrincipalDep,
         system: SystemDep,
+        filters: Annotated[filters_model, Query()],  # type: ignore[valid-type]
         limit: int = Query(100, ge=1, le=1000),
         after: str | None = Query(None, description="Last id of the previous page"),
         q: str | None = Query(
@@ -254,7 +271,10 @@ def _register(path: str, entity: str, model: type[BaseModel]) -> None:
             description="Only records whose values hold each of these words, in any case",
         ),
     ) -> Any:
-        found = system.records.list_page(principal, entity, limit=limit, after=after, search=q)
+        where = {k: v for k, v in filters.model_dump().items() if v is not None}  # type: ignore[attr-defined]
+        found = system.records.list_page(
+            principal, entity, limit=limit, after=after, where=where, search=q
+        )
         return _page(found, limit)
 
     @router.get(f"/{path}/{{record_id}}", response_model=out, tags=[tag], name=f"get_{entity}")

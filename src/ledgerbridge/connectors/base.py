@@ -323,6 +323,9 @@ class EntityMapping(ABC):
 
     entity: str
     remote_entity: str
+    """What a user of the system calls one of its records (debtor, item, sales invoice),
+    never its API's class name: messages in the sync log and issues name it after the
+    system's title (Uniconta item 1001)."""
     fields: frozenset[str]
     """Canonical fields the remote carries; other fields of the hub record are left alone."""
     business_key_field: str | None = None

@@ -128,7 +128,7 @@ def record_verdict(
     *,
     stream: str,
     entity: str,
-    remote_entity: str,
+    remote_name: str,
     record_id: str,
     remote_id: str | None,
     verdict: Verdict,
@@ -143,7 +143,7 @@ def record_verdict(
     recorder.issue(
         session, stream=stream, direction=CONFLICT, key=record_id, reason=CONFLICT_HELD,
         record_id=record_id, remote_id=remote_id,
-        message=f"{names} changed both in the app and in {remote_entity} {remote_id} since the "
+        message=f"{names} changed both in the app and in the {remote_name} {remote_id} since the "
         "last sync; the conflict rule holds it until a person keeps one value",
         payload={"entity": entity, "fields": verdict.held},
     )  # fmt: skip

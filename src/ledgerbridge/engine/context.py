@@ -46,6 +46,8 @@ class RunContext:
     run_id: str | None
     page_size: int
     write_batch_size: int
+    system_title: str
+    """The system's name as people write it (Uniconta), for the messages a run records."""
     heartbeat: Callable[[], None] = lambda: None
     counts: Counter[str] = field(default_factory=Counter)
     """Outcomes per ``<stream>.<outcome>``."""
@@ -73,6 +75,11 @@ class RunContext:
 
     def mapping(self, stream: str) -> EntityMapping:
         return self.connector.mappings[stream]
+
+    def remote_name(self, stream: str) -> str:
+        """What a user calls one of the stream's remote records (Uniconta contact), for
+        messages in the sync log and issues."""
+        return f"{self.system_title} {self.mapping(stream).remote_entity}"
 
     def directions(self, stream: str) -> tuple[bool, bool]:
         """(inbound, outbound) for a stream: the connector's abilities and the user's choice."""

@@ -236,7 +236,7 @@ class InboundSync(SyncState):
                 # this record's skip, never an error that stops the page.
                 skip(remote_id, storable(row), SkipRecord(
                     "invalid_remote_data",
-                    f"{mapping.remote_entity} {remote_id} holds a value that cannot be read: "
+                    f"{ctx.remote_name(stream)} {remote_id} holds a value that cannot be read: "
                     f"{type(exc).__name__}: {exc}",
                 ))  # fmt: skip
                 continue
@@ -330,7 +330,7 @@ class InboundSync(SyncState):
                 continue
             record_verdict(
                 session, recorder, stream=stream, entity=entity,
-                remote_entity=mapping.remote_entity, record_id=record_id, remote_id=remote_id,
+                remote_name=ctx.remote_name(stream), record_id=record_id, remote_id=remote_id,
                 verdict=verdict,
             )  # fmt: skip
             if link is None:
@@ -581,7 +581,7 @@ class InboundSync(SyncState):
             return None, None
         name, shown, record_ids = shared
         return None, (
-            f"{mapping.remote_entity} {remote_id} was imported as a new {mapping.entity}: its "
+            f"{ctx.remote_name(stream)} {remote_id} was imported as a new {mapping.entity}: its "
             f"{name.replace('_', ' ')} {shown} is held by {len(record_ids)} {mapping.entity} "
             f"records in the hub that are not linked yet ({', '.join(sorted(record_ids))}), so "
             "it matched none of them. If it is one of them, merge the records in the app"

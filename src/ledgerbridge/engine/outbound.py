@@ -215,10 +215,10 @@ def business_key(mapping: EntityMapping, plan: Planned) -> str:
     return key or plan.record.id
 
 
-def linked_message(mapping: EntityMapping, remote_id: str, key: str, then: str) -> str:
+def linked_message(remote_name: str, remote_id: str, key: str, then: str) -> str:
     """What the log says of a record linked to a remote record that existed before."""
     return (
-        f"{mapping.remote_entity} {remote_id} with {key} existed already (this connection did "
+        f"{remote_name} {remote_id} with {key} existed already (this connection did "
         f"not create it): linked to it by its business key{then}"
     )
 
@@ -397,8 +397,8 @@ class OutboundSync(SyncState):
                     session, stream=stream, direction=OUTBOUND, key=record_id,
                     reason=mapping.read_only_reason, record_id=record_id,
                     remote_id=link.remote_id,
-                    message=f"{mapping.remote_entity} is master for these records: hub changes "
-                    "are not sent, and the next change made there overwrites them",
+                    message=f"{ctx.system_title} is master for this {mapping.remote_entity}: "
+                    "hub changes are not sent, and the next change made there overwrites them",
                 )  # fmt: skip
 
     def push(
@@ -532,7 +532,8 @@ class OutboundSync(SyncState):
                     record_id=record.id, remote_id=link.remote_id, persist=key is not None,
                     reason=LINKED_BY_KEY if key is not None else None,
                     message=None if key is None else linked_message(
-                        mapping, link.remote_id, key, "; it already held the hub's values"),
+                        ctx.remote_name(stream), link.remote_id, key,
+                        "; it already held the hub's values"),
                 )  # fmt: skip
                 if record.id in open_issues:
                     resolved.append(record.id)
@@ -693,9 +694,8 @@ class OutboundSync(SyncState):
                     recorder.issue(
                         session, stream=stream, direction=OUTBOUND, key=record.id,
                         reason="remote_record_missing",
-                        message=f"{mapping.remote_entity} {link.remote_id} no longer exists in "
-                        "the accounting system; deletes are not propagated, so it is not "
-                        "recreated",
+                        message=f"{ctx.remote_name(stream)} {link.remote_id} no longer exists "
+                        "there; deletes are not propagated, so it is not recreated",
                         record_id=record.id, remote_id=link.remote_id,
                     )  # fmt: skip
                     continue
@@ -717,7 +717,7 @@ class OutboundSync(SyncState):
                 }
                 record_verdict(
                     session, recorder, stream=stream, entity=mapping.entity,
-                    remote_entity=mapping.remote_entity, record_id=record.id,
+                    remote_name=ctx.remote_name(stream), record_id=record.id,
                     remote_id=link.remote_id, verdict=verdict,
                 )  # fmt: skip
                 plan.taken = frozenset(verdict.remote)
@@ -765,7 +765,7 @@ class OutboundSync(SyncState):
                     if plan.adopted is not None and plan.link is not None:
                         why = LINKED_BY_KEY
                         said = linked_message(
-                            mapping, plan.link.remote_id, plan.adopted,
+                            ctx.remote_name(stream), plan.link.remote_id, plan.adopted,
                             " and updated to the hub's values",
                         )  # fmt: skip
                     self._link_written(
@@ -881,7 +881,8 @@ class OutboundSync(SyncState):
             self.recorder(ctx).issue(
                 session, stream=stream, direction=OUTBOUND, key=plan.record.id,
                 outcome="failed", reason=exc.reason,
-                message=f"{ctx.mapping(stream).remote_entity} refused the record: {exc}",
+                message=f"{ctx.system_title} refused the {ctx.mapping(stream).remote_entity}: "
+                f"{exc}",
                 record_id=plan.record.id, remote_id=plan.link.remote_id if plan.link else None,
             )  # fmt: skip
 
@@ -926,7 +927,7 @@ class OutboundSync(SyncState):
                 recorder.issue(
                     session, stream=stream, direction=OUTBOUND, key=record.id,
                     reason="business_key_conflict",
-                    message=f"{mapping.remote_entity} {remote_id} already exists and is "
+                    message=f"{ctx.remote_name(stream)} {remote_id} already exists and is "
                     f"linked to hub record {owner.record_id}; give this record another key",
                     record_id=record.id, remote_id=remote_id,
                 )  # fmt: skip
@@ -1322,8 +1323,8 @@ class OutboundSync(SyncState):
                 recorder.issue(
                     session, stream=stream, direction=OUTBOUND, key=item.plan.record.id,
                     outcome="failed", reason="write_interrupted", record_id=item.plan.record.id,
-                    message=f"{remote} did not confirm the create {where}{cause}; it resumes "
-                    "there on the next run",
+                    message=f"{ctx.system_title} did not confirm the new {remote} {where}"
+                    f"{cause}; it resumes there on the next run",
                 )  # fmt: skip
 
     def _refuse(
@@ -1351,7 +1352,12 @@ class OutboundSync(SyncState):
         kept = (
             f" (done: {', '.join(confirmed)}; the rest is completed on retry)" if confirmed else ""
         )
-        verb = "could not look up" if looked_up else "refused"
+        remote = ctx.mapping(stream).remote_entity
+        what = (
+            f"The {remote} could not be looked up in {ctx.system_title}"
+            if looked_up
+            else f"{ctx.system_title} refused the {remote}"
+        )
         with self.transaction() as session:
             intent = session.get(WriteIntent, item.intent_id)
             if intent is not None:
@@ -1361,7 +1367,7 @@ class OutboundSync(SyncState):
             self.recorder(ctx).issue(
                 session, stream=stream, direction=OUTBOUND, key=item.plan.record.id,
                 outcome="failed", reason=exc.reason, record_id=item.plan.record.id,
-                message=f"{ctx.mapping(stream).remote_entity} {verb} the record at step "
+                message=f"{what} at step "
                 f"{step.name}: {exc}{kept}",
             )  # fmt: skip
 

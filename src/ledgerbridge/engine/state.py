@@ -192,10 +192,10 @@ class SyncState:
                 if target is None:
                     outcome = SkipRecord(
                         reference.missing_reason,
-                        f"{mapping.remote_entity} has no {_label(reference)} to belong to: "
-                        f"give it one in {ctx.connector.system} (one of its "
-                        f"{' or '.join(reference.streams)}), and it syncs with its next change "
-                        "there",
+                        f"The {ctx.system_title} {mapping.remote_entity} has no "
+                        f"{_label(reference)} to belong to: give it one in {ctx.system_title} "
+                        f"(one of its {' or '.join(reference.streams)}), and it syncs with its "
+                        "next change there",
                     )
                     break
                 record_id = found.get(target[0], {}).get(target[1])
@@ -231,10 +231,10 @@ class SyncState:
             cause = f"{what} is not in the hub: {hint}"
         else:
             cause = (
-                f"{what} is not in the hub: if it exists in {ctx.connector.system}, it comes "
+                f"{what} is not in the hub: if it exists in {ctx.system_title}, it comes "
                 "with the next pull or change and this record follows by itself; if it does "
                 f"not (deleted there), give this record an existing {_label(reference)} in "
-                f"{ctx.connector.system}"
+                f"{ctx.system_title}"
             )
         return SkipRecord(reference.pending_reason, cause)
 
@@ -282,7 +282,7 @@ class SyncState:
         if not carriers:
             return SkipRecord(
                 reference.pending_reason,
-                f"{what} is not in {ctx.connector.system}: this connection does not send "
+                f"{what} is not in {ctx.system_title}: this connection does not send "
                 f"{streams}; switch one on and this record follows by itself",
             )
         fitting = [s for s in carriers if ctx.mapping(s).in_scope(target.data)]
@@ -297,7 +297,7 @@ class SyncState:
         if not fitting and idle:
             return SkipRecord(
                 reference.pending_reason,
-                f"{what} is not in {ctx.connector.system}: it is one of the {idle[0]}, and this "
+                f"{what} is not in {ctx.system_title}: it is one of the {idle[0]}, and this "
                 f"connection does not send {idle[0]}; switch it on and this record follows by "
                 "itself",
             )

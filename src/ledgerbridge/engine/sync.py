@@ -142,12 +142,12 @@ class SyncEngine:
                 issue.payload = {**(issue.payload or {}), "fields": left}
                 issue.message = (
                     f"{', '.join(sorted(left))} changed both in the app and in "
-                    f"{mapping.remote_entity} {link.remote_id} since the last sync; the "
+                    f"the {ctx.remote_name(stream)} {link.remote_id} since the last sync; the "
                     "conflict rule holds it until a person keeps one value"
                 )
             else:
                 session.delete(issue)
-            side = "the app's" if keep == APP else f"{mapping.remote_entity}'s"
+            side = "the app's" if keep == APP else f"{ctx.system_title}'s"
             recorder.log(
                 session, stream=stream, direction=INBOUND if keep == ACCOUNTING else OUTBOUND,
                 outcome="updated" if keep == ACCOUNTING else "unchanged", record_id=record_id,

@@ -246,6 +246,7 @@ class SyncJobs:
                     run_id=run_id,
                     page_size=int(handle.settings.get("page_size", handle.system.page_size)),
                     write_batch_size=handle.system.write_batch_size,
+                    system_title=handle.system.title,
                     heartbeat=heartbeat,
                     counts=counts,
                     totals=totals,
@@ -327,6 +328,7 @@ class SyncJobs:
                 run_id=None,
                 page_size=int(handle.settings.get("page_size", handle.system.page_size)),
                 write_batch_size=handle.system.write_batch_size,
+                system_title=handle.system.title,
             )
             if kind == "push":
                 tally, run_calls = preview.push(ctx)

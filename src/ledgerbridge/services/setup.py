@@ -45,7 +45,7 @@ class SetupService:
         try:
             result = uniconta_setup.login(username, password, meter, base_url, self._transport)
         except AuthenticationFailed as exc:
-            raise Invalid(f"{exc}: check the user name and password", field="password") from exc
+            raise Invalid(str(exc), field="password") from exc
         except Unreachable as exc:
             raise Invalid(str(exc), field="base_url") from exc
         except ConnectorError as exc:

@@ -191,7 +191,7 @@ def test_skips_show_with_their_reasons(
     assert skip["remote_id"] == product["sync"][0]["remote_id"] and skip["run_kind"] == "push"
     text = words(web.get(f"/ui/records/{product['id']}"))
     assert "Skipped written to Uniconta products" in text
-    assert "product_master_is_uniconta InvItemClient is master for these records" in text
+    assert "product_master_is_uniconta Uniconta is master for this item" in text
 
     # A linked customer Uniconta now sends without a name: skipped on the way in.
     party = party_by_number(tenant, "debtor_number", books.accounts[2])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledgerbridge.connectors.uniconta.client import CREDENTIALS_REFUSED
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.connections.explain import fix_for
 from tests.integration.conftest import (
@@ -38,7 +39,7 @@ def _with_an_issue(system: System, tenant: Tenant, uniconta: Uniconta) -> tuple[
 
 def test_known_failures_map_to_the_page_that_fixes_them() -> None:
     cases = {
-        "Uniconta refused the credentials": "credentials",
+        CREDENTIALS_REFUSED: "credentials",
         "the Qonto login is older than 90 days and has expired; log in again": "credentials",
         "daily API quota of 5000 calls used up; resumes at 2026-12-04T00:00:00+01:00": "usage",
         "Yuki's daily call limit for this domain is reached (Every domain has 1000 free "
@@ -81,7 +82,7 @@ def test_a_failed_run_shows_its_error_what_to_do_and_where(
 
     status = tenant.api.get(f"/connections/{cid}").json()
     assert [run["calls"] for run in status["recent_runs"][:2]] == [0, 1]
-    assert status["last_error"] == "Uniconta refused the credentials"
+    assert status["last_error"] == CREDENTIALS_REFUSED
     assert status["last_error_fix"]["page"] == "credentials"
     page = text_of(web.get(f"/ui/connections/{cid}/").text)
     assert "Uniconta refused the credentials" in page

@@ -41,13 +41,13 @@ class _FileRecordMapping(EntityMapping):
 
 class OrderFileMapping(_FileRecordMapping):
     entity = "order"
-    remote_entity = "order in a file"
+    remote_entity = "order"
     fields = frozenset(name for name in Order.model_fields if name != "id")
 
 
 class RefundFileMapping(_FileRecordMapping):
     entity = "refund"
-    remote_entity = "refund in a file"
+    remote_entity = "refund"
     fields = frozenset(name for name in Refund.model_fields if name != "id")
 
 

@@ -491,7 +491,7 @@ class InvoiceMapping(EntityMapping):
     """
 
     entity = "invoice"
-    remote_entity = "client_invoice"
+    remote_entity = "client invoice"
     business_key_field = "number"
     fields = frozenset(
         {"number", "subject", "party_id", "kind", "date", "due_date", "payment_term_days",
@@ -521,7 +521,7 @@ class InvoiceMapping(EntityMapping):
         originals: list[JSON] | None = None,
     ) -> JSON:
         issue, due = remote.get("issue_date"), remote.get("due_date")
-        what = f"{self.remote_entity.replace('_', ' ')} {remote.get('number') or remote['id']}"
+        what = f"{self.remote_entity} {remote.get('number') or remote['id']}"
         lines = self._lines_in(remote, what, originals)
         total, paid = money(remote.get("total_amount")), money(remote.get("amount_paid"))
         status = str(remote.get("status") or "draft")
@@ -701,7 +701,7 @@ class CreditNoteMapping(InvoiceMapping):
     """Qonto credit notes, pulled periodically as negative hub invoices of kind credit note,
     linked to the invoice they credit. Qonto is master: hub changes are not sent."""
 
-    remote_entity = "credit_note"
+    remote_entity = "credit note"
     references = (INVOICE_PARTY, CREDITED_INVOICE)
     fields = InvoiceMapping.fields | {"credits_invoice_id"}
     outbound = False

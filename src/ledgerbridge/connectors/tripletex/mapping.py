@@ -21,8 +21,11 @@ from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import decimal, named, text, texts
 from ledgerbridge.model.invoice import fold_document_discount
 
-CUSTOMER_FIELDS = "*,postalAddress(*),physicalAddress(*)"
-"""``fields`` for customers: addresses expanded, otherwise they are only ``{id, url}``."""
+CUSTOMER_FIELDS = (
+    "*,postalAddress(*,country(isoAlpha2Code)),physicalAddress(*,country(isoAlpha2Code))"
+)
+"""``fields`` for customers: addresses expanded, otherwise they are only ``{id, url}``, and
+their country's ISO code with them (a country is only an id otherwise), in the same call."""
 
 
 def number(value: Any) -> int | float:
@@ -40,7 +43,8 @@ def ref_id(value: Any) -> str | None:
 
 
 def address(value: Any) -> JSON | None:
-    """An expanded Tripletex ``Address``; None when it holds nothing."""
+    """An expanded Tripletex ``Address``; None when it holds nothing but its country
+    (Tripletex gives every address one, Norway unless changed)."""
     if not isinstance(value, dict):
         return None
     result = {
@@ -49,7 +53,11 @@ def address(value: Any) -> JSON | None:
         "postal_code": text(value.get("postalCode")),
         "city": text(value.get("city")),
     }
-    return result if any(v is not None for v in result.values()) else None
+    if all(v is None for v in result.values()):
+        return None
+    country = value.get("country")
+    code = text(country.get("isoAlpha2Code")) if isinstance(country, dict) else None
+    return {**result, "country": code.upper() if code else None}
 
 
 CUSTOMER_TEXTS: dict[str, str] = {
@@ -70,7 +78,7 @@ class CustomerMapping(EntityMapping):
     number, else its e-mail address."""
 
     entity = "party"
-    remote_entity = "Customer"
+    remote_entity = "customer"
     business_key_field = "debtor_number"
     match_fields = ("organisation_number", "email")
     fields = frozenset(
@@ -112,7 +120,7 @@ class ProductMapping(EntityMapping):
     """Tripletex products → products; the VAT code is the VAT type's number."""
 
     entity = "product"
-    remote_entity = "Product"
+    remote_entity = "product"
     business_key_field = "sku"
     fields = frozenset(
         {"sku", "name", "description", "sales_price", "cost_price", "vat_code", "ean", "active"}
@@ -146,7 +154,7 @@ class VatTypeMapping(EntityMapping):
     """Tripletex VAT types → VAT codes (Norwegian), keyed by their number."""
 
     entity = "vat_code"
-    remote_entity = "VatType"
+    remote_entity = "VAT type"
     business_key_field = "code"
     fields = frozenset({"code", "name", "rate", "country", "direction"})
     outbound = False
@@ -182,7 +190,7 @@ class InvoiceMapping(EntityMapping):
     """
 
     entity = "invoice"
-    remote_entity = "Invoice"
+    remote_entity = "invoice"
     fields = frozenset(
         {"number", "party_id", "kind", "date", "due_date", "currency", "credits_invoice_id"}
     )
@@ -338,7 +346,7 @@ class PaymentMapping(EntityMapping):
     no object of its own in Tripletex, so its remote id is ``<invoice id>:<hub id>``."""
 
     entity = "payment"
-    remote_entity = "Payment"
+    remote_entity = "payment"
     fields = frozenset({"invoice_id", "date", "amount", "currency"})
     references = (linked(entity, "invoice_id", "invoices"),)
     inbound = False
@@ -399,7 +407,7 @@ class StatisticsMapping(EntityMapping):
     task's title and topic."""
 
     entity = "period_statistics"
-    remote_entity = "WorkStatistics"
+    remote_entity = "work statistics"
     fields = frozenset(
         {"party_id", "period_start", "period_end", "metrics", "title", "topic", "fields"}
     )

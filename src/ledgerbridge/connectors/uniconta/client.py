@@ -33,6 +33,11 @@ def odata_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+CREDENTIALS_REFUSED = "Uniconta refused the credentials: check the user name and password"
+"""What a 401 says wherever it surfaces (the set-up's login, a saved password, a run), with
+what to check."""
+
+
 class NoCompanyAccess(AuthenticationFailed):
     """The login is right, but its user has no rights to the company it names (403)."""
 
@@ -150,7 +155,7 @@ class UnicontaClient:
             raise httpx_failure("Uniconta", method, path, exc, write=write) from exc
         status = response.status_code
         if status == 401:
-            raise AuthenticationFailed("Uniconta refused the credentials")
+            raise AuthenticationFailed(CREDENTIALS_REFUSED)
         if status == 403:
             raise NoCompanyAccess("the Uniconta user has no access to this company")
         failure = status_failure("Uniconta", method, path, status, response.headers, write=write)

@@ -223,10 +223,8 @@ class UnicontaConnector(Connector):
         """Invoice lines read past a page of new invoices, by that page's last number (see
         ``_with_invoice_lines``), and whether they reach the last line."""
         self.mappings: Mapping[str, EntityMapping] = {
-            "customers": AccountMapping("DebtorClient", "debtor_number", "is_customer", self.codes),
-            "suppliers": AccountMapping(
-                "CreditorClient", "creditor_number", "is_supplier", self.codes
-            ),
+            "customers": AccountMapping("debtor", "debtor_number", "is_customer", self.codes),
+            "suppliers": AccountMapping("creditor", "creditor_number", "is_supplier", self.codes),
             "contacts": ContactMapping(),
             "products": ProductMapping(
                 self.codes, master=self.products_master, group=settings.get("item_group")

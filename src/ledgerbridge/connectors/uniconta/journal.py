@@ -56,7 +56,7 @@ class JournalPostingMapping(EntityMapping):
     """A journal posting as the lines of one voucher in a GL daily journal."""
 
     entity = "journal_posting"
-    remote_entity = JOURNAL_LINE
+    remote_entity = "journal line"
     fields = frozenset({"reference", "journal", "date", "currency"})
     business_key_field = "reference"
     inbound = False

@@ -381,7 +381,7 @@ class ContactMapping(EntityMapping):
     """
 
     entity = "contact_person"
-    remote_entity = "ContactClient"
+    remote_entity = "contact"
     fields = frozenset({"party_id", "name", "email", "mobile_phone", "job_title"})
     references = (linked(entity, "party_id", "customers", "suppliers"),)
 
@@ -438,7 +438,7 @@ class ProductMapping(EntityMapping):
     them in Uniconta by SKU."""
 
     entity = "product"
-    remote_entity = "InvItemClient"
+    remote_entity = "item"
     business_key_field = "sku"
     fields = frozenset(
         {"sku", "name", "unit", "sales_price", "cost_price", "purchase_price", "currency",
@@ -510,7 +510,7 @@ class StockMapping(EntityMapping):
     """Stock per item and warehouse, one way, refreshed daily."""
 
     entity = "stock_level"
-    remote_entity = "InvItemStorageClient"
+    remote_entity = "item stock"
     fields = frozenset({"product_id", "warehouse", "location", "quantity", "reserved",
                         "ordered", "available", "as_of"})  # fmt: skip
     references = (linked(entity, "product_id", "products"),)
@@ -548,7 +548,7 @@ class InvoiceMapping(EntityMapping):
     """
 
     entity = "invoice"
-    remote_entity = "DebtorInvoiceClient"
+    remote_entity = "invoice"
     business_key_field = "number"
     fixed_remotely = frozenset({"product_missing"})
     incremental = True
@@ -822,7 +822,7 @@ class PaymentStatusMapping(EntityMapping):
     """Open items, one way, daily: an invoice is paid when its open amount reaches 0."""
 
     entity = "invoice"
-    remote_entity = "DebtorTransOpenClient"
+    remote_entity = "open debtor entry"
     fields = frozenset({"amount_open", "status"})
     attach_to = "invoices"
     outbound = False

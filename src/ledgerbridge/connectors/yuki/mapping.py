@@ -146,7 +146,7 @@ class ContactMapping(EntityMapping):
     """
 
     entity = "party"
-    remote_entity = "Contact"
+    remote_entity = "contact"
     incremental = True
     """Pulls continue from the ``modifiedAfter`` scan's cursor: a full read of a large
     domain every hour would spend Yuki's 1,000 daily calls."""
@@ -267,7 +267,7 @@ class CustomerFlagMapping(EntityMapping):
     """
 
     entity = "party"
-    remote_entity = "Contact (customer)"
+    remote_entity = "customer contact"
     fields = frozenset({"is_customer"})
     attach_to = "contacts"
     incremental = True
@@ -298,7 +298,7 @@ class InvoiceMapping(EntityMapping):
     not synced back."""
 
     entity = "invoice"
-    remote_entity = "SalesInvoice"
+    remote_entity = "sales invoice"
     business_key_field = "number"
     fields = frozenset(
         {"kind", "number", "party_id", "date", "due_date", "currency", "lines", "notes"}

@@ -113,20 +113,20 @@ class Codes(Part):
         offered = system_spec(system).lists
         if name not in offered:
             has = f"it has: {', '.join(offered)}" if offered else "it offers no lists"
-            raise NotFound(f"{system} has no list '{name}'; {has}")
+            raise NotFound(f"{system_spec(system).title} has no list '{name}'; {has}")
         return self._read_lists(connection_id, system, opener).get(name, [])
 
     def _read_lists(self, connection_id: str, system: str, opener: Opener) -> dict[str, list[JSON]]:
-        """The system's lists, read with the saved credentials; a failure says why (422)."""
+        """The system's lists, read with the saved credentials; a failure says why (422), the
+        refusal of credentials in the connector's own words (they say what to check)."""
+        title = system_spec(system).title
         try:
             with opener(connection_id) as connector:
                 return connector.code_lists()
         except AuthenticationFailed as exc:
-            raise Invalid(
-                f"{system} refused the saved credentials: {exc}", field="secrets"
-            ) from exc
+            raise Invalid(f"the saved credentials do not work: {exc}", field="secrets") from exc
         except (ConnectorError, QuotaExhausted) as exc:
-            raise Invalid(f"could not read {system}'s lists: {exc}", field="settings") from exc
+            raise Invalid(f"could not read {title}'s lists: {exc}", field="settings") from exc
 
     def _unmapped_warnings(
         self, connection_id: str, system: str, settings: JSON, opener: Opener | None
@@ -156,4 +156,4 @@ def _check_kind(spec: SystemSpec, name: str) -> None:
         "payment_terms": spec.codes.payment_terms is not None,
     }
     if not used[name]:
-        raise Invalid(f"{spec.name} maps no {name.replace('_', ' ')}", field=name)
+        raise Invalid(f"{spec.title} maps no {name.replace('_', ' ')}", field=name)
