@@ -136,7 +136,11 @@ def test_rotating_the_token_moves_the_subscriptions_to_the_new_one(
         tripletex.firm.employee_id, tripletex.firm.consumer_token, date(2027, 11, 20)
     )
     saved = tenant.api.patch(
-        f"/connections/{cid}", json={"secrets": {"employee_token": fresh.token}}
+        f"/connections/{cid}",
+        json={
+            "secrets": {"employee_token": fresh.token},
+            "settings": {"employee_token_expires_on": "2027-11-20"},
+        },
     )
     assert saved.status_code == 200 and saved.json()["warnings"] == [], saved.text
     subs = subscriptions(tripletex)
