@@ -196,8 +196,10 @@ def _source(session: Session, route: Route) -> Connection | None:
     return session.get(Connection, route.source_connection_id)
 
 
-def _with_warnings(shown: JSON, warnings: list[str]) -> JSON:
+def _saved_view(session: Session, route: Route, warnings: list[str]) -> JSON:
     """A saved route's view with the save's own warnings after the stored policy's."""
+    target = session.get(Connection, route.target_connection_id)
+    shown = view(route, _source(session, route), target)
     return {**shown, "warnings": [*shown["warnings"], *warnings]}
 
 
@@ -403,14 +405,7 @@ class RouteService:
             if commerce is not None and body.active:
                 # Orders already in the hub are read too (the start date decides their fate).
                 self._flows.queue_flow(session, route.id, body.target, principal.tenant_id)
-            return _with_warnings(
-                view(
-                    route,
-                    _source(session, route),
-                    session.get(Connection, route.target_connection_id),
-                ),
-                warnings,
-            )
+            return _saved_view(session, route, warnings)
 
     def replace(self, principal: Principal, route_id: str, body: RouteInput) -> JSON:
         principal.require_admin("changing a route")
@@ -436,14 +431,7 @@ class RouteService:
                 self._flows.queue_flow(
                     session, route.id, body.target, principal.tenant_id, revisit=True
                 )
-            return _with_warnings(
-                view(
-                    route,
-                    _source(session, route),
-                    session.get(Connection, route.target_connection_id),
-                ),
-                warnings,
-            )
+            return _saved_view(session, route, warnings)
 
     def delete(self, principal: Principal, route_id: str) -> None:
         principal.require_admin("removing a route")
