@@ -935,6 +935,9 @@ def test_an_invoice_without_a_matching_vat_group_fails_until_one_is_added(
     ]
     assert uses_20 and len(issues) >= len(uses_20)
     assert "VAT rate 20% for country FR" in issues[0]["message"]
+    waiting = tenant.api.get(f"/connections/{connection['id']}/mappings").json()["waiting"]
+    assert waiting["vat_groups"] == {"20% FR": len(issues)}, "named by what is missing"
+    assert waiting["vat"] == {}, "no VAT code to map: Qonto's groups are found by rate"
 
     changed = tenant.api.patch(
         f"/connections/{connection['id']}", json={"settings": {"vat_groups": VAT_GROUPS}}

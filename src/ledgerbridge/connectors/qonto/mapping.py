@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -411,6 +412,24 @@ def content_key(invoice: Mapping[str, Any]) -> str:
                str(invoice.get("currency")), items]  # fmt: skip
     digest = hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
     return f"content:{digest}"
+
+
+_MISSING_GROUP = re.compile(
+    r"has VAT rate (?P<rate>[0-9.]+)%(?: for country (?P<country>[A-Z]{2})\b|, which no VAT "
+    r"group of (?P<home>[A-Z]{2}) has)?"
+)
+
+
+def missing_vat_group(message: str) -> str | None:
+    """The VAT group a ``vat_group_missing`` skip waits for, as its message names it: its rate
+    and country ("21% NL"), the rate alone while the country is unknown; None when the message
+    names no rate. A screen counts the invoices waiting for each group by it."""
+    found = list(_MISSING_GROUP.finditer(message))
+    if not found:
+        return None
+    last = found[-1]  # the line's title, quoted before it, cannot be taken for it
+    country = last.group("country") or last.group("home")
+    return f"{last.group('rate')}% {country}" if country else f"{last.group('rate')}%"
 
 
 class Codes:
