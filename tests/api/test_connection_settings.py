@@ -252,7 +252,7 @@ def test_yuki_and_qonto_have_their_own_zone_and_codes(
     yuki_codes = tenant.api.get(f"/connections/{yuki_connection['id']}/mappings").json()
     assert yuki_codes == {
         "vat": {}, "units": {}, "payment_terms": {},
-        "waiting": {"vat": {}, "units": {}, "payment_terms": {}},
+        "waiting": {"vat": {}, "units": {}, "payment_terms": {}, "vat_groups": {}},
     }  # fmt: skip
     units = tenant.api.put(
         f"/connections/{yuki_connection['id']}/mappings", json={"units": {"Stuk": "pcs"}}

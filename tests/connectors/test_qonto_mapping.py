@@ -23,9 +23,11 @@ from ledgerbridge.connectors.qonto.mapping import (
     address_in,
     address_out,
     identity_key,
+    missing_vat_group,
     percentage_of,
     phone_out,
 )
+from ledgerbridge.connectors.yuki.mapping import ContactMapping
 from ledgerbridge.engine.canonical import validate
 from ledgerbridge.engine.lookups import ProductIndex, with_products
 
@@ -112,12 +114,13 @@ PERSON_ROWS: list[tuple[str, dict[str, Any], Any]] = [
     ("phone", PERSON, "+31612345678"),
     ("locale", PERSON, "nl"),
     (
-        "postal_address",
+        "billing_address",
         PERSON,
         {"line1": "Keizersgracht 123-2", "street": "Keizersgracht", "house_number": "123",
          "house_number_suffix": "2", "postal_code": "1015 CJ", "city": "Amsterdam",
          "country": "NL"},
     ),
+    ("postal_address", PERSON, None),
 ]  # fmt: skip
 
 
@@ -159,7 +162,7 @@ HUB_PERSON: dict[str, Any] = {
     "email": "jan@mail.example",
     "phone": "+31 6 12345678",
     "locale": "nl-NL",
-    "postal_address": {"line1": "Keizersgracht 123-2", "street": "Keizersgracht",
+    "billing_address": {"line1": "Keizersgracht 123-2", "street": "Keizersgracht",
                        "house_number": "123", "house_number_suffix": "2",
                        "postal_code": "1015 CJ", "city": "Amsterdam", "country": "NL"},
 }  # fmt: skip
@@ -218,6 +221,42 @@ def test_round_trip_keeps_every_field(record: dict[str, Any]) -> None:
             assert back[field] == record[field].replace(" ", "")
         elif field in record:
             assert back[field] == record[field], field
+
+
+def test_a_person_with_only_a_postal_address_is_sent_with_it() -> None:
+    """An app may give a person's one address as its postal address: Qonto gets it as the
+    client's address, which a client needs to be invoiced."""
+    record = {**HUB_PERSON, "billing_address": None,
+              "postal_address": HUB_PERSON["billing_address"]}  # fmt: skip
+    payload = MAPPING.from_canonical(record, None, {})
+    assert payload["billing_address"]["street_address"] == "Keizersgracht 123-2"
+    both = {**HUB_PERSON, "postal_address": {"line1": "Postbus 12", "city": "Utrecht",
+                                             "country": "NL"}}  # fmt: skip
+    assert MAPPING.from_canonical(both, None, {})["billing_address"]["city"] == "Amsterdam"
+
+
+def test_a_person_address_changed_in_qonto_is_the_one_yuki_sends() -> None:
+    """A person has one address in the hub, its billing address, in Qonto as in Yuki: a move
+    made in Qonto is what Yuki's private address becomes, not a second address beside it."""
+    yuki = ContactMapping({"organisation": "both", "person": "both"})
+    synced = validate("party", {**MAPPING.to_canonical(PERSON, {}), "debtor_number": "10002"})
+    assert synced["postal_address"] is None
+    sent = yuki.from_canonical(synced, None, {})
+    assert (sent["AddressLine_1"], sent["City"]) == ("Keizersgracht 123-2", "Amsterdam")
+
+    moved = {**PERSON, "billing_address": {"street_address": "Oudegracht 7",
+             "zip_code": "3511 AB", "city": "Utrecht", "country_code": "NL"}}  # fmt: skip
+    incoming = MAPPING.to_canonical(moved, {})
+    changed = {k: v for k, v in incoming.items() if synced.get(k) != v}
+    assert list(changed) == ["billing_address"]
+    record = validate("party", {**synced, **changed})
+    sent = yuki.from_canonical(record, None, {})
+    assert (sent["AddressLine_1"], sent["Postcode"], sent["City"], sent["Country"]) == (
+        "Oudegracht 7",
+        "3511 AB",
+        "Utrecht",
+        "NL",
+    )
 
 
 def test_a_person_known_only_by_full_name_is_split() -> None:
@@ -907,3 +946,30 @@ def test_a_corrected_split_is_written_joined_and_an_untouched_one_keeps_its_text
     assert address_out(address)["street_address"] == "Keizersgracht 123-2"  # type: ignore[index]
     corrected = {**address, "house_number": "123", "house_number_suffix": "II"}
     assert address_out(corrected)["street_address"] == "Keizersgracht 123 II"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("home", "ask", "wanted"),
+    [
+        (
+            "FR",
+            lambda c: c.vat_group(Decimal(21), "NL", "line 1 ('has VAT rate 5% for country DE')"),
+            "21% NL",
+        ),
+        ("FR", lambda c: c.vat_group(Decimal("5.5"), None, "line 1 ('Livre')"), "5.5%"),
+        ("FR", lambda c: c.check_charged(Decimal(7), "line 2 ('Formation')"), "7% FR"),
+        (None, lambda c: c.check_charged(Decimal(7), "line 2 ('Formation')"), "7%"),
+    ],
+)
+def test_a_missing_vat_group_is_named_by_its_rate_and_country(
+    home: str | None, ask: Any, wanted: str
+) -> None:
+    """What an invoice waits for is read back from its skip's message, as the connection's
+    Mappings count the invoices waiting per VAT group; a line title that reads like a rate
+    is not taken for it."""
+    codes = Codes([{"code": "FR20", "rate": "20", "country": "FR"}], {}, home)
+    with pytest.raises(SkipRecord) as caught:
+        ask(codes)
+    assert caught.value.reason == "vat_group_missing"
+    assert missing_vat_group(caught.value.message) == wanted
+    assert missing_vat_group("some other message") is None

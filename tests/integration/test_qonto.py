@@ -165,7 +165,8 @@ def test_import_then_pulls_read_only_what_changed(
     hub_person = next(p for p in imported if p["data"].get("email") == person["email"])["data"]
     assert hub_person["kind"] == "person"
     assert hub_person["name"] == f"{person['first_name']} {person['last_name']}"
-    assert hub_person["postal_address"]["city"] == person["billing_address"]["city"]
+    assert hub_person["billing_address"]["city"] == person["billing_address"]["city"]
+    assert hub_person["postal_address"] is None
 
     nothing = pull(system, tenant, connection["id"])
     assert nothing.status == "succeeded"
@@ -386,7 +387,26 @@ def test_an_api_key_reads_but_cannot_create_and_says_so(
     assert len(qonto.clients()) == 5
 
 
-def test_a_wrong_api_key_is_refused_when_saving(tenant: Tenant, qonto: Qonto) -> None:
+@pytest.mark.parametrize(
+    ("secrets", "said"),
+    [
+        (
+            {"api_key": "someone:wrong"},
+            "Qonto refused the API key (401): check secrets.api_key; a Qonto API key is written "
+            "<login>:<secret-key> (pied-piper-7132:62885d39f3a0…), both shown in the Qonto web "
+            "app (not the mobile app) under Settings, Integrations and Partnerships > API key",
+        ),
+        (
+            {"access_token": "revoked"},
+            "Qonto refused the login (401): log in to Qonto again from the connection's settings",
+        ),
+    ],
+)
+def test_wrong_credentials_are_refused_saying_what_to_check(
+    tenant: Tenant, qonto: Qonto, secrets: dict[str, str], said: str
+) -> None:
+    """A wrong API key says how Qonto writes one and where it is found; a refused login says
+    to log in again."""
     response = tenant.api.post(
         "/connections",
         json={
@@ -394,11 +414,11 @@ def test_a_wrong_api_key_is_refused_when_saving(tenant: Tenant, qonto: Qonto) ->
             "name": "Qonto",
             "timezone": "Europe/Paris",
             "settings": {"base_url": qonto.url},
-            "secrets": {"api_key": "someone:wrong"},
+            "secrets": secrets,
         },
     )
     assert response.status_code == 422, response.text
-    assert "refused the credentials" in response.text
+    assert said in response.text
 
 
 class LoseFirstCreateAnswer(httpx.BaseTransport):
@@ -934,6 +954,9 @@ def test_an_invoice_without_a_matching_vat_group_fails_until_one_is_added(
     ]
     assert uses_20 and len(issues) >= len(uses_20)
     assert "VAT rate 20% for country FR" in issues[0]["message"]
+    waiting = tenant.api.get(f"/connections/{connection['id']}/mappings").json()["waiting"]
+    assert waiting["vat_groups"] == {"20% FR": len(issues)}, "named by what is missing"
+    assert waiting["vat"] == {}, "no VAT code to map: Qonto's groups are found by rate"
 
     changed = tenant.api.patch(
         f"/connections/{connection['id']}", json={"settings": {"vat_groups": VAT_GROUPS}}

@@ -174,7 +174,9 @@ class Mappings(BaseModel):
     unmapped_vat_codes: list[str] | None = None
     waiting: dict[str, dict[str, int]] = Field(
         description="Records skipped for a missing mapping, per kind (`vat`, `units`, "
-        "`payment_terms`) and code: they sync by themselves once the code is mapped"
+        "`payment_terms`) and code: they sync by themselves once the code is mapped; "
+        "`vat_groups`: Qonto invoices waiting for a VAT group, per rate and country "
+        "(`21% NL`), which go once `settings.vat_groups` has it"
     )
 
 

@@ -8,9 +8,11 @@ from typing import Any
 
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.runtime.system import System
+from ledgerbridge.sandbox.qonto import QontoSandbox, seed_organization
 from ledgerbridge.sandbox.uniconta import seed_products
 from ledgerbridge.ui.mappings import _vat_rows
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect
+from tests.integration.test_qonto import VAT_GROUPS, connect_invoices, import_all, start
 from tests.integration.test_uniconta_integration import VAT
 from tests.integration.ui.conftest import (
     Web,
@@ -166,3 +168,27 @@ def test_yuki_rows_are_the_hubs_codes_each_with_its_yuki_vat_type() -> None:
     assert rows[0]["name"] == "Danish 25 %"
     uniconta = _vat_rows(SYSTEMS["uniconta"], {**view, "remote_vat_codes": [{"code": "S25"}]}, [])
     assert [r["code"] for r in uniconta] == ["S25", "DK25", "OLD", "NL21"]
+
+
+def test_qonto_invoices_waiting_for_a_vat_group_are_shown_by_rate_and_country(
+    web: Web, system: System, tenant: Tenant
+) -> None:
+    """Qonto maps no VAT codes: its invoices wait for a VAT group of a rate and country, and
+    the Mappings tab names each with its count and where to add it, not an empty code."""
+    for qonto in start(QontoSandbox(seed=4)):
+        seed_organization(qonto.sandbox, clients=10, invoices=40, seed=2)
+        groups = [g for g in VAT_GROUPS if g["code"] != "FR20"]
+        connection = connect_invoices(tenant, qonto, groups)
+        import_all(system, tenant, connection["id"])
+    held = tenant.api.get(
+        f"/connections/{connection['id']}/issues", params={"reason": "vat_group_missing"}
+    ).json()
+    assert held, "the seed has invoices at 20%"
+    page = web.get(f"/ui/connections/{connection['id']}/mappings")
+    assert page.status_code == 200, page.text
+    words = text_of(page.text)
+    count = len(held)
+    assert f"{count} invoice{'s' if count != 1 else ''} waiting for a VAT group" in words
+    assert f"20% FR : {count} waiting" in words
+    assert f'href="/ui/connections/{connection["id"]}/entities"' in page.text
+    assert "VAT codes" not in words, "Qonto has no VAT codes to map"

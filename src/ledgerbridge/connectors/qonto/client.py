@@ -35,6 +35,28 @@ MAX_PER_PAGE = 100
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6b1f4a52-37c4-4c1e-9d55-0c7a2f1e9b41")
 """Namespace of the idempotency keys derived from a hub record and its content."""
 
+LOGIN_AGAIN = "log in to Qonto again from the connection's settings"
+API_KEY_FORM = (
+    "a Qonto API key is written <login>:<secret-key> (pied-piper-7132:62885d39f3a0…), both "
+    "shown in the Qonto web app (not the mobile app) under Settings, Integrations and "
+    "Partnerships > API key: the login is the organization's name followed by a number, not an "
+    "e-mail address"
+)
+"""How an API key is written and where it is found, for every message about a wrong one."""
+
+
+def credentials_refused(sent: str) -> str:
+    """What a 401 says to check: an OAuth login (a bearer token still refused after a renewal)
+    is done again; an API key is checked as Qonto writes it, or replaced by the one Qonto
+    shows after it was regenerated there."""
+    if sent.startswith("Bearer "):
+        return f"Qonto refused the login (401): {LOGIN_AGAIN}"
+    return (
+        f"Qonto refused the API key (401): check secrets.api_key; {API_KEY_FORM}. A key "
+        "regenerated in Qonto replaces the old one: give the new one"
+    )
+
+
 Authorizer = Callable[[], str]
 """Returns the ``Authorization`` header value for the next request (an API key, or a bearer
 token that may have just been renewed)."""
@@ -182,7 +204,9 @@ class QontoClient:
     def _answer(self, method: str, path: str, response: httpx.Response, write: bool) -> Any:
         status = response.status_code
         if status == 401:
-            raise AuthenticationFailed("Qonto refused the credentials (401)")
+            raise AuthenticationFailed(
+                credentials_refused(response.request.headers.get("Authorization", ""))
+            )
         if status == 403:
             raise AuthenticationFailed(
                 f"Qonto does not allow {method} {path} with these credentials: "

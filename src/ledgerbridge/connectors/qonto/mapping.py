@@ -10,14 +10,17 @@ particles. The CRM's middle name is the Dutch tussenvoegsel ("van der" in Jan va
 it goes out at the front of ``last_name`` and comes back from it (:func:`split_infix`). When the
 hub knows only a full name it is split with :func:`split_name`. The canonical address has one
 free line, as Qonto does, so line 1 goes across as it is. An organisation's invoice address is
-Qonto's ``billing_address`` and its postal address Qonto's ``delivery_address``; a person's one
-address is the ``billing_address``.
+Qonto's ``billing_address`` and its postal address Qonto's ``delivery_address``. A person has one
+address, kept in the hub as its ``billing_address`` (as Yuki and Uniconta keep it, so an address
+changed in Qonto is the one they send); it goes out as Qonto's ``billing_address``, taken from the
+hub's postal address when an app gave only that.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -252,8 +255,8 @@ class ClientMapping(EntityMapping):
                 raise SkipRecord("name_missing", f"client {remote.get('id')} has no name")
             record.update(
                 kind="person", name=name, first_name=first, middle_name=middle, last_name=last,
-                organisation_number=None, vat_number=None, billing_address=None,
-                postal_address=billing,
+                organisation_number=None, vat_number=None, billing_address=billing,
+                postal_address=None,
             )  # fmt: skip
             return record
         name = words(remote.get("name"))
@@ -292,7 +295,9 @@ class ClientMapping(EntityMapping):
             or DEFAULT_CURRENCY,
         }
         if record.get("kind") == "person":
-            address = record.get("postal_address") or record.get("billing_address")
+            # A person's one address is the hub's billing address; an app may have given
+            # only a postal one, and the client is not left without an address.
+            address = record.get("billing_address") or record.get("postal_address")
             first, last = _hub_person_names(record, address)
             current_kind = (current or {}).get("kind")
             payload.update(
@@ -407,6 +412,24 @@ def content_key(invoice: Mapping[str, Any]) -> str:
                str(invoice.get("currency")), items]  # fmt: skip
     digest = hashlib.sha256(json.dumps(content, separators=(",", ":")).encode()).hexdigest()
     return f"content:{digest}"
+
+
+_MISSING_GROUP = re.compile(
+    r"has VAT rate (?P<rate>[0-9.]+)%(?: for country (?P<country>[A-Z]{2})\b|, which no VAT "
+    r"group of (?P<home>[A-Z]{2}) has)?"
+)
+
+
+def missing_vat_group(message: str) -> str | None:
+    """The VAT group a ``vat_group_missing`` skip waits for, as its message names it: its rate
+    and country ("21% NL"), the rate alone while the country is unknown; None when the message
+    names no rate. A screen counts the invoices waiting for each group by it."""
+    found = list(_MISSING_GROUP.finditer(message))
+    if not found:
+        return None
+    last = found[-1]  # the line's title, quoted before it, cannot be taken for it
+    country = last.group("country") or last.group("home")
+    return f"{last.group('rate')}% {country}" if country else f"{last.group('rate')}%"
 
 
 class Codes:

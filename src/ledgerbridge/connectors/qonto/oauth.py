@@ -22,7 +22,7 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import JSON, AuthenticationFailed, RemoteUnavailable
 from ledgerbridge.connectors.kit.http import Unreachable, in_plain_words
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
-from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, QontoClient
+from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, LOGIN_AGAIN, QontoClient
 
 DEFAULT_OAUTH_URL = "https://oauth.qonto.com"
 SCOPES = (
@@ -32,7 +32,6 @@ SCOPES = (
 RENEW_BEFORE = timedelta(minutes=5)
 """An access token this close to expiry is renewed before the next call."""
 REFRESH_TOKEN_LIFETIME = timedelta(days=90)
-LOGIN_AGAIN = "log in to Qonto again from the connection's settings"
 
 SecretsSink = Callable[[JSON], None]
 """Receives changed secrets (a rotated refresh token) to be stored at once."""

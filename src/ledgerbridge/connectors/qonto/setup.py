@@ -9,7 +9,7 @@ from typing import Any
 
 from ledgerbridge.connectors.base import AuthenticationFailed, CallMeter, SetupRefused, Verified
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
-from ledgerbridge.connectors.qonto.client import DEFAULT_BASE_URL, QontoClient
+from ledgerbridge.connectors.qonto.client import API_KEY_FORM, DEFAULT_BASE_URL, QontoClient
 
 
 def authorization(secrets: Mapping[str, Any]) -> str:
@@ -18,8 +18,8 @@ def authorization(secrets: Mapping[str, Any]) -> str:
     key = str(secrets.get("api_key") or "")
     if ":" not in key:
         raise AuthenticationFailed(
-            "the connection is not logged in to Qonto: log in to Qonto, or give an API key "
-            "of the form <organization-slug>:<secret-key>"
+            "the connection is not logged in to Qonto: log in to Qonto, or give an API key; "
+            f"{API_KEY_FORM}"
         )
     return key
 
@@ -35,7 +35,7 @@ LOG_IN = (
 )
 NO_LOGIN = (
     "to log in to Qonto, give the OAuth client ID and client secret of your Qonto app; or an "
-    "API key of the form <organization-slug>:<secret-key>"
+    f"API key: {API_KEY_FORM}"
 )
 
 

@@ -220,8 +220,8 @@ class ContactMapping(EntityMapping):
         billing = record.get("billing_address") or {}
         postal = record.get("postal_address") or {}
         if kind != "organisation":
-            # A person has one address in Yuki; an app (or Qonto) that keeps it as the
-            # postal address is not left without one.
+            # A person has one address in Yuki, the hub's billing address; an app that
+            # gives it as the postal address is not left without one.
             billing, postal = billing or postal, {}
         payload.update(_address_out(billing, ADDRESS_ELEMENTS))
         if kind == "organisation":
