@@ -92,8 +92,8 @@ def test_the_codes_a_route_names_are_looked_up_in_uniconta_when_it_is_saved(
         "commerce.policy.service_items.fee", "commerce.policy.default_payment_term",
     }  # fmt: skip
     assert problems["paymatch.journal"].startswith(
-        "journal 'PAYMTCH' does not exist in Uniconta (GLDailyJournalClient)"
-    )
+        "journal 'PAYMTCH' does not exist in Uniconta: name one"
+    ), "named as Uniconta's users name it, not by the API's class (GLDailyJournalClient)"
     assert "GL account '7221' does not exist" in problems["paymatch.fee_account"]
     assert "item 'AFRUNDX' does not exist" in problems["commerce.policy.rounding_account"]
     assert "item 'GEBYRX' does not exist" in problems["commerce.policy.service_items.fee"]

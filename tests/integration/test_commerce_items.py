@@ -61,7 +61,10 @@ def test_only_the_order_with_a_missing_item_fails_and_nothing_of_it_is_left_in_u
     assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == [], "no empty order"
     (issue,) = tenant.api.get(f"/connections/{cid}/issues").json()
     assert (issue["stream"], issue["reason"]) == ("invoices", "product_missing")
-    assert "item 'NOSUCH' on line 1 (Kaffekrus) does not exist in Uniconta" in issue["message"]
+    assert (
+        "item 'NOSUCH' on line 1 (Kaffekrus) does not exist in Uniconta, so nothing was sent: "
+        "create the item in Uniconta or correct the SKU"
+    ) in issue["message"], "named as Uniconta's users name it, not by the API's class"
     # One read for the batch's items, one more for the order that failed, sent alone.
     assert item_reads(calls) - before == 2
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from collections.abc import Iterator
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ledgerbridge.mail import smtp
 from ledgerbridge.runtime.http import free_port
@@ -113,7 +116,10 @@ def test_an_address_beyond_ascii_goes_with_smtputf8_where_the_server_offers_it(
     assert plain.received() == []
 
 
-RAW = ("Errno", "ConnectionRefusedError", "gaierror", "SSLError", "_ssl.c", "timed out")
+RAW = (
+    "Errno", "ConnectionRefusedError", "gaierror", "SSLError", "_ssl.c", "timed out",
+    "SMTPServerDisconnected", "unexpectedly", "ConnectionResetError",
+)  # fmt: skip
 
 
 def plain(outcome: smtp.Outcome) -> str:
@@ -196,3 +202,68 @@ def test_a_refused_login_names_the_user_and_what_to_check(tmp_path: Path) -> Non
     assert outcome.reply.endswith(
         "); check the SMTP user (smtp_user) and its password (the secret smtp_password)"
     )
+
+
+class Closes:
+    """A server that closes the connection at one step, as a server process that stops does:
+    at the recipient (before it has the mail) or once it has the whole mail (before it
+    confirms it); or, ``silent``, that keeps the whole mail without a word for two seconds."""
+
+    def __init__(self, at: str) -> None:
+        self.at = at
+        self.kept: list[bytes] = []
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.at == "rcpt" and server.transport is not None:
+            server.transport.close()
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        self.kept.append(envelope.content)
+        if self.at == "data" and server.transport is not None:
+            server.transport.close()
+        if self.at == "silent":
+            await asyncio.sleep(2)
+        return "250 OK never heard"
+
+
+@pytest.mark.parametrize(
+    ("at", "status", "stage", "kept", "words"),
+    [
+        ("rcpt", "temporary", "rcpt", 0, "closed the connection while the mail was being sent, "
+         "before the server had taken it: the mail was not delivered, and is tried again"),
+        ("data", "unknown", "end", 1, "closed the connection after the whole mail was sent, "
+         "without confirming it: the mail may have been delivered, so it is not sent again by "
+         "itself; check the customer's mailbox or the mail server's log, and retry it only if "
+         "it did not arrive"),
+        ("silent", "unknown", "end", 1, "did not answer in 1 s after the whole mail was sent, "
+         "without confirming it: the mail may have been delivered"),
+    ],
+)  # fmt: skip
+def test_a_server_that_closes_the_connection_says_whether_the_mail_may_have_arrived(
+    at: str, status: str, stage: str, kept: int, words: str
+) -> None:
+    handler = Closes(at)
+    server = Controller(handler, hostname="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        outcome = attempt(server.port, timeout=1)
+    finally:
+        server.stop()
+    assert (outcome.status, outcome.stage) == (status, stage), outcome
+    assert len(handler.kept) == kept
+    assert plain(outcome).startswith(f"the mail server at 127.0.0.1:{server.port} {words}")
+
+
+def test_a_connection_reset_in_the_middle_of_the_data_says_the_mail_was_not_taken(
+    sink: SmtpSink,
+) -> None:
+    sink.faults.arm("drop_mid_data")
+    outcome = send(sink)
+    assert outcome.status == "temporary" and sink.received() == []
+    assert plain(outcome).endswith("the mail was not delivered, and is tried again")
+    assert f"the mail server at 127.0.0.1:{sink.port}" in outcome.reply

@@ -15,7 +15,8 @@ final reply) so that a failure can be placed exactly:
 
 A server that cannot be reached (refused, name not found, timeout, TLS) or that refuses the
 login is told in plain words, where, what happened and what to check, with the wording the
-systems' HTTP clients use for the network part (``ledgerbridge.network``).
+systems' HTTP clients use for the network part (``ledgerbridge.network``). A connection lost
+partway through (``_lost``) says so too, and whether the mail may have been delivered.
 """
 
 from __future__ import annotations
@@ -204,12 +205,7 @@ def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: lis
         try:
             code, reply = client.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
-            if _reset_by_peer(exc):
-                return Outcome(
-                    "temporary", "the server reset the connection before reading the message's "
-                    "end", None, "data",
-                )  # fmt: skip
-            return Outcome("unknown", f"no answer after the message was sent: {exc}", None, stage)
+            return _lost(server, exc, stage)
         if code == -1:
             return Outcome("unknown", "no answer after the message was sent", None, stage)
         return _by_code(code, reply, stage) or Outcome("sent", _text(reply), code, stage)
@@ -225,10 +221,52 @@ def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: lis
         # Before the final dot: the server took nothing, so the mail may be sent again.
         if stage in ("connect", "tls"):
             return _unreachable(server, exc, "temporary", stage)
+        if isinstance(exc, (smtplib.SMTPServerDisconnected, OSError)):
+            return _lost(server, exc, stage)
         return Outcome("temporary", f"{type(exc).__name__}: {exc}", None, stage)
     finally:
         if client is not None:
             _close(client)
+
+
+NOT_TAKEN = (
+    "while the mail was being sent, before the server had taken it: the mail was not "
+    "delivered, and is tried again"
+)
+MAY_BE_DELIVERED = (
+    "after the whole mail was sent, without confirming it: the mail may have been delivered, so "
+    "it is not sent again by itself; check the customer's mailbox or the mail server's log, and "
+    "retry it only if it did not arrive"
+)
+
+
+def _lost(server: SmtpServer, exc: BaseException, stage: str) -> Outcome:
+    """A connection lost after the server greeted, in words that say what happened and whether
+    the mail may have been delivered, never the library's (``SMTPServerDisconnected: …``).
+    Before the message's end was sent, or with a reset that left it unread, the server took
+    nothing: ``temporary``. After it, a close or a silence leaves the server owning the mail:
+    ``unknown``, never sent again by itself (see the module)."""
+    at = f"the mail server at {server.address}"
+    timed_out = _under(exc, TimeoutError)
+    if stage == "end" and not _reset_by_peer(exc):
+        what = f"did not answer in {server.timeout:g} s" if timed_out else "closed the connection"
+        return Outcome("unknown", f"{at} {what} {MAY_BE_DELIVERED}", None, stage, worded=True)
+    if stage == "end":
+        # A reset instead of the final reply: our data was left unread (``_reset_by_peer``).
+        return Outcome(
+            "temporary", f"{at} reset the connection before reading the end of the mail, so it "
+            "did not take it: the mail was not delivered, and is tried again", None, "data",
+            worded=True,
+        )  # fmt: skip
+    if timed_out:
+        what = f"{at} stopped answering (nothing in {server.timeout:g} s)"
+    elif isinstance(exc, smtplib.SMTPServerDisconnected) and not _reset_by_peer(exc):
+        what = f"{at} closed the connection"
+    elif isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError)):
+        what = f"the connection to {at} was cut off"
+    else:
+        what = f"the connection to {at} failed"
+    return Outcome("temporary", f"{what} {NOT_TAKEN}", None, stage, worded=True)
 
 
 def _reset_by_peer(exc: BaseException) -> bool:
@@ -236,9 +274,15 @@ def _reset_by_peer(exc: BaseException) -> bool:
     never read the message's end and took nothing (a server that read the whole message and
     then died closes without unread data, which is a plain end of stream: ``unknown``).
     smtplib wraps the reset in ``SMTPServerDisconnected``; the reset is its context."""
+    return _under(exc, ConnectionResetError)
+
+
+def _under(exc: BaseException, kind: type[BaseException]) -> bool:
+    """``exc`` is, or wraps, a ``kind``: smtplib turns the socket's error (a reset, a timeout)
+    into ``SMTPServerDisconnected``, with the socket's error as its context."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, ConnectionResetError):
+        if isinstance(seen, kind):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

@@ -964,7 +964,7 @@ def _names_items(call: StepCall) -> bool:
 
 def _missing_items(lines: list[tuple[int, JSON]], sent: str) -> str:
     """Which items of an order Uniconta does not have, on which lines, what was sent, and what
-    to do."""
+    to do, in the words of Uniconta's users (item, not the API's class name)."""
     where: dict[str, list[str]] = {}
     for number, line in lines:
         text = f" ({line['Text']})" if line.get("Text") else ""
@@ -975,12 +975,12 @@ def _missing_items(lines: list[tuple[int, JSON]], sent: str) -> str:
     )
     if len(where) == 1:
         return (
-            f"item {named} does not exist in Uniconta (InvItemClient), so {sent}: "
+            f"item {named} does not exist in Uniconta, so {sent}: "
             "create the item in Uniconta or correct the SKU; it is tried again within the "
             "hour, or retry it now"
         )
     return (
-        f"items {named} do not exist in Uniconta (InvItemClient), so {sent}: create "
+        f"items {named} do not exist in Uniconta, so {sent}: create "
         "them in Uniconta or correct the SKUs; it is tried again within the hour, or retry it "
         "now"
     )

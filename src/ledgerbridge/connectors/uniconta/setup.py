@@ -134,9 +134,10 @@ messages."""
 
 
 def code_missing(kind: CodeKind, code: str) -> str:
-    """A code the company lacks, in words that say where to look."""
-    entity, _, label = CODE_TABLES[kind]
-    return f"{label} '{code}' does not exist in Uniconta ({entity})"
+    """A code the company lacks, named as Uniconta's users name it (journal, debtor, item), not
+    by the API's class."""
+    _, _, label = CODE_TABLES[kind]
+    return f"{label} '{code}' does not exist in Uniconta"
 
 
 def vat_codes(client: UnicontaClient) -> list[JSON]:
