@@ -154,20 +154,32 @@ def fields_under(schema: Mapping[str, Any], name: str) -> list[FormField]:
     ]
 
 
+def _one_kind(
+    schema: Mapping[str, Any], name: str, kind: str
+) -> tuple[Mapping[str, Any], Mapping[str, Any] | None]:
+    """A setting's schema, and its one type when that is ``kind`` (``null`` aside)."""
+    prop = schema.get("properties", {}).get(name, {})
+    kinds = [o for o in (prop.get("anyOf") or [prop]) if o.get("type") != "null"]
+    if len(kinds) != 1 or kinds[0].get("type") != kind:
+        return prop, None
+    return prop, kinds[0]
+
+
+def _resolved(schema: Mapping[str, Any], part: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A part of the schema, its ``$ref`` followed into ``$defs``."""
+    if "$ref" in part:
+        return schema.get("$defs", {}).get(part["$ref"].rsplit("/", 1)[-1], {})
+    return part
+
+
 def map_field(schema: Mapping[str, Any], name: str) -> FormField | None:
     """An object setting whose keys are a person's own (``tax_classes``: a VAT code → a shop
     class) as one text area of ``key = value`` lines; None when the setting is not such a map
     of plain text."""
-    defs = schema.get("$defs", {})
-    prop = schema.get("properties", {}).get(name, {})
-    kinds = [o for o in (prop.get("anyOf") or [prop]) if o.get("type") != "null"]
-    if len(kinds) != 1 or kinds[0].get("type") != "object" or "properties" in kinds[0]:
+    prop, kind = _one_kind(schema, name, "object")
+    if kind is None or "properties" in kind or (kind.get("propertyNames") or {}).get("enum"):
         return None
-    if (kinds[0].get("propertyNames") or {}).get("enum"):
-        return None
-    value = kinds[0].get("additionalProperties") or {}
-    if "$ref" in value:
-        value = defs.get(value["$ref"].rsplit("/", 1)[-1], {})
+    value = _resolved(schema, kind.get("additionalProperties") or {})
     if value.get("type") != "string":
         return None
     return FormField(
@@ -184,15 +196,10 @@ def map_field(schema: Mapping[str, Any], name: str) -> FormField | None:
 def rows_field(schema: Mapping[str, Any], name: str) -> FormField | None:
     """A list setting of flat records (Qonto's ``vat_groups``: code, rate, country) as one text
     area, a record per line with its values in the schema's order; None for any other."""
-    defs = schema.get("$defs", {})
-    prop = schema.get("properties", {}).get(name, {})
-    kinds = [o for o in (prop.get("anyOf") or [prop]) if o.get("type") != "null"]
-    if len(kinds) != 1 or kinds[0].get("type") != "array":
+    prop, kind = _one_kind(schema, name, "array")
+    if kind is None:
         return None
-    item = kinds[0].get("items") or {}
-    if "$ref" in item:
-        item = defs.get(item["$ref"].rsplit("/", 1)[-1], {})
-    columns = tuple(item.get("properties") or {})
+    columns = tuple(_resolved(schema, kind.get("items") or {}).get("properties") or {})
     if not columns:
         return None
     return FormField(
