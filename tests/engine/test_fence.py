@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import SystemClock
-from ledgerbridge.engine import fence
 from ledgerbridge.engine.fence import FenceToken, RunFenced, begin_fenced_run, fenced
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.state import SyncState
+from ledgerbridge.store import db
 from ledgerbridge.store.tables.hub import Change, FeedCounter, HubRecord
 from ledgerbridge.store.tables.sync import Cursor
 from ledgerbridge.store.tables.tenancy import Connection, Tenant
@@ -220,7 +220,7 @@ def test_a_run_frozen_inside_a_transaction_does_not_hold_the_takeover_back(
     """Run 1 freezes between its check and its commit, holding the fence row: the server ends
     its idle transaction, the takeover goes ahead, and run 1 learns on resuming that it was
     superseded, with nothing stored."""
-    monkeypatch.setattr(fence, "IDLE_LIMIT_MS", 300)
+    monkeypatch.setattr(db, "IDLE_LIMIT_MS", 300)
     tenant_id, connection_id = _connection(session_factory)
     first = begin_fenced_run(session_factory, CLOCK, connection_id, "run-1")
     checked = threading.Event()

@@ -185,7 +185,10 @@ def test_a_frozen_worker_resumed_after_a_takeover_sends_nothing_twice_and_writes
             with system.sessions() as session:
                 runs = session.execute(sa.select(Run.id, Run.kind, Run.status, Run.message)).all()
                 issues = session.execute(sa.select(SyncIssue.reason_code, SyncIssue.message)).all()
-            return {"runs": runs, "issues": issues}
+            # The workers' last words, kept in the failure: their logs go with the test's
+            # temporary directory.
+            tails = {log.name: log.read_text().splitlines()[-20:] for log in logs}
+            return {"runs": runs, "issues": issues, "logs": tails}
 
         _wait("the second worker's push", all_linked, timeout=90, state=progress)
         resumed_at = SystemClock().now()

@@ -15,9 +15,10 @@ the same order.
 
 A run frozen in the middle of a transaction would hold its row locks (the fence row among
 them) and so block the run taking over for as long as it stays frozen. A fenced transaction
-therefore lets PostgreSQL end it once it has sat idle for ``IDLE_LIMIT_MS`` (the engine never
-waits on an API inside a transaction, so only a frozen or stuck run gets there); the frozen
-run finds its connection gone when it resumes, and learns that it was superseded.
+therefore lets PostgreSQL end it once it has sat idle for a while (``store.db.end_when_idle``:
+the engine never waits on an API inside a transaction, so only a frozen or stuck run gets
+there); the frozen run finds its connection gone when it resumes, and learns that it was
+superseded.
 """
 
 from __future__ import annotations
@@ -31,12 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.store.db import dialect_insert
+from ledgerbridge.store.db import dialect_insert, end_when_idle
 from ledgerbridge.store.tables.fences import RunFence
-
-IDLE_LIMIT_MS = 10_000
-"""How long a fenced transaction may sit idle (no statement running) before PostgreSQL ends
-it and releases its locks."""
 
 
 class RunFenced(Exception):
@@ -52,12 +49,9 @@ class FenceToken:
     run_id: str | None = None
 
     def open(self, session: Session) -> None:
-        """Start a fenced transaction: on PostgreSQL it is ended by the server if it sits idle
-        past ``IDLE_LIMIT_MS``, so a frozen run cannot hold a takeover back."""
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(
-                sa.text(f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_LIMIT_MS}")
-            )
+        """Start a fenced transaction: on PostgreSQL it is ended by the server if it sits idle,
+        so a frozen run cannot hold a takeover back."""
+        end_when_idle(session)
 
     def verify(self, session: Session) -> None:
         """Raise ``RunFenced`` unless the epoch is still current. Inside the transaction about

@@ -1,7 +1,9 @@
 """The daily quota ledger: calls used per credential per vendor day, counted atomically.
 
 Counting happens before each call, in a transaction of its own, so several workers sharing one
-credential never overrun the budget between them.
+credential never overrun the budget between them. That transaction locks the day's row, so
+PostgreSQL ends it if it sits idle (``end_when_idle``): a worker frozen in it would otherwise
+stop every other worker's calls on the credential.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
-from ledgerbridge.store.db import insert_new
+from ledgerbridge.store.db import end_when_idle, insert_new
 from ledgerbridge.store.tables.sync import QuotaUsage
 
 
@@ -50,6 +52,7 @@ class QuotaLedger:
         exceed ``limit``. Returns the day's total."""
         day = self.day(timezone)
         with self._sessions.begin() as session:
+            end_when_idle(session)
             insert_new(
                 session,
                 QuotaUsage,

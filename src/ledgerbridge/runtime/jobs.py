@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
@@ -176,6 +176,10 @@ class SyncJobs:
                 self._ledger.consume(
                     handle.credential_key, budget, handle.system.quota_timezone, calls
                 )
+            except DBAPIError:
+                if fence is not None:  # the server ended the count of a run frozen in it
+                    fence.ensure_current(self._sessions)
+                raise
             except QuotaExhausted as exc:
                 if reserve:
                     raise QuotaExhausted(

@@ -192,6 +192,21 @@ def refresh_statistics(sessions: sessionmaker[Session], models: list[type[Any]])
         session.commit()
 
 
+IDLE_LIMIT_MS = 10_000
+"""How long a guarded transaction may sit idle (no statement running) before PostgreSQL ends
+it and releases its row locks."""
+
+
+def end_when_idle(session: Session) -> None:
+    """Let PostgreSQL end this transaction once it sits idle past ``IDLE_LIMIT_MS``. For the
+    short transactions every worker contends for (a run's fence, the quota count before each
+    API call): a worker frozen between such a statement and its commit (a paused VM, a stop
+    signal) would otherwise hold the row, and with it every other worker's runs, for as long
+    as it stays frozen. None of them waits on anything but the database."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text(f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_LIMIT_MS}"))
+
+
 def dialect_insert(session: Session) -> Any:
     """The backend's ``insert`` construct, which offers ``ON CONFLICT`` (upserts)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert

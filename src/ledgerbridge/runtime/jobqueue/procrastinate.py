@@ -62,6 +62,7 @@ from ledgerbridge.runtime.jobqueue.port import (
     describe,
     exponential_backoff,
 )
+from ledgerbridge.store.db import end_when_idle
 
 T = TypeVar("T")
 
@@ -397,6 +398,7 @@ class ProcrastinateBackend:
         (two runs of it, attempts counted twice). The row stays locked from the check to the
         change."""
         with self._sessions.begin() as session:
+            end_when_idle(session)  # every live process contends for the row
             if session.scalar(_STILL_STALLED, {"id": job_id, "worker": worker_id}) is None:
                 return False
             if merged_into is not None:
