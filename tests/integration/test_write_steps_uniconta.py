@@ -276,6 +276,12 @@ def test_a_throttled_lines_insert_resumes_after_the_order(
     faults.inject("POST", "/Insert/DebtorOrderLineClient", "429", times=4)
     ids = new_invoices(tenant, trading, 3)
     push(system, tenant, trading.cid)
+    waiting = issues(tenant, trading.cid)
+    assert {i["reason"] for i in waiting} == {"write_interrupted"}
+    assert all(
+        i["message"].startswith("Uniconta did not confirm the new invoice after the sales order: ")
+        for i in waiting
+    ), waiting[0]["message"]
     settle(system, tenant, trading.cid, clock, booked(tenant, ids))
     runs = tenant.api.get(f"/connections/{trading.cid}").json()["recent_runs"]
     assert any(r["status"] == "deferred" and "429" in r["message"] for r in runs), runs
