@@ -24,6 +24,7 @@ from ledgerbridge.connectors.kit.http import (
     TransientFailure,
     decoded,
     error_json,
+    rate_limited,
     retry_after,
     status_failure,
     transport_failure,
@@ -239,6 +240,21 @@ def test_which_answers_prove_nothing_was_applied(
 ) -> None:
     failure = status_failure("Uniconta", "POST", "/x", status, {"Retry-After": "3"}, write=write)
     assert type(failure) is expected
+
+
+def test_a_known_429_is_the_same_failure_with_nothing_to_narrow() -> None:
+    headers = {"Retry-After": "3"}
+    failure = rate_limited("Yuki", headers, detail="Too many requests.")
+    assert isinstance(failure, TransientFailure) and failure.retry_after == 3.0
+    same = status_failure(
+        "Yuki", "SOAP", "X", 429, headers, write=True, detail="Too many requests."
+    )
+    assert type(same) is type(failure) and str(same) == str(failure)
+    assert (
+        str(failure)
+        == "Yuki is rate limiting these calls (HTTP 429); it resets in 3 s: Too many requests."
+    )
+    assert str(rate_limited("Yuki", {})) == "Yuki is rate limiting these calls (HTTP 429)"
 
 
 def test_other_statuses_are_left_to_the_client() -> None:

@@ -103,6 +103,24 @@ def test_round_trip_is_stable_and_valid() -> None:
     validate("party", canonical)
 
 
+def test_a_persons_one_address_is_sent_even_when_given_as_postal() -> None:
+    """A person's one address is its billing address, or the postal one an app gave instead
+    (as Yuki and Qonto send it); an organisation's postal address has no place on a debtor."""
+    postal = {"line1": "Vestergade 12", "postal_code": "8000", "city": "Aarhus", "country": "DK"}
+    person = {"kind": "person", "name": "Jens Hansen", "debtor_number": "71001",
+              "postal_address": postal}  # fmt: skip
+    payload = DEBTOR.from_canonical(person, None, {})
+    assert (payload["Address1"], payload["ZipCode"], payload["City"], payload["Country"]) == (
+        "Vestergade 12", "8000", "Aarhus", "Denmark",
+    )  # fmt: skip
+    assert DEBTOR.to_canonical(payload, {})["billing_address"] == postal
+    billed = DEBTOR.from_canonical({**person, "billing_address": CANONICAL["billing_address"]},
+                                   None, {})  # fmt: skip
+    assert billed["City"] == "København V", "the billing address wins over the postal one"
+    organisation = DEBTOR.from_canonical({**person, "kind": "organisation"}, None, {})
+    assert organisation["Address1"] is None and organisation["City"] is None
+
+
 def test_blocked_debtor_is_an_inactive_party_and_back() -> None:
     assert DEBTOR.to_canonical({**DEBTOR_ROW, "Blocked": True}, {})["active"] is False
     assert DEBTOR.from_canonical({**CANONICAL, "active": False}, None, {})["Blocked"] is True

@@ -10,11 +10,23 @@ from ledgerbridge.connectors.base import (
     StepCall,
     WriteStep,
 )
-from ledgerbridge.engine.steps import DONE, STARTED, Faults, complete, journal_of, results_of
+from ledgerbridge.engine.steps import (
+    DONE,
+    STARTED,
+    Faults,
+    complete,
+    confirmed_steps,
+    journal_of,
+    results_of,
+)
 
 
 def _no_call(calls: list[StepCall]) -> list[JSON]:
     raise AssertionError("the journal rules make no call")
+
+
+def _no_find(calls: list[StepCall]) -> list[JSON | None]:
+    raise AssertionError("the journal rules make no look-up")
 
 
 PLAN = CreatePlan(
@@ -42,6 +54,31 @@ def test_a_record_is_complete_once_every_step_it_needs_is_confirmed() -> None:
     assert not complete(PLAN, {**with_lines, "post": {"state": STARTED}},
                         {"lines": [{"Qty": 1}], "post": True}, "LB-1")  # fmt: skip
     assert results_of(with_lines) == {"order": {"OrderNumber": 7}, "lines": {"lines": [{"Qty": 1}]}}
+
+
+def test_steps_are_named_in_users_words_by_their_label_or_after_the_record() -> None:
+    plan = CreatePlan(
+        steps=(
+            WriteStep("items", _no_call, label="invoice's items"),
+            WriteStep("order", _no_call, _no_find, label="sales order"),
+            WriteStep("lines", _no_call, _no_find),
+            WriteStep("post", _no_call, _no_find),
+        ),
+        stored=lambda call: {},
+    )
+    assert plan.label("order", "invoice") == "sales order"
+    assert plan.label("lines", "invoice") == "invoice's lines", "a part of the record by default"
+    one = CreatePlan((WriteStep("create", _no_call),), stored=lambda call: {})
+    assert one.label("create", "debtor") == "debtor", "a lone step writes the record itself"
+    journal = {
+        "items": {"state": DONE, "result": {}},
+        "order": {"state": DONE, "result": {}},
+        "lines": {"state": DONE, "result": {}},
+        "post": {"state": STARTED},
+    }
+    confirmed = confirmed_steps(plan, journal, "invoice")
+    assert confirmed == "the sales order, the invoice's lines", "a check kept nothing"
+    assert confirmed_steps(plan, {"order": {"state": STARTED}}, "invoice") == ""
 
 
 def test_a_run_goes_on_after_a_fault_but_stops_when_asked_to_wait_or_after_five() -> None:

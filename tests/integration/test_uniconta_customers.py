@@ -404,3 +404,72 @@ def test_callback_with_a_wrong_token_is_refused_and_stores_nothing(
     assert response.status_code == 404
     status = tenant.api.get(f"/connections/{connection['id']}").json()
     assert status["pending_callbacks"] == 0
+
+
+def test_a_person_with_only_a_postal_address_reaches_the_debtor_and_comes_back_billing(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """A person has one address, the hub's billing address; an app that gives it as the
+    postal address (as Qonto's clients and some shops do) still has it on the debtor, and the
+    debtor's address reads back as that one address, as Yuki's and Qonto's do."""
+    seed(uniconta, 1)
+    connection = connect(tenant, uniconta)
+    import_all(system, tenant, connection["id"])
+    postal = {"line1": "Vestergade 12", "postal_code": "8000", "city": "Aarhus", "country": "DK"}
+    person = tenant.api.post("/parties", json={
+        "kind": "person", "name": "Jens Hansen", "first_name": "Jens", "last_name": "Hansen",
+        "is_customer": True, "debtor_number": "71001", "postal_address": postal,
+    })  # fmt: skip
+    assert person.status_code == 201, person.text
+    system.run_until_idle()
+
+    debtor = uniconta.debtor("71001")
+    assert debtor is not None
+    got = {k: debtor.get(k) for k in ("Address1", "ZipCode", "City", "Country")}
+    assert got == {"Address1": "Vestergade 12", "ZipCode": "8000", "City": "Aarhus",
+                   "Country": "Denmark"}  # fmt: skip
+    record = tenant.api.get(f"/parties/{person.json()['id']}").json()
+    assert record["sync"][0]["issue"] is None
+
+    # The person moves in Uniconta: the debtor's address comes back as the billing address,
+    # the one every connector sends a person's address from.
+    uniconta.sandbox.update(COMPANY, "DebtorClient", "71001", {
+        "Address1": "Nørregade 3", "ZipCode": "7100", "City": "Vejle",
+    })  # fmt: skip
+    assert tenant.api.post(f"/connections/{connection['id']}/jobs/pull").status_code == 202
+    system.run_until_idle()
+    data = tenant.api.get(f"/parties/{person.json()['id']}").json()["data"]
+    assert data["kind"] == "person"
+    assert {k: data["billing_address"][k] for k in ("line1", "postal_code", "city", "country")} == {
+        "line1": "Nørregade 3",
+        "postal_code": "7100",
+        "city": "Vejle",
+        "country": "DK",
+    }
+
+    # A later change in the hub sends the new address, not the postal one the app first gave.
+    changed = tenant.api.patch(f"/parties/{person.json()['id']}", json={"phone": "+45 20 30 40 50"})
+    assert changed.status_code == 200, changed.text
+    system.run_until_idle()
+    debtor = uniconta.debtor("71001")
+    assert debtor is not None and debtor["Phone"] == "+45 20 30 40 50"
+    assert (debtor["Address1"], debtor["City"]) == ("Nørregade 3", "Vejle")
+
+
+def test_a_person_with_only_a_billing_address_reaches_the_debtor(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    connection = connect(tenant, uniconta)
+    import_all(system, tenant, connection["id"])
+    billing = {"line1": "Algade 1", "postal_code": "4000", "city": "Roskilde", "country": "DK"}
+    person = tenant.api.post("/parties", json={
+        "kind": "person", "name": "Mette Holm", "is_customer": True, "debtor_number": "71002",
+        "billing_address": billing,
+    })  # fmt: skip
+    assert person.status_code == 201, person.text
+    system.run_until_idle()
+    debtor = uniconta.debtor("71002")
+    assert debtor is not None
+    assert (debtor["Address1"], debtor["ZipCode"], debtor["City"], debtor["Country"]) == (
+        "Algade 1", "4000", "Roskilde", "Denmark",
+    )  # fmt: skip

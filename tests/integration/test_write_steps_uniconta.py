@@ -276,6 +276,12 @@ def test_a_throttled_lines_insert_resumes_after_the_order(
     faults.inject("POST", "/Insert/DebtorOrderLineClient", "429", times=4)
     ids = new_invoices(tenant, trading, 3)
     push(system, tenant, trading.cid)
+    waiting = issues(tenant, trading.cid)
+    assert {i["reason"] for i in waiting} == {"write_interrupted"}
+    assert all(
+        i["message"].startswith("Uniconta did not confirm the new invoice after the sales order: ")
+        for i in waiting
+    ), waiting[0]["message"]
     settle(system, tenant, trading.cid, clock, booked(tenant, ids))
     runs = tenant.api.get(f"/connections/{trading.cid}").json()["recent_runs"]
     assert any(r["status"] == "deferred" and "429" in r["message"] for r in runs), runs
@@ -348,7 +354,9 @@ def test_a_refused_line_fails_its_invoice_alone(
     assert_posted_once(tenant, uniconta, good)
     refused = issues(tenant, trading.cid)
     assert [(i["key"], i["reason"]) for i in refused] == [(bad[0], "product_missing")]
-    assert "item 'NO-SUCH-ITEM' on line 1" in refused[0]["message"]
+    assert refused[0]["message"].startswith(
+        "Uniconta refused the invoice's items: item 'NO-SUCH-ITEM' on line 1"
+    ), refused[0]["message"]
     bad_orders = [
         o
         for o in uniconta.sandbox.all(COMPANY, "DebtorOrderClient")
@@ -432,3 +440,20 @@ def test_a_create_recorded_before_the_journal_is_looked_up_step_by_step(
     assert faults.count("POST", "/Invoice/DebtorOrders/") == postings, "not posted again"
     assert_posted_once(tenant, uniconta, [record_id])
     assert issues(tenant, trading.cid) == []
+
+
+def test_a_refusal_names_the_refused_part_and_what_is_kept_in_users_words(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: Trading,
+    faults: StepFaults, clock: ManualClock,
+) -> None:  # fmt: skip
+    faults.inject("POST", "/Insert/DebtorOrderLineClient", "422")
+    [record_id] = new_invoices(tenant, trading, 1)
+    push(system, tenant, trading.cid)
+    [refused] = issues(tenant, trading.cid)
+    message = refused["message"]
+    assert message.startswith("Uniconta refused the order lines: "), message
+    assert message.endswith("(done: the sales order; the rest is completed on retry)"), message
+    assert "step" not in message, "the engine's step names are not shown"
+    assert tenant.api.post(f"/connections/{trading.cid}/jobs/retry").status_code == 202
+    settle(system, tenant, trading.cid, clock, booked(tenant, [record_id]))
+    assert_posted_once(tenant, uniconta, [record_id])

@@ -267,3 +267,51 @@ def test_a_connection_reset_in_the_middle_of_the_data_says_the_mail_was_not_take
     assert outcome.status == "temporary" and sink.received() == []
     assert plain(outcome).endswith("the mail was not delivered, and is tried again")
     assert f"the mail server at 127.0.0.1:{sink.port}" in outcome.reply
+
+
+class Garbles:
+    """A server that takes the whole mail, then answers its end with ``answer`` as it is:
+    no SMTP reply (a proxy's or a broken server's words)."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+        self.kept: list[bytes] = []
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)
+        self.kept.append(envelope.content)
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        ("Thanks, got it", ""),
+        ("", ""),
+        ("999 all good", " (code 999)"),
+        ("354 go ahead", " (code 354)"),
+        ("x" * 9000, ""),
+    ],
+    ids=["words", "empty line", "no such code", "not a final reply", "too long"],
+)
+def test_an_answer_after_the_mail_that_is_not_smtp_says_delivery_is_unknown(
+    answer: str, said: str
+) -> None:
+    handler = Garbles(answer)
+    server = Controller(handler, hostname="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        outcome = attempt(server.port, timeout=2)
+    finally:
+        server.stop()
+    assert (outcome.status, outcome.stage) == ("unknown", "end"), outcome
+    assert len(handler.kept) == 1, "the server has the mail: it must not be sent again"
+    assert plain(outcome) == (
+        f"the mail server at 127.0.0.1:{server.port} answered with something that is not an SMTP "
+        f"reply{said} after the whole mail was sent, without confirming it: the mail may have "
+        "been delivered, so it is not sent again by itself; check the customer's mailbox or the "
+        "mail server's log, and retry it only if it did not arrive; if it happens again, check "
+        "that nothing between ledgerbridge and the mail server (a proxy, a firewall or an "
+        "antivirus that scans mail) answers in its place"
+    )
+    assert "no answer" not in outcome.reply

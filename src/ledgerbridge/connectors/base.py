@@ -307,6 +307,10 @@ class WriteStep:
     restarts_on_refusal: bool = False
     """A refusal of this step undoes the earlier ones (Tripletex deletes an order it refuses
     to invoice): the next attempt starts from the first step."""
+    label: str | None = None
+    """What the step writes or does, in the system's users' words, without an article (sales
+    order, order lines, invoicing of the order): refusals and interrupted creates name it
+    ("Uniconta refused the order lines: …"). None: the step writes the record itself."""
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,17 @@ class CreatePlan:
 
     steps: tuple[WriteStep, ...]
     stored: Callable[[StepCall], JSON]
+
+    def label(self, name: str, record: str) -> str:
+        """What a step does in users' words, ``record`` being what the system calls the
+        record (invoice): its declared label, else the record itself for a step that writes it
+        alone, else the record's part named by the step (the invoice's read)."""
+        step = next((s for s in self.steps if s.name == name), None)
+        if step is not None and step.label is not None:
+            return step.label
+        if len(self.steps) == 1:
+            return record
+        return f"{record}'s {name.replace('_', ' ')}"
 
 
 class EntityMapping(ABC):

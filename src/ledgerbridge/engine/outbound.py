@@ -65,6 +65,7 @@ from ledgerbridge.engine.steps import (
     Faults,
     chunks,
     complete,
+    confirmed_steps,
     journal_of,
     results_of,
     state_of,
@@ -1051,7 +1052,7 @@ class OutboundSync(SyncState):
             sendable = [i for i in todo if not i.stopped and state_of(i.journal, step.name) != DONE]
             for group in chunks(sendable, size):
                 self._send(ctx, stream, plan, step, group, faults)
-        self._interrupted(ctx, stream, [i for i in items if not i.settled])
+        self._interrupted(ctx, stream, plan, [i for i in items if not i.settled])
 
     def _look_up(
         self,
@@ -1084,7 +1085,7 @@ class OutboundSync(SyncState):
         except RemoteRejected as exc:
             # The look-up itself was refused: sending blind could duplicate the record.
             for item in group:
-                self._refuse(ctx, stream, step, item, exc, looked_up=True)
+                self._refuse(ctx, stream, plan, step, item, exc, looked_up=True)
             return []
         adopted: list[tuple[Create, JSON | None]] = []
         missing: list[Create] = []
@@ -1204,7 +1205,7 @@ class OutboundSync(SyncState):
             group = self._look_up(ctx, stream, plan, step, group, faults, refused=alone or known)
         if alone:
             for item in group:
-                self._refuse(ctx, stream, step, item, exc)
+                self._refuse(ctx, stream, plan, step, item, exc)
             return
         for item in group:
             self._send(ctx, stream, plan, step, [item], faults, looked_up=True)
@@ -1307,7 +1308,9 @@ class OutboundSync(SyncState):
             item.stopped = True
             item.fault = item.fault or exc
 
-    def _interrupted(self, ctx: RunContext, stream: str, items: list[Create]) -> None:
+    def _interrupted(
+        self, ctx: RunContext, stream: str, plan: CreatePlan, items: list[Create]
+    ) -> None:
         """Records a fault stopped: an open issue says where they are; the next run resumes
         them from their last confirmed step."""
         if not items:
@@ -1317,8 +1320,8 @@ class OutboundSync(SyncState):
             recorder = self.recorder(ctx)
             for item in items:
                 fault = item.fault
-                confirmed = [n for n, e in item.journal.items() if e.get("state") == DONE]
-                where = f"after {', '.join(confirmed)}" if confirmed else "before its first step"
+                confirmed = confirmed_steps(plan, item.journal, remote)
+                where = f"after {confirmed}" if confirmed else "before its first step"
                 cause = f": {fault}" if fault else " (the run stopped after repeated faults)"
                 recorder.issue(
                     session, stream=stream, direction=OUTBOUND, key=item.plan.record.id,
@@ -1331,6 +1334,7 @@ class OutboundSync(SyncState):
         self,
         ctx: RunContext,
         stream: str,
+        plan: CreatePlan,
         step: WriteStep,
         item: Create,
         exc: RemoteRejected,
@@ -1348,15 +1352,14 @@ class OutboundSync(SyncState):
         else:
             journal = {**item.journal, step.name: {"state": REFUSED}}
         item.journal = journal
-        confirmed = [n for n, e in journal.items() if e.get("state") == DONE]
-        kept = (
-            f" (done: {', '.join(confirmed)}; the rest is completed on retry)" if confirmed else ""
-        )
         remote = ctx.mapping(stream).remote_entity
+        confirmed = confirmed_steps(plan, journal, remote)
+        kept = f" (done: {confirmed}; the rest is completed on retry)" if confirmed else ""
+        label = plan.label(step.name, remote)
         what = (
-            f"The {remote} could not be looked up in {ctx.system_title}"
+            f"The {label} could not be looked up in {ctx.system_title}"
             if looked_up
-            else f"{ctx.system_title} refused the {remote}"
+            else f"{ctx.system_title} refused the {label}"
         )
         with self.transaction() as session:
             intent = session.get(WriteIntent, item.intent_id)
@@ -1367,8 +1370,7 @@ class OutboundSync(SyncState):
             self.recorder(ctx).issue(
                 session, stream=stream, direction=OUTBOUND, key=item.plan.record.id,
                 outcome="failed", reason=exc.reason, record_id=item.plan.record.id,
-                message=f"{what} at step "
-                f"{step.name}: {exc}{kept}",
+                message=f"{what}: {exc}{kept}",
             )  # fmt: skip
 
     def recover_intents(self, ctx: RunContext, faults: Faults) -> None:

@@ -55,6 +55,18 @@ def journal_of(steps: dict[str, Any] | None, plan: CreatePlan) -> dict[str, Any]
     return {name: dict(entry) for name, entry in steps.items()}
 
 
+def confirmed_steps(plan: CreatePlan, journal: dict[str, Any], record: str) -> str:
+    """What the record's confirmed steps wrote, in users' words (the sales order, the order
+    lines); empty when nothing is. Steps safe to repeat (reads and checks, without ``find``)
+    kept nothing in the system and are left out."""
+    repeatable = {step.name for step in plan.steps if step.find is None}
+    return ", ".join(
+        f"the {plan.label(name, record)}"
+        for name, entry in journal.items()
+        if entry.get("state") == DONE and name not in repeatable
+    )
+
+
 def state_of(journal: dict[str, Any], step: str) -> str | None:
     entry = journal.get(step)
     return str(entry["state"]) if entry else None

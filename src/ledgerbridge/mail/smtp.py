@@ -8,9 +8,10 @@ final reply) so that a failure can be placed exactly:
   reply, a drop in the middle of the data), the server has taken nothing: the mail is
   ``temporary`` and safe to send again;
 - a 5xx reply at any step is the server's refusal: ``refused``, with its reply;
-- after the final ``.`` the server owns the outcome: a 250 is ``sent``; a connection closed or a
-  timeout while waiting for that reply is ``unknown`` (the server may have queued the mail),
-  which is never resent blindly (RFC 1047's duplicate-message problem). A TCP reset there is
+- after the final ``.`` the server owns the outcome: a 250 is ``sent``; a connection closed, a
+  timeout while waiting for that reply, or an answer that is not an SMTP reply (``_garbled``)
+  is ``unknown`` (the server may have queued the mail), which is never resent blindly
+  (RFC 1047's duplicate-message problem). A TCP reset there is
   the exception: a server that resets has left our data unread, so it never saw the end.
 
 A server that cannot be reached (refused, name not found, timeout, TLS) or that refuses the
@@ -204,10 +205,12 @@ def send(server: SmtpServer, message: EmailMessage, sender: str, recipients: lis
         stage = "end"
         try:
             code, reply = client.getreply()
+        except smtplib.SMTPResponseException:
+            return _garbled(server, None)  # smtplib's "Line too long": no SMTP reply is
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             return _lost(server, exc, stage)
-        if code == -1:
-            return Outcome("unknown", "no answer after the message was sent", None, stage)
+        if code // 100 not in (2, 4, 5):
+            return _garbled(server, code)  # -1: smtplib found no number to read
         return _by_code(code, reply, stage) or Outcome("sent", _text(reply), code, stage)
     except ssl.SSLCertVerificationError as exc:
         return _unreachable(server, exc, "refused", "tls")
@@ -238,6 +241,20 @@ MAY_BE_DELIVERED = (
     "it is not sent again by itself; check the customer's mailbox or the mail server's log, and "
     "retry it only if it did not arrive"
 )
+
+
+def _garbled(server: SmtpServer, code: int | None) -> Outcome:
+    """An answer to the message's end that is not an SMTP reply (no three-digit code, a code
+    no final reply has, a line longer than any reply): the server may have kept the mail all
+    the same, so it is ``unknown`` like a silence, but said apart from one."""
+    number = code if code is not None and code >= 0 else None
+    said = f" (code {number})" if number is not None else ""
+    return Outcome(
+        "unknown", f"the mail server at {server.address} answered with something that is not "
+        f"an SMTP reply{said} {MAY_BE_DELIVERED}; if it happens again, check that nothing "
+        "between ledgerbridge and the mail server (a proxy, a firewall or an antivirus that "
+        "scans mail) answers in its place", number, "end", worded=True,
+    )  # fmt: skip
 
 
 def _lost(server: SmtpServer, exc: BaseException, stage: str) -> Outcome:

@@ -43,9 +43,9 @@ class Party(Record):
 
     A person has one address, its ``billing_address``: Uniconta, Yuki and Qonto read a person's
     address into it and send it from there, so a private customer who moves in one of them has
-    the new address sent to the others. Yuki and Qonto send a person's postal address when it
-    has no billing address (an app may give only that); Uniconta does not. Tripletex, read
-    only, keeps a person's postal and visiting addresses as it has them.
+    the new address sent to the others. Each sends a person's postal address when it has no
+    billing address (an app may give only that: ``connectors.kit.values.person_address``).
+    Tripletex, read only, keeps a person's postal and visiting addresses as it has them.
 
     Field order matters: the addresses are declared before ``vat_number`` and
     ``organisation_number`` so that their validators can read the country, and so that an

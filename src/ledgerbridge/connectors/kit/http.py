@@ -153,11 +153,7 @@ def status_failure(
     the client then reads its system's own error body for the 4xx it knows."""
     suffix = f": {detail}" if detail else ""
     if status == 429:
-        delay = retry_after(headers)
-        when = f"; it resets in {delay:g} s" if delay is not None else ""
-        return TransientFailure(
-            f"{system} is rate limiting these calls (HTTP 429){when}{suffix}", retry_after=delay
-        )
+        return rate_limited(system, headers, detail=detail)
     if status == NOT_PROCESSED:
         return TransientFailure(
             f"{system} answered {status} to {method} {what}{suffix}",
@@ -166,6 +162,17 @@ def status_failure(
     if status >= 500:
         return server_error(system, method, what, status, write=write, detail=detail)
     return None
+
+
+def rate_limited(system: str, headers: Mapping[str, str], *, detail: str = "") -> ConnectorError:
+    """The failure a 429 always is (repeated after its ``Retry-After``, never a refusal), for
+    a client that knows the status is 429: ``status_failure`` without the None to narrow."""
+    delay = retry_after(headers)
+    when = f"; it resets in {delay:g} s" if delay is not None else ""
+    suffix = f": {detail}" if detail else ""
+    return TransientFailure(
+        f"{system} is rate limiting these calls (HTTP 429){when}{suffix}", retry_after=delay
+    )
 
 
 def server_error(

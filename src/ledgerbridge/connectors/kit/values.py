@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ledgerbridge.connectors.base import SkipRecord
+from ledgerbridge.connectors.base import JSON, SkipRecord
 
 
 def text(value: Any) -> str | None:
@@ -74,3 +74,10 @@ def texts(remote: Mapping[str, Any], table: Mapping[str, str]) -> dict[str, str 
 def wire(record: Mapping[str, Any], table: Mapping[str, str]) -> dict[str, Any]:
     """The way back: each wire key a table declares, with its hub field's value."""
     return {key: record.get(field) for field, key in table.items()}
+
+
+def person_address(record: Mapping[str, Any]) -> JSON | None:
+    """A person's one address, as every connector sends it: the hub's billing address, else
+    the postal address an app gave instead (Qonto's clients come in so), so that a person is
+    never sent without the address the hub has for them."""
+    return record.get("billing_address") or record.get("postal_address")

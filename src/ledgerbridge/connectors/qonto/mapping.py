@@ -36,7 +36,7 @@ from ledgerbridge.connectors.base import (
 )
 from ledgerbridge.connectors.kit.codes import CodeTable
 from ledgerbridge.connectors.kit.references import linked, target_of
-from ledgerbridge.connectors.kit.values import dec, words
+from ledgerbridge.connectors.kit.values import dec, person_address, words
 from ledgerbridge.connectors.qonto.addresses import StreetParts, join_street, split_street
 from ledgerbridge.connectors.qonto.names import is_infix, join_name, split_infix, split_name
 
@@ -297,7 +297,7 @@ class ClientMapping(EntityMapping):
         if record.get("kind") == "person":
             # A person's one address is the hub's billing address; an app may have given
             # only a postal one, and the client is not left without an address.
-            address = record.get("billing_address") or record.get("postal_address")
+            address = person_address(record)
             first, last = _hub_person_names(record, address)
             current_kind = (current or {}).get("kind")
             payload.update(

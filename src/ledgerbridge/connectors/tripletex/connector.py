@@ -535,11 +535,13 @@ class TripletexConnector(Connector):
             return super().create_plan(stream)
         return CreatePlan(
             steps=(
-                WriteStep("order", self._post_orders, self._found_orders, needed=_charges_order),
+                WriteStep("order", self._post_orders, self._found_orders, needed=_charges_order,
+                          label="order"),
                 WriteStep("invoice", self._invoice_orders, self._found_invoices,
-                          needed=_charges_order, restarts_on_refusal=True),
+                          needed=_charges_order, restarts_on_refusal=True,
+                          label="invoicing of the order"),
                 WriteStep("credit", self._credit_notes, self._found_credits,
-                          needed=lambda call: "credit" in call.payload),
+                          needed=lambda call: "credit" in call.payload, label="credit note"),
             ),
             stored=lambda call: dict(call.done.get("invoice") or call.done["credit"]),
         )  # fmt: skip

@@ -550,15 +550,19 @@ class UnicontaConnector(Connector):
             return super().create_plan(stream)
         return CreatePlan(
             steps=(
-                WriteStep("items", self._check_items, batched=True, needed=_names_items),
+                WriteStep("items", self._check_items, batched=True, needed=_names_items,
+                          label="invoice's items"),
                 WriteStep("order", self._insert_orders, self._find_orders, batched=True,
-                          needed=_is_order),
+                          needed=_is_order, label="sales order"),
                 WriteStep("lines", self._insert_lines, self._find_lines, batched=True,
-                          needed=_has_lines),
-                WriteStep("post", self._post_orders, self._find_posted, needed=_to_post),
-                WriteStep("read", self._read_posted, batched=True, needed=_posted),
+                          needed=_has_lines, label="order lines"),
+                WriteStep("post", self._post_orders, self._find_posted, needed=_to_post,
+                          label="invoicing of the sales order"),
+                WriteStep("read", self._read_posted, batched=True, needed=_posted,
+                          label="reading of the posted invoice"),
                 WriteStep("posted_header", self._update_posted, batched=True,
-                          needed=lambda call: "invoice" in call.payload),
+                          needed=lambda call: "invoice" in call.payload,
+                          label="update of the posted invoice"),
             ),
             stored=_stored_invoice,
         )  # fmt: skip

@@ -26,7 +26,7 @@ from ledgerbridge.connectors.base import (
 from ledgerbridge.connectors.kit.codes import CodeTable
 from ledgerbridge.connectors.kit.records import booked_then_withdrawn, booked_with_lines
 from ledgerbridge.connectors.kit.references import linked, target_of
-from ledgerbridge.connectors.kit.values import dec, named, text, texts, wire
+from ledgerbridge.connectors.kit.values import dec, named, person_address, text, texts, wire
 from ledgerbridge.model import normalize_country
 from ledgerbridge.model.invoice import fold_document_discount
 
@@ -353,7 +353,7 @@ class AccountMapping(EntityMapping):
                 **wire(record, ACCOUNT_TEXTS),
                 "UserLanguage": language,
                 "Blocked": not record.get("active", True),
-                **_address_out(record.get("billing_address"), "", self.countries),
+                **_address_out(_main_address(record), "", self.countries),
                 **_address_out(record.get("delivery_address"), "Delivery", self.countries),
             }
         )
@@ -368,6 +368,14 @@ class AccountMapping(EntityMapping):
 
     def defaults(self) -> JSON:
         return {"kind": "organisation"}
+
+
+def _main_address(record: JSON) -> JSON | None:
+    """The account's address (``Address1``…): an organisation's billing address; a person's one
+    address (``person_address``), which an app may have given as the postal one."""
+    if record.get("kind") == "person":
+        return person_address(record)
+    return record.get("billing_address")
 
 
 DC_TYPES = {"Debtor": "customers", "Creditor": "suppliers"}

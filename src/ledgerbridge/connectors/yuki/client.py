@@ -38,6 +38,7 @@ from ledgerbridge.connectors.base import (
     RemoteUnavailable,
 )
 from ledgerbridge.connectors.kit.http import (
+    rate_limited,
     server_error,
     status_failure,
     transport_failure,
@@ -285,11 +286,7 @@ class YukiClient:
         if response.status_code == 429:
             # A gateway's throttling answer, before Yuki processed anything, whatever SOAP
             # fault it carries: repeated after its Retry-After, never a refusal of the record.
-            throttled = status_failure(
-                "Yuki", "SOAP", operation, 429, response.headers, write=write
-            )
-            assert throttled is not None  # 429 is always a failure
-            raise throttled
+            raise rate_limited("Yuki", response.headers)
         try:
             envelope = etree.fromstring(response.content)
         except etree.XMLSyntaxError:

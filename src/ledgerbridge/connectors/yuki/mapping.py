@@ -30,7 +30,7 @@ from ledgerbridge.connectors.kit.records import (
     written_once,
 )
 from ledgerbridge.connectors.kit.references import linked, target_of
-from ledgerbridge.connectors.kit.values import named, text, texts, wire
+from ledgerbridge.connectors.kit.values import named, person_address, text, texts, wire
 from ledgerbridge.model.invoice import fold_document_discount
 
 CONTACT_TYPES = {"organisation": "Company", "person": "Person"}
@@ -220,9 +220,9 @@ class ContactMapping(EntityMapping):
         billing = record.get("billing_address") or {}
         postal = record.get("postal_address") or {}
         if kind != "organisation":
-            # A person has one address in Yuki, the hub's billing address; an app that
-            # gives it as the postal address is not left without one.
-            billing, postal = billing or postal, {}
+            # A person has one address in Yuki, the hub's billing address (or the postal one
+            # an app gave instead).
+            billing, postal = person_address(record) or {}, {}
         payload.update(_address_out(billing, ADDRESS_ELEMENTS))
         if kind == "organisation":
             payload.update(_address_out(postal, MAIL_ELEMENTS))
