@@ -98,3 +98,23 @@ def test_every_layer_module_imports_alone_in_a_fresh_interpreter() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr
+
+
+SHARED = ("ledgerbridge.engine", "ledgerbridge.commerce", "ledgerbridge.services.connections")
+"""What serves every system alike: it knows a system by its declaration (``SystemSpec``) and
+the connectors' shared parts, never by one connector's own modules."""
+SYSTEM_NEUTRAL = ("base", "registry", "kit", "settings")
+"""The parts of ``ledgerbridge.connectors`` that belong to no one system."""
+
+
+def test_what_serves_every_system_imports_no_one_systems_connector() -> None:
+    one_system = [
+        f"{module} imports {target}"
+        for module, path in modules().items()
+        if module.startswith(SHARED)
+        for target in imports(path)
+        if layer(target) == "connectors"
+        and len(target.split(".")) > 2
+        and target.split(".")[2] not in SYSTEM_NEUTRAL
+    ]
+    assert one_system == []

@@ -383,15 +383,48 @@ def test_phone_out(phone: str | None, expected: dict[str, str] | None) -> None:
         ("06 1234 5678", "IT", {"country_code": "+39", "number": "0612345678"}),
         ("0031 20 578 6874", "FR", {"country_code": "+31", "number": "205786874"}),
         ("+49 30 1234567", "NL", {"country_code": "+49", "number": "301234567"}),
+        ("22 12 34 56", "NO", {"country_code": "+47", "number": "22123456"}),
+        ("(212) 555-0100", "US", {"country_code": "+1", "number": "2125550100"}),
+        ("021 123 4567", "ZA", {"country_code": "+27", "number": "211234567"}),
+        ("20 12 34 56", "dk", {"country_code": "+45", "number": "20123456"}),
     ],
 )
 def test_a_national_number_takes_the_calling_code_of_the_partys_country(
     phone: str, country: str, expected: dict[str, str]
 ) -> None:
     """A CRM keeps its customers' numbers as they dial them at home: the address's country
-    gives the calling code, less the trunk 0 (Italy keeps it); a number with its own
-    international prefix keeps that one."""
+    gives the calling code, less the trunk 0 (Italy keeps it), for any country (Norway, the
+    United States); a number with its own international prefix keeps that one."""
     assert phone_out(phone, country) == expected
+
+
+@pytest.mark.parametrize(
+    ("phone", "country", "message"),
+    [
+        ("0142685300", None, "of a customer with no country has no international prefix"),
+        ("0142685300", "US", "is not a phone number of United States"),
+        ("22 12 34", "NO", "is not a phone number of Norway"),
+        ("12", "NL", "is not a phone number of Netherlands"),
+        ("phone", "NL", "is not a phone number"),
+        (
+            "020-5786874",
+            "AQ",
+            "has no international prefix, and the customer's address country Antarctica has no "
+            "calling code of its own",
+        ),
+        ("+99 123 456 789", None, "has an unknown country calling code"),
+        ("+33 1 42 68", None, "is too short for a phone number of France"),
+        ("+31 20 578 6874 12345", "NL", "is too long for a phone number of Netherlands"),
+        ("+1 555 0100", None, "is too short for a phone number of calling code +1"),
+    ],
+)
+def test_a_number_that_is_no_phone_number_is_refused_with_what_to_correct(
+    phone: str, country: str | None, message: str
+) -> None:
+    with pytest.raises(SkipRecord) as caught:
+        phone_out(phone, country)
+    assert caught.value.reason == "phone_invalid"
+    assert caught.value.message.startswith(f"phone '{phone}' {message}")
 
 
 def test_a_dutch_customer_with_a_national_phone_number_is_sent() -> None:
@@ -403,6 +436,18 @@ def test_a_dutch_customer_with_a_national_phone_number_is_sent() -> None:
     }  # fmt: skip
     payload = MAPPING.from_canonical(record, None, {})
     assert payload["phone"] == {"country_code": "+31", "number": "205786874"}
+
+
+def test_a_customer_outside_europe_with_a_national_phone_number_is_sent() -> None:
+    """Any country's national numbers take its calling code, not only Europe's."""
+    record = {
+        **HUB_ORGANISATION,
+        "phone": "(212) 555-0100",
+        "billing_address": {"line1": "1 Main St", "postal_code": "10001", "city": "New York",
+                            "country": "US"},
+    }  # fmt: skip
+    payload = MAPPING.from_canonical(record, None, {})
+    assert payload["phone"] == {"country_code": "+1", "number": "2125550100"}
 
 
 @pytest.mark.parametrize(

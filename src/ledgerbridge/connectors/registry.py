@@ -242,6 +242,10 @@ class SystemSpec:
     """Figures the system offers the app's custom fields (monthly statistics), by name; the
     connection maps them in ``settings.summary.fields`` (name → the app's custom field)."""
     codes: CodeMappings = CodeMappings()
+    waiting_keys: Mapping[str, Callable[[str], str | None]] = field(default_factory=dict)
+    """How a skip's message names what the record waits for, by skip reason, where not as
+    ``unmapped_code`` reads a code from it (Qonto: ``vat_group_missing`` → the VAT group's rate
+    and country, "21% NL"): the mappings screen counts the records waiting for each."""
     checked_codes: frozenset[CodeKind] = frozenset()
     """The kinds of the system's codes a route names that are checked with the system when
     the route is saved (``Connector.missing_codes``)."""
@@ -423,6 +427,7 @@ SYSTEMS: dict[str, SystemSpec] = {
         verify=qonto_setup.verify,
         status_warnings=qonto_setup.status_warnings,
         codes=CodeMappings(units=qonto_mapping.DEFAULT_UNITS),
+        waiting_keys={"vat_group_missing": qonto_mapping.missing_vat_group},
         # The limits count per IP address, so every connection to one Qonto host shares them.
         counted_per=lambda settings: (str(settings.get("base_url") or QONTO_URL),),
         oauth=OAuthFlow(

@@ -35,6 +35,7 @@ from ledgerbridge.connectors.base import (
     SkipRecord,
 )
 from ledgerbridge.connectors.kit.codes import CodeTable
+from ledgerbridge.connectors.kit.phones import international_phone
 from ledgerbridge.connectors.kit.references import linked, target_of
 from ledgerbridge.connectors.kit.values import dec, person_address, words
 from ledgerbridge.connectors.qonto.addresses import StreetParts, join_street, split_street
@@ -109,59 +110,17 @@ def phone_in(remote: Mapping[str, Any]) -> str | None:
 
 
 def phone_out(phone: str | None, country: str | None = None) -> JSON | None:
-    """A phone number as Qonto's country code and number.
+    """A phone number as Qonto's country code and number ("+31" / "205786874").
 
-    An international number ("+33 1 23 45 67 89", "0033 1 …") carries its code: the digits
-    after "+" that no known calling code extends. A national one ("020-5786874", as a CRM
-    keeps its customers' numbers) takes the calling code of ``country``, the party's address
-    country, less the trunk "0" that country drops when dialled from abroad. Without either,
-    Qonto could not hold it, and it is refused with a reason.
+    A number written with its prefix ("+33 1 …", "0033 1 …") keeps it; one written as it is
+    dialled at home ("020-5786874", as a CRM keeps its customers' numbers) takes the calling
+    code of ``country``, the party's address country (:func:`international_phone`). One that
+    is not a phone number there is refused with a reason.
     """
     if not phone:
         return None
-    compact = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    if not compact.startswith("+"):
-        national = NATIONAL_DIALLING.get(str(country or "").upper())
-        if national is None or len(compact) < 4:
-            where = f"of a customer in {country}" if country else "of a customer with no country"
-            raise SkipRecord(
-                "phone_invalid",
-                f"phone '{phone}' {where} has no international prefix; Qonto needs one "
-                "(+33 …): write it with its country code",
-            )
-        code, trunk = national
-        return {"country_code": "+" + code, "number": compact.removeprefix(trunk)}
-    if len(compact) < 4:
-        raise SkipRecord("phone_invalid", f"phone '{phone}' is too short to be a phone number")
-    digits = compact[1:]
-    for length in (3, 2, 1):
-        if digits[:length] in CALLING_CODES:
-            return {"country_code": "+" + digits[:length], "number": digits[length:]}
-    raise SkipRecord("phone_invalid", f"phone '{phone}' has an unknown country calling code")
-
-
-NATIONAL_DIALLING: dict[str, tuple[str, str]] = {
-    "FR": ("33", "0"), "MC": ("377", ""), "NL": ("31", "0"), "BE": ("32", "0"),
-    "LU": ("352", ""), "DE": ("49", "0"), "AT": ("43", "0"), "CH": ("41", "0"),
-    "IT": ("39", ""), "SM": ("378", ""), "ES": ("34", ""), "PT": ("351", ""),
-    "GB": ("44", "0"), "IE": ("353", "0"), "DK": ("45", ""), "SE": ("46", "0"),
-    "NO": ("47", ""), "FI": ("358", "0"), "PL": ("48", ""), "CZ": ("420", ""),
-}  # fmt: skip
-"""Per country, its calling code and the trunk prefix its national numbers start with
-(dropped after the calling code: 020-… in the Netherlands is +31 20 …; Italy keeps its 0)."""
-
-
-CALLING_CODES = frozenset(
-    {
-        "1", "7", "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44",
-        "45", "46", "47", "48", "49", "51", "52", "54", "55", "61", "64", "65", "81", "82",
-        "86", "90", "91", "212", "213", "216", "351", "352", "353", "354", "356", "357", "358",
-        "359", "370", "371", "372", "377", "378", "385", "386", "420", "421", "423",
-    }
-)  # fmt: skip
-"""Calling codes of the countries Qonto's customers trade with most."""
+    international = international_phone(phone, country)
+    return {"country_code": international.calling_code, "number": international.number}
 
 
 def locale_in(value: Any) -> str | None:

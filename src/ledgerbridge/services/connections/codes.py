@@ -9,7 +9,6 @@ import sqlalchemy as sa
 
 from ledgerbridge.connectors.base import AuthenticationFailed, ConnectorError
 from ledgerbridge.connectors.kit.codes import unmapped_code
-from ledgerbridge.connectors.qonto.mapping import missing_vat_group
 from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.services.connections.base import (
@@ -30,8 +29,6 @@ KIND_OF_REASON = dict(
 )
 """Under which kind of ``waiting`` each reason's records are counted. Qonto's VAT groups are
 found by rate and country, not mapped by code, so their waits are a kind of their own."""
-WAITING_KEY = {"vat_group_missing": missing_vat_group}
-"""How a reason's message names what it waits for, where not as ``unmapped_code`` reads it."""
 
 
 class Codes(Part):
@@ -63,10 +60,11 @@ class Codes(Part):
     def waiting(self, principal: Principal, connection_id: str) -> dict[str, dict[str, int]]:
         """Records skipped for a missing mapping, counted per kind and code (``{"vat": {"X99":
         12}}``): what mapping each code would let sync. Qonto's invoices waiting for a VAT
-        group are counted per rate and country under ``vat_groups`` (``{"21% NL": 35}``). A
-        code the message does not name is counted under ``""``."""
+        group are counted per rate and country under ``vat_groups`` (``{"21% NL": 35}``), as
+        the system's ``waiting_keys`` read them. A code the message does not name is counted
+        under ``""``."""
         with self._sessions() as session:
-            self._load(session, principal, connection_id)
+            keys = system_spec(self._load(session, principal, connection_id).system).waiting_keys
             rows = session.execute(
                 sa.select(SyncIssue.reason_code, SyncIssue.message).where(
                     SyncIssue.connection_id == connection_id,
@@ -75,7 +73,7 @@ class Codes(Part):
             ).all()
         counts: dict[str, Counter[str]] = {kind: Counter() for kind in KIND_OF_REASON.values()}
         for reason, message in rows:
-            named = WAITING_KEY.get(reason)
+            named = keys.get(reason)
             code = named(message) if named else unmapped_code(reason, message)
             counts[KIND_OF_REASON[reason]][code or ""] += 1
         return {kind: dict(sorted(found.items())) for kind, found in counts.items()}
