@@ -1,5 +1,6 @@
 """Tripletex connector: the firm's clients (Tripletex customers), products and VAT types, read
-from the firm's own company with offset paging; invoices and credit notes written to it.
+from the firm's own company with offset paging; invoices and credit notes written to it, and
+what is still owed on them read back by id (``payment_status``).
 
 Customers are read incrementally with ``changedSince``; products and VAT types are small and
 rescanned. All three streams are one way: Tripletex is their master.
