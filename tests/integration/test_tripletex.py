@@ -1167,9 +1167,9 @@ def test_reconciliation_sets_tripletex_vat_totals_against_the_hubs_and_not_its_o
     system: System, tenant: Tenant, tripletex: Tripletex
 ) -> None:
     """An invoice is read back by id with its lines, in the same call: the report sets what
-    Tripletex booked per VAT type against the hub's, credit notes included. What is still
-    owed is not kept by the hub's invoices, so Tripletex's side of it shows as not read,
-    never as a difference against zero."""
+    Tripletex booked per VAT type against the hub's, credit notes included. Without
+    ``payment_status`` what is still owed is not kept by the hub's invoices, so Tripletex's
+    side of it shows as not read, never as a difference against zero."""
     cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
     activate(system, tenant, cid)
     party = all_of(tenant, "/parties")[0]
