@@ -443,8 +443,10 @@ def test_systems_publish_their_settings_streams_schedules_jobs_and_lists(tenant:
     schedules = {s["kind"]: s for s in systems["tripletex"]["schedules"]}
     assert schedules["statistics"] == {"kind": "statistics", "cron": "0 6 * * *",
                                        "timezone": "Europe/Oslo"}  # fmt: skip
+    assert schedules["payments"] == {"kind": "payments", "cron": "0 3 * * *",
+                                     "timezone": "Europe/Oslo"}  # fmt: skip
     assert systems["tripletex"]["job_kinds"] == [
-        "push", "retry", "pull", "products", "statistics"
+        "push", "retry", "pull", "products", "statistics", "payments"
     ]  # fmt: skip
     assert systems["tripletex"]["lists"] == ["vat", "customers"]
     assert systems["yuki"]["lists"] == []

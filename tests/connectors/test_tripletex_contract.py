@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -103,7 +104,9 @@ def test_every_request_of_the_connector_matches_the_official_spec(
     connector.test()
     streams = list(connector.mappings)
     connector.prepare(streams)
-    for stream in (s for s in streams if connector.mappings[s].inbound):
+    # Streams read by link are read by id only, below.
+    listed = [s for s, m in connector.mappings.items() if m.inbound and not m.read_by_link]
+    for stream in listed:
         page = connector.read_page(stream, None, 5)
         ids = [connector.mappings[stream].remote_id(r) for r in page.records]
         assert connector.fetch_many(stream, ids).keys() == set(ids)
@@ -126,6 +129,9 @@ def test_every_request_of_the_connector_matches_the_official_spec(
     paid_ref = {"invoice_id": ("invoices", str(charged["id"]))}
     payments = connector.mappings["payments"]
     connector.create_many("payments", [payments.from_canonical(payment, None, paid_ref)])
+    owed = connector.fetch_many("payment_status", [str(charged["id"])])
+    left = Decimal(str(owed[str(charged["id"])]["amountOutstanding"]))
+    assert left == Decimal(str(charged["amount"])) - Decimal("100.50")
     credit = {**record, "kind": "credit_note", "lines": []}
     credit_refs = {**refs, "credits_invoice_id": ("invoices", str(charged["id"]))}
     connector.create_many("invoices", [invoices.from_canonical(credit, None, credit_refs)])

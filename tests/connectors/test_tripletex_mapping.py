@@ -12,6 +12,7 @@ from ledgerbridge.connectors.base import SetupRefused, SkipRecord
 from ledgerbridge.connectors.tripletex.mapping import (
     CustomerMapping,
     InvoiceMapping,
+    PaymentStatusMapping,
     ProductMapping,
     VatTypeMapping,
 )
@@ -184,3 +185,29 @@ def test_credit_note_credits_the_whole_invoice_and_adopts_tripletex_numbers() ->
     assert canonical["number"] == "12" and canonical["kind"] == "credit_note"
     adopted = mapping.adopt_assigned({**INVOICE, "number": None}, canonical)
     assert adopted["number"] == "12" and adopted["due_date"] == "2026-11-20"
+
+
+@pytest.mark.parametrize(
+    ("outstanding", "amount_open"),
+    [
+        (5625.0, "5625"),  # unpaid: the whole gross amount
+        (4625.5, "4625.5"),  # partly paid
+        (0, "0"),  # paid, or credited
+        (-1000.0, "-1000"),  # a credit note of an invoice paid in part
+    ],
+)
+def test_payment_status_is_what_is_still_owed_on_the_invoice(
+    outstanding: float, amount_open: str
+) -> None:
+    mapping = PaymentStatusMapping()
+    row = {"id": 7, "amountOutstanding": outstanding}
+    assert mapping.remote_id(row) == "7"
+    assert mapping.to_canonical(row, {}) == {"amount_open": amount_open}
+    assert mapping.attach_to == "invoices" and mapping.read_by_link and not mapping.outbound
+
+
+def test_an_invoice_read_without_its_outstanding_amount_is_skipped_with_the_reason() -> None:
+    with pytest.raises(SkipRecord) as refused:
+        PaymentStatusMapping().to_canonical({"id": 7}, {})
+    assert refused.value.reason == "invalid_remote_data"
+    assert "Tripletex invoice 7" in str(refused.value)

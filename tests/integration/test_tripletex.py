@@ -1167,9 +1167,9 @@ def test_reconciliation_sets_tripletex_vat_totals_against_the_hubs_and_not_its_o
     system: System, tenant: Tenant, tripletex: Tripletex
 ) -> None:
     """An invoice is read back by id with its lines, in the same call: the report sets what
-    Tripletex booked per VAT type against the hub's, credit notes included. What is still
-    owed is not kept by the hub's invoices, so Tripletex's side of it shows as not read,
-    never as a difference against zero."""
+    Tripletex booked per VAT type against the hub's, credit notes included. Without
+    ``payment_status`` what is still owed is not kept by the hub's invoices, so Tripletex's
+    side of it shows as not read, never as a difference against zero."""
     cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
     activate(system, tenant, cid)
     party = all_of(tenant, "/parties")[0]
@@ -1210,3 +1210,132 @@ def test_reconciliation_sets_tripletex_vat_totals_against_the_hubs_and_not_its_o
     again = reconciled(system, tenant, cid, "2026-11")
     rows = tenant.api.get(f"/connections/{cid}/reconciliations/{again['id']}.csv").text
     assert "totals,net 3 (NOK),999.99,899.99" in rows
+
+
+def open_amounts(report: dict[str, Any]) -> tuple[Decimal, Decimal]:
+    """(the hub's, Tripletex's) open amount in NOK of a report."""
+    totals = report["totals"]
+    return (
+        Decimal(totals["hub"]["open_amount"].get("NOK", "0")),
+        Decimal(totals["remote"]["open_amount"]["NOK"]),
+    )
+
+
+def run_job(system: System, tenant: Tenant, clock: ManualClock, cid: str, kind: str) -> Run:
+    """Run a job now, a minute after the last one (so it is the latest), and answer its run."""
+    clock.advance(timedelta(minutes=1))
+    assert tenant.api.post(f"/connections/{cid}/jobs/{kind}").status_code == 202
+    system.run_until_idle()
+    with system.sessions() as session:
+        run = session.scalars(
+            sa.select(Run)
+            .where(Run.connection_id == cid, Run.kind == kind)
+            .order_by(Run.started_at.desc())
+            .limit(1)
+        ).one()
+        session.expunge(run)
+    return run
+
+
+def test_payment_status_reads_what_is_still_owed_into_the_hub_and_the_report_compares_it(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    """``payment_status`` reads each sent invoice's ``amountOutstanding`` by id into the hub
+    invoice's ``amount_open``: paid, partly paid and unpaid alike, credit notes included. With
+    it on, the report sets Tripletex's open amounts against the hub's instead of showing
+    them as not read; a payment registered in Tripletex after the read is a difference of the
+    open totals until the next read."""
+    streams = {**ALL_STREAMS, "payments": {"enabled": True}, "payment_status": {"enabled": True}}
+    cid = connect(tenant, tripletex, entities=streams)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    paid, partly, unpaid, credited = (issue(tenant, party["id"]) for _ in range(4))
+    credit = issue(
+        tenant, party["id"], kind="credit_note", credits_invoice_id=credited["id"],
+        date="2026-11-21", lines=[{"description": "Kreditert", "quantity": "-1",
+                                   "unit_price": "4500", "vat_code": "3"}],
+    )  # fmt: skip
+    system.run_until_idle()
+    # Paid in full through the hub, partly paid in Tripletex (a bank payment matched there).
+    payment = {"invoice_id": paid["id"], "date": "2026-11-25", "amount": "5625.00",
+               "currency": "NOK"}  # fmt: skip
+    assert tenant.api.post("/payments", json=payment).status_code == 201
+    system.run_until_idle()
+    firm = tripletex.firm.firm_id
+    by_number = {str(i["invoiceNumber"]): i for i in tripletex.sandbox.all(firm, "Invoice")}
+
+    def remote(record: dict[str, Any]) -> dict[str, Any]:
+        number = tenant.api.get(f"/invoices/{record['id']}").json()["data"]["number"]
+        return by_number[number]
+
+    tripletex.sandbox.register_payment(firm, remote(partly)["id"], Decimal("1000.00"))
+
+    before = reconciled(system, tenant, cid, "2026-11")
+    assert before["totals"]["open_unread"] == []
+    assert open_amounts(before) == (0, Decimal("10250")), "read from Tripletex, not in the hub"
+
+    read = run_job(system, tenant, clock, cid, "payments")
+    assert read.status == "succeeded"
+    assert read.calls == 1, "five linked invoices: one GET /invoice?id=… with their ids"
+    assert read.counts.get("payment_status.updated") == 5, read.counts
+
+    def owed(record: dict[str, Any]) -> Decimal | None:
+        value = tenant.api.get(f"/invoices/{record['id']}").json()["data"]["amount_open"]
+        return None if value is None else Decimal(value)
+
+    assert [owed(r) for r in (paid, partly, unpaid, credited, credit)] == [0, 4625, 5625, 0, 0]
+    after = reconciled(system, tenant, cid, "2026-11")
+    assert open_amounts(after) == (10250, 10250)
+    assert after["differences"] == [], "open amounts read back are nothing to send"
+    assert after["calls"] <= 7, "the invoices and their outstanding amounts: a call each"
+
+    # A read changed only the connection's own copy: a push has nothing to send.
+    assert run_job(system, tenant, clock, cid, "push").calls == 0
+    assert len(tripletex.sandbox.all(firm, "Invoice")) == 5
+
+    # Paid in Tripletex after the read: the open totals differ until the next read.
+    tripletex.sandbox.register_payment(firm, remote(unpaid)["id"], Decimal("5625.00"))
+    stale = reconciled(system, tenant, cid, "2026-11")
+    assert open_amounts(stale) == (10250, 4625)
+    csv_text = tenant.api.get(f"/connections/{cid}/reconciliations/{stale['id']}.csv").text
+    assert "totals,open amount (NOK),10250,4625\r\n" in csv_text, csv_text
+    again = run_job(system, tenant, clock, cid, "payments")
+    assert owed(unpaid) == 0
+    assert again.counts.get("payment_status.updated") == 1, "only the one that changed"
+    assert open_amounts(reconciled(system, tenant, cid, "2026-11")) == (4625, 4625)
+
+
+def test_payment_status_reads_a_hundred_invoices_a_call_a_page_of_links_at_a_time(
+    system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
+) -> None:
+    """N linked invoices cost ceil(N / 100) calls: the links are read a page at a time (the
+    connection's page size) and each page's invoices 100 ids a call, with only their
+    outstanding amount. A smaller page costs a call per page and reads the same."""
+    streams = {**ALL_STREAMS, "payment_status": {"enabled": True}}
+    cid = connect(tenant, tripletex, entities=streams)["id"]
+    # The import's preview reads the stream as the import does: by its links (none yet).
+    preview = tenant.api.post(f"/connections/{cid}/preview", json={"kind": "import"})
+    assert preview.status_code == 200, preview.text
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    for _ in range(120):
+        issue(tenant, party["id"])
+    system.run_until_idle()
+    charged = tripletex.sandbox.all(tripletex.firm.firm_id, "Invoice")
+    assert len(charged) == 120
+    tripletex.sandbox.register_payment(tripletex.firm.firm_id, charged[0]["id"], Decimal(625))
+
+    read = run_job(system, tenant, clock, cid, "payments")
+    assert read.calls == 2, "120 linked invoices: two GET /invoice?id=…, 100 ids then 20"
+    assert read.counts.get("payment_status.updated") == 120, read.counts
+    owed = sorted(Decimal(i["data"]["amount_open"]) for i in all_of(tenant, "/invoices"))
+    assert owed == [5000] + [5625] * 119
+
+    small = tenant.api.patch(f"/connections/{cid}", json={"settings": {"page_size": 50}})
+    assert small.status_code == 200, small.text
+    tripletex.sandbox.register_payment(tripletex.firm.firm_id, charged[-1]["id"], Decimal(5625))
+    paged = run_job(system, tenant, clock, cid, "payments")
+    assert paged.calls == 3, "pages of 50 links: 50, 50 and 20 ids"
+    assert paged.counts.get("payment_status.updated") == 1, paged.counts
+    owed = sorted(Decimal(i["data"]["amount_open"]) for i in all_of(tenant, "/invoices"))
+    assert owed == [0, 5000] + [5625] * 118

@@ -359,6 +359,10 @@ class EntityMapping(ABC):
     attach_to: str | None = None
     """A stream that never creates hub records but adds its fields to the record linked with
     the same remote id in this other stream (payment status onto invoices)."""
+    read_by_link: bool = False
+    """The system lists no such records: an attach stream's records are read by id
+    (``fetch_many``), those linked in ``attach_to``, a page of links at a time (Tripletex's
+    outstanding amounts of the invoices the connection sent)."""
     sequence: NumberSequence | None = None
     """Numbers the hub assigns before a record is sent (see ``NumberSequence``)."""
     product_lookup: ProductLookup | None = None
@@ -383,9 +387,11 @@ class EntityMapping(ABC):
     """Whether the system's invoices as read carry their lines: a report's side of the
     system shows amounts it does not read as not read, never as zero."""
     reads_open_amount: bool = True
-    """Whether they carry an open amount the hub's own can be set against: where the hub
-    never learns what is still owed (Tripletex, paid through the hub's own payments), the
-    report shows the system's side of it as not read."""
+    """Whether a report reads the system's open amounts of these invoices (from a stream
+    attached to them that carries ``amount_open``) whether or not the connection syncs that
+    stream (Uniconta's open items). False: only while the connection reads them into the hub
+    (Tripletex's ``payment_status``); otherwise the hub never learns what is still owed, and
+    the report shows the system's side of it as not read."""
     vat_rounding: VatRounding = "per_line"
     """How the system rounds an invoice's VAT (invoice streams): what a reconciliation adds
     up per VAT code and counts as the total it booked."""

@@ -449,6 +449,7 @@ SYSTEMS: dict[str, SystemSpec] = {
             "products": tripletex_mapping.ProductMapping,
             "invoices": tripletex_mapping.InvoiceMapping,
             "payments": tripletex_mapping.PaymentMapping,
+            "payment_status": tripletex_mapping.PaymentStatusMapping,
             "period_statistics": tripletex_mapping.StatisticsMapping,
         },
         # No daily number is published: Tripletex limits per period and says so in headers.
@@ -463,6 +464,8 @@ SYSTEMS: dict[str, SystemSpec] = {
             # Reads nothing except on a summary import day (settings.summary.import_day).
             # Also the reload (settings.summary.reload_requested_at, then this job).
             "statistics": Pull(("period_statistics",), "0 6 * * *", announce=True),
+            # What is still owed on the invoices sent, as Uniconta's open items: daily.
+            "payments": Pull(("payment_status",), "0 3 * * *"),
         },
         entities=frozenset(TRIPLETEX_STREAM_ENTITIES.values()),
         default_streams=TripletexConnector.default_streams,

@@ -23,6 +23,7 @@ from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.conflicts import Verdict, decide, has_rules, held_fields, record_verdict
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.hub import NewRecord
+from ledgerbridge.engine.linked_reads import Pages
 from ledgerbridge.engine.lookups import looked_up
 from ledgerbridge.engine.prefetch import later, read_ahead
 from ledgerbridge.engine.recorder import SyncRecorder
@@ -635,7 +636,8 @@ class InboundSync(SyncState):
             after = self.cursor(session, ctx, cursor)
         ctx.connector.prepare([stream])
         prepare = functools.partial(self.prepare, ctx, stream)
-        with closing(read_ahead(ctx.connector, stream, after, ctx.page_size, prepare)) as pages:
+        pages_of = Pages(ctx, self._sessions)
+        with closing(read_ahead(pages_of, stream, after, ctx.page_size, prepare)) as pages:
             for page, prepared in pages:
                 if on_first_page is not None:
                     on_first_page()

@@ -24,11 +24,18 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
-from ledgerbridge.connectors.base import Connector, Page
+from ledgerbridge.connectors.base import Page
 
 T = TypeVar("T")
+
+
+class PageReader(Protocol):
+    """What reads a stream's pages: a connector, or the engine's ``linked_reads.Pages``."""
+
+    def read_page(self, stream: str, after: str | None, limit: int) -> Page: ...
+
 
 _BOOKED: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
     "ledgerbridge_call_booked", default=None
@@ -44,7 +51,7 @@ def call_booked() -> None:
 
 
 def read_ahead(
-    connector: Connector,
+    connector: PageReader,
     stream: str,
     after: str | None,
     limit: int,
@@ -99,7 +106,7 @@ def read_ahead(
 def _read(
     booked: threading.Event,
     waiting: threading.Event,
-    connector: Connector,
+    connector: PageReader,
     stream: str,
     after: str | None,
     limit: int,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledgerbridge.connectors.base import JSON, StepCall
 from ledgerbridge.engine.context import RunContext
 from ledgerbridge.engine.inbound import DONE, InboundSync, pull_cursor
+from ledgerbridge.engine.linked_reads import Pages
 from ledgerbridge.engine.outbound import OutboundSync, Planned
 
 EXAMPLES = 5
@@ -122,19 +123,20 @@ class SyncPreview:
                 if total is not None:
                     ctx.totals[stream] = total
             streams = [s for s in streams if self._cursor(ctx, f"import:{s}") != DONE]
-        pages: list[tuple[str, list[JSON]]] = []
+        pages_read: list[tuple[str, list[JSON]]] = []
+        pages = Pages(ctx, self._sessions)
         for stream in streams:
             after = self._cursor(ctx, pull_cursor(stream))
             ctx.connector.prepare([stream])
             more = True
             while more:
-                page = ctx.connector.read_page(stream, after, ctx.page_size)
-                pages.append((stream, page.records))
+                page = pages.read_page(stream, after, ctx.page_size)
+                pages_read.append((stream, page.records))
                 after, more = page.after, page.more
                 ctx.heartbeat()
         # No call is made from here on: the transaction may stay open while deciding.
         with self._undone() as session:
-            for stream, records in pages:
+            for stream, records in pages_read:
                 self.inbound.apply(session, ctx, stream, records)
                 _page_done(session)
         return tally

@@ -164,7 +164,9 @@ class Reconciler(SyncState):
             differences.extend(self._stream(ctx, stream, period, hub_side, remote_side, booked))
         unread = [s for s in streams if not ctx.mapping(s).inbound and not ctx.mapping(s).read_back]
         amounts_unread = [s for s in streams if not ctx.mapping(s).reads_amounts]
-        open_unread = [s for s in streams if not ctx.mapping(s).reads_open_amount]
+        open_unread = [
+            s for s in streams if not ctx.mapping(s).reads_open_amount and not _open_sources(ctx, s)
+        ]
         return Report(
             totals={"period": period.label, "hub": hub_side.json(), "remote": remote_side.json(),
                     "streams": streams, "unread": unread, "amounts_unread": amounts_unread,
@@ -444,21 +446,26 @@ class Reconciler(SyncState):
             after = page.after
 
     def _open_amounts(self, ctx: RunContext, stream: str, remote: dict[str, Remote]) -> None:
-        """The system's open amounts of its invoices, where the system keeps them apart from
-        the invoice (an open-items stream attached to it; read whether the connection syncs
-        it or not): an invoice without an open item is settled."""
-        attached = [
-            name
-            for name, m in ctx.connector.mappings.items()
-            if m.attach_to == stream and m.inbound and "amount_open" in m.fields
-        ]
-        for name in attached:
+        """The system's open amounts of its invoices, read from the stream attached to them
+        that carries them (``_open_sources``): page by page (Uniconta's open items), or, for a
+        stream read by link, those of the invoices read here by id (Tripletex's outstanding
+        amounts: one call per 100). An invoice without one is settled."""
+        for name in _open_sources(ctx, stream):
             mapping = ctx.connector.mappings[name]
-            amounts = {
-                mapping.remote_id(row): mapping.to_canonical(row, {}).get("amount_open")
-                for rows in self._pages(ctx, name)
-                for row in rows
-            }
+            if mapping.read_by_link:
+                read = [rid for rid, seen in remote.items() if seen.full is not None]
+                ctx.heartbeat()
+                rows = list(ctx.connector.fetch_many(name, read).values()) if read else []
+            else:
+                rows = [row for page in self._pages(ctx, name) for row in page]
+            amounts: dict[str, Any] = {}
+            for row in rows:
+                try:
+                    amounts[mapping.remote_id(row)] = mapping.to_canonical(row, {}).get(
+                        "amount_open"
+                    )
+                except SkipRecord:
+                    continue  # unreadable there: the pull lists it with its reason
             for remote_id, seen in remote.items():
                 if seen.full is not None:
                     seen.full = {**seen.full, "amount_open": amounts.get(remote_id) or "0"}
@@ -486,6 +493,22 @@ class Reconciler(SyncState):
             stated = full.get("date")
             converted[remote_id] = Remote(projection, full, None, str(stated) if stated else day)
         return converted
+
+
+def _open_sources(ctx: RunContext, stream: str) -> list[str]:
+    """The streams attached to an invoice stream that carry the system's open amounts of its
+    invoices: read for every report when the invoices' mapping ``reads_open_amount``
+    (Uniconta's open items), else only while the connection reads them into the hub
+    (Tripletex's ``payment_status``): without them the hub's side is never known."""
+    reads_always = ctx.mapping(stream).reads_open_amount
+    return [
+        name
+        for name, m in ctx.connector.mappings.items()
+        if m.attach_to == stream
+        and m.inbound
+        and "amount_open" in m.fields
+        and (reads_always or ctx.directions(name)[0])
+    ]
 
 
 def _in_period(

@@ -1,5 +1,6 @@
 """Tripletex connector: the firm's clients (Tripletex customers), products and VAT types, read
-from the firm's own company with offset paging; invoices and credit notes written to it.
+from the firm's own company with offset paging; invoices and credit notes written to it, and
+what is still owed on them read back by id (``payment_status``).
 
 Customers are read incrementally with ``changedSince``; products and VAT types are small and
 rescanned. All three streams are one way: Tripletex is their master.
@@ -37,6 +38,7 @@ from ledgerbridge.connectors.tripletex.mapping import (
     CustomerMapping,
     InvoiceMapping,
     PaymentMapping,
+    PaymentStatusMapping,
     ProductMapping,
     StatisticsMapping,
     VatTypeMapping,
@@ -62,6 +64,7 @@ STREAM_ENTITIES: dict[str, str] = {
     "products": "product",
     "invoices": "invoice",
     "payments": "payment",
+    "payment_status": "invoice",
     "period_statistics": "period_statistics",
 }
 CLIENTS_PER_PAGE = 10
@@ -95,6 +98,15 @@ SEARCHES: dict[str, tuple[str, dict[str, str]]] = {
     "invoices": (
         "/invoice",
         {"invoiceDateFrom": "1900-01-01", "invoiceDateTo": "2200-01-01", "fields": INVOICE_FIELDS},
+    ),
+    # What is still owed on the invoices sent, read by id with nothing else.
+    "payment_status": (
+        "/invoice",
+        {
+            "invoiceDateFrom": "1900-01-01",
+            "invoiceDateTo": "2200-01-01",
+            "fields": "id,amountOutstanding",
+        },
     ),
 }
 BY_ID = {"customers": "id", "products": "ids", "vat_codes": "id"}
@@ -131,6 +143,7 @@ class TripletexConnector(Connector):
             "products": ProductMapping(self.vat_numbers),
             "invoices": InvoiceMapping(self.vat_ids),
             "payments": PaymentMapping(),
+            "payment_status": PaymentStatusMapping(),
             "period_statistics": self.statistics,
         }
         self._companies: dict[str, int] | None = None
@@ -194,6 +207,11 @@ class TripletexConnector(Connector):
             return self._statistics(after)
         if stream == "customers":
             return self._changed_customers(after, limit)
+        if stream == "payment_status":
+            raise ConnectorError(
+                "Tripletex outstanding amounts are read by id, those of the invoices sent "
+                "(PaymentStatusMapping.read_by_link), never as a list"
+            )
         path, params = SEARCHES[stream]
         start = int(after or 0)
         if stream == "products" and start == 0:
@@ -357,6 +375,10 @@ class TripletexConnector(Connector):
                     for rid in remote_ids}  # fmt: skip
         if stream == "invoices":
             return self._invoices_by_id(remote_ids)
+        if stream == "payment_status":
+            # Only ids: a link of another shape (none is made) has nothing to read.
+            wanted = [rid for rid in remote_ids if rid.isdigit()]
+            return self._search(stream, "id", wanted, self.mappings[stream].remote_id)
         found = self._search(stream, BY_ID[stream], remote_ids, self.mappings[stream].remote_id)
         missing = [rid for rid in remote_ids if rid not in found]
         if stream == "customers" and missing:

@@ -18,7 +18,7 @@ from ledgerbridge.connectors.kit.records import (
     written_once,
 )
 from ledgerbridge.connectors.kit.references import linked, target_of
-from ledgerbridge.connectors.kit.values import decimal, named, text, texts
+from ledgerbridge.connectors.kit.values import dec, decimal, named, text, texts
 from ledgerbridge.model.invoice import fold_document_discount
 
 CUSTOMER_FIELDS = (
@@ -201,8 +201,9 @@ class InvoiceMapping(EntityMapping):
     inbound = False
     reads_open_amount = False
     """An invoice is read back by id with its lines (``INVOICE_FIELDS``), so a report sets
-    Tripletex's VAT totals against the hub's. Its outstanding amount is not compared: the
-    hub's invoices do not keep what is still owed on them (payments go from the hub)."""
+    Tripletex's VAT totals against the hub's. Its outstanding amount is compared only while
+    ``payment_status`` reads it into the hub's invoices; otherwise the hub does not know what
+    is still owed on them (payments go from the hub)."""
     vat_rounding = "per_code"
     """VAT once per VAT type on its net, as the sandbox books it (inferred: Tripletex's docs
     do not say how an invoice's VAT is rounded; both sides of a report are added up alike)."""
@@ -390,6 +391,36 @@ class PaymentMapping(EntityMapping):
             f"{payload['invoice']}|{payload['paymentDate']}|{payload['paidAmount']}|"
             f"{payload['_hub']}"
         )
+
+
+class PaymentStatusMapping(EntityMapping):
+    """What is still owed on each invoice and credit note sent to Tripletex
+    (``amountOutstanding``, in the invoice's currency: 0 once paid or credited, below 0 on a
+    credit note of a paid invoice) → the hub invoice's ``amount_open``. One way, daily.
+
+    Tripletex lists no open items of their own, so the invoices the connection sent are read
+    by id (``read_by_link``), 100 a call, with only these fields. The invoice's status stays
+    the app's (it issued the invoice, and its payments go from the hub)."""
+
+    entity = "invoice"
+    remote_entity = "invoice"
+    fields = frozenset({"amount_open"})
+    attach_to = "invoices"
+    read_by_link = True
+    outbound = False
+
+    def remote_id(self, remote: JSON) -> str:
+        return str(remote["id"])
+
+    def to_canonical(self, remote: JSON, refs: Mapping[str, str | None]) -> JSON:
+        outstanding = dec(remote.get("amountOutstanding"))
+        if outstanding is None:
+            raise SkipRecord(
+                "invalid_remote_data",
+                f"Tripletex invoice {remote.get('id')} was read without its outstanding "
+                "amount: the next payment status read tries it again",
+            )
+        return {"amount_open": outstanding}
 
 
 def statistics_customer(remote_id: str) -> str:

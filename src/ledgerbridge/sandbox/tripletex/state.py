@@ -867,6 +867,20 @@ class TripletexSandbox:
         with self.lock:
             self.book(company_id).delete(model_name, object_id, events[model_name])
 
+    def register_payment(
+        self, company_id: int, invoice_id: int, amount: Decimal, day: date | None = None
+    ) -> Row:
+        """A customer's payment registered on an invoice in the UI (a bank payment matched to
+        it), with the company's first payment type: the invoice's outstanding amount drops as
+        ``PUT /invoice/{id}/:payment`` lowers it."""
+        with self.lock:
+            book = self.book(company_id)
+            payment_type = book.rows("PaymentType")[0]["id"]
+            row = book.register_payment(
+                invoice_id, day or self.today(), payment_type, Decimal(amount), None
+            )
+            return self._render(company_id, "Invoice", row)
+
     def get(self, company_id: int, model_name: str, object_id: int) -> Row | None:
         """One object with all fields, as the API would render it (``None`` if missing)."""
         with self.lock:
