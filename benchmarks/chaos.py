@@ -21,6 +21,13 @@ first, the engine gets a grace period with faults off and no kills (records link
 - **sync s**: time from the first record created to every record linked, under faults (empty
   when the bound passed first).
 
+Systems: ``uniconta``, ``qonto``, ``tripletex``, ``yuki`` (customers and invoices pushed from
+the hub); ``webshop`` (WooCommerce orders booked into Uniconta); ``paymatch`` (payouts posted
+in Uniconta's cash journal); ``mail`` (booked invoices mailed through a faulty SMTP server);
+``till`` (Zettle sales, most paid two or three ways, each booked open in Uniconta with one set
+of payment lines in its cash journal: per part, its method's account, once). What each checks
+is in benchmarks/README.md, "Chaos".
+
     .venv/bin/python benchmarks/chaos.py --systems uniconta,qonto,tripletex \\
         --databases sqlite,postgresql --records 300 --fault-rate 0.1 --kills 30
 
