@@ -21,6 +21,13 @@ first, the engine gets a grace period with faults off and no kills (records link
 - **sync s**: time from the first record created to every record linked, under faults (empty
   when the bound passed first).
 
+Systems: ``uniconta``, ``qonto``, ``tripletex``, ``yuki`` (customers and invoices pushed from
+the hub); ``webshop`` (WooCommerce orders booked into Uniconta); ``paymatch`` (payouts posted
+in Uniconta's cash journal); ``mail`` (booked invoices mailed through a faulty SMTP server);
+``till`` (Zettle sales, most paid two or three ways, each booked open in Uniconta with one set
+of payment lines in its cash journal: per part, its method's account, once). What each checks
+is in benchmarks/README.md, "Chaos".
+
     .venv/bin/python benchmarks/chaos.py --systems uniconta,qonto,tripletex \\
         --databases sqlite,postgresql --records 300 --fault-rate 0.1 --kills 30
 
@@ -77,6 +84,8 @@ from ledgerbridge.sandbox.woocommerce import Settings as ShopSettings
 from ledgerbridge.sandbox.woocommerce import WooSandbox
 from ledgerbridge.sandbox.yuki import SandboxServer as YukiServer
 from ledgerbridge.sandbox.yuki import YukiSandbox, seed_demo
+from ledgerbridge.sandbox.zettle import SandboxServer as ZettleServer
+from ledgerbridge.sandbox.zettle import ZettleSandbox
 from ledgerbridge.settings import Settings
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -1099,6 +1108,365 @@ class PayMatch(Target):
         self.sandbox.close()
 
 
+TILL_ITEMS = (
+    ("KAF-01", "Cappuccino", 4200, 25), ("KAF-02", "Caffè latte", 4500, 25),
+    ("BAG-01", "Kanelsnegl", 3250, 12), ("BAG-02", "Rugbrød", 4995, 12),
+    ("BOG-01", "Kogebog", 24900, 0),
+)  # fmt: skip
+"""SKU, name, price with VAT in øre, VAT rate: three rates at one till."""
+TILL_DEBTOR = "KASSE"
+TILL_JOURNAL = "INDBETAL"
+TILL_METHODS = {
+    "IZETTLE_CARD": ("Kort", "5820"), "IZETTLE_CASH": ("Kontant", "5800"),
+    "MOBILE_PAY": ("MobilePay", "5810"),
+}  # fmt: skip
+"""Each payment method's term and the ledger account its money lands on (the term's)."""
+TILL_MIXES = (
+    (("IZETTLE_CARD",), 2), (("IZETTLE_CASH",), 1), (("MOBILE_PAY",), 1),
+    (("IZETTLE_CARD", "IZETTLE_CARD"), 1),
+    (("IZETTLE_CARD", "IZETTLE_CASH"), 3), (("IZETTLE_CASH", "MOBILE_PAY"), 1),
+    (("IZETTLE_CARD", "MOBILE_PAY"), 1), (("IZETTLE_CARD", "IZETTLE_CASH", "MOBILE_PAY"), 2),
+)  # fmt: skip
+"""How a sale is paid, with its weight: one method (two cards are one method), or split two
+or three ways (more than half of the sales)."""
+
+
+@dataclass
+class TillSale:
+    """What the harness rang up at the till, to compare with Uniconta."""
+
+    number: str
+    uuid: str
+    gross: Decimal
+    """What the customer paid, tips included: the invoice's total."""
+    parts: list[tuple[str, Decimal]]
+    """Per payment of a split sale: the method's ledger account and the amount (none when one
+    method paid it all)."""
+
+
+class Till(Target):
+    """A Zettle till booked into Uniconta: sales rung up during the run, a good share paid two
+    or three ways (card, cash, MobilePay), read by webhook (each delivered twice, none while
+    ``serve`` is down) and by the safety-net pull; the route's policy names each method's
+    account and a payment journal, so each split sale is an open invoice plus one payment
+    posting in Uniconta's cash journal (docs/commerce.md, "A sale paid several ways")."""
+
+    name = "till"
+    streams = ("sales",)
+    company = 48213
+    user, password = "chaos", "chaos-Pa55word"
+
+    def __init__(self, plan: FaultPlan) -> None:
+        self.zettle = ZettleSandbox(seed=11, webhook_timeout=5.0)
+        self.zettle.apply_settings({"webhook_repeats": 2})
+        self.server = ZettleServer(self.zettle, faults=plan)
+        self.server.start()
+        self.sandbox, self.uniconta, self.booking = uniconta_company(
+            plan, self.company, "Kaos Café ApS", self.user, self.password
+        )
+        seed_webshop(self.sandbox, self.company)
+        vat = {25: "U25", 12: "U12", 0: "U0"}
+        self.sandbox.load(self.company, "GLVatClient", [
+            {"Vat": "U12", "Name": "Salgsmoms 12%", "VatType": "Sales", "Rate": 12}])  # fmt: skip
+        self.sandbox.load(self.company, "InvItemClient", [
+            {"Item": sku, "Name": name, "ItemType": "Item", "Vat": vat[rate], "Unit": "Piece",
+             "SalesPrice1": price / 100} for sku, name, price, rate in TILL_ITEMS])  # fmt: skip
+        self.sandbox.load(self.company, "GLAccountClient", [
+            {"Account": "5810", "Name": "Tilgodehavende MobilePay"}])  # fmt: skip
+        self.sandbox.load(self.company, "PaymentTermClient", [
+            {"Payment": "MobilePay", "Name": "MobilePay", "PaymentMethod": "Creditcard",
+             "Days": 0, "Account": "5810", "PostOnDC": True}])  # fmt: skip
+        self.sandbox.load(self.company, "GLDailyJournalClient", [
+            {"Journal": TILL_JOURNAL, "Name": "Indbetalinger", "DefaultAccountType": "Finans",
+             "GenerateVoucher": True}])  # fmt: skip
+        self.sandbox.load(self.company, "DebtorClient", [
+            {"Account": TILL_DEBTOR, "Name": "Kassesalg (Zettle)", "Group": "PRIV",
+             "Country": "Denmark", "Currency": "DKK", "Payment": "Kontant"}])  # fmt: skip
+        self.sales: dict[str, TillSale] = {}
+        self.zettle_id = ""
+        self.lock = threading.Lock()
+        self.stop_making = threading.Event()
+        self.stop_pulling = threading.Event()
+        self.making_done = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.failure: str | None = None
+
+    def fault_servers(self) -> list[LoopbackServer]:
+        return [self.server, self.uniconta, self.booking]
+
+    def connect(self, api: HubApi) -> str:
+        """The Zettle connection (which subscribes its webhook), Uniconta's with its cash
+        journal stream, and the route with the till's policy; the id is Uniconta's."""
+        till = api.create("/connections", {
+            "system": "zettle", "name": "Kaos café",
+            "settings": {"base_url": self.server.base_url, "contact_email": "kasse@kaos.example"},
+            "secrets": {"api_key": self.zettle.default_key.key},
+        })  # fmt: skip
+        accounting = api.create("/connections", {
+            "system": "uniconta", "name": "Uniconta", "timezone": "Europe/Copenhagen",
+            "settings": {"company_id": self.company, "username": self.user,
+                         "base_url": self.uniconta.base_url, "booking_url": self.booking.base_url,
+                         "post_invoices": True,
+                         "entities": streams_only("uniconta", "customers", "invoices",
+                                                  "payment_status", "cash_journal")},
+            "secrets": {"password": self.password},
+        })  # fmt: skip
+        self.zettle_id, uniconta_id = str(till["id"]), str(accounting["id"])
+        self.sandbox.set_change_url(self.company, accounting["change_url"])
+        methods = {
+            code: {"payment_term": term, "registered_as_paid": True, "account": account}
+            for code, (term, account) in TILL_METHODS.items()
+        }
+        api.create("/routes", {
+            "source": self.zettle_id, "target": uniconta_id, "entities": [],
+            "commerce": {"rules": {}, "policy": {
+                "states": {"completed": "create_invoice"}, "payment_methods": methods,
+                "payment_journal": TILL_JOURNAL,
+                "customers": {"shared_b2c_account": TILL_DEBTOR},
+                "vat": {"domestic_codes": {"25": "U25", "12": "U12", "0": "U0"}},
+                "rounding_account": "AFRUND", "refund_item": "REFUSION"}},
+        })  # fmt: skip
+        return uniconta_id
+
+    def imports(self, cid: str) -> list[str]:
+        return [cid, self.zettle_id]
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        return None
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        raise NotImplementedError("the till's invoices come from its sales")
+
+    # ---------------------------------------------------------------- the till's side
+
+    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
+        """Sales are rung up in the background while the kills go on; the pull is asked for
+        every ``PULL_EVERY`` seconds (webhooks sent while ``serve`` is down are missed)."""
+        rng = random.Random(options.seed)
+        spread = max(2.0, min(options.timeout / 3, options.kills * 2.5))
+        pace = spread / max(1, options.records)
+        maker = threading.Thread(
+            target=self._make, args=(options.records, pace, rng, created), daemon=True
+        )
+        puller = threading.Thread(
+            target=self._pull, args=(api.client.base_url, api.client.headers), daemon=True
+        )
+        self.threads = [maker, puller]
+        for thread in self.threads:
+            thread.start()
+
+    def _make(
+        self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
+    ) -> None:
+        try:
+            for _ in range(count):
+                if self.stop_making.is_set():
+                    return
+                self._ring_up(rng, created)
+                time.sleep(pace)
+        except Exception as exc:  # the till refused a sale: reported, never hidden
+            self.failure = f"ringing up the till's sales: {type(exc).__name__}: {exc}"
+        finally:
+            self.making_done.set()
+
+    def _ring_up(self, rng: random.Random, created: dict[str, dict[str, JSON]]) -> None:
+        """One sale of 1–3 rows, paid by the drawn mix: each part but the last a whole number
+        of kroner, a card part now and then with a tip."""
+        rows = [
+            {"sku": sku, "name": name, "unit_price": price, "vat_percentage": rate,
+             "quantity": rng.choice((1, 1, 2, 3))}
+            for sku, name, price, rate in rng.sample(TILL_ITEMS, rng.randint(1, 3))
+        ]  # fmt: skip
+        amount = sum(int(row["unit_price"]) * int(row["quantity"]) for row in rows)
+        methods = rng.choices([m for m, _ in TILL_MIXES], [w for _, w in TILL_MIXES])[0]
+        payments: list[JSON] = []
+        left = amount
+        for index, method in enumerate(methods):
+            payment: JSON = {"type": method}
+            if index < len(methods) - 1:
+                share = rng.randint(1, max(1, left // 100 - (len(methods) - index)))
+                payment["amount"] = share * 100
+                left -= share * 100
+            if method == "IZETTLE_CARD" and rng.random() < 0.2:
+                payment["tip"] = rng.choice((500, 1000))
+            payments.append(payment)
+        sale = self.zettle.ring_up({"products": rows, "payments": payments})
+        paid = [(p["type"], Decimal(p["amount"]) / 100) for p in sale["payments"]]
+        split = len({method for method, _ in paid}) > 1
+        number = str(sale["globalPurchaseNumber"])
+        with self.lock:
+            self.sales[number] = TillSale(
+                number, str(sale["purchaseUUID1"]), sum((a for _, a in paid), Decimal(0)),
+                [(TILL_METHODS[m][1], a) for m, a in paid] if split else [],
+            )  # fmt: skip
+            created["sales"][number] = {"uuid": sale["purchaseUUID1"]}
+
+    def _pull(self, base_url: httpx.URL, headers: httpx.Headers) -> None:
+        """The till's scheduled safety-net pull, asked for through the API."""
+        with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
+            while not self.stop_pulling.wait(PULL_EVERY):
+                try:
+                    client.post(f"/connections/{self.zettle_id}/jobs/pull")
+                except httpx.TransportError:
+                    continue
+
+    def stop_producing(self) -> None:
+        self.stop_making.set()
+
+    # ---------------------------------------------------------------- Uniconta's side
+
+    def _invoices(self) -> dict[str, list[JSON]]:
+        """Booked invoices (not credit notes) by ``YourRef``, the sale's number."""
+        invoices: dict[str, list[JSON]] = defaultdict(list)
+        for row in self.sandbox.all(self.company, "DebtorInvoiceClient"):
+            if row.get("YourRef") and not row.get("Settlements"):
+                invoices[str(row["YourRef"])].append(row)
+        return invoices
+
+    def _payments(self) -> dict[str, dict[str, list[JSON]]]:
+        """The cash journal's lines by sale number, then by reference (``PAY <number>
+        <digest>``): one reference per split sale."""
+        found: dict[str, dict[str, list[JSON]]] = defaultdict(lambda: defaultdict(list))
+        for row in self.sandbox.all(self.company, "GLDailyJournalLineClient"):
+            reference = str(row.get("ReferenceNumber") or "")
+            if reference.startswith("PAY "):
+                found[reference.split(" ")[1]][reference].append(row)
+        return found
+
+    def _done(self, sale: TillSale, invoices: dict[str, list[JSON]], payments: Any) -> bool:
+        """Booked, and for a split sale its payment lines in the journal."""
+        return bool(invoices.get(sale.number)) and (not sale.parts or sale.number in payments)
+
+    def linked(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
+        invoices, payments = self._invoices(), self._payments()
+        with self.lock:
+            sales = list(self.sales.values())
+        return sum(self._done(sale, invoices, payments) for sale in sales)
+
+    def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
+        if self.failure:
+            raise RuntimeError(self.failure)
+        if not self.making_done.is_set():
+            return False
+        return self.linked(api, created, cid) == len(self.sales)
+
+    def compare(
+        self,
+        report: Report,
+        settings: Settings,
+        api_key: str,
+        created: dict[str, dict[str, JSON]],
+    ) -> None:
+        """Each sale against its invoice and, when split, its payment lines; the hub through
+        its API (no worker running)."""
+        system = System(settings)
+        server = ServerThread(create_app(system)).start()
+        api = HubApi(server.url, api_key)
+        try:
+            self._compare(report, api)
+            report.error = report.error or self.failure
+        finally:
+            api.close()
+            server.stop()
+            system.close()
+
+    def _compare(self, report: Report, api: HubApi) -> None:
+        connections = [c["id"] for c in api.client.get("/connections").json()]
+        issues = [
+            issue
+            for cid in connections
+            for issue in api.client.get(f"/connections/{cid}/issues").json()
+        ]
+        report.issue_reasons = dict(Counter(i["reason"] for i in issues))
+        keys = {str(i["key"]) for i in issues}
+        orders: dict[str, list[JSON]] = defaultdict(list)
+        for record in api.all("/orders"):
+            orders[str(record["data"].get("number"))].append(record)
+        hub_invoices: dict[str, list[JSON]] = defaultdict(list)
+        for record in api.all("/invoices"):
+            if record["data"].get("kind") != "credit_note":
+                hub_invoices[str(record["data"].get("reference") or "")].append(record)
+        postings: dict[str, list[JSON]] = defaultdict(list)
+        for record in api.all("/journal-postings"):
+            postings[str(record["data"].get("order_ref"))].append(record)
+        invoices, payments = self._invoices(), self._payments()
+        for sale in self.sales.values():
+            booked = invoices.get(sale.number, [])
+            report.duplicated_remote += max(0, len(booked) - 1)
+            report.duplicated_hub += max(0, len(orders[sale.number]) - 1)
+            report.duplicated_hub += max(0, len(hub_invoices[sale.number]) - 1)
+            report.duplicated_hub += max(0, len(postings[sale.number]) - (1 if sale.parts else 0))
+            written = payments.get(sale.number, {})
+            report.duplicated_remote += max(0, len(written) - 1)
+            # A sale's records in the hub: an issue may be keyed by any of them.
+            mine = {sale.uuid, sale.number} | {
+                r["id"] for r in orders[sale.number] + hub_invoices[sale.number]
+                + postings[sale.number]
+            }  # fmt: skip
+            if self._done(sale, invoices, payments):
+                report.linked += 1
+            elif mine & keys:
+                report.with_issue += 1
+            else:
+                report.neither += 1
+                report.lost += 1
+            if booked and abs(Decimal(str(booked[0]["TotalAmount"])) - sale.gross) > TOLERANCE:
+                report.damaged += 1
+            if not sale.parts:
+                report.damaged += bool(written)  # one method: no payment lines
+                continue
+            if booked and written:
+                self._check_parts(report, sale, booked[0], next(iter(written.values())))
+
+    @staticmethod
+    def _check_parts(report: Report, sale: TillSale, invoice: JSON, rows: list[JSON]) -> None:
+        """Per part, one debit of its method's account and one credit of the till's debtor
+        settling the invoice, for the part's amount: one too many is **dup remote**, one
+        missing **lost**, a wrong account or amount **damaged**."""
+
+        def amount(row: JSON) -> Decimal:
+            return Decimal(str(row.get("Debit") or 0)) - Decimal(str(row.get("Credit") or 0))
+
+        tendered = sorted((str(r["Account"]), amount(r)) for r in rows
+                          if r.get("AccountType") != "Debtor")  # fmt: skip
+        settled = [r for r in rows if r.get("AccountType") == "Debtor"]
+        wanted = sorted(sale.parts)
+        extra = max(0, len(tendered) - len(wanted)) + max(0, len(settled) - len(wanted))
+        missing = max(0, len(wanted) - len(tendered)) + max(0, len(wanted) - len(settled))
+        report.duplicated_remote += extra
+        report.lost += missing
+        if extra or missing:
+            return
+        number = str(invoice["InvoiceNumber"])
+        credits = sorted(-amount(r) for r in settled)
+        if (
+            tendered != wanted
+            or credits != sorted(a for _, a in wanted)
+            or sum(credits) != sale.gross
+            or any(str(r.get("Account")) != TILL_DEBTOR or str(r.get("Invoice")) != number
+                   for r in settled)
+        ):  # fmt: skip
+            report.damaged += 1
+
+    def remote_documents(self) -> dict[str, dict[str, list[str]]]:
+        return {"sales": {n: [str(r["InvoiceNumber"]) for r in rows]
+                          for n, rows in self._invoices().items()}}  # fmt: skip
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        return {"sales": {str(r["InvoiceNumber"]) for r in
+                          self.sandbox.all(self.company, "DebtorInvoiceClient")}}  # fmt: skip
+
+    def close(self) -> None:
+        self.stop_making.set()
+        self.stop_pulling.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        for server in (self.booking, self.uniconta, self.server):
+            server.stop()
+        self.sandbox.close()
+        self.zettle.close()
+
+
 MAIL_VAT = {"S25": "DK25", "S0": "DK0", "EU0": "EU0", "U25": "U25", "K25": "DK25K", "X99": "X"}
 SMTP_FAULTS = (("tempfail", 4), ("drop_mid_data", 3), ("drop_after_data", 1), ("refuse", 1))
 """Faults the SMTP server is given during the run, with their weights."""
@@ -1287,9 +1655,11 @@ class Mail(Target):
 
 TARGETS: dict[str, Callable[[FaultPlan], Target]] = {
     "uniconta": Uniconta, "qonto": Qonto, "tripletex": Tripletex, "yuki": Yuki,
-    "webshop": Webshop, "paymatch": PayMatch, "mail": Mail,
+    "webshop": Webshop, "paymatch": PayMatch, "mail": Mail, "till": Till,
 }  # fmt: skip
-FAULT_SEQUENCES = ("qonto", "tripletex", "uniconta", "webshop", "yuki", "paymatch", "mail")
+FAULT_SEQUENCES = (
+    "qonto", "tripletex", "uniconta", "webshop", "yuki", "paymatch", "mail", "till",
+)  # fmt: skip
 """Each target's place in the fault seeds: fixed, so adding a target never changes the faults
 another one gets."""
 
