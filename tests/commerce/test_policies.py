@@ -506,6 +506,56 @@ def test_vat_is_booked_once_per_code_even_where_two_codes_share_a_rate() -> None
             order(
                 tenders=[
                     {"code": "stripe", "amount": "100.00"},
+                    {"code": "quickpay", "amount": "25.00"},
+                ]
+            ),
+            {
+                "payment_methods": {
+                    "stripe": {
+                        "payment_term": "Kort",
+                        "registered_as_paid": True,
+                        "account": "5820",
+                    },
+                    "quickpay": {
+                        "payment_term": "Kort",
+                        "registered_as_paid": True,
+                        "account": "5830",
+                    },
+                },
+                "payment_journal": "INDBETAL",
+            },
+            ("Netto 8", False, "payment_split"),
+            id="two-methods-one-term-two-accounts",
+        ),
+        pytest.param(
+            order(
+                tenders=[
+                    {"code": "stripe", "amount": "100.00"},
+                    {"code": "quickpay", "amount": "25.00"},
+                ]
+            ),
+            {
+                "payment_methods": {
+                    "stripe": {
+                        "payment_term": "Kort",
+                        "registered_as_paid": True,
+                        "account": "5820",
+                    },
+                    "quickpay": {
+                        "payment_term": "Kort",
+                        "registered_as_paid": True,
+                        "account": "5820",
+                    },
+                },
+                "payment_journal": "INDBETAL",
+            },
+            ("Kort", True, "registered_as_paid"),
+            id="two-methods-one-term-one-account",
+        ),
+        pytest.param(
+            order(
+                tenders=[
+                    {"code": "stripe", "amount": "100.00"},
                     {"code": "giftcard", "amount": "25.00"},
                 ]
             ),

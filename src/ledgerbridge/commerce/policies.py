@@ -372,9 +372,13 @@ def decide_payment(order: Order, policy: CommercePolicy) -> PaymentDecision:
     (``tenders``: part card, part cash) whose methods' rules differ is not: an invoice's one
     payment term registers one payment, which would book the cash on the card's receivable; it
     gets the customer profile's term, else the default, and stays open for a person
-    (``payment_split``). Methods whose rules agree (two card types on one term) are one.
+    (``payment_split``). Methods whose rules agree (two card types on one term) are one;
+    not so two on one term whose rules name different accounts (card and MobilePay both on
+    ``Kort``, settled to two receivables): registered on the term, both would land on one.
     """
-    if len({_registration(t.code, order, policy) for t in order.tenders}) > 1:
+    registrations = {_registration(t.code, order, policy) for t in order.tenders}
+    accounts = {rule.account for t in order.tenders if (rule := policy.payment_rule(t.code))}
+    if len(registrations) > 1 or len(accounts - {None}) > 1:
         return PaymentDecision(_payment_term(None, order, policy), False, "payment_split")
     code = order.payment_method.code if order.payment_method else None
     rule = policy.payment_rule(code)
