@@ -22,7 +22,7 @@ from ledgerbridge.sandbox.yuki import SandboxServer, YukiSandbox, seed_demo
 from ledgerbridge.sandbox.yuki.model import Contact
 from ledgerbridge.sandbox.yuki.seed import SeededDomain
 from ledgerbridge.settings import Settings
-from ledgerbridge.store.tables.sync import Run
+from ledgerbridge.store.tables.sync import Link, Run
 from tests.integration.conftest import Tenant, new_tenant, reconciled
 
 
@@ -761,6 +761,11 @@ def test_a_yuki_contact_without_a_code_gets_the_hubs_next_number_when_next_sent(
     [party] = all_of(tenant, "/parties")
     assert party["data"]["debtor_number"] is None
     assert party["sync"][0]["remote_id"] == f"id:{contact}"
+    invoice = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-020"))
+    system.run_until_idle()
+    assert [i["key"] for i in issues(tenant, connection["id"], "yuki_contact_not_customer")] == [
+        invoice.json()["id"]
+    ]
 
     tenant.api.patch(f"/parties/{party['id']}", json={"phone": "015-1234567"})
     system.run_until_idle()
@@ -769,25 +774,71 @@ def test_a_yuki_contact_without_a_code_gets_the_hubs_next_number_when_next_sent(
     assert stored.city == "Delft"
     record = tenant.api.get(f"/parties/{party['id']}").json()
     assert record["data"]["debtor_number"] == "20000"
-    links = {s["stream"]: s["remote_id"] for s in record["sync"]}
-    assert links["contacts"] == "20000"
-
-    invoice = tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-020"))
-    system.run_until_idle()
-    assert [i["key"] for i in issues(tenant, connection["id"], "yuki_contact_not_customer")] == [
-        invoice.json()["id"]
-    ]
-    pull(system, tenant, connection["id"])
-    record = tenant.api.get(f"/parties/{party['id']}").json()
+    # The customer's link follows the code the hub gave it: the invoice needs no pull.
     assert {s["stream"]: s["remote_id"] for s in record["sync"]} == {
         "contacts": "20000", "customers": "20000",
     }  # fmt: skip
-    assert tenant.api.post(f"/connections/{connection['id']}/jobs/push").status_code == 202
-    system.run_until_idle()
     [booked] = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
-    assert booked.reference == "F2026-020"
+    assert (booked.reference, booked.contact_id) == ("F2026-020", contact)
+    assert issues(tenant, connection["id"]) == []
+    pull(system, tenant, connection["id"])
+    assert last_run(system, connection["id"], "pull").status == "succeeded"
     assert len(all_of(tenant, "/parties")) == 1
     assert len(yuki.sandbox.contacts(yuki.domain)) == 1
+
+
+def test_a_customer_renumbered_in_the_hub_keeps_syncing_under_its_new_code(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    """A customer's debtor number changed in the app renames its relationship code in Yuki;
+    the pulls after it follow the customer under the new code (its Customer box with it),
+    and its invoices go to Yuki under that code."""
+    connection, party = one_customer_synced(system, tenant, yuki)
+    renamed = tenant.api.patch(f"/parties/{party['id']}", json={"debtor_number": "30000"})
+    assert renamed.status_code == 200, renamed.text
+    system.run_until_idle()
+    contact = yuki.sandbox.get_contact(yuki.domain, "30000")
+    assert contact is not None and contact.is_customer
+    assert yuki.sandbox.get_contact(yuki.domain, "10001") is None
+
+    # Invoiced before any pull: it goes to the contact under its new code.
+    tenant.api.post("/invoices", json=invoice_body(party["id"], "F2026-030"))
+    system.run_until_idle()
+    [booked] = yuki.sandbox.sales_invoices(yuki.seeded.administration_id)
+    assert (booked.reference, booked.contact_id) == ("F2026-030", contact.id)
+
+    pull(system, tenant, connection["id"])
+    assert last_run(system, connection["id"], "pull").status == "succeeded"
+    record = tenant.api.get(f"/parties/{party['id']}").json()
+    assert {s["stream"]: s["remote_id"] for s in record["sync"]} == {
+        "contacts": "30000", "customers": "30000",
+    }  # fmt: skip
+    assert issues(tenant, connection["id"]) == []
+    assert len(all_of(tenant, "/parties")) == 1
+
+
+def test_a_pull_moves_a_customer_link_left_under_the_code_it_had_before(
+    system: System, tenant: Tenant, yuki: Yuki
+) -> None:
+    """A customer renumbered while its customer link kept the old code (as a connection
+    renumbered by an earlier version left it): the pull moves that link to the code Yuki
+    now shows, instead of failing on a second link of the same customer."""
+    connection, party = one_customer_synced(system, tenant, yuki)
+    tenant.api.patch(f"/parties/{party['id']}", json={"debtor_number": "30000"})
+    system.run_until_idle()
+    with system.sessions() as session, session.begin():
+        session.execute(
+            sa.update(Link)
+            .where(Link.connection_id == connection["id"], Link.stream == "customers")
+            .values(remote_id="10001")
+        )
+    pull(system, tenant, connection["id"])
+    assert last_run(system, connection["id"], "pull").status == "succeeded"
+    record = tenant.api.get(f"/parties/{party['id']}").json()
+    assert {s["stream"]: s["remote_id"] for s in record["sync"]} == {
+        "contacts": "30000", "customers": "30000",
+    }  # fmt: skip
+    assert len(all_of(tenant, "/parties")) == 1
 
 
 def test_contact_types_choose_what_is_imported_and_exported(

@@ -217,7 +217,13 @@ class InboundSync(SyncState):
                 record = self.hub.get(session, ctx.tenant_id, entity, link.record_id)
             elif mapping.attach_to is not None:
                 record = self._attach_target(session, ctx, mapping.attach_to, remote_id, entity)
-                if record is None:
+                if record is not None:
+                    # Linked here under the id its parent had before it was renamed: the
+                    # link moves to the new id rather than the record getting a second one.
+                    link = self.links_by(session, ctx, stream, Link.record_id, [record.id]).get(
+                        record.id
+                    )
+                else:
                     refs = SkipRecord(
                         f"{stream}_target_pending",
                         f"waits for {mapping.attach_to} {remote_id} to sync",

@@ -938,8 +938,10 @@ class OutboundSync(SyncState):
             )
         if adopts and not fresh.deleted:  # a finished create about to be withdrawn
             self._adopt_assigned_values(session, ctx, stream, fresh, synced)
-        if outcome == "updated" and link is not None and link.remote_id != remote_id:
-            session.info.setdefault(MOVED, set()).add((ctx.connection_id, record.id))
+        if link is not None and link.remote_id != remote_id:
+            if outcome == "updated":
+                session.info.setdefault(MOVED, set()).add((ctx.connection_id, record.id))
+            self.follow_renamed(session, ctx, stream, record.id, remote_id)
         self.save_link(session, ctx, stream, fresh, remote_id, synced, link)
         remote_rows.keep(session, ctx, stream, [row], self.clock.now())
         # An inbound copy held back while this create was unconfirmed is this record.

@@ -111,6 +111,22 @@ class SyncState:
         )
         return {getattr(link, column.key): link for link in rows}
 
+    def follow_renamed(
+        self, session: Session, ctx: RunContext, stream: str, record_id: str, remote_id: str
+    ) -> None:
+        """A record of ``stream`` now known under another remote id (a Yuki contact whose
+        relationship code the hub changed): the links of the streams attached to ``stream``
+        name the same remote record, so they move with it, and what refers to the record
+        through them (an invoice's customer) uses the new id at once."""
+        attached = [
+            name for name, mapping in ctx.connector.mappings.items() if mapping.attach_to == stream
+        ]
+        for name in attached:
+            link = self.links_by(session, ctx, name, Link.record_id, [record_id]).get(record_id)
+            if link is not None and link.remote_id != remote_id:
+                link.remote_id = remote_id
+                link.updated_at = self.clock.now()
+
     def save_link(
         self,
         session: Session,

@@ -365,14 +365,14 @@ class InvoiceMapping(EntityMapping):
         )
         code = target_of(refs, self.entity, "party_id")[1]
         if code.startswith(ID_PREFIX):
-            # Waits like an unticked customer, and follows by itself once a pull has seen the
-            # relationship code the hub gives the contact.
+            # Waits like an unticked customer, and follows by itself once the hub has given
+            # the contact its relationship code (the customer's link moves to the code).
             raise SkipRecord(
                 NOT_CUSTOMER_REASON,
                 "the customer was made in Yuki without a relationship code and has no debtor "
                 "number yet: it gets the hub's next one when the hub sends it to Yuki, which "
                 "any change to the customer in the app does (or give it a debtor number); "
-                "the invoice follows once the next pull has seen the code",
+                "the invoice follows as soon as the code is in Yuki",
             )
         reference = invoice_reference(record)
         # Yuki's schema wants at least one line, and refuses the whole call otherwise.
