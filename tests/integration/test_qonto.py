@@ -363,6 +363,7 @@ def test_records_that_cannot_sync_say_why(
         "debtor_number_missing": "assign one and it syncs by itself",
     }
     assert what_to_do[reason] in issues[0]["message"], issues[0]["message"]
+    assert NEW_CUSTOMER["name"] in issues[0]["message"]  # which record, in its own name
 
     fixed = {"is_customer": True, "debtor_number": "10001"}
     tenant.api.patch(f"/parties/{created.json()['id']}", json=fixed)

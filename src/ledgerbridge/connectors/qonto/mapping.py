@@ -232,16 +232,20 @@ class ClientMapping(EntityMapping):
     def from_canonical(
         self, record: JSON, current: JSON | None, refs: Mapping[str, RemoteRef | None]
     ) -> JSON:
+        who = words(record.get("name")) or words(
+            " ".join(str(record.get(part) or "") for part in ("first_name", "last_name"))
+        )
+        named = f" {who}" if who else ""
         if not record.get("is_customer"):
             raise SkipRecord(
                 "relation_type_unsupported",
-                "only Customer and Private Customer relations sync to Qonto; this party is "
+                f"only Customer and Private Customer relations sync to Qonto; party{named} is "
                 "not a customer: mark it a customer (is_customer) and it syncs by itself",
             )
         if not words(record.get("debtor_number")):
             raise SkipRecord(
                 "debtor_number_missing",
-                "the customer has no debtor number; assign one and it syncs by itself",
+                f"customer{named} has no debtor number; assign one and it syncs by itself",
             )
         payload: JSON = {
             "email": record.get("email"),
