@@ -309,6 +309,27 @@ def test_a_person_customer_is_sent_with_split_names(
     assert client["billing_address"]["street_address"] == "Keizersgracht 123-2"
 
 
+def test_a_customer_whose_client_was_deleted_in_qonto_says_which_and_what_to_do(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    """A client deleted in Qonto is not made again when its customer changes in the app
+    (deletes are not propagated); the issue names the customer and says what to do."""
+    connection = connect(tenant, qonto)
+    import_all(system, tenant, connection["id"])
+    created = tenant.api.post("/parties", json=NEW_CUSTOMER)
+    system.run_until_idle()
+    [client] = qonto.clients()
+    qonto.sandbox.delete_client(client["id"])
+
+    tenant.api.patch(f"/parties/{created.json()['id']}", json={"email": "new@atlas.example"})
+    system.run_until_idle()
+    assert qonto.clients() == []
+    [issue] = tenant.api.get(f"/connections/{connection['id']}/issues").json()
+    assert (issue["reason"], issue["key"]) == ("remote_record_missing", created.json()["id"])
+    assert "10001 (Atlas Rénovation SAS)" in issue["message"], issue["message"]
+    assert "delete it in the app too" in issue["message"]
+
+
 def test_an_existing_qonto_client_is_found_not_duplicated(
     system: System, tenant: Tenant, qonto: Qonto
 ) -> None:

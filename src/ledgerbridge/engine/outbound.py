@@ -52,7 +52,7 @@ from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.gathering import gather
 from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.routing import routed_to, tenant_routes
-from ledgerbridge.engine.state import SyncState
+from ledgerbridge.engine.state import SyncState, named
 from ledgerbridge.engine.steps import (
     ADOPTED,
     AWAITING_CREATE,
@@ -695,8 +695,11 @@ class OutboundSync(SyncState):
                     recorder.issue(
                         session, stream=stream, direction=OUTBOUND, key=record.id,
                         reason="remote_record_missing",
-                        message=f"{ctx.remote_name(stream)} {link.remote_id} no longer exists "
-                        "there; deletes are not propagated, so it is not recreated",
+                        message=f"{ctx.remote_name(stream)} {link.remote_id}, linked to "
+                        f"{named(record.data, record.id)}, no longer exists there (deleted "
+                        "there): deletes are not propagated, so it is not made again and this "
+                        "record's changes are not sent; delete it in the app too if it was "
+                        "meant to go",
                         record_id=record.id, remote_id=link.remote_id,
                     )  # fmt: skip
                     continue

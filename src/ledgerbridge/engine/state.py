@@ -293,7 +293,7 @@ class SyncState:
                 f"{what} does not exist in the hub (or was deleted): give the record an "
                 f"existing {label} and it is sent",
             )
-        what = f"its {label} {_named(target.data, record_id)}"
+        what = f"its {label} {named(target.data, record_id)}"
         carriers = [s for s in reference.streams if _brings_link(ctx, s)]
         if not carriers:
             return SkipRecord(
@@ -375,7 +375,7 @@ def _label(reference: Reference) -> str:
     return LABELS.get(reference.field) or reference.field.removesuffix("_id").replace("_", " ")
 
 
-def _named(data: Mapping[str, Any], record_id: str) -> str:
+def named(data: Mapping[str, Any], record_id: str) -> str:
     """A referenced record as a person finds it in either system: by its business key (a
     product's SKU, an invoice's or a debtor's number) and its name, which a hub id is not;
     an invoice not numbered yet by its reference (the order's number); the id only when the
