@@ -330,6 +330,24 @@ def test_a_customer_whose_client_was_deleted_in_qonto_says_which_and_what_to_do(
     assert "delete it in the app too" in issue["message"]
 
 
+def test_a_vat_groups_country_is_checked_in_words_and_kept_upper_case(
+    tenant: Tenant, qonto: Qonto
+) -> None:
+    connection = connect(tenant, qonto)
+    path = f"/connections/{connection['id']}"
+    group = {"code": "FR20", "rate": "20"}
+    refused = tenant.api.patch(
+        path, json={"settings": {"vat_groups": [{**group, "country": "France"}]}}
+    )
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["detail"]
+    assert error["loc"] == ["body", "settings", "vat_groups", "0", "country"]
+    assert "unknown country code 'France'" in error["msg"], error["msg"]
+    saved = tenant.api.patch(path, json={"settings": {"vat_groups": [{**group, "country": "fr"}]}})
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["settings"]["vat_groups"][0]["country"] == "FR"
+
+
 def test_an_existing_qonto_client_is_found_not_duplicated(
     system: System, tenant: Tenant, qonto: Qonto
 ) -> None:

@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from ledgerbridge.connectors.settings import ConnectionSettings, Strict, Text, Url
+from ledgerbridge.model import CountryCode
 
 
 class VatGroup(Strict):
@@ -15,7 +16,7 @@ class VatGroup(Strict):
 
     code: Text = Field(description="The group's code, e.g. FR20")
     rate: Decimal = Field(ge=0, le=100, description="In percent, e.g. 20 or 5.5")
-    country: str = Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166 country code")
+    country: CountryCode = Field(description="ISO 3166 country code, e.g. FR")
 
 
 class QontoSettings(ConnectionSettings):
