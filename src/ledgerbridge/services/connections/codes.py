@@ -24,7 +24,6 @@ from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.sync import SyncIssue
 
-VAT_STREAMS = ("products", "invoices")
 KIND_OF_REASON = dict(
     zip(UNMAPPED_REASONS, ("vat", "units", "payment_terms", "vat_groups"), strict=True)
 )
@@ -141,9 +140,14 @@ class Codes(Part):
     def _unmapped_warnings(
         self, connection_id: str, system: str, settings: JSON, opener: Opener | None
     ) -> list[str]:
+        codes_spec = system_spec(system).codes
         entities = settings.get("entities") or {}
-        needs_vat = any((entities.get(s) or {}).get("enabled") for s in VAT_STREAMS)
-        if not needs_vat or opener is None:
+        streams = [
+            stream
+            for stream in codes_spec.vat_streams(settings)
+            if (entities.get(stream) or {}).get("enabled")
+        ]
+        if not codes_spec.vat or not streams or opener is None:
             return []
         try:
             lists = self._read_lists(connection_id, system, opener)
@@ -154,8 +158,8 @@ class Codes(Part):
         if not unmapped:
             return []
         return [
-            f"VAT codes {', '.join(unmapped)} are not mapped: products and invoices using them "
-            "are skipped (not lost) and sync by themselves once the codes are mapped"
+            f"VAT codes {', '.join(unmapped)} are not mapped: {' and '.join(streams)} using "
+            "them are skipped (not lost) and sync by themselves once the codes are mapped"
         ]
 
 
