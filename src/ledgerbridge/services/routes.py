@@ -50,6 +50,7 @@ from ledgerbridge.model.commerce import Order
 from ledgerbridge.runtime.flowkit import WITHDRAWN
 from ledgerbridge.runtime.flows import CommerceFlows, source_orders
 from ledgerbridge.runtime.jobqueue.port import JobBackend
+from ledgerbridge.runtime.mail import mail_enabled
 from ledgerbridge.runtime.paymatch import PayMatchFlows
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
@@ -138,6 +139,7 @@ def view(route: Route, source: Connection | None = None, target: Connection | No
         warnings = CommercePolicy.saved_warnings(stored)
         warnings += _files_unpaid(stored, source)
         warnings += _payments_unsent(stored, target)
+        warnings += _mail_off(stored, target)
         rules = MappingRules.model_validate(route.commerce.get("rules") or {})
         commerce = {
             "policy": route.commerce.get("policy"),
@@ -186,6 +188,29 @@ def _payments_unsent(policy: JSON | None, target: Connection | None) -> list[str
         f"registered part by part in the cash journal, but the target connection does not send "
         f"its {streams[0]} stream: the payments wait in the hub until it is switched on "
         f'(settings "entities": {{"{streams[0]}": {{"enabled": true}}}})'
+    ]
+
+
+def _mail_off(policy: JSON | None, target: Connection | None) -> list[str]:
+    """The warning of a route whose policy mails booked invoices into a connection that
+    does not: the target's ``invoice_mail`` decides how (the shop's SMTP server), and while
+    it is off the invoices it books are not mailed, then or later, with nothing else to say
+    so."""
+    if target is None or not CommercePolicy.saved(policy).email_invoices:
+        return []
+    spec = SYSTEMS.get(target.system)
+    if spec is None or mail_enabled(target.settings or {}):
+        return []
+    if "invoice_mail" not in spec.settings.model_fields:
+        return [
+            f"commerce.policy.email_invoices is on, but {spec.title} connections do not mail "
+            "invoices: no invoice of this route is mailed"
+        ]
+    return [
+        "commerce.policy.email_invoices is on, but the target connection's invoice mail is "
+        "off: the invoices it books are not mailed, then or later, until settings.invoice_mail "
+        'is enabled with the shop\'s SMTP server ("invoice_mail": {"enabled": true, '
+        '"smtp_host": …}, docs/invoice-mail.md)'
     ]
 
 
