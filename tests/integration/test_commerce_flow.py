@@ -694,6 +694,52 @@ def test_a_fixed_policy_lets_skipped_orders_and_drafts_flow(
     assert len(uniconta_documents(uniconta)) == 2
 
 
+@pytest.mark.parametrize("retry", ["issue", "all"])
+def test_a_held_order_is_taken_up_again_when_its_issue_is_retried(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any], retry: str
+) -> None:
+    """The till's shared debtor is created in Uniconta after the import: the order waits for
+    it (shared_customer_missing). Once the debtor is read into the hub, retrying the issue
+    books the order, as the issue asks, without the shop changing it."""
+    route, cid = shop["route"], shop["connection"]["id"]
+    uniconta.sandbox.load(COMPANY, "DebtorClient", [{"Account": "KASSE", "Name": "Kassesalg"}])
+    policy = {**POLICY, "customers": {"shared_b2c_account": "KASSE"}}
+    body = {"source": "app", "target": route["target"], "entities": ["party"],
+            "commerce": {"policy": policy, "rules": {}}}  # fmt: skip
+    assert tenant.api.put(f"/routes/{route['id']}", json=body).status_code == 200
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    system.run_until_idle()
+    [issue] = [i for i in tenant.api.get(f"/connections/{cid}/issues").json()
+               if i["stream"] == "orders"]  # fmt: skip
+    assert issue["reason"] == "shared_customer_missing"
+
+    assert tenant.api.post(f"/connections/{cid}/jobs/pull").status_code == 202
+    system.run_until_idle()
+    assert [p for p in items(tenant, "/parties") if p["data"].get("debtor_number") == "KASSE"]
+    assert derived(system, tenant, route["id"]) == [], "the debtor's arrival alone books nothing"
+
+    if retry == "issue":
+        retried = tenant.api.post(
+            f"/connections/{cid}/issues/retry", json={"issue_id": issue["id"]}
+        )
+    else:
+        retried = tenant.api.post(f"/connections/{cid}/jobs/retry")
+    assert retried.status_code == 202, retried.text
+    system.run_until_idle()
+    assert [i for i in tenant.api.get(f"/connections/{cid}/issues").json()
+            if i["stream"] == "orders"] == []  # fmt: skip
+    [invoice] = derived(system, tenant, route["id"])
+    assert invoice["data"]["reference"] == "5001"
+    assert invoice["data"]["status"] in ("booked", "paid")
+    assert [d["Account"] for d in uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")] == ["KASSE"]
+
+    again = tenant.api.post(f"/connections/{cid}/jobs/retry")
+    assert again.status_code == 202, again.text
+    system.run_until_idle()
+    assert len(derived(system, tenant, route["id"])) == 1, "a retry books no order twice"
+    assert len(uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 1
+
+
 def test_an_eu_consumer_charged_no_vat_is_an_issue_until_the_policy_says_it_is_zero_rated(
     system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any]
 ) -> None:
