@@ -21,12 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ledgerbridge.connectors.base import NamedCode
 from ledgerbridge.model.common import Canonical
@@ -91,6 +92,23 @@ class PayMatchPolicy(Canonical):
     wait_for_invoice_hours: int = Field(default=24, ge=0, le=24 * 60)
     """How long a payout waits for an order's invoice that exists but is not booked yet,
     before that line goes to the error account (from which a late match moves it)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_start_is_chosen(cls, given: Any) -> Any:
+        """No default start: every payout the acquirer still lists would be posted, those a
+        person booked by hand before the route too, which books them twice."""
+        if isinstance(given, Mapping) and given.get("start_date") is None:
+            problem = PydanticCustomError(
+                "start_date_missing",
+                "Field required: the first day whose payouts are posted; payouts that arrived "
+                "before it are not, so give the day after the last payout booked by hand",
+            )
+            raise ValidationError.from_exception_data(
+                "PayMatchPolicy",
+                [InitErrorDetails(type=problem, loc=("start_date",), input=None)],
+            )
+        return given
 
     def named_codes(self) -> list[NamedCode]:
         """The journal and the accounts the block names, with their paths under
