@@ -140,14 +140,8 @@ class Codes(Part):
     def _unmapped_warnings(
         self, connection_id: str, system: str, settings: JSON, opener: Opener | None
     ) -> list[str]:
-        codes_spec = system_spec(system).codes
-        entities = settings.get("entities") or {}
-        streams = [
-            stream
-            for stream in codes_spec.vat_streams(settings)
-            if (entities.get(stream) or {}).get("enabled")
-        ]
-        if not codes_spec.vat or not streams or opener is None:
+        streams = streams_needing_vat(system, settings)
+        if not streams or opener is None:
             return []
         try:
             lists = self._read_lists(connection_id, system, opener)
@@ -161,6 +155,17 @@ class Codes(Part):
             f"VAT codes {', '.join(unmapped)} are not mapped: {' and '.join(streams)} using "
             "them are skipped (not lost) and sync by themselves once the codes are mapped"
         ]
+
+
+def streams_needing_vat(system: str, settings: JSON) -> list[str]:
+    """The connection's streams that are on and whose records are skipped while a VAT code of
+    the system is not mapped (Uniconta: only items read from it); none when it maps no VAT
+    codes, or takes its own codes as they are."""
+    codes = system_spec(system).codes
+    if not codes.vat:
+        return []
+    entities = settings.get("entities") or {}
+    return [s for s in codes.vat_streams(settings) if (entities.get(s) or {}).get("enabled")]
 
 
 def _check_kind(spec: SystemSpec, name: str) -> None:
