@@ -525,6 +525,31 @@ def test_routes_api_refuses_what_makes_no_sense(tenant: Tenant, shop: dict[str, 
         response = tenant.api.post("/routes", json=body)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["detail"][0]["loc"] == loc, response.text
+    # Every setting refused at once, policy and rules alike, each at its path.
+    many = tenant.api.post("/routes", json={
+        "source": "app", "target": target, "entities": [],
+        "commerce": {"policy": {"states": {"processing": "book_it"}, "rounding_tolerance": "5",
+                                "customers": {"profiles": {"b2c": {"match_by": "shoe_size"}}}},
+                     "rules": {"filters": [{"field": "nope", "operator": "eq", "value": 1}]}},
+        "paymatch": {"journal": "", "receivable_account": "5820", "fee_account": "7220",
+                     "bank_account": "5900", "error_account": "", "start_date": "2026-12-01"},
+    })  # fmt: skip
+    assert many.status_code == 422, many.text
+    assert sorted(".".join(d["loc"][1:]) for d in many.json()["detail"]) == [
+        "commerce.policy.customers.profiles.b2c.debtor_group",
+        "commerce.policy.customers.profiles.b2c.match_by",
+        "commerce.policy.rounding_tolerance",
+        "commerce.policy.states.processing",
+        "commerce.rules.filters.0.field",
+    ]  # fmt: skip
+    fixed = tenant.api.post("/routes", json={
+        "source": "app", "target": target, "entities": ["invoice"],
+        "paymatch": {"journal": "", "receivable_account": "5820", "fee_account": "7220",
+                     "bank_account": "5900", "error_account": "", "start_date": "2026-12-01"},
+    })  # fmt: skip
+    assert sorted(".".join(d["loc"][1:]) for d in fixed.json()["detail"]) == [
+        "paymatch.error_account", "paymatch.journal"
+    ]  # fmt: skip
     duplicate = tenant.api.post("/routes", json={"source": "app", "target": target,
                                                  "entities": ["party"]})  # fmt: skip
     assert duplicate.status_code == 409

@@ -76,6 +76,14 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _problems(exc: ValidationError, where: tuple[str, ...]) -> list[Invalid]:
+    """Every setting a block refuses, each at its path, so one answer names them all."""
+    return [
+        Invalid(error["msg"], field=_path((*where, *error["loc"])))
+        for error in exc.errors(include_url=False)
+    ]
+
+
 def _validated(commerce: JSON | None, current: JSON | None) -> JSON | None:
     """The commerce block as stored: the policy and rules validated, the rules versioned
     against the current ones."""
@@ -90,13 +98,14 @@ def _validated(commerce: JSON | None, current: JSON | None) -> JSON | None:
         # The rules' hash is derived, as a route's view shows it: the one sent back is not kept.
         rules_given = {k: v for k, v in commerce["rules"].items() if k != "content_hash"}
         commerce = {**commerce, "rules": rules_given}
+    problems: list[Invalid] = []
     for part, model in (("policy", CommercePolicy), ("rules", MappingRules)):
         try:
             model.model_validate(commerce.get(part) or {})
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = _path(("commerce", part, *first["loc"]))
-            raise Invalid(first["msg"], field=where) from None
+            problems += _problems(exc, ("commerce", part))
+    if problems:
+        raise Invalid(problems[0].message, field=problems[0].field, also=problems[1:])
     policy = CommercePolicy.model_validate(commerce.get("policy") or {})
     rules = MappingRules.model_validate(commerce.get("rules") or {})
     if current and current.get("rules"):
@@ -122,8 +131,8 @@ def _validated_paymatch(paymatch: JSON | None) -> JSON | None:
     try:
         policy = PayMatchPolicy.model_validate(paymatch)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise Invalid(first["msg"], field=_path(("paymatch", *first["loc"]))) from None
+        [first, *also] = _problems(exc, ("paymatch",))
+        raise Invalid(first.message, field=first.field, also=also) from None
     return policy.model_dump(mode="json")
 
 
