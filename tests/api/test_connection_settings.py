@@ -313,6 +313,32 @@ def test_a_list_the_system_cannot_give_now_says_why(tenant: Tenant, uniconta: Un
     assert started.json()["warnings"][0].startswith("unmapped VAT codes not checked: ")
 
 
+def test_unmapped_vat_codes_are_warned_about_only_where_they_skip_records(
+    tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """Invoices and the items a shop's products are written to carry Uniconta's own VAT codes
+    (U25, U_DE19), so a webshop's connection is not told to map them; only items read from
+    Uniconta are skipped for an unmapped code, and the warning names them alone."""
+    shop = {
+        "products_master": "app",
+        "entities": {"products": {"enabled": True}, "invoices": {"enabled": True}},
+    }
+    webshop = connect(tenant, uniconta, settings=shop, name="Webshop books")
+    assert tenant.api.get(f"/connections/{webshop['id']}/preflight").json()["warnings"] == []
+    started = tenant.api.post(f"/connections/{webshop['id']}/import")
+    assert started.status_code == 202, started.text
+    assert started.json()["warnings"] == []
+
+    read = {"entities": {"products": {"enabled": True}, "invoices": {"enabled": True}}}
+    crm = connect(tenant, uniconta, settings=read, name="CRM books")
+    [warning] = tenant.api.get(f"/connections/{crm['id']}/preflight").json()["warnings"]
+    assert warning.startswith("VAT codes ")
+    assert warning.endswith(
+        " are not mapped: products using them are skipped (not lost) and sync by themselves "
+        "once the codes are mapped"
+    )
+
+
 # ------------------------------------------------------------------ jobs and schedules
 
 

@@ -225,13 +225,27 @@ def _preview_raw(tenant: Tenant, connection_id: str, content: bytes) -> dict[str
 def test_the_suggested_mapping_is_saved_as_it_is_and_reads_a_danish_export(
     system: System, tenant: Tenant
 ) -> None:
-    """The preview finds the layout, number and date formats of the file, and the mapping it
-    read with is saved unchanged and imports the file."""
+    """The preview finds the layout, number and date formats of the file, says that its
+    state word (Danish ``Betalt``) is none a route books, and the mapping it read with, that
+    word translated, is saved and imports the file."""
     connection_id = files_connection(tenant)
     content = (SAMPLES / "ordrer_eksport_cp1252.csv").read_bytes()
     shown = _preview_raw(tenant, connection_id, content)
-    assert shown["problems"] == []
+    [unknown] = shown["problems"]
+    assert {k: unknown[k] for k in ("line", "column", "field", "record", "code", "value")} == {
+        "line": 5, "column": "Status", "field": "order.state", "record": "2001",
+        "code": "state_unknown", "value": "Betalt",
+    }  # fmt: skip
+    assert "books completed, processing" in unknown["message"]
+    assert '"values": {"Betalt": "processing"}' in unknown["message"]
     mapping = shown["mapping"]
+    mapping["fields"]["order.state"]["values"] = {"Betalt": "processing"}
+    shown = tenant.api.post(
+        f"/connections/{connection_id}/file-mappings/orders/preview",
+        json={"content": content.decode("cp1252"), "mapping": mapping},
+    ).json()
+    assert shown["problems"] == []
+    assert {row["values"]["order.state"] for row in shown["rows"]} == {"processing"}
     assert mapping["format"] == {
         "type": "csv", "delimiter": ";", "quote": '"', "encoding": "cp1252", "header_line": 4
     }  # fmt: skip

@@ -117,6 +117,24 @@ def test_the_codes_a_route_names_are_looked_up_in_uniconta_when_it_is_saved(
     assert created.status_code == 201, created.text
 
 
+def test_a_paymatch_block_without_a_start_date_says_which_day_to_give(
+    tenant: Tenant, shop: dict[str, Any]
+) -> None:
+    """Without a start every payout the acquirer still lists would be posted, those booked
+    by hand before too: the refusal says what the day is for, for a null as for none."""
+    body = route_body(shop)
+    del body["paymatch"]["start_date"]
+    for paymatch in (body["paymatch"], {**body["paymatch"], "start_date": None}):
+        refused = save(tenant, shop, {**body, "paymatch": paymatch})
+        assert refused.status_code == 422, refused.text
+        [detail] = refused.json()["detail"]
+        assert detail["loc"][1:] == ["paymatch", "start_date"]
+        assert detail["msg"] == (
+            "Field required: the first day whose payouts are posted; payouts that arrived "
+            "before it are not, so give the day after the last payout booked by hand"
+        )
+
+
 def test_a_route_read_changed_and_sent_back_is_saved(
     system: System, tenant: Tenant, shop: dict[str, Any]
 ) -> None:

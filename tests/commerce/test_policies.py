@@ -1028,6 +1028,23 @@ def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
     assert policy(vat={"oss_codes": {"fr:5.50": "X"}}).vat.oss_codes == {"FR:5.5": "X"}
 
 
+def test_a_profile_given_alone_keeps_the_other_kinds_defaults() -> None:
+    """Setting the consumers' debtor group does not ask for the businesses' and EAN
+    customers' profiles too: they keep their defaults, and only the given profile's codes
+    are looked up in the accounting system when the route is saved."""
+    given = {"customers": {"profiles": {"b2c": {"debtor_group": "WEB", "match_by": "phone"}}}}
+    profiles = CommercePolicy.model_validate(given).customers.profiles
+    assert (profiles["b2c"].debtor_group, profiles["b2c"].match_by) == ("WEB", "phone")
+    assert profiles["b2b"] == CommercePolicy().customers.profiles["b2b"]
+    assert profiles["ean"] == CommercePolicy().customers.profiles["ean"]
+    assert [(c.field, c.code) for c in named_codes(given)] == [
+        ("commerce.policy.customers.profiles.b2c.debtor_group", "WEB")
+    ]
+    with pytest.raises(ValidationError) as refused:
+        CommercePolicy.model_validate({"customers": {"profiles": {"ean": None}}})
+    assert "missing: ean: give it, or leave it out for its default" in str(refused.value)
+
+
 @pytest.mark.parametrize(
     ("settings", "loc"),
     [
@@ -1036,7 +1053,7 @@ def test_policy_round_trips_through_json_as_settings_are_stored() -> None:
         ({"vat": {"oss_code_pattern": "U_{country}"}}, ("vat", "oss_code_pattern")),
         ({"vat": {"oss_code_pattern": "U_{land}{rate}"}}, ("vat", "oss_code_pattern")),
         ({"vat": {"home_country": "XX"}}, ("vat", "home_country")),
-        ({"customers": {"profiles": {"b2c": {"debtor_group": "P"}}}}, ("customers", "profiles")),
+        ({"customers": {"profiles": {"ean": None}}}, ("customers", "profiles")),
         (
             {
                 "customers": {

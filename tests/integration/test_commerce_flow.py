@@ -525,6 +525,31 @@ def test_routes_api_refuses_what_makes_no_sense(tenant: Tenant, shop: dict[str, 
         response = tenant.api.post("/routes", json=body)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["detail"][0]["loc"] == loc, response.text
+    # Every setting refused at once, policy and rules alike, each at its path.
+    many = tenant.api.post("/routes", json={
+        "source": "app", "target": target, "entities": [],
+        "commerce": {"policy": {"states": {"processing": "book_it"}, "rounding_tolerance": "5",
+                                "customers": {"profiles": {"b2c": {"match_by": "shoe_size"}}}},
+                     "rules": {"filters": [{"field": "nope", "operator": "eq", "value": 1}]}},
+        "paymatch": {"journal": "", "receivable_account": "5820", "fee_account": "7220",
+                     "bank_account": "5900", "error_account": "", "start_date": "2026-12-01"},
+    })  # fmt: skip
+    assert many.status_code == 422, many.text
+    assert sorted(".".join(d["loc"][1:]) for d in many.json()["detail"]) == [
+        "commerce.policy.customers.profiles.b2c.debtor_group",
+        "commerce.policy.customers.profiles.b2c.match_by",
+        "commerce.policy.rounding_tolerance",
+        "commerce.policy.states.processing",
+        "commerce.rules.filters.0.field",
+    ]  # fmt: skip
+    fixed = tenant.api.post("/routes", json={
+        "source": "app", "target": target, "entities": ["invoice"],
+        "paymatch": {"journal": "", "receivable_account": "5820", "fee_account": "7220",
+                     "bank_account": "5900", "error_account": "", "start_date": "2026-12-01"},
+    })  # fmt: skip
+    assert sorted(".".join(d["loc"][1:]) for d in fixed.json()["detail"]) == [
+        "paymatch.error_account", "paymatch.journal"
+    ]  # fmt: skip
     duplicate = tenant.api.post("/routes", json={"source": "app", "target": target,
                                                  "entities": ["party"]})  # fmt: skip
     assert duplicate.status_code == 409
@@ -692,6 +717,52 @@ def test_a_fixed_policy_lets_skipped_orders_and_drafts_flow(
     assert sorted(i["data"]["reference"] for i in invoices) == ["5001", "5002"]
     assert all(i["data"]["status"] in ("booked", "paid") for i in invoices)
     assert len(uniconta_documents(uniconta)) == 2
+
+
+@pytest.mark.parametrize("retry", ["issue", "all"])
+def test_a_held_order_is_taken_up_again_when_its_issue_is_retried(
+    system: System, tenant: Tenant, uniconta: Uniconta, shop: dict[str, Any], retry: str
+) -> None:
+    """The till's shared debtor is created in Uniconta after the import: the order waits for
+    it (shared_customer_missing). Once the debtor is read into the hub, retrying the issue
+    books the order, as the issue asks, without the shop changing it."""
+    route, cid = shop["route"], shop["connection"]["id"]
+    uniconta.sandbox.load(COMPANY, "DebtorClient", [{"Account": "KASSE", "Name": "Kassesalg"}])
+    policy = {**POLICY, "customers": {"shared_b2c_account": "KASSE"}}
+    body = {"source": "app", "target": route["target"], "entities": ["party"],
+            "commerce": {"policy": policy, "rules": {}}}  # fmt: skip
+    assert tenant.api.put(f"/routes/{route['id']}", json=body).status_code == 200
+    tenant.api.post("/orders", json=order_body(shop["sku"]))
+    system.run_until_idle()
+    [issue] = [i for i in tenant.api.get(f"/connections/{cid}/issues").json()
+               if i["stream"] == "orders"]  # fmt: skip
+    assert issue["reason"] == "shared_customer_missing"
+
+    assert tenant.api.post(f"/connections/{cid}/jobs/pull").status_code == 202
+    system.run_until_idle()
+    assert [p for p in items(tenant, "/parties") if p["data"].get("debtor_number") == "KASSE"]
+    assert derived(system, tenant, route["id"]) == [], "the debtor's arrival alone books nothing"
+
+    if retry == "issue":
+        retried = tenant.api.post(
+            f"/connections/{cid}/issues/retry", json={"issue_id": issue["id"]}
+        )
+    else:
+        retried = tenant.api.post(f"/connections/{cid}/jobs/retry")
+    assert retried.status_code == 202, retried.text
+    system.run_until_idle()
+    assert [i for i in tenant.api.get(f"/connections/{cid}/issues").json()
+            if i["stream"] == "orders"] == []  # fmt: skip
+    [invoice] = derived(system, tenant, route["id"])
+    assert invoice["data"]["reference"] == "5001"
+    assert invoice["data"]["status"] in ("booked", "paid")
+    assert [d["Account"] for d in uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")] == ["KASSE"]
+
+    again = tenant.api.post(f"/connections/{cid}/jobs/retry")
+    assert again.status_code == 202, again.text
+    system.run_until_idle()
+    assert len(derived(system, tenant, route["id"])) == 1, "a retry books no order twice"
+    assert len(uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")) == 1
 
 
 def test_an_eu_consumer_charged_no_vat_is_an_issue_until_the_policy_says_it_is_zero_rated(

@@ -575,6 +575,31 @@ def test_turning_mail_on_mails_the_invoices_booked_from_then_on_only(
     assert [r.order_number for r in intents(mail_system)] == ["7014"]
 
 
+def test_a_route_that_mails_invoices_into_a_connection_whose_mail_is_off_says_so(
+    mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink
+) -> None:
+    """The policy's email_invoices alone mails nothing: the route says so, at once and on
+    its page, until the connection's invoice mail is on."""
+    shop = open_shop(mail_system, mail_tenant, uniconta, mail_settings(sink, enabled=False))
+    [route] = mail_tenant.api.get("/routes").json()
+    [warning] = route["warnings"]
+    assert warning.startswith(
+        "commerce.policy.email_invoices is on, but the target connection's invoice mail is "
+        "off: the invoices it books are not mailed, then or later, until settings.invoice_mail "
+        "is enabled"
+    )
+    assert mail_tenant.api.get(f"/routes/{route['id']}").json()["warnings"] == [warning]
+    saved = mail_tenant.api.put(f"/routes/{route['id']}", json=route)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["warnings"] == [warning]
+
+    turned_on = mail_tenant.api.patch(
+        f"/connections/{shop['cid']}", json={"settings": {"invoice_mail": {"enabled": True}}}
+    )
+    assert turned_on.status_code == 200, turned_on.text
+    assert mail_tenant.api.get(f"/routes/{route['id']}").json()["warnings"] == []
+
+
 def test_a_waiting_mail_is_sent_at_once_when_a_person_asks(
     mail_system: System, mail_tenant: Tenant, uniconta: Uniconta, sink: SmtpSink
 ) -> None:

@@ -169,6 +169,22 @@ class CustomerPolicy(Canonical):
     shared_b2c_account: Code | None = None
     """The debtor account every B2C order is booked on; none: each consumer is matched."""
 
+    @field_validator("profiles", mode="before")
+    @classmethod
+    def _onto_defaults(cls, given: Any) -> Any:
+        """A policy setting the consumers' profile alone (their debtor group, say) keeps the
+        businesses' and EAN customers' defaults, as ``payment_methods`` keeps the methods it
+        does not name; a kind given as null is left without one, and refused below."""
+        if not isinstance(given, Mapping):
+            return given
+        merged: dict[Any, Any] = dict(_default_profiles())
+        for kind, profile in given.items():
+            if profile is None:
+                merged.pop(kind, None)
+            else:
+                merged[kind] = profile
+        return merged
+
     @field_validator("profiles")
     @classmethod
     def _every_kind(
@@ -179,7 +195,8 @@ class CustomerPolicy(Canonical):
         if missing:
             raise PydanticCustomError(
                 "profile_missing",
-                "a profile is needed for each customer kind; missing: {missing}",
+                "a profile is needed for each customer kind, so orders of every kind get a "
+                "debtor group; missing: {missing}: give it, or leave it out for its default",
                 {"missing": ", ".join(missing)},
             )
         return value
@@ -518,8 +535,8 @@ def named_codes(given: Mapping[str, Any]) -> list[NamedCode]:
     if "payment_journal" in given:
         add("payment_journal", "journal", policy.payment_journal)
     customers = given.get("customers") or {}
-    if "profiles" in customers:
-        for kind, profile in policy.customers.profiles.items():
+    for kind, profile in policy.customers.profiles.items():
+        if kind in (customers.get("profiles") or {}):
             add(f"customers.profiles.{kind}.debtor_group", "customer_group", profile.debtor_group)
             add(f"customers.profiles.{kind}.payment_term", "payment_term", profile.payment_term)
     if "shared_b2c_account" in customers:

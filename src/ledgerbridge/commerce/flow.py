@@ -106,8 +106,9 @@ MESSAGES: dict[str, str] = {
     "customer_vat_number_missing": "the customer has no VAT number to be matched by",
     "customer_ean_missing": "the customer has no EAN number to be matched by",
     "shared_customer_missing": "the shared B2C account {account} is no customer in the hub "
-    "(no party with that debtor number): import it from the accounting system, or fix "
-    "policy.customers.shared_b2c_account",
+    "(no party with that debtor number): read it from the accounting system (its "
+    "connection's customers, at the next pull or with a pull run now), then retry this "
+    "issue; or fix policy.customers.shared_b2c_account",
     "vat_code_missing": "no VAT code for line {line} at {rate}% (policy.vat.domestic_codes)",
     "vat_charged_on_export": "line {line} is charged {rate}% VAT on a sale to {country}, "
     "outside the EU, where a sale is an export without VAT: if the shop is registered for "

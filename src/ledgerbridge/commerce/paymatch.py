@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from pydantic import Field
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 from ledgerbridge.connectors.base import NamedCode
 from ledgerbridge.model.common import Canonical
@@ -86,11 +87,27 @@ class PayMatchPolicy(Canonical):
     group_lines: bool = False
     """One receivable line and one fee line per payout for all matched payments, instead of
     one per payment (the invoice numbers are then in the log only)."""
-    start_date: dt.date
-    """Payouts arriving before this day are not posted (``before_start_date``)."""
+    start_date: dt.date = Field(default=None, validate_default=True)
+    """Payouts arriving before this day are not posted (``before_start_date``); required
+    (``_a_start_is_chosen``)."""
     wait_for_invoice_hours: int = Field(default=24, ge=0, le=24 * 60)
     """How long a payout waits for an order's invoice that exists but is not booked yet,
     before that line goes to the error account (from which a late match moves it)."""
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _a_start_is_chosen(cls, given: Any) -> Any:
+        """No default start: every payout the acquirer still lists would be posted, those a
+        person booked by hand before the route too, which books them twice. Checked here, not
+        as a bare missing field, so the refusal says what the day is for, beside the block's
+        other refusals."""
+        if given is None:
+            raise PydanticCustomError(
+                "start_date_missing",
+                "Field required: the first day whose payouts are posted; payouts that arrived "
+                "before it are not, so give the day after the last payout booked by hand",
+            )
+        return given
 
     def named_codes(self) -> list[NamedCode]:
         """The journal and the accounts the block names, with their paths under

@@ -99,6 +99,13 @@ def withdraws(order: Order, policy: CommercePolicy) -> bool:
     return order.state in WITHDRAWING and state_action(order, policy) == "ignore"
 
 
+SHOP_STATES = frozenset(
+    {"pending", "processing", "on-hold", "completed", "cancelled", "refunded", "failed"}
+    | {DELETED_IN_SHOP}
+)
+"""The states a shop's order passes through, in the words a policy's ``states`` are written
+in (WooCommerce's); an order file's own words are translated to them by its mapping."""
+
 FINAL = frozenset({"refunded", "cancelled"})
 """Shop states an order does not leave: a paid order in one that does not trigger booking is
 never booked unless the policy says so."""

@@ -155,6 +155,12 @@ class CodeMappings:
     """``settings.unit_mapping``: the system's units → hub units, added to these."""
     payment_terms: Mapping[str, int] | None = None
     """``settings.payment_terms``: payment term codes → days, added to these."""
+    vat_streams: Callable[[Mapping[str, Any]], tuple[str, ...]] = lambda settings: (
+        "products",
+        "invoices",
+    )
+    """(settings): the streams whose records are skipped while a VAT code of the system is
+    not mapped, so the import warns about unmapped codes only when one of them is on."""
 
 
 def directions(mapping: type[EntityMapping]) -> tuple[str, ...]:
@@ -348,6 +354,7 @@ SYSTEMS: dict[str, SystemSpec] = {
             vat=True,
             units=uniconta_mapping.COMMON_UNITS,
             payment_terms=uniconta_mapping.DEFAULT_PAYMENT_TERMS,
+            vat_streams=uniconta_setup.streams_needing_vat_mapping,
         ),
         lists=("vat",),
         checked_codes=UnicontaConnector.checked_codes,

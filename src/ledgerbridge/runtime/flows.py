@@ -228,6 +228,22 @@ def _logged(
     )  # fmt: skip
 
 
+def flow_command(
+    route_id: str, target_id: str, tenant_id: str, *, revisit: bool = False
+) -> Command:
+    """A route's flow job; ``revisit`` also takes up again its drafts and the orders and
+    refunds it skipped, as a changed policy or a retry of their issues asks."""
+    key = f"commerce_revisit:{route_id}" if revisit else flow_dedupe_key(route_id)
+    return Command(
+        "commerce_flow",
+        connection_id=target_id,
+        tenant_id=tenant_id,
+        dedupe_key=key,
+        priority=25,
+        payload={"route_id": route_id, "revisit": revisit},
+    )
+
+
 class CommerceFlows(RouteFlows):
     opener: Callable[[str], AbstractContextManager[Connector]] | None = None
     """Set by the runtime: opens the target's connector, which says the rates of its VAT
@@ -296,17 +312,8 @@ class CommerceFlows(RouteFlows):
     ) -> str:
         """Queue the route's flow; ``revisit`` also takes up again its drafts and the orders
         and refunds it skipped (after its policy or rules changed)."""
-        key = f"commerce_revisit:{route_id}" if revisit else flow_dedupe_key(route_id)
         return self._queue.enqueue(
-            Command(
-                "commerce_flow",
-                connection_id=target_id,
-                tenant_id=tenant_id,
-                dedupe_key=key,
-                priority=25,
-                payload={"route_id": route_id, "revisit": revisit},
-            ),
-            session=session,
+            flow_command(route_id, target_id, tenant_id, revisit=revisit), session=session
         )
 
     def queue_history(self, route: Route, date_range: DateRange) -> str:

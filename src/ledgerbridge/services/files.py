@@ -16,17 +16,20 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
+from ledgerbridge.commerce.config import CommercePolicy
 from ledgerbridge.commerce.files import (
     FIELDS,
     Doubt,
     FileKind,
     FileMapping,
     FileRefused,
+    PreviewRow,
     Problem,
     Suggestion,
     preview,
     suggest_mapping,
 )
+from ledgerbridge.commerce.policies import SHOP_STATES
 from ledgerbridge.connectors.files.settings import KINDS
 from ledgerbridge.runtime.files import (
     LIMITS,
@@ -41,6 +44,7 @@ from ledgerbridge.services.connections import ConnectionService
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound, ServiceError
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.files import CommerceFile
+from ledgerbridge.store.tables.flows import Route
 from ledgerbridge.store.tables.tenancy import Connection
 
 JSON = dict[str, Any]
@@ -219,11 +223,56 @@ class FileService:
                     [*_unmapped(suggestion.missing), *doubts],
                 )  # fmt: skip
         shown = preview(content, used, PREVIEW_ROWS, LIMITS)
+        unbooked = self._states_unknown(connection_id, used, shown.rows) if kind == "orders" else []
         return _preview_answer(
             kind, used, suggestion, shown.columns, shown.line_columns,
             [row.model_dump() for row in shown.rows],
-            [*doubts, *(p.model_dump() for p in shown.problems)],
+            [*doubts, *(p.model_dump() for p in shown.problems), *unbooked],
         )  # fmt: skip
+
+    def _states_unknown(
+        self, connection_id: str, mapping: FileMapping, rows: list[PreviewRow]
+    ) -> list[JSON]:
+        """The state words of the previewed orders that no route from this connection names
+        in its policy's ``states`` and that are no shop state either (a Danish ``Betalt``
+        read as it is): every such order would wait as ``state_not_triggering``, though a
+        file's order never moves on to another state by itself."""
+        with self._sessions() as session:
+            routes = session.scalars(
+                sa.select(Route).where(
+                    Route.source_connection_id == connection_id, Route.active.is_(True)
+                )
+            ).all()
+            policies = [
+                CommercePolicy.saved(route.commerce.get("policy"))
+                for route in routes
+                if route.commerce
+            ] or [CommercePolicy()]
+        named = {state for policy in policies for state in policy.states}
+        booked = sorted(
+            {s for policy in policies for s, action in policy.states.items() if action != "ignore"}
+        )
+        source = mapping.fields.get("order.state")
+        column = source.column if source is not None else None
+        found: list[JSON] = []
+        for row in rows:
+            state = row.values.get("order.state")
+            if not state or state in named or state in SHOP_STATES:
+                continue
+            if any(problem["value"] == state for problem in found):
+                continue
+            found.append({
+                "line": row.line, "column": column, "field": "order.state",
+                "record": row.values.get("order.number"), "code": "state_unknown",
+                "value": state,
+                "message": f"the state {state!r} is no state a shop's order has, and no "
+                f"route from this connection books it (its policy books "
+                f"{', '.join(booked) or 'none'}): orders in it would wait as "
+                "state_not_triggering. Translate the file's word in the mapping, e.g. "
+                f'"order.state": {{"column": "{column}", "values": {{"{state}": '
+                '"processing"}}, or name it in the route\'s policy.states',
+            })  # fmt: skip
+        return found
 
     # ------------------------------------------------------------------ files
 

@@ -50,6 +50,7 @@ from ledgerbridge.model.commerce import Order
 from ledgerbridge.runtime.flowkit import WITHDRAWN
 from ledgerbridge.runtime.flows import CommerceFlows, source_orders
 from ledgerbridge.runtime.jobqueue.port import JobBackend
+from ledgerbridge.runtime.mail import mail_enabled
 from ledgerbridge.runtime.paymatch import PayMatchFlows
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
@@ -75,6 +76,14 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _problems(exc: ValidationError, where: tuple[str, ...]) -> list[Invalid]:
+    """Every setting a block refuses, each at its path, so one answer names them all."""
+    return [
+        Invalid(error["msg"], field=_path((*where, *error["loc"])))
+        for error in exc.errors(include_url=False)
+    ]
+
+
 def _validated(commerce: JSON | None, current: JSON | None) -> JSON | None:
     """The commerce block as stored: the policy and rules validated, the rules versioned
     against the current ones."""
@@ -89,13 +98,14 @@ def _validated(commerce: JSON | None, current: JSON | None) -> JSON | None:
         # The rules' hash is derived, as a route's view shows it: the one sent back is not kept.
         rules_given = {k: v for k, v in commerce["rules"].items() if k != "content_hash"}
         commerce = {**commerce, "rules": rules_given}
+    problems: list[Invalid] = []
     for part, model in (("policy", CommercePolicy), ("rules", MappingRules)):
         try:
             model.model_validate(commerce.get(part) or {})
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = _path(("commerce", part, *first["loc"]))
-            raise Invalid(first["msg"], field=where) from None
+            problems += _problems(exc, ("commerce", part))
+    if problems:
+        raise Invalid(problems[0].message, field=problems[0].field, also=problems[1:])
     policy = CommercePolicy.model_validate(commerce.get("policy") or {})
     rules = MappingRules.model_validate(commerce.get("rules") or {})
     if current and current.get("rules"):
@@ -121,8 +131,8 @@ def _validated_paymatch(paymatch: JSON | None) -> JSON | None:
     try:
         policy = PayMatchPolicy.model_validate(paymatch)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise Invalid(first["msg"], field=_path(("paymatch", *first["loc"]))) from None
+        [first, *also] = _problems(exc, ("paymatch",))
+        raise Invalid(first.message, field=first.field, also=also) from None
     return policy.model_dump(mode="json")
 
 
@@ -138,6 +148,7 @@ def view(route: Route, source: Connection | None = None, target: Connection | No
         warnings = CommercePolicy.saved_warnings(stored)
         warnings += _files_unpaid(stored, source)
         warnings += _payments_unsent(stored, target)
+        warnings += _mail_off(stored, target)
         rules = MappingRules.model_validate(route.commerce.get("rules") or {})
         commerce = {
             "policy": route.commerce.get("policy"),
@@ -186,6 +197,29 @@ def _payments_unsent(policy: JSON | None, target: Connection | None) -> list[str
         f"registered part by part in the cash journal, but the target connection does not send "
         f"its {streams[0]} stream: the payments wait in the hub until it is switched on "
         f'(settings "entities": {{"{streams[0]}": {{"enabled": true}}}})'
+    ]
+
+
+def _mail_off(policy: JSON | None, target: Connection | None) -> list[str]:
+    """The warning of a route whose policy mails booked invoices into a connection that
+    does not: the target's ``invoice_mail`` decides how (the shop's SMTP server), and while
+    it is off the invoices it books are not mailed, then or later, with nothing else to say
+    so."""
+    if target is None or not CommercePolicy.saved(policy).email_invoices:
+        return []
+    spec = SYSTEMS.get(target.system)
+    if spec is None or mail_enabled(target.settings or {}):
+        return []
+    if "invoice_mail" not in spec.settings.model_fields:
+        return [
+            f"commerce.policy.email_invoices is on, but {spec.title} connections do not mail "
+            "invoices: no invoice of this route is mailed"
+        ]
+    return [
+        "commerce.policy.email_invoices is on, but the target connection's invoice mail is "
+        "off: the invoices it books are not mailed, then or later, until settings.invoice_mail "
+        'is enabled with the shop\'s SMTP server ("invoice_mail": {"enabled": true, '
+        '"smtp_host": …}, docs/invoice-mail.md)'
     ]
 
 

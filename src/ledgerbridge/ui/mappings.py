@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import FormData
 
 from ledgerbridge.connectors.registry import CodeMappings, SystemSpec
+from ledgerbridge.services.connections.codes import streams_needing_vat
 from ledgerbridge.services.errors import Invalid, NotFound, ServiceError
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.nav import connection_context, tab
@@ -82,6 +83,7 @@ def _context(
         **context,
         "view": view,
         "vat_rows": _vat_rows(spec, view, hub_codes) if spec.codes.vat else [],
+        "vat_needed_by": streams_needing_vat(spec.name, context["connection"]["settings"]),
         "hub_vat_codes": hub_codes,
         "remote_vat_codes": view.get("remote_vat_codes") or [],
         "remote_error": remote_error,

@@ -71,6 +71,24 @@ def test_an_unmapped_code_shows_its_waiting_records_and_mapping_it_clears_them(
     assert tenant.api.get(f"/connections/{connection['id']}").json()["open_issues"] == {}
 
 
+def test_a_webshops_connection_is_not_told_its_own_vat_codes_need_mapping(
+    web: Web, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """Invoices and the items written from a shop carry Uniconta's own codes: the page says
+    they are used as they are, where a connection reading items says they are not mapped."""
+    shop = {"products_master": "app",
+            "entities": {"products": {"enabled": True}, "invoices": {"enabled": True}}}  # fmt: skip
+    connection = connect(tenant, uniconta, settings=shop, name="Webshop books")
+    words = text_of(web.get(f"/ui/connections/{connection['id']}/mappings").text)
+    assert "VAT codes not mapped" not in words and "Not mapped" not in words
+    assert "own VAT codes are used as they are by invoices" in words
+    assert "S25 " in words and "Used as it is" in words
+
+    reading = connect(tenant, uniconta, settings={"entities": {"products": {"enabled": True}}})
+    words = text_of(web.get(f"/ui/connections/{reading['id']}/mappings").text)
+    assert "VAT codes not mapped" in words and "Used as it is" not in words
+
+
 def test_units_and_payment_terms_start_with_the_common_ones_and_take_the_companys_own(
     web: Web, tenant: Tenant, uniconta: Uniconta
 ) -> None:

@@ -112,3 +112,24 @@ def test_the_start_up_line_names_the_plain_username_and_password_a_connection_ta
         "0012345/apiuser; Server, roles: Reseller); username 'standard' password 'pw' (login "
         "0012345/standard; Standard, roles: none), 300 debtors"
     )
+
+
+@pytest.mark.parametrize("products", ["0", "3"])
+def test_a_webshop_company_has_a_warehouse_to_count_stock_in(products: str) -> None:
+    """A shop's items (its products written to Uniconta) can be counted at once with the
+    control API, with seeded items or without."""
+    args = parser().parse_args(
+        ["--debtors", "0", "--throttle-delay", "0", "--webshop", "--products", products]
+    )
+    sandbox = build(args)
+    try:
+        sandbox.load(COMPANY, "InvItemClient", [{"Item": "KAF-500", "Name": "Kaffe"}])
+        with SandboxServer(sandbox) as server:
+            counted = httpx.put(
+                f"{server.base_url}/_sandbox/companies/{COMPANY}/stock",
+                json={"item": "KAF-500", "warehouse": "Hoved", "qty": 17},
+            )
+        assert counted.status_code == 200, counted.text
+        assert counted.json()["Qty"] == 17
+    finally:
+        sandbox.close()

@@ -149,6 +149,12 @@ def vat_codes(client: UnicontaClient) -> list[JSON]:
     ]  # fmt: skip
 
 
+def streams_needing_vat_mapping(settings: Mapping[str, Any]) -> tuple[str, ...]:
+    """Only items read from Uniconta need its VAT codes mapped: invoices (both ways) and the
+    items the hub's products are written to carry the company's own codes as they are."""
+    return ("products",) if settings.get("products_master", "uniconta") == "uniconta" else ()
+
+
 def default_units() -> dict[str, str]:
     return dict(COMMON_UNITS)
 

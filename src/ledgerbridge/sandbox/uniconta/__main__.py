@@ -20,8 +20,16 @@ from ledgerbridge.sandbox.uniconta.app import serve
 from ledgerbridge.sandbox.uniconta.booking import BookingServer
 from ledgerbridge.sandbox.uniconta.seed import seed_creditors, seed_debtors
 from ledgerbridge.sandbox.uniconta.seed_commerce import seed_webshop
-from ledgerbridge.sandbox.uniconta.seed_trade import seed_contacts, seed_invoices, seed_products
+from ledgerbridge.sandbox.uniconta.seed_trade import (
+    WAREHOUSE_NAMES,
+    seed_contacts,
+    seed_invoices,
+    seed_products,
+)
 from ledgerbridge.sandbox.uniconta.state import USER_TYPES, UnicontaSandbox
+
+WEBSHOP_WAREHOUSE = {"Warehouse": "Hoved", "Name": WAREHOUSE_NAMES["Hoved"]}
+"""The warehouse ``--webshop`` adds, the first one ``--products`` seeds stock in."""
 
 
 def _roles(value: str) -> tuple[str, ...]:
@@ -58,8 +66,8 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--webshop",
         action="store_true",
-        help="add card/cash payment terms, groups PRIV/ERHVERV/EAN, VAT and OSS codes and "
-        "service items (FRAGT, GEBYR, AFRUND, REFUSION)",
+        help="add card/cash payment terms, groups PRIV/ERHVERV/EAN, VAT and OSS codes, "
+        "service items (FRAGT, GEBYR, AFRUND, REFUSION) and the warehouse Hoved",
     )
     parser.add_argument("--company-id", type=int, default=12345)
     parser.add_argument("--company-name", default="Demo ApS")
@@ -108,6 +116,9 @@ def build(args: argparse.Namespace) -> UnicontaSandbox:
     seed_contacts(sandbox, args.company_id, count=args.contacts, seed=args.seed)
     if args.webshop:
         seed_webshop(sandbox, args.company_id)
+        # A shop's stock is counted in a warehouse: without one, PUT /_sandbox/.../stock
+        # could not count the items the shop's products become.
+        sandbox.load(args.company_id, "InvWarehouseClient", [WEBSHOP_WAREHOUSE])
     if args.products:
         seed_products(sandbox, args.company_id, count=args.products, seed=args.seed)
     if args.invoices:

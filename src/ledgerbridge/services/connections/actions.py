@@ -15,7 +15,8 @@ from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.conflicts import CONFLICT_HELD, KEEPS
 from ledgerbridge.engine.context import reads_something
 from ledgerbridge.engine.quota import QuotaExhausted
-from ledgerbridge.engine.recorder import DISMISSED, SyncRecorder
+from ledgerbridge.engine.recorder import DISMISSED, FLOW, SyncRecorder
+from ledgerbridge.runtime.flows import flow_command
 from ledgerbridge.runtime.jobqueue.port import Command
 from ledgerbridge.services.connections.activity import linked_ids
 from ledgerbridge.services.connections.base import (
@@ -28,10 +29,13 @@ from ledgerbridge.services.connections.base import (
 from ledgerbridge.services.connections.codes import Codes
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
+from ledgerbridge.store.tables.flows import Route
 from ledgerbridge.store.tables.sync import SyncIssue
 from ledgerbridge.store.tables.tenancy import User
 
 PREVIEW_KINDS = ("import", "reload", "push")
+FLOW_STREAMS = ("orders", "refunds")
+"""The streams of a commerce route's held records, which its flow takes up again."""
 
 
 def _require_open_reason(session: Session, connection_id: str, reason: str) -> None:
@@ -143,6 +147,9 @@ class Actions(Codes):
                 "(settings.entities); switch one on to run it",
                 field="kind",
             )
+        if kind == "retry":
+            with self._sessions.begin() as session:
+                self._revisit_flows(session, connection_id, tenant_id, None, None)
         job_id = self._queue.enqueue(Command(
             kind, connection_id=connection_id, tenant_id=tenant_id,
             dedupe_key=f"{kind}:{connection_id}",
@@ -181,7 +188,7 @@ class Actions(Codes):
         """Queue a retry of the open issues: all, those of one reason, or one issue. Each
         filter is its own job, so retrying one issue never swallows a retry of all."""
         principal.require_admin("retrying records (it spends API calls)")
-        with self._sessions() as session:
+        with self._sessions.begin() as session:
             row = self._load(session, principal, connection_id)
             tenant_id = row.tenant_id
             if issue_id is not None:
@@ -190,6 +197,7 @@ class Actions(Codes):
                     raise NotFound(f"issue {issue_id} not found (it may have cleared)")
             elif reason is not None:
                 _require_open_reason(session, connection_id, reason)
+            self._revisit_flows(session, connection_id, tenant_id, reason, issue_id)
         payload = {k: v for k, v in (("reason", reason), ("issue_id", issue_id)) if v}
         scope = issue_id or (f"reason={reason}" if reason else "all")
         job_id = self._queue.enqueue(Command(
@@ -197,6 +205,49 @@ class Actions(Codes):
             dedupe_key=f"retry:{connection_id}:{scope}", payload=payload,
         ))  # fmt: skip
         return {"job_id": job_id, "status": "queued"}
+
+    def _revisit_flows(
+        self,
+        session: Session,
+        connection_id: str,
+        tenant_id: str,
+        reason: str | None,
+        issue_id: str | None,
+    ) -> None:
+        """Orders and refunds a commerce route held (their issues are the shop's, or the
+        target's for the hub API's orders) are decided again by the route's flow, as a saved
+        policy does: what was fixed elsewhere (the shared debtor imported, an item created)
+        is taken up without the shop changing the order."""
+        query = sa.select(SyncIssue.id).where(
+            SyncIssue.connection_id == connection_id,
+            SyncIssue.direction == FLOW,
+            SyncIssue.stream.in_(FLOW_STREAMS),
+        )
+        if reason is not None:
+            query = query.where(SyncIssue.reason_code == reason)
+        if issue_id is not None:
+            query = query.where(SyncIssue.id == issue_id)
+        if session.scalar(query.limit(1)) is None:
+            return
+        routes = session.scalars(
+            sa.select(Route).where(
+                Route.tenant_id == tenant_id,
+                Route.active.is_(True),
+                sa.or_(
+                    Route.source_connection_id == connection_id,
+                    sa.and_(
+                        Route.source_connection_id.is_(None),
+                        Route.target_connection_id == connection_id,
+                    ),
+                ),
+            )
+        )
+        for route in routes:
+            if route.commerce:
+                command = flow_command(
+                    route.id, route.target_connection_id, tenant_id, revisit=True
+                )
+                self._queue.enqueue(command, session=session)
 
     def dismiss(
         self,

@@ -23,7 +23,6 @@ from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.tables.sync import SyncIssue
 
-VAT_STREAMS = ("products", "invoices")
 KIND_OF_REASON = dict(
     zip(UNMAPPED_REASONS, ("vat", "units", "payment_terms", "vat_groups"), strict=True)
 )
@@ -139,9 +138,8 @@ class Codes(Part):
     def _unmapped_warnings(
         self, connection_id: str, system: str, settings: JSON, opener: Opener | None
     ) -> list[str]:
-        entities = settings.get("entities") or {}
-        needs_vat = any((entities.get(s) or {}).get("enabled") for s in VAT_STREAMS)
-        if not needs_vat or opener is None:
+        streams = streams_needing_vat(system, settings)
+        if not streams or opener is None:
             return []
         try:
             lists = self._read_lists(connection_id, system, opener)
@@ -152,9 +150,20 @@ class Codes(Part):
         if not unmapped:
             return []
         return [
-            f"VAT codes {', '.join(unmapped)} are not mapped: products and invoices using them "
-            "are skipped (not lost) and sync by themselves once the codes are mapped"
+            f"VAT codes {', '.join(unmapped)} are not mapped: {' and '.join(streams)} using "
+            "them are skipped (not lost) and sync by themselves once the codes are mapped"
         ]
+
+
+def streams_needing_vat(system: str, settings: JSON) -> list[str]:
+    """The connection's streams that are on and whose records are skipped while a VAT code of
+    the system is not mapped (Uniconta: only items read from it); none when it maps no VAT
+    codes, or takes its own codes as they are."""
+    codes = system_spec(system).codes
+    if not codes.vat:
+        return []
+    entities = settings.get("entities") or {}
+    return [s for s in codes.vat_streams(settings) if (entities.get(s) or {}).get("enabled")]
 
 
 def _check_kind(spec: SystemSpec, name: str) -> None:
