@@ -166,6 +166,25 @@ def test_whitespace_around_the_token_is_trimmed_with_a_warning(
     assert tested["ok"], tested
 
 
+def test_a_rotated_token_pasted_with_whitespace_is_trimmed_with_a_warning(
+    tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """Rotation is where a token is pasted again: the warning the set-up gives is given
+    when a new token is saved too, and the trimmed token is the one used."""
+    connection = connect(tenant, tripletex)
+    fresh = tripletex.sandbox.issue_employee_token(
+        tripletex.firm.employee_id, tripletex.firm.consumer_token, date(2027, 11, 20)
+    )
+    saved = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"secrets": {"employee_token": f" {fresh.token}\n"}},
+    )
+    assert saved.status_code == 200, saved.text
+    assert any("whitespace" in w and "trimmed" in w for w in saved.json()["warnings"])
+    tripletex.sandbox.revoke_employee_token(tripletex.firm.employee_token)
+    assert tenant.api.post(f"/connections/{connection['id']}/test").json()["ok"]
+
+
 def test_an_expired_token_is_refused_with_its_date(
     tenant: Tenant, tripletex: Tripletex, clock: ManualClock
 ) -> None:

@@ -148,10 +148,11 @@ class Configure(Status):
         credentials_changed = bool(secrets_) or any(
             merged.get(key) != previous.get(key) for key in spec.credential_settings
         )
+        verify_warnings: list[str] = []
         if credentials_changed:
             # Checked with the system before anything is saved: bad credentials never replace
             # working ones.
-            merged, _ = self._verify(
+            merged, verify_warnings = self._verify(
                 spec, merged, self._with_installation(spec, {**current, **(secrets_ or {})})
             )
         self._check_links(
@@ -196,7 +197,10 @@ class Configure(Status):
             # Jobs the spent quota held until its day ends run now, as the error's fix says.
             self._queue.hasten(connection_id, self._ledger.next_day_start(spec.quota_timezone))
         status = self.status(principal, connection_id)
-        return {**status, "warnings": [*expiry_warnings, *warnings, *status["warnings"]]}
+        return {
+            **status,
+            "warnings": [*expiry_warnings, *verify_warnings, *warnings, *status["warnings"]],
+        }
 
     def _names(self, tenant_id: str, but: str = "") -> list[str]:
         """The names of the tenant's connections, that of connection ``but`` aside."""
