@@ -696,7 +696,9 @@ class OutboundSync(SyncState):
                         session, stream=stream, direction=OUTBOUND, key=record.id,
                         reason="remote_record_missing",
                         message=f"{ctx.remote_name(stream)} {link.remote_id} no longer exists "
-                        "there; deletes are not propagated, so it is not recreated",
+                        "there; deletes are not propagated, so it is not recreated: deleted on "
+                        "purpose, dismiss this issue; by mistake, create it there again with "
+                        "the same number and retry this issue",
                         record_id=record.id, remote_id=link.remote_id,
                     )  # fmt: skip
                     continue
