@@ -25,7 +25,8 @@ from ledgerbridge.sandbox.tripletex.seed import SeededFirm
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import Run
 from ledgerbridge.store.tables.tenancy import Connection, WebhookDelivery
-from tests.integration.conftest import Tenant, hub_settings, new_tenant, reconciled
+from tests.integration.conftest import Tenant, Uniconta, hub_settings, new_tenant, reconciled
+from tests.integration.conftest import connect as connect_uniconta
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -164,6 +165,25 @@ def test_whitespace_around_the_token_is_trimmed_with_a_warning(
     assert any("whitespace" in w and "trimmed" in w for w in response.json()["warnings"])
     tested = tenant.api.post(f"/connections/{response.json()['id']}/test").json()
     assert tested["ok"], tested
+
+
+def test_a_second_accounting_system_in_one_account_is_warned_about_matching(
+    tenant: Tenant, tripletex: Tripletex, uniconta: Uniconta
+) -> None:
+    """A Norwegian firm's Tripletex added where a Danish company's Uniconta is connected
+    would match their customers by number and update one with the other: saying so on
+    create, before the import, names the way out (an account of its own)."""
+    alone = connect(tenant, tripletex)
+    assert not [w for w in alone["warnings"] if "already has the accounting" in w]
+    assert tenant.api.delete(f"/connections/{alone['id']}").status_code == 200
+    connect_uniconta(tenant, uniconta, name="Danish books")
+
+    beside = connect(tenant, tripletex)
+    books = [w for w in beside["warnings"] if "already has the accounting" in w]
+    assert len(books) == 1, beside["warnings"]
+    assert "Danish books (Uniconta)" in books[0] and "ledgerbridge tenant create" in books[0]
+    status = tenant.api.get(f"/connections/{beside['id']}").json()
+    assert not [w for w in status["warnings"] if "already has the accounting" in w]
 
 
 def test_a_rotated_token_pasted_with_whitespace_is_trimmed_with_a_warning(
