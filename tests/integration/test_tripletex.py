@@ -728,11 +728,16 @@ def test_an_invoice_with_an_unknown_vat_code_waits_with_the_reason(
     cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
     activate(system, tenant, cid)
     party = all_of(tenant, "/parties")[0]
-    issue(tenant, party["id"], lines=[{"description": "x", "quantity": "1",
-                                       "unit_price": "10", "vat_code": "99"}])  # fmt: skip
+    line = {"description": "x", "quantity": "1", "unit_price": "10", "vat_code": "99"}
+    waiting = issue(tenant, party["id"], lines=[line])
     system.run_until_idle()
     found = tenant.api.get(f"/connections/{cid}/issues", params={"reason": "vat_code_unmapped"})
     assert len(found.json()) == 1 and "99" in found.json()[0]["message"]
+    # The record says where it is stuck, naming the system as a linked record does.
+    sync = tenant.api.get(f"/invoices/{waiting['id']}").json()["sync"]
+    assert [(s["system"], s["issue"]["reason"]) for s in sync] == [
+        ("tripletex", "vat_code_unmapped")
+    ]
 
 
 def test_payments_of_issued_invoices_are_registered_once(
