@@ -214,6 +214,41 @@ def test_mappings_are_checked_like_every_setting(tenant: Tenant, uniconta: Unico
     assert "Netto 60" not in mappings["payment_terms"]
 
 
+def test_a_mapping_given_null_is_removed_and_the_others_are_kept(
+    tenant: Tenant, uniconta: Uniconta
+) -> None:
+    connection = connect(tenant, uniconta)
+    path = f"/connections/{connection['id']}/mappings"
+    saved = tenant.api.put(path, json={"vat": {"S25": "S25", "S0": "S0"}, "units": {"Piece": "x"}})
+    assert saved.status_code == 200, saved.text
+    removed = tenant.api.put(path, json={"vat": {"S0": None}, "units": {"Piece": None}})
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["vat"] == {"S25": "S25"}
+    assert removed.json()["units"]["Piece"] == "pcs", "the common unit's default applies again"
+    settings = tenant.api.get(f"/connections/{connection['id']}").json()["settings"]
+    assert settings["vat_mapping"] == {"S25": "S25"} and "Piece" not in settings["unit_mapping"]
+
+
+def test_a_mapping_with_an_empty_code_is_refused(tenant: Tenant, uniconta: Uniconta) -> None:
+    """An empty code maps nothing (no record has it) and an empty hub code would blank the
+    records' units or VAT codes: each is a 422 naming the mapping, and nothing is saved."""
+    connection = connect(tenant, uniconta)
+    path = f"/connections/{connection['id']}/mappings"
+    for body, where in (
+        ({"vat": {"": "S25"}}, "vat_mapping"),
+        ({"vat": {"S25": ""}}, "vat_mapping"),
+        ({"units": {"Piece": ""}}, "unit_mapping"),
+        ({"payment_terms": {"": 30}}, "payment_terms"),
+    ):
+        loc, message = refusal(tenant.api.put(path, json=body))
+        assert loc[:3] == ["body", "settings", where], (body, loc)
+        assert "at least 1 character" in message, message
+    mappings = tenant.api.get(path).json()
+    assert mappings["vat"] == {}
+    assert mappings["units"]["Piece"] == "pcs"
+    assert "" not in mappings["payment_terms"]
+
+
 # ------------------------------------------------------------------ Uniconta's Reseller check
 
 

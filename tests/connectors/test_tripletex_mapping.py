@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ledgerbridge.connectors.base import SetupRefused, SkipRecord
+from ledgerbridge.connectors.kit.codes import unmapped_code
 from ledgerbridge.connectors.tripletex.mapping import (
     CustomerMapping,
     InvoiceMapping,
@@ -168,6 +169,19 @@ def test_invoices_tripletex_cannot_take_are_skipped_with_a_reason(
     with pytest.raises(SkipRecord) as caught:
         InvoiceMapping({"3": "5"}).from_canonical(record, current, refs)
     assert caught.value.reason == reason
+
+
+def test_a_skipped_invoice_says_what_to_do_and_names_its_code() -> None:
+    """The issue names the code as the Mappings page counts waiting records by it, and says
+    what to change; a foreign currency says which one and where such an invoice is made."""
+    line = {"quantity": "1", "unit_price": "1", "vat_code": "99"}
+    with pytest.raises(SkipRecord) as caught:
+        InvoiceMapping({"3": "5"}).from_canonical({**INVOICE, "lines": [line]}, None, PARTY_REF)
+    assert unmapped_code(caught.value.reason, caught.value.message) == "99"
+    assert "lists/vat" in caught.value.message
+    with pytest.raises(SkipRecord) as caught:
+        InvoiceMapping({"3": "5"}).from_canonical({**INVOICE, "currency": "EUR"}, None, PARTY_REF)
+    assert "EUR" in caught.value.message and "change its currency to NOK" in caught.value.message
 
 
 def test_credit_note_credits_the_whole_invoice_and_adopts_tripletex_numbers() -> None:

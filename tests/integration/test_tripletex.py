@@ -25,7 +25,8 @@ from ledgerbridge.sandbox.tripletex.seed import SeededFirm
 from ledgerbridge.settings import Settings
 from ledgerbridge.store.tables.sync import Run
 from ledgerbridge.store.tables.tenancy import Connection, WebhookDelivery
-from tests.integration.conftest import Tenant, hub_settings, new_tenant, reconciled
+from tests.integration.conftest import Tenant, Uniconta, hub_settings, new_tenant, reconciled
+from tests.integration.conftest import connect as connect_uniconta
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -164,6 +165,44 @@ def test_whitespace_around_the_token_is_trimmed_with_a_warning(
     assert any("whitespace" in w and "trimmed" in w for w in response.json()["warnings"])
     tested = tenant.api.post(f"/connections/{response.json()['id']}/test").json()
     assert tested["ok"], tested
+
+
+def test_a_second_accounting_system_in_one_account_is_warned_about_matching(
+    tenant: Tenant, tripletex: Tripletex, uniconta: Uniconta
+) -> None:
+    """A Norwegian firm's Tripletex added where a Danish company's Uniconta is connected
+    would match their customers by number and update one with the other: saying so on
+    create, before the import, names the way out (an account of its own)."""
+    alone = connect(tenant, tripletex)
+    assert not [w for w in alone["warnings"] if "already has the accounting" in w]
+    assert tenant.api.delete(f"/connections/{alone['id']}").status_code == 200
+    connect_uniconta(tenant, uniconta, name="Danish books")
+
+    beside = connect(tenant, tripletex)
+    books = [w for w in beside["warnings"] if "already has the accounting" in w]
+    assert len(books) == 1, beside["warnings"]
+    assert "Danish books (Uniconta)" in books[0] and "ledgerbridge tenant create" in books[0]
+    status = tenant.api.get(f"/connections/{beside['id']}").json()
+    assert not [w for w in status["warnings"] if "already has the accounting" in w]
+
+
+def test_a_rotated_token_pasted_with_whitespace_is_trimmed_with_a_warning(
+    tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """Rotation is where a token is pasted again: the warning the set-up gives is given
+    when a new token is saved too, and the trimmed token is the one used."""
+    connection = connect(tenant, tripletex)
+    fresh = tripletex.sandbox.issue_employee_token(
+        tripletex.firm.employee_id, tripletex.firm.consumer_token, date(2027, 11, 20)
+    )
+    saved = tenant.api.patch(
+        f"/connections/{connection['id']}",
+        json={"secrets": {"employee_token": f" {fresh.token}\n"}},
+    )
+    assert saved.status_code == 200, saved.text
+    assert any("whitespace" in w and "trimmed" in w for w in saved.json()["warnings"])
+    tripletex.sandbox.revoke_employee_token(tripletex.firm.employee_token)
+    assert tenant.api.post(f"/connections/{connection['id']}/test").json()["ok"]
 
 
 def test_an_expired_token_is_refused_with_its_date(
@@ -689,11 +728,16 @@ def test_an_invoice_with_an_unknown_vat_code_waits_with_the_reason(
     cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
     activate(system, tenant, cid)
     party = all_of(tenant, "/parties")[0]
-    issue(tenant, party["id"], lines=[{"description": "x", "quantity": "1",
-                                       "unit_price": "10", "vat_code": "99"}])  # fmt: skip
+    line = {"description": "x", "quantity": "1", "unit_price": "10", "vat_code": "99"}
+    waiting = issue(tenant, party["id"], lines=[line])
     system.run_until_idle()
     found = tenant.api.get(f"/connections/{cid}/issues", params={"reason": "vat_code_unmapped"})
     assert len(found.json()) == 1 and "99" in found.json()[0]["message"]
+    # The record says where it is stuck, naming the system as a linked record does.
+    sync = tenant.api.get(f"/invoices/{waiting['id']}").json()["sync"]
+    assert [(s["system"], s["issue"]["reason"]) for s in sync] == [
+        ("tripletex", "vat_code_unmapped")
+    ]
 
 
 def test_payments_of_issued_invoices_are_registered_once(

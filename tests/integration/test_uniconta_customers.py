@@ -473,3 +473,42 @@ def test_a_person_with_only_a_billing_address_reaches_the_debtor(
     assert (debtor["Address1"], debtor["ZipCode"], debtor["City"], debtor["Country"]) == (
         "Algade 1", "4000", "Roskilde", "Denmark",
     )  # fmt: skip
+
+
+def test_a_debtor_deleted_in_uniconta_is_not_recreated_and_the_issue_says_what_to_do(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """A debtor deleted in Uniconta and then changed in the app: nothing is recreated, the
+    issue says to dismiss it (deleted on purpose) or to create the debtor again under its
+    number (by mistake); done so, a retry sends the change there."""
+    accounts = seed(uniconta, 3)
+    connection = connect(tenant, uniconta)
+    cid = connection["id"]
+    import_all(system, tenant, cid)
+    party = next(p for p in _parties(tenant) if p["data"]["debtor_number"] == accounts[1])
+    deleted = uniconta.debtor(accounts[1])
+    assert deleted is not None
+    uniconta.sandbox.delete(COMPANY, "DebtorClient", accounts[1])
+
+    changed = tenant.api.patch(f"/parties/{party['id']}", json={"phone": "+45 70 11 22 33"})
+    assert changed.status_code == 200, changed.text
+    system.run_until_idle()
+    assert uniconta.debtor(accounts[1]) is None, "a deleted debtor is never recreated"
+    issues = tenant.api.get(
+        f"/connections/{cid}/issues", params={"reason": "remote_record_missing"}
+    ).json()
+    assert [i["record_id"] for i in issues] == [party["id"]]
+    message = issues[0]["message"]
+    assert f"Uniconta debtor {accounts[1]} no longer exists" in message
+    assert "dismiss this issue" in message and "same number" in message
+
+    uniconta.sandbox.insert(COMPANY, "DebtorClient", {"Account": accounts[1], "Name": "Again"})
+    retried = tenant.api.post(
+        f"/connections/{cid}/issues/retry", json={"reason": "remote_record_missing"}
+    )
+    assert retried.status_code in (200, 202), retried.text
+    system.run_until_idle()
+    again = uniconta.debtor(accounts[1])
+    assert again is not None and again["Phone"] == "+45 70 11 22 33"
+    left = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert [i for i in left if i["reason"] == "remote_record_missing"] == []

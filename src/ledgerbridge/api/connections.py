@@ -446,9 +446,15 @@ def preflight(connection_id: str, principal: PrincipalDep, system: SystemDep) ->
 class MappingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    vat: dict[str, str] | None = Field(None, description="VAT code mapping")
-    units: dict[str, str] | None = Field(None, description="The system's unit → hub unit code")
-    payment_terms: dict[str, StrictInt] | None = Field(None, description="Payment term code → days")
+    vat: dict[str, str | None] | None = Field(
+        None, description="VAT code mapping, added to the saved one; a code given null is removed"
+    )
+    units: dict[str, str | None] | None = Field(
+        None, description="The system's unit → hub unit code; null removes a saved one"
+    )
+    payment_terms: dict[str, StrictInt | None] | None = Field(
+        None, description="Payment term code → days; null removes a saved one"
+    )
 
 
 @router.get("/{connection_id}/mappings", response_model=Mappings, response_model_exclude_none=True)
@@ -475,7 +481,8 @@ def remote_list(connection_id: str, name: str, principal: PrincipalDep, system: 
 def set_mappings(
     connection_id: str, body: MappingsUpdate, principal: PrincipalDep, system: SystemDep
 ) -> Any:
-    """Save code mappings; records skipped for a missing mapping then sync by themselves."""
+    """Save code mappings, added to the saved ones (a code given `null` is removed); records
+    skipped for a missing mapping then sync by themselves."""
     return system.connections.set_mappings(
         principal, connection_id, vat=body.vat, units=body.units,
         payment_terms=body.payment_terms,

@@ -695,11 +695,12 @@ class OutboundSync(SyncState):
                     recorder.issue(
                         session, stream=stream, direction=OUTBOUND, key=record.id,
                         reason="remote_record_missing",
-                        message=f"{ctx.remote_name(stream)} {link.remote_id}, linked to "
-                        f"{named(record.data, record.id)}, no longer exists there (deleted "
-                        "there): deletes are not propagated, so it is not made again and this "
-                        "record's changes are not sent; delete it in the app too if it was "
-                        "meant to go",
+                        message=f"{ctx.remote_name(stream)} {link.remote_id} no longer exists "
+                        f"there (linked to {named(record.data, record.id)}): deletes are not "
+                        "propagated, so it is not made again and this record's changes are not "
+                        "sent. Deleted on purpose: delete it in the app too, or dismiss this "
+                        "issue; by mistake: create it there again with the same number and "
+                        "retry this issue",
                         record_id=record.id, remote_id=link.remote_id,
                     )  # fmt: skip
                     continue

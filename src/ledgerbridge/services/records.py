@@ -325,6 +325,14 @@ class RecordService:
                 )
                 if (i.connection_id, i.stream, i.key) in linked
             ]
+        systems: dict[str, str] = {
+            connection_id: system
+            for connection_id, system in session.execute(
+                sa.select(Connection.id, Connection.system).where(
+                    Connection.id.in_({i.connection_id for i in issues})
+                )
+            )
+        }
         for issue in issues:
             owner = (
                 issue.key
@@ -334,6 +342,7 @@ class RecordService:
             state.setdefault(owner, []).append(
                 {
                     "connection_id": issue.connection_id,
+                    "system": systems.get(issue.connection_id),
                     "stream": issue.stream,
                     "issue": {"reason": issue.reason_code, "message": issue.message},
                 }

@@ -34,7 +34,7 @@ class QontoSettings(ConnectionSettings):
     vat_groups: list[VatGroup] = Field(
         default_factory=list, description="The VAT groups invoices are matched to"
     )
-    unit_mapping: dict[str, str] = Field(
+    unit_mapping: dict[Text, Text] = Field(
         default_factory=dict, description="Qonto unit → hub unit, added to the common ones"
     )
     organization_id: str | None = None

@@ -272,7 +272,13 @@ class InvoiceMapping(EntityMapping):
             "an issued invoice is booked in Tripletex and cannot change: issue a credit note",
         )
         if (record.get("currency") or "NOK") != "NOK":
-            raise SkipRecord("currency_unsupported", "invoices are sent to Tripletex in NOK only")
+            raise SkipRecord(
+                "currency_unsupported",
+                f"invoices are sent to Tripletex in NOK only, and this one is in "
+                f"{record.get('currency')}: change its currency to NOK in the app and it is "
+                "sent; an invoice in another currency is made in Tripletex itself (then "
+                "dismiss this issue)",
+            )
         party = target_of(refs, self.entity, "party_id")
         assigned = {"_number": record.get("number"), "_due_date": record.get("due_date")}
         if record.get("kind") == "credit_note":
@@ -321,7 +327,10 @@ class InvoiceMapping(EntityMapping):
         vat_id = self.vat_ids.get(code) if code else None
         if code and vat_id is None:
             raise SkipRecord(
-                "vat_code_unmapped", f"VAT code {code} is not a Tripletex VAT type number"
+                "vat_code_unmapped",
+                f"VAT code '{code}' is not a Tripletex VAT type number: give the line one of "
+                "Tripletex's numbers (the connection's VAT list, lists/vat: 3 is output VAT "
+                "at the high rate), and the invoice is sent with that change",
             )
         out: JSON = {
             "description": line.get("description") or line.get("sku") or "",

@@ -140,13 +140,13 @@ class UnicontaSettings(ConnectionSettings):
     item_group: Text | None = Field(
         None, description="Uniconta item group of items created from the hub's products"
     )
-    vat_mapping: dict[str, str] = Field(
+    vat_mapping: dict[Text, Text] = Field(
         default_factory=dict, description="Uniconta VAT code → hub VAT code"
     )
-    unit_mapping: dict[str, str] = Field(
+    unit_mapping: dict[Text, Text] = Field(
         default_factory=dict, description="Uniconta unit → hub unit, added to the common ones"
     )
-    payment_terms: dict[str, Annotated[int, Field(ge=0, le=3650)]] = Field(
+    payment_terms: dict[Text, Annotated[int, Field(ge=0, le=3650)]] = Field(
         default_factory=dict, description="Uniconta payment term code → days"
     )
     country_mapping: CountryMapping = Field(

@@ -62,7 +62,7 @@ class YukiSettings(ConnectionSettings):
     payment_method: PaymentMethod = Field(
         "ElectronicTransfer", description="Yuki payment method of invoices sent"
     )
-    vat_mapping: dict[str, VatType] = Field(
+    vat_mapping: dict[Text, VatType] = Field(
         default_factory=dict,
         description="Hub VAT code → Yuki VAT type (its number, e.g. 1 high, 2 low)",
     )

@@ -4,6 +4,7 @@ and picks from. Each system's defaults are its own (``SystemSpec.codes``)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 
@@ -82,11 +83,13 @@ class Codes(Part):
         principal: Principal,
         connection_id: str,
         *,
-        vat: dict[str, str] | None,
-        units: dict[str, str] | None,
-        payment_terms: dict[str, int] | None,
+        vat: Mapping[str, str | None] | None,
+        units: Mapping[str, str | None] | None,
+        payment_terms: Mapping[str, int | None] | None,
     ) -> JSON:
-        """Save mappings; records skipped for a missing mapping then sync by themselves."""
+        """Save mappings over the saved ones, a code given ``None`` removed (a system's own
+        default then applies again); records skipped for a missing mapping then sync by
+        themselves."""
         principal.require_admin("changing mappings")
         with self._sessions.begin() as session:
             row = self._load(session, principal, connection_id)
@@ -101,7 +104,8 @@ class Codes(Part):
                 if given is None:
                     continue
                 _check_kind(spec, name)
-                settings[key] = {**(settings.get(key) or {}), **given}
+                merged = {**(settings.get(key) or {}), **given}
+                settings[key] = {code: v for code, v in merged.items() if v is not None}
             row.settings = checked_settings(spec, settings)
             row.updated_at = self._clock.now()
             tenant_id, ready = row.tenant_id, row.import_state == "done"

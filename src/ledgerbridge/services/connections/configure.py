@@ -115,6 +115,7 @@ class Configure(Status):
             connection_id = row.id
         stored = self._with_installation(spec, {**secrets_, "inbound_token": token})
         warnings.extend(self._subscribe(connection_id, spec, settings, stored))
+        warnings.extend(self._other_books(principal.tenant_id, spec, connection_id))
         self._schedule(connection_id, principal.tenant_id, spec, timezone, settings)
         status = self.status(principal, connection_id)
         return {**status, "warnings": [*warnings, *status["warnings"]]}
@@ -148,10 +149,11 @@ class Configure(Status):
         credentials_changed = bool(secrets_) or any(
             merged.get(key) != previous.get(key) for key in spec.credential_settings
         )
+        verify_warnings: list[str] = []
         if credentials_changed:
             # Checked with the system before anything is saved: bad credentials never replace
             # working ones.
-            merged, _ = self._verify(
+            merged, verify_warnings = self._verify(
                 spec, merged, self._with_installation(spec, {**current, **(secrets_ or {})})
             )
         self._check_links(
@@ -196,7 +198,10 @@ class Configure(Status):
             # Jobs the spent quota held until its day ends run now, as the error's fix says.
             self._queue.hasten(connection_id, self._ledger.next_day_start(spec.quota_timezone))
         status = self.status(principal, connection_id)
-        return {**status, "warnings": [*expiry_warnings, *warnings, *status["warnings"]]}
+        return {
+            **status,
+            "warnings": [*expiry_warnings, *verify_warnings, *warnings, *status["warnings"]],
+        }
 
     def _names(self, tenant_id: str, but: str = "") -> list[str]:
         """The names of the tenant's connections, that of connection ``but`` aside."""
@@ -219,6 +224,36 @@ class Configure(Status):
             number += 1
             candidate = f"{system} ({number})"
         return candidate
+
+    def _other_books(self, tenant_id: str, spec: SystemSpec, connection_id: str) -> list[str]:
+        """A second accounting connection in a tenant is the same business's books: its
+        customers are matched with the first one's, and what one brings updates the other.
+        Right for one business (Uniconta and its bank in Qonto), wrong for a second company
+        (a Norwegian firm beside a Danish one), which belongs in a tenant of its own: said
+        on create, before the first import matches anything."""
+        if spec.side != "accounting":
+            return []
+        with self._sessions() as session:
+            others = session.execute(
+                sa.select(Connection.name, Connection.system).where(
+                    Connection.tenant_id == tenant_id, Connection.id != connection_id
+                )
+            ).all()
+        books = sorted(
+            f"{name} ({system_spec(system).title})"
+            for name, system in others
+            if system_spec(system).side == "accounting"
+        )
+        if not books:
+            return []
+        return [
+            f"this account already has the accounting connection {', '.join(books)}: the "
+            f"customers {spec.title} brings are matched with its own (by customer number, "
+            "organisation number, e-mail), and a match is updated in both. Keep it so for "
+            "one business's books; another company's books belong in an account of their "
+            "own (ledgerbridge tenant create), so delete this connection and add it there "
+            "before importing"
+        ]
 
     def _refuse_taken_name(self, tenant_id: str, name: str, connection_id: str = "") -> None:
         """A form sent again (the browser's back button, a reload) would add the same

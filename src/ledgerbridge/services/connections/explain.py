@@ -80,7 +80,7 @@ RULES: tuple[tuple[re.Pattern[str], Fix], ...] = (
         ),
     ),
     (
-        re.compile(r"quota|calls used up|daily (call )?limit", re.I),
+        re.compile(r"quota|calls used up|daily (call )?limit|daily calls are used", re.I),
         Fix(
             "The day's call budget is spent: work resumes by itself when the quota day "
             "turns; see Usage for the calls per day, or raise the daily call limit.",
