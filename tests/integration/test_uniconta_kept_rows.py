@@ -3,12 +3,14 @@ callback or write, without reading it again, unless something says the record ch
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from ledgerbridge.engine import remote_rows
 from ledgerbridge.runtime.system import System
-from ledgerbridge.store.tables.sync import RemoteRow, Run
+from ledgerbridge.store.tables.sync import InboxEvent, RemoteRow, Run
 from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, seed
 
 
@@ -109,5 +111,30 @@ def test_without_callbacks_every_push_reads_first(
     system.run_until_idle()
     assert _push_calls(system, connection["id"]) == 2
     debtor = uniconta.debtor(accounts[1])
+    assert debtor is not None
+    assert (debtor["Phone"], debtor["ContactEmail"]) == ("+45 11 22 33 44", "faktura@example.dk")
+
+
+def test_a_change_url_quiet_for_an_hour_no_longer_vouches_for_the_kept_rows(
+    system: System, tenant: Tenant, uniconta: Uniconta
+) -> None:
+    """The Change URL removed in Uniconta says nothing: once the last callback is over an hour
+    old, a push reads the record first, and a change made in Uniconta meanwhile is kept."""
+    cid, accounts = _live_change_url(system, tenant, uniconta)
+    uniconta.sandbox.set_change_url(COMPANY, None)
+    # An hour and a bit passes: the rows were kept, and the last callback came, that long ago.
+    earlier = remote_rows.QUIET_LIMIT + timedelta(minutes=5)
+    with system.sessions.begin() as session:
+        for event in session.scalars(sa.select(InboxEvent)):
+            event.received_at -= earlier
+        for row in session.scalars(sa.select(RemoteRow)):
+            row.stored_at -= earlier
+    uniconta.sandbox.update(COMPANY, "DebtorClient", accounts[3], {"Phone": "+45 11 22 33 44"})
+    party = _party(tenant, accounts[3])
+    tenant.api.patch(f"/parties/{party['id']}", json={"email": "faktura@example.dk"})
+    system.run_until_idle()
+
+    assert _push_calls(system, cid) == 2  # a read of the record, then the Update
+    debtor = uniconta.debtor(accounts[3])
     assert debtor is not None
     assert (debtor["Phone"], debtor["ContactEmail"]) == ("+45 11 22 33 44", "faktura@example.dk")

@@ -675,7 +675,7 @@ class OutboundSync(SyncState):
         mapping = ctx.mapping(stream)
         remote_ids = [p.link.remote_id for p in updates if p.link is not None]
         with self._sessions() as session:
-            current = remote_rows.usable(session, ctx, stream, remote_ids)
+            current = remote_rows.usable(session, ctx, stream, remote_ids, self.clock.now())
         unknown = [remote_id for remote_id in remote_ids if remote_id not in current]
         try:
             if unknown:

@@ -9,9 +9,10 @@ the record changed since it was kept:
 
 - no callback naming the record is waiting to be processed (processing it reads the record
   and keeps that row, or forgets the row of a deleted record), and
-- the system has delivered a callback (any record) at or after the row was kept: its Change
-  URL is set up and working, so a change to this record would have been told. A connection
-  whose Change URL is not set up, or that has been quiet, reads as before.
+- the system has delivered a callback (any record) at or after the row was kept, and within
+  the last ``QUIET_LIMIT``: its Change URL is set up and working, so a change to this record
+  would have been told. A connection whose Change URL is not set up, or that has been quiet
+  for that long (the Change URL removed or changed in the system since), reads as before.
 
 The trade-off: a change made in the system whose callback is late or lost is overwritten by
 an update that does not read first, where a read would have merged it. Reading first only
@@ -22,7 +23,7 @@ offers no row version to refuse a stale update), and pulls read every row again 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -32,6 +33,10 @@ from ledgerbridge.engine.canonical import content_hash
 from ledgerbridge.engine.context import RunContext
 from ledgerbridge.store.db import dialect_insert, insert_rows
 from ledgerbridge.store.tables.sync import InboxEvent, RemoteRow
+
+QUIET_LIMIT = timedelta(hours=1)
+"""How long after the system's last callback kept rows are still vouched for: a Change URL
+removed in the system says nothing, and pulls (every few hours) are the next to notice."""
 
 
 def keeps(ctx: RunContext, stream: str) -> bool:
@@ -117,7 +122,7 @@ def forget(session: Session, ctx: RunContext, noticed: Mapping[str, Iterable[str
 
 
 def usable(
-    session: Session, ctx: RunContext, stream: str, remote_ids: list[str]
+    session: Session, ctx: RunContext, stream: str, remote_ids: list[str], now: datetime
 ) -> dict[str, JSON]:
     """The kept rows an update may be built on without a read (see the module's rules)."""
     if not remote_ids or not keeps(ctx, stream):
@@ -127,7 +132,7 @@ def usable(
             InboxEvent.connection_id == ctx.connection_id
         )
     )
-    if last_callback is None:
+    if last_callback is None or last_callback < now - QUIET_LIMIT:
         return {}
     kept = session.execute(
         sa.select(RemoteRow.remote_id, RemoteRow.row).where(
