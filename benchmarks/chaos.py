@@ -773,24 +773,12 @@ class Webshop(Target):
     ) -> None:
         """Each triggering order against its booked invoice, each refund against its credit
         note, each e-mail against its debtors; the hub through its API (no worker running)."""
-        system = System(settings)
-        server = ServerThread(create_app(system)).start()
-        api = HubApi(server.url, api_key)
-        try:
+        with served_hub(settings, api_key) as api:
             self._compare(report, api)
             report.error = report.error or self.failure
-        finally:
-            api.close()
-            server.stop()
-            system.close()
 
     def _compare(self, report: Report, api: HubApi) -> None:
-        connections = [c["id"] for c in api.client.get("/connections").json()]
-        issues = [
-            issue
-            for cid in connections
-            for issue in api.client.get(f"/connections/{cid}/issues").json()
-        ]
+        issues = every_issue(api)
         report.issue_reasons = dict(Counter(i["reason"] for i in issues))
         hub_invoices = api.all("/invoices")
         numbers_of: dict[str, set[str]] = defaultdict(set)
@@ -1037,23 +1025,11 @@ class PayMatch(Target):
     ) -> None:
         """Each payout against its postings in the hub and their lines in the journal; the
         hub through its API (no worker running)."""
-        system = System(settings)
-        server = ServerThread(create_app(system)).start()
-        api = HubApi(server.url, api_key)
-        try:
+        with served_hub(settings, api_key) as api:
             self._compare(report, api, created)
-        finally:
-            api.close()
-            server.stop()
-            system.close()
 
     def _compare(self, report: Report, api: HubApi, created: dict[str, dict[str, JSON]]) -> None:
-        connections = [c["id"] for c in api.client.get("/connections").json()]
-        issues = [
-            issue
-            for cid in connections
-            for issue in api.client.get(f"/connections/{cid}/issues").json()
-        ]
+        issues = every_issue(api)
         report.issue_reasons = dict(Counter(i["reason"] for i in issues))
         with_issue = {i["key"] for i in issues if i["stream"] == "payouts"}
         postings = api.all("/journal-postings")
@@ -1359,24 +1335,12 @@ class Till(Target):
     ) -> None:
         """Each sale against its invoice and, when split, its payment lines; the hub through
         its API (no worker running)."""
-        system = System(settings)
-        server = ServerThread(create_app(system)).start()
-        api = HubApi(server.url, api_key)
-        try:
+        with served_hub(settings, api_key) as api:
             self._compare(report, api)
             report.error = report.error or self.failure
-        finally:
-            api.close()
-            server.stop()
-            system.close()
 
     def _compare(self, report: Report, api: HubApi) -> None:
-        connections = [c["id"] for c in api.client.get("/connections").json()]
-        issues = [
-            issue
-            for cid in connections
-            for issue in api.client.get(f"/connections/{cid}/issues").json()
-        ]
+        issues = every_issue(api)
         report.issue_reasons = dict(Counter(i["reason"] for i in issues))
         keys = {str(i["key"]) for i in issues}
         orders: dict[str, list[JSON]] = defaultdict(list)
@@ -1608,10 +1572,7 @@ class Mail(Target):
         api_key: str,
         created: dict[str, dict[str, JSON]],
     ) -> None:
-        system = System(settings)
-        server = ServerThread(create_app(system)).start()
-        api = HubApi(server.url, api_key)
-        try:
+        with served_hub(settings, api_key) as api:
             mails = self._mails(api)
             issues = api.client.get(f"/connections/{self.cid}/issues").json()
             report.issue_reasons = dict(Counter(i["reason"] for i in issues))
@@ -1634,10 +1595,6 @@ class Mail(Target):
                     report.damaged += 1  # every order was paid: each must be booked
             seen = {**self.sink.faults.seen, "down": self.smtp_faults["down"]}
             report.faults = {**report.faults, **{f"smtp_{k}": v for k, v in seen.items()}}
-        finally:
-            api.close()
-            server.stop()
-            system.close()
 
     def remote_documents(self) -> dict[str, dict[str, list[str]]]:
         return {"orders": {}}
@@ -1853,6 +1810,31 @@ class HubApi:
         self.client.close()
 
 
+@contextmanager
+def served_hub(settings: Settings, api_key: str) -> Iterator[HubApi]:
+    """The hub's API served in this process, with no worker running: what a comparison
+    reads the hub through once the engine has stopped."""
+    system = System(settings)
+    server = ServerThread(create_app(system)).start()
+    api = HubApi(server.url, api_key)
+    try:
+        yield api
+    finally:
+        api.close()
+        server.stop()
+        system.close()
+
+
+def every_issue(api: HubApi) -> list[JSON]:
+    """The open issues of every connection of the tenant (a route's shop and its books)."""
+    connections = [c["id"] for c in api.client.get("/connections").json()]
+    return [
+        issue
+        for cid in connections
+        for issue in api.client.get(f"/connections/{cid}/issues").json()
+    ]
+
+
 PATHS = {"customers": "/parties", "invoices": "/invoices"}
 
 
@@ -2046,10 +2028,7 @@ def _compare(
     created: dict[str, dict[str, JSON]],
 ) -> None:
     """The hub (through its API, served here with no worker running) against the sandbox."""
-    system = System(settings)
-    server = ServerThread(create_app(system)).start()
-    api = HubApi(server.url, api_key)
-    try:
+    with served_hub(settings, api_key) as api:
         [connection] = api.client.get("/connections").json()
         cid = connection["id"]
         issues = api.client.get(f"/connections/{cid}/issues").json()
@@ -2087,10 +2066,6 @@ def _compare(
                 )
                 if len(set(found)) > 1:
                     report.duplicated_remote += 1
-    finally:
-        api.close()
-        server.stop()
-        system.close()
 
 
 def _hub_marker(stream: str, data: JSON) -> str | None:
