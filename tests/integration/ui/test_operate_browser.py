@@ -129,3 +129,20 @@ def test_dismiss_an_issue_in_the_browser(
     page.get_by_label("Outcome").select_option("dismissed")
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_text("dismissed by owner@nordlyshandel.example").first).to_be_visible()
+
+
+def test_a_long_reason_fits_a_phone(
+    system: System, tenant: Tenant, uniconta: Uniconta, ui_url: str, page: Any
+) -> None:
+    """A reason's code is one long word (``refund_waiting_for_invoice``); in the list's heading
+    it wraps at 360 px instead of widening the page past the screen."""
+    from playwright.sync_api import expect
+
+    cid, _accounts = _with_an_issue(system, tenant, uniconta)
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.goto(f"{ui_url}/connections/{cid}/issues?reason=refund_waiting_for_invoice")
+    expect(
+        page.get_by_role("heading", name="Open issues: refund_waiting_for_invoice")
+    ).to_be_visible()
+    assert_fits_360(page)
