@@ -103,6 +103,11 @@ def render(
     )
     if notice:
         response.delete_cookie(NOTICE_COOKIE, path="/ui")
+    if request.method in ("GET", "HEAD"):
+        # Not kept by the browser: Back after Sign out (a shared computer) asks the server
+        # again, which answers with the sign-in page. A page answering a form stays
+        # cacheable, so that Back to it does not ask to send the form again.
+        response.headers.setdefault("cache-control", "no-store")
     return response
 
 
