@@ -146,3 +146,24 @@ def test_a_long_reason_fits_a_phone(
         page.get_by_role("heading", name="Open issues: refund_waiting_for_invoice")
     ).to_be_visible()
     assert_fits_360(page)
+
+
+FOCUS_RING = """() => { const s = getComputedStyle(document.activeElement);
+  return s.outlineStyle !== 'none' && s.outlineWidth !== '0px' || s.boxShadow !== 'none'; }"""
+
+
+def test_the_change_url_shows_where_the_keyboard_is(
+    system: System, tenant: Tenant, uniconta: Uniconta, ui_url: str, page: Any
+) -> None:
+    """A read-only field (the Change URL, to copy) is reached with Tab like any other, so it
+    shows the focus ring as the rest do (Pico leaves read-only fields without one)."""
+    cid, _accounts = _with_an_issue(system, tenant, uniconta)
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.goto(f"{ui_url}/connections/{cid}/")
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "change-url-value":
+            break
+    else:
+        raise AssertionError("Tab never reaches the Change URL")
+    assert page.evaluate(FOCUS_RING), "the focused Change URL shows no focus ring"
