@@ -167,3 +167,17 @@ def test_the_change_url_shows_where_the_keyboard_is(
     else:
         raise AssertionError("Tab never reaches the Change URL")
     assert page.evaluate(FOCUS_RING), "the focused Change URL shows no focus ring"
+
+
+def test_a_connection_named_by_its_address_fits_a_phone(
+    system: System, tenant: Tenant, uniconta: Uniconta, ui_url: str, page: Any
+) -> None:
+    """A name without spaces (a shop's domain) wraps in the breadcrumb and the heading of
+    every tab instead of widening the page past a 360 px screen."""
+    cid, _accounts = _with_an_issue(system, tenant, uniconta)
+    name = "kaffeklubbenwebshopproduktion.nordlyshandel.example.dk"
+    assert tenant.api.patch(f"/connections/{cid}", json={"name": name}).status_code == 200
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    for tab in ("", "issues", "credentials", "delete"):
+        page.goto(f"{ui_url}/connections/{cid}/{tab}")
+        assert_fits_360(page)
