@@ -281,10 +281,16 @@ def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     token = request.cookies.get(SESSION_COOKIE)
     signed = system_of(request).sign_in.resume(token) if token else None
     titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Invalid input"}
-    return render(
+    response = render(
         request,
         "error.html",
         {"status": status, "title": titles.get(status, "Refused"), "message": message},
         status_code=status,
         signed=signed,
     )
+    if request.headers.get("hx-request"):
+        # A button that updates part of a page (Test connection, Retry): the refusal
+        # replaces the whole page, as a form's would, instead of going unseen.
+        response.headers["HX-Retarget"] = "body"
+        response.headers["HX-Reswap"] = "innerHTML"
+    return response

@@ -181,3 +181,27 @@ def test_a_connection_named_by_its_address_fits_a_phone(
     for tab in ("", "issues", "credentials", "delete"):
         page.goto(f"{ui_url}/connections/{cid}/{tab}")
         assert_fits_360(page)
+
+
+def test_a_button_on_a_connection_deleted_meanwhile_says_so(
+    system: System, tenant: Tenant, uniconta: Uniconta, ui_url: str, page: Any
+) -> None:
+    """Test connection (it updates part of the page) on a connection deleted in another tab:
+    the refusal is shown, not dropped with nothing happening; a server that does not answer
+    at all is said where the answer would have appeared."""
+    from playwright.sync_api import expect
+
+    cid, _accounts = _with_an_issue(system, tenant, uniconta)
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.goto(f"{ui_url}/connections/{cid}/")
+    page.route("**/test", lambda route: route.abort("connectionrefused"))
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#test-result").get_by_role("alert")).to_contain_text(
+        "The server did not answer"
+    )
+    page.unroute("**/test")
+
+    assert tenant.api.delete(f"/connections/{cid}").status_code == 200
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.get_by_role("alert")).to_contain_text("This connection does not exist (any more)")
+    expect(page.get_by_role("link", name="Back to the connections")).to_be_visible()
