@@ -72,6 +72,15 @@ class FileTooLarge(ServiceError):
     status = 413
 
 
+class NoMappingYet(Invalid):
+    """A file of a kind whose columns are not mapped yet; ``kind`` lets a page say where its
+    own mapping step is, where the API names its endpoint."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message, field="kind")
+        self.kind = kind
+
+
 def checked_mapping(data: Any, kind: str, root: tuple[str, ...] = ("body",)) -> FileMapping:
     """A mapping as ``commerce.files`` reads it, for files of ``kind``; raises
     ``MappingRefused`` naming the path of every problem (``body.fields.order.nummer``)."""
@@ -299,10 +308,10 @@ class FileService:
             )
         chosen = kind_of(shown, settings, None if kind is None else self._kind(kind))
         if not (settings.get("file_mappings") or {}).get(chosen):
-            raise Invalid(
+            raise NoMappingYet(
                 f"no mapping is saved for {chosen} files: save one with "
                 f"PUT /connections/{connection_id}/file-mappings/{chosen} first",
-                field="kind",
+                chosen,
             )
         with self._sessions.begin() as session:
             row = session.get(Connection, connection_id)

@@ -79,6 +79,7 @@ class WebhookService:
 
     def subscribe(self, principal: Principal, url: str, events: list[str]) -> dict[str, Any]:
         principal.require_admin("adding a webhook")
+        url = url.strip()  # pasted with a space around it: the address is the same
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise Invalid(f"'{url}' is not an http(s) URL", field="url")

@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import UploadFile
 
 from ledgerbridge.services.errors import Invalid, ServiceError
-from ledgerbridge.services.files import MappingRefused
+from ledgerbridge.services.files import MappingRefused, NoMappingYet
 from ledgerbridge.services.sign_in import Signed
 from ledgerbridge.ui.nav import connection_context, tab
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
@@ -229,6 +229,14 @@ async def upload_file(request: Request, connection_id: str, signed: ChangeDep) -
     try:
         stored, duplicate = system_of(request).files.upload(
             signed.principal, connection_id, name, content, kind
+        )
+    except NoMappingYet as exc:
+        unmapped = (
+            f"the columns of {exc.kind} files are not mapped yet: choose a sample of one under "
+            "Map its columns, save the mapping, then upload"
+        )
+        return _files_page(
+            request, signed, connection_id, errors={"kind": unmapped}, status_code=exc.status
         )
     except ServiceError as exc:
         if exc.status not in (409, 413, 422):

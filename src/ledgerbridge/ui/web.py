@@ -9,6 +9,7 @@ without JavaScript and with the keyboard alone.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
@@ -28,7 +29,7 @@ from starlette.types import Scope
 
 from ledgerbridge.model.validation import NUL, NUL_MESSAGE
 from ledgerbridge.runtime.system import System
-from ledgerbridge.services.errors import Forbidden, ServiceError
+from ledgerbridge.services.errors import Forbidden, NotFound, ServiceError
 from ledgerbridge.services.sign_in import Signed
 
 HERE = Path(__file__).parent
@@ -102,6 +103,11 @@ def render(
     )
     if notice:
         response.delete_cookie(NOTICE_COOKIE, path="/ui")
+    if request.method in ("GET", "HEAD"):
+        # Not kept by the browser: Back after Sign out (a shared computer) asks the server
+        # again, which answers with the sign-in page. A page answering a form stays
+        # cacheable, so that Back to it does not ask to send the form again.
+        response.headers.setdefault("cache-control", "no-store")
     return response
 
 
@@ -171,16 +177,46 @@ class UiRoute(APIRoute):
                     return Response(status_code=401, headers={"HX-Redirect": "/ui/login"})
                 target = _back_after_sign_in(request)
                 return RedirectResponse(f"/ui/login?next={quote(target)}", status_code=303)
+            except NotFound as exc:
+                return _error_page(request, exc.status, gone_in_words(exc.message))
             except ServiceError as exc:
                 return _error_page(request, exc.status, exc.message)
             except RequestValidationError as exc:
-                reasons = "; ".join(
-                    f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
-                    for e in exc.errors()
-                )
+                reasons = "; ".join(_parameter_in_words(e) for e in exc.errors())
                 return _error_page(request, 422, reasons)
 
         return handle
+
+
+GONE = re.compile(r"^(?P<kind>[\w ]+?) \S+ not found$")
+
+
+def gone_in_words(message: str) -> str:
+    """A service's "connection 3f2a… not found" as a person reads it on a page: the thing
+    was deleted meanwhile (in another tab, by someone else) or the address is wrong; the
+    page's own link leads back."""
+    found = GONE.match(message)
+    if found is None:
+        return message
+    return (
+        f"This {found['kind']} does not exist (any more): it was deleted meanwhile, perhaps "
+        "in another tab or by someone else, or the address is mistyped."
+    )
+
+
+def _parameter_in_words(error: Mapping[str, Any]) -> str:
+    """A refused query parameter or form field, named as the person meets it: a value in the
+    address (edited by hand, or from an old bookmark) or a form's field."""
+    where, *names = [str(p) for p in error.get("loc", ())]
+    name = ".".join(names) or where
+    if where in ("query", "path"):
+        given = str(error.get("input", ""))
+        given = given if len(given) <= 40 else given[:40] + "…"
+        return (
+            f"the address's {name} cannot be {given!r}: open the page from its link rather "
+            "than an edited address"
+        )
+    return f"{name}: {str(error.get('msg', '')).removeprefix('Value error, ')}"
 
 
 async def _field_with_nul(request: Request) -> str | None:
@@ -245,10 +281,16 @@ def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     token = request.cookies.get(SESSION_COOKIE)
     signed = system_of(request).sign_in.resume(token) if token else None
     titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 422: "Invalid input"}
-    return render(
+    response = render(
         request,
         "error.html",
         {"status": status, "title": titles.get(status, "Refused"), "message": message},
         status_code=status,
         signed=signed,
     )
+    if request.headers.get("hx-request"):
+        # A button that updates part of a page (Test connection, Retry): the refusal
+        # replaces the whole page, as a form's would, instead of going unseen.
+        response.headers["HX-Retarget"] = "body"
+        response.headers["HX-Reswap"] = "innerHTML"
+    return response

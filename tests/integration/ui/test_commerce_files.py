@@ -42,7 +42,11 @@ def test_a_sample_is_mapped_saved_and_a_file_uploaded_and_imported(
                          ORDERS_CSV, kind="orders")  # fmt: skip
     assert unmapped.status_code == 422
     assert 'id="upload-kind-error"' in unmapped.text, text_of(unmapped.text)
-    assert "no mapping is saved" in unmapped.text
+    assert (
+        "the columns of orders files are not mapped yet: choose a sample of one under Map its "
+        "columns, save the mapping, then upload"
+    ) in text_of(unmapped.text)
+    assert "PUT /connections" not in unmapped.text, "the page names its own step, not the API's"
 
     mapped = post_file(web, f"/ui/connections/{cid}/files/map", "file", "orders.csv", ORDERS_CSV,
                        kind="orders")  # fmt: skip

@@ -4,6 +4,7 @@ with their state and Retry."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,6 +116,24 @@ def test_smtp_settings_are_saved_and_checked_with_a_test_mail(
         f"at 127.0.0.1:{sink.port}: the connection was refused (nothing answers on that port); "
         "check the address and port, and that the service is running"
     ) in text_of(down.text)
+
+
+def test_a_required_setting_left_blank_is_called_required_on_its_field(
+    web: Web, tenant: Tenant, books: dict[str, Any], sink: SmtpSink
+) -> None:
+    """Spaces pass the browser's required check and are read as an empty field: the field
+    says it is required, in those words, and what was typed elsewhere stays."""
+    cid = books["cid"]
+    form = smtp_form(web, cid, sink, **{"settings.invoice_mail.smtp_host": "   "})
+    blank = web.post(f"/ui/connections/{cid}/mail", form)
+    assert blank.status_code == 422
+    error = re.search(r'id="settings-invoice_mail-smtp_host-error"[^>]*>([^<]*)<', blank.text)
+    assert error is not None and error.group(1).endswith(": required"), blank.text
+    assert "Input should" not in blank.text
+    assert (
+        form_of(blank.text, f"/ui/connections/{cid}/mail")["settings.invoice_mail.from_address"]
+        == "faktura@nordlys.dk"
+    )
 
 
 def test_a_member_sees_the_settings_but_cannot_change_or_send(

@@ -4,6 +4,7 @@ its confirmation step. Tripletex's sandbox over loopback, on a controllable cloc
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -138,6 +139,30 @@ def test_name_pause_resume_and_delete_with_confirmation(
     assert "Oslo is deleted." in text_of(web.get("/ui/").text)
     assert tenant.api.get(f"/connections/{cid}").status_code == 404
     assert web.get(f"/ui/connections/{cid}/credentials").status_code == 404
+
+
+def test_a_connection_deleted_in_another_tab_is_said_in_plain_words(
+    web: Web, system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """A tab still open on a deleted connection: its links and its forms say the connection
+    is gone and why that can be, not the service's "connection <id> not found"."""
+    cid = connect(tenant, tripletex)["id"]
+    name = tenant.api.get(f"/connections/{cid}").json()["name"]
+    assert web.post(f"/ui/connections/{cid}/delete", {"confirm_name": name}).status_code == 303
+    for answer in (
+        web.get(f"/ui/connections/{cid}/issues"),
+        web.post(f"/ui/connections/{cid}/name", {"name": "Oslo"}),
+    ):
+        shown = text_of(answer.text)
+        assert answer.status_code == 404, shown
+        assert "This connection does not exist (any more): it was deleted meanwhile" in shown
+        assert cid not in shown and "Back to the connections" in shown
+
+
+def test_an_edited_address_names_the_value_without_a_validation_dump(web: Web) -> None:
+    shown = html.unescape(text_of(web.get("/ui/records", params={"entity": "invoices!"}).text))
+    assert "the address's entity cannot be 'invoices!'" in shown
+    assert "Input should" not in shown and "query." not in shown
 
 
 def test_a_member_sees_the_credentials_page_without_any_change_control(

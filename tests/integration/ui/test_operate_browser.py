@@ -129,3 +129,79 @@ def test_dismiss_an_issue_in_the_browser(
     page.get_by_label("Outcome").select_option("dismissed")
     page.get_by_role("button", name="Filter").click()
     expect(page.get_by_text("dismissed by owner@nordlyshandel.example").first).to_be_visible()
+
+
+def test_a_long_reason_fits_a_phone(
+    system: System, tenant: Tenant, uniconta: Uniconta, ui_url: str, page: Any
+) -> None:
+    """A reason's code is one long word (``refund_waiting_for_invoice``); in the list's heading
+    it wraps at 360 px instead of widening the page past the screen."""
+    from playwright.sync_api import expect
+
+    cid, _accounts = _with_an_issue(system, tenant, uniconta)
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.goto(f"{ui_url}/connections/{cid}/issues?reason=refund_waiting_for_invoice")
+    expect(
+        page.get_by_role("heading", name="Open issues: refund_waiting_for_invoice")
+    ).to_be_visible()
+    assert_fits_360(page)
+
+
+FOCUS_RING = """() => { const s = getComputedStyle(document.activeElement);
+  return s.outlineStyle !== 'none' && s.outlineWidth !== '0px' || s.boxShadow !== 'none'; }"""
+
+
+def test_the_change_url_shows_where_the_keyboard_is(
+    system: System, tenant: Tenant, uniconta: Uniconta, ui_url: str, page: Any
+) -> None:
+    """A read-only field (the Change URL, to copy) is reached with Tab like any other, so it
+    shows the focus ring as the rest do (Pico leaves read-only fields without one)."""
+    cid, _accounts = _with_an_issue(system, tenant, uniconta)
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.goto(f"{ui_url}/connections/{cid}/")
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "change-url-value":
+            break
+    else:
+        raise AssertionError("Tab never reaches the Change URL")
+    assert page.evaluate(FOCUS_RING), "the focused Change URL shows no focus ring"
+
+
+def test_a_connection_named_by_its_address_fits_a_phone(
+    system: System, tenant: Tenant, uniconta: Uniconta, ui_url: str, page: Any
+) -> None:
+    """A name without spaces (a shop's domain) wraps in the breadcrumb and the heading of
+    every tab instead of widening the page past a 360 px screen."""
+    cid, _accounts = _with_an_issue(system, tenant, uniconta)
+    name = "kaffeklubbenwebshopproduktion.nordlyshandel.example.dk"
+    assert tenant.api.patch(f"/connections/{cid}", json={"name": name}).status_code == 200
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    for tab in ("", "issues", "credentials", "delete"):
+        page.goto(f"{ui_url}/connections/{cid}/{tab}")
+        assert_fits_360(page)
+
+
+def test_a_button_on_a_connection_deleted_meanwhile_says_so(
+    system: System, tenant: Tenant, uniconta: Uniconta, ui_url: str, page: Any
+) -> None:
+    """Test connection (it updates part of the page) on a connection deleted in another tab:
+    the refusal is shown, not dropped with nothing happening; a server that does not answer
+    at all is said where the answer would have appeared."""
+    from playwright.sync_api import expect
+
+    cid, _accounts = _with_an_issue(system, tenant, uniconta)
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.goto(f"{ui_url}/connections/{cid}/")
+    page.route("**/test", lambda route: route.abort("connectionrefused"))
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.locator("#test-result").get_by_role("alert")).to_contain_text(
+        "The server did not answer"
+    )
+    page.unroute("**/test")
+
+    assert tenant.api.delete(f"/connections/{cid}").status_code == 200
+    page.get_by_role("button", name="Test connection").click()
+    expect(page.get_by_role("alert")).to_contain_text("This connection does not exist (any more)")
+    expect(page.get_by_role("link", name="Back to the connections")).to_be_visible()

@@ -147,6 +147,23 @@ def test_signing_in_in_a_browser(page: object, system: System, ui_url: str, tena
     page.get_by_role("heading", name="Connections").wait_for()  # type: ignore[attr-defined]
 
 
+def test_back_after_signing_out_shows_no_page_of_the_session(
+    page: Any, system: System, ui_url: str, tenant: Tenant
+) -> None:
+    """On a shared computer the next person presses Back after Sign out: the browser asks the
+    server again (pages are not stored), which answers with the sign-in page."""
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.goto(f"{ui_url}/settings/users")
+    page.get_by_role("heading", name="Users & API keys").wait_for()
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in").wait_for()
+    page.go_back()
+    page.get_by_role("heading", name="Sign in").wait_for()
+    assert "/ui/login?next=/ui/settings/users" in page.url
+    assert page.get_by_role("heading", name="Users & API keys").count() == 0
+    assert page.get_by_role("button", name="Sign out").count() == 0
+
+
 def test_a_page_asks_the_server_for_nothing_it_lacks(
     page: Any, system: System, ui_url: str, tenant: Tenant
 ) -> None:

@@ -55,7 +55,7 @@ def test_a_key_for_oneself_then_revoked(web: Web) -> None:
     page = text_of(web.get(revoked.headers["location"]).text)
     assert "API key revoked" in page and "Revoked" in page
     missing = web.post("/ui/settings/api-keys/nosuch/revoke")
-    assert missing.status_code == 404 and "not found" in missing.text
+    assert missing.status_code == 404 and "This API key does not exist" in text_of(missing.text)
 
 
 def test_users_and_keys_in_a_browser(

@@ -59,6 +59,18 @@ def test_the_webhooks_page_adds_shows_the_secret_once_and_deletes(web: Web) -> N
     assert web.get(f"/ui/settings/webhooks/{sub.group(1)}").status_code == 404
 
 
+def test_spaces_pasted_around_a_webhook_url_are_not_kept(web: Web, tenant: Tenant) -> None:
+    """A URL copied with a space before or after it (the API, or a form that keeps them)
+    is the URL without them: deliveries go to it, not to an address no server answers."""
+    added = web.post("/ui/settings/webhooks", {"url": "  https://erp.example.dk/hook \t"})
+    assert added.status_code == 200, text_of(added.text)
+    api = tenant.api.post("/webhooks", json={"url": " https://crm.example.dk/in ", "events": []})
+    assert api.status_code == 201, api.text
+    assert api.json()["url"] == "https://crm.example.dk/in"
+    urls = {w["url"] for w in tenant.api.get("/webhooks").json()}
+    assert urls == {"https://erp.example.dk/hook", "https://crm.example.dk/in"}
+
+
 def test_adding_a_webhook_and_pinging_it_in_a_browser(
     page: Any, system: System, ui_url: str, tenant: Tenant
 ) -> None:

@@ -225,7 +225,7 @@ def _invalid(exc: ValidationError, root: str) -> Invalid:
     """Every wrong value, each as ``settings.vat_groups[0].rate: <reason>``; a value that fits
     none of a union's forms gets the reason of each."""
     reasons: dict[tuple[str, str], list[str]] = {}
-    for error in exc.errors(include_url=False, include_input=False):
+    for error in exc.errors(include_url=False):
         reasons.setdefault(_where(error["loc"], root), []).append(_reason(error, root))
     first, *others = [
         Invalid(f"{path}: {'; or '.join(dict.fromkeys(found))}", field=field)
@@ -249,11 +249,16 @@ def _where(loc: tuple[int | str, ...], root: str) -> tuple[str, str]:
     return path, field
 
 
+EMPTY = frozenset({"string_type", "int_type", "float_type", "decimal_type", "date_type"})
+"""Refusals of a required value given as null: "required", not "Input should be a valid
+string"."""
+
+
 def _reason(error: Any, root: str) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown setting" if root == "settings" else "unknown secret"
-    if error["type"] == "missing":
-        return "required"
+    if error["type"] == "missing" or (error.get("input") is None and error["type"] in EMPTY):
+        return "required"  # left empty in a form (null in a merge patch) as much as absent
     if error["type"] == "value_error":
         return str(error["ctx"]["error"])  # the check's own words, without "Value error, "
     return str(error["msg"])

@@ -62,6 +62,18 @@
     });
   });
 
+  // A button that updates part of the page when the server does not answer at all (it is
+  // down, or the network is): say so where its answer would have appeared.
+  document.addEventListener("htmx:sendError", function (event) {
+    var target = event.detail.target;
+    if (!target) return;
+    var message = document.createElement("p");
+    message.className = "error";
+    message.setAttribute("role", "alert");
+    message.textContent = "The server did not answer: check that it is running and your network, then try again.";
+    target.replaceChildren(message);
+  });
+
   function bind(root) { copyButtons(root); charts(root); }
 
   document.addEventListener("DOMContentLoaded", function () { bind(document); });
