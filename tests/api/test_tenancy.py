@@ -85,3 +85,30 @@ def test_a_user_address_or_a_webhook_url_the_hub_cannot_keep_is_refused_on_its_f
     add_user(api, owner, " Ole.Berg@Nordlys.Example ", "member")
     users = api.get("/users", headers=as_(owner.api_key)).json()
     assert "ole.berg@nordlys.example" in [u["email"] for u in users]
+
+
+def test_a_webhook_naming_an_event_never_sent_is_refused_on_each_such_event(
+    api: httpx.Client, owner: IssuedKey
+) -> None:
+    """Before: any name was kept, and a webhook for ``invoce.created`` never fired, without a
+    word. Each unknown event is named at its place, with what may be given instead."""
+    refused = api.post(
+        "/webhooks",
+        json={"url": "https://crm.nordlys.example/in",
+              "events": ["invoce.created", "party.created", "connection.pull_completed"]},
+        headers=as_(owner.api_key),
+    )  # fmt: skip
+    assert refused.status_code == 422, refused.text
+    problems = refused.json()["detail"]
+    assert [p["loc"] for p in problems] == [["body", "events", "0"], ["body", "events", "2"]]
+    assert "'invoce.created' is not an event" in problems[0]["msg"]
+    assert "invoice" in problems[0]["msg"] and "connection.import_completed" in problems[0]["msg"]
+    assert api.get("/webhooks", headers=as_(owner.api_key)).json() == []
+    made = api.post(
+        "/webhooks",
+        json={"url": "https://crm.nordlys.example/in",
+              "events": ["invoice.created", "connection.statistics_completed",
+                         "reconciliation.difference", "connection.warning"]},
+        headers=as_(owner.api_key),
+    )  # fmt: skip
+    assert made.status_code == 201, made.text

@@ -24,6 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.kit.http import in_plain_words
+from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.model import ENTITY_TYPES
+from ledgerbridge.runtime.reconcile import EVENT as RECONCILIATION_EVENT
 from ledgerbridge.services.errors import Conflict, Invalid, NotFound
 from ledgerbridge.services.tenancy import Principal
 from ledgerbridge.store.hooks import after_commit
@@ -40,6 +43,50 @@ PING = "ping"
 DELIVERIES_SHOWN = 100
 URL_MAX = 2000
 """The longest webhook URL kept (its column's size)."""
+
+
+RECORD_OPERATIONS = ("created", "updated", "deleted")
+RUN_EVENTS = ("connection.import_completed", "connection.warning", RECONCILIATION_EVENT)
+
+
+def announced_events() -> list[str]:
+    """What runs announce: an import done, a connection's warning, a reconciliation's new
+    differences, and the scheduled reads a user waits for (``connection.statistics_completed``)."""
+    announced = {
+        f"connection.{kind}_completed"
+        for spec in SYSTEMS.values()
+        for kind, pull in spec.pulls.items()
+        if pull.announce
+    }
+    return [*RUN_EVENTS, *sorted(announced)]
+
+
+def known_events() -> set[str]:
+    """Every event a subscription may name: each hub record's change (``party.created``) and
+    what runs announce."""
+    records = {
+        f"{entity}.{operation}" for entity in ENTITY_TYPES for operation in RECORD_OPERATIONS
+    }
+    return records | set(announced_events())
+
+
+def _checked_events(events: list[str]) -> list[str]:
+    """The events as given, each one known: an event no run ever sends would make a webhook
+    that never fires, without a word."""
+    known = known_events()
+    problems = [
+        Invalid(
+            f"'{event}' is not an event: give * for all; a record's change, <entity>.created, "
+            f".updated or .deleted with <entity> one of {', '.join(ENTITY_TYPES)}; or one of "
+            f"{', '.join(announced_events())}",
+            field=f"events.{n}",
+        )
+        for n, event in enumerate(events)
+        if event != "*" and event not in known
+    ]
+    if problems:
+        raise Invalid(problems[0].message, field=problems[0].field, also=problems[1:])
+    return events
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -85,6 +132,7 @@ class WebhookService:
             raise Invalid(f"'{url}' is not an http(s) URL", field="url")
         if len(url) > URL_MAX:
             raise Invalid(f"a webhook's URL has at most {URL_MAX} characters", field="url")
+        events = _checked_events([event.strip() for event in events])
         secret = "whsec_" + secrets.token_urlsafe(24)
         with self._sessions.begin() as session:
             row = WebhookSubscription(

@@ -65,7 +65,7 @@ def subscribe(
         created = system_of(request).webhooks.subscribe(signed.principal, url, _events(events))
     except (Invalid, Conflict) as exc:
         return _list(
-            request, signed, errors={exc.field or "url": exc.message},
+            request, signed, errors={(exc.field or "url").split(".")[0]: exc.message},
             values={"url": url, "events": events}, status_code=exc.status,
         )  # fmt: skip
     return _list(request, signed, created=created)

@@ -39,6 +39,12 @@ def test_the_webhooks_page_adds_shows_the_secret_once_and_deletes(web: Web) -> N
     bad = web.post("/ui/settings/webhooks", {"url": "ftp://x", "events": "*"})
     assert bad.status_code == 422
     assert 'id="url" name="url"' in bad.text and 'aria-invalid="true"' in bad.text
+    unknown = web.post(
+        "/ui/settings/webhooks", {"url": "https://app.example/hook", "events": "party.creatd"}
+    )
+    assert unknown.status_code == 422
+    assert 'id="events" name="events" value="party.creatd"' in unknown.text
+    assert 'id="events-error"' in unknown.text and "is not an event" in text_of(unknown.text)
     made = web.post(
         "/ui/settings/webhooks",
         {"url": "https://app.example/hook", "events": "party.created, invoice.updated"},
