@@ -228,6 +228,7 @@ def test_postings_refused_for_a_journal_uniconta_lacks_go_once_the_route_is_corr
     assert issue["reason"] == "paymatch_code_missing"
     assert "journal 'PAYMTCH' does not exist in Uniconta" in issue["message"]
     assert f"correct paymatch.journal of route {route_id}" in issue["message"]
+    assert "on its page under Routes" in issue["message"]
 
     corrected = save(tenant, shop, route_body(shop, journal="PAYMATCH"))
     assert corrected.status_code == 200, corrected.text

@@ -216,7 +216,8 @@ def code_refusal(missing: Mapping[str, str], route_id: str | None) -> str:
         return f"{what}: {retried}"
     return (
         f"{what}: correct {', '.join(missing)} of route {route_id} "
-        f"(PUT /api/v1/routes/{route_id}), and the posting is sent again with it; {retried}"
+        f"(on its page under Routes, or PUT /api/v1/routes/{route_id}), and the posting is "
+        f"sent again with it; {retried}"
     )
 
 
