@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ledgerbridge.connectors.base import Reference
-from ledgerbridge.engine.state import _label, _named
+from ledgerbridge.engine.state import _label, named
 
 
 @pytest.mark.parametrize(
@@ -19,7 +19,7 @@ def test_a_reference_reads_as_words(field: str, words: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "named"),
+    ("data", "words"),
     [
         ({"number": "5001", "reference": "1042"}, "5001"),
         ({"sku": "KOP-01", "name": "Kaffekop"}, "KOP-01 (Kaffekop)"),
@@ -28,6 +28,6 @@ def test_a_reference_reads_as_words(field: str, words: str) -> None:
     ],
 )
 def test_a_referenced_record_is_named_as_a_person_finds_it(
-    data: dict[str, str], named: str
+    data: dict[str, str], words: str
 ) -> None:
-    assert _named(data, "3f0c") == named
+    assert named(data, "3f0c") == words
