@@ -232,7 +232,7 @@ def error_json(response: httpx.Response) -> Any:
         return None
 
 
-def _backoff(exc: Exception) -> bool | float:
+def _backoff(exc: BaseException) -> bool | float:
     """stamina's hook: repeat transient failures, after the delay the system asked for when
     it names one we are willing to wait in place."""
     if not isinstance(exc, TransientFailure):
