@@ -328,6 +328,49 @@ def test_a_customer_whose_client_was_deleted_in_qonto_says_which_and_what_to_do(
     assert (issue["reason"], issue["key"]) == ("remote_record_missing", created.json()["id"])
     assert "10001 (Atlas Rénovation SAS)" in issue["message"], issue["message"]
     assert "delete it in the app too" in issue["message"]
+    assert "Make again" in issue["message"], issue["message"]
+
+    # Deleted by mistake: made again on request, as a new client carrying the app's values.
+    path = f"/connections/{connection['id']}/issues/retry"
+    retried = tenant.api.post(path, json={"issue_id": issue["id"], "recreate": True})
+    assert retried.status_code == 202, retried.text
+    system.run_until_idle()
+    [again] = qonto.clients()
+    assert again["id"] != client["id"]
+    assert again["email"] == "new@atlas.example"
+    assert issues_of(tenant, connection["id"]) == []
+    record = tenant.api.get(f"/parties/{created.json()['id']}").json()
+    assert record["sync"][0]["remote_id"] == again["id"]
+
+
+def test_make_again_is_refused_for_an_issue_of_another_kind_and_keeps_a_twin_still_there(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection = connect(tenant, qonto)
+    import_all(system, tenant, connection["id"])
+    created = tenant.api.post("/parties", json=NEW_CUSTOMER).json()
+    system.run_until_idle()
+    [client] = qonto.clients()
+    qonto.sandbox.delete_client(client["id"])
+    tenant.api.patch(f"/parties/{created['id']}", json={"email": "new@atlas.example"})
+    system.run_until_idle()
+    [issue] = issues_of(tenant, connection["id"])
+    assert issue["reason"] == "remote_record_missing"
+    path = f"/connections/{connection['id']}/issues/retry"
+
+    everything = tenant.api.post(path, json={"recreate": True})
+    assert everything.status_code == 422, everything.text
+    assert everything.json()["detail"][0]["loc"][-1] == "recreate"
+    other = tenant.api.post(path, json={"reason": "vat_group_missing", "recreate": True})
+    assert other.status_code == 422, other.text
+
+    # Made again by hand in Qonto meanwhile: found and linked, not made a second time.
+    by_hand = qonto.sandbox.create_client({**client, "email": "new@atlas.example"})
+    retried = tenant.api.post(path, json={"reason": "remote_record_missing", "recreate": True})
+    assert retried.status_code == 202, retried.text
+    system.run_until_idle()
+    assert [c["id"] for c in qonto.clients()] == [by_hand["id"]]
+    assert issues_of(tenant, connection["id"]) == []
 
 
 def test_a_vat_groups_country_is_checked_in_words_and_kept_upper_case(
@@ -1046,6 +1089,44 @@ def test_a_hub_invoice_becomes_a_qonto_draft(system: System, tenant: Tenant, qon
 def issues_of(tenant: Tenant, cid: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = tenant.api.get(f"/connections/{cid}/issues").json()
     return found
+
+
+def test_an_invoice_to_a_client_deleted_in_qonto_says_so_and_is_sent_once_made_again(
+    system: System, tenant: Tenant, qonto: Qonto
+) -> None:
+    connection = connect_invoices(tenant, qonto, VAT_GROUPS)
+    import_all(system, tenant, connection["id"])
+    party = tenant.api.post("/parties", json=NEW_CUSTOMER).json()
+    system.run_until_idle()
+    [client] = qonto.clients()
+    qonto.sandbox.delete_client(client["id"])
+    created = tenant.api.post(
+        "/invoices",
+        json={
+            "party_id": party["id"], "date": "2026-03-10", "currency": "EUR",
+            "lines": [{"description": "Conseil", "quantity": "1", "unit_price": "100",
+                       "vat_code": "FR20"}],
+        },
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    system.run_until_idle()
+    assert qonto.sandbox.invoices() == []
+    [issue] = issues_of(tenant, connection["id"])
+    assert (issue["reason"], issue["key"]) == ("reference_missing", created.json()["id"])
+    assert "no longer has the invoice's client" in issue["message"], issue["message"]
+    assert "Make again" in issue["message"]
+
+    retried = tenant.api.post(
+        f"/connections/{connection['id']}/issues/retry",
+        json={"issue_id": issue["id"], "recreate": True},
+    )
+    assert retried.status_code == 202, retried.text
+    system.run_until_idle()
+    [again] = qonto.clients()
+    assert again["id"] != client["id"]
+    [draft] = qonto.sandbox.invoices()
+    assert draft["client_id"] == again["id"]
+    assert issues_of(tenant, connection["id"]) == []
 
 
 def test_an_invoice_of_a_customer_without_a_debtor_number_waits_and_says_to_assign_one(

@@ -479,8 +479,8 @@ def test_a_debtor_deleted_in_uniconta_is_not_recreated_and_the_issue_says_what_t
     system: System, tenant: Tenant, uniconta: Uniconta
 ) -> None:
     """A debtor deleted in Uniconta and then changed in the app: nothing is recreated, the
-    issue says to dismiss it (deleted on purpose) or to create the debtor again under its
-    number (by mistake); done so, a retry sends the change there."""
+    issue says to dismiss it (deleted on purpose) or to make it again (by mistake); made
+    again, the debtor is back under its number with the app's values."""
     accounts = seed(uniconta, 3)
     connection = connect(tenant, uniconta)
     cid = connection["id"]
@@ -500,15 +500,16 @@ def test_a_debtor_deleted_in_uniconta_is_not_recreated_and_the_issue_says_what_t
     assert [i["record_id"] for i in issues] == [party["id"]]
     message = issues[0]["message"]
     assert f"Uniconta debtor {accounts[1]} no longer exists" in message
-    assert "dismiss this issue" in message and "same number" in message
+    assert "dismiss this issue" in message and "Make again" in message
 
-    uniconta.sandbox.insert(COMPANY, "DebtorClient", {"Account": accounts[1], "Name": "Again"})
     retried = tenant.api.post(
-        f"/connections/{cid}/issues/retry", json={"reason": "remote_record_missing"}
+        f"/connections/{cid}/issues/retry",
+        json={"reason": "remote_record_missing", "recreate": True},
     )
     assert retried.status_code in (200, 202), retried.text
     system.run_until_idle()
     again = uniconta.debtor(accounts[1])
     assert again is not None and again["Phone"] == "+45 70 11 22 33"
+    assert again["Name"] == deleted["Name"]
     left = tenant.api.get(f"/connections/{cid}/issues").json()
     assert [i for i in left if i["reason"] == "remote_record_missing"] == []

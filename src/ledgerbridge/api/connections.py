@@ -269,6 +269,13 @@ class RetryRequest(BaseModel):
 
     reason: str | None = Field(None, description="Only the issues of this reason code")
     issue_id: str | None = Field(None, description="Only this issue")
+    recreate: bool = Field(
+        False,
+        description="Make again what the system no longer has (deleted there): for one issue, "
+        "or the issues of one reason, `remote_record_missing` or `reference_missing`. The "
+        "records confirmed gone there (read now) are unlinked and created anew, or linked to "
+        "one made there again by hand; a record still there keeps its link",
+    )
 
 
 class DismissRequest(BaseModel):
@@ -646,8 +653,9 @@ def retry_issues(
     """Try open issues again now (owner or admin): all of them (an empty body), those of one
     `reason`, or one issue (`issue_id`)."""
     return system.connections.retry(
-        principal, connection_id, reason=body.reason, issue_id=body.issue_id
-    )
+        principal, connection_id, reason=body.reason, issue_id=body.issue_id,
+        recreate=body.recreate,
+    )  # fmt: skip
 
 
 @router.post("/{connection_id}/issues/dismiss", response_model=Dismissed)

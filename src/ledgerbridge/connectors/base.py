@@ -72,6 +72,17 @@ class AmbiguousWrite(ConnectorError):
     """A write may or may not have taken effect (timeout or dropped connection after sending)."""
 
 
+REFERENCE_MISSING = "reference_missing"
+"""The reason of a refusal because a record the write names (an invoice's client) no longer
+exists in the system: "make it again" unlinks what is gone there and creates it anew."""
+MAKE_AGAIN_HINT = (
+    "click Make again on the Issues page (API: POST /connections/{id}/issues/retry with "
+    '"issue_id" and "recreate": true); what the system no longer has is created anew, or '
+    "linked if it was made there again by hand"
+)
+"""What a person does about an issue "make it again" applies to, in the issue's words."""
+
+
 class RemoteRejected(ConnectorError):
     """The system refused the record itself (validation): retrying the same data will not help.
     ``reason`` is the code the record's issue gets.

@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from ledgerbridge.connectors.base import (
     JSON,
+    MAKE_AGAIN_HINT,
+    REFERENCE_MISSING,
     ROW_ISSUE,
     ROW_NOTE,
     ConnectorError,
@@ -130,6 +132,12 @@ def _sent(
 
 LINKED_BY_KEY = "linked_by_business_key"
 """The reason logged on a record linked to a remote record that existed before (``ADOPTED``)."""
+REMOTE_MISSING = "remote_record_missing"
+"""The issue of a record whose linked twin the system no longer has (deleted there)."""
+UNLINKED_TO_REMAKE = "unlinked_to_make_again"
+"""The reason logged on a record unlinked by a person's "make it again" (``unlink_missing``)."""
+MAKES_AGAIN = frozenset({REMOTE_MISSING, REFERENCE_MISSING})
+"""The issues "make it again" applies to: a twin, or a record it references, gone there."""
 
 
 @dataclass
@@ -438,6 +446,56 @@ class OutboundSync(SyncState):
         if own:
             faults.raise_first()
 
+    def unlink_missing(
+        self, ctx: RunContext, targets: Mapping[str, list[str]]
+    ) -> dict[str, list[str]]:
+        """A person's "make it again" for records whose twin the system no longer has (the
+        issue ``remote_record_missing``, or a refusal naming a linked record gone there,
+        ``REFERENCE_MISSING``). Each record of ``targets`` (hub ids by stream), and each record
+        it references, whose linked twin the system confirms gone when read now loses its
+        link and kept row, so that the push which follows creates it anew (or finds and links
+        one made there again by hand, as any create does). A twin that still exists keeps its
+        link: nothing is made twice. Answers the records unlinked, by stream."""
+        wanted: dict[str, set[str]] = {stream: set(ids) for stream, ids in targets.items()}
+        with self._sessions() as session:
+            for stream, ids in targets.items():
+                references = ctx.mapping(stream).references
+                for record in self.hub.load(session, ids) if references else []:
+                    for ref in references:
+                        value = record.data.get(ref.field)
+                        if not isinstance(value, str):
+                            continue
+                        for target in ref.streams:
+                            if target in ctx.connector.mappings and ctx.directions(target)[1]:
+                                wanted.setdefault(target, set()).add(value)
+            links = {
+                stream: self.links_by(session, ctx, stream, Link.record_id, sorted(ids))
+                for stream, ids in wanted.items()
+            }
+            session.expunge_all()
+        unlinked: dict[str, list[str]] = {}
+        recorder = self.recorder(ctx)
+        for stream, linked in links.items():
+            if not linked:
+                continue
+            found = ctx.connector.fetch_many(stream, [link.remote_id for link in linked.values()])
+            gone = [link for link in linked.values() if link.remote_id not in found]
+            if not gone:
+                continue
+            with self.transaction() as session:
+                session.execute(sa.delete(Link).where(Link.id.in_([link.id for link in gone])))
+                remote_rows.forget(session, ctx, {stream: [link.remote_id for link in gone]})
+                for link in gone:
+                    recorder.log(
+                        session, stream=stream, direction=OUTBOUND, outcome="updated",
+                        record_id=link.record_id, remote_id=link.remote_id,
+                        reason=UNLINKED_TO_REMAKE,
+                        message=f"{ctx.remote_name(stream)} {link.remote_id} no longer exists "
+                        "there: unlinked, to be made again by the push that follows",
+                    )  # fmt: skip
+            unlinked[stream] = [link.record_id for link in gone]
+        return unlinked
+
     def plan(
         self, session: Session, ctx: RunContext, stream: str, record_ids: list[str]
     ) -> tuple[list[Planned], list[Planned], list[Planned]]:
@@ -694,13 +752,12 @@ class OutboundSync(SyncState):
                 if remote_row is None:
                     recorder.issue(
                         session, stream=stream, direction=OUTBOUND, key=record.id,
-                        reason="remote_record_missing",
+                        reason=REMOTE_MISSING,
                         message=f"{ctx.remote_name(stream)} {link.remote_id} no longer exists "
                         f"there (linked to {named(record.data, record.id)}): deletes are not "
                         "propagated, so it is not made again and this record's changes are not "
                         "sent. Deleted on purpose: delete it in the app too, or dismiss this "
-                        "issue; by mistake: create it there again with the same number and "
-                        "retry this issue",
+                        f"issue; by mistake: {MAKE_AGAIN_HINT}",
                         record_id=record.id, remote_id=link.remote_id,
                     )  # fmt: skip
                     continue

@@ -18,7 +18,7 @@ from ledgerbridge.engine.conflicts import ACCOUNTING, APP, CONFLICT_HELD
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.inbound import InboundSync
-from ledgerbridge.engine.outbound import OutboundSync
+from ledgerbridge.engine.outbound import MAKES_AGAIN, OutboundSync
 from ledgerbridge.engine.steps import Faults
 from ledgerbridge.store.tables.sync import Link, SyncIssue
 
@@ -71,27 +71,42 @@ class SyncEngine:
                     self.outbound.push(ctx, stream, keys[start : start + ctx.write_batch_size])
 
     def retry_issues(
-        self, ctx: RunContext, reason: str | None = None, issue_id: str | None = None
+        self,
+        ctx: RunContext,
+        reason: str | None = None,
+        issue_id: str | None = None,
+        recreate: bool = False,
     ) -> int:
         """Try the open skipped or failed records of the connection again (all of them, those
         of one ``reason``, or one issue): inbound ones are read afresh (the cause may have
         been fixed there), outbound ones sent again, with the system's code tables read
-        afresh too (a code created there to clear a skip)."""
-        query = sa.select(SyncIssue.stream, SyncIssue.direction, SyncIssue.key).where(
-            SyncIssue.connection_id == ctx.connection_id
-        )
+        afresh too (a code created there to clear a skip). ``recreate``: the records of those
+        issues ``MAKES_AGAIN`` applies to, and what they reference, that the system no longer
+        has are unlinked first, so that they are made again (``unlink_missing``)."""
+        query = sa.select(
+            SyncIssue.stream, SyncIssue.direction, SyncIssue.key, SyncIssue.reason_code
+        ).where(SyncIssue.connection_id == ctx.connection_id)
         if reason:
             query = query.where(SyncIssue.reason_code == reason)
         if issue_id:
             query = query.where(SyncIssue.id == issue_id)
         with self._sessions() as session:
-            issues = session.execute(query).all()
+            found = session.execute(query).all()
+        issues = [(s, d, k) for s, d, k, _ in found]
+        remake: dict[str, list[str]] = {}
+        for s, d, k, code in found if recreate else ():
+            if d == OUTBOUND and code in MAKES_AGAIN:
+                remake.setdefault(s, []).append(k)
         ctx.connector.read_afresh()
+        unlinked = self.outbound.unlink_missing(ctx, remake) if remake else {}
         for stream in ctx.connector.mappings:
             inbound_ids = sorted(k for s, d, k in issues if s == stream and d == INBOUND)
             if inbound_ids and ctx.directions(stream)[0]:
                 self.inbound.retry(ctx, stream, inbound_ids)
-            outbound_ids = sorted(k for s, d, k in issues if s == stream and d == OUTBOUND)
+            outbound_ids = sorted(
+                {k for s, d, k in issues if s == stream and d == OUTBOUND}
+                | set(unlinked.get(stream, ()))
+            )
             if outbound_ids and ctx.directions(stream)[1]:
                 for start in range(0, len(outbound_ids), ctx.write_batch_size):
                     self.outbound.push(

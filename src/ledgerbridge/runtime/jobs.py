@@ -103,7 +103,10 @@ class SyncJobs:
                 "retry",
                 job,
                 lambda ctx: engine.retry_issues(
-                    ctx, job.job.payload.get("reason"), job.job.payload.get("issue_id")
+                    ctx,
+                    job.job.payload.get("reason"),
+                    job.job.payload.get("issue_id"),
+                    recreate=bool(job.job.payload.get("recreate")),
                 ),
             ),
             "resolve_conflict": lambda job: self._run(

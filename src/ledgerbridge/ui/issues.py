@@ -1,7 +1,8 @@
 """A connection's issues: the open skipped and failed records grouped by reason, each group
 linking to its list (record, message, first and last seen, attempts, the hub record and the
-record in the system), with Retry for all, one reason or one record, and Dismiss for one
-record, or every record of one reason, whose issue will not clear by itself."""
+record in the system), with Retry for all, one reason or one record, Dismiss for one
+record, or every record of one reason, whose issue will not clear by itself, and Make again
+for a record the accounting system no longer has."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from ledgerbridge.engine.conflicts import ACCOUNTING, CONFLICT_HELD
+from ledgerbridge.engine.outbound import MAKES_AGAIN
 from ledgerbridge.services.errors import Invalid, NotFound
 from ledgerbridge.ui.nav import connection_context, system_title, tab
 from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
@@ -52,6 +54,7 @@ def issues_page(
             "total": sum(n for _r, n in reasons),
             "reason": reason,
             "issues": found[:PER_PAGE],
+            "makes_again": MAKES_AGAIN,
             "held": held,
             "page": page,
             "more": len(found) > PER_PAGE,
@@ -67,19 +70,28 @@ def retry(
     signed: ChangeDep,
     reason: Annotated[str, Form(max_length=64)] = "",
     issue_id: Annotated[str, Form(max_length=36)] = "",
+    recreate: Annotated[str, Form(max_length=8)] = "",
 ) -> Response:
     """Queue a retry; the issues clear by themselves as their records sync. A reason whose
-    issues cleared since the page was shown goes back to the list, saying so."""
+    issues cleared since the page was shown goes back to the list, saying so. ``recreate``:
+    Make again, for a record the accounting system no longer has."""
     try:
         system_of(request).connections.retry(
-            signed.principal, connection_id, reason=reason or None, issue_id=issue_id or None
-        )
+            signed.principal, connection_id, reason=reason or None, issue_id=issue_id or None,
+            recreate=bool(recreate),
+        )  # fmt: skip
     except Invalid as exc:
         return redirect(f"/ui/connections/{connection_id}/issues", exc.message)
     what = "this record" if issue_id else (f"the {reason} issues" if reason else "every issue")
     back = f"/ui/connections/{connection_id}/issues"
     if reason:
         back += "?" + urlencode({"reason": reason})
+    if recreate:
+        return redirect(
+            back,
+            f"{what[0].upper()}{what[1:]} will be made again where the accounting system no "
+            "longer has it: the issue leaves this list once it is created there.",
+        )
     return redirect(back, f"Retry of {what} queued: fixed records leave this list as they sync.")
 
 

@@ -180,6 +180,40 @@ def test_an_issue_dismissed_from_the_page_leaves_the_list_and_shows_in_activity(
     assert "dismissed by owner@nordlyshandel.example" in text_of(activity.text)
 
 
+def test_a_debtor_deleted_in_uniconta_is_made_again_from_its_issue(
+    system: System, tenant: Tenant, uniconta: Uniconta, web: Web
+) -> None:
+    accounts = seed(uniconta, 2)
+    connection = connect(tenant, uniconta)
+    cid = connection["id"]
+    import_all(system, tenant, cid)
+    [party] = tenant.api.get("/parties", params={"q": accounts[0]}).json()["items"]
+    uniconta.sandbox.delete(COMPANY, "DebtorClient", accounts[0])
+    tenant.api.patch(f"/parties/{party['id']}", json={"phone": "+45 70 11 22 33"})
+    system.run_until_idle()
+    [issue] = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert issue["reason"] == "remote_record_missing"
+
+    listed = web.get(f"/ui/connections/{cid}/issues")
+    assert f"Make {issue['key']} again" in listed.text
+    # Make again is for one issue, or one reason meaning the record is gone there: said so.
+    refused = web.post(f"/ui/connections/{cid}/issues/retry", {"recreate": "yes"})
+    assert refused.status_code == 303
+    assert "make again one issue" in text_of(web.get(refused.headers["location"]).text)
+
+    made = web.post(
+        f"/ui/connections/{cid}/issues/retry", {"issue_id": issue["id"], "recreate": "yes"}
+    )
+    assert made.status_code == 303
+    assert "will be made again" in text_of(web.get(made.headers["location"]).text)
+    system.run_until_idle()
+    again = uniconta.debtor(accounts[0])
+    assert again is not None and again["Phone"] == "+45 70 11 22 33"
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+    activity = web.get(f"/ui/connections/{cid}/activity", params={"outcome": "created"})
+    assert accounts[0] in text_of(activity.text)
+
+
 def test_every_issue_of_a_reason_is_dismissed_at_once_from_its_list(
     system: System, tenant: Tenant, uniconta: Uniconta, web: Web
 ) -> None:

@@ -18,6 +18,8 @@ import httpx
 
 from ledgerbridge.connectors.base import (
     JSON,
+    MAKE_AGAIN_HINT,
+    REFERENCE_MISSING,
     AuthenticationFailed,
     CallMeter,
     RemoteRejected,
@@ -230,6 +232,14 @@ class QontoClient:
                     "the invoice is tried again by itself within the hour",
                     reason=CLIENT_NOT_INVOICEABLE,
                 )
+            if CLIENT_GONE in message and "/client_invoices" in path:
+                raise RemoteRejected(
+                    f"Qonto no longer has the invoice's client ({message}): it was deleted "
+                    "there, and as deletes are not propagated the client is not made again by "
+                    "itself, so the invoice is not sent. Deleted on purpose: dismiss this "
+                    f"issue; by mistake: {MAKE_AGAIN_HINT}",
+                    reason=REFERENCE_MISSING,
+                )
             raise RemoteRejected(message, reason="remote_rejected")
         if not response.content:
             return {}
@@ -246,6 +256,9 @@ class QontoClient:
 NOT_INVOICEABLE = "cannot be invoiced until it has"
 """Qonto's refusal of an invoice whose client lacks what invoicing needs (verified)."""
 CLIENT_NOT_INVOICEABLE = "client_not_invoiceable"
+CLIENT_GONE = "client_id: Client not found"
+"""Qonto's refusal of an invoice whose client was deleted (inferred wording, see
+docs/sandbox-qonto.md)."""
 
 
 class _NotFound(Exception):

@@ -14,6 +14,7 @@ from ledgerbridge.connectors.base import ConnectorError
 from ledgerbridge.connectors.registry import SystemSpec
 from ledgerbridge.engine.conflicts import CONFLICT_HELD, KEEPS
 from ledgerbridge.engine.context import reads_something
+from ledgerbridge.engine.outbound import MAKES_AGAIN
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.engine.recorder import DISMISSED, FLOW, SyncRecorder
 from ledgerbridge.runtime.flows import flow_command
@@ -184,9 +185,12 @@ class Actions(Codes):
         *,
         reason: str | None = None,
         issue_id: str | None = None,
+        recreate: bool = False,
     ) -> JSON:
         """Queue a retry of the open issues: all, those of one reason, or one issue. Each
-        filter is its own job, so retrying one issue never swallows a retry of all."""
+        filter is its own job, so retrying one issue never swallows a retry of all.
+        ``recreate`` ("make it again"): for one issue, or one reason, whose record the system
+        no longer has (``MAKES_AGAIN``); what is confirmed gone there is made anew."""
         principal.require_admin("retrying records (it spends API calls)")
         with self._sessions.begin() as session:
             row = self._load(session, principal, connection_id)
@@ -195,11 +199,26 @@ class Actions(Codes):
                 issue = session.get(SyncIssue, issue_id)
                 if issue is None or issue.connection_id != connection_id:
                     raise NotFound(f"issue {issue_id} not found (it may have cleared)")
+                if recreate and issue.reason_code not in MAKES_AGAIN:
+                    raise Invalid(
+                        f"only a record the system no longer has can be made again "
+                        f"({', '.join(sorted(MAKES_AGAIN))}); this issue is "
+                        f"{issue.reason_code}: retry it without recreate",
+                        field="recreate",
+                    )
             elif reason is not None:
                 _require_open_reason(session, connection_id, reason)
+            if recreate and issue_id is None and reason not in MAKES_AGAIN:
+                raise Invalid(
+                    "make again one issue (issue_id), or the issues of one reason that means "
+                    f"the system no longer has the record: {', '.join(sorted(MAKES_AGAIN))}",
+                    field="recreate",
+                )
             self._revisit_flows(session, connection_id, tenant_id, reason, issue_id)
-        payload = {k: v for k, v in (("reason", reason), ("issue_id", issue_id)) if v}
+        payload: JSON = {k: v for k, v in (("reason", reason), ("issue_id", issue_id)) if v}
         scope = issue_id or (f"reason={reason}" if reason else "all")
+        if recreate:
+            payload["recreate"], scope = True, f"{scope}:recreate"
         job_id = self._queue.enqueue(Command(
             "retry", connection_id=connection_id, tenant_id=tenant_id,
             dedupe_key=f"retry:{connection_id}:{scope}", payload=payload,
