@@ -200,7 +200,11 @@ def test_uploads_that_cannot_be_imported_are_refused_with_the_reason(tenant: Ten
 
     no_mapping = post(ORDERS_CSV.encode(), name="orders.csv")
     assert no_mapping.status_code == 422
-    assert "no mapping is saved for orders files" in no_mapping.json()["detail"][0]["msg"]
+    assert no_mapping.json()["detail"][0]["msg"] == (
+        "no mapping is saved for orders files: on the connection's Files tab, choose a sample "
+        "file under Column mapping, click Map its columns and save the mapping (API: PUT "
+        f"/connections/{connection_id}/file-mappings/orders)"
+    )
     save_mapping(tenant, connection_id, "orders", ORDERS_MAPPING)
     assert post(b"", name="orders.csv").status_code == 422
     assert post(ORDERS_CSV.encode()).status_code == 422

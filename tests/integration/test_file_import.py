@@ -394,6 +394,32 @@ def test_the_watched_folder_imports_new_files_and_moves_them(
     assert len(tenant.api.get(f"/connections/{connection_id}/files").json()) == 3
 
 
+def test_a_watched_folder_file_without_a_saved_mapping_says_where_to_save_one(
+    system: System, tenant: Tenant, watch_root: Path
+) -> None:
+    """Worded as the upload's refusal: the Files tab's step, then the API's call."""
+    folder = watch_root / "nordlys"
+    folder.mkdir()
+    connection_id = files_connection(tenant, watch_folder=str(folder))
+    _drop(folder, "orders-1.csv", ORDERS_CSV)
+    assert tenant.api.post(f"/connections/{connection_id}/jobs/file_scan").status_code == 202
+    system.run_until_idle()
+
+    [issue] = issues(tenant, connection_id)
+    assert issue["reason"] == "mapping_missing"
+    assert issue["message"] == (
+        "orders-1.csv: no mapping is saved for orders files: on the connection's Files tab, "
+        "choose a sample file under Column mapping, click Map its columns and save the "
+        f"mapping (API: PUT /connections/{connection_id}/file-mappings/orders)"
+    )
+    refused = tenant.api.post(
+        f"/connections/{connection_id}/files", params={"name": "orders-1.csv"},
+        content=ORDERS_CSV.encode(), headers={"Content-Type": "text/csv"},
+    )  # fmt: skip
+    assert refused.status_code == 422
+    assert issue["message"] == f"orders-1.csv: {refused.json()['detail'][0]['msg']}"
+
+
 def test_a_watch_folder_led_out_of_the_installations_root_after_it_was_saved_is_not_scanned(
     system: System, tenant: Tenant, watch_root: Path, tmp_path: Path
 ) -> None:

@@ -1349,6 +1349,37 @@ def test_payment_status_reads_what_is_still_owed_into_the_hub_and_the_report_com
     assert open_amounts(reconciled(system, tenant, cid, "2026-11")) == (4625, 4625)
 
 
+def test_an_outstanding_amount_tripletex_returns_unreadable_is_listed_and_not_counted_as_paid(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """An invoice read without its outstanding amount is not settled: the report lists it as
+    skipped with the reason, counts it apart and leaves it out of Tripletex's open amount."""
+    streams = {**ALL_STREAMS, "payment_status": {"enabled": True}}
+    cid = connect(tenant, tripletex, entities=streams)["id"]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    readable, unreadable = issue(tenant, party["id"]), issue(tenant, party["id"])
+    system.run_until_idle()
+    firm = tripletex.firm.firm_id
+    number = tenant.api.get(f"/invoices/{unreadable['id']}").json()["data"]["number"]
+    with tripletex.sandbox.lock:
+        book = tripletex.sandbox.book(firm)
+        row = next(r for r in book.rows("Invoice") if str(r["invoiceNumber"]) == number)
+        row["amountOutstanding"] = None
+
+    report = reconciled(system, tenant, cid, "2026-11")
+    skipped = [d for d in report["differences"] if d["kind"] == "skipped"]
+    assert [(d["record_id"], d["remote_id"], d["reason"]) for d in skipped] == [
+        (unreadable["id"], str(row["id"]), "invalid_remote_data")
+    ], report["differences"]
+    assert "without its outstanding amount" in skipped[0]["message"]
+    assert open_amounts(report)[1] == Decimal("5625"), "only the readable one's, not 0 for both"
+    assert report["totals"]["remote"]["counts"]["open_amounts_unreadable"] == 1
+    csv_text = tenant.api.get(f"/connections/{cid}/reconciliations/{report['id']}.csv").text
+    assert "totals,open amounts unreadable (count),0,1\r\n" in csv_text, csv_text
+    assert readable["id"] not in {d["record_id"] for d in report["differences"]}
+
+
 def test_payment_status_reads_a_hundred_invoices_a_call_a_page_of_links_at_a_time(
     system: System, tenant: Tenant, tripletex: Tripletex, clock: ManualClock
 ) -> None:

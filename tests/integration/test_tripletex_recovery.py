@@ -4,6 +4,8 @@ twice: the hub API, a real database and the Tripletex sandbox over loopback.
 What is simulated: the connection dropping after a request left. ``LoseOneAnswer`` sends the
 request to the sandbox for real (it takes effect there), then throws the answer away and raises
 the timeout the client would see. A real network on loopback cannot lose an answer on demand.
+It can also act in the sandbox just before a request reaches it (``before``): what a user does
+in Tripletex between two calls.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings
-from tests.integration.conftest import Tenant
+from tests.integration.conftest import Tenant, reconciled
 from tests.integration.test_tripletex import (
     ALL_STREAMS,
     START,
@@ -245,3 +247,37 @@ def test_an_order_tripletex_refuses_to_invoice_is_not_left_behind(
     problems = tenant.api.get(f"/connections/{cid}/issues").json()
     assert [p["reason"] for p in problems] == ["remote_rejected"]
     assert "no order lines" in problems[0]["message"]
+
+
+def test_an_invoice_whose_outstanding_amount_tripletex_does_not_return_is_not_counted_as_paid(
+    system: System, tenant: Tenant, tripletex: Tripletex, lossy: LoseOneAnswer
+) -> None:
+    """Outstanding amounts are asked for by id, for the invoices just read: one Tripletex does
+    not return (gone between the two calls) is not settled but listed as not read."""
+    cid = connect(tenant, tripletex, entities={**STREAMS, "payment_status": {"enabled": True}})[
+        "id"
+    ]
+    activate(system, tenant, cid)
+    party = all_of(tenant, "/parties")[0]
+    kept, gone = issue(tenant, party["id"]), issue(tenant, party["id"])
+    system.run_until_idle()
+    firm = tripletex.firm.firm_id
+    number = tenant.api.get(f"/invoices/{gone['id']}").json()["data"]["number"]
+    gone_id = next(i["id"] for i in invoices(tripletex) if str(i["invoiceNumber"]) == number)
+
+    def hidden(path: str) -> None:
+        with tripletex.sandbox.lock:
+            tripletex.sandbox.book(firm).table("Invoice").pop(gone_id)
+
+    # The invoices are read first, then their outstanding amounts: gone in between.
+    lossy.before("/invoice", lambda path: lossy.before("/invoice", hidden))
+    report = reconciled(system, tenant, cid, "2026-11")
+    skipped = [
+        (d["record_id"], d["remote_id"], d["reason"])
+        for d in report["differences"]
+        if d["kind"] == "skipped"
+    ]
+    assert skipped == [(gone["id"], str(gone_id), "open_amount_not_read")], report
+    assert report["totals"]["remote"]["open_amount"] == {"NOK": "5625"}
+    assert report["totals"]["remote"]["counts"]["open_amounts_unreadable"] == 1
+    assert kept["id"] not in {d["record_id"] for d in report["differences"]}

@@ -122,6 +122,9 @@ class CreateOut(BaseModel):
     error: str | None = None
     steps: dict[str, str | None]
     """Each step's state (``started``, ``done``, ``refused``) by its name."""
+    step_labels: dict[str, str]
+    """What each step does, in the system's users' words (sales order, order lines), by its
+    name: the words the sync's messages use for it."""
     created_at: datetime
     updated_at: datetime
 

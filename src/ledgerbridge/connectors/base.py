@@ -334,14 +334,19 @@ class CreatePlan:
 
     def label(self, name: str, record: str) -> str:
         """What a step does in users' words, ``record`` being what the system calls the
-        record (invoice): its declared label, else the record itself for a step that writes it
-        alone, else the record's part named by the step (the invoice's read)."""
+        record (invoice)."""
         step = next((s for s in self.steps if s.name == name), None)
-        if step is not None and step.label is not None:
-            return step.label
-        if len(self.steps) == 1:
-            return record
-        return f"{record}'s {name.replace('_', ' ')}"
+        return step_label(step.label if step else None, name, record, len(self.steps) == 1)
+
+
+def step_label(declared: str | None, name: str, record: str, alone: bool) -> str:
+    """A create step in users' words: its declared label, else the record itself for a step
+    that writes it ``alone``, else the record's part named by the step (the invoice's read)."""
+    if declared is not None:
+        return declared
+    if alone:
+        return record
+    return f"{record}'s {name.replace('_', ' ')}"
 
 
 class EntityMapping(ABC):
@@ -352,6 +357,10 @@ class EntityMapping(ABC):
     """What a user of the system calls one of its records (debtor, item, sales invoice),
     never its API's class name: messages in the sync log and issues name it after the
     system's title (Uniconta item 1001)."""
+    step_labels: Mapping[str, str] = MappingProxyType({})
+    """The ``label`` of each step of a create of several steps in this stream, by step name
+    (see ``WriteStep.label``): declared here, on the class, so that the connector's plan and
+    a record's history (which has no connector at hand) name the steps alike."""
     fields: frozenset[str]
     """Canonical fields the remote carries; other fields of the hub record are left alone."""
     business_key_field: str | None = None

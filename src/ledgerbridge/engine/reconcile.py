@@ -46,6 +46,16 @@ UNREADABLE = "invoices_unreadable"
 """The count of the month's invoices and credit notes in the system that cannot be read as
 either (each listed as ``skipped`` with its reason): the system's side counts what its books
 hold."""
+OPEN_UNREADABLE = "open_amounts_unreadable"
+"""The count of the month's invoices and credit notes in the system whose open amount cannot
+be read (each listed as ``skipped`` with its reason): left out of the system's open amount,
+never counted as settled."""
+OPEN_NOT_RETURNED = (
+    "open_amount_not_read",
+    "the accounting system did not return what is still owed on it when asked: the next "
+    "report reads it again",
+)
+"""Why an invoice has no open amount when the system, asked for it by id, did not return it."""
 OPEN_INTENTS = ("pending", "refused", "ambiguous", "failed")
 
 
@@ -211,8 +221,9 @@ class Reconciler(SyncState):
             found = ctx.connector.fetch_many(stream, unseen)
             if found:
                 remote.update(self._convert(ctx, stream, list(found.values())))
+        open_unreadable: dict[str, tuple[str, str]] = {}
         if dated:
-            self._open_amounts(ctx, stream, remote)
+            open_unreadable = self._open_amounts(ctx, stream, remote)
             for linked in links:
                 there = remote.get(linked.remote_id)
                 if there is not None and there.full is not None:
@@ -303,6 +314,12 @@ class Reconciler(SyncState):
                 differences.extend(
                     self._compare(session, ctx, mapping, stream, record, link, seen, issue)
                 )
+            for remote_id in sorted(in_period & open_unreadable.keys()):
+                # Its open amount is unknown: listed, and counted apart from the open total.
+                remote_side.counts[OPEN_UNREADABLE] += 1
+                link = by_remote.get(remote_id)
+                add("skipped", link.record_id if link else None, remote_id,
+                    *open_unreadable[remote_id])  # fmt: skip
             for remote_id in sorted(in_period):
                 seen = remote[remote_id]
                 if seen.full is not None and dated:
@@ -445,30 +462,43 @@ class Reconciler(SyncState):
                 return
             after = page.after
 
-    def _open_amounts(self, ctx: RunContext, stream: str, remote: dict[str, Remote]) -> None:
+    def _open_amounts(
+        self, ctx: RunContext, stream: str, remote: dict[str, Remote]
+    ) -> dict[str, tuple[str, str]]:
         """The system's open amounts of its invoices, read from the stream attached to them
-        that carries them (``_open_sources``): page by page (Uniconta's open items), or, for a
-        stream read by link, those of the invoices read here by id (Tripletex's outstanding
-        amounts: one call per 100). An invoice without one is settled."""
+        that carries them (``_open_sources``): page by page (Uniconta's open items, which list
+        only what is still open: an invoice not listed is settled), or, for a stream read by
+        link, those of the invoices read here by id (Tripletex's outstanding amounts: one call
+        per 100, where an invoice not returned was not read, as it was just read itself).
+
+        Returns the invoices whose open amount could not be read, by remote id, with why: they
+        keep no open amount (never counted as settled) and the report lists them."""
+        unreadable: dict[str, tuple[str, str]] = {}
         for name in _open_sources(ctx, stream):
             mapping = ctx.connector.mappings[name]
+            read = [rid for rid, seen in remote.items() if seen.full is not None]
             if mapping.read_by_link:
-                read = [rid for rid, seen in remote.items() if seen.full is not None]
                 ctx.heartbeat()
                 rows = list(ctx.connector.fetch_many(name, read).values()) if read else []
             else:
                 rows = [row for page in self._pages(ctx, name) for row in page]
             amounts: dict[str, Any] = {}
             for row in rows:
+                remote_id = mapping.remote_id(row)
                 try:
-                    amounts[mapping.remote_id(row)] = mapping.to_canonical(row, {}).get(
-                        "amount_open"
-                    )
-                except SkipRecord:
-                    continue  # unreadable there: the pull lists it with its reason
+                    amounts[remote_id] = mapping.to_canonical(row, {}).get("amount_open")
+                except SkipRecord as exc:
+                    unreadable[remote_id] = skip_reason(exc)
             for remote_id, seen in remote.items():
-                if seen.full is not None:
+                if seen.full is None:
+                    continue
+                if remote_id not in amounts and mapping.read_by_link:
+                    unreadable.setdefault(remote_id, OPEN_NOT_RETURNED)
+                if remote_id in unreadable:
+                    seen.full = {**seen.full, "amount_open": None}
+                else:
                     seen.full = {**seen.full, "amount_open": amounts.get(remote_id) or "0"}
+        return unreadable
 
     def _convert(self, ctx: RunContext, stream: str, rows: list[JSON]) -> dict[str, Remote]:
         mapping = ctx.mapping(stream)

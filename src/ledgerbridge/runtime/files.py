@@ -59,15 +59,25 @@ FOLDER_KEY = "watch_folder"
 """Key of the issue about the watched folder itself (missing, unreadable, not allowed)."""
 
 
-def saved_mapping(settings: Mapping[str, Any], kind: str) -> FileMapping | Problem:
+def no_mapping_saved(kind: str, connection_id: str) -> str:
+    """Why a file of ``kind`` cannot be read yet, in one wording wherever it is said (an
+    upload refused, a file of the watched folder held): the web UI's step, then the API's."""
+    return (
+        f"no mapping is saved for {kind} files: on the connection's Files tab, choose a sample "
+        "file under Column mapping, click Map its columns and save the mapping (API: PUT "
+        f"/connections/{connection_id}/file-mappings/{kind})"
+    )
+
+
+def saved_mapping(
+    settings: Mapping[str, Any], kind: str, connection_id: str
+) -> FileMapping | Problem:
     """The connection's mapping for ``kind`` files, or why there is none that reads."""
     saved = (settings.get("file_mappings") or {}).get(kind)
     if not saved:
         return Problem(
-            line=None, code="mapping_missing",
-            message=f"no mapping is saved for {kind} files: save one with "
-            f"PUT /connections/{{id}}/file-mappings/{kind}",
-        )  # fmt: skip
+            line=None, code="mapping_missing", message=no_mapping_saved(kind, connection_id)
+        )
     try:
         mapping = FileMapping.model_validate(saved)
     except ValidationError as exc:
@@ -318,7 +328,7 @@ class FileJobs:
             content, kind, name = row.content, row.kind, row.name
             reported, done = row.problems_reported, row.records_done
         stream = kind
-        mapping = saved_mapping(ctx.settings, kind)
+        mapping = saved_mapping(ctx.settings, kind, ctx.connection_id)
         if isinstance(mapping, Problem):
             records: list[JSON] = []
             problems, rows = [mapping.model_dump()], 0

@@ -35,6 +35,7 @@ from ledgerbridge.runtime.files import (
     LIMITS,
     file_view,
     kind_of,
+    no_mapping_saved,
     queue_import_of,
     register_file,
     reopen,
@@ -308,11 +309,7 @@ class FileService:
             )
         chosen = kind_of(shown, settings, None if kind is None else self._kind(kind))
         if not (settings.get("file_mappings") or {}).get(chosen):
-            raise NoMappingYet(
-                f"no mapping is saved for {chosen} files: save one with "
-                f"PUT /connections/{connection_id}/file-mappings/{chosen} first",
-                chosen,
-            )
+            raise NoMappingYet(no_mapping_saved(chosen, connection_id), chosen)
         with self._sessions.begin() as session:
             row = session.get(Connection, connection_id)
             if row is None or row.tenant_id != principal.tenant_id:
@@ -351,7 +348,7 @@ class FileService:
             if row.status in ("queued", "importing"):
                 raise Conflict(f"file {file_id} is {row.status} already", field="status")
             if not (settings.get("file_mappings") or {}).get(row.kind):
-                raise Invalid(f"no mapping is saved for {row.kind} files", field="kind")
+                raise Invalid(no_mapping_saved(row.kind, connection_id), field="kind")
             reopen(session, row)
             queue_import_of(session, self._queue, row)
             return file_view(row)

@@ -9,12 +9,14 @@ the sync log, multi-step creates from their write intents, a flow's source from 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledgerbridge.connectors.base import step_label
 from ledgerbridge.connectors.registry import SYSTEMS
 from ledgerbridge.engine.hub import API_ORIGIN
 from ledgerbridge.engine.routing import FLOW_PREFIX
@@ -42,7 +44,8 @@ class RecordHistory:
     """Oldest first: each sync-log row about the record (written, read, skipped, failed)."""
     creates: list[JSON]
     """Each create sent to a system as journaled steps, with the state of each step (by
-    name: the order of the steps is the connector's plan, e.g. order, lines, post, read)."""
+    name: the order of the steps is the connector's plan, e.g. order, lines, post, read) and
+    what each step does in the system's users' words (``step_labels``, by name)."""
 
 
 class HistoryService:
@@ -110,6 +113,9 @@ class HistoryService:
                     "steps": {
                         name: (step or {}).get("state") for name, step in (i.steps or {}).items()
                     },
+                    "step_labels": _step_labels(
+                        connections[i.connection_id].system, i.stream, list(i.steps or {})
+                    ),
                     "created_at": i.created_at,
                     "updated_at": i.updated_at,
                 }
@@ -196,6 +202,19 @@ class HistoryService:
                     )
             writes.append(write)
         return writes
+
+
+def _step_labels(system: str, stream: str, steps: list[str]) -> dict[str, str]:
+    """Each step of a create in the words a refusal of it uses (``CreatePlan.label``), read
+    from the stream's mapping class, as no connector is at hand: a create whose mapping
+    declares no labels is the single step that writes the record itself."""
+    spec = SYSTEMS.get(system)
+    mapping = spec.streams.get(stream) if spec is not None else None
+    declared: Mapping[str, str] = mapping.step_labels if mapping is not None else {}
+    # A mapping that names its records per connection (a debtor or a creditor) names them
+    # only once built: the stream's name says the same.
+    record = getattr(mapping, "remote_entity", None) or stream.replace("_", " ")
+    return {name: step_label(declared.get(name), name, record, not declared) for name in steps}
 
 
 def _actors(session: Session, tenant_id: str, changes: list[Change]) -> dict[str, str]:

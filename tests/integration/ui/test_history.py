@@ -135,6 +135,13 @@ def test_an_invoice_shows_its_creation_its_posting_and_a_later_date_change(
         "post": "done",
         "read": "done",
     }
+    assert create["step_labels"] == {
+        "items": "invoice's items",
+        "order": "sales order",
+        "lines": "order lines",
+        "post": "invoicing of the sales order",
+        "read": "reading of the posted invoice",
+    }, "the words Uniconta's refusals of each step use"
 
     page = web.get(f"/ui/records/{record_id}")
     assert page.status_code == 200
@@ -145,8 +152,12 @@ def test_an_invoice_shows_its_creation_its_posting_and_a_later_date_change(
     assert f"Created written to Uniconta invoices · push · remote id {number}" in text
     assert f"Updated written to Uniconta invoices · push · remote id {number}" in text
     assert f'/ui/connections/{books.cid}/activity/runs/{outbound[1]["run_id"]}"' in page.text
-    for step in ("order", "lines", "post", "read"):
+    for step in (
+        "invoice's items", "sales order", "order lines", "invoicing of the sales order",
+        "reading of the posted invoice",
+    ):  # fmt: skip
         assert f"{step}: done" in text
+    assert "post: done" not in text and "read: done" not in text, "no internal step names"
 
 
 def test_a_party_changed_in_uniconta_is_attributed_to_the_connection(

@@ -555,15 +555,16 @@ class TripletexConnector(Connector):
         an unconfirmed call: the order by number and date, the invoice by its order."""
         if stream != "invoices":
             return super().create_plan(stream)
+        labels = InvoiceMapping.step_labels
         return CreatePlan(
             steps=(
                 WriteStep("order", self._post_orders, self._found_orders, needed=_charges_order,
-                          label="order"),
+                          label=labels["order"]),
                 WriteStep("invoice", self._invoice_orders, self._found_invoices,
                           needed=_charges_order, restarts_on_refusal=True,
-                          label="invoicing of the order"),
+                          label=labels["invoice"]),
                 WriteStep("credit", self._credit_notes, self._found_credits,
-                          needed=lambda call: "credit" in call.payload, label="credit note"),
+                          needed=lambda call: "credit" in call.payload, label=labels["credit"]),
             ),
             stored=lambda call: dict(call.done.get("invoice") or call.done["credit"]),
         )  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ledgerbridge.connectors.base import JSON, EntityMapping, LinkedBy, RemoteRef, SkipRecord
@@ -191,6 +192,9 @@ class InvoiceMapping(EntityMapping):
 
     entity = "invoice"
     remote_entity = "invoice"
+    step_labels = MappingProxyType(
+        {"order": "order", "invoice": "invoicing of the order", "credit": "credit note"}
+    )
     fields = frozenset(
         {"number", "party_id", "kind", "date", "due_date", "currency", "credits_invoice_id"}
     )

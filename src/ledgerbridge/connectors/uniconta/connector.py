@@ -548,21 +548,22 @@ class UnicontaConnector(Connector):
             return CreatePlan((step,), lambda call: dict(call.done["lines"]))
         if stream != "invoices":
             return super().create_plan(stream)
+        labels = InvoiceMapping.step_labels
         return CreatePlan(
             steps=(
                 WriteStep("items", self._check_items, batched=True, needed=_names_items,
-                          label="invoice's items"),
+                          label=labels["items"]),
                 WriteStep("order", self._insert_orders, self._find_orders, batched=True,
-                          needed=_is_order, label="sales order"),
+                          needed=_is_order, label=labels["order"]),
                 WriteStep("lines", self._insert_lines, self._find_lines, batched=True,
-                          needed=_has_lines, label="order lines"),
+                          needed=_has_lines, label=labels["lines"]),
                 WriteStep("post", self._post_orders, self._find_posted, needed=_to_post,
-                          label="invoicing of the sales order"),
+                          label=labels["post"]),
                 WriteStep("read", self._read_posted, batched=True, needed=_posted,
-                          label="reading of the posted invoice"),
+                          label=labels["read"]),
                 WriteStep("posted_header", self._update_posted, batched=True,
                           needed=lambda call: "invoice" in call.payload,
-                          label="update of the posted invoice"),
+                          label=labels["posted_header"]),
             ),
             stored=_stored_invoice,
         )  # fmt: skip

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
@@ -557,6 +558,11 @@ class InvoiceMapping(EntityMapping):
 
     entity = "invoice"
     remote_entity = "invoice"
+    step_labels = MappingProxyType({
+        "items": "invoice's items", "order": "sales order", "lines": "order lines",
+        "post": "invoicing of the sales order", "read": "reading of the posted invoice",
+        "posted_header": "update of the posted invoice",
+    })  # fmt: skip
     business_key_field = "number"
     fixed_remotely = frozenset({"product_missing"})
     incremental = True
