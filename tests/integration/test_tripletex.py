@@ -1378,6 +1378,9 @@ def test_an_outstanding_amount_tripletex_returns_unreadable_is_listed_and_not_co
     csv_text = tenant.api.get(f"/connections/{cid}/reconciliations/{report['id']}.csv").text
     assert "totals,open amounts unreadable (count),0,1\r\n" in csv_text, csv_text
     assert readable["id"] not in {d["record_id"] for d in report["differences"]}
+    assert [d["kind"] for d in report["differences"] if d["record_id"] == unreadable["id"]] == [
+        "skipped"
+    ], "listed once, not also as a difference"
 
 
 def test_payment_status_reads_a_hundred_invoices_a_call_a_page_of_links_at_a_time(
