@@ -489,7 +489,176 @@ class ShopOrder:
     refunds: list[Decimal] = field(default_factory=list)
 
 
-class Webshop(Target):
+class LiveShop(Target):
+    """A shop booked into Uniconta through its booking service whose records are made in the
+    background while the sync runs and the kills go on, and whose safety-net pull is asked for
+    through the API every ``PULL_EVERY`` seconds (a killed ``serve`` just misses one). A shop
+    declares its connections and makes its records (``_make``); what it made is counted when
+    its invoices (by ``YourRef``) and their credit notes are in Uniconta."""
+
+    company = 48213
+    user, password = "chaos", "chaos-Pa55word"
+    making = ""
+    """What ``_make`` does, for the failure it reports (``making the shop's orders``)."""
+
+    def __init__(self, plan: FaultPlan, company_name: str) -> None:
+        self.sandbox, self.uniconta, self.booking = uniconta_company(
+            plan, self.company, company_name, self.user, self.password
+        )
+        seed_webshop(self.sandbox, self.company)
+        self.source_id = ""
+        """The shop's connection in the hub."""
+        self.lock = threading.Lock()
+        self.stop_making = threading.Event()
+        self.stop_pulling = threading.Event()
+        self.making_done = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.failure: str | None = None
+
+    def fault_servers(self) -> list[LoopbackServer]:
+        return [self.server, self.uniconta, self.booking]
+
+    def imports(self, cid: str) -> list[str]:
+        return [cid, self.source_id]
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        return None
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        raise NotImplementedError("the shop's invoices come from its own records")
+
+    # ---------------------------------------------------------------- the shop's side
+
+    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
+        """The records are made in the background, spread over about the time the kills
+        take so that the kills land among them, while the pull is asked for."""
+        self._ready(options)
+        rng = random.Random(options.seed)
+        spread = max(2.0, min(options.timeout / 3, options.kills * 2.5))
+        pace = spread / max(1, options.records)
+        maker = threading.Thread(
+            target=self._maker, args=(options.records, pace, rng, created), daemon=True
+        )
+        puller = threading.Thread(
+            target=self._pull, args=(api.client.base_url, api.client.headers), daemon=True
+        )
+        self.threads = [maker, puller]
+        for thread in self.threads:
+            thread.start()
+
+    def _ready(self, options: Options) -> None:
+        """Wait for what the records need in Uniconta (nothing, by default)."""
+
+    def _maker(
+        self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
+    ) -> None:
+        try:
+            self._make(count, pace, rng, created)
+        except Exception as exc:  # the shop refused a write: reported, never hidden
+            self.failure = f"{self.making}: {type(exc).__name__}: {exc}"
+        finally:
+            self.making_done.set()
+
+    def _make(
+        self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
+    ) -> None:
+        """Make ``count`` records, one every ``pace`` seconds, and their follow-ups, until
+        done or ``stop_making``."""
+        raise NotImplementedError
+
+    def _when_booked(self, waiting: dict[str, Callable[[], None]]) -> None:
+        """Run each follow-up once the invoice of its record (by number) is booked, as a
+        refund is made of a booked sale, until all ran or the making stops."""
+        while waiting and not self.stop_making.is_set():
+            booked = set(self._invoices()[0])
+            for number in [n for n in waiting if n in booked]:
+                waiting.pop(number)()
+            time.sleep(0.5)
+
+    def _pull(self, base_url: httpx.URL, headers: httpx.Headers) -> None:
+        """The shop's scheduled safety-net pull, asked for through the API."""
+        with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
+            while not self.stop_pulling.wait(PULL_EVERY):
+                try:
+                    client.post(f"/connections/{self.source_id}/jobs/pull")
+                except httpx.TransportError:
+                    continue
+
+    def stop_producing(self) -> None:
+        self.stop_making.set()
+
+    # ---------------------------------------------------------------- Uniconta's side
+
+    def _invoices(self) -> tuple[dict[str, list[JSON]], dict[str, list[JSON]]]:
+        """Booked invoices by ``YourRef`` (the record's number), credit notes by the invoice
+        they settle."""
+        invoices: dict[str, list[JSON]] = defaultdict(list)
+        credits: dict[str, list[JSON]] = defaultdict(list)
+        for row in self.sandbox.all(self.company, "DebtorInvoiceClient"):
+            if row.get("Settlements"):
+                credits[str(row["Settlements"])].append(row)
+            elif row.get("YourRef"):
+                invoices[str(row["YourRef"])].append(row)
+        return invoices, credits
+
+    def expected(self) -> int:
+        """How many documents the records made so far must become."""
+        raise NotImplementedError
+
+    def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
+        if self.failure:
+            raise RuntimeError(self.failure)
+        if not self.making_done.is_set():
+            return False
+        with self.lock:
+            expected = self.expected()
+        return self.linked(api, created, cid) == expected
+
+    def compare(
+        self,
+        report: Report,
+        settings: Settings,
+        api_key: str,
+        created: dict[str, dict[str, JSON]],
+    ) -> None:
+        """The hub through its API (no worker running) against Uniconta."""
+        with served_hub(settings, api_key) as api:
+            self._compare(report, api)
+            report.error = report.error or self.failure
+
+    def _compare(self, report: Report, api: HubApi) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _check_refunds(
+        report: Report, refunds: list[Decimal], notes: list[JSON], credited: list[int]
+    ) -> None:
+        """A record's refunds (their amounts) against the credit notes settling its invoice
+        in Uniconta (``notes``) and, per hub invoice of the record, how many hub credit notes
+        credit it (``credited``): one note per refund, for its amount."""
+        report.duplicated_remote += max(0, len(notes) - len(refunds))
+        report.lost += max(0, len(refunds) - len(notes))
+        report.linked += min(len(notes), len(refunds))
+        amounts = sorted(-Decimal(str(n["TotalAmount"])) for n in notes)
+        if len(notes) == len(refunds) and amounts != sorted(refunds):
+            report.damaged += 1
+        report.duplicated_hub += sum(max(0, count - len(refunds)) for count in credited)
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        rows = self.sandbox.all(self.company, "DebtorInvoiceClient")
+        return {self.streams[0]: {str(r["InvoiceNumber"]) for r in rows}}
+
+    def close(self) -> None:
+        self.stop_making.set()
+        self.stop_pulling.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        for server in self.fault_servers():
+            server.stop()
+        self.sandbox.close()
+
+
+class Webshop(LiveShop):
     """A WooCommerce shop whose orders are booked into Uniconta through its booking service:
     the records are orders made in the shop during the run (paid by card, by bank transfer,
     some left unpaid, some refunded after booking), read by webhook (each save delivered 2–9
@@ -497,11 +666,11 @@ class Webshop(Target):
 
     name = "webshop"
     streams = ("orders", "refunds")
-    company = 48213
-    user, password = "chaos", "chaos-Pa55word"
+    making = "making the shop's orders"
     warehouse = "01"
 
     def __init__(self, plan: FaultPlan) -> None:
+        super().__init__(plan, "Kaos Kaffe ApS")
         self.shop = WooSandbox(
             seed=5, settings=ShopSettings(webhook_repeats=(2, 9), webhook_miss_rate=0.05)
         )
@@ -514,30 +683,10 @@ class Webshop(Target):
         }  # fmt: skip
         self.server = ShopServer(self.shop, faults=plan)
         self.server.start()
-        self.sandbox = UnicontaSandbox(throttle_delay=0.0, daily_call_limit=1_000_000)
-        self.sandbox.add_company(self.company, "Kaos Kaffe ApS")
-        self.sandbox.add_user(
-            self.company, self.user, self.password, user_type="Server", roles=("Reseller",)
-        )
-        seed_webshop(self.sandbox, self.company)
         self.sandbox.load(
             self.company, "InvWarehouseClient", [{"Warehouse": self.warehouse, "Name": "Lager"}]
         )
-        self.uniconta = UnicontaServer(self.sandbox, faults=plan)
-        self.uniconta.start()
-        self.booking = BookingServer(self.sandbox, faults=plan)
-        self.booking.start()
         self.orders: dict[str, ShopOrder] = {}
-        self.shop_id = ""
-        self.lock = threading.Lock()
-        self.stop_making = threading.Event()
-        self.stop_pulling = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.making_done = threading.Event()
-        self.failure: str | None = None
-
-    def fault_servers(self) -> list[LoopbackServer]:
-        return [self.server, self.uniconta, self.booking]
 
     def connect(self, api: HubApi) -> str:
         """Both connections, the change callback and the two routes, as a user sets them
@@ -560,49 +709,27 @@ class Webshop(Target):
                                                   "stock_levels", "invoices", "payment_status")},
             "secrets": {"password": self.password},
         })  # fmt: skip
-        self.shop_id, uniconta_id = str(shop["id"]), str(accounting["id"])
+        self.source_id, uniconta_id = str(shop["id"]), str(accounting["id"])
         self.sandbox.set_change_url(self.company, accounting["change_url"])
         api.create("/routes", {
-            "source": self.shop_id, "target": uniconta_id, "entities": ["product"],
+            "source": self.source_id, "target": uniconta_id, "entities": ["product"],
             "commerce": {"policy": {"rounding_account": "AFRUND", "refund_item": "REFUSION"}},
         })  # fmt: skip
-        api.create("/routes", {"source": uniconta_id, "target": self.shop_id,
+        api.create("/routes", {"source": uniconta_id, "target": self.source_id,
                                "entities": ["stock_level"]})  # fmt: skip
         return uniconta_id
 
-    def imports(self, cid: str) -> list[str]:
-        return [cid, self.shop_id]
-
-    def customer(self, n: int, marker: str) -> JSON | None:
-        return None
-
-    def invoice(self, party_id: str, marker: str) -> JSON:
-        raise NotImplementedError("the webshop's invoices come from its orders")
-
     # ---------------------------------------------------------------- the shop's side
 
-    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
-        """Orders are made in the background while the kills go on; the products must be
-        in Uniconta first (the route sends them, under the faults already)."""
+    def _ready(self, options: Options) -> None:
+        """The products must be in Uniconta first (the route sends them, under the faults
+        already)."""
         skus = set(self.products)
         if not wait_for(
             lambda: skus <= {r["Item"] for r in self.sandbox.all(self.company, "InvItemClient")},
             time.monotonic() + options.setup_timeout,
         ):
             raise RuntimeError("the shop's products did not reach Uniconta")
-        rng = random.Random(options.seed)
-        # Spread over about the time the kills take, so that they land among the orders.
-        spread = max(2.0, min(options.timeout / 3, options.kills * 2.5))
-        pace = spread / max(1, options.records)
-        maker = threading.Thread(
-            target=self._make, args=(options.records, pace, rng, created), daemon=True
-        )
-        puller = threading.Thread(
-            target=self._pull, args=(api.client.base_url, api.client.headers), daemon=True
-        )
-        self.threads = [maker, puller]
-        for thread in self.threads:
-            thread.start()
 
     def _make(
         self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
@@ -611,34 +738,24 @@ class Webshop(Target):
         of booked invoices (each made once its invoice is booked)."""
         emails = [f"kunde{n}@kaos.example" for n in range(max(3, count // 3))]
         later: list[tuple[str, str]] = []
-        try:
-            for n in range(count):
-                if self.stop_making.is_set():
-                    return
-                number, action = self._order(n, rng, rng.choice(emails), created)
-                if action:
-                    later.append((number, action))
-                time.sleep(pace)
-            for number, action in later:
-                if self.stop_making.is_set():
-                    return
-                if action == "pay":
-                    self._update(number, {"status": "processing", "set_paid": True})
-                elif action == "complete":
-                    self._update(number, {"status": "completed"})
-            refunds = [number for number, action in later if action.startswith("refund")]
-            kinds = {number: action for number, action in later}
-            waiting = list(refunds)
-            while waiting and not self.stop_making.is_set():
-                booked = self._booked_numbers()
-                for number in [n for n in waiting if n in booked]:
-                    self._refund(number, kinds[number], created)
-                    waiting.remove(number)
-                time.sleep(0.5)
-        except Exception as exc:  # the shop refused a write: reported, never hidden
-            self.failure = f"making the shop's orders: {type(exc).__name__}: {exc}"
-        finally:
-            self.making_done.set()
+        for n in range(count):
+            if self.stop_making.is_set():
+                return
+            number, action = self._order(n, rng, rng.choice(emails), created)
+            if action:
+                later.append((number, action))
+            time.sleep(pace)
+        for number, action in later:
+            if self.stop_making.is_set():
+                return
+            if action == "pay":
+                self._update(number, {"status": "processing", "set_paid": True})
+            elif action == "complete":
+                self._update(number, {"status": "completed"})
+        self._when_booked({
+            number: partial(self._refund, number, action, created)
+            for number, action in later if action.startswith("refund")
+        })  # fmt: skip
 
     def _order(
         self, n: int, rng: random.Random, email: str, created: dict[str, dict[str, JSON]]
@@ -711,36 +828,6 @@ class Webshop(Target):
             self.orders[number].refunds.append(Decimal(refund["amount"]))
             created["refunds"][str(refund["id"])] = {"order": number}
 
-    def _pull(self, base_url: httpx.URL, headers: httpx.Headers) -> None:
-        """The shop's scheduled safety-net pull, asked for through the API (a killed
-        ``serve`` just misses one)."""
-        with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
-            while not self.stop_pulling.wait(PULL_EVERY):
-                try:
-                    client.post(f"/connections/{self.shop_id}/jobs/pull")
-                except httpx.TransportError:
-                    continue
-
-    def stop_producing(self) -> None:
-        self.stop_making.set()
-
-    # ---------------------------------------------------------------- Uniconta's side
-
-    def _invoices(self) -> tuple[dict[str, list[JSON]], dict[str, list[JSON]]]:
-        """Booked invoices by ``YourRef`` (the order number), credit notes by the invoice
-        they settle."""
-        invoices: dict[str, list[JSON]] = defaultdict(list)
-        credits: dict[str, list[JSON]] = defaultdict(list)
-        for row in self.sandbox.all(self.company, "DebtorInvoiceClient"):
-            if row.get("Settlements"):
-                credits[str(row["Settlements"])].append(row)
-            elif row.get("YourRef"):
-                invoices[str(row["YourRef"])].append(row)
-        return invoices, credits
-
-    def _booked_numbers(self) -> set[str]:
-        return set(self._invoices()[0])
-
     def linked(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
         """Orders that trigger with a booked invoice, refunds with their credit note."""
         invoices, credits = self._invoices()
@@ -755,29 +842,12 @@ class Webshop(Target):
                 done += min(len(notes), len(order.refunds))
         return done
 
-    def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
-        if self.failure:
-            raise RuntimeError(self.failure)
-        if not self.making_done.is_set():
-            return False
-        with self.lock:
-            expected = sum(o.triggers + len(o.refunds) for o in self.orders.values())
-        return self.linked(api, created, cid) == expected
-
-    def compare(
-        self,
-        report: Report,
-        settings: Settings,
-        api_key: str,
-        created: dict[str, dict[str, JSON]],
-    ) -> None:
-        """Each triggering order against its booked invoice, each refund against its credit
-        note, each e-mail against its debtors; the hub through its API (no worker running)."""
-        with served_hub(settings, api_key) as api:
-            self._compare(report, api)
-            report.error = report.error or self.failure
+    def expected(self) -> int:
+        return sum(o.triggers + len(o.refunds) for o in self.orders.values())
 
     def _compare(self, report: Report, api: HubApi) -> None:
+        """Each triggering order against its booked invoice, each refund against its credit
+        note, each e-mail against its debtors."""
         issues = every_issue(api)
         report.issue_reasons = dict(Counter(i["reason"] for i in issues))
         hub_invoices = api.all("/invoices")
@@ -824,15 +894,7 @@ class Webshop(Target):
             if booked and self._differs(order, booked[0], lines):
                 report.damaged += 1
             notes = credits.get(str(booked[0]["InvoiceNumber"]), []) if booked else []
-            report.duplicated_remote += max(0, len(notes) - len(order.refunds))
-            report.lost += max(0, len(order.refunds) - len(notes))
-            report.linked += min(len(notes), len(order.refunds))
-            if sorted(-Decimal(str(n["TotalAmount"])) for n in notes) != sorted(
-                order.refunds
-            ) and len(notes) == len(order.refunds):
-                report.damaged += 1
-            for invoice in hub:
-                report.duplicated_hub += max(0, credited[invoice["id"]] - len(order.refunds))
+            self._check_refunds(report, order.refunds, notes, [credited[i["id"]] for i in hub])
         emails = {order.email for order in self.orders.values()}
         debtors = Counter(
             str(row.get("ContactEmail") or "").lower()
@@ -863,18 +925,8 @@ class Webshop(Target):
         return {"orders": {n: [str(r["InvoiceNumber"]) for r in rows]
                            for n, rows in invoices.items()}}  # fmt: skip
 
-    def remote_ids(self) -> dict[str, set[str]]:
-        rows = self.sandbox.all(self.company, "DebtorInvoiceClient")
-        return {"orders": {str(r["InvoiceNumber"]) for r in rows}}
-
     def close(self) -> None:
-        self.stop_making.set()
-        self.stop_pulling.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
-        for server in (self.booking, self.uniconta, self.server):
-            server.stop()
-        self.sandbox.close()
+        super().close()
         self.shop.close()
 
 
@@ -1120,7 +1172,7 @@ class TillSale:
     method paid it all)."""
 
 
-class Till(Target):
+class Till(LiveShop):
     """A Zettle till booked into Uniconta: sales rung up during the run, a good share paid two
     or three ways (card, cash, MobilePay), read by webhook (each delivered twice, none while
     ``serve`` is down) and by the safety-net pull; the route's policy names each method's
@@ -1129,18 +1181,14 @@ class Till(Target):
 
     name = "till"
     streams = ("sales",)
-    company = 48213
-    user, password = "chaos", "chaos-Pa55word"
+    making = "ringing up the till's sales"
 
     def __init__(self, plan: FaultPlan) -> None:
+        super().__init__(plan, "Kaos Café ApS")
         self.zettle = ZettleSandbox(seed=11, webhook_timeout=5.0)
         self.zettle.apply_settings({"webhook_repeats": 2})
         self.server = ZettleServer(self.zettle, faults=plan)
         self.server.start()
-        self.sandbox, self.uniconta, self.booking = uniconta_company(
-            plan, self.company, "Kaos Café ApS", self.user, self.password
-        )
-        seed_webshop(self.sandbox, self.company)
         vat = {25: "U25", 12: "U12", 0: "U0"}
         self.sandbox.load(self.company, "GLVatClient", [
             {"Vat": "U12", "Name": "Salgsmoms 12%", "VatType": "Sales", "Rate": 12}])  # fmt: skip
@@ -1159,16 +1207,6 @@ class Till(Target):
             {"Account": TILL_DEBTOR, "Name": "Kassesalg (Zettle)", "Group": "PRIV",
              "Country": "Denmark", "Currency": "DKK", "Payment": "Kontant"}])  # fmt: skip
         self.sales: dict[str, TillSale] = {}
-        self.zettle_id = ""
-        self.lock = threading.Lock()
-        self.stop_making = threading.Event()
-        self.stop_pulling = threading.Event()
-        self.making_done = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.failure: str | None = None
-
-    def fault_servers(self) -> list[LoopbackServer]:
-        return [self.server, self.uniconta, self.booking]
 
     def connect(self, api: HubApi) -> str:
         """The Zettle connection (which subscribes its webhook), Uniconta's with its cash
@@ -1187,14 +1225,14 @@ class Till(Target):
                                                   "payment_status", "cash_journal")},
             "secrets": {"password": self.password},
         })  # fmt: skip
-        self.zettle_id, uniconta_id = str(till["id"]), str(accounting["id"])
+        self.source_id, uniconta_id = str(till["id"]), str(accounting["id"])
         self.sandbox.set_change_url(self.company, accounting["change_url"])
         methods = {
             code: {"payment_term": term, "registered_as_paid": True, "account": account}
             for code, (term, account) in TILL_METHODS.items()
         }
         api.create("/routes", {
-            "source": self.zettle_id, "target": uniconta_id, "entities": [],
+            "source": self.source_id, "target": uniconta_id, "entities": [],
             "commerce": {"rules": {}, "policy": {
                 "states": {"completed": "create_invoice"}, "payment_methods": methods,
                 "payment_journal": TILL_JOURNAL,
@@ -1204,46 +1242,16 @@ class Till(Target):
         })  # fmt: skip
         return uniconta_id
 
-    def imports(self, cid: str) -> list[str]:
-        return [cid, self.zettle_id]
-
-    def customer(self, n: int, marker: str) -> JSON | None:
-        return None
-
-    def invoice(self, party_id: str, marker: str) -> JSON:
-        raise NotImplementedError("the till's invoices come from its sales")
-
     # ---------------------------------------------------------------- the till's side
-
-    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
-        """Sales are rung up in the background while the kills go on; the pull is asked for
-        every ``PULL_EVERY`` seconds (webhooks sent while ``serve`` is down are missed)."""
-        rng = random.Random(options.seed)
-        spread = max(2.0, min(options.timeout / 3, options.kills * 2.5))
-        pace = spread / max(1, options.records)
-        maker = threading.Thread(
-            target=self._make, args=(options.records, pace, rng, created), daemon=True
-        )
-        puller = threading.Thread(
-            target=self._pull, args=(api.client.base_url, api.client.headers), daemon=True
-        )
-        self.threads = [maker, puller]
-        for thread in self.threads:
-            thread.start()
 
     def _make(
         self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
     ) -> None:
-        try:
-            for _ in range(count):
-                if self.stop_making.is_set():
-                    return
-                self._ring_up(rng, created)
-                time.sleep(pace)
-        except Exception as exc:  # the till refused a sale: reported, never hidden
-            self.failure = f"ringing up the till's sales: {type(exc).__name__}: {exc}"
-        finally:
-            self.making_done.set()
+        for _ in range(count):
+            if self.stop_making.is_set():
+                return
+            self._ring_up(rng, created)
+            time.sleep(pace)
 
     def _ring_up(self, rng: random.Random, created: dict[str, dict[str, JSON]]) -> None:
         """One sale of 1–3 rows, paid by the drawn mix: each part but the last a whole number
@@ -1277,27 +1285,7 @@ class Till(Target):
             )  # fmt: skip
             created["sales"][number] = {"uuid": sale["purchaseUUID1"]}
 
-    def _pull(self, base_url: httpx.URL, headers: httpx.Headers) -> None:
-        """The till's scheduled safety-net pull, asked for through the API."""
-        with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
-            while not self.stop_pulling.wait(PULL_EVERY):
-                try:
-                    client.post(f"/connections/{self.zettle_id}/jobs/pull")
-                except httpx.TransportError:
-                    continue
-
-    def stop_producing(self) -> None:
-        self.stop_making.set()
-
     # ---------------------------------------------------------------- Uniconta's side
-
-    def _invoices(self) -> dict[str, list[JSON]]:
-        """Booked invoices (not credit notes) by ``YourRef``, the sale's number."""
-        invoices: dict[str, list[JSON]] = defaultdict(list)
-        for row in self.sandbox.all(self.company, "DebtorInvoiceClient"):
-            if row.get("YourRef") and not row.get("Settlements"):
-                invoices[str(row["YourRef"])].append(row)
-        return invoices
 
     def _payments(self) -> dict[str, dict[str, list[JSON]]]:
         """The cash journal's lines by sale number, then by reference (``PAY <number>
@@ -1309,37 +1297,22 @@ class Till(Target):
                 found[reference.split(" ")[1]][reference].append(row)
         return found
 
-    def _done(self, sale: TillSale, invoices: dict[str, list[JSON]], payments: Any) -> bool:
+    @staticmethod
+    def _done(sale: TillSale, invoices: dict[str, list[JSON]], payments: Any) -> bool:
         """Booked, and for a split sale its payment lines in the journal."""
         return bool(invoices.get(sale.number)) and (not sale.parts or sale.number in payments)
 
     def linked(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
-        invoices, payments = self._invoices(), self._payments()
+        invoices, payments = self._invoices()[0], self._payments()
         with self.lock:
             sales = list(self.sales.values())
         return sum(self._done(sale, invoices, payments) for sale in sales)
 
-    def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
-        if self.failure:
-            raise RuntimeError(self.failure)
-        if not self.making_done.is_set():
-            return False
-        return self.linked(api, created, cid) == len(self.sales)
-
-    def compare(
-        self,
-        report: Report,
-        settings: Settings,
-        api_key: str,
-        created: dict[str, dict[str, JSON]],
-    ) -> None:
-        """Each sale against its invoice and, when split, its payment lines; the hub through
-        its API (no worker running)."""
-        with served_hub(settings, api_key) as api:
-            self._compare(report, api)
-            report.error = report.error or self.failure
+    def expected(self) -> int:
+        return len(self.sales)
 
     def _compare(self, report: Report, api: HubApi) -> None:
+        """Each sale against its invoice and, when split, its payment lines."""
         issues = every_issue(api)
         report.issue_reasons = dict(Counter(i["reason"] for i in issues))
         keys = {str(i["key"]) for i in issues}
@@ -1353,7 +1326,7 @@ class Till(Target):
         postings: dict[str, list[JSON]] = defaultdict(list)
         for record in api.all("/journal-postings"):
             postings[str(record["data"].get("order_ref"))].append(record)
-        invoices, payments = self._invoices(), self._payments()
+        invoices, payments = self._invoices()[0], self._payments()
         for sale in self.sales.values():
             booked = invoices.get(sale.number, [])
             report.duplicated_remote += max(0, len(booked) - 1)
@@ -1414,20 +1387,10 @@ class Till(Target):
 
     def remote_documents(self) -> dict[str, dict[str, list[str]]]:
         return {"sales": {n: [str(r["InvoiceNumber"]) for r in rows]
-                          for n, rows in self._invoices().items()}}  # fmt: skip
-
-    def remote_ids(self) -> dict[str, set[str]]:
-        return {"sales": {str(r["InvoiceNumber"]) for r in
-                          self.sandbox.all(self.company, "DebtorInvoiceClient")}}  # fmt: skip
+                          for n, rows in self._invoices()[0].items()}}  # fmt: skip
 
     def close(self) -> None:
-        self.stop_making.set()
-        self.stop_pulling.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
-        for server in (self.booking, self.uniconta, self.server):
-            server.stop()
-        self.sandbox.close()
+        super().close()
         self.zettle.close()
 
 
