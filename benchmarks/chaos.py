@@ -25,8 +25,9 @@ Systems: ``uniconta``, ``qonto``, ``tripletex``, ``yuki`` (customers and invoice
 the hub); ``webshop`` (WooCommerce orders booked into Uniconta); ``paymatch`` (payouts posted
 in Uniconta's cash journal); ``mail`` (booked invoices mailed through a faulty SMTP server);
 ``till`` (Zettle sales, most paid two or three ways, each booked open in Uniconta with one set
-of payment lines in its cash journal: per part, its method's account, once). What each checks
-is in benchmarks/README.md, "Chaos".
+of payment lines in its cash journal: per part, its method's account, once; about one in eight
+refunded at the till, in full or in part, each refund one credit note settled against the
+sale's invoice). What each checks is in benchmarks/README.md, "Chaos".
 
     .venv/bin/python benchmarks/chaos.py --systems uniconta,qonto,tripletex \\
         --databases sqlite,postgresql --records 300 --fault-rate 0.1 --kills 30
@@ -570,10 +571,14 @@ class LiveShop(Target):
         """Run each follow-up once the invoice of its record (by number) is booked, as a
         refund is made of a booked sale, until all ran or the making stops."""
         while waiting and not self.stop_making.is_set():
-            booked = set(self._invoices()[0])
-            for number in [n for n in waiting if n in booked]:
-                waiting.pop(number)()
+            self._run_booked(waiting)
             time.sleep(0.5)
+
+    def _run_booked(self, waiting: dict[str, Callable[[], None]]) -> None:
+        """Run, and drop from ``waiting``, the follow-ups whose record's invoice is booked."""
+        booked = set(self._invoices()[0])
+        for number in [n for n in waiting if n in booked]:
+            waiting.pop(number)()
 
     def _pull(self, base_url: httpx.URL, headers: httpx.Headers) -> None:
         """The shop's scheduled safety-net pull, asked for through the API."""
@@ -1157,6 +1162,9 @@ TILL_MIXES = (
 )  # fmt: skip
 """How a sale is paid, with its weight: one method (two cards are one method), or split two
 or three ways (more than half of the sales)."""
+TILL_REFUND_EVERY = 8
+"""About one sale in this many is refunded at the till once booked: in full, one unit of its
+first row, or that unit and then the rest (two refunds of one sale)."""
 
 
 @dataclass
@@ -1170,17 +1178,23 @@ class TillSale:
     parts: list[tuple[str, Decimal]]
     """Per payment of a split sale: the method's ledger account and the amount (none when one
     method paid it all)."""
+    quantities: list[int]
+    """Per row, the quantity sold."""
+    refunds: list[Decimal] = field(default_factory=list)
+    """The amount of each refund made at the till."""
 
 
 class Till(LiveShop):
     """A Zettle till booked into Uniconta: sales rung up during the run, a good share paid two
-    or three ways (card, cash, MobilePay), read by webhook (each delivered twice, none while
-    ``serve`` is down) and by the safety-net pull; the route's policy names each method's
-    account and a payment journal, so each split sale is an open invoice plus one payment
-    posting in Uniconta's cash journal (docs/commerce.md, "A sale paid several ways")."""
+    or three ways (card, cash, MobilePay), some refunded at the till once booked (in full or in
+    part), read by webhook (each delivered twice, none while ``serve`` is down) and by the
+    safety-net pull; the route's policy names each method's account and a payment journal, so
+    each split sale is an open invoice plus one payment posting in Uniconta's cash journal
+    (docs/commerce.md, "A sale paid several ways"), and each refund one credit note settled
+    against its sale's invoice (docs/connector-zettle.md, "Refund → refund")."""
 
     name = "till"
-    streams = ("sales",)
+    streams = ("sales", "refunds")
     making = "ringing up the till's sales"
 
     def __init__(self, plan: FaultPlan) -> None:
@@ -1247,13 +1261,42 @@ class Till(LiveShop):
     def _make(
         self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
     ) -> None:
+        """Sales, and the refunds of about one in ``TILL_REFUND_EVERY``, each made as soon as
+        its sale is booked, among the sales still being rung up and after them."""
+        refunds: dict[str, Callable[[], None]] = {}
         for _ in range(count):
             if self.stop_making.is_set():
                 return
-            self._ring_up(rng, created)
+            sale = self._ring_up(rng, created)
+            if rng.random() < 1 / TILL_REFUND_EVERY:
+                kind = rng.choice(("full", "part", "twice"))
+                refunds[sale.number] = partial(self._refunds, sale, kind, created)
+            self._run_booked(refunds)
             time.sleep(pace)
+        self._when_booked(refunds)
 
-    def _ring_up(self, rng: random.Random, created: dict[str, dict[str, JSON]]) -> None:
+    def _refunds(self, sale: TillSale, kind: str, created: dict[str, dict[str, JSON]]) -> None:
+        """Through the till's refund: every row in full, one unit of the first row, or that
+        unit and then the rest of the sale."""
+        one = [{"index": 0, "quantity": 1}]
+        if kind == "full":
+            self._refund(sale, None, created)
+            return
+        self._refund(sale, one, created)
+        rest = [{"index": i, "quantity": q - (i == 0)} for i, q in enumerate(sale.quantities)]
+        rest = [row for row in rest if row["quantity"]]
+        if kind == "twice" and rest:
+            self._refund(sale, rest, created)
+
+    def _refund(
+        self, sale: TillSale, rows: list[JSON] | None, created: dict[str, dict[str, JSON]]
+    ) -> None:
+        made = self.zettle.refund(sale.uuid, {} if rows is None else {"rows": rows})
+        with self.lock:
+            sale.refunds.append(-Decimal(made["amount"]) / 100)
+            created["refunds"][str(made["purchaseUUID1"])] = {"sale": sale.number}
+
+    def _ring_up(self, rng: random.Random, created: dict[str, dict[str, JSON]]) -> TillSale:
         """One sale of 1–3 rows, paid by the drawn mix: each part but the last a whole number
         of kroner, a card part now and then with a tip."""
         rows = [
@@ -1278,12 +1321,15 @@ class Till(LiveShop):
         paid = [(p["type"], Decimal(p["amount"]) / 100) for p in sale["payments"]]
         split = len({method for method, _ in paid}) > 1
         number = str(sale["globalPurchaseNumber"])
+        made = TillSale(
+            number, str(sale["purchaseUUID1"]), sum((a for _, a in paid), Decimal(0)),
+            [(TILL_METHODS[m][1], a) for m, a in paid] if split else [],
+            [int(row["quantity"]) for row in rows],
+        )  # fmt: skip
         with self.lock:
-            self.sales[number] = TillSale(
-                number, str(sale["purchaseUUID1"]), sum((a for _, a in paid), Decimal(0)),
-                [(TILL_METHODS[m][1], a) for m, a in paid] if split else [],
-            )  # fmt: skip
+            self.sales[number] = made
             created["sales"][number] = {"uuid": sale["purchaseUUID1"]}
+        return made
 
     # ---------------------------------------------------------------- Uniconta's side
 
@@ -1303,16 +1349,23 @@ class Till(LiveShop):
         return bool(invoices.get(sale.number)) and (not sale.parts or sale.number in payments)
 
     def linked(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
-        invoices, payments = self._invoices()[0], self._payments()
+        """Sales done, and refunds with their credit note."""
+        (invoices, credits), payments = self._invoices(), self._payments()
         with self.lock:
-            sales = list(self.sales.values())
-        return sum(self._done(sale, invoices, payments) for sale in sales)
+            sales = [(sale, len(sale.refunds)) for sale in self.sales.values()]
+        done = 0
+        for sale, refunds in sales:
+            done += self._done(sale, invoices, payments)
+            if booked := invoices.get(sale.number):
+                done += min(refunds, len(credits.get(str(booked[0]["InvoiceNumber"]), [])))
+        return done
 
     def expected(self) -> int:
-        return len(self.sales)
+        return len(self.sales) + sum(len(sale.refunds) for sale in self.sales.values())
 
     def _compare(self, report: Report, api: HubApi) -> None:
-        """Each sale against its invoice and, when split, its payment lines."""
+        """Each sale against its invoice and, when split, its payment lines; its refunds
+        against the credit notes settling that invoice, one each for the refund's amount."""
         issues = every_issue(api)
         report.issue_reasons = dict(Counter(i["reason"] for i in issues))
         keys = {str(i["key"]) for i in issues}
@@ -1320,13 +1373,18 @@ class Till(LiveShop):
         for record in api.all("/orders"):
             orders[str(record["data"].get("number"))].append(record)
         hub_invoices: dict[str, list[JSON]] = defaultdict(list)
+        credited: Counter[str] = Counter()
         for record in api.all("/invoices"):
-            if record["data"].get("kind") != "credit_note":
+            if record["data"].get("kind") == "credit_note":
+                credited[str(record["data"].get("credits_invoice_id"))] += 1
+            else:
                 hub_invoices[str(record["data"].get("reference") or "")].append(record)
+        refunds = Counter(str(r["data"].get("source_id")) for r in api.all("/refunds"))
+        report.duplicated_hub += sum(count - 1 for count in refunds.values())
         postings: dict[str, list[JSON]] = defaultdict(list)
         for record in api.all("/journal-postings"):
             postings[str(record["data"].get("order_ref"))].append(record)
-        invoices, payments = self._invoices()[0], self._payments()
+        (invoices, credits), payments = self._invoices(), self._payments()
         for sale in self.sales.values():
             booked = invoices.get(sale.number, [])
             report.duplicated_remote += max(0, len(booked) - 1)
@@ -1349,6 +1407,9 @@ class Till(LiveShop):
                 report.lost += 1
             if booked and abs(Decimal(str(booked[0]["TotalAmount"])) - sale.gross) > TOLERANCE:
                 report.damaged += 1
+            notes = credits.get(str(booked[0]["InvoiceNumber"]), []) if booked else []
+            hub = [credited[r["id"]] for r in hub_invoices[sale.number]]
+            self._check_refunds(report, sale.refunds, notes, hub)
             if not sale.parts:
                 report.damaged += bool(written)  # one method: no payment lines
                 continue
@@ -2095,9 +2156,19 @@ class _HideClientDisconnects(logging.Filter):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--systems", default="uniconta,qonto,tripletex")
+    parser.add_argument(
+        "--systems",
+        default="uniconta,qonto,tripletex",
+        help=f"comma-separated, of: {', '.join(TARGETS)} (webshop: orders and their refunds; "
+        "till: sales paid one to three ways, about one in eight refunded in full or in part)",
+    )
     parser.add_argument("--databases", default="sqlite,postgresql")
-    parser.add_argument("--records", type=int, default=300, help="records per system")
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=300,
+        help="records per system (webshop: orders, till: sales; their refunds come on top)",
+    )
     parser.add_argument("--fault-rate", type=float, default=0.10)
     parser.add_argument("--kills", type=int, default=30, help="kill -9 trials per system")
     parser.add_argument("--seed", type=int, default=1)
