@@ -25,8 +25,9 @@ Systems: ``uniconta``, ``qonto``, ``tripletex``, ``yuki`` (customers and invoice
 the hub); ``webshop`` (WooCommerce orders booked into Uniconta); ``paymatch`` (payouts posted
 in Uniconta's cash journal); ``mail`` (booked invoices mailed through a faulty SMTP server);
 ``till`` (Zettle sales, most paid two or three ways, each booked open in Uniconta with one set
-of payment lines in its cash journal: per part, its method's account, once). What each checks
-is in benchmarks/README.md, "Chaos".
+of payment lines in its cash journal: per part, its method's account, once; about one in eight
+refunded at the till, in full or in part, each refund one credit note settled against the
+sale's invoice). What each checks is in benchmarks/README.md, "Chaos".
 
     .venv/bin/python benchmarks/chaos.py --systems uniconta,qonto,tripletex \\
         --databases sqlite,postgresql --records 300 --fault-rate 0.1 --kills 30
@@ -489,7 +490,180 @@ class ShopOrder:
     refunds: list[Decimal] = field(default_factory=list)
 
 
-class Webshop(Target):
+class LiveShop(Target):
+    """A shop booked into Uniconta through its booking service whose records are made in the
+    background while the sync runs and the kills go on, and whose safety-net pull is asked for
+    through the API every ``PULL_EVERY`` seconds (a killed ``serve`` just misses one). A shop
+    declares its connections and makes its records (``_make``); what it made is counted when
+    its invoices (by ``YourRef``) and their credit notes are in Uniconta."""
+
+    company = 48213
+    user, password = "chaos", "chaos-Pa55word"
+    making = ""
+    """What ``_make`` does, for the failure it reports (``making the shop's orders``)."""
+
+    def __init__(self, plan: FaultPlan, company_name: str) -> None:
+        self.sandbox, self.uniconta, self.booking = uniconta_company(
+            plan, self.company, company_name, self.user, self.password
+        )
+        seed_webshop(self.sandbox, self.company)
+        self.source_id = ""
+        """The shop's connection in the hub."""
+        self.lock = threading.Lock()
+        self.stop_making = threading.Event()
+        self.stop_pulling = threading.Event()
+        self.making_done = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.failure: str | None = None
+
+    def fault_servers(self) -> list[LoopbackServer]:
+        return [self.server, self.uniconta, self.booking]
+
+    def imports(self, cid: str) -> list[str]:
+        return [cid, self.source_id]
+
+    def customer(self, n: int, marker: str) -> JSON | None:
+        return None
+
+    def invoice(self, party_id: str, marker: str) -> JSON:
+        raise NotImplementedError("the shop's invoices come from its own records")
+
+    # ---------------------------------------------------------------- the shop's side
+
+    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
+        """The records are made in the background, spread over about the time the kills
+        take so that the kills land among them, while the pull is asked for."""
+        self._ready(options)
+        rng = random.Random(options.seed)
+        spread = max(2.0, min(options.timeout / 3, options.kills * 2.5))
+        pace = spread / max(1, options.records)
+        maker = threading.Thread(
+            target=self._maker, args=(options.records, pace, rng, created), daemon=True
+        )
+        puller = threading.Thread(
+            target=self._pull, args=(api.client.base_url, api.client.headers), daemon=True
+        )
+        self.threads = [maker, puller]
+        for thread in self.threads:
+            thread.start()
+
+    def _ready(self, options: Options) -> None:
+        """Wait for what the records need in Uniconta (nothing, by default)."""
+
+    def _maker(
+        self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
+    ) -> None:
+        try:
+            self._make(count, pace, rng, created)
+        except Exception as exc:  # the shop refused a write: reported, never hidden
+            self.failure = f"{self.making}: {type(exc).__name__}: {exc}"
+        finally:
+            self.making_done.set()
+
+    def _make(
+        self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
+    ) -> None:
+        """Make ``count`` records, one every ``pace`` seconds, and their follow-ups, until
+        done or ``stop_making``."""
+        raise NotImplementedError
+
+    def _when_booked(self, waiting: dict[str, Callable[[], None]]) -> None:
+        """Run each follow-up once the invoice of its record (by number) is booked, as a
+        refund is made of a booked sale, until all ran or the making stops."""
+        while waiting and not self.stop_making.is_set():
+            self._run_booked(waiting)
+            time.sleep(0.5)
+
+    def _run_booked(self, waiting: dict[str, Callable[[], None]]) -> None:
+        """Run, and drop from ``waiting``, the follow-ups whose record's invoice is booked."""
+        booked = set(self._invoices()[0])
+        for number in [n for n in waiting if n in booked]:
+            waiting.pop(number)()
+
+    def _pull(self, base_url: httpx.URL, headers: httpx.Headers) -> None:
+        """The shop's scheduled safety-net pull, asked for through the API."""
+        with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
+            while not self.stop_pulling.wait(PULL_EVERY):
+                try:
+                    client.post(f"/connections/{self.source_id}/jobs/pull")
+                except httpx.TransportError:
+                    continue
+
+    def stop_producing(self) -> None:
+        self.stop_making.set()
+
+    # ---------------------------------------------------------------- Uniconta's side
+
+    def _invoices(self) -> tuple[dict[str, list[JSON]], dict[str, list[JSON]]]:
+        """Booked invoices by ``YourRef`` (the record's number), credit notes by the invoice
+        they settle."""
+        invoices: dict[str, list[JSON]] = defaultdict(list)
+        credits: dict[str, list[JSON]] = defaultdict(list)
+        for row in self.sandbox.all(self.company, "DebtorInvoiceClient"):
+            if row.get("Settlements"):
+                credits[str(row["Settlements"])].append(row)
+            elif row.get("YourRef"):
+                invoices[str(row["YourRef"])].append(row)
+        return invoices, credits
+
+    def expected(self) -> int:
+        """How many documents the records made so far must become."""
+        raise NotImplementedError
+
+    def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
+        if self.failure:
+            raise RuntimeError(self.failure)
+        if not self.making_done.is_set():
+            return False
+        with self.lock:
+            expected = self.expected()
+        return self.linked(api, created, cid) == expected
+
+    def compare(
+        self,
+        report: Report,
+        settings: Settings,
+        api_key: str,
+        created: dict[str, dict[str, JSON]],
+    ) -> None:
+        """The hub through its API (no worker running) against Uniconta."""
+        with served_hub(settings, api_key) as api:
+            self._compare(report, api)
+            report.error = report.error or self.failure
+
+    def _compare(self, report: Report, api: HubApi) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _check_refunds(
+        report: Report, refunds: list[Decimal], notes: list[JSON], credited: list[int]
+    ) -> None:
+        """A record's refunds (their amounts) against the credit notes settling its invoice
+        in Uniconta (``notes``) and, per hub invoice of the record, how many hub credit notes
+        credit it (``credited``): one note per refund, for its amount."""
+        report.duplicated_remote += max(0, len(notes) - len(refunds))
+        report.lost += max(0, len(refunds) - len(notes))
+        report.linked += min(len(notes), len(refunds))
+        amounts = sorted(-Decimal(str(n["TotalAmount"])) for n in notes)
+        if len(notes) == len(refunds) and amounts != sorted(refunds):
+            report.damaged += 1
+        report.duplicated_hub += sum(max(0, count - len(refunds)) for count in credited)
+
+    def remote_ids(self) -> dict[str, set[str]]:
+        rows = self.sandbox.all(self.company, "DebtorInvoiceClient")
+        return {self.streams[0]: {str(r["InvoiceNumber"]) for r in rows}}
+
+    def close(self) -> None:
+        self.stop_making.set()
+        self.stop_pulling.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        for server in self.fault_servers():
+            server.stop()
+        self.sandbox.close()
+
+
+class Webshop(LiveShop):
     """A WooCommerce shop whose orders are booked into Uniconta through its booking service:
     the records are orders made in the shop during the run (paid by card, by bank transfer,
     some left unpaid, some refunded after booking), read by webhook (each save delivered 2–9
@@ -497,11 +671,11 @@ class Webshop(Target):
 
     name = "webshop"
     streams = ("orders", "refunds")
-    company = 48213
-    user, password = "chaos", "chaos-Pa55word"
+    making = "making the shop's orders"
     warehouse = "01"
 
     def __init__(self, plan: FaultPlan) -> None:
+        super().__init__(plan, "Kaos Kaffe ApS")
         self.shop = WooSandbox(
             seed=5, settings=ShopSettings(webhook_repeats=(2, 9), webhook_miss_rate=0.05)
         )
@@ -514,30 +688,10 @@ class Webshop(Target):
         }  # fmt: skip
         self.server = ShopServer(self.shop, faults=plan)
         self.server.start()
-        self.sandbox = UnicontaSandbox(throttle_delay=0.0, daily_call_limit=1_000_000)
-        self.sandbox.add_company(self.company, "Kaos Kaffe ApS")
-        self.sandbox.add_user(
-            self.company, self.user, self.password, user_type="Server", roles=("Reseller",)
-        )
-        seed_webshop(self.sandbox, self.company)
         self.sandbox.load(
             self.company, "InvWarehouseClient", [{"Warehouse": self.warehouse, "Name": "Lager"}]
         )
-        self.uniconta = UnicontaServer(self.sandbox, faults=plan)
-        self.uniconta.start()
-        self.booking = BookingServer(self.sandbox, faults=plan)
-        self.booking.start()
         self.orders: dict[str, ShopOrder] = {}
-        self.shop_id = ""
-        self.lock = threading.Lock()
-        self.stop_making = threading.Event()
-        self.stop_pulling = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.making_done = threading.Event()
-        self.failure: str | None = None
-
-    def fault_servers(self) -> list[LoopbackServer]:
-        return [self.server, self.uniconta, self.booking]
 
     def connect(self, api: HubApi) -> str:
         """Both connections, the change callback and the two routes, as a user sets them
@@ -560,49 +714,27 @@ class Webshop(Target):
                                                   "stock_levels", "invoices", "payment_status")},
             "secrets": {"password": self.password},
         })  # fmt: skip
-        self.shop_id, uniconta_id = str(shop["id"]), str(accounting["id"])
+        self.source_id, uniconta_id = str(shop["id"]), str(accounting["id"])
         self.sandbox.set_change_url(self.company, accounting["change_url"])
         api.create("/routes", {
-            "source": self.shop_id, "target": uniconta_id, "entities": ["product"],
+            "source": self.source_id, "target": uniconta_id, "entities": ["product"],
             "commerce": {"policy": {"rounding_account": "AFRUND", "refund_item": "REFUSION"}},
         })  # fmt: skip
-        api.create("/routes", {"source": uniconta_id, "target": self.shop_id,
+        api.create("/routes", {"source": uniconta_id, "target": self.source_id,
                                "entities": ["stock_level"]})  # fmt: skip
         return uniconta_id
 
-    def imports(self, cid: str) -> list[str]:
-        return [cid, self.shop_id]
-
-    def customer(self, n: int, marker: str) -> JSON | None:
-        return None
-
-    def invoice(self, party_id: str, marker: str) -> JSON:
-        raise NotImplementedError("the webshop's invoices come from its orders")
-
     # ---------------------------------------------------------------- the shop's side
 
-    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
-        """Orders are made in the background while the kills go on; the products must be
-        in Uniconta first (the route sends them, under the faults already)."""
+    def _ready(self, options: Options) -> None:
+        """The products must be in Uniconta first (the route sends them, under the faults
+        already)."""
         skus = set(self.products)
         if not wait_for(
             lambda: skus <= {r["Item"] for r in self.sandbox.all(self.company, "InvItemClient")},
             time.monotonic() + options.setup_timeout,
         ):
             raise RuntimeError("the shop's products did not reach Uniconta")
-        rng = random.Random(options.seed)
-        # Spread over about the time the kills take, so that they land among the orders.
-        spread = max(2.0, min(options.timeout / 3, options.kills * 2.5))
-        pace = spread / max(1, options.records)
-        maker = threading.Thread(
-            target=self._make, args=(options.records, pace, rng, created), daemon=True
-        )
-        puller = threading.Thread(
-            target=self._pull, args=(api.client.base_url, api.client.headers), daemon=True
-        )
-        self.threads = [maker, puller]
-        for thread in self.threads:
-            thread.start()
 
     def _make(
         self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
@@ -611,34 +743,24 @@ class Webshop(Target):
         of booked invoices (each made once its invoice is booked)."""
         emails = [f"kunde{n}@kaos.example" for n in range(max(3, count // 3))]
         later: list[tuple[str, str]] = []
-        try:
-            for n in range(count):
-                if self.stop_making.is_set():
-                    return
-                number, action = self._order(n, rng, rng.choice(emails), created)
-                if action:
-                    later.append((number, action))
-                time.sleep(pace)
-            for number, action in later:
-                if self.stop_making.is_set():
-                    return
-                if action == "pay":
-                    self._update(number, {"status": "processing", "set_paid": True})
-                elif action == "complete":
-                    self._update(number, {"status": "completed"})
-            refunds = [number for number, action in later if action.startswith("refund")]
-            kinds = {number: action for number, action in later}
-            waiting = list(refunds)
-            while waiting and not self.stop_making.is_set():
-                booked = self._booked_numbers()
-                for number in [n for n in waiting if n in booked]:
-                    self._refund(number, kinds[number], created)
-                    waiting.remove(number)
-                time.sleep(0.5)
-        except Exception as exc:  # the shop refused a write: reported, never hidden
-            self.failure = f"making the shop's orders: {type(exc).__name__}: {exc}"
-        finally:
-            self.making_done.set()
+        for n in range(count):
+            if self.stop_making.is_set():
+                return
+            number, action = self._order(n, rng, rng.choice(emails), created)
+            if action:
+                later.append((number, action))
+            time.sleep(pace)
+        for number, action in later:
+            if self.stop_making.is_set():
+                return
+            if action == "pay":
+                self._update(number, {"status": "processing", "set_paid": True})
+            elif action == "complete":
+                self._update(number, {"status": "completed"})
+        self._when_booked({
+            number: partial(self._refund, number, action, created)
+            for number, action in later if action.startswith("refund")
+        })  # fmt: skip
 
     def _order(
         self, n: int, rng: random.Random, email: str, created: dict[str, dict[str, JSON]]
@@ -711,36 +833,6 @@ class Webshop(Target):
             self.orders[number].refunds.append(Decimal(refund["amount"]))
             created["refunds"][str(refund["id"])] = {"order": number}
 
-    def _pull(self, base_url: httpx.URL, headers: httpx.Headers) -> None:
-        """The shop's scheduled safety-net pull, asked for through the API (a killed
-        ``serve`` just misses one)."""
-        with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
-            while not self.stop_pulling.wait(PULL_EVERY):
-                try:
-                    client.post(f"/connections/{self.shop_id}/jobs/pull")
-                except httpx.TransportError:
-                    continue
-
-    def stop_producing(self) -> None:
-        self.stop_making.set()
-
-    # ---------------------------------------------------------------- Uniconta's side
-
-    def _invoices(self) -> tuple[dict[str, list[JSON]], dict[str, list[JSON]]]:
-        """Booked invoices by ``YourRef`` (the order number), credit notes by the invoice
-        they settle."""
-        invoices: dict[str, list[JSON]] = defaultdict(list)
-        credits: dict[str, list[JSON]] = defaultdict(list)
-        for row in self.sandbox.all(self.company, "DebtorInvoiceClient"):
-            if row.get("Settlements"):
-                credits[str(row["Settlements"])].append(row)
-            elif row.get("YourRef"):
-                invoices[str(row["YourRef"])].append(row)
-        return invoices, credits
-
-    def _booked_numbers(self) -> set[str]:
-        return set(self._invoices()[0])
-
     def linked(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
         """Orders that trigger with a booked invoice, refunds with their credit note."""
         invoices, credits = self._invoices()
@@ -755,29 +847,12 @@ class Webshop(Target):
                 done += min(len(notes), len(order.refunds))
         return done
 
-    def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
-        if self.failure:
-            raise RuntimeError(self.failure)
-        if not self.making_done.is_set():
-            return False
-        with self.lock:
-            expected = sum(o.triggers + len(o.refunds) for o in self.orders.values())
-        return self.linked(api, created, cid) == expected
-
-    def compare(
-        self,
-        report: Report,
-        settings: Settings,
-        api_key: str,
-        created: dict[str, dict[str, JSON]],
-    ) -> None:
-        """Each triggering order against its booked invoice, each refund against its credit
-        note, each e-mail against its debtors; the hub through its API (no worker running)."""
-        with served_hub(settings, api_key) as api:
-            self._compare(report, api)
-            report.error = report.error or self.failure
+    def expected(self) -> int:
+        return sum(o.triggers + len(o.refunds) for o in self.orders.values())
 
     def _compare(self, report: Report, api: HubApi) -> None:
+        """Each triggering order against its booked invoice, each refund against its credit
+        note, each e-mail against its debtors."""
         issues = every_issue(api)
         report.issue_reasons = dict(Counter(i["reason"] for i in issues))
         hub_invoices = api.all("/invoices")
@@ -824,15 +899,7 @@ class Webshop(Target):
             if booked and self._differs(order, booked[0], lines):
                 report.damaged += 1
             notes = credits.get(str(booked[0]["InvoiceNumber"]), []) if booked else []
-            report.duplicated_remote += max(0, len(notes) - len(order.refunds))
-            report.lost += max(0, len(order.refunds) - len(notes))
-            report.linked += min(len(notes), len(order.refunds))
-            if sorted(-Decimal(str(n["TotalAmount"])) for n in notes) != sorted(
-                order.refunds
-            ) and len(notes) == len(order.refunds):
-                report.damaged += 1
-            for invoice in hub:
-                report.duplicated_hub += max(0, credited[invoice["id"]] - len(order.refunds))
+            self._check_refunds(report, order.refunds, notes, [credited[i["id"]] for i in hub])
         emails = {order.email for order in self.orders.values()}
         debtors = Counter(
             str(row.get("ContactEmail") or "").lower()
@@ -863,18 +930,8 @@ class Webshop(Target):
         return {"orders": {n: [str(r["InvoiceNumber"]) for r in rows]
                            for n, rows in invoices.items()}}  # fmt: skip
 
-    def remote_ids(self) -> dict[str, set[str]]:
-        rows = self.sandbox.all(self.company, "DebtorInvoiceClient")
-        return {"orders": {str(r["InvoiceNumber"]) for r in rows}}
-
     def close(self) -> None:
-        self.stop_making.set()
-        self.stop_pulling.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
-        for server in (self.booking, self.uniconta, self.server):
-            server.stop()
-        self.sandbox.close()
+        super().close()
         self.shop.close()
 
 
@@ -1105,6 +1162,9 @@ TILL_MIXES = (
 )  # fmt: skip
 """How a sale is paid, with its weight: one method (two cards are one method), or split two
 or three ways (more than half of the sales)."""
+TILL_REFUND_EVERY = 8
+"""About one sale in this many is refunded at the till once booked: in full, one unit of its
+first row, or that unit and then the rest (two refunds of one sale)."""
 
 
 @dataclass
@@ -1118,29 +1178,31 @@ class TillSale:
     parts: list[tuple[str, Decimal]]
     """Per payment of a split sale: the method's ledger account and the amount (none when one
     method paid it all)."""
+    quantities: list[int]
+    """Per row, the quantity sold."""
+    refunds: list[Decimal] = field(default_factory=list)
+    """The amount of each refund made at the till."""
 
 
-class Till(Target):
+class Till(LiveShop):
     """A Zettle till booked into Uniconta: sales rung up during the run, a good share paid two
-    or three ways (card, cash, MobilePay), read by webhook (each delivered twice, none while
-    ``serve`` is down) and by the safety-net pull; the route's policy names each method's
-    account and a payment journal, so each split sale is an open invoice plus one payment
-    posting in Uniconta's cash journal (docs/commerce.md, "A sale paid several ways")."""
+    or three ways (card, cash, MobilePay), some refunded at the till once booked (in full or in
+    part), read by webhook (each delivered twice, none while ``serve`` is down) and by the
+    safety-net pull; the route's policy names each method's account and a payment journal, so
+    each split sale is an open invoice plus one payment posting in Uniconta's cash journal
+    (docs/commerce.md, "A sale paid several ways"), and each refund one credit note settled
+    against its sale's invoice (docs/connector-zettle.md, "Refund → refund")."""
 
     name = "till"
-    streams = ("sales",)
-    company = 48213
-    user, password = "chaos", "chaos-Pa55word"
+    streams = ("sales", "refunds")
+    making = "ringing up the till's sales"
 
     def __init__(self, plan: FaultPlan) -> None:
+        super().__init__(plan, "Kaos Café ApS")
         self.zettle = ZettleSandbox(seed=11, webhook_timeout=5.0)
         self.zettle.apply_settings({"webhook_repeats": 2})
         self.server = ZettleServer(self.zettle, faults=plan)
         self.server.start()
-        self.sandbox, self.uniconta, self.booking = uniconta_company(
-            plan, self.company, "Kaos Café ApS", self.user, self.password
-        )
-        seed_webshop(self.sandbox, self.company)
         vat = {25: "U25", 12: "U12", 0: "U0"}
         self.sandbox.load(self.company, "GLVatClient", [
             {"Vat": "U12", "Name": "Salgsmoms 12%", "VatType": "Sales", "Rate": 12}])  # fmt: skip
@@ -1159,16 +1221,6 @@ class Till(Target):
             {"Account": TILL_DEBTOR, "Name": "Kassesalg (Zettle)", "Group": "PRIV",
              "Country": "Denmark", "Currency": "DKK", "Payment": "Kontant"}])  # fmt: skip
         self.sales: dict[str, TillSale] = {}
-        self.zettle_id = ""
-        self.lock = threading.Lock()
-        self.stop_making = threading.Event()
-        self.stop_pulling = threading.Event()
-        self.making_done = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.failure: str | None = None
-
-    def fault_servers(self) -> list[LoopbackServer]:
-        return [self.server, self.uniconta, self.booking]
 
     def connect(self, api: HubApi) -> str:
         """The Zettle connection (which subscribes its webhook), Uniconta's with its cash
@@ -1187,14 +1239,14 @@ class Till(Target):
                                                   "payment_status", "cash_journal")},
             "secrets": {"password": self.password},
         })  # fmt: skip
-        self.zettle_id, uniconta_id = str(till["id"]), str(accounting["id"])
+        self.source_id, uniconta_id = str(till["id"]), str(accounting["id"])
         self.sandbox.set_change_url(self.company, accounting["change_url"])
         methods = {
             code: {"payment_term": term, "registered_as_paid": True, "account": account}
             for code, (term, account) in TILL_METHODS.items()
         }
         api.create("/routes", {
-            "source": self.zettle_id, "target": uniconta_id, "entities": [],
+            "source": self.source_id, "target": uniconta_id, "entities": [],
             "commerce": {"rules": {}, "policy": {
                 "states": {"completed": "create_invoice"}, "payment_methods": methods,
                 "payment_journal": TILL_JOURNAL,
@@ -1204,48 +1256,47 @@ class Till(Target):
         })  # fmt: skip
         return uniconta_id
 
-    def imports(self, cid: str) -> list[str]:
-        return [cid, self.zettle_id]
-
-    def customer(self, n: int, marker: str) -> JSON | None:
-        return None
-
-    def invoice(self, party_id: str, marker: str) -> JSON:
-        raise NotImplementedError("the till's invoices come from its sales")
-
     # ---------------------------------------------------------------- the till's side
-
-    def produce(self, api: HubApi, options: Options, created: dict[str, dict[str, JSON]]) -> None:
-        """Sales are rung up in the background while the kills go on; the pull is asked for
-        every ``PULL_EVERY`` seconds (webhooks sent while ``serve`` is down are missed)."""
-        rng = random.Random(options.seed)
-        spread = max(2.0, min(options.timeout / 3, options.kills * 2.5))
-        pace = spread / max(1, options.records)
-        maker = threading.Thread(
-            target=self._make, args=(options.records, pace, rng, created), daemon=True
-        )
-        puller = threading.Thread(
-            target=self._pull, args=(api.client.base_url, api.client.headers), daemon=True
-        )
-        self.threads = [maker, puller]
-        for thread in self.threads:
-            thread.start()
 
     def _make(
         self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
     ) -> None:
-        try:
-            for _ in range(count):
-                if self.stop_making.is_set():
-                    return
-                self._ring_up(rng, created)
-                time.sleep(pace)
-        except Exception as exc:  # the till refused a sale: reported, never hidden
-            self.failure = f"ringing up the till's sales: {type(exc).__name__}: {exc}"
-        finally:
-            self.making_done.set()
+        """Sales, and the refunds of about one in ``TILL_REFUND_EVERY``, each made as soon as
+        its sale is booked, among the sales still being rung up and after them."""
+        refunds: dict[str, Callable[[], None]] = {}
+        for _ in range(count):
+            if self.stop_making.is_set():
+                return
+            sale = self._ring_up(rng, created)
+            if rng.random() < 1 / TILL_REFUND_EVERY:
+                kind = rng.choice(("full", "part", "twice"))
+                refunds[sale.number] = partial(self._refunds, sale, kind, created)
+            self._run_booked(refunds)
+            time.sleep(pace)
+        self._when_booked(refunds)
 
-    def _ring_up(self, rng: random.Random, created: dict[str, dict[str, JSON]]) -> None:
+    def _refunds(self, sale: TillSale, kind: str, created: dict[str, dict[str, JSON]]) -> None:
+        """Through the till's refund: every row in full, one unit of the first row, or that
+        unit and then the rest of the sale."""
+        one = [{"index": 0, "quantity": 1}]
+        if kind == "full":
+            self._refund(sale, None, created)
+            return
+        self._refund(sale, one, created)
+        rest = [{"index": i, "quantity": q - (i == 0)} for i, q in enumerate(sale.quantities)]
+        rest = [row for row in rest if row["quantity"]]
+        if kind == "twice" and rest:
+            self._refund(sale, rest, created)
+
+    def _refund(
+        self, sale: TillSale, rows: list[JSON] | None, created: dict[str, dict[str, JSON]]
+    ) -> None:
+        made = self.zettle.refund(sale.uuid, {} if rows is None else {"rows": rows})
+        with self.lock:
+            sale.refunds.append(-Decimal(made["amount"]) / 100)
+            created["refunds"][str(made["purchaseUUID1"])] = {"sale": sale.number}
+
+    def _ring_up(self, rng: random.Random, created: dict[str, dict[str, JSON]]) -> TillSale:
         """One sale of 1–3 rows, paid by the drawn mix: each part but the last a whole number
         of kroner, a card part now and then with a tip."""
         rows = [
@@ -1270,34 +1321,17 @@ class Till(Target):
         paid = [(p["type"], Decimal(p["amount"]) / 100) for p in sale["payments"]]
         split = len({method for method, _ in paid}) > 1
         number = str(sale["globalPurchaseNumber"])
+        made = TillSale(
+            number, str(sale["purchaseUUID1"]), sum((a for _, a in paid), Decimal(0)),
+            [(TILL_METHODS[m][1], a) for m, a in paid] if split else [],
+            [int(row["quantity"]) for row in rows],
+        )  # fmt: skip
         with self.lock:
-            self.sales[number] = TillSale(
-                number, str(sale["purchaseUUID1"]), sum((a for _, a in paid), Decimal(0)),
-                [(TILL_METHODS[m][1], a) for m, a in paid] if split else [],
-            )  # fmt: skip
+            self.sales[number] = made
             created["sales"][number] = {"uuid": sale["purchaseUUID1"]}
-
-    def _pull(self, base_url: httpx.URL, headers: httpx.Headers) -> None:
-        """The till's scheduled safety-net pull, asked for through the API."""
-        with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
-            while not self.stop_pulling.wait(PULL_EVERY):
-                try:
-                    client.post(f"/connections/{self.zettle_id}/jobs/pull")
-                except httpx.TransportError:
-                    continue
-
-    def stop_producing(self) -> None:
-        self.stop_making.set()
+        return made
 
     # ---------------------------------------------------------------- Uniconta's side
-
-    def _invoices(self) -> dict[str, list[JSON]]:
-        """Booked invoices (not credit notes) by ``YourRef``, the sale's number."""
-        invoices: dict[str, list[JSON]] = defaultdict(list)
-        for row in self.sandbox.all(self.company, "DebtorInvoiceClient"):
-            if row.get("YourRef") and not row.get("Settlements"):
-                invoices[str(row["YourRef"])].append(row)
-        return invoices
 
     def _payments(self) -> dict[str, dict[str, list[JSON]]]:
         """The cash journal's lines by sale number, then by reference (``PAY <number>
@@ -1309,37 +1343,29 @@ class Till(Target):
                 found[reference.split(" ")[1]][reference].append(row)
         return found
 
-    def _done(self, sale: TillSale, invoices: dict[str, list[JSON]], payments: Any) -> bool:
+    @staticmethod
+    def _done(sale: TillSale, invoices: dict[str, list[JSON]], payments: Any) -> bool:
         """Booked, and for a split sale its payment lines in the journal."""
         return bool(invoices.get(sale.number)) and (not sale.parts or sale.number in payments)
 
     def linked(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> int:
-        invoices, payments = self._invoices(), self._payments()
+        """Sales done, and refunds with their credit note."""
+        (invoices, credits), payments = self._invoices(), self._payments()
         with self.lock:
-            sales = list(self.sales.values())
-        return sum(self._done(sale, invoices, payments) for sale in sales)
+            sales = [(sale, len(sale.refunds)) for sale in self.sales.values()]
+        done = 0
+        for sale, refunds in sales:
+            done += self._done(sale, invoices, payments)
+            if booked := invoices.get(sale.number):
+                done += min(refunds, len(credits.get(str(booked[0]["InvoiceNumber"]), [])))
+        return done
 
-    def synced(self, api: HubApi, created: dict[str, dict[str, JSON]], cid: str) -> bool:
-        if self.failure:
-            raise RuntimeError(self.failure)
-        if not self.making_done.is_set():
-            return False
-        return self.linked(api, created, cid) == len(self.sales)
-
-    def compare(
-        self,
-        report: Report,
-        settings: Settings,
-        api_key: str,
-        created: dict[str, dict[str, JSON]],
-    ) -> None:
-        """Each sale against its invoice and, when split, its payment lines; the hub through
-        its API (no worker running)."""
-        with served_hub(settings, api_key) as api:
-            self._compare(report, api)
-            report.error = report.error or self.failure
+    def expected(self) -> int:
+        return len(self.sales) + sum(len(sale.refunds) for sale in self.sales.values())
 
     def _compare(self, report: Report, api: HubApi) -> None:
+        """Each sale against its invoice and, when split, its payment lines; its refunds
+        against the credit notes settling that invoice, one each for the refund's amount."""
         issues = every_issue(api)
         report.issue_reasons = dict(Counter(i["reason"] for i in issues))
         keys = {str(i["key"]) for i in issues}
@@ -1347,13 +1373,18 @@ class Till(Target):
         for record in api.all("/orders"):
             orders[str(record["data"].get("number"))].append(record)
         hub_invoices: dict[str, list[JSON]] = defaultdict(list)
+        credited: Counter[str] = Counter()
         for record in api.all("/invoices"):
-            if record["data"].get("kind") != "credit_note":
+            if record["data"].get("kind") == "credit_note":
+                credited[str(record["data"].get("credits_invoice_id"))] += 1
+            else:
                 hub_invoices[str(record["data"].get("reference") or "")].append(record)
+        refunds = Counter(str(r["data"].get("source_id")) for r in api.all("/refunds"))
+        report.duplicated_hub += sum(count - 1 for count in refunds.values())
         postings: dict[str, list[JSON]] = defaultdict(list)
         for record in api.all("/journal-postings"):
             postings[str(record["data"].get("order_ref"))].append(record)
-        invoices, payments = self._invoices(), self._payments()
+        (invoices, credits), payments = self._invoices(), self._payments()
         for sale in self.sales.values():
             booked = invoices.get(sale.number, [])
             report.duplicated_remote += max(0, len(booked) - 1)
@@ -1376,6 +1407,9 @@ class Till(Target):
                 report.lost += 1
             if booked and abs(Decimal(str(booked[0]["TotalAmount"])) - sale.gross) > TOLERANCE:
                 report.damaged += 1
+            notes = credits.get(str(booked[0]["InvoiceNumber"]), []) if booked else []
+            hub = [credited[r["id"]] for r in hub_invoices[sale.number]]
+            self._check_refunds(report, sale.refunds, notes, hub)
             if not sale.parts:
                 report.damaged += bool(written)  # one method: no payment lines
                 continue
@@ -1414,20 +1448,10 @@ class Till(Target):
 
     def remote_documents(self) -> dict[str, dict[str, list[str]]]:
         return {"sales": {n: [str(r["InvoiceNumber"]) for r in rows]
-                          for n, rows in self._invoices().items()}}  # fmt: skip
-
-    def remote_ids(self) -> dict[str, set[str]]:
-        return {"sales": {str(r["InvoiceNumber"]) for r in
-                          self.sandbox.all(self.company, "DebtorInvoiceClient")}}  # fmt: skip
+                          for n, rows in self._invoices()[0].items()}}  # fmt: skip
 
     def close(self) -> None:
-        self.stop_making.set()
-        self.stop_pulling.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
-        for server in (self.booking, self.uniconta, self.server):
-            server.stop()
-        self.sandbox.close()
+        super().close()
         self.zettle.close()
 
 
@@ -2132,9 +2156,19 @@ class _HideClientDisconnects(logging.Filter):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--systems", default="uniconta,qonto,tripletex")
+    parser.add_argument(
+        "--systems",
+        default="uniconta,qonto,tripletex",
+        help=f"comma-separated, of: {', '.join(TARGETS)} (webshop: orders and their refunds; "
+        "till: sales paid one to three ways, about one in eight refunded in full or in part)",
+    )
     parser.add_argument("--databases", default="sqlite,postgresql")
-    parser.add_argument("--records", type=int, default=300, help="records per system")
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=300,
+        help="records per system (webshop: orders, till: sales; their refunds come on top)",
+    )
     parser.add_argument("--fault-rate", type=float, default=0.10)
     parser.add_argument("--kills", type=int, default=30, help="kill -9 trials per system")
     parser.add_argument("--seed", type=int, default=1)
