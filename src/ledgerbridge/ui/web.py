@@ -27,6 +27,7 @@ from markupsafe import Markup
 from starlette.routing import Match
 from starlette.types import Scope
 
+from ledgerbridge.model.reasons import in_words
 from ledgerbridge.model.validation import NUL, NUL_MESSAGE
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import Forbidden, NotFound, ServiceError
@@ -216,7 +217,7 @@ def _parameter_in_words(error: Mapping[str, Any]) -> str:
             f"the address's {name} cannot be {given!r}: open the page from its link rather "
             "than an edited address"
         )
-    return f"{name}: {str(error.get('msg', '')).removeprefix('Value error, ')}"
+    return f"{name}: {in_words(error)}"
 
 
 async def _field_with_nul(request: Request) -> str | None:
