@@ -154,7 +154,24 @@ def as_json(value: Any) -> Markup:
     return Markup(text)
 
 
-templates.env.globals.update(csrf_field=csrf_field, CSRF_HEADER=CSRF_HEADER)
+def unknown_choice(label: str, given: Any, choices: Mapping[str, str] | list[str]) -> str | None:
+    """A select's refused value that is none of its choices (the page's HTML edited, or a
+    list changed since the page was opened), said with the field's label and the choices as
+    the list shows them; None for any other refusal, whose own reason stands."""
+    shown = (
+        dict(choices) if isinstance(choices, Mapping) else {c: c.replace("_", " ") for c in choices}
+    )
+    if given in (None, "") or str(given) in map(str, shown):
+        return None
+    return (
+        f"{label}: {str(given)!r} is not one of the choices ({', '.join(shown.values())}); "
+        "choose one from the list"
+    )
+
+
+templates.env.globals.update(
+    csrf_field=csrf_field, CSRF_HEADER=CSRF_HEADER, unknown_choice=unknown_choice
+)
 templates.env.filters.update(
     local_time=local_time, number=number, as_json=as_json, urldecode=unquote
 )
