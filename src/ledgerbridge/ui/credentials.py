@@ -223,7 +223,9 @@ def set_active(
 def confirm_delete(request: Request, connection_id: str, signed: SignedDep) -> Any:
     signed.principal.require_admin("deleting a connection")
     context = connection_context(request, signed, connection_id, "credentials")
-    return render(request, "connection/delete.html", {**context, "errors": {}}, signed=signed)
+    return render(
+        request, "connection/delete.html", {**context, "errors": {}, "typed": ""}, signed=signed
+    )
 
 
 @router.post("/connections/{connection_id}/delete", response_class=HTMLResponse)
@@ -231,16 +233,15 @@ def delete(
     request: Request,
     connection_id: str,
     signed: ChangeDep,
-    confirm_name: Annotated[str, Form(max_length=200)] = "",
+    confirm_name: Annotated[str, Form()] = "",
 ) -> Response:
-    """Deleting asks for the connection's name typed again: it cannot be undone."""
+    """Deleting asks for the connection's name typed again: it cannot be undone. A name that
+    differs comes back as typed, so the difference can be seen."""
     context = connection_context(request, signed, connection_id, "credentials")
     if confirm_name.strip() != context["connection"]["name"]:
         errors = {"confirm_name": "type the connection's name exactly to delete it"}
-        return render(
-            request, "connection/delete.html", {**context, "errors": errors},
-            status_code=422, signed=signed,
-        )  # fmt: skip
+        context.update(errors=errors, typed=confirm_name)
+        return render(request, "connection/delete.html", context, status_code=422, signed=signed)
     deleted = system_of(request).connections.delete(signed.principal, connection_id)
     notice = f"{deleted['name']} is deleted."
     if deleted["warnings"]:

@@ -167,6 +167,7 @@ def test_name_pause_resume_and_delete_with_confirmation(
     assert "cannot be undone" in text_of(confirm.text)
     wrong = web.post(f"/ui/connections/{cid}/delete", {"confirm_name": "Tripletex"})
     assert wrong.status_code == 422
+    assert 'value="Tripletex"' in wrong.text, "the name typed stays, to compare"
     assert tenant.api.get(f"/connections/{cid}").status_code == 200
     gone = web.post(f"/ui/connections/{cid}/delete", {"confirm_name": "Oslo"})
     assert gone.status_code == 303 and gone.headers["location"] == "/ui/"
