@@ -242,7 +242,7 @@ def test_a_mapping_with_an_empty_code_is_refused(tenant: Tenant, uniconta: Unico
     ):
         loc, message = refusal(tenant.api.put(path, json=body))
         assert loc[:3] == ["body", "settings", where], (body, loc)
-        assert "at least 1 character" in message, message
+        assert "must not be empty" in message, message
     mappings = tenant.api.get(path).json()
     assert mappings["vat"] == {}
     assert mappings["units"]["Piece"] == "pcs"

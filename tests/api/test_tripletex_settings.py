@@ -39,8 +39,8 @@ def test_a_reload_request_keeps_the_rest_of_the_summary(
     assert bad_day.status_code == 422
     assert bad_day.json()["detail"][0]["loc"] == ["body", "settings", "summary", "import_day"]
     assert bad_day.json()["detail"][0]["msg"] == (
-        "settings.summary.import_day: Input should be 'last_work_day' or 'last_calendar_day'; "
-        "or Input should be less than or equal to 28"
+        "settings.summary.import_day: must be 'last_work_day' or 'last_calendar_day'; "
+        "or must be 28 or less"
     )
 
 

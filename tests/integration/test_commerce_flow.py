@@ -556,6 +556,43 @@ def test_routes_api_refuses_what_makes_no_sense(tenant: Tenant, shop: dict[str, 
     assert tenant.api.get("/routes/unknown").status_code == 404
 
 
+def test_a_policy_value_typed_wrong_is_refused_in_the_words_of_the_person_who_typed_it(
+    tenant: Tenant, shop: dict[str, Any]
+) -> None:
+    """A tolerance typed "abc" or with a comma, a yes/no typed "maybe", a day typed the
+    European way: each refused at its path with what to type instead, never the validation
+    library's "Input should be a valid decimal"."""
+    target = shop["connection"]["id"]
+    cases = [
+        ({"rounding_tolerance": "abc"}, "commerce.policy.rounding_tolerance",
+         "must be a number such as 0.50, with a point as decimal mark"),
+        ({"rounding_tolerance": "1,5"}, "commerce.policy.rounding_tolerance",
+         "must be a number such as 0.50, with a point as decimal mark"),
+        ({"book": "maybe"}, "commerce.policy.book", "must be true or false"),
+        ({"start_date": "31-12-2026"}, "commerce.policy.start_date",
+         "must be a day of the calendar written year-month-day, such as 2026-01-31"),
+        ({"customers": "b2c"}, "commerce.policy.customers", "must be an object of named values"),
+    ]  # fmt: skip
+    for given, path, reason in cases:
+        response = tenant.api.post("/routes", json={
+            "source": "app", "target": target, "entities": ["party"],
+            "commerce": {"policy": {**POLICY, **given}, "rules": {}}})  # fmt: skip
+        assert response.status_code == 422, (given, response.text)
+        [problem] = response.json()["detail"]
+        assert problem["loc"] == ["body", *path.split(".")], response.text
+        assert problem["msg"] == reason, response.text
+    hours = tenant.api.post("/routes", json={
+        "source": "app", "target": target, "entities": ["invoice"],
+        "paymatch": {"journal": "KASSE", "receivable_account": "5820", "fee_account": "7220",
+                     "bank_account": "5900", "error_account": "5830", "start_date": "2026-12-01",
+                     "wait_for_invoice_hours": "12.5"}})  # fmt: skip
+    assert hours.status_code == 422, hours.text
+    assert [(d["loc"], d["msg"]) for d in hours.json()["detail"]] == [
+        (["body", "paymatch", "wait_for_invoice_hours"],
+         "must be a whole number such as 3")
+    ]  # fmt: skip
+
+
 def test_changed_rules_get_the_next_version_and_the_route_can_be_removed(
     tenant: Tenant, shop: dict[str, Any]
 ) -> None:

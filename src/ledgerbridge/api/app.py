@@ -43,6 +43,7 @@ from ledgerbridge.api import (
     tenancy,
 )
 from ledgerbridge.api.input import RefuseNul
+from ledgerbridge.model.reasons import in_words
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import Invalid, ServiceError
 from ledgerbridge.store.secrets import SecretsKeyError
@@ -158,7 +159,7 @@ def create_app(system: System, *, serving: bool = False) -> FastAPI:
     @app.exception_handler(ValidationError)
     def validation_error(_request: Request, exc: ValidationError) -> JSONResponse:
         errors = [
-            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            {"loc": ["body", *e["loc"]], "msg": in_words(e), "type": e["type"]}
             for e in exc.errors(include_url=False, include_input=False)
         ]
         return JSONResponse(status_code=422, content={"detail": errors})
@@ -166,7 +167,7 @@ def create_app(system: System, *, serving: bool = False) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     def request_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            {"loc": list(e.get("loc", ())), "msg": in_words(e), "type": e.get("type", "")}
             for e in exc.errors()
         ]
         return JSONResponse(status_code=422, content=jsonable_encoder({"detail": errors}))

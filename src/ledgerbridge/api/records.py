@@ -28,6 +28,7 @@ from ledgerbridge.model import (
     StockLevel,
     VatCode,
 )
+from ledgerbridge.model.reasons import in_words
 from ledgerbridge.model.references import references_of
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.records import IMMUTABLE, RecordView
@@ -231,7 +232,7 @@ def _check_patch(model: type[BaseModel], changes: dict[str, Any]) -> None:
             TypeAdapter(strict).validate_python(value)
         except ValidationError as exc:
             errors += [
-                {"loc": ("body", name, *e["loc"]), "msg": e["msg"], "type": e["type"]}
+                {"loc": ("body", name, *e["loc"]), "msg": in_words(e), "type": e["type"]}
                 for e in exc.errors(include_url=False, include_input=False)
             ]
     if errors:

@@ -31,6 +31,7 @@ from ledgerbridge.commerce.files import (
 )
 from ledgerbridge.commerce.policies import SHOP_STATES
 from ledgerbridge.connectors.files.settings import KINDS
+from ledgerbridge.model.reasons import in_words
 from ledgerbridge.runtime.files import (
     LIMITS,
     file_view,
@@ -106,14 +107,14 @@ def _located(exc: ValidationError, root: tuple[str, ...]) -> list[JSON]:
         if error["type"] in _NAMED and names and not loc:
             for name in names.split(", "):
                 errors.append(
-                    {"loc": [*root, "fields", name], "msg": error["msg"], "type": error["type"]}
+                    {"loc": [*root, "fields", name], "msg": in_words(error), "type": error["type"]}
                 )
             continue
         if error["type"] == "xml_path" and not loc:
             loc = ["fields", str((error.get("ctx") or {}).get("name") or "")]
         elif error["type"] in _SETTING:
             loc = [*loc, _SETTING[error["type"]]]
-        errors.append({"loc": [*root, *loc], "msg": error["msg"], "type": error["type"]})
+        errors.append({"loc": [*root, *loc], "msg": in_words(error), "type": error["type"]})
     return errors
 
 

@@ -47,6 +47,7 @@ from ledgerbridge.engine.routing import (
     tenant_connections,
 )
 from ledgerbridge.model.commerce import Order
+from ledgerbridge.model.reasons import in_words
 from ledgerbridge.runtime.flowkit import WITHDRAWN
 from ledgerbridge.runtime.flows import CommerceFlows, source_orders
 from ledgerbridge.runtime.jobqueue.port import JobBackend
@@ -79,7 +80,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
 def _problems(exc: ValidationError, where: tuple[str, ...]) -> list[Invalid]:
     """Every setting a block refuses, each at its path, so one answer names them all."""
     return [
-        Invalid(error["msg"], field=_path((*where, *error["loc"])))
+        Invalid(in_words(error), field=_path((*where, *error["loc"])))
         for error in exc.errors(include_url=False)
     ]
 

@@ -51,8 +51,11 @@ def _editor(
     q: str,
     *,
     error: str | None = None,
+    chosen: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """The link editor; after a refusal, with the customer that was picked (``chosen``) still
+    picked beside the reason, not the saved link."""
     system = system_of(request)
     context = connection_context(request, signed, connection_id, "clients")
     choices = system.connections.link_choices(
@@ -61,7 +64,7 @@ def _editor(
     return render(
         request,
         "clients/link.html",
-        {**context, **choices, "q": q, "error": error, "label": _label},
+        {**context, **choices, "q": q, "error": error, "chosen": chosen, "label": _label},
         status_code=status_code,
         signed=signed,
     )
@@ -89,7 +92,7 @@ def link_client(
     except (Invalid, Conflict) as exc:
         return _editor(
             request, signed, connection_id, party_id, "", error=exc.message,
-            status_code=exc.status,
+            chosen=customer_id or None, status_code=exc.status,
         )  # fmt: skip
     return redirect(
         f"/ui/connections/{connection_id}/clients",

@@ -23,6 +23,8 @@ from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render,
 from ledgerbridge.ui.wizard import wizard_of
 
 router = APIRouter(route_class=UiRoute)
+NAME_LENGTH = 200
+"""The longest name the name field takes (its ``maxlength``)."""
 tab("Credentials", "credentials", 90)
 
 
@@ -53,15 +55,23 @@ def _page(
     *,
     errors: dict[str, str] | None = None,
     checked: dict[str, Any] | None = None,
+    typed: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """The tab; after a refusal, with what the person typed (``typed``: the name, the
+    settings) in its fields, so what was refused stays in view beside its reason. A secret is
+    never shown again: its field stays empty."""
     context = connection_context(request, signed, connection_id, "credentials")
     secrets, plain = credential_fields(context["spec"])
     saved = context["connection"]["settings"]
+    typed = typed or {}
+    values = {f"settings.{f.name}": saved.get(f.name) or "" for f in plain}
+    values.update({k: v for k, v in typed.items() if k in values})
     context.update(
         secret_fields=secrets,
         setting_fields=plain,
-        values={f"settings.{f.name}": saved.get(f.name) or "" for f in plain},
+        values=values,
+        name=typed.get("name", context["connection"]["name"]),
         options={},
         errors=errors or {},
         checked=checked,
@@ -101,6 +111,12 @@ async def _given(
     return new_secrets, changed
 
 
+async def _typed(request: Request) -> dict[str, str]:
+    """The credentials form's settings as typed (its secrets left out: never shown again)."""
+    form = await request.form()  # cached: read before, by the form's own fields
+    return {k: v for k, v in form.items() if isinstance(v, str) and k.startswith("settings.")}
+
+
 @router.post("/connections/{connection_id}/credentials/check", response_class=HTMLResponse)
 async def check(request: Request, connection_id: str, signed: ChangeDep) -> Response:
     """ "Test": the new credentials checked with the system, nothing saved. From htmx only the
@@ -119,8 +135,8 @@ async def check(request: Request, connection_id: str, signed: ChangeDep) -> Resp
                 status_code=exc.status, signed=signed,
             )  # fmt: skip
         return _page(
-            request, signed, connection_id,
-            errors={exc.field or "_": exc.message}, checked=refused, status_code=exc.status,
+            request, signed, connection_id, errors={exc.field or "_": exc.message},
+            checked=refused, typed=await _typed(request), status_code=exc.status,
         )  # fmt: skip
     if fragment:
         return render(request, "connection/_check.html", {"checked": result}, signed=signed)
@@ -137,8 +153,8 @@ async def save_credentials(request: Request, connection_id: str, signed: ChangeD
         )
     except ServiceError as exc:
         return _page(
-            request, signed, connection_id,
-            errors={exc.field or "_": exc.message}, status_code=exc.status,
+            request, signed, connection_id, errors={exc.field or "_": exc.message},
+            typed=await _typed(request), status_code=exc.status,
         )  # fmt: skip
     notice = "The new credentials work and are saved."
     if changed["warnings"]:
@@ -161,19 +177,26 @@ def save_name(
     request: Request,
     connection_id: str,
     signed: ChangeDep,
-    name: Annotated[str, Form(max_length=200)] = "",
+    name: Annotated[str, Form()] = "",
 ) -> Response:
-    if not name.strip():
+    refused = (
+        "give the connection a name"
+        if not name.strip()
+        else f"at most {NAME_LENGTH} characters: this one has {len(name)}"
+        if len(name) > NAME_LENGTH
+        else None
+    )
+    if refused:
         return _page(
-            request, signed, connection_id, errors={"name": "give the connection a name"},
+            request, signed, connection_id, errors={"name": refused}, typed={"name": name},
             status_code=422,
         )  # fmt: skip
     try:
         system_of(request).connections.configure(signed.principal, connection_id, name=name)
     except ServiceError as exc:
         return _page(
-            request, signed, connection_id,
-            errors={exc.field or "_": exc.message}, status_code=exc.status,
+            request, signed, connection_id, errors={exc.field or "_": exc.message},
+            typed={"name": name}, status_code=exc.status,
         )  # fmt: skip
     return redirect(f"/ui/connections/{connection_id}/credentials", "Name saved.")
 
@@ -200,7 +223,9 @@ def set_active(
 def confirm_delete(request: Request, connection_id: str, signed: SignedDep) -> Any:
     signed.principal.require_admin("deleting a connection")
     context = connection_context(request, signed, connection_id, "credentials")
-    return render(request, "connection/delete.html", {**context, "errors": {}}, signed=signed)
+    return render(
+        request, "connection/delete.html", {**context, "errors": {}, "typed": ""}, signed=signed
+    )
 
 
 @router.post("/connections/{connection_id}/delete", response_class=HTMLResponse)
@@ -208,16 +233,15 @@ def delete(
     request: Request,
     connection_id: str,
     signed: ChangeDep,
-    confirm_name: Annotated[str, Form(max_length=200)] = "",
+    confirm_name: Annotated[str, Form()] = "",
 ) -> Response:
-    """Deleting asks for the connection's name typed again: it cannot be undone."""
+    """Deleting asks for the connection's name typed again: it cannot be undone. A name that
+    differs comes back as typed, so the difference can be seen."""
     context = connection_context(request, signed, connection_id, "credentials")
     if confirm_name.strip() != context["connection"]["name"]:
         errors = {"confirm_name": "type the connection's name exactly to delete it"}
-        return render(
-            request, "connection/delete.html", {**context, "errors": errors},
-            status_code=422, signed=signed,
-        )  # fmt: skip
+        context.update(errors=errors, typed=confirm_name)
+        return render(request, "connection/delete.html", context, status_code=422, signed=signed)
     deleted = system_of(request).connections.delete(signed.principal, connection_id)
     notice = f"{deleted['name']} is deleted."
     if deleted["warnings"]:

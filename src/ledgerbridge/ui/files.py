@@ -51,7 +51,10 @@ def _files_page(
     connection_id: str,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    chosen: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
+    """The files tab; after a refusal, with the kind each form was given still chosen
+    (``chosen``: ``map`` and ``upload``), as the file itself cannot be filled in again."""
     context = _base(request, signed, connection_id)
     service = system_of(request).files
     saved = {}
@@ -64,6 +67,7 @@ def _files_page(
         saved=saved,
         files=service.files(signed.principal, connection_id, status=None, limit=50),
         errors=errors or {},
+        chosen=chosen or {},
     )
     return render(request, "commerce/files.html", context, status_code=status_code, signed=signed)
 
@@ -128,7 +132,10 @@ def _map_page(
     given: JSON | None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    chosen: Mapping[str, str] | None = None,
 ) -> HTMLResponse:
+    """The files tab; after a refusal, with the kind each form was given still chosen
+    (``chosen``: ``map`` and ``upload``), as the file itself cannot be filled in again."""
     context = _base(request, signed, connection_id)
     suggestion = answer.get("suggestion") or {}
     # Without a mapping that reads (a required column not found), the form still starts from
@@ -193,6 +200,7 @@ async def map_columns(request: Request, connection_id: str, signed: ChangeDep) -
             return _files_page(
                 request, signed, connection_id,
                 errors={"file": "choose a CSV file to map"}, status_code=422,
+                chosen={"map": kind},
             )  # fmt: skip
         given = mapping_of(form, service.fields(kind))
     try:
@@ -223,9 +231,11 @@ async def upload_file(request: Request, connection_id: str, signed: ChangeDep) -
         return _files_page(
             request, signed, connection_id,
             errors={"upload": "choose a file to upload"}, status_code=422,
+            chosen={"upload": str(form.get("kind") or "")},
         )  # fmt: skip
     name, content = uploaded
     kind = str(form.get("kind") or "") or None
+    chosen = {"upload": kind or ""}
     try:
         stored, duplicate = system_of(request).files.upload(
             signed.principal, connection_id, name, content, kind
@@ -236,15 +246,17 @@ async def upload_file(request: Request, connection_id: str, signed: ChangeDep) -
             "Map its columns, save the mapping, then upload"
         )
         return _files_page(
-            request, signed, connection_id, errors={"kind": unmapped}, status_code=exc.status
-        )
+            request, signed, connection_id, errors={"kind": unmapped}, status_code=exc.status,
+            chosen=chosen,
+        )  # fmt: skip
     except ServiceError as exc:
         if exc.status not in (409, 413, 422):
             raise
         field = "upload" if exc.field in (None, "body", "name") else exc.field
         return _files_page(
-            request, signed, connection_id, errors={field: exc.message}, status_code=exc.status
-        )
+            request, signed, connection_id, errors={field: exc.message}, status_code=exc.status,
+            chosen=chosen,
+        )  # fmt: skip
     notice = (
         f"{stored['name']} was received before ({stored['status']}): nothing is imported again."
         if duplicate

@@ -27,6 +27,7 @@ from markupsafe import Markup
 from starlette.routing import Match
 from starlette.types import Scope
 
+from ledgerbridge.model.reasons import in_words
 from ledgerbridge.model.validation import NUL, NUL_MESSAGE
 from ledgerbridge.runtime.system import System
 from ledgerbridge.services.errors import Forbidden, NotFound, ServiceError
@@ -153,7 +154,24 @@ def as_json(value: Any) -> Markup:
     return Markup(text)
 
 
-templates.env.globals.update(csrf_field=csrf_field, CSRF_HEADER=CSRF_HEADER)
+def unknown_choice(label: str, given: Any, choices: Mapping[str, str] | list[str]) -> str | None:
+    """A select's refused value that is none of its choices (the page's HTML edited, or a
+    list changed since the page was opened), said with the field's label and the choices as
+    the list shows them; None for any other refusal, whose own reason stands."""
+    shown = (
+        dict(choices) if isinstance(choices, Mapping) else {c: c.replace("_", " ") for c in choices}
+    )
+    if given in (None, "") or str(given) in map(str, shown):
+        return None
+    return (
+        f"{label}: {str(given)!r} is not one of the choices ({', '.join(shown.values())}); "
+        "choose one from the list"
+    )
+
+
+templates.env.globals.update(
+    csrf_field=csrf_field, CSRF_HEADER=CSRF_HEADER, unknown_choice=unknown_choice
+)
 templates.env.filters.update(
     local_time=local_time, number=number, as_json=as_json, urldecode=unquote
 )
@@ -216,7 +234,7 @@ def _parameter_in_words(error: Mapping[str, Any]) -> str:
             f"the address's {name} cannot be {given!r}: open the page from its link rather "
             "than an edited address"
         )
-    return f"{name}: {str(error.get('msg', '')).removeprefix('Value error, ')}"
+    return f"{name}: {in_words(error)}"
 
 
 async def _field_with_nul(request: Request) -> str | None:

@@ -3,6 +3,7 @@ the rows read back), the mapping saved, a file uploaded and imported, and read a
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +145,22 @@ def test_the_map_page_says_what_the_sample_leaves_open(web: Web, tenant: Tenant)
     words = text_of(mapped.text)
     assert "read day first (%d/%m/%Y) or month first (%m/%d/%Y); give date_format" in words
     assert "give decimal_separator" in words
+
+
+def test_a_refused_upload_keeps_the_kind_it_was_given(web: Web, tenant: Tenant) -> None:
+    """The file cannot be filled in again after a refusal, but the kind chosen for it stays
+    chosen beside the reason; a kind edited in the page names the choices the list offers."""
+    cid = files_connection(tenant)
+    path = f"/ui/connections/{cid}/files/upload"
+    unmapped = post_file(web, path, "upload", "returns.csv", ORDERS_CSV, kind="refunds")
+    assert unmapped.status_code == 422
+    assert '<option value="refunds" selected>' in unmapped.text, "the kind chosen stays"
+    assert "refunds files are not mapped yet" in text_of(unmapped.text)
+    empty = web.post(path, {"kind": "refunds"})
+    assert empty.status_code == 422 and '<option value="refunds" selected>' in empty.text
+    edited = post_file(web, path, "upload", "x.csv", ORDERS_CSV, kind="invoices")
+    assert edited.status_code == 422, text_of(edited.text)
+    assert (
+        "The file holds: 'invoices' is not one of the choices (Orders, Refunds); choose one "
+        "from the list"
+    ) in html.unescape(text_of(edited.text))

@@ -5,6 +5,7 @@ removal; a member sees the route but cannot change it."""
 from __future__ import annotations
 
 import copy
+import html
 import re
 from typing import Any
 
@@ -334,3 +335,27 @@ def test_a_route_saved_with_values_now_refused_shows_them_and_saves_as_shown(
     assert again.status_code == 303, text_of(again.text)
     assert setup.tenant.api.get(f"/routes/{route['id']}").json()["warnings"] == []
     assert "rounding_tolerance is" not in text_of(web.get(again.headers["location"]).text)
+
+
+def test_a_choice_edited_in_the_page_is_refused_naming_the_field_and_its_choices(
+    web: Web, shop_and_books: Webshop
+) -> None:
+    """A select's value changed in the page's HTML (a VAT rounding, a source that is none of
+    the tenant's connections) is refused beside its field with the field's label and the
+    choices the list offers, and the form keeps everything else that was typed."""
+    setup = shop_and_books
+    form = commerce_form(web, setup, **{"commerce.policy.vat.rounding": "per_order"})
+    refused = web.post("/ui/routes/new", form)
+    assert refused.status_code == 422
+    shown = html.unescape(text_of(refused.text))
+    assert (
+        "VAT rounding: 'per_order' is not one of the choices (per rate, per line); "
+        "choose one from the list"
+    ) in shown
+    assert 'value="AFRUND"' in refused.text, "what was typed stays"
+    elsewhere = web.post("/ui/routes/new", {**commerce_form(web, setup), "source": "nowhere"})
+    assert elsewhere.status_code == 422
+    assert "From (source): 'nowhere' is not one of the choices (Hub API" in html.unescape(
+        text_of(elsewhere.text)
+    )
+    assert setup.tenant.api.get("/routes").json() == []

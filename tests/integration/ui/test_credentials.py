@@ -17,6 +17,7 @@ from ledgerbridge.runtime.http import free_port
 from ledgerbridge.runtime.system import System
 from ledgerbridge.settings import Settings
 from tests.integration.conftest import Tenant, hub_settings
+from tests.integration.test_file_import import files_connection
 from tests.integration.test_tripletex import START, Tripletex, connect, serve_firm
 from tests.integration.ui.conftest import (
     Web,
@@ -111,6 +112,39 @@ def test_a_refused_token_is_named_and_never_replaces_the_working_one(
     assert "Employee token expires on: 2027-11-20" in text_of(shown.text)
 
 
+def test_a_refused_name_or_expiry_date_stays_in_its_field_beside_the_reason(
+    web: Web, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """A refused change comes back with what was typed, not the saved value, so the person
+    sees what was refused and corrects it; the pasted token is never shown again."""
+    cid = connect(tenant, tripletex)["id"]
+    saved_name = tenant.api.get(f"/connections/{cid}").json()["name"]
+    files_connection(tenant)
+    path = f"/ui/connections/{cid}/credentials"
+
+    taken = web.post(f"/ui/connections/{cid}/name", {"name": "webshop FILES"})
+    assert taken.status_code == 409
+    assert 'value="webshop FILES"' in taken.text and f'value="{saved_name}"' not in taken.text
+    assert 'id="name-error"' in taken.text and "exists already" in text_of(taken.text)
+    long = "Oslo " * 41
+    too_long = web.post(f"/ui/connections/{cid}/name", {"name": long})
+    assert too_long.status_code == 422
+    assert f'value="{long}"' in too_long.text
+    assert "at most 200 characters: this one has 205" in text_of(too_long.text)
+
+    pasted = token(tripletex, date(2027, 11, 20))
+    typed = {"secrets.employee_token": pasted, "settings.employee_token_expires_on": "20.11.2027"}
+    for action in (path, f"{path}/check"):
+        refused = web.post(action, typed)
+        assert refused.status_code == 422, text_of(refused.text)
+        field = 'id="settings-employee_token_expires_on"'
+        assert field in refused.text and 'value="20.11.2027"' in refused.text
+        assert 'id="settings-employee_token_expires_on-error"' in refused.text
+        assert "year-month-day" in text_of(refused.text)
+        assert "Input should" not in refused.text and pasted not in refused.text
+    assert tenant.api.get(f"/connections/{cid}").json()["name"] == saved_name
+
+
 def test_name_pause_resume_and_delete_with_confirmation(
     web: Web, system: System, tenant: Tenant, tripletex: Tripletex
 ) -> None:
@@ -133,6 +167,7 @@ def test_name_pause_resume_and_delete_with_confirmation(
     assert "cannot be undone" in text_of(confirm.text)
     wrong = web.post(f"/ui/connections/{cid}/delete", {"confirm_name": "Tripletex"})
     assert wrong.status_code == 422
+    assert 'value="Tripletex"' in wrong.text, "the name typed stays, to compare"
     assert tenant.api.get(f"/connections/{cid}").status_code == 200
     gone = web.post(f"/ui/connections/{cid}/delete", {"confirm_name": "Oslo"})
     assert gone.status_code == 303 and gone.headers["location"] == "/ui/"

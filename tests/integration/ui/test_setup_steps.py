@@ -5,6 +5,7 @@ a member sees everything and changes nothing."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from typing import Any
 
@@ -222,6 +223,14 @@ def test_entities_refusals_land_on_their_input(
     assert "lacks the Reseller role" in text_of(invoices.text)
     settings = tenant.api.get(f"/connections/{connection['id']}").json()["settings"]
     assert "invoices" not in settings["entities"], "nothing saved"
+
+    edited = web.post(path, {"settings.products_master": "shop"})
+    assert edited.status_code == 422
+    assert 'id="settings-products_master-error"' in edited.text
+    assert (
+        "Products master: 'shop' is not one of the choices (uniconta, app); choose one from "
+        "the list"
+    ) in html.unescape(text_of(edited.text))
 
 
 # --- Import ----------------------------------------------------------------------------------

@@ -82,3 +82,20 @@ def test_a_shop_owner_chooses_what_syncs_and_maps_vat_codes_to_tax_classes(
     emptied = web.post(path, {**form, "settings.tax_classes": ""})
     assert emptied.status_code == 303
     assert settings_of(tenant, cid).get("tax_classes") is None, "emptied: no map"
+
+
+def test_a_direction_edited_in_the_page_is_refused_with_the_choices_the_list_shows(
+    web: Web, tenant: Tenant, woo: tuple[WooSandbox, str]
+) -> None:
+    """A select's value changed in the page's HTML: the field is named as the page labels it,
+    with its choices as the list shows them, not the validation's internal values."""
+    cid = shop_connection(tenant, woo)
+    path = f"/ui/connections/{cid}/entities"
+    form = form_of(web.get(path).text, path)
+    refused = web.post(path, {**form, "settings.entities.products.direction": "sideways"})
+    assert refused.status_code == 422
+    assert (
+        "Direction of Products: 'sideways' is not one of the choices (Both ways, From "
+        "WooCommerce only, To WooCommerce only); choose one from the list"
+    ) in html.unescape(text_of(refused.text))
+    assert "entities" not in settings_of(tenant, cid), "nothing saved"

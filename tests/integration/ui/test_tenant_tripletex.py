@@ -143,6 +143,8 @@ def test_the_client_links_page_links_relinks_and_unlinks(
         f"/ui/connections/{cid}/clients/{other_party['id']}", {"customer_id": customer}
     )
     assert relinked.status_code == 422 and "belong to one client" in text_of(relinked.text)
+    assert f'<option value="{customer}" selected>' in relinked.text, "the refused pick stays"
+    assert f'<option value="{other_customer}" selected>' not in relinked.text
     web.post(f"/ui/connections/{cid}/clients/{other_party['id']}", {"customer_id": other_customer})
     links = tenant.api.get(f"/connections/{cid}").json()["settings"]["client_links"]
     assert links == {party["id"]: customer, other_party["id"]: other_customer}

@@ -16,6 +16,7 @@ from ledgerbridge.connectors.base import SetupRefused
 from ledgerbridge.connectors.kit.paths import path_problem
 from ledgerbridge.connectors.registry import SystemSpec, conflict_fields, directions
 from ledgerbridge.connectors.settings import EXPIRY_SUFFIX
+from ledgerbridge.model.reasons import in_words
 from ledgerbridge.services.errors import Invalid
 
 JSON = dict[str, Any]
@@ -259,6 +260,4 @@ def _reason(error: Any, root: str) -> str:
         return "unknown setting" if root == "settings" else "unknown secret"
     if error["type"] == "missing" or (error.get("input") is None and error["type"] in EMPTY):
         return "required"  # left empty in a form (null in a merge patch) as much as absent
-    if error["type"] == "value_error":
-        return str(error["ctx"]["error"])  # the check's own words, without "Value error, "
-    return str(error["msg"])
+    return in_words(error)
