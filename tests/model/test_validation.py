@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from stdnum.dk import cvr
 
 from ledgerbridge.model.validation import (
+    _danish_cvr,
     normalize_country,
     normalize_currency,
     normalize_ean,
@@ -324,3 +328,31 @@ def test_email_valid(value: str, expected: str) -> None:
 def test_email_invalid(value: str) -> None:
     with pytest.raises(ValueError, match=r"^invalid email address "):
         normalize_email(value)
+
+
+def _cvr_or_error(check: Callable[[str], str], number: str) -> str:
+    try:
+        return check(number)
+    except Exception as exc:  # the refusal's kind is what must agree
+        return type(exc).__name__
+
+
+def test_a_cvr_is_checked_as_stdnum_checks_it() -> None:
+    """The eight-digit shortcut of ``_danish_cvr`` answers what stdnum answers, refusals too."""
+    numbers = [str(n) for n in range(13585600, 13585700)]
+    numbers += ["13585628", "03585628", "1358562", "135856280", "DK13585628", "1358 5628"]
+    numbers += ["١٣٥٨٥٦٢٨", "１３５８５６２８", "13585629", "99999999", "10000000"]
+    _danish_cvr.cache_clear()
+    for number in numbers:
+        assert _cvr_or_error(_danish_cvr, number) == _cvr_or_error(cvr.validate, number), number
+
+
+def test_a_compact_cvr_skips_stdnums_clean_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight digits need no clean-up: stdnum's walks each character through a table."""
+
+    def refuse(_number: str) -> str:
+        raise AssertionError("cleaned up")
+
+    monkeypatch.setattr(cvr, "compact", refuse)
+    _danish_cvr.cache_clear()
+    assert _danish_cvr("13585628") == "13585628"

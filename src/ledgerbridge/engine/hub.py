@@ -125,10 +125,10 @@ class HubStore:
         return record
 
     @staticmethod
-    def prepare(data: JSON, hashed: str | None = None) -> NewRecord:
-        """A record for ``create_many``, with its id and content hash (``hashed``, when worked
-        out already)."""
-        return NewRecord(new_id(), data, hashed or content_hash(data))
+    def prepare(data: JSON, hashed: str | None = None, record_id: str | None = None) -> NewRecord:
+        """A record for ``create_many``, with its id (``record_id``, when drawn already) and
+        content hash (``hashed``, when worked out already)."""
+        return NewRecord(record_id or new_id(), data, hashed or content_hash(data))
 
     def create_many(
         self,

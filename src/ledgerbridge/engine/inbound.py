@@ -30,6 +30,7 @@ from ledgerbridge.engine.recorder import SyncRecorder
 from ledgerbridge.engine.relinks import drop_relinked
 from ledgerbridge.engine.state import SyncState, skip_reason
 from ledgerbridge.engine.steps import AWAITING_CREATE, RESUMABLE_STATUSES
+from ledgerbridge.store.base import IdSupply
 from ledgerbridge.store.db import insert_rows
 from ledgerbridge.store.tables.hub import HubRecord
 from ledgerbridge.store.tables.sync import InboxEvent, Link, SyncIssue, WriteIntent
@@ -192,6 +193,7 @@ class InboundSync(SyncState):
         attached: list[str] = []
         linked_now: list[str] = []
         open_creates: dict[str, str] | None = None
+        new_ids = IdSupply(2 * len(rows))  # a new record's id and its link's
         held = held_fields(
             session, ctx.connection_id, stream, [link.record_id for link in links.values()]
         )
@@ -300,12 +302,12 @@ class InboundSync(SyncState):
             record_id: str
             try:
                 if record is None and link is None:
-                    new = self.hub.prepare(full, mapped.full_hash())
+                    new = self.hub.prepare(full, mapped.full_hash(), new_ids())
                     created.append(new)
                     new_links.append(
                         self.link_values(
                             ctx, stream, new.id, new.content_hash, remote_id, remote,
-                            mapped.remote_hash(),
+                            mapped.remote_hash(), new_ids(),
                         )
                     )  # fmt: skip
                     record_id, outcome = new.id, "created"

@@ -159,12 +159,14 @@ class SyncState:
         remote_id: str,
         synced: JSON,
         remote_hash: str | None = None,
+        link_id: str | None = None,
     ) -> dict[str, Any]:
         """A new link's columns: for ``save_link``, and for a page's links inserted at once
-        (``remote_hash``: ``synced``'s content hash, when worked out already)."""
+        (``remote_hash``: ``synced``'s content hash, when worked out already; ``link_id``: its
+        id, when drawn already)."""
         now = self.clock.now()
         return {
-            "id": new_id(), "connection_id": ctx.connection_id, "stream": stream,
+            "id": link_id or new_id(), "connection_id": ctx.connection_id, "stream": stream,
             "record_id": record_id, "remote_id": remote_id, "synced": synced,
             "remote_hash": remote_hash or content_hash(synced), "hub_hash": hub_hash,
             "created_at": now, "updated_at": now,

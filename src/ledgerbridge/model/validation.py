@@ -241,7 +241,18 @@ def _validate_no_vat(compact: str) -> str:
 @lru_cache(maxsize=256)
 def _danish_cvr(number: str) -> str:
     """A compact CVR number, checked once for a party's VAT number and organisation number
-    alike (a Danish party carries the same CVR in both): the second check is a look-up."""
+    alike (a Danish party carries the same CVR in both): the second check is a look-up.
+    A number that is eight digits already is checked here, as stdnum would: its clean-up
+    walks every character through a table of look-alike characters, and was most of the
+    check's cost; anything else (and every refusal, with stdnum's reason) is stdnum's."""
+    if (
+        len(number) == 8
+        and number.isascii()
+        and number.isdigit()
+        and number[0] != "0"
+        and dk_cvr.checksum(number) == 0
+    ):
+        return number
     return str(dk_cvr.validate(number))
 
 
