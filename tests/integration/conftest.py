@@ -172,6 +172,15 @@ def import_all(system: System, tenant: Tenant, connection_id: str) -> dict[str, 
     return status
 
 
+def latest_run(tenant: Tenant, connection_id: str, kind: str) -> dict[str, Any]:
+    """The connection's latest run of one kind. Not simply the latest run: a push or an inbox
+    run queued by an earlier job may start after the run a test asked for."""
+    runs = tenant.api.get(f"/connections/{connection_id}").json()["recent_runs"]
+    found: dict[str, Any] = next((r for r in runs if r["kind"] == kind), {})
+    assert found, (kind, runs)
+    return found
+
+
 def reconciled(system: System, tenant: Tenant, cid: str, period: str) -> dict[str, Any]:
     """The reconciliation report of a month, asked through the API and run to its end."""
     started = tenant.api.post(f"/connections/{cid}/reconciliations", json={"period": period})

@@ -20,7 +20,7 @@ from ledgerbridge.sandbox.uniconta import seed_products, seed_webshop
 from ledgerbridge.sandbox.vipps_mobilepay import SandboxServer as VippsServer
 from ledgerbridge.sandbox.vipps_mobilepay import VippsSandbox
 from ledgerbridge.sandbox.zettle import ZettleSandbox
-from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, latest_run
 from tests.integration.test_commerce_flow import POLICY, VAT, items, order_body
 from tests.integration.test_zettle import POLICY as POS_POLICY
 from tests.integration.test_zettle import prepare_uniconta
@@ -58,7 +58,7 @@ def payout_issues(tenant: Tenant, cid: str) -> dict[str, dict[str, Any]]:
 def pull(system: System, tenant: Tenant, cid: str, kind: str = "pull") -> dict[str, Any]:
     assert tenant.api.post(f"/connections/{cid}/jobs/{kind}").status_code in (200, 202)
     system.run_until_idle()
-    run: dict[str, Any] = tenant.api.get(f"/connections/{cid}").json()["recent_runs"][0]
+    run = latest_run(tenant, cid, kind)
     assert run["status"] == "succeeded", run
     return run
 

@@ -20,7 +20,7 @@ from ledgerbridge.sandbox.faults import FaultKind, FaultPlan
 from ledgerbridge.sandbox.stripe import SandboxServer, StripeSandbox, signature
 from ledgerbridge.store.tables.sync import InboxEvent
 from ledgerbridge.store.tables.tenancy import Connection
-from tests.integration.conftest import Tenant, import_all
+from tests.integration.conftest import Tenant, import_all, latest_run
 
 
 @dataclass
@@ -106,8 +106,7 @@ def changes(tenant: Tenant, entity: str = "payout") -> list[dict[str, Any]]:
 def pull(system: System, tenant: Tenant, cid: str) -> dict[str, Any]:
     assert tenant.api.post(f"/connections/{cid}/jobs/pull").status_code == 202
     system.run_until_idle()
-    run: dict[str, Any] = tenant.api.get(f"/connections/{cid}").json()["recent_runs"][0]
-    return run
+    return latest_run(tenant, cid, "pull")
 
 
 def delivered(system: System, account: Account) -> None:

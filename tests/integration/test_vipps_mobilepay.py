@@ -13,7 +13,7 @@ import pytest
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.vipps_mobilepay import SandboxServer, VippsSandbox, worked_example
-from tests.integration.conftest import Tenant, import_all
+from tests.integration.conftest import Tenant, import_all, latest_run
 
 START = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
@@ -44,8 +44,8 @@ def connect(tenant: Tenant, url: str) -> dict[str, Any]:
 def pull(system: System, tenant: Tenant, cid: str) -> dict[str, Any]:
     assert tenant.api.post(f"/connections/{cid}/jobs/pull").status_code == 202
     system.run_until_idle()
-    run: dict[str, Any] = tenant.api.get(f"/connections/{cid}").json()["recent_runs"][0]
-    assert run["kind"] == "pull" and run["status"] == "succeeded", run
+    run = latest_run(tenant, cid, "pull")
+    assert run["status"] == "succeeded", run
     return run
 
 

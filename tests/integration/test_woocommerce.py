@@ -29,7 +29,7 @@ from ledgerbridge.sandbox.woocommerce.seed import seed_shop
 from ledgerbridge.sandbox.woocommerce.state import WooSandbox
 from ledgerbridge.store.tables.sync import InboxEvent
 from ledgerbridge.store.tables.tenancy import Connection
-from tests.integration.conftest import Tenant, import_all
+from tests.integration.conftest import Tenant, import_all, latest_run
 
 
 @dataclass
@@ -272,8 +272,8 @@ def test_repeated_deliveries_store_each_save_once_and_a_missed_one_comes_with_th
     assert orders_by_source(tenant)[str(missed)]["data"]["note"] != "Leveres på lageret"
     pull(system, tenant, cid)
     assert orders_by_source(tenant)[str(missed)]["data"]["note"] == "Leveres på lageret"
-    run = tenant.api.get(f"/connections/{cid}").json()["recent_runs"][0]
-    assert run["kind"] == "pull" and run["counts"]["orders.updated"] == 1, run
+    run = latest_run(tenant, cid, "pull")
+    assert run["counts"]["orders.updated"] == 1, run
     read = sum(n for k, n in run["counts"].items() if k.startswith("orders."))
     assert read < len(shop.sandbox.orders) / 2, "only orders saved lately are read"
     # Orders, the trash (the first pull since the import reads it), refunds, webhooks, the
@@ -541,8 +541,7 @@ def test_a_vat_code_changed_alone_moves_the_shop_product_to_its_class_and_back(
 
     def push_writes_nothing() -> None:
         pull(system, tenant, cid, "push")
-        run = tenant.api.get(f"/connections/{cid}").json()["recent_runs"][0]
-        assert run["kind"] == "push", run
+        run = latest_run(tenant, cid, "push")
         assert not [k for k in run["counts"] if k.startswith("products.")], run
 
     recode("U0")

@@ -14,7 +14,7 @@ from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import seed_webshop
 from ledgerbridge.sandbox.woocommerce import WooSandbox
 from ledgerbridge.sandbox.woocommerce.payments import fee_of, minor
-from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all
+from tests.integration.conftest import COMPANY, Tenant, Uniconta, connect, import_all, latest_run
 from tests.integration.webshop_fixtures import (
     POLICY,
     WAREHOUSE,
@@ -53,8 +53,7 @@ def run_deposit(url: str, **body: Any) -> dict[str, Any]:
 def pull_payouts(system: System, tenant: Tenant, cid: str) -> dict[str, Any]:
     assert tenant.api.post(f"/connections/{cid}/jobs/payouts").status_code == 202
     system.run_until_idle()
-    run: dict[str, Any] = tenant.api.get(f"/connections/{cid}").json()["recent_runs"][0]
-    return run
+    return latest_run(tenant, cid, "payouts")
 
 
 def payouts(tenant: Tenant) -> list[dict[str, Any]]:
