@@ -317,16 +317,16 @@ def test_a_disabled_webhook_is_switched_on_again_by_the_pull(
     assert orders_by_source(tenant)[str(missed)]["data"]["note"] == "Ikke leveret"
     assert hook.status == "active"
     assert all(h.status == "active" for h in shop.sandbox.webhooks.values())
-    runs = tenant.api.get(f"/connections/{cid}").json()["recent_runs"]
-    assert runs[0]["kind"] == "pull" and runs[0]["counts"]["webhooks.revived"] == 1, runs[0]
+    run = latest_run(tenant, cid, "pull")
+    assert run["counts"]["webhooks.revived"] == 1, run
     # Switched on, it delivers again: a save reaches the hub without a pull.
     order_id = shop.cases["orders"][5]
     shop.sandbox.update_order(order_id, {"customer_note": "Igen aktiv"})
     delivered(system, shop)
     assert orders_by_source(tenant)[str(order_id)]["data"]["note"] == "Igen aktiv"
     pull(system, tenant, cid)
-    runs = tenant.api.get(f"/connections/{cid}").json()["recent_runs"]
-    assert "webhooks.revived" not in runs[0]["counts"], "nothing to switch on the next time"
+    run = latest_run(tenant, cid, "pull")
+    assert "webhooks.revived" not in run["counts"], "nothing to switch on the next time"
 
 
 def test_stock_is_written_to_the_product_or_variation_with_the_sku(
