@@ -14,6 +14,7 @@ from ledgerbridge.store import tables  # noqa: F401
 from ledgerbridge.store.base import Base
 from ledgerbridge.store.db import alembic_config
 from ledgerbridge.store.tables.hub import HubRecord, business_key_is, holds_word
+from ledgerbridge.store.tables.runtime import Schedule
 from ledgerbridge.store.tables.tenancy import Connection, Tenant
 
 
@@ -183,3 +184,33 @@ def test_connection_names_are_told_apart(engine: sa.Engine) -> None:
             connection.execute(
                 sa.update(Connection.__table__).where(Connection.id == "f").values(name="NORDLYS")
             )
+
+
+def test_a_system_only_read_loses_its_push_schedule(engine: sa.Engine) -> None:
+    """Migration 0022: the five-minute push of a connection to a system nothing is written to
+    (Stripe here) is removed; its reads stay, and a system written to keeps its push."""
+    made = datetime(2026, 12, 1, tzinfo=UTC)
+    with engine.connect() as connection:
+        command.downgrade(alembic_config(connection), "0021")
+        connection.execute(sa.insert(Tenant.__table__).values(id="t", name="t", created_at=made))
+        for id_, system in (("s", "stripe"), ("u", "uniconta")):
+            connection.execute(
+                sa.insert(Connection.__table__).values(
+                    id=id_, tenant_id="t", system=system, name=system, timezone="UTC",
+                    settings={}, secrets="", credential_key=id_, inbound_token_hash="",
+                    active=True, import_state="done", created_at=made, updated_at=made,
+                )
+            )  # fmt: skip
+            for kind in ("push", "pull"):
+                connection.execute(
+                    sa.insert(Schedule.__table__).values(
+                        id=f"{id_}-{kind}", connection_id=id_, tenant_id="t", kind=kind,
+                        cron="*/5 * * * *", timezone="UTC", payload={}, enabled=True,
+                        next_run_at=made, created_at=made, updated_at=made,
+                    )
+                )  # fmt: skip
+        connection.commit()
+        command.upgrade(alembic_config(connection), "head")
+        connection.commit()
+        left = connection.execute(sa.select(Schedule.connection_id, Schedule.kind)).all()
+    assert sorted(left) == [("s", "pull"), ("u", "pull"), ("u", "push")]

@@ -138,6 +138,12 @@ def test_a_payout_comes_in_as_one_record_with_its_lines_and_reads_again_unchange
         secrets = system.box.open(session.get_one(Connection, cid).secrets)
     assert secrets["webhook_secret"] == endpoint.secret
     assert secrets["webhook_endpoint_id"] == endpoint.id
+    # Nothing is written to Stripe: no push is scheduled (288 empty runs a day) or offered.
+    status = tenant.api.get(f"/connections/{cid}").json()
+    assert "push" not in status["job_kinds"], status["job_kinds"]
+    assert "push" not in {schedule["kind"] for schedule in status["schedules"]}
+    refused = tenant.api.post(f"/connections/{cid}/jobs/push")
+    assert refused.status_code == 422 and "Stripe is only read" in refused.text, refused.text
     import_all(system, tenant, cid)
     (record,) = payouts(tenant).values()
     data = record["data"]

@@ -290,9 +290,15 @@ class SystemSpec:
         return counter_key(self.name, *self.counted_per(settings))
 
     @property
+    def pushes(self) -> bool:
+        """Whether any stream writes to the system: a system that is only read (an acquirer,
+        a till, an order file) has no push to run, scheduled or asked for."""
+        return any(mapping.outbound for mapping in self.streams.values())
+
+    @property
     def job_kinds(self) -> tuple[str, ...]:
         """The jobs a user may run now (``POST /connections/{id}/jobs/{kind}``)."""
-        return ("push", "retry", *self.pulls)
+        return (*(("push",) if self.pushes else ()), "retry", *self.pulls)
 
 
 @dataclass(frozen=True)

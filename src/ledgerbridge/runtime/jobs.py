@@ -430,7 +430,7 @@ class SyncJobs:
         refresh_statistics(self._sessions, [HubRecord, Link, Change])
         # Hub records that existed before the connection now go out, and callbacks that
         # arrived during the import are applied.
-        for kind in ("push", "inbox"):
+        for kind in ("push", "inbox") if handle.system.pushes else ("inbox",):
             self._queue.enqueue(
                 Command(
                     kind, connection_id=handle.connection_id, tenant_id=handle.tenant_id,

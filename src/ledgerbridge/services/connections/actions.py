@@ -134,6 +134,12 @@ class Actions(Codes):
             row = self._load(session, principal, connection_id)
             spec, tenant_id, last_error = system_spec(row.system), row.tenant_id, row.last_error
             settings = dict(row.settings)
+        if kind == "push" and not spec.pushes:
+            raise Invalid(
+                f"{spec.title} is only read: nothing is sent to it, so it has no push; "
+                f"it runs: {', '.join(spec.job_kinds)}",
+                field="kind",
+            )
         if kind not in spec.job_kinds:
             raise Invalid(
                 f"unknown job kind '{kind}'; {spec.name} runs: {', '.join(spec.job_kinds)}",

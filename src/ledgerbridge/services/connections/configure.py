@@ -62,7 +62,8 @@ def schedules(spec: SystemSpec, settings: JSON) -> dict[str, str]:
     crons = {kind: str(chosen.get(kind) or pull.cron) for kind, pull in spec.pulls.items()}
     if spec.status_warnings is not None:
         crons["notices"] = NOTICES_CRON
-    crons["push"] = PUSH_CRON
+    if spec.pushes:
+        crons["push"] = PUSH_CRON
     if spec.side == "accounting":
         crons["reconcile"] = RECONCILE_CRON
     return crons
