@@ -933,6 +933,58 @@ def test_an_invoice_to_a_client_tripletex_lacks_waits_saying_to_create_the_custo
     )
 
 
+def test_an_invoice_to_a_customer_deleted_in_tripletex_says_so_and_goes_once_made_again(
+    system: System, tenant: Tenant, tripletex: Tripletex
+) -> None:
+    """A customer deleted in Tripletex by mistake: its next invoice is refused, the issue says
+    what happened and offers Make again, which unlinks the client; the customer made again in
+    Tripletex (the app never creates one there) is linked by the next pull and the invoice
+    is charged to it, once."""
+    cid = connect(tenant, tripletex, entities=ALL_STREAMS)["id"]
+    activate(system, tenant, cid)
+    firm = tripletex.firm.firm_id
+    customer = tripletex.sandbox.all(firm, "Customer")[0]
+    party = next(
+        p for p in all_of(tenant, "/parties")
+        if p["data"]["debtor_number"] == str(customer["customerNumber"])
+    )  # fmt: skip
+    issue(tenant, party["id"])
+    system.run_until_idle()
+    tripletex.sandbox.delete(firm, "Customer", customer["id"])
+
+    invoice = issue(tenant, party["id"])
+    system.run_until_idle()
+    [refused] = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert (refused["reason"], refused["key"]) == ("reference_missing", invoice["id"])
+    assert "Tripletex no longer has the invoice's customer" in refused["message"], refused
+    assert "dismiss this issue" in refused["message"] and "Make again" in refused["message"]
+
+    retried = tenant.api.post(
+        f"/connections/{cid}/issues/retry", json={"issue_id": refused["id"], "recreate": True}
+    )
+    assert retried.status_code == 202, retried.text
+    system.run_until_idle()
+    [waiting] = tenant.api.get(f"/connections/{cid}/issues").json()
+    assert (waiting["reason"], waiting["key"]) == ("invoice_customer_pending", invoice["id"])
+    assert "create the customer in Tripletex" in waiting["message"], waiting
+
+    again = tripletex.sandbox.insert(
+        firm, "Customer", {"name": customer["name"], "isCustomer": True,
+                           "customerNumber": customer["customerNumber"]},
+    )  # fmt: skip
+    pull(system, tenant, cid)
+    assert tenant.api.get(f"/connections/{cid}/issues").json() == []
+    named = [c for c in tripletex.sandbox.all(firm, "Customer") if c["name"] == customer["name"]]
+    assert [c["id"] for c in named] == [again["id"]]
+    charged = [i for i in tripletex.sandbox.all(firm, "Invoice")
+               if i["customer"]["id"] == again["id"]]  # fmt: skip
+    assert len(charged) == 1
+    assert tenant.api.get(f"/invoices/{invoice['id']}").json()["data"]["number"] == str(
+        charged[0]["invoiceNumber"]
+    )
+    assert len(all_of(tenant, "/parties")) == len(tripletex.sandbox.all(firm, "Customer"))
+
+
 # ------------------------------------------------------------------ work statistics
 
 

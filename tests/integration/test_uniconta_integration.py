@@ -12,6 +12,7 @@ import pytest
 from ledgerbridge.api.app import create_app
 from ledgerbridge.clock import ManualClock
 from ledgerbridge.connectors.registry import SYSTEMS
+from ledgerbridge.connectors.uniconta.mapping import INVOICE_REF_PREFIX
 from ledgerbridge.runtime.http import ServerThread
 from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.uniconta import (
@@ -551,6 +552,43 @@ def test_hub_invoice_becomes_a_posted_uniconta_invoice(
     tenant.api.post(f"/connections/{trading['connection']['id']}/jobs/invoices")
     system.run_until_idle()
     assert len(all_of(tenant, "/invoices")) == 1
+
+
+def test_an_invoice_to_a_debtor_deleted_in_uniconta_says_so_and_is_posted_once_made_again(
+    system: System, tenant: Tenant, uniconta: Uniconta, trading: dict[str, Any]
+) -> None:
+    """A debtor deleted in Uniconta by mistake: its next invoice is refused, the issue says
+    what happened and offers Make again, which makes the debtor again under its number and
+    then posts the invoice, once."""
+    cid, account = trading["connection"]["id"], trading["accounts"][0]
+    sku = trading["item"]["Item"]
+    first = tenant.api.post("/invoices", json=_invoice_body(trading["party"]["id"], sku))
+    assert first.status_code == 201, first.text
+    system.run_until_idle()
+    uniconta.sandbox.delete(COMPANY, "DebtorClient", account)
+
+    second = tenant.api.post("/invoices", json=_invoice_body(trading["party"]["id"], sku))
+    assert second.status_code == 201, second.text
+    system.run_until_idle()
+    assert uniconta.sandbox.all(COMPANY, "DebtorOrderClient") == []
+    [issue] = issues(tenant, cid)
+    assert (issue["reason"], issue["key"]) == ("reference_missing", second.json()["id"])
+    assert "Uniconta no longer has the invoice's debtor" in issue["message"], issue["message"]
+    assert "dismiss this issue" in issue["message"] and "Make again" in issue["message"]
+
+    retried = tenant.api.post(
+        f"/connections/{cid}/issues/retry", json={"issue_id": issue["id"], "recreate": True}
+    )
+    assert retried.status_code == 202, retried.text
+    system.run_until_idle()
+    debtors = [d for d in uniconta.sandbox.all(COMPANY, "DebtorClient") if d["Account"] == account]
+    assert len(debtors) == 1
+    posted = [i for i in uniconta.sandbox.all(COMPANY, "DebtorInvoiceClient")
+              if i.get("OurRef") == INVOICE_REF_PREFIX + second.json()["id"]]  # fmt: skip
+    assert [i["Account"] for i in posted] == [account]
+    record = tenant.api.get(f"/invoices/{second.json()['id']}").json()
+    assert record["data"]["number"] == str(posted[0]["InvoiceNumber"])
+    assert issues(tenant, cid) == []
 
 
 def test_unposted_order_is_linked_to_the_invoice_posted_later_in_uniconta(

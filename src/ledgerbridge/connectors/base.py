@@ -75,10 +75,14 @@ class AmbiguousWrite(ConnectorError):
 REFERENCE_MISSING = "reference_missing"
 """The reason of a refusal because a record the write names (an invoice's client) no longer
 exists in the system: "make it again" unlinks what is gone there and creates it anew."""
-MAKE_AGAIN_HINT = (
+MAKE_AGAIN = (
     "click Make again on the Issues page (API: POST /connections/{id}/issues/retry with "
-    '"issue_id" and "recreate": true); what the system no longer has is created anew, or '
-    "linked if it was made there again by hand"
+    '"issue_id" and "recreate": true)'
+)
+"""How a person asks to "make it again", in the issue's words."""
+MAKE_AGAIN_HINT = (
+    f"{MAKE_AGAIN}; what the system no longer has is created anew, or linked if it was made "
+    "there again by hand"
 )
 """What a person does about an issue "make it again" applies to, in the issue's words."""
 

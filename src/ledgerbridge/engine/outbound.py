@@ -454,8 +454,10 @@ class OutboundSync(SyncState):
         ``REFERENCE_MISSING``). Each record of ``targets`` (hub ids by stream), and each record
         it references, whose linked twin the system confirms gone when read now loses its
         link and kept row, so that the push which follows creates it anew (or finds and links
-        one made there again by hand, as any create does). A twin that still exists keeps its
-        link: nothing is made twice. Answers the records unlinked, by stream."""
+        one made there again by hand, as any create does); a referenced record the app never
+        sends (Tripletex's customers) is linked by the pull that brings the one made there
+        again. A twin that still exists keeps its link: nothing is made twice. Answers the
+        records unlinked, by stream."""
         wanted: dict[str, set[str]] = {stream: set(ids) for stream, ids in targets.items()}
         with self._sessions() as session:
             for stream, ids in targets.items():
@@ -466,7 +468,7 @@ class OutboundSync(SyncState):
                         if not isinstance(value, str):
                             continue
                         for target in ref.streams:
-                            if target in ctx.connector.mappings and ctx.directions(target)[1]:
+                            if target in ctx.connector.mappings and any(ctx.directions(target)):
                                 wanted.setdefault(target, set()).add(value)
             links = {
                 stream: self.links_by(session, ctx, stream, Link.record_id, sorted(ids))
@@ -482,6 +484,11 @@ class OutboundSync(SyncState):
             gone = [link for link in linked.values() if link.remote_id not in found]
             if not gone:
                 continue
+            after = (
+                "to be made again by the push that follows"
+                if ctx.directions(stream)[1]
+                else "to be linked to the record made there again, when a pull brings it"
+            )
             with self.transaction() as session:
                 session.execute(sa.delete(Link).where(Link.id.in_([link.id for link in gone])))
                 remote_rows.forget(session, ctx, {stream: [link.remote_id for link in gone]})
@@ -491,7 +498,7 @@ class OutboundSync(SyncState):
                         record_id=link.record_id, remote_id=link.remote_id,
                         reason=UNLINKED_TO_REMAKE,
                         message=f"{ctx.remote_name(stream)} {link.remote_id} no longer exists "
-                        "there: unlinked, to be made again by the push that follows",
+                        f"there: unlinked, {after}",
                     )  # fmt: skip
             unlinked[stream] = [link.record_id for link in gone]
         return unlinked

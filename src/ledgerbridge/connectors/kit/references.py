@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ledgerbridge.connectors.base import Reference, RemoteRef, SkipRecord
+from ledgerbridge.connectors.base import (
+    MAKE_AGAIN_HINT,
+    REFERENCE_MISSING,
+    Reference,
+    RemoteRef,
+    RemoteRejected,
+    SkipRecord,
+)
 from ledgerbridge.model.references import reference
 
 
@@ -40,3 +47,18 @@ def target_of(refs: Mapping[str, RemoteRef | None], entity: str, field: str) -> 
         target = declared.target.replace("_", " ")
         raise SkipRecord(declared.missing_reason, f"the {entity.replace('_', ' ')} has no {target}")
     return remote
+
+
+def reference_gone(
+    system: str, record: str, answer: str, remedy: str = MAKE_AGAIN_HINT
+) -> RemoteRejected:
+    """A write refused because the ``record`` it names (the invoice's client) was deleted in
+    the system, in the words every connector uses: what happened, in the system's own words
+    (``answer``), and what to do about it, which "make it again" (``REFERENCE_MISSING``)
+    applies to. ``remedy`` is what a person does when it was deleted by mistake."""
+    return RemoteRejected(
+        f"{system} no longer has the invoice's {record} ({answer}): it was deleted there, and "
+        f"as deletes are not propagated the {record} is not made again by itself, so the "
+        f"invoice is not sent. Deleted on purpose: dismiss this issue; by mistake: {remedy}",
+        reason=REFERENCE_MISSING,
+    )

@@ -18,8 +18,6 @@ import httpx
 
 from ledgerbridge.connectors.base import (
     JSON,
-    MAKE_AGAIN_HINT,
-    REFERENCE_MISSING,
     AuthenticationFailed,
     CallMeter,
     RemoteRejected,
@@ -31,6 +29,7 @@ from ledgerbridge.connectors.kit.http import (
     status_failure,
     with_retries,
 )
+from ledgerbridge.connectors.kit.references import reference_gone
 
 DEFAULT_BASE_URL = "https://thirdparty.qonto.com"
 MAX_PER_PAGE = 100
@@ -233,13 +232,7 @@ class QontoClient:
                     reason=CLIENT_NOT_INVOICEABLE,
                 )
             if CLIENT_GONE in message and "/client_invoices" in path:
-                raise RemoteRejected(
-                    f"Qonto no longer has the invoice's client ({message}): it was deleted "
-                    "there, and as deletes are not propagated the client is not made again by "
-                    "itself, so the invoice is not sent. Deleted on purpose: dismiss this "
-                    f"issue; by mistake: {MAKE_AGAIN_HINT}",
-                    reason=REFERENCE_MISSING,
-                )
+                raise reference_gone("Qonto", "client", message)
             raise RemoteRejected(message, reason="remote_rejected")
         if not response.content:
             return {}

@@ -17,6 +17,7 @@ from typing import Any
 
 from ledgerbridge.connectors.base import (
     JSON,
+    MAKE_AGAIN,
     AuthenticationFailed,
     CallMeter,
     ChangeNotice,
@@ -30,6 +31,7 @@ from ledgerbridge.connectors.base import (
     WriteStep,
 )
 from ledgerbridge.connectors.kit.cursors import ChangedSince
+from ledgerbridge.connectors.kit.references import reference_gone
 from ledgerbridge.connectors.kit.values import decimal, text
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.tripletex.client import OSLO, TokenRefused
@@ -109,6 +111,17 @@ SEARCHES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
 }
+CUSTOMER_GONE = "customer.id: "
+"""The field Tripletex names when it refuses an order whose customer it does not have, with
+"not found" (inferred wording, see docs/sandbox-tripletex.md)."""
+CUSTOMER_MADE_AGAIN = (
+    f"{MAKE_AGAIN}, then create the customer again in Tripletex (with the client's customer "
+    "number, organisation number or e-mail address, so it is matched): Tripletex is master of "
+    "clients, so the app does not create it there. The next pull links the client to it and "
+    "the invoice goes. Created in Tripletex before Make again, it is imported as a new client "
+    "instead"
+)
+"""What a person does about an invoice whose customer was deleted in Tripletex by mistake."""
 BY_ID = {"customers": "id", "products": "ids", "vat_codes": "id"}
 BY_KEY = {"customers": "customerAccountNumber", "products": "productNumber", "vat_codes": "number"}
 
@@ -570,10 +583,19 @@ class TripletexConnector(Connector):
         )  # fmt: skip
 
     def _post_orders(self, calls: list[StepCall]) -> list[JSON]:
-        return [
-            dict(self.client.request("POST", "/order", json=c.payload["order"])["value"])
-            for c in calls
-        ]
+        return [self._post_order(c.payload["order"]) for c in calls]
+
+    def _post_order(self, order: JSON) -> JSON:
+        """``POST /order``; one to a customer deleted in Tripletex is refused in Tripletex's
+        words with what to do (``reference_gone``), so "make it again" applies."""
+        try:
+            return dict(self.client.request("POST", "/order", json=order)["value"])
+        except RemoteRejected as refused:
+            if CUSTOMER_GONE in str(refused) and "not found" in str(refused):
+                raise reference_gone(
+                    "Tripletex", "customer", str(refused), CUSTOMER_MADE_AGAIN
+                ) from refused
+            raise
 
     def _found_orders(self, calls: list[StepCall]) -> list[JSON | None]:
         return [
@@ -631,7 +653,7 @@ class TripletexConnector(Connector):
                 params={"date": payload["date"], "sendToCustomer": "false"},
             )  # fmt: skip
             return dict(body["value"])
-        order = self.client.request("POST", "/order", json=payload["order"])["value"]
+        order = self._post_order(payload["order"])
         return self._invoice_order(int(order["id"]), payload["invoiceDate"])
 
     def _invoice_order(self, order_id: int, invoice_date: str) -> JSON:

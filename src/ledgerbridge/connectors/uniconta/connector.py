@@ -38,6 +38,7 @@ from ledgerbridge.connectors.base import (
     WriteStep,
 )
 from ledgerbridge.connectors.kit.kept import KeptReads
+from ledgerbridge.connectors.kit.references import reference_gone
 from ledgerbridge.connectors.kit.wiring import Settings, Transport
 from ledgerbridge.connectors.uniconta.booking import SUCCESS, BookingClient
 from ledgerbridge.connectors.uniconta.client import DEFAULT_BASE_URL, UnicontaClient, odata_quote
@@ -65,6 +66,9 @@ from ledgerbridge.connectors.uniconta.mapping import (
 )
 from ledgerbridge.connectors.uniconta.setup import CODE_TABLES, code_missing, vat_codes
 
+DEBTOR_GONE = "property 'Account': DebtorClient with Account "
+"""Uniconta's refusal of an order whose debtor it does not have, which ends "does not exist"
+(inferred wording, see docs/sandbox-uniconta.md)."""
 MAX_FILTER_KEYS = 100
 """Keys per ``Key eq … or …`` lookup: keeps URLs well under common 8 KB limits."""
 
@@ -607,12 +611,24 @@ class UnicontaConnector(Connector):
         )
 
     def _insert_orders(self, calls: list[StepCall]) -> list[JSON]:
-        stored = self.client.insert(
-            "DebtorOrderClient", [_present(c.payload["order"]) for c in calls]
+        stored = self._write_order_rows(
+            self.client.insert, [_present(c.payload["order"]) for c in calls]
         )
         if len(stored) != len(calls):
             raise RemoteRejected(f"Uniconta stored {len(stored)} of {len(calls)} orders")
         return stored
+
+    def _write_order_rows(
+        self, write: Callable[[str, list[JSON]], list[JSON]], orders: list[JSON]
+    ) -> list[JSON]:
+        """Insert or Update orders; one whose debtor was deleted in Uniconta is refused in
+        Uniconta's words with what to do (``reference_gone``), so "make it again" applies."""
+        try:
+            return write("DebtorOrderClient", orders)
+        except RemoteRejected as refused:
+            if DEBTOR_GONE in str(refused) and str(refused).endswith("does not exist"):
+                raise reference_gone("Uniconta", "debtor", str(refused)) from refused
+            raise
 
     def _find_orders(self, calls: list[StepCall]) -> list[JSON | None]:
         """The order of each hub id; once posted an order is gone, and its invoice (which
@@ -869,9 +885,9 @@ class UnicontaConnector(Connector):
     def _write_orders(self, orders: list[tuple[int, JSON]], create: bool) -> list[JSON]:
         bodies = [_present(p["order"]) for _, p in orders]
         if create:
-            stored = self.client.insert("DebtorOrderClient", bodies)
+            stored = self._write_order_rows(self.client.insert, bodies)
         else:
-            stored = self.client.update("DebtorOrderClient", bodies)
+            stored = self._write_order_rows(self.client.update, bodies)
             old = self._by_keys(
                 "DebtorOrderLineClient", "OrderNumber",
                 [str(o["OrderNumber"]) for o in stored], numeric=True,
