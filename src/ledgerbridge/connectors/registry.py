@@ -330,8 +330,8 @@ SYSTEMS: dict[str, SystemSpec] = {
         secrets=UnicontaSecrets,
         timezone="Europe/Copenhagen",
         streams={
-            "customers": uniconta_mapping.AccountMapping,
-            "suppliers": uniconta_mapping.AccountMapping,
+            "customers": uniconta_mapping.DebtorMapping,
+            "suppliers": uniconta_mapping.CreditorMapping,
             "contacts": uniconta_mapping.ContactMapping,
             "products": uniconta_mapping.ProductMapping,
             "stock_levels": uniconta_mapping.StockMapping,

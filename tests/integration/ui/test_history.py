@@ -92,6 +92,19 @@ def new_invoice(tenant: Tenant, books: Books) -> str:
     return record_id
 
 
+def test_a_customer_made_in_uniconta_names_its_one_step_as_uniconta_does(
+    system: System, tenant: Tenant, books: Books
+) -> None:
+    """A one-step create is named after the record it writes: a debtor, not the stream."""
+    body = {"kind": "organisation", "name": "Fjordlys ApS", "is_customer": True}
+    made = tenant.api.post("/parties", json=body)
+    assert made.status_code == 201, made.text
+    push(system, tenant, books.cid)
+    [create] = history(tenant, f"/parties/{made.json()['id']}")["creates"]
+    assert create["status"] == "done", create
+    assert set(create["step_labels"].values()) == {"debtor"}, create
+
+
 def test_an_invoice_shows_its_creation_its_posting_and_a_later_date_change(
     system: System, tenant: Tenant, books: Books, web: Web
 ) -> None:

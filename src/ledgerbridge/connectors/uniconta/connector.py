@@ -55,9 +55,10 @@ from ledgerbridge.connectors.uniconta.journal import (
 from ledgerbridge.connectors.uniconta.mapping import (
     AWAIT_BOOKING,
     INVOICE_REF_PREFIX,
-    AccountMapping,
     Codes,
     ContactMapping,
+    CreditorMapping,
+    DebtorMapping,
     InvoiceMapping,
     PaymentStatusMapping,
     ProductMapping,
@@ -227,8 +228,8 @@ class UnicontaConnector(Connector):
         """Invoice lines read past a page of new invoices, by that page's last number (see
         ``_with_invoice_lines``), and whether they reach the last line."""
         self.mappings: Mapping[str, EntityMapping] = {
-            "customers": AccountMapping("debtor", "debtor_number", "is_customer", self.codes),
-            "suppliers": AccountMapping("creditor", "creditor_number", "is_supplier", self.codes),
+            "customers": DebtorMapping(self.codes),
+            "suppliers": CreditorMapping(self.codes),
             "contacts": ContactMapping(),
             "products": ProductMapping(
                 self.codes, master=self.products_master, group=settings.get("item_group")

@@ -371,6 +371,25 @@ class AccountMapping(EntityMapping):
         return {"kind": "organisation"}
 
 
+class DebtorMapping(AccountMapping):
+    """Customers as Uniconta's debtors. The class names its records, so that a record's history
+    (which has no connection's mapping at hand) calls a create step what Uniconta calls it."""
+
+    remote_entity = "debtor"
+
+    def __init__(self, codes: Codes | None = None) -> None:
+        super().__init__("debtor", "debtor_number", "is_customer", codes)
+
+
+class CreditorMapping(AccountMapping):
+    """Suppliers as Uniconta's creditors (see ``DebtorMapping``)."""
+
+    remote_entity = "creditor"
+
+    def __init__(self, codes: Codes | None = None) -> None:
+        super().__init__("creditor", "creditor_number", "is_supplier", codes)
+
+
 def _main_address(record: JSON) -> JSON | None:
     """The account's address (``Address1``…): an organisation's billing address; a person's one
     address (``person_address``), which an app may have given as the postal one."""
