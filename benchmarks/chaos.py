@@ -26,8 +26,9 @@ the hub); ``webshop`` (WooCommerce orders booked into Uniconta); ``paymatch`` (p
 in Uniconta's cash journal); ``mail`` (booked invoices mailed through a faulty SMTP server);
 ``till`` (Zettle sales, most paid two or three ways, each booked open in Uniconta with one set
 of payment lines in its cash journal: per part, its method's account, once; about one in eight
-refunded at the till, in full or in part, each refund one credit note settled against the
-sale's invoice). What each checks is in benchmarks/README.md, "Chaos".
+refunded at the till once booked and about one in six at once, before it is booked, in
+full or in part, each refund one credit note settled against the sale's invoice). What each
+checks is in benchmarks/README.md, "Chaos".
 
     .venv/bin/python benchmarks/chaos.py --systems uniconta,qonto,tripletex \\
         --databases sqlite,postgresql --records 300 --fault-rate 0.1 --kills 30
@@ -1165,6 +1166,22 @@ or three ways (more than half of the sales)."""
 TILL_REFUND_EVERY = 8
 """About one sale in this many is refunded at the till once booked: in full, one unit of its
 first row, or that unit and then the rest (two refunds of one sale)."""
+TILL_EARLY_REFUND_EVERY = 6
+"""About one sale in this many (of those not refunded once booked) is refunded the same way
+at once, before it is booked. A third of those come in right behind their sale (its webhook,
+its pull), so the credit note waits in the push for the sale's invoice in Uniconta
+(``credited_invoice_pending``); the others are rung up with their webhook lost
+(``TILL_WEBHOOK_LOST``), so when the refund's own webhook gets through (``serve`` is up) the
+refund is read before its sale and waits in the hub (``refund_order_missing``, or
+``refund_waiting_for_invoice`` when the sale is in but not booked yet) until the pull brings
+the sale; when it does not, both come in the same pull."""
+TILL_WEBHOOK_LOST = 2 / 3
+"""The share of the sales refunded at once whose ``PurchaseCreated`` is lost."""
+REFUND_WAITS = ("refund_order_missing", "refund_waiting_for_invoice")
+"""The reasons a refund waits in the hub for its sale's booked invoice: neither may be left
+open once the run is synced."""
+CREDIT_NOTE_WAITS = ("credited_invoice_pending",)
+"""The reason a credit note waits in the push for its invoice to be booked in Uniconta."""
 
 
 @dataclass
@@ -1182,16 +1199,23 @@ class TillSale:
     """Per row, the quantity sold."""
     refunds: list[Decimal] = field(default_factory=list)
     """The amount of each refund made at the till."""
+    refund_uuids: list[str] = field(default_factory=list)
+    """The till's uuid of each refund (its hub refund's ``source_id``, its issues' key)."""
+    early: int = 0
+    """How many of the refunds were made before the sale's invoice was in Uniconta."""
+    webhook: bool = True
+    """False when the sale's ``PurchaseCreated`` was lost (only the pull reads it)."""
 
 
 class Till(LiveShop):
     """A Zettle till booked into Uniconta: sales rung up during the run, a good share paid two
-    or three ways (card, cash, MobilePay), some refunded at the till once booked (in full or in
-    part), read by webhook (each delivered twice, none while ``serve`` is down) and by the
-    safety-net pull; the route's policy names each method's account and a payment journal, so
-    each split sale is an open invoice plus one payment posting in Uniconta's cash journal
-    (docs/commerce.md, "A sale paid several ways"), and each refund one credit note settled
-    against its sale's invoice (docs/connector-zettle.md, "Refund → refund")."""
+    or three ways (card, cash, MobilePay), some refunded at the till once booked and some at
+    once, before they are booked (in full or in part), read by webhook (each delivered twice,
+    none while ``serve`` is down) and by the safety-net pull; the route's policy names each
+    method's account and a payment journal, so each split sale is an open invoice plus one
+    payment posting in Uniconta's cash journal (docs/commerce.md, "A sale paid several
+    ways"), and each refund one credit note settled against its sale's invoice
+    (docs/connector-zettle.md, "Refund → refund")."""
 
     name = "till"
     streams = ("sales", "refunds")
@@ -1262,15 +1286,22 @@ class Till(LiveShop):
         self, count: int, pace: float, rng: random.Random, created: dict[str, dict[str, JSON]]
     ) -> None:
         """Sales, and the refunds of about one in ``TILL_REFUND_EVERY``, each made as soon as
-        its sale is booked, among the sales still being rung up and after them."""
+        its sale is booked, among the sales still being rung up and after them, and of about
+        one in ``TILL_EARLY_REFUND_EVERY`` of the others, made as soon as the sale is rung up
+        (most of those sales with their webhook lost)."""
         refunds: dict[str, Callable[[], None]] = {}
         for _ in range(count):
             if self.stop_making.is_set():
                 return
-            sale = self._ring_up(rng, created)
-            if rng.random() < 1 / TILL_REFUND_EVERY:
-                kind = rng.choice(("full", "part", "twice"))
+            later = rng.random() < 1 / TILL_REFUND_EVERY
+            early = not later and rng.random() < 1 / TILL_EARLY_REFUND_EVERY
+            lost = early and rng.random() < TILL_WEBHOOK_LOST
+            sale = self._ring_up(rng, created, webhook=not lost)
+            kind = rng.choice(("full", "part", "twice"))
+            if later:
                 refunds[sale.number] = partial(self._refunds, sale, kind, created)
+            elif early:
+                self._refunds(sale, kind, created)
             self._run_booked(refunds)
             time.sleep(pace)
         self._when_booked(refunds)
@@ -1291,14 +1322,20 @@ class Till(LiveShop):
     def _refund(
         self, sale: TillSale, rows: list[JSON] | None, created: dict[str, dict[str, JSON]]
     ) -> None:
+        early = sale.number not in self._invoices()[0]
         made = self.zettle.refund(sale.uuid, {} if rows is None else {"rows": rows})
         with self.lock:
             sale.refunds.append(-Decimal(made["amount"]) / 100)
+            sale.refund_uuids.append(str(made["purchaseUUID1"]))
+            sale.early += early
             created["refunds"][str(made["purchaseUUID1"])] = {"sale": sale.number}
 
-    def _ring_up(self, rng: random.Random, created: dict[str, dict[str, JSON]]) -> TillSale:
+    def _ring_up(
+        self, rng: random.Random, created: dict[str, dict[str, JSON]], *, webhook: bool
+    ) -> TillSale:
         """One sale of 1–3 rows, paid by the drawn mix: each part but the last a whole number
-        of kroner, a card part now and then with a tip."""
+        of kroner, a card part now and then with a tip; ``webhook`` false loses its
+        ``PurchaseCreated``, so only the pull reads it."""
         rows = [
             {"sku": sku, "name": name, "unit_price": price, "vat_percentage": rate,
              "quantity": rng.choice((1, 1, 2, 3))}
@@ -1317,14 +1354,14 @@ class Till(LiveShop):
             if method == "IZETTLE_CARD" and rng.random() < 0.2:
                 payment["tip"] = rng.choice((500, 1000))
             payments.append(payment)
-        sale = self.zettle.ring_up({"products": rows, "payments": payments})
+        sale = self.zettle.ring_up({"products": rows, "payments": payments, "webhook": webhook})
         paid = [(p["type"], Decimal(p["amount"]) / 100) for p in sale["payments"]]
         split = len({method for method, _ in paid}) > 1
         number = str(sale["globalPurchaseNumber"])
         made = TillSale(
             number, str(sale["purchaseUUID1"]), sum((a for _, a in paid), Decimal(0)),
             [(TILL_METHODS[m][1], a) for m, a in paid] if split else [],
-            [int(row["quantity"]) for row in rows],
+            [int(row["quantity"]) for row in rows], webhook=webhook,
         )  # fmt: skip
         with self.lock:
             self.sales[number] = made
@@ -1365,10 +1402,12 @@ class Till(LiveShop):
 
     def _compare(self, report: Report, api: HubApi) -> None:
         """Each sale against its invoice and, when split, its payment lines; its refunds
-        against the credit notes settling that invoice, one each for the refund's amount."""
+        against the credit notes settling that invoice, one each for the refund's amount, and
+        none still waiting for its sale's invoice."""
         issues = every_issue(api)
         report.issue_reasons = dict(Counter(i["reason"] for i in issues))
         keys = {str(i["key"]) for i in issues}
+        waiting = {str(i["key"]) for i in issues if i["reason"] in REFUND_WAITS}
         orders: dict[str, list[JSON]] = defaultdict(list)
         for record in api.all("/orders"):
             orders[str(record["data"].get("number"))].append(record)
@@ -1410,11 +1449,32 @@ class Till(LiveShop):
             notes = credits.get(str(booked[0]["InvoiceNumber"]), []) if booked else []
             hub = [credited[r["id"]] for r in hub_invoices[sale.number]]
             self._check_refunds(report, sale.refunds, notes, hub)
+            # A refund still waiting once synced never got its credit note booked: lost,
+            # whatever note Uniconta has for the sale.
+            still = len(waiting.intersection(sale.refund_uuids))
+            report.lost += max(0, still - max(0, len(sale.refunds) - len(notes)))
             if not sale.parts:
                 report.damaged += bool(written)  # one method: no payment lines
                 continue
             if booked and written:
                 self._check_parts(report, sale, booked[0], next(iter(written.values())))
+        report.detail = self._waits(api)
+
+    def _waits(self, api: HubApi) -> str:
+        """How many refunds were made before their sale was booked, and how many of them
+        waited, by reason (the sync log's distinct records): that the run met the path."""
+        early = [sale for sale in self.sales.values() if sale.early]
+        made = sum(sale.early for sale in early)
+        unheard = sum(not sale.webhook for sale in early)
+        waited = ", ".join(
+            f"{reason} {len({e['record_id'] for e in sync_log(api, reason)})}"
+            for reason in REFUND_WAITS + CREDIT_NOTE_WAITS
+        )
+        return (
+            f"{made} refunds of {len(early)} sales made before the sale was booked in "
+            f"Uniconta ({unheard} of those sales with their webhook lost); refunds and credit "
+            f"notes that waited: {waited}"
+        )
 
     @staticmethod
     def _check_parts(report: Report, sale: TillSale, invoice: JSON, rows: list[JSON]) -> None:
@@ -1786,6 +1846,9 @@ class Report:
     unbooked: int = 0
     """Records that must not reach the system (webshop: orders never paid)."""
     issue_reasons: dict[str, int] = field(default_factory=dict)
+    detail: str = ""
+    """What the system's run met beyond the counts (till: refunds made before the sale was
+    booked, and how many waited)."""
     error: str | None = None
     log_tail: str = ""
 
@@ -1847,6 +1910,25 @@ def served_hub(settings: Settings, api_key: str) -> Iterator[HubApi]:
         api.close()
         server.stop()
         system.close()
+
+
+def sync_log(api: HubApi, reason: str) -> list[JSON]:
+    """The sync log's entries with this reason, on every connection of the tenant."""
+    entries: list[JSON] = []
+    for connection in api.client.get("/connections").json():
+        before = None
+        while True:
+            params: JSON = {"reason": reason, "limit": 1000}
+            if before is not None:
+                params["before"] = before
+            response = api.client.get(f"/connections/{connection['id']}/sync-log", params=params)
+            response.raise_for_status()
+            page = response.json()
+            entries.extend(page)
+            if len(page) < 1000:
+                break
+            before = min(entry["id"] for entry in page)
+    return entries
 
 
 def every_issue(api: HubApi) -> list[JSON]:
@@ -2160,7 +2242,8 @@ def main(argv: list[str] | None = None) -> int:
         "--systems",
         default="uniconta,qonto,tripletex",
         help=f"comma-separated, of: {', '.join(TARGETS)} (webshop: orders and their refunds; "
-        "till: sales paid one to three ways, about one in eight refunded in full or in part)",
+        "till: sales paid one to three ways, about one in eight refunded in full or in part once "
+        "booked, one in six of the others before)",
     )
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument(
@@ -2206,6 +2289,8 @@ def main(argv: list[str] | None = None) -> int:
         if report.unbooked:
             name = f"{report.system}/{report.database}"
             print(f"\n{name}: {report.unbooked} orders never paid, rightly not booked")
+        if report.detail:
+            print(f"\n{report.system}/{report.database}: {report.detail}")
     print(f"\nengine logs: {workdir}")
     return 1 if failed else 0
 

@@ -306,6 +306,21 @@ def test_failed_deliveries_are_retried_then_the_subscription_is_deleted(
     assert made["uuid"]
 
 
+def test_a_sale_rung_up_without_its_webhook_is_read_only_by_a_pull(
+    merchant: Merchant, receiver: Receiver
+) -> None:
+    subscribe(merchant, receiver)
+    sale = merchant.api.post("/_sandbox/sales", json={**T_SHIRTS, "webhook": False}).json()
+    refund = merchant.api.post(f"/_sandbox/purchases/{sale['purchaseUUID1']}/refunds", json={})
+    merchant.sandbox.wait_for_webhooks()
+    told = [json.loads(r.json()["payload"])["purchaseUuid"] for r in receiver.seen
+            if r.json()["eventName"] == "PurchaseCreated"]  # fmt: skip
+    assert told == [refund.json()["purchaseUUID1"]], "the refund's delivery only"
+    listed = merchant.api.get("/purchases/v2").json()["purchases"]
+    assert [p["purchaseUUID1"] for p in listed] == [
+        sale["purchaseUUID1"], refund.json()["purchaseUUID1"]]  # fmt: skip
+
+
 def test_throttling_and_server_errors_come_from_the_fault_kit(merchant: Merchant) -> None:
     faults = merchant.server.faults
     assert faults is not None
@@ -328,6 +343,7 @@ def test_bad_control_input_is_a_clear_400(merchant: Merchant) -> None:
         {"products": [{"name": "x", "unit_price": 100, "quantity": "abc"}]},
         {"products": [{"name": "x", "unit_price": 100}], "payments": [{"type": "BITCOIN"}]},
         {"products": [{"name": "x", "unit_price": 100, "discount": {"percentage": 120}}]},
+        {"products": [{"name": "x", "unit_price": 100}], "webhook": "no"},
     ]
     for body in bodies:
         answer = merchant.api.post("/_sandbox/sales", json=body)

@@ -361,10 +361,15 @@ class ZettleSandbox:
         """A sale at the till (control API): ``products`` rows, an optional purchase
         ``discount`` (``percentage`` or ``amount``), ``service_charge`` (``amount`` gross,
         ``title``, ``vat_percentage``), ``payments`` (``type``, ``amount``, ``tip``: the last
-        payment takes what the others leave) and ``at`` (ISO moment; default now)."""
+        payment takes what the others leave), ``at`` (ISO moment; default now) and ``webhook``
+        (false: no ``PurchaseCreated`` for it, as when its delivery is lost on the way or
+        Zettle gave up on it, so only a pull reads the sale)."""
         rows_in = body.get("products")
         if not isinstance(rows_in, list) or not rows_in:
             raise bad_request("products", "at least one product row")
+        webhook = body.get("webhook", True)
+        if not isinstance(webhook, bool):
+            raise bad_request("webhook", "true or false")
         with self.lock:
             rows = [read_row(i, r, self._uuid1) for i, r in enumerate(rows_in)]
             gross = [row.gross for row in rows]
@@ -389,7 +394,7 @@ class ZettleSandbox:
             purchase["discounts"] = [purchase_discount] if purchase_discount else []
             if charge:
                 purchase["serviceCharge"] = charge
-            self._store(purchase)
+            self._store(purchase, publish=webhook)
             for payment in payments:
                 if payment["type"] in CARD_TYPES:
                     self._capture(when, payment["uuid"], payment["amount"])
@@ -516,13 +521,15 @@ class ZettleSandbox:
             "refund": False,
         }
 
-    def _store(self, purchase: dict[str, Any]) -> None:
-        """Keep a purchase in the hash cursor's order and tell the subscribers."""
+    def _store(self, purchase: dict[str, Any], *, publish: bool = True) -> None:
+        """Keep a purchase in the hash cursor's order and tell the subscribers (unless its
+        delivery is to be lost)."""
         key = (millis(_parse(purchase["timestamp"])), purchase["purchaseUUID1"])
         self.state.purchases[key[1]] = purchase
         self.state.order.append(key)
         self.state.order.sort()
-        self._publish("PurchaseCreated", _event_payload(purchase, self.merchant))
+        if publish:
+            self._publish("PurchaseCreated", _event_payload(purchase, self.merchant))
 
     def _capture(self, when: datetime, payment_uuid: str, amount: int) -> None:
         """A card payment (or its refund) and its fee on the PRELIMINARY account."""
