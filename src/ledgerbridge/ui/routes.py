@@ -479,6 +479,7 @@ def _render_form(
             "errors": errors or {},
             "input_labels": {},
             "group_labels": {},
+            "choices_refused": {},
             "warnings": warnings or [],
             "sources": labels,
             "targets": {k: v for k, v in labels.items() if k != APP_SOURCE},

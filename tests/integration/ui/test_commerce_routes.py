@@ -380,6 +380,9 @@ def test_the_summary_of_a_refused_route_names_each_field_by_its_label(
     said = html.unescape(re.sub(r"<[^>]+>", "", summary[1]))
     assert "commerce." not in said and "settings." not in said, said
     assert "Rounding tolerance: must be a number such as 0.50, with a point as decimal mark" in said
-    assert "Order state 1, Leads to: " in said
-    assert "Consumers (B2C), VAT zone: " in said
+    assert (
+        "Order state 1, Leads to: 'book_twice' is not one of the choices (Create an invoice, "
+        "Create an order (invoiced later), Ignore); choose one from the list"
+    ) in said, "an edited select's choices as its list shows them"
+    assert "Consumers (B2C), VAT zone: 'moon' is not one of the choices (domestic, eu, " in said
     assert '<a href="#commerce-policy-rounding_tolerance">Rounding tolerance</a>' in summary[1]
