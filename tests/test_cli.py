@@ -335,16 +335,16 @@ def test_rotate_secrets_re_encrypts_every_secret_so_the_old_key_can_go(tmp_path:
 def test_a_setting_of_the_wrong_form_is_named_as_it_is_set(
     tmp_path: Path, command: list[str]
 ) -> None:
-    """A mistyped setting is named as the variable the user set, with the reason and the value
-    given, one line each, and nothing starts."""
+    """A mistyped setting is named as the variable the user set, with what to type instead
+    (not the validation library's "Input should be a valid integer") and the value given, one
+    line each, and nothing starts."""
     result = _run(
         *command, cwd=tmp_path, LEDGERBRIDGE_PORT="80OO", LEDGERBRIDGE_JOB_LEASE_SECONDS="-5"
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "error: LEDGERBRIDGE_PORT: Input should be a valid integer, unable to parse string as an "
-        "integer (given: '80OO')",
-        "error: LEDGERBRIDGE_JOB_LEASE_SECONDS: Input should be greater than 0 (given: '-5')",
+        "error: LEDGERBRIDGE_PORT: must be a whole number such as 3 (given: '80OO')",
+        "error: LEDGERBRIDGE_JOB_LEASE_SECONDS: must be more than 0 (given: '-5')",
     ]
 
 

@@ -369,6 +369,19 @@ PROBLEMS = [
 ]
 
 
+def test_a_value_out_of_its_range_says_what_it_must_be() -> None:
+    """A VAT rate of 250 (a typo of 25) is its line's problem in words, not the validation
+    library's "Input should be less than or equal to 100"."""
+    content = (
+        b"order,date,status,currency,email,vat number,ean,country,sku,description,qty,price,"
+        b"vat rate\n"
+        b"2001,2026-11-30T10:00:00+01:00,completed,EUR,a@example.com,,,NL,A-1,Good,1,10.00,250\n"
+    )
+    [problem] = read(content, PROBLEM_LINES).problems
+    assert (problem.line, problem.column, problem.field) == (2, "vat rate", "line.tax_rate")
+    assert problem.message == "must be 100 or less"
+
+
 @pytest.fixture(scope="module")
 def problem_file() -> Any:
     return read(sample("orders_problems.csv"), PROBLEM_LINES)

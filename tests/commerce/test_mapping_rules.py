@@ -361,6 +361,11 @@ def test_adjustments_read_the_order_as_the_shop_sent_it() -> None:
             "mapping_result_invalid",
             "lines.0.quantity: a line's quantity must not be zero",
         ),
+        (
+            {"target": "lines.*.quantity", "template": "two"},
+            "mapping_result_invalid",
+            "lines.0.quantity: must be a number such as 0.50, with a point as decimal mark",
+        ),
     ],
 )
 def test_an_adjustment_that_fails_says_where(

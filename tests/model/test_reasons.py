@@ -16,6 +16,7 @@ from ledgerbridge.model.reasons import in_words
 class Settings(BaseModel, extra="forbid"):
     tolerance: Decimal = Field(Decimal("0.05"), ge=0, decimal_places=2)
     hours: int = Field(24, gt=0, le=48)
+    lease: float = Field(30.0, gt=0, le=2.5e3)
     on: bool = True
     day: dt.date = dt.date(2026, 1, 1)
     rounding: Literal["per_rate", "per_line"] = "per_rate"
@@ -52,6 +53,8 @@ def reason(**given: Any) -> str:
         ({"hours": 1.5}, "must be a whole number such as 3, without decimals"),
         ({"hours": 0}, "must be more than 0"),
         ({"hours": 49}, "must be 48 or less"),
+        ({"lease": -5}, "must be more than 0"),
+        ({"lease": 9000}, "must be 2500 or less"),
         ({"on": "maybe"}, "must be true or false"),
         ({"day": "31-12-2026"}, DAY),
         ({"day": "2026-02-30"}, DAY),

@@ -389,6 +389,7 @@ def main() -> None:
     import pydantic
     import sqlalchemy as sa
 
+    from ledgerbridge.model.reasons import in_words
     from ledgerbridge.store.secrets import SecretsKeyError
 
     try:
@@ -407,10 +408,10 @@ def main() -> None:
     except pydantic.ValidationError as exc:
         if exc.title != Settings.__name__:
             raise
-        # A setting of the wrong form: each one named as it is set, with the reason.
+        # A setting of the wrong form: each one named as it is set, with what to type instead.
         for error in exc.errors(include_url=False):
             name = "LEDGERBRIDGE_" + "_".join(str(part) for part in error["loc"]).upper()
-            typer.echo(f"error: {name}: {error['msg']} (given: {error['input']!r})", err=True)
+            typer.echo(f"error: {name}: {in_words(error)} (given: {error['input']!r})", err=True)
         raise SystemExit(2) from exc
     except sa.exc.ArgumentError as exc:
         problem = _database_url_problem(Settings().database_url)

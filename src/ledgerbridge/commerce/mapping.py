@@ -32,6 +32,7 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ledgerbridge.engine.canonical import describe_validation_error
 from ledgerbridge.model.commerce import Order
 from ledgerbridge.model.common import Canonical, field_error
 
@@ -416,11 +417,10 @@ def apply_mapping(order: Order, rules: MappingRules) -> MappingOutcome:
     try:
         adjusted = Order.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
         return MappingOutcome(
-            "mapping_result_invalid", version, rules_hash, detail=f"{where}: {first['msg']}"
-        )
+            "mapping_result_invalid", version, rules_hash,
+            detail=describe_validation_error(exc, "order"),
+        )  # fmt: skip
     before = order.model_dump(mode="json")
     after = adjusted.model_dump(mode="json")
     changes: dict[str, FieldChange] = {}

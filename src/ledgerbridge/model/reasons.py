@@ -3,8 +3,9 @@
 The validation library says "Input should be a valid decimal" or "Input should be a valid
 dictionary or instance of CommercePolicy": a programmer's words, and sometimes a class name. Every
 place that turns a refusal into an answer (the API's 422s, a route's or a connection's settings,
-a file mapping, a web page's form) reads its reason here, so a setting typed as ``1,5`` reads the
-same wherever it is typed: "must be a number such as 0.50, with a point as decimal mark".
+a file mapping, a web page's form, a record's skip reason, the CLI's environment variables)
+reads its reason here, so a setting typed as ``1,5`` reads the same wherever it is typed: "must
+be a number such as 0.50, with a point as decimal mark".
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def in_words(error: Mapping[str, Any]) -> str:
         return f"must have at least {least} item{'' if least == 1 else 's'}"
     if kind in BOUNDED:
         try:
-            return BOUNDED[kind].format(**ctx)
+            return BOUNDED[kind].format(**{k: _as_typed(v) for k, v in ctx.items()})
         except (KeyError, IndexError):
             pass  # a refusal passed on without its limits: its own message below
     message = str(error.get("msg", ""))
@@ -107,3 +108,8 @@ def in_words(error: Mapping[str, Any]) -> str:
         if message.startswith(framework):
             return plain + message.removeprefix(framework)
     return message
+
+
+def _as_typed(limit: Any) -> Any:
+    """A limit as a person types it: 0, not the 0.0 of a field that takes fractions."""
+    return int(limit) if isinstance(limit, float) and limit.is_integer() else limit

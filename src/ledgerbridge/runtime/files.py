@@ -35,6 +35,7 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.files import FileLimits, FileMapping, Problem, content_key, read
 from ledgerbridge.connectors.files.settings import KINDS
 from ledgerbridge.connectors.kit.paths import folder_problem
+from ledgerbridge.engine.canonical import describe_validation_error
 from ledgerbridge.engine.context import INBOUND, RunContext
 from ledgerbridge.engine.sync import SyncEngine
 from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, Postpone
@@ -81,9 +82,7 @@ def saved_mapping(
     try:
         mapping = FileMapping.model_validate(saved)
     except ValidationError as exc:
-        reasons = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'mapping'}: {e['msg']}" for e in exc.errors()
-        )
+        reasons = describe_validation_error(exc, "mapping")
         return Problem(
             line=None, code="mapping_invalid",
             message=f"the saved mapping for {kind} files does not read: {reasons}",

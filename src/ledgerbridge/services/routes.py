@@ -532,7 +532,7 @@ class RouteService:
                 order = Order.model_validate(record.data)
             except ValidationError as exc:
                 source_id = str(record.data.get("source_id"))
-                detail = str(exc.errors()[0]["msg"])
+                detail = describe_validation_error(exc, "order")
                 invalid.append(
                     {"order_source_id": source_id, "reason": "invalid_order", "detail": detail}
                 )

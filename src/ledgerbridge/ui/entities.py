@@ -27,7 +27,16 @@ from ledgerbridge.ui.forms import (
 )
 from ledgerbridge.ui.nav import connection_context, tab
 from ledgerbridge.ui.setup import TIMEZONES
-from ledgerbridge.ui.web import ChangeDep, SignedDep, UiRoute, redirect, render, system_of
+from ledgerbridge.ui.web import (
+    ChangeDep,
+    SignedDep,
+    UiRoute,
+    named_by_label,
+    redirect,
+    render,
+    system_of,
+    unknown_choice,
+)
 from ledgerbridge.ui.wizard import wizard_of
 
 router = APIRouter(route_class=UiRoute)
@@ -53,8 +62,14 @@ def option_fields(spec: SystemSpec) -> list[FormField]:
 
 
 def streams_of(spec: SystemSpec, settings: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each stream with its label, the directions it allows, and the connection's choice."""
+    """Each stream with its label, the directions it allows (each as its list shows it), and
+    the connection's choice."""
     chosen = settings.get("entities") or {}
+    said = {
+        "both": "Both ways",
+        "inbound": f"From {spec.title} only",
+        "outbound": f"To {spec.title} only",
+    }
     rows = []
     for name, mapping in spec.streams.items():
         choice = chosen.get(name) or {}
@@ -63,7 +78,7 @@ def streams_of(spec: SystemSpec, settings: dict[str, Any]) -> list[dict[str, Any
             {
                 "name": name,
                 "label": label_of(name),
-                "directions": directions(mapping),
+                "directions": {d: said[d] for d in directions(mapping)},
                 "enabled": name in spec.default_streams if enabled is None else enabled,
                 "direction": choice.get("direction", "both"),
             }
@@ -128,13 +143,17 @@ def _page(
             row["cron"] = posted.get(f"settings.schedules.{row['kind']}", row["cron"])
         values = {k: v for k, v in posted.items() if k.startswith("settings.")}
         timezone = posted.get("timezone", timezone)
-    inputs = [
-        *(f"settings.entities.{r['name']}.{p}" for r in streams for p in ("enabled", "direction")),
-        *(f"settings.{f.name}" for f in fields),
-        *(f"settings.schedules.{r['kind']}" for r in schedules),
-        "timezone",
-    ]
-    placed = {_input_of(key, inputs): message for key, message in (errors or {}).items()}
+    labels = _labels_of(streams, fields, schedules)
+    chosen = {f"settings.entities.{r['name']}.direction": r for r in streams}
+    placed: dict[str, str] = {}
+    for key, message in (errors or {}).items():
+        where = _input_of(key, list(labels))
+        if where in chosen:  # a choice edited in the page: named with the choices shown
+            row = chosen[where]
+            message = unknown_choice(labels[where], row["direction"], row["directions"]) or message
+        placed[where] = (
+            named_by_label(message, where, labels[where]) if where in labels else message
+        )
     return render(
         request,
         "connection/entities.html",
@@ -152,6 +171,23 @@ def _page(
         status_code=status_code,
         signed=signed,
     )
+
+
+def _labels_of(
+    streams: list[dict[str, Any]], fields: list[FormField], schedules: list[dict[str, Any]]
+) -> dict[str, str]:
+    """Each input of the page (a refusal goes on the first at or under its field) with its
+    name as the page shows it, for the refusal to name it so."""
+    return {
+        **{f"settings.entities.{r['name']}.enabled": r["label"] for r in streams},
+        **{
+            f"settings.entities.{r['name']}.direction": f"Direction of {r['label']}"
+            for r in streams
+        },
+        **{f"settings.{f.name}": f.label for f in fields},
+        **{f"settings.schedules.{r['kind']}": f"Schedule of {r['streams']}" for r in schedules},
+        "timezone": "Time zone",
+    }
 
 
 def _input_of(key: str, inputs: list[str]) -> str:

@@ -29,6 +29,7 @@ from ledgerbridge.runtime.jobqueue.port import FINISHED_JOB_STATUSES
 from ledgerbridge.services.errors import Invalid, ServiceError
 from ledgerbridge.services.routes import RouteInput, default_commerce
 from ledgerbridge.services.sign_in import Signed
+from ledgerbridge.ui.forms import label_of
 from ledgerbridge.ui.nav import connection_context, menu, tab
 from ledgerbridge.ui.web import (
     ChangeDep,
@@ -111,9 +112,21 @@ def _errors_under(errors: Mapping[str, str], prefix: str) -> list[str]:
     return [message for key, message in errors.items() if key.startswith(prefix)]
 
 
+def _label_in_form(key: str, inputs: Mapping[str, str], groups: Mapping[str, str]) -> str:
+    """A refused input named as the form labels it, after the groups it is in ("Order state
+    2, Leads to"), never by its path; a refusal of a whole list by its last word."""
+    parts = key.split(".")
+    named = [
+        groups[p] for p in (".".join(parts[:n]) for n in range(1, len(parts) + 1)) if p in groups
+    ]
+    if key in inputs:
+        named.append(inputs[key])
+    return ", ".join(named) or label_of(parts[-1])
+
+
 templates.env.globals.update(
     route_actions=ACTIONS, customer_kinds=KIND_LABELS, route_choices=CHOICES,
-    service_lines=SERVICE_LINES, errors_under=_errors_under,
+    service_lines=SERVICE_LINES, errors_under=_errors_under, label_in_form=_label_in_form,
 )  # fmt: skip
 
 
@@ -464,6 +477,9 @@ def _render_form(
             "draft": draft,
             "route_id": route_id,
             "errors": errors or {},
+            "input_labels": {},
+            "group_labels": {},
+            "choices_refused": {},
             "warnings": warnings or [],
             "sources": labels,
             "targets": {k: v for k, v in labels.items() if k != APP_SOURCE},

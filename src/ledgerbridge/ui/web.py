@@ -169,6 +169,20 @@ def unknown_choice(label: str, given: Any, choices: Mapping[str, str] | list[str
     )
 
 
+def named_by_label(message: str, field: str, label: str) -> str:
+    """A service's refusal as a page says it: the path it begins with (``settings.entities.
+    customers.direction: …``, ``settings.vat_groups[0].rate: …``) becomes the label the page
+    shows its input under, a line of a list input named by its number. A message that begins
+    otherwise (already in words, or about more than this input) is kept as it is."""
+    path, sep, reason = message.partition(": ")
+    dotted = re.sub(r"\[(\d+)\]", r".\1", path)
+    if not sep or " " in path or not (dotted == field or dotted.startswith(field + ".")):
+        return message
+    inner = dotted.removeprefix(field).split(".")
+    where = [f"line {int(p) + 1}" if p.isdigit() else p for p in inner if p]
+    return f"{', '.join([label, *where])}: {reason}"
+
+
 templates.env.globals.update(
     csrf_field=csrf_field, CSRF_HEADER=CSRF_HEADER, unknown_choice=unknown_choice
 )

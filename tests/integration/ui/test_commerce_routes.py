@@ -359,3 +359,30 @@ def test_a_choice_edited_in_the_page_is_refused_naming_the_field_and_its_choices
         text_of(elsewhere.text)
     )
     assert setup.tenant.api.get("/routes").json() == []
+
+
+def test_the_summary_of_a_refused_route_names_each_field_by_its_label(
+    web: Web, shop_and_books: Webshop
+) -> None:
+    """The line above a refused route form names each field as the form labels it, in its
+    row or profile ("Order state 1, Leads to"), with a link to it, never its internal path
+    (``commerce.policy.rounding_tolerance``)."""
+    setup = shop_and_books
+    form = commerce_form(web, setup, **{
+        "commerce.policy.rounding_tolerance": "1,5",
+        "commerce.policy.states.0.action": "book_twice",
+        "commerce.policy.customers.profiles.b2c.vat_zone": "moon",
+    })  # fmt: skip
+    refused = web.post("/ui/routes/new", form)
+    assert refused.status_code == 422
+    summary = re.search(r'<div class="error-summary" role="alert">(.*?)</div>', refused.text, re.S)
+    assert summary is not None, text_of(refused.text)
+    said = html.unescape(re.sub(r"<[^>]+>", "", summary[1]))
+    assert "commerce." not in said and "settings." not in said, said
+    assert "Rounding tolerance: must be a number such as 0.50, with a point as decimal mark" in said
+    assert (
+        "Order state 1, Leads to: 'book_twice' is not one of the choices (Create an invoice, "
+        "Create an order (invoiced later), Ignore); choose one from the list"
+    ) in said, "an edited select's choices as its list shows them"
+    assert "Consumers (B2C), VAT zone: 'moon' is not one of the choices (domestic, eu, " in said
+    assert '<a href="#commerce-policy-rounding_tolerance">Rounding tolerance</a>' in summary[1]

@@ -8,10 +8,11 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ledgerbridge.runtime.system import System
 from ledgerbridge.sandbox.woocommerce import WooSandbox
 from tests.integration.conftest import Tenant
 from tests.integration.ui.commerce_fixtures import form_of
-from tests.integration.ui.conftest import Web, text_of
+from tests.integration.ui.conftest import Web, browser_sign_in, text_of
 from tests.integration.webshop_fixtures import woo
 
 __all__ = ["woo"]
@@ -98,4 +99,35 @@ def test_a_direction_edited_in_the_page_is_refused_with_the_choices_the_list_sho
         "Direction of Products: 'sideways' is not one of the choices (Both ways, From "
         "WooCommerce only, To WooCommerce only); choose one from the list"
     ) in html.unescape(text_of(refused.text))
+    assert "entities" not in settings_of(tenant, cid), "nothing saved"
+
+
+def test_a_refused_form_names_each_field_by_its_label_in_the_summary(
+    page: Any, system: System, ui_url: str, tenant: Tenant, woo: tuple[WooSandbox, str]
+) -> None:
+    """In the browser: the line at the top of a refused form names the field as the page
+    labels it, never the settings' internal path, for a value typed (a schedule) as for a
+    select edited in the page's HTML."""
+    cid = shop_connection(tenant, woo)
+    browser_sign_in(page, system, ui_url, tenant.tenant_id)
+    page.goto(f"{ui_url}/connections/{cid}/entities")
+    page.locator("#settings-schedules-products").fill("every hour")
+    page.get_by_role("button", name="Save").click()
+    summary = page.locator("p.error[role=alert]")
+    assert summary.inner_text() == (
+        "Schedule of Products: must be a 5-field cron expression, e.g. '0 */6 * * *'"
+    )
+    assert page.locator("#settings-schedules-products-error").inner_text() == summary.inner_text()
+
+    page.locator("#settings-schedules-products").fill("")
+    page.locator("#settings-entities-products-direction").evaluate(
+        "select => { select.add(new Option('Sideways', 'sideways')); select.value = 'sideways' }"
+    )
+    page.get_by_role("button", name="Save").click()
+    said = summary.inner_text()
+    assert "settings." not in said
+    assert said == (
+        "Direction of Products: 'sideways' is not one of the choices (Both ways, From "
+        "WooCommerce only, To WooCommerce only); choose one from the list"
+    )
     assert "entities" not in settings_of(tenant, cid), "nothing saved"

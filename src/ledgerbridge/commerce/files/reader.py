@@ -44,6 +44,7 @@ from ledgerbridge.commerce.files.source import (
 )
 from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.model.numbers import LIMIT, currency_places
+from ledgerbridge.model.reasons import in_words
 
 __all__ = ["FileRead", "Preview", "PreviewRow", "Suggestion", "preview", "read", "suggest_mapping"]
 
@@ -344,7 +345,7 @@ class _Builder:
                     field=name,
                     record=self.group.key,
                     code=error["type"],
-                    message=error["msg"],
+                    message=in_words(error),
                     value=cell.text,
                 )
             )
