@@ -138,6 +138,12 @@ def all_of(tenant: Tenant, path: str) -> list[dict[str, Any]]:
             return items
 
 
+def party_of(tenant: Tenant, customer: dict[str, Any]) -> dict[str, Any]:
+    """The hub party of a Tripletex customer, by its customer number."""
+    number = str(customer["customerNumber"])
+    return next(p for p in all_of(tenant, "/parties") if p["data"]["debtor_number"] == number)
+
+
 # ------------------------------------------------------------------ connecting
 
 
@@ -601,10 +607,7 @@ def test_pull_reads_only_customers_changed_since_the_last_one(
     run = next(r for r in runs if r["kind"] == "pull")
     assert run["kind"] == "pull" and run["status"] == "succeeded"
     assert sum(run["counts"].values()) == 1, run
-    party = next(
-        p for p in all_of(tenant, "/parties")
-        if p["data"]["debtor_number"] == str(customer["customerNumber"])
-    )  # fmt: skip
+    party = party_of(tenant, customer)
     assert party["data"]["email"] == "ny@eksempel.no"
 
 
@@ -686,10 +689,7 @@ def test_issued_invoices_and_credit_notes_are_charged_in_tripletex(
     activate(system, tenant, cid)
     firm = tripletex.firm.firm_id
     customer = tripletex.sandbox.all(firm, "Customer")[0]
-    party = next(
-        p for p in all_of(tenant, "/parties")
-        if p["data"]["debtor_number"] == str(customer["customerNumber"])
-    )  # fmt: skip
+    party = party_of(tenant, customer)
     draft = issue(tenant, party["id"], status="draft")
     invoice = issue(tenant, party["id"])
     system.run_until_idle()
@@ -944,10 +944,7 @@ def test_an_invoice_to_a_customer_deleted_in_tripletex_says_so_and_goes_once_mad
     activate(system, tenant, cid)
     firm = tripletex.firm.firm_id
     customer = tripletex.sandbox.all(firm, "Customer")[0]
-    party = next(
-        p for p in all_of(tenant, "/parties")
-        if p["data"]["debtor_number"] == str(customer["customerNumber"])
-    )  # fmt: skip
+    party = party_of(tenant, customer)
     issue(tenant, party["id"])
     system.run_until_idle()
     tripletex.sandbox.delete(firm, "Customer", customer["id"])
@@ -1241,10 +1238,8 @@ def test_a_deactivation_whose_webhook_was_missed_arrives_with_the_days_first_sca
     customer = tripletex.sandbox.all(firm, "Customer")[0]
 
     def party() -> dict[str, Any]:
-        return next(
-            p["data"] for p in all_of(tenant, "/parties")
-            if p["data"]["debtor_number"] == str(customer["customerNumber"])
-        )  # fmt: skip
+        data: dict[str, Any] = party_of(tenant, customer)["data"]
+        return data
 
     with tripletex.sandbox.lock:  # switched off by a user: the deactivation is not announced
         for row in tripletex.sandbox.book(firm).rows("Subscription"):

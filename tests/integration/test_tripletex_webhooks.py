@@ -20,6 +20,7 @@ from tests.integration.test_tripletex import (
     all_of,
     clock,
     connect,
+    party_of,
     pull,
     settings,
     system,
@@ -48,11 +49,6 @@ def delivered(system: System, tripletex: Tripletex) -> None:
     """Wait until the sandbox has made its callbacks, then run the jobs they queued."""
     tripletex.sandbox.wait_for_webhooks()
     system.run_until_idle()
-
-
-def party_of(tenant: Tenant, customer: dict[str, Any]) -> dict[str, Any]:
-    number = str(customer["customerNumber"])
-    return next(p for p in all_of(tenant, "/parties") if p["data"]["debtor_number"] == number)
 
 
 def test_saving_a_connection_subscribes_it_to_customer_and_product_events(
