@@ -211,8 +211,8 @@ def _step_labels(system: str, stream: str, steps: list[str]) -> dict[str, str]:
     spec = SYSTEMS.get(system)
     mapping = spec.streams.get(stream) if spec is not None else None
     declared: Mapping[str, str] = mapping.step_labels if mapping is not None else {}
-    # A mapping that names its records per connection (a debtor or a creditor) names them
-    # only once built: the stream's name says the same.
+    # A mapping class that names no records of its own (one shape for several streams) leaves
+    # the stream's name to say what the step writes.
     record = getattr(mapping, "remote_entity", None) or stream.replace("_", " ")
     return {name: step_label(declared.get(name), name, record, not declared) for name in steps}
 
