@@ -142,9 +142,10 @@ def test_a_payout_comes_in_as_one_record_with_its_lines_and_reads_again_unchange
     status = tenant.api.get(f"/connections/{cid}").json()
     assert "push" not in status["job_kinds"], status["job_kinds"]
     assert "push" not in {schedule["kind"] for schedule in status["schedules"]}
-    refused = tenant.api.post(f"/connections/{cid}/jobs/push")
-    assert refused.status_code == 422 and "Stripe is only read" in refused.text, refused.text
     import_all(system, tenant, cid)
+    for path, body in (("jobs/push", None), ("preview", {"kind": "push"})):
+        refused = tenant.api.post(f"/connections/{cid}/{path}", json=body)
+        assert refused.status_code == 422 and "Stripe is only read" in refused.text, refused.text
     (record,) = payouts(tenant).values()
     data = record["data"]
     assert (data["source_id"], data["status"], data["provider"]) == (made["id"], "paid", "stripe")

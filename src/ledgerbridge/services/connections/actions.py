@@ -135,11 +135,7 @@ class Actions(Codes):
             spec, tenant_id, last_error = system_spec(row.system), row.tenant_id, row.last_error
             settings = dict(row.settings)
         if kind == "push" and not spec.pushes:
-            raise Invalid(
-                f"{spec.title} is only read: nothing is sent to it, so it has no push; "
-                f"it runs: {', '.join(spec.job_kinds)}",
-                field="kind",
-            )
+            raise no_push(spec)
         if kind not in spec.job_kinds:
             raise Invalid(
                 f"unknown job kind '{kind}'; {spec.name} runs: {', '.join(spec.job_kinds)}",
@@ -341,6 +337,8 @@ class Actions(Codes):
         with self._sessions() as session:
             row = self._load(session, principal, connection_id)
             spec = system_spec(row.system)
+            if kind == "push" and not spec.pushes:
+                raise no_push(spec)
             if kind != "import" and row.import_state != "done":
                 raise Invalid(
                     f"a {kind} runs once the initial import is done; preview the import",
@@ -389,3 +387,12 @@ class Actions(Codes):
             payload={"issue_id": issue_id, "field": field, "keep": keep},
         ))  # fmt: skip
         return {"job_id": job_id, "status": "queued"}
+
+
+def no_push(spec: SystemSpec) -> Invalid:
+    """The refusal of a push, run or previewed, of a system nothing is sent to."""
+    return Invalid(
+        f"{spec.title} is only read: nothing is sent to it, so it has no push; "
+        f"it runs: {', '.join(spec.job_kinds)}",
+        field="kind",
+    )
