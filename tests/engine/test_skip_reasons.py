@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ledgerbridge.engine.canonical import describe_validation_error, validate
+from ledgerbridge.engine.canonical import validate
 from ledgerbridge.engine.state import skip_reason
+from ledgerbridge.model.reasons import describe_validation_error
 
 
 def refusal(entity: str, data: dict[str, object]) -> ValidationError:

@@ -32,9 +32,9 @@ from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from ledgerbridge.engine.canonical import describe_validation_error
 from ledgerbridge.model.commerce import Order
 from ledgerbridge.model.common import Canonical, field_error
+from ledgerbridge.model.reasons import describe_validation_error
 
 __all__ = [
     "FieldAdjustment",

@@ -7,10 +7,8 @@ import json
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from ledgerbridge.model import ENTITY_TYPES
-from ledgerbridge.model.reasons import in_words
 
 JSON = dict[str, Any]
 
@@ -44,14 +42,3 @@ def validate(entity: str, data: JSON) -> JSON:
     record = model.model_validate({k: v for k, v in data.items() if k != "id"})
     dumped: JSON = record.model_dump(mode="json", exclude={"id"}, exclude_computed_fields=True)
     return dumped
-
-
-def describe_validation_error(exc: ValidationError, whole: str = "record") -> str:
-    """One line naming each bad field by its path in the data (``lines.0.quantity``, or
-    ``whole`` for the record as a whole) with what it must be, in the words ``in_words`` gives
-    every refusal: for the skip reasons, issue details and logs a person reads."""
-    parts = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(p) for p in error["loc"]) or whole
-        parts.append(f"{where}: {in_words(error)}")
-    return "; ".join(parts)

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledgerbridge.clock import Clock
 from ledgerbridge.connectors.base import JSON, EntityMapping, Reference, RemoteRef, SkipRecord
-from ledgerbridge.engine.canonical import content_hash, describe_validation_error, validate
+from ledgerbridge.engine.canonical import content_hash, validate
 from ledgerbridge.engine.context import INBOUND, OUTBOUND, RunContext
 from ledgerbridge.engine.fence import active_fence
 from ledgerbridge.engine.hub import HubStore
 from ledgerbridge.engine.recorder import SyncRecorder
+from ledgerbridge.model.reasons import describe_validation_error
 from ledgerbridge.store.base import new_id
 from ledgerbridge.store.db import urgent_writer_waits
 from ledgerbridge.store.tables.hub import HubRecord

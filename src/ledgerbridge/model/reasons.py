@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["in_words"]
+from pydantic import ValidationError
+
+__all__ = ["describe_validation_error", "in_words"]
 
 NUMBER = "must be a number such as 0.50, with a point as decimal mark"
 WHOLE = "must be a whole number such as 3"
@@ -113,3 +115,14 @@ def in_words(error: Mapping[str, Any]) -> str:
 def _as_typed(limit: Any) -> Any:
     """A limit as a person types it: 0, not the 0.0 of a field that takes fractions."""
     return int(limit) if isinstance(limit, float) and limit.is_integer() else limit
+
+
+def describe_validation_error(exc: ValidationError, whole: str = "record") -> str:
+    """One line naming each bad field by its path in the data (``lines.0.quantity``, or
+    ``whole`` for the record as a whole) with what it must be, in the words ``in_words`` gives
+    every refusal: for the skip reasons, issue details and logs a person reads."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in error["loc"]) or whole
+        parts.append(f"{where}: {in_words(error)}")
+    return "; ".join(parts)

@@ -35,9 +35,9 @@ from ledgerbridge.clock import Clock
 from ledgerbridge.commerce.files import FileLimits, FileMapping, Problem, content_key, read
 from ledgerbridge.connectors.files.settings import KINDS
 from ledgerbridge.connectors.kit.paths import folder_problem
-from ledgerbridge.engine.canonical import describe_validation_error
 from ledgerbridge.engine.context import INBOUND, RunContext
 from ledgerbridge.engine.sync import SyncEngine
+from ledgerbridge.model.reasons import describe_validation_error
 from ledgerbridge.runtime.jobqueue.port import Command, Handler, JobBackend, JobContext, Postpone
 from ledgerbridge.runtime.jobs import Connections, SyncJobs
 from ledgerbridge.store.tables.files import CommerceFile

@@ -50,7 +50,7 @@ from ledgerbridge.commerce.flow import (
 from ledgerbridge.commerce.mapping import MappingRules
 from ledgerbridge.commerce.policies import DateRange, booked_gross
 from ledgerbridge.connectors.base import Connector, ConnectorError
-from ledgerbridge.engine.canonical import describe_validation_error, validate
+from ledgerbridge.engine.canonical import validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
 from ledgerbridge.engine.preview import PreviewTally
 from ledgerbridge.engine.quota import QuotaExhausted
@@ -58,6 +58,7 @@ from ledgerbridge.engine.recorder import FLOW, Observer, SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of
 from ledgerbridge.model.commerce import Order, Refund
 from ledgerbridge.model.invoice import Invoice
+from ledgerbridge.model.reasons import describe_validation_error
 from ledgerbridge.runtime.flowkit import (
     WITHDRAWN,
     RouteFlows,

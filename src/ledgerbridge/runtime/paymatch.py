@@ -44,13 +44,14 @@ from ledgerbridge.commerce.paymatch import (
     post_payout,
     readdressed,
 )
-from ledgerbridge.engine.canonical import describe_validation_error, validate
+from ledgerbridge.engine.canonical import validate
 from ledgerbridge.engine.fence import RunFenced, begin_fenced_run, fenced
 from ledgerbridge.engine.recorder import FLOW, SyncRecorder
 from ledgerbridge.engine.routing import APP_SOURCE, flow_origin, source_of, source_origin
 from ledgerbridge.engine.steps import OPEN_STATUSES, STARTED
 from ledgerbridge.model.journal import JournalPosting
 from ledgerbridge.model.payout import Payout
+from ledgerbridge.model.reasons import describe_validation_error
 from ledgerbridge.runtime.flowkit import (
     RouteFlows,
     latest_source_records,

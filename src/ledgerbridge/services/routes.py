@@ -37,7 +37,7 @@ from ledgerbridge.commerce.policies import (
 )
 from ledgerbridge.connectors.base import Connector, ConnectorError, NamedCode
 from ledgerbridge.connectors.registry import SYSTEMS
-from ledgerbridge.engine.canonical import describe_validation_error, validate
+from ledgerbridge.engine.canonical import validate
 from ledgerbridge.engine.context import stream_enabled
 from ledgerbridge.engine.quota import QuotaExhausted
 from ledgerbridge.engine.routing import (
@@ -47,7 +47,7 @@ from ledgerbridge.engine.routing import (
     tenant_connections,
 )
 from ledgerbridge.model.commerce import Order
-from ledgerbridge.model.reasons import in_words
+from ledgerbridge.model.reasons import describe_validation_error, in_words
 from ledgerbridge.runtime.flowkit import WITHDRAWN
 from ledgerbridge.runtime.flows import CommerceFlows, source_orders
 from ledgerbridge.runtime.jobqueue.port import JobBackend
